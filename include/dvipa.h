@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libdvipa: let an application own dynamic VIPAs. See libdvipa(3).
+ *
+ * A handle is one connection to dvipad. Holds made through a handle last
+ * until released or until the handle is closed or the process ends (even by
+ * kill -9): dvipad sees the connection close.
+ *
+ * The caller owns the event loop: poll dvipa_fd() for POLLIN and call
+ * dvipa_dispatch(). Requests are synchronous. All functions are thread-safe
+ * on one handle. Depends on libc only.
+ */
+#ifndef DVIPA_H
+#define DVIPA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Results. Functions return 0 on success, DVIPA_PENDING where noted, or a
+ * negated DVIPA_E_* code. The numbers are also dvipactl's exit codes. */
+#define DVIPA_PENDING 1    /* standby registered; DVIPA_EVENT_GRANTED follows */
+#define DVIPA_E_INVAL 2    /* bad argument or malformed request */
+#define DVIPA_E_NORANGE 3  /* the address is in no VIPARANGE of the node */
+#define DVIPA_E_HELD 4     /* held elsewhere, UNIQUE, or another node's define */
+#define DVIPA_E_PERM 5     /* the range's ALLOW list does not admit the caller */
+#define DVIPA_E_UNREACH 6  /* dvipad cannot be reached or went away */
+#define DVIPA_E_INUSE 7    /* another host on the link uses the address */
+#define DVIPA_E_NOTHELD 8  /* release of an address this handle does not hold */
+#define DVIPA_E_LIMIT 9    /* a capacity limit of dvipad was reached */
+#define DVIPA_E_NOQUORUM 10 /* the node's cluster partition is not quorate */
+#define DVIPA_E_KERNEL 11  /* the kernel refused to install the address */
+#define DVIPA_E_INTERNAL 12
+
+#define DVIPA_EVENT_GRANTED 1 /* a standby registration was granted */
+#define DVIPA_EVENT_LOST 2    /* a hold ended without the application asking */
+
+typedef struct dvipa dvipa_t;
+
+struct dvipa_event {
+	int type;           /* DVIPA_EVENT_* */
+	char addr[64];      /* the VIPA, as text */
+	const char *reason; /* valid during the callback only */
+};
+
+typedef void (*dvipa_event_fn)(dvipa_t *h, const struct dvipa_event *ev, void *userdata);
+
+/* Connect to dvipad at path, or $DVIPA_SOCKET, or /run/dvipa/dvipad.sock. */
+int dvipa_open(dvipa_t **ret, const char *path);
+/* Close the connection; every hold and standby of the handle ends. NULL ok. */
+void dvipa_close(dvipa_t *h);
+
+/* Activate addr and hold it; returns once the address is usable. */
+int dvipa_activate(dvipa_t *h, const char *addr);
+/* End this handle's hold (or standby registration) on addr. */
+int dvipa_release(dvipa_t *h, const char *addr);
+/* Register as standby with rank 1..254: 0 if granted at once (no active
+ * holder), DVIPA_PENDING if registered (a GRANTED event follows). */
+int dvipa_standby(dvipa_t *h, const char *addr, unsigned rank);
+
+/* A descriptor that polls readable while events wait for dvipa_dispatch(). */
+int dvipa_fd(dvipa_t *h);
+/* Deliver pending events to fn; never blocks. Returns the number delivered,
+ * or -DVIPA_E_UNREACH once dvipad has gone away. */
+int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata);
+
+/* The daemon's explanation of the last request's outcome on this handle,
+ * in the calling thread's view; never NULL. */
+const char *dvipa_reason(dvipa_t *h);
+/* A fixed text for a result code (negated or not). */
+const char *dvipa_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

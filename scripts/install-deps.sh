@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install everything dvipa needs to build, test, demo and benchmark on
+# Debian 12. Idempotent: packages already present are left alone, and the
+# package index is refreshed only when something is missing.
+set -eu
+
+PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
+libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
+libcmocka-dev python3 python3-pytest iproute2 tcpdump iputils-ping
+netcat-openbsd procps psmisc"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi

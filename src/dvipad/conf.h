@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dvipa.conf: the parsed configuration of one node. See dvipa.conf(5).
+ *
+ * A configuration is an immutable object: a reload parses a new one aside and
+ * swaps it in only when it has no error.
+ */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "addr.h"
+
+#define DV_NODE_NAME_MAX 64   /* including the terminating NUL */
+#define DV_GROUP_NAME_MAX 128 /* CPG group names are at most 128 bytes */
+#define DV_CONF_MAX_STATEMENTS 4096 /* z/OS V2R3's limit per statement kind */
+#define DV_CONF_MAX_ALLOW 64  /* users + groups in one ALLOW list */
+
+enum dv_cluster_mode {
+	DV_CLUSTER_NONE = 0,
+	DV_CLUSTER_COROSYNC,
+};
+
+/* What happens when a second node activates an address that is active on
+ * another node (DESIGN §3, "Conflicts"). */
+enum dv_range_policy {
+	DV_POLICY_NONDISRUPTIVE = 0, /* z/OS default */
+	DV_POLICY_DISRUPTIVE,
+	DV_POLICY_UNIQUE,
+};
+
+enum dv_moveable {
+	DV_MOVE_IMMEDIATE = 0, /* default for VIPADEFINE */
+	DV_MOVE_WHENIDLE,
+	DV_MOVE_NONE, /* VIPABACKUP without MOVEABLE IMMEDIATE mask */
+};
+
+struct dv_conf_range {
+	struct dv_prefix prefix;
+	enum dv_range_policy policy;
+	bool deleted; /* VIPARANGE DELETE seen for this prefix */
+	size_t n_users, n_groups;
+	char **users;  /* names as written, for printing */
+	uid_t *uids;   /* resolved at parse time */
+	char **groups;
+	gid_t *gids;
+	unsigned line;
+};
+
+/* VIPADEFINE (rank 255) and VIPABACKUP (rank 1..254) both become this:
+ * one entry per address. */
+struct dv_conf_define {
+	struct dv_addr addr;
+	uint8_t plen;   /* prefix length the address is added with (mask) */
+	unsigned rank;  /* 255 for VIPADEFINE */
+	enum dv_moveable moveable;
+	uint16_t trackport; /* 0: none */
+	unsigned line;
+};
+
+struct dv_conf {
+	char *file; /* name errors refer to */
+	char node[DV_NODE_NAME_MAX];
+	char interface[IF_NAMESIZE];
+	enum dv_cluster_mode cluster;
+	char group[DV_GROUP_NAME_MAX];
+
+	/* Announcement after acquiring an address: COUNT gratuitous ARPs /
+	 * unsolicited NAs, INTERVAL ms apart, the first at once. */
+	unsigned announce_count;       /* default 3 */
+	unsigned announce_interval_ms; /* default 500 */
+	/* Duplicate-address probe before the first activation: COUNT probes,
+	 * INTERVAL ms apart, then INTERVAL ms of waiting; COUNT 0 disables. */
+	unsigned probe_count;       /* default 2 */
+	unsigned probe_interval_ms; /* default 100 */
+	/* Kernel lifetime of an installed address; dvipad refreshes it every
+	 * third of it. */
+	unsigned lease_s; /* default 30 */
+
+	size_t n_ranges;
+	struct dv_conf_range *ranges; /* sorted: most specific first */
+	size_t n_defines;
+	struct dv_conf_define *defines; /* defines and backups, by address */
+	/* VIPADISTRIBUTE statements are parsed and kept as text lines for
+	 * printing until distribution is implemented. */
+	size_t n_distribute;
+	char **distribute;
+};
+
+/*
+ * Parse a configuration. Every error is written to errf (may be NULL) as
+ * "FILE:LINE: message\n". Returns 0 and *ret on success, or a negative
+ * errno-style code; -EINVAL means the text had errors (count in
+ * *ret_nerrors when not NULL). The file cannot be opened: -errno, with one
+ * line "FILE: strerror" written to errf.
+ */
+int dv_conf_parse_file(const char *path, FILE *errf, struct dv_conf **ret, unsigned *ret_nerrors);
+int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *errf, struct dv_conf **ret,
+			 unsigned *ret_nerrors);
+
+struct dv_conf *dv_conf_free(struct dv_conf *c);
+
+/* Normalized form: every keyword in full capitals, every default spelled
+ * out, ranges in CIDR notation. Parses back to an equal configuration. */
+void dv_conf_print(const struct dv_conf *c, FILE *f);
+
+/* The most specific live (not DELETEd) range containing a, or NULL. */
+const struct dv_conf_range *dv_conf_find_range(const struct dv_conf *c, const struct dv_addr *a);
+/* This node's define or backup entry for a, or NULL. */
+const struct dv_conf_define *dv_conf_find_define(const struct dv_conf *c, const struct dv_addr *a);
+/* Whether uid/gids may use range r: root always, else a listed user or a
+ * listed group (primary or supplementary); a range without ALLOW admits root only. */
+bool dv_conf_range_allows(const struct dv_conf_range *r, uid_t uid, const gid_t *gids, size_t n_gids);
+
+/*
+ * Check ranges and defines against the addresses the interface already has
+ * that are not dvipa's own (DESIGN §2: a range covering a non-VIPA address
+ * of the node is an error). Writes "FILE:LINE: ..." for each and returns the
+ * number of errors.
+ */
+unsigned dv_conf_check_local(const struct dv_conf *c, const struct dv_addr *local, size_t n_local, FILE *errf);
+
+#define _cleanup_conf_ __attribute__((cleanup(dv_conf_freep)))
+static inline void dv_conf_freep(struct dv_conf **c)
+{
+	dv_conf_free(*c);
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The engine: dvipa's pure state machine (DESIGN §4).
+ *
+ * It takes one totally ordered stream of events and keeps the ownership
+ * table of every VIPA in the cluster. It does no I/O, reads no clock and has
+ * no globals: every node that applies the same stream computes the same
+ * owners. The only node-specific thing is `self`, which selects the effects
+ * reported back (replies and notifications to this node's clients, and
+ * whether this node must have an address installed).
+ *
+ * With CLUSTER NONE the stream is simply the local events looped back
+ * (cluster_solo.c); with Corosync it is CPG's agreed order.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "result.h"
+
+typedef uint32_t dv_nodeid_t; /* Corosync node id; 1 with CLUSTER NONE */
+
+#define DV_ENGINE_MAX_VIPAS 65536
+#define DV_ENGINE_MAX_HOLDS 1024    /* per VIPA */
+#define DV_ENGINE_MAX_STANDBYS 256  /* per VIPA */
+#define DV_ENGINE_MAX_NODES 64
+#define DV_RANK_DEFINE 255
+
+/* Who keeps a VIPA active (DESIGN §3 "Holds"). */
+enum dv_hold_kind {
+	/* A client connection (libdvipa, dvipactl run): ends on RELEASE or
+	 * CLIENT_GONE. Identity: (node, client). */
+	DV_HOLD_API = 1,
+	/* dvipactl activate: ends only on RELEASE of kind OPERATOR (deactivate).
+	 * Identity: (node); the client only receives the reply. */
+	DV_HOLD_OPERATOR,
+	/* Sockets bound to the address on the node (preload shim, bind watch):
+	 * ends on RELEASE of kind SOCKET or an ADDR_STATE without
+	 * DV_AS_BOUND. Identity: (node). */
+	DV_HOLD_SOCKET,
+};
+
+/* Facts a node observes about one address (DV_EV_ADDR_STATE). */
+enum {
+	DV_AS_BOUND = 1 << 0,     /* some socket on the node is bound to it */
+	DV_AS_BUSY = 1 << 1,      /* established connections on it (WHENIDLE) */
+	DV_AS_LISTENING = 1 << 2, /* the define's TRACKPORT has a listener */
+};
+
+enum dv_event_type {
+	DV_EV_NODE_CONFIG = 1, /* a node's ranges and defines (start, reload) */
+	DV_EV_CLAIM,           /* activate */
+	DV_EV_RELEASE,         /* release / deactivate */
+	DV_EV_STANDBY,         /* register as standby with a rank */
+	DV_EV_CLIENT_GONE,     /* a client connection of the node ended */
+	DV_EV_ADDR_STATE,      /* observed facts about an address on the node */
+	DV_EV_MEMBERSHIP,      /* the set of live nodes */
+	DV_EV_QUORUM,          /* this partition is quorate or not */
+};
+
+/* The part of a node's configuration the engine needs: the same on every
+ * node for a given node. Allow lists stay local (authorization happens at
+ * the node that receives the request, with SO_PEERCRED). */
+struct dv_node_conf {
+	char name[DV_NODE_NAME_MAX];
+	size_t n_ranges;
+	const struct dv_conf_range *ranges; /* users/groups ignored */
+	size_t n_defines;
+	const struct dv_conf_define *defines;
+};
+
+struct dv_event {
+	enum dv_event_type type;
+	dv_nodeid_t node;  /* the node the event comes from */
+	uint64_t time_ms;  /* the originator's wall clock; only for "since" */
+	union {
+		struct dv_node_conf node_config; /* engine copies it */
+		struct {
+			uint64_t client; /* connection id on `node`; 0 = the node itself */
+			uint32_t seq;    /* request number, echoed in the reply */
+			struct dv_addr addr;
+			enum dv_hold_kind kind;
+			uid_t uid;       /* who asked, for status */
+		} claim, release;
+		struct {
+			uint64_t client;
+			uint32_t seq;
+			struct dv_addr addr;
+			unsigned rank; /* 1..254, higher is granted first */
+			enum dv_hold_kind kind; /* the hold it becomes: API or SOCKET */
+			uid_t uid;
+		} standby;
+		struct {
+			uint64_t client;
+		} client_gone;
+		struct {
+			struct dv_addr addr;
+			unsigned flags; /* DV_AS_* */
+		} addr_state;
+		struct {
+			size_t n;
+			const dv_nodeid_t *nodes; /* engine copies them */
+		} membership;
+		struct {
+			bool quorate;
+		} quorum;
+	};
+};
+
+enum dv_notify {
+	DV_NOTIFY_GRANTED = 1, /* a standby of this client now holds the address */
+	DV_NOTIFY_LOST,        /* a hold of this client ended without its asking */
+};
+
+/*
+ * Effects, reported only for this engine's `self` node. Called from within
+ * dv_engine_apply(); the callee must not call back into the engine.
+ */
+struct dv_engine_ops {
+	/* The answer to a CLAIM/RELEASE/STANDBY request (client, seq) made on
+	 * this node. result is DV_R_OK, DV_R_PENDING (standby registered) or an
+	 * error; reason is a sentence for humans (never NULL). */
+	void (*reply)(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *addr, enum dv_result result,
+		      const char *reason);
+	/* News for a client of this node about one of its holds or standbys. */
+	void (*notify)(void *ud, uint64_t client, const struct dv_addr *addr, enum dv_notify what, const char *reason);
+	/* The address must (up) or must no longer (!up) be installed on this node. */
+	void (*local)(void *ud, const struct dv_addr *addr, bool up);
+};
+
+struct dv_engine;
+
+struct dv_engine *dv_engine_new(dv_nodeid_t self, const struct dv_engine_ops *ops, void *ud);
+struct dv_engine *dv_engine_free(struct dv_engine *e);
+
+/*
+ * Apply one event. Returns 0, or -EINVAL for an event that is malformed as
+ * such (unknown type, bad family); refusals of well-formed requests are not
+ * errors but replies. Never aborts on any input.
+ */
+int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev);
+
+/* ---- read-only views, for status and tests ---- */
+
+enum dv_origin {
+	DV_ORIGIN_NONE = 0,
+	DV_ORIGIN_BIND,     /* socket hold: VIPARANGE bind */
+	DV_ORIGIN_API,      /* libdvipa / dvipactl run */
+	DV_ORIGIN_OPERATOR, /* dvipactl activate */
+	DV_ORIGIN_DEFINE,   /* VIPADEFINE owner */
+	DV_ORIGIN_BACKUP,   /* VIPABACKUP took over */
+};
+
+enum dv_vipa_state {
+	DV_VS_ACTIVE = 1, /* owned by a node */
+	DV_VS_WAITING,    /* no owner; standbys registered */
+	DV_VS_INACTIVE,   /* a define with no eligible node */
+};
+
+struct dv_hold {
+	enum dv_hold_kind kind;
+	dv_nodeid_t node;
+	uint64_t client;
+	uid_t uid;
+	uint64_t since_ms;
+};
+
+struct dv_standby {
+	dv_nodeid_t node;
+	uint64_t client;
+	unsigned rank;
+	enum dv_hold_kind kind;
+	uid_t uid;
+	uint64_t order; /* engine sequence number at registration */
+	uint64_t since_ms;
+};
+
+struct dv_vipa_info {
+	struct dv_addr addr;
+	dv_nodeid_t owner; /* 0: none */
+	enum dv_origin origin;
+	enum dv_vipa_state state;
+	uint64_t since_ms;  /* time of the last owner change */
+	const char *reason; /* the last decision about this VIPA, for status */
+	size_t n_holds;
+	const struct dv_hold *holds;
+	size_t n_standbys;
+	const struct dv_standby *standbys; /* in grant order */
+};
+
+/* Visit every VIPA the engine knows (active, waiting or defined), sorted by
+ * address. Stops and returns the callback's value if it is non-zero. */
+int dv_engine_foreach(const struct dv_engine *e, int (*cb)(void *ud, const struct dv_vipa_info *v), void *ud);
+/* 0 and *ret, or -ENOENT. The pointers in *ret live until the next apply. */
+int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct dv_vipa_info *ret);
+
+dv_nodeid_t dv_engine_self(const struct dv_engine *e);
+bool dv_engine_quorate(const struct dv_engine *e);
+/* The name a node published in its NODE_CONFIG, or NULL. */
+const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node);
+size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret);
+/* How many events have been applied. */
+uint64_t dv_engine_seq(const struct dv_engine *e);
