@@ -1,1 +1,533 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libdvipa: the client side of the control protocol. See libdvipa(3).
+ *
+ * Threads. Two locks per handle: req_lock serializes requests (they are
+ * synchronous and one seq is in flight at a time), lock guards the socket
+ * reads, the event queue and the small state. While a request waits for its
+ * RESULT, the requesting thread owns the socket: it takes the socket out of
+ * the epoll set behind dvipa_fd(), so a thread polling that fd is not woken
+ * by datagrams it must not read, and it queues every EVENT it reads on the
+ * way, which wakes the poller through the eventfd instead. Callbacks run
+ * without any lock held, so they may call back into the library.
+ */
+#include "dvipa.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "proto.h"
+
+/* Pending events a handle keeps for dvipa_dispatch(). A caller that lets
+ * more pile up while it makes requests loses its connection (see
+ * queue_push()), which dvipad answers by ending every hold of the handle. */
+#define EVENT_QUEUE_MAX 1024
+#define EVENT_QUEUE_MIN 16
+
+struct qevent {
+	int type;
+	char addr[DV_ADDR_STRLEN];
+	char reason[DV_REASON_MAX];
+};
+
+struct dvipa {
+	pthread_mutex_t req_lock; /* held for a whole request */
+	pthread_mutex_t lock;	  /* everything below */
+	int sock;
+	int epfd; /* dvipa_fd(): sock + evfd */
+	int evfd; /* readable while the queue is not empty */
+	uint64_t id;
+	uint32_t seq;
+	bool dead;	  /* dvipad went away, or the stream became unusable */
+	bool busy;	  /* a request is waiting for its RESULT */
+	bool in_epoll;	  /* sock is in epfd */
+	struct qevent *q; /* ring buffer */
+	size_t q_cap, q_head, q_len;
+	uint8_t rbuf[DV_MSG_MAX];
+};
+
+/* dvipa_reason() answers in the calling thread's view: every thread keeps
+ * the reason of its own last request, tagged with the handle's id (not its
+ * address, which malloc may reuse after dvipa_close()). */
+static _Thread_local struct {
+	uint64_t id;
+	char reason[DV_REASON_MAX];
+} tls_reason;
+
+static atomic_uint_fast64_t next_handle_id = 1;
+
+static void set_reason(dvipa_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_reason(dvipa_t *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	tls_reason.id = h->id;
+	va_start(ap, fmt);
+	vsnprintf(tls_reason.reason, sizeof(tls_reason.reason), fmt, ap);
+	va_end(ap);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+
+		close(*fd);
+		errno = saved;
+		*fd = -1;
+	}
+}
+
+const char *dvipa_strerror(int code)
+{
+	static const char *const texts[] = {
+	    [0] = "Success",
+	    [DVIPA_PENDING] = "Standby registered, waiting to be granted",
+	    [DVIPA_E_INVAL] = "Invalid argument or malformed request",
+	    [DVIPA_E_NORANGE] = "Address is in no VIPARANGE of this node",
+	    [DVIPA_E_HELD] = "Address is held elsewhere or reserved",
+	    [DVIPA_E_PERM] = "Permission denied by the range's allow list",
+	    [DVIPA_E_UNREACH] = "dvipad cannot be reached",
+	    [DVIPA_E_INUSE] = "Another host on the link uses the address",
+	    [DVIPA_E_NOTHELD] = "Address is not held by this handle",
+	    [DVIPA_E_LIMIT] = "A capacity limit of dvipad was reached",
+	    [DVIPA_E_NOQUORUM] = "The cluster partition is not quorate",
+	    [DVIPA_E_KERNEL] = "The kernel refused the address",
+	    [DVIPA_E_INTERNAL] = "Internal error",
+	};
+
+	if (code < 0)
+		code = code == INT_MIN ? INT_MAX : -code;
+	if ((size_t)code >= sizeof(texts) / sizeof(texts[0]) || !texts[code])
+		return "Unknown error";
+	return texts[code];
+}
+
+/* ---- connection ---- */
+
+int dvipa_open(dvipa_t **ret, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct epoll_event ev = {.events = EPOLLIN};
+	dvipa_t *h;
+	size_t n;
+	int r;
+
+	if (!ret) {
+		errno = EINVAL;
+		return -DVIPA_E_INVAL;
+	}
+	*ret = NULL;
+	if (!path || !*path)
+		path = secure_getenv("DVIPA_SOCKET");
+	if (!path || !*path)
+		path = DV_DEFAULT_SOCKET;
+	n = strlen(path);
+	if (n >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -DVIPA_E_INVAL;
+	}
+	memcpy(sa.sun_path, path, n + 1);
+
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		errno = ENOMEM;
+		return -DVIPA_E_INTERNAL;
+	}
+	h->sock = h->epfd = h->evfd = -1;
+	h->id = atomic_fetch_add(&next_handle_id, 1);
+	pthread_mutex_init(&h->req_lock, NULL);
+	pthread_mutex_init(&h->lock, NULL);
+
+	h->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (h->sock < 0) {
+		r = -DVIPA_E_INTERNAL;
+		goto fail;
+	}
+	if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -DVIPA_E_UNREACH;
+		goto fail;
+	}
+	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->evfd < 0 || h->epfd < 0) {
+		r = -DVIPA_E_INTERNAL;
+		goto fail;
+	}
+	ev.data.fd = h->sock;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->sock, &ev) < 0) {
+		r = -DVIPA_E_INTERNAL;
+		goto fail;
+	}
+	ev.data.fd = h->evfd;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->evfd, &ev) < 0) {
+		r = -DVIPA_E_INTERNAL;
+		goto fail;
+	}
+	h->in_epoll = true;
+	*ret = h;
+	return 0;
+
+fail:
+	dvipa_close(h); /* keeps errno */
+	return r;
+}
+
+void dvipa_close(dvipa_t *h)
+{
+	int saved = errno;
+
+	if (!h)
+		return;
+	close_fd(&h->epfd);
+	close_fd(&h->evfd);
+	close_fd(&h->sock);
+	free(h->q);
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->req_lock);
+	free(h);
+	errno = saved;
+}
+
+int dvipa_fd(dvipa_t *h)
+{
+	if (!h) {
+		errno = EINVAL;
+		return -DVIPA_E_INVAL;
+	}
+	return h->epfd;
+}
+
+/* ---- event queue (lock held) ---- */
+
+static void evfd_signal(dvipa_t *h)
+{
+	uint64_t one = 1;
+
+	/* Cannot fail short of a counter overflow, which one write per
+	 * empty-to-non-empty transition never reaches. */
+	(void)!write(h->evfd, &one, sizeof(one));
+}
+
+static void evfd_drain(dvipa_t *h)
+{
+	uint64_t v;
+
+	(void)!read(h->evfd, &v, sizeof(v));
+}
+
+/* The handle becomes unusable: dvipad sees the connection close and ends
+ * the handle's holds, which keeps both sides in agreement. */
+static void mark_dead(dvipa_t *h)
+{
+	if (h->dead)
+		return;
+	h->dead = true;
+	shutdown(h->sock, SHUT_RDWR);
+}
+
+static bool queue_push(dvipa_t *h, const struct dv_reply *rep)
+{
+	struct qevent *e;
+
+	if (h->q_len == h->q_cap) {
+		size_t cap = h->q_cap ? h->q_cap * 2 : EVENT_QUEUE_MIN;
+		struct qevent *q;
+
+		if (h->q_cap >= EVENT_QUEUE_MAX)
+			return false;
+		if (cap > EVENT_QUEUE_MAX)
+			cap = EVENT_QUEUE_MAX;
+		q = calloc(cap, sizeof(*q));
+		if (!q)
+			return false;
+		/* Unroll the ring into the new array. */
+		for (size_t i = 0; i < h->q_len; i++)
+			q[i] = h->q[(h->q_head + i) % h->q_cap];
+		free(h->q);
+		h->q = q;
+		h->q_cap = cap;
+		h->q_head = 0;
+	}
+	e = &h->q[(h->q_head + h->q_len) % h->q_cap];
+	e->type = (int)rep->event;
+	dv_addr_fmt(&rep->addr, e->addr);
+	memcpy(e->reason, rep->reason, sizeof(e->reason));
+	if (h->q_len++ == 0)
+		evfd_signal(h);
+	return true;
+}
+
+static void queue_pop(dvipa_t *h, struct qevent *ret)
+{
+	*ret = h->q[h->q_head];
+	h->q_head = (h->q_head + 1) % h->q_cap;
+	if (--h->q_len == 0)
+		evfd_drain(h);
+}
+
+/*
+ * Read one datagram (lock held). 1 and a RESULT in *ret for the caller, 0
+ * when the datagram was consumed here (an EVENT queued, anything else
+ * dropped), -EAGAIN when nothing is there (only with MSG_DONTWAIT), or
+ * -DVIPA_E_UNREACH once the connection is unusable.
+ */
+static int read_one(dvipa_t *h, int flags, struct dv_reply *ret)
+{
+	struct iovec iov = {.iov_base = h->rbuf, .iov_len = sizeof(h->rbuf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct dv_msg m;
+	ssize_t n;
+
+	if (h->dead)
+		return -DVIPA_E_UNREACH;
+	do
+		n = recvmsg(h->sock, &mh, flags | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
+	if (n < 0) {
+		set_reason(h, "receiving from dvipad: %s", strerror(errno));
+		mark_dead(h);
+		return -DVIPA_E_UNREACH;
+	}
+	if (n == 0) {
+		set_reason(h, "dvipad closed the connection");
+		mark_dead(h);
+		return -DVIPA_E_UNREACH;
+	}
+	/* A peer that breaks the protocol cannot be resynchronized: without a
+	 * valid seq we could wait for a RESULT forever. */
+	if ((mh.msg_flags & MSG_TRUNC) || dv_msg_parse(h->rbuf, (size_t)n, &m) < 0) {
+		set_reason(h, "malformed message from dvipad");
+		mark_dead(h);
+		return -DVIPA_E_UNREACH;
+	}
+	if (m.type == DV_MSG_EVENT) {
+		struct dv_reply rep;
+
+		if (dv_reply_decode(&m, &rep) < 0) {
+			set_reason(h, "malformed event from dvipad");
+			mark_dead(h);
+			return -DVIPA_E_UNREACH;
+		}
+		/* Event types this version does not know are skipped. */
+		if (rep.event != DVIPA_EVENT_GRANTED && rep.event != DVIPA_EVENT_LOST)
+			return 0;
+		if (!queue_push(h, &rep)) {
+			set_reason(h, "more than %d undispatched events", EVENT_QUEUE_MAX);
+			mark_dead(h);
+			return -DVIPA_E_UNREACH;
+		}
+		return 0;
+	}
+	if (m.type == DV_MSG_RESULT) {
+		if (dv_reply_decode(&m, ret) < 0) {
+			set_reason(h, "malformed result from dvipad");
+			mark_dead(h);
+			return -DVIPA_E_UNREACH;
+		}
+		return 1;
+	}
+	return 0; /* RECORDs and future types: not for us */
+}
+
+/* ---- requests ---- */
+
+static int map_result(uint32_t r)
+{
+	if (r == DV_R_OK)
+		return 0;
+	if (r == DV_R_PENDING)
+		return DVIPA_PENDING;
+	if (r > 255)
+		return -DVIPA_E_INTERNAL;
+	return -(int)r;
+}
+
+static void sock_watch(dvipa_t *h, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = h->sock};
+
+	if (on == h->in_epoll)
+		return;
+	if (epoll_ctl(h->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, h->sock, &ev) == 0)
+		h->in_epoll = on;
+}
+
+static int request(dvipa_t *h, uint16_t type, const char *addr_text, uint32_t kind, uint32_t rank)
+{
+	struct dv_reply rep;
+	struct dv_msgb *b;
+	struct dv_addr a;
+	uint32_t seq;
+	int r;
+
+	if (!h) {
+		errno = EINVAL;
+		return -DVIPA_E_INVAL;
+	}
+	if (dv_addr_parse(addr_text, &a) < 0) {
+		set_reason(h, "'%s' is not a numeric IPv4 or IPv6 address", addr_text ? addr_text : "(null)");
+		return -DVIPA_E_INVAL;
+	}
+	b = malloc(sizeof(*b)); /* 64 KiB: not for a caller's thread stack */
+	if (!b) {
+		set_reason(h, "out of memory");
+		return -DVIPA_E_INTERNAL;
+	}
+
+	pthread_mutex_lock(&h->req_lock);
+	pthread_mutex_lock(&h->lock);
+	if (h->dead) {
+		set_reason(h, "dvipad went away");
+		r = -DVIPA_E_UNREACH;
+		goto out;
+	}
+	seq = ++h->seq;
+	if (seq == 0) /* 0 is the seq of EVENTs */
+		seq = ++h->seq;
+	dv_msgb_init(b, type, seq);
+	dv_msgb_put_addr(b, &a);
+	dv_msgb_put_u32(b, DV_A_KIND, kind);
+	if (rank)
+		dv_msgb_put_u32(b, DV_A_RANK, rank);
+	if (dv_msgb_finish(b) < 0) {
+		set_reason(h, "request too large");
+		r = -DVIPA_E_INTERNAL;
+		goto out;
+	}
+	if (send(h->sock, b->buf, b->len, MSG_NOSIGNAL) < 0) {
+		set_reason(h, "sending to dvipad: %s", strerror(errno));
+		mark_dead(h);
+		r = -DVIPA_E_UNREACH;
+		goto out;
+	}
+	h->busy = true;
+	sock_watch(h, false);
+
+	for (;;) {
+		struct pollfd pfd = {.fd = h->sock, .events = POLLIN};
+
+		r = read_one(h, MSG_DONTWAIT, &rep);
+		if (r == 1 && rep.seq == seq)
+			break;
+		if (r == 1 || r == 0)
+			continue; /* a stale RESULT, or an EVENT now queued */
+		if (r != -EAGAIN)
+			goto out;
+		/* dvipad answers after its ARP probe, a few hundred ms; the
+		 * only bound is the connection itself, which poll reports. */
+		pthread_mutex_unlock(&h->lock);
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		pthread_mutex_lock(&h->lock);
+	}
+	set_reason(h, "%s", rep.reason);
+	r = map_result(rep.result);
+
+out:
+	h->busy = false;
+	sock_watch(h, true);
+	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->req_lock);
+	free(b);
+	return r;
+}
+
+int dvipa_activate(dvipa_t *h, const char *addr)
+{
+	return request(h, DV_MSG_ACTIVATE, addr, 1, 0);
+}
+
+int dvipa_release(dvipa_t *h, const char *addr)
+{
+	return request(h, DV_MSG_RELEASE, addr, 1, 0);
+}
+
+int dvipa_standby(dvipa_t *h, const char *addr, unsigned rank)
+{
+	if (h && (rank < 1 || rank > 254)) {
+		set_reason(h, "standby rank %u out of range 1..254", rank);
+		return -DVIPA_E_INVAL;
+	}
+	return request(h, DV_MSG_STANDBY, addr, 1, rank);
+}
+
+/* ---- events ---- */
+
+int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata)
+{
+	struct dv_reply unused;
+	size_t todo;
+	int delivered = 0;
+	bool dead;
+
+	if (!h) {
+		errno = EINVAL;
+		return -DVIPA_E_INVAL;
+	}
+
+	pthread_mutex_lock(&h->lock);
+	/* While a request is in flight its thread reads the socket (and
+	 * queues what it finds); reading here could steal its RESULT. */
+	if (!h->busy) {
+		while (h->q_len < EVENT_QUEUE_MAX && read_one(h, MSG_DONTWAIT, &unused) >= 0)
+			;
+	}
+	/* Deliver what is queued now, not what callbacks cause to arrive:
+	 * a callback that makes requests must not keep us here forever. */
+	todo = h->q_len;
+	pthread_mutex_unlock(&h->lock);
+
+	while (todo-- > 0) {
+		struct qevent e;
+		struct dvipa_event ev;
+
+		pthread_mutex_lock(&h->lock);
+		if (h->q_len == 0) { /* another thread dispatched them */
+			pthread_mutex_unlock(&h->lock);
+			break;
+		}
+		queue_pop(h, &e);
+		pthread_mutex_unlock(&h->lock);
+
+		ev.type = e.type;
+		memcpy(ev.addr, e.addr, sizeof(ev.addr));
+		ev.reason = e.reason;
+		if (fn)
+			fn(h, &ev, userdata);
+		delivered++;
+	}
+
+	pthread_mutex_lock(&h->lock);
+	dead = h->dead && h->q_len == 0;
+	pthread_mutex_unlock(&h->lock);
+	if (dead && delivered == 0) {
+		errno = ECONNRESET;
+		return -DVIPA_E_UNREACH;
+	}
+	return delivered;
+}
+
+const char *dvipa_reason(dvipa_t *h)
+{
+	if (!h || tls_reason.id != h->id)
+		return "";
+	return tls_reason.reason;
+}
