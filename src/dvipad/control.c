@@ -1,1 +1,805 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+
+#define CLIENT_BUCKETS 1024
+#define MAX_BAD_MESSAGES 16 /* consecutive malformed messages before we hang up */
+#define MAX_PER_WAKEUP 64   /* requests handled per readable event: fairness */
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct dv_client {
+	struct dv_client *next_bucket;
+	struct dv_client *prev, *next;
+	struct dv_control *ctl;
+	uint64_t id;
+	int fd;
+	sd_event_source *io;
+	struct ucred cred;
+	gid_t *gids;
+	size_t n_gids;
+	unsigned bad;
+	bool dead;
+	struct outmsg *out_head, *out_tail;
+	size_t out_bytes;
+};
+
+struct dv_control {
+	sd_event *ev;
+	struct dv_daemon *d;
+	char *path;
+	int fd;
+	sd_event_source *io;
+	uint64_t next_id;
+	size_t n_clients;
+	struct dv_client *clients; /* list, for teardown */
+	struct dv_client *buckets[CLIENT_BUCKETS];
+	struct dv_msgb msgb;     /* one reusable message builder */
+	uint8_t rxbuf[DV_MSG_MAX];
+};
+
+static struct dv_client *client_find(const struct dv_control *c, uint64_t id)
+{
+	struct dv_client *cl;
+
+	for (cl = c->buckets[id % CLIENT_BUCKETS]; cl; cl = cl->next_bucket)
+		if (cl->id == id)
+			return cl;
+	return NULL;
+}
+
+static void client_free(struct dv_client *cl, bool notify)
+{
+	struct dv_control *c = cl->ctl;
+	struct dv_client **pp;
+
+	for (pp = &c->buckets[cl->id % CLIENT_BUCKETS]; *pp != cl; pp = &(*pp)->next_bucket)
+		;
+	*pp = cl->next_bucket;
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		c->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	c->n_clients--;
+
+	sd_event_source_disable_unref(cl->io);
+	close(cl->fd);
+	while (cl->out_head) {
+		struct outmsg *m = cl->out_head;
+
+		cl->out_head = m->next;
+		free(m);
+	}
+	if (notify)
+		dv_daemon_client_gone(c->d, cl->id);
+	free(cl->gids);
+	free(cl);
+}
+
+static void client_update_events(struct dv_client *cl)
+{
+	(void)sd_event_source_set_io_events(cl->io, EPOLLIN | (cl->out_head ? EPOLLOUT : 0));
+}
+
+/* Send what is queued; false if the connection is broken. */
+static bool client_flush(struct dv_client *cl)
+{
+	while (cl->out_head) {
+		struct outmsg *m = cl->out_head;
+		ssize_t n = send(cl->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return false;
+		}
+		cl->out_head = m->next;
+		if (!cl->out_head)
+			cl->out_tail = NULL;
+		cl->out_bytes -= m->len;
+		free(m);
+	}
+	client_update_events(cl);
+	return true;
+}
+
+/* Queue the finished message in c->msgb for cl. A client that does not read
+ * what it asked for is disconnected rather than let grow the daemon. */
+static void client_send(struct dv_client *cl, struct dv_msgb *b)
+{
+	struct outmsg *m;
+
+	if (cl->dead)
+		return;
+	if (dv_msgb_finish(b) < 0) {
+		log_err("dropping an oversized reply to client %" PRIu64, cl->id);
+		return;
+	}
+	if (!cl->out_head) {
+		ssize_t n = send(cl->fd, b->buf, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n >= 0)
+			return;
+		if (errno != EAGAIN && errno != EINTR) {
+			cl->dead = true;
+			return;
+		}
+	}
+	if (cl->out_bytes + b->len > DV_CONTROL_MAX_QUEUED) {
+		log_warn("client %" PRIu64 " (pid %d) does not read its replies; disconnecting it", cl->id,
+			 (int)cl->cred.pid);
+		cl->dead = true;
+		return;
+	}
+	m = malloc(sizeof(*m) + b->len);
+	if (!m) {
+		cl->dead = true;
+		return;
+	}
+	m->next = NULL;
+	m->len = b->len;
+	memcpy(m->data, b->buf, b->len);
+	if (cl->out_tail)
+		cl->out_tail->next = m;
+	else
+		cl->out_head = m;
+	cl->out_tail = m;
+	cl->out_bytes += b->len;
+	client_update_events(cl);
+}
+
+static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr *a, enum dv_result r,
+			const char *reason)
+{
+	struct dv_msgb *b = &cl->ctl->msgb;
+
+	dv_msgb_init(b, DV_MSG_RESULT, seq);
+	dv_msgb_put_u32(b, DV_A_RESULT, r);
+	dv_msgb_put_str(b, DV_A_REASON, reason ? reason : "");
+	if (a && a->family)
+		dv_msgb_put_addr(b, a);
+	client_send(cl, b);
+}
+
+void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
+		      const char *reason)
+{
+	struct dv_client *cl;
+
+	if (!c || seq == 0)
+		return;
+	cl = client_find(c, client);
+	if (cl)
+		send_result(cl, seq, a, r, reason);
+}
+
+void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, enum dv_notify what,
+		      const char *reason)
+{
+	struct dv_client *cl;
+	struct dv_msgb *b;
+
+	if (!c)
+		return;
+	cl = client_find(c, client);
+	if (!cl)
+		return;
+	b = &c->msgb;
+	dv_msgb_init(b, DV_MSG_EVENT, 0);
+	dv_msgb_put_u32(b, DV_A_EVENT, what);
+	dv_msgb_put_addr(b, a);
+	dv_msgb_put_str(b, DV_A_REASON, reason ? reason : "");
+	client_send(cl, b);
+}
+
+pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client)
+{
+	const struct dv_client *cl = c ? client_find(c, client) : NULL;
+
+	return cl ? cl->cred.pid : 0;
+}
+
+size_t dv_control_nclients(const struct dv_control *c)
+{
+	return c ? c->n_clients : 0;
+}
+
+/* ---- status and config records ---- */
+
+static const char *origin_name(enum dv_origin o)
+{
+	switch (o) {
+	case DV_ORIGIN_BIND:
+		return "bind";
+	case DV_ORIGIN_API:
+		return "api";
+	case DV_ORIGIN_OPERATOR:
+		return "operator";
+	case DV_ORIGIN_DEFINE:
+		return "define";
+	case DV_ORIGIN_BACKUP:
+		return "backup";
+	default:
+		return "none";
+	}
+}
+
+static const char *state_name(enum dv_vipa_state s)
+{
+	switch (s) {
+	case DV_VS_ACTIVE:
+		return "active";
+	case DV_VS_WAITING:
+		return "waiting";
+	default:
+		return "inactive";
+	}
+}
+
+static const char *kind_name(enum dv_hold_kind k)
+{
+	switch (k) {
+	case DV_HOLD_OPERATOR:
+		return "operator";
+	case DV_HOLD_SOCKET:
+		return "socket";
+	default:
+		return "api";
+	}
+}
+
+static const char *policy_name(enum dv_range_policy p)
+{
+	switch (p) {
+	case DV_POLICY_DISRUPTIVE:
+		return "disruptive";
+	case DV_POLICY_UNIQUE:
+		return "unique";
+	default:
+		return "nondisruptive";
+	}
+}
+
+static const char *node_name(const struct dv_engine *e, dv_nodeid_t n)
+{
+	const char *s = n ? dv_engine_node_name(e, n) : NULL;
+
+	return s ? s : "";
+}
+
+static void record_begin(struct dv_msgb *b, uint32_t seq, enum dv_rec_type t)
+{
+	dv_msgb_init(b, DV_MSG_RECORD, seq);
+	dv_msgb_put_u32(b, DV_A_RECTYPE, t);
+}
+
+struct status_ctx {
+	struct dv_client *cl;
+	uint32_t seq;
+};
+
+static int status_vipa(void *ud, const struct dv_vipa_info *v)
+{
+	struct status_ctx *sc = ud;
+	struct dv_control *c = sc->cl->ctl;
+	const struct dv_engine *e = c->d->engine;
+	const struct dv_conf_range *r = dv_conf_find_range(c->d->conf, &v->addr);
+	struct dv_msgb *b = &c->msgb;
+	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN];
+
+	dv_addr_fmt(&v->addr, s);
+	record_begin(b, sc->seq, DV_REC_VIPA);
+	dv_msgb_field_str(b, "addr", s);
+	dv_msgb_field_str(b, "state", state_name(v->state));
+	dv_msgb_field_u64(b, "owner", v->owner);
+	dv_msgb_field_str(b, "owner_name", node_name(e, v->owner));
+	dv_msgb_field_str(b, "origin", origin_name(v->origin));
+	dv_msgb_field_u64(b, "since", v->since_ms);
+	dv_msgb_field_str(b, "reason", v->reason ? v->reason : "");
+	dv_msgb_field_bool(b, "installed", dv_kaddr_installed(c->d->kaddr, &v->addr));
+	dv_msgb_field_str(b, "range", r ? dv_prefix_fmt(&r->prefix, rs) : "");
+	dv_msgb_field_str(b, "policy", r ? policy_name(r->policy) : "");
+	client_send(sc->cl, b);
+
+	for (size_t i = 0; i < v->n_holds; i++) {
+		const struct dv_hold *h = &v->holds[i];
+		bool local = h->node == dv_engine_self(e);
+
+		record_begin(b, sc->seq, DV_REC_HOLD);
+		dv_msgb_field_str(b, "addr", s);
+		dv_msgb_field_str(b, "kind", kind_name(h->kind));
+		dv_msgb_field_u64(b, "node", h->node);
+		dv_msgb_field_str(b, "node_name", node_name(e, h->node));
+		dv_msgb_field_u64(b, "client", h->client);
+		dv_msgb_field_u64(b, "uid", h->uid);
+		dv_msgb_field_u64(b, "pid", local && h->client ? (uint64_t)dv_control_client_pid(c, h->client) : 0);
+		dv_msgb_field_u64(b, "since", h->since_ms);
+		client_send(sc->cl, b);
+	}
+	for (size_t i = 0; i < v->n_standbys; i++) {
+		const struct dv_standby *sb = &v->standbys[i];
+		bool local = sb->node == dv_engine_self(e);
+
+		record_begin(b, sc->seq, DV_REC_STANDBY);
+		dv_msgb_field_str(b, "addr", s);
+		dv_msgb_field_u64(b, "node", sb->node);
+		dv_msgb_field_str(b, "node_name", node_name(e, sb->node));
+		dv_msgb_field_u64(b, "client", sb->client);
+		dv_msgb_field_u64(b, "rank", sb->rank);
+		dv_msgb_field_u64(b, "uid", sb->uid);
+		dv_msgb_field_u64(b, "pid", local && sb->client ? (uint64_t)dv_control_client_pid(c, sb->client) : 0);
+		dv_msgb_field_u64(b, "since", sb->since_ms);
+		client_send(sc->cl, b);
+	}
+	return sc->cl->dead ? -EPIPE : 0;
+}
+
+static int count_vipa(void *ud, const struct dv_vipa_info *v)
+{
+	(*(uint64_t *)ud)++;
+	return 0;
+}
+
+static void send_status(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_control *c = cl->ctl;
+	struct dv_daemon *d = c->d;
+	struct dv_msgb *b = &c->msgb;
+	struct status_ctx sc = {.cl = cl, .seq = req->seq};
+	const dv_nodeid_t *members;
+	size_t n_members;
+	uint64_t nvipas = 0;
+
+	(void)dv_engine_foreach(d->engine, count_vipa, &nvipas);
+	record_begin(b, req->seq, DV_REC_DAEMON);
+	dv_msgb_field_str(b, "node", d->conf->node);
+	dv_msgb_field_u64(b, "nodeid", dv_engine_self(d->engine));
+	dv_msgb_field_str(b, "cluster", d->conf->cluster == DV_CLUSTER_NONE ? "none" : "corosync");
+	dv_msgb_field_bool(b, "quorate", dv_engine_quorate(d->engine));
+	dv_msgb_field_str(b, "interface", d->conf->interface);
+	dv_msgb_field_str(b, "config", d->conf_path);
+	dv_msgb_field_u64(b, "pid", (uint64_t)getpid());
+	dv_msgb_field_u64(b, "started", d->started_ms);
+	dv_msgb_field_u64(b, "vipas", nvipas);
+	dv_msgb_field_u64(b, "clients", c->n_clients);
+	client_send(cl, b);
+
+	n_members = dv_engine_members(d->engine, &members);
+	for (size_t i = 0; i < n_members; i++) {
+		record_begin(b, req->seq, DV_REC_MEMBER);
+		dv_msgb_field_u64(b, "nodeid", members[i]);
+		dv_msgb_field_str(b, "name", node_name(d->engine, members[i]));
+		dv_msgb_field_bool(b, "self", members[i] == dv_engine_self(d->engine));
+		client_send(cl, b);
+	}
+
+	if (req->has_addr) {
+		struct dv_vipa_info v;
+		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
+
+		if (dv_engine_lookup(d->engine, &req->addr, &v) < 0) {
+			snprintf(msg, sizeof(msg), "address %s is not a known VIPA", dv_addr_fmt(&req->addr, s));
+			send_result(cl, req->seq, &req->addr, DV_R_NOTHELD, msg);
+			return;
+		}
+		(void)status_vipa(&sc, &v);
+	} else {
+		(void)dv_engine_foreach(d->engine, status_vipa, &sc);
+	}
+	send_result(cl, req->seq, NULL, DV_R_OK, "");
+}
+
+static void join_names(char *buf, size_t size, char **names, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", names[i]);
+}
+
+static void send_config(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_control *c = cl->ctl;
+	const struct dv_conf *conf = c->d->conf;
+	struct dv_msgb *b = &c->msgb;
+	char s[DV_ADDR_STRLEN], names[1024];
+	char *text = NULL, *save = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	for (size_t i = 0; i < conf->n_ranges; i++) {
+		const struct dv_conf_range *r = &conf->ranges[i];
+
+		record_begin(b, req->seq, DV_REC_RANGE);
+		dv_msgb_field_str(b, "range", dv_prefix_fmt(&r->prefix, s));
+		dv_msgb_field_str(b, "policy", policy_name(r->policy));
+		dv_msgb_field_bool(b, "deleted", r->deleted);
+		join_names(names, sizeof(names), r->users, r->n_users);
+		dv_msgb_field_str(b, "users", names);
+		join_names(names, sizeof(names), r->groups, r->n_groups);
+		dv_msgb_field_str(b, "groups", names);
+		dv_msgb_field_u64(b, "line", r->line);
+		client_send(cl, b);
+	}
+	for (size_t i = 0; i < conf->n_defines; i++) {
+		const struct dv_conf_define *df = &conf->defines[i];
+
+		record_begin(b, req->seq, DV_REC_DEFINE);
+		dv_msgb_field_str(b, "addr", dv_addr_fmt(&df->addr, s));
+		dv_msgb_field_u64(b, "rank", df->rank);
+		dv_msgb_field_str(b, "moveable", df->moveable == DV_MOVE_IMMEDIATE  ? "immediate"
+						 : df->moveable == DV_MOVE_WHENIDLE ? "whenidle"
+										    : "none");
+		dv_msgb_field_u64(b, "trackport", df->trackport);
+		dv_msgb_field_str(b, "type", df->rank == DV_RANK_DEFINE ? "define" : "backup");
+		client_send(cl, b);
+	}
+
+	f = open_memstream(&text, &len);
+	if (f) {
+		dv_conf_print(conf, f);
+		fclose(f);
+		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			record_begin(b, req->seq, DV_REC_TEXT);
+			dv_msgb_field_str(b, "text", line);
+			client_send(cl, b);
+		}
+		free(text);
+	}
+	send_result(cl, req->seq, NULL, DV_R_OK, "");
+}
+
+static void do_reload(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_msgb *b = &cl->ctl->msgb;
+	char *errors = NULL, *save = NULL;
+	int r;
+
+	if (cl->cred.uid != 0) {
+		send_result(cl, req->seq, NULL, DV_R_PERM, "only root may reload the configuration");
+		return;
+	}
+	log_notice("reload requested by pid %d", (int)cl->cred.pid);
+	r = dv_daemon_reload(cl->ctl->d, &errors);
+	if (r == 0) {
+		log_notice("configuration reloaded");
+		send_result(cl, req->seq, NULL, DV_R_OK, "configuration reloaded");
+		return;
+	}
+	/* Each error line as a TEXT record, then the verdict. */
+	for (char *line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		log_err("%s", line);
+		record_begin(b, req->seq, DV_REC_TEXT);
+		dv_msgb_field_str(b, "text", line);
+		client_send(cl, b);
+	}
+	free(errors);
+	send_result(cl, req->seq, NULL, DV_R_BADREQ, "the new configuration has errors; nothing changed");
+}
+
+/* SO_PEERCRED is the caller's identity; nothing in the message is trusted. */
+static enum dv_result authorize(struct dv_client *cl, const struct dv_request *req, char *why, size_t size)
+{
+	const struct dv_conf *conf = cl->ctl->d->conf;
+	const struct dv_conf_range *r = dv_conf_find_range(conf, &req->addr);
+	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN];
+
+	dv_addr_fmt(&req->addr, s);
+	/* A client can only ever release its own API hold or standby. */
+	if (req->type == DV_MSG_RELEASE && (req->kind == 0 || req->kind == DV_HOLD_API))
+		return DV_R_OK;
+	if (cl->cred.uid == 0)
+		return r || dv_conf_find_define(conf, &req->addr) || req->type == DV_MSG_RELEASE ? DV_R_OK
+												     : DV_R_NORANGE;
+	if (!r) {
+		if (dv_conf_find_define(conf, &req->addr) || req->type == DV_MSG_RELEASE) {
+			snprintf(why, size, "uid %u may not use address %s: only root may, it is in no VIPARANGE",
+				 (unsigned)cl->cred.uid, s);
+			return DV_R_PERM;
+		}
+		return DV_R_NORANGE;
+	}
+	if (!dv_conf_range_allows(r, cl->cred.uid, cl->gids, cl->n_gids)) {
+		snprintf(why, size, "uid %u is not allowed to use range %s (see its ALLOW list)", (unsigned)cl->cred.uid,
+			 dv_prefix_fmt(&r->prefix, rs));
+		return DV_R_PERM;
+	}
+	return DV_R_OK;
+}
+
+static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
+{
+	struct dv_control *c = cl->ctl;
+	struct dv_request req;
+	struct dv_msg m;
+	const char *why = NULL;
+	char msg[DV_REASON_MAX], s[DV_ADDR_STRLEN];
+	uint32_t seq = 0;
+	enum dv_result ar;
+	int r;
+
+	if (n >= sizeof(struct dv_msg_hdr))
+		memcpy(&seq, buf + offsetof(struct dv_msg_hdr, seq), sizeof(seq));
+	r = dv_msg_parse(buf, n, &m);
+	if (r == -EPROTONOSUPPORT) {
+		snprintf(msg, sizeof(msg), "protocol version not supported (dvipad speaks version %d)",
+			 DV_PROTO_VERSION);
+		goto bad;
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "malformed message of %zu bytes", n);
+		goto bad;
+	}
+	r = dv_request_decode(&m, &req, &why);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "bad request: %s", why ? why : "malformed");
+		goto bad;
+	}
+	cl->bad = 0;
+
+	switch (req.type) {
+	case DV_MSG_ACTIVATE:
+	case DV_MSG_RELEASE:
+	case DV_MSG_STANDBY:
+		msg[0] = 0;
+		ar = authorize(cl, &req, msg, sizeof(msg));
+		if (ar == DV_R_NORANGE) {
+			snprintf(msg, sizeof(msg), "address %s is in no VIPARANGE of node %s",
+				 dv_addr_fmt(&req.addr, s), c->d->conf->node);
+		}
+		if (ar != DV_R_OK) {
+			if (ar == DV_R_PERM)
+				log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid,
+					   (unsigned)cl->cred.uid, msg);
+			send_result(cl, req.seq, &req.addr, ar, msg);
+			return;
+		}
+		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
+		return;
+	case DV_MSG_STATUS:
+		send_status(cl, &req);
+		return;
+	case DV_MSG_CONFIG:
+		send_config(cl, &req);
+		return;
+	case DV_MSG_RELOAD:
+		do_reload(cl, &req);
+		return;
+	default:
+		snprintf(msg, sizeof(msg), "message type %u is not a request", req.type);
+		goto bad;
+	}
+bad:
+	send_result(cl, seq, NULL, DV_R_BADREQ, msg);
+	if (++cl->bad >= MAX_BAD_MESSAGES) {
+		log_warn("client pid %d sent %d malformed messages in a row; disconnecting it", (int)cl->cred.pid,
+			 MAX_BAD_MESSAGES);
+		cl->dead = true;
+	}
+}
+
+static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct dv_client *cl = ud;
+	struct dv_control *c = cl->ctl;
+
+	if (revents & EPOLLOUT && !client_flush(cl))
+		cl->dead = true;
+
+	for (int i = 0; i < MAX_PER_WAKEUP && !cl->dead && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
+		/* MSG_TRUNC returns the real size: an oversized message is
+		 * detected, not silently cut. */
+		ssize_t n = recv(fd, c->rxbuf, sizeof(c->rxbuf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			cl->dead = true;
+			break;
+		}
+		if (n == 0) {
+			cl->dead = true;
+			break;
+		}
+		if ((size_t)n > sizeof(c->rxbuf)) {
+			char msg[DV_REASON_MAX];
+			uint32_t seq;
+
+			memcpy(&seq, c->rxbuf + offsetof(struct dv_msg_hdr, seq), sizeof(seq));
+			snprintf(msg, sizeof(msg), "message of %zd bytes exceeds the maximum of %d", n, DV_MSG_MAX);
+			send_result(cl, seq, NULL, DV_R_BADREQ, msg);
+			if (++cl->bad >= MAX_BAD_MESSAGES)
+				cl->dead = true;
+			continue;
+		}
+		handle_message(cl, c->rxbuf, (size_t)n);
+	}
+	if (cl->dead)
+		client_free(cl, true);
+	return 0;
+}
+
+static int read_groups(int fd, gid_t **ret, size_t *ret_n)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+
+	for (int tries = 0; tries < 4; tries++) {
+		gid_t *g = malloc(len);
+
+		if (!g)
+			return -ENOMEM;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+			*ret = g;
+			*ret_n = len / sizeof(gid_t);
+			return 0;
+		}
+		free(g);
+		if (errno != ERANGE)
+			return -errno;
+	}
+	return -ERANGE;
+}
+
+static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct dv_control *c = ud;
+
+	for (;;) {
+		socklen_t len = sizeof(struct ucred);
+		struct dv_client *cl;
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int r;
+
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept on the control socket: %s", strerror(errno));
+			return 0;
+		}
+		if (c->n_clients >= DV_CONTROL_MAX_CLIENTS) {
+			log_warn("too many control connections (%d); refusing one", DV_CONTROL_MAX_CLIENTS);
+			close(cfd);
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl) {
+			close(cfd);
+			continue;
+		}
+		cl->fd = cfd;
+		cl->ctl = c;
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
+		    read_groups(cfd, &cl->gids, &cl->n_gids) < 0) {
+			log_warn("cannot read the credentials of a control connection: %s", strerror(errno));
+			close(cfd);
+			free(cl);
+			continue;
+		}
+		r = sd_event_add_io(c->ev, &cl->io, cfd, EPOLLIN, client_io, cl);
+		if (r < 0) {
+			log_warn("cannot watch a control connection: %s", strerror(-r));
+			free(cl->gids);
+			close(cfd);
+			free(cl);
+			continue;
+		}
+		cl->id = c->next_id++;
+		cl->next_bucket = c->buckets[cl->id % CLIENT_BUCKETS];
+		c->buckets[cl->id % CLIENT_BUCKETS] = cl;
+		cl->next = c->clients;
+		if (c->clients)
+			c->clients->prev = cl;
+		c->clients = cl;
+		c->n_clients++;
+	}
+}
+
+int dv_control_open(sd_event *ev, const char *path, struct dv_daemon *d, struct dv_control **ret)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct dv_control *c;
+	char *dir, *slash;
+	int r, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->ev = ev;
+	c->d = d;
+	c->fd = -1;
+	c->next_id = 1;
+	c->path = strdup(path);
+	dir = strdup(path);
+	if (!c->path || !dir) {
+		free(dir);
+		r = -ENOMEM;
+		goto fail;
+	}
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			free(dir);
+			goto fail;
+		}
+	}
+	free(dir);
+
+	/* Refuse to steal the socket of a daemon that still answers. */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		close(probe);
+		if (r == 0) {
+			r = -EADDRINUSE;
+			goto fail;
+		}
+	}
+	(void)unlink(path);
+
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Anyone may connect: reading status needs no privilege, and every
+	 * change is authorized per request with SO_PEERCRED. */
+	if (chmod(path, 0666) < 0 || listen(c->fd, 128) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = sd_event_add_io(ev, &c->io, c->fd, EPOLLIN, listen_io, c);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->path);
+	free(c);
+	return r;
+}
+
+struct dv_control *dv_control_free(struct dv_control *c)
+{
+	if (!c)
+		return NULL;
+	/* At teardown the engine is going away too: no CLIENT_GONE events. */
+	while (c->clients)
+		client_free(c->clients, false);
+	sd_event_source_disable_unref(c->io);
+	if (c->fd >= 0) {
+		close(c->fd);
+		(void)unlink(c->path);
+	}
+	free(c->path);
+	free(c);
+	return NULL;
+}

@@ -1,1 +1,524 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control.h"
+#include "log.h"
+
+struct dv_probe_wait {
+	struct dv_probe_wait *next;
+	struct dv_daemon *d;
+	uint64_t client;
+	uid_t uid;
+	struct dv_request req;
+};
+
+uint64_t dv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Log a buffer of "FILE:LINE: message" lines, one log record each. */
+static void log_lines(int prio, char *buf)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		dv_log(prio, "%s", line);
+}
+
+static void submit(struct dv_daemon *d, struct dv_event *ev)
+{
+	int r;
+
+	ev->time_ms = dv_now_ms();
+	if (d->applying) {
+		if (d->n_deferred == d->cap_deferred) {
+			size_t ncap = d->cap_deferred ? 2 * d->cap_deferred : 16;
+			struct dv_event *n = realloc(d->deferred, ncap * sizeof(*n));
+
+			if (!n) {
+				log_err("out of memory queueing an event");
+				return;
+			}
+			d->deferred = n;
+			d->cap_deferred = ncap;
+		}
+		d->deferred[d->n_deferred++] = *ev;
+		return;
+	}
+	r = dv_cluster_submit(d->cluster, ev);
+	if (r < 0)
+		log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
+}
+
+static void deliver(void *ud, const struct dv_event *ev)
+{
+	struct dv_daemon *d = ud;
+	int r;
+
+	d->applying = true;
+	r = dv_engine_apply(d->engine, ev);
+	d->applying = false;
+	if (r < 0)
+		log_warn("engine rejected event %d from node %u: %s", ev->type, ev->node, strerror(-r));
+
+	/* FIFO; a nested delivery drains what is left, keeping the order. */
+	while (d->n_deferred > 0) {
+		struct dv_event next = d->deferred[0];
+
+		memmove(d->deferred, d->deferred + 1, --d->n_deferred * sizeof(*d->deferred));
+		submit(d, &next);
+	}
+}
+
+static const struct dv_cluster_ops cluster_ops = {
+	.deliver = deliver,
+};
+
+static bool self_should_have(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_engine_quorate(d->engine) && dv_engine_lookup(d->engine, a, &v) == 0 &&
+	       v.owner == dv_engine_self(d->engine);
+}
+
+static void eng_local(void *ud, const struct dv_addr *a, bool up)
+{
+	struct dv_daemon *d = ud;
+	char s[DV_ADDR_STRLEN];
+	int r;
+
+	dv_addr_fmt(a, s);
+	if (!up) {
+		dv_announce_stop(d->announce, a);
+		r = dv_kaddr_del(d->kaddr, a);
+		if (r < 0)
+			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
+				dv_kaddr_last_error(d->kaddr));
+		else
+			log_info("address '%s' removed from '%s'", s, d->conf->interface);
+		return;
+	}
+	r = dv_kaddr_add(d->kaddr, a);
+	if (r < 0) {
+		/* The reply to the request that caused this notices and undoes it. */
+		log_err("cannot add address '%s' to '%s': %s", s, d->conf->interface, dv_kaddr_last_error(d->kaddr));
+		return;
+	}
+	(void)dv_addrset_add(&d->probed, a);
+	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
+	if (r < 0)
+		log_warn("cannot announce address '%s': %s", s, strerror(-r));
+	log_info("address '%s' added to '%s'", s, d->conf->interface);
+}
+
+/* An address this node owns could not be installed: end this node's holds
+ * on it so that the ownership table matches the kernel again. */
+static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, a, &v) < 0)
+		return;
+	for (size_t i = 0; i < v.n_holds; i++) {
+		struct dv_event ev = {.type = DV_EV_RELEASE};
+
+		if (v.holds[i].node != dv_engine_self(d->engine))
+			continue;
+		ev.release.client = v.holds[i].client;
+		ev.release.seq = 0; /* the daemon's own request: no reply */
+		ev.release.addr = *a;
+		ev.release.kind = v.holds[i].kind;
+		submit(d, &ev);
+	}
+}
+
+static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
+		      const char *reason)
+{
+	struct dv_daemon *d = ud;
+
+	if (result == DV_R_OK && a && self_should_have(d, a) && !dv_kaddr_installed(d->kaddr, a)) {
+		char msg[DV_REASON_MAX];
+
+		snprintf(msg, sizeof(msg), "the kernel refused the address: %s", dv_kaddr_last_error(d->kaddr));
+		dv_control_reply(d->control, client, seq, a, DV_R_KERNEL, msg);
+		release_local_holds(d, a);
+		return;
+	}
+	dv_control_reply(d->control, client, seq, a, result, reason);
+}
+
+static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
+{
+	struct dv_daemon *d = ud;
+
+	dv_control_event(d->control, client, a, what, reason);
+}
+
+static const struct dv_engine_ops engine_ops = {
+	.reply = eng_reply,
+	.notify = eng_notify,
+	.local = eng_local,
+};
+
+static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
+{
+	struct dv_daemon *d = ud;
+	char s[DV_ADDR_STRLEN];
+
+	if (err < 0)
+		log_err("address '%s' was removed from '%s' by someone else and could not be re-added: %s",
+			dv_addr_fmt(a, s), d->conf->interface, strerror(-err));
+	else
+		log_warn("address '%s' was removed from '%s' by someone else; re-added it", dv_addr_fmt(a, s),
+			 d->conf->interface);
+}
+
+static const struct dv_kaddr_ops kaddr_ops = {
+	.readded = kaddr_readded,
+};
+
+static void submit_node_config(struct dv_daemon *d)
+{
+	struct dv_event ev = {.type = DV_EV_NODE_CONFIG};
+
+	snprintf(ev.node_config.name, sizeof(ev.node_config.name), "%s", d->conf->node);
+	ev.node_config.n_ranges = d->conf->n_ranges;
+	ev.node_config.ranges = d->conf->ranges;
+	ev.node_config.n_defines = d->conf->n_defines;
+	ev.node_config.defines = d->conf->defines;
+	submit(d, &ev);
+}
+
+/* At start this node holds nothing yet, but the defines it is about to own
+ * in CLUSTER NONE are kept rather than removed and added again. */
+static bool keep_at_start(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+	const struct dv_conf_define *def = dv_conf_find_define(d->conf, a);
+
+	return d->conf->cluster == DV_CLUSTER_NONE && def && def->rank == DV_RANK_DEFINE;
+}
+
+static bool keep_installed(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_kaddr_installed(d->kaddr, a);
+}
+
+int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret)
+{
+	struct dv_daemon *d;
+	struct dv_addr *local = NULL;
+	size_t n_local = 0;
+	char *errbuf = NULL;
+	size_t errlen = 0;
+	FILE *errf;
+	unsigned nerr;
+	int r;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->ev = sd_event_ref(ev);
+	d->conf = conf;
+	d->conf_path = strdup(conf_path);
+	d->started_ms = dv_now_ms();
+	if (!d->conf_path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	if (conf->cluster != DV_CLUSTER_NONE) {
+		log_err("%s: CLUSTER COROSYNC is not available in this version of dvipad; use CLUSTER NONE",
+			conf->file);
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+
+	r = dv_kaddr_open(ev, conf->interface, conf->lease_s, &kaddr_ops, d, &d->kaddr);
+	if (r < 0) {
+		log_err("cannot use interface '%s': %s", conf->interface,
+			r == -ENODEV ? "no such interface" : strerror(-r));
+		goto fail;
+	}
+	r = dv_kaddr_reconcile(d->kaddr, keep_at_start, d, &local, &n_local);
+	if (r < 0) {
+		log_err("cannot read the addresses of '%s': %s", conf->interface, strerror(-r));
+		goto fail;
+	}
+	if (r > 0)
+		log_notice("removed %d address(es) an earlier dvipad left on '%s'", r, conf->interface);
+
+	errf = open_memstream(&errbuf, &errlen);
+	if (!errf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	nerr = dv_conf_check_local(conf, local, n_local, errf);
+	fclose(errf);
+	free(local);
+	if (nerr) {
+		log_lines(LOG_ERR, errbuf);
+		free(errbuf);
+		r = -EINVAL;
+		goto fail;
+	}
+	free(errbuf);
+
+	r = dv_announce_open(ev, dv_kaddr_ifindex(d->kaddr), dv_kaddr_mac(d->kaddr), &d->announce);
+	if (r < 0) {
+		log_err("cannot open a packet socket on '%s': %s", conf->interface, strerror(-r));
+		goto fail;
+	}
+	r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
+	if (r < 0)
+		goto fail;
+	d->engine = dv_engine_new(d->cluster->self, &engine_ops, d);
+	if (!d->engine) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	{
+		dv_nodeid_t self = d->cluster->self;
+		struct dv_event e = {.type = DV_EV_MEMBERSHIP, .membership = {.n = 1, .nodes = &self}};
+
+		submit(d, &e);
+		e = (struct dv_event){.type = DV_EV_QUORUM, .quorum.quorate = true};
+		submit(d, &e);
+	}
+	submit_node_config(d);
+	*ret = d;
+	return 0;
+fail:
+	dv_daemon_free(d);
+	return r;
+}
+
+void dv_daemon_shutdown(struct dv_daemon *d)
+{
+	if (d && d->kaddr)
+		dv_kaddr_del_all(d->kaddr);
+}
+
+struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
+{
+	if (!d)
+		return NULL;
+	while (d->probes) {
+		struct dv_probe_wait *w = d->probes;
+
+		d->probes = w->next;
+		free(w);
+	}
+	d->control = dv_control_free(d->control);
+	d->engine = dv_engine_free(d->engine);
+	d->cluster = dv_cluster_free(d->cluster);
+	d->announce = dv_announce_free(d->announce);
+	d->kaddr = dv_kaddr_free(d->kaddr);
+	dv_conf_free(d->conf);
+	dv_addrset_clear(&d->probed);
+	free(d->deferred);
+	free(d->conf_path);
+	sd_event_unref(d->ev);
+	free(d);
+	return NULL;
+}
+
+int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
+{
+	struct dv_conf *nc = NULL, *old;
+	struct dv_addr *local = NULL;
+	size_t n_local = 0;
+	char *errbuf = NULL;
+	size_t errlen = 0;
+	unsigned nerr = 0;
+	FILE *errf;
+	int r;
+
+	errf = open_memstream(&errbuf, &errlen);
+	if (!errf)
+		return -ENOMEM;
+	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
+	if (r == 0) {
+		/* These are bound to open sockets and timers; changing them
+		 * under active addresses is a restart, not a reload. */
+		if (strcmp(nc->interface, d->conf->interface) != 0)
+			fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
+				nc->file, d->conf->interface, nc->interface), nerr++;
+		if (nc->cluster != d->conf->cluster || strcmp(nc->group, d->conf->group) != 0)
+			fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file), nerr++;
+		if (nc->lease_s != d->conf->lease_s)
+			fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
+				d->conf->lease_s, nc->lease_s), nerr++;
+		if (strcmp(nc->node, d->conf->node) != 0)
+			fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
+				d->conf->node, nc->node), nerr++;
+	}
+	if (r == 0 && nerr == 0) {
+		r = dv_kaddr_reconcile(d->kaddr, keep_installed, d, &local, &n_local);
+		if (r < 0)
+			fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", nc->file, nc->interface,
+				strerror(-r)), nerr++;
+		else
+			nerr += dv_conf_check_local(nc, local, n_local, errf);
+		free(local);
+	}
+	fclose(errf);
+	if (r < 0 || nerr > 0) {
+		dv_conf_free(nc);
+		*ret_errors = errbuf;
+		return -EINVAL;
+	}
+	free(errbuf);
+	*ret_errors = NULL;
+
+	old = d->conf;
+	d->conf = nc;
+	/* The engine copies the node configuration while applying. */
+	submit_node_config(d);
+	dv_conf_free(old);
+	return 0;
+}
+
+static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
+{
+	struct dv_event ev = {0};
+	enum dv_hold_kind kind = req->kind ? (enum dv_hold_kind)req->kind : DV_HOLD_API;
+
+	switch (req->type) {
+	case DV_MSG_ACTIVATE:
+		ev.type = DV_EV_CLAIM;
+		ev.claim.client = client;
+		ev.claim.seq = req->seq;
+		ev.claim.addr = req->addr;
+		ev.claim.kind = kind;
+		ev.claim.uid = uid;
+		break;
+	case DV_MSG_RELEASE:
+		ev.type = DV_EV_RELEASE;
+		ev.release.client = client;
+		ev.release.seq = req->seq;
+		ev.release.addr = req->addr;
+		ev.release.kind = kind;
+		ev.release.uid = uid;
+		break;
+	case DV_MSG_STANDBY:
+		ev.type = DV_EV_STANDBY;
+		ev.standby.client = client;
+		ev.standby.seq = req->seq;
+		ev.standby.addr = req->addr;
+		ev.standby.rank = req->rank;
+		ev.standby.kind = kind;
+		ev.standby.uid = uid;
+		break;
+	default:
+		dv_control_reply(d->control, client, req->seq, NULL, DV_R_BADREQ, "not an address request");
+		return;
+	}
+	submit(d, &ev);
+}
+
+static void probe_done(void *ud, const struct dv_addr *a, int result, const uint8_t mac[6])
+{
+	struct dv_probe_wait *w = ud, **pp;
+	struct dv_daemon *d = w->d;
+
+	for (pp = &d->probes; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+
+	if (result == 0) {
+		(void)dv_addrset_add(&d->probed, a);
+		submit_request(d, w->client, w->uid, &w->req);
+	} else {
+		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
+
+		dv_addr_fmt(a, s);
+		if (result == -EADDRINUSE)
+			snprintf(msg, sizeof(msg),
+				 "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)",
+				 s, d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		else
+			snprintf(msg, sizeof(msg), "cannot probe address %s on %s: %s", s, d->conf->interface,
+				 strerror(-result));
+		log_warn("activation of '%s' refused: %s", s, msg);
+		dv_control_reply(d->control, w->client, w->req.seq, a, result == -EADDRINUSE ? DV_R_INUSE : DV_R_KERNEL,
+				 msg);
+	}
+	free(w);
+}
+
+/* The duplicate-address probe runs before the first activation of an
+ * address by this node only: an address this node has had, or one the
+ * cluster knows as active, is known not to belong to a stranger. */
+static bool needs_probe(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (d->conf->probe_count == 0 || dv_addrset_has(&d->probed, a))
+		return false;
+	return !(dv_engine_lookup(d->engine, a, &v) == 0 && v.owner != 0);
+}
+
+void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
+{
+	struct dv_probe_wait *w;
+	int r;
+
+	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && needs_probe(d, &req->addr)) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL, "out of memory");
+			return;
+		}
+		*w = (struct dv_probe_wait){.d = d, .client = client, .uid = uid, .req = *req};
+		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms, probe_done,
+				   w);
+		if (r < 0) {
+			char msg[DV_REASON_MAX];
+
+			snprintf(msg, sizeof(msg), "cannot probe the address on %s: %s", d->conf->interface,
+				 strerror(-r));
+			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_KERNEL, msg);
+			free(w);
+			return;
+		}
+		w->next = d->probes;
+		d->probes = w;
+		return;
+	}
+	submit_request(d, client, uid, req);
+}
+
+void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
+{
+	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
+
+	for (struct dv_probe_wait **pp = &d->probes; *pp;) {
+		struct dv_probe_wait *w = *pp;
+
+		if (w->client == client) {
+			*pp = w->next;
+			dv_probe_cancel(d->announce, w);
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+	submit(d, &ev);
+}

@@ -1,1 +1,166 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* dvipad: the dvipa node daemon. See dvipad(8). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "control.h"
+#include "daemon.h"
+#include "log.h"
+
+#define DEFAULT_CONF "/etc/dvipa/dvipa.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dvipad [-dnv] [-f FILE] [-S PATH]\n"
+		   "  -f FILE  configuration file (default " DEFAULT_CONF ")\n"
+		   "  -n       check the configuration only; print every error; exit 1 on error\n"
+		   "  -v       with -n, print the normalized configuration; otherwise log debug messages\n"
+		   "  -d       stay in the foreground and log to stderr\n"
+		   "  -S PATH  control socket (default " DV_DEFAULT_SOCKET ")\n");
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	struct dv_daemon *d = ud;
+	char *errors = NULL;
+
+	log_notice("SIGHUP: reloading %s", d->conf_path);
+	sd_notify(0, "RELOADING=1");
+	if (dv_daemon_reload(d, &errors) == 0) {
+		log_notice("configuration reloaded");
+	} else {
+		char *save = NULL;
+
+		for (char *l = errors ? strtok_r(errors, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+			log_err("%s", l);
+		log_err("the new configuration has errors; nothing changed");
+	}
+	free(errors);
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	log_notice("signal %d: shutting down", (int)si->ssi_signo);
+	sd_notify(0, "STOPPING=1");
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = DEFAULT_CONF, *sock_path = DV_DEFAULT_SOCKET;
+	bool check = false, verbose = false, foreground = false;
+	struct dv_conf *conf = NULL;
+	struct dv_daemon *d = NULL;
+	sd_event *ev = NULL;
+	sigset_t mask;
+	unsigned nerr = 0;
+	int c, r;
+
+	while ((c = getopt(argc, argv, "df:hnS:v")) != -1) {
+		switch (c) {
+		case 'd':
+			foreground = true;
+			break;
+		case 'f':
+			conf_path = optarg;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'S':
+			sock_path = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "dvipad: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	r = dv_conf_parse_file(conf_path, stderr, &conf, &nerr);
+	if (check) {
+		if (r == 0 && verbose)
+			dv_conf_print(conf, stdout);
+		dv_conf_free(conf);
+		return r == 0 ? 0 : 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "dvipad: %s: %u error(s); not starting\n", conf_path, nerr);
+		return 1;
+	}
+
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "dvipad: cannot go to the background: %s\n", strerror(errno));
+		return 1;
+	}
+	log_init("dvipad", foreground, verbose);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = sd_event_default(&ev);
+	if (r < 0) {
+		log_err("cannot create the event loop: %s", strerror(-r));
+		return 1;
+	}
+	r = dv_daemon_new(ev, conf_path, conf, &d);
+	conf = NULL; /* owned by the daemon (or freed with it) */
+	if (r < 0) {
+		log_err("cannot start: %s", strerror(-r));
+		sd_event_unref(ev);
+		return 1;
+	}
+	r = dv_control_open(ev, sock_path, d, &d->control);
+	if (r < 0) {
+		log_err("cannot listen on '%s': %s", sock_path,
+			r == -EADDRINUSE ? "another dvipad is running there" : strerror(-r));
+		dv_daemon_shutdown(d);
+		dv_daemon_free(d);
+		sd_event_unref(ev);
+		return 1;
+	}
+	if (sd_event_add_signal(ev, NULL, SIGTERM, on_exit_signal, d) < 0 ||
+	    sd_event_add_signal(ev, NULL, SIGINT, on_exit_signal, d) < 0 ||
+	    sd_event_add_signal(ev, NULL, SIGHUP, on_sighup, d) < 0) {
+		log_err("cannot watch signals");
+		r = -EIO;
+		goto out;
+	}
+	(void)sd_event_set_watchdog(ev, true);
+
+	log_notice("node '%s' ready on '%s', control socket '%s'", d->conf->node, d->conf->interface, sock_path);
+	sd_notify(0, "READY=1");
+	r = sd_event_loop(ev);
+	if (r < 0)
+		log_err("event loop failed: %s", strerror(-r));
+out:
+	dv_daemon_shutdown(d);
+	dv_daemon_free(d);
+	sd_event_unref(ev);
+	log_notice("stopped");
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,41 @@
+#!/bin/bash
+# Run every test of dvipa: unit tests and golden config tests (meson test),
+# the fuzzers for a short while, and the system tests in network namespaces
+# (pytest-3). Everything is built with AddressSanitizer/UBSan and -Werror.
+# Needs root (namespaces, addresses); installs its own dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+BUILD=${BUILD:-build-test}
+
+./scripts/install-deps.sh
+
+echo "== build ($BUILD: ASan+UBSan, -Werror)"
+if [ ! -d "$BUILD" ]; then
+	meson setup "$BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dtests=enabled
+fi
+ninja -C "$BUILD"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+echo "== unit and config tests"
+meson test -C "$BUILD" --print-errorlogs
+
+echo "== fuzzers (${FUZZ_SECONDS}s each)"
+if [ ! -d build-fuzz ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false
+fi
+ninja -C build-fuzz fuzz_conf fuzz_proto
+for f in conf proto; do
+	work=$(mktemp -d)
+	# The configuration fuzzer starts from the golden test inputs.
+	if [ $f = conf ]; then cp tests/config/*.conf examples/dvipa.conf "$work"/; fi
+	./build-fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 "$work" 2>&1 | tail -n 3
+	rm -rf "$work"
+done
+
+echo "== system tests"
+export DVIPA_BUILD="$PWD/$BUILD"
+pytest-3 -v tests/system "$@"

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The cluster layer: delivers one totally ordered stream of engine events.
+ * Every node submits its local events; every node delivers all events, its
+ * own included, in the same order. Backends: solo (CLUSTER NONE: events loop
+ * straight back) and, later, Corosync CPG.
+ */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "engine.h"
+
+struct dv_cluster;
+
+struct dv_cluster_ops {
+	/* One event in agreed order. The callee applies it to its engine. */
+	void (*deliver)(void *ud, const struct dv_event *ev);
+};
+
+struct dv_cluster_vtable {
+	int (*submit)(struct dv_cluster *c, const struct dv_event *ev);
+	void (*free)(struct dv_cluster *c);
+};
+
+struct dv_cluster {
+	const struct dv_cluster_vtable *vt;
+	const struct dv_cluster_ops *ops;
+	void *ud;
+	dv_nodeid_t self;
+};
+
+/* CLUSTER NONE: node id 1, always a member of its own quorate partition;
+ * the membership and quorum events are submitted by the daemon at start. */
+int dv_cluster_solo_new(const struct dv_cluster_ops *ops, void *ud, struct dv_cluster **ret);
+
+/* Multicast ev to the cluster (ev->node is set to this node). May deliver
+ * before returning (solo). 0 or -errno. */
+static inline int dv_cluster_submit(struct dv_cluster *c, struct dv_event *ev)
+{
+	ev->node = c->self;
+	return c->vt->submit(c, ev);
+}
+
+static inline struct dv_cluster *dv_cluster_free(struct dv_cluster *c)
+{
+	if (c)
+		c->vt->free(c);
+	return NULL;
+}

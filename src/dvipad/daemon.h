@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon: wires the engine to the cluster stream, the kernel and the
+ * control socket. Requests from clients become events submitted to the
+ * cluster; delivered events go through the engine; the engine's effects
+ * become kernel changes, announcements and replies.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "addrset.h"
+#include "cluster.h"
+#include "conf.h"
+#include "engine.h"
+#include "kernel.h"
+#include "proto.h"
+
+struct dv_control;
+struct dv_probe_wait;
+
+struct dv_daemon {
+	sd_event *ev;
+	char *conf_path;
+	struct dv_conf *conf;
+	struct dv_engine *engine;
+	struct dv_cluster *cluster;
+	struct dv_kaddr *kaddr;
+	struct dv_announce *announce;
+	struct dv_control *control;
+	uint64_t started_ms;
+
+	/* Addresses probed clean or installed since start: the duplicate
+	 * check runs before the first activation of an address only. */
+	struct dv_addrset probed;
+	struct dv_probe_wait *probes; /* requests waiting for a probe */
+
+	/* Events that effects of the event being applied asked for; submitted
+	 * once the engine returns (it must not be re-entered). */
+	struct dv_event *deferred;
+	size_t n_deferred, cap_deferred;
+	bool applying;
+};
+
+/* Set up the kernel side, the engine and the cluster for conf (taken over),
+ * remove leftovers of an earlier instance, and submit this node's initial
+ * events. Errors are logged. */
+int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret);
+/* Remove every address this node holds; before exit. */
+void dv_daemon_shutdown(struct dv_daemon *d);
+struct dv_daemon *dv_daemon_free(struct dv_daemon *d);
+
+/* Parse the configuration file again and apply it if it is valid. On
+ * error nothing changes and *ret_errors (malloc'ed) says why. */
+int dv_daemon_reload(struct dv_daemon *d, char **ret_errors);
+
+/* A client request that passed authorization. The reply comes through
+ * dv_control_reply(), possibly after a probe and the cluster's round trip. */
+void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req);
+void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client);
+
+uint64_t dv_now_ms(void);

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A set of addresses (open addressing, linear probing, backward-shift
+ * deletion): O(1) add/del/has, for sets of tens of thousands of VIPAs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+
+struct dv_addrset {
+	struct dv_addr *slots; /* family 0 = empty */
+	size_t cap;            /* power of two, or 0 */
+	size_t n;
+};
+
+/* 1 added, 0 already present, -ENOMEM. */
+int dv_addrset_add(struct dv_addrset *s, const struct dv_addr *a);
+/* 1 removed, 0 absent. */
+int dv_addrset_del(struct dv_addrset *s, const struct dv_addr *a);
+bool dv_addrset_has(const struct dv_addrset *s, const struct dv_addr *a);
+void dv_addrset_clear(struct dv_addrset *s);
+/* Iterate: for (size_t i = 0; dv_addrset_next(s, &i, &a);) */
+bool dv_addrset_next(const struct dv_addrset *s, size_t *i, const struct dv_addr **ret);

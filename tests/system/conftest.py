@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+Shared fixtures of the system tests: real dvipad, real kernel, network
+namespaces (like the kernel's netns selftests).
+
+    client (eth0 192.0.2.100, 2001:db8::100)    foreign (eth0 192.0.2.50, 2001:db8::50)
+                 \\                                      /
+                  +------------ switch: br0 -----------+
+                 /
+    host (eth0 192.0.2.1, 2001:db8::1)   dvipad, VIPA ranges in 192.0.2.128/25, 2001:db8::1:0/112
+
+Every test gets its own namespaces, named after the test process, removed in
+the fixture finalizer. Conditions are polled with a deadline, never slept on.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("DVIPA_BUILD", ROOT / "build"))
+DVIPAD = BUILD / "dvipad"
+DVIPACTL = BUILD / "dvipactl"
+HOLDER = BUILD / "dvipa-holder"
+
+FIGURES = []  # (name, value) measured by the tests, printed at the end
+
+
+def figure(name, value):
+    FIGURES.append((name, value))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+def run(*args, check=True, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    r = subprocess.run([str(a) for a in args], **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r
+
+
+def wait_for(cond, timeout=5.0, interval=0.01, what="condition"):
+    """Poll cond() until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Netns:
+    def __init__(self, name):
+        self.name = name
+        run("ip", "netns", "add", name)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args, check=True):
+        return run("ip", "-n", self.name, *args, check=check)
+
+    def exec(self, *args, check=True, **kw):
+        return run("ip", "netns", "exec", self.name, *args, check=check, **kw)
+
+    def popen(self, *args, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("text", True)
+        return subprocess.Popen(["ip", "netns", "exec", self.name] + [str(a) for a in args], **kw)
+
+    def sysctl(self, key, value):
+        self.exec("sysctl", "-qw", f"{key}={value}")
+
+    def addrs(self, dev="eth0"):
+        """Addresses on dev: {addr: {"proto": ..., "valid_life_time": ...}}."""
+        out = self.ip("-j", "-d", "addr", "show", "dev", dev).stdout
+        res = {}
+        for link in json.loads(out or "[]"):
+            for a in link.get("addr_info", []):
+                res[a["local"]] = a
+        return res
+
+    def has_addr(self, addr, dev="eth0"):
+        return addr in self.addrs(dev)
+
+    def mac(self, dev="eth0"):
+        return json.loads(self.ip("-j", "link", "show", "dev", dev).stdout)[0]["address"]
+
+    def neigh(self, addr, dev="eth0"):
+        out = json.loads(self.ip("-j", "neigh", "show", addr, "dev", dev).stdout or "[]")
+        return out[0] if out else None
+
+    def delete(self):
+        run("ip", "netns", "pids", self.name, check=False)
+        pids = run("ip", "netns", "pids", self.name, check=False).stdout.split()
+        for p in pids:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        run("ip", "netns", "del", self.name, check=False)
+
+
+class Lan:
+    """A switch namespace with a bridge, and hosts plugged into it."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.switch = Netns(f"{prefix}sw")
+        self.switch.ip("link", "add", "br0", "type", "bridge")
+        self.switch.ip("link", "set", "br0", "up")
+        self.hosts = {}
+
+    def add_host(self, short, v4, v6):
+        ns = Netns(f"{self.prefix}{short}")
+        port = f"p-{short}"
+        # veth created in the switch, one end moved into the host as eth0.
+        self.switch.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        self.switch.ip("link", "set", port, "master", "br0", "up")
+        ns.sysctl("net.ipv6.conf.eth0.accept_dad", 0)
+        ns.ip("addr", "add", f"{v4}/24", "dev", "eth0")
+        ns.ip("addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        ns.ip("link", "set", "eth0", "up")
+        self.hosts[short] = ns
+        return ns
+
+    def delete(self):
+        for ns in self.hosts.values():
+            ns.delete()
+        self.switch.delete()
+
+
+BASE_CONF = """\
+NODE host1
+INTERFACE eth0
+ANNOUNCE COUNT 3 INTERVAL 200
+PROBE COUNT 2 INTERVAL 50
+LEASE {lease}
+VIPADYNAMIC
+  VIPARANGE DEFINE 255.255.255.192 192.0.2.128
+  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 192.0.2.192/27 ALLOW USER daemon
+  VIPARANGE DEFINE UNIQUE 192.0.2.224/28
+  VIPARANGE DEFINE 2001:db8::1:0/112
+{extra}ENDVIPADYNAMIC
+"""
+
+
+class Dvipad:
+    """One dvipad in a namespace, with a private config, socket and log."""
+
+    def __init__(self, ns, tmp, lease=30, extra=""):
+        self.ns = ns
+        self.tmp = Path(tmp)
+        self.conf = self.tmp / "dvipa.conf"
+        self.sock = self.tmp / "dvipad.sock"
+        self.log = self.tmp / "dvipad.log"
+        self.write_conf(lease=lease, extra=extra)
+        self.proc = None
+        self.logf = None
+
+    def write_conf(self, lease=30, extra="", text=None):
+        self.conf.write_text(text if text is not None else BASE_CONF.format(lease=lease, extra=extra))
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "a")
+        self.proc = self.ns.popen(DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
+                                  stdout=self.logf, stderr=subprocess.STDOUT)
+        if wait:
+            wait_for(lambda: self.ctl("status", check=False).returncode == 0 or self.proc.poll() is not None,
+                     what="dvipad to answer")
+            assert self.proc.poll() is None, f"dvipad exited: {self.log.read_text()}"
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+    def ctl(self, *args, check=True, user=None):
+        cmd = [DVIPACTL, "-S", self.sock, *args]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+        return self.ns.exec(*cmd, check=check)
+
+    def status(self):
+        return json.loads(self.ctl("status", "--json").stdout)
+
+    def vipa(self, addr):
+        for v in self.status().get("vipas", []):
+            if v["addr"] == addr:
+                return v
+        return None
+
+    def holder(self, addr, port, *args, user=None):
+        cmd = [HOLDER, "-S", self.sock, *args, addr, str(port)]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+        return Holder(self.ns.popen(*cmd))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Holder:
+    """A dvipa-holder process: prints 'granted ADDR', 'listening ADDR PORT'."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.lines = []
+
+    def wait_line(self, prefix, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for l in self.lines:
+                if l.startswith(prefix):
+                    return l
+            line = self.proc.stdout.readline()
+            if not line:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"holder exited {self.proc.returncode}: {self.proc.stderr.read()}")
+                continue
+            self.lines.append(line.strip())
+        raise AssertionError(f"holder did not print {prefix!r}: {self.lines}")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            # ip netns exec execs the command: the pid is the holder itself.
+            self.proc.send_signal(sig)
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def lan(request):
+    prefix = f"dv{os.getpid() % 100000}{abs(hash(request.node.name)) % 1000}"
+    lan = Lan(prefix)
+    try:
+        lan.add_host("h", "192.0.2.1", "2001:db8::1")
+        lan.add_host("c", "192.0.2.100", "2001:db8::100")
+    except Exception:
+        lan.delete()
+        raise
+    yield lan
+    lan.delete()
+
+
+@pytest.fixture
+def dvipad(lan, tmp_path):
+    d = Dvipad(lan.hosts["h"], tmp_path)
+    holders = []
+    d.holders = holders
+    yield d
+    for h in holders:
+        if h.proc.poll() is None:
+            h.proc.kill()
+            h.proc.wait()
+    d.stop()
+
+
+def fetch(ns, addr, port, timeout=2.0):
+    """Connect from ns to addr:port and return what the server says, or None."""
+    r = ns.exec("nc", "-w", str(int(max(1, timeout))), addr, str(port), check=False)
+    return r.stdout.strip() if r.returncode == 0 and r.stdout else None

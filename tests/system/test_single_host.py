@@ -1,0 +1,380 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+dvipad on one host (CLUSTER NONE), end to end. Topology: see conftest.py.
+"""
+import json
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import DVIPACTL, fetch, figure, run, wait_for
+
+VIPA = "192.0.2.130"       # plain range, NONDISRUPTIVE
+VIPA_DAEMON = "192.0.2.200"  # ALLOW USER daemon
+VIPA_UNIQUE = "192.0.2.230"
+VIPA6 = "2001:db8::1:5"
+
+
+def test_vipa_reachable_only_while_held(lan, dvipad):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    assert not host.has_addr(VIPA)
+    assert fetch(client, VIPA, 8080, timeout=1) is None
+
+    h = dvipad.holder(VIPA, 8080, "--name", "primary")
+    dvipad.holders.append(h)
+    h.wait_line("listening")
+    a = host.addrs()[VIPA]
+    assert a["prefixlen"] == 32
+    # Finite kernel lifetime: the address expires by itself if dvipad dies.
+    assert a["valid_life_time"] <= 30
+    assert fetch(client, VIPA, 8080) == "primary"
+    v = dvipad.vipa(VIPA)
+    assert v["state"] == "active" and v["origin"] == "api" and v["installed"] is True
+    assert v["holds"][0]["pid"] == h.proc.pid
+
+    # kill -9 of the holder: the connection closes, the hold ends, the address goes.
+    t0 = time.monotonic()
+    h.kill()
+    wait_for(lambda: not host.has_addr(VIPA), timeout=1.0, interval=0.002, what="address removal")
+    figure("holder kill -9 to address removed (one sample, incl. polling)", f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert fetch(client, VIPA, 8080, timeout=1) is None
+    assert dvipad.vipa(VIPA) is None
+
+
+def test_announcement_updates_client_neighbour(lan, dvipad):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    # The client believes the VIPA is elsewhere (a previous owner).
+    client.ip("neigh", "replace", VIPA, "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
+    tcpdump = client.popen("tcpdump", "-l", "-n", "-e", "-i", "eth0", "arp", stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # tcpdump has no readiness signal; give it a moment to attach
+        h = dvipad.holder(VIPA, 8080)
+        dvipad.holders.append(h)
+        h.wait_line("granted")
+        hostmac = host.mac()
+        # RFC 5227 announcement: ARP request, sender IP = target IP = VIPA, from the host's MAC.
+        pat = f"{hostmac} > ff:ff:ff:ff:ff:ff"
+        line = None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            l = tcpdump.stdout.readline()
+            if pat in l and f"who-has {VIPA} tell {VIPA}" in l:
+                line = l
+                break
+        assert line, "no gratuitous ARP seen"
+        n = wait_for(lambda: (client.neigh(VIPA) or {}).get("lladdr") == hostmac and client.neigh(VIPA),
+                     timeout=2, what="client neighbour entry to follow the announcement")
+        assert n["lladdr"] == hostmac
+    finally:
+        tcpdump.kill()
+        tcpdump.wait()
+
+
+def test_ipv6_activation_and_unsolicited_na(lan, dvipad):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    client.ip("neigh", "replace", VIPA6, "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
+    tcpdump = client.popen("tcpdump", "-l", "-n", "-v", "-e", "-i", "eth0", "icmp6 and ip6[40] == 136",
+                           stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        h = dvipad.holder(VIPA6, 8080, "--name", "six")
+        dvipad.holders.append(h)
+        h.wait_line("listening")
+        a = host.addrs()[VIPA6]
+        assert a["prefixlen"] == 128
+        assert "tentative" not in a  # IFA_F_NODAD: usable at once
+        hostmac = host.mac()
+        seen = False
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not seen:
+            l = tcpdump.stdout.readline()
+            seen = f"neighbor advertisement, tgt is {VIPA6}" in l or (hostmac in l and "advertisement" in l)
+        assert seen, "no unsolicited neighbour advertisement seen"
+        wait_for(lambda: (client.neigh(VIPA6) or {}).get("lladdr") == hostmac, timeout=2,
+                 what="client IPv6 neighbour entry to follow the NA")
+        assert fetch(client, VIPA6, 8080) == "six"
+    finally:
+        tcpdump.kill()
+        tcpdump.wait()
+
+
+def test_unauthorized_uid_refused_and_nothing_changes(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    before = dvipad.status()["vipas"]
+    # nobody (65534) is not in any ALLOW list: refused with exit code 5.
+    r = dvipad.ctl("activate", VIPA_DAEMON, check=False, user=65534)
+    assert r.returncode == 5, r.stderr
+    assert "not allowed" in r.stderr
+    h = dvipad.holder(VIPA, 8080, user=65534)
+    assert h.proc.wait(5) == 5
+    assert dvipad.status()["vipas"] == before
+    assert not host.has_addr(VIPA_DAEMON) and not host.has_addr(VIPA)
+    # Reading status needs no privilege.
+    assert dvipad.ctl("status", user=65534).returncode == 0
+    # daemon (uid 1) is allowed in its range, and only there.
+    h = dvipad.holder(VIPA_DAEMON, 8080, user=1)
+    dvipad.holders.append(h)
+    h.wait_line("listening")
+    assert host.has_addr(VIPA_DAEMON)
+    assert dvipad.holder(VIPA, 8081, user=1).proc.wait(5) == 5
+
+
+def test_operator_activation_survives_clients(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    assert host.has_addr(VIPA)
+    v = dvipad.vipa(VIPA)
+    assert v["origin"] == "operator"
+    # Still there after the activating dvipactl exited.
+    assert host.has_addr(VIPA)
+    dvipad.ctl("deactivate", VIPA)
+    assert not host.has_addr(VIPA)
+    r = dvipad.ctl("deactivate", VIPA, check=False)
+    assert r.returncode == 8
+
+
+def test_dvipactl_exit_codes(lan, dvipad):
+    dvipad.start()
+    assert dvipad.ctl("activate", "192.0.2.20", check=False).returncode == 3   # in no range
+    assert dvipad.ctl("activate", "not-an-address", check=False).returncode == 2
+    assert dvipad.ctl("frobnicate", check=False).returncode == 2
+    r = lan.hosts["h"].exec(DVIPACTL, "-S", "/nonexistent/sock", "status", check=False)
+    assert r.returncode == 6
+
+
+def test_standby_takes_over_when_primary_killed(lan, dvipad):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    p = dvipad.holder(VIPA, 8080, "--name", "primary")
+    dvipad.holders.append(p)
+    p.wait_line("listening")
+    s = dvipad.holder(VIPA, 8080, "--standby", "100", "--name", "standby")
+    dvipad.holders.append(s)
+    wait_for(lambda: len((dvipad.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    assert fetch(client, VIPA, 8080) == "primary"
+
+    t0 = time.monotonic()
+    p.kill()
+    s.wait_line("listening")
+    figure("local standby takeover, kill -9 to standby listening (one sample)",
+           f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert fetch(client, VIPA, 8080) == "standby"
+    assert host.has_addr(VIPA)
+    v = dvipad.vipa(VIPA)
+    assert v["holds"][0]["pid"] == s.proc.pid and v["standbys"] == []
+
+
+def test_standby_ranks(lan, dvipad):
+    dvipad.start()
+    p = dvipad.holder(VIPA, 8080, "--name", "primary")
+    dvipad.holders.append(p)
+    p.wait_line("listening")
+    low = dvipad.holder(VIPA, 8080, "--standby", "10", "--name", "low")
+    high = dvipad.holder(VIPA, 8080, "--standby", "200", "--name", "high")
+    dvipad.holders += [low, high]
+    wait_for(lambda: len((dvipad.vipa(VIPA) or {}).get("standbys", [])) == 2, what="two standbys")
+    p.kill()
+    high.wait_line("listening")
+    assert fetch(lan.hosts["c"], VIPA, 8080) == "high"
+    assert low.proc.poll() is None and not any(l.startswith("granted") for l in low.lines)
+
+
+def test_second_unique_claim_refused(lan, dvipad):
+    dvipad.start()
+    h = dvipad.holder(VIPA_UNIQUE, 8080)
+    dvipad.holders.append(h)
+    h.wait_line("listening")
+    second = dvipad.holder(VIPA_UNIQUE, 8081)
+    assert second.proc.wait(5) == 4  # DVIPA_E_HELD
+    assert "held" in second.proc.stderr.read().lower()
+    r = dvipad.ctl("activate", VIPA_UNIQUE, check=False)
+    assert r.returncode == 4
+    # A non-UNIQUE range shares the address between holders of one host.
+    a = dvipad.holder(VIPA, 8080)
+    b = dvipad.holder(VIPA, 8081)
+    dvipad.holders += [a, b]
+    a.wait_line("listening")
+    b.wait_line("listening")
+    assert len(dvipad.vipa(VIPA)["holds"]) == 2
+
+
+def test_foreign_host_makes_activation_fail(lan, dvipad):
+    foreign = lan.add_host("f", "192.0.2.50", "2001:db8::50")
+    foreign.ip("addr", "add", "192.0.2.140/24", "dev", "eth0")
+    foreign.ip("addr", "add", "2001:db8::1:140/64", "dev", "eth0", "nodad")
+    dvipad.start()
+    r = dvipad.ctl("activate", "192.0.2.140", check=False)
+    assert r.returncode == 7, r.stderr
+    assert foreign.mac() in r.stderr
+    assert not lan.hosts["h"].has_addr("192.0.2.140")
+    r = dvipad.ctl("activate", "2001:db8::1:140", check=False)
+    assert r.returncode == 7, r.stderr
+    assert foreign.mac() in r.stderr
+    # Once the stranger is gone, the address can be had.
+    foreign.ip("addr", "del", "192.0.2.140/24", "dev", "eth0")
+    dvipad.ctl("activate", "192.0.2.140")
+    assert lan.hosts["h"].has_addr("192.0.2.140")
+
+
+def test_dvipad_kill9_leaves_nothing_and_restart_reconciles(lan, tmp_path):
+    from conftest import Dvipad
+    host = lan.hosts["h"]
+    d = Dvipad(host, tmp_path, lease=6)
+    d.start()
+    try:
+        d.ctl("activate", VIPA)
+        d.ctl("activate", VIPA6)
+        d.stop(signal.SIGKILL)
+        assert host.has_addr(VIPA)  # left behind by the crash, for now...
+        # ...but tagged, so a restarted dvipad removes it at once.
+        d.start()
+        wait_for(lambda: not host.has_addr(VIPA) and not host.has_addr(VIPA6), timeout=2,
+                 what="restart to remove leftovers")
+        d.ctl("activate", VIPA)
+        d.stop(signal.SIGKILL)
+        t0 = time.monotonic()
+        # Nobody restarts it this time: the kernel lifetime (LEASE 6) runs out.
+        wait_for(lambda: not host.has_addr(VIPA), timeout=10, interval=0.1, what="lease expiry")
+        figure("address gone after dvipad kill -9 (LEASE 6)", f"{time.monotonic() - t0:.1f} s")
+    finally:
+        d.stop(signal.SIGKILL)
+
+
+def test_sigterm_removes_addresses(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    assert host.has_addr(VIPA)
+    dvipad.stop()
+    assert dvipad.proc.returncode == 0
+    assert not host.has_addr(VIPA)
+
+
+def test_address_removed_from_outside_is_readded(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    host.ip("addr", "del", f"{VIPA}/32", "dev", "eth0")
+    wait_for(lambda: host.has_addr(VIPA), timeout=2, what="re-add")
+    assert "re-added" in dvipad.log.read_text()
+
+
+def test_bad_reload_changes_nothing(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    before = dvipad.ctl("config").stdout
+    good = dvipad.conf.read_text()
+    dvipad.conf.write_text(good + "VIPADYNAMIC\n  VIPARANGE DEFINE 255.0.255.0 10.0.0.0\nBOGUS\n")
+    r = dvipad.ctl("reload", check=False)
+    assert r.returncode == 2
+    assert "non-contiguous" in r.stderr
+    dvipad.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "nothing changed" in dvipad.log.read_text(), what="SIGHUP reload refused")
+    assert dvipad.ctl("config").stdout == before
+    assert host.has_addr(VIPA) and dvipad.alive()
+    # A good reload that deletes the range keeps the active VIPA (z/OS VIPARANGE DELETE).
+    dvipad.conf.write_text(good.replace("VIPARANGE DEFINE 255.255.255.192 192.0.2.128",
+                                        "VIPARANGE DEFINE 255.255.255.192 192.0.2.128\n"
+                                        "  VIPARANGE DELETE 192.0.2.128/26"))
+    dvipad.ctl("reload")
+    assert host.has_addr(VIPA)
+    assert dvipad.ctl("activate", "192.0.2.131", check=False).returncode == 3
+    dvipad.ctl("deactivate", VIPA)
+    assert not host.has_addr(VIPA)
+
+
+def test_define_active_from_start(lan, dvipad):
+    dvipad.write_conf(extra="  VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.0 192.0.2.10\n")
+    dvipad.start()
+    wait_for(lambda: lan.hosts["h"].has_addr("192.0.2.10"), what="define address")
+    v = dvipad.vipa("192.0.2.10")
+    assert v["origin"] == "define"
+
+
+def test_dvipactl_run(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+    r = dvipad.ctl("run", "--vipa", VIPA, "--", "sh", "-c", f"ip -o addr show dev eth0 | grep -c {VIPA}; exit 7",
+                   check=False)
+    assert r.returncode == 7
+    assert r.stdout.strip() == "1"
+    assert not host.has_addr(VIPA)
+
+
+def test_dvipactl_run_standby_and_lost(lan, dvipad):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    p = dvipad.holder(VIPA, 8080, "--name", "primary")
+    dvipad.holders.append(p)
+    p.wait_line("listening")
+    # An unmodified server (bound to INADDR_ANY) as a standby under dvipactl run.
+    run_ = host.popen(DVIPACTL, "-S", dvipad.sock, "run", "--standby", "--rank", "50", "--vipa", VIPA, "--",
+                      "sh", "-c", "echo started; exec python3 -m http.server 8080 >/dev/null 2>&1")
+    try:
+        wait_for(lambda: len((dvipad.vipa(VIPA) or {}).get("standbys", [])) == 1, what="run standby")
+        assert run_.poll() is None
+        p.kill()
+        line = run_.stdout.readline()
+        assert line.strip() == "started"
+        assert host.has_addr(VIPA)
+    finally:
+        run_.send_signal(signal.SIGTERM)
+        run_.wait(5)
+    wait_for(lambda: not host.has_addr(VIPA), what="release after run ends")
+
+
+def _raw(sock_path, payload):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(3)
+    s.connect(str(sock_path))
+    s.send(payload)
+    try:
+        return s.recv(70000)
+    except (ConnectionResetError, socket.timeout, OSError):
+        return b""
+    finally:
+        s.close()
+
+
+def test_control_socket_survives_bad_messages(lan, dvipad):
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    hdr = lambda typ, ln, seq=1, magic=0x50495644, ver=1: struct.pack("=IHHII", magic, ver, typ, ln, seq)
+    cases = [
+        b"",                                 # nothing (connection just closes)
+        b"\x00",                             # truncated header
+        b"garbage" * 3,
+        hdr(1, 16, magic=0xdeadbeef),         # bad magic
+        hdr(1, 16, ver=99),                   # other version
+        hdr(1, 999),                          # length mismatch
+        hdr(1, 20) + struct.pack("=HH", 1, 200),  # attribute overruns
+        hdr(1, 16),                           # ACTIVATE without address
+        hdr(3, 24) + struct.pack("=HHI", 3, 8, 0),  # STANDBY rank 0, no address
+        hdr(64, 16),                          # a reply type sent as request
+        hdr(1, 70000) + b"\x00" * (70000 - 16),   # oversized
+    ]
+    for c in cases:
+        if c:
+            _raw(dvipad.sock, c)
+        assert dvipad.alive(), f"dvipad died on {c[:32]!r}"
+    # Random bytes, many of them.
+    import random
+    rnd = random.Random(1)
+    for _ in range(300):
+        _raw(dvipad.sock, bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 200))))
+    assert dvipad.alive()
+    assert lan.hosts["h"].has_addr(VIPA)
+    assert dvipad.vipa(VIPA)["origin"] == "operator"
+    reply = _raw(dvipad.sock, hdr(1, 16))
+    magic, ver, typ, ln, seq = struct.unpack("=IHHII", reply[:16])
+    assert typ == 64 and seq == 1
