@@ -1,1 +1,1411 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dvipa.conf parser; the language is described in dvipa.conf(5).
+ *
+ * Hand-written rather than a yacc grammar: the language has one statement per
+ * line and z/OS-style abbreviated keywords, which a tokenizer and a keyword
+ * matcher express directly, and error recovery is simply "go on with the next
+ * line". Every error is reported; the parse fails if there was any.
+ */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LINE_MAX_LEN 4096
+#define MAX_TOKENS (LINE_MAX_LEN / 2 + 1)
+#define FILE_MAX_SIZE (16u << 20)
+#define NAME_LIST_MAX 4096 /* bytes of one USER or GROUP list */
+
+static void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_freep_ __attribute__((cleanup(freep)))
+
+static void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_closep_ __attribute__((cleanup(closep)))
+
+/* One address of a VIPADEFINE, VIPABACKUP or VIPADELETE statement. */
+struct addr_item {
+	struct dv_addr addr;
+	uint8_t plen;
+	const char *tok; /* as written, for messages */
+};
+
+/* An ALLOW clause while it is being parsed. */
+struct allow {
+	size_t n_users, n_groups;
+	char **users;
+	uid_t *uids;
+	char **groups;
+	gid_t *gids;
+};
+
+struct parser {
+	struct dv_conf *c;
+	const char *file;
+	FILE *errf;
+	unsigned nerrors;
+	unsigned line;
+
+	char buf[LINE_MAX_LEN + 1];
+	char *tok[MAX_TOKENS];
+	size_t ntok, pos;
+
+	bool in_block;
+	unsigned block_line; /* of the open VIPADYNAMIC */
+	unsigned first_block_line;
+	bool vipa_seen; /* a VIPA statement inside a block */
+
+	/* Line of the first statement of each kind that may appear once. */
+	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line;
+
+	size_t ranges_cap, defines_cap, distribute_cap;
+	bool ranges_full, defines_full, distribute_full;
+
+	struct addr_item items[MAX_TOKENS];
+};
+
+static void verr_at(struct parser *p, unsigned line, const char *fmt, va_list ap)
+{
+	p->nerrors++;
+	if (!p->errf)
+		return;
+	fprintf(p->errf, "%s:%u: ", p->file, line);
+	vfprintf(p->errf, fmt, ap);
+	fputc('\n', p->errf);
+}
+
+__attribute__((format(printf, 3, 4))) static int err_at(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, line, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Report an error on the current line; returns -EINVAL for "return perr()". */
+__attribute__((format(printf, 2, 3))) static int perr(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr_at(p, p->line, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/*
+ * z/OS abbreviation rule: a word is the keyword when it is a prefix of the
+ * full keyword at least min characters long (the keyword's capital letters in
+ * IBM's spelling). min 0 means the keyword must be written in full.
+ */
+static bool kw_match(const char *word, const char *name, size_t min)
+{
+	size_t n = strlen(word), full = strlen(name);
+
+	if (min == 0)
+		min = full;
+	if (n < min || n > full)
+		return false;
+	return strncasecmp(word, name, n) == 0;
+}
+
+static const char *peek(struct parser *p)
+{
+	return p->pos < p->ntok ? p->tok[p->pos] : NULL;
+}
+
+static const char *take(struct parser *p)
+{
+	return p->pos < p->ntok ? p->tok[p->pos++] : NULL;
+}
+
+static bool take_kw(struct parser *p, const char *name, size_t min)
+{
+	const char *t = peek(p);
+
+	if (!t || !kw_match(t, name, min))
+		return false;
+	p->pos++;
+	return true;
+}
+
+static int expect_end(struct parser *p)
+{
+	if (p->pos < p->ntok)
+		return perr(p, "unexpected \"%s\"", p->tok[p->pos]);
+	return 0;
+}
+
+static bool is_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static int parse_num(struct parser *p, const char *what, const char *tok, unsigned long min, unsigned long max,
+		     unsigned *ret)
+{
+	unsigned long v;
+
+	if (!tok)
+		return perr(p, "%s needs a value", what);
+	if (!is_digits(tok))
+		return perr(p, "%s \"%s\" is not a number", what, tok);
+	errno = 0;
+	v = strtoul(tok, NULL, 10);
+	if (errno || v < min || v > max)
+		return perr(p, "%s \"%s\" is out of range %lu..%lu", what, tok, min, max);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Node and CPG group names: they travel in cluster messages and status
+ * output, so keep them to host-name characters. */
+static bool valid_name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+	       ch == '-' || ch == '_';
+}
+
+static int check_name(struct parser *p, const char *what, const char *name, size_t max)
+{
+	if (strlen(name) > max)
+		return perr(p, "%s \"%s\" is too long (at most %zu characters)", what, name, max);
+	for (const char *s = name; *s; s++)
+		if (!valid_name_char(*s))
+			return perr(p, "invalid %s \"%s\" (letters, digits, '.', '-' and '_' only)", what, name);
+	return 0;
+}
+
+static bool once(struct parser *p, unsigned *seen_line, const char *stmt)
+{
+	if (*seen_line) {
+		err_at(p, p->line, "duplicate %s statement (first at line %u)", stmt, *seen_line);
+		return false;
+	}
+	*seen_line = p->line;
+	return true;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+static bool is_ipv4_text(const char *s)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+static void mask_addr(struct dv_addr *a, unsigned len)
+{
+	for (unsigned i = 0; i < dv_addr_size(a); i++) {
+		unsigned bit = i * 8;
+
+		if (bit >= len)
+			a->bytes[i] = 0;
+		else if (bit + 8 > len)
+			a->bytes[i] &= (uint8_t)(0xff << (8 - (len - bit)));
+	}
+}
+
+/* "addr/len", host bits allowed. Reports its own errors. */
+static int parse_addr_len(struct parser *p, const char *tok, struct dv_addr *ret_addr, uint8_t *ret_len)
+{
+	char a[DV_ADDR_STRLEN];
+	const char *slash = strchr(tok, '/');
+	size_t n = (size_t)(slash - tok);
+	unsigned long len;
+
+	if (n == 0 || n >= sizeof(a))
+		return perr(p, "invalid address \"%s\"", tok);
+	memcpy(a, tok, n);
+	a[n] = 0;
+	if (dv_addr_parse(a, ret_addr) < 0)
+		return perr(p, "invalid address \"%s\"", tok);
+	if (!is_digits(slash + 1) || strlen(slash + 1) > 3)
+		return perr(p, "invalid prefix length in \"%s\"", tok);
+	len = strtoul(slash + 1, NULL, 10);
+	/* dv_addr_parse returns v4-mapped addresses as IPv4: the length was
+	 * written in IPv6 terms. */
+	if (ret_addr->family == AF_INET && strchr(a, ':')) {
+		if (len < 96 || len > 128)
+			return perr(p, "invalid prefix length in \"%s\"", tok);
+		len -= 96;
+	}
+	if (len > dv_addr_maxlen(ret_addr))
+		return perr(p, "invalid prefix length in \"%s\"", tok);
+	*ret_len = (uint8_t)len;
+	return 0;
+}
+
+/* VIPARANGE's range: "mask addr" or "addr/len", no host bits. */
+static int parse_range(struct parser *p, struct dv_prefix *ret)
+{
+	const char *t = take(p), *n;
+	char want[DV_ADDR_STRLEN];
+	struct dv_addr a;
+	uint8_t len;
+
+	if (!t)
+		return perr(p, "VIPARANGE needs a range");
+	if (strchr(t, '/')) {
+		if (parse_addr_len(p, t, &a, &len) < 0)
+			return -EINVAL;
+		if (dv_prefix_make(&a, len, ret) < 0) {
+			struct dv_prefix fix = {.addr = a, .len = len};
+
+			mask_addr(&fix.addr, len);
+			return perr(p, "range \"%s\" has host bits set (%s?)", t, dv_prefix_fmt(&fix, want));
+		}
+		return 0;
+	}
+	if (dv_addr_parse(t, &a) < 0)
+		return perr(p, "invalid address \"%s\"", t);
+	n = peek(p);
+	if (!is_ipv4_text(t) || !n || strchr(n, '/') || dv_addr_parse(n, &a) < 0)
+		return perr(p, "range \"%s\" needs a mask (address_mask address or address/length)", t);
+	p->pos++;
+	if (dv_mask_parse(t, &len) < 0)
+		return perr(p, "non-contiguous mask \"%s\"", t);
+	if (a.family != AF_INET)
+		return perr(p, "mask \"%s\" does not apply to IPv6 address \"%s\"", t, n);
+	if (dv_prefix_make(&a, len, ret) < 0) {
+		struct dv_prefix fix = {.addr = a, .len = len};
+
+		mask_addr(&fix.addr, len);
+		return perr(p, "range \"%s %s\" has host bits set (%s?)", t, n, dv_prefix_fmt(&fix, want));
+	}
+	return 0;
+}
+
+/* Addresses no node can meaningfully hold as a VIPA. */
+static const char *unusable_reason(const struct dv_addr *a)
+{
+	if (a->family == AF_INET) {
+		uint8_t b = a->bytes[0];
+
+		if (b == 0)
+			return "\"this network\" address";
+		if (b == 127)
+			return "loopback address";
+		if (b >= 224 && b < 240)
+			return "multicast address";
+		if (b >= 240)
+			return "reserved address";
+		return NULL;
+	}
+	if (a->bytes[0] == 0xff)
+		return "multicast address";
+	if (IN6_IS_ADDR_UNSPECIFIED(&a->v6))
+		return "unspecified address";
+	if (IN6_IS_ADDR_LOOPBACK(&a->v6))
+		return "loopback address";
+	return NULL;
+}
+
+/* A dotted IPv4 word before more addresses is taken as a mask when it is one
+ * (or is meant to be one and is broken): otherwise it is an address. */
+static bool looks_like_mask(const char *t)
+{
+	uint8_t len;
+
+	if (strchr(t, '/') || !is_ipv4_text(t))
+		return false;
+	return dv_mask_parse(t, &len) == 0 || strncmp(t, "255.", 4) == 0;
+}
+
+/*
+ * The address list of VIPADEFINE, VIPABACKUP and VIPADELETE:
+ * [address_mask] addr... where each addr may also be addr/len (without a
+ * mask) and a plain one gets the mask's length, or /32 or /128. Stores them
+ * in p->items; reports every bad address.
+ */
+static int parse_addr_list(struct parser *p, const char *stmt, bool until_trackport, size_t *ret_n)
+{
+	const char *t = peek(p), *mask = NULL;
+	uint8_t mask_len = 0;
+	int r = 0;
+	size_t n = 0;
+
+	if (t && p->pos + 1 < p->ntok && looks_like_mask(t) &&
+	    !(until_trackport && kw_match(p->tok[p->pos + 1], "TRACKPORT", 0))) {
+		p->pos++;
+		mask = t;
+		if (dv_mask_parse(t, &mask_len) < 0)
+			r = perr(p, "non-contiguous mask \"%s\"", t);
+	}
+	while ((t = peek(p)) && !(until_trackport && kw_match(t, "TRACKPORT", 0))) {
+		struct addr_item *it = &p->items[n];
+		const char *why;
+
+		p->pos++;
+		it->tok = t;
+		if (strchr(t, '/')) {
+			if (mask) {
+				r = perr(p, "\"%s\" has both a mask and a prefix length", t);
+				continue;
+			}
+			if (parse_addr_len(p, t, &it->addr, &it->plen) < 0) {
+				r = -EINVAL;
+				continue;
+			}
+		} else {
+			if (dv_addr_parse(t, &it->addr) < 0) {
+				r = perr(p, "invalid address \"%s\"", t);
+				continue;
+			}
+			if (mask && it->addr.family != AF_INET) {
+				r = perr(p, "mask \"%s\" does not apply to IPv6 address \"%s\"", mask, t);
+				continue;
+			}
+			it->plen = mask ? mask_len : (uint8_t)dv_addr_maxlen(&it->addr);
+		}
+		why = unusable_reason(&it->addr);
+		if (why) {
+			r = perr(p, "\"%s\" cannot be a VIPA (%s)", t, why);
+			continue;
+		}
+		n++;
+	}
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return perr(p, "%s needs an address", stmt);
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- ALLOW --------------------------------------------------------------- */
+
+static void allow_done(struct allow *a)
+{
+	for (size_t i = 0; i < a->n_users; i++)
+		free(a->users[i]);
+	for (size_t i = 0; i < a->n_groups; i++)
+		free(a->groups[i]);
+	free(a->users);
+	free(a->uids);
+	free(a->groups);
+	free(a->gids);
+	*a = (struct allow){0};
+}
+
+/* getpwnam_r and getgrnam_r report "no such entry" in several ways. */
+static bool is_not_found(int r)
+{
+	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
+}
+
+static long lookup_bufsize(int name)
+{
+	long sz = sysconf(name);
+
+	return sz > 0 && sz < (1 << 20) ? sz : 1024;
+}
+
+/* 0 found, -ENOENT no such user, other -errno. */
+static int lookup_user(const char *name, uid_t *ret)
+{
+	for (long sz = lookup_bufsize(_SC_GETPW_R_SIZE_MAX);; sz *= 2) {
+		_cleanup_freep_ char *buf = malloc((size_t)sz);
+		struct passwd pw, *res = NULL;
+		int r;
+
+		if (!buf)
+			return -ENOMEM;
+		r = getpwnam_r(name, &pw, buf, (size_t)sz, &res);
+		if (r == ERANGE && sz < (1 << 24))
+			continue;
+		if (res) {
+			*ret = pw.pw_uid;
+			return 0;
+		}
+		return is_not_found(r) ? -ENOENT : -r;
+	}
+}
+
+static int lookup_group(const char *name, gid_t *ret)
+{
+	for (long sz = lookup_bufsize(_SC_GETGR_R_SIZE_MAX);; sz *= 2) {
+		_cleanup_freep_ char *buf = malloc((size_t)sz);
+		struct group gr, *res = NULL;
+		int r;
+
+		if (!buf)
+			return -ENOMEM;
+		r = getgrnam_r(name, &gr, buf, (size_t)sz, &res);
+		if (r == ERANGE && sz < (1 << 24))
+			continue;
+		if (res) {
+			*ret = gr.gr_gid;
+			return 0;
+		}
+		return is_not_found(r) ? -ENOENT : -r;
+	}
+}
+
+/* Resolve one USER or GROUP name; numeric ids are taken as they are. */
+static int resolve(struct parser *p, bool group, const char *name, uint32_t *ret)
+{
+	const char *what = group ? "group" : "user";
+	int r;
+
+	if (is_digits(name)) {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(name, NULL, 10);
+		/* (uid_t)-1 means "no id" to the kernel. */
+		if (errno || v >= UINT32_MAX)
+			return perr(p, "%s id \"%s\" is out of range", what, name);
+		*ret = (uint32_t)v;
+		return 0;
+	}
+	if (group) {
+		gid_t g = 0;
+
+		r = lookup_group(name, &g);
+		*ret = g;
+	} else {
+		uid_t u = 0;
+
+		r = lookup_user(name, &u);
+		*ret = u;
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r == -ENOENT)
+		return perr(p, "unknown %s \"%s\"", what, name);
+	if (r < 0)
+		return perr(p, "cannot look up %s \"%s\": %s", what, name, strerror(-r));
+	return 0;
+}
+
+static int allow_add(struct allow *a, bool group, const char *name, uint32_t id)
+{
+	size_t n = group ? a->n_groups : a->n_users;
+	char ***names = group ? &a->groups : &a->users;
+	char **nn;
+	char *dup;
+
+	nn = realloc(*names, (n + 1) * sizeof(*nn));
+	if (!nn)
+		return -ENOMEM;
+	*names = nn;
+	if (group) {
+		gid_t *ids = realloc(a->gids, (n + 1) * sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		a->gids = ids;
+		ids[n] = id;
+	} else {
+		uid_t *ids = realloc(a->uids, (n + 1) * sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		a->uids = ids;
+		ids[n] = id;
+	}
+	dup = strdup(name);
+	if (!dup)
+		return -ENOMEM;
+	nn[n] = dup;
+	if (group)
+		a->n_groups++;
+	else
+		a->n_users++;
+	return 0;
+}
+
+/*
+ * USER a,b,c or GROUP a,b: one comma-separated list, which may also be
+ * written with blanks around the commas ("a, b"). Every unknown name is
+ * reported.
+ */
+static int parse_name_list(struct parser *p, bool group, struct allow *a)
+{
+	const char *kw = group ? "GROUP" : "USER";
+	char list[NAME_LIST_MAX + 1];
+	size_t len = 0;
+	const char *t = peek(p);
+	char *save = NULL, *s;
+	int r = 0;
+
+	if (!t || kw_match(t, "USER", 0) || kw_match(t, "GROUP", 0))
+		return perr(p, "%s needs a list of names", kw);
+	list[0] = 0;
+	while ((t = peek(p)) && (len == 0 || list[len - 1] == ',' || t[0] == ',') && !kw_match(t, "USER", 0) &&
+	       !kw_match(t, "GROUP", 0)) {
+		size_t n = strlen(t);
+
+		if (len + n > NAME_LIST_MAX)
+			return perr(p, "%s list is too long", kw);
+		memcpy(list + len, t, n + 1);
+		len += n;
+		p->pos++;
+	}
+	if (list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,"))
+		r = perr(p, "empty name in %s list", kw);
+	for (s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		uint32_t id;
+		int k;
+
+		if (a->n_users + a->n_groups >= DV_CONF_MAX_ALLOW)
+			return perr(p, "too many names in ALLOW (at most %d)", DV_CONF_MAX_ALLOW);
+		k = resolve(p, group, s, &id);
+		if (k == -ENOMEM)
+			return k;
+		if (k < 0) {
+			r = k;
+			continue;
+		}
+		k = allow_add(a, group, s, id);
+		if (k < 0)
+			return k;
+	}
+	return r;
+}
+
+static int parse_allow(struct parser *p, struct allow *a)
+{
+	bool users = false, groups = false;
+	int r = 0;
+
+	for (;;) {
+		const char *t = peek(p);
+		bool group;
+		int k;
+
+		if (t && kw_match(t, "USER", 0))
+			group = false;
+		else if (t && kw_match(t, "GROUP", 0))
+			group = true;
+		else
+			break;
+		p->pos++;
+		if (group ? groups : users)
+			return perr(p, "duplicate %s in ALLOW", group ? "GROUP" : "USER");
+		*(group ? &groups : &users) = true;
+		k = parse_name_list(p, group, a);
+		if (k == -ENOMEM)
+			return k;
+		if (k < 0)
+			r = k;
+	}
+	if (!users && !groups)
+		return perr(p, "ALLOW needs USER or GROUP");
+	return r;
+}
+
+/* ---- statements outside VIPADYNAMIC ---------------------------------------- */
+
+static int st_node(struct parser *p)
+{
+	const char *t = take(p);
+
+	if (!once(p, &p->node_line, "NODE"))
+		return -EINVAL;
+	if (!t)
+		return perr(p, "NODE needs a name");
+	if (check_name(p, "node name", t, DV_NODE_NAME_MAX - 1) < 0)
+		return -EINVAL;
+	strcpy(p->c->node, t);
+	return expect_end(p);
+}
+
+static int st_interface(struct parser *p)
+{
+	const char *t = take(p);
+
+	if (!once(p, &p->interface_line, "INTERFACE"))
+		return -EINVAL;
+	if (!t)
+		return perr(p, "INTERFACE needs a name");
+	/* What the kernel's dev_valid_name() accepts. */
+	if (strlen(t) >= IF_NAMESIZE)
+		return perr(p, "interface name \"%s\" is too long (at most %d characters)", t, IF_NAMESIZE - 1);
+	if (strchr(t, '/') || strchr(t, ':') || strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
+		return perr(p, "invalid interface name \"%s\"", t);
+	strcpy(p->c->interface, t);
+	return expect_end(p);
+}
+
+static int st_cluster(struct parser *p)
+{
+	const char *t = take(p);
+
+	if (!once(p, &p->cluster_line, "CLUSTER"))
+		return -EINVAL;
+	if (!t)
+		return perr(p, "CLUSTER needs NONE or COROSYNC");
+	if (kw_match(t, "NONE", 0)) {
+		p->c->cluster = DV_CLUSTER_NONE;
+		if (peek(p) && kw_match(peek(p), "GROUP", 0))
+			return perr(p, "GROUP needs CLUSTER COROSYNC");
+	} else if (kw_match(t, "COROSYNC", 0)) {
+		p->c->cluster = DV_CLUSTER_COROSYNC;
+		if (take_kw(p, "GROUP", 0)) {
+			t = take(p);
+			if (!t)
+				return perr(p, "GROUP needs a name");
+			if (check_name(p, "group name", t, DV_GROUP_NAME_MAX - 1) < 0)
+				return -EINVAL;
+			strcpy(p->c->group, t);
+		}
+	} else {
+		return perr(p, "CLUSTER must be NONE or COROSYNC, not \"%s\"", t);
+	}
+	return expect_end(p);
+}
+
+/* ANNOUNCE and PROBE: [COUNT n] [INTERVAL ms], in any order. */
+static int count_interval(struct parser *p, const char *stmt, unsigned cmin, unsigned cmax, unsigned imax,
+			  unsigned *count, unsigned *interval)
+{
+	bool have_count = false, have_interval = false;
+	char what[32];
+	int r = 0;
+
+	while (peek(p)) {
+		const char *t = take(p);
+		bool is_count = kw_match(t, "COUNT", 0);
+
+		if (!is_count && !kw_match(t, "INTERVAL", 0))
+			return perr(p, "unexpected \"%s\"", t);
+		snprintf(what, sizeof(what), "%s %s", stmt, is_count ? "COUNT" : "INTERVAL");
+		if (is_count ? have_count : have_interval)
+			return perr(p, "duplicate %s", what);
+		*(is_count ? &have_count : &have_interval) = true;
+		if (is_count ? parse_num(p, what, take(p), cmin, cmax, count)
+			     : parse_num(p, what, take(p), 10, imax, interval))
+			r = -EINVAL;
+	}
+	return r;
+}
+
+static int st_announce(struct parser *p)
+{
+	if (!once(p, &p->announce_line, "ANNOUNCE"))
+		return -EINVAL;
+	return count_interval(p, "ANNOUNCE", 1, 100, 60000, &p->c->announce_count, &p->c->announce_interval_ms);
+}
+
+static int st_probe(struct parser *p)
+{
+	if (!once(p, &p->probe_line, "PROBE"))
+		return -EINVAL;
+	return count_interval(p, "PROBE", 0, 10, 10000, &p->c->probe_count, &p->c->probe_interval_ms);
+}
+
+static int st_lease(struct parser *p)
+{
+	if (!once(p, &p->lease_line, "LEASE"))
+		return -EINVAL;
+	if (parse_num(p, "LEASE", take(p), 6, 86400, &p->c->lease_s) < 0)
+		return -EINVAL;
+	return expect_end(p);
+}
+
+static int st_vipadynamic(struct parser *p)
+{
+	if (p->in_block)
+		return perr(p, "nested VIPADYNAMIC (block opened at line %u)", p->block_line);
+	p->in_block = true;
+	p->block_line = p->line;
+	if (!p->first_block_line)
+		p->first_block_line = p->line;
+	return expect_end(p);
+}
+
+static int st_endvipadynamic(struct parser *p)
+{
+	if (!p->in_block)
+		return perr(p, "ENDVIPADYNAMIC without VIPADYNAMIC");
+	p->in_block = false;
+	return expect_end(p);
+}
+
+/* ---- statements inside VIPADYNAMIC ----------------------------------------- */
+
+static struct dv_conf_range *range_lookup(struct dv_conf *c, const struct dv_prefix *pfx)
+{
+	for (size_t i = 0; i < c->n_ranges; i++)
+		if (c->ranges[i].prefix.len == pfx->len && dv_addr_eq(&c->ranges[i].prefix.addr, &pfx->addr))
+			return &c->ranges[i];
+	return NULL;
+}
+
+static void range_take_allow(struct dv_conf_range *r, struct allow *a)
+{
+	r->n_users = a->n_users;
+	r->users = a->users;
+	r->uids = a->uids;
+	r->n_groups = a->n_groups;
+	r->groups = a->groups;
+	r->gids = a->gids;
+	*a = (struct allow){0};
+}
+
+static void range_drop_allow(struct dv_conf_range *r)
+{
+	struct allow a = {
+	    .n_users = r->n_users,
+	    .users = r->users,
+	    .uids = r->uids,
+	    .n_groups = r->n_groups,
+	    .groups = r->groups,
+	    .gids = r->gids,
+	};
+
+	allow_done(&a);
+	range_take_allow(r, &a);
+}
+
+static int st_viparange(struct parser *p)
+{
+	__attribute__((cleanup(allow_done))) struct allow allow = {0};
+	enum dv_range_policy policy = DV_POLICY_NONDISRUPTIVE;
+	bool del = false, options = false;
+	char buf[DV_ADDR_STRLEN];
+	struct dv_conf_range *r;
+	struct dv_prefix pfx;
+	struct dv_conf *c = p->c;
+	int k;
+
+	if (take_kw(p, "DEFINE", 0))
+		del = false;
+	else if (take_kw(p, "DELETE", 0))
+		del = true;
+	if (take_kw(p, "MOVEABLE", 4)) {
+		const char *t = take(p);
+
+		if (t && kw_match(t, "NONDISRUPTIVE", 10))
+			policy = DV_POLICY_NONDISRUPTIVE;
+		else if (t && kw_match(t, "DISRUPTIVE", 7))
+			policy = DV_POLICY_DISRUPTIVE;
+		else if (t)
+			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"%s\"", t);
+		else
+			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE");
+		options = true;
+	} else if (take_kw(p, "UNIQUE", 0)) {
+		policy = DV_POLICY_UNIQUE;
+		options = true;
+	}
+	if (parse_range(p, &pfx) < 0)
+		return -EINVAL;
+	if (take_kw(p, "ALLOW", 0)) {
+		k = parse_allow(p, &allow);
+		if (k < 0)
+			return k;
+		options = true;
+	}
+	if (expect_end(p) < 0)
+		return -EINVAL;
+
+	r = range_lookup(c, &pfx);
+	if (del) {
+		if (options)
+			return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE or ALLOW");
+		if (!r || r->deleted)
+			return perr(p, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(&pfx, buf));
+		r->deleted = true;
+		return 0;
+	}
+	if (r && !r->deleted)
+		return perr(p, "duplicate range %s (first at line %u)", dv_prefix_fmt(&pfx, buf), r->line);
+	if (r) {
+		/* DEFINE after DELETE: the range comes back as now written. */
+		range_drop_allow(r);
+	} else {
+		if (c->n_ranges >= DV_CONF_MAX_STATEMENTS) {
+			if (p->ranges_full)
+				return -EINVAL;
+			p->ranges_full = true;
+			return perr(p, "too many VIPARANGE statements (at most %d)", DV_CONF_MAX_STATEMENTS);
+		}
+		if (c->n_ranges == p->ranges_cap) {
+			size_t cap = p->ranges_cap ? p->ranges_cap * 2 : 16;
+			struct dv_conf_range *nr = realloc(c->ranges, cap * sizeof(*nr));
+
+			if (!nr)
+				return -ENOMEM;
+			c->ranges = nr;
+			p->ranges_cap = cap;
+		}
+		r = &c->ranges[c->n_ranges++];
+		*r = (struct dv_conf_range){.prefix = pfx};
+	}
+	r->deleted = false;
+	r->policy = policy;
+	r->line = p->line;
+	range_take_allow(r, &allow);
+	return 0;
+}
+
+static struct dv_conf_define *define_lookup(struct dv_conf *c, const struct dv_addr *a)
+{
+	for (size_t i = 0; i < c->n_defines; i++)
+		if (dv_addr_eq(&c->defines[i].addr, a))
+			return &c->defines[i];
+	return NULL;
+}
+
+static int add_defines(struct parser *p, size_t n, unsigned rank, enum dv_moveable moveable, uint16_t trackport)
+{
+	struct dv_conf *c = p->c;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct addr_item *it = &p->items[i];
+		const struct dv_conf_define *old = define_lookup(c, &it->addr);
+
+		if (old) {
+			r = perr(p, "duplicate address \"%s\" (first at line %u)", it->tok, old->line);
+			continue;
+		}
+		if (c->n_defines >= DV_CONF_MAX_STATEMENTS) {
+			if (p->defines_full)
+				return -EINVAL;
+			p->defines_full = true;
+			return perr(p, "too many VIPADEFINE and VIPABACKUP addresses (at most %d)",
+				    DV_CONF_MAX_STATEMENTS);
+		}
+		if (c->n_defines == p->defines_cap) {
+			size_t cap = p->defines_cap ? p->defines_cap * 2 : 16;
+			struct dv_conf_define *nd = realloc(c->defines, cap * sizeof(*nd));
+
+			if (!nd)
+				return -ENOMEM;
+			c->defines = nd;
+			p->defines_cap = cap;
+		}
+		c->defines[c->n_defines++] = (struct dv_conf_define){
+		    .addr = it->addr,
+		    .plen = it->plen,
+		    .rank = rank,
+		    .moveable = moveable,
+		    .trackport = trackport,
+		    .line = p->line,
+		};
+	}
+	return r;
+}
+
+static int st_vipadefine(struct parser *p)
+{
+	enum dv_moveable moveable = DV_MOVE_IMMEDIATE;
+	unsigned port = 0;
+	size_t n;
+
+	if (take_kw(p, "MOVEABLE", 4)) {
+		const char *t = take(p);
+
+		if (t && kw_match(t, "IMMEDIATE", 5))
+			moveable = DV_MOVE_IMMEDIATE;
+		else if (t && kw_match(t, "WHENIDLE", 0))
+			moveable = DV_MOVE_WHENIDLE;
+		else if (t)
+			return perr(p, "MOVEABLE must be followed by IMMEDIATE or WHENIDLE, not \"%s\"", t);
+		else
+			return perr(p, "MOVEABLE must be followed by IMMEDIATE or WHENIDLE");
+	}
+	if (parse_addr_list(p, "VIPADEFINE", true, &n) < 0)
+		return -EINVAL;
+	if (take_kw(p, "TRACKPORT", 0) && parse_num(p, "TRACKPORT", take(p), 1, 65535, &port) < 0)
+		return -EINVAL;
+	if (expect_end(p) < 0)
+		return -EINVAL;
+	return add_defines(p, n, 255, moveable, (uint16_t)port);
+}
+
+static int st_vipabackup(struct parser *p)
+{
+	enum dv_moveable moveable = DV_MOVE_NONE;
+	const char *t = peek(p);
+	unsigned rank = 1; /* z/OS's default */
+	size_t n;
+
+	if (t && is_digits(t)) {
+		p->pos++;
+		if (parse_num(p, "VIPABACKUP rank", t, 1, 254, &rank) < 0)
+			return -EINVAL;
+	}
+	if (take_kw(p, "MOVEABLE", 4)) {
+		t = take(p);
+		if (t && kw_match(t, "IMMEDIATE", 5))
+			moveable = DV_MOVE_IMMEDIATE;
+		else if (t)
+			return perr(p, "VIPABACKUP: MOVEABLE must be followed by IMMEDIATE, not \"%s\"", t);
+		else
+			return perr(p, "VIPABACKUP: MOVEABLE must be followed by IMMEDIATE");
+	}
+	if (parse_addr_list(p, "VIPABACKUP", false, &n) < 0)
+		return -EINVAL;
+	return add_defines(p, n, rank, moveable, 0);
+}
+
+static int st_vipadelete(struct parser *p)
+{
+	struct dv_conf *c = p->c;
+	int r = 0;
+	size_t n;
+
+	if (parse_addr_list(p, "VIPADELETE", false, &n) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		struct dv_conf_define *d = define_lookup(c, &p->items[i].addr);
+
+		if (!d) {
+			r = perr(p, "no VIPADEFINE or VIPABACKUP for \"%s\"", p->items[i].tok);
+			continue;
+		}
+		memmove(d, d + 1, (size_t)(c->defines + c->n_defines - (d + 1)) * sizeof(*d));
+		c->n_defines--;
+	}
+	return r;
+}
+
+/* Keywords of VIPADISTRIBUTE, spelled out in full in the stored text. */
+static const struct {
+	const char *name;
+	unsigned min;
+} distribute_keywords[] = {
+    {"DEFINE", 0},	 {"DELETE", 0},	       {"DISTMETHOD", 5},     {"BASEWLM", 0},	 {"ROUNDROBIN", 0},
+    {"SERVERWLM", 0},	 {"WEIGHTED", 0},      {"WEIGHTEDACTIVE", 9}, {"HOTSTANDBY", 0}, {"OPTLOCAL", 0},
+    {"SYSPLEXPORTS", 9}, {"TIMEDAFFINITY", 9}, {"PORT", 0},	      {"DESTIP", 0},	 {"ALL", 0},
+    {"WEIGHT", 0},	 {"PREFERRED", 0},     {"BACKUP", 0},
+};
+
+static const char *distribute_keyword(const char *t)
+{
+	for (size_t i = 0; i < sizeof(distribute_keywords) / sizeof(distribute_keywords[0]); i++)
+		if (kw_match(t, distribute_keywords[i].name, distribute_keywords[i].min))
+			return distribute_keywords[i].name;
+	return NULL;
+}
+
+/*
+ * VIPADISTRIBUTE is kept as normalized text until distribution exists; only
+ * an address and PORT are checked now, so that a config written today does
+ * not break when the statement gets its full meaning.
+ */
+static int st_vipadistribute(struct parser *p)
+{
+	struct dv_conf *c = p->c;
+	bool have_addr = false, have_port = false;
+	size_t len = strlen("VIPADISTRIBUTE") + 1;
+	char *text, *s;
+	int r = 0;
+
+	for (size_t i = 1; i < p->ntok; i++) {
+		const char *kw = distribute_keyword(p->tok[i]);
+		struct dv_addr a;
+
+		len += strlen(kw ? kw : p->tok[i]) + 1;
+		if (have_port || !kw || strcmp(kw, "PORT") != 0) {
+			if (!have_port && !kw && dv_addr_parse(p->tok[i], &a) == 0)
+				have_addr = true;
+			continue;
+		}
+		have_port = true;
+		if (i + 1 >= p->ntok || !is_digits(p->tok[i + 1]))
+			r = perr(p, "PORT needs a port number");
+		for (size_t j = i + 1; j < p->ntok && is_digits(p->tok[j]); j++) {
+			unsigned port;
+
+			if (parse_num(p, "PORT", p->tok[j], 1, 65535, &port) < 0)
+				r = -EINVAL;
+		}
+	}
+	if (!have_addr)
+		r = perr(p, "VIPADISTRIBUTE needs an address");
+	if (!have_port)
+		r = perr(p, "VIPADISTRIBUTE needs PORT");
+	if (r < 0)
+		return r;
+	if (c->n_distribute >= DV_CONF_MAX_STATEMENTS) {
+		if (p->distribute_full)
+			return -EINVAL;
+		p->distribute_full = true;
+		return perr(p, "too many VIPADISTRIBUTE statements (at most %d)", DV_CONF_MAX_STATEMENTS);
+	}
+	if (c->n_distribute == p->distribute_cap) {
+		size_t cap = p->distribute_cap ? p->distribute_cap * 2 : 8;
+		char **nd = realloc(c->distribute, cap * sizeof(*nd));
+
+		if (!nd)
+			return -ENOMEM;
+		c->distribute = nd;
+		p->distribute_cap = cap;
+	}
+	text = malloc(len);
+	if (!text)
+		return -ENOMEM;
+	s = stpcpy(text, "VIPADISTRIBUTE");
+	for (size_t i = 1; i < p->ntok; i++) {
+		const char *kw = distribute_keyword(p->tok[i]);
+
+		*s++ = ' ';
+		s = stpcpy(s, kw ? kw : p->tok[i]);
+	}
+	c->distribute[c->n_distribute++] = text;
+	return 0;
+}
+
+/* ---- statement table and line loop ----------------------------------------- */
+
+enum placement {
+	OUTSIDE, /* only outside VIPADYNAMIC */
+	INSIDE,	 /* only inside VIPADYNAMIC */
+	ANY,	 /* the handler checks */
+};
+
+static const struct statement {
+	const char *name;
+	unsigned min;
+	enum placement where;
+	int (*parse)(struct parser *p);
+} statements[] = {
+    {"NODE", 0, OUTSIDE, st_node},
+    {"INTERFACE", 0, OUTSIDE, st_interface},
+    {"CLUSTER", 0, OUTSIDE, st_cluster},
+    {"ANNOUNCE", 0, OUTSIDE, st_announce},
+    {"PROBE", 0, OUTSIDE, st_probe},
+    {"LEASE", 0, OUTSIDE, st_lease},
+    {"VIPADYNAMIC", 5, ANY, st_vipadynamic},
+    {"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
+    {"VIPARANGE", 5, INSIDE, st_viparange},
+    {"VIPADEFINE", 7, INSIDE, st_vipadefine},
+    {"VIPABACKUP", 5, INSIDE, st_vipabackup},
+    {"VIPADELETE", 7, INSIDE, st_vipadelete},
+    {"VIPADISTRIBUTE", 8, INSIDE, st_vipadistribute},
+};
+
+static int parse_statement(struct parser *p)
+{
+	const struct statement *st = NULL;
+
+	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
+		if (kw_match(p->tok[0], statements[i].name, statements[i].min)) {
+			st = &statements[i];
+			break;
+		}
+	if (!st)
+		return perr(p, "unknown keyword \"%s\"", p->tok[0]);
+	if (st->where == OUTSIDE && p->in_block)
+		return perr(p, "%s is not allowed inside VIPADYNAMIC", st->name);
+	if (st->where == INSIDE && !p->in_block)
+		return perr(p, "%s outside VIPADYNAMIC", st->name);
+	if (st->where == INSIDE)
+		p->vipa_seen = true;
+	p->pos = 1;
+	return st->parse(p);
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Split one line (without its newline) into p->tok. Returns 0, or -EINVAL
+ * after reporting it. */
+static int tokenize(struct parser *p, const char *line, size_t len)
+{
+	char *s = p->buf;
+
+	if (len > LINE_MAX_LEN)
+		return perr(p, "line too long (more than %d characters)", LINE_MAX_LEN);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch == '#') {
+			len = i;
+			break;
+		}
+		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f)
+			return perr(p, "invalid character 0x%02x", ch);
+	}
+	memcpy(s, line, len);
+	s[len] = 0;
+	p->ntok = 0;
+	p->pos = 0;
+	for (;;) {
+		while (is_blank(*s))
+			s++;
+		if (!*s)
+			break;
+		p->tok[p->ntok++] = s;
+		while (*s && !is_blank(*s))
+			s++;
+		if (!*s)
+			break;
+		*s++ = 0;
+	}
+	return 0;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const struct dv_conf_range *a = x, *b = y;
+
+	if (a->prefix.len != b->prefix.len)
+		return a->prefix.len > b->prefix.len ? -1 : 1;
+	return dv_addr_cmp(&a->prefix.addr, &b->prefix.addr);
+}
+
+static int define_cmp(const void *x, const void *y)
+{
+	const struct dv_conf_define *a = x, *b = y;
+
+	return dv_addr_cmp(&a->addr, &b->addr);
+}
+
+/* The host name, cut to what NODE accepts so that the printed config parses
+ * back. */
+static void default_node(char node[static DV_NODE_NAME_MAX])
+{
+	char host[256] = "";
+	size_t i;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = 0;
+	host[sizeof(host) - 1] = 0;
+	for (i = 0; i < DV_NODE_NAME_MAX - 1 && host[i]; i++)
+		node[i] = valid_name_char(host[i]) ? host[i] : '_';
+	node[i] = 0;
+	if (i == 0)
+		strcpy(node, "localhost");
+}
+
+struct dv_conf *dv_conf_free(struct dv_conf *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_ranges; i++)
+		range_drop_allow(&c->ranges[i]);
+	for (size_t i = 0; i < c->n_distribute; i++)
+		free(c->distribute[i]);
+	free(c->ranges);
+	free(c->defines);
+	free(c->distribute);
+	free(c->file);
+	free(c);
+	return NULL;
+}
+
+int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *errf, struct dv_conf **ret,
+			 unsigned *ret_nerrors)
+{
+	_cleanup_conf_ struct dv_conf *c = NULL;
+	_cleanup_freep_ struct parser *p = NULL;
+	const char *end = text + len;
+
+	if (ret_nerrors)
+		*ret_nerrors = 0;
+	if (!text && len)
+		return -EINVAL;
+	if (!name)
+		name = "(string)";
+	c = calloc(1, sizeof(*c));
+	p = calloc(1, sizeof(*p));
+	if (!c || !p)
+		return -ENOMEM;
+	c->file = strdup(name);
+	if (!c->file)
+		return -ENOMEM;
+	c->cluster = DV_CLUSTER_NONE;
+	strcpy(c->group, "dvipa");
+	c->announce_count = 3;
+	c->announce_interval_ms = 500;
+	c->probe_count = 2;
+	c->probe_interval_ms = 100;
+	c->lease_s = 30;
+	p->c = c;
+	p->file = c->file;
+	p->errf = errf;
+
+	for (const char *s = text; s && s < end;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+
+		p->line++;
+		if (tokenize(p, s, n) == 0 && p->ntok > 0 && parse_statement(p) == -ENOMEM)
+			return -ENOMEM;
+		s += n + 1;
+	}
+
+	if (p->in_block)
+		err_at(p, p->block_line, "VIPADYNAMIC without ENDVIPADYNAMIC");
+	/* An INTERFACE statement with an error was reported already. */
+	if (p->vipa_seen && !p->interface_line)
+		err_at(p, p->first_block_line, "no INTERFACE statement");
+	if (ret_nerrors)
+		*ret_nerrors = p->nerrors;
+	if (p->nerrors)
+		return -EINVAL;
+
+	if (!p->node_line)
+		default_node(c->node);
+	if (c->n_ranges)
+		qsort(c->ranges, c->n_ranges, sizeof(*c->ranges), range_cmp);
+	if (c->n_defines)
+		qsort(c->defines, c->n_defines, sizeof(*c->defines), define_cmp);
+	*ret = c;
+	c = NULL;
+	return 0;
+}
+
+int dv_conf_parse_file(const char *path, FILE *errf, struct dv_conf **ret, unsigned *ret_nerrors)
+{
+	_cleanup_closep_ int fd = -1;
+	_cleanup_freep_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (ret_nerrors)
+		*ret_nerrors = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int r = -errno;
+
+		if (errf)
+			fprintf(errf, "%s: %s\n", path, strerror(-r));
+		return r;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb;
+
+			if (cap >= FILE_MAX_SIZE) {
+				if (errf)
+					fprintf(errf, "%s: %s\n", path, strerror(EFBIG));
+				return -EFBIG;
+			}
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			int r = -errno;
+
+			if (r == -EINTR)
+				continue;
+			if (errf)
+				fprintf(errf, "%s: %s\n", path, strerror(-r));
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return dv_conf_parse_string(path, buf, len, errf, ret, ret_nerrors);
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+const struct dv_conf_range *dv_conf_find_range(const struct dv_conf *c, const struct dv_addr *a)
+{
+	/* Sorted most specific first: the first match is the most specific. */
+	for (size_t i = 0; i < c->n_ranges; i++)
+		if (!c->ranges[i].deleted && dv_prefix_contains(&c->ranges[i].prefix, a))
+			return &c->ranges[i];
+	return NULL;
+}
+
+static int define_key_cmp(const void *key, const void *elem)
+{
+	const struct dv_conf_define *d = elem;
+
+	return dv_addr_cmp(key, &d->addr);
+}
+
+const struct dv_conf_define *dv_conf_find_define(const struct dv_conf *c, const struct dv_addr *a)
+{
+	if (!c->n_defines)
+		return NULL;
+	return bsearch(a, c->defines, c->n_defines, sizeof(*c->defines), define_key_cmp);
+}
+
+bool dv_conf_range_allows(const struct dv_conf_range *r, uid_t uid, const gid_t *gids, size_t n_gids)
+{
+	if (uid == 0)
+		return true;
+	if (!r)
+		return false;
+	for (size_t i = 0; i < r->n_users; i++)
+		if (r->uids[i] == uid)
+			return true;
+	for (size_t i = 0; i < n_gids; i++)
+		for (size_t j = 0; j < r->n_groups; j++)
+			if (r->gids[j] == gids[i])
+				return true;
+	return false;
+}
+
+unsigned dv_conf_check_local(const struct dv_conf *c, const struct dv_addr *local, size_t n_local, FILE *errf)
+{
+	char b1[DV_ADDR_STRLEN], b2[DV_ADDR_STRLEN];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < c->n_ranges; i++) {
+		const struct dv_conf_range *r = &c->ranges[i];
+
+		if (r->deleted)
+			continue;
+		for (size_t j = 0; j < n_local; j++) {
+			if (!dv_prefix_contains(&r->prefix, &local[j]))
+				continue;
+			n++;
+			if (errf)
+				fprintf(errf,
+					"%s:%u: range %s covers address %s of interface %s, which is not a VIPA\n",
+					c->file, r->line, dv_prefix_fmt(&r->prefix, b1), dv_addr_fmt(&local[j], b2),
+					c->interface);
+		}
+	}
+	for (size_t i = 0; i < c->n_defines; i++) {
+		const struct dv_conf_define *d = &c->defines[i];
+
+		for (size_t j = 0; j < n_local; j++) {
+			if (!dv_addr_eq(&d->addr, &local[j]))
+				continue;
+			n++;
+			if (errf)
+				fprintf(errf,
+					"%s:%u: %s address %s is an address of interface %s, which is not a VIPA\n",
+					c->file, d->line, d->rank == 255 ? "VIPADEFINE" : "VIPABACKUP",
+					dv_addr_fmt(&d->addr, b1), c->interface);
+		}
+	}
+	return n;
+}
