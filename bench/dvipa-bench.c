@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Benchmark client for dvipad, speaking the control protocol directly so
+ * that it can pipeline requests. Run by bench/run.sh inside the namespace
+ * of a dvipad; prints one line "name p50 p99 ..." per measurement.
+ *
+ *   dvipa-bench SOCK activate N ADDR      request -> address usable (bind succeeds), N times
+ *   dvipa-bench SOCK fresh N BASE         same, each time a new address (with the duplicate probe)
+ *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
+ *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
+ *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+static const char *sock_path;
+static uint32_t next_seq = 1;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "dvipa-bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int connect_daemon(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("connect");
+	return fd;
+}
+
+static uint32_t send_req(int fd, uint16_t type, const struct dv_addr *a, uint32_t rank)
+{
+	static struct dv_msgb b;
+	uint32_t seq = next_seq++;
+
+	dv_msgb_init(&b, type, seq);
+	if (a)
+		dv_msgb_put_addr(&b, a);
+	if (rank)
+		dv_msgb_put_u32(&b, DV_A_RANK, rank);
+	if (dv_msgb_finish(&b) < 0 || send(fd, b.buf, b.len, 0) != (ssize_t)b.len)
+		die("send");
+	return seq;
+}
+
+/* Read one message; returns its decoded form. */
+static void recv_reply(int fd, struct dv_reply *r)
+{
+	static uint8_t buf[DV_MSG_MAX];
+	struct dv_msg m;
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+	if (n <= 0)
+		die("recv");
+	if (dv_msg_parse(buf, (size_t)n, &m) < 0) {
+		fprintf(stderr, "dvipa-bench: malformed reply\n");
+		exit(1);
+	}
+	memset(r, 0, sizeof(*r));
+	r->type = m.type;
+	if (m.type != DV_MSG_RECORD && dv_reply_decode(&m, r) < 0) {
+		fprintf(stderr, "dvipa-bench: undecodable reply\n");
+		exit(1);
+	}
+}
+
+/* Wait for the RESULT of seq (skipping records and events). */
+static uint32_t wait_result(int fd, uint32_t seq, struct dv_reply *r)
+{
+	do
+		recv_reply(fd, r);
+	while (!(r->type == DV_MSG_RESULT && r->seq == seq));
+	return r->result;
+}
+
+static void must_ok(uint32_t result, const struct dv_reply *r, const char *what)
+{
+	if (result != DV_R_OK && result != DV_R_PENDING) {
+		fprintf(stderr, "dvipa-bench: %s: %s (%s)\n", what, dv_result_name((int)result), r->reason);
+		exit(1);
+	}
+}
+
+/* Usable: a socket can be bound to it. */
+static int usable(const struct dv_addr *a)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int fd, r;
+
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a->v4;
+		len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->v6;
+		len = sizeof(*s6);
+	}
+	fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = bind(fd, (struct sockaddr *)&ss, len);
+	close(fd);
+	return r == 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	printf("%s n=%d p50=%.3f p99=%.3f max=%.3f ms\n", name, n, v[n / 2] / 1000, v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000,
+	       v[n - 1] / 1000);
+}
+
+static void addr_nth(const struct dv_addr *base, unsigned i, struct dv_addr *ret)
+{
+	uint32_t v = ntohl(base->v4.s_addr) + i;
+
+	*ret = *base;
+	ret->v4.s_addr = htonl(v);
+}
+
+static void bench_activate(int n, const char *addr, bool fresh)
+{
+	struct dv_addr base, a;
+	struct dv_reply r;
+	double *t = calloc((size_t)n, sizeof(double));
+	int fd = connect_daemon();
+
+	if (dv_addr_parse(addr, &base) < 0 || base.family != AF_INET)
+		die("address");
+	if (!fresh) {
+		/* Warm-up: the first activation of an address includes its probe. */
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_ACTIVATE, &base, 0), &r), &r, "activate");
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_RELEASE, &base, 0), &r), &r, "release");
+	}
+	for (int i = 0; i < n; i++) {
+		double t0;
+
+		if (fresh)
+			addr_nth(&base, (unsigned)i, &a);
+		else
+			a = base;
+		t0 = now_us();
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_ACTIVATE, &a, 0), &r), &r, "activate");
+		while (!usable(&a))
+			;
+		t[i] = now_us() - t0;
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_RELEASE, &a, 0), &r), &r, "release");
+	}
+	report(fresh ? "activation_first_time_with_probe" : "activation", t, n);
+	close(fd);
+	free(t);
+}
+
+static void bench_takeover(int n, const char *addr)
+{
+	struct dv_addr a;
+	struct dv_reply r;
+	double *t = calloc((size_t)n, sizeof(double));
+
+	if (dv_addr_parse(addr, &a) < 0)
+		die("address");
+	for (int i = 0; i < n; i++) {
+		int pfd[2], sb;
+		pid_t child;
+		char c;
+		double t0;
+
+		if (pipe(pfd) < 0)
+			die("pipe");
+		child = fork();
+		if (child == 0) {
+			/* The primary: hold the address, then wait to be killed. */
+			struct dv_reply cr;
+			int fd = connect_daemon();
+
+			must_ok(wait_result(fd, send_req(fd, DV_MSG_ACTIVATE, &a, 0), &cr), &cr, "primary activate");
+			(void)!write(pfd[1], "x", 1);
+			pause();
+			_exit(0);
+		}
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) != 1)
+			die("primary");
+		close(pfd[0]);
+		sb = connect_daemon();
+		if (wait_result(sb, send_req(sb, DV_MSG_STANDBY, &a, 100), &r) != DV_R_PENDING) {
+			fprintf(stderr, "dvipa-bench: standby not pending: %s\n", r.reason);
+			exit(1);
+		}
+		t0 = now_us();
+		kill(child, SIGKILL);
+		do
+			recv_reply(sb, &r);
+		while (!(r.type == DV_MSG_EVENT && r.event == 1));
+		while (!usable(&a))
+			;
+		t[i] = now_us() - t0;
+		waitpid(child, NULL, 0);
+		close(sb); /* releases: the address goes */
+	}
+	report("standby_takeover_after_kill9", t, n);
+	free(t);
+}
+
+static long rss_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static void bench_many(int n, const char *basestr, pid_t daemon_pid)
+{
+	const int window = 1024;
+	struct dv_addr base, a;
+	struct dv_reply r;
+	int fd = connect_daemon(), sent = 0, done = 0;
+	double t0, t1;
+
+	if (dv_addr_parse(basestr, &base) < 0)
+		die("address");
+	t0 = now_us();
+	while (done < n) {
+		while (sent < n && sent - done < window) {
+			addr_nth(&base, (unsigned)sent, &a);
+			send_req(fd, DV_MSG_ACTIVATE, &a, 0);
+			sent++;
+		}
+		recv_reply(fd, &r);
+		if (r.type == DV_MSG_RESULT) {
+			must_ok(r.result, &r, "activate");
+			done++;
+		}
+	}
+	t1 = now_us();
+	addr_nth(&base, (unsigned)n - 1, &a);
+	if (!usable(&a)) {
+		fprintf(stderr, "dvipa-bench: last address not usable\n");
+		exit(1);
+	}
+	printf("many n=%d total=%.3f s rate=%.0f/s daemon_rss=%ld KiB daemon_hwm=%ld KiB\n", n, (t1 - t0) / 1e6,
+	       n / ((t1 - t0) / 1e6), rss_kib(daemon_pid, "VmRSS"), rss_kib(daemon_pid, "VmHWM"));
+	t0 = now_us();
+	close(fd); /* one client gone: all n addresses released */
+	fd = connect_daemon();
+	while (usable(&a))
+		;
+	printf("many_release n=%d total=%.3f s\n", n, (now_us() - t0) / 1e6);
+	close(fd);
+}
+
+static void bench_rps(double seconds, const char *addr)
+{
+	struct dv_addr a;
+	struct dv_reply r;
+	int fd = connect_daemon();
+	double t0 = now_us(), end = t0 + seconds * 1e6;
+	long n = 0;
+
+	if (dv_addr_parse(addr, &a) < 0)
+		die("address");
+	while (now_us() < end) {
+		wait_result(fd, send_req(fd, DV_MSG_STATUS, &a, 0), &r);
+		n++;
+	}
+	printf("status_requests_per_second n=%ld rate=%.0f/s\n", n, n / ((now_us() - t0) / 1e6));
+	t0 = now_us();
+	n = 0;
+	end = t0 + seconds * 1e6;
+	while (now_us() < end) {
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_ACTIVATE, &a, 0), &r), &r, "activate");
+		must_ok(wait_result(fd, send_req(fd, DV_MSG_RELEASE, &a, 0), &r), &r, "release");
+		n += 2;
+	}
+	printf("activate_release_requests_per_second n=%ld rate=%.0f/s\n", n, n / ((now_us() - t0) / 1e6));
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: dvipa-bench SOCK activate|fresh|takeover|many|rps ARGS...\n");
+		return 2;
+	}
+	sock_path = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	if (!strcmp(argv[2], "activate") && argc == 5)
+		bench_activate(atoi(argv[3]), argv[4], false);
+	else if (!strcmp(argv[2], "fresh") && argc == 5)
+		bench_activate(atoi(argv[3]), argv[4], true);
+	else if (!strcmp(argv[2], "takeover") && argc == 5)
+		bench_takeover(atoi(argv[3]), argv[4]);
+	else if (!strcmp(argv[2], "many") && argc == 6)
+		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
+	else if (!strcmp(argv[2], "rps") && argc == 5)
+		bench_rps(atof(argv[3]), argv[4]);
+	else {
+		fprintf(stderr, "dvipa-bench: bad arguments\n");
+		return 2;
+	}
+	return 0;
+}
