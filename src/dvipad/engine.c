@@ -1,1 +1,1925 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The engine (DESIGN §3, §4): one ordered stream of events in, the ownership
+ * table of every VIPA out.
+ *
+ * Invariants kept after every event:
+ *  - all holds of a VIPA are on one node, its owner;
+ *  - a stack-managed VIPA (a define or backup of a member) is owned by the
+ *    node the define rules choose, and holds exist only on that node;
+ *  - no owner is assigned while the partition is not quorate: standbys then
+ *    wait (WAITING) and defines stay INACTIVE until QUORUM{true};
+ *  - this node has an address installed exactly when the partition is
+ *    quorate and this node owns it (`installed` mirrors what was reported).
+ *
+ * Replies and notifications are queued during an event and delivered after
+ * the local effects, so that the daemon installs an address before it tells
+ * a client that the address is its.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define REASON_MAX 256
+#define LABEL_MAX (DV_NODE_NAME_MAX + 16)
+#define DESC_MAX (LABEL_MAX + 64) /* a hold or a define described */
+/* Members plus nodes that published a configuration before joining. */
+#define MAX_NODE_ENTRIES (2 * DV_ENGINE_MAX_NODES)
+#define MAX_RANGES DV_CONF_MAX_STATEMENTS
+#define MAX_DEFINES DV_ENGINE_MAX_VIPAS
+
+/* ---- small helpers ---- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap * 2 : 4;
+	while (n < need)
+		n *= 2;
+	q = reallocarray(*p, n, size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static bool family_ok(const struct dv_addr *a)
+{
+	return a->family == AF_INET || a->family == AF_INET6;
+}
+
+static bool kind_ok(enum dv_hold_kind k)
+{
+	return k == DV_HOLD_API || k == DV_HOLD_OPERATOR || k == DV_HOLD_SOCKET;
+}
+
+static enum dv_origin origin_of(enum dv_hold_kind k)
+{
+	switch (k) {
+	case DV_HOLD_SOCKET:
+		return DV_ORIGIN_BIND;
+	case DV_HOLD_OPERATOR:
+		return DV_ORIGIN_OPERATOR;
+	default:
+		return DV_ORIGIN_API;
+	}
+}
+
+static const char *policy_name(enum dv_range_policy p)
+{
+	switch (p) {
+	case DV_POLICY_UNIQUE:
+		return "UNIQUE";
+	case DV_POLICY_DISRUPTIVE:
+		return "MOVEABLE DISRUPTIVE";
+	default:
+		return "MOVEABLE NONDISRUPTIVE";
+	}
+}
+
+/* ---- open-addressing hash table of pointers (linear probing) ---- */
+
+struct table {
+	void **slots;
+	size_t cap; /* 0 or a power of two */
+	size_t n;
+};
+
+typedef uint32_t (*hash_fn)(const void *item);
+typedef bool (*match_fn)(const void *item, const void *key);
+
+static void **table_find(const struct table *t, uint32_t h, match_fn match, const void *key)
+{
+	size_t mask, i;
+
+	if (!t->cap)
+		return NULL;
+	mask = t->cap - 1;
+	for (i = h & mask; t->slots[i]; i = (i + 1) & mask)
+		if (match(t->slots[i], key))
+			return &t->slots[i];
+	return NULL;
+}
+
+static int table_put(struct table *t, void *item, hash_fn hash)
+{
+	size_t mask, i;
+
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 64;
+		void **ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		for (size_t j = 0; j < t->cap; j++) {
+			if (!t->slots[j])
+				continue;
+			for (i = hash(t->slots[j]) & (ncap - 1); ns[i]; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = t->slots[j];
+		}
+		free(t->slots);
+		t->slots = ns;
+		t->cap = ncap;
+	}
+	mask = t->cap - 1;
+	for (i = hash(item) & mask; t->slots[i]; i = (i + 1) & mask)
+		;
+	t->slots[i] = item;
+	t->n++;
+	return 0;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void table_del(struct table *t, void **slot, hash_fn hash)
+{
+	size_t mask = t->cap - 1;
+	size_t i = (size_t)(slot - t->slots), j = i;
+
+	t->slots[i] = NULL;
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & mask;
+		if (!t->slots[j])
+			break;
+		k = hash(t->slots[j]) & mask;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		t->slots[i] = t->slots[j];
+		t->slots[j] = NULL;
+		i = j;
+	}
+	t->n--;
+}
+
+/* ---- state ---- */
+
+/* A member's define or backup entry for one address. */
+struct cand {
+	dv_nodeid_t node;
+	unsigned rank;
+	enum dv_moveable moveable;
+	uint16_t trackport;
+};
+
+/* The last DV_EV_ADDR_STATE flags a node reported for the address. */
+struct report {
+	dv_nodeid_t node;
+	unsigned flags;
+};
+
+struct vipa {
+	struct dv_addr addr;
+	dv_nodeid_t owner;
+	enum dv_origin origin;
+	enum dv_vipa_state state;
+	uint64_t since_ms;
+	bool ever_active; /* had an owner once: lets a MOVE_NONE backup take over */
+	bool installed;	  /* local(up) was reported and not yet undone */
+	bool dirty;	  /* queued for the local-effect pass of this event */
+	char reason[REASON_MAX];
+	size_t n_holds, cap_holds;
+	struct dv_hold *holds;
+	size_t n_standbys, cap_standbys;
+	struct dv_standby *standbys; /* grant order */
+	size_t n_cands, cap_cands;
+	struct cand *cands;
+	size_t n_reports, cap_reports;
+	struct report *reports;
+};
+
+/* Index of a client's api holds and standbys, so that CLIENT_GONE costs what
+ * the client had, not the size of the table. A multiset of addresses: one
+ * entry per hold or standby. */
+struct cref {
+	dv_nodeid_t node;
+	uint64_t client;
+	size_t n, cap;
+	struct dv_addr *addrs;
+};
+
+struct node {
+	dv_nodeid_t id;
+	bool member;
+	bool has_conf;
+	char name[DV_NODE_NAME_MAX];
+	size_t n_ranges;
+	struct dv_conf_range *ranges;
+	size_t n_defines;
+	struct dv_conf_define *defines; /* sorted by address, unique */
+};
+
+enum fx_type {
+	FX_REPLY,
+	FX_NOTIFY,
+};
+
+struct effect {
+	enum fx_type type;
+	uint64_t client;
+	uint32_t seq;
+	struct dv_addr addr;
+	int code; /* enum dv_result or enum dv_notify */
+	char reason[REASON_MAX];
+};
+
+struct dv_engine {
+	dv_nodeid_t self;
+	struct dv_engine_ops ops;
+	void *ud;
+	bool quorate;
+	uint64_t seq;
+	uint64_t now; /* time_ms of the event being applied */
+	int err;      /* first resource failure during the event */
+
+	size_t n_nodes, cap_nodes;
+	struct node *nodes; /* sorted by id */
+	size_t n_members, cap_members;
+	dv_nodeid_t *members; /* sorted */
+
+	struct table vipas;
+	struct table crefs;
+
+	size_t n_fx, cap_fx;
+	struct effect *fx;
+	size_t n_dirty, cap_dirty;
+	struct dv_addr *dirty;
+	bool sync_all; /* the dirty list could not grow: check every VIPA */
+};
+
+static uint32_t vipa_hash(const void *item)
+{
+	return dv_addr_hash(&((const struct vipa *)item)->addr);
+}
+
+static bool vipa_match(const void *item, const void *key)
+{
+	return dv_addr_eq(&((const struct vipa *)item)->addr, key);
+}
+
+static uint32_t cref_hash2(dv_nodeid_t node, uint64_t client)
+{
+	uint64_t x = client * 0x9e3779b97f4a7c15ull ^ ((uint64_t)node << 32 | node);
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 29;
+	return (uint32_t)x;
+}
+
+static uint32_t cref_hash(const void *item)
+{
+	const struct cref *c = item;
+
+	return cref_hash2(c->node, c->client);
+}
+
+struct cref_key {
+	dv_nodeid_t node;
+	uint64_t client;
+};
+
+static bool cref_match(const void *item, const void *key)
+{
+	const struct cref *c = item;
+	const struct cref_key *k = key;
+
+	return c->node == k->node && c->client == k->client;
+}
+
+/* ---- nodes ---- */
+
+static struct node *node_find(const struct dv_engine *e, dv_nodeid_t id)
+{
+	size_t lo = 0, hi = e->n_nodes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (e->nodes[mid].id == id)
+			return &e->nodes[mid];
+		if (e->nodes[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* May move other entries: do not keep node pointers across this call. */
+static struct node *node_add(struct dv_engine *e, dv_nodeid_t id)
+{
+	struct node *n = node_find(e, id);
+	size_t i;
+
+	if (n)
+		return n;
+	if (e->n_nodes >= MAX_NODE_ENTRIES)
+		return NULL;
+	if (grow((void **)&e->nodes, &e->cap_nodes, e->n_nodes + 1, sizeof(*e->nodes)) < 0)
+		return NULL;
+	for (i = 0; i < e->n_nodes && e->nodes[i].id < id; i++)
+		;
+	memmove(&e->nodes[i + 1], &e->nodes[i], (e->n_nodes - i) * sizeof(*e->nodes));
+	e->n_nodes++;
+	e->nodes[i] = (struct node){.id = id};
+	return &e->nodes[i];
+}
+
+static void node_conf_free(struct node *n)
+{
+	free(n->ranges);
+	free(n->defines);
+	n->ranges = NULL;
+	n->defines = NULL;
+	n->n_ranges = n->n_defines = 0;
+	n->has_conf = false;
+}
+
+static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
+{
+	const struct node *n = node_find(e, id);
+
+	return n && n->member;
+}
+
+/* The node's published name, else "node N". */
+static const char *node_label(const struct dv_engine *e, dv_nodeid_t id, char buf[static LABEL_MAX])
+{
+	const struct node *n = node_find(e, id);
+
+	if (n && n->name[0])
+		return n->name;
+	snprintf(buf, LABEL_MAX, "node %" PRIu32, id);
+	return buf;
+}
+
+static const struct dv_conf_range *node_range(const struct node *n, const struct dv_addr *a)
+{
+	const struct dv_conf_range *best = NULL;
+
+	for (size_t i = 0; i < n->n_ranges; i++) {
+		const struct dv_conf_range *r = &n->ranges[i];
+
+		if (r->deleted || !dv_prefix_contains(&r->prefix, a))
+			continue;
+		if (!best || r->prefix.len > best->prefix.len)
+			best = r;
+	}
+	return best;
+}
+
+/* ---- effects ---- */
+
+static void fx_pushv(struct dv_engine *e, enum fx_type type, uint64_t client, uint32_t seq, const struct dv_addr *a,
+		     int code, const char *fmt, va_list ap)
+{
+	struct effect *f;
+
+	if (grow((void **)&e->fx, &e->cap_fx, e->n_fx + 1, sizeof(*e->fx)) < 0) {
+		e->err = -ENOMEM;
+		return;
+	}
+	f = &e->fx[e->n_fx++];
+	f->type = type;
+	f->client = client;
+	f->seq = seq;
+	f->addr = *a;
+	f->code = code;
+	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+}
+
+__attribute__((format(printf, 7, 8))) static void reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client,
+							uint32_t seq, const struct dv_addr *a, enum dv_result r,
+							const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ev->node != e->self)
+		return;
+	va_start(ap, fmt);
+	fx_pushv(e, FX_REPLY, client, seq, a, (int)r, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 6, 7))) static void notify(struct dv_engine *e, dv_nodeid_t node, uint64_t client,
+							 const struct dv_addr *a, enum dv_notify what, const char *fmt,
+							 ...)
+{
+	va_list ap;
+
+	if (node != e->self)
+		return;
+	va_start(ap, fmt);
+	fx_pushv(e, FX_NOTIFY, client, 0, a, (int)what, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3))) static void set_reason(struct vipa *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void touch(struct dv_engine *e, struct vipa *v)
+{
+	if (v->dirty)
+		return;
+	if (grow((void **)&e->dirty, &e->cap_dirty, e->n_dirty + 1, sizeof(*e->dirty)) < 0) {
+		e->sync_all = true;
+		return;
+	}
+	e->dirty[e->n_dirty++] = v->addr;
+	v->dirty = true;
+}
+
+static void sync_local(struct dv_engine *e, struct vipa *v)
+{
+	bool want = e->quorate && v->owner != 0 && v->owner == e->self && v->state == DV_VS_ACTIVE;
+
+	v->dirty = false;
+	if (want == v->installed)
+		return;
+	v->installed = want;
+	if (e->ops.local)
+		e->ops.local(e->ud, &v->addr, want);
+}
+
+/* ---- client index ---- */
+
+static struct cref *cref_find(const struct dv_engine *e, dv_nodeid_t node, uint64_t client)
+{
+	struct cref_key k = {node, client};
+	void **slot = table_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
+
+	return slot ? *slot : NULL;
+}
+
+static int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a)
+{
+	struct cref *c = cref_find(e, node, client);
+
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->node = node;
+		c->client = client;
+		if (table_put(&e->crefs, c, cref_hash) < 0) {
+			free(c);
+			return -ENOMEM;
+		}
+	}
+	if (grow((void **)&c->addrs, &c->cap, c->n + 1, sizeof(*c->addrs)) < 0) {
+		if (c->n == 0) {
+			struct cref_key k = {node, client};
+
+			table_del(&e->crefs, table_find(&e->crefs, cref_hash(c), cref_match, &k), cref_hash);
+			free(c);
+		}
+		return -ENOMEM;
+	}
+	c->addrs[c->n++] = *a;
+	return 0;
+}
+
+static void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a)
+{
+	struct cref_key k = {node, client};
+	void **slot = table_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
+	struct cref *c;
+
+	if (!slot)
+		return;
+	c = *slot;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!dv_addr_eq(&c->addrs[i], a))
+			continue;
+		c->addrs[i] = c->addrs[--c->n];
+		break;
+	}
+	if (c->n == 0) {
+		table_del(&e->crefs, slot, cref_hash);
+		free(c->addrs);
+		free(c);
+	}
+}
+
+/* ---- VIPAs ---- */
+
+static struct vipa *vipa_find(const struct dv_engine *e, const struct dv_addr *a)
+{
+	void **slot = table_find(&e->vipas, dv_addr_hash(a), vipa_match, a);
+
+	return slot ? *slot : NULL;
+}
+
+static struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a)
+{
+	struct vipa *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->addr = *a;
+	v->state = DV_VS_INACTIVE;
+	if (table_put(&e->vipas, v, vipa_hash) < 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static void vipa_destroy(struct vipa *v)
+{
+	free(v->holds);
+	free(v->standbys);
+	free(v->cands);
+	free(v->reports);
+	free(v);
+}
+
+static void vipa_remove(struct dv_engine *e, struct vipa *v)
+{
+	void **slot = table_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
+
+	if (v->installed && e->ops.local)
+		e->ops.local(e->ud, &v->addr, false);
+	while (v->n_holds)
+		if (v->holds[--v->n_holds].kind == DV_HOLD_API)
+			cref_del(e, v->holds[v->n_holds].node, v->holds[v->n_holds].client, &v->addr);
+	while (v->n_standbys) {
+		v->n_standbys--;
+		cref_del(e, v->standbys[v->n_standbys].node, v->standbys[v->n_standbys].client, &v->addr);
+	}
+	if (slot)
+		table_del(&e->vipas, slot, vipa_hash);
+	vipa_destroy(v);
+}
+
+/* Holds are identified by (node, client) for api, by (node, kind) otherwise. */
+static ssize_t hold_find(const struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client)
+{
+	for (size_t i = 0; i < v->n_holds; i++) {
+		const struct dv_hold *h = &v->holds[i];
+
+		if (h->kind == kind && h->node == node && (kind != DV_HOLD_API || h->client == client))
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+static ssize_t standby_find(const struct vipa *v, dv_nodeid_t node, uint64_t client)
+{
+	for (size_t i = 0; i < v->n_standbys; i++)
+		if (v->standbys[i].node == node && v->standbys[i].client == client)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int hold_add(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
+		    uid_t uid)
+{
+	if (grow((void **)&v->holds, &v->cap_holds, v->n_holds + 1, sizeof(*v->holds)) < 0)
+		return -ENOMEM;
+	if (kind == DV_HOLD_API && cref_add(e, node, client, &v->addr) < 0)
+		return -ENOMEM;
+	v->holds[v->n_holds++] = (struct dv_hold){
+	    .kind = kind,
+	    .node = node,
+	    .client = client,
+	    .uid = uid,
+	    .since_ms = e->now,
+	};
+	touch(e, v);
+	return 0;
+}
+
+static void hold_del(struct dv_engine *e, struct vipa *v, size_t i)
+{
+	struct dv_hold h = v->holds[i];
+
+	memmove(&v->holds[i], &v->holds[i + 1], (v->n_holds - i - 1) * sizeof(*v->holds));
+	v->n_holds--;
+	if (h.kind == DV_HOLD_API)
+		cref_del(e, h.node, h.client, &v->addr);
+	touch(e, v);
+}
+
+static void standby_del(struct dv_engine *e, struct vipa *v, size_t i)
+{
+	struct dv_standby s = v->standbys[i];
+
+	memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - i - 1) * sizeof(*v->standbys));
+	v->n_standbys--;
+	cref_del(e, s.node, s.client, &v->addr);
+	touch(e, v);
+}
+
+static bool standby_before(const struct dv_standby *a, const struct dv_standby *b)
+{
+	return a->rank > b->rank || (a->rank == b->rank && a->order < b->order);
+}
+
+/* Insert s (not in the array) at its place in grant order. */
+static void standby_place(struct vipa *v, const struct dv_standby *s)
+{
+	size_t i;
+
+	for (i = 0; i < v->n_standbys && !standby_before(s, &v->standbys[i]); i++)
+		;
+	memmove(&v->standbys[i + 1], &v->standbys[i], (v->n_standbys - i) * sizeof(*v->standbys));
+	v->standbys[i] = *s;
+	v->n_standbys++;
+}
+
+static void set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
+{
+	if (v->owner != node) {
+		v->owner = node;
+		v->since_ms = e->now;
+	}
+	if (node)
+		v->ever_active = true;
+	touch(e, v);
+}
+
+static const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
+			     char buf[static DESC_MAX])
+{
+	char nl[LABEL_MAX];
+
+	switch (kind) {
+	case DV_HOLD_OPERATOR:
+		snprintf(buf, DESC_MAX, "the operator on %s", node_label(e, node, nl));
+		break;
+	case DV_HOLD_SOCKET:
+		snprintf(buf, DESC_MAX, "a socket bound on %s", node_label(e, node, nl));
+		break;
+	default:
+		snprintf(buf, DESC_MAX, "client %" PRIu64 " on %s (api)", client, node_label(e, node, nl));
+		break;
+	}
+	return buf;
+}
+
+/* End every hold that is not on node keep; api clients of this node hear
+ * why. */
+static void end_holds_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t keep, const char *why)
+{
+	size_t i = 0;
+
+	while (i < v->n_holds) {
+		struct dv_hold h = v->holds[i];
+
+		if (h.node == keep) {
+			i++;
+			continue;
+		}
+		hold_del(e, v, i);
+		if (h.kind == DV_HOLD_API)
+			notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s", why);
+	}
+}
+
+/* ---- stack-managed VIPAs (VIPADEFINE / VIPABACKUP) ---- */
+
+static const struct cand *cand_of(const struct vipa *v, dv_nodeid_t node)
+{
+	for (size_t i = 0; i < v->n_cands; i++)
+		if (v->cands[i].node == node)
+			return &v->cands[i];
+	return NULL;
+}
+
+static const struct report *report_of(const struct vipa *v, dv_nodeid_t node)
+{
+	for (size_t i = 0; i < v->n_reports; i++)
+		if (v->reports[i].node == node)
+			return &v->reports[i];
+	return NULL;
+}
+
+static bool vipa_is_define(const struct dv_engine *e, const struct vipa *v)
+{
+	for (size_t i = 0; i < v->n_cands; i++)
+		if (is_member(e, v->cands[i].node))
+			return true;
+	return false;
+}
+
+static bool cand_eligible(const struct dv_engine *e, const struct vipa *v, const struct cand *c)
+{
+	const struct report *r;
+
+	if (!is_member(e, c->node))
+		return false;
+	if (c->trackport == 0)
+		return true;
+	r = report_of(v, c->node);
+	return r && (r->flags & DV_AS_LISTENING);
+}
+
+/* A VIPABACKUP without MOVEABLE IMMEDIATE only takes over an address that
+ * has been active; it never activates one by itself. */
+static bool cand_may_own(const struct vipa *v, const struct cand *c)
+{
+	return !(c->rank < DV_RANK_DEFINE && c->moveable == DV_MOVE_NONE && !v->ever_active);
+}
+
+static bool cand_better(const struct cand *a, const struct cand *b)
+{
+	return !b || a->rank > b->rank || (a->rank == b->rank && a->node < b->node);
+}
+
+static bool node_idle(const struct vipa *v, dv_nodeid_t node)
+{
+	const struct report *r = report_of(v, node);
+
+	return !r || !(r->flags & DV_AS_BUSY);
+}
+
+static const char *cand_desc(const struct dv_engine *e, const struct cand *c, char buf[static DESC_MAX])
+{
+	char nl[LABEL_MAX];
+
+	if (c->rank >= DV_RANK_DEFINE)
+		snprintf(buf, DESC_MAX, "VIPADEFINE on %s", node_label(e, c->node, nl));
+	else
+		snprintf(buf, DESC_MAX, "VIPABACKUP rank %u on %s", c->rank, node_label(e, c->node, nl));
+	return buf;
+}
+
+/* The entry that names the define for a refusal: the owner's, else the best
+ * member's. */
+static const struct cand *define_face(const struct dv_engine *e, const struct vipa *v)
+{
+	const struct cand *best = NULL;
+
+	if (v->owner && cand_of(v, v->owner))
+		return cand_of(v, v->owner);
+	for (size_t i = 0; i < v->n_cands; i++)
+		if (is_member(e, v->cands[i].node) && cand_better(&v->cands[i], best))
+			best = &v->cands[i];
+	return best;
+}
+
+static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
+{
+	char nl[LABEL_MAX];
+
+	if (!e->quorate) {
+		set_reason(v, "no owner while this partition is not quorate");
+		return;
+	}
+	for (size_t i = 0; i < v->n_cands; i++) {
+		const struct cand *c = &v->cands[i];
+
+		if (is_member(e, c->node) && !cand_eligible(e, v, c)) {
+			set_reason(v, "no eligible node: no listener on TRACKPORT %u on %s", c->trackport,
+				   node_label(e, c->node, nl));
+			return;
+		}
+	}
+	for (size_t i = 0; i < v->n_cands; i++) {
+		const struct cand *c = &v->cands[i];
+
+		if (is_member(e, c->node) && !cand_may_own(v, c)) {
+			set_reason(v,
+				   "no eligible node: the VIPABACKUP on %s is not MOVEABLE IMMEDIATE and the address "
+				   "has never been active",
+				   node_label(e, c->node, nl));
+			return;
+		}
+	}
+	set_reason(v, "no eligible node");
+}
+
+static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
+{
+	const struct cand *cur = NULL, *best = NULL, *next;
+	bool was_define = v->origin == DV_ORIGIN_DEFINE || v->origin == DV_ORIGIN_BACKUP;
+	dv_nodeid_t prev = v->owner;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], pl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
+
+	dv_addr_fmt(&v->addr, ab);
+
+	/* Standbys are for VIPARANGE addresses; the define rules decide here. */
+	while (v->n_standbys) {
+		struct dv_standby s = v->standbys[v->n_standbys - 1];
+
+		standby_del(e, v, v->n_standbys - 1);
+		notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST,
+		       "%s is now stack-managed (VIPADEFINE/VIPABACKUP); the standby registration ended", ab);
+	}
+
+	if (v->owner) {
+		const struct cand *c = cand_of(v, v->owner);
+
+		if (c && cand_eligible(e, v, c))
+			cur = c;
+	}
+	for (size_t i = 0; i < v->n_cands; i++) {
+		const struct cand *c = &v->cands[i];
+
+		if (cand_eligible(e, v, c) && cand_may_own(v, c) && cand_better(c, best))
+			best = c;
+	}
+
+	next = cur;
+	if (!e->quorate) {
+		/* No new owner without quorum; QUORUM{true} settles again. */
+	} else if (!cur) {
+		next = best;
+	} else {
+		const struct cand *tb = NULL;
+		bool idle = node_idle(v, cur->node);
+
+		for (size_t i = 0; i < v->n_cands; i++) {
+			const struct cand *c = &v->cands[i];
+
+			if (c == cur || c->rank <= cur->rank || !cand_eligible(e, v, c))
+				continue;
+			if (c->moveable == DV_MOVE_IMMEDIATE || (c->moveable == DV_MOVE_WHENIDLE && idle))
+				if (cand_better(c, tb))
+					tb = c;
+		}
+		if (tb)
+			next = tb;
+	}
+
+	if ((next ? next->node : 0) != prev) {
+		dv_nodeid_t to = next ? next->node : 0;
+
+		if (to)
+			snprintf(msg, sizeof(msg), "%s moved to %s (%s)", ab, node_label(e, to, nl),
+				 cand_desc(e, next, cd));
+		else
+			snprintf(msg, sizeof(msg), "%s is no longer active: %s", ab, why);
+		end_holds_except(e, v, to, msg);
+		set_owner(e, v, to);
+		if (!next) {
+			define_inactive_reason(e, v);
+		} else if (!prev) {
+			set_reason(v, "activated on %s (%s)", node_label(e, to, nl), cand_desc(e, next, cd));
+		} else if (cur) {
+			set_reason(v, "taken back from %s by %s (MOVEABLE %s)", node_label(e, prev, pl),
+				   cand_desc(e, next, cd),
+				   next->moveable == DV_MOVE_WHENIDLE ? "WHENIDLE" : "IMMEDIATE");
+		} else {
+			set_reason(v, "taken over from %s by %s: %s", node_label(e, prev, pl), cand_desc(e, next, cd),
+				   why);
+		}
+	} else if (!next) {
+		define_inactive_reason(e, v);
+	} else if (!was_define) {
+		set_reason(v, "now stack-managed: %s", cand_desc(e, next, cd));
+	}
+	/* Holds live only on the owner (normally a no-op). */
+	end_holds_except(e, v, v->owner, "the address is stack-managed by another node");
+	v->state = next ? DV_VS_ACTIVE : DV_VS_INACTIVE;
+	v->origin = next ? (next->rank >= DV_RANK_DEFINE ? DV_ORIGIN_DEFINE : DV_ORIGIN_BACKUP) : DV_ORIGIN_NONE;
+	touch(e, v);
+}
+
+/* ---- settling ---- */
+
+/* The first standby in grant order becomes a hold. */
+static void grant_standby(struct dv_engine *e, struct vipa *v, const char *why)
+{
+	struct dv_standby s = v->standbys[0];
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX];
+
+	if (hold_add(e, v, s.kind, s.node, s.client, s.uid) < 0) {
+		e->err = -ENOMEM;
+		return;
+	}
+	standby_del(e, v, 0);
+	set_owner(e, v, s.node);
+	set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted after %s", s.client, s.rank,
+		   node_label(e, s.node, nl), why);
+	notify(e, s.node, s.client, &v->addr, DV_NOTIFY_GRANTED, "%s is now active on %s (standby rank %u, after %s)",
+	       dv_addr_fmt(&v->addr, ab), node_label(e, s.node, nl), s.rank, why);
+}
+
+/*
+ * Re-derive owner, origin and state of v after its holds, standbys or
+ * candidates, the membership or the quorum changed. Frees v when nothing
+ * keeps it: do not use v afterwards.
+ */
+static void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why)
+{
+	bool was_define = v->origin == DV_ORIGIN_DEFINE || v->origin == DV_ORIGIN_BACKUP;
+	char hd[DESC_MAX];
+
+	touch(e, v);
+	if (vipa_is_define(e, v)) {
+		define_settle(e, v, why);
+		return;
+	}
+	if (v->n_holds == 0 && v->n_standbys > 0 && e->quorate)
+		grant_standby(e, v, why);
+	if (v->n_holds > 0) {
+		const struct dv_hold *h = &v->holds[0];
+
+		set_owner(e, v, h->node);
+		v->origin = origin_of(h->kind);
+		v->state = DV_VS_ACTIVE;
+		if (was_define)
+			set_reason(v, "no longer stack-managed; kept by %s",
+				   hold_desc(e, h->kind, h->node, h->client, hd));
+		return;
+	}
+	set_owner(e, v, 0);
+	v->origin = DV_ORIGIN_NONE;
+	if (v->n_standbys > 0) {
+		v->state = DV_VS_WAITING;
+		set_reason(v, "no holder after %s; %zu standby(s) wait for quorum", why, v->n_standbys);
+		return;
+	}
+	if (v->n_cands > 0) {
+		v->state = DV_VS_INACTIVE;
+		set_reason(v, "defined only by nodes outside the membership");
+		return;
+	}
+	vipa_remove(e, v);
+}
+
+/* ---- events ---- */
+
+/* Checks common to CLAIM and STANDBY; replies and returns false on refusal. */
+static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq,
+		  const struct dv_addr *a, const struct dv_conf_range **ret_range)
+{
+	const struct node *n = node_find(e, ev->node);
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX];
+
+	dv_addr_fmt(a, ab);
+	node_label(e, ev->node, nl);
+	if (!e->quorate) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: this node's partition is not quorate",
+		      ab);
+		return false;
+	}
+	if (!n || !n->member) {
+		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is not a member of the cluster", nl);
+		return false;
+	}
+	if (!n->has_conf) {
+		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s has published no configuration", nl);
+		return false;
+	}
+	*ret_range = node_range(n, a);
+	if (!*ret_range) {
+		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, nl);
+		return false;
+	}
+	return true;
+}
+
+static struct vipa *vipa_create(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq,
+				const struct dv_addr *a)
+{
+	struct vipa *v;
+
+	if (e->vipas.n >= DV_ENGINE_MAX_VIPAS) {
+		reply(e, ev, client, seq, a, DV_R_LIMIT, "too many VIPAs (at most %d)", DV_ENGINE_MAX_VIPAS);
+		return NULL;
+	}
+	v = vipa_new(e, a);
+	if (!v) {
+		e->err = -ENOMEM;
+		reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+	}
+	return v;
+}
+
+/* A new api hold replaces the client's own standby registration. */
+static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node,
+			     uint64_t client)
+{
+	ssize_t s = kind == DV_HOLD_API ? standby_find(v, node, client) : -1;
+
+	if (s >= 0)
+		standby_del(e, v, (size_t)s);
+}
+
+static int ev_claim(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->claim.addr;
+	uint64_t client = ev->claim.client;
+	uint32_t seq = ev->claim.seq;
+	enum dv_hold_kind kind = ev->claim.kind;
+	const struct dv_conf_range *r;
+	struct vipa *v;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], hd[DESC_MAX], cd[DESC_MAX];
+	char pb[DV_ADDR_STRLEN];
+
+	if (!admit(e, ev, client, seq, a, &r))
+		return 0;
+	dv_addr_fmt(a, ab);
+	node_label(e, ev->node, nl);
+	hold_desc(e, kind, ev->node, client, hd);
+	v = vipa_find(e, a);
+
+	if (v && vipa_is_define(e, v)) {
+		if (v->owner != ev->node) {
+			reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s", ab,
+			      cand_desc(e, define_face(e, v), cd));
+			return 0;
+		}
+		if (hold_find(v, kind, ev->node, client) >= 0) {
+			reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);
+			return 0;
+		}
+		if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
+			reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
+			      DV_ENGINE_MAX_HOLDS);
+			return 0;
+		}
+		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
+			goto nomem;
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is stack-managed and active on %s; hold added", ab, nl);
+		return 0;
+	}
+
+	if (!v || v->n_holds == 0) {
+		if (!v) {
+			v = vipa_create(e, ev, client, seq, a);
+			if (!v)
+				return 0;
+		}
+		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0) {
+			vipa_settle(e, v, "a failed activation");
+			goto nomem;
+		}
+		drop_own_standby(e, v, kind, ev->node, client);
+		set_owner(e, v, ev->node);
+		v->origin = origin_of(kind);
+		v->state = DV_VS_ACTIVE;
+		set_reason(v, "granted to %s", hd);
+		reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, nl);
+		return 0;
+	}
+
+	if (hold_find(v, kind, ev->node, client) >= 0) {
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);
+		return 0;
+	}
+
+	if (v->owner == ev->node) {
+		if (r->policy == DV_POLICY_UNIQUE) {
+			char first[DESC_MAX];
+			const struct dv_hold *h = &v->holds[0];
+
+			reply(e, ev, client, seq, a, DV_R_HELD, "%s is held by %s and its range %s is UNIQUE", ab,
+			      hold_desc(e, h->kind, h->node, h->client, first), dv_prefix_fmt(&r->prefix, pb));
+			return 0;
+		}
+		if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
+			reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
+			      DV_ENGINE_MAX_HOLDS);
+			return 0;
+		}
+		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
+			goto nomem;
+		drop_own_standby(e, v, kind, ev->node, client);
+		set_reason(v, "shared: %s added a hold (%zu holds)", hd, v->n_holds);
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is active on %s; hold added (%zu holds)", ab, nl, v->n_holds);
+		return 0;
+	}
+
+	/* Active on another node M. */
+	node_label(e, v->owner, ml);
+	if (r->policy == DV_POLICY_UNIQUE) {
+		reply(e, ev, client, seq, a, DV_R_HELD, "%s is held on %s and its range %s is UNIQUE", ab, ml,
+		      dv_prefix_fmt(&r->prefix, pb));
+		return 0;
+	}
+	if (kind == DV_HOLD_SOCKET && hold_find(v, DV_HOLD_OPERATOR, v->owner, 0) >= 0) {
+		reply(e, ev, client, seq, a, DV_R_HELD,
+		      "%s was activated by the operator on %s; a bind on %s cannot move it", ab, ml, nl);
+		return 0;
+	}
+	{
+		dv_nodeid_t from = v->owner;
+		char msg[REASON_MAX];
+
+		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
+			goto nomem;
+		drop_own_standby(e, v, kind, ev->node, client);
+		snprintf(msg, sizeof(msg), "%s moved to %s", ab, nl);
+		end_holds_except(e, v, ev->node, msg);
+		set_owner(e, v, ev->node);
+		v->origin = origin_of(kind);
+		v->state = DV_VS_ACTIVE;
+		set_reason(v, "moved from %s to %s: %s activated it (range %s)", node_label(e, from, ml), nl, hd,
+			   policy_name(r->policy));
+		reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, ml, nl);
+	}
+	return 0;
+
+nomem:
+	e->err = -ENOMEM;
+	reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+	return 0;
+}
+
+static int ev_release(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->release.addr;
+	uint64_t client = ev->release.client;
+	uint32_t seq = ev->release.seq;
+	enum dv_hold_kind kind = ev->release.kind;
+	struct vipa *v = vipa_find(e, a);
+	char ab[DV_ADDR_STRLEN], hd[DESC_MAX], why[REASON_MAX];
+	ssize_t i;
+
+	dv_addr_fmt(a, ab);
+	hold_desc(e, kind, ev->node, client, hd);
+	i = v ? hold_find(v, kind, ev->node, client) : -1;
+	if (i >= 0) {
+		hold_del(e, v, (size_t)i);
+		snprintf(why, sizeof(why), "%s released it", hd);
+		if (v->n_holds > 0)
+			set_reason(v, "%s released its hold (%zu left)", hd, v->n_holds);
+		reply(e, ev, client, seq, a, DV_R_OK, "%s released by %s", ab, hd);
+		vipa_settle(e, v, why);
+		return 0;
+	}
+	i = v && kind != DV_HOLD_OPERATOR ? standby_find(v, ev->node, client) : -1;
+	if (i >= 0 && v->standbys[i].kind == kind) {
+		standby_del(e, v, (size_t)i);
+		reply(e, ev, client, seq, a, DV_R_OK, "standby registration for %s withdrawn", ab);
+		vipa_settle(e, v, "a standby withdrew");
+		return 0;
+	}
+	reply(e, ev, client, seq, a, DV_R_NOTHELD, "%s is not held by %s", ab, hd);
+	return 0;
+}
+
+static int ev_standby(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->standby.addr;
+	uint64_t client = ev->standby.client;
+	uint32_t seq = ev->standby.seq;
+	unsigned rank = ev->standby.rank;
+	enum dv_hold_kind kind = ev->standby.kind;
+	const struct dv_conf_range *r;
+	struct vipa *v;
+	ssize_t i;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], cd[DESC_MAX];
+
+	dv_addr_fmt(a, ab);
+	if (kind != DV_HOLD_API && kind != DV_HOLD_SOCKET) {
+		reply(e, ev, client, seq, a, DV_R_BADREQ, "a standby becomes an api or a socket hold");
+		return 0;
+	}
+	if (rank < 1 || rank >= DV_RANK_DEFINE) {
+		reply(e, ev, client, seq, a, DV_R_BADREQ, "standby rank %u is not in 1..254", rank);
+		return 0;
+	}
+	if (!admit(e, ev, client, seq, a, &r))
+		return 0;
+	node_label(e, ev->node, nl);
+	v = vipa_find(e, a);
+	if (v && vipa_is_define(e, v)) {
+		reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s; standbys apply to VIPARANGE addresses",
+		      ab, cand_desc(e, define_face(e, v), cd));
+		return 0;
+	}
+	if (v && hold_find(v, kind, ev->node, client) >= 0) {
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by this %s", ab,
+		      kind == DV_HOLD_API ? "client" : "node's sockets");
+		return 0;
+	}
+
+	if (!v || v->n_holds == 0) {
+		if (!v) {
+			v = vipa_create(e, ev, client, seq, a);
+			if (!v)
+				return 0;
+		}
+		if (hold_add(e, v, kind, ev->node, client, ev->standby.uid) < 0) {
+			vipa_settle(e, v, "a failed activation");
+			goto nomem;
+		}
+		i = standby_find(v, ev->node, client);
+		if (i >= 0)
+			standby_del(e, v, (size_t)i);
+		set_owner(e, v, ev->node);
+		v->origin = origin_of(kind);
+		v->state = DV_VS_ACTIVE;
+		set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted at once: no active holder", client,
+			   rank, nl);
+		reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s: no active holder", ab, nl);
+		return 0;
+	}
+
+	node_label(e, v->owner, ml);
+	i = standby_find(v, ev->node, client);
+	if (i >= 0) {
+		struct dv_standby s = v->standbys[i];
+
+		memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - (size_t)i - 1) * sizeof(s));
+		v->n_standbys--;
+		s.rank = rank;
+		s.kind = kind;
+		s.uid = ev->standby.uid;
+		standby_place(v, &s);
+		reply(e, ev, client, seq, a, DV_R_PENDING, "standby for %s updated to rank %u; held on %s", ab, rank,
+		      ml);
+		return 0;
+	}
+	if (v->n_standbys >= DV_ENGINE_MAX_STANDBYS) {
+		reply(e, ev, client, seq, a, DV_R_LIMIT, "too many standbys for %s (at most %d)", ab,
+		      DV_ENGINE_MAX_STANDBYS);
+		return 0;
+	}
+	if (grow((void **)&v->standbys, &v->cap_standbys, v->n_standbys + 1, sizeof(*v->standbys)) < 0 ||
+	    cref_add(e, ev->node, client, a) < 0)
+		goto nomem;
+	{
+		struct dv_standby s = {
+		    .node = ev->node,
+		    .client = client,
+		    .rank = rank,
+		    .kind = kind,
+		    .uid = ev->standby.uid,
+		    .order = e->seq + 1,
+		    .since_ms = e->now,
+		};
+
+		standby_place(v, &s);
+	}
+	touch(e, v);
+	reply(e, ev, client, seq, a, DV_R_PENDING, "registered as standby for %s with rank %u; held on %s", ab, rank,
+	      ml);
+	return 0;
+
+nomem:
+	e->err = -ENOMEM;
+	reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+	return 0;
+}
+
+static int ev_client_gone(struct dv_engine *e, const struct dv_event *ev)
+{
+	dv_nodeid_t node = ev->node;
+	uint64_t client = ev->client_gone.client;
+	char nl[LABEL_MAX], why[REASON_MAX];
+	struct cref *c;
+
+	snprintf(why, sizeof(why), "client %" PRIu64 " on %s went away", client, node_label(e, node, nl));
+	/* Each round removes at least the entry it looks at. */
+	while ((c = cref_find(e, node, client))) {
+		struct dv_addr a = c->addrs[c->n - 1];
+		struct vipa *v = vipa_find(e, &a);
+		ssize_t h = v ? hold_find(v, DV_HOLD_API, node, client) : -1;
+		ssize_t s = v ? standby_find(v, node, client) : -1;
+
+		if (h < 0 && s < 0) {
+			/* A stale index entry: drop it, or this would not end. */
+			cref_del(e, node, client, &a);
+			continue;
+		}
+		if (h >= 0) {
+			hold_del(e, v, (size_t)h);
+			if (v->n_holds > 0)
+				set_reason(v, "%s; %zu hold(s) left", why, v->n_holds);
+		}
+		s = standby_find(v, node, client);
+		if (s >= 0)
+			standby_del(e, v, (size_t)s);
+		vipa_settle(e, v, why);
+	}
+	return 0;
+}
+
+static int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
+{
+	struct vipa *v = vipa_find(e, &ev->addr_state.addr);
+	unsigned flags = ev->addr_state.flags;
+	char nl[LABEL_MAX], why[REASON_MAX];
+	struct report *r;
+	ssize_t i;
+
+	/* Facts about addresses the engine does not know change nothing. */
+	if (!v)
+		return 0;
+	r = (struct report *)report_of(v, ev->node);
+	if (!r) {
+		if (grow((void **)&v->reports, &v->cap_reports, v->n_reports + 1, sizeof(*v->reports)) < 0)
+			return -ENOMEM;
+		r = &v->reports[v->n_reports++];
+		r->node = ev->node;
+	}
+	r->flags = flags;
+	snprintf(why, sizeof(why), "a report from %s", node_label(e, ev->node, nl));
+	i = hold_find(v, DV_HOLD_SOCKET, ev->node, 0);
+	if (!(flags & DV_AS_BOUND) && i >= 0) {
+		hold_del(e, v, (size_t)i);
+		snprintf(why, sizeof(why), "the last socket bound on %s closed", nl);
+		if (v->n_holds > 0)
+			set_reason(v, "%s; %zu hold(s) left", why, v->n_holds);
+	}
+	vipa_settle(e, v, why);
+	return 0;
+}
+
+static int vipa_cmp_ptr(const void *a, const void *b)
+{
+	return dv_addr_cmp(&(*(struct vipa *const *)a)->addr, &(*(struct vipa *const *)b)->addr);
+}
+
+/* Every VIPA, in address order so that effects come in a stable order. */
+static struct vipa **vipa_snapshot(const struct dv_engine *e, size_t *ret_n)
+{
+	struct vipa **all = malloc((e->vipas.n ? e->vipas.n : 1) * sizeof(*all));
+	size_t n = 0;
+
+	if (!all)
+		return NULL;
+	for (size_t i = 0; i < e->vipas.cap; i++)
+		if (e->vipas.slots[i])
+			all[n++] = e->vipas.slots[i];
+	qsort(all, n, sizeof(*all), vipa_cmp_ptr);
+	*ret_n = n;
+	return all;
+}
+
+static int cand_remove(struct vipa *v, dv_nodeid_t node)
+{
+	for (size_t i = 0; i < v->n_cands; i++) {
+		if (v->cands[i].node != node)
+			continue;
+		v->cands[i] = v->cands[--v->n_cands];
+		return 1;
+	}
+	return 0;
+}
+
+/* Drop the node's candidates (the caller settles the addresses). */
+static void node_uncandidate(struct dv_engine *e, const struct node *n)
+{
+	for (size_t i = 0; i < n->n_defines; i++) {
+		struct vipa *v = vipa_find(e, &n->defines[i].addr);
+
+		if (v)
+			cand_remove(v, n->id);
+	}
+}
+
+static void settle_addr(struct dv_engine *e, const struct dv_addr *a, const char *why)
+{
+	struct vipa *v = vipa_find(e, a);
+
+	if (v)
+		vipa_settle(e, v, why);
+}
+
+static int nodeid_cmp(const void *a, const void *b)
+{
+	dv_nodeid_t x = *(const dv_nodeid_t *)a, y = *(const dv_nodeid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int ev_membership(struct dv_engine *e, const struct dv_event *ev)
+{
+	size_t n = ev->membership.n, nm = 0;
+	dv_nodeid_t *m = NULL;
+	struct vipa **all;
+	size_t n_all = 0;
+
+	/* Sort and dedupe the new set, then reserve everything before changing
+	 * any state. */
+	if (grow((void **)&e->members, &e->cap_members, n, sizeof(*e->members)) < 0)
+		return -ENOMEM;
+	m = malloc((n ? n : 1) * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		dv_nodeid_t id = ev->membership.nodes[i];
+		size_t j;
+
+		for (j = 0; j < nm && m[j] < id; j++)
+			;
+		if (j < nm && m[j] == id)
+			continue;
+		memmove(&m[j + 1], &m[j], (nm - j) * sizeof(*m));
+		m[j] = id;
+		nm++;
+	}
+	/* Joining nodes need entries; the table holds at most members plus
+	 * nodes configured before joining. */
+	{
+		size_t missing = 0;
+
+		for (size_t i = 0; i < nm; i++)
+			if (!node_find(e, m[i]))
+				missing++;
+		if (e->n_nodes + missing > MAX_NODE_ENTRIES) {
+			free(m);
+			return -ENOSPC;
+		}
+	}
+	for (size_t i = 0; i < nm; i++) {
+		if (!node_add(e, m[i])) {
+			free(m);
+			return -ENOMEM;
+		}
+	}
+	all = vipa_snapshot(e, &n_all);
+	if (!all) {
+		free(m);
+		return -ENOMEM;
+	}
+
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		struct node *nd = &e->nodes[i];
+
+		nd->member = bsearch(&nd->id, m, nm, sizeof(*m), nodeid_cmp) != NULL;
+	}
+	memcpy(e->members, m, nm * sizeof(*m));
+	e->n_members = nm;
+	free(m);
+
+	for (size_t k = 0; k < n_all; k++) {
+		struct vipa *v = all[k];
+		dv_nodeid_t prev = v->owner;
+		char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], why[REASON_MAX];
+
+		dv_addr_fmt(&v->addr, ab);
+		for (size_t i = 0; i < v->n_holds;) {
+			struct dv_hold h = v->holds[i];
+
+			if (is_member(e, h.node)) {
+				i++;
+				continue;
+			}
+			hold_del(e, v, i);
+			if (h.kind == DV_HOLD_API)
+				notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s left the cluster",
+				       ab, node_label(e, h.node, nl));
+		}
+		for (size_t i = 0; i < v->n_standbys;) {
+			struct dv_standby s = v->standbys[i];
+
+			if (is_member(e, s.node)) {
+				i++;
+				continue;
+			}
+			standby_del(e, v, i);
+			notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST,
+			       "standby for %s ended: %s left the cluster", ab, node_label(e, s.node, nl));
+		}
+		for (size_t i = 0; i < v->n_reports;) {
+			if (is_member(e, v->reports[i].node))
+				i++;
+			else
+				v->reports[i] = v->reports[--v->n_reports];
+		}
+		if (prev && !is_member(e, prev))
+			snprintf(why, sizeof(why), "%s left the cluster", node_label(e, prev, nl));
+		else
+			snprintf(why, sizeof(why), "a membership change");
+		vipa_settle(e, v, why);
+	}
+	free(all);
+
+	/* Nodes that are not members lose their configuration. */
+	for (size_t i = 0; i < e->n_nodes;) {
+		struct node *nd = &e->nodes[i];
+
+		if (nd->member) {
+			i++;
+			continue;
+		}
+		if (nd->has_conf) {
+			struct node gone = *nd;
+
+			node_uncandidate(e, &gone);
+			memmove(nd, nd + 1, (e->n_nodes - i - 1) * sizeof(*nd));
+			e->n_nodes--;
+			for (size_t j = 0; j < gone.n_defines; j++)
+				settle_addr(e, &gone.defines[j].addr, "a membership change");
+			node_conf_free(&gone);
+			continue;
+		}
+		memmove(nd, nd + 1, (e->n_nodes - i - 1) * sizeof(*nd));
+		e->n_nodes--;
+	}
+	return 0;
+}
+
+static int ev_quorum(struct dv_engine *e, const struct dv_event *ev)
+{
+	struct vipa **all;
+	size_t n_all = 0;
+	bool was = e->quorate;
+
+	all = vipa_snapshot(e, &n_all);
+	if (!all)
+		return -ENOMEM;
+	e->quorate = ev->quorum.quorate;
+	for (size_t k = 0; k < n_all; k++) {
+		touch(e, all[k]);
+		/* Decisions deferred while not quorate are taken now. */
+		if (e->quorate && !was)
+			vipa_settle(e, all[k], "quorum was regained");
+	}
+	free(all);
+	return 0;
+}
+
+static int define_cmp(const void *a, const void *b)
+{
+	const struct dv_conf_define *x = a, *y = b;
+	int r = dv_addr_cmp(&x->addr, &y->addr);
+
+	if (r)
+		return r;
+	/* Duplicates: the first line wins. */
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_node_conf *nc = &ev->node_config;
+	struct dv_conf_range *ranges = NULL;
+	struct dv_conf_define *defines = NULL;
+	size_t n_defines = 0, n_new = 0;
+	struct node *n, old;
+	char nl[LABEL_MAX], why[REASON_MAX];
+
+	ranges = calloc(nc->n_ranges ? nc->n_ranges : 1, sizeof(*ranges));
+	defines = calloc(nc->n_defines ? nc->n_defines : 1, sizeof(*defines));
+	if (!ranges || !defines)
+		goto nomem;
+	for (size_t i = 0; i < nc->n_ranges; i++) {
+		/* Allow lists stay local: do not keep pointers into the caller's
+		 * configuration. */
+		ranges[i] = (struct dv_conf_range){
+		    .prefix = nc->ranges[i].prefix,
+		    .policy = nc->ranges[i].policy,
+		    .deleted = nc->ranges[i].deleted,
+		    .line = nc->ranges[i].line,
+		};
+	}
+	if (nc->n_defines) {
+		memcpy(defines, nc->defines, nc->n_defines * sizeof(*defines));
+		qsort(defines, nc->n_defines, sizeof(*defines), define_cmp);
+	}
+	for (size_t i = 0; i < nc->n_defines; i++)
+		if (n_defines == 0 || !dv_addr_eq(&defines[n_defines - 1].addr, &defines[i].addr))
+			defines[n_defines++] = defines[i];
+
+	/* Reserve: the node entry, one VIPA per new define address, and room
+	 * for every candidate entry. */
+	n = node_add(e, ev->node);
+	if (!n) {
+		free(ranges);
+		free(defines);
+		return -ENOSPC;
+	}
+	for (size_t i = 0; i < n_defines; i++) {
+		struct vipa *v = vipa_find(e, &defines[i].addr);
+
+		if (!v)
+			n_new++;
+		else if (grow((void **)&v->cands, &v->cap_cands, v->n_cands + 1, sizeof(*v->cands)) < 0)
+			goto nomem;
+	}
+	if (e->vipas.n + n_new > DV_ENGINE_MAX_VIPAS) {
+		free(ranges);
+		free(defines);
+		return -ENOSPC;
+	}
+
+	n = node_find(e, ev->node);
+	old = *n;
+	node_uncandidate(e, &old);
+	n->ranges = ranges;
+	n->n_ranges = nc->n_ranges;
+	n->defines = defines;
+	n->n_defines = n_defines;
+	n->has_conf = true;
+	memcpy(n->name, nc->name, sizeof(n->name));
+	n->name[sizeof(n->name) - 1] = '\0';
+
+	snprintf(why, sizeof(why), "the configuration of %s changed", node_label(e, ev->node, nl));
+	for (size_t i = 0; i < n_defines; i++) {
+		const struct dv_conf_define *d = &defines[i];
+		struct vipa *v = vipa_find(e, &d->addr);
+
+		if (!v) {
+			v = vipa_new(e, &d->addr);
+			if (!v) {
+				e->err = -ENOMEM;
+				continue;
+			}
+		}
+		if (grow((void **)&v->cands, &v->cap_cands, v->n_cands + 1, sizeof(*v->cands)) < 0) {
+			e->err = -ENOMEM;
+			continue;
+		}
+		v->cands[v->n_cands++] = (struct cand){
+		    .node = ev->node,
+		    .rank = d->rank,
+		    .moveable = d->moveable,
+		    .trackport = d->trackport,
+		};
+	}
+	for (size_t i = 0; i < old.n_defines; i++)
+		settle_addr(e, &old.defines[i].addr, why);
+	for (size_t i = 0; i < n_defines; i++)
+		settle_addr(e, &defines[i].addr, why);
+	free(old.ranges);
+	free(old.defines);
+	return 0;
+
+nomem:
+	free(ranges);
+	free(defines);
+	return -ENOMEM;
+}
+
+/* Well-formedness only; no state is looked at. */
+static int event_check(const struct dv_event *ev)
+{
+	switch (ev->type) {
+	case DV_EV_NODE_CONFIG: {
+		const struct dv_node_conf *nc = &ev->node_config;
+
+		if (ev->node == 0 || nc->n_ranges > MAX_RANGES || nc->n_defines > MAX_DEFINES)
+			return -EINVAL;
+		if ((nc->n_ranges && !nc->ranges) || (nc->n_defines && !nc->defines))
+			return -EINVAL;
+		for (size_t i = 0; i < nc->n_ranges; i++) {
+			const struct dv_prefix *p = &nc->ranges[i].prefix;
+
+			if (!family_ok(&p->addr) || p->len > dv_addr_maxlen(&p->addr))
+				return -EINVAL;
+		}
+		for (size_t i = 0; i < nc->n_defines; i++) {
+			const struct dv_conf_define *d = &nc->defines[i];
+
+			if (!family_ok(&d->addr) || d->rank < 1 || d->rank > DV_RANK_DEFINE ||
+			    (d->moveable != DV_MOVE_IMMEDIATE && d->moveable != DV_MOVE_WHENIDLE &&
+			     d->moveable != DV_MOVE_NONE))
+				return -EINVAL;
+		}
+		return 0;
+	}
+	case DV_EV_CLAIM:
+	case DV_EV_RELEASE:
+		/* claim and release share their layout */
+		if (ev->node == 0 || !family_ok(&ev->claim.addr) || !kind_ok(ev->claim.kind))
+			return -EINVAL;
+		return 0;
+	case DV_EV_STANDBY:
+		/* Rank and kind are checked as requests: they get a reply. */
+		if (ev->node == 0 || !family_ok(&ev->standby.addr))
+			return -EINVAL;
+		return 0;
+	case DV_EV_CLIENT_GONE:
+		return ev->node == 0 ? -EINVAL : 0;
+	case DV_EV_ADDR_STATE:
+		if (ev->node == 0 || !family_ok(&ev->addr_state.addr))
+			return -EINVAL;
+		return 0;
+	case DV_EV_MEMBERSHIP:
+		if (ev->membership.n > DV_ENGINE_MAX_NODES || (ev->membership.n && !ev->membership.nodes))
+			return -EINVAL;
+		for (size_t i = 0; i < ev->membership.n; i++)
+			if (ev->membership.nodes[i] == 0)
+				return -EINVAL;
+		return 0;
+	case DV_EV_QUORUM:
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void flush(struct dv_engine *e)
+{
+	if (e->sync_all) {
+		for (size_t i = 0; i < e->vipas.cap; i++)
+			if (e->vipas.slots[i])
+				sync_local(e, e->vipas.slots[i]);
+		e->sync_all = false;
+	}
+	for (size_t i = 0; i < e->n_dirty; i++) {
+		struct vipa *v = vipa_find(e, &e->dirty[i]);
+
+		if (v)
+			sync_local(e, v);
+	}
+	e->n_dirty = 0;
+
+	/* Local effects first: the address is in place before anyone is told. */
+	for (size_t i = 0; i < e->n_fx; i++) {
+		const struct effect *f = &e->fx[i];
+
+		if (f->type == FX_REPLY && e->ops.reply)
+			e->ops.reply(e->ud, f->client, f->seq, &f->addr, (enum dv_result)f->code, f->reason);
+		else if (f->type == FX_NOTIFY && e->ops.notify)
+			e->ops.notify(e->ud, f->client, &f->addr, (enum dv_notify)f->code, f->reason);
+	}
+	e->n_fx = 0;
+}
+
+int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
+{
+	int r;
+
+	if (!e || !ev)
+		return -EINVAL;
+	r = event_check(ev);
+	if (r < 0)
+		return r;
+	e->now = ev->time_ms;
+	e->err = 0;
+	switch (ev->type) {
+	case DV_EV_NODE_CONFIG:
+		r = ev_node_config(e, ev);
+		break;
+	case DV_EV_CLAIM:
+		r = ev_claim(e, ev);
+		break;
+	case DV_EV_RELEASE:
+		r = ev_release(e, ev);
+		break;
+	case DV_EV_STANDBY:
+		r = ev_standby(e, ev);
+		break;
+	case DV_EV_CLIENT_GONE:
+		r = ev_client_gone(e, ev);
+		break;
+	case DV_EV_ADDR_STATE:
+		r = ev_addr_state(e, ev);
+		break;
+	case DV_EV_MEMBERSHIP:
+		r = ev_membership(e, ev);
+		break;
+	case DV_EV_QUORUM:
+		r = ev_quorum(e, ev);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	/* A refused event changed nothing (its handler checks first); every
+	 * other one counts, even if memory ran short half way. */
+	if (r == 0 || r == -ENOMEM)
+		e->seq++;
+	flush(e);
+	if (r == 0 && e->err < 0)
+		r = e->err;
+	return r;
+}
+
+/* ---- life cycle ---- */
+
+struct dv_engine *dv_engine_new(dv_nodeid_t self, const struct dv_engine_ops *ops, void *ud)
+{
+	struct dv_engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->self = self;
+	if (ops)
+		e->ops = *ops;
+	e->ud = ud;
+	return e;
+}
+
+struct dv_engine *dv_engine_free(struct dv_engine *e)
+{
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < e->vipas.cap; i++)
+		if (e->vipas.slots[i])
+			vipa_destroy(e->vipas.slots[i]);
+	free(e->vipas.slots);
+	for (size_t i = 0; i < e->crefs.cap; i++) {
+		struct cref *c = e->crefs.slots[i];
+
+		if (!c)
+			continue;
+		free(c->addrs);
+		free(c);
+	}
+	free(e->crefs.slots);
+	for (size_t i = 0; i < e->n_nodes; i++)
+		node_conf_free(&e->nodes[i]);
+	free(e->nodes);
+	free(e->members);
+	free(e->fx);
+	free(e->dirty);
+	free(e);
+	return NULL;
+}
+
+/* ---- views ---- */
+
+static void vipa_info(const struct vipa *v, struct dv_vipa_info *ret)
+{
+	*ret = (struct dv_vipa_info){
+	    .addr = v->addr,
+	    .owner = v->owner,
+	    .origin = v->origin,
+	    .state = v->state,
+	    .since_ms = v->since_ms,
+	    .reason = v->reason,
+	    .n_holds = v->n_holds,
+	    .holds = v->holds,
+	    .n_standbys = v->n_standbys,
+	    .standbys = v->standbys,
+	};
+}
+
+int dv_engine_foreach(const struct dv_engine *e, int (*cb)(void *ud, const struct dv_vipa_info *v), void *ud)
+{
+	struct vipa **all;
+	size_t n = 0;
+	int r = 0;
+
+	if (!e || !cb)
+		return -EINVAL;
+	all = vipa_snapshot(e, &n);
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct dv_vipa_info info;
+
+		vipa_info(all[i], &info);
+		r = cb(ud, &info);
+	}
+	free(all);
+	return r;
+}
+
+int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct dv_vipa_info *ret)
+{
+	const struct vipa *v;
+
+	if (!e || !a || !family_ok(a))
+		return -ENOENT;
+	v = vipa_find(e, a);
+	if (!v)
+		return -ENOENT;
+	if (ret)
+		vipa_info(v, ret);
+	return 0;
+}
+
+dv_nodeid_t dv_engine_self(const struct dv_engine *e)
+{
+	return e ? e->self : 0;
+}
+
+bool dv_engine_quorate(const struct dv_engine *e)
+{
+	return e && e->quorate;
+}
+
+const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node)
+{
+	const struct node *n = e ? node_find(e, node) : NULL;
+
+	return n && n->has_conf && n->name[0] ? n->name : NULL;
+}
+
+size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret)
+{
+	if (!e) {
+		if (ret)
+			*ret = NULL;
+		return 0;
+	}
+	if (ret)
+		*ret = e->members;
+	return e->n_members;
+}
+
+uint64_t dv_engine_seq(const struct dv_engine *e)
+{
+	return e ? e->seq : 0;
+}
