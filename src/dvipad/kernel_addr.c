@@ -1,1 +1,1133 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Host addresses through rtnetlink (libmnl).
+ *
+ * Two sockets: "req" carries our requests, one at a time or in batches,
+ * each answered by an ACK we wait for (seq and port id checked); "mon" is
+ * subscribed to the address groups and tells us when someone else removes
+ * one of our addresses. The desired set is an open-addressing hash table so
+ * that add, del and lookup stay O(1) with tens of thousands of addresses.
+ */
+#include "kernel.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <libmnl/libmnl.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KADDR_MAX 65536		  /* desired addresses */
+#define SLOTS_MAX (4 * KADDR_MAX) /* hash slots, load factor <= 1/2 */
+#define REPLY_TIMEOUT_MS 1000	  /* per round trip, reset by every reply */
+#define BATCH_MAX 256		  /* requests per sendmsg during refresh and removal */
+#define MSG_ROOM 256		  /* upper bound of one address request */
+#define TX_SIZE (BATCH_MAX * MSG_ROOM)
+#define RX_SIZE 65536 /* larger than any dump skb the kernel builds */
+#define SOCK_BUF (8 << 20)
+#define DUMP_RETRIES 5
+#define MON_BURST 64 /* datagrams per wake-up, so the loop is not starved */
+
+struct slot {
+	struct dv_addr a; /* family 0: empty */
+	bool desired;
+	/* RTM_DELADDRs we issued whose notification the monitor has not read
+	 * yet: those are ours, not someone else's removal. */
+	uint16_t own_dels;
+	uint32_t seen; /* sync generation in which a dump showed it */
+};
+
+struct dv_kaddr {
+	sd_event *ev;
+	struct mnl_socket *req, *mon;
+	uint32_t portid;
+	uint32_t seq;
+	int ifindex;
+	uint8_t mac[6];
+	unsigned lease_s;
+	const struct dv_kaddr_ops *ops;
+	void *ud;
+	sd_event_source *mon_src, *refresh_src;
+
+	struct slot *slots;
+	size_t cap, n_used, n_desired;
+	uint32_t gen;
+
+	char *tx, *rx, *monrx;
+	char ackmsg[256]; /* extended-ack text of the first failure of the current exchange */
+	char errmsg[320];
+};
+
+struct ifa_info {
+	struct dv_addr a;
+	int ifindex;
+	unsigned plen;
+	uint8_t proto;
+};
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool family_ok(const struct dv_addr *a)
+{
+	return a && (a->family == AF_INET || a->family == AF_INET6);
+}
+
+/* ---------------- desired set ---------------- */
+
+static size_t slot_index(const struct dv_kaddr *k, const struct dv_addr *a)
+{
+	size_t mask = k->cap - 1, i = dv_addr_hash(a) & mask;
+
+	while (k->slots[i].a.family && !dv_addr_eq(&k->slots[i].a, a))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static struct slot *slot_find(const struct dv_kaddr *k, const struct dv_addr *a)
+{
+	struct slot *s;
+
+	if (!k->cap)
+		return NULL;
+	s = &k->slots[slot_index(k, a)];
+	return s->a.family ? s : NULL;
+}
+
+enum rehash_mode {
+	KEEP_ALL,
+	DROP_IDLE,	/* slots neither desired nor awaiting a notification */
+	DROP_UNDESIRED, /* and forget every own_dels (after a monitor overrun) */
+};
+
+static int slots_rehash(struct dv_kaddr *k, size_t ncap, enum rehash_mode mode)
+{
+	struct slot *old = k->slots;
+	size_t ocap = k->cap;
+
+	k->slots = calloc(ncap, sizeof(*k->slots));
+	if (!k->slots) {
+		k->slots = old;
+		return -ENOMEM;
+	}
+	k->cap = ncap;
+	k->n_used = 0;
+	for (size_t i = 0; i < ocap; i++) {
+		struct slot s = old[i];
+
+		if (!s.a.family)
+			continue;
+		if (mode == DROP_UNDESIRED)
+			s.own_dels = 0;
+		if (mode != KEEP_ALL && !s.desired && !s.own_dels)
+			continue;
+		k->slots[slot_index(k, &s.a)] = s;
+		k->n_used++;
+	}
+	free(old);
+	return 0;
+}
+
+/* Room for one more slot, so that the insert after a successful kernel
+ * request cannot fail. */
+static int slots_reserve(struct dv_kaddr *k)
+{
+	if ((k->n_used + 1) * 2 <= k->cap)
+		return 0;
+	if (k->cap >= SLOTS_MAX)
+		return -ENOSPC;
+	return slots_rehash(k, k->cap ? k->cap * 2 : 64, KEEP_ALL);
+}
+
+static struct slot *slot_insert(struct dv_kaddr *k, const struct dv_addr *a)
+{
+	struct slot *s = &k->slots[slot_index(k, a)];
+
+	if (!s->a.family) {
+		*s = (struct slot){.a = *a};
+		k->n_used++;
+	}
+	return s;
+}
+
+/* Linear probing with backward-shift deletion: no tombstones to sweep. */
+static void slot_remove(struct dv_kaddr *k, struct slot *s)
+{
+	size_t mask = k->cap - 1, i = (size_t)(s - k->slots), j = i;
+
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!k->slots[j].a.family)
+			break;
+		home = dv_addr_hash(&k->slots[j].a) & mask;
+		/* Move j into the hole unless its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		k->slots[i] = k->slots[j];
+		i = j;
+	}
+	k->slots[i] = (struct slot){0};
+	k->n_used--;
+}
+
+static void slot_put(struct dv_kaddr *k, struct slot *s)
+{
+	if (!s->desired && !s->own_dels)
+		slot_remove(k, s);
+}
+
+static void set_desired(struct dv_kaddr *k, struct slot *s, bool desired)
+{
+	if (s->desired == desired)
+		return;
+	s->desired = desired;
+	if (desired)
+		k->n_desired++;
+	else
+		k->n_desired--;
+}
+
+/* ---------------- netlink round trips ---------------- */
+
+typedef int (*nl_data_cb)(const struct nlmsghdr *nlh, void *data);
+
+static void set_error(struct dv_kaddr *k, int r)
+{
+	if (k->ackmsg[0])
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s (%s)", k->ackmsg, strerror(-r));
+	else
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(-r));
+}
+
+static int extack_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct dv_kaddr *k = data;
+
+	if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0 &&
+	    !k->ackmsg[0])
+		snprintf(k->ackmsg, sizeof(k->ackmsg), "%s", mnl_attr_get_str(attr));
+	return MNL_CB_OK;
+}
+
+/* The error of an NLMSG_ERROR or NLMSG_DONE, keeping the kernel's text. */
+static int reply_error(struct dv_kaddr *k, const struct nlmsghdr *nlh)
+{
+	size_t plen = mnl_nlmsg_get_payload_len(nlh), off;
+	const char *p = mnl_nlmsg_get_payload(nlh);
+	int err;
+
+	if (plen < sizeof(int))
+		return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
+	memcpy(&err, p, sizeof(err));
+	if (err == 0)
+		return 0;
+	if (err > 0 || err < -4095)
+		return -EPROTO;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return err;
+	if (nlh->nlmsg_type == NLMSG_DONE) {
+		off = sizeof(int);
+	} else {
+		struct nlmsgerr e;
+
+		if (plen < sizeof(e))
+			return err;
+		memcpy(&e, p, sizeof(e));
+		off = sizeof(e);
+		/* Without NETLINK_CAP_ACK the whole request is echoed first. */
+		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+			off += MNL_ALIGN(e.msg.nlmsg_len) - sizeof(struct nlmsghdr);
+	}
+	if (off < plen)
+		(void)mnl_attr_parse_payload(p + off, plen - off, extack_attr_cb, k);
+	return err;
+}
+
+/* One datagram from the kernel, and only from the kernel. */
+static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
+{
+	struct sockaddr_nl sa;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	for (;;) {
+		n = recvmsg(mnl_socket_get_fd(nl), &msg, 0);
+		if (n < 0)
+			return errno == EINTR ? -EINTR : -errno;
+		if (msg.msg_flags & MSG_TRUNC)
+			return -ENOSPC;
+		if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
+			return n;
+		/* A unicast from another process: not ours to believe. */
+		msg.msg_namelen = sizeof(sa);
+	}
+}
+
+/*
+ * Wait for the answers to the n requests sent with sequence numbers first
+ * .. first+n-1: an NLMSG_ERROR each (ack or error), or NLMSG_DONE for a
+ * dump. Data messages go to cb. errs, if given, gets each request's result.
+ * Returns the first error; -EINTR if a dump was inconsistent.
+ */
+static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb, void *data, int *errs)
+{
+	uint64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	unsigned answered = 0;
+	bool intr = false;
+	int result = 0;
+
+	while (answered < n) {
+		ssize_t len = nl_recv(k->req, k->rx, RX_SIZE);
+		int left;
+
+		if (len == -EINTR)
+			continue;
+		if (len == -EAGAIN) {
+			struct pollfd pfd = {.fd = mnl_socket_get_fd(k->req), .events = POLLIN};
+			uint64_t now = now_ms();
+
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (len < 0)
+			return (int)len; /* -ENOBUFS: answers were lost */
+		deadline = now_ms() + REPLY_TIMEOUT_MS;
+
+		left = (int)len;
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->rx; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
+			uint32_t idx = nlh->nlmsg_seq - first;
+			int r;
+
+			/* Late answers to a request that timed out. */
+			if (nlh->nlmsg_pid != k->portid || idx >= n)
+				continue;
+			if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+				intr = true;
+			switch (nlh->nlmsg_type) {
+			case NLMSG_NOOP:
+			case NLMSG_OVERRUN:
+				continue;
+			case NLMSG_ERROR:
+			case NLMSG_DONE:
+				r = reply_error(k, nlh);
+				answered++;
+				if (errs)
+					errs[idx] = r;
+				break;
+			default:
+				r = cb ? cb(nlh, data) : 0;
+				break;
+			}
+			if (r < 0 && result == 0)
+				result = r;
+		}
+	}
+	if (result == 0 && intr)
+		result = -EINTR;
+	return result;
+}
+
+static struct nlmsghdr *msg_start(struct dv_kaddr *k, char *buf, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = ++k->seq;
+	return nlh;
+}
+
+static int nl_send(struct dv_kaddr *k, size_t len)
+{
+	if (mnl_socket_sendto(k->req, k->tx, len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Send the one request at the start of k->tx and wait for its answer. */
+static int nl_request(struct dv_kaddr *k, nl_data_cb cb, void *data)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->tx;
+	int r;
+
+	k->ackmsg[0] = 0;
+	r = nl_send(k, nlh->nlmsg_len);
+	if (r < 0)
+		return r;
+	return nl_wait(k, nlh->nlmsg_seq, 1, cb, data, NULL);
+}
+
+static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t type, const struct dv_addr *a,
+				     unsigned plen)
+{
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+
+	nlh = msg_start(k, buf, type, NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = a->family;
+	ifa->ifa_prefixlen = (uint8_t)plen;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = (uint32_t)k->ifindex;
+	/* IPv4 names the address IFA_LOCAL (IFA_ADDRESS is the peer); IPv6
+	 * uses IFA_LOCAL only for a peer configuration. */
+	if (a->family == AF_INET)
+		mnl_attr_put(nlh, IFA_LOCAL, 4, &a->v4);
+	mnl_attr_put(nlh, IFA_ADDRESS, dv_addr_size(a), a->bytes);
+	if (type == RTM_NEWADDR) {
+		struct ifa_cacheinfo ci = {.ifa_prefered = k->lease_s, .ifa_valid = k->lease_s};
+		uint32_t flags = 0;
+
+		/*
+		 * No kernel DAD: dvipad probes the address itself before the
+		 * first activation (dv_probe_start), and on a move the address
+		 * is legitimately still on the old owner for a moment. Kernel
+		 * DAD would keep the address tentative (unusable for bind and
+		 * for replies) for a second or more, and on seeing the old
+		 * owner's answer mark it dadfailed for good, which breaks fast
+		 * takeover.
+		 */
+		if (a->family == AF_INET6) {
+			flags |= IFA_F_NODAD;
+			ifa->ifa_flags = IFA_F_NODAD;
+		}
+		mnl_attr_put_u32(nlh, IFA_FLAGS, flags);
+		mnl_attr_put(nlh, IFA_CACHEINFO, sizeof(ci), &ci);
+		mnl_attr_put_u8(nlh, IFA_PROTO, DV_IFA_PROTO);
+	}
+	return nlh;
+}
+
+static int send_add(struct dv_kaddr *k, const struct dv_addr *a)
+{
+	put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
+	return nl_request(k, NULL, NULL);
+}
+
+static bool del_ok(int r)
+{
+	return r == 0 || r == -ENOENT || r == -EADDRNOTAVAIL;
+}
+
+static int send_del(struct dv_kaddr *k, const struct dv_addr *a, unsigned plen)
+{
+	int r;
+
+	put_addr_msg(k, k->tx, RTM_DELADDR, a, plen);
+	r = nl_request(k, NULL, NULL);
+	/* Already gone: the kernel sends no notification either. */
+	if (r == -ENOENT || r == -EADDRNOTAVAIL)
+		return 1;
+	return r;
+}
+
+/* ---------------- parsing ---------------- */
+
+static int ifa_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+	int r;
+
+	switch (type) {
+	case IFA_ADDRESS:
+	case IFA_LOCAL:
+		r = mnl_attr_validate(attr, MNL_TYPE_BINARY);
+		break;
+	case IFA_PROTO:
+		r = mnl_attr_validate(attr, MNL_TYPE_U8);
+		break;
+	default:
+		return MNL_CB_OK;
+	}
+	if (r < 0)
+		return MNL_CB_ERROR;
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+/* -EAFNOSUPPORT for families we do not handle, -EBADMSG for malformed. */
+static int parse_ifa(const struct nlmsghdr *nlh, struct ifa_info *ret)
+{
+	const struct nlattr *tb[IFA_MAX + 1] = {0};
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *at;
+	struct ifa_info info = {0};
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
+		return -EBADMSG;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (mnl_attr_parse(nlh, sizeof(*ifa), ifa_attr_cb, tb) != MNL_CB_OK)
+		return -EBADMSG;
+	info.a.family = ifa->ifa_family;
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!at || mnl_attr_get_payload_len(at) != dv_addr_size(&info.a))
+		return -EBADMSG;
+	memcpy(info.a.bytes, mnl_attr_get_payload(at), dv_addr_size(&info.a));
+	info.ifindex = (int)ifa->ifa_index;
+	info.plen = ifa->ifa_prefixlen;
+	info.proto = tb[IFA_PROTO] ? mnl_attr_get_u8(tb[IFA_PROTO]) : 0;
+	*ret = info;
+	return 0;
+}
+
+struct ifa_list {
+	int ifindex;
+	struct ifa_info *v;
+	size_t n, cap;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ifa_list *l = data;
+	struct ifa_info info;
+	int r;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR)
+		return 0;
+	r = parse_ifa(nlh, &info);
+	if (r == -EAFNOSUPPORT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (info.ifindex != l->ifindex)
+		return 0;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		struct ifa_info *nv = reallocarray(l->v, ncap, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = info;
+	return 0;
+}
+
+/* The interface's addresses, both families, consistent (retried when the
+ * kernel flags the dump as interrupted by a concurrent change). */
+static int dump_addrs(struct dv_kaddr *k, struct ifa_list *l)
+{
+	static const uint8_t families[] = {AF_INET, AF_INET6};
+	int r = -EINTR;
+
+	for (unsigned attempt = 0; attempt < DUMP_RETRIES && r == -EINTR; attempt++) {
+		l->n = 0;
+		r = 0;
+		for (size_t f = 0; f < sizeof(families) && r == 0; f++) {
+			struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETADDR, NLM_F_DUMP);
+			struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+
+			ifa->ifa_family = families[f];
+			r = nl_request(k, dump_cb, l);
+		}
+	}
+	return r;
+}
+
+/* ---------------- keeping the kernel in line ---------------- */
+
+/*
+ * Compare the kernel's addresses with the desired set. Desired ones that
+ * are missing are re-added (ops->readded). With reconcile, tagged ones
+ * that are not desired are adopted if keep() says so, else removed, and
+ * untagged ones are collected in *local.
+ */
+static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud, const struct dv_addr *a), void *ud,
+		      struct ifa_list *local, int *ret_removed)
+{
+	_cleanup_free_ struct ifa_info *v = NULL;
+	_cleanup_free_ struct dv_addr *missing = NULL;
+	struct ifa_list l = {.ifindex = k->ifindex};
+	size_t n_missing = 0;
+	int removed = 0, result = 0, r;
+
+	r = dump_addrs(k, &l);
+	v = l.v;
+	if (r < 0) {
+		set_error(k, r);
+		return r;
+	}
+
+	k->gen++;
+	for (size_t i = 0; i < l.n; i++) {
+		const struct ifa_info *x = &v[i];
+		bool host = x->plen == dv_addr_maxlen(&x->a);
+		struct slot *s = slot_find(k, &x->a);
+
+		if (x->proto != DV_IFA_PROTO) {
+			if (s && s->desired && host)
+				s->seen = k->gen;
+			if (reconcile && local) {
+				if (local->n == local->cap) {
+					size_t ncap = local->cap ? local->cap * 2 : 16;
+					struct ifa_info *nv = reallocarray(local->v, ncap, sizeof(*nv));
+
+					if (!nv)
+						return -ENOMEM;
+					local->v = nv;
+					local->cap = ncap;
+				}
+				local->v[local->n++] = *x;
+			}
+			continue;
+		}
+		if (s && s->desired && host) {
+			s->seen = k->gen;
+			if (reconcile) {
+				/* Restart the lease of what we already own. */
+				r = send_add(k, &x->a);
+				if (r < 0) {
+					set_error(k, r);
+					if (result == 0)
+						result = r;
+				}
+			}
+			continue;
+		}
+		if (!reconcile)
+			continue;
+		if (host && keep && keep(ud, &x->a) && k->n_desired < KADDR_MAX && slots_reserve(k) == 0) {
+			/* Adopt: a fresh lease now, refreshed from here on. */
+			r = send_add(k, &x->a);
+			if (r < 0) {
+				set_error(k, r);
+				if (result == 0)
+					result = r;
+				continue;
+			}
+			s = slot_insert(k, &x->a);
+			set_desired(k, s, true);
+			s->seen = k->gen;
+			continue;
+		}
+		/* Not in the desired set: the monitor ignores its removal. */
+		r = send_del(k, &x->a, x->plen);
+		if (r < 0) {
+			set_error(k, r);
+			if (result == 0)
+				result = r;
+		} else if (r == 0) {
+			removed++;
+		}
+	}
+
+	/* Collect first: readded() may change the set under our feet. */
+	if (k->n_desired) {
+		missing = calloc(k->n_desired, sizeof(*missing));
+		if (!missing)
+			return -ENOMEM;
+		for (size_t i = 0; i < k->cap; i++)
+			if (k->slots[i].desired && k->slots[i].seen != k->gen)
+				missing[n_missing++] = k->slots[i].a;
+	}
+	for (size_t i = 0; i < n_missing; i++) {
+		struct slot *s = slot_find(k, &missing[i]);
+
+		if (!s || !s->desired)
+			continue;
+		r = send_add(k, &missing[i]);
+		if (r < 0)
+			set_error(k, r);
+		if (k->ops && k->ops->readded)
+			k->ops->readded(k->ud, &missing[i], r);
+	}
+	if (ret_removed)
+		*ret_removed = removed;
+	return result;
+}
+
+/* ---------------- monitor ---------------- */
+
+static void resync(struct dv_kaddr *k)
+{
+	/* Queued notifications predate the loss and would be judged against
+	 * own_dels we are about to forget: drop them, the dump tells all. */
+	for (;;) {
+		ssize_t n = nl_recv(k->mon, k->monrx, RX_SIZE);
+
+		if (n < 0 && n != -EINTR)
+			break;
+	}
+	if (k->cap)
+		(void)slots_rehash(k, k->cap, DROP_UNDESIRED);
+	(void)sync_addrs(k, false, NULL, NULL, NULL, NULL);
+}
+
+static void on_deladdr(struct dv_kaddr *k, const struct nlmsghdr *nlh)
+{
+	struct ifa_info info;
+	struct slot *s;
+	int r;
+
+	if (parse_ifa(nlh, &info) < 0 || info.ifindex != k->ifindex || info.plen != dv_addr_maxlen(&info.a))
+		return;
+	s = slot_find(k, &info.a);
+	if (!s)
+		return;
+	if (s->own_dels) {
+		s->own_dels--;
+		slot_put(k, s);
+		return;
+	}
+	if (!s->desired)
+		return;
+	r = send_add(k, &info.a);
+	if (r < 0)
+		set_error(k, r);
+	if (k->ops && k->ops->readded)
+		k->ops->readded(k->ud, &info.a, r);
+}
+
+static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct dv_kaddr *k = userdata;
+
+	(void)src, (void)fd, (void)revents;
+	for (unsigned burst = 0; burst < MON_BURST; burst++) {
+		ssize_t len = nl_recv(k->mon, k->monrx, RX_SIZE);
+		int left;
+
+		if (len == -EINTR)
+			continue;
+		if (len == -ENOBUFS) {
+			resync(k);
+			break;
+		}
+		if (len < 0)
+			break;
+		left = (int)len;
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->monrx; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left))
+			if (nlh->nlmsg_type == RTM_DELADDR)
+				on_deladdr(k, nlh);
+	}
+	/* A negative return would disable the source for good. */
+	return 0;
+}
+
+/* ---------------- refresh ---------------- */
+
+static uint64_t refresh_usec(const struct dv_kaddr *k)
+{
+	return (uint64_t)k->lease_s * 1000000 / 3;
+}
+
+/* Re-send NEWADDR for every desired address, BATCH_MAX per sendmsg. */
+static int refresh_all(struct dv_kaddr *k)
+{
+	int errs[BATCH_MAX];
+	size_t i = 0;
+	int result = 0;
+
+	while (i < k->cap) {
+		size_t len = 0;
+		unsigned n = 0;
+		uint32_t first = k->seq + 1;
+		int r;
+
+		for (; i < k->cap && n < BATCH_MAX; i++) {
+			const struct nlmsghdr *nlh;
+
+			if (!k->slots[i].desired)
+				continue;
+			nlh = put_addr_msg(k, k->tx + len, RTM_NEWADDR, &k->slots[i].a, dv_addr_maxlen(&k->slots[i].a));
+			len += nlh->nlmsg_len;
+			n++;
+		}
+		if (!n)
+			break;
+		k->ackmsg[0] = 0;
+		r = nl_send(k, len);
+		if (r == 0)
+			r = nl_wait(k, first, n, NULL, NULL, errs);
+		if (r < 0) {
+			set_error(k, r);
+			if (result == 0)
+				result = r;
+		}
+	}
+	return result;
+}
+
+static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct dv_kaddr *k = userdata;
+
+	(void)usec;
+	(void)refresh_all(k);
+	(void)sd_event_source_set_time_relative(src, refresh_usec(k));
+	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* ---------------- setup ---------------- */
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dv_kaddr *k = data;
+	const struct nlattr *at;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct ifinfomsg)))
+		return 0;
+	if (((const struct ifinfomsg *)mnl_nlmsg_get_payload(nlh))->ifi_index != k->ifindex)
+		return 0;
+	mnl_attr_for_each(at, nlh, sizeof(struct ifinfomsg))
+	{
+		if (mnl_attr_get_type(at) != IFLA_ADDRESS)
+			continue;
+		if (mnl_attr_validate(at, MNL_TYPE_BINARY) < 0)
+			return -EBADMSG;
+		/* Interfaces without a 6-byte address (tun, wireguard) keep
+		 * zeros: addresses work, announcements make no sense there. */
+		if (mnl_attr_get_payload_len(at) == 6)
+			memcpy(k->mac, mnl_attr_get_payload(at), 6);
+	}
+	return 0;
+}
+
+static int read_mac(struct dv_kaddr *k)
+{
+	struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETLINK, NLM_F_ACK);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = k->ifindex;
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	return nl_request(k, link_cb, k);
+}
+
+static int nl_open(struct mnl_socket **ret)
+{
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd, size = SOCK_BUF;
+
+	if (!nl)
+		return -errno;
+	fd = mnl_socket_get_fd(nl);
+	/* Beyond rmem_max needs CAP_NET_ADMIN, which dvipad has anyway. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+
+		mnl_socket_close(nl);
+		return r;
+	}
+	*ret = nl;
+	return 0;
+}
+
+static int setup_req(struct dv_kaddr *k)
+{
+	int one = 1, r;
+
+	r = nl_open(&k->req);
+	if (r < 0)
+		return r;
+	k->portid = mnl_socket_get_portid(k->req);
+	/* CAP_ACK: errors carry no copy of our request; EXT_ACK: the
+	 * kernel's reason in words. */
+	if (mnl_socket_setsockopt(k->req, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
+	    mnl_socket_setsockopt(k->req, NETLINK_EXT_ACK, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int setup_mon(struct dv_kaddr *k)
+{
+	/* Only RTM_DELADDR on our interface: the refresh makes one RTM_NEWADDR
+	 * per address every lease/3, which would otherwise fill the buffer.
+	 * Classic BPF loads are big-endian, hence htons/htonl on host fields. */
+	struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_type)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELADDR), 0, 3),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NLMSG_HDRLEN + offsetof(struct ifaddrmsg, ifa_index)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl((uint32_t)k->ifindex), 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	    BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+	int groups[] = {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR};
+	int r, fd;
+
+	r = nl_open(&k->mon);
+	if (r < 0)
+		return r;
+	fd = mnl_socket_get_fd(k->mon);
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (mnl_socket_setsockopt(k->mon, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(groups[i])) < 0)
+			return -errno;
+	return sd_event_add_io(k->ev, &k->mon_src, fd, EPOLLIN, on_monitor, k);
+}
+
+int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const struct dv_kaddr_ops *ops, void *ud,
+		  struct dv_kaddr **ret)
+{
+	struct dv_kaddr *k;
+	unsigned idx;
+	int r;
+
+	/* 0 is not a lease and 0xffffffff means forever to the kernel. */
+	if (!ev || !ifname || !ret || lease_s == 0 || lease_s >= UINT32_MAX)
+		return -EINVAL;
+	idx = if_nametoindex(ifname);
+	if (idx == 0)
+		return -ENODEV;
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->ev = sd_event_ref(ev);
+	k->ifindex = (int)idx;
+	k->lease_s = lease_s;
+	k->ops = ops;
+	k->ud = ud;
+	k->seq = (uint32_t)time(NULL);
+	snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(0));
+	k->tx = malloc(TX_SIZE);
+	k->rx = malloc(RX_SIZE);
+	k->monrx = malloc(RX_SIZE);
+	if (!k->tx || !k->rx || !k->monrx) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	r = setup_req(k);
+	if (r < 0)
+		goto fail;
+	/* Subscribe before anything is installed, so no removal is missed. */
+	r = setup_mon(k);
+	if (r < 0)
+		goto fail;
+	r = read_mac(k);
+	if (r == -ENODEV)
+		goto fail;
+	if (r < 0) {
+		set_error(k, r);
+		goto fail;
+	}
+	r = sd_event_add_time_relative(ev, &k->refresh_src, CLOCK_MONOTONIC, refresh_usec(k), refresh_usec(k) / 10,
+				       on_refresh, k);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_description(k->refresh_src, "dvipa-kaddr-refresh");
+	(void)sd_event_source_set_description(k->mon_src, "dvipa-kaddr-monitor");
+	*ret = k;
+	return 0;
+fail:
+	dv_kaddr_free(k);
+	return r;
+}
+
+struct dv_kaddr *dv_kaddr_free(struct dv_kaddr *k)
+{
+	if (!k)
+		return NULL;
+	sd_event_source_disable_unref(k->mon_src);
+	sd_event_source_disable_unref(k->refresh_src);
+	if (k->req)
+		mnl_socket_close(k->req);
+	if (k->mon)
+		mnl_socket_close(k->mon);
+	sd_event_unref(k->ev);
+	free(k->slots);
+	free(k->tx);
+	free(k->rx);
+	free(k->monrx);
+	free(k);
+	return NULL;
+}
+
+int dv_kaddr_ifindex(const struct dv_kaddr *k)
+{
+	return k->ifindex;
+}
+
+const uint8_t *dv_kaddr_mac(const struct dv_kaddr *k)
+{
+	return k->mac;
+}
+
+const char *dv_kaddr_last_error(const struct dv_kaddr *k)
+{
+	return k->errmsg;
+}
+
+bool dv_kaddr_installed(const struct dv_kaddr *k, const struct dv_addr *a)
+{
+	const struct slot *s;
+
+	if (!family_ok(a))
+		return false;
+	s = slot_find(k, a);
+	return s && s->desired;
+}
+
+int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a)
+{
+	struct slot *s;
+	int r;
+
+	if (!family_ok(a))
+		return -EINVAL;
+	s = slot_find(k, a);
+	if (!(s && s->desired) && k->n_desired >= KADDR_MAX) {
+		snprintf(k->errmsg, sizeof(k->errmsg), "more than %d addresses", KADDR_MAX);
+		return -ENOSPC;
+	}
+	r = slots_reserve(k);
+	if (r < 0) {
+		set_error(k, r);
+		return r;
+	}
+	r = send_add(k, a);
+	if (r < 0) {
+		set_error(k, r);
+		return r;
+	}
+	set_desired(k, slot_insert(k, a), true);
+	return 0;
+}
+
+int dv_kaddr_del(struct dv_kaddr *k, const struct dv_addr *a)
+{
+	struct slot *s;
+	int r;
+
+	if (!family_ok(a))
+		return -EINVAL;
+	/* Forget first: the monitor must not take our removal for someone
+	 * else's and put the address back. */
+	s = slot_find(k, a);
+	if (s) {
+		set_desired(k, s, false);
+		slot_put(k, s);
+	}
+	r = send_del(k, a, dv_addr_maxlen(a));
+	if (r < 0) {
+		set_error(k, r);
+		return r;
+	}
+	/* Its notification is still to come: remember it as ours, so that a
+	 * re-add before the monitor reads it is not undone. Best effort. */
+	if (r == 0 && slots_reserve(k) == 0) {
+		s = slot_insert(k, a);
+		if (s->own_dels < UINT16_MAX)
+			s->own_dels++;
+	}
+	return 0;
+}
+
+void dv_kaddr_del_all(struct dv_kaddr *k)
+{
+	int errs[BATCH_MAX];
+	size_t idx[BATCH_MAX];
+	size_t i = 0;
+
+	if (!k)
+		return;
+	while (i < k->cap) {
+		size_t len = 0;
+		unsigned n = 0;
+		uint32_t first = k->seq + 1;
+		int r;
+
+		for (; i < k->cap && n < BATCH_MAX; i++) {
+			const struct nlmsghdr *nlh;
+
+			if (!k->slots[i].desired)
+				continue;
+			nlh = put_addr_msg(k, k->tx + len, RTM_DELADDR, &k->slots[i].a, dv_addr_maxlen(&k->slots[i].a));
+			len += nlh->nlmsg_len;
+			idx[n] = i;
+			errs[n] = -ETIMEDOUT;
+			n++;
+		}
+		if (!n)
+			break;
+		k->ackmsg[0] = 0;
+		r = nl_send(k, len);
+		if (r == 0)
+			r = nl_wait(k, first, n, NULL, NULL, errs);
+		else
+			for (unsigned j = 0; j < n; j++)
+				errs[j] = r;
+		/* Slots do not move until the batch is through: no removal yet. */
+		for (unsigned j = 0; j < n; j++) {
+			struct slot *s = &k->slots[idx[j]];
+
+			if (!del_ok(errs[j]))
+				set_error(k, errs[j]);
+			set_desired(k, s, false);
+			if (errs[j] == 0 && s->own_dels < UINT16_MAX)
+				s->own_dels++;
+		}
+	}
+	/* Drop slots that wait for nothing, now that indexes may move. */
+	if (k->cap)
+		(void)slots_rehash(k, k->cap, DROP_IDLE);
+}
+
+int dv_kaddr_reconcile(struct dv_kaddr *k, bool (*keep)(void *ud, const struct dv_addr *a), void *ud,
+		       struct dv_addr **ret_local, size_t *ret_n_local)
+{
+	struct ifa_list local = {0};
+	struct dv_addr *out = NULL;
+	int removed = 0, r;
+
+	r = sync_addrs(k, true, keep, ud, ret_local ? &local : NULL, &removed);
+	if (r < 0) {
+		free(local.v);
+		return r;
+	}
+	if (ret_local) {
+		if (local.n) {
+			out = calloc(local.n, sizeof(*out));
+			if (!out) {
+				free(local.v);
+				return -ENOMEM;
+			}
+			for (size_t i = 0; i < local.n; i++)
+				out[i] = local.v[i].a;
+		}
+		*ret_local = out;
+		if (ret_n_local)
+			*ret_n_local = local.n;
+	}
+	free(local.v);
+	return removed;
+}

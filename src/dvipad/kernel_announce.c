@@ -1,1 +1,820 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Announcements (gratuitous ARP, unsolicited NA) and duplicate-address
+ * probes (RFC 5227 ARP probe, RFC 4862 DAD solicitation) on one AF_PACKET
+ * socket. Frames are built by hand; the kernel's neighbour code has no
+ * interface for "announce this address now" or "is this address taken".
+ *
+ * The socket listens only while probes run: bound to protocol 0 it
+ * receives nothing, and it is re-bound to ETH_P_ARP, ETH_P_IPV6 or
+ * ETH_P_ALL as the running probes need. An idle ETH_P_ALL tap would make
+ * the kernel clone every frame the host sends on the interface.
+ */
+#include "kernel.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <arpa/inet.h>
+#include <net/ethernet.h>
+#include <netinet/icmp6.h>
+#include <netinet/if_ether.h>
+#include <netinet/ip6.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SERIES_MAX 65536
+#define PROBES_MAX 65536
+#define SNAP_LEN 256 /* bytes of a received frame we look at */
+#define RX_BURST 64  /* frames per wake-up, so the loop is not starved */
+#define TIMER_ACCURACY_USEC 1000
+
+struct an_entry;
+
+struct probe {
+	struct probe *next; /* in the entry's list */
+	struct an_entry *e;
+	sd_event_source *timer;
+	uint64_t id;
+	unsigned left; /* probes still to send */
+	unsigned interval_ms;
+	bool listening; /* counted in n_listen_v4/v6 */
+	bool joined;	/* holds the solicited-node multicast membership */
+	dv_probe_done_fn done;
+	void *ud;
+};
+
+/* Everything going on for one address. Lives while it has a series or a probe. */
+struct an_entry {
+	struct an_entry *hnext;
+	struct dv_announce *an;
+	struct dv_addr a;
+	sd_event_source *series; /* NULL: no announcement series */
+	unsigned series_left, series_interval_ms;
+	struct probe *probes;
+};
+
+struct dv_announce {
+	sd_event *ev;
+	int fd;
+	int ifindex;
+	uint8_t mac[6];
+	sd_event_source *io;
+	uint16_t bound_proto; /* network order */
+
+	struct an_entry **buckets;
+	size_t n_buckets, n_entries;
+	size_t n_series, n_probes;
+	size_t n_listen_v4, n_listen_v6;
+	uint64_t next_probe_id;
+};
+
+static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t zero_mac[6];
+
+/* ---------------- frames ---------------- */
+
+#define ARP_FRAME_LEN (ETH_HLEN + 28)
+#define NA_FRAME_LEN (ETH_HLEN + 40 + 24 + 8)
+#define NS_FRAME_LEN (ETH_HLEN + 40 + 24)
+
+static uint8_t *put_eth(uint8_t *p, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+	uint16_t t = htons(type);
+
+	memcpy(p, dst, 6);
+	memcpy(p + 6, src, 6);
+	memcpy(p + 12, &t, 2);
+	return p + ETH_HLEN;
+}
+
+/* sip 0: RFC 5227 probe; sip == tip: announcement. */
+static size_t build_arp(uint8_t *buf, const uint8_t mac[6], const struct in_addr *sip, const struct in_addr *tip)
+{
+	struct ether_arp arp = {0};
+
+	arp.arp_hrd = htons(ARPHRD_ETHER);
+	arp.arp_pro = htons(ETHERTYPE_IP);
+	arp.arp_hln = 6;
+	arp.arp_pln = 4;
+	arp.arp_op = htons(ARPOP_REQUEST);
+	memcpy(arp.arp_sha, mac, 6);
+	memcpy(arp.arp_spa, sip, 4);
+	memcpy(arp.arp_tha, zero_mac, 6); /* ignored; RFC 5227 says zero */
+	memcpy(arp.arp_tpa, tip, 4);
+	memcpy(put_eth(buf, bcast_mac, mac, ETHERTYPE_ARP), &arp, sizeof(arp));
+	return ARP_FRAME_LEN;
+}
+
+static uint32_t sum16(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)p[0] << 8 | p[1];
+	if (len)
+		sum += (uint32_t)p[0] << 8;
+	return sum;
+}
+
+/* ICMPv6 checksum: over the pseudo-header (RFC 8200 8.1) and the message. */
+static uint16_t icmp6_csum(const struct in6_addr *src, const struct in6_addr *dst, const void *msg, size_t len)
+{
+	uint32_t sum = 0;
+
+	sum = sum16(sum, src, 16);
+	sum = sum16(sum, dst, 16);
+	sum += (uint32_t)len;
+	sum += IPPROTO_ICMPV6;
+	sum = sum16(sum, msg, len);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static uint8_t *put_ip6(uint8_t *p, const struct in6_addr *src, const struct in6_addr *dst, size_t plen)
+{
+	struct ip6_hdr ip6 = {0};
+
+	ip6.ip6_flow = htonl(6u << 28);
+	ip6.ip6_plen = htons((uint16_t)plen);
+	ip6.ip6_nxt = IPPROTO_ICMPV6;
+	ip6.ip6_hlim = 255; /* receivers drop ND with any other value (RFC 4861 7.1) */
+	ip6.ip6_src = *src;
+	ip6.ip6_dst = *dst;
+	memcpy(p, &ip6, sizeof(ip6));
+	return p + sizeof(ip6);
+}
+
+/* Unsolicited NA: override, neither solicited nor router, to all nodes. */
+static size_t build_na(uint8_t *buf, const uint8_t mac[6], const struct in6_addr *target)
+{
+	static const uint8_t dst_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+	const struct in6_addr all_nodes = {{{0xff, 0x02, [15] = 1}}};
+	struct {
+		struct nd_neighbor_advert na;
+		struct nd_opt_hdr opt;
+		uint8_t lladdr[6];
+	} __attribute__((packed)) m = {0};
+	uint8_t *p;
+
+	m.na.nd_na_type = ND_NEIGHBOR_ADVERT;
+	m.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+	m.na.nd_na_target = *target;
+	m.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+	m.opt.nd_opt_len = 1; /* units of 8 bytes */
+	memcpy(m.lladdr, mac, 6);
+	m.na.nd_na_cksum = icmp6_csum(target, &all_nodes, &m, sizeof(m));
+
+	p = put_eth(buf, dst_mac, mac, ETHERTYPE_IPV6);
+	p = put_ip6(p, target, &all_nodes, sizeof(m));
+	memcpy(p, &m, sizeof(m));
+	return NA_FRAME_LEN;
+}
+
+/* DAD solicitation: from ::, to the target's solicited-node group, with no
+ * source link-layer option (RFC 4862 5.4.2). */
+static size_t build_dad_ns(uint8_t *buf, const uint8_t mac[6], const struct in6_addr *target)
+{
+	const struct in6_addr any = IN6ADDR_ANY_INIT;
+	struct in6_addr snm = {{{0xff, 0x02, [11] = 1, [12] = 0xff}}};
+	uint8_t dst_mac[6] = {0x33, 0x33, 0xff};
+	struct nd_neighbor_solicit ns = {0};
+	uint8_t *p;
+
+	memcpy(&snm.s6_addr[13], &target->s6_addr[13], 3);
+	memcpy(&dst_mac[3], &target->s6_addr[13], 3);
+	ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
+	ns.nd_ns_target = *target;
+	ns.nd_ns_cksum = icmp6_csum(&any, &snm, &ns, sizeof(ns));
+
+	p = put_eth(buf, dst_mac, mac, ETHERTYPE_IPV6);
+	p = put_ip6(p, &any, &snm, sizeof(ns));
+	memcpy(p, &ns, sizeof(ns));
+	return NS_FRAME_LEN;
+}
+
+static int send_frame(struct dv_announce *an, const uint8_t *frame, size_t len)
+{
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_ifindex = an->ifindex,
+	    .sll_halen = 6,
+	};
+	uint16_t type;
+
+	/* sll_protocol becomes skb->protocol, whatever the socket is bound to. */
+	memcpy(&type, frame + 12, 2);
+	sll.sll_protocol = type;
+	memcpy(sll.sll_addr, frame, 6);
+	if (sendto(an->fd, frame, len, 0, (const struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int send_announce(struct dv_announce *an, const struct dv_addr *a)
+{
+	uint8_t frame[NA_FRAME_LEN];
+	size_t len;
+
+	if (a->family == AF_INET)
+		len = build_arp(frame, an->mac, &a->v4, &a->v4);
+	else
+		len = build_na(frame, an->mac, &a->v6);
+	return send_frame(an, frame, len);
+}
+
+static int send_probe(struct dv_announce *an, const struct dv_addr *a)
+{
+	const struct in_addr zero = {0};
+	uint8_t frame[NS_FRAME_LEN];
+	size_t len;
+
+	if (a->family == AF_INET)
+		len = build_arp(frame, an->mac, &zero, &a->v4);
+	else
+		len = build_dad_ns(frame, an->mac, &a->v6);
+	return send_frame(an, frame, len);
+}
+
+/* A full transmit queue loses one frame, not the whole series or probe. */
+static bool transient(int r)
+{
+	return r == -EAGAIN || r == -ENOBUFS;
+}
+
+/* ---------------- entries ---------------- */
+
+static struct an_entry **entry_slot(const struct dv_announce *an, const struct dv_addr *a)
+{
+	struct an_entry **pp = &an->buckets[dv_addr_hash(a) & (an->n_buckets - 1)];
+
+	while (*pp && !dv_addr_eq(&(*pp)->a, a))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static struct an_entry *entry_find(const struct dv_announce *an, const struct dv_addr *a)
+{
+	return an->n_buckets ? *entry_slot(an, a) : NULL;
+}
+
+static int buckets_grow(struct dv_announce *an)
+{
+	size_t n = an->n_buckets ? an->n_buckets * 2 : 64;
+	struct an_entry **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return -ENOMEM;
+	for (size_t i = 0; i < an->n_buckets; i++)
+		while (an->buckets[i]) {
+			struct an_entry *e = an->buckets[i];
+			size_t j = dv_addr_hash(&e->a) & (n - 1);
+
+			an->buckets[i] = e->hnext;
+			e->hnext = nb[j];
+			nb[j] = e;
+		}
+	free(an->buckets);
+	an->buckets = nb;
+	an->n_buckets = n;
+	return 0;
+}
+
+static int entry_get(struct dv_announce *an, const struct dv_addr *a, struct an_entry **ret)
+{
+	struct an_entry *e = entry_find(an, a), **pp;
+	int r;
+
+	if (e) {
+		*ret = e;
+		return 0;
+	}
+	if (an->n_entries >= an->n_buckets) {
+		r = buckets_grow(an);
+		if (r < 0)
+			return r;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->an = an;
+	e->a = *a;
+	pp = entry_slot(an, a);
+	e->hnext = *pp;
+	*pp = e;
+	an->n_entries++;
+	*ret = e;
+	return 0;
+}
+
+static void entry_put(struct an_entry *e)
+{
+	struct dv_announce *an = e->an;
+	struct an_entry **pp;
+
+	if (e->series || e->probes)
+		return;
+	for (pp = entry_slot(an, &e->a); *pp != e; pp = &(*pp)->hnext)
+		;
+	*pp = e->hnext;
+	an->n_entries--;
+	free(e);
+}
+
+/* ---------------- announcements ---------------- */
+
+static void series_end(struct an_entry *e)
+{
+	if (!e->series)
+		return;
+	e->series = sd_event_source_disable_unref(e->series);
+	e->an->n_series--;
+}
+
+static int on_series(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct an_entry *e = userdata;
+
+	(void)usec;
+	/* Errors here have no one to go to; the next frame may pass. */
+	(void)send_announce(e->an, &e->a);
+	if (--e->series_left > 0) {
+		(void)sd_event_source_set_time_relative(s, (uint64_t)e->series_interval_ms * 1000);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	series_end(e);
+	entry_put(e);
+	return 0;
+}
+
+int dv_announce_start(struct dv_announce *an, const struct dv_addr *a, unsigned count, unsigned interval_ms)
+{
+	struct an_entry *e;
+	int r, sent;
+
+	if (!an || !a || (a->family != AF_INET && a->family != AF_INET6))
+		return -EINVAL;
+	if (count == 0) {
+		dv_announce_stop(an, a);
+		return 0;
+	}
+	e = entry_find(an, a);
+	if (!(e && e->series) && an->n_series >= SERIES_MAX)
+		return -ENOSPC;
+	r = entry_get(an, a, &e);
+	if (r < 0)
+		return r;
+
+	sent = send_announce(an, a);
+	if (count == 1) {
+		series_end(e);
+		entry_put(e);
+		return sent;
+	}
+	e->series_left = count - 1;
+	e->series_interval_ms = interval_ms;
+	if (e->series) {
+		/* A restart: the series counts again from now. */
+		r = sd_event_source_set_time_relative(e->series, (uint64_t)interval_ms * 1000);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(e->series, SD_EVENT_ONESHOT);
+	} else {
+		r = sd_event_add_time_relative(an->ev, &e->series, CLOCK_MONOTONIC, (uint64_t)interval_ms * 1000,
+					       TIMER_ACCURACY_USEC, on_series, e);
+		if (r >= 0)
+			an->n_series++;
+	}
+	if (r < 0) {
+		series_end(e);
+		entry_put(e);
+		return r;
+	}
+	/* The series goes on even if the first frame failed: the caller
+	 * hears of the failure, the later frames may still get through. */
+	return sent;
+}
+
+void dv_announce_stop(struct dv_announce *an, const struct dv_addr *a)
+{
+	struct an_entry *e;
+
+	if (!an || !a)
+		return;
+	e = entry_find(an, a);
+	if (!e)
+		return;
+	series_end(e);
+	entry_put(e);
+}
+
+/* ---------------- receiving ---------------- */
+
+static uint16_t wanted_proto(const struct dv_announce *an)
+{
+	if (an->n_listen_v4 && an->n_listen_v6)
+		return htons(ETH_P_ALL);
+	if (an->n_listen_v4)
+		return htons(ETH_P_ARP);
+	if (an->n_listen_v6)
+		return htons(ETH_P_IPV6);
+	return 0;
+}
+
+static int bind_proto(struct dv_announce *an, uint16_t proto)
+{
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = proto,
+	    .sll_ifindex = an->ifindex,
+	};
+
+	if (bind(an->fd, (const struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return -errno;
+	an->bound_proto = proto;
+	return 0;
+}
+
+static int update_binding(struct dv_announce *an)
+{
+	uint16_t p = wanted_proto(an);
+
+	return p == an->bound_proto ? 0 : bind_proto(an, p);
+}
+
+static int set_membership(struct dv_announce *an, const struct dv_addr *a, bool add)
+{
+	struct packet_mreq mr = {
+	    .mr_ifindex = an->ifindex,
+	    .mr_type = PACKET_MR_MULTICAST,
+	    .mr_alen = 6,
+	    .mr_address = {0x33, 0x33, 0xff, a->v6.s6_addr[13], a->v6.s6_addr[14], a->v6.s6_addr[15]},
+	};
+
+	if (setsockopt(an->fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Unlink p and release what it holds; the entry may go too. */
+static void probe_free(struct probe *p)
+{
+	struct an_entry *e = p->e;
+	struct dv_announce *an = e->an;
+	struct probe **pp;
+
+	for (pp = &e->probes; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	sd_event_source_disable_unref(p->timer);
+	if (p->joined)
+		(void)set_membership(an, &e->a, false);
+	if (p->listening) {
+		if (e->a.family == AF_INET)
+			an->n_listen_v4--;
+		else
+			an->n_listen_v6--;
+		/* Failing to stop listening costs CPU, not correctness. */
+		(void)update_binding(an);
+	}
+	an->n_probes--;
+	free(p);
+	entry_put(e);
+}
+
+/* Report and forget p. done() may start or cancel probes, or stop
+ * announcements: nothing of p or its entry is touched after it. */
+static void probe_finish(struct probe *p, int result, const uint8_t mac[6])
+{
+	dv_probe_done_fn done = p->done;
+	void *ud = p->ud;
+	struct dv_addr a = p->e->a;
+
+	probe_free(p);
+	done(ud, &a, result, mac ? mac : zero_mac);
+}
+
+static void conflict(struct dv_announce *an, const struct dv_addr *a, const uint8_t mac[6])
+{
+	/* Probes started by the done() callbacks below are not part of it. */
+	uint64_t barrier = an->next_probe_id;
+	uint8_t m[6];
+
+	if (memcmp(mac, an->mac, 6) == 0)
+		return; /* our own frame, looped back by a bridge or a switch */
+	memcpy(m, mac, 6);
+	for (;;) {
+		struct an_entry *e = entry_find(an, a);
+		struct probe *p;
+
+		/* Look again each time: done() may change anything. */
+		for (p = e ? e->probes : NULL; p && (p->id >= barrier || !p->listening); p = p->next)
+			;
+		if (!p)
+			return;
+		probe_finish(p, -EADDRINUSE, m);
+	}
+}
+
+static void on_arp(struct dv_announce *an, const uint8_t *f, size_t len)
+{
+	struct ether_arp arp;
+	struct dv_addr a = {.family = AF_INET};
+
+	if (len < ARP_FRAME_LEN)
+		return;
+	memcpy(&arp, f + ETH_HLEN, sizeof(arp));
+	if (arp.arp_hrd != htons(ARPHRD_ETHER) || arp.arp_pro != htons(ETHERTYPE_IP) || arp.arp_hln != 6 ||
+	    arp.arp_pln != 4)
+		return;
+	if (arp.arp_op != htons(ARPOP_REQUEST) && arp.arp_op != htons(ARPOP_REPLY))
+		return;
+	/* RFC 5227 2.1.1: any ARP with our candidate as sender IP is a
+	 * conflict; so is another host's probe for it (sender IP 0), as
+	 * both of us would otherwise take the address. */
+	memcpy(&a.v4, arp.arp_spa, 4);
+	if (a.v4.s_addr == 0) {
+		if (arp.arp_op != htons(ARPOP_REQUEST))
+			return;
+		memcpy(&a.v4, arp.arp_tpa, 4);
+	}
+	conflict(an, &a, arp.arp_sha);
+}
+
+static void on_ip6(struct dv_announce *an, const uint8_t *f, size_t len)
+{
+	struct ip6_hdr ip6;
+	struct dv_addr a = {.family = AF_INET6};
+	const uint8_t *mac = f + 6; /* Ethernet source */
+	const uint8_t *icmp = f + ETH_HLEN + sizeof(ip6);
+	size_t icmp_len;
+
+	if (len < ETH_HLEN + sizeof(ip6) + sizeof(struct nd_neighbor_solicit))
+		return;
+	memcpy(&ip6, f + ETH_HLEN, sizeof(ip6));
+	/* Hop limit 255: proof the sender is on this link (RFC 4861 7.1). */
+	if ((ip6.ip6_vfc >> 4) != 6 || ip6.ip6_nxt != IPPROTO_ICMPV6 || ip6.ip6_hlim != 255)
+		return;
+	icmp_len = ntohs(ip6.ip6_plen);
+	if (icmp_len < sizeof(struct nd_neighbor_solicit) || icmp[1] != 0)
+		return;
+	/* The snap length may have cut the options: look at what is here. */
+	if (icmp_len > len - ETH_HLEN - sizeof(ip6))
+		icmp_len = len - ETH_HLEN - sizeof(ip6);
+	memcpy(&a.v6, icmp + 8, 16);
+
+	if (icmp[0] == ND_NEIGHBOR_ADVERT) {
+		/* The target's link-layer address says whose it is. */
+		for (size_t off = 24; off + 8 <= icmp_len;) {
+			size_t olen = (size_t)icmp[off + 1] * 8;
+
+			if (olen == 0 || off + olen > icmp_len)
+				break;
+			if (icmp[off] == ND_OPT_TARGET_LINKADDR && olen >= 8) {
+				mac = icmp + off + 2;
+				break;
+			}
+			off += olen;
+		}
+	} else if (icmp[0] == ND_NEIGHBOR_SOLICIT) {
+		/* Another host's DAD for the same address (RFC 4862 5.4.3). */
+		if (!IN6_IS_ADDR_UNSPECIFIED(&ip6.ip6_src))
+			return;
+	} else {
+		return;
+	}
+	conflict(an, &a, mac);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct dv_announce *an = userdata;
+
+	(void)s, (void)revents;
+	for (unsigned i = 0; i < RX_BURST; i++) {
+		uint8_t f[SNAP_LEN];
+		struct sockaddr_ll sll;
+		socklen_t sl = sizeof(sll);
+		ssize_t n = recvfrom(fd, f, sizeof(f), 0, (struct sockaddr *)&sll, &sl);
+		uint16_t type;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (sll.sll_pkttype == PACKET_OUTGOING || (size_t)n < ETH_HLEN)
+			continue;
+		/* Leftovers of a finished probe: nothing to compare with. */
+		if (!an->n_probes)
+			continue;
+		memcpy(&type, f + 12, 2);
+		if (type == htons(ETH_P_ARP))
+			on_arp(an, f, (size_t)n);
+		else if (type == htons(ETH_P_IPV6))
+			on_ip6(an, f, (size_t)n);
+	}
+	/* A negative return would disable the source for good. */
+	return 0;
+}
+
+/* ---------------- probes ---------------- */
+
+static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct probe *p = userdata;
+	int r;
+
+	(void)usec;
+	if (p->left == 0) {
+		/* interval_ms after the last probe and nobody answered. */
+		probe_finish(p, 0, NULL);
+		return 0;
+	}
+	r = send_probe(p->e->an, &p->e->a);
+	if (r < 0 && !transient(r)) {
+		probe_finish(p, r, NULL);
+		return 0;
+	}
+	p->left--;
+	(void)sd_event_source_set_time_relative(s, (uint64_t)p->interval_ms * 1000);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+int dv_probe_start(struct dv_announce *an, const struct dv_addr *a, unsigned count, unsigned interval_ms,
+		   dv_probe_done_fn done, void *ud)
+{
+	struct an_entry *e;
+	struct probe *p;
+	uint64_t first_usec = 0;
+	int r;
+
+	if (!an || !a || !done || (a->family != AF_INET && a->family != AF_INET6))
+		return -EINVAL;
+	if (an->n_probes >= PROBES_MAX)
+		return -ENOSPC;
+	r = entry_get(an, a, &e);
+	if (r < 0)
+		return r;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		entry_put(e);
+		return -ENOMEM;
+	}
+	*p = (struct probe){.e = e, .id = an->next_probe_id++, .interval_ms = interval_ms, .done = done, .ud = ud};
+	p->next = e->probes;
+	e->probes = p;
+	an->n_probes++;
+
+	/* count 0 gets its done(0) from the timer too, never from here. */
+	if (count > 0) {
+		if (a->family == AF_INET6) {
+			/* Another host's DAD goes to the solicited-node group,
+			 * which a NIC filters out unless someone joined it. */
+			p->joined = set_membership(an, a, true) == 0;
+			an->n_listen_v6++;
+		} else {
+			an->n_listen_v4++;
+		}
+		p->listening = true;
+		/* Listen before the first probe leaves, or a fast answer is lost. */
+		r = update_binding(an);
+		if (r < 0)
+			goto fail;
+		r = send_probe(an, a);
+		if (r < 0 && !transient(r))
+			goto fail;
+		p->left = count - 1;
+		first_usec = (uint64_t)interval_ms * 1000;
+	}
+	r = sd_event_add_time_relative(an->ev, &p->timer, CLOCK_MONOTONIC, first_usec, TIMER_ACCURACY_USEC,
+				       on_probe_timer, p);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	probe_free(p);
+	return r;
+}
+
+void dv_probe_cancel(struct dv_announce *an, void *ud)
+{
+	if (!an)
+		return;
+	for (size_t i = 0; i < an->n_buckets; i++) {
+		struct an_entry *e = an->buckets[i];
+
+		while (e) {
+			/* probe_free may free e: step on before. */
+			struct an_entry *next = e->hnext;
+			struct probe *p = e->probes;
+
+			while (p) {
+				struct probe *pn = p->next;
+
+				if (p->ud == ud)
+					probe_free(p);
+				p = pn;
+			}
+			e = next;
+		}
+	}
+}
+
+/* ---------------- setup ---------------- */
+
+static int attach_filter(int fd)
+{
+	/* ARP, and ICMPv6 neighbour solicitations and advertisements without
+	 * extension headers (ND never has them), received not sent. */
+	struct sock_filter code[] = {
+	    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+	    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
+	    /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+	    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 6, 0),
+	    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 6),
+	    /* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
+	    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 4),
+	    /* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
+	    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 1, 0),
+	    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_ADVERT, 0, 1),
+	    /* 10 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
+	    /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	return 0;
+}
+
+int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_announce **ret)
+{
+	struct dv_announce *an;
+	int r;
+
+	if (!ev || ifindex <= 0 || !mac || !ret)
+		return -EINVAL;
+	an = calloc(1, sizeof(*an));
+	if (!an)
+		return -ENOMEM;
+	an->ev = sd_event_ref(ev);
+	an->ifindex = ifindex;
+	memcpy(an->mac, mac, 6);
+	/* Protocol 0: receives nothing until a probe needs it. */
+	an->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (an->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Filter first, so that no unfiltered frame is ever queued. */
+	r = attach_filter(an->fd);
+	if (r < 0)
+		goto fail;
+	r = bind_proto(an, 0);
+	if (r < 0)
+		goto fail;
+	r = sd_event_add_io(ev, &an->io, an->fd, EPOLLIN, on_io, an);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_description(an->io, "dvipa-announce");
+	*ret = an;
+	return 0;
+fail:
+	dv_announce_free(an);
+	return r;
+}
+
+struct dv_announce *dv_announce_free(struct dv_announce *an)
+{
+	if (!an)
+		return NULL;
+	/* Pending probes end silently: their requesters are going away too. */
+	for (size_t i = 0; i < an->n_buckets; i++)
+		while (an->buckets[i]) {
+			struct an_entry *e = an->buckets[i];
+
+			an->buckets[i] = e->hnext;
+			while (e->probes) {
+				struct probe *p = e->probes;
+
+				e->probes = p->next;
+				sd_event_source_disable_unref(p->timer);
+				free(p);
+			}
+			sd_event_source_disable_unref(e->series);
+			free(e);
+		}
+	free(an->buckets);
+	sd_event_source_disable_unref(an->io);
+	/* Memberships go with the socket. */
+	if (an->fd >= 0)
+		close(an->fd);
+	sd_event_unref(an->ev);
+	free(an);
+	return NULL;
+}
