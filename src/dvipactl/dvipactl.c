@@ -1,1 +1,1091 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dvipactl: the operator's view of dvipad. See dvipactl(8).
+ *
+ * Display verbs speak the control protocol directly (proto.h) and turn the
+ * daemon's RECORD messages into one json-c tree; --json prints that tree,
+ * text mode renders it, so the two outputs cannot disagree. Operator verbs
+ * (activate, deactivate, reload) are a single request each. "run" uses
+ * libdvipa like any application would and supervises a command.
+ *
+ * Exit codes are the daemon's result codes (result.h), see usage().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "addr.h"
+#include "dvipa.h"
+#include "proto.h"
+#include "result.h"
+
+#ifndef DVIPA_VERSION
+#define DVIPA_VERSION "0.1.0"
+#endif
+
+/* Exit codes besides the result codes. */
+#define EXIT_FAILURE_OTHER 1
+#define EXIT_USAGE DV_R_BADREQ
+#define EXIT_UNREACH DV_R_UNREACH
+
+/* A reply is a few records per VIPA; a daemon that sends more than this is
+ * broken, and we would rather say so than grow without bound. */
+#define MAX_RECORDS 200000
+/* Seconds to wait for the next message of a reply. dvipad answers within a
+ * second (its longest step is an ARP probe); this only ends a hang. */
+#define REPLY_TIMEOUT_S 30
+#define MAX_VIPAS 256
+#define DEFAULT_RANK 100
+
+struct ctl {
+	const char *sock_path; /* -S, or NULL: $DVIPA_SOCKET, then the default */
+	bool json;
+	int fd;
+	uint32_t seq;
+};
+
+struct verb {
+	const char *name;
+	int (*fn)(struct ctl *c, int argc, char **argv);
+	const char *args;
+	const char *help;
+	bool display; /* takes --json */
+};
+
+static const struct verb *current_verb;
+
+static void usage_line(FILE *f, const struct verb *v);
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the control socket ---- */
+
+static const char *sock_path(const struct ctl *c)
+{
+	const char *p = c->sock_path;
+
+	if (!p || !*p)
+		p = getenv("DVIPA_SOCKET");
+	if (!p || !*p)
+		p = DV_DEFAULT_SOCKET;
+	return p;
+}
+
+static int ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = sock_path(c);
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "dvipactl: socket path '%s' is too long\n", path);
+		return EXIT_USAGE;
+	}
+	strcpy(sa.sun_path, path);
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		fprintf(stderr, "dvipactl: socket: %s\n", strerror(errno));
+		return EXIT_FAILURE_OTHER;
+	}
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "dvipactl: cannot connect to dvipad at '%s': %s\n", path, strerror(errno));
+		close(c->fd);
+		c->fd = -1;
+		return EXIT_UNREACH;
+	}
+	return 0;
+}
+
+/* ---- records to a json-c tree (the one code path for both outputs) ---- */
+
+struct tree {
+	json_object *root;
+	json_object *last_vipa;
+	size_t records;
+};
+
+static json_object *tree_array(struct tree *t, const char *key)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(t->root, key, &a) || !json_object_is_type(a, json_type_array)) {
+		a = json_object_new_array();
+		json_object_object_add(t->root, key, a);
+	}
+	return a;
+}
+
+static const char *jstr(json_object *o, const char *key, const char *dflt)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return dflt;
+	return json_object_get_string(v);
+}
+
+static uint64_t ju64(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_uint64(v);
+}
+
+static bool jbool(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return false;
+	return json_object_get_boolean(v);
+}
+
+static size_t jlen(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+		return 0;
+	return json_object_array_length(v);
+}
+
+/* The VIPA a HOLD or STANDBY belongs to: it follows its VIPA, but match
+ * the address anyway rather than trust the order blindly. */
+static json_object *find_vipa(struct tree *t, json_object *rec)
+{
+	const char *addr = jstr(rec, "addr", NULL);
+	json_object *vipas;
+
+	if (!addr)
+		return t->last_vipa;
+	if (t->last_vipa && strcmp(jstr(t->last_vipa, "addr", ""), addr) == 0)
+		return t->last_vipa;
+	vipas = tree_array(t, "vipas");
+	for (size_t i = json_object_array_length(vipas); i-- > 0;) {
+		json_object *v = json_object_array_get_idx(vipas, i);
+
+		if (strcmp(jstr(v, "addr", ""), addr) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* Place one record; takes ownership of rec. Unknown record types are kept
+ * under "other" so that --json passes them through. */
+static void tree_add(struct tree *t, uint32_t rectype, json_object *rec)
+{
+	json_object *v;
+
+	switch (rectype) {
+	case DV_REC_DAEMON:
+		json_object_object_add(t->root, "daemon", rec);
+		break;
+	case DV_REC_MEMBER:
+		json_object_array_add(tree_array(t, "members"), rec);
+		break;
+	case DV_REC_VIPA:
+		json_object_object_add(rec, "holds", json_object_new_array());
+		json_object_object_add(rec, "standbys", json_object_new_array());
+		json_object_array_add(tree_array(t, "vipas"), rec);
+		t->last_vipa = rec;
+		break;
+	case DV_REC_HOLD:
+	case DV_REC_STANDBY: {
+		const char *key = rectype == DV_REC_HOLD ? "holds" : "standbys";
+
+		v = find_vipa(t, rec);
+		if (v && json_object_object_get_ex(v, key, &v) && json_object_is_type(v, json_type_array))
+			json_object_array_add(v, rec);
+		else
+			json_object_array_add(tree_array(t, key), rec);
+		break;
+	}
+	case DV_REC_RANGE:
+		json_object_array_add(tree_array(t, "ranges"), rec);
+		break;
+	case DV_REC_DEFINE:
+		json_object_array_add(tree_array(t, "defines"), rec);
+		break;
+	case DV_REC_TEXT:
+		if (json_object_object_get_ex(rec, "text", &v))
+			json_object_array_add(tree_array(t, "text"), json_object_get(v));
+		json_object_put(rec);
+		break;
+	default:
+		json_object_object_add(rec, "rectype", json_object_new_int64(rectype));
+		json_object_array_add(tree_array(t, "other"), rec);
+		break;
+	}
+}
+
+/* One RECORD message to a json object of its fields. 0, or -EBADMSG. */
+static int record_to_json(const struct dv_msg *m, uint32_t *ret_type, json_object **ret)
+{
+	json_object *o = json_object_new_object();
+	bool has_type = false;
+	struct dv_attr_iter it;
+	const void *v;
+	uint16_t t;
+	size_t n;
+
+	dv_attr_iter_init(&it, m);
+	while (dv_attr_next(&it, &t, &v, &n)) {
+		const char *key, *str;
+		uint64_t u64;
+		uint8_t ft;
+		bool b;
+
+		if (t == DV_A_RECTYPE) {
+			if (has_type || dv_val_u32(v, n, ret_type) < 0)
+				goto bad;
+			has_type = true;
+			continue;
+		}
+		if (t != DV_A_FIELD)
+			continue;
+		/* A field type from a newer daemon: skip it, keep the rest. */
+		if (n >= 1 && ((const uint8_t *)v)[0] > DV_F_BOOL)
+			continue;
+		if (dv_val_field(v, n, &ft, &key, &str, &u64, &b) < 0)
+			goto bad;
+		if (ft == DV_F_STR)
+			json_object_object_add(o, key, json_object_new_string(str));
+		else if (ft == DV_F_U64)
+			json_object_object_add(o, key, json_object_new_uint64(u64));
+		else
+			json_object_object_add(o, key, json_object_new_boolean(b));
+	}
+	if (!has_type)
+		goto bad;
+	*ret = o;
+	return 0;
+bad:
+	json_object_put(o);
+	return -EBADMSG;
+}
+
+/*
+ * Send one request and read its reply: RECORDs (into t, if given) until the
+ * RESULT with our seq. 0 and the RESULT in *ret, or an exit code after a
+ * message on stderr.
+ */
+static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, struct tree *t,
+			struct dv_reply *ret)
+{
+	static struct dv_msgb b;
+	static uint8_t buf[DV_MSG_MAX];
+	uint32_t seq = ++c->seq;
+
+	dv_msgb_init(&b, type, seq);
+	if (addr)
+		dv_msgb_put_addr(&b, addr);
+	if (kind)
+		dv_msgb_put_u32(&b, DV_A_KIND, kind);
+	if (dv_msgb_finish(&b) < 0) {
+		fprintf(stderr, "dvipactl: cannot build the request\n");
+		return DV_R_INTERNAL;
+	}
+	if (send(c->fd, b.buf, b.len, MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "dvipactl: sending to dvipad: %s\n", strerror(errno));
+		return EXIT_UNREACH;
+	}
+
+	for (;;) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct dv_msg m;
+		ssize_t n;
+		int r;
+
+		r = poll(&pfd, 1, REPLY_TIMEOUT_S * 1000);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			fprintf(stderr, "dvipactl: no answer from dvipad in %d seconds\n", REPLY_TIMEOUT_S);
+			return EXIT_UNREACH;
+		}
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(errno));
+			return EXIT_UNREACH;
+		}
+		if (n == 0) {
+			fprintf(stderr, "dvipactl: dvipad closed the connection\n");
+			return EXIT_UNREACH;
+		}
+		if (mh.msg_flags & MSG_TRUNC) {
+			fprintf(stderr, "dvipactl: oversized message from dvipad\n");
+			return EXIT_FAILURE_OTHER;
+		}
+		r = dv_msg_parse(buf, (size_t)n, &m);
+		if (r == -EPROTONOSUPPORT) {
+			fprintf(stderr, "dvipactl: dvipad speaks another protocol version\n");
+			return EXIT_FAILURE_OTHER;
+		}
+		if (r < 0) {
+			fprintf(stderr, "dvipactl: malformed message from dvipad\n");
+			return EXIT_FAILURE_OTHER;
+		}
+		if (m.seq != seq)
+			continue; /* EVENTs (seq 0) and anything not ours */
+		if (m.type == DV_MSG_RECORD) {
+			json_object *rec;
+			uint32_t rt;
+
+			if (!t)
+				continue;
+			if (record_to_json(&m, &rt, &rec) < 0) {
+				fprintf(stderr, "dvipactl: malformed record from dvipad\n");
+				return EXIT_FAILURE_OTHER;
+			}
+			if (++t->records > MAX_RECORDS) {
+				json_object_put(rec);
+				fprintf(stderr, "dvipactl: more than %d records from dvipad\n", MAX_RECORDS);
+				return EXIT_FAILURE_OTHER;
+			}
+			tree_add(t, rt, rec);
+		} else if (m.type == DV_MSG_RESULT) {
+			if (dv_reply_decode(&m, ret) < 0) {
+				fprintf(stderr, "dvipactl: malformed result from dvipad\n");
+				return EXIT_FAILURE_OTHER;
+			}
+			return 0;
+		}
+	}
+}
+
+/* A result code as an exit code: the numbers are shared; anything this
+ * version does not know is "other failure". */
+static int result_exit(uint32_t r)
+{
+	if (r == DV_R_OK)
+		return 0;
+	if (r >= DV_R_BADREQ && r <= DV_R_INTERNAL)
+		return (int)r;
+	return EXIT_FAILURE_OTHER;
+}
+
+static const char *reason_or_text(const struct dv_reply *rep)
+{
+	return rep->reason[0] ? rep->reason : dvipa_strerror((int)rep->result);
+}
+
+/* ---- text rendering of the tree ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "since" as an age: 42s, 5m03s, 2h07m, 3d04h; "-" when unknown. */
+static const char *fmt_age(uint64_t since, char buf[static 32])
+{
+	uint64_t now = now_ms(), s;
+
+	if (since == 0)
+		return "-";
+	s = now > since ? (now - since) / 1000 : 0;
+	if (s < 60)
+		snprintf(buf, 32, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, 32, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, 32, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, 32, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+/* A node's name, or "node N" when the daemon did not know it. */
+static const char *fmt_node(json_object *o, const char *name_key, const char *id_key, char buf[static 32])
+{
+	const char *name = jstr(o, name_key, "");
+	uint64_t id = ju64(o, id_key);
+
+	if (*name)
+		return name;
+	if (id == 0)
+		return "-";
+	snprintf(buf, 32, "node %" PRIu64, id);
+	return buf;
+}
+
+enum { COL_ADDR, COL_STATE, COL_OWNER, COL_ORIGIN, COL_SINCE, COL_HOLDS, COL_STANDBYS, NCOLS };
+
+static void print_row(char cells[NCOLS][DV_REASON_MAX], const int width[NCOLS])
+{
+	for (int i = 0; i < NCOLS; i++) {
+		if (i == NCOLS - 1)
+			printf("%s\n", cells[i]);
+		else
+			printf("%-*s  ", width[i], cells[i]);
+	}
+}
+
+static void vipa_cells(json_object *v, char cells[NCOLS][DV_REASON_MAX])
+{
+	char buf[32];
+
+	snprintf(cells[COL_ADDR], DV_REASON_MAX, "%s", jstr(v, "addr", "?"));
+	snprintf(cells[COL_STATE], DV_REASON_MAX, "%s", jstr(v, "state", "?"));
+	snprintf(cells[COL_OWNER], DV_REASON_MAX, "%s", fmt_node(v, "owner_name", "owner", buf));
+	snprintf(cells[COL_ORIGIN], DV_REASON_MAX, "%s", jstr(v, "origin", "-"));
+	snprintf(cells[COL_SINCE], DV_REASON_MAX, "%s", fmt_age(ju64(v, "since"), buf));
+	snprintf(cells[COL_HOLDS], DV_REASON_MAX, "%zu", jlen(v, "holds"));
+	snprintf(cells[COL_STANDBYS], DV_REASON_MAX, "%zu", jlen(v, "standbys"));
+}
+
+static void print_holder(json_object *h, bool standby)
+{
+	char node[32], age[32], pid[40] = "";
+
+	if (ju64(h, "pid"))
+		snprintf(pid, sizeof(pid), ", pid %" PRIu64, ju64(h, "pid"));
+	if (standby)
+		printf("    standby rank %" PRIu64 " on %s (uid %" PRIu64 "%s) since %s\n", ju64(h, "rank"),
+		       fmt_node(h, "node_name", "node", node), ju64(h, "uid"), pid, fmt_age(ju64(h, "since"), age));
+	else
+		printf("    hold %s on %s (uid %" PRIu64 "%s) since %s\n", jstr(h, "kind", "?"),
+		       fmt_node(h, "node_name", "node", node), ju64(h, "uid"), pid, fmt_age(ju64(h, "since"), age));
+}
+
+static void render_status(json_object *root)
+{
+	static const char *const heads[NCOLS] = {"ADDR", "STATE", "OWNER", "ORIGIN", "SINCE", "HOLDS", "STANDBYS"};
+	static char cells[NCOLS][DV_REASON_MAX];
+	json_object *d = NULL, *members = NULL, *vipas = NULL;
+	int width[NCOLS];
+	size_t nv;
+
+	json_object_object_get_ex(root, "daemon", &d);
+	json_object_object_get_ex(root, "members", &members);
+	json_object_object_get_ex(root, "vipas", &vipas);
+
+	printf("Node %s (id %" PRIu64 "), cluster %s, quorate %s, interface %s\n", jstr(d, "node", "?"),
+	       ju64(d, "nodeid"), jstr(d, "cluster", "?"), jbool(d, "quorate") ? "yes" : "no",
+	       jstr(d, "interface", "?"));
+	if (strcmp(jstr(d, "cluster", "none"), "none") != 0 && members && json_object_array_length(members) > 0) {
+		printf("Members:");
+		for (size_t i = 0; i < json_object_array_length(members); i++) {
+			json_object *m = json_object_array_get_idx(members, i);
+
+			printf("%s %s (%" PRIu64 "%s)", i ? "," : "", jstr(m, "name", "?"), ju64(m, "nodeid"),
+			       jbool(m, "self") ? ", self" : "");
+		}
+		printf("\n");
+	}
+	printf("\n");
+
+	nv = vipas ? json_object_array_length(vipas) : 0;
+	for (int i = 0; i < NCOLS; i++)
+		width[i] = (int)strlen(heads[i]);
+	for (size_t i = 0; i < nv; i++) {
+		vipa_cells(json_object_array_get_idx(vipas, i), cells);
+		for (int j = 0; j < NCOLS; j++)
+			if ((int)strlen(cells[j]) > width[j])
+				width[j] = (int)strlen(cells[j]);
+	}
+	for (int j = 0; j < NCOLS; j++)
+		snprintf(cells[j], DV_REASON_MAX, "%s", heads[j]);
+	print_row(cells, width);
+
+	for (size_t i = 0; i < nv; i++) {
+		json_object *v = json_object_array_get_idx(vipas, i), *a;
+		const char *reason = jstr(v, "reason", "");
+
+		vipa_cells(v, cells);
+		print_row(cells, width);
+		if (json_object_object_get_ex(v, "holds", &a))
+			for (size_t k = 0; k < json_object_array_length(a); k++)
+				print_holder(json_object_array_get_idx(a, k), false);
+		if (json_object_object_get_ex(v, "standbys", &a))
+			for (size_t k = 0; k < json_object_array_length(a); k++)
+				print_holder(json_object_array_get_idx(a, k), true);
+		if (*reason)
+			printf("    reason: %s\n", reason);
+	}
+}
+
+static void render_config(json_object *root)
+{
+	json_object *text;
+
+	if (!json_object_object_get_ex(root, "text", &text))
+		return;
+	for (size_t i = 0; i < json_object_array_length(text); i++)
+		printf("%s\n", json_object_get_string(json_object_array_get_idx(text, i)));
+}
+
+/* ---- verbs ---- */
+
+static int parse_display_args(struct ctl *c, int argc, char **argv, int max_args)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int o;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			c->json = true;
+			break;
+		case 'h':
+			usage_line(stdout, current_verb);
+			exit(0);
+		default:
+			return -usage_error(NULL);
+		}
+	}
+	if (argc - optind > max_args)
+		return -usage_error("too many arguments");
+	return optind;
+}
+
+static int display(struct ctl *c, uint16_t type, const struct dv_addr *addr, const char *const keys[],
+		   void (*render)(json_object *))
+{
+	struct tree t = {.root = json_object_new_object()};
+	struct dv_reply rep;
+	int r;
+
+	/* The keys are there even when empty: a stable shape for scripts. */
+	for (size_t i = 0; keys[i]; i++)
+		json_object_object_add(t.root, keys[i],
+				       strcmp(keys[i], "daemon") == 0 ? json_object_new_object()
+								      : json_object_new_array());
+	r = ctl_connect(c);
+	if (r == 0)
+		r = ctl_transact(c, type, addr, 0, &t, &rep);
+	if (r == 0 && rep.result != DV_R_OK) {
+		fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
+		r = result_exit(rep.result);
+	}
+	if (r == 0) {
+		if (c->json)
+			printf("%s\n", json_object_to_json_string_ext(t.root, JSON_C_TO_STRING_PRETTY |
+										  JSON_C_TO_STRING_NOSLASHESCAPE));
+		else
+			render(t.root);
+		if (fflush(stdout) != 0) {
+			fprintf(stderr, "dvipactl: writing output: %s\n", strerror(errno));
+			r = EXIT_FAILURE_OTHER;
+		}
+	}
+	json_object_put(t.root);
+	return r;
+}
+
+static int parse_addr_arg(const char *s, struct dv_addr *ret)
+{
+	if (dv_addr_parse(s, ret) < 0)
+		return usage_error("'%s' is not an IPv4 or IPv6 address", s);
+	return 0;
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"daemon", "members", "vipas", NULL};
+	struct dv_addr a;
+	int i, r;
+
+	i = parse_display_args(c, argc, argv, 1);
+	if (i < 0)
+		return -i;
+	if (i < argc && (r = parse_addr_arg(argv[i], &a)) != 0)
+		return r;
+	return display(c, DV_MSG_STATUS, i < argc ? &a : NULL, keys, render_status);
+}
+
+static int cmd_config(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"ranges", "defines", "text", NULL};
+	int i;
+
+	i = parse_display_args(c, argc, argv, 0);
+	if (i < 0)
+		return -i;
+	return display(c, DV_MSG_CONFIG, NULL, keys, render_config);
+}
+
+/* activate, deactivate, reload: one request, silent on success. */
+static int operator_request(struct ctl *c, int argc, char **argv, uint16_t type, bool needs_addr)
+{
+	struct dv_reply rep;
+	struct dv_addr a;
+	int i, r;
+
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+	i = parse_display_args(c, argc, argv, needs_addr ? 1 : 0);
+	if (i < 0)
+		return -i;
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+	if (needs_addr) {
+		if (i >= argc)
+			return usage_error("an address is required");
+		if ((r = parse_addr_arg(argv[i], &a)) != 0)
+			return r;
+	}
+	r = ctl_connect(c);
+	if (r == 0)
+		r = ctl_transact(c, type, needs_addr ? &a : NULL, needs_addr ? 2 : 0, NULL, &rep);
+	if (r != 0)
+		return r;
+	if (rep.result != DV_R_OK) {
+		if (needs_addr)
+			fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, argv[i], reason_or_text(&rep));
+		else
+			fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
+		return result_exit(rep.result);
+	}
+	return 0;
+}
+
+static int cmd_activate(struct ctl *c, int argc, char **argv)
+{
+	return operator_request(c, argc, argv, DV_MSG_ACTIVATE, true);
+}
+
+static int cmd_deactivate(struct ctl *c, int argc, char **argv)
+{
+	return operator_request(c, argc, argv, DV_MSG_RELEASE, true);
+}
+
+static int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	return operator_request(c, argc, argv, DV_MSG_RELOAD, false);
+}
+
+/* ---- run ---- */
+
+struct run {
+	size_t n;
+	const char *text[MAX_VIPAS];
+	struct dv_addr addr[MAX_VIPAS];
+	bool granted[MAX_VIPAS];
+	unsigned rank;
+	int sig;
+	pid_t child;	  /* 0 before the command runs */
+	bool signalled;	  /* --signal was sent */
+	const char *lost; /* before the command runs: an address lost */
+};
+
+static int parse_signal(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s >= '0' && *s <= '9') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno || *end || v < 1 || v >= NSIG)
+			return -1;
+		return (int)v;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (int i = 1; i < NSIG; i++) {
+		const char *name = sigabbrev_np(i);
+
+		if (name && strcasecmp(name, s) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static ssize_t run_find(struct run *st, const char *text)
+{
+	struct dv_addr a;
+
+	if (dv_addr_parse(text, &a) < 0)
+		return -1;
+	for (size_t i = 0; i < st->n; i++)
+		if (dv_addr_eq(&st->addr[i], &a))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void run_stop_child(struct run *st)
+{
+	if (st->child > 0 && !st->signalled) {
+		kill(st->child, st->sig);
+		st->signalled = true;
+	}
+}
+
+static void run_event(dvipa_t *h, const struct dvipa_event *ev, void *userdata)
+{
+	struct run *st = userdata;
+	ssize_t i = run_find(st, ev->addr);
+
+	if (i < 0)
+		return;
+	if (ev->type == DVIPA_EVENT_GRANTED) {
+		st->granted[i] = true;
+	} else if (ev->type == DVIPA_EVENT_LOST) {
+		fprintf(stderr, "dvipactl: lost %s: %s\n", st->text[i], *ev->reason ? ev->reason : "no reason given");
+		if (st->child > 0)
+			run_stop_child(st);
+		else
+			st->lost = st->text[i];
+	}
+}
+
+static bool all_granted(const struct run *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (!st->granted[i])
+			return false;
+	return true;
+}
+
+/* Wait for every standby to be granted; signals end the wait. */
+static int run_wait_granted(dvipa_t *h, struct run *st, int sfd)
+{
+	while (!all_granted(st)) {
+		struct pollfd p[2] = {{.fd = dvipa_fd(h), .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct signalfd_siginfo si;
+		int r;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "dvipactl: poll: %s\n", strerror(errno));
+			return EXIT_FAILURE_OTHER;
+		}
+		if (p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+			return 128 + (int)si.ssi_signo;
+		if (p[0].revents) {
+			r = dvipa_dispatch(h, run_event, st);
+			if (r == -DVIPA_E_UNREACH) {
+				fprintf(stderr, "dvipactl: dvipad went away\n");
+				return EXIT_UNREACH;
+			}
+			if (st->lost)
+				return EXIT_FAILURE_OTHER;
+		}
+	}
+	return 0;
+}
+
+static int child_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_FAILURE_OTHER;
+}
+
+static int run_supervise(dvipa_t *h, struct run *st, int sfd, int pidfd)
+{
+	int dfd = dvipa_fd(h);
+
+	for (;;) {
+		struct pollfd p[3] = {
+		    {.fd = sfd, .events = POLLIN},
+		    {.fd = pidfd, .events = POLLIN},
+		    {.fd = dfd, .events = POLLIN},
+		};
+		struct signalfd_siginfo si;
+		int status;
+		pid_t w;
+
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Cannot supervise any more: stop the command and
+			 * wait for it the simple way. */
+			fprintf(stderr, "dvipactl: poll: %s\n", strerror(errno));
+			run_stop_child(st);
+			while (waitpid(st->child, &status, 0) < 0)
+				if (errno != EINTR)
+					return EXIT_FAILURE_OTHER;
+			return child_status(status);
+		}
+		if (p[0].revents && read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+			kill(st->child, (int)si.ssi_signo);
+		if (p[2].revents) {
+			if (dvipa_dispatch(h, run_event, st) == -DVIPA_E_UNREACH) {
+				fprintf(stderr, "dvipactl: dvipad went away%s\n",
+					st->signalled ? "" : ", stopping the command");
+				run_stop_child(st);
+				dfd = -1; /* a dead connection polls readable forever */
+			}
+		}
+		/* Whatever woke us (pidfd, SIGCHLD, or neither), ask. */
+		w = waitpid(st->child, &status, WNOHANG);
+		if (w == st->child)
+			return child_status(status);
+		if (w < 0 && errno != EINTR) {
+			fprintf(stderr, "dvipactl: waitpid: %s\n", strerror(errno));
+			return EXIT_FAILURE_OTHER;
+		}
+	}
+}
+
+static int cmd_run(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"standby", no_argument, NULL, 's'},      {"rank", required_argument, NULL, 'r'},
+	    {"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
+	};
+	static struct run st;
+	sigset_t mask, oldmask;
+	bool standby = false, has_rank = false;
+	dvipa_t *h = NULL;
+	int o, r, sfd = -1, pidfd = -1;
+	char **cmd;
+
+	st.rank = DEFAULT_RANK;
+	st.sig = SIGTERM;
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+
+	/* '+': the command's own options are not ours */
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		char *end;
+		long v;
+
+		switch (o) {
+		case 's':
+			standby = true;
+			break;
+		case 'r':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > 254)
+				return usage_error("rank '%s' is not in 1..254", optarg);
+			st.rank = (unsigned)v;
+			has_rank = true;
+			break;
+		case 'g':
+			st.sig = parse_signal(optarg);
+			if (st.sig < 0)
+				return usage_error("'%s' is not a signal", optarg);
+			break;
+		case 'v':
+			if (st.n == MAX_VIPAS)
+				return usage_error("more than %d --vipa", MAX_VIPAS);
+			if (dv_addr_parse(optarg, &st.addr[st.n]) < 0)
+				return usage_error("'%s' is not an IPv4 or IPv6 address", optarg);
+			for (size_t i = 0; i < st.n; i++)
+				if (dv_addr_eq(&st.addr[i], &st.addr[st.n]))
+					return usage_error("--vipa %s given twice", optarg);
+			st.text[st.n++] = optarg;
+			break;
+		case 'h':
+			usage_line(stdout, current_verb);
+			exit(0);
+		default:
+			return usage_error(NULL);
+		}
+	}
+	if (has_rank && !standby)
+		return usage_error("--rank needs --standby");
+	if (st.n == 0)
+		return usage_error("at least one --vipa is required");
+	if (optind >= argc)
+		return usage_error("no command given");
+	cmd = argv + optind;
+
+	/* From here on, these signals arrive through sfd only: before the
+	 * command runs they end the wait, afterwards they are forwarded. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "dvipactl: signalfd: %s\n", strerror(errno));
+		return EXIT_FAILURE_OTHER;
+	}
+
+	r = dvipa_open(&h, c->sock_path);
+	if (r < 0) {
+		fprintf(stderr, "dvipactl: cannot connect to dvipad at '%s': %s\n", sock_path(c), strerror(errno));
+		r = -r;
+		goto out;
+	}
+
+	for (size_t i = 0; i < st.n; i++) {
+		r = standby ? dvipa_standby(h, st.text[i], st.rank) : dvipa_activate(h, st.text[i]);
+		if (r < 0) {
+			const char *why = dvipa_reason(h);
+
+			fprintf(stderr, "dvipactl: %s %s: %s\n", standby ? "standby" : "activate", st.text[i],
+				*why ? why : dvipa_strerror(r));
+			r = -r;
+			goto out;
+		}
+		if (r == 0)
+			st.granted[i] = true;
+		else
+			fprintf(stderr, "dvipactl: waiting for %s (standby rank %u)\n", st.text[i], st.rank);
+	}
+	r = run_wait_granted(h, &st, sfd);
+	if (r != 0)
+		goto out;
+
+	st.child = fork();
+	if (st.child < 0) {
+		fprintf(stderr, "dvipactl: fork: %s\n", strerror(errno));
+		r = EXIT_FAILURE_OTHER;
+		goto out;
+	}
+	if (st.child == 0) {
+		/* Every descriptor of ours is close-on-exec; the mask is not. */
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "dvipactl: cannot run '%s': %s\n", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	/* Without pidfd_open (Linux < 5.3) SIGCHLD on sfd does the job. */
+	pidfd = (int)syscall(SYS_pidfd_open, st.child, 0);
+	r = run_supervise(h, &st, sfd, pidfd);
+
+out:
+	/* Closing the handle ends the holds: the command is gone. */
+	dvipa_close(h);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sfd >= 0)
+		close(sfd);
+	return r;
+}
+
+/* ---- the verb table and main ---- */
+
+static int cmd_help(struct ctl *c, int argc, char **argv);
+
+static const struct verb verbs[] = {
+    {"status", cmd_status, "[--json] [ADDR]", "show the node, its VIPAs, holds and standbys", true},
+    {"config", cmd_config, "[--json]", "show the configuration in effect", true},
+    {"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
+    {"deactivate", cmd_deactivate, "ADDR", "end the operator hold on ADDR", false},
+    {"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
+    {"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
+     "hold the VIPAs while CMD runs", false},
+    {"help", cmd_help, "", "show this help", false},
+};
+
+static void usage_line(FILE *f, const struct verb *v)
+{
+	fprintf(f, "usage: dvipactl [-S PATH] %s%s%s\n", v->name, *v->args ? " " : "", v->args);
+}
+
+static void help(FILE *f)
+{
+	fprintf(f, "usage: dvipactl [-S PATH] [--json] VERB [ARG]...\n"
+		   "       dvipactl -h|--help | --version\n\n"
+		   "  -S PATH   dvipad's control socket (default $DVIPA_SOCKET, then " DV_DEFAULT_SOCKET ")\n"
+		   "  --json    JSON output of display verbs\n\nverbs:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %s %s\n      %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+	fprintf(f, "\nexit: 0 ok, 1 failure, 2 bad arguments, 3 not in any range, 4 held elsewhere,\n"
+		   "      5 permission denied, 6 dvipad unreachable, 7 address in use on the link,\n"
+		   "      8 not held, 9 limit, 10 no quorum, 11 kernel refused, 12 internal error;\n"
+		   "      run: the command's exit status, 128+N if it was killed by signal N\n");
+}
+
+static int cmd_help(struct ctl *c, int argc, char **argv)
+{
+	help(stdout);
+	return 0;
+}
+
+/* A message (if any), the usage line of the verb, and EXIT_USAGE. */
+static int usage_error(const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+
+		fprintf(stderr, "dvipactl: ");
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "\n");
+	}
+	if (current_verb)
+		usage_line(stderr, current_verb);
+	else
+		fprintf(stderr, "usage: dvipactl [-S PATH] [--json] VERB [ARG]...  (dvipactl --help)\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"socket", required_argument, NULL, 'S'},
+	    {0},
+	};
+	struct ctl c = {.fd = -1};
+	int o, r;
+
+	/* '+': stop at the verb; its options are parsed by the verb */
+	while ((o = getopt_long(argc, argv, "+hS:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			help(stdout);
+			return 0;
+		case 'V':
+			printf("dvipactl %s (protocol %d)\n", DVIPA_VERSION, DV_PROTO_VERSION);
+			return 0;
+		case 'S':
+			c.sock_path = optarg;
+			break;
+		default:
+			return usage_error(NULL);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no verb given");
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[optind], verbs[i].name) == 0)
+			current_verb = &verbs[i];
+	if (!current_verb)
+		return usage_error("unknown verb '%s'", argv[optind]);
+
+	r = current_verb->fn(&c, argc - optind, argv + optind);
+	if (c.fd >= 0)
+		close(c.fd);
+	return r;
+}
