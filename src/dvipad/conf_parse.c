@@ -82,7 +82,7 @@ struct parser {
 	struct addr_item items[MAX_TOKENS];
 };
 
-static void verr_at(struct parser *p, unsigned line, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void verr_at(struct parser *p, unsigned line, const char *fmt, va_list ap)
 {
 	p->nerrors++;
 	if (!p->errf)
