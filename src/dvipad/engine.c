@@ -360,9 +360,11 @@ static const char *node_label(const struct dv_engine *e, dv_nodeid_t id, char bu
 {
 	const struct node *n = node_find(e, id);
 
+	/* Always fills buf: callers may use either. */
 	if (n && n->name[0])
-		return n->name;
-	snprintf(buf, LABEL_MAX, "node %" PRIu32, id);
+		snprintf(buf, LABEL_MAX, "%s", n->name);
+	else
+		snprintf(buf, LABEL_MAX, "node %" PRIu32, id);
 	return buf;
 }
 
@@ -1455,7 +1457,8 @@ static int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 
 		nd->member = bsearch(&nd->id, m, nm, sizeof(*m), nodeid_cmp) != NULL;
 	}
-	memcpy(e->members, m, nm * sizeof(*m));
+	if (nm)
+		memcpy(e->members, m, nm * sizeof(*m));
 	e->n_members = nm;
 	free(m);
 

@@ -1,1 +1,2226 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The engine, driven by event scripts.
+ *
+ *   world: one engine per node (self = 1..N), all fed the same stream
+ *
+ *     n1 ── n2 ── n3        ranges of every node (unless a test says):
+ *                             10.1.1.0/24  MOVEABLE NONDISRUPTIVE
+ *                             10.2.2.0/24  MOVEABLE DISRUPTIVE
+ *                             10.3.3.0/24  UNIQUE
+ *                             fd00:1::/64  MOVEABLE NONDISRUPTIVE
+ *
+ * After every event the world checks that all engines agree on every VIPA
+ * (owner, state, origin, holds, standbys, reason) and that each engine has
+ * exactly the addresses installed that it owns while quorate. Each engine
+ * records the effects of the last event; the helpers return the reply the
+ * requesting node's engine gave.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine.h"
+
+#define NPEERS 3
+#define MAX_RECS 512
+
+enum rec_type {
+	REC_REPLY,
+	REC_NOTIFY,
+	REC_LOCAL,
+};
+
+struct rec {
+	enum rec_type type;
+	uint64_t client;
+	uint32_t seq;
+	struct dv_addr addr;
+	int code; /* result, notify kind, or up */
+	char reason[256];
+};
+
+struct peer {
+	struct dv_engine *e;
+	dv_nodeid_t self;
+	size_t n_recs, dropped;
+	struct rec recs[MAX_RECS];
+	size_t n_installed, cap_installed;
+	struct dv_addr *installed;
+	bool track; /* keep the installed set (off for bulk tests) */
+	size_t n_local_up;
+};
+
+struct world {
+	size_t n;
+	struct peer p[NPEERS + 2];
+	uint64_t time;
+	uint32_t seq;
+	bool check; /* compare engines after each event */
+};
+
+/* ---- callbacks ---- */
+
+static struct rec *rec_add(struct peer *p, enum rec_type t)
+{
+	struct rec *r;
+
+	if (p->n_recs == MAX_RECS) {
+		p->dropped++;
+		return NULL;
+	}
+	r = &p->recs[p->n_recs++];
+	memset(r, 0, sizeof(*r));
+	r->type = t;
+	return r;
+}
+
+static void cb_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
+		     const char *reason)
+{
+	struct rec *r = rec_add(ud, REC_REPLY);
+
+	assert_non_null(reason);
+	if (!r)
+		return;
+	r->client = client;
+	r->seq = seq;
+	r->addr = *a;
+	r->code = (int)result;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+}
+
+static void cb_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
+{
+	struct rec *r = rec_add(ud, REC_NOTIFY);
+
+	assert_non_null(reason);
+	if (!r)
+		return;
+	r->client = client;
+	r->addr = *a;
+	r->code = (int)what;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+}
+
+static ssize_t installed_find(const struct peer *p, const struct dv_addr *a)
+{
+	for (size_t i = 0; i < p->n_installed; i++)
+		if (dv_addr_eq(&p->installed[i], a))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void cb_local(void *ud, const struct dv_addr *a, bool up)
+{
+	struct peer *p = ud;
+	struct rec *r = rec_add(p, REC_LOCAL);
+
+	if (r) {
+		r->addr = *a;
+		r->code = up;
+	}
+	if (up)
+		p->n_local_up++;
+	if (!p->track)
+		return;
+	if (up) {
+		/* never up twice */
+		assert_true(installed_find(p, a) < 0);
+		if (p->n_installed == p->cap_installed) {
+			p->cap_installed = p->cap_installed ? 2 * p->cap_installed : 16;
+			p->installed = realloc(p->installed, p->cap_installed * sizeof(*p->installed));
+			assert_non_null(p->installed);
+		}
+		p->installed[p->n_installed++] = *a;
+	} else {
+		ssize_t i = installed_find(p, a);
+
+		/* never down without up */
+		assert_true(i >= 0);
+		p->installed[i] = p->installed[--p->n_installed];
+	}
+}
+
+static const struct dv_engine_ops ops = {
+    .reply = cb_reply,
+    .notify = cb_notify,
+    .local = cb_local,
+};
+
+/* ---- addresses and configuration ---- */
+
+static struct dv_addr A(const char *s) {
+	struct dv_addr a;
+
+	assert_int_equal(dv_addr_parse(s, &a), 0);
+	return a;
+}
+
+/* ---- the world ---- */
+
+static struct world *
+world_new(size_t n)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	w->n = n;
+	w->check = true;
+	w->time = 1000000;
+	for (size_t i = 0; i < n; i++) {
+		w->p[i].self = (dv_nodeid_t)(i + 1);
+		w->p[i].track = true;
+		w->p[i].e = dv_engine_new(w->p[i].self, &ops, &w->p[i]);
+		assert_non_null(w->p[i].e);
+	}
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++) {
+		assert_null(dv_engine_free(w->p[i].e));
+		free(w->p[i].installed);
+	}
+	free(w);
+}
+
+static struct peer *peer(struct world *w, dv_nodeid_t node)
+{
+	assert_true(node >= 1 && node <= w->n);
+	return &w->p[node - 1];
+}
+
+struct snap {
+	size_t n, cap;
+	struct snap_vipa {
+		struct dv_addr addr;
+		dv_nodeid_t owner;
+		enum dv_origin origin;
+		enum dv_vipa_state state;
+		uint64_t since_ms;
+		char reason[256];
+		size_t n_holds, n_standbys;
+		struct dv_hold holds[8];
+		struct dv_standby standbys[8];
+	} * v;
+};
+
+static int snap_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct snap *s = ud;
+	struct snap_vipa *x;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		assert_non_null(s->v);
+	}
+	x = &s->v[s->n++];
+	memset(x, 0, sizeof(*x));
+	x->addr = v->addr;
+	x->owner = v->owner;
+	x->origin = v->origin;
+	x->state = v->state;
+	x->since_ms = v->since_ms;
+	assert_non_null(v->reason);
+	snprintf(x->reason, sizeof(x->reason), "%s", v->reason);
+	x->n_holds = v->n_holds;
+	x->n_standbys = v->n_standbys;
+	if (v->n_holds)
+		memcpy(x->holds, v->holds, (v->n_holds < 8 ? v->n_holds : 8) * sizeof(*v->holds));
+	if (v->n_standbys)
+		memcpy(x->standbys, v->standbys, (v->n_standbys < 8 ? v->n_standbys : 8) * sizeof(*v->standbys));
+	return 0;
+}
+
+static void snap_take(struct dv_engine *e, struct snap *s)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(dv_engine_foreach(e, snap_cb, s), 0);
+}
+
+static void hold_equal(const struct dv_hold *a, const struct dv_hold *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->node, b->node);
+	assert_int_equal(a->client, b->client);
+	assert_int_equal(a->uid, b->uid);
+	assert_int_equal(a->since_ms, b->since_ms);
+}
+
+static void standby_equal(const struct dv_standby *a, const struct dv_standby *b)
+{
+	assert_int_equal(a->node, b->node);
+	assert_int_equal(a->client, b->client);
+	assert_int_equal(a->rank, b->rank);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->uid, b->uid);
+	assert_int_equal(a->order, b->order);
+	assert_int_equal(a->since_ms, b->since_ms);
+}
+
+/* Every engine computes the same table; each has installed what it owns. */
+static void world_check(struct world *w)
+{
+	struct snap s0;
+
+	snap_take(w->p[0].e, &s0);
+	for (size_t k = 0; k < s0.n; k++) {
+		const struct snap_vipa *x = &s0.v[k];
+
+		if (k > 0)
+			assert_true(dv_addr_cmp(&s0.v[k - 1].addr, &x->addr) < 0);
+		/* holds live on the owner only */
+		for (size_t i = 0; i < x->n_holds && i < 8; i++)
+			assert_int_equal(x->holds[i].node, x->owner);
+		assert_true(x->owner == 0 || x->state == DV_VS_ACTIVE);
+		assert_true(x->state != DV_VS_ACTIVE || x->owner != 0);
+		/* standbys in grant order */
+		for (size_t i = 1; i < x->n_standbys && i < 8; i++) {
+			const struct dv_standby *a = &x->standbys[i - 1], *b = &x->standbys[i];
+
+			assert_true(a->rank > b->rank || (a->rank == b->rank && a->order < b->order));
+		}
+	}
+	for (size_t i = 1; i < w->n; i++) {
+		struct snap s;
+
+		snap_take(w->p[i].e, &s);
+		assert_int_equal(s.n, s0.n);
+		for (size_t k = 0; k < s.n; k++) {
+			const struct snap_vipa *a = &s0.v[k], *b = &s.v[k];
+
+			assert_true(dv_addr_eq(&a->addr, &b->addr));
+			assert_int_equal(a->owner, b->owner);
+			assert_int_equal(a->origin, b->origin);
+			assert_int_equal(a->state, b->state);
+			assert_int_equal(a->since_ms, b->since_ms);
+			assert_string_equal(a->reason, b->reason);
+			assert_int_equal(a->n_holds, b->n_holds);
+			assert_int_equal(a->n_standbys, b->n_standbys);
+			for (size_t j = 0; j < a->n_holds && j < 8; j++)
+				hold_equal(&a->holds[j], &b->holds[j]);
+			for (size_t j = 0; j < a->n_standbys && j < 8; j++)
+				standby_equal(&a->standbys[j], &b->standbys[j]);
+		}
+		assert_int_equal(dv_engine_quorate(w->p[i].e), dv_engine_quorate(w->p[0].e));
+		assert_int_equal(dv_engine_seq(w->p[i].e), dv_engine_seq(w->p[0].e));
+		free(s.v);
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		struct peer *p = &w->p[i];
+		size_t want = 0;
+
+		if (!p->track)
+			continue;
+		for (size_t k = 0; k < s0.n; k++) {
+			const struct snap_vipa *x = &s0.v[k];
+
+			if (dv_engine_quorate(p->e) && x->owner == p->self && x->state == DV_VS_ACTIVE) {
+				want++;
+				assert_true(installed_find(p, &x->addr) >= 0);
+			}
+		}
+		assert_int_equal(p->n_installed, want);
+	}
+	free(s0.v);
+}
+
+static int apply(struct world *w, struct dv_event *ev)
+{
+	int r0 = 0;
+
+	w->time += 1000;
+	ev->time_ms = w->time;
+	for (size_t i = 0; i < w->n; i++) {
+		int r;
+
+		w->p[i].n_recs = 0;
+		w->p[i].dropped = 0;
+		r = dv_engine_apply(w->p[i].e, ev);
+		if (i == 0)
+			r0 = r;
+		assert_int_equal(r, r0);
+		/* local effects come before any reply or notification */
+		for (size_t k = 1; k < w->p[i].n_recs; k++)
+			if (w->p[i].recs[k].type == REC_LOCAL)
+				assert_int_equal(w->p[i].recs[k - 1].type, REC_LOCAL);
+	}
+	if (w->check)
+		world_check(w);
+	return r0;
+}
+
+/* The single reply of the last event, on the requesting node's engine. */
+static const struct rec *the_reply(struct world *w, dv_nodeid_t node)
+{
+	const struct rec *found = NULL;
+
+	for (size_t i = 0; i < w->n; i++) {
+		for (size_t k = 0; k < w->p[i].n_recs; k++) {
+			const struct rec *r = &w->p[i].recs[k];
+
+			if (r->type != REC_REPLY)
+				continue;
+			/* only the requesting node answers */
+			assert_int_equal(w->p[i].self, node);
+			assert_null(found);
+			found = r;
+		}
+	}
+	assert_non_null(found);
+	return found;
+}
+
+static int request(struct world *w, struct dv_event *ev, uint64_t client)
+{
+	const struct rec *r;
+
+	assert_int_equal(apply(w, ev), 0);
+	if (ev->node > w->n)
+		return -1;
+	r = the_reply(w, ev->node);
+	assert_int_equal(r->client, client);
+	assert_int_equal(r->seq, w->seq);
+	return r->code;
+}
+
+static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_hold_kind kind)
+{
+	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
+
+	ev.claim.client = client;
+	ev.claim.seq = ++w->seq;
+	ev.claim.addr = A(addr);
+	ev.claim.kind = kind;
+	ev.claim.uid = 1000;
+	return request(w, &ev, client);
+}
+
+static int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_hold_kind kind)
+{
+	struct dv_event ev = {.type = DV_EV_RELEASE, .node = node};
+
+	ev.release.client = client;
+	ev.release.seq = ++w->seq;
+	ev.release.addr = A(addr);
+	ev.release.kind = kind;
+	return request(w, &ev, client);
+}
+
+static int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank,
+		     enum dv_hold_kind kind)
+{
+	struct dv_event ev = {.type = DV_EV_STANDBY, .node = node};
+
+	ev.standby.client = client;
+	ev.standby.seq = ++w->seq;
+	ev.standby.addr = A(addr);
+	ev.standby.rank = rank;
+	ev.standby.kind = kind;
+	ev.standby.uid = 1000;
+	return request(w, &ev, client);
+}
+
+static int standby(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank)
+{
+	return standby_k(w, node, client, addr, rank, DV_HOLD_API);
+}
+
+static void gone(struct world *w, dv_nodeid_t node, uint64_t client)
+{
+	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .node = node};
+
+	ev.client_gone.client = client;
+	assert_int_equal(apply(w, &ev), 0);
+}
+
+static void addr_state(struct world *w, dv_nodeid_t node, const char *addr, unsigned flags)
+{
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE, .node = node};
+
+	ev.addr_state.addr = A(addr);
+	ev.addr_state.flags = flags;
+	assert_int_equal(apply(w, &ev), 0);
+}
+
+static void members(struct world *w, size_t n, ...)
+{
+	dv_nodeid_t ids[DV_ENGINE_MAX_NODES];
+	struct dv_event ev = {.type = DV_EV_MEMBERSHIP};
+	va_list ap;
+
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = va_arg(ap, dv_nodeid_t);
+	va_end(ap);
+	ev.membership.n = n;
+	ev.membership.nodes = ids;
+	assert_int_equal(apply(w, &ev), 0);
+}
+
+static void quorum(struct world *w, bool q)
+{
+	struct dv_event ev = {.type = DV_EV_QUORUM};
+
+	ev.quorum.quorate = q;
+	assert_int_equal(apply(w, &ev), 0);
+}
+
+/*
+ * A node's configuration as a script of ';'-separated clauses:
+ *   range PREFIX [nondisruptive|disruptive|unique] [deleted]
+ *   define ADDR [immediate|whenidle] [trackport N]
+ *   backup RANK ADDR [immediate|none] [trackport N]
+ */
+static int conf_rc(struct world *w, dv_nodeid_t node, const char *name, const char *script)
+{
+	struct dv_conf_range ranges[16];
+	struct dv_conf_define defs[16];
+	size_t nr = 0, nd = 0;
+	char buf[1024], *save = NULL;
+	struct dv_event ev = {.type = DV_EV_NODE_CONFIG, .node = node};
+	unsigned line = 1;
+
+	memset(ranges, 0, sizeof(ranges));
+	memset(defs, 0, sizeof(defs));
+	snprintf(buf, sizeof(buf), "%s", script);
+	for (char *cl = strtok_r(buf, ";", &save); cl; cl = strtok_r(NULL, ";", &save), line++) {
+		char *s2 = NULL, *kw = strtok_r(cl, " ", &s2), *t;
+
+		if (!kw)
+			continue;
+		if (strcmp(kw, "range") == 0) {
+			struct dv_conf_range *r = &ranges[nr++];
+
+			assert_int_equal(dv_prefix_parse(strtok_r(NULL, " ", &s2), &r->prefix), 0);
+			r->line = line;
+			while ((t = strtok_r(NULL, " ", &s2))) {
+				if (strcmp(t, "nondisruptive") == 0)
+					r->policy = DV_POLICY_NONDISRUPTIVE;
+				else if (strcmp(t, "disruptive") == 0)
+					r->policy = DV_POLICY_DISRUPTIVE;
+				else if (strcmp(t, "unique") == 0)
+					r->policy = DV_POLICY_UNIQUE;
+				else if (strcmp(t, "deleted") == 0)
+					r->deleted = true;
+				else
+					fail_msg("bad range word %s", t);
+			}
+		} else if (strcmp(kw, "define") == 0 || strcmp(kw, "backup") == 0) {
+			struct dv_conf_define *d = &defs[nd++];
+
+			d->rank = DV_RANK_DEFINE;
+			d->moveable = DV_MOVE_IMMEDIATE;
+			if (strcmp(kw, "backup") == 0) {
+				d->rank = (unsigned)atoi(strtok_r(NULL, " ", &s2));
+				d->moveable = DV_MOVE_NONE;
+			}
+			d->addr = A(strtok_r(NULL, " ", &s2));
+			d->plen = 32;
+			d->line = line;
+			while ((t = strtok_r(NULL, " ", &s2))) {
+				if (strcmp(t, "immediate") == 0)
+					d->moveable = DV_MOVE_IMMEDIATE;
+				else if (strcmp(t, "whenidle") == 0)
+					d->moveable = DV_MOVE_WHENIDLE;
+				else if (strcmp(t, "none") == 0)
+					d->moveable = DV_MOVE_NONE;
+				else if (strcmp(t, "trackport") == 0)
+					d->trackport = (uint16_t)atoi(strtok_r(NULL, " ", &s2));
+				else
+					fail_msg("bad define word %s", t);
+			}
+		} else {
+			fail_msg("bad clause %s", kw);
+		}
+	}
+	snprintf(ev.node_config.name, sizeof(ev.node_config.name), "%s", name);
+	ev.node_config.n_ranges = nr;
+	ev.node_config.ranges = ranges;
+	ev.node_config.n_defines = nd;
+	ev.node_config.defines = defs;
+	return apply(w, &ev);
+}
+
+static void conf(struct world *w, dv_nodeid_t node, const char *name, const char *script)
+{
+	assert_int_equal(conf_rc(w, node, name, script), 0);
+}
+
+#define STD_RANGES                                                                                                     \
+	"range 10.1.1.0/24 nondisruptive; range 10.2.2.0/24 disruptive; range 10.3.3.0/24 unique; "                    \
+	"range fd00:1::/64"
+
+static void std_conf(struct world *w, dv_nodeid_t node)
+{
+	char name[8];
+
+	snprintf(name, sizeof(name), "n%u", node);
+	conf(w, node, name, STD_RANGES);
+}
+
+/* ---- views ---- */
+
+static bool info(struct world *w, const char *addr, struct dv_vipa_info *ret)
+{
+	struct dv_addr a = A(addr);
+
+	return dv_engine_lookup(w->p[0].e, &a, ret) == 0;
+}
+
+static dv_nodeid_t owner(struct world *w, const char *addr)
+{
+	struct dv_vipa_info v;
+
+	return info(w, addr, &v) ? v.owner : 0;
+}
+
+static enum dv_vipa_state vstate(struct world *w, const char *addr)
+{
+	struct dv_vipa_info v;
+
+	return info(w, addr, &v) ? v.state : 0;
+}
+
+static const char *reason(struct world *w, const char *addr)
+{
+	static char buf[256];
+	struct dv_vipa_info v;
+
+	if (!info(w, addr, &v))
+		return "";
+	snprintf(buf, sizeof(buf), "%s", v.reason);
+	return buf;
+}
+
+static bool installed(struct world *w, dv_nodeid_t node, const char *addr)
+{
+	struct dv_addr a = A(addr);
+
+	return installed_find(peer(w, node), &a) >= 0;
+}
+
+/* A notification of the last event to (node, client) about addr. */
+static const struct rec *notified(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr,
+				  enum dv_notify what)
+{
+	struct peer *p = peer(w, node);
+	struct dv_addr a = A(addr);
+
+	for (size_t k = 0; k < p->n_recs; k++) {
+		const struct rec *r = &p->recs[k];
+
+		if (r->type == REC_NOTIFY && r->client == client && r->code == (int)what && dv_addr_eq(&r->addr, &a))
+			return r;
+	}
+	return NULL;
+}
+
+static size_t count(struct world *w, dv_nodeid_t node, enum rec_type t)
+{
+	struct peer *p = peer(w, node);
+	size_t n = 0;
+
+	for (size_t k = 0; k < p->n_recs; k++)
+		n += p->recs[k].type == t;
+	return n;
+}
+
+static size_t all_notifies(struct world *w)
+{
+	size_t n = 0;
+
+	for (dv_nodeid_t i = 1; i <= w->n; i++)
+		n += count(w, i, REC_NOTIFY);
+	return n;
+}
+
+static const char *last_reply_reason(struct world *w, dv_nodeid_t node)
+{
+	return the_reply(w, node)->reason;
+}
+
+/* ---- fixtures ---- */
+
+/* Three members, quorate, standard ranges on every node. */
+static int setup3(void **state)
+{
+	struct world *w = world_new(NPEERS);
+
+	members(w, 3, 1, 2, 3);
+	quorum(w, true);
+	for (dv_nodeid_t n = 1; n <= 3; n++)
+		std_conf(w, n);
+	*state = w;
+	return 0;
+}
+
+/* Three engines, nothing applied yet. */
+static int setup_bare(void **state)
+{
+	*state = world_new(NPEERS);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	world_free(*state);
+	return 0;
+}
+
+/* ---- activation and holds ---- */
+
+static void test_initial_state(void **state)
+{
+	struct world *w = *state;
+	const dv_nodeid_t *m;
+
+	assert_false(dv_engine_quorate(w->p[0].e));
+	assert_int_equal(dv_engine_members(w->p[0].e, &m), 0);
+	assert_int_equal(dv_engine_seq(w->p[0].e), 0);
+	assert_int_equal(dv_engine_self(w->p[1].e), 2);
+	assert_null(dv_engine_node_name(w->p[0].e, 1));
+	/* not quorate yet: nothing can be activated */
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 10), DV_R_NOQUORUM);
+	/* quorate, but not a member */
+	quorum(w, true);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	/* member without configuration */
+	members(w, 1, 1);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_non_null(strstr(last_reply_reason(w, 1), "no configuration"));
+	/* the solo start: config, then it works */
+	std_conf(w, 1);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_int_equal(dv_engine_seq(w->p[0].e), 8);
+}
+
+static void test_activation(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_API);
+	assert_int_equal(v.state, DV_VS_ACTIVE);
+	assert_int_equal(v.since_ms, w->time);
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.holds[0].kind, DV_HOLD_API);
+	assert_int_equal(v.holds[0].client, 7);
+	assert_int_equal(v.holds[0].uid, 1000);
+	assert_int_equal(v.holds[0].since_ms, w->time);
+	assert_string_equal(v.reason, "granted to client 7 on n1 (api)");
+	/* installed on n1 only, and before the reply */
+	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_false(installed(w, 2, "10.1.1.5"));
+	assert_int_equal(peer(w, 1)->recs[0].type, REC_LOCAL);
+	assert_int_equal(peer(w, 1)->recs[0].code, 1);
+	assert_int_equal(peer(w, 1)->recs[1].type, REC_REPLY);
+	assert_int_equal(count(w, 2, REC_LOCAL), 0);
+}
+
+static void test_activation_ipv6(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 2, 1, "fd00:1::10", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "fd00:1::10"), 2);
+	assert_true(installed(w, 2, "fd00:1::10"));
+	assert_int_equal(release(w, 2, 1, "fd00:1::10", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "fd00:1::10"), 0);
+	assert_false(installed(w, 2, "fd00:1::10"));
+}
+
+static void test_shared_holds(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_LOCAL), 0); /* already up */
+	assert_int_equal(claim(w, 1, 9, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 3);
+	assert_int_equal(v.origin, DV_ORIGIN_API);
+	assert_non_null(strstr(v.reason, "shared"));
+
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	/* last hold: the address goes away */
+	assert_false(info(w, "10.1.1.5", &v));
+	assert_false(installed(w, 1, "10.1.1.5"));
+	assert_int_equal(count(w, 1, REC_LOCAL), 1);
+}
+
+static void test_idempotent_claims(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	/* the same holder again, even on a UNIQUE range */
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "already held"));
+	assert_true(info(w, "10.3.3.5", &v));
+	assert_int_equal(v.n_holds, 1);
+
+	/* operator holds are per node: another dvipactl run is the same holder */
+	assert_int_equal(claim(w, 2, 1, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_true(info(w, "10.1.1.9", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_OPERATOR);
+}
+
+static void test_unique_same_node(void **state)
+{
+	struct world *w = *state;
+	const char *why;
+
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	why = last_reply_reason(w, 1);
+	assert_non_null(strstr(why, "client 7 on n1"));
+	assert_non_null(strstr(why, "UNIQUE"));
+	/* not even an operator activation on the same node */
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_OPERATOR), DV_R_HELD);
+	assert_int_equal(owner(w, "10.3.3.5"), 1);
+	/* once the first holder is gone, the next may */
+	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+}
+
+static void test_unique_other_node(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 2), "held on n1"));
+	assert_int_equal(claim(w, 3, 9, "10.3.3.5", DV_HOLD_SOCKET), DV_R_HELD);
+	assert_int_equal(owner(w, "10.3.3.5"), 1);
+	assert_int_equal(all_notifies(w), 0);
+	gone(w, 1, 7);
+	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.3.3.5"), 2);
+}
+
+static void test_release_unheld(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	/* another client, another kind, another node */
+	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_SOCKET), DV_R_NOTHELD);
+	assert_int_equal(release(w, 2, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+}
+
+static void test_operator_hold(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	/* dvipactl exits: the activation stays */
+	gone(w, 1, 5);
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_true(installed(w, 1, "10.1.1.5"));
+	/* only a deactivate ends it, from any client of that node */
+	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 2, 6, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 6, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	assert_false(installed(w, 1, "10.1.1.5"));
+}
+
+static void test_socket_hold_addr_state(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
+	assert_true(info(w, "10.1.1.6", &v));
+	assert_int_equal(v.origin, DV_ORIGIN_BIND);
+	/* the shim's connection closing does not end a socket hold */
+	gone(w, 2, 3);
+	assert_int_equal(owner(w, "10.1.1.6"), 2);
+	/* still bound */
+	addr_state(w, 2, "10.1.1.6", DV_AS_BOUND | DV_AS_BUSY);
+	assert_int_equal(owner(w, "10.1.1.6"), 2);
+	/* another node saying it has nothing bound changes nothing */
+	addr_state(w, 1, "10.1.1.6", 0);
+	assert_int_equal(owner(w, "10.1.1.6"), 2);
+	/* no socket bound any more on n2 */
+	addr_state(w, 2, "10.1.1.6", 0);
+	assert_false(info(w, "10.1.1.6", &v));
+	assert_false(installed(w, 2, "10.1.1.6"));
+	assert_int_equal(count(w, 2, REC_LOCAL), 1);
+}
+
+static void test_socket_hold_with_api_hold(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 2, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	addr_state(w, 2, "10.1.1.6", 0);
+	assert_true(info(w, "10.1.1.6", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_API);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(release(w, 2, 99, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(release(w, 2, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.6"), 0);
+}
+
+static void test_addr_state_unknown(void **state)
+{
+	struct world *w = *state;
+	uint64_t seq = dv_engine_seq(w->p[0].e);
+
+	addr_state(w, 1, "10.1.1.77", DV_AS_BOUND);
+	assert_false(info(w, "10.1.1.77", &(struct dv_vipa_info){0}));
+	assert_int_equal(dv_engine_seq(w->p[0].e), seq + 1);
+}
+
+/* ---- moves ---- */
+
+static void test_move_nondisruptive(void **state)
+{
+	struct world *w = *state;
+	const struct rec *r;
+	struct dv_vipa_info v;
+	uint64_t t0;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	t0 = w->time;
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.holds[0].client, 9);
+	assert_true(v.since_ms > t0);
+	assert_non_null(strstr(v.reason, "moved from n1 to n2"));
+	assert_non_null(strstr(v.reason, "NONDISRUPTIVE"));
+	/* n1's clients lose it and hear where it went */
+	r = notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST);
+	assert_non_null(r);
+	assert_non_null(strstr(r->reason, "moved to n2"));
+	assert_non_null(notified(w, 1, 8, "10.1.1.5", DV_NOTIFY_LOST));
+	assert_int_equal(count(w, 2, REC_NOTIFY), 0);
+	assert_false(installed(w, 1, "10.1.1.5"));
+	assert_true(installed(w, 2, "10.1.1.5"));
+	/* the old holders' releases are now NOTHELD */
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+}
+
+static void test_move_disruptive_ends_operator(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 1, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 2, "10.2.2.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 3, 4, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(owner(w, "10.2.2.5"), 3);
+	assert_true(info(w, "10.2.2.5", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_OPERATOR);
+	assert_non_null(strstr(v.reason, "DISRUPTIVE"));
+	/* operator and socket holders get no notification */
+	assert_int_equal(all_notifies(w), 0);
+	assert_int_equal(release(w, 1, 1, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
+}
+
+static void test_bind_cannot_move_operator(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_HOLD_SOCKET), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 2), "operator"));
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	/* an explicit activation still moves it */
+	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	/* a bind can move an api-held address */
+	assert_int_equal(claim(w, 3, 4, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_LOST));
+}
+
+static void test_move_keeps_standbys(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 3, 5, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 1);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	assert_non_null(notified(w, 3, 5, "10.1.1.5", DV_NOTIFY_GRANTED));
+}
+
+/* ---- standbys ---- */
+
+static void test_standby_granted_on_release(void **state)
+{
+	struct world *w = *state;
+	const struct rec *r;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 200), DV_R_PENDING);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 1);
+	assert_int_equal(v.n_standbys, 1);
+	assert_int_equal(v.standbys[0].rank, 200);
+	assert_int_equal(v.standbys[0].node, 2);
+	assert_false(installed(w, 2, "10.1.1.5"));
+
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 2);
+	assert_int_equal(v.n_standbys, 0);
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.holds[0].client, 9);
+	assert_int_equal(v.origin, DV_ORIGIN_API);
+	assert_string_equal(v.reason,
+			    "standby client 9 (rank 200) on n2 granted after client 7 on n1 (api) released it");
+	r = notified(w, 2, 9, "10.1.1.5", DV_NOTIFY_GRANTED);
+	assert_non_null(r);
+	assert_true(installed(w, 2, "10.1.1.5"));
+	assert_false(installed(w, 1, "10.1.1.5"));
+	/* on n2: up before the notification */
+	assert_int_equal(peer(w, 2)->recs[0].type, REC_LOCAL);
+}
+
+static void test_standby_rank_order(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 50), DV_R_PENDING);
+	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 200), DV_R_PENDING);
+	assert_int_equal(standby(w, 2, 3, "10.1.1.5", 100), DV_R_PENDING);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 3);
+	assert_int_equal(v.standbys[0].rank, 200);
+	assert_int_equal(v.standbys[1].rank, 100);
+	assert_int_equal(v.standbys[2].rank, 50);
+
+	gone(w, 1, 7);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	assert_non_null(notified(w, 3, 2, "10.1.1.5", DV_NOTIFY_GRANTED));
+	gone(w, 3, 2);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(notified(w, 2, 1, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_int_equal(release(w, 2, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+}
+
+static void test_standby_ties_earliest(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 3, 1, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_true(v.standbys[0].order < v.standbys[1].order);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	/* n3 registered first: the node id does not break ties */
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+}
+
+static void test_standby_reregister(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 50), DV_R_PENDING);
+	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 150), DV_R_PENDING);
+	assert_non_null(strstr(last_reply_reason(w, 3), "updated"));
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 2);
+	assert_int_equal(v.standbys[0].node, 3);
+	assert_int_equal(v.standbys[0].rank, 150);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+}
+
+static void test_standby_immediate(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	/* nothing held: granted at once */
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 10), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 2);
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.n_standbys, 0);
+	assert_non_null(strstr(v.reason, "granted at once"));
+	assert_true(installed(w, 2, "10.1.1.5"));
+	/* a standby becoming a socket hold */
+	assert_int_equal(standby_k(w, 3, 1, "10.1.1.6", 10, DV_HOLD_SOCKET), DV_R_OK);
+	assert_true(info(w, "10.1.1.6", &v));
+	assert_int_equal(v.holds[0].kind, DV_HOLD_SOCKET);
+	assert_int_equal(v.origin, DV_ORIGIN_BIND);
+	/* a holder asking to be standby: it already holds */
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 10), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 0);
+}
+
+static void test_standby_after_holder_died(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	gone(w, 1, 7);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	/* granted by the reply, not by a notification */
+	assert_int_equal(all_notifies(w), 0);
+}
+
+static void test_standby_unique_no_conflict(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 1, 8, "10.3.3.5", 100), DV_R_PENDING);
+	assert_int_equal(standby(w, 2, 9, "10.3.3.5", 200), DV_R_PENDING);
+	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.3.3.5"), 2);
+	assert_int_equal(release(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.3.3.5"), 1);
+	assert_non_null(notified(w, 1, 8, "10.3.3.5", DV_NOTIFY_GRANTED));
+}
+
+static void test_standby_bad_requests(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 0), DV_R_BADREQ);
+	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 255), DV_R_BADREQ);
+	assert_int_equal(standby_k(w, 1, 7, "10.1.1.5", 10, DV_HOLD_OPERATOR), DV_R_BADREQ);
+	assert_int_equal(standby(w, 1, 7, "192.168.9.9", 10), DV_R_NORANGE);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+}
+
+static void test_standby_withdraw(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 2), "withdrawn"));
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 0);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+}
+
+static void test_client_gone_while_standby(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.6", 100), DV_R_OK); /* not held: granted */
+	gone(w, 2, 9);
+	assert_int_equal(all_notifies(w), 0);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 0);
+	assert_int_equal(owner(w, "10.1.1.6"), 0);
+	assert_false(installed(w, 2, "10.1.1.6"));
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_false(info(w, "10.1.1.5", &v));
+}
+
+static void test_client_gone_api_only(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.2", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "fd00:1::2", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.2", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.3", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.4", DV_HOLD_SOCKET), DV_R_OK);
+	/* same client id on another node is another client */
+	assert_int_equal(claim(w, 2, 7, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	gone(w, 1, 7);
+	assert_int_equal(count(w, 1, REC_LOCAL), 2);
+	assert_false(info(w, "10.1.1.1", &v));
+	assert_false(info(w, "fd00:1::2", &v));
+	assert_true(info(w, "10.1.1.2", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.holds[0].client, 8);
+	assert_int_equal(owner(w, "10.1.1.3"), 1);
+	assert_int_equal(owner(w, "10.1.1.4"), 1);
+	assert_int_equal(owner(w, "10.1.1.9"), 2);
+	/* gone twice, or unknown: nothing */
+	gone(w, 1, 7);
+	gone(w, 3, 12345);
+	assert_int_equal(owner(w, "10.1.1.3"), 1);
+}
+
+static void test_claim_replaces_own_standby(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 1, 8, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 2);
+	assert_int_equal(v.n_standbys, 0);
+	gone(w, 1, 8);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 1);
+}
+
+/* ---- races: the stream decides ---- */
+
+/*
+ * A (n1) holds, S (n2) is standby. The grant happens within A's release:
+ * B's claim, ordered after it, meets S as the holder and is an ordinary
+ * second activation — refused on a UNIQUE range...
+ */
+static void test_race_release_claim_unique(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 1, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 2, "10.3.3.5", 100), DV_R_PENDING);
+	assert_int_equal(release(w, 1, 1, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 3), "held on n2"));
+	assert_int_equal(owner(w, "10.3.3.5"), 2);
+}
+
+/* ... and a move that takes it from S on a NONDISRUPTIVE one. */
+static void test_race_release_claim_moves(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_non_null(notified(w, 2, 2, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	assert_non_null(notified(w, 2, 2, "10.1.1.5", DV_NOTIFY_LOST));
+}
+
+/* The standby registration is ordered after B's claim: B wins, S waits. */
+static void test_race_claim_before_standby(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	gone(w, 3, 3);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+}
+
+/* ---- ranges and reload ---- */
+
+static void test_norange(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "192.168.1.1", DV_HOLD_API), DV_R_NORANGE);
+	assert_non_null(strstr(last_reply_reason(w, 1), "no VIPARANGE of n1"));
+	assert_int_equal(claim(w, 1, 7, "fd00:2::1", DV_HOLD_API), DV_R_NORANGE);
+	/* a node that is not a member */
+	members(w, 2, 1, 2);
+	assert_int_equal(claim(w, 3, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	/* each node's own ranges count */
+	conf(w, 2, "n2", "range 10.9.0.0/16");
+	assert_int_equal(claim(w, 2, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 2, 7, "10.9.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.9.1.1", DV_HOLD_API), DV_R_NORANGE);
+}
+
+static void test_most_specific_range(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", "range 10.0.0.0/8 nondisruptive; range 10.5.5.0/24 unique; range 10.6.6.0/24 unique deleted");
+	conf(w, 2, "n2", "range 10.0.0.0/8 nondisruptive; range 10.5.5.0/24 unique; range 10.6.6.0/24 unique deleted");
+	assert_int_equal(claim(w, 1, 1, "10.5.5.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.5.5.5", DV_HOLD_API), DV_R_HELD);
+	/* a deleted /24 leaves the live /8 in charge */
+	assert_int_equal(claim(w, 1, 1, "10.6.6.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.6.6.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.6.6.6"), 2);
+	/* the claimant's ranges decide: n3 has none for it */
+	assert_int_equal(claim(w, 3, 3, "10.6.6.6", DV_HOLD_API), DV_R_NORANGE);
+}
+
+static void test_reload_range_deleted(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 1, 9, "10.1.1.5", 10), DV_R_PENDING);
+	conf(w, 1, "n1", "range 10.1.1.0/24 deleted; range 10.3.3.0/24 unique");
+	/* VIPARANGE DELETE does not delete active VIPAs */
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	/* but nothing new is admitted */
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.6", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(standby(w, 1, 8, "10.1.1.5", 10), DV_R_NORANGE);
+	/* a registered standby is still honoured */
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_non_null(notified(w, 1, 9, "10.1.1.5", DV_NOTIFY_GRANTED));
+	/* range gone altogether: the same */
+	conf(w, 1, "n1", "range 10.3.3.0/24 unique");
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	assert_false(installed(w, 1, "10.1.1.5"));
+	/* other nodes still have it */
+	assert_int_equal(claim(w, 2, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+}
+
+static void test_reload_in_between(void **state)
+{
+	struct world *w = *state;
+
+	/* a reload between a claim and its release, and a policy change */
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	conf(w, 2, "n2", "range 10.1.1.0/24 unique");
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_HELD);
+	conf(w, 2, "n2", "range 10.1.1.0/24 nondisruptive");
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_string_equal(dv_engine_node_name(w->p[2].e, 2), "n2");
+	conf(w, 2, "node-two", "range 10.1.1.0/24");
+	assert_string_equal(dv_engine_node_name(w->p[0].e, 2), "node-two");
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+}
+
+/* ---- membership and quorum ---- */
+
+static void test_membership_grants_standby(void **state)
+{
+	struct world *w = *state;
+	const struct rec *r;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
+	members(w, 2, 2, 3);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 2);
+	assert_non_null(strstr(v.reason, "n1 left the cluster"));
+	r = notified(w, 2, 9, "10.1.1.5", DV_NOTIFY_GRANTED);
+	assert_non_null(r);
+	assert_true(installed(w, 2, "10.1.1.5"));
+	/* n1's own engine, applying the same stream, agrees (and drops it) */
+	assert_false(installed(w, 1, "10.1.1.5"));
+	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
+}
+
+static void test_membership_drops_everything(void **state)
+{
+	struct world *w = *state;
+	const dv_nodeid_t *m;
+
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 2, "10.1.1.2", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.1.1.3", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 4, "10.1.1.4", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 3, 5, "10.1.1.4", 100), DV_R_PENDING);
+	assert_string_equal(dv_engine_node_name(w->p[0].e, 3), "n3");
+	members(w, 3, 2, 1, 1); /* unsorted, duplicated */
+	assert_int_equal(dv_engine_members(w->p[0].e, &m), 2);
+	assert_int_equal(m[0], 1);
+	assert_int_equal(m[1], 2);
+	assert_int_equal(owner(w, "10.1.1.1"), 0);
+	assert_int_equal(owner(w, "10.1.1.2"), 0);
+	assert_int_equal(owner(w, "10.1.1.3"), 0);
+	assert_false(installed(w, 3, "10.1.1.2"));
+	assert_null(dv_engine_node_name(w->p[0].e, 3));
+	/* its standby went with it */
+	assert_int_equal(release(w, 1, 4, "10.1.1.4", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.4"), 0);
+	/* back, but without configuration until it publishes one */
+	members(w, 3, 1, 2, 3);
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_NORANGE);
+	std_conf(w, 3);
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+}
+
+static void test_quorum_loss_and_regain(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 7, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	quorum(w, false);
+	assert_false(dv_engine_quorate(w->p[0].e));
+	assert_int_equal(count(w, 1, REC_LOCAL), 2);
+	assert_int_equal(count(w, 2, REC_LOCAL), 1);
+	assert_false(installed(w, 1, "10.1.1.5"));
+	/* the table is kept */
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.99", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 10), DV_R_NOQUORUM);
+	/* releases still work */
+	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	assert_false(info(w, "fd00:1::5", &v));
+	quorum(w, false); /* again: nothing new */
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	quorum(w, true);
+	assert_int_equal(count(w, 1, REC_LOCAL), 1);
+	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_true(installed(w, 2, "10.1.1.6"));
+	assert_false(installed(w, 1, "fd00:1::5"));
+}
+
+static void test_quorum_defers_standby_grant(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
+	quorum(w, false);
+	gone(w, 1, 7);
+	/* no new owner without quorum */
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.state, DV_VS_WAITING);
+	assert_int_equal(v.owner, 0);
+	assert_int_equal(v.n_standbys, 1);
+	assert_int_equal(all_notifies(w), 0);
+	quorum(w, true);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(strstr(reason(w, "10.1.1.5"), "quorum was regained"));
+	assert_non_null(notified(w, 2, 9, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_true(installed(w, 2, "10.1.1.5"));
+}
+
+/* ---- VIPADEFINE / VIPABACKUP ---- */
+
+#define VD "10.9.9.1"
+
+static void test_define_activation(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD " immediate");
+	/* the backup may activate it: MOVEABLE IMMEDIATE */
+	assert_int_equal(owner(w, VD), 2);
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.origin, DV_ORIGIN_BACKUP);
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	/* the define takes it back at once */
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.owner, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_DEFINE);
+	assert_int_equal(v.state, DV_VS_ACTIVE);
+	assert_int_equal(v.n_holds, 0);
+	assert_non_null(strstr(v.reason, "taken back from n2 by VIPADEFINE on n1"));
+	assert_true(installed(w, 1, VD));
+	assert_false(installed(w, 2, VD));
+}
+
+static void test_define_takeover_order(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	conf(w, 2, "n2", STD_RANGES "; backup 50 " VD);
+	conf(w, 3, "n3", STD_RANGES "; backup 100 " VD);
+	assert_int_equal(owner(w, VD), 1);
+	members(w, 2, 2, 3);
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.owner, 3);
+	assert_int_equal(v.origin, DV_ORIGIN_BACKUP);
+	assert_non_null(strstr(v.reason, "taken over from n1 by VIPABACKUP rank 100 on n3"));
+	assert_true(installed(w, 3, VD));
+	members(w, 1, 2);
+	assert_int_equal(owner(w, VD), 2);
+	assert_true(installed(w, 2, VD));
+	members(w, 0);
+	assert_false(info(w, VD, &v));
+}
+
+static void test_define_takeback_immediate(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 100 " VD);
+	members(w, 2, 2, 3);
+	assert_int_equal(owner(w, VD), 2);
+	/* an application on n2 holds it too */
+	assert_int_equal(claim(w, 2, 5, VD, DV_HOLD_API), DV_R_OK);
+	members(w, 3, 1, 2, 3);
+	assert_int_equal(owner(w, VD), 2); /* no config yet */
+	conf(w, 1, "n1", STD_RANGES "; define " VD " immediate");
+	assert_int_equal(owner(w, VD), 1);
+	assert_true(installed(w, 1, VD));
+	assert_false(installed(w, 2, VD));
+	assert_non_null(notified(w, 2, 5, VD, DV_NOTIFY_LOST));
+	assert_non_null(strstr(reason(w, VD), "MOVEABLE IMMEDIATE"));
+}
+
+static void test_define_takeback_whenidle(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD " whenidle");
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	members(w, 2, 2, 3);
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 2, VD, DV_AS_BUSY);
+	members(w, 3, 1, 2, 3);
+	conf(w, 1, "n1", STD_RANGES "; define " VD " whenidle");
+	/* n2 still has connections on it */
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 1, VD, 0); /* the returning node's own state is irrelevant */
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 2, VD, DV_AS_BUSY | DV_AS_BOUND);
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 2, VD, DV_AS_BOUND);
+	assert_int_equal(owner(w, VD), 1);
+	assert_non_null(strstr(reason(w, VD), "WHENIDLE"));
+	assert_true(installed(w, 1, VD));
+}
+
+static void test_define_whenidle_never_reported(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD " whenidle");
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	members(w, 2, 2, 3);
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 2, VD, DV_AS_BUSY);
+	/* leaving forgets what n2 reported */
+	members(w, 1, 3);
+	members(w, 2, 2, 3);
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	assert_int_equal(owner(w, VD), 0); /* a NONE backup after the address was gone */
+	members(w, 3, 1, 2, 3);
+	conf(w, 1, "n1", STD_RANGES "; define " VD " whenidle");
+	assert_int_equal(owner(w, VD), 1);
+	members(w, 2, 2, 3);
+	assert_int_equal(owner(w, VD), 2);
+	members(w, 3, 1, 2, 3);
+	conf(w, 1, "n1", STD_RANGES "; define " VD " whenidle");
+	/* n2 never reported since it took over: idle */
+	assert_int_equal(owner(w, VD), 1);
+}
+
+static void test_define_trackport(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD " trackport 8080");
+	/* no listener: not eligible, and nobody else */
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.state, DV_VS_INACTIVE);
+	assert_int_equal(v.owner, 0);
+	assert_non_null(strstr(v.reason, "TRACKPORT 8080"));
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD " immediate");
+	assert_int_equal(owner(w, VD), 2);
+	addr_state(w, 1, VD, DV_AS_LISTENING);
+	assert_int_equal(owner(w, VD), 1);
+	assert_true(installed(w, 1, VD));
+	addr_state(w, 1, VD, 0);
+	assert_int_equal(owner(w, VD), 2);
+	assert_non_null(strstr(reason(w, VD), "taken over"));
+	assert_true(installed(w, 2, VD));
+}
+
+static void test_define_move_none_backup(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	members(w, 2, 2, 3);
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	/* never active: a plain VIPABACKUP does not activate it */
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.state, DV_VS_INACTIVE);
+	assert_non_null(strstr(v.reason, "never been active"));
+	members(w, 3, 1, 2, 3);
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	assert_int_equal(owner(w, VD), 1);
+	/* it was active: now the backup takes over */
+	members(w, 2, 2, 3);
+	assert_int_equal(owner(w, VD), 2);
+	/* a NONE backup does not take back from a lower one */
+	conf(w, 3, "n3", STD_RANGES "; backup 50 " VD);
+	members(w, 1, 3);
+	assert_int_equal(owner(w, VD), 3);
+	members(w, 2, 2, 3);
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	assert_int_equal(owner(w, VD), 3);
+}
+
+static void test_define_equal_ranks(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 3, "n3", STD_RANGES "; backup 80 " VD " immediate");
+	assert_int_equal(owner(w, VD), 3);
+	conf(w, 2, "n2", STD_RANGES "; backup 80 " VD " immediate");
+	/* equal rank does not take back */
+	assert_int_equal(owner(w, VD), 3);
+	members(w, 2, 1, 2);
+	assert_int_equal(owner(w, VD), 2);
+	members(w, 3, 1, 2, 3);
+	conf(w, 3, "n3", STD_RANGES "; backup 80 " VD " immediate");
+	assert_int_equal(owner(w, VD), 2);
+	/* from scratch, the lowest node id wins a tie */
+	members(w, 1, 1);
+	members(w, 3, 1, 2, 3);
+	conf(w, 3, "n3", STD_RANGES "; backup 80 " VD " immediate");
+	conf(w, 2, "n2", STD_RANGES "; backup 80 " VD " immediate");
+	assert_int_equal(owner(w, VD), 3);
+	quorum(w, false);
+	members(w, 1, 1);
+	members(w, 3, 1, 2, 3);
+	conf(w, 3, "n3", STD_RANGES "; backup 80 " VD " immediate");
+	conf(w, 2, "n2", STD_RANGES "; backup 80 " VD " immediate");
+	assert_int_equal(owner(w, VD), 0);
+	quorum(w, true);
+	assert_int_equal(owner(w, VD), 2);
+}
+
+static void test_define_claims(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24 unique; define " VD);
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 10 " VD);
+	/* n3 has no range covering it */
+	assert_int_equal(claim(w, 3, 1, VD, DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 2, 1, VD, DV_HOLD_API), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 2), "defined by VIPADEFINE on n1"));
+	assert_int_equal(standby(w, 2, 1, VD, 10), DV_R_HELD);
+	/* on the owner: an extra hold, even in a UNIQUE range */
+	assert_int_equal(claim(w, 1, 1, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 2, VD, DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.n_holds, 2);
+	assert_int_equal(v.origin, DV_ORIGIN_DEFINE);
+	/* ending the holds does not end the define */
+	gone(w, 1, 1);
+	addr_state(w, 1, VD, 0);
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.n_holds, 0);
+	assert_int_equal(v.owner, 1);
+	assert_true(installed(w, 1, VD));
+}
+
+static void test_define_removed_by_reload(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define " VD);
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	assert_int_equal(claim(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	/* n1 drops the define: the backup takes over and n1's hold ends */
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24");
+	assert_int_equal(owner(w, VD), 2);
+	assert_non_null(notified(w, 1, 4, VD, DV_NOTIFY_LOST));
+	conf(w, 2, "n2", STD_RANGES);
+	/* no define left anywhere, no hold: gone */
+	assert_false(info(w, VD, &v));
+	assert_false(installed(w, 2, VD));
+	/* a hold survives the define's removal */
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define " VD);
+	assert_int_equal(claim(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24");
+	assert_true(info(w, VD, &v));
+	assert_int_equal(v.owner, 1);
+	assert_int_equal(v.origin, DV_ORIGIN_API);
+	assert_non_null(strstr(v.reason, "no longer stack-managed"));
+	assert_true(installed(w, 1, VD));
+	assert_int_equal(release(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	assert_false(installed(w, 1, VD));
+}
+
+static void test_define_over_active_range_vipa(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24");
+	assert_int_equal(claim(w, 3, 1, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 3, 2, VD, 10), DV_R_PENDING);
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	/* stack-managed from now on: holds elsewhere and standbys end */
+	assert_int_equal(owner(w, VD), 1);
+	assert_non_null(notified(w, 3, 1, VD, DV_NOTIFY_LOST));
+	assert_non_null(notified(w, 3, 2, VD, DV_NOTIFY_LOST));
+	assert_false(installed(w, 3, VD));
+}
+
+static void test_define_quorum(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", STD_RANGES "; define " VD);
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
+	quorum(w, false);
+	assert_false(installed(w, 1, VD));
+	members(w, 2, 2, 3);
+	/* takeover waits for quorum */
+	assert_int_equal(owner(w, VD), 0);
+	assert_int_equal(vstate(w, VD), DV_VS_INACTIVE);
+	assert_non_null(strstr(reason(w, VD), "not quorate"));
+	quorum(w, true);
+	assert_int_equal(owner(w, VD), 2);
+	assert_true(installed(w, 2, VD));
+}
+
+static void test_define_inactive_listed(void **state)
+{
+	struct world *w = *state;
+	struct snap s;
+
+	conf(w, 1, "n1", STD_RANGES "; define 10.9.9.3 trackport 80; define 10.9.9.2; define fd00:9::1");
+	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	snap_take(w->p[0].e, &s);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.v[0].state, DV_VS_ACTIVE);	/* 10.1.1.1 */
+	assert_int_equal(s.v[1].state, DV_VS_ACTIVE);	/* 10.9.9.2 */
+	assert_int_equal(s.v[2].state, DV_VS_INACTIVE); /* 10.9.9.3 */
+	assert_int_equal(s.v[2].owner, 0);
+	assert_int_equal(s.v[3].addr.family, AF_INET6);
+	free(s.v);
+}
+
+/* ---- views ---- */
+
+static int stop_at_second(void *ud, const struct dv_vipa_info *v)
+{
+	int *n = ud;
+
+	return ++*n == 2 ? 42 : 0;
+}
+
+static void test_foreach_sorted(void **state)
+{
+	struct world *w = *state;
+	static const char *const order[] = {"10.1.1.2",	  "10.1.1.10", "10.2.2.1",
+					    "10.3.3.200", "fd00:1::1", "fd00:1::1:0"};
+	static const char *const claims[] = {"fd00:1::1:0", "10.3.3.200", "10.1.1.10",
+					     "fd00:1::1",   "10.2.2.1",	  "10.1.1.2"};
+	struct snap s;
+	int n = 0;
+
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(claim(w, 1 + i % 3, 1, claims[i], DV_HOLD_API), DV_R_OK);
+	snap_take(w->p[1].e, &s);
+	assert_int_equal(s.n, 6);
+	for (size_t i = 0; i < 6; i++) {
+		struct dv_addr a = A(order[i]);
+
+		assert_true(dv_addr_eq(&s.v[i].addr, &a));
+	}
+	free(s.v);
+	assert_int_equal(dv_engine_foreach(w->p[0].e, stop_at_second, &n), 42);
+	assert_int_equal(n, 2);
+}
+
+static void test_lookup_and_names(void **state)
+{
+	struct world *w = *state;
+	struct dv_addr a = A("10.1.1.1"), none = {0};
+	struct dv_vipa_info v;
+	const dv_nodeid_t *m;
+
+	assert_int_equal(dv_engine_lookup(w->p[0].e, &a, &v), -ENOENT);
+	assert_int_equal(dv_engine_lookup(w->p[0].e, &none, &v), -ENOENT);
+	assert_string_equal(dv_engine_node_name(w->p[0].e, 1), "n1");
+	assert_string_equal(dv_engine_node_name(w->p[1].e, 3), "n3");
+	assert_null(dv_engine_node_name(w->p[0].e, 4));
+	assert_int_equal(dv_engine_members(w->p[2].e, &m), 3);
+	assert_int_equal(m[2], 3);
+	assert_true(dv_engine_quorate(w->p[0].e));
+	/* an unnamed node is called by its id */
+	members(w, 4, 1, 2, 3, 9);
+	conf(w, 9, "", "range 10.1.1.0/24 unique");
+	assert_null(dv_engine_node_name(w->p[0].e, 9));
+	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 9, 1, "10.1.1.1", DV_HOLD_API), -1); /* no engine of node 9 here */
+	assert_int_equal(owner(w, "10.1.1.1"), 1);
+	/* NULL-safety of the accessors */
+	assert_null(dv_engine_free(NULL));
+	assert_int_equal(dv_engine_seq(NULL), 0);
+	assert_int_equal(dv_engine_apply(NULL, NULL), -EINVAL);
+}
+
+static void test_notify_only_self(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 1), DV_R_PENDING);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_NOTIFY), 1);
+	assert_int_equal(count(w, 2, REC_NOTIFY), 0);
+	assert_int_equal(count(w, 3, REC_NOTIFY), 0);
+	/* the lost hold, on the same engine, carries no reply */
+	assert_int_equal(count(w, 1, REC_REPLY), 0);
+}
+
+/* ---- limits and malformed input ---- */
+
+static void test_limit_vipas(void **state)
+{
+	struct world *w = *state;
+	struct dv_event ev = {.type = DV_EV_CLAIM, .node = 1};
+	struct peer *p = peer(w, 1);
+	unsigned ok = 0;
+
+	w->check = false;
+	for (size_t i = 0; i < w->n; i++)
+		w->p[i].track = false;
+	conf(w, 1, "n1", "range 10.0.0.0/8; range 11.0.0.0/8");
+	ev.claim.kind = DV_HOLD_API;
+	for (uint32_t i = 0; i <= DV_ENGINE_MAX_VIPAS; i++) {
+		ev.claim.addr.family = AF_INET;
+		ev.claim.addr.v4.s_addr = htonl(0x0a000000u + i);
+		ev.claim.client = i;
+		assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+		p->n_recs = 0;
+		ok++;
+	}
+	assert_int_equal(ok, DV_ENGINE_MAX_VIPAS + 1);
+	assert_int_equal(p->n_local_up, DV_ENGINE_MAX_VIPAS);
+	p->n_recs = 0;
+	ev.claim.addr = A("11.0.0.1");
+	ev.claim.seq = 77;
+	assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+	assert_int_equal(p->n_recs, 1);
+	assert_int_equal(p->recs[0].code, DV_R_LIMIT);
+	/* freeing one makes room; client gone costs what the client had */
+	{
+		struct dv_event g = {.type = DV_EV_CLIENT_GONE, .node = 1};
+
+		g.client_gone.client = 5;
+		assert_int_equal(dv_engine_apply(p->e, &g), 0);
+	}
+	p->n_recs = 0;
+	assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+	assert_int_equal(p->recs[p->n_recs - 1].code, DV_R_OK);
+	/* a configuration whose defines do not fit is refused as a whole */
+	{
+		struct dv_conf_define d = {.addr = A("11.0.0.2"), .rank = 255};
+		struct dv_event c = {.type = DV_EV_NODE_CONFIG, .node = 1};
+		uint64_t seq = dv_engine_seq(p->e);
+
+		c.node_config.n_defines = 1;
+		c.node_config.defines = &d;
+		assert_int_equal(dv_engine_apply(p->e, &c), -ENOSPC);
+		assert_int_equal(dv_engine_seq(p->e), seq);
+	}
+}
+
+static void test_limit_holds(void **state)
+{
+	struct world *w = *state;
+	struct peer *p = peer(w, 1);
+
+	w->check = false;
+	for (uint64_t c = 1; c <= DV_ENGINE_MAX_HOLDS; c++) {
+		p->n_recs = 0;
+		assert_int_equal(claim(w, 1, c, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	}
+	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_HOLD_API), DV_R_LIMIT);
+	assert_non_null(strstr(last_reply_reason(w, 1), "too many holds"));
+	w->check = true;
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK); /* already held */
+	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+}
+
+static void test_limit_standbys(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	w->check = false;
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	for (uint64_t c = 1; c <= DV_ENGINE_MAX_STANDBYS; c++)
+		assert_int_equal(standby(w, 2, c, "10.1.1.5", (unsigned)(c % 254) + 1), DV_R_PENDING);
+	assert_int_equal(standby(w, 3, 1, "10.1.1.5", 254), DV_R_LIMIT);
+	/* re-registering an existing one is not a new one */
+	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 254), DV_R_PENDING);
+	w->check = true;
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, DV_ENGINE_MAX_STANDBYS);
+	assert_int_equal(v.standbys[0].client, 1);
+	for (size_t i = 1; i < v.n_standbys; i++)
+		assert_true(v.standbys[i - 1].rank >= v.standbys[i].rank);
+	gone(w, 1, 1);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(notified(w, 2, 1, "10.1.1.5", DV_NOTIFY_GRANTED));
+}
+
+static void expect_einval(struct world *w, struct dv_event *ev)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		uint64_t seq = dv_engine_seq(w->p[i].e);
+
+		w->p[i].n_recs = 0;
+		assert_int_equal(dv_engine_apply(w->p[i].e, ev), -EINVAL);
+		assert_int_equal(dv_engine_seq(w->p[i].e), seq);
+		assert_int_equal(w->p[i].n_recs, 0);
+	}
+}
+
+static void test_malformed(void **state)
+{
+	struct world *w = *state;
+	struct dv_event ev;
+	dv_nodeid_t ids[DV_ENGINE_MAX_NODES + 1];
+	struct dv_conf_range r = {0};
+	struct dv_conf_define d = {0};
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+
+	ev = (struct dv_event){.type = 0, .node = 1};
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = 99, .node = 1};
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = (enum dv_event_type) - 1, .node = 1};
+	expect_einval(w, &ev);
+
+	/* address family 0 or unknown */
+	ev = (struct dv_event){.type = DV_EV_CLAIM, .node = 1};
+	ev.claim.kind = DV_HOLD_API;
+	expect_einval(w, &ev);
+	ev.claim.addr.family = AF_UNIX;
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = DV_EV_RELEASE, .node = 1};
+	ev.release.kind = DV_HOLD_API;
+	ev.release.client = 7;
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = DV_EV_STANDBY, .node = 1};
+	ev.standby.rank = 10;
+	ev.standby.kind = DV_HOLD_API;
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
+	expect_einval(w, &ev);
+
+	/* unknown hold kind, node 0 */
+	ev = (struct dv_event){.type = DV_EV_RELEASE, .node = 1};
+	ev.release.addr = A("10.1.1.5");
+	ev.release.client = 7;
+	ev.release.kind = 0;
+	expect_einval(w, &ev);
+	ev.release.kind = 17;
+	expect_einval(w, &ev);
+	ev.release.kind = DV_HOLD_API;
+	ev.node = 0;
+	expect_einval(w, &ev);
+	ev = (struct dv_event){.type = DV_EV_CLIENT_GONE, .node = 0};
+	expect_einval(w, &ev);
+
+	/* membership: too many, node 0, missing array */
+	for (size_t i = 0; i <= DV_ENGINE_MAX_NODES; i++)
+		ids[i] = (dv_nodeid_t)(i + 1);
+	ev = (struct dv_event){.type = DV_EV_MEMBERSHIP};
+	ev.membership.n = DV_ENGINE_MAX_NODES + 1;
+	ev.membership.nodes = ids;
+	expect_einval(w, &ev);
+	ids[1] = 0;
+	ev.membership.n = 3;
+	expect_einval(w, &ev);
+	ev.membership.nodes = NULL;
+	expect_einval(w, &ev);
+
+	/* configuration: bad range family, bad define rank, missing arrays */
+	ev = (struct dv_event){.type = DV_EV_NODE_CONFIG, .node = 1};
+	ev.node_config.n_ranges = 1;
+	ev.node_config.ranges = &r;
+	expect_einval(w, &ev);
+	r.prefix.addr = A("10.0.0.0");
+	r.prefix.len = 40;
+	expect_einval(w, &ev);
+	ev.node_config.n_ranges = 0;
+	ev.node_config.n_defines = 1;
+	ev.node_config.defines = &d;
+	d.addr = A("10.9.9.9");
+	d.rank = 0;
+	expect_einval(w, &ev);
+	d.rank = 256;
+	expect_einval(w, &ev);
+	d.rank = 255;
+	d.moveable = 7;
+	expect_einval(w, &ev);
+	ev.node_config.defines = NULL;
+	expect_einval(w, &ev);
+
+	/* nothing changed */
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_string_equal(dv_engine_node_name(w->p[0].e, 1), "n1");
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+}
+
+/* ---- agreement under a long pseudo-random stream ---- */
+
+static uint32_t rnd(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*s >> 33);
+}
+
+static void test_random_streams_agree(void **state)
+{
+	struct world *w = world_new(NPEERS + 2); /* five nodes */
+	static const char *const addrs[] = {"10.1.1.1", "10.1.1.2", "10.2.2.1", "10.3.3.1", VD, "10.9.9.2"};
+	static const enum dv_hold_kind kinds[] = {DV_HOLD_API, DV_HOLD_API, DV_HOLD_OPERATOR, DV_HOLD_SOCKET};
+	uint64_t s = 12345;
+
+	(void)state;
+	members(w, 5, 1, 2, 3, 4, 5);
+	quorum(w, true);
+	for (dv_nodeid_t n = 1; n <= 5; n++)
+		std_conf(w, n);
+	for (int step = 0; step < 4000; step++) {
+		dv_nodeid_t n = 1 + rnd(&s) % 5;
+		const char *a = addrs[rnd(&s) % 6];
+		uint64_t c = 1 + rnd(&s) % 4;
+		uint32_t x = rnd(&s) % 100;
+		struct dv_event ev = {.node = n};
+
+		if (x < 30) {
+			ev.type = DV_EV_CLAIM;
+			ev.claim.client = c;
+			ev.claim.addr = A(a);
+			ev.claim.kind = kinds[rnd(&s) % 4];
+		} else if (x < 50) {
+			ev.type = DV_EV_RELEASE;
+			ev.release.client = c;
+			ev.release.addr = A(a);
+			ev.release.kind = kinds[rnd(&s) % 4];
+		} else if (x < 65) {
+			ev.type = DV_EV_STANDBY;
+			ev.standby.client = c;
+			ev.standby.addr = A(a);
+			ev.standby.rank = 1 + rnd(&s) % 5;
+			ev.standby.kind = rnd(&s) % 2 ? DV_HOLD_API : DV_HOLD_SOCKET;
+		} else if (x < 72) {
+			ev.type = DV_EV_CLIENT_GONE;
+			ev.client_gone.client = c;
+		} else if (x < 82) {
+			ev.type = DV_EV_ADDR_STATE;
+			ev.addr_state.addr = A(a);
+			ev.addr_state.flags = rnd(&s) % 8;
+		} else if (x < 88) {
+			dv_nodeid_t ids[5];
+			size_t k = 0;
+
+			for (dv_nodeid_t i = 1; i <= 5; i++)
+				if (rnd(&s) % 4)
+					ids[k++] = i;
+			ev.type = DV_EV_MEMBERSHIP;
+			ev.membership.n = k;
+			ev.membership.nodes = ids;
+			apply(w, &ev);
+			continue;
+		} else if (x < 92) {
+			ev.type = DV_EV_QUORUM;
+			ev.quorum.quorate = rnd(&s) % 3 != 0;
+		} else {
+			static const char *const scripts[] = {
+			    STD_RANGES,
+			    STD_RANGES "; range 10.9.9.0/24; define " VD " whenidle trackport 80",
+			    STD_RANGES "; backup 100 " VD "; backup 20 10.9.9.2 immediate",
+			    "range 10.1.1.0/24 deleted; range 10.3.3.0/24 nondisruptive; define 10.9.9.2",
+			};
+			char name[8];
+
+			snprintf(name, sizeof(name), "n%u", n);
+			conf_rc(w, n, name, scripts[rnd(&s) % 4]);
+			continue;
+		}
+		apply(w, &ev);
+	}
+	world_free(w);
+}
+
+static void test_many_vipas_fast(void **state)
+{
+	struct world *w = *state;
+	struct dv_event ev = {.type = DV_EV_CLAIM, .node = 2};
+	struct peer *p = peer(w, 1);
+
+	/* 20,000 VIPAs held by 20,000 clients of n2, each client going away:
+	 * linear in the events, not quadratic. Seen from n1. */
+	w->check = false;
+	conf(w, 2, "n2", "range 10.0.0.0/8");
+	ev.claim.kind = DV_HOLD_API;
+	for (uint32_t i = 0; i < 20000; i++) {
+		ev.claim.addr.family = AF_INET;
+		ev.claim.addr.v4.s_addr = htonl(0x0a100000u + i);
+		ev.claim.client = i + 1;
+		assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+	}
+	ev.claim.client = 20001;
+	ev.claim.addr = A("10.16.0.1");
+	assert_int_equal(dv_engine_apply(p->e, &ev), 0); /* shared */
+	for (uint32_t i = 0; i < 20000; i++) {
+		struct dv_event g = {.type = DV_EV_CLIENT_GONE, .node = 2};
+
+		g.client_gone.client = i + 1;
+		assert_int_equal(dv_engine_apply(p->e, &g), 0);
+	}
+	{
+		struct dv_vipa_info v;
+		struct dv_addr a = A("10.16.0.1"), b = A("10.16.0.2");
+
+		assert_int_equal(dv_engine_lookup(p->e, &a, &v), 0);
+		assert_int_equal(v.n_holds, 1);
+		assert_int_equal(dv_engine_lookup(p->e, &b, &v), -ENOENT);
+	}
+	assert_int_equal(p->n_recs, 0); /* nothing for n1's clients */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_initial_state, setup_bare, teardown),
+	    cmocka_unit_test_setup_teardown(test_activation, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_activation_ipv6, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_holds, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_idempotent_claims, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_unique_same_node, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_unique_other_node, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_unheld, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_operator_hold, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_hold_addr_state, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_hold_with_api_hold, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_addr_state_unknown, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_nondisruptive, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_disruptive_ends_operator, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_cannot_move_operator, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_keeps_standbys, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_granted_on_release, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_rank_order, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_ties_earliest, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_reregister, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_immediate, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_after_holder_died, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_unique_no_conflict, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_bad_requests, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_standby_withdraw, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_gone_while_standby, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_gone_api_only, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_replaces_own_standby, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_release_claim_unique, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_release_claim_moves, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_claim_before_standby, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_norange, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_most_specific_range, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_range_deleted, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_in_between, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_membership_grants_standby, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_membership_drops_everything, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_quorum_loss_and_regain, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_quorum_defers_standby_grant, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_activation, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_takeover_order, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_takeback_immediate, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_takeback_whenidle, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_whenidle_never_reported, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_trackport, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_move_none_backup, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_equal_ranks, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_claims, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_removed_by_reload, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_over_active_range_vipa, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_quorum, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_inactive_listed, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_sorted, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup_and_names, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_only_self, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_vipas, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_holds, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_limit_standbys, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup3, teardown),
+	    cmocka_unit_test(test_random_streams_agree),
+	    cmocka_unit_test_setup_teardown(test_many_vipas_fast, setup3, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
