@@ -1,1 +1,158 @@
-/* placeholder: being written in this session */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Addresses, prefixes, masks and the address set. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "addr.h"
+#include "addrset.h"
+
+static struct dv_addr A(const char *s)
+{
+	struct dv_addr a;
+
+	assert_int_equal(dv_addr_parse(s, &a), 0);
+	return a;
+}
+
+static void test_parse_format(void **state)
+{
+	char buf[DV_ADDR_STRLEN];
+	struct dv_addr a;
+
+	assert_int_equal(dv_addr_parse("10.1.1.5", &a), 0);
+	assert_int_equal(a.family, AF_INET);
+	assert_string_equal(dv_addr_fmt(&a, buf), "10.1.1.5");
+	assert_int_equal(dv_addr_parse("fd00:1::5", &a), 0);
+	assert_int_equal(a.family, AF_INET6);
+	assert_string_equal(dv_addr_fmt(&a, buf), "fd00:1::5");
+	/* v4-mapped IPv6 is the IPv4 address. */
+	assert_int_equal(dv_addr_parse("::ffff:10.1.1.5", &a), 0);
+	assert_int_equal(a.family, AF_INET);
+	assert_string_equal(dv_addr_fmt(&a, buf), "10.1.1.5");
+	assert_int_equal(dv_addr_parse("", &a), -EINVAL);
+	assert_int_equal(dv_addr_parse("10.1.1", &a), -EINVAL);
+	assert_int_equal(dv_addr_parse("10.1.1.5/24", &a), -EINVAL);
+	assert_int_equal(dv_addr_parse(NULL, &a), -EINVAL);
+}
+
+static void test_prefix(void **state)
+{
+	char buf[DV_ADDR_STRLEN];
+	struct dv_prefix p, q;
+
+	assert_int_equal(dv_prefix_parse("10.1.1.0/24", &p), 0);
+	assert_string_equal(dv_prefix_fmt(&p, buf), "10.1.1.0/24");
+	assert_int_equal(dv_prefix_parse("10.1.1.5/24", &p), -EINVAL); /* host bits */
+	assert_int_equal(dv_prefix_parse("10.1.1.0/33", &p), -EINVAL);
+	assert_int_equal(dv_prefix_parse("10.1.1.0/", &p), -EINVAL);
+	assert_int_equal(dv_prefix_parse("10.1.1.0/-1", &p), -EINVAL);
+	assert_int_equal(dv_prefix_parse("10.1.1.0", &p), -EINVAL);
+	assert_int_equal(dv_prefix_parse("fd00:1::/64", &p), 0);
+	assert_string_equal(dv_prefix_fmt(&p, buf), "fd00:1::/64");
+	assert_int_equal(dv_prefix_parse("fd00:1::/129", &p), -EINVAL);
+	assert_int_equal(dv_prefix_parse("0.0.0.0/0", &p), 0);
+	assert_true(dv_prefix_contains(&p, &(struct dv_addr){.family = AF_INET}));
+
+	assert_int_equal(dv_prefix_parse("10.1.0.0/16", &p), 0);
+	assert_int_equal(dv_prefix_parse("10.1.1.0/24", &q), 0);
+	assert_true(dv_prefix_overlaps(&p, &q));
+	assert_true(dv_prefix_overlaps(&q, &p));
+	{
+		struct dv_addr a = A("10.1.1.200"), b = A("10.2.0.1"), c = A("fd00::1");
+
+		assert_true(dv_prefix_contains(&q, &a));
+		assert_false(dv_prefix_contains(&q, &b));
+		assert_false(dv_prefix_contains(&q, &c));
+	}
+	assert_int_equal(dv_prefix_parse("10.2.0.0/16", &q), 0);
+	assert_false(dv_prefix_overlaps(&p, &q));
+	/* IPv6 prefix in the middle of a byte */
+	assert_int_equal(dv_prefix_parse("2001:db8::1:0/113", &p), 0);
+	{
+		struct dv_addr in = A("2001:db8::1:7fff"), out = A("2001:db8::1:8000");
+
+		assert_true(dv_prefix_contains(&p, &in));
+		assert_false(dv_prefix_contains(&p, &out));
+	}
+}
+
+static void test_mask(void **state)
+{
+	uint8_t len;
+
+	assert_int_equal(dv_mask_parse("255.255.255.0", &len), 0);
+	assert_int_equal(len, 24);
+	assert_int_equal(dv_mask_parse("255.255.255.192", &len), 0);
+	assert_int_equal(len, 26);
+	assert_int_equal(dv_mask_parse("0.0.0.0", &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(dv_mask_parse("255.255.255.255", &len), 0);
+	assert_int_equal(len, 32);
+	assert_int_equal(dv_mask_parse("255.0.255.0", &len), -EINVAL);
+	assert_int_equal(dv_mask_parse("0.255.255.255", &len), -EINVAL);
+	assert_int_equal(dv_mask_parse("255.255.255.1", &len), -EINVAL);
+	assert_int_equal(dv_mask_parse("ffff::", &len), -EINVAL);
+}
+
+static void test_cmp_sockaddr(void **state)
+{
+	struct dv_addr a = A("10.0.0.1"), b = A("10.0.0.2"), c = A("::1"), out;
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+	uint16_t port;
+
+	assert_true(dv_addr_cmp(&a, &b) < 0);
+	assert_true(dv_addr_cmp(&b, &c) < 0); /* IPv4 first */
+	assert_true(dv_addr_eq(&a, &a));
+	inet_pton(AF_INET6, "::ffff:10.0.0.1", &s6.sin6_addr);
+	assert_int_equal(dv_addr_from_sockaddr((struct sockaddr *)&s6, sizeof(s6), &out, &port), 0);
+	assert_true(dv_addr_eq(&out, &a));
+	assert_int_equal(port, 80);
+	assert_int_equal(dv_addr_from_sockaddr((struct sockaddr *)&s6, 4, &out, &port), -EINVAL);
+}
+
+static void test_addrset(void **state)
+{
+	struct dv_addrset s = {0};
+	struct dv_addr a;
+	const struct dv_addr *it;
+	size_t i = 0, n = 0;
+
+	/* Enough to force several growths and long probe chains. */
+	for (uint32_t k = 0; k < 20000; k++) {
+		a = (struct dv_addr){.family = AF_INET};
+		a.v4.s_addr = htonl(0x0a000000u + k);
+		assert_int_equal(dv_addrset_add(&s, &a), 1);
+	}
+	assert_int_equal(dv_addrset_add(&s, &a), 0);
+	assert_int_equal(s.n, 20000);
+	for (uint32_t k = 0; k < 20000; k += 2) {
+		a.v4.s_addr = htonl(0x0a000000u + k);
+		assert_int_equal(dv_addrset_del(&s, &a), 1);
+		assert_int_equal(dv_addrset_del(&s, &a), 0);
+	}
+	for (uint32_t k = 0; k < 20000; k++) {
+		a.v4.s_addr = htonl(0x0a000000u + k);
+		assert_int_equal(dv_addrset_has(&s, &a), k % 2 == 1);
+	}
+	while (dv_addrset_next(&s, &i, &it))
+		n++;
+	assert_int_equal(n, 10000);
+	dv_addrset_clear(&s);
+	assert_false(dv_addrset_has(&s, &a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_format), cmocka_unit_test(test_prefix),   cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_cmp_sockaddr), cmocka_unit_test(test_addrset),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
