@@ -655,19 +655,25 @@ static int operator_request(struct ctl *c, int argc, char **argv, uint16_t type,
 		if ((r = parse_addr_arg(argv[i], &a)) != 0)
 			return r;
 	}
+	/* A refused reload sends its configuration errors as TEXT records. */
+	struct tree t = {.root = json_object_new_object()};
+	json_object *text;
+
 	r = ctl_connect(c);
 	if (r == 0)
-		r = ctl_transact(c, type, needs_addr ? &a : NULL, needs_addr ? 2 : 0, NULL, &rep);
-	if (r != 0)
-		return r;
-	if (rep.result != DV_R_OK) {
+		r = ctl_transact(c, type, needs_addr ? &a : NULL, needs_addr ? 2 : 0, &t, &rep);
+	if (r == 0 && rep.result != DV_R_OK) {
+		if (json_object_object_get_ex(t.root, "text", &text))
+			for (size_t k = 0; k < json_object_array_length(text); k++)
+				fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(text, k)));
 		if (needs_addr)
 			fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, argv[i], reason_or_text(&rep));
 		else
 			fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
-		return result_exit(rep.result);
+		r = result_exit(rep.result);
 	}
-	return 0;
+	json_object_put(t.root);
+	return r;
 }
 
 static int cmd_activate(struct ctl *c, int argc, char **argv)
@@ -1012,7 +1018,8 @@ static void help(FILE *f)
 		   "  -S PATH   dvipad's control socket (default $DVIPA_SOCKET, then " DV_DEFAULT_SOCKET ")\n"
 		   "  --json    JSON output of display verbs\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(f, "  %s %s\n      %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+		fprintf(f, "  %s%s%s\n      %s\n", verbs[i].name, *verbs[i].args ? " " : "", verbs[i].args,
+			verbs[i].help);
 	fprintf(f, "\nexit: 0 ok, 1 failure, 2 bad arguments, 3 not in any range, 4 held elsewhere,\n"
 		   "      5 permission denied, 6 dvipad unreachable, 7 address in use on the link,\n"
 		   "      8 not held, 9 limit, 10 no quorum, 11 kernel refused, 12 internal error;\n"

@@ -15,7 +15,9 @@ the fixture finalizer. Conditions are polled with a deadline, never slept on.
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 import socket
 import subprocess
 import time
@@ -166,7 +168,11 @@ class Dvipad:
         self.ns = ns
         self.tmp = Path(tmp)
         self.conf = self.tmp / "dvipa.conf"
-        self.sock = self.tmp / "dvipad.sock"
+        # The socket lives where unprivileged test users can reach it
+        # (pytest's tmp_path is private to root).
+        self.sockdir = Path(tempfile.mkdtemp(prefix="dvipa-test-", dir="/run"))
+        self.sockdir.chmod(0o755)
+        self.sock = self.sockdir / "dvipad.sock"
         self.log = self.tmp / "dvipad.log"
         self.write_conf(lease=lease, extra=extra)
         self.proc = None
@@ -196,6 +202,10 @@ class Dvipad:
         if self.logf:
             self.logf.close()
             self.logf = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.sockdir, ignore_errors=True)
 
     def ctl(self, *args, check=True, user=None):
         cmd = [DVIPACTL, "-S", self.sock, *args]
@@ -274,7 +284,7 @@ def dvipad(lan, tmp_path):
         if h.proc.poll() is None:
             h.proc.kill()
             h.proc.wait()
-    d.stop()
+    d.cleanup()
 
 
 def fetch(ns, addr, port, timeout=2.0):

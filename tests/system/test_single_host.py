@@ -247,6 +247,7 @@ def test_dvipad_kill9_leaves_nothing_and_restart_reconciles(lan, tmp_path):
         figure("address gone after dvipad kill -9 (LEASE 6)", f"{time.monotonic() - t0:.1f} s")
     finally:
         d.stop(signal.SIGKILL)
+        d.cleanup()
 
 
 def test_sigterm_removes_addresses(lan, dvipad):
