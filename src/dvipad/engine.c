@@ -1592,14 +1592,8 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 		if (n_defines == 0 || !dv_addr_eq(&defines[n_defines - 1].addr, &defines[i].addr))
 			defines[n_defines++] = defines[i];
 
-	/* Reserve: the node entry, one VIPA per new define address, and room
-	 * for every candidate entry. */
-	n = node_add(e, ev->node);
-	if (!n) {
-		free(ranges);
-		free(defines);
-		return -ENOSPC;
-	}
+	/* Check the limits and reserve (the node entry, room for every
+	 * candidate entry) before changing anything. */
 	for (size_t i = 0; i < n_defines; i++) {
 		struct vipa *v = vipa_find(e, &defines[i].addr);
 
@@ -1608,13 +1602,14 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 		else if (grow((void **)&v->cands, &v->cap_cands, v->n_cands + 1, sizeof(*v->cands)) < 0)
 			goto nomem;
 	}
-	if (e->vipas.n + n_new > DV_ENGINE_MAX_VIPAS) {
+	if (e->vipas.n + n_new > DV_ENGINE_MAX_VIPAS || (!node_find(e, ev->node) && e->n_nodes >= MAX_NODE_ENTRIES)) {
 		free(ranges);
 		free(defines);
 		return -ENOSPC;
 	}
-
-	n = node_find(e, ev->node);
+	n = node_add(e, ev->node);
+	if (!n)
+		goto nomem;
 	old = *n;
 	node_uncandidate(e, &old);
 	n->ranges = ranges;
@@ -1788,9 +1783,9 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
 		r = -EINVAL;
 		break;
 	}
-	/* A refused event changed nothing (its handler checks first); every
-	 * other one counts, even if memory ran short half way. */
-	if (r == 0 || r == -ENOMEM)
+	/* Handlers fail only before changing anything; a resource failure
+	 * half way is recorded in e->err and the event still counts. */
+	if (r == 0)
 		e->seq++;
 	flush(e);
 	if (r == 0 && e->err < 0)

@@ -1766,6 +1766,109 @@ static void test_define_inactive_listed(void **state)
 	free(s.v);
 }
 
+static void test_define_duplicates_first_wins(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 3, "n3", STD_RANGES "; backup 150 " VD " immediate");
+	assert_int_equal(owner(w, VD), 3);
+	/* the same address twice in one configuration: the first line counts */
+	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD " immediate; backup 200 " VD " immediate");
+	assert_int_equal(owner(w, VD), 3);
+	conf(w, 2, "n2", STD_RANGES "; backup 200 " VD " immediate; backup 100 " VD " immediate");
+	assert_int_equal(owner(w, VD), 2);
+}
+
+static void test_socket_standby(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_HOLD_SOCKET), DV_R_PENDING);
+	/* an api release does not withdraw a socket standby */
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 2);
+	assert_int_equal(v.holds[0].kind, DV_HOLD_SOCKET);
+	assert_int_equal(v.origin, DV_ORIGIN_BIND);
+	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_GRANTED));
+	/* now a socket hold: it outlives the client, ends with the sockets */
+	gone(w, 2, 3);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	addr_state(w, 2, "10.1.1.5", 0);
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	/* withdrawn by a socket release */
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_HOLD_SOCKET), DV_R_PENDING);
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_standbys, 0);
+}
+
+static void test_node_table_cap(void **state)
+{
+	struct world *w = *state;
+	dv_nodeid_t ids[DV_ENGINE_MAX_NODES];
+	struct dv_event ev = {.type = DV_EV_MEMBERSHIP};
+	const dv_nodeid_t *m;
+	int r = 0;
+
+	/* configurations published before joining take entries too */
+	for (dv_nodeid_t n = 100; r == 0; n++) {
+		r = conf_rc(w, n, "x", "range 10.1.1.0/24");
+		assert_true(n < 100 + 2 * DV_ENGINE_MAX_NODES);
+	}
+	assert_int_equal(r, -ENOSPC);
+	/* a membership that needs more entries than free is refused whole */
+	for (size_t i = 0; i < DV_ENGINE_MAX_NODES; i++)
+		ids[i] = (dv_nodeid_t)(1000 + i);
+	ev.membership.n = DV_ENGINE_MAX_NODES;
+	ev.membership.nodes = ids;
+	assert_int_equal(apply(w, &ev), -ENOSPC);
+	assert_int_equal(dv_engine_members(w->p[0].e, &m), 3);
+	/* one that drops the strangers' configurations frees them */
+	ids[0] = 1;
+	ids[1] = 2;
+	ids[2] = 3;
+	ev.membership.n = 3;
+	assert_int_equal(apply(w, &ev), 0);
+	assert_null(dv_engine_node_name(w->p[0].e, 100));
+	ev.membership.n = DV_ENGINE_MAX_NODES;
+	for (size_t i = 0; i < DV_ENGINE_MAX_NODES; i++)
+		ids[i] = (dv_nodeid_t)(1000 + i);
+	assert_int_equal(apply(w, &ev), 0);
+	assert_int_equal(dv_engine_members(w->p[0].e, &m), DV_ENGINE_MAX_NODES);
+	assert_int_equal(dv_engine_members(NULL, &m), 0);
+	assert_null(m);
+}
+
+static void test_since_and_holds_times(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+	uint64_t t1, t2;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	t1 = w->time;
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	t2 = w->time;
+	assert_true(info(w, "10.1.1.5", &v));
+	/* a shared hold is no owner change */
+	assert_int_equal(v.since_ms, t1);
+	assert_int_equal(v.holds[1].since_ms, t2);
+	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 5), DV_R_PENDING);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.standbys[0].since_ms, w->time);
+	assert_int_equal(v.standbys[0].uid, 1000);
+	gone(w, 1, 7);
+	gone(w, 1, 8);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.since_ms, w->time);
+	assert_int_equal(v.holds[0].since_ms, w->time);
+}
+
 /* ---- views ---- */
 
 static int stop_at_second(void *ud, const struct dv_vipa_info *v)
@@ -2044,19 +2147,28 @@ static uint32_t rnd(uint64_t *s)
 	return (uint32_t)(*s >> 33);
 }
 
-static void test_random_streams_agree(void **state)
+static int no_client_state(void *ud, const struct dv_vipa_info *v)
+{
+	(void)ud;
+	assert_int_equal(v->n_standbys, 0);
+	for (size_t i = 0; i < v->n_holds; i++)
+		assert_int_not_equal(v->holds[i].kind, DV_HOLD_API);
+	return 0;
+}
+
+static void run_random(uint64_t seed, int steps)
 {
 	struct world *w = world_new(NPEERS + 2); /* five nodes */
 	static const char *const addrs[] = {"10.1.1.1", "10.1.1.2", "10.2.2.1", "10.3.3.1", VD, "10.9.9.2"};
 	static const enum dv_hold_kind kinds[] = {DV_HOLD_API, DV_HOLD_API, DV_HOLD_OPERATOR, DV_HOLD_SOCKET};
-	uint64_t s = 12345;
+	uint64_t s = seed;
+	unsigned active = 0, notes = 0;
 
-	(void)state;
 	members(w, 5, 1, 2, 3, 4, 5);
 	quorum(w, true);
 	for (dv_nodeid_t n = 1; n <= 5; n++)
 		std_conf(w, n);
-	for (int step = 0; step < 4000; step++) {
+	for (int step = 0; step < steps; step++) {
 		dv_nodeid_t n = 1 + rnd(&s) % 5;
 		const char *a = addrs[rnd(&s) % 6];
 		uint64_t c = 1 + rnd(&s) % 4;
@@ -2097,6 +2209,10 @@ static void test_random_streams_agree(void **state)
 			ev.membership.n = k;
 			ev.membership.nodes = ids;
 			apply(w, &ev);
+			/* a joining daemon publishes its configuration */
+			for (size_t i = 0; i < k; i++)
+				if (!dv_engine_node_name(w->p[0].e, ids[i]))
+					std_conf(w, ids[i]);
 			continue;
 		} else if (x < 92) {
 			ev.type = DV_EV_QUORUM;
@@ -2115,8 +2231,29 @@ static void test_random_streams_agree(void **state)
 			continue;
 		}
 		apply(w, &ev);
+		for (size_t k = 0; k < 6; k++)
+			active += owner(w, addrs[k]) != 0;
+		notes += all_notifies(w);
 	}
+	/* the stream did exercise something */
+	assert_true(active > (unsigned)steps);
+	assert_true(notes > 10);
+	/* every client going away leaves no api hold and no standby behind:
+	 * the client index is complete */
+	for (dv_nodeid_t n = 1; n <= 5; n++)
+		for (uint64_t c = 1; c <= 4; c++)
+			gone(w, n, c);
+	assert_int_equal(dv_engine_foreach(w->p[0].e, no_client_state, NULL), 0);
 	world_free(w);
+}
+
+/* Five engines, long pseudo-random streams of every event kind (including
+ * refused ones): world_check() after each event proves agreement. */
+static void test_random_streams_agree(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 8; seed++)
+		run_random(seed * 7919, 2500);
 }
 
 static void test_many_vipas_fast(void **state)
@@ -2211,6 +2348,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_define_over_active_range_vipa, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_define_quorum, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_define_inactive_listed, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_duplicates_first_wins, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_standby, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_table_cap, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_since_and_holds_times, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach_sorted, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_and_names, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_notify_only_self, setup3, teardown),
