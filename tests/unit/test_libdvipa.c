@@ -519,16 +519,74 @@ static void test_reason_per_thread(void **state)
 	dvipa_close(h);
 }
 
+/* One thread polls dvipa_fd() and dispatches while another makes a
+ * request: the events read by the requester reach the dispatcher through
+ * the queue, and the dispatcher never steals the requester's RESULT. */
+static void script_concurrent(struct fake *f)
+{
+	struct dv_request req;
+
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(fake_recv(f, &req), 0);
+		fake_event(f, DVIPA_EVENT_GRANTED, "10.1.1.5", "during");
+		usleep(2000);
+		fake_result(f, req.seq, DV_R_OK, NULL);
+		fake_event(f, DVIPA_EVENT_LOST, "10.1.1.5", "after");
+	}
+}
+
+struct dispatcher {
+	dvipa_t *h;
+	struct seen s;
+};
+
+static void *dispatch_thread(void *arg)
+{
+	struct dispatcher *d = arg;
+
+	while (d->s.n < 40) {
+		if (!fd_readable(dvipa_fd(d->h), 5000))
+			break;
+		if (dvipa_dispatch(d->h, on_event, &d->s) < 0)
+			break;
+	}
+	return NULL;
+}
+
+static void test_concurrent_dispatch(void **state)
+{
+	struct fake *f = fake_start(script_concurrent);
+	struct dispatcher d = {.h = open_fake(f)};
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, dispatch_thread, &d), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(dvipa_activate(d.h, "10.1.1.5"), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(d.s.n, 40);
+	assert_int_equal(fake_stop(f), 20);
+	dvipa_close(d.h);
+}
+
 int main(void)
 {
+	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_activate),	    cmocka_unit_test(test_standby_granted),
-	    cmocka_unit_test(test_error_mapping),   cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_daemon_gone),	    cmocka_unit_test(test_daemon_gone_idle),
-	    cmocka_unit_test(test_malformed_reply), cmocka_unit_test(test_queue_cap),
-	    cmocka_unit_test(test_dispatch_reads),  cmocka_unit_test(test_open),
-	    cmocka_unit_test(test_strerror),	    cmocka_unit_test(test_reason_per_thread),
+	    cmocka_unit_test(test_activate),
+	    cmocka_unit_test(test_standby_granted),
+	    cmocka_unit_test(test_error_mapping),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_daemon_gone),
+	    cmocka_unit_test(test_daemon_gone_idle),
+	    cmocka_unit_test(test_malformed_reply),
+	    cmocka_unit_test(test_queue_cap),
+	    cmocka_unit_test(test_dispatch_reads),
+	    cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_reason_per_thread),
+	    cmocka_unit_test(test_concurrent_dispatch),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
