@@ -1,0 +1,859 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libdvipa-preload.so: dynamic VIPAs for unmodified programs, through
+ * LD_PRELOAD. See libdvipa-preload(8).
+ *
+ * bind() to an address that is not local fails with EADDRNOTAVAIL; only
+ * then does the shim ask dvipad to activate the address (a socket hold,
+ * KIND 3, as the calling uid: dvipad checks SO_PEERCRED) and bind again.
+ * Every other bind() costs one indirect call: no environment lookup, no
+ * allocation, no lock. connect(), sendto() and sendmsg() look at their
+ * socket only when DVIPA_SOURCE is set.
+ *
+ * Constraints, and how they are met:
+ *
+ * - Signal handlers may call bind() and friends. Every path, slow ones
+ *   included, uses only async-signal-safe calls: socket, connect, send,
+ *   recvmsg, poll, close, getsockname, writev, clock_gettime, memcpy. No
+ *   malloc, no stdio, no locks. Requests are encoded by a small stack-only
+ *   encoder (a request is under 64 bytes) instead of proto's dv_msgb, whose
+ *   64 KiB buffer is too much for a signal stack and whose static use
+ *   would need a lock. Replies are decoded by proto.c's parser, which only
+ *   reads its input. The stack use of the slow path is about 1.5 KiB.
+ * - fork(): there is no lock to inherit half-taken, and each activation
+ *   uses its own connection, closed before bind() returns (or inherited
+ *   harmlessly by a child forked meanwhile).
+ * - Threads: the only shared state is the configuration (written once,
+ *   published with an atomic), the real functions (atomic pointers; racing
+ *   resolvers store the same value) and the "auto" source slot (a seqlock
+ *   whose writers never wait).
+ *
+ * The environment is read once, by the constructor: a program that changes
+ * DVIPA_* with setenv() later is not followed, and the fast paths never
+ * scan environ.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "proto.h"
+#include "result.h"
+
+#define DV_EXPORT __attribute__((visibility("default")))
+
+/* With _GNU_SOURCE, glibc declares the sockaddr arguments of bind(),
+ * connect() and sendto() as transparent unions; the definitions below must
+ * match the declarations. */
+#ifdef __USE_GNU
+#define SA_PTR(a) ((a).__sockaddr__)
+#else
+#define SA_PTR(a) (a)
+#endif
+
+/* How long bind() waits for dvipad to answer an ACTIVATE: it answers once
+ * the address is usable, after the duplicate-address probe (and, in a
+ * cluster, the agreement of the other nodes). A standby wait has no limit:
+ * waiting until granted is its purpose. */
+#define ACTIVATE_TIMEOUT_MS 30000
+
+/* Replies are a RESULT or an EVENT: header, three small attributes and a
+ * reason of at most DV_REASON_MAX bytes, about 310 bytes in version 1. */
+#define REPLY_BUF 1024
+
+#define ALIGN4(n) (((n) + 3u) & ~(size_t)3u)
+#define ATTR_SIZE(vlen) ALIGN4(sizeof(struct dv_attr) + (vlen))
+/* ADDR (family byte + 16), KIND, RANK. */
+#define REQ_MAX (sizeof(struct dv_msg_hdr) + ATTR_SIZE(1 + 16) + 2 * ATTR_SIZE(sizeof(uint32_t)))
+
+#define HOLD_KIND_SOCKET 3 /* enum dv_hold_kind of dvipad: DV_HOLD_SOCKET */
+#define EVENT_GRANTED 1
+#define EVENT_LOST 2
+
+typedef int (*bind_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+
+/* ---- the real functions ---- */
+
+/*
+ * Fallbacks, should dlsym() find no next definition (a libc without these
+ * symbols cannot really happen, but a NULL call must not): the system calls
+ * themselves.
+ */
+static int sys_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)syscall(SYS_bind, fd, sa, len);
+}
+
+static int sys_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)syscall(SYS_connect, fd, sa, len);
+}
+
+static ssize_t sys_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len)
+{
+	return syscall(SYS_sendto, fd, buf, n, flags, sa, len);
+}
+
+static ssize_t sys_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+static _Atomic(bind_fn) real_bind_p;
+static _Atomic(connect_fn) real_connect_p;
+static _Atomic(sendto_fn) real_sendto_p;
+static _Atomic(sendmsg_fn) real_sendmsg_p;
+
+/* Resolved by the constructor; lazily if a function is called before it
+ * ran (by another library's constructor). dlsym() is idempotent, so racing
+ * threads store the same pointer and no lock or once-flag is needed. */
+#define REAL(name)                                                                                                     \
+	static name##_fn real_##name(void)                                                                             \
+	{                                                                                                              \
+		name##_fn f = atomic_load_explicit(&real_##name##_p, memory_order_relaxed);                            \
+		if (!f) {                                                                                              \
+			int saved = errno;                                                                             \
+			f = (name##_fn)dlsym(RTLD_NEXT, #name);                                                        \
+			if (!f)                                                                                        \
+				f = sys_##name;                                                                        \
+			atomic_store_explicit(&real_##name##_p, f, memory_order_relaxed);                              \
+			errno = saved;                                                                                 \
+		}                                                                                                      \
+		return f;                                                                                              \
+	}
+REAL(bind)
+REAL(connect)
+REAL(sendto)
+REAL(sendmsg)
+#undef REAL
+
+/* ---- configuration ---- */
+
+enum source_mode {
+	SOURCE_NONE,
+	SOURCE_ADDR,
+	SOURCE_AUTO,
+	SOURCE_BAD, /* DVIPA_SOURCE malformed: as if unset, and said once */
+};
+
+struct config {
+	bool debug;
+	int standby_rank; /* 0 unset, -1 malformed, else 1..254 */
+	enum source_mode source;
+	struct dv_addr source_addr;
+	bool socket_bad; /* DVIPA_SOCKET too long for a UNIX socket path */
+	struct sockaddr_un sock;
+	socklen_t sock_len;
+};
+
+static struct config config;
+static atomic_int config_state; /* 0 not loaded, 1 being loaded, 2 ready */
+
+/* secure_getenv: in a set-uid program the environment belongs to the
+ * caller, who must not choose the daemon or the source address. */
+static const char *env(const char *name)
+{
+	const char *v = secure_getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static bool addr_is_special(const struct dv_addr *a)
+{
+	static const uint8_t zero[16];
+
+	if (a->family == AF_INET) {
+		uint8_t b0 = a->bytes[0];
+
+		return memcmp(a->bytes, zero, 4) == 0 || b0 == 127 || (b0 >= 224 && b0 < 240);
+	}
+	return memcmp(a->bytes, zero, 16) == 0 || IN6_IS_ADDR_LOOPBACK(&a->v6) || a->bytes[0] == 0xff;
+}
+
+static int parse_rank(const char *s)
+{
+	int v = 0;
+
+	if (!s)
+		return 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 254)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v >= 1 && v <= 254 ? v : -1;
+}
+
+static void config_load(struct config *c)
+{
+	const char *v;
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	v = env("DVIPA_DEBUG");
+	c->debug = v && strcmp(v, "0") != 0;
+	c->standby_rank = parse_rank(env("DVIPA_STANDBY"));
+
+	v = env("DVIPA_SOURCE");
+	if (!v)
+		c->source = SOURCE_NONE;
+	else if (strcmp(v, "auto") == 0)
+		c->source = SOURCE_AUTO;
+	else if (dv_addr_parse(v, &c->source_addr) == 0 && !addr_is_special(&c->source_addr))
+		c->source = SOURCE_ADDR;
+	else
+		c->source = SOURCE_BAD;
+
+	v = env("DVIPA_SOCKET");
+	if (!v)
+		v = DV_DEFAULT_SOCKET;
+	n = strlen(v);
+	c->sock.sun_family = AF_UNIX;
+	if (n >= sizeof(c->sock.sun_path)) {
+		c->socket_bad = true;
+	} else {
+		memcpy(c->sock.sun_path, v, n + 1);
+		c->sock_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	}
+}
+
+/*
+ * The configuration, loaded at most once into the global. A caller that
+ * comes while another thread (or the code a signal interrupted) is loading
+ * it does not wait: it loads its own copy into *tmp, from the same
+ * environment, with the same result.
+ */
+static const struct config *get_config(struct config *tmp)
+{
+	int expected = 0;
+
+	if (atomic_load_explicit(&config_state, memory_order_acquire) == 2)
+		return &config;
+	if (atomic_compare_exchange_strong_explicit(&config_state, &expected, 1, memory_order_acquire,
+						    memory_order_relaxed)) {
+		config_load(&config);
+		atomic_store_explicit(&config_state, 2, memory_order_release);
+		return &config;
+	}
+	config_load(tmp);
+	return tmp;
+}
+
+/* The source mode without the whole configuration: the fast path of
+ * connect() and sendto() when DVIPA_SOURCE is unset. */
+static bool source_wanted(void)
+{
+	if (atomic_load_explicit(&config_state, memory_order_acquire) == 2)
+		return config.source != SOURCE_NONE;
+	return true; /* not loaded yet: take the slow path, which loads it */
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	struct config tmp;
+
+	real_bind();
+	real_connect();
+	real_sendto();
+	real_sendmsg();
+	(void)get_config(&tmp);
+}
+
+/* ---- the VIPA this process activated last ("auto" source) ---- */
+
+/*
+ * A seqlock over atomics: the sequence is odd while a store is under way.
+ * A store never waits (it gives up if another one is under way: that one is
+ * as recent), and a load retries a bounded number of times, because the
+ * store it sees in progress may be the very code its signal handler
+ * interrupted.
+ */
+static struct {
+	atomic_uint seq;
+	atomic_uint family;
+	_Atomic uint64_t w[2];
+} last_vipa;
+
+static void last_vipa_store(const struct dv_addr *a)
+{
+	unsigned s = atomic_load_explicit(&last_vipa.seq, memory_order_relaxed);
+	uint64_t w[2];
+
+	if ((s & 1) || !atomic_compare_exchange_strong_explicit(&last_vipa.seq, &s, s + 1, memory_order_relaxed,
+								memory_order_relaxed))
+		return;
+	atomic_thread_fence(memory_order_release);
+	memcpy(w, a->bytes, sizeof(w));
+	atomic_store_explicit(&last_vipa.family, a->family, memory_order_relaxed);
+	atomic_store_explicit(&last_vipa.w[0], w[0], memory_order_relaxed);
+	atomic_store_explicit(&last_vipa.w[1], w[1], memory_order_relaxed);
+	atomic_store_explicit(&last_vipa.seq, s + 2, memory_order_release);
+}
+
+static bool last_vipa_load(struct dv_addr *ret)
+{
+	for (int i = 0; i < 64; i++) {
+		unsigned s1 = atomic_load_explicit(&last_vipa.seq, memory_order_acquire), s2;
+		unsigned family;
+		uint64_t w[2];
+
+		if (s1 & 1)
+			continue;
+		family = atomic_load_explicit(&last_vipa.family, memory_order_relaxed);
+		w[0] = atomic_load_explicit(&last_vipa.w[0], memory_order_relaxed);
+		w[1] = atomic_load_explicit(&last_vipa.w[1], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&last_vipa.seq, memory_order_relaxed);
+		if (s1 != s2)
+			continue;
+		if (family != AF_INET && family != AF_INET6)
+			return false;
+		memset(ret, 0, sizeof(*ret));
+		ret->family = (uint8_t)family;
+		memcpy(ret->bytes, w, sizeof(w));
+		return true;
+	}
+	return false;
+}
+
+/* ---- async-signal-safe text ---- */
+
+static char *put_str(char *p, char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+static char *put_uint(char *p, char *end, unsigned v, unsigned base)
+{
+	char tmp[12];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v && n < sizeof(tmp));
+	while (n && p < end)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* inet_ntop() without stdio: RFC 5952 text (longest run of two or more zero
+ * groups as "::", the first on a tie; lowercase hex). */
+static const char *fmt_addr(const struct dv_addr *a, char buf[static DV_ADDR_STRLEN])
+{
+	char *p = buf, *end = buf + DV_ADDR_STRLEN - 1;
+	int best = -1, best_len = 0;
+	uint16_t g[8];
+
+	if (a->family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				p = put_str(p, end, ".");
+			p = put_uint(p, end, a->bytes[i], 10);
+		}
+		*p = 0;
+		return buf;
+	}
+	for (int i = 0; i < 8; i++)
+		g[i] = (uint16_t)(a->bytes[2 * i] << 8 | a->bytes[2 * i + 1]);
+	for (int i = 0; i < 8;) {
+		int j = i;
+
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > best_len && j - i >= 2) {
+			best = i;
+			best_len = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			p = put_str(p, end, "::");
+			i += best_len - 1;
+			continue;
+		}
+		if (i && i != best + best_len)
+			p = put_str(p, end, ":");
+		p = put_uint(p, end, g[i], 16);
+	}
+	*p = 0;
+	return buf;
+}
+
+/*
+ * With DVIPA_DEBUG, one line on stderr: "dvipa-preload: OP ADDR: WHAT[:
+ * DETAIL]". One writev(), so that lines of several processes sharing
+ * stderr do not interleave. errno is kept.
+ */
+static void debug_line2(const struct config *c, const char *op, const struct dv_addr *a, const char *what,
+			const char *detail, const char *detail2)
+{
+	char abuf[DV_ADDR_STRLEN];
+	struct iovec iov[11];
+	int n = 0, saved = errno;
+
+	if (!c->debug)
+		return;
+#define PUT(s)                                                                                                         \
+	do {                                                                                                           \
+		iov[n].iov_base = (void *)(s);                                                                         \
+		iov[n].iov_len = strlen(s);                                                                            \
+		n++;                                                                                                   \
+	} while (0)
+	PUT("dvipa-preload: ");
+	PUT(op);
+	if (a) {
+		PUT(" ");
+		PUT(fmt_addr(a, abuf));
+	}
+	PUT(": ");
+	PUT(what);
+	if (detail && *detail) {
+		PUT(": ");
+		PUT(detail);
+	}
+	if (detail2 && *detail2) {
+		PUT(": ");
+		PUT(detail2);
+	}
+	PUT("\n");
+#undef PUT
+	(void)!writev(STDERR_FILENO, iov, n);
+	errno = saved;
+}
+
+static void debug_line(const struct config *c, const char *op, const struct dv_addr *a, const char *what,
+		       const char *detail)
+{
+	debug_line2(c, op, a, what, detail, NULL);
+}
+
+/* strerror() may translate, hence allocate; the English description from
+ * glibc's table does not. */
+static const char *errtext(int e)
+{
+	const char *s = strerrordesc_np(e);
+
+	return s ? s : "unknown error";
+}
+
+/* ---- talking to dvipad ---- */
+
+struct request {
+	uint8_t buf[REQ_MAX];
+	size_t len;
+};
+
+static void req_init(struct request *q, uint16_t type, uint32_t seq)
+{
+	struct dv_msg_hdr h = {.magic = DV_PROTO_MAGIC, .version = DV_PROTO_VERSION, .type = type, .seq = seq};
+
+	memcpy(q->buf, &h, sizeof(h));
+	q->len = sizeof(h);
+}
+
+/* The callers below put at most what REQ_MAX accounts for. */
+static void req_attr(struct request *q, uint16_t type, const void *v, size_t n)
+{
+	struct dv_attr a = {.type = type, .len = (uint16_t)(sizeof(a) + n)};
+	size_t total = ATTR_SIZE(n);
+
+	memcpy(q->buf + q->len, &a, sizeof(a));
+	memcpy(q->buf + q->len + sizeof(a), v, n);
+	memset(q->buf + q->len + sizeof(a) + n, 0, total - sizeof(a) - n);
+	q->len += total;
+}
+
+static void req_u32(struct request *q, uint16_t type, uint32_t v)
+{
+	req_attr(q, type, &v, sizeof(v));
+}
+
+static void req_addr(struct request *q, const struct dv_addr *a)
+{
+	uint8_t v[1 + 16];
+	size_t n = dv_addr_size(a);
+
+	v[0] = a->family;
+	memcpy(v + 1, a->bytes, n);
+	req_attr(q, DV_A_ADDR, v, 1 + n);
+}
+
+static void req_finish(struct request *q)
+{
+	uint32_t len = (uint32_t)q->len;
+
+	memcpy(q->buf + offsetof(struct dv_msg_hdr, len), &len, sizeof(len));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Read the next RESULT with seq, or EVENT about addr (when want_event), into
+ * *rep. deadline_ms < 0: no limit. 0, or -ETIMEDOUT, -ECONNRESET (dvipad
+ * went away), -EBADMSG (it broke the protocol); *why then says which.
+ */
+static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool want_event, int64_t deadline_ms,
+		      struct dv_reply *rep, const char **why)
+{
+	for (;;) {
+		uint8_t buf[REPLY_BUF];
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct dv_msg m;
+		int timeout = -1, r;
+		ssize_t n;
+
+		if (deadline_ms >= 0) {
+			int64_t left = deadline_ms - now_ms();
+
+			if (left <= 0) {
+				*why = "no answer from dvipad in time";
+				return -ETIMEDOUT;
+			}
+			timeout = left > 1000000 ? 1000000 : (int)left;
+		}
+		r = poll(&pfd, 1, timeout);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			continue; /* the deadline check above decides */
+		if (r < 0) {
+			*why = "poll on the dvipad connection failed";
+			return -ECONNRESET;
+		}
+		n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			*why = "dvipad closed the connection";
+			return -ECONNRESET;
+		}
+		if ((mh.msg_flags & MSG_TRUNC) || dv_msg_parse(buf, (size_t)n, &m) < 0 ||
+		    ((m.type == DV_MSG_RESULT || m.type == DV_MSG_EVENT) && dv_reply_decode(&m, rep) < 0)) {
+			*why = "malformed message from dvipad";
+			return -EBADMSG;
+		}
+		if (m.type == DV_MSG_RESULT && rep->seq == seq)
+			return 0;
+		if (want_event && m.type == DV_MSG_EVENT && rep->has_addr && dv_addr_eq(&rep->addr, addr))
+			return 0;
+		/* Anything else (a future message type, an event of no
+		 * interest) is not for this wait. */
+	}
+}
+
+static const char *result_text(uint32_t r)
+{
+	switch (r) {
+	case DV_R_BADREQ:
+		return "refused as a bad request";
+	case DV_R_NORANGE:
+		return "in no range";
+	case DV_R_HELD:
+		return "held elsewhere";
+	case DV_R_PERM:
+		return "permission denied";
+	case DV_R_INUSE:
+		return "in use by another host";
+	case DV_R_LIMIT:
+		return "dvipad limit reached";
+	case DV_R_NOQUORUM:
+		return "no quorum";
+	case DV_R_KERNEL:
+		return "the kernel refused the address";
+	default:
+		return "refused by dvipad";
+	}
+}
+
+/*
+ * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
+ * wait for the grant. 0 and the open connection in *ret_conn (the caller
+ * closes it once its socket is bound), or -1 after one debug line.
+ */
+static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, int *ret_conn)
+{
+	struct request q;
+	struct dv_reply rep;
+	const char *why = NULL;
+	bool standby = c->standby_rank > 0, got_result = false, granted = false;
+	int64_t deadline = now_ms() + ACTIVATE_TIMEOUT_MS;
+	ssize_t n;
+	int fd, r;
+
+	*ret_conn = -1;
+	if (c->socket_bad) {
+		debug_line(c, op, addr, "DVIPA_SOCKET is too long for a socket path", NULL);
+		return -1;
+	}
+	if (c->standby_rank < 0) {
+		debug_line(c, op, addr, "DVIPA_STANDBY is not a rank in 1..254", NULL);
+		return -1;
+	}
+
+	req_init(&q, standby ? DV_MSG_STANDBY : DV_MSG_ACTIVATE, 1);
+	req_addr(&q, addr);
+	req_u32(&q, DV_A_KIND, HOLD_KIND_SOCKET);
+	if (standby)
+		req_u32(&q, DV_A_RANK, (uint32_t)c->standby_rank);
+	req_finish(&q);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		debug_line(c, op, addr, "cannot create a socket for dvipad", errtext(errno));
+		return -1;
+	}
+	/* The real connect(): ours would look at the socket for nothing. */
+	if (real_connect()(fd, (const struct sockaddr *)&c->sock, c->sock_len) < 0) {
+		debug_line2(c, op, addr, "cannot reach dvipad", c->sock.sun_path, errtext(errno));
+		goto fail;
+	}
+	do
+		n = send(fd, q.buf, q.len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)q.len) {
+		debug_line(c, op, addr, "cannot send to dvipad", n < 0 ? errtext(errno) : "short write");
+		goto fail;
+	}
+
+	/* A standby waits for its RESULT, then (PENDING) for the GRANTED
+	 * event; events are accepted all along, in case one overtakes. */
+	for (;;) {
+		r = recv_reply(fd, 1, addr, standby, got_result ? -1 : deadline, &rep, &why);
+		if (r < 0) {
+			debug_line(c, op, addr, why, NULL);
+			goto fail;
+		}
+		if (rep.type == DV_MSG_EVENT) {
+			if (rep.event == EVENT_GRANTED)
+				granted = true;
+			else if (rep.event == EVENT_LOST) {
+				debug_line(c, op, addr, "standby registration lost", rep.reason);
+				goto fail;
+			}
+		} else if (rep.result == DV_R_OK) {
+			debug_line(c, op, addr, standby ? "granted at once" : "activated", NULL);
+			break;
+		} else if (rep.result == DV_R_PENDING && standby) {
+			debug_line(c, op, addr, "standby registered, waiting", rep.reason);
+			got_result = true;
+		} else {
+			debug_line(c, op, addr, result_text(rep.result), rep.reason);
+			goto fail;
+		}
+		if (got_result && granted) {
+			debug_line(c, op, addr, "granted", rep.reason);
+			break;
+		}
+	}
+	*ret_conn = fd;
+	return 0;
+
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Whether a failed bind() of sa is worth asking dvipad about. */
+static bool vipa_candidate(const struct config *c, int err, const struct sockaddr *sa, socklen_t len,
+			   struct dv_addr *ret)
+{
+	/* EADDRNOTAVAIL: not local. EADDRINUSE with DVIPA_STANDBY: local,
+	 * because the primary instance holds it on this very host. */
+	if (err != EADDRNOTAVAIL && !(err == EADDRINUSE && c->standby_rank != 0))
+		return false;
+	if (dv_addr_from_sockaddr(sa, len, ret, NULL) < 0)
+		return false;
+	return !addr_is_special(ret);
+}
+
+/*
+ * bind() after a failure with err: ask dvipad, then bind once more. The
+ * result of that bind, or the original failure. After a success errno is
+ * left as the first attempt set it (POSIX leaves it unspecified; the fast
+ * path does not pay for saving it).
+ */
+static int bind_slow(const struct config *c, const char *op, int fd, const struct sockaddr *sa, socklen_t len, int err)
+{
+	struct dv_addr a;
+	int conn, r, e;
+
+	if (!vipa_candidate(c, err, sa, len, &a)) {
+		errno = err;
+		return -1;
+	}
+	if (vipa_acquire(c, op, &a, &conn) < 0) {
+		errno = err;
+		return -1;
+	}
+	r = real_bind()(fd, sa, len);
+	e = errno;
+	/* Closed only now: the socket hold is kept by sock_diag once the
+	 * socket is bound, and the connection must not end before that. */
+	close(conn);
+	if (r < 0) {
+		debug_line(c, op, &a, "bind after activation failed", errtext(e));
+		errno = e;
+		return -1;
+	}
+	last_vipa_store(&a);
+	errno = err;
+	return 0;
+}
+
+/* ---- source VIPA ---- */
+
+static bool sockaddr_unbound(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		return s4->sin_port == 0 && s4->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		return s6->sin6_port == 0 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+	}
+	return false;
+}
+
+/*
+ * DVIPA_SOURCE: before fd, an unbound IPv4/IPv6 socket, talks to dst, bind
+ * it to the source VIPA, port 0. Anything that does not fit (families,
+ * loopback destination, no VIPA activated yet for "auto") leaves the socket
+ * alone; a failure to bind is said with DVIPA_DEBUG and otherwise ignored:
+ * the program goes on as without DVIPA_SOURCE. errno is kept.
+ */
+static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
+{
+	static atomic_bool bad_said;
+	struct config tmp;
+	const struct config *c = get_config(&tmp);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct dv_addr src, to;
+	int saved = errno, r;
+
+	if (c->source == SOURCE_NONE || !dst)
+		goto out;
+	if (c->source == SOURCE_BAD) {
+		if (!atomic_exchange(&bad_said, true))
+			debug_line(c, "source", NULL, "DVIPA_SOURCE is neither an address nor \"auto\"; ignored", NULL);
+		goto out;
+	}
+	if (dv_addr_from_sockaddr(dst, dstlen, &to, NULL) < 0 || addr_is_special(&to))
+		goto out;
+	if (c->source == SOURCE_ADDR)
+		src = c->source_addr;
+	else if (!last_vipa_load(&src))
+		goto out;
+	if (src.family != to.family)
+		goto out; /* an IPv4 VIPA for IPv6 peers, or the reverse */
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || !sockaddr_unbound(&ss))
+		goto out;
+	if (ss.ss_family == AF_INET && dst->sa_family != AF_INET)
+		goto out; /* connect() will refuse it anyway */
+
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_addr = src.v4};
+
+		if (src.family != AF_INET)
+			goto out;
+		memcpy(&ss, &s4, sizeof(s4));
+		sl = sizeof(s4);
+	} else {
+		struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+
+		if (src.family == AF_INET) {
+			/* An IPv4 peer of an IPv6 socket: v4-mapped source. */
+			s6.sin6_addr.s6_addr[10] = 0xff;
+			s6.sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s6.sin6_addr.s6_addr[12], src.bytes, 4);
+		} else {
+			s6.sin6_addr = src.v6;
+		}
+		memcpy(&ss, &s6, sizeof(s6));
+		sl = sizeof(s6);
+	}
+
+	r = real_bind()(fd, (struct sockaddr *)&ss, sl);
+	if (r < 0 && errno == EADDRNOTAVAIL)
+		r = bind_slow(c, "source", fd, (struct sockaddr *)&ss, sl, errno);
+	if (r < 0)
+		debug_line(c, "source", &src, "not bound to the source VIPA", errtext(errno));
+out:
+	errno = saved;
+}
+
+/* ---- the interposed functions ---- */
+
+/* Out of line, so that the fast path of bind() needs no stack frame for
+ * the configuration copy. */
+static __attribute__((noinline)) int bind_failed(int fd, const struct sockaddr *sa, socklen_t len, int err)
+{
+	struct config tmp;
+
+	return bind_slow(get_config(&tmp), "bind", fd, sa, len, err);
+}
+
+DV_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	const struct sockaddr *sa = SA_PTR(addr);
+	int r = real_bind()(fd, sa, len);
+
+	if (r == 0 || (errno != EADDRNOTAVAIL && errno != EADDRINUSE))
+		return r;
+	return bind_failed(fd, sa, len, errno);
+}
+
+DV_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	const struct sockaddr *sa = SA_PTR(addr);
+
+	if (source_wanted())
+		source_bind(fd, sa, len);
+	return real_connect()(fd, sa, len);
+}
+
+DV_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	const struct sockaddr *sa = SA_PTR(addr);
+
+	if (sa && source_wanted())
+		source_bind(fd, sa, len);
+	return real_sendto()(fd, buf, n, flags, sa, len);
+}
+
+DV_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (msg && msg->msg_name && source_wanted())
+		source_bind(fd, msg->msg_name, msg->msg_namelen);
+	return real_sendmsg()(fd, msg, flags);
+}
