@@ -1,0 +1,1156 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Which local addresses have sockets, from sock_diag (NETLINK_SOCK_DIAG).
+ *
+ * Two netlink sockets. "req" carries dumps (SOCK_DIAG_BY_FAMILY with
+ * inet_diag_req_v2), one at a time, seq and port id checked, each with an
+ * inet_diag bytecode filter so that the kernel returns only the sockets
+ * whose source lies in the addresses or prefixes we ask about. "mon" is
+ * subscribed to the four destroy groups: the kernel tells us when a TCP or
+ * UDP socket is freed, with its addresses.
+ *
+ * Watched addresses (socket holds): a destroy notification whose source is
+ * a watched address marks it dirty; a 0-ms timer then re-checks every dirty
+ * address with one filtered dump, so that a burst of destroys (a process
+ * exiting with many sockets) costs one dump. The kernel announces no new
+ * binds, so the bind poll below also looks for sockets on watched addresses
+ * that are currently unbound.
+ *
+ * Bind watch: while prefixes are set (or a watched address is unbound), a
+ * timer dumps listening TCP and bound UDP sockets inside them every
+ * poll_ms. Those dumps are cheap: the kernel walks only the listening and
+ * UDP hash tables, never the established table, and the bytecode drops
+ * every socket outside the prefixes before it is copied to us.
+ *
+ * A socket counts when its source is the address in any TCP state but
+ * SYN_RECV (request sockets, covered by their listener), TIME_WAIT and
+ * CLOSE, or when it is a UDP socket bound or connected from it. IPv4
+ * addresses bound through AF_INET6 sockets (::ffff:a.b.c.d) live only in
+ * the AF_INET6 tables, so an IPv4 address needs an AF_INET and an AF_INET6
+ * dump; the kernel's hostcond matches an AF_INET condition against such
+ * v4-mapped sockets itself.
+ */
+#include "kernel_sockdiag.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <libmnl/libmnl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addrset.h"
+
+#define WATCH_MAX 65536	  /* watched addresses */
+#define PREFIX_MAX 4096	  /* bind-watch prefixes */
+#define SEEN_MAX 65536	  /* addresses inside prefixes with sockets, tracked for "once per appearance" */
+#define POLL_MS_MAX 10000 /* dv_sockdiag_set_poll() */
+#define BC_MAX 8192	  /* bytecode per request; larger filters fall back to userspace filtering */
+#define RX_SIZE 65536	  /* larger than any dump skb the kernel builds */
+#define TX_SIZE (BC_MAX + 256)
+#define MON_RX_SIZE 16384 /* one destroy notification, with every extension */
+#define MON_BUF (8 << 20)
+#define MON_BURST 256		/* datagrams per wake-up, so the loop is not starved */
+#define REPLY_TIMEOUT_MS 1000	/* per datagram of a dump */
+#define RETRY_USEC (100 * 1000) /* after a failed re-check */
+#define RECHECK_GAP_MIN_USEC 1000
+#define RECHECK_GAP_FACTOR 8 /* re-checks use at most ~1/8 of a CPU under destroy churn */
+
+/* TCP states as the kernel numbers them (include/net/tcp_states.h). */
+enum {
+	ST_ESTABLISHED = 1,
+	ST_SYN_SENT,
+	ST_SYN_RECV,
+	ST_FIN_WAIT1,
+	ST_FIN_WAIT2,
+	ST_TIME_WAIT,
+	ST_CLOSE,
+	ST_CLOSE_WAIT,
+	ST_LAST_ACK,
+	ST_LISTEN,
+	ST_CLOSING,
+};
+
+#define _unused_ __attribute__((unused))
+
+#define SF(x) (1u << (x))
+/* A socket that holds its source address. */
+#define TCP_HELD                                                                                                       \
+	(SF(ST_ESTABLISHED) | SF(ST_SYN_SENT) | SF(ST_FIN_WAIT1) | SF(ST_FIN_WAIT2) | SF(ST_CLOSE_WAIT) |              \
+	 SF(ST_LAST_ACK) | SF(ST_LISTEN) | SF(ST_CLOSING))
+/* Bind watch: only the listening table, not the (large) established one. */
+#define TCP_BOUND SF(ST_LISTEN)
+/* UDP: bound (CLOSE) or connected (ESTABLISHED). */
+#define UDP_ALL (SF(ST_ESTABLISHED) | SF(ST_CLOSE))
+
+/* A bytecode filter for one dump family. len: > 0 bytecode, 0 nothing of
+ * interest in this family (skip the dump), -1 unfiltered (too large). */
+struct filter {
+	int len;
+	uint8_t bc[BC_MAX];
+};
+
+struct dv_sockdiag {
+	sd_event *ev;
+	const struct dv_sockdiag_ops *ops;
+	void *ud;
+	struct mnl_socket *req, *mon;
+	uint32_t portid, seq;
+	sd_event_source *mon_src, *recheck_src, *poll_src;
+	uint64_t poll_usec;
+	uint64_t recheck_end, recheck_gap; /* usec, CLOCK_MONOTONIC */
+
+	struct dv_addrset watched;
+	struct dv_addrset known;    /* watched, first state reported */
+	struct dv_addrset bound;    /* known and bound */
+	struct dv_addrset anchored; /* bound, with a TCP listener at the last check */
+	struct dv_addrset dirty;    /* watched, to re-check */
+	struct dv_addrset seen;	    /* inside prefixes, with a socket at the last poll */
+
+	struct dv_prefix *prefixes; /* sorted, disjoint */
+	size_t n_prefixes;
+	bool poll_stale; /* poll_f no longer matches prefixes + unbound */
+	struct filter poll_f[2], tmp_f[2];
+
+	char *tx, *rx, *monrx;
+	unsigned dispatching;
+	bool dead; /* freed from changed() */
+};
+
+struct event {
+	struct dv_addr a;
+	bool bound;
+	bool watch; /* from a watched address, else a bind-watch appearance */
+};
+
+/* Reports of one pass, allocated for the worst case before any state
+ * changes, so that no transition goes unreported for want of memory. */
+struct events {
+	struct event *v;
+	size_t n, cap;
+};
+
+/* What one series of dumps looks for and collects. */
+struct scan {
+	bool (*match)(const struct scan *sc, const struct dv_addr *a);
+	const struct dv_sockdiag *s;  /* for match_poll */
+	const struct dv_addrset *set; /* for match_set */
+	const struct dv_addr *one;    /* for match_one */
+	struct dv_addrset *found;     /* matching sources, if given, up to found_max */
+	struct dv_addrset *listen;    /* those with a TCP listener, if given */
+	size_t found_max;
+	size_t hits;
+};
+
+static const uint8_t families[2] = {AF_INET, AF_INET6};
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* AF_INET or AF_INET6, a v4-mapped IPv6 address turned into IPv4. */
+static int addr_norm(const struct dv_addr *a, struct dv_addr *ret)
+{
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+
+	if (!a)
+		return -EINVAL;
+	if (a->family == AF_INET) {
+		*ret = (struct dv_addr){.family = AF_INET, .v4 = a->v4};
+		return 0;
+	}
+	if (a->family != AF_INET6)
+		return -EINVAL;
+	sin6.sin6_addr = a->v6;
+	return dv_addr_from_sockaddr((const struct sockaddr *)&sin6, sizeof(sin6), ret, NULL);
+}
+
+static int addrset_copy(struct dv_addrset *dst, const struct dv_addrset *src)
+{
+	const struct dv_addr *a;
+
+	for (size_t i = 0; dv_addrset_next(src, &i, &a);)
+		if (dv_addrset_add(dst, a) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static bool prefix_match(const struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	size_t lo = 0, hi = s->n_prefixes;
+
+	/* Disjoint and sorted: only the last prefix starting at or before a
+	 * can contain it. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dv_addr_cmp(&s->prefixes[mid].addr, a) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && dv_prefix_contains(&s->prefixes[lo - 1], a);
+}
+
+static bool is_unbound(const struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	return dv_addrset_has(&s->known, a) && !dv_addrset_has(&s->bound, a);
+}
+
+static size_t n_unbound(const struct dv_sockdiag *s)
+{
+	return s->known.n - s->bound.n;
+}
+
+/* ---------------- bytecode ---------------- */
+
+/*
+ * An OR of source conditions, laid out as the kernel's audit wants it
+ * (every op reachable along the "yes" chain, every jump a multiple of 4):
+ *
+ *	C1 J1 C2 J2 ... Cn
+ *
+ * Ci true falls through to Ji, a JMP (always false) to the end: accept.
+ * Ci false skips Ji to C(i+1); Cn false jumps 4 past the end: reject.
+ *
+ * An AF_INET dump only needs the IPv4 conditions; an AF_INET6 dump needs
+ * both, the IPv4 ones matching v4-mapped sockets. Returns the length, 0 if
+ * no condition applies to the family, -E2BIG if larger than cap.
+ */
+static int bc_build(uint8_t *buf, size_t cap, uint8_t family, const struct dv_prefix *p, size_t n)
+{
+	size_t total = 0, off = 0, m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (family == AF_INET && p[i].addr.family != AF_INET)
+			continue;
+		total += sizeof(struct inet_diag_bc_op) + sizeof(struct inet_diag_hostcond) + dv_addr_size(&p[i].addr);
+		if (m++)
+			total += sizeof(struct inet_diag_bc_op);
+		if (total > cap)
+			return -E2BIG;
+	}
+	if (!m)
+		return 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct inet_diag_hostcond hc = {.family = p[i].addr.family, .prefix_len = p[i].len, .port = -1};
+		size_t alen = dv_addr_size(&p[i].addr);
+		size_t cs = sizeof(struct inet_diag_bc_op) + sizeof(hc) + alen;
+		struct inet_diag_bc_op op = {.code = INET_DIAG_BC_S_COND, .yes = (uint8_t)cs, .no = (uint16_t)(cs + 4)};
+
+		if (family == AF_INET && p[i].addr.family != AF_INET)
+			continue;
+		if (off) {
+			struct inet_diag_bc_op jmp = {
+			    .code = INET_DIAG_BC_JMP, .yes = 4, .no = (uint16_t)(total - off)};
+
+			memcpy(buf + off, &jmp, sizeof(jmp));
+			off += sizeof(jmp);
+		}
+		memcpy(buf + off, &op, sizeof(op));
+		memcpy(buf + off + sizeof(op), &hc, sizeof(hc));
+		memcpy(buf + off + sizeof(op) + sizeof(hc), p[i].addr.bytes, alen);
+		off += cs;
+	}
+	return (int)off;
+}
+
+/* Filters for both dump families over the given conditions. */
+static void filters_build(struct filter f[2], const struct dv_prefix *p, size_t n)
+{
+	for (size_t i = 0; i < 2; i++) {
+		int r = bc_build(f[i].bc, sizeof(f[i].bc), families[i], p, n);
+
+		f[i].len = r == -E2BIG ? -1 : r;
+	}
+}
+
+/* ---------------- netlink ---------------- */
+
+/* One datagram from the kernel, and only from the kernel. */
+static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
+{
+	struct sockaddr_nl sa;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	for (;;) {
+		n = recvmsg(mnl_socket_get_fd(nl), &msg, 0);
+		if (n < 0)
+			return -errno;
+		if (msg.msg_flags & MSG_TRUNC)
+			return -ENOSPC;
+		if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
+			return n;
+		/* A unicast from another process: not ours to believe. */
+		msg.msg_namelen = sizeof(sa);
+	}
+}
+
+static void req_close(struct dv_sockdiag *s)
+{
+	if (s->req)
+		mnl_socket_close(s->req);
+	s->req = NULL;
+}
+
+static int req_open(struct dv_sockdiag *s)
+{
+	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_MS / 1000, .tv_usec = (REPLY_TIMEOUT_MS % 1000) * 1000};
+	int one = 1;
+
+	s->req = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	if (!s->req)
+		return -errno;
+	if (mnl_socket_bind(s->req, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    setsockopt(mnl_socket_get_fd(s->req), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		int r = -errno;
+
+		req_close(s);
+		return r;
+	}
+	/* No echo of the request in an error. */
+	(void)mnl_socket_setsockopt(s->req, NETLINK_CAP_ACK, &one, sizeof(one));
+	s->portid = mnl_socket_get_portid(s->req);
+	return 0;
+}
+
+static int mon_open(struct dv_sockdiag *s)
+{
+	static const int groups[] = {SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY, SKNLGRP_INET6_TCP_DESTROY,
+				     SKNLGRP_INET6_UDP_DESTROY};
+	int fd, size = MON_BUF;
+
+	s->mon = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (!s->mon)
+		return -errno;
+	fd = mnl_socket_get_fd(s->mon);
+	/* A process exiting with thousands of sockets sends thousands of
+	 * notifications at once; an overrun costs a full re-check. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (mnl_socket_bind(s->mon, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		int g = groups[i];
+
+		if (mnl_socket_setsockopt(s->mon, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int diag_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+	enum mnl_attr_data_type t;
+
+	switch (type) {
+	case INET_DIAG_PROTOCOL:
+	case INET_DIAG_SHUTDOWN:
+	case INET_DIAG_TOS:
+	case INET_DIAG_TCLASS:
+	case INET_DIAG_SKV6ONLY:
+		t = MNL_TYPE_U8;
+		break;
+	case INET_DIAG_MARK:
+	case INET_DIAG_CLASS_ID:
+		t = MNL_TYPE_U32;
+		break;
+	case INET_DIAG_CGROUP_ID:
+		t = MNL_TYPE_U64;
+		break;
+	default:
+		/* Framing already checked by mnl_attr_parse; contents unused. */
+		return MNL_CB_OK;
+	}
+	if (mnl_attr_validate(attr, t) < 0)
+		return MNL_CB_ERROR;
+	if (type == INET_DIAG_PROTOCOL)
+		tb[0] = attr;
+	return MNL_CB_OK;
+}
+
+struct diag_info {
+	struct dv_addr src; /* v4-mapped turned into IPv4 */
+	uint8_t family;	    /* of the socket */
+	uint8_t state;
+	uint8_t timer;
+	uint8_t proto; /* from INET_DIAG_PROTOCOL, 0 if absent */
+	uint16_t dport;
+};
+
+/* -EAFNOSUPPORT for families we do not handle, -EBADMSG for malformed. */
+static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
+{
+	const struct nlattr *tb[1] = {0};
+	const struct inet_diag_msg *m;
+	struct diag_info info = {0};
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*m)))
+		return -EBADMSG;
+	m = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*m), diag_attr_cb, tb) != MNL_CB_OK)
+		return -EBADMSG;
+	info.family = m->idiag_family;
+	if (info.family == AF_INET) {
+		info.src.family = AF_INET;
+		memcpy(&info.src.v4, m->id.idiag_src, 4);
+	} else if (info.family == AF_INET6) {
+		struct dv_addr a = {.family = AF_INET6};
+
+		memcpy(&a.v6, m->id.idiag_src, 16);
+		if (addr_norm(&a, &info.src) < 0)
+			return -EBADMSG;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	info.state = m->idiag_state;
+	info.timer = m->idiag_timer;
+	info.dport = ntohs(m->id.idiag_dport);
+	info.proto = tb[0] ? mnl_attr_get_u8(tb[0]) : 0;
+	*ret = info;
+	return 0;
+}
+
+static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t states, const struct nlmsghdr *nlh)
+{
+	struct diag_info info;
+	int r;
+
+	r = parse_diag(nlh, &info);
+	if (r == -EAFNOSUPPORT)
+		return 0;
+	if (r < 0)
+		return r;
+	/* The kernel filtered already; believe only what we asked for. */
+	if (info.family != family || info.state >= 32 || !(states & SF(info.state)))
+		return 0;
+	/*
+	 * A timewait minisock reports its substate, and an orphan that
+	 * reaches FIN_WAIT2 becomes one at once (tcp_fin_timeout <= 60 s):
+	 * it passes a FIN_WAIT2 filter, then turns TIME_WAIT without any
+	 * notification. It holds nothing; only it has timer 3.
+	 */
+	if (proto == IPPROTO_TCP && info.timer == 3)
+		return 0;
+	if (!sc->match(sc, &info.src))
+		return 0;
+	sc->hits++;
+	if (sc->found && (sc->found->n < sc->found_max || dv_addrset_has(sc->found, &info.src)) &&
+	    dv_addrset_add(sc->found, &info.src) < 0)
+		return -ENOMEM;
+	if (sc->listen && proto == IPPROTO_TCP && info.state == ST_LISTEN && dv_addrset_has(sc->found, &info.src) &&
+	    dv_addrset_add(sc->listen, &info.src) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The error carried by an NLMSG_ERROR or NLMSG_DONE. */
+static int reply_error(const struct nlmsghdr *nlh)
+{
+	int err;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(err))
+		return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
+	memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+	if (err > 0 || err < -4095)
+		return -EPROTO;
+	return err;
+}
+
+/*
+ * One dump: family x proto, sockets in states, with bytecode bc (NULL:
+ * unfiltered). Every reply goes through scan_msg. A dump that fails midway
+ * leaves the kernel in the middle of it (a new one would get EBUSY), so
+ * the request socket is replaced.
+ */
+static int dump(struct dv_sockdiag *s, uint8_t family, uint8_t proto, uint32_t states, const uint8_t *bc, size_t bclen,
+		struct scan *sc)
+{
+	struct inet_diag_req_v2 *req;
+	struct nlmsghdr *nlh;
+	uint32_t seq;
+	int result = 0, r;
+
+	if (!s->req && (r = req_open(s)) < 0)
+		return r;
+	nlh = mnl_nlmsg_put_header(s->tx);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq = ++s->seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = family;
+	req->sdiag_protocol = proto;
+	req->idiag_states = states;
+	if (bc)
+		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bclen, bc);
+	if (mnl_socket_sendto(s->req, nlh, nlh->nlmsg_len) < 0) {
+		r = -errno;
+		req_close(s);
+		return r;
+	}
+
+	for (;;) {
+		ssize_t n = nl_recv(s->req, s->rx, RX_SIZE);
+		int left;
+
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			req_close(s);
+			return n == -EAGAIN ? -ETIMEDOUT : (int)n;
+		}
+		left = (int)n;
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)s->rx; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left)) {
+			/* Leftovers of an earlier request. */
+			if (h->nlmsg_pid != s->portid || h->nlmsg_seq != seq)
+				continue;
+			switch (h->nlmsg_type) {
+			case NLMSG_NOOP:
+			case NLMSG_OVERRUN:
+				break;
+			case NLMSG_ERROR:
+			case NLMSG_DONE:
+				r = reply_error(h);
+				return r < 0 ? r : result;
+			case SOCK_DIAG_BY_FAMILY:
+				r = scan_msg(sc, family, proto, states, h);
+				/* Keep reading to the end: the socket stays usable. */
+				if (r < 0 && result == 0)
+					result = r;
+				break;
+			default:
+				break;
+			}
+		}
+		if (left != 0) {
+			req_close(s);
+			return -EBADMSG;
+		}
+	}
+}
+
+/*
+ * Dumps of proto in each family whose filter is not empty; stops after the
+ * first dump with a match if stop_at_hit.
+ */
+static int scan_proto(struct dv_sockdiag *s, const struct filter f[2], uint8_t proto, uint32_t states, struct scan *sc,
+		      bool stop_at_hit)
+{
+	for (size_t i = 0; i < 2; i++) {
+		int r;
+
+		if (f[i].len == 0)
+			continue;
+		r = dump(s, families[i], proto, states, f[i].len > 0 ? f[i].bc : NULL,
+			 f[i].len > 0 ? (size_t)f[i].len : 0, sc);
+		if (r < 0)
+			return r;
+		if (stop_at_hit && sc->hits)
+			return 0;
+	}
+	return 0;
+}
+
+/* Every socket holding an address in the filter: TCP (but TIME_WAIT) and UDP. */
+static int scan_held(struct dv_sockdiag *s, const struct filter f[2], struct scan *sc, bool stop_at_hit)
+{
+	int r = scan_proto(s, f, IPPROTO_TCP, TCP_HELD, sc, stop_at_hit);
+
+	if (r < 0 || (stop_at_hit && sc->hits))
+		return r;
+	return scan_proto(s, f, IPPROTO_UDP, UDP_ALL, sc, stop_at_hit);
+}
+
+static bool match_set(const struct scan *sc, const struct dv_addr *a)
+{
+	return dv_addrset_has(sc->set, a);
+}
+
+static bool match_one(const struct scan *sc, const struct dv_addr *a)
+{
+	return dv_addr_eq(sc->one, a);
+}
+
+static bool match_poll(const struct scan *sc, const struct dv_addr *a)
+{
+	return prefix_match(sc->s, a) || is_unbound(sc->s, a);
+}
+
+/* ---------------- reporting ---------------- */
+
+static void destroy(struct dv_sockdiag *s);
+
+/*
+ * Tell the owner, after all state is updated: changed() may call back into
+ * the module (watch, unwatch, set_prefixes, bound, even free). An event
+ * that an earlier callback made stale is dropped. Returns true if the
+ * module was freed, then s must not be touched.
+ */
+static bool dispatch(struct dv_sockdiag *s, struct events *e)
+{
+	s->dispatching++;
+	for (size_t i = 0; i < e->n && !s->dead; i++) {
+		const struct event *x = &e->v[i];
+
+		if (x->watch) {
+			if (!dv_addrset_has(&s->known, &x->a) || dv_addrset_has(&s->bound, &x->a) != x->bound)
+				continue;
+		} else if (!prefix_match(s, &x->a) || dv_addrset_has(&s->watched, &x->a)) {
+			continue;
+		}
+		if (s->ops && s->ops->changed)
+			s->ops->changed(s->ud, &x->a, x->bound);
+	}
+	s->dispatching--;
+	free(e->v);
+	*e = (struct events){0};
+	if (s->dead && !s->dispatching) {
+		destroy(s);
+		return true;
+	}
+	return false;
+}
+
+/* ---------------- timers ---------------- */
+
+/* Run the bind poll while there is something to look for, at once or one
+ * period from now. */
+static void poll_arm(struct dv_sockdiag *s, bool at_once)
+{
+	bool want = s->n_prefixes || n_unbound(s);
+	int enabled = SD_EVENT_OFF;
+	uint64_t now;
+
+	if (!s->poll_src)
+		return;
+	(void)sd_event_source_get_enabled(s->poll_src, &enabled);
+	if (!want) {
+		if (enabled != SD_EVENT_OFF)
+			(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
+		return;
+	}
+	if (enabled != SD_EVENT_OFF && !at_once)
+		return;
+	if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec();
+	(void)sd_event_source_set_time(s->poll_src, at_once ? now : now + s->poll_usec);
+	(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_ONESHOT);
+}
+
+/* The set of prefixes or of unbound watched addresses changed. */
+static void poll_changed(struct dv_sockdiag *s, bool at_once)
+{
+	s->poll_stale = true;
+	poll_arm(s, at_once);
+}
+
+/* Re-check dirty addresses at once, but no sooner than recheck_gap after
+ * the end of the previous re-check (bounded cost under churn). */
+static void recheck_arm(struct dv_sockdiag *s, uint64_t delay)
+{
+	uint64_t now, t, cur;
+	int enabled = SD_EVENT_OFF;
+
+	if (!s->recheck_src)
+		return;
+	if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec();
+	t = now + delay;
+	if (t < s->recheck_end + s->recheck_gap)
+		t = s->recheck_end + s->recheck_gap;
+	(void)sd_event_source_get_enabled(s->recheck_src, &enabled);
+	if (enabled != SD_EVENT_OFF && sd_event_source_get_time(s->recheck_src, &cur) >= 0 && cur <= t)
+		return;
+	(void)sd_event_source_set_time(s->recheck_src, t);
+	(void)sd_event_source_set_enabled(s->recheck_src, SD_EVENT_ONESHOT);
+}
+
+static int mark_all_dirty(struct dv_sockdiag *s)
+{
+	int r = addrset_copy(&s->dirty, &s->watched);
+
+	recheck_arm(s, 0);
+	return r;
+}
+
+static int set_member(struct dv_addrset *set, const struct dv_addr *a, bool on)
+{
+	if (on)
+		return dv_addrset_add(set, a) < 0 ? -ENOMEM : 0;
+	(void)dv_addrset_del(set, a);
+	return 0;
+}
+
+/* Filters over the given addresses: host conditions when they fit, else
+ * unfiltered dumps judged against the set in userspace. */
+static int filters_for_set(struct filter f[2], const struct dv_addrset *d)
+{
+	const struct dv_addr *a;
+	struct dv_prefix *items;
+	bool v4 = false;
+	size_t n = 0;
+
+	if (d->n <= BC_MAX / 16) {
+		items = calloc(d->n ? d->n : 1, sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		for (size_t i = 0; dv_addrset_next(d, &i, &a);)
+			items[n++] = (struct dv_prefix){.addr = *a, .len = (uint8_t)dv_addr_maxlen(a)};
+		filters_build(f, items, n);
+		free(items);
+		return 0;
+	}
+	for (size_t i = 0; !v4 && dv_addrset_next(d, &i, &a);)
+		v4 = a->family == AF_INET;
+	f[0].len = v4 ? -1 : 0;
+	f[1].len = -1;
+	return 0;
+}
+
+static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *userdata)
+{
+	struct dv_sockdiag *s = userdata;
+	struct dv_addrset d = s->dirty, found = {0}, listen = {0};
+	struct scan sc = {.match = match_set, .set = &d, .found = &found, .listen = &listen, .found_max = SIZE_MAX};
+	struct events e = {0};
+	const struct dv_addr *a;
+	uint64_t t0 = now_usec();
+	int r;
+
+	s->dirty = (struct dv_addrset){0};
+	if (!d.n)
+		return 0;
+
+	/* Room for every report up front: a state change is never left
+	 * unreported for want of memory. */
+	e.v = calloc(d.n, sizeof(*e.v));
+	e.cap = e.v ? d.n : 0;
+	r = e.v ? filters_for_set(s->tmp_f, &d) : -ENOMEM;
+	if (r >= 0)
+		r = scan_held(s, s->tmp_f, &sc, false);
+	s->recheck_end = now_usec();
+	s->recheck_gap = (s->recheck_end - t0) * RECHECK_GAP_FACTOR;
+	if (s->recheck_gap < RECHECK_GAP_MIN_USEC)
+		s->recheck_gap = RECHECK_GAP_MIN_USEC;
+
+	for (size_t i = 0; dv_addrset_next(&d, &i, &a);) {
+		bool b = dv_addrset_has(&found, a), was_known, was_bound;
+
+		if (!dv_addrset_has(&s->watched, a))
+			continue;
+		if (r < 0) {
+			(void)dv_addrset_add(&s->dirty, a);
+			continue;
+		}
+		was_known = dv_addrset_has(&s->known, a);
+		was_bound = dv_addrset_has(&s->bound, a);
+		/* Keep bound a subset of known. */
+		if (dv_addrset_add(&s->known, a) < 0) {
+			(void)dv_addrset_add(&s->dirty, a);
+			continue;
+		}
+		if (set_member(&s->bound, a, b) < 0) {
+			if (!was_known)
+				(void)dv_addrset_del(&s->known, a);
+			(void)dv_addrset_add(&s->dirty, a);
+			continue;
+		}
+		/* An optimisation only: failing to anchor costs re-checks. */
+		if (set_member(&s->anchored, a, b && dv_addrset_has(&listen, a)) < 0)
+			(void)dv_addrset_del(&s->anchored, a);
+		if (!was_known || was_bound != b)
+			e.v[e.n++] = (struct event){.a = *a, .bound = b, .watch = true};
+	}
+	if (s->dirty.n)
+		recheck_arm(s, RETRY_USEC);
+	dv_addrset_clear(&d);
+	dv_addrset_clear(&found);
+	dv_addrset_clear(&listen);
+	poll_changed(s, false);
+	(void)dispatch(s, &e);
+	return 0;
+}
+
+/* The bind poll's filters: the prefixes and the unbound watched addresses. */
+static int poll_filters(struct dv_sockdiag *s)
+{
+	size_t n = s->n_prefixes, m = n_unbound(s);
+	const struct dv_addr *a;
+	struct dv_prefix *items;
+
+	if (m <= BC_MAX / 16) {
+		items = calloc(n + m ? n + m : 1, sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		if (n)
+			memcpy(items, s->prefixes, n * sizeof(*items));
+		for (size_t i = 0; dv_addrset_next(&s->known, &i, &a);)
+			if (!dv_addrset_has(&s->bound, a))
+				items[n++] = (struct dv_prefix){.addr = *a, .len = (uint8_t)dv_addr_maxlen(a)};
+		filters_build(s->poll_f, items, n);
+		free(items);
+	} else {
+		bool v4 = false;
+
+		for (size_t i = 0; !v4 && i < n; i++)
+			v4 = s->prefixes[i].addr.family == AF_INET;
+		for (size_t i = 0; !v4 && dv_addrset_next(&s->known, &i, &a);)
+			v4 = a->family == AF_INET && !dv_addrset_has(&s->bound, a);
+		s->poll_f[0].len = v4 ? -1 : 0;
+		s->poll_f[1].len = -1;
+	}
+	s->poll_stale = false;
+	return 0;
+}
+
+static int on_poll(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *userdata)
+{
+	struct dv_sockdiag *s = userdata;
+	struct dv_addrset found = {0}, listen = {0}, seen = {0};
+	struct scan sc = {.match = match_poll, .s = s, .found = &found, .listen = &listen, .found_max = SEEN_MAX};
+	struct events e = {0};
+	const struct dv_addr *a;
+	bool changed = false;
+	int r = 0;
+
+	if (s->poll_stale)
+		r = poll_filters(s);
+	if (r >= 0)
+		r = scan_proto(s, s->poll_f, IPPROTO_TCP, TCP_BOUND, &sc, false);
+	if (r >= 0)
+		r = scan_proto(s, s->poll_f, IPPROTO_UDP, UDP_ALL, &sc, false);
+	if (r >= 0 && found.n) {
+		e.v = calloc(found.n, sizeof(*e.v));
+		e.cap = e.v ? found.n : 0;
+		if (!e.v)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; r >= 0 && dv_addrset_next(&found, &i, &a);) {
+		bool in = prefix_match(s, a);
+
+		if (dv_addrset_has(&s->watched, a)) {
+			/* unbound -> bound: the kernel sent nothing for the bind. */
+			if (is_unbound(s, a) && dv_addrset_add(&s->bound, a) >= 0) {
+				if (dv_addrset_has(&listen, a))
+					(void)dv_addrset_add(&s->anchored, a);
+				e.v[e.n++] = (struct event){.a = *a, .bound = true, .watch = true};
+				changed = true;
+			}
+		} else if (in && !dv_addrset_has(&s->seen, a)) {
+			e.v[e.n++] = (struct event){.a = *a, .bound = true, .watch = false};
+		}
+		/* Failing to remember costs a repeated report, nothing worse. */
+		if (in)
+			(void)dv_addrset_add(&seen, a);
+	}
+	if (r >= 0) {
+		dv_addrset_clear(&s->seen);
+		s->seen = seen;
+	} else {
+		dv_addrset_clear(&seen);
+	}
+	dv_addrset_clear(&found);
+	dv_addrset_clear(&listen);
+	if (changed)
+		poll_changed(s, false);
+	else
+		poll_arm(s, false);
+	(void)dispatch(s, &e);
+	return 0;
+}
+
+static int on_monitor(_unused_ sd_event_source *src, _unused_ int fd, _unused_ uint32_t revents, void *userdata)
+{
+	struct dv_sockdiag *s = userdata;
+	bool overrun = false, arm = false;
+
+	for (unsigned burst = 0; burst < MON_BURST; burst++) {
+		ssize_t n = nl_recv(s->mon, s->monrx, MON_RX_SIZE);
+		int left;
+
+		if (n == -EINTR)
+			continue;
+		if (n == -ENOBUFS || n == -ENOSPC) {
+			/* Notifications were lost (or cut): anything may have gone. */
+			overrun = true;
+			continue;
+		}
+		if (n < 0)
+			break;
+		left = (int)n;
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)s->monrx; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left)) {
+			struct diag_info info;
+
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || parse_diag(h, &info) < 0)
+				continue;
+			if (!dv_addrset_has(&s->watched, &info.src))
+				continue;
+			/* A connection ended while a listener we saw still holds
+			 * the address (a listener's own destroy has dport 0):
+			 * nothing changed, and a busy server would otherwise
+			 * cost a dump per closed connection. */
+			if (info.proto == IPPROTO_TCP && info.dport && dv_addrset_has(&s->anchored, &info.src))
+				continue;
+			if (dv_addrset_add(&s->dirty, &info.src) < 0)
+				overrun = true;
+			else
+				arm = true;
+		}
+	}
+	if (overrun)
+		(void)mark_all_dirty(s);
+	else if (arm)
+		recheck_arm(s, 0);
+	return 0;
+}
+
+/* ---------------- API ---------------- */
+
+int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, struct dv_sockdiag **ret)
+{
+	struct dv_sockdiag *s;
+	int r;
+
+	if (!ev || !ret)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ev = sd_event_ref(ev);
+	s->ops = ops;
+	s->ud = ud;
+	s->poll_usec = (uint64_t)DV_SOCKDIAG_POLL_MS * 1000;
+	s->poll_stale = true;
+	s->tx = malloc(TX_SIZE);
+	s->rx = malloc(RX_SIZE);
+	s->monrx = malloc(MON_RX_SIZE);
+	if (!s->tx || !s->rx || !s->monrx) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = req_open(s);
+	if (r < 0)
+		goto fail;
+	r = mon_open(s);
+	if (r < 0)
+		goto fail;
+
+	r = sd_event_add_io(ev, &s->mon_src, mnl_socket_get_fd(s->mon), EPOLLIN, on_monitor, s);
+	if (r < 0)
+		goto fail;
+	/* Accuracy 1 µs: sd-event would otherwise slip these by up to 250 ms
+	 * to coalesce wake-ups. */
+	r = sd_event_add_time(ev, &s->recheck_src, CLOCK_MONOTONIC, 0, 1, on_recheck, s);
+	if (r < 0)
+		goto fail;
+	r = sd_event_add_time(ev, &s->poll_src, CLOCK_MONOTONIC, 0, 1, on_poll, s);
+	if (r < 0)
+		goto fail;
+	(void)sd_event_source_set_enabled(s->recheck_src, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
+	/* Read every pending notification before re-checking: one dump per burst. */
+	(void)sd_event_source_set_priority(s->recheck_src, SD_EVENT_PRIORITY_NORMAL + 1);
+	(void)sd_event_source_set_description(s->mon_src, "dvipa-sockdiag-monitor");
+	(void)sd_event_source_set_description(s->recheck_src, "dvipa-sockdiag-recheck");
+	(void)sd_event_source_set_description(s->poll_src, "dvipa-sockdiag-poll");
+	*ret = s;
+	return 0;
+fail:
+	destroy(s);
+	return r;
+}
+
+static void destroy(struct dv_sockdiag *s)
+{
+	sd_event_source_disable_unref(s->mon_src);
+	sd_event_source_disable_unref(s->recheck_src);
+	sd_event_source_disable_unref(s->poll_src);
+	req_close(s);
+	if (s->mon)
+		mnl_socket_close(s->mon);
+	dv_addrset_clear(&s->watched);
+	dv_addrset_clear(&s->known);
+	dv_addrset_clear(&s->bound);
+	dv_addrset_clear(&s->anchored);
+	dv_addrset_clear(&s->dirty);
+	dv_addrset_clear(&s->seen);
+	free(s->prefixes);
+	free(s->tx);
+	free(s->rx);
+	free(s->monrx);
+	sd_event_unref(s->ev);
+	free(s);
+}
+
+struct dv_sockdiag *dv_sockdiag_free(struct dv_sockdiag *s)
+{
+	if (!s)
+		return NULL;
+	if (s->dispatching) {
+		/* From changed(): finish once the dispatch loop unwinds. */
+		s->dead = true;
+		(void)sd_event_source_set_enabled(s->mon_src, SD_EVENT_OFF);
+		(void)sd_event_source_set_enabled(s->recheck_src, SD_EVENT_OFF);
+		(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
+		return NULL;
+	}
+	destroy(s);
+	return NULL;
+}
+
+int dv_sockdiag_set_poll(struct dv_sockdiag *s, unsigned poll_ms)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (!s || poll_ms == 0 || poll_ms > POLL_MS_MAX)
+		return -EINVAL;
+	s->poll_usec = (uint64_t)poll_ms * 1000;
+	(void)sd_event_source_get_enabled(s->poll_src, &enabled);
+	if (enabled != SD_EVENT_OFF) {
+		(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
+		poll_arm(s, false);
+	}
+	return 0;
+}
+
+int dv_sockdiag_watch(struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	struct dv_addr x;
+	int r;
+
+	if (!s || addr_norm(a, &x) < 0)
+		return -EINVAL;
+	if (dv_addrset_has(&s->watched, &x))
+		return 0;
+	if (s->watched.n >= WATCH_MAX)
+		return -ENOSPC;
+	r = dv_addrset_add(&s->watched, &x);
+	if (r < 0)
+		return r;
+	r = dv_addrset_add(&s->dirty, &x);
+	if (r < 0) {
+		(void)dv_addrset_del(&s->watched, &x);
+		return r;
+	}
+	recheck_arm(s, 0);
+	return 0;
+}
+
+void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	struct dv_addr x;
+	bool unbound;
+
+	if (!s || addr_norm(a, &x) < 0)
+		return;
+	unbound = is_unbound(s, &x);
+	(void)dv_addrset_del(&s->watched, &x);
+	(void)dv_addrset_del(&s->known, &x);
+	(void)dv_addrset_del(&s->bound, &x);
+	(void)dv_addrset_del(&s->anchored, &x);
+	(void)dv_addrset_del(&s->dirty, &x);
+	if (unbound)
+		poll_changed(s, false);
+}
+
+int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	struct dv_addr x;
+	struct dv_prefix p;
+	struct scan sc = {.match = match_one, .one = &x};
+	bool b;
+	int r;
+
+	if (!s || addr_norm(a, &x) < 0)
+		return -EINVAL;
+	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
+	filters_build(s->tmp_f, &p, 1);
+	r = scan_held(s, s->tmp_f, &sc, true);
+	if (r < 0)
+		return r;
+	b = sc.hits > 0;
+	/* Seen here first: let the loop report the transition. */
+	if (dv_addrset_has(&s->known, &x) && dv_addrset_has(&s->bound, &x) != b && dv_addrset_add(&s->dirty, &x) >= 0)
+		recheck_arm(s, 0);
+	return b;
+}
+
+static int prefix_cmp(const void *x, const void *y)
+{
+	const struct dv_prefix *a = x, *b = y;
+	int c = dv_addr_cmp(&a->addr, &b->addr);
+
+	return c ? c : (int)a->len - (int)b->len;
+}
+
+int dv_sockdiag_set_prefixes(struct dv_sockdiag *s, const struct dv_prefix *p, size_t n)
+{
+	struct dv_addrset seen = {0};
+	struct dv_prefix *v = NULL;
+	const struct dv_addr *a;
+	size_t m = 0;
+
+	if (!s || (n && !p))
+		return -EINVAL;
+	if (n > PREFIX_MAX)
+		return -ENOSPC;
+	if (n) {
+		v = calloc(n, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dv_addr x;
+		unsigned len = p[i].len;
+
+		if (addr_norm(&p[i].addr, &x) < 0 || len > dv_addr_maxlen(&p[i].addr))
+			goto inval;
+		/* ::ffff:a.b.c.d/len is IPv4 in IPv6 terms. */
+		if (x.family != p[i].addr.family) {
+			if (len < 96)
+				goto inval;
+			len -= 96;
+		}
+		if (dv_prefix_make(&x, len, &v[i]) < 0)
+			goto inval;
+	}
+	/* Drop prefixes inside others: the rest are disjoint, which lets
+	 * prefix_match() binary-search and keeps the bytecode short. */
+	if (n)
+		qsort(v, n, sizeof(*v), prefix_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!m || !dv_prefix_contains(&v[m - 1], &v[i].addr))
+			v[m++] = v[i];
+
+	free(s->prefixes);
+	s->prefixes = v;
+	s->n_prefixes = m;
+	/* Appearances already reported stay reported if still inside. */
+	for (size_t i = 0; dv_addrset_next(&s->seen, &i, &a);)
+		if (prefix_match(s, a))
+			(void)dv_addrset_add(&seen, a);
+	dv_addrset_clear(&s->seen);
+	s->seen = seen;
+	poll_changed(s, true);
+	return 0;
+inval:
+	free(v);
+	return -EINVAL;
+}
