@@ -804,7 +804,10 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 	}
 
 	r = real_bind()(fd, (struct sockaddr *)&ss, sl);
-	if (r < 0 && errno == EADDRNOTAVAIL)
+	/* A standby instance takes its source VIPA only once it is local:
+	 * activating it would take it from the active instance, and a
+	 * standby wait would block the program's connect(). */
+	if (r < 0 && errno == EADDRNOTAVAIL && c->standby_rank == 0)
 		r = bind_slow(c, "source", fd, (struct sockaddr *)&ss, sl, errno);
 	if (r < 0)
 		debug_line(c, "source", &src, "not bound to the source VIPA", errtext(errno));

@@ -1,0 +1,410 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+Unmodified programs get their VIPA through libdvipa-preload.so (LD_PRELOAD):
+nginx, vsftpd with a hot standby, a socat client with DVIPA_SOURCE, python's
+http.server on an IPv6 VIPA, and the cases where the shim must stay out of
+the way. Topology (conftest.py):
+
+    client (eth0 192.0.2.100, 2001:db8::100)
+                 \\
+                  +-- switch: br0
+                 /
+    host (eth0 192.0.2.1, 2001:db8::1)   dvipad; programs run here under the shim
+
+The programs are Debian's, started as a user would, with their
+configuration, pid files and logs in the test's tmp_path.
+"""
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, figure, run, wait_for
+
+SHIM = BUILD / "libdvipa-preload.so"
+
+VIPA_NGINX = "192.0.2.140"
+VIPA_FTP = "192.0.2.141"
+VIPA_SOCAT = "192.0.2.142"
+VIPA_AUTO = "192.0.2.143"
+VIPA_MISC = "192.0.2.144"
+VIPA_DAEMON = "192.0.2.200"  # range with ALLOW USER daemon
+VIPA6 = "2001:db8::1:8"
+OUTSIDE = "198.51.100.7"  # in no range, not local
+PYTHON = "/usr/bin/python3"  # Debian's, whatever PATH says
+
+
+def shim_env(dvipad, debug=True, **extra):
+    """The environment of a program run under the shim."""
+    env = dict(os.environ)
+    for k in ("DVIPA_SOURCE", "DVIPA_STANDBY", "DVIPA_DEBUG"):
+        env.pop(k, None)
+    env["LD_PRELOAD"] = str(SHIM)
+    env["DVIPA_SOCKET"] = str(dvipad.sock)
+    if debug:
+        env["DVIPA_DEBUG"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def stays(cond, duration, interval=0.05, what="condition"):
+    """Assert that cond() holds during the whole of duration seconds."""
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        assert cond(), f"{what} stopped holding"
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except FileNotFoundError:
+        return set()
+
+
+def curl(ns, url, out=None, timeout=3):
+    """curl from ns: (returncode, stdout, stderr)."""
+    args = ["curl", "-sS", "-g", "-v", "--max-time", str(timeout), url]
+    if out:
+        args += ["-o", str(out)]
+    r = ns.exec(*args, check=False)
+    return r.returncode, r.stdout, r.stderr
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def socket_hold(dvipad, addr):
+    v = dvipad.vipa(addr)
+    return v if v and v["state"] == "active" and any(h["kind"] == "socket" for h in v["holds"]) else None
+
+
+@pytest.fixture
+def procs():
+    """Processes a test starts; killed at the end, whatever happened."""
+    ps = []
+    yield ps
+    for p in ps:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+# ---- nginx ----
+
+def nginx_conf(tmp, addr, port):
+    www = tmp / "www"
+    www.mkdir()
+    (www / "index.html").write_text("nginx on a dynamic VIPA\n")
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""\
+user root;
+worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {tmp}/nginx-access.log;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen {addr}:{port};
+        root {www};
+    }}
+}}
+""")
+    return conf
+
+
+def test_nginx_on_vipa(lan, dvipad, tmp_path):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    conf = nginx_conf(tmp_path, VIPA_NGINX, 8080)
+    nginx = ["nginx", "-e", tmp_path / "nginx-startup.log", "-c", conf]
+    env = shim_env(dvipad)
+    assert not host.has_addr(VIPA_NGINX)
+
+    # daemon on (the default): the command returns once the master runs,
+    # and it has bound its listening socket before daemonizing.
+    t0 = time.monotonic()
+    r = host.exec(*nginx, env=env)
+    figure("nginx start under the shim, VIPA activation included", f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    assert f"dvipa-preload: bind {VIPA_NGINX}: activated" in r.stderr
+    assert host.has_addr(VIPA_NGINX)
+    master = int((tmp_path / "nginx.pid").read_text())
+    v = socket_hold(dvipad, VIPA_NGINX)
+    assert v and v["origin"] == "bind", dvipad.vipa(VIPA_NGINX)
+
+    rc, out, err = curl(client, f"http://{VIPA_NGINX}:8080/")
+    assert rc == 0 and out == "nginx on a dynamic VIPA\n", err
+
+    # Reload: new workers, the master keeps its listening socket, and with
+    # it the address.
+    old_workers = wait_for(lambda: children(master), what="nginx workers")
+    host.exec(*nginx, "-s", "reload", env=env)
+    wait_for(lambda: not (children(master) & old_workers) and children(master), timeout=10,
+             what="nginx workers to be replaced")
+    assert host.has_addr(VIPA_NGINX)
+    stays(lambda: host.has_addr(VIPA_NGINX), 1.0, what="the VIPA after nginx -s reload")
+    rc, out, err = curl(client, f"http://{VIPA_NGINX}:8080/")
+    assert rc == 0 and out == "nginx on a dynamic VIPA\n", err
+
+    # Quit: the last socket bound to the address closes, the address goes.
+    host.exec(*nginx, "-s", "quit", env=env)
+    wait_for(lambda: not pid_alive(master), timeout=10, what="nginx to quit")
+    t0 = time.monotonic()
+    wait_for(lambda: not host.has_addr(VIPA_NGINX), timeout=5, interval=0.002, what="address removal")
+    figure("nginx master gone to VIPA removed (one sample, incl. polling)",
+           f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert dvipad.vipa(VIPA_NGINX) is None
+    rc, _, _ = curl(client, f"http://{VIPA_NGINX}:8080/", timeout=1)
+    assert rc != 0
+
+
+# ---- vsftpd with a hot standby ----
+
+FTP_PORT = 2121
+
+
+def vsftpd_conf(tmp, name, addr, port):
+    conf = tmp / f"vsftpd-{name}.conf"
+    conf.write_text(f"""\
+listen=YES
+listen_ipv6=NO
+listen_address={addr}
+listen_port={port}
+background=NO
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root={tmp}/ftp
+local_enable=NO
+write_enable=NO
+secure_chroot_dir={tmp}/empty
+connect_from_port_20=NO
+xferlog_enable=NO
+ftpd_banner=dvipa {name}
+""")
+    return conf
+
+
+def test_vsftpd_hot_standby(lan, dvipad, tmp_path, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    # vsftpd refuses an anonymous root the ftp user may write to.
+    for d in ("ftp", "empty"):
+        (tmp_path / d).mkdir(mode=0o755)
+    data = tmp_path / "ftp" / "data.bin"
+    data.write_bytes(os.urandom(1 << 20))
+    data.chmod(0o644)
+    url = f"ftp://{VIPA_FTP}:{FTP_PORT}/data.bin"
+
+    primary = host.popen("vsftpd", vsftpd_conf(tmp_path, "primary", VIPA_FTP, FTP_PORT), env=shim_env(dvipad))
+    procs.append(primary)
+    wait_for(lambda: socket_hold(dvipad, VIPA_FTP) or primary.poll() is not None, what="the primary's VIPA")
+    assert primary.poll() is None, primary.stderr.read()
+    assert host.has_addr(VIPA_FTP)
+
+    out1 = tmp_path / "got1.bin"
+    rc, _, err = curl(client, url, out1, timeout=10)
+    assert rc == 0 and "220 dvipa primary" in err, err
+    assert sha256(out1) == sha256(data)
+
+    # Same host, same address and port: the standby's bind() finds the port
+    # taken, registers as standby and blocks.
+    standby = host.popen("vsftpd", vsftpd_conf(tmp_path, "standby", VIPA_FTP, FTP_PORT),
+                         env=shim_env(dvipad, DVIPA_STANDBY=100))
+    procs.append(standby)
+    v = wait_for(lambda: (dvipad.vipa(VIPA_FTP) or {}).get("standbys") and dvipad.vipa(VIPA_FTP),
+                 what="the standby registration")
+    assert v["standbys"][0]["rank"] == 100 and v["standbys"][0]["pid"] == standby.pid
+    assert standby.poll() is None
+
+    # kill -9 of the primary: its listening socket closes, the hold ends,
+    # the standby is granted the address, binds and serves.
+    t0 = time.monotonic()
+    primary.kill()
+    primary.wait()
+
+    def standby_serves():
+        rc, _, err = curl(client, url, tmp_path / "got2.bin", timeout=2)
+        return rc == 0 and "220 dvipa standby" in err
+
+    wait_for(standby_serves, timeout=10, interval=0.05, what="the standby to serve")
+    figure("vsftpd primary kill -9 to standby serving a transfer (incl. polling)",
+           f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    assert sha256(tmp_path / "got2.bin") == sha256(data)
+    assert host.has_addr(VIPA_FTP)
+    v = dvipad.vipa(VIPA_FTP)
+    assert v["state"] == "active" and not v["standbys"]
+    assert standby.poll() is None
+
+
+# ---- source VIPA ----
+
+def peer_server(ns, port, procs):
+    """A TCP server in ns that answers every connection with the peer's address."""
+    p = ns.popen("socat", f"TCP-LISTEN:{port},reuseaddr,fork", "SYSTEM:echo $SOCAT_PEERADDR")
+    procs.append(p)
+    wait_for(lambda: ns.exec("ss", "-Hltn", f"sport = :{port}").stdout.strip() or p.poll() is not None,
+             what="the peer-address server")
+    assert p.poll() is None, p.stderr.read()
+    return p
+
+
+def test_socat_source_vipa(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    peer_server(client, 7000, procs)
+
+    # Without DVIPA_SOURCE the server sees the host's own address.
+    r = host.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT", env=shim_env(dvipad))
+    assert r.stdout.strip() == "192.0.2.1"
+    assert not host.has_addr(VIPA_SOCAT)
+
+    # With it, the VIPA is activated for the outbound socket and is its source.
+    r = host.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT", env=shim_env(dvipad, DVIPA_SOURCE=VIPA_SOCAT))
+    assert r.stdout.strip() == VIPA_SOCAT, r.stderr
+    assert f"dvipa-preload: source {VIPA_SOCAT}: activated" in r.stderr
+
+
+AUTO_CLIENT = """
+import socket, sys
+srv = socket.socket()
+srv.bind((sys.argv[1], 8081))  # activates the VIPA through the shim
+srv.listen()
+c = socket.create_connection(("192.0.2.100", 7000))
+print(c.makefile().readline().strip())
+"""
+
+
+def test_source_auto_follows_activated_vipa(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    peer_server(client, 7000, procs)
+    r = host.exec(PYTHON, "-c", AUTO_CLIENT, VIPA_AUTO, env=shim_env(dvipad, DVIPA_SOURCE="auto"))
+    assert r.stdout.strip() == VIPA_AUTO, r.stderr
+
+
+# ---- IPv6 ----
+
+def test_http_server_on_ipv6_vipa(lan, dvipad, tmp_path, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "hello.txt").write_text("python on an IPv6 VIPA\n")
+    server = host.popen(PYTHON, "-m", "http.server", "--bind", VIPA6, "--directory", www, "8000",
+                        env=shim_env(dvipad))
+    procs.append(server)
+
+    def served():
+        assert server.poll() is None, server.stderr.read()
+        rc, out, _ = curl(client, f"http://[{VIPA6}]:8000/hello.txt", timeout=1)
+        return rc == 0 and out
+
+    assert wait_for(served, timeout=10, what="http.server on the VIPA") == "python on an IPv6 VIPA\n"
+    assert host.has_addr(VIPA6)
+    v = socket_hold(dvipad, VIPA6)
+    assert v and v["origin"] == "bind"
+
+    server.kill()
+    server.wait()
+    wait_for(lambda: not host.has_addr(VIPA6), timeout=5, what="IPv6 VIPA removal")
+
+
+# ---- the shim stays out of the way ----
+
+BIND = """
+import errno, socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError as e:
+    print(errno.errorcode[e.errno])
+else:
+    print("bound", s.getsockname()[0])
+"""
+
+
+def shim_bind(host, addr, env, port=0, user=None):
+    cmd = [PYTHON, "-c", BIND, addr, str(port)]
+    if user:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+    r = host.exec(*cmd, env=env)
+    return r.stdout.strip(), [l for l in r.stderr.splitlines() if l.startswith("dvipa-preload")]
+
+
+def test_bind_outside_ranges_and_failures(lan, dvipad, tmp_path):
+    host = lan.hosts["h"]
+    dvipad.start()
+
+    # Local addresses: no daemon round trip, nothing said even with DEBUG.
+    assert shim_bind(host, "192.0.2.1", shim_env(dvipad)) == ("bound 192.0.2.1", [])
+    assert shim_bind(host, "127.0.0.1", shim_env(dvipad)) == ("bound 127.0.0.1", [])
+
+    # Outside every range: the program's own error; silent without DEBUG,
+    # one line with it.
+    assert shim_bind(host, OUTSIDE, shim_env(dvipad, debug=False)) == ("EADDRNOTAVAIL", [])
+    out, lines = shim_bind(host, OUTSIDE, shim_env(dvipad))
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1 and "in no range" in lines[0], lines
+
+    # dvipad absent, or a malformed environment: the same error.
+    gone = shim_env(dvipad, DVIPA_SOCKET=tmp_path / "nothing.sock")
+    out, lines = shim_bind(host, VIPA_MISC, gone)
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1 and "cannot reach dvipad" in lines[0], lines
+    out, lines = shim_bind(host, VIPA_MISC, shim_env(dvipad, DVIPA_STANDBY="high"))
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1 and "DVIPA_STANDBY" in lines[0], lines
+    out, lines = shim_bind(host, VIPA_MISC, shim_env(dvipad, DVIPA_SOCKET="/" + "x" * 200))
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1, lines
+    assert not host.has_addr(VIPA_MISC)
+
+    # A malformed DVIPA_SOURCE is ignored, said once.
+    r = host.exec(PYTHON, "-c", "import socket; socket.create_connection(('192.0.2.1', 9), 1)",
+                  env=shim_env(dvipad, DVIPA_SOURCE="not-an-address"), check=False)
+    assert [l for l in r.stderr.splitlines() if l.startswith("dvipa-preload")] == \
+        ['dvipa-preload: source: DVIPA_SOURCE is neither an address nor "auto"; ignored']
+    assert "ConnectionRefusedError" in r.stderr  # the connect() itself went ahead
+
+
+def test_bind_v4_mapped_and_permissions(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.start()
+
+    # v4-mapped on an IPv6 socket activates the IPv4 address.
+    out, lines = shim_bind(host, f"::ffff:{VIPA_MISC}", shim_env(dvipad))
+    assert out == f"bound ::ffff:{VIPA_MISC}", lines
+    assert lines == [f"dvipa-preload: bind {VIPA_MISC}: activated"]
+
+    # The range's ALLOW list decides, by the caller's uid (SO_PEERCRED).
+    out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=65534)
+    assert out == "EADDRNOTAVAIL" and "permission denied" in lines[0], lines
+    assert not host.has_addr(VIPA_DAEMON)
+    out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=1)
+    assert out == f"bound {VIPA_DAEMON}", lines
+    holds = dvipad.vipa(VIPA_DAEMON)["holds"]
+    assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
