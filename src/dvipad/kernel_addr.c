@@ -36,7 +36,8 @@
 #define RX_SIZE 65536 /* larger than any dump skb the kernel builds */
 #define SOCK_BUF (8 << 20)
 #define DUMP_RETRIES 5
-#define MON_BURST 64 /* datagrams per wake-up, so the loop is not starved */
+#define MON_BURST 64	/* datagrams per wake-up, so the loop is not starved */
+#define SLICE_USEC 1000 /* refresh work per loop iteration */
 
 struct slot {
 	struct dv_addr a; /* family 0: empty */
@@ -63,6 +64,12 @@ struct dv_kaddr {
 	size_t cap, n_used, n_desired;
 	uint32_t gen;
 
+	/* The refresh pass under way: a snapshot worked off in slices. */
+	struct dv_addr *pass;
+	size_t pass_n, pass_pos;
+	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
+	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
+
 	char *tx, *rx, *monrx;
 	char ackmsg[256]; /* extended-ack text of the first failure of the current exchange */
 	char errmsg[320];
@@ -80,6 +87,12 @@ static inline void freep(void *p)
 	free(*(void **)p);
 }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
+
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
 
 static uint64_t now_ms(void)
 {
@@ -744,25 +757,37 @@ static uint64_t refresh_usec(const struct dv_kaddr *k)
 	return (uint64_t)k->lease_s * 1000000 / 3;
 }
 
-/* Re-send NEWADDR for every desired address, BATCH_MAX per sendmsg. */
-static int refresh_all(struct dv_kaddr *k)
+static uint64_t now_usec(void)
 {
-	int errs[BATCH_MAX];
-	size_t i = 0;
-	int result = 0;
+	struct timespec ts;
 
-	while (i < k->cap) {
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Re-send NEWADDR for the next addresses of the pass, for about
+ * SLICE_USEC. Returns true when the pass is complete. */
+static bool refresh_slice(struct dv_kaddr *k)
+{
+	uint64_t t0 = now_usec(), t;
+	int errs[BATCH_MAX];
+
+	do {
 		size_t len = 0;
 		unsigned n = 0;
 		uint32_t first = k->seq + 1;
+		uint64_t tb = now_usec();
 		int r;
 
-		for (; i < k->cap && n < BATCH_MAX; i++) {
+		for (; k->pass_pos < k->pass_n && n < k->batch; k->pass_pos++) {
+			const struct dv_addr *a = &k->pass[k->pass_pos];
+			const struct slot *sl = slot_find(k, a);
 			const struct nlmsghdr *nlh;
 
-			if (!k->slots[i].desired)
+			/* Removed since the snapshot. */
+			if (!sl || !sl->desired)
 				continue;
-			nlh = put_addr_msg(k, k->tx + len, RTM_NEWADDR, &k->slots[i].a, dv_addr_maxlen(&k->slots[i].a));
+			nlh = put_addr_msg(k, k->tx + len, RTM_NEWADDR, a, dv_addr_maxlen(a));
 			len += nlh->nlmsg_len;
 			n++;
 		}
@@ -772,22 +797,51 @@ static int refresh_all(struct dv_kaddr *k)
 		r = nl_send(k, len);
 		if (r == 0)
 			r = nl_wait(k, first, n, NULL, NULL, errs);
-		if (r < 0) {
+		if (r < 0)
 			set_error(k, r);
-			if (result == 0)
-				result = r;
-		}
-	}
-	return result;
+		t = now_usec();
+		/*
+		 * An IPv6 RTM_NEWADDR, even one that only changes the lifetime,
+		 * makes the kernel walk every multicast group of the interface
+		 * (ipv6_find_idev -> ipv6_mc_up): with thousands of addresses one
+		 * request costs milliseconds. Size the batches to fit the slice.
+		 */
+		if ((t - tb) * 2 > SLICE_USEC && k->batch > 1)
+			k->batch /= 2;
+		else if ((t - tb) * 8 < SLICE_USEC && k->batch < BATCH_MAX)
+			k->batch *= 2;
+	} while (k->pass_pos < k->pass_n && t - t0 < SLICE_USEC);
+	return k->pass_pos >= k->pass_n;
 }
 
 static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	struct dv_kaddr *k = userdata;
+	uint64_t next;
 
 	(void)usec;
-	(void)refresh_all(k);
-	(void)sd_event_source_set_time_relative(src, refresh_usec(k));
+	if (!k->pass) {
+		/* A snapshot: the set may change between slices, and addresses
+		 * added meanwhile start with a full lease anyway. */
+		k->pass_start = now_usec();
+		k->pass_n = k->pass_pos = 0;
+		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
+		if (k->pass)
+			for (size_t i = 0; i < k->cap; i++)
+				if (k->slots[i].desired)
+					k->pass[k->pass_n++] = k->slots[i].a;
+	}
+	if (k->pass && !refresh_slice(k)) {
+		/* More to do: go on after the loop has seen to other events. */
+		(void)sd_event_source_set_time_accuracy(src, 1);
+		(void)sd_event_source_set_time_relative(src, 0);
+	} else {
+		k->pass = mfree(k->pass);
+		/* Every lease/3 from the start of a pass, at once if it overran. */
+		next = k->pass_start + refresh_usec(k);
+		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
+		(void)sd_event_source_set_time(src, next);
+	}
 	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -917,6 +971,7 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 	k->ops = ops;
 	k->ud = ud;
 	k->seq = (uint32_t)time(NULL);
+	k->batch = BATCH_MAX;
 	snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(0));
 	k->tx = malloc(TX_SIZE);
 	k->rx = malloc(RX_SIZE);
@@ -965,6 +1020,7 @@ struct dv_kaddr *dv_kaddr_free(struct dv_kaddr *k)
 		mnl_socket_close(k->mon);
 	sd_event_unref(k->ev);
 	free(k->slots);
+	free(k->pass);
 	free(k->tx);
 	free(k->rx);
 	free(k->monrx);

@@ -5,10 +5,12 @@
  * socket. Frames are built by hand; the kernel's neighbour code has no
  * interface for "announce this address now" or "is this address taken".
  *
- * The socket listens only while probes run: bound to protocol 0 it
- * receives nothing, and it is re-bound to ETH_P_ARP, ETH_P_IPV6 or
- * ETH_P_ALL as the running probes need. An idle ETH_P_ALL tap would make
- * the kernel clone every frame the host sends on the interface.
+ * Frames leave through a socket of protocol 0, which receives nothing.
+ * A second socket listens only while probes run, bound to ETH_P_ARP,
+ * ETH_P_IPV6 or ETH_P_ALL as they need, and is closed when the last one
+ * ends: a permanent ETH_P_ALL tap would make the kernel clone every frame
+ * the host sends on the interface. (It cannot be parked instead: bind()
+ * with protocol 0 keeps the current protocol.)
  */
 #include "kernel.h"
 
@@ -58,11 +60,12 @@ struct an_entry {
 
 struct dv_announce {
 	sd_event *ev;
-	int fd;
+	int fd;	   /* sends */
+	int rx_fd; /* receives while probes listen; -1 otherwise */
 	int ifindex;
 	uint8_t mac[6];
 	sd_event_source *io;
-	uint16_t bound_proto; /* network order */
+	uint16_t rx_proto; /* network order */
 
 	struct an_entry **buckets;
 	size_t n_buckets, n_entries;
@@ -424,25 +427,72 @@ static uint16_t wanted_proto(const struct dv_announce *an)
 	return 0;
 }
 
-static int bind_proto(struct dv_announce *an, uint16_t proto)
+static int bind_proto(int fd, int ifindex, uint16_t proto)
 {
 	struct sockaddr_ll sll = {
 	    .sll_family = AF_PACKET,
 	    .sll_protocol = proto,
-	    .sll_ifindex = an->ifindex,
+	    .sll_ifindex = ifindex,
 	};
 
-	if (bind(an->fd, (const struct sockaddr *)&sll, sizeof(sll)) < 0)
+	if (bind(fd, (const struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
-	an->bound_proto = proto;
 	return 0;
 }
 
+static int attach_filter(int fd);
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+static void rx_close(struct dv_announce *an)
+{
+	an->io = sd_event_source_disable_unref(an->io);
+	if (an->rx_fd >= 0)
+		close(an->rx_fd);
+	an->rx_fd = -1;
+	an->rx_proto = 0;
+}
+
+static int rx_open(struct dv_announce *an, uint16_t proto)
+{
+	int r;
+
+	/* Protocol 0 until the filter is in: no unfiltered frame is queued. */
+	an->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (an->rx_fd < 0)
+		return -errno;
+	r = attach_filter(an->rx_fd);
+	if (r >= 0)
+		r = bind_proto(an->rx_fd, an->ifindex, proto);
+	if (r >= 0)
+		r = sd_event_add_io(an->ev, &an->io, an->rx_fd, EPOLLIN, on_io, an);
+	if (r < 0) {
+		rx_close(an);
+		return r;
+	}
+	(void)sd_event_source_set_description(an->io, "dvipa-probe");
+	an->rx_proto = proto;
+	return 0;
+}
+
+/* Open, re-bind or close the receiving socket as the probes need. */
 static int update_binding(struct dv_announce *an)
 {
 	uint16_t p = wanted_proto(an);
+	int r;
 
-	return p == an->bound_proto ? 0 : bind_proto(an, p);
+	if (p == an->rx_proto)
+		return 0;
+	if (p == 0) {
+		rx_close(an);
+		return 0;
+	}
+	if (an->rx_fd < 0)
+		return rx_open(an, p);
+	r = bind_proto(an->rx_fd, an->ifindex, p);
+	if (r < 0)
+		return r;
+	an->rx_proto = p;
+	return 0;
 }
 
 static int set_membership(struct dv_announce *an, const struct dv_addr *a, bool add)
@@ -454,7 +504,10 @@ static int set_membership(struct dv_announce *an, const struct dv_addr *a, bool 
 	    .mr_address = {0x33, 0x33, 0xff, a->v6.s6_addr[13], a->v6.s6_addr[14], a->v6.s6_addr[15]},
 	};
 
-	if (setsockopt(an->fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+	if (an->rx_fd < 0)
+		return -EBADF;
+	if (setsockopt(an->rx_fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof(mr)) <
+	    0)
 		return -errno;
 	return 0;
 }
@@ -593,7 +646,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct dv_announce *an = userdata;
 
-	(void)s, (void)revents;
+	(void)revents;
 	for (unsigned i = 0; i < RX_BURST; i++) {
 		uint8_t f[SNAP_LEN];
 		struct sockaddr_ll sll;
@@ -616,6 +669,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			on_arp(an, f, (size_t)n);
 		else if (type == htons(ETH_P_IPV6))
 			on_ip6(an, f, (size_t)n);
+		/* A done() callback ended the last probe: this socket is closed. */
+		if (an->io != s)
+			break;
 	}
 	/* A negative return would disable the source for good. */
 	return 0;
@@ -672,19 +728,19 @@ int dv_probe_start(struct dv_announce *an, const struct dv_addr *a, unsigned cou
 
 	/* count 0 gets its done(0) from the timer too, never from here. */
 	if (count > 0) {
-		if (a->family == AF_INET6) {
-			/* Another host's DAD goes to the solicited-node group,
-			 * which a NIC filters out unless someone joined it. */
-			p->joined = set_membership(an, a, true) == 0;
+		if (a->family == AF_INET6)
 			an->n_listen_v6++;
-		} else {
+		else
 			an->n_listen_v4++;
-		}
 		p->listening = true;
 		/* Listen before the first probe leaves, or a fast answer is lost. */
 		r = update_binding(an);
 		if (r < 0)
 			goto fail;
+		/* Another host's DAD goes to the solicited-node group, which a
+		 * NIC filters out unless someone joined it. Best effort. */
+		if (a->family == AF_INET6)
+			p->joined = set_membership(an, a, true) == 0;
 		r = send_probe(an, a);
 		if (r < 0 && !transient(r))
 			goto fail;
@@ -764,24 +820,17 @@ int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_
 		return -ENOMEM;
 	an->ev = sd_event_ref(ev);
 	an->ifindex = ifindex;
+	an->rx_fd = -1;
 	memcpy(an->mac, mac, 6);
-	/* Protocol 0: receives nothing until a probe needs it. */
+	/* Protocol 0: it sends, and never receives. */
 	an->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (an->fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	/* Filter first, so that no unfiltered frame is ever queued. */
-	r = attach_filter(an->fd);
+	r = bind_proto(an->fd, ifindex, 0);
 	if (r < 0)
 		goto fail;
-	r = bind_proto(an, 0);
-	if (r < 0)
-		goto fail;
-	r = sd_event_add_io(ev, &an->io, an->fd, EPOLLIN, on_io, an);
-	if (r < 0)
-		goto fail;
-	(void)sd_event_source_set_description(an->io, "dvipa-announce");
 	*ret = an;
 	return 0;
 fail:
@@ -810,8 +859,8 @@ struct dv_announce *dv_announce_free(struct dv_announce *an)
 			free(e);
 		}
 	free(an->buckets);
-	sd_event_source_disable_unref(an->io);
 	/* Memberships go with the socket. */
+	rx_close(an);
 	if (an->fd >= 0)
 		close(an->fd);
 	sd_event_unref(an->ev);
