@@ -212,17 +212,19 @@ static double batch_udp(const struct fns *f, void *ctx)
 	return (now_ns() - t0) / BATCH;
 }
 
-/* connect() or sendto() of a UDP socket bound to 127.0.0.1 towards a local
- * receiver: the socket is bound, so even DVIPA_SOURCE leaves it alone after
- * looking (getsockname). */
-static void case_udp(const char *name, bool use_sendto)
+/* connect() or sendto() of a bound UDP socket towards a receiver on addr:
+ * DVIPA_SOURCE leaves a bound socket alone, after a getsockname() when the
+ * destination is not loopback (for loopback it does not even look). */
+static void case_udp(const char *name, const char *addr, bool use_sendto)
 {
-	struct udp_ctx c = {.to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-			    .use_sendto = use_sendto};
-	struct sockaddr_in me = c.to;
+	struct udp_ctx c = {.to = {.sin_family = AF_INET}, .use_sendto = use_sendto};
+	struct sockaddr_in me;
 	socklen_t tl = sizeof(c.to);
 	int rx;
 
+	if (inet_pton(AF_INET, addr, &c.to.sin_addr) != 1)
+		die("inet_pton");
+	me = c.to;
 	rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	c.tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (rx < 0 || c.tx < 0)
@@ -268,8 +270,14 @@ static void run_cases(void)
 		snprintf(r->name, sizeof(r->name), "bind udp LOCAL:0");
 		r->skipped = true;
 	}
-	case_udp("connect udp 127.0.0.1", false);
-	case_udp("sendto udp 127.0.0.1", true);
+	case_udp("connect udp 127.0.0.1", "127.0.0.1", false);
+	case_udp("sendto udp 127.0.0.1", "127.0.0.1", true);
+	if (local4) {
+		snprintf(name, sizeof(name), "connect udp %s", local4);
+		case_udp(name, local4, false);
+		snprintf(name, sizeof(name), "sendto udp %s", local4);
+		case_udp(name, local4, true);
+	}
 	/* Not local and outside every range: the program's own error after
 	 * the shim asked. An error path, shown for completeness; fewer
 	 * calls, as it is slow. */
