@@ -119,6 +119,7 @@ struct dv_sockdiag {
 	struct filter poll_f[2], tmp_f[2];
 
 	char *tx, *rx, *monrx;
+	bool failing; /* background checks fail; told once through ops->failed */
 	unsigned dispatching;
 	bool dead; /* freed from changed() */
 };
@@ -627,6 +628,21 @@ static bool dispatch(struct dv_sockdiag *s, struct events *e)
 	return false;
 }
 
+/* A re-check or poll failed (it is retried) or succeeded: tell the owner
+ * on the first failure only, so that a lasting one is logged once. */
+static void note_result(struct dv_sockdiag *s, int r)
+{
+	if (r >= 0) {
+		s->failing = false;
+		return;
+	}
+	if (s->failing)
+		return;
+	s->failing = true;
+	if (s->ops && s->ops->failed)
+		s->ops->failed(s->ud, r);
+}
+
 /* ---------------- timers ---------------- */
 
 /* Run the bind poll while there is something to look for, at once or one
@@ -734,8 +750,10 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	int r;
 
 	s->dirty = (struct dv_addrset){0};
-	if (!d.n)
+	if (!d.n) {
+		dv_addrset_clear(&d); /* emptied by unwatch(), still allocated */
 		return 0;
+	}
 
 	/* Room for every report up front: a state change is never left
 	 * unreported for want of memory. */
@@ -779,6 +797,7 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	}
 	if (s->dirty.n)
 		recheck_arm(s, RETRY_USEC);
+	note_result(s, r);
 	dv_addrset_clear(&d);
 	dv_addrset_clear(&found);
 	dv_addrset_clear(&listen);
@@ -865,6 +884,7 @@ static int on_poll(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *
 	} else {
 		dv_addrset_clear(&seen);
 	}
+	note_result(s, r);
 	dv_addrset_clear(&found);
 	dv_addrset_clear(&listen);
 	if (changed)
@@ -921,6 +941,27 @@ static int on_monitor(_unused_ sd_event_source *src, _unused_ int fd, _unused_ u
 	return 0;
 }
 
+static bool match_none(_unused_ const struct scan *sc, _unused_ const struct dv_addr *a)
+{
+	return false;
+}
+
+/* Fail at start, not on every re-check, when the kernel cannot dump TCP or
+ * UDP sockets (tcp_diag / udp_diag missing): four dumps that match nothing
+ * a program can bind to. */
+static int probe(struct dv_sockdiag *s)
+{
+	/* 255.255.255.255 and ff00::1 (multicast, reserved scope). */
+	struct dv_prefix none[2] = {
+	    {.addr = {.family = AF_INET, .bytes = {255, 255, 255, 255}}, .len = 32},
+	    {.addr = {.family = AF_INET6, .bytes = {0xff, [15] = 1}}, .len = 128},
+	};
+	struct scan sc = {.match = match_none};
+
+	filters_build(s->tmp_f, none, 2);
+	return scan_held(s, s->tmp_f, &sc, false);
+}
+
 /* ---------------- API ---------------- */
 
 int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, struct dv_sockdiag **ret)
@@ -949,6 +990,9 @@ int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, 
 	if (r < 0)
 		goto fail;
 	r = mon_open(s);
+	if (r < 0)
+		goto fail;
+	r = probe(s);
 	if (r < 0)
 		goto fail;
 

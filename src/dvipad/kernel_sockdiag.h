@@ -21,6 +21,9 @@ struct dv_sockdiag_ops {
 	 * (bound=false) socket; or (bind watch) a socket bound to an address
 	 * inside a watched prefix appeared (bound=true). */
 	void (*changed)(void *ud, const struct dv_addr *a, bool bound);
+	/* Optional. A re-check or poll in the event loop failed with err
+	 * (-errno); it is retried, and told again only after one succeeded. */
+	void (*failed)(void *ud, int err);
 };
 
 /* Default period of the bind poll: the kernel sends no notification for a
@@ -29,7 +32,8 @@ struct dv_sockdiag_ops {
  * unbound (no timer otherwise). Detection delay of a bind <= one period. */
 #define DV_SOCKDIAG_POLL_MS 20
 
-/* changed() may call any function here, dv_sockdiag_free() included. */
+/* Fails if the kernel cannot dump TCP and UDP sockets (tcp_diag, udp_diag).
+ * changed() may call any function here, dv_sockdiag_free() included. */
 int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, struct dv_sockdiag **ret);
 struct dv_sockdiag *dv_sockdiag_free(struct dv_sockdiag *s);
 /* Period of the bind poll, 1..10000 ms (-EINVAL otherwise). */
