@@ -60,15 +60,15 @@ VIPADYNAMIC
 ENDVIPADYNAMIC
 CONF
 cat "$TMP/dvipa.conf"
-in_host "$B/dvipad" -d -f "$TMP/dvipa.conf" -S "$SOCK" 2>"$TMP/dvipad.log" &
+ip netns exec $P-host "$B/dvipad" -d -f "$TMP/dvipa.conf" -S "$SOCK" 2>"$TMP/dvipad.log" &
 pids+=($!)
 wait_until 5 ctl status
 
 step "primary server on $VIPA:8080, and a hot standby (rank 100) for the same VIPA"
-in_host "$B/dvipa-holder" -S "$SOCK" --name primary $VIPA 8080 >"$TMP/primary.out" &
+ip netns exec $P-host "$B/dvipa-holder" -S "$SOCK" --name primary $VIPA 8080 >"$TMP/primary.out" &
 primary=$!; pids+=($primary)
 wait_until 5 grep -q listening "$TMP/primary.out"
-in_host "$B/dvipa-holder" -S "$SOCK" --standby 100 --name standby $VIPA 8080 >"$TMP/standby.out" &
+ip netns exec $P-host "$B/dvipa-holder" -S "$SOCK" --standby 100 --name standby $VIPA 8080 >"$TMP/standby.out" &
 pids+=($!)
 wait_until 5 sh -c "'$B/dvipactl' -S '$SOCK' status --json | grep -q '\"rank\"'"
 ctl status
