@@ -385,8 +385,9 @@ static const struct dv_conf_range *node_range(const struct node *n, const struct
 
 /* ---- effects ---- */
 
-static void fx_pushv(struct dv_engine *e, enum fx_type type, uint64_t client, uint32_t seq, const struct dv_addr *a,
-		     int code, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 7, 0)))
+fx_pushv(struct dv_engine *e, enum fx_type type, uint64_t client, uint32_t seq, const struct dv_addr *a, int code,
+	 const char *fmt, va_list ap)
 {
 	struct effect *f;
 
