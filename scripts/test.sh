@@ -27,12 +27,12 @@ echo "== fuzzers (${FUZZ_SECONDS}s each)"
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false
 fi
-ninja -C build-fuzz fuzz_conf fuzz_proto
+ninja -C build-fuzz tests/fuzz_conf tests/fuzz_proto
 for f in conf proto; do
 	work=$(mktemp -d)
 	# The configuration fuzzer starts from the golden test inputs.
 	if [ $f = conf ]; then cp tests/config/*.conf examples/dvipa.conf "$work"/; fi
-	./build-fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 "$work" 2>&1 | tail -n 3
+	./build-fuzz/tests/fuzz_$f -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 "$work" 2>&1 | tail -n 3
 	rm -rf "$work"
 done
 
