@@ -42,6 +42,12 @@ struct dv_conf_range {
 	struct dv_prefix prefix;
 	enum dv_range_policy policy;
 	bool deleted; /* VIPARANGE DELETE seen for this prefix */
+	/* BINDWATCH: a socket bound to an address of the range activates it,
+	 * for programs the preload shim cannot reach (sock_diag). */
+	bool bindwatch;
+	/* SOURCEVIPA: programs that activated an address of the range send
+	 * from it by default (the preload shim's DVIPA_SOURCE=auto). */
+	bool sourcevipa;
 	size_t n_users, n_groups;
 	char **users;  /* names as written, for printing */
 	uid_t *uids;   /* resolved at parse time */

@@ -790,7 +790,7 @@ static int st_viparange(struct parser *p)
 {
 	__attribute__((cleanup(allow_done))) struct allow allow = {0};
 	enum dv_range_policy policy = DV_POLICY_NONDISRUPTIVE;
-	bool del = false, options = false;
+	bool del = false, options = false, bindwatch = false, sourcevipa = false;
 	char buf[DV_ADDR_STRLEN];
 	struct dv_conf_range *r;
 	struct dv_prefix pfx;
@@ -819,6 +819,19 @@ static int st_viparange(struct parser *p)
 	}
 	if (parse_range(p, &pfx) < 0)
 		return -EINVAL;
+	for (;;) {
+		if (take_kw(p, "BINDWATCH", 0)) {
+			if (bindwatch)
+				return perr(p, "duplicate BINDWATCH");
+			bindwatch = options = true;
+		} else if (take_kw(p, "SOURCEVIPA", 0)) {
+			if (sourcevipa)
+				return perr(p, "duplicate SOURCEVIPA");
+			sourcevipa = options = true;
+		} else {
+			break;
+		}
+	}
 	if (take_kw(p, "ALLOW", 0)) {
 		k = parse_allow(p, &allow);
 		if (k < 0)
@@ -831,7 +844,7 @@ static int st_viparange(struct parser *p)
 	r = range_lookup(c, &pfx);
 	if (del) {
 		if (options)
-			return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE or ALLOW");
+			return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW");
 		if (!r || r->deleted)
 			return perr(p, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(&pfx, buf));
 		r->deleted = true;
@@ -863,6 +876,8 @@ static int st_viparange(struct parser *p)
 	}
 	r->deleted = false;
 	r->policy = policy;
+	r->bindwatch = bindwatch;
+	r->sourcevipa = sourcevipa;
 	r->line = p->line;
 	range_take_allow(r, &allow);
 	return 0;
