@@ -177,8 +177,14 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 	dv_msgb_init(b, DV_MSG_RESULT, seq);
 	dv_msgb_put_u32(b, DV_A_RESULT, r);
 	dv_msgb_put_str(b, DV_A_REASON, reason ? reason : "");
-	if (a && a->family)
+	if (a && a->family) {
+		const struct dv_conf_range *range;
+
 		dv_msgb_put_addr(b, a);
+		/* SOURCEVIPA ranges tell the preload shim to send from the VIPA. */
+		if (r == DV_R_OK && (range = dv_conf_find_range(cl->ctl->d->conf, a)) && range->sourcevipa)
+			dv_msgb_put_u32(b, DV_A_SOURCE, 1);
+	}
 	client_send(cl, b);
 }
 

@@ -18,6 +18,13 @@ struct dv_probe_wait {
 	struct dv_request req;
 };
 
+struct dv_sock_grace {
+	struct dv_sock_grace *next;
+	struct dv_daemon *d;
+	struct dv_addr addr;
+	sd_event_source *timer;
+};
+
 uint64_t dv_now_ms(void)
 {
 	struct timespec ts;
@@ -84,6 +91,167 @@ static const struct dv_cluster_ops cluster_ops = {
 	.deliver = deliver,
 };
 
+/* This node's socket hold on a, if any. */
+static const struct dv_hold *self_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, a, &v) < 0)
+		return NULL;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].kind == DV_HOLD_SOCKET && v.holds[i].node == dv_engine_self(d->engine))
+			return &v.holds[i];
+	return NULL;
+}
+
+/* Socket holds are watched through sock_diag for as long as the address is
+ * installed here. */
+static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
+{
+	char s[DV_ADDR_STRLEN];
+	int r;
+
+	if (!d->sockdiag || !self_socket_hold(d, a))
+		return;
+	r = dv_sockdiag_watch(d->sockdiag, a);
+	if (r < 0)
+		log_err("cannot watch the sockets of '%s': %s", dv_addr_fmt(a, s), strerror(-r));
+}
+
+static void grace_free(struct dv_daemon *d, struct dv_sock_grace *g)
+{
+	for (struct dv_sock_grace **pp = &d->graces; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	sd_event_source_disable_unref(g->timer);
+	free(g);
+}
+
+static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a);
+
+static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dv_sock_grace *g = ud;
+	struct dv_daemon *d = g->d;
+	struct dv_addr a = g->addr;
+
+	grace_free(d, g);
+	if (dv_sockdiag_bound(d->sockdiag, &a) == 0)
+		socket_unbound(d, &a);
+	return 0;
+}
+
+/* The last socket bound to a went away (or none came). End this node's
+ * socket hold, unless it is so fresh that its program may not have called
+ * bind() yet: then look again when the grace period is over. */
+static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
+{
+	const struct dv_hold *h = self_socket_hold(d, a);
+	uint64_t now = dv_now_ms();
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
+	struct dv_sock_grace *g;
+
+	if (!h)
+		return;
+	if (now < h->since_ms + DV_SOCKET_GRACE_MS) {
+		for (g = d->graces; g; g = g->next)
+			if (dv_addr_eq(&g->addr, a))
+				return;
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return;
+		*g = (struct dv_sock_grace){.d = d, .addr = *a};
+		if (sd_event_add_time_relative(d->ev, &g->timer, CLOCK_MONOTONIC,
+					       (h->since_ms + DV_SOCKET_GRACE_MS - now) * 1000, 1000, grace_expired,
+					       g) < 0) {
+			free(g);
+			return;
+		}
+		g->next = d->graces;
+		d->graces = g;
+		return;
+	}
+	ev.addr_state.addr = *a;
+	ev.addr_state.flags = 0;
+	submit(d, &ev);
+}
+
+static const struct dv_conf_range *bindwatch_range(struct dv_daemon *d, const struct dv_addr *a)
+{
+	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
+
+	return r && r->bindwatch ? r : NULL;
+}
+
+static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
+{
+	struct dv_daemon *d = ud;
+	char s[DV_ADDR_STRLEN];
+
+	if (!bound) {
+		socket_unbound(d, a);
+		return;
+	}
+	/* Bind watch: a program bound an address of a BINDWATCH range
+	 * (ip_nonlocal_bind lets it); activate it as a socket hold. */
+	if (bindwatch_range(d, a) && !self_socket_hold(d, a)) {
+		struct dv_request req = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a, .kind = DV_HOLD_SOCKET};
+
+		log_info("bind watch: a socket is bound to '%s'; activating it", dv_addr_fmt(a, s));
+		dv_daemon_request(d, 0, 0, &req);
+	}
+}
+
+static void sock_failed(void *ud, int err)
+{
+	log_err("sock_diag: cannot read the socket table: %s; socket holds may end late", strerror(-err));
+}
+
+static const struct dv_sockdiag_ops sockdiag_ops = {
+	.changed = sock_changed,
+	.failed = sock_failed,
+};
+
+/* BINDWATCH ranges: watch their prefixes, and let programs bind to their
+ * addresses before they exist (net.ipv4/ipv6.ip_nonlocal_bind = 1 in the
+ * node's network namespace; left set on exit). */
+static void apply_bindwatch(struct dv_daemon *d)
+{
+	static const char *const knobs[] = {"/proc/sys/net/ipv4/ip_nonlocal_bind",
+					    "/proc/sys/net/ipv6/ip_nonlocal_bind"};
+	struct dv_prefix *p;
+	size_t n = 0;
+	int r;
+
+	if (!d->sockdiag)
+		return;
+	p = calloc(d->conf->n_ranges + 1, sizeof(*p));
+	if (!p) {
+		log_err("out of memory setting up BINDWATCH");
+		return;
+	}
+	for (size_t i = 0; i < d->conf->n_ranges; i++)
+		if (d->conf->ranges[i].bindwatch && !d->conf->ranges[i].deleted)
+			p[n++] = d->conf->ranges[i].prefix;
+	r = dv_sockdiag_set_prefixes(d->sockdiag, p, n);
+	free(p);
+	if (r < 0)
+		log_err("cannot watch the BINDWATCH ranges: %s", strerror(-r));
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f = fopen(knobs[i], "w");
+
+		if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) {
+			log_err("cannot set '%s' for BINDWATCH: %s", knobs[i], strerror(errno));
+			if (f)
+				fclose(f);
+		}
+	}
+}
+
 static bool self_should_have(struct dv_daemon *d, const struct dv_addr *a)
 {
 	struct dv_vipa_info v;
@@ -101,6 +269,8 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 	dv_addr_fmt(a, s);
 	if (!up) {
 		dv_announce_stop(d->announce, a);
+		if (d->sockdiag)
+			dv_sockdiag_unwatch(d->sockdiag, a);
 		r = dv_kaddr_del(d->kaddr, a);
 		if (r < 0)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
@@ -156,6 +326,8 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 		release_local_holds(d, a);
 		return;
 	}
+	if (result == DV_R_OK && a)
+		watch_socket_hold(d, a);
 	dv_control_reply(d->control, client, seq, a, result, reason);
 }
 
@@ -163,6 +335,8 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 {
 	struct dv_daemon *d = ud;
 
+	if (what == DV_NOTIFY_GRANTED)
+		watch_socket_hold(d, a);
 	dv_control_event(d->control, client, a, what, reason);
 }
 
@@ -283,6 +457,12 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 		log_err("cannot open a packet socket on '%s': %s", conf->interface, strerror(-r));
 		goto fail;
 	}
+	r = dv_sockdiag_open(ev, &sockdiag_ops, d, &d->sockdiag);
+	if (r < 0) {
+		/* API and operator holds work without it; socket holds do not. */
+		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
+		d->sockdiag = NULL;
+	}
 	r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
 	if (r < 0)
 		goto fail;
@@ -301,6 +481,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 		submit(d, &e);
 	}
 	submit_node_config(d);
+	apply_bindwatch(d);
 	*ret = d;
 	return 0;
 fail:
@@ -325,6 +506,9 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 		free(w);
 	}
 	d->control = dv_control_free(d->control);
+	while (d->graces)
+		grace_free(d, d->graces);
+	d->sockdiag = dv_sockdiag_free(d->sockdiag);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
@@ -391,6 +575,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	/* The engine copies the node configuration while applying. */
 	submit_node_config(d);
 	dv_conf_free(old);
+	apply_bindwatch(d);
 	return 0;
 }
 
@@ -480,6 +665,11 @@ void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const st
 	struct dv_probe_wait *w;
 	int r;
 
+	if (req->kind == DV_HOLD_SOCKET && !d->sockdiag && req->type != DV_MSG_RELEASE) {
+		dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL,
+				 "socket holds are unavailable: dvipad cannot read sock_diag");
+		return;
+	}
 	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && needs_probe(d, &req->addr)) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {

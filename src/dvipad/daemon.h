@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "kernel.h"
+#include "kernel_sockdiag.h"
 #include "proto.h"
 
 struct dv_control;
@@ -29,6 +30,7 @@ struct dv_daemon {
 	struct dv_cluster *cluster;
 	struct dv_kaddr *kaddr;
 	struct dv_announce *announce;
+	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
 	uint64_t started_ms;
 
@@ -42,7 +44,14 @@ struct dv_daemon {
 	struct dv_event *deferred;
 	size_t n_deferred, cap_deferred;
 	bool applying;
+
+	/* Socket holds whose socket has not been seen yet: the shim binds
+	 * only after the grant, so "unbound" is believed after a grace. */
+	struct dv_sock_grace *graces;
 };
+
+/* How long a fresh socket hold may exist with no socket bound to it. */
+#define DV_SOCKET_GRACE_MS 2000
 
 /* Set up the kernel side, the engine and the cluster for conf (taken over),
  * remove leftovers of an earlier instance, and submit this node's initial

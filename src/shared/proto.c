@@ -434,7 +434,7 @@ fail:
 
 int dv_reply_decode(const struct dv_msg *m, struct dv_reply *ret)
 {
-	bool has_result = false, has_event = false, has_reason = false;
+	bool has_result = false, has_event = false, has_reason = false, has_source = false;
 	struct dv_attr_iter it;
 	const char *s;
 	const void *v;
@@ -471,6 +471,11 @@ int dv_reply_decode(const struct dv_msg *m, struct dv_reply *ret)
 				return -EBADMSG;
 			memcpy(ret->reason, s, n);
 			has_reason = true;
+			break;
+		case DV_A_SOURCE:
+			if (has_source || dv_val_u32(v, n, &ret->source) < 0)
+				return -EBADMSG;
+			has_source = true;
 			break;
 		default:
 			break;

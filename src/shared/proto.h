@@ -51,7 +51,7 @@ enum dv_msg_type {
 	DV_MSG_CONFIG = 5,
 	DV_MSG_RELOAD = 6,
 	/* daemon -> client */
-	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR */
+	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR, optional SOURCE */
 	DV_MSG_EVENT = 65,  /* EVENT, ADDR, REASON */
 	DV_MSG_RECORD = 66, /* RECTYPE, then FIELDs */
 };
@@ -65,6 +65,8 @@ enum dv_attr_type {
 	DV_A_EVENT = 6,   /* u32: 1 granted, 2 lost */
 	DV_A_RECTYPE = 7, /* u32 enum dv_rec_type */
 	DV_A_FIELD = 8,   /* u8 field type, key (NUL-terminated), value; see below */
+	DV_A_SOURCE = 9,  /* u32, in a RESULT granting an address: 1 when its range
+			   * is SOURCEVIPA (send from it by default) */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -158,6 +160,7 @@ struct dv_reply {
 	uint32_t seq;
 	uint32_t result; /* RESULT */
 	uint32_t event;  /* EVENT */
+	uint32_t source; /* RESULT: the range is SOURCEVIPA */
 	bool has_addr;
 	struct dv_addr addr;
 	char reason[DV_REASON_MAX];
