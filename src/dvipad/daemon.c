@@ -155,7 +155,9 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 
 	if (!h)
 		return;
-	if (now < h->since_ms + DV_SOCKET_GRACE_MS) {
+	/* The grace is for a socket that has not appeared yet, not for one
+	 * that came and went. */
+	if (dv_addrset_del(&d->seen_bound, a) == 0 && now < h->since_ms + DV_SOCKET_GRACE_MS) {
 		for (g = d->graces; g; g = g->next)
 			if (dv_addr_eq(&g->addr, a))
 				return;
@@ -194,6 +196,8 @@ static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
 		socket_unbound(d, a);
 		return;
 	}
+	if (dv_kaddr_installed(d->kaddr, a))
+		(void)dv_addrset_add(&d->seen_bound, a);
 	/* Bind watch: a program bound an address of a BINDWATCH range
 	 * (ip_nonlocal_bind lets it); activate it as a socket hold. */
 	if (bindwatch_range(d, a) && !self_socket_hold(d, a)) {
@@ -271,6 +275,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		dv_announce_stop(d->announce, a);
 		if (d->sockdiag)
 			dv_sockdiag_unwatch(d->sockdiag, a);
+		(void)dv_addrset_del(&d->seen_bound, a);
 		r = dv_kaddr_del(d->kaddr, a);
 		if (r < 0)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
@@ -515,6 +520,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	dv_conf_free(d->conf);
 	dv_addrset_clear(&d->probed);
+	dv_addrset_clear(&d->seen_bound);
 	free(d->deferred);
 	free(d->conf_path);
 	sd_event_unref(d->ev);

@@ -48,6 +48,7 @@ struct dv_daemon {
 	/* Socket holds whose socket has not been seen yet: the shim binds
 	 * only after the grant, so "unbound" is believed after a grace. */
 	struct dv_sock_grace *graces;
+	struct dv_addrset seen_bound; /* installed addresses a socket was seen on */
 };
 
 /* How long a fresh socket hold may exist with no socket bound to it. */
