@@ -206,3 +206,20 @@ const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node);
 size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
+
+/* ---- state transfer (cluster join) ---- */
+
+/*
+ * The whole replicated state (node configs, members, quorum, every VIPA
+ * with its holds, standbys, per-node address states, "ever active" marks,
+ * the sequence counters) as a versioned byte string, so that a joining
+ * node can start from exactly the state its peers have.
+ */
+int dv_engine_snapshot(const struct dv_engine *e, uint8_t **ret, size_t *ret_len);
+/*
+ * Replace the engine's state with a snapshot. Validates everything first
+ * (-EBADMSG, state unchanged). On success, reports through ops->local the
+ * difference between what self had installed and what it owns now; no
+ * replies or notifications.
+ */
+int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len);
