@@ -254,15 +254,6 @@ static const struct config *get_config(struct config *tmp)
 	return tmp;
 }
 
-/* The source mode without the whole configuration: the fast path of
- * connect() and sendto() when DVIPA_SOURCE is unset. */
-static bool source_wanted(void)
-{
-	if (atomic_load_explicit(&config_state, memory_order_acquire) == 2)
-		return config.source != SOURCE_NONE;
-	return true; /* not loaded yet: take the slow path, which loads it */
-}
-
 __attribute__((constructor)) static void preload_init(void)
 {
 	struct config tmp;
@@ -274,51 +265,57 @@ __attribute__((constructor)) static void preload_init(void)
 	(void)get_config(&tmp);
 }
 
-/* ---- the VIPA this process activated last ("auto" source) ---- */
+/* ---- the VIPAs this process activated ---- */
 
 /*
- * A seqlock over atomics: the sequence is odd while a store is under way.
- * A store never waits (it gives up if another one is under way: that one is
- * as recent), and a load retries a bounded number of times, because the
- * store it sees in progress may be the very code its signal handler
- * interrupted.
+ * One address, shared by all threads and signal handlers: a seqlock over
+ * atomics, the sequence odd while a store is under way. A store never
+ * waits (it gives up if another one is under way: that one is as recent),
+ * and a load retries a bounded number of times, because the store it sees
+ * in progress may be the very code its signal handler interrupted.
  */
-static struct {
-	atomic_uint seq;
+struct addr_slot {
+	atomic_uint seq; /* 0: never stored */
 	atomic_uint family;
 	_Atomic uint64_t w[2];
-} last_vipa;
+};
 
-static void last_vipa_store(const struct dv_addr *a)
+/* The VIPA activated last (DVIPA_SOURCE=auto), and the one activated last
+ * in a SOURCEVIPA range (the source when DVIPA_SOURCE is unset). */
+static struct addr_slot last_vipa, range_source_vipa;
+
+static void slot_store(struct addr_slot *slot, const struct dv_addr *a)
 {
-	unsigned s = atomic_load_explicit(&last_vipa.seq, memory_order_relaxed);
+	unsigned s = atomic_load_explicit(&slot->seq, memory_order_relaxed);
 	uint64_t w[2];
 
-	if ((s & 1) || !atomic_compare_exchange_strong_explicit(&last_vipa.seq, &s, s + 1, memory_order_relaxed,
-								memory_order_relaxed))
+	if ((s & 1) ||
+	    !atomic_compare_exchange_strong_explicit(&slot->seq, &s, s + 1, memory_order_relaxed, memory_order_relaxed))
 		return;
 	atomic_thread_fence(memory_order_release);
 	memcpy(w, a->bytes, sizeof(w));
-	atomic_store_explicit(&last_vipa.family, a->family, memory_order_relaxed);
-	atomic_store_explicit(&last_vipa.w[0], w[0], memory_order_relaxed);
-	atomic_store_explicit(&last_vipa.w[1], w[1], memory_order_relaxed);
-	atomic_store_explicit(&last_vipa.seq, s + 2, memory_order_release);
+	atomic_store_explicit(&slot->family, a->family, memory_order_relaxed);
+	atomic_store_explicit(&slot->w[0], w[0], memory_order_relaxed);
+	atomic_store_explicit(&slot->w[1], w[1], memory_order_relaxed);
+	atomic_store_explicit(&slot->seq, s + 2, memory_order_release);
 }
 
-static bool last_vipa_load(struct dv_addr *ret)
+static bool slot_load(struct addr_slot *slot, struct dv_addr *ret)
 {
 	for (int i = 0; i < 64; i++) {
-		unsigned s1 = atomic_load_explicit(&last_vipa.seq, memory_order_acquire), s2;
+		unsigned s1 = atomic_load_explicit(&slot->seq, memory_order_acquire), s2;
 		unsigned family;
 		uint64_t w[2];
 
+		if (s1 == 0)
+			return false;
 		if (s1 & 1)
 			continue;
-		family = atomic_load_explicit(&last_vipa.family, memory_order_relaxed);
-		w[0] = atomic_load_explicit(&last_vipa.w[0], memory_order_relaxed);
-		w[1] = atomic_load_explicit(&last_vipa.w[1], memory_order_relaxed);
+		family = atomic_load_explicit(&slot->family, memory_order_relaxed);
+		w[0] = atomic_load_explicit(&slot->w[0], memory_order_relaxed);
+		w[1] = atomic_load_explicit(&slot->w[1], memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(&last_vipa.seq, memory_order_relaxed);
+		s2 = atomic_load_explicit(&slot->seq, memory_order_relaxed);
 		if (s1 != s2)
 			continue;
 		if (family != AF_INET && family != AF_INET6)
@@ -329,6 +326,20 @@ static bool last_vipa_load(struct dv_addr *ret)
 		return true;
 	}
 	return false;
+}
+
+static bool slot_used(struct addr_slot *slot)
+{
+	return atomic_load_explicit(&slot->seq, memory_order_relaxed) != 0;
+}
+
+/* Whether connect() and sendto() need to look at their socket: the fast
+ * path when DVIPA_SOURCE is unset and no SOURCEVIPA address was activated. */
+static bool source_wanted(void)
+{
+	if (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
+		return true; /* not loaded yet: take the slow path, which loads it */
+	return config.source != SOURCE_NONE || slot_used(&range_source_vipa);
 }
 
 /* ---- async-signal-safe text ---- */
@@ -594,10 +605,12 @@ static const char *result_text(uint32_t r)
 
 /*
  * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
- * wait for the grant. 0 and the open connection in *ret_conn (the caller
- * closes it once its socket is bound), or -1 after one debug line.
+ * wait for the grant. 0, the open connection in *ret_conn (the caller
+ * closes it once its socket is bound) and in *ret_source whether the range
+ * is SOURCEVIPA; or -1 after one debug line.
  */
-static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, int *ret_conn)
+static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, int *ret_conn,
+			bool *ret_source)
 {
 	struct request q;
 	struct dv_reply rep;
@@ -608,6 +621,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 	int fd, r;
 
 	*ret_conn = -1;
+	*ret_source = false;
 	if (c->socket_bad) {
 		debug_line(c, op, addr, "DVIPA_SOCKET is too long for a socket path", NULL);
 		return -1;
@@ -650,6 +664,8 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 			debug_line(c, op, addr, why, NULL);
 			goto fail;
 		}
+		if (rep.source)
+			*ret_source = true;
 		if (rep.type == DV_MSG_EVENT) {
 			if (rep.event == EVENT_GRANTED)
 				granted = true;
@@ -702,13 +718,14 @@ static bool vipa_candidate(const struct config *c, int err, const struct sockadd
 static int bind_slow(const struct config *c, const char *op, int fd, const struct sockaddr *sa, socklen_t len, int err)
 {
 	struct dv_addr a;
+	bool source;
 	int conn, r, e;
 
 	if (!vipa_candidate(c, err, sa, len, &a)) {
 		errno = err;
 		return -1;
 	}
-	if (vipa_acquire(c, op, &a, &conn) < 0) {
+	if (vipa_acquire(c, op, &a, &conn, &source) < 0) {
 		errno = err;
 		return -1;
 	}
@@ -722,7 +739,9 @@ static int bind_slow(const struct config *c, const char *op, int fd, const struc
 		errno = e;
 		return -1;
 	}
-	last_vipa_store(&a);
+	slot_store(&last_vipa, &a);
+	if (source)
+		slot_store(&range_source_vipa, &a);
 	errno = err;
 	return 0;
 }
@@ -761,19 +780,16 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 	struct dv_addr src, to;
 	int saved = errno, r;
 
-	if (c->source == SOURCE_NONE || !dst)
+	if (!dst)
 		goto out;
-	if (c->source == SOURCE_BAD) {
-		if (!atomic_exchange(&bad_said, true))
-			debug_line(c, "source", NULL, "DVIPA_SOURCE is neither an address nor \"auto\"; ignored", NULL);
-		goto out;
-	}
+	if (c->source == SOURCE_BAD && !atomic_exchange(&bad_said, true))
+		debug_line(c, "source", NULL, "DVIPA_SOURCE is neither an address nor \"auto\"; ignored", NULL);
 	if (dv_addr_from_sockaddr(dst, dstlen, &to, NULL) < 0 || addr_is_special(&to))
 		goto out;
 	if (c->source == SOURCE_ADDR)
 		src = c->source_addr;
-	else if (!last_vipa_load(&src))
-		goto out;
+	else if (c->source == SOURCE_AUTO ? !slot_load(&last_vipa, &src) : !slot_load(&range_source_vipa, &src))
+		goto out; /* nothing activated (in a SOURCEVIPA range) yet */
 	if (src.family != to.family)
 		goto out; /* an IPv4 VIPA for IPv6 peers, or the reverse */
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || !sockaddr_unbound(&ss))

@@ -16,13 +16,11 @@ configuration, pid files and logs in the test's tmp_path.
 """
 import hashlib
 import os
-import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, figure, run, wait_for
+from conftest import BUILD, figure, wait_for
 
 SHIM = BUILD / "libdvipa-preload.so"
 
@@ -31,6 +29,7 @@ VIPA_FTP = "192.0.2.141"
 VIPA_SOCAT = "192.0.2.142"
 VIPA_AUTO = "192.0.2.143"
 VIPA_MISC = "192.0.2.144"
+VIPA_SOURCEVIPA = "192.0.2.241"  # range added by the test, SOURCEVIPA
 VIPA_DAEMON = "192.0.2.200"  # range with ALLOW USER daemon
 VIPA6 = "2001:db8::1:8"
 OUTSIDE = "198.51.100.7"  # in no range, not local
@@ -307,6 +306,20 @@ def test_source_auto_follows_activated_vipa(lan, dvipad, procs):
     peer_server(client, 7000, procs)
     r = host.exec(PYTHON, "-c", AUTO_CLIENT, VIPA_AUTO, env=shim_env(dvipad, DVIPA_SOURCE="auto"))
     assert r.stdout.strip() == VIPA_AUTO, r.stderr
+
+
+def test_sourcevipa_range_is_the_default_source(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.write_conf(extra="  VIPARANGE DEFINE 192.0.2.240/28 SOURCEVIPA\n")
+    dvipad.start()
+    peer_server(client, 7000, procs)
+    # No DVIPA_SOURCE: an address of a SOURCEVIPA range becomes the source
+    # of the process's outbound connections once it activated it...
+    r = host.exec(PYTHON, "-c", AUTO_CLIENT, VIPA_SOURCEVIPA, env=shim_env(dvipad))
+    assert r.stdout.strip() == VIPA_SOURCEVIPA, r.stderr
+    # ... and one of an ordinary range does not.
+    r = host.exec(PYTHON, "-c", AUTO_CLIENT, VIPA_AUTO, env=shim_env(dvipad))
+    assert r.stdout.strip() == "192.0.2.1", r.stderr
 
 
 # ---- IPv6 ----
