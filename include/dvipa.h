@@ -67,6 +67,17 @@ int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata);
 /* The daemon's explanation of the last request's outcome on this handle,
  * in the calling thread's view; never NULL. */
 const char *dvipa_reason(dvipa_t *h);
+/*
+ * Make outbound traffic of socket fd leave from addr (z/OS SOURCEVIPA,
+ * Connect:Direct TCP.SOURCEIP): binds fd to addr with port 0, before
+ * connect() or the first send. The port is still chosen at connect time
+ * (IP_BIND_ADDRESS_NO_PORT), so many connections can share the VIPA.
+ * An IPv4 addr on an IPv6 socket is bound as v4-mapped. The address must
+ * be active on this node (dvipa_activate() it first): -DVIPA_E_NOTHELD
+ * otherwise. Needs no handle; async-signal-safe.
+ */
+int dvipa_bind_source(int fd, const char *addr);
+
 /* A fixed text for a result code (negated or not). */
 const char *dvipa_strerror(int code);
 

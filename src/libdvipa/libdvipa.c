@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -530,4 +531,45 @@ const char *dvipa_reason(dvipa_t *h)
 	if (!h || tls_reason.id != h->id)
 		return "";
 	return tls_reason.reason;
+}
+
+int dvipa_bind_source(int fd, const char *addr)
+{
+	struct sockaddr_storage ss = {0};
+	struct dv_addr a;
+	socklen_t len = sizeof(ss);
+	int one = 1, family;
+
+	if (fd < 0 || dv_addr_parse(addr, &a) < 0)
+		return -DVIPA_E_INVAL;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -DVIPA_E_INVAL;
+	family = ss.ss_family;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET && a.family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a.v4;
+		len = sizeof(*s4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		if (a.family == AF_INET) {
+			s6->sin6_addr.s6_addr[10] = 0xff;
+			s6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s6->sin6_addr.s6_addr[12], &a.v4, 4);
+		} else {
+			s6->sin6_addr = a.v6;
+		}
+		len = sizeof(*s6);
+	} else {
+		return -DVIPA_E_INVAL;
+	}
+	/* Best effort: without it the bind reserves an ephemeral port now. */
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return errno == EADDRNOTAVAIL ? -DVIPA_E_NOTHELD : -DVIPA_E_INVAL;
+	return 0;
 }

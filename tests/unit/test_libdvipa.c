@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -568,6 +569,44 @@ static void test_concurrent_dispatch(void **state)
 	dvipa_close(d.h);
 }
 
+/* dvipa_bind_source: the source of outbound traffic, before connect(). */
+static void test_bind_source(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in6 s6;
+	socklen_t len = sizeof(sa);
+	int lfd, fd;
+
+	/* A listener on loopback to connect to. */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(dvipa_bind_source(fd, "127.0.0.1"), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+
+	/* An address this host does not have. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(dvipa_bind_source(fd, "192.0.2.77"), -DVIPA_E_NOTHELD);
+	assert_int_equal(dvipa_bind_source(fd, "not-an-address"), -DVIPA_E_INVAL);
+	assert_int_equal(dvipa_bind_source(fd, "::1"), -DVIPA_E_INVAL); /* IPv6 on an IPv4 socket */
+	close(fd);
+	assert_int_equal(dvipa_bind_source(-1, "127.0.0.1"), -DVIPA_E_INVAL);
+
+	/* IPv4 on a dual-stack IPv6 socket: v4-mapped. */
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(dvipa_bind_source(fd, "127.0.0.1"), 0);
+	len = sizeof(s6);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&s6, &len), 0);
+	assert_true(IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr));
+	close(fd);
+	close(lfd);
+}
+
 int main(void)
 {
 	/* clang-format off: one test per line */
@@ -585,6 +624,7 @@ int main(void)
 	    cmocka_unit_test(test_strerror),
 	    cmocka_unit_test(test_reason_per_thread),
 	    cmocka_unit_test(test_concurrent_dispatch),
+	    cmocka_unit_test(test_bind_source),
 	};
 	/* clang-format on */
 
