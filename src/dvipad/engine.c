@@ -1207,9 +1207,11 @@ static int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 		      ab, cand_desc(e, define_face(e, v), cd));
 		return 0;
 	}
-	if (v && hold_find(v, kind, ev->node, client) >= 0) {
-		reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by this %s", ab,
-		      kind == DV_HOLD_API ? "client" : "node's sockets");
+	/* A client that holds the address is not its own standby. Socket holds
+	 * belong to the node, not to one program: a second program on the
+	 * same node (HOT standby through the shim) must wait for them to end. */
+	if (v && kind == DV_HOLD_API && hold_find(v, kind, ev->node, client) >= 0) {
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by this client", ab);
 		return 0;
 	}
 
