@@ -2124,6 +2124,34 @@ out:
 	return 0;
 }
 
+/* A node's ranges (k of them, counted already) and defines. */
+static int restore_node_conf(struct node *nd, struct dv_rbuf *r, size_t k)
+{
+	nd->ranges = calloc(k ? k : 1, sizeof(*nd->ranges));
+	if (!nd->ranges)
+		return -ENOMEM;
+	nd->n_ranges = k;
+	for (size_t j = 0; j < k && !r->bad; j++) {
+		dv_r_range(r, &nd->ranges[j]);
+		/* the engine keeps no local options */
+		if (nd->ranges[j].bindwatch || nd->ranges[j].sourcevipa)
+			r->bad = true;
+	}
+	k = dv_r_count(r, MAX_DEFINES, DV_WIRE_DEFINE_MIN);
+	if (r->bad)
+		return -EBADMSG;
+	nd->defines = calloc(k ? k : 1, sizeof(*nd->defines));
+	if (!nd->defines)
+		return -ENOMEM;
+	nd->n_defines = k;
+	for (size_t j = 0; j < k && !r->bad; j++) {
+		dv_r_define(r, &nd->defines[j]);
+		if (j > 0 && dv_addr_cmp(&nd->defines[j - 1].addr, &nd->defines[j].addr) >= 0)
+			r->bad = true;
+	}
+	return r->bad ? -EBADMSG : 0;
+}
+
 /* The nodes and the members, into the empty engine t. */
 static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 {
@@ -2139,6 +2167,7 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 		struct node *nd = &t->nodes[i];
 		uint8_t flags;
 		size_t k;
+		int err;
 
 		/* Counted before anything is allocated for it: the caller's
 		 * clean-up frees what the entries hold. */
@@ -2153,33 +2182,16 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 		 * configuration names a node. */
 		nd->member = flags & SNODE_MEMBER;
 		nd->has_conf = flags & SNODE_CONF;
-		if (!flags || (!nd->has_conf && (nd->name[0] || k)))
-			return -EBADMSG;
 		n_members += nd->member;
-		nd->ranges = calloc(k ? k : 1, sizeof(*nd->ranges));
-		if (!nd->ranges)
-			return -ENOMEM;
-		nd->n_ranges = k;
-		for (size_t j = 0; j < k && !r->bad; j++) {
-			dv_r_range(r, &nd->ranges[j]);
-			/* the engine keeps no local options */
-			if (nd->ranges[j].bindwatch || nd->ranges[j].sourcevipa)
-				r->bad = true;
-		}
-		k = dv_r_count(r, MAX_DEFINES, DV_WIRE_DEFINE_MIN);
-		if (r->bad || (!nd->has_conf && k))
+		if (nd->has_conf) {
+			err = restore_node_conf(nd, r, k);
+			if (err < 0)
+				return err;
+		} else if (!nd->member || nd->name[0] || k || dv_r_u32(r) != 0 || r->bad) {
+			/* Nor arrays: the engine drops an entry without a
+			 * configuration and frees nothing. */
 			return -EBADMSG;
-		nd->defines = calloc(k ? k : 1, sizeof(*nd->defines));
-		if (!nd->defines)
-			return -ENOMEM;
-		nd->n_defines = k;
-		for (size_t j = 0; j < k && !r->bad; j++) {
-			dv_r_define(r, &nd->defines[j]);
-			if (j > 0 && dv_addr_cmp(&nd->defines[j - 1].addr, &nd->defines[j].addr) >= 0)
-				r->bad = true;
 		}
-		if (r->bad)
-			return -EBADMSG;
 	}
 	if (n_members > DV_ENGINE_MAX_NODES)
 		return -EBADMSG;
@@ -2204,10 +2216,10 @@ static int restore_holds(struct vipa *v, struct dv_rbuf *r, size_t *api)
 
 	if (r->bad)
 		return -EBADMSG;
-	v->holds = calloc(n ? n : 1, sizeof(*v->holds));
-	if (!v->holds)
+	v->holds = n ? calloc(n, sizeof(*v->holds)) : NULL;
+	if (n && !v->holds)
 		return -ENOMEM;
-	v->cap_holds = n ? n : 1;
+	v->cap_holds = n;
 	for (size_t i = 0; i < n; i++) {
 		struct dv_hold *h = &v->holds[i];
 		uint8_t kind = dv_r_u8(r);
@@ -2235,10 +2247,10 @@ static int restore_standbys(const struct dv_engine *t, struct vipa *v, struct dv
 
 	if (r->bad)
 		return -EBADMSG;
-	v->standbys = calloc(n ? n : 1, sizeof(*v->standbys));
-	if (!v->standbys)
+	v->standbys = n ? calloc(n, sizeof(*v->standbys)) : NULL;
+	if (n && !v->standbys)
 		return -ENOMEM;
-	v->cap_standbys = n ? n : 1;
+	v->cap_standbys = n;
 	for (size_t i = 0; i < n; i++) {
 		struct dv_standby *s = &v->standbys[i];
 		uint8_t kind;
@@ -2277,10 +2289,10 @@ static int restore_cands(const struct dv_engine *t, struct vipa *v, struct dv_rb
 
 	if (r->bad)
 		return -EBADMSG;
-	v->cands = calloc(n ? n : 1, sizeof(*v->cands));
-	if (!v->cands)
+	v->cands = n ? calloc(n, sizeof(*v->cands)) : NULL;
+	if (n && !v->cands)
 		return -ENOMEM;
-	v->cap_cands = n ? n : 1;
+	v->cap_cands = n;
 	for (size_t i = 0; i < n; i++) {
 		dv_nodeid_t id = dv_r_u32(r);
 		const struct node *nd = node_find(t, id);
@@ -2307,10 +2319,10 @@ static int restore_reports(struct vipa *v, struct dv_rbuf *r)
 
 	if (r->bad)
 		return -EBADMSG;
-	v->reports = calloc(n ? n : 1, sizeof(*v->reports));
-	if (!v->reports)
+	v->reports = n ? calloc(n, sizeof(*v->reports)) : NULL;
+	if (n && !v->reports)
 		return -ENOMEM;
-	v->cap_reports = n ? n : 1;
+	v->cap_reports = n;
 	for (size_t i = 0; i < n; i++) {
 		struct report *p = &v->reports[i];
 

@@ -2629,6 +2629,34 @@ static void test_join_keeps_client_order(void **state)
 	world_free(w);
 }
 
+/* A member that has published no configuration yet, restored, then
+ * leaving: its entry goes without leaking anything (found by fuzz_codec). */
+static void test_restore_member_without_conf(void **state)
+{
+	struct world *w = *state;
+	struct dv_engine *e = dv_engine_new(2, NULL, NULL);
+	uint8_t *buf;
+	size_t len;
+
+	members(w, 4, 1, 2, 3, 4);
+	assert_null(dv_engine_node_name(w->p[0].e, 4));
+	len = snapshot_of(w->p[0].e, &buf);
+	assert_int_equal(restore_copy(e, buf, len), 0);
+	free(buf);
+	members(w, 3, 1, 2, 3);
+	{
+		struct dv_event ev = {.type = DV_EV_MEMBERSHIP};
+		dv_nodeid_t ids[] = {1, 2, 3};
+
+		ev.time_ms = w->time;
+		ev.membership.n = 3;
+		ev.membership.nodes = ids;
+		assert_int_equal(dv_engine_apply(e, &ev), 0);
+	}
+	assert_same_state(e, w->p[0].e);
+	dv_engine_free(e);
+}
+
 /* (b) Restore reports what self must install and remove, nothing more. */
 static void test_restore_local_effects(void **state)
 {
@@ -3254,6 +3282,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_many_vipas_fast, setup3, teardown),
 	    cmocka_unit_test(test_join_random_streams),
 	    cmocka_unit_test(test_join_keeps_client_order),
+	    cmocka_unit_test_setup_teardown(test_restore_member_without_conf, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_local_effects, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_corrupt, setup3, teardown),
 	    cmocka_unit_test(test_restore_crafted),
