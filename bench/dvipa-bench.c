@@ -9,6 +9,7 @@
  *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
  *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
+ *   dvipa-bench SOCK bindwatch N BASE     BINDWATCH: listen() -> address up; close() -> down
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -106,11 +107,13 @@ static void must_ok(uint32_t result, const struct dv_reply *r, const char *what)
 	}
 }
 
-/* Usable: a socket can be bound to it. */
+/* Usable: the kernel routes to it as a local address (a bind() test
+ * would lie once BINDWATCH has set ip_nonlocal_bind). */
 static int usable(const struct dv_addr *a)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
+	struct sockaddr_storage ss = {0}, got = {0};
+	socklen_t len, glen = sizeof(got);
+	struct dv_addr src;
 	int fd, r;
 
 	if (a->family == AF_INET) {
@@ -118,18 +121,21 @@ static int usable(const struct dv_addr *a)
 
 		s4->sin_family = AF_INET;
 		s4->sin_addr = a->v4;
+		s4->sin_port = htons(9);
 		len = sizeof(*s4);
 	} else {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_addr = a->v6;
+		s6->sin6_port = htons(9);
 		len = sizeof(*s6);
 	}
-	fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	r = bind(fd, (struct sockaddr *)&ss, len);
+	fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	r = connect(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&got, &glen) == 0 &&
+	    dv_addr_from_sockaddr((struct sockaddr *)&got, glen, &src, NULL) == 0 && dv_addr_eq(&src, a);
 	close(fd);
-	return r == 0;
+	return r;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -288,11 +294,56 @@ static void bench_many(int n, const char *basestr, pid_t daemon_pid)
 	       n / ((t1 - t0) / 1e6), rss_kib(daemon_pid, "VmRSS"), rss_kib(daemon_pid, "VmHWM"));
 	t0 = now_us();
 	close(fd); /* one client gone: all n addresses released */
-	fd = connect_daemon();
-	while (usable(&a))
-		;
+	for (int i = 0; i < n; i++) {
+		addr_nth(&base, (unsigned)i, &a);
+		while (usable(&a))
+			;
+	}
 	printf("many_release n=%d total=%.3f s\n", n, (now_us() - t0) / 1e6);
+	fd = connect_daemon();
 	close(fd);
+}
+
+/* BINDWATCH: a listener on a not-yet-existing range address (allowed by
+ * ip_nonlocal_bind) -> the address is installed; then the listener closes
+ * -> the address is removed. */
+static void bench_bindwatch(int n, const char *basestr)
+{
+	double *up = calloc((size_t)n, sizeof(double)), *down = calloc((size_t)n, sizeof(double));
+	struct dv_addr base, a;
+
+	if (dv_addr_parse(basestr, &base) < 0 || base.family != AF_INET)
+		die("address");
+	/* One address throughout: its first activation (i = -1, not counted)
+	 * includes the duplicate probe; detection is what is measured. */
+	a = base;
+	for (int i = -1; i < n; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9000)};
+		int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		double t0;
+
+		sa.sin_addr = a.v4;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+			die("bind (is ip_nonlocal_bind set?)");
+		t0 = now_us();
+		while (!usable(&a))
+			usleep(100);
+		if (i >= 0)
+			up[i] = now_us() - t0;
+		/* Spread the start over the watcher's poll period. */
+		usleep((useconds_t)(rand() % 20000));
+		t0 = now_us();
+		close(fd);
+		while (usable(&a))
+			usleep(100);
+		if (i >= 0)
+			down[i] = now_us() - t0;
+	}
+	report("bindwatch_detection", up, n);
+	report("last_socket_closed_to_address_removed", down, n);
+	free(up);
+	free(down);
 }
 
 static void bench_rps(double seconds, const char *addr)
@@ -338,6 +389,8 @@ int main(int argc, char **argv)
 		bench_takeover(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
+	else if (!strcmp(argv[2], "bindwatch") && argc == 5)
+		bench_bindwatch(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "rps") && argc == 5)
 		bench_rps(atof(argv[3]), argv[4]);
 	else {

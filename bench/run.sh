@@ -7,6 +7,8 @@
 #   local standby takeover after kill -9 of the holder, p50/p99 over 50
 #   10,000 VIPAs from one client: total time, daemon RSS
 #   control-socket requests per second
+#   BINDWATCH detection delay and last-socket-to-removal delay, over 100
+#   extra cost of the preload shim per call outside every range
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -43,6 +45,7 @@ NODE bench
 INTERFACE eth0
 VIPADYNAMIC
   VIPARANGE DEFINE 198.18.0.0/16
+  VIPARANGE DEFINE 198.19.0.0/16 BINDWATCH
 ENDVIPADYNAMIC
 CONF
 ip netns exec $P-host "$B/dvipad" -d -f "$TMP/dvipa.conf" -S "$TMP/sock" 2>"$TMP/log" &
@@ -57,4 +60,7 @@ bench fresh 20 198.18.1.0
 bench takeover "$N_TAKEOVER" 198.18.2.1
 bench many "$N_MANY" 198.18.100.0 "$pid"
 bench rps 3 198.18.0.1
+bench bindwatch "${N_BINDWATCH:-100}" 198.19.1.1
+echo "preload shim overhead on addresses outside every range (ns per call):"
+ip netns exec $P-host "$B/preload-bench" -s "$B/libdvipa-preload.so" -S "$TMP/sock" 2>&1 | sed 's/^/  /' || echo "  (preload-bench failed)"
 echo "daemon RSS at end: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

@@ -1110,6 +1110,9 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a)
 	(void)dv_addrset_del(&s->bound, &x);
 	(void)dv_addrset_del(&s->anchored, &x);
 	(void)dv_addrset_del(&s->dirty, &x);
+	/* No longer installed: a socket still (or again) bound to it inside a
+	 * watched prefix is a new appearance for bind watch. */
+	(void)dv_addrset_del(&s->seen, &x);
 	if (unbound)
 		poll_changed(s, false);
 }

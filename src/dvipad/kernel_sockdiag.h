@@ -48,6 +48,9 @@ int dv_sockdiag_set_poll(struct dv_sockdiag *s, unsigned poll_ms);
  * TCP and UDP sockets only. A TCP socket that is bound but neither
  * listening nor connected is invisible to sock_diag. */
 int dv_sockdiag_watch(struct dv_sockdiag *s, const struct dv_addr *a);
+/* Stop tracking a. It also forgets a's bind-watch appearance: a socket
+ * still or again bound to it inside a watched prefix is reported anew by the
+ * next poll (a server that rebinds right after its address went away). */
 void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a);
 /* Synchronous one-off check: 1 if some socket is bound to a, 0 if not, -errno. */
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);

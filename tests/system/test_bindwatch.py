@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+Bind watch: programs the preload shim cannot reach (here a statically linked
+server, built by the test) get their VIPA by binding to it. Topology: see
+conftest.py; the host's dvipad has the BINDWATCH range 192.0.2.160/27.
+"""
+import subprocess
+import time
+
+import pytest
+
+from conftest import fetch, figure, run, wait_for
+
+EXTRA = "  VIPARANGE DEFINE 192.0.2.160/27 BINDWATCH\n"
+VIPA = "192.0.2.170"
+
+SERVER_C = r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A tiny TCP server: listen on ADDR:PORT, answer "static" to everyone. */
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (argc != 3 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
+		return 2;
+	sa.sin_port = htons((unsigned short)atoi(argv[2]));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		perror("bind/listen");
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+
+		if (c >= 0) {
+			(void)!write(c, "static\n", 7);
+			close(c);
+		}
+	}
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def static_server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("static")
+    src = d / "server.c"
+    src.write_text(SERVER_C)
+    exe = d / "server"
+    run("cc", "-static", "-O2", "-o", exe, src)
+    # Really static: no interpreter, so LD_PRELOAD could never reach it.
+    assert "statically linked" in run("file", "-L", exe, check=False).stdout or \
+        "not a dynamic executable" in run("ldd", exe, check=False).stdout + run("ldd", exe, check=False).stderr
+    return exe
+
+
+def test_static_server_gets_its_vipa_by_binding(lan, dvipad, static_server):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.write_conf(extra=EXTRA)
+    dvipad.start()
+    # BINDWATCH lets programs bind before the address exists.
+    assert host.exec("sysctl", "-n", "net.ipv4.ip_nonlocal_bind").stdout.strip() == "1"
+    assert not host.has_addr(VIPA)
+
+    srv = host.popen(static_server, VIPA, 8080)
+    dvipad.holders  # the fixture kills what is left
+    try:
+        assert srv.stdout.readline().strip() == "listening"
+        t0 = time.monotonic()
+        wait_for(lambda: host.has_addr(VIPA), timeout=2, interval=0.002, what="bind watch to activate")
+        figure("bind watch: listen() to address installed (one sample, incl. polling)",
+               f"{(time.monotonic() - t0) * 1000:.1f} ms")
+        v = dvipad.vipa(VIPA)
+        assert v["origin"] == "bind" and v["holds"][0]["kind"] == "socket"
+        assert fetch(client, VIPA, 8080) == "static"
+    finally:
+        srv.kill()
+        srv.wait()
+    t0 = time.monotonic()
+    wait_for(lambda: not host.has_addr(VIPA), timeout=2, interval=0.002, what="address removal")
+    figure("bind watch: server kill -9 to address removed (one sample)",
+           f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert dvipad.vipa(VIPA) is None
+
+
+def test_bind_outside_bindwatch_range_does_nothing(lan, dvipad, static_server):
+    host = lan.hosts["h"]
+    dvipad.write_conf(extra=EXTRA)
+    dvipad.start()
+    # 192.0.2.130 is in a range without BINDWATCH: nonlocal bind succeeds
+    # (the sysctl is per namespace) but nothing is activated.
+    srv = host.popen(static_server, "192.0.2.130", 8080)
+    try:
+        assert srv.stdout.readline().strip() == "listening"
+        time.sleep(0.3)  # several bind-watch polls (20 ms): nothing may happen
+        assert not host.has_addr("192.0.2.130")
+        assert dvipad.vipa("192.0.2.130") is None
+    finally:
+        srv.kill()
+        srv.wait()
