@@ -256,6 +256,58 @@ static void apply_bindwatch(struct dv_daemon *d)
 	}
 }
 
+/* TRACKPORT: a define makes this node eligible only while something listens
+ * on its port here. Listeners are polled (sock_diag has no notification for
+ * a new listener) and changes reported as ADDR_STATE. */
+static int trackport_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dv_daemon *d = ud;
+
+	for (size_t i = 0; i < d->conf->n_defines; i++) {
+		const struct dv_conf_define *df = &d->conf->defines[i];
+		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
+		uint8_t now;
+		int r;
+
+		if (!df->trackport)
+			continue;
+		r = dv_sockdiag_listening(d->sockdiag, df->trackport);
+		if (r < 0)
+			continue; /* sock_failed() already told; try again next tick */
+		now = r ? 2 : 1;
+		if (d->trackport_state[i] == now)
+			continue;
+		d->trackport_state[i] = now;
+		ev.addr_state.addr = df->addr;
+		ev.addr_state.flags = (r ? DV_AS_LISTENING : 0) | (self_socket_hold(d, &df->addr) ? DV_AS_BOUND : 0);
+		submit(d, &ev);
+	}
+	(void)sd_event_source_set_time_relative(s, DV_TRACKPORT_POLL_MS * 1000);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static void apply_trackport(struct dv_daemon *d)
+{
+	bool any = false;
+
+	free(d->trackport_state);
+	d->trackport_state = calloc(d->conf->n_defines + 1, 1);
+	for (size_t i = 0; i < d->conf->n_defines; i++)
+		any |= d->conf->defines[i].trackport != 0;
+	d->trackport_timer = sd_event_source_disable_unref(d->trackport_timer);
+	if (!any)
+		return;
+	if (!d->sockdiag || !d->trackport_state) {
+		log_err("TRACKPORT needs sock_diag: defines with TRACKPORT stay ineligible on this node");
+		return;
+	}
+	/* First tick at once, so that a define with a listener comes up now. */
+	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick,
+				       d) < 0)
+		log_err("cannot start the TRACKPORT poll");
+}
+
 static bool self_should_have(struct dv_daemon *d, const struct dv_addr *a)
 {
 	struct dv_vipa_info v;
@@ -487,6 +539,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	}
 	submit_node_config(d);
 	apply_bindwatch(d);
+	apply_trackport(d);
 	*ret = d;
 	return 0;
 fail:
@@ -513,6 +566,8 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->control = dv_control_free(d->control);
 	while (d->graces)
 		grace_free(d, d->graces);
+	d->trackport_timer = sd_event_source_disable_unref(d->trackport_timer);
+	free(d->trackport_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
@@ -582,6 +637,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	submit_node_config(d);
 	dv_conf_free(old);
 	apply_bindwatch(d);
+	apply_trackport(d);
 	return 0;
 }
 

@@ -49,7 +49,14 @@ struct dv_daemon {
 	 * only after the grant, so "unbound" is believed after a grace. */
 	struct dv_sock_grace *graces;
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen on */
+
+	/* TRACKPORT: which of this node's defines have a listener, as last
+	 * reported to the engine (one per conf->defines entry; 0 = not yet). */
+	sd_event_source *trackport_timer;
+	uint8_t *trackport_state;
 };
+
+#define DV_TRACKPORT_POLL_MS 250
 
 /* How long a fresh socket hold may exist with no socket bound to it. */
 #define DV_SOCKET_GRACE_MS 2000

@@ -143,6 +143,7 @@ struct scan {
 	const struct dv_sockdiag *s;  /* for match_poll */
 	const struct dv_addrset *set; /* for match_set */
 	const struct dv_addr *one;    /* for match_one */
+	uint16_t port;                /* for match_port: a listener's local port */
 	struct dv_addrset *found;     /* matching sources, if given, up to found_max */
 	struct dv_addrset *listen;    /* those with a TCP listener, if given */
 	size_t found_max;
@@ -391,6 +392,7 @@ struct diag_info {
 	uint8_t state;
 	uint8_t timer;
 	uint8_t proto; /* from INET_DIAG_PROTOCOL, 0 if absent */
+	uint16_t sport;
 	uint16_t dport;
 };
 
@@ -421,6 +423,7 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	}
 	info.state = m->idiag_state;
 	info.timer = m->idiag_timer;
+	info.sport = ntohs(m->id.idiag_sport);
 	info.dport = ntohs(m->id.idiag_dport);
 	info.proto = tb[0] ? mnl_attr_get_u8(tb[0]) : 0;
 	*ret = info;
@@ -448,7 +451,7 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	 */
 	if (proto == IPPROTO_TCP && info.timer == 3)
 		return 0;
-	if (!sc->match(sc, &info.src))
+	if (sc->port ? info.sport != sc->port : !sc->match(sc, &info.src))
 		return 0;
 	sc->hits++;
 	if (sc->found && (sc->found->n < sc->found_max || dv_addrset_has(sc->found, &info.src)) &&
@@ -1115,6 +1118,19 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a)
 	(void)dv_addrset_del(&s->seen, &x);
 	if (unbound)
 		poll_changed(s, false);
+}
+
+int dv_sockdiag_listening(struct dv_sockdiag *s, uint16_t port)
+{
+	/* Listeners are few: an unfiltered dump of the LISTEN state is cheap. */
+	static const struct filter all[2] = {{.len = -1}, {.len = -1}};
+	struct scan sc = {.port = port};
+	int r;
+
+	if (!s || port == 0)
+		return -EINVAL;
+	r = scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, true);
+	return r < 0 ? r : sc.hits > 0;
 }
 
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)

@@ -379,3 +379,24 @@ def test_control_socket_survives_bad_messages(lan, dvipad):
     reply = _raw(dvipad.sock, hdr(1, 16))
     magic, ver, typ, ln, seq = struct.unpack("=IHHII", reply[:16])
     assert typ == 64 and seq == 1
+
+
+def test_define_with_trackport_follows_its_listener(lan, dvipad):
+    host = lan.hosts["h"]
+    dvipad.write_conf(extra="  VIPADEFINE 255.255.255.0 192.0.2.11 TRACKPORT 7000\n")
+    dvipad.start()
+    # Nothing listens on 7000: this node is not eligible.
+    time.sleep(0.6)  # more than two TRACKPORT polls (250 ms)
+    assert not host.has_addr("192.0.2.11")
+    assert dvipad.vipa("192.0.2.11")["state"] == "inactive"
+    srv = host.popen("/usr/bin/python3", "-c",
+                     "import socket,sys; s=socket.socket(); s.bind(('0.0.0.0',7000)); s.listen(); "
+                     "print('up', flush=True); sys.stdin.read()", stdin=subprocess.PIPE)
+    try:
+        assert srv.stdout.readline().strip() == "up"
+        wait_for(lambda: host.has_addr("192.0.2.11"), timeout=3, what="define to become eligible")
+        assert dvipad.vipa("192.0.2.11")["origin"] == "define"
+    finally:
+        srv.kill()
+        srv.wait()
+    wait_for(lambda: not host.has_addr("192.0.2.11"), timeout=3, what="define to lose its listener")
