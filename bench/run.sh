@@ -61,6 +61,8 @@ bench takeover "$N_TAKEOVER" 198.18.2.1
 bench many "$N_MANY" 198.18.100.0 "$pid"
 bench rps 3 198.18.0.1
 bench bindwatch "${N_BINDWATCH:-100}" 198.19.1.1
+# In the peer namespace: BINDWATCH set ip_nonlocal_bind in the host one,
+# which would make every bind() succeed there.
 echo "preload shim overhead on addresses outside every range (ns per call):"
-ip netns exec $P-host "$B/preload-bench" -s "$B/libdvipa-preload.so" -S "$TMP/sock" 2>&1 | sed 's/^/  /' || echo "  (preload-bench failed)"
+ip netns exec $P-peer "$B/preload-bench" -s "$B/libdvipa-preload.so" -S "$TMP/sock" 2>&1 | sed 's/^/  /' || echo "  (preload-bench failed)"
 echo "daemon RSS at end: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

@@ -16,6 +16,7 @@ configuration, pid files and logs in the test's tmp_path.
 """
 import hashlib
 import os
+import subprocess
 import time
 
 import pytest
@@ -421,3 +422,75 @@ def test_bind_v4_mapped_and_permissions(lan, dvipad):
     assert out == f"bound {VIPA_DAEMON}", lines
     holds = dvipad.vipa(VIPA_DAEMON)["holds"]
     assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
+
+
+# A server under the shim that keeps its listening socket across re-exec and
+# hands it to another process over SCM_RIGHTS, each step driven from stdin.
+HANDOVER = r"""
+import os, socket, sys, array
+step = sys.argv[1]
+if step == "start":
+    s = socket.socket()
+    s.bind((sys.argv[2], 8080))
+    s.listen()
+    s.set_inheritable(True)
+    print("bound", flush=True)
+    sys.stdin.readline()
+    # Upgrade in place: re-exec with the socket inherited.
+    os.execv(sys.executable, [sys.executable, "-c", PROG, "reexeced", str(s.fileno()), sys.argv[3]])
+elif step == "reexeced":
+    s = socket.socket(fileno=int(sys.argv[2]))
+    print("reexeced", flush=True)
+    sys.stdin.readline()
+    # Hand the socket over to the receiver, then exit.
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    u.connect(sys.argv[3])
+    u.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+    u.close()
+    print("handed", flush=True)
+elif step == "receive":
+    l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    l.bind(sys.argv[2])
+    l.listen()
+    print("ready", flush=True)
+    c, _ = l.accept()
+    msg, anc, _, _ = c.recvmsg(1, socket.CMSG_SPACE(4))
+    fd = array.array("i", anc[0][2][:4])[0]
+    s = socket.socket(fileno=fd)
+    print("received", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_hold_follows_the_socket_across_exec_and_scm_rights(lan, dvipad, tmp_path, procs):
+    host = lan.hosts["h"]
+    dvipad.start()
+    prog = HANDOVER.replace("PROG", repr(HANDOVER))
+    usock = str(tmp_path / "handover.sock")
+    recv = host.popen(PYTHON, "-c", prog, "receive", usock, stdin=subprocess.PIPE)
+    procs.append(recv)
+    assert recv.stdout.readline().strip() == "ready"
+    srv = host.popen(PYTHON, "-c", prog, "start", VIPA_MISC, usock, stdin=subprocess.PIPE,
+                     env=shim_env(dvipad, debug=False))
+    procs.append(srv)
+    assert srv.stdout.readline().strip() == "bound"
+    wait_for(lambda: socket_hold(dvipad, VIPA_MISC), what="the socket hold")
+
+    srv.stdin.write("\n")
+    srv.stdin.flush()
+    assert srv.stdout.readline().strip() == "reexeced"
+    time.sleep(0.1)  # a removal would take ~1 ms: give it many times that
+    assert host.has_addr(VIPA_MISC), "re-exec lost the address"
+
+    srv.stdin.write("\n")
+    srv.stdin.flush()
+    assert srv.stdout.readline().strip() == "handed"
+    assert recv.stdout.readline().strip() == "received"
+    srv.wait(5)
+    time.sleep(0.1)
+    assert host.has_addr(VIPA_MISC), "the address went with the process, not with the socket"
+
+    recv.stdin.write("\n")
+    recv.stdin.flush()
+    recv.wait(5)
+    wait_for(lambda: not host.has_addr(VIPA_MISC), timeout=2, what="the address to go with the last socket")
