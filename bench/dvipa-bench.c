@@ -10,6 +10,7 @@
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
  *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
  *   dvipa-bench SOCK bindwatch N BASE     BINDWATCH: listen() -> address up; close() -> down
+ *   dvipa-bench SOCK shimbind N ADDR      under the preload shim: bind() returns with the address up
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -346,6 +347,36 @@ static void bench_bindwatch(int n, const char *basestr)
 	free(down);
 }
 
+/* Run under LD_PRELOAD=libdvipa-preload.so: bind() to a range address that
+ * is not active, through the shim (activation included), until it returns;
+ * then close and wait for the address to go. */
+static void bench_shimbind(int n, const char *addr)
+{
+	double *t = calloc((size_t)n, sizeof(double));
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct dv_addr a;
+
+	if (dv_addr_parse(addr, &a) < 0 || a.family != AF_INET)
+		die("address");
+	sa.sin_addr = a.v4;
+	for (int i = -1; i < n; i++) { /* i = -1: the first activation probes */
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		double t0 = now_us();
+
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			die("bind through the shim (is LD_PRELOAD set?)");
+		if (i >= 0)
+			t[i] = now_us() - t0;
+		if (listen(fd, 1) < 0 || !usable(&a))
+			die("listen");
+		close(fd);
+		while (usable(&a))
+			usleep(100);
+	}
+	report("shim_bind_to_usable_address", t, n);
+	free(t);
+}
+
 static void bench_rps(double seconds, const char *addr)
 {
 	struct dv_addr a;
@@ -389,6 +420,8 @@ int main(int argc, char **argv)
 		bench_takeover(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
+	else if (!strcmp(argv[2], "shimbind") && argc == 5)
+		bench_shimbind(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "bindwatch") && argc == 5)
 		bench_bindwatch(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "rps") && argc == 5)

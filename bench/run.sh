@@ -7,6 +7,7 @@
 #   local standby takeover after kill -9 of the holder, p50/p99 over 50
 #   10,000 VIPAs from one client: total time, daemon RSS
 #   control-socket requests per second
+#   bind() through the preload shim until the address is usable, over 200
 #   BINDWATCH detection delay and last-socket-to-removal delay, over 100
 #   extra cost of the preload shim per call outside every range
 set -euo pipefail
@@ -40,29 +41,43 @@ done
 ip -n $P-host addr add 192.0.2.1/24 dev eth0
 ip -n $P-peer addr add 192.0.2.2/24 dev eth0
 
-cat > "$TMP/dvipa.conf" <<CONF
+# start_dvipad EXTRA_RANGE: (re)start dvipad with 198.18.0.0/16 and EXTRA_RANGE.
+start_dvipad() {
+	if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+	cat > "$TMP/dvipa.conf" <<CONF
 NODE bench
 INTERFACE eth0
 VIPADYNAMIC
   VIPARANGE DEFINE 198.18.0.0/16
-  VIPARANGE DEFINE 198.19.0.0/16 BINDWATCH
+  $1
 ENDVIPADYNAMIC
 CONF
-ip netns exec $P-host "$B/dvipad" -d -f "$TMP/dvipa.conf" -S "$TMP/sock" 2>"$TMP/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$TMP/sock" ] && break; sleep 0.05; done
+	ip netns exec $P-host "$B/dvipad" -d -f "$TMP/dvipa.conf" -S "$TMP/sock" 2>>"$TMP/log" &
+	pid=$!
+	for _ in $(seq 100); do
+		ip netns exec $P-host "$B/dvipactl" -S "$TMP/sock" status >/dev/null 2>&1 && return
+		sleep 0.05
+	done
+	echo "dvipad did not start: $(cat "$TMP/log")" >&2
+	exit 1
+}
 bench() { ip netns exec $P-host "$B/dvipa-bench" "$TMP/sock" "$@"; }
 
 echo "dvipa benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "dvipad config: PROBE COUNT 2 INTERVAL 100 (defaults), ANNOUNCE COUNT 3 INTERVAL 500"
+start_dvipad ""
 bench activate "$N_ACT" 198.18.0.1
 bench fresh 20 198.18.1.0
 bench takeover "$N_TAKEOVER" 198.18.2.1
 bench many "$N_MANY" 198.18.100.0 "$pid"
+echo "daemon RSS after the 10,000: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
 bench rps 3 198.18.0.1
-bench bindwatch "${N_BINDWATCH:-100}" 198.19.1.1
-# In the peer namespace: BINDWATCH set ip_nonlocal_bind in the host one,
-# which would make every bind() succeed there.
+ip netns exec $P-host env LD_PRELOAD="$B/libdvipa-preload.so" DVIPA_SOCKET="$TMP/sock" \
+	"$B/dvipa-bench" "$TMP/sock" shimbind "${N_SHIMBIND:-200}" 198.18.3.1
 echo "preload shim overhead on addresses outside every range (ns per call):"
-ip netns exec $P-peer "$B/preload-bench" -s "$B/libdvipa-preload.so" -S "$TMP/sock" 2>&1 | sed 's/^/  /' || echo "  (preload-bench failed)"
-echo "daemon RSS at end: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
+ip netns exec $P-host "$B/preload-bench" -s "$B/libdvipa-preload.so" -S "$TMP/sock" 2>&1 | sed 's/^/  /' ||
+	echo "  (preload-bench failed)"
+# Last, with a BINDWATCH range: it sets ip_nonlocal_bind in the namespace,
+# after which every bind() there succeeds.
+start_dvipad "VIPARANGE DEFINE 198.19.0.0/16 BINDWATCH"
+bench bindwatch "${N_BINDWATCH:-100}" 198.19.1.1
