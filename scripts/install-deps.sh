@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev python3 python3-pytest iproute2 tcpdump iputils-ping
-netcat-openbsd procps psmisc nginx vsftpd socat curl"
+netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
+libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev"
 
 missing=""
 for p in $PKGS; do

@@ -3,7 +3,7 @@
  * The cluster layer: delivers one totally ordered stream of engine events.
  * Every node submits its local events; every node delivers all events, its
  * own included, in the same order. Backends: solo (CLUSTER NONE: events loop
- * straight back) and, later, Corosync CPG.
+ * straight back) and Corosync CPG (cluster_corosync.c).
  */
 #pragma once
 
@@ -16,6 +16,17 @@ struct dv_cluster;
 struct dv_cluster_ops {
 	/* One event in agreed order. The callee applies it to its engine. */
 	void (*deliver)(void *ud, const struct dv_event *ev);
+	/* The engine state, for a joining node (malloc'ed), and a state to
+	 * start from instead of the local one (0 or -errno). */
+	int (*snapshot)(void *ud, uint8_t **ret, size_t *ret_len);
+	int (*restore)(void *ud, const uint8_t *buf, size_t len);
+	/* up: this node is in the group and in sync with it (again): publish
+	 * its configuration. !up: the connection to the cluster is lost: drop
+	 * every address at once and start over from an empty state. */
+	void (*connected)(void *ud, bool up);
+	/* This node's partition gained or lost quorum. Immediate, not ordered
+	 * with the stream: on loss every address goes at once. */
+	void (*local_quorum)(void *ud, bool quorate);
 };
 
 struct dv_cluster_vtable {
@@ -33,6 +44,12 @@ struct dv_cluster {
 /* CLUSTER NONE: node id 1, always a member of its own quorate partition;
  * the membership and quorum events are submitted by the daemon at start. */
 int dv_cluster_solo_new(const struct dv_cluster_ops *ops, void *ud, struct dv_cluster **ret);
+
+/* CLUSTER COROSYNC: join CPG group `group`; node id from Corosync. Fails
+ * (-ENOTCONN) if Corosync cannot be reached at start; later losses are
+ * reported through ops->connected and repaired by reconnecting. */
+int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_cluster_ops *ops, void *ud,
+			    struct dv_cluster **ret);
 
 /* Multicast ev to the cluster (ev->node is set to this node). May deliver
  * before returning (solo). 0 or -errno. */

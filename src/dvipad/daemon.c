@@ -63,8 +63,22 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 		return;
 	}
 	r = dv_cluster_submit(d->cluster, ev);
-	if (r < 0)
+	if (r < 0) {
+		const struct dv_addr *a = NULL;
+		uint64_t client = 0;
+		uint32_t seq = 0;
+
 		log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
+		/* A request that never reaches the stream is answered here. */
+		if (ev->type == DV_EV_CLAIM || ev->type == DV_EV_RELEASE)
+			client = ev->claim.client, seq = ev->claim.seq, a = &ev->claim.addr;
+		if (ev->type == DV_EV_STANDBY)
+			client = ev->standby.client, seq = ev->standby.seq, a = &ev->standby.addr;
+		if (a && seq && d->control)
+			dv_control_reply(d->control, client, seq, a, r == -ENOTCONN ? DV_R_NOQUORUM : DV_R_INTERNAL,
+					 r == -ENOTCONN ? "this node is not connected to its cluster"
+							: "cannot send the request to the cluster");
+	}
 }
 
 static void deliver(void *ud, const struct dv_event *ev)
@@ -86,10 +100,6 @@ static void deliver(void *ud, const struct dv_event *ev)
 		submit(d, &next);
 	}
 }
-
-static const struct dv_cluster_ops cluster_ops = {
-	.deliver = deliver,
-};
 
 /* This node's socket hold on a, if any. */
 static const struct dv_hold *self_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
@@ -214,8 +224,8 @@ static void sock_failed(void *ud, int err)
 }
 
 static const struct dv_sockdiag_ops sockdiag_ops = {
-	.changed = sock_changed,
-	.failed = sock_failed,
+    .changed = sock_changed,
+    .failed = sock_failed,
 };
 
 /* BINDWATCH ranges: watch their prefixes, and let programs bind to their
@@ -303,16 +313,21 @@ static void apply_trackport(struct dv_daemon *d)
 		return;
 	}
 	/* First tick at once, so that a define with a listener comes up now. */
-	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick,
-				       d) < 0)
+	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick, d) <
+	    0)
 		log_err("cannot start the TRACKPORT poll");
+}
+
+static bool gate_open(const struct dv_daemon *d)
+{
+	return d->cl_connected && d->cl_quorate;
 }
 
 static bool self_should_have(struct dv_daemon *d, const struct dv_addr *a)
 {
 	struct dv_vipa_info v;
 
-	return dv_engine_quorate(d->engine) && dv_engine_lookup(d->engine, a, &v) == 0 &&
+	return gate_open(d) && dv_engine_quorate(d->engine) && dv_engine_lookup(d->engine, a, &v) == 0 &&
 	       v.owner == dv_engine_self(d->engine);
 }
 
@@ -328,6 +343,8 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		if (d->sockdiag)
 			dv_sockdiag_unwatch(d->sockdiag, a);
 		(void)dv_addrset_del(&d->seen_bound, a);
+		if (!gate_open(d) && !dv_kaddr_installed(d->kaddr, a))
+			return; /* went with the others when the gate closed */
 		r = dv_kaddr_del(d->kaddr, a);
 		if (r < 0)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
@@ -336,6 +353,8 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 			log_info("address '%s' removed from '%s'", s, d->conf->interface);
 		return;
 	}
+	if (!gate_open(d))
+		return; /* installed when the gate opens, if still wanted */
 	r = dv_kaddr_add(d->kaddr, a);
 	if (r < 0) {
 		/* The reply to the request that caused this notices and undoes it. */
@@ -398,9 +417,9 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 }
 
 static const struct dv_engine_ops engine_ops = {
-	.reply = eng_reply,
-	.notify = eng_notify,
-	.local = eng_local,
+    .reply = eng_reply,
+    .notify = eng_notify,
+    .local = eng_local,
 };
 
 static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
@@ -417,7 +436,7 @@ static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
 }
 
 static const struct dv_kaddr_ops kaddr_ops = {
-	.readded = kaddr_readded,
+    .readded = kaddr_readded,
 };
 
 static void submit_node_config(struct dv_daemon *d)
@@ -431,6 +450,196 @@ static void submit_node_config(struct dv_daemon *d)
 	ev.node_config.defines = d->conf->defines;
 	submit(d, &ev);
 }
+
+/* ---- the cluster's callbacks ---- */
+
+static int drop_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct dv_daemon *d = ud;
+
+	dv_announce_stop(d->announce, &v->addr);
+	if (d->sockdiag)
+		dv_sockdiag_unwatch(d->sockdiag, &v->addr);
+	return 0;
+}
+
+/* Every address goes at once: quorum or the cluster is lost. */
+static void close_gate(struct dv_daemon *d, const char *why)
+{
+	if (d->engine)
+		(void)dv_engine_foreach(d->engine, drop_cb, d);
+	dv_addrset_clear(&d->seen_bound);
+	dv_kaddr_del_all(d->kaddr);
+	log_warn("%s: removed every address of this node from '%s'", why, d->conf->interface);
+}
+
+static int install_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct dv_daemon *d = ud;
+
+	if (self_should_have(d, &v->addr) && !dv_kaddr_installed(d->kaddr, &v->addr)) {
+		eng_local(d, &v->addr, true);
+		watch_socket_hold(d, &v->addr);
+	}
+	return 0;
+}
+
+/* Install what the engine says this node owns, now that the gate is open. */
+static void open_gate(struct dv_daemon *d)
+{
+	if (d->engine && gate_open(d))
+		(void)dv_engine_foreach(d->engine, install_cb, d);
+}
+
+static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_engine_snapshot(d->engine, ret, ret_len);
+}
+
+struct local_ref {
+	uint64_t client;
+	struct dv_addr addr;
+	bool standby;
+};
+
+struct local_refs {
+	dv_nodeid_t self;
+	struct local_ref *v;
+	size_t n, cap;
+	int err;
+};
+
+static void refs_add(struct local_refs *l, uint64_t client, const struct dv_addr *a, bool standby)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+		struct local_ref *n = realloc(l->v, ncap * sizeof(*n));
+
+		if (!n) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = (struct local_ref){.client = client, .addr = *a, .standby = standby};
+}
+
+/* This node's API holds and standbys: the clients to tell when they vanish. */
+static int refs_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct local_refs *l = ud;
+
+	for (size_t i = 0; i < v->n_holds; i++)
+		if (v->holds[i].node == l->self && v->holds[i].kind == DV_HOLD_API)
+			refs_add(l, v->holds[i].client, &v->addr, false);
+	for (size_t i = 0; i < v->n_standbys; i++)
+		if (v->standbys[i].node == l->self)
+			refs_add(l, v->standbys[i].client, &v->addr, true);
+	return 0;
+}
+
+static bool ref_present(struct dv_daemon *d, const struct local_ref *r)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, &r->addr, &v) < 0)
+		return false;
+	if (r->standby) {
+		for (size_t i = 0; i < v.n_standbys; i++)
+			if (v.standbys[i].node == dv_engine_self(d->engine) && v.standbys[i].client == r->client)
+				return true;
+	}
+	/* A standby granted meanwhile became a hold. */
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].node == dv_engine_self(d->engine) && v.holds[i].client == r->client &&
+		    v.holds[i].kind == DV_HOLD_API)
+			return true;
+	return false;
+}
+
+static void tell_lost(struct dv_daemon *d, const struct local_refs *l, const char *why)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
+
+		if (d->engine && ref_present(d, &l->v[i]))
+			continue;
+		snprintf(msg, sizeof(msg), "%s for %s ended: %s", l->v[i].standby ? "standby" : "hold",
+			 dv_addr_fmt(&l->v[i].addr, s), why);
+		if (d->control)
+			dv_control_event(d->control, l->v[i].client, &l->v[i].addr, DV_NOTIFY_LOST, msg);
+	}
+}
+
+static int cl_restore(void *ud, const uint8_t *buf, size_t len)
+{
+	struct dv_daemon *d = ud;
+	struct local_refs l = {.self = dv_engine_self(d->engine)};
+	int r;
+
+	(void)dv_engine_foreach(d->engine, refs_cb, &l);
+	r = dv_engine_restore(d->engine, buf, len);
+	if (r == 0)
+		tell_lost(d, &l, "the cluster's state does not have it");
+	free(l.v);
+	return r;
+}
+
+static void cl_connected(void *ud, bool up)
+{
+	struct dv_daemon *d = ud;
+	struct dv_engine *fresh;
+
+	if (up) {
+		d->cl_connected = true;
+		/* Listener states are reported again to the group. */
+		if (d->trackport_state)
+			memset(d->trackport_state, 0, d->conf->n_defines + 1);
+		submit_node_config(d);
+		open_gate(d);
+		return;
+	}
+	d->cl_connected = false;
+	close_gate(d, "the connection to the cluster is lost");
+	/* Start over: the group forgets this node's holds when it leaves. */
+	fresh = dv_engine_new(d->cluster->self, &engine_ops, d);
+	if (!fresh) {
+		log_err("out of memory resetting the engine");
+		return;
+	}
+	{
+		struct local_refs l = {.self = dv_engine_self(d->engine)};
+
+		(void)dv_engine_foreach(d->engine, refs_cb, &l);
+		dv_engine_free(d->engine);
+		d->engine = fresh;
+		tell_lost(d, &l, "this node lost its connection to the cluster");
+		free(l.v);
+	}
+}
+
+static void cl_local_quorum(void *ud, bool quorate)
+{
+	struct dv_daemon *d = ud;
+	bool was = d->cl_quorate;
+
+	d->cl_quorate = quorate;
+	if (was && !quorate && d->cl_connected)
+		close_gate(d, "this node's partition lost quorum");
+	else if (!was && quorate)
+		open_gate(d);
+}
+
+static const struct dv_cluster_ops cluster_ops = {
+    .deliver = deliver,
+    .snapshot = cl_snapshot,
+    .restore = cl_restore,
+    .connected = cl_connected,
+    .local_quorum = cl_local_quorum,
+};
 
 /* At start this node holds nothing yet, but the defines it is about to own
  * in CLUSTER NONE are kept rather than removed and added again. */
@@ -469,13 +678,6 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	d->started_ms = dv_now_ms();
 	if (!d->conf_path) {
 		r = -ENOMEM;
-		goto fail;
-	}
-
-	if (conf->cluster != DV_CLUSTER_NONE) {
-		log_err("%s: CLUSTER COROSYNC is not available in this version of dvipad; use CLUSTER NONE",
-			conf->file);
-		r = -EOPNOTSUPP;
 		goto fail;
 	}
 
@@ -520,7 +722,15 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
 		d->sockdiag = NULL;
 	}
-	r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
+	if (conf->cluster == DV_CLUSTER_NONE) {
+		d->cl_connected = d->cl_quorate = true;
+		r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
+	} else {
+		r = dv_cluster_corosync_new(ev, conf->group, &cluster_ops, d, &d->cluster);
+		if (r < 0)
+			log_err("cannot join Corosync group '%s': %s", conf->group,
+				r == -ENOTCONN ? "Corosync is not running or refuses this process" : strerror(-r));
+	}
 	if (r < 0)
 		goto fail;
 	d->engine = dv_engine_new(d->cluster->self, &engine_ops, d);
@@ -529,15 +739,16 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 		goto fail;
 	}
 
-	{
+	if (conf->cluster == DV_CLUSTER_NONE) {
 		dv_nodeid_t self = d->cluster->self;
 		struct dv_event e = {.type = DV_EV_MEMBERSHIP, .membership = {.n = 1, .nodes = &self}};
 
 		submit(d, &e);
 		e = (struct dv_event){.type = DV_EV_QUORUM, .quorum.quorate = true};
 		submit(d, &e);
+		submit_node_config(d);
 	}
-	submit_node_config(d);
+	/* With Corosync the configuration is published once in sync. */
 	apply_bindwatch(d);
 	apply_trackport(d);
 	*ret = d;
@@ -603,21 +814,25 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		 * under active addresses is a restart, not a reload. */
 		if (strcmp(nc->interface, d->conf->interface) != 0)
 			fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
-				nc->file, d->conf->interface, nc->interface), nerr++;
+				nc->file, d->conf->interface, nc->interface),
+			    nerr++;
 		if (nc->cluster != d->conf->cluster || strcmp(nc->group, d->conf->group) != 0)
 			fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file), nerr++;
 		if (nc->lease_s != d->conf->lease_s)
 			fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
-				d->conf->lease_s, nc->lease_s), nerr++;
+				d->conf->lease_s, nc->lease_s),
+			    nerr++;
 		if (strcmp(nc->node, d->conf->node) != 0)
 			fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
-				d->conf->node, nc->node), nerr++;
+				d->conf->node, nc->node),
+			    nerr++;
 	}
 	if (r == 0 && nerr == 0) {
 		r = dv_kaddr_reconcile(d->kaddr, keep_installed, d, &local, &n_local);
 		if (r < 0)
 			fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", nc->file, nc->interface,
-				strerror(-r)), nerr++;
+				strerror(-r)),
+			    nerr++;
 		else
 			nerr += dv_conf_check_local(nc, local, n_local, errf);
 		free(local);
@@ -697,9 +912,10 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 
 		dv_addr_fmt(a, s);
 		if (result == -EADDRINUSE)
-			snprintf(msg, sizeof(msg),
-				 "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)",
-				 s, d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			snprintf(
+			    msg, sizeof(msg),
+			    "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)", s,
+			    d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 		else
 			snprintf(msg, sizeof(msg), "cannot probe address %s on %s: %s", s, d->conf->interface,
 				 strerror(-result));
@@ -739,8 +955,8 @@ void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const st
 			return;
 		}
 		*w = (struct dv_probe_wait){.d = d, .client = client, .uid = uid, .req = *req};
-		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms, probe_done,
-				   w);
+		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms,
+				   probe_done, w);
 		if (r < 0) {
 			char msg[DV_REASON_MAX];
 

@@ -54,6 +54,12 @@ struct dv_daemon {
 	 * reported to the engine (one per conf->defines entry; 0 = not yet). */
 	sd_event_source *trackport_timer;
 	uint8_t *trackport_state;
+
+	/* The kernel has an address exactly when the engine says this node
+	 * owns it, the partition is quorate as this node sees it now, and
+	 * the node is in sync with its cluster (always so in CLUSTER NONE). */
+	bool cl_connected;
+	bool cl_quorate;
 };
 
 #define DV_TRACKPORT_POLL_MS 250

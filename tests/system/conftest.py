@@ -291,3 +291,182 @@ def fetch(ns, addr, port, timeout=2.0):
     """Connect from ns to addr:port and return what the server says, or None."""
     r = ns.exec("nc", "-w", str(int(max(1, timeout))), addr, str(port), check=False)
     return r.stdout.strip() if r.returncode == 0 and r.stdout else None
+
+
+# ---- clusters: three dvipad nodes on Corosync, and a client ----
+#
+#    n1 (eth0 192.0.2.1)   n2 (192.0.2.2)   n3 (192.0.2.3)   client (192.0.2.100)
+#          \\                  |                 |                 /
+#           +----------------- switch: br0 ------------------------+
+#
+# Each node runs its own corosync (knet over the bridge, votequorum, 3 votes)
+# in a private mount namespace with its own /run, and a dvipad with
+# CLUSTER COROSYNC in the same network namespace.
+
+COROSYNC_CONF = """\
+totem {{
+  version: 2
+  cluster_name: dvtest
+  transport: knet
+  crypto_cipher: none
+  crypto_hash: none
+  token: 200
+  consensus: 240
+  interface {{
+    linknumber: 0
+    knet_ping_interval: 25
+    knet_ping_timeout: 100
+    knet_pong_count: 1
+  }}
+}}
+nodelist {{
+{nodes}}}
+quorum {{
+  provider: corosync_votequorum
+}}
+logging {{
+  to_logfile: yes
+  logfile: {log}
+  to_stderr: no
+  to_syslog: no
+  timestamp: hires
+}}
+"""
+
+CLUSTER_DVIPA_CONF = """\
+NODE {name}
+INTERFACE eth0
+CLUSTER COROSYNC GROUP dvipa
+ANNOUNCE COUNT 3 INTERVAL 200
+PROBE COUNT 2 INTERVAL 50
+LEASE 30
+VIPADYNAMIC
+  VIPARANGE DEFINE 255.255.255.192 192.0.2.128
+  VIPARANGE DEFINE UNIQUE 192.0.2.224/28
+{extra}ENDVIPADYNAMIC
+"""
+
+CLUSTER_NODES = {"n1": ("192.0.2.1", "2001:db8::1", 1), "n2": ("192.0.2.2", "2001:db8::2", 2),
+                 "n3": ("192.0.2.3", "2001:db8::3", 3)}
+
+
+class Corosync:
+    """One corosync in a node namespace, with a private /run."""
+
+    def __init__(self, ns, tmp, name):
+        self.ns = ns
+        self.name = name
+        self.conf = Path(tmp) / f"corosync-{name}.conf"
+        self.log = Path(tmp) / f"corosync-{name}.log"
+        nodes = "".join(f"  node {{\n    ring0_addr: {v4}\n    nodeid: {nid}\n    name: {n}\n  }}\n"
+                        for n, (v4, _, nid) in CLUSTER_NODES.items())
+        self.conf.write_text(COROSYNC_CONF.format(nodes=nodes, log=self.log))
+        self.proc = None
+
+    def start(self):
+        self.proc = self.ns.popen("unshare", "-m", "--propagation", "private", "sh", "-c",
+                                  "mount -t tmpfs none /run && mkdir -p /run/corosync && "
+                                  f"exec corosync -f -c {self.conf}",
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def quorate(self):
+        r = self.ns.exec("nsenter", f"--mount=/proc/{self.proc.pid}/ns/mnt", "corosync-quorumtool", "-s",
+                         check=False)
+        return "Quorate:          Yes" in r.stdout
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ClusterNode(Dvipad):
+    """A dvipad with CLUSTER COROSYNC next to its corosync."""
+
+    def __init__(self, ns, tmp, name, extra=""):
+        tmp = Path(tmp) / name
+        tmp.mkdir(exist_ok=True)
+        super().__init__(ns, tmp)
+        self.name = name
+        self.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        self.corosync = Corosync(ns, tmp, name)
+
+    def start(self, wait=True):
+        super().start(wait=wait)
+        if wait:
+            wait_for(lambda: self.in_sync() or not self.alive(), timeout=10, what=f"{self.name} in sync")
+            assert self.alive(), f"dvipad exited: {self.log.read_text()}"
+        return self
+
+    def in_sync(self):
+        r = self.ctl("status", "--json", check=False)
+        if r.returncode != 0:
+            return False
+        st = json.loads(r.stdout)
+        return any(m.get("self") and m.get("name") == self.name for m in st.get("members", []))
+
+    def owner(self, addr):
+        v = self.vipa(addr)
+        return v and v.get("state") == "active" and (v.get("owner_name") or v.get("owner"))
+
+
+class Cluster:
+    def __init__(self, lan, tmp):
+        self.lan = lan
+        self.tmp = tmp
+        self.nodes = {}
+        self.holders = []
+
+    def add(self, name, extra=""):
+        ns = self.lan.hosts[name]
+        self.nodes[name] = ClusterNode(ns, self.tmp, name, extra=extra)
+        return self.nodes[name]
+
+    def start_corosync(self, names):
+        for n in names:
+            self.nodes[n].corosync.start()
+        wait_for(lambda: all(self.nodes[n].corosync.quorate() for n in names), timeout=20, interval=0.1,
+                 what="corosync quorum")
+
+    def holder(self, node, *args, **kw):
+        h = self.nodes[node].holder(*args, **kw)
+        self.holders.append(h)
+        return h
+
+    def cleanup(self):
+        for h in self.holders:
+            if h.proc.poll() is None:
+                h.proc.kill()
+                h.proc.wait()
+        for n in self.nodes.values():
+            n.cleanup()
+        for n in self.nodes.values():
+            n.corosync.kill()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    """Three nodes with corosync and dvipad running, and a client."""
+    prefix = f"dc{os.getpid() % 100000}{abs(hash(request.node.name)) % 1000}"
+    lan = Lan(prefix)
+    c = Cluster(lan, tmp_path)
+    try:
+        for n, (v4, v6, _) in CLUSTER_NODES.items():
+            lan.add_host(n, v4, v6)
+            c.add(n)
+        lan.add_host("c", "192.0.2.100", "2001:db8::100")
+        c.start_corosync(list(CLUSTER_NODES))
+        for n in c.nodes.values():
+            n.start()
+        yield c
+    finally:
+        c.cleanup()
+        lan.delete()

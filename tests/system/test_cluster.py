@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+dvipad nodes coordinated through Corosync (CLUSTER COROSYNC), end to end.
+
+    n1 (192.0.2.1)   n2 (192.0.2.2)   n3 (192.0.2.3)   client (192.0.2.100)
+          \\               |                |               /
+           +--------------- switch: br0 --------------------+
+
+Each node: a real corosync (knet, votequorum, the fast profile of DESIGN §7)
+and a dvipad next to it. See conftest.py (the cluster fixture).
+"""
+import signal
+import time
+
+from conftest import fetch, figure, wait_for
+
+VIPA = "192.0.2.130"         # NONDISRUPTIVE range
+VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
+
+
+def test_activation_seen_by_every_node(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    h = cluster.holder("n1", VIPA, 8080, "--name", "on-n1")
+    h.wait_line("listening")
+    assert n1.ns.has_addr(VIPA)
+    assert fetch(client, VIPA, 8080) == "on-n1"
+    for n in (n2, n3):
+        wait_for(lambda: n.owner(VIPA) == "n1", timeout=2, what=f"owner n1 in {n.name}'s status")
+        assert not n.ns.has_addr(VIPA)
+    st = n2.status()
+    assert sorted(m["name"] for m in st["members"]) == ["n1", "n2", "n3"]
+    assert st["daemon"]["cluster"] == "corosync" and st["daemon"]["quorate"] is True
+
+
+def test_unique_claim_refused_while_holder_lives(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    h = cluster.holder("n1", VIPA_UNIQUE, 8080, "--name", "on-n1")
+    h.wait_line("listening")
+    second = cluster.holder("n2", VIPA_UNIQUE, 8081)
+    assert second.proc.wait(5) == 4  # DVIPA_E_HELD
+    assert "held" in second.proc.stderr.read().lower()
+    r = n2.ctl("activate", VIPA_UNIQUE, check=False)
+    assert r.returncode == 4, r.stderr
+    assert n1.ns.has_addr(VIPA_UNIQUE) and not n2.ns.has_addr(VIPA_UNIQUE)
+    assert n2.owner(VIPA_UNIQUE) == "n1"
+
+    # Once the holder is gone, n2 may have it.
+    h.kill()
+    wait_for(lambda: n2.vipa(VIPA_UNIQUE) is None, timeout=2, what="hold on n1 to end")
+    n2.ctl("activate", VIPA_UNIQUE)
+    assert n2.ns.has_addr(VIPA_UNIQUE)
+    wait_for(lambda: n1.owner(VIPA_UNIQUE) == "n2", timeout=2, what="owner n2 in n1's status")
+    assert not n1.ns.has_addr(VIPA_UNIQUE)
+
+
+def test_standby_on_other_node_takes_over_on_kill(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    st = n3_view = cluster.nodes["n3"].vipa(VIPA)
+    assert n3_view["owner_name"] == "n1" and n3_view["standbys"][0]["rank"] == 100, st
+    assert fetch(client, VIPA, 8080) == "primary"
+
+    t0 = time.monotonic()
+    p.kill()
+    s.wait_line("listening")
+    t_granted = time.monotonic() - t0
+    wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "standby", timeout=5, interval=0.005,
+             what="client to reach the standby")
+    t_client = time.monotonic() - t0
+    figure("cluster: holder on n1 kill -9 -> standby on n2 listening", f"{t_granted * 1000:.1f} ms")
+    figure("cluster: holder on n1 kill -9 -> client connects to n2", f"{t_client * 1000:.1f} ms")
+    assert n2.ns.has_addr(VIPA) and not n1.ns.has_addr(VIPA)
+    for n in cluster.nodes.values():
+        wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+
+
+def test_cut_off_node_drops_and_standby_takes_over(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    assert fetch(client, VIPA, 8080) == "primary"
+
+    t0 = time.monotonic()
+    cluster.lan.switch.ip("link", "set", "p-n1", "down")
+    t_drop = t_up = None
+    both = False
+    deadline = t0 + 10
+    while time.monotonic() < deadline and (t_drop is None or t_up is None):
+        on1, on2 = n1.ns.has_addr(VIPA), n2.ns.has_addr(VIPA)
+        both |= on1 and on2
+        now = time.monotonic() - t0
+        if t_drop is None and not on1:
+            t_drop = now
+        if t_up is None and on2:
+            t_up = now
+        time.sleep(0.002)
+    assert t_drop is not None, "n1 (a minority) kept the address"
+    assert t_up is not None, "the standby on n2 did not get the address"
+    s.wait_line("listening")
+    wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "standby", timeout=5, interval=0.005,
+             what="client to reach the standby")
+    t_client = time.monotonic() - t0
+    figure("cluster: n1 link down -> n1 (minority) removed the VIPA", f"{t_drop * 1000:.0f} ms")
+    figure("cluster: n1 link down -> VIPA on n2", f"{t_up * 1000:.0f} ms")
+    figure("cluster: n1 link down -> client connects to n2", f"{t_client * 1000:.0f} ms")
+    figure("cluster: n1 link down -> address seen on n1 and n2 at once (minority not yet out)", str(both))
+    wait_for(lambda: n1.status()["daemon"]["quorate"] is False, timeout=2, what="n1 not quorate")
+    assert not n1.ns.has_addr(VIPA)
+    wait_for(lambda: cluster.nodes["n3"].owner(VIPA) == "n2", timeout=2, what="owner n2 in n3's status")
+
+
+def test_joining_node_learns_holds_and_standbys(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    n3.stop()
+    wait_for(lambda: len(n1.status()["members"]) == 2, timeout=3, what="n3 to leave")
+    p = cluster.holder("n2", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n1", VIPA, 8080, "--standby", "50", "--name", "standby")
+    wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    n1.ctl("activate", VIPA_UNIQUE)
+
+    n3.start()
+    v = n3.vipa(VIPA)
+    assert v["owner_name"] == "n2" and v["holds"][0]["node_name"] == "n2", v
+    assert [(x["node_name"], x["rank"]) for x in v["standbys"]] == [("n1", 50)], v
+    assert n3.owner(VIPA_UNIQUE) == "n1"
+    assert not n3.ns.has_addr(VIPA) and not n3.ns.has_addr(VIPA_UNIQUE)
+
+    # The lowest node id restarts: it learns the state from the others
+    # rather than imposing its empty one.
+    s.kill()
+    wait_for(lambda: not (n2.vipa(VIPA) or {}).get("standbys"), timeout=2, what="standby to end")
+    n1.stop()
+    assert not n1.ns.has_addr(VIPA_UNIQUE)
+    wait_for(lambda: len(n2.status()["members"]) == 2, timeout=3, what="n1 to leave")
+    n1.start()
+    assert n1.owner(VIPA) == "n2"
+    assert n2.owner(VIPA) == "n2" and n2.ns.has_addr(VIPA)
+    assert fetch(cluster.lan.hosts["c"], VIPA, 8080) == "primary"
