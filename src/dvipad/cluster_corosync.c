@@ -44,7 +44,8 @@
 
 enum { MSG_EVENT = 1, MSG_STATE = 2 };
 
-#define RETRY_US 5000 /* CPG flow control: retry sends after 5 ms */
+#define DEFER_STATE_US 500000 /* a non-quorate side's state, if no other comes */
+#define RETRY_US 5000	      /* CPG flow control: retry sends after 5 ms */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define QUEUE_MAX 65536 /* messages waiting for flow control */
@@ -97,6 +98,8 @@ struct corosync {
 	size_t q_n, q_bytes;
 
 	bool local_quorate;
+	int stream_quorate;	    /* the last QUORUM applied from the stream; -1: unknown */
+	sd_event_source *defer_src; /* a non-quorate source's deferred STATE */
 };
 
 static void schedule_lost(struct corosync *cs);
@@ -235,13 +238,30 @@ static int send_event(struct corosync *cs, const struct dv_event *ev)
 	return r;
 }
 
+static void set_local_quorum(struct corosync *cs, bool quorate)
+{
+	if (cs->local_quorate != quorate)
+		log_notice("corosync: this node's partition %s quorum", quorate ? "has" : "lost");
+	cs->local_quorate = quorate;
+	cs->c.ops->local_quorum(cs->c.ud, quorate);
+}
+
+/* The lowest member puts the quorum state into the stream when it differs
+ * from what the stream says. The state is asked afresh: the quorum
+ * notification and the CPG change come through different connections, and
+ * a stale "not quorate" would make every node drop its addresses. */
 static void send_quorum(struct corosync *cs)
 {
-	struct dv_event ev = {.type = DV_EV_QUORUM, .node = cs->c.self, .quorum.quorate = cs->local_quorate};
+	struct dv_event ev = {.type = DV_EV_QUORUM};
+	int q = 0;
 	int r;
 
-	if (!cs->joined || cs->n_view == 0 || cs->view[0] != cs->c.self)
+	if (quorum_getquorate(cs->quorum, &q) == CS_OK && !!q != cs->local_quorate)
+		set_local_quorum(cs, !!q);
+	if (!cs->joined || cs->n_view == 0 || cs->view[0] != cs->c.self || cs->stream_quorate == cs->local_quorate)
 		return;
+	ev.node = cs->c.self;
+	ev.quorum.quorate = cs->local_quorate;
 	r = send_event(cs, &ev);
 	if (r < 0)
 		log_err("corosync: cannot multicast the quorum state: %s", strerror(-r));
@@ -303,6 +323,8 @@ static void apply_event(struct corosync *cs, uint32_t sender, const uint8_t *buf
 		free(storage);
 		return;
 	}
+	if (ev.type == DV_EV_QUORUM)
+		cs->stream_quorate = ev.quorum.quorate;
 	cs->c.ops->deliver(cs->c.ud, &ev);
 	free(storage);
 }
@@ -319,7 +341,8 @@ static void items_clear(struct corosync *cs, size_t upto)
 		cs->items_bytes -= cs->items[i].len;
 		item_free(&cs->items[i]);
 	}
-	memmove(cs->items, cs->items + upto, (cs->n_items - upto) * sizeof(*cs->items));
+	if (cs->n_items > upto)
+		memmove(cs->items, cs->items + upto, (cs->n_items - upto) * sizeof(*cs->items));
 	cs->n_items -= upto;
 }
 
@@ -410,6 +433,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 			return;
 		}
 		log_info("corosync: took the group's state (%zu bytes) from node %u", len - hlen, sender);
+		cs->stream_quorate = -1;
 		/* What was buffered before the latest configuration change is
 		 * part of the snapshot. */
 		for (size_t i = 0; i < cs->n_items; i++)
@@ -419,9 +443,24 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 		cs->has_state = true;
 	}
 	cs->waiting = false;
+	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
 	items_apply(cs);
 	if (restore || !cs->in_sync)
 		report_sync(cs);
+	send_quorum(cs);
+}
+
+/* Nobody with quorum sent a state: the deferred one goes after all. */
+static int defer_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct corosync *cs = ud;
+
+	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
+	if (cs->waiting && cs->source == cs->c.self && !cs->broken) {
+		log_info("corosync: no quorate partition sent its state; sending this node's");
+		send_state(cs);
+	}
+	return 0;
 }
 
 static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32_t nodeid, uint32_t pid, void *msg,
@@ -529,7 +568,10 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 		items_clear(cs, cs->n_items);
 	}
 
+	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
 	if (n_joined > 0 || cs->waiting) {
+		bool merge = false;
+
 		if (src == cs->c.self) {
 			if (!cs->has_state) {
 				deliver_membership(cs, view, n);
@@ -537,12 +579,22 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 			} else if (cs->waiting) {
 				items_apply(cs);
 			}
-			send_state(cs);
+			/* Two partitions merge when members that were not
+			 * with this node joined and this node did not. A
+			 * side without quorum lets the quorate side's state
+			 * win, and sends its own only if none comes. */
+			merge = !in_list(joined, n_joined, cs->c.self) && n_joined > 0 && cs->stream_quorate == 0;
+			if (!merge)
+				send_state(cs);
+			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, DEFER_STATE_US,
+							    1000, defer_tick, cs) < 0)
+				send_state(cs);
 		}
 		cs->waiting = true;
 		cs->source = src;
 	}
-	send_quorum(cs);
+	if (!cs->waiting)
+		send_quorum(cs);
 }
 
 static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_seq, uint32_t n, uint32_t *list)
@@ -551,11 +603,9 @@ static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
 
 	if (quorum_context_get(handle, (const void **)&cs) != CS_OK || !cs || cs->broken)
 		return;
-	if (cs->local_quorate != !!quorate)
-		log_notice("corosync: this node's partition %s quorum", quorate ? "has" : "lost");
-	cs->local_quorate = !!quorate;
-	cs->c.ops->local_quorum(cs->c.ud, cs->local_quorate);
-	send_quorum(cs);
+	set_local_quorum(cs, !!quorate);
+	if (!cs->waiting)
+		send_quorum(cs);
 }
 
 /* ---- connection ---- */
@@ -567,6 +617,7 @@ static void teardown(struct corosync *cs)
 	cs->cpg_src = sd_event_source_disable_unref(cs->cpg_src);
 	cs->quorum_src = sd_event_source_disable_unref(cs->quorum_src);
 	cs->retry_src = sd_event_source_disable_unref(cs->retry_src);
+	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
 	if (cs->has_cpg)
 		cpg_finalize(cs->cpg);
 	if (cs->has_quorum)
@@ -584,6 +635,7 @@ static void teardown(struct corosync *cs)
 	cs->n_view = 0;
 	cs->joined = cs->has_state = cs->in_sync = cs->waiting = false;
 	cs->broken = false;
+	cs->stream_quorate = -1;
 }
 
 static int recon_tick(sd_event_source *s, uint64_t usec, void *ud);
@@ -696,8 +748,8 @@ static int try_connect(struct corosync *cs)
 		goto fail;
 	}
 	cs->up = true;
-	cs->local_quorate = !!quorate;
-	cs->c.ops->local_quorum(cs->c.ud, cs->local_quorate);
+	cs->local_quorate = !quorate; /* reported below in any case */
+	set_local_quorum(cs, !!quorate);
 	log_notice("corosync: joined group '%s' as node %u; partition %squorate", cs->group_str, nodeid,
 		   quorate ? "" : "not ");
 	return 0;
@@ -773,6 +825,7 @@ int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_clu
 	memcpy(cs->group_str, group, glen + 1);
 	cs->q_tail = &cs->q_head;
 	cs->backoff_ms = BACKOFF_MIN_MS;
+	cs->stream_quorate = -1;
 	r = try_connect(cs);
 	if (r < 0) {
 		corosync_free(&cs->c);

@@ -81,16 +81,59 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 	}
 }
 
+static int reannounce_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct dv_daemon *d = ud;
+
+	if (dv_kaddr_installed(d->kaddr, &v->addr))
+		(void)dv_announce_start(d->announce, &v->addr, d->conf->announce_count, d->conf->announce_interval_ms);
+	return 0;
+}
+
+/* Nodes joined the membership, perhaps a partition healing: hosts on the
+ * other side may have learnt another MAC for the addresses this node kept,
+ * so announce them again even though nothing changed here. */
+static void reannounce_if_joined(struct dv_daemon *d, const dv_nodeid_t *before, size_t n_before)
+{
+	const dv_nodeid_t *now;
+	size_t n_now = dv_engine_members(d->engine, &now);
+
+	for (size_t i = 0; i < n_now; i++) {
+		bool old = false;
+
+		for (size_t j = 0; j < n_before && !old; j++)
+			old = before[j] == now[i];
+		if (!old && now[i] != dv_engine_self(d->engine)) {
+			(void)dv_engine_foreach(d->engine, reannounce_cb, d);
+			return;
+		}
+	}
+}
+
 static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
+	dv_nodeid_t *before = NULL;
+	size_t n_before = 0;
 	int r;
 
+	if (ev->type == DV_EV_MEMBERSHIP && d->conf->cluster != DV_CLUSTER_NONE) {
+		const dv_nodeid_t *m;
+
+		n_before = dv_engine_members(d->engine, &m);
+		before = malloc((n_before + 1) * sizeof(*before));
+		if (before && n_before)
+			memcpy(before, m, n_before * sizeof(*before));
+	}
 	d->applying = true;
 	r = dv_engine_apply(d->engine, ev);
 	d->applying = false;
 	if (r < 0)
 		log_warn("engine rejected event %d from node %u: %s", ev->type, ev->node, strerror(-r));
+	if (before) {
+		reannounce_if_joined(d, before, n_before);
+		free(before);
+	}
 
 	/* FIFO; a nested delivery drains what is left, keeping the order. */
 	while (d->n_deferred > 0) {

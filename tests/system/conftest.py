@@ -311,6 +311,7 @@ totem {{
   crypto_cipher: none
   crypto_hash: none
   token: 200
+  token_coefficient: 0
   consensus: 240
   interface {{
     linknumber: 0
@@ -450,6 +451,10 @@ class Cluster:
             n.cleanup()
         for n in self.nodes.values():
             n.corosync.kill()
+        # UBSan reports without stopping the program: fail on any report.
+        for n in self.nodes.values():
+            log = n.log.read_text() if n.log.exists() else ""
+            assert "runtime error:" not in log and "Sanitizer" not in log, f"{n.name}: {log}"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ Each node: a real corosync (knet, votequorum, the fast profile of DESIGN §7)
 and a dvipad next to it. See conftest.py (the cluster fixture).
 """
 import signal
+import subprocess
 import time
 
 from conftest import fetch, figure, wait_for
@@ -145,3 +146,81 @@ def test_joining_node_learns_holds_and_standbys(cluster):
     assert n1.owner(VIPA) == "n2"
     assert n2.owner(VIPA) == "n2" and n2.ns.has_addr(VIPA)
     assert fetch(cluster.lan.hosts["c"], VIPA, 8080) == "primary"
+
+
+def test_partition_heals_with_one_owner(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    cluster.lan.switch.ip("link", "set", "p-n1", "down")
+    s.wait_line("listening", timeout=5)
+    assert not n1.ns.has_addr(VIPA)
+    # Let the takeover's announcements end (3 x 200 ms): what follows the
+    # heal is then the re-announcement.
+    time.sleep(1.0)
+    n2mac = n2.ns.mac()
+    tcpdump = client.popen("tcpdump", "-l", "-n", "-e", "-i", "eth0", "arp", stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # tcpdump has no readiness signal
+
+    # Heal: n1 rejoins the quorate side, whose state wins; n1's holder
+    # is told its hold is gone and the address stays on n2 only, which
+    # announces it again.
+    t0 = time.monotonic()
+    cluster.lan.switch.ip("link", "set", "p-n1", "up")
+    try:
+        wait_for(lambda: len(n1.status()["members"]) == 3, timeout=10, what="n1 to rejoin")
+        figure("cluster: n1 link up -> n1 back in the group", f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        seen = False
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not seen:
+            l = tcpdump.stdout.readline()
+            seen = f"{n2mac} > ff:ff:ff:ff:ff:ff" in l and f"who-has {VIPA} tell {VIPA}" in l
+        assert seen, "no gratuitous ARP from n2 after the heal"
+    finally:
+        tcpdump.kill()
+        tcpdump.wait()
+    for n in cluster.nodes.values():
+        wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+        assert n.status()["daemon"]["quorate"] is True
+    assert n2.ns.has_addr(VIPA) and not n1.ns.has_addr(VIPA)
+    p.wait_line("lost", timeout=3)
+    assert fetch(client, VIPA, 8080) == "standby"
+
+
+def test_corosync_killed_node_holds_nothing_and_rejoins(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    h = cluster.holder("n2", VIPA, 8080, "--name", "on-n2")
+    h.wait_line("listening")
+    t0 = time.monotonic()
+    n2.corosync.kill()
+    wait_for(lambda: not n2.ns.has_addr(VIPA), timeout=2, interval=0.002, what="n2 to drop the address")
+    figure("cluster: corosync on n2 kill -9 -> n2 removed its VIPA", f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    h.wait_line("lost", timeout=3)
+    wait_for(lambda: n1.vipa(VIPA) is None, timeout=3, what="the others to forget n2's hold")
+    assert n2.alive()
+
+    n2.corosync.start()
+    wait_for(lambda: n2.in_sync() and len(n2.status()["members"]) == 3, timeout=15, interval=0.1,
+             what="n2 to reconnect and rejoin")
+    n2.ctl("activate", VIPA)
+    assert n2.ns.has_addr(VIPA)
+    wait_for(lambda: n1.owner(VIPA) == "n2", timeout=2, what="owner n2 in n1's status")
+
+
+def test_dvipad_killed_holds_move(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    t0 = time.monotonic()
+    n1.stop(sig=signal.SIGKILL)
+    s.wait_line("listening")
+    figure("cluster: dvipad on n1 kill -9 -> standby on n2 listening", f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert n2.ns.has_addr(VIPA)
+    # n1's address is left behind with its lease (LEASE 30): it exists
+    # until it expires, but n1 no longer answers for it in the group.
+    assert n2.owner(VIPA) == "n2"
