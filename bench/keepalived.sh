@@ -1,0 +1,279 @@
+#!/bin/bash
+# Failover time of the peer, keepalived 2.2.7 (Debian) with VRRPv3, for the
+# comparison with dvipa (issue 4, item 7). Prints a table (not a test).
+#
+# Topology, all in network namespaces named $P-*, joined by a bridge in $P-br:
+#   $P-ka1  192.0.2.11  keepalived priority 150 (master), TCP server "ka1"
+#   $P-ka2  192.0.2.12  keepalived priority 100 (backup), TCP server "ka2"
+#   $P-cl   192.0.2.100 the client, runs bench/tcp-probe
+# VIP 192.0.2.50/32, unicast VRRPv3, VRID 51. Each server is a socat on
+# 0.0.0.0:8080 answering its name; keepalived tracks it the way its users
+# do: a vrrp_script (a TCP connect to 127.0.0.1:8080, interval 1 s, the
+# minimum, fall 1, rise 1, weight 0 so that a failure puts the instance in
+# FAULT and it gives the VIP up at once with a priority-0 advert).
+# track_process would be the event-driven alternative, but it cannot work in
+# a network namespace (checked below).
+#
+# Measured for advert_int 1 s and 0.1 s, N repetitions each (default 20),
+# from the event to the first TCP connect from the client to the VIP that is
+# answered by ka2 (a connect attempt every 1 ms, each given 100 ms):
+#   kill   the server on the master (ka1) is killed with SIGKILL
+#   cut    the master is cut off: its veth port on the bridge is set down
+#          (its own eth0 loses carrier, so ka1 goes to FAULT and drops the
+#          VIP; ka2 only sees the adverts stop: 3 x advert_int + skew)
+# Between repetitions the original state is restored (server restarted or
+# link up, ka1 master again and answering on the VIP), then a random pause
+# of 0-1 s decorrelates the event from the script and advert timers.
+# Afterwards three checks: whether track_process works in a namespace,
+# whether vrrp_script takes an interval below 1 s, and whether a master
+# whose keepalived is killed -9 keeps the VIP.
+#
+# Environment: N (repetitions), ADVERTS (default "1 0.1"), LOGDIR (keep the
+# keepalived configurations and logs there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LC_ALL=C
+
+N=${N:-20}
+ADVERTS=${ADVERTS:-"1 0.1"}
+VIP=192.0.2.50
+P=kab$$
+TMP=$(mktemp -d)
+NSS="br ka1 ka2 cl"
+POLICY_CREATED=
+
+declare -A KA
+
+cleanup() {
+	set +e
+	for n in $NSS; do
+		pids=$(ip netns pids $P-$n 2>/dev/null)
+		[ -n "$pids" ] && kill $pids 2>/dev/null
+	done
+	sleep 0.2
+	for n in $NSS; do
+		pids=$(ip netns pids $P-$n 2>/dev/null)
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	done
+	wait 2>/dev/null
+	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
+	[ -n "$POLICY_CREATED" ] && rm -f /usr/sbin/policy-rc.d
+	[ -n "${LOGDIR:-}" ] && mkdir -p "$LOGDIR" && cp "$TMP"/*.conf "$TMP"/*.log "$LOGDIR"/
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- prerequisites --------------------------------------------------------
+need=
+command -v keepalived >/dev/null || need="$need keepalived"
+command -v socat >/dev/null || need="$need socat"
+if [ -n "$need" ]; then
+	# Installing must not start keepalived as a service on this machine.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		POLICY_CREATED=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y $need >/dev/null || { apt-get update >/dev/null && apt-get install -y $need >/dev/null; }
+	if [ -n "$POLICY_CREATED" ]; then rm -f /usr/sbin/policy-rc.d; POLICY_CREATED=; fi
+fi
+cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
+PROBE=$TMP/tcp-probe
+
+# --- topology -------------------------------------------------------------
+for n in $NSS; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
+ip -n $P-br link add br0 type bridge
+ip -n $P-br link set br0 up
+declare -A ADDR=([ka1]=192.0.2.11 [ka2]=192.0.2.12 [cl]=192.0.2.100)
+for n in ka1 ka2 cl; do
+	ip -n $P-br link add v-$n type veth peer name eth0 netns $P-$n
+	ip -n $P-br link set v-$n master br0 up
+	ip -n $P-$n addr add ${ADDR[$n]}/24 dev eth0
+	ip -n $P-$n link set eth0 up
+done
+
+# wait_for SECONDS COMMAND...: poll every 10 ms until COMMAND succeeds.
+wait_for() {
+	local until=$((${EPOCHREALTIME/./} + $1 * 1000000))
+	shift
+	until "$@"; do
+		if [ "${EPOCHREALTIME/./}" -gt $until ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+}
+has_vip() { ip -n $P-$1 -4 -o addr show dev eth0 | grep -q " $VIP/"; }
+lacks_vip() { ! has_vip "$1"; }
+
+# start_server NODE: socat answering NODE on 8080; its pid in $TMP/NODE.srv.
+# The bash wrapper reaps it when it is killed (no zombie, no job report).
+start_server() {
+	ip netns exec $P-$1 bash -c 'socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:"echo $1" &
+		echo $! > "$0"; wait' "$TMP/$1.srv" "$1" 2>/dev/null &
+	wait_for 5 serving $1
+}
+serving() { ip netns exec $P-$1 bash -c '</dev/tcp/127.0.0.1/8080' 2>/dev/null; }
+
+# write_conf NODE PRIO PEER ADVERT [TOP-LEVEL BLOCK] [INSTANCE LINES]
+write_conf() {
+	cat > "$TMP/$1.conf" <<EOF
+global_defs {
+	router_id $1
+	vrrp_version 3
+	script_user root
+}
+vrrp_script chk_srv {
+	script "/bin/bash -c '</dev/tcp/127.0.0.1/8080'"
+	interval 1
+	timeout 1
+	fall 1
+	rise 1
+}
+${5:-}
+vrrp_instance VI_1 {
+	state BACKUP
+	interface eth0
+	virtual_router_id 51
+	priority $2
+	advert_int $4
+	unicast_src_ip ${ADDR[$1]}
+	unicast_peer {
+		$3
+	}
+	virtual_ipaddress {
+		$VIP/32 dev eth0
+	}
+	track_script {
+		chk_srv
+	}
+	${6:-}
+}
+EOF
+}
+
+start_ka() {
+	ip netns exec $P-$1 keepalived -n -l -D -P -f "$TMP/$1.conf" \
+		-p "$TMP/$1.pid" -r "$TMP/$1.vrrp.pid" >>"$TMP/$1.log" 2>&1 &
+	KA[$1]=$!
+}
+stop_ka() {
+	[ -n "${KA[$1]:-}" ] || return 0
+	kill "${KA[$1]}" 2>/dev/null || true
+	{ wait "${KA[$1]}"; } 2>/dev/null || true
+	KA[$1]=
+}
+
+# restore: ka1 serving and master, ka2 backup, the client reaching ka1.
+restore() {
+	ip -n $P-br link set v-ka1 up
+	serving ka1 || start_server ka1
+	wait_for 20 has_vip ka1
+	wait_for 20 lacks_vip ka2
+	ip netns exec $P-cl "$PROBE" -T 10000 $VIP 8080 ka1 now >/dev/null
+	sleep "0.$(printf %03d $((RANDOM % 1000)))"
+}
+
+# measure SCENARIO: one event, prints the ms until ka2 answers on the VIP.
+measure() {
+	local t0 ms pid
+	rm -f "$TMP/pin" "$TMP/pout"
+	mkfifo "$TMP/pin" "$TMP/pout"
+	ip netns exec $P-cl "$PROBE" -T 15000 $VIP 8080 ka2 - <"$TMP/pin" >"$TMP/pout" &
+	pid=$!
+	exec 5>"$TMP/pin" 6<"$TMP/pout"
+	read -r -u 6 ms
+	t0=${EPOCHREALTIME/./}000
+	echo "$t0" >&5
+	case $1 in
+	kill) kill -9 "$(cat "$TMP/ka1.srv")" ;;
+	cut) ip -n $P-br link set v-ka1 down ;;
+	esac
+	read -r -u 6 ms
+	exec 5>&- 6<&-
+	wait "$pid" || true
+	echo "$ms"
+}
+
+# stats FILE: n p50 p99 max over the numbers in FILE (nearest rank).
+stats() {
+	sort -n "$1" | awk '{ v[NR] = $1 }
+		function rank(p,  r) { r = int(p * NR); if (r < p * NR) r++; return v[r < 1 ? 1 : r] }
+		END { if (NR) printf "%4d %9.1f %9.1f %9.1f", NR, rank(0.5), rank(0.99), v[NR];
+		      else printf "%4d %9s %9s %9s", 0, "-", "-", "-" }'
+}
+
+echo "keepalived failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "$(keepalived --version 2>&1 | head -1), VRRPv3 unicast, vrrp_script TCP check interval 1 fall 1 rise 1 weight 0; N=$N"
+start_server ka1
+start_server ka2
+ROWS=()
+for adv in $ADVERTS; do
+	write_conf ka1 150 ${ADDR[ka2]} "$adv"
+	write_conf ka2 100 ${ADDR[ka1]} "$adv"
+	start_ka ka1
+	start_ka ka2
+	restore
+	for sc in kill cut; do
+		: > "$TMP/$sc-$adv"
+		fails=0
+		for _ in $(seq "$N"); do
+			ms=$(measure $sc)
+			if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then
+				echo "$ms" >> "$TMP/$sc-$adv"
+			else
+				fails=$((fails + 1))
+			fi
+			restore
+		done
+		ROWS+=("$(printf '%-6s %7s s %s %6d' $sc "$adv" "$(stats "$TMP/$sc-$adv")" $fails)")
+		echo "  done: $sc advert_int $adv: $(tr '\n' ' ' < "$TMP/$sc-$adv")" >&2
+	done
+	stop_ka ka1
+	stop_ka ka2
+done
+
+printf '\n%-6s %9s %4s %9s %9s %9s %6s\n' scenario advert n p50_ms p99_ms max_ms failed
+printf '%s\n' "${ROWS[@]}"
+
+# --- checks ---------------------------------------------------------------
+echo
+# track_process: keepalived needs the kernel's process-event connector,
+# which only serves the initial network namespace.
+write_conf ka1 150 ${ADDR[ka2]} 1 "vrrp_track_process trk_srv {
+	process socat
+	quorum 1
+	delay 0.1
+}" "track_process {
+		trk_srv
+	}"
+mv "$TMP/ka1.log" "$TMP/ka1-bench.log"
+start_ka ka1
+sleep 2
+stop_ka ka1
+msg=$(grep -E 'process event|tracked process' "$TMP/ka1.log" | sed 's/^.*[0-9]\{4\}: //' | paste -sd ';') || true
+echo "track_process in a network namespace: ${msg:-no error logged}"
+sed -i 's/^\tinterval 1$/\tinterval 0.1/' "$TMP/ka1.conf"
+msg=$(keepalived -t -l -f "$TMP/ka1.conf" 2>&1 | grep 'script interval' | tail -1 | sed 's/^.*(chk_srv): //') || true
+echo "vrrp_script interval 0.1: ${msg:-accepted}"
+
+# A master whose keepalived dies by SIGKILL: does it keep the VIP?
+write_conf ka1 150 ${ADDR[ka2]} 0.1
+write_conf ka2 100 ${ADDR[ka1]} 0.1
+start_ka ka1
+start_ka ka2
+restore
+disown "${KA[ka1]}" # no "Killed" job report
+kill -9 $(pgrep -P "${KA[ka1]}") "${KA[ka1]}"
+KA[ka1]=
+wait_for 10 has_vip ka2
+sleep 1
+if has_vip ka1; then
+	echo "keepalived on the master killed -9: ka2 took the VIP, ka1 still has it (duplicate address)"
+else
+	echo "keepalived on the master killed -9: ka2 took the VIP, ka1 removed it"
+fi
+stop_ka ka2
