@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from conftest import fetch, figure, wait_for
+from conftest import CLUSTER_DVIPA_CONF, fetch, figure, wait_for
 
 VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
@@ -224,3 +224,45 @@ def test_dvipad_killed_holds_move(cluster):
     # n1's address is left behind with its lease (LEASE 30): it exists
     # until it expires, but n1 no longer answers for it in the group.
     assert n2.owner(VIPA) == "n2"
+
+
+VIPA_DEFINE = "192.0.2.200"
+
+
+def test_define_with_ranked_backups(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
+             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
+             "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+
+    def only_on(node):
+        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values() if n.alive())
+
+    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+    for n in cluster.nodes.values():
+        wait_for(lambda: n.owner(VIPA_DEFINE) == "n1", timeout=2, what=f"owner n1 in {n.name}'s status")
+    assert n3.vipa(VIPA_DEFINE)["origin"] == "define"
+    client.exec("ping", "-c", "1", "-W", "1", VIPA_DEFINE)
+
+    # The define's node goes: the highest backup takes over, then the next.
+    t0 = time.monotonic()
+    n1.stop()
+    wait_for(lambda: only_on(n2), timeout=3, interval=0.002, what="takeover by n2 (rank 200)")
+    figure("cluster: define node's dvipad stopped -> backup rank 200 has the VIPA",
+           f"{(time.monotonic() - t0) * 1000:.1f} ms")
+    assert n3.vipa(VIPA_DEFINE)["origin"] == "backup"
+    n2.stop()
+    wait_for(lambda: only_on(n3), timeout=3, what="takeover by n3 (rank 100)")
+
+    # Takeback, IMMEDIATE: a higher rank that returns takes it at once.
+    n2.start()
+    wait_for(lambda: only_on(n2), timeout=3, what="takeback by n2")
+    n1.start()
+    wait_for(lambda: only_on(n1), timeout=3, what="takeback by n1 (the define)")
+    assert n3.owner(VIPA_DEFINE) == "n1"
+    client.exec("ping", "-c", "1", "-W", "1", VIPA_DEFINE)
