@@ -499,10 +499,12 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
 	}
 }
 
-static bool in_list(const struct cpg_address *l, size_t n, uint32_t id)
+/* Processes, not nodes: another CPG client of the group on a node is not
+ * that node's dvipad. */
+static bool in_list(const struct cpg_address *l, size_t n, uint32_t id, uint32_t pid)
 {
 	for (size_t i = 0; i < n; i++)
-		if (l[i].nodeid == id)
+		if (l[i].nodeid == id && l[i].pid == pid)
 			return true;
 	return false;
 }
@@ -544,9 +546,9 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	cs->view = view;
 	cs->n_view = n;
 	cs->joined = true;
-	for (size_t i = 0; i < n && !src; i++)
-		if (!in_list(joined, n_joined, view[i]))
-			src = view[i];
+	for (size_t i = 0; i < n_members; i++)
+		if (!in_list(joined, n_joined, members[i].nodeid, members[i].pid) && (!src || members[i].nodeid < src))
+			src = members[i].nodeid;
 	if (!src && n)
 		src = view[0];
 	log_info("corosync: group '%s': %zu member(s), %zu joined, %zu left; state source node %u", cs->group_str, n,
@@ -583,7 +585,8 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 			 * with this node joined and this node did not. A
 			 * side without quorum lets the quorate side's state
 			 * win, and sends its own only if none comes. */
-			merge = !in_list(joined, n_joined, cs->c.self) && n_joined > 0 && cs->stream_quorate == 0;
+			merge = !in_list(joined, n_joined, cs->c.self, (uint32_t)getpid()) && n_joined > 0 &&
+				cs->stream_quorate == 0;
 			if (!merge)
 				send_state(cs);
 			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, DEFER_STATE_US,

@@ -266,3 +266,75 @@ def test_define_with_ranked_backups(cluster):
     wait_for(lambda: only_on(n1), timeout=3, what="takeback by n1 (the define)")
     assert n3.owner(VIPA_DEFINE) == "n1"
     client.exec("ping", "-c", "1", "-W", "1", VIPA_DEFINE)
+
+
+# A CPG member that is not dvipad: joins the group on its node and sends
+# the messages given as hex arguments, then leaves.
+INJECTOR = r"""
+import ctypes, sys, time
+cpg = ctypes.CDLL("libcpg.so.4")
+class Name(ctypes.Structure):
+    _fields_ = [("length", ctypes.c_uint32), ("value", ctypes.c_char * 128)]
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+handle = ctypes.c_uint64()
+callbacks = (ctypes.c_void_p * 2)()
+assert cpg.cpg_initialize(ctypes.byref(handle), ctypes.byref(callbacks)) == 1
+name = Name(5, b"dvipa")
+assert cpg.cpg_join(handle, ctypes.byref(name)) == 1
+time.sleep(0.3)
+for m in sys.argv[1:]:
+    data = bytes.fromhex(m)
+    buf = ctypes.create_string_buffer(data, len(data))
+    iov = Iovec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    while True:
+        r = cpg.cpg_mcast_joined(handle, 2, ctypes.byref(iov), 1)
+        if r != 6:
+            break
+        time.sleep(0.01)
+    assert r == 1, r
+time.sleep(0.3)
+cpg.cpg_finalize(handle)
+print("sent", len(sys.argv) - 1)
+"""
+
+
+def test_malformed_peer_messages_are_dropped(cluster):
+    import struct
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    h = cluster.holder("n1", VIPA, 8080, "--name", "on-n1")
+    h.wait_line("listening")
+    wait_for(lambda: n3.owner(VIPA) == "n1", timeout=2, what="owner n1 in n3's status")
+
+    def event(etype, node, body):
+        return struct.pack("<IHHIIQ", 0x56455644, 1, etype, 24 + len(body), node, 0) + body
+
+    msgs = [
+        b"\x01" + b"garbage",                                 # EVENT, not an event
+        b"\x01",                                              # EVENT, empty
+        b"\x01" + event(8, 1, b"\x00"),                       # QUORUM false "from node 1", sent by node 3
+        b"\x01" + event(7, 3, struct.pack("<II", 1, 3)),      # MEMBERSHIP from a peer
+        b"\x01" + event(8, 3, b"\x07"),                       # QUORUM with a bad boolean
+        b"\x01" + event(8, 3, b"\x00")[:-3],                  # truncated
+        b"\x02" + struct.pack("<IIII", 3, 1, 2, 3) + b"not a snapshot",  # STATE, bad snapshot
+        b"\x02" + struct.pack("<I", 1000),                    # STATE, bad count
+        b"\x07" + b"unknown kind",
+        b"\x01" + bytes(range(256)) * 160,                    # 40 KiB of noise
+    ]
+    r = n3.ns.exec("python3", "-c", INJECTOR, *[m.hex() for m in msgs], timeout=20)
+    assert "sent 10" in r.stdout, r.stderr
+
+    for n in cluster.nodes.values():
+        assert n.alive(), n.log.read_text()
+        wait_for(lambda: len(n.status()["members"]) == 3, timeout=3, what=f"{n.name}: the injector gone")
+        st = n.status()
+        assert st["daemon"]["quorate"] is True
+        assert n.owner(VIPA) == "n1"
+    assert n1.ns.has_addr(VIPA)
+    logs = "".join(n.log.read_text() for n in cluster.nodes.values())
+    assert "dropped a malformed event" in logs and "unknown kind" in logs
+
+    # The stream still works: a claim on n2 is seen everywhere.
+    n2.ctl("activate", VIPA_UNIQUE)
+    for n in cluster.nodes.values():
+        wait_for(lambda: n.owner(VIPA_UNIQUE) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
