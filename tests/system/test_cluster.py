@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from conftest import CLUSTER_DVIPA_CONF, fetch, figure, wait_for
+from conftest import CLUSTER_DVIPA_CONF, DVIPACTL, fetch, figure, wait_for
 
 VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
@@ -338,3 +338,36 @@ def test_malformed_peer_messages_are_dropped(cluster):
     n2.ctl("activate", VIPA_UNIQUE)
     for n in cluster.nodes.values():
         wait_for(lambda: n.owner(VIPA_UNIQUE) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+
+
+def test_nodes_joining_during_activity_converge(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    addrs = [f"192.0.2.{140 + i}" for i in range(8)]
+    # n1 and n2 keep changing holds while n3 leaves and joins again: the
+    # events that cross n3's join are buffered and applied after its state.
+    script = "for i in $(seq 1 25); do for a in {a}; do {ctl} activate $a; {ctl} deactivate $a; done; " \
+             "{ctl} activate {keep}; done"
+    procs = []
+    for n, mine, keep in ((n1, addrs[:4], addrs[0]), (n2, addrs[4:], addrs[4])):
+        ctl = f"{DVIPACTL} -S {n.sock}"
+        procs.append(n.ns.popen("sh", "-c", script.format(a=" ".join(mine), ctl=ctl, keep=keep)))
+    joins = 0
+    while any(p.poll() is None for p in procs) and joins < 20:
+        n3.stop()
+        n3.start()
+        joins += 1
+    assert joins >= 2
+    for p in procs:
+        p.wait(60)
+    n3.stop()
+    n3.start()
+
+    def table(n):
+        return sorted((v["addr"], v.get("owner_name"), tuple(sorted(h.get("node_name") for h in v["holds"])))
+                      for v in n.status()["vipas"])
+
+    wait_for(lambda: table(n1) == table(n2) == table(n3), timeout=3, what="the same table on every node")
+    assert [a for a, _, _ in table(n3)] == [addrs[0], addrs[4]]
+    for n in cluster.nodes.values():
+        for a, owner, _ in table(n):
+            assert n.ns.has_addr(a) == (owner == n.name)
