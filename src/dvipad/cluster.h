@@ -45,9 +45,9 @@ struct dv_cluster {
  * the membership and quorum events are submitted by the daemon at start. */
 int dv_cluster_solo_new(const struct dv_cluster_ops *ops, void *ud, struct dv_cluster **ret);
 
-/* CLUSTER COROSYNC: join CPG group `group`; node id from Corosync. Fails
- * (-ENOTCONN) if Corosync cannot be reached at start; later losses are
- * reported through ops->connected and repaired by reconnecting. */
+/* CLUSTER COROSYNC: join CPG group `group`; node id from Corosync (0 until
+ * Corosync is first reached: then the engine must be rebuilt for it).
+ * Losses are reported through ops->connected and repaired by reconnecting. */
 int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_cluster_ops *ops, void *ud,
 			    struct dv_cluster **ret);
 

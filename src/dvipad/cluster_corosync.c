@@ -583,10 +583,11 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 			}
 			/* Two partitions merge when members that were not
 			 * with this node joined and this node did not. A
-			 * side without quorum lets the quorate side's state
-			 * win, and sends its own only if none comes. */
+			 * side not known to be quorate lets the quorate
+			 * side's state win, and sends its own only if none
+			 * comes. */
 			merge = !in_list(joined, n_joined, cs->c.self, (uint32_t)getpid()) && n_joined > 0 &&
-				cs->stream_quorate == 0;
+				cs->stream_quorate != 1;
 			if (!merge)
 				send_state(cs);
 			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, DEFER_STATE_US,
@@ -788,6 +789,8 @@ static int corosync_submit(struct dv_cluster *c, const struct dv_event *ev)
 
 	if (ev->type == DV_EV_MEMBERSHIP)
 		return -EINVAL; /* Corosync tells */
+	if (!cs->up)
+		return -ENOTCONN;
 	return send_event(cs, ev);
 }
 
@@ -831,8 +834,10 @@ int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_clu
 	cs->stream_quorate = -1;
 	r = try_connect(cs);
 	if (r < 0) {
-		corosync_free(&cs->c);
-		return r == -EAGAIN ? -EAGAIN : -ENOTCONN;
+		/* Corosync may start after dvipad: keep trying. The node id
+		 * is 0 until then. */
+		log_warn("corosync: cannot reach Corosync yet; retrying");
+		arm_recon(cs, cs->backoff_ms);
 	}
 	*ret = &cs->c;
 	return 0;

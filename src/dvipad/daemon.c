@@ -68,7 +68,10 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 		uint64_t client = 0;
 		uint32_t seq = 0;
 
-		log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
+		/* Not connected: the group forgets this node's clients and
+		 * observations anyway; requests are answered below. */
+		if (r != -ENOTCONN)
+			log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
 		/* A request that never reaches the stream is answered here. */
 		if (ev->type == DV_EV_CLAIM || ev->type == DV_EV_RELEASE)
 			client = ev->claim.client, seq = ev->claim.seq, a = &ev->claim.addr;
@@ -631,12 +634,42 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 	return r;
 }
 
+/* The node id became known after the engine was made (Corosync started
+ * after dvipad): the same state, seen from this node. */
+static int rebuild_engine(struct dv_daemon *d)
+{
+	struct dv_engine *e;
+	uint8_t *snap = NULL;
+	size_t len = 0;
+	int r;
+
+	r = dv_engine_snapshot(d->engine, &snap, &len);
+	if (r < 0)
+		return r;
+	e = dv_engine_new(d->cluster->self, &engine_ops, d);
+	if (!e) {
+		free(snap);
+		return -ENOMEM;
+	}
+	r = dv_engine_restore(e, snap, len);
+	free(snap);
+	if (r < 0) {
+		dv_engine_free(e);
+		return r;
+	}
+	dv_engine_free(d->engine);
+	d->engine = e;
+	return 0;
+}
+
 static void cl_connected(void *ud, bool up)
 {
 	struct dv_daemon *d = ud;
 	struct dv_engine *fresh;
 
 	if (up) {
+		if (dv_engine_self(d->engine) != d->cluster->self && rebuild_engine(d) < 0)
+			log_err("cannot rebuild the engine for node id %u", d->cluster->self);
 		d->cl_connected = true;
 		/* Listener states are reported again to the group. */
 		if (d->trackport_state)
@@ -771,8 +804,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	} else {
 		r = dv_cluster_corosync_new(ev, conf->group, &cluster_ops, d, &d->cluster);
 		if (r < 0)
-			log_err("cannot join Corosync group '%s': %s", conf->group,
-				r == -ENOTCONN ? "Corosync is not running or refuses this process" : strerror(-r));
+			log_err("cannot join Corosync group '%s': %s", conf->group, strerror(-r));
 	}
 	if (r < 0)
 		goto fail;

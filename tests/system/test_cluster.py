@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from conftest import CLUSTER_DVIPA_CONF, DVIPACTL, fetch, figure, wait_for
+from conftest import CLUSTER_DVIPA_CONF, DVIPACTL, Dvipad, fetch, figure, wait_for
 
 VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
@@ -371,3 +371,26 @@ def test_nodes_joining_during_activity_converge(cluster):
     for n in cluster.nodes.values():
         for a, owner, _ in table(n):
             assert n.ns.has_addr(a) == (owner == n.name)
+
+
+def test_dvipad_started_before_corosync(cluster):
+    n1, n3 = cluster.nodes["n1"], cluster.nodes["n3"]
+    n1.ctl("activate", VIPA)
+    n3.stop()
+    n3.corosync.kill()
+    wait_for(lambda: len(n1.status()["members"]) == 2, timeout=3, what="n3 to leave")
+
+    # dvipad comes up without its corosync, answers, and refuses requests.
+    Dvipad.start(n3)
+    st = n3.status()
+    assert st["daemon"]["quorate"] is False and st["members"] == []
+    r = n3.ctl("activate", VIPA_UNIQUE, check=False)
+    assert r.returncode == 10, r.stderr  # no quorum: not connected
+    n3.corosync.start()
+    wait_for(lambda: n3.in_sync() and len(n3.status()["members"]) == 3, timeout=15, interval=0.1,
+             what="n3 to reach corosync and join")
+    assert n3.owner(VIPA) == "n1"
+    assert [m["nodeid"] for m in n3.status()["members"] if m["self"]] == [3]
+    n3.ctl("activate", VIPA_UNIQUE)
+    assert n3.ns.has_addr(VIPA_UNIQUE)
+    wait_for(lambda: n1.owner(VIPA_UNIQUE) == "n3", timeout=2, what="owner n3 in n1's status")
