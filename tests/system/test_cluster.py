@@ -394,3 +394,70 @@ def test_dvipad_started_before_corosync(cluster):
     n3.ctl("activate", VIPA_UNIQUE)
     assert n3.ns.has_addr(VIPA_UNIQUE)
     wait_for(lambda: n1.owner(VIPA_UNIQUE) == "n3", timeout=2, what="owner n3 in n1's status")
+
+
+def _pct(samples, p):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def test_kill_takeover_repeated(cluster):
+    """kill -9 of the holder, standby on another node: 20 samples, from the
+    kill to the first successful TCP connect from the client to the VIPA."""
+    client = cluster.lan.hosts["c"]
+    nodes = ["n1", "n2"]
+    granted, connected = [], []
+    for i in range(20):
+        a, b = nodes[i % 2], nodes[(i + 1) % 2]
+        p = cluster.holder(a, VIPA, 8080, "--name", f"primary{i}")
+        p.wait_line("listening")
+        s = cluster.holder(b, VIPA, 8080, "--standby", "100", "--name", f"standby{i}")
+        wait_for(lambda: len((cluster.nodes[a].vipa(VIPA) or {}).get("standbys", [])) == 1,
+                 what="standby registered")
+        assert fetch(client, VIPA, 8080) == f"primary{i}"
+        t0 = time.monotonic()
+        p.kill()
+        s.wait_line("listening")
+        granted.append(time.monotonic() - t0)
+        wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == f"standby{i}", timeout=5, interval=0.002,
+                 what="client to reach the standby")
+        connected.append(time.monotonic() - t0)
+        s.kill()
+        wait_for(lambda: cluster.nodes[a].vipa(VIPA) is None, timeout=2, what="VIPA released")
+    for name, v in (("standby listening", granted), ("client connects", connected)):
+        figure(f"cluster: holder kill -9 -> {name} on the other node, 20 runs",
+               f"p50 {_pct(v, 50) * 1000:.1f} ms, p99 {_pct(v, 99) * 1000:.1f} ms")
+    assert _pct(connected, 50) < 1.0
+
+
+def test_cut_off_takeover_repeated(cluster):
+    """n1 cut off, standby on n2: 5 samples, from the link going down to
+    the first successful TCP connect from the client to the VIPA on n2."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    dropped, connected = [], []
+    for i in range(5):
+        p = cluster.holder("n1", VIPA, 8080, "--name", f"primary{i}")
+        p.wait_line("listening")
+        s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", f"standby{i}")
+        wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+        assert fetch(client, VIPA, 8080) == f"primary{i}"
+        t0 = time.monotonic()
+        cluster.lan.switch.ip("link", "set", "p-n1", "down")
+        wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=5, interval=0.002, what="n1 to drop the VIPA")
+        dropped.append(time.monotonic() - t0)
+        wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == f"standby{i}", timeout=5, interval=0.002,
+                 what="client to reach the standby")
+        connected.append(time.monotonic() - t0)
+        cluster.lan.switch.ip("link", "set", "p-n1", "up")
+        for n in cluster.nodes.values():
+            wait_for(lambda: len(n.status()["members"]) == 3 and n.status()["daemon"]["quorate"], timeout=10,
+                     interval=0.05, what=f"{n.name} to see the group healed")
+        p.wait_line("lost", timeout=3)
+        s.kill()
+        wait_for(lambda: all(n.vipa(VIPA) is None for n in cluster.nodes.values()), timeout=2,
+                 what="VIPA released everywhere")
+    figure("cluster: n1 link down -> n1 removed the VIPA, 5 runs",
+           f"p50 {_pct(dropped, 50) * 1000:.0f} ms, max {max(dropped) * 1000:.0f} ms")
+    figure("cluster: n1 link down -> client connects to n2, 5 runs",
+           f"p50 {_pct(connected, 50) * 1000:.0f} ms, max {max(connected) * 1000:.0f} ms")
