@@ -461,3 +461,29 @@ def test_cut_off_takeover_repeated(cluster):
            f"p50 {_pct(dropped, 50) * 1000:.0f} ms, max {max(dropped) * 1000:.0f} ms")
     figure("cluster: n1 link down -> client connects to n2, 5 runs",
            f"p50 {_pct(connected, 50) * 1000:.0f} ms, max {max(connected) * 1000:.0f} ms")
+
+
+def test_define_trackport_across_nodes(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE} TRACKPORT 8081\n",
+             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n"}
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+    # Nothing listens on n1's TRACKPORT: the backup on n2 owns the address.
+    wait_for(lambda: n2.ns.has_addr(VIPA_DEFINE), timeout=3, what="the backup on n2")
+    assert not n1.ns.has_addr(VIPA_DEFINE)
+    listener = n1.ns.popen("nc", "-lk", "8081", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        wait_for(lambda: n1.ns.has_addr(VIPA_DEFINE) and not n2.ns.has_addr(VIPA_DEFINE), timeout=3,
+                 what="n1 eligible once it listens")
+        figure("cluster: listener on the define's TRACKPORT -> define back on n1 (250 ms poll)",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        assert cluster.nodes["n3"].owner(VIPA_DEFINE) == "n1"
+    finally:
+        listener.kill()
+        listener.wait()
+    wait_for(lambda: n2.ns.has_addr(VIPA_DEFINE) and not n1.ns.has_addr(VIPA_DEFINE), timeout=3,
+             what="the backup on n2 again")
