@@ -487,3 +487,18 @@ def test_define_trackport_across_nodes(cluster):
         listener.wait()
     wait_for(lambda: n2.ns.has_addr(VIPA_DEFINE) and not n1.ns.has_addr(VIPA_DEFINE), timeout=3,
              what="the backup on n2 again")
+
+
+def test_moveable_claim_moves_ownership(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    h = cluster.holder("n1", VIPA, 8080, "--name", "on-n1")
+    h.wait_line("listening")
+    # MOVEABLE NONDISRUPTIVE (the range's policy): a claim on n2 takes the
+    # address over; n1's holder is told.
+    n2.ctl("activate", VIPA)
+    assert n2.ns.has_addr(VIPA)
+    wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=2, what="n1 to remove the address")
+    h.wait_line("lost", timeout=3)
+    for n in (n1, n2, n3):
+        wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+    assert [x["node_name"] for x in n3.vipa(VIPA)["holds"]] == ["n2"]
