@@ -502,3 +502,33 @@ def test_moveable_claim_moves_ownership(cluster):
     for n in (n1, n2, n3):
         wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
     assert [x["node_name"] for x in n3.vipa(VIPA)["holds"]] == ["n2"]
+
+
+def test_many_defines_taken_over(cluster):
+    """4,096 VIPADEFINEs on n1 with VIPABACKUPs on n2: n1 cut off."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    count = 4096
+    addrs = [f"10.77.{i // 256}.{i % 256}" for i in range(count)]
+    confs = {"n1": "".join(f"  VIPADEFINE MOVEABLE IMMEDIATE {a}\n" for a in addrs),
+             "n2": "".join(f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {a}\n" for a in addrs)}
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+
+    def on(n):
+        return sum(1 for a in n.ns.addrs() if a.startswith("10.77."))
+
+    t0 = time.monotonic()
+    wait_for(lambda: on(n1) == count, timeout=30, interval=0.05, what="every define up on n1")
+    figure(f"cluster: {count} defines published -> all installed on n1", f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    # n2's backups may have been published first: then it had them until
+    # n1's defines took them back.
+    wait_for(lambda: on(n2) == 0, timeout=10, interval=0.05, what="none on n2")
+    t0 = time.monotonic()
+    cluster.lan.switch.ip("link", "set", "p-n1", "down")
+    wait_for(lambda: on(n2) == count, timeout=30, interval=0.02, what="every define taken over by n2")
+    figure(f"cluster: n1 link down -> all {count} VIPAs on n2", f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    wait_for(lambda: on(n1) == 0, timeout=5, what="n1 to drop them")
+    v = cluster.nodes["n3"].vipa(addrs[-1])
+    assert v["owner_name"] == "n2" and v["origin"] == "backup"
