@@ -1,0 +1,229 @@
+#!/bin/bash
+# Failover time of dvipa on Corosync, for the comparison with keepalived
+# (bench/keepalived.sh; bench/compare.sh runs both). Prints a table (not a
+# test).
+#
+# Topology, network namespaces $P-*, joined by a bridge in $P-br:
+#   $P-n1 192.0.2.1, $P-n2 192.0.2.2, $P-n3 192.0.2.3: corosync (knet,
+#   votequorum, 3 votes) and dvipad (CLUSTER COROSYNC) on each
+#   $P-cl 192.0.2.100: the client, runs bench/tcp-probe
+# VIPA 192.0.2.130 in a NONDISRUPTIVE range. The active server is
+# dvipa-holder (it holds the VIPA through libdvipa and answers its node's
+# name on 8080); a hot standby instance (rank 100) waits on another node.
+#
+# Measured for two Corosync profiles, N repetitions each (default 20), from
+# the event to the first TCP connect from the client to the VIPA answered by
+# the standby's node (a connect attempt every 1 ms, each given 100 ms):
+#   kill   the active server is killed with SIGKILL
+#   cut    the active server's node is cut off (its veth port on the bridge
+#          set down, as bench/keepalived.sh does)
+# The roles alternate between n1 and n2; n3 is the third vote.
+# Profiles (totem): shipped = token 400, consensus 480, knet ping 50/200 ms
+# (dist/corosync-dvipa.conf); fast = token 150, consensus 180, knet ping
+# 20/75 ms.
+#
+# Environment: N (repetitions), PROFILES (default "shipped fast").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LC_ALL=C
+
+N=${N:-20}
+PROFILES=${PROFILES:-"shipped fast"}
+VIPA=192.0.2.130
+P=dvcb$$
+TMP=$(mktemp -d)
+NSS="br n1 n2 n3 cl"
+
+./scripts/install-deps.sh
+[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null
+ninja -C build-bench >/dev/null
+B=$PWD/build-bench
+cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
+PROBE=$TMP/tcp-probe
+
+cleanup() {
+	set +e
+	for n in $NSS; do
+		pids=$(ip netns pids $P-$n 2>/dev/null)
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	done
+	wait 2>/dev/null
+	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for n in $NSS; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
+ip -n $P-br link add br0 type bridge
+ip -n $P-br link set br0 up
+declare -A ADDR=([n1]=192.0.2.1 [n2]=192.0.2.2 [n3]=192.0.2.3 [cl]=192.0.2.100)
+for n in n1 n2 n3 cl; do
+	ip -n $P-br link add v-$n type veth peer name eth0 netns $P-$n
+	ip -n $P-br link set v-$n master br0 up
+	ip -n $P-$n addr add ${ADDR[$n]}/24 dev eth0
+	ip -n $P-$n link set eth0 up
+done
+
+wait_for() { # wait_for SECONDS COMMAND...: poll every 10 ms
+	local until=$((${EPOCHREALTIME/./} + $1 * 1000000))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ "${EPOCHREALTIME/./}" -gt $until ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+}
+ctl() { local n=$1; shift; "$B/dvipactl" -S "$TMP/$n.sock" "$@"; }
+quorate() { ctl "$1" status --json | grep -Eq '"quorate": *true'; }
+members3() { [ "$(ctl "$1" status --json | grep -c '"nodeid"')" -ge 4 ]; } # daemon + 3 members
+standby_on() { ctl n3 status --json | tr -d " \n" | grep -q "\"node_name\":\"$1\",\"client\":[0-9]*,\"rank\""; }
+
+corosync_conf() { # corosync_conf NODE PROFILE
+	local tok cons pi pt
+	case $2 in
+	shipped) tok=400 cons=480 pi=50 pt=200 ;;
+	fast) tok=150 cons=180 pi=20 pt=75 ;;
+	esac
+	cat > "$TMP/corosync-$1.conf" <<CONF
+totem {
+  version: 2
+  cluster_name: dvbench
+  transport: knet
+  crypto_cipher: none
+  crypto_hash: none
+  token: $tok
+  token_coefficient: 0
+  consensus: $cons
+  interface {
+    linknumber: 0
+    knet_ping_interval: $pi
+    knet_ping_timeout: $pt
+    knet_pong_count: 1
+  }
+}
+nodelist {
+  node {
+    ring0_addr: 192.0.2.1
+    nodeid: 1
+    name: n1
+  }
+  node {
+    ring0_addr: 192.0.2.2
+    nodeid: 2
+    name: n2
+  }
+  node {
+    ring0_addr: 192.0.2.3
+    nodeid: 3
+    name: n3
+  }
+}
+quorum {
+  provider: corosync_votequorum
+}
+logging {
+  to_logfile: yes
+  logfile: $TMP/corosync-$1.log
+  to_stderr: no
+  to_syslog: no
+}
+CONF
+}
+
+start_cluster() { # start_cluster PROFILE
+	for n in n1 n2 n3; do
+		corosync_conf $n "$1"
+		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\nVIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\nENDVIPADYNAMIC\n' \
+			$n > "$TMP/$n.conf"
+		ip netns exec $P-$n unshare -m --propagation private sh -c \
+			"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $TMP/corosync-$n.conf" &
+		ip netns exec $P-$n "$B/dvipad" -d -f "$TMP/$n.conf" -S "$TMP/$n.sock" 2>>"$TMP/dvipad-$n.log" &
+	done
+	for n in n1 n2 n3; do wait_for 30 quorate $n; wait_for 30 members3 $n; done
+}
+
+stop_cluster() {
+	for n in n1 n2 n3; do
+		pids=$(ip netns pids $P-$n 2>/dev/null)
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	done
+	wait 2>/dev/null || true
+	rm -f "$TMP"/*.sock
+}
+
+# holder NODE [--standby 100]: a dvipa-holder answering NODE; pid in $TMP/NODE.holder
+holder() {
+	local n=$1
+	shift
+	ip netns exec $P-$n "$B/dvipa-holder" -S "$TMP/$n.sock" "$@" --name $n $VIPA 8080 >"$TMP/$n.out" 2>&1 &
+	echo $! > "$TMP/$n.holder"
+}
+
+# measure SCENARIO ACTIVE STANDBY: ms from the event until STANDBY answers.
+measure() {
+	local t0 ms pid
+	rm -f "$TMP/pin" "$TMP/pout"
+	mkfifo "$TMP/pin" "$TMP/pout"
+	ip netns exec $P-cl "$PROBE" -T 15000 $VIPA 8080 "$3" - <"$TMP/pin" >"$TMP/pout" &
+	pid=$!
+	exec 5>"$TMP/pin" 6<"$TMP/pout"
+	read -r -u 6 ms
+	t0=${EPOCHREALTIME/./}000
+	echo "$t0" >&5
+	case $1 in
+	kill) kill -9 "$(cat "$TMP/$2.holder")" ;;
+	cut) ip -n $P-br link set v-$2 down ;;
+	esac
+	read -r -u 6 ms
+	exec 5>&- 6<&-
+	wait "$pid" || true
+	echo "$ms"
+}
+
+stats() {
+	sort -n "$1" | awk '{ v[NR] = $1 }
+		function rank(p,  r) { r = int(p * NR); if (r < p * NR) r++; return v[r < 1 ? 1 : r] }
+		END { if (NR) printf "%4d %9.1f %9.1f %9.1f", NR, rank(0.5), rank(0.99), v[NR];
+		      else printf "%4d %9s %9s %9s", 0, "-", "-", "-" }'
+}
+
+echo "dvipa cluster failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "$(corosync -v | head -1); 3 nodes; dvipa-holder active + standby rank 100; N=$N"
+ROWS=()
+for prof in $PROFILES; do
+	start_cluster "$prof"
+	for sc in kill cut; do
+		: > "$TMP/$sc-$prof"
+		fails=0
+		active=n1 standby=n2
+		holder $active
+		wait_for 10 grep -q listening "$TMP/$active.out"
+		for _ in $(seq "$N"); do
+			holder $standby --standby 100
+			wait_for 10 standby_on $standby
+			sleep "0.$(printf %03d $((RANDOM % 1000)))"
+			ms=$(measure $sc $active $standby)
+			if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then echo "$ms" >> "$TMP/$sc-$prof"; else fails=$((fails + 1)); fi
+			if [ $sc = cut ]; then
+				# Heal; the cut-off node's holder lost its hold (LOST) and exits.
+				ip -n $P-br link set v-$active up
+				wait_for 30 quorate $active
+				wait_for 30 members3 $active
+				kill -9 "$(cat "$TMP/$active.holder")" 2>/dev/null || true
+			fi
+			tmp=$active active=$standby standby=$tmp
+			wait_for 10 grep -q listening "$TMP/$active.out"
+		done
+		kill -9 "$(cat "$TMP/$active.holder")" 2>/dev/null || true
+		ROWS+=("$(printf '%-6s %-8s %s %6d' $sc "$prof" "$(stats "$TMP/$sc-$prof")" $fails)")
+		echo "  done: $sc $prof: $(tr '\n' ' ' < "$TMP/$sc-$prof")" >&2
+		sleep 0.5
+	done
+	stop_cluster
+done
+
+printf '\n%-6s %-8s %4s %9s %9s %9s %6s\n' scenario profile n p50_ms p99_ms max_ms failed
+printf '%s\n' "${ROWS[@]}"
