@@ -45,6 +45,7 @@
 enum { MSG_EVENT = 1, MSG_STATE = 2 };
 
 #define DEFER_STATE_US 500000 /* a non-quorate side's state, if no other comes */
+#define SYNC_TIMEOUT_S 10     /* no usable state: leave and join again */
 #define RETRY_US 5000	      /* CPG flow control: retry sends after 5 ms */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -100,6 +101,7 @@ struct corosync {
 	bool local_quorate;
 	int stream_quorate;	    /* the last QUORUM applied from the stream; -1: unknown */
 	sd_event_source *defer_src; /* a non-quorate source's deferred STATE */
+	sd_event_source *sync_src;  /* gives up waiting for a STATE */
 };
 
 static void schedule_lost(struct corosync *cs);
@@ -444,6 +446,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 	}
 	cs->waiting = false;
 	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
+	cs->sync_src = sd_event_source_disable_unref(cs->sync_src);
 	items_apply(cs);
 	if (restore || !cs->in_sync)
 		report_sync(cs);
@@ -507,6 +510,29 @@ static bool in_list(const struct cpg_address *l, size_t n, uint32_t id, uint32_t
 		if (l[i].nodeid == id && l[i].pid == pid)
 			return true;
 	return false;
+}
+
+/* A state that never comes (lost, or unusable here) would leave this node
+ * buffering for ever: start over instead. */
+static int sync_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct corosync *cs = ud;
+
+	cs->sync_src = sd_event_source_disable_unref(cs->sync_src);
+	if (cs->waiting) {
+		log_err("corosync: no usable state from the group in %d s; joining again", SYNC_TIMEOUT_S);
+		schedule_lost(cs);
+	}
+	return 0;
+}
+
+static void arm_sync_timeout(struct corosync *cs)
+{
+	if (cs->sync_src)
+		return; /* from the first change that made this node wait */
+	if (sd_event_add_time_relative(cs->ev, &cs->sync_src, CLOCK_MONOTONIC, SYNC_TIMEOUT_S * 1000000ULL, 100000,
+				       sync_timeout, cs) < 0)
+		log_err("corosync: cannot arm the state transfer timeout");
 }
 
 static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
@@ -596,6 +622,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 		}
 		cs->waiting = true;
 		cs->source = src;
+		arm_sync_timeout(cs);
 	}
 	if (!cs->waiting)
 		send_quorum(cs);
@@ -622,6 +649,7 @@ static void teardown(struct corosync *cs)
 	cs->quorum_src = sd_event_source_disable_unref(cs->quorum_src);
 	cs->retry_src = sd_event_source_disable_unref(cs->retry_src);
 	cs->defer_src = sd_event_source_disable_unref(cs->defer_src);
+	cs->sync_src = sd_event_source_disable_unref(cs->sync_src);
 	if (cs->has_cpg)
 		cpg_finalize(cs->cpg);
 	if (cs->has_quorum)
