@@ -834,8 +834,8 @@ static void corosync_free(struct dv_cluster *c)
 }
 
 static const struct dv_cluster_vtable corosync_vtable = {
-    .submit = corosync_submit,
-    .free = corosync_free,
+	.submit = corosync_submit,
+	.free = corosync_free,
 };
 
 int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_cluster_ops *ops, void *ud,

@@ -270,8 +270,8 @@ static void sock_failed(void *ud, int err)
 }
 
 static const struct dv_sockdiag_ops sockdiag_ops = {
-    .changed = sock_changed,
-    .failed = sock_failed,
+	.changed = sock_changed,
+	.failed = sock_failed,
 };
 
 /* BINDWATCH ranges: watch their prefixes, and let programs bind to their
@@ -359,8 +359,8 @@ static void apply_trackport(struct dv_daemon *d)
 		return;
 	}
 	/* First tick at once, so that a define with a listener comes up now. */
-	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick, d) <
-	    0)
+	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick,
+				       d) < 0)
 		log_err("cannot start the TRACKPORT poll");
 }
 
@@ -463,9 +463,9 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 }
 
 static const struct dv_engine_ops engine_ops = {
-    .reply = eng_reply,
-    .notify = eng_notify,
-    .local = eng_local,
+	.reply = eng_reply,
+	.notify = eng_notify,
+	.local = eng_local,
 };
 
 static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
@@ -482,7 +482,7 @@ static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
 }
 
 static const struct dv_kaddr_ops kaddr_ops = {
-    .readded = kaddr_readded,
+	.readded = kaddr_readded,
 };
 
 static void submit_node_config(struct dv_daemon *d)
@@ -710,11 +710,11 @@ static void cl_local_quorum(void *ud, bool quorate)
 }
 
 static const struct dv_cluster_ops cluster_ops = {
-    .deliver = deliver,
-    .snapshot = cl_snapshot,
-    .restore = cl_restore,
-    .connected = cl_connected,
-    .local_quorum = cl_local_quorum,
+	.deliver = deliver,
+	.snapshot = cl_snapshot,
+	.restore = cl_restore,
+	.connected = cl_connected,
+	.local_quorum = cl_local_quorum,
 };
 
 /* At start this node holds nothing yet, but the defines it is about to own
@@ -889,25 +889,21 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		 * under active addresses is a restart, not a reload. */
 		if (strcmp(nc->interface, d->conf->interface) != 0)
 			fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
-				nc->file, d->conf->interface, nc->interface),
-			    nerr++;
+				nc->file, d->conf->interface, nc->interface), nerr++;
 		if (nc->cluster != d->conf->cluster || strcmp(nc->group, d->conf->group) != 0)
 			fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file), nerr++;
 		if (nc->lease_s != d->conf->lease_s)
 			fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
-				d->conf->lease_s, nc->lease_s),
-			    nerr++;
+				d->conf->lease_s, nc->lease_s), nerr++;
 		if (strcmp(nc->node, d->conf->node) != 0)
 			fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
-				d->conf->node, nc->node),
-			    nerr++;
+				d->conf->node, nc->node), nerr++;
 	}
 	if (r == 0 && nerr == 0) {
 		r = dv_kaddr_reconcile(d->kaddr, keep_installed, d, &local, &n_local);
 		if (r < 0)
 			fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", nc->file, nc->interface,
-				strerror(-r)),
-			    nerr++;
+				strerror(-r)), nerr++;
 		else
 			nerr += dv_conf_check_local(nc, local, n_local, errf);
 		free(local);
@@ -987,10 +983,9 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 
 		dv_addr_fmt(a, s);
 		if (result == -EADDRINUSE)
-			snprintf(
-			    msg, sizeof(msg),
-			    "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)", s,
-			    d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			snprintf(msg, sizeof(msg),
+				 "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)",
+				 s, d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 		else
 			snprintf(msg, sizeof(msg), "cannot probe address %s on %s: %s", s, d->conf->interface,
 				 strerror(-result));
@@ -1030,8 +1025,8 @@ void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const st
 			return;
 		}
 		*w = (struct dv_probe_wait){.d = d, .client = client, .uid = uid, .req = *req};
-		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms,
-				   probe_done, w);
+		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms, probe_done,
+				   w);
 		if (r < 0) {
 			char msg[DV_REASON_MAX];
 
