@@ -97,6 +97,7 @@ struct corosync {
 
 	struct pending *q_head, **q_tail;
 	size_t q_n, q_bytes;
+	size_t flow_episode; /* messages queued since the queue was last empty */
 
 	bool local_quorate;
 	int stream_quorate;	    /* the last QUORUM applied from the stream; -1: unknown */
@@ -160,6 +161,10 @@ static int flush_queue(struct corosync *cs)
 		cs->q_bytes -= p->len;
 		free(p);
 	}
+	if (cs->flow_episode) {
+		log_info("corosync: flow control: %zu message(s) waited, sent now", cs->flow_episode);
+		cs->flow_episode = 0;
+	}
 	return 0;
 }
 
@@ -220,6 +225,7 @@ static int send_msg(struct corosync *cs, uint8_t kind, const void *a, size_t ale
 		}
 		arm_retry(cs);
 	}
+	cs->flow_episode++;
 	*cs->q_tail = p;
 	cs->q_tail = &p->next;
 	cs->q_n++;
@@ -660,7 +666,7 @@ static void teardown(struct corosync *cs)
 		free(p);
 	}
 	cs->q_tail = &cs->q_head;
-	cs->q_n = cs->q_bytes = 0;
+	cs->q_n = cs->q_bytes = cs->flow_episode = 0;
 	items_clear(cs, cs->n_items);
 	free(cs->view);
 	cs->view = NULL;
