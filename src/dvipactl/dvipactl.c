@@ -60,6 +60,7 @@ struct ctl {
 	bool json;
 	int fd;
 	uint32_t seq;
+	const char *node; /* DV_A_NODE of the next request, or NULL */
 };
 
 struct verb {
@@ -299,6 +300,8 @@ static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr
 		dv_msgb_put_addr(&b, addr);
 	if (kind)
 		dv_msgb_put_u32(&b, DV_A_KIND, kind);
+	if (c->node)
+		dv_msgb_put_str(&b, DV_A_NODE, c->node);
 	if (dv_msgb_finish(&b) < 0) {
 		fprintf(stderr, "dvipactl: cannot build the request\n");
 		return DV_R_INTERNAL;
@@ -686,6 +689,58 @@ static int cmd_deactivate(struct ctl *c, int argc, char **argv)
 	return operator_request(c, argc, argv, DV_MSG_RELEASE, true);
 }
 
+/* move ADDR --to NODE: one request, silent on success. */
+static int cmd_move(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct tree t = {0};
+	struct dv_reply rep;
+	struct dv_addr a;
+	const char *to = NULL;
+	int o, r;
+
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "ht:", opts, NULL)) != -1) {
+		switch (o) {
+		case 't':
+			to = optarg;
+			break;
+		case 'h':
+			usage_line(stdout, current_verb);
+			exit(0);
+		default:
+			return usage_error(NULL);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("an address is required");
+	if (argc - optind > 1)
+		return usage_error("too many arguments");
+	if (!to || !*to)
+		return usage_error("--to NODE is required");
+	if (strlen(to) >= DV_PROTO_NODE_MAX)
+		return usage_error("node name '%s' is too long", to);
+	if ((r = parse_addr_arg(argv[optind], &a)) != 0)
+		return r;
+	c->node = to;
+	t.root = json_object_new_object();
+	r = ctl_connect(c);
+	if (r == 0)
+		r = ctl_transact(c, DV_MSG_MOVE, &a, 0, &t, &rep);
+	if (r == 0 && rep.result != DV_R_OK) {
+		fprintf(stderr, "dvipactl: move %s: %s\n", argv[optind], reason_or_text(&rep));
+		r = result_exit(rep.result);
+	}
+	json_object_put(t.root);
+	return r;
+}
+
 static int cmd_reload(struct ctl *c, int argc, char **argv)
 {
 	return operator_request(c, argc, argv, DV_MSG_RELOAD, false);
@@ -1000,6 +1055,7 @@ static const struct verb verbs[] = {
     {"config", cmd_config, "[--json]", "show the configuration in effect", true},
     {"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
     {"deactivate", cmd_deactivate, "ADDR", "end the operator hold on ADDR", false},
+    {"move", cmd_move, "ADDR --to NODE", "move the active VIPARANGE address ADDR to cluster member NODE (root)", false},
     {"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
     {"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
      "hold the VIPAs while CMD runs", false},

@@ -15,6 +15,7 @@
  *     ADDR_STATE   addr, u32 flags
  *     MEMBERSHIP   u32 n, n x u32 node
  *     QUORUM       u8 quorate
+ *     MOVE         u64 client, u32 seq, addr, u32 to (node, not 0), u32 uid
  *
  *   addr    u8 family (4 or 6), 4 or 16 bytes
  *   str     u16 size (including the NUL), the bytes, NUL
@@ -51,7 +52,7 @@
 
 #define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING)
 
-_Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8, "event types are wire numbers");
+_Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9, "event types are wire numbers");
 _Static_assert(DV_HOLD_API == 1 && DV_HOLD_SOCKET == 3, "hold kinds are wire numbers");
 _Static_assert(DV_POLICY_NONDISRUPTIVE == 0 && DV_POLICY_UNIQUE == 2, "policies are wire numbers");
 _Static_assert(DV_MOVE_IMMEDIATE == 0 && DV_MOVE_NONE == 2, "moveable values are wire numbers");
@@ -405,7 +406,7 @@ int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
 
 	if (!ev || !ret || !ret_len)
 		return -EINVAL;
-	if ((unsigned)ev->type < DV_EV_NODE_CONFIG || (unsigned)ev->type > DV_EV_QUORUM ||
+	if ((unsigned)ev->type < DV_EV_NODE_CONFIG || (unsigned)ev->type > DV_EV_LAST ||
 	    (needs_node(ev->type) && ev->node == 0))
 		return -EINVAL;
 
@@ -485,6 +486,17 @@ int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
 	case DV_EV_QUORUM:
 		dv_w_u8(&w, ev->quorum.quorate ? 1 : 0);
 		break;
+	case DV_EV_MOVE:
+		if (ev->move.to == 0) {
+			w_fail(&w, -EINVAL);
+			break;
+		}
+		dv_w_u64(&w, ev->move.client);
+		dv_w_u32(&w, ev->move.seq);
+		dv_w_addr(&w, &ev->move.addr);
+		dv_w_u32(&w, ev->move.to);
+		dv_w_u32(&w, ev->move.uid);
+		break;
 	}
 	dv_w_patch_u32(&w, 8, (uint32_t)w.len);
 	if (w.err) {
@@ -555,7 +567,7 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 	if (dv_r_u32(&r) != DV_WIRE_MAGIC || dv_r_u16(&r) != DV_WIRE_VERSION)
 		return -EBADMSG;
 	type = dv_r_u16(&r);
-	if (dv_r_u32(&r) != len || type < DV_EV_NODE_CONFIG || type > DV_EV_QUORUM)
+	if (dv_r_u32(&r) != len || type < DV_EV_NODE_CONFIG || type > DV_EV_LAST)
 		return -EBADMSG;
 	ev.type = (enum dv_event_type)type;
 	ev.node = dv_r_u32(&r);
@@ -627,6 +639,15 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 	}
 	case DV_EV_QUORUM:
 		ev.quorum.quorate = dv_r_bool(&r);
+		break;
+	case DV_EV_MOVE:
+		ev.move.client = dv_r_u64(&r);
+		ev.move.seq = dv_r_u32(&r);
+		dv_r_addr(&r, &ev.move.addr);
+		ev.move.to = dv_r_u32(&r);
+		ev.move.uid = dv_r_u32(&r);
+		if (ev.move.to == 0)
+			r.bad = true;
 		break;
 	}
 	dv_r_end(&r);

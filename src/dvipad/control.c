@@ -584,6 +584,20 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		}
 		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
 		return;
+	case DV_MSG_MOVE:
+		/* Cluster operations are the administrator's, whatever the
+		 * ranges' ALLOW lists say. */
+		if (cl->cred.uid != 0) {
+			snprintf(msg, sizeof(msg), "only root may %s", "move a VIPA");
+			log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid,
+				   msg);
+			send_result(cl, req.seq, &req.addr, DV_R_PERM, msg);
+			return;
+		}
+		log_notice("move of %s to '%s' requested by pid %d", dv_addr_fmt(&req.addr, s), req.node,
+			   (int)cl->cred.pid);
+		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
+		return;
 	case DV_MSG_STATUS:
 		send_status(cl, &req);
 		return;

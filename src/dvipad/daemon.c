@@ -927,6 +927,21 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	return 0;
 }
 
+/* The member that published this name, or 0. */
+static dv_nodeid_t member_by_name(const struct dv_daemon *d, const char *name)
+{
+	const dv_nodeid_t *m;
+	size_t n = dv_engine_members(d->engine, &m);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = dv_engine_node_name(d->engine, m[i]);
+
+		if (nm && strcmp(nm, name) == 0)
+			return m[i];
+	}
+	return 0;
+}
+
 static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
 	struct dv_event ev = {0};
@@ -957,6 +972,21 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 		ev.standby.rank = req->rank;
 		ev.standby.kind = kind;
 		ev.standby.uid = uid;
+		break;
+	case DV_MSG_MOVE:
+		ev.type = DV_EV_MOVE;
+		ev.move.client = client;
+		ev.move.seq = req->seq;
+		ev.move.addr = req->addr;
+		ev.move.uid = uid;
+		ev.move.to = member_by_name(d, req->node);
+		if (!ev.move.to) {
+			char msg[DV_REASON_MAX];
+
+			snprintf(msg, sizeof(msg), "no member of the cluster is named '%s'", req->node);
+			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_BADREQ, msg);
+			return;
+		}
 		break;
 	default:
 		dv_control_reply(d->control, client, req->seq, NULL, DV_R_BADREQ, "not an address request");

@@ -1348,6 +1348,76 @@ static int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
 	return 0;
 }
 
+/*
+ * The operator moves an active VIPARANGE address to another member (dvipactl
+ * move). Like a DISRUPTIVE move whatever the range's policy, UNIQUE
+ * included: it is the operator's decision. The holds elsewhere end (their
+ * api clients hear LOST) and an operator hold on the target keeps the
+ * address up there until `deactivate` on that node; standbys keep waiting.
+ * Stack-managed addresses follow their define rules instead (deactivate).
+ */
+static int ev_move(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->move.addr;
+	uint64_t client = ev->move.client;
+	uint32_t seq = ev->move.seq;
+	dv_nodeid_t to = ev->move.to;
+	const struct node *tn = node_find(e, to);
+	struct vipa *v = vipa_find(e, a);
+	char ab[DV_ADDR_STRLEN], tl[LABEL_MAX], fl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
+	dv_nodeid_t from;
+
+	dv_addr_fmt(a, ab);
+	node_label(e, to, tl);
+	if (!e->quorate) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
+		return 0;
+	}
+	if (v && vipa_is_define(e, v)) {
+		reply(e, ev, client, seq, a, DV_R_HELD,
+		      "%s is defined by %s; stack-managed addresses move by deactivate/reactivate", ab,
+		      cand_desc(e, define_face(e, v), cd));
+		return 0;
+	}
+	if (!v || v->n_holds == 0 || !v->owner) {
+		reply(e, ev, client, seq, a, DV_R_NOTHELD, "%s is not active on any node", ab);
+		return 0;
+	}
+	if (!tn || !tn->member) {
+		reply(e, ev, client, seq, a, DV_R_BADREQ, "%s is not a member of the cluster", tl);
+		return 0;
+	}
+	if (!tn->has_conf || !node_range(tn, a)) {
+		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, tl);
+		return 0;
+	}
+	from = v->owner;
+	node_label(e, from, fl);
+	if (from == to) {
+		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 &&
+		    hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+			goto nomem;
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is already active on %s; the operator holds it there", ab,
+		      tl);
+		return 0;
+	}
+	if (hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+		goto nomem;
+	snprintf(msg, sizeof(msg), "%s moved to %s by the operator", ab, tl);
+	end_holds_except(e, v, to, msg);
+	set_owner(e, v, to);
+	v->origin = DV_ORIGIN_OPERATOR;
+	v->state = DV_VS_ACTIVE;
+	set_reason(v, "moved from %s to %s by the operator", fl, tl);
+	reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, fl, tl);
+	return 0;
+
+nomem:
+	e->err = -ENOMEM;
+	reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+	return 0;
+}
+
 static int vipa_cmp_ptr(const void *a, const void *b)
 {
 	return dv_addr_cmp(&(*(struct vipa *const *)a)->addr, &(*(struct vipa *const *)b)->addr);
@@ -1715,6 +1785,10 @@ static int event_check(const struct dv_event *ev)
 		return 0;
 	case DV_EV_QUORUM:
 		return 0;
+	case DV_EV_MOVE:
+		if (ev->node == 0 || !family_ok(&ev->move.addr))
+			return -EINVAL;
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -1783,6 +1857,9 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
 		break;
 	case DV_EV_QUORUM:
 		r = ev_quorum(e, ev);
+		break;
+	case DV_EV_MOVE:
+		r = ev_move(e, ev);
 		break;
 	default:
 		r = -EINVAL;

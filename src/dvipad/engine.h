@@ -61,7 +61,9 @@ enum dv_event_type {
 	DV_EV_ADDR_STATE,      /* observed facts about an address on the node */
 	DV_EV_MEMBERSHIP,      /* the set of live nodes */
 	DV_EV_QUORUM,          /* this partition is quorate or not */
+	DV_EV_MOVE,            /* operator: move an active range VIPA to a node */
 };
+#define DV_EV_LAST DV_EV_MOVE
 
 /* The part of a node's configuration the engine needs: the same on every
  * node for a given node. Allow lists stay local (authorization happens at
@@ -109,6 +111,13 @@ struct dv_event {
 		struct {
 			bool quorate;
 		} quorum;
+		struct {
+			uint64_t client; /* the requester, on `node` */
+			uint32_t seq;
+			struct dv_addr addr;
+			dv_nodeid_t to; /* the member that gets the address */
+			uid_t uid;
+		} move;
 	};
 };
 
@@ -122,7 +131,7 @@ enum dv_notify {
  * dv_engine_apply(); the callee must not call back into the engine.
  */
 struct dv_engine_ops {
-	/* The answer to a CLAIM/RELEASE/STANDBY request (client, seq) made on
+	/* The answer to a CLAIM/RELEASE/STANDBY/MOVE request (client, seq) made on
 	 * this node. result is DV_R_OK, DV_R_PENDING (standby registered) or an
 	 * error; reason is a sentence for humans (never NULL). */
 	void (*reply)(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *addr, enum dv_result result,

@@ -332,7 +332,7 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 static bool is_request(uint16_t type)
 {
-	return type >= DV_MSG_ACTIVATE && type <= DV_MSG_RELOAD;
+	return type >= DV_MSG_ACTIVATE && type <= DV_MSG_MOVE;
 }
 
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why)
@@ -394,6 +394,20 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 			}
 			has_rank = true;
 			break;
+		case DV_A_NODE: {
+			const char *name;
+
+			if (r.node[0]) {
+				why = "duplicate node attribute";
+				goto fail;
+			}
+			if (dv_val_str(v, n, &name) < 0 || n < 2 || n > sizeof(r.node)) {
+				why = "malformed node attribute";
+				goto fail;
+			}
+			memcpy(r.node, name, n);
+			break;
+		}
 		default:
 			/* Forward compatibility: a newer client may add
 			 * attributes an older daemon does not know. */
@@ -414,6 +428,12 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 			why = "rank missing";
 		else if (r.kind == 2) /* operator holds have no standby */
 			why = "standby kind must be api or socket";
+		break;
+	case DV_MSG_MOVE:
+		if (!r.has_addr)
+			why = "address missing";
+		else if (!r.node[0])
+			why = "node missing";
 		break;
 	default:
 		break;

@@ -27,6 +27,7 @@
 #define DV_PROTO_VERSION 1
 #define DV_MSG_MAX 65536
 #define DV_REASON_MAX 256 /* bytes of a reason string, with NUL */
+#define DV_PROTO_NODE_MAX 64 /* bytes of a node name, with NUL */
 #define DV_DEFAULT_SOCKET "/run/dvipa/dvipad.sock"
 
 struct dv_msg_hdr {
@@ -50,6 +51,7 @@ enum dv_msg_type {
 	DV_MSG_STATUS = 4,   /* optional ADDR: only that VIPA */
 	DV_MSG_CONFIG = 5,
 	DV_MSG_RELOAD = 6,
+	DV_MSG_MOVE = 7, /* ADDR, NODE: root only */
 	/* daemon -> client */
 	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR, optional SOURCE */
 	DV_MSG_EVENT = 65,  /* EVENT, ADDR, REASON */
@@ -67,6 +69,7 @@ enum dv_attr_type {
 	DV_A_FIELD = 8,   /* u8 field type, key (NUL-terminated), value; see below */
 	DV_A_SOURCE = 9,  /* u32, in a RESULT granting an address: 1 when its range
 			   * is SOURCEVIPA (send from it by default) */
+	DV_A_NODE = 10,   /* NUL-terminated node name, 1..DV_PROTO_NODE_MAX-1 bytes */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -142,7 +145,7 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 /* A request as the daemon sees it, with the rules per type applied:
  * ACTIVATE/RELEASE need ADDR, STANDBY needs ADDR and RANK in 1..254, KIND in
- * 1..3; unknown attribute types are ignored (forward compatibility);
+ * 1..3; MOVE needs ADDR and NODE (a non-empty name); unknown attribute types are ignored (forward compatibility);
  * duplicate attributes are an error. On error, *ret_why names the problem. */
 struct dv_request {
 	uint16_t type;
@@ -151,6 +154,7 @@ struct dv_request {
 	struct dv_addr addr;
 	uint32_t kind; /* 0 when absent */
 	uint32_t rank; /* 0 when absent */
+	char node[DV_PROTO_NODE_MAX]; /* "" when absent */
 };
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why);
 

@@ -532,3 +532,45 @@ def test_many_defines_taken_over(cluster):
     wait_for(lambda: on(n1) == 0, timeout=5, what="n1 to drop them")
     v = cluster.nodes["n3"].vipa(addrs[-1])
     assert v["owner_name"] == "n2" and v["origin"] == "backup"
+
+
+def test_operator_move_to_another_node(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    h = cluster.holder("n1", VIPA, 8080, "--name", "on-n1")
+    h.wait_line("listening")
+    # n2 serves on every address: whatever comes to it answers "on-n2"
+    srv = n2.ns.popen("socat", "TCP-LISTEN:8081,fork,reuseaddr", "SYSTEM:echo on-n2")
+    try:
+        wait_for(lambda: fetch(n2.ns, "192.0.2.2", 8081) == "on-n2", what="server on n2")
+        # only root, and only to a member
+        r = n3.ctl("move", VIPA, "--to", "n2", user="65534", check=False)
+        assert r.returncode == 5, r.stderr
+        r = n3.ctl("move", VIPA, "--to", "n9", check=False)
+        assert r.returncode == 2 and "n9" in r.stderr, r.stderr
+        r = n3.ctl("move", VIPA, check=False)
+        assert r.returncode == 2 and "--to" in r.stderr, r.stderr
+        assert n1.owner(VIPA) == "n1"
+
+        # asked on n3: the holder on n1 loses it, n2 keeps it for the operator
+        n3.ctl("move", VIPA, "--to", "n2")
+        wait_for(lambda: n2.ns.has_addr(VIPA), timeout=2, what="the address on n2")
+        wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=2, what="n1 to remove the address")
+        h.wait_line("lost", timeout=3)
+        wait_for(lambda: fetch(client, VIPA, 8081, timeout=1) == "on-n2", timeout=5, interval=0.05,
+                 what="client to reach n2")
+        for n in (n1, n2, n3):
+            wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+        v = n1.vipa(VIPA)
+        assert v["origin"] == "operator" and [x["node_name"] for x in v["holds"]] == ["n2"], v
+        assert "by the operator" in v["reason"], v
+
+        # an address active nowhere cannot be moved
+        r = n1.ctl("move", "192.0.2.150", "--to", "n2", check=False)
+        assert r.returncode == 8, r.stderr
+        # the operator hold on n2 ends with deactivate there
+        n2.ctl("deactivate", VIPA)
+        wait_for(lambda: not n2.ns.has_addr(VIPA), timeout=2, what="n2 to remove the address")
+    finally:
+        srv.kill()
+        srv.wait()

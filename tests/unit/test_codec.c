@@ -156,6 +156,13 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 	case DV_EV_QUORUM:
 		assert_int_equal(a->quorum.quorate, b->quorum.quorate);
 		break;
+	case DV_EV_MOVE:
+		assert_int_equal(a->move.client, b->move.client);
+		assert_int_equal(a->move.seq, b->move.seq);
+		assert_true(dv_addr_eq(&a->move.addr, &b->move.addr));
+		assert_int_equal(a->move.to, b->move.to);
+		assert_int_equal(a->move.uid, b->move.uid);
+		break;
 	}
 }
 
@@ -333,6 +340,16 @@ static void test_roundtrip_requests(void **state)
 			roundtrip(&ev, true);
 		}
 	}
+	for (size_t i = 0; i < 5; i++) {
+		struct dv_event ev = {.type = DV_EV_MOVE, .node = 3, .time_ms = 7 + i};
+
+		ev.move.client = i == 0 ? 0 : UINT64_MAX - i;
+		ev.move.seq = (uint32_t)i;
+		ev.move.addr = A(addrs[i]);
+		ev.move.to = i == 1 ? UINT32_MAX : 1 + (dv_nodeid_t)i;
+		ev.move.uid = 0;
+		roundtrip(&ev, true);
+	}
 }
 
 static void test_roundtrip_others(void **state)
@@ -470,7 +487,7 @@ static void test_bad_header(void **state)
 	bad_byte(buf, len, OFF_VERSION + 1, 1);
 	/* unknown types, and a type whose body does not match */
 	bad_byte(buf, len, OFF_TYPE, 0);
-	bad_byte(buf, len, OFF_TYPE, DV_EV_QUORUM + 1);
+	bad_byte(buf, len, OFF_TYPE, DV_EV_LAST + 1);
 	bad_byte(buf, len, OFF_TYPE + 1, 1);
 	bad_byte(buf, len, OFF_TYPE, DV_EV_QUORUM);
 	bad_byte(buf, len, OFF_TYPE, DV_EV_ADDR_STATE);
@@ -547,6 +564,36 @@ static void test_bad_requests(void **state)
 	bad_byte(buf, len, OFF_BODY, 2);
 	bad_byte(buf, len, OFF_BODY, 0xff);
 	free(buf);
+}
+
+/* A move names its target node, and like every request its origin. */
+static void test_bad_move(void **state)
+{
+	struct dv_event ev = {.type = DV_EV_MOVE, .node = 2};
+	uint8_t *buf = NULL;
+	size_t len;
+	/* move body: client, seq, family + 4 bytes, to, uid */
+	const size_t fam = OFF_BODY + 12, to = fam + 5;
+
+	(void)state;
+	ev.move.client = 1;
+	ev.move.addr = A("10.1.1.5");
+	ev.move.to = 3;
+	len = enc(&ev, &buf);
+	assert_int_equal(len, to + 4 + 4);
+	bad_u32(buf, len, to, 0);
+	bad_byte(buf, len, fam, 0);
+	bad_byte(buf, len, fam, DV_WIRE_INET6);
+	bad_u32(buf, len, OFF_NODE, 0);
+	free(buf);
+	buf = NULL;
+	ev.move.to = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+	ev.move.to = 3;
+	ev.node = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
 }
 
 static void test_bad_membership(void **state)
@@ -710,7 +757,7 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
-	ev.type = (enum dv_event_type)(DV_EV_QUORUM + 1);
+	ev.type = (enum dv_event_type)(DV_EV_LAST + 1);
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = DV_EV_CLIENT_GONE;
 	ev.node = 0;
@@ -782,6 +829,7 @@ int main(void)
 	    cmocka_unit_test(test_decoded_applies),
 	    cmocka_unit_test(test_bad_header),
 	    cmocka_unit_test(test_bad_requests),
+	    cmocka_unit_test(test_bad_move),
 	    cmocka_unit_test(test_bad_membership),
 	    cmocka_unit_test(test_bad_node_config),
 	    cmocka_unit_test(test_encode_refusals),

@@ -996,6 +996,82 @@ static void test_move_keeps_standbys(void **state)
 	assert_non_null(notified(w, 3, 5, "10.1.1.5", DV_NOTIFY_GRANTED));
 }
 
+/* ---- operator move (dvipactl move) ---- */
+
+static int move(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, dv_nodeid_t to)
+{
+	struct dv_event ev = {.type = DV_EV_MOVE, .node = node};
+
+	ev.move.client = client;
+	ev.move.seq = ++w->seq;
+	ev.move.addr = A(addr);
+	ev.move.to = to;
+	return request(w, &ev, client);
+}
+
+static void test_operator_move(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	/* asked on n3, moves from n1 to n2: api and socket holds on n1 end */
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 0, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(standby(w, 3, 5, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(move(w, 3, 4, "10.1.1.5", 2), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 3), "moved from n1 to n2"));
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 1);
+	assert_int_equal(v.holds[0].kind, DV_HOLD_OPERATOR);
+	assert_int_equal(v.holds[0].node, 2);
+	assert_int_equal(v.origin, DV_ORIGIN_OPERATOR);
+	assert_int_equal(v.n_standbys, 1);
+	assert_non_null(strstr(v.reason, "by the operator"));
+	assert_non_null(strstr(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST)->reason, "moved to n2 by the operator"));
+	assert_false(installed(w, 1, "10.1.1.5"));
+	assert_true(installed(w, 2, "10.1.1.5"));
+	/* again: nothing moves; the operator hold is there already */
+	assert_int_equal(move(w, 1, 4, "10.1.1.5", 2), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "already active on n2"));
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 1);
+	/* deactivate on n2 ends it: the standby on n3 is granted */
+	assert_int_equal(release(w, 2, 0, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	/* a UNIQUE range moves too: the operator decides */
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(move(w, 2, 4, "10.3.3.5", 3), DV_R_OK);
+	assert_int_equal(owner(w, "10.3.3.5"), 3);
+	assert_true(installed(w, 3, "10.3.3.5"));
+}
+
+static void test_operator_move_refusals(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 3, "n3", "range 10.1.1.0/24; range 10.9.9.0/24; define 10.9.9.1");
+	/* nothing active */
+	assert_int_equal(move(w, 1, 4, "10.1.1.5", 2), DV_R_NOTHELD);
+	assert_non_null(strstr(last_reply_reason(w, 1), "not active"));
+	assert_int_equal(claim(w, 1, 7, "10.2.2.5", DV_HOLD_API), DV_R_OK);
+	/* the target has no range covering it */
+	assert_int_equal(move(w, 1, 4, "10.2.2.5", 3), DV_R_NORANGE);
+	assert_non_null(strstr(last_reply_reason(w, 1), "no VIPARANGE of n3"));
+	/* not a member */
+	assert_int_equal(move(w, 1, 4, "10.2.2.5", 9), DV_R_BADREQ);
+	assert_int_equal(move(w, 1, 4, "10.2.2.5", 0), DV_R_BADREQ);
+	/* defines follow their own rules */
+	assert_int_equal(owner(w, "10.9.9.1"), 3);
+	assert_int_equal(move(w, 1, 4, "10.9.9.1", 2), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 1), "deactivate"));
+	assert_int_equal(owner(w, "10.2.2.5"), 1);
+	assert_int_equal(all_notifies(w), 0);
+	/* no quorum, no move */
+	quorum(w, false);
+	assert_int_equal(move(w, 1, 4, "10.2.2.5", 2), DV_R_NOQUORUM);
+}
+
 /* ---- standbys ---- */
 
 static void test_standby_granted_on_release(void **state)
@@ -3231,6 +3307,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_move_disruptive_ends_operator, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_bind_cannot_move_operator, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_move_keeps_standbys, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_operator_move, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_operator_move_refusals, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_granted_on_release, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_rank_order, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_ties_earliest, setup3, teardown),

@@ -945,6 +945,87 @@ static void test_missing_attr(void **state)
 	assert_int_equal(raw_reply(&r, &rep), -EBADMSG);
 }
 
+static void test_request_move(void **state)
+{
+	char longname[DV_PROTO_NODE_MAX + 1];
+	struct dv_msgb *b = msgb_new(DV_MSG_MOVE, 4);
+	struct dv_addr a = addr("10.1.1.8");
+	struct dv_request req;
+	const char *why;
+	struct dv_msg m;
+	struct raw r;
+
+	(void)state;
+	dv_msgb_put_addr(b, &a);
+	dv_msgb_put_str(b, DV_A_NODE, "n2");
+	parse_b(b, &m);
+	assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+	assert_int_equal(req.type, DV_MSG_MOVE);
+	assert_true(dv_addr_eq(&req.addr, &a));
+	assert_string_equal(req.node, "n2");
+	free(b);
+
+	/* other requests have no node */
+	b = msgb_new(DV_MSG_ACTIVATE, 5);
+	dv_msgb_put_addr(b, &a);
+	parse_b(b, &m);
+	assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+	assert_string_equal(req.node, "");
+	free(b);
+
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_attr(&r, DV_A_NODE, "n2", 3);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "address missing");
+
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "node missing");
+
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, "n2", 3);
+	raw_attr(&r, DV_A_NODE, "n3", 3);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "duplicate node attribute");
+
+	/* empty, without its NUL, with an inner NUL, too long */
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, "", 1);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "malformed node attribute");
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, "n2", 2);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "malformed node attribute");
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, "n\0002", 4);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, longname, sizeof(longname));
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "malformed node attribute");
+	/* the longest name fits */
+	longname[DV_PROTO_NODE_MAX - 1] = 0;
+	raw_init(&r, DV_MSG_MOVE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_attr(&r, DV_A_NODE, longname, DV_PROTO_NODE_MAX);
+	assert_int_equal(raw_request(&r, &req, &why), 0);
+	assert_int_equal(strlen(req.node), DV_PROTO_NODE_MAX - 1);
+
+	/* the next type is no request yet */
+	raw_init(&r, DV_MSG_MOVE + 1, 1);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "unknown request type");
+}
+
 static void test_rank_range(void **state)
 {
 	static const uint32_t bad[] = {0, 255, 256, UINT32_MAX};
@@ -1095,6 +1176,7 @@ int main(void)
 	    cmocka_unit_test(test_field_values),
 	    cmocka_unit_test(test_duplicate_attr),
 	    cmocka_unit_test(test_missing_attr),
+	    cmocka_unit_test(test_request_move),
 	    cmocka_unit_test(test_rank_range),
 	    cmocka_unit_test(test_kind_range),
 	    cmocka_unit_test(test_not_a_request),
