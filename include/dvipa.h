@@ -31,6 +31,7 @@ extern "C" {
 #define DVIPA_E_NOQUORUM 10 /* the node's cluster partition is not quorate */
 #define DVIPA_E_KERNEL 11  /* the kernel refused to install the address */
 #define DVIPA_E_INTERNAL 12
+#define DVIPA_E_LEFT 13     /* the node left the group (dvipactl leave) */
 
 #define DVIPA_EVENT_GRANTED 1 /* a standby registration was granted */
 #define DVIPA_EVENT_LOST 2    /* a hold ended without the application asking */

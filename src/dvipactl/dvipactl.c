@@ -384,7 +384,7 @@ static int result_exit(uint32_t r)
 {
 	if (r == DV_R_OK)
 		return 0;
-	if (r >= DV_R_BADREQ && r <= DV_R_INTERNAL)
+	if (r >= DV_R_BADREQ && r <= DV_R_LEFT)
 		return (int)r;
 	return EXIT_FAILURE_OTHER;
 }
@@ -496,8 +496,8 @@ static void render_status(json_object *root)
 		for (size_t i = 0; i < json_object_array_length(members); i++) {
 			json_object *m = json_object_array_get_idx(members, i);
 
-			printf("%s %s (%" PRIu64 "%s)", i ? "," : "", jstr(m, "name", "?"), ju64(m, "nodeid"),
-			       jbool(m, "self") ? ", self" : "");
+			printf("%s %s (%" PRIu64 "%s%s)", i ? "," : "", jstr(m, "name", "?"), ju64(m, "nodeid"),
+			       jbool(m, "self") ? ", self" : "", jbool(m, "left") ? ", left the group" : "");
 		}
 		printf("\n");
 	}
@@ -528,6 +528,8 @@ static void render_status(json_object *root)
 		if (json_object_object_get_ex(v, "standbys", &a))
 			for (size_t k = 0; k < json_object_array_length(a); k++)
 				print_holder(json_object_array_get_idx(a, k), true);
+		if (*jstr(v, "deactivated_on", ""))
+			printf("    deactivated on: %s\n", jstr(v, "deactivated_on", ""));
 		if (*reason)
 			printf("    reason: %s\n", reason);
 	}
@@ -684,32 +686,45 @@ static int cmd_activate(struct ctl *c, int argc, char **argv)
 	return operator_request(c, argc, argv, DV_MSG_ACTIVATE, true);
 }
 
+static int cluster_request(struct ctl *c, int argc, char **argv, uint16_t type, bool needs_addr, bool node_is_to);
+
 static int cmd_deactivate(struct ctl *c, int argc, char **argv)
 {
-	return operator_request(c, argc, argv, DV_MSG_RELEASE, true);
+	return cluster_request(c, argc, argv, DV_MSG_DEACTIVATE, true, false);
 }
 
-/* move ADDR --to NODE: one request, silent on success. */
-static int cmd_move(struct ctl *c, int argc, char **argv)
+/*
+ * The cluster operations: one request each, silent on success. ADDR (when
+ * needs_addr) and a node option: --to (move, required) or --node (the
+ * others, default this node). Plain "deactivate ADDR" stays the operator
+ * hold's release; dvipad turns it into the define's deactivation when
+ * ADDR is a define of the node and no operator hold of it exists.
+ */
+static int cluster_request(struct ctl *c, int argc, char **argv, uint16_t type, bool needs_addr, bool node_is_to)
 {
 	static const struct option opts[] = {
 	    {"to", required_argument, NULL, 't'},
+	    {"node", required_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	struct tree t = {0};
 	struct dv_reply rep;
 	struct dv_addr a;
-	const char *to = NULL;
+	const char *node = NULL;
 	int o, r;
 
 	if (c->json)
 		return usage_error("--json applies to display verbs only");
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "ht:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 't':
-			to = optarg;
+		case 'n':
+			if ((o == 't') != node_is_to)
+				return usage_error("%s does not take --%s", current_verb->name,
+						   o == 't' ? "to" : "node");
+			node = optarg;
 			break;
 		case 'h':
 			usage_line(stdout, current_verb);
@@ -718,27 +733,56 @@ static int cmd_move(struct ctl *c, int argc, char **argv)
 			return usage_error(NULL);
 		}
 	}
-	if (optind >= argc)
+	if (needs_addr && optind >= argc)
 		return usage_error("an address is required");
-	if (argc - optind > 1)
+	if (argc - optind > (needs_addr ? 1 : 0))
 		return usage_error("too many arguments");
-	if (!to || !*to)
+	if (node_is_to && !node)
 		return usage_error("--to NODE is required");
-	if (strlen(to) >= DV_PROTO_NODE_MAX)
-		return usage_error("node name '%s' is too long", to);
-	if ((r = parse_addr_arg(argv[optind], &a)) != 0)
+	if (node && !*node)
+		return usage_error("a node name is required");
+	if (node && strlen(node) >= DV_PROTO_NODE_MAX)
+		return usage_error("node name '%s' is too long", node);
+	if (needs_addr && (r = parse_addr_arg(argv[optind], &a)) != 0)
 		return r;
-	c->node = to;
+	/* deactivate without --node: the operator hold's release, as ever */
+	if (type == DV_MSG_DEACTIVATE && !node)
+		return operator_request(c, argc, argv, DV_MSG_RELEASE, true);
+	c->node = node;
 	t.root = json_object_new_object();
 	r = ctl_connect(c);
 	if (r == 0)
-		r = ctl_transact(c, DV_MSG_MOVE, &a, 0, &t, &rep);
+		r = ctl_transact(c, type, needs_addr ? &a : NULL, 0, &t, &rep);
 	if (r == 0 && rep.result != DV_R_OK) {
-		fprintf(stderr, "dvipactl: move %s: %s\n", argv[optind], reason_or_text(&rep));
+		if (needs_addr)
+			fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, argv[optind],
+				reason_or_text(&rep));
+		else
+			fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
 		r = result_exit(rep.result);
 	}
 	json_object_put(t.root);
 	return r;
+}
+
+static int cmd_move(struct ctl *c, int argc, char **argv)
+{
+	return cluster_request(c, argc, argv, DV_MSG_MOVE, true, true);
+}
+
+static int cmd_reactivate(struct ctl *c, int argc, char **argv)
+{
+	return cluster_request(c, argc, argv, DV_MSG_REACTIVATE, true, false);
+}
+
+static int cmd_leave(struct ctl *c, int argc, char **argv)
+{
+	return cluster_request(c, argc, argv, DV_MSG_LEAVE, false, false);
+}
+
+static int cmd_join(struct ctl *c, int argc, char **argv)
+{
+	return cluster_request(c, argc, argv, DV_MSG_JOIN, false, false);
 }
 
 static int cmd_reload(struct ctl *c, int argc, char **argv)
@@ -1054,8 +1098,15 @@ static const struct verb verbs[] = {
     {"status", cmd_status, "[--json] [ADDR]", "show the node, its VIPAs, holds and standbys", true},
     {"config", cmd_config, "[--json]", "show the configuration in effect", true},
     {"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
-    {"deactivate", cmd_deactivate, "ADDR", "end the operator hold on ADDR", false},
+    {"deactivate", cmd_deactivate, "ADDR [--node NODE]",
+     "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "
+     "ineligible for it (root)",
+     false},
+    {"reactivate", cmd_reactivate, "ADDR [--node NODE]",
+     "make NODE (default: this one) eligible again for the define ADDR (root)", false},
     {"move", cmd_move, "ADDR --to NODE", "move the active VIPARANGE address ADDR to cluster member NODE (root)", false},
+    {"leave", cmd_leave, "[--node NODE]", "NODE (default: this one) gives up its VIPAs and takes none (root)", false},
+    {"join", cmd_join, "[--node NODE]", "NODE (default: this one) takes VIPAs again after leave (root)", false},
     {"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
     {"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
      "hold the VIPAs while CMD runs", false},
@@ -1078,7 +1129,8 @@ static void help(FILE *f)
 			verbs[i].help);
 	fprintf(f, "\nexit: 0 ok, 1 failure, 2 bad arguments, 3 not in any range, 4 held elsewhere,\n"
 		   "      5 permission denied, 6 dvipad unreachable, 7 address in use on the link,\n"
-		   "      8 not held, 9 limit, 10 no quorum, 11 kernel refused, 12 internal error;\n"
+		   "      8 not held, 9 limit, 10 no quorum, 11 kernel refused, 12 internal error,\n"
+		   "      13 the node left the group;\n"
 		   "      run: the command's exit status, 128+N if it was killed by signal N\n");
 }
 

@@ -16,6 +16,8 @@
  *     MEMBERSHIP   u32 n, n x u32 node
  *     QUORUM       u8 quorate
  *     MOVE         u64 client, u32 seq, addr, u32 to (node, not 0), u32 uid
+ *     DEFINE_STATE u64 client, u32 seq, addr, u32 target (not 0), u8 active
+ *     NODE_ADMIN   u64 client, u32 seq, u32 target (not 0), u8 joined
  *
  *   addr    u8 family (4 or 6), 4 or 16 bytes
  *   str     u16 size (including the NUL), the bytes, NUL
@@ -52,7 +54,8 @@
 
 #define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING)
 
-_Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9, "event types are wire numbers");
+_Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
+	       "event types are wire numbers");
 _Static_assert(DV_HOLD_API == 1 && DV_HOLD_SOCKET == 3, "hold kinds are wire numbers");
 _Static_assert(DV_POLICY_NONDISRUPTIVE == 0 && DV_POLICY_UNIQUE == 2, "policies are wire numbers");
 _Static_assert(DV_MOVE_IMMEDIATE == 0 && DV_MOVE_NONE == 2, "moveable values are wire numbers");
@@ -497,6 +500,27 @@ int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
 		dv_w_u32(&w, ev->move.to);
 		dv_w_u32(&w, ev->move.uid);
 		break;
+	case DV_EV_DEFINE_STATE:
+		if (ev->define_state.target == 0) {
+			w_fail(&w, -EINVAL);
+			break;
+		}
+		dv_w_u64(&w, ev->define_state.client);
+		dv_w_u32(&w, ev->define_state.seq);
+		dv_w_addr(&w, &ev->define_state.addr);
+		dv_w_u32(&w, ev->define_state.target);
+		dv_w_u8(&w, ev->define_state.active ? 1 : 0);
+		break;
+	case DV_EV_NODE_ADMIN:
+		if (ev->node_admin.target == 0) {
+			w_fail(&w, -EINVAL);
+			break;
+		}
+		dv_w_u64(&w, ev->node_admin.client);
+		dv_w_u32(&w, ev->node_admin.seq);
+		dv_w_u32(&w, ev->node_admin.target);
+		dv_w_u8(&w, ev->node_admin.joined ? 1 : 0);
+		break;
 	}
 	dv_w_patch_u32(&w, 8, (uint32_t)w.len);
 	if (w.err) {
@@ -647,6 +671,23 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 		ev.move.to = dv_r_u32(&r);
 		ev.move.uid = dv_r_u32(&r);
 		if (ev.move.to == 0)
+			r.bad = true;
+		break;
+	case DV_EV_DEFINE_STATE:
+		ev.define_state.client = dv_r_u64(&r);
+		ev.define_state.seq = dv_r_u32(&r);
+		dv_r_addr(&r, &ev.define_state.addr);
+		ev.define_state.target = dv_r_u32(&r);
+		ev.define_state.active = dv_r_bool(&r);
+		if (ev.define_state.target == 0)
+			r.bad = true;
+		break;
+	case DV_EV_NODE_ADMIN:
+		ev.node_admin.client = dv_r_u64(&r);
+		ev.node_admin.seq = dv_r_u32(&r);
+		ev.node_admin.target = dv_r_u32(&r);
+		ev.node_admin.joined = dv_r_bool(&r);
+		if (ev.node_admin.target == 0)
 			r.bad = true;
 		break;
 	}

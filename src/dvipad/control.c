@@ -326,6 +326,26 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	dv_msgb_field_bool(b, "installed", dv_kaddr_installed(c->d->kaddr, &v->addr));
 	dv_msgb_field_str(b, "range", r ? dv_prefix_fmt(&r->prefix, rs) : "");
 	dv_msgb_field_str(b, "policy", r ? policy_name(r->policy) : "");
+	{
+		char list[DV_REASON_MAX] = "";
+		size_t len = 0;
+
+		/* At most every member; a name that does not fit ends the list. */
+		for (size_t i = 0; i < v->n_cands; i++) {
+			const char *nm = node_name(e, v->cands[i].node);
+			int k;
+
+			if (!v->cands[i].deactivated)
+				continue;
+			k = snprintf(list + len, sizeof(list) - len, "%s%s", len ? "," : "", nm);
+			if (k < 0 || (size_t)k >= sizeof(list) - len) {
+				list[len] = '\0';
+				break;
+			}
+			len += (size_t)k;
+		}
+		dv_msgb_field_str(b, "deactivated_on", list);
+	}
 	client_send(sc->cl, b);
 
 	for (size_t i = 0; i < v->n_holds; i++) {
@@ -397,6 +417,7 @@ static void send_status(struct dv_client *cl, const struct dv_request *req)
 		dv_msgb_field_u64(b, "nodeid", members[i]);
 		dv_msgb_field_str(b, "name", node_name(d->engine, members[i]));
 		dv_msgb_field_bool(b, "self", members[i] == dv_engine_self(d->engine));
+		dv_msgb_field_bool(b, "left", dv_engine_node_left(d->engine, members[i]));
 		client_send(cl, b);
 	}
 
@@ -535,6 +556,34 @@ static enum dv_result authorize(struct dv_client *cl, const struct dv_request *r
 	return DV_R_OK;
 }
 
+static const char *cluster_op_name(uint16_t type)
+{
+	switch (type) {
+	case DV_MSG_MOVE:
+		return "move a VIPA";
+	case DV_MSG_DEACTIVATE:
+		return "deactivate a define";
+	case DV_MSG_REACTIVATE:
+		return "reactivate a define";
+	case DV_MSG_LEAVE:
+		return "make a node leave the group";
+	default:
+		return "make a node join the group";
+	}
+}
+
+static bool self_operator_hold(const struct dv_engine *e, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(e, a, &v) < 0)
+		return false;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].kind == DV_HOLD_OPERATOR && v.holds[i].node == dv_engine_self(e))
+			return true;
+	return false;
+}
+
 static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 {
 	struct dv_control *c = cl->ctl;
@@ -565,6 +614,12 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	}
 	cl->bad = 0;
 
+	/* "deactivate ADDR" without a node: the operator's hold if this node
+	 * has one, else this node's define of ADDR (VARY ... DEACTIVATE). */
+	if (req.type == DV_MSG_RELEASE && req.kind == DV_HOLD_OPERATOR && dv_conf_find_define(c->d->conf, &req.addr) &&
+	    !self_operator_hold(c->d->engine, &req.addr))
+		req.type = DV_MSG_DEACTIVATE;
+
 	switch (req.type) {
 	case DV_MSG_ACTIVATE:
 	case DV_MSG_RELEASE:
@@ -585,16 +640,21 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
 		return;
 	case DV_MSG_MOVE:
+	case DV_MSG_DEACTIVATE:
+	case DV_MSG_REACTIVATE:
+	case DV_MSG_LEAVE:
+	case DV_MSG_JOIN:
 		/* Cluster operations are the administrator's, whatever the
 		 * ranges' ALLOW lists say. */
 		if (cl->cred.uid != 0) {
-			snprintf(msg, sizeof(msg), "only root may %s", "move a VIPA");
+			snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req.type));
 			log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid,
 				   msg);
-			send_result(cl, req.seq, &req.addr, DV_R_PERM, msg);
+			send_result(cl, req.seq, req.has_addr ? &req.addr : NULL, DV_R_PERM, msg);
 			return;
 		}
-		log_notice("move of %s to '%s' requested by pid %d", dv_addr_fmt(&req.addr, s), req.node,
+		log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req.type), req.has_addr ? " " : "",
+			   req.has_addr ? dv_addr_fmt(&req.addr, s) : "", req.node[0] ? " on node " : "", req.node,
 			   (int)cl->cred.pid);
 		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
 		return;

@@ -440,6 +440,8 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 {
 	struct dv_daemon *d = ud;
 
+	if (a && !a->family) /* a node request (leave, join) */
+		a = NULL;
 	if (result == DV_R_OK && a && self_should_have(d, a) && !dv_kaddr_installed(d->kaddr, a)) {
 		char msg[DV_REASON_MAX];
 
@@ -946,6 +948,7 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 {
 	struct dv_event ev = {0};
 	enum dv_hold_kind kind = req->kind ? (enum dv_hold_kind)req->kind : DV_HOLD_API;
+	char msg[DV_REASON_MAX];
 
 	switch (req->type) {
 	case DV_MSG_ACTIVATE:
@@ -973,6 +976,27 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 		ev.standby.kind = kind;
 		ev.standby.uid = uid;
 		break;
+	case DV_MSG_DEACTIVATE:
+	case DV_MSG_REACTIVATE:
+		ev.type = DV_EV_DEFINE_STATE;
+		ev.define_state.client = client;
+		ev.define_state.seq = req->seq;
+		ev.define_state.addr = req->addr;
+		ev.define_state.active = req->type == DV_MSG_REACTIVATE;
+		ev.define_state.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev.define_state.target)
+			goto unknown_node;
+		break;
+	case DV_MSG_LEAVE:
+	case DV_MSG_JOIN:
+		ev.type = DV_EV_NODE_ADMIN;
+		ev.node_admin.client = client;
+		ev.node_admin.seq = req->seq;
+		ev.node_admin.joined = req->type == DV_MSG_JOIN;
+		ev.node_admin.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev.node_admin.target)
+			goto unknown_node;
+		break;
 	case DV_MSG_MOVE:
 		ev.type = DV_EV_MOVE;
 		ev.move.client = client;
@@ -980,19 +1004,19 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 		ev.move.addr = req->addr;
 		ev.move.uid = uid;
 		ev.move.to = member_by_name(d, req->node);
-		if (!ev.move.to) {
-			char msg[DV_REASON_MAX];
-
-			snprintf(msg, sizeof(msg), "no member of the cluster is named '%s'", req->node);
-			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_BADREQ, msg);
-			return;
-		}
+		if (!ev.move.to)
+			goto unknown_node;
 		break;
 	default:
 		dv_control_reply(d->control, client, req->seq, NULL, DV_R_BADREQ, "not an address request");
 		return;
 	}
 	submit(d, &ev);
+	return;
+
+unknown_node:
+	snprintf(msg, sizeof(msg), "no member of the cluster is named '%s'", req->node);
+	dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_BADREQ, msg);
 }
 
 static void probe_done(void *ud, const struct dv_addr *a, int result, const uint8_t mac[6])

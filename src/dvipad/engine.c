@@ -168,14 +168,6 @@ static void table_del(struct table *t, void **slot, hash_fn hash)
 
 /* ---- state ---- */
 
-/* A member's define or backup entry for one address. */
-struct cand {
-	dv_nodeid_t node;
-	unsigned rank;
-	enum dv_moveable moveable;
-	uint16_t trackport;
-};
-
 /* The last DV_EV_ADDR_STATE flags a node reported for the address. */
 struct report {
 	dv_nodeid_t node;
@@ -197,7 +189,7 @@ struct vipa {
 	size_t n_standbys, cap_standbys;
 	struct dv_standby *standbys; /* grant order */
 	size_t n_cands, cap_cands;
-	struct cand *cands;
+	struct dv_cand *cands;
 	size_t n_reports, cap_reports;
 	struct report *reports;
 };
@@ -216,6 +208,7 @@ struct node {
 	dv_nodeid_t id;
 	bool member;
 	bool has_conf;
+	bool left; /* dvipactl leave: takes nothing until join */
 	char name[DV_NODE_NAME_MAX];
 	size_t n_ranges;
 	struct dv_conf_range *ranges;
@@ -703,7 +696,7 @@ static void end_holds_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t ke
 
 /* ---- stack-managed VIPAs (VIPADEFINE / VIPABACKUP) ---- */
 
-static const struct cand *cand_of(const struct vipa *v, dv_nodeid_t node)
+static const struct dv_cand *cand_of(const struct vipa *v, dv_nodeid_t node)
 {
 	for (size_t i = 0; i < v->n_cands; i++)
 		if (v->cands[i].node == node)
@@ -727,11 +720,12 @@ static bool vipa_is_define(const struct dv_engine *e, const struct vipa *v)
 	return false;
 }
 
-static bool cand_eligible(const struct dv_engine *e, const struct vipa *v, const struct cand *c)
+static bool cand_eligible(const struct dv_engine *e, const struct vipa *v, const struct dv_cand *c)
 {
+	const struct node *n = node_find(e, c->node);
 	const struct report *r;
 
-	if (!is_member(e, c->node))
+	if (!n || !n->member || n->left || c->deactivated)
 		return false;
 	if (c->trackport == 0)
 		return true;
@@ -741,12 +735,12 @@ static bool cand_eligible(const struct dv_engine *e, const struct vipa *v, const
 
 /* A VIPABACKUP without MOVEABLE IMMEDIATE only takes over an address that
  * has been active; it never activates one by itself. */
-static bool cand_may_own(const struct vipa *v, const struct cand *c)
+static bool cand_may_own(const struct vipa *v, const struct dv_cand *c)
 {
 	return !(c->rank < DV_RANK_DEFINE && c->moveable == DV_MOVE_NONE && !v->ever_active);
 }
 
-static bool cand_better(const struct cand *a, const struct cand *b)
+static bool cand_better(const struct dv_cand *a, const struct dv_cand *b)
 {
 	return !b || a->rank > b->rank || (a->rank == b->rank && a->node < b->node);
 }
@@ -758,7 +752,7 @@ static bool node_idle(const struct vipa *v, dv_nodeid_t node)
 	return !r || !(r->flags & DV_AS_BUSY);
 }
 
-static const char *cand_desc(const struct dv_engine *e, const struct cand *c, char buf[static DESC_MAX])
+static const char *cand_desc(const struct dv_engine *e, const struct dv_cand *c, char buf[static DESC_MAX])
 {
 	char nl[LABEL_MAX];
 
@@ -771,9 +765,9 @@ static const char *cand_desc(const struct dv_engine *e, const struct cand *c, ch
 
 /* The entry that names the define for a refusal: the owner's, else the best
  * member's. */
-static const struct cand *define_face(const struct dv_engine *e, const struct vipa *v)
+static const struct dv_cand *define_face(const struct dv_engine *e, const struct vipa *v)
 {
-	const struct cand *best = NULL;
+	const struct dv_cand *best = NULL;
 
 	if (v->owner && cand_of(v, v->owner))
 		return cand_of(v, v->owner);
@@ -792,16 +786,28 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 		return;
 	}
 	for (size_t i = 0; i < v->n_cands; i++) {
-		const struct cand *c = &v->cands[i];
+		const struct dv_cand *c = &v->cands[i];
+		const struct node *n = node_find(e, c->node);
 
-		if (is_member(e, c->node) && !cand_eligible(e, v, c)) {
+		if (!n || !n->member)
+			continue;
+		if (c->deactivated) {
+			set_reason(v, "no eligible node: deactivated on %s by the operator",
+				   node_label(e, c->node, nl));
+			return;
+		}
+		if (n->left) {
+			set_reason(v, "no eligible node: %s left the group", node_label(e, c->node, nl));
+			return;
+		}
+		if (!cand_eligible(e, v, c)) {
 			set_reason(v, "no eligible node: no listener on TRACKPORT %u on %s", c->trackport,
 				   node_label(e, c->node, nl));
 			return;
 		}
 	}
 	for (size_t i = 0; i < v->n_cands; i++) {
-		const struct cand *c = &v->cands[i];
+		const struct dv_cand *c = &v->cands[i];
 
 		if (is_member(e, c->node) && !cand_may_own(v, c)) {
 			set_reason(v,
@@ -816,7 +822,7 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 
 static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 {
-	const struct cand *cur = NULL, *best = NULL, *next;
+	const struct dv_cand *cur = NULL, *best = NULL, *next;
 	bool was_define = v->origin == DV_ORIGIN_DEFINE || v->origin == DV_ORIGIN_BACKUP;
 	dv_nodeid_t prev = v->owner;
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], pl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
@@ -833,13 +839,13 @@ static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 	}
 
 	if (v->owner) {
-		const struct cand *c = cand_of(v, v->owner);
+		const struct dv_cand *c = cand_of(v, v->owner);
 
 		if (c && cand_eligible(e, v, c))
 			cur = c;
 	}
 	for (size_t i = 0; i < v->n_cands; i++) {
-		const struct cand *c = &v->cands[i];
+		const struct dv_cand *c = &v->cands[i];
 
 		if (cand_eligible(e, v, c) && cand_may_own(v, c) && cand_better(c, best))
 			best = c;
@@ -851,11 +857,11 @@ static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 	} else if (!cur) {
 		next = best;
 	} else {
-		const struct cand *tb = NULL;
+		const struct dv_cand *tb = NULL;
 		bool idle = node_idle(v, cur->node);
 
 		for (size_t i = 0; i < v->n_cands; i++) {
-			const struct cand *c = &v->cands[i];
+			const struct dv_cand *c = &v->cands[i];
 
 			if (c == cur || c->rank <= cur->rank || !cand_eligible(e, v, c))
 				continue;
@@ -982,6 +988,12 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 	}
 	if (!n || !n->member) {
 		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is not a member of the cluster", nl);
+		return false;
+	}
+	if (n->left) {
+		reply(e, ev, client, seq, a, DV_R_LEFT,
+		      "cannot activate %s: %s has left the group (dvipactl leave) and takes no VIPA until it joins", ab,
+		      nl);
 		return false;
 	}
 	if (!n->has_conf) {
@@ -1387,6 +1399,10 @@ static int ev_move(struct dv_engine *e, const struct dv_event *ev)
 		reply(e, ev, client, seq, a, DV_R_BADREQ, "%s is not a member of the cluster", tl);
 		return 0;
 	}
+	if (tn->left) {
+		reply(e, ev, client, seq, a, DV_R_LEFT, "%s has left the group (dvipactl leave)", tl);
+		return 0;
+	}
 	if (!tn->has_conf || !node_range(tn, a)) {
 		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, tl);
 		return 0;
@@ -1437,6 +1453,126 @@ static struct vipa **vipa_snapshot(const struct dv_engine *e, size_t *ret_n)
 	qsort(all, n, sizeof(*all), vipa_cmp_ptr);
 	*ret_n = n;
 	return all;
+}
+
+/*
+ * VARY TCPIP,,SYSPLEX,DEACTIVATE/REACTIVATE,DVIPA (dvipactl deactivate and
+ * reactivate --node): the target node's VIPADEFINE or VIPABACKUP of the
+ * address stops or starts counting. Deactivated, the node never owns the
+ * address, so the next eligible backup takes it over; reactivated, it is a
+ * candidate again and the define rules decide (a higher-ranked MOVEABLE
+ * IMMEDIATE define takes it back at once, WHENIDLE once idle). The mark
+ * stays across reloads of the node while it keeps the define, and ends
+ * when the node leaves the membership.
+ */
+static int ev_define_state(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->define_state.addr;
+	uint64_t client = ev->define_state.client;
+	uint32_t seq = ev->define_state.seq;
+	dv_nodeid_t target = ev->define_state.target;
+	bool active = ev->define_state.active;
+	const char *verb = active ? "reactivated" : "deactivated";
+	struct vipa *v = vipa_find(e, a);
+	struct dv_cand *c = NULL;
+	char ab[DV_ADDR_STRLEN], tl[LABEL_MAX], why[REASON_MAX];
+
+	dv_addr_fmt(a, ab);
+	node_label(e, target, tl);
+	if (!is_member(e, target)) {
+		reply(e, ev, client, seq, a, DV_R_BADREQ, "%s is not a member of the cluster", tl);
+		return 0;
+	}
+	for (size_t i = 0; v && i < v->n_cands; i++)
+		if (v->cands[i].node == target)
+			c = &v->cands[i];
+	if (!c) {
+		reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is no VIPADEFINE or VIPABACKUP of %s", ab, tl);
+		return 0;
+	}
+	if (c->deactivated == !active) {
+		reply(e, ev, client, seq, a, DV_R_OK, "%s is already %s on %s", ab, verb, tl);
+		return 0;
+	}
+	c->deactivated = !active;
+	snprintf(why, sizeof(why), "it was %s on %s by the operator", verb, tl);
+	reply(e, ev, client, seq, a, DV_R_OK, "%s %s on %s", ab, verb, tl);
+	vipa_settle(e, v, why);
+	return 0;
+}
+
+/* End every hold and standby of node on v, as if it had left: api clients
+ * hear why. */
+static void drop_node_from_vipa(struct dv_engine *e, struct vipa *v, dv_nodeid_t node, const char *why)
+{
+	char ab[DV_ADDR_STRLEN];
+
+	dv_addr_fmt(&v->addr, ab);
+	for (size_t i = 0; i < v->n_holds;) {
+		struct dv_hold h = v->holds[i];
+
+		if (h.node != node) {
+			i++;
+			continue;
+		}
+		hold_del(e, v, i);
+		if (h.kind == DV_HOLD_API)
+			notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s", ab, why);
+	}
+	for (size_t i = 0; i < v->n_standbys;) {
+		struct dv_standby sb = v->standbys[i];
+
+		if (sb.node != node) {
+			i++;
+			continue;
+		}
+		standby_del(e, v, i);
+		notify(e, sb.node, sb.client, &v->addr, DV_NOTIFY_LOST, "standby for %s ended: %s", ab, why);
+	}
+}
+
+/*
+ * LEAVEGROUP/JOINGROUP (dvipactl leave and join): a node that leaves stays
+ * in the CPG group but takes part in nothing: its holds and standbys end as
+ * if it had left the cluster (standbys elsewhere are granted, defines go to
+ * their backups), and its claims are refused until it joins. Joining makes
+ * it eligible again; defines follow their takeback rules.
+ */
+static int ev_node_admin(struct dv_engine *e, const struct dv_event *ev)
+{
+	static const struct dv_addr none;
+	uint64_t client = ev->node_admin.client;
+	uint32_t seq = ev->node_admin.seq;
+	dv_nodeid_t target = ev->node_admin.target;
+	bool joined = ev->node_admin.joined;
+	struct node *n = node_find(e, target);
+	struct vipa **all;
+	size_t n_all = 0;
+	char tl[LABEL_MAX], why[REASON_MAX];
+
+	node_label(e, target, tl);
+	if (!n || !n->member) {
+		reply(e, ev, client, seq, &none, DV_R_BADREQ, "%s is not a member of the cluster", tl);
+		return 0;
+	}
+	if (n->left == !joined) {
+		reply(e, ev, client, seq, &none, DV_R_OK, "%s has already %s the group", tl,
+		      joined ? "joined" : "left");
+		return 0;
+	}
+	all = vipa_snapshot(e, &n_all);
+	if (!all)
+		return -ENOMEM;
+	n->left = !joined;
+	snprintf(why, sizeof(why), "%s %s the group (operator)", tl, joined ? "joined" : "left");
+	for (size_t k = 0; k < n_all; k++) {
+		if (!joined)
+			drop_node_from_vipa(e, all[k], target, why);
+		vipa_settle(e, all[k], why);
+	}
+	free(all);
+	reply(e, ev, client, seq, &none, DV_R_OK, "%s %s the group", tl, joined ? "joined" : "left");
+	return 0;
 }
 
 static int cand_remove(struct vipa *v, dv_nodeid_t node)
@@ -1643,6 +1779,7 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 	struct dv_conf_define *defines = NULL;
 	size_t n_defines = 0, n_new = 0;
 	struct node *n, old;
+	bool *deact = NULL;
 	char nl[LABEL_MAX], why[REASON_MAX];
 
 	ranges = calloc(nc->n_ranges ? nc->n_ranges : 1, sizeof(*ranges));
@@ -1682,6 +1819,16 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 		free(defines);
 		return -ENOSPC;
 	}
+	/* The operator's deactivations outlive a reload that keeps the define. */
+	deact = calloc(n_defines ? n_defines : 1, sizeof(*deact));
+	if (!deact)
+		goto nomem;
+	for (size_t i = 0; i < n_defines; i++) {
+		struct vipa *v = vipa_find(e, &defines[i].addr);
+		const struct dv_cand *c = v ? cand_of(v, ev->node) : NULL;
+
+		deact[i] = c && c->deactivated;
+	}
 	n = node_add(e, ev->node);
 	if (!n)
 		goto nomem;
@@ -1711,13 +1858,15 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 			e->err = -ENOMEM;
 			continue;
 		}
-		v->cands[v->n_cands++] = (struct cand){
+		v->cands[v->n_cands++] = (struct dv_cand){
 		    .node = ev->node,
 		    .rank = d->rank,
 		    .moveable = d->moveable,
 		    .trackport = d->trackport,
+		    .deactivated = deact[i],
 		};
 	}
+	free(deact);
 	for (size_t i = 0; i < old.n_defines; i++)
 		settle_addr(e, &old.defines[i].addr, why);
 	for (size_t i = 0; i < n_defines; i++)
@@ -1729,6 +1878,7 @@ static int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 nomem:
 	free(ranges);
 	free(defines);
+	free(deact);
 	return -ENOMEM;
 }
 
@@ -1789,6 +1939,12 @@ static int event_check(const struct dv_event *ev)
 		if (ev->node == 0 || !family_ok(&ev->move.addr))
 			return -EINVAL;
 		return 0;
+	case DV_EV_DEFINE_STATE:
+		if (ev->node == 0 || !family_ok(&ev->define_state.addr))
+			return -EINVAL;
+		return 0;
+	case DV_EV_NODE_ADMIN:
+		return ev->node == 0 ? -EINVAL : 0;
 	default:
 		return -EINVAL;
 	}
@@ -1860,6 +2016,12 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
 		break;
 	case DV_EV_MOVE:
 		r = ev_move(e, ev);
+		break;
+	case DV_EV_DEFINE_STATE:
+		r = ev_define_state(e, ev);
+		break;
+	case DV_EV_NODE_ADMIN:
+		r = ev_node_admin(e, ev);
 		break;
 	default:
 		r = -EINVAL;
@@ -1938,6 +2100,8 @@ static void vipa_info(const struct vipa *v, struct dv_vipa_info *ret)
 	    .holds = v->holds,
 	    .n_standbys = v->n_standbys,
 	    .standbys = v->standbys,
+	    .n_cands = v->n_cands,
+	    .cands = v->cands,
 	};
 }
 
@@ -1974,6 +2138,13 @@ int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct 
 	if (ret)
 		vipa_info(v, ret);
 	return 0;
+}
+
+bool dv_engine_node_left(const struct dv_engine *e, dv_nodeid_t node)
+{
+	const struct node *n = e ? node_find(e, node) : NULL;
+
+	return n && n->left;
 }
 
 dv_nodeid_t dv_engine_self(const struct dv_engine *e)
@@ -2026,7 +2197,7 @@ uint64_t dv_engine_seq(const struct dv_engine *e)
  *   u32 magic "DVSN"  u16 version  u16 0  u64 length (whole snapshot)
  *   u64 seq  u8 quorate
  *   u32 n, n x node, by id:
- *     u32 id  u8 flags (member, has configuration)  str name
+ *     u32 id  u8 flags (member, has configuration, left)  str name
  *     u32 n, n x range  u32 n, n x define (by address)
  *   u32 n, n x vipa, by address:
  *     addr  u32 owner  u8 origin  u8 state  u8 flags (ever active)
@@ -2034,7 +2205,8 @@ uint64_t dv_engine_seq(const struct dv_engine *e)
  *     u32 n, n x hold     (u8 kind, u32 node, u64 client, u32 uid, u64 since_ms)
  *     u32 n, n x standby  (u32 node, u64 client, u32 rank, u8 kind, u32 uid,
  *                          u64 order, u64 since_ms), in grant order
- *     u32 n, n x u32 candidate node (rank etc. are its define's)
+ *     u32 n, n x candidate (u32 node, u8 flags (deactivated); rank etc.
+ *                           are its define's)
  *     u32 n, n x report   (u32 node, u32 flags), by node
  *   u32 n, n x client, by (node, client): u32 node  u64 client  u32 n, n x addr
  *   u32 CRC-32 of everything before it
@@ -2044,12 +2216,15 @@ uint64_t dv_engine_seq(const struct dv_engine *e)
  */
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
-#define SNAP_VERSION 1
+/* 2: nodes that left the group, deactivated candidates */
+#define SNAP_VERSION 2
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
 #define SNODE_MEMBER 0x01
 #define SNODE_CONF 0x02
+#define SNODE_LEFT 0x04
+#define SCAND_DEACTIVATED 0x01
 #define SVIPA_EVER_ACTIVE 0x01
 
 /* Smallest encodings of the repeated parts. */
@@ -2078,8 +2253,10 @@ static int report_cmp(const void *a, const void *b)
 
 static void snap_node(struct dv_wbuf *w, const struct node *n)
 {
+	uint8_t flags = (n->member ? SNODE_MEMBER : 0) | (n->has_conf ? SNODE_CONF : 0) | (n->left ? SNODE_LEFT : 0);
+
 	dv_w_u32(w, n->id);
-	dv_w_u8(w, (uint8_t)((n->member ? SNODE_MEMBER : 0) | (n->has_conf ? SNODE_CONF : 0)));
+	dv_w_u8(w, flags);
 	dv_w_str(w, n->name, sizeof(n->name));
 	dv_w_u32(w, (uint32_t)n->n_ranges);
 	for (size_t i = 0; i < n->n_ranges; i++)
@@ -2123,8 +2300,10 @@ static int snap_vipa(struct dv_wbuf *w, const struct vipa *v)
 		dv_w_u64(w, s->since_ms);
 	}
 	dv_w_u32(w, (uint32_t)v->n_cands);
-	for (size_t i = 0; i < v->n_cands; i++)
+	for (size_t i = 0; i < v->n_cands; i++) {
 		dv_w_u32(w, v->cands[i].node);
+		dv_w_u8(w, v->cands[i].deactivated ? SCAND_DEACTIVATED : 0);
+	}
 	/* At most one report per node, looked up by node: their order is no
 	 * state, so they go sorted. */
 	if (v->n_reports) {
@@ -2253,12 +2432,16 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 		flags = dv_r_u8(r);
 		dv_r_str(r, nd->name, sizeof(nd->name));
 		k = dv_r_count(r, MAX_RANGES, DV_WIRE_RANGE_MIN);
-		if (r->bad || nd->id == 0 || (i > 0 && nd->id <= nd[-1].id) || (flags & ~(SNODE_MEMBER | SNODE_CONF)))
+		/* Only a member can have left the group. */
+		if (r->bad || nd->id == 0 || (i > 0 && nd->id <= nd[-1].id) ||
+		    (flags & ~(SNODE_MEMBER | SNODE_CONF | SNODE_LEFT)) ||
+		    ((flags & SNODE_LEFT) && !(flags & SNODE_MEMBER)))
 			return -EBADMSG;
 		/* An entry exists for a member or for a configuration; only a
 		 * configuration names a node. */
 		nd->member = flags & SNODE_MEMBER;
 		nd->has_conf = flags & SNODE_CONF;
+		nd->left = flags & SNODE_LEFT;
 		n_members += nd->member;
 		if (nd->has_conf) {
 			err = restore_node_conf(nd, r, k);
@@ -2362,7 +2545,7 @@ static int define_key_cmp(const void *key, const void *elem)
  * is the VIPA's own. */
 static int restore_cands(const struct dv_engine *t, struct vipa *v, struct dv_rbuf *r)
 {
-	size_t n = dv_r_count(r, MAX_NODE_ENTRIES, 4);
+	size_t n = dv_r_count(r, MAX_NODE_ENTRIES, 5);
 
 	if (r->bad)
 		return -EBADMSG;
@@ -2372,19 +2555,21 @@ static int restore_cands(const struct dv_engine *t, struct vipa *v, struct dv_rb
 	v->cap_cands = n;
 	for (size_t i = 0; i < n; i++) {
 		dv_nodeid_t id = dv_r_u32(r);
+		uint8_t flags = dv_r_u8(r);
 		const struct node *nd = node_find(t, id);
 		const struct dv_conf_define *d;
 
-		if (r->bad || !nd || !nd->has_conf || cand_of(v, id))
+		if (r->bad || !nd || !nd->has_conf || cand_of(v, id) || (flags & ~SCAND_DEACTIVATED))
 			return -EBADMSG;
 		d = nd->n_defines ? bsearch(&v->addr, nd->defines, nd->n_defines, sizeof(*d), define_key_cmp) : NULL;
 		if (!d)
 			return -EBADMSG;
-		v->cands[v->n_cands++] = (struct cand){
+		v->cands[v->n_cands++] = (struct dv_cand){
 		    .node = id,
 		    .rank = d->rank,
 		    .moveable = d->moveable,
 		    .trackport = d->trackport,
+		    .deactivated = flags & SCAND_DEACTIVATED,
 		};
 	}
 	return 0;
@@ -2410,6 +2595,21 @@ static int restore_reports(struct vipa *v, struct dv_rbuf *r)
 		v->n_reports = i + 1;
 	}
 	return 0;
+}
+
+static bool left_involved(const struct dv_engine *t, const struct vipa *v)
+{
+	const struct dv_cand *oc = v->owner ? cand_of(v, v->owner) : NULL;
+
+	if (v->owner && (dv_engine_node_left(t, v->owner) || (oc && oc->deactivated)))
+		return true;
+	for (size_t i = 0; i < v->n_holds; i++)
+		if (dv_engine_node_left(t, v->holds[i].node))
+			return true;
+	for (size_t i = 0; i < v->n_standbys; i++)
+		if (dv_engine_node_left(t, v->standbys[i].node))
+			return true;
+	return false;
 }
 
 /* The VIPAs, into t (which has its nodes); *ret_refs counts the entries the
@@ -2460,6 +2660,10 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 			return err;
 		/* Something keeps every VIPA the engine knows. */
 		if (!v->n_holds && !v->n_standbys && !v->n_cands)
+			return -EBADMSG;
+		/* A node that left the group, or whose define of the address
+		 * is deactivated, owns nothing and waits for nothing. */
+		if (left_involved(t, v))
 			return -EBADMSG;
 		*ret_refs += v->n_standbys;
 		n_cands += v->n_cands;

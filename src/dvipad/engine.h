@@ -62,8 +62,10 @@ enum dv_event_type {
 	DV_EV_MEMBERSHIP,      /* the set of live nodes */
 	DV_EV_QUORUM,          /* this partition is quorate or not */
 	DV_EV_MOVE,            /* operator: move an active range VIPA to a node */
+	DV_EV_DEFINE_STATE,    /* operator: (de)activate a node's define of an address */
+	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
 };
-#define DV_EV_LAST DV_EV_MOVE
+#define DV_EV_LAST DV_EV_NODE_ADMIN
 
 /* The part of a node's configuration the engine needs: the same on every
  * node for a given node. Allow lists stay local (authorization happens at
@@ -118,6 +120,19 @@ struct dv_event {
 			dv_nodeid_t to; /* the member that gets the address */
 			uid_t uid;
 		} move;
+		struct {
+			uint64_t client; /* the requester, on `node` */
+			uint32_t seq;
+			struct dv_addr addr;
+			dv_nodeid_t target; /* whose define or backup */
+			bool active;        /* reactivate (true) or deactivate */
+		} define_state;
+		struct {
+			uint64_t client; /* the requester, on `node` */
+			uint32_t seq;
+			dv_nodeid_t target;
+			bool joined; /* join (true) or leave */
+		} node_admin;
 	};
 };
 
@@ -131,7 +146,8 @@ enum dv_notify {
  * dv_engine_apply(); the callee must not call back into the engine.
  */
 struct dv_engine_ops {
-	/* The answer to a CLAIM/RELEASE/STANDBY/MOVE request (client, seq) made on
+	/* The answer to a CLAIM/RELEASE/STANDBY/MOVE/DEFINE_STATE/NODE_ADMIN
+	 * request (addr has family 0 for NODE_ADMIN) (client, seq) made on
 	 * this node. result is DV_R_OK, DV_R_PENDING (standby registered) or an
 	 * error; reason is a sentence for humans (never NULL). */
 	void (*reply)(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *addr, enum dv_result result,
@@ -189,6 +205,15 @@ struct dv_standby {
 	uint64_t since_ms;
 };
 
+/* A member's VIPADEFINE (rank 255) or VIPABACKUP entry for one address. */
+struct dv_cand {
+	dv_nodeid_t node;
+	unsigned rank;
+	enum dv_moveable moveable;
+	uint16_t trackport;
+	bool deactivated; /* by the operator (dvipactl deactivate --node) */
+};
+
 struct dv_vipa_info {
 	struct dv_addr addr;
 	dv_nodeid_t owner; /* 0: none */
@@ -200,6 +225,8 @@ struct dv_vipa_info {
 	const struct dv_hold *holds;
 	size_t n_standbys;
 	const struct dv_standby *standbys; /* in grant order */
+	size_t n_cands;
+	const struct dv_cand *cands; /* defines and backups of members */
 };
 
 /* Visit every VIPA the engine knows (active, waiting or defined), sorted by
@@ -213,6 +240,9 @@ bool dv_engine_quorate(const struct dv_engine *e);
 /* The name a node published in its NODE_CONFIG, or NULL. */
 const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node);
 size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret);
+/* The node left the group by the operator (dvipactl leave) and takes
+ * nothing until it joins again. */
+bool dv_engine_node_left(const struct dv_engine *e, dv_nodeid_t node);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
 

@@ -110,6 +110,7 @@ const char *dvipa_strerror(int code)
 	    [DVIPA_E_NOQUORUM] = "The cluster partition is not quorate",
 	    [DVIPA_E_KERNEL] = "The kernel refused the address",
 	    [DVIPA_E_INTERNAL] = "Internal error",
+	    [DVIPA_E_LEFT] = "The node has left the cluster group (dvipactl leave)",
 	};
 
 	if (code < 0)

@@ -332,7 +332,7 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 static bool is_request(uint16_t type)
 {
-	return type >= DV_MSG_ACTIVATE && type <= DV_MSG_MOVE;
+	return type >= DV_MSG_ACTIVATE && type <= DV_MSG_JOIN;
 }
 
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why)
@@ -434,6 +434,11 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 			why = "address missing";
 		else if (!r.node[0])
 			why = "node missing";
+		break;
+	case DV_MSG_DEACTIVATE:
+	case DV_MSG_REACTIVATE:
+		if (!r.has_addr)
+			why = "address missing";
 		break;
 	default:
 		break;

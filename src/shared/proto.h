@@ -51,7 +51,11 @@ enum dv_msg_type {
 	DV_MSG_STATUS = 4,   /* optional ADDR: only that VIPA */
 	DV_MSG_CONFIG = 5,
 	DV_MSG_RELOAD = 6,
-	DV_MSG_MOVE = 7, /* ADDR, NODE: root only */
+	DV_MSG_MOVE = 7,       /* ADDR, NODE: root only */
+	DV_MSG_DEACTIVATE = 8, /* ADDR, optional NODE (default: this node): root only */
+	DV_MSG_REACTIVATE = 9, /* ADDR, optional NODE: root only */
+	DV_MSG_LEAVE = 10,     /* optional NODE: root only */
+	DV_MSG_JOIN = 11,      /* optional NODE: root only */
 	/* daemon -> client */
 	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR, optional SOURCE */
 	DV_MSG_EVENT = 65,  /* EVENT, ADDR, REASON */
@@ -76,8 +80,9 @@ enum dv_attr_type {
  * follow the VIPA record they belong to. */
 enum dv_rec_type {
 	DV_REC_DAEMON = 1,  /* node, nodeid, cluster, quorate, interface, ... */
-	DV_REC_MEMBER = 2,  /* nodeid, name */
-	DV_REC_VIPA = 3,    /* addr, state, owner, origin, since, reason, installed */
+	DV_REC_MEMBER = 2,  /* nodeid, name, self, left */
+	DV_REC_VIPA = 3,    /* addr, state, owner, origin, since, reason, installed,
+			     * deactivated_on (node names, comma-separated) */
 	DV_REC_HOLD = 4,    /* addr, kind, node, client, uid, since */
 	DV_REC_STANDBY = 5, /* addr, node, client, rank, uid, since */
 	DV_REC_RANGE = 6,   /* range, policy, deleted, users, groups */
@@ -145,7 +150,8 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 /* A request as the daemon sees it, with the rules per type applied:
  * ACTIVATE/RELEASE need ADDR, STANDBY needs ADDR and RANK in 1..254, KIND in
- * 1..3; MOVE needs ADDR and NODE (a non-empty name); unknown attribute types are ignored (forward compatibility);
+ * 1..3; MOVE needs ADDR and NODE (a non-empty name), DEACTIVATE and
+ * REACTIVATE need ADDR; unknown attribute types are ignored (forward compatibility);
  * duplicate attributes are an error. On error, *ret_why names the problem. */
 struct dv_request {
 	uint16_t type;

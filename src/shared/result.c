@@ -17,6 +17,7 @@ const char *dv_result_name(int r)
 		[DV_R_NOQUORUM] = "no-quorum",
 		[DV_R_KERNEL] = "kernel",
 		[DV_R_INTERNAL] = "internal",
+		[DV_R_LEFT] = "left",
 	};
 
 	if (r < 0)

@@ -19,6 +19,7 @@ enum dv_result {
 	DV_R_NOQUORUM = 10, /* this node's partition is not quorate */
 	DV_R_KERNEL = 11,   /* the kernel refused the change */
 	DV_R_INTERNAL = 12,
+	DV_R_LEFT = 13,     /* the node left the group (dvipactl leave) */
 };
 
 /* A short lowercase name ("held", "no-range", ...), for JSON and logs. */

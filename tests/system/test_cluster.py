@@ -574,3 +574,97 @@ def test_operator_move_to_another_node(cluster):
     finally:
         srv.kill()
         srv.wait()
+
+
+def test_define_deactivate_and_reactivate(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
+             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
+             "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+
+    def only_on(node):
+        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values())
+
+    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+
+    # VARY ... DEACTIVATE on n1, from n1 itself: the rank-200 backup takes it
+    r = n1.ctl("deactivate", VIPA_DEFINE, user="65534", check=False)
+    assert r.returncode == 5, r.stderr
+    n1.ctl("deactivate", VIPA_DEFINE)
+    wait_for(lambda: only_on(n2), timeout=3, what="n2 (rank 200) to take over")
+    client.exec("ping", "-c", "1", "-W", "1", VIPA_DEFINE)
+    for n in (n1, n2, n3):
+        wait_for(lambda: n.owner(VIPA_DEFINE) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
+    v = n3.vipa(VIPA_DEFINE)
+    assert v["deactivated_on"] == "n1" and v["origin"] == "backup", v
+    assert "deactivated on n1" in v["reason"], v
+    assert "deactivated on: n1" in n3.ctl("status").stdout
+
+    # from n3, for n2: the next backup (rank 100) has it
+    n3.ctl("deactivate", VIPA_DEFINE, "--node", "n2")
+    wait_for(lambda: only_on(n3), timeout=3, what="n3 (rank 100) to take over")
+    assert sorted(n1.vipa(VIPA_DEFINE)["deactivated_on"].split(",")) == ["n1", "n2"]
+
+    # REACTIVATE: takeback by the IMMEDIATE ranks, n2 then n1
+    n1.ctl("reactivate", VIPA_DEFINE, "--node", "n2")
+    wait_for(lambda: only_on(n2), timeout=3, what="takeback by n2")
+    n2.ctl("reactivate", VIPA_DEFINE, "--node", "n1")
+    wait_for(lambda: only_on(n1), timeout=3, what="takeback by n1")
+    for n in (n1, n2, n3):
+        wait_for(lambda: n.owner(VIPA_DEFINE) == "n1", timeout=2, what=f"owner n1 in {n.name}'s status")
+    assert n2.vipa(VIPA_DEFINE)["deactivated_on"] == ""
+    client.exec("ping", "-c", "1", "-W", "1", VIPA_DEFINE)
+
+    # refusals: no such define on that node, no such node
+    r = n1.ctl("deactivate", VIPA, "--node", "n2", check=False)
+    assert r.returncode == 3, r.stderr
+    r = n1.ctl("reactivate", VIPA_DEFINE, "--node", "n9", check=False)
+    assert r.returncode == 2 and "n9" in r.stderr, r.stderr
+    # the operator hold's deactivate works as before
+    n1.ctl("activate", VIPA)
+    n1.ctl("deactivate", VIPA)
+    wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=2, what="the operator hold to end")
+
+
+def test_node_leave_and_join(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    assert fetch(client, VIPA, 8080) == "primary"
+
+    # LEAVEGROUP for n1, asked on n3: the standby on n2 takes over
+    r = n3.ctl("leave", "--node", "n1", user="65534", check=False)
+    assert r.returncode == 5, r.stderr
+    n3.ctl("leave", "--node", "n1")
+    s.wait_line("listening", timeout=3)
+    p.wait_line("lost", timeout=3)
+    wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "standby", timeout=5, interval=0.05,
+             what="client to reach the standby on n2")
+    wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=2, what="n1 to remove the address")
+    st = n2.status()
+    assert [m["left"] for m in st["members"] if m["name"] == "n1"] == [True], st["members"]
+    assert [m["left"] for m in st["members"] if m["name"] == "n2"] == [False], st["members"]
+    assert "n1 (1, left the group)" in n2.ctl("status").stdout
+    # n1 is still a member, but takes nothing
+    r = n1.ctl("activate", VIPA_UNIQUE, check=False)
+    assert r.returncode == 13 and "left the group" in r.stderr, r.stderr
+    assert not n1.ns.has_addr(VIPA_UNIQUE)
+    r = n2.ctl("move", VIPA, "--to", "n1", check=False)
+    assert r.returncode == 13, r.stderr
+    n2.ctl("activate", VIPA_UNIQUE)  # others go on
+
+    # JOINGROUP, from n1 itself: claims work again
+    n1.ctl("join")
+    wait_for(lambda: not n3.status()["members"][0]["left"], timeout=2, what="n1 back in n3's view")
+    h = cluster.holder("n1", "192.0.2.140", 8080, "--name", "after-join")
+    h.wait_line("listening")
+    assert fetch(client, "192.0.2.140", 8080) == "after-join"
+    assert n2.owner(VIPA) == "n2"

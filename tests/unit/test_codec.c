@@ -163,6 +163,19 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 		assert_int_equal(a->move.to, b->move.to);
 		assert_int_equal(a->move.uid, b->move.uid);
 		break;
+	case DV_EV_DEFINE_STATE:
+		assert_int_equal(a->define_state.client, b->define_state.client);
+		assert_int_equal(a->define_state.seq, b->define_state.seq);
+		assert_true(dv_addr_eq(&a->define_state.addr, &b->define_state.addr));
+		assert_int_equal(a->define_state.target, b->define_state.target);
+		assert_int_equal(a->define_state.active, b->define_state.active);
+		break;
+	case DV_EV_NODE_ADMIN:
+		assert_int_equal(a->node_admin.client, b->node_admin.client);
+		assert_int_equal(a->node_admin.seq, b->node_admin.seq);
+		assert_int_equal(a->node_admin.target, b->node_admin.target);
+		assert_int_equal(a->node_admin.joined, b->node_admin.joined);
+		break;
 	}
 }
 
@@ -348,6 +361,21 @@ static void test_roundtrip_requests(void **state)
 		ev.move.addr = A(addrs[i]);
 		ev.move.to = i == 1 ? UINT32_MAX : 1 + (dv_nodeid_t)i;
 		ev.move.uid = 0;
+		roundtrip(&ev, true);
+
+		ev = (struct dv_event){.type = DV_EV_DEFINE_STATE, .node = 2, .time_ms = i};
+		ev.define_state.client = i;
+		ev.define_state.seq = UINT32_MAX - (uint32_t)i;
+		ev.define_state.addr = A(addrs[i]);
+		ev.define_state.target = i == 3 ? UINT32_MAX : 1 + (dv_nodeid_t)i;
+		ev.define_state.active = i % 2;
+		roundtrip(&ev, true);
+
+		ev = (struct dv_event){.type = DV_EV_NODE_ADMIN, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.node_admin.client = UINT64_MAX - i;
+		ev.node_admin.seq = (uint32_t)i;
+		ev.node_admin.target = i == 4 ? UINT32_MAX : 1 + (dv_nodeid_t)i;
+		ev.node_admin.joined = i % 2;
 		roundtrip(&ev, true);
 	}
 }
@@ -592,6 +620,42 @@ static void test_bad_move(void **state)
 	assert_null(buf);
 	ev.move.to = 3;
 	ev.node = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+
+	/* define state: body client, seq, family + 4, target, active */
+	ev = (struct dv_event){.type = DV_EV_DEFINE_STATE, .node = 2};
+	ev.define_state.addr = A("10.1.1.5");
+	ev.define_state.target = 3;
+	len = enc(&ev, &buf);
+	assert_int_equal(len, to + 4 + 1);
+	bad_u32(buf, len, to, 0);
+	bad_byte(buf, len, to + 4, 2);
+	bad_byte(buf, len, to + 4, 0xff);
+	bad_byte(buf, len, fam, 5);
+	bad_u32(buf, len, OFF_NODE, 0);
+	free(buf);
+	buf = NULL;
+	ev.define_state.target = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+	ev.define_state.target = 3;
+	ev.define_state.addr.family = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+
+	/* node admin: body client, seq, target, joined */
+	ev = (struct dv_event){.type = DV_EV_NODE_ADMIN, .node = 2};
+	ev.node_admin.target = 1;
+	ev.node_admin.joined = true;
+	len = enc(&ev, &buf);
+	assert_int_equal(len, OFF_BODY + 12 + 4 + 1);
+	bad_u32(buf, len, OFF_BODY + 12, 0);
+	bad_byte(buf, len, OFF_BODY + 16, 2);
+	bad_u32(buf, len, OFF_NODE, 0);
+	free(buf);
+	buf = NULL;
+	ev.node_admin.target = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	assert_null(buf);
 }

@@ -289,6 +289,8 @@ static void world_check(struct world *w)
 		for (size_t i = 0; i < x->n_holds && i < 8; i++)
 			assert_int_equal(x->holds[i].node, x->owner);
 		assert_true(x->owner == 0 || x->state == DV_VS_ACTIVE);
+		/* a node that left the group owns nothing */
+		assert_false(x->owner && dv_engine_node_left(w->p[0].e, x->owner));
 		assert_true(x->state != DV_VS_ACTIVE || x->owner != 0);
 		/* standbys in grant order */
 		for (size_t i = 1; i < x->n_standbys && i < 8; i++) {
@@ -1070,6 +1072,153 @@ static void test_operator_move_refusals(void **state)
 	/* no quorum, no move */
 	quorum(w, false);
 	assert_int_equal(move(w, 1, 4, "10.2.2.5", 2), DV_R_NOQUORUM);
+}
+
+/* ---- deactivate/reactivate of a define, leave/join of a node ---- */
+
+static int define_state(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, dv_nodeid_t target,
+			bool active)
+{
+	struct dv_event ev = {.type = DV_EV_DEFINE_STATE, .node = node};
+
+	ev.define_state.client = client;
+	ev.define_state.seq = ++w->seq;
+	ev.define_state.addr = A(addr);
+	ev.define_state.target = target;
+	ev.define_state.active = active;
+	return request(w, &ev, client);
+}
+
+static int node_admin(struct world *w, dv_nodeid_t node, uint64_t client, dv_nodeid_t target, bool joined)
+{
+	struct dv_event ev = {.type = DV_EV_NODE_ADMIN, .node = node};
+
+	ev.node_admin.client = client;
+	ev.node_admin.seq = ++w->seq;
+	ev.node_admin.target = target;
+	ev.node_admin.joined = joined;
+	return request(w, &ev, client);
+}
+
+static void test_define_deactivate_reactivate(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1");
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
+	assert_int_equal(owner(w, "10.9.9.1"), 1);
+	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_HOLD_API), DV_R_OK);
+
+	/* deactivate on n1 (asked on n3): the best backup, n2, takes over */
+	assert_int_equal(define_state(w, 3, 4, "10.9.9.1", 1, false), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 2);
+	assert_false(installed(w, 1, "10.9.9.1"));
+	assert_true(installed(w, 2, "10.9.9.1"));
+	assert_non_null(notified(w, 1, 5, "10.9.9.1", DV_NOTIFY_LOST));
+	assert_non_null(strstr(reason(w, "10.9.9.1"), "deactivated on n1"));
+	assert_true(info(w, "10.9.9.1", &v));
+	assert_int_equal(v.origin, DV_ORIGIN_BACKUP);
+	for (size_t i = 0; i < v.n_cands; i++)
+		assert_int_equal(v.cands[i].deactivated, v.cands[i].node == 1);
+	/* twice is fine; a reload of n1 keeps the mark */
+	assert_int_equal(define_state(w, 1, 4, "10.9.9.1", 1, false), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "already deactivated"));
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1 immediate");
+	assert_int_equal(owner(w, "10.9.9.1"), 2);
+	/* n1 may not claim it while it belongs to n2 */
+	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_HOLD_API), DV_R_HELD);
+	/* n2 deactivated too: n3 */
+	assert_int_equal(define_state(w, 2, 4, "10.9.9.1", 2, false), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 3);
+	/* and n3: nobody, and status says why */
+	assert_int_equal(define_state(w, 2, 4, "10.9.9.1", 3, false), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 0);
+	assert_int_equal(vstate(w, "10.9.9.1"), DV_VS_INACTIVE);
+	assert_non_null(strstr(reason(w, "10.9.9.1"), "no eligible node: deactivated on n"));
+	/* reactivate n3, then n1: IMMEDIATE takes it back at once */
+	assert_int_equal(define_state(w, 2, 4, "10.9.9.1", 3, true), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 3);
+	assert_int_equal(define_state(w, 2, 4, "10.9.9.1", 1, true), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 1);
+	assert_true(installed(w, 1, "10.9.9.1"));
+	assert_false(installed(w, 3, "10.9.9.1"));
+
+	/* refusals: no define there, not a member */
+	assert_int_equal(define_state(w, 1, 4, "10.1.1.5", 1, false), DV_R_NORANGE);
+	assert_int_equal(define_state(w, 1, 4, "10.9.9.1", 9, false), DV_R_BADREQ);
+	/* leaving the membership ends the mark */
+	assert_int_equal(define_state(w, 1, 4, "10.9.9.1", 2, false), DV_R_OK);
+	members(w, 2, 1, 3);
+	members(w, 3, 1, 2, 3);
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
+	assert_true(info(w, "10.9.9.1", &v));
+	for (size_t i = 0; i < v.n_cands; i++)
+		assert_false(v.cands[i].deactivated);
+}
+
+static void test_node_leave_join(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1");
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 6, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(standby(w, 1, 7, "10.1.1.6", 100), DV_R_OK); /* granted at once */
+	assert_int_equal(standby(w, 3, 8, "10.1.1.6", 50), DV_R_PENDING);
+	assert_int_equal(claim(w, 3, 9, "10.2.2.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 1, 3, "10.2.2.5", 10), DV_R_PENDING);
+	assert_int_equal(owner(w, "10.9.9.1"), 1);
+
+	/* n1 leaves (asked on n2): everything of n1 goes elsewhere */
+	assert_int_equal(node_admin(w, 2, 4, 1, false), DV_R_OK);
+	assert_true(dv_engine_node_left(w->p[0].e, 1));
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(notified(w, 2, 6, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_non_null(strstr(notified(w, 1, 5, "10.1.1.5", DV_NOTIFY_LOST)->reason, "n1 left the group"));
+	assert_int_equal(owner(w, "10.1.1.6"), 3);
+	assert_int_equal(owner(w, "10.9.9.1"), 2);
+	assert_int_equal(owner(w, "10.2.2.5"), 3);
+	assert_non_null(notified(w, 1, 3, "10.2.2.5", DV_NOTIFY_LOST));
+	assert_true(info(w, "10.2.2.5", &v));
+	assert_int_equal(v.n_standbys, 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_false(installed(w, 1, (const char *[]){"10.1.1.5", "10.1.1.6", "10.9.9.1", "10.2.2.5"}[i]));
+	/* n1 takes nothing now: claims, standbys, moves to it are refused */
+	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_HOLD_API), DV_R_LEFT);
+	assert_non_null(strstr(last_reply_reason(w, 1), "left the group"));
+	assert_int_equal(claim(w, 1, 0, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_LEFT);
+	assert_int_equal(standby(w, 1, 5, "10.1.1.5", 10), DV_R_LEFT);
+	assert_int_equal(move(w, 2, 4, "10.1.1.5", 1), DV_R_LEFT);
+	assert_int_equal(node_admin(w, 1, 4, 1, false), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "already left"));
+	/* others go on; the define says why n1 is not it */
+	assert_int_equal(claim(w, 3, 9, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(node_admin(w, 2, 4, 2, false), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 0);
+	assert_non_null(strstr(reason(w, "10.9.9.1"), "left the group"));
+	assert_int_equal(node_admin(w, 2, 4, 2, true), DV_R_OK);
+	assert_int_equal(owner(w, "10.9.9.1"), 2);
+
+	/* join: eligible again, the IMMEDIATE define takes its address back */
+	assert_int_equal(node_admin(w, 3, 4, 1, true), DV_R_OK);
+	assert_false(dv_engine_node_left(w->p[0].e, 1));
+	assert_int_equal(owner(w, "10.9.9.1"), 1);
+	assert_true(installed(w, 1, "10.9.9.1"));
+	/* n2's leave ended the hold it had been granted */
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.9"), 1);
+	/* not a member */
+	assert_int_equal(node_admin(w, 3, 4, 9, false), DV_R_BADREQ);
+	/* leaving the membership forgets it */
+	assert_int_equal(node_admin(w, 3, 4, 3, false), DV_R_OK);
+	members(w, 2, 1, 2);
+	members(w, 3, 1, 2, 3);
+	assert_false(dv_engine_node_left(w->p[0].e, 3));
 }
 
 /* ---- standbys ---- */
@@ -2294,6 +2443,30 @@ static void run_random(uint64_t seed, int steps)
 		} else if (x < 92) {
 			ev.type = DV_EV_QUORUM;
 			ev.quorum.quorate = rnd(&s) % 3 != 0;
+		} else if (x < 96) {
+			/* the operator: leave/join, (de)activate a define, move */
+			dv_nodeid_t target = rnd(&s) % 8 ? 1 + rnd(&s) % 4 : 9;
+
+			if (x < 93) {
+				ev.type = DV_EV_NODE_ADMIN;
+				ev.node_admin.client = c;
+				ev.node_admin.seq = (uint32_t)step;
+				ev.node_admin.target = target;
+				ev.node_admin.joined = rnd(&s) % 3 == 0;
+			} else if (x < 95) {
+				ev.type = DV_EV_DEFINE_STATE;
+				ev.define_state.client = c;
+				ev.define_state.seq = (uint32_t)step;
+				ev.define_state.addr = A(a);
+				ev.define_state.target = target;
+				ev.define_state.active = rnd(&s) % 2;
+			} else {
+				ev.type = DV_EV_MOVE;
+				ev.move.client = c;
+				ev.move.seq = (uint32_t)step;
+				ev.move.addr = A(a);
+				ev.move.to = target;
+			}
 		} else {
 			static const char *const scripts[] = {
 			    STD_RANGES,
@@ -2646,6 +2819,30 @@ static void run_join(uint64_t seed, int steps)
 		} else if (x < 92) {
 			ev.type = DV_EV_QUORUM;
 			ev.quorum.quorate = rnd(&s) % 3 != 0;
+		} else if (x < 96) {
+			/* the operator: leave/join, (de)activate a define, move */
+			dv_nodeid_t target = rnd(&s) % 8 ? 1 + rnd(&s) % 4 : 9;
+
+			if (x < 93) {
+				ev.type = DV_EV_NODE_ADMIN;
+				ev.node_admin.client = c;
+				ev.node_admin.seq = (uint32_t)step;
+				ev.node_admin.target = target;
+				ev.node_admin.joined = rnd(&s) % 3 == 0;
+			} else if (x < 95) {
+				ev.type = DV_EV_DEFINE_STATE;
+				ev.define_state.client = c;
+				ev.define_state.seq = (uint32_t)step;
+				ev.define_state.addr = A(a);
+				ev.define_state.target = target;
+				ev.define_state.active = rnd(&s) % 2;
+			} else {
+				ev.type = DV_EV_MOVE;
+				ev.move.client = c;
+				ev.move.seq = (uint32_t)step;
+				ev.move.addr = A(a);
+				ev.move.to = target;
+			}
 		} else {
 			/* also from nodes outside the membership: kept until the
 			 * next membership change */
@@ -3011,6 +3208,10 @@ enum defect {
 	D_STANDBY_DUP,
 	D_CAND_NO_DEFINE,
 	D_CAND_DUP,
+	D_CAND_FLAGS,
+	D_DEACT_OWNER,
+	D_LEFT_NONMEMBER,
+	D_LEFT_HOLDER,
 	D_DEFINE_NO_CAND,
 	D_REPORT_ORDER,
 	D_NO_CREF,
@@ -3075,6 +3276,9 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	    {.addr = A("10.9.9.0"), .plen = 24, .rank = 255, .line = 3},
 	};
 	char reason[300];
+	/* n2: member with a configuration; left (4) without being a member,
+	 * or left while it has standbys, is refused */
+	uint8_t n2_flags = d == D_NODE_FLAGS ? 0 : d == D_LEFT_NONMEMBER ? 6 : d == D_LEFT_HOLDER ? 7 : 3;
 
 	assert_int_equal(dv_prefix_parse("10.1.1.0/24", &rg.prefix), 0);
 	rg.bindwatch = d == D_RANGE_BINDWATCH;
@@ -3083,7 +3287,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 2 : 1);
+	dv_w_u16(&w, d == D_VERSION ? 1 : 2);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
@@ -3114,7 +3318,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		w_node(&w, 1, 3, "n1", 1, &rg, 1, df);
 	}
 	if (d != D_NODE_ORDER)
-		w_node(&w, 2, d == D_NODE_FLAGS ? 0 : 3, "n2", 1, &rg, 0, NULL);
+		w_node(&w, 2, n2_flags, "n2", 1, &rg, 0, NULL);
 	if (d == D_NODE_NAME_NOCONF)
 		w_node(&w, 3, 1, "n3", 0, NULL, 0, NULL);
 	if (d == D_MEMBERS)
@@ -3136,6 +3340,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u32(&w, 0);
 		dv_w_u32(&w, 1);
 		dv_w_u32(&w, 1);
+		dv_w_u8(&w, 0);
 		dv_w_u32(&w, 0);
 	}
 	dv_w_addr(&w, &a5);
@@ -3167,6 +3372,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	if (d == D_CAND_NO_DEFINE) {
 		dv_w_u32(&w, 1);
 		dv_w_u32(&w, 2);
+		dv_w_u8(&w, 0);
 	} else {
 		dv_w_u32(&w, 0);
 	}
@@ -3199,8 +3405,11 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u32(&w, 0);
 		dv_w_u32(&w, d == D_CAND_DUP ? 2 : 1);
 		dv_w_u32(&w, 1);
-		if (d == D_CAND_DUP)
+		dv_w_u8(&w, d == D_CAND_FLAGS ? 2 : d == D_DEACT_OWNER ? 1 : 0);
+		if (d == D_CAND_DUP) {
 			dv_w_u32(&w, 1);
+			dv_w_u8(&w, 0);
+		}
 		dv_w_u32(&w, 0);
 	}
 
@@ -3309,6 +3518,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_move_keeps_standbys, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_operator_move, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_operator_move_refusals, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_define_deactivate_reactivate, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_leave_join, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_granted_on_release, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_rank_order, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_standby_ties_earliest, setup3, teardown),

@@ -476,11 +476,11 @@ static void test_open(void **state)
 
 static void test_strerror(void **state)
 {
-	for (int i = 0; i <= DVIPA_E_INTERNAL; i++) {
+	for (int i = 0; i <= DVIPA_E_LEFT; i++) {
 		assert_string_not_equal(dvipa_strerror(i), "Unknown error");
 		assert_string_equal(dvipa_strerror(i), dvipa_strerror(-i));
 	}
-	assert_string_equal(dvipa_strerror(13), "Unknown error");
+	assert_string_equal(dvipa_strerror(14), "Unknown error");
 	assert_string_equal(dvipa_strerror(-1000), "Unknown error");
 	assert_string_equal(dvipa_strerror(INT32_MIN), "Unknown error");
 }

@@ -1019,9 +1019,77 @@ static void test_request_move(void **state)
 	raw_attr(&r, DV_A_NODE, longname, DV_PROTO_NODE_MAX);
 	assert_int_equal(raw_request(&r, &req, &why), 0);
 	assert_int_equal(strlen(req.node), DV_PROTO_NODE_MAX - 1);
+}
+
+static void test_request_define_and_node_ops(void **state)
+{
+	static const uint16_t with_addr[] = {DV_MSG_DEACTIVATE, DV_MSG_REACTIVATE};
+	static const uint16_t node_only[] = {DV_MSG_LEAVE, DV_MSG_JOIN};
+	struct dv_addr a = addr("10.9.9.1");
+	struct dv_request req;
+	const char *why;
+	struct dv_msg m;
+	struct raw r;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct dv_msgb *b = msgb_new(with_addr[i], 7);
+
+		/* the node is optional: this node by default */
+		dv_msgb_put_addr(b, &a);
+		parse_b(b, &m);
+		assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+		assert_int_equal(req.type, with_addr[i]);
+		assert_true(dv_addr_eq(&req.addr, &a));
+		assert_string_equal(req.node, "");
+		free(b);
+		b = msgb_new(with_addr[i], 8);
+		dv_msgb_put_addr(b, &a);
+		dv_msgb_put_str(b, DV_A_NODE, "n3");
+		parse_b(b, &m);
+		assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+		assert_string_equal(req.node, "n3");
+		free(b);
+
+		raw_init(&r, with_addr[i], 1);
+		raw_attr(&r, DV_A_NODE, "n2", 3);
+		assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+		assert_string_equal(why, "address missing");
+		raw_init(&r, with_addr[i], 1);
+		raw_addr4(&r, 10, 1, 1, 5);
+		raw_attr(&r, DV_A_NODE, "", 1);
+		assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+		assert_string_equal(why, "malformed node attribute");
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct dv_msgb *b = msgb_new(node_only[i], 9);
+
+		parse_b(b, &m);
+		assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+		assert_int_equal(req.type, node_only[i]);
+		assert_false(req.has_addr);
+		assert_string_equal(req.node, "");
+		free(b);
+		b = msgb_new(node_only[i], 10);
+		dv_msgb_put_str(b, DV_A_NODE, "n1");
+		parse_b(b, &m);
+		assert_int_equal(dv_request_decode(&m, &req, NULL), 0);
+		assert_string_equal(req.node, "n1");
+		free(b);
+
+		raw_init(&r, node_only[i], 1);
+		raw_attr(&r, DV_A_NODE, "n1", 3);
+		raw_attr(&r, DV_A_NODE, "n1", 3);
+		assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+		assert_string_equal(why, "duplicate node attribute");
+		raw_init(&r, node_only[i], 1);
+		raw_attr(&r, DV_A_NODE, "n1", 2);
+		assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+		assert_string_equal(why, "malformed node attribute");
+	}
 
 	/* the next type is no request yet */
-	raw_init(&r, DV_MSG_MOVE + 1, 1);
+	raw_init(&r, DV_MSG_JOIN + 1, 1);
 	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
 	assert_string_equal(why, "unknown request type");
 }
@@ -1082,7 +1150,7 @@ static void test_kind_range(void **state)
 
 static void test_not_a_request(void **state)
 {
-	static const uint16_t types[] = {0, 7, DV_MSG_RESULT, DV_MSG_EVENT, DV_MSG_RECORD, 0xffff};
+	static const uint16_t types[] = {0, DV_MSG_JOIN + 1, DV_MSG_RESULT, DV_MSG_EVENT, DV_MSG_RECORD, 0xffff};
 	struct dv_request req;
 	struct dv_reply rep;
 	const char *why;
@@ -1177,6 +1245,7 @@ int main(void)
 	    cmocka_unit_test(test_duplicate_attr),
 	    cmocka_unit_test(test_missing_attr),
 	    cmocka_unit_test(test_request_move),
+	    cmocka_unit_test(test_request_define_and_node_ops),
 	    cmocka_unit_test(test_rank_range),
 	    cmocka_unit_test(test_kind_range),
 	    cmocka_unit_test(test_not_a_request),
