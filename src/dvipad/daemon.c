@@ -315,53 +315,71 @@ static void apply_bindwatch(struct dv_daemon *d)
 /* TRACKPORT: a define makes this node eligible only while something listens
  * on its port here. Listeners are polled (sock_diag has no notification for
  * a new listener) and changes reported as ADDR_STATE. */
-static int trackport_tick(sd_event_source *s, uint64_t usec, void *ud)
+/* What this node observes about its define and backup addresses, polled
+ * because sock_diag has no notification for a new listener or connection:
+ * TRACKPORT (a listener on the port makes the node eligible) and, on the
+ * owner, whether connections use the address (WHENIDLE takeback waits for
+ * none). Changes are reported as ADDR_STATE events. */
+static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct dv_daemon *d = ud;
 
 	for (size_t i = 0; i < d->conf->n_defines; i++) {
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
-		uint8_t now;
+		unsigned flags = 0;
 		int r;
 
-		if (!df->trackport)
+		if (df->trackport) {
+			r = dv_sockdiag_listening(d->sockdiag, df->trackport);
+			if (r < 0)
+				continue; /* sock_failed() already told; try again next tick */
+			if (r)
+				flags |= DV_AS_LISTENING;
+		}
+		if (dv_kaddr_installed(d->kaddr, &df->addr)) {
+			r = dv_sockdiag_busy(d->sockdiag, &df->addr);
+			if (r < 0)
+				continue;
+			if (r)
+				flags |= DV_AS_BUSY;
+		}
+		if (self_socket_hold(d, &df->addr))
+			flags |= DV_AS_BOUND;
+		/* 0x80: reported at least once. */
+		if (d->define_state[i] == (0x80 | flags))
 			continue;
-		r = dv_sockdiag_listening(d->sockdiag, df->trackport);
-		if (r < 0)
-			continue; /* sock_failed() already told; try again next tick */
-		now = r ? 2 : 1;
-		if (d->trackport_state[i] == now)
-			continue;
-		d->trackport_state[i] = now;
+		d->define_state[i] = (uint8_t)(0x80 | flags);
 		ev.addr_state.addr = df->addr;
-		ev.addr_state.flags = (r ? DV_AS_LISTENING : 0) | (self_socket_hold(d, &df->addr) ? DV_AS_BOUND : 0);
+		ev.addr_state.flags = flags;
 		submit(d, &ev);
 	}
-	(void)sd_event_source_set_time_relative(s, DV_TRACKPORT_POLL_MS * 1000);
+	(void)sd_event_source_set_time_relative(s, DV_DEFINE_POLL_MS * 1000);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
 
-static void apply_trackport(struct dv_daemon *d)
+static void apply_define_poll(struct dv_daemon *d)
 {
 	bool any = false;
 
-	free(d->trackport_state);
-	d->trackport_state = calloc(d->conf->n_defines + 1, 1);
+	free(d->define_state);
+	d->define_state = calloc(d->conf->n_defines + 1, 1);
+	/* TRACKPORT needs it everywhere; busy reports only matter when other
+	 * nodes may want to take an address back. */
 	for (size_t i = 0; i < d->conf->n_defines; i++)
-		any |= d->conf->defines[i].trackport != 0;
-	d->trackport_timer = sd_event_source_disable_unref(d->trackport_timer);
+		any |= d->conf->defines[i].trackport != 0 || d->conf->cluster != DV_CLUSTER_NONE;
+	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	if (!any)
 		return;
-	if (!d->sockdiag || !d->trackport_state) {
-		log_err("TRACKPORT needs sock_diag: defines with TRACKPORT stay ineligible on this node");
+	if (!d->sockdiag || !d->define_state) {
+		log_err("TRACKPORT and WHENIDLE need sock_diag: defines with TRACKPORT stay ineligible on this node, "
+			"WHENIDLE takes addresses back as if idle");
 		return;
 	}
 	/* First tick at once, so that a define with a listener comes up now. */
-	if (sd_event_add_time_relative(d->ev, &d->trackport_timer, CLOCK_MONOTONIC, 0, 10 * 1000, trackport_tick,
-				       d) < 0)
-		log_err("cannot start the TRACKPORT poll");
+	if (sd_event_add_time_relative(d->ev, &d->define_timer, CLOCK_MONOTONIC, 0, 10 * 1000, define_tick, d) < 0)
+		log_err("cannot start the define poll");
 }
 
 static bool gate_open(const struct dv_daemon *d)
@@ -674,8 +692,8 @@ static void cl_connected(void *ud, bool up)
 			log_err("cannot rebuild the engine for node id %u", d->cluster->self);
 		d->cl_connected = true;
 		/* Listener states are reported again to the group. */
-		if (d->trackport_state)
-			memset(d->trackport_state, 0, d->conf->n_defines + 1);
+		if (d->define_state)
+			memset(d->define_state, 0, d->conf->n_defines + 1);
 		submit_node_config(d);
 		open_gate(d);
 		return;
@@ -827,7 +845,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	}
 	/* With Corosync the configuration is published once in sync. */
 	apply_bindwatch(d);
-	apply_trackport(d);
+	apply_define_poll(d);
 	*ret = d;
 	return 0;
 fail:
@@ -854,8 +872,8 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->control = dv_control_free(d->control);
 	while (d->graces)
 		grace_free(d, d->graces);
-	d->trackport_timer = sd_event_source_disable_unref(d->trackport_timer);
-	free(d->trackport_state);
+	d->define_timer = sd_event_source_disable_unref(d->define_timer);
+	free(d->define_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
@@ -925,7 +943,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	submit_node_config(d);
 	dv_conf_free(old);
 	apply_bindwatch(d);
-	apply_trackport(d);
+	apply_define_poll(d);
 	return 0;
 }
 

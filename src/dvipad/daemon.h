@@ -50,10 +50,10 @@ struct dv_daemon {
 	struct dv_sock_grace *graces;
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen on */
 
-	/* TRACKPORT: which of this node's defines have a listener, as last
-	 * reported to the engine (one per conf->defines entry; 0 = not yet). */
-	sd_event_source *trackport_timer;
-	uint8_t *trackport_state;
+	/* Defines: what was last reported to the engine about each
+	 * conf->defines entry (0x80 | DV_AS_* flags; 0 = not yet). */
+	sd_event_source *define_timer;
+	uint8_t *define_state;
 
 	/* The kernel has an address exactly when the engine says this node
 	 * owns it, the partition is quorate as this node sees it now, and
@@ -62,7 +62,8 @@ struct dv_daemon {
 	bool cl_quorate;
 };
 
-#define DV_TRACKPORT_POLL_MS 250
+/* How often TRACKPORT listeners and WHENIDLE connections are looked at. */
+#define DV_DEFINE_POLL_MS 250
 
 /* How long a fresh socket hold may exist with no socket bound to it. */
 #define DV_SOCKET_GRACE_MS 2000

@@ -1133,6 +1133,22 @@ int dv_sockdiag_listening(struct dv_sockdiag *s, uint16_t port)
 	return r < 0 ? r : sc.hits > 0;
 }
 
+int dv_sockdiag_busy(struct dv_sockdiag *s, const struct dv_addr *a)
+{
+	struct dv_addr x;
+	struct dv_prefix p;
+	struct scan sc = {.match = match_one, .one = &x};
+	int r;
+
+	if (!s || addr_norm(a, &x) < 0)
+		return -EINVAL;
+	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
+	filters_build(s->tmp_f, &p, 1);
+	/* Connections, not listeners: TCP with a peer, on either side. */
+	r = scan_proto(s, s->tmp_f, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT), &sc, true);
+	return r < 0 ? r : sc.hits > 0;
+}
+
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)
 {
 	struct dv_addr x;

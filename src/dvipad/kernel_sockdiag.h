@@ -55,6 +55,10 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a);
 /* Synchronous one-off check: 1 if some socket is bound to a, 0 if not, -errno. */
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);
 
+/* Synchronous: 1 if a TCP connection (established or closing, either
+ * side) has a as its local address, 0 if not, -errno. For WHENIDLE. */
+int dv_sockdiag_busy(struct dv_sockdiag *s, const struct dv_addr *a);
+
 /* Synchronous: 1 if a TCP socket listens on port (any address, any
  * family) in the namespace, 0 if not, -errno. For TRACKPORT. */
 int dv_sockdiag_listening(struct dv_sockdiag *s, uint16_t port);

@@ -668,3 +668,58 @@ def test_node_leave_and_join(cluster):
     h.wait_line("listening")
     assert fetch(client, "192.0.2.140", 8080) == "after-join"
     assert n2.owner(VIPA) == "n2"
+
+
+def test_define_whenidle_takeback_waits_for_connections(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    confs = {"n1": f"  VIPADEFINE MOVEABLE WHENIDLE {VIPA_DEFINE}\n",
+             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
+             "n3": ""}
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+
+    def only_on(node):
+        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values() if n.alive())
+
+    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+    n1.stop()
+    wait_for(lambda: only_on(n2), timeout=3, what="takeover by the backup n2")
+
+    # A client connection to the VIPA on n2: a server there keeps it open.
+    srv = n2.ns.popen("/usr/bin/python3", "-c",
+                      "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+                      f"s.bind(('{VIPA_DEFINE}', 9100)); s.listen(); print('up', flush=True);"
+                      "c,_=s.accept(); print('accepted', flush=True); c.recv(1); c.close(); sys.stdin.read()",
+                      stdin=subprocess.PIPE)
+    cl = None
+    try:
+        assert srv.stdout.readline().strip() == "up"
+        cl = client.popen("/usr/bin/python3", "-c",
+                          f"import socket,sys; c=socket.create_connection(('{VIPA_DEFINE}', 9100));"
+                          "print('connected', flush=True); sys.stdin.read(); c.send(b'x')",
+                          stdin=subprocess.PIPE)
+        assert cl.stdout.readline().strip() == "connected"
+        assert srv.stdout.readline().strip() == "accepted"
+        time.sleep(0.6)  # n2 looks for connections every 250 ms: let it report one
+
+        # n1 returns: WHENIDLE, and n2 has a connection on the address: no takeback.
+        n1.start()
+        time.sleep(1.0)  # four busy polls (250 ms): the address must stay on n2
+        assert only_on(n2), "WHENIDLE took the address back while a connection was open"
+        assert n3.owner(VIPA_DEFINE) == "n2"
+
+        # The connection ends: n1 takes the address back.
+        cl.stdin.close()
+        cl.wait(5)
+        t0 = time.monotonic()
+        wait_for(lambda: only_on(n1), timeout=5, interval=0.01, what="WHENIDLE takeback by n1")
+        figure("cluster: WHENIDLE, last connection closed -> takeback by the define node",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    finally:
+        for p in (cl, srv):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
