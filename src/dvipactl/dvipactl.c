@@ -500,6 +500,13 @@ static void render_status(json_object *root)
 			       jbool(m, "self") ? ", self" : "", jbool(m, "left") ? ", left the group" : "");
 		}
 		printf("\n");
+		for (size_t i = 0; i < json_object_array_length(members); i++) {
+			json_object *m = json_object_array_get_idx(members, i);
+
+			if (*jstr(m, "config_differs", ""))
+				printf("Warning: configuration of %s differs: %s\n", jstr(m, "name", "?"),
+				       jstr(m, "config_differs", ""));
+		}
 	}
 	printf("\n");
 

@@ -381,6 +381,49 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	return sc->cl->dead ? -EPIPE : 0;
 }
 
+/* Where another member's configuration disagrees with this node's, in a
+ * way that matters across nodes: a range the other lacks or has with
+ * another policy, or an address both define as owner (rank 255). */
+static bool config_disagrees(const struct dv_node_conf *mine, const struct dv_node_conf *other, char *why,
+			     size_t size)
+{
+	char s[DV_ADDR_STRLEN];
+
+	for (int pass = 0; pass < 2; pass++) {
+		const struct dv_node_conf *a = pass ? other : mine, *b = pass ? mine : other;
+
+		for (size_t i = 0; i < a->n_ranges; i++) {
+			const struct dv_conf_range *r = &a->ranges[i];
+			const struct dv_conf_range *q = NULL;
+
+			if (r->deleted)
+				continue;
+			for (size_t j = 0; j < b->n_ranges && !q; j++)
+				if (!b->ranges[j].deleted && b->ranges[j].prefix.len == r->prefix.len &&
+				    dv_addr_eq(&b->ranges[j].prefix.addr, &r->prefix.addr))
+					q = &b->ranges[j];
+			if (!q) {
+				snprintf(why, size, "range %s only on %s", dv_prefix_fmt(&r->prefix, s), a->name);
+				return true;
+			}
+			if (q->policy != r->policy) {
+				snprintf(why, size, "range %s: %s on %s, %s on %s", dv_prefix_fmt(&r->prefix, s),
+					 policy_name(r->policy), a->name, policy_name(q->policy), b->name);
+				return true;
+			}
+		}
+	}
+	for (size_t i = 0; i < mine->n_defines; i++)
+		for (size_t j = 0; j < other->n_defines; j++)
+			if (mine->defines[i].rank == DV_RANK_DEFINE && other->defines[j].rank == DV_RANK_DEFINE &&
+			    dv_addr_eq(&mine->defines[i].addr, &other->defines[j].addr)) {
+				snprintf(why, size, "%s is a VIPADEFINE on both %s and %s",
+					 dv_addr_fmt(&mine->defines[i].addr, s), mine->name, other->name);
+				return true;
+			}
+	return false;
+}
+
 static int count_vipa(void *ud, const struct dv_vipa_info *v)
 {
 	(*(uint64_t *)ud)++;
@@ -394,6 +437,8 @@ static void send_status(struct dv_client *cl, const struct dv_request *req)
 	struct dv_msgb *b = &c->msgb;
 	struct status_ctx sc = {.cl = cl, .seq = req->seq};
 	const dv_nodeid_t *members;
+	struct dv_node_conf mine;
+	bool have_mine;
 	size_t n_members;
 	uint64_t nvipas = 0;
 
@@ -412,11 +457,20 @@ static void send_status(struct dv_client *cl, const struct dv_request *req)
 	client_send(cl, b);
 
 	n_members = dv_engine_members(d->engine, &members);
+	have_mine = dv_engine_node_config(d->engine, dv_engine_self(d->engine), &mine) == 0;
 	for (size_t i = 0; i < n_members; i++) {
+		struct dv_node_conf other;
+		char why[DV_REASON_MAX] = "";
+
 		record_begin(b, req->seq, DV_REC_MEMBER);
 		dv_msgb_field_u64(b, "nodeid", members[i]);
 		dv_msgb_field_str(b, "name", node_name(d->engine, members[i]));
 		dv_msgb_field_bool(b, "self", members[i] == dv_engine_self(d->engine));
+		if (have_mine && members[i] != dv_engine_self(d->engine) &&
+		    dv_engine_node_config(d->engine, members[i], &other) == 0 &&
+		    config_disagrees(&mine, &other, why, sizeof(why)))
+			log_debug("configuration of node '%s' differs: %s", other.name, why);
+		dv_msgb_field_str(b, "config_differs", why);
 		dv_msgb_field_bool(b, "left", dv_engine_node_left(d->engine, members[i]));
 		client_send(cl, b);
 	}

@@ -2157,6 +2157,18 @@ bool dv_engine_quorate(const struct dv_engine *e)
 	return e && e->quorate;
 }
 
+int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv_node_conf *ret)
+{
+	const struct node *n = e ? node_find(e, node) : NULL;
+
+	if (!n || !n->has_conf)
+		return -ENOENT;
+	*ret = (struct dv_node_conf){.n_ranges = n->n_ranges, .ranges = n->ranges, .n_defines = n->n_defines,
+				     .defines = n->defines};
+	snprintf(ret->name, sizeof(ret->name), "%s", n->name);
+	return 0;
+}
+
 const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node)
 {
 	const struct node *n = e ? node_find(e, node) : NULL;

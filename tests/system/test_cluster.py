@@ -723,3 +723,16 @@ def test_define_whenidle_takeback_waits_for_connections(cluster):
             if p and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_disagreeing_configurations_are_reported(cluster):
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    assert all(m["config_differs"] == "" for m in n1.status()["members"])
+    # n2 makes the plain range UNIQUE: the nodes no longer agree on it.
+    n2.write_conf(text=CLUSTER_DVIPA_CONF.format(name="n2", extra="").replace(
+        "VIPARANGE DEFINE 255.255.255.192 192.0.2.128", "VIPARANGE DEFINE UNIQUE 255.255.255.192 192.0.2.128"))
+    n2.ctl("reload")
+    m = wait_for(lambda: [m for m in n1.status()["members"] if m["name"] == "n2" and m["config_differs"]],
+                 timeout=3, what="n1 to report n2's configuration")[0]
+    assert "192.0.2.128/26" in m["config_differs"] and "unique" in m["config_differs"]
+    assert "Warning: configuration of n2 differs" in n1.ctl("status").stdout
