@@ -2,7 +2,8 @@
 # Three dvipad nodes on Corosync (CLUSTER COROSYNC): a server holding a VIPA
 # on n1 with hot standbys on n2 (rank 100) and n3 (rank 50). Kill the
 # server on n1: n2 takes over. Cut n2 off: it loses quorum and drops the
-# address, n3 takes over. Heal: one owner, announced. Cleans up after itself.
+# address, n3 takes over. Heal: one owner, announced. Cleans up after itself
+# (KEEP=1 keeps the logs and configurations in the temporary directory).
 #
 #   n1 192.0.2.1   n2 192.0.2.2   n3 192.0.2.3   client 192.0.2.100
 #        \              |              |              /
@@ -24,7 +25,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	for n in n1 n2 n3 client sw; do ip netns del $P-$n 2>/dev/null || true; done
-	rm -rf "$TMP"
+	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 

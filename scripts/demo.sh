@@ -1,8 +1,9 @@
 #!/bin/bash
-# The main job on the embedded default (CLUSTER NONE): build dvipa, start
+# The main job. First on the embedded default (CLUSTER NONE): build dvipa, start
 # dvipad on a small network of namespaces, run a server on a VIPA with a hot
 # standby beside it, kill the primary, and watch the standby take over while
-# a client keeps reaching the same address. Cleans up after itself.
+# a client keeps reaching the same address. Then the same on three hosts
+# coordinated through Corosync (scripts/demo-cluster.sh). Cleans up after itself.
 #
 #   client (192.0.2.100) ---- br0 ---- host (192.0.2.1): dvipad, VIPAs in 192.0.2.128/26
 set -euo pipefail
@@ -83,3 +84,9 @@ echo "client asks $VIPA:8080 -> $(ask)"
 step "dvipad's log"
 cat "$TMP/dvipad.log"
 step "done; cleaning up"
+cleanup
+trap - EXIT
+# The same daemon across hosts: three nodes on Corosync (DEMO=single skips it).
+if [ "${DEMO:-}" != single ]; then
+	exec ./scripts/demo-cluster.sh
+fi
