@@ -585,6 +585,17 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 		src = view[0];
 	log_info("corosync: group '%s': %zu member(s), %zu joined, %zu left; state source node %u", cs->group_str, n,
 		 n_joined, n_left, src);
+	/* Members left: this partition may have lost quorum, and the quorum
+	 * notification comes through another connection, possibly later.
+	 * Ask now, so that the daemon closes its gate before the membership
+	 * change grants anything (a standby must not be told to bind to an
+	 * address a non-quorate node will not install). */
+	if (n_left > 0) {
+		int q = 0;
+
+		if (quorum_getquorate(cs->quorum, &q) == CS_OK && !!q != cs->local_quorate)
+			set_local_quorum(cs, !!q);
+	}
 
 	if (cs->has_state && !cs->waiting) {
 		deliver_membership(cs, view, n);

@@ -473,12 +473,82 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 	dv_control_reply(d->control, client, seq, a, result, reason);
 }
 
+/* A grant that reaches an application while this node cannot install the
+ * address (its partition's quorum is in doubt, or it is not in sync) is
+ * held back until the gate opens: the application would bind to an address
+ * that is not there. */
+struct dv_grant_wait {
+	struct dv_grant_wait *next;
+	uint64_t client;
+	struct dv_addr addr;
+	char reason[DV_REASON_MAX];
+};
+
+#define GRANT_WAITS_MAX 65536
+
+static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
+{
+	for (struct dv_grant_wait **pp = &d->grant_waits; *pp;) {
+		struct dv_grant_wait *w = *pp;
+
+		if (w->client == client && (!a || dv_addr_eq(&w->addr, a))) {
+			*pp = w->next;
+			free(w);
+			d->n_grant_waits--;
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+static bool client_holds(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, a, &v) < 0)
+		return false;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].node == dv_engine_self(d->engine) && v.holds[i].client == client)
+			return true;
+	return false;
+}
+
+static void grant_waits_flush(struct dv_daemon *d)
+{
+	struct dv_grant_wait *w = d->grant_waits;
+
+	d->grant_waits = NULL;
+	d->n_grant_waits = 0;
+	while (w) {
+		struct dv_grant_wait *next = w->next;
+
+		if (client_holds(d, w->client, &w->addr))
+			dv_control_event(d->control, w->client, &w->addr, DV_NOTIFY_GRANTED, w->reason);
+		free(w);
+		w = next;
+	}
+}
+
 static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
 {
 	struct dv_daemon *d = ud;
 
-	if (what == DV_NOTIFY_GRANTED)
+	if (what == DV_NOTIFY_GRANTED) {
 		watch_socket_hold(d, a);
+		if (!gate_open(d) && d->n_grant_waits < GRANT_WAITS_MAX) {
+			struct dv_grant_wait *w = calloc(1, sizeof(*w));
+
+			if (w) {
+				*w = (struct dv_grant_wait){.next = d->grant_waits, .client = client, .addr = *a};
+				snprintf(w->reason, sizeof(w->reason), "%s", reason);
+				d->grant_waits = w;
+				d->n_grant_waits++;
+				return;
+			}
+		}
+	} else {
+		grant_waits_drop(d, client, a);
+	}
 	dv_control_event(d->control, client, a, what, reason);
 }
 
@@ -553,8 +623,10 @@ static int install_cb(void *ud, const struct dv_vipa_info *v)
 /* Install what the engine says this node owns, now that the gate is open. */
 static void open_gate(struct dv_daemon *d)
 {
-	if (d->engine && gate_open(d))
+	if (d->engine && gate_open(d)) {
 		(void)dv_engine_foreach(d->engine, install_cb, d);
+		grant_waits_flush(d);
+	}
 }
 
 static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
@@ -872,6 +944,12 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->control = dv_control_free(d->control);
 	while (d->graces)
 		grace_free(d, d->graces);
+	while (d->grant_waits) {
+		struct dv_grant_wait *w = d->grant_waits;
+
+		d->grant_waits = w->next;
+		free(w);
+	}
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	free(d->define_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
@@ -1118,6 +1196,8 @@ void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const st
 void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
 {
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
+
+	grant_waits_drop(d, client, NULL);
 
 	for (struct dv_probe_wait **pp = &d->probes; *pp;) {
 		struct dv_probe_wait *w = *pp;

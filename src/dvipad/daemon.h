@@ -21,6 +21,7 @@
 
 struct dv_control;
 struct dv_probe_wait;
+struct dv_grant_wait;
 
 struct dv_daemon {
 	sd_event *ev;
@@ -60,6 +61,9 @@ struct dv_daemon {
 	 * the node is in sync with its cluster (always so in CLUSTER NONE). */
 	bool cl_connected;
 	bool cl_quorate;
+	/* Grants held back while the gate is closed (see eng_notify). */
+	struct dv_grant_wait *grant_waits;
+	size_t n_grant_waits;
 };
 
 /* How often TRACKPORT listeners and WHENIDLE connections are looked at. */
