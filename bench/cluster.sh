@@ -81,61 +81,19 @@ quorate() { ctl "$1" status --json | grep -Eq '"quorate": *true'; }
 members3() { [ "$(ctl "$1" status --json | grep -c '"nodeid"')" -ge 4 ]; } # daemon + 3 members
 standby_on() { ctl n3 status --json | tr -d " \n" | grep -q "\"node_name\":\"$1\",\"client\":[0-9]*,\"rank\""; }
 
-corosync_conf() { # corosync_conf NODE PROFILE
-	local tok cons pi pt
+. scripts/corosync-conf.sh
+profile_conf() { # profile_conf NODE PROFILE
 	case $2 in
-	shipped) tok=400 cons=480 pi=50 pt=200 ;;
-	fast) tok=150 cons=180 pi=20 pt=75 ;;
+	shipped) set -- "$1" 400 480 50 200 ;;
+	fast) set -- "$1" 150 180 20 75 ;;
 	esac
-	cat > "$TMP/corosync-$1.conf" <<CONF
-totem {
-  version: 2
-  cluster_name: dvbench
-  transport: knet
-  crypto_cipher: none
-  crypto_hash: none
-  token: $tok
-  token_coefficient: 0
-  consensus: $cons
-  interface {
-    linknumber: 0
-    knet_ping_interval: $pi
-    knet_ping_timeout: $pt
-    knet_pong_count: 1
-  }
-}
-nodelist {
-  node {
-    ring0_addr: 192.0.2.1
-    nodeid: 1
-    name: n1
-  }
-  node {
-    ring0_addr: 192.0.2.2
-    nodeid: 2
-    name: n2
-  }
-  node {
-    ring0_addr: 192.0.2.3
-    nodeid: 3
-    name: n3
-  }
-}
-quorum {
-  provider: corosync_votequorum
-}
-logging {
-  to_logfile: yes
-  logfile: $TMP/corosync-$1.log
-  to_stderr: no
-  to_syslog: no
-}
-CONF
+	corosync_conf "$TMP/corosync-$1.conf" "$TMP/corosync-$1.log" dvbench "$2" "$3" "$4" "$5" \
+		192.0.2.1 192.0.2.2 192.0.2.3
 }
 
 start_cluster() { # start_cluster PROFILE
 	for n in n1 n2 n3; do
-		corosync_conf $n "$1"
+		profile_conf $n "$1"
 		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\nVIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\nENDVIPADYNAMIC\n' \
 			$n > "$TMP/$n.conf"
 		ip netns exec $P-$n unshare -m --propagation private sh -c \
@@ -162,32 +120,15 @@ holder() {
 	echo $! > "$TMP/$n.holder"
 }
 
+. bench/lib.sh
+kill_holder() { kill -9 "$(cat "$TMP/$1.holder")"; }
+cut_node() { ip -n $P-br link set v-$1 down; }
 # measure SCENARIO ACTIVE STANDBY: ms from the event until STANDBY answers.
 measure() {
-	local t0 ms pid
-	rm -f "$TMP/pin" "$TMP/pout"
-	mkfifo "$TMP/pin" "$TMP/pout"
-	ip netns exec $P-cl "$PROBE" -T 15000 $VIPA 8080 "$3" - <"$TMP/pin" >"$TMP/pout" &
-	pid=$!
-	exec 5>"$TMP/pin" 6<"$TMP/pout"
-	read -r -u 6 ms
-	t0=${EPOCHREALTIME/./}000
-	echo "$t0" >&5
 	case $1 in
-	kill) kill -9 "$(cat "$TMP/$2.holder")" ;;
-	cut) ip -n $P-br link set v-$2 down ;;
+	kill) measure_event $P-cl $VIPA "$3" kill_holder "$2" ;;
+	cut) measure_event $P-cl $VIPA "$3" cut_node "$2" ;;
 	esac
-	read -r -u 6 ms
-	exec 5>&- 6<&-
-	wait "$pid" || true
-	echo "$ms"
-}
-
-stats() {
-	sort -n "$1" | awk '{ v[NR] = $1 }
-		function rank(p,  r) { r = int(p * NR); if (r < p * NR) r++; return v[r < 1 ? 1 : r] }
-		END { if (NR) printf "%4d %9.1f %9.1f %9.1f", NR, rank(0.5), rank(0.99), v[NR];
-		      else printf "%4d %9s %9s %9s", 0, "-", "-", "-" }'
 }
 
 echo "dvipa cluster failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"

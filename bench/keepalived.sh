@@ -177,33 +177,15 @@ restore() {
 	sleep "0.$(printf %03d $((RANDOM % 1000)))"
 }
 
+. bench/lib.sh
+kill_server() { kill -9 "$(cat "$TMP/ka1.srv")"; }
+cut_master() { ip -n $P-br link set v-ka1 down; }
 # measure SCENARIO: one event, prints the ms until ka2 answers on the VIP.
 measure() {
-	local t0 ms pid
-	rm -f "$TMP/pin" "$TMP/pout"
-	mkfifo "$TMP/pin" "$TMP/pout"
-	ip netns exec $P-cl "$PROBE" -T 15000 $VIP 8080 ka2 - <"$TMP/pin" >"$TMP/pout" &
-	pid=$!
-	exec 5>"$TMP/pin" 6<"$TMP/pout"
-	read -r -u 6 ms
-	t0=${EPOCHREALTIME/./}000
-	echo "$t0" >&5
 	case $1 in
-	kill) kill -9 "$(cat "$TMP/ka1.srv")" ;;
-	cut) ip -n $P-br link set v-ka1 down ;;
+	kill) measure_event $P-cl $VIP ka2 kill_server ;;
+	cut) measure_event $P-cl $VIP ka2 cut_master ;;
 	esac
-	read -r -u 6 ms
-	exec 5>&- 6<&-
-	wait "$pid" || true
-	echo "$ms"
-}
-
-# stats FILE: n p50 p99 max over the numbers in FILE (nearest rank).
-stats() {
-	sort -n "$1" | awk '{ v[NR] = $1 }
-		function rank(p,  r) { r = int(p * NR); if (r < p * NR) r++; return v[r < 1 ? 1 : r] }
-		END { if (NR) printf "%4d %9.1f %9.1f %9.1f", NR, rank(0.5), rank(0.99), v[NR];
-		      else printf "%4d %9s %9s %9s", 0, "-", "-", "-" }'
 }
 
 echo "keepalived failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"

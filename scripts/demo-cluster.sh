@@ -54,51 +54,10 @@ for n in n1 n2 n3 client; do
 done
 
 step "a Corosync per host (fast profile: token 200 ms), and dvipad with CLUSTER COROSYNC"
+. scripts/corosync-conf.sh
 for i in 1 2 3; do
-	cat > "$TMP/corosync-n$i.conf" <<CONF
-totem {
-  version: 2
-  cluster_name: dvdemo
-  transport: knet
-  crypto_cipher: none
-  crypto_hash: none
-  token: 200
-  token_coefficient: 0
-  consensus: 240
-  interface {
-    linknumber: 0
-    knet_ping_interval: 25
-    knet_ping_timeout: 100
-    knet_pong_count: 1
-  }
-}
-nodelist {
-  node {
-    ring0_addr: 192.0.2.1
-    nodeid: 1
-    name: n1
-  }
-  node {
-    ring0_addr: 192.0.2.2
-    nodeid: 2
-    name: n2
-  }
-  node {
-    ring0_addr: 192.0.2.3
-    nodeid: 3
-    name: n3
-  }
-}
-quorum {
-  provider: corosync_votequorum
-}
-logging {
-  to_logfile: yes
-  logfile: $TMP/corosync-n$i.log
-  to_stderr: no
-  to_syslog: no
-}
-CONF
+	corosync_conf "$TMP/corosync-n$i.conf" "$TMP/corosync-n$i.log" dvdemo 200 240 25 100 \
+		192.0.2.1 192.0.2.2 192.0.2.3
 	cat > "$TMP/n$i.conf" <<CONF
 NODE n$i
 INTERFACE eth0

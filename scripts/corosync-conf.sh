@@ -1,0 +1,48 @@
+# shellcheck shell=bash
+# corosync_conf FILE LOGFILE CLUSTER TOKEN CONSENSUS PING_INTERVAL PING_TIMEOUT ADDR...
+# Writes a corosync.conf for a dvipa cluster on a LAN: knet, votequorum,
+# node ids 1.. in the order of the ADDRs (names n1, n2, ...), the token
+# timing given (token_coefficient 0: no extra time per node). Sourced by
+# scripts/demo-cluster.sh and bench/cluster.sh.
+corosync_conf() {
+	local file=$1 log=$2 name=$3 token=$4 consensus=$5 pi=$6 pt=$7
+	local i=0 a
+	shift 7
+	{
+		cat <<CONF
+totem {
+  version: 2
+  cluster_name: $name
+  transport: knet
+  crypto_cipher: none
+  crypto_hash: none
+  token: $token
+  token_coefficient: 0
+  consensus: $consensus
+  interface {
+    linknumber: 0
+    knet_ping_interval: $pi
+    knet_ping_timeout: $pt
+    knet_pong_count: 1
+  }
+}
+nodelist {
+CONF
+		for a in "$@"; do
+			i=$((i + 1))
+			printf '  node {\n    ring0_addr: %s\n    nodeid: %d\n    name: n%d\n  }\n' "$a" $i $i
+		done
+		cat <<CONF
+}
+quorum {
+  provider: corosync_votequorum
+}
+logging {
+  to_logfile: yes
+  logfile: $log
+  to_stderr: no
+  to_syslog: no
+}
+CONF
+	} > "$file"
+}
