@@ -1035,8 +1035,42 @@ static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_hold_k
 		standby_del(e, v, (size_t)s);
 }
 
+/*
+ * Give a VIPA that nobody holds (or that does not exist yet) to the
+ * requester as its first hold; the requester's own standby registration on
+ * it ends (for API holds only, unless any_kind). Returns 1 when done, or
+ * what the caller returns at once: 0 (replied already) after a failure.
+ */
+static int activate_free(struct dv_engine *e, const struct dv_event *ev, struct vipa **vp, uint64_t client,
+			 uint32_t seq, const struct dv_addr *a, enum dv_hold_kind kind, uid_t uid, bool any_kind)
+{
+	struct vipa *v = *vp;
+	ssize_t s;
+
+	if (!v) {
+		v = vipa_create(e, ev, client, seq, a);
+		if (!v)
+			return 0;
+		*vp = v;
+	}
+	if (hold_add(e, v, kind, ev->node, client, uid) < 0) {
+		vipa_settle(e, v, "a failed activation");
+		e->err = -ENOMEM;
+		reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+		return 0;
+	}
+	s = any_kind || kind == DV_HOLD_API ? standby_find(v, ev->node, client) : -1;
+	if (s >= 0)
+		standby_del(e, v, (size_t)s);
+	set_owner(e, v, ev->node);
+	v->origin = origin_of(kind);
+	v->state = DV_VS_ACTIVE;
+	return 1;
+}
+
 static int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 {
+	int done;
 	const struct dv_addr *a = &ev->claim.addr;
 	uint64_t client = ev->claim.client;
 	uint32_t seq = ev->claim.seq;
@@ -1075,19 +1109,9 @@ static int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 	}
 
 	if (!v || v->n_holds == 0) {
-		if (!v) {
-			v = vipa_create(e, ev, client, seq, a);
-			if (!v)
-				return 0;
-		}
-		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0) {
-			vipa_settle(e, v, "a failed activation");
-			goto nomem;
-		}
-		drop_own_standby(e, v, kind, ev->node, client);
-		set_owner(e, v, ev->node);
-		v->origin = origin_of(kind);
-		v->state = DV_VS_ACTIVE;
+		done = activate_free(e, ev, &v, client, seq, a, kind, ev->claim.uid, false);
+		if (done <= 0)
+			return done;
 		set_reason(v, "granted to %s", hd);
 		reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, nl);
 		return 0;
@@ -1191,6 +1215,7 @@ static int ev_release(struct dv_engine *e, const struct dv_event *ev)
 
 static int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 {
+	int done;
 	const struct dv_addr *a = &ev->standby.addr;
 	uint64_t client = ev->standby.client;
 	uint32_t seq = ev->standby.seq;
@@ -1228,21 +1253,9 @@ static int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 	}
 
 	if (!v || v->n_holds == 0) {
-		if (!v) {
-			v = vipa_create(e, ev, client, seq, a);
-			if (!v)
-				return 0;
-		}
-		if (hold_add(e, v, kind, ev->node, client, ev->standby.uid) < 0) {
-			vipa_settle(e, v, "a failed activation");
-			goto nomem;
-		}
-		i = standby_find(v, ev->node, client);
-		if (i >= 0)
-			standby_del(e, v, (size_t)i);
-		set_owner(e, v, ev->node);
-		v->origin = origin_of(kind);
-		v->state = DV_VS_ACTIVE;
+		done = activate_free(e, ev, &v, client, seq, a, kind, ev->standby.uid, true);
+		if (done <= 0)
+			return done;
 		set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted at once: no active holder", client,
 			   rank, nl);
 		reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s: no active holder", ab, nl);

@@ -476,7 +476,7 @@ int dvipa_standby(dvipa_t *h, const char *addr, unsigned rank)
 int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata)
 {
 	struct dv_reply unused;
-	size_t todo;
+	size_t left;
 	int delivered = 0;
 	bool dead;
 
@@ -494,10 +494,10 @@ int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata)
 	}
 	/* Deliver what is queued now, not what callbacks cause to arrive:
 	 * a callback that makes requests must not keep us here forever. */
-	todo = h->q_len;
+	left = h->q_len;
 	pthread_mutex_unlock(&h->lock);
 
-	while (todo-- > 0) {
+	while (left-- > 0) {
 		struct qevent e;
 		struct dvipa_event ev;
 

@@ -19,6 +19,20 @@ VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
 
 
+def reconfigure(cluster, confs):
+    """Give each named node the cluster configuration plus its extra
+    statements, and make it reload (SIGHUP)."""
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
+
+
+def only_node_with(cluster, addr, node):
+    """Whether node is the only live node with addr on its interface."""
+    return all(n.ns.has_addr(addr) == (n is node) for n in cluster.nodes.values() if n.alive())
+
+
 def test_activation_seen_by_every_node(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
@@ -235,13 +249,10 @@ def test_define_with_ranked_backups(cluster):
     confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
              "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
              "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
+    reconfigure(cluster, confs)
 
     def only_on(node):
-        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values() if n.alive())
+        return only_node_with(cluster, VIPA_DEFINE, node)
 
     wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
     for n in cluster.nodes.values():
@@ -467,10 +478,7 @@ def test_define_trackport_across_nodes(cluster):
     n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
     confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE} TRACKPORT 8081\n",
              "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n"}
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
+    reconfigure(cluster, confs)
     # Nothing listens on n1's TRACKPORT: the backup on n2 owns the address.
     wait_for(lambda: n2.ns.has_addr(VIPA_DEFINE), timeout=3, what="the backup on n2")
     assert not n1.ns.has_addr(VIPA_DEFINE)
@@ -511,10 +519,7 @@ def test_many_defines_taken_over(cluster):
     addrs = [f"10.77.{i // 256}.{i % 256}" for i in range(count)]
     confs = {"n1": "".join(f"  VIPADEFINE MOVEABLE IMMEDIATE {a}\n" for a in addrs),
              "n2": "".join(f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {a}\n" for a in addrs)}
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
+    reconfigure(cluster, confs)
 
     def on(n):
         return sum(1 for a in n.ns.addrs() if a.startswith("10.77."))
@@ -582,13 +587,10 @@ def test_define_deactivate_and_reactivate(cluster):
     confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
              "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
              "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
+    reconfigure(cluster, confs)
 
     def only_on(node):
-        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values())
+        return only_node_with(cluster, VIPA_DEFINE, node)
 
     wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
 
@@ -676,13 +678,10 @@ def test_define_whenidle_takeback_waits_for_connections(cluster):
     confs = {"n1": f"  VIPADEFINE MOVEABLE WHENIDLE {VIPA_DEFINE}\n",
              "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
              "n3": ""}
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
+    reconfigure(cluster, confs)
 
     def only_on(node):
-        return all(n.ns.has_addr(VIPA_DEFINE) == (n is node) for n in cluster.nodes.values() if n.alive())
+        return only_node_with(cluster, VIPA_DEFINE, node)
 
     wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
     n1.stop()
