@@ -1,13 +1,20 @@
 # shellcheck shell=bash
-# corosync_conf FILE LOGFILE CLUSTER TOKEN CONSENSUS PING_INTERVAL PING_TIMEOUT ADDR...
+# corosync_conf FILE LOGFILE CLUSTER TOKEN CONSENSUS ADDR...
 # Writes a corosync.conf for a dvipa cluster on a LAN: knet, votequorum,
 # node ids 1.. in the order of the ADDRs (names n1, n2, ...), the token
 # timing given (token_coefficient 0: no extra time per node). Sourced by
 # scripts/demo-cluster.sh and bench/cluster.sh.
+#
+# knet's link check: libknet 1.25 (Debian 12) runs its heartbeat every
+# 200 ms whatever the ping interval, so a pong is up to ~200 ms old when it
+# is checked. A knet_ping_timeout near or below that takes the link down
+# now and then (every ~8 s once the timeout back-off has decayed), and the
+# token is lost with it: a healthy cluster splits. 600 ms leaves room; it
+# does not slow failure detection, which is the totem token's job.
 corosync_conf() {
-	local file=$1 log=$2 name=$3 token=$4 consensus=$5 pi=$6 pt=$7
+	local file=$1 log=$2 name=$3 token=$4 consensus=$5
 	local i=0 a
-	shift 7
+	shift 5
 	{
 		cat <<CONF
 totem {
@@ -21,8 +28,8 @@ totem {
   consensus: $consensus
   interface {
     linknumber: 0
-    knet_ping_interval: $pi
-    knet_ping_timeout: $pt
+    knet_ping_interval: 200
+    knet_ping_timeout: 600
     knet_pong_count: 1
   }
 }

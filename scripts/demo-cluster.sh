@@ -56,7 +56,7 @@ done
 step "a Corosync per host (fast profile: token 200 ms), and dvipad with CLUSTER COROSYNC"
 . scripts/corosync-conf.sh
 for i in 1 2 3; do
-	corosync_conf "$TMP/corosync-n$i.conf" "$TMP/corosync-n$i.log" dvdemo 200 240 25 100 \
+	corosync_conf "$TMP/corosync-n$i.conf" "$TMP/corosync-n$i.log" dvdemo 200 240 \
 		192.0.2.1 192.0.2.2 192.0.2.3
 	cat > "$TMP/n$i.conf" <<CONF
 NODE n$i

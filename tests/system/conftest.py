@@ -315,8 +315,8 @@ totem {{
   consensus: 240
   interface {{
     linknumber: 0
-    knet_ping_interval: 25
-    knet_ping_timeout: 100
+    knet_ping_interval: 200
+    knet_ping_timeout: 600
     knet_pong_count: 1
   }}
 }}
