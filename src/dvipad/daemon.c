@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,19 +454,37 @@ static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
 	}
 }
 
+static size_t waits_drop(struct dv_grant_wait **head, uint64_t client, const struct dv_addr *a);
+static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason);
+
 static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
 		      const char *reason)
 {
 	struct dv_daemon *d = ud;
 
+	bool again;
+
 	if (a && !a->family) /* a node request (leave, join) */
 		a = NULL;
+	/* A standby registered again after a heal: its program hears only
+	 * news (granted, or lost if refused), not a reply it never asked. */
+	again = seq == 0 && client && a && waits_drop(&d->restandbys, client, a) > 0;
 	if (result == DV_R_OK && a && self_should_have(d, a) && !dv_kaddr_installed(d->kaddr, a)) {
 		char msg[DV_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "the kernel refused the address: %s", dv_kaddr_last_error(d->kaddr));
-		dv_control_reply(d->control, client, seq, a, DV_R_KERNEL, msg);
+		if (again)
+			eng_notify(d, client, a, DV_NOTIFY_LOST, msg);
+		else
+			dv_control_reply(d->control, client, seq, a, DV_R_KERNEL, msg);
 		release_local_holds(d, a);
+		return;
+	}
+	if (again) {
+		if (result == DV_R_OK)
+			eng_notify(d, client, a, DV_NOTIFY_GRANTED, reason);
+		else if (result != DV_R_PENDING)
+			eng_notify(d, client, a, DV_NOTIFY_LOST, reason);
 		return;
 	}
 	if (result == DV_R_OK && a)
@@ -486,19 +505,38 @@ struct dv_grant_wait {
 
 #define GRANT_WAITS_MAX 65536
 
-static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
+/* Drop the entries of client (about a, or all if a is NULL); how many. */
+static size_t waits_drop(struct dv_grant_wait **head, uint64_t client, const struct dv_addr *a)
 {
-	for (struct dv_grant_wait **pp = &d->grant_waits; *pp;) {
+	size_t n = 0;
+
+	for (struct dv_grant_wait **pp = head; *pp;) {
 		struct dv_grant_wait *w = *pp;
 
 		if (w->client == client && (!a || dv_addr_eq(&w->addr, a))) {
 			*pp = w->next;
 			free(w);
-			d->n_grant_waits--;
+			n++;
 		} else {
 			pp = &w->next;
 		}
 	}
+	return n;
+}
+
+static void waits_free(struct dv_grant_wait **head)
+{
+	while (*head) {
+		struct dv_grant_wait *w = *head;
+
+		*head = w->next;
+		free(w);
+	}
+}
+
+static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
+{
+	d->n_grant_waits -= waits_drop(&d->grant_waits, client, a);
 }
 
 static bool client_holds(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
@@ -640,6 +678,8 @@ struct local_ref {
 	uint64_t client;
 	struct dv_addr addr;
 	bool standby;
+	bool again;	      /* registered again: not lost */
+	struct dv_standby sb; /* if standby: what to register again */
 };
 
 struct local_refs {
@@ -649,7 +689,7 @@ struct local_refs {
 	int err;
 };
 
-static void refs_add(struct local_refs *l, uint64_t client, const struct dv_addr *a, bool standby)
+static void refs_add(struct local_refs *l, uint64_t client, const struct dv_addr *a, const struct dv_standby *sb)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? 2 * l->cap : 16;
@@ -662,7 +702,9 @@ static void refs_add(struct local_refs *l, uint64_t client, const struct dv_addr
 		l->v = n;
 		l->cap = ncap;
 	}
-	l->v[l->n++] = (struct local_ref){.client = client, .addr = *a, .standby = standby};
+	l->v[l->n++] = (struct local_ref){.client = client, .addr = *a, .standby = sb != NULL};
+	if (sb)
+		l->v[l->n - 1].sb = *sb;
 }
 
 /* This node's API holds and standbys: the clients to tell when they vanish. */
@@ -672,10 +714,10 @@ static int refs_cb(void *ud, const struct dv_vipa_info *v)
 
 	for (size_t i = 0; i < v->n_holds; i++)
 		if (v->holds[i].node == l->self && v->holds[i].kind == DV_HOLD_API)
-			refs_add(l, v->holds[i].client, &v->addr, false);
+			refs_add(l, v->holds[i].client, &v->addr, NULL);
 	for (size_t i = 0; i < v->n_standbys; i++)
 		if (v->standbys[i].node == l->self)
-			refs_add(l, v->standbys[i].client, &v->addr, true);
+			refs_add(l, v->standbys[i].client, &v->addr, &v->standbys[i]);
 	return 0;
 }
 
@@ -703,12 +745,46 @@ static void tell_lost(struct dv_daemon *d, const struct local_refs *l, const cha
 	for (size_t i = 0; i < l->n; i++) {
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
 
-		if (d->engine && ref_present(d, &l->v[i]))
+		if (l->v[i].again || (d->engine && ref_present(d, &l->v[i])))
 			continue;
 		snprintf(msg, sizeof(msg), "%s for %s ended: %s", l->v[i].standby ? "standby" : "hold",
 			 dv_addr_fmt(&l->v[i].addr, s), why);
 		if (d->control)
 			dv_control_event(d->control, l->v[i].client, &l->v[i].addr, DV_NOTIFY_LOST, msg);
+	}
+}
+
+/*
+ * Standbys of this node that the group's state does not have (the other
+ * side of a partition dropped them when this node left it) are registered
+ * again: the program still waits, and waiting takes nothing from anyone.
+ * Holds are not: the address has moved on, and a claim would pull it back.
+ */
+static void restandby(struct dv_daemon *d, struct local_refs *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct local_ref *r = &l->v[i];
+		struct dv_event ev = {.type = DV_EV_STANDBY};
+		struct dv_grant_wait *w;
+		char s[DV_ADDR_STRLEN];
+
+		if (!r->standby || ref_present(d, r) || dv_control_client_pid(d->control, r->client) == 0)
+			continue;
+		ev.standby.client = r->client;
+		ev.standby.seq = 0; /* the program was answered when it registered */
+		ev.standby.addr = r->addr;
+		ev.standby.rank = r->sb.rank;
+		ev.standby.kind = r->sb.kind;
+		ev.standby.uid = r->sb.uid;
+		log_info("standby of client %" PRIu64 " for '%s' (rank %u) registered again after the heal",
+			 r->client, dv_addr_fmt(&r->addr, s), r->sb.rank);
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			continue; /* told LOST below */
+		*w = (struct dv_grant_wait){.next = d->restandbys, .client = r->client, .addr = r->addr};
+		d->restandbys = w;
+		submit(d, &ev);
+		r->again = true;
 	}
 }
 
@@ -720,8 +796,10 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 
 	(void)dv_engine_foreach(d->engine, refs_cb, &l);
 	r = dv_engine_restore(d->engine, buf, len);
-	if (r == 0)
+	if (r == 0) {
+		restandby(d, &l);
 		tell_lost(d, &l, "the cluster's state does not have it");
+	}
 	free(l.v);
 	return r;
 }
@@ -771,6 +849,7 @@ static void cl_connected(void *ud, bool up)
 		return;
 	}
 	d->cl_connected = false;
+	waits_free(&d->restandbys); /* no answer comes now */
 	close_gate(d, "the connection to the cluster is lost");
 	/* Start over: the group forgets this node's holds when it leaves. */
 	fresh = dv_engine_new(d->cluster->self, &engine_ops, d);
@@ -944,12 +1023,8 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->control = dv_control_free(d->control);
 	while (d->graces)
 		grace_free(d, d->graces);
-	while (d->grant_waits) {
-		struct dv_grant_wait *w = d->grant_waits;
-
-		d->grant_waits = w->next;
-		free(w);
-	}
+	waits_free(&d->grant_waits);
+	waits_free(&d->restandbys);
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	free(d->define_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
@@ -1198,6 +1273,7 @@ void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
 
 	grant_waits_drop(d, client, NULL);
+	(void)waits_drop(&d->restandbys, client, NULL);
 
 	for (struct dv_probe_wait **pp = &d->probes; *pp;) {
 		struct dv_probe_wait *w = *pp;

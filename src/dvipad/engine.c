@@ -7,8 +7,9 @@
  *  - all holds of a VIPA are on one node, its owner;
  *  - a stack-managed VIPA (a define or backup of a member) is owned by the
  *    node the define rules choose, and holds exist only on that node;
- *  - no owner is assigned while the partition is not quorate: standbys then
- *    wait (WAITING) and defines stay INACTIVE until QUORUM{true};
+ *  - no owner is assigned and no hold exists while the partition is not
+ *    quorate: holds end when quorum is lost (their programs hear LOST),
+ *    standbys wait (WAITING) and defines stay INACTIVE until QUORUM{true};
  *  - this node has an address installed exactly when the partition is
  *    quorate and this node owns it (`installed` mirrors what was reported).
  *
@@ -1350,8 +1351,10 @@ static int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
 	struct report *r;
 	ssize_t i;
 
-	/* Facts about addresses the engine does not know change nothing. */
-	if (!v)
+	/* Facts about addresses the engine does not know, or from a node
+	 * outside the membership, change nothing: reports stay bounded by
+	 * members x VIPAs. */
+	if (!v || !is_member(e, ev->node))
 		return 0;
 	r = (struct report *)report_of(v, ev->node);
 	if (!r) {
@@ -1765,10 +1768,31 @@ static int ev_quorum(struct dv_engine *e, const struct dv_event *ev)
 		return -ENOMEM;
 	e->quorate = ev->quorum.quorate;
 	for (size_t k = 0; k < n_all; k++) {
-		touch(e, all[k]);
+		struct vipa *v = all[k];
+
+		touch(e, v);
 		/* Decisions deferred while not quorate are taken now. */
-		if (e->quorate && !was)
-			vipa_settle(e, all[k], "quorum was regained");
+		if (e->quorate && !was) {
+			vipa_settle(e, v, "quorum was regained");
+		} else if (!e->quorate && was && v->n_holds > 0) {
+			/* The quorate side, if any, has already ended these holds
+			 * (their nodes left its membership) and granted the
+			 * address elsewhere: end them here too, so that their
+			 * programs hear it now and not only when the partition
+			 * heals. Standbys stay: they wait for quorum. */
+			char ab[DV_ADDR_STRLEN];
+
+			dv_addr_fmt(&v->addr, ab);
+			while (v->n_holds > 0) {
+				struct dv_hold h = v->holds[0];
+
+				hold_del(e, v, 0);
+				if (h.kind == DV_HOLD_API)
+					notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST,
+					       "%s is lost: the partition of its node lost quorum", ab);
+			}
+			vipa_settle(e, v, "quorum was lost");
+		}
 	}
 	free(all);
 	return 0;

@@ -130,6 +130,40 @@ def test_cut_off_node_drops_and_standby_takes_over(cluster):
     wait_for(lambda: n1.status()["daemon"]["quorate"] is False, timeout=2, what="n1 not quorate")
     assert not n1.ns.has_addr(VIPA)
     wait_for(lambda: cluster.nodes["n3"].owner(VIPA) == "n2", timeout=2, what="owner n2 in n3's status")
+    # The holder on n1 hears at once that its address is gone, not only
+    # when the partition heals; n1 keeps no hold while not quorate.
+    assert "quorum" in p.wait_line("lost", timeout=3)
+    assert n1.vipa(VIPA) is None
+
+
+def test_standby_survives_partition(cluster):
+    """A standby on a node that is cut off and comes back is still a
+    standby: the quorate side dropped it, the node registers it again."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    p = cluster.holder("n2", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n1", VIPA, 8080, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+
+    cluster.lan.switch.ip("link", "set", "p-n1", "down")
+    wait_for(lambda: n2.status()["members"] and len(n2.status()["members"]) == 2, timeout=5,
+             what="n1 out of n2's membership")
+    assert (n2.vipa(VIPA) or {}).get("standbys") == []
+    cluster.lan.switch.ip("link", "set", "p-n1", "up")
+    wait_for(lambda: len(n1.status()["members"]) == 3, timeout=10, what="n1 to rejoin")
+
+    def standby_back():
+        sbs = (n2.vipa(VIPA) or {}).get("standbys", [])
+        return len(sbs) == 1 and sbs[0]["node_name"] == "n1" and sbs[0]["rank"] == 100
+
+    wait_for(standby_back, timeout=3, what="n1's standby registered again, seen on n2")
+    assert n2.owner(VIPA) == "n2" and fetch(client, VIPA, 8080) == "primary"
+    assert not any(l.startswith("lost") for l in s.lines)
+    p.kill()
+    s.wait_line("listening")
+    wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "standby", timeout=5, interval=0.005,
+             what="client to reach the standby on n1")
 
 
 def test_joining_node_learns_holds_and_standbys(cluster):

@@ -1646,27 +1646,38 @@ static void test_quorum_loss_and_regain(void **state)
 	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(claim(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(claim(w, 2, 7, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 0, "10.1.1.7", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 3, 0, "10.1.1.8", DV_HOLD_SOCKET), DV_R_OK);
 	quorum(w, false);
 	assert_false(dv_engine_quorate(w->p[0].e));
 	assert_int_equal(count(w, 1, REC_LOCAL), 2);
-	assert_int_equal(count(w, 2, REC_LOCAL), 1);
+	assert_int_equal(count(w, 2, REC_LOCAL), 2);
 	assert_false(installed(w, 1, "10.1.1.5"));
-	/* the table is kept */
-	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	/* every hold ended, and the api clients heard why at once */
+	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
+	assert_non_null(notified(w, 1, 7, "fd00:1::5", DV_NOTIFY_LOST));
+	assert_non_null(notified(w, 2, 7, "10.1.1.6", DV_NOTIFY_LOST));
+	assert_non_null(strstr(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST)->reason, "lost quorum"));
+	assert_int_equal(all_notifies(w), 3);
+	for (size_t k = 0; k < 5; k++) {
+		static const char *const all[] = {"10.1.1.5", "fd00:1::5", "10.1.1.6", "10.1.1.7", "10.1.1.8"};
+
+		assert_false(info(w, all[k], &v));
+	}
 	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
 	assert_int_equal(claim(w, 1, 8, "10.1.1.99", DV_HOLD_API), DV_R_NOQUORUM);
 	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 10), DV_R_NOQUORUM);
-	/* releases still work */
-	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(count(w, 1, REC_LOCAL), 0);
-	assert_false(info(w, "fd00:1::5", &v));
+	/* a release of what ended is refused, and changes nothing */
+	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_NOTHELD);
 	quorum(w, false); /* again: nothing new */
 	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	assert_int_equal(all_notifies(w), 0);
+	/* quorum back: nothing comes back by itself; claims work again */
 	quorum(w, true);
-	assert_int_equal(count(w, 1, REC_LOCAL), 1);
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	assert_false(installed(w, 1, "10.1.1.5"));
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
 	assert_true(installed(w, 1, "10.1.1.5"));
-	assert_true(installed(w, 2, "10.1.1.6"));
-	assert_false(installed(w, 1, "fd00:1::5"));
 }
 
 static void test_quorum_defers_standby_grant(void **state)
@@ -1677,12 +1688,15 @@ static void test_quorum_defers_standby_grant(void **state)
 	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
 	quorum(w, false);
-	gone(w, 1, 7);
-	/* no new owner without quorum */
+	/* the hold ends; no new owner without quorum */
+	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.state, DV_VS_WAITING);
 	assert_int_equal(v.owner, 0);
+	assert_int_equal(v.n_holds, 0);
 	assert_int_equal(v.n_standbys, 1);
+	assert_int_equal(all_notifies(w), 1);
+	gone(w, 1, 7);
 	assert_int_equal(all_notifies(w), 0);
 	quorum(w, true);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
@@ -2571,6 +2585,27 @@ static void assert_same_state(struct dv_engine *a, struct dv_engine *b)
 	free(y);
 }
 
+/* Reports from outside the membership are not kept (peers' reports are
+ * bounded by members x VIPAs); a member's report is. */
+static void test_addr_state_from_non_member(void **state)
+{
+	struct world *w = *state;
+	uint8_t *x;
+	size_t l0, l1, l2;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	l0 = snapshot_of(w->p[0].e, &x);
+	free(x);
+	addr_state(w, 9, "10.1.1.5", DV_AS_BUSY);
+	l1 = snapshot_of(w->p[0].e, &x);
+	free(x);
+	assert_int_equal(l1, l0);
+	addr_state(w, 2, "10.1.1.5", DV_AS_BUSY);
+	l2 = snapshot_of(w->p[0].e, &x);
+	free(x);
+	assert_true(l2 > l0);
+}
+
 /* Make the length field and the checksum match the bytes again. */
 static void snap_seal(uint8_t *buf, size_t len)
 {
@@ -3009,14 +3044,18 @@ static void test_restore_local_effects(void **state)
 		struct dv_event ev = {.type = DV_EV_QUORUM, .quorum.quorate = true};
 
 		if (step == 1) {
-			ev = (struct dv_event){.type = DV_EV_CLIENT_GONE, .node = 1};
-			ev.client_gone.client = 9;
+			/* the holds ended with quorum: a new claim, answered alike */
+			ev = (struct dv_event){.type = DV_EV_CLAIM, .node = 1};
+			ev.claim.client = 9;
+			ev.claim.seq = 77;
+			ev.claim.addr = A("10.1.1.3");
+			ev.claim.kind = DV_HOLD_API;
 		}
 		assert_int_equal(apply(w, &ev), 0);
 		px.n_recs = 0;
 		assert_int_equal(dv_engine_apply(px.e, &ev), 0);
 		assert_int_equal(px.n_recs, w->p[0].n_recs);
-		assert_true(px.n_recs > 0);
+		assert_true(px.n_recs > 0 || step == 0);
 		for (size_t k = 0; k < px.n_recs; k++)
 			rec_equal(&px.recs[k], &w->p[0].recs[k]);
 		assert_same_state(px.e, w->p[0].e);
@@ -3542,6 +3581,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_membership_grants_standby, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_membership_drops_everything, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_quorum_loss_and_regain, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_addr_state_from_non_member, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_quorum_defers_standby_grant, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_define_activation, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_define_takeover_order, setup3, teardown),
