@@ -11,6 +11,12 @@
  *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
  *   dvipa-bench SOCK bindwatch N BASE     BINDWATCH: listen() -> address up; close() -> down
  *   dvipa-bench SOCK shimbind N ADDR      under the preload shim: bind() returns with the address up
+ *   dvipa-bench SOCK hold N BASE STEP FROM [RANK]
+ *                                         hold (or, with RANK, stand by for) the N addresses
+ *                                         BASE + FROM + i*STEP, pipelined; print "ready" when
+ *                                         all are answered; a standby then prints
+ *                                         "granted_all NS" (CLOCK_REALTIME) once all N are
+ *                                         granted. Holds until killed (bench/cluster.sh).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -305,6 +311,48 @@ static void bench_many(int n, const char *basestr, pid_t daemon_pid)
 	close(fd);
 }
 
+static void bench_hold(int n, const char *basestr, unsigned step, unsigned from, unsigned rank)
+{
+	const int window = 1024;
+	struct dv_addr base, a;
+	struct dv_reply r;
+	int fd = connect_daemon(), sent = 0, done = 0, granted = 0;
+	struct timespec ts;
+
+	if (dv_addr_parse(basestr, &base) < 0 || n < 1)
+		die("arguments");
+	while (done < n) {
+		while (sent < n && sent - done < window) {
+			addr_nth(&base, from + (unsigned)sent * step, &a);
+			send_req(fd, rank ? DV_MSG_STANDBY : DV_MSG_ACTIVATE, &a, rank);
+			sent++;
+		}
+		recv_reply(fd, &r);
+		if (r.type == DV_MSG_RESULT) {
+			must_ok(r.result, &r, rank ? "standby" : "activate");
+			done++;
+			granted += r.result == DV_R_OK && rank;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	if (rank) {
+		while (granted < n) {
+			recv_reply(fd, &r);
+			if (r.type == DV_MSG_EVENT && r.event == 2) {
+				fprintf(stderr, "dvipa-bench: lost: %s\n", r.reason);
+				exit(1);
+			}
+			granted += r.type == DV_MSG_EVENT && r.event == 1;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("granted_all %lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+		fflush(stdout);
+	}
+	for (;;)
+		pause();
+}
+
 /* BINDWATCH: a listener on a not-yet-existing range address (allowed by
  * ip_nonlocal_bind) -> the address is installed; then the listener closes
  * -> the address is removed. */
@@ -407,7 +455,8 @@ static void bench_rps(double seconds, const char *addr)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: dvipa-bench SOCK activate|fresh|takeover|many|rps ARGS...\n");
+		fprintf(stderr, "usage: dvipa-bench SOCK activate|fresh|takeover|many|rps|bindwatch|shimbind|hold "
+				"ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -420,6 +469,9 @@ int main(int argc, char **argv)
 		bench_takeover(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
+	else if (!strcmp(argv[2], "hold") && (argc == 7 || argc == 8))
+		bench_hold(atoi(argv[3]), argv[4], (unsigned)atoi(argv[5]), (unsigned)atoi(argv[6]),
+			   argc == 8 ? (unsigned)atoi(argv[7]) : 0);
 	else if (!strcmp(argv[2], "shimbind") && argc == 5)
 		bench_shimbind(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "bindwatch") && argc == 5)

@@ -101,6 +101,7 @@ struct corosync {
 
 	bool local_quorate;
 	int stream_quorate;	    /* the last QUORUM applied from the stream; -1: unknown */
+	bool quorum_due;	    /* a membership was applied and no QUORUM since */
 	sd_event_source *defer_src; /* a non-quorate source's deferred STATE */
 	sd_event_source *sync_src;  /* gives up waiting for a STATE */
 };
@@ -255,7 +256,8 @@ static void set_local_quorum(struct corosync *cs, bool quorate)
 }
 
 /* The lowest member puts the quorum state into the stream when it differs
- * from what the stream says. The state is asked afresh: the quorum
+ * from what the stream says, or a membership change wants it confirmed
+ * (see deliver_membership). The state is asked afresh: the quorum
  * notification and the CPG change come through different connections, and
  * a stale "not quorate" would make every node drop its addresses. */
 static void send_quorum(struct corosync *cs)
@@ -266,7 +268,8 @@ static void send_quorum(struct corosync *cs)
 
 	if (quorum_getquorate(cs->quorum, &q) == CS_OK && !!q != cs->local_quorate)
 		set_local_quorum(cs, !!q);
-	if (!cs->joined || cs->n_view == 0 || cs->view[0] != cs->c.self || cs->stream_quorate == cs->local_quorate)
+	if (!cs->joined || cs->n_view == 0 || cs->view[0] != cs->c.self ||
+	    (cs->stream_quorate == cs->local_quorate && !cs->quorum_due))
 		return;
 	ev.node = cs->c.self;
 	ev.quorum.quorate = cs->local_quorate;
@@ -309,10 +312,14 @@ static void send_state(struct corosync *cs)
 
 /* ---- delivery ---- */
 
+/* After a membership that lost members the engine chooses no new owner
+ * until a QUORUM event confirms the partition's quorum; the lowest member
+ * sends one after every membership change, even an unchanged one. */
 static void deliver_membership(struct corosync *cs, const dv_nodeid_t *m, size_t n)
 {
 	struct dv_event ev = {.type = DV_EV_MEMBERSHIP, .node = cs->c.self, .membership = {.n = n, .nodes = m}};
 
+	cs->quorum_due = true;
 	cs->c.ops->deliver(cs->c.ud, &ev);
 }
 
@@ -331,8 +338,10 @@ static void apply_event(struct corosync *cs, uint32_t sender, const uint8_t *buf
 		free(storage);
 		return;
 	}
-	if (ev.type == DV_EV_QUORUM)
+	if (ev.type == DV_EV_QUORUM) {
 		cs->stream_quorate = ev.quorum.quorate;
+		cs->quorum_due = false;
+	}
 	cs->c.ops->deliver(cs->c.ud, &ev);
 	free(storage);
 }

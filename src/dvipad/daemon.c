@@ -762,6 +762,8 @@ static void tell_lost(struct dv_daemon *d, const struct local_refs *l, const cha
  */
 static void restandby(struct dv_daemon *d, struct local_refs *l)
 {
+	bool published = false;
+
 	for (size_t i = 0; i < l->n; i++) {
 		struct local_ref *r = &l->v[i];
 		struct dv_event ev = {.type = DV_EV_STANDBY};
@@ -783,6 +785,12 @@ static void restandby(struct dv_daemon *d, struct local_refs *l)
 			continue; /* told LOST below */
 		*w = (struct dv_grant_wait){.next = d->restandbys, .client = r->client, .addr = r->addr};
 		d->restandbys = w;
+		/* The group dropped this node's configuration with the node;
+		 * a standby needs it first (it is published again in sync
+		 * too, and publishing the same one twice changes nothing). */
+		if (!published)
+			submit_node_config(d);
+		published = true;
 		submit(d, &ev);
 		r->again = true;
 	}

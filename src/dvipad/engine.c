@@ -7,9 +7,10 @@
  *  - all holds of a VIPA are on one node, its owner;
  *  - a stack-managed VIPA (a define or backup of a member) is owned by the
  *    node the define rules choose, and holds exist only on that node;
- *  - no owner is assigned and no hold exists while the partition is not
- *    quorate: holds end when quorum is lost (their programs hear LOST),
- *    standbys wait (WAITING) and defines stay INACTIVE until QUORUM{true};
+ *  - no owner is assigned while the partition is not quorate: standbys then
+ *    wait (WAITING) and defines stay INACTIVE until QUORUM{true}. Holds are
+ *    kept (suspended, nothing installed): when the partition heals, the
+ *    quorate side's state decides whether they still stand;
  *  - this node has an address installed exactly when the partition is
  *    quorate and this node owns it (`installed` mirrors what was reported).
  *
@@ -236,6 +237,12 @@ struct dv_engine {
 	struct dv_engine_ops ops;
 	void *ud;
 	bool quorate;
+	/* Members left while quorate: the partition may have lost quorum and
+	 * does not know yet. No new owner is chosen until the next QUORUM
+	 * event says (the cluster puts one into the stream after every
+	 * membership change); existing owners keep their addresses. */
+	bool confirm;
+	char confirm_why[REASON_MAX]; /* which members left, for the reasons */
 	uint64_t seq;
 	uint64_t now; /* time_ms of the event being applied */
 	int err;      /* first resource failure during the event */
@@ -433,6 +440,17 @@ __attribute__((format(printf, 2, 3))) static void set_reason(struct vipa *v, con
 	va_start(ap, fmt);
 	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
 	va_end(ap);
+}
+
+/* Whether new owners may be chosen now (see `confirm`). */
+static bool may_assign(const struct dv_engine *e)
+{
+	return e->quorate && !e->confirm;
+}
+
+static const char *no_assign_why(const struct dv_engine *e)
+{
+	return e->quorate ? "quorum is being confirmed after members left" : "this node's partition is not quorate";
 }
 
 static void touch(struct dv_engine *e, struct vipa *v)
@@ -782,8 +800,8 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 {
 	char nl[LABEL_MAX];
 
-	if (!e->quorate) {
-		set_reason(v, "no owner while this partition is not quorate");
+	if (!may_assign(e)) {
+		set_reason(v, "no owner while %s", no_assign_why(e));
 		return;
 	}
 	for (size_t i = 0; i < v->n_cands; i++) {
@@ -853,7 +871,7 @@ static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 	}
 
 	next = cur;
-	if (!e->quorate) {
+	if (!may_assign(e)) {
 		/* No new owner without quorum; QUORUM{true} settles again. */
 	} else if (!cur) {
 		next = best;
@@ -887,7 +905,7 @@ static void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 		if (!next) {
 			define_inactive_reason(e, v);
 		} else if (!prev) {
-			set_reason(v, "activated on %s (%s)", node_label(e, to, nl), cand_desc(e, next, cd));
+			set_reason(v, "activated on %s (%s) after %s", node_label(e, to, nl), cand_desc(e, next, cd), why);
 		} else if (cur) {
 			set_reason(v, "taken back from %s by %s (MOVEABLE %s)", node_label(e, prev, pl),
 				   cand_desc(e, next, cd),
@@ -943,7 +961,7 @@ static void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why)
 		define_settle(e, v, why);
 		return;
 	}
-	if (v->n_holds == 0 && v->n_standbys > 0 && e->quorate)
+	if (v->n_holds == 0 && v->n_standbys > 0 && may_assign(e))
 		grant_standby(e, v, why);
 	if (v->n_holds > 0) {
 		const struct dv_hold *h = &v->holds[0];
@@ -982,9 +1000,8 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 
 	dv_addr_fmt(a, ab);
 	node_label(e, ev->node, nl);
-	if (!e->quorate) {
-		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: this node's partition is not quorate",
-		      ab);
+	if (!may_assign(e)) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: %s", ab, no_assign_why(e));
 		return false;
 	}
 	if (!n || !n->member) {
@@ -1397,8 +1414,8 @@ static int ev_move(struct dv_engine *e, const struct dv_event *ev)
 
 	dv_addr_fmt(a, ab);
 	node_label(e, to, tl);
-	if (!e->quorate) {
-		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
+	if (!may_assign(e)) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: %s", ab, no_assign_why(e));
 		return 0;
 	}
 	if (v && vipa_is_define(e, v)) {
@@ -1679,6 +1696,23 @@ static int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 		return -ENOMEM;
 	}
 
+	for (size_t i = 0; i < e->n_members; i++) {
+		char nl[LABEL_MAX];
+
+		if (!e->quorate || bsearch(&e->members[i], m, nm, sizeof(*m), nodeid_cmp))
+			continue;
+		/* "n1 left the cluster", "n1, n3 left the cluster" */
+		node_label(e, e->members[i], nl);
+		if (!e->confirm) {
+			e->confirm = true;
+			snprintf(e->confirm_why, sizeof(e->confirm_why), "%s left the cluster", nl);
+		} else {
+			char prev[REASON_MAX];
+
+			snprintf(prev, sizeof(prev), "%s", e->confirm_why);
+			snprintf(e->confirm_why, sizeof(e->confirm_why), "%s, %.160s", nl, prev);
+		}
+	}
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		struct node *nd = &e->nodes[i];
 
@@ -1761,38 +1795,24 @@ static int ev_quorum(struct dv_engine *e, const struct dv_event *ev)
 {
 	struct vipa **all;
 	size_t n_all = 0;
-	bool was = e->quorate;
+	bool could = may_assign(e);
+	char why[REASON_MAX];
 
 	all = vipa_snapshot(e, &n_all);
 	if (!all)
 		return -ENOMEM;
+	if (e->confirm && ev->quorum.quorate)
+		snprintf(why, sizeof(why), "%.200s (quorum confirmed)", e->confirm_why);
+	else
+		snprintf(why, sizeof(why), "quorum was regained");
 	e->quorate = ev->quorum.quorate;
+	e->confirm = false;
+	e->confirm_why[0] = 0;
 	for (size_t k = 0; k < n_all; k++) {
-		struct vipa *v = all[k];
-
-		touch(e, v);
+		touch(e, all[k]);
 		/* Decisions deferred while not quorate are taken now. */
-		if (e->quorate && !was) {
-			vipa_settle(e, v, "quorum was regained");
-		} else if (!e->quorate && was && v->n_holds > 0) {
-			/* The quorate side, if any, has already ended these holds
-			 * (their nodes left its membership) and granted the
-			 * address elsewhere: end them here too, so that their
-			 * programs hear it now and not only when the partition
-			 * heals. Standbys stay: they wait for quorum. */
-			char ab[DV_ADDR_STRLEN];
-
-			dv_addr_fmt(&v->addr, ab);
-			while (v->n_holds > 0) {
-				struct dv_hold h = v->holds[0];
-
-				hold_del(e, v, 0);
-				if (h.kind == DV_HOLD_API)
-					notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST,
-					       "%s is lost: the partition of its node lost quorum", ab);
-			}
-			vipa_settle(e, v, "quorum was lost");
-		}
+		if (may_assign(e) && !could)
+			vipa_settle(e, all[k], why);
 	}
 	free(all);
 	return 0;
@@ -2194,6 +2214,11 @@ bool dv_engine_quorate(const struct dv_engine *e)
 	return e && e->quorate;
 }
 
+bool dv_engine_confirming(const struct dv_engine *e)
+{
+	return e && e->confirm;
+}
+
 int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv_node_conf *ret)
 {
 	const struct node *n = e ? node_find(e, node) : NULL;
@@ -2244,7 +2269,7 @@ uint64_t dv_engine_seq(const struct dv_engine *e)
  * daemon has installed, which restore derives.
  *
  *   u32 magic "DVSN"  u16 version  u16 0  u64 length (whole snapshot)
- *   u64 seq  u8 quorate
+ *   u64 seq  u8 quorate (0, 1, 2: quorate but confirming)  [str confirm_why if 2]
  *   u32 n, n x node, by id:
  *     u32 id  u8 flags (member, has configuration, left)  str name
  *     u32 n, n x range  u32 n, n x define (by address)
@@ -2265,8 +2290,9 @@ uint64_t dv_engine_seq(const struct dv_engine *e)
  */
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
-/* 2: nodes that left the group, deactivated candidates */
-#define SNAP_VERSION 2
+/* 2: nodes that left the group, deactivated candidates; 3: quorum
+ * confirmation after members left */
+#define SNAP_VERSION 3
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
@@ -2397,7 +2423,9 @@ int dv_engine_snapshot(const struct dv_engine *e, uint8_t **ret, size_t *ret_len
 	dv_w_u16(&w, 0);
 	dv_w_u64(&w, 0); /* length, below */
 	dv_w_u64(&w, e->seq);
-	dv_w_u8(&w, e->quorate ? 1 : 0);
+	dv_w_u8(&w, e->quorate ? (e->confirm ? 2 : 1) : 0); /* 2: quorate, confirming */
+	if (e->confirm)
+		dv_w_str(&w, e->confirm_why, sizeof(e->confirm_why));
 	dv_w_u32(&w, (uint32_t)e->n_nodes);
 	for (size_t i = 0; i < e->n_nodes; i++)
 		snap_node(&w, &e->nodes[i]);
@@ -2813,7 +2841,16 @@ static int restore_parse(struct dv_engine *t, const uint8_t *buf, size_t len)
 	    dv_r_u64(&r) != (uint64_t)len)
 		return -EBADMSG;
 	t->seq = dv_r_u64(&r);
-	t->quorate = dv_r_bool(&r);
+	{
+		uint8_t q = dv_r_u8(&r);
+
+		if (q > 2)
+			return -EBADMSG;
+		t->quorate = q != 0;
+		t->confirm = q == 2;
+		if (t->confirm)
+			dv_r_str(&r, t->confirm_why, sizeof(t->confirm_why));
+	}
 	if (r.bad)
 		return -EBADMSG;
 	err = restore_nodes(t, &r);
@@ -2838,6 +2875,14 @@ static void engine_swap_state(struct dv_engine *a, struct dv_engine *b)
 		b->f = tmp_;                                                                                           \
 	} while (0)
 	SWAP(quorate);
+	SWAP(confirm);
+	{
+		char tmp[REASON_MAX];
+
+		memcpy(tmp, a->confirm_why, sizeof(tmp));
+		memcpy(a->confirm_why, b->confirm_why, sizeof(tmp));
+		memcpy(b->confirm_why, tmp, sizeof(tmp));
+	}
 	SWAP(seq);
 	SWAP(n_nodes);
 	SWAP(cap_nodes);

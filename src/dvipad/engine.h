@@ -237,6 +237,9 @@ int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct 
 
 dv_nodeid_t dv_engine_self(const struct dv_engine *e);
 bool dv_engine_quorate(const struct dv_engine *e);
+/* Members left while quorate and the next QUORUM event has not come yet:
+ * no new owners meanwhile (existing ones keep their addresses). */
+bool dv_engine_confirming(const struct dv_engine *e);
 /* The configuration a node published (its ranges and defines; the pointers
  * live until the next apply): 0, or -ENOENT if it published none. */
 int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv_node_conf *ret);

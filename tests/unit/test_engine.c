@@ -343,29 +343,38 @@ static void world_check(struct world *w)
 	free(s0.v);
 }
 
-static int apply(struct world *w, struct dv_event *ev)
+/* Apply ev on every engine. The records of the last event are kept for the
+ * checks; with keep, those of the event before are kept too. */
+static int apply_ex(struct world *w, struct dv_event *ev, bool keep)
 {
 	int r0 = 0;
 
 	w->time += 1000;
 	ev->time_ms = w->time;
 	for (size_t i = 0; i < w->n; i++) {
+		size_t from = keep ? w->p[i].n_recs : 0;
 		int r;
 
-		w->p[i].n_recs = 0;
-		w->p[i].dropped = 0;
+		w->p[i].n_recs = from;
+		if (!keep)
+			w->p[i].dropped = 0;
 		r = dv_engine_apply(w->p[i].e, ev);
 		if (i == 0)
 			r0 = r;
 		assert_int_equal(r, r0);
 		/* local effects come before any reply or notification */
-		for (size_t k = 1; k < w->p[i].n_recs; k++)
+		for (size_t k = from + 1; k < w->p[i].n_recs; k++)
 			if (w->p[i].recs[k].type == REC_LOCAL)
 				assert_int_equal(w->p[i].recs[k - 1].type, REC_LOCAL);
 	}
 	if (w->check)
 		world_check(w);
 	return r0;
+}
+
+static int apply(struct world *w, struct dv_event *ev)
+{
+	return apply_ex(w, ev, false);
 }
 
 /* The single reply of the last event, on the requesting node's engine. */
@@ -474,6 +483,13 @@ static void members(struct world *w, size_t n, ...)
 	ev.membership.n = n;
 	ev.membership.nodes = ids;
 	assert_int_equal(apply(w, &ev), 0);
+	/* Members left: the cluster confirms the quorum in the stream next
+	 * (test_membership_loss_waits_for_quorum covers the gap). */
+	if (dv_engine_confirming(w->p[0].e)) {
+		struct dv_event q = {.type = DV_EV_QUORUM, .quorum.quorate = true};
+
+		assert_int_equal(apply_ex(w, &q, true), 0);
+	}
 }
 
 static void quorum(struct world *w, bool q)
@@ -1608,6 +1624,60 @@ static void test_membership_grants_standby(void **state)
 	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
 }
 
+/* Members left: nothing new is decided until the stream confirms quorum
+ * (a minority must not grant its standbys before it learns it lost quorum;
+ * the cluster puts a QUORUM event after every membership change). */
+static void test_membership_loss_waits_for_quorum(void **state)
+{
+	struct world *w = *state;
+	struct dv_event ev = {.type = DV_EV_MEMBERSHIP};
+	dv_nodeid_t ids[] = {2, 3};
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
+	assert_int_equal(claim(w, 3, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	ev.membership.n = 2;
+	ev.membership.nodes = ids;
+	assert_int_equal(apply(w, &ev), 0);
+	assert_true(dv_engine_confirming(w->p[0].e));
+	assert_true(dv_engine_quorate(w->p[0].e));
+	/* n1's hold went with n1; its standby waits, nothing granted */
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.owner, 0);
+	assert_int_equal(v.state, DV_VS_WAITING);
+	assert_int_equal(v.n_standbys, 1);
+	assert_null(notified(w, 2, 9, "10.1.1.5", DV_NOTIFY_GRANTED));
+	assert_false(installed(w, 2, "10.1.1.5"));
+	/* owners that stay keep their addresses */
+	assert_true(installed(w, 3, "10.1.1.6"));
+	/* and nothing new is taken meanwhile */
+	assert_int_equal(claim(w, 3, 4, "10.1.1.7", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_non_null(strstr(last_reply_reason(w, 3), "being confirmed"));
+	/* the partition turns out to be a minority: still nothing */
+	quorum(w, false);
+	assert_false(dv_engine_confirming(w->p[0].e));
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	assert_int_equal(all_notifies(w), 0);
+	assert_false(installed(w, 3, "10.1.1.6"));
+	/* quorum back: the standby is granted */
+	quorum(w, true);
+	assert_int_equal(owner(w, "10.1.1.5"), 2);
+	assert_non_null(notified(w, 2, 9, "10.1.1.5", DV_NOTIFY_GRANTED));
+
+	/* confirmed at once: granted then, with the departure as reason */
+	assert_int_equal(standby(w, 3, 5, "10.1.1.5", 50), DV_R_PENDING);
+	ids[0] = 3;
+	ev.membership.n = 1;
+	assert_int_equal(apply(w, &ev), 0);
+	assert_true(dv_engine_confirming(w->p[0].e));
+	assert_int_equal(owner(w, "10.1.1.5"), 0);
+	quorum(w, true);
+	assert_int_equal(owner(w, "10.1.1.5"), 3);
+	assert_non_null(strstr(reason(w, "10.1.1.5"), "n2 left the cluster (quorum confirmed)"));
+	assert_non_null(notified(w, 3, 5, "10.1.1.5", DV_NOTIFY_GRANTED));
+}
+
 static void test_membership_drops_everything(void **state)
 {
 	struct world *w = *state;
@@ -1646,38 +1716,27 @@ static void test_quorum_loss_and_regain(void **state)
 	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(claim(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(claim(w, 2, 7, "10.1.1.6", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 0, "10.1.1.7", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 3, 0, "10.1.1.8", DV_HOLD_SOCKET), DV_R_OK);
 	quorum(w, false);
 	assert_false(dv_engine_quorate(w->p[0].e));
 	assert_int_equal(count(w, 1, REC_LOCAL), 2);
-	assert_int_equal(count(w, 2, REC_LOCAL), 2);
+	assert_int_equal(count(w, 2, REC_LOCAL), 1);
 	assert_false(installed(w, 1, "10.1.1.5"));
-	/* every hold ended, and the api clients heard why at once */
-	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
-	assert_non_null(notified(w, 1, 7, "fd00:1::5", DV_NOTIFY_LOST));
-	assert_non_null(notified(w, 2, 7, "10.1.1.6", DV_NOTIFY_LOST));
-	assert_non_null(strstr(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST)->reason, "lost quorum"));
-	assert_int_equal(all_notifies(w), 3);
-	for (size_t k = 0; k < 5; k++) {
-		static const char *const all[] = {"10.1.1.5", "fd00:1::5", "10.1.1.6", "10.1.1.7", "10.1.1.8"};
-
-		assert_false(info(w, all[k], &v));
-	}
+	/* the table is kept */
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
 	assert_int_equal(claim(w, 1, 8, "10.1.1.99", DV_HOLD_API), DV_R_NOQUORUM);
 	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 10), DV_R_NOQUORUM);
-	/* a release of what ended is refused, and changes nothing */
-	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_NOTHELD);
+	/* releases still work */
+	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_LOCAL), 0);
+	assert_false(info(w, "fd00:1::5", &v));
 	quorum(w, false); /* again: nothing new */
 	assert_int_equal(count(w, 1, REC_LOCAL), 0);
-	assert_int_equal(all_notifies(w), 0);
-	/* quorum back: nothing comes back by itself; claims work again */
 	quorum(w, true);
-	assert_int_equal(count(w, 1, REC_LOCAL), 0);
-	assert_false(installed(w, 1, "10.1.1.5"));
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(count(w, 1, REC_LOCAL), 1);
 	assert_true(installed(w, 1, "10.1.1.5"));
+	assert_true(installed(w, 2, "10.1.1.6"));
+	assert_false(installed(w, 1, "fd00:1::5"));
 }
 
 static void test_quorum_defers_standby_grant(void **state)
@@ -1688,15 +1747,12 @@ static void test_quorum_defers_standby_grant(void **state)
 	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
 	quorum(w, false);
-	/* the hold ends; no new owner without quorum */
-	assert_non_null(notified(w, 1, 7, "10.1.1.5", DV_NOTIFY_LOST));
+	gone(w, 1, 7);
+	/* no new owner without quorum */
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.state, DV_VS_WAITING);
 	assert_int_equal(v.owner, 0);
-	assert_int_equal(v.n_holds, 0);
 	assert_int_equal(v.n_standbys, 1);
-	assert_int_equal(all_notifies(w), 1);
-	gone(w, 1, 7);
 	assert_int_equal(all_notifies(w), 0);
 	quorum(w, true);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
@@ -1744,7 +1800,7 @@ static void test_define_takeover_order(void **state)
 	assert_true(info(w, VD, &v));
 	assert_int_equal(v.owner, 3);
 	assert_int_equal(v.origin, DV_ORIGIN_BACKUP);
-	assert_non_null(strstr(v.reason, "taken over from n1 by VIPABACKUP rank 100 on n3"));
+	assert_non_null(strstr(v.reason, "on n3 (VIPABACKUP rank 100 on n3) after n1 left the cluster"));
 	assert_true(installed(w, 3, VD));
 	members(w, 1, 2);
 	assert_int_equal(owner(w, VD), 2);
@@ -2956,10 +3012,16 @@ static void test_restore_member_without_conf(void **state)
 		struct dv_event ev = {.type = DV_EV_MEMBERSHIP};
 		dv_nodeid_t ids[] = {1, 2, 3};
 
-		ev.time_ms = w->time;
+		struct dv_event q = {.type = DV_EV_QUORUM, .quorum.quorate = true};
+
+		/* what members() applied: the membership, then the quorum */
+		ev.time_ms = w->time - 1000;
 		ev.membership.n = 3;
 		ev.membership.nodes = ids;
 		assert_int_equal(dv_engine_apply(e, &ev), 0);
+		assert_true(dv_engine_confirming(e));
+		q.time_ms = w->time;
+		assert_int_equal(dv_engine_apply(e, &q), 0);
 	}
 	assert_same_state(e, w->p[0].e);
 	dv_engine_free(e);
@@ -3044,18 +3106,14 @@ static void test_restore_local_effects(void **state)
 		struct dv_event ev = {.type = DV_EV_QUORUM, .quorum.quorate = true};
 
 		if (step == 1) {
-			/* the holds ended with quorum: a new claim, answered alike */
-			ev = (struct dv_event){.type = DV_EV_CLAIM, .node = 1};
-			ev.claim.client = 9;
-			ev.claim.seq = 77;
-			ev.claim.addr = A("10.1.1.3");
-			ev.claim.kind = DV_HOLD_API;
+			ev = (struct dv_event){.type = DV_EV_CLIENT_GONE, .node = 1};
+			ev.client_gone.client = 9;
 		}
 		assert_int_equal(apply(w, &ev), 0);
 		px.n_recs = 0;
 		assert_int_equal(dv_engine_apply(px.e, &ev), 0);
 		assert_int_equal(px.n_recs, w->p[0].n_recs);
-		assert_true(px.n_recs > 0 || step == 0);
+		assert_true(px.n_recs > 0);
 		for (size_t k = 0; k < px.n_recs; k++)
 			rec_equal(&px.recs[k], &w->p[0].recs[k]);
 		assert_same_state(px.e, w->p[0].e);
@@ -3326,11 +3384,11 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 1 : 2);
+	dv_w_u16(&w, d == D_VERSION ? 2 : 3);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
-	dv_w_u8(&w, d == D_QUORATE ? 2 : 1);
+	dv_w_u8(&w, d == D_QUORATE ? 3 : 1);
 
 	/* nodes */
 	dv_w_u32(&w, d == D_MEMBERS ? 65 : d == D_NODE_NAME_NOCONF ? 3 : 2);
@@ -3580,6 +3638,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_in_between, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_membership_grants_standby, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_membership_drops_everything, setup3, teardown),
+	    cmocka_unit_test_setup_teardown(test_membership_loss_waits_for_quorum, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_quorum_loss_and_regain, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_addr_state_from_non_member, setup3, teardown),
 	    cmocka_unit_test_setup_teardown(test_quorum_defers_standby_grant, setup3, teardown),
