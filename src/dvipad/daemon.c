@@ -1129,6 +1129,15 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	enum dv_hold_kind kind = req->kind ? (enum dv_hold_kind)req->kind : DV_HOLD_API;
 	char msg[DV_REASON_MAX];
 
+	/* Corosync said this partition lost quorum and the stream may not say
+	 * so yet: a claim now would be granted an address this node will not
+	 * install. */
+	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY || req->type == DV_MSG_MOVE) &&
+	    d->cl_connected && !d->cl_quorate) {
+		dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_NOQUORUM,
+				 "this node's partition is not quorate");
+		return;
+	}
 	switch (req->type) {
 	case DV_MSG_ACTIVATE:
 		ev.type = DV_EV_CLAIM;

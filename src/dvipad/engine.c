@@ -238,9 +238,10 @@ struct dv_engine {
 	void *ud;
 	bool quorate;
 	/* Members left while quorate: the partition may have lost quorum and
-	 * does not know yet. No new owner is chosen until the next QUORUM
-	 * event says (the cluster puts one into the stream after every
-	 * membership change); existing owners keep their addresses. */
+	 * does not know yet. The membership change grants nothing (standbys,
+	 * backups) until the next QUORUM event says (the cluster puts one
+	 * into the stream after every membership change); existing owners
+	 * keep their addresses, and requests are still served. */
 	bool confirm;
 	char confirm_why[REASON_MAX]; /* which members left, for the reasons */
 	uint64_t seq;
@@ -978,7 +979,7 @@ static void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why)
 	v->origin = DV_ORIGIN_NONE;
 	if (v->n_standbys > 0) {
 		v->state = DV_VS_WAITING;
-		set_reason(v, "no holder after %s; %zu standby(s) wait for quorum", why, v->n_standbys);
+		set_reason(v, "no holder after %s; %zu standby(s) wait: %s", why, v->n_standbys, no_assign_why(e));
 		return;
 	}
 	if (v->n_cands > 0) {
@@ -1000,8 +1001,12 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 
 	dv_addr_fmt(a, ab);
 	node_label(e, ev->node, nl);
-	if (!may_assign(e)) {
-		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: %s", ab, no_assign_why(e));
+	/* Requests are not held up while quorum is confirmed: the node that
+	 * asks knows its partition's quorum already (its daemon refuses
+	 * requests while it is not quorate). */
+	if (!e->quorate) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: this node's partition is not quorate",
+		      ab);
 		return false;
 	}
 	if (!n || !n->member) {
@@ -1414,8 +1419,8 @@ static int ev_move(struct dv_engine *e, const struct dv_event *ev)
 
 	dv_addr_fmt(a, ab);
 	node_label(e, to, tl);
-	if (!may_assign(e)) {
-		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: %s", ab, no_assign_why(e));
+	if (!e->quorate) {
+		reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
 		return 0;
 	}
 	if (v && vipa_is_define(e, v)) {
