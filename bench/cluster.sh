@@ -85,9 +85,9 @@ wait_for() { # wait_for SECONDS COMMAND...: poll every 10 ms
 	done
 }
 ctl() { local n=$1; shift; "$B/dvipactl" -S "$TMP/$n.sock" "$@"; }
-quorate() { ctl "$1" status --json | grep -Eq '"quorate": *true'; }
+quorate() { ctl "$1" status --json | grep -E '"quorate": *true' >/dev/null; }
 members3() { [ "$(ctl "$1" status --json | grep -c '"nodeid"')" -ge 4 ]; } # daemon + 3 members
-standby_on() { ctl n3 status --json | tr -d " \n" | grep -q "\"node_name\":\"$1\",\"client\":[0-9]*,\"rank\""; }
+standby_on() { ctl n3 status --json | tr -d " \n" | grep "\"node_name\":\"$1\",\"client\":[0-9]*,\"rank\"" >/dev/null; }
 
 . scripts/corosync-conf.sh
 profile_conf() { # profile_conf NODE PROFILE
@@ -142,7 +142,7 @@ measure() {
 echo "dvipa cluster failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "$(corosync -v | head -1); 3 nodes; dvipa-holder active + standby rank 100; N=$N"
 # owned_by NODE: the VIPA is active on NODE, as n3 sees it
-owned_by() { ctl n3 status --json | tr -d " \n" | grep -q "\"owner_name\":\"$1\""; }
+owned_by() { ctl n3 status --json | tr -d " \n" | grep "\"owner_name\":\"$1\"" >/dev/null; }
 # ensure_active NODE: NODE's holder owns the VIPA; if a heal took it away
 # (see "churn" below), a new holder is started there. Returns 1 if it did.
 ensure_active() {
