@@ -141,6 +141,17 @@ measure() {
 
 echo "dvipa cluster failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "$(corosync -v | head -1); 3 nodes; dvipa-holder active + standby rank 100; N=$N"
+# settle: a heal can make the ring re-form several times (docs/cluster.md,
+# "rejoin"); the next round starts only once no dvipad has seen a
+# membership change for 1.5 s, so that it measures a cut, not a churn.
+settle() {
+	local last=-1 now same=0 until=$((${EPOCHREALTIME/./} + 30000000))
+	while [ $same -lt 15 ] && [ "${EPOCHREALTIME/./}" -lt $until ]; do
+		now=$(cat "$TMP"/dvipad-n*.log | grep -c "corosync: group ")
+		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0 last=$now; fi
+		sleep 0.1
+	done
+}
 # owned_by NODE: the VIPA is active on NODE, as n3 sees it
 owned_by() { ctl n3 status --json | tr -d " \n" | grep "\"owner_name\":\"$1\"" >/dev/null; }
 # ensure_active NODE: NODE's holder owns the VIPA; if a heal took it away
@@ -179,6 +190,7 @@ mass_round() {
 	ip -n $P-br link set v-n1 up
 	wait_for 30 quorate n1
 	wait_for 30 members3 n1
+	settle
 	for n in n1 n2 n3; do
 		pkill -9 -f "dvipa-bench $TMP/$n.sock hold" || true
 	done
@@ -209,6 +221,7 @@ for prof in $PROFILES; do
 				ip -n $P-br link set v-$active up
 				wait_for 30 quorate $active
 				wait_for 30 members3 $active
+				settle
 				kill -9 "$(cat "$TMP/$active.holder")" 2>/dev/null || true
 			fi
 			tmp=$active active=$standby standby=$tmp

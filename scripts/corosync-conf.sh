@@ -11,9 +11,11 @@
 # now and then (every ~8 s once the timeout back-off has decayed), and the
 # token is lost with it: a healthy cluster splits. 600 ms leaves room; it
 # does not slow failure detection, which is the totem token's job.
+# KNET_PING="INTERVAL TIMEOUT" overrides them (bench/corosync-stability.sh).
 corosync_conf() {
 	local file=$1 log=$2 name=$3 token=$4 consensus=$5
-	local i=0 a
+	local i=0 a ping
+	read -r -a ping <<<"${KNET_PING:-200 600}"
 	shift 5
 	{
 		cat <<CONF
@@ -28,8 +30,8 @@ totem {
   consensus: $consensus
   interface {
     linknumber: 0
-    knet_ping_interval: 200
-    knet_ping_timeout: 600
+    knet_ping_interval: ${ping[0]}
+    knet_ping_timeout: ${ping[1]}
     knet_pong_count: 1
   }
 }
