@@ -24,7 +24,7 @@
 #          granted all of theirs (each grant comes after the address is
 #          installed). REPS_MASS repetitions (default 3).
 # Profiles (totem): shipped = token 400, consensus 480 (dist/corosync-dvipa.conf);
-# fast = token 150, consensus 180; both with knet ping 200/600 ms (see
+# fast = token 130, consensus 156; both with knet ping 200/600 ms (see
 # scripts/corosync-conf.sh for why not shorter).
 #
 # Environment: N (repetitions), PROFILES (default "shipped fast"), REPS_MASS,
@@ -93,7 +93,7 @@ standby_on() { ctl n3 status --json | tr -d " \n" | grep "\"node_name\":\"$1\",\
 profile_conf() { # profile_conf NODE PROFILE
 	case $2 in
 	shipped) set -- "$1" 400 480 ;;
-	fast) set -- "$1" 150 180 ;;
+	fast) set -- "$1" 130 156 ;;
 	esac
 	corosync_conf "$TMP/corosync-$1.conf" "$TMP/corosync-$1.log" dvbench "$2" "$3" \
 		192.0.2.1 192.0.2.2 192.0.2.3
@@ -245,5 +245,6 @@ done
 printf '\n%-6s %-8s %4s %9s %9s %9s %6s %6s\n' scenario profile n p50_ms p99_ms max_ms failed churn
 printf '%s\n' "${ROWS[@]}"
 echo "mass: $MASS VIPAs held on n1 (API), standbys split over n2 and n3; n1 cut off -> all granted"
-echo "churn: times the new owner's holder had lost its hold when the next round began (membership"
-echo "churn while a cut-off node rejoined: Corosync briefly saw the new owner leave too)"
+echo "churn: times the new owner's holder had lost its hold when the next round began (the ring"
+echo "re-formed while the cut-off node rejoined and briefly saw the new owner leave too); each round"
+echo "starts after 1.5 s without a membership change"

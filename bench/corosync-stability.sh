@@ -24,7 +24,7 @@ cleanup() {
 		pids=$(ip netns pids $P-$n 2>/dev/null)
 		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 	done
-	wait 2>/dev/null
+	wait 2>/dev/null || true
 	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
 	rm -rf "$TMP"
 }

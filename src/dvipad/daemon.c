@@ -461,7 +461,6 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 		      const char *reason)
 {
 	struct dv_daemon *d = ud;
-
 	bool again;
 
 	if (a && !a->family) /* a node request (leave, join) */
