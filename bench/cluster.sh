@@ -211,7 +211,12 @@ for prof in $PROFILES; do
 		for _ in $(seq "$N"); do
 			ensure_active $active || churn=$((churn + 1))
 			holder $standby --standby 100
-			wait_for 10 standby_on $standby
+			if ! wait_for 10 standby_on $standby; then
+				# Counted as failed; both start afresh next round.
+				fails=$((fails + 1))
+				kill -9 "$(cat "$TMP/$standby.holder")" "$(cat "$TMP/$active.holder")" 2>/dev/null || true
+				continue
+			fi
 			sleep "0.$(printf %03d $((RANDOM % 1000)))"
 			ms=$(measure $sc $active $standby)
 			if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then echo "$ms" >> "$TMP/$sc-$prof"; else fails=$((fails + 1)); fi

@@ -17,7 +17,9 @@
  * source sent it already has that state and just applies the buffer; any
  * other node (a joiner, or the losing side of a merge) restores it first.
  * "First STATE wins" keeps a merge of two partitions, each with its own
- * source, converging on one state.
+ * source, converging on one state. A quorate side's source sends at once;
+ * the others wait (longer the longer ago they lost quorum, see defer_us)
+ * and send only if nothing came.
  *
  * Quorum comes from Corosync's quorum service: a change is reported to the
  * daemon at once (local_quorum: on loss it drops its addresses without
@@ -33,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <corosync/cpg.h>
@@ -102,6 +105,7 @@ struct corosync {
 	bool local_quorate;
 	int stream_quorate;	    /* the last QUORUM applied from the stream; -1: unknown */
 	bool quorum_due;	    /* a membership was applied and no QUORUM since */
+	uint64_t quorum_lost_us;    /* CLOCK_MONOTONIC when local quorum was last lost; 0: never quorate */
 	sd_event_source *defer_src; /* a non-quorate source's deferred STATE */
 	sd_event_source *sync_src;  /* gives up waiting for a STATE */
 };
@@ -247,10 +251,20 @@ static int send_event(struct corosync *cs, const struct dv_event *ev)
 	return r;
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void set_local_quorum(struct corosync *cs, bool quorate)
 {
 	if (cs->local_quorate != quorate)
 		log_notice("corosync: this node's partition %s quorum", quorate ? "has" : "lost");
+	if (cs->local_quorate && !quorate)
+		cs->quorum_lost_us = now_us();
 	cs->local_quorate = quorate;
 	cs->c.ops->local_quorum(cs->c.ud, quorate);
 }
@@ -468,6 +482,25 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 	send_quorum(cs);
 }
 
+/*
+ * How long a source not known to be quorate waits for a quorate side's
+ * state before it sends its own. When no side is quorate (a ring that
+ * re-formed several times while a node rejoined), "first state wins"
+ * should pick the freshest: a side that lost quorum only just now waits
+ * that long, one that lost it long ago (a cut-off node) or never had it
+ * waits the most.
+ */
+static uint64_t defer_us(const struct corosync *cs)
+{
+	uint64_t now = now_us();
+
+	if (cs->local_quorate)
+		return 0;
+	if (!cs->quorum_lost_us || now - cs->quorum_lost_us > DEFER_STATE_US)
+		return DEFER_STATE_US;
+	return now - cs->quorum_lost_us;
+}
+
 /* Nobody with quorum sent a state: the deferred one goes after all. */
 static int defer_tick(sd_event_source *s, uint64_t usec, void *ud)
 {
@@ -642,7 +675,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 				cs->stream_quorate != 1;
 			if (!merge)
 				send_state(cs);
-			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, DEFER_STATE_US,
+			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, defer_us(cs),
 							    1000, defer_tick, cs) < 0)
 				send_state(cs);
 		}
