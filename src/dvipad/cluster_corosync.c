@@ -286,6 +286,14 @@ static void send_quorum(struct corosync *cs)
 	    (cs->stream_quorate == cs->local_quorate && !cs->quorum_due))
 		return;
 	ev.node = cs->c.self;
+	/* Owners chosen at this event (after members left) get their "since"
+	 * from it. */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ev.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
 	ev.quorum.quorate = cs->local_quorate;
 	r = send_event(cs, &ev);
 	if (r < 0)

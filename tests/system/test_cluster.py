@@ -130,6 +130,8 @@ def test_cut_off_node_drops_and_standby_takes_over(cluster):
     wait_for(lambda: n1.status()["daemon"]["quorate"] is False, timeout=2, what="n1 not quorate")
     assert not n1.ns.has_addr(VIPA)
     wait_for(lambda: cluster.nodes["n3"].owner(VIPA) == "n2", timeout=2, what="owner n2 in n3's status")
+    # The takeover's time is known (the quorum event that confirmed it).
+    assert abs(cluster.nodes["n3"].vipa(VIPA)["since"] / 1000 - time.time()) < 30
     # n1 keeps its holder's hold, suspended: only the quorate side's state,
     # at the heal, says whether it still stands (test_partition_heals...).
     assert [h["node_name"] for h in n1.vipa(VIPA)["holds"]] == ["n1"]
