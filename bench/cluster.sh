@@ -49,41 +49,17 @@ B=$PWD/build-bench
 cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
 PROBE=$TMP/tcp-probe
 
+. bench/lib.sh
 cleanup() {
 	set +e
-	for n in $NSS; do
-		pids=$(ip netns pids $P-$n 2>/dev/null)
-		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-	done
-	wait 2>/dev/null
-	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
+	lan_down $P $NSS
 	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for n in $NSS; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
-ip -n $P-br link add br0 type bridge
-ip -n $P-br link set br0 up
-declare -A ADDR=([n1]=192.0.2.1 [n2]=192.0.2.2 [n3]=192.0.2.3 [cl]=192.0.2.100)
-for n in n1 n2 n3 cl; do
-	ip -n $P-br link add v-$n type veth peer name eth0 netns $P-$n
-	ip -n $P-br link set v-$n master br0 up
-	ip -n $P-$n addr add ${ADDR[$n]}/24 dev eth0
-	ip -n $P-$n link set eth0 up
-done
+lan_up $P n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3 cl=192.0.2.100
 
-wait_for() { # wait_for SECONDS COMMAND...: poll every 10 ms
-	local until=$((${EPOCHREALTIME/./} + $1 * 1000000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		if [ "${EPOCHREALTIME/./}" -gt $until ]; then
-			echo "timed out waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.01
-	done
-}
 ctl() { local n=$1; shift; "$B/dvipactl" -S "$TMP/$n.sock" "$@"; }
 quorate() { ctl "$1" status --json | grep -E '"quorate": *true' >/dev/null; }
 members3() { [ "$(ctl "$1" status --json | grep -c '"nodeid"')" -ge 4 ]; } # daemon + 3 members
@@ -128,7 +104,6 @@ holder() {
 	echo $! > "$TMP/$n.holder"
 }
 
-. bench/lib.sh
 kill_holder() { kill -9 "$(cat "$TMP/$1.holder")"; }
 cut_node() { ip -n $P-br link set v-$1 down; }
 # measure SCENARIO ACTIVE STANDBY: ms from the event until STANDBY answers.

@@ -18,29 +18,14 @@ TMP=$(mktemp -d)
 NSS="br n1 n2 n3"
 command -v corosync >/dev/null || ./scripts/install-deps.sh
 
+. bench/lib.sh
 cleanup() {
-	set +e
-	for n in $NSS; do
-		pids=$(ip netns pids $P-$n 2>/dev/null)
-		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-	done
-	wait 2>/dev/null || true
-	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
+	lan_down $P $NSS
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-for n in $NSS; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
-ip -n $P-br link add br0 type bridge
-ip -n $P-br link set br0 up
-i=0
-for n in n1 n2 n3; do
-	i=$((i + 1))
-	ip -n $P-br link add v-$n type veth peer name eth0 netns $P-$n
-	ip -n $P-br link set v-$n master br0 up
-	ip -n $P-$n addr add 192.0.2.$i/24 dev eth0
-	ip -n $P-$n link set eth0 up
-done
+lan_up $P n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3
 . scripts/corosync-conf.sh
 for n in n1 n2 n3; do
 	corosync_conf "$TMP/$n.conf" "$TMP/$n.log" dvstab "$TOKEN" "$CONS" 192.0.2.1 192.0.2.2 192.0.2.3

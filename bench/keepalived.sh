@@ -44,19 +44,10 @@ POLICY_CREATED=
 
 declare -A KA
 
+. bench/lib.sh
 cleanup() {
 	set +e
-	for n in $NSS; do
-		pids=$(ip netns pids $P-$n 2>/dev/null)
-		[ -n "$pids" ] && kill $pids 2>/dev/null
-	done
-	sleep 0.2
-	for n in $NSS; do
-		pids=$(ip netns pids $P-$n 2>/dev/null)
-		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-	done
-	wait 2>/dev/null
-	for n in $NSS; do ip netns del $P-$n 2>/dev/null; done
+	GRACEFUL=1 lan_down $P $NSS
 	[ -n "$POLICY_CREATED" ] && rm -f /usr/sbin/policy-rc.d
 	[ -n "${LOGDIR:-}" ] && mkdir -p "$LOGDIR" && cp "$TMP"/*.conf "$TMP"/*.log "$LOGDIR"/
 	rm -rf "$TMP"
@@ -83,29 +74,9 @@ cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
 PROBE=$TMP/tcp-probe
 
 # --- topology -------------------------------------------------------------
-for n in $NSS; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
-ip -n $P-br link add br0 type bridge
-ip -n $P-br link set br0 up
 declare -A ADDR=([ka1]=192.0.2.11 [ka2]=192.0.2.12 [cl]=192.0.2.100)
-for n in ka1 ka2 cl; do
-	ip -n $P-br link add v-$n type veth peer name eth0 netns $P-$n
-	ip -n $P-br link set v-$n master br0 up
-	ip -n $P-$n addr add ${ADDR[$n]}/24 dev eth0
-	ip -n $P-$n link set eth0 up
-done
+lan_up $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} cl=${ADDR[cl]}
 
-# wait_for SECONDS COMMAND...: poll every 10 ms until COMMAND succeeds.
-wait_for() {
-	local until=$((${EPOCHREALTIME/./} + $1 * 1000000))
-	shift
-	until "$@"; do
-		if [ "${EPOCHREALTIME/./}" -gt $until ]; then
-			echo "timed out waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.01
-	done
-}
 has_vip() { ip -n $P-$1 -4 -o addr show dev eth0 | grep -q " $VIP/"; }
 lacks_vip() { ! has_vip "$1"; }
 
@@ -177,7 +148,6 @@ restore() {
 	sleep "0.$(printf %03d $((RANDOM % 1000)))"
 }
 
-. bench/lib.sh
 kill_server() { kill -9 "$(cat "$TMP/ka1.srv")"; }
 cut_master() { ip -n $P-br link set v-ka1 down; }
 # measure SCENARIO: one event, prints the ms until ka2 answers on the VIP.

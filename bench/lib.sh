@@ -1,7 +1,62 @@
 # shellcheck shell=bash
-# Helpers shared by the failover benchmarks (bench/keepalived.sh,
-# bench/cluster.sh). Expects $TMP (a scratch directory) and $PROBE
-# (bench/tcp-probe, built).
+# Helpers shared by the benchmarks (bench/keepalived.sh, bench/cluster.sh,
+# bench/corosync-stability.sh). measure_event expects $TMP (a scratch
+# directory) and $PROBE (bench/tcp-probe, built).
+
+# lan_up PREFIX HOST=ADDR...: network namespaces PREFIX-br, with a bridge
+# br0, and PREFIX-HOST for each HOST, whose eth0 is on the bridge (port
+# v-HOST) with ADDR/24.
+lan_up() {
+	local p=$1 h
+	shift
+	ip netns add "$p-br"
+	ip -n "$p-br" link set lo up
+	ip -n "$p-br" link add br0 type bridge
+	ip -n "$p-br" link set br0 up
+	for h in "$@"; do
+		ip netns add "$p-${h%%=*}"
+		ip -n "$p-${h%%=*}" link set lo up
+		ip -n "$p-br" link add "v-${h%%=*}" type veth peer name eth0 netns "$p-${h%%=*}"
+		ip -n "$p-br" link set "v-${h%%=*}" master br0 up
+		ip -n "$p-${h%%=*}" addr add "${h#*=}/24" dev eth0
+		ip -n "$p-${h%%=*}" link set eth0 up
+	done
+}
+
+# lan_down PREFIX NS...: kill what runs in PREFIX-NS (after SIGTERM and a
+# short grace if GRACEFUL is set), then delete the namespaces.
+lan_down() {
+	local p=$1 n pids
+	shift
+	if [ -n "${GRACEFUL:-}" ]; then
+		for n in "$@"; do
+			pids=$(ip netns pids "$p-$n" 2>/dev/null)
+			[ -n "$pids" ] && kill $pids 2>/dev/null
+		done
+		sleep 0.2
+	fi
+	for n in "$@"; do
+		pids=$(ip netns pids "$p-$n" 2>/dev/null)
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	done
+	wait 2>/dev/null
+	for n in "$@"; do ip netns del "$p-$n" 2>/dev/null; done
+	return 0
+}
+
+# wait_for SECONDS COMMAND...: poll every 10 ms until COMMAND succeeds
+# (its output is dropped); 1 and a message on timeout.
+wait_for() {
+	local until=$((${EPOCHREALTIME/./} + $1 * 1000000))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ "${EPOCHREALTIME/./}" -gt $until ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+}
 
 # stats FILE: n p50 p99 max over the numbers in FILE (nearest rank).
 stats() {
