@@ -35,12 +35,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "codec.h"
 #include "log.h"
@@ -251,20 +251,12 @@ static int send_event(struct corosync *cs, const struct dv_event *ev)
 	return r;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void set_local_quorum(struct corosync *cs, bool quorate)
 {
 	if (cs->local_quorate != quorate)
 		log_notice("corosync: this node's partition %s quorum", quorate ? "has" : "lost");
 	if (cs->local_quorate && !quorate)
-		cs->quorum_lost_us = now_us();
+		cs->quorum_lost_us = dv_mono_us();
 	cs->local_quorate = quorate;
 	cs->c.ops->local_quorum(cs->c.ud, quorate);
 }
@@ -288,12 +280,7 @@ static void send_quorum(struct corosync *cs)
 	ev.node = cs->c.self;
 	/* Owners chosen at this event (after members left) get their "since"
 	 * from it. */
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ev.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	}
+	ev.time_ms = dv_wall_ms();
 	ev.quorum.quorate = cs->local_quorate;
 	r = send_event(cs, &ev);
 	if (r < 0)
@@ -500,7 +487,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
  */
 static uint64_t defer_us(const struct corosync *cs)
 {
-	uint64_t now = now_us();
+	uint64_t now = dv_mono_us();
 
 	if (cs->local_quorate)
 		return 0;

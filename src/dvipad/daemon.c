@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 
@@ -26,14 +26,6 @@ struct dv_sock_grace {
 	sd_event_source *timer;
 };
 
-uint64_t dv_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
 static void log_lines(int prio, char *buf)
 {
@@ -47,7 +39,7 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 {
 	int r;
 
-	ev->time_ms = dv_now_ms();
+	ev->time_ms = dv_wall_ms();
 	if (d->applying) {
 		if (d->n_deferred == d->cap_deferred) {
 			size_t ncap = d->cap_deferred ? 2 * d->cap_deferred : 16;
@@ -206,7 +198,7 @@ static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
 static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 {
 	const struct dv_hold *h = self_socket_hold(d, a);
-	uint64_t now = dv_now_ms();
+	uint64_t now = dv_wall_ms();
 	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 	struct dv_sock_grace *g;
 
@@ -929,7 +921,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	d->ev = sd_event_ref(ev);
 	d->conf = conf;
 	d->conf_path = strdup(conf_path);
-	d->started_ms = dv_now_ms();
+	d->started_ms = dv_wall_ms();
 	if (!d->conf_path) {
 		r = -ENOMEM;
 		goto fail;

@@ -92,4 +92,3 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors);
 void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req);
 void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client);
 
-uint64_t dv_now_ms(void);

@@ -24,8 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
 #define SLOTS_MAX (4 * KADDR_MAX) /* hash slots, load factor <= 1/2 */
@@ -92,14 +93,6 @@ static inline void *mfree(void *p)
 {
 	free(p);
 	return NULL;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static bool family_ok(const struct dv_addr *a)
@@ -308,7 +301,7 @@ static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
  */
 static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb, void *data, int *errs)
 {
-	uint64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	uint64_t deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
 	unsigned answered = 0;
 	bool intr = false;
 	int result = 0;
@@ -321,7 +314,7 @@ static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb
 			continue;
 		if (len == -EAGAIN) {
 			struct pollfd pfd = {.fd = mnl_socket_get_fd(k->req), .events = POLLIN};
-			uint64_t now = now_ms();
+			uint64_t now = dv_mono_us() / 1000;
 
 			if (now >= deadline)
 				return -ETIMEDOUT;
@@ -331,7 +324,7 @@ static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb
 		}
 		if (len < 0)
 			return (int)len; /* -ENOBUFS: answers were lost */
-		deadline = now_ms() + REPLY_TIMEOUT_MS;
+		deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
 
 		left = (int)len;
 		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->rx; mnl_nlmsg_ok(nlh, left);
@@ -757,26 +750,18 @@ static uint64_t refresh_usec(const struct dv_kaddr *k)
 	return (uint64_t)k->lease_s * 1000000 / 3;
 }
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Re-send NEWADDR for the next addresses of the pass, for about
  * SLICE_USEC. Returns true when the pass is complete. */
 static bool refresh_slice(struct dv_kaddr *k)
 {
-	uint64_t t0 = now_usec(), t;
+	uint64_t t0 = dv_mono_us(), t;
 	int errs[BATCH_MAX];
 
 	do {
 		size_t len = 0;
 		unsigned n = 0;
 		uint32_t first = k->seq + 1;
-		uint64_t tb = now_usec();
+		uint64_t tb = dv_mono_us();
 		int r;
 
 		for (; k->pass_pos < k->pass_n && n < k->batch; k->pass_pos++) {
@@ -799,7 +784,7 @@ static bool refresh_slice(struct dv_kaddr *k)
 			r = nl_wait(k, first, n, NULL, NULL, errs);
 		if (r < 0)
 			set_error(k, r);
-		t = now_usec();
+		t = dv_mono_us();
 		/*
 		 * An IPv6 RTM_NEWADDR, even one that only changes the lifetime,
 		 * makes the kernel walk every multicast group of the interface
@@ -823,7 +808,7 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 	if (!k->pass) {
 		/* A snapshot: the set may change between slices, and addresses
 		 * added meanwhile start with a full lease anyway. */
-		k->pass_start = now_usec();
+		k->pass_start = dv_mono_us();
 		k->pass_n = k->pass_pos = 0;
 		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
 		if (k->pass)

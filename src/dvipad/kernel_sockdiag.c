@@ -42,10 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "addrset.h"
+#include "clock.h"
 
 #define WATCH_MAX 65536	  /* watched addresses */
 #define PREFIX_MAX 4096	  /* bind-watch prefixes */
@@ -151,14 +151,6 @@ struct scan {
 };
 
 static const uint8_t families[2] = {AF_INET, AF_INET6};
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* AF_INET or AF_INET6, a v4-mapped IPv6 address turned into IPv4. */
 static int addr_norm(const struct dv_addr *a, struct dv_addr *ret)
@@ -667,7 +659,7 @@ static void poll_arm(struct dv_sockdiag *s, bool at_once)
 	if (enabled != SD_EVENT_OFF && !at_once)
 		return;
 	if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-		now = now_usec();
+		now = dv_mono_us();
 	(void)sd_event_source_set_time(s->poll_src, at_once ? now : now + s->poll_usec);
 	(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_ONESHOT);
 }
@@ -689,7 +681,7 @@ static void recheck_arm(struct dv_sockdiag *s, uint64_t delay)
 	if (!s->recheck_src)
 		return;
 	if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-		now = now_usec();
+		now = dv_mono_us();
 	t = now + delay;
 	if (t < s->recheck_end + s->recheck_gap)
 		t = s->recheck_end + s->recheck_gap;
@@ -749,7 +741,7 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	struct scan sc = {.match = match_set, .set = &d, .found = &found, .listen = &listen, .found_max = SIZE_MAX};
 	struct events e = {0};
 	const struct dv_addr *a;
-	uint64_t t0 = now_usec();
+	uint64_t t0 = dv_mono_us();
 	int r;
 
 	s->dirty = (struct dv_addrset){0};
@@ -765,7 +757,7 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	r = e.v ? filters_for_set(s->tmp_f, &d) : -ENOMEM;
 	if (r >= 0)
 		r = scan_held(s, s->tmp_f, &sc, false);
-	s->recheck_end = now_usec();
+	s->recheck_end = dv_mono_us();
 	s->recheck_gap = (s->recheck_end - t0) * RECHECK_GAP_FACTOR;
 	if (s->recheck_gap < RECHECK_GAP_MIN_USEC)
 		s->recheck_gap = RECHECK_GAP_MIN_USEC;
