@@ -66,6 +66,18 @@ def wait_for(cond, timeout=5.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def signal_and_wait(proc, sig):
+    """Send sig to a running proc and reap it; SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Netns:
     def __init__(self, name):
         self.name = name
@@ -192,13 +204,8 @@ class Dvipad:
         return self
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            signal_and_wait(self.proc, sig)
         if self.logf:
             self.logf.close()
             self.logf = None
@@ -380,13 +387,8 @@ class Corosync:
         return "Quorate:          Yes" in r.stdout
 
     def kill(self, sig=signal.SIGKILL):
-        if self.alive():
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            signal_and_wait(self.proc, sig)
 
 
 class ClusterNode(Dvipad):

@@ -285,20 +285,28 @@ def test_dvipad_killed_holds_move(cluster):
 
 
 VIPA_DEFINE = "192.0.2.200"
+# n1 defines it, n2 (rank 200) and n3 (rank 100) back it up
+RANKED_BACKUPS = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
+                  "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
+                  "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
 
 
-def test_define_with_ranked_backups(cluster):
-    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
-    client = cluster.lan.hosts["c"]
-    confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
-             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
-             "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
+def define_up_on_n1(cluster, confs):
+    """Give the nodes these define and backup statements and wait until
+    VIPA_DEFINE is up on n1 only; returns only_on(node)."""
     reconfigure(cluster, confs)
 
     def only_on(node):
         return only_node_with(cluster, VIPA_DEFINE, node)
 
-    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+    wait_for(lambda: only_on(cluster.nodes["n1"]), timeout=3, what="the define up on n1 only")
+    return only_on
+
+
+def test_define_with_ranked_backups(cluster):
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    only_on = define_up_on_n1(cluster, RANKED_BACKUPS)
     for n in cluster.nodes.values():
         wait_for(lambda: n.owner(VIPA_DEFINE) == "n1", timeout=2, what=f"owner n1 in {n.name}'s status")
     assert n3.vipa(VIPA_DEFINE)["origin"] == "define"
@@ -628,15 +636,7 @@ def test_operator_move_to_another_node(cluster):
 def test_define_deactivate_and_reactivate(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
-    confs = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA_DEFINE}\n",
-             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
-             "n3": f"  VIPABACKUP 100 {VIPA_DEFINE}\n"}
-    reconfigure(cluster, confs)
-
-    def only_on(node):
-        return only_node_with(cluster, VIPA_DEFINE, node)
-
-    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+    only_on = define_up_on_n1(cluster, RANKED_BACKUPS)
 
     # VARY ... DEACTIVATE on n1, from n1 itself: the rank-200 backup takes it
     r = n1.ctl("deactivate", VIPA_DEFINE, user="65534", check=False)
@@ -719,15 +719,8 @@ def test_node_leave_and_join(cluster):
 def test_define_whenidle_takeback_waits_for_connections(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
-    confs = {"n1": f"  VIPADEFINE MOVEABLE WHENIDLE {VIPA_DEFINE}\n",
-             "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA_DEFINE}\n",
-             "n3": ""}
-    reconfigure(cluster, confs)
-
-    def only_on(node):
-        return only_node_with(cluster, VIPA_DEFINE, node)
-
-    wait_for(lambda: only_on(n1), timeout=3, what="the define up on n1 only")
+    only_on = define_up_on_n1(cluster, {"n1": f"  VIPADEFINE MOVEABLE WHENIDLE {VIPA_DEFINE}\n",
+                                        "n2": RANKED_BACKUPS["n2"], "n3": ""})
     n1.stop()
     wait_for(lambda: only_on(n2), timeout=3, what="takeover by the backup n2")
 

@@ -2445,6 +2445,34 @@ static uint32_t rnd(uint64_t *s)
 	return (uint32_t)(*s >> 33);
 }
 
+/* The operator's requests for the random streams, by x in 92..95: leave or
+ * join, (de)activate a define, move; the target is sometimes unknown (9). */
+static void random_operator(struct dv_event *ev, uint64_t *s, uint32_t x, uint64_t c, uint32_t seq, const char *a)
+{
+	dv_nodeid_t target = rnd(s) % 8 ? 1 + rnd(s) % 4 : 9;
+
+	if (x < 93) {
+		ev->type = DV_EV_NODE_ADMIN;
+		ev->node_admin.client = c;
+		ev->node_admin.seq = seq;
+		ev->node_admin.target = target;
+		ev->node_admin.joined = rnd(s) % 3 == 0;
+	} else if (x < 95) {
+		ev->type = DV_EV_DEFINE_STATE;
+		ev->define_state.client = c;
+		ev->define_state.seq = seq;
+		ev->define_state.addr = A(a);
+		ev->define_state.target = target;
+		ev->define_state.active = rnd(s) % 2;
+	} else {
+		ev->type = DV_EV_MOVE;
+		ev->move.client = c;
+		ev->move.seq = seq;
+		ev->move.addr = A(a);
+		ev->move.to = target;
+	}
+}
+
 static int no_client_state(void *ud, const struct dv_vipa_info *v)
 {
 	(void)ud;
@@ -2516,29 +2544,7 @@ static void run_random(uint64_t seed, int steps)
 			ev.type = DV_EV_QUORUM;
 			ev.quorum.quorate = rnd(&s) % 3 != 0;
 		} else if (x < 96) {
-			/* the operator: leave/join, (de)activate a define, move */
-			dv_nodeid_t target = rnd(&s) % 8 ? 1 + rnd(&s) % 4 : 9;
-
-			if (x < 93) {
-				ev.type = DV_EV_NODE_ADMIN;
-				ev.node_admin.client = c;
-				ev.node_admin.seq = (uint32_t)step;
-				ev.node_admin.target = target;
-				ev.node_admin.joined = rnd(&s) % 3 == 0;
-			} else if (x < 95) {
-				ev.type = DV_EV_DEFINE_STATE;
-				ev.define_state.client = c;
-				ev.define_state.seq = (uint32_t)step;
-				ev.define_state.addr = A(a);
-				ev.define_state.target = target;
-				ev.define_state.active = rnd(&s) % 2;
-			} else {
-				ev.type = DV_EV_MOVE;
-				ev.move.client = c;
-				ev.move.seq = (uint32_t)step;
-				ev.move.addr = A(a);
-				ev.move.to = target;
-			}
+			random_operator(&ev, &s, x, c, (uint32_t)step, a);
 		} else {
 			static const char *const scripts[] = {
 			    STD_RANGES,
@@ -2913,29 +2919,7 @@ static void run_join(uint64_t seed, int steps)
 			ev.type = DV_EV_QUORUM;
 			ev.quorum.quorate = rnd(&s) % 3 != 0;
 		} else if (x < 96) {
-			/* the operator: leave/join, (de)activate a define, move */
-			dv_nodeid_t target = rnd(&s) % 8 ? 1 + rnd(&s) % 4 : 9;
-
-			if (x < 93) {
-				ev.type = DV_EV_NODE_ADMIN;
-				ev.node_admin.client = c;
-				ev.node_admin.seq = (uint32_t)step;
-				ev.node_admin.target = target;
-				ev.node_admin.joined = rnd(&s) % 3 == 0;
-			} else if (x < 95) {
-				ev.type = DV_EV_DEFINE_STATE;
-				ev.define_state.client = c;
-				ev.define_state.seq = (uint32_t)step;
-				ev.define_state.addr = A(a);
-				ev.define_state.target = target;
-				ev.define_state.active = rnd(&s) % 2;
-			} else {
-				ev.type = DV_EV_MOVE;
-				ev.move.client = c;
-				ev.move.seq = (uint32_t)step;
-				ev.move.addr = A(a);
-				ev.move.to = target;
-			}
+			random_operator(&ev, &s, x, c, (uint32_t)step, a);
 		} else {
 			/* also from nodes outside the membership: kept until the
 			 * next membership change */
