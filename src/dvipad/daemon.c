@@ -446,7 +446,48 @@ static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
 	}
 }
 
-static size_t waits_drop(struct dv_grant_wait **head, uint64_t client, const struct dv_addr *a);
+/* A standby of this node to register again after a heal (see restandby),
+ * then until the engine answers it. */
+struct dv_restandby {
+	struct dv_restandby *next;
+	uint64_t client;
+	struct dv_addr addr;
+	unsigned rank;
+	enum dv_hold_kind kind;
+	uid_t uid;
+	bool sent;
+};
+
+/* Drop client's entries (about a, or all if a is NULL; only sent ones if
+ * sent); whether any was dropped. */
+static bool restandby_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a, bool sent)
+{
+	bool found = false;
+
+	for (struct dv_restandby **pp = &d->restandbys; *pp;) {
+		struct dv_restandby *r = *pp;
+
+		if (r->client == client && (!a || dv_addr_eq(&r->addr, a)) && (!sent || r->sent)) {
+			*pp = r->next;
+			free(r);
+			found = true;
+		} else {
+			pp = &r->next;
+		}
+	}
+	return found;
+}
+
+static void restandby_free(struct dv_daemon *d)
+{
+	while (d->restandbys) {
+		struct dv_restandby *r = d->restandbys;
+
+		d->restandbys = r->next;
+		free(r);
+	}
+}
+
 static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason);
 
 static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
@@ -459,7 +500,7 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 		a = NULL;
 	/* A standby registered again after a heal: its program hears only
 	 * news (granted, or lost if refused), not a reply it never asked. */
-	again = seq == 0 && client && a && waits_drop(&d->restandbys, client, a) > 0;
+	again = seq == 0 && client && a && restandby_drop(d, client, a, true);
 	if (result == DV_R_OK && a && self_should_have(d, a) && !dv_kaddr_installed(d->kaddr, a)) {
 		char msg[DV_REASON_MAX];
 
@@ -496,38 +537,19 @@ struct dv_grant_wait {
 
 #define GRANT_WAITS_MAX 65536
 
-/* Drop the entries of client (about a, or all if a is NULL); how many. */
-static size_t waits_drop(struct dv_grant_wait **head, uint64_t client, const struct dv_addr *a)
+static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
 {
-	size_t n = 0;
-
-	for (struct dv_grant_wait **pp = head; *pp;) {
+	for (struct dv_grant_wait **pp = &d->grant_waits; *pp;) {
 		struct dv_grant_wait *w = *pp;
 
 		if (w->client == client && (!a || dv_addr_eq(&w->addr, a))) {
 			*pp = w->next;
 			free(w);
-			n++;
+			d->n_grant_waits--;
 		} else {
 			pp = &w->next;
 		}
 	}
-	return n;
-}
-
-static void waits_free(struct dv_grant_wait **head)
-{
-	while (*head) {
-		struct dv_grant_wait *w = *head;
-
-		*head = w->next;
-		free(w);
-	}
-}
-
-static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
-{
-	d->n_grant_waits -= waits_drop(&d->grant_waits, client, a);
 }
 
 static bool client_holds(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
@@ -750,40 +772,49 @@ static void tell_lost(struct dv_daemon *d, const struct local_refs *l, const cha
  * side of a partition dropped them when this node left it) are registered
  * again: the program still waits, and waiting takes nothing from anyone.
  * Holds are not: the address has moved on, and a claim would pull it back.
+ * They are noted at the restore and sent once this node's configuration
+ * is published again (restandby_send), which a standby needs first.
  */
-static void restandby(struct dv_daemon *d, struct local_refs *l)
+static void restandby_note(struct dv_daemon *d, struct local_refs *l)
 {
-	bool published = false;
-
 	for (size_t i = 0; i < l->n; i++) {
 		struct local_ref *r = &l->v[i];
-		struct dv_event ev = {.type = DV_EV_STANDBY};
-		struct dv_grant_wait *w;
-		char s[DV_ADDR_STRLEN];
+		struct dv_restandby *n;
 
 		if (!r->standby || ref_present(d, r) || dv_control_client_pid(d->control, r->client) == 0)
+			continue;
+		n = calloc(1, sizeof(*n));
+		if (!n)
+			continue; /* told LOST */
+		*n = (struct dv_restandby){.next = d->restandbys,
+					   .client = r->client,
+					   .addr = r->addr,
+					   .rank = r->sb.rank,
+					   .kind = r->sb.kind,
+					   .uid = r->sb.uid};
+		d->restandbys = n;
+		r->again = true;
+	}
+}
+
+static void restandby_send(struct dv_daemon *d)
+{
+	for (struct dv_restandby *r = d->restandbys; r; r = r->next) {
+		struct dv_event ev = {.type = DV_EV_STANDBY};
+		char s[DV_ADDR_STRLEN];
+
+		if (r->sent)
 			continue;
 		ev.standby.client = r->client;
 		ev.standby.seq = 0; /* the program was answered when it registered */
 		ev.standby.addr = r->addr;
-		ev.standby.rank = r->sb.rank;
-		ev.standby.kind = r->sb.kind;
-		ev.standby.uid = r->sb.uid;
+		ev.standby.rank = r->rank;
+		ev.standby.kind = r->kind;
+		ev.standby.uid = r->uid;
 		log_info("standby of client %" PRIu64 " for '%s' (rank %u) registered again after the heal",
-			 r->client, dv_addr_fmt(&r->addr, s), r->sb.rank);
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			continue; /* told LOST below */
-		*w = (struct dv_grant_wait){.next = d->restandbys, .client = r->client, .addr = r->addr};
-		d->restandbys = w;
-		/* The group dropped this node's configuration with the node;
-		 * a standby needs it first (it is published again in sync
-		 * too, and publishing the same one twice changes nothing). */
-		if (!published)
-			submit_node_config(d);
-		published = true;
+			 r->client, dv_addr_fmt(&r->addr, s), r->rank);
 		submit(d, &ev);
-		r->again = true;
+		r->sent = true;
 	}
 }
 
@@ -796,7 +827,7 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 	(void)dv_engine_foreach(d->engine, refs_cb, &l);
 	r = dv_engine_restore(d->engine, buf, len);
 	if (r == 0) {
-		restandby(d, &l);
+		restandby_note(d, &l);
 		tell_lost(d, &l, "the cluster's state does not have it");
 	}
 	free(l.v);
@@ -844,11 +875,12 @@ static void cl_connected(void *ud, bool up)
 		if (d->define_state)
 			memset(d->define_state, 0, d->conf->n_defines + 1);
 		submit_node_config(d);
+		restandby_send(d);
 		open_gate(d);
 		return;
 	}
 	d->cl_connected = false;
-	waits_free(&d->restandbys); /* no answer comes now */
+	restandby_free(d); /* no answer comes now */
 	close_gate(d, "the connection to the cluster is lost");
 	/* Start over: the group forgets this node's holds when it leaves. */
 	fresh = dv_engine_new(d->cluster->self, &engine_ops, d);
@@ -1022,8 +1054,13 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->control = dv_control_free(d->control);
 	while (d->graces)
 		grace_free(d, d->graces);
-	waits_free(&d->grant_waits);
-	waits_free(&d->restandbys);
+	while (d->grant_waits) {
+		struct dv_grant_wait *w = d->grant_waits;
+
+		d->grant_waits = w->next;
+		free(w);
+	}
+	restandby_free(d);
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	free(d->define_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
@@ -1281,7 +1318,7 @@ void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
 
 	grant_waits_drop(d, client, NULL);
-	(void)waits_drop(&d->restandbys, client, NULL);
+	(void)restandby_drop(d, client, NULL, false);
 
 	for (struct dv_probe_wait **pp = &d->probes; *pp;) {
 		struct dv_probe_wait *w = *pp;

@@ -64,9 +64,9 @@ struct dv_daemon {
 	/* Grants held back while the gate is closed (see eng_notify). */
 	struct dv_grant_wait *grant_waits;
 	size_t n_grant_waits;
-	/* Standbys registered again after a heal, until the engine answers
-	 * (see restandby). */
-	struct dv_grant_wait *restandbys;
+	/* Standbys to register again after a heal, until the engine answers
+	 * (see restandby_note). */
+	struct dv_restandby *restandbys;
 };
 
 /* How often TRACKPORT listeners and WHENIDLE connections are looked at. */

@@ -1803,6 +1803,11 @@ static int ev_quorum(struct dv_engine *e, const struct dv_event *ev)
 	bool could = may_assign(e);
 	char why[REASON_MAX];
 
+	/* The cluster repeats the quorum after every membership change: an
+	 * unchanged one that confirms nothing changes nothing (no pass over
+	 * every VIPA). */
+	if (ev->quorum.quorate == e->quorate && !e->confirm)
+		return 0;
 	all = vipa_snapshot(e, &n_all);
 	if (!all)
 		return -ENOMEM;

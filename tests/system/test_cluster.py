@@ -106,17 +106,19 @@ def test_cut_off_node_drops_and_standby_takes_over(cluster):
     t0 = time.monotonic()
     cluster.lan.switch.ip("link", "set", "p-n1", "down")
     t_drop = t_up = None
-    both = False
+    both = quorate_twice = False
     deadline = t0 + 10
     while time.monotonic() < deadline and (t_drop is None or t_up is None):
-        on1, on2 = n1.ns.has_addr(VIPA), n2.ns.has_addr(VIPA)
+        on1, on2, on3 = (n.ns.has_addr(VIPA) for n in (n1, n2, cluster.nodes["n3"]))
         both |= on1 and on2
+        quorate_twice |= on2 and on3  # two owners on the quorate side
         now = time.monotonic() - t0
         if t_drop is None and not on1:
             t_drop = now
         if t_up is None and on2:
             t_up = now
         time.sleep(0.002)
+    assert not quorate_twice, "n2 and n3 had the address at the same time"
     assert t_drop is not None, "n1 (a minority) kept the address"
     assert t_up is not None, "the standby on n2 did not get the address"
     s.wait_line("listening")
