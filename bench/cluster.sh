@@ -88,11 +88,7 @@ start_cluster() { # start_cluster PROFILE
 }
 
 stop_cluster() {
-	for n in n1 n2 n3; do
-		pids=$(ip netns pids $P-$n 2>/dev/null)
-		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-	done
-	wait 2>/dev/null || true
+	kill_in $P n1 n2 n3
 	rm -f "$TMP"/*.sock
 }
 

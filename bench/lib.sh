@@ -23,23 +23,30 @@ lan_up() {
 	done
 }
 
-# lan_down PREFIX NS...: kill what runs in PREFIX-NS (after SIGTERM and a
-# short grace if GRACEFUL is set), then delete the namespaces.
-lan_down() {
-	local p=$1 n pids
+# kill_in PREFIX NS...: kill what runs in PREFIX-NS (after SIGTERM and a
+# short grace if GRACEFUL is set), and remove the shared memory a killed
+# corosync leaves behind (/dev/shm/qb-PID-*: IPC rings; qb-corosync-PID-*:
+# its 8 MiB blackbox): it is RAM.
+kill_in() {
+	local p=$1 n pids all=
 	shift
+	for n in "$@"; do all="$all $(ip netns pids "$p-$n" 2>/dev/null)"; done
+	[ -n "${all// /}" ] || return 0
 	if [ -n "${GRACEFUL:-}" ]; then
-		for n in "$@"; do
-			pids=$(ip netns pids "$p-$n" 2>/dev/null)
-			[ -n "$pids" ] && kill $pids 2>/dev/null
-		done
+		kill $all 2>/dev/null || true
 		sleep 0.2
 	fi
-	for n in "$@"; do
-		pids=$(ip netns pids "$p-$n" 2>/dev/null)
-		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
-	done
-	wait 2>/dev/null
+	kill -9 $all 2>/dev/null || true
+	wait 2>/dev/null || true
+	for n in $all; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
+	return 0
+}
+
+# lan_down PREFIX NS...: kill_in, then delete the namespaces.
+lan_down() {
+	local p=$1 n
+	kill_in "$@"
+	shift
 	for n in "$@"; do ip netns del "$p-$n" 2>/dev/null; done
 	return 0
 }

@@ -24,6 +24,8 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# A killed corosync leaves its shared memory (IPC rings, blackbox) behind.
+	for p in "${pids[@]}"; do rm -rf /dev/shm/qb-"$p"-* /dev/shm/qb-corosync-"$p"-*; done
 	for n in n1 n2 n3 client sw; do ip netns del $P-$n 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }

@@ -394,6 +394,16 @@ static const char *reason_or_text(const struct dv_reply *rep)
 	return rep->reason[0] ? rep->reason : dvipa_strerror((int)rep->result);
 }
 
+/* "dvipactl VERB [ADDR]: why" for a refused request; its exit status. */
+static int request_refused(const struct dv_reply *rep, const char *addr)
+{
+	if (addr)
+		fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, addr, reason_or_text(rep));
+	else
+		fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(rep));
+	return result_exit(rep->result);
+}
+
 /* ---- text rendering of the tree ---- */
 
 static uint64_t now_ms(void)
@@ -596,10 +606,8 @@ static int display(struct ctl *c, uint16_t type, const struct dv_addr *addr, con
 	r = ctl_connect(c);
 	if (r == 0)
 		r = ctl_transact(c, type, addr, 0, &t, &rep);
-	if (r == 0 && rep.result != DV_R_OK) {
-		fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
-		r = result_exit(rep.result);
-	}
+	if (r == 0 && rep.result != DV_R_OK)
+		r = request_refused(&rep, NULL);
 	if (r == 0) {
 		if (c->json)
 			printf("%s\n", json_object_to_json_string_ext(t.root, JSON_C_TO_STRING_PRETTY |
@@ -678,11 +686,7 @@ static int operator_request(struct ctl *c, int argc, char **argv, uint16_t type,
 		if (json_object_object_get_ex(t.root, "text", &text))
 			for (size_t k = 0; k < json_object_array_length(text); k++)
 				fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(text, k)));
-		if (needs_addr)
-			fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, argv[i], reason_or_text(&rep));
-		else
-			fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
-		r = result_exit(rep.result);
+		r = request_refused(&rep, needs_addr ? argv[i] : NULL);
 	}
 	json_object_put(t.root);
 	return r;
@@ -760,14 +764,8 @@ static int cluster_request(struct ctl *c, int argc, char **argv, uint16_t type, 
 	r = ctl_connect(c);
 	if (r == 0)
 		r = ctl_transact(c, type, needs_addr ? &a : NULL, 0, &t, &rep);
-	if (r == 0 && rep.result != DV_R_OK) {
-		if (needs_addr)
-			fprintf(stderr, "dvipactl: %s %s: %s\n", current_verb->name, argv[optind],
-				reason_or_text(&rep));
-		else
-			fprintf(stderr, "dvipactl: %s: %s\n", current_verb->name, reason_or_text(&rep));
-		r = result_exit(rep.result);
-	}
+	if (r == 0 && rep.result != DV_R_OK)
+		r = request_refused(&rep, needs_addr ? argv[optind] : NULL);
 	json_object_put(t.root);
 	return r;
 }

@@ -78,6 +78,16 @@ def signal_and_wait(proc, sig):
         proc.wait()
 
 
+def remove_ipc_of(pid):
+    """The shared memory of a dead corosync (libqb IPC rings, its blackbox):
+    it removes it itself only when it stops cleanly, and /dev/shm is RAM."""
+    for d in [*Path("/dev/shm").glob(f"qb-{pid}-*"), *Path("/dev/shm").glob(f"qb-corosync-{pid}-*")]:
+        if d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            d.unlink(missing_ok=True)
+
+
 class Netns:
     def __init__(self, name):
         self.name = name
@@ -389,6 +399,7 @@ class Corosync:
     def kill(self, sig=signal.SIGKILL):
         if self.proc:
             signal_and_wait(self.proc, sig)
+            remove_ipc_of(self.proc.pid)
 
 
 class ClusterNode(Dvipad):
