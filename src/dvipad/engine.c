@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hashtab.h"
 #include "wire.h"
 
 #define REASON_MAX 256
@@ -90,82 +91,6 @@ static const char *policy_name(enum dv_range_policy p)
 	default:
 		return "MOVEABLE NONDISRUPTIVE";
 	}
-}
-
-/* ---- open-addressing hash table of pointers (linear probing) ---- */
-
-struct table {
-	void **slots;
-	size_t cap; /* 0 or a power of two */
-	size_t n;
-};
-
-typedef uint32_t (*hash_fn)(const void *item);
-typedef bool (*match_fn)(const void *item, const void *key);
-
-static void **table_find(const struct table *t, uint32_t h, match_fn match, const void *key)
-{
-	size_t mask, i;
-
-	if (!t->cap)
-		return NULL;
-	mask = t->cap - 1;
-	for (i = h & mask; t->slots[i]; i = (i + 1) & mask)
-		if (match(t->slots[i], key))
-			return &t->slots[i];
-	return NULL;
-}
-
-static int table_put(struct table *t, void *item, hash_fn hash)
-{
-	size_t mask, i;
-
-	if ((t->n + 1) * 2 > t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 64;
-		void **ns = calloc(ncap, sizeof(*ns));
-
-		if (!ns)
-			return -ENOMEM;
-		for (size_t j = 0; j < t->cap; j++) {
-			if (!t->slots[j])
-				continue;
-			for (i = hash(t->slots[j]) & (ncap - 1); ns[i]; i = (i + 1) & (ncap - 1))
-				;
-			ns[i] = t->slots[j];
-		}
-		free(t->slots);
-		t->slots = ns;
-		t->cap = ncap;
-	}
-	mask = t->cap - 1;
-	for (i = hash(item) & mask; t->slots[i]; i = (i + 1) & mask)
-		;
-	t->slots[i] = item;
-	t->n++;
-	return 0;
-}
-
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void table_del(struct table *t, void **slot, hash_fn hash)
-{
-	size_t mask = t->cap - 1;
-	size_t i = (size_t)(slot - t->slots), j = i;
-
-	t->slots[i] = NULL;
-	for (;;) {
-		size_t k;
-
-		j = (j + 1) & mask;
-		if (!t->slots[j])
-			break;
-		k = hash(t->slots[j]) & mask;
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->slots[i] = t->slots[j];
-		t->slots[j] = NULL;
-		i = j;
-	}
-	t->n--;
 }
 
 /* ---- state ---- */
@@ -253,8 +178,8 @@ struct dv_engine {
 	size_t n_members, cap_members;
 	dv_nodeid_t *members; /* sorted */
 
-	struct table vipas;
-	struct table crefs;
+	struct dv_hashtab vipas;
+	struct dv_hashtab crefs;
 
 	size_t n_fx, cap_fx;
 	struct effect *fx;
@@ -483,7 +408,7 @@ static void sync_local(struct dv_engine *e, struct vipa *v)
 static struct cref *cref_find(const struct dv_engine *e, dv_nodeid_t node, uint64_t client)
 {
 	struct cref_key k = {node, client};
-	void **slot = table_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
+	void **slot = dv_hashtab_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
 
 	return slot ? *slot : NULL;
 }
@@ -498,7 +423,7 @@ static int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, cons
 			return -ENOMEM;
 		c->node = node;
 		c->client = client;
-		if (table_put(&e->crefs, c, cref_hash) < 0) {
+		if (dv_hashtab_put(&e->crefs, c, cref_hash) < 0) {
 			free(c);
 			return -ENOMEM;
 		}
@@ -507,7 +432,7 @@ static int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, cons
 		if (c->n == 0) {
 			struct cref_key k = {node, client};
 
-			table_del(&e->crefs, table_find(&e->crefs, cref_hash(c), cref_match, &k), cref_hash);
+			dv_hashtab_del(&e->crefs, dv_hashtab_find(&e->crefs, cref_hash(c), cref_match, &k), cref_hash);
 			free(c);
 		}
 		return -ENOMEM;
@@ -519,7 +444,7 @@ static int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, cons
 static void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a)
 {
 	struct cref_key k = {node, client};
-	void **slot = table_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
+	void **slot = dv_hashtab_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
 	struct cref *c;
 
 	if (!slot)
@@ -532,7 +457,7 @@ static void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, con
 		break;
 	}
 	if (c->n == 0) {
-		table_del(&e->crefs, slot, cref_hash);
+		dv_hashtab_del(&e->crefs, slot, cref_hash);
 		free(c->addrs);
 		free(c);
 	}
@@ -542,7 +467,7 @@ static void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, con
 
 static struct vipa *vipa_find(const struct dv_engine *e, const struct dv_addr *a)
 {
-	void **slot = table_find(&e->vipas, dv_addr_hash(a), vipa_match, a);
+	void **slot = dv_hashtab_find(&e->vipas, dv_addr_hash(a), vipa_match, a);
 
 	return slot ? *slot : NULL;
 }
@@ -555,7 +480,7 @@ static struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a)
 		return NULL;
 	v->addr = *a;
 	v->state = DV_VS_INACTIVE;
-	if (table_put(&e->vipas, v, vipa_hash) < 0) {
+	if (dv_hashtab_put(&e->vipas, v, vipa_hash) < 0) {
 		free(v);
 		return NULL;
 	}
@@ -573,7 +498,7 @@ static void vipa_destroy(struct vipa *v)
 
 static void vipa_remove(struct dv_engine *e, struct vipa *v)
 {
-	void **slot = table_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
+	void **slot = dv_hashtab_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
 
 	if (v->installed && e->ops.local)
 		e->ops.local(e->ud, &v->addr, false);
@@ -585,7 +510,7 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 		cref_del(e, v->standbys[v->n_standbys].node, v->standbys[v->n_standbys].client, &v->addr);
 	}
 	if (slot)
-		table_del(&e->vipas, slot, vipa_hash);
+		dv_hashtab_del(&e->vipas, slot, vipa_hash);
 	vipa_destroy(v);
 }
 
@@ -2797,7 +2722,7 @@ static int restore_crefs(struct dv_engine *t, struct dv_rbuf *r, size_t refs)
 		c = calloc(1, sizeof(*c));
 		if (c)
 			*c = key;
-		if (!c || table_put(&t->crefs, c, cref_hash) < 0) {
+		if (!c || dv_hashtab_put(&t->crefs, c, cref_hash) < 0) {
 			free(c);
 			err = -ENOMEM;
 			goto out;
