@@ -4,7 +4,7 @@
 # package index is refreshed only when something is missing.
 set -eu
 
-PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
+PKGS="build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev python3 python3-pytest iproute2 tcpdump iputils-ping
 netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev

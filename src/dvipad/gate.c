@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The gate (gate.h): quorum and sync, held-back grants, standbys registered
+ * again after a heal. Pure; driven by the daemon, tested by test_gate.c. */
+#include "gate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void dv_gate_init(struct dv_gate *g, bool solo)
+{
+	*g = (struct dv_gate){.connected = solo, .quorate = solo};
+	TAILQ_INIT(&g->grants);
+	TAILQ_INIT(&g->restandbys);
+}
+
+static void restandbys_clear(struct dv_gate *g)
+{
+	struct dv_gate_restandby *r;
+
+	while ((r = TAILQ_FIRST(&g->restandbys))) {
+		TAILQ_REMOVE(&g->restandbys, r, link);
+		free(r);
+	}
+}
+
+void dv_gate_clear(struct dv_gate *g)
+{
+	struct dv_gate_grant *gr;
+
+	while ((gr = TAILQ_FIRST(&g->grants))) {
+		TAILQ_REMOVE(&g->grants, gr, link);
+		free(gr);
+	}
+	g->n_grants = 0;
+	restandbys_clear(g);
+}
+
+bool dv_gate_is_open(const struct dv_gate *g)
+{
+	return g->connected && g->quorate;
+}
+
+bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_gate_is_open(g) && dv_engine_quorate(e) && dv_engine_lookup(e, a, &v) == 0 &&
+	       v.owner == dv_engine_self(e);
+}
+
+enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
+{
+	bool was = g->quorate;
+
+	g->quorate = quorate;
+	if (was && !quorate && g->connected)
+		return DV_GATE_CLOSE;
+	if (!was && quorate && dv_gate_is_open(g))
+		return DV_GATE_OPEN;
+	return DV_GATE_KEEP;
+}
+
+enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
+{
+	g->connected = up;
+	if (up)
+		return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
+	restandbys_clear(g); /* no answer comes now */
+	return DV_GATE_CLOSE;
+}
+
+/* ---- grants ---- */
+
+bool dv_gate_hold_grant(struct dv_gate *g, uint64_t client, const struct dv_addr *a, const char *reason)
+{
+	struct dv_gate_grant *gr;
+
+	if (dv_gate_is_open(g) || g->n_grants >= DV_GATE_MAX_GRANTS)
+		return false;
+	gr = calloc(1, sizeof(*gr));
+	if (!gr)
+		return false; /* told now rather than never */
+	gr->client = client;
+	gr->addr = *a;
+	snprintf(gr->reason, sizeof(gr->reason), "%s", reason);
+	TAILQ_INSERT_TAIL(&g->grants, gr, link);
+	g->n_grants++;
+	return true;
+}
+
+void dv_gate_drop_grants(struct dv_gate *g, uint64_t client, const struct dv_addr *a)
+{
+	struct dv_gate_grant *gr, *next;
+
+	for (gr = TAILQ_FIRST(&g->grants); gr; gr = next) {
+		next = TAILQ_NEXT(gr, link);
+		if (gr->client == client && (!a || dv_addr_eq(&gr->addr, a))) {
+			TAILQ_REMOVE(&g->grants, gr, link);
+			free(gr);
+			g->n_grants--;
+		}
+	}
+}
+
+static bool client_holds(const struct dv_engine *e, uint64_t client, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(e, a, &v) < 0)
+		return false;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].node == dv_engine_self(e) && v.holds[i].client == client)
+			return true;
+	return false;
+}
+
+struct dv_gate_grant *dv_gate_pop_grant(struct dv_gate *g, const struct dv_engine *e)
+{
+	struct dv_gate_grant *gr;
+
+	if (!dv_gate_is_open(g))
+		return NULL;
+	while ((gr = TAILQ_FIRST(&g->grants))) {
+		TAILQ_REMOVE(&g->grants, gr, link);
+		g->n_grants--;
+		if (client_holds(e, gr->client, &gr->addr))
+			return gr;
+		free(gr); /* ended while held back: its LOST was told */
+	}
+	return NULL;
+}
+
+/* ---- refs ---- */
+
+static int refs_add(struct dv_gate_refs *l, uint64_t client, const struct dv_addr *a, const struct dv_standby *sb)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+		struct dv_gate_ref *n = reallocarray(l->v, ncap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = (struct dv_gate_ref){.client = client, .addr = *a, .standby = sb != NULL, .sb = sb ? *sb : (struct dv_standby){0}};
+	return 0;
+}
+
+struct collect {
+	dv_nodeid_t self;
+	struct dv_gate_refs *refs;
+};
+
+static int collect_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct collect *c = ud;
+
+	for (size_t i = 0; i < v->n_holds; i++)
+		if (v->holds[i].node == c->self && v->holds[i].kind == DV_HOLD_API &&
+		    refs_add(c->refs, v->holds[i].client, &v->addr, NULL) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < v->n_standbys; i++)
+		if (v->standbys[i].node == c->self && refs_add(c->refs, v->standbys[i].client, &v->addr, &v->standbys[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+int dv_gate_refs_collect(const struct dv_engine *e, struct dv_gate_refs *ret)
+{
+	struct collect c = {.self = dv_engine_self(e), .refs = ret};
+
+	return dv_engine_foreach(e, collect_cb, &c);
+}
+
+void dv_gate_refs_clear(struct dv_gate_refs *refs)
+{
+	free(refs->v);
+	*refs = (struct dv_gate_refs){0};
+}
+
+bool dv_gate_ref_present(const struct dv_engine *e, const struct dv_gate_ref *r)
+{
+	dv_nodeid_t self = dv_engine_self(e);
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(e, &r->addr, &v) < 0)
+		return false;
+	if (r->standby)
+		for (size_t i = 0; i < v.n_standbys; i++)
+			if (v.standbys[i].node == self && v.standbys[i].client == r->client)
+				return true;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].node == self && v.holds[i].client == r->client && v.holds[i].kind == DV_HOLD_API)
+			return true;
+	return false;
+}
+
+bool dv_gate_ref_lost(const struct dv_engine *e, const struct dv_gate_ref *r)
+{
+	return !r->again && !(e && dv_gate_ref_present(e, r));
+}
+
+/* ---- re-registration ---- */
+
+void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struct dv_gate_refs *refs,
+			     const bool *alive)
+{
+	for (size_t i = 0; i < refs->n; i++) {
+		struct dv_gate_ref *r = &refs->v[i];
+		struct dv_gate_restandby *n;
+
+		if (!r->standby || !alive[i] || dv_gate_ref_present(e, r))
+			continue;
+		n = calloc(1, sizeof(*n));
+		if (!n)
+			continue; /* then told LOST */
+		*n = (struct dv_gate_restandby){
+			.client = r->client, .addr = r->addr, .rank = r->sb.rank, .kind = r->sb.kind, .uid = r->sb.uid};
+		TAILQ_INSERT_TAIL(&g->restandbys, n, link);
+		r->again = true;
+	}
+}
+
+bool dv_gate_next_restandby(struct dv_gate *g, struct dv_event *ret)
+{
+	struct dv_gate_restandby *r;
+
+	TAILQ_FOREACH(r, &g->restandbys, link) {
+		if (r->sent)
+			continue;
+		*ret = (struct dv_event){.type = DV_EV_STANDBY};
+		ret->standby.client = r->client;
+		ret->standby.seq = 0;
+		ret->standby.addr = r->addr;
+		ret->standby.rank = r->rank;
+		ret->standby.kind = r->kind;
+		ret->standby.uid = r->uid;
+		r->sent = true;
+		return true;
+	}
+	return false;
+}
+
+/* Drop client's noted standbys (about a, or all if a is NULL; only sent
+ * ones if sent); whether any was dropped. */
+static bool restandby_drop(struct dv_gate *g, uint64_t client, const struct dv_addr *a, bool sent)
+{
+	struct dv_gate_restandby *r, *next;
+	bool found = false;
+
+	for (r = TAILQ_FIRST(&g->restandbys); r; r = next) {
+		next = TAILQ_NEXT(r, link);
+		if (r->client == client && (!a || dv_addr_eq(&r->addr, a)) && (!sent || r->sent)) {
+			TAILQ_REMOVE(&g->restandbys, r, link);
+			free(r);
+			found = true;
+		}
+	}
+	return found;
+}
+
+void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client)
+{
+	(void)restandby_drop(g, client, NULL, false);
+}
+
+/* ---- replies ---- */
+
+struct dv_gate_answer dv_gate_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
+				    const struct dv_addr *a, enum dv_result result, bool installed)
+{
+	/* A standby registered again after a heal: its program hears only
+	 * news (granted, or lost if refused), not a reply it never asked. */
+	bool again = seq == 0 && client && a && restandby_drop(g, client, a, true);
+	struct dv_gate_answer ans = {.say = DV_GATE_SAY_REPLY};
+
+	if (result == DV_R_OK && a && dv_gate_wants(g, e, a) && !installed) {
+		ans.refused = true;
+		ans.say = again ? DV_GATE_SAY_LOST : DV_GATE_SAY_REPLY;
+		return ans;
+	}
+	if (again) {
+		if (result == DV_R_OK)
+			ans.say = DV_GATE_SAY_GRANTED;
+		else if (result == DV_R_PENDING)
+			ans.say = DV_GATE_SAY_NOTHING;
+		else
+			ans.say = DV_GATE_SAY_LOST;
+	}
+	return ans;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The gate: whether this node may have its addresses installed now, and
+ * what its clients hear while the cluster changes under them (DESIGN §4).
+ *
+ * The kernel has an address exactly when the engine says this node owns
+ * it, the partition is quorate as Corosync reports it now (not only as the
+ * stream said last), and the node is in sync with its group. While the gate
+ * is closed:
+ *  - grants are held back: a program told GRANTED would bind to an address
+ *    that is not there; they are passed on when the gate opens, if the
+ *    client still holds the address then;
+ *  - a state taken from the group may lack this node's standbys (the other
+ *    side of a partition dropped them): they are registered again once the
+ *    node's configuration is published, without their programs noticing;
+ *  - holds and standbys that vanished are reported, so that the daemon
+ *    tells their programs LOST.
+ *
+ * Pure: no I/O, no clock, no callbacks. The daemon feeds it Corosync's
+ * reports and the engine's effects, and carries out what it answers.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "engine.h"
+#include "proto.h"
+
+/* Grants held back at most; beyond, a grant is passed on at once. */
+#define DV_GATE_MAX_GRANTS 65536
+
+struct dv_gate_grant {
+	TAILQ_ENTRY(dv_gate_grant) link;
+	uint64_t client;
+	struct dv_addr addr;
+	char reason[DV_REASON_MAX];
+};
+
+struct dv_gate_restandby {
+	TAILQ_ENTRY(dv_gate_restandby) link;
+	uint64_t client;
+	struct dv_addr addr;
+	unsigned rank;
+	enum dv_hold_kind kind;
+	uid_t uid;
+	bool sent; /* submitted; waiting for the engine's answer */
+};
+
+struct dv_gate {
+	bool connected; /* in the group and in sync with it */
+	bool quorate;   /* Corosync's latest word on this partition */
+	TAILQ_HEAD(, dv_gate_grant) grants;
+	size_t n_grants;
+	TAILQ_HEAD(, dv_gate_restandby) restandbys;
+};
+
+/* solo (CLUSTER NONE): connected and quorate for good. */
+void dv_gate_init(struct dv_gate *g, bool solo);
+void dv_gate_clear(struct dv_gate *g);
+
+bool dv_gate_is_open(const struct dv_gate *g);
+/* Whether address a must be installed on this node now. */
+bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a);
+
+/* What a report from Corosync does to the addresses of this node. */
+enum dv_gate_move {
+	DV_GATE_KEEP = 0, /* nothing */
+	DV_GATE_OPEN,     /* install what the engine says this node owns; pass held grants on */
+	DV_GATE_CLOSE,    /* remove every address at once */
+};
+
+/* This node's partition gained or lost quorum (immediate, not ordered with
+ * the stream). */
+enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
+/* up: this node is in the group and in sync (again). !up: the connection to
+ * the cluster is lost; no re-registration can be answered any more. */
+enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
+
+/* ---- grants ---- */
+
+/* A GRANTED notice for client about a: true if it is held back (the gate is
+ * closed), false to pass it on now. */
+bool dv_gate_hold_grant(struct dv_gate *g, uint64_t client, const struct dv_addr *a, const char *reason);
+/* Forget the held grants of client (about a, or all if a is NULL): it lost
+ * the address, or went away. */
+void dv_gate_drop_grants(struct dv_gate *g, uint64_t client, const struct dv_addr *a);
+/* The gate is open: the next held grant, oldest first, whose client still
+ * holds the address on this node (others are dropped); the caller passes
+ * it on and frees it. NULL when none is left, or the gate is closed. */
+struct dv_gate_grant *dv_gate_pop_grant(struct dv_gate *g, const struct dv_engine *e);
+
+/* ---- what this node's clients have, across a change of state ---- */
+
+/* An API hold or a standby of a client of this node. */
+struct dv_gate_ref {
+	uint64_t client;
+	struct dv_addr addr;
+	bool standby;
+	bool again;           /* noted for registration again: not lost */
+	struct dv_standby sb; /* if standby */
+};
+
+struct dv_gate_refs {
+	struct dv_gate_ref *v;
+	size_t n, cap;
+};
+
+/* This node's API holds and standbys in e: 0 or -ENOMEM. */
+int dv_gate_refs_collect(const struct dv_engine *e, struct dv_gate_refs *ret);
+void dv_gate_refs_clear(struct dv_gate_refs *refs);
+/* Whether the hold or standby still stands in e (a standby granted
+ * meanwhile counts: it became a hold). */
+bool dv_gate_ref_present(const struct dv_engine *e, const struct dv_gate_ref *r);
+/* The ref is gone for its program: neither registered again nor still in e
+ * (e NULL: the state was dropped). */
+bool dv_gate_ref_lost(const struct dv_engine *e, const struct dv_gate_ref *r);
+
+/* ---- standbys registered again after a heal ---- */
+
+/* The state was replaced (e now holds the group's): standbys of clients
+ * still connected (alive[i] for refs->v[i]) that e lacks are noted to be
+ * registered again, and marked `again`. Holds are not: the address has
+ * moved on, and a claim would pull it back. */
+void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struct dv_gate_refs *refs,
+			     const bool *alive);
+/* The next noted standby not yet sent, as a STANDBY event (seq 0: the
+ * program was answered when it registered); marked sent. false: none. */
+bool dv_gate_next_restandby(struct dv_gate *g, struct dv_event *ret);
+/* Forget client's noted standbys (it went away). */
+void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client);
+
+/* ---- the engine's replies ---- */
+
+enum dv_gate_say {
+	DV_GATE_SAY_REPLY = 1, /* pass the reply on as it is */
+	DV_GATE_SAY_GRANTED,   /* a re-registered standby was granted: notify */
+	DV_GATE_SAY_LOST,      /* a re-registered standby was refused: notify */
+	DV_GATE_SAY_NOTHING,   /* a re-registration was accepted: the program waits on */
+};
+
+struct dv_gate_answer {
+	enum dv_gate_say say;
+	/* The address is this node's now but the kernel refused it: the reply
+	 * (or the LOST notice) carries the kernel's reason and DV_R_KERNEL,
+	 * and this node's holds on it are released. */
+	bool refused;
+};
+
+/* How to pass on the engine's reply to (client, seq) about a (NULL: a node
+ * request); installed: whether the kernel has a now. */
+struct dv_gate_answer dv_gate_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
+				    const struct dv_addr *a, enum dv_result result, bool installed);

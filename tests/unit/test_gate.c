@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The gate (gate.c), driven by scripted Corosync reports and a real engine
+ * (policy_fixture.h: self n1, peer n2, range 10.1.1.0/24).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "gate.h"
+#include "policy_fixture.h"
+
+static void test_solo_is_open(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr mine = fx_addr("10.1.1.5"), theirs = fx_addr("10.1.1.6");
+	struct dv_gate g;
+
+	dv_gate_init(&g, true);
+	assert_true(dv_gate_is_open(&g));
+	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	fx_claim(f, 2, 7, "10.1.1.6", DV_HOLD_API);
+	assert_true(dv_gate_wants(&g, f->e, &mine));
+	assert_false(dv_gate_wants(&g, f->e, &theirs));
+	/* the stream says not quorate: nothing is wanted even though open */
+	fx_quorum(f, false);
+	assert_false(dv_gate_wants(&g, f->e, &mine));
+	dv_gate_clear(&g);
+	fx_free(f);
+}
+
+static void test_quorum_and_connection(void **state)
+{
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	assert_false(dv_gate_is_open(&g));
+	/* in sync, but Corosync has not said quorate yet */
+	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	assert_true(dv_gate_is_open(&g));
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	/* quorum lost: every address goes at once, and only once */
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	/* the connection is lost: close, whatever quorum said */
+	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
+	assert_false(dv_gate_is_open(&g));
+	/* quorum while disconnected opens nothing */
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_OPEN);
+	dv_gate_clear(&g);
+}
+
+static void test_grants_held_while_closed(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5"), b = fx_addr("10.1.1.6"), c = fx_addr("10.1.1.7");
+	struct dv_gate_grant *gr;
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	(void)dv_gate_connected(&g, true);
+	(void)dv_gate_quorum(&g, true);
+	/* open: passed on at once */
+	assert_false(dv_gate_hold_grant(&g, 7, &a, "granted"));
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_true(dv_gate_hold_grant(&g, 7, &a, "first"));
+	assert_true(dv_gate_hold_grant(&g, 7, &b, "second"));
+	assert_true(dv_gate_hold_grant(&g, 8, &c, "gone"));
+	assert_true(dv_gate_hold_grant(&g, 9, &c, "lost"));
+	assert_int_equal(g.n_grants, 4);
+	dv_gate_drop_grants(&g, 8, NULL); /* client 8 went away */
+	dv_gate_drop_grants(&g, 9, &c);   /* client 9 lost c */
+	assert_int_equal(g.n_grants, 2);
+	/* nothing comes out while closed */
+	assert_null(dv_gate_pop_grant(&g, f->e));
+	/* client 7 holds a and b on self; b's hold ends before the gate opens */
+	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	gr = dv_gate_pop_grant(&g, f->e);
+	assert_non_null(gr);
+	assert_int_equal(gr->client, 7);
+	assert_true(dv_addr_eq(&gr->addr, &a));
+	assert_string_equal(gr->reason, "first");
+	free(gr);
+	/* b is not held by client 7 in the engine: dropped, not told */
+	assert_null(dv_gate_pop_grant(&g, f->e));
+	assert_int_equal(g.n_grants, 0);
+	dv_gate_clear(&g);
+	fx_free(f);
+}
+
+/* n1's client 5 waits as a standby for 10.1.1.7, held by n2. */
+static struct fixture *with_standby(void)
+{
+	struct fixture *f = fx_new();
+
+	fx_claim(f, 2, 1, "10.1.1.7", DV_HOLD_API);
+	fx_standby(f, 1, 5, "10.1.1.7", 100);
+	fx_claim(f, 1, 6, "10.1.1.8", DV_HOLD_API);
+	return f;
+}
+
+static void test_refs_and_lost(void **state)
+{
+	struct fixture *f = with_standby(), *group = fx_new();
+	struct dv_gate_refs refs = {0};
+
+	assert_int_equal(dv_gate_refs_collect(f->e, &refs), 0);
+	assert_int_equal(refs.n, 2); /* the hold of 6 and the standby of 5; n2's hold is not ours */
+	for (size_t i = 0; i < refs.n; i++) {
+		assert_true(dv_gate_ref_present(f->e, &refs.v[i]));
+		assert_false(dv_gate_ref_lost(f->e, &refs.v[i]));
+		/* the group's state has neither */
+		assert_true(dv_gate_ref_lost(group->e, &refs.v[i]));
+		/* the state was dropped */
+		assert_true(dv_gate_ref_lost(NULL, &refs.v[i]));
+	}
+	/* a standby granted meanwhile is present as a hold */
+	fx_client_gone(f, 2, 1);
+	for (size_t i = 0; i < refs.n; i++)
+		assert_true(dv_gate_ref_present(f->e, &refs.v[i]));
+	dv_gate_refs_clear(&refs);
+	fx_free(group);
+	fx_free(f);
+}
+
+static void test_standby_registered_again(void **state)
+{
+	struct fixture *f = with_standby(), *group = fx_new();
+	struct dv_gate_refs refs = {0};
+	struct dv_addr a = fx_addr("10.1.1.7");
+	struct dv_gate_answer ans;
+	struct dv_event ev;
+	bool alive[2];
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	assert_int_equal(dv_gate_refs_collect(f->e, &refs), 0);
+	for (size_t i = 0; i < refs.n; i++)
+		alive[i] = true;
+	/* the state is replaced by the group's, which lacks both */
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	for (size_t i = 0; i < refs.n; i++) {
+		/* the standby is kept for its program; the hold is lost */
+		assert_int_equal(refs.v[i].again, refs.v[i].standby);
+		assert_int_equal(dv_gate_ref_lost(group->e, &refs.v[i]), !refs.v[i].standby);
+	}
+	/* sent once this node's configuration is published */
+	assert_true(dv_gate_next_restandby(&g, &ev));
+	assert_int_equal(ev.type, DV_EV_STANDBY);
+	assert_int_equal(ev.standby.client, 5);
+	assert_int_equal(ev.standby.seq, 0);
+	assert_int_equal(ev.standby.rank, 100);
+	assert_int_equal(ev.standby.kind, DV_HOLD_API);
+	assert_true(dv_addr_eq(&ev.standby.addr, &a));
+	assert_false(dv_gate_next_restandby(&g, &ev));
+	/* registered: the program hears nothing; then it is an ordinary standby */
+	ans = dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_PENDING, false);
+	assert_int_equal(ans.say, DV_GATE_SAY_NOTHING);
+	ans = dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_PENDING, false);
+	assert_int_equal(ans.say, DV_GATE_SAY_REPLY);
+	dv_gate_clear(&g);
+	dv_gate_refs_clear(&refs);
+	fx_free(group);
+	fx_free(f);
+}
+
+static void test_restandby_answers(void **state)
+{
+	struct fixture *f = with_standby(), *group = fx_new();
+	struct dv_gate_refs refs = {0};
+	struct dv_addr a = fx_addr("10.1.1.7");
+	bool alive[2] = {true, true};
+	struct dv_event ev;
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	assert_int_equal(dv_gate_refs_collect(f->e, &refs), 0);
+	/* granted at once when it is registered again: GRANTED news */
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	/* not sent yet: a reply is not taken for it */
+	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_OK, true).say, DV_GATE_SAY_REPLY);
+	assert_true(dv_gate_next_restandby(&g, &ev));
+	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_OK, true).say, DV_GATE_SAY_GRANTED);
+	/* refused: LOST news */
+	for (size_t i = 0; i < refs.n; i++)
+		refs.v[i].again = false;
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	assert_true(dv_gate_next_restandby(&g, &ev));
+	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_NOQUORUM, false).say, DV_GATE_SAY_LOST);
+	/* a client that is gone is not registered again */
+	for (size_t i = 0; i < refs.n; i++)
+		refs.v[i].again = false;
+	alive[0] = alive[1] = false;
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	assert_false(dv_gate_next_restandby(&g, &ev));
+	/* dropped with its client, and with the connection */
+	alive[0] = alive[1] = true;
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	dv_gate_drop_restandbys(&g, 5);
+	assert_false(dv_gate_next_restandby(&g, &ev));
+	for (size_t i = 0; i < refs.n; i++)
+		refs.v[i].again = false;
+	dv_gate_note_restandbys(&g, group->e, &refs, alive);
+	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
+	assert_false(dv_gate_next_restandby(&g, &ev));
+	/* a standby the group's state still has is not sent again */
+	for (size_t i = 0; i < refs.n; i++)
+		refs.v[i].again = false;
+	dv_gate_note_restandbys(&g, f->e, &refs, alive);
+	assert_false(dv_gate_next_restandby(&g, &ev));
+	dv_gate_clear(&g);
+	dv_gate_refs_clear(&refs);
+	fx_free(group);
+	fx_free(f);
+}
+
+static void test_reply_kernel_refused(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_gate_answer ans;
+	struct dv_gate g;
+
+	dv_gate_init(&g, true);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	ans = dv_gate_reply(&g, f->e, 7, 1, &a, DV_R_OK, false);
+	assert_int_equal(ans.say, DV_GATE_SAY_REPLY);
+	assert_true(ans.refused);
+	ans = dv_gate_reply(&g, f->e, 7, 1, &a, DV_R_OK, true);
+	assert_int_equal(ans.say, DV_GATE_SAY_REPLY);
+	assert_false(ans.refused);
+	/* refusals and node requests pass as they are */
+	assert_false(dv_gate_reply(&g, f->e, 7, 1, &a, DV_R_INUSE, false).refused);
+	assert_false(dv_gate_reply(&g, f->e, 7, 1, NULL, DV_R_OK, false).refused);
+	/* closed: the address is not wanted here now, so not refused */
+	(void)dv_gate_connected(&g, false);
+	assert_false(dv_gate_reply(&g, f->e, 7, 1, &a, DV_R_OK, false).refused);
+	dv_gate_clear(&g);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_solo_is_open),
+	    cmocka_unit_test(test_quorum_and_connection),
+	    cmocka_unit_test(test_grants_held_while_closed),
+	    cmocka_unit_test(test_refs_and_lost),
+	    cmocka_unit_test(test_standby_registered_again),
+	    cmocka_unit_test(test_restandby_answers),
+	    cmocka_unit_test(test_reply_kernel_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

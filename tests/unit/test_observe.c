@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Socket and listener observations (observe.c), driven by scripted facts
+ * and a real engine (policy_fixture.h: self n1, peer n2, 10.1.1.0/24).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "observe.h"
+#include "policy_fixture.h"
+
+static void test_unbound_without_hold(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_observe o;
+	uint64_t at = 0;
+
+	dv_observe_init(&o);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	/* an API hold is not a socket hold */
+	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	/* nor is another node's socket hold */
+	fx_claim(f, 2, 0, "10.1.1.6", DV_HOLD_SOCKET);
+	a = fx_addr("10.1.1.6");
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	assert_null(dv_observe_socket_hold(f->e, &a));
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+static void test_grace_for_a_socket_not_seen_yet(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	const struct dv_hold *h;
+	struct dv_observe o;
+	uint64_t at = 0, since;
+
+	dv_observe_init(&o);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	h = dv_observe_socket_hold(f->e, &a);
+	assert_non_null(h);
+	since = h->since_ms;
+	/* no socket seen yet: its program may not have bound; look again */
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + 10, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(at, since + DV_SOCKET_GRACE_MS);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + DV_SOCKET_GRACE_MS - 1, &at), DV_OBSERVE_GRACE);
+	/* the grace is over and still no socket */
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + DV_SOCKET_GRACE_MS, &at), DV_OBSERVE_END);
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+static void test_no_grace_for_a_socket_that_came_and_went(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_observe o;
+	uint64_t at = 0;
+
+	dv_observe_init(&o);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	/* seen bound while installed, then closed: ends at once */
+	assert_false(dv_observe_bound(&o, f->e, &a, true, false));
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_END);
+	/* seen while not installed does not count */
+	assert_false(dv_observe_bound(&o, f->e, &a, false, false));
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	/* removal forgets what was seen, one address or all */
+	(void)dv_observe_bound(&o, f->e, &a, true, false);
+	dv_observe_removed(&o, &a);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	(void)dv_observe_bound(&o, f->e, &a, true, false);
+	dv_observe_removed(&o, NULL);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+static void test_bind_watch(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_observe o;
+
+	dv_observe_init(&o);
+	/* outside BINDWATCH ranges a bind activates nothing */
+	assert_false(dv_observe_bound(&o, f->e, &a, false, false));
+	/* inside, it does, once */
+	assert_true(dv_observe_bound(&o, f->e, &a, false, true));
+	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	assert_false(dv_observe_bound(&o, f->e, &a, true, true));
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+static void test_probe_once(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5"), b = fx_addr("10.1.1.6"), c = fx_addr("10.1.1.7");
+	struct dv_observe o;
+
+	dv_observe_init(&o);
+	assert_true(dv_observe_needs_probe(&o, f->e, &a, 2));
+	assert_false(dv_observe_needs_probe(&o, f->e, &a, 0)); /* PROBE COUNT 0 */
+	dv_observe_probed(&o, &a);
+	assert_false(dv_observe_needs_probe(&o, f->e, &a, 2));
+	/* installed once: known to be ours */
+	dv_observe_installed(&o, &b);
+	assert_false(dv_observe_needs_probe(&o, f->e, &b, 2));
+	/* the cluster knows c as active on n2: no stranger has it */
+	assert_true(dv_observe_needs_probe(&o, f->e, &c, 2));
+	fx_claim(f, 2, 3, "10.1.1.7", DV_HOLD_API);
+	assert_false(dv_observe_needs_probe(&o, f->e, &c, 2));
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+static void test_define_reports_changes(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_observe o;
+	unsigned flags = 0;
+
+	dv_observe_init(&o);
+	assert_int_equal(dv_observe_defines(&o, 2), 0);
+	/* the first look reports, even nothing */
+	assert_true(dv_observe_define(&o, f->e, 0, &a, false, false, &flags));
+	assert_int_equal(flags, 0);
+	assert_false(dv_observe_define(&o, f->e, 0, &a, false, false, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, false, &flags));
+	assert_int_equal(flags, DV_AS_LISTENING);
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY);
+	/* a socket hold of this node counts as bound */
+	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_BOUND);
+	/* the other define is independent */
+	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, &flags));
+	/* the group forgot: everything again */
+	dv_observe_defines_resend(&o);
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, &flags));
+	/* out of range: nothing */
+	assert_false(dv_observe_define(&o, f->e, 2, &a, false, false, &flags));
+	/* a new configuration starts afresh */
+	assert_int_equal(dv_observe_defines(&o, 1), 0);
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	dv_observe_clear(&o);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_unbound_without_hold),
+	    cmocka_unit_test(test_grace_for_a_socket_not_seen_yet),
+	    cmocka_unit_test(test_no_grace_for_a_socket_that_came_and_went),
+	    cmocka_unit_test(test_bind_watch),
+	    cmocka_unit_test(test_probe_once),
+	    cmocka_unit_test(test_define_reports_changes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
