@@ -305,36 +305,47 @@ static void apply_bindwatch(struct dv_daemon *d)
 	}
 }
 
-/* TRACKPORT: a define makes this node eligible only while something listens
- * on its port here. Listeners are polled (sock_diag has no notification for
- * a new listener) and changes reported as ADDR_STATE. */
 /* What this node observes about its define and backup addresses, polled
  * because sock_diag has no notification for a new listener or connection:
  * TRACKPORT (a listener on the port makes the node eligible) and, on the
  * owner, whether connections use the address (WHENIDLE takeback waits for
- * none). Changes are reported as ADDR_STATE events. */
+ * none). Changes are reported as ADDR_STATE events. Each tick takes one
+ * dump of listeners and one of connections, whatever the number of
+ * defines. */
 static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct dv_daemon *d = ud;
+	uint8_t ports[DV_PORT_BITMAP];
+	struct dv_addrset mine = {0}, busy = {0};
+	bool want_ports = false, ports_ok = true, busy_ok = true;
 
+	for (size_t i = 0; i < d->conf->n_defines; i++) {
+		const struct dv_conf_define *df = &d->conf->defines[i];
+
+		want_ports |= df->trackport != 0;
+		if (dv_kaddr_installed(d->kaddr, &df->addr) && dv_addrset_add(&mine, &df->addr) < 0)
+			busy_ok = false;
+	}
+	/* A failed scan: sock_failed() already told; try again next tick. */
+	if (want_ports)
+		ports_ok = dv_sockdiag_listening_ports(d->sockdiag, ports) >= 0;
+	if (busy_ok && mine.n > 0)
+		busy_ok = dv_sockdiag_busy_set(d->sockdiag, &mine, &busy) >= 0;
 	for (size_t i = 0; i < d->conf->n_defines; i++) {
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 		unsigned flags = 0;
-		int r;
 
 		if (df->trackport) {
-			r = dv_sockdiag_listening(d->sockdiag, df->trackport);
-			if (r < 0)
-				continue; /* sock_failed() already told; try again next tick */
-			if (r)
+			if (!ports_ok)
+				continue;
+			if (dv_port_in(ports, df->trackport))
 				flags |= DV_AS_LISTENING;
 		}
-		if (dv_kaddr_installed(d->kaddr, &df->addr)) {
-			r = dv_sockdiag_busy(d->sockdiag, &df->addr);
-			if (r < 0)
+		if (dv_addrset_has(&mine, &df->addr)) {
+			if (!busy_ok)
 				continue;
-			if (r)
+			if (dv_addrset_has(&busy, &df->addr))
 				flags |= DV_AS_BUSY;
 		}
 		if (self_socket_hold(d, &df->addr))
@@ -347,6 +358,8 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 		ev.addr_state.flags = flags;
 		submit(d, &ev);
 	}
+	dv_addrset_clear(&mine);
+	dv_addrset_clear(&busy);
 	(void)sd_event_source_set_time_relative(s, DV_DEFINE_POLL_MS * 1000);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;

@@ -143,7 +143,7 @@ struct scan {
 	const struct dv_sockdiag *s;  /* for match_poll */
 	const struct dv_addrset *set; /* for match_set */
 	const struct dv_addr *one;    /* for match_one */
-	uint16_t port;                /* for match_port: a listener's local port */
+	uint8_t *ports;               /* if given: every local port seen, a bitmap; no match */
 	struct dv_addrset *found;     /* matching sources, if given, up to found_max */
 	struct dv_addrset *listen;    /* those with a TCP listener, if given */
 	size_t found_max;
@@ -443,7 +443,11 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	 */
 	if (proto == IPPROTO_TCP && info.timer == 3)
 		return 0;
-	if (sc->port ? info.sport != sc->port : !sc->match(sc, &info.src))
+	if (sc->ports) {
+		sc->ports[info.sport / 8] |= (uint8_t)(1u << (info.sport % 8));
+		return 0;
+	}
+	if (!sc->match(sc, &info.src))
 		return 0;
 	sc->hits++;
 	if (sc->found && (sc->found->n < sc->found_max || dv_addrset_has(sc->found, &info.src)) &&
@@ -1112,33 +1116,43 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a)
 		poll_changed(s, false);
 }
 
-int dv_sockdiag_listening(struct dv_sockdiag *s, uint16_t port)
+int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_PORT_BITMAP])
 {
 	/* Listeners are few: an unfiltered dump of the LISTEN state is cheap. */
 	static const struct filter all[2] = {{.len = -1}, {.len = -1}};
-	struct scan sc = {.port = port};
-	int r;
+	struct scan sc = {.ports = ret};
 
-	if (!s || port == 0)
+	if (!s)
 		return -EINVAL;
-	r = scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, true);
-	return r < 0 ? r : sc.hits > 0;
+	memset(ret, 0, DV_PORT_BITMAP);
+	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
 }
 
-int dv_sockdiag_busy(struct dv_sockdiag *s, const struct dv_addr *a)
+int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret)
 {
-	struct dv_addr x;
-	struct dv_prefix p;
-	struct scan sc = {.match = match_one, .one = &x};
-	int r;
+	/* One dump of every connection, not one per address: a dump walks the
+	 * whole TCP hash table however narrow its filter, and thousands of
+	 * defines polled one by one kept the loop busy for seconds. */
+	static const struct filter all[2] = {{.len = -1}, {.len = -1}};
+	struct dv_addrset norm = {0};
+	struct scan sc = {.match = match_set, .set = &norm, .found = ret, .found_max = SIZE_MAX};
+	const struct dv_addr *a;
+	int r = 0;
 
-	if (!s || addr_norm(a, &x) < 0)
+	if (!s || !of || !ret)
 		return -EINVAL;
-	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
-	filters_build(s->tmp_f, &p, 1);
+	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
+		struct dv_addr x;
+
+		r = addr_norm(a, &x);
+		if (r >= 0)
+			r = dv_addrset_add(&norm, &x);
+	}
 	/* Connections, not listeners: TCP with a peer, on either side. */
-	r = scan_proto(s, s->tmp_f, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT), &sc, true);
-	return r < 0 ? r : sc.hits > 0;
+	if (r >= 0 && norm.n > 0)
+		r = scan_proto(s, all, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT), &sc, false);
+	dv_addrset_clear(&norm);
+	return r < 0 ? r : 0;
 }
 
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)

@@ -10,9 +10,11 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "addr.h"
+#include "addrset.h"
 
 struct dv_sockdiag;
 
@@ -55,13 +57,21 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a);
 /* Synchronous one-off check: 1 if some socket is bound to a, 0 if not, -errno. */
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);
 
-/* Synchronous: 1 if a TCP connection (established or closing, either
- * side) has a as its local address, 0 if not, -errno. For WHENIDLE. */
-int dv_sockdiag_busy(struct dv_sockdiag *s, const struct dv_addr *a);
+/* A bitmap of the 65,536 ports, bit set: a listener's port. */
+#define DV_PORT_BITMAP (65536 / 8)
+static inline bool dv_port_in(const uint8_t *bitmap, uint16_t port)
+{
+	return bitmap[port / 8] & (1u << (port % 8));
+}
 
-/* Synchronous: 1 if a TCP socket listens on port (any address, any
- * family) in the namespace, 0 if not, -errno. For TRACKPORT. */
-int dv_sockdiag_listening(struct dv_sockdiag *s, uint16_t port);
+/* Synchronous, one dump: every port a TCP socket listens on (any address,
+ * any family) in the namespace, into ret. 0 or -errno. For TRACKPORT. */
+int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_PORT_BITMAP]);
+
+/* Synchronous, one dump: the addresses of `of` that a TCP connection
+ * (established or closing, either side) has as its local address are
+ * added to ret. 0 or -errno. For WHENIDLE. */
+int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
 
 /* Bind watch: replace the set of watched prefixes (at most 4096, -ENOSPC
  * beyond; host bits set: -EINVAL). An address inside them reported
