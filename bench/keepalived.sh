@@ -159,12 +159,14 @@ restore() {
 # recover: after a failed round, start ka1 and ka2 afresh (keepalived and
 # server killed, port up, VIP removed) and restore; 1 if even that fails.
 recover() {
+	local rc=0
 	KA[ka1]= KA[ka2]=
-	GRACEFUL=1 lan_reset $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} || return 1
-	start_server ka1 && start_server ka2 || return 1
+	GRACEFUL=1 lan_reset $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} || rc=1
+	start_server ka1 || rc=1
+	start_server ka2 || rc=1
 	start_ka ka1
 	start_ka ka2
-	restore
+	[ $rc = 0 ] && restore
 }
 
 kill_server() { kill -9 "$(cat "$TMP/ka1.srv")" 2>/dev/null; }

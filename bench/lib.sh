@@ -62,15 +62,16 @@ kill_in() {
 	shift
 	for n in "$@"; do all="$all $(ip netns pids "$p-$n" 2>/dev/null)"; done
 	[ -n "${all// /}" ] || return 0
-	if [ -n "${GRACEFUL:-}" ]; then
-		kill $all 2>/dev/null || true
-		sleep 0.2
-	fi
-	kill -9 $all 2>/dev/null || true
-	for n in $all; do
-		{ wait "$n"; } 2>/dev/null || true
-		rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*
-	done
+	# The shell's "Killed" job reports are noise here.
+	{
+		if [ -n "${GRACEFUL:-}" ]; then
+			kill $all || true
+			sleep 0.2
+		fi
+		kill -9 $all || true
+		for n in $all; do wait "$n" || true; done
+	} 2>/dev/null
+	for n in $all; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
 	return 0
 }
 
