@@ -71,8 +71,14 @@ kill_in() {
 		kill -9 $all || true
 		for n in $all; do wait "$n" || true; done
 	} 2>/dev/null
-	for n in $all; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
+	shm_clean $all
 	return 0
+}
+
+# shm_clean PID...: remove what a corosync of that PID left in /dev/shm.
+shm_clean() {
+	local n
+	for n in "$@"; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
 }
 
 # lan_reset PREFIX HOST=ADDR...: the recovery after a failed round: kill
