@@ -50,7 +50,7 @@ lan_up $P host=192.0.2.1 peer=192.0.2.2 || setup_failed "namespaces $P-*"
 started() { ip netns exec $P-host "$B/dvipactl" -S "$TMP/sock" status; }
 start_dvipad() {
 	RANGE=$1
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
+	if [ -n "$pid" ]; then { kill "$pid" && wait "$pid"; } 2>/dev/null || true; fi
 	# A killed dvipad leaves its addresses: start from the host's own.
 	lan_reset $P host=192.0.2.1 || return 1
 	cat > "$TMP/dvipa.conf" <<CONF
@@ -68,20 +68,25 @@ CONF
 }
 
 # step [-i] NAME PROGRAM...: one measurement; its output (indented with
-# -i), or "NAME: failed" and a restart of dvipad (same ranges).
-fails=0 steps=0
+# -i), or "NAME: failed" and a restart of dvipad (same ranges). STEP_OK is
+# 1 if it succeeded.
+fails=0 steps=0 STEP_OK=
+failed() { # failed NAME WHY: a measurement that cannot be made
+	steps=$((steps + 1)) fails=$((fails + 1))
+	echo "$1: failed ($2)"
+}
 step() {
 	local indent= name out rc=0
 	[ "$1" != -i ] || { indent="  "; shift; }
 	name=$1
 	shift
-	steps=$((steps + 1))
+	steps=$((steps + 1)) STEP_OK=1
 	out=$(timeout "$STEP_TIMEOUT" "$@" 2>"$TMP/step.err") || rc=$?
 	if [ $rc = 0 ] && [ -n "$out" ]; then
 		printf '%s\n' "$out" | sed "s/^/$indent/"
 		return 0
 	fi
-	fails=$((fails + 1))
+	fails=$((fails + 1)) STEP_OK=0
 	if [ $rc = 124 ]; then
 		echo "$name: failed (no result within ${STEP_TIMEOUT} s)"
 	else
@@ -101,7 +106,8 @@ step activate "${BENCH[@]}" activate "$N_ACT" 198.18.0.1
 step fresh "${BENCH[@]}" fresh 20 198.18.1.0
 step takeover "${BENCH[@]}" takeover "$N_TAKEOVER" 198.18.2.1
 step many "${BENCH[@]}" many "$N_MANY" 198.18.100.0 "$pid"
-step rss awk -v n="$N_MANY" '/VmRSS/ { print "daemon RSS after the " n ": " $2, $3 }' /proc/$pid/status
+[ $STEP_OK = 1 ] || failed rss "the daemon of the many is gone"
+[ $STEP_OK = 0 ] || step rss awk -v n="$N_MANY" '/VmRSS/ { print "daemon RSS after the " n ": " $2, $3 }' /proc/$pid/status
 step rps "${BENCH[@]}" rps 3 198.18.0.1
 step shimbind "${IN_HOST[@]}" env LD_PRELOAD="$B/libdvipa-preload.so" DVIPA_SOCKET="$TMP/sock" \
 	"$B/dvipa-bench" "$TMP/sock" shimbind "${N_SHIMBIND:-200}" 198.18.3.1
@@ -112,7 +118,6 @@ step -i preload-bench "${IN_HOST[@]}" "$B/preload-bench" -s "$B/libdvipa-preload
 if start_dvipad "VIPARANGE DEFINE 198.19.0.0/16 BINDWATCH"; then
 	step bindwatch "${BENCH[@]}" bindwatch "${N_BINDWATCH:-100}" 198.19.1.1
 else
-	steps=$((steps + 1)) fails=$((fails + 1))
-	echo "bindwatch: failed (dvipad with a BINDWATCH range does not start)"
+	failed bindwatch "dvipad with a BINDWATCH range does not start"
 fi
 echo "failed: $fails of $steps measurements"
