@@ -152,7 +152,8 @@ restore() {
 	serving ka1 || start_server ka1 || return 1
 	wait_for 20 has_vip ka1 || return 1
 	wait_for 20 lacks_vip ka2 || return 1
-	ip netns exec $P-cl "$PROBE" -T 10000 $VIP 8080 ka1 now >/dev/null || return 1
+	ip netns exec $P-cl "$PROBE" -T 10000 $VIP 8080 ka1 now >/dev/null ||
+		{ echo "  the client does not reach ka1 on the VIP" >&2; return 1; }
 	sleep "0.$(printf %03d $((RANDOM % 1000)))"
 }
 
