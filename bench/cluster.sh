@@ -64,6 +64,7 @@ PROBE=$TMP/tcp-probe
 cleanup() {
 	set +e
 	lan_down $P $NSS
+	corosync_shm_clean
 	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -96,8 +97,7 @@ start_cluster() {
 		profile_conf $n "$1"
 		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\nVIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\n  VIPARANGE DEFINE 10.77.0.0/20\nENDVIPADYNAMIC\n' \
 			$n > "$TMP/$n.conf"
-		ip netns exec $P-$n unshare -m --propagation private sh -c \
-			"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $TMP/corosync-$n.conf" &
+		corosync_in $P $n "$TMP/corosync-$n.conf"
 		ip netns exec $P-$n "$B/dvipad" -d -f "$TMP/$n.conf" -S "$TMP/$n.sock" 2>>"$TMP/dvipad-$n.log" &
 	done
 	for n in n1 n2 n3; do
@@ -107,6 +107,7 @@ start_cluster() {
 
 stop_cluster() {
 	kill_in $P n1 n2 n3
+	corosync_shm_clean
 	rm -f "$TMP"/*.sock
 }
 
@@ -116,6 +117,7 @@ stop_cluster() {
 recover() {
 	echo "  restarting the cluster" >&2
 	lan_reset $P $NODES || return 1
+	corosync_shm_clean
 	rm -f "$TMP"/*.sock
 	start_cluster "$1"
 }
@@ -126,6 +128,7 @@ holder() {
 	shift
 	ip netns exec $P-$n "$B/dvipa-holder" -S "$TMP/$n.sock" "$@" --name $n $VIPA 8080 >"$TMP/$n.out" 2>&1 &
 	echo $! > "$TMP/$n.holder"
+	disown $! # killed on purpose: no job report
 }
 
 kill_holder() { kill -9 "$(cat "$TMP/$1.holder")" 2>/dev/null; }

@@ -25,6 +25,7 @@ command -v corosync >/dev/null || ./scripts/install-deps.sh || setup_failed "scr
 require corosync
 cleanup() {
 	lan_down $P $NSS
+	corosync_shm_clean
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -32,9 +33,8 @@ trap cleanup EXIT
 lan_up $P n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3 || setup_failed "namespaces $P-*"
 . scripts/corosync-conf.sh
 start_corosync() {
-	ip netns exec $P-$1 unshare -m --propagation private sh -c \
-		"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $TMP/$1.conf" &
-	CS[$1]=$!
+	corosync_in $P $1 "$TMP/$1.conf"
+	CS[$1]=$COROSYNC_PID
 }
 for n in n1 n2 n3; do
 	corosync_conf "$TMP/$n.conf" "$TMP/$n.log" dvstab "$TOKEN" "$CONS" 192.0.2.1 192.0.2.2 192.0.2.3
@@ -48,8 +48,8 @@ while [ $SECONDS -lt $end ]; do
 		kill -0 "${CS[$n]}" 2>/dev/null && continue
 		failed=$((failed + 1))
 		echo "  corosync on $n exited; started again" >&2
-		shm_clean "${CS[$n]}"
 		kill_in $P $n
+		corosync_shm_clean
 		start_corosync $n
 	done
 done

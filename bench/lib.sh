@@ -100,6 +100,28 @@ lan_reset() {
 	return $rc
 }
 
+# corosync_in PREFIX NODE CONF: start corosync in PREFIX-NODE, with a /run
+# of its own; its pid in COROSYNC_PID and appended to $TMP/corosync.pids,
+# because a corosync that died is no longer listed in its namespace and
+# kill_in cannot find its shared memory (corosync_shm_clean can).
+corosync_in() {
+	ip netns exec "$1-$2" unshare -m --propagation private sh -c \
+		"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $3" &
+	COROSYNC_PID=$!
+	echo "$COROSYNC_PID" >> "$TMP/corosync.pids"
+}
+
+# corosync_shm_clean: shm_clean for each corosync started by corosync_in
+# that is gone; the living ones stay listed.
+corosync_shm_clean() {
+	local n live=
+	[ -f "$TMP/corosync.pids" ] || return 0
+	for n in $(cat "$TMP/corosync.pids"); do
+		if kill -0 "$n" 2>/dev/null; then live="$live $n"; else shm_clean "$n"; fi
+	done
+	printf '%s\n' $live > "$TMP/corosync.pids"
+}
+
 # lan_down PREFIX NS...: kill_in, then delete the namespaces.
 lan_down() {
 	local p=$1 n
