@@ -108,6 +108,7 @@ corosync_in() {
 	ip netns exec "$1-$2" unshare -m --propagation private sh -c \
 		"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $3" &
 	COROSYNC_PID=$!
+	disown "$COROSYNC_PID" # killed on purpose: no job report
 	echo "$COROSYNC_PID" >> "$TMP/corosync.pids"
 }
 
