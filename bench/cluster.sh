@@ -99,6 +99,7 @@ start_cluster() {
 			$n > "$TMP/$n.conf"
 		corosync_in $P $n "$TMP/corosync-$n.conf"
 		ip netns exec $P-$n "$B/dvipad" -d -f "$TMP/$n.conf" -S "$TMP/$n.sock" 2>>"$TMP/dvipad-$n.log" &
+		disown $! # killed by kill_in: no job report
 	done
 	for n in n1 n2 n3; do
 		wait_for 30 quorate $n && wait_for 30 members3 $n || return 1
@@ -241,7 +242,7 @@ for prof in $PROFILES; do
 		holder $active
 		wait_for 10 grep -q listening "$TMP/$active.out" || true # else ensure_active starts it again
 		for i in $(seq "$N"); do
-			why=
+			why= measured=
 			ensure_active $active && rc=0 || rc=$?
 			case $rc in
 			1) churn=$((churn + 1)) ;;
@@ -253,11 +254,12 @@ for prof in $PROFILES; do
 			fi
 			if [ -z "$why" ]; then
 				sleep "0.$(printf %03d $((RANDOM % 1000)))"
+				measured=1
 				ms=$(measure $sc $active $standby) || why="no answer from $standby (${ms:-nothing measured})"
 			fi
 			# Heal; the cut-off node's holder is told LOST (the quorate
 			# side gave its address away) and exits.
-			if [ $sc = cut ] && ! heal $active; then
+			if [ $sc = cut ] && [ -n "$measured" ] && ! heal $active; then
 				why="${why:+$why; }$active does not rejoin after the cut"
 			fi
 			if [ -n "$why" ]; then
