@@ -242,7 +242,7 @@ for prof in $PROFILES; do
 		holder $active
 		wait_for 10 grep -q listening "$TMP/$active.out" || true # else ensure_active starts it again
 		for i in $(seq "$N"); do
-			why= measured=
+			why='' measured=''
 			ensure_active $active && rc=0 || rc=$?
 			case $rc in
 			1) churn=$((churn + 1)) ;;

@@ -161,7 +161,7 @@ restore() {
 # server killed, port up, VIP removed) and restore; 1 if even that fails.
 recover() {
 	local rc=0
-	KA[ka1]= KA[ka2]=
+	KA[ka1]='' KA[ka2]=''
 	GRACEFUL=1 lan_reset $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} || rc=1
 	start_server ka1 || rc=1
 	start_server ka2 || rc=1

@@ -58,7 +58,7 @@ lan_up() {
 # corosync leaves behind (/dev/shm/qb-PID-*: IPC rings; qb-corosync-PID-*:
 # its 8 MiB blackbox): it is RAM.
 kill_in() {
-	local p=$1 n pids all=
+	local p=$1 n all=''
 	shift
 	for n in "$@"; do all="$all $(ip netns pids "$p-$n" 2>/dev/null)"; done
 	[ -n "${all// /}" ] || return 0
@@ -167,7 +167,7 @@ stats() {
 # what it got, if anything) when the prober does not start, COMMAND fails
 # or no answer comes within 15 s.
 measure_event() {
-	local ns=$1 addr=$2 banner=$3 t0 ms= pid rc=0
+	local ns=$1 addr=$2 banner=$3 t0 ms='' pid rc=0
 	shift 3
 	rm -f "$TMP/pin" "$TMP/pout"
 	mkfifo "$TMP/pin" "$TMP/pout" || return 1

@@ -76,7 +76,7 @@ failed() { # failed NAME WHY: a measurement that cannot be made
 	echo "$1: failed ($2)"
 }
 step() {
-	local indent= name out rc=0
+	local indent='' name out rc=0
 	[ "$1" != -i ] || { indent="  "; shift; }
 	name=$1
 	shift
@@ -96,7 +96,7 @@ step() {
 	start_dvipad "$RANGE" || echo "  dvipad does not start again; the next measurement tries" >&2
 }
 # Programs, not functions: step runs them under timeout.
-IN_HOST=(ip netns exec $P-host)
+IN_HOST=(ip netns exec "$P-host")
 BENCH=("${IN_HOST[@]}" "$B/dvipa-bench" "$TMP/sock")
 
 echo "dvipa benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
