@@ -50,7 +50,6 @@ P=dvcb$$
 TMP=$(mktemp -d)
 NSS="br n1 n2 n3 cl"
 
-
 . bench/lib.sh
 ./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
 [ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
