@@ -51,15 +51,6 @@ TMP=$(mktemp -d)
 NSS="br n1 n2 n3 cl"
 
 . bench/lib.sh
-./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
-[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
-	setup_failed "meson setup build-bench"
-ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
-B=$PWD/build-bench
-require corosync "$B/dvipad" "$B/dvipactl" "$B/dvipa-holder" "$B/dvipa-bench"
-cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c || setup_failed "bench/tcp-probe.c does not build"
-PROBE=$TMP/tcp-probe
-
 cleanup() {
 	set +e
 	lan_down $P $NSS
@@ -68,6 +59,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
+[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
+	setup_failed "meson setup build-bench"
+ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
+B=$PWD/build-bench
+require corosync "$B/dvipad" "$B/dvipactl" "$B/dvipa-holder" "$B/dvipa-bench"
+cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c || setup_failed "bench/tcp-probe.c does not build"
+PROBE=$TMP/tcp-probe
 
 NODES="n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3"
 lan_up $P $NODES cl=192.0.2.100 || setup_failed "namespaces $P-*"

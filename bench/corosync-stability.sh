@@ -21,15 +21,15 @@ NSS="br n1 n2 n3"
 declare -A CS
 
 . bench/lib.sh
-command -v corosync >/dev/null || ./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
-require corosync
 cleanup() {
+	set +e
 	lan_down $P $NSS
 	corosync_shm_clean
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-
+command -v corosync >/dev/null || ./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
+require corosync
 lan_up $P n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3 || setup_failed "namespaces $P-*"
 . scripts/corosync-conf.sh
 start_corosync() {
