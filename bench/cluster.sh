@@ -27,8 +27,16 @@
 # fast = token 130, consensus 156; both with knet ping 200/600 ms (see
 # scripts/corosync-conf.sh for why not shorter).
 #
+# A round fails when the standby does not register, no answer comes from
+# the standby's node within 15 s (60 s for mass), the event cannot be made,
+# or the cluster does not come back whole after a heal (30 s); it is counted
+# in the "failed" column (its measurement is dropped, so n + failed = N),
+# the cluster is restarted (every process killed, ports up, addresses
+# flushed, corosync and dvipad started again) and the next round runs. A
+# profile whose cluster never forms counts all its rounds as failed.
+#
 # Environment: N (repetitions), PROFILES (default "shipped fast"), REPS_MASS,
-# MASS (number of VIPAs, default 4096).
+# MASS (number of VIPAs, default 4096), KEEP (keep the scratch directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -42,25 +50,30 @@ P=dvcb$$
 TMP=$(mktemp -d)
 NSS="br n1 n2 n3 cl"
 
-./scripts/install-deps.sh
-[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null
-ninja -C build-bench >/dev/null
-B=$PWD/build-bench
-cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
-PROBE=$TMP/tcp-probe
-
 . bench/lib.sh
 cleanup() {
 	set +e
 	lan_down $P $NSS
+	corosync_shm_clean
 	[ -n "${KEEP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-lan_up $P n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3 cl=192.0.2.100
+./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
+[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
+	setup_failed "meson setup build-bench"
+ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
+B=$PWD/build-bench
+require corosync "$B/dvipad" "$B/dvipactl" "$B/dvipa-holder" "$B/dvipa-bench"
+cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c || setup_failed "bench/tcp-probe.c does not build"
+PROBE=$TMP/tcp-probe
 
-ctl() { local n=$1; shift; "$B/dvipactl" -S "$TMP/$n.sock" "$@"; }
+NODES="n1=192.0.2.1 n2=192.0.2.2 n3=192.0.2.3"
+lan_up $P $NODES cl=192.0.2.100 || setup_failed "namespaces $P-*"
+
+# A daemon that hangs must not hang the run.
+ctl() { local n=$1; shift; timeout 5 "$B/dvipactl" -S "$TMP/$n.sock" "$@"; }
 quorate() { ctl "$1" status --json | grep -E '"quorate": *true' >/dev/null; }
 members3() { [ "$(ctl "$1" status --json | grep -c '"nodeid"')" -ge 4 ]; } # daemon + 3 members
 standby_on() { ctl n3 status --json | tr -d " \n" | grep "\"node_name\":\"$1\",\"client\":[0-9]*,\"rank\"" >/dev/null; }
@@ -75,21 +88,38 @@ profile_conf() { # profile_conf NODE PROFILE
 		192.0.2.1 192.0.2.2 192.0.2.3
 }
 
-start_cluster() { # start_cluster PROFILE
+# start_cluster PROFILE: 1 unless every node is quorate with 3 members
+# within 30 s.
+start_cluster() {
+	local n
 	for n in n1 n2 n3; do
 		profile_conf $n "$1"
 		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\nVIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\n  VIPARANGE DEFINE 10.77.0.0/20\nENDVIPADYNAMIC\n' \
 			$n > "$TMP/$n.conf"
-		ip netns exec $P-$n unshare -m --propagation private sh -c \
-			"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $TMP/corosync-$n.conf" &
+		corosync_in $P $n "$TMP/corosync-$n.conf"
 		ip netns exec $P-$n "$B/dvipad" -d -f "$TMP/$n.conf" -S "$TMP/$n.sock" 2>>"$TMP/dvipad-$n.log" &
+		disown $! # killed by kill_in: no job report
 	done
-	for n in n1 n2 n3; do wait_for 30 quorate $n; wait_for 30 members3 $n; done
+	for n in n1 n2 n3; do
+		wait_for 30 quorate $n && wait_for 30 members3 $n || return 1
+	done
 }
 
 stop_cluster() {
 	kill_in $P n1 n2 n3
+	corosync_shm_clean
 	rm -f "$TMP"/*.sock
+}
+
+# recover PROFILE: after a failed round, the cluster afresh: every process
+# on n1-n3 killed (holders too), ports up, only the node addresses left,
+# corosync and dvipad started again. 1 if it does not form.
+recover() {
+	echo "  restarting the cluster" >&2
+	lan_reset $P $NODES || return 1
+	corosync_shm_clean
+	rm -f "$TMP"/*.sock
+	start_cluster "$1"
 }
 
 # holder NODE [--standby 100]: a dvipa-holder answering NODE; pid in $TMP/NODE.holder
@@ -98,9 +128,15 @@ holder() {
 	shift
 	ip netns exec $P-$n "$B/dvipa-holder" -S "$TMP/$n.sock" "$@" --name $n $VIPA 8080 >"$TMP/$n.out" 2>&1 &
 	echo $! > "$TMP/$n.holder"
+	disown $! # killed on purpose: no job report
 }
 
-kill_holder() { kill -9 "$(cat "$TMP/$1.holder")"; }
+kill_holder() { kill -9 "$(cat "$TMP/$1.holder")" 2>/dev/null; }
+# kill_holders NODE...: what is left of those holders, if anything
+kill_holders() {
+	local n
+	for n in "$@"; do [ ! -f "$TMP/$n.holder" ] || kill_holder $n || true; done
+}
 cut_node() { ip -n $P-br link set v-$1 down; }
 # measure SCENARIO ACTIVE STANDBY: ms from the event until STANDBY answers.
 measure() {
@@ -126,92 +162,133 @@ settle() {
 # owned_by NODE: the VIPA is active on NODE, as n3 sees it
 owned_by() { ctl n3 status --json | tr -d " \n" | grep "\"owner_name\":\"$1\"" >/dev/null; }
 # ensure_active NODE: NODE's holder owns the VIPA; if a heal took it away
-# (see "churn" below), a new holder is started there. Returns 1 if it did.
+# (see "churn" below), a new holder is started there. Returns 0 if it was
+# there, 1 if it had to be started again, 2 if that failed.
 ensure_active() {
 	if grep -q listening "$TMP/$1.out" && ! grep -q lost "$TMP/$1.out" && owned_by "$1"; then
 		return 0
 	fi
-	kill -9 "$(cat "$TMP/$1.holder")" 2>/dev/null || true
+	kill_holders "$1"
 	holder "$1"
-	wait_for 10 grep -q listening "$TMP/$1.out"
-	wait_for 10 owned_by "$1"
+	wait_for 10 grep -q listening "$TMP/$1.out" && wait_for 10 owned_by "$1" || return 2
 	return 1
 }
 
-# mass_round: one cut of n1 with MASS VIPAs held there; prints the ms
+# heal NODE: NODE's port up again, the cluster whole (NODE quorate, three
+# members) and settled; 1 if not within 30 s.
+heal() {
+	ip -n $P-br link set v-$1 up || return 1
+	wait_for 30 quorate $1 && wait_for 30 members3 $1 || return 1
+	settle
+}
+
+# no_mass NODE: none of the mass VIPAs left on NODE's eth0
+no_mass() { [ "$(ip -n $P-$1 -4 addr show dev eth0 | grep -c 'inet 10\.77\.')" = 0 ]; }
+
+# mass_round: one cut of n1 with MASS VIPAs held there; prints the ms; 1 if
+# a step failed (the caller restarts the cluster).
 mass_round() {
-	local t0 g2 g3 n
+	local t0 g2 g3 n pids rc=0
 	rm -f "$TMP"/mass-*.out
 	ip netns exec $P-n1 "$B/dvipa-bench" "$TMP/n1.sock" hold "$MASS" 10.77.0.0 1 0 >"$TMP/mass-n1.out" &
-	wait_for 60 grep -q ready "$TMP/mass-n1.out"
-	ip netns exec $P-n2 "$B/dvipa-bench" "$TMP/n2.sock" hold $((MASS / 2)) 10.77.0.0 2 0 100 >"$TMP/mass-n2.out" &
-	ip netns exec $P-n3 "$B/dvipa-bench" "$TMP/n3.sock" hold $((MASS / 2)) 10.77.0.0 2 1 100 >"$TMP/mass-n3.out" &
-	wait_for 60 grep -q ready "$TMP/mass-n2.out"
-	wait_for 60 grep -q ready "$TMP/mass-n3.out"
-	sleep 0.5
-	t0=$(date +%s%N)
-	cut_node n1
-	if wait_for 60 grep -q granted_all "$TMP/mass-n2.out" && wait_for 60 grep -q granted_all "$TMP/mass-n3.out"; then
-		g2=$(awk '/granted_all/ { print $2 }' "$TMP/mass-n2.out")
-		g3=$(awk '/granted_all/ { print $2 }' "$TMP/mass-n3.out")
-		echo $(((g2 > g3 ? g2 : g3) - t0)) | awk '{ printf "%.1f\n", $1 / 1e6 }'
+	pids=$!
+	if wait_for 60 grep -q ready "$TMP/mass-n1.out"; then
+		ip netns exec $P-n2 "$B/dvipa-bench" "$TMP/n2.sock" hold $((MASS / 2)) 10.77.0.0 2 0 100 >"$TMP/mass-n2.out" &
+		pids="$pids $!"
+		ip netns exec $P-n3 "$B/dvipa-bench" "$TMP/n3.sock" hold $((MASS / 2)) 10.77.0.0 2 1 100 >"$TMP/mass-n3.out" &
+		pids="$pids $!"
+		wait_for 60 grep -q ready "$TMP/mass-n2.out" && wait_for 60 grep -q ready "$TMP/mass-n3.out" || rc=1
 	else
-		echo failed
+		rc=1
 	fi
-	ip -n $P-br link set v-n1 up
-	wait_for 30 quorate n1
-	wait_for 30 members3 n1
-	settle
-	for n in n1 n2 n3; do
-		pkill -9 -f "dvipa-bench $TMP/$n.sock hold" || true
-	done
-	for n in n1 n2 n3; do
-		until [ "$(ip -n $P-$n -4 addr show dev eth0 | grep -c 'inet 10\.77\.')" = 0 ]; do sleep 0.1; done
-	done
+	if [ $rc = 0 ]; then
+		sleep 0.5
+		t0=$(date +%s%N)
+		cut_node n1
+		if wait_for 60 grep -q granted_all "$TMP/mass-n2.out" && wait_for 60 grep -q granted_all "$TMP/mass-n3.out"; then
+			g2=$(awk '/granted_all/ { print $2 }' "$TMP/mass-n2.out")
+			g3=$(awk '/granted_all/ { print $2 }' "$TMP/mass-n3.out")
+			echo $(((g2 > g3 ? g2 : g3) - t0)) | awk '{ printf "%.1f\n", $1 / 1e6 }'
+		else
+			rc=1
+		fi
+	fi
+	heal n1 || rc=1
+	{
+		kill -9 $pids
+		for n in $pids; do wait "$n"; done
+	} 2>/dev/null || true
+	for n in n1 n2 n3; do wait_for 30 no_mass $n || rc=1; done
+	return $rc
 }
 
 ROWS=()
+: > "$TMP/none"
 for prof in $PROFILES; do
-	start_cluster "$prof"
+	if ! start_cluster "$prof" && ! recover "$prof"; then
+		echo "  $prof: the cluster does not form; all its rounds count as failed" >&2
+		for sc in kill cut; do
+			ROWS+=("$(printf '%-6s %-8s %s %6d %6d' $sc "$prof" "$(stats "$TMP/none")" "$N" 0)")
+		done
+		ROWS+=("$(printf '%-6s %-8s %s %6d %6s' mass "$prof" "$(stats "$TMP/none")" "$REPS_MASS" -)")
+		stop_cluster
+		continue
+	fi
 	for sc in kill cut; do
 		: > "$TMP/$sc-$prof"
 		fails=0 churn=0
 		active=n1 standby=n2
 		holder $active
-		wait_for 10 grep -q listening "$TMP/$active.out"
-		for _ in $(seq "$N"); do
-			ensure_active $active || churn=$((churn + 1))
-			holder $standby --standby 100
-			if ! wait_for 10 standby_on $standby; then
-				# Counted as failed; both start afresh next round.
+		wait_for 10 grep -q listening "$TMP/$active.out" || true # else ensure_active starts it again
+		for i in $(seq "$N"); do
+			why='' measured=''
+			ensure_active $active && rc=0 || rc=$?
+			case $rc in
+			1) churn=$((churn + 1)) ;;
+			2) why="no holder owns the VIPA on $active" ;;
+			esac
+			if [ -z "$why" ]; then
+				holder $standby --standby 100
+				wait_for 10 standby_on $standby || why="the standby on $standby is not registered"
+			fi
+			if [ -z "$why" ]; then
+				sleep "0.$(printf %03d $((RANDOM % 1000)))"
+				measured=1
+				ms=$(measure $sc $active $standby) || why="no answer from $standby (${ms:-nothing measured})"
+			fi
+			# Heal; the cut-off node's holder is told LOST (the quorate
+			# side gave its address away) and exits.
+			if [ $sc = cut ] && [ -n "$measured" ] && ! heal $active; then
+				why="${why:+$why; }$active does not rejoin after the cut"
+			fi
+			if [ -n "$why" ]; then
 				fails=$((fails + 1))
-				kill -9 "$(cat "$TMP/$standby.holder")" "$(cat "$TMP/$active.holder")" 2>/dev/null || true
+				round_failed "$sc $prof round $i: $why"
+				recover "$prof" || echo "  the cluster does not form again; the next round tries again" >&2
+				active=n1 standby=n2
+				holder $active
+				wait_for 10 grep -q listening "$TMP/$active.out" || true
 				continue
 			fi
-			sleep "0.$(printf %03d $((RANDOM % 1000)))"
-			ms=$(measure $sc $active $standby)
-			if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then echo "$ms" >> "$TMP/$sc-$prof"; else fails=$((fails + 1)); fi
-			if [ $sc = cut ]; then
-				# Heal; the cut-off node's holder is told LOST (the
-				# quorate side gave its address away) and exits.
-				ip -n $P-br link set v-$active up
-				wait_for 30 quorate $active
-				wait_for 30 members3 $active
-				settle
-				kill -9 "$(cat "$TMP/$active.holder")" 2>/dev/null || true
-			fi
+			echo "$ms" >> "$TMP/$sc-$prof"
+			[ $sc = kill ] || kill_holders $active
 			tmp=$active active=$standby standby=$tmp
 		done
-		kill -9 "$(cat "$TMP/$active.holder")" 2>/dev/null || true
+		kill_holders $active $standby
 		ROWS+=("$(printf '%-6s %-8s %s %6d %6d' $sc "$prof" "$(stats "$TMP/$sc-$prof")" $fails $churn)")
 		echo "  done: $sc $prof: $(tr '\n' ' ' < "$TMP/$sc-$prof")" >&2
 		sleep 0.5
 	done
 	: > "$TMP/mass-$prof"
 	fails=0
-	for _ in $(seq "$REPS_MASS"); do
-		ms=$(mass_round)
-		if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then echo "$ms" >> "$TMP/mass-$prof"; else fails=$((fails + 1)); fi
+	for i in $(seq "$REPS_MASS"); do
+		if ms=$(mass_round) && is_ms "$ms"; then
+			echo "$ms" >> "$TMP/mass-$prof"
+		else
+			fails=$((fails + 1))
+			round_failed "mass $prof round $i"
+			recover "$prof" || echo "  the cluster does not form again; the next round tries again" >&2
+		fi
 	done
 	ROWS+=("$(printf '%-6s %-8s %s %6d %6s' mass "$prof" "$(stats "$TMP/mass-$prof")" $fails -)")
 	echo "  done: mass $prof: $(tr '\n' ' ' < "$TMP/mass-$prof")" >&2
@@ -224,3 +301,5 @@ echo "mass: $MASS VIPAs held on n1 (API), standbys split over n2 and n3; n1 cut 
 echo "churn: times the new owner's holder had lost its hold when the next round began (the ring"
 echo "re-formed while the cut-off node rejoined and briefly saw the new owner leave too); each round"
 echo "starts after 1.5 s without a membership change"
+echo "failed: rounds with no answer from the standby, a standby not registered or a node that did"
+echo "not rejoin; each was followed by a restart of the cluster"

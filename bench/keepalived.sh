@@ -24,6 +24,11 @@
 # Between repetitions the original state is restored (server restarted or
 # link up, ka1 master again and answering on the VIP), then a random pause
 # of 0-1 s decorrelates the event from the script and advert timers.
+# A round fails when no answer from ka2 comes within 15 s, the event cannot
+# be made, or the restore after it does not reach that state within 20 s;
+# it is counted in the "failed" column (its measurement is dropped, so n +
+# failed = N), both nodes are reset (keepalived and servers killed, link up,
+# VIP removed, all started again) and the next round runs.
 # Afterwards three checks: whether track_process works in a namespace,
 # whether vrrp_script takes an interval below 1 s, and whether a master
 # whose keepalived is killed -9 keeps the VIP.
@@ -59,7 +64,7 @@ trap 'exit 130' INT TERM
 need=
 command -v keepalived >/dev/null || need="$need keepalived"
 command -v socat >/dev/null || need="$need socat"
-if [ -n "$need" ]; then
+if [ -n "$need" ] && [ "$(id -u)" = 0 ]; then
 	# Installing must not start keepalived as a service on this machine.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -70,12 +75,14 @@ if [ -n "$need" ]; then
 	apt-get install -y $need >/dev/null || { apt-get update >/dev/null && apt-get install -y $need >/dev/null; }
 	if [ -n "$POLICY_CREATED" ]; then rm -f /usr/sbin/policy-rc.d; POLICY_CREATED=; fi
 fi
-cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c
+require keepalived socat cc ip
+[ "$(id -u)" = 0 ] || setup_failed "network namespaces need root"
+cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c || setup_failed "bench/tcp-probe.c does not build"
 PROBE=$TMP/tcp-probe
 
 # --- topology -------------------------------------------------------------
 declare -A ADDR=([ka1]=192.0.2.11 [ka2]=192.0.2.12 [cl]=192.0.2.100)
-lan_up $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} cl=${ADDR[cl]}
+lan_up $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} cl=${ADDR[cl]} || setup_failed "namespaces $P-*"
 
 has_vip() { ip -n $P-$1 -4 -o addr show dev eth0 | grep -q " $VIP/"; }
 lacks_vip() { ! has_vip "$1"; }
@@ -138,17 +145,32 @@ stop_ka() {
 	KA[$1]=
 }
 
-# restore: ka1 serving and master, ka2 backup, the client reaching ka1.
+# restore: ka1 serving and master, ka2 backup, the client reaching ka1;
+# 1 if that state is not reached.
 restore() {
-	ip -n $P-br link set v-ka1 up
-	serving ka1 || start_server ka1
-	wait_for 20 has_vip ka1
-	wait_for 20 lacks_vip ka2
-	ip netns exec $P-cl "$PROBE" -T 10000 $VIP 8080 ka1 now >/dev/null
+	ip -n $P-br link set v-ka1 up || return 1
+	serving ka1 || start_server ka1 || return 1
+	wait_for 20 has_vip ka1 || return 1
+	wait_for 20 lacks_vip ka2 || return 1
+	ip netns exec $P-cl "$PROBE" -T 10000 $VIP 8080 ka1 now >/dev/null ||
+		{ echo "  the client does not reach ka1 on the VIP" >&2; return 1; }
 	sleep "0.$(printf %03d $((RANDOM % 1000)))"
 }
 
-kill_server() { kill -9 "$(cat "$TMP/ka1.srv")"; }
+# recover: after a failed round, start ka1 and ka2 afresh (keepalived and
+# server killed, port up, VIP removed) and restore; 1 if even that fails.
+recover() {
+	local rc=0
+	KA[ka1]='' KA[ka2]=''
+	GRACEFUL=1 lan_reset $P ka1=${ADDR[ka1]} ka2=${ADDR[ka2]} || rc=1
+	start_server ka1 || rc=1
+	start_server ka2 || rc=1
+	start_ka ka1
+	start_ka ka2
+	[ $rc = 0 ] && restore
+}
+
+kill_server() { kill -9 "$(cat "$TMP/ka1.srv")" 2>/dev/null; }
 cut_master() { ip -n $P-br link set v-ka1 down; }
 # measure SCENARIO: one event, prints the ms until ka2 answers on the VIP.
 measure() {
@@ -160,26 +182,35 @@ measure() {
 
 echo "keepalived failover benchmark, $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "$(keepalived --version 2>&1 | head -1), VRRPv3 unicast, vrrp_script TCP check interval 1 fall 1 rise 1 weight 0; N=$N"
-start_server ka1
-start_server ka2
+start_server ka1 && start_server ka2 || setup_failed "socat servers do not answer on 8080"
 ROWS=()
 for adv in $ADVERTS; do
 	write_conf ka1 150 ${ADDR[ka2]} "$adv"
 	write_conf ka2 100 ${ADDR[ka1]} "$adv"
 	start_ka ka1
 	start_ka ka2
-	restore
+	# Not a round yet: a failure here shows in the first round if recover
+	# cannot mend it.
+	restore || recover || echo "  advert_int $adv: ka1 is not master after a reset" >&2
 	for sc in kill cut; do
 		: > "$TMP/$sc-$adv"
 		fails=0
-		for _ in $(seq "$N"); do
-			ms=$(measure $sc)
-			if [[ $ms =~ ^[0-9]+\.[0-9]+$ ]]; then
+		for i in $(seq "$N"); do
+			if ms=$(measure $sc); then
+				why=
+			else
+				why="no answer from ka2 (${ms:-nothing measured})"
+			fi
+			if ! restore; then
+				why="${why:+$why; }restore did not reach the starting state"
+				recover || echo "  reset of ka1 and ka2 failed; the next round tries again" >&2
+			fi
+			if [ -z "$why" ]; then
 				echo "$ms" >> "$TMP/$sc-$adv"
 			else
 				fails=$((fails + 1))
+				round_failed "$sc advert_int $adv round $i: $why"
 			fi
-			restore
 		done
 		ROWS+=("$(printf '%-6s %7s s %s %6d' $sc "$adv" "$(stats "$TMP/$sc-$adv")" $fails)")
 		echo "  done: $sc advert_int $adv: $(tr '\n' ' ' < "$TMP/$sc-$adv")" >&2
@@ -217,15 +248,18 @@ write_conf ka1 150 ${ADDR[ka2]} 0.1
 write_conf ka2 100 ${ADDR[ka1]} 0.1
 start_ka ka1
 start_ka ka2
-restore
-disown "${KA[ka1]}" # no "Killed" job report
-kill -9 $(pgrep -P "${KA[ka1]}") "${KA[ka1]}"
-KA[ka1]=
-wait_for 10 has_vip ka2
-sleep 1
-if has_vip ka1; then
-	echo "keepalived on the master killed -9: ka2 took the VIP, ka1 still has it (duplicate address)"
+if ! { restore || recover; }; then
+	echo "keepalived on the master killed -9: not checked (ka1 did not become master)"
 else
-	echo "keepalived on the master killed -9: ka2 took the VIP, ka1 removed it"
+	disown "${KA[ka1]}" # no "Killed" job report
+	kill -9 $(pgrep -P "${KA[ka1]}") "${KA[ka1]}" 2>/dev/null || true
+	KA[ka1]=
+	if ! wait_for 10 has_vip ka2; then
+		echo "keepalived on the master killed -9: ka2 did not take the VIP within 10 s"
+	elif sleep 1 && has_vip ka1; then
+		echo "keepalived on the master killed -9: ka2 took the VIP, ka1 still has it (duplicate address)"
+	else
+		echo "keepalived on the master killed -9: ka2 took the VIP, ka1 removed it"
+	fi
 fi
 stop_ka ka2

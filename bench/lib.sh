@@ -1,25 +1,55 @@
 # shellcheck shell=bash
-# Helpers shared by the benchmarks (bench/keepalived.sh, bench/cluster.sh,
-# bench/corosync-stability.sh). measure_event expects $TMP (a scratch
-# directory) and $PROBE (bench/tcp-probe, built).
+# Helpers shared by the benchmarks (bench/run.sh, bench/keepalived.sh,
+# bench/cluster.sh, bench/corosync-stability.sh). measure_event expects
+# $TMP (a scratch directory) and $PROBE (bench/tcp-probe, built).
+#
+# Failures: a benchmark is a series of rounds, and one round that fails (a
+# probe that times out, a restore that does not reach the starting state, a
+# measurement that prints nothing) must not end the run: the scripts keep
+# `set -euo pipefail` for programming errors, but every per-round step is
+# tested explicitly (`if ! restore; then fails=$((fails + 1)); recover; fi`),
+# and the helpers below return 1 instead of exiting. Only set-up (a missing
+# program, namespaces that cannot be created) may end a run, through
+# setup_failed.
+
+# setup_failed MESSAGE...: the run cannot start; say why and end it.
+setup_failed() {
+	echo "$(basename "$0"): cannot set up: $*" >&2
+	exit 1
+}
+
+# require PROGRAM...: setup_failed unless each PROGRAM is in PATH or an
+# executable path.
+require() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || setup_failed "'$c' not found"
+	done
+}
+
+# round_failed WHAT...: log a failed round on stderr (the table counts it).
+round_failed() {
+	echo "  round failed: $*" >&2
+}
 
 # lan_up PREFIX HOST=ADDR...: network namespaces PREFIX-br, with a bridge
 # br0, and PREFIX-HOST for each HOST, whose eth0 is on the bridge (port
-# v-HOST) with ADDR/24.
+# v-HOST) with ADDR/24. Returns 1 at the first step that fails.
 lan_up() {
-	local p=$1 h
+	local p=$1 h n
 	shift
-	ip netns add "$p-br"
-	ip -n "$p-br" link set lo up
-	ip -n "$p-br" link add br0 type bridge
-	ip -n "$p-br" link set br0 up
+	ip netns add "$p-br" &&
+		ip -n "$p-br" link set lo up &&
+		ip -n "$p-br" link add br0 type bridge &&
+		ip -n "$p-br" link set br0 up || return 1
 	for h in "$@"; do
-		ip netns add "$p-${h%%=*}"
-		ip -n "$p-${h%%=*}" link set lo up
-		ip -n "$p-br" link add "v-${h%%=*}" type veth peer name eth0 netns "$p-${h%%=*}"
-		ip -n "$p-br" link set "v-${h%%=*}" master br0 up
-		ip -n "$p-${h%%=*}" addr add "${h#*=}/24" dev eth0
-		ip -n "$p-${h%%=*}" link set eth0 up
+		n=${h%%=*}
+		ip netns add "$p-$n" &&
+			ip -n "$p-$n" link set lo up &&
+			ip -n "$p-br" link add "v-$n" type veth peer name eth0 netns "$p-$n" &&
+			ip -n "$p-br" link set "v-$n" master br0 up &&
+			ip -n "$p-$n" addr add "${h#*=}/24" dev eth0 &&
+			ip -n "$p-$n" link set eth0 up || return 1
 	done
 }
 
@@ -28,18 +58,69 @@ lan_up() {
 # corosync leaves behind (/dev/shm/qb-PID-*: IPC rings; qb-corosync-PID-*:
 # its 8 MiB blackbox): it is RAM.
 kill_in() {
-	local p=$1 n pids all=
+	local p=$1 n all=''
 	shift
 	for n in "$@"; do all="$all $(ip netns pids "$p-$n" 2>/dev/null)"; done
 	[ -n "${all// /}" ] || return 0
-	if [ -n "${GRACEFUL:-}" ]; then
-		kill $all 2>/dev/null || true
-		sleep 0.2
-	fi
-	kill -9 $all 2>/dev/null || true
-	wait 2>/dev/null || true
-	for n in $all; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
+	# The shell's "Killed" job reports are noise here.
+	{
+		if [ -n "${GRACEFUL:-}" ]; then
+			kill $all || true
+			sleep 0.2
+		fi
+		kill -9 $all || true
+		for n in $all; do wait "$n" || true; done
+	} 2>/dev/null
+	shm_clean $all
 	return 0
+}
+
+# shm_clean PID...: remove what a corosync of that PID left in /dev/shm.
+shm_clean() {
+	local n
+	for n in "$@"; do rm -rf /dev/shm/qb-"$n"-* /dev/shm/qb-corosync-"$n"-*; done
+}
+
+# lan_reset PREFIX HOST=ADDR...: the recovery after a failed round: kill
+# what runs on each HOST (kill_in, GRACEFUL as set), set its bridge port up
+# again (a cut that was not healed) and leave ADDR/24 as the only address on
+# its eth0 (a killed daemon leaves its VIPs there). The caller then starts
+# its servers again. 1 if a port or an address cannot be set.
+lan_reset() {
+	local p=$1 h n rc=0
+	shift
+	for h in "$@"; do kill_in "$p" "${h%%=*}"; done
+	for h in "$@"; do
+		n=${h%%=*}
+		ip -n "$p-br" link set "v-$n" up &&
+			ip -n "$p-$n" addr flush dev eth0 &&
+			ip -n "$p-$n" addr add "${h#*=}/24" dev eth0 &&
+			ip -n "$p-$n" link set eth0 up || rc=1
+	done
+	return $rc
+}
+
+# corosync_in PREFIX NODE CONF: start corosync in PREFIX-NODE, with a /run
+# of its own; its pid in COROSYNC_PID and appended to $TMP/corosync.pids,
+# because a corosync that died is no longer listed in its namespace and
+# kill_in cannot find its shared memory (corosync_shm_clean can).
+corosync_in() {
+	ip netns exec "$1-$2" unshare -m --propagation private sh -c \
+		"mount -t tmpfs none /run && mkdir -p /run/corosync && exec corosync -f -c $3" &
+	COROSYNC_PID=$!
+	disown "$COROSYNC_PID" # killed on purpose: no job report
+	echo "$COROSYNC_PID" >> "$TMP/corosync.pids"
+}
+
+# corosync_shm_clean: shm_clean for each corosync started by corosync_in
+# that is gone; the living ones stay listed.
+corosync_shm_clean() {
+	local n live=
+	[ -f "$TMP/corosync.pids" ] || return 0
+	for n in $(cat "$TMP/corosync.pids"); do
+		if kill -0 "$n" 2>/dev/null; then live="$live $n"; else shm_clean "$n"; fi
+	done
+	printf '%s\n' $live > "$TMP/corosync.pids"
 }
 
 # lan_down PREFIX NS...: kill_in, then delete the namespaces.
@@ -65,6 +146,12 @@ wait_for() {
 	done
 }
 
+# is_ms VALUE: VALUE is a measurement in ms (what measure_event prints on
+# success; tcp-probe prints "timeout" otherwise).
+is_ms() {
+	[[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]
+}
+
 # stats FILE: n p50 p99 max over the numbers in FILE (nearest rank).
 stats() {
 	sort -n "$1" | awk '{ v[NR] = $1 }
@@ -76,21 +163,35 @@ stats() {
 # measure_event NS ADDR BANNER COMMAND...: start the prober in namespace NS,
 # run COMMAND (the event) and print the ms from the event until a connect
 # to ADDR:8080 is answered with BANNER. The prober is running before the
-# event; the event time is taken just before COMMAND.
+# event; the event time is taken just before COMMAND. Returns 1 (printing
+# what it got, if anything) when the prober does not start, COMMAND fails
+# or no answer comes within 15 s.
 measure_event() {
-	local ns=$1 addr=$2 banner=$3 t0 ms pid
+	local ns=$1 addr=$2 banner=$3 t0 ms='' pid rc=0
 	shift 3
 	rm -f "$TMP/pin" "$TMP/pout"
-	mkfifo "$TMP/pin" "$TMP/pout"
+	mkfifo "$TMP/pin" "$TMP/pout" || return 1
 	ip netns exec "$ns" "$PROBE" -T 15000 "$addr" 8080 "$banner" - <"$TMP/pin" >"$TMP/pout" &
 	pid=$!
+	# Both ends are opened by the shell for the prober before it runs, so
+	# these opens do not block even if the prober fails at once.
 	exec 5>"$TMP/pin" 6<"$TMP/pout"
-	read -r -u 6 ms
-	t0=${EPOCHREALTIME/./}000
-	echo "$t0" >&5
-	"$@"
-	read -r -u 6 ms
+	if read -r -u 6 ms && [ "$ms" = ready ]; then
+		t0=${EPOCHREALTIME/./}000
+		# A prober that died leaves no reader: no SIGPIPE for the subshell.
+		if (trap '' PIPE; echo "$t0" >&5) 2>/dev/null; then
+			"$@" || { echo "event failed: $*" >&2; rc=1; }
+			ms=
+			read -r -u 6 ms || true
+		else
+			rc=1
+		fi
+	else
+		rc=1
+	fi
 	exec 5>&- 6<&-
-	wait "$pid" || true
+	[ $rc = 0 ] || kill "$pid" 2>/dev/null || true
+	{ wait "$pid"; } 2>/dev/null || true
 	echo "$ms"
+	[ $rc = 0 ] && is_ms "$ms"
 }
