@@ -14,9 +14,9 @@
  *  - this node has an address installed exactly when the partition is
  *    quorate and this node owns it (`installed` mirrors what was reported).
  *
- * Replies and notifications are queued during an event and delivered after
- * the local effects, so that the daemon installs an address before it tells
- * a client that the address is its.
+ * Replies and notifications are queued during an event and appended to the
+ * caller's effects after the local ones, so that the daemon installs an
+ * address before it tells a client that the address is its.
  */
 #include "engine.h"
 
@@ -143,24 +143,8 @@ struct node {
 	struct dv_conf_define *defines; /* sorted by address, unique */
 };
 
-enum fx_type {
-	FX_REPLY,
-	FX_NOTIFY,
-};
-
-struct effect {
-	enum fx_type type;
-	uint64_t client;
-	uint32_t seq;
-	struct dv_addr addr;
-	int code; /* enum dv_result or enum dv_notify */
-	char reason[REASON_MAX];
-};
-
 struct dv_engine {
 	dv_nodeid_t self;
-	struct dv_engine_ops ops;
-	void *ud;
 	bool quorate;
 	/* Members left while quorate: the partition may have lost quorum and
 	 * does not know yet. The membership change grants nothing (standbys,
@@ -181,8 +165,10 @@ struct dv_engine {
 	struct dv_hashtab vipas;
 	struct dv_hashtab crefs;
 
-	size_t n_fx, cap_fx;
-	struct effect *fx;
+	/* Replies and notifications of the event being applied, until they
+	 * follow its local effects into the caller's list. */
+	struct dv_effects fx;
+	struct dv_effects *out; /* the caller's list, or NULL */
 	size_t n_dirty, cap_dirty;
 	struct dv_addr *dirty;
 	bool sync_all; /* the dirty list could not grow: check every VIPA */
@@ -314,35 +300,66 @@ static const struct dv_conf_range *node_range(const struct node *n, const struct
 
 /* ---- effects ---- */
 
-static void __attribute__((format(printf, 7, 0)))
-fx_pushv(struct dv_engine *e, enum fx_type type, uint64_t client, uint32_t seq, const struct dv_addr *a, int code,
-	 const char *fmt, va_list ap)
+void dv_effects_clear(struct dv_effects *fx)
 {
-	struct effect *f;
+	if (fx)
+		fx->n = 0;
+}
 
-	if (grow((void **)&e->fx, &e->cap_fx, e->n_fx + 1, sizeof(*e->fx)) < 0) {
-		e->err = -ENOMEM;
+void dv_effects_free(struct dv_effects *fx)
+{
+	if (!fx)
 		return;
+	free(fx->v);
+	*fx = (struct dv_effects){0};
+}
+
+/* A new zeroed entry at the end of fx, or NULL (e->err is set). */
+static struct dv_effect *fx_add(struct dv_engine *e, struct dv_effects *fx, enum dv_effect_type type)
+{
+	struct dv_effect *f;
+
+	if (grow((void **)&fx->v, &fx->cap, fx->n + 1, sizeof(*fx->v)) < 0) {
+		e->err = -ENOMEM;
+		return NULL;
 	}
-	f = &e->fx[e->n_fx++];
+	f = &fx->v[fx->n++];
+	memset(f, 0, sizeof(*f));
 	f->type = type;
-	f->client = client;
-	f->seq = seq;
-	f->addr = *a;
-	f->code = code;
-	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+	return f;
+}
+
+static void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *a, bool up)
+{
+	struct dv_effect *f;
+
+	if (!fx)
+		return;
+	f = fx_add(e, fx, DV_FX_LOCAL);
+	if (f) {
+		f->addr = *a;
+		f->up = up;
+	}
 }
 
 __attribute__((format(printf, 7, 8))) static void reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client,
 							uint32_t seq, const struct dv_addr *a, enum dv_result r,
 							const char *fmt, ...)
 {
+	struct dv_effect *f;
 	va_list ap;
 
-	if (ev->node != e->self)
+	if (ev->node != e->self || !e->out)
 		return;
+	f = fx_add(e, &e->fx, DV_FX_REPLY);
+	if (!f)
+		return;
+	f->client = client;
+	f->seq = seq;
+	f->addr = *a;
+	f->result = r;
 	va_start(ap, fmt);
-	fx_pushv(e, FX_REPLY, client, seq, a, (int)r, fmt, ap);
+	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
 	va_end(ap);
 }
 
@@ -350,12 +367,19 @@ __attribute__((format(printf, 6, 7))) static void notify(struct dv_engine *e, dv
 							 const struct dv_addr *a, enum dv_notify what, const char *fmt,
 							 ...)
 {
+	struct dv_effect *f;
 	va_list ap;
 
-	if (node != e->self)
+	if (node != e->self || !e->out)
 		return;
+	f = fx_add(e, &e->fx, DV_FX_NOTIFY);
+	if (!f)
+		return;
+	f->client = client;
+	f->addr = *a;
+	f->what = what;
 	va_start(ap, fmt);
-	fx_pushv(e, FX_NOTIFY, client, 0, a, (int)what, fmt, ap);
+	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
 	va_end(ap);
 }
 
@@ -399,8 +423,7 @@ static void sync_local(struct dv_engine *e, struct vipa *v)
 	if (want == v->installed)
 		return;
 	v->installed = want;
-	if (e->ops.local)
-		e->ops.local(e->ud, &v->addr, want);
+	fx_local(e, e->out, &v->addr, want);
 }
 
 /* ---- client index ---- */
@@ -500,8 +523,8 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 {
 	void **slot = dv_hashtab_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
 
-	if (v->installed && e->ops.local)
-		e->ops.local(e->ud, &v->addr, false);
+	if (v->installed)
+		fx_local(e, e->out, &v->addr, false);
 	while (v->n_holds)
 		if (v->holds[--v->n_holds].kind == DV_HOLD_API)
 			cref_del(e, v->holds[v->n_holds].node, v->holds[v->n_holds].client, &v->addr);
@@ -1959,18 +1982,19 @@ static void flush(struct dv_engine *e)
 	e->n_dirty = 0;
 
 	/* Local effects first: the address is in place before anyone is told. */
-	for (size_t i = 0; i < e->n_fx; i++) {
-		const struct effect *f = &e->fx[i];
-
-		if (f->type == FX_REPLY && e->ops.reply)
-			e->ops.reply(e->ud, f->client, f->seq, &f->addr, (enum dv_result)f->code, f->reason);
-		else if (f->type == FX_NOTIFY && e->ops.notify)
-			e->ops.notify(e->ud, f->client, &f->addr, (enum dv_notify)f->code, f->reason);
+	if (e->out && e->fx.n) {
+		if (grow((void **)&e->out->v, &e->out->cap, e->out->n + e->fx.n, sizeof(*e->out->v)) < 0) {
+			e->err = -ENOMEM;
+		} else {
+			memcpy(&e->out->v[e->out->n], e->fx.v, e->fx.n * sizeof(*e->fx.v));
+			e->out->n += e->fx.n;
+		}
 	}
-	e->n_fx = 0;
+	e->fx.n = 0;
+	e->out = NULL;
 }
 
-int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
+int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)
 {
 	int r;
 
@@ -1981,6 +2005,7 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
 		return r;
 	e->now = ev->time_ms;
 	e->err = 0;
+	e->out = fx;
 	switch (ev->type) {
 	case DV_EV_NODE_CONFIG:
 		r = ev_node_config(e, ev);
@@ -2031,16 +2056,13 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev)
 
 /* ---- life cycle ---- */
 
-struct dv_engine *dv_engine_new(dv_nodeid_t self, const struct dv_engine_ops *ops, void *ud)
+struct dv_engine *dv_engine_new(dv_nodeid_t self)
 {
 	struct dv_engine *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
 	e->self = self;
-	if (ops)
-		e->ops = *ops;
-	e->ud = ud;
 	return e;
 }
 
@@ -2064,7 +2086,7 @@ static void engine_clear(struct dv_engine *e)
 		node_conf_free(&e->nodes[i]);
 	free(e->nodes);
 	free(e->members);
-	free(e->fx);
+	dv_effects_free(&e->fx);
 	free(e->dirty);
 }
 
@@ -2835,7 +2857,7 @@ static bool want_installed(const struct dv_engine *e, dv_nodeid_t self, const st
 	return e->quorate && v->owner != 0 && v->owner == self && v->state == DV_VS_ACTIVE;
 }
 
-int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len)
+int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len, struct dv_effects *fx)
 {
 	struct dv_engine *t;
 	struct vipa **olds = NULL, **news = NULL;
@@ -2878,14 +2900,15 @@ int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len)
 		if (news[i]->installed && !(ov && ov->installed))
 			ups[n_up++] = news[i]->addr;
 	}
+	/* Room for the effects first: nothing changes unless all fit. */
+	if (fx && grow((void **)&fx->v, &fx->cap, fx->n + n_down + n_up, sizeof(*fx->v)) < 0)
+		goto out;
 	engine_swap_state(e, t);
 	err = 0;
-	if (e->ops.local) {
-		for (size_t i = 0; i < n_down; i++)
-			e->ops.local(e->ud, &downs[i], false);
-		for (size_t i = 0; i < n_up; i++)
-			e->ops.local(e->ud, &ups[i], true);
-	}
+	for (size_t i = 0; i < n_down; i++)
+		fx_local(e, fx, &downs[i], false);
+	for (size_t i = 0; i < n_up; i++)
+		fx_local(e, fx, &ups[i], true);
 out:
 	free(olds);
 	free(news);
