@@ -113,116 +113,147 @@ static int activate_free(struct dv_engine *e, const struct dv_event *ev, struct 
 	return 1;
 }
 
+/* A resource failure half way through a request: recorded, and replied. */
+static int request_nomem(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq,
+			 const struct dv_addr *a)
+{
+	e->err = -ENOMEM;
+	fx_reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* A hold on a define or backup address: only on the node that has it. */
+static int claim_on_define(struct dv_engine *e, const struct dv_event *ev, struct vipa *v)
+{
+	const struct dv_addr *a = &ev->claim.addr;
+	uint64_t client = ev->claim.client;
+	uint32_t seq = ev->claim.seq;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], hd[DESC_MAX], cd[DESC_MAX];
+
+	dv_addr_fmt(a, ab);
+	if (v->owner != ev->node) {
+		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s", ab, cand_desc(e, define_face(e, v), cd));
+		return 0;
+	}
+	if (hold_find(v, ev->claim.kind, ev->node, client) >= 0) {
+		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab,
+			 hold_desc(e, ev->claim.kind, ev->node, client, hd));
+		return 0;
+	}
+	if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
+		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab, DV_ENGINE_MAX_HOLDS);
+		return 0;
+	}
+	if (hold_add(e, v, ev->claim.kind, ev->node, client, ev->claim.uid) < 0)
+		return request_nomem(e, ev, client, seq, a);
+	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is stack-managed and active on %s; hold added", ab,
+		 node_label(e, ev->node, nl));
+	return 0;
+}
+
+/* Another hold on a VIPA the requesting node owns: shared unless UNIQUE. */
+static int claim_share(struct dv_engine *e, const struct dv_event *ev, struct vipa *v, const struct dv_conf_range *r)
+{
+	const struct dv_addr *a = &ev->claim.addr;
+	uint64_t client = ev->claim.client;
+	uint32_t seq = ev->claim.seq;
+	enum dv_hold_kind kind = ev->claim.kind;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], hd[DESC_MAX], pb[DV_ADDR_STRLEN];
+
+	dv_addr_fmt(a, ab);
+	if (r->policy == DV_POLICY_UNIQUE) {
+		char first[DESC_MAX];
+		const struct dv_hold *h = &v->holds[0];
+
+		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is held by %s and its range %s is UNIQUE", ab,
+			 hold_desc(e, h->kind, h->node, h->client, first), dv_prefix_fmt(&r->prefix, pb));
+		return 0;
+	}
+	if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
+		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab, DV_ENGINE_MAX_HOLDS);
+		return 0;
+	}
+	if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
+		return request_nomem(e, ev, client, seq, a);
+	drop_own_standby(e, v, kind, ev->node, client);
+	vipa_set_reason(v, "shared: %s added a hold (%zu holds)", hold_desc(e, kind, ev->node, client, hd),
+			v->n_holds);
+	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is active on %s; hold added (%zu holds)", ab,
+		 node_label(e, ev->node, nl), v->n_holds);
+	return 0;
+}
+
+/* A VIPA active on another node M moves to the requester, unless its
+ * range is UNIQUE or a bind would take it from the operator. */
+static int claim_move(struct dv_engine *e, const struct dv_event *ev, struct vipa *v, const struct dv_conf_range *r)
+{
+	const struct dv_addr *a = &ev->claim.addr;
+	uint64_t client = ev->claim.client;
+	uint32_t seq = ev->claim.seq;
+	enum dv_hold_kind kind = ev->claim.kind;
+	dv_nodeid_t from = v->owner;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], hd[DESC_MAX], pb[DV_ADDR_STRLEN], msg[REASON_MAX];
+
+	dv_addr_fmt(a, ab);
+	node_label(e, ev->node, nl);
+	node_label(e, v->owner, ml);
+	if (r->policy == DV_POLICY_UNIQUE) {
+		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is held on %s and its range %s is UNIQUE", ab, ml,
+			 dv_prefix_fmt(&r->prefix, pb));
+		return 0;
+	}
+	if (kind == DV_HOLD_SOCKET && hold_find(v, DV_HOLD_OPERATOR, v->owner, 0) >= 0) {
+		fx_reply(e, ev, client, seq, a, DV_R_HELD,
+			 "%s was activated by the operator on %s; a bind on %s cannot move it", ab, ml, nl);
+		return 0;
+	}
+	if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
+		return request_nomem(e, ev, client, seq, a);
+	drop_own_standby(e, v, kind, ev->node, client);
+	snprintf(msg, sizeof(msg), "%s moved to %s", ab, nl);
+	hold_end_except(e, v, ev->node, msg);
+	vipa_set_owner(e, v, ev->node);
+	v->origin = hold_origin(kind);
+	v->state = DV_VS_ACTIVE;
+	vipa_set_reason(v, "moved from %s to %s: %s activated it (range %s)", node_label(e, from, ml), nl,
+			hold_desc(e, kind, ev->node, client, hd), range_policy_name(r->policy));
+	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, ml, nl);
+	return 0;
+}
+
 int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 {
-	int done;
 	const struct dv_addr *a = &ev->claim.addr;
 	uint64_t client = ev->claim.client;
 	uint32_t seq = ev->claim.seq;
 	enum dv_hold_kind kind = ev->claim.kind;
 	const struct dv_conf_range *r;
 	struct vipa *v;
-	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], hd[DESC_MAX], cd[DESC_MAX];
-	char pb[DV_ADDR_STRLEN];
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], hd[DESC_MAX];
+	int done;
 
 	if (!admit(e, ev, client, seq, a, &r))
 		return 0;
 	dv_addr_fmt(a, ab);
-	node_label(e, ev->node, nl);
 	hold_desc(e, kind, ev->node, client, hd);
 	v = vipa_find(e, a);
-
-	if (v && vipa_is_define(e, v)) {
-		if (v->owner != ev->node) {
-			fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s", ab,
-			      cand_desc(e, define_face(e, v), cd));
-			return 0;
-		}
-		if (hold_find(v, kind, ev->node, client) >= 0) {
-			fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);
-			return 0;
-		}
-		if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
-			fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
-			      DV_ENGINE_MAX_HOLDS);
-			return 0;
-		}
-		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
-			goto nomem;
-		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is stack-managed and active on %s; hold added", ab, nl);
-		return 0;
-	}
-
+	if (v && vipa_is_define(e, v))
+		return claim_on_define(e, ev, v);
 	if (!v || v->n_holds == 0) {
 		done = activate_free(e, ev, &v, client, seq, a, kind, ev->claim.uid, false);
 		if (done <= 0)
 			return done;
 		vipa_set_reason(v, "granted to %s", hd);
-		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, nl);
+		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, node_label(e, ev->node, nl));
 		return 0;
 	}
-
 	if (hold_find(v, kind, ev->node, client) >= 0) {
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);
 		return 0;
 	}
-
-	if (v->owner == ev->node) {
-		if (r->policy == DV_POLICY_UNIQUE) {
-			char first[DESC_MAX];
-			const struct dv_hold *h = &v->holds[0];
-
-			fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is held by %s and its range %s is UNIQUE", ab,
-			      hold_desc(e, h->kind, h->node, h->client, first), dv_prefix_fmt(&r->prefix, pb));
-			return 0;
-		}
-		if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
-			fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
-			      DV_ENGINE_MAX_HOLDS);
-			return 0;
-		}
-		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
-			goto nomem;
-		drop_own_standby(e, v, kind, ev->node, client);
-		vipa_set_reason(v, "shared: %s added a hold (%zu holds)", hd, v->n_holds);
-		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is active on %s; hold added (%zu holds)", ab, nl, v->n_holds);
-		return 0;
-	}
-
-	/* Active on another node M. */
-	node_label(e, v->owner, ml);
-	if (r->policy == DV_POLICY_UNIQUE) {
-		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is held on %s and its range %s is UNIQUE", ab, ml,
-		      dv_prefix_fmt(&r->prefix, pb));
-		return 0;
-	}
-	if (kind == DV_HOLD_SOCKET && hold_find(v, DV_HOLD_OPERATOR, v->owner, 0) >= 0) {
-		fx_reply(e, ev, client, seq, a, DV_R_HELD,
-		      "%s was activated by the operator on %s; a bind on %s cannot move it", ab, ml, nl);
-		return 0;
-	}
-	{
-		dv_nodeid_t from = v->owner;
-		char msg[REASON_MAX];
-
-		if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
-			goto nomem;
-		drop_own_standby(e, v, kind, ev->node, client);
-		snprintf(msg, sizeof(msg), "%s moved to %s", ab, nl);
-		hold_end_except(e, v, ev->node, msg);
-		vipa_set_owner(e, v, ev->node);
-		v->origin = hold_origin(kind);
-		v->state = DV_VS_ACTIVE;
-		vipa_set_reason(v, "moved from %s to %s: %s activated it (range %s)", node_label(e, from, ml), nl, hd,
-			   range_policy_name(r->policy));
-		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, ml, nl);
-	}
-	return 0;
-
-nomem:
-	e->err = -ENOMEM;
-	fx_reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
-	return 0;
+	if (v->owner == ev->node)
+		return claim_share(e, ev, v, r);
+	return claim_move(e, ev, v, r);
 }
 
 int ev_release(struct dv_engine *e, const struct dv_event *ev)
@@ -258,35 +289,95 @@ int ev_release(struct dv_engine *e, const struct dv_event *ev)
 	return 0;
 }
 
-int ev_standby(struct dv_engine *e, const struct dv_event *ev)
+/* A client's standby registered again: it takes its new rank's place. */
+static int standby_rerank(struct dv_engine *e, const struct dv_event *ev, struct vipa *v, size_t i)
 {
-	int done;
+	struct dv_standby s = v->standbys[i];
+	char ab[DV_ADDR_STRLEN], ml[LABEL_MAX];
+
+	memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - i - 1) * sizeof(s));
+	v->n_standbys--;
+	s.rank = ev->standby.rank;
+	s.kind = ev->standby.kind;
+	s.uid = ev->standby.uid;
+	standby_place(v, &s);
+	fx_reply(e, ev, ev->standby.client, ev->standby.seq, &ev->standby.addr, DV_R_PENDING,
+		 "standby for %s updated to rank %u; held on %s", dv_addr_fmt(&ev->standby.addr, ab), ev->standby.rank,
+		 node_label(e, v->owner, ml));
+	return 0;
+}
+
+static int standby_register(struct dv_engine *e, const struct dv_event *ev, struct vipa *v)
+{
 	const struct dv_addr *a = &ev->standby.addr;
 	uint64_t client = ev->standby.client;
 	uint32_t seq = ev->standby.seq;
+	char ab[DV_ADDR_STRLEN], ml[LABEL_MAX];
+	struct dv_standby s = {
+	    .node = ev->node,
+	    .client = client,
+	    .rank = ev->standby.rank,
+	    .kind = ev->standby.kind,
+	    .uid = ev->standby.uid,
+	    .order = e->seq + 1,
+	    .since_ms = e->now,
+	};
+
+	dv_addr_fmt(a, ab);
+	if (v->n_standbys >= DV_ENGINE_MAX_STANDBYS) {
+		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many standbys for %s (at most %d)", ab,
+			 DV_ENGINE_MAX_STANDBYS);
+		return 0;
+	}
+	if (engine_grow((void **)&v->standbys, &v->cap_standbys, v->n_standbys + 1, sizeof(*v->standbys)) < 0 ||
+	    cref_add(e, ev->node, client, a) < 0)
+		return request_nomem(e, ev, client, seq, a);
+	standby_place(v, &s);
+	vipa_touch(e, v);
+	fx_reply(e, ev, client, seq, a, DV_R_PENDING, "registered as standby for %s with rank %u; held on %s", ab,
+		 s.rank, node_label(e, v->owner, ml));
+	return 0;
+}
+
+/* What a standby request asks for is possible at all; replies if not. */
+static bool standby_valid(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->standby.addr;
 	unsigned rank = ev->standby.rank;
+
+	if (ev->standby.kind != DV_HOLD_API && ev->standby.kind != DV_HOLD_SOCKET) {
+		fx_reply(e, ev, ev->standby.client, ev->standby.seq, a, DV_R_BADREQ,
+			 "a standby becomes an api or a socket hold");
+		return false;
+	}
+	if (rank < 1 || rank >= DV_RANK_DEFINE) {
+		fx_reply(e, ev, ev->standby.client, ev->standby.seq, a, DV_R_BADREQ, "standby rank %u is not in 1..254",
+			 rank);
+		return false;
+	}
+	return true;
+}
+
+int ev_standby(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_addr *a = &ev->standby.addr;
+	uint64_t client = ev->standby.client;
+	uint32_t seq = ev->standby.seq;
 	enum dv_hold_kind kind = ev->standby.kind;
 	const struct dv_conf_range *r;
 	struct vipa *v;
 	ssize_t i;
-	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], cd[DESC_MAX];
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], cd[DESC_MAX];
+	int done;
 
 	dv_addr_fmt(a, ab);
-	if (kind != DV_HOLD_API && kind != DV_HOLD_SOCKET) {
-		fx_reply(e, ev, client, seq, a, DV_R_BADREQ, "a standby becomes an api or a socket hold");
-		return 0;
-	}
-	if (rank < 1 || rank >= DV_RANK_DEFINE) {
-		fx_reply(e, ev, client, seq, a, DV_R_BADREQ, "standby rank %u is not in 1..254", rank);
-		return 0;
-	}
-	if (!admit(e, ev, client, seq, a, &r))
+	if (!standby_valid(e, ev) || !admit(e, ev, client, seq, a, &r))
 		return 0;
 	node_label(e, ev->node, nl);
 	v = vipa_find(e, a);
 	if (v && vipa_is_define(e, v)) {
 		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s; standbys apply to VIPARANGE addresses",
-		      ab, cand_desc(e, define_face(e, v), cd));
+			 ab, cand_desc(e, define_face(e, v), cd));
 		return 0;
 	}
 	/* A client that holds the address is not its own standby. Socket holds
@@ -296,62 +387,19 @@ int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by this client", ab);
 		return 0;
 	}
-
 	if (!v || v->n_holds == 0) {
 		done = activate_free(e, ev, &v, client, seq, a, kind, ev->standby.uid, true);
 		if (done <= 0)
 			return done;
-		vipa_set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted at once: no active holder", client,
-			   rank, nl);
+		vipa_set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted at once: no active holder",
+				client, ev->standby.rank, nl);
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s: no active holder", ab, nl);
 		return 0;
 	}
-
-	node_label(e, v->owner, ml);
 	i = standby_find(v, ev->node, client);
-	if (i >= 0) {
-		struct dv_standby s = v->standbys[i];
-
-		memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - (size_t)i - 1) * sizeof(s));
-		v->n_standbys--;
-		s.rank = rank;
-		s.kind = kind;
-		s.uid = ev->standby.uid;
-		standby_place(v, &s);
-		fx_reply(e, ev, client, seq, a, DV_R_PENDING, "standby for %s updated to rank %u; held on %s", ab, rank,
-		      ml);
-		return 0;
-	}
-	if (v->n_standbys >= DV_ENGINE_MAX_STANDBYS) {
-		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many standbys for %s (at most %d)", ab,
-		      DV_ENGINE_MAX_STANDBYS);
-		return 0;
-	}
-	if (engine_grow((void **)&v->standbys, &v->cap_standbys, v->n_standbys + 1, sizeof(*v->standbys)) < 0 ||
-	    cref_add(e, ev->node, client, a) < 0)
-		goto nomem;
-	{
-		struct dv_standby s = {
-		    .node = ev->node,
-		    .client = client,
-		    .rank = rank,
-		    .kind = kind,
-		    .uid = ev->standby.uid,
-		    .order = e->seq + 1,
-		    .since_ms = e->now,
-		};
-
-		standby_place(v, &s);
-	}
-	vipa_touch(e, v);
-	fx_reply(e, ev, client, seq, a, DV_R_PENDING, "registered as standby for %s with rank %u; held on %s", ab, rank,
-	      ml);
-	return 0;
-
-nomem:
-	e->err = -ENOMEM;
-	fx_reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
-	return 0;
+	if (i >= 0)
+		return standby_rerank(e, ev, v, (size_t)i);
+	return standby_register(e, ev, v);
 }
 
 int ev_client_gone(struct dv_engine *e, const struct dv_event *ev)
@@ -629,20 +677,14 @@ static int nodeid_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int ev_membership(struct dv_engine *e, const struct dv_event *ev)
+/* The new member set, sorted and without duplicates (malloc'ed). */
+static dv_nodeid_t *members_sorted(const struct dv_event *ev, size_t *ret_n)
 {
 	size_t n = ev->membership.n, nm = 0;
-	dv_nodeid_t *m = NULL;
-	struct vipa **all;
-	size_t n_all = 0;
+	dv_nodeid_t *m = malloc((n ? n : 1) * sizeof(*m));
 
-	/* Sort and dedupe the new set, then reserve everything before changing
-	 * any state. */
-	if (engine_grow((void **)&e->members, &e->cap_members, n, sizeof(*e->members)) < 0)
-		return -ENOMEM;
-	m = malloc((n ? n : 1) * sizeof(*m));
 	if (!m)
-		return -ENOMEM;
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		dv_nodeid_t id = ev->membership.nodes[i];
 		size_t j;
@@ -655,37 +697,36 @@ int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 		m[j] = id;
 		nm++;
 	}
-	/* Joining nodes need entries; the table holds at most members plus
-	 * nodes configured before joining. */
-	{
-		size_t missing = 0;
+	*ret_n = nm;
+	return m;
+}
 
-		for (size_t i = 0; i < nm; i++)
-			if (!node_find(e, m[i]))
-				missing++;
-		if (e->n_nodes + missing > MAX_NODE_ENTRIES) {
-			free(m);
-			return -ENOSPC;
-		}
-	}
-	for (size_t i = 0; i < nm; i++) {
-		if (!node_add(e, m[i])) {
-			free(m);
+/* Joining nodes need entries; the table holds at most members plus nodes
+ * configured before joining. */
+static int members_add_nodes(struct dv_engine *e, const dv_nodeid_t *m, size_t nm)
+{
+	size_t missing = 0;
+
+	for (size_t i = 0; i < nm; i++)
+		if (!node_find(e, m[i]))
+			missing++;
+	if (e->n_nodes + missing > MAX_NODE_ENTRIES)
+		return -ENOSPC;
+	for (size_t i = 0; i < nm; i++)
+		if (!node_add(e, m[i]))
 			return -ENOMEM;
-		}
-	}
-	all = vipa_sorted(e, &n_all);
-	if (!all) {
-		free(m);
-		return -ENOMEM;
-	}
+	return 0;
+}
 
+/* Members that leave a quorate partition start a confirmation (see
+ * `confirm`); its reason names them: "n1, n3 left the cluster". */
+static void members_note_left(struct dv_engine *e, const dv_nodeid_t *m, size_t nm)
+{
 	for (size_t i = 0; i < e->n_members; i++) {
 		char nl[LABEL_MAX];
 
 		if (!e->quorate || bsearch(&e->members[i], m, nm, sizeof(*m), nodeid_cmp))
 			continue;
-		/* "n1 left the cluster", "n1, n3 left the cluster" */
 		node_label(e, e->members[i], nl);
 		if (!e->confirm) {
 			e->confirm = true;
@@ -697,6 +738,10 @@ int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 			snprintf(e->confirm_why, sizeof(e->confirm_why), "%s, %.160s", nl, prev);
 		}
 	}
+}
+
+static void members_set(struct dv_engine *e, const dv_nodeid_t *m, size_t nm)
+{
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		struct node *nd = &e->nodes[i];
 
@@ -705,73 +750,99 @@ int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 	if (nm)
 		memcpy(e->members, m, nm * sizeof(*m));
 	e->n_members = nm;
-	free(m);
+}
 
-	for (size_t k = 0; k < n_all; k++) {
-		struct vipa *v = all[k];
-		dv_nodeid_t prev = v->owner;
-		char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], why[REASON_MAX];
+/* End the holds, standbys and reports of nodes that left, then settle. */
+static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
+{
+	dv_nodeid_t prev = v->owner;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], why[REASON_MAX];
 
-		dv_addr_fmt(&v->addr, ab);
-		for (size_t i = 0; i < v->n_holds;) {
-			struct dv_hold h = v->holds[i];
+	dv_addr_fmt(&v->addr, ab);
+	for (size_t i = 0; i < v->n_holds;) {
+		struct dv_hold h = v->holds[i];
 
-			if (node_is_member(e, h.node)) {
-				i++;
-				continue;
-			}
-			hold_del(e, v, i);
-			if (h.kind == DV_HOLD_API)
-				fx_notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s left the cluster",
-				       ab, node_label(e, h.node, nl));
+		if (node_is_member(e, h.node)) {
+			i++;
+			continue;
 		}
-		for (size_t i = 0; i < v->n_standbys;) {
-			struct dv_standby s = v->standbys[i];
-
-			if (node_is_member(e, s.node)) {
-				i++;
-				continue;
-			}
-			standby_del(e, v, i);
-			fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST,
-			       "standby for %s ended: %s left the cluster", ab, node_label(e, s.node, nl));
-		}
-		for (size_t i = 0; i < v->n_reports;) {
-			if (node_is_member(e, v->reports[i].node))
-				i++;
-			else
-				v->reports[i] = v->reports[--v->n_reports];
-		}
-		if (prev && !node_is_member(e, prev))
-			snprintf(why, sizeof(why), "%s left the cluster", node_label(e, prev, nl));
-		else
-			snprintf(why, sizeof(why), "a membership change");
-		vipa_settle(e, v, why);
+		hold_del(e, v, i);
+		if (h.kind == DV_HOLD_API)
+			fx_notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s left the cluster", ab,
+				  node_label(e, h.node, nl));
 	}
-	free(all);
+	for (size_t i = 0; i < v->n_standbys;) {
+		struct dv_standby s = v->standbys[i];
 
-	/* Nodes that are not members lose their configuration. */
+		if (node_is_member(e, s.node)) {
+			i++;
+			continue;
+		}
+		standby_del(e, v, i);
+		fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST, "standby for %s ended: %s left the cluster", ab,
+			  node_label(e, s.node, nl));
+	}
+	for (size_t i = 0; i < v->n_reports;) {
+		if (node_is_member(e, v->reports[i].node))
+			i++;
+		else
+			v->reports[i] = v->reports[--v->n_reports];
+	}
+	if (prev && !node_is_member(e, prev))
+		snprintf(why, sizeof(why), "%s left the cluster", node_label(e, prev, nl));
+	else
+		snprintf(why, sizeof(why), "a membership change");
+	vipa_settle(e, v, why);
+}
+
+/* Nodes that are not members lose their entry and their configuration. */
+static void nodes_forget_nonmembers(struct dv_engine *e)
+{
 	for (size_t i = 0; i < e->n_nodes;) {
 		struct node *nd = &e->nodes[i];
+		struct node gone = *nd;
 
 		if (nd->member) {
 			i++;
 			continue;
 		}
-		if (nd->has_conf) {
-			struct node gone = *nd;
-
-			node_uncandidate(e, &gone);
-			memmove(nd, nd + 1, (e->n_nodes - i - 1) * sizeof(*nd));
-			e->n_nodes--;
-			for (size_t j = 0; j < gone.n_defines; j++)
-				settle_addr(e, &gone.defines[j].addr, "a membership change");
-			node_conf_free(&gone);
-			continue;
-		}
 		memmove(nd, nd + 1, (e->n_nodes - i - 1) * sizeof(*nd));
 		e->n_nodes--;
+		if (!gone.has_conf)
+			continue;
+		node_uncandidate(e, &gone);
+		for (size_t j = 0; j < gone.n_defines; j++)
+			settle_addr(e, &gone.defines[j].addr, "a membership change");
+		node_conf_free(&gone);
 	}
+}
+
+int ev_membership(struct dv_engine *e, const struct dv_event *ev)
+{
+	size_t nm = 0, n_all = 0;
+	struct vipa **all;
+	dv_nodeid_t *m;
+	int r;
+
+	/* Reserve everything before changing any state. */
+	if (engine_grow((void **)&e->members, &e->cap_members, ev->membership.n, sizeof(*e->members)) < 0)
+		return -ENOMEM;
+	m = members_sorted(ev, &nm);
+	if (!m)
+		return -ENOMEM;
+	r = members_add_nodes(e, m, nm);
+	all = r < 0 ? NULL : vipa_sorted(e, &n_all);
+	if (!all) {
+		free(m);
+		return r < 0 ? r : -ENOMEM;
+	}
+	members_note_left(e, m, nm);
+	members_set(e, m, nm);
+	free(m);
+	for (size_t k = 0; k < n_all; k++)
+		vipa_drop_nonmembers(e, all[k]);
+	free(all);
+	nodes_forget_nonmembers(e);
 	return 0;
 }
 
