@@ -167,33 +167,46 @@ __attribute__((format(printf, 6, 7))) void fx_notify(struct dv_engine *e, dv_nod
 	va_end(ap);
 }
 
+static int check_node_config(const struct dv_event *ev)
+{
+	const struct dv_node_conf *nc = &ev->node_config;
+
+	if (ev->node == 0 || nc->n_ranges > MAX_RANGES || nc->n_defines > MAX_DEFINES)
+		return -EINVAL;
+	if ((nc->n_ranges && !nc->ranges) || (nc->n_defines && !nc->defines))
+		return -EINVAL;
+	for (size_t i = 0; i < nc->n_ranges; i++) {
+		const struct dv_prefix *p = &nc->ranges[i].prefix;
+
+		if (!family_ok(&p->addr) || p->len > dv_addr_maxlen(&p->addr))
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < nc->n_defines; i++) {
+		const struct dv_conf_define *d = &nc->defines[i];
+
+		if (!family_ok(&d->addr) || d->rank < 1 || d->rank > DV_RANK_DEFINE ||
+		    (d->moveable != DV_MOVE_IMMEDIATE && d->moveable != DV_MOVE_WHENIDLE && d->moveable != DV_MOVE_NONE))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_membership(const struct dv_event *ev)
+{
+	if (ev->membership.n > DV_ENGINE_MAX_NODES || (ev->membership.n && !ev->membership.nodes))
+		return -EINVAL;
+	for (size_t i = 0; i < ev->membership.n; i++)
+		if (ev->membership.nodes[i] == 0)
+			return -EINVAL;
+	return 0;
+}
+
 /* Well-formedness only; no state is looked at. */
 static int event_check(const struct dv_event *ev)
 {
 	switch (ev->type) {
-	case DV_EV_NODE_CONFIG: {
-		const struct dv_node_conf *nc = &ev->node_config;
-
-		if (ev->node == 0 || nc->n_ranges > MAX_RANGES || nc->n_defines > MAX_DEFINES)
-			return -EINVAL;
-		if ((nc->n_ranges && !nc->ranges) || (nc->n_defines && !nc->defines))
-			return -EINVAL;
-		for (size_t i = 0; i < nc->n_ranges; i++) {
-			const struct dv_prefix *p = &nc->ranges[i].prefix;
-
-			if (!family_ok(&p->addr) || p->len > dv_addr_maxlen(&p->addr))
-				return -EINVAL;
-		}
-		for (size_t i = 0; i < nc->n_defines; i++) {
-			const struct dv_conf_define *d = &nc->defines[i];
-
-			if (!family_ok(&d->addr) || d->rank < 1 || d->rank > DV_RANK_DEFINE ||
-			    (d->moveable != DV_MOVE_IMMEDIATE && d->moveable != DV_MOVE_WHENIDLE &&
-			     d->moveable != DV_MOVE_NONE))
-				return -EINVAL;
-		}
-		return 0;
-	}
+	case DV_EV_NODE_CONFIG:
+		return check_node_config(ev);
 	case DV_EV_CLAIM:
 	case DV_EV_RELEASE:
 		/* claim and release share their layout */
@@ -202,34 +215,20 @@ static int event_check(const struct dv_event *ev)
 		return 0;
 	case DV_EV_STANDBY:
 		/* Rank and kind are checked as requests: they get a reply. */
-		if (ev->node == 0 || !family_ok(&ev->standby.addr))
-			return -EINVAL;
-		return 0;
+		return ev->node == 0 || !family_ok(&ev->standby.addr) ? -EINVAL : 0;
 	case DV_EV_CLIENT_GONE:
+	case DV_EV_NODE_ADMIN:
 		return ev->node == 0 ? -EINVAL : 0;
 	case DV_EV_ADDR_STATE:
-		if (ev->node == 0 || !family_ok(&ev->addr_state.addr))
-			return -EINVAL;
-		return 0;
+		return ev->node == 0 || !family_ok(&ev->addr_state.addr) ? -EINVAL : 0;
 	case DV_EV_MEMBERSHIP:
-		if (ev->membership.n > DV_ENGINE_MAX_NODES || (ev->membership.n && !ev->membership.nodes))
-			return -EINVAL;
-		for (size_t i = 0; i < ev->membership.n; i++)
-			if (ev->membership.nodes[i] == 0)
-				return -EINVAL;
-		return 0;
+		return check_membership(ev);
 	case DV_EV_QUORUM:
 		return 0;
 	case DV_EV_MOVE:
-		if (ev->node == 0 || !family_ok(&ev->move.addr))
-			return -EINVAL;
-		return 0;
+		return ev->node == 0 || !family_ok(&ev->move.addr) ? -EINVAL : 0;
 	case DV_EV_DEFINE_STATE:
-		if (ev->node == 0 || !family_ok(&ev->define_state.addr))
-			return -EINVAL;
-		return 0;
-	case DV_EV_NODE_ADMIN:
-		return ev->node == 0 ? -EINVAL : 0;
+		return ev->node == 0 || !family_ok(&ev->define_state.addr) ? -EINVAL : 0;
 	default:
 		return -EINVAL;
 	}

@@ -139,23 +139,47 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 	vipa_set_reason(v, "no eligible node");
 }
 
-void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
+/* Standbys are for VIPARANGE addresses; the define rules decide here. */
+static void define_end_standbys(struct dv_engine *e, struct vipa *v)
 {
-	const struct dv_cand *cur = NULL, *best = NULL, *next;
-	bool was_define = v->origin == DV_ORIGIN_DEFINE || v->origin == DV_ORIGIN_BACKUP;
-	dv_nodeid_t prev = v->owner;
-	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], pl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
+	char ab[DV_ADDR_STRLEN];
 
 	dv_addr_fmt(&v->addr, ab);
-
-	/* Standbys are for VIPARANGE addresses; the define rules decide here. */
 	while (v->n_standbys) {
 		struct dv_standby s = v->standbys[v->n_standbys - 1];
 
 		standby_del(e, v, v->n_standbys - 1);
 		fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST,
-		       "%s is now stack-managed (VIPADEFINE/VIPABACKUP); the standby registration ended", ab);
+			  "%s is now stack-managed (VIPADEFINE/VIPABACKUP); the standby registration ended", ab);
 	}
+}
+
+/* A higher-ranked candidate that may take the address from cur now
+ * (MOVEABLE IMMEDIATE, or WHENIDLE while cur is idle), or NULL. */
+static const struct dv_cand *define_takeback(const struct dv_engine *e, const struct vipa *v,
+					     const struct dv_cand *cur)
+{
+	const struct dv_cand *tb = NULL;
+	bool idle = node_idle(v, cur->node);
+
+	for (size_t i = 0; i < v->n_cands; i++) {
+		const struct dv_cand *c = &v->cands[i];
+
+		if (c == cur || c->rank <= cur->rank || !cand_eligible(e, v, c))
+			continue;
+		if (c->moveable == DV_MOVE_IMMEDIATE || (c->moveable == DV_MOVE_WHENIDLE && idle))
+			if (cand_better(c, tb))
+				tb = c;
+	}
+	return tb;
+}
+
+/* The candidate that owns the address after this change; *ret_cur is the
+ * current owner's candidate if it is still eligible. */
+static const struct dv_cand *define_choose(const struct dv_engine *e, const struct vipa *v,
+					   const struct dv_cand **ret_cur)
+{
+	const struct dv_cand *cur = NULL, *best = NULL, *tb;
 
 	if (v->owner) {
 		const struct dv_cand *c = cand_find(v, v->owner);
@@ -169,56 +193,56 @@ void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
 		if (cand_eligible(e, v, c) && cand_may_own(v, c) && cand_better(c, best))
 			best = c;
 	}
+	*ret_cur = cur;
+	/* No new owner without quorum; QUORUM{true} settles again. */
+	if (!engine_may_assign(e))
+		return cur;
+	if (!cur)
+		return best;
+	tb = define_takeback(e, v, cur);
+	return tb ? tb : cur;
+}
 
-	next = cur;
-	if (!engine_may_assign(e)) {
-		/* No new owner without quorum; QUORUM{true} settles again. */
-	} else if (!cur) {
-		next = best;
-	} else {
-		const struct dv_cand *tb = NULL;
-		bool idle = node_idle(v, cur->node);
+/* The owner changes from prev to next's node (none if next is NULL). */
+static void define_hand_over(struct dv_engine *e, struct vipa *v, dv_nodeid_t prev, const struct dv_cand *cur,
+			     const struct dv_cand *next, const char *why)
+{
+	dv_nodeid_t to = next ? next->node : 0;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], pl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
 
-		for (size_t i = 0; i < v->n_cands; i++) {
-			const struct dv_cand *c = &v->cands[i];
-
-			if (c == cur || c->rank <= cur->rank || !cand_eligible(e, v, c))
-				continue;
-			if (c->moveable == DV_MOVE_IMMEDIATE || (c->moveable == DV_MOVE_WHENIDLE && idle))
-				if (cand_better(c, tb))
-					tb = c;
-		}
-		if (tb)
-			next = tb;
-	}
-
-	if ((next ? next->node : 0) != prev) {
-		dv_nodeid_t to = next ? next->node : 0;
-
-		if (to)
-			snprintf(msg, sizeof(msg), "%s moved to %s (%s)", ab, node_label(e, to, nl),
-				 cand_desc(e, next, cd));
-		else
-			snprintf(msg, sizeof(msg), "%s is no longer active: %s", ab, why);
-		hold_end_except(e, v, to, msg);
-		vipa_set_owner(e, v, to);
-		if (!next) {
-			define_inactive_reason(e, v);
-		} else if (!prev) {
-			vipa_set_reason(v, "activated on %s (%s) after %s", node_label(e, to, nl), cand_desc(e, next, cd), why);
-		} else if (cur) {
-			vipa_set_reason(v, "taken back from %s by %s (MOVEABLE %s)", node_label(e, prev, pl),
-				   cand_desc(e, next, cd),
-				   next->moveable == DV_MOVE_WHENIDLE ? "WHENIDLE" : "IMMEDIATE");
-		} else {
-			vipa_set_reason(v, "taken over from %s by %s: %s", node_label(e, prev, pl), cand_desc(e, next, cd),
-				   why);
-		}
-	} else if (!next) {
+	dv_addr_fmt(&v->addr, ab);
+	if (to)
+		snprintf(msg, sizeof(msg), "%s moved to %s (%s)", ab, node_label(e, to, nl), cand_desc(e, next, cd));
+	else
+		snprintf(msg, sizeof(msg), "%s is no longer active: %s", ab, why);
+	hold_end_except(e, v, to, msg);
+	vipa_set_owner(e, v, to);
+	if (!next)
 		define_inactive_reason(e, v);
-	} else if (!was_define) {
+	else if (!prev)
+		vipa_set_reason(v, "activated on %s (%s) after %s", node_label(e, to, nl), cand_desc(e, next, cd), why);
+	else if (cur)
+		vipa_set_reason(v, "taken back from %s by %s (MOVEABLE %s)", node_label(e, prev, pl),
+				cand_desc(e, next, cd), next->moveable == DV_MOVE_WHENIDLE ? "WHENIDLE" : "IMMEDIATE");
+	else
+		vipa_set_reason(v, "taken over from %s by %s: %s", node_label(e, prev, pl), cand_desc(e, next, cd), why);
+}
+
+void define_settle(struct dv_engine *e, struct vipa *v, const char *why)
+{
+	const struct dv_cand *cur, *next;
+	bool was_define = v->origin == DV_ORIGIN_DEFINE || v->origin == DV_ORIGIN_BACKUP;
+	dv_nodeid_t prev = v->owner;
+	char cd[DESC_MAX];
+
+	define_end_standbys(e, v);
+	next = define_choose(e, v, &cur);
+	if ((next ? next->node : 0) != prev)
+		define_hand_over(e, v, prev, cur, next, why);
+	else if (!next)
+		define_inactive_reason(e, v);
+	else if (!was_define)
 		vipa_set_reason(v, "now stack-managed: %s", cand_desc(e, next, cd));
-	}
 	/* Holds live only on the owner (normally a no-op). */
 	hold_end_except(e, v, v->owner, "the address is stack-managed by another node");
 	v->state = next ? DV_VS_ACTIVE : DV_VS_INACTIVE;

@@ -889,30 +889,28 @@ static int define_cmp(const void *a, const void *b)
 	return (x->line > y->line) - (x->line < y->line);
 }
 
-int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
+/* The engine's copy of a published configuration: allow lists stay local
+ * (no pointers into the caller's configuration kept); defines sorted by
+ * address, the first line of duplicates kept. */
+static int node_conf_copy(const struct dv_node_conf *nc, struct dv_conf_range **ret_ranges,
+			  struct dv_conf_define **ret_defines, size_t *ret_n_defines)
 {
-	const struct dv_node_conf *nc = &ev->node_config;
-	struct dv_conf_range *ranges = NULL;
-	struct dv_conf_define *defines = NULL;
-	size_t n_defines = 0, n_new = 0;
-	struct node *n, old;
-	bool *deact = NULL;
-	char nl[LABEL_MAX], why[REASON_MAX];
+	struct dv_conf_range *ranges = calloc(nc->n_ranges ? nc->n_ranges : 1, sizeof(*ranges));
+	struct dv_conf_define *defines = calloc(nc->n_defines ? nc->n_defines : 1, sizeof(*defines));
+	size_t n_defines = 0;
 
-	ranges = calloc(nc->n_ranges ? nc->n_ranges : 1, sizeof(*ranges));
-	defines = calloc(nc->n_defines ? nc->n_defines : 1, sizeof(*defines));
-	if (!ranges || !defines)
-		goto nomem;
-	for (size_t i = 0; i < nc->n_ranges; i++) {
-		/* Allow lists stay local: do not keep pointers into the caller's
-		 * configuration. */
+	if (!ranges || !defines) {
+		free(ranges);
+		free(defines);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nc->n_ranges; i++)
 		ranges[i] = (struct dv_conf_range){
 		    .prefix = nc->ranges[i].prefix,
 		    .policy = nc->ranges[i].policy,
 		    .deleted = nc->ranges[i].deleted,
 		    .line = nc->ranges[i].line,
 		};
-	}
 	if (nc->n_defines) {
 		memcpy(defines, nc->defines, nc->n_defines * sizeof(*defines));
 		qsort(defines, nc->n_defines, sizeof(*defines), define_cmp);
@@ -920,46 +918,51 @@ int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 	for (size_t i = 0; i < nc->n_defines; i++)
 		if (n_defines == 0 || !dv_addr_eq(&defines[n_defines - 1].addr, &defines[i].addr))
 			defines[n_defines++] = defines[i];
+	*ret_ranges = ranges;
+	*ret_defines = defines;
+	*ret_n_defines = n_defines;
+	return 0;
+}
 
-	/* Check the limits and reserve (the node entry, room for every
-	 * candidate entry) before changing anything. */
+/* Check the limits and reserve (the node entry, room for every candidate
+ * entry) before changing anything. */
+static int node_conf_reserve(struct dv_engine *e, dv_nodeid_t node, const struct dv_conf_define *defines,
+			     size_t n_defines)
+{
+	size_t n_new = 0;
+
 	for (size_t i = 0; i < n_defines; i++) {
 		struct vipa *v = vipa_find(e, &defines[i].addr);
 
 		if (!v)
 			n_new++;
 		else if (engine_grow((void **)&v->cands, &v->cap_cands, v->n_cands + 1, sizeof(*v->cands)) < 0)
-			goto nomem;
+			return -ENOMEM;
 	}
-	if (e->vipas.n + n_new > DV_ENGINE_MAX_VIPAS || (!node_find(e, ev->node) && e->n_nodes >= MAX_NODE_ENTRIES)) {
-		free(ranges);
-		free(defines);
+	if (e->vipas.n + n_new > DV_ENGINE_MAX_VIPAS || (!node_find(e, node) && e->n_nodes >= MAX_NODE_ENTRIES))
 		return -ENOSPC;
-	}
-	/* The operator's deactivations outlive a reload that keeps the define. */
-	deact = calloc(n_defines ? n_defines : 1, sizeof(*deact));
-	if (!deact)
-		goto nomem;
-	for (size_t i = 0; i < n_defines; i++) {
+	return 0;
+}
+
+/* The operator's deactivations outlive a reload that keeps the define. */
+static bool *node_conf_deactivated(const struct dv_engine *e, dv_nodeid_t node, const struct dv_conf_define *defines,
+				   size_t n_defines)
+{
+	bool *deact = calloc(n_defines ? n_defines : 1, sizeof(*deact));
+
+	for (size_t i = 0; deact && i < n_defines; i++) {
 		struct vipa *v = vipa_find(e, &defines[i].addr);
-		const struct dv_cand *c = v ? cand_find(v, ev->node) : NULL;
+		const struct dv_cand *c = v ? cand_find(v, node) : NULL;
 
 		deact[i] = c && c->deactivated;
 	}
-	n = node_add(e, ev->node);
-	if (!n)
-		goto nomem;
-	old = *n;
-	node_uncandidate(e, &old);
-	n->ranges = ranges;
-	n->n_ranges = nc->n_ranges;
-	n->defines = defines;
-	n->n_defines = n_defines;
-	n->has_conf = true;
-	memcpy(n->name, nc->name, sizeof(n->name));
-	n->name[sizeof(n->name) - 1] = '\0';
+	return deact;
+}
 
-	snprintf(why, sizeof(why), "the configuration of %s changed", node_label(e, ev->node, nl));
+/* Each define of the node becomes a candidate of its address. */
+static void node_conf_candidates(struct dv_engine *e, dv_nodeid_t node, const struct dv_conf_define *defines,
+				 size_t n_defines, const bool *deact)
+{
 	for (size_t i = 0; i < n_defines; i++) {
 		const struct dv_conf_define *d = &defines[i];
 		struct vipa *v = vipa_find(e, &d->addr);
@@ -976,13 +979,53 @@ int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 			continue;
 		}
 		v->cands[v->n_cands++] = (struct dv_cand){
-		    .node = ev->node,
+		    .node = node,
 		    .rank = d->rank,
 		    .moveable = d->moveable,
 		    .trackport = d->trackport,
 		    .deactivated = deact[i],
 		};
 	}
+}
+
+int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
+{
+	const struct dv_node_conf *nc = &ev->node_config;
+	struct dv_conf_range *ranges = NULL;
+	struct dv_conf_define *defines = NULL;
+	size_t n_defines = 0;
+	struct node *n, old;
+	bool *deact = NULL;
+	char nl[LABEL_MAX], why[REASON_MAX];
+	int r;
+
+	r = node_conf_copy(nc, &ranges, &defines, &n_defines);
+	if (r < 0)
+		return r;
+	r = node_conf_reserve(e, ev->node, defines, n_defines);
+	if (r == 0) {
+		deact = node_conf_deactivated(e, ev->node, defines, n_defines);
+		n = deact ? node_add(e, ev->node) : NULL;
+		r = n ? 0 : -ENOMEM;
+	}
+	if (r < 0) {
+		free(ranges);
+		free(defines);
+		free(deact);
+		return r;
+	}
+	old = *n;
+	node_uncandidate(e, &old);
+	n->ranges = ranges;
+	n->n_ranges = nc->n_ranges;
+	n->defines = defines;
+	n->n_defines = n_defines;
+	n->has_conf = true;
+	memcpy(n->name, nc->name, sizeof(n->name));
+	n->name[sizeof(n->name) - 1] = '\0';
+
+	snprintf(why, sizeof(why), "the configuration of %s changed", node_label(e, ev->node, nl));
+	node_conf_candidates(e, ev->node, defines, n_defines, deact);
 	free(deact);
 	for (size_t i = 0; i < old.n_defines; i++)
 		settle_addr(e, &old.defines[i].addr, why);
@@ -991,10 +1034,4 @@ int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 	free(old.ranges);
 	free(old.defines);
 	return 0;
-
-nomem:
-	free(ranges);
-	free(defines);
-	free(deact);
-	return -ENOMEM;
 }
