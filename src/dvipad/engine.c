@@ -263,6 +263,21 @@ static void flush(struct dv_engine *e)
 	e->out = NULL;
 }
 
+/* event_check() admits only these types. */
+static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct dv_event *ev) = {
+    [DV_EV_NODE_CONFIG] = ev_node_config,
+    [DV_EV_CLAIM] = ev_claim,
+    [DV_EV_RELEASE] = ev_release,
+    [DV_EV_STANDBY] = ev_standby,
+    [DV_EV_CLIENT_GONE] = ev_client_gone,
+    [DV_EV_ADDR_STATE] = ev_addr_state,
+    [DV_EV_MEMBERSHIP] = ev_membership,
+    [DV_EV_QUORUM] = ev_quorum,
+    [DV_EV_MOVE] = ev_move,
+    [DV_EV_DEFINE_STATE] = ev_define_state,
+    [DV_EV_NODE_ADMIN] = ev_node_admin,
+};
+
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)
 {
 	int r;
@@ -275,44 +290,7 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_ef
 	e->now = ev->time_ms;
 	e->err = 0;
 	e->out = fx;
-	switch (ev->type) {
-	case DV_EV_NODE_CONFIG:
-		r = ev_node_config(e, ev);
-		break;
-	case DV_EV_CLAIM:
-		r = ev_claim(e, ev);
-		break;
-	case DV_EV_RELEASE:
-		r = ev_release(e, ev);
-		break;
-	case DV_EV_STANDBY:
-		r = ev_standby(e, ev);
-		break;
-	case DV_EV_CLIENT_GONE:
-		r = ev_client_gone(e, ev);
-		break;
-	case DV_EV_ADDR_STATE:
-		r = ev_addr_state(e, ev);
-		break;
-	case DV_EV_MEMBERSHIP:
-		r = ev_membership(e, ev);
-		break;
-	case DV_EV_QUORUM:
-		r = ev_quorum(e, ev);
-		break;
-	case DV_EV_MOVE:
-		r = ev_move(e, ev);
-		break;
-	case DV_EV_DEFINE_STATE:
-		r = ev_define_state(e, ev);
-		break;
-	case DV_EV_NODE_ADMIN:
-		r = ev_node_admin(e, ev);
-		break;
-	default:
-		r = -EINVAL;
-		break;
-	}
+	r = handlers[ev->type](e, ev);
 	/* Handlers fail only before changing anything; a resource failure
 	 * half way is recorded in e->err and the event still counts. */
 	if (r == 0)

@@ -476,57 +476,72 @@ int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
  * address up there until `deactivate` on that node; standbys keep waiting.
  * Stack-managed addresses follow their define rules instead (deactivate).
  */
+/* A MOVE is possible: the address is an active VIPARANGE address and the
+ * target a member that may take it. Replies and returns false if not. */
+static bool move_admit(struct dv_engine *e, const struct dv_event *ev, const struct vipa *v)
+{
+	const struct dv_addr *a = &ev->move.addr;
+	uint64_t client = ev->move.client;
+	uint32_t seq = ev->move.seq;
+	const struct node *tn = node_find(e, ev->move.to);
+	char ab[DV_ADDR_STRLEN], tl[LABEL_MAX], cd[DESC_MAX];
+
+	dv_addr_fmt(a, ab);
+	node_label(e, ev->move.to, tl);
+	if (!e->quorate) {
+		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
+		return false;
+	}
+	if (v && vipa_is_define(e, v)) {
+		fx_reply(e, ev, client, seq, a, DV_R_HELD,
+			 "%s is defined by %s; stack-managed addresses move by deactivate/reactivate", ab,
+			 cand_desc(e, define_face(e, v), cd));
+		return false;
+	}
+	if (!v || v->n_holds == 0 || !v->owner) {
+		fx_reply(e, ev, client, seq, a, DV_R_NOTHELD, "%s is not active on any node", ab);
+		return false;
+	}
+	if (!tn || !tn->member) {
+		fx_reply(e, ev, client, seq, a, DV_R_BADREQ, "%s is not a member of the cluster", tl);
+		return false;
+	}
+	if (tn->left) {
+		fx_reply(e, ev, client, seq, a, DV_R_LEFT, "%s has left the group (dvipactl leave)", tl);
+		return false;
+	}
+	if (!tn->has_conf || !node_range(tn, a)) {
+		fx_reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, tl);
+		return false;
+	}
+	return true;
+}
+
 int ev_move(struct dv_engine *e, const struct dv_event *ev)
 {
 	const struct dv_addr *a = &ev->move.addr;
 	uint64_t client = ev->move.client;
 	uint32_t seq = ev->move.seq;
 	dv_nodeid_t to = ev->move.to;
-	const struct node *tn = node_find(e, to);
 	struct vipa *v = vipa_find(e, a);
-	char ab[DV_ADDR_STRLEN], tl[LABEL_MAX], fl[LABEL_MAX], cd[DESC_MAX], msg[REASON_MAX];
+	char ab[DV_ADDR_STRLEN], tl[LABEL_MAX], fl[LABEL_MAX], msg[REASON_MAX];
 	dv_nodeid_t from;
 
+	if (!move_admit(e, ev, v))
+		return 0;
 	dv_addr_fmt(a, ab);
 	node_label(e, to, tl);
-	if (!e->quorate) {
-		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
-		return 0;
-	}
-	if (v && vipa_is_define(e, v)) {
-		fx_reply(e, ev, client, seq, a, DV_R_HELD,
-		      "%s is defined by %s; stack-managed addresses move by deactivate/reactivate", ab,
-		      cand_desc(e, define_face(e, v), cd));
-		return 0;
-	}
-	if (!v || v->n_holds == 0 || !v->owner) {
-		fx_reply(e, ev, client, seq, a, DV_R_NOTHELD, "%s is not active on any node", ab);
-		return 0;
-	}
-	if (!tn || !tn->member) {
-		fx_reply(e, ev, client, seq, a, DV_R_BADREQ, "%s is not a member of the cluster", tl);
-		return 0;
-	}
-	if (tn->left) {
-		fx_reply(e, ev, client, seq, a, DV_R_LEFT, "%s has left the group (dvipactl leave)", tl);
-		return 0;
-	}
-	if (!tn->has_conf || !node_range(tn, a)) {
-		fx_reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, tl);
-		return 0;
-	}
 	from = v->owner;
 	node_label(e, from, fl);
 	if (from == to) {
-		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 &&
-		    hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
-			goto nomem;
+		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 && hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+			return request_nomem(e, ev, client, seq, a);
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already active on %s; the operator holds it there", ab,
-		      tl);
+			 tl);
 		return 0;
 	}
 	if (hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
-		goto nomem;
+		return request_nomem(e, ev, client, seq, a);
 	snprintf(msg, sizeof(msg), "%s moved to %s by the operator", ab, tl);
 	hold_end_except(e, v, to, msg);
 	vipa_set_owner(e, v, to);
@@ -534,11 +549,6 @@ int ev_move(struct dv_engine *e, const struct dv_event *ev)
 	v->state = DV_VS_ACTIVE;
 	vipa_set_reason(v, "moved from %s to %s by the operator", fl, tl);
 	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, fl, tl);
-	return 0;
-
-nomem:
-	e->err = -ENOMEM;
-	fx_reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
 	return 0;
 }
 

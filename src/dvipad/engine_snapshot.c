@@ -521,72 +521,86 @@ static int addr_cmp_void(const void *a, const void *b)
 	return dv_addr_cmp(a, b);
 }
 
+/* Each address of c as often as the client holds or waits for it. */
+static int cref_check(const struct dv_engine *t, const struct cref *c)
+{
+	struct dv_addr *sorted = calloc(c->n ? c->n : 1, sizeof(*sorted));
+	int err = 0;
+
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, c->addrs, c->n * sizeof(*sorted));
+	qsort(sorted, c->n, sizeof(*sorted), addr_cmp_void);
+	for (size_t k = 0; k < c->n;) {
+		const struct vipa *v = vipa_find(t, &sorted[k]);
+		size_t run = 1;
+
+		while (k + run < c->n && dv_addr_eq(&sorted[k], &sorted[k + run]))
+			run++;
+		if (!v || cref_need(v, c->node, c->client) != run) {
+			err = -EBADMSG;
+			break;
+		}
+		k += run;
+	}
+	free(sorted);
+	return err;
+}
+
+/* One client's entry of the index, after *prev; *ret_m: its addresses. */
+static int restore_cref(struct dv_engine *t, struct dv_rbuf *r, const struct cref **prev, size_t *ret_m)
+{
+	struct cref key = {0}, *c;
+	const struct cref *kp = &key;
+	size_t m;
+
+	key.node = dv_r_u32(r);
+	key.client = dv_r_u64(r);
+	m = dv_r_count(r, UINT32_MAX, DV_WIRE_ADDR_MIN);
+	if (r->bad || key.node == 0 || m == 0 || (*prev && cref_cmp_ptr(prev, &kp) >= 0))
+		return -EBADMSG;
+	/* Into the table once the key is known: it is hashed by it. */
+	c = calloc(1, sizeof(*c));
+	if (c)
+		*c = key;
+	if (!c || dv_hashtab_put(&t->crefs, c, cref_hash) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	*prev = c;
+	c->addrs = calloc(m, sizeof(*c->addrs));
+	if (!c->addrs)
+		return -ENOMEM;
+	c->cap = m;
+	for (size_t k = 0; k < m && !r->bad; k++) {
+		dv_r_addr(r, &c->addrs[k]);
+		c->n = k + 1;
+	}
+	if (r->bad)
+		return -EBADMSG;
+	*ret_m = m;
+	return cref_check(t, c);
+}
+
 /* The client index, which must list exactly the api holds and standbys. */
 static int restore_crefs(struct dv_engine *t, struct dv_rbuf *r, size_t refs)
 {
 	size_t n = dv_r_count(r, UINT32_MAX, SCREF_MIN), total = 0;
-	struct dv_addr *sorted = NULL;
 	const struct cref *prev = NULL;
-	int err = -EBADMSG;
 
 	if (r->bad)
 		return -EBADMSG;
 	for (size_t i = 0; i < n; i++) {
-		struct cref key = {0}, *c;
-		const struct cref *kp = &key;
-		size_t m;
+		size_t m = 0;
+		int err = restore_cref(t, r, &prev, &m);
 
-		key.node = dv_r_u32(r);
-		key.client = dv_r_u64(r);
-		m = dv_r_count(r, UINT32_MAX, DV_WIRE_ADDR_MIN);
-		if (r->bad || key.node == 0 || m == 0 || (prev && cref_cmp_ptr(&prev, &kp) >= 0))
-			goto out;
-		/* Into the table once the key is known: it is hashed by it. */
-		c = calloc(1, sizeof(*c));
-		if (c)
-			*c = key;
-		if (!c || dv_hashtab_put(&t->crefs, c, cref_hash) < 0) {
-			free(c);
-			err = -ENOMEM;
-			goto out;
-		}
-		prev = c;
-		c->addrs = calloc(m, sizeof(*c->addrs));
-		sorted = calloc(m, sizeof(*sorted));
-		if (!c->addrs || !sorted) {
-			err = -ENOMEM;
-			goto out;
-		}
-		c->cap = m;
-		for (size_t k = 0; k < m && !r->bad; k++) {
-			dv_r_addr(r, &c->addrs[k]);
-			c->n = k + 1;
-		}
-		if (r->bad)
-			goto out;
-		/* Each address as often as the client holds or waits for it. */
-		memcpy(sorted, c->addrs, m * sizeof(*sorted));
-		qsort(sorted, m, sizeof(*sorted), addr_cmp_void);
-		for (size_t k = 0; k < m;) {
-			const struct vipa *v = vipa_find(t, &sorted[k]);
-			size_t run = 1;
-
-			while (k + run < m && dv_addr_eq(&sorted[k], &sorted[k + run]))
-				run++;
-			if (!v || cref_need(v, c->node, c->client) != run)
-				goto out;
-			k += run;
-		}
-		free(sorted);
-		sorted = NULL;
+		if (err < 0)
+			return err;
 		total += m;
 	}
 	/* Every listed address is needed; together with the count, every hold
 	 * and standby is listed. */
-	err = total == refs ? 0 : -EBADMSG;
-out:
-	free(sorted);
-	return err;
+	return total == refs ? 0 : -EBADMSG;
 }
 
 static int restore_parse(struct dv_engine *t, const uint8_t *buf, size_t len)
@@ -658,63 +672,73 @@ static bool want_installed(const struct dv_engine *e, dv_nodeid_t self, const st
 	return e->quorate && v->owner != 0 && v->owner == self && v->state == DV_VS_ACTIVE;
 }
 
-int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len, struct dv_effects *fx)
+/* The local effects of replacing e's state with t's, worked out before
+ * anything changes: what self had installed and no longer owns goes
+ * (first), what it owns now comes. t's VIPAs learn what is installed. */
+static int restore_locals(struct dv_engine *e, struct dv_engine *t, struct dv_effects *ret)
 {
-	struct dv_engine *t;
-	struct vipa **olds = NULL, **news = NULL;
-	struct dv_addr *downs = NULL, *ups = NULL;
-	size_t n_old = 0, n_new = 0, n_down = 0, n_up = 0;
-	int err;
+	struct vipa **olds, **news;
+	size_t n_old = 0, n_new = 0;
+	int err = -ENOMEM;
 
-	if (!e)
-		return -EINVAL;
-	if (!buf || len < SNAP_HEADER + SNAP_TRAILER ||
-	    dv_crc32(buf, len - SNAP_TRAILER) != ((uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
-						  (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24))
-		return -EBADMSG;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	err = restore_parse(t, buf, len);
-	if (err < 0)
-		goto out;
-
-	/* The local effects, worked out before anything changes: what self
-	 * had installed and no longer owns goes, what it owns now comes. */
-	err = -ENOMEM;
 	olds = vipa_sorted(e, &n_old);
 	news = vipa_sorted(t, &n_new);
-	downs = malloc((n_old ? n_old : 1) * sizeof(*downs));
-	ups = malloc((n_new ? n_new : 1) * sizeof(*ups));
-	if (!olds || !news || !downs || !ups)
+	/* Reserved: fx_local() cannot fail below. */
+	if (!olds || !news || engine_grow((void **)&ret->v, &ret->cap, n_old + n_new, sizeof(*ret->v)) < 0)
 		goto out;
 	for (size_t i = 0; i < n_old; i++) {
 		const struct vipa *nv = vipa_find(t, &olds[i]->addr);
 
 		if (olds[i]->installed && !(nv && want_installed(t, e->self, nv)))
-			downs[n_down++] = olds[i]->addr;
+			fx_local(e, ret, &olds[i]->addr, false);
 	}
 	for (size_t i = 0; i < n_new; i++) {
 		const struct vipa *ov = vipa_find(e, &news[i]->addr);
 
 		news[i]->installed = want_installed(t, e->self, news[i]);
 		if (news[i]->installed && !(ov && ov->installed))
-			ups[n_up++] = news[i]->addr;
+			fx_local(e, ret, &news[i]->addr, true);
 	}
-	/* Room for the effects first: nothing changes unless all fit. */
-	if (fx && engine_grow((void **)&fx->v, &fx->cap, fx->n + n_down + n_up, sizeof(*fx->v)) < 0)
-		goto out;
-	engine_swap_state(e, t);
 	err = 0;
-	for (size_t i = 0; i < n_down; i++)
-		fx_local(e, fx, &downs[i], false);
-	for (size_t i = 0; i < n_up; i++)
-		fx_local(e, fx, &ups[i], true);
 out:
 	free(olds);
 	free(news);
-	free(downs);
-	free(ups);
+	return err;
+}
+
+static bool snap_crc_ok(const uint8_t *buf, size_t len)
+{
+	return dv_crc32(buf, len - SNAP_TRAILER) == ((uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
+						     (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24);
+}
+
+int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len, struct dv_effects *fx)
+{
+	struct dv_effects local = {0};
+	struct dv_engine *t;
+	int err;
+
+	if (!e)
+		return -EINVAL;
+	if (!buf || len < SNAP_HEADER + SNAP_TRAILER || !snap_crc_ok(buf, len))
+		return -EBADMSG;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = restore_parse(t, buf, len);
+	if (err == 0)
+		err = restore_locals(e, t, &local);
+	/* Room for the effects first: nothing changes unless all fit. */
+	if (err == 0 && fx && engine_grow((void **)&fx->v, &fx->cap, fx->n + local.n, sizeof(*fx->v)) < 0)
+		err = -ENOMEM;
+	if (err == 0) {
+		engine_swap_state(e, t);
+		if (fx && local.n) {
+			memcpy(&fx->v[fx->n], local.v, local.n * sizeof(*local.v));
+			fx->n += local.n;
+		}
+	}
+	dv_effects_free(&local);
 	/* t holds the old state on success, the partial new one on failure. */
 	engine_clear(t);
 	free(t);
