@@ -127,8 +127,8 @@ void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *
 }
 
 __attribute__((format(printf, 7, 8))) void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client,
-							uint32_t seq, const struct dv_addr *a, enum dv_result r,
-							const char *fmt, ...)
+						    uint32_t seq, const struct dv_addr *a, enum dv_result r,
+						    const char *fmt, ...)
 {
 	struct dv_effect *f;
 	va_list ap;
@@ -148,8 +148,7 @@ __attribute__((format(printf, 7, 8))) void fx_reply(struct dv_engine *e, const s
 }
 
 __attribute__((format(printf, 6, 7))) void fx_notify(struct dv_engine *e, dv_nodeid_t node, uint64_t client,
-							 const struct dv_addr *a, enum dv_notify what, const char *fmt,
-							 ...)
+						     const struct dv_addr *a, enum dv_notify what, const char *fmt, ...)
 {
 	struct dv_effect *f;
 	va_list ap;
@@ -185,7 +184,8 @@ static int check_node_config(const struct dv_event *ev)
 		const struct dv_conf_define *d = &nc->defines[i];
 
 		if (!family_ok(&d->addr) || d->rank < 1 || d->rank > DV_RANK_DEFINE ||
-		    (d->moveable != DV_MOVE_IMMEDIATE && d->moveable != DV_MOVE_WHENIDLE && d->moveable != DV_MOVE_NONE))
+		    (d->moveable != DV_MOVE_IMMEDIATE && d->moveable != DV_MOVE_WHENIDLE &&
+		     d->moveable != DV_MOVE_NONE))
 			return -EINVAL;
 	}
 	return 0;

@@ -165,11 +165,11 @@ enum dv_effect_type {
 struct dv_effect {
 	enum dv_effect_type type;
 	struct dv_addr addr;
-	bool up;         /* LOCAL */
-	uint64_t client; /* REPLY, NOTIFY */
-	uint32_t seq;    /* REPLY */
-	enum dv_result result; /* REPLY */
-	enum dv_notify what;   /* NOTIFY */
+	bool up;		    /* LOCAL */
+	uint64_t client;	    /* REPLY, NOTIFY */
+	uint32_t seq;		    /* REPLY */
+	enum dv_result result;	    /* REPLY */
+	enum dv_notify what;	    /* NOTIFY */
 	char reason[DV_REASON_MAX]; /* REPLY, NOTIFY: a sentence for humans */
 };
 

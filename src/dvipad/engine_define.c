@@ -112,7 +112,7 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 			continue;
 		if (c->deactivated) {
 			vipa_set_reason(v, "no eligible node: deactivated on %s by the operator",
-				   node_label(e, c->node, nl));
+					node_label(e, c->node, nl));
 			return;
 		}
 		if (n->left) {
@@ -121,7 +121,7 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 		}
 		if (!cand_eligible(e, v, c)) {
 			vipa_set_reason(v, "no eligible node: no listener on TRACKPORT %u on %s", c->trackport,
-				   node_label(e, c->node, nl));
+					node_label(e, c->node, nl));
 			return;
 		}
 	}
@@ -129,10 +129,11 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 		const struct dv_cand *c = &v->cands[i];
 
 		if (node_is_member(e, c->node) && !cand_may_own(v, c)) {
-			vipa_set_reason(v,
-				   "no eligible node: the VIPABACKUP on %s is not MOVEABLE IMMEDIATE and the address "
-				   "has never been active",
-				   node_label(e, c->node, nl));
+			vipa_set_reason(
+			    v,
+			    "no eligible node: the VIPABACKUP on %s is not MOVEABLE IMMEDIATE and the address "
+			    "has never been active",
+			    node_label(e, c->node, nl));
 			return;
 		}
 	}
@@ -156,8 +157,7 @@ static void define_end_standbys(struct dv_engine *e, struct vipa *v)
 
 /* A higher-ranked candidate that may take the address from cur now
  * (MOVEABLE IMMEDIATE, or WHENIDLE while cur is idle), or NULL. */
-static const struct dv_cand *define_takeback(const struct dv_engine *e, const struct vipa *v,
-					     const struct dv_cand *cur)
+static const struct dv_cand *define_takeback(const struct dv_engine *e, const struct vipa *v, const struct dv_cand *cur)
 {
 	const struct dv_cand *tb = NULL;
 	bool idle = node_idle(v, cur->node);
@@ -225,7 +225,8 @@ static void define_hand_over(struct dv_engine *e, struct vipa *v, dv_nodeid_t pr
 		vipa_set_reason(v, "taken back from %s by %s (MOVEABLE %s)", node_label(e, prev, pl),
 				cand_desc(e, next, cd), next->moveable == DV_MOVE_WHENIDLE ? "WHENIDLE" : "IMMEDIATE");
 	else
-		vipa_set_reason(v, "taken over from %s by %s: %s", node_label(e, prev, pl), cand_desc(e, next, cd), why);
+		vipa_set_reason(v, "taken over from %s by %s: %s", node_label(e, prev, pl), cand_desc(e, next, cd),
+				why);
 }
 
 void define_settle(struct dv_engine *e, struct vipa *v, const char *why)

@@ -27,8 +27,8 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 	 * asks knows its partition's quorum already (its daemon refuses
 	 * requests while it is not quorate). */
 	if (!e->quorate) {
-		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot activate %s: this node's partition is not quorate",
-		      ab);
+		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM,
+			 "cannot activate %s: this node's partition is not quorate", ab);
 		return false;
 	}
 	if (!n || !n->member) {
@@ -37,8 +37,8 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 	}
 	if (n->left) {
 		fx_reply(e, ev, client, seq, a, DV_R_LEFT,
-		      "cannot activate %s: %s has left the group (dvipactl leave) and takes no VIPA until it joins", ab,
-		      nl);
+			 "cannot activate %s: %s has left the group (dvipactl leave) and takes no VIPA until it joins",
+			 ab, nl);
 		return false;
 	}
 	if (!n->has_conf) {
@@ -132,7 +132,8 @@ static int claim_on_define(struct dv_engine *e, const struct dv_event *ev, struc
 
 	dv_addr_fmt(a, ab);
 	if (v->owner != ev->node) {
-		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s", ab, cand_desc(e, define_face(e, v), cd));
+		fx_reply(e, ev, client, seq, a, DV_R_HELD, "%s is defined by %s", ab,
+			 cand_desc(e, define_face(e, v), cd));
 		return 0;
 	}
 	if (hold_find(v, ev->claim.kind, ev->node, client) >= 0) {
@@ -141,7 +142,8 @@ static int claim_on_define(struct dv_engine *e, const struct dv_event *ev, struc
 		return 0;
 	}
 	if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
-		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab, DV_ENGINE_MAX_HOLDS);
+		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
+			 DV_ENGINE_MAX_HOLDS);
 		return 0;
 	}
 	if (hold_add(e, v, ev->claim.kind, ev->node, client, ev->claim.uid) < 0)
@@ -170,14 +172,14 @@ static int claim_share(struct dv_engine *e, const struct dv_event *ev, struct vi
 		return 0;
 	}
 	if (v->n_holds >= DV_ENGINE_MAX_HOLDS) {
-		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab, DV_ENGINE_MAX_HOLDS);
+		fx_reply(e, ev, client, seq, a, DV_R_LIMIT, "too many holds on %s (at most %d)", ab,
+			 DV_ENGINE_MAX_HOLDS);
 		return 0;
 	}
 	if (hold_add(e, v, kind, ev->node, client, ev->claim.uid) < 0)
 		return request_nomem(e, ev, client, seq, a);
 	drop_own_standby(e, v, kind, ev->node, client);
-	vipa_set_reason(v, "shared: %s added a hold (%zu holds)", hold_desc(e, kind, ev->node, client, hd),
-			v->n_holds);
+	vipa_set_reason(v, "shared: %s added a hold (%zu holds)", hold_desc(e, kind, ev->node, client, hd), v->n_holds);
 	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is active on %s; hold added (%zu holds)", ab,
 		 node_label(e, ev->node, nl), v->n_holds);
 	return 0;
@@ -489,7 +491,8 @@ static bool move_admit(struct dv_engine *e, const struct dv_event *ev, const str
 	dv_addr_fmt(a, ab);
 	node_label(e, ev->move.to, tl);
 	if (!e->quorate) {
-		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate", ab);
+		fx_reply(e, ev, client, seq, a, DV_R_NOQUORUM, "cannot move %s: this node's partition is not quorate",
+			 ab);
 		return false;
 	}
 	if (v && vipa_is_define(e, v)) {
@@ -534,7 +537,8 @@ int ev_move(struct dv_engine *e, const struct dv_event *ev)
 	from = v->owner;
 	node_label(e, from, fl);
 	if (from == to) {
-		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 && hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 &&
+		    hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
 			return request_nomem(e, ev, client, seq, a);
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already active on %s; the operator holds it there", ab,
 			 tl);
@@ -654,7 +658,7 @@ int ev_node_admin(struct dv_engine *e, const struct dv_event *ev)
 	}
 	if (n->left == !joined) {
 		fx_reply(e, ev, client, seq, &none, DV_R_OK, "%s has already %s the group", tl,
-		      joined ? "joined" : "left");
+			 joined ? "joined" : "left");
 		return 0;
 	}
 	all = vipa_sorted(e, &n_all);
@@ -789,8 +793,8 @@ static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
 			continue;
 		}
 		standby_del(e, v, i);
-		fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST, "standby for %s ended: %s left the cluster", ab,
-			  node_label(e, s.node, nl));
+		fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_LOST, "standby for %s ended: %s left the cluster",
+			  ab, node_label(e, s.node, nl));
 	}
 	for (size_t i = 0; i < v->n_reports;) {
 		if (node_is_member(e, v->reports[i].node))

@@ -116,8 +116,10 @@ bool hold_kind_ok(enum dv_hold_kind k);
 enum dv_origin hold_origin(enum dv_hold_kind k);
 const char *range_policy_name(enum dv_range_policy p);
 void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *a, bool up);
-void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-void fx_notify(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq, const struct dv_addr *a,
+	      enum dv_result r, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void fx_notify(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a, enum dv_notify what,
+	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void engine_clear(struct dv_engine *e);
 
 /* ---- engine_state.c ---- */
@@ -148,7 +150,8 @@ void standby_del(struct dv_engine *e, struct vipa *v, size_t i);
 bool standby_before(const struct dv_standby *a, const struct dv_standby *b);
 void standby_place(struct vipa *v, const struct dv_standby *s);
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node);
-const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client, char buf[static DESC_MAX]);
+const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
+		      char buf[static DESC_MAX]);
 void hold_end_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t keep, const char *why);
 void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why);
 struct vipa **vipa_sorted(const struct dv_engine *e, size_t *ret_n);

@@ -306,8 +306,7 @@ ssize_t standby_find(const struct vipa *v, dv_nodeid_t node, uint64_t client)
 	return -1;
 }
 
-int hold_add(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
-		    uid_t uid)
+int hold_add(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid)
 {
 	if (engine_grow((void **)&v->holds, &v->cap_holds, v->n_holds + 1, sizeof(*v->holds)) < 0)
 		return -ENOMEM;
@@ -374,7 +373,7 @@ void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
 }
 
 const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
-			     char buf[static DESC_MAX])
+		      char buf[static DESC_MAX])
 {
 	char nl[LABEL_MAX];
 
@@ -426,9 +425,10 @@ static void grant_standby(struct dv_engine *e, struct vipa *v, const char *why)
 	standby_del(e, v, 0);
 	vipa_set_owner(e, v, s.node);
 	vipa_set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted after %s", s.client, s.rank,
-		   node_label(e, s.node, nl), why);
-	fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_GRANTED, "%s is now active on %s (standby rank %u, after %s)",
-	       dv_addr_fmt(&v->addr, ab), node_label(e, s.node, nl), s.rank, why);
+			node_label(e, s.node, nl), why);
+	fx_notify(e, s.node, s.client, &v->addr, DV_NOTIFY_GRANTED,
+		  "%s is now active on %s (standby rank %u, after %s)", dv_addr_fmt(&v->addr, ab),
+		  node_label(e, s.node, nl), s.rank, why);
 }
 
 /*
@@ -456,14 +456,15 @@ void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why)
 		v->state = DV_VS_ACTIVE;
 		if (was_define)
 			vipa_set_reason(v, "no longer stack-managed; kept by %s",
-				   hold_desc(e, h->kind, h->node, h->client, hd));
+					hold_desc(e, h->kind, h->node, h->client, hd));
 		return;
 	}
 	vipa_set_owner(e, v, 0);
 	v->origin = DV_ORIGIN_NONE;
 	if (v->n_standbys > 0) {
 		v->state = DV_VS_WAITING;
-		vipa_set_reason(v, "no holder after %s; %zu standby(s) wait: %s", why, v->n_standbys, engine_no_assign_why(e));
+		vipa_set_reason(v, "no holder after %s; %zu standby(s) wait: %s", why, v->n_standbys,
+				engine_no_assign_why(e));
 		return;
 	}
 	if (v->n_cands > 0) {

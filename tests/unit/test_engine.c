@@ -3211,7 +3211,7 @@ static void test_restore_corrupt(void **state)
 		size_t la_;                                                                                            \
                                                                                                                        \
 		pt.n_recs = 0;                                                                                         \
-		assert_int_equal(restore_copy(pt.e, &pt, (buf), (n)), -EBADMSG);                                            \
+		assert_int_equal(restore_copy(pt.e, &pt, (buf), (n)), -EBADMSG);                                       \
 		assert_int_equal(pt.n_recs, 0);                                                                        \
 		la_ = snapshot_of(pt.e, &after_);                                                                      \
 		assert_int_equal(la_, lb);                                                                             \
