@@ -3,7 +3,7 @@
  * The cluster layer: delivers one totally ordered stream of engine events.
  * Every node submits its local events; every node delivers all events, its
  * own included, in the same order. Backends: solo (CLUSTER NONE: events loop
- * straight back) and Corosync CPG (cluster_corosync.c).
+ * back through a FIFO) and Corosync CPG (cluster_corosync.c).
  */
 #pragma once
 
@@ -51,8 +51,9 @@ int dv_cluster_solo_new(const struct dv_cluster_ops *ops, void *ud, struct dv_cl
 int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_cluster_ops *ops, void *ud,
 			    struct dv_cluster **ret);
 
-/* Multicast ev to the cluster (ev->node is set to this node). May deliver
- * before returning (solo). 0 or -errno. */
+/* Multicast ev to the cluster (ev->node is set to this node). Solo
+ * delivers before returning, except from within a delivery: then once that
+ * delivery has returned, in submission order. 0 or -errno. */
 static inline int dv_cluster_submit(struct dv_cluster *c, struct dv_event *ev)
 {
 	ev->node = c->self;

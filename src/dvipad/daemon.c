@@ -40,21 +40,6 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 	int r;
 
 	ev->time_ms = dv_wall_ms();
-	if (d->applying) {
-		if (d->n_deferred == d->cap_deferred) {
-			size_t ncap = d->cap_deferred ? 2 * d->cap_deferred : 16;
-			struct dv_event *n = realloc(d->deferred, ncap * sizeof(*n));
-
-			if (!n) {
-				log_err("out of memory queueing an event");
-				return;
-			}
-			d->deferred = n;
-			d->cap_deferred = ncap;
-		}
-		d->deferred[d->n_deferred++] = *ev;
-		return;
-	}
 	r = dv_cluster_submit(d->cluster, ev);
 	if (r < 0) {
 		const struct dv_addr *a = NULL;
@@ -106,9 +91,12 @@ static void reannounce_if_joined(struct dv_daemon *d, const dv_nodeid_t *before,
 	}
 }
 
+static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx);
+
 static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
+	struct dv_effects fx = {0};
 	dv_nodeid_t *before = NULL;
 	size_t n_before = 0;
 	int r;
@@ -121,22 +109,14 @@ static void deliver(void *ud, const struct dv_event *ev)
 		if (before && n_before)
 			memcpy(before, m, n_before * sizeof(*before));
 	}
-	d->applying = true;
-	r = dv_engine_apply(d->engine, ev);
-	d->applying = false;
+	r = dv_engine_apply(d->engine, ev, &fx);
+	dispatch_effects(d, &fx);
+	dv_effects_free(&fx);
 	if (r < 0)
 		log_warn("engine rejected event %d from node %u: %s", ev->type, ev->node, strerror(-r));
 	if (before) {
 		reannounce_if_joined(d, before, n_before);
 		free(before);
-	}
-
-	/* FIFO; a nested delivery drains what is left, keeping the order. */
-	while (d->n_deferred > 0) {
-		struct dv_event next = d->deferred[0];
-
-		memmove(d->deferred, d->deferred + 1, --d->n_deferred * sizeof(*d->deferred));
-		submit(d, &next);
 	}
 }
 
@@ -616,11 +596,26 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 	dv_control_event(d->control, client, a, what, reason);
 }
 
-static const struct dv_engine_ops engine_ops = {
-	.reply = eng_reply,
-	.notify = eng_notify,
-	.local = eng_local,
-};
+/* The engine's decisions for this node, in its order: addresses first,
+ * then replies and news. */
+static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
+{
+	for (size_t i = 0; i < fx->n; i++) {
+		const struct dv_effect *f = &fx->v[i];
+
+		switch (f->type) {
+		case DV_FX_LOCAL:
+			eng_local(d, &f->addr, f->up);
+			break;
+		case DV_FX_REPLY:
+			eng_reply(d, f->client, f->seq, &f->addr, f->result, f->reason);
+			break;
+		case DV_FX_NOTIFY:
+			eng_notify(d, f->client, &f->addr, f->what, f->reason);
+			break;
+		}
+	}
+}
 
 static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
 {
@@ -835,10 +830,13 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 {
 	struct dv_daemon *d = ud;
 	struct local_refs l = {.self = dv_engine_self(d->engine)};
+	struct dv_effects fx = {0};
 	int r;
 
 	(void)dv_engine_foreach(d->engine, refs_cb, &l);
-	r = dv_engine_restore(d->engine, buf, len);
+	r = dv_engine_restore(d->engine, buf, len, &fx);
+	dispatch_effects(d, &fx);
+	dv_effects_free(&fx);
 	if (r == 0) {
 		restandby_note(d, &l);
 		tell_lost(d, &l, "the cluster's state does not have it");
@@ -851,6 +849,7 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
  * after dvipad): the same state, seen from this node. */
 static int rebuild_engine(struct dv_daemon *d)
 {
+	struct dv_effects fx = {0};
 	struct dv_engine *e;
 	uint8_t *snap = NULL;
 	size_t len = 0;
@@ -859,13 +858,15 @@ static int rebuild_engine(struct dv_daemon *d)
 	r = dv_engine_snapshot(d->engine, &snap, &len);
 	if (r < 0)
 		return r;
-	e = dv_engine_new(d->cluster->self, &engine_ops, d);
+	e = dv_engine_new(d->cluster->self);
 	if (!e) {
 		free(snap);
 		return -ENOMEM;
 	}
-	r = dv_engine_restore(e, snap, len);
+	r = dv_engine_restore(e, snap, len, &fx);
 	free(snap);
+	dispatch_effects(d, &fx);
+	dv_effects_free(&fx);
 	if (r < 0) {
 		dv_engine_free(e);
 		return r;
@@ -896,7 +897,7 @@ static void cl_connected(void *ud, bool up)
 	restandby_free(d); /* no answer comes now */
 	close_gate(d, "the connection to the cluster is lost");
 	/* Start over: the group forgets this node's holds when it leaves. */
-	fresh = dv_engine_new(d->cluster->self, &engine_ops, d);
+	fresh = dv_engine_new(d->cluster->self);
 	if (!fresh) {
 		log_err("out of memory resetting the engine");
 		return;
@@ -1023,7 +1024,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	}
 	if (r < 0)
 		goto fail;
-	d->engine = dv_engine_new(d->cluster->self, &engine_ops, d);
+	d->engine = dv_engine_new(d->cluster->self);
 	if (!d->engine) {
 		r = -ENOMEM;
 		goto fail;
@@ -1084,7 +1085,6 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	dv_conf_free(d->conf);
 	dv_addrset_clear(&d->probed);
 	dv_addrset_clear(&d->seen_bound);
-	free(d->deferred);
 	free(d->conf_path);
 	sd_event_unref(d->ev);
 	free(d);

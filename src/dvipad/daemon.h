@@ -40,12 +40,6 @@ struct dv_daemon {
 	struct dv_addrset probed;
 	struct dv_probe_wait *probes; /* requests waiting for a probe */
 
-	/* Events that effects of the event being applied asked for; submitted
-	 * once the engine returns (it must not be re-entered). */
-	struct dv_event *deferred;
-	size_t n_deferred, cap_deferred;
-	bool applying;
-
 	/* Socket holds whose socket has not been seen yet: the shim binds
 	 * only after the grant, so "unbound" is believed after a grace. */
 	struct dv_sock_grace *graces;

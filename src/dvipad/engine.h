@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "proto.h"
 #include "result.h"
 
 typedef uint32_t dv_nodeid_t; /* Corosync node id; 1 with CLUSTER NONE */
@@ -142,33 +143,59 @@ enum dv_notify {
 };
 
 /*
- * Effects, reported only for this engine's `self` node. Called from within
- * dv_engine_apply(); the callee must not call back into the engine.
+ * Effects, reported only for this engine's `self` node, appended to the
+ * caller's list by dv_engine_apply() and dv_engine_restore(). Local effects
+ * of an event come first, then its replies and notifications in the order
+ * they were decided: the daemon installs an address before it tells a
+ * client that the address is its.
  */
-struct dv_engine_ops {
+enum dv_effect_type {
+	/* The address must (up) or must no longer (!up) be installed on this
+	 * node. */
+	DV_FX_LOCAL = 1,
 	/* The answer to a CLAIM/RELEASE/STANDBY/MOVE/DEFINE_STATE/NODE_ADMIN
-	 * request (addr has family 0 for NODE_ADMIN) (client, seq) made on
-	 * this node. result is DV_R_OK, DV_R_PENDING (standby registered) or an
-	 * error; reason is a sentence for humans (never NULL). */
-	void (*reply)(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *addr, enum dv_result result,
-		      const char *reason);
+	 * request (client, seq) made on this node; addr has family 0 for
+	 * NODE_ADMIN. result is DV_R_OK, DV_R_PENDING (standby registered) or
+	 * an error. */
+	DV_FX_REPLY,
 	/* News for a client of this node about one of its holds or standbys. */
-	void (*notify)(void *ud, uint64_t client, const struct dv_addr *addr, enum dv_notify what, const char *reason);
-	/* The address must (up) or must no longer (!up) be installed on this node. */
-	void (*local)(void *ud, const struct dv_addr *addr, bool up);
+	DV_FX_NOTIFY,
 };
+
+struct dv_effect {
+	enum dv_effect_type type;
+	struct dv_addr addr;
+	bool up;		    /* LOCAL */
+	uint64_t client;	    /* REPLY, NOTIFY */
+	uint32_t seq;		    /* REPLY */
+	enum dv_result result;	    /* REPLY */
+	enum dv_notify what;	    /* NOTIFY */
+	char reason[DV_REASON_MAX]; /* REPLY, NOTIFY: a sentence for humans */
+};
+
+/* Owned by the caller; the engine only appends. */
+struct dv_effects {
+	struct dv_effect *v;
+	size_t n, cap;
+};
+
+/* Forget the effects, keep the buffer for the next event. */
+void dv_effects_clear(struct dv_effects *fx);
+/* Free the buffer; fx is empty and may be used again. */
+void dv_effects_free(struct dv_effects *fx);
 
 struct dv_engine;
 
-struct dv_engine *dv_engine_new(dv_nodeid_t self, const struct dv_engine_ops *ops, void *ud);
+struct dv_engine *dv_engine_new(dv_nodeid_t self);
 struct dv_engine *dv_engine_free(struct dv_engine *e);
 
 /*
- * Apply one event. Returns 0, or -EINVAL for an event that is malformed as
- * such (unknown type, bad family); refusals of well-formed requests are not
- * errors but replies. Never aborts on any input.
+ * Apply one event and append its effects to fx (NULL: drop them). Returns
+ * 0, or -EINVAL for an event that is malformed as such (unknown type, bad
+ * family); refusals of well-formed requests are not errors but replies.
+ * Never aborts on any input.
  */
-int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev);
+int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx);
 
 /* ---- read-only views, for status and tests ---- */
 
@@ -263,8 +290,8 @@ uint64_t dv_engine_seq(const struct dv_engine *e);
 int dv_engine_snapshot(const struct dv_engine *e, uint8_t **ret, size_t *ret_len);
 /*
  * Replace the engine's state with a snapshot. Validates everything first
- * (-EBADMSG, state unchanged). On success, reports through ops->local the
- * difference between what self had installed and what it owns now; no
- * replies or notifications.
+ * (-EBADMSG, state unchanged). On success, appends to fx (NULL: drops)
+ * the local effects between what self had installed and what it owns now
+ * (downs first); no replies or notifications.
  */
-int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len);
+int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len, struct dv_effects *fx);

@@ -34,27 +34,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static size_t n_local;
 
-static void cb_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
-		     const char *reason)
+/* The effects an engine returned are well-formed; they are then dropped. */
+static void check_effects(struct dv_effects *fx)
 {
-	if (!reason || !a)
-		abort();
-}
+	for (size_t i = 0; i < fx->n; i++) {
+		const struct dv_effect *f = &fx->v[i];
 
-static void cb_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
-{
-	if (!reason || !a)
-		abort();
+		switch (f->type) {
+		case DV_FX_LOCAL:
+			n_local++;
+			break;
+		case DV_FX_REPLY:
+		case DV_FX_NOTIFY:
+			if (!memchr(f->reason, 0, sizeof(f->reason)))
+				abort();
+			break;
+		default:
+			abort();
+		}
+	}
+	dv_effects_free(fx);
 }
-
-static void cb_local(void *ud, const struct dv_addr *a, bool up)
-{
-	if (!a)
-		abort();
-	n_local++;
-}
-
-static const struct dv_engine_ops ops = {.reply = cb_reply, .notify = cb_notify, .local = cb_local};
 
 static bool same_event(const struct dv_event *a, const struct dv_event *b)
 {
@@ -76,6 +76,7 @@ static bool same_event(const struct dv_event *a, const struct dv_event *b)
 static void fuzz_event(const uint8_t *buf, size_t len)
 {
 	struct dv_event ev, ev2;
+	struct dv_effects fx = {0};
 	void *st = NULL, *st2 = NULL;
 	uint8_t *out = NULL;
 	size_t n = 0;
@@ -90,11 +91,12 @@ static void fuzz_event(const uint8_t *buf, size_t len)
 		abort();
 	if (dv_event_decode(out, n, &ev2, &st2) < 0 || !same_event(&ev, &ev2))
 		abort();
-	e = dv_engine_new(ev.node ? ev.node : 1, &ops, NULL);
+	e = dv_engine_new(ev.node ? ev.node : 1);
 	if (!e)
 		abort();
-	if (dv_engine_apply(e, &ev) == -EINVAL)
+	if (dv_engine_apply(e, &ev, &fx) == -EINVAL)
 		abort();
+	check_effects(&fx);
 	dv_engine_free(e);
 	free(out);
 	free(st);
@@ -107,13 +109,15 @@ static void check_snapshot(struct dv_engine *e)
 {
 	uint8_t *s = NULL, *s2 = NULL;
 	size_t n = 0, n2 = 0;
+	struct dv_effects fx = {0};
 	struct dv_engine *f;
 
 	if (dv_engine_snapshot(e, &s, &n) < 0)
 		abort();
-	f = dv_engine_new(dv_engine_self(e) + 1, &ops, NULL);
-	if (!f || dv_engine_restore(f, s, n) < 0 || dv_engine_snapshot(f, &s2, &n2) < 0)
+	f = dv_engine_new(dv_engine_self(e) + 1);
+	if (!f || dv_engine_restore(f, s, n, &fx) < 0 || dv_engine_snapshot(f, &s2, &n2) < 0)
 		abort();
+	check_effects(&fx);
 	if (n != n2 || memcmp(s, s2, n) != 0)
 		abort();
 	dv_engine_free(f);
@@ -140,8 +144,10 @@ static int seen_cb(void *ud, const struct dv_vipa_info *v)
 
 static void apply(struct dv_engine *e, const struct dv_event *ev)
 {
-	int r = dv_engine_apply(e, ev);
+	struct dv_effects fx = {0};
+	int r = dv_engine_apply(e, ev, &fx);
 
+	check_effects(&fx);
 	if (r < 0 && r != -ENOSPC && r != -ENOMEM)
 		abort();
 }
@@ -206,13 +212,17 @@ static void drive(struct dv_engine *e)
 
 static void fuzz_snapshot(uint8_t *buf, size_t len, bool drive_it)
 {
-	struct dv_engine *e = dv_engine_new(1, &ops, NULL);
+	struct dv_engine *e = dv_engine_new(1);
+	struct dv_effects fx = {0};
 	uint8_t *out = NULL;
 	size_t n = 0;
+	int r;
 
 	if (!e)
 		abort();
-	if (dv_engine_restore(e, buf, len) == 0) {
+	r = dv_engine_restore(e, buf, len, &fx);
+	check_effects(&fx);
+	if (r == 0) {
 		if (dv_engine_snapshot(e, &out, &n) < 0 || n != len || memcmp(out, buf, len) != 0)
 			abort();
 		free(out);

@@ -434,7 +434,7 @@ static void test_decoded_applies(void **state)
 	    {.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = DV_AS_BOUND}},
 	    {.type = DV_EV_CLIENT_GONE, .node = 1, .client_gone = {.client = 7}},
 	};
-	struct dv_engine *e = dv_engine_new(1, NULL, NULL);
+	struct dv_engine *e = dv_engine_new(1);
 	struct dv_vipa_info v;
 	struct dv_addr a = A("10.1.1.5");
 
@@ -449,7 +449,7 @@ static void test_decoded_applies(void **state)
 		assert_int_equal(dv_event_encode(&evs[i], &buf, &len), 0);
 		assert_int_equal(dv_event_decode(buf, len, &got, &storage), 0);
 		free(buf);
-		assert_int_equal(dv_engine_apply(e, &got), 0);
+		assert_int_equal(dv_engine_apply(e, &got, NULL), 0);
 		free(storage);
 		if (i == 3) {
 			assert_int_equal(dv_engine_lookup(e, &a, &v), 0);

@@ -153,11 +153,38 @@ static void cb_local(void *ud, const struct dv_addr *a, bool up)
 	}
 }
 
-static const struct dv_engine_ops ops = {
-    .reply = cb_reply,
-    .notify = cb_notify,
-    .local = cb_local,
-};
+/* Record the effects an engine returned as they come. */
+static void record(struct peer *p, const struct dv_effects *fx)
+{
+	for (size_t i = 0; i < fx->n; i++) {
+		const struct dv_effect *f = &fx->v[i];
+
+		switch (f->type) {
+		case DV_FX_REPLY:
+			cb_reply(p, f->client, f->seq, &f->addr, f->result, f->reason);
+			break;
+		case DV_FX_NOTIFY:
+			cb_notify(p, f->client, &f->addr, f->what, f->reason);
+			break;
+		case DV_FX_LOCAL:
+			cb_local(p, &f->addr, f->up);
+			break;
+		default:
+			fail_msg("unknown effect type %d", (int)f->type);
+		}
+	}
+}
+
+/* Apply ev on p's engine and record its effects. */
+static int peer_apply(struct peer *p, const struct dv_event *ev)
+{
+	struct dv_effects fx = {0};
+	int r = dv_engine_apply(p->e, ev, &fx);
+
+	record(p, &fx);
+	dv_effects_free(&fx);
+	return r;
+}
 
 /* ---- addresses and configuration ---- */
 
@@ -182,7 +209,7 @@ world_new(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		w->p[i].self = (dv_nodeid_t)(i + 1);
 		w->p[i].track = true;
-		w->p[i].e = dv_engine_new(w->p[i].self, &ops, &w->p[i]);
+		w->p[i].e = dv_engine_new(w->p[i].self);
 		assert_non_null(w->p[i].e);
 	}
 	return w;
@@ -358,7 +385,7 @@ static int apply_ex(struct world *w, struct dv_event *ev, bool keep)
 		w->p[i].n_recs = from;
 		if (!keep)
 			w->p[i].dropped = 0;
-		r = dv_engine_apply(w->p[i].e, ev);
+		r = peer_apply(&w->p[i], ev);
 		if (i == 0)
 			r0 = r;
 		assert_int_equal(r, r0);
@@ -2225,7 +2252,7 @@ static void test_lookup_and_names(void **state)
 	/* NULL-safety of the accessors */
 	assert_null(dv_engine_free(NULL));
 	assert_int_equal(dv_engine_seq(NULL), 0);
-	assert_int_equal(dv_engine_apply(NULL, NULL), -EINVAL);
+	assert_int_equal(dv_engine_apply(NULL, NULL, NULL), -EINVAL);
 }
 
 static void test_notify_only_self(void **state)
@@ -2260,7 +2287,7 @@ static void test_limit_vipas(void **state)
 		ev.claim.addr.family = AF_INET;
 		ev.claim.addr.v4.s_addr = htonl(0x0a000000u + i);
 		ev.claim.client = i;
-		assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+		assert_int_equal(peer_apply(p, &ev), 0);
 		p->n_recs = 0;
 		ok++;
 	}
@@ -2269,7 +2296,7 @@ static void test_limit_vipas(void **state)
 	p->n_recs = 0;
 	ev.claim.addr = A("11.0.0.1");
 	ev.claim.seq = 77;
-	assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+	assert_int_equal(peer_apply(p, &ev), 0);
 	assert_int_equal(p->n_recs, 1);
 	assert_int_equal(p->recs[0].code, DV_R_LIMIT);
 	/* freeing one makes room; client gone costs what the client had */
@@ -2277,10 +2304,10 @@ static void test_limit_vipas(void **state)
 		struct dv_event g = {.type = DV_EV_CLIENT_GONE, .node = 1};
 
 		g.client_gone.client = 5;
-		assert_int_equal(dv_engine_apply(p->e, &g), 0);
+		assert_int_equal(peer_apply(p, &g), 0);
 	}
 	p->n_recs = 0;
-	assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+	assert_int_equal(peer_apply(p, &ev), 0);
 	assert_int_equal(p->recs[p->n_recs - 1].code, DV_R_OK);
 	/* a configuration whose defines do not fit is refused as a whole */
 	{
@@ -2290,7 +2317,7 @@ static void test_limit_vipas(void **state)
 
 		c.node_config.n_defines = 1;
 		c.node_config.defines = &d;
-		assert_int_equal(dv_engine_apply(p->e, &c), -ENOSPC);
+		assert_int_equal(peer_apply(p, &c), -ENOSPC);
 		assert_int_equal(dv_engine_seq(p->e), seq);
 	}
 }
@@ -2342,7 +2369,7 @@ static void expect_einval(struct world *w, struct dv_event *ev)
 		uint64_t seq = dv_engine_seq(w->p[i].e);
 
 		w->p[i].n_recs = 0;
-		assert_int_equal(dv_engine_apply(w->p[i].e, ev), -EINVAL);
+		assert_int_equal(peer_apply(&w->p[i], ev), -EINVAL);
 		assert_int_equal(dv_engine_seq(w->p[i].e), seq);
 		assert_int_equal(w->p[i].n_recs, 0);
 	}
@@ -2599,16 +2626,16 @@ static void test_many_vipas_fast(void **state)
 		ev.claim.addr.family = AF_INET;
 		ev.claim.addr.v4.s_addr = htonl(0x0a100000u + i);
 		ev.claim.client = i + 1;
-		assert_int_equal(dv_engine_apply(p->e, &ev), 0);
+		assert_int_equal(peer_apply(p, &ev), 0);
 	}
 	ev.claim.client = 20001;
 	ev.claim.addr = A("10.16.0.1");
-	assert_int_equal(dv_engine_apply(p->e, &ev), 0); /* shared */
+	assert_int_equal(peer_apply(p, &ev), 0); /* shared */
 	for (uint32_t i = 0; i < 20000; i++) {
 		struct dv_event g = {.type = DV_EV_CLIENT_GONE, .node = 2};
 
 		g.client_gone.client = i + 1;
-		assert_int_equal(dv_engine_apply(p->e, &g), 0);
+		assert_int_equal(peer_apply(p, &g), 0);
 	}
 	{
 		struct dv_vipa_info v;
@@ -2682,16 +2709,23 @@ static void snap_seal(uint8_t *buf, size_t len)
 		buf[len - SNAP_TRAILER + i] = (uint8_t)(crc >> (8 * i));
 }
 
-/* Restore a heap copy of exactly len bytes. */
-static int restore_copy(struct dv_engine *e, const uint8_t *buf, size_t len)
+/* Restore a heap copy of exactly len bytes; rec (if any) records the
+ * effects. */
+static int restore_copy(struct dv_engine *e, struct peer *rec, const uint8_t *buf, size_t len)
 {
+	struct dv_effects fx = {0};
 	uint8_t *c = malloc(len ? len : 1);
 	int r;
 
 	assert_non_null(c);
 	if (len)
 		memcpy(c, buf, len);
-	r = dv_engine_restore(e, c, len);
+	r = dv_engine_restore(e, c, len, rec ? &fx : NULL);
+	if (rec)
+		record(rec, &fx);
+	else
+		assert_int_equal(fx.n, 0);
+	dv_effects_free(&fx);
 	free(c);
 	return r;
 }
@@ -2757,10 +2791,10 @@ static void join(struct world *w, dv_nodeid_t self, dv_nodeid_t from)
 	memset(b, 0, sizeof(*b));
 	b->self = self;
 	b->track = true;
-	b->e = dv_engine_new(self, &ops, b);
+	b->e = dv_engine_new(self);
 	assert_non_null(b->e);
 	len = snapshot_of(peer(w, from)->e, &buf);
-	assert_int_equal(restore_copy(b->e, buf, len), 0);
+	assert_int_equal(restore_copy(b->e, b, buf, len), 0);
 	free(buf);
 	/* its local effects bring up exactly what its twin has, nothing else */
 	assert_int_equal(b->n_recs, t->n_installed);
@@ -2804,18 +2838,18 @@ static void rejoin_via(struct world *w, const uint8_t *old, size_t old_len)
 	size_t len = snapshot_of(t->e, &now);
 
 	b->n_recs = 0;
-	assert_int_equal(restore_copy(b->e, old, old_len), 0);
+	assert_int_equal(restore_copy(b->e, b, old, old_len), 0);
 	assert_same_state(b->e, b->e);
 	for (size_t k = 0; k < b->n_recs; k++)
 		assert_int_equal(b->recs[k].type, REC_LOCAL);
-	assert_int_equal(restore_copy(b->e, now, len), 0);
+	assert_int_equal(restore_copy(b->e, b, now, len), 0);
 	for (size_t k = 0; k < b->n_recs; k++)
 		assert_int_equal(b->recs[k].type, REC_LOCAL);
 	assert_true(same_installed(b, t));
 	assert_same_state(b->e, t->e);
 	/* restoring the state it has changes nothing */
 	b->n_recs = 0;
-	assert_int_equal(restore_copy(b->e, now, len), 0);
+	assert_int_equal(restore_copy(b->e, b, now, len), 0);
 	assert_int_equal(b->n_recs, 0);
 	free(now);
 }
@@ -2984,14 +3018,14 @@ static void test_join_keeps_client_order(void **state)
 static void test_restore_member_without_conf(void **state)
 {
 	struct world *w = *state;
-	struct dv_engine *e = dv_engine_new(2, NULL, NULL);
+	struct dv_engine *e = dv_engine_new(2);
 	uint8_t *buf;
 	size_t len;
 
 	members(w, 4, 1, 2, 3, 4);
 	assert_null(dv_engine_node_name(w->p[0].e, 4));
 	len = snapshot_of(w->p[0].e, &buf);
-	assert_int_equal(restore_copy(e, buf, len), 0);
+	assert_int_equal(restore_copy(e, NULL, buf, len), 0);
 	free(buf);
 	members(w, 3, 1, 2, 3);
 	{
@@ -3004,10 +3038,10 @@ static void test_restore_member_without_conf(void **state)
 		ev.time_ms = w->time - 1000;
 		ev.membership.n = 3;
 		ev.membership.nodes = ids;
-		assert_int_equal(dv_engine_apply(e, &ev), 0);
+		assert_int_equal(dv_engine_apply(e, &ev, NULL), 0);
 		assert_true(dv_engine_confirming(e));
 		q.time_ms = w->time;
-		assert_int_equal(dv_engine_apply(e, &q), 0);
+		assert_int_equal(dv_engine_apply(e, &q, NULL), 0);
 	}
 	assert_same_state(e, w->p[0].e);
 	dv_engine_free(e);
@@ -3036,10 +3070,10 @@ static void test_restore_local_effects(void **state)
 	quorum(w, false);
 	l3 = snapshot_of(w->p[0].e, &s3);
 
-	px.e = dv_engine_new(1, &ops, &px);
+	px.e = dv_engine_new(1);
 	assert_non_null(px.e);
 	/* from nothing: n1's addresses of s1 come up, in address order */
-	assert_int_equal(restore_copy(px.e, s1, l1), 0);
+	assert_int_equal(restore_copy(px.e, &px, s1, l1), 0);
 	assert_int_equal(px.n_recs, 3);
 	for (size_t k = 0; k < 3; k++) {
 		struct dv_addr a = A(up1[k]);
@@ -3050,7 +3084,7 @@ static void test_restore_local_effects(void **state)
 	}
 	/* s1 -> s2: two go, two come, 10.2.2.1 stays without a word */
 	px.n_recs = 0;
-	assert_int_equal(restore_copy(px.e, s2, l2), 0);
+	assert_int_equal(restore_copy(px.e, &px, s2, l2), 0);
 	assert_int_equal(px.n_recs, 4);
 	{
 		static const char *const want[] = {"10.1.1.1", "10.1.1.2", "10.1.1.3", "fd00:1::4"};
@@ -3073,21 +3107,21 @@ static void test_restore_local_effects(void **state)
 	}
 	/* the same state again: nothing */
 	px.n_recs = 0;
-	assert_int_equal(restore_copy(px.e, s2, l2), 0);
+	assert_int_equal(restore_copy(px.e, &px, s2, l2), 0);
 	assert_int_equal(px.n_recs, 0);
 	/* the partition lost quorum: everything goes */
-	assert_int_equal(restore_copy(px.e, s3, l3), 0);
+	assert_int_equal(restore_copy(px.e, &px, s3, l3), 0);
 	assert_int_equal(px.n_recs, 3);
 	assert_int_equal(px.n_installed, 0);
 	assert_false(dv_engine_quorate(px.e));
 	/* and comes back with it */
 	px.n_recs = 0;
-	assert_int_equal(restore_copy(px.e, s2, l2), 0);
+	assert_int_equal(restore_copy(px.e, &px, s2, l2), 0);
 	assert_int_equal(px.n_recs, 3);
 	assert_int_equal(px.n_installed, 3);
 
 	/* from the world's state on, it answers like n1's engine */
-	assert_int_equal(restore_copy(px.e, s3, l3), 0);
+	assert_int_equal(restore_copy(px.e, &px, s3, l3), 0);
 	for (int step = 0; step < 2; step++) {
 		struct dv_event ev = {.type = DV_EV_QUORUM, .quorum.quorate = true};
 
@@ -3097,7 +3131,7 @@ static void test_restore_local_effects(void **state)
 		}
 		assert_int_equal(apply(w, &ev), 0);
 		px.n_recs = 0;
-		assert_int_equal(dv_engine_apply(px.e, &ev), 0);
+		assert_int_equal(peer_apply(&px, &ev), 0);
 		assert_int_equal(px.n_recs, w->p[0].n_recs);
 		assert_true(px.n_recs > 0);
 		for (size_t k = 0; k < px.n_recs; k++)
@@ -3108,13 +3142,13 @@ static void test_restore_local_effects(void **state)
 	/* a node that owns nothing hears nothing; without callbacks, no crash */
 	{
 		struct peer p3 = {.self = 3, .track = true};
-		struct dv_engine *quiet = dv_engine_new(3, NULL, NULL);
+		struct dv_engine *quiet = dv_engine_new(3);
 
-		p3.e = dv_engine_new(3, &ops, &p3);
-		assert_int_equal(restore_copy(p3.e, s2, l2), 0);
+		p3.e = dv_engine_new(3);
+		assert_int_equal(restore_copy(p3.e, &p3, s2, l2), 0);
 		assert_int_equal(p3.n_recs, 0);
-		assert_int_equal(restore_copy(quiet, s1, l1), 0);
-		assert_int_equal(restore_copy(quiet, s3, l3), 0);
+		assert_int_equal(restore_copy(quiet, NULL, s1, l1), 0);
+		assert_int_equal(restore_copy(quiet, NULL, s3, l3), 0);
 		dv_engine_free(quiet);
 		dv_engine_free(p3.e);
 		free(p3.installed);
@@ -3163,9 +3197,9 @@ static void test_restore_corrupt(void **state)
 	len = snapshot_of(w->p[0].e, &s);
 
 	/* a target with a state of its own and an address installed */
-	pt.e = dv_engine_new(2, &ops, &pt);
+	pt.e = dv_engine_new(2);
 	assert_non_null(pt.e);
-	assert_int_equal(restore_copy(pt.e, s0, l0), 0);
+	assert_int_equal(restore_copy(pt.e, &pt, s0, l0), 0);
 	assert_int_equal(pt.n_installed, 1);
 	lb = snapshot_of(pt.e, &before);
 	c = malloc(len + 1);
@@ -3177,7 +3211,7 @@ static void test_restore_corrupt(void **state)
 		size_t la_;                                                                                            \
                                                                                                                        \
 		pt.n_recs = 0;                                                                                         \
-		assert_int_equal(restore_copy(pt.e, (buf), (n)), -EBADMSG);                                            \
+		assert_int_equal(restore_copy(pt.e, &pt, (buf), (n)), -EBADMSG);                                       \
 		assert_int_equal(pt.n_recs, 0);                                                                        \
 		la_ = snapshot_of(pt.e, &after_);                                                                      \
 		assert_int_equal(la_, lb);                                                                             \
@@ -3209,7 +3243,7 @@ static void test_restore_corrupt(void **state)
 	/* nothing */
 	REFUSED(NULL, 0);
 	REFUSED(s, 0);
-	assert_int_equal(dv_engine_restore(NULL, s, len), -EINVAL);
+	assert_int_equal(dv_engine_restore(NULL, s, len, NULL), -EINVAL);
 
 	/* Any byte changed, checksum fixed: refused and unchanged, or taken
 	 * whole, and then the state is exactly what the bytes say. */
@@ -3221,7 +3255,7 @@ static void test_restore_corrupt(void **state)
 			c[k] ^= deltas[d];
 			snap_seal(c, len);
 			pt.n_recs = 0;
-			r = restore_copy(pt.e, c, len);
+			r = restore_copy(pt.e, &pt, c, len);
 			if (r == 0) {
 				uint8_t *got;
 				size_t lg = snapshot_of(pt.e, &got);
@@ -3231,7 +3265,7 @@ static void test_restore_corrupt(void **state)
 				free(got);
 				for (size_t i = 0; i < pt.n_recs; i++)
 					assert_int_equal(pt.recs[i].type, REC_LOCAL);
-				assert_int_equal(restore_copy(pt.e, before, lb), 0);
+				assert_int_equal(restore_copy(pt.e, &pt, before, lb), 0);
 				accepted++;
 			} else {
 				REFUSED(c, len);
@@ -3244,7 +3278,7 @@ static void test_restore_corrupt(void **state)
 	assert_true(accepted > 100);
 	/* still a working engine with its old addresses */
 	assert_int_equal(pt.n_installed, 1);
-	assert_int_equal(restore_copy(pt.e, s, len), 0);
+	assert_int_equal(restore_copy(pt.e, &pt, s, len), 0);
 	assert_same_state(pt.e, w->p[0].e);
 	free(c);
 	free(s0);
@@ -3525,12 +3559,12 @@ static void test_restore_crafted(void **state)
 	size_t len, l2, lb;
 
 	(void)state;
-	p.e = dv_engine_new(2, &ops, &p);
+	p.e = dv_engine_new(2);
 	assert_non_null(p.e);
 
 	/* the well-formed one is taken, and is exactly the engine's format */
 	buf = craft(D_NONE, &len);
-	assert_int_equal(restore_copy(p.e, buf, len), 0);
+	assert_int_equal(restore_copy(p.e, &p, buf, len), 0);
 	assert_int_equal(p.n_recs, 0); /* n2 owns nothing */
 	l2 = snapshot_of(p.e, &again);
 	assert_int_equal(l2, len);
@@ -3544,7 +3578,7 @@ static void test_restore_crafted(void **state)
 	for (int d = D_NONE + 1; d < N_DEFECTS; d++) {
 		buf = craft((enum defect)d, &len);
 		p.n_recs = 0;
-		if (restore_copy(p.e, buf, len) != -EBADMSG)
+		if (restore_copy(p.e, &p, buf, len) != -EBADMSG)
 			fail_msg("defect %d taken", d);
 		assert_int_equal(p.n_recs, 0);
 		l2 = snapshot_of(p.e, &again);
@@ -3564,7 +3598,7 @@ static void test_restore_crafted(void **state)
 
 		ev.client_gone.client = 7;
 		p.n_recs = 0;
-		assert_int_equal(dv_engine_apply(p.e, &ev), 0);
+		assert_int_equal(peer_apply(&p, &ev), 0);
 		assert_int_equal(p.n_recs, 2);
 		assert_int_equal(p.recs[0].type, REC_LOCAL);
 		assert_int_equal(p.recs[1].type, REC_NOTIFY);
