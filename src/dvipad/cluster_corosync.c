@@ -42,8 +42,8 @@
 
 #include "clock.h"
 #include "cluster.h"
-#include "codec.h"
 #include "log.h"
+#include "wire.h"
 
 enum { MSG_EVENT = 1, MSG_STATE = 2 };
 
@@ -117,19 +117,6 @@ static int id_cmp(const void *a, const void *b)
 	dv_nodeid_t x = *(const dv_nodeid_t *)a, y = *(const dv_nodeid_t *)b;
 
 	return (x > y) - (x < y);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* ---- sending, with flow control ---- */
@@ -289,8 +276,9 @@ static void send_quorum(struct corosync *cs)
 
 static void send_state(struct corosync *cs)
 {
-	uint8_t *snap = NULL, *hdr;
-	size_t len = 0, hlen = 4 + 4 * cs->n_view;
+	struct dv_wbuf hdr = {0};
+	uint8_t *snap = NULL;
+	size_t len = 0;
 	int r;
 
 	r = cs->c.ops->snapshot(cs->c.ud, &snap, &len);
@@ -299,17 +287,17 @@ static void send_state(struct corosync *cs)
 		schedule_lost(cs); /* the joiners would wait for ever */
 		return;
 	}
-	hdr = malloc(hlen);
-	if (!hdr) {
+	dv_w_u32(&hdr, cs->n_view);
+	for (size_t i = 0; i < cs->n_view; i++)
+		dv_w_u32(&hdr, cs->view[i]);
+	if (hdr.err) {
+		free(hdr.data);
 		free(snap);
 		schedule_lost(cs);
 		return;
 	}
-	put_u32(hdr, cs->n_view);
-	for (size_t i = 0; i < cs->n_view; i++)
-		put_u32(hdr + 4 + 4 * i, cs->view[i]);
-	r = send_msg(cs, MSG_STATE, hdr, hlen, snap, len);
-	free(hdr);
+	r = send_msg(cs, MSG_STATE, hdr.data, hdr.len, snap, len);
+	free(hdr.data);
 	free(snap);
 	if (r < 0) {
 		log_err("corosync: cannot multicast the state for joining nodes: %s", strerror(-r));
@@ -425,6 +413,7 @@ static void report_sync(struct corosync *cs)
 
 static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, size_t len)
 {
+	struct dv_rbuf hdr = {.data = p, .len = len};
 	size_t n, hlen;
 	bool restore;
 	int r;
@@ -433,7 +422,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 		log_warn("corosync: dropped a short state message from node %u", sender);
 		return;
 	}
-	n = get_u32(p);
+	n = dv_r_u32(&hdr);
 	if (n > DV_ENGINE_MAX_NODES || len < 4 + 4 * n) {
 		log_warn("corosync: dropped a malformed state message from node %u", sender);
 		return;
@@ -445,7 +434,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 	if (n != cs->n_view)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (get_u32(p + 4 + 4 * i) != cs->view[i])
+		if (dv_r_u32(&hdr) != cs->view[i])
 			return;
 
 	restore = !(cs->has_state && sender == cs->source);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "cleanup.h"
 
 #define DV_NODE_NAME_MAX 64   /* including the terminating NUL */
 #define DV_GROUP_NAME_MAX 128 /* CPG group names are at most 128 bytes */
@@ -129,7 +130,7 @@ bool dv_conf_range_allows(const struct dv_conf_range *r, uid_t uid, const gid_t 
  */
 unsigned dv_conf_check_local(const struct dv_conf *c, const struct dv_addr *local, size_t n_local, FILE *errf);
 
-#define _cleanup_conf_ __attribute__((cleanup(dv_conf_freep)))
+#define _cleanup_conf_ _cleanup_(dv_conf_freep)
 static inline void dv_conf_freep(struct dv_conf **c)
 {
 	dv_conf_free(*c);

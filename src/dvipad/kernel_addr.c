@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "clock.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
@@ -82,12 +83,6 @@ struct ifa_info {
 	unsigned plen;
 	uint8_t proto;
 };
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 
 static inline void *mfree(void *p)
 {

@@ -27,9 +27,11 @@ static inline void dv_fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_free_ __attribute__((cleanup(dv_freep)))
-#define _cleanup_close_ __attribute__((cleanup(dv_closep)))
-#define _cleanup_fclose_ __attribute__((cleanup(dv_fclosep)))
+/* Run f(&var) when var goes out of scope. */
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(dv_freep)
+#define _cleanup_close_ _cleanup_(dv_closep)
+#define _cleanup_fclose_ _cleanup_(dv_fclosep)
 
 /* The value of p, and p set to NULL (so its cleanup does nothing). */
 #define TAKE_PTR(p)                                                                                                    \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The cluster wire format (codec.h) and its byte-level helpers (wire.h).
+ * The cluster wire format and its byte-level helpers (wire.h).
  *
  * An event on the wire:
  *
@@ -34,7 +34,6 @@
  * A STANDBY's rank travels unchecked: the engine answers a bad rank with a
  * reply to the requesting client, which a refusal here would swallow.
  */
-#include "codec.h"
 
 #include <errno.h>
 #include <stdlib.h>
