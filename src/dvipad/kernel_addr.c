@@ -18,7 +18,6 @@
 #include <libmnl/libmnl.h>
 #include <arpa/inet.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,6 @@
 
 #define KADDR_MAX 65536		  /* desired addresses */
 #define SLOTS_MAX (4 * KADDR_MAX) /* hash slots, load factor <= 1/2 */
-#define REPLY_TIMEOUT_MS 1000	  /* per round trip, reset by every reply */
 #define BATCH_MAX 256		  /* requests per sendmsg during refresh and removal */
 #define MSG_ROOM 256		  /* upper bound of one address request */
 #define TX_SIZE (BATCH_MAX * MSG_ROOM)
@@ -52,9 +50,7 @@ struct slot {
 
 struct dv_kaddr {
 	sd_event *ev;
-	struct mnl_socket *req, *mon;
-	uint32_t portid;
-	uint32_t seq;
+	struct dv_nl req, mon;
 	int ifindex;
 	uint8_t mac[6];
 	unsigned lease_s;
@@ -72,8 +68,7 @@ struct dv_kaddr {
 	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
 	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
 
-	char *tx, *rx, *monrx;
-	char ackmsg[256]; /* extended-ack text of the first failure of the current exchange */
+	char *tx;
 	char errmsg[320];
 };
 
@@ -83,12 +78,6 @@ struct ifa_info {
 	unsigned plen;
 	uint8_t proto;
 };
-
-static inline void *mfree(void *p)
-{
-	free(p);
-	return NULL;
-}
 
 static bool family_ok(const struct dv_addr *a)
 {
@@ -213,177 +202,12 @@ static void set_desired(struct dv_kaddr *k, struct slot *s, bool desired)
 
 /* ---------------- netlink round trips ---------------- */
 
-typedef int (*nl_data_cb)(const struct nlmsghdr *nlh, void *data);
-
 static void set_error(struct dv_kaddr *k, int r)
 {
-	if (k->ackmsg[0])
-		snprintf(k->errmsg, sizeof(k->errmsg), "%s (%s)", k->ackmsg, strerror(-r));
+	if (k->req.ackmsg[0])
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s (%s)", k->req.ackmsg, strerror(-r));
 	else
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(-r));
-}
-
-static int extack_attr_cb(const struct nlattr *attr, void *data)
-{
-	struct dv_kaddr *k = data;
-
-	if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0 &&
-	    !k->ackmsg[0])
-		snprintf(k->ackmsg, sizeof(k->ackmsg), "%s", mnl_attr_get_str(attr));
-	return MNL_CB_OK;
-}
-
-/* The error of an NLMSG_ERROR or NLMSG_DONE, keeping the kernel's text. */
-static int reply_error(struct dv_kaddr *k, const struct nlmsghdr *nlh)
-{
-	size_t plen = mnl_nlmsg_get_payload_len(nlh), off;
-	const char *p = mnl_nlmsg_get_payload(nlh);
-	int err;
-
-	if (plen < sizeof(int))
-		return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
-	memcpy(&err, p, sizeof(err));
-	if (err == 0)
-		return 0;
-	if (err > 0 || err < -4095)
-		return -EPROTO;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return err;
-	if (nlh->nlmsg_type == NLMSG_DONE) {
-		off = sizeof(int);
-	} else {
-		struct nlmsgerr e;
-
-		if (plen < sizeof(e))
-			return err;
-		memcpy(&e, p, sizeof(e));
-		off = sizeof(e);
-		/* Without NETLINK_CAP_ACK the whole request is echoed first. */
-		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-			off += MNL_ALIGN(e.msg.nlmsg_len) - sizeof(struct nlmsghdr);
-	}
-	if (off < plen)
-		(void)mnl_attr_parse_payload(p + off, plen - off, extack_attr_cb, k);
-	return err;
-}
-
-/* One datagram from the kernel, and only from the kernel. */
-static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
-{
-	struct sockaddr_nl sa;
-	struct iovec iov = {.iov_base = buf, .iov_len = size};
-	struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
-	for (;;) {
-		n = recvmsg(mnl_socket_get_fd(nl), &msg, 0);
-		if (n < 0)
-			return errno == EINTR ? -EINTR : -errno;
-		if (msg.msg_flags & MSG_TRUNC)
-			return -ENOSPC;
-		if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
-			return n;
-		/* A unicast from another process: not ours to believe. */
-		msg.msg_namelen = sizeof(sa);
-	}
-}
-
-/*
- * Wait for the answers to the n requests sent with sequence numbers first
- * .. first+n-1: an NLMSG_ERROR each (ack or error), or NLMSG_DONE for a
- * dump. Data messages go to cb. errs, if given, gets each request's result.
- * Returns the first error; -EINTR if a dump was inconsistent.
- */
-static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb, void *data, int *errs)
-{
-	uint64_t deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
-	unsigned answered = 0;
-	bool intr = false;
-	int result = 0;
-
-	while (answered < n) {
-		ssize_t len = nl_recv(k->req, k->rx, RX_SIZE);
-		int left;
-
-		if (len == -EINTR)
-			continue;
-		if (len == -EAGAIN) {
-			struct pollfd pfd = {.fd = mnl_socket_get_fd(k->req), .events = POLLIN};
-			uint64_t now = dv_mono_us() / 1000;
-
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
-				return -errno;
-			continue;
-		}
-		if (len < 0)
-			return (int)len; /* -ENOBUFS: answers were lost */
-		deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
-
-		left = (int)len;
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->rx; mnl_nlmsg_ok(nlh, left);
-		     nlh = mnl_nlmsg_next(nlh, &left)) {
-			uint32_t idx = nlh->nlmsg_seq - first;
-			int r;
-
-			/* Late answers to a request that timed out. */
-			if (nlh->nlmsg_pid != k->portid || idx >= n)
-				continue;
-			if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-				intr = true;
-			switch (nlh->nlmsg_type) {
-			case NLMSG_NOOP:
-			case NLMSG_OVERRUN:
-				continue;
-			case NLMSG_ERROR:
-			case NLMSG_DONE:
-				r = reply_error(k, nlh);
-				answered++;
-				if (errs)
-					errs[idx] = r;
-				break;
-			default:
-				r = cb ? cb(nlh, data) : 0;
-				break;
-			}
-			if (r < 0 && result == 0)
-				result = r;
-		}
-	}
-	if (result == 0 && intr)
-		result = -EINTR;
-	return result;
-}
-
-static struct nlmsghdr *msg_start(struct dv_kaddr *k, char *buf, uint16_t type, uint16_t flags)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = ++k->seq;
-	return nlh;
-}
-
-static int nl_send(struct dv_kaddr *k, size_t len)
-{
-	if (mnl_socket_sendto(k->req, k->tx, len) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Send the one request at the start of k->tx and wait for its answer. */
-static int nl_request(struct dv_kaddr *k, nl_data_cb cb, void *data)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->tx;
-	int r;
-
-	k->ackmsg[0] = 0;
-	r = nl_send(k, nlh->nlmsg_len);
-	if (r < 0)
-		return r;
-	return nl_wait(k, nlh->nlmsg_seq, 1, cb, data, NULL);
 }
 
 static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t type, const struct dv_addr *a,
@@ -392,7 +216,7 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	nlh = msg_start(k, buf, type, NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	nlh = dv_nl_msg(&k->req, buf, type, NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0));
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = a->family;
 	ifa->ifa_prefixlen = (uint8_t)plen;
@@ -429,8 +253,9 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 
 static int send_add(struct dv_kaddr *k, const struct dv_addr *a)
 {
-	put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
-	return nl_request(k, NULL, NULL);
+	const struct nlmsghdr *nlh = put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
+
+	return dv_nl_request(&k->req, nlh, NULL, NULL);
 }
 
 static bool del_ok(int r)
@@ -442,8 +267,7 @@ static int send_del(struct dv_kaddr *k, const struct dv_addr *a, unsigned plen)
 {
 	int r;
 
-	put_addr_msg(k, k->tx, RTM_DELADDR, a, plen);
-	r = nl_request(k, NULL, NULL);
+	r = dv_nl_request(&k->req, put_addr_msg(k, k->tx, RTM_DELADDR, a, plen), NULL, NULL);
 	/* Already gone: the kernel sends no notification either. */
 	if (r == -ENOENT || r == -EADDRNOTAVAIL)
 		return 1;
@@ -547,11 +371,11 @@ static int dump_addrs(struct dv_kaddr *k, struct ifa_list *l)
 		l->n = 0;
 		r = 0;
 		for (size_t f = 0; f < sizeof(families) && r == 0; f++) {
-			struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETADDR, NLM_F_DUMP);
+			struct nlmsghdr *nlh = dv_nl_msg(&k->req, k->tx, RTM_GETADDR, NLM_F_DUMP);
 			struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 
 			ifa->ifa_family = families[f];
-			r = nl_request(k, dump_cb, l);
+			r = dv_nl_request(&k->req, nlh, dump_cb, l);
 		}
 	}
 	return r;
@@ -676,7 +500,7 @@ static void resync(struct dv_kaddr *k)
 	/* Queued notifications predate the loss and would be judged against
 	 * own_dels we are about to forget: drop them, the dump tells all. */
 	for (;;) {
-		ssize_t n = nl_recv(k->mon, k->monrx, RX_SIZE);
+		ssize_t n = dv_nl_recv(&k->mon);
 
 		if (n < 0 && n != -EINTR)
 			break;
@@ -717,7 +541,7 @@ static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *user
 
 	(void)src, (void)fd, (void)revents;
 	for (unsigned burst = 0; burst < MON_BURST; burst++) {
-		ssize_t len = nl_recv(k->mon, k->monrx, RX_SIZE);
+		ssize_t len = dv_nl_recv(&k->mon);
 		int left;
 
 		if (len == -EINTR)
@@ -729,7 +553,7 @@ static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *user
 		if (len < 0)
 			break;
 		left = (int)len;
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->monrx; mnl_nlmsg_ok(nlh, left);
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->mon.rx; mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left))
 			if (nlh->nlmsg_type == RTM_DELADDR)
 				on_deladdr(k, nlh);
@@ -755,7 +579,7 @@ static bool refresh_slice(struct dv_kaddr *k)
 	do {
 		size_t len = 0;
 		unsigned n = 0;
-		uint32_t first = k->seq + 1;
+		uint32_t first = k->req.seq + 1;
 		uint64_t tb = dv_mono_us();
 		int r;
 
@@ -773,10 +597,9 @@ static bool refresh_slice(struct dv_kaddr *k)
 		}
 		if (!n)
 			break;
-		k->ackmsg[0] = 0;
-		r = nl_send(k, len);
+		r = dv_nl_send(&k->req, k->tx, len);
 		if (r == 0)
-			r = nl_wait(k, first, n, NULL, NULL, errs);
+			r = dv_nl_wait(&k->req, first, n, NULL, NULL, errs);
 		if (r < 0)
 			set_error(k, r);
 		t = dv_mono_us();
@@ -816,7 +639,7 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		(void)sd_event_source_set_time_accuracy(src, 1);
 		(void)sd_event_source_set_time_relative(src, 0);
 	} else {
-		k->pass = mfree(k->pass);
+		k->pass = dv_mfree(k->pass);
 		/* Every lease/3 from the start of a pass, at once if it overran. */
 		next = k->pass_start + refresh_usec(k);
 		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
@@ -853,50 +676,13 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 
 static int read_mac(struct dv_kaddr *k)
 {
-	struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETLINK, NLM_F_ACK);
+	struct nlmsghdr *nlh = dv_nl_msg(&k->req, k->tx, RTM_GETLINK, NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = k->ifindex;
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	return nl_request(k, link_cb, k);
-}
-
-static int nl_open(struct mnl_socket **ret)
-{
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	int fd, size = SOCK_BUF;
-
-	if (!nl)
-		return -errno;
-	fd = mnl_socket_get_fd(nl);
-	/* Beyond rmem_max needs CAP_NET_ADMIN, which dvipad has anyway. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int r = -errno;
-
-		mnl_socket_close(nl);
-		return r;
-	}
-	*ret = nl;
-	return 0;
-}
-
-static int setup_req(struct dv_kaddr *k)
-{
-	int one = 1, r;
-
-	r = nl_open(&k->req);
-	if (r < 0)
-		return r;
-	k->portid = mnl_socket_get_portid(k->req);
-	/* CAP_ACK: errors carry no copy of our request; EXT_ACK: the
-	 * kernel's reason in words. */
-	if (mnl_socket_setsockopt(k->req, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
-	    mnl_socket_setsockopt(k->req, NETLINK_EXT_ACK, &one, sizeof(one)) < 0)
-		return -errno;
-	return 0;
+	return dv_nl_request(&k->req, nlh, link_cb, k);
 }
 
 static int setup_mon(struct dv_kaddr *k)
@@ -916,15 +702,15 @@ static int setup_mon(struct dv_kaddr *k)
 	int groups[] = {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR};
 	int r, fd;
 
-	r = nl_open(&k->mon);
+	r = dv_nl_open(&k->mon, NETLINK_ROUTE, RX_SIZE, SOCK_BUF);
 	if (r < 0)
 		return r;
-	fd = mnl_socket_get_fd(k->mon);
+	fd = dv_nl_fd(&k->mon);
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
 		return -errno;
-	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
-		if (mnl_socket_setsockopt(k->mon, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(groups[i])) < 0)
-			return -errno;
+	r = dv_nl_join(&k->mon, groups, sizeof(groups) / sizeof(groups[0]));
+	if (r < 0)
+		return r;
 	return sd_event_add_io(k->ev, &k->mon_src, fd, EPOLLIN, on_monitor, k);
 }
 
@@ -950,18 +736,15 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 	k->lease_s = lease_s;
 	k->ops = ops;
 	k->ud = ud;
-	k->seq = (uint32_t)time(NULL);
 	k->batch = BATCH_MAX;
 	snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(0));
 	k->tx = malloc(TX_SIZE);
-	k->rx = malloc(RX_SIZE);
-	k->monrx = malloc(RX_SIZE);
-	if (!k->tx || !k->rx || !k->monrx) {
+	if (!k->tx) {
 		r = -ENOMEM;
 		goto fail;
 	}
 
-	r = setup_req(k);
+	r = dv_nl_open(&k->req, NETLINK_ROUTE, RX_SIZE, SOCK_BUF);
 	if (r < 0)
 		goto fail;
 	/* Subscribe before anything is installed, so no removal is missed. */
@@ -994,16 +777,12 @@ struct dv_kaddr *dv_kaddr_free(struct dv_kaddr *k)
 		return NULL;
 	sd_event_source_disable_unref(k->mon_src);
 	sd_event_source_disable_unref(k->refresh_src);
-	if (k->req)
-		mnl_socket_close(k->req);
-	if (k->mon)
-		mnl_socket_close(k->mon);
+	dv_nl_close(&k->req);
+	dv_nl_close(&k->mon);
 	sd_event_unref(k->ev);
 	free(k->slots);
 	free(k->pass);
 	free(k->tx);
-	free(k->rx);
-	free(k->monrx);
 	free(k);
 	return NULL;
 }
@@ -1099,7 +878,7 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 	while (i < k->cap) {
 		size_t len = 0;
 		unsigned n = 0;
-		uint32_t first = k->seq + 1;
+		uint32_t first = k->req.seq + 1;
 		int r;
 
 		for (; i < k->cap && n < BATCH_MAX; i++) {
@@ -1115,10 +894,9 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 		}
 		if (!n)
 			break;
-		k->ackmsg[0] = 0;
-		r = nl_send(k, len);
+		r = dv_nl_send(&k->req, k->tx, len);
 		if (r == 0)
-			r = nl_wait(k, first, n, NULL, NULL, errs);
+			r = dv_nl_wait(&k->req, first, n, NULL, NULL, errs);
 		else
 			for (unsigned j = 0; j < n; j++)
 				errs[j] = r;

@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* free(p), and NULL for `x = dv_mfree(x);`. */
+static inline void *dv_mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static inline void dv_freep(void *p)
 {
 	free(*(void **)p);
