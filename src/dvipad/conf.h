@@ -33,6 +33,12 @@ enum dv_range_policy {
 	DV_POLICY_UNIQUE,
 };
 
+/* The policy as the configuration spells it: "MOVEABLE NONDISRUPTIVE",
+ * "MOVEABLE DISRUPTIVE", "UNIQUE" (dvipad -nv, the engine's reasons). */
+const char *dv_policy_keyword(enum dv_range_policy p);
+/* The policy as status shows it: "nondisruptive", "disruptive", "unique". */
+const char *dv_policy_name(enum dv_range_policy p);
+
 enum dv_moveable {
 	DV_MOVE_IMMEDIATE = 0, /* default for VIPADEFINE */
 	DV_MOVE_WHENIDLE,
@@ -135,3 +141,12 @@ static inline void dv_conf_freep(struct dv_conf **c)
 {
 	dv_conf_free(*c);
 }
+
+/*
+ * Status names of the engine's views (engine.h's enums, which include this
+ * header; hence plain numbers here): enum dv_origin ("none", "bind", "api",
+ * "operator", "define", "backup") and enum dv_vipa_state ("active",
+ * "waiting", "inactive"). For holds, dv_kind_name() in proto.h.
+ */
+const char *dv_origin_name(int origin);
+const char *dv_state_name(int state);
