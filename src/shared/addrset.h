@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A set of addresses (open addressing, linear probing, backward-shift
- * deletion): O(1) add/del/has, for sets of tens of thousands of VIPAs. */
+/* A set of addresses on the one hash table (hashtab.h): O(1)
+ * add/del/has, for sets of tens of thousands of VIPAs. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "addr.h"
+#include "hashtab.h"
 
 struct dv_addrset {
-	struct dv_addr *slots; /* family 0 = empty */
-	size_t cap;            /* power of two, or 0 */
-	size_t n;
+	struct dv_hashtab t; /* of malloc'ed struct dv_addr */
+	size_t n;            /* members */
 };
 
 /* 1 added, 0 already present, -ENOMEM. */
