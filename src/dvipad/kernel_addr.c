@@ -5,7 +5,7 @@
  * Two sockets: "req" carries our requests, one at a time or in batches,
  * each answered by an ACK we wait for (seq and port id checked); "mon" is
  * subscribed to the address groups and tells us when someone else removes
- * one of our addresses. The desired set is an open-addressing hash table so
+ * one of our addresses. The desired set is on the one hash table (hashtab.h) so
  * that add, del and lookup stay O(1) with tens of thousands of addresses.
  */
 #include "kernel.h"
@@ -27,9 +27,10 @@
 
 #include "cleanup.h"
 #include "clock.h"
+#include "hashtab.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
-#define SLOTS_MAX (4 * KADDR_MAX) /* hash slots, load factor <= 1/2 */
+#define SLOTS_MAX (2 * KADDR_MAX) /* desired, or awaiting the notification of our removal */
 #define BATCH_MAX 256		  /* requests per sendmsg during refresh and removal */
 #define MSG_ROOM 256		  /* upper bound of one address request */
 #define TX_SIZE (BATCH_MAX * MSG_ROOM)
@@ -40,7 +41,7 @@
 #define SLICE_USEC 1000 /* refresh work per loop iteration */
 
 struct slot {
-	struct dv_addr a; /* family 0: empty */
+	struct dv_addr a;
 	bool desired;
 	/* RTM_DELADDRs we issued whose notification the monitor has not read
 	 * yet: those are ours, not someone else's removal. */
@@ -58,8 +59,9 @@ struct dv_kaddr {
 	void *ud;
 	sd_event_source *mon_src, *refresh_src;
 
-	struct slot *slots;
-	size_t cap, n_used, n_desired;
+	struct dv_hashtab slots; /* of struct slot */
+	struct slot *spare;	 /* for the next slot_insert() */
+	size_t n_desired;
 	uint32_t gen;
 
 	/* The refresh pass under way: a snapshot worked off in slices. */
@@ -86,101 +88,72 @@ static bool family_ok(const struct dv_addr *a)
 
 /* ---------------- desired set ---------------- */
 
-static size_t slot_index(const struct dv_kaddr *k, const struct dv_addr *a)
+static uint32_t slot_hash(const void *item)
 {
-	size_t mask = k->cap - 1, i = dv_addr_hash(a) & mask;
+	return dv_addr_hash(&((const struct slot *)item)->a);
+}
 
-	while (k->slots[i].a.family && !dv_addr_eq(&k->slots[i].a, a))
-		i = (i + 1) & mask;
-	return i;
+static bool slot_match(const void *item, const void *key)
+{
+	return dv_addr_eq(&((const struct slot *)item)->a, key);
 }
 
 static struct slot *slot_find(const struct dv_kaddr *k, const struct dv_addr *a)
 {
-	struct slot *s;
-
-	if (!k->cap)
-		return NULL;
-	s = &k->slots[slot_index(k, a)];
-	return s->a.family ? s : NULL;
+	return dv_hashtab_get(&k->slots, dv_addr_hash(a), slot_match, a);
 }
 
-enum rehash_mode {
-	KEEP_ALL,
-	DROP_IDLE,	/* slots neither desired nor awaiting a notification */
-	DROP_UNDESIRED, /* and forget every own_dels (after a monitor overrun) */
-};
-
-static int slots_rehash(struct dv_kaddr *k, size_t ncap, enum rehash_mode mode)
+static bool slot_keep(void *item, void *ud)
 {
-	struct slot *old = k->slots;
-	size_t ocap = k->cap;
+	struct slot *s = item;
+	const bool *forget_dels = ud;
 
-	k->slots = calloc(ncap, sizeof(*k->slots));
-	if (!k->slots) {
-		k->slots = old;
-		return -ENOMEM;
-	}
-	k->cap = ncap;
-	k->n_used = 0;
-	for (size_t i = 0; i < ocap; i++) {
-		struct slot s = old[i];
+	if (*forget_dels)
+		s->own_dels = 0;
+	if (s->desired || s->own_dels)
+		return true;
+	free(s);
+	return false;
+}
 
-		if (!s.a.family)
-			continue;
-		if (mode == DROP_UNDESIRED)
-			s.own_dels = 0;
-		if (mode != KEEP_ALL && !s.desired && !s.own_dels)
-			continue;
-		k->slots[slot_index(k, &s.a)] = s;
-		k->n_used++;
-	}
-	free(old);
-	return 0;
+/* Drop the slots that are neither desired nor awaiting a notification; with
+ * forget_dels, forget every own_dels first (after a monitor overrun). */
+static void slots_drop_idle(struct dv_kaddr *k, bool forget_dels)
+{
+	dv_hashtab_filter(&k->slots, slot_keep, &forget_dels, slot_hash);
 }
 
 /* Room for one more slot, so that the insert after a successful kernel
  * request cannot fail. */
 static int slots_reserve(struct dv_kaddr *k)
 {
-	if ((k->n_used + 1) * 2 <= k->cap)
-		return 0;
-	if (k->cap >= SLOTS_MAX)
+	if (dv_hashtab_size(&k->slots) + 1 > SLOTS_MAX)
 		return -ENOSPC;
-	return slots_rehash(k, k->cap ? k->cap * 2 : 64, KEEP_ALL);
+	if (!k->spare) {
+		k->spare = malloc(sizeof(*k->spare));
+		if (!k->spare)
+			return -ENOMEM;
+	}
+	return dv_hashtab_reserve(&k->slots, 1, slot_hash);
 }
 
+/* After slots_reserve(). */
 static struct slot *slot_insert(struct dv_kaddr *k, const struct dv_addr *a)
 {
-	struct slot *s = &k->slots[slot_index(k, a)];
+	struct slot *s = slot_find(k, a);
 
-	if (!s->a.family) {
-		*s = (struct slot){.a = *a};
-		k->n_used++;
-	}
+	if (s)
+		return s;
+	s = TAKE_PTR(k->spare);
+	*s = (struct slot){.a = *a};
+	(void)dv_hashtab_put(&k->slots, s, slot_hash);
 	return s;
 }
 
-/* Linear probing with backward-shift deletion: no tombstones to sweep. */
 static void slot_remove(struct dv_kaddr *k, struct slot *s)
 {
-	size_t mask = k->cap - 1, i = (size_t)(s - k->slots), j = i;
-
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & mask;
-		if (!k->slots[j].a.family)
-			break;
-		home = dv_addr_hash(&k->slots[j].a) & mask;
-		/* Move j into the hole unless its home lies cyclically in (i, j]. */
-		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-			continue;
-		k->slots[i] = k->slots[j];
-		i = j;
-	}
-	k->slots[i] = (struct slot){0};
-	k->n_used--;
+	dv_hashtab_del(&k->slots, dv_hashtab_find(&k->slots, slot_hash(s), slot_match, &s->a), slot_hash);
+	free(s);
 }
 
 static void slot_put(struct dv_kaddr *k, struct slot *s)
@@ -470,12 +443,14 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 
 	/* Collect first: readded() may change the set under our feet. */
 	if (k->n_desired) {
+		struct slot *s;
+
 		missing = calloc(k->n_desired, sizeof(*missing));
 		if (!missing)
 			return -ENOMEM;
-		for (size_t i = 0; i < k->cap; i++)
-			if (k->slots[i].desired && k->slots[i].seen != k->gen)
-				missing[n_missing++] = k->slots[i].a;
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			if (s->desired && s->seen != k->gen)
+				missing[n_missing++] = s->a;
 	}
 	for (size_t i = 0; i < n_missing; i++) {
 		struct slot *s = slot_find(k, &missing[i]);
@@ -505,8 +480,7 @@ static void resync(struct dv_kaddr *k)
 		if (n < 0 && n != -EINTR)
 			break;
 	}
-	if (k->cap)
-		(void)slots_rehash(k, k->cap, DROP_UNDESIRED);
+	slots_drop_idle(k, true);
 	(void)sync_addrs(k, false, NULL, NULL, NULL, NULL);
 }
 
@@ -629,10 +603,13 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		k->pass_start = dv_mono_us();
 		k->pass_n = k->pass_pos = 0;
 		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
-		if (k->pass)
-			for (size_t i = 0; i < k->cap; i++)
-				if (k->slots[i].desired)
-					k->pass[k->pass_n++] = k->slots[i].a;
+		if (k->pass) {
+			struct slot *s;
+
+			DV_HASHTAB_FOREACH(s, &k->slots)
+				if (s->desired)
+					k->pass[k->pass_n++] = s->a;
+		}
 	}
 	if (k->pass && !refresh_slice(k)) {
 		/* More to do: go on after the loop has seen to other events. */
@@ -780,7 +757,14 @@ struct dv_kaddr *dv_kaddr_free(struct dv_kaddr *k)
 	dv_nl_close(&k->req);
 	dv_nl_close(&k->mon);
 	sd_event_unref(k->ev);
-	free(k->slots);
+	{
+		struct slot *s;
+
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			free(s);
+	}
+	dv_hashtab_clear(&k->slots);
+	free(k->spare);
 	free(k->pass);
 	free(k->tx);
 	free(k);
@@ -870,25 +854,26 @@ int dv_kaddr_del(struct dv_kaddr *k, const struct dv_addr *a)
 void dv_kaddr_del_all(struct dv_kaddr *k)
 {
 	int errs[BATCH_MAX];
-	size_t idx[BATCH_MAX];
+	struct slot *batch[BATCH_MAX];
 	size_t i = 0;
 
 	if (!k)
 		return;
-	while (i < k->cap) {
+	while (i < k->slots.cap) {
 		size_t len = 0;
 		unsigned n = 0;
 		uint32_t first = k->req.seq + 1;
 		int r;
 
-		for (; i < k->cap && n < BATCH_MAX; i++) {
+		for (; i < k->slots.cap && n < BATCH_MAX; i++) {
+			struct slot *s = k->slots.slots[i];
 			const struct nlmsghdr *nlh;
 
-			if (!k->slots[i].desired)
+			if (!s || !s->desired)
 				continue;
-			nlh = put_addr_msg(k, k->tx + len, RTM_DELADDR, &k->slots[i].a, dv_addr_maxlen(&k->slots[i].a));
+			nlh = put_addr_msg(k, k->tx + len, RTM_DELADDR, &s->a, dv_addr_maxlen(&s->a));
 			len += nlh->nlmsg_len;
-			idx[n] = i;
+			batch[n] = s;
 			errs[n] = -ETIMEDOUT;
 			n++;
 		}
@@ -902,7 +887,7 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 				errs[j] = r;
 		/* Slots do not move until the batch is through: no removal yet. */
 		for (unsigned j = 0; j < n; j++) {
-			struct slot *s = &k->slots[idx[j]];
+			struct slot *s = batch[j];
 
 			if (!del_ok(errs[j]))
 				set_error(k, errs[j]);
@@ -912,8 +897,7 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 		}
 	}
 	/* Drop slots that wait for nothing, now that indexes may move. */
-	if (k->cap)
-		(void)slots_rehash(k, k->cap, DROP_IDLE);
+	slots_drop_idle(k, false);
 }
 
 int dv_kaddr_reconcile(struct dv_kaddr *k, bool (*keep)(void *ud, const struct dv_addr *a), void *ud,
