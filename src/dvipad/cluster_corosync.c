@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -58,7 +59,7 @@ enum { MSG_EVENT = 1, MSG_STATE = 2 };
 #define BUFFER_MAX_BYTES (256u << 20)
 
 struct pending {
-	struct pending *next;
+	STAILQ_ENTRY(pending) link;
 	size_t len;
 	uint8_t buf[];
 };
@@ -98,7 +99,7 @@ struct corosync {
 	struct item *items;
 	size_t n_items, cap_items, items_bytes;
 
-	struct pending *q_head, **q_tail;
+	STAILQ_HEAD(, pending) queue;
 	size_t q_n, q_bytes;
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
@@ -136,8 +137,8 @@ static int mcast(struct corosync *cs, const uint8_t *buf, size_t len)
 
 static int flush_queue(struct corosync *cs)
 {
-	while (cs->q_head) {
-		struct pending *p = cs->q_head;
+	while (!STAILQ_EMPTY(&cs->queue)) {
+		struct pending *p = STAILQ_FIRST(&cs->queue);
 		int r = mcast(cs, p->buf, p->len);
 
 		if (r == -EAGAIN)
@@ -146,9 +147,7 @@ static int flush_queue(struct corosync *cs)
 			schedule_lost(cs);
 			return r;
 		}
-		cs->q_head = p->next;
-		if (!cs->q_head)
-			cs->q_tail = &cs->q_head;
+		STAILQ_REMOVE_HEAD(&cs->queue, link);
 		cs->q_n--;
 		cs->q_bytes -= p->len;
 		free(p);
@@ -197,14 +196,13 @@ static int send_msg(struct corosync *cs, uint8_t kind, const void *a, size_t ale
 	p = malloc(sizeof(*p) + len);
 	if (!p)
 		return -ENOMEM;
-	p->next = NULL;
 	p->len = len;
 	p->buf[0] = kind;
 	if (alen)
 		memcpy(p->buf + 1, a, alen);
 	if (blen)
 		memcpy(p->buf + 1 + alen, b, blen);
-	if (!cs->q_head) {
+	if (STAILQ_EMPTY(&cs->queue)) {
 		r = mcast(cs, p->buf, p->len);
 		if (r == 0) {
 			free(p);
@@ -218,8 +216,7 @@ static int send_msg(struct corosync *cs, uint8_t kind, const void *a, size_t ale
 		arm_retry(cs);
 	}
 	cs->flow_episode++;
-	*cs->q_tail = p;
-	cs->q_tail = &p->next;
+	STAILQ_INSERT_TAIL(&cs->queue, p, link);
 	cs->q_n++;
 	cs->q_bytes += len;
 	return 0;
@@ -698,11 +695,10 @@ static void teardown(struct corosync *cs)
 	if (cs->has_quorum)
 		quorum_finalize(cs->quorum);
 	cs->has_cpg = cs->has_quorum = cs->up = false;
-	while ((p = cs->q_head)) {
-		cs->q_head = p->next;
+	while ((p = STAILQ_FIRST(&cs->queue))) {
+		STAILQ_REMOVE_HEAD(&cs->queue, link);
 		free(p);
 	}
-	cs->q_tail = &cs->q_head;
 	cs->q_n = cs->q_bytes = cs->flow_episode = 0;
 	items_clear(cs, cs->n_items);
 	free(cs->view);
@@ -900,7 +896,7 @@ int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_clu
 	memcpy(cs->group.value, group, glen);
 	cs->group.length = glen;
 	memcpy(cs->group_str, group, glen + 1);
-	cs->q_tail = &cs->q_head;
+	STAILQ_INIT(&cs->queue);
 	cs->backoff_ms = BACKOFF_MIN_MS;
 	cs->stream_quorate = -1;
 	r = try_connect(cs);
