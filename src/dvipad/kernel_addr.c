@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addrset.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "hashtab.h"
@@ -41,7 +42,7 @@
 #define SLICE_USEC 1000 /* refresh work per loop iteration */
 
 struct slot {
-	struct dv_addr a;
+	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	bool desired;
 	/* RTM_DELADDRs we issued whose notification the monitor has not read
 	 * yet: those are ours, not someone else's removal. */
@@ -88,15 +89,9 @@ static bool family_ok(const struct dv_addr *a)
 
 /* ---------------- desired set ---------------- */
 
-static uint32_t slot_hash(const void *item)
-{
-	return dv_addr_hash(&((const struct slot *)item)->a);
-}
-
-static bool slot_match(const void *item, const void *key)
-{
-	return dv_addr_eq(&((const struct slot *)item)->a, key);
-}
+#define slot_hash dv_addr_item_hash
+#define slot_match dv_addr_item_match
+_Static_assert(offsetof(struct slot, a) == 0, "a slot begins with its key");
 
 static struct slot *slot_find(const struct dv_kaddr *k, const struct dv_addr *a)
 {

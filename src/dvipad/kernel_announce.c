@@ -22,12 +22,14 @@
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
 #include <netinet/ip6.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addrset.h"
 #include "hashtab.h"
 
 #define SERIES_MAX 65536
@@ -53,8 +55,8 @@ struct probe {
 
 /* Everything going on for one address. Lives while it has a series or a probe. */
 struct an_entry {
+	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	struct dv_announce *an;
-	struct dv_addr a;
 	sd_event_source *series; /* NULL: no announcement series */
 	unsigned series_left, series_interval_ms;
 	LIST_HEAD(, probe) probes;
@@ -251,15 +253,9 @@ static bool transient(int r)
 
 /* ---------------- entries ---------------- */
 
-static uint32_t entry_hash(const void *item)
-{
-	return dv_addr_hash(&((const struct an_entry *)item)->a);
-}
-
-static bool entry_match(const void *item, const void *key)
-{
-	return dv_addr_eq(&((const struct an_entry *)item)->a, key);
-}
+#define entry_hash dv_addr_item_hash
+#define entry_match dv_addr_item_match
+_Static_assert(offsetof(struct an_entry, a) == 0, "an entry begins with its key");
 
 static struct an_entry *entry_find(const struct dv_announce *an, const struct dv_addr *a)
 {

@@ -4,12 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static uint32_t member_hash(const void *item)
+uint32_t dv_addr_item_hash(const void *item)
 {
 	return dv_addr_hash(item);
 }
 
-static bool member_match(const void *item, const void *key)
+bool dv_addr_item_match(const void *item, const void *key)
 {
 	return dv_addr_eq(item, key);
 }
@@ -24,7 +24,7 @@ int dv_addrset_add(struct dv_addrset *s, const struct dv_addr *a)
 	if (!m)
 		return -ENOMEM;
 	*m = *a;
-	if (dv_hashtab_put(&s->t, m, member_hash) < 0) {
+	if (dv_hashtab_put(&s->t, m, dv_addr_item_hash) < 0) {
 		free(m);
 		return -ENOMEM;
 	}
@@ -34,18 +34,18 @@ int dv_addrset_add(struct dv_addrset *s, const struct dv_addr *a)
 
 bool dv_addrset_has(const struct dv_addrset *s, const struct dv_addr *a)
 {
-	return dv_hashtab_get(&s->t, dv_addr_hash(a), member_match, a) != NULL;
+	return dv_hashtab_get(&s->t, dv_addr_hash(a), dv_addr_item_match, a) != NULL;
 }
 
 int dv_addrset_del(struct dv_addrset *s, const struct dv_addr *a)
 {
-	void **slot = dv_hashtab_find(&s->t, dv_addr_hash(a), member_match, a);
+	void **slot = dv_hashtab_find(&s->t, dv_addr_hash(a), dv_addr_item_match, a);
 	void *m;
 
 	if (!slot)
 		return 0;
 	m = *slot;
-	dv_hashtab_del(&s->t, slot, member_hash);
+	dv_hashtab_del(&s->t, slot, dv_addr_item_hash);
 	free(m);
 	s->n = dv_hashtab_size(&s->t);
 	return 1;

@@ -14,6 +14,11 @@ struct dv_addrset {
 	size_t n;            /* members */
 };
 
+/* Hash and match functions for a dv_hashtab of items that begin with a
+ * struct dv_addr (their key), such as the members of a set. */
+uint32_t dv_addr_item_hash(const void *item);
+bool dv_addr_item_match(const void *item, const void *key);
+
 /* 1 added, 0 already present, -ENOMEM. */
 int dv_addrset_add(struct dv_addrset *s, const struct dv_addr *a);
 /* 1 removed, 0 absent. */
