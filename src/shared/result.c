@@ -4,6 +4,16 @@
 #include <limits.h>
 #include <stddef.h>
 
+/* texts[|r|], or unknown outside the table. */
+static const char *lookup(const char *const *texts, size_t n, int r, const char *unknown)
+{
+	if (r < 0)
+		r = r == INT_MIN ? INT_MAX : -r;
+	if ((size_t)r >= n || !texts[r])
+		return unknown;
+	return texts[r];
+}
+
 const char *dv_result_name(int r)
 {
 	static const char *const names[] = {
@@ -23,11 +33,7 @@ const char *dv_result_name(int r)
 		[DV_R_LEFT] = "left",
 	};
 
-	if (r < 0)
-		r = -r;
-	if ((unsigned)r >= sizeof(names) / sizeof(names[0]) || !names[r])
-		return "unknown";
-	return names[r];
+	return lookup(names, sizeof(names) / sizeof(names[0]), r, "unknown");
 }
 
 const char *dv_result_text(int r)
@@ -49,11 +55,7 @@ const char *dv_result_text(int r)
 	    [DV_R_LEFT] = "The node has left the cluster group (dvipactl leave)",
 	};
 
-	if (r < 0)
-		r = r == INT_MIN ? INT_MAX : -r;
-	if ((size_t)r >= sizeof(texts) / sizeof(texts[0]) || !texts[r])
-		return "Unknown error";
-	return texts[r];
+	return lookup(texts, sizeof(texts) / sizeof(texts[0]), r, "Unknown error");
 }
 
 const char *dv_result_brief(uint32_t r)
