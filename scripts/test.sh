@@ -27,8 +27,8 @@ echo "== fuzzers (${FUZZ_SECONDS}s each)"
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false
 fi
-ninja -C build-fuzz tests/fuzz_conf tests/fuzz_proto tests/fuzz_codec
-for f in conf proto codec; do
+ninja -C build-fuzz tests/fuzz_conf tests/fuzz_proto tests/fuzz_wire
+for f in conf proto wire; do
 	work=$(mktemp -d)
 	# The configuration fuzzer starts from the golden test inputs.
 	if [ $f = conf ]; then cp tests/config/*.conf examples/dvipa.conf "$work"/; fi

@@ -681,7 +681,7 @@ static int operator_request(struct ctl *c, int argc, char **argv, uint16_t type,
 
 	r = ctl_connect(c);
 	if (r == 0)
-		r = ctl_transact(c, type, needs_addr ? &a : NULL, needs_addr ? 2 : 0, &t, &rep);
+		r = ctl_transact(c, type, needs_addr ? &a : NULL, needs_addr ? DV_KIND_OPERATOR : 0, &t, &rep);
 	if (r == 0 && rep.result != DV_R_OK) {
 		if (json_object_object_get_ex(t.root, "text", &text))
 			for (size_t k = 0; k < json_object_array_length(text); k++)

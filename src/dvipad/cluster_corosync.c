@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -42,8 +43,8 @@
 
 #include "clock.h"
 #include "cluster.h"
-#include "codec.h"
 #include "log.h"
+#include "wire.h"
 
 enum { MSG_EVENT = 1, MSG_STATE = 2 };
 
@@ -58,7 +59,7 @@ enum { MSG_EVENT = 1, MSG_STATE = 2 };
 #define BUFFER_MAX_BYTES (256u << 20)
 
 struct pending {
-	struct pending *next;
+	STAILQ_ENTRY(pending) link;
 	size_t len;
 	uint8_t buf[];
 };
@@ -98,7 +99,7 @@ struct corosync {
 	struct item *items;
 	size_t n_items, cap_items, items_bytes;
 
-	struct pending *q_head, **q_tail;
+	STAILQ_HEAD(, pending) queue;
 	size_t q_n, q_bytes;
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
@@ -119,19 +120,6 @@ static int id_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* ---- sending, with flow control ---- */
 
 static int mcast(struct corosync *cs, const uint8_t *buf, size_t len)
@@ -149,8 +137,8 @@ static int mcast(struct corosync *cs, const uint8_t *buf, size_t len)
 
 static int flush_queue(struct corosync *cs)
 {
-	while (cs->q_head) {
-		struct pending *p = cs->q_head;
+	while (!STAILQ_EMPTY(&cs->queue)) {
+		struct pending *p = STAILQ_FIRST(&cs->queue);
 		int r = mcast(cs, p->buf, p->len);
 
 		if (r == -EAGAIN)
@@ -159,9 +147,7 @@ static int flush_queue(struct corosync *cs)
 			schedule_lost(cs);
 			return r;
 		}
-		cs->q_head = p->next;
-		if (!cs->q_head)
-			cs->q_tail = &cs->q_head;
+		STAILQ_REMOVE_HEAD(&cs->queue, link);
 		cs->q_n--;
 		cs->q_bytes -= p->len;
 		free(p);
@@ -210,14 +196,13 @@ static int send_msg(struct corosync *cs, uint8_t kind, const void *a, size_t ale
 	p = malloc(sizeof(*p) + len);
 	if (!p)
 		return -ENOMEM;
-	p->next = NULL;
 	p->len = len;
 	p->buf[0] = kind;
 	if (alen)
 		memcpy(p->buf + 1, a, alen);
 	if (blen)
 		memcpy(p->buf + 1 + alen, b, blen);
-	if (!cs->q_head) {
+	if (STAILQ_EMPTY(&cs->queue)) {
 		r = mcast(cs, p->buf, p->len);
 		if (r == 0) {
 			free(p);
@@ -231,8 +216,7 @@ static int send_msg(struct corosync *cs, uint8_t kind, const void *a, size_t ale
 		arm_retry(cs);
 	}
 	cs->flow_episode++;
-	*cs->q_tail = p;
-	cs->q_tail = &p->next;
+	STAILQ_INSERT_TAIL(&cs->queue, p, link);
 	cs->q_n++;
 	cs->q_bytes += len;
 	return 0;
@@ -289,8 +273,9 @@ static void send_quorum(struct corosync *cs)
 
 static void send_state(struct corosync *cs)
 {
-	uint8_t *snap = NULL, *hdr;
-	size_t len = 0, hlen = 4 + 4 * cs->n_view;
+	struct dv_wbuf hdr = {0};
+	uint8_t *snap = NULL;
+	size_t len = 0;
 	int r;
 
 	r = cs->c.ops->snapshot(cs->c.ud, &snap, &len);
@@ -299,17 +284,17 @@ static void send_state(struct corosync *cs)
 		schedule_lost(cs); /* the joiners would wait for ever */
 		return;
 	}
-	hdr = malloc(hlen);
-	if (!hdr) {
+	dv_w_u32(&hdr, cs->n_view);
+	for (size_t i = 0; i < cs->n_view; i++)
+		dv_w_u32(&hdr, cs->view[i]);
+	if (hdr.err) {
+		free(hdr.data);
 		free(snap);
 		schedule_lost(cs);
 		return;
 	}
-	put_u32(hdr, cs->n_view);
-	for (size_t i = 0; i < cs->n_view; i++)
-		put_u32(hdr + 4 + 4 * i, cs->view[i]);
-	r = send_msg(cs, MSG_STATE, hdr, hlen, snap, len);
-	free(hdr);
+	r = send_msg(cs, MSG_STATE, hdr.data, hdr.len, snap, len);
+	free(hdr.data);
 	free(snap);
 	if (r < 0) {
 		log_err("corosync: cannot multicast the state for joining nodes: %s", strerror(-r));
@@ -425,6 +410,7 @@ static void report_sync(struct corosync *cs)
 
 static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, size_t len)
 {
+	struct dv_rbuf hdr = {.data = p, .len = len};
 	size_t n, hlen;
 	bool restore;
 	int r;
@@ -433,7 +419,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 		log_warn("corosync: dropped a short state message from node %u", sender);
 		return;
 	}
-	n = get_u32(p);
+	n = dv_r_u32(&hdr);
 	if (n > DV_ENGINE_MAX_NODES || len < 4 + 4 * n) {
 		log_warn("corosync: dropped a malformed state message from node %u", sender);
 		return;
@@ -445,7 +431,7 @@ static void on_state(struct corosync *cs, uint32_t sender, const uint8_t *p, siz
 	if (n != cs->n_view)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (get_u32(p + 4 + 4 * i) != cs->view[i])
+		if (dv_r_u32(&hdr) != cs->view[i])
 			return;
 
 	restore = !(cs->has_state && sender == cs->source);
@@ -709,11 +695,10 @@ static void teardown(struct corosync *cs)
 	if (cs->has_quorum)
 		quorum_finalize(cs->quorum);
 	cs->has_cpg = cs->has_quorum = cs->up = false;
-	while ((p = cs->q_head)) {
-		cs->q_head = p->next;
+	while ((p = STAILQ_FIRST(&cs->queue))) {
+		STAILQ_REMOVE_HEAD(&cs->queue, link);
 		free(p);
 	}
-	cs->q_tail = &cs->q_head;
 	cs->q_n = cs->q_bytes = cs->flow_episode = 0;
 	items_clear(cs, cs->n_items);
 	free(cs->view);
@@ -915,7 +900,7 @@ int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_clu
 	memcpy(cs->group.value, group, glen);
 	cs->group.length = glen;
 	memcpy(cs->group_str, group, glen + 1);
-	cs->q_tail = &cs->q_head;
+	STAILQ_INIT(&cs->queue);
 	cs->backoff_ms = BACKOFF_MIN_MS;
 	cs->stream_quorate = -1;
 	r = try_connect(cs);

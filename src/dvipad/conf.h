@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "cleanup.h"
 
 #define DV_NODE_NAME_MAX 64   /* including the terminating NUL */
 #define DV_GROUP_NAME_MAX 128 /* CPG group names are at most 128 bytes */
@@ -31,6 +32,12 @@ enum dv_range_policy {
 	DV_POLICY_DISRUPTIVE,
 	DV_POLICY_UNIQUE,
 };
+
+/* The policy as the configuration spells it: "MOVEABLE NONDISRUPTIVE",
+ * "MOVEABLE DISRUPTIVE", "UNIQUE" (dvipad -nv, the engine's reasons). */
+const char *dv_policy_keyword(enum dv_range_policy p);
+/* The policy as status shows it: "nondisruptive", "disruptive", "unique". */
+const char *dv_policy_name(enum dv_range_policy p);
 
 enum dv_moveable {
 	DV_MOVE_IMMEDIATE = 0, /* default for VIPADEFINE */
@@ -129,8 +136,17 @@ bool dv_conf_range_allows(const struct dv_conf_range *r, uid_t uid, const gid_t 
  */
 unsigned dv_conf_check_local(const struct dv_conf *c, const struct dv_addr *local, size_t n_local, FILE *errf);
 
-#define _cleanup_conf_ __attribute__((cleanup(dv_conf_freep)))
+#define _cleanup_conf_ _cleanup_(dv_conf_freep)
 static inline void dv_conf_freep(struct dv_conf **c)
 {
 	dv_conf_free(*c);
 }
+
+/*
+ * Status names of the engine's views (engine.h's enums, which include this
+ * header; hence plain numbers here): enum dv_origin ("none", "bind", "api",
+ * "operator", "define", "backup") and enum dv_vipa_state ("active",
+ * "waiting", "inactive"). For holds, dv_kind_name() in proto.h.
+ */
+const char *dv_origin_name(int origin);
+const char *dv_state_name(int state);

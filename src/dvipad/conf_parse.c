@@ -28,19 +28,6 @@
 #define FILE_MAX_SIZE (16u << 20)
 #define NAME_LIST_MAX 4096 /* bytes of one USER or GROUP list */
 
-static void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_freep_ __attribute__((cleanup(freep)))
-
-static void closep(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-}
-#define _cleanup_closep_ __attribute__((cleanup(closep)))
-
 /* One address of a VIPADEFINE, VIPABACKUP or VIPADELETE statement. */
 struct addr_item {
 	struct dv_addr addr;
@@ -431,7 +418,7 @@ static long lookup_bufsize(int name)
 static int lookup_user(const char *name, uid_t *ret)
 {
 	for (long sz = lookup_bufsize(_SC_GETPW_R_SIZE_MAX);; sz *= 2) {
-		_cleanup_freep_ char *buf = malloc((size_t)sz);
+		_cleanup_free_ char *buf = malloc((size_t)sz);
 		struct passwd pw, *res = NULL;
 		int r;
 
@@ -451,7 +438,7 @@ static int lookup_user(const char *name, uid_t *ret)
 static int lookup_group(const char *name, gid_t *ret)
 {
 	for (long sz = lookup_bufsize(_SC_GETGR_R_SIZE_MAX);; sz *= 2) {
-		_cleanup_freep_ char *buf = malloc((size_t)sz);
+		_cleanup_free_ char *buf = malloc((size_t)sz);
 		struct group gr, *res = NULL;
 		int r;
 
@@ -788,7 +775,7 @@ static void range_drop_allow(struct dv_conf_range *r)
 
 static int st_viparange(struct parser *p)
 {
-	__attribute__((cleanup(allow_done))) struct allow allow = {0};
+	_cleanup_(allow_done) struct allow allow = {0};
 	enum dv_range_policy policy = DV_POLICY_NONDISRUPTIVE;
 	bool del = false, options = false, bindwatch = false, sourcevipa = false;
 	char buf[DV_ADDR_STRLEN];
@@ -1238,7 +1225,7 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 			 unsigned *ret_nerrors)
 {
 	_cleanup_conf_ struct dv_conf *c = NULL;
-	_cleanup_freep_ struct parser *p = NULL;
+	_cleanup_free_ struct parser *p = NULL;
 	const char *end = text + len;
 
 	if (ret_nerrors)
@@ -1291,15 +1278,14 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 		qsort(c->ranges, c->n_ranges, sizeof(*c->ranges), range_cmp);
 	if (c->n_defines)
 		qsort(c->defines, c->n_defines, sizeof(*c->defines), define_cmp);
-	*ret = c;
-	c = NULL;
+	*ret = TAKE_PTR(c);
 	return 0;
 }
 
 int dv_conf_parse_file(const char *path, FILE *errf, struct dv_conf **ret, unsigned *ret_nerrors)
 {
-	_cleanup_closep_ int fd = -1;
-	_cleanup_freep_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, cap = 0;
 
 	if (ret_nerrors)

@@ -6,8 +6,11 @@
  * configuration, which the golden tests check.
  */
 #include "conf.h"
+#include "engine.h"
 
-static const char *policy_name(enum dv_range_policy p)
+/* ---- names, one home each ---- */
+
+const char *dv_policy_keyword(enum dv_range_policy p)
 {
 	switch (p) {
 	case DV_POLICY_DISRUPTIVE:
@@ -19,6 +22,51 @@ static const char *policy_name(enum dv_range_policy p)
 		return "MOVEABLE NONDISRUPTIVE";
 	}
 }
+
+const char *dv_policy_name(enum dv_range_policy p)
+{
+	switch (p) {
+	case DV_POLICY_DISRUPTIVE:
+		return "disruptive";
+	case DV_POLICY_UNIQUE:
+		return "unique";
+	case DV_POLICY_NONDISRUPTIVE:
+	default:
+		return "nondisruptive";
+	}
+}
+
+const char *dv_origin_name(int origin)
+{
+	switch (origin) {
+	case DV_ORIGIN_BIND:
+		return "bind";
+	case DV_ORIGIN_API:
+		return "api";
+	case DV_ORIGIN_OPERATOR:
+		return "operator";
+	case DV_ORIGIN_DEFINE:
+		return "define";
+	case DV_ORIGIN_BACKUP:
+		return "backup";
+	default:
+		return "none";
+	}
+}
+
+const char *dv_state_name(int state)
+{
+	switch (state) {
+	case DV_VS_ACTIVE:
+		return "active";
+	case DV_VS_WAITING:
+		return "waiting";
+	default:
+		return "inactive";
+	}
+}
+
+/* ---- the normalized configuration ---- */
 
 static void print_list(FILE *f, const char *kw, char *const *names, size_t n)
 {
@@ -33,7 +81,7 @@ static void print_range(const struct dv_conf_range *r, FILE *f)
 {
 	char buf[DV_ADDR_STRLEN];
 
-	fprintf(f, "  VIPARANGE DEFINE %s %s%s%s", policy_name(r->policy), dv_prefix_fmt(&r->prefix, buf),
+	fprintf(f, "  VIPARANGE DEFINE %s %s%s%s", dv_policy_keyword(r->policy), dv_prefix_fmt(&r->prefix, buf),
 		r->bindwatch ? " BINDWATCH" : "", r->sourcevipa ? " SOURCEVIPA" : "");
 	if (r->n_users || r->n_groups) {
 		fputs(" ALLOW", f);

@@ -16,7 +16,6 @@
 #include "conf.h"
 #include "engine.h"
 #include "kernel.h"
-#include "kernel_sockdiag.h"
 #include "proto.h"
 
 struct dv_control;

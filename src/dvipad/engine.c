@@ -70,18 +70,6 @@ enum dv_origin hold_origin(enum dv_hold_kind k)
 	}
 }
 
-const char *range_policy_name(enum dv_range_policy p)
-{
-	switch (p) {
-	case DV_POLICY_UNIQUE:
-		return "UNIQUE";
-	case DV_POLICY_DISRUPTIVE:
-		return "MOVEABLE DISRUPTIVE";
-	default:
-		return "MOVEABLE NONDISRUPTIVE";
-	}
-}
-
 /* ---- effects ---- */
 
 void dv_effects_clear(struct dv_effects *fx)

@@ -218,7 +218,7 @@ static int claim_move(struct dv_engine *e, const struct dv_event *ev, struct vip
 	v->origin = hold_origin(kind);
 	v->state = DV_VS_ACTIVE;
 	vipa_set_reason(v, "moved from %s to %s: %s activated it (range %s)", node_label(e, from, ml), nl,
-			hold_desc(e, kind, ev->node, client, hd), range_policy_name(r->policy));
+			hold_desc(e, kind, ev->node, client, hd), dv_policy_keyword(r->policy));
 	fx_reply(e, ev, client, seq, a, DV_R_OK, "%s moved from %s to %s", ab, ml, nl);
 	return 0;
 }

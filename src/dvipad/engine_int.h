@@ -114,7 +114,6 @@ struct cref_key {
 int engine_grow(void **p, size_t *cap, size_t need, size_t size);
 bool hold_kind_ok(enum dv_hold_kind k);
 enum dv_origin hold_origin(enum dv_hold_kind k);
-const char *range_policy_name(enum dv_range_policy p);
 void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *a, bool up);
 void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq, const struct dv_addr *a,
 	      enum dv_result r, const char *fmt, ...) __attribute__((format(printf, 7, 8)));

@@ -1,20 +1,75 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The kernel side of dvipad: addresses through rtnetlink (kernel_addr.c) and
- * announcements/probes through AF_PACKET (kernel_announce.c). Both run on the
+ * The kernel side of dvipad: addresses through rtnetlink (kernel_addr.c),
+ * announcements/probes through AF_PACKET (kernel_announce.c), socket holds
+ * and bind watch through sock_diag (kernel_sockdiag.c), and the netlink
+ * socket helper the netlink ones share (kernel_nl.c). All run on the
  * daemon's sd-event loop and never block it beyond one netlink round trip.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "addr.h"
+#include "addrset.h"
 
 /* Tag of dvipa's addresses (IFA_PROTO, Linux >= 5.18): how a restarted dvipad
  * finds the addresses a previous instance left behind. */
 #define DV_IFA_PROTO 0xda
+
+/* ---------------- kernel_nl.c ---------------- */
+
+struct mnl_socket;
+struct nlmsghdr;
+
+/* One netlink socket (libmnl), with its receive buffer. */
+struct dv_nl {
+	struct mnl_socket *sock; /* NULL: closed */
+	uint32_t portid, seq;
+	char *rx;
+	size_t rx_size;
+	bool done;	  /* the last dv_nl_wait() read every answer it waited for */
+	char ackmsg[256]; /* extended-ack text of the first failure of the current exchange */
+};
+
+typedef int (*dv_nl_data_fn)(const struct nlmsghdr *nlh, void *data);
+
+/*
+ * Open a netlink socket of bus (NETLINK_ROUTE, NETLINK_SOCK_DIAG):
+ * non-blocking, close-on-exec, bound to an automatic port id, with
+ * NETLINK_CAP_ACK and NETLINK_EXT_ACK, a receive buffer of rx_size bytes and,
+ * if rcvbuf > 0, a socket buffer that large. The sequence number goes on
+ * from where a closed nl left it. 0 or -errno (nl closed).
+ */
+int dv_nl_open(struct dv_nl *nl, int bus, size_t rx_size, int rcvbuf);
+/* Close (an already closed nl too). */
+void dv_nl_close(struct dv_nl *nl);
+int dv_nl_fd(const struct dv_nl *nl);
+/* Subscribe to the n multicast groups. */
+int dv_nl_join(struct dv_nl *nl, const int *groups, size_t n);
+/* Start a request in buf: type, NLM_F_REQUEST | flags, the next sequence
+ * number. */
+struct nlmsghdr *dv_nl_msg(struct dv_nl *nl, void *buf, uint16_t type, uint16_t flags);
+/* Send len bytes of requests; starts an exchange (ackmsg cleared). */
+int dv_nl_send(struct dv_nl *nl, const void *buf, size_t len);
+/* One datagram, from the kernel only, into nl->rx: its length, or -EAGAIN,
+ * -EINTR, -ENOBUFS (notifications or answers were lost), -ENOSPC (cut). */
+ssize_t dv_nl_recv(struct dv_nl *nl);
+/*
+ * Wait for the answers to the n requests sent with sequence numbers first
+ * .. first+n-1 (from our port id): an NLMSG_ERROR each (ack or error) or an
+ * NLMSG_DONE for a dump, with up to a second between datagrams. Data
+ * messages go to cb. errs, if given, gets each request's result. Returns
+ * the first error (-ETIMEDOUT, -ENOBUFS, -EBADMSG included); -EINTR if a
+ * dump was inconsistent. nl->done tells whether every answer was read.
+ */
+int dv_nl_wait(struct dv_nl *nl, uint32_t first, unsigned n, dv_nl_data_fn cb, void *data, int *errs);
+/* Send the one request req and wait for its answer. */
+int dv_nl_request(struct dv_nl *nl, const struct nlmsghdr *req, dv_nl_data_fn cb, void *data);
 
 /* ---------------- kernel_addr.c ---------------- */
 
@@ -100,3 +155,75 @@ int dv_probe_start(struct dv_announce *an, const struct dv_addr *a, unsigned cou
 		   dv_probe_done_fn done, void *ud);
 /* Forget every probe whose callback data is ud (the requester went away). */
 void dv_probe_cancel(struct dv_announce *an, void *ud);
+
+/* ---------------- kernel_sockdiag.c ---------------- */
+
+/*
+ * Which local addresses have sockets bound to them, from sock_diag
+ * (NETLINK_SOCK_DIAG): the source of socket holds (a VIPA activated by a
+ * bind() through the preload shim lives while any socket in the network
+ * namespace is bound to it or connected from it, whichever process owns
+ * it) and of bind watch (VIPARANGE ... BINDWATCH: a listening or bound
+ * socket on a range address activates it).
+ */
+
+struct dv_sockdiag;
+
+struct dv_sockdiag_ops {
+	/* A watched address gained its first (bound=true) or lost its last
+	 * (bound=false) socket; or (bind watch) a socket bound to an address
+	 * inside a watched prefix appeared (bound=true). */
+	void (*changed)(void *ud, const struct dv_addr *a, bool bound);
+	/* Optional. A re-check or poll in the event loop failed with err
+	 * (-errno); it is retried, and told again only after one succeeded. */
+	void (*failed)(void *ud, int err);
+};
+
+/* Default period of the bind poll: the kernel sends no notification for a
+ * new bind, so a filtered dump of listening TCP and bound UDP sockets runs
+ * this often, and only while prefixes are set or a watched address is
+ * unbound (no timer otherwise). Detection delay of a bind <= one period. */
+#define DV_SOCKDIAG_POLL_MS 20
+
+/* Fails if the kernel cannot dump TCP and UDP sockets (tcp_diag, udp_diag).
+ * changed() may call any function here, dv_sockdiag_free() included. */
+int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, struct dv_sockdiag **ret);
+struct dv_sockdiag *dv_sockdiag_free(struct dv_sockdiag *s);
+
+/* Track a (at most 65536 addresses, -ENOSPC beyond; a v4-mapped IPv6
+ * address is its IPv4 address); the current state is reported through
+ * changed() from the event loop (not from within this call) when it is
+ * known, then every transition. Watching a watched address changes
+ * nothing. Losing the last socket is seen from destroy notifications;
+ * gaining one (unbound -> bound) from the bind poll, which sees listening
+ * TCP and UDP sockets only. A TCP socket that is bound but neither
+ * listening nor connected is invisible to sock_diag. */
+int dv_sockdiag_watch(struct dv_sockdiag *s, const struct dv_addr *a);
+/* Stop tracking a. It also forgets a's bind-watch appearance: a socket
+ * still or again bound to it inside a watched prefix is reported anew by the
+ * next poll (a server that rebinds right after its address went away). */
+void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a);
+/* Synchronous one-off check: 1 if some socket is bound to a, 0 if not, -errno. */
+int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);
+
+/* A bitmap of the 65,536 ports, bit set: a listener's port. */
+#define DV_PORT_BITMAP (65536 / 8)
+static inline bool dv_port_in(const uint8_t *bitmap, uint16_t port)
+{
+	return bitmap[port / 8] & (1u << (port % 8));
+}
+
+/* Synchronous, one dump: every port a TCP socket listens on (any address,
+ * any family) in the namespace, into ret. 0 or -errno. For TRACKPORT. */
+int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_PORT_BITMAP]);
+
+/* Synchronous, one dump: the addresses of `of` that a TCP connection
+ * (established or closing, either side) has as its local address are
+ * added to ret. 0 or -errno. For WHENIDLE. */
+int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
+
+/* Bind watch: replace the set of watched prefixes (at most 4096, -ENOSPC
+ * beyond; host bits set: -EINVAL). An address inside them reported
+ * bound=true stays reported until no listening TCP or UDP socket is left
+ * on it; a later socket reports it again. */
+int dv_sockdiag_set_prefixes(struct dv_sockdiag *s, const struct dv_prefix *p, size_t n);

@@ -5,7 +5,7 @@
  * Two sockets: "req" carries our requests, one at a time or in batches,
  * each answered by an ACK we wait for (seq and port id checked); "mon" is
  * subscribed to the address groups and tells us when someone else removes
- * one of our addresses. The desired set is an open-addressing hash table so
+ * one of our addresses. The desired set is on the one hash table (hashtab.h) so
  * that add, del and lookup stay O(1) with tens of thousands of addresses.
  */
 #include "kernel.h"
@@ -18,7 +18,6 @@
 #include <libmnl/libmnl.h>
 #include <arpa/inet.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +25,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addrset.h"
+#include "cleanup.h"
 #include "clock.h"
+#include "hashtab.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
-#define SLOTS_MAX (4 * KADDR_MAX) /* hash slots, load factor <= 1/2 */
-#define REPLY_TIMEOUT_MS 1000	  /* per round trip, reset by every reply */
+#define SLOTS_MAX (2 * KADDR_MAX) /* desired, or awaiting the notification of our removal */
 #define BATCH_MAX 256		  /* requests per sendmsg during refresh and removal */
 #define MSG_ROOM 256		  /* upper bound of one address request */
 #define TX_SIZE (BATCH_MAX * MSG_ROOM)
@@ -41,7 +42,7 @@
 #define SLICE_USEC 1000 /* refresh work per loop iteration */
 
 struct slot {
-	struct dv_addr a; /* family 0: empty */
+	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	bool desired;
 	/* RTM_DELADDRs we issued whose notification the monitor has not read
 	 * yet: those are ours, not someone else's removal. */
@@ -51,9 +52,7 @@ struct slot {
 
 struct dv_kaddr {
 	sd_event *ev;
-	struct mnl_socket *req, *mon;
-	uint32_t portid;
-	uint32_t seq;
+	struct dv_nl req, mon;
 	int ifindex;
 	uint8_t mac[6];
 	unsigned lease_s;
@@ -61,8 +60,9 @@ struct dv_kaddr {
 	void *ud;
 	sd_event_source *mon_src, *refresh_src;
 
-	struct slot *slots;
-	size_t cap, n_used, n_desired;
+	struct dv_hashtab slots; /* of struct slot */
+	struct slot *spare;	 /* for the next slot_insert() */
+	size_t n_desired;
 	uint32_t gen;
 
 	/* The refresh pass under way: a snapshot worked off in slices. */
@@ -71,8 +71,7 @@ struct dv_kaddr {
 	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
 	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
 
-	char *tx, *rx, *monrx;
-	char ackmsg[256]; /* extended-ack text of the first failure of the current exchange */
+	char *tx;
 	char errmsg[320];
 };
 
@@ -83,18 +82,6 @@ struct ifa_info {
 	uint8_t proto;
 };
 
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
-
-static inline void *mfree(void *p)
-{
-	free(p);
-	return NULL;
-}
-
 static bool family_ok(const struct dv_addr *a)
 {
 	return a && (a->family == AF_INET || a->family == AF_INET6);
@@ -102,101 +89,66 @@ static bool family_ok(const struct dv_addr *a)
 
 /* ---------------- desired set ---------------- */
 
-static size_t slot_index(const struct dv_kaddr *k, const struct dv_addr *a)
-{
-	size_t mask = k->cap - 1, i = dv_addr_hash(a) & mask;
-
-	while (k->slots[i].a.family && !dv_addr_eq(&k->slots[i].a, a))
-		i = (i + 1) & mask;
-	return i;
-}
+#define slot_hash dv_addr_item_hash
+#define slot_match dv_addr_item_match
+_Static_assert(offsetof(struct slot, a) == 0, "a slot begins with its key");
 
 static struct slot *slot_find(const struct dv_kaddr *k, const struct dv_addr *a)
 {
-	struct slot *s;
-
-	if (!k->cap)
-		return NULL;
-	s = &k->slots[slot_index(k, a)];
-	return s->a.family ? s : NULL;
+	return dv_hashtab_get(&k->slots, dv_addr_hash(a), slot_match, a);
 }
 
-enum rehash_mode {
-	KEEP_ALL,
-	DROP_IDLE,	/* slots neither desired nor awaiting a notification */
-	DROP_UNDESIRED, /* and forget every own_dels (after a monitor overrun) */
-};
-
-static int slots_rehash(struct dv_kaddr *k, size_t ncap, enum rehash_mode mode)
+static bool slot_keep(void *item, void *ud)
 {
-	struct slot *old = k->slots;
-	size_t ocap = k->cap;
+	struct slot *s = item;
+	const bool *forget_dels = ud;
 
-	k->slots = calloc(ncap, sizeof(*k->slots));
-	if (!k->slots) {
-		k->slots = old;
-		return -ENOMEM;
-	}
-	k->cap = ncap;
-	k->n_used = 0;
-	for (size_t i = 0; i < ocap; i++) {
-		struct slot s = old[i];
+	if (*forget_dels)
+		s->own_dels = 0;
+	if (s->desired || s->own_dels)
+		return true;
+	free(s);
+	return false;
+}
 
-		if (!s.a.family)
-			continue;
-		if (mode == DROP_UNDESIRED)
-			s.own_dels = 0;
-		if (mode != KEEP_ALL && !s.desired && !s.own_dels)
-			continue;
-		k->slots[slot_index(k, &s.a)] = s;
-		k->n_used++;
-	}
-	free(old);
-	return 0;
+/* Drop the slots that are neither desired nor awaiting a notification; with
+ * forget_dels, forget every own_dels first (after a monitor overrun). */
+static void slots_drop_idle(struct dv_kaddr *k, bool forget_dels)
+{
+	dv_hashtab_filter(&k->slots, slot_keep, &forget_dels, slot_hash);
 }
 
 /* Room for one more slot, so that the insert after a successful kernel
  * request cannot fail. */
 static int slots_reserve(struct dv_kaddr *k)
 {
-	if ((k->n_used + 1) * 2 <= k->cap)
-		return 0;
-	if (k->cap >= SLOTS_MAX)
+	if (dv_hashtab_size(&k->slots) + 1 > SLOTS_MAX)
 		return -ENOSPC;
-	return slots_rehash(k, k->cap ? k->cap * 2 : 64, KEEP_ALL);
+	if (!k->spare) {
+		k->spare = malloc(sizeof(*k->spare));
+		if (!k->spare)
+			return -ENOMEM;
+	}
+	return dv_hashtab_reserve(&k->slots, 1, slot_hash);
 }
 
+/* After slots_reserve(). */
 static struct slot *slot_insert(struct dv_kaddr *k, const struct dv_addr *a)
 {
-	struct slot *s = &k->slots[slot_index(k, a)];
+	struct slot *s = slot_find(k, a);
 
-	if (!s->a.family) {
-		*s = (struct slot){.a = *a};
-		k->n_used++;
-	}
+	if (s)
+		return s;
+	s = TAKE_PTR(k->spare);
+	*s = (struct slot){.a = *a};
+	(void)dv_hashtab_put(&k->slots, s, slot_hash);
 	return s;
 }
 
-/* Linear probing with backward-shift deletion: no tombstones to sweep. */
 static void slot_remove(struct dv_kaddr *k, struct slot *s)
 {
-	size_t mask = k->cap - 1, i = (size_t)(s - k->slots), j = i;
-
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & mask;
-		if (!k->slots[j].a.family)
-			break;
-		home = dv_addr_hash(&k->slots[j].a) & mask;
-		/* Move j into the hole unless its home lies cyclically in (i, j]. */
-		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-			continue;
-		k->slots[i] = k->slots[j];
-		i = j;
-	}
-	k->slots[i] = (struct slot){0};
-	k->n_used--;
+	dv_hashtab_del(&k->slots, dv_hashtab_find(&k->slots, slot_hash(s), slot_match, &s->a), slot_hash);
+	free(s);
 }
 
 static void slot_put(struct dv_kaddr *k, struct slot *s)
@@ -218,177 +170,12 @@ static void set_desired(struct dv_kaddr *k, struct slot *s, bool desired)
 
 /* ---------------- netlink round trips ---------------- */
 
-typedef int (*nl_data_cb)(const struct nlmsghdr *nlh, void *data);
-
 static void set_error(struct dv_kaddr *k, int r)
 {
-	if (k->ackmsg[0])
-		snprintf(k->errmsg, sizeof(k->errmsg), "%s (%s)", k->ackmsg, strerror(-r));
+	if (k->req.ackmsg[0])
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s (%s)", k->req.ackmsg, strerror(-r));
 	else
 		snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(-r));
-}
-
-static int extack_attr_cb(const struct nlattr *attr, void *data)
-{
-	struct dv_kaddr *k = data;
-
-	if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0 &&
-	    !k->ackmsg[0])
-		snprintf(k->ackmsg, sizeof(k->ackmsg), "%s", mnl_attr_get_str(attr));
-	return MNL_CB_OK;
-}
-
-/* The error of an NLMSG_ERROR or NLMSG_DONE, keeping the kernel's text. */
-static int reply_error(struct dv_kaddr *k, const struct nlmsghdr *nlh)
-{
-	size_t plen = mnl_nlmsg_get_payload_len(nlh), off;
-	const char *p = mnl_nlmsg_get_payload(nlh);
-	int err;
-
-	if (plen < sizeof(int))
-		return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
-	memcpy(&err, p, sizeof(err));
-	if (err == 0)
-		return 0;
-	if (err > 0 || err < -4095)
-		return -EPROTO;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return err;
-	if (nlh->nlmsg_type == NLMSG_DONE) {
-		off = sizeof(int);
-	} else {
-		struct nlmsgerr e;
-
-		if (plen < sizeof(e))
-			return err;
-		memcpy(&e, p, sizeof(e));
-		off = sizeof(e);
-		/* Without NETLINK_CAP_ACK the whole request is echoed first. */
-		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-			off += MNL_ALIGN(e.msg.nlmsg_len) - sizeof(struct nlmsghdr);
-	}
-	if (off < plen)
-		(void)mnl_attr_parse_payload(p + off, plen - off, extack_attr_cb, k);
-	return err;
-}
-
-/* One datagram from the kernel, and only from the kernel. */
-static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
-{
-	struct sockaddr_nl sa;
-	struct iovec iov = {.iov_base = buf, .iov_len = size};
-	struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
-	for (;;) {
-		n = recvmsg(mnl_socket_get_fd(nl), &msg, 0);
-		if (n < 0)
-			return errno == EINTR ? -EINTR : -errno;
-		if (msg.msg_flags & MSG_TRUNC)
-			return -ENOSPC;
-		if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
-			return n;
-		/* A unicast from another process: not ours to believe. */
-		msg.msg_namelen = sizeof(sa);
-	}
-}
-
-/*
- * Wait for the answers to the n requests sent with sequence numbers first
- * .. first+n-1: an NLMSG_ERROR each (ack or error), or NLMSG_DONE for a
- * dump. Data messages go to cb. errs, if given, gets each request's result.
- * Returns the first error; -EINTR if a dump was inconsistent.
- */
-static int nl_wait(struct dv_kaddr *k, uint32_t first, unsigned n, nl_data_cb cb, void *data, int *errs)
-{
-	uint64_t deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
-	unsigned answered = 0;
-	bool intr = false;
-	int result = 0;
-
-	while (answered < n) {
-		ssize_t len = nl_recv(k->req, k->rx, RX_SIZE);
-		int left;
-
-		if (len == -EINTR)
-			continue;
-		if (len == -EAGAIN) {
-			struct pollfd pfd = {.fd = mnl_socket_get_fd(k->req), .events = POLLIN};
-			uint64_t now = dv_mono_us() / 1000;
-
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
-				return -errno;
-			continue;
-		}
-		if (len < 0)
-			return (int)len; /* -ENOBUFS: answers were lost */
-		deadline = dv_mono_us() / 1000 + REPLY_TIMEOUT_MS;
-
-		left = (int)len;
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->rx; mnl_nlmsg_ok(nlh, left);
-		     nlh = mnl_nlmsg_next(nlh, &left)) {
-			uint32_t idx = nlh->nlmsg_seq - first;
-			int r;
-
-			/* Late answers to a request that timed out. */
-			if (nlh->nlmsg_pid != k->portid || idx >= n)
-				continue;
-			if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-				intr = true;
-			switch (nlh->nlmsg_type) {
-			case NLMSG_NOOP:
-			case NLMSG_OVERRUN:
-				continue;
-			case NLMSG_ERROR:
-			case NLMSG_DONE:
-				r = reply_error(k, nlh);
-				answered++;
-				if (errs)
-					errs[idx] = r;
-				break;
-			default:
-				r = cb ? cb(nlh, data) : 0;
-				break;
-			}
-			if (r < 0 && result == 0)
-				result = r;
-		}
-	}
-	if (result == 0 && intr)
-		result = -EINTR;
-	return result;
-}
-
-static struct nlmsghdr *msg_start(struct dv_kaddr *k, char *buf, uint16_t type, uint16_t flags)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = ++k->seq;
-	return nlh;
-}
-
-static int nl_send(struct dv_kaddr *k, size_t len)
-{
-	if (mnl_socket_sendto(k->req, k->tx, len) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Send the one request at the start of k->tx and wait for its answer. */
-static int nl_request(struct dv_kaddr *k, nl_data_cb cb, void *data)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->tx;
-	int r;
-
-	k->ackmsg[0] = 0;
-	r = nl_send(k, nlh->nlmsg_len);
-	if (r < 0)
-		return r;
-	return nl_wait(k, nlh->nlmsg_seq, 1, cb, data, NULL);
 }
 
 static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t type, const struct dv_addr *a,
@@ -397,7 +184,7 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	nlh = msg_start(k, buf, type, NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	nlh = dv_nl_msg(&k->req, buf, type, NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0));
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = a->family;
 	ifa->ifa_prefixlen = (uint8_t)plen;
@@ -434,8 +221,9 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 
 static int send_add(struct dv_kaddr *k, const struct dv_addr *a)
 {
-	put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
-	return nl_request(k, NULL, NULL);
+	const struct nlmsghdr *nlh = put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
+
+	return dv_nl_request(&k->req, nlh, NULL, NULL);
 }
 
 static bool del_ok(int r)
@@ -447,8 +235,7 @@ static int send_del(struct dv_kaddr *k, const struct dv_addr *a, unsigned plen)
 {
 	int r;
 
-	put_addr_msg(k, k->tx, RTM_DELADDR, a, plen);
-	r = nl_request(k, NULL, NULL);
+	r = dv_nl_request(&k->req, put_addr_msg(k, k->tx, RTM_DELADDR, a, plen), NULL, NULL);
 	/* Already gone: the kernel sends no notification either. */
 	if (r == -ENOENT || r == -EADDRNOTAVAIL)
 		return 1;
@@ -552,11 +339,11 @@ static int dump_addrs(struct dv_kaddr *k, struct ifa_list *l)
 		l->n = 0;
 		r = 0;
 		for (size_t f = 0; f < sizeof(families) && r == 0; f++) {
-			struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETADDR, NLM_F_DUMP);
+			struct nlmsghdr *nlh = dv_nl_msg(&k->req, k->tx, RTM_GETADDR, NLM_F_DUMP);
 			struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 
 			ifa->ifa_family = families[f];
-			r = nl_request(k, dump_cb, l);
+			r = dv_nl_request(&k->req, nlh, dump_cb, l);
 		}
 	}
 	return r;
@@ -651,12 +438,14 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 
 	/* Collect first: readded() may change the set under our feet. */
 	if (k->n_desired) {
+		struct slot *s;
+
 		missing = calloc(k->n_desired, sizeof(*missing));
 		if (!missing)
 			return -ENOMEM;
-		for (size_t i = 0; i < k->cap; i++)
-			if (k->slots[i].desired && k->slots[i].seen != k->gen)
-				missing[n_missing++] = k->slots[i].a;
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			if (s->desired && s->seen != k->gen)
+				missing[n_missing++] = s->a;
 	}
 	for (size_t i = 0; i < n_missing; i++) {
 		struct slot *s = slot_find(k, &missing[i]);
@@ -681,13 +470,12 @@ static void resync(struct dv_kaddr *k)
 	/* Queued notifications predate the loss and would be judged against
 	 * own_dels we are about to forget: drop them, the dump tells all. */
 	for (;;) {
-		ssize_t n = nl_recv(k->mon, k->monrx, RX_SIZE);
+		ssize_t n = dv_nl_recv(&k->mon);
 
 		if (n < 0 && n != -EINTR)
 			break;
 	}
-	if (k->cap)
-		(void)slots_rehash(k, k->cap, DROP_UNDESIRED);
+	slots_drop_idle(k, true);
 	(void)sync_addrs(k, false, NULL, NULL, NULL, NULL);
 }
 
@@ -722,7 +510,7 @@ static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *user
 
 	(void)src, (void)fd, (void)revents;
 	for (unsigned burst = 0; burst < MON_BURST; burst++) {
-		ssize_t len = nl_recv(k->mon, k->monrx, RX_SIZE);
+		ssize_t len = dv_nl_recv(&k->mon);
 		int left;
 
 		if (len == -EINTR)
@@ -734,7 +522,7 @@ static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *user
 		if (len < 0)
 			break;
 		left = (int)len;
-		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->monrx; mnl_nlmsg_ok(nlh, left);
+		for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)k->mon.rx; mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left))
 			if (nlh->nlmsg_type == RTM_DELADDR)
 				on_deladdr(k, nlh);
@@ -760,7 +548,7 @@ static bool refresh_slice(struct dv_kaddr *k)
 	do {
 		size_t len = 0;
 		unsigned n = 0;
-		uint32_t first = k->seq + 1;
+		uint32_t first = k->req.seq + 1;
 		uint64_t tb = dv_mono_us();
 		int r;
 
@@ -778,10 +566,9 @@ static bool refresh_slice(struct dv_kaddr *k)
 		}
 		if (!n)
 			break;
-		k->ackmsg[0] = 0;
-		r = nl_send(k, len);
+		r = dv_nl_send(&k->req, k->tx, len);
 		if (r == 0)
-			r = nl_wait(k, first, n, NULL, NULL, errs);
+			r = dv_nl_wait(&k->req, first, n, NULL, NULL, errs);
 		if (r < 0)
 			set_error(k, r);
 		t = dv_mono_us();
@@ -811,17 +598,20 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		k->pass_start = dv_mono_us();
 		k->pass_n = k->pass_pos = 0;
 		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
-		if (k->pass)
-			for (size_t i = 0; i < k->cap; i++)
-				if (k->slots[i].desired)
-					k->pass[k->pass_n++] = k->slots[i].a;
+		if (k->pass) {
+			struct slot *s;
+
+			DV_HASHTAB_FOREACH(s, &k->slots)
+				if (s->desired)
+					k->pass[k->pass_n++] = s->a;
+		}
 	}
 	if (k->pass && !refresh_slice(k)) {
 		/* More to do: go on after the loop has seen to other events. */
 		(void)sd_event_source_set_time_accuracy(src, 1);
 		(void)sd_event_source_set_time_relative(src, 0);
 	} else {
-		k->pass = mfree(k->pass);
+		k->pass = dv_mfree(k->pass);
 		/* Every lease/3 from the start of a pass, at once if it overran. */
 		next = k->pass_start + refresh_usec(k);
 		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
@@ -858,50 +648,13 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 
 static int read_mac(struct dv_kaddr *k)
 {
-	struct nlmsghdr *nlh = msg_start(k, k->tx, RTM_GETLINK, NLM_F_ACK);
+	struct nlmsghdr *nlh = dv_nl_msg(&k->req, k->tx, RTM_GETLINK, NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = k->ifindex;
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	return nl_request(k, link_cb, k);
-}
-
-static int nl_open(struct mnl_socket **ret)
-{
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	int fd, size = SOCK_BUF;
-
-	if (!nl)
-		return -errno;
-	fd = mnl_socket_get_fd(nl);
-	/* Beyond rmem_max needs CAP_NET_ADMIN, which dvipad has anyway. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int r = -errno;
-
-		mnl_socket_close(nl);
-		return r;
-	}
-	*ret = nl;
-	return 0;
-}
-
-static int setup_req(struct dv_kaddr *k)
-{
-	int one = 1, r;
-
-	r = nl_open(&k->req);
-	if (r < 0)
-		return r;
-	k->portid = mnl_socket_get_portid(k->req);
-	/* CAP_ACK: errors carry no copy of our request; EXT_ACK: the
-	 * kernel's reason in words. */
-	if (mnl_socket_setsockopt(k->req, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 ||
-	    mnl_socket_setsockopt(k->req, NETLINK_EXT_ACK, &one, sizeof(one)) < 0)
-		return -errno;
-	return 0;
+	return dv_nl_request(&k->req, nlh, link_cb, k);
 }
 
 static int setup_mon(struct dv_kaddr *k)
@@ -921,15 +674,15 @@ static int setup_mon(struct dv_kaddr *k)
 	int groups[] = {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR};
 	int r, fd;
 
-	r = nl_open(&k->mon);
+	r = dv_nl_open(&k->mon, NETLINK_ROUTE, RX_SIZE, SOCK_BUF);
 	if (r < 0)
 		return r;
-	fd = mnl_socket_get_fd(k->mon);
+	fd = dv_nl_fd(&k->mon);
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
 		return -errno;
-	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
-		if (mnl_socket_setsockopt(k->mon, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(groups[i])) < 0)
-			return -errno;
+	r = dv_nl_join(&k->mon, groups, sizeof(groups) / sizeof(groups[0]));
+	if (r < 0)
+		return r;
 	return sd_event_add_io(k->ev, &k->mon_src, fd, EPOLLIN, on_monitor, k);
 }
 
@@ -955,18 +708,15 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 	k->lease_s = lease_s;
 	k->ops = ops;
 	k->ud = ud;
-	k->seq = (uint32_t)time(NULL);
 	k->batch = BATCH_MAX;
 	snprintf(k->errmsg, sizeof(k->errmsg), "%s", strerror(0));
 	k->tx = malloc(TX_SIZE);
-	k->rx = malloc(RX_SIZE);
-	k->monrx = malloc(RX_SIZE);
-	if (!k->tx || !k->rx || !k->monrx) {
+	if (!k->tx) {
 		r = -ENOMEM;
 		goto fail;
 	}
 
-	r = setup_req(k);
+	r = dv_nl_open(&k->req, NETLINK_ROUTE, RX_SIZE, SOCK_BUF);
 	if (r < 0)
 		goto fail;
 	/* Subscribe before anything is installed, so no removal is missed. */
@@ -999,16 +749,19 @@ struct dv_kaddr *dv_kaddr_free(struct dv_kaddr *k)
 		return NULL;
 	sd_event_source_disable_unref(k->mon_src);
 	sd_event_source_disable_unref(k->refresh_src);
-	if (k->req)
-		mnl_socket_close(k->req);
-	if (k->mon)
-		mnl_socket_close(k->mon);
+	dv_nl_close(&k->req);
+	dv_nl_close(&k->mon);
 	sd_event_unref(k->ev);
-	free(k->slots);
+	{
+		struct slot *s;
+
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			free(s);
+	}
+	dv_hashtab_clear(&k->slots);
+	free(k->spare);
 	free(k->pass);
 	free(k->tx);
-	free(k->rx);
-	free(k->monrx);
 	free(k);
 	return NULL;
 }
@@ -1096,40 +849,40 @@ int dv_kaddr_del(struct dv_kaddr *k, const struct dv_addr *a)
 void dv_kaddr_del_all(struct dv_kaddr *k)
 {
 	int errs[BATCH_MAX];
-	size_t idx[BATCH_MAX];
+	struct slot *batch[BATCH_MAX];
 	size_t i = 0;
 
 	if (!k)
 		return;
-	while (i < k->cap) {
+	while (i < k->slots.cap) {
 		size_t len = 0;
 		unsigned n = 0;
-		uint32_t first = k->seq + 1;
+		uint32_t first = k->req.seq + 1;
 		int r;
 
-		for (; i < k->cap && n < BATCH_MAX; i++) {
+		for (; i < k->slots.cap && n < BATCH_MAX; i++) {
+			struct slot *s = k->slots.slots[i];
 			const struct nlmsghdr *nlh;
 
-			if (!k->slots[i].desired)
+			if (!s || !s->desired)
 				continue;
-			nlh = put_addr_msg(k, k->tx + len, RTM_DELADDR, &k->slots[i].a, dv_addr_maxlen(&k->slots[i].a));
+			nlh = put_addr_msg(k, k->tx + len, RTM_DELADDR, &s->a, dv_addr_maxlen(&s->a));
 			len += nlh->nlmsg_len;
-			idx[n] = i;
+			batch[n] = s;
 			errs[n] = -ETIMEDOUT;
 			n++;
 		}
 		if (!n)
 			break;
-		k->ackmsg[0] = 0;
-		r = nl_send(k, len);
+		r = dv_nl_send(&k->req, k->tx, len);
 		if (r == 0)
-			r = nl_wait(k, first, n, NULL, NULL, errs);
+			r = dv_nl_wait(&k->req, first, n, NULL, NULL, errs);
 		else
 			for (unsigned j = 0; j < n; j++)
 				errs[j] = r;
 		/* Slots do not move until the batch is through: no removal yet. */
 		for (unsigned j = 0; j < n; j++) {
-			struct slot *s = &k->slots[idx[j]];
+			struct slot *s = batch[j];
 
 			if (!del_ok(errs[j]))
 				set_error(k, errs[j]);
@@ -1139,8 +892,7 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 		}
 	}
 	/* Drop slots that wait for nothing, now that indexes may move. */
-	if (k->cap)
-		(void)slots_rehash(k, k->cap, DROP_IDLE);
+	slots_drop_idle(k, false);
 }
 
 int dv_kaddr_reconcile(struct dv_kaddr *k, bool (*keep)(void *ud, const struct dv_addr *a), void *ud,

@@ -22,10 +22,15 @@
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
 #include <netinet/ip6.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "addrset.h"
+#include "hashtab.h"
 
 #define SERIES_MAX 65536
 #define PROBES_MAX 65536
@@ -36,7 +41,7 @@
 struct an_entry;
 
 struct probe {
-	struct probe *next; /* in the entry's list */
+	LIST_ENTRY(probe) link; /* in the entry's list, newest first */
 	struct an_entry *e;
 	sd_event_source *timer;
 	uint64_t id;
@@ -50,12 +55,11 @@ struct probe {
 
 /* Everything going on for one address. Lives while it has a series or a probe. */
 struct an_entry {
-	struct an_entry *hnext;
+	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	struct dv_announce *an;
-	struct dv_addr a;
 	sd_event_source *series; /* NULL: no announcement series */
 	unsigned series_left, series_interval_ms;
-	struct probe *probes;
+	LIST_HEAD(, probe) probes;
 };
 
 struct dv_announce {
@@ -67,8 +71,7 @@ struct dv_announce {
 	sd_event_source *io;
 	uint16_t rx_proto; /* network order */
 
-	struct an_entry **buckets;
-	size_t n_buckets, n_entries;
+	struct dv_hashtab entries; /* of struct an_entry, by address */
 	size_t n_series, n_probes;
 	size_t n_listen_v4, n_listen_v6;
 	uint64_t next_probe_id;
@@ -250,65 +253,33 @@ static bool transient(int r)
 
 /* ---------------- entries ---------------- */
 
-static struct an_entry **entry_slot(const struct dv_announce *an, const struct dv_addr *a)
-{
-	struct an_entry **pp = &an->buckets[dv_addr_hash(a) & (an->n_buckets - 1)];
-
-	while (*pp && !dv_addr_eq(&(*pp)->a, a))
-		pp = &(*pp)->hnext;
-	return pp;
-}
+#define entry_hash dv_addr_item_hash
+#define entry_match dv_addr_item_match
+_Static_assert(offsetof(struct an_entry, a) == 0, "an entry begins with its key");
 
 static struct an_entry *entry_find(const struct dv_announce *an, const struct dv_addr *a)
 {
-	return an->n_buckets ? *entry_slot(an, a) : NULL;
-}
-
-static int buckets_grow(struct dv_announce *an)
-{
-	size_t n = an->n_buckets ? an->n_buckets * 2 : 64;
-	struct an_entry **nb = calloc(n, sizeof(*nb));
-
-	if (!nb)
-		return -ENOMEM;
-	for (size_t i = 0; i < an->n_buckets; i++)
-		while (an->buckets[i]) {
-			struct an_entry *e = an->buckets[i];
-			size_t j = dv_addr_hash(&e->a) & (n - 1);
-
-			an->buckets[i] = e->hnext;
-			e->hnext = nb[j];
-			nb[j] = e;
-		}
-	free(an->buckets);
-	an->buckets = nb;
-	an->n_buckets = n;
-	return 0;
+	return dv_hashtab_get(&an->entries, dv_addr_hash(a), entry_match, a);
 }
 
 static int entry_get(struct dv_announce *an, const struct dv_addr *a, struct an_entry **ret)
 {
-	struct an_entry *e = entry_find(an, a), **pp;
-	int r;
+	struct an_entry *e = entry_find(an, a);
 
 	if (e) {
 		*ret = e;
 		return 0;
-	}
-	if (an->n_entries >= an->n_buckets) {
-		r = buckets_grow(an);
-		if (r < 0)
-			return r;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->an = an;
 	e->a = *a;
-	pp = entry_slot(an, a);
-	e->hnext = *pp;
-	*pp = e;
-	an->n_entries++;
+	LIST_INIT(&e->probes);
+	if (dv_hashtab_put(&an->entries, e, entry_hash) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
 	*ret = e;
 	return 0;
 }
@@ -316,14 +287,10 @@ static int entry_get(struct dv_announce *an, const struct dv_addr *a, struct an_
 static void entry_put(struct an_entry *e)
 {
 	struct dv_announce *an = e->an;
-	struct an_entry **pp;
 
-	if (e->series || e->probes)
+	if (e->series || !LIST_EMPTY(&e->probes))
 		return;
-	for (pp = entry_slot(an, &e->a); *pp != e; pp = &(*pp)->hnext)
-		;
-	*pp = e->hnext;
-	an->n_entries--;
+	dv_hashtab_del(&an->entries, dv_hashtab_find(&an->entries, entry_hash(e), entry_match, &e->a), entry_hash);
 	free(e);
 }
 
@@ -517,11 +484,7 @@ static void probe_free(struct probe *p)
 {
 	struct an_entry *e = p->e;
 	struct dv_announce *an = e->an;
-	struct probe **pp;
-
-	for (pp = &e->probes; *pp != p; pp = &(*pp)->next)
-		;
-	*pp = p->next;
+	LIST_REMOVE(p, link);
 	sd_event_source_disable_unref(p->timer);
 	if (p->joined)
 		(void)set_membership(an, &e->a, false);
@@ -564,7 +527,8 @@ static void conflict(struct dv_announce *an, const struct dv_addr *a, const uint
 		struct probe *p;
 
 		/* Look again each time: done() may change anything. */
-		for (p = e ? e->probes : NULL; p && (p->id >= barrier || !p->listening); p = p->next)
+		for (p = e ? LIST_FIRST(&e->probes) : NULL; p && (p->id >= barrier || !p->listening);
+		     p = LIST_NEXT(p, link))
 			;
 		if (!p)
 			return;
@@ -722,8 +686,7 @@ int dv_probe_start(struct dv_announce *an, const struct dv_addr *a, unsigned cou
 		return -ENOMEM;
 	}
 	*p = (struct probe){.e = e, .id = an->next_probe_id++, .interval_ms = interval_ms, .done = done, .ud = ud};
-	p->next = e->probes;
-	e->probes = p;
+	LIST_INSERT_HEAD(&e->probes, p, link);
 	an->n_probes++;
 
 	/* count 0 gets its done(0) from the timer too, never from here. */
@@ -761,23 +724,28 @@ void dv_probe_cancel(struct dv_announce *an, void *ud)
 {
 	if (!an)
 		return;
-	for (size_t i = 0; i < an->n_buckets; i++) {
-		struct an_entry *e = an->buckets[i];
+	for (size_t i = 0; i < an->entries.cap;) {
+		struct an_entry *e = an->entries.slots[i];
+		struct probe *p, *pn;
+		bool stays;
 
-		while (e) {
-			/* probe_free may free e: step on before. */
-			struct an_entry *next = e->hnext;
-			struct probe *p = e->probes;
-
-			while (p) {
-				struct probe *pn = p->next;
-
-				if (p->ud == ud)
-					probe_free(p);
-				p = pn;
-			}
-			e = next;
+		if (!e) {
+			i++;
+			continue;
 		}
+		stays = e->series != NULL;
+		LIST_FOREACH(p, &e->probes, link)
+			if (p->ud != ud)
+				stays = true;
+		for (p = LIST_FIRST(&e->probes); p; p = pn) {
+			pn = LIST_NEXT(p, link);
+			if (p->ud == ud)
+				probe_free(p);
+		}
+		/* An entry that went took its slot with it: a later entry may
+		 * have moved into slot i (never an earlier one past it). */
+		if (stays)
+			i++;
 	}
 }
 
@@ -843,22 +811,22 @@ struct dv_announce *dv_announce_free(struct dv_announce *an)
 	if (!an)
 		return NULL;
 	/* Pending probes end silently: their requesters are going away too. */
-	for (size_t i = 0; i < an->n_buckets; i++)
-		while (an->buckets[i]) {
-			struct an_entry *e = an->buckets[i];
+	{
+		struct an_entry *e;
 
-			an->buckets[i] = e->hnext;
-			while (e->probes) {
-				struct probe *p = e->probes;
+		DV_HASHTAB_FOREACH(e, &an->entries) {
+			while (!LIST_EMPTY(&e->probes)) {
+				struct probe *p = LIST_FIRST(&e->probes);
 
-				e->probes = p->next;
+				LIST_REMOVE(p, link);
 				sd_event_source_disable_unref(p->timer);
 				free(p);
 			}
 			sd_event_source_disable_unref(e->series);
 			free(e);
 		}
-	free(an->buckets);
+	}
+	dv_hashtab_clear(&an->entries);
 	/* Memberships go with the socket. */
 	rx_close(an);
 	if (an->fd >= 0)

@@ -30,7 +30,7 @@
  * dump; the kernel's hostcond matches an AF_INET condition against such
  * v4-mapped sockets itself.
  */
-#include "kernel_sockdiag.h"
+#include "kernel.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -50,14 +50,12 @@
 #define WATCH_MAX 65536	  /* watched addresses */
 #define PREFIX_MAX 4096	  /* bind-watch prefixes */
 #define SEEN_MAX 65536	  /* addresses inside prefixes with sockets, tracked for "once per appearance" */
-#define POLL_MS_MAX 10000 /* dv_sockdiag_set_poll() */
 #define BC_MAX 8192	  /* bytecode per request; larger filters fall back to userspace filtering */
 #define RX_SIZE 65536	  /* larger than any dump skb the kernel builds */
 #define TX_SIZE (BC_MAX + 256)
 #define MON_RX_SIZE 16384 /* one destroy notification, with every extension */
 #define MON_BUF (8 << 20)
 #define MON_BURST 256		/* datagrams per wake-up, so the loop is not starved */
-#define REPLY_TIMEOUT_MS 1000	/* per datagram of a dump */
 #define RETRY_USEC (100 * 1000) /* after a failed re-check */
 #define RECHECK_GAP_MIN_USEC 1000
 #define RECHECK_GAP_FACTOR 8 /* re-checks use at most ~1/8 of a CPU under destroy churn */
@@ -100,8 +98,7 @@ struct dv_sockdiag {
 	sd_event *ev;
 	const struct dv_sockdiag_ops *ops;
 	void *ud;
-	struct mnl_socket *req, *mon;
-	uint32_t portid, seq;
+	struct dv_nl req, mon;
 	sd_event_source *mon_src, *recheck_src, *poll_src;
 	uint64_t poll_usec;
 	uint64_t recheck_end, recheck_gap; /* usec, CLOCK_MONOTONIC */
@@ -118,7 +115,7 @@ struct dv_sockdiag {
 	bool poll_stale; /* poll_f no longer matches prefixes + unbound */
 	struct filter poll_f[2], tmp_f[2];
 
-	char *tx, *rx, *monrx;
+	char *tx;
 	bool failing; /* background checks fail; told once through ops->failed */
 	unsigned dispatching;
 	bool dead; /* freed from changed() */
@@ -272,78 +269,25 @@ static void filters_build(struct filter f[2], const struct dv_prefix *p, size_t 
 
 /* ---------------- netlink ---------------- */
 
-/* One datagram from the kernel, and only from the kernel. */
-static ssize_t nl_recv(struct mnl_socket *nl, char *buf, size_t size)
-{
-	struct sockaddr_nl sa;
-	struct iovec iov = {.iov_base = buf, .iov_len = size};
-	struct msghdr msg = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
-	for (;;) {
-		n = recvmsg(mnl_socket_get_fd(nl), &msg, 0);
-		if (n < 0)
-			return -errno;
-		if (msg.msg_flags & MSG_TRUNC)
-			return -ENOSPC;
-		if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
-			return n;
-		/* A unicast from another process: not ours to believe. */
-		msg.msg_namelen = sizeof(sa);
-	}
-}
-
-static void req_close(struct dv_sockdiag *s)
-{
-	if (s->req)
-		mnl_socket_close(s->req);
-	s->req = NULL;
-}
-
+/* A dump that fails midway leaves the kernel in the middle of it (a new
+ * one would get EBUSY): the request socket is replaced, lazily. */
 static int req_open(struct dv_sockdiag *s)
 {
-	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_MS / 1000, .tv_usec = (REPLY_TIMEOUT_MS % 1000) * 1000};
-	int one = 1;
-
-	s->req = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	if (!s->req)
-		return -errno;
-	if (mnl_socket_bind(s->req, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    setsockopt(mnl_socket_get_fd(s->req), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		int r = -errno;
-
-		req_close(s);
-		return r;
-	}
-	/* No echo of the request in an error. */
-	(void)mnl_socket_setsockopt(s->req, NETLINK_CAP_ACK, &one, sizeof(one));
-	s->portid = mnl_socket_get_portid(s->req);
-	return 0;
+	return dv_nl_open(&s->req, NETLINK_SOCK_DIAG, RX_SIZE, 0);
 }
 
 static int mon_open(struct dv_sockdiag *s)
 {
 	static const int groups[] = {SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY, SKNLGRP_INET6_TCP_DESTROY,
 				     SKNLGRP_INET6_UDP_DESTROY};
-	int fd, size = MON_BUF;
+	int r;
 
-	s->mon = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!s->mon)
-		return -errno;
-	fd = mnl_socket_get_fd(s->mon);
 	/* A process exiting with thousands of sockets sends thousands of
 	 * notifications at once; an overrun costs a full re-check. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (mnl_socket_bind(s->mon, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
-	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-		int g = groups[i];
-
-		if (mnl_socket_setsockopt(s->mon, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) < 0)
-			return -errno;
-	}
-	return 0;
+	r = dv_nl_open(&s->mon, NETLINK_SOCK_DIAG, MON_RX_SIZE, MON_BUF);
+	if (r < 0)
+		return r;
+	return dv_nl_join(&s->mon, groups, sizeof(groups) / sizeof(groups[0]));
 }
 
 static int diag_attr_cb(const struct nlattr *attr, void *data)
@@ -459,17 +403,19 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	return 0;
 }
 
-/* The error carried by an NLMSG_ERROR or NLMSG_DONE. */
-static int reply_error(const struct nlmsghdr *nlh)
-{
-	int err;
+struct dump_ctx {
+	struct scan *sc;
+	uint8_t family, proto;
+	uint32_t states;
+};
 
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(err))
-		return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
-	memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
-	if (err > 0 || err < -4095)
-		return -EPROTO;
-	return err;
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct dump_ctx *d = data;
+
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		return 0;
+	return scan_msg(d->sc, d->family, d->proto, d->states, nlh);
 }
 
 /*
@@ -481,68 +427,26 @@ static int reply_error(const struct nlmsghdr *nlh)
 static int dump(struct dv_sockdiag *s, uint8_t family, uint8_t proto, uint32_t states, const uint8_t *bc, size_t bclen,
 		struct scan *sc)
 {
+	struct dump_ctx d = {.sc = sc, .family = family, .proto = proto, .states = states};
 	struct inet_diag_req_v2 *req;
 	struct nlmsghdr *nlh;
-	uint32_t seq;
-	int result = 0, r;
+	int r;
 
-	if (!s->req && (r = req_open(s)) < 0)
+	if (!s->req.sock && (r = req_open(s)) < 0)
 		return r;
-	nlh = mnl_nlmsg_put_header(s->tx);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq = ++s->seq;
+	nlh = dv_nl_msg(&s->req, s->tx, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP);
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = family;
 	req->sdiag_protocol = proto;
 	req->idiag_states = states;
 	if (bc)
 		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bclen, bc);
-	if (mnl_socket_sendto(s->req, nlh, nlh->nlmsg_len) < 0) {
-		r = -errno;
-		req_close(s);
-		return r;
-	}
-
-	for (;;) {
-		ssize_t n = nl_recv(s->req, s->rx, RX_SIZE);
-		int left;
-
-		if (n == -EINTR)
-			continue;
-		if (n < 0) {
-			req_close(s);
-			return n == -EAGAIN ? -ETIMEDOUT : (int)n;
-		}
-		left = (int)n;
-		for (const struct nlmsghdr *h = (const struct nlmsghdr *)s->rx; mnl_nlmsg_ok(h, left);
-		     h = mnl_nlmsg_next(h, &left)) {
-			/* Leftovers of an earlier request. */
-			if (h->nlmsg_pid != s->portid || h->nlmsg_seq != seq)
-				continue;
-			switch (h->nlmsg_type) {
-			case NLMSG_NOOP:
-			case NLMSG_OVERRUN:
-				break;
-			case NLMSG_ERROR:
-			case NLMSG_DONE:
-				r = reply_error(h);
-				return r < 0 ? r : result;
-			case SOCK_DIAG_BY_FAMILY:
-				r = scan_msg(sc, family, proto, states, h);
-				/* Keep reading to the end: the socket stays usable. */
-				if (r < 0 && result == 0)
-					result = r;
-				break;
-			default:
-				break;
-			}
-		}
-		if (left != 0) {
-			req_close(s);
-			return -EBADMSG;
-		}
-	}
+	/* Every reply goes through scan_msg, to the end even after an error
+	 * there: the socket stays usable. */
+	r = dv_nl_request(&s->req, nlh, dump_cb, &d);
+	if (!s->req.done)
+		dv_nl_close(&s->req);
+	return r;
 }
 
 /*
@@ -900,7 +804,7 @@ static int on_monitor(_unused_ sd_event_source *src, _unused_ int fd, _unused_ u
 	bool overrun = false, arm = false;
 
 	for (unsigned burst = 0; burst < MON_BURST; burst++) {
-		ssize_t n = nl_recv(s->mon, s->monrx, MON_RX_SIZE);
+		ssize_t n = dv_nl_recv(&s->mon);
 		int left;
 
 		if (n == -EINTR)
@@ -913,7 +817,7 @@ static int on_monitor(_unused_ sd_event_source *src, _unused_ int fd, _unused_ u
 		if (n < 0)
 			break;
 		left = (int)n;
-		for (const struct nlmsghdr *h = (const struct nlmsghdr *)s->monrx; mnl_nlmsg_ok(h, left);
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)s->mon.rx; mnl_nlmsg_ok(h, left);
 		     h = mnl_nlmsg_next(h, &left)) {
 			struct diag_info info;
 
@@ -979,9 +883,7 @@ int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, 
 	s->poll_usec = (uint64_t)DV_SOCKDIAG_POLL_MS * 1000;
 	s->poll_stale = true;
 	s->tx = malloc(TX_SIZE);
-	s->rx = malloc(RX_SIZE);
-	s->monrx = malloc(MON_RX_SIZE);
-	if (!s->tx || !s->rx || !s->monrx) {
+	if (!s->tx) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -995,7 +897,7 @@ int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, 
 	if (r < 0)
 		goto fail;
 
-	r = sd_event_add_io(ev, &s->mon_src, mnl_socket_get_fd(s->mon), EPOLLIN, on_monitor, s);
+	r = sd_event_add_io(ev, &s->mon_src, dv_nl_fd(&s->mon), EPOLLIN, on_monitor, s);
 	if (r < 0)
 		goto fail;
 	/* Accuracy 1 µs: sd-event would otherwise slip these by up to 250 ms
@@ -1025,9 +927,8 @@ static void destroy(struct dv_sockdiag *s)
 	sd_event_source_disable_unref(s->mon_src);
 	sd_event_source_disable_unref(s->recheck_src);
 	sd_event_source_disable_unref(s->poll_src);
-	req_close(s);
-	if (s->mon)
-		mnl_socket_close(s->mon);
+	dv_nl_close(&s->req);
+	dv_nl_close(&s->mon);
 	dv_addrset_clear(&s->watched);
 	dv_addrset_clear(&s->known);
 	dv_addrset_clear(&s->bound);
@@ -1036,8 +937,6 @@ static void destroy(struct dv_sockdiag *s)
 	dv_addrset_clear(&s->seen);
 	free(s->prefixes);
 	free(s->tx);
-	free(s->rx);
-	free(s->monrx);
 	sd_event_unref(s->ev);
 	free(s);
 }
@@ -1056,21 +955,6 @@ struct dv_sockdiag *dv_sockdiag_free(struct dv_sockdiag *s)
 	}
 	destroy(s);
 	return NULL;
-}
-
-int dv_sockdiag_set_poll(struct dv_sockdiag *s, unsigned poll_ms)
-{
-	int enabled = SD_EVENT_OFF;
-
-	if (!s || poll_ms == 0 || poll_ms > POLL_MS_MAX)
-		return -EINVAL;
-	s->poll_usec = (uint64_t)poll_ms * 1000;
-	(void)sd_event_source_get_enabled(s->poll_src, &enabled);
-	if (enabled != SD_EVENT_OFF) {
-		(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
-		poll_arm(s, false);
-	}
-	return 0;
 }
 
 int dv_sockdiag_watch(struct dv_sockdiag *s, const struct dv_addr *a)

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Byte-level helpers of the cluster wire format (codec.c), shared with the
- * engine's state snapshot (engine.c). Not an interface beyond dvipad.
+ * The cluster wire format (wire.c): engine events, and whole engine states
+ * for a joining node, as byte strings multicast through Corosync CPG; and
+ * its byte-level helpers, shared with the engine's state snapshot
+ * (engine.c). Not an interface beyond dvipad.
+ *
+ * Every node of a cluster decodes what any other node (possibly of another
+ * dvipa version, possibly malicious or corrupted) sends, so decoding checks
+ * every length and value and never trusts a count. Versioned, libc only.
  *
  * Everything is little-endian and written byte by byte: the layout never
  * depends on the compiler's struct padding or the host's byte order.
@@ -19,6 +25,10 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "engine.h"
+
+#define DV_WIRE_VERSION 1
+#define DV_WIRE_MAX (1u << 20) /* largest event; snapshots may be larger */
 
 /* Address families on the wire (not the host's AF_* numbers). */
 #define DV_WIRE_INET 4
@@ -80,3 +90,17 @@ void dv_r_end(struct dv_rbuf *r);
 
 /* CRC-32 (IEEE 802.3, as zlib's crc32()). */
 uint32_t dv_crc32(const void *p, size_t n);
+
+/* ---------------- events ---------------- */
+
+/* Encode ev. 0 and a malloc'ed *ret of *ret_len bytes, or -errno. */
+int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len);
+
+/*
+ * Decode one event. The pointers inside *ret (node_config ranges and
+ * defines, membership nodes) point into *ret_storage, which the caller frees
+ * with free() once the event has been applied. -EBADMSG for anything
+ * malformed (wrong version, short, trailing bytes, counts beyond the
+ * engine's limits, unknown type, bad address family or prefix length).
+ */
+int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void **ret_storage);

@@ -96,28 +96,8 @@ static void close_fd(int *fd)
 
 const char *dvipa_strerror(int code)
 {
-	static const char *const texts[] = {
-	    [0] = "Success",
-	    [DVIPA_PENDING] = "Standby registered, waiting to be granted",
-	    [DVIPA_E_INVAL] = "Invalid argument or malformed request",
-	    [DVIPA_E_NORANGE] = "Address is in no VIPARANGE of this node",
-	    [DVIPA_E_HELD] = "Address is held elsewhere or reserved",
-	    [DVIPA_E_PERM] = "Permission denied by the range's allow list",
-	    [DVIPA_E_UNREACH] = "dvipad cannot be reached",
-	    [DVIPA_E_INUSE] = "Another host on the link uses the address",
-	    [DVIPA_E_NOTHELD] = "Address is not held by this handle",
-	    [DVIPA_E_LIMIT] = "A capacity limit of dvipad was reached",
-	    [DVIPA_E_NOQUORUM] = "The cluster partition is not quorate",
-	    [DVIPA_E_KERNEL] = "The kernel refused the address",
-	    [DVIPA_E_INTERNAL] = "Internal error",
-	    [DVIPA_E_LEFT] = "The node has left the cluster group (dvipactl leave)",
-	};
-
-	if (code < 0)
-		code = code == INT_MIN ? INT_MAX : -code;
-	if ((size_t)code >= sizeof(texts) / sizeof(texts[0]) || !texts[code])
-		return "Unknown error";
-	return texts[code];
+	/* Same numbers as dv_result. */
+	return dv_result_text(code);
 }
 
 /* ---- connection ---- */
@@ -454,12 +434,12 @@ out:
 
 int dvipa_activate(dvipa_t *h, const char *addr)
 {
-	return request(h, DV_MSG_ACTIVATE, addr, 1, 0);
+	return request(h, DV_MSG_ACTIVATE, addr, DV_KIND_API, 0);
 }
 
 int dvipa_release(dvipa_t *h, const char *addr)
 {
-	return request(h, DV_MSG_RELEASE, addr, 1, 0);
+	return request(h, DV_MSG_RELEASE, addr, DV_KIND_API, 0);
 }
 
 int dvipa_standby(dvipa_t *h, const char *addr, unsigned rank)
@@ -468,7 +448,7 @@ int dvipa_standby(dvipa_t *h, const char *addr, unsigned rank)
 		set_reason(h, "standby rank %u out of range 1..254", rank);
 		return -DVIPA_E_INVAL;
 	}
-	return request(h, DV_MSG_STANDBY, addr, 1, rank);
+	return request(h, DV_MSG_STANDBY, addr, DV_KIND_API, rank);
 }
 
 /* ---- events ---- */

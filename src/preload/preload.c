@@ -78,7 +78,6 @@
 /* ADDR (family byte + 16), KIND, RANK. */
 #define REQ_MAX (sizeof(struct dv_msg_hdr) + ATTR_SIZE(1 + 16) + 2 * ATTR_SIZE(sizeof(uint32_t)))
 
-#define HOLD_KIND_SOCKET 3 /* enum dv_hold_kind of dvipad: DV_HOLD_SOCKET */
 #define EVENT_GRANTED 1
 #define EVENT_LOST 2
 
@@ -579,30 +578,6 @@ static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool wan
 	}
 }
 
-static const char *result_text(uint32_t r)
-{
-	switch (r) {
-	case DV_R_BADREQ:
-		return "refused as a bad request";
-	case DV_R_NORANGE:
-		return "in no range";
-	case DV_R_HELD:
-		return "held elsewhere";
-	case DV_R_PERM:
-		return "permission denied";
-	case DV_R_INUSE:
-		return "in use by another host";
-	case DV_R_LIMIT:
-		return "dvipad limit reached";
-	case DV_R_NOQUORUM:
-		return "no quorum";
-	case DV_R_KERNEL:
-		return "the kernel refused the address";
-	default:
-		return "refused by dvipad";
-	}
-}
-
 /*
  * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
  * wait for the grant. 0, the open connection in *ret_conn (the caller
@@ -633,7 +608,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 
 	req_init(&q, standby ? DV_MSG_STANDBY : DV_MSG_ACTIVATE, 1);
 	req_addr(&q, addr);
-	req_u32(&q, DV_A_KIND, HOLD_KIND_SOCKET);
+	req_u32(&q, DV_A_KIND, DV_KIND_SOCKET);
 	if (standby)
 		req_u32(&q, DV_A_RANK, (uint32_t)c->standby_rank);
 	req_finish(&q);
@@ -680,7 +655,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 			debug_line(c, op, addr, "standby registered, waiting", rep.reason);
 			got_result = true;
 		} else {
-			debug_line(c, op, addr, result_text(rep.result), rep.reason);
+			debug_line(c, op, addr, dv_result_brief(rep.result), rep.reason);
 			goto fail;
 		}
 		if (got_result && granted) {

@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* free(p), and NULL for `x = dv_mfree(x);`. */
+static inline void *dv_mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static inline void dv_freep(void *p)
 {
 	free(*(void **)p);
@@ -27,9 +34,11 @@ static inline void dv_fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_free_ __attribute__((cleanup(dv_freep)))
-#define _cleanup_close_ __attribute__((cleanup(dv_closep)))
-#define _cleanup_fclose_ __attribute__((cleanup(dv_fclosep)))
+/* Run f(&var) when var goes out of scope. */
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(dv_freep)
+#define _cleanup_close_ _cleanup_(dv_closep)
+#define _cleanup_fclose_ _cleanup_(dv_fclosep)
 
 /* The value of p, and p set to NULL (so its cleanup does nothing). */
 #define TAKE_PTR(p)                                                                                                    \

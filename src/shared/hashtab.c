@@ -2,6 +2,7 @@
 #include "hashtab.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define MIN_CAP 64
@@ -35,25 +36,74 @@ static void place(void **slots, size_t cap, void *item, uint32_t h)
 	slots[i] = item;
 }
 
+/* Move every item into a new array of ncap slots. */
+static int rehash(struct dv_hashtab *t, size_t ncap, dv_hash_fn hash)
+{
+	void **ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (size_t j = 0; j < t->cap; j++)
+		if (t->slots[j])
+			place(ns, ncap, t->slots[j], hash(t->slots[j]));
+	free(t->slots);
+	t->slots = ns;
+	t->cap = ncap;
+	return 0;
+}
+
+int dv_hashtab_reserve(struct dv_hashtab *t, size_t n, dv_hash_fn hash)
+{
+	size_t ncap = t->cap ? t->cap : MIN_CAP;
+
+	/* Load factor at most 1/2: probe chains stay short. */
+	while ((t->n + n) * 2 > ncap) {
+		if (ncap > SIZE_MAX / 4)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	return ncap == t->cap ? 0 : rehash(t, ncap, hash);
+}
+
 int dv_hashtab_put(struct dv_hashtab *t, void *item, dv_hash_fn hash)
 {
-	/* Load factor at most 1/2: probe chains stay short. */
-	if ((t->n + 1) * 2 > t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : MIN_CAP;
-		void **ns = calloc(ncap, sizeof(*ns));
+	int r = dv_hashtab_reserve(t, 1, hash);
 
-		if (!ns)
-			return -ENOMEM;
-		for (size_t j = 0; j < t->cap; j++)
-			if (t->slots[j])
-				place(ns, ncap, t->slots[j], hash(t->slots[j]));
-		free(t->slots);
-		t->slots = ns;
-		t->cap = ncap;
-	}
+	if (r < 0)
+		return r;
 	place(t->slots, t->cap, item, hash(item));
 	t->n++;
 	return 0;
+}
+
+void dv_hashtab_filter(struct dv_hashtab *t, bool (*keep)(void *item, void *ud), void *ud, dv_hash_fn hash)
+{
+	size_t mask = t->cap - 1, start = 0;
+
+	if (!t->cap)
+		return;
+	for (size_t j = 0; j < t->cap; j++)
+		if (t->slots[j] && !keep(t->slots[j], ud)) {
+			t->slots[j] = NULL;
+			t->n--;
+		}
+	/*
+	 * Place the survivors again, in probe order from an empty slot (there
+	 * is one: the load factor is at most 1/2). Each item then moves only
+	 * towards its home, into a hole its own chain has, and no chain that
+	 * was already repaired runs through a hole made later.
+	 */
+	while (t->slots[start])
+		start++;
+	for (size_t k = 1; k < t->cap; k++) {
+		size_t j = (start + k) & mask;
+		void *item = t->slots[j];
+
+		if (!item)
+			continue;
+		t->slots[j] = NULL;
+		place(t->slots, t->cap, item, hash(item));
+	}
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */

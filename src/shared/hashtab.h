@@ -33,6 +33,17 @@ void *dv_hashtab_get(const struct dv_hashtab *t, uint32_t h, dv_match_fn match, 
 int dv_hashtab_put(struct dv_hashtab *t, void *item, dv_hash_fn hash);
 /* Remove the item in slot (from dv_hashtab_find). */
 void dv_hashtab_del(struct dv_hashtab *t, void **slot, dv_hash_fn hash);
+/* Room for n more items without allocating: the puts that follow cannot
+ * fail. 0 or -ENOMEM (table unchanged). */
+int dv_hashtab_reserve(struct dv_hashtab *t, size_t n, dv_hash_fn hash);
+/* Keep only the items for which keep(item, ud) is true; keep may free the
+ * others (they are no longer in the table once it returns false). */
+void dv_hashtab_filter(struct dv_hashtab *t, bool (*keep)(void *item, void *ud), void *ud, dv_hash_fn hash);
+/* How many items the table holds. */
+static inline size_t dv_hashtab_size(const struct dv_hashtab *t)
+{
+	return t->n;
+}
 /* Forget every item (frees the slots, not the items). */
 void dv_hashtab_clear(struct dv_hashtab *t);
 

@@ -20,6 +20,18 @@ static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 
 
 /* ---- building ---- */
 
+const char *dv_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case DV_KIND_OPERATOR:
+		return "operator";
+	case DV_KIND_SOCKET:
+		return "socket";
+	default:
+		return "api";
+	}
+}
+
 void dv_msgb_init(struct dv_msgb *b, uint16_t type, uint32_t seq)
 {
 	struct dv_msg_hdr h = {
@@ -373,7 +385,7 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 				why = "malformed kind attribute";
 				goto fail;
 			}
-			if (r.kind < 1 || r.kind > 3) {
+			if (r.kind < DV_KIND_API || r.kind > DV_KIND_SOCKET) {
 				why = "kind out of range 1..3";
 				goto fail;
 			}
@@ -426,7 +438,7 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 			why = "address missing";
 		else if (!has_rank)
 			why = "rank missing";
-		else if (r.kind == 2) /* operator holds have no standby */
+		else if (r.kind == DV_KIND_OPERATOR) /* operator holds have no standby */
 			why = "standby kind must be api or socket";
 		break;
 	case DV_MSG_MOVE:

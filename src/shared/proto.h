@@ -62,9 +62,20 @@ enum dv_msg_type {
 	DV_MSG_RECORD = 66, /* RECTYPE, then FIELDs */
 };
 
+/* Kinds of hold (DV_A_KIND); dvipad's enum dv_hold_kind has the same
+ * numbers. */
+enum dv_kind {
+	DV_KIND_API = 1,      /* a client connection (libdvipa, dvipactl run) */
+	DV_KIND_OPERATOR = 2, /* dvipactl activate / deactivate */
+	DV_KIND_SOCKET = 3,   /* sockets bound to the address (preload shim, bind watch) */
+};
+
+/* "api", "operator", "socket" (status records); "api" for anything else. */
+const char *dv_kind_name(uint32_t kind);
+
 enum dv_attr_type {
 	DV_A_ADDR = 1,    /* u8 family (AF_INET/AF_INET6), then 4 or 16 bytes */
-	DV_A_KIND = 2,    /* u32 enum dv_hold_kind numbering: 1 api, 2 operator, 3 socket */
+	DV_A_KIND = 2,    /* u32 enum dv_kind */
 	DV_A_RANK = 3,    /* u32 1..254 */
 	DV_A_RESULT = 4,  /* u32 enum dv_result */
 	DV_A_REASON = 5,  /* NUL-terminated string, < DV_REASON_MAX */

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 enum dv_result {
 	DV_R_OK = 0,
 	DV_R_PENDING = 1,   /* standby registered; a GRANTED event follows */
@@ -24,3 +26,9 @@ enum dv_result {
 
 /* A short lowercase name ("held", "no-range", ...), for JSON and logs. */
 const char *dv_result_name(int r);
+/* The text of a result, or of its negation ("Address is held elsewhere or
+ * reserved"): dvipa_strerror(). "Unknown error" for other numbers. */
+const char *dv_result_text(int r);
+/* A refusal in a few lowercase words ("held elsewhere", "in no range"), for
+ * the preload shim's debug lines; "refused by dvipad" for other numbers. */
+const char *dv_result_brief(uint32_t r);

@@ -887,6 +887,24 @@ static void test_file(void **state)
 	free(errs);
 }
 
+/* Each name has one home; the config spelling parses back to the policy. */
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(dv_policy_keyword(DV_POLICY_NONDISRUPTIVE), "MOVEABLE NONDISRUPTIVE");
+	assert_string_equal(dv_policy_keyword(DV_POLICY_DISRUPTIVE), "MOVEABLE DISRUPTIVE");
+	assert_string_equal(dv_policy_keyword(DV_POLICY_UNIQUE), "UNIQUE");
+	assert_string_equal(dv_policy_name(DV_POLICY_NONDISRUPTIVE), "nondisruptive");
+	assert_string_equal(dv_policy_name(DV_POLICY_DISRUPTIVE), "disruptive");
+	assert_string_equal(dv_policy_name(DV_POLICY_UNIQUE), "unique");
+	assert_string_equal(dv_origin_name(0), "none");
+	assert_string_equal(dv_origin_name(1), "bind");
+	assert_string_equal(dv_origin_name(5), "backup");
+	assert_string_equal(dv_state_name(1), "active");
+	assert_string_equal(dv_state_name(2), "waiting");
+	assert_string_equal(dv_state_name(3), "inactive");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +927,7 @@ int main(void)
 	    cmocka_unit_test(test_print),
 	    cmocka_unit_test(test_check_local),
 	    cmocka_unit_test(test_file),
+	    cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

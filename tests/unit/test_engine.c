@@ -3014,7 +3014,7 @@ static void test_join_keeps_client_order(void **state)
 }
 
 /* A member that has published no configuration yet, restored, then
- * leaving: its entry goes without leaking anything (found by fuzz_codec). */
+ * leaving: its entry goes without leaking anything (found by fuzz_wire). */
 static void test_restore_member_without_conf(void **state)
 {
 	struct world *w = *state;

@@ -1208,6 +1208,19 @@ static void test_iter_hand_made(void **state)
 	assert_int_equal(dv_attr_next(&it, &t, &v, &n), 0);
 }
 
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(dv_kind_name(DV_KIND_API), "api");
+	assert_string_equal(dv_kind_name(DV_KIND_OPERATOR), "operator");
+	assert_string_equal(dv_kind_name(DV_KIND_SOCKET), "socket");
+	assert_string_equal(dv_result_text(DV_R_HELD), "Address is held elsewhere or reserved");
+	assert_string_equal(dv_result_text(-DV_R_HELD), "Address is held elsewhere or reserved");
+	assert_string_equal(dv_result_text(99), "Unknown error");
+	assert_string_equal(dv_result_brief(DV_R_NORANGE), "in no range");
+	assert_string_equal(dv_result_brief(99), "refused by dvipad");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1251,6 +1264,7 @@ int main(void)
 	    cmocka_unit_test(test_not_a_request),
 	    cmocka_unit_test(test_unknown_attrs_ignored),
 	    cmocka_unit_test(test_iter_hand_made),
+	    cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

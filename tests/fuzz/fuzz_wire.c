@@ -15,7 +15,7 @@
  *     it ends in must again be a snapshot that restores: restore accepts
  *     only states the engine can go on from.
  *
- * Build with -Dfuzz=true (clang); run: ./fuzz_codec -max_len=8192 corpus/
+ * Build with -Dfuzz=true (clang); run: ./fuzz_wire -max_len=8192 corpus/
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -62,7 +61,7 @@ static bool same_event(const struct dv_event *a, const struct dv_event *b)
 	size_t nx = 0, ny = 0;
 	bool same;
 
-	/* Field by field would repeat the codec; the canonical bytes say the
+	/* Field by field would repeat the decoder; the canonical bytes say the
 	 * same. */
 	if (dv_event_encode(a, &x, &nx) < 0 || dv_event_encode(b, &y, &ny) < 0)
 		abort();

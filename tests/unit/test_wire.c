@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The cluster wire format (codec.h): every event type survives a round
+ * The cluster wire format (wire.h): every event type survives a round
  * trip, at its largest too, and the decoder refuses every malformed
  * encoding without reading a byte outside the buffer: truncations at every
  * offset, wrong magic, version, type or length, bad address families,
@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "codec.h"
 #include "wire.h"
 
 /* Offsets in every encoding. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The cluster wire format (codec.h) and its byte-level helpers (wire.h).
+ * The cluster wire format and its byte-level helpers (wire.h).
  *
  * An event on the wire:
  *
@@ -34,13 +34,13 @@
  * A STANDBY's rank travels unchecked: the engine answers a bad rank with a
  * reply to the requesting client, which a refusal here would swallow.
  */
-#include "codec.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proto.h"
 #include "wire.h"
 
 #define DV_WIRE_MAGIC 0x56455644u /* "DVEV" */
@@ -57,6 +57,9 @@
 _Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
 	       "event types are wire numbers");
 _Static_assert(DV_HOLD_API == 1 && DV_HOLD_SOCKET == 3, "hold kinds are wire numbers");
+_Static_assert((int)DV_HOLD_API == (int)DV_KIND_API && (int)DV_HOLD_OPERATOR == (int)DV_KIND_OPERATOR &&
+		   (int)DV_HOLD_SOCKET == (int)DV_KIND_SOCKET,
+	       "hold kinds are proto.h's kinds");
 _Static_assert(DV_POLICY_NONDISRUPTIVE == 0 && DV_POLICY_UNIQUE == 2, "policies are wire numbers");
 _Static_assert(DV_MOVE_IMMEDIATE == 0 && DV_MOVE_NONE == 2, "moveable values are wire numbers");
 _Static_assert(DV_RANK_DEFINE <= UINT8_MAX, "a define's rank fits a byte");
