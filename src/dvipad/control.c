@@ -1,4 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control socket frames, authorizes and relays; it owns no state of
+ * the daemon's (OpenBGPD's control.c is the model).
+ *
+ *  - framing: one SOCK_SEQPACKET datagram is one proto.h message; exact
+ *    length checks, DV_MSG_MAX, a reply to every malformed message and a
+ *    hang-up after MAX_BAD_MESSAGES of them in a row;
+ *  - authorization: the caller is who SO_PEERCRED and SO_PEERGROUPS say,
+ *    checked against the ALLOW list of the address's range, which the
+ *    owner names (ops->resolve); cluster operations and reload are root's;
+ *  - relaying: authorized requests go to ops->request and are answered by
+ *    the owner through dv_control_reply(); STATUS and CONFIG records are
+ *    built by the owner (status.c) and queued here as they come; news goes
+ *    out through dv_control_event(); a closed connection is ops->client_gone.
+ *
+ * Each client has its own queue, capped at DV_CONTROL_MAX_QUEUED: a client
+ * that does not read what it asked for is disconnected rather than let the
+ * daemon grow.
+ */
 #include "control.h"
 
 #include <errno.h>
