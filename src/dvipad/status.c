@@ -304,9 +304,10 @@ void dv_status_config(const struct dv_conf *conf, struct dv_records *out)
 		dv_records_begin(out, DV_REC_DEFINE);
 		dv_msgb_field_str(b, "addr", dv_addr_fmt(&df->addr, s));
 		dv_msgb_field_u64(b, "rank", df->rank);
-		dv_msgb_field_str(b, "moveable", df->moveable == DV_MOVE_IMMEDIATE  ? "immediate"
-						 : df->moveable == DV_MOVE_WHENIDLE ? "whenidle"
-										    : "none");
+		dv_msgb_field_str(b, "moveable",
+				  df->moveable == DV_MOVE_IMMEDIATE  ? "immediate"
+				  : df->moveable == DV_MOVE_WHENIDLE ? "whenidle"
+								     : "none");
 		dv_msgb_field_u64(b, "trackport", df->trackport);
 		dv_msgb_field_str(b, "type", df->rank == DV_RANK_DEFINE ? "define" : "backup");
 		(void)dv_records_emit(out);

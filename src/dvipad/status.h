@@ -22,7 +22,7 @@ struct dv_status_input {
 	const struct dv_conf *conf;
 	const char *conf_path;
 	uint64_t started_ms; /* wall clock */
-	pid_t pid;           /* the daemon's */
+	pid_t pid;	     /* the daemon's */
 	uint64_t n_clients;  /* control connections */
 	/* Whether this node's interface has a now. */
 	bool (*installed)(void *ud, const struct dv_addr *a);
