@@ -39,12 +39,6 @@
 #define MAX_BAD_MESSAGES 16 /* consecutive malformed messages before we hang up */
 #define MAX_PER_WAKEUP 64   /* requests handled per readable event: fairness */
 
-/* DV_A_KIND values authorization looks at (proto.h numbers them: 1 api,
- * 2 operator, 3 socket). To be replaced by proto.h's hold kinds once they
- * are named there. */
-#define KIND_API 1
-#define KIND_OPERATOR 2
-
 struct outmsg {
 	struct outmsg *next;
 	size_t len;
@@ -203,12 +197,13 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 	dv_msgb_put_u32(b, DV_A_RESULT, r);
 	dv_msgb_put_str(b, DV_A_REASON, reason ? reason : "");
 	if (a && a->family) {
+		struct dv_request q = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a};
 		struct dv_control_target t;
 
 		dv_msgb_put_addr(b, a);
 		/* SOURCEVIPA ranges tell the preload shim to send from the VIPA. */
 		if (r == DV_R_OK) {
-			cl->ctl->ops->resolve(cl->ctl->ud, a, &t);
+			cl->ctl->ops->resolve(cl->ctl->ud, &q, &t);
 			if (t.range && t.range->sourcevipa)
 				dv_msgb_put_u32(b, DV_A_SOURCE, 1);
 		}
@@ -318,7 +313,7 @@ static enum dv_result authorize(struct dv_client *cl, const struct dv_request *r
 
 	dv_addr_fmt(&req->addr, s);
 	/* A client can only ever release its own API hold or standby. */
-	if (req->type == DV_MSG_RELEASE && (req->kind == 0 || req->kind == KIND_API))
+	if (req->type == DV_MSG_RELEASE && t->own)
 		return DV_R_OK;
 	if (cl->cred.uid == 0)
 		return r || t->defined || req->type == DV_MSG_RELEASE ? DV_R_OK : DV_R_NORANGE;
@@ -386,10 +381,10 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	cl->bad = 0;
 
 	if (req.has_addr)
-		c->ops->resolve(c->ud, &req.addr, &t);
+		c->ops->resolve(c->ud, &req, &t);
 	/* "deactivate ADDR" without a node: the operator's hold if this node
 	 * has one, else this node's define of ADDR (VARY ... DEACTIVATE). */
-	if (req.type == DV_MSG_RELEASE && req.kind == KIND_OPERATOR && t.defined && !t.operator_hold)
+	if (t.define_op)
 		req.type = DV_MSG_DEACTIVATE;
 
 	switch (req.type) {

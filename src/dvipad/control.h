@@ -48,20 +48,29 @@ static inline int dv_records_emit(struct dv_records *out)
 	return out->emit(out->ud, out->b);
 }
 
-/* What the owner knows about a request's address that authorization and
- * the answer need. */
+/* What the owner knows about a request and its address that
+ * authorization and the answer need. Hold kinds are the owner's: control
+ * only reads these. */
 struct dv_control_target {
 	const char *node;                  /* this node's name, for messages */
-	const struct dv_conf_range *range; /* the most specific live range, or NULL */
+	const struct dv_conf_range *range; /* the address's most specific live range, or NULL */
 	bool defined;                      /* a VIPADEFINE or VIPABACKUP of this node */
-	bool operator_hold;                /* this node holds it for the operator */
+	/* The request only ends the client's own API hold or standby:
+	 * nothing to authorize. */
+	bool own;
+	/* "deactivate ADDR" without a node means this node's define of ADDR
+	 * (VARY ... DEACTIVATE: root's), not an operator hold: this node has
+	 * none. Control relays it as DV_MSG_DEACTIVATE. */
+	bool define_op;
 };
 
 /* The owner of the state (the daemon). Called from the event loop, never
  * from within dv_control_reply() or dv_control_event(); none may free the
  * control socket. */
 struct dv_control_ops {
-	void (*resolve)(void *ud, const struct dv_addr *a, struct dv_control_target *ret);
+	/* req has an address. Also asked for the range of an address granted
+	 * (SOURCEVIPA), as an ACTIVATE of it. */
+	void (*resolve)(void *ud, const struct dv_request *req, struct dv_control_target *ret);
 	/* A request that passed authorization, from client with the
 	 * credentials SO_PEERCRED gave. The answer comes through
 	 * dv_control_reply(), possibly after a probe and the cluster's round

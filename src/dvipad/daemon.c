@@ -1428,16 +1428,19 @@ static bool self_operator_hold(struct dv_daemon *d, const struct dv_addr *a)
 	return false;
 }
 
-static void ctl_resolve(void *ud, const struct dv_addr *a, struct dv_control_target *ret)
+static void ctl_resolve(void *ud, const struct dv_request *req, struct dv_control_target *ret)
 {
 	struct dv_daemon *d = ud;
+	bool release = req->type == DV_MSG_RELEASE;
 
 	*ret = (struct dv_control_target){
 		.node = d->conf->node,
-		.range = dv_conf_find_range(d->conf, a),
-		.defined = dv_conf_find_define(d->conf, a) != NULL,
-		.operator_hold = self_operator_hold(d, a),
+		.range = dv_conf_find_range(d->conf, &req->addr),
+		.defined = dv_conf_find_define(d->conf, &req->addr) != NULL,
+		.own = release && (req->kind == 0 || req->kind == DV_HOLD_API),
 	};
+	ret->define_op = release && req->kind == DV_HOLD_OPERATOR && ret->defined &&
+			 !self_operator_hold(d, &req->addr);
 }
 
 static void ctl_request(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req)
