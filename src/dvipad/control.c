@@ -1,4 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control socket frames, authorizes and relays; it owns no state of
+ * the daemon's (OpenBGPD's control.c is the model).
+ *
+ *  - framing: one SOCK_SEQPACKET datagram is one proto.h message; exact
+ *    length checks, DV_MSG_MAX, a reply to every malformed message and a
+ *    hang-up after MAX_BAD_MESSAGES of them in a row;
+ *  - authorization: the caller is who SO_PEERCRED and SO_PEERGROUPS say,
+ *    checked against the ALLOW list of the address's range, which the
+ *    owner names (ops->resolve); cluster operations and reload are root's;
+ *  - relaying: authorized requests go to ops->request and are answered by
+ *    the owner through dv_control_reply(); STATUS and CONFIG records are
+ *    built by the owner (status.c) and queued here as they come; news goes
+ *    out through dv_control_event(); a closed connection is ops->client_gone.
+ *
+ * Each client has its own queue, capped at DV_CONTROL_MAX_QUEUED: a client
+ * that does not read what it asked for is disconnected rather than let the
+ * daemon grow.
+ */
 #include "control.h"
 
 #include <errno.h>
@@ -13,7 +32,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "proto.h"
 
@@ -45,7 +63,8 @@ struct dv_client {
 
 struct dv_control {
 	sd_event *ev;
-	struct dv_daemon *d;
+	const struct dv_control_ops *ops;
+	void *ud; /* the owner's */
 	char *path;
 	int fd;
 	sd_event_source *io;
@@ -92,7 +111,7 @@ static void client_free(struct dv_client *cl, bool notify)
 		free(m);
 	}
 	if (notify)
-		dv_daemon_client_gone(c->d, cl->id);
+		c->ops->client_gone(c->ud, cl->id);
 	free(cl->gids);
 	free(cl);
 }
@@ -178,12 +197,16 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 	dv_msgb_put_u32(b, DV_A_RESULT, r);
 	dv_msgb_put_str(b, DV_A_REASON, reason ? reason : "");
 	if (a && a->family) {
-		const struct dv_conf_range *range;
+		struct dv_request q = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a};
+		struct dv_control_target t;
 
 		dv_msgb_put_addr(b, a);
 		/* SOURCEVIPA ranges tell the preload shim to send from the VIPA. */
-		if (r == DV_R_OK && (range = dv_conf_find_range(cl->ctl->d->conf, a)) && range->sourcevipa)
-			dv_msgb_put_u32(b, DV_A_SOURCE, 1);
+		if (r == DV_R_OK) {
+			cl->ctl->ops->resolve(cl->ctl->ud, &q, &t);
+			if (t.range && t.range->sourcevipa)
+				dv_msgb_put_u32(b, DV_A_SOURCE, 1);
+		}
 	}
 	client_send(cl, b);
 }
@@ -200,7 +223,7 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
 		send_result(cl, seq, a, r, reason);
 }
 
-void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, enum dv_notify what,
+void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what,
 		      const char *reason)
 {
 	struct dv_client *cl;
@@ -226,335 +249,36 @@ pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client)
 	return cl ? cl->cred.pid : 0;
 }
 
-size_t dv_control_nclients(const struct dv_control *c)
+/* ---- status and config: the owner builds the records, control relays them ---- */
+
+static int records_emit(void *ud, struct dv_msgb *b)
 {
-	return c ? c->n_clients : 0;
-}
+	struct dv_client *cl = ud;
 
-/* ---- status and config records ---- */
-
-static const char *origin_name(enum dv_origin o)
-{
-	switch (o) {
-	case DV_ORIGIN_BIND:
-		return "bind";
-	case DV_ORIGIN_API:
-		return "api";
-	case DV_ORIGIN_OPERATOR:
-		return "operator";
-	case DV_ORIGIN_DEFINE:
-		return "define";
-	case DV_ORIGIN_BACKUP:
-		return "backup";
-	default:
-		return "none";
-	}
-}
-
-static const char *state_name(enum dv_vipa_state s)
-{
-	switch (s) {
-	case DV_VS_ACTIVE:
-		return "active";
-	case DV_VS_WAITING:
-		return "waiting";
-	default:
-		return "inactive";
-	}
-}
-
-static const char *kind_name(enum dv_hold_kind k)
-{
-	switch (k) {
-	case DV_HOLD_OPERATOR:
-		return "operator";
-	case DV_HOLD_SOCKET:
-		return "socket";
-	default:
-		return "api";
-	}
-}
-
-static const char *policy_name(enum dv_range_policy p)
-{
-	switch (p) {
-	case DV_POLICY_DISRUPTIVE:
-		return "disruptive";
-	case DV_POLICY_UNIQUE:
-		return "unique";
-	default:
-		return "nondisruptive";
-	}
-}
-
-static const char *node_name(const struct dv_engine *e, dv_nodeid_t n)
-{
-	const char *s = n ? dv_engine_node_name(e, n) : NULL;
-
-	return s ? s : "";
-}
-
-static void record_begin(struct dv_msgb *b, uint32_t seq, enum dv_rec_type t)
-{
-	dv_msgb_init(b, DV_MSG_RECORD, seq);
-	dv_msgb_put_u32(b, DV_A_RECTYPE, t);
-}
-
-struct status_ctx {
-	struct dv_client *cl;
-	uint32_t seq;
-};
-
-static int status_vipa(void *ud, const struct dv_vipa_info *v)
-{
-	struct status_ctx *sc = ud;
-	struct dv_control *c = sc->cl->ctl;
-	const struct dv_engine *e = c->d->engine;
-	const struct dv_conf_range *r = dv_conf_find_range(c->d->conf, &v->addr);
-	struct dv_msgb *b = &c->msgb;
-	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN];
-
-	dv_addr_fmt(&v->addr, s);
-	record_begin(b, sc->seq, DV_REC_VIPA);
-	dv_msgb_field_str(b, "addr", s);
-	dv_msgb_field_str(b, "state", state_name(v->state));
-	dv_msgb_field_u64(b, "owner", v->owner);
-	dv_msgb_field_str(b, "owner_name", node_name(e, v->owner));
-	dv_msgb_field_str(b, "origin", origin_name(v->origin));
-	dv_msgb_field_u64(b, "since", v->since_ms);
-	dv_msgb_field_str(b, "reason", v->reason ? v->reason : "");
-	dv_msgb_field_bool(b, "installed", dv_kaddr_installed(c->d->kaddr, &v->addr));
-	dv_msgb_field_str(b, "range", r ? dv_prefix_fmt(&r->prefix, rs) : "");
-	dv_msgb_field_str(b, "policy", r ? policy_name(r->policy) : "");
-	{
-		char list[DV_REASON_MAX] = "";
-		size_t len = 0;
-
-		/* At most every member; a name that does not fit ends the list. */
-		for (size_t i = 0; i < v->n_cands; i++) {
-			const char *nm = node_name(e, v->cands[i].node);
-			int k;
-
-			if (!v->cands[i].deactivated)
-				continue;
-			k = snprintf(list + len, sizeof(list) - len, "%s%s", len ? "," : "", nm);
-			if (k < 0 || (size_t)k >= sizeof(list) - len) {
-				list[len] = '\0';
-				break;
-			}
-			len += (size_t)k;
-		}
-		dv_msgb_field_str(b, "deactivated_on", list);
-	}
-	client_send(sc->cl, b);
-
-	for (size_t i = 0; i < v->n_holds; i++) {
-		const struct dv_hold *h = &v->holds[i];
-		bool local = h->node == dv_engine_self(e);
-
-		record_begin(b, sc->seq, DV_REC_HOLD);
-		dv_msgb_field_str(b, "addr", s);
-		dv_msgb_field_str(b, "kind", kind_name(h->kind));
-		dv_msgb_field_u64(b, "node", h->node);
-		dv_msgb_field_str(b, "node_name", node_name(e, h->node));
-		dv_msgb_field_u64(b, "client", h->client);
-		dv_msgb_field_u64(b, "uid", h->uid);
-		dv_msgb_field_u64(b, "pid", local && h->client ? (uint64_t)dv_control_client_pid(c, h->client) : 0);
-		dv_msgb_field_u64(b, "since", h->since_ms);
-		client_send(sc->cl, b);
-	}
-	for (size_t i = 0; i < v->n_standbys; i++) {
-		const struct dv_standby *sb = &v->standbys[i];
-		bool local = sb->node == dv_engine_self(e);
-
-		record_begin(b, sc->seq, DV_REC_STANDBY);
-		dv_msgb_field_str(b, "addr", s);
-		dv_msgb_field_u64(b, "node", sb->node);
-		dv_msgb_field_str(b, "node_name", node_name(e, sb->node));
-		dv_msgb_field_u64(b, "client", sb->client);
-		dv_msgb_field_u64(b, "rank", sb->rank);
-		dv_msgb_field_u64(b, "uid", sb->uid);
-		dv_msgb_field_u64(b, "pid", local && sb->client ? (uint64_t)dv_control_client_pid(c, sb->client) : 0);
-		dv_msgb_field_u64(b, "since", sb->since_ms);
-		client_send(sc->cl, b);
-	}
-	return sc->cl->dead ? -EPIPE : 0;
-}
-
-/* Where another member's configuration disagrees with this node's, in a
- * way that matters across nodes: a range the other lacks or has with
- * another policy, or an address both define as owner (rank 255). */
-static bool config_disagrees(const struct dv_node_conf *mine, const struct dv_node_conf *other, char *why,
-			     size_t size)
-{
-	char s[DV_ADDR_STRLEN];
-
-	for (int pass = 0; pass < 2; pass++) {
-		const struct dv_node_conf *a = pass ? other : mine, *b = pass ? mine : other;
-
-		for (size_t i = 0; i < a->n_ranges; i++) {
-			const struct dv_conf_range *r = &a->ranges[i];
-			const struct dv_conf_range *q = NULL;
-
-			if (r->deleted)
-				continue;
-			for (size_t j = 0; j < b->n_ranges && !q; j++)
-				if (!b->ranges[j].deleted && b->ranges[j].prefix.len == r->prefix.len &&
-				    dv_addr_eq(&b->ranges[j].prefix.addr, &r->prefix.addr))
-					q = &b->ranges[j];
-			if (!q) {
-				snprintf(why, size, "range %s only on %s", dv_prefix_fmt(&r->prefix, s), a->name);
-				return true;
-			}
-			if (q->policy != r->policy) {
-				snprintf(why, size, "range %s: %s on %s, %s on %s", dv_prefix_fmt(&r->prefix, s),
-					 policy_name(r->policy), a->name, policy_name(q->policy), b->name);
-				return true;
-			}
-		}
-	}
-	for (size_t i = 0; i < mine->n_defines; i++)
-		for (size_t j = 0; j < other->n_defines; j++)
-			if (mine->defines[i].rank == DV_RANK_DEFINE && other->defines[j].rank == DV_RANK_DEFINE &&
-			    dv_addr_eq(&mine->defines[i].addr, &other->defines[j].addr)) {
-				snprintf(why, size, "%s is a VIPADEFINE on both %s and %s",
-					 dv_addr_fmt(&mine->defines[i].addr, s), mine->name, other->name);
-				return true;
-			}
-	return false;
-}
-
-static int count_vipa(void *ud, const struct dv_vipa_info *v)
-{
-	(*(uint64_t *)ud)++;
-	return 0;
-}
-
-static void send_status(struct dv_client *cl, const struct dv_request *req)
-{
-	struct dv_control *c = cl->ctl;
-	struct dv_daemon *d = c->d;
-	struct dv_msgb *b = &c->msgb;
-	struct status_ctx sc = {.cl = cl, .seq = req->seq};
-	const dv_nodeid_t *members;
-	struct dv_node_conf mine;
-	bool have_mine;
-	size_t n_members;
-	uint64_t nvipas = 0;
-
-	(void)dv_engine_foreach(d->engine, count_vipa, &nvipas);
-	record_begin(b, req->seq, DV_REC_DAEMON);
-	dv_msgb_field_str(b, "node", d->conf->node);
-	dv_msgb_field_u64(b, "nodeid", dv_engine_self(d->engine));
-	dv_msgb_field_str(b, "cluster", d->conf->cluster == DV_CLUSTER_NONE ? "none" : "corosync");
-	dv_msgb_field_bool(b, "quorate", dv_engine_quorate(d->engine));
-	dv_msgb_field_str(b, "interface", d->conf->interface);
-	dv_msgb_field_str(b, "config", d->conf_path);
-	dv_msgb_field_u64(b, "pid", (uint64_t)getpid());
-	dv_msgb_field_u64(b, "started", d->started_ms);
-	dv_msgb_field_u64(b, "vipas", nvipas);
-	dv_msgb_field_u64(b, "clients", c->n_clients);
 	client_send(cl, b);
-
-	n_members = dv_engine_members(d->engine, &members);
-	have_mine = dv_engine_node_config(d->engine, dv_engine_self(d->engine), &mine) == 0;
-	for (size_t i = 0; i < n_members; i++) {
-		struct dv_node_conf other;
-		char why[DV_REASON_MAX] = "";
-
-		record_begin(b, req->seq, DV_REC_MEMBER);
-		dv_msgb_field_u64(b, "nodeid", members[i]);
-		dv_msgb_field_str(b, "name", node_name(d->engine, members[i]));
-		dv_msgb_field_bool(b, "self", members[i] == dv_engine_self(d->engine));
-		if (have_mine && members[i] != dv_engine_self(d->engine) &&
-		    dv_engine_node_config(d->engine, members[i], &other) == 0 &&
-		    config_disagrees(&mine, &other, why, sizeof(why)))
-			log_debug("configuration of node '%s' differs: %s", other.name, why);
-		dv_msgb_field_str(b, "config_differs", why);
-		dv_msgb_field_bool(b, "left", dv_engine_node_left(d->engine, members[i]));
-		client_send(cl, b);
-	}
-
-	if (req->has_addr) {
-		struct dv_vipa_info v;
-		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
-
-		if (dv_engine_lookup(d->engine, &req->addr, &v) < 0) {
-			snprintf(msg, sizeof(msg), "address %s is not a known VIPA", dv_addr_fmt(&req->addr, s));
-			send_result(cl, req->seq, &req->addr, DV_R_NOTHELD, msg);
-			return;
-		}
-		(void)status_vipa(&sc, &v);
-	} else {
-		(void)dv_engine_foreach(d->engine, status_vipa, &sc);
-	}
-	send_result(cl, req->seq, NULL, DV_R_OK, "");
+	return cl->dead ? -EPIPE : 0;
 }
 
-static void join_names(char *buf, size_t size, char **names, size_t n)
-{
-	size_t len = 0;
-
-	buf[0] = 0;
-	for (size_t i = 0; i < n && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", names[i]);
-}
-
-static void send_config(struct dv_client *cl, const struct dv_request *req)
+static void relay_records(struct dv_client *cl, const struct dv_request *req)
 {
 	struct dv_control *c = cl->ctl;
-	const struct dv_conf *conf = c->d->conf;
-	struct dv_msgb *b = &c->msgb;
-	char s[DV_ADDR_STRLEN], names[1024];
-	char *text = NULL, *save = NULL;
-	size_t len = 0;
-	FILE *f;
+	struct dv_records out = {.b = &c->msgb, .seq = req->seq, .emit = records_emit, .ud = cl};
+	char reason[DV_REASON_MAX] = "";
+	enum dv_result r = DV_R_OK;
 
-	for (size_t i = 0; i < conf->n_ranges; i++) {
-		const struct dv_conf_range *r = &conf->ranges[i];
-
-		record_begin(b, req->seq, DV_REC_RANGE);
-		dv_msgb_field_str(b, "range", dv_prefix_fmt(&r->prefix, s));
-		dv_msgb_field_str(b, "policy", policy_name(r->policy));
-		dv_msgb_field_bool(b, "deleted", r->deleted);
-		join_names(names, sizeof(names), r->users, r->n_users);
-		dv_msgb_field_str(b, "users", names);
-		join_names(names, sizeof(names), r->groups, r->n_groups);
-		dv_msgb_field_str(b, "groups", names);
-		dv_msgb_field_u64(b, "line", r->line);
-		client_send(cl, b);
-	}
-	for (size_t i = 0; i < conf->n_defines; i++) {
-		const struct dv_conf_define *df = &conf->defines[i];
-
-		record_begin(b, req->seq, DV_REC_DEFINE);
-		dv_msgb_field_str(b, "addr", dv_addr_fmt(&df->addr, s));
-		dv_msgb_field_u64(b, "rank", df->rank);
-		dv_msgb_field_str(b, "moveable", df->moveable == DV_MOVE_IMMEDIATE  ? "immediate"
-						 : df->moveable == DV_MOVE_WHENIDLE ? "whenidle"
-										    : "none");
-		dv_msgb_field_u64(b, "trackport", df->trackport);
-		dv_msgb_field_str(b, "type", df->rank == DV_RANK_DEFINE ? "define" : "backup");
-		client_send(cl, b);
-	}
-
-	f = open_memstream(&text, &len);
-	if (f) {
-		dv_conf_print(conf, f);
-		fclose(f);
-		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			record_begin(b, req->seq, DV_REC_TEXT);
-			dv_msgb_field_str(b, "text", line);
-			client_send(cl, b);
-		}
-		free(text);
-	}
-	send_result(cl, req->seq, NULL, DV_R_OK, "");
+	if (req->type == DV_MSG_STATUS)
+		r = c->ops->status(c->ud, req->has_addr ? &req->addr : NULL, c->n_clients, &out, reason,
+				   sizeof(reason));
+	else
+		c->ops->config(c->ud, &out);
+	/* A refusal names the address asked about. */
+	send_result(cl, req->seq, r == DV_R_OK || !req->has_addr ? NULL : &req->addr, r, reason);
 }
 
 static void do_reload(struct dv_client *cl, const struct dv_request *req)
 {
-	struct dv_msgb *b = &cl->ctl->msgb;
+	struct dv_control *c = cl->ctl;
+	struct dv_records out = {.b = &c->msgb, .seq = req->seq, .emit = records_emit, .ud = cl};
 	char *errors = NULL, *save = NULL;
 	int r;
 
@@ -563,7 +287,7 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 		return;
 	}
 	log_notice("reload requested by pid %d", (int)cl->cred.pid);
-	r = dv_daemon_reload(cl->ctl->d, &errors);
+	r = c->ops->reload(c->ud, &errors);
 	if (r == 0) {
 		log_notice("configuration reloaded");
 		send_result(cl, req->seq, NULL, DV_R_OK, "configuration reloaded");
@@ -572,30 +296,29 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 	/* Each error line as a TEXT record, then the verdict. */
 	for (char *line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		log_err("%s", line);
-		record_begin(b, req->seq, DV_REC_TEXT);
-		dv_msgb_field_str(b, "text", line);
-		client_send(cl, b);
+		dv_records_begin(&out, DV_REC_TEXT);
+		dv_msgb_field_str(out.b, "text", line);
+		(void)dv_records_emit(&out);
 	}
 	free(errors);
 	send_result(cl, req->seq, NULL, DV_R_BADREQ, "the new configuration has errors; nothing changed");
 }
 
 /* SO_PEERCRED is the caller's identity; nothing in the message is trusted. */
-static enum dv_result authorize(struct dv_client *cl, const struct dv_request *req, char *why, size_t size)
+static enum dv_result authorize(struct dv_client *cl, const struct dv_request *req, const struct dv_control_target *t,
+				char *why, size_t size)
 {
-	const struct dv_conf *conf = cl->ctl->d->conf;
-	const struct dv_conf_range *r = dv_conf_find_range(conf, &req->addr);
+	const struct dv_conf_range *r = t->range;
 	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN];
 
 	dv_addr_fmt(&req->addr, s);
 	/* A client can only ever release its own API hold or standby. */
-	if (req->type == DV_MSG_RELEASE && (req->kind == 0 || req->kind == DV_HOLD_API))
+	if (req->type == DV_MSG_RELEASE && t->own)
 		return DV_R_OK;
 	if (cl->cred.uid == 0)
-		return r || dv_conf_find_define(conf, &req->addr) || req->type == DV_MSG_RELEASE ? DV_R_OK
-												     : DV_R_NORANGE;
+		return r || t->defined || req->type == DV_MSG_RELEASE ? DV_R_OK : DV_R_NORANGE;
 	if (!r) {
-		if (dv_conf_find_define(conf, &req->addr) || req->type == DV_MSG_RELEASE) {
+		if (t->defined || req->type == DV_MSG_RELEASE) {
 			snprintf(why, size, "uid %u may not use address %s: only root may, it is in no VIPARANGE",
 				 (unsigned)cl->cred.uid, s);
 			return DV_R_PERM;
@@ -626,21 +349,10 @@ static const char *cluster_op_name(uint16_t type)
 	}
 }
 
-static bool self_operator_hold(const struct dv_engine *e, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	if (dv_engine_lookup(e, a, &v) < 0)
-		return false;
-	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_HOLD_OPERATOR && v.holds[i].node == dv_engine_self(e))
-			return true;
-	return false;
-}
-
 static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 {
 	struct dv_control *c = cl->ctl;
+	struct dv_control_target t = {0};
 	struct dv_request req;
 	struct dv_msg m;
 	const char *why = NULL;
@@ -668,10 +380,11 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	}
 	cl->bad = 0;
 
+	if (req.has_addr)
+		c->ops->resolve(c->ud, &req, &t);
 	/* "deactivate ADDR" without a node: the operator's hold if this node
 	 * has one, else this node's define of ADDR (VARY ... DEACTIVATE). */
-	if (req.type == DV_MSG_RELEASE && req.kind == DV_HOLD_OPERATOR && dv_conf_find_define(c->d->conf, &req.addr) &&
-	    !self_operator_hold(c->d->engine, &req.addr))
+	if (t.define_op)
 		req.type = DV_MSG_DEACTIVATE;
 
 	switch (req.type) {
@@ -679,10 +392,10 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	case DV_MSG_RELEASE:
 	case DV_MSG_STANDBY:
 		msg[0] = 0;
-		ar = authorize(cl, &req, msg, sizeof(msg));
+		ar = authorize(cl, &req, &t, msg, sizeof(msg));
 		if (ar == DV_R_NORANGE) {
 			snprintf(msg, sizeof(msg), "address %s is in no VIPARANGE of node %s",
-				 dv_addr_fmt(&req.addr, s), c->d->conf->node);
+				 dv_addr_fmt(&req.addr, s), t.node);
 		}
 		if (ar != DV_R_OK) {
 			if (ar == DV_R_PERM)
@@ -691,7 +404,7 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 			send_result(cl, req.seq, &req.addr, ar, msg);
 			return;
 		}
-		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
+		c->ops->request(c->ud, cl->id, &cl->cred, &req);
 		return;
 	case DV_MSG_MOVE:
 	case DV_MSG_DEACTIVATE:
@@ -710,13 +423,11 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req.type), req.has_addr ? " " : "",
 			   req.has_addr ? dv_addr_fmt(&req.addr, s) : "", req.node[0] ? " on node " : "", req.node,
 			   (int)cl->cred.pid);
-		dv_daemon_request(c->d, cl->id, cl->cred.uid, &req);
+		c->ops->request(c->ud, cl->id, &cl->cred, &req);
 		return;
 	case DV_MSG_STATUS:
-		send_status(cl, &req);
-		return;
 	case DV_MSG_CONFIG:
-		send_config(cl, &req);
+		relay_records(cl, &req);
 		return;
 	case DV_MSG_RELOAD:
 		do_reload(cl, &req);
@@ -849,7 +560,8 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	}
 }
 
-int dv_control_open(sd_event *ev, const char *path, struct dv_daemon *d, struct dv_control **ret)
+int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud,
+		    struct dv_control **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct dv_control *c;
@@ -864,7 +576,8 @@ int dv_control_open(sd_event *ev, const char *path, struct dv_daemon *d, struct 
 	if (!c)
 		return -ENOMEM;
 	c->ev = ev;
-	c->d = d;
+	c->ops = ops;
+	c->ud = ud;
 	c->fd = -1;
 	c->next_id = 1;
 	c->path = strdup(path);

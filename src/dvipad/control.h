@@ -1,28 +1,100 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control socket: a UNIX SOCK_SEQPACKET server speaking proto.h.
- * Requests are authorized with SO_PEERCRED (and SO_PEERGROUPS) against the
- * range's ALLOW list; a client's API holds end when its connection closes.
+ * It frames, authorizes and relays: requests are authorized with SO_PEERCRED
+ * (and SO_PEERGROUPS) against the range's ALLOW list and handed to the
+ * owner of the state through struct dv_control_ops; the owner answers with
+ * dv_control_reply() and builds the records of STATUS and CONFIG itself.
+ * A client's API holds end when its connection closes (ops->client_gone).
  */
 #pragma once
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "addr.h"
-#include "engine.h"
+#include "conf.h"
+#include "proto.h"
 #include "result.h"
 
-struct dv_daemon;
 struct dv_control;
 
 #define DV_CONTROL_MAX_CLIENTS 4096
 #define DV_CONTROL_MAX_QUEUED (32u << 20) /* bytes queued to one slow reader */
 
+/*
+ * Where the records of a STATUS or CONFIG answer go, one at a time: the
+ * producer builds a record in b (dv_records_begin(), then dv_msgb_field_*())
+ * and hands it to emit, which queues it for the reader. emit returns 0, or
+ * -EPIPE once the reader is gone: the producer may stop then.
+ */
+struct dv_records {
+	struct dv_msgb *b;
+	uint32_t seq; /* of the request answered */
+	int (*emit)(void *ud, struct dv_msgb *b);
+	void *ud;
+};
+
+static inline void dv_records_begin(struct dv_records *out, enum dv_rec_type t)
+{
+	dv_msgb_init(out->b, DV_MSG_RECORD, out->seq);
+	dv_msgb_put_u32(out->b, DV_A_RECTYPE, t);
+}
+
+static inline int dv_records_emit(struct dv_records *out)
+{
+	return out->emit(out->ud, out->b);
+}
+
+/* What the owner knows about a request and its address that
+ * authorization and the answer need. Hold kinds are the owner's: control
+ * only reads these. */
+struct dv_control_target {
+	const char *node;                  /* this node's name, for messages */
+	const struct dv_conf_range *range; /* the address's most specific live range, or NULL */
+	bool defined;                      /* a VIPADEFINE or VIPABACKUP of this node */
+	/* The request only ends the client's own API hold or standby:
+	 * nothing to authorize. */
+	bool own;
+	/* "deactivate ADDR" without a node means this node's define of ADDR
+	 * (VARY ... DEACTIVATE: root's), not an operator hold: this node has
+	 * none. Control relays it as DV_MSG_DEACTIVATE. */
+	bool define_op;
+};
+
+/* The owner of the state (the daemon). Called from the event loop, never
+ * from within dv_control_reply() or dv_control_event(); none may free the
+ * control socket. */
+struct dv_control_ops {
+	/* req has an address. Also asked for the range of an address granted
+	 * (SOURCEVIPA), as an ACTIVATE of it. */
+	void (*resolve)(void *ud, const struct dv_request *req, struct dv_control_target *ret);
+	/* A request that passed authorization, from client with the
+	 * credentials SO_PEERCRED gave. The answer comes through
+	 * dv_control_reply(), possibly after a probe and the cluster's round
+	 * trip. */
+	void (*request)(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req);
+	/* client's connection closed (not called by dv_control_free()). */
+	void (*client_gone)(void *ud, uint64_t client);
+	/* STATUS (of a only, or of every VIPA if a is NULL) and CONFIG: the
+	 * records go to out; the verdict is returned, with a reason for
+	 * humans in reason when it is not DV_R_OK (CONFIG is always OK). n_clients: the control
+	 * connections now, for the DAEMON record. */
+	enum dv_result (*status)(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
+				 char *reason, size_t size);
+	void (*config)(void *ud, struct dv_records *out);
+	/* Parse the configuration again and apply it if valid (only root may
+	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one
+	 * "FILE:LINE: message" a line) saying why nothing changed. */
+	int (*reload)(void *ud, char **ret_errors);
+};
+
 /* Listen on path (its directory is created). Fails if another daemon
  * already answers there. */
-int dv_control_open(sd_event *ev, const char *path, struct dv_daemon *d, struct dv_control **ret);
+int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud,
+		    struct dv_control **ret);
 /* Close every connection and remove the socket file. NULL ok. */
 struct dv_control *dv_control_free(struct dv_control *c);
 
@@ -30,8 +102,9 @@ struct dv_control *dv_control_free(struct dv_control *c);
  * requests: dropped. A client that is gone: dropped. */
 void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
 		      const char *reason);
-void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, enum dv_notify what,
+/* News for client about a: what is a DV_A_EVENT value (1 granted, 2 lost;
+ * the engine's enum dv_notify numbers them so). */
+void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what,
 		      const char *reason);
 /* The pid of a connected client, 0 if unknown. */
 pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client);
-size_t dv_control_nclients(const struct dv_control *c);

@@ -1,4 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon: wires the engine to the cluster stream, the kernel and the
+ * control socket, and owns the state they share (struct dv_daemon, opaque
+ * outside this file). Requests from clients become events submitted to the
+ * cluster; delivered events go through the engine; the engine's effects
+ * become kernel changes, announcements and replies.
+ *
+ * The control socket (control.c) frames, authorizes and relays: it asks
+ * this file through control_ops about an address (resolve), hands it the
+ * authorized requests and closed connections, and relays the STATUS and
+ * CONFIG records built here by status.c from the engine's views, the
+ * configuration and what is installed. This file answers requests with
+ * dv_control_reply() and tells clients news with dv_control_event();
+ * control.c calls nothing here but its ops.
+ */
 #include "daemon.h"
 
 #include <errno.h>
@@ -6,10 +21,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "addrset.h"
 #include "clock.h"
+#include "cluster.h"
 #include "control.h"
+#include "engine.h"
+#include "kernel.h"
 #include "log.h"
+#include "proto.h"
+#include "status.h"
+
+struct dv_probe_wait;
+struct dv_grant_wait;
+
+struct dv_daemon {
+	sd_event *ev;
+	char *conf_path;
+	struct dv_conf *conf;
+	struct dv_engine *engine;
+	struct dv_cluster *cluster;
+	struct dv_kaddr *kaddr;
+	struct dv_announce *announce;
+	struct dv_sockdiag *sockdiag;
+	struct dv_control *control;
+	uint64_t started_ms;
+
+	/* Addresses probed clean or installed since start: the duplicate
+	 * check runs before the first activation of an address only. */
+	struct dv_addrset probed;
+	struct dv_probe_wait *probes; /* requests waiting for a probe */
+
+	/* Socket holds whose socket has not been seen yet: the shim binds
+	 * only after the grant, so "unbound" is believed after a grace. */
+	struct dv_sock_grace *graces;
+	struct dv_addrset seen_bound; /* installed addresses a socket was seen on */
+
+	/* Defines: what was last reported to the engine about each
+	 * conf->defines entry (0x80 | DV_AS_* flags; 0 = not yet). */
+	sd_event_source *define_timer;
+	uint8_t *define_state;
+
+	/* The kernel has an address exactly when the engine says this node
+	 * owns it, the partition is quorate as this node sees it now, and
+	 * the node is in sync with its cluster (always so in CLUSTER NONE). */
+	bool cl_connected;
+	bool cl_quorate;
+	/* Grants held back while the gate is closed (see eng_notify). */
+	struct dv_grant_wait *grant_waits;
+	size_t n_grant_waits;
+	/* Standbys to register again after a heal, until the engine answers
+	 * (see restandby_note). */
+	struct dv_restandby *restandbys;
+};
+
+/* How often TRACKPORT listeners and WHENIDLE connections are looked at. */
+#define DV_DEFINE_POLL_MS 250
+
+/* How long a fresh socket hold may exist with no socket bound to it. */
+#define DV_SOCKET_GRACE_MS 2000
 
 struct dv_probe_wait {
 	struct dv_probe_wait *next;
@@ -128,7 +199,7 @@ static const struct dv_hold *self_socket_hold(struct dv_daemon *d, const struct 
 	if (dv_engine_lookup(d->engine, a, &v) < 0)
 		return NULL;
 	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_HOLD_SOCKET && v.holds[i].node == dv_engine_self(d->engine))
+		if (v.holds[i].kind == DV_KIND_SOCKET && v.holds[i].node == dv_engine_self(d->engine))
 			return &v.holds[i];
 	return NULL;
 }
@@ -216,6 +287,8 @@ static const struct dv_conf_range *bindwatch_range(struct dv_daemon *d, const st
 	return r && r->bindwatch ? r : NULL;
 }
 
+static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req);
+
 static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
 {
 	struct dv_daemon *d = ud;
@@ -230,10 +303,10 @@ static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
 	/* Bind watch: a program bound an address of a BINDWATCH range
 	 * (ip_nonlocal_bind lets it); activate it as a socket hold. */
 	if (bindwatch_range(d, a) && !self_socket_hold(d, a)) {
-		struct dv_request req = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a, .kind = DV_HOLD_SOCKET};
+		struct dv_request req = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a, .kind = DV_KIND_SOCKET};
 
 		log_info("bind watch: a socket is bound to '%s'; activating it", dv_addr_fmt(a, s));
-		dv_daemon_request(d, 0, 0, &req);
+		daemon_request(d, 0, 0, &req);
 	}
 }
 
@@ -446,7 +519,7 @@ struct dv_restandby {
 	uint64_t client;
 	struct dv_addr addr;
 	unsigned rank;
-	enum dv_hold_kind kind;
+	enum dv_kind kind;
 	uid_t uid;
 	bool sent;
 };
@@ -734,7 +807,7 @@ static int refs_cb(void *ud, const struct dv_vipa_info *v)
 	struct local_refs *l = ud;
 
 	for (size_t i = 0; i < v->n_holds; i++)
-		if (v->holds[i].node == l->self && v->holds[i].kind == DV_HOLD_API)
+		if (v->holds[i].node == l->self && v->holds[i].kind == DV_KIND_API)
 			refs_add(l, v->holds[i].client, &v->addr, NULL);
 	for (size_t i = 0; i < v->n_standbys; i++)
 		if (v->standbys[i].node == l->self)
@@ -756,7 +829,7 @@ static bool ref_present(struct dv_daemon *d, const struct local_ref *r)
 	/* A standby granted meanwhile became a hold. */
 	for (size_t i = 0; i < v.n_holds; i++)
 		if (v.holds[i].node == dv_engine_self(d->engine) && v.holds[i].client == r->client &&
-		    v.holds[i].kind == DV_HOLD_API)
+		    v.holds[i].kind == DV_KIND_API)
 			return true;
 	return false;
 }
@@ -1167,7 +1240,7 @@ static dv_nodeid_t member_by_name(const struct dv_daemon *d, const char *name)
 static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
 	struct dv_event ev = {0};
-	enum dv_hold_kind kind = req->kind ? (enum dv_hold_kind)req->kind : DV_HOLD_API;
+	enum dv_kind kind = req->kind ? (enum dv_kind)req->kind : DV_KIND_API;
 	char msg[DV_REASON_MAX];
 
 	/* Corosync said this partition lost quorum and the stream may not say
@@ -1291,12 +1364,12 @@ static bool needs_probe(struct dv_daemon *d, const struct dv_addr *a)
 	return !(dv_engine_lookup(d->engine, a, &v) == 0 && v.owner != 0);
 }
 
-void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
+static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
 	struct dv_probe_wait *w;
 	int r;
 
-	if (req->kind == DV_HOLD_SOCKET && !d->sockdiag && req->type != DV_MSG_RELEASE) {
+	if (req->kind == DV_KIND_SOCKET && !d->sockdiag && req->type != DV_MSG_RELEASE) {
 		dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL,
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
 		return;
@@ -1326,7 +1399,7 @@ void dv_daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const st
 	submit_request(d, client, uid, req);
 }
 
-void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
+static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 {
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
 
@@ -1345,4 +1418,112 @@ void dv_daemon_client_gone(struct dv_daemon *d, uint64_t client)
 		}
 	}
 	submit(d, &ev);
+}
+
+/* ---- the control socket's callbacks ---- */
+
+static bool self_operator_hold(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, a, &v) < 0)
+		return false;
+	for (size_t i = 0; i < v.n_holds; i++)
+		if (v.holds[i].kind == DV_KIND_OPERATOR && v.holds[i].node == dv_engine_self(d->engine))
+			return true;
+	return false;
+}
+
+static void ctl_resolve(void *ud, const struct dv_request *req, struct dv_control_target *ret)
+{
+	struct dv_daemon *d = ud;
+	bool release = req->type == DV_MSG_RELEASE;
+
+	*ret = (struct dv_control_target){
+		.node = d->conf->node,
+		.range = dv_conf_find_range(d->conf, &req->addr),
+		.defined = dv_conf_find_define(d->conf, &req->addr) != NULL,
+		.own = release && (req->kind == 0 || req->kind == DV_KIND_API),
+	};
+	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined &&
+			 !self_operator_hold(d, &req->addr);
+}
+
+static void ctl_request(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req)
+{
+	daemon_request(ud, client, cred->uid, req);
+}
+
+static void ctl_client_gone(void *ud, uint64_t client)
+{
+	daemon_client_gone(ud, client);
+}
+
+static bool status_installed(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_kaddr_installed(d->kaddr, a);
+}
+
+static pid_t status_client_pid(void *ud, uint64_t client)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_control_client_pid(d->control, client);
+}
+
+static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
+				 char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	const struct dv_status_input in = {
+		.engine = d->engine,
+		.conf = d->conf,
+		.conf_path = d->conf_path,
+		.started_ms = d->started_ms,
+		.pid = getpid(),
+		.n_clients = n_clients,
+		.installed = status_installed,
+		.client_pid = status_client_pid,
+		.ud = d,
+	};
+
+	return dv_status_records(&in, a, out, reason, size);
+}
+
+static void ctl_config(void *ud, struct dv_records *out)
+{
+	struct dv_daemon *d = ud;
+
+	dv_status_config(d->conf, out);
+}
+
+static int ctl_reload(void *ud, char **ret_errors)
+{
+	return dv_daemon_reload(ud, ret_errors);
+}
+
+static const struct dv_control_ops control_ops = {
+	.resolve = ctl_resolve,
+	.request = ctl_request,
+	.client_gone = ctl_client_gone,
+	.status = ctl_status,
+	.config = ctl_config,
+	.reload = ctl_reload,
+};
+
+int dv_daemon_listen(struct dv_daemon *d, const char *path)
+{
+	return dv_control_open(d->ev, path, &control_ops, d, &d->control);
+}
+
+const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)
+{
+	return d->conf;
+}
+
+const char *dv_daemon_conf_path(const struct dv_daemon *d)
+{
+	return d->conf_path;
 }

@@ -53,17 +53,17 @@ static bool family_ok(const struct dv_addr *a)
 	return a->family == AF_INET || a->family == AF_INET6;
 }
 
-bool hold_kind_ok(enum dv_hold_kind k)
+bool hold_kind_ok(enum dv_kind k)
 {
-	return k == DV_HOLD_API || k == DV_HOLD_OPERATOR || k == DV_HOLD_SOCKET;
+	return k == DV_KIND_API || k == DV_KIND_OPERATOR || k == DV_KIND_SOCKET;
 }
 
-enum dv_origin hold_origin(enum dv_hold_kind k)
+enum dv_origin hold_origin(enum dv_kind k)
 {
 	switch (k) {
-	case DV_HOLD_SOCKET:
+	case DV_KIND_SOCKET:
 		return DV_ORIGIN_BIND;
-	case DV_HOLD_OPERATOR:
+	case DV_KIND_OPERATOR:
 		return DV_ORIGIN_OPERATOR;
 	default:
 		return DV_ORIGIN_API;

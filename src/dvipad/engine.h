@@ -32,20 +32,6 @@ typedef uint32_t dv_nodeid_t; /* Corosync node id; 1 with CLUSTER NONE */
 #define DV_ENGINE_MAX_NODES 64
 #define DV_RANK_DEFINE 255
 
-/* Who keeps a VIPA active (DESIGN §3 "Holds"). */
-enum dv_hold_kind {
-	/* A client connection (libdvipa, dvipactl run): ends on RELEASE or
-	 * CLIENT_GONE. Identity: (node, client). */
-	DV_HOLD_API = 1,
-	/* dvipactl activate: ends only on RELEASE of kind OPERATOR (deactivate).
-	 * Identity: (node); the client only receives the reply. */
-	DV_HOLD_OPERATOR,
-	/* Sockets bound to the address on the node (preload shim, bind watch):
-	 * ends on RELEASE of kind SOCKET or an ADDR_STATE without
-	 * DV_AS_BOUND. Identity: (node). */
-	DV_HOLD_SOCKET,
-};
-
 /* Facts a node observes about one address (DV_EV_ADDR_STATE). */
 enum {
 	DV_AS_BOUND = 1 << 0,     /* some socket on the node is bound to it */
@@ -89,7 +75,7 @@ struct dv_event {
 			uint64_t client; /* connection id on `node`; 0 = the node itself */
 			uint32_t seq;    /* request number, echoed in the reply */
 			struct dv_addr addr;
-			enum dv_hold_kind kind;
+			enum dv_kind kind;
 			uid_t uid;       /* who asked, for status */
 		} claim, release;
 		struct {
@@ -97,7 +83,7 @@ struct dv_event {
 			uint32_t seq;
 			struct dv_addr addr;
 			unsigned rank; /* 1..254, higher is granted first */
-			enum dv_hold_kind kind; /* the hold it becomes: API or SOCKET */
+			enum dv_kind kind; /* the hold it becomes: API or SOCKET */
 			uid_t uid;
 		} standby;
 		struct {
@@ -215,7 +201,7 @@ enum dv_vipa_state {
 };
 
 struct dv_hold {
-	enum dv_hold_kind kind;
+	enum dv_kind kind;
 	dv_nodeid_t node;
 	uint64_t client;
 	uid_t uid;
@@ -226,7 +212,7 @@ struct dv_standby {
 	dv_nodeid_t node;
 	uint64_t client;
 	unsigned rank;
-	enum dv_hold_kind kind;
+	enum dv_kind kind;
 	uid_t uid;
 	uint64_t order; /* engine sequence number at registration */
 	uint64_t since_ms;

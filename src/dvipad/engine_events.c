@@ -71,10 +71,10 @@ static struct vipa *vipa_create(struct dv_engine *e, const struct dv_event *ev, 
 }
 
 /* A new api hold replaces the client's own standby registration. */
-static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node,
+static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node,
 			     uint64_t client)
 {
-	ssize_t s = kind == DV_HOLD_API ? standby_find(v, node, client) : -1;
+	ssize_t s = kind == DV_KIND_API ? standby_find(v, node, client) : -1;
 
 	if (s >= 0)
 		standby_del(e, v, (size_t)s);
@@ -87,7 +87,7 @@ static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_hold_k
  * what the caller returns at once: 0 (replied already) after a failure.
  */
 static int activate_free(struct dv_engine *e, const struct dv_event *ev, struct vipa **vp, uint64_t client,
-			 uint32_t seq, const struct dv_addr *a, enum dv_hold_kind kind, uid_t uid, bool any_kind)
+			 uint32_t seq, const struct dv_addr *a, enum dv_kind kind, uid_t uid, bool any_kind)
 {
 	struct vipa *v = *vp;
 	ssize_t s;
@@ -104,7 +104,7 @@ static int activate_free(struct dv_engine *e, const struct dv_event *ev, struct 
 		fx_reply(e, ev, client, seq, a, DV_R_INTERNAL, "out of memory");
 		return 0;
 	}
-	s = any_kind || kind == DV_HOLD_API ? standby_find(v, ev->node, client) : -1;
+	s = any_kind || kind == DV_KIND_API ? standby_find(v, ev->node, client) : -1;
 	if (s >= 0)
 		standby_del(e, v, (size_t)s);
 	vipa_set_owner(e, v, ev->node);
@@ -159,7 +159,7 @@ static int claim_share(struct dv_engine *e, const struct dv_event *ev, struct vi
 	const struct dv_addr *a = &ev->claim.addr;
 	uint64_t client = ev->claim.client;
 	uint32_t seq = ev->claim.seq;
-	enum dv_hold_kind kind = ev->claim.kind;
+	enum dv_kind kind = ev->claim.kind;
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], hd[DESC_MAX], pb[DV_ADDR_STRLEN];
 
 	dv_addr_fmt(a, ab);
@@ -192,7 +192,7 @@ static int claim_move(struct dv_engine *e, const struct dv_event *ev, struct vip
 	const struct dv_addr *a = &ev->claim.addr;
 	uint64_t client = ev->claim.client;
 	uint32_t seq = ev->claim.seq;
-	enum dv_hold_kind kind = ev->claim.kind;
+	enum dv_kind kind = ev->claim.kind;
 	dv_nodeid_t from = v->owner;
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX], hd[DESC_MAX], pb[DV_ADDR_STRLEN], msg[REASON_MAX];
 
@@ -204,7 +204,7 @@ static int claim_move(struct dv_engine *e, const struct dv_event *ev, struct vip
 			 dv_prefix_fmt(&r->prefix, pb));
 		return 0;
 	}
-	if (kind == DV_HOLD_SOCKET && hold_find(v, DV_HOLD_OPERATOR, v->owner, 0) >= 0) {
+	if (kind == DV_KIND_SOCKET && hold_find(v, DV_KIND_OPERATOR, v->owner, 0) >= 0) {
 		fx_reply(e, ev, client, seq, a, DV_R_HELD,
 			 "%s was activated by the operator on %s; a bind on %s cannot move it", ab, ml, nl);
 		return 0;
@@ -228,7 +228,7 @@ int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 	const struct dv_addr *a = &ev->claim.addr;
 	uint64_t client = ev->claim.client;
 	uint32_t seq = ev->claim.seq;
-	enum dv_hold_kind kind = ev->claim.kind;
+	enum dv_kind kind = ev->claim.kind;
 	const struct dv_conf_range *r;
 	struct vipa *v;
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], hd[DESC_MAX];
@@ -263,7 +263,7 @@ int ev_release(struct dv_engine *e, const struct dv_event *ev)
 	const struct dv_addr *a = &ev->release.addr;
 	uint64_t client = ev->release.client;
 	uint32_t seq = ev->release.seq;
-	enum dv_hold_kind kind = ev->release.kind;
+	enum dv_kind kind = ev->release.kind;
 	struct vipa *v = vipa_find(e, a);
 	char ab[DV_ADDR_STRLEN], hd[DESC_MAX], why[REASON_MAX];
 	ssize_t i;
@@ -280,7 +280,7 @@ int ev_release(struct dv_engine *e, const struct dv_event *ev)
 		vipa_settle(e, v, why);
 		return 0;
 	}
-	i = v && kind != DV_HOLD_OPERATOR ? standby_find(v, ev->node, client) : -1;
+	i = v && kind != DV_KIND_OPERATOR ? standby_find(v, ev->node, client) : -1;
 	if (i >= 0 && v->standbys[i].kind == kind) {
 		standby_del(e, v, (size_t)i);
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "standby registration for %s withdrawn", ab);
@@ -347,7 +347,7 @@ static bool standby_valid(struct dv_engine *e, const struct dv_event *ev)
 	const struct dv_addr *a = &ev->standby.addr;
 	unsigned rank = ev->standby.rank;
 
-	if (ev->standby.kind != DV_HOLD_API && ev->standby.kind != DV_HOLD_SOCKET) {
+	if (ev->standby.kind != DV_KIND_API && ev->standby.kind != DV_KIND_SOCKET) {
 		fx_reply(e, ev, ev->standby.client, ev->standby.seq, a, DV_R_BADREQ,
 			 "a standby becomes an api or a socket hold");
 		return false;
@@ -365,7 +365,7 @@ int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 	const struct dv_addr *a = &ev->standby.addr;
 	uint64_t client = ev->standby.client;
 	uint32_t seq = ev->standby.seq;
-	enum dv_hold_kind kind = ev->standby.kind;
+	enum dv_kind kind = ev->standby.kind;
 	const struct dv_conf_range *r;
 	struct vipa *v;
 	ssize_t i;
@@ -385,7 +385,7 @@ int ev_standby(struct dv_engine *e, const struct dv_event *ev)
 	/* A client that holds the address is not its own standby. Socket holds
 	 * belong to the node, not to one program: a second program on the
 	 * same node (HOT standby through the shim) must wait for them to end. */
-	if (v && kind == DV_HOLD_API && hold_find(v, kind, ev->node, client) >= 0) {
+	if (v && kind == DV_KIND_API && hold_find(v, kind, ev->node, client) >= 0) {
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by this client", ab);
 		return 0;
 	}
@@ -416,7 +416,7 @@ int ev_client_gone(struct dv_engine *e, const struct dv_event *ev)
 	while ((c = cref_find(e, node, client))) {
 		struct dv_addr a = c->addrs[c->n - 1];
 		struct vipa *v = vipa_find(e, &a);
-		ssize_t h = v ? hold_find(v, DV_HOLD_API, node, client) : -1;
+		ssize_t h = v ? hold_find(v, DV_KIND_API, node, client) : -1;
 		ssize_t s = v ? standby_find(v, node, client) : -1;
 
 		if (h < 0 && s < 0) {
@@ -459,7 +459,7 @@ int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
 	}
 	r->flags = flags;
 	snprintf(why, sizeof(why), "a report from %s", node_label(e, ev->node, nl));
-	i = hold_find(v, DV_HOLD_SOCKET, ev->node, 0);
+	i = hold_find(v, DV_KIND_SOCKET, ev->node, 0);
 	if (!(flags & DV_AS_BOUND) && i >= 0) {
 		hold_del(e, v, (size_t)i);
 		snprintf(why, sizeof(why), "the last socket bound on %s closed", nl);
@@ -537,14 +537,14 @@ int ev_move(struct dv_engine *e, const struct dv_event *ev)
 	from = v->owner;
 	node_label(e, from, fl);
 	if (from == to) {
-		if (hold_find(v, DV_HOLD_OPERATOR, to, 0) < 0 &&
-		    hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+		if (hold_find(v, DV_KIND_OPERATOR, to, 0) < 0 &&
+		    hold_add(e, v, DV_KIND_OPERATOR, to, 0, ev->move.uid) < 0)
 			return request_nomem(e, ev, client, seq, a);
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already active on %s; the operator holds it there", ab,
 			 tl);
 		return 0;
 	}
-	if (hold_add(e, v, DV_HOLD_OPERATOR, to, 0, ev->move.uid) < 0)
+	if (hold_add(e, v, DV_KIND_OPERATOR, to, 0, ev->move.uid) < 0)
 		return request_nomem(e, ev, client, seq, a);
 	snprintf(msg, sizeof(msg), "%s moved to %s by the operator", ab, tl);
 	hold_end_except(e, v, to, msg);
@@ -617,7 +617,7 @@ static void drop_node_from_vipa(struct dv_engine *e, struct vipa *v, dv_nodeid_t
 			continue;
 		}
 		hold_del(e, v, i);
-		if (h.kind == DV_HOLD_API)
+		if (h.kind == DV_KIND_API)
 			fx_notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s", ab, why);
 	}
 	for (size_t i = 0; i < v->n_standbys;) {
@@ -781,7 +781,7 @@ static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
 			continue;
 		}
 		hold_del(e, v, i);
-		if (h.kind == DV_HOLD_API)
+		if (h.kind == DV_KIND_API)
 			fx_notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s is lost: %s left the cluster", ab,
 				  node_label(e, h.node, nl));
 	}

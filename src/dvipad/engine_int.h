@@ -112,8 +112,8 @@ struct cref_key {
 /* ---- engine.c ---- */
 
 int engine_grow(void **p, size_t *cap, size_t need, size_t size);
-bool hold_kind_ok(enum dv_hold_kind k);
-enum dv_origin hold_origin(enum dv_hold_kind k);
+bool hold_kind_ok(enum dv_kind k);
+enum dv_origin hold_origin(enum dv_kind k);
 void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *a, bool up);
 void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client, uint32_t seq, const struct dv_addr *a,
 	      enum dv_result r, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
@@ -141,15 +141,15 @@ void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const stru
 struct vipa *vipa_find(const struct dv_engine *e, const struct dv_addr *a);
 struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a);
 void vipa_destroy(struct vipa *v);
-ssize_t hold_find(const struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client);
+ssize_t hold_find(const struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client);
 ssize_t standby_find(const struct vipa *v, dv_nodeid_t node, uint64_t client);
-int hold_add(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid);
+int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid);
 void hold_del(struct dv_engine *e, struct vipa *v, size_t i);
 void standby_del(struct dv_engine *e, struct vipa *v, size_t i);
 bool standby_before(const struct dv_standby *a, const struct dv_standby *b);
 void standby_place(struct vipa *v, const struct dv_standby *s);
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node);
-const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
+const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t node, uint64_t client,
 		      char buf[static DESC_MAX]);
 void hold_end_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t keep, const char *why);
 void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why);

@@ -302,7 +302,7 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 
 static bool hold_same(const struct dv_hold *a, const struct dv_hold *b)
 {
-	return a->kind == b->kind && a->node == b->node && (a->kind != DV_HOLD_API || a->client == b->client);
+	return a->kind == b->kind && a->node == b->node && (a->kind != DV_KIND_API || a->client == b->client);
 }
 
 static int restore_holds(struct vipa *v, struct dv_rbuf *r, size_t *api)
@@ -319,7 +319,7 @@ static int restore_holds(struct vipa *v, struct dv_rbuf *r, size_t *api)
 		struct dv_hold *h = &v->holds[i];
 		uint8_t kind = dv_r_u8(r);
 
-		h->kind = (enum dv_hold_kind)kind;
+		h->kind = (enum dv_kind)kind;
 		h->node = dv_r_u32(r);
 		h->client = dv_r_u64(r);
 		h->uid = dv_r_u32(r);
@@ -331,7 +331,7 @@ static int restore_holds(struct vipa *v, struct dv_rbuf *r, size_t *api)
 			if (hold_same(&v->holds[j], h))
 				return -EBADMSG;
 		v->n_holds = i + 1;
-		*api += h->kind == DV_HOLD_API;
+		*api += h->kind == DV_KIND_API;
 	}
 	return 0;
 }
@@ -354,13 +354,13 @@ static int restore_standbys(const struct dv_engine *t, struct vipa *v, struct dv
 		s->client = dv_r_u64(r);
 		s->rank = dv_r_u32(r);
 		kind = dv_r_u8(r);
-		s->kind = (enum dv_hold_kind)kind;
+		s->kind = (enum dv_kind)kind;
 		s->uid = dv_r_u32(r);
 		s->order = dv_r_u64(r);
 		s->since_ms = dv_r_u64(r);
 		/* Registration numbers are distinct and already used. */
 		if (r->bad || s->node == 0 || s->rank < 1 || s->rank >= DV_RANK_DEFINE ||
-		    (s->kind != DV_HOLD_API && s->kind != DV_HOLD_SOCKET) || s->order < 1 || s->order > t->seq ||
+		    (s->kind != DV_KIND_API && s->kind != DV_KIND_SOCKET) || s->order < 1 || s->order > t->seq ||
 		    (i > 0 && !standby_before(&v->standbys[i - 1], s)))
 			return -EBADMSG;
 		for (size_t j = 0; j < i; j++)
@@ -513,7 +513,7 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 /* How many entries of the index (node, client) must have for v. */
 static size_t cref_need(const struct vipa *v, dv_nodeid_t node, uint64_t client)
 {
-	return (hold_find(v, DV_HOLD_API, node, client) >= 0) + (standby_find(v, node, client) >= 0);
+	return (hold_find(v, DV_KIND_API, node, client) >= 0) + (standby_find(v, node, client) >= 0);
 }
 
 static int addr_cmp_void(const void *a, const void *b)

@@ -275,7 +275,7 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 	if (v->installed)
 		fx_local(e, e->out, &v->addr, false);
 	while (v->n_holds)
-		if (v->holds[--v->n_holds].kind == DV_HOLD_API)
+		if (v->holds[--v->n_holds].kind == DV_KIND_API)
 			cref_del(e, v->holds[v->n_holds].node, v->holds[v->n_holds].client, &v->addr);
 	while (v->n_standbys) {
 		v->n_standbys--;
@@ -287,12 +287,12 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 }
 
 /* Holds are identified by (node, client) for api, by (node, kind) otherwise. */
-ssize_t hold_find(const struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client)
+ssize_t hold_find(const struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client)
 {
 	for (size_t i = 0; i < v->n_holds; i++) {
 		const struct dv_hold *h = &v->holds[i];
 
-		if (h->kind == kind && h->node == node && (kind != DV_HOLD_API || h->client == client))
+		if (h->kind == kind && h->node == node && (kind != DV_KIND_API || h->client == client))
 			return (ssize_t)i;
 	}
 	return -1;
@@ -306,11 +306,11 @@ ssize_t standby_find(const struct vipa *v, dv_nodeid_t node, uint64_t client)
 	return -1;
 }
 
-int hold_add(struct dv_engine *e, struct vipa *v, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid)
+int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid)
 {
 	if (engine_grow((void **)&v->holds, &v->cap_holds, v->n_holds + 1, sizeof(*v->holds)) < 0)
 		return -ENOMEM;
-	if (kind == DV_HOLD_API && cref_add(e, node, client, &v->addr) < 0)
+	if (kind == DV_KIND_API && cref_add(e, node, client, &v->addr) < 0)
 		return -ENOMEM;
 	v->holds[v->n_holds++] = (struct dv_hold){
 	    .kind = kind,
@@ -329,7 +329,7 @@ void hold_del(struct dv_engine *e, struct vipa *v, size_t i)
 
 	memmove(&v->holds[i], &v->holds[i + 1], (v->n_holds - i - 1) * sizeof(*v->holds));
 	v->n_holds--;
-	if (h.kind == DV_HOLD_API)
+	if (h.kind == DV_KIND_API)
 		cref_del(e, h.node, h.client, &v->addr);
 	vipa_touch(e, v);
 }
@@ -372,16 +372,16 @@ void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
 	vipa_touch(e, v);
 }
 
-const char *hold_desc(const struct dv_engine *e, enum dv_hold_kind kind, dv_nodeid_t node, uint64_t client,
+const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t node, uint64_t client,
 		      char buf[static DESC_MAX])
 {
 	char nl[LABEL_MAX];
 
 	switch (kind) {
-	case DV_HOLD_OPERATOR:
+	case DV_KIND_OPERATOR:
 		snprintf(buf, DESC_MAX, "the operator on %s", node_label(e, node, nl));
 		break;
-	case DV_HOLD_SOCKET:
+	case DV_KIND_SOCKET:
 		snprintf(buf, DESC_MAX, "a socket bound on %s", node_label(e, node, nl));
 		break;
 	default:
@@ -405,7 +405,7 @@ void hold_end_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t keep, cons
 			continue;
 		}
 		hold_del(e, v, i);
-		if (h.kind == DV_HOLD_API)
+		if (h.kind == DV_KIND_API)
 			fx_notify(e, h.node, h.client, &v->addr, DV_NOTIFY_LOST, "%s", why);
 	}
 }

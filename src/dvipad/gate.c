@@ -158,7 +158,7 @@ static int collect_cb(void *ud, const struct dv_vipa_info *v)
 	struct collect *c = ud;
 
 	for (size_t i = 0; i < v->n_holds; i++)
-		if (v->holds[i].node == c->self && v->holds[i].kind == DV_HOLD_API &&
+		if (v->holds[i].node == c->self && v->holds[i].kind == DV_KIND_API &&
 		    refs_add(c->refs, v->holds[i].client, &v->addr, NULL) < 0)
 			return -ENOMEM;
 	for (size_t i = 0; i < v->n_standbys; i++)
@@ -192,7 +192,7 @@ bool dv_gate_ref_present(const struct dv_engine *e, const struct dv_gate_ref *r)
 			if (v.standbys[i].node == self && v.standbys[i].client == r->client)
 				return true;
 	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].node == self && v.holds[i].client == r->client && v.holds[i].kind == DV_HOLD_API)
+		if (v.holds[i].node == self && v.holds[i].client == r->client && v.holds[i].kind == DV_KIND_API)
 			return true;
 	return false;
 }

@@ -44,7 +44,7 @@ struct dv_gate_restandby {
 	uint64_t client;
 	struct dv_addr addr;
 	unsigned rank;
-	enum dv_hold_kind kind;
+	enum dv_kind kind;
 	uid_t uid;
 	bool sent; /* submitted; waiting for the engine's answer */
 };

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "proto.h"
 
 #define DEFAULT_CONF "/etc/dvipa/dvipa.conf"
 
@@ -32,7 +32,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct dv_daemon *d = ud;
 	char *errors = NULL;
 
-	log_notice("SIGHUP: reloading %s", d->conf_path);
+	log_notice("SIGHUP: reloading %s", dv_daemon_conf_path(d));
 	sd_notify(0, "RELOADING=1");
 	if (dv_daemon_reload(d, &errors) == 0) {
 		log_notice("configuration reloaded");
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		sd_event_unref(ev);
 		return 1;
 	}
-	r = dv_control_open(ev, sock_path, d, &d->control);
+	r = dv_daemon_listen(d, sock_path);
 	if (r < 0) {
 		log_err("cannot listen on '%s': %s", sock_path,
 			r == -EADDRINUSE ? "another dvipad is running there" : strerror(-r));
@@ -152,7 +152,8 @@ int main(int argc, char **argv)
 	}
 	(void)sd_event_set_watchdog(ev, true);
 
-	log_notice("node '%s' ready on '%s', control socket '%s'", d->conf->node, d->conf->interface, sock_path);
+	log_notice("node '%s' ready on '%s', control socket '%s'", dv_daemon_conf(d)->node, dv_daemon_conf(d)->interface,
+		   sock_path);
 	sd_notify(0, "READY=1");
 	r = sd_event_loop(ev);
 	if (r < 0)

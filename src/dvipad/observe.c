@@ -29,7 +29,7 @@ const struct dv_hold *dv_observe_socket_hold(const struct dv_engine *e, const st
 	if (dv_engine_lookup(e, a, &v) < 0)
 		return NULL;
 	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_HOLD_SOCKET && v.holds[i].node == dv_engine_self(e))
+		if (v.holds[i].kind == DV_KIND_SOCKET && v.holds[i].node == dv_engine_self(e))
 			return &v.holds[i];
 	return NULL;
 }

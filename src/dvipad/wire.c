@@ -56,10 +56,7 @@
 
 _Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
 	       "event types are wire numbers");
-_Static_assert(DV_HOLD_API == 1 && DV_HOLD_SOCKET == 3, "hold kinds are wire numbers");
-_Static_assert((int)DV_HOLD_API == (int)DV_KIND_API && (int)DV_HOLD_OPERATOR == (int)DV_KIND_OPERATOR &&
-		   (int)DV_HOLD_SOCKET == (int)DV_KIND_SOCKET,
-	       "hold kinds are proto.h's kinds");
+_Static_assert(DV_KIND_API == 1 && DV_KIND_OPERATOR == 2 && DV_KIND_SOCKET == 3, "hold kinds are wire numbers");
 _Static_assert(DV_POLICY_NONDISRUPTIVE == 0 && DV_POLICY_UNIQUE == 2, "policies are wire numbers");
 _Static_assert(DV_MOVE_IMMEDIATE == 0 && DV_MOVE_NONE == 2, "moveable values are wire numbers");
 _Static_assert(DV_RANK_DEFINE <= UINT8_MAX, "a define's rank fits a byte");
@@ -403,7 +400,7 @@ static bool needs_node(enum dv_event_type t)
 
 static bool kind_ok(unsigned k)
 {
-	return k == DV_HOLD_API || k == DV_HOLD_OPERATOR || k == DV_HOLD_SOCKET;
+	return k == DV_KIND_API || k == DV_KIND_OPERATOR || k == DV_KIND_SOCKET;
 }
 
 int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
@@ -619,7 +616,7 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 		ev.claim.uid = dv_r_u32(&r);
 		if (!kind_ok(kind))
 			r.bad = true;
-		ev.claim.kind = (enum dv_hold_kind)kind;
+		ev.claim.kind = (enum dv_kind)kind;
 		break;
 	}
 	case DV_EV_STANDBY: {
@@ -633,7 +630,7 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 		ev.standby.uid = dv_r_u32(&r);
 		if (!kind_ok(kind))
 			r.bad = true;
-		ev.standby.kind = (enum dv_hold_kind)kind;
+		ev.standby.kind = (enum dv_kind)kind;
 		break;
 	}
 	case DV_EV_CLIENT_GONE:

@@ -62,12 +62,21 @@ enum dv_msg_type {
 	DV_MSG_RECORD = 66, /* RECTYPE, then FIELDs */
 };
 
-/* Kinds of hold (DV_A_KIND); dvipad's enum dv_hold_kind has the same
+/* Kinds of hold (DV_A_KIND); dvipad's enum dv_kind has the same
  * numbers. */
+/* Who keeps a VIPA active (DESIGN §3 "Holds"); also the engine's hold
+ * kinds and the cluster wire's numbers. */
 enum dv_kind {
-	DV_KIND_API = 1,      /* a client connection (libdvipa, dvipactl run) */
-	DV_KIND_OPERATOR = 2, /* dvipactl activate / deactivate */
-	DV_KIND_SOCKET = 3,   /* sockets bound to the address (preload shim, bind watch) */
+	/* A client connection (libdvipa, dvipactl run): ends on RELEASE or
+	 * CLIENT_GONE. Identity: (node, client). */
+	DV_KIND_API = 1,
+	/* dvipactl activate: ends only on RELEASE of kind OPERATOR
+	 * (deactivate). Identity: (node); the client only gets the reply. */
+	DV_KIND_OPERATOR = 2,
+	/* Sockets bound to the address on the node (preload shim, bind
+	 * watch): ends on RELEASE of kind SOCKET or an ADDR_STATE without
+	 * DV_AS_BOUND. Identity: (node). */
+	DV_KIND_SOCKET = 3,
 };
 
 /* "api", "operator", "socket" (status records); "api" for anything else. */

@@ -172,13 +172,13 @@ static void drive(struct dv_engine *e)
 
 		ev.claim.client = 1;
 		ev.claim.addr = s.addrs[i];
-		ev.claim.kind = (enum dv_hold_kind)(1 + i % 3);
+		ev.claim.kind = (enum dv_kind)(1 + i % 3);
 		apply(e, &ev);
 		ev = (struct dv_event){.type = DV_EV_STANDBY, .node = s.nodes[i], .time_ms = t++};
 		ev.standby.client = 2;
 		ev.standby.addr = s.addrs[i];
 		ev.standby.rank = 1 + (unsigned)i;
-		ev.standby.kind = i % 2 ? DV_HOLD_SOCKET : DV_HOLD_API;
+		ev.standby.kind = i % 2 ? DV_KIND_SOCKET : DV_KIND_API;
 		apply(e, &ev);
 		ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = s.nodes[i], .time_ms = t++};
 		ev.addr_state.addr = s.addrs[i];
@@ -187,7 +187,7 @@ static void drive(struct dv_engine *e)
 		ev = (struct dv_event){.type = DV_EV_RELEASE, .node = other, .time_ms = t++};
 		ev.release.client = 1;
 		ev.release.addr = s.addrs[i];
-		ev.release.kind = (enum dv_hold_kind)(1 + i % 3);
+		ev.release.kind = (enum dv_kind)(1 + i % 3);
 		apply(e, &ev);
 		ev = (struct dv_event){.type = DV_EV_CLIENT_GONE, .node = s.nodes[i], .time_ms = t++};
 		ev.client_gone.client = s.clients[i];

@@ -86,7 +86,7 @@ static inline void fx_free(struct fixture *f)
 
 /* A hold (API or SOCKET) or standby request from `node`'s client. */
 static inline void fx_claim(struct fixture *f, dv_nodeid_t node, uint64_t client, const char *addr,
-			    enum dv_hold_kind kind)
+			    enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 
@@ -105,7 +105,7 @@ static inline void fx_standby(struct fixture *f, dv_nodeid_t node, uint64_t clie
 	ev.standby.seq = 2;
 	ev.standby.addr = fx_addr(addr);
 	ev.standby.rank = rank;
-	ev.standby.kind = DV_HOLD_API;
+	ev.standby.kind = DV_KIND_API;
 	fx_apply(f, &ev);
 }
 

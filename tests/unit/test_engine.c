@@ -438,7 +438,7 @@ static int request(struct world *w, struct dv_event *ev, uint64_t client)
 	return r->code;
 }
 
-static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_hold_kind kind)
+static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 
@@ -450,7 +450,7 @@ static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char 
 	return request(w, &ev, client);
 }
 
-static int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_hold_kind kind)
+static int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_RELEASE, .node = node};
 
@@ -462,7 +462,7 @@ static int release(struct world *w, dv_nodeid_t node, uint64_t client, const cha
 }
 
 static int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank,
-		     enum dv_hold_kind kind)
+		     enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_STANDBY, .node = node};
 
@@ -477,7 +477,7 @@ static int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const c
 
 static int standby(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank)
 {
-	return standby_k(w, node, client, addr, rank, DV_HOLD_API);
+	return standby_k(w, node, client, addr, rank, DV_KIND_API);
 }
 
 static void gone(struct world *w, dv_nodeid_t node, uint64_t client)
@@ -742,18 +742,18 @@ static void test_initial_state(void **state)
 	assert_int_equal(dv_engine_self(w->p[1].e), 2);
 	assert_null(dv_engine_node_name(w->p[0].e, 1));
 	/* not quorate yet: nothing can be activated */
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NOQUORUM);
 	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 10), DV_R_NOQUORUM);
 	/* quorate, but not a member */
 	quorum(w, true);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NORANGE);
 	/* member without configuration */
 	members(w, 1, 1);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NORANGE);
 	assert_non_null(strstr(last_reply_reason(w, 1), "no configuration"));
 	/* the solo start: config, then it works */
 	std_conf(w, 1);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(installed(w, 1, "10.1.1.5"));
 	assert_int_equal(dv_engine_seq(w->p[0].e), 8);
 }
@@ -763,14 +763,14 @@ static void test_activation(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.owner, 1);
 	assert_int_equal(v.origin, DV_ORIGIN_API);
 	assert_int_equal(v.state, DV_VS_ACTIVE);
 	assert_int_equal(v.since_ms, w->time);
 	assert_int_equal(v.n_holds, 1);
-	assert_int_equal(v.holds[0].kind, DV_HOLD_API);
+	assert_int_equal(v.holds[0].kind, DV_KIND_API);
 	assert_int_equal(v.holds[0].client, 7);
 	assert_int_equal(v.holds[0].uid, 1000);
 	assert_int_equal(v.holds[0].since_ms, w->time);
@@ -788,10 +788,10 @@ static void test_activation_ipv6(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 2, 1, "fd00:1::10", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 1, "fd00:1::10", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "fd00:1::10"), 2);
 	assert_true(installed(w, 2, "fd00:1::10"));
-	assert_int_equal(release(w, 2, 1, "fd00:1::10", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 1, "fd00:1::10", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "fd00:1::10"), 0);
 	assert_false(installed(w, 2, "fd00:1::10"));
 }
@@ -801,21 +801,21 @@ static void test_shared_holds(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(count(w, 1, REC_LOCAL), 0); /* already up */
-	assert_int_equal(claim(w, 1, 9, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 9, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_holds, 3);
 	assert_int_equal(v.origin, DV_ORIGIN_API);
 	assert_non_null(strstr(v.reason, "shared"));
 
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
-	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	assert_true(installed(w, 1, "10.1.1.5"));
-	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	/* last hold: the address goes away */
 	assert_false(info(w, "10.1.1.5", &v));
 	assert_false(installed(w, 1, "10.1.1.5"));
@@ -827,16 +827,16 @@ static void test_idempotent_claims(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	/* the same holder again, even on a UNIQUE range */
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_non_null(strstr(last_reply_reason(w, 1), "already held"));
 	assert_true(info(w, "10.3.3.5", &v));
 	assert_int_equal(v.n_holds, 1);
 
 	/* operator holds are per node: another dvipactl run is the same holder */
-	assert_int_equal(claim(w, 2, 1, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 2, 2, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 2, 1, "10.1.1.9", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.1.1.9", DV_KIND_OPERATOR), DV_R_OK);
 	assert_true(info(w, "10.1.1.9", &v));
 	assert_int_equal(v.n_holds, 1);
 	assert_int_equal(v.origin, DV_ORIGIN_OPERATOR);
@@ -847,31 +847,31 @@ static void test_unique_same_node(void **state)
 	struct world *w = *state;
 	const char *why;
 
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_KIND_API), DV_R_HELD);
 	why = last_reply_reason(w, 1);
 	assert_non_null(strstr(why, "client 7 on n1"));
 	assert_non_null(strstr(why, "UNIQUE"));
 	/* not even an operator activation on the same node */
-	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_OPERATOR), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_KIND_OPERATOR), DV_R_HELD);
 	assert_int_equal(owner(w, "10.3.3.5"), 1);
 	/* once the first holder is gone, the next may */
-	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.3.3.5", DV_KIND_API), DV_R_OK);
 }
 
 static void test_unique_other_node(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_KIND_API), DV_R_HELD);
 	assert_non_null(strstr(last_reply_reason(w, 2), "held on n1"));
-	assert_int_equal(claim(w, 3, 9, "10.3.3.5", DV_HOLD_SOCKET), DV_R_HELD);
+	assert_int_equal(claim(w, 3, 9, "10.3.3.5", DV_KIND_SOCKET), DV_R_HELD);
 	assert_int_equal(owner(w, "10.3.3.5"), 1);
 	assert_int_equal(all_notifies(w), 0);
 	gone(w, 1, 7);
-	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.3.3.5"), 2);
 }
 
@@ -879,31 +879,31 @@ static void test_release_unheld(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	/* another client, another kind, another node */
-	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_SOCKET), DV_R_NOTHELD);
-	assert_int_equal(release(w, 2, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_OPERATOR), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_SOCKET), DV_R_NOTHELD);
+	assert_int_equal(release(w, 2, 7, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
 }
 
 static void test_operator_hold(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
 	/* dvipactl exits: the activation stays */
 	gone(w, 1, 5);
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	assert_true(installed(w, 1, "10.1.1.5"));
 	/* only a deactivate ends it, from any client of that node */
-	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
-	assert_int_equal(release(w, 2, 6, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
-	assert_int_equal(release(w, 1, 6, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 2, 6, "10.1.1.5", DV_KIND_OPERATOR), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 6, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 	assert_false(installed(w, 1, "10.1.1.5"));
 }
@@ -913,7 +913,7 @@ static void test_socket_hold_addr_state(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_KIND_SOCKET), DV_R_OK);
 	assert_true(info(w, "10.1.1.6", &v));
 	assert_int_equal(v.origin, DV_ORIGIN_BIND);
 	/* the shim's connection closing does not end a socket hold */
@@ -937,15 +937,15 @@ static void test_socket_hold_with_api_hold(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
-	assert_int_equal(claim(w, 2, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 2, 4, "10.1.1.6", DV_KIND_API), DV_R_OK);
 	addr_state(w, 2, "10.1.1.6", 0);
 	assert_true(info(w, "10.1.1.6", &v));
 	assert_int_equal(v.n_holds, 1);
 	assert_int_equal(v.origin, DV_ORIGIN_API);
-	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
-	assert_int_equal(release(w, 2, 99, "10.1.1.6", DV_HOLD_SOCKET), DV_R_OK);
-	assert_int_equal(release(w, 2, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.6", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(release(w, 2, 99, "10.1.1.6", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(release(w, 2, 4, "10.1.1.6", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.6"), 0);
 }
 
@@ -968,10 +968,10 @@ static void test_move_nondisruptive(void **state)
 	struct dv_vipa_info v;
 	uint64_t t0;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	t0 = w->time;
-	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_holds, 1);
@@ -988,7 +988,7 @@ static void test_move_nondisruptive(void **state)
 	assert_false(installed(w, 1, "10.1.1.5"));
 	assert_true(installed(w, 2, "10.1.1.5"));
 	/* the old holders' releases are now NOTHELD */
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
 }
 
 static void test_move_disruptive_ends_operator(void **state)
@@ -996,9 +996,9 @@ static void test_move_disruptive_ends_operator(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 1, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 1, 2, "10.2.2.5", DV_HOLD_SOCKET), DV_R_OK);
-	assert_int_equal(claim(w, 3, 4, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.2.2.5", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 2, "10.2.2.5", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 3, 4, "10.2.2.5", DV_KIND_OPERATOR), DV_R_OK);
 	assert_int_equal(owner(w, "10.2.2.5"), 3);
 	assert_true(info(w, "10.2.2.5", &v));
 	assert_int_equal(v.n_holds, 1);
@@ -1006,22 +1006,22 @@ static void test_move_disruptive_ends_operator(void **state)
 	assert_non_null(strstr(v.reason, "DISRUPTIVE"));
 	/* operator and socket holders get no notification */
 	assert_int_equal(all_notifies(w), 0);
-	assert_int_equal(release(w, 1, 1, "10.2.2.5", DV_HOLD_OPERATOR), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 1, "10.2.2.5", DV_KIND_OPERATOR), DV_R_NOTHELD);
 }
 
 static void test_bind_cannot_move_operator(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_HOLD_SOCKET), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_KIND_SOCKET), DV_R_HELD);
 	assert_non_null(strstr(last_reply_reason(w, 2), "operator"));
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	/* an explicit activation still moves it */
-	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 3, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	/* a bind can move an api-held address */
-	assert_int_equal(claim(w, 3, 4, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 3, 4, "10.1.1.5", DV_KIND_SOCKET), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_LOST));
 }
@@ -1031,12 +1031,12 @@ static void test_move_keeps_standbys(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 3, 5, "10.1.1.5", 100), DV_R_PENDING);
-	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_standbys, 1);
-	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	assert_non_null(notified(w, 3, 5, "10.1.1.5", DV_NOTIFY_GRANTED));
 }
@@ -1060,15 +1060,15 @@ static void test_operator_move(void **state)
 	struct dv_vipa_info v;
 
 	/* asked on n3, moves from n1 to n2: api and socket holds on n1 end */
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 0, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 0, "10.1.1.5", DV_KIND_SOCKET), DV_R_OK);
 	assert_int_equal(standby(w, 3, 5, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(move(w, 3, 4, "10.1.1.5", 2), DV_R_OK);
 	assert_non_null(strstr(last_reply_reason(w, 3), "moved from n1 to n2"));
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_holds, 1);
-	assert_int_equal(v.holds[0].kind, DV_HOLD_OPERATOR);
+	assert_int_equal(v.holds[0].kind, DV_KIND_OPERATOR);
 	assert_int_equal(v.holds[0].node, 2);
 	assert_int_equal(v.origin, DV_ORIGIN_OPERATOR);
 	assert_int_equal(v.n_standbys, 1);
@@ -1082,10 +1082,10 @@ static void test_operator_move(void **state)
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_holds, 1);
 	/* deactivate on n2 ends it: the standby on n3 is granted */
-	assert_int_equal(release(w, 2, 0, "10.1.1.5", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(release(w, 2, 0, "10.1.1.5", DV_KIND_OPERATOR), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	/* a UNIQUE range moves too: the operator decides */
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(move(w, 2, 4, "10.3.3.5", 3), DV_R_OK);
 	assert_int_equal(owner(w, "10.3.3.5"), 3);
 	assert_true(installed(w, 3, "10.3.3.5"));
@@ -1099,7 +1099,7 @@ static void test_operator_move_refusals(void **state)
 	/* nothing active */
 	assert_int_equal(move(w, 1, 4, "10.1.1.5", 2), DV_R_NOTHELD);
 	assert_non_null(strstr(last_reply_reason(w, 1), "not active"));
-	assert_int_equal(claim(w, 1, 7, "10.2.2.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.2.2.5", DV_KIND_API), DV_R_OK);
 	/* the target has no range covering it */
 	assert_int_equal(move(w, 1, 4, "10.2.2.5", 3), DV_R_NORANGE);
 	assert_non_null(strstr(last_reply_reason(w, 1), "no VIPARANGE of n3"));
@@ -1152,7 +1152,7 @@ static void test_define_deactivate_reactivate(void **state)
 	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
 	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
 	assert_int_equal(owner(w, "10.9.9.1"), 1);
-	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_KIND_API), DV_R_OK);
 
 	/* deactivate on n1 (asked on n3): the best backup, n2, takes over */
 	assert_int_equal(define_state(w, 3, 4, "10.9.9.1", 1, false), DV_R_OK);
@@ -1171,7 +1171,7 @@ static void test_define_deactivate_reactivate(void **state)
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1 immediate");
 	assert_int_equal(owner(w, "10.9.9.1"), 2);
 	/* n1 may not claim it while it belongs to n2 */
-	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 5, "10.9.9.1", DV_KIND_API), DV_R_HELD);
 	/* n2 deactivated too: n3 */
 	assert_int_equal(define_state(w, 2, 4, "10.9.9.1", 2, false), DV_R_OK);
 	assert_int_equal(owner(w, "10.9.9.1"), 3);
@@ -1208,11 +1208,11 @@ static void test_node_leave_join(void **state)
 
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1");
 	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
-	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 6, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(standby(w, 1, 7, "10.1.1.6", 100), DV_R_OK); /* granted at once */
 	assert_int_equal(standby(w, 3, 8, "10.1.1.6", 50), DV_R_PENDING);
-	assert_int_equal(claim(w, 3, 9, "10.2.2.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 9, "10.2.2.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 1, 3, "10.2.2.5", 10), DV_R_PENDING);
 	assert_int_equal(owner(w, "10.9.9.1"), 1);
 
@@ -1231,15 +1231,15 @@ static void test_node_leave_join(void **state)
 	for (size_t i = 0; i < 4; i++)
 		assert_false(installed(w, 1, (const char *[]){"10.1.1.5", "10.1.1.6", "10.9.9.1", "10.2.2.5"}[i]));
 	/* n1 takes nothing now: claims, standbys, moves to it are refused */
-	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_HOLD_API), DV_R_LEFT);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_KIND_API), DV_R_LEFT);
 	assert_non_null(strstr(last_reply_reason(w, 1), "left the group"));
-	assert_int_equal(claim(w, 1, 0, "10.1.1.9", DV_HOLD_OPERATOR), DV_R_LEFT);
+	assert_int_equal(claim(w, 1, 0, "10.1.1.9", DV_KIND_OPERATOR), DV_R_LEFT);
 	assert_int_equal(standby(w, 1, 5, "10.1.1.5", 10), DV_R_LEFT);
 	assert_int_equal(move(w, 2, 4, "10.1.1.5", 1), DV_R_LEFT);
 	assert_int_equal(node_admin(w, 1, 4, 1, false), DV_R_OK);
 	assert_non_null(strstr(last_reply_reason(w, 1), "already left"));
 	/* others go on; the define says why n1 is not it */
-	assert_int_equal(claim(w, 3, 9, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 9, "10.1.1.9", DV_KIND_API), DV_R_OK);
 	assert_int_equal(node_admin(w, 2, 4, 2, false), DV_R_OK);
 	assert_int_equal(owner(w, "10.9.9.1"), 0);
 	assert_non_null(strstr(reason(w, "10.9.9.1"), "left the group"));
@@ -1253,7 +1253,7 @@ static void test_node_leave_join(void **state)
 	assert_true(installed(w, 1, "10.9.9.1"));
 	/* n2's leave ended the hold it had been granted */
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
-	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.9", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.9"), 1);
 	/* not a member */
 	assert_int_equal(node_admin(w, 3, 4, 9, false), DV_R_BADREQ);
@@ -1272,7 +1272,7 @@ static void test_standby_granted_on_release(void **state)
 	const struct rec *r;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 200), DV_R_PENDING);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.owner, 1);
@@ -1281,7 +1281,7 @@ static void test_standby_granted_on_release(void **state)
 	assert_int_equal(v.standbys[0].node, 2);
 	assert_false(installed(w, 2, "10.1.1.5"));
 
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.owner, 2);
 	assert_int_equal(v.n_standbys, 0);
@@ -1303,7 +1303,7 @@ static void test_standby_rank_order(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 50), DV_R_PENDING);
 	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 200), DV_R_PENDING);
 	assert_int_equal(standby(w, 2, 3, "10.1.1.5", 100), DV_R_PENDING);
@@ -1319,10 +1319,10 @@ static void test_standby_rank_order(void **state)
 	gone(w, 3, 2);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_GRANTED));
-	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	assert_non_null(notified(w, 2, 1, "10.1.1.5", DV_NOTIFY_GRANTED));
-	assert_int_equal(release(w, 2, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 }
 
@@ -1331,12 +1331,12 @@ static void test_standby_ties_earliest(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 3, 1, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_true(v.standbys[0].order < v.standbys[1].order);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	/* n3 registered first: the node id does not break ties */
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 }
@@ -1346,7 +1346,7 @@ static void test_standby_reregister(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 1, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 50), DV_R_PENDING);
 	assert_int_equal(standby(w, 3, 2, "10.1.1.5", 150), DV_R_PENDING);
@@ -1355,7 +1355,7 @@ static void test_standby_reregister(void **state)
 	assert_int_equal(v.n_standbys, 2);
 	assert_int_equal(v.standbys[0].node, 3);
 	assert_int_equal(v.standbys[0].rank, 150);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 }
 
@@ -1373,9 +1373,9 @@ static void test_standby_immediate(void **state)
 	assert_non_null(strstr(v.reason, "granted at once"));
 	assert_true(installed(w, 2, "10.1.1.5"));
 	/* a standby becoming a socket hold */
-	assert_int_equal(standby_k(w, 3, 1, "10.1.1.6", 10, DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(standby_k(w, 3, 1, "10.1.1.6", 10, DV_KIND_SOCKET), DV_R_OK);
 	assert_true(info(w, "10.1.1.6", &v));
-	assert_int_equal(v.holds[0].kind, DV_HOLD_SOCKET);
+	assert_int_equal(v.holds[0].kind, DV_KIND_SOCKET);
 	assert_int_equal(v.origin, DV_ORIGIN_BIND);
 	/* a holder asking to be standby: it already holds */
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 10), DV_R_OK);
@@ -1387,7 +1387,7 @@ static void test_standby_after_holder_died(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	gone(w, 1, 7);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_OK);
@@ -1400,12 +1400,12 @@ static void test_standby_unique_no_conflict(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 1, 8, "10.3.3.5", 100), DV_R_PENDING);
 	assert_int_equal(standby(w, 2, 9, "10.3.3.5", 200), DV_R_PENDING);
-	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.3.3.5"), 2);
-	assert_int_equal(release(w, 2, 9, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 9, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.3.3.5"), 1);
 	assert_non_null(notified(w, 1, 8, "10.3.3.5", DV_NOTIFY_GRANTED));
 }
@@ -1416,7 +1416,7 @@ static void test_standby_bad_requests(void **state)
 
 	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 0), DV_R_BADREQ);
 	assert_int_equal(standby(w, 1, 7, "10.1.1.5", 255), DV_R_BADREQ);
-	assert_int_equal(standby_k(w, 1, 7, "10.1.1.5", 10, DV_HOLD_OPERATOR), DV_R_BADREQ);
+	assert_int_equal(standby_k(w, 1, 7, "10.1.1.5", 10, DV_KIND_OPERATOR), DV_R_BADREQ);
 	assert_int_equal(standby(w, 1, 7, "192.168.9.9", 10), DV_R_NORANGE);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 }
@@ -1426,14 +1426,14 @@ static void test_standby_withdraw(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
-	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_non_null(strstr(last_reply_reason(w, 2), "withdrawn"));
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_standbys, 0);
-	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 }
 
@@ -1442,7 +1442,7 @@ static void test_client_gone_while_standby(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.6", 100), DV_R_OK); /* not held: granted */
 	gone(w, 2, 9);
@@ -1451,7 +1451,7 @@ static void test_client_gone_while_standby(void **state)
 	assert_int_equal(v.n_standbys, 0);
 	assert_int_equal(owner(w, "10.1.1.6"), 0);
 	assert_false(installed(w, 2, "10.1.1.6"));
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_false(info(w, "10.1.1.5", &v));
 }
 
@@ -1460,14 +1460,14 @@ static void test_client_gone_api_only(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.2", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "fd00:1::2", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.2", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.3", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.4", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.2", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "fd00:1::2", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.2", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.3", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.4", DV_KIND_SOCKET), DV_R_OK);
 	/* same client id on another node is another client */
-	assert_int_equal(claim(w, 2, 7, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 7, "10.1.1.9", DV_KIND_API), DV_R_OK);
 	gone(w, 1, 7);
 	assert_int_equal(count(w, 1, REC_LOCAL), 2);
 	assert_false(info(w, "10.1.1.1", &v));
@@ -1489,9 +1489,9 @@ static void test_claim_replaces_own_standby(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 1, 8, "10.1.1.5", 100), DV_R_PENDING);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_holds, 2);
 	assert_int_equal(v.n_standbys, 0);
@@ -1511,10 +1511,10 @@ static void test_race_release_claim_unique(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 1, "10.3.3.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.3.3.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 2, "10.3.3.5", 100), DV_R_PENDING);
-	assert_int_equal(release(w, 1, 1, "10.3.3.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 3, 3, "10.3.3.5", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(release(w, 1, 1, "10.3.3.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.3.3.5", DV_KIND_API), DV_R_HELD);
 	assert_non_null(strstr(last_reply_reason(w, 3), "held on n2"));
 	assert_int_equal(owner(w, "10.3.3.5"), 2);
 }
@@ -1524,11 +1524,11 @@ static void test_race_release_claim_moves(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
-	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_non_null(notified(w, 2, 2, "10.1.1.5", DV_NOTIFY_GRANTED));
-	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	assert_non_null(notified(w, 2, 2, "10.1.1.5", DV_NOTIFY_LOST));
 }
@@ -1538,9 +1538,9 @@ static void test_race_claim_before_standby(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 2, "10.1.1.5", 100), DV_R_PENDING);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	gone(w, 3, 3);
@@ -1553,18 +1553,18 @@ static void test_norange(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "192.168.1.1", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 7, "192.168.1.1", DV_KIND_API), DV_R_NORANGE);
 	assert_non_null(strstr(last_reply_reason(w, 1), "no VIPARANGE of n1"));
-	assert_int_equal(claim(w, 1, 7, "fd00:2::1", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 7, "fd00:2::1", DV_KIND_API), DV_R_NORANGE);
 	/* a node that is not a member */
 	members(w, 2, 1, 2);
-	assert_int_equal(claim(w, 3, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 3, 7, "10.1.1.5", DV_KIND_API), DV_R_NORANGE);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 	/* each node's own ranges count */
 	conf(w, 2, "n2", "range 10.9.0.0/16");
-	assert_int_equal(claim(w, 2, 7, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
-	assert_int_equal(claim(w, 2, 7, "10.9.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "10.9.1.1", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 2, 7, "10.1.1.5", DV_KIND_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 2, 7, "10.9.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.9.1.1", DV_KIND_API), DV_R_NORANGE);
 }
 
 static void test_most_specific_range(void **state)
@@ -1573,21 +1573,21 @@ static void test_most_specific_range(void **state)
 
 	conf(w, 1, "n1", "range 10.0.0.0/8 nondisruptive; range 10.5.5.0/24 unique; range 10.6.6.0/24 unique deleted");
 	conf(w, 2, "n2", "range 10.0.0.0/8 nondisruptive; range 10.5.5.0/24 unique; range 10.6.6.0/24 unique deleted");
-	assert_int_equal(claim(w, 1, 1, "10.5.5.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 2, "10.5.5.5", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 1, 1, "10.5.5.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.5.5.5", DV_KIND_API), DV_R_HELD);
 	/* a deleted /24 leaves the live /8 in charge */
-	assert_int_equal(claim(w, 1, 1, "10.6.6.6", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 2, "10.6.6.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.6.6.6", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 2, "10.6.6.6", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.6.6.6"), 2);
 	/* the claimant's ranges decide: n3 has none for it */
-	assert_int_equal(claim(w, 3, 3, "10.6.6.6", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 3, 3, "10.6.6.6", DV_KIND_API), DV_R_NORANGE);
 }
 
 static void test_reload_range_deleted(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 1, 9, "10.1.1.5", 10), DV_R_PENDING);
 	conf(w, 1, "n1", "range 10.1.1.0/24 deleted; range 10.3.3.0/24 unique");
 	/* VIPARANGE DELETE does not delete active VIPAs */
@@ -1595,21 +1595,21 @@ static void test_reload_range_deleted(void **state)
 	assert_true(installed(w, 1, "10.1.1.5"));
 	assert_int_equal(count(w, 1, REC_LOCAL), 0);
 	/* but nothing new is admitted */
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NORANGE);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.6", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.6", DV_KIND_API), DV_R_NORANGE);
 	assert_int_equal(standby(w, 1, 8, "10.1.1.5", 10), DV_R_NORANGE);
 	/* a registered standby is still honoured */
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	assert_non_null(notified(w, 1, 9, "10.1.1.5", DV_NOTIFY_GRANTED));
 	/* range gone altogether: the same */
 	conf(w, 1, "n1", "range 10.3.3.0/24 unique");
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
-	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 	assert_false(installed(w, 1, "10.1.1.5"));
 	/* other nodes still have it */
-	assert_int_equal(claim(w, 2, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 }
 
 static void test_reload_in_between(void **state)
@@ -1617,16 +1617,16 @@ static void test_reload_in_between(void **state)
 	struct world *w = *state;
 
 	/* a reload between a claim and its release, and a policy change */
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	conf(w, 2, "n2", "range 10.1.1.0/24 unique");
-	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_HELD);
 	conf(w, 2, "n2", "range 10.1.1.0/24 nondisruptive");
-	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 2);
 	assert_string_equal(dv_engine_node_name(w->p[2].e, 2), "n2");
 	conf(w, 2, "node-two", "range 10.1.1.0/24");
 	assert_string_equal(dv_engine_node_name(w->p[0].e, 2), "node-two");
-	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 }
 
 /* ---- membership and quorum ---- */
@@ -1637,7 +1637,7 @@ static void test_membership_grants_standby(void **state)
 	const struct rec *r;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
 	members(w, 2, 2, 3);
 	assert_true(info(w, "10.1.1.5", &v));
@@ -1661,9 +1661,9 @@ static void test_membership_loss_waits_for_quorum(void **state)
 	dv_nodeid_t ids[] = {2, 3};
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
-	assert_int_equal(claim(w, 3, 4, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 4, "10.1.1.6", DV_KIND_API), DV_R_OK);
 	ev.membership.n = 2;
 	ev.membership.nodes = ids;
 	assert_int_equal(apply(w, &ev), 0);
@@ -1681,7 +1681,7 @@ static void test_membership_loss_waits_for_quorum(void **state)
 	assert_non_null(strstr(reason(w, "10.1.1.5"), "quorum is being confirmed"));
 	/* requests are served meanwhile (the requester's daemon refuses them
 	 * itself if it knows its partition is not quorate) */
-	assert_int_equal(claim(w, 3, 4, "10.1.1.7", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 4, "10.1.1.7", DV_KIND_API), DV_R_OK);
 	assert_true(dv_engine_confirming(w->p[0].e));
 	/* the partition turns out to be a minority: still no grant */
 	quorum(w, false);
@@ -1712,10 +1712,10 @@ static void test_membership_drops_everything(void **state)
 	struct world *w = *state;
 	const dv_nodeid_t *m;
 
-	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 3, 2, "10.1.1.2", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 3, 3, "10.1.1.3", DV_HOLD_SOCKET), DV_R_OK);
-	assert_int_equal(claim(w, 1, 4, "10.1.1.4", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 2, "10.1.1.2", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 3, 3, "10.1.1.3", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 4, "10.1.1.4", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 3, 5, "10.1.1.4", 100), DV_R_PENDING);
 	assert_string_equal(dv_engine_node_name(w->p[0].e, 3), "n3");
 	members(w, 3, 2, 1, 1); /* unsorted, duplicated */
@@ -1728,13 +1728,13 @@ static void test_membership_drops_everything(void **state)
 	assert_false(installed(w, 3, "10.1.1.2"));
 	assert_null(dv_engine_node_name(w->p[0].e, 3));
 	/* its standby went with it */
-	assert_int_equal(release(w, 1, 4, "10.1.1.4", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 4, "10.1.1.4", DV_KIND_API), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.4"), 0);
 	/* back, but without configuration until it publishes one */
 	members(w, 3, 1, 2, 3);
-	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_KIND_API), DV_R_NORANGE);
 	std_conf(w, 3);
-	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 1, "10.1.1.1", DV_KIND_API), DV_R_OK);
 }
 
 static void test_quorum_loss_and_regain(void **state)
@@ -1742,9 +1742,9 @@ static void test_quorum_loss_and_regain(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 7, "10.1.1.6", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "fd00:1::5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 7, "10.1.1.6", DV_KIND_API), DV_R_OK);
 	quorum(w, false);
 	assert_false(dv_engine_quorate(w->p[0].e));
 	assert_int_equal(count(w, 1, REC_LOCAL), 2);
@@ -1752,11 +1752,11 @@ static void test_quorum_loss_and_regain(void **state)
 	assert_false(installed(w, 1, "10.1.1.5"));
 	/* the table is kept */
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_NOQUORUM);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.99", DV_HOLD_API), DV_R_NOQUORUM);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_NOQUORUM);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.99", DV_KIND_API), DV_R_NOQUORUM);
 	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 10), DV_R_NOQUORUM);
 	/* releases still work */
-	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "fd00:1::5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(count(w, 1, REC_LOCAL), 0);
 	assert_false(info(w, "fd00:1::5", &v));
 	quorum(w, false); /* again: nothing new */
@@ -1773,7 +1773,7 @@ static void test_quorum_defers_standby_grant(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 2, 9, "10.1.1.5", 100), DV_R_PENDING);
 	quorum(w, false);
 	gone(w, 1, 7);
@@ -1847,7 +1847,7 @@ static void test_define_takeback_immediate(void **state)
 	members(w, 2, 2, 3);
 	assert_int_equal(owner(w, VD), 2);
 	/* an application on n2 holds it too */
-	assert_int_equal(claim(w, 2, 5, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 5, VD, DV_KIND_API), DV_R_OK);
 	members(w, 3, 1, 2, 3);
 	assert_int_equal(owner(w, VD), 2); /* no config yet */
 	conf(w, 1, "n1", STD_RANGES "; define " VD " immediate");
@@ -1992,13 +1992,13 @@ static void test_define_claims(void **state)
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24 unique; define " VD);
 	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 10 " VD);
 	/* n3 has no range covering it */
-	assert_int_equal(claim(w, 3, 1, VD, DV_HOLD_API), DV_R_NORANGE);
-	assert_int_equal(claim(w, 2, 1, VD, DV_HOLD_API), DV_R_HELD);
+	assert_int_equal(claim(w, 3, 1, VD, DV_KIND_API), DV_R_NORANGE);
+	assert_int_equal(claim(w, 2, 1, VD, DV_KIND_API), DV_R_HELD);
 	assert_non_null(strstr(last_reply_reason(w, 2), "defined by VIPADEFINE on n1"));
 	assert_int_equal(standby(w, 2, 1, VD, 10), DV_R_HELD);
 	/* on the owner: an extra hold, even in a UNIQUE range */
-	assert_int_equal(claim(w, 1, 1, VD, DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 2, VD, DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, VD, DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 2, VD, DV_KIND_SOCKET), DV_R_OK);
 	assert_int_equal(count(w, 1, REC_LOCAL), 0);
 	assert_true(info(w, VD, &v));
 	assert_int_equal(v.n_holds, 2);
@@ -2019,7 +2019,7 @@ static void test_define_removed_by_reload(void **state)
 
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define " VD);
 	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD);
-	assert_int_equal(claim(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 4, VD, DV_KIND_API), DV_R_OK);
 	/* n1 drops the define: the backup takes over and n1's hold ends */
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24");
 	assert_int_equal(owner(w, VD), 2);
@@ -2030,14 +2030,14 @@ static void test_define_removed_by_reload(void **state)
 	assert_false(installed(w, 2, VD));
 	/* a hold survives the define's removal */
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define " VD);
-	assert_int_equal(claim(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 4, VD, DV_KIND_API), DV_R_OK);
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24");
 	assert_true(info(w, VD, &v));
 	assert_int_equal(v.owner, 1);
 	assert_int_equal(v.origin, DV_ORIGIN_API);
 	assert_non_null(strstr(v.reason, "no longer stack-managed"));
 	assert_true(installed(w, 1, VD));
-	assert_int_equal(release(w, 1, 4, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 4, VD, DV_KIND_API), DV_R_OK);
 	assert_false(installed(w, 1, VD));
 }
 
@@ -2046,7 +2046,7 @@ static void test_define_over_active_range_vipa(void **state)
 	struct world *w = *state;
 
 	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24");
-	assert_int_equal(claim(w, 3, 1, VD, DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 3, 1, VD, DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 3, 2, VD, 10), DV_R_PENDING);
 	conf(w, 1, "n1", STD_RANGES "; define " VD);
 	/* stack-managed from now on: holds elsewhere and standbys end */
@@ -2080,7 +2080,7 @@ static void test_define_inactive_listed(void **state)
 	struct snap s;
 
 	conf(w, 1, "n1", STD_RANGES "; define 10.9.9.3 trackport 80; define 10.9.9.2; define fd00:9::1");
-	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_KIND_API), DV_R_OK);
 	snap_take(w->p[0].e, &s);
 	assert_int_equal(s.n, 4);
 	assert_int_equal(s.v[0].state, DV_VS_ACTIVE);	/* 10.1.1.1 */
@@ -2109,14 +2109,14 @@ static void test_socket_standby(void **state)
 	struct world *w = *state;
 	struct dv_vipa_info v;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_HOLD_SOCKET), DV_R_PENDING);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_KIND_SOCKET), DV_R_PENDING);
 	/* an api release does not withdraw a socket standby */
-	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_API), DV_R_NOTHELD);
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_KIND_API), DV_R_NOTHELD);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.owner, 2);
-	assert_int_equal(v.holds[0].kind, DV_HOLD_SOCKET);
+	assert_int_equal(v.holds[0].kind, DV_KIND_SOCKET);
 	assert_int_equal(v.origin, DV_ORIGIN_BIND);
 	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_GRANTED));
 	/* now a socket hold: it outlives the client, ends with the sockets */
@@ -2125,9 +2125,9 @@ static void test_socket_standby(void **state)
 	addr_state(w, 2, "10.1.1.5", 0);
 	assert_int_equal(owner(w, "10.1.1.5"), 0);
 	/* withdrawn by a socket release */
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_HOLD_SOCKET), DV_R_PENDING);
-	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(standby_k(w, 2, 3, "10.1.1.5", 10, DV_KIND_SOCKET), DV_R_PENDING);
+	assert_int_equal(release(w, 2, 3, "10.1.1.5", DV_KIND_SOCKET), DV_R_OK);
 	assert_true(info(w, "10.1.1.5", &v));
 	assert_int_equal(v.n_standbys, 0);
 }
@@ -2175,9 +2175,9 @@ static void test_since_and_holds_times(void **state)
 	struct dv_vipa_info v;
 	uint64_t t1, t2;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	t1 = w->time;
-	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	t2 = w->time;
 	assert_true(info(w, "10.1.1.5", &v));
 	/* a shared hold is no owner change */
@@ -2214,7 +2214,7 @@ static void test_foreach_sorted(void **state)
 	int n = 0;
 
 	for (size_t i = 0; i < 6; i++)
-		assert_int_equal(claim(w, 1 + i % 3, 1, claims[i], DV_HOLD_API), DV_R_OK);
+		assert_int_equal(claim(w, 1 + i % 3, 1, claims[i], DV_KIND_API), DV_R_OK);
 	snap_take(w->p[1].e, &s);
 	assert_int_equal(s.n, 6);
 	for (size_t i = 0; i < 6; i++) {
@@ -2246,8 +2246,8 @@ static void test_lookup_and_names(void **state)
 	members(w, 4, 1, 2, 3, 9);
 	conf(w, 9, "", "range 10.1.1.0/24 unique");
 	assert_null(dv_engine_node_name(w->p[0].e, 9));
-	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 9, 1, "10.1.1.1", DV_HOLD_API), -1); /* no engine of node 9 here */
+	assert_int_equal(claim(w, 1, 1, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 9, 1, "10.1.1.1", DV_KIND_API), -1); /* no engine of node 9 here */
 	assert_int_equal(owner(w, "10.1.1.1"), 1);
 	/* NULL-safety of the accessors */
 	assert_null(dv_engine_free(NULL));
@@ -2259,9 +2259,9 @@ static void test_notify_only_self(void **state)
 {
 	struct world *w = *state;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(standby(w, 3, 8, "10.1.1.5", 1), DV_R_PENDING);
-	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 9, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	assert_int_equal(count(w, 1, REC_NOTIFY), 1);
 	assert_int_equal(count(w, 2, REC_NOTIFY), 0);
 	assert_int_equal(count(w, 3, REC_NOTIFY), 0);
@@ -2282,7 +2282,7 @@ static void test_limit_vipas(void **state)
 	for (size_t i = 0; i < w->n; i++)
 		w->p[i].track = false;
 	conf(w, 1, "n1", "range 10.0.0.0/8; range 11.0.0.0/8");
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	for (uint32_t i = 0; i <= DV_ENGINE_MAX_VIPAS; i++) {
 		ev.claim.addr.family = AF_INET;
 		ev.claim.addr.v4.s_addr = htonl(0x0a000000u + i);
@@ -2330,14 +2330,14 @@ static void test_limit_holds(void **state)
 	w->check = false;
 	for (uint64_t c = 1; c <= DV_ENGINE_MAX_HOLDS; c++) {
 		p->n_recs = 0;
-		assert_int_equal(claim(w, 1, c, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+		assert_int_equal(claim(w, 1, c, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	}
-	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_HOLD_API), DV_R_LIMIT);
+	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_KIND_API), DV_R_LIMIT);
 	assert_non_null(strstr(last_reply_reason(w, 1), "too many holds"));
 	w->check = true;
-	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK); /* already held */
-	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5, "10.1.1.5", DV_KIND_API), DV_R_OK); /* already held */
+	assert_int_equal(release(w, 1, 5, "10.1.1.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 5000, "10.1.1.5", DV_KIND_API), DV_R_OK);
 }
 
 static void test_limit_standbys(void **state)
@@ -2346,7 +2346,7 @@ static void test_limit_standbys(void **state)
 	struct dv_vipa_info v;
 
 	w->check = false;
-	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 1, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	for (uint64_t c = 1; c <= DV_ENGINE_MAX_STANDBYS; c++)
 		assert_int_equal(standby(w, 2, c, "10.1.1.5", (unsigned)(c % 254) + 1), DV_R_PENDING);
 	assert_int_equal(standby(w, 3, 1, "10.1.1.5", 254), DV_R_LIMIT);
@@ -2383,7 +2383,7 @@ static void test_malformed(void **state)
 	struct dv_conf_range r = {0};
 	struct dv_conf_define d = {0};
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 
 	ev = (struct dv_event){.type = 0, .node = 1};
 	expect_einval(w, &ev);
@@ -2394,17 +2394,17 @@ static void test_malformed(void **state)
 
 	/* address family 0 or unknown */
 	ev = (struct dv_event){.type = DV_EV_CLAIM, .node = 1};
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	expect_einval(w, &ev);
 	ev.claim.addr.family = AF_UNIX;
 	expect_einval(w, &ev);
 	ev = (struct dv_event){.type = DV_EV_RELEASE, .node = 1};
-	ev.release.kind = DV_HOLD_API;
+	ev.release.kind = DV_KIND_API;
 	ev.release.client = 7;
 	expect_einval(w, &ev);
 	ev = (struct dv_event){.type = DV_EV_STANDBY, .node = 1};
 	ev.standby.rank = 10;
-	ev.standby.kind = DV_HOLD_API;
+	ev.standby.kind = DV_KIND_API;
 	expect_einval(w, &ev);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	expect_einval(w, &ev);
@@ -2417,7 +2417,7 @@ static void test_malformed(void **state)
 	expect_einval(w, &ev);
 	ev.release.kind = 17;
 	expect_einval(w, &ev);
-	ev.release.kind = DV_HOLD_API;
+	ev.release.kind = DV_KIND_API;
 	ev.node = 0;
 	expect_einval(w, &ev);
 	ev = (struct dv_event){.type = DV_EV_CLIENT_GONE, .node = 0};
@@ -2461,7 +2461,7 @@ static void test_malformed(void **state)
 	/* nothing changed */
 	assert_int_equal(owner(w, "10.1.1.5"), 1);
 	assert_string_equal(dv_engine_node_name(w->p[0].e, 1), "n1");
-	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 }
 
 /* ---- agreement under a long pseudo-random stream ---- */
@@ -2505,7 +2505,7 @@ static int no_client_state(void *ud, const struct dv_vipa_info *v)
 	(void)ud;
 	assert_int_equal(v->n_standbys, 0);
 	for (size_t i = 0; i < v->n_holds; i++)
-		assert_int_not_equal(v->holds[i].kind, DV_HOLD_API);
+		assert_int_not_equal(v->holds[i].kind, DV_KIND_API);
 	return 0;
 }
 
@@ -2513,7 +2513,7 @@ static void run_random(uint64_t seed, int steps)
 {
 	struct world *w = world_new(NPEERS + 2); /* five nodes */
 	static const char *const addrs[] = {"10.1.1.1", "10.1.1.2", "10.2.2.1", "10.3.3.1", VD, "10.9.9.2"};
-	static const enum dv_hold_kind kinds[] = {DV_HOLD_API, DV_HOLD_API, DV_HOLD_OPERATOR, DV_HOLD_SOCKET};
+	static const enum dv_kind kinds[] = {DV_KIND_API, DV_KIND_API, DV_KIND_OPERATOR, DV_KIND_SOCKET};
 	uint64_t s = seed;
 	unsigned active = 0, notes = 0;
 
@@ -2543,7 +2543,7 @@ static void run_random(uint64_t seed, int steps)
 			ev.standby.client = c;
 			ev.standby.addr = A(a);
 			ev.standby.rank = 1 + rnd(&s) % 5;
-			ev.standby.kind = rnd(&s) % 2 ? DV_HOLD_API : DV_HOLD_SOCKET;
+			ev.standby.kind = rnd(&s) % 2 ? DV_KIND_API : DV_KIND_SOCKET;
 		} else if (x < 72) {
 			ev.type = DV_EV_CLIENT_GONE;
 			ev.client_gone.client = c;
@@ -2621,7 +2621,7 @@ static void test_many_vipas_fast(void **state)
 	 * linear in the events, not quadratic. Seen from n1. */
 	w->check = false;
 	conf(w, 2, "n2", "range 10.0.0.0/8");
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	for (uint32_t i = 0; i < 20000; i++) {
 		ev.claim.addr.family = AF_INET;
 		ev.claim.addr.v4.s_addr = htonl(0x0a100000u + i);
@@ -2684,7 +2684,7 @@ static void test_addr_state_from_non_member(void **state)
 	uint8_t *x;
 	size_t l0, l1, l2;
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
 	l0 = snapshot_of(w->p[0].e, &x);
 	free(x);
 	addr_state(w, 9, "10.1.1.5", DV_AS_BUSY);
@@ -2859,7 +2859,7 @@ static void run_join(uint64_t seed, int steps)
 	struct world *w = world_new(JOINER);
 	static const char *const addrs[] = {"10.1.1.1", "10.1.1.2", "10.2.2.1", "10.3.3.1",
 					    VD,		"10.9.9.2", "fd00:1::1"};
-	static const enum dv_hold_kind kinds[] = {DV_HOLD_API, DV_HOLD_API, DV_HOLD_OPERATOR, DV_HOLD_SOCKET};
+	static const enum dv_kind kinds[] = {DV_KIND_API, DV_KIND_API, DV_KIND_OPERATOR, DV_KIND_SOCKET};
 	static const char *const scripts[] = {
 	    STD_RANGES,
 	    STD_RANGES "; range 10.9.9.0/24; define " VD " whenidle trackport 80",
@@ -2918,7 +2918,7 @@ static void run_join(uint64_t seed, int steps)
 			ev.standby.seq = (uint32_t)step;
 			ev.standby.addr = A(a);
 			ev.standby.rank = rnd(&s) % 8 ? 1 + rnd(&s) % 5 : 255;
-			ev.standby.kind = rnd(&s) % 2 ? DV_HOLD_API : DV_HOLD_SOCKET;
+			ev.standby.kind = rnd(&s) % 2 ? DV_KIND_API : DV_KIND_SOCKET;
 			ev.standby.uid = (uid_t)c;
 		} else if (x < 70) {
 			ev.type = DV_EV_CLIENT_GONE;
@@ -2993,9 +2993,9 @@ static void test_join_keeps_client_order(void **state)
 	for (dv_nodeid_t n = 1; n <= 4; n++)
 		std_conf(w, n);
 	for (size_t i = 0; i < 5; i++)
-		assert_int_equal(claim(w, 2, 7, addrs[i], DV_HOLD_API), DV_R_OK);
+		assert_int_equal(claim(w, 2, 7, addrs[i], DV_KIND_API), DV_R_OK);
 	/* a release moves the last entry into the freed place */
-	assert_int_equal(release(w, 2, 7, "10.1.1.2", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(release(w, 2, 7, "10.1.1.2", DV_KIND_API), DV_R_OK);
 	join(w, 2, 1);
 	t = peer(w, 2);
 	gone(w, 2, 7);
@@ -3056,16 +3056,16 @@ static void test_restore_local_effects(void **state)
 	size_t l1, l2, l3;
 	static const char *const up1[] = {"10.1.1.1", "10.1.1.2", "10.2.2.1"};
 
-	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "10.1.1.2", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 8, "10.1.1.3", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 9, "10.2.2.1", DV_HOLD_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.2", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 8, "10.1.1.3", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 9, "10.2.2.1", DV_KIND_OPERATOR), DV_R_OK);
 	assert_int_equal(standby(w, 3, 4, "10.1.1.1", 5), DV_R_PENDING);
 	l1 = snapshot_of(w->p[0].e, &s1);
-	assert_int_equal(claim(w, 2, 8, "10.1.1.1", DV_HOLD_API), DV_R_OK); /* moves to n2 */
-	assert_int_equal(release(w, 1, 7, "10.1.1.2", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 9, "10.1.1.3", DV_HOLD_API), DV_R_OK); /* moves to n1 */
-	assert_int_equal(claim(w, 1, 5, "fd00:1::4", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 2, 8, "10.1.1.1", DV_KIND_API), DV_R_OK); /* moves to n2 */
+	assert_int_equal(release(w, 1, 7, "10.1.1.2", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 9, "10.1.1.3", DV_KIND_API), DV_R_OK); /* moves to n1 */
+	assert_int_equal(claim(w, 1, 5, "fd00:1::4", DV_KIND_SOCKET), DV_R_OK);
 	l2 = snapshot_of(w->p[0].e, &s2);
 	quorum(w, false);
 	l3 = snapshot_of(w->p[0].e, &s3);
@@ -3168,13 +3168,13 @@ static void rich_state(struct world *w)
 	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define " VD " whenidle trackport 80; define 10.9.9.2");
 	conf(w, 2, "n2", STD_RANGES "; backup 100 " VD "; backup 20 10.9.9.2 immediate");
 	conf(w, 7, "stranger", "range 10.1.1.0/24 unique; define 10.9.9.3");
-	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 8, "10.1.1.1", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 1, 7, "fd00:1::7", DV_HOLD_API), DV_R_OK);
-	assert_int_equal(claim(w, 2, 0, "10.2.2.2", DV_HOLD_OPERATOR), DV_R_OK);
-	assert_int_equal(claim(w, 3, 0, "10.3.3.3", DV_HOLD_SOCKET), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 8, "10.1.1.1", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 1, 7, "fd00:1::7", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 0, "10.2.2.2", DV_KIND_OPERATOR), DV_R_OK);
+	assert_int_equal(claim(w, 3, 0, "10.3.3.3", DV_KIND_SOCKET), DV_R_OK);
 	assert_int_equal(standby(w, 2, 5, "10.1.1.1", 10), DV_R_PENDING);
-	assert_int_equal(standby_k(w, 3, 6, "10.1.1.1", 10, DV_HOLD_SOCKET), DV_R_PENDING);
+	assert_int_equal(standby_k(w, 3, 6, "10.1.1.1", 10, DV_KIND_SOCKET), DV_R_PENDING);
 	assert_int_equal(standby(w, 3, 7, "fd00:1::7", 200), DV_R_PENDING);
 	addr_state(w, 1, VD, DV_AS_LISTENING | DV_AS_BUSY);
 	addr_state(w, 2, VD, DV_AS_BOUND);
@@ -3191,7 +3191,7 @@ static void test_restore_corrupt(void **state)
 	size_t l0, len, lb;
 	unsigned refused = 0, accepted = 0;
 
-	assert_int_equal(claim(w, 2, 1, "10.1.1.9", DV_HOLD_API), DV_R_OK);
+	assert_int_equal(claim(w, 2, 1, "10.1.1.9", DV_KIND_API), DV_R_OK);
 	l0 = snapshot_of(w->p[0].e, &s0);
 	rich_state(w);
 	len = snapshot_of(w->p[0].e, &s);
@@ -3368,7 +3368,7 @@ static void w_standby(struct dv_wbuf *w, dv_nodeid_t node, uint64_t client, uint
 	dv_w_u32(w, node);
 	dv_w_u64(w, client);
 	dv_w_u32(w, rank);
-	dv_w_u8(w, DV_HOLD_API);
+	dv_w_u8(w, DV_KIND_API);
 	dv_w_u32(w, 1000);
 	dv_w_u64(w, order);
 	dv_w_u64(w, 6000);
@@ -3475,9 +3475,9 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_str(&w, "granted to client 7 on n1 (api)", 256);
 	}
 	dv_w_u32(&w, d == D_HOLD_DUP ? 2 : 1);
-	w_hold(&w, d == D_HOLD_KIND ? 4 : DV_HOLD_API, d == D_HOLD_NODE ? 2 : 1, 7);
+	w_hold(&w, d == D_HOLD_KIND ? 4 : DV_KIND_API, d == D_HOLD_NODE ? 2 : 1, 7);
 	if (d == D_HOLD_DUP)
-		w_hold(&w, DV_HOLD_API, 1, 7);
+		w_hold(&w, DV_KIND_API, 1, 7);
 	dv_w_u32(&w, 2);
 	if (d == D_STANDBY_GRANT_ORDER) {
 		w_standby(&w, 2, 4, 5, 5);

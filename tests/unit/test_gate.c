@@ -23,8 +23,8 @@ static void test_solo_is_open(void **state)
 
 	dv_gate_init(&g, true);
 	assert_true(dv_gate_is_open(&g));
-	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
-	fx_claim(f, 2, 7, "10.1.1.6", DV_HOLD_API);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
+	fx_claim(f, 2, 7, "10.1.1.6", DV_KIND_API);
 	assert_true(dv_gate_wants(&g, f->e, &mine));
 	assert_false(dv_gate_wants(&g, f->e, &theirs));
 	/* the stream says not quorate: nothing is wanted even though open */
@@ -83,7 +83,7 @@ static void test_grants_held_while_closed(void **state)
 	/* nothing comes out while closed */
 	assert_null(dv_gate_pop_grant(&g, f->e));
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
-	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
@@ -103,9 +103,9 @@ static struct fixture *with_standby(void)
 {
 	struct fixture *f = fx_new();
 
-	fx_claim(f, 2, 1, "10.1.1.7", DV_HOLD_API);
+	fx_claim(f, 2, 1, "10.1.1.7", DV_KIND_API);
 	fx_standby(f, 1, 5, "10.1.1.7", 100);
-	fx_claim(f, 1, 6, "10.1.1.8", DV_HOLD_API);
+	fx_claim(f, 1, 6, "10.1.1.8", DV_KIND_API);
 	return f;
 }
 
@@ -160,7 +160,7 @@ static void test_standby_registered_again(void **state)
 	assert_int_equal(ev.standby.client, 5);
 	assert_int_equal(ev.standby.seq, 0);
 	assert_int_equal(ev.standby.rank, 100);
-	assert_int_equal(ev.standby.kind, DV_HOLD_API);
+	assert_int_equal(ev.standby.kind, DV_KIND_API);
 	assert_true(dv_addr_eq(&ev.standby.addr, &a));
 	assert_false(dv_gate_next_restandby(&g, &ev));
 	/* registered: the program hears nothing; then it is an ordinary standby */
@@ -232,7 +232,7 @@ static void test_reply_kernel_refused(void **state)
 	struct dv_gate g;
 
 	dv_gate_init(&g, true);
-	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	ans = dv_gate_reply(&g, f->e, 7, 1, &a, DV_R_OK, false);
 	assert_int_equal(ans.say, DV_GATE_SAY_REPLY);
 	assert_true(ans.refused);

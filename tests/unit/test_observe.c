@@ -25,10 +25,10 @@ static void test_unbound_without_hold(void **state)
 	dv_observe_init(&o);
 	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
 	/* an API hold is not a socket hold */
-	fx_claim(f, 1, 7, "10.1.1.5", DV_HOLD_API);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
 	/* nor is another node's socket hold */
-	fx_claim(f, 2, 0, "10.1.1.6", DV_HOLD_SOCKET);
+	fx_claim(f, 2, 0, "10.1.1.6", DV_KIND_SOCKET);
 	a = fx_addr("10.1.1.6");
 	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
 	assert_null(dv_observe_socket_hold(f->e, &a));
@@ -45,7 +45,7 @@ static void test_grace_for_a_socket_not_seen_yet(void **state)
 	uint64_t at = 0, since;
 
 	dv_observe_init(&o);
-	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	h = dv_observe_socket_hold(f->e, &a);
 	assert_non_null(h);
 	since = h->since_ms;
@@ -67,7 +67,7 @@ static void test_no_grace_for_a_socket_that_came_and_went(void **state)
 	uint64_t at = 0;
 
 	dv_observe_init(&o);
-	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	/* seen bound while installed, then closed: ends at once */
 	assert_false(dv_observe_bound(&o, f->e, &a, true, false));
 	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_END);
@@ -96,7 +96,7 @@ static void test_bind_watch(void **state)
 	assert_false(dv_observe_bound(&o, f->e, &a, false, false));
 	/* inside, it does, once */
 	assert_true(dv_observe_bound(&o, f->e, &a, false, true));
-	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	assert_false(dv_observe_bound(&o, f->e, &a, true, true));
 	dv_observe_clear(&o);
 	fx_free(f);
@@ -118,7 +118,7 @@ static void test_probe_once(void **state)
 	assert_false(dv_observe_needs_probe(&o, f->e, &b, 2));
 	/* the cluster knows c as active on n2: no stranger has it */
 	assert_true(dv_observe_needs_probe(&o, f->e, &c, 2));
-	fx_claim(f, 2, 3, "10.1.1.7", DV_HOLD_API);
+	fx_claim(f, 2, 3, "10.1.1.7", DV_KIND_API);
 	assert_false(dv_observe_needs_probe(&o, f->e, &c, 2));
 	dv_observe_clear(&o);
 	fx_free(f);
@@ -142,7 +142,7 @@ static void test_define_reports_changes(void **state)
 	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
 	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY);
 	/* a socket hold of this node counts as bound */
-	fx_claim(f, 1, 0, "10.1.1.5", DV_HOLD_SOCKET);
+	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
 	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_BOUND);
 	/* the other define is independent */

@@ -324,7 +324,7 @@ static void test_roundtrip_node_config_max(void **state)
 
 static void test_roundtrip_requests(void **state)
 {
-	static const enum dv_hold_kind kinds[] = {DV_HOLD_API, DV_HOLD_OPERATOR, DV_HOLD_SOCKET};
+	static const enum dv_kind kinds[] = {DV_KIND_API, DV_KIND_OPERATOR, DV_KIND_SOCKET};
 	static const char *const addrs[] = {"10.1.1.5", "255.255.255.255", "::", "fd00:1::ffff", "::ffff:1.2.3.4"};
 
 	(void)state;
@@ -429,7 +429,7 @@ static void test_decoded_applies(void **state)
 	    {.type = DV_EV_MEMBERSHIP, .membership = {.n = 2, .nodes = ids}},
 	    {.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
 	    {.type = DV_EV_NODE_CONFIG, .node = 1, .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range}},
-	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_HOLD_API}},
+	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
 	    {.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = DV_AS_BOUND}},
 	    {.type = DV_EV_CLIENT_GONE, .node = 1, .client_gone = {.client = 7}},
 	};
@@ -550,7 +550,7 @@ static void test_bad_requests(void **state)
 	(void)state;
 	ev.claim.client = 1;
 	ev.claim.addr = A("10.1.1.5");
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	len = enc(&ev, &buf);
 	assert_int_equal(len, kind + 1 + 4);
 	bad_byte(buf, len, fam, 0);
@@ -558,7 +558,7 @@ static void test_bad_requests(void **state)
 	bad_byte(buf, len, fam, 5);
 	bad_byte(buf, len, fam, DV_WIRE_INET6); /* 16 bytes do not fit */
 	bad_byte(buf, len, kind, 0);
-	bad_byte(buf, len, kind, DV_HOLD_SOCKET + 1);
+	bad_byte(buf, len, kind, DV_KIND_SOCKET + 1);
 	bad_byte(buf, len, kind, 0xff);
 	free(buf);
 
@@ -571,7 +571,7 @@ static void test_bad_requests(void **state)
 
 	ev = (struct dv_event){.type = DV_EV_STANDBY, .node = 2};
 	ev.standby.addr = A("10.1.1.5");
-	ev.standby.kind = DV_HOLD_SOCKET;
+	ev.standby.kind = DV_KIND_SOCKET;
 	len = enc(&ev, &buf);
 	bad_byte(buf, len, fam + 5 + 4, 0);
 	bad_byte(buf, len, fam + 5 + 4, 4);
@@ -799,7 +799,7 @@ static void test_encode_refusals(void **state)
 
 	(void)state;
 	ev.claim.addr = A("10.1.1.5");
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	assert_int_equal(dv_event_encode(NULL, &buf, &len), -EINVAL);
 	assert_int_equal(dv_event_encode(&ev, NULL, &len), -EINVAL);
 	ev.node = 0;
@@ -807,12 +807,12 @@ static void test_encode_refusals(void **state)
 	ev.node = 1;
 	ev.claim.kind = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
-	ev.claim.kind = DV_HOLD_API;
+	ev.claim.kind = DV_KIND_API;
 	ev.claim.addr.family = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = DV_EV_STANDBY;
 	ev.standby.addr = A("10.1.1.5");
-	ev.standby.kind = (enum dv_hold_kind)4;
+	ev.standby.kind = (enum dv_kind)4;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	ev.addr_state.addr = A("10.1.1.5");
@@ -839,8 +839,8 @@ static void test_mutations(void **state)
 	    {.type = DV_EV_NODE_CONFIG,
 	     .node = 1,
 	     .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range, .n_defines = 1, .defines = &def}},
-	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_HOLD_API}},
-	    {.type = DV_EV_STANDBY, .node = 1, .standby = {.addr = A("fd00::5"), .rank = 3, .kind = DV_HOLD_SOCKET}},
+	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
+	    {.type = DV_EV_STANDBY, .node = 1, .standby = {.addr = A("fd00::5"), .rank = 3, .kind = DV_KIND_SOCKET}},
 	    {.type = DV_EV_MEMBERSHIP, .membership = {.n = 3, .nodes = ids}},
 	    {.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = 7}},
 	    {.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
