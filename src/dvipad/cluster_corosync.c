@@ -813,10 +813,6 @@ static int try_connect(struct corosync *cs)
 		r = -EIO;
 		goto fail;
 	}
-	/* A loss of quorum removes every address: it goes before the stream's
-	 * backlog, clients' requests and timers that are ready at the same
-	 * time. */
-	(void)sd_event_source_set_priority(cs->quorum_src, SD_EVENT_PRIORITY_IMPORTANT);
 	err = cpg_join(cs->cpg, &cs->group);
 	if (err != CS_OK) {
 		r = err == CS_ERR_TRY_AGAIN ? -EAGAIN : -EIO;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "addrset.h"
@@ -28,13 +29,27 @@
 #include "cluster.h"
 #include "control.h"
 #include "engine.h"
+#include "gate.h"
 #include "kernel.h"
 #include "log.h"
+#include "observe.h"
 #include "proto.h"
 #include "status.h"
 
-struct dv_probe_wait;
-struct dv_grant_wait;
+struct dv_probe_wait {
+	LIST_ENTRY(dv_probe_wait) link;
+	struct dv_daemon *d;
+	uint64_t client;
+	uid_t uid;
+	struct dv_request req;
+};
+
+struct dv_sock_grace {
+	LIST_ENTRY(dv_sock_grace) link;
+	struct dv_daemon *d;
+	struct dv_addr addr;
+	sd_event_source *timer;
+};
 
 struct dv_daemon {
 	sd_event *ev;
@@ -48,53 +63,17 @@ struct dv_daemon {
 	struct dv_control *control;
 	uint64_t started_ms;
 
-	/* Addresses probed clean or installed since start: the duplicate
-	 * check runs before the first activation of an address only. */
-	struct dv_addrset probed;
-	struct dv_probe_wait *probes; /* requests waiting for a probe */
+	/* The daemon's policy, pure and tested on its own: whether addresses
+	 * may be installed and what clients hear meanwhile (gate.h); what
+	 * the sockets on this node's addresses mean to the engine
+	 * (observe.h). This file feeds them and carries out their answers. */
+	struct dv_gate gate;
+	struct dv_observe obs;
 
-	/* Socket holds whose socket has not been seen yet: the shim binds
-	 * only after the grant, so "unbound" is believed after a grace. */
-	struct dv_sock_grace *graces;
-	struct dv_addrset seen_bound; /* installed addresses a socket was seen on */
-
-	/* Defines: what was last reported to the engine about each
-	 * conf->defines entry (0x80 | DV_AS_* flags; 0 = not yet). */
-	sd_event_source *define_timer;
-	uint8_t *define_state;
-
-	/* The kernel has an address exactly when the engine says this node
-	 * owns it, the partition is quorate as this node sees it now, and
-	 * the node is in sync with its cluster (always so in CLUSTER NONE). */
-	bool cl_connected;
-	bool cl_quorate;
-	/* Grants held back while the gate is closed (see eng_notify). */
-	struct dv_grant_wait *grant_waits;
-	size_t n_grant_waits;
-	/* Standbys to register again after a heal, until the engine answers
-	 * (see restandby_note). */
-	struct dv_restandby *restandbys;
-};
-
-/* How often TRACKPORT listeners and WHENIDLE connections are looked at. */
-#define DV_DEFINE_POLL_MS 250
-
-/* How long a fresh socket hold may exist with no socket bound to it. */
-#define DV_SOCKET_GRACE_MS 2000
-
-struct dv_probe_wait {
-	struct dv_probe_wait *next;
-	struct dv_daemon *d;
-	uint64_t client;
-	uid_t uid;
-	struct dv_request req;
-};
-
-struct dv_sock_grace {
-	struct dv_sock_grace *next;
-	struct dv_daemon *d;
-	struct dv_addr addr;
-	sd_event_source *timer;
+	/* I/O in progress. */
+	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
+	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
+	sd_event_source *define_timer;     /* TRACKPORT/WHENIDLE poll */
 };
 
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
@@ -191,19 +170,6 @@ static void deliver(void *ud, const struct dv_event *ev)
 	}
 }
 
-/* This node's socket hold on a, if any. */
-static const struct dv_hold *self_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	if (dv_engine_lookup(d->engine, a, &v) < 0)
-		return NULL;
-	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_KIND_SOCKET && v.holds[i].node == dv_engine_self(d->engine))
-			return &v.holds[i];
-	return NULL;
-}
-
 /* Socket holds are watched through sock_diag for as long as the address is
  * installed here. */
 static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
@@ -211,7 +177,7 @@ static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
 	char s[DV_ADDR_STRLEN];
 	int r;
 
-	if (!d->sockdiag || !self_socket_hold(d, a))
+	if (!d->sockdiag || !dv_observe_socket_hold(d->engine, a))
 		return;
 	r = dv_sockdiag_watch(d->sockdiag, a);
 	if (r < 0)
@@ -220,11 +186,7 @@ static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
 
 static void grace_free(struct dv_daemon *d, struct dv_sock_grace *g)
 {
-	for (struct dv_sock_grace **pp = &d->graces; *pp; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			break;
-		}
+	LIST_REMOVE(g, link);
 	sd_event_source_disable_unref(g->timer);
 	free(g);
 }
@@ -248,32 +210,30 @@ static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
  * bind() yet: then look again when the grace period is over. */
 static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 {
-	const struct dv_hold *h = self_socket_hold(d, a);
-	uint64_t now = dv_wall_ms();
+	uint64_t now = dv_wall_ms(), at = 0;
 	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 	struct dv_sock_grace *g;
 
-	if (!h)
+	switch (dv_observe_unbound(&d->obs, d->engine, a, now, &at)) {
+	case DV_OBSERVE_NONE:
 		return;
-	/* The grace is for a socket that has not appeared yet, not for one
-	 * that came and went. */
-	if (dv_addrset_del(&d->seen_bound, a) == 0 && now < h->since_ms + DV_SOCKET_GRACE_MS) {
-		for (g = d->graces; g; g = g->next)
+	case DV_OBSERVE_GRACE:
+		LIST_FOREACH(g, &d->graces, link)
 			if (dv_addr_eq(&g->addr, a))
 				return;
 		g = calloc(1, sizeof(*g));
 		if (!g)
 			return;
 		*g = (struct dv_sock_grace){.d = d, .addr = *a};
-		if (sd_event_add_time_relative(d->ev, &g->timer, CLOCK_MONOTONIC,
-					       (h->since_ms + DV_SOCKET_GRACE_MS - now) * 1000, 1000, grace_expired,
-					       g) < 0) {
+		if (sd_event_add_time_relative(d->ev, &g->timer, CLOCK_MONOTONIC, (at - now) * 1000, 1000,
+					       grace_expired, g) < 0) {
 			free(g);
 			return;
 		}
-		g->next = d->graces;
-		d->graces = g;
+		LIST_INSERT_HEAD(&d->graces, g, link);
 		return;
+	case DV_OBSERVE_END:
+		break;
 	}
 	ev.addr_state.addr = *a;
 	ev.addr_state.flags = 0;
@@ -298,11 +258,9 @@ static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
 		socket_unbound(d, a);
 		return;
 	}
-	if (dv_kaddr_installed(d->kaddr, a))
-		(void)dv_addrset_add(&d->seen_bound, a);
-	/* Bind watch: a program bound an address of a BINDWATCH range
-	 * (ip_nonlocal_bind lets it); activate it as a socket hold. */
-	if (bindwatch_range(d, a) && !self_socket_hold(d, a)) {
+	/* Bind watch: a program bound an address of a BINDWATCH range;
+	 * activate it as a socket hold. */
+	if (dv_observe_bound(&d->obs, d->engine, a, dv_kaddr_installed(d->kaddr, a), bindwatch_range(d, a) != NULL)) {
 		struct dv_request req = {.type = DV_MSG_ACTIVATE, .has_addr = true, .addr = *a, .kind = DV_KIND_SOCKET};
 
 		log_info("bind watch: a socket is bound to '%s'; activating it", dv_addr_fmt(a, s));
@@ -387,26 +345,14 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 	for (size_t i = 0; i < d->conf->n_defines; i++) {
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
-		unsigned flags = 0;
+		bool mine_here = dv_addrset_has(&mine, &df->addr);
+		unsigned flags;
 
-		if (df->trackport) {
-			if (!ports_ok)
-				continue;
-			if (dv_port_in(ports, df->trackport))
-				flags |= DV_AS_LISTENING;
-		}
-		if (dv_addrset_has(&mine, &df->addr)) {
-			if (!busy_ok)
-				continue;
-			if (dv_addrset_has(&busy, &df->addr))
-				flags |= DV_AS_BUSY;
-		}
-		if (self_socket_hold(d, &df->addr))
-			flags |= DV_AS_BOUND;
-		/* 0x80: reported at least once. */
-		if (d->define_state[i] == (0x80 | flags))
+		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
-		d->define_state[i] = (uint8_t)(0x80 | flags);
+		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr, df->trackport && dv_port_in(ports, df->trackport),
+				       mine_here && dv_addrset_has(&busy, &df->addr), &flags))
+			continue;
 		ev.addr_state.addr = df->addr;
 		ev.addr_state.flags = flags;
 		submit(d, &ev);
@@ -420,10 +366,9 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 
 static void apply_define_poll(struct dv_daemon *d)
 {
+	int r = dv_observe_defines(&d->obs, d->conf->n_defines);
 	bool any = false;
 
-	free(d->define_state);
-	d->define_state = calloc(d->conf->n_defines + 1, 1);
 	/* TRACKPORT needs it everywhere; busy reports only matter when other
 	 * nodes may want to take an address back. */
 	for (size_t i = 0; i < d->conf->n_defines; i++)
@@ -431,7 +376,7 @@ static void apply_define_poll(struct dv_daemon *d)
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	if (!any)
 		return;
-	if (!d->sockdiag || !d->define_state) {
+	if (!d->sockdiag || r < 0) {
 		log_err("TRACKPORT and WHENIDLE need sock_diag: defines with TRACKPORT stay ineligible on this node, "
 			"WHENIDLE takes addresses back as if idle");
 		return;
@@ -439,19 +384,6 @@ static void apply_define_poll(struct dv_daemon *d)
 	/* First tick at once, so that a define with a listener comes up now. */
 	if (sd_event_add_time_relative(d->ev, &d->define_timer, CLOCK_MONOTONIC, 0, 10 * 1000, define_tick, d) < 0)
 		log_err("cannot start the define poll");
-}
-
-static bool gate_open(const struct dv_daemon *d)
-{
-	return d->cl_connected && d->cl_quorate;
-}
-
-static bool self_should_have(struct dv_daemon *d, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	return gate_open(d) && dv_engine_quorate(d->engine) && dv_engine_lookup(d->engine, a, &v) == 0 &&
-	       v.owner == dv_engine_self(d->engine);
 }
 
 static void eng_local(void *ud, const struct dv_addr *a, bool up)
@@ -465,8 +397,8 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		dv_announce_stop(d->announce, a);
 		if (d->sockdiag)
 			dv_sockdiag_unwatch(d->sockdiag, a);
-		(void)dv_addrset_del(&d->seen_bound, a);
-		if (!gate_open(d) && !dv_kaddr_installed(d->kaddr, a))
+		dv_observe_removed(&d->obs, a);
+		if (!dv_gate_is_open(&d->gate) && !dv_kaddr_installed(d->kaddr, a))
 			return; /* went with the others when the gate closed */
 		r = dv_kaddr_del(d->kaddr, a);
 		if (r < 0)
@@ -476,7 +408,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 			log_info("address '%s' removed from '%s'", s, d->conf->interface);
 		return;
 	}
-	if (!gate_open(d))
+	if (!dv_gate_is_open(&d->gate))
 		return; /* installed when the gate opens, if still wanted */
 	r = dv_kaddr_add(d->kaddr, a);
 	if (r < 0) {
@@ -484,7 +416,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		log_err("cannot add address '%s' to '%s': %s", s, d->conf->interface, dv_kaddr_last_error(d->kaddr));
 		return;
 	}
-	(void)dv_addrset_add(&d->probed, a);
+	dv_observe_installed(&d->obs, a);
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));
@@ -512,138 +444,43 @@ static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
 	}
 }
 
-/* A standby of this node to register again after a heal (see restandby),
- * then until the engine answers it. */
-struct dv_restandby {
-	struct dv_restandby *next;
-	uint64_t client;
-	struct dv_addr addr;
-	unsigned rank;
-	enum dv_kind kind;
-	uid_t uid;
-	bool sent;
-};
-
-/* Drop client's entries (about a, or all if a is NULL; only sent ones if
- * sent); whether any was dropped. */
-static bool restandby_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a, bool sent)
-{
-	bool found = false;
-
-	for (struct dv_restandby **pp = &d->restandbys; *pp;) {
-		struct dv_restandby *r = *pp;
-
-		if (r->client == client && (!a || dv_addr_eq(&r->addr, a)) && (!sent || r->sent)) {
-			*pp = r->next;
-			free(r);
-			found = true;
-		} else {
-			pp = &r->next;
-		}
-	}
-	return found;
-}
-
-static void restandby_free(struct dv_daemon *d)
-{
-	while (d->restandbys) {
-		struct dv_restandby *r = d->restandbys;
-
-		d->restandbys = r->next;
-		free(r);
-	}
-}
-
 static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason);
 
 static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
 		      const char *reason)
 {
 	struct dv_daemon *d = ud;
-	bool again;
+	struct dv_gate_answer ans;
 
 	if (a && !a->family) /* a node request (leave, join) */
 		a = NULL;
-	/* A standby registered again after a heal: its program hears only
-	 * news (granted, or lost if refused), not a reply it never asked. */
-	again = seq == 0 && client && a && restandby_drop(d, client, a, true);
-	if (result == DV_R_OK && a && self_should_have(d, a) && !dv_kaddr_installed(d->kaddr, a)) {
+	ans = dv_gate_reply(&d->gate, d->engine, client, seq, a, result, a && dv_kaddr_installed(d->kaddr, a));
+	if (ans.refused) {
 		char msg[DV_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "the kernel refused the address: %s", dv_kaddr_last_error(d->kaddr));
-		if (again)
+		if (ans.say == DV_GATE_SAY_LOST)
 			eng_notify(d, client, a, DV_NOTIFY_LOST, msg);
 		else
 			dv_control_reply(d->control, client, seq, a, DV_R_KERNEL, msg);
 		release_local_holds(d, a);
 		return;
 	}
-	if (again) {
-		if (result == DV_R_OK)
-			eng_notify(d, client, a, DV_NOTIFY_GRANTED, reason);
-		else if (result != DV_R_PENDING)
-			eng_notify(d, client, a, DV_NOTIFY_LOST, reason);
+	switch (ans.say) {
+	case DV_GATE_SAY_GRANTED:
+		eng_notify(d, client, a, DV_NOTIFY_GRANTED, reason);
 		return;
+	case DV_GATE_SAY_LOST:
+		eng_notify(d, client, a, DV_NOTIFY_LOST, reason);
+		return;
+	case DV_GATE_SAY_NOTHING:
+		return;
+	case DV_GATE_SAY_REPLY:
+		break;
 	}
 	if (result == DV_R_OK && a)
 		watch_socket_hold(d, a);
 	dv_control_reply(d->control, client, seq, a, result, reason);
-}
-
-/* A grant that reaches an application while this node cannot install the
- * address (its partition's quorum is in doubt, or it is not in sync) is
- * held back until the gate opens: the application would bind to an address
- * that is not there. */
-struct dv_grant_wait {
-	struct dv_grant_wait *next;
-	uint64_t client;
-	struct dv_addr addr;
-	char reason[DV_REASON_MAX];
-};
-
-#define GRANT_WAITS_MAX 65536
-
-static void grant_waits_drop(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
-{
-	for (struct dv_grant_wait **pp = &d->grant_waits; *pp;) {
-		struct dv_grant_wait *w = *pp;
-
-		if (w->client == client && (!a || dv_addr_eq(&w->addr, a))) {
-			*pp = w->next;
-			free(w);
-			d->n_grant_waits--;
-		} else {
-			pp = &w->next;
-		}
-	}
-}
-
-static bool client_holds(struct dv_daemon *d, uint64_t client, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	if (dv_engine_lookup(d->engine, a, &v) < 0)
-		return false;
-	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].node == dv_engine_self(d->engine) && v.holds[i].client == client)
-			return true;
-	return false;
-}
-
-static void grant_waits_flush(struct dv_daemon *d)
-{
-	struct dv_grant_wait *w = d->grant_waits;
-
-	d->grant_waits = NULL;
-	d->n_grant_waits = 0;
-	while (w) {
-		struct dv_grant_wait *next = w->next;
-
-		if (client_holds(d, w->client, &w->addr))
-			dv_control_event(d->control, w->client, &w->addr, DV_NOTIFY_GRANTED, w->reason);
-		free(w);
-		w = next;
-	}
 }
 
 static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
@@ -652,19 +489,10 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 
 	if (what == DV_NOTIFY_GRANTED) {
 		watch_socket_hold(d, a);
-		if (!gate_open(d) && d->n_grant_waits < GRANT_WAITS_MAX) {
-			struct dv_grant_wait *w = calloc(1, sizeof(*w));
-
-			if (w) {
-				*w = (struct dv_grant_wait){.next = d->grant_waits, .client = client, .addr = *a};
-				snprintf(w->reason, sizeof(w->reason), "%s", reason);
-				d->grant_waits = w;
-				d->n_grant_waits++;
-				return;
-			}
-		}
+		if (dv_gate_hold_grant(&d->gate, client, a, reason))
+			return;
 	} else {
-		grant_waits_drop(d, client, a);
+		dv_gate_drop_grants(&d->gate, client, a);
 	}
 	dv_control_event(d->control, client, a, what, reason);
 }
@@ -736,7 +564,7 @@ static void close_gate(struct dv_daemon *d, const char *why)
 {
 	if (d->engine)
 		(void)dv_engine_foreach(d->engine, drop_cb, d);
-	dv_addrset_clear(&d->seen_bound);
+	dv_observe_removed(&d->obs, NULL);
 	dv_kaddr_del_all(d->kaddr);
 	log_warn("%s: removed every address of this node from '%s'", why, d->conf->interface);
 }
@@ -745,7 +573,7 @@ static int install_cb(void *ud, const struct dv_vipa_info *v)
 {
 	struct dv_daemon *d = ud;
 
-	if (self_should_have(d, &v->addr) && !dv_kaddr_installed(d->kaddr, &v->addr)) {
+	if (dv_gate_wants(&d->gate, d->engine, &v->addr) && !dv_kaddr_installed(d->kaddr, &v->addr)) {
 		eng_local(d, &v->addr, true);
 		watch_socket_hold(d, &v->addr);
 	}
@@ -755,9 +583,14 @@ static int install_cb(void *ud, const struct dv_vipa_info *v)
 /* Install what the engine says this node owns, now that the gate is open. */
 static void open_gate(struct dv_daemon *d)
 {
-	if (d->engine && gate_open(d)) {
-		(void)dv_engine_foreach(d->engine, install_cb, d);
-		grant_waits_flush(d);
+	struct dv_gate_grant *gr;
+
+	if (!d->engine || !dv_gate_is_open(&d->gate))
+		return;
+	(void)dv_engine_foreach(d->engine, install_cb, d);
+	while ((gr = dv_gate_pop_grant(&d->gate, d->engine))) {
+		dv_control_event(d->control, gr->client, &gr->addr, DV_NOTIFY_GRANTED, gr->reason);
+		free(gr);
 	}
 }
 
@@ -768,153 +601,64 @@ static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
 	return dv_engine_snapshot(d->engine, ret, ret_len);
 }
 
-struct local_ref {
-	uint64_t client;
-	struct dv_addr addr;
-	bool standby;
-	bool again;	      /* registered again: not lost */
-	struct dv_standby sb; /* if standby: what to register again */
-};
-
-struct local_refs {
-	dv_nodeid_t self;
-	struct local_ref *v;
-	size_t n, cap;
-	int err;
-};
-
-static void refs_add(struct local_refs *l, uint64_t client, const struct dv_addr *a, const struct dv_standby *sb)
+static void tell_lost(struct dv_daemon *d, const struct dv_gate_refs *refs, const char *why)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 16;
-		struct local_ref *n = realloc(l->v, ncap * sizeof(*n));
-
-		if (!n) {
-			l->err = -ENOMEM;
-			return;
-		}
-		l->v = n;
-		l->cap = ncap;
-	}
-	l->v[l->n++] = (struct local_ref){.client = client, .addr = *a, .standby = sb != NULL};
-	if (sb)
-		l->v[l->n - 1].sb = *sb;
-}
-
-/* This node's API holds and standbys: the clients to tell when they vanish. */
-static int refs_cb(void *ud, const struct dv_vipa_info *v)
-{
-	struct local_refs *l = ud;
-
-	for (size_t i = 0; i < v->n_holds; i++)
-		if (v->holds[i].node == l->self && v->holds[i].kind == DV_KIND_API)
-			refs_add(l, v->holds[i].client, &v->addr, NULL);
-	for (size_t i = 0; i < v->n_standbys; i++)
-		if (v->standbys[i].node == l->self)
-			refs_add(l, v->standbys[i].client, &v->addr, &v->standbys[i]);
-	return 0;
-}
-
-static bool ref_present(struct dv_daemon *d, const struct local_ref *r)
-{
-	struct dv_vipa_info v;
-
-	if (dv_engine_lookup(d->engine, &r->addr, &v) < 0)
-		return false;
-	if (r->standby) {
-		for (size_t i = 0; i < v.n_standbys; i++)
-			if (v.standbys[i].node == dv_engine_self(d->engine) && v.standbys[i].client == r->client)
-				return true;
-	}
-	/* A standby granted meanwhile became a hold. */
-	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].node == dv_engine_self(d->engine) && v.holds[i].client == r->client &&
-		    v.holds[i].kind == DV_KIND_API)
-			return true;
-	return false;
-}
-
-static void tell_lost(struct dv_daemon *d, const struct local_refs *l, const char *why)
-{
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < refs->n; i++) {
+		const struct dv_gate_ref *r = &refs->v[i];
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
 
-		if (l->v[i].again || (d->engine && ref_present(d, &l->v[i])))
+		if (!dv_gate_ref_lost(d->engine, r))
 			continue;
-		snprintf(msg, sizeof(msg), "%s for %s ended: %s", l->v[i].standby ? "standby" : "hold",
-			 dv_addr_fmt(&l->v[i].addr, s), why);
+		snprintf(msg, sizeof(msg), "%s for %s ended: %s", r->standby ? "standby" : "hold",
+			 dv_addr_fmt(&r->addr, s), why);
 		if (d->control)
-			dv_control_event(d->control, l->v[i].client, &l->v[i].addr, DV_NOTIFY_LOST, msg);
+			dv_control_event(d->control, r->client, &r->addr, DV_NOTIFY_LOST, msg);
 	}
 }
 
-/*
- * Standbys of this node that the group's state does not have (the other
- * side of a partition dropped them when this node left it) are registered
- * again: the program still waits, and waiting takes nothing from anyone.
- * Holds are not: the address has moved on, and a claim would pull it back.
- * They are noted at the restore and sent once this node's configuration
- * is published again (restandby_send), which a standby needs first.
- */
-static void restandby_note(struct dv_daemon *d, struct local_refs *l)
+/* Standbys the group's state lacks are registered again (gate.h) if their
+ * program is still connected. */
+static void restandby_note(struct dv_daemon *d, struct dv_gate_refs *refs)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		struct local_ref *r = &l->v[i];
-		struct dv_restandby *n;
+	bool *alive = calloc(refs->n + 1, sizeof(*alive));
 
-		if (!r->standby || ref_present(d, r) || dv_control_client_pid(d->control, r->client) == 0)
-			continue;
-		n = calloc(1, sizeof(*n));
-		if (!n)
-			continue; /* told LOST */
-		*n = (struct dv_restandby){.next = d->restandbys,
-					   .client = r->client,
-					   .addr = r->addr,
-					   .rank = r->sb.rank,
-					   .kind = r->sb.kind,
-					   .uid = r->sb.uid};
-		d->restandbys = n;
-		r->again = true;
-	}
+	if (!alive)
+		return; /* told LOST */
+	for (size_t i = 0; i < refs->n; i++)
+		alive[i] = dv_control_client_pid(d->control, refs->v[i].client) != 0;
+	dv_gate_note_restandbys(&d->gate, d->engine, refs, alive);
+	free(alive);
 }
 
 static void restandby_send(struct dv_daemon *d)
 {
-	for (struct dv_restandby *r = d->restandbys; r; r = r->next) {
-		struct dv_event ev = {.type = DV_EV_STANDBY};
+	struct dv_event ev;
+
+	while (dv_gate_next_restandby(&d->gate, &ev)) {
 		char s[DV_ADDR_STRLEN];
 
-		if (r->sent)
-			continue;
-		ev.standby.client = r->client;
-		ev.standby.seq = 0; /* the program was answered when it registered */
-		ev.standby.addr = r->addr;
-		ev.standby.rank = r->rank;
-		ev.standby.kind = r->kind;
-		ev.standby.uid = r->uid;
 		log_info("standby of client %" PRIu64 " for '%s' (rank %u) registered again after the heal",
-			 r->client, dv_addr_fmt(&r->addr, s), r->rank);
+			 ev.standby.client, dv_addr_fmt(&ev.standby.addr, s), ev.standby.rank);
 		submit(d, &ev);
-		r->sent = true;
 	}
 }
 
 static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 {
 	struct dv_daemon *d = ud;
-	struct local_refs l = {.self = dv_engine_self(d->engine)};
+	struct dv_gate_refs refs = {0};
 	struct dv_effects fx = {0};
 	int r;
 
-	(void)dv_engine_foreach(d->engine, refs_cb, &l);
+	(void)dv_gate_refs_collect(d->engine, &refs);
 	r = dv_engine_restore(d->engine, buf, len, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (r == 0) {
-		restandby_note(d, &l);
-		tell_lost(d, &l, "the cluster's state does not have it");
+		restandby_note(d, &refs);
+		tell_lost(d, &refs, "the cluster's state does not have it");
 	}
-	free(l.v);
+	dv_gate_refs_clear(&refs);
 	return r;
 }
 
@@ -952,22 +696,23 @@ static int rebuild_engine(struct dv_daemon *d)
 static void cl_connected(void *ud, bool up)
 {
 	struct dv_daemon *d = ud;
+	struct dv_gate_refs refs = {0};
+	enum dv_gate_move move;
 	struct dv_engine *fresh;
 
 	if (up) {
 		if (dv_engine_self(d->engine) != d->cluster->self && rebuild_engine(d) < 0)
 			log_err("cannot rebuild the engine for node id %u", d->cluster->self);
-		d->cl_connected = true;
+		move = dv_gate_connected(&d->gate, true);
 		/* Listener states are reported again to the group. */
-		if (d->define_state)
-			memset(d->define_state, 0, d->conf->n_defines + 1);
+		dv_observe_defines_resend(&d->obs);
 		submit_node_config(d);
 		restandby_send(d);
-		open_gate(d);
+		if (move == DV_GATE_OPEN)
+			open_gate(d);
 		return;
 	}
-	d->cl_connected = false;
-	restandby_free(d); /* no answer comes now */
+	(void)dv_gate_connected(&d->gate, false);
 	close_gate(d, "the connection to the cluster is lost");
 	/* Start over: the group forgets this node's holds when it leaves. */
 	fresh = dv_engine_new(d->cluster->self);
@@ -975,27 +720,27 @@ static void cl_connected(void *ud, bool up)
 		log_err("out of memory resetting the engine");
 		return;
 	}
-	{
-		struct local_refs l = {.self = dv_engine_self(d->engine)};
-
-		(void)dv_engine_foreach(d->engine, refs_cb, &l);
-		dv_engine_free(d->engine);
-		d->engine = fresh;
-		tell_lost(d, &l, "this node lost its connection to the cluster");
-		free(l.v);
-	}
+	(void)dv_gate_refs_collect(d->engine, &refs);
+	dv_engine_free(d->engine);
+	d->engine = fresh;
+	tell_lost(d, &refs, "this node lost its connection to the cluster");
+	dv_gate_refs_clear(&refs);
 }
 
 static void cl_local_quorum(void *ud, bool quorate)
 {
 	struct dv_daemon *d = ud;
-	bool was = d->cl_quorate;
 
-	d->cl_quorate = quorate;
-	if (was && !quorate && d->cl_connected)
+	switch (dv_gate_quorum(&d->gate, quorate)) {
+	case DV_GATE_CLOSE:
 		close_gate(d, "this node's partition lost quorum");
-	else if (!was && quorate)
+		break;
+	case DV_GATE_OPEN:
 		open_gate(d);
+		break;
+	case DV_GATE_KEEP:
+		break;
+	}
 }
 
 static const struct dv_cluster_ops cluster_ops = {
@@ -1037,6 +782,10 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
+	dv_gate_init(&d->gate, conf->cluster == DV_CLUSTER_NONE);
+	dv_observe_init(&d->obs);
+	LIST_INIT(&d->probes);
+	LIST_INIT(&d->graces);
 	d->ev = sd_event_ref(ev);
 	d->conf = conf;
 	d->conf_path = strdup(conf_path);
@@ -1088,7 +837,6 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 		d->sockdiag = NULL;
 	}
 	if (conf->cluster == DV_CLUSTER_NONE) {
-		d->cl_connected = d->cl_quorate = true;
 		r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
 	} else {
 		r = dv_cluster_corosync_new(ev, conf->group, &cluster_ops, d, &d->cluster);
@@ -1132,32 +880,24 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 {
 	if (!d)
 		return NULL;
-	while (d->probes) {
-		struct dv_probe_wait *w = d->probes;
+	while (!LIST_EMPTY(&d->probes)) {
+		struct dv_probe_wait *w = LIST_FIRST(&d->probes);
 
-		d->probes = w->next;
+		LIST_REMOVE(w, link);
 		free(w);
 	}
 	d->control = dv_control_free(d->control);
-	while (d->graces)
-		grace_free(d, d->graces);
-	while (d->grant_waits) {
-		struct dv_grant_wait *w = d->grant_waits;
-
-		d->grant_waits = w->next;
-		free(w);
-	}
-	restandby_free(d);
+	while (!LIST_EMPTY(&d->graces))
+		grace_free(d, LIST_FIRST(&d->graces));
+	dv_gate_clear(&d->gate);
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
-	free(d->define_state);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	dv_conf_free(d->conf);
-	dv_addrset_clear(&d->probed);
-	dv_addrset_clear(&d->seen_bound);
+	dv_observe_clear(&d->obs);
 	free(d->conf_path);
 	sd_event_unref(d->ev);
 	free(d);
@@ -1247,7 +987,7 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	 * so yet: a claim now would be granted an address this node will not
 	 * install. */
 	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY || req->type == DV_MSG_MOVE) &&
-	    d->cl_connected && !d->cl_quorate) {
+	    d->gate.connected && !d->gate.quorate) {
 		dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_NOQUORUM,
 				 "this node's partition is not quorate");
 		return;
@@ -1323,16 +1063,12 @@ unknown_node:
 
 static void probe_done(void *ud, const struct dv_addr *a, int result, const uint8_t mac[6])
 {
-	struct dv_probe_wait *w = ud, **pp;
+	struct dv_probe_wait *w = ud;
 	struct dv_daemon *d = w->d;
 
-	for (pp = &d->probes; *pp && *pp != w; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = w->next;
-
+	LIST_REMOVE(w, link);
 	if (result == 0) {
-		(void)dv_addrset_add(&d->probed, a);
+		dv_observe_probed(&d->obs, a);
 		submit_request(d, w->client, w->uid, &w->req);
 	} else {
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
@@ -1352,18 +1088,6 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 	free(w);
 }
 
-/* The duplicate-address probe runs before the first activation of an
- * address by this node only: an address this node has had, or one the
- * cluster knows as active, is known not to belong to a stranger. */
-static bool needs_probe(struct dv_daemon *d, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	if (d->conf->probe_count == 0 || dv_addrset_has(&d->probed, a))
-		return false;
-	return !(dv_engine_lookup(d->engine, a, &v) == 0 && v.owner != 0);
-}
-
 static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
 	struct dv_probe_wait *w;
@@ -1374,7 +1098,7 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
 		return;
 	}
-	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && needs_probe(d, &req->addr)) {
+	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && dv_observe_needs_probe(&d->obs, d->engine, &req->addr, d->conf->probe_count)) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {
 			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL, "out of memory");
@@ -1392,8 +1116,7 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 			free(w);
 			return;
 		}
-		w->next = d->probes;
-		d->probes = w;
+		LIST_INSERT_HEAD(&d->probes, w, link);
 		return;
 	}
 	submit_request(d, client, uid, req);
@@ -1403,18 +1126,16 @@ static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 {
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
 
-	grant_waits_drop(d, client, NULL);
-	(void)restandby_drop(d, client, NULL, false);
+	struct dv_probe_wait *w, *next;
 
-	for (struct dv_probe_wait **pp = &d->probes; *pp;) {
-		struct dv_probe_wait *w = *pp;
-
+	dv_gate_drop_grants(&d->gate, client, NULL);
+	dv_gate_drop_restandbys(&d->gate, client);
+	for (w = LIST_FIRST(&d->probes); w; w = next) {
+		next = LIST_NEXT(w, link);
 		if (w->client == client) {
-			*pp = w->next;
+			LIST_REMOVE(w, link);
 			dv_probe_cancel(d->announce, w);
 			free(w);
-		} else {
-			pp = &w->next;
 		}
 	}
 	submit(d, &ev);

@@ -79,7 +79,7 @@ static inline struct fixture *fx_new(void)
 
 static inline void fx_free(struct fixture *f)
 {
-	dv_effects_clear(&f->fx);
+	dv_effects_free(&f->fx);
 	dv_engine_free(f->e);
 	free(f);
 }
