@@ -155,8 +155,8 @@ static int cmp_double(const void *a, const void *b)
 static void report(const char *name, double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	printf("%s n=%d p50=%.3f p99=%.3f max=%.3f ms\n", name, n, v[n / 2] / 1000, v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000,
-	       v[n - 1] / 1000);
+	printf("%s n=%d p50=%.3f p99=%.3f max=%.3f ms\n", name, n, v[n / 2] / 1000,
+	       v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000, v[n - 1] / 1000);
 }
 
 static void addr_nth(const struct dv_addr *base, unsigned i, struct dv_addr *ret)

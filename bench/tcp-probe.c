@@ -55,7 +55,7 @@ static int64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: tcp-probe [-i INTERVAL_US] [-t ATTEMPT_MS] [-T TOTAL_MS] "
-		"ADDR PORT BANNER START|now|-\n");
+			"ADDR PORT BANNER START|now|-\n");
 	exit(64);
 }
 
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	static struct slot slots[MAX_SLOTS];
 	struct pollfd pfd[MAX_SLOTS];
 	int idx[MAX_SLOTS];
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	int64_t interval = 1000000, attempt = 100000000, total = 10000000000;
 	int64_t start, next, end;
 	const char *banner;

@@ -105,9 +105,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"standby", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'},
-	    {0},
+		{"standby", required_argument, NULL, 's'},
+		{"name", required_argument, NULL, 'n'},
+		{0},
 	};
 	const char *sock = NULL, *name = NULL;
 	char namebuf[64];

@@ -19,19 +19,19 @@ extern "C" {
 
 /* Results. Functions return 0 on success, DVIPA_PENDING where noted, or a
  * negated DVIPA_E_* code. The numbers are also dvipactl's exit codes. */
-#define DVIPA_PENDING 1    /* standby registered; DVIPA_EVENT_GRANTED follows */
-#define DVIPA_E_INVAL 2    /* bad argument or malformed request */
-#define DVIPA_E_NORANGE 3  /* the address is in no VIPARANGE of the node */
-#define DVIPA_E_HELD 4     /* held elsewhere, UNIQUE, or another node's define */
-#define DVIPA_E_PERM 5     /* the range's ALLOW list does not admit the caller */
-#define DVIPA_E_UNREACH 6  /* dvipad cannot be reached or went away */
-#define DVIPA_E_INUSE 7    /* another host on the link uses the address */
-#define DVIPA_E_NOTHELD 8  /* release of an address this handle does not hold */
-#define DVIPA_E_LIMIT 9    /* a capacity limit of dvipad was reached */
+#define DVIPA_PENDING 1	    /* standby registered; DVIPA_EVENT_GRANTED follows */
+#define DVIPA_E_INVAL 2	    /* bad argument or malformed request */
+#define DVIPA_E_NORANGE 3   /* the address is in no VIPARANGE of the node */
+#define DVIPA_E_HELD 4	    /* held elsewhere, UNIQUE, or another node's define */
+#define DVIPA_E_PERM 5	    /* the range's ALLOW list does not admit the caller */
+#define DVIPA_E_UNREACH 6   /* dvipad cannot be reached or went away */
+#define DVIPA_E_INUSE 7	    /* another host on the link uses the address */
+#define DVIPA_E_NOTHELD 8   /* release of an address this handle does not hold */
+#define DVIPA_E_LIMIT 9	    /* a capacity limit of dvipad was reached */
 #define DVIPA_E_NOQUORUM 10 /* the node's cluster partition is not quorate */
-#define DVIPA_E_KERNEL 11  /* the kernel refused to install the address */
+#define DVIPA_E_KERNEL 11   /* the kernel refused to install the address */
 #define DVIPA_E_INTERNAL 12
-#define DVIPA_E_LEFT 13     /* the node left the group (dvipactl leave) */
+#define DVIPA_E_LEFT 13 /* the node left the group (dvipactl leave) */
 
 #define DVIPA_EVENT_GRANTED 1 /* a standby registration was granted */
 #define DVIPA_EVENT_LOST 2    /* a hold ended without the application asking */
@@ -39,8 +39,8 @@ extern "C" {
 typedef struct dvipa dvipa_t;
 
 struct dvipa_event {
-	int type;           /* DVIPA_EVENT_* */
-	char addr[64];      /* the VIPA, as text */
+	int type;	    /* DVIPA_EVENT_* */
+	char addr[64];	    /* the VIPA, as text */
 	const char *reason; /* valid during the callback only */
 };
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run every test of dvipa: unit tests and golden config tests (meson test),
 # the fuzzers for a short while, and the system tests in network namespaces
-# (pytest-3). Everything is built with AddressSanitizer/UBSan and -Werror.
+# (pytest-3), after checking that every C file is formatted by .clang-format.
+# Everything is built with AddressSanitizer/UBSan and -Werror.
 # Needs root (namespaces, addresses); installs its own dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 BUILD=${BUILD:-build-test}
 
 ./scripts/install-deps.sh
+
+echo "== format"
+./scripts/check-format.sh
 
 echo "== build ($BUILD: ASan+UBSan, -Werror)"
 if [ ! -d "$BUILD" ]; then

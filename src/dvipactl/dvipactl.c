@@ -567,9 +567,9 @@ static void render_config(json_object *root)
 static int parse_display_args(struct ctl *c, int argc, char **argv, int max_args)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	int o;
 
@@ -611,7 +611,7 @@ static int display(struct ctl *c, uint16_t type, const struct dv_addr *addr, con
 	if (r == 0) {
 		if (c->json)
 			printf("%s\n", json_object_to_json_string_ext(t.root, JSON_C_TO_STRING_PRETTY |
-										  JSON_C_TO_STRING_NOSLASHESCAPE));
+										      JSON_C_TO_STRING_NOSLASHESCAPE));
 		else
 			render(t.root);
 		if (fflush(stdout) != 0) {
@@ -714,10 +714,10 @@ static int cmd_deactivate(struct ctl *c, int argc, char **argv)
 static int cluster_request(struct ctl *c, int argc, char **argv, uint16_t type, bool needs_addr, bool node_is_to)
 {
 	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"node", required_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+		{"to", required_argument, NULL, 't'},
+		{"node", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	struct tree t = {0};
 	struct dv_reply rep;
@@ -922,9 +922,9 @@ static int run_supervise(dvipa_t *h, struct run *st, int sfd, int pidfd)
 
 	for (;;) {
 		struct pollfd p[3] = {
-		    {.fd = sfd, .events = POLLIN},
-		    {.fd = pidfd, .events = POLLIN},
-		    {.fd = dfd, .events = POLLIN},
+			{.fd = sfd, .events = POLLIN},
+			{.fd = pidfd, .events = POLLIN},
+			{.fd = dfd, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 		int status;
@@ -966,9 +966,9 @@ static int run_supervise(dvipa_t *h, struct run *st, int sfd, int pidfd)
 static int cmd_run(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"standby", no_argument, NULL, 's'},      {"rank", required_argument, NULL, 'r'},
-	    {"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+		{"standby", no_argument, NULL, 's'},	  {"rank", required_argument, NULL, 'r'},
+		{"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	  {0},
 	};
 	static struct run st;
 	sigset_t mask, oldmask;
@@ -1100,22 +1100,24 @@ out:
 static int cmd_help(struct ctl *c, int argc, char **argv);
 
 static const struct verb verbs[] = {
-    {"status", cmd_status, "[--json] [ADDR]", "show the node, its VIPAs, holds and standbys", true},
-    {"config", cmd_config, "[--json]", "show the configuration in effect", true},
-    {"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
-    {"deactivate", cmd_deactivate, "ADDR [--node NODE]",
-     "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "
-     "ineligible for it (root)",
-     false},
-    {"reactivate", cmd_reactivate, "ADDR [--node NODE]",
-     "make NODE (default: this one) eligible again for the define ADDR (root)", false},
-    {"move", cmd_move, "ADDR --to NODE", "move the active VIPARANGE address ADDR to cluster member NODE (root)", false},
-    {"leave", cmd_leave, "[--node NODE]", "NODE (default: this one) gives up its VIPAs and takes none (root)", false},
-    {"join", cmd_join, "[--node NODE]", "NODE (default: this one) takes VIPAs again after leave (root)", false},
-    {"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
-    {"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
-     "hold the VIPAs while CMD runs", false},
-    {"help", cmd_help, "", "show this help", false},
+	{"status", cmd_status, "[--json] [ADDR]", "show the node, its VIPAs, holds and standbys", true},
+	{"config", cmd_config, "[--json]", "show the configuration in effect", true},
+	{"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
+	{"deactivate", cmd_deactivate, "ADDR [--node NODE]",
+	 "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "
+	 "ineligible for it (root)",
+	 false},
+	{"reactivate", cmd_reactivate, "ADDR [--node NODE]",
+	 "make NODE (default: this one) eligible again for the define ADDR (root)", false},
+	{"move", cmd_move, "ADDR --to NODE", "move the active VIPARANGE address ADDR to cluster member NODE (root)",
+	 false},
+	{"leave", cmd_leave, "[--node NODE]", "NODE (default: this one) gives up its VIPAs and takes none (root)",
+	 false},
+	{"join", cmd_join, "[--node NODE]", "NODE (default: this one) takes VIPAs again after leave (root)", false},
+	{"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
+	{"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
+	 "hold the VIPAs while CMD runs", false},
+	{"help", cmd_help, "", "show this help", false},
 };
 
 static void usage_line(FILE *f, const struct verb *v)
@@ -1167,11 +1169,11 @@ static int usage_error(const char *fmt, ...)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"socket", required_argument, NULL, 'S'},
-	    {0},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"socket", required_argument, NULL, 'S'},
+		{0},
 	};
 	struct ctl c = {.fd = -1};
 	int o, r;

@@ -656,8 +656,8 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 				cs->stream_quorate != 1;
 			if (!merge)
 				send_state(cs);
-			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, defer_us(cs),
-							    1000, defer_tick, cs) < 0)
+			else if (sd_event_add_time_relative(cs->ev, &cs->defer_src, CLOCK_MONOTONIC, defer_us(cs), 1000,
+							    defer_tick, cs) < 0)
 				send_state(cs);
 		}
 		cs->waiting = true;
@@ -771,9 +771,9 @@ static int on_quorum_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int try_connect(struct corosync *cs)
 {
 	cpg_model_v1_data_t md = {
-	    .model = CPG_MODEL_V1,
-	    .cpg_deliver_fn = on_deliver,
-	    .cpg_confchg_fn = on_confchg,
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = on_deliver,
+		.cpg_confchg_fn = on_confchg,
 	};
 	quorum_callbacks_t qcb = {.quorum_notify_fn = on_quorum};
 	uint32_t qtype = 0, nodeid = 0;

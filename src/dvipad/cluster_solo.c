@@ -134,8 +134,8 @@ static void solo_free(struct dv_cluster *c)
 }
 
 static const struct dv_cluster_vtable solo_vtable = {
-    .submit = solo_submit,
-    .free = solo_free,
+	.submit = solo_submit,
+	.free = solo_free,
 };
 
 int dv_cluster_solo_new(const struct dv_cluster_ops *ops, void *ud, struct dv_cluster **ret)

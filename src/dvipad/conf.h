@@ -15,10 +15,10 @@
 #include "addr.h"
 #include "cleanup.h"
 
-#define DV_NODE_NAME_MAX 64   /* including the terminating NUL */
-#define DV_GROUP_NAME_MAX 128 /* CPG group names are at most 128 bytes */
+#define DV_NODE_NAME_MAX 64	    /* including the terminating NUL */
+#define DV_GROUP_NAME_MAX 128	    /* CPG group names are at most 128 bytes */
 #define DV_CONF_MAX_STATEMENTS 4096 /* z/OS V2R3's limit per statement kind */
-#define DV_CONF_MAX_ALLOW 64  /* users + groups in one ALLOW list */
+#define DV_CONF_MAX_ALLOW 64	    /* users + groups in one ALLOW list */
 
 enum dv_cluster_mode {
 	DV_CLUSTER_NONE = 0,
@@ -56,8 +56,8 @@ struct dv_conf_range {
 	 * from it by default (the preload shim's DVIPA_SOURCE=auto). */
 	bool sourcevipa;
 	size_t n_users, n_groups;
-	char **users;  /* names as written, for printing */
-	uid_t *uids;   /* resolved at parse time */
+	char **users; /* names as written, for printing */
+	uid_t *uids;  /* resolved at parse time */
 	char **groups;
 	gid_t *gids;
 	unsigned line;
@@ -67,8 +67,8 @@ struct dv_conf_range {
  * one entry per address. */
 struct dv_conf_define {
 	struct dv_addr addr;
-	uint8_t plen;   /* prefix length the address is added with (mask) */
-	unsigned rank;  /* 255 for VIPADEFINE */
+	uint8_t plen;  /* prefix length the address is added with (mask) */
+	unsigned rank; /* 255 for VIPADEFINE */
 	enum dv_moveable moveable;
 	uint16_t trackport; /* 0: none */
 	unsigned line;
@@ -87,7 +87,7 @@ struct dv_conf {
 	unsigned announce_interval_ms; /* default 500 */
 	/* Duplicate-address probe before the first activation: COUNT probes,
 	 * INTERVAL ms apart, then INTERVAL ms of waiting; COUNT 0 disables. */
-	unsigned probe_count;       /* default 2 */
+	unsigned probe_count;	    /* default 2 */
 	unsigned probe_interval_ms; /* default 100 */
 	/* Kernel lifetime of an installed address; dvipad refreshes it every
 	 * third of it. */

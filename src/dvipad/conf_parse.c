@@ -761,12 +761,12 @@ static void range_take_allow(struct dv_conf_range *r, struct allow *a)
 static void range_drop_allow(struct dv_conf_range *r)
 {
 	struct allow a = {
-	    .n_users = r->n_users,
-	    .users = r->users,
-	    .uids = r->uids,
-	    .n_groups = r->n_groups,
-	    .groups = r->groups,
-	    .gids = r->gids,
+		.n_users = r->n_users,
+		.users = r->users,
+		.uids = r->uids,
+		.n_groups = r->n_groups,
+		.groups = r->groups,
+		.gids = r->gids,
 	};
 
 	allow_done(&a);
@@ -908,12 +908,12 @@ static int add_defines(struct parser *p, size_t n, unsigned rank, enum dv_moveab
 			p->defines_cap = cap;
 		}
 		c->defines[c->n_defines++] = (struct dv_conf_define){
-		    .addr = it->addr,
-		    .plen = it->plen,
-		    .rank = rank,
-		    .moveable = moveable,
-		    .trackport = trackport,
-		    .line = p->line,
+			.addr = it->addr,
+			.plen = it->plen,
+			.rank = rank,
+			.moveable = moveable,
+			.trackport = trackport,
+			.line = p->line,
 		};
 	}
 	return r;
@@ -998,10 +998,10 @@ static const struct {
 	const char *name;
 	unsigned min;
 } distribute_keywords[] = {
-    {"DEFINE", 0},	 {"DELETE", 0},	       {"DISTMETHOD", 5},     {"BASEWLM", 0},	 {"ROUNDROBIN", 0},
-    {"SERVERWLM", 0},	 {"WEIGHTED", 0},      {"WEIGHTEDACTIVE", 9}, {"HOTSTANDBY", 0}, {"OPTLOCAL", 0},
-    {"SYSPLEXPORTS", 9}, {"TIMEDAFFINITY", 9}, {"PORT", 0},	      {"DESTIP", 0},	 {"ALL", 0},
-    {"WEIGHT", 0},	 {"PREFERRED", 0},     {"BACKUP", 0},
+	{"DEFINE", 0},	     {"DELETE", 0},	   {"DISTMETHOD", 5},	  {"BASEWLM", 0},    {"ROUNDROBIN", 0},
+	{"SERVERWLM", 0},    {"WEIGHTED", 0},	   {"WEIGHTEDACTIVE", 9}, {"HOTSTANDBY", 0}, {"OPTLOCAL", 0},
+	{"SYSPLEXPORTS", 9}, {"TIMEDAFFINITY", 9}, {"PORT", 0},		  {"DESTIP", 0},     {"ALL", 0},
+	{"WEIGHT", 0},	     {"PREFERRED", 0},	   {"BACKUP", 0},
 };
 
 static const char *distribute_keyword(const char *t)
@@ -1094,19 +1094,19 @@ static const struct statement {
 	enum placement where;
 	int (*parse)(struct parser *p);
 } statements[] = {
-    {"NODE", 0, OUTSIDE, st_node},
-    {"INTERFACE", 0, OUTSIDE, st_interface},
-    {"CLUSTER", 0, OUTSIDE, st_cluster},
-    {"ANNOUNCE", 0, OUTSIDE, st_announce},
-    {"PROBE", 0, OUTSIDE, st_probe},
-    {"LEASE", 0, OUTSIDE, st_lease},
-    {"VIPADYNAMIC", 5, ANY, st_vipadynamic},
-    {"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
-    {"VIPARANGE", 5, INSIDE, st_viparange},
-    {"VIPADEFINE", 7, INSIDE, st_vipadefine},
-    {"VIPABACKUP", 5, INSIDE, st_vipabackup},
-    {"VIPADELETE", 7, INSIDE, st_vipadelete},
-    {"VIPADISTRIBUTE", 8, INSIDE, st_vipadistribute},
+	{"NODE", 0, OUTSIDE, st_node},
+	{"INTERFACE", 0, OUTSIDE, st_interface},
+	{"CLUSTER", 0, OUTSIDE, st_cluster},
+	{"ANNOUNCE", 0, OUTSIDE, st_announce},
+	{"PROBE", 0, OUTSIDE, st_probe},
+	{"LEASE", 0, OUTSIDE, st_lease},
+	{"VIPADYNAMIC", 5, ANY, st_vipadynamic},
+	{"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
+	{"VIPARANGE", 5, INSIDE, st_viparange},
+	{"VIPADEFINE", 7, INSIDE, st_vipadefine},
+	{"VIPABACKUP", 5, INSIDE, st_vipabackup},
+	{"VIPADELETE", 7, INSIDE, st_vipadelete},
+	{"VIPADISTRIBUTE", 8, INSIDE, st_vipadistribute},
 };
 
 static int parse_statement(struct parser *p)

@@ -72,7 +72,7 @@ struct dv_control {
 	size_t n_clients;
 	struct dv_client *clients; /* list, for teardown */
 	struct dv_client *buckets[CLIENT_BUCKETS];
-	struct dv_msgb msgb;     /* one reusable message builder */
+	struct dv_msgb msgb; /* one reusable message builder */
 	uint8_t rxbuf[DV_MSG_MAX];
 };
 
@@ -223,8 +223,7 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
 		send_result(cl, seq, a, r, reason);
 }
 
-void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what,
-		      const char *reason)
+void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what, const char *reason)
 {
 	struct dv_client *cl;
 	struct dv_msgb *b;
@@ -326,8 +325,8 @@ static enum dv_result authorize(struct dv_client *cl, const struct dv_request *r
 		return DV_R_NORANGE;
 	}
 	if (!dv_conf_range_allows(r, cl->cred.uid, cl->gids, cl->n_gids)) {
-		snprintf(why, size, "uid %u is not allowed to use range %s (see its ALLOW list)", (unsigned)cl->cred.uid,
-			 dv_prefix_fmt(&r->prefix, rs));
+		snprintf(why, size, "uid %u is not allowed to use range %s (see its ALLOW list)",
+			 (unsigned)cl->cred.uid, dv_prefix_fmt(&r->prefix, rs));
 		return DV_R_PERM;
 	}
 	return DV_R_OK;
@@ -560,8 +559,7 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	}
 }
 
-int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud,
-		    struct dv_control **ret)
+int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud, struct dv_control **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct dv_control *c;

@@ -52,9 +52,9 @@ static inline int dv_records_emit(struct dv_records *out)
  * authorization and the answer need. Hold kinds are the owner's: control
  * only reads these. */
 struct dv_control_target {
-	const char *node;                  /* this node's name, for messages */
+	const char *node;		   /* this node's name, for messages */
 	const struct dv_conf_range *range; /* the address's most specific live range, or NULL */
-	bool defined;                      /* a VIPADEFINE or VIPABACKUP of this node */
+	bool defined;			   /* a VIPADEFINE or VIPABACKUP of this node */
 	/* The request only ends the client's own API hold or standby:
 	 * nothing to authorize. */
 	bool own;

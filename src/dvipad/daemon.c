@@ -73,7 +73,7 @@ struct dv_daemon {
 	/* I/O in progress. */
 	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
 	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
-	sd_event_source *define_timer;     /* TRACKPORT/WHENIDLE poll */
+	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
 };
 
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
@@ -350,7 +350,8 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 
 		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
-		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr, df->trackport && dv_port_in(ports, df->trackport),
+		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
+				       df->trackport && dv_port_in(ports, df->trackport),
 				       mine_here && dv_addrset_has(&busy, &df->addr), &flags))
 			continue;
 		ev.addr_state.addr = df->addr;
@@ -924,21 +925,25 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		 * under active addresses is a restart, not a reload. */
 		if (strcmp(nc->interface, d->conf->interface) != 0)
 			fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
-				nc->file, d->conf->interface, nc->interface), nerr++;
+				nc->file, d->conf->interface, nc->interface),
+				nerr++;
 		if (nc->cluster != d->conf->cluster || strcmp(nc->group, d->conf->group) != 0)
 			fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file), nerr++;
 		if (nc->lease_s != d->conf->lease_s)
 			fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
-				d->conf->lease_s, nc->lease_s), nerr++;
+				d->conf->lease_s, nc->lease_s),
+				nerr++;
 		if (strcmp(nc->node, d->conf->node) != 0)
 			fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
-				d->conf->node, nc->node), nerr++;
+				d->conf->node, nc->node),
+				nerr++;
 	}
 	if (r == 0 && nerr == 0) {
 		r = dv_kaddr_reconcile(d->kaddr, keep_installed, d, &local, &n_local);
 		if (r < 0)
 			fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", nc->file, nc->interface,
-				strerror(-r)), nerr++;
+				strerror(-r)),
+				nerr++;
 		else
 			nerr += dv_conf_check_local(nc, local, n_local, errf);
 		free(local);
@@ -1076,7 +1081,8 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 		dv_addr_fmt(a, s);
 		if (result == -EADDRINUSE)
 			snprintf(msg, sizeof(msg),
-				 "address %s is already in use by another host on %s (MAC %02x:%02x:%02x:%02x:%02x:%02x)",
+				 "address %s is already in use by another host on %s (MAC "
+				 "%02x:%02x:%02x:%02x:%02x:%02x)",
 				 s, d->conf->interface, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 		else
 			snprintf(msg, sizeof(msg), "cannot probe address %s on %s: %s", s, d->conf->interface,
@@ -1098,15 +1104,16 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
 		return;
 	}
-	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && dv_observe_needs_probe(&d->obs, d->engine, &req->addr, d->conf->probe_count)) {
+	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) &&
+	    dv_observe_needs_probe(&d->obs, d->engine, &req->addr, d->conf->probe_count)) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {
 			dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL, "out of memory");
 			return;
 		}
 		*w = (struct dv_probe_wait){.d = d, .client = client, .uid = uid, .req = *req};
-		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms, probe_done,
-				   w);
+		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms,
+				   probe_done, w);
 		if (r < 0) {
 			char msg[DV_REASON_MAX];
 
@@ -1166,8 +1173,7 @@ static void ctl_resolve(void *ud, const struct dv_request *req, struct dv_contro
 		.defined = dv_conf_find_define(d->conf, &req->addr) != NULL,
 		.own = release && (req->kind == 0 || req->kind == DV_KIND_API),
 	};
-	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined &&
-			 !self_operator_hold(d, &req->addr);
+	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined && !self_operator_hold(d, &req->addr);
 }
 
 static void ctl_request(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req)

@@ -253,17 +253,17 @@ static void flush(struct dv_engine *e)
 
 /* event_check() admits only these types. */
 static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct dv_event *ev) = {
-    [DV_EV_NODE_CONFIG] = ev_node_config,
-    [DV_EV_CLAIM] = ev_claim,
-    [DV_EV_RELEASE] = ev_release,
-    [DV_EV_STANDBY] = ev_standby,
-    [DV_EV_CLIENT_GONE] = ev_client_gone,
-    [DV_EV_ADDR_STATE] = ev_addr_state,
-    [DV_EV_MEMBERSHIP] = ev_membership,
-    [DV_EV_QUORUM] = ev_quorum,
-    [DV_EV_MOVE] = ev_move,
-    [DV_EV_DEFINE_STATE] = ev_define_state,
-    [DV_EV_NODE_ADMIN] = ev_node_admin,
+	[DV_EV_NODE_CONFIG] = ev_node_config,
+	[DV_EV_CLAIM] = ev_claim,
+	[DV_EV_RELEASE] = ev_release,
+	[DV_EV_STANDBY] = ev_standby,
+	[DV_EV_CLIENT_GONE] = ev_client_gone,
+	[DV_EV_ADDR_STATE] = ev_addr_state,
+	[DV_EV_MEMBERSHIP] = ev_membership,
+	[DV_EV_QUORUM] = ev_quorum,
+	[DV_EV_MOVE] = ev_move,
+	[DV_EV_DEFINE_STATE] = ev_define_state,
+	[DV_EV_NODE_ADMIN] = ev_node_admin,
 };
 
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)
@@ -339,18 +339,18 @@ struct dv_engine *dv_engine_free(struct dv_engine *e)
 static void vipa_info(const struct vipa *v, struct dv_vipa_info *ret)
 {
 	*ret = (struct dv_vipa_info){
-	    .addr = v->addr,
-	    .owner = v->owner,
-	    .origin = v->origin,
-	    .state = v->state,
-	    .since_ms = v->since_ms,
-	    .reason = v->reason,
-	    .n_holds = v->n_holds,
-	    .holds = v->holds,
-	    .n_standbys = v->n_standbys,
-	    .standbys = v->standbys,
-	    .n_cands = v->n_cands,
-	    .cands = v->cands,
+		.addr = v->addr,
+		.owner = v->owner,
+		.origin = v->origin,
+		.state = v->state,
+		.since_ms = v->since_ms,
+		.reason = v->reason,
+		.n_holds = v->n_holds,
+		.holds = v->holds,
+		.n_standbys = v->n_standbys,
+		.standbys = v->standbys,
+		.n_cands = v->n_cands,
+		.cands = v->cands,
 	};
 }
 
@@ -417,8 +417,8 @@ int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv
 
 	if (!n || !n->has_conf)
 		return -ENOENT;
-	*ret = (struct dv_node_conf){.n_ranges = n->n_ranges, .ranges = n->ranges, .n_defines = n->n_defines,
-				     .defines = n->defines};
+	*ret = (struct dv_node_conf){
+		.n_ranges = n->n_ranges, .ranges = n->ranges, .n_defines = n->n_defines, .defines = n->defines};
 	snprintf(ret->name, sizeof(ret->name), "%s", n->name);
 	return 0;
 }

@@ -27,28 +27,28 @@
 typedef uint32_t dv_nodeid_t; /* Corosync node id; 1 with CLUSTER NONE */
 
 #define DV_ENGINE_MAX_VIPAS 65536
-#define DV_ENGINE_MAX_HOLDS 1024    /* per VIPA */
-#define DV_ENGINE_MAX_STANDBYS 256  /* per VIPA */
+#define DV_ENGINE_MAX_HOLDS 1024   /* per VIPA */
+#define DV_ENGINE_MAX_STANDBYS 256 /* per VIPA */
 #define DV_ENGINE_MAX_NODES 64
 #define DV_RANK_DEFINE 255
 
 /* Facts a node observes about one address (DV_EV_ADDR_STATE). */
 enum {
-	DV_AS_BOUND = 1 << 0,     /* some socket on the node is bound to it */
-	DV_AS_BUSY = 1 << 1,      /* established connections on it (WHENIDLE) */
+	DV_AS_BOUND = 1 << 0,	  /* some socket on the node is bound to it */
+	DV_AS_BUSY = 1 << 1,	  /* established connections on it (WHENIDLE) */
 	DV_AS_LISTENING = 1 << 2, /* the define's TRACKPORT has a listener */
 };
 
 enum dv_event_type {
 	DV_EV_NODE_CONFIG = 1, /* a node's ranges and defines (start, reload) */
-	DV_EV_CLAIM,           /* activate */
-	DV_EV_RELEASE,         /* release / deactivate */
-	DV_EV_STANDBY,         /* register as standby with a rank */
+	DV_EV_CLAIM,	       /* activate */
+	DV_EV_RELEASE,	       /* release / deactivate */
+	DV_EV_STANDBY,	       /* register as standby with a rank */
 	DV_EV_CLIENT_GONE,     /* a client connection of the node ended */
 	DV_EV_ADDR_STATE,      /* observed facts about an address on the node */
 	DV_EV_MEMBERSHIP,      /* the set of live nodes */
-	DV_EV_QUORUM,          /* this partition is quorate or not */
-	DV_EV_MOVE,            /* operator: move an active range VIPA to a node */
+	DV_EV_QUORUM,	       /* this partition is quorate or not */
+	DV_EV_MOVE,	       /* operator: move an active range VIPA to a node */
 	DV_EV_DEFINE_STATE,    /* operator: (de)activate a node's define of an address */
 	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
 };
@@ -67,22 +67,22 @@ struct dv_node_conf {
 
 struct dv_event {
 	enum dv_event_type type;
-	dv_nodeid_t node;  /* the node the event comes from */
-	uint64_t time_ms;  /* the originator's wall clock; only for "since" */
+	dv_nodeid_t node; /* the node the event comes from */
+	uint64_t time_ms; /* the originator's wall clock; only for "since" */
 	union {
 		struct dv_node_conf node_config; /* engine copies it */
 		struct {
 			uint64_t client; /* connection id on `node`; 0 = the node itself */
-			uint32_t seq;    /* request number, echoed in the reply */
+			uint32_t seq;	 /* request number, echoed in the reply */
 			struct dv_addr addr;
 			enum dv_kind kind;
-			uid_t uid;       /* who asked, for status */
+			uid_t uid; /* who asked, for status */
 		} claim, release;
 		struct {
 			uint64_t client;
 			uint32_t seq;
 			struct dv_addr addr;
-			unsigned rank; /* 1..254, higher is granted first */
+			unsigned rank;	   /* 1..254, higher is granted first */
 			enum dv_kind kind; /* the hold it becomes: API or SOCKET */
 			uid_t uid;
 		} standby;
@@ -112,7 +112,7 @@ struct dv_event {
 			uint32_t seq;
 			struct dv_addr addr;
 			dv_nodeid_t target; /* whose define or backup */
-			bool active;        /* reactivate (true) or deactivate */
+			bool active;	    /* reactivate (true) or deactivate */
 		} define_state;
 		struct {
 			uint64_t client; /* the requester, on `node` */
@@ -125,7 +125,7 @@ struct dv_event {
 
 enum dv_notify {
 	DV_NOTIFY_GRANTED = 1, /* a standby of this client now holds the address */
-	DV_NOTIFY_LOST,        /* a hold of this client ended without its asking */
+	DV_NOTIFY_LOST,	       /* a hold of this client ended without its asking */
 };
 
 /*
@@ -187,8 +187,8 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_ef
 
 enum dv_origin {
 	DV_ORIGIN_NONE = 0,
-	DV_ORIGIN_BIND,     /* socket hold: VIPARANGE bind */
-	DV_ORIGIN_API,      /* libdvipa / dvipactl run */
+	DV_ORIGIN_BIND,	    /* socket hold: VIPARANGE bind */
+	DV_ORIGIN_API,	    /* libdvipa / dvipactl run */
 	DV_ORIGIN_OPERATOR, /* dvipactl activate */
 	DV_ORIGIN_DEFINE,   /* VIPADEFINE owner */
 	DV_ORIGIN_BACKUP,   /* VIPABACKUP took over */
@@ -196,8 +196,8 @@ enum dv_origin {
 
 enum dv_vipa_state {
 	DV_VS_ACTIVE = 1, /* owned by a node */
-	DV_VS_WAITING,    /* no owner; standbys registered */
-	DV_VS_INACTIVE,   /* a define with no eligible node */
+	DV_VS_WAITING,	  /* no owner; standbys registered */
+	DV_VS_INACTIVE,	  /* a define with no eligible node */
 };
 
 struct dv_hold {

@@ -130,10 +130,10 @@ static void define_inactive_reason(const struct dv_engine *e, struct vipa *v)
 
 		if (node_is_member(e, c->node) && !cand_may_own(v, c)) {
 			vipa_set_reason(
-			    v,
-			    "no eligible node: the VIPABACKUP on %s is not MOVEABLE IMMEDIATE and the address "
-			    "has never been active",
-			    node_label(e, c->node, nl));
+				v,
+				"no eligible node: the VIPABACKUP on %s is not MOVEABLE IMMEDIATE and the address "
+				"has never been active",
+				node_label(e, c->node, nl));
 			return;
 		}
 	}

@@ -71,8 +71,7 @@ static struct vipa *vipa_create(struct dv_engine *e, const struct dv_event *ev, 
 }
 
 /* A new api hold replaces the client's own standby registration. */
-static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node,
-			     uint64_t client)
+static void drop_own_standby(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client)
 {
 	ssize_t s = kind == DV_KIND_API ? standby_find(v, node, client) : -1;
 
@@ -316,13 +315,13 @@ static int standby_register(struct dv_engine *e, const struct dv_event *ev, stru
 	uint32_t seq = ev->standby.seq;
 	char ab[DV_ADDR_STRLEN], ml[LABEL_MAX];
 	struct dv_standby s = {
-	    .node = ev->node,
-	    .client = client,
-	    .rank = ev->standby.rank,
-	    .kind = ev->standby.kind,
-	    .uid = ev->standby.uid,
-	    .order = e->seq + 1,
-	    .since_ms = e->now,
+		.node = ev->node,
+		.client = client,
+		.rank = ev->standby.rank,
+		.kind = ev->standby.kind,
+		.uid = ev->standby.uid,
+		.order = e->seq + 1,
+		.since_ms = e->now,
 	};
 
 	dv_addr_fmt(a, ab);
@@ -920,10 +919,10 @@ static int node_conf_copy(const struct dv_node_conf *nc, struct dv_conf_range **
 	}
 	for (size_t i = 0; i < nc->n_ranges; i++)
 		ranges[i] = (struct dv_conf_range){
-		    .prefix = nc->ranges[i].prefix,
-		    .policy = nc->ranges[i].policy,
-		    .deleted = nc->ranges[i].deleted,
-		    .line = nc->ranges[i].line,
+			.prefix = nc->ranges[i].prefix,
+			.policy = nc->ranges[i].policy,
+			.deleted = nc->ranges[i].deleted,
+			.line = nc->ranges[i].line,
 		};
 	if (nc->n_defines) {
 		memcpy(defines, nc->defines, nc->n_defines * sizeof(*defines));
@@ -993,11 +992,11 @@ static void node_conf_candidates(struct dv_engine *e, dv_nodeid_t node, const st
 			continue;
 		}
 		v->cands[v->n_cands++] = (struct dv_cand){
-		    .node = node,
-		    .rank = d->rank,
-		    .moveable = d->moveable,
-		    .trackport = d->trackport,
-		    .deactivated = deact[i],
+			.node = node,
+			.rank = d->rank,
+			.moveable = d->moveable,
+			.trackport = d->trackport,
+			.deactivated = deact[i],
 		};
 	}
 }

@@ -400,11 +400,11 @@ static int restore_cands(const struct dv_engine *t, struct vipa *v, struct dv_rb
 		if (!d)
 			return -EBADMSG;
 		v->cands[v->n_cands++] = (struct dv_cand){
-		    .node = id,
-		    .rank = d->rank,
-		    .moveable = d->moveable,
-		    .trackport = d->trackport,
-		    .deactivated = flags & SCAND_DEACTIVATED,
+			.node = id,
+			.rank = d->rank,
+			.moveable = d->moveable,
+			.trackport = d->trackport,
+			.deactivated = flags & SCAND_DEACTIVATED,
 		};
 	}
 	return 0;

@@ -313,11 +313,11 @@ int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t
 	if (kind == DV_KIND_API && cref_add(e, node, client, &v->addr) < 0)
 		return -ENOMEM;
 	v->holds[v->n_holds++] = (struct dv_hold){
-	    .kind = kind,
-	    .node = node,
-	    .client = client,
-	    .uid = uid,
-	    .since_ms = e->now,
+		.kind = kind,
+		.node = node,
+		.client = client,
+		.uid = uid,
+		.since_ms = e->now,
 	};
 	vipa_touch(e, v);
 	return 0;

@@ -144,7 +144,8 @@ static int refs_add(struct dv_gate_refs *l, uint64_t client, const struct dv_add
 		l->v = n;
 		l->cap = ncap;
 	}
-	l->v[l->n++] = (struct dv_gate_ref){.client = client, .addr = *a, .standby = sb != NULL, .sb = sb ? *sb : (struct dv_standby){0}};
+	l->v[l->n++] = (struct dv_gate_ref){
+		.client = client, .addr = *a, .standby = sb != NULL, .sb = sb ? *sb : (struct dv_standby){0}};
 	return 0;
 }
 
@@ -162,7 +163,8 @@ static int collect_cb(void *ud, const struct dv_vipa_info *v)
 		    refs_add(c->refs, v->holds[i].client, &v->addr, NULL) < 0)
 			return -ENOMEM;
 	for (size_t i = 0; i < v->n_standbys; i++)
-		if (v->standbys[i].node == c->self && refs_add(c->refs, v->standbys[i].client, &v->addr, &v->standbys[i]) < 0)
+		if (v->standbys[i].node == c->self &&
+		    refs_add(c->refs, v->standbys[i].client, &v->addr, &v->standbys[i]) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -204,8 +206,7 @@ bool dv_gate_ref_lost(const struct dv_engine *e, const struct dv_gate_ref *r)
 
 /* ---- re-registration ---- */
 
-void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struct dv_gate_refs *refs,
-			     const bool *alive)
+void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struct dv_gate_refs *refs, const bool *alive)
 {
 	for (size_t i = 0; i < refs->n; i++) {
 		struct dv_gate_ref *r = &refs->v[i];

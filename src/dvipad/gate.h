@@ -51,7 +51,7 @@ struct dv_gate_restandby {
 
 struct dv_gate {
 	bool connected; /* in the group and in sync with it */
-	bool quorate;   /* Corosync's latest word on this partition */
+	bool quorate;	/* Corosync's latest word on this partition */
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
@@ -68,8 +68,8 @@ bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const str
 /* What a report from Corosync does to the addresses of this node. */
 enum dv_gate_move {
 	DV_GATE_KEEP = 0, /* nothing */
-	DV_GATE_OPEN,     /* install what the engine says this node owns; pass held grants on */
-	DV_GATE_CLOSE,    /* remove every address at once */
+	DV_GATE_OPEN,	  /* install what the engine says this node owns; pass held grants on */
+	DV_GATE_CLOSE,	  /* remove every address at once */
 };
 
 /* This node's partition gained or lost quorum (immediate, not ordered with
@@ -99,7 +99,7 @@ struct dv_gate_ref {
 	uint64_t client;
 	struct dv_addr addr;
 	bool standby;
-	bool again;           /* noted for registration again: not lost */
+	bool again;	      /* noted for registration again: not lost */
 	struct dv_standby sb; /* if standby */
 };
 

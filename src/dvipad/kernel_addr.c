@@ -663,12 +663,12 @@ static int setup_mon(struct dv_kaddr *k)
 	 * per address every lease/3, which would otherwise fill the buffer.
 	 * Classic BPF loads are big-endian, hence htons/htonl on host fields. */
 	struct sock_filter code[] = {
-	    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_type)),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELADDR), 0, 3),
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NLMSG_HDRLEN + offsetof(struct ifaddrmsg, ifa_index)),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl((uint32_t)k->ifindex), 0, 1),
-	    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
-	    BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_type)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELADDR), 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NLMSG_HDRLEN + offsetof(struct ifaddrmsg, ifa_index)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl((uint32_t)k->ifindex), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+		BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
 	int groups[] = {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR};

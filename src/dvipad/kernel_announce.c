@@ -205,9 +205,9 @@ static size_t build_dad_ns(uint8_t *buf, const uint8_t mac[6], const struct in6_
 static int send_frame(struct dv_announce *an, const uint8_t *frame, size_t len)
 {
 	struct sockaddr_ll sll = {
-	    .sll_family = AF_PACKET,
-	    .sll_ifindex = an->ifindex,
-	    .sll_halen = 6,
+		.sll_family = AF_PACKET,
+		.sll_ifindex = an->ifindex,
+		.sll_halen = 6,
 	};
 	uint16_t type;
 
@@ -397,9 +397,9 @@ static uint16_t wanted_proto(const struct dv_announce *an)
 static int bind_proto(int fd, int ifindex, uint16_t proto)
 {
 	struct sockaddr_ll sll = {
-	    .sll_family = AF_PACKET,
-	    .sll_protocol = proto,
-	    .sll_ifindex = ifindex,
+		.sll_family = AF_PACKET,
+		.sll_protocol = proto,
+		.sll_ifindex = ifindex,
 	};
 
 	if (bind(fd, (const struct sockaddr *)&sll, sizeof(sll)) < 0)
@@ -465,10 +465,10 @@ static int update_binding(struct dv_announce *an)
 static int set_membership(struct dv_announce *an, const struct dv_addr *a, bool add)
 {
 	struct packet_mreq mr = {
-	    .mr_ifindex = an->ifindex,
-	    .mr_type = PACKET_MR_MULTICAST,
-	    .mr_alen = 6,
-	    .mr_address = {0x33, 0x33, 0xff, a->v6.s6_addr[13], a->v6.s6_addr[14], a->v6.s6_addr[15]},
+		.mr_ifindex = an->ifindex,
+		.mr_type = PACKET_MR_MULTICAST,
+		.mr_alen = 6,
+		.mr_address = {0x33, 0x33, 0xff, a->v6.s6_addr[13], a->v6.s6_addr[14], a->v6.s6_addr[15]},
 	};
 
 	if (an->rx_fd < 0)
@@ -756,18 +756,18 @@ static int attach_filter(int fd)
 	/* ARP, and ICMPv6 neighbour solicitations and advertisements without
 	 * extension headers (ND never has them), received not sent. */
 	struct sock_filter code[] = {
-	    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-	    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
-	    /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-	    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 6, 0),
-	    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 6),
-	    /* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
-	    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 4),
-	    /* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
-	    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 1, 0),
-	    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_ADVERT, 0, 1),
-	    /* 10 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
-	    /* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 6, 0),
+		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 6),
+		/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
+		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 4),
+		/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 1, 0),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_ADVERT, 0, 1),
+		/* 10 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
+		/* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
 

@@ -47,11 +47,11 @@
 #include "addrset.h"
 #include "clock.h"
 
-#define WATCH_MAX 65536	  /* watched addresses */
-#define PREFIX_MAX 4096	  /* bind-watch prefixes */
-#define SEEN_MAX 65536	  /* addresses inside prefixes with sockets, tracked for "once per appearance" */
-#define BC_MAX 8192	  /* bytecode per request; larger filters fall back to userspace filtering */
-#define RX_SIZE 65536	  /* larger than any dump skb the kernel builds */
+#define WATCH_MAX 65536 /* watched addresses */
+#define PREFIX_MAX 4096 /* bind-watch prefixes */
+#define SEEN_MAX 65536	/* addresses inside prefixes with sockets, tracked for "once per appearance" */
+#define BC_MAX 8192	/* bytecode per request; larger filters fall back to userspace filtering */
+#define RX_SIZE 65536	/* larger than any dump skb the kernel builds */
 #define TX_SIZE (BC_MAX + 256)
 #define MON_RX_SIZE 16384 /* one destroy notification, with every extension */
 #define MON_BUF (8 << 20)
@@ -140,7 +140,7 @@ struct scan {
 	const struct dv_sockdiag *s;  /* for match_poll */
 	const struct dv_addrset *set; /* for match_set */
 	const struct dv_addr *one;    /* for match_one */
-	uint8_t *ports;               /* if given: every local port seen, a bitmap; no match */
+	uint8_t *ports;		      /* if given: every local port seen, a bitmap; no match */
 	struct dv_addrset *found;     /* matching sources, if given, up to found_max */
 	struct dv_addrset *listen;    /* those with a TCP listener, if given */
 	size_t found_max;
@@ -244,7 +244,7 @@ static int bc_build(uint8_t *buf, size_t cap, uint8_t family, const struct dv_pr
 			continue;
 		if (off) {
 			struct inet_diag_bc_op jmp = {
-			    .code = INET_DIAG_BC_JMP, .yes = 4, .no = (uint16_t)(total - off)};
+				.code = INET_DIAG_BC_JMP, .yes = 4, .no = (uint16_t)(total - off)};
 
 			memcpy(buf + off, &jmp, sizeof(jmp));
 			off += sizeof(jmp);
@@ -856,8 +856,8 @@ static int probe(struct dv_sockdiag *s)
 {
 	/* 255.255.255.255 and ff00::1 (multicast, reserved scope). */
 	struct dv_prefix none[2] = {
-	    {.addr = {.family = AF_INET, .bytes = {255, 255, 255, 255}}, .len = 32},
-	    {.addr = {.family = AF_INET6, .bytes = {0xff, [15] = 1}}, .len = 128},
+		{.addr = {.family = AF_INET, .bytes = {255, 255, 255, 255}}, .len = 32},
+		{.addr = {.family = AF_INET6, .bytes = {0xff, [15] = 1}}, .len = 128},
 	};
 	struct scan sc = {.match = match_none};
 

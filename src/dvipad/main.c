@@ -152,8 +152,8 @@ int main(int argc, char **argv)
 	}
 	(void)sd_event_set_watchdog(ev, true);
 
-	log_notice("node '%s' ready on '%s', control socket '%s'", dv_daemon_conf(d)->node, dv_daemon_conf(d)->interface,
-		   sock_path);
+	log_notice("node '%s' ready on '%s', control socket '%s'", dv_daemon_conf(d)->node,
+		   dv_daemon_conf(d)->interface, sock_path);
 	sd_notify(0, "READY=1");
 	r = sd_event_loop(ev);
 	if (r < 0)

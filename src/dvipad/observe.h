@@ -33,7 +33,7 @@
 struct dv_observe {
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen bound to */
 	struct dv_addrset probed;     /* probed clean or installed since start */
-	uint8_t *define_state;        /* per configured define: 0x80 | DV_AS_* last reported, 0 never */
+	uint8_t *define_state;	      /* per configured define: 0x80 | DV_AS_* last reported, 0 never */
 	size_t n_defines;
 };
 
@@ -47,7 +47,7 @@ const struct dv_hold *dv_observe_socket_hold(const struct dv_engine *e, const st
 
 enum dv_observe_unbound {
 	DV_OBSERVE_NONE = 0, /* no socket hold of this node: nothing to do */
-	DV_OBSERVE_END,      /* end it: submit ADDR_STATE with no flags */
+	DV_OBSERVE_END,	     /* end it: submit ADDR_STATE with no flags */
 	DV_OBSERVE_GRACE,    /* look again at *ret_at_ms */
 };
 

@@ -43,7 +43,7 @@ const char *dv_prefix_fmt(const struct dv_prefix *p, char buf[static DV_ADDR_STR
 /* Total order: IPv4 before IPv6, then by bytes. */
 int dv_addr_cmp(const struct dv_addr *a, const struct dv_addr *b);
 bool dv_addr_eq(const struct dv_addr *a, const struct dv_addr *b);
-size_t dv_addr_size(const struct dv_addr *a); /* 4 or 16 */
+size_t dv_addr_size(const struct dv_addr *a);	  /* 4 or 16 */
 unsigned dv_addr_maxlen(const struct dv_addr *a); /* 32 or 128 */
 uint32_t dv_addr_hash(const struct dv_addr *a);
 

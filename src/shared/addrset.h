@@ -11,7 +11,7 @@
 
 struct dv_addrset {
 	struct dv_hashtab t; /* of malloc'ed struct dv_addr */
-	size_t n;            /* members */
+	size_t n;	     /* members */
 };
 
 /* Hash and match functions for a dv_hashtab of items that begin with a

@@ -35,11 +35,11 @@ const char *dv_kind_name(uint32_t kind)
 void dv_msgb_init(struct dv_msgb *b, uint16_t type, uint32_t seq)
 {
 	struct dv_msg_hdr h = {
-	    .magic = DV_PROTO_MAGIC,
-	    .version = DV_PROTO_VERSION,
-	    .type = type,
-	    .len = 0,
-	    .seq = seq,
+		.magic = DV_PROTO_MAGIC,
+		.version = DV_PROTO_VERSION,
+		.type = type,
+		.len = 0,
+		.seq = seq,
 	};
 
 	memcpy(b->buf, &h, sizeof(h));

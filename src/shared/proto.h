@@ -26,15 +26,15 @@
 #define DV_PROTO_MAGIC 0x50495644u /* "DVIP" read as little-endian bytes */
 #define DV_PROTO_VERSION 1
 #define DV_MSG_MAX 65536
-#define DV_REASON_MAX 256 /* bytes of a reason string, with NUL */
+#define DV_REASON_MAX 256    /* bytes of a reason string, with NUL */
 #define DV_PROTO_NODE_MAX 64 /* bytes of a node name, with NUL */
 #define DV_DEFAULT_SOCKET "/run/dvipa/dvipad.sock"
 
 struct dv_msg_hdr {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t type;  /* enum dv_msg_type */
-	uint32_t len;   /* whole message, header included */
+	uint16_t type; /* enum dv_msg_type */
+	uint32_t len;  /* whole message, header included */
 	uint32_t seq;
 };
 
@@ -83,17 +83,17 @@ enum dv_kind {
 const char *dv_kind_name(uint32_t kind);
 
 enum dv_attr_type {
-	DV_A_ADDR = 1,    /* u8 family (AF_INET/AF_INET6), then 4 or 16 bytes */
-	DV_A_KIND = 2,    /* u32 enum dv_kind */
-	DV_A_RANK = 3,    /* u32 1..254 */
+	DV_A_ADDR = 1,	  /* u8 family (AF_INET/AF_INET6), then 4 or 16 bytes */
+	DV_A_KIND = 2,	  /* u32 enum dv_kind */
+	DV_A_RANK = 3,	  /* u32 1..254 */
 	DV_A_RESULT = 4,  /* u32 enum dv_result */
 	DV_A_REASON = 5,  /* NUL-terminated string, < DV_REASON_MAX */
-	DV_A_EVENT = 6,   /* u32: 1 granted, 2 lost */
+	DV_A_EVENT = 6,	  /* u32: 1 granted, 2 lost */
 	DV_A_RECTYPE = 7, /* u32 enum dv_rec_type */
-	DV_A_FIELD = 8,   /* u8 field type, key (NUL-terminated), value; see below */
+	DV_A_FIELD = 8,	  /* u8 field type, key (NUL-terminated), value; see below */
 	DV_A_SOURCE = 9,  /* u32, in a RESULT granting an address: 1 when its range
 			   * is SOURCEVIPA (send from it by default) */
-	DV_A_NODE = 10,   /* NUL-terminated node name, 1..DV_PROTO_NODE_MAX-1 bytes */
+	DV_A_NODE = 10,	  /* NUL-terminated node name, 1..DV_PROTO_NODE_MAX-1 bytes */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -178,8 +178,8 @@ struct dv_request {
 	uint32_t seq;
 	bool has_addr;
 	struct dv_addr addr;
-	uint32_t kind; /* 0 when absent */
-	uint32_t rank; /* 0 when absent */
+	uint32_t kind;		      /* 0 when absent */
+	uint32_t rank;		      /* 0 when absent */
 	char node[DV_PROTO_NODE_MAX]; /* "" when absent */
 };
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why);
@@ -189,7 +189,7 @@ struct dv_reply {
 	uint16_t type;
 	uint32_t seq;
 	uint32_t result; /* RESULT */
-	uint32_t event;  /* EVENT */
+	uint32_t event;	 /* EVENT */
 	uint32_t source; /* RESULT: the range is SOURCEVIPA */
 	bool has_addr;
 	struct dv_addr addr;

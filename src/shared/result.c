@@ -39,20 +39,20 @@ const char *dv_result_name(int r)
 const char *dv_result_text(int r)
 {
 	static const char *const texts[] = {
-	    [DV_R_OK] = "Success",
-	    [DV_R_PENDING] = "Standby registered, waiting to be granted",
-	    [DV_R_BADREQ] = "Invalid argument or malformed request",
-	    [DV_R_NORANGE] = "Address is in no VIPARANGE of this node",
-	    [DV_R_HELD] = "Address is held elsewhere or reserved",
-	    [DV_R_PERM] = "Permission denied by the range's allow list",
-	    [DV_R_UNREACH] = "dvipad cannot be reached",
-	    [DV_R_INUSE] = "Another host on the link uses the address",
-	    [DV_R_NOTHELD] = "Address is not held by this handle",
-	    [DV_R_LIMIT] = "A capacity limit of dvipad was reached",
-	    [DV_R_NOQUORUM] = "The cluster partition is not quorate",
-	    [DV_R_KERNEL] = "The kernel refused the address",
-	    [DV_R_INTERNAL] = "Internal error",
-	    [DV_R_LEFT] = "The node has left the cluster group (dvipactl leave)",
+		[DV_R_OK] = "Success",
+		[DV_R_PENDING] = "Standby registered, waiting to be granted",
+		[DV_R_BADREQ] = "Invalid argument or malformed request",
+		[DV_R_NORANGE] = "Address is in no VIPARANGE of this node",
+		[DV_R_HELD] = "Address is held elsewhere or reserved",
+		[DV_R_PERM] = "Permission denied by the range's allow list",
+		[DV_R_UNREACH] = "dvipad cannot be reached",
+		[DV_R_INUSE] = "Another host on the link uses the address",
+		[DV_R_NOTHELD] = "Address is not held by this handle",
+		[DV_R_LIMIT] = "A capacity limit of dvipad was reached",
+		[DV_R_NOQUORUM] = "The cluster partition is not quorate",
+		[DV_R_KERNEL] = "The kernel refused the address",
+		[DV_R_INTERNAL] = "Internal error",
+		[DV_R_LEFT] = "The node has left the cluster group (dvipactl leave)",
 	};
 
 	return lookup(texts, sizeof(texts) / sizeof(texts[0]), r, "Unknown error");

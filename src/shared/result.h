@@ -12,16 +12,16 @@ enum dv_result {
 	DV_R_PENDING = 1,   /* standby registered; a GRANTED event follows */
 	DV_R_BADREQ = 2,    /* malformed request or bad argument */
 	DV_R_NORANGE = 3,   /* the address is in no range of this node */
-	DV_R_HELD = 4,      /* held elsewhere, UNIQUE, or a define of another node */
-	DV_R_PERM = 5,      /* the caller's uid/gid is not allowed by the range */
+	DV_R_HELD = 4,	    /* held elsewhere, UNIQUE, or a define of another node */
+	DV_R_PERM = 5,	    /* the caller's uid/gid is not allowed by the range */
 	DV_R_UNREACH = 6,   /* the daemon cannot be reached (client side only) */
-	DV_R_INUSE = 7,     /* another host on the link answers for the address */
+	DV_R_INUSE = 7,	    /* another host on the link answers for the address */
 	DV_R_NOTHELD = 8,   /* release/deactivate of something not held */
-	DV_R_LIMIT = 9,     /* a capacity limit was reached */
+	DV_R_LIMIT = 9,	    /* a capacity limit was reached */
 	DV_R_NOQUORUM = 10, /* this node's partition is not quorate */
 	DV_R_KERNEL = 11,   /* the kernel refused the change */
 	DV_R_INTERNAL = 12,
-	DV_R_LEFT = 13,     /* the node left the group (dvipactl leave) */
+	DV_R_LEFT = 13, /* the node left the group (dvipactl leave) */
 };
 
 /* A short lowercase name ("held", "no-range", ...), for JSON and logs. */

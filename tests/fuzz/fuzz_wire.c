@@ -65,8 +65,8 @@ static bool same_event(const struct dv_event *a, const struct dv_event *b)
 	 * same. */
 	if (dv_event_encode(a, &x, &nx) < 0 || dv_event_encode(b, &y, &ny) < 0)
 		abort();
-	same =
-	    nx == ny && memcmp(x, y, nx) == 0 && a->type == b->type && a->node == b->node && a->time_ms == b->time_ms;
+	same = nx == ny && memcmp(x, y, nx) == 0 && a->type == b->type && a->node == b->node &&
+	       a->time_ms == b->time_ms;
 	free(x);
 	free(y);
 	return same;

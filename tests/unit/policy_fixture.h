@@ -85,8 +85,7 @@ static inline void fx_free(struct fixture *f)
 }
 
 /* A hold (API or SOCKET) or standby request from `node`'s client. */
-static inline void fx_claim(struct fixture *f, dv_nodeid_t node, uint64_t client, const char *addr,
-			    enum dv_kind kind)
+static inline void fx_claim(struct fixture *f, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 

@@ -12,15 +12,15 @@
 #include "addr.h"
 #include "addrset.h"
 
-static struct dv_addr A(const char *s)
-{
+static struct dv_addr A(const char *s) {
 	struct dv_addr a;
 
 	assert_int_equal(dv_addr_parse(s, &a), 0);
 	return a;
 }
 
-static void test_parse_format(void **state)
+static void
+test_parse_format(void **state)
 {
 	char buf[DV_ADDR_STRLEN];
 	struct dv_addr a;
@@ -150,7 +150,7 @@ static void test_addrset(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_format), cmocka_unit_test(test_prefix),   cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_parse_format), cmocka_unit_test(test_prefix),  cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_cmp_sockaddr), cmocka_unit_test(test_addrset),
 	};
 

@@ -313,46 +313,47 @@ static void test_block_structure(void **state)
 static void test_abbreviations(void **state)
 {
 	static const char *const ok[] = {
-	    "VIPARANGE 10.0.0.0/8",
-	    "VIPAR 10.0.0.0/8",
-	    "viparan 10.0.0.0/8",
-	    "VIPADEFINE 10.0.0.1",
-	    "VIPADEF 10.0.0.1",
-	    "VipaDefi 10.0.0.1",
-	    "VIPABACKUP 10.0.0.1",
-	    "VIPAB 10.0.0.1",
-	    "VIPABACK 10.0.0.1",
-	    "VIPADISTRIBUTE 10.0.0.1 PORT 1",
-	    "VIPADIST 10.0.0.1 PORT 1",
-	    "VIPAR MOVE NONDISRUPT 10.0.0.0/8",
-	    "VIPAR MOVEABLE NONDISRUPTIVE 10.0.0.0/8",
-	    "VIPAR MOVEA DISRUPT 10.0.0.0/8",
-	    "VIPAR MOVEABLE DISRUPTIVE 10.0.0.0/8",
-	    "VIPADEF MOVE IMMED 10.0.0.1",
-	    "VIPADEF MOVE IMMEDIATE 10.0.0.1",
-	    "VIPADEF MOVE WHENIDLE 10.0.0.1",
-	    "VIPAB MOVE IMMED 10.0.0.1",
-	    "VIPADIST DISTM ROUNDROBIN 10.0.0.1 PORT 1",
+		"VIPARANGE 10.0.0.0/8",
+		"VIPAR 10.0.0.0/8",
+		"viparan 10.0.0.0/8",
+		"VIPADEFINE 10.0.0.1",
+		"VIPADEF 10.0.0.1",
+		"VipaDefi 10.0.0.1",
+		"VIPABACKUP 10.0.0.1",
+		"VIPAB 10.0.0.1",
+		"VIPABACK 10.0.0.1",
+		"VIPADISTRIBUTE 10.0.0.1 PORT 1",
+		"VIPADIST 10.0.0.1 PORT 1",
+		"VIPAR MOVE NONDISRUPT 10.0.0.0/8",
+		"VIPAR MOVEABLE NONDISRUPTIVE 10.0.0.0/8",
+		"VIPAR MOVEA DISRUPT 10.0.0.0/8",
+		"VIPAR MOVEABLE DISRUPTIVE 10.0.0.0/8",
+		"VIPADEF MOVE IMMED 10.0.0.1",
+		"VIPADEF MOVE IMMEDIATE 10.0.0.1",
+		"VIPADEF MOVE WHENIDLE 10.0.0.1",
+		"VIPAB MOVE IMMED 10.0.0.1",
+		"VIPADIST DISTM ROUNDROBIN 10.0.0.1 PORT 1",
 	};
 	static const char *const bad[][2] = {
-	    {"VIPA 10.0.0.0/8", "unknown keyword \"VIPA\""},
-	    {"VIPADE 10.0.0.1", "unknown keyword \"VIPADE\""},
-	    {"VIPADIS 10.0.0.1", "unknown keyword \"VIPADIS\""},
-	    {"VIPARANGES 10.0.0.0/8", "unknown keyword \"VIPARANGES\""},
-	    {"VIPADEFINEX 10.0.0.1", "unknown keyword \"VIPADEFINEX\""},
-	    {"VIPAR MOV NONDISRUPTIVE 10.0.0.0/8", "invalid address \"MOV\""},
-	    {"VIPAR MOVE NONDISRUP 10.0.0.0/8",
-	     "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"NONDISRUP\""},
-	    {"VIPAR MOVE DISRUP 10.0.0.0/8",
-	     "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"DISRUP\""},
-	    {"VIPADEF MOVE IMME 10.0.0.1", "MOVEABLE must be followed by IMMEDIATE or WHENIDLE, not \"IMME\""},
-	    {"VIPADEF MOVE WHENIDL 10.0.0.1", "MOVEABLE must be followed by IMMEDIATE or WHENIDLE, not \"WHENIDL\""},
-	    {"VIPAR DEF 10.0.0.0/8", "invalid address \"DEF\""},
-	    {"VIPAR DELE 10.0.0.0/8", "invalid address \"DELE\""},
-	    {"VIPAR UNIQ 10.0.0.0/8", "invalid address \"UNIQ\""},
-	    {"VIPAR 10.0.0.0/8 ALLO USER root", "unexpected \"ALLO\""},
-	    {"VIPAR 10.0.0.0/8 ALLOW USE root", "ALLOW needs USER or GROUP"},
-	    {"VIPADEF 10.0.0.1 TRACK 80", "invalid address \"TRACK\"\nt.conf:4: invalid address \"80\""},
+		{"VIPA 10.0.0.0/8", "unknown keyword \"VIPA\""},
+		{"VIPADE 10.0.0.1", "unknown keyword \"VIPADE\""},
+		{"VIPADIS 10.0.0.1", "unknown keyword \"VIPADIS\""},
+		{"VIPARANGES 10.0.0.0/8", "unknown keyword \"VIPARANGES\""},
+		{"VIPADEFINEX 10.0.0.1", "unknown keyword \"VIPADEFINEX\""},
+		{"VIPAR MOV NONDISRUPTIVE 10.0.0.0/8", "invalid address \"MOV\""},
+		{"VIPAR MOVE NONDISRUP 10.0.0.0/8",
+		 "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"NONDISRUP\""},
+		{"VIPAR MOVE DISRUP 10.0.0.0/8",
+		 "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"DISRUP\""},
+		{"VIPADEF MOVE IMME 10.0.0.1", "MOVEABLE must be followed by IMMEDIATE or WHENIDLE, not \"IMME\""},
+		{"VIPADEF MOVE WHENIDL 10.0.0.1",
+		 "MOVEABLE must be followed by IMMEDIATE or WHENIDLE, not \"WHENIDL\""},
+		{"VIPAR DEF 10.0.0.0/8", "invalid address \"DEF\""},
+		{"VIPAR DELE 10.0.0.0/8", "invalid address \"DELE\""},
+		{"VIPAR UNIQ 10.0.0.0/8", "invalid address \"UNIQ\""},
+		{"VIPAR 10.0.0.0/8 ALLO USER root", "unexpected \"ALLO\""},
+		{"VIPAR 10.0.0.0/8 ALLOW USE root", "ALLOW needs USER or GROUP"},
+		{"VIPADEF 10.0.0.1 TRACK 80", "invalid address \"TRACK\"\nt.conf:4: invalid address \"80\""},
 	};
 	struct dv_conf *c;
 
@@ -591,11 +592,11 @@ static void test_defines(void **state)
 		enum dv_moveable move;
 		unsigned port, line;
 	} want[] = {
-	    {"10.1.1.5", 24, 255, DV_MOVE_IMMEDIATE, 0, 4},  {"10.1.1.6", 28, 255, DV_MOVE_IMMEDIATE, 0, 11},
-	    {"10.1.2.5", 24, 255, DV_MOVE_WHENIDLE, 443, 5}, {"10.1.3.5", 32, 255, DV_MOVE_IMMEDIATE, 0, 6},
-	    {"10.2.0.1", 16, 200, DV_MOVE_IMMEDIATE, 0, 7},  {"10.3.0.1", 20, 1, DV_MOVE_NONE, 0, 8},
-	    {"10.3.0.2", 32, 254, DV_MOVE_NONE, 0, 9},	     {"fd00::5", 64, 255, DV_MOVE_WHENIDLE, 443, 5},
-	    {"fd00::6", 128, 255, DV_MOVE_IMMEDIATE, 0, 6},
+		{"10.1.1.5", 24, 255, DV_MOVE_IMMEDIATE, 0, 4},	 {"10.1.1.6", 28, 255, DV_MOVE_IMMEDIATE, 0, 11},
+		{"10.1.2.5", 24, 255, DV_MOVE_WHENIDLE, 443, 5}, {"10.1.3.5", 32, 255, DV_MOVE_IMMEDIATE, 0, 6},
+		{"10.2.0.1", 16, 200, DV_MOVE_IMMEDIATE, 0, 7},	 {"10.3.0.1", 20, 1, DV_MOVE_NONE, 0, 8},
+		{"10.3.0.2", 32, 254, DV_MOVE_NONE, 0, 9},	 {"fd00::5", 64, 255, DV_MOVE_WHENIDLE, 443, 5},
+		{"fd00::6", 128, 255, DV_MOVE_IMMEDIATE, 0, 6},
 	};
 	char buf[DV_ADDR_STRLEN];
 	struct dv_addr a;
@@ -776,24 +777,24 @@ static const char rich[] = "node n1\n"
 			   "endvipad\n";
 
 static const char rich_printed[] =
-    "NODE n1\n"
-    "INTERFACE eth0\n"
-    "CLUSTER COROSYNC GROUP g1\n"
-    "ANNOUNCE COUNT 3 INTERVAL 500\n"
-    "PROBE COUNT 0 INTERVAL 100\n"
-    "LEASE 30\n"
-    "VIPADYNAMIC\n"
-    "  VIPARANGE DEFINE UNIQUE fd00:1::/64\n"
-    "  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW USER root,daemon GROUP nogroup\n"
-    "  VIPARANGE DEFINE MOVEABLE DISRUPTIVE 10.2.0.0/16 ALLOW GROUP 0\n"
-    "  VIPADEFINE MOVEABLE IMMEDIATE 10.1.1.5/24 TRACKPORT 8080\n"
-    "  VIPADEFINE MOVEABLE IMMEDIATE 10.1.1.6/24 TRACKPORT 8080\n"
-    "  VIPABACKUP 200 MOVEABLE IMMEDIATE 10.1.1.7/24\n"
-    "  VIPABACKUP 1 10.1.1.8/32\n"
-    "  VIPABACKUP 100 10.1.1.9/26\n"
-    "  VIPADEFINE MOVEABLE WHENIDLE fd00:1::5/128\n"
-    "  VIPADISTRIBUTE 10.1.1.10 PORT 80\n"
-    "ENDVIPADYNAMIC\n";
+	"NODE n1\n"
+	"INTERFACE eth0\n"
+	"CLUSTER COROSYNC GROUP g1\n"
+	"ANNOUNCE COUNT 3 INTERVAL 500\n"
+	"PROBE COUNT 0 INTERVAL 100\n"
+	"LEASE 30\n"
+	"VIPADYNAMIC\n"
+	"  VIPARANGE DEFINE UNIQUE fd00:1::/64\n"
+	"  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW USER root,daemon GROUP nogroup\n"
+	"  VIPARANGE DEFINE MOVEABLE DISRUPTIVE 10.2.0.0/16 ALLOW GROUP 0\n"
+	"  VIPADEFINE MOVEABLE IMMEDIATE 10.1.1.5/24 TRACKPORT 8080\n"
+	"  VIPADEFINE MOVEABLE IMMEDIATE 10.1.1.6/24 TRACKPORT 8080\n"
+	"  VIPABACKUP 200 MOVEABLE IMMEDIATE 10.1.1.7/24\n"
+	"  VIPABACKUP 1 10.1.1.8/32\n"
+	"  VIPABACKUP 100 10.1.1.9/26\n"
+	"  VIPADEFINE MOVEABLE WHENIDLE fd00:1::5/128\n"
+	"  VIPADISTRIBUTE 10.1.1.10 PORT 80\n"
+	"ENDVIPADYNAMIC\n";
 
 static void test_print(void **state)
 {
@@ -848,10 +849,10 @@ static void test_check_local(void **state)
 	assert_int_equal(dv_conf_check_local(c, local, 6, f), 4);
 	fclose(f);
 	assert_string_equal(
-	    errs, "t.conf:7: range fd00::/64 covers address fd00::2 of interface eth0, which is not a VIPA\n"
-		  "t.conf:4: range 10.1.1.0/24 covers address 10.1.1.7 of interface eth0, which is not a VIPA\n"
-		  "t.conf:8: VIPADEFINE address 10.3.0.1 is an address of interface eth0, which is not a VIPA\n"
-		  "t.conf:9: VIPABACKUP address 10.3.0.2 is an address of interface eth0, which is not a VIPA\n");
+		errs, "t.conf:7: range fd00::/64 covers address fd00::2 of interface eth0, which is not a VIPA\n"
+		      "t.conf:4: range 10.1.1.0/24 covers address 10.1.1.7 of interface eth0, which is not a VIPA\n"
+		      "t.conf:8: VIPADEFINE address 10.3.0.1 is an address of interface eth0, which is not a VIPA\n"
+		      "t.conf:9: VIPABACKUP address 10.3.0.2 is an address of interface eth0, which is not a VIPA\n");
 	free(errs);
 	dv_conf_free(c);
 }
@@ -908,26 +909,26 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_top_statements),
-	    cmocka_unit_test(test_top_errors),
-	    cmocka_unit_test(test_lines),
-	    cmocka_unit_test(test_block_structure),
-	    cmocka_unit_test(test_abbreviations),
-	    cmocka_unit_test(test_range_forms),
-	    cmocka_unit_test(test_range_errors),
-	    cmocka_unit_test(test_range_nesting_delete),
-	    cmocka_unit_test(test_allow),
-	    cmocka_unit_test(test_allow_errors),
-	    cmocka_unit_test(test_defines),
-	    cmocka_unit_test(test_define_errors),
-	    cmocka_unit_test(test_distribute),
-	    cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_many_errors),
-	    cmocka_unit_test(test_print),
-	    cmocka_unit_test(test_check_local),
-	    cmocka_unit_test(test_file),
-	    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_top_statements),
+		cmocka_unit_test(test_top_errors),
+		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_block_structure),
+		cmocka_unit_test(test_abbreviations),
+		cmocka_unit_test(test_range_forms),
+		cmocka_unit_test(test_range_errors),
+		cmocka_unit_test(test_range_nesting_delete),
+		cmocka_unit_test(test_allow),
+		cmocka_unit_test(test_allow_errors),
+		cmocka_unit_test(test_defines),
+		cmocka_unit_test(test_define_errors),
+		cmocka_unit_test(test_distribute),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_many_errors),
+		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_check_local),
+		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,7 +78,7 @@ static void test_grants_held_while_closed(void **state)
 	assert_true(dv_gate_hold_grant(&g, 9, &c, "lost"));
 	assert_int_equal(g.n_grants, 4);
 	dv_gate_drop_grants(&g, 8, NULL); /* client 8 went away */
-	dv_gate_drop_grants(&g, 9, &c);   /* client 9 lost c */
+	dv_gate_drop_grants(&g, 9, &c);	  /* client 9 lost c */
 	assert_int_equal(g.n_grants, 2);
 	/* nothing comes out while closed */
 	assert_null(dv_gate_pop_grant(&g, f->e));
@@ -252,13 +252,13 @@ static void test_reply_kernel_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_solo_is_open),
-	    cmocka_unit_test(test_quorum_and_connection),
-	    cmocka_unit_test(test_grants_held_while_closed),
-	    cmocka_unit_test(test_refs_and_lost),
-	    cmocka_unit_test(test_standby_registered_again),
-	    cmocka_unit_test(test_restandby_answers),
-	    cmocka_unit_test(test_reply_kernel_refused),
+		cmocka_unit_test(test_solo_is_open),
+		cmocka_unit_test(test_quorum_and_connection),
+		cmocka_unit_test(test_grants_held_while_closed),
+		cmocka_unit_test(test_refs_and_lost),
+		cmocka_unit_test(test_standby_registered_again),
+		cmocka_unit_test(test_restandby_answers),
+		cmocka_unit_test(test_reply_kernel_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

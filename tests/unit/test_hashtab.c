@@ -53,8 +53,7 @@ static void check(const struct dv_hashtab *t, struct item *items)
 		n += items[k].in;
 	}
 	assert_int_equal(dv_hashtab_size(t), n);
-	DV_HASHTAB_FOREACH(it, t)
-	{
+	DV_HASHTAB_FOREACH(it, t) {
 		assert_true(it->in);
 		seen++;
 	}

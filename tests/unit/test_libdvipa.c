@@ -611,20 +611,20 @@ int main(void)
 {
 	/* clang-format off: one test per line */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_activate),
-	    cmocka_unit_test(test_standby_granted),
-	    cmocka_unit_test(test_error_mapping),
-	    cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_daemon_gone),
-	    cmocka_unit_test(test_daemon_gone_idle),
-	    cmocka_unit_test(test_malformed_reply),
-	    cmocka_unit_test(test_queue_cap),
-	    cmocka_unit_test(test_dispatch_reads),
-	    cmocka_unit_test(test_open),
-	    cmocka_unit_test(test_strerror),
-	    cmocka_unit_test(test_reason_per_thread),
-	    cmocka_unit_test(test_concurrent_dispatch),
-	    cmocka_unit_test(test_bind_source),
+		cmocka_unit_test(test_activate),
+		cmocka_unit_test(test_standby_granted),
+		cmocka_unit_test(test_error_mapping),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_daemon_gone),
+		cmocka_unit_test(test_daemon_gone_idle),
+		cmocka_unit_test(test_malformed_reply),
+		cmocka_unit_test(test_queue_cap),
+		cmocka_unit_test(test_dispatch_reads),
+		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_reason_per_thread),
+		cmocka_unit_test(test_concurrent_dispatch),
+		cmocka_unit_test(test_bind_source),
 	};
 	/* clang-format on */
 

@@ -163,12 +163,12 @@ static void test_define_reports_changes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_unbound_without_hold),
-	    cmocka_unit_test(test_grace_for_a_socket_not_seen_yet),
-	    cmocka_unit_test(test_no_grace_for_a_socket_that_came_and_went),
-	    cmocka_unit_test(test_bind_watch),
-	    cmocka_unit_test(test_probe_once),
-	    cmocka_unit_test(test_define_reports_changes),
+		cmocka_unit_test(test_unbound_without_hold),
+		cmocka_unit_test(test_grace_for_a_socket_not_seen_yet),
+		cmocka_unit_test(test_no_grace_for_a_socket_that_came_and_went),
+		cmocka_unit_test(test_bind_watch),
+		cmocka_unit_test(test_probe_once),
+		cmocka_unit_test(test_define_reports_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,7 +95,7 @@ static void test_fifo_not_reentrant(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fifo_not_reentrant),
+		cmocka_unit_test(test_fifo_not_reentrant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,15 +77,15 @@ static struct dv_engine *engine_run(dv_nodeid_t self, struct dv_event *evs, size
 
 /* ---- the state of the sketch ---- */
 
-static struct dv_addr A(const char *s)
-{
+static struct dv_addr A(const char *s) {
 	struct dv_addr a;
 
 	assert_int_equal(dv_addr_parse(s, &a), 0);
 	return a;
 }
 
-static int setup(void **ud)
+static int
+setup(void **ud)
 {
 	static const dv_nodeid_t both[] = {1, 2};
 	struct state *st = calloc(1, sizeof(*st));
@@ -106,7 +106,9 @@ static int setup(void **ud)
 				 .ranges = st->conf->ranges,
 				 .n_defines = st->conf->n_defines,
 				 .defines = st->conf->defines}},
-		{.type = DV_EV_NODE_CONFIG, .node = 2, .node_config = {.name = "n2", .n_ranges = 1, .ranges = &st->n2_range}},
+		{.type = DV_EV_NODE_CONFIG,
+		 .node = 2,
+		 .node_config = {.name = "n2", .n_ranges = 1, .ranges = &st->n2_range}},
 		{.type = DV_EV_CLAIM,
 		 .node = 1,
 		 .claim = {.client = 7, .seq = 1, .addr = A("10.1.1.20"), .kind = DV_KIND_API, .uid = 1000}},
@@ -280,8 +282,7 @@ static void test_daemon_and_members(void **ud)
 	assert_int_equal(r->type, DV_REC_MEMBER);
 	assert_string_equal(fstr(r, "name"), "n2");
 	assert_false(fbool(r, "self"));
-	assert_string_equal(fstr(r, "config_differs"),
-			    "range 10.1.1.0/24: nondisruptive on n1, disruptive on n2");
+	assert_string_equal(fstr(r, "config_differs"), "range 10.1.1.0/24: nondisruptive on n1, disruptive on n2");
 
 	/* Then the VIPAs by address, each followed by its holds and standbys. */
 	assert_int_equal(st->recs[3].type, DV_REC_VIPA);

@@ -240,19 +240,24 @@ static void test_roundtrip_node_config(void **state)
 	char *users[] = {"alice"};
 	uid_t uids[] = {1000};
 	struct dv_conf_range ranges[] = {
-	    {.prefix = P("10.1.1.0/24"), .policy = DV_POLICY_NONDISRUPTIVE, .line = 1},
-	    {.prefix = P("10.2.2.0/24"), .policy = DV_POLICY_DISRUPTIVE, .deleted = true, .line = 2},
-	    {.prefix = P("10.3.3.0/24"), .policy = DV_POLICY_UNIQUE, .bindwatch = true, .line = 3},
-	    {.prefix = P("fd00:1::/64"), .sourcevipa = true, .bindwatch = true, .deleted = true, .line = 4},
-	    {.prefix = P("0.0.0.0/0"), .line = 0xffffffffu},
-	    {.prefix = P("::/0"), .n_users = 1, .users = users, .uids = uids, .line = 6},
-	    {.prefix = P("fd00:2::1/128"), .line = 7},
+		{.prefix = P("10.1.1.0/24"), .policy = DV_POLICY_NONDISRUPTIVE, .line = 1},
+		{.prefix = P("10.2.2.0/24"), .policy = DV_POLICY_DISRUPTIVE, .deleted = true, .line = 2},
+		{.prefix = P("10.3.3.0/24"), .policy = DV_POLICY_UNIQUE, .bindwatch = true, .line = 3},
+		{.prefix = P("fd00:1::/64"), .sourcevipa = true, .bindwatch = true, .deleted = true, .line = 4},
+		{.prefix = P("0.0.0.0/0"), .line = 0xffffffffu},
+		{.prefix = P("::/0"), .n_users = 1, .users = users, .uids = uids, .line = 6},
+		{.prefix = P("fd00:2::1/128"), .line = 7},
 	};
 	struct dv_conf_define defines[] = {
-	    {.addr = A("10.9.9.1"), .plen = 24, .rank = 255, .moveable = DV_MOVE_IMMEDIATE, .line = 8},
-	    {.addr = A("10.9.9.2"), .plen = 32, .rank = 1, .moveable = DV_MOVE_WHENIDLE, .trackport = 80, .line = 9},
-	    {.addr = A("fd00:9::1"), .plen = 128, .rank = 254, .moveable = DV_MOVE_NONE, .trackport = 65535},
-	    {.addr = A("fd00:9::2"), .plen = 0, .rank = 100},
+		{.addr = A("10.9.9.1"), .plen = 24, .rank = 255, .moveable = DV_MOVE_IMMEDIATE, .line = 8},
+		{.addr = A("10.9.9.2"),
+		 .plen = 32,
+		 .rank = 1,
+		 .moveable = DV_MOVE_WHENIDLE,
+		 .trackport = 80,
+		 .line = 9},
+		{.addr = A("fd00:9::1"), .plen = 128, .rank = 254, .moveable = DV_MOVE_NONE, .trackport = 65535},
+		{.addr = A("fd00:9::2"), .plen = 0, .rank = 100},
 	};
 	struct dv_event ev = {.type = DV_EV_NODE_CONFIG, .node = 3, .time_ms = 1234567890123ull};
 
@@ -303,7 +308,7 @@ static void test_roundtrip_node_config_max(void **state)
 	/* the largest event fits, with room to spare */
 	len = roundtrip(&ev, false);
 	assert_int_equal(len, OFF_BODY + 2 + DV_NODE_NAME_MAX + 4 + DV_CONF_MAX_STATEMENTS * (17 + 7) + 4 +
-				  DV_CONF_MAX_STATEMENTS * (17 + 9));
+				      DV_CONF_MAX_STATEMENTS * (17 + 9));
 	assert_true(len < DV_WIRE_MAX / 4);
 
 	/* one more of either is refused */
@@ -426,12 +431,12 @@ static void test_decoded_applies(void **state)
 	struct dv_conf_range range = {.prefix = P("10.1.1.0/24")};
 	dv_nodeid_t ids[] = {1, 2};
 	struct dv_event evs[6] = {
-	    {.type = DV_EV_MEMBERSHIP, .membership = {.n = 2, .nodes = ids}},
-	    {.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
-	    {.type = DV_EV_NODE_CONFIG, .node = 1, .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range}},
-	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
-	    {.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = DV_AS_BOUND}},
-	    {.type = DV_EV_CLIENT_GONE, .node = 1, .client_gone = {.client = 7}},
+		{.type = DV_EV_MEMBERSHIP, .membership = {.n = 2, .nodes = ids}},
+		{.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
+		{.type = DV_EV_NODE_CONFIG, .node = 1, .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range}},
+		{.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
+		{.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = DV_AS_BOUND}},
+		{.type = DV_EV_CLIENT_GONE, .node = 1, .client_gone = {.client = 7}},
 	};
 	struct dv_engine *e = dv_engine_new(1);
 	struct dv_vipa_info v;
@@ -836,14 +841,16 @@ static void test_mutations(void **state)
 	struct dv_conf_define def = {.addr = A("10.9.9.1"), .plen = 24, .rank = 200, .line = 2};
 	dv_nodeid_t ids[] = {1, 2, 3};
 	struct dv_event evs[] = {
-	    {.type = DV_EV_NODE_CONFIG,
-	     .node = 1,
-	     .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range, .n_defines = 1, .defines = &def}},
-	    {.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
-	    {.type = DV_EV_STANDBY, .node = 1, .standby = {.addr = A("fd00::5"), .rank = 3, .kind = DV_KIND_SOCKET}},
-	    {.type = DV_EV_MEMBERSHIP, .membership = {.n = 3, .nodes = ids}},
-	    {.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = 7}},
-	    {.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
+		{.type = DV_EV_NODE_CONFIG,
+		 .node = 1,
+		 .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range, .n_defines = 1, .defines = &def}},
+		{.type = DV_EV_CLAIM, .node = 1, .claim = {.client = 7, .addr = A("10.1.1.5"), .kind = DV_KIND_API}},
+		{.type = DV_EV_STANDBY,
+		 .node = 1,
+		 .standby = {.addr = A("fd00::5"), .rank = 3, .kind = DV_KIND_SOCKET}},
+		{.type = DV_EV_MEMBERSHIP, .membership = {.n = 3, .nodes = ids}},
+		{.type = DV_EV_ADDR_STATE, .node = 1, .addr_state = {.addr = A("10.1.1.5"), .flags = 7}},
+		{.type = DV_EV_QUORUM, .quorum = {.quorate = true}},
 	};
 	static const uint8_t deltas[] = {0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xff};
 	unsigned refused = 0, accepted = 0;
@@ -884,19 +891,19 @@ static void test_mutations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_crc32),
-	    cmocka_unit_test(test_roundtrip_node_config),
-	    cmocka_unit_test(test_roundtrip_node_config_max),
-	    cmocka_unit_test(test_roundtrip_requests),
-	    cmocka_unit_test(test_roundtrip_others),
-	    cmocka_unit_test(test_decoded_applies),
-	    cmocka_unit_test(test_bad_header),
-	    cmocka_unit_test(test_bad_requests),
-	    cmocka_unit_test(test_bad_move),
-	    cmocka_unit_test(test_bad_membership),
-	    cmocka_unit_test(test_bad_node_config),
-	    cmocka_unit_test(test_encode_refusals),
-	    cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_roundtrip_node_config),
+		cmocka_unit_test(test_roundtrip_node_config_max),
+		cmocka_unit_test(test_roundtrip_requests),
+		cmocka_unit_test(test_roundtrip_others),
+		cmocka_unit_test(test_decoded_applies),
+		cmocka_unit_test(test_bad_header),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_bad_move),
+		cmocka_unit_test(test_bad_membership),
+		cmocka_unit_test(test_bad_node_config),
+		cmocka_unit_test(test_encode_refusals),
+		cmocka_unit_test(test_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
