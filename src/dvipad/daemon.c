@@ -4,7 +4,11 @@
  * control socket, and owns the state they share (struct dv_daemon, opaque
  * outside this file). Requests from clients become events submitted to the
  * cluster; delivered events go through the engine; the engine's effects
- * become kernel changes, announcements and replies.
+ * become kernel changes, announcements and replies. Policy is not here: the
+ * gate (gate.c) says whether addresses may be installed and what clients
+ * hear meanwhile; observe.c says what the sockets on this node's addresses
+ * mean to the engine. This file reads the kernel, Corosync and the clock,
+ * feeds them, and carries out their answers.
  *
  * The control socket (control.c) frames, authorizes and relays: it asks
  * this file through control_ops about an address (resolve), hands it the

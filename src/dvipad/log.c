@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Logging to stderr in the foreground, to syslog otherwise: the one place dvipad writes its log. */
 #include "log.h"
 
 #include <stdarg.h>

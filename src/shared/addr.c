@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Addresses and prefixes: parsing, formatting, comparison (addr.h). */
 #include "addr.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Sets of addresses on the one hash table (addrset.h). */
 #include "addrset.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The one hash table (hashtab.h): open addressing, backward-shift deletion. */
 #include "hashtab.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The results of requests: names and texts, one table (result.h). */
 #include "result.h"
 
 #include <limits.h>
