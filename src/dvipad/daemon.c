@@ -773,15 +773,102 @@ static bool keep_installed(void *ud, const struct dv_addr *a)
 	return dv_kaddr_installed(d->kaddr, a);
 }
 
-int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret)
+/* Check the configuration against the addresses already on the interface
+ * (the host's own, those another program manages), with every error
+ * logged: 0 or -EINVAL. keep: which leftovers to keep. */
+static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const struct dv_addr *a),
+			       const struct dv_conf *conf, FILE *errf)
 {
-	struct dv_daemon *d;
 	struct dv_addr *local = NULL;
 	size_t n_local = 0;
+	unsigned nerr;
+	int r;
+
+	r = dv_kaddr_reconcile(d->kaddr, keep, d, &local, &n_local);
+	if (r < 0) {
+		fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", conf->file, conf->interface, strerror(-r));
+		return r;
+	}
+	if (r > 0 && keep == keep_at_start)
+		log_notice("removed %d address(es) an earlier dvipad left on '%s'", r, conf->interface);
+	nerr = dv_conf_check_local(conf, local, n_local, errf);
+	free(local);
+	return nerr ? -EINVAL : 0;
+}
+
+/* The kernel side: the interface and its addresses, announcements, and
+ * sock_diag (optional: API and operator holds work without it). */
+static int open_kernel(struct dv_daemon *d)
+{
+	const struct dv_conf *conf = d->conf;
 	char *errbuf = NULL;
 	size_t errlen = 0;
 	FILE *errf;
-	unsigned nerr;
+	int r;
+
+	r = dv_kaddr_open(d->ev, conf->interface, conf->lease_s, &kaddr_ops, d, &d->kaddr);
+	if (r < 0) {
+		log_err("cannot use interface '%s': %s", conf->interface,
+			r == -ENODEV ? "no such interface" : strerror(-r));
+		return r;
+	}
+	errf = open_memstream(&errbuf, &errlen);
+	if (!errf)
+		return -ENOMEM;
+	r = reconcile_interface(d, keep_at_start, conf, errf);
+	fclose(errf);
+	if (r < 0)
+		log_lines(LOG_ERR, errbuf);
+	free(errbuf);
+	if (r < 0)
+		return r;
+	r = dv_announce_open(d->ev, dv_kaddr_ifindex(d->kaddr), dv_kaddr_mac(d->kaddr), &d->announce);
+	if (r < 0) {
+		log_err("cannot open a packet socket on '%s': %s", conf->interface, strerror(-r));
+		return r;
+	}
+	r = dv_sockdiag_open(d->ev, &sockdiag_ops, d, &d->sockdiag);
+	if (r < 0) {
+		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
+		d->sockdiag = NULL;
+	}
+	return 0;
+}
+
+/* The cluster backend and an engine seen from this node. In CLUSTER NONE
+ * this node is the whole quorate cluster and publishes its configuration
+ * now; with Corosync, once in sync. */
+static int open_cluster(struct dv_daemon *d)
+{
+	int r;
+
+	if (d->conf->cluster == DV_CLUSTER_NONE) {
+		r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
+	} else {
+		r = dv_cluster_corosync_new(d->ev, d->conf->group, &cluster_ops, d, &d->cluster);
+		if (r < 0)
+			log_err("cannot join Corosync group '%s': %s", d->conf->group, strerror(-r));
+	}
+	if (r < 0)
+		return r;
+	d->engine = dv_engine_new(d->cluster->self);
+	if (!d->engine)
+		return -ENOMEM;
+	if (d->conf->cluster == DV_CLUSTER_NONE) {
+		dv_nodeid_t self = d->cluster->self;
+		struct dv_event e = {.type = DV_EV_MEMBERSHIP, .membership = {.n = 1, .nodes = &self}};
+
+		submit(d, &e);
+		e = (struct dv_event){.type = DV_EV_QUORUM, .quorum.quorate = true};
+		submit(d, &e);
+		submit_node_config(d);
+	}
+	return 0;
+}
+
+int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret)
+{
+	struct dv_daemon *d;
 	int r;
 
 	d = calloc(1, sizeof(*d));
@@ -795,84 +882,17 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	d->conf = conf;
 	d->conf_path = strdup(conf_path);
 	d->started_ms = dv_wall_ms();
-	if (!d->conf_path) {
-		r = -ENOMEM;
-		goto fail;
-	}
-
-	r = dv_kaddr_open(ev, conf->interface, conf->lease_s, &kaddr_ops, d, &d->kaddr);
+	r = d->conf_path ? open_kernel(d) : -ENOMEM;
+	if (r >= 0)
+		r = open_cluster(d);
 	if (r < 0) {
-		log_err("cannot use interface '%s': %s", conf->interface,
-			r == -ENODEV ? "no such interface" : strerror(-r));
-		goto fail;
+		dv_daemon_free(d);
+		return r;
 	}
-	r = dv_kaddr_reconcile(d->kaddr, keep_at_start, d, &local, &n_local);
-	if (r < 0) {
-		log_err("cannot read the addresses of '%s': %s", conf->interface, strerror(-r));
-		goto fail;
-	}
-	if (r > 0)
-		log_notice("removed %d address(es) an earlier dvipad left on '%s'", r, conf->interface);
-
-	errf = open_memstream(&errbuf, &errlen);
-	if (!errf) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	nerr = dv_conf_check_local(conf, local, n_local, errf);
-	fclose(errf);
-	free(local);
-	if (nerr) {
-		log_lines(LOG_ERR, errbuf);
-		free(errbuf);
-		r = -EINVAL;
-		goto fail;
-	}
-	free(errbuf);
-
-	r = dv_announce_open(ev, dv_kaddr_ifindex(d->kaddr), dv_kaddr_mac(d->kaddr), &d->announce);
-	if (r < 0) {
-		log_err("cannot open a packet socket on '%s': %s", conf->interface, strerror(-r));
-		goto fail;
-	}
-	r = dv_sockdiag_open(ev, &sockdiag_ops, d, &d->sockdiag);
-	if (r < 0) {
-		/* API and operator holds work without it; socket holds do not. */
-		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
-		d->sockdiag = NULL;
-	}
-	if (conf->cluster == DV_CLUSTER_NONE) {
-		r = dv_cluster_solo_new(&cluster_ops, d, &d->cluster);
-	} else {
-		r = dv_cluster_corosync_new(ev, conf->group, &cluster_ops, d, &d->cluster);
-		if (r < 0)
-			log_err("cannot join Corosync group '%s': %s", conf->group, strerror(-r));
-	}
-	if (r < 0)
-		goto fail;
-	d->engine = dv_engine_new(d->cluster->self);
-	if (!d->engine) {
-		r = -ENOMEM;
-		goto fail;
-	}
-
-	if (conf->cluster == DV_CLUSTER_NONE) {
-		dv_nodeid_t self = d->cluster->self;
-		struct dv_event e = {.type = DV_EV_MEMBERSHIP, .membership = {.n = 1, .nodes = &self}};
-
-		submit(d, &e);
-		e = (struct dv_event){.type = DV_EV_QUORUM, .quorum.quorate = true};
-		submit(d, &e);
-		submit_node_config(d);
-	}
-	/* With Corosync the configuration is published once in sync. */
 	apply_bindwatch(d);
 	apply_define_poll(d);
 	*ret = d;
 	return 0;
-fail:
-	dv_daemon_free(d);
-	return r;
 }
 
 void dv_daemon_shutdown(struct dv_daemon *d)
@@ -909,11 +929,29 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	return NULL;
 }
 
+/* Settings bound to open sockets and timers: changing them under active
+ * addresses is a restart, not a reload. The number of errors written. */
+static unsigned restart_only_changes(const struct dv_conf *old, const struct dv_conf *nc, FILE *errf)
+{
+	unsigned nerr = 0;
+
+	if (strcmp(nc->interface, old->interface) != 0)
+		nerr += fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
+				nc->file, old->interface, nc->interface) > 0;
+	if (nc->cluster != old->cluster || strcmp(nc->group, old->group) != 0)
+		nerr += fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file) > 0;
+	if (nc->lease_s != old->lease_s)
+		nerr += fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
+				old->lease_s, nc->lease_s) > 0;
+	if (strcmp(nc->node, old->node) != 0)
+		nerr += fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
+				old->node, nc->node) > 0;
+	return nerr;
+}
+
 int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 {
 	struct dv_conf *nc = NULL, *old;
-	struct dv_addr *local = NULL;
-	size_t n_local = 0;
 	char *errbuf = NULL;
 	size_t errlen = 0;
 	unsigned nerr = 0;
@@ -924,34 +962,10 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	if (!errf)
 		return -ENOMEM;
 	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
-	if (r == 0) {
-		/* These are bound to open sockets and timers; changing them
-		 * under active addresses is a restart, not a reload. */
-		if (strcmp(nc->interface, d->conf->interface) != 0)
-			fprintf(errf, "%s: INTERFACE changed from '%s' to '%s': restart dvipad to change it\n",
-				nc->file, d->conf->interface, nc->interface),
-				nerr++;
-		if (nc->cluster != d->conf->cluster || strcmp(nc->group, d->conf->group) != 0)
-			fprintf(errf, "%s: CLUSTER changed: restart dvipad to change it\n", nc->file), nerr++;
-		if (nc->lease_s != d->conf->lease_s)
-			fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
-				d->conf->lease_s, nc->lease_s),
-				nerr++;
-		if (strcmp(nc->node, d->conf->node) != 0)
-			fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
-				d->conf->node, nc->node),
-				nerr++;
-	}
-	if (r == 0 && nerr == 0) {
-		r = dv_kaddr_reconcile(d->kaddr, keep_installed, d, &local, &n_local);
-		if (r < 0)
-			fprintf(errf, "%s: cannot read the addresses of '%s': %s\n", nc->file, nc->interface,
-				strerror(-r)),
-				nerr++;
-		else
-			nerr += dv_conf_check_local(nc, local, n_local, errf);
-		free(local);
-	}
+	if (r == 0)
+		nerr += restart_only_changes(d->conf, nc, errf);
+	if (r == 0 && nerr == 0 && reconcile_interface(d, keep_installed, nc, errf) < 0)
+		nerr++;
 	fclose(errf);
 	if (r < 0 || nerr > 0) {
 		dv_conf_free(nc);
@@ -986,11 +1000,77 @@ static dv_nodeid_t member_by_name(const struct dv_daemon *d, const char *name)
 	return 0;
 }
 
+/* The event a client's request becomes: 0, -ENOENT (it names no member),
+ * -EINVAL (not an address request). */
+static int request_event(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req,
+			 struct dv_event *ret)
+{
+	enum dv_kind kind = req->kind ? (enum dv_kind)req->kind : DV_KIND_API;
+	struct dv_event *ev = ret;
+
+	*ev = (struct dv_event){0};
+	switch (req->type) {
+	case DV_MSG_ACTIVATE:
+	case DV_MSG_RELEASE:
+		/* claim and release: union members of one type, in one place. */
+		ev->type = req->type == DV_MSG_ACTIVATE ? DV_EV_CLAIM : DV_EV_RELEASE;
+		ev->claim.client = client;
+		ev->claim.seq = req->seq;
+		ev->claim.addr = req->addr;
+		ev->claim.kind = kind;
+		ev->claim.uid = uid;
+		break;
+	case DV_MSG_STANDBY:
+		ev->type = DV_EV_STANDBY;
+		ev->standby.client = client;
+		ev->standby.seq = req->seq;
+		ev->standby.addr = req->addr;
+		ev->standby.rank = req->rank;
+		ev->standby.kind = kind;
+		ev->standby.uid = uid;
+		break;
+	case DV_MSG_DEACTIVATE:
+	case DV_MSG_REACTIVATE:
+		ev->type = DV_EV_DEFINE_STATE;
+		ev->define_state.client = client;
+		ev->define_state.seq = req->seq;
+		ev->define_state.addr = req->addr;
+		ev->define_state.active = req->type == DV_MSG_REACTIVATE;
+		ev->define_state.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev->define_state.target)
+			return -ENOENT;
+		break;
+	case DV_MSG_LEAVE:
+	case DV_MSG_JOIN:
+		ev->type = DV_EV_NODE_ADMIN;
+		ev->node_admin.client = client;
+		ev->node_admin.seq = req->seq;
+		ev->node_admin.joined = req->type == DV_MSG_JOIN;
+		ev->node_admin.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev->node_admin.target)
+			return -ENOENT;
+		break;
+	case DV_MSG_MOVE:
+		ev->type = DV_EV_MOVE;
+		ev->move.client = client;
+		ev->move.seq = req->seq;
+		ev->move.addr = req->addr;
+		ev->move.uid = uid;
+		ev->move.to = member_by_name(d, req->node);
+		if (!ev->move.to)
+			return -ENOENT;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
-	struct dv_event ev = {0};
-	enum dv_kind kind = req->kind ? (enum dv_kind)req->kind : DV_KIND_API;
+	struct dv_event ev;
 	char msg[DV_REASON_MAX];
+	int r;
 
 	/* Corosync said this partition lost quorum and the stream may not say
 	 * so yet: a claim now would be granted an address this node will not
@@ -1001,73 +1081,17 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 				 "this node's partition is not quorate");
 		return;
 	}
-	switch (req->type) {
-	case DV_MSG_ACTIVATE:
-		ev.type = DV_EV_CLAIM;
-		ev.claim.client = client;
-		ev.claim.seq = req->seq;
-		ev.claim.addr = req->addr;
-		ev.claim.kind = kind;
-		ev.claim.uid = uid;
-		break;
-	case DV_MSG_RELEASE:
-		ev.type = DV_EV_RELEASE;
-		ev.release.client = client;
-		ev.release.seq = req->seq;
-		ev.release.addr = req->addr;
-		ev.release.kind = kind;
-		ev.release.uid = uid;
-		break;
-	case DV_MSG_STANDBY:
-		ev.type = DV_EV_STANDBY;
-		ev.standby.client = client;
-		ev.standby.seq = req->seq;
-		ev.standby.addr = req->addr;
-		ev.standby.rank = req->rank;
-		ev.standby.kind = kind;
-		ev.standby.uid = uid;
-		break;
-	case DV_MSG_DEACTIVATE:
-	case DV_MSG_REACTIVATE:
-		ev.type = DV_EV_DEFINE_STATE;
-		ev.define_state.client = client;
-		ev.define_state.seq = req->seq;
-		ev.define_state.addr = req->addr;
-		ev.define_state.active = req->type == DV_MSG_REACTIVATE;
-		ev.define_state.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
-		if (!ev.define_state.target)
-			goto unknown_node;
-		break;
-	case DV_MSG_LEAVE:
-	case DV_MSG_JOIN:
-		ev.type = DV_EV_NODE_ADMIN;
-		ev.node_admin.client = client;
-		ev.node_admin.seq = req->seq;
-		ev.node_admin.joined = req->type == DV_MSG_JOIN;
-		ev.node_admin.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
-		if (!ev.node_admin.target)
-			goto unknown_node;
-		break;
-	case DV_MSG_MOVE:
-		ev.type = DV_EV_MOVE;
-		ev.move.client = client;
-		ev.move.seq = req->seq;
-		ev.move.addr = req->addr;
-		ev.move.uid = uid;
-		ev.move.to = member_by_name(d, req->node);
-		if (!ev.move.to)
-			goto unknown_node;
-		break;
-	default:
+	r = request_event(d, client, uid, req, &ev);
+	if (r == -EINVAL) {
 		dv_control_reply(d->control, client, req->seq, NULL, DV_R_BADREQ, "not an address request");
 		return;
 	}
+	if (r == -ENOENT) {
+		snprintf(msg, sizeof(msg), "no member of the cluster is named '%s'", req->node);
+		dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_BADREQ, msg);
+		return;
+	}
 	submit(d, &ev);
-	return;
-
-unknown_node:
-	snprintf(msg, sizeof(msg), "no member of the cluster is named '%s'", req->node);
-	dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_BADREQ, msg);
 }
 
 static void probe_done(void *ud, const struct dv_addr *a, int result, const uint8_t mac[6])
