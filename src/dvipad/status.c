@@ -29,6 +29,27 @@ struct status_ctx {
 	struct dv_records *out;
 };
 
+/* The members where the define is deactivated, comma-separated: at most
+ * every member; a name that does not fit ends the list. */
+static void deactivated_on(const struct dv_engine *e, const struct dv_vipa_info *v, char *list, size_t size)
+{
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < v->n_cands; i++) {
+		int k;
+
+		if (!v->cands[i].deactivated)
+			continue;
+		k = snprintf(list + len, size - len, "%s%s", len ? "," : "", node_name(e, v->cands[i].node));
+		if (k < 0 || (size_t)k >= size - len) {
+			list[len] = '\0';
+			break;
+		}
+		len += (size_t)k;
+	}
+}
+
 static int status_vipa(void *ud, const struct dv_vipa_info *v)
 {
 	struct status_ctx *sc = ud;
@@ -37,7 +58,7 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	const struct dv_conf_range *r = dv_conf_find_range(in->conf, &v->addr);
 	struct dv_records *out = sc->out;
 	struct dv_msgb *b = out->b;
-	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN];
+	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN], list[DV_REASON_MAX];
 	int ret;
 
 	dv_addr_fmt(&v->addr, s);
@@ -52,26 +73,8 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	dv_msgb_field_bool(b, "installed", in->installed(in->ud, &v->addr));
 	dv_msgb_field_str(b, "range", r ? dv_prefix_fmt(&r->prefix, rs) : "");
 	dv_msgb_field_str(b, "policy", r ? dv_policy_name(r->policy) : "");
-	{
-		char list[DV_REASON_MAX] = "";
-		size_t len = 0;
-
-		/* At most every member; a name that does not fit ends the list. */
-		for (size_t i = 0; i < v->n_cands; i++) {
-			const char *nm = node_name(e, v->cands[i].node);
-			int k;
-
-			if (!v->cands[i].deactivated)
-				continue;
-			k = snprintf(list + len, sizeof(list) - len, "%s%s", len ? "," : "", nm);
-			if (k < 0 || (size_t)k >= sizeof(list) - len) {
-				list[len] = '\0';
-				break;
-			}
-			len += (size_t)k;
-		}
-		dv_msgb_field_str(b, "deactivated_on", list);
-	}
+	deactivated_on(e, v, list, sizeof(list));
+	dv_msgb_field_str(b, "deactivated_on", list);
 	ret = dv_records_emit(out);
 
 	for (size_t i = 0; i < v->n_holds; i++) {
