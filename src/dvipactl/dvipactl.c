@@ -288,12 +288,9 @@ bad:
  * RESULT with our seq. 0 and the RESULT in *ret, or an exit code after a
  * message on stderr.
  */
-static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, struct tree *t,
-			struct dv_reply *ret)
+static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, uint32_t seq)
 {
 	static struct dv_msgb b;
-	static uint8_t buf[DV_MSG_MAX];
-	uint32_t seq = ++c->seq;
 
 	dv_msgb_init(&b, type, seq);
 	if (addr)
@@ -310,64 +307,99 @@ static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr
 		fprintf(stderr, "dvipactl: sending to dvipad: %s\n", strerror(errno));
 		return EXIT_UNREACH;
 	}
+	return 0;
+}
 
+/*
+ * One message from dvipad into buf, parsed into *m: 0, -EINTR to wait
+ * again, or the exit status once the reason is printed.
+ */
+static int ctl_recv(struct ctl *c, uint8_t *buf, size_t size, struct dv_msg *m)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+	int r;
+
+	r = poll(&pfd, 1, REPLY_TIMEOUT_S * 1000);
+	if (r < 0 && errno == EINTR)
+		return -EINTR;
+	if (r == 0) {
+		fprintf(stderr, "dvipactl: no answer from dvipad in %d seconds\n", REPLY_TIMEOUT_S);
+		return EXIT_UNREACH;
+	}
+	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == EINTR)
+		return -EINTR;
+	if (n < 0) {
+		fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(errno));
+		return EXIT_UNREACH;
+	}
+	if (n == 0) {
+		fprintf(stderr, "dvipactl: dvipad closed the connection\n");
+		return EXIT_UNREACH;
+	}
+	if (mh.msg_flags & MSG_TRUNC) {
+		fprintf(stderr, "dvipactl: oversized message from dvipad\n");
+		return EXIT_FAILURE_OTHER;
+	}
+	r = dv_msg_parse(buf, (size_t)n, m);
+	if (r == -EPROTONOSUPPORT) {
+		fprintf(stderr, "dvipactl: dvipad speaks another protocol version\n");
+		return EXIT_FAILURE_OTHER;
+	}
+	if (r < 0) {
+		fprintf(stderr, "dvipactl: malformed message from dvipad\n");
+		return EXIT_FAILURE_OTHER;
+	}
+	return 0;
+}
+
+static int take_record(struct tree *t, const struct dv_msg *m)
+{
+	json_object *rec;
+	uint32_t rt;
+
+	if (record_to_json(m, &rt, &rec) < 0) {
+		fprintf(stderr, "dvipactl: malformed record from dvipad\n");
+		return EXIT_FAILURE_OTHER;
+	}
+	if (++t->records > MAX_RECORDS) {
+		json_object_put(rec);
+		fprintf(stderr, "dvipactl: more than %d records from dvipad\n", MAX_RECORDS);
+		return EXIT_FAILURE_OTHER;
+	}
+	tree_add(t, rt, rec);
+	return 0;
+}
+
+static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, struct tree *t,
+			struct dv_reply *ret)
+{
+	static uint8_t buf[DV_MSG_MAX];
+	uint32_t seq = ++c->seq;
+	int r;
+
+	r = ctl_send(c, type, addr, kind, seq);
+	if (r != 0)
+		return r;
 	for (;;) {
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		struct dv_msg m;
-		ssize_t n;
-		int r;
 
-		r = poll(&pfd, 1, REPLY_TIMEOUT_S * 1000);
-		if (r < 0 && errno == EINTR)
+		r = ctl_recv(c, buf, sizeof(buf), &m);
+		if (r == -EINTR)
 			continue;
-		if (r == 0) {
-			fprintf(stderr, "dvipactl: no answer from dvipad in %d seconds\n", REPLY_TIMEOUT_S);
-			return EXIT_UNREACH;
-		}
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(errno));
-			return EXIT_UNREACH;
-		}
-		if (n == 0) {
-			fprintf(stderr, "dvipactl: dvipad closed the connection\n");
-			return EXIT_UNREACH;
-		}
-		if (mh.msg_flags & MSG_TRUNC) {
-			fprintf(stderr, "dvipactl: oversized message from dvipad\n");
-			return EXIT_FAILURE_OTHER;
-		}
-		r = dv_msg_parse(buf, (size_t)n, &m);
-		if (r == -EPROTONOSUPPORT) {
-			fprintf(stderr, "dvipactl: dvipad speaks another protocol version\n");
-			return EXIT_FAILURE_OTHER;
-		}
-		if (r < 0) {
-			fprintf(stderr, "dvipactl: malformed message from dvipad\n");
-			return EXIT_FAILURE_OTHER;
-		}
+		if (r != 0)
+			return r;
 		if (m.seq != seq)
 			continue; /* EVENTs (seq 0) and anything not ours */
 		if (m.type == DV_MSG_RECORD) {
-			json_object *rec;
-			uint32_t rt;
-
 			if (!t)
 				continue;
-			if (record_to_json(&m, &rt, &rec) < 0) {
-				fprintf(stderr, "dvipactl: malformed record from dvipad\n");
-				return EXIT_FAILURE_OTHER;
-			}
-			if (++t->records > MAX_RECORDS) {
-				json_object_put(rec);
-				fprintf(stderr, "dvipactl: more than %d records from dvipad\n", MAX_RECORDS);
-				return EXIT_FAILURE_OTHER;
-			}
-			tree_add(t, rt, rec);
+			r = take_record(t, &m);
+			if (r != 0)
+				return r;
 		} else if (m.type == DV_MSG_RESULT) {
 			if (dv_reply_decode(&m, ret) < 0) {
 				fprintf(stderr, "dvipactl: malformed result from dvipad\n");
@@ -486,18 +518,8 @@ static void print_holder(json_object *h, bool standby)
 		       fmt_node(h, "node_name", "node", node), ju64(h, "uid"), pid, fmt_age(ju64(h, "since"), age));
 }
 
-static void render_status(json_object *root)
+static void render_daemon(json_object *d, json_object *members)
 {
-	static const char *const heads[NCOLS] = {"ADDR", "STATE", "OWNER", "ORIGIN", "SINCE", "HOLDS", "STANDBYS"};
-	static char cells[NCOLS][DV_REASON_MAX];
-	json_object *d = NULL, *members = NULL, *vipas = NULL;
-	int width[NCOLS];
-	size_t nv;
-
-	json_object_object_get_ex(root, "daemon", &d);
-	json_object_object_get_ex(root, "members", &members);
-	json_object_object_get_ex(root, "vipas", &vipas);
-
 	printf("Node %s (id %" PRIu64 "), cluster %s, quorate %s, interface %s\n", jstr(d, "node", "?"),
 	       ju64(d, "nodeid"), jstr(d, "cluster", "?"), jbool(d, "quorate") ? "yes" : "no",
 	       jstr(d, "interface", "?"));
@@ -519,8 +541,33 @@ static void render_status(json_object *root)
 		}
 	}
 	printf("\n");
+}
 
-	nv = vipas ? json_object_array_length(vipas) : 0;
+/* The lines under a VIPA's row: its holders, standbys and why it is as it is. */
+static void render_vipa_details(json_object *v)
+{
+	const char *reason = jstr(v, "reason", "");
+	json_object *a;
+
+	if (json_object_object_get_ex(v, "holds", &a))
+		for (size_t k = 0; k < json_object_array_length(a); k++)
+			print_holder(json_object_array_get_idx(a, k), false);
+	if (json_object_object_get_ex(v, "standbys", &a))
+		for (size_t k = 0; k < json_object_array_length(a); k++)
+			print_holder(json_object_array_get_idx(a, k), true);
+	if (*jstr(v, "deactivated_on", ""))
+		printf("    deactivated on: %s\n", jstr(v, "deactivated_on", ""));
+	if (*reason)
+		printf("    reason: %s\n", reason);
+}
+
+static void render_vipas(json_object *vipas)
+{
+	static const char *const heads[NCOLS] = {"ADDR", "STATE", "OWNER", "ORIGIN", "SINCE", "HOLDS", "STANDBYS"};
+	static char cells[NCOLS][DV_REASON_MAX];
+	size_t nv = vipas ? json_object_array_length(vipas) : 0;
+	int width[NCOLS];
+
 	for (int i = 0; i < NCOLS; i++)
 		width[i] = (int)strlen(heads[i]);
 	for (size_t i = 0; i < nv; i++) {
@@ -534,22 +581,23 @@ static void render_status(json_object *root)
 	print_row(cells, width);
 
 	for (size_t i = 0; i < nv; i++) {
-		json_object *v = json_object_array_get_idx(vipas, i), *a;
-		const char *reason = jstr(v, "reason", "");
+		json_object *v = json_object_array_get_idx(vipas, i);
 
 		vipa_cells(v, cells);
 		print_row(cells, width);
-		if (json_object_object_get_ex(v, "holds", &a))
-			for (size_t k = 0; k < json_object_array_length(a); k++)
-				print_holder(json_object_array_get_idx(a, k), false);
-		if (json_object_object_get_ex(v, "standbys", &a))
-			for (size_t k = 0; k < json_object_array_length(a); k++)
-				print_holder(json_object_array_get_idx(a, k), true);
-		if (*jstr(v, "deactivated_on", ""))
-			printf("    deactivated on: %s\n", jstr(v, "deactivated_on", ""));
-		if (*reason)
-			printf("    reason: %s\n", reason);
+		render_vipa_details(v);
 	}
+}
+
+static void render_status(json_object *root)
+{
+	json_object *d = NULL, *members = NULL, *vipas = NULL;
+
+	json_object_object_get_ex(root, "daemon", &d);
+	json_object_object_get_ex(root, "members", &members);
+	json_object_object_get_ex(root, "vipas", &vipas);
+	render_daemon(d, members);
+	render_vipas(vipas);
 }
 
 static void render_config(json_object *root)
@@ -963,24 +1011,29 @@ static int run_supervise(dvipa_t *h, struct run *st, int sfd, int pidfd)
 	}
 }
 
-static int cmd_run(struct ctl *c, int argc, char **argv)
+static int run_add_vipa(struct run *st, const char *text)
+{
+	if (st->n == MAX_VIPAS)
+		return usage_error("more than %d --vipa", MAX_VIPAS);
+	if (dv_addr_parse(text, &st->addr[st->n]) < 0)
+		return usage_error("'%s' is not an IPv4 or IPv6 address", text);
+	for (size_t i = 0; i < st->n; i++)
+		if (dv_addr_eq(&st->addr[i], &st->addr[st->n]))
+			return usage_error("--vipa %s given twice", text);
+	st->text[st->n++] = text;
+	return 0;
+}
+
+/* Returns 0 with the command's first word at argv[optind], or the exit status. */
+static int run_options(int argc, char **argv, struct run *st, bool *standby)
 {
 	static const struct option opts[] = {
 		{"standby", no_argument, NULL, 's'},	  {"rank", required_argument, NULL, 'r'},
 		{"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},	  {0},
 	};
-	static struct run st;
-	sigset_t mask, oldmask;
-	bool standby = false, has_rank = false;
-	dvipa_t *h = NULL;
-	int o, r, sfd = -1, pidfd = -1;
-	char **cmd;
-
-	st.rank = DEFAULT_RANK;
-	st.sig = SIGTERM;
-	if (c->json)
-		return usage_error("--json applies to display verbs only");
+	bool has_rank = false;
+	int o, r;
 
 	/* '+': the command's own options are not ours */
 	optind = 0;
@@ -990,30 +1043,25 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 
 		switch (o) {
 		case 's':
-			standby = true;
+			*standby = true;
 			break;
 		case 'r':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || v < 1 || v > 254)
 				return usage_error("rank '%s' is not in 1..254", optarg);
-			st.rank = (unsigned)v;
+			st->rank = (unsigned)v;
 			has_rank = true;
 			break;
 		case 'g':
-			st.sig = parse_signal(optarg);
-			if (st.sig < 0)
+			st->sig = parse_signal(optarg);
+			if (st->sig < 0)
 				return usage_error("'%s' is not a signal", optarg);
 			break;
 		case 'v':
-			if (st.n == MAX_VIPAS)
-				return usage_error("more than %d --vipa", MAX_VIPAS);
-			if (dv_addr_parse(optarg, &st.addr[st.n]) < 0)
-				return usage_error("'%s' is not an IPv4 or IPv6 address", optarg);
-			for (size_t i = 0; i < st.n; i++)
-				if (dv_addr_eq(&st.addr[i], &st.addr[st.n]))
-					return usage_error("--vipa %s given twice", optarg);
-			st.text[st.n++] = optarg;
+			r = run_add_vipa(st, optarg);
+			if (r != 0)
+				return r;
 			break;
 		case 'h':
 			usage_line(stdout, current_verb);
@@ -1022,25 +1070,99 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 			return usage_error(NULL);
 		}
 	}
-	if (has_rank && !standby)
+	if (has_rank && !*standby)
 		return usage_error("--rank needs --standby");
-	if (st.n == 0)
+	if (st->n == 0)
 		return usage_error("at least one --vipa is required");
 	if (optind >= argc)
 		return usage_error("no command given");
-	cmd = argv + optind;
+	return 0;
+}
 
-	/* From here on, these signals arrive through sfd only: before the
-	 * command runs they end the wait, afterwards they are forwarded. */
+/*
+ * From here on, these signals arrive through the returned descriptor only:
+ * before the command runs they end the wait, afterwards they are forwarded.
+ */
+static int run_signalfd(sigset_t *ret_oldmask)
+{
+	sigset_t mask;
+	int sfd = -1;
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+	if (sigprocmask(SIG_BLOCK, &mask, ret_oldmask) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		fprintf(stderr, "dvipactl: signalfd: %s\n", strerror(errno));
+	return sfd;
+}
+
+/* Ask for every --vipa; 0, or the exit status once the reason is printed. */
+static int run_request(dvipa_t *h, struct run *st, bool standby)
+{
+	int r;
+
+	for (size_t i = 0; i < st->n; i++) {
+		r = standby ? dvipa_standby(h, st->text[i], st->rank) : dvipa_activate(h, st->text[i]);
+		if (r < 0) {
+			const char *why = dvipa_reason(h);
+
+			fprintf(stderr, "dvipactl: %s %s: %s\n", standby ? "standby" : "activate", st->text[i],
+				*why ? why : dvipa_strerror(r));
+			return -r;
+		}
+		if (r == 0)
+			st->granted[i] = true;
+		else
+			fprintf(stderr, "dvipactl: waiting for %s (standby rank %u)\n", st->text[i], st->rank);
+	}
+	return 0;
+}
+
+/* Start the command and watch it; returns its exit status or ours. */
+static int run_command(dvipa_t *h, struct run *st, int sfd, char **cmd, const sigset_t *oldmask)
+{
+	int pidfd, r;
+
+	st->child = fork();
+	if (st->child < 0) {
+		fprintf(stderr, "dvipactl: fork: %s\n", strerror(errno));
 		return EXIT_FAILURE_OTHER;
 	}
+	if (st->child == 0) {
+		/* Every descriptor of ours is close-on-exec; the mask is not. */
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "dvipactl: cannot run '%s': %s\n", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	/* Without pidfd_open (Linux < 5.3) SIGCHLD on sfd does the job. */
+	pidfd = (int)syscall(SYS_pidfd_open, st->child, 0);
+	r = run_supervise(h, st, sfd, pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+static int cmd_run(struct ctl *c, int argc, char **argv)
+{
+	static struct run st;
+	sigset_t oldmask;
+	bool standby = false;
+	dvipa_t *h = NULL;
+	int r, sfd;
+
+	st.rank = DEFAULT_RANK;
+	st.sig = SIGTERM;
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+	r = run_options(argc, argv, &st, &standby);
+	if (r != 0)
+		return r;
+	sfd = run_signalfd(&oldmask);
+	if (sfd < 0)
+		return EXIT_FAILURE_OTHER;
 
 	r = dvipa_open(&h, c->sock_path);
 	if (r < 0) {
@@ -1048,50 +1170,15 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 		r = -r;
 		goto out;
 	}
-
-	for (size_t i = 0; i < st.n; i++) {
-		r = standby ? dvipa_standby(h, st.text[i], st.rank) : dvipa_activate(h, st.text[i]);
-		if (r < 0) {
-			const char *why = dvipa_reason(h);
-
-			fprintf(stderr, "dvipactl: %s %s: %s\n", standby ? "standby" : "activate", st.text[i],
-				*why ? why : dvipa_strerror(r));
-			r = -r;
-			goto out;
-		}
-		if (r == 0)
-			st.granted[i] = true;
-		else
-			fprintf(stderr, "dvipactl: waiting for %s (standby rank %u)\n", st.text[i], st.rank);
-	}
-	r = run_wait_granted(h, &st, sfd);
-	if (r != 0)
-		goto out;
-
-	st.child = fork();
-	if (st.child < 0) {
-		fprintf(stderr, "dvipactl: fork: %s\n", strerror(errno));
-		r = EXIT_FAILURE_OTHER;
-		goto out;
-	}
-	if (st.child == 0) {
-		/* Every descriptor of ours is close-on-exec; the mask is not. */
-		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "dvipactl: cannot run '%s': %s\n", cmd[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	/* Without pidfd_open (Linux < 5.3) SIGCHLD on sfd does the job. */
-	pidfd = (int)syscall(SYS_pidfd_open, st.child, 0);
-	r = run_supervise(h, &st, sfd, pidfd);
-
+	r = run_request(h, &st, standby);
+	if (r == 0)
+		r = run_wait_granted(h, &st, sfd);
+	if (r == 0)
+		r = run_command(h, &st, sfd, argv + optind, &oldmask);
 out:
 	/* Closing the handle ends the holds: the command is gone. */
 	dvipa_close(h);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (sfd >= 0)
-		close(sfd);
+	close(sfd);
 	return r;
 }
 

@@ -773,6 +773,114 @@ static void range_drop_allow(struct dv_conf_range *r)
 	range_take_allow(r, &a);
 }
 
+/*
+ * Room for one more statement in a table the config grows: the first time
+ * the cap is hit says so, later ones only fail, so one file does not repeat
+ * the same error for every line past the cap.
+ */
+static int table_limit(struct parser *p, size_t n, bool *full, const char *what)
+{
+	if (n < DV_CONF_MAX_STATEMENTS)
+		return 0;
+	if (*full)
+		return -EINVAL;
+	*full = true;
+	return perr(p, "too many %s (at most %d)", what, DV_CONF_MAX_STATEMENTS);
+}
+
+/* The table itself, or a larger one when full; NULL when out of memory. */
+static void *table_grow(void *tab, size_t n, size_t *cap, size_t first, size_t size)
+{
+	size_t ncap;
+	void *nt;
+
+	if (n < *cap)
+		return tab;
+	ncap = *cap ? *cap * 2 : first;
+	nt = realloc(tab, ncap * size);
+	if (nt)
+		*cap = ncap;
+	return nt;
+}
+
+/* MOVEABLE NONDISRUPTIVE|DISRUPTIVE or UNIQUE, before the range. */
+static int parse_range_policy(struct parser *p, enum dv_range_policy *policy, bool *options)
+{
+	if (take_kw(p, "MOVEABLE", 4)) {
+		const char *t = take(p);
+
+		if (t && kw_match(t, "NONDISRUPTIVE", 10))
+			*policy = DV_POLICY_NONDISRUPTIVE;
+		else if (t && kw_match(t, "DISRUPTIVE", 7))
+			*policy = DV_POLICY_DISRUPTIVE;
+		else if (t)
+			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"%s\"", t);
+		else
+			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE");
+		*options = true;
+	} else if (take_kw(p, "UNIQUE", 0)) {
+		*policy = DV_POLICY_UNIQUE;
+		*options = true;
+	}
+	return 0;
+}
+
+/* BINDWATCH and SOURCEVIPA after the range, each at most once. */
+static int parse_range_flags(struct parser *p, bool *bindwatch, bool *sourcevipa, bool *options)
+{
+	for (;;) {
+		if (take_kw(p, "BINDWATCH", 0)) {
+			if (*bindwatch)
+				return perr(p, "duplicate BINDWATCH");
+			*bindwatch = *options = true;
+		} else if (take_kw(p, "SOURCEVIPA", 0)) {
+			if (*sourcevipa)
+				return perr(p, "duplicate SOURCEVIPA");
+			*sourcevipa = *options = true;
+		} else {
+			return 0;
+		}
+	}
+}
+
+static int range_delete(struct parser *p, struct dv_conf_range *r, const struct dv_prefix *pfx, bool options)
+{
+	char buf[DV_ADDR_STRLEN];
+
+	if (options)
+		return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW");
+	if (!r || r->deleted)
+		return perr(p, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(pfx, buf));
+	r->deleted = true;
+	return 0;
+}
+
+/*
+ * The entry a DEFINE fills: the deleted one it revives, as now written, or a
+ * new one at the end of the table.
+ */
+static int range_slot(struct parser *p, const struct dv_prefix *pfx, struct dv_conf_range **r)
+{
+	struct dv_conf *c = p->c;
+	struct dv_conf_range *nr;
+	int k;
+
+	if (*r) {
+		range_drop_allow(*r);
+		return 0;
+	}
+	k = table_limit(p, c->n_ranges, &p->ranges_full, "VIPARANGE statements");
+	if (k < 0)
+		return k;
+	nr = table_grow(c->ranges, c->n_ranges, &p->ranges_cap, 16, sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	c->ranges = nr;
+	*r = &c->ranges[c->n_ranges++];
+	**r = (struct dv_conf_range){.prefix = *pfx};
+	return 0;
+}
+
 static int st_viparange(struct parser *p)
 {
 	_cleanup_(allow_done) struct allow allow = {0};
@@ -781,44 +889,20 @@ static int st_viparange(struct parser *p)
 	char buf[DV_ADDR_STRLEN];
 	struct dv_conf_range *r;
 	struct dv_prefix pfx;
-	struct dv_conf *c = p->c;
 	int k;
 
 	if (take_kw(p, "DEFINE", 0))
 		del = false;
 	else if (take_kw(p, "DELETE", 0))
 		del = true;
-	if (take_kw(p, "MOVEABLE", 4)) {
-		const char *t = take(p);
-
-		if (t && kw_match(t, "NONDISRUPTIVE", 10))
-			policy = DV_POLICY_NONDISRUPTIVE;
-		else if (t && kw_match(t, "DISRUPTIVE", 7))
-			policy = DV_POLICY_DISRUPTIVE;
-		else if (t)
-			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"%s\"", t);
-		else
-			return perr(p, "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE");
-		options = true;
-	} else if (take_kw(p, "UNIQUE", 0)) {
-		policy = DV_POLICY_UNIQUE;
-		options = true;
-	}
+	k = parse_range_policy(p, &policy, &options);
+	if (k < 0)
+		return k;
 	if (parse_range(p, &pfx) < 0)
 		return -EINVAL;
-	for (;;) {
-		if (take_kw(p, "BINDWATCH", 0)) {
-			if (bindwatch)
-				return perr(p, "duplicate BINDWATCH");
-			bindwatch = options = true;
-		} else if (take_kw(p, "SOURCEVIPA", 0)) {
-			if (sourcevipa)
-				return perr(p, "duplicate SOURCEVIPA");
-			sourcevipa = options = true;
-		} else {
-			break;
-		}
-	}
+	k = parse_range_flags(p, &bindwatch, &sourcevipa, &options);
+	if (k < 0)
+		return k;
 	if (take_kw(p, "ALLOW", 0)) {
 		k = parse_allow(p, &allow);
 		if (k < 0)
@@ -828,39 +912,14 @@ static int st_viparange(struct parser *p)
 	if (expect_end(p) < 0)
 		return -EINVAL;
 
-	r = range_lookup(c, &pfx);
-	if (del) {
-		if (options)
-			return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW");
-		if (!r || r->deleted)
-			return perr(p, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(&pfx, buf));
-		r->deleted = true;
-		return 0;
-	}
+	r = range_lookup(p->c, &pfx);
+	if (del)
+		return range_delete(p, r, &pfx, options);
 	if (r && !r->deleted)
 		return perr(p, "duplicate range %s (first at line %u)", dv_prefix_fmt(&pfx, buf), r->line);
-	if (r) {
-		/* DEFINE after DELETE: the range comes back as now written. */
-		range_drop_allow(r);
-	} else {
-		if (c->n_ranges >= DV_CONF_MAX_STATEMENTS) {
-			if (p->ranges_full)
-				return -EINVAL;
-			p->ranges_full = true;
-			return perr(p, "too many VIPARANGE statements (at most %d)", DV_CONF_MAX_STATEMENTS);
-		}
-		if (c->n_ranges == p->ranges_cap) {
-			size_t cap = p->ranges_cap ? p->ranges_cap * 2 : 16;
-			struct dv_conf_range *nr = realloc(c->ranges, cap * sizeof(*nr));
-
-			if (!nr)
-				return -ENOMEM;
-			c->ranges = nr;
-			p->ranges_cap = cap;
-		}
-		r = &c->ranges[c->n_ranges++];
-		*r = (struct dv_conf_range){.prefix = pfx};
-	}
+	k = range_slot(p, &pfx, &r);
+	if (k < 0)
+		return k;
 	r->deleted = false;
 	r->policy = policy;
 	r->bindwatch = bindwatch;
@@ -1017,19 +1076,15 @@ static const char *distribute_keyword(const char *t)
  * an address and PORT are checked now, so that a config written today does
  * not break when the statement gets its full meaning.
  */
-static int st_vipadistribute(struct parser *p)
+static int distribute_check(struct parser *p)
 {
-	struct dv_conf *c = p->c;
 	bool have_addr = false, have_port = false;
-	size_t len = strlen("VIPADISTRIBUTE") + 1;
-	char *text, *s;
 	int r = 0;
 
 	for (size_t i = 1; i < p->ntok; i++) {
 		const char *kw = distribute_keyword(p->tok[i]);
 		struct dv_addr a;
 
-		len += strlen(kw ? kw : p->tok[i]) + 1;
 		if (have_port || !kw || strcmp(kw, "PORT") != 0) {
 			if (!have_port && !kw && dv_addr_parse(p->tok[i], &a) == 0)
 				have_addr = true;
@@ -1049,26 +1104,23 @@ static int st_vipadistribute(struct parser *p)
 		r = perr(p, "VIPADISTRIBUTE needs an address");
 	if (!have_port)
 		r = perr(p, "VIPADISTRIBUTE needs PORT");
-	if (r < 0)
-		return r;
-	if (c->n_distribute >= DV_CONF_MAX_STATEMENTS) {
-		if (p->distribute_full)
-			return -EINVAL;
-		p->distribute_full = true;
-		return perr(p, "too many VIPADISTRIBUTE statements (at most %d)", DV_CONF_MAX_STATEMENTS);
-	}
-	if (c->n_distribute == p->distribute_cap) {
-		size_t cap = p->distribute_cap ? p->distribute_cap * 2 : 8;
-		char **nd = realloc(c->distribute, cap * sizeof(*nd));
+	return r;
+}
 
-		if (!nd)
-			return -ENOMEM;
-		c->distribute = nd;
-		p->distribute_cap = cap;
+/* The statement with its keywords spelled out in full; NULL when out of memory. */
+static char *distribute_text(const struct parser *p)
+{
+	size_t len = strlen("VIPADISTRIBUTE") + 1;
+	char *text, *s;
+
+	for (size_t i = 1; i < p->ntok; i++) {
+		const char *kw = distribute_keyword(p->tok[i]);
+
+		len += strlen(kw ? kw : p->tok[i]) + 1;
 	}
 	text = malloc(len);
 	if (!text)
-		return -ENOMEM;
+		return NULL;
 	s = stpcpy(text, "VIPADISTRIBUTE");
 	for (size_t i = 1; i < p->ntok; i++) {
 		const char *kw = distribute_keyword(p->tok[i]);
@@ -1076,6 +1128,29 @@ static int st_vipadistribute(struct parser *p)
 		*s++ = ' ';
 		s = stpcpy(s, kw ? kw : p->tok[i]);
 	}
+	return text;
+}
+
+static int st_vipadistribute(struct parser *p)
+{
+	struct dv_conf *c = p->c;
+	char **nd;
+	char *text;
+	int r;
+
+	r = distribute_check(p);
+	if (r < 0)
+		return r;
+	r = table_limit(p, c->n_distribute, &p->distribute_full, "VIPADISTRIBUTE statements");
+	if (r < 0)
+		return r;
+	nd = table_grow(c->distribute, c->n_distribute, &p->distribute_cap, 8, sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	c->distribute = nd;
+	text = distribute_text(p);
+	if (!text)
+		return -ENOMEM;
 	c->distribute[c->n_distribute++] = text;
 	return 0;
 }

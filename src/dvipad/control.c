@@ -348,34 +348,99 @@ static const char *cluster_op_name(uint16_t type)
 	}
 }
 
+static void log_refused(const struct dv_client *cl, const char *msg)
+{
+	log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid, msg);
+}
+
+/* Frame and decode; on failure the reason is in msg and -EINVAL returned. */
+static int parse_request(const uint8_t *buf, size_t n, struct dv_request *req, char *msg, size_t len)
+{
+	const char *why = NULL;
+	struct dv_msg m;
+	int r;
+
+	r = dv_msg_parse(buf, n, &m);
+	if (r == -EPROTONOSUPPORT) {
+		snprintf(msg, len, "protocol version not supported (dvipad speaks version %d)", DV_PROTO_VERSION);
+		return -EINVAL;
+	}
+	if (r < 0) {
+		snprintf(msg, len, "malformed message of %zu bytes", n);
+		return -EINVAL;
+	}
+	r = dv_request_decode(&m, req, &why);
+	if (r < 0) {
+		snprintf(msg, len, "bad request: %s", why ? why : "malformed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void bad_message(struct dv_client *cl, uint32_t seq, const char *msg)
+{
+	send_result(cl, seq, NULL, DV_R_BADREQ, msg);
+	if (++cl->bad >= MAX_BAD_MESSAGES) {
+		log_warn("client pid %d sent %d malformed messages in a row; disconnecting it", (int)cl->cred.pid,
+			 MAX_BAD_MESSAGES);
+		cl->dead = true;
+	}
+}
+
+/* ACTIVATE, RELEASE and STANDBY: allowed by the range's ALLOW list. */
+static void handle_address_op(struct dv_client *cl, const struct dv_request *req, const struct dv_control_target *t)
+{
+	struct dv_control *c = cl->ctl;
+	char msg[DV_REASON_MAX], s[DV_ADDR_STRLEN];
+	enum dv_result ar;
+
+	msg[0] = 0;
+	ar = authorize(cl, req, t, msg, sizeof(msg));
+	if (ar == DV_R_NORANGE) {
+		snprintf(msg, sizeof(msg), "address %s is in no VIPARANGE of node %s", dv_addr_fmt(&req->addr, s),
+			 t->node);
+	}
+	if (ar != DV_R_OK) {
+		if (ar == DV_R_PERM)
+			log_refused(cl, msg);
+		send_result(cl, req->seq, &req->addr, ar, msg);
+		return;
+	}
+	c->ops->request(c->ud, cl->id, &cl->cred, req);
+}
+
+static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_control *c = cl->ctl;
+	char msg[DV_REASON_MAX], s[DV_ADDR_STRLEN];
+
+	/* Cluster operations are the administrator's, whatever the
+	 * ranges' ALLOW lists say. */
+	if (cl->cred.uid != 0) {
+		snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req->type));
+		log_refused(cl, msg);
+		send_result(cl, req->seq, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
+		return;
+	}
+	log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req->type), req->has_addr ? " " : "",
+		   req->has_addr ? dv_addr_fmt(&req->addr, s) : "", req->node[0] ? " on node " : "", req->node,
+		   (int)cl->cred.pid);
+	c->ops->request(c->ud, cl->id, &cl->cred, req);
+}
+
 static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 {
 	struct dv_control *c = cl->ctl;
 	struct dv_control_target t = {0};
 	struct dv_request req;
-	struct dv_msg m;
-	const char *why = NULL;
-	char msg[DV_REASON_MAX], s[DV_ADDR_STRLEN];
+	char msg[DV_REASON_MAX];
 	uint32_t seq = 0;
-	enum dv_result ar;
-	int r;
 
 	if (n >= sizeof(struct dv_msg_hdr))
 		memcpy(&seq, buf + offsetof(struct dv_msg_hdr, seq), sizeof(seq));
-	r = dv_msg_parse(buf, n, &m);
-	if (r == -EPROTONOSUPPORT) {
-		snprintf(msg, sizeof(msg), "protocol version not supported (dvipad speaks version %d)",
-			 DV_PROTO_VERSION);
-		goto bad;
-	}
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "malformed message of %zu bytes", n);
-		goto bad;
-	}
-	r = dv_request_decode(&m, &req, &why);
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "bad request: %s", why ? why : "malformed");
-		goto bad;
+	if (parse_request(buf, n, &req, msg, sizeof(msg)) < 0) {
+		bad_message(cl, seq, msg);
+		return;
 	}
 	cl->bad = 0;
 
@@ -390,39 +455,14 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	case DV_MSG_ACTIVATE:
 	case DV_MSG_RELEASE:
 	case DV_MSG_STANDBY:
-		msg[0] = 0;
-		ar = authorize(cl, &req, &t, msg, sizeof(msg));
-		if (ar == DV_R_NORANGE) {
-			snprintf(msg, sizeof(msg), "address %s is in no VIPARANGE of node %s",
-				 dv_addr_fmt(&req.addr, s), t.node);
-		}
-		if (ar != DV_R_OK) {
-			if (ar == DV_R_PERM)
-				log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid,
-					   (unsigned)cl->cred.uid, msg);
-			send_result(cl, req.seq, &req.addr, ar, msg);
-			return;
-		}
-		c->ops->request(c->ud, cl->id, &cl->cred, &req);
+		handle_address_op(cl, &req, &t);
 		return;
 	case DV_MSG_MOVE:
 	case DV_MSG_DEACTIVATE:
 	case DV_MSG_REACTIVATE:
 	case DV_MSG_LEAVE:
 	case DV_MSG_JOIN:
-		/* Cluster operations are the administrator's, whatever the
-		 * ranges' ALLOW lists say. */
-		if (cl->cred.uid != 0) {
-			snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req.type));
-			log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid,
-				   msg);
-			send_result(cl, req.seq, req.has_addr ? &req.addr : NULL, DV_R_PERM, msg);
-			return;
-		}
-		log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req.type), req.has_addr ? " " : "",
-			   req.has_addr ? dv_addr_fmt(&req.addr, s) : "", req.node[0] ? " on node " : "", req.node,
-			   (int)cl->cred.pid);
-		c->ops->request(c->ud, cl->id, &cl->cred, &req);
+		handle_cluster_op(cl, &req);
 		return;
 	case DV_MSG_STATUS:
 	case DV_MSG_CONFIG:
@@ -433,14 +473,7 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		return;
 	default:
 		snprintf(msg, sizeof(msg), "message type %u is not a request", req.type);
-		goto bad;
-	}
-bad:
-	send_result(cl, seq, NULL, DV_R_BADREQ, msg);
-	if (++cl->bad >= MAX_BAD_MESSAGES) {
-		log_warn("client pid %d sent %d malformed messages in a row; disconnecting it", (int)cl->cred.pid,
-			 MAX_BAD_MESSAGES);
-		cl->dead = true;
+		bad_message(cl, seq, msg);
 	}
 }
 
@@ -559,12 +592,55 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	}
 }
 
+/* The socket's directory, when it has one other than "/". */
+static int make_socket_dir(const char *path)
+{
+	char *dir, *slash;
+	int r = 0;
+
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			r = -errno;
+	}
+	free(dir);
+	return r;
+}
+
+/* Refuse to steal the socket of a daemon that still answers. */
+static bool socket_answers(const struct sockaddr_un *sa)
+{
+	int probe, r;
+
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return false;
+	r = connect(probe, (const struct sockaddr *)sa, sizeof(*sa));
+	close(probe);
+	return r == 0;
+}
+
+static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
+{
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+		return -errno;
+	/* Anyone may connect: reading status needs no privilege, and every
+	 * change is authorized per request with SO_PEERCRED. */
+	if (chmod(sa->sun_path, 0666) < 0 || listen(c->fd, 128) < 0)
+		return -errno;
+	return sd_event_add_io(c->ev, &c->io, c->fd, EPOLLIN, listen_io, c);
+}
+
 int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud, struct dv_control **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct dv_control *c;
-	char *dir, *slash;
-	int r, probe;
+	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -579,47 +655,15 @@ int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops 
 	c->fd = -1;
 	c->next_id = 1;
 	c->path = strdup(path);
-	dir = strdup(path);
-	if (!c->path || !dir) {
-		free(dir);
-		r = -ENOMEM;
+	r = c->path ? make_socket_dir(path) : -ENOMEM;
+	if (r < 0)
 		goto fail;
-	}
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = 0;
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			r = -errno;
-			free(dir);
-			goto fail;
-		}
-	}
-	free(dir);
-
-	/* Refuse to steal the socket of a daemon that still answers. */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		close(probe);
-		if (r == 0) {
-			r = -EADDRINUSE;
-			goto fail;
-		}
+	if (socket_answers(&sa)) {
+		r = -EADDRINUSE;
+		goto fail;
 	}
 	(void)unlink(path);
-
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	/* Anyone may connect: reading status needs no privilege, and every
-	 * change is authorized per request with SO_PEERCRED. */
-	if (chmod(path, 0666) < 0 || listen(c->fd, 128) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	r = sd_event_add_io(ev, &c->io, c->fd, EPOLLIN, listen_io, c);
+	r = bind_listen(c, &sa);
 	if (r < 0)
 		goto fail;
 	*ret = c;

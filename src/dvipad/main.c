@@ -55,33 +55,32 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-int main(int argc, char **argv)
+struct options {
+	const char *conf_path, *sock_path;
+	bool check, verbose, foreground;
+};
+
+/* Returns the exit status when dvipad is done (-h, a bad option), else -1. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
-	const char *conf_path = DEFAULT_CONF, *sock_path = DV_DEFAULT_SOCKET;
-	bool check = false, verbose = false, foreground = false;
-	struct dv_conf *conf = NULL;
-	struct dv_daemon *d = NULL;
-	sd_event *ev = NULL;
-	sigset_t mask;
-	unsigned nerr = 0;
-	int c, r;
+	int c;
 
 	while ((c = getopt(argc, argv, "df:hnS:v")) != -1) {
 		switch (c) {
 		case 'd':
-			foreground = true;
+			o->foreground = true;
 			break;
 		case 'f':
-			conf_path = optarg;
+			o->conf_path = optarg;
 			break;
 		case 'n':
-			check = true;
+			o->check = true;
 			break;
 		case 'S':
-			sock_path = optarg;
+			o->sock_path = optarg;
 			break;
 		case 'v':
-			verbose = true;
+			o->verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -96,24 +95,38 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	r = dv_conf_parse_file(conf_path, stderr, &conf, &nerr);
-	if (check) {
-		if (r == 0 && verbose)
+/*
+ * Returns the exit status when dvipad is done (-n, a config with errors),
+ * else -1 with the parsed config in *ret_conf.
+ */
+static int load_conf(const struct options *o, struct dv_conf **ret_conf)
+{
+	struct dv_conf *conf = NULL;
+	unsigned nerr = 0;
+	int r;
+
+	r = dv_conf_parse_file(o->conf_path, stderr, &conf, &nerr);
+	if (o->check) {
+		if (r == 0 && o->verbose)
 			dv_conf_print(conf, stdout);
 		dv_conf_free(conf);
 		return r == 0 ? 0 : 1;
 	}
 	if (r < 0) {
-		fprintf(stderr, "dvipad: %s: %u error(s); not starting\n", conf_path, nerr);
+		fprintf(stderr, "dvipad: %s: %u error(s); not starting\n", o->conf_path, nerr);
 		return 1;
 	}
+	*ret_conf = conf;
+	return -1;
+}
 
-	if (!foreground && daemon(0, 0) < 0) {
-		fprintf(stderr, "dvipad: cannot go to the background: %s\n", strerror(errno));
-		return 1;
-	}
-	log_init("dvipad", foreground, verbose);
+/* The signals arrive through the event loop, never as handlers. */
+static void block_signals(void)
+{
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -121,34 +134,50 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The event loop and the daemon listening; on failure all is undone and logged. */
+static int start(const struct options *o, struct dv_conf *conf, sd_event **ret_ev, struct dv_daemon **ret_d)
+{
+	struct dv_daemon *d = NULL;
+	sd_event *ev = NULL;
+	int r;
 
 	r = sd_event_default(&ev);
 	if (r < 0) {
 		log_err("cannot create the event loop: %s", strerror(-r));
-		return 1;
+		return r;
 	}
-	r = dv_daemon_new(ev, conf_path, conf, &d);
-	conf = NULL; /* owned by the daemon (or freed with it) */
+	r = dv_daemon_new(ev, o->conf_path, conf, &d);
+	/* conf is owned by the daemon now (or freed with it) */
 	if (r < 0) {
 		log_err("cannot start: %s", strerror(-r));
 		sd_event_unref(ev);
-		return 1;
+		return r;
 	}
-	r = dv_daemon_listen(d, sock_path);
+	r = dv_daemon_listen(d, o->sock_path);
 	if (r < 0) {
-		log_err("cannot listen on '%s': %s", sock_path,
+		log_err("cannot listen on '%s': %s", o->sock_path,
 			r == -EADDRINUSE ? "another dvipad is running there" : strerror(-r));
 		dv_daemon_shutdown(d);
 		dv_daemon_free(d);
 		sd_event_unref(ev);
-		return 1;
+		return r;
 	}
+	*ret_ev = ev;
+	*ret_d = d;
+	return 0;
+}
+
+static int run(sd_event *ev, struct dv_daemon *d, const char *sock_path)
+{
+	int r;
+
 	if (sd_event_add_signal(ev, NULL, SIGTERM, on_exit_signal, d) < 0 ||
 	    sd_event_add_signal(ev, NULL, SIGINT, on_exit_signal, d) < 0 ||
 	    sd_event_add_signal(ev, NULL, SIGHUP, on_sighup, d) < 0) {
 		log_err("cannot watch signals");
-		r = -EIO;
-		goto out;
+		return -EIO;
 	}
 	(void)sd_event_set_watchdog(ev, true);
 
@@ -158,7 +187,32 @@ int main(int argc, char **argv)
 	r = sd_event_loop(ev);
 	if (r < 0)
 		log_err("event loop failed: %s", strerror(-r));
-out:
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.conf_path = DEFAULT_CONF, .sock_path = DV_DEFAULT_SOCKET};
+	struct dv_conf *conf = NULL;
+	struct dv_daemon *d = NULL;
+	sd_event *ev = NULL;
+	int r;
+
+	r = parse_options(argc, argv, &o);
+	if (r >= 0)
+		return r;
+	r = load_conf(&o, &conf);
+	if (r >= 0)
+		return r;
+	if (!o.foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "dvipad: cannot go to the background: %s\n", strerror(errno));
+		return 1;
+	}
+	log_init("dvipad", o.foreground, o.verbose);
+	block_signals();
+	if (start(&o, conf, &ev, &d) < 0)
+		return 1;
+	r = run(ev, d, o.sock_path);
 	dv_daemon_shutdown(d);
 	dv_daemon_free(d);
 	sd_event_unref(ev);
