@@ -403,137 +403,164 @@ static bool kind_ok(unsigned k)
 	return k == DV_KIND_API || k == DV_KIND_OPERATOR || k == DV_KIND_SOCKET;
 }
 
-int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
+static void w_bool(struct dv_wbuf *w, bool v)
 {
-	struct dv_wbuf w = {.max = DV_WIRE_MAX};
-
-	if (!ev || !ret || !ret_len)
-		return -EINVAL;
-	if ((unsigned)ev->type < DV_EV_NODE_CONFIG || (unsigned)ev->type > DV_EV_LAST ||
-	    (needs_node(ev->type) && ev->node == 0))
-		return -EINVAL;
-
-	dv_w_u32(&w, DV_WIRE_MAGIC);
-	dv_w_u16(&w, DV_WIRE_VERSION);
-	dv_w_u16(&w, (uint16_t)ev->type);
-	dv_w_u32(&w, 0); /* length, below */
-	dv_w_u32(&w, ev->node);
-	dv_w_u64(&w, ev->time_ms);
-
-	switch (ev->type) {
-	case DV_EV_NODE_CONFIG: {
-		const struct dv_node_conf *nc = &ev->node_config;
-
-		if (nc->n_ranges > DV_CONF_MAX_STATEMENTS || nc->n_defines > DV_CONF_MAX_STATEMENTS ||
-		    (nc->n_ranges && !nc->ranges) || (nc->n_defines && !nc->defines)) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_str(&w, nc->name, sizeof(nc->name));
-		dv_w_u32(&w, (uint32_t)nc->n_ranges);
-		for (size_t i = 0; i < nc->n_ranges; i++)
-			dv_w_range(&w, &nc->ranges[i]);
-		dv_w_u32(&w, (uint32_t)nc->n_defines);
-		for (size_t i = 0; i < nc->n_defines; i++)
-			dv_w_define(&w, &nc->defines[i]);
-		break;
-	}
-	case DV_EV_CLAIM:
-	case DV_EV_RELEASE:
-		/* claim and release share their layout */
-		if (!kind_ok(ev->claim.kind)) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u64(&w, ev->claim.client);
-		dv_w_u32(&w, ev->claim.seq);
-		dv_w_addr(&w, &ev->claim.addr);
-		dv_w_u8(&w, (uint8_t)ev->claim.kind);
-		dv_w_u32(&w, ev->claim.uid);
-		break;
-	case DV_EV_STANDBY:
-		if (!kind_ok(ev->standby.kind)) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u64(&w, ev->standby.client);
-		dv_w_u32(&w, ev->standby.seq);
-		dv_w_addr(&w, &ev->standby.addr);
-		dv_w_u32(&w, ev->standby.rank);
-		dv_w_u8(&w, (uint8_t)ev->standby.kind);
-		dv_w_u32(&w, ev->standby.uid);
-		break;
-	case DV_EV_CLIENT_GONE:
-		dv_w_u64(&w, ev->client_gone.client);
-		break;
-	case DV_EV_ADDR_STATE:
-		if (ev->addr_state.flags & ~(unsigned)AS_FLAGS) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_addr(&w, &ev->addr_state.addr);
-		dv_w_u32(&w, ev->addr_state.flags);
-		break;
-	case DV_EV_MEMBERSHIP:
-		if (ev->membership.n > DV_ENGINE_MAX_NODES || (ev->membership.n && !ev->membership.nodes)) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u32(&w, (uint32_t)ev->membership.n);
-		for (size_t i = 0; i < ev->membership.n; i++) {
-			if (ev->membership.nodes[i] == 0)
-				w_fail(&w, -EINVAL);
-			dv_w_u32(&w, ev->membership.nodes[i]);
-		}
-		break;
-	case DV_EV_QUORUM:
-		dv_w_u8(&w, ev->quorum.quorate ? 1 : 0);
-		break;
-	case DV_EV_MOVE:
-		if (ev->move.to == 0) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u64(&w, ev->move.client);
-		dv_w_u32(&w, ev->move.seq);
-		dv_w_addr(&w, &ev->move.addr);
-		dv_w_u32(&w, ev->move.to);
-		dv_w_u32(&w, ev->move.uid);
-		break;
-	case DV_EV_DEFINE_STATE:
-		if (ev->define_state.target == 0) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u64(&w, ev->define_state.client);
-		dv_w_u32(&w, ev->define_state.seq);
-		dv_w_addr(&w, &ev->define_state.addr);
-		dv_w_u32(&w, ev->define_state.target);
-		dv_w_u8(&w, ev->define_state.active ? 1 : 0);
-		break;
-	case DV_EV_NODE_ADMIN:
-		if (ev->node_admin.target == 0) {
-			w_fail(&w, -EINVAL);
-			break;
-		}
-		dv_w_u64(&w, ev->node_admin.client);
-		dv_w_u32(&w, ev->node_admin.seq);
-		dv_w_u32(&w, ev->node_admin.target);
-		dv_w_u8(&w, ev->node_admin.joined ? 1 : 0);
-		break;
-	}
-	dv_w_patch_u32(&w, 8, (uint32_t)w.len);
-	if (w.err) {
-		free(w.data);
-		return w.err;
-	}
-	*ret = w.data;
-	*ret_len = w.len;
-	return 0;
+	dv_w_u8(w, v ? 1 : 0);
 }
 
-static int decode_node_config(struct dv_rbuf *r, struct dv_node_conf *nc, void **ret_storage)
+/* The requester and the address most operator and client events start with. */
+static void w_request(struct dv_wbuf *w, uint64_t client, uint32_t seq, const struct dv_addr *addr)
 {
+	dv_w_u64(w, client);
+	dv_w_u32(w, seq);
+	dv_w_addr(w, addr);
+}
+
+/* Each encode_*() checks what its decoder would refuse before it writes. */
+static void encode_node_config(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	const struct dv_node_conf *nc = &ev->node_config;
+
+	if (nc->n_ranges > DV_CONF_MAX_STATEMENTS || nc->n_defines > DV_CONF_MAX_STATEMENTS ||
+	    (nc->n_ranges && !nc->ranges) || (nc->n_defines && !nc->defines)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_str(w, nc->name, sizeof(nc->name));
+	dv_w_u32(w, (uint32_t)nc->n_ranges);
+	for (size_t i = 0; i < nc->n_ranges; i++)
+		dv_w_range(w, &nc->ranges[i]);
+	dv_w_u32(w, (uint32_t)nc->n_defines);
+	for (size_t i = 0; i < nc->n_defines; i++)
+		dv_w_define(w, &nc->defines[i]);
+}
+
+/* claim and release share their layout */
+static void encode_claim(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (!kind_ok(ev->claim.kind)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	w_request(w, ev->claim.client, ev->claim.seq, &ev->claim.addr);
+	dv_w_u8(w, (uint8_t)ev->claim.kind);
+	dv_w_u32(w, ev->claim.uid);
+}
+
+static void encode_standby(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (!kind_ok(ev->standby.kind)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	w_request(w, ev->standby.client, ev->standby.seq, &ev->standby.addr);
+	dv_w_u32(w, ev->standby.rank);
+	dv_w_u8(w, (uint8_t)ev->standby.kind);
+	dv_w_u32(w, ev->standby.uid);
+}
+
+static void encode_client_gone(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	dv_w_u64(w, ev->client_gone.client);
+}
+
+static void encode_addr_state(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->addr_state.flags & ~(unsigned)AS_FLAGS) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_addr(w, &ev->addr_state.addr);
+	dv_w_u32(w, ev->addr_state.flags);
+}
+
+static void encode_membership(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->membership.n > DV_ENGINE_MAX_NODES || (ev->membership.n && !ev->membership.nodes)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_u32(w, (uint32_t)ev->membership.n);
+	for (size_t i = 0; i < ev->membership.n; i++) {
+		if (ev->membership.nodes[i] == 0)
+			w_fail(w, -EINVAL);
+		dv_w_u32(w, ev->membership.nodes[i]);
+	}
+}
+
+static void encode_quorum(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	w_bool(w, ev->quorum.quorate);
+}
+
+static void encode_move(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->move.to == 0) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	w_request(w, ev->move.client, ev->move.seq, &ev->move.addr);
+	dv_w_u32(w, ev->move.to);
+	dv_w_u32(w, ev->move.uid);
+}
+
+static void encode_define_state(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->define_state.target == 0) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	w_request(w, ev->define_state.client, ev->define_state.seq, &ev->define_state.addr);
+	dv_w_u32(w, ev->define_state.target);
+	w_bool(w, ev->define_state.active);
+}
+
+static void encode_node_admin(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->node_admin.target == 0) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_u64(w, ev->node_admin.client);
+	dv_w_u32(w, ev->node_admin.seq);
+	dv_w_u32(w, ev->node_admin.target);
+	w_bool(w, ev->node_admin.joined);
+}
+
+static void r_request(struct dv_rbuf *r, uint64_t *ret_client, uint32_t *ret_seq, struct dv_addr *ret_addr)
+{
+	*ret_client = dv_r_u64(r);
+	*ret_seq = dv_r_u32(r);
+	dv_r_addr(r, ret_addr);
+}
+
+static enum dv_kind r_kind(struct dv_rbuf *r)
+{
+	uint8_t kind = dv_r_u8(r);
+
+	if (!kind_ok(kind))
+		r->bad = true;
+	return (enum dv_kind)kind;
+}
+
+/* A node id, which is never 0. */
+static dv_nodeid_t r_nodeid(struct dv_rbuf *r)
+{
+	dv_nodeid_t id = dv_r_u32(r);
+
+	if (id == 0)
+		r->bad = true;
+	return id;
+}
+
+/*
+ * Each decode_*() reads its body into ev and marks r bad for what is
+ * malformed, or returns -errno at once. What it allocates for ev's pointers
+ * it leaves in *ret_storage, for the caller's single free().
+ */
+static int decode_node_config(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	struct dv_node_conf *nc = &ev->node_config;
 	struct dv_conf_range *ranges;
 	struct dv_conf_define *defines;
 	size_t nr, nd, off;
@@ -574,12 +601,155 @@ static int decode_node_config(struct dv_rbuf *r, struct dv_node_conf *nc, void *
 	return 0;
 }
 
+static int decode_claim(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	r_request(r, &ev->claim.client, &ev->claim.seq, &ev->claim.addr);
+	ev->claim.kind = r_kind(r);
+	ev->claim.uid = dv_r_u32(r);
+	return 0;
+}
+
+static int decode_standby(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	r_request(r, &ev->standby.client, &ev->standby.seq, &ev->standby.addr);
+	ev->standby.rank = dv_r_u32(r);
+	ev->standby.kind = r_kind(r);
+	ev->standby.uid = dv_r_u32(r);
+	return 0;
+}
+
+static int decode_client_gone(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	ev->client_gone.client = dv_r_u64(r);
+	return 0;
+}
+
+static int decode_addr_state(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	dv_r_addr(r, &ev->addr_state.addr);
+	ev->addr_state.flags = dv_r_u32(r);
+	if (ev->addr_state.flags & ~(unsigned)AS_FLAGS)
+		r->bad = true;
+	return 0;
+}
+
+static int decode_membership(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	size_t n = dv_r_count(r, DV_ENGINE_MAX_NODES, 4);
+	dv_nodeid_t *nodes;
+
+	if (r->bad)
+		return -EBADMSG;
+	nodes = calloc(n ? n : 1, sizeof(*nodes));
+	if (!nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		nodes[i] = r_nodeid(r);
+	ev->membership.n = n;
+	ev->membership.nodes = n ? nodes : NULL;
+	*ret_storage = nodes;
+	return 0;
+}
+
+static int decode_quorum(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	ev->quorum.quorate = dv_r_bool(r);
+	return 0;
+}
+
+static int decode_move(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	r_request(r, &ev->move.client, &ev->move.seq, &ev->move.addr);
+	ev->move.to = r_nodeid(r);
+	ev->move.uid = dv_r_u32(r);
+	return 0;
+}
+
+static int decode_define_state(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	r_request(r, &ev->define_state.client, &ev->define_state.seq, &ev->define_state.addr);
+	ev->define_state.target = r_nodeid(r);
+	ev->define_state.active = dv_r_bool(r);
+	return 0;
+}
+
+static int decode_node_admin(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	ev->node_admin.client = dv_r_u64(r);
+	ev->node_admin.seq = dv_r_u32(r);
+	ev->node_admin.target = r_nodeid(r);
+	ev->node_admin.joined = dv_r_bool(r);
+	return 0;
+}
+
+/* One body layout per event type, in both directions. */
+static const struct event_codec {
+	void (*encode)(struct dv_wbuf *w, const struct dv_event *ev);
+	int (*decode)(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage);
+} codecs[DV_EV_LAST + 1] = {
+	[DV_EV_NODE_CONFIG] = {encode_node_config, decode_node_config},
+	[DV_EV_CLAIM] = {encode_claim, decode_claim},
+	[DV_EV_RELEASE] = {encode_claim, decode_claim},
+	[DV_EV_STANDBY] = {encode_standby, decode_standby},
+	[DV_EV_CLIENT_GONE] = {encode_client_gone, decode_client_gone},
+	[DV_EV_ADDR_STATE] = {encode_addr_state, decode_addr_state},
+	[DV_EV_MEMBERSHIP] = {encode_membership, decode_membership},
+	[DV_EV_QUORUM] = {encode_quorum, decode_quorum},
+	[DV_EV_MOVE] = {encode_move, decode_move},
+	[DV_EV_DEFINE_STATE] = {encode_define_state, decode_define_state},
+	[DV_EV_NODE_ADMIN] = {encode_node_admin, decode_node_admin},
+};
+
+int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)
+{
+	struct dv_wbuf w = {.max = DV_WIRE_MAX};
+
+	if (!ev || !ret || !ret_len)
+		return -EINVAL;
+	if ((unsigned)ev->type < DV_EV_NODE_CONFIG || (unsigned)ev->type > DV_EV_LAST ||
+	    (needs_node(ev->type) && ev->node == 0))
+		return -EINVAL;
+
+	dv_w_u32(&w, DV_WIRE_MAGIC);
+	dv_w_u16(&w, DV_WIRE_VERSION);
+	dv_w_u16(&w, (uint16_t)ev->type);
+	dv_w_u32(&w, 0); /* length, below */
+	dv_w_u32(&w, ev->node);
+	dv_w_u64(&w, ev->time_ms);
+	codecs[ev->type].encode(&w, ev);
+	dv_w_patch_u32(&w, 8, (uint32_t)w.len);
+	if (w.err) {
+		free(w.data);
+		return w.err;
+	}
+	*ret = w.data;
+	*ret_len = w.len;
+	return 0;
+}
+
+/* The header and the common part; -EBADMSG unless they fit r's length. */
+static int decode_header(struct dv_rbuf *r, struct dv_event *ev)
+{
+	uint16_t type;
+
+	if (dv_r_u32(r) != DV_WIRE_MAGIC || dv_r_u16(r) != DV_WIRE_VERSION)
+		return -EBADMSG;
+	type = dv_r_u16(r);
+	if (dv_r_u32(r) != r->len || type < DV_EV_NODE_CONFIG || type > DV_EV_LAST)
+		return -EBADMSG;
+	ev->type = (enum dv_event_type)type;
+	ev->node = dv_r_u32(r);
+	ev->time_ms = dv_r_u64(r);
+	if (needs_node(ev->type) && ev->node == 0)
+		return -EBADMSG;
+	return 0;
+}
+
 int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void **ret_storage)
 {
 	struct dv_rbuf r = {.data = buf, .len = len};
 	struct dv_event ev = {0};
 	void *storage = NULL;
-	uint16_t type;
 	int err;
 
 	if (!ret || !ret_storage)
@@ -588,109 +758,12 @@ int dv_event_decode(const uint8_t *buf, size_t len, struct dv_event *ret, void *
 	*ret_storage = NULL;
 	if (!buf || len < HEADER_SIZE + COMMON_SIZE || len > DV_WIRE_MAX)
 		return -EBADMSG;
-	if (dv_r_u32(&r) != DV_WIRE_MAGIC || dv_r_u16(&r) != DV_WIRE_VERSION)
-		return -EBADMSG;
-	type = dv_r_u16(&r);
-	if (dv_r_u32(&r) != len || type < DV_EV_NODE_CONFIG || type > DV_EV_LAST)
-		return -EBADMSG;
-	ev.type = (enum dv_event_type)type;
-	ev.node = dv_r_u32(&r);
-	ev.time_ms = dv_r_u64(&r);
-	if (needs_node(ev.type) && ev.node == 0)
-		return -EBADMSG;
-
-	switch (ev.type) {
-	case DV_EV_NODE_CONFIG:
-		err = decode_node_config(&r, &ev.node_config, &storage);
-		if (err < 0)
-			return err;
-		break;
-	case DV_EV_CLAIM:
-	case DV_EV_RELEASE: {
-		uint8_t kind;
-
-		ev.claim.client = dv_r_u64(&r);
-		ev.claim.seq = dv_r_u32(&r);
-		dv_r_addr(&r, &ev.claim.addr);
-		kind = dv_r_u8(&r);
-		ev.claim.uid = dv_r_u32(&r);
-		if (!kind_ok(kind))
-			r.bad = true;
-		ev.claim.kind = (enum dv_kind)kind;
-		break;
-	}
-	case DV_EV_STANDBY: {
-		uint8_t kind;
-
-		ev.standby.client = dv_r_u64(&r);
-		ev.standby.seq = dv_r_u32(&r);
-		dv_r_addr(&r, &ev.standby.addr);
-		ev.standby.rank = dv_r_u32(&r);
-		kind = dv_r_u8(&r);
-		ev.standby.uid = dv_r_u32(&r);
-		if (!kind_ok(kind))
-			r.bad = true;
-		ev.standby.kind = (enum dv_kind)kind;
-		break;
-	}
-	case DV_EV_CLIENT_GONE:
-		ev.client_gone.client = dv_r_u64(&r);
-		break;
-	case DV_EV_ADDR_STATE:
-		dv_r_addr(&r, &ev.addr_state.addr);
-		ev.addr_state.flags = dv_r_u32(&r);
-		if (ev.addr_state.flags & ~(unsigned)AS_FLAGS)
-			r.bad = true;
-		break;
-	case DV_EV_MEMBERSHIP: {
-		size_t n = dv_r_count(&r, DV_ENGINE_MAX_NODES, 4);
-		dv_nodeid_t *nodes;
-
-		if (r.bad)
-			return -EBADMSG;
-		nodes = calloc(n ? n : 1, sizeof(*nodes));
-		if (!nodes)
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++) {
-			nodes[i] = dv_r_u32(&r);
-			if (nodes[i] == 0)
-				r.bad = true;
-		}
-		ev.membership.n = n;
-		ev.membership.nodes = n ? nodes : NULL;
-		storage = nodes;
-		break;
-	}
-	case DV_EV_QUORUM:
-		ev.quorum.quorate = dv_r_bool(&r);
-		break;
-	case DV_EV_MOVE:
-		ev.move.client = dv_r_u64(&r);
-		ev.move.seq = dv_r_u32(&r);
-		dv_r_addr(&r, &ev.move.addr);
-		ev.move.to = dv_r_u32(&r);
-		ev.move.uid = dv_r_u32(&r);
-		if (ev.move.to == 0)
-			r.bad = true;
-		break;
-	case DV_EV_DEFINE_STATE:
-		ev.define_state.client = dv_r_u64(&r);
-		ev.define_state.seq = dv_r_u32(&r);
-		dv_r_addr(&r, &ev.define_state.addr);
-		ev.define_state.target = dv_r_u32(&r);
-		ev.define_state.active = dv_r_bool(&r);
-		if (ev.define_state.target == 0)
-			r.bad = true;
-		break;
-	case DV_EV_NODE_ADMIN:
-		ev.node_admin.client = dv_r_u64(&r);
-		ev.node_admin.seq = dv_r_u32(&r);
-		ev.node_admin.target = dv_r_u32(&r);
-		ev.node_admin.joined = dv_r_bool(&r);
-		if (ev.node_admin.target == 0)
-			r.bad = true;
-		break;
-	}
+	err = decode_header(&r, &ev);
+	if (err < 0)
+		return err;
+	err = codecs[ev.type].decode(&r, &ev, &storage);
+	if (err < 0)
+		return err;
 	dv_r_end(&r);
 	if (r.bad) {
 		free(storage);

@@ -347,126 +347,143 @@ static bool is_request(uint16_t type)
 	return type >= DV_MSG_ACTIVATE && type <= DV_MSG_JOIN;
 }
 
-int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why)
+/* The rules of one 32-bit attribute of a request, and why each refusal. */
+struct request_u32_rule {
+	uint32_t min, max;
+	const char *duplicate, *malformed, *out_of_range;
+};
+
+static const struct request_u32_rule kind_rule = {
+	.min = DV_KIND_API,
+	.max = DV_KIND_SOCKET,
+	.duplicate = "duplicate kind attribute",
+	.malformed = "malformed kind attribute",
+	.out_of_range = "kind out of range 1..3",
+};
+
+static const struct request_u32_rule rank_rule = {
+	.min = 1,
+	.max = 254,
+	.duplicate = "duplicate rank attribute",
+	.malformed = "malformed rank attribute",
+	.out_of_range = "rank out of range 1..254",
+};
+
+/* What a request has seen that its struct cannot tell from a zero. */
+struct request_seen {
+	bool kind, rank;
+};
+
+/* Each request_*() returns NULL, or why the request is refused. */
+static const char *request_u32(const struct request_u32_rule *rule, const void *v, size_t n, bool *seen, uint32_t *ret)
 {
-	struct dv_request r = {.type = m->type, .seq = m->seq};
-	bool has_kind = false, has_rank = false;
+	if (*seen)
+		return rule->duplicate;
+	if (dv_val_u32(v, n, ret) < 0)
+		return rule->malformed;
+	if (*ret < rule->min || *ret > rule->max)
+		return rule->out_of_range;
+	*seen = true;
+	return NULL;
+}
+
+static const char *request_addr(struct dv_request *r, const void *v, size_t n)
+{
+	if (r->has_addr)
+		return "duplicate address attribute";
+	if (dv_val_addr(v, n, &r->addr) < 0)
+		return "malformed address attribute";
+	r->has_addr = true;
+	return NULL;
+}
+
+static const char *request_node(struct dv_request *r, const void *v, size_t n)
+{
+	const char *name;
+
+	if (r->node[0])
+		return "duplicate node attribute";
+	if (dv_val_str(v, n, &name) < 0 || n < 2 || n > sizeof(r->node))
+		return "malformed node attribute";
+	memcpy(r->node, name, n);
+	return NULL;
+}
+
+static const char *request_attrs(const struct dv_msg *m, struct dv_request *r, struct request_seen *seen)
+{
 	struct dv_attr_iter it;
 	const char *why = NULL;
 	const void *v;
 	uint16_t t;
 	size_t n;
 
-	if (!is_request(m->type)) {
-		why = "unknown request type";
-		goto fail;
-	}
-
 	dv_attr_iter_init(&it, m);
-	while (dv_attr_next(&it, &t, &v, &n)) {
+	while (!why && dv_attr_next(&it, &t, &v, &n)) {
 		switch (t) {
 		case DV_A_ADDR:
-			if (r.has_addr) {
-				why = "duplicate address attribute";
-				goto fail;
-			}
-			if (dv_val_addr(v, n, &r.addr) < 0) {
-				why = "malformed address attribute";
-				goto fail;
-			}
-			r.has_addr = true;
+			why = request_addr(r, v, n);
 			break;
 		case DV_A_KIND:
-			if (has_kind) {
-				why = "duplicate kind attribute";
-				goto fail;
-			}
-			if (dv_val_u32(v, n, &r.kind) < 0) {
-				why = "malformed kind attribute";
-				goto fail;
-			}
-			if (r.kind < DV_KIND_API || r.kind > DV_KIND_SOCKET) {
-				why = "kind out of range 1..3";
-				goto fail;
-			}
-			has_kind = true;
+			why = request_u32(&kind_rule, v, n, &seen->kind, &r->kind);
 			break;
 		case DV_A_RANK:
-			if (has_rank) {
-				why = "duplicate rank attribute";
-				goto fail;
-			}
-			if (dv_val_u32(v, n, &r.rank) < 0) {
-				why = "malformed rank attribute";
-				goto fail;
-			}
-			if (r.rank < 1 || r.rank > 254) {
-				why = "rank out of range 1..254";
-				goto fail;
-			}
-			has_rank = true;
+			why = request_u32(&rank_rule, v, n, &seen->rank, &r->rank);
 			break;
-		case DV_A_NODE: {
-			const char *name;
-
-			if (r.node[0]) {
-				why = "duplicate node attribute";
-				goto fail;
-			}
-			if (dv_val_str(v, n, &name) < 0 || n < 2 || n > sizeof(r.node)) {
-				why = "malformed node attribute";
-				goto fail;
-			}
-			memcpy(r.node, name, n);
+		case DV_A_NODE:
+			why = request_node(r, v, n);
 			break;
-		}
 		default:
 			/* Forward compatibility: a newer client may add
 			 * attributes an older daemon does not know. */
 			break;
 		}
 	}
+	return why;
+}
 
-	switch (m->type) {
+/* What a request of its type cannot do without. */
+static const char *request_missing(const struct dv_request *r, const struct request_seen *seen)
+{
+	switch (r->type) {
 	case DV_MSG_ACTIVATE:
 	case DV_MSG_RELEASE:
-		if (!r.has_addr)
-			why = "address missing";
-		break;
 	case DV_MSG_STANDBY:
-		if (!r.has_addr)
-			why = "address missing";
-		else if (!has_rank)
-			why = "rank missing";
-		else if (r.kind == DV_KIND_OPERATOR) /* operator holds have no standby */
-			why = "standby kind must be api or socket";
-		break;
 	case DV_MSG_MOVE:
-		if (!r.has_addr)
-			why = "address missing";
-		else if (!r.node[0])
-			why = "node missing";
-		break;
 	case DV_MSG_DEACTIVATE:
 	case DV_MSG_REACTIVATE:
-		if (!r.has_addr)
-			why = "address missing";
+		if (!r->has_addr)
+			return "address missing";
 		break;
 	default:
-		break;
+		return NULL;
 	}
-	if (why)
-		goto fail;
+	if (r->type == DV_MSG_STANDBY && !seen->rank)
+		return "rank missing";
+	if (r->type == DV_MSG_STANDBY && r->kind == DV_KIND_OPERATOR) /* operator holds have no standby */
+		return "standby kind must be api or socket";
+	if (r->type == DV_MSG_MOVE && !r->node[0])
+		return "node missing";
+	return NULL;
+}
 
-	*ret = r;
-	if (ret_why)
-		*ret_why = NULL;
-	return 0;
+int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why)
+{
+	struct dv_request r = {.type = m->type, .seq = m->seq};
+	struct request_seen seen = {0};
+	const char *why;
 
-fail:
+	if (!is_request(m->type))
+		why = "unknown request type";
+	else
+		why = request_attrs(m, &r, &seen);
+	if (!why)
+		why = request_missing(&r, &seen);
 	if (ret_why)
 		*ret_why = why;
-	return -EBADMSG;
+	if (why)
+		return -EBADMSG;
+	*ret = r;
+	return 0;
 }
 
 int dv_reply_decode(const struct dv_msg *m, struct dv_reply *ret)
