@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Size figures of the C sources: functions, the longest ones, the largest
-files. A function runs from its definition line (column 0, with a '(' and
-not a declaration) to the next line that starts with '}'.
+files. A function runs from its definition line (column 0, with a '(', its
+header ending in '{' rather than ';') to the next line that starts with '}'.
 
     scripts/code-stats.py [dir ...]        default: src
 """
@@ -16,17 +16,23 @@ DEF = re.compile(r"^[A-Za-z_][^;=]*\(")
 def functions(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
-    out, start, name = [], None, None
+    out, start, name, body = [], None, None, False
     for i, line in enumerate(lines):
         if start is None:
-            if DEF.match(line) and not line.startswith(("typedef", "struct", "enum", "union", "#")) \
-                    and not line.rstrip().endswith(";"):
-                start, name = i, line.split("(")[0].split()[-1].lstrip("*")
-        elif line.startswith("}"):
+            if DEF.match(line) and not line.startswith(("typedef", "struct", "enum", "union", "#")):
+                start, name, body = i, line.split("(")[0].split()[-1].lstrip("*"), False
+            else:
+                continue
+        if not body:
+            # The header ends in '{' (a definition) or ';' (a prototype).
+            if line.rstrip().endswith(";"):
+                start = None
+            elif line.rstrip().endswith("{") or line.strip() == "{":
+                body = True
+            continue
+        if line.startswith("}"):
             out.append((i - start + 1, name))
             start = None
-        elif line.rstrip().endswith(";") and i == start + 1 and not line.startswith((" ", "\t")):
-            start = None  # a prototype over two lines
     return out, len(lines)
 
 
