@@ -89,31 +89,63 @@ static void log_lines(int prio, char *buf)
 		dv_log(prio, "%s", line);
 }
 
+/* The client request an event carries, if any: false for observations,
+ * node events and the daemon's own requests (seq 0: nobody waits). */
+static bool event_request(const struct dv_event *ev, uint64_t *ret_client, uint32_t *ret_seq,
+			  const struct dv_addr **ret_addr)
+{
+	switch (ev->type) {
+	case DV_EV_CLAIM:
+	case DV_EV_RELEASE:
+		*ret_client = ev->claim.client, *ret_seq = ev->claim.seq, *ret_addr = &ev->claim.addr;
+		break;
+	case DV_EV_STANDBY:
+		*ret_client = ev->standby.client, *ret_seq = ev->standby.seq, *ret_addr = &ev->standby.addr;
+		break;
+	case DV_EV_MOVE:
+		*ret_client = ev->move.client, *ret_seq = ev->move.seq, *ret_addr = &ev->move.addr;
+		break;
+	case DV_EV_DEFINE_STATE:
+		*ret_client = ev->define_state.client, *ret_seq = ev->define_state.seq;
+		*ret_addr = &ev->define_state.addr;
+		break;
+	case DV_EV_NODE_ADMIN:
+		*ret_client = ev->node_admin.client, *ret_seq = ev->node_admin.seq, *ret_addr = NULL;
+		break;
+	default:
+		return false;
+	}
+	return *ret_seq != 0;
+}
+
+/* Requests are noted as in flight until the engine has applied them: if
+ * the connection to the cluster goes first, their programs are answered
+ * (cl_connected) instead of waiting forever. */
 static void submit(struct dv_daemon *d, struct dv_event *ev)
 {
+	const struct dv_addr *a = NULL;
+	uint64_t client = 0;
+	uint32_t seq = 0;
+	bool request = event_request(ev, &client, &seq, &a);
 	int r;
 
 	ev->time_ms = dv_wall_ms();
+	if (request)
+		(void)dv_gate_sent(&d->gate, client, seq, a);
 	r = dv_cluster_submit(d->cluster, ev);
-	if (r < 0) {
-		const struct dv_addr *a = NULL;
-		uint64_t client = 0;
-		uint32_t seq = 0;
-
-		/* Not connected: the group forgets this node's clients and
-		 * observations anyway; requests are answered below. */
-		if (r != -ENOTCONN)
-			log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
-		/* A request that never reaches the stream is answered here. */
-		if (ev->type == DV_EV_CLAIM || ev->type == DV_EV_RELEASE)
-			client = ev->claim.client, seq = ev->claim.seq, a = &ev->claim.addr;
-		if (ev->type == DV_EV_STANDBY)
-			client = ev->standby.client, seq = ev->standby.seq, a = &ev->standby.addr;
-		if (a && seq && d->control)
-			dv_control_reply(d->control, client, seq, a, r == -ENOTCONN ? DV_R_NOQUORUM : DV_R_INTERNAL,
-					 r == -ENOTCONN ? "this node is not connected to its cluster"
-							: "cannot send the request to the cluster");
-	}
+	if (r >= 0)
+		return;
+	/* Not connected: the group forgets this node's clients and
+	 * observations anyway; requests are answered here. */
+	if (r != -ENOTCONN)
+		log_err("cannot submit event %d to the cluster: %s", ev->type, strerror(-r));
+	if (!request)
+		return;
+	dv_gate_answered(&d->gate, client, seq);
+	if (d->control)
+		dv_control_reply(d->control, client, seq, a, r == -ENOTCONN ? DV_R_NOQUORUM : DV_R_INTERNAL,
+				 r == -ENOTCONN ? "this node is not connected to its cluster"
+						: "cannot send the request to the cluster");
 }
 
 static int reannounce_cb(void *ud, const struct dv_vipa_info *v)
@@ -151,6 +183,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
 	struct dv_effects fx = {0};
+	const struct dv_addr *a;
+	uint64_t client;
+	uint32_t seq;
 	dv_nodeid_t *before = NULL;
 	size_t n_before = 0;
 	int r;
@@ -166,6 +201,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	/* node 0: CLUSTER NONE delivers this node's events as they were made. */
+	if ((ev->node == 0 || ev->node == dv_engine_self(d->engine)) && event_request(ev, &client, &seq, &a))
+		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
 	if (r < 0)
 		log_warn("engine rejected event %d from node %u: %s", ev->type, ev->node, strerror(-r));
 	if (before) {
@@ -698,6 +736,20 @@ static int rebuild_engine(struct dv_daemon *d)
 	return 0;
 }
 
+/* The connection to the cluster went with requests in flight: no answer
+ * comes for them from the group, so their programs get one here (an
+ * error they can act on: the node is not in a quorate cluster now). */
+static void answer_unanswered(struct dv_daemon *d)
+{
+	struct dv_gate_request *q;
+
+	while ((q = dv_gate_pop_unanswered(&d->gate))) {
+		dv_control_reply(d->control, q->client, q->seq, q->addr.family ? &q->addr : NULL, DV_R_NOQUORUM,
+				 "this node lost its connection to the cluster before the request was decided");
+		free(q);
+	}
+}
+
 static void cl_connected(void *ud, bool up)
 {
 	struct dv_daemon *d = ud;
@@ -719,6 +771,7 @@ static void cl_connected(void *ud, bool up)
 	}
 	(void)dv_gate_connected(&d->gate, false);
 	close_gate(d, "the connection to the cluster is lost");
+	answer_unanswered(d);
 	/* Start over: the group forgets this node's holds when it leaves. */
 	fresh = dv_engine_new(d->cluster->self);
 	if (!fresh) {
@@ -1165,6 +1218,7 @@ static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 
 	dv_gate_drop_grants(&d->gate, client, NULL);
 	dv_gate_drop_restandbys(&d->gate, client);
+	dv_gate_drop_requests(&d->gate, client);
 	for (w = LIST_FIRST(&d->probes); w; w = next) {
 		next = LIST_NEXT(w, link);
 		if (w->client == client) {

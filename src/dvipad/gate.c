@@ -24,9 +24,20 @@ static void restandbys_clear(struct dv_gate *g)
 	}
 }
 
+static void requests_clear(struct dv_gate *g)
+{
+	struct dv_gate_request *q;
+
+	DV_HASHTAB_FOREACH(q, &g->requests)
+		free(q);
+	dv_hashtab_clear(&g->requests);
+}
+
 void dv_gate_clear(struct dv_gate *g)
 {
 	struct dv_gate_grant *gr;
+
+	requests_clear(g);
 
 	while ((gr = TAILQ_FIRST(&g->grants))) {
 		TAILQ_REMOVE(&g->grants, gr, link);
@@ -265,6 +276,89 @@ static bool restandby_drop(struct dv_gate *g, uint64_t client, const struct dv_a
 void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client)
 {
 	(void)restandby_drop(g, client, NULL, false);
+}
+
+/* ---- requests in flight ---- */
+
+static uint32_t request_key_hash(uint64_t client, uint32_t seq)
+{
+	uint64_t x = (client ^ ((uint64_t)seq << 32) ^ seq) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(x >> 32);
+}
+
+static uint32_t request_hash(const void *item)
+{
+	const struct dv_gate_request *q = item;
+
+	return request_key_hash(q->client, q->seq);
+}
+
+static bool request_match(const void *item, const void *key)
+{
+	const struct dv_gate_request *q = item, *k = key;
+
+	return q->client == k->client && q->seq == k->seq;
+}
+
+int dv_gate_sent(struct dv_gate *g, uint64_t client, uint32_t seq, const struct dv_addr *a)
+{
+	struct dv_gate_request key = {.client = client, .seq = seq}, *q;
+
+	if (dv_hashtab_get(&g->requests, request_key_hash(client, seq), request_match, &key))
+		return 0; /* a client's seq is its own business; one answer is enough */
+	if (dv_hashtab_size(&g->requests) >= DV_GATE_MAX_REQUESTS)
+		return -ENOSPC;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	*q = key;
+	if (a)
+		q->addr = *a;
+	if (dv_hashtab_put(&g->requests, q, request_hash) < 0) {
+		free(q);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void dv_gate_answered(struct dv_gate *g, uint64_t client, uint32_t seq)
+{
+	struct dv_gate_request key = {.client = client, .seq = seq};
+	void **slot = dv_hashtab_find(&g->requests, request_key_hash(client, seq), request_match, &key);
+
+	if (!slot)
+		return;
+	free(*slot);
+	dv_hashtab_del(&g->requests, slot, request_hash);
+}
+
+static bool request_keep(void *item, void *ud)
+{
+	struct dv_gate_request *q = item;
+
+	if (q->client != *(const uint64_t *)ud)
+		return true;
+	free(q);
+	return false;
+}
+
+void dv_gate_drop_requests(struct dv_gate *g, uint64_t client)
+{
+	dv_hashtab_filter(&g->requests, request_keep, &client, request_hash);
+}
+
+struct dv_gate_request *dv_gate_pop_unanswered(struct dv_gate *g)
+{
+	struct dv_gate_request *q;
+
+	DV_HASHTAB_FOREACH(q, &g->requests) {
+		void **slot = dv_hashtab_find(&g->requests, request_hash(q), request_match, q);
+
+		dv_hashtab_del(&g->requests, slot, request_hash);
+		return q;
+	}
+	return NULL;
 }
 
 /* ---- replies ---- */

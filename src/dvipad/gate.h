@@ -27,10 +27,14 @@
 #include <sys/queue.h>
 
 #include "engine.h"
+#include "hashtab.h"
 #include "proto.h"
 
 /* Grants held back at most; beyond, a grant is passed on at once. */
 #define DV_GATE_MAX_GRANTS 65536
+/* Requests in flight tracked at most; beyond, one lost with the cluster
+ * connection goes unanswered (its program's own timeout applies). */
+#define DV_GATE_MAX_REQUESTS 65536
 
 struct dv_gate_grant {
 	TAILQ_ENTRY(dv_gate_grant) link;
@@ -55,6 +59,14 @@ struct dv_gate {
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
+	struct dv_hashtab requests; /* struct dv_gate_request, by (client, seq) */
+};
+
+/* A client's request submitted to the cluster and not answered yet. */
+struct dv_gate_request {
+	uint64_t client;
+	uint32_t seq;
+	struct dv_addr addr; /* family 0: a node request */
 };
 
 /* solo (CLUSTER NONE): connected and quorate for good. */
@@ -131,6 +143,21 @@ void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struc
 bool dv_gate_next_restandby(struct dv_gate *g, struct dv_event *ret);
 /* Forget client's noted standbys (it went away). */
 void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client);
+
+/* ---- requests in flight ---- */
+
+/* Request (client, seq) about a (NULL: a node request) goes to the
+ * cluster: note it before submitting, as the answer may come at once.
+ * 0, -ENOSPC (too many), -ENOMEM. */
+int dv_gate_sent(struct dv_gate *g, uint64_t client, uint32_t seq, const struct dv_addr *a);
+/* It was answered (by the engine, or at once because it never went). */
+void dv_gate_answered(struct dv_gate *g, uint64_t client, uint32_t seq);
+/* Forget client's requests: it went away. */
+void dv_gate_drop_requests(struct dv_gate *g, uint64_t client);
+/* The connection to the cluster is lost: no answer comes for the requests
+ * still in flight. The next of them, which the caller answers and frees;
+ * NULL when none is left. */
+struct dv_gate_request *dv_gate_pop_unanswered(struct dv_gate *g);
 
 /* ---- the engine's replies ---- */
 

@@ -9,6 +9,7 @@ dvipad nodes coordinated through Corosync (CLUSTER COROSYNC), end to end.
 Each node: a real corosync (knet, votequorum, the fast profile of DESIGN §7)
 and a dvipad next to it. See conftest.py (the cluster fixture).
 """
+import os
 import signal
 import subprocess
 import time
@@ -260,6 +261,24 @@ def test_corosync_killed_node_holds_nothing_and_rejoins(cluster):
     n2.ctl("activate", VIPA)
     assert n2.ns.has_addr(VIPA)
     wait_for(lambda: n1.owner(VIPA) == "n2", timeout=2, what="owner n2 in n1's status")
+
+
+def test_request_in_flight_when_corosync_goes_is_answered(cluster):
+    """A standby registered while corosync hangs, then dies: its program is
+    answered (an error it can act on), not left waiting forever."""
+    n2 = cluster.nodes["n2"]
+    os.kill(n2.corosync.proc.pid, signal.SIGSTOP)
+    try:
+        s = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby")
+        time.sleep(0.5)
+        assert s.proc.poll() is None  # no answer can come while corosync is stopped
+    finally:
+        n2.corosync.kill()  # SIGKILL ends a stopped process too
+    wait_for(lambda: s.proc.poll() is not None, timeout=5, what="the standby's program to be answered")
+    err = s.proc.stderr.read()
+    assert s.proc.returncode == 10, err  # DVIPA_E_NOQUORUM
+    assert "not quorate" in err, err
+    assert n2.alive()
 
 
 def test_dvipad_killed_holds_move(cluster):

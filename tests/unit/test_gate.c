@@ -3,6 +3,7 @@
  * The gate (gate.c), driven by scripted Corosync reports and a real engine
  * (policy_fixture.h: self n1, peer n2, range 10.1.1.0/24).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -249,6 +250,47 @@ static void test_reply_kernel_refused(void **state)
 	fx_free(f);
 }
 
+/* Requests in flight when the cluster connection goes are handed back to
+ * be answered; answered ones and those of a client gone are not. */
+static void test_requests_in_flight(void **state)
+{
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_gate_request *q;
+	struct dv_gate g;
+	bool seen[4] = {false};
+
+	dv_gate_init(&g, false);
+	assert_int_equal(dv_gate_sent(&g, 7, 1, &a), 0);
+	assert_int_equal(dv_gate_sent(&g, 7, 2, &a), 0);
+	assert_int_equal(dv_gate_sent(&g, 8, 1, NULL), 0); /* a node request */
+	assert_int_equal(dv_gate_sent(&g, 9, 3, &a), 0);
+	assert_int_equal(dv_gate_sent(&g, 9, 3, &a), 0); /* the same one: noted once */
+	dv_gate_answered(&g, 7, 1);
+	dv_gate_answered(&g, 7, 99); /* never sent: nothing */
+	dv_gate_drop_requests(&g, 9);
+	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
+	while ((q = dv_gate_pop_unanswered(&g))) {
+		if (q->client == 7) {
+			assert_int_equal(q->seq, 2);
+			assert_true(dv_addr_eq(&q->addr, &a));
+			assert_false(seen[0]);
+			seen[0] = true;
+		} else {
+			assert_int_equal(q->client, 8);
+			assert_int_equal(q->addr.family, 0);
+			assert_false(seen[1]);
+			seen[1] = true;
+		}
+		free(q);
+	}
+	assert_true(seen[0] && seen[1]);
+	/* The cap: beyond it a request is not noted. */
+	for (uint32_t i = 1; i <= DV_GATE_MAX_REQUESTS; i++)
+		assert_int_equal(dv_gate_sent(&g, 1, i, &a), 0);
+	assert_int_equal(dv_gate_sent(&g, 2, 1, &a), -ENOSPC);
+	dv_gate_clear(&g); /* frees what is left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_standby_registered_again),
 		cmocka_unit_test(test_restandby_answers),
 		cmocka_unit_test(test_reply_kernel_refused),
+		cmocka_unit_test(test_requests_in_flight),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
