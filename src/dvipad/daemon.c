@@ -179,6 +179,8 @@ static void reannounce_if_joined(struct dv_daemon *d, const dv_nodeid_t *before,
 
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx);
 
+static void restandby_send(struct dv_daemon *d);
+
 static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
@@ -204,6 +206,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 	/* node 0: CLUSTER NONE delivers this node's events as they were made. */
 	if ((ev->node == 0 || ev->node == dv_engine_self(d->engine)) && event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
+	/* Standbys to register again wait for the stream to confirm quorum. */
+	if (ev->type == DV_EV_QUORUM || ev->type == DV_EV_MEMBERSHIP)
+		restandby_send(d);
 	if (r < 0)
 		log_warn("engine rejected event %d from node %u: %s", ev->type, ev->node, strerror(-r));
 	if (before) {
@@ -677,7 +682,7 @@ static void restandby_send(struct dv_daemon *d)
 {
 	struct dv_event ev;
 
-	while (dv_gate_next_restandby(&d->gate, &ev)) {
+	while (dv_gate_next_restandby(&d->gate, d->engine, &ev)) {
 		char s[DV_ADDR_STRLEN];
 
 		log_info("standby of client %" PRIu64 " for '%s' (rank %u) registered again after the heal",
@@ -1153,8 +1158,12 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 	struct dv_daemon *d = w->d;
 
 	LIST_REMOVE(w, link);
-	if (result == 0) {
-		dv_observe_probed(&d->obs, a);
+	/* The cluster may have learnt of the address while the probe ran (a
+	 * state transfer after a heal): then the answer came from its owner,
+	 * and the engine decides. */
+	if (result == 0 || !dv_observe_needs_probe(&d->obs, d->engine, a, d->conf->probe_count)) {
+		if (result == 0)
+			dv_observe_probed(&d->obs, a);
 		submit_request(d, w->client, w->uid, &w->req);
 	} else {
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
@@ -1185,7 +1194,10 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
 		return;
 	}
-	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) &&
+	/* Not while the gate is closed: the request is refused "not quorate"
+	 * anyway, and this node may not have the cluster's state yet, so the
+	 * address's real owner would answer the probe. */
+	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && dv_gate_is_open(&d->gate) &&
 	    dv_observe_needs_probe(&d->obs, d->engine, &req->addr, d->conf->probe_count)) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {

@@ -235,10 +235,12 @@ void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struc
 	}
 }
 
-bool dv_gate_next_restandby(struct dv_gate *g, struct dv_event *ret)
+bool dv_gate_next_restandby(struct dv_gate *g, const struct dv_engine *e, struct dv_event *ret)
 {
 	struct dv_gate_restandby *r;
 
+	if (!dv_engine_quorate(e))
+		return false;
 	TAILQ_FOREACH(r, &g->restandbys, link) {
 		if (r->sent)
 			continue;

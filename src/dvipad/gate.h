@@ -139,8 +139,10 @@ bool dv_gate_ref_lost(const struct dv_engine *e, const struct dv_gate_ref *r);
 void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struct dv_gate_refs *refs,
 			     const bool *alive);
 /* The next noted standby not yet sent, as a STANDBY event (seq 0: the
- * program was answered when it registered); marked sent. false: none. */
-bool dv_gate_next_restandby(struct dv_gate *g, struct dv_event *ret);
+ * program was answered when it registered); marked sent. false: none, or
+ * the stream has not confirmed e's quorum yet (a standby sent now would be
+ * refused "not quorate" and its program told LOST). */
+bool dv_gate_next_restandby(struct dv_gate *g, const struct dv_engine *e, struct dv_event *ret);
 /* Forget client's noted standbys (it went away). */
 void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client);
 

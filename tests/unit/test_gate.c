@@ -155,15 +155,19 @@ static void test_standby_registered_again(void **state)
 		assert_int_equal(refs.v[i].again, refs.v[i].standby);
 		assert_int_equal(dv_gate_ref_lost(group->e, &refs.v[i]), !refs.v[i].standby);
 	}
-	/* sent once this node's configuration is published */
-	assert_true(dv_gate_next_restandby(&g, &ev));
+	/* sent once this node's configuration is published and the stream
+	 * has confirmed quorum, not before */
+	fx_quorum(group, false);
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
+	fx_quorum(group, true);
+	assert_true(dv_gate_next_restandby(&g, group->e, &ev));
 	assert_int_equal(ev.type, DV_EV_STANDBY);
 	assert_int_equal(ev.standby.client, 5);
 	assert_int_equal(ev.standby.seq, 0);
 	assert_int_equal(ev.standby.rank, 100);
 	assert_int_equal(ev.standby.kind, DV_KIND_API);
 	assert_true(dv_addr_eq(&ev.standby.addr, &a));
-	assert_false(dv_gate_next_restandby(&g, &ev));
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
 	/* registered: the program hears nothing; then it is an ordinary standby */
 	ans = dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_PENDING, false);
 	assert_int_equal(ans.say, DV_GATE_SAY_NOTHING);
@@ -190,35 +194,35 @@ static void test_restandby_answers(void **state)
 	dv_gate_note_restandbys(&g, group->e, &refs, alive);
 	/* not sent yet: a reply is not taken for it */
 	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_OK, true).say, DV_GATE_SAY_REPLY);
-	assert_true(dv_gate_next_restandby(&g, &ev));
+	assert_true(dv_gate_next_restandby(&g, group->e, &ev));
 	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_OK, true).say, DV_GATE_SAY_GRANTED);
 	/* refused: LOST news */
 	for (size_t i = 0; i < refs.n; i++)
 		refs.v[i].again = false;
 	dv_gate_note_restandbys(&g, group->e, &refs, alive);
-	assert_true(dv_gate_next_restandby(&g, &ev));
+	assert_true(dv_gate_next_restandby(&g, group->e, &ev));
 	assert_int_equal(dv_gate_reply(&g, group->e, 5, 0, &a, DV_R_NOQUORUM, false).say, DV_GATE_SAY_LOST);
 	/* a client that is gone is not registered again */
 	for (size_t i = 0; i < refs.n; i++)
 		refs.v[i].again = false;
 	alive[0] = alive[1] = false;
 	dv_gate_note_restandbys(&g, group->e, &refs, alive);
-	assert_false(dv_gate_next_restandby(&g, &ev));
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
 	/* dropped with its client, and with the connection */
 	alive[0] = alive[1] = true;
 	dv_gate_note_restandbys(&g, group->e, &refs, alive);
 	dv_gate_drop_restandbys(&g, 5);
-	assert_false(dv_gate_next_restandby(&g, &ev));
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
 	for (size_t i = 0; i < refs.n; i++)
 		refs.v[i].again = false;
 	dv_gate_note_restandbys(&g, group->e, &refs, alive);
 	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
-	assert_false(dv_gate_next_restandby(&g, &ev));
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
 	/* a standby the group's state still has is not sent again */
 	for (size_t i = 0; i < refs.n; i++)
 		refs.v[i].again = false;
 	dv_gate_note_restandbys(&g, f->e, &refs, alive);
-	assert_false(dv_gate_next_restandby(&g, &ev));
+	assert_false(dv_gate_next_restandby(&g, group->e, &ev));
 	dv_gate_clear(&g);
 	dv_gate_refs_clear(&refs);
 	fx_free(group);
