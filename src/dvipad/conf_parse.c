@@ -945,27 +945,20 @@ static int add_defines(struct parser *p, size_t n, unsigned rank, enum dv_moveab
 	for (size_t i = 0; i < n; i++) {
 		const struct addr_item *it = &p->items[i];
 		const struct dv_conf_define *old = define_lookup(c, &it->addr);
+		struct dv_conf_define *nd;
+		int k;
 
 		if (old) {
 			r = perr(p, "duplicate address \"%s\" (first at line %u)", it->tok, old->line);
 			continue;
 		}
-		if (c->n_defines >= DV_CONF_MAX_STATEMENTS) {
-			if (p->defines_full)
-				return -EINVAL;
-			p->defines_full = true;
-			return perr(p, "too many VIPADEFINE and VIPABACKUP addresses (at most %d)",
-				    DV_CONF_MAX_STATEMENTS);
-		}
-		if (c->n_defines == p->defines_cap) {
-			size_t cap = p->defines_cap ? p->defines_cap * 2 : 16;
-			struct dv_conf_define *nd = realloc(c->defines, cap * sizeof(*nd));
-
-			if (!nd)
-				return -ENOMEM;
-			c->defines = nd;
-			p->defines_cap = cap;
-		}
+		k = table_limit(p, c->n_defines, &p->defines_full, "VIPADEFINE and VIPABACKUP addresses");
+		if (k < 0)
+			return k;
+		nd = table_grow(c->defines, c->n_defines, &p->defines_cap, 16, sizeof(*nd));
+		if (!nd)
+			return -ENOMEM;
+		c->defines = nd;
 		c->defines[c->n_defines++] = (struct dv_conf_define){
 			.addr = it->addr,
 			.plen = it->plen,

@@ -203,8 +203,7 @@ static void deliver(void *ud, const struct dv_event *ev)
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
-	/* node 0: CLUSTER NONE delivers this node's events as they were made. */
-	if ((ev->node == 0 || ev->node == dv_engine_self(d->engine)) && event_request(ev, &client, &seq, &a))
+	if (ev->node == dv_engine_self(d->engine) && event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
 	/* Standbys to register again wait for the stream to confirm quorum. */
 	if (ev->type == DV_EV_QUORUM || ev->type == DV_EV_MEMBERSHIP)

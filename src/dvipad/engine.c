@@ -114,6 +114,20 @@ void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *
 	}
 }
 
+/* A reply or a notice to one of this node's clients, with its reason. */
+static struct dv_effect *fx_message(struct dv_engine *e, enum dv_effect_type type, uint64_t client,
+				    const struct dv_addr *a, const char *fmt, va_list ap)
+{
+	struct dv_effect *f = fx_add(e, &e->fx, type);
+
+	if (!f)
+		return NULL;
+	f->client = client;
+	f->addr = *a;
+	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+	return f;
+}
+
 __attribute__((format(printf, 7, 8))) void fx_reply(struct dv_engine *e, const struct dv_event *ev, uint64_t client,
 						    uint32_t seq, const struct dv_addr *a, enum dv_result r,
 						    const char *fmt, ...)
@@ -123,16 +137,13 @@ __attribute__((format(printf, 7, 8))) void fx_reply(struct dv_engine *e, const s
 
 	if (ev->node != e->self || !e->out)
 		return;
-	f = fx_add(e, &e->fx, DV_FX_REPLY);
-	if (!f)
-		return;
-	f->client = client;
-	f->seq = seq;
-	f->addr = *a;
-	f->result = r;
 	va_start(ap, fmt);
-	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+	f = fx_message(e, DV_FX_REPLY, client, a, fmt, ap);
 	va_end(ap);
+	if (f) {
+		f->seq = seq;
+		f->result = r;
+	}
 }
 
 __attribute__((format(printf, 6, 7))) void fx_notify(struct dv_engine *e, dv_nodeid_t node, uint64_t client,
@@ -143,15 +154,11 @@ __attribute__((format(printf, 6, 7))) void fx_notify(struct dv_engine *e, dv_nod
 
 	if (node != e->self || !e->out)
 		return;
-	f = fx_add(e, &e->fx, DV_FX_NOTIFY);
-	if (!f)
-		return;
-	f->client = client;
-	f->addr = *a;
-	f->what = what;
 	va_start(ap, fmt);
-	vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+	f = fx_message(e, DV_FX_NOTIFY, client, a, fmt, ap);
 	va_end(ap);
+	if (f)
+		f->what = what;
 }
 
 static int check_node_config(const struct dv_event *ev)
