@@ -115,8 +115,9 @@ void fx_local(struct dv_engine *e, struct dv_effects *fx, const struct dv_addr *
 }
 
 /* A reply or a notice to one of this node's clients, with its reason. */
-static struct dv_effect *fx_message(struct dv_engine *e, enum dv_effect_type type, uint64_t client,
-				    const struct dv_addr *a, const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static struct dv_effect *fx_message(struct dv_engine *e, enum dv_effect_type type,
+									  uint64_t client, const struct dv_addr *a,
+									  const char *fmt, va_list ap)
 {
 	struct dv_effect *f = fx_add(e, &e->fx, type);
 
