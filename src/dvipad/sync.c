@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Cluster sync (sync.h): the state exchange after view changes, the
+ * ordered delivery of engine events around it, the digest checks and the
+ * quorum events.
+ *
+ * Wire: one byte of kind, then
+ *   EVENT    dv_event_encode()
+ *   SUMMARY  view  u64 clock  u64 qclock  u64 qcount  u64 applied  u64 digest
+ *   STATE    view  u64 digest  the engine snapshot
+ *   DIGEST   view  u32 check  u64 digest
+ *   CHECK    view
+ *   RESYNC   view
+ * where view = u32 round (exchanges since the change), u32 n, n x u32 node
+ * id, sorted: which view and exchange the message was sent for. A message
+ * for another view or round is dropped: it was sent before its sender saw
+ * the latest change. All little-endian.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "sync.h"
+#include "wire.h"
+
+enum {
+	MSG_EVENT = 1,
+	/* 2 was the timed state transfer of dvipa before the exchange */
+	MSG_SUMMARY = 3,
+	MSG_STATE = 4,
+	MSG_DIGEST = 5,
+	MSG_CHECK = 6,
+	MSG_RESYNC = 7,
+};
+
+enum phase {
+	IDLE = 0,    /* applying the stream as it comes */
+	COLLECT,     /* waiting for the view's summaries */
+	AWAIT_STATE, /* waiting for the winner's state */
+};
+
+struct contrib {
+	bool got;
+	uint64_t clock, qclock, qcount, applied, digest;
+};
+
+/* An event delivered during an exchange, applied after it. */
+struct item {
+	dv_nodeid_t sender;
+	bool own;
+	size_t len;
+	uint8_t *buf;
+};
+
+struct dv_sync {
+	dv_nodeid_t self;
+	const struct dv_sync_ops *ops;
+	void *ud;
+
+	bool joined;
+	dv_nodeid_t *view; /* sorted, unique */
+	size_t n_view;
+	uint32_t round; /* exchanges started in this view */
+	enum phase phase;
+	bool synced;
+	bool membership_due;	 /* the exchange follows a view change */
+	struct contrib *contrib; /* per view member */
+	uint64_t own_digest;	 /* at the start of the exchange */
+	size_t winner;		 /* index into view */
+
+	struct item *items;
+	size_t n_items, cap_items, items_bytes;
+
+	uint64_t clock, qclock, qcount, applied;
+	uint32_t exchanges;
+
+	int stream_quorate; /* the last QUORUM applied; -1: unknown */
+	bool quorum_due;    /* a membership was applied and no QUORUM since */
+
+	uint32_t check;
+	uint64_t check_digest;
+	bool mismatch, resync_sent;
+	struct dv_sync_member *members; /* per view member */
+};
+
+static void note(struct dv_sync *s, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void note(struct dv_sync *s, int prio, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->ops->note(s->ud, prio, msg);
+}
+
+uint64_t dv_sync_digest(const uint8_t *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= buf[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int state_digest(struct dv_sync *s, uint64_t *ret)
+{
+	uint8_t *snap = NULL;
+	size_t len = 0;
+	int r = s->ops->snapshot(s->ud, &snap, &len);
+
+	if (r < 0)
+		return r;
+	*ret = dv_sync_digest(snap, len);
+	free(snap);
+	return 0;
+}
+
+static ssize_t view_index(const struct dv_sync *s, dv_nodeid_t node)
+{
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->view[i] == node)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* ---- sending ---- */
+
+static void w_view(struct dv_sync *s, struct dv_wbuf *w, uint8_t kind)
+{
+	dv_w_u8(w, kind);
+	dv_w_u32(w, s->round);
+	dv_w_u32(w, (uint32_t)s->n_view);
+	for (size_t i = 0; i < s->n_view; i++)
+		dv_w_u32(w, s->view[i]);
+}
+
+static int send_w(struct dv_sync *s, struct dv_wbuf *w)
+{
+	int r = w->err ? w->err : s->ops->send(s->ud, w->data, w->len);
+
+	free(w->data);
+	return r;
+}
+
+static int send_summary(struct dv_sync *s)
+{
+	struct dv_wbuf w = {0};
+
+	w_view(s, &w, MSG_SUMMARY);
+	dv_w_u64(&w, s->clock);
+	dv_w_u64(&w, s->qclock);
+	dv_w_u64(&w, s->qcount);
+	dv_w_u64(&w, s->applied);
+	dv_w_u64(&w, s->own_digest);
+	return send_w(s, &w);
+}
+
+static int send_state(struct dv_sync *s)
+{
+	struct dv_wbuf w = {0};
+	uint8_t *snap = NULL;
+	size_t len = 0;
+	int r = s->ops->snapshot(s->ud, &snap, &len);
+
+	if (r < 0)
+		return r;
+	/* Nothing was applied since the summary: the same state. */
+	if (dv_sync_digest(snap, len) != s->own_digest) {
+		free(snap);
+		note(s, LOG_ERR, "this node's state changed during the exchange");
+		return -EPROTO;
+	}
+	w_view(s, &w, MSG_STATE);
+	dv_w_u64(&w, s->own_digest);
+	dv_w_bytes(&w, snap, len);
+	free(snap);
+	note(s, LOG_INFO, "sending this node's state (%zu bytes) to the group", len);
+	return send_w(s, &w);
+}
+
+static int send_simple(struct dv_sync *s, uint8_t kind)
+{
+	struct dv_wbuf w = {0};
+
+	w_view(s, &w, kind);
+	return send_w(s, &w);
+}
+
+int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!s->joined)
+		return -ENOTCONN;
+	r = dv_event_encode(ev, &buf, &len);
+	if (r < 0)
+		return r;
+	{
+		struct dv_wbuf w = {0};
+
+		dv_w_u8(&w, MSG_EVENT);
+		dv_w_bytes(&w, buf, len);
+		free(buf);
+		return send_w(s, &w);
+	}
+}
+
+/* The lowest member puts this partition's quorum into the stream when it
+ * differs from what the stream says, or a membership wants it confirmed:
+ * after members left, the engine chooses no new owner until it is. */
+static int send_quorum(struct dv_sync *s)
+{
+	struct dv_event ev = {.type = DV_EV_QUORUM, .node = s->self};
+	bool quorate;
+
+	if (!s->synced || s->phase != IDLE || s->n_view == 0 || s->view[0] != s->self)
+		return 0;
+	quorate = s->ops->quorate(s->ud);
+	if (s->stream_quorate == (int)quorate && !s->quorum_due)
+		return 0;
+	/* Owners chosen at this event (after members left) get their
+	 * "since" from it. */
+	ev.time_ms = s->ops->wall_ms(s->ud);
+	ev.quorum.quorate = quorate;
+	return dv_sync_submit(s, &ev);
+}
+
+/* ---- applying the stream ---- */
+
+static void deliver_membership(struct dv_sync *s)
+{
+	struct dv_event ev = {.type = DV_EV_MEMBERSHIP, .node = s->self, .membership = {s->n_view, s->view}};
+
+	s->quorum_due = true;
+	s->applied++;
+	s->ops->deliver(s->ud, &ev);
+}
+
+static void apply_event(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *buf, size_t len)
+{
+	struct dv_event ev;
+	void *storage = NULL;
+
+	if (dv_event_decode(buf, len, &ev, &storage) < 0) {
+		note(s, LOG_WARNING, "dropped a malformed event (%zu bytes) from node %u", len, sender);
+		return;
+	}
+	if (ev.node != sender || ev.type == DV_EV_MEMBERSHIP) {
+		note(s, LOG_WARNING, "dropped an event of type %d from node %u claiming to come from node %u",
+		     (int)ev.type, sender, ev.node);
+		free(storage);
+		return;
+	}
+	if (ev.type == DV_EV_QUORUM) {
+		s->stream_quorate = ev.quorum.quorate;
+		s->quorum_due = false;
+		if (ev.quorum.quorate) {
+			s->qclock = s->clock;
+			s->qcount++;
+		}
+	}
+	s->applied++;
+	s->ops->deliver(s->ud, &ev);
+	free(storage);
+}
+
+static void items_clear(struct dv_sync *s)
+{
+	for (size_t i = 0; i < s->n_items; i++)
+		free(s->items[i].buf);
+	s->n_items = s->items_bytes = 0;
+}
+
+static int items_add(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+{
+	struct item *it;
+
+	if (s->n_items >= DV_SYNC_BUFFER_MAX || s->items_bytes + len > DV_SYNC_BUFFER_MAX_BYTES) {
+		note(s, LOG_ERR, "too many events during the state exchange");
+		return -ENOBUFS;
+	}
+	if (s->n_items == s->cap_items) {
+		size_t ncap = s->cap_items ? 2 * s->cap_items : 64;
+		struct item *n = realloc(s->items, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->items = n;
+		s->cap_items = ncap;
+	}
+	it = &s->items[s->n_items];
+	it->buf = malloc(len ? len : 1);
+	if (!it->buf)
+		return -ENOMEM;
+	memcpy(it->buf, buf, len);
+	it->len = len;
+	it->sender = sender;
+	it->own = own;
+	s->n_items++;
+	s->items_bytes += len;
+	return 0;
+}
+
+/* ---- the exchange ---- */
+
+static int start_exchange(struct dv_sync *s, bool membership_due)
+{
+	int r;
+
+	s->phase = COLLECT;
+	s->membership_due = membership_due;
+	memset(s->contrib, 0, s->n_view * sizeof(*s->contrib));
+	r = state_digest(s, &s->own_digest);
+	if (r < 0)
+		return r;
+	return send_summary(s);
+}
+
+/* Strictly more recent: the later quorate configuration, then more events. */
+static bool fresher(const struct contrib *a, dv_nodeid_t an, const struct contrib *b, dv_nodeid_t bn)
+{
+	if (a->qclock != b->qclock)
+		return a->qclock > b->qclock;
+	if (a->qcount != b->qcount)
+		return a->qcount > b->qcount;
+	if (a->applied != b->applied)
+		return a->applied > b->applied;
+	return an < bn;
+}
+
+/* A check point: this node's digest here, to every member. */
+static int check_point(struct dv_sync *s)
+{
+	struct dv_wbuf w = {0};
+	int r = state_digest(s, &s->check_digest);
+
+	if (r < 0)
+		return r;
+	s->check++;
+	s->mismatch = s->resync_sent = false;
+	w_view(s, &w, MSG_DIGEST);
+	dv_w_u32(&w, s->check);
+	dv_w_u64(&w, s->check_digest);
+	return send_w(s, &w);
+}
+
+static int complete(struct dv_sync *s, bool restored)
+{
+	const struct contrib *win = &s->contrib[s->winner];
+	uint64_t clock = 0;
+	struct item *its;
+	size_t n;
+	bool first = !s->synced;
+	int r;
+
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->contrib[i].clock > clock)
+			clock = s->contrib[i].clock;
+	s->clock = clock + 1;
+	s->qclock = win->qclock;
+	s->qcount = win->qcount;
+	s->applied = win->applied;
+	s->phase = IDLE;
+	s->exchanges++;
+	if (restored)
+		s->stream_quorate = -1;
+	note(s, LOG_INFO, "state exchange %u of %zu member(s) done: node %u's state (%s)", s->exchanges, s->n_view,
+	     s->view[s->winner],
+	     restored ? "taken"
+	     : first  ? "the same here"
+		      : "kept");
+	/* A node that took the group's state publishes its own part of it
+	 * (configuration, standbys) first, before anything it applies next
+	 * can make it send more. */
+	s->synced = true;
+	if (restored || first)
+		s->ops->synced(s->ud, true);
+	if (s->membership_due)
+		deliver_membership(s);
+	r = check_point(s);
+	if (r < 0)
+		return r;
+	/* Applying may start nothing new (no callback delivers a view), but
+	 * take the list out first all the same. */
+	its = s->items;
+	n = s->n_items;
+	s->items = NULL;
+	s->n_items = s->cap_items = s->items_bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		apply_event(s, its[i].sender, its[i].buf, its[i].len);
+		free(its[i].buf);
+	}
+	free(its);
+	if (!restored && !first)
+		s->ops->synced(s->ud, false);
+	return send_quorum(s);
+}
+
+static int decide(struct dv_sync *s)
+{
+	bool same = true;
+
+	s->winner = 0;
+	for (size_t i = 1; i < s->n_view; i++)
+		if (fresher(&s->contrib[i], s->view[i], &s->contrib[s->winner], s->view[s->winner]))
+			s->winner = i;
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->contrib[i].digest != s->contrib[s->winner].digest)
+			same = false;
+	if (same)
+		return complete(s, false);
+	s->phase = AWAIT_STATE;
+	if (s->view[s->winner] == s->self)
+		return send_state(s);
+	return 0;
+}
+
+/* ---- messages ---- */
+
+/* Reads the view header; whether it names the current view and round. */
+static bool r_view(struct dv_sync *s, struct dv_rbuf *r, bool *ret_same_round)
+{
+	uint32_t round = dv_r_u32(r);
+	size_t n = dv_r_count(r, DV_ENGINE_MAX_NODES, 4);
+	bool match = !r->bad && n == s->n_view;
+
+	for (size_t i = 0; i < n; i++)
+		if (dv_r_u32(r) != s->view[i] || !match)
+			match = false;
+	*ret_same_round = round == s->round;
+	return match && !r->bad;
+}
+
+static int on_summary(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
+{
+	struct contrib c = {.got = true};
+	bool round;
+	ssize_t i;
+
+	if (!r_view(s, r, &round) || !round || s->phase != COLLECT)
+		return 0;
+	c.clock = dv_r_u64(r);
+	c.qclock = dv_r_u64(r);
+	c.qcount = dv_r_u64(r);
+	c.applied = dv_r_u64(r);
+	c.digest = dv_r_u64(r);
+	i = view_index(s, sender);
+	if (r->bad || r->off != r->len || i < 0) {
+		note(s, LOG_WARNING, "dropped a malformed summary from node %u", sender);
+		return 0;
+	}
+	if (s->contrib[i].got)
+		return 0;
+	s->contrib[i] = c;
+	for (size_t k = 0; k < s->n_view; k++)
+		if (!s->contrib[k].got)
+			return 0;
+	return decide(s);
+}
+
+static int on_state(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
+{
+	const uint8_t *snap;
+	uint64_t digest;
+	size_t len;
+	bool round;
+	int ret;
+
+	if (!r_view(s, r, &round) || !round || s->phase != AWAIT_STATE || sender != s->view[s->winner])
+		return 0;
+	digest = dv_r_u64(r);
+	if (r->bad || digest != s->contrib[s->winner].digest) {
+		note(s, LOG_ERR, "the state from node %u is not the one it announced", sender);
+		return -EPROTO;
+	}
+	if (s->own_digest == digest)
+		return complete(s, false);
+	snap = r->data + r->off;
+	len = r->len - r->off;
+	if (dv_sync_digest(snap, len) != digest) {
+		note(s, LOG_ERR, "the state from node %u does not match its digest", sender);
+		return -EPROTO;
+	}
+	ret = s->ops->restore(s->ud, snap, len);
+	if (ret < 0) {
+		note(s, LOG_ERR, "the state from node %u is unusable here: %s", sender, strerror(-ret));
+		return ret;
+	}
+	note(s, LOG_INFO, "took the group's state (%zu bytes) from node %u", len, sender);
+	return complete(s, true);
+}
+
+static int on_digest(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
+{
+	struct dv_sync_member *m;
+	uint32_t check;
+	uint64_t digest;
+	bool round;
+	ssize_t i;
+
+	if (!r_view(s, r, &round))
+		return 0;
+	check = dv_r_u32(r);
+	digest = dv_r_u64(r);
+	i = view_index(s, sender);
+	if (r->bad || r->off != r->len || i < 0) {
+		note(s, LOG_WARNING, "dropped a malformed digest from node %u", sender);
+		return 0;
+	}
+	m = &s->members[i];
+	m->known = true;
+	m->check = check;
+	m->digest = digest;
+	if (check != s->check || digest == s->check_digest || sender == s->self)
+		return 0;
+	s->mismatch = true;
+	note(s, LOG_ERR,
+	     "node %u's state differs from this node's at check point %u of the view (digest %016llx, here %016llx); "
+	     "exchanging states again",
+	     sender, check, (unsigned long long)digest, (unsigned long long)s->check_digest);
+	if (s->view[0] != s->self || s->resync_sent || s->phase != IDLE)
+		return 0;
+	s->resync_sent = true;
+	return send_simple(s, MSG_RESYNC);
+}
+
+static int on_event(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+{
+	if (s->phase != IDLE || !s->synced)
+		return items_add(s, sender, own, buf, len);
+	apply_event(s, sender, buf, len);
+	return 0;
+}
+
+int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+{
+	struct dv_rbuf r = {.data = buf, .len = len, .off = 1};
+	bool round;
+
+	if (!s->joined)
+		return 0;
+	if (len < 1) {
+		note(s, LOG_WARNING, "dropped an empty message from node %u", sender);
+		return 0;
+	}
+	switch (buf[0]) {
+	case MSG_EVENT:
+		return on_event(s, sender, own, buf + 1, len - 1);
+	case MSG_SUMMARY:
+		return on_summary(s, sender, &r);
+	case MSG_STATE:
+		return on_state(s, sender, &r);
+	case MSG_DIGEST:
+		return on_digest(s, sender, &r);
+	case MSG_CHECK:
+		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0])
+			return check_point(s);
+		return 0;
+	case MSG_RESYNC:
+		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0]) {
+			s->round++;
+			note(s, LOG_NOTICE, "node %u asked for a new state exchange", sender);
+			return start_exchange(s, false);
+		}
+		return 0;
+	default:
+		note(s, LOG_WARNING, "dropped a message of unknown kind %u from node %u", buf[0], sender);
+		return 0;
+	}
+}
+
+/* ---- view changes ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+	dv_nodeid_t x = *(const dv_nodeid_t *)a, y = *(const dv_nodeid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int set_view(struct dv_sync *s, const dv_nodeid_t *members, size_t n)
+{
+	dv_nodeid_t *view = malloc((n ? n : 1) * sizeof(*view));
+	struct contrib *contrib = calloc(n ? n : 1, sizeof(*contrib));
+	struct dv_sync_member *mem = calloc(n ? n : 1, sizeof(*mem));
+	size_t k = 0;
+
+	if (!view || !contrib || !mem) {
+		free(view);
+		free(contrib);
+		free(mem);
+		return -ENOMEM;
+	}
+	memcpy(view, members, n * sizeof(*view));
+	qsort(view, n, sizeof(*view), id_cmp);
+	/* One dvipad per node: duplicates would be a misconfiguration. */
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || view[k - 1] != view[i])
+			view[k++] = view[i];
+	for (size_t i = 0; i < k; i++)
+		mem[i].node = view[i];
+	free(s->view);
+	free(s->contrib);
+	free(s->members);
+	s->view = view;
+	s->n_view = k;
+	s->contrib = contrib;
+	s->members = mem;
+	s->round = 0;
+	s->check = 0;
+	s->mismatch = s->resync_sent = false;
+	return 0;
+}
+
+int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined)
+{
+	int r;
+
+	if (n > DV_ENGINE_MAX_NODES)
+		return -E2BIG;
+	r = set_view(s, members, n);
+	if (r < 0)
+		return r;
+	s->joined = true;
+	if (view_index(s, s->self) < 0) {
+		note(s, LOG_ERR, "a view without this node");
+		return -EPROTO;
+	}
+	if (!joined && s->phase == IDLE && s->synced) {
+		/* Members only left: everyone here had the same state. */
+		deliver_membership(s);
+		return send_quorum(s);
+	}
+	if (s->phase != IDLE) {
+		/* Interrupted: events delivered during it are dropped by every
+		 * member that goes on with this node; its own go again. */
+		note(s, LOG_INFO, "the view changed during the state exchange; starting over");
+		for (size_t i = 0; i < s->n_items; i++) {
+			struct dv_wbuf w = {0};
+
+			if (!s->items[i].own)
+				continue;
+			dv_w_u8(&w, MSG_EVENT);
+			dv_w_bytes(&w, s->items[i].buf, s->items[i].len);
+			r = send_w(s, &w);
+			if (r < 0)
+				return r;
+		}
+		items_clear(s);
+	}
+	return start_exchange(s, true);
+}
+
+int dv_sync_quorum_changed(struct dv_sync *s)
+{
+	return send_quorum(s);
+}
+
+int dv_sync_check(struct dv_sync *s)
+{
+	if (!s->synced || s->phase != IDLE || s->n_view == 0 || s->view[0] != s->self)
+		return 0;
+	return send_simple(s, MSG_CHECK);
+}
+
+void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret)
+{
+	*ret = (struct dv_sync_info){
+		.joined = s->joined,
+		.exchanging = s->phase != IDLE,
+		.synced = s->synced,
+		.exchanges = s->exchanges,
+		.check = s->check,
+		.digest = s->check_digest,
+		.mismatch = s->mismatch,
+		.clock = s->clock,
+		.qclock = s->qclock,
+		.qcount = s->qcount,
+		.applied = s->applied,
+		.n_members = s->n_view,
+		.members = s->members,
+	};
+}
+
+struct dv_sync *dv_sync_new(dv_nodeid_t self, const struct dv_sync_ops *ops, void *ud)
+{
+	struct dv_sync *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->self = self;
+	s->ops = ops;
+	s->ud = ud;
+	s->stream_quorate = -1;
+	return s;
+}
+
+struct dv_sync *dv_sync_free(struct dv_sync *s)
+{
+	if (!s)
+		return NULL;
+	items_clear(s);
+	free(s->items);
+	free(s->view);
+	free(s->contrib);
+	free(s->members);
+	free(s);
+	return NULL;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Cluster sync (DESIGN §4): the protocol that turns Corosync CPG's agreed
+ * order and virtual synchrony into one ordered stream of engine events
+ * that every member applies to the same state.
+ *
+ * Exchange. After every configuration change that brings members together
+ * (or when a member asks for one, see below), every member of the new view
+ * multicasts a SUMMARY of the state it has at that point of the stream:
+ * its digest and how recent it is. Once the summaries of the whole view
+ * are delivered, every member picks the same winner from them alone:
+ *
+ *   the state that went through the most recent quorate configuration
+ *   (qclock, then qcount: see below), then the one that applied the most
+ *   events, then the lowest node id.
+ *
+ * If every digest equals the winner's, the exchange ends there; otherwise
+ * the winner multicasts its STATE and every member whose own digest
+ * differs restores it. Then each member applies the view's membership and
+ * the events delivered since the change, in stream order. Nothing is timed:
+ * who wins and when the exchange ends follow from the messages delivered,
+ * which every member of the view sees in the same order. A change of view
+ * during an exchange starts it over from the states as they were before
+ * (events delivered meanwhile are dropped on every member alike; this
+ * node's own are sent again).
+ *
+ * Recency. `clock` is a Lamport clock over exchanges: after each one every
+ * member sets it to 1 + the highest clock contributed. When the stream says
+ * quorate (a QUORUM event), the state is marked (qclock = clock, ++qcount).
+ * Two partitions are never quorate at once, and a partition that becomes
+ * quorate after another one was includes a member of that one (votes
+ * overlap), so its exchange clock is higher: the higher (qclock, qcount)
+ * is the state that lived through the later quorate configuration. Ring
+ * ids are not used: partitions number their rings independently, and CPG
+ * does not deliver them in the stream.
+ *
+ * Self-check. At the end of every exchange, and when the lowest member
+ * asks (CHECK), every member takes the digest of its state at that point of
+ * the stream and multicasts it (DIGEST); every member compares the others'
+ * with its own. A difference is reported and repaired: the lowest member
+ * multicasts RESYNC, which starts a new exchange at that point.
+ *
+ * Quorum. The lowest member puts this partition's quorum into the stream
+ * (a QUORUM event) whenever it differs from what the stream said last, and
+ * after every membership it applies.
+ *
+ * Pure: no I/O, no clock, no CPG calls. The caller feeds it configuration
+ * changes, delivered messages and Corosync's quorum reports, and carries
+ * out what it asks through the ops.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+/* Events buffered during an exchange at most; beyond, the caller leaves the
+ * group and joins again. */
+#define DV_SYNC_BUFFER_MAX 65536
+#define DV_SYNC_BUFFER_MAX_BYTES (256u << 20)
+
+struct dv_sync_ops {
+	/* Multicast buf in agreed order to the group. 0 or -errno (the
+	 * caller then leaves and joins again). */
+	int (*send)(void *ud, const uint8_t *buf, size_t len);
+	/* Apply one event to the engine, in stream order. */
+	void (*deliver)(void *ud, const struct dv_event *ev);
+	/* The engine's state, canonical (malloc'ed), and a state to continue
+	 * from instead of the local one (0 or -errno). */
+	int (*snapshot)(void *ud, uint8_t **ret, size_t *ret_len);
+	int (*restore)(void *ud, const uint8_t *buf, size_t len);
+	/* An exchange ended: the engine holds the group's state. restored:
+	 * this node's state was replaced. */
+	void (*synced)(void *ud, bool restored);
+	/* Whether this node's partition is quorate, as Corosync says now
+	 * (asked afresh before a QUORUM event is sent: its notification and
+	 * the view change come through different connections). */
+	bool (*quorate)(void *ud);
+	/* Wall clock in ms, only for the "since" of QUORUM events. */
+	uint64_t (*wall_ms)(void *ud);
+	/* Something worth a log line (LOG_* priority). */
+	void (*note)(void *ud, int prio, const char *msg);
+};
+
+struct dv_sync;
+
+/* What this node knows of a member's state digest. */
+struct dv_sync_member {
+	dv_nodeid_t node;
+	bool known;	 /* a digest was delivered for the current view */
+	uint32_t check;	 /* which check point of the view (see dv_sync_info) */
+	uint64_t digest; /* its digest there */
+};
+
+struct dv_sync_info {
+	bool joined;	 /* a view was delivered */
+	bool exchanging; /* an exchange is under way */
+	bool synced;	 /* an exchange ended on this connection */
+	uint32_t exchanges;
+	uint32_t check;	 /* check points of this view so far */
+	uint64_t digest; /* this node's digest at the latest check point */
+	bool mismatch;	 /* a member's digest differed there */
+	uint64_t clock, qclock, qcount, applied;
+	size_t n_members;
+	const struct dv_sync_member *members; /* sorted by node id */
+};
+
+struct dv_sync *dv_sync_new(dv_nodeid_t self, const struct dv_sync_ops *ops, void *ud);
+struct dv_sync *dv_sync_free(struct dv_sync *s);
+
+/* A configuration change: members (any order, duplicates ignored; this
+ * node among them) and whether any process joined. 0 or -errno (the caller
+ * leaves and joins again). */
+int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined);
+/* A message delivered by CPG from node `sender` (own: sent by this
+ * process). Malformed messages are reported and dropped. 0 or -errno. */
+int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len);
+/* Multicast an engine event. -ENOTCONN before the first view. */
+int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
+/* Corosync reported a change of this partition's quorum. */
+int dv_sync_quorum_changed(struct dv_sync *s);
+/* The lowest member asks every member for its digest (periodic check);
+ * does nothing on the others or during an exchange. */
+int dv_sync_check(struct dv_sync *s);
+
+void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret);
+/* FNV-1a, 64 bits: the digest of a snapshot. */
+uint64_t dv_sync_digest(const uint8_t *buf, size_t len);
