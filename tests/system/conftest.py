@@ -371,13 +371,15 @@ CLUSTER_NODES = {"n1": ("192.0.2.1", "2001:db8::1", 1), "n2": ("192.0.2.2", "200
 class Corosync:
     """One corosync in a node namespace, with a private /run."""
 
-    def __init__(self, ns, tmp, name):
+    def __init__(self, ns, tmp, name, members=None):
+        """members: {name: (v4, v6, nodeid)} of the whole cluster, by
+        default CLUSTER_NODES (the campaign has five)."""
         self.ns = ns
         self.name = name
         self.conf = Path(tmp) / f"corosync-{name}.conf"
         self.log = Path(tmp) / f"corosync-{name}.log"
         nodes = "".join(f"  node {{\n    ring0_addr: {v4}\n    nodeid: {nid}\n    name: {n}\n  }}\n"
-                        for n, (v4, _, nid) in CLUSTER_NODES.items())
+                        for n, (v4, _, nid) in (members or CLUSTER_NODES).items())
         self.conf.write_text(COROSYNC_CONF.format(nodes=nodes, log=self.log))
         self.proc = None
 
@@ -405,13 +407,13 @@ class Corosync:
 class ClusterNode(Dvipad):
     """A dvipad with CLUSTER COROSYNC next to its corosync."""
 
-    def __init__(self, ns, tmp, name, extra=""):
+    def __init__(self, ns, tmp, name, extra="", members=None):
         tmp = Path(tmp) / name
         tmp.mkdir(exist_ok=True)
         super().__init__(ns, tmp)
         self.name = name
         self.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        self.corosync = Corosync(ns, tmp, name)
+        self.corosync = Corosync(ns, tmp, name, members)
 
     def start(self, wait=True):
         super().start(wait=wait)
