@@ -528,13 +528,26 @@ static void render_daemon(json_object *d, json_object *members)
 		for (size_t i = 0; i < json_object_array_length(members); i++) {
 			json_object *m = json_object_array_get_idx(members, i);
 
-			printf("%s %s (%" PRIu64 "%s%s)", i ? "," : "", jstr(m, "name", "?"), ju64(m, "nodeid"),
-			       jbool(m, "self") ? ", self" : "", jbool(m, "left") ? ", left the group" : "");
+			const char *name = jstr(m, "name", "");
+
+			/* A member's name comes with its configuration, which
+			 * it publishes once it has the group's state. */
+			printf("%s %s (%" PRIu64 "%s%s)", i ? "," : "", *name ? name : "(not yet published)",
+			       ju64(m, "nodeid"), jbool(m, "self") ? ", self" : "",
+			       jbool(m, "left") ? ", left the group" : "");
 		}
 		printf("\n");
+		if (*jstr(d, "sync", ""))
+			printf("State: %s, digest %s at check point %" PRIu64 ", %" PRIu64 " exchange(s)\n",
+			       jstr(d, "sync", "?"), *jstr(d, "digest", "") ? jstr(d, "digest", "") : "none yet",
+			       ju64(d, "check"), ju64(d, "exchanges"));
 		for (size_t i = 0; i < json_object_array_length(members); i++) {
 			json_object *m = json_object_array_get_idx(members, i);
 
+			if (jbool(m, "digest_differs"))
+				printf("Warning: the state of %s (digest %s) differs from this node's; the group "
+				       "exchanges states again\n",
+				       jstr(m, "name", "?"), jstr(m, "digest", "?"));
 			if (*jstr(m, "config_differs", ""))
 				printf("Warning: configuration of %s differs: %s\n", jstr(m, "name", "?"),
 				       jstr(m, "config_differs", ""));

@@ -7,9 +7,12 @@
  */
 #pragma once
 
+#include <errno.h>
+
 #include <systemd/sd-event.h>
 
 #include "engine.h"
+#include "sync.h"
 
 struct dv_cluster;
 
@@ -24,6 +27,8 @@ struct dv_cluster_ops {
 	 * its configuration. !up: the connection to the cluster is lost: drop
 	 * every address at once and start over from an empty state. */
 	void (*connected)(void *ud, bool up);
+	/* A state exchange with the group started (on) or ended (sync.h). */
+	void (*exchanging)(void *ud, bool on);
 	/* This node's partition gained or lost quorum. Immediate, not ordered
 	 * with the stream: on loss every address goes at once. */
 	void (*local_quorum)(void *ud, bool quorate);
@@ -32,6 +37,8 @@ struct dv_cluster_ops {
 struct dv_cluster_vtable {
 	int (*submit)(struct dv_cluster *c, const struct dv_event *ev);
 	void (*free)(struct dv_cluster *c);
+	/* The sync protocol's state (NULL for solo): 0, or -ENOTCONN. */
+	int (*sync_info)(const struct dv_cluster *c, struct dv_sync_info *ret);
 };
 
 struct dv_cluster {
@@ -58,6 +65,13 @@ static inline int dv_cluster_submit(struct dv_cluster *c, struct dv_event *ev)
 {
 	ev->node = c->self;
 	return c->vt->submit(c, ev);
+}
+
+/* What status shows of the state exchange and the digests: 0, or -ENOTCONN
+ * (solo, or not connected). */
+static inline int dv_cluster_sync_info(const struct dv_cluster *c, struct dv_sync_info *ret)
+{
+	return c->vt->sync_info ? c->vt->sync_info(c, ret) : -ENOTCONN;
 }
 
 static inline struct dv_cluster *dv_cluster_free(struct dv_cluster *c)

@@ -219,6 +219,13 @@ static void sync_synced(void *ud, bool restored)
 		cs->c.ops->connected(cs->c.ud, true);
 }
 
+static void sync_exchanging(void *ud, bool on)
+{
+	struct corosync *cs = ud;
+
+	cs->c.ops->exchanging(cs->c.ud, on);
+}
+
 static uint64_t sync_wall_ms(void *ud)
 {
 	return dv_wall_ms();
@@ -235,6 +242,7 @@ static const struct dv_sync_ops sync_ops = {
 	.snapshot = sync_snapshot,
 	.restore = sync_restore,
 	.synced = sync_synced,
+	.exchanging = sync_exchanging,
 	.quorate = sync_quorate,
 	.wall_ms = sync_wall_ms,
 	.note = sync_note,
@@ -539,9 +547,20 @@ static void corosync_free(struct dv_cluster *c)
 	free(cs);
 }
 
+static int corosync_sync_info(const struct dv_cluster *c, struct dv_sync_info *ret)
+{
+	const struct corosync *cs = (const struct corosync *)c;
+
+	if (!cs->sync)
+		return -ENOTCONN;
+	dv_sync_info(cs->sync, ret);
+	return 0;
+}
+
 static const struct dv_cluster_vtable corosync_vtable = {
 	.submit = corosync_submit,
 	.free = corosync_free,
+	.sync_info = corosync_sync_info,
 };
 
 int dv_cluster_corosync_new(sd_event *ev, const char *group, const struct dv_cluster_ops *ops, void *ud,

@@ -789,6 +789,14 @@ static void cl_connected(void *ud, bool up)
 	dv_gate_refs_clear(&refs);
 }
 
+static void cl_exchanging(void *ud, bool on)
+{
+	struct dv_daemon *d = ud;
+
+	if (dv_gate_exchanging(&d->gate, on) == DV_GATE_OPEN)
+		open_gate(d);
+}
+
 static void cl_local_quorum(void *ud, bool quorate)
 {
 	struct dv_daemon *d = ud;
@@ -810,6 +818,7 @@ static const struct dv_cluster_ops cluster_ops = {
 	.snapshot = cl_snapshot,
 	.restore = cl_restore,
 	.connected = cl_connected,
+	.exchanging = cl_exchanging,
 	.local_quorum = cl_local_quorum,
 };
 
@@ -1297,7 +1306,9 @@ static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_cli
 				 char *reason, size_t size)
 {
 	struct dv_daemon *d = ud;
+	struct dv_sync_info sync;
 	const struct dv_status_input in = {
+		.sync = dv_cluster_sync_info(d->cluster, &sync) == 0 ? &sync : NULL,
 		.engine = d->engine,
 		.conf = d->conf,
 		.conf_path = d->conf_path,

@@ -49,7 +49,7 @@ void dv_gate_clear(struct dv_gate *g)
 
 bool dv_gate_is_open(const struct dv_gate *g)
 {
-	return g->connected && g->quorate;
+	return g->connected && g->quorate && !g->exchanging;
 }
 
 bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a)
@@ -75,10 +75,18 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 {
 	g->connected = up;
+	if (!up)
+		g->exchanging = false;
 	if (up)
 		return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 	restandbys_clear(g); /* no answer comes now */
 	return DV_GATE_CLOSE;
+}
+
+enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on)
+{
+	g->exchanging = on;
+	return !on && dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 }
 
 /* ---- grants ---- */

@@ -54,8 +54,9 @@ struct dv_gate_restandby {
 };
 
 struct dv_gate {
-	bool connected; /* in the group and in sync with it */
-	bool quorate;	/* Corosync's latest word on this partition */
+	bool connected;	 /* in the group and in sync with it */
+	bool quorate;	 /* Corosync's latest word on this partition */
+	bool exchanging; /* a state exchange is under way (sync.h) */
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
@@ -90,6 +91,11 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
+/* A state exchange started (on) or ended. During one the engine's state may
+ * be about to be replaced by the group's: nothing is installed and grants
+ * are held back, but what is installed stays (a merge must not take the
+ * quorate side's addresses down). */
+enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on);
 
 /* ---- grants ---- */
 

@@ -11,6 +11,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,27 @@ static int count_vipa(void *ud, const struct dv_vipa_info *v)
 	return 0;
 }
 
+/* A member's state digest at the latest check point it reported, and
+ * whether it differs from this node's there (sync.h). */
+static void status_member_digest(const struct dv_sync_info *sync, dv_nodeid_t node, struct dv_msgb *b)
+{
+	char hex[17] = "";
+	bool differs = false;
+
+	if (!sync)
+		return;
+	for (size_t i = 0; i < sync->n_members; i++) {
+		const struct dv_sync_member *m = &sync->members[i];
+
+		if (m->node != node || !m->known)
+			continue;
+		snprintf(hex, sizeof(hex), "%016" PRIx64, m->digest);
+		differs = m->check == sync->check && m->digest != sync->digest;
+	}
+	dv_msgb_field_str(b, "digest", hex);
+	dv_msgb_field_bool(b, "digest_differs", differs);
+}
+
 enum dv_result dv_status_records(const struct dv_status_input *in, const struct dv_addr *a, struct dv_records *out,
 				 char *reason, size_t size)
 {
@@ -181,6 +203,18 @@ enum dv_result dv_status_records(const struct dv_status_input *in, const struct 
 	dv_msgb_field_u64(b, "started", in->started_ms);
 	dv_msgb_field_u64(b, "vipas", nvipas);
 	dv_msgb_field_u64(b, "clients", in->n_clients);
+	if (in->sync) {
+		char hex[17];
+
+		dv_msgb_field_str(b, "sync",
+				  in->sync->exchanging ? "exchanging"
+				  : in->sync->synced   ? "in sync"
+						       : "joining");
+		dv_msgb_field_u64(b, "exchanges", in->sync->exchanges);
+		dv_msgb_field_u64(b, "check", in->sync->check);
+		snprintf(hex, sizeof(hex), "%016" PRIx64, in->sync->digest);
+		dv_msgb_field_str(b, "digest", in->sync->check ? hex : "");
+	}
 	(void)dv_records_emit(out);
 
 	n_members = dv_engine_members(e, &members);
@@ -198,6 +232,7 @@ enum dv_result dv_status_records(const struct dv_status_input *in, const struct 
 			log_debug("configuration of node '%s' differs: %s", other.name, why);
 		dv_msgb_field_str(b, "config_differs", why);
 		dv_msgb_field_bool(b, "left", dv_engine_node_left(e, members[i]));
+		status_member_digest(in->sync, members[i], b);
 		(void)dv_records_emit(out);
 	}
 

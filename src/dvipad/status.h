@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "control.h"
 #include "engine.h"
+#include "sync.h"
 
 struct dv_status_input {
 	const struct dv_engine *engine;
@@ -24,6 +25,9 @@ struct dv_status_input {
 	uint64_t started_ms; /* wall clock */
 	pid_t pid;	     /* the daemon's */
 	uint64_t n_clients;  /* control connections */
+	/* The cluster sync's view of the members' state digests; NULL
+	 * without Corosync. */
+	const struct dv_sync_info *sync;
 	/* Whether this node's interface has a now. */
 	bool (*installed)(void *ud, const struct dv_addr *a);
 	/* The pid of a client connected to this node, 0 if unknown. */

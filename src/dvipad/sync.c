@@ -317,6 +317,8 @@ static int start_exchange(struct dv_sync *s, bool membership_due)
 {
 	int r;
 
+	if (s->phase == IDLE)
+		s->ops->exchanging(s->ud, true);
 	s->phase = COLLECT;
 	s->membership_due = membership_due;
 	memset(s->contrib, 0, s->n_view * sizeof(*s->contrib));
@@ -403,6 +405,7 @@ static int complete(struct dv_sync *s, bool restored)
 	free(its);
 	if (!restored && !first)
 		s->ops->synced(s->ud, false);
+	s->ops->exchanging(s->ud, false);
 	return send_quorum(s);
 }
 

@@ -72,8 +72,11 @@ struct dv_sync_ops {
 	int (*snapshot)(void *ud, uint8_t **ret, size_t *ret_len);
 	int (*restore)(void *ud, const uint8_t *buf, size_t len);
 	/* An exchange ended: the engine holds the group's state. restored:
-	 * this node's state was replaced. */
+	 * this node's state was replaced (or it is the first exchange). */
 	void (*synced)(void *ud, bool restored);
+	/* An exchange started (on), or ended and what was buffered during it
+	 * is applied. */
+	void (*exchanging)(void *ud, bool on);
 	/* Whether this node's partition is quorate, as Corosync says now
 	 * (asked afresh before a QUORUM event is sent: its notification and
 	 * the view change come through different connections). */
