@@ -437,9 +437,12 @@ static bool r_view(struct dv_sync *s, struct dv_rbuf *r, bool *ret_same_round)
 	size_t n = dv_r_count(r, DV_ENGINE_MAX_NODES, 4);
 	bool match = !r->bad && n == s->n_view;
 
-	for (size_t i = 0; i < n; i++)
-		if (dv_r_u32(r) != s->view[i] || !match)
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = dv_r_u32(r);
+
+		if (!match || id != s->view[i])
 			match = false;
+	}
 	*ret_same_round = round == s->round;
 	return match && !r->bad;
 }

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The cluster sync protocol (sync.h), driven by scripted configuration
+ * changes over a small in-process bus with CPG's guarantees: one agreed
+ * order per view, every member of a view delivers the same messages, a
+ * message not yet ordered when the view changes is delivered in its
+ * sender's next view.
+ *
+ * Each node's "engine" is a toy: its state is the text of what it applied
+ * ("M1,2,3;" a membership, "Q1;" a quorum event, "G<client>@<node>;" a
+ * CLIENT_GONE), so that a test can say exactly what every node holds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <cmocka.h>
+
+#include "sync.h"
+
+#define MAXN 5
+#define MAXQ 4096
+
+struct msg {
+	int group;
+	dv_nodeid_t sender;
+	int incarnation;
+	size_t len;
+	uint8_t *buf;
+};
+
+struct node {
+	dv_nodeid_t id;
+	int incarnation;
+	struct dv_sync *s;
+	char state[4096];
+	bool quorate; /* what Corosync would say */
+	int group;    /* -1: not in the group */
+	dv_nodeid_t view[MAXN];
+	size_t n_view;
+	int synced, restored, exchanging_on, exchanging_off, errors, states_sent;
+};
+
+struct bus {
+	struct node nodes[MAXN];
+	size_t n;
+	struct msg q[MAXQ];
+	size_t nq;
+	int next_group;
+};
+
+static struct bus B;
+
+static struct node *node_of(dv_nodeid_t id)
+{
+	for (size_t i = 0; i < B.n; i++)
+		if (B.nodes[i].id == id)
+			return &B.nodes[i];
+	fail_msg("no node %u", id);
+	return &B.nodes[0]; /* not reached */
+}
+
+static int op_send(void *ud, const uint8_t *buf, size_t len)
+{
+	struct node *n = ud;
+	struct msg *m;
+
+	assert_true(B.nq < MAXQ);
+	assert_true(n->group >= 0);
+	m = &B.q[B.nq++];
+	m->group = n->group;
+	m->sender = n->id;
+	m->incarnation = n->incarnation;
+	m->len = len;
+	m->buf = malloc(len);
+	memcpy(m->buf, buf, len);
+	if (buf[0] == 4)
+		n->states_sent++;
+	return 0;
+}
+
+static void op_deliver(void *ud, const struct dv_event *ev)
+{
+	struct node *n = ud;
+	char t[256] = "";
+	size_t l = 0;
+
+	switch (ev->type) {
+	case DV_EV_MEMBERSHIP:
+		l += snprintf(t, sizeof(t), "M");
+		for (size_t i = 0; i < ev->membership.n; i++)
+			l += snprintf(t + l, sizeof(t) - l, "%s%u", i ? "," : "", ev->membership.nodes[i]);
+		snprintf(t + l, sizeof(t) - l, ";");
+		break;
+	case DV_EV_QUORUM:
+		snprintf(t, sizeof(t), "Q%d;", ev->quorum.quorate);
+		break;
+	case DV_EV_CLIENT_GONE:
+		snprintf(t, sizeof(t), "G%llu@%u;", (unsigned long long)ev->client_gone.client, ev->node);
+		break;
+	default:
+		snprintf(t, sizeof(t), "E%d@%u;", (int)ev->type, ev->node);
+	}
+	assert_true(strlen(n->state) + strlen(t) < sizeof(n->state));
+	strcat(n->state, t);
+}
+
+static int op_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
+{
+	struct node *n = ud;
+
+	*ret_len = strlen(n->state);
+	*ret = malloc(*ret_len + 1);
+	memcpy(*ret, n->state, *ret_len);
+	return 0;
+}
+
+static int op_restore(void *ud, const uint8_t *buf, size_t len)
+{
+	struct node *n = ud;
+
+	assert_true(len < sizeof(n->state));
+	memcpy(n->state, buf, len);
+	n->state[len] = 0;
+	n->restored++;
+	return 0;
+}
+
+static void op_synced(void *ud, bool restored)
+{
+	((struct node *)ud)->synced++;
+}
+
+static void op_exchanging(void *ud, bool on)
+{
+	struct node *n = ud;
+
+	if (on)
+		n->exchanging_on++;
+	else
+		n->exchanging_off++;
+}
+
+static bool op_quorate(void *ud)
+{
+	return ((struct node *)ud)->quorate;
+}
+
+static uint64_t op_wall_ms(void *ud)
+{
+	return 1000;
+}
+
+static void op_note(void *ud, int prio, const char *msg)
+{
+	if (prio <= LOG_ERR)
+		((struct node *)ud)->errors++;
+}
+
+static const struct dv_sync_ops ops = {
+	.send = op_send,
+	.deliver = op_deliver,
+	.snapshot = op_snapshot,
+	.restore = op_restore,
+	.synced = op_synced,
+	.exchanging = op_exchanging,
+	.quorate = op_quorate,
+	.wall_ms = op_wall_ms,
+	.note = op_note,
+};
+
+static int setup(void **state)
+{
+	memset(&B, 0, sizeof(B));
+	B.n = 3;
+	for (size_t i = 0; i < B.n; i++) {
+		B.nodes[i].id = (dv_nodeid_t)(i + 1);
+		B.nodes[i].group = -1;
+		B.nodes[i].s = dv_sync_new(B.nodes[i].id, &ops, &B.nodes[i]);
+		assert_non_null(B.nodes[i].s);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	for (size_t i = 0; i < B.n; i++)
+		dv_sync_free(B.nodes[i].s);
+	for (size_t i = 0; i < B.nq; i++)
+		free(B.q[i].buf);
+	return 0;
+}
+
+/* A new view of the given nodes (0-terminated). Messages of their old
+ * views that are still queued move with their senders (CPG delivers them
+ * in the sender's next view); every member gets the configuration change. */
+static void view(dv_nodeid_t first, ...)
+{
+	dv_nodeid_t ids[MAXN];
+	size_t n = 0;
+	int g = ++B.next_group;
+	va_list ap;
+
+	va_start(ap, first);
+	for (dv_nodeid_t id = first; id; id = va_arg(ap, dv_nodeid_t))
+		ids[n++] = id;
+	va_end(ap);
+	for (size_t i = 0; i < n; i++) {
+		struct node *m = node_of(ids[i]);
+		int old = m->group;
+
+		for (size_t k = 0; k < B.nq; k++)
+			if (B.q[k].sender == m->id && B.q[k].group == old && old >= 0)
+				B.q[k].group = g;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct node *m = node_of(ids[i]);
+		bool joined = m->group < 0;
+
+		/* Joined: any member new to this member's previous view. */
+		for (size_t k = 0; k < n && !joined; k++) {
+			bool was = false;
+
+			for (size_t j = 0; j < m->n_view; j++)
+				was |= m->view[j] == ids[k];
+			joined = !was;
+		}
+		m->group = g;
+		memcpy(m->view, ids, n * sizeof(*ids));
+		m->n_view = n;
+		assert_int_equal(dv_sync_confchg(m->s, ids, n, joined), 0);
+	}
+}
+
+/* Deliver the queue in order to every member of each message's view,
+ * including what is sent meanwhile; max: stop after that many (0: all). */
+static void run(size_t max)
+{
+	size_t done = 0;
+
+	while (B.nq > 0 && (!max || done < max)) {
+		struct msg m = B.q[0];
+
+		memmove(B.q, B.q + 1, (B.nq - 1) * sizeof(*B.q));
+		B.nq--;
+		for (size_t i = 0; i < B.n; i++) {
+			struct node *n = &B.nodes[i];
+
+			if (n->group == m.group)
+				assert_int_equal(dv_sync_message(n->s, m.sender,
+								 m.sender == n->id && m.incarnation == n->incarnation,
+								 m.buf, m.len),
+						 0);
+		}
+		free(m.buf);
+		done++;
+	}
+}
+
+static void gone(dv_nodeid_t id, uint64_t client)
+{
+	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .node = id, .client_gone = {client}};
+
+	assert_int_equal(dv_sync_submit(node_of(id)->s, &ev), 0);
+}
+
+static void all_quorate(bool q)
+{
+	for (size_t i = 0; i < B.n; i++)
+		B.nodes[i].quorate = q;
+}
+
+static bool exchanging(dv_nodeid_t id)
+{
+	struct dv_sync_info info;
+
+	dv_sync_info(node_of(id)->s, &info);
+	return info.exchanging;
+}
+
+static void start_three(void)
+{
+	all_quorate(true);
+	view(1, 0);
+	run(0);
+	view(1, 2, 0);
+	run(0);
+	view(1, 2, 3, 0);
+	run(0);
+}
+
+static void test_single_node(void **state)
+{
+	struct node *n1 = node_of(1);
+
+	view(1, 0);
+	assert_true(exchanging(1));
+	assert_int_equal(n1->exchanging_on, 1);
+	assert_string_equal(n1->state, ""); /* nothing before the summary */
+	run(0);
+	assert_false(exchanging(1));
+	assert_int_equal(n1->synced, 1);
+	assert_int_equal(n1->exchanging_off, 1);
+	/* Not quorate: the lowest member says so in the stream. */
+	assert_string_equal(n1->state, "M1;Q0;");
+	assert_int_equal(n1->states_sent, 0);
+}
+
+static void test_start_together_same_state_nothing_sent(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_string_equal(node_of(i)->state, "M1,2,3;Q1;");
+		assert_int_equal(node_of(i)->states_sent, 0);
+		assert_int_equal(node_of(i)->restored, 0);
+		assert_int_equal(node_of(i)->synced, 1);
+	}
+}
+
+static void test_joiner_takes_state(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	gone(2, 7);
+	run(0);
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++)
+		assert_string_equal(node_of(i)->state, "M1,2;Q1;G7@2;M1,2,3;Q1;");
+	/* One state on the wire, from the lowest of the equals; only the
+	 * joiner restores it. */
+	assert_int_equal(node_of(1)->states_sent, 1);
+	assert_int_equal(node_of(2)->states_sent + node_of(3)->states_sent, 0);
+	assert_int_equal(node_of(3)->restored, 1);
+	assert_int_equal(node_of(1)->restored + node_of(2)->restored, 0);
+}
+
+/* The issue's race: two of three nodes cut off one after the other, then
+ * healed one after the other. The quorate state wins whoever merges first,
+ * and every member ends with the same state. */
+static void test_partition_heal_quorate_side_wins(void **state)
+{
+	start_three();
+	/* n1 and n2 cut off 150 ms apart: n3 alone after both. */
+	all_quorate(false);
+	view(1, 0);
+	view(2, 3, 0);
+	run(0);
+	B.nodes[1].quorate = B.nodes[2].quorate = true; /* 2 of 3 */
+	/* While n2+n3 is quorate, it applies something n1 never sees. */
+	gone(3, 42);
+	run(0);
+	view(2, 0);
+	view(3, 0);
+	all_quorate(false);
+	run(0);
+	/* Heal n1 first (n1 + n3: quorate again), then n2. */
+	all_quorate(true);
+	view(1, 3, 0);
+	run(2); /* the view's summaries only: n1's is first */
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_false(exchanging(i));
+		assert_non_null(strstr(node_of(i)->state, "G42@3;"));
+		assert_string_equal(node_of(i)->state, node_of(3)->state);
+	}
+	/* n1's state (never had G42) lost to n3's: it restored. */
+	assert_true(node_of(1)->restored >= 1);
+}
+
+/* A view change during an exchange starts it over: the events delivered
+ * during the first are dropped everywhere, and their senders send them
+ * again. */
+static void test_interrupted_exchange_resends_own_events(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	view(1, 2, 3, 0);
+	gone(2, 5); /* queued behind the summaries */
+	run(3);	    /* the three summaries: n1 sends its state */
+	run(1);	    /* G5 delivered during the exchange: buffered */
+	assert_true(exchanging(1));
+	view(1, 2, 0); /* n3 goes before the state is delivered */
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 2; i++) {
+		assert_false(exchanging(i));
+		/* G5 again, during the second exchange: applied after it. */
+		assert_string_equal(node_of(i)->state, "M1,2;Q1;M1,2;G5@2;Q1;");
+	}
+}
+
+static void test_events_during_exchange_applied_after_in_order(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	view(1, 2, 3, 0);
+	gone(3, 1);
+	gone(2, 2);
+	gone(3, 3);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++)
+		assert_string_equal(node_of(i)->state, "M1,2;Q1;M1,2,3;G1@3;G2@2;G3@3;Q1;");
+}
+
+/* A state that differs at a check point is found and repaired. */
+static void test_digest_mismatch_repaired(void **state)
+{
+	struct dv_sync_info info;
+
+	start_three();
+	strcat(node_of(2)->state, "X;");		   /* corrupt n2 */
+	assert_int_equal(dv_sync_check(node_of(2)->s), 0); /* not the lowest: nothing */
+	assert_int_equal(B.nq, 0);
+	assert_int_equal(dv_sync_check(node_of(1)->s), 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_string_equal(node_of(i)->state, node_of(1)->state);
+		assert_false(exchanging(i));
+	}
+	assert_null(strstr(node_of(1)->state, "X;"));
+	assert_true(node_of(1)->errors > 0);
+	dv_sync_info(node_of(1)->s, &info);
+	assert_false(info.mismatch);
+	assert_int_equal(info.n_members, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(info.members[i].known);
+		assert_int_equal(info.members[i].check, info.check);
+		assert_true(info.members[i].digest == info.digest);
+	}
+}
+
+static void test_malformed_dropped(void **state)
+{
+	static const uint8_t empty[1] = {0}, unknown[] = {99, 1, 2}, short_summary[] = {3, 0, 0, 0, 0, 1, 0, 0, 0};
+	static const uint8_t bad_event[] = {1, 0xff, 0xff};
+	char before[4096];
+
+	start_three();
+	strcpy(before, node_of(1)->state);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, empty, 0), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, unknown, sizeof(unknown)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, short_summary, sizeof(short_summary)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, bad_event, sizeof(bad_event)), 0);
+	assert_string_equal(node_of(1)->state, before);
+	assert_false(exchanging(1));
+}
+
+/* An event claiming another sender is dropped on every node alike. */
+static void test_forged_sender_dropped(void **state)
+{
+	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .node = 3, .client_gone = {9}};
+
+	start_three();
+	assert_int_equal(dv_sync_submit(node_of(2)->s, &ev), 0);
+	run(0);
+	assert_null(strstr(node_of(1)->state, "G9"));
+	assert_string_equal(node_of(1)->state, node_of(2)->state);
+}
+
+/* Members left: applied at once, and the lowest member confirms quorum. */
+static void test_members_left_membership_and_quorum(void **state)
+{
+	start_three();
+	B.nodes[0].quorate = B.nodes[1].quorate = true;
+	view(1, 2, 0);
+	assert_false(exchanging(1));
+	run(0);
+	assert_string_equal(node_of(1)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;M1,2;Q1;");
+	assert_string_equal(node_of(2)->state, node_of(1)->state);
+	/* Quorum lost without a view change: only the lowest says it. */
+	B.nodes[0].quorate = B.nodes[1].quorate = false;
+	assert_int_equal(dv_sync_quorum_changed(node_of(2)->s), 0);
+	assert_int_equal(B.nq, 0);
+	assert_int_equal(dv_sync_quorum_changed(node_of(1)->s), 0);
+	run(0);
+	assert_non_null(strstr(node_of(2)->state, "M1,2;Q1;Q0;"));
+}
+
+/* A restarted node (new process, empty state) gets the group's state and
+ * its old incarnation's queued events are not sent again as its own. */
+static void test_restarted_node(void **state)
+{
+	start_three();
+	gone(3, 11);
+	run(0);	       /* ordered before n3's dvipad dies */
+	view(1, 2, 0); /* it dies */
+	run(0);
+	dv_sync_free(node_of(3)->s);
+	node_of(3)->s = dv_sync_new(3, &ops, node_of(3));
+	node_of(3)->incarnation++;
+	node_of(3)->state[0] = 0;
+	node_of(3)->group = -1;
+	node_of(3)->n_view = 0;
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++)
+		assert_string_equal(node_of(i)->state, node_of(1)->state);
+	assert_non_null(strstr(node_of(3)->state, "G11@3;M1,2;"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_single_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_together_same_state_nothing_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_joiner_takes_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partition_heal_quorate_side_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_exchange_resends_own_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_during_exchange_applied_after_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_digest_mismatch_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
