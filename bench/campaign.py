@@ -497,6 +497,9 @@ class Campaign:
             ready = dict(self.dvipad_ready)
             dead_since = dict(self.dvipad_dead_since)
         self.samples += 1
+        if self.samples == 1:
+            self.first_sample = now
+        self.last_sample = now
         self.last = snap
 
         for vipa in self.vipas:
@@ -708,10 +711,11 @@ class Campaign:
         return False
 
     def owners(self, n):
-        """VIPA -> owner name, in node n's status."""
+        """VIPA -> owner name, in node n's status (None if it does not
+        answer)."""
         r = self.nodes[n].ctl("status", "--json", check=False)
         if r.returncode != 0:
-            return {}
+            return None
         return {v["addr"]: v.get("owner_name") for v in json.loads(r.stdout).get("vipas", [])
                 if v.get("state") == "active"}
 
@@ -720,7 +724,7 @@ class Campaign:
         went away (the shim's programs are not told); ended and restarted."""
         views = {n: self.owners(n) for n in self.names}
         for inst in list(self.instances):
-            if inst.killed or not inst.alive() or inst.granted_at is None:
+            if inst.killed or not inst.alive() or inst.granted_at is None or views[inst.node] is None:
                 continue
             if views[inst.node].get(inst.svc["addr"]) != inst.node:
                 self.program_ended(inst, f"address gone, owner {views[inst.node].get(inst.svc['addr'])}")
@@ -868,7 +872,8 @@ class Campaign:
             "faults_by_kind": dict(sorted(self.faults.items())), "rounds": self.rounds,
             "failed_rounds": self.failed_rounds, "seconds": round(getattr(self, "elapsed", 0)),
             "samples": self.samples, "sample_errors": self.sample_errors,
-            "sample_interval_ms": round(getattr(self, "elapsed", 0) / max(1, self.samples) * 1000, 1),
+            "sample_interval_ms": round((self.last_sample - self.first_sample) / max(1, self.samples - 1) * 1000, 1)
+                                  if self.samples > 1 else None,
             "dual_owner_samples": self.dual_samples,
             "dual_owner_episodes": len(self.dual_episodes),
             "dual_owner_longest_ms": max((round((e.end - e.start) * 1000) for e in self.dual_episodes), default=0),
