@@ -44,7 +44,9 @@ quorate with a majority of the votes. Counted:
                node healed (issue 9 item 5), dvipad and corosync alive
   unreachable  a VIPA the client cannot connect to once the round settled
   takeover     fault -> the VIPA sampled on another node of the quorate
-               partition (faults that take the owner away)
+               partition (faults that take the owner away); also counted:
+               no takeover before the round's heal, and none possible
+               (the quorate partition went too)
 A round whose cluster does not settle within 30 s is counted as failed; the
 whole cluster is then restarted and the campaign goes on.
 
@@ -325,7 +327,11 @@ class Campaign:
         self.standby_lost_at_heal = []
         self.unreachable = []
         self.takeovers = []  # (kind, seconds)
-        self.takeovers_missed = 0
+        self.dvipad_kills = 0
+        self.dvipad_dead_beyond_lease = 0  # deaths long enough for the leftover check
+        self.takeovers_missed = 0      # not before the round's heal
+        self.takeovers_impossible = 0  # the quorate partition went too
+        self.t_start = None
         self.settle_times = []
         self.lan = None
         self.stop = threading.Event()
@@ -347,7 +353,7 @@ class Campaign:
                 if n not in q:
                     self.epoch[n] += 1
             if not q:
-                self.takeovers_missed += len(self.pending_takeovers)
+                self.takeovers_impossible += len(self.pending_takeovers)
                 self.pending_takeovers.clear()
 
     # ---- set-up and recovery ----
@@ -443,6 +449,10 @@ class Campaign:
 
     def start_dvipad(self, n):
         node = self.nodes[n]
+        with self.lock:
+            since = self.dvipad_dead_since[n]
+            if since is not None and time.monotonic() - since > LEASE + 1.0:
+                self.dvipad_dead_beyond_lease += 1
         try:
             # Dvipad.start: wait for it to answer, not to be in the group
             # (its corosync may be down or its link cut).
@@ -656,6 +666,7 @@ class Campaign:
 
     def kill_dvipad(self, n):
         with self.lock:
+            self.dvipad_kills += 1
             self.dvipad_ready[n] = False
             self.dvipad_dead_since[n] = time.monotonic()
             self.hard_epoch[n] += 1
@@ -759,7 +770,11 @@ class Campaign:
         """Repair everything, let the cluster settle, bring killed programs
         back as standbys, check every VIPA from the client. False if the
         cluster does not settle."""
-        for _, what, nodes in sorted(repairs, key=lambda r: r[0]):
+        for due, what, nodes in sorted(repairs, key=lambda r: r[0]):
+            # A dead dvipad stays dead as long as drawn (up to LEASE + 3 s):
+            # its addresses must expire by themselves meanwhile.
+            if what == "dvipad":
+                time.sleep(max(0.0, due - time.monotonic()))
             self.repair(what, nodes)
         repairs.clear()
         for n in self.names:  # a dvipad that would not start
@@ -816,7 +831,7 @@ class Campaign:
                 raise RuntimeError("the cluster does not start")
         self.wait_standbys()
         injected = 0
-        t_start = time.monotonic()
+        t_start = self.t_start = time.monotonic()
         while injected < self.faults_wanted:
             self.rounds += 1
             repairs = []
@@ -845,7 +860,6 @@ class Campaign:
             if not ok:
                 self.failed_rounds += 1
                 self.recover()
-        self.elapsed = time.monotonic() - t_start
 
     def cleanup(self):
         self.stop.set()
@@ -870,7 +884,8 @@ class Campaign:
         return {
             "seed": self.seed, "nodes": self.n, "faults": sum(self.faults.values()),
             "faults_by_kind": dict(sorted(self.faults.items())), "rounds": self.rounds,
-            "failed_rounds": self.failed_rounds, "seconds": round(getattr(self, "elapsed", 0)),
+            "failed_rounds": self.failed_rounds,
+            "seconds": round(time.monotonic() - self.t_start) if self.t_start else 0,
             "samples": self.samples, "sample_errors": self.sample_errors,
             "sample_interval_ms": round((self.last_sample - self.first_sample) / max(1, self.samples - 1) * 1000, 1)
                                   if self.samples > 1 else None,
@@ -878,7 +893,8 @@ class Campaign:
             "dual_owner_episodes": len(self.dual_episodes),
             "dual_owner_longest_ms": max((round((e.end - e.start) * 1000) for e in self.dual_episodes), default=0),
             "dual_owner_list": [e.record() for e in self.dual_episodes],
-            "leftover_samples": self.leftover_samples,
+            "leftover_samples": self.leftover_samples, "dvipad_kills": self.dvipad_kills,
+            "dvipad_dead_beyond_lease": self.dvipad_dead_beyond_lease,
             "leftover_episodes": [e.record() for e in self.leftover_episodes],
             "lost": len(self.lost), "lost_list": self.lost,
             "lost_by_reason": {k: sum(1 for x in self.lost + self.standby_lost_at_heal if reason_class(x["why"]) == k)
@@ -891,7 +907,7 @@ class Campaign:
             "takeover_by_kind": {k: {"n": len(v), "p50_ms": ms(pct(v, 50)), "p99_ms": ms(pct(v, 99))}
                                  for k in sorted({k for k, _ in self.takeovers})
                                  for v in [[t for kk, t in self.takeovers if kk == k]]},
-            "takeovers_missed": self.takeovers_missed,
+            "takeovers_missed": self.takeovers_missed, "takeovers_impossible": self.takeovers_impossible,
             "settle_p50_ms": ms(pct(self.settle_times, 50)), "settle_max_ms": ms(max(self.settle_times, default=None)),
             "logs": str(self.tmp),
         }
@@ -906,13 +922,15 @@ def print_table(r):
         ("address samples", f"{r['samples']} (every {r['sample_interval_ms']} ms, {r['sample_errors']} errors)"),
         ("dual-owner samples (goal 0)", r["dual_owner_samples"]),
         ("dual-owner episodes, longest", f"{r['dual_owner_episodes']}, {r['dual_owner_longest_ms']} ms"),
-        ("leftover beyond LEASE samples (goal 0)", r["leftover_samples"]),
+        ("leftover beyond LEASE samples (goal 0)", f"{r['leftover_samples']} ({r['dvipad_dead_beyond_lease']} of "
+                                                   f"{r['dvipad_kills']} dvipad deaths outlived LEASE + 1 s)"),
         ("holds and standbys lost (goal 0)", r["lost"]),
         ("standbys lost at a heal (goal 0)", r["standby_lost_at_heal"]),
         *[(f"  {k}", v) for k, v in r["lost_by_reason"].items()],
         ("unreachable after settling (goal 0)", r["unreachable"]),
         ("takeovers p50 / p99 / max", f"{r['takeover_p50_ms']} / {r['takeover_p99_ms']} / {r['takeover_max_ms']} ms "
-                                      f"(n {r['takeovers']}, {r['takeovers_missed']} not before the heal)"),
+                                      f"(n {r['takeovers']})"),
+        ("no takeover before the heal / no quorum left", f"{r['takeovers_missed']} / {r['takeovers_impossible']}"),
         *[(f"  {k}", f"p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms (n {v['n']})")
           for k, v in r["takeover_by_kind"].items()],
         ("settling p50 / max", f"{r['settle_p50_ms']} / {r['settle_max_ms']} ms"),
@@ -950,8 +968,10 @@ def main():
     def on_term(*_):
         raise KeyboardInterrupt
 
-    # SIGTERM ends the run as Ctrl-C does: through the finally below.
+    # SIGTERM ends the run as Ctrl-C does, through the finally below; and
+    # Ctrl-C does even if the shell that started us ignored SIGINT.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         camp.run()
     except KeyboardInterrupt:
