@@ -453,6 +453,9 @@ class Campaign:
             since = self.dvipad_dead_since[n]
             if since is not None and time.monotonic() - since > LEASE + 1.0:
                 self.dvipad_dead_beyond_lease += 1
+            # Alive from now on (it may install addresses before it
+            # answers), in the group's counts once it answers.
+            self.dvipad_dead_since[n] = None
         try:
             # Dvipad.start: wait for it to answer, not to be in the group
             # (its corosync may be down or its link cut).
@@ -834,6 +837,7 @@ class Campaign:
         t_start = self.t_start = time.monotonic()
         while injected < self.faults_wanted:
             self.rounds += 1
+            round_utc = utc(time.time())[:8]
             repairs = []
             done = []
             for _ in range(self.rng.randint(1, 4)):
@@ -853,7 +857,7 @@ class Campaign:
                         self.repair(r[1], r[2])
                     time.sleep(0.02)
             ok = self.settle(repairs)
-            self.log(f"[{self.rounds}] {injected}/{self.faults_wanted} ({time.monotonic() - t_start:.0f} s) "
+            self.log(f"[{self.rounds}] {round_utc} {injected}/{self.faults_wanted} ({time.monotonic() - t_start:.0f} s) "
                      f"{'; '.join(done) or '-'}: "
                      f"{'settled' if ok else 'DID NOT SETTLE'}; dual {self.dual_samples} leftover "
                      f"{self.leftover_samples} lost {len(self.lost)} unreachable {len(self.unreachable)}")
