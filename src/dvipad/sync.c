@@ -84,6 +84,7 @@ struct dv_sync {
 	uint64_t check_digest;
 	bool mismatch, resync_sent;
 	struct dv_sync_member *members; /* per view member */
+	int mutation;			/* test only: dv_sync_set_mutation() */
 };
 
 static void note(struct dv_sync *s, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -489,7 +490,10 @@ static int on_state(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 		note(s, LOG_ERR, "the state from node %u is not the one it announced", sender);
 		return -EPROTO;
 	}
-	if (s->own_digest == digest)
+	/* TEST ONLY (tests/sim): mutation 1 brings back the merge race of
+	 * issue 9, where a state that went through a quorate configuration
+	 * was kept instead of the winner's. */
+	if (s->own_digest == digest || (s->mutation == 1 && s->qcount > 0))
 		return complete(s, false);
 	snap = r->data + r->off;
 	len = r->len - r->off;
@@ -677,6 +681,11 @@ int dv_sync_check(struct dv_sync *s)
 	if (!s->synced || s->phase != IDLE || s->n_view == 0 || s->view[0] != s->self)
 		return 0;
 	return send_simple(s, MSG_CHECK);
+}
+
+void dv_sync_set_mutation(struct dv_sync *s, int m)
+{
+	s->mutation = m;
 }
 
 void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret)

@@ -129,5 +129,9 @@ int dv_sync_quorum_changed(struct dv_sync *s);
 int dv_sync_check(struct dv_sync *s);
 
 void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret);
+/* TEST ONLY, for the simulator (tests/sim): 1 re-creates the merge race of
+ * issue 9 (a member whose state went through a quorate configuration keeps
+ * it instead of taking the winner's); 0, the default, is the real code. */
+void dv_sync_set_mutation(struct dv_sync *s, int m);
 /* FNV-1a, 64 bits: the digest of a snapshot. */
 uint64_t dv_sync_digest(const uint8_t *buf, size_t len);
