@@ -97,7 +97,8 @@ static bool chance(unsigned percent)
 /* ---- the world ---- */
 
 struct msg {
-	int conn; /* sender's CPG connection */
+	uint64_t serial; /* of the view it was sent in */
+	int conn;	 /* sender's CPG connection */
 	dv_nodeid_t node;
 	uint8_t *buf;
 	size_t len;
@@ -110,6 +111,7 @@ struct queue {
 
 struct view {
 	bool used;
+	uint64_t serial;
 	int conn[MAXN]; /* members, by node id */
 	size_t n;
 	struct queue q;
@@ -213,6 +215,8 @@ static const char *const fault_names[F__N] = {
 static uint64_t faults[F__N], total_steps, total_exchanges, total_msgs, total_drains, total_views;
 static uint64_t seed_steps; /* steps of the current seed */
 static uint64_t n_failures;
+static uint64_t stale_quorum; /* QUORUM(true) sent in an earlier view, applied in one not quorate */
+static uint64_t delivering_serial, view_serial;
 
 /* ---- trace ---- */
 
@@ -666,6 +670,7 @@ static int op_send(void *ud, const uint8_t *buf, size_t len)
 
 	if (d->view < 0)
 		return -ENOTCONN;
+	m.serial = views[d->view].serial;
 	m.buf = malloc(len ? len : 1);
 	memcpy(m.buf, buf, len);
 	queue_push(&views[d->view].q, &m);
@@ -681,6 +686,12 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	int saved = cause;
 
 	cause = ev->type;
+	if (ev->type == DV_EV_QUORUM && ev->quorum.quorate && !transitional && !truth_quorate(d->node) &&
+	    d->view >= 0 && delivering_serial != views[d->view].serial) {
+		stale_quorum++;
+		tr("    n%u: applies QUORUM(quorate) sent by n%u in an earlier view, in one that is not quorate",
+		   d->node, ev->node);
+	}
 	(void)dv_engine_apply(d->e, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
@@ -805,6 +816,7 @@ static void deliver_to(struct dmn *d, const struct msg *m)
 {
 	if (!d || d->broken || !d->sync)
 		return;
+	delivering_serial = m->serial;
 	if (dv_sync_message(d->sync, m->node, m->conn == d->conn, m->buf, m->len) < 0)
 		d->broken = true;
 }
@@ -941,7 +953,7 @@ static void reconfigure(void)
 			continue;
 		for (v = 0; v < MAXVIEWS && views[v].used; v++)
 			;
-		views[v] = (struct view){.used = true, .n = nn[s], .q = carry[s]};
+		views[v] = (struct view){.used = true, .serial = ++view_serial, .n = nn[s], .q = carry[s]};
 		memcpy(views[v].conn, nset[s], nn[s] * sizeof(int));
 		for (size_t k = 0; k < nn[s]; k++)
 			dmn_by_conn(nset[s][k])->view = v;
@@ -1947,6 +1959,9 @@ int main(int argc, char **argv)
 		printf("faults by kind:");
 		for (int f = 0; f < F__N; f++)
 			printf("%s %s %" PRIu64, f ? "," : "", fault_names[f], faults[f]);
+		printf("\nQUORUM(quorate) sent in an earlier view and applied in one that is not quorate: %" PRIu64
+		       " time(s)",
+		       stale_quorum);
 		printf("\nsteps/s %.0f (%.1f s)\n", dt > 0 ? (double)total_steps / dt : 0.0, dt);
 		if (opt_mutant)
 			printf("mutant: %s", failures ? "found" : "NOT found");
