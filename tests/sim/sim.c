@@ -205,12 +205,13 @@ enum fault {
 	F_MOVE_NODE,
 	F_MERGE,
 	F_CLIENT_GONE,
+	F_CONCURRENT_JOIN,
 	F_SYNC_ERROR,
 	F__N
 };
 static const char *const fault_names[F__N] = {
-	"dvipad crash", "dvipad start",	 "corosync crash", "corosync start", "partition",	    "heal",
-	"isolate node", "move one node", "merge two",	   "program exit",   "sync error (rejoin)",
+	"dvipad crash", "dvipad start",	 "corosync crash", "corosync start", "partition",	 "heal",
+	"isolate node", "move one node", "merge two",	   "program exit",   "concurrent joins", "sync error (rejoin)",
 };
 static uint64_t faults[F__N], total_steps, total_exchanges, total_msgs, total_drains, total_views;
 static uint64_t seed_steps; /* steps of the current seed */
@@ -1374,6 +1375,16 @@ static void act_reconnect(void)
 			c[n++] = nodes[i].d;
 	if (!n)
 		return;
+	/* Sometimes every waiting dvipad at once: concurrent joins. */
+	if (n > 1 && chance(30)) {
+		faults[F_CONCURRENT_JOIN]++;
+		for (unsigned i = 0; i < n; i++) {
+			tr("n%u: dvipad connects to corosync (with %u other(s))", c[i]->node, n - 1);
+			connect_cpg(c[i]);
+		}
+		reconfigure();
+		return;
+	}
 	d = c[rnd(n)];
 	tr("n%u: dvipad connects to corosync", d->node);
 	connect_cpg(d);
