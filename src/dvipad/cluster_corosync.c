@@ -66,6 +66,7 @@ struct corosync {
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
 	bool local_quorate;
+	uint64_t ring; /* the totem ring this node is in (its sequence number) */
 };
 
 static void schedule_lost(struct corosync *cs);
@@ -226,6 +227,11 @@ static void sync_exchanging(void *ud, bool on)
 	cs->c.ops->exchanging(cs->c.ud, on);
 }
 
+static uint64_t sync_ring(void *ud)
+{
+	return ((struct corosync *)ud)->ring;
+}
+
 static uint64_t sync_wall_ms(void *ud)
 {
 	return dv_wall_ms();
@@ -244,6 +250,7 @@ static const struct dv_sync_ops sync_ops = {
 	.synced = sync_synced,
 	.exchanging = sync_exchanging,
 	.quorate = sync_quorate,
+	.ring = sync_ring,
 	.wall_ms = sync_wall_ms,
 	.note = sync_note,
 };
@@ -327,12 +334,24 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 		log_err("corosync: cannot arm the state exchange timeout");
 }
 
+/* The totem ring, delivered on the CPG connection before the group's
+ * configuration change that it brings. */
+static void on_totem(cpg_handle_t handle, struct cpg_ring_id ring_id, uint32_t n, const uint32_t *members)
+{
+	struct corosync *cs = from_handle(handle);
+
+	if (cs && ring_id.seq > cs->ring)
+		cs->ring = ring_id.seq;
+}
+
 static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_seq, uint32_t n, uint32_t *list)
 {
 	struct corosync *cs = NULL;
 
 	if (quorum_context_get(handle, (const void **)&cs) != CS_OK || !cs || cs->broken)
 		return;
+	if (ring_seq > cs->ring)
+		cs->ring = ring_seq;
 	set_local_quorum(cs, !!quorate);
 	if (cs->sync && dv_sync_quorum_changed(cs->sync) < 0)
 		schedule_lost(cs);
@@ -442,6 +461,8 @@ static int try_connect(struct corosync *cs)
 		.model = CPG_MODEL_V1,
 		.cpg_deliver_fn = on_deliver,
 		.cpg_confchg_fn = on_confchg,
+		.cpg_totem_confchg_fn = on_totem,
+		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
 	};
 	quorum_callbacks_t qcb = {.quorum_notify_fn = on_quorum};
 	uint32_t qtype = 0, nodeid = 0;

@@ -180,6 +180,7 @@ static void reannounce_if_joined(struct dv_daemon *d, const dv_nodeid_t *before,
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx);
 
 static void restandby_send(struct dv_daemon *d);
+static void open_gate(struct dv_daemon *d);
 
 static void deliver(void *ud, const struct dv_event *ev)
 {
@@ -203,6 +204,8 @@ static void deliver(void *ud, const struct dv_event *ev)
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
+		open_gate(d);
 	if (ev->node == dv_engine_self(d->engine) && event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
 	/* Standbys to register again wait for the stream to confirm quorum. */
@@ -525,35 +528,83 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 	case DV_GATE_SAY_REPLY:
 		break;
 	}
+	if (result == DV_R_OK && a && dv_gate_hold_reply(&d->gate, d->engine, client, seq, a, reason))
+		return; /* passed on when a is on this node's interface */
 	if (result == DV_R_OK && a)
 		watch_socket_hold(d, a);
 	dv_control_reply(d->control, client, seq, a, result, reason);
+}
+
+/* A grant or OK reply held back (gate.h) goes now. */
+static void pass_held(struct dv_daemon *d, struct dv_gate_grant *gr)
+{
+	if (!gr->reply) {
+		dv_control_event(d->control, gr->client, &gr->addr, DV_NOTIFY_GRANTED, gr->reason);
+		return;
+	}
+	watch_socket_hold(d, &gr->addr);
+	dv_control_reply(d->control, gr->client, gr->seq, &gr->addr, DV_R_OK, gr->reason);
+}
+
+static void pass_ready(struct dv_daemon *d)
+{
+	struct dv_gate_grant *gr;
+
+	while ((gr = dv_gate_pop_grant(&d->gate, d->engine))) {
+		pass_held(d, gr);
+		free(gr);
+	}
 }
 
 static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason)
 {
 	struct dv_daemon *d = ud;
 
+	struct dv_gate_grant *gr;
+
 	if (what == DV_NOTIFY_GRANTED) {
 		watch_socket_hold(d, a);
-		if (dv_gate_hold_grant(&d->gate, client, a, reason))
+		if (dv_gate_hold_grant(&d->gate, d->engine, client, a, reason))
 			return;
-	} else {
-		dv_gate_drop_grants(&d->gate, client, a);
+	}
+	/* Lost: a reply held back goes first (its program waits for it), a
+	 * grant never. */
+	while (what != DV_NOTIFY_GRANTED && (gr = dv_gate_take(&d->gate, client, a))) {
+		if (gr->reply)
+			pass_held(d, gr);
+		free(gr);
 	}
 	dv_control_event(d->control, client, a, what, reason);
 }
 
+/* The engine took a off this node: once it is off the interface, the next
+ * owner may put it on (the hand-over, engine_state.c). Not if the kernel
+ * still has it: then the lease ends it, and the group waits until this
+ * node leaves. */
+static void report_removed(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE, .addr_state = {.addr = *a, .flags = DV_AS_REMOVED}};
+
+	if (d->conf->cluster == DV_CLUSTER_NONE || dv_kaddr_installed(d->kaddr, a))
+		return;
+	submit(d, &ev);
+}
+
 /* The engine's decisions for this node, in its order: addresses first,
- * then replies and news. */
+ * then replies and news; then what waited for an address handed over. */
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 {
+	bool up = false;
+
 	for (size_t i = 0; i < fx->n; i++) {
 		const struct dv_effect *f = &fx->v[i];
 
 		switch (f->type) {
 		case DV_FX_LOCAL:
 			eng_local(d, &f->addr, f->up);
+			if (!f->up)
+				report_removed(d, &f->addr);
+			up |= f->up;
 			break;
 		case DV_FX_REPLY:
 			eng_reply(d, f->client, f->seq, &f->addr, f->result, f->reason);
@@ -563,6 +614,8 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 			break;
 		}
 	}
+	if (up && d->gate.n_grants)
+		pass_ready(d);
 }
 
 static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
@@ -630,15 +683,10 @@ static int install_cb(void *ud, const struct dv_vipa_info *v)
 /* Install what the engine says this node owns, now that the gate is open. */
 static void open_gate(struct dv_daemon *d)
 {
-	struct dv_gate_grant *gr;
-
 	if (!d->engine || !dv_gate_is_open(&d->gate))
 		return;
 	(void)dv_engine_foreach(d->engine, install_cb, d);
-	while ((gr = dv_gate_pop_grant(&d->gate, d->engine))) {
-		dv_control_event(d->control, gr->client, &gr->addr, DV_NOTIFY_GRANTED, gr->reason);
-		free(gr);
-	}
+	pass_ready(d);
 }
 
 static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)

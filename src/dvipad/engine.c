@@ -349,6 +349,7 @@ static void vipa_info(const struct vipa *v, struct dv_vipa_info *ret)
 	*ret = (struct dv_vipa_info){
 		.addr = v->addr,
 		.owner = v->owner,
+		.on = v->on,
 		.origin = v->origin,
 		.state = v->state,
 		.since_ms = v->since_ms,

@@ -37,6 +37,9 @@ enum {
 	DV_AS_BOUND = 1 << 0,	  /* some socket on the node is bound to it */
 	DV_AS_BUSY = 1 << 1,	  /* established connections on it (WHENIDLE) */
 	DV_AS_LISTENING = 1 << 2, /* the define's TRACKPORT has a listener */
+	/* Alone: the node took the address off its interface (the engine
+	 * told it to): the next owner may put it on (the hand-over). */
+	DV_AS_REMOVED = 1 << 3,
 };
 
 enum dv_event_type {
@@ -230,6 +233,9 @@ struct dv_cand {
 struct dv_vipa_info {
 	struct dv_addr addr;
 	dv_nodeid_t owner; /* 0: none */
+	/* The member whose interface has it; differs from the owner while
+	 * the previous owner has not reported it removed (the hand-over). */
+	dv_nodeid_t on;
 	enum dv_origin origin;
 	enum dv_vipa_state state;
 	uint64_t since_ms;  /* time of the last owner change */

@@ -449,6 +449,10 @@ int ev_addr_state(struct dv_engine *e, const struct dv_event *ev)
 	 * members x VIPAs. */
 	if (!v || !node_is_member(e, ev->node))
 		return 0;
+	if (flags & DV_AS_REMOVED) {
+		vipa_removed_on(e, v, ev->node);
+		return 0;
+	}
 	r = (struct report *)report_find(v, ev->node);
 	if (!r) {
 		if (engine_grow((void **)&v->reports, &v->cap_reports, v->n_reports + 1, sizeof(*v->reports)) < 0)
@@ -801,6 +805,8 @@ static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
 		else
 			v->reports[i] = v->reports[--v->n_reports];
 	}
+	if (v->on && !node_is_member(e, v->on))
+		vipa_touch(e, v); /* no hand-over to wait for */
 	if (prev && !node_is_member(e, prev))
 		snprintf(why, sizeof(why), "%s left the cluster", node_label(e, prev, nl));
 	else

@@ -34,6 +34,10 @@ struct report {
 struct vipa {
 	struct dv_addr addr;
 	dv_nodeid_t owner;
+	/* The member whose interface has the address, as the stream knows:
+	 * the owner, or a previous owner that has not reported it removed
+	 * yet (the next one waits: two hosts never have it at once). */
+	dv_nodeid_t on;
 	enum dv_origin origin;
 	enum dv_vipa_state state;
 	uint64_t since_ms;
@@ -135,6 +139,10 @@ bool engine_may_assign(const struct dv_engine *e);
 const char *engine_no_assign_why(const struct dv_engine *e);
 void vipa_touch(struct dv_engine *e, struct vipa *v);
 void vipa_sync_local(struct dv_engine *e, struct vipa *v);
+/* Whether node self should have v on its interface now. */
+bool vipa_wants_local(const struct dv_engine *e, dv_nodeid_t self, const struct vipa *v);
+/* node reported v removed from its interface (the hand-over). */
+void vipa_removed_on(struct dv_engine *e, struct vipa *v, dv_nodeid_t node);
 struct cref *cref_find(const struct dv_engine *e, dv_nodeid_t node, uint64_t client);
 int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a);
 void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a);

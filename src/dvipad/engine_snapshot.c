@@ -32,7 +32,7 @@
  *     u32 id  u8 flags (member, has configuration, left)  str name
  *     u32 n, n x range  u32 n, n x define (by address)
  *   u32 n, n x vipa, by address:
- *     addr  u32 owner  u8 origin  u8 state  u8 flags (ever active)
+ *     addr  u32 owner  u32 on (hand-over)  u8 origin  u8 state  u8 flags (ever active)
  *     u64 since_ms  str reason
  *     u32 n, n x hold     (u8 kind, u32 node, u64 client, u32 uid, u64 since_ms)
  *     u32 n, n x standby  (u32 node, u64 client, u32 rank, u8 kind, u32 uid,
@@ -49,8 +49,8 @@
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
- * confirmation after members left */
-#define SNAP_VERSION 3
+ * confirmation after members left; 4: the hand-over (on) */
+#define SNAP_VERSION 4
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
@@ -62,7 +62,7 @@
 
 /* Smallest encodings of the repeated parts. */
 #define SNODE_MIN (4 + 1 + 3 + 4 + 4)
-#define SVIPA_MIN (DV_WIRE_ADDR_MIN + 4 + 3 + 8 + 3 + 4 * 4)
+#define SVIPA_MIN (DV_WIRE_ADDR_MIN + 4 + 4 + 3 + 8 + 3 + 4 * 4)
 #define SHOLD_SIZE (1 + 4 + 8 + 4 + 8)
 #define SSTANDBY_SIZE (4 + 8 + 4 + 1 + 4 + 8 + 8)
 #define SREPORT_SIZE 8
@@ -105,6 +105,7 @@ static int snap_vipa(struct dv_wbuf *w, const struct vipa *v)
 
 	dv_w_addr(w, &v->addr);
 	dv_w_u32(w, v->owner);
+	dv_w_u32(w, v->on);
 	dv_w_u8(w, (uint8_t)v->origin);
 	dv_w_u8(w, (uint8_t)v->state);
 	dv_w_u8(w, v->ever_active ? SVIPA_EVER_ACTIVE : 0);
@@ -470,6 +471,7 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 		if (!v)
 			return -ENOMEM;
 		v->owner = dv_r_u32(r);
+		v->on = dv_r_u32(r);
 		origin = dv_r_u8(r);
 		state = dv_r_u8(r);
 		flags = dv_r_u8(r);
@@ -667,11 +669,6 @@ static void engine_swap_state(struct dv_engine *a, struct dv_engine *b)
 #undef SWAP
 }
 
-static bool want_installed(const struct dv_engine *e, dv_nodeid_t self, const struct vipa *v)
-{
-	return e->quorate && v->owner != 0 && v->owner == self && v->state == DV_VS_ACTIVE;
-}
-
 /* The local effects of replacing e's state with t's, worked out before
  * anything changes: what self had installed and no longer owns goes
  * (first), what it owns now comes. t's VIPAs learn what is installed. */
@@ -689,13 +686,13 @@ static int restore_locals(struct dv_engine *e, struct dv_engine *t, struct dv_ef
 	for (size_t i = 0; i < n_old; i++) {
 		const struct vipa *nv = vipa_find(t, &olds[i]->addr);
 
-		if (olds[i]->installed && !(nv && want_installed(t, e->self, nv)))
+		if (olds[i]->installed && !(nv && vipa_wants_local(t, e->self, nv)))
 			fx_local(e, ret, &olds[i]->addr, false);
 	}
 	for (size_t i = 0; i < n_new; i++) {
 		const struct vipa *ov = vipa_find(e, &news[i]->addr);
 
-		news[i]->installed = want_installed(t, e->self, news[i]);
+		news[i]->installed = vipa_wants_local(t, e->self, news[i]);
 		if (news[i]->installed && !(ov && ov->installed))
 			fx_local(e, ret, &news[i]->addr, true);
 	}

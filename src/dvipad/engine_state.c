@@ -164,9 +164,49 @@ void vipa_touch(struct dv_engine *e, struct vipa *v)
 	v->dirty = true;
 }
 
+/* Who should have the address on its interface: the owner, while the
+ * address is active under quorum. */
+static dv_nodeid_t vipa_desired(const struct dv_engine *e, const struct vipa *v)
+{
+	return e->quorate && v->owner != 0 && v->state == DV_VS_ACTIVE ? v->owner : 0;
+}
+
+/*
+ * The hand-over. When the address passes from one member to another (a
+ * standby granted after the holder ended, a takeback, a move), both apply
+ * the same event, but not at the same instant: the new owner puts the
+ * address on its interface only once the previous one has reported it
+ * removed (ADDR_STATE REMOVED, one multicast later). A previous owner that
+ * left the membership reports nothing and needs not: it dropped its
+ * addresses with its quorum, or its lease ends them.
+ */
+static void vipa_update_on(struct dv_engine *e, struct vipa *v)
+{
+	dv_nodeid_t want = vipa_desired(e, v);
+
+	if (v->on != want && (v->on == 0 || !node_is_member(e, v->on)))
+		v->on = want;
+}
+
+bool vipa_wants_local(const struct dv_engine *e, dv_nodeid_t self, const struct vipa *v)
+{
+	return self != 0 && v->on == self && vipa_desired(e, v) == self;
+}
+
+void vipa_removed_on(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
+{
+	if (v->on != node || vipa_desired(e, v) == node)
+		return; /* not its to hand over, or its again */
+	v->on = 0;
+	vipa_touch(e, v);
+}
+
 void vipa_sync_local(struct dv_engine *e, struct vipa *v)
 {
-	bool want = e->quorate && v->owner != 0 && v->owner == e->self && v->state == DV_VS_ACTIVE;
+	bool want;
+
+	vipa_update_on(e, v);
+	want = vipa_wants_local(e, e->self, v);
 
 	v->dirty = false;
 	if (want == v->installed)

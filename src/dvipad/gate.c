@@ -9,7 +9,7 @@
 
 void dv_gate_init(struct dv_gate *g, bool solo)
 {
-	*g = (struct dv_gate){.connected = solo, .quorate = solo};
+	*g = (struct dv_gate){.connected = solo, .quorate = solo, .reconfirm = !solo};
 	TAILQ_INIT(&g->grants);
 	TAILQ_INIT(&g->restandbys);
 }
@@ -49,15 +49,16 @@ void dv_gate_clear(struct dv_gate *g)
 
 bool dv_gate_is_open(const struct dv_gate *g)
 {
-	return g->connected && g->quorate && !g->exchanging;
+	return g->connected && g->quorate && !g->exchanging && !g->reconfirm;
 }
 
 bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a)
 {
 	struct dv_vipa_info v;
 
+	/* on: the previous owner has taken it off (the hand-over) */
 	return dv_gate_is_open(g) && dv_engine_quorate(e) && dv_engine_lookup(e, a, &v) == 0 &&
-	       v.owner == dv_engine_self(e);
+	       v.owner == dv_engine_self(e) && v.on == v.owner;
 }
 
 enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
@@ -65,6 +66,8 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 	bool was = g->quorate;
 
 	g->quorate = quorate;
+	if (was && !quorate)
+		g->reconfirm = true;
 	if (was && !quorate && g->connected)
 		return DV_GATE_CLOSE;
 	if (!was && quorate && dv_gate_is_open(g))
@@ -75,12 +78,22 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 {
 	g->connected = up;
-	if (!up)
+	if (!up) {
 		g->exchanging = false;
+		g->reconfirm = true;
+	}
 	if (up)
 		return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 	restandbys_clear(g); /* no answer comes now */
 	return DV_GATE_CLOSE;
+}
+
+enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate)
+{
+	if (!quorate || !g->reconfirm)
+		return DV_GATE_KEEP;
+	g->reconfirm = false;
+	return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 }
 
 enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on)
@@ -91,35 +104,69 @@ enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on)
 
 /* ---- grants ---- */
 
-bool dv_gate_hold_grant(struct dv_gate *g, uint64_t client, const struct dv_addr *a, const char *reason)
+bool dv_gate_handing_over(const struct dv_engine *e, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_engine_lookup(e, a, &v) == 0 && v.owner == dv_engine_self(e) && v.on != v.owner;
+}
+
+static bool hold(struct dv_gate *g, uint64_t client, const struct dv_addr *a, bool reply, uint32_t seq,
+		 const char *reason)
 {
 	struct dv_gate_grant *gr;
 
-	if (dv_gate_is_open(g) || g->n_grants >= DV_GATE_MAX_GRANTS)
+	if (g->n_grants >= DV_GATE_MAX_GRANTS)
 		return false;
 	gr = calloc(1, sizeof(*gr));
 	if (!gr)
 		return false; /* told now rather than never */
 	gr->client = client;
 	gr->addr = *a;
+	gr->reply = reply;
+	gr->seq = seq;
 	snprintf(gr->reason, sizeof(gr->reason), "%s", reason);
 	TAILQ_INSERT_TAIL(&g->grants, gr, link);
 	g->n_grants++;
 	return true;
 }
 
+bool dv_gate_hold_grant(struct dv_gate *g, const struct dv_engine *e, uint64_t client, const struct dv_addr *a,
+			const char *reason)
+{
+	if (dv_gate_is_open(g) && !dv_gate_handing_over(e, a))
+		return false;
+	return hold(g, client, a, false, 0, reason);
+}
+
+bool dv_gate_hold_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
+			const struct dv_addr *a, const char *reason)
+{
+	if (!dv_gate_handing_over(e, a))
+		return false;
+	return hold(g, client, a, true, seq, reason);
+}
+
 void dv_gate_drop_grants(struct dv_gate *g, uint64_t client, const struct dv_addr *a)
 {
-	struct dv_gate_grant *gr, *next;
+	struct dv_gate_grant *gr;
 
-	for (gr = TAILQ_FIRST(&g->grants); gr; gr = next) {
-		next = TAILQ_NEXT(gr, link);
+	while ((gr = dv_gate_take(g, client, a)))
+		free(gr);
+}
+
+struct dv_gate_grant *dv_gate_take(struct dv_gate *g, uint64_t client, const struct dv_addr *a)
+{
+	struct dv_gate_grant *gr;
+
+	TAILQ_FOREACH(gr, &g->grants, link) {
 		if (gr->client == client && (!a || dv_addr_eq(&gr->addr, a))) {
 			TAILQ_REMOVE(&g->grants, gr, link);
-			free(gr);
 			g->n_grants--;
+			return gr;
 		}
 	}
+	return NULL;
 }
 
 static bool client_holds(const struct dv_engine *e, uint64_t client, const struct dv_addr *a)
@@ -136,11 +183,14 @@ static bool client_holds(const struct dv_engine *e, uint64_t client, const struc
 
 struct dv_gate_grant *dv_gate_pop_grant(struct dv_gate *g, const struct dv_engine *e)
 {
-	struct dv_gate_grant *gr;
+	struct dv_gate_grant *gr, *next;
 
 	if (!dv_gate_is_open(g))
 		return NULL;
-	while ((gr = TAILQ_FIRST(&g->grants))) {
+	for (gr = TAILQ_FIRST(&g->grants); gr; gr = next) {
+		next = TAILQ_NEXT(gr, link);
+		if (dv_gate_handing_over(e, &gr->addr))
+			continue;
 		TAILQ_REMOVE(&g->grants, gr, link);
 		g->n_grants--;
 		if (client_holds(e, gr->client, &gr->addr))

@@ -9,7 +9,9 @@
  * is closed:
  *  - grants are held back: a program told GRANTED would bind to an address
  *    that is not there; they are passed on when the gate opens, if the
- *    client still holds the address then;
+ *    client still holds the address then (the same for grants and OK
+ *    replies about an address handed over to this node, until the
+ *    previous owner has taken it off: engine_state.c);
  *  - a state taken from the group may lack this node's standbys (the other
  *    side of a partition dropped them): they are registered again once the
  *    node's configuration is published, without their programs noticing;
@@ -40,6 +42,8 @@ struct dv_gate_grant {
 	TAILQ_ENTRY(dv_gate_grant) link;
 	uint64_t client;
 	struct dv_addr addr;
+	bool reply; /* an OK reply to request seq, not a GRANTED notice */
+	uint32_t seq;
 	char reason[DV_REASON_MAX];
 };
 
@@ -57,6 +61,12 @@ struct dv_gate {
 	bool connected;	 /* in the group and in sync with it */
 	bool quorate;	 /* Corosync's latest word on this partition */
 	bool exchanging; /* a state exchange is under way (sync.h) */
+	/* Quorum was lost (or never confirmed on this connection): the
+	 * engine's state may be stale until the stream says quorate again,
+	 * whatever Corosync says meanwhile. A heal makes votequorum say
+	 * "quorate" before the configuration change reaches the stream; the
+	 * state from before the cut must not put addresses back. */
+	bool reconfirm;
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
@@ -91,6 +101,8 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
+/* The stream applied a QUORUM event. */
+enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
 /* A state exchange started (on) or ended. During one the engine's state may
  * be about to be replaced by the group's: nothing is installed and grants
  * are held back, but what is installed stays (a merge must not take the
@@ -99,15 +111,28 @@ enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on);
 
 /* ---- grants ---- */
 
+/* Whether a is this node's but still on its previous owner's interface
+ * (the hand-over). */
+bool dv_gate_handing_over(const struct dv_engine *e, const struct dv_addr *a);
 /* A GRANTED notice for client about a: true if it is held back (the gate is
- * closed), false to pass it on now. */
-bool dv_gate_hold_grant(struct dv_gate *g, uint64_t client, const struct dv_addr *a, const char *reason);
-/* Forget the held grants of client (about a, or all if a is NULL): it lost
- * the address, or went away. */
+ * closed, or a is being handed over), false to pass it on now. */
+bool dv_gate_hold_grant(struct dv_gate *g, const struct dv_engine *e, uint64_t client, const struct dv_addr *a,
+			const char *reason);
+/* An OK reply to client's request seq about a: true if it is held back (a
+ * is being handed over), false to pass it on now. */
+bool dv_gate_hold_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
+			const struct dv_addr *a, const char *reason);
+/* Forget the held grants and replies of client (about a, or all if a is
+ * NULL): it went away. */
 void dv_gate_drop_grants(struct dv_gate *g, uint64_t client, const struct dv_addr *a);
-/* The gate is open: the next held grant, oldest first, whose client still
- * holds the address on this node (others are dropped); the caller passes
- * it on and frees it. NULL when none is left, or the gate is closed. */
+/* Take out the next held grant or reply of client about a (it lost a: the
+ * caller passes replies on, the program waits for them, and drops
+ * grants); NULL when none is left. */
+struct dv_gate_grant *dv_gate_take(struct dv_gate *g, uint64_t client, const struct dv_addr *a);
+/* The gate is open: the next held grant or reply, oldest first, whose
+ * address is on this node's interface and whose client still holds it
+ * (others ended and are dropped; those still handed over wait); the caller
+ * passes it on and frees it. NULL when none is left, or the gate is closed. */
 struct dv_gate_grant *dv_gate_pop_grant(struct dv_gate *g, const struct dv_engine *e);
 
 /* ---- what this node's clients have, across a change of state ---- */

@@ -6,11 +6,13 @@
  *
  * Wire: one byte of kind, then
  *   EVENT    dv_event_encode()
- *   SUMMARY  view  u64 clock  u64 qclock  u64 qcount  u64 applied  u64 digest
+ *   SUMMARY  view  u64 qring  u64 qcount  u8 confirmed  u64 applied  u64 digest
+ *            u64 ring (the sender's ring if it is quorate now, else 0)
  *   STATE    view  u64 digest  the engine snapshot
  *   DIGEST   view  u32 check  u64 digest
  *   CHECK    view
  *   RESYNC   view
+ *   QUORUM   view  u8 quorate  u64 ring  u64 time_ms (a DV_EV_QUORUM for the engine)
  * where view = u32 round (exchanges since the change), u32 n, n x u32 node
  * id, sorted: which view and exchange the message was sent for. A message
  * for another view or round is dropped: it was sent before its sender saw
@@ -34,6 +36,10 @@ enum {
 	MSG_DIGEST = 5,
 	MSG_CHECK = 6,
 	MSG_RESYNC = 7,
+	/* The partition's quorum, from the view's lowest member. Not an EVENT:
+	 * virtual synchrony may carry a message into its sender's next view,
+	 * and a "quorate" of the last view must not count in the next one. */
+	MSG_QUORUM = 8,
 };
 
 enum phase {
@@ -43,11 +49,12 @@ enum phase {
 };
 
 struct contrib {
-	bool got;
-	uint64_t clock, qclock, qcount, applied, digest;
+	bool got, confirmed;
+	uint64_t qring, qcount, applied, digest, ring;
 };
 
-/* An event delivered during an exchange, applied after it. */
+/* An EVENT or QUORUM message (kind byte included) delivered during an
+ * exchange, applied after it. */
 struct item {
 	dv_nodeid_t sender;
 	bool own;
@@ -74,7 +81,10 @@ struct dv_sync {
 	struct item *items;
 	size_t n_items, cap_items, items_bytes;
 
-	uint64_t clock, qclock, qcount, applied;
+	uint64_t qring, qcount, applied;
+	/* The stream said quorate after the state's last membership, and not
+	 * "not quorate" since. */
+	bool confirmed;
 	uint32_t exchanges;
 
 	int stream_quorate; /* the last QUORUM applied; -1: unknown */
@@ -156,11 +166,12 @@ static int send_summary(struct dv_sync *s)
 	struct dv_wbuf w = {0};
 
 	w_view(s, &w, MSG_SUMMARY);
-	dv_w_u64(&w, s->clock);
-	dv_w_u64(&w, s->qclock);
+	dv_w_u64(&w, s->qring);
 	dv_w_u64(&w, s->qcount);
+	dv_w_u8(&w, s->confirmed);
 	dv_w_u64(&w, s->applied);
 	dv_w_u64(&w, s->own_digest);
+	dv_w_u64(&w, s->ops->quorate(s->ud) ? s->ops->ring(s->ud) : 0);
 	return send_w(s, &w);
 }
 
@@ -221,19 +232,23 @@ int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev)
  * after members left, the engine chooses no new owner until it is. */
 static int send_quorum(struct dv_sync *s)
 {
-	struct dv_event ev = {.type = DV_EV_QUORUM, .node = s->self};
+	struct dv_wbuf w = {0};
 	bool quorate;
 
 	if (!s->synced || s->phase != IDLE || s->n_view == 0 || s->view[0] != s->self)
 		return 0;
 	quorate = s->ops->quorate(s->ud);
-	if (s->stream_quorate == (int)quorate && !s->quorum_due)
+	/* Quorate in a later ring than the stream says: say it again, so
+	 * that the state is marked with the latest quorate ring. */
+	if (s->stream_quorate == (int)quorate && !s->quorum_due && !(quorate && s->ops->ring(s->ud) > s->qring))
 		return 0;
+	w_view(s, &w, MSG_QUORUM);
+	dv_w_u8(&w, quorate);
+	dv_w_u64(&w, s->ops->ring(s->ud));
 	/* Owners chosen at this event (after members left) get their
 	 * "since" from it. */
-	ev.time_ms = s->ops->wall_ms(s->ud);
-	ev.quorum.quorate = quorate;
-	return dv_sync_submit(s, &ev);
+	dv_w_u64(&w, s->ops->wall_ms(s->ud));
+	return send_w(s, &w);
 }
 
 /* ---- applying the stream ---- */
@@ -243,6 +258,7 @@ static void deliver_membership(struct dv_sync *s)
 	struct dv_event ev = {.type = DV_EV_MEMBERSHIP, .node = s->self, .membership = {s->n_view, s->view}};
 
 	s->quorum_due = true;
+	s->confirmed = false;
 	s->applied++;
 	s->ops->deliver(s->ud, &ev);
 }
@@ -256,23 +272,58 @@ static void apply_event(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *bu
 		note(s, LOG_WARNING, "dropped a malformed event (%zu bytes) from node %u", len, sender);
 		return;
 	}
-	if (ev.node != sender || ev.type == DV_EV_MEMBERSHIP) {
+	if (ev.node != sender || ev.type == DV_EV_MEMBERSHIP || ev.type == DV_EV_QUORUM) {
 		note(s, LOG_WARNING, "dropped an event of type %d from node %u claiming to come from node %u",
 		     (int)ev.type, sender, ev.node);
 		free(storage);
 		return;
 	}
-	if (ev.type == DV_EV_QUORUM) {
-		s->stream_quorate = ev.quorum.quorate;
-		s->quorum_due = false;
-		if (ev.quorum.quorate) {
-			s->qclock = s->clock;
-			s->qcount++;
-		}
-	}
 	s->applied++;
 	s->ops->deliver(s->ud, &ev);
 	free(storage);
+}
+
+static bool r_view(struct dv_sync *s, struct dv_rbuf *r, bool *ret_same_round);
+
+/* A QUORUM message of this view from its lowest member becomes the
+ * engine's QUORUM event; one sent for an earlier view is dropped (the
+ * lowest member sends one after every membership). Then the lowest member
+ * checks the stream against what Corosync says now: a change that came
+ * while its last QUORUM was on its way is sent after it. */
+static int apply_quorum(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *buf, size_t len)
+{
+	struct dv_rbuf r = {.data = buf, .len = len, .off = 1};
+	struct dv_event ev = {.type = DV_EV_QUORUM, .node = sender};
+	uint64_t ring;
+	bool round;
+
+	if (!r_view(s, &r, &round) || sender != s->view[0])
+		return send_quorum(s);
+	ev.quorum.quorate = dv_r_bool(&r);
+	ring = dv_r_u64(&r);
+	ev.time_ms = dv_r_u64(&r);
+	if (r.bad || r.off != r.len) {
+		note(s, LOG_WARNING, "dropped a malformed quorum message from node %u", sender);
+		return 0;
+	}
+	s->stream_quorate = ev.quorum.quorate;
+	s->quorum_due = false;
+	s->confirmed = ev.quorum.quorate;
+	if (ev.quorum.quorate) {
+		s->qring = ring;
+		s->qcount++;
+	}
+	s->applied++;
+	s->ops->deliver(s->ud, &ev);
+	return send_quorum(s);
+}
+
+static int apply_item(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *buf, size_t len)
+{
+	if (buf[0] == MSG_QUORUM)
+		return apply_quorum(s, sender, buf, len);
+	apply_event(s, sender, buf + 1, len - 1);
+	return 0;
 }
 
 static void items_clear(struct dv_sync *s)
@@ -329,13 +380,18 @@ static int start_exchange(struct dv_sync *s, bool membership_due)
 	return send_summary(s);
 }
 
-/* Strictly more recent: the later quorate configuration, then more events. */
+/* Strictly more recent: the later quorate configuration; then, from the
+ * same one, a state that is still confirmed quorate over one that applied a
+ * membership or "not quorate" since (it went its own way, cut off); then
+ * more events. */
 static bool fresher(const struct contrib *a, dv_nodeid_t an, const struct contrib *b, dv_nodeid_t bn)
 {
-	if (a->qclock != b->qclock)
-		return a->qclock > b->qclock;
+	if (a->qring != b->qring)
+		return a->qring > b->qring;
 	if (a->qcount != b->qcount)
 		return a->qcount > b->qcount;
+	if (a->confirmed != b->confirmed)
+		return a->confirmed;
 	if (a->applied != b->applied)
 		return a->applied > b->applied;
 	return an < bn;
@@ -360,18 +416,20 @@ static int check_point(struct dv_sync *s)
 static int complete(struct dv_sync *s, bool restored)
 {
 	const struct contrib *win = &s->contrib[s->winner];
-	uint64_t clock = 0;
 	struct item *its;
 	size_t n;
 	bool first = !s->synced;
 	int r;
 
-	for (size_t i = 0; i < s->n_view; i++)
-		if (s->contrib[i].clock > clock)
-			clock = s->contrib[i].clock;
-	s->clock = clock + 1;
-	s->qclock = win->qclock;
+	s->qring = win->qring;
 	s->qcount = win->qcount;
+	s->confirmed = win->confirmed;
+	/* A member quorate in a later ring marks the state at once: what
+	 * this view applies next was decided in a quorate configuration,
+	 * even if the view changes before its QUORUM message is delivered. */
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->contrib[i].ring > s->qring)
+			s->qring = s->contrib[i].ring;
 	s->applied = win->applied;
 	s->phase = IDLE;
 	s->exchanges++;
@@ -400,10 +458,13 @@ static int complete(struct dv_sync *s, bool restored)
 	s->items = NULL;
 	s->n_items = s->cap_items = s->items_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
-		apply_event(s, its[i].sender, its[i].buf, its[i].len);
+		if (r == 0)
+			r = apply_item(s, its[i].sender, its[i].buf, its[i].len);
 		free(its[i].buf);
 	}
 	free(its);
+	if (r < 0)
+		return r;
 	if (!restored && !first)
 		s->ops->synced(s->ud, false);
 	s->ops->exchanging(s->ud, false);
@@ -415,9 +476,18 @@ static int decide(struct dv_sync *s)
 	bool same = true;
 
 	s->winner = 0;
-	for (size_t i = 1; i < s->n_view; i++)
-		if (fresher(&s->contrib[i], s->view[i], &s->contrib[s->winner], s->view[s->winner]))
+	for (size_t i = 0; i < s->n_view; i++) {
+		const struct contrib *c = &s->contrib[i];
+
+		note(s, LOG_DEBUG,
+		     "node %u's state: last quorate in ring %llu (%llu quorum events)%s, %llu events, digest %016llx; "
+		     "quorate now in ring %llu",
+		     s->view[i], (unsigned long long)c->qring, (unsigned long long)c->qcount,
+		     c->confirmed ? "" : ", not confirmed since", (unsigned long long)c->applied,
+		     (unsigned long long)c->digest, (unsigned long long)c->ring);
+		if (i > 0 && fresher(c, s->view[i], &s->contrib[s->winner], s->view[s->winner]))
 			s->winner = i;
+	}
 	for (size_t i = 0; i < s->n_view; i++)
 		if (s->contrib[i].digest != s->contrib[s->winner].digest)
 			same = false;
@@ -456,11 +526,12 @@ static int on_summary(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 
 	if (!r_view(s, r, &round) || !round || s->phase != COLLECT)
 		return 0;
-	c.clock = dv_r_u64(r);
-	c.qclock = dv_r_u64(r);
+	c.qring = dv_r_u64(r);
 	c.qcount = dv_r_u64(r);
+	c.confirmed = dv_r_bool(r);
 	c.applied = dv_r_u64(r);
 	c.digest = dv_r_u64(r);
+	c.ring = dv_r_u64(r);
 	i = view_index(s, sender);
 	if (r->bad || r->off != r->len || i < 0) {
 		note(s, LOG_WARNING, "dropped a malformed summary from node %u", sender);
@@ -544,12 +615,12 @@ static int on_digest(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 	return send_simple(s, MSG_RESYNC);
 }
 
+/* buf: the whole message, EVENT or QUORUM. */
 static int on_event(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
 {
 	if (s->phase != IDLE || !s->synced)
 		return items_add(s, sender, own, buf, len);
-	apply_event(s, sender, buf, len);
-	return 0;
+	return apply_item(s, sender, buf, len);
 }
 
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
@@ -565,7 +636,8 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 	}
 	switch (buf[0]) {
 	case MSG_EVENT:
-		return on_event(s, sender, own, buf + 1, len - 1);
+	case MSG_QUORUM:
+		return on_event(s, sender, own, buf, len);
 	case MSG_SUMMARY:
 		return on_summary(s, sender, &r);
 	case MSG_STATE:
@@ -656,13 +728,11 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 		 * member that goes on with this node; its own go again. */
 		note(s, LOG_INFO, "the view changed during the state exchange; starting over");
 		for (size_t i = 0; i < s->n_items; i++) {
-			struct dv_wbuf w = {0};
-
-			if (!s->items[i].own)
+			/* A QUORUM is for its view only: the next one follows
+			 * this view's membership. */
+			if (!s->items[i].own || s->items[i].buf[0] != MSG_EVENT)
 				continue;
-			dv_w_u8(&w, MSG_EVENT);
-			dv_w_bytes(&w, s->items[i].buf, s->items[i].len);
-			r = send_w(s, &w);
+			r = s->ops->send(s->ud, s->items[i].buf, s->items[i].len);
 			if (r < 0)
 				return r;
 		}
@@ -698,8 +768,7 @@ void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret)
 		.check = s->check,
 		.digest = s->check_digest,
 		.mismatch = s->mismatch,
-		.clock = s->clock,
-		.qclock = s->qclock,
+		.qring = s->qring,
 		.qcount = s->qcount,
 		.applied = s->applied,
 		.n_members = s->n_view,

@@ -11,7 +11,7 @@
  * are delivered, every member picks the same winner from them alone:
  *
  *   the state that went through the most recent quorate configuration
- *   (qclock, then qcount: see below), then the one that applied the most
+ *   (qring, then qcount: see below), then the one that applied the most
  *   events, then the lowest node id.
  *
  * If every digest equals the winner's, the exchange ends there; otherwise
@@ -24,15 +24,14 @@
  * (events delivered meanwhile are dropped on every member alike; this
  * node's own are sent again).
  *
- * Recency. `clock` is a Lamport clock over exchanges: after each one every
- * member sets it to 1 + the highest clock contributed. When the stream says
- * quorate (a QUORUM event), the state is marked (qclock = clock, ++qcount).
- * Two partitions are never quorate at once, and a partition that becomes
- * quorate after another one was includes a member of that one (votes
- * overlap), so its exchange clock is higher: the higher (qclock, qcount)
- * is the state that lived through the later quorate configuration. Ring
- * ids are not used: partitions number their rings independently, and CPG
- * does not deliver them in the stream.
+ * Recency. When the stream says quorate (a QUORUM message), the state is
+ * marked with the Corosync ring the sender was in (qring) and a count of
+ * such messages (++qcount). Two partitions are never quorate at once, and a
+ * partition that becomes quorate after another one was shares a Corosync
+ * node with it (votes overlap), whose totem carries the ring numbers on:
+ * the later quorate configuration has the higher ring. This holds even
+ * when that shared node's dvipad is down, which a count kept by dvipad
+ * alone would not survive (the simulator found that).
  *
  * Self-check. At the end of every exchange, and when the lowest member
  * asks (CHECK), every member takes the digest of its state at that point of
@@ -81,6 +80,9 @@ struct dv_sync_ops {
 	 * (asked afresh before a QUORUM event is sent: its notification and
 	 * the view change come through different connections). */
 	bool (*quorate)(void *ud);
+	/* The Corosync ring (totem configuration) this node is in now: its
+	 * sequence number. */
+	uint64_t (*ring)(void *ud);
 	/* Wall clock in ms, only for the "since" of QUORUM events. */
 	uint64_t (*wall_ms)(void *ud);
 	/* Something worth a log line (LOG_* priority). */
@@ -105,7 +107,7 @@ struct dv_sync_info {
 	uint32_t check;	 /* check points of this view so far */
 	uint64_t digest; /* this node's digest at the latest check point */
 	bool mismatch;	 /* a member's digest differed there */
-	uint64_t clock, qclock, qcount, applied;
+	uint64_t qring, qcount, applied;
 	size_t n_members;
 	const struct dv_sync_member *members; /* sorted by node id */
 };

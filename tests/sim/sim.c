@@ -164,8 +164,9 @@ struct dmn {
 };
 
 struct node {
-	bool cs_up; /* corosync runs */
-	int label;  /* connectivity component */
+	bool cs_up;    /* corosync runs */
+	int label;     /* connectivity component */
+	uint64_t ring; /* its totem ring's sequence number (kept across restarts, as corosync does) */
 	unsigned sig;
 	struct dmn *d;
 	struct dv_conf_range ranges[NRANGE];
@@ -452,11 +453,23 @@ static void eng_reply(struct dmn *d, uint64_t client, uint32_t seq, const struct
 static void eng_notify(struct dmn *d, uint64_t client, const struct dv_addr *a, enum dv_notify what)
 {
 	if (what == DV_NOTIFY_GRANTED) {
-		(void)dv_gate_hold_grant(&d->gate, client, a, "granted");
+		(void)dv_gate_hold_grant(&d->gate, d->e, client, a, "granted");
 		return;
 	}
 	dv_gate_drop_grants(&d->gate, client, a);
 	client_lost(d, client, a);
+}
+
+/* As the daemon: once an address the engine took off this node is off its
+ * interface, report it (the hand-over to the next owner). */
+static void report_removed(struct dmn *d, const struct dv_addr *a)
+{
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE, .addr_state = {.addr = *a, .flags = DV_AS_REMOVED}};
+	int i = addr_index(a);
+
+	if (i >= 0 && d->installed[i])
+		return;
+	submit(d, &ev);
 }
 
 static void dispatch_effects(struct dmn *d, const struct dv_effects *fx)
@@ -467,6 +480,8 @@ static void dispatch_effects(struct dmn *d, const struct dv_effects *fx)
 		switch (f->type) {
 		case DV_FX_LOCAL:
 			eng_local(d, &f->addr, f->up);
+			if (!f->up)
+				report_removed(d, &f->addr);
 			break;
 		case DV_FX_REPLY:
 			eng_reply(d, f->client, f->seq, &f->addr, f->result);
@@ -696,6 +711,8 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	(void)dv_engine_apply(d->e, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
+		open_gate(d);
 	if (ev->node == d->node && event_request(ev, &client, &seq))
 		dv_gate_answered(&d->gate, client, seq);
 	if (ev->type == DV_EV_QUORUM || ev->type == DV_EV_MEMBERSHIP)
@@ -763,6 +780,11 @@ static bool op_quorate(void *ud)
 	return d->local_quorate;
 }
 
+static uint64_t op_ring(void *ud)
+{
+	return nodes[((struct dmn *)ud)->node].ring;
+}
+
 static uint64_t op_wall_ms(void *ud)
 {
 	(void)ud;
@@ -785,6 +807,7 @@ static const struct dv_sync_ops sync_ops = {
 	.synced = op_synced,
 	.exchanging = op_exchanging,
 	.quorate = op_quorate,
+	.ring = op_ring,
 	.wall_ms = op_wall_ms,
 	.note = op_note,
 };
@@ -835,6 +858,21 @@ static void unprotect_pass(void)
 	}
 }
 
+/* A component's totem forms a new ring: one past the highest ring any of
+ * its corosync nodes was in, so numbers grow across partitions through
+ * the nodes they share (what a quorate merge winner relies on). */
+static void new_ring(int label)
+{
+	uint64_t top = 0;
+
+	for (unsigned k = 1; k <= N; k++)
+		if (nodes[k].cs_up && nodes[k].label == label && nodes[k].ring > top)
+			top = nodes[k].ring;
+	for (unsigned k = 1; k <= N; k++)
+		if (nodes[k].cs_up && nodes[k].label == label)
+			nodes[k].ring = top + 1;
+}
+
 /* Quorum truth per node changed: votequorum will tell (a step of its own). */
 static void quorum_truth_changed(void)
 {
@@ -850,6 +888,8 @@ static void quorum_truth_changed(void)
 		}
 		if (sig != nodes[i].sig && nodes[i].d && nodes[i].d->sync)
 			nodes[i].d->quorum_pending = true;
+		if (sig != nodes[i].sig && nodes[i].cs_up)
+			new_ring(nodes[i].label);
 		nodes[i].sig = sig;
 	}
 }

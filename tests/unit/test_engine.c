@@ -49,6 +49,7 @@ struct rec {
 	struct dv_addr addr;
 	int code; /* result, notify kind, or up */
 	char reason[256];
+	bool reported; /* a local down reported removed (hand_over) */
 };
 
 struct peer {
@@ -67,7 +68,8 @@ struct world {
 	struct peer p[NPEERS + 2];
 	uint64_t time;
 	uint32_t seq;
-	bool check; /* compare engines after each event */
+	bool check;	   /* compare engines after each event */
+	bool no_hand_over; /* the daemon's removal reports are not sent */
 };
 
 /* ---- callbacks ---- */
@@ -236,7 +238,7 @@ struct snap {
 	size_t n, cap;
 	struct snap_vipa {
 		struct dv_addr addr;
-		dv_nodeid_t owner;
+		dv_nodeid_t owner, on;
 		enum dv_origin origin;
 		enum dv_vipa_state state;
 		uint64_t since_ms;
@@ -261,6 +263,7 @@ static int snap_cb(void *ud, const struct dv_vipa_info *v)
 	memset(x, 0, sizeof(*x));
 	x->addr = v->addr;
 	x->owner = v->owner;
+	x->on = v->on;
 	x->origin = v->origin;
 	x->state = v->state;
 	x->since_ms = v->since_ms;
@@ -336,6 +339,7 @@ static void world_check(struct world *w)
 
 			assert_true(dv_addr_eq(&a->addr, &b->addr));
 			assert_int_equal(a->owner, b->owner);
+			assert_int_equal(a->on, b->on);
 			assert_int_equal(a->origin, b->origin);
 			assert_int_equal(a->state, b->state);
 			assert_int_equal(a->since_ms, b->since_ms);
@@ -360,7 +364,8 @@ static void world_check(struct world *w)
 		for (size_t k = 0; k < s0.n; k++) {
 			const struct snap_vipa *x = &s0.v[k];
 
-			if (dv_engine_quorate(p->e) && x->owner == p->self && x->state == DV_VS_ACTIVE) {
+			if (dv_engine_quorate(p->e) && x->owner == p->self && x->on == p->self &&
+			    x->state == DV_VS_ACTIVE) {
 				want++;
 				assert_true(installed_find(p, &x->addr) >= 0);
 			}
@@ -370,8 +375,39 @@ static void world_check(struct world *w)
 	free(s0.v);
 }
 
-/* Apply ev on every engine. The records of the last event are kept for the
- * checks; with keep, those of the event before are kept too. */
+static int apply_ex(struct world *w, struct dv_event *ev, bool keep);
+
+/* What the daemon does after the engine took an address off its node:
+ * report it removed (the hand-over, DV_AS_REMOVED), so that the next owner
+ * puts it on. The reports' records add to the event's. */
+static void hand_over(struct world *w)
+{
+	struct dv_event evs[64];
+	size_t n = 0;
+	uint64_t time;
+
+	if (w->no_hand_over)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		for (size_t k = 0; k < w->p[i].n_recs && n < 64; k++) {
+			const struct rec *r = &w->p[i].recs[k];
+
+			if (r->type == REC_LOCAL && !r->code && !r->reported) {
+				evs[n] = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = w->p[i].self};
+				evs[n].addr_state.addr = r->addr;
+				evs[n++].addr_state.flags = DV_AS_REMOVED;
+				w->p[i].recs[k].reported = true;
+			}
+		}
+	time = w->time;
+	for (size_t k = 0; k < n; k++)
+		(void)apply_ex(w, &evs[k], true);
+	w->time = time; /* the next event's time as without them */
+}
+
+/* Apply ev on every engine, and the hand-over reports it causes. The
+ * records of the last event are kept for the checks; with keep, those of
+ * the event before are kept too. */
 static int apply_ex(struct world *w, struct dv_event *ev, bool keep)
 {
 	int r0 = 0;
@@ -394,6 +430,7 @@ static int apply_ex(struct world *w, struct dv_event *ev, bool keep)
 			if (w->p[i].recs[k].type == REC_LOCAL)
 				assert_int_equal(w->p[i].recs[k - 1].type, REC_LOCAL);
 	}
+	hand_over(w);
 	if (w->check)
 		world_check(w);
 	return r0;
@@ -1294,8 +1331,12 @@ static void test_standby_granted_on_release(void **state)
 	assert_non_null(r);
 	assert_true(installed(w, 2, "10.1.1.5"));
 	assert_false(installed(w, 1, "10.1.1.5"));
-	/* on n2: up before the notification */
-	assert_int_equal(peer(w, 2)->recs[0].type, REC_LOCAL);
+	/* on n2: the notification, then (once n1 reported the address
+	 * removed: the hand-over) up; the daemon passes the notification on
+	 * once the address is there */
+	assert_int_equal(peer(w, 2)->recs[0].type, REC_NOTIFY);
+	assert_int_equal(peer(w, 2)->recs[1].type, REC_LOCAL);
+	assert_int_equal(v.on, 2);
 }
 
 static void test_standby_rank_order(void **state)
@@ -3120,7 +3161,9 @@ static void test_restore_local_effects(void **state)
 	assert_int_equal(px.n_recs, 3);
 	assert_int_equal(px.n_installed, 3);
 
-	/* from the world's state on, it answers like n1's engine */
+	/* from the world's state on, it answers like n1's engine (to the
+	 * same events: without the hand-over's reports) */
+	w->no_hand_over = true;
 	assert_int_equal(restore_copy(px.e, &px, s3, l3), 0);
 	for (int step = 0; step < 2; step++) {
 		struct dv_event ev = {.type = DV_EV_QUORUM, .quorum.quorate = true};
@@ -3404,7 +3447,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 2 : 3);
+	dv_w_u16(&w, d == D_VERSION ? 3 : 4);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
@@ -3448,6 +3491,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		/* the define first: out of order */
 		dv_w_addr(&w, &vd);
 		dv_w_u32(&w, 1);
+		dv_w_u32(&w, 1); /* on */
 		dv_w_u8(&w, DV_ORIGIN_DEFINE);
 		dv_w_u8(&w, DV_VS_ACTIVE);
 		dv_w_u8(&w, 1);
@@ -3462,6 +3506,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	}
 	dv_w_addr(&w, &a5);
 	dv_w_u32(&w, d == D_OWNER_STATE ? 0 : 1);
+	dv_w_u32(&w, 1); /* on */
 	dv_w_u8(&w, d == D_ORIGIN ? DV_ORIGIN_BACKUP + 1 : DV_ORIGIN_API);
 	dv_w_u8(&w, d == D_STATE ? 0 : DV_VS_ACTIVE);
 	dv_w_u8(&w, 1);
@@ -3513,6 +3558,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	if (d != D_DEFINE_NO_CAND && d != D_VIPA_ORDER) {
 		dv_w_addr(&w, &vd);
 		dv_w_u32(&w, 1);
+		dv_w_u32(&w, 1); /* on */
 		dv_w_u8(&w, DV_ORIGIN_DEFINE);
 		dv_w_u8(&w, DV_VS_ACTIVE);
 		dv_w_u8(&w, d == D_EVER_ACTIVE ? 0 : 1);
@@ -3599,16 +3645,27 @@ static void test_restore_crafted(void **state)
 		ev.client_gone.client = 7;
 		p.n_recs = 0;
 		assert_int_equal(peer_apply(&p, &ev), 0);
-		assert_int_equal(p.n_recs, 2);
-		assert_int_equal(p.recs[0].type, REC_LOCAL);
-		assert_int_equal(p.recs[1].type, REC_NOTIFY);
-		assert_int_equal(p.recs[1].client, 3);
-		assert_int_equal(p.recs[1].code, DV_NOTIFY_GRANTED);
+		assert_int_equal(p.n_recs, 1);
+		assert_int_equal(p.recs[0].type, REC_NOTIFY);
+		assert_int_equal(p.recs[0].client, 3);
+		assert_int_equal(p.recs[0].code, DV_NOTIFY_GRANTED);
 		assert_int_equal(dv_engine_lookup(p.e, &a, &v), 0);
 		assert_int_equal(v.owner, 2);
+		assert_int_equal(v.on, 1); /* n1 has not reported it removed */
 		assert_int_equal(v.n_standbys, 1);
 		assert_int_equal(v.standbys[0].order, 5);
-		assert_int_equal(dv_engine_seq(p.e), 11);
+		/* the hand-over: n1 reports it removed, n2 puts it on */
+		ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1, .time_ms = 9001};
+		ev.addr_state.addr = a;
+		ev.addr_state.flags = DV_AS_REMOVED;
+		p.n_recs = 0;
+		assert_int_equal(peer_apply(&p, &ev), 0);
+		assert_int_equal(p.n_recs, 1);
+		assert_int_equal(p.recs[0].type, REC_LOCAL);
+		assert_int_equal(p.recs[0].code, 1);
+		assert_int_equal(dv_engine_lookup(p.e, &a, &v), 0);
+		assert_int_equal(v.on, 2);
+		assert_int_equal(dv_engine_seq(p.e), 12);
 	}
 	dv_engine_free(p.e);
 	free(p.installed);

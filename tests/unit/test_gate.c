@@ -43,20 +43,34 @@ static void test_quorum_and_connection(void **state)
 	assert_false(dv_gate_is_open(&g));
 	/* in sync, but Corosync has not said quorate yet */
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	/* ... nor the stream, on this connection */
+	assert_false(dv_gate_is_open(&g));
+	assert_int_equal(dv_gate_stream_quorum(&g, false), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	assert_true(dv_gate_is_open(&g));
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
 	/* quorum lost: every address goes at once, and only once */
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	/* Corosync says quorate again (a heal) before the stream has the
+	 * new view: the state from before the cut installs nothing */
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	/* an exchange: nothing new, what is installed stays */
+	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+	assert_int_equal(dv_gate_exchanging(&g, false), DV_GATE_OPEN);
 	/* the connection is lost: close, whatever quorum said */
 	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
 	assert_false(dv_gate_is_open(&g));
 	/* quorum while disconnected opens nothing */
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
 
@@ -70,13 +84,14 @@ static void test_grants_held_while_closed(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_stream_quorum(&g, true);
 	/* open: passed on at once */
-	assert_false(dv_gate_hold_grant(&g, 7, &a, "granted"));
+	assert_false(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
-	assert_true(dv_gate_hold_grant(&g, 7, &a, "first"));
-	assert_true(dv_gate_hold_grant(&g, 7, &b, "second"));
-	assert_true(dv_gate_hold_grant(&g, 8, &c, "gone"));
-	assert_true(dv_gate_hold_grant(&g, 9, &c, "lost"));
+	assert_true(dv_gate_hold_grant(&g, f->e, 7, &a, "first"));
+	assert_true(dv_gate_hold_grant(&g, f->e, 7, &b, "second"));
+	assert_true(dv_gate_hold_grant(&g, f->e, 8, &c, "gone"));
+	assert_true(dv_gate_hold_grant(&g, f->e, 9, &c, "lost"));
 	assert_int_equal(g.n_grants, 4);
 	dv_gate_drop_grants(&g, 8, NULL); /* client 8 went away */
 	dv_gate_drop_grants(&g, 9, &c);	  /* client 9 lost c */
@@ -85,7 +100,8 @@ static void test_grants_held_while_closed(void **state)
 	assert_null(dv_gate_pop_grant(&g, f->e));
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
 	assert_int_equal(gr->client, 7);

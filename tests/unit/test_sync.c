@@ -151,6 +151,12 @@ static bool op_quorate(void *ud)
 	return ((struct node *)ud)->quorate;
 }
 
+/* Rings are numbered like the bus's views: a later one is higher. */
+static uint64_t op_ring(void *ud)
+{
+	return (uint64_t)((struct node *)ud)->group;
+}
+
 static uint64_t op_wall_ms(void *ud)
 {
 	return 1000;
@@ -170,6 +176,7 @@ static const struct dv_sync_ops ops = {
 	.synced = op_synced,
 	.exchanging = op_exchanging,
 	.quorate = op_quorate,
+	.ring = op_ring,
 	.wall_ms = op_wall_ms,
 	.note = op_note,
 };

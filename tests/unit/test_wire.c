@@ -586,7 +586,7 @@ static void test_bad_requests(void **state)
 	ev.addr_state.addr = A("10.1.1.5");
 	ev.addr_state.flags = DV_AS_BOUND;
 	len = enc(&ev, &buf);
-	bad_u32(buf, len, OFF_BODY + 5, 8);
+	bad_u32(buf, len, OFF_BODY + 5, 16);
 	bad_u32(buf, len, OFF_BODY + 5, 0x80000000u);
 	bad_byte(buf, len, OFF_BODY, 0);
 	free(buf);
@@ -821,7 +821,7 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	ev.addr_state.addr = A("10.1.1.5");
-	ev.addr_state.flags = 8;
+	ev.addr_state.flags = 16;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
