@@ -835,6 +835,8 @@ static bool conn_in(const int *set, size_t n, int conn)
 	return false;
 }
 
+static void msg_desc(const struct msg *m, char *buf, size_t size);
+
 /* Deliver one message to one member. */
 static void deliver_to(struct dmn *d, const struct msg *m)
 {
@@ -959,15 +961,19 @@ static void reconfigure(void)
 			p[s] = rnd((unsigned)len0 + 1);
 			if (p[s] < len0 && chance(50))
 				p[s] = len0;
+			tr("  view %d: n%u.. deliver %zu of %zu pending to %zu member(s) going on together", v,
+			   dmn_by_conn(S[0]) ? dmn_by_conn(S[0])->node : 0, p[s], len0, ns);
 			for (size_t m = 0; m < p[s]; m++) {
 				struct msg msg = ov->q.v[ov->q.head + m];
+				char what[128];
+
+				msg_desc(&msg, what, sizeof(what));
+				tr("    view %d: at the change: %s from n%u", v, what, msg.node);
 
 				for (size_t k = 0; k < ns; k++)
 					deliver_to(dmn_by_conn(S[k]), &msg);
 				total_msgs++;
 			}
-			tr("  view %d: n%u.. deliver %zu of %zu pending to %zu member(s) going on together", v,
-			   dmn_by_conn(S[0]) ? dmn_by_conn(S[0])->node : 0, p[s], len0, ns);
 		}
 		for (size_t s = 0; s < n_sets; s++) {
 			if (set_kept[s])
@@ -1347,13 +1353,48 @@ static bool any_msg(void)
 	return false;
 }
 
+static uint64_t le(const uint8_t *p, int n)
+{
+	uint64_t x = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		x = x << 8 | p[i];
+	return x;
+}
+
+/* A message as the trace shows it: events by type, summaries with their
+ * recency (sync.c's wire format). */
+static void msg_desc(const struct msg *m, char *buf, size_t size)
+{
+	static const char *const kinds[] = {"?", "EVENT", "?", "SUMMARY", "STATE", "DIGEST", "CHECK", "RESYNC"};
+	struct dv_event ev;
+	void *storage = NULL;
+
+	snprintf(buf, size, "%s", m->len && m->buf[0] < 8 ? kinds[m->buf[0]] : "?");
+	if (m->len && m->buf[0] == 1 && dv_event_decode(m->buf + 1, m->len - 1, &ev, &storage) == 0) {
+		if (ev.type == DV_EV_QUORUM)
+			snprintf(buf, size, "QUORUM(%s)", ev.quorum.quorate ? "quorate" : "not quorate");
+		else
+			snprintf(buf, size, "%s", cause_name((int)ev.type));
+		free(storage);
+	}
+	if (m->len >= 9 && m->buf[0] == 3) {
+		size_t n = (size_t)le(m->buf + 5, 4), off = 9 + 4 * n;
+
+		if (m->len >= off + 40)
+			snprintf(buf, size,
+				 "SUMMARY round %u clock %" PRIu64 " qclock %" PRIu64 " qcount %" PRIu64
+				 " applied %" PRIu64,
+				 (unsigned)le(m->buf + 1, 4), le(m->buf + off, 8), le(m->buf + off + 8, 8),
+				 le(m->buf + off + 16, 8), le(m->buf + off + 24, 8));
+	}
+}
+
 static void act_deliver(void)
 {
 	int c[MAXVIEWS], n = 0, v;
 	struct msg m;
-	struct dv_event ev;
-	void *storage = NULL;
-	char what[48];
+	char what[128];
 
 	for (v = 0; v < MAXVIEWS; v++)
 		if (views[v].used && queue_len(&views[v].q))
@@ -1362,12 +1403,7 @@ static void act_deliver(void)
 		return;
 	v = c[rnd((unsigned)n)];
 	m = views[v].q.v[views[v].q.head++];
-	static const char *const kinds[] = {"?", "EVENT", "?", "SUMMARY", "STATE", "DIGEST", "CHECK", "RESYNC"};
-	snprintf(what, sizeof(what), "%s", m.len && m.buf[0] < 8 ? kinds[m.buf[0]] : "?");
-	if (m.len && m.buf[0] == 1 && dv_event_decode(m.buf + 1, m.len - 1, &ev, &storage) == 0) {
-		snprintf(what, sizeof(what), "EVENT %d", (int)ev.type);
-		free(storage);
-	}
+	msg_desc(&m, what, sizeof(what));
 	tr("view %d: deliver %s from n%u (%zu bytes) to %zu member(s)", v, what, m.node, m.len, views[v].n);
 	for (size_t k = 0; k < views[v].n; k++)
 		deliver_to(dmn_by_conn(views[v].conn[k]), &m);
