@@ -204,6 +204,8 @@ static void deliver(void *ud, const struct dv_event *ev)
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	if (ev->type == DV_EV_MEMBERSHIP)
+		dv_gate_stream_membership(&d->gate);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == dv_engine_self(d->engine) && event_request(ev, &client, &seq, &a))

@@ -9,7 +9,7 @@
 
 void dv_gate_init(struct dv_gate *g, bool solo)
 {
-	*g = (struct dv_gate){.connected = solo, .quorate = solo, .reconfirm = !solo};
+	*g = (struct dv_gate){.connected = solo, .quorate = solo, .reconfirm = solo ? RECONFIRM_NONE : RECONFIRM_WAIT};
 	TAILQ_INIT(&g->grants);
 	TAILQ_INIT(&g->restandbys);
 }
@@ -67,7 +67,7 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 
 	g->quorate = quorate;
 	if (was && !quorate)
-		g->reconfirm = true;
+		g->reconfirm = RECONFIRM_WAIT;
 	if (was && !quorate && g->connected)
 		return DV_GATE_CLOSE;
 	if (!was && quorate && dv_gate_is_open(g))
@@ -80,7 +80,7 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 	g->connected = up;
 	if (!up) {
 		g->exchanging = false;
-		g->reconfirm = true;
+		g->reconfirm = RECONFIRM_WAIT;
 	}
 	if (up)
 		return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
@@ -90,10 +90,21 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate)
 {
-	if (!quorate || !g->reconfirm)
+	if (!quorate) {
+		if (g->reconfirm == RECONFIRM_WAIT)
+			g->reconfirm = RECONFIRM_SEEN;
 		return DV_GATE_KEEP;
-	g->reconfirm = false;
+	}
+	if (g->reconfirm != RECONFIRM_SEEN)
+		return DV_GATE_KEEP;
+	g->reconfirm = RECONFIRM_NONE;
 	return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
+}
+
+void dv_gate_stream_membership(struct dv_gate *g)
+{
+	if (g->reconfirm == RECONFIRM_WAIT)
+		g->reconfirm = RECONFIRM_SEEN;
 }
 
 enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on)

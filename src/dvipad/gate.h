@@ -63,10 +63,13 @@ struct dv_gate {
 	bool exchanging; /* a state exchange is under way (sync.h) */
 	/* Quorum was lost (or never confirmed on this connection): the
 	 * engine's state may be stale until the stream says quorate again,
-	 * whatever Corosync says meanwhile. A heal makes votequorum say
-	 * "quorate" before the configuration change reaches the stream; the
-	 * state from before the cut must not put addresses back. */
-	bool reconfirm;
+	 * whatever Corosync says meanwhile (a heal makes votequorum say
+	 * "quorate" before the configuration change reaches the stream: the
+	 * state from before the cut must not put addresses back). And only a
+	 * QUORUM sent after the loss counts: one that follows a membership
+	 * or a "not quorate" in the stream (RECONFIRM_SEEN), not one sent
+	 * before the loss and delivered after it. */
+	enum { RECONFIRM_NONE = 0, RECONFIRM_WAIT, RECONFIRM_SEEN } reconfirm;
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
@@ -101,8 +104,9 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
-/* The stream applied a QUORUM event. */
+/* The stream applied a QUORUM event, or a MEMBERSHIP event. */
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
+void dv_gate_stream_membership(struct dv_gate *g);
 /* A state exchange started (on) or ended. During one the engine's state may
  * be about to be replaced by the group's: nothing is installed and grants
  * are held back, but what is installed stays (a merge must not take the

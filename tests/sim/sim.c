@@ -413,6 +413,8 @@ static void eng_local(struct dmn *d, const struct dv_addr *a, bool up)
 	}
 	if (!gate_open(d))
 		return;
+	if (!d->installed[i])
+		tr("    n%u: installs %s", d->node, addr_s(a));
 	d->installed[i] = true;
 }
 
@@ -711,6 +713,8 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	(void)dv_engine_apply(d->e, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	if (ev->type == DV_EV_MEMBERSHIP)
+		dv_gate_stream_membership(&d->gate);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == d->node && event_request(ev, &client, &seq))
@@ -1366,11 +1370,20 @@ static uint64_t le(const uint8_t *p, int n)
  * recency (sync.c's wire format). */
 static void msg_desc(const struct msg *m, char *buf, size_t size)
 {
-	static const char *const kinds[] = {"?", "EVENT", "?", "SUMMARY", "STATE", "DIGEST", "CHECK", "RESYNC"};
+	static const char *const kinds[] = {"?",      "EVENT", "?",	 "SUMMARY", "STATE",
+					    "DIGEST", "CHECK", "RESYNC", "QUORUM"};
 	struct dv_event ev;
 	void *storage = NULL;
 
-	snprintf(buf, size, "%s", m->len && m->buf[0] < 8 ? kinds[m->buf[0]] : "?");
+	snprintf(buf, size, "%s", m->len && m->buf[0] < 9 ? kinds[m->buf[0]] : "?");
+	/* QUORUM: kind, round, n, n ids, quorate, ring, time */
+	if (m->len >= 9 && m->buf[0] == 8) {
+		uint32_t n = m->buf[5] | (uint32_t)m->buf[6] << 8;
+
+		if (m->len == 9 + 4 * (size_t)n + 17)
+			snprintf(buf, size, "QUORUM(%s) for a view of %u",
+				 m->buf[9 + 4 * n] ? "quorate" : "not quorate", n);
+	}
 	if (m->len && m->buf[0] == 1 && dv_event_decode(m->buf + 1, m->len - 1, &ev, &storage) == 0) {
 		if (ev.type == DV_EV_QUORUM)
 			snprintf(buf, size, "QUORUM(%s)", ev.quorum.quorate ? "quorate" : "not quorate");

@@ -46,6 +46,8 @@ static void test_quorum_and_connection(void **state)
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	/* ... nor the stream, on this connection */
 	assert_false(dv_gate_is_open(&g));
+	/* a QUORUM sent before the loss: not the stream's answer to it */
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_stream_quorum(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	assert_true(dv_gate_is_open(&g));
@@ -58,6 +60,8 @@ static void test_quorum_and_connection(void **state)
 	 * new view: the state from before the cut installs nothing */
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_membership(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* an exchange: nothing new, what is installed stays */
 	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
@@ -70,6 +74,7 @@ static void test_quorum_and_connection(void **state)
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_membership(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
@@ -84,6 +89,7 @@ static void test_grants_held_while_closed(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
+	dv_gate_stream_membership(&g);
 	(void)dv_gate_stream_quorum(&g, true);
 	/* open: passed on at once */
 	assert_false(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
@@ -101,6 +107,7 @@ static void test_grants_held_while_closed(void **state)
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_membership(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
