@@ -328,6 +328,7 @@ class Campaign:
         self.unreachable = []
         self.takeovers = []  # (kind, seconds)
         self.dvipad_kills = 0
+        self.standbys_unseen = 0  # rounds whose standbys were not all registered in time
         self.dvipad_dead_beyond_lease = 0  # deaths long enough for the leftover check
         self.takeovers_missed = 0      # not before the round's heal
         self.takeovers_impossible = 0  # the quorate partition went too
@@ -804,7 +805,9 @@ class Campaign:
         if not ok:
             self.log("  VIPAs not on exactly one node after settling: " +
                      ", ".join(f"{v}@{[n for n in self.names if v in self.last[n]]}" for v in self.vipas))
-        self.wait_standbys()
+        if not self.wait_standbys():
+            self.standbys_unseen += 1
+            self.log("  standbys not all registered within 5 s")
         return True
 
     def wait_standbys(self, timeout=5.0):
@@ -912,6 +915,7 @@ class Campaign:
                                  for k in sorted({k for k, _ in self.takeovers})
                                  for v in [[t for kk, t in self.takeovers if kk == k]]},
             "takeovers_missed": self.takeovers_missed, "takeovers_impossible": self.takeovers_impossible,
+            "standbys_unseen_rounds": self.standbys_unseen,
             "settle_p50_ms": ms(pct(self.settle_times, 50)), "settle_max_ms": ms(max(self.settle_times, default=None)),
             "logs": str(self.tmp),
         }
@@ -938,6 +942,7 @@ def print_table(r):
         *[(f"  {k}", f"p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms (n {v['n']})")
           for k, v in r["takeover_by_kind"].items()],
         ("settling p50 / max", f"{r['settle_p50_ms']} / {r['settle_max_ms']} ms"),
+        ("rounds whose standbys did not all register in 5 s", r["standbys_unseen_rounds"]),
     ]
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
