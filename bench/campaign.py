@@ -27,8 +27,10 @@ random delay or at the round's end: kill -9 of a program, of dvipad
 started again ~150 ms apart, two nodes cut, their dvipad restarted while cut
 and their links healed ~150 ms apart (issue 9's drift), `dvipactl reload`.
 Then everything is repaired, the cluster settles (every dvipad quorate with
-every member), killed programs come back as standbys, and the client
-connects to every VIPA.
+every member), killed programs come back as standbys (all at once, as
+service managers on every host would restart them), and the client
+connects to every VIPA. The seed fixes the draws; what the cluster does
+between them depends on timing, so a run is not replayed exactly.
 
 The partitions are known because the campaign makes them: a node whose link
 is down or whose corosync is dead is alone, the others form one partition,
