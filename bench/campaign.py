@@ -819,9 +819,10 @@ class Campaign:
         while time.monotonic() < deadline:
             r = self.nodes[self.names[0]].ctl("status", "--json", check=False)
             if r.returncode == 0:
-                seen = {(s.get("node_name"), s.get("pid")) for v in json.loads(r.stdout).get("vipas", [])
+                # (pids are shown only for the node's own clients)
+                seen = {(v["addr"], s.get("node_name")) for v in json.loads(r.stdout).get("vipas", [])
                         for s in v.get("standbys", [])}
-                want = {(i.node, i.proc.pid) for i in self.instances if i.alive() and i.granted_at is None}
+                want = {(i.svc["addr"], i.node) for i in self.instances if i.alive() and i.granted_at is None}
                 if want <= seen:
                     return True
             time.sleep(0.1)
