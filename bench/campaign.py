@@ -232,6 +232,7 @@ class Instance:
         self.name = f"{svc['kind']}-{node}-{serial}"
         self.killed = False
         self.granted_at = None
+        self.granted = False
         self.ended = False
         self.lines = []
         self.epoch0 = camp.epoch[node]
@@ -258,7 +259,10 @@ class Instance:
         for line in self.proc.stdout:
             line = line.strip()
             self.lines.append(line)
-            if line.startswith("listening"):
+            if line.startswith("granted"):  # dvipa-holder, before it listens
+                self.granted = True
+            elif line.startswith("listening"):
+                self.granted = True
                 self.granted_at = time.monotonic()
             elif line.startswith("lost"):
                 self.camp.program_ended(self, line)
@@ -569,7 +573,7 @@ class Campaign:
             inst.counted = True
             n = inst.node
             rec = {"program": inst.name, "vipa": inst.svc["addr"], "node": n,
-                   "role": "standby" if inst.rank and inst.granted_at is None else "active",
+                   "role": "standby" if inst.rank and not inst.granted else "active",
                    "why": why, "utc": utc(time.time())}
             if self.epoch[n] == inst.epoch0:
                 self.lost.append(rec)
