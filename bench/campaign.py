@@ -414,9 +414,12 @@ class Campaign:
                 return False
         if not self.wait_settled():
             return False
-        for i, svc in enumerate(self.services):
-            self.start_instance(svc, self.names[i % self.n], None)
-        time.sleep(0.5)
+        actives = [self.start_instance(svc, self.names[i % self.n], None) for i, svc in enumerate(self.services)]
+        # The standbys come once the active ones listen (otherwise they
+        # race for the free address: see the settling's restarts).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(a.granted_at or not a.alive() for a in actives):
+            time.sleep(0.05)
         for i, svc in enumerate(self.services):
             for n in self.names:
                 if n != self.names[i % self.n]:
