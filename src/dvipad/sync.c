@@ -6,7 +6,7 @@
  *
  * Wire: one byte of kind, then
  *   EVENT    dv_event_encode()
- *   SUMMARY  view  u64 qring  u64 qcount  u8 confirmed  u64 applied  u64 digest
+ *   SUMMARY  view  u64 qring  u64 qcount  u8 confirmed  u8 lost  u64 applied  u64 digest
  *            u64 ring (the sender's ring if it is quorate now, else 0)
  *   STATE    view  u64 digest  the engine snapshot
  *   DIGEST   view  u32 check  u64 digest
@@ -49,7 +49,7 @@ enum phase {
 };
 
 struct contrib {
-	bool got, confirmed;
+	bool got, confirmed, lost;
 	uint64_t qring, qcount, applied, digest, ring;
 };
 
@@ -85,6 +85,8 @@ struct dv_sync {
 	/* The stream said quorate after the state's last membership, and not
 	 * "not quorate" since. */
 	bool confirmed;
+	/* The stream said "not quorate" since the state's last quorate mark. */
+	bool lost;
 	uint32_t exchanges;
 
 	int stream_quorate; /* the last QUORUM applied; -1: unknown */
@@ -169,6 +171,7 @@ static int send_summary(struct dv_sync *s)
 	dv_w_u64(&w, s->qring);
 	dv_w_u64(&w, s->qcount);
 	dv_w_u8(&w, s->confirmed);
+	dv_w_u8(&w, s->lost);
 	dv_w_u64(&w, s->applied);
 	dv_w_u64(&w, s->own_digest);
 	dv_w_u64(&w, s->ops->quorate(s->ud) ? s->ops->ring(s->ud) : 0);
@@ -309,6 +312,7 @@ static int apply_quorum(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *bu
 	s->stream_quorate = ev.quorum.quorate;
 	s->quorum_due = false;
 	s->confirmed = ev.quorum.quorate;
+	s->lost = !ev.quorum.quorate;
 	if (ev.quorum.quorate) {
 		s->qring = ring;
 		s->qcount++;
@@ -390,6 +394,8 @@ static bool fresher(const struct contrib *a, dv_nodeid_t an, const struct contri
 		return a->qring > b->qring;
 	if (a->qcount != b->qcount)
 		return a->qcount > b->qcount;
+	if (a->lost != b->lost)
+		return !a->lost;
 	if (a->confirmed != b->confirmed)
 		return a->confirmed;
 	if (a->applied != b->applied)
@@ -424,6 +430,7 @@ static int complete(struct dv_sync *s, bool restored)
 	s->qring = win->qring;
 	s->qcount = win->qcount;
 	s->confirmed = win->confirmed;
+	s->lost = win->lost;
 	/* A member quorate in a later ring marks the state at once: what
 	 * this view applies next was decided in a quorate configuration,
 	 * even if the view changes before its QUORUM message is delivered. */
@@ -529,6 +536,7 @@ static int on_summary(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 	c.qring = dv_r_u64(r);
 	c.qcount = dv_r_u64(r);
 	c.confirmed = dv_r_bool(r);
+	c.lost = dv_r_bool(r);
 	c.applied = dv_r_u64(r);
 	c.digest = dv_r_u64(r);
 	c.ring = dv_r_u64(r);
