@@ -333,6 +333,7 @@ class Campaign:
         self.standby_lost_at_heal = []
         self.unreachable = []
         self.takeovers = []  # (kind, seconds)
+        self.takeover_list = []
         self.dvipad_kills = 0
         self.standbys_unseen = 0  # rounds whose standbys were not all registered in time
         self.dvipad_dead_beyond_lease = 0  # deaths long enough for the leftover check
@@ -548,8 +549,11 @@ class Campaign:
         with self.lock:
             for p in list(self.pending_takeovers):
                 vipa, t0, frm, kind = p
-                if any(vipa in snap[m] for m in q if m != frm and ready[m]):
+                to = [m for m in q if m != frm and ready[m] and vipa in snap[m]]
+                if to:
                     self.takeovers.append((kind, now - t0))
+                    self.takeover_list.append({"kind": kind, "vipa": vipa, "from": frm, "to": to[0],
+                                               "ms": round((now - t0) * 1000), "utc": utc(wall - (now - t0))})
                     self.pending_takeovers.remove(p)
 
     def track(self, open_, episodes, key, bad, now, wall, detail):
@@ -924,6 +928,7 @@ class Campaign:
             "takeover_by_kind": {k: {"n": len(v), "p50_ms": ms(pct(v, 50)), "p99_ms": ms(pct(v, 99))}
                                  for k in sorted({k for k, _ in self.takeovers})
                                  for v in [[t for kk, t in self.takeovers if kk == k]]},
+            "takeover_slowest": sorted(self.takeover_list, key=lambda t: -t["ms"])[:5],
             "takeovers_missed": self.takeovers_missed, "takeovers_impossible": self.takeovers_impossible,
             "standbys_unseen_rounds": self.standbys_unseen,
             "settle_p50_ms": ms(pct(self.settle_times, 50)), "settle_max_ms": ms(max(self.settle_times, default=None)),
@@ -961,6 +966,8 @@ def print_table(r):
         print(f"dual owner {e['key']} on {e['detail']} at {e['start_utc']} UTC for {e['duration_ms']} ms")
     for e in r["leftover_episodes"][:20]:
         print(f"leftover on {e['key']}: {e['detail']} at {e['start_utc']} UTC for {e['duration_ms']} ms")
+    for t in r["takeover_slowest"]:
+        print(f"slow takeover: {t['kind']} at {t['utc']} UTC, {t['vipa']} {t['from']} -> {t['to']}: {t['ms']} ms")
     for x in r["lost_list"][:20] + r["standby_lost_at_heal_list"][:20] + r["unreachable_list"][:20]:
         print(x)
     print(f"logs: {r['logs']}")
