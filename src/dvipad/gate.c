@@ -150,10 +150,14 @@ bool dv_gate_hold_grant(struct dv_gate *g, const struct dv_engine *e, uint64_t c
 	return hold(g, client, a, false, 0, reason);
 }
 
+static bool client_holds(const struct dv_engine *e, uint64_t client, const struct dv_addr *a);
+
 bool dv_gate_hold_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
 			const struct dv_addr *a, const char *reason)
 {
-	if (!dv_gate_handing_over(e, a))
+	/* Only the reply that makes its client a holder: an operator's
+	 * request about the address (deactivate, move) is answered now. */
+	if (!dv_gate_handing_over(e, a) || !client_holds(e, client, a))
 		return false;
 	return hold(g, client, a, true, seq, reason);
 }

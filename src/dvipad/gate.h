@@ -123,7 +123,8 @@ bool dv_gate_handing_over(const struct dv_engine *e, const struct dv_addr *a);
 bool dv_gate_hold_grant(struct dv_gate *g, const struct dv_engine *e, uint64_t client, const struct dv_addr *a,
 			const char *reason);
 /* An OK reply to client's request seq about a: true if it is held back (a
- * is being handed over), false to pass it on now. */
+ * is being handed over and the request made client a holder of it), false
+ * to pass it on now. */
 bool dv_gate_hold_reply(struct dv_gate *g, const struct dv_engine *e, uint64_t client, uint32_t seq,
 			const struct dv_addr *a, const char *reason);
 /* Forget the held grants and replies of client (about a, or all if a is

@@ -318,12 +318,54 @@ static void test_requests_in_flight(void **state)
 	dv_gate_clear(&g); /* frees what is left */
 }
 
+/* An address handed over to this node (the previous owner, a member, has
+ * not taken it off yet): the grant and the activation's OK reply wait for
+ * it; an operator's reply about it does not. */
+static void test_handover_holds_answers(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE, .node = 2};
+	struct dv_gate_grant *gr;
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	(void)dv_gate_connected(&g, true);
+	(void)dv_gate_quorum(&g, true);
+	dv_gate_stream_membership(&g);
+	(void)dv_gate_stream_quorum(&g, true);
+	fx_claim(f, 2, 3, "10.1.1.5", DV_KIND_API); /* n2 has it */
+	assert_false(dv_gate_handing_over(f->e, &a));
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API); /* moves to n1 (nondisruptive) */
+	assert_true(dv_gate_handing_over(f->e, &a));
+	assert_false(dv_gate_wants(&g, f->e, &a));
+	assert_true(dv_gate_hold_reply(&g, f->e, 7, 11, &a, "activated"));
+	assert_false(dv_gate_hold_reply(&g, f->e, 9, 12, &a, "deactivated")); /* not a holder */
+	assert_null(dv_gate_pop_grant(&g, f->e));
+	/* n2 reports it removed: n1 puts it on, the reply goes */
+	ev.addr_state.addr = a;
+	ev.addr_state.flags = DV_AS_REMOVED;
+	fx_apply(f, &ev);
+	assert_false(dv_gate_handing_over(f->e, &a));
+	assert_true(dv_gate_wants(&g, f->e, &a));
+	gr = dv_gate_pop_grant(&g, f->e);
+	assert_non_null(gr);
+	assert_true(gr->reply);
+	assert_int_equal(gr->client, 7);
+	assert_int_equal(gr->seq, 11);
+	free(gr);
+	assert_null(dv_gate_pop_grant(&g, f->e));
+	dv_gate_clear(&g);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_solo_is_open),
 		cmocka_unit_test(test_quorum_and_connection),
 		cmocka_unit_test(test_grants_held_while_closed),
+		cmocka_unit_test(test_handover_holds_answers),
 		cmocka_unit_test(test_refs_and_lost),
 		cmocka_unit_test(test_standby_registered_again),
 		cmocka_unit_test(test_restandby_answers),
