@@ -874,7 +874,8 @@ class Campaign:
                         self.repair(r[1], r[2])
                     time.sleep(0.02)
             ok = self.settle(repairs)
-            self.log(f"[{self.rounds}] {round_utc} {injected}/{self.faults_wanted} ({time.monotonic() - t_start:.0f} s) "
+            elapsed = time.monotonic() - t_start
+            self.log(f"[{self.rounds}] {round_utc} {injected}/{self.faults_wanted} ({elapsed:.0f} s) "
                      f"{'; '.join(done) or '-'}: "
                      f"{'settled' if ok else 'DID NOT SETTLE'}; dual {self.dual_samples} leftover "
                      f"{self.leftover_samples} lost {len(self.lost)} unreachable {len(self.unreachable)}")
@@ -902,6 +903,7 @@ class Campaign:
             return None if x is None else round(x * 1000)
 
         tk = [t for _, t in self.takeovers]
+        lost = self.lost + self.standby_lost_at_heal
         return {
             "seed": self.seed, "nodes": self.n, "faults": sum(self.faults.values()),
             "faults_by_kind": dict(sorted(self.faults.items())), "rounds": self.rounds,
@@ -918,8 +920,8 @@ class Campaign:
             "dvipad_dead_beyond_lease": self.dvipad_dead_beyond_lease,
             "leftover_episodes": [e.record() for e in self.leftover_episodes],
             "lost": len(self.lost), "lost_list": self.lost,
-            "lost_by_reason": {k: sum(1 for x in self.lost + self.standby_lost_at_heal if reason_class(x["why"]) == k)
-                               for k in sorted({reason_class(x["why"]) for x in self.lost + self.standby_lost_at_heal})},
+            "lost_by_reason": {k: sum(1 for x in lost if reason_class(x["why"]) == k)
+                               for k in sorted({reason_class(x["why"]) for x in lost})},
             "standby_lost_at_heal": len(self.standby_lost_at_heal),
             "standby_lost_at_heal_list": self.standby_lost_at_heal,
             "unreachable": len(self.unreachable), "unreachable_list": self.unreachable,
