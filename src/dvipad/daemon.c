@@ -206,6 +206,8 @@ static void deliver(void *ud, const struct dv_event *ev)
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_MEMBERSHIP)
 		dv_gate_stream_membership(&d->gate);
+	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
+		dv_observe_cluster_mac(&d->obs, ev->node_config.mac);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == dv_engine_self(d->engine) && event_request(ev, &client, &seq, &a))
@@ -642,6 +644,8 @@ static void submit_node_config(struct dv_daemon *d)
 	struct dv_event ev = {.type = DV_EV_NODE_CONFIG};
 
 	snprintf(ev.node_config.name, sizeof(ev.node_config.name), "%s", d->conf->node);
+	if (d->kaddr)
+		memcpy(ev.node_config.mac, dv_kaddr_mac(d->kaddr), sizeof(ev.node_config.mac));
 	ev.node_config.n_ranges = d->conf->n_ranges;
 	ev.node_config.ranges = d->conf->ranges;
 	ev.node_config.n_defines = d->conf->n_defines;
@@ -752,6 +756,15 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (r == 0) {
+		const dv_nodeid_t *m;
+		size_t n = dv_engine_members(d->engine, &m);
+
+		for (size_t i = 0; i < n; i++) {
+			struct dv_node_conf nc;
+
+			if (m[i] != d->cluster->self && dv_engine_node_config(d->engine, m[i], &nc) == 0)
+				dv_observe_cluster_mac(&d->obs, nc.mac);
+		}
 		restandby_note(d, &refs);
 		tell_lost(d, &refs, "the cluster's state does not have it");
 	}
@@ -1222,6 +1235,13 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 	if (result == 0 || !dv_observe_needs_probe(&d->obs, d->engine, a, d->conf->probe_count)) {
 		if (result == 0)
 			dv_observe_probed(&d->obs, a);
+		submit_request(d, w->client, w->uid, &w->req);
+	} else if (result == -EADDRINUSE && dv_observe_is_cluster_mac(&d->obs, mac)) {
+		/* A cluster node still has it: handing it over, or its dvipad
+		 * died and the lease has not ended. Not a stranger's. */
+		log_info("the probe of '%s' was answered by a cluster node (MAC %02x:%02x:%02x:%02x:%02x:%02x); going "
+			 "on",
+			 dv_addr_fmt(a, (char[DV_ADDR_STRLEN]){0}), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 		submit_request(d, w->client, w->uid, &w->req);
 	} else {
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];

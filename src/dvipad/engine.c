@@ -429,6 +429,7 @@ int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv
 	*ret = (struct dv_node_conf){
 		.n_ranges = n->n_ranges, .ranges = n->ranges, .n_defines = n->n_defines, .defines = n->defines};
 	snprintf(ret->name, sizeof(ret->name), "%s", n->name);
+	memcpy(ret->mac, n->mac, sizeof(ret->mac));
 	return 0;
 }
 

@@ -62,6 +62,10 @@ enum dv_event_type {
  * the node that receives the request, with SO_PEERCRED). */
 struct dv_node_conf {
 	char name[DV_NODE_NAME_MAX];
+	/* The node's interface MAC: a duplicate-address probe answered from it
+	 * met a cluster node (an address it still has, or its lease has not
+	 * ended), not a foreign host. */
+	uint8_t mac[6];
 	size_t n_ranges;
 	const struct dv_conf_range *ranges; /* users/groups ignored */
 	size_t n_defines;

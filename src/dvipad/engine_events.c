@@ -1035,6 +1035,7 @@ int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 	}
 	old = *n;
 	node_uncandidate(e, &old);
+	memcpy(n->mac, nc->mac, sizeof(n->mac));
 	n->ranges = ranges;
 	n->n_ranges = nc->n_ranges;
 	n->defines = defines;

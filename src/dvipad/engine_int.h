@@ -71,6 +71,7 @@ struct node {
 	bool has_conf;
 	bool left; /* dvipactl leave: takes nothing until join */
 	char name[DV_NODE_NAME_MAX];
+	uint8_t mac[6];
 	size_t n_ranges;
 	struct dv_conf_range *ranges;
 	size_t n_defines;

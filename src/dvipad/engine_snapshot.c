@@ -29,7 +29,7 @@
  *   u32 magic "DVSN"  u16 version  u16 0  u64 length (whole snapshot)
  *   u64 seq  u8 quorate (0, 1, 2: quorate but confirming)  [str confirm_why if 2]
  *   u32 n, n x node, by id:
- *     u32 id  u8 flags (member, has configuration, left)  str name
+ *     u32 id  u8 flags (member, has configuration, left)  str name  6 bytes MAC
  *     u32 n, n x range  u32 n, n x define (by address)
  *   u32 n, n x vipa, by address:
  *     addr  u32 owner  u32 on (hand-over)  u8 origin  u8 state  u8 flags (ever active)
@@ -49,7 +49,7 @@
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
- * confirmation after members left; 4: the hand-over (on) */
+ * confirmation after members left; 4: the hand-over (on), nodes' MACs */
 #define SNAP_VERSION 4
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
@@ -61,7 +61,7 @@
 #define SVIPA_EVER_ACTIVE 0x01
 
 /* Smallest encodings of the repeated parts. */
-#define SNODE_MIN (4 + 1 + 3 + 4 + 4)
+#define SNODE_MIN (4 + 1 + 3 + 6 + 4 + 4)
 #define SVIPA_MIN (DV_WIRE_ADDR_MIN + 4 + 4 + 3 + 8 + 3 + 4 * 4)
 #define SHOLD_SIZE (1 + 4 + 8 + 4 + 8)
 #define SSTANDBY_SIZE (4 + 8 + 4 + 1 + 4 + 8 + 8)
@@ -91,6 +91,7 @@ static void snap_node(struct dv_wbuf *w, const struct node *n)
 	dv_w_u32(w, n->id);
 	dv_w_u8(w, flags);
 	dv_w_str(w, n->name, sizeof(n->name));
+	dv_w_bytes(w, n->mac, sizeof(n->mac));
 	dv_w_u32(w, (uint32_t)n->n_ranges);
 	for (size_t i = 0; i < n->n_ranges; i++)
 		dv_w_range(w, &n->ranges[i]);
@@ -267,6 +268,8 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 		nd->id = dv_r_u32(r);
 		flags = dv_r_u8(r);
 		dv_r_str(r, nd->name, sizeof(nd->name));
+		for (size_t j = 0; j < sizeof(nd->mac); j++)
+			nd->mac[j] = dv_r_u8(r);
 		k = dv_r_count(r, MAX_RANGES, DV_WIRE_RANGE_MIN);
 		/* Only a member can have left the group. */
 		if (r->bad || nd->id == 0 || (i > 0 && nd->id <= nd[-1].id) ||
@@ -283,7 +286,8 @@ static int restore_nodes(struct dv_engine *t, struct dv_rbuf *r)
 			err = restore_node_conf(nd, r, k);
 			if (err < 0)
 				return err;
-		} else if (!nd->member || nd->name[0] || k || dv_r_u32(r) != 0 || r->bad) {
+		} else if (!nd->member || nd->name[0] || nd->mac[0] || nd->mac[1] || nd->mac[2] || nd->mac[3] ||
+			   nd->mac[4] || nd->mac[5] || k || dv_r_u32(r) != 0 || r->bad) {
 			/* Nor arrays: the engine drops an entry without a
 			 * configuration and frees nothing. */
 			return -EBADMSG;

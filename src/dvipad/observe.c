@@ -88,6 +88,30 @@ void dv_observe_probed(struct dv_observe *o, const struct dv_addr *a)
 	(void)dv_addrset_add(&o->probed, a);
 }
 
+static const uint8_t zero_mac[6];
+
+void dv_observe_cluster_mac(struct dv_observe *o, const uint8_t mac[6])
+{
+	size_t i;
+
+	if (memcmp(mac, zero_mac, 6) == 0)
+		return;
+	for (i = 0; i < o->n_macs && memcmp(o->macs[i], mac, 6) != 0; i++)
+		;
+	if (i == o->n_macs) /* new: the oldest goes when full */
+		i = o->n_macs < DV_OBSERVE_MAX_MACS ? o->n_macs++ : DV_OBSERVE_MAX_MACS - 1;
+	memmove(o->macs[1], o->macs[0], i * 6);
+	memcpy(o->macs[0], mac, 6);
+}
+
+bool dv_observe_is_cluster_mac(const struct dv_observe *o, const uint8_t mac[6])
+{
+	for (size_t i = 0; i < o->n_macs; i++)
+		if (memcmp(o->macs[i], mac, 6) == 0)
+			return true;
+	return false;
+}
+
 int dv_observe_defines(struct dv_observe *o, size_t n)
 {
 	uint8_t *s = calloc(n + 1, 1);

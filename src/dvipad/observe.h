@@ -30,11 +30,18 @@
  * (sock_diag has no notification for a new listener or connection). */
 #define DV_DEFINE_POLL_MS 250
 
+#define DV_OBSERVE_MAX_MACS 256
+
 struct dv_observe {
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen bound to */
 	struct dv_addrset probed;     /* probed clean or installed since start */
 	uint8_t *define_state;	      /* per configured define: 0x80 | DV_AS_* last reported, 0 never */
 	size_t n_defines;
+	/* Interface MACs of the cluster's nodes, as their configurations
+	 * said, kept after they leave (a dead dvipad's addresses linger on
+	 * its host until their lease ends); the most recent first. */
+	uint8_t macs[DV_OBSERVE_MAX_MACS][6];
+	size_t n_macs;
 };
 
 void dv_observe_init(struct dv_observe *o);
@@ -70,6 +77,11 @@ void dv_observe_removed(struct dv_observe *o, const struct dv_addr *a);
 bool dv_observe_needs_probe(const struct dv_observe *o, const struct dv_engine *e, const struct dv_addr *a,
 			    unsigned probe_count);
 void dv_observe_probed(struct dv_observe *o, const struct dv_addr *a);
+/* A cluster node's MAC (from its configuration; zero ignored). */
+void dv_observe_cluster_mac(struct dv_observe *o, const uint8_t mac[6]);
+/* Whether a probe answered from mac met a cluster node, not a foreign
+ * host: no reason to refuse the address (the engine decides). */
+bool dv_observe_is_cluster_mac(const struct dv_observe *o, const uint8_t mac[6]);
 
 /* ---- defines ---- */
 

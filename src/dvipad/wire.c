@@ -427,6 +427,7 @@ static void encode_node_config(struct dv_wbuf *w, const struct dv_event *ev)
 		return;
 	}
 	dv_w_str(w, nc->name, sizeof(nc->name));
+	dv_w_bytes(w, nc->mac, sizeof(nc->mac));
 	dv_w_u32(w, (uint32_t)nc->n_ranges);
 	for (size_t i = 0; i < nc->n_ranges; i++)
 		dv_w_range(w, &nc->ranges[i]);
@@ -570,6 +571,8 @@ static int decode_node_config(struct dv_rbuf *r, struct dv_event *ev, void **ret
 		       "defines follow ranges in one block");
 
 	dv_r_str(r, nc->name, sizeof(nc->name));
+	for (size_t i = 0; i < sizeof(nc->mac); i++)
+		nc->mac[i] = dv_r_u8(r);
 	nr = dv_r_count(r, DV_CONF_MAX_STATEMENTS, DV_WIRE_RANGE_MIN);
 	if (r->bad)
 		return -EBADMSG;

@@ -3389,6 +3389,7 @@ static void w_node(struct dv_wbuf *w, dv_nodeid_t id, uint8_t flags, const char 
 	dv_w_u32(w, id);
 	dv_w_u8(w, flags);
 	dv_w_str(w, name, DV_NODE_NAME_MAX);
+	dv_w_bytes(w, (const uint8_t[6]){0}, 6); /* MAC */
 	dv_w_u32(w, (uint32_t)nr);
 	for (size_t i = 0; i < nr; i++)
 		dv_w_range(w, &r[i]);
@@ -3462,6 +3463,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u32(&w, 1);
 		dv_w_u8(&w, 3);
 		dv_w_str(&w, "n1", DV_NODE_NAME_MAX);
+		dv_w_bytes(&w, (const uint8_t[6]){0}, 6); /* MAC */
 		dv_w_u32(&w, 1);
 		dv_w_addr(&w, &hostbits);
 		dv_w_u8(&w, 24);

@@ -160,6 +160,31 @@ static void test_define_reports_changes(void **state)
 	fx_free(f);
 }
 
+/* A probe answered by a cluster node's MAC met no stranger; the MACs stay
+ * known after their node leaves, the most recent 256 of them. */
+static void test_cluster_macs(void **state)
+{
+	struct dv_observe o;
+	uint8_t m[6] = {0x02, 0, 0, 0, 0, 1}, zero[6] = {0};
+
+	dv_observe_init(&o);
+	assert_false(dv_observe_is_cluster_mac(&o, m));
+	dv_observe_cluster_mac(&o, zero); /* a configuration without one */
+	assert_int_equal(o.n_macs, 0);
+	dv_observe_cluster_mac(&o, m);
+	dv_observe_cluster_mac(&o, m);
+	assert_int_equal(o.n_macs, 1);
+	assert_true(dv_observe_is_cluster_mac(&o, m));
+	for (unsigned i = 0; i < DV_OBSERVE_MAX_MACS; i++) {
+		uint8_t x[6] = {0x02, 1, 0, 0, (uint8_t)(i >> 8), (uint8_t)i};
+
+		dv_observe_cluster_mac(&o, x);
+	}
+	assert_int_equal(o.n_macs, DV_OBSERVE_MAX_MACS);
+	assert_false(dv_observe_is_cluster_mac(&o, m)); /* the oldest went */
+	dv_observe_clear(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_bind_watch),
 		cmocka_unit_test(test_probe_once),
 		cmocka_unit_test(test_define_reports_changes),
+		cmocka_unit_test(test_cluster_macs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

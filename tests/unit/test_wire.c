@@ -117,6 +117,7 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 	switch (a->type) {
 	case DV_EV_NODE_CONFIG:
 		assert_string_equal(a->node_config.name, b->node_config.name);
+		assert_memory_equal(a->node_config.mac, b->node_config.mac, 6);
 		assert_int_equal(a->node_config.n_ranges, b->node_config.n_ranges);
 		assert_int_equal(a->node_config.n_defines, b->node_config.n_defines);
 		for (size_t i = 0; i < a->node_config.n_ranges; i++)
@@ -263,6 +264,7 @@ static void test_roundtrip_node_config(void **state)
 
 	(void)state;
 	snprintf(ev.node_config.name, sizeof(ev.node_config.name), "node-three.example");
+	memcpy(ev.node_config.mac, (const uint8_t[6]){0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}, 6);
 	ev.node_config.n_ranges = sizeof(ranges) / sizeof(ranges[0]);
 	ev.node_config.ranges = ranges;
 	ev.node_config.n_defines = sizeof(defines) / sizeof(defines[0]);
@@ -271,7 +273,7 @@ static void test_roundtrip_node_config(void **state)
 
 	/* nothing at all, and an empty name */
 	ev = (struct dv_event){.type = DV_EV_NODE_CONFIG, .node = 1};
-	assert_int_equal(roundtrip(&ev, true), OFF_BODY + 3 + 4 + 4);
+	assert_int_equal(roundtrip(&ev, true), OFF_BODY + 3 + 6 + 4 + 4);
 }
 
 static void test_roundtrip_node_config_max(void **state)
@@ -307,7 +309,7 @@ static void test_roundtrip_node_config_max(void **state)
 	ev.node_config.defines = defines;
 	/* the largest event fits, with room to spare */
 	len = roundtrip(&ev, false);
-	assert_int_equal(len, OFF_BODY + 2 + DV_NODE_NAME_MAX + 4 + DV_CONF_MAX_STATEMENTS * (17 + 7) + 4 +
+	assert_int_equal(len, OFF_BODY + 2 + DV_NODE_NAME_MAX + 6 + 4 + DV_CONF_MAX_STATEMENTS * (17 + 7) + 4 +
 				      DV_CONF_MAX_STATEMENTS * (17 + 9));
 	assert_true(len < DV_WIRE_MAX / 4);
 
@@ -707,11 +709,10 @@ static void test_bad_node_config(void **state)
 	struct dv_event ev = {.type = DV_EV_NODE_CONFIG, .node = 1};
 	uint8_t *buf;
 	size_t len;
-	/* body: name size 24, "n1\0" 26, n_ranges 29, range 33 (family 33,
-	 * addr 34, len 38, policy 39, flags 40, line 41), n_defines 45,
-	 * define 49 (family 49, addr 50, plen 54, rank 55, moveable 56,
-	 * trackport 57, line 59), end 63 */
-	const size_t name = OFF_BODY, nr = name + 2 + 3, rg = nr + 4, nd = rg + 12, df = nd + 4;
+	/* body: name size 24, "n1\0" 26, MAC 29, n_ranges 35, range 39
+	 * (family, addr, len, policy, flags, line), n_defines 51, define 55
+	 * (family, addr, plen, rank, moveable, trackport, line), end 69 */
+	const size_t name = OFF_BODY, nr = name + 2 + 3 + 6, rg = nr + 4, nd = rg + 12, df = nd + 4;
 
 	(void)state;
 	snprintf(ev.node_config.name, sizeof(ev.node_config.name), "n1");
