@@ -27,6 +27,9 @@ struct dv_cluster_ops {
 	 * its configuration. !up: the connection to the cluster is lost: drop
 	 * every address at once and start over from an empty state. */
 	void (*connected)(void *ud, bool up);
+	/* This node's question about quorum came back through the stream
+	 * (dv_cluster_ask_quorum). */
+	void (*asked)(void *ud);
 	/* A state exchange with the group started (on) or ended (sync.h). */
 	void (*exchanging)(void *ud, bool on);
 	/* This node's partition gained or lost quorum. Immediate, not ordered
@@ -37,6 +40,9 @@ struct dv_cluster_ops {
 struct dv_cluster_vtable {
 	int (*submit)(struct dv_cluster *c, const struct dv_event *ev);
 	void (*free)(struct dv_cluster *c);
+	/* Ask the group to put the quorum into the stream again (NULL for
+	 * solo). */
+	int (*ask_quorum)(struct dv_cluster *c);
 	/* The sync protocol's state (NULL for solo): 0, or -ENOTCONN. */
 	int (*sync_info)(const struct dv_cluster *c, struct dv_sync_info *ret);
 };
@@ -72,6 +78,11 @@ static inline int dv_cluster_submit(struct dv_cluster *c, struct dv_event *ev)
 static inline int dv_cluster_sync_info(const struct dv_cluster *c, struct dv_sync_info *ret)
 {
 	return c->vt->sync_info ? c->vt->sync_info(c, ret) : -ENOTCONN;
+}
+
+static inline int dv_cluster_ask_quorum(struct dv_cluster *c)
+{
+	return c->vt->ask_quorum ? c->vt->ask_quorum(c) : 0;
 }
 
 static inline struct dv_cluster *dv_cluster_free(struct dv_cluster *c)

@@ -220,6 +220,13 @@ static void sync_synced(void *ud, bool restored)
 		cs->c.ops->connected(cs->c.ud, true);
 }
 
+static void sync_asked(void *ud)
+{
+	struct corosync *cs = ud;
+
+	cs->c.ops->asked(cs->c.ud);
+}
+
 static void sync_exchanging(void *ud, bool on)
 {
 	struct corosync *cs = ud;
@@ -249,6 +256,7 @@ static const struct dv_sync_ops sync_ops = {
 	.restore = sync_restore,
 	.synced = sync_synced,
 	.exchanging = sync_exchanging,
+	.asked = sync_asked,
 	.quorate = sync_quorate,
 	.ring = sync_ring,
 	.wall_ms = sync_wall_ms,
@@ -350,8 +358,16 @@ static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
 
 	if (quorum_context_get(handle, (const void **)&cs) != CS_OK || !cs || cs->broken)
 		return;
-	if (ring_seq > cs->ring)
-		cs->ring = ring_seq;
+	/* Notifications come one per ring, in order, but on their own
+	 * connection: one for a ring older than the one CPG already showed is
+	 * stale (a later one follows or came), and a "not quorate" of it
+	 * would drop every address for nothing. */
+	if (ring_seq < cs->ring) {
+		log_debug("corosync: ignored a quorum notification of ring %llu (in ring %llu now)",
+			  (unsigned long long)ring_seq, (unsigned long long)cs->ring);
+		return;
+	}
+	cs->ring = ring_seq;
 	set_local_quorum(cs, !!quorate);
 	if (cs->sync && dv_sync_quorum_changed(cs->sync) < 0)
 		schedule_lost(cs);
@@ -578,7 +594,15 @@ static int corosync_sync_info(const struct dv_cluster *c, struct dv_sync_info *r
 	return 0;
 }
 
+static int corosync_ask_quorum(struct dv_cluster *c)
+{
+	struct corosync *cs = (struct corosync *)c;
+
+	return cs->up && cs->sync ? dv_sync_ask_quorum(cs->sync) : -ENOTCONN;
+}
+
 static const struct dv_cluster_vtable corosync_vtable = {
+	.ask_quorum = corosync_ask_quorum,
 	.submit = corosync_submit,
 	.free = corosync_free,
 	.sync_info = corosync_sync_info,

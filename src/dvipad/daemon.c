@@ -860,6 +860,13 @@ static void cl_exchanging(void *ud, bool on)
 		open_gate(d);
 }
 
+static void cl_asked(void *ud)
+{
+	struct dv_daemon *d = ud;
+
+	dv_gate_stream_membership(&d->gate);
+}
+
 static void cl_local_quorum(void *ud, bool quorate)
 {
 	struct dv_daemon *d = ud;
@@ -874,6 +881,8 @@ static void cl_local_quorum(void *ud, bool quorate)
 	case DV_GATE_KEEP:
 		break;
 	}
+	if (dv_gate_should_ask(&d->gate))
+		(void)dv_cluster_ask_quorum(d->cluster);
 }
 
 static const struct dv_cluster_ops cluster_ops = {
@@ -882,6 +891,7 @@ static const struct dv_cluster_ops cluster_ops = {
 	.restore = cl_restore,
 	.connected = cl_connected,
 	.exchanging = cl_exchanging,
+	.asked = cl_asked,
 	.local_quorum = cl_local_quorum,
 };
 

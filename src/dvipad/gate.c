@@ -101,6 +101,11 @@ enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate)
 	return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 }
 
+bool dv_gate_should_ask(const struct dv_gate *g)
+{
+	return g->connected && g->quorate && g->reconfirm == RECONFIRM_WAIT;
+}
+
 void dv_gate_stream_membership(struct dv_gate *g)
 {
 	if (g->reconfirm == RECONFIRM_WAIT)

@@ -104,9 +104,14 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
-/* The stream applied a QUORUM event, or a MEMBERSHIP event. */
+/* The stream applied a QUORUM event; or a MEMBERSHIP event, or this node's
+ * question about quorum came back (what follows was sent after the loss). */
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
 void dv_gate_stream_membership(struct dv_gate *g);
+/* Corosync says quorate but the gate waits for the stream after a loss that
+ * the stream may never show (a flap only this node saw): the daemon asks
+ * the group for the quorum again (dv_cluster_ask_quorum). */
+bool dv_gate_should_ask(const struct dv_gate *g);
 /* A state exchange started (on) or ended. During one the engine's state may
  * be about to be replaced by the group's: nothing is installed and grants
  * are held back, but what is installed stays (a merge must not take the

@@ -13,6 +13,7 @@
  *   CHECK    view
  *   RESYNC   view
  *   QUORUM   view  u8 quorate  u64 ring  u64 time_ms (a DV_EV_QUORUM for the engine)
+ *   QUORUM_ASK view
  * where view = u32 round (exchanges since the change), u32 n, n x u32 node
  * id, sorted: which view and exchange the message was sent for. A message
  * for another view or round is dropped: it was sent before its sender saw
@@ -40,6 +41,9 @@ enum {
 	 * virtual synchrony may carry a message into its sender's next view,
 	 * and a "quorate" of the last view must not count in the next one. */
 	MSG_QUORUM = 8,
+	/* A member asks the lowest one to put the quorum into the stream
+	 * again (its gate waits for a QUORUM sent after its own loss). */
+	MSG_QUORUM_ASK = 9,
 };
 
 enum phase {
@@ -656,6 +660,16 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0])
 			return check_point(s);
 		return 0;
+	case MSG_QUORUM_ASK:
+		if (!r_view(s, &r, &round))
+			return 0;
+		/* The asker's gate counts what follows as sent after its loss. */
+		if (own)
+			s->ops->asked(s->ud);
+		if (s->view[0] != s->self)
+			return 0;
+		s->quorum_due = true;
+		return send_quorum(s);
 	case MSG_RESYNC:
 		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0]) {
 			s->round++;
@@ -752,6 +766,13 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 int dv_sync_quorum_changed(struct dv_sync *s)
 {
 	return send_quorum(s);
+}
+
+int dv_sync_ask_quorum(struct dv_sync *s)
+{
+	if (!s->synced || s->n_view == 0)
+		return 0;
+	return send_simple(s, MSG_QUORUM_ASK);
 }
 
 int dv_sync_check(struct dv_sync *s)

@@ -85,6 +85,8 @@ struct dv_sync_ops {
 	uint64_t (*ring)(void *ud);
 	/* Wall clock in ms, only for the "since" of QUORUM events. */
 	uint64_t (*wall_ms)(void *ud);
+	/* This node's QUORUM_ASK was delivered (dv_sync_ask_quorum). */
+	void (*asked)(void *ud);
 	/* Something worth a log line (LOG_* priority). */
 	void (*note)(void *ud, int prio, const char *msg);
 };
@@ -129,6 +131,10 @@ int dv_sync_quorum_changed(struct dv_sync *s);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
 int dv_sync_check(struct dv_sync *s);
+/* Ask the lowest member to put the quorum into the stream again; ops->asked
+ * tells when the question is delivered (what the stream says next was sent
+ * after it). */
+int dv_sync_ask_quorum(struct dv_sync *s);
 
 void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret);
 /* TEST ONLY, for the simulator (tests/sim): 1 re-creates the merge race of

@@ -577,6 +577,8 @@ static void cl_local_quorum(struct dmn *d, bool quorate)
 	case DV_GATE_KEEP:
 		break;
 	}
+	if (dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
+		d->broken = true;
 }
 
 /* cluster_corosync.c's set_local_quorum */
@@ -802,6 +804,11 @@ static void op_exchanging(void *ud, bool on)
 		open_gate(d);
 }
 
+static void op_asked(void *ud)
+{
+	dv_gate_stream_membership(&((struct dmn *)ud)->gate);
+}
+
 static bool op_quorate(void *ud)
 {
 	struct dmn *d = ud;
@@ -838,6 +845,7 @@ static const struct dv_sync_ops sync_ops = {
 	.restore = op_restore,
 	.synced = op_synced,
 	.exchanging = op_exchanging,
+	.asked = op_asked,
 	.quorate = op_quorate,
 	.ring = op_ring,
 	.wall_ms = op_wall_ms,

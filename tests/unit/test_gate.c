@@ -60,8 +60,10 @@ static void test_quorum_and_connection(void **state)
 	 * new view: the state from before the cut installs nothing */
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
+	assert_true(dv_gate_should_ask(&g)); /* the stream may never show it */
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
 	dv_gate_stream_membership(&g);
+	assert_false(dv_gate_should_ask(&g));
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* an exchange: nothing new, what is installed stays */
 	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);

@@ -43,7 +43,7 @@ struct node {
 	int group;    /* -1: not in the group */
 	dv_nodeid_t view[MAXN];
 	size_t n_view;
-	int synced, restored, exchanging_on, exchanging_off, errors, states_sent;
+	int synced, restored, exchanging_on, exchanging_off, errors, states_sent, asked;
 };
 
 struct bus {
@@ -146,6 +146,11 @@ static void op_exchanging(void *ud, bool on)
 		n->exchanging_off++;
 }
 
+static void op_asked(void *ud)
+{
+	((struct node *)ud)->asked++;
+}
+
 static bool op_quorate(void *ud)
 {
 	return ((struct node *)ud)->quorate;
@@ -175,6 +180,7 @@ static const struct dv_sync_ops ops = {
 	.restore = op_restore,
 	.synced = op_synced,
 	.exchanging = op_exchanging,
+	.asked = op_asked,
 	.quorate = op_quorate,
 	.ring = op_ring,
 	.wall_ms = op_wall_ms,
@@ -494,6 +500,19 @@ static void test_members_left_membership_and_quorum(void **state)
 	assert_non_null(strstr(node_of(2)->state, "M1,2;Q1;Q0;"));
 }
 
+/* A member that saw a quorum flap the stream never showed asks: the lowest
+ * member puts the quorum into the stream again, after the question. */
+static void test_ask_quorum(void **state)
+{
+	start_three();
+	assert_int_equal(dv_sync_ask_quorum(node_of(3)->s), 0);
+	run(0);
+	assert_int_equal(node_of(3)->asked, 1);
+	assert_int_equal(node_of(1)->asked + node_of(2)->asked, 0);
+	for (dv_nodeid_t i = 1; i <= 3; i++)
+		assert_string_equal(node_of(i)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;Q1;");
+}
+
 /* A restarted node (new process, empty state) gets the group's state and
  * its old incarnation's queued events are not sent again as its own. */
 static void test_restarted_node(void **state)
@@ -530,6 +549,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ask_quorum, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
