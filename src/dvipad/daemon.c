@@ -204,8 +204,6 @@ static void deliver(void *ud, const struct dv_event *ev)
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
-	if (ev->type == DV_EV_MEMBERSHIP)
-		dv_gate_stream_membership(&d->gate);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
 		dv_observe_cluster_mac(&d->obs, ev->node_config.mac);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
@@ -852,19 +850,30 @@ static void cl_connected(void *ud, bool up)
 	dv_gate_refs_clear(&refs);
 }
 
+static void maybe_ask(struct dv_daemon *d);
+
 static void cl_exchanging(void *ud, bool on)
 {
 	struct dv_daemon *d = ud;
 
 	if (dv_gate_exchanging(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
+	if (!on)
+		maybe_ask(d);
+}
+
+/* The gate waits for the stream to say quorate after a loss (gate.h). */
+static void maybe_ask(struct dv_daemon *d)
+{
+	if (dv_gate_should_ask(&d->gate))
+		(void)dv_cluster_ask_quorum(d->cluster);
 }
 
 static void cl_asked(void *ud)
 {
 	struct dv_daemon *d = ud;
 
-	dv_gate_stream_membership(&d->gate);
+	dv_gate_stream_asked(&d->gate);
 }
 
 static void cl_local_quorum(void *ud, bool quorate)

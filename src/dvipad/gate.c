@@ -106,7 +106,7 @@ bool dv_gate_should_ask(const struct dv_gate *g)
 	return g->connected && g->quorate && g->reconfirm == RECONFIRM_WAIT;
 }
 
-void dv_gate_stream_membership(struct dv_gate *g)
+void dv_gate_stream_asked(struct dv_gate *g)
 {
 	if (g->reconfirm == RECONFIRM_WAIT)
 		g->reconfirm = RECONFIRM_SEEN;

@@ -66,9 +66,11 @@ struct dv_gate {
 	 * whatever Corosync says meanwhile (a heal makes votequorum say
 	 * "quorate" before the configuration change reaches the stream: the
 	 * state from before the cut must not put addresses back). And only a
-	 * QUORUM sent after the loss counts: one that follows a membership
-	 * or a "not quorate" in the stream (RECONFIRM_SEEN), not one sent
-	 * before the loss and delivered after it. */
+	 * QUORUM sent after the loss counts: one that follows a "not quorate"
+	 * in the stream or this node's own question (RECONFIRM_SEEN), not one
+	 * sent before the loss and delivered after it. (Not a membership: one
+	 * applied at the end of an exchange stands for a change that may
+	 * precede the loss.) */
 	enum { RECONFIRM_NONE = 0, RECONFIRM_WAIT, RECONFIRM_SEEN } reconfirm;
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
@@ -104,13 +106,13 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
-/* The stream applied a QUORUM event; or a MEMBERSHIP event, or this node's
- * question about quorum came back (what follows was sent after the loss). */
+/* The stream applied a QUORUM event; or this node's question about quorum
+ * came back (what follows was sent after the loss). */
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
-void dv_gate_stream_membership(struct dv_gate *g);
-/* Corosync says quorate but the gate waits for the stream after a loss that
- * the stream may never show (a flap only this node saw): the daemon asks
- * the group for the quorum again (dv_cluster_ask_quorum). */
+void dv_gate_stream_asked(struct dv_gate *g);
+/* Corosync says quorate but the gate waits for the stream (after a loss the
+ * stream may never show, a flap only this node saw; or on joining): the
+ * daemon asks the group for the quorum again (dv_cluster_ask_quorum). */
 bool dv_gate_should_ask(const struct dv_gate *g);
 /* A state exchange started (on) or ended. During one the engine's state may
  * be about to be replaced by the group's: nothing is installed and grants

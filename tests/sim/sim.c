@@ -743,8 +743,6 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	(void)dv_engine_apply(d->e, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
-	if (ev->type == DV_EV_MEMBERSHIP)
-		dv_gate_stream_membership(&d->gate);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == d->node && event_request(ev, &client, &seq))
@@ -802,11 +800,13 @@ static void op_exchanging(void *ud, bool on)
 
 	if (dv_gate_exchanging(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
+	if (!on && dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
+		d->broken = true;
 }
 
 static void op_asked(void *ud)
 {
-	dv_gate_stream_membership(&((struct dmn *)ud)->gate);
+	dv_gate_stream_asked(&((struct dmn *)ud)->gate);
 }
 
 static bool op_quorate(void *ud)

@@ -62,7 +62,7 @@ static void test_quorum_and_connection(void **state)
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g)); /* the stream may never show it */
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_membership(&g);
+	dv_gate_stream_asked(&g);
 	assert_false(dv_gate_should_ask(&g));
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* an exchange: nothing new, what is installed stays */
@@ -76,7 +76,7 @@ static void test_quorum_and_connection(void **state)
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_membership(&g);
+	dv_gate_stream_asked(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
@@ -91,7 +91,7 @@ static void test_grants_held_while_closed(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
-	dv_gate_stream_membership(&g);
+	dv_gate_stream_asked(&g);
 	(void)dv_gate_stream_quorum(&g, true);
 	/* open: passed on at once */
 	assert_false(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
@@ -109,7 +109,7 @@ static void test_grants_held_while_closed(void **state)
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_membership(&g);
+	dv_gate_stream_asked(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
@@ -334,7 +334,7 @@ static void test_handover_holds_answers(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
-	dv_gate_stream_membership(&g);
+	dv_gate_stream_asked(&g);
 	(void)dv_gate_stream_quorum(&g, true);
 	fx_claim(f, 2, 3, "10.1.1.5", DV_KIND_API); /* n2 has it */
 	assert_false(dv_gate_handing_over(f->e, &a));
