@@ -89,35 +89,6 @@ static void log_lines(int prio, char *buf)
 		dv_log(prio, "%s", line);
 }
 
-/* The client request an event carries, if any: false for observations,
- * node events and the daemon's own requests (seq 0: nobody waits). */
-static bool event_request(const struct dv_event *ev, uint64_t *ret_client, uint32_t *ret_seq,
-			  const struct dv_addr **ret_addr)
-{
-	switch (ev->type) {
-	case DV_EV_CLAIM:
-	case DV_EV_RELEASE:
-		*ret_client = ev->claim.client, *ret_seq = ev->claim.seq, *ret_addr = &ev->claim.addr;
-		break;
-	case DV_EV_STANDBY:
-		*ret_client = ev->standby.client, *ret_seq = ev->standby.seq, *ret_addr = &ev->standby.addr;
-		break;
-	case DV_EV_MOVE:
-		*ret_client = ev->move.client, *ret_seq = ev->move.seq, *ret_addr = &ev->move.addr;
-		break;
-	case DV_EV_DEFINE_STATE:
-		*ret_client = ev->define_state.client, *ret_seq = ev->define_state.seq;
-		*ret_addr = &ev->define_state.addr;
-		break;
-	case DV_EV_NODE_ADMIN:
-		*ret_client = ev->node_admin.client, *ret_seq = ev->node_admin.seq, *ret_addr = NULL;
-		break;
-	default:
-		return false;
-	}
-	return *ret_seq != 0;
-}
-
 /* Requests are noted as in flight until the engine has applied them: if
  * the connection to the cluster goes first, their programs are answered
  * (cl_connected) instead of waiting forever. */
@@ -126,7 +97,7 @@ static void submit(struct dv_daemon *d, struct dv_event *ev)
 	const struct dv_addr *a = NULL;
 	uint64_t client = 0;
 	uint32_t seq = 0;
-	bool request = event_request(ev, &client, &seq, &a);
+	bool request = dv_event_request(ev, &client, &seq, &a);
 	int r;
 
 	ev->time_ms = dv_wall_ms();
@@ -208,7 +179,7 @@ static void deliver(void *ud, const struct dv_event *ev)
 		dv_observe_cluster_mac(&d->obs, ev->node_config.mac);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
-	if (ev->node == dv_engine_self(d->engine) && event_request(ev, &client, &seq, &a))
+	if (ev->node == dv_engine_self(d->engine) && dv_event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
 	/* Standbys to register again wait for the stream to confirm quorum. */
 	if (ev->type == DV_EV_QUORUM || ev->type == DV_EV_MEMBERSHIP)

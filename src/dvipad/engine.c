@@ -420,6 +420,35 @@ bool dv_engine_confirming(const struct dv_engine *e)
 	return e && e->confirm;
 }
 
+/* The client request an event carries, if any: false for observations,
+ * node events and the daemon's own requests (seq 0: nobody waits). */
+bool dv_event_request(const struct dv_event *ev, uint64_t *ret_client, uint32_t *ret_seq,
+		      const struct dv_addr **ret_addr)
+{
+	switch (ev->type) {
+	case DV_EV_CLAIM:
+	case DV_EV_RELEASE:
+		*ret_client = ev->claim.client, *ret_seq = ev->claim.seq, *ret_addr = &ev->claim.addr;
+		break;
+	case DV_EV_STANDBY:
+		*ret_client = ev->standby.client, *ret_seq = ev->standby.seq, *ret_addr = &ev->standby.addr;
+		break;
+	case DV_EV_MOVE:
+		*ret_client = ev->move.client, *ret_seq = ev->move.seq, *ret_addr = &ev->move.addr;
+		break;
+	case DV_EV_DEFINE_STATE:
+		*ret_client = ev->define_state.client, *ret_seq = ev->define_state.seq;
+		*ret_addr = &ev->define_state.addr;
+		break;
+	case DV_EV_NODE_ADMIN:
+		*ret_client = ev->node_admin.client, *ret_seq = ev->node_admin.seq, *ret_addr = NULL;
+		break;
+	default:
+		return false;
+	}
+	return *ret_seq != 0;
+}
+
 int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv_node_conf *ret)
 {
 	const struct node *n = e ? node_find(e, node) : NULL;

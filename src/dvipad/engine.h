@@ -130,6 +130,12 @@ struct dv_event {
 	};
 };
 
+/* The client request an event carries, if any: false for observations,
+ * node events and the daemon's own requests (seq 0: nobody waits).
+ * *ret_addr is NULL for node requests. */
+bool dv_event_request(const struct dv_event *ev, uint64_t *ret_client, uint32_t *ret_seq,
+		      const struct dv_addr **ret_addr);
+
 enum dv_notify {
 	DV_NOTIFY_GRANTED = 1, /* a standby of this client now holds the address */
 	DV_NOTIFY_LOST,	       /* a hold of this client ended without its asking */

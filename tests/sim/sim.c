@@ -501,31 +501,6 @@ static void dispatch_effects(struct dmn *d, const struct dv_effects *fx)
 	}
 }
 
-static bool event_request(const struct dv_event *ev, uint64_t *client, uint32_t *seq)
-{
-	switch (ev->type) {
-	case DV_EV_CLAIM:
-	case DV_EV_RELEASE:
-		*client = ev->claim.client, *seq = ev->claim.seq;
-		break;
-	case DV_EV_STANDBY:
-		*client = ev->standby.client, *seq = ev->standby.seq;
-		break;
-	case DV_EV_MOVE:
-		*client = ev->move.client, *seq = ev->move.seq;
-		break;
-	case DV_EV_DEFINE_STATE:
-		*client = ev->define_state.client, *seq = ev->define_state.seq;
-		break;
-	case DV_EV_NODE_ADMIN:
-		*client = ev->node_admin.client, *seq = ev->node_admin.seq;
-		break;
-	default:
-		return false;
-	}
-	return *seq != 0;
-}
-
 static void restandby_send(struct dmn *d)
 {
 	struct dv_event ev;
@@ -642,9 +617,10 @@ static void cl_connected(struct dmn *d, bool up)
 
 static void submit(struct dmn *d, struct dv_event *ev)
 {
+	const struct dv_addr *a;
 	uint64_t client = 0;
 	uint32_t seq = 0;
-	bool request = event_request(ev, &client, &seq);
+	bool request = dv_event_request(ev, &client, &seq, &a);
 	int r;
 
 	ev->node = d->node;
@@ -726,6 +702,7 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 {
 	struct dmn *d = ud;
 	struct dv_effects fx = {0};
+	const struct dv_addr *a;
 	uint64_t client;
 	uint32_t seq;
 	int saved = cause;
@@ -745,7 +722,7 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
 		open_gate(d);
-	if (ev->node == d->node && event_request(ev, &client, &seq))
+	if (ev->node == d->node && dv_event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq);
 	if (ev->type == DV_EV_QUORUM || ev->type == DV_EV_MEMBERSHIP)
 		restandby_send(d);
