@@ -541,6 +541,8 @@ static void render_daemon(json_object *d, json_object *members)
 			printf("State: %s, digest %s at check point %" PRIu64 ", %" PRIu64 " exchange(s)\n",
 			       jstr(d, "sync", "?"), *jstr(d, "digest", "") ? jstr(d, "digest", "") : "none yet",
 			       ju64(d, "check"), ju64(d, "exchanges"));
+		if (*jstr(d, "gate", "") && strcmp(jstr(d, "gate", ""), "open") != 0)
+			printf("Addresses: none on this node (%s)\n", jstr(d, "gate", ""));
 		for (size_t i = 0; i < json_object_array_length(members); i++) {
 			json_object *m = json_object_array_get_idx(members, i);
 

@@ -35,6 +35,12 @@ struct dv_cluster_ops {
 	/* This node's partition gained or lost quorum. Immediate, not ordered
 	 * with the stream: on loss every address goes at once. */
 	void (*local_quorum)(void *ud, bool quorate);
+	/* The ring lease (fence.h) ran out (!held): drop every address at
+	 * once; or it holds again. */
+	void (*lease)(void *ud, bool held);
+	/* A member vanished from the ring (on): nothing new goes up here until
+	 * its lease has surely run out (off). */
+	void (*takeover_wait)(void *ud, bool on);
 };
 
 struct dv_cluster_vtable {

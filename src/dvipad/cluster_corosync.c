@@ -13,6 +13,12 @@
  * waiting for the stream) and to the sync protocol, whose lowest member
  * puts it into the stream so that every engine applies it at the same
  * point.
+ *
+ * The ring lease (fence.h) is kept here too: every message handed to
+ * Corosync is timed until it comes back, a heartbeat goes out when nothing
+ * else does, and the daemon hears when the lease runs out (it drops its
+ * addresses) and when a member vanished from the ring (new owners wait
+ * until that member's lease has surely run out).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,11 +28,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <corosync/cmap.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
 
 #include "clock.h"
 #include "cluster.h"
+#include "fence.h"
 #include "log.h"
 #include "sync.h"
 
@@ -53,7 +61,7 @@ struct corosync {
 	cpg_handle_t cpg;
 	quorum_handle_t quorum;
 	bool has_cpg, has_quorum, up;
-	sd_event_source *cpg_src, *quorum_src, *retry_src, *recon_src, *sync_src, *check_src;
+	sd_event_source *cpg_src, *quorum_src, *retry_src, *recon_src, *sync_src, *check_src, *beat_src, *wait_src;
 	uint64_t backoff_ms;
 	bool broken; /* noticed inside a callback; torn down after dispatch */
 
@@ -67,9 +75,15 @@ struct corosync {
 
 	bool local_quorate;
 	uint64_t ring; /* the totem ring this node is in (its sequence number) */
+
+	struct dv_fence fence;
+	uint32_t token_ms, consensus_ms; /* Corosync's, read at connect */
+	bool waiting;			 /* new owners wait for a vanished member's lease */
+	uint64_t wait_until;
 };
 
 static void schedule_lost(struct corosync *cs);
+static void lost(struct corosync *cs);
 
 /* ---- sending, with flow control ---- */
 
@@ -79,9 +93,11 @@ static int mcast(struct corosync *cs, const uint8_t *buf, size_t len)
 	cs_error_t err = cpg_mcast_joined(cs->cpg, CPG_TYPE_AGREED, &iov, 1);
 
 	if (err == CS_OK)
-		return 0;
-	if (err == CS_ERR_TRY_AGAIN)
+		return dv_fence_handed(&cs->fence, dv_mono_us());
+	if (err == CS_ERR_TRY_AGAIN) {
+		dv_fence_refused(&cs->fence, dv_mono_us());
 		return -EAGAIN;
+	}
 	log_err("corosync: cannot multicast to group '%s': error %d", cs->group_str, (int)err);
 	return -EIO;
 }
@@ -283,6 +299,8 @@ static void on_deliver(cpg_handle_t handle, const struct cpg_name *group, uint32
 	if (!cs)
 		return;
 	own = nodeid == cs->c.self && pid == (uint32_t)getpid();
+	if (own)
+		dv_fence_returned(&cs->fence);
 	if (dv_sync_message(cs->sync, nodeid, own, msg, len) < 0)
 		schedule_lost(cs);
 }
@@ -301,6 +319,43 @@ static int sync_timeout(sd_event_source *s, uint64_t usec, void *ud)
 		schedule_lost(cs);
 	}
 	return 0;
+}
+
+static int wait_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct corosync *cs = ud;
+
+	cs->wait_src = sd_event_source_disable_unref(cs->wait_src);
+	if (cs->waiting) {
+		cs->waiting = false;
+		log_info("corosync: the members that vanished have surely dropped their addresses");
+		cs->c.ops->takeover_wait(cs->c.ud, false);
+	}
+	return 0;
+}
+
+/* A member vanished from the ring (cut off, its host or its Corosync
+ * died): it may still have its addresses until its lease runs out, so
+ * nothing new goes up here before then (fence.h). */
+static void wait_for_lease(struct corosync *cs)
+{
+	uint64_t now = dv_mono_us(), at = dv_fence_takeover_at(&cs->fence, now);
+
+	if (at <= now || (cs->waiting && at <= cs->wait_until))
+		return;
+	cs->wait_src = sd_event_source_disable_unref(cs->wait_src);
+	if (sd_event_add_time(cs->ev, &cs->wait_src, CLOCK_MONOTONIC, at, 1000, wait_tick, cs) < 0) {
+		log_err("corosync: cannot arm the takeover wait; joining again");
+		schedule_lost(cs);
+		return;
+	}
+	cs->wait_until = at;
+	log_info("corosync: a member vanished from the ring: new owners wait %llu ms for its lease to run out",
+		 (unsigned long long)(at - now) / 1000);
+	if (!cs->waiting) {
+		cs->waiting = true;
+		cs->c.ops->takeover_wait(cs->c.ud, true);
+	}
 }
 
 static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const struct cpg_address *members,
@@ -330,6 +385,9 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * address a non-quorate node will not install). */
 	if (n_left > 0)
 		(void)sync_quorate(cs);
+	for (size_t i = 0; i < n_left; i++)
+		if (left[i].reason == CPG_REASON_NODEDOWN)
+			wait_for_lease(cs);
 	if (dv_sync_confchg(cs->sync, ids, n_members, n_joined > 0) < 0) {
 		schedule_lost(cs);
 		return;
@@ -385,6 +443,75 @@ static int check_tick(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+/* What came back, what went out: CPG's queue read, and ended with the
+ * connection if it is broken. 0, or -ENOTCONN (torn down). */
+static int dispatch(struct corosync *cs, uint32_t revents)
+{
+	cs_error_t err = cpg_dispatch(cs->cpg, CS_DISPATCH_ALL);
+
+	if ((err != CS_OK && err != CS_ERR_TRY_AGAIN) || (revents & (EPOLLHUP | EPOLLERR)) || cs->broken) {
+		cs->broken = true;
+		lost(cs);
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+/* Every period: a heartbeat if nothing else went out, and the lease. */
+static int beat_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct corosync *cs = ud;
+	bool changed, lapsed;
+	uint64_t now;
+
+	(void)sd_event_source_set_time_relative(s, cs->fence.period_us);
+	if (!cs->up || cs->broken || !cs->sync)
+		return 0;
+	/* What came back while this process was not running counts first: a
+	 * stalled dvipad is not a broken ring. */
+	if (dispatch(cs, 0) < 0)
+		return 0;
+	now = dv_mono_us();
+	if (STAILQ_EMPTY(&cs->queue) && dv_fence_beat_due(&cs->fence, now) && dv_sync_beat(cs->sync) < 0) {
+		schedule_lost(cs);
+		return 0;
+	}
+	lapsed = dv_fence_check(&cs->fence, now, &changed);
+	if (!changed)
+		return 0;
+	if (lapsed)
+		log_err("corosync: ring lease ran out: nothing this node sent came back for %llu ms; dropping every "
+			"address until the ring is whole again",
+			(unsigned long long)cs->fence.lease_us / 1000);
+	else
+		log_notice("corosync: the ring is whole again (ring lease held)");
+	cs->c.ops->lease(cs->c.ud, !lapsed);
+	return 0;
+}
+
+/* The totem timeouts the lease derives from, as Corosync runs them. */
+static int read_totem(struct corosync *cs)
+{
+	cmap_handle_t h;
+	uint32_t token = 0, consensus = 0;
+	int r = 0;
+
+	if (cmap_initialize(&h) != CS_OK)
+		return -ENOTCONN;
+	if (cmap_get_uint32(h, "runtime.config.totem.token", &token) != CS_OK ||
+	    cmap_get_uint32(h, "runtime.config.totem.consensus", &consensus) != CS_OK || token == 0) {
+		log_err("corosync: cannot read the totem token and consensus timeouts from cmap");
+		r = -ENOTCONN;
+	}
+	cmap_finalize(h);
+	if (r == 0 && (token != cs->token_ms || consensus != cs->consensus_ms))
+		log_info("corosync: totem token %u ms, consensus %u ms: ring lease %llu ms", token, consensus,
+			 (unsigned long long)(token + consensus + token / 2));
+	cs->token_ms = token;
+	cs->consensus_ms = consensus;
+	return r;
+}
+
 /* ---- connection ---- */
 
 static void teardown(struct corosync *cs)
@@ -396,6 +523,10 @@ static void teardown(struct corosync *cs)
 	cs->retry_src = sd_event_source_disable_unref(cs->retry_src);
 	cs->sync_src = sd_event_source_disable_unref(cs->sync_src);
 	cs->check_src = sd_event_source_disable_unref(cs->check_src);
+	cs->beat_src = sd_event_source_disable_unref(cs->beat_src);
+	cs->wait_src = sd_event_source_disable_unref(cs->wait_src);
+	cs->waiting = false;
+	dv_fence_clear(&cs->fence);
 	if (cs->has_cpg)
 		cpg_finalize(cs->cpg);
 	if (cs->has_quorum)
@@ -431,8 +562,11 @@ static void lost(struct corosync *cs)
 	if (!cs->up && !cs->broken)
 		return;
 	log_err("corosync: lost the connection to Corosync; dropping every address and reconnecting");
-	teardown(cs);
+	/* Addresses first, then the group: the others may grant them as
+	 * soon as this node has left. */
+	cs->up = false;
 	cs->c.ops->connected(cs->c.ud, false);
+	teardown(cs);
 	cs->backoff_ms = BACKOFF_MIN_MS;
 	arm_recon(cs, cs->backoff_ms);
 }
@@ -449,13 +583,7 @@ static void schedule_lost(struct corosync *cs)
 
 static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
-	struct corosync *cs = ud;
-	cs_error_t err = cpg_dispatch(cs->cpg, CS_DISPATCH_ALL);
-
-	if ((err != CS_OK && err != CS_ERR_TRY_AGAIN) || (revents & (EPOLLHUP | EPOLLERR)) || cs->broken) {
-		cs->broken = true;
-		lost(cs);
-	}
+	(void)dispatch(ud, revents);
 	return 0;
 }
 
@@ -485,6 +613,9 @@ static int try_connect(struct corosync *cs)
 	int fd = -1, quorate = 0, r;
 	cs_error_t err;
 
+	if (read_totem(cs) < 0)
+		return -ENOTCONN;
+	dv_fence_init(&cs->fence, cs->token_ms, cs->consensus_ms, dv_mono_us());
 	err = cpg_model_initialize(&cs->cpg, CPG_MODEL_V1, (cpg_model_data_t *)&md, cs);
 	if (err != CS_OK)
 		return -ENOTCONN;
@@ -522,7 +653,10 @@ static int try_connect(struct corosync *cs)
 	    sd_event_add_io(cs->ev, &cs->quorum_src, fd, EPOLLIN, on_quorum_io, cs) < 0 ||
 	    sd_event_add_time_relative(cs->ev, &cs->check_src, CLOCK_MONOTONIC, CHECK_INTERVAL_S * 1000000ULL, 1000000,
 				       check_tick, cs) < 0 ||
-	    sd_event_source_set_enabled(cs->check_src, SD_EVENT_ON) < 0) {
+	    sd_event_source_set_enabled(cs->check_src, SD_EVENT_ON) < 0 ||
+	    sd_event_add_time_relative(cs->ev, &cs->beat_src, CLOCK_MONOTONIC, cs->fence.period_us, 1000, beat_tick,
+				       cs) < 0 ||
+	    sd_event_source_set_enabled(cs->beat_src, SD_EVENT_ON) < 0) {
 		r = -EIO;
 		goto fail;
 	}

@@ -865,6 +865,31 @@ static void cl_local_quorum(void *ud, bool quorate)
 		(void)dv_cluster_ask_quorum(d->cluster);
 }
 
+static void cl_lease(void *ud, bool held)
+{
+	struct dv_daemon *d = ud;
+
+	switch (dv_gate_lease(&d->gate, held)) {
+	case DV_GATE_CLOSE:
+		close_gate(d, "this node's ring lease ran out");
+		break;
+	case DV_GATE_OPEN:
+		open_gate(d);
+		break;
+	case DV_GATE_KEEP:
+		break;
+	}
+	maybe_ask(d);
+}
+
+static void cl_takeover_wait(void *ud, bool on)
+{
+	struct dv_daemon *d = ud;
+
+	if (dv_gate_takeover_wait(&d->gate, on) == DV_GATE_OPEN)
+		open_gate(d);
+}
+
 static const struct dv_cluster_ops cluster_ops = {
 	.deliver = deliver,
 	.snapshot = cl_snapshot,
@@ -873,6 +898,8 @@ static const struct dv_cluster_ops cluster_ops = {
 	.exchanging = cl_exchanging,
 	.asked = cl_asked,
 	.local_quorum = cl_local_quorum,
+	.lease = cl_lease,
+	.takeover_wait = cl_takeover_wait,
 };
 
 /* At start this node holds nothing yet, but the defines it is about to own
@@ -1369,6 +1396,7 @@ static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_cli
 	struct dv_sync_info sync;
 	const struct dv_status_input in = {
 		.sync = dv_cluster_sync_info(d->cluster, &sync) == 0 ? &sync : NULL,
+		.gate = dv_gate_describe(&d->gate),
 		.engine = d->engine,
 		.conf = d->conf,
 		.conf_path = d->conf_path,

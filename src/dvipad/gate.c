@@ -49,7 +49,24 @@ void dv_gate_clear(struct dv_gate *g)
 
 bool dv_gate_is_open(const struct dv_gate *g)
 {
-	return g->connected && g->quorate && !g->exchanging && !g->reconfirm;
+	return g->connected && g->quorate && !g->exchanging && !g->reconfirm && !g->lapsed && !g->waiting;
+}
+
+const char *dv_gate_describe(const struct dv_gate *g)
+{
+	if (!g->connected)
+		return "closed: not in the group";
+	if (!g->quorate)
+		return "closed: partition not quorate";
+	if (g->lapsed)
+		return "closed: ring lease ran out";
+	if (g->reconfirm)
+		return "closed: waiting for the group to confirm quorum";
+	if (g->exchanging)
+		return "closed: state exchange";
+	if (g->waiting)
+		return "closed: waiting for a vanished member's lease to run out";
+	return "open";
 }
 
 bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a)
@@ -79,7 +96,7 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 {
 	g->connected = up;
 	if (!up) {
-		g->exchanging = false;
+		g->exchanging = g->lapsed = g->waiting = false;
 		g->reconfirm = RECONFIRM_WAIT;
 	}
 	if (up)
@@ -115,6 +132,24 @@ void dv_gate_stream_asked(struct dv_gate *g)
 enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on)
 {
 	g->exchanging = on;
+	return !on && dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
+}
+
+enum dv_gate_move dv_gate_lease(struct dv_gate *g, bool held)
+{
+	bool was = !g->lapsed;
+
+	g->lapsed = !held;
+	if (was && !held) {
+		g->reconfirm = RECONFIRM_WAIT;
+		return g->connected && g->quorate ? DV_GATE_CLOSE : DV_GATE_KEEP;
+	}
+	return !was && held && dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
+}
+
+enum dv_gate_move dv_gate_takeover_wait(struct dv_gate *g, bool on)
+{
+	g->waiting = on;
 	return !on && dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
 }
 

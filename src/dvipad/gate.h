@@ -61,6 +61,8 @@ struct dv_gate {
 	bool connected;	 /* in the group and in sync with it */
 	bool quorate;	 /* Corosync's latest word on this partition */
 	bool exchanging; /* a state exchange is under way (sync.h) */
+	bool lapsed;	 /* the ring lease ran out (fence.h) */
+	bool waiting;	 /* for a vanished member's lease to run out (fence.h) */
 	/* Quorum was lost (or never confirmed on this connection): the
 	 * engine's state may be stale until the stream says quorate again,
 	 * whatever Corosync says meanwhile (a heal makes votequorum say
@@ -90,6 +92,8 @@ void dv_gate_init(struct dv_gate *g, bool solo);
 void dv_gate_clear(struct dv_gate *g);
 
 bool dv_gate_is_open(const struct dv_gate *g);
+/* Why the gate is closed, for status ("open" when it is not). */
+const char *dv_gate_describe(const struct dv_gate *g);
 /* Whether address a must be installed on this node now. */
 bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const struct dv_addr *a);
 
@@ -119,6 +123,16 @@ bool dv_gate_should_ask(const struct dv_gate *g);
  * are held back, but what is installed stays (a merge must not take the
  * quorate side's addresses down). */
 enum dv_gate_move dv_gate_exchanging(struct dv_gate *g, bool on);
+
+/* The ring lease (fence.h) ran out (!held): every address goes at once,
+ * and the stream must confirm the quorum again before they come back
+ * (whatever happened meanwhile, this node did not see it); or it holds
+ * again. */
+enum dv_gate_move dv_gate_lease(struct dv_gate *g, bool held);
+/* A member vanished from the ring (on), and may have its addresses until
+ * its lease runs out (off): meanwhile, as during an exchange, nothing is
+ * installed and grants are held back, but what is installed stays. */
+enum dv_gate_move dv_gate_takeover_wait(struct dv_gate *g, bool on);
 
 /* ---- grants ---- */
 

@@ -28,6 +28,8 @@ struct dv_status_input {
 	/* The cluster sync's view of the members' state digests; NULL
 	 * without Corosync. */
 	const struct dv_sync_info *sync;
+	/* Whether this node may have addresses now, and why not (gate.h). */
+	const char *gate;
 	/* Whether this node's interface has a now. */
 	bool (*installed)(void *ud, const struct dv_addr *a);
 	/* The pid of a client connected to this node, 0 if unknown. */

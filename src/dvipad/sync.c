@@ -44,6 +44,8 @@ enum {
 	/* A member asks the lowest one to put the quorum into the stream
 	 * again (its gate waits for a QUORUM sent after its own loss). */
 	MSG_QUORUM_ASK = 9,
+	/* Nothing but a message in flight: the ring lease (fence.h). */
+	MSG_BEAT = 10,
 };
 
 enum phase {
@@ -670,6 +672,8 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 			return 0;
 		s->quorum_due = true;
 		return send_quorum(s);
+	case MSG_BEAT:
+		return 0;
 	case MSG_RESYNC:
 		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0]) {
 			s->round++;
@@ -773,6 +777,13 @@ int dv_sync_ask_quorum(struct dv_sync *s)
 	if (!s->synced || s->n_view == 0)
 		return 0;
 	return send_simple(s, MSG_QUORUM_ASK);
+}
+
+int dv_sync_beat(struct dv_sync *s)
+{
+	uint8_t kind = MSG_BEAT;
+
+	return s->joined ? s->ops->send(s->ud, &kind, 1) : 0;
 }
 
 int dv_sync_check(struct dv_sync *s)

@@ -131,6 +131,9 @@ int dv_sync_quorum_changed(struct dv_sync *s);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
 int dv_sync_check(struct dv_sync *s);
+/* A heartbeat: a message every member ignores, sent so that one of this
+ * node's is in flight (fence.h). */
+int dv_sync_beat(struct dv_sync *s);
 /* Ask the lowest member to put the quorum into the stream again; ops->asked
  * tells when the question is delivered (what the stream says next was sent
  * after it). */

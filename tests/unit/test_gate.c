@@ -361,6 +361,67 @@ static void test_handover_holds_answers(void **state)
 	fx_free(f);
 }
 
+static void test_ring_lease(void **state)
+{
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_asked(&g);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	/* the lease runs out: every address goes, once */
+	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+	/* the stream's quorum while lapsed opens nothing */
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	/* held again: the stream must confirm the quorum first */
+	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+	assert_true(dv_gate_should_ask(&g));
+	dv_gate_stream_asked(&g);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	/* during an exchange, a lapse still removes what is installed */
+	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_exchanging(&g, false), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_asked(&g);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	/* a lapse after quorum was lost: the addresses went already */
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_KEEP);
+	/* a lost connection forgets the lapse (a new one starts afresh) */
+	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
+	assert_false(g.lapsed);
+	dv_gate_clear(&g);
+}
+
+static void test_takeover_wait(void **state)
+{
+	struct fixture *f = fx_new();
+	struct dv_addr a = fx_addr("10.1.1.5");
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	(void)dv_gate_connected(&g, true);
+	(void)dv_gate_quorum(&g, true);
+	dv_gate_stream_asked(&g);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	/* a member vanished: nothing new goes up, a grant is held back */
+	assert_int_equal(dv_gate_takeover_wait(&g, true), DV_GATE_KEEP);
+	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
+	assert_false(dv_gate_wants(&g, f->e, &a));
+	assert_true(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
+	assert_null(dv_gate_pop_grant(&g, f->e));
+	/* its lease surely ran out: up it goes, the grant is passed on */
+	assert_int_equal(dv_gate_takeover_wait(&g, false), DV_GATE_OPEN);
+	assert_true(dv_gate_wants(&g, f->e, &a));
+	dv_gate_clear(&g);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +434,8 @@ int main(void)
 		cmocka_unit_test(test_restandby_answers),
 		cmocka_unit_test(test_reply_kernel_refused),
 		cmocka_unit_test(test_requests_in_flight),
+		cmocka_unit_test(test_ring_lease),
+		cmocka_unit_test(test_takeover_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
