@@ -140,10 +140,8 @@ static void test_takeover_at(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parameters),
-		cmocka_unit_test(test_healthy_ring_holds),
-		cmocka_unit_test(test_cut_off_lapses),
-		cmocka_unit_test(test_flow_control_counts),
+		cmocka_unit_test(test_parameters),     cmocka_unit_test(test_healthy_ring_holds),
+		cmocka_unit_test(test_cut_off_lapses), cmocka_unit_test(test_flow_control_counts),
 		cmocka_unit_test(test_takeover_at),
 	};
 
