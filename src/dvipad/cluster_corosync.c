@@ -74,7 +74,8 @@ struct corosync {
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
 	bool local_quorate;
-	uint64_t ring; /* the totem ring this node is in (its sequence number) */
+	uint64_t ring;	     /* the totem ring this node is in (its sequence number) */
+	uint64_t cpg_ring;   /* the ring of CPG's latest configuration change */
 
 	struct dv_fence fence;
 	uint32_t token_ms, consensus_ms; /* Corosync's, read at connect */
@@ -388,7 +389,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	for (size_t i = 0; i < n_left; i++)
 		if (left[i].reason == CPG_REASON_NODEDOWN)
 			wait_for_lease(cs);
-	if (dv_sync_confchg(cs->sync, ids, n_members, n_joined > 0) < 0) {
+	if (dv_sync_confchg(cs->sync, ids, n_members, n_joined > 0, cs->cpg_ring) < 0) {
 		schedule_lost(cs);
 		return;
 	}
@@ -406,7 +407,10 @@ static void on_totem(cpg_handle_t handle, struct cpg_ring_id ring_id, uint32_t n
 {
 	struct corosync *cs = from_handle(handle);
 
-	if (cs && ring_id.seq > cs->ring)
+	if (!cs)
+		return;
+	cs->cpg_ring = ring_id.seq;
+	if (ring_id.seq > cs->ring)
 		cs->ring = ring_id.seq;
 }
 
@@ -427,7 +431,7 @@ static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
 	}
 	cs->ring = ring_seq;
 	set_local_quorum(cs, !!quorate);
-	if (cs->sync && dv_sync_quorum_changed(cs->sync) < 0)
+	if (cs->sync && dv_sync_quorum_changed(cs->sync, ring_seq, !!quorate) < 0)
 		schedule_lost(cs);
 }
 

@@ -6,7 +6,7 @@
  *
  * Wire: one byte of kind, then
  *   EVENT    dv_event_encode()
- *   SUMMARY  view  u64 qring  u64 qcount  u8 confirmed  u8 lost  u64 applied  u64 digest
+ *   SUMMARY  view  u64 qring  u64 qcount  u32 unconfirmed  u8 lost  u64 applied  u64 digest
  *            u64 ring (the sender's ring if it is quorate now, else 0)
  *   STATE    view  u64 digest  the engine snapshot
  *   DIGEST   view  u32 check  u64 digest
@@ -55,7 +55,8 @@ enum phase {
 };
 
 struct contrib {
-	bool got, confirmed, lost;
+	bool got, lost;
+	uint32_t unconfirmed;
 	uint64_t qring, qcount, applied, digest, ring;
 };
 
@@ -88,11 +89,18 @@ struct dv_sync {
 	size_t n_items, cap_items, items_bytes;
 
 	uint64_t qring, qcount, applied;
-	/* The stream said quorate after the state's last membership, and not
-	 * "not quorate" since. */
-	bool confirmed;
-	/* The stream said "not quorate" since the state's last quorate mark. */
+	/* Memberships applied since the stream last said quorate (0: the
+	 * state is confirmed quorate). */
+	uint32_t unconfirmed;
+	/* The stream said "not quorate" since the state's last quorate mark,
+	 * or Corosync said that the ring of its last membership was not
+	 * quorate (the state went its own way there; its QUORUM may never
+	 * have been applied). */
 	bool lost;
+	uint64_t view_ring;	    /* the totem ring of the current view */
+	uint64_t mring;		    /* the ring of the state's last membership */
+	uint64_t qn_ring;	    /* Corosync's latest quorum notification: its ring, */
+	bool qn_quorate;	    /* and what it said */
 	uint32_t exchanges;
 
 	int stream_quorate; /* the last QUORUM applied; -1: unknown */
@@ -176,7 +184,7 @@ static int send_summary(struct dv_sync *s)
 	w_view(s, &w, MSG_SUMMARY);
 	dv_w_u64(&w, s->qring);
 	dv_w_u64(&w, s->qcount);
-	dv_w_u8(&w, s->confirmed);
+	dv_w_u32(&w, s->unconfirmed);
 	dv_w_u8(&w, s->lost);
 	dv_w_u64(&w, s->applied);
 	dv_w_u64(&w, s->own_digest);
@@ -262,14 +270,29 @@ static int send_quorum(struct dv_sync *s)
 
 /* ---- applying the stream ---- */
 
+/* Corosync's word on the ring of the state's last membership, once it has
+ * one: "not quorate" marks the state lost. (A "quorate" waits for the
+ * stream's QUORUM, which marks the ring for every member alike.) */
+static void judge_membership(struct dv_sync *s)
+{
+	if (s->mring && s->qn_ring == s->mring && !s->qn_quorate && !s->lost) {
+		s->lost = true;
+		note(s, LOG_DEBUG, "the state's last membership (ring %llu) is not quorate",
+		     (unsigned long long)s->mring);
+	}
+}
+
 static void deliver_membership(struct dv_sync *s)
 {
 	struct dv_event ev = {.type = DV_EV_MEMBERSHIP, .node = s->self, .membership = {s->n_view, s->view}};
 
 	s->quorum_due = true;
-	s->confirmed = false;
+	if (s->unconfirmed < UINT32_MAX)
+		s->unconfirmed++;
 	s->applied++;
+	s->mring = s->view_ring;
 	s->ops->deliver(s->ud, &ev);
+	judge_membership(s);
 }
 
 static void apply_event(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *buf, size_t len)
@@ -317,7 +340,8 @@ static int apply_quorum(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *bu
 	}
 	s->stream_quorate = ev.quorum.quorate;
 	s->quorum_due = false;
-	s->confirmed = ev.quorum.quorate;
+	if (ev.quorum.quorate)
+		s->unconfirmed = 0;
 	s->lost = !ev.quorum.quorate;
 	if (ev.quorum.quorate) {
 		s->qring = ring;
@@ -390,20 +414,34 @@ static int start_exchange(struct dv_sync *s, bool membership_due)
 	return send_summary(s);
 }
 
-/* Strictly more recent: the later quorate configuration; then, from the
- * same one, a state that is still confirmed quorate over one that applied a
- * membership or "not quorate" since (it went its own way, cut off); then
- * more events. */
+/* Which state wins a merge, in this order:
+ *  1. one that was ever quorate, over a fresh one (a dvipad that just
+ *     started has nothing to offer);
+ *  2. one that did not go its own way since its last quorate mark, over one
+ *     that did ("lost": the stream said "not quorate", or Corosync said the
+ *     ring of its last membership was not quorate). What a minority applies
+ *     (the holds of the nodes it lost, dropped) must not win over a state
+ *     that stayed on the quorate side, even one marked in an older ring: a
+ *     quorate partition whose exchanges kept being interrupted marks
+ *     nothing (tests/sim seeds 273, 292, 928);
+ *  3. the later quorate ring;
+ *  4. fewer memberships applied since the stream last confirmed quorum (a
+ *     membership never confirmed may be a minority's view: seeds 7, 12);
+ *  5. more quorum events, then more events, then the lowest node id.
+ * Only liveness rides on this order (which holds survive a merge): no
+ * address is installed on the strength of a merge alone (gate.h). */
 static bool fresher(const struct contrib *a, dv_nodeid_t an, const struct contrib *b, dv_nodeid_t bn)
 {
-	if (a->qring != b->qring)
-		return a->qring > b->qring;
-	if (a->qcount != b->qcount)
-		return a->qcount > b->qcount;
+	if ((a->qring != 0) != (b->qring != 0))
+		return a->qring != 0;
 	if (a->lost != b->lost)
 		return !a->lost;
-	if (a->confirmed != b->confirmed)
-		return a->confirmed;
+	if (a->qring != b->qring)
+		return a->qring > b->qring;
+	if (a->unconfirmed != b->unconfirmed)
+		return a->unconfirmed < b->unconfirmed;
+	if (a->qcount != b->qcount)
+		return a->qcount > b->qcount;
 	if (a->applied != b->applied)
 		return a->applied > b->applied;
 	return an < bn;
@@ -435,7 +473,7 @@ static int complete(struct dv_sync *s, bool restored)
 
 	s->qring = win->qring;
 	s->qcount = win->qcount;
-	s->confirmed = win->confirmed;
+	s->unconfirmed = win->unconfirmed;
 	s->lost = win->lost;
 	/* A member quorate in a later ring marks the state at once: what
 	 * this view applies next was decided in a quorate configuration,
@@ -493,10 +531,10 @@ static int decide(struct dv_sync *s)
 		const struct contrib *c = &s->contrib[i];
 
 		note(s, LOG_DEBUG,
-		     "node %u's state: last quorate in ring %llu (%llu quorum events)%s, %llu events, digest %016llx; "
-		     "quorate now in ring %llu",
-		     s->view[i], (unsigned long long)c->qring, (unsigned long long)c->qcount,
-		     c->confirmed ? "" : ", not confirmed since", (unsigned long long)c->applied,
+		     "node %u's state: last quorate in ring %llu (%llu quorum events), %u membership(s) not confirmed "
+		     "since%s, %llu events, digest %016llx; quorate now in ring %llu",
+		     s->view[i], (unsigned long long)c->qring, (unsigned long long)c->qcount, c->unconfirmed,
+		     c->lost ? ", not quorate since" : "", (unsigned long long)c->applied,
 		     (unsigned long long)c->digest, (unsigned long long)c->ring);
 		if (i > 0 && fresher(c, s->view[i], &s->contrib[s->winner], s->view[s->winner]))
 			s->winner = i;
@@ -541,7 +579,7 @@ static int on_summary(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 		return 0;
 	c.qring = dv_r_u64(r);
 	c.qcount = dv_r_u64(r);
-	c.confirmed = dv_r_bool(r);
+	c.unconfirmed = dv_r_u32(r);
 	c.lost = dv_r_bool(r);
 	c.applied = dv_r_u64(r);
 	c.digest = dv_r_u64(r);
@@ -730,10 +768,11 @@ static int set_view(struct dv_sync *s, const dv_nodeid_t *members, size_t n)
 	return 0;
 }
 
-int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined)
+int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined, uint64_t ring)
 {
 	int r;
 
+	s->view_ring = ring;
 	if (n > DV_ENGINE_MAX_NODES)
 		return -E2BIG;
 	r = set_view(s, members, n);
@@ -767,8 +806,11 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 	return start_exchange(s, true);
 }
 
-int dv_sync_quorum_changed(struct dv_sync *s)
+int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
 {
+	s->qn_ring = ring;
+	s->qn_quorate = quorate;
+	judge_membership(s);
 	return send_quorum(s);
 }
 

@@ -118,16 +118,17 @@ struct dv_sync *dv_sync_new(dv_nodeid_t self, const struct dv_sync_ops *ops, voi
 struct dv_sync *dv_sync_free(struct dv_sync *s);
 
 /* A configuration change: members (any order, duplicates ignored; this
- * node among them) and whether any process joined. 0 or -errno (the caller
- * leaves and joins again). */
-int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined);
+ * node among them), whether any process joined, and the totem ring that
+ * brought it (its sequence number). 0 or -errno (the caller leaves and
+ * joins again). */
+int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined, uint64_t ring);
 /* A message delivered by CPG from node `sender` (own: sent by this
  * process). Malformed messages are reported and dropped. 0 or -errno. */
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len);
 /* Multicast an engine event. -ENOTCONN before the first view. */
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
-/* Corosync reported a change of this partition's quorum. */
-int dv_sync_quorum_changed(struct dv_sync *s);
+/* Corosync reported this partition's quorum in ring `ring`. */
+int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
 int dv_sync_check(struct dv_sync *s);

@@ -67,7 +67,7 @@
 #define NDEF 3
 #define NADDR (NRANGE * 3 + NDEF)
 #define MAXVIEWS (2 * MAXN + 2)
-#define TRACE_LINES 200
+#define TRACE_LINES 2000
 #define TRACE_LEN 200
 #define DRAIN_LIMIT 20000
 
@@ -1069,7 +1069,7 @@ static void reconfigure(void)
 			d->n_prev = nn[s];
 			if (left)
 				(void)op_quorate(d);
-			if (dv_sync_confchg(d->sync, ids, nn[s], joined) < 0)
+			if (dv_sync_confchg(d->sync, ids, nn[s], joined, nodes[d->node].ring) < 0)
 				d->broken = true;
 		}
 	}
@@ -1451,7 +1451,7 @@ static void act_quorum_notify(void)
 	d->quorum_pending = false;
 	tr("n%u: votequorum says %squorate", d->node, truth_quorate(d->node) ? "" : "not ");
 	set_local_quorum(d, truth_quorate(d->node));
-	if (d->sync && dv_sync_quorum_changed(d->sync) < 0)
+	if (d->sync && dv_sync_quorum_changed(d->sync, nodes[d->node].ring, truth_quorate(d->node)) < 0)
 		d->broken = true;
 }
 

@@ -246,7 +246,7 @@ static void view(dv_nodeid_t first, ...)
 		m->group = g;
 		memcpy(m->view, ids, n * sizeof(*ids));
 		m->n_view = n;
-		assert_int_equal(dv_sync_confchg(m->s, ids, n, joined), 0);
+		assert_int_equal(dv_sync_confchg(m->s, ids, n, joined, op_ring(m)), 0);
 	}
 }
 
@@ -493,9 +493,9 @@ static void test_members_left_membership_and_quorum(void **state)
 	assert_string_equal(node_of(2)->state, node_of(1)->state);
 	/* Quorum lost without a view change: only the lowest says it. */
 	B.nodes[0].quorate = B.nodes[1].quorate = false;
-	assert_int_equal(dv_sync_quorum_changed(node_of(2)->s), 0);
+	assert_int_equal(dv_sync_quorum_changed(node_of(2)->s, op_ring(node_of(2)), false), 0);
 	assert_int_equal(B.nq, 0);
-	assert_int_equal(dv_sync_quorum_changed(node_of(1)->s), 0);
+	assert_int_equal(dv_sync_quorum_changed(node_of(1)->s, op_ring(node_of(1)), false), 0);
 	run(0);
 	assert_non_null(strstr(node_of(2)->state, "M1,2;Q1;Q0;"));
 }
