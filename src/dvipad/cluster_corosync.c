@@ -74,8 +74,8 @@ struct corosync {
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
 	bool local_quorate;
-	uint64_t ring;	     /* the totem ring this node is in (its sequence number) */
-	uint64_t cpg_ring;   /* the ring of CPG's latest configuration change */
+	uint64_t ring;	   /* the totem ring this node is in (its sequence number) */
+	uint64_t cpg_ring; /* the ring of CPG's latest configuration change */
 
 	struct dv_fence fence;
 	uint32_t token_ms, consensus_ms; /* Corosync's, read at connect */

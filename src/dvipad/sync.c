@@ -97,10 +97,10 @@ struct dv_sync {
 	 * quorate (the state went its own way there; its QUORUM may never
 	 * have been applied). */
 	bool lost;
-	uint64_t view_ring;	    /* the totem ring of the current view */
-	uint64_t mring;		    /* the ring of the state's last membership */
-	uint64_t qn_ring;	    /* Corosync's latest quorum notification: its ring, */
-	bool qn_quorate;	    /* and what it said */
+	uint64_t view_ring; /* the totem ring of the current view */
+	uint64_t mring;	    /* the ring of the state's last membership */
+	uint64_t qn_ring;   /* Corosync's latest quorum notification: its ring, */
+	bool qn_quorate;    /* and what it said */
 	uint32_t exchanges;
 
 	int stream_quorate; /* the last QUORUM applied; -1: unknown */
