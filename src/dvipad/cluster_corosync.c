@@ -244,9 +244,18 @@ static void sync_asked(void *ud)
 	cs->c.ops->asked(cs->c.ud);
 }
 
+static int sync_timeout(sd_event_source *s, uint64_t usec, void *ud);
+
 static void sync_exchanging(void *ud, bool on)
 {
 	struct corosync *cs = ud;
+
+	/* After a view change or a member's RESYNC alike; a view change
+	 * during the exchange does not restart the clock. */
+	if (on && !cs->sync_src &&
+	    sd_event_add_time_relative(cs->ev, &cs->sync_src, CLOCK_MONOTONIC, SYNC_TIMEOUT_S * 1000000ULL, 100000,
+				       sync_timeout, cs) < 0)
+		log_err("corosync: cannot arm the state exchange timeout");
 
 	cs->c.ops->exchanging(cs->c.ud, on);
 }
@@ -395,10 +404,6 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	}
 	dv_sync_info(cs->sync, &info);
 	cs->n_view = info.n_members;
-	if (info.exchanging && !cs->sync_src &&
-	    sd_event_add_time_relative(cs->ev, &cs->sync_src, CLOCK_MONOTONIC, SYNC_TIMEOUT_S * 1000000ULL, 100000,
-				       sync_timeout, cs) < 0)
-		log_err("corosync: cannot arm the state exchange timeout");
 }
 
 /* The totem ring, delivered on the CPG connection before the group's
