@@ -484,7 +484,10 @@ def test_nodes_joining_during_activity_converge(cluster):
     addrs = [f"192.0.2.{140 + i}" for i in range(8)]
     # n1 and n2 keep changing holds while n3 leaves and joins again: the
     # events that cross n3's join are buffered and applied after its state.
-    script = "for i in $(seq 1 25); do for a in {a}; do {ctl} activate $a; {ctl} deactivate $a; done; " \
+    # No deadline on the activity itself (it is slow on a loaded machine:
+    # every activate probes, and runs dvipactl twice per address): what is
+    # checked is that every node ends with the same state.
+    script = "for i in $(seq 1 12); do for a in {a}; do {ctl} activate $a; {ctl} deactivate $a; done; " \
              "{ctl} activate {keep}; done"
     procs = []
     for n, mine, keep in ((n1, addrs[:4], addrs[0]), (n2, addrs[4:], addrs[4])):
@@ -497,7 +500,7 @@ def test_nodes_joining_during_activity_converge(cluster):
         joins += 1
     assert joins >= 2
     for p in procs:
-        p.wait(60)
+        p.wait(300)
     n3.stop()
     n3.start()
 
