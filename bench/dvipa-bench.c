@@ -9,6 +9,8 @@
  *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
  *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
+ *   dvipa-bench SOCK flood CONNS SECONDS  CONNS connections, each with 50 whole-status
+ *                                         requests in flight at all times (a client flood)
  *   dvipa-bench SOCK bindwatch N BASE     BINDWATCH: listen() -> address up; close() -> down
  *   dvipa-bench SOCK shimbind N ADDR      under the preload shim: bind() returns with the address up
  *   dvipa-bench SOCK hold N BASE STEP FROM [RANK]
@@ -454,11 +456,86 @@ static void bench_rps(double seconds, const char *addr)
 	close(fd);
 }
 
+/* CONNS clients keep DEPTH status requests (the whole table) in flight
+ * each, for SECONDS: what a local user can throw at the control socket. A
+ * client the daemon hangs up on connects again, as an attacker would.
+ * Prints how many were answered and how many connections were cut. */
+#define FLOOD_DEPTH 50
+static void flood_send(int fd, int count)
+{
+	static struct dv_msgb b;
+
+	for (int k = 0; k < count; k++) {
+		dv_msgb_init(&b, DV_MSG_STATUS, next_seq++);
+		/* A hang-up shows as POLLHUP and is handled there. */
+		if (dv_msgb_finish(&b) < 0 || send(fd, b.buf, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
+			return;
+	}
+}
+
+static void flood_fill(struct pollfd *p, int *left)
+{
+	p->fd = connect_daemon();
+	p->events = POLLIN;
+	flood_send(p->fd, FLOOD_DEPTH);
+	*left = FLOOD_DEPTH;
+}
+
+static void bench_flood(int conns, double seconds)
+{
+	static uint8_t buf[DV_MSG_MAX];
+	struct pollfd *pfd = calloc((size_t)(conns > 0 ? conns : 1), sizeof(*pfd));
+	int *left = calloc((size_t)(conns > 0 ? conns : 1), sizeof(*left));
+	double t0 = now_us(), end = t0 + seconds * 1e6;
+	long answered = 0, cut = 0;
+
+	if (!pfd || !left || conns <= 0)
+		die("flood");
+	for (int i = 0; i < conns; i++)
+		flood_fill(&pfd[i], &left[i]);
+	printf("flooding\n");
+	fflush(stdout);
+	while (now_us() < end) {
+		if (poll(pfd, (nfds_t)conns, 100) < 0 && errno != EINTR)
+			die("poll");
+		for (int i = 0; i < conns; i++) {
+			struct dv_msg m;
+			ssize_t n;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = recv(pfd[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				close(pfd[i].fd);
+				cut++;
+				flood_fill(&pfd[i], &left[i]);
+				continue;
+			}
+			if (dv_msg_parse(buf, (size_t)n, &m) < 0 || m.type != DV_MSG_RESULT)
+				continue;
+			answered++;
+			if (--left[i] == 0) {
+				flood_send(pfd[i].fd, FLOOD_DEPTH);
+				left[i] = FLOOD_DEPTH;
+			}
+		}
+	}
+	printf("flood_status_answered n=%ld rate=%.0f/s connections_cut=%ld\n", answered,
+	       answered / ((now_us() - t0) / 1e6), cut);
+	for (int i = 0; i < conns; i++)
+		close(pfd[i].fd);
+	free(pfd);
+	free(left);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: dvipa-bench SOCK activate|fresh|takeover|many|rps|bindwatch|shimbind|hold "
-				"ARGS...\n");
+		fprintf(stderr,
+			"usage: dvipa-bench SOCK activate|fresh|takeover|many|rps|flood|bindwatch|shimbind|hold "
+			"ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -480,6 +557,8 @@ int main(int argc, char **argv)
 		bench_bindwatch(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "rps") && argc == 5)
 		bench_rps(atof(argv[3]), argv[4]);
+	else if (!strcmp(argv[2], "flood") && argc == 5)
+		bench_flood(atoi(argv[3]), atof(argv[4]));
 	else {
 		fprintf(stderr, "dvipa-bench: bad arguments\n");
 		return 2;

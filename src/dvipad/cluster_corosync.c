@@ -36,6 +36,7 @@
 #include "cluster.h"
 #include "fence.h"
 #include "log.h"
+#include "prio.h"
 #include "sync.h"
 
 #define SYNC_TIMEOUT_S 30   /* an exchange that never ends: leave and join again */
@@ -359,6 +360,7 @@ static void wait_for_lease(struct corosync *cs)
 		schedule_lost(cs);
 		return;
 	}
+	(void)sd_event_source_set_priority(cs->wait_src, DV_PRIO_KERNEL);
 	cs->wait_until = at;
 	log_info("corosync: a member vanished from the ring: new owners wait %llu ms for its lease to run out",
 		 (unsigned long long)(at - now) / 1000);
@@ -669,6 +671,10 @@ static int try_connect(struct corosync *cs)
 		r = -EIO;
 		goto fail;
 	}
+	/* Quorum loss and the ring lease before any client (prio.h). */
+	(void)sd_event_source_set_priority(cs->cpg_src, DV_PRIO_KERNEL);
+	(void)sd_event_source_set_priority(cs->quorum_src, DV_PRIO_KERNEL);
+	(void)sd_event_source_set_priority(cs->beat_src, DV_PRIO_KERNEL);
 	err = cpg_join(cs->cpg, &cs->group);
 	if (err != CS_OK) {
 		r = err == CS_ERR_TRY_AGAIN ? -EAGAIN : -EIO;

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prio.h"
 #include "proto.h"
 
 #define CLIENT_BUCKETS 1024
@@ -428,7 +429,9 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	c->ops->request(c->ud, cl->id, &cl->cred, req);
 }
 
-static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
+/* Returns true for a request whose answer walks the whole table (status,
+ * config, reload): one per wakeup, so that kernel work runs in between. */
+static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 {
 	struct dv_control *c = cl->ctl;
 	struct dv_control_target t = {0};
@@ -440,7 +443,7 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		memcpy(&seq, buf + offsetof(struct dv_msg_hdr, seq), sizeof(seq));
 	if (parse_request(buf, n, &req, msg, sizeof(msg)) < 0) {
 		bad_message(cl, seq, msg);
-		return;
+		return false;
 	}
 	cl->bad = 0;
 
@@ -456,25 +459,26 @@ static void handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	case DV_MSG_RELEASE:
 	case DV_MSG_STANDBY:
 		handle_address_op(cl, &req, &t);
-		return;
+		return false;
 	case DV_MSG_MOVE:
 	case DV_MSG_DEACTIVATE:
 	case DV_MSG_REACTIVATE:
 	case DV_MSG_LEAVE:
 	case DV_MSG_JOIN:
 		handle_cluster_op(cl, &req);
-		return;
+		return false;
 	case DV_MSG_STATUS:
 	case DV_MSG_CONFIG:
 		relay_records(cl, &req);
-		return;
+		return true;
 	case DV_MSG_RELOAD:
 		do_reload(cl, &req);
-		return;
+		return true;
 	default:
 		snprintf(msg, sizeof(msg), "message type %u is not a request", req.type);
 		bad_message(cl, seq, msg);
 	}
+	return false;
 }
 
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
@@ -511,7 +515,8 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				cl->dead = true;
 			continue;
 		}
-		handle_message(cl, c->rxbuf, (size_t)n);
+		if (handle_message(cl, c->rxbuf, (size_t)n))
+			break;
 	}
 	if (cl->dead)
 		client_free(cl, true);
@@ -574,6 +579,8 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			continue;
 		}
 		r = sd_event_add_io(c->ev, &cl->io, cfd, EPOLLIN, client_io, cl);
+		if (r >= 0)
+			(void)sd_event_source_set_priority(cl->io, DV_PRIO_CLIENTS);
 		if (r < 0) {
 			log_warn("cannot watch a control connection: %s", strerror(-r));
 			free(cl->gids);
@@ -626,6 +633,8 @@ static bool socket_answers(const struct sockaddr_un *sa)
 
 static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
 {
+	int r;
+
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
 		return -errno;
@@ -633,7 +642,10 @@ static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
 	 * change is authorized per request with SO_PEERCRED. */
 	if (chmod(sa->sun_path, 0666) < 0 || listen(c->fd, 128) < 0)
 		return -errno;
-	return sd_event_add_io(c->ev, &c->io, c->fd, EPOLLIN, listen_io, c);
+	r = sd_event_add_io(c->ev, &c->io, c->fd, EPOLLIN, listen_io, c);
+	if (r >= 0)
+		(void)sd_event_source_set_priority(c->io, DV_PRIO_CLIENTS);
+	return r;
 }
 
 int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud, struct dv_control **ret)

@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "hashtab.h"
+#include "prio.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
 #define SLOTS_MAX (2 * KADDR_MAX) /* desired, or awaiting the notification of our removal */
@@ -734,6 +735,8 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 				       on_refresh, k);
 	if (r < 0)
 		goto fail;
+	(void)sd_event_source_set_priority(k->refresh_src, DV_PRIO_KERNEL);
+	(void)sd_event_source_set_priority(k->mon_src, DV_PRIO_KERNEL);
 	(void)sd_event_source_set_description(k->refresh_src, "dvipa-kaddr-refresh");
 	(void)sd_event_source_set_description(k->mon_src, "dvipa-kaddr-monitor");
 	*ret = k;

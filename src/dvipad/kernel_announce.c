@@ -31,6 +31,7 @@
 
 #include "addrset.h"
 #include "hashtab.h"
+#include "prio.h"
 
 #define SERIES_MAX 65536
 #define PROBES_MAX 65536
@@ -355,8 +356,10 @@ int dv_announce_start(struct dv_announce *an, const struct dv_addr *a, unsigned 
 	} else {
 		r = sd_event_add_time_relative(an->ev, &e->series, CLOCK_MONOTONIC, (uint64_t)interval_ms * 1000,
 					       TIMER_ACCURACY_USEC, on_series, e);
-		if (r >= 0)
+		if (r >= 0) {
+			(void)sd_event_source_set_priority(e->series, DV_PRIO_KERNEL);
 			an->n_series++;
+		}
 	}
 	if (r < 0) {
 		series_end(e);
@@ -432,6 +435,8 @@ static int rx_open(struct dv_announce *an, uint16_t proto)
 		r = bind_proto(an->rx_fd, an->ifindex, proto);
 	if (r >= 0)
 		r = sd_event_add_io(an->ev, &an->io, an->rx_fd, EPOLLIN, on_io, an);
+	if (r >= 0)
+		(void)sd_event_source_set_priority(an->io, DV_PRIO_KERNEL);
 	if (r < 0) {
 		rx_close(an);
 		return r;

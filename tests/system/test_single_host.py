@@ -400,3 +400,50 @@ def test_define_with_trackport_follows_its_listener(lan, dvipad):
         srv.kill()
         srv.wait()
     wait_for(lambda: not host.has_addr("192.0.2.11"), timeout=3, what="define to lose its listener")
+
+
+def test_client_flood_leaves_every_address(lan, tmp_path):
+    """Kernel work goes before clients (issue 11): 60 local clients that
+    keep 50 whole-table status requests in flight each, for more than two
+    LEASE periods with 2,000 VIPAs active, make not one address lapse."""
+    from conftest import BUILD, Dvipad
+    host = lan.hosts["h"]
+    count = 2000
+    d = Dvipad(host, tmp_path, lease=6, extra="  VIPARANGE DEFINE 10.88.0.0/20\n")
+    d.start()
+    procs = []
+    try:
+        hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
+        procs.append(hold)
+        assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+
+        def installed():
+            return sum(1 for a in host.addrs() if a.startswith("10.88."))
+
+        wait_for(lambda: installed() == count, timeout=30, interval=0.2, what=f"{count} addresses")
+        t = time.monotonic()
+        d.ctl("status")
+        figure("status of 2,000 VIPAs, no flood", f"{time.monotonic() - t:.2f} s")
+        flood = host.popen(BUILD / "dvipa-bench", d.sock, "flood", 60, 15)
+        procs.append(flood)
+        assert flood.stdout.readline().strip() == "flooding", flood.stderr.read()
+        t0 = time.monotonic()
+        lowest, waits = count, []
+        while time.monotonic() - t0 < 14:
+            lowest = min(lowest, installed())
+            t = time.monotonic()
+            r = d.ctl("status", check=False)
+            waits.append(time.monotonic() - t if r.returncode == 0 else float("inf"))
+            time.sleep(0.2)
+        out = flood.communicate(timeout=60)[0]
+        assert flood.returncode == 0 and "flood_status_answered" in out, flood.stderr
+        figure("client flood (60 x 50 status in flight, 2,000 VIPAs, 15 s): answered", out.strip())
+        figure("client flood: root's status, longest wait", f"{max(waits):.2f} s")
+        assert lowest == count, f"{count - lowest} address(es) lapsed during the flood"
+        assert d.alive()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        d.cleanup()
