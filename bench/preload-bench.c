@@ -335,6 +335,9 @@ static void run_child(const char *self, const char *shim, const char *source, st
 		setenv("LD_PRELOAD", shim, 1);
 		setenv("DVIPA_SOCKET", dvipad_sock ? dvipad_sock : "/nonexistent/dvipad.sock", 1);
 		unsetenv("DVIPA_DEBUG");
+		/* The failing case would say why on every call: the cost of the
+		 * error path is the question, not of a line on stderr. */
+		setenv("DVIPA_QUIET", "1", 1);
 		unsetenv("DVIPA_STANDBY");
 		if (source)
 			setenv("DVIPA_SOURCE", source, 1);

@@ -4,6 +4,7 @@
  * the system tests and the demo run.
  *
  *   dvipa-holder [-S SOCK] [--standby RANK] [--name NAME] ADDR PORT
+ *   dvipa-holder --help | --version
  *
  * It activates ADDR (or waits as a standby until it is granted), listens on
  * ADDR:PORT and answers every connection with its name. It exits 3 when the
@@ -29,6 +30,12 @@
 #include <unistd.h>
 
 #include <dvipa.h>
+
+/* The build defines it from the project's version; a copy built on its own
+ * has none. */
+#ifndef DVIPA_VERSION
+#define DVIPA_VERSION "(built outside dvipa)"
+#endif
 
 static const char *vipa; /* ADDR as given */
 static bool granted, lost;
@@ -96,10 +103,16 @@ static int listen_on(const char *addr, int port)
 	return fd;
 }
 
-static void usage(void)
+static void usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: dvipa-holder [-S SOCK] [--standby RANK] [--name NAME] ADDR PORT\n");
-	exit(DVIPA_E_INVAL);
+	fprintf(f, "usage: dvipa-holder [-S SOCK] [--standby RANK] [--name NAME] ADDR PORT\n"
+		   "       dvipa-holder -h|--help | --version\n"
+		   "  -S SOCK          dvipad's control socket (default $DVIPA_SOCKET, then /run/dvipa/dvipad.sock)\n"
+		   "  --standby RANK   wait as a standby of rank 1..254 until granted\n"
+		   "  --name NAME      what to answer connections with (default holder-PID)\n"
+		   "Activates ADDR, listens on ADDR:PORT, answers every connection with NAME.\n"
+		   "Exits 0 on SIGTERM/SIGINT, 3 when the address is lost, else the DVIPA_E_* code.\n");
+	exit(status);
 }
 
 int main(int argc, char **argv)
@@ -107,6 +120,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"standby", required_argument, NULL, 's'},
 		{"name", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	const char *sock = NULL, *name = NULL;
@@ -116,7 +131,7 @@ int main(int argc, char **argv)
 	sigset_t block, empty;
 	dvipa_t *h;
 
-	while ((o = getopt_long(argc, argv, "S:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "hS:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'S':
 			sock = optarg;
@@ -124,21 +139,27 @@ int main(int argc, char **argv)
 		case 's':
 			rank = atoi(optarg);
 			if (rank < 1 || rank > 254)
-				usage();
+				usage(stderr, DVIPA_E_INVAL);
 			break;
 		case 'n':
 			name = optarg;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'V':
+			printf("dvipa-holder %s\n", DVIPA_VERSION);
+			return 0;
 		default:
-			usage();
+			usage(stderr, DVIPA_E_INVAL);
 		}
 	}
 	if (argc - optind != 2)
-		usage();
+		usage(stderr, DVIPA_E_INVAL);
 	vipa = argv[optind];
 	port = atoi(argv[optind + 1]);
 	if (port < 1 || port > 65535)
-		usage();
+		usage(stderr, DVIPA_E_INVAL);
 	if (!name) {
 		snprintf(namebuf, sizeof(namebuf), "holder-%d", (int)getpid());
 		name = namebuf;
@@ -158,7 +179,10 @@ int main(int argc, char **argv)
 
 	r = dvipa_open(&h, sock);
 	if (r < 0) {
-		fprintf(stderr, "dvipa-holder: cannot connect to dvipad: %s\n", strerror(errno));
+		const char *path = sock ? sock : getenv("DVIPA_SOCKET");
+
+		fprintf(stderr, "dvipa-holder: cannot connect to dvipad at '%s': %s\n",
+			path && *path ? path : "/run/dvipa/dvipad.sock", strerror(errno));
 		return -r;
 	}
 

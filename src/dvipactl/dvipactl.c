@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -33,13 +35,10 @@
 #include <json-c/json.h>
 
 #include "addr.h"
+#include "ctlsock.h"
 #include "dvipa.h"
 #include "proto.h"
 #include "result.h"
-
-#ifndef DVIPA_VERSION
-#define DVIPA_VERSION "0.1.0"
-#endif
 
 /* Exit codes besides the result codes. */
 #define EXIT_FAILURE_OTHER 1
@@ -49,9 +48,6 @@
 /* A reply is a few records per VIPA; a daemon that sends more than this is
  * broken, and we would rather say so than grow without bound. */
 #define MAX_RECORDS 200000
-/* Seconds to wait for the next message of a reply. dvipad answers within a
- * second (its longest step is an ARP probe); this only ends a hang. */
-#define REPLY_TIMEOUT_S 30
 #define MAX_VIPAS 256
 #define DEFAULT_RANK 100
 
@@ -89,27 +85,57 @@ static const char *sock_path(const struct ctl *c)
 	return p;
 }
 
+/*
+ * Why dvipactl could not connect to path (err), as one line that says what
+ * to do: connect() says "connection refused" for a directory, a plain file
+ * and a socket nobody listens on alike.
+ */
+static void say_unreachable(const char *path, int err)
+{
+	static const char where[] = "dvipad listens on " DV_DEFAULT_SOCKET " unless started with -S PATH";
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+
+	if (exists && S_ISDIR(st.st_mode))
+		fprintf(stderr, "dvipactl: '%s' is a directory, not dvipad's socket (%s)\n", path, where);
+	else if (exists && !S_ISSOCK(st.st_mode))
+		fprintf(stderr, "dvipactl: '%s' is not a socket, not dvipad's socket (%s)\n", path, where);
+	else if (err == ENOENT)
+		fprintf(stderr, "dvipactl: no socket at '%s': is dvipad running? (%s)\n", path, where);
+	else if (err == ECONNREFUSED)
+		fprintf(stderr, "dvipactl: nothing listens on '%s': is dvipad running? (%s)\n", path, where);
+	else if (err == ETIMEDOUT)
+		fprintf(stderr,
+			"dvipactl: dvipad on '%s' accepted no connection in %d seconds (stopped? overloaded?)\n", path,
+			DV_CTL_TIMEOUT_S);
+	else
+		fprintf(stderr, "dvipactl: cannot connect to dvipad at '%s': %s\n", path, strerror(err));
+}
+
 static int ctl_connect(struct ctl *c)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *path = sock_path(c);
+	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "dvipactl: socket path '%s' is too long\n", path);
 		return EXIT_USAGE;
 	}
 	strcpy(sa.sun_path, path);
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		fprintf(stderr, "dvipactl: socket: %s\n", strerror(errno));
-		return EXIT_FAILURE_OTHER;
-	}
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "dvipactl: cannot connect to dvipad at '%s': %s\n", path, strerror(errno));
-		close(c->fd);
-		c->fd = -1;
+	fd = dv_ctl_connect(&sa, sizeof(sa), dv_now_ms() + DV_CTL_TIMEOUT_MS, connect);
+	if (fd < 0) {
+		say_unreachable(path, -fd);
 		return EXIT_UNREACH;
 	}
+	/* Blocking from here on: every wait for an answer is a poll() with
+	 * its own limit (ctl_recv()). */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		fprintf(stderr, "dvipactl: fcntl: %s\n", strerror(errno));
+		close(fd);
+		return EXIT_FAILURE_OTHER;
+	}
+	c->fd = fd;
 	return 0;
 }
 
@@ -322,11 +348,11 @@ static int ctl_recv(struct ctl *c, uint8_t *buf, size_t size, struct dv_msg *m)
 	ssize_t n;
 	int r;
 
-	r = poll(&pfd, 1, REPLY_TIMEOUT_S * 1000);
+	r = poll(&pfd, 1, DV_CTL_TIMEOUT_S * 1000);
 	if (r < 0 && errno == EINTR)
 		return -EINTR;
 	if (r == 0) {
-		fprintf(stderr, "dvipactl: no answer from dvipad in %d seconds\n", REPLY_TIMEOUT_S);
+		fprintf(stderr, "dvipactl: no answer from dvipad in %d seconds\n", DV_CTL_TIMEOUT_S);
 		return EXIT_UNREACH;
 	}
 	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
@@ -1181,7 +1207,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 
 	r = dvipa_open(&h, c->sock_path);
 	if (r < 0) {
-		fprintf(stderr, "dvipactl: cannot connect to dvipad at '%s': %s\n", sock_path(c), strerror(errno));
+		say_unreachable(sock_path(c), errno);
 		r = -r;
 		goto out;
 	}

@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dvipad [-dnv] [-f FILE] [-S PATH]\n"
+		   "       dvipad -h|--help | --version\n"
 		   "  -f FILE  configuration file (default " DEFAULT_CONF ")\n"
 		   "  -n       check the configuration only; print every error; exit 1 on error\n"
 		   "  -v       with -n, print the normalized configuration; otherwise log debug messages\n"
@@ -63,9 +65,14 @@ struct options {
 /* Returns the exit status when dvipad is done (-h, a bad option), else -1. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "df:hnS:v")) != -1) {
+	while ((c = getopt_long(argc, argv, "df:hnS:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o->foreground = true;
@@ -85,6 +92,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("dvipad %s\n", DVIPA_VERSION);
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
@@ -99,6 +109,36 @@ static int parse_options(int argc, char **argv, struct options *o)
 }
 
 /*
+ * Parse path, its errors on stderr. A file that cannot be read is one line
+ * naming the OS error: the parser says only "path: error" and counts no
+ * configuration error, which used to end in "0 error(s); not starting".
+ * The parser's lines go through a buffer so that this one replaces them.
+ */
+static int parse_conf(const char *path, struct dv_conf **ret_conf, unsigned *ret_nerr)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	f = open_memstream(&text, &len);
+	if (!f) {
+		r = -errno;
+		fprintf(stderr, "dvipad: cannot read %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = dv_conf_parse_file(path, f, ret_conf, ret_nerr);
+	fclose(f);
+	if (r < 0 && *ret_nerr == 0) {
+		fprintf(stderr, "dvipad: cannot read %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	if (text)
+		fputs(text, stderr);
+	return r;
+}
+
+/*
  * Returns the exit status when dvipad is done (-n, a config with errors),
  * else -1 with the parsed config in *ret_conf.
  */
@@ -108,7 +148,9 @@ static int load_conf(const struct options *o, struct dv_conf **ret_conf)
 	unsigned nerr = 0;
 	int r;
 
-	r = dv_conf_parse_file(o->conf_path, stderr, &conf, &nerr);
+	r = parse_conf(o->conf_path, &conf, &nerr);
+	if (r < 0 && nerr == 0)
+		return 1; /* said */
 	if (o->check) {
 		if (r == 0 && o->verbose)
 			dv_conf_print(conf, stdout);

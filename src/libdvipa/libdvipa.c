@@ -14,6 +14,7 @@
 #include "dvipa.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "ctlsock.h"
 #include "proto.h"
 
 /* Pending events a handle keeps for dvipa_dispatch(). A caller that lets
@@ -136,13 +138,20 @@ int dvipa_open(dvipa_t **ret, const char *path)
 	pthread_mutex_init(&h->req_lock, NULL);
 	pthread_mutex_init(&h->lock, NULL);
 
-	h->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Bounded: a stopped dvipad with a full listen queue would otherwise
+	 * keep a blocking connect() waiting for as long as it stays stopped. */
+	h->sock = dv_ctl_connect(&sa, sizeof(sa), dv_now_ms() + DV_CTL_TIMEOUT_MS, connect);
 	if (h->sock < 0) {
-		r = -DVIPA_E_INTERNAL;
+		errno = -h->sock;
+		r = errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS ? -DVIPA_E_INTERNAL
+											      : -DVIPA_E_UNREACH;
+		h->sock = -1;
 		goto fail;
 	}
-	if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -DVIPA_E_UNREACH;
+	/* The requests' send() blocks, as it always did; reads are
+	 * MSG_DONTWAIT. */
+	if (fcntl(h->sock, F_SETFL, fcntl(h->sock, F_GETFL) & ~O_NONBLOCK) < 0) {
+		r = -DVIPA_E_INTERNAL;
 		goto fail;
 	}
 	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -23,6 +23,10 @@
  * - fork(): there is no lock to inherit half-taken, and each activation
  *   uses its own connection, closed before bind() returns (or inherited
  *   harmlessly by a child forked meanwhile).
+ * - A program must not hang on a stopped or wedged dvipad: its socket is
+ *   non-blocking, and connect, send and the wait for the answer share one
+ *   deadline, DV_CTL_TIMEOUT_S (ctlsock.h). Only a standby, once
+ *   registered, waits without limit for its grant: that is what it asked.
  * - Threads: the only shared state is the configuration (written once,
  *   published with an atomic), the real functions (atomic pointers; racing
  *   resolvers store the same value) and the "auto" source slot (a seqlock
@@ -49,6 +53,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "ctlsock.h"
 #include "proto.h"
 #include "result.h"
 
@@ -63,11 +68,10 @@
 #define SA_PTR(a) (a)
 #endif
 
-/* How long bind() waits for dvipad to answer an ACTIVATE: it answers once
- * the address is usable, after the duplicate-address probe (and, in a
- * cluster, the agreement of the other nodes). A standby wait has no limit:
- * waiting until granted is its purpose. */
-#define ACTIVATE_TIMEOUT_MS 30000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* What the deadline of an exchange with dvipad is, in messages. */
+#define LIMIT_TEXT "within " STR(DV_CTL_TIMEOUT_S) " s"
 
 /* Replies are a RESULT or an EVENT: header, three small attributes and a
  * reason of at most DV_REASON_MAX bytes, about 310 bytes in version 1. */
@@ -152,6 +156,7 @@ enum source_mode {
 
 struct config {
 	bool debug;
+	bool quiet;	  /* DVIPA_QUIET: no line on a failed activation */
 	int standby_rank; /* 0 unset, -1 malformed, else 1..254 */
 	enum source_mode source;
 	struct dv_addr source_addr;
@@ -206,6 +211,8 @@ static void config_load(struct config *c)
 	memset(c, 0, sizeof(*c));
 	v = env("DVIPA_DEBUG");
 	c->debug = v && strcmp(v, "0") != 0;
+	v = env("DVIPA_QUIET");
+	c->quiet = v && strcmp(v, "0") != 0;
 	c->standby_rank = parse_rank(env("DVIPA_STANDBY"));
 
 	v = env("DVIPA_SOURCE");
@@ -409,32 +416,38 @@ static const char *fmt_addr(const struct dv_addr *a, char buf[static DV_ADDR_STR
 }
 
 /*
- * With DVIPA_DEBUG, one line on stderr: "dvipa-preload: OP ADDR: WHAT[:
- * DETAIL]". One writev(), so that lines of several processes sharing
- * stderr do not interleave. errno is kept.
+ * One line on stderr: "HEAD OP[ ADDR[:PORT]]SEP WHAT[: DETAIL[: DETAIL2]]".
+ * One writev(), so that lines of several processes sharing stderr do not
+ * interleave. errno is kept.
  */
-static void debug_line2(const struct config *c, const char *op, const struct dv_addr *a, const char *what,
-			const char *detail, const char *detail2)
+static void put_line(const char *head, const char *op, const struct dv_addr *a, uint16_t port, const char *sep,
+		     const char *what, const char *detail, const char *detail2)
 {
-	char abuf[DV_ADDR_STRLEN];
-	struct iovec iov[11];
+	char abuf[DV_ADDR_STRLEN], pbuf[8];
+	struct iovec iov[14];
 	int n = 0, saved = errno;
 
-	if (!c->debug)
-		return;
 #define PUT(s)                                                                                                         \
 	do {                                                                                                           \
 		iov[n].iov_base = (void *)(s);                                                                         \
 		iov[n].iov_len = strlen(s);                                                                            \
 		n++;                                                                                                   \
 	} while (0)
-	PUT("dvipa-preload: ");
+	PUT(head);
 	PUT(op);
 	if (a) {
-		PUT(" ");
+		bool brackets = port && a->family == AF_INET6;
+
+		PUT(brackets ? " [" : " ");
 		PUT(fmt_addr(a, abuf));
+		if (port) {
+			char *p = put_str(pbuf, pbuf + sizeof(pbuf) - 1, brackets ? "]:" : ":");
+
+			*put_uint(p, pbuf + sizeof(pbuf) - 1, port, 10) = 0;
+			PUT(pbuf);
+		}
 	}
-	PUT(": ");
+	PUT(sep);
 	PUT(what);
 	if (detail && *detail) {
 		PUT(": ");
@@ -450,10 +463,42 @@ static void debug_line2(const struct config *c, const char *op, const struct dv_
 	errno = saved;
 }
 
+/* With DVIPA_DEBUG: "dvipa-preload: OP ADDR: WHAT[: DETAIL[: DETAIL2]]". */
+static void debug_line2(const struct config *c, const char *op, const struct dv_addr *a, const char *what,
+			const char *detail, const char *detail2)
+{
+	if (c->debug)
+		put_line("dvipa-preload: ", op, a, 0, ": ", what, detail, detail2);
+}
+
 static void debug_line(const struct config *c, const char *op, const struct dv_addr *a, const char *what,
 		       const char *detail)
 {
 	debug_line2(c, op, a, what, detail, NULL);
+}
+
+/*
+ * The shim could not get a VIPA. The program sees only EADDRNOTAVAIL, which
+ * says nothing of why, so unless DVIPA_QUIET one line says it:
+ * "dvipa: bind 10.1.1.5:80 failed: WHAT[: DETAIL...]". With DVIPA_DEBUG,
+ * the debug line too.
+ */
+static void say_failed(const struct config *c, const char *op, const struct dv_addr *a, uint16_t port, const char *what,
+		       const char *detail, const char *detail2)
+{
+	debug_line2(c, op, a, what, detail, detail2);
+	if (!c->quiet)
+		put_line("dvipa: ", op, a, port, " failed: ", what, detail, detail2);
+}
+
+/* dvipad said no: "dvipa: bind 10.1.1.5:80 refused: ITS REASON". */
+static void say_refused(const struct config *c, const char *op, const struct dv_addr *a, uint16_t port,
+			const struct dv_reply *rep)
+{
+	debug_line(c, op, a, dv_result_brief(rep->result), rep->reason);
+	if (!c->quiet)
+		put_line("dvipa: ", op, a, port,
+			 " refused: ", *rep->reason ? rep->reason : dv_result_brief(rep->result), NULL, NULL);
 }
 
 /* strerror() may translate, hence allocate; the English description from
@@ -514,14 +559,6 @@ static void req_finish(struct request *q)
 	memcpy(q->buf + offsetof(struct dv_msg_hdr, len), &len, sizeof(len));
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Read the next RESULT with seq, or EVENT about addr (when want_event), into
  * *rep. deadline_ms < 0: no limit. 0, or -ETIMEDOUT, -ECONNRESET (dvipad
@@ -540,10 +577,10 @@ static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool wan
 		ssize_t n;
 
 		if (deadline_ms >= 0) {
-			int64_t left = deadline_ms - now_ms();
+			int64_t left = deadline_ms - dv_now_ms();
 
 			if (left <= 0) {
-				*why = "no answer from dvipad in time";
+				*why = "no answer from dvipad " LIMIT_TEXT;
 				return -ETIMEDOUT;
 			}
 			timeout = left > 1000000 ? 1000000 : (int)left;
@@ -578,31 +615,64 @@ static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool wan
 	}
 }
 
+/* Send q on the non-blocking fd, waiting for room until deadline_ms. 0, or
+ * -errno with *why. */
+static int send_request(int fd, const struct request *q, int64_t deadline_ms, const char **why)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int64_t left;
+		ssize_t n;
+
+		n = send(fd, q->buf, q->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == (ssize_t)q->len)
+			return 0;
+		if (n >= 0) {
+			*why = "short write"; /* a SOCK_SEQPACKET send is whole or nothing */
+			return -EIO;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			*why = errtext(errno);
+			return -errno;
+		}
+		left = deadline_ms - dv_now_ms();
+		if (left <= 0) {
+			*why = "dvipad read nothing " LIMIT_TEXT;
+			return -ETIMEDOUT;
+		}
+		(void)poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+	}
+}
+
 /*
  * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
  * wait for the grant. 0, the open connection in *ret_conn (the caller
  * closes it once its socket is bound) and in *ret_source whether the range
- * is SOURCEVIPA; or -1 after one debug line.
+ * is SOURCEVIPA; or -1 once the reason is said. port is the one bind()
+ * asked for, for the messages.
  */
-static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, int *ret_conn,
-			bool *ret_source)
+static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, uint16_t port,
+			int *ret_conn, bool *ret_source)
 {
 	struct request q;
 	struct dv_reply rep;
 	const char *why = NULL;
 	bool standby = c->standby_rank > 0, got_result = false, granted = false;
-	int64_t deadline = now_ms() + ACTIVATE_TIMEOUT_MS;
-	ssize_t n;
+	/* One deadline for connect, send and the answer: whichever of them
+	 * a stopped dvipad blocks, bind() returns in time. */
+	int64_t deadline = dv_now_ms() + DV_CTL_TIMEOUT_MS;
 	int fd, r;
 
 	*ret_conn = -1;
 	*ret_source = false;
 	if (c->socket_bad) {
-		debug_line(c, op, addr, "DVIPA_SOCKET is too long for a socket path", NULL);
+		say_failed(c, op, addr, port, "DVIPA_SOCKET is too long for a socket path", NULL, NULL);
 		return -1;
 	}
 	if (c->standby_rank < 0) {
-		debug_line(c, op, addr, "DVIPA_STANDBY is not a rank in 1..254", NULL);
+		say_failed(c, op, addr, port, "DVIPA_STANDBY is not a rank in 1..254", NULL, NULL);
 		return -1;
 	}
 
@@ -613,21 +683,19 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 		req_u32(&q, DV_A_RANK, (uint32_t)c->standby_rank);
 	req_finish(&q);
 
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		debug_line(c, op, addr, "cannot create a socket for dvipad", errtext(errno));
+	/* The real connect(): ours would look at the socket for nothing. */
+	fd = dv_ctl_connect(&c->sock, c->sock_len, deadline, real_connect());
+	if (fd == -ETIMEDOUT) {
+		say_failed(c, op, addr, port, "cannot reach dvipad", c->sock.sun_path,
+			   "no connection accepted " LIMIT_TEXT);
 		return -1;
 	}
-	/* The real connect(): ours would look at the socket for nothing. */
-	if (real_connect()(fd, (const struct sockaddr *)&c->sock, c->sock_len) < 0) {
-		debug_line2(c, op, addr, "cannot reach dvipad", c->sock.sun_path, errtext(errno));
-		goto fail;
+	if (fd < 0) {
+		say_failed(c, op, addr, port, "cannot reach dvipad", c->sock.sun_path, errtext(-fd));
+		return -1;
 	}
-	do
-		n = send(fd, q.buf, q.len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)q.len) {
-		debug_line(c, op, addr, "cannot send to dvipad", n < 0 ? errtext(errno) : "short write");
+	if (send_request(fd, &q, deadline, &why) < 0) {
+		say_failed(c, op, addr, port, "cannot send to dvipad", why, NULL);
 		goto fail;
 	}
 
@@ -636,7 +704,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 	for (;;) {
 		r = recv_reply(fd, 1, addr, standby, got_result ? -1 : deadline, &rep, &why);
 		if (r < 0) {
-			debug_line(c, op, addr, why, NULL);
+			say_failed(c, op, addr, port, why, NULL, NULL);
 			goto fail;
 		}
 		if (rep.source)
@@ -645,7 +713,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 			if (rep.event == EVENT_GRANTED)
 				granted = true;
 			else if (rep.event == EVENT_LOST) {
-				debug_line(c, op, addr, "standby registration lost", rep.reason);
+				say_failed(c, op, addr, port, "standby registration lost", rep.reason, NULL);
 				goto fail;
 			}
 		} else if (rep.result == DV_R_OK) {
@@ -655,7 +723,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 			debug_line(c, op, addr, "standby registered, waiting", rep.reason);
 			got_result = true;
 		} else {
-			debug_line(c, op, addr, dv_result_brief(rep.result), rep.reason);
+			say_refused(c, op, addr, port, &rep);
 			goto fail;
 		}
 		if (got_result && granted) {
@@ -673,13 +741,13 @@ fail:
 
 /* Whether a failed bind() of sa is worth asking dvipad about. */
 static bool vipa_candidate(const struct config *c, int err, const struct sockaddr *sa, socklen_t len,
-			   struct dv_addr *ret)
+			   struct dv_addr *ret, uint16_t *ret_port)
 {
 	/* EADDRNOTAVAIL: not local. EADDRINUSE with DVIPA_STANDBY: local,
 	 * because the primary instance holds it on this very host. */
 	if (err != EADDRNOTAVAIL && !(err == EADDRINUSE && c->standby_rank != 0))
 		return false;
-	if (dv_addr_from_sockaddr(sa, len, ret, NULL) < 0)
+	if (dv_addr_from_sockaddr(sa, len, ret, ret_port) < 0)
 		return false;
 	return !addr_is_special(ret);
 }
@@ -693,14 +761,15 @@ static bool vipa_candidate(const struct config *c, int err, const struct sockadd
 static int bind_slow(const struct config *c, const char *op, int fd, const struct sockaddr *sa, socklen_t len, int err)
 {
 	struct dv_addr a;
+	uint16_t port = 0;
 	bool source;
 	int conn, r, e;
 
-	if (!vipa_candidate(c, err, sa, len, &a)) {
+	if (!vipa_candidate(c, err, sa, len, &a, &port)) {
 		errno = err;
 		return -1;
 	}
-	if (vipa_acquire(c, op, &a, &conn, &source) < 0) {
+	if (vipa_acquire(c, op, &a, port, &conn, &source) < 0) {
 		errno = err;
 		return -1;
 	}
@@ -710,7 +779,7 @@ static int bind_slow(const struct config *c, const char *op, int fd, const struc
 	 * socket is bound, and the connection must not end before that. */
 	close(conn);
 	if (r < 0) {
-		debug_line(c, op, &a, "bind after activation failed", errtext(e));
+		say_failed(c, op, &a, port, "bind after activation failed", errtext(e), NULL);
 		errno = e;
 		return -1;
 	}

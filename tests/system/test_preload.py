@@ -16,6 +16,8 @@ configuration, pid files and logs in the test's tmp_path.
 """
 import hashlib
 import os
+import signal
+import socket
 import subprocess
 import time
 
@@ -40,7 +42,7 @@ PYTHON = "/usr/bin/python3"  # Debian's, whatever PATH says
 def shim_env(dvipad, debug=True, **extra):
     """The environment of a program run under the shim."""
     env = dict(os.environ)
-    for k in ("DVIPA_SOURCE", "DVIPA_STANDBY", "DVIPA_DEBUG"):
+    for k in ("DVIPA_SOURCE", "DVIPA_STANDBY", "DVIPA_DEBUG", "DVIPA_QUIET"):
         env.pop(k, None)
     env["LD_PRELOAD"] = str(SHIM)
     env["DVIPA_SOCKET"] = str(dvipad.sock)
@@ -365,12 +367,15 @@ else:
 """
 
 
-def shim_bind(host, addr, env, port=0, user=None):
+def shim_bind(host, addr, env, port=0, user=None, prefix="dvipa-preload"):
+    """Bind addr:port under the shim: what the program saw, and the lines of
+    stderr that start with prefix ("dvipa-preload": the DVIPA_DEBUG lines;
+    "dvipa:": the line that says why an activation failed)."""
     cmd = [PYTHON, "-c", BIND, addr, str(port)]
     if user:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
     r = host.exec(*cmd, env=env)
-    return r.stdout.strip(), [l for l in r.stderr.splitlines() if l.startswith("dvipa-preload")]
+    return r.stdout.strip(), [l for l in r.stderr.splitlines() if l.startswith(prefix)]
 
 
 def test_bind_outside_ranges_and_failures(lan, dvipad, tmp_path):
@@ -381,8 +386,8 @@ def test_bind_outside_ranges_and_failures(lan, dvipad, tmp_path):
     assert shim_bind(host, "192.0.2.1", shim_env(dvipad)) == ("bound 192.0.2.1", [])
     assert shim_bind(host, "127.0.0.1", shim_env(dvipad)) == ("bound 127.0.0.1", [])
 
-    # Outside every range: the program's own error; silent without DEBUG,
-    # one line with it.
+    # Outside every range: the program's own error; one debug line with
+    # DEBUG (the line that says why is test_refusal_is_said_unless_quiet's).
     assert shim_bind(host, OUTSIDE, shim_env(dvipad, debug=False)) == ("EADDRNOTAVAIL", [])
     out, lines = shim_bind(host, OUTSIDE, shim_env(dvipad))
     assert out == "EADDRNOTAVAIL" and len(lines) == 1 and "in no range" in lines[0], lines
@@ -403,6 +408,109 @@ def test_bind_outside_ranges_and_failures(lan, dvipad, tmp_path):
     assert [l for l in r.stderr.splitlines() if l.startswith("dvipa-preload")] == \
         ['dvipa-preload: source: DVIPA_SOURCE is neither an address nor "auto"; ignored']
     assert "ConnectionRefusedError" in r.stderr  # the connect() itself went ahead
+
+
+def test_refusal_is_said_unless_quiet(lan, dvipad, tmp_path):
+    """The program sees EADDRNOTAVAIL only; one line on stderr says why,
+    unless DVIPA_QUIET."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    quiet = shim_env(dvipad, debug=False, DVIPA_QUIET=1)
+
+    out, lines = shim_bind(host, OUTSIDE, shim_env(dvipad, debug=False), port=8080, prefix="dvipa:")
+    assert out == "EADDRNOTAVAIL"
+    assert lines == [f"dvipa: bind {OUTSIDE}:8080 refused: address {OUTSIDE} is in no VIPARANGE of node host1"], lines
+    assert shim_bind(host, OUTSIDE, quiet, port=8080, prefix="dvipa") == ("EADDRNOTAVAIL", [])
+
+    # dvipad's reason, whatever it is; IPv6 in brackets; port 0 not shown.
+    out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad, debug=False), port=8080, user=65534,
+                           prefix="dvipa:")
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1, lines
+    assert lines[0].startswith(f"dvipa: bind {VIPA_DAEMON}:8080 refused: uid 65534 is not allowed"), lines
+    outside6 = "2001:db8:ffff::7"
+    out, lines = shim_bind(host, outside6, shim_env(dvipad, debug=False), port=80, prefix="dvipa:")
+    assert out == "EADDRNOTAVAIL" and len(lines) == 1 and lines[0].startswith(f"dvipa: bind [{outside6}]:80 refused: ")
+    out, lines = shim_bind(host, OUTSIDE, shim_env(dvipad, debug=False), prefix="dvipa:")
+    assert lines == [f"dvipa: bind {OUTSIDE} refused: address {OUTSIDE} is in no VIPARANGE of node host1"], lines
+
+    # Not a refusal, the same line: dvipad absent.
+    gone = shim_env(dvipad, debug=False, DVIPA_SOCKET=tmp_path / "nothing.sock")
+    out, lines = shim_bind(host, VIPA_MISC, gone, port=8080, prefix="dvipa:")
+    assert out == "EADDRNOTAVAIL" and lines == [
+        f"dvipa: bind {VIPA_MISC}:8080 failed: cannot reach dvipad: {tmp_path}/nothing.sock: "
+        "No such file or directory"], lines
+    assert shim_bind(host, VIPA_MISC, dict(gone, DVIPA_QUIET="1"), prefix="dvipa") == ("EADDRNOTAVAIL", [])
+
+    # A success says nothing.
+    r = host.exec(PYTHON, "-c", BIND, VIPA_MISC, "8080", env=shim_env(dvipad, debug=False))
+    assert r.stdout.strip() == f"bound {VIPA_MISC}" and r.stderr == ""
+
+
+SHIM_LIMIT = 30  # seconds: DV_CTL_TIMEOUT_S, libdvipa-preload(8)
+# What a loaded machine may add to it: starting python, the shim's retry
+# interval (50 ms), scheduling.
+SHIM_MARGIN = 20
+
+
+def listen_queue(ns, path):
+    """Connections waiting in the listen queue of the UNIX socket path."""
+    for line in ns.exec("ss", "-Hxl").stdout.splitlines():
+        f = line.split()
+        if str(path) in f:
+            return int(f[2])  # Netid State Recv-Q ...
+    return None
+
+
+def test_stopped_dvipad_does_not_hang_bind(lan, dvipad, procs):
+    """
+    dvipad stopped (SIGSTOP): a bind() under the shim fails with
+    EADDRNOTAVAIL within the limit, whether its connect() finds room in the
+    listen queue (then it waits for the answer) or finds the queue full
+    (then it waits for room): one deadline bounds the whole exchange.
+    """
+    host = lan.hosts["h"]
+    dvipad.start()
+    env = shim_env(dvipad, debug=False)
+    fillers = []
+    os.kill(dvipad.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        waits_answer = host.popen(PYTHON, "-c", BIND, VIPA_MISC, "8080", env=env)
+        procs.append(waits_answer)
+        wait_for(lambda: listen_queue(host, dvipad.sock) == 1, timeout=SHIM_MARGIN,
+                 what="the first binder's connection in dvipad's listen queue")
+        # Fill the queue (the backlog is 128) until a connect would block.
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.setblocking(False)
+            try:
+                s.connect(str(dvipad.sock))
+            except BlockingIOError:
+                s.close()
+                break
+            fillers.append(s)
+            assert len(fillers) < 10000
+        t1 = time.monotonic()
+        waits_room = host.popen(PYTHON, "-c", BIND, VIPA_MISC, "8081", env=env)
+        procs.append(waits_room)
+
+        for p, start, port, why in ((waits_answer, t0, 8080, "no answer from dvipad within 30 s"),
+                                    (waits_room, t1, 8081, f"cannot reach dvipad: {dvipad.sock}: "
+                                                           "no connection accepted within 30 s")):
+            out, err = p.communicate(timeout=SHIM_LIMIT + SHIM_MARGIN)
+            took = time.monotonic() - start
+            assert out.strip() == "EADDRNOTAVAIL", err
+            assert f"dvipa: bind {VIPA_MISC}:{port} failed: {why}\n" in err, err
+            assert SHIM_LIMIT - 1 < took < SHIM_LIMIT + SHIM_MARGIN, took
+        figure("bind() under the shim, dvipad stopped, listen queue full: returns after",
+               f"{time.monotonic() - t1:.1f} s")
+    finally:
+        for s in fillers:
+            s.close()
+        os.kill(dvipad.proc.pid, signal.SIGCONT)
+    # And dvipad, once it runs again, serves the shim as before.
+    out, lines = shim_bind(host, VIPA_MISC, env, port=8082, prefix="dvipa")
+    assert out == f"bound {VIPA_MISC}" and lines == [], lines
 
 
 def test_bind_v4_mapped_and_permissions(lan, dvipad):

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The client end of dvipad's control socket: connecting with a deadline.
+ * Shared by libdvipa, dvipactl and the preload shim; libc only and
+ * async-signal-safe (the shim calls it from bind(), which a signal handler
+ * may call).
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/*
+ * The one limit of a client's wait for dvipad: the shim's whole exchange
+ * (connect, send, the answer to an ACTIVATE), the connect of libdvipa and
+ * dvipactl, each message of an answer to dvipactl. dvipad answers within a
+ * second (its longest step is the duplicate-address probe) unless it is
+ * stopped or wedged; in a cluster an activation may also wait for the
+ * other nodes, which Corosync bounds well below this.
+ */
+#define DV_CTL_TIMEOUT_S 30
+#define DV_CTL_TIMEOUT_MS (DV_CTL_TIMEOUT_S * 1000)
+
+typedef int (*dv_connect_fn)(int fd, const struct sockaddr *sa, socklen_t len);
+
+/* CLOCK_MONOTONIC in milliseconds: what deadlines are expressed in. */
+int64_t dv_now_ms(void);
+
+/*
+ * A new SOCK_SEQPACKET socket (close-on-exec, non-blocking) connected to
+ * sa, or -errno: -ETIMEDOUT when dvipad's listen queue stayed full until
+ * deadline_ms. connect_fn is connect(2), or what the shim resolved as the
+ * real one (its own would look at the socket for nothing).
+ */
+int dv_ctl_connect(const struct sockaddr_un *sa, socklen_t len, int64_t deadline_ms, dv_connect_fn connect_fn);
