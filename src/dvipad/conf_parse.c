@@ -333,7 +333,9 @@ static int check_range_usable(struct parser *p, const struct dv_prefix *pfx, uns
 		return 0;
 	dv_prefix_fmt(pfx, pb);
 	dv_prefix_fmt(&b->prefix, bb);
-	if (b->prefix.len <= pfx->len)
+	if (b->prefix.len == pfx->len)
+		return err_at(p, line, "range %s cannot hold VIPAs (%s)", pb, b->what);
+	if (b->prefix.len < pfx->len)
 		return err_at(p, line, "range %s is in %s, which cannot hold VIPAs (%s)", pb, bb, b->what);
 	return err_at(p, line, "range %s overlaps %s, which cannot hold VIPAs (%s)", pb, bb, b->what);
 }
