@@ -1195,8 +1195,16 @@ static int distribute_check(struct parser *p)
 		struct dv_addr a;
 
 		if (have_port || !kw || strcmp(kw, "PORT") != 0) {
-			if (!have_port && !kw && dv_addr_parse(p->tok[i], &a) == 0)
-				have_addr = true;
+			const struct dv_addr_block *bad;
+
+			if (have_port || kw || dv_addr_parse(p->tok[i], &a) < 0)
+				continue;
+			have_addr = true;
+			/* The distributed VIPA; DESTIP's addresses (after PORT) are
+			 * the targets' own. */
+			bad = dv_addr_unusable(&a);
+			if (bad)
+				r = err_at(p, p->tok_line[i], "\"%s\" cannot be a VIPA (%s)", p->tok[i], bad->what);
 			continue;
 		}
 		have_port = true;

@@ -914,6 +914,9 @@ static void test_unusable_addresses(void **state)
 		{"VIPABACKUP 10 fe80::5", "\"fe80::5\" cannot be a VIPA (link-local address)"},
 		{"VIPADEFINE 0.0.0.0", "\"0.0.0.0\" cannot be a VIPA (unspecified address)"},
 		{"VIPADEFINE ::ffff:224.1.2.3", "\"::ffff:224.1.2.3\" cannot be a VIPA (multicast address)"},
+		{"VIPADISTRIBUTE DEFINE 127.0.0.1 PORT 80 DESTIP ALL",
+		 "\"127.0.0.1\" cannot be a VIPA (loopback address)"},
+		{"VIPADELETE ff02::1", "\"ff02::1\" cannot be a VIPA (multicast address)"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
