@@ -3,9 +3,10 @@
  * dvipa.conf parser; the language is described in dvipa.conf(5).
  *
  * Hand-written rather than a yacc grammar: the language has one statement per
- * line and z/OS-style abbreviated keywords, which a tokenizer and a keyword
- * matcher express directly, and error recovery is simply "go on with the next
- * line". Every error is reported; the parse fails if there was any.
+ * line (with z/OS-style continuation lines) and z/OS-style abbreviated
+ * keywords, which a tokenizer and a keyword matcher express directly, and
+ * error recovery is simply "go on with the next statement". Every error is
+ * reported; the parse fails if there was any.
  */
 #include "conf.h"
 
@@ -24,7 +25,10 @@
 #include <unistd.h>
 
 #define LINE_MAX_LEN 4096
-#define MAX_TOKENS (LINE_MAX_LEN / 2 + 1)
+/* One statement with its continuation lines; each line stored takes its
+ * length plus a NUL, and each token at least two bytes of that. */
+#define STMT_MAX_LEN (4 * LINE_MAX_LEN)
+#define MAX_TOKENS (STMT_MAX_LEN / 2 + 1)
 #define FILE_MAX_SIZE (16u << 20)
 #define NAME_LIST_MAX 4096 /* bytes of one USER or GROUP list */
 
@@ -33,6 +37,7 @@ struct addr_item {
 	struct dv_addr addr;
 	uint8_t plen;
 	const char *tok; /* as written, for messages */
+	unsigned line;	 /* where tok is */
 };
 
 /* An ALLOW clause while it is being parsed. */
@@ -49,10 +54,16 @@ struct parser {
 	const char *file;
 	FILE *errf;
 	unsigned nerrors;
-	unsigned line;
+	unsigned line; /* the statement's first line */
 
-	char buf[LINE_MAX_LEN + 1];
+	/* The statement being read: its lines' text, split into tokens, and
+	 * the line of each token, which errors about it name. */
+	bool open;   /* a statement has begun, continuation lines join it */
+	bool broken; /* one of its lines had an error: it is dropped */
+	char buf[STMT_MAX_LEN];
+	size_t buf_len;
 	char *tok[MAX_TOKENS];
+	unsigned tok_line[MAX_TOKENS];
 	size_t ntok, pos;
 
 	bool in_block;
@@ -89,13 +100,23 @@ __attribute__((format(printf, 3, 4))) static int err_at(struct parser *p, unsign
 	return -EINVAL;
 }
 
-/* Report an error on the current line; returns -EINVAL for "return perr()". */
+/* The line of token i, or of the statement when there is no such token. */
+static unsigned tok_line(const struct parser *p, size_t i)
+{
+	return i < p->ntok ? p->tok_line[i] : p->line;
+}
+
+/*
+ * Report an error on the line of the last token taken, which is the one the
+ * parsers' messages are about (or the keyword that wants what is missing);
+ * returns -EINVAL for "return perr()".
+ */
 __attribute__((format(printf, 2, 3))) static int perr(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	verr_at(p, p->line, fmt, ap);
+	verr_at(p, tok_line(p, p->pos ? p->pos - 1 : 0), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
@@ -136,11 +157,24 @@ static bool take_kw(struct parser *p, const char *name, size_t min)
 	return true;
 }
 
+/* Whether token i begins a continuation line. */
+static bool starts_continuation(const struct parser *p, size_t i)
+{
+	return i > 0 && i < p->ntok && p->tok_line[i] != p->tok_line[i - 1];
+}
+
 static int expect_end(struct parser *p)
 {
-	if (p->pos < p->ntok)
-		return perr(p, "unexpected \"%s\"", p->tok[p->pos]);
-	return 0;
+	size_t i = p->pos;
+
+	if (i >= p->ntok)
+		return 0;
+	/* Most likely a misspelt statement keyword on an indented line. */
+	if (starts_continuation(p, i))
+		return err_at(p, p->tok_line[i],
+			      "unexpected \"%s\" (an indented line continues the statement of line %u)", p->tok[i],
+			      p->line);
+	return err_at(p, p->tok_line[i], "unexpected \"%s\"", p->tok[i]);
 }
 
 static bool is_digits(const char *s)
@@ -277,7 +311,7 @@ static int parse_range(struct parser *p, struct dv_prefix *ret)
 		return perr(p, "range \"%s\" needs a mask (address_mask address or address/length)", t);
 	p->pos++;
 	if (dv_mask_parse(t, &len) < 0)
-		return perr(p, "non-contiguous mask \"%s\"", t);
+		return err_at(p, tok_line(p, p->pos - 2), "non-contiguous mask \"%s\"", t);
 	if (a.family != AF_INET)
 		return perr(p, "mask \"%s\" does not apply to IPv6 address \"%s\"", t, n);
 	if (dv_prefix_make(&a, len, ret) < 0) {
@@ -289,29 +323,21 @@ static int parse_range(struct parser *p, struct dv_prefix *ret)
 	return 0;
 }
 
-/* Addresses no node can meaningfully hold as a VIPA. */
-static const char *unusable_reason(const struct dv_addr *a)
+/* A range that would let VIPAs come from a block no VIPA may be in. */
+static int check_range_usable(struct parser *p, const struct dv_prefix *pfx, unsigned line)
 {
-	if (a->family == AF_INET) {
-		uint8_t b = a->bytes[0];
+	const struct dv_addr_block *b = dv_prefix_unusable(pfx);
+	char pb[DV_ADDR_STRLEN], bb[DV_ADDR_STRLEN];
 
-		if (b == 0)
-			return "\"this network\" address";
-		if (b == 127)
-			return "loopback address";
-		if (b >= 224 && b < 240)
-			return "multicast address";
-		if (b >= 240)
-			return "reserved address";
-		return NULL;
-	}
-	if (a->bytes[0] == 0xff)
-		return "multicast address";
-	if (IN6_IS_ADDR_UNSPECIFIED(&a->v6))
-		return "unspecified address";
-	if (IN6_IS_ADDR_LOOPBACK(&a->v6))
-		return "loopback address";
-	return NULL;
+	if (!b)
+		return 0;
+	dv_prefix_fmt(pfx, pb);
+	dv_prefix_fmt(&b->prefix, bb);
+	if (b->prefix.len == pfx->len)
+		return err_at(p, line, "range %s cannot hold VIPAs (%s)", pb, b->what);
+	if (b->prefix.len < pfx->len)
+		return err_at(p, line, "range %s is in %s, which cannot hold VIPAs (%s)", pb, bb, b->what);
+	return err_at(p, line, "range %s overlaps %s, which cannot hold VIPAs (%s)", pb, bb, b->what);
 }
 
 /* A dotted IPv4 word before more addresses is taken as a mask when it is one
@@ -347,7 +373,7 @@ static int parse_addr_list(struct parser *p, const char *stmt, bool until_trackp
 	}
 	while ((t = peek(p)) && !(until_trackport && kw_match(t, "TRACKPORT", 0))) {
 		struct addr_item *it = &p->items[n];
-		const char *why;
+		const struct dv_addr_block *bad;
 
 		p->pos++;
 		it->tok = t;
@@ -371,11 +397,12 @@ static int parse_addr_list(struct parser *p, const char *stmt, bool until_trackp
 			}
 			it->plen = mask ? mask_len : (uint8_t)dv_addr_maxlen(&it->addr);
 		}
-		why = unusable_reason(&it->addr);
-		if (why) {
-			r = perr(p, "\"%s\" cannot be a VIPA (%s)", t, why);
+		bad = dv_addr_unusable(&it->addr);
+		if (bad) {
+			r = perr(p, "\"%s\" cannot be a VIPA (%s)", t, bad->what);
 			continue;
 		}
+		it->line = tok_line(p, p->pos - 1);
 		n++;
 	}
 	if (r < 0)
@@ -455,8 +482,9 @@ static int lookup_group(const char *name, gid_t *ret)
 	}
 }
 
-/* Resolve one USER or GROUP name; numeric ids are taken as they are. */
-static int resolve(struct parser *p, bool group, const char *name, uint32_t *ret)
+/* Resolve one USER or GROUP name, written on line; numeric ids are taken as
+ * they are. */
+static int resolve(struct parser *p, unsigned line, bool group, const char *name, uint32_t *ret)
 {
 	const char *what = group ? "group" : "user";
 	int r;
@@ -468,7 +496,7 @@ static int resolve(struct parser *p, bool group, const char *name, uint32_t *ret
 		v = strtoul(name, NULL, 10);
 		/* (uid_t)-1 means "no id" to the kernel. */
 		if (errno || v >= UINT32_MAX)
-			return perr(p, "%s id \"%s\" is out of range", what, name);
+			return err_at(p, line, "%s id \"%s\" is out of range", what, name);
 		*ret = (uint32_t)v;
 		return 0;
 	}
@@ -486,9 +514,9 @@ static int resolve(struct parser *p, bool group, const char *name, uint32_t *ret
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT)
-		return perr(p, "unknown %s \"%s\"", what, name);
+		return err_at(p, line, "unknown %s \"%s\"", what, name);
 	if (r < 0)
-		return perr(p, "cannot look up %s \"%s\": %s", what, name, strerror(-r));
+		return err_at(p, line, "cannot look up %s \"%s\": %s", what, name, strerror(-r));
 	return 0;
 }
 
@@ -499,6 +527,10 @@ static int allow_add(struct allow *a, bool group, const char *name, uint32_t id)
 	char **nn;
 	char *dup;
 
+	/* A name given twice (in ALLOW and by SAF) is listed once. */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp((*names)[i], name) == 0)
+			return 0;
 	nn = realloc(*names, (n + 1) * sizeof(*nn));
 	if (!nn)
 		return -ENOMEM;
@@ -529,6 +561,20 @@ static int allow_add(struct allow *a, bool group, const char *name, uint32_t id)
 	return 0;
 }
 
+/* The line of the name at offset off of a list joined from the tokens from
+ * first on: a list may go on on the next line. */
+static unsigned list_line(const struct parser *p, size_t first, size_t off)
+{
+	size_t end = 0;
+
+	for (size_t i = first; i < p->ntok; i++) {
+		end += strlen(p->tok[i]);
+		if (off < end)
+			return p->tok_line[i];
+	}
+	return tok_line(p, first);
+}
+
 /*
  * USER a,b,c or GROUP a,b: one comma-separated list, which may also be
  * written with blanks around the commas ("a, b"). Every unknown name is
@@ -538,7 +584,7 @@ static int parse_name_list(struct parser *p, bool group, struct allow *a)
 {
 	const char *kw = group ? "GROUP" : "USER";
 	char list[NAME_LIST_MAX + 1];
-	size_t len = 0;
+	size_t len = 0, first = p->pos;
 	const char *t = peek(p);
 	char *save = NULL, *s;
 	int r = 0;
@@ -551,7 +597,7 @@ static int parse_name_list(struct parser *p, bool group, struct allow *a)
 		size_t n = strlen(t);
 
 		if (len + n > NAME_LIST_MAX)
-			return perr(p, "%s list is too long", kw);
+			return err_at(p, tok_line(p, p->pos), "%s list is too long", kw);
 		memcpy(list + len, t, n + 1);
 		len += n;
 		p->pos++;
@@ -559,12 +605,13 @@ static int parse_name_list(struct parser *p, bool group, struct allow *a)
 	if (list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,"))
 		r = perr(p, "empty name in %s list", kw);
 	for (s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		unsigned line = list_line(p, first, (size_t)(s - list));
 		uint32_t id;
 		int k;
 
 		if (a->n_users + a->n_groups >= DV_CONF_MAX_ALLOW)
-			return perr(p, "too many names in ALLOW (at most %d)", DV_CONF_MAX_ALLOW);
-		k = resolve(p, group, s, &id);
+			return err_at(p, line, "too many names in ALLOW (at most %d)", DV_CONF_MAX_ALLOW);
+		k = resolve(p, line, group, s, &id);
 		if (k == -ENOMEM)
 			return k;
 		if (k < 0) {
@@ -607,6 +654,58 @@ static int parse_allow(struct parser *p, struct allow *a)
 	if (!users && !groups)
 		return perr(p, "ALLOW needs USER or GROUP");
 	return r;
+}
+
+/*
+ * SAF resname. On z/OS it names the SERVAUTH profile
+ * EZB.BINDDVIPARANGE.sysname.tcpname.resname, whose access list says who may
+ * create VIPAs in the range; the Linux counterpart of such a list is a group,
+ * so it admits the members of the Unix group resname, as ALLOW GROUP would.
+ * z/OS resource names are upper case and Unix group names rarely are: a name
+ * no group has is also tried in lower case.
+ */
+static int parse_saf(struct parser *p, struct allow *a)
+{
+	_cleanup_free_ char *lower = NULL;
+	const char *t = take(p), *name;
+	unsigned line = tok_line(p, p->pos - 1);
+	gid_t gid = 0;
+	int r;
+
+	if (!t)
+		return perr(p, "SAF needs a resource name (the Unix group it admits)");
+	if (a->n_users + a->n_groups >= DV_CONF_MAX_ALLOW)
+		return perr(p, "too many names in ALLOW (at most %d)", DV_CONF_MAX_ALLOW);
+	if (is_digits(t)) {
+		uint32_t id;
+
+		if (resolve(p, line, true, t, &id) < 0)
+			return -EINVAL;
+		return allow_add(a, true, t, id);
+	}
+	name = t;
+	r = lookup_group(name, &gid);
+	if (r == -ENOENT) {
+		lower = strdup(t);
+		if (!lower)
+			return -ENOMEM;
+		for (char *c = lower; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		if (strcmp(lower, t) != 0) {
+			name = lower;
+			r = lookup_group(name, &gid);
+		}
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r == -ENOENT && name == lower)
+		return perr(p, "SAF \"%s\": no Unix group \"%s\" or \"%s\"", t, t, lower);
+	if (r == -ENOENT)
+		return perr(p, "SAF \"%s\": no Unix group \"%s\"", t, t);
+	if (r < 0)
+		return perr(p, "SAF \"%s\": cannot look up group \"%s\": %s", t, name, strerror(-r));
+	return allow_add(a, true, name, gid);
 }
 
 /* ---- statements outside VIPADYNAMIC ---------------------------------------- */
@@ -653,7 +752,7 @@ static int st_cluster(struct parser *p)
 	if (kw_match(t, "NONE", 0)) {
 		p->c->cluster = DV_CLUSTER_NONE;
 		if (peek(p) && kw_match(peek(p), "GROUP", 0))
-			return perr(p, "GROUP needs CLUSTER COROSYNC");
+			return err_at(p, tok_line(p, p->pos), "GROUP needs CLUSTER COROSYNC");
 	} else if (kw_match(t, "COROSYNC", 0)) {
 		p->c->cluster = DV_CLUSTER_COROSYNC;
 		if (take_kw(p, "GROUP", 0)) {
@@ -825,32 +924,49 @@ static int parse_range_policy(struct parser *p, enum dv_range_policy *policy, bo
 	return 0;
 }
 
-/* BINDWATCH and SOURCEVIPA after the range, each at most once. */
-static int parse_range_flags(struct parser *p, bool *bindwatch, bool *sourcevipa, bool *options)
+/* What may follow a range. */
+struct range_options {
+	bool bindwatch, sourcevipa, saf, allow;
+	bool any; /* MOVEABLE or UNIQUE included */
+};
+
+/* BINDWATCH, SOURCEVIPA, SAF and ALLOW after the range, in any order, each
+ * at most once; SAF and ALLOW both add to a. */
+static int parse_range_options(struct parser *p, struct range_options *o, struct allow *a)
 {
+	static const char *const names[] = {"BINDWATCH", "SOURCEVIPA", "SAF", "ALLOW"};
+	bool *seen[] = {&o->bindwatch, &o->sourcevipa, &o->saf, &o->allow};
+
 	for (;;) {
-		if (take_kw(p, "BINDWATCH", 0)) {
-			if (*bindwatch)
-				return perr(p, "duplicate BINDWATCH");
-			*bindwatch = *options = true;
-		} else if (take_kw(p, "SOURCEVIPA", 0)) {
-			if (*sourcevipa)
-				return perr(p, "duplicate SOURCEVIPA");
-			*sourcevipa = *options = true;
-		} else {
+		size_t i = 0;
+		int k = 0;
+
+		while (i < 4 && !take_kw(p, names[i], 0))
+			i++;
+		if (i == 4)
 			return 0;
-		}
+		if (*seen[i])
+			return perr(p, "duplicate %s", names[i]);
+		*seen[i] = o->any = true;
+		if (seen[i] == &o->saf)
+			k = parse_saf(p, a);
+		else if (seen[i] == &o->allow)
+			k = parse_allow(p, a);
+		if (k < 0)
+			return k;
 	}
 }
 
-static int range_delete(struct parser *p, struct dv_conf_range *r, const struct dv_prefix *pfx, bool options)
+static int range_delete(struct parser *p, struct dv_conf_range *r, const struct dv_prefix *pfx, bool options,
+			unsigned line)
 {
 	char buf[DV_ADDR_STRLEN];
 
 	if (options)
-		return perr(p, "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW");
+		return err_at(p, p->line,
+			      "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW");
 	if (!r || r->deleted)
-		return perr(p, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(pfx, buf));
+		return err_at(p, line, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(pfx, buf));
 	r->deleted = true;
 	return 0;
 }
@@ -885,45 +1001,45 @@ static int st_viparange(struct parser *p)
 {
 	_cleanup_(allow_done) struct allow allow = {0};
 	enum dv_range_policy policy = DV_POLICY_NONDISRUPTIVE;
-	bool del = false, options = false, bindwatch = false, sourcevipa = false;
+	struct range_options o = {0};
+	bool del = false;
 	char buf[DV_ADDR_STRLEN];
 	struct dv_conf_range *r;
 	struct dv_prefix pfx;
+	unsigned range_line;
 	int k;
 
 	if (take_kw(p, "DEFINE", 0))
 		del = false;
 	else if (take_kw(p, "DELETE", 0))
 		del = true;
-	k = parse_range_policy(p, &policy, &options);
+	k = parse_range_policy(p, &policy, &o.any);
 	if (k < 0)
 		return k;
+	range_line = tok_line(p, p->pos);
 	if (parse_range(p, &pfx) < 0)
 		return -EINVAL;
-	k = parse_range_flags(p, &bindwatch, &sourcevipa, &options);
+	if (!del && check_range_usable(p, &pfx, range_line) < 0)
+		return -EINVAL;
+	k = parse_range_options(p, &o, &allow);
 	if (k < 0)
 		return k;
-	if (take_kw(p, "ALLOW", 0)) {
-		k = parse_allow(p, &allow);
-		if (k < 0)
-			return k;
-		options = true;
-	}
 	if (expect_end(p) < 0)
 		return -EINVAL;
 
 	r = range_lookup(p->c, &pfx);
 	if (del)
-		return range_delete(p, r, &pfx, options);
+		return range_delete(p, r, &pfx, o.any, range_line);
 	if (r && !r->deleted)
-		return perr(p, "duplicate range %s (first at line %u)", dv_prefix_fmt(&pfx, buf), r->line);
+		return err_at(p, range_line, "duplicate range %s (first at line %u)", dv_prefix_fmt(&pfx, buf),
+			      r->line);
 	k = range_slot(p, &pfx, &r);
 	if (k < 0)
 		return k;
 	r->deleted = false;
 	r->policy = policy;
-	r->bindwatch = bindwatch;
-	r->sourcevipa = sourcevipa;
+	r->bindwatch = o.bindwatch;
+	r->sourcevipa = o.sourcevipa;
 	r->line = p->line;
 	range_take_allow(r, &allow);
 	return 0;
@@ -949,7 +1065,7 @@ static int add_defines(struct parser *p, size_t n, unsigned rank, enum dv_moveab
 		int k;
 
 		if (old) {
-			r = perr(p, "duplicate address \"%s\" (first at line %u)", it->tok, old->line);
+			r = err_at(p, it->line, "duplicate address \"%s\" (first at line %u)", it->tok, old->line);
 			continue;
 		}
 		k = table_limit(p, c->n_defines, &p->defines_full, "VIPADEFINE and VIPABACKUP addresses");
@@ -1036,7 +1152,7 @@ static int st_vipadelete(struct parser *p)
 		struct dv_conf_define *d = define_lookup(c, &p->items[i].addr);
 
 		if (!d) {
-			r = perr(p, "no VIPADEFINE or VIPABACKUP for \"%s\"", p->items[i].tok);
+			r = err_at(p, p->items[i].line, "no VIPADEFINE or VIPABACKUP for \"%s\"", p->items[i].tok);
 			continue;
 		}
 		memmove(d, d + 1, (size_t)(c->defines + c->n_defines - (d + 1)) * sizeof(*d));
@@ -1079,24 +1195,33 @@ static int distribute_check(struct parser *p)
 		struct dv_addr a;
 
 		if (have_port || !kw || strcmp(kw, "PORT") != 0) {
-			if (!have_port && !kw && dv_addr_parse(p->tok[i], &a) == 0)
-				have_addr = true;
+			const struct dv_addr_block *bad;
+
+			if (have_port || kw || dv_addr_parse(p->tok[i], &a) < 0)
+				continue;
+			have_addr = true;
+			/* The distributed VIPA; DESTIP's addresses (after PORT) are
+			 * the targets' own. */
+			bad = dv_addr_unusable(&a);
+			if (bad)
+				r = err_at(p, p->tok_line[i], "\"%s\" cannot be a VIPA (%s)", p->tok[i], bad->what);
 			continue;
 		}
 		have_port = true;
 		if (i + 1 >= p->ntok || !is_digits(p->tok[i + 1]))
-			r = perr(p, "PORT needs a port number");
+			r = err_at(p, p->tok_line[i], "PORT needs a port number");
 		for (size_t j = i + 1; j < p->ntok && is_digits(p->tok[j]); j++) {
 			unsigned port;
 
+			p->pos = j + 1; /* for parse_num's error line */
 			if (parse_num(p, "PORT", p->tok[j], 1, 65535, &port) < 0)
 				r = -EINVAL;
 		}
 	}
 	if (!have_addr)
-		r = perr(p, "VIPADISTRIBUTE needs an address");
+		r = err_at(p, p->line, "VIPADISTRIBUTE needs an address");
 	if (!have_port)
-		r = perr(p, "VIPADISTRIBUTE needs PORT");
+		r = err_at(p, p->line, "VIPADISTRIBUTE needs PORT");
 	return r;
 }
 
@@ -1177,17 +1302,76 @@ static const struct statement {
 	{"VIPADISTRIBUTE", 8, INSIDE, st_vipadistribute},
 };
 
+#define N_STATEMENTS (sizeof(statements) / sizeof(statements[0]))
+
+static const struct statement *find_statement(const char *word)
+{
+	for (size_t i = 0; i < N_STATEMENTS; i++)
+		if (kw_match(word, statements[i].name, statements[i].min))
+			return &statements[i];
+	return NULL;
+}
+
+/*
+ * The statement keywords word is too short an abbreviation of: "VIPADE" of
+ * VIPADEFINE and VIPADELETE, "NOD" of NODE (which is spelt only in full).
+ * Words shorter than 3 characters are taken for no keyword: on an indented
+ * line they are more likely operands.
+ */
+static size_t short_candidates(const char *word, const struct statement *ret[static N_STATEMENTS])
+{
+	size_t n = 0, len = strlen(word);
+
+	if (len < 3)
+		return 0;
+	for (size_t i = 0; i < N_STATEMENTS; i++) {
+		const struct statement *st = &statements[i];
+		size_t min = st->min ? st->min : strlen(st->name);
+
+		if (len < min && strncasecmp(word, st->name, len) == 0)
+			ret[n++] = st;
+	}
+	return n;
+}
+
+/* Whether word begins a statement, also as a too short abbreviation (which
+ * is then reported as such): a line starting with it continues nothing. */
+static bool is_statement_word(const char *word)
+{
+	const struct statement *c[N_STATEMENTS];
+
+	return find_statement(word) || short_candidates(word, c) > 0;
+}
+
+static int unknown_statement(struct parser *p)
+{
+	const struct statement *c[N_STATEMENTS];
+	const char *w = p->tok[0];
+	size_t n = short_candidates(w, c);
+	char list[N_STATEMENTS * 20] = "";
+
+	if (n == 0)
+		return perr(p, "unknown keyword \"%s\"", w);
+	if (n == 1 && c[0]->min == 0)
+		return perr(p, "unknown keyword \"%s\" (%s cannot be abbreviated)", w, c[0]->name);
+	if (n == 1)
+		return perr(p, "keyword \"%s\" is abbreviated too far: %s takes at least %.*s", w, c[0]->name,
+			    (int)c[0]->min, c[0]->name);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(list, i + 1 < n ? ", " : " or ");
+		strcat(list, c[i]->name);
+	}
+	return perr(p, "ambiguous keyword \"%s\": %s?", w, list);
+}
+
 static int parse_statement(struct parser *p)
 {
-	const struct statement *st = NULL;
+	const struct statement *st = find_statement(p->tok[0]);
 
-	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
-		if (kw_match(p->tok[0], statements[i].name, statements[i].min)) {
-			st = &statements[i];
-			break;
-		}
+	p->pos = 0;
 	if (!st)
-		return perr(p, "unknown keyword \"%s\"", p->tok[0]);
+		return unknown_statement(p);
 	if (st->where == OUTSIDE && p->in_block)
 		return perr(p, "%s is not allowed inside VIPADYNAMIC", st->name);
 	if (st->where == INSIDE && !p->in_block)
@@ -1203,33 +1387,82 @@ static bool is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-/* Split one line (without its newline) into p->tok. Returns 0, or -EINVAL
- * after reporting it. */
-static int tokenize(struct parser *p, const char *line, size_t len)
+static bool is_comment(char ch)
 {
-	char *s = p->buf;
+	/* '#' is dvipa's, ';' z/OS's. */
+	return ch == '#' || ch == ';';
+}
 
+/*
+ * Check one line (without its newline): its length and characters. Returns 0
+ * and the length of its text before any comment, -E2BIG, or -EILSEQ with
+ * the offending character.
+ */
+static int check_line(const char *line, size_t len, size_t *ret_len, unsigned char *ret_bad)
+{
 	if (len > LINE_MAX_LEN)
-		return perr(p, "line too long (more than %d characters)", LINE_MAX_LEN);
+		return -E2BIG;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)line[i];
 
-		if (ch == '#') {
+		if (is_comment((char)ch)) {
 			len = i;
 			break;
 		}
-		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f)
-			return perr(p, "invalid character 0x%02x", ch);
+		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) {
+			*ret_bad = ch;
+			return -EILSEQ;
+		}
 	}
-	memcpy(s, line, len);
+	*ret_len = len;
+	return 0;
+}
+
+/* The first word of a line, cut to size (no keyword is that long); "" when
+ * the line has none before a comment. */
+static void first_word(const char *line, size_t len, char word[static 32])
+{
+	size_t i = 0, n = 0;
+
+	while (i < len && is_blank(line[i]))
+		i++;
+	while (i < len && n < 31 && !is_blank(line[i]) && !is_comment(line[i]))
+		word[n++] = line[i++];
+	word[n] = 0;
+}
+
+/* Parse the statement read so far, if any and unbroken, and start afresh. */
+static int end_statement(struct parser *p)
+{
+	int r = 0;
+
+	if (p->open && !p->broken && p->ntok > 0)
+		r = parse_statement(p);
+	p->open = p->broken = false;
+	p->ntok = p->pos = p->buf_len = 0;
+	return r == -ENOMEM ? r : 0;
+}
+
+/* Add the tokens of one checked line to the statement. */
+static void add_tokens(struct parser *p, unsigned line, const char *text, size_t len)
+{
+	char *s = p->buf + p->buf_len;
+
+	if (len + 1 > sizeof(p->buf) - p->buf_len) {
+		err_at(p, line, "statement too long (more than %d characters with its continuation lines)",
+		       STMT_MAX_LEN);
+		p->broken = true;
+		return;
+	}
+	memcpy(s, text, len);
 	s[len] = 0;
-	p->ntok = 0;
-	p->pos = 0;
+	p->buf_len += len + 1;
 	for (;;) {
 		while (is_blank(*s))
 			s++;
 		if (!*s)
 			break;
+		p->tok_line[p->ntok] = line;
 		p->tok[p->ntok++] = s;
 		while (*s && !is_blank(*s))
 			s++;
@@ -1237,6 +1470,39 @@ static int tokenize(struct parser *p, const char *line, size_t len)
 			break;
 		*s++ = 0;
 	}
+}
+
+/*
+ * One line of the file. A line that starts with a blank and whose first word
+ * is not a statement keyword continues the statement before it, as z/OS
+ * profiles continue statements; blank and comment lines in between do not
+ * end it. A line with an error drops the statement it belongs to, so that
+ * its other lines do not add errors of their own.
+ */
+static int read_line(struct parser *p, unsigned line, const char *s, size_t len)
+{
+	unsigned char bad = 0;
+	size_t text_len = 0;
+	char word[32];
+	int err = check_line(s, len, &text_len, &bad);
+
+	first_word(s, len, word);
+	if (err == 0 && !word[0])
+		return 0;
+	if (!(p->open && len > 0 && is_blank(s[0]) && !is_statement_word(word))) {
+		if (end_statement(p) < 0)
+			return -ENOMEM;
+		p->open = true;
+		p->line = line;
+	}
+	if (err == -E2BIG)
+		err_at(p, line, "line too long (more than %d characters)", LINE_MAX_LEN);
+	else if (err < 0)
+		err_at(p, line, "invalid character 0x%02x", bad);
+	if (err < 0)
+		p->broken = true;
+	else if (!p->broken)
+		add_tokens(p, line, s, text_len);
 	return 0;
 }
 
@@ -1295,6 +1561,7 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 	_cleanup_conf_ struct dv_conf *c = NULL;
 	_cleanup_free_ struct parser *p = NULL;
 	const char *end = text + len;
+	unsigned line = 0;
 
 	if (ret_nerrors)
 		*ret_nerrors = 0;
@@ -1324,11 +1591,12 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
 
-		p->line++;
-		if (tokenize(p, s, n) == 0 && p->ntok > 0 && parse_statement(p) == -ENOMEM)
+		if (read_line(p, ++line, s, n) < 0)
 			return -ENOMEM;
 		s += n + 1;
 	}
+	if (end_statement(p) < 0)
+		return -ENOMEM;
 
 	if (p->in_block)
 		err_at(p, p->block_line, "VIPADYNAMIC without ENDVIPADYNAMIC");

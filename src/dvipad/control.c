@@ -397,7 +397,13 @@ static void handle_address_op(struct dv_client *cl, const struct dv_request *req
 
 	msg[0] = 0;
 	ar = authorize(cl, req, t, msg, sizeof(msg));
-	if (ar == DV_R_NORANGE) {
+	/* No range may hold such an address (dv_prefix_unusable): say why
+	 * rather than that none does. */
+	if (ar == DV_R_NORANGE && dv_addr_unusable(&req->addr)) {
+		ar = DV_R_BADREQ;
+		snprintf(msg, sizeof(msg), "address %s cannot be a VIPA (%s)", dv_addr_fmt(&req->addr, s),
+			 dv_addr_unusable(&req->addr)->what);
+	} else if (ar == DV_R_NORANGE) {
 		snprintf(msg, sizeof(msg), "address %s is in no VIPARANGE of node %s", dv_addr_fmt(&req->addr, s),
 			 t->node);
 	}

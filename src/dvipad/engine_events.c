@@ -45,6 +45,12 @@ static bool admit(struct dv_engine *e, const struct dv_event *ev, uint64_t clien
 		fx_reply(e, ev, client, seq, a, DV_R_NORANGE, "%s has published no configuration", nl);
 		return false;
 	}
+	/* The parser refuses ranges that hold such addresses; a range
+	 * published by a peer whose parser did not is no licence either. */
+	if (dv_addr_unusable(a)) {
+		fx_reply(e, ev, client, seq, a, DV_R_BADREQ, "%s cannot be a VIPA (%s)", ab, dv_addr_unusable(a)->what);
+		return false;
+	}
 	*ret_range = node_range(n, a);
 	if (!*ret_range) {
 		fx_reply(e, ev, client, seq, a, DV_R_NORANGE, "%s is in no VIPARANGE of %s", ab, nl);

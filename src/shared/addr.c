@@ -231,3 +231,60 @@ int dv_addr_from_sockaddr(const struct sockaddr *sa, size_t salen, struct dv_add
 		*ret_port = port;
 	return 0;
 }
+
+#define V4(a, b, c, d)                                                                                                 \
+	{                                                                                                              \
+		.family = AF_INET, .bytes = { a, b, c, d }                                                             \
+	}
+#define V6(b0, b1)                                                                                                     \
+	{                                                                                                              \
+		.family = AF_INET6, .bytes = { b0, b1 }                                                                \
+	}
+
+/*
+ * Ordered so that the first block containing an address is its most specific
+ * one; an address in none of them can move between hosts as a VIPA. Link-local
+ * addresses are refused too: they are only meaningful on one link and
+ * the kernel treats them specially (no forwarding, zone-scoped in IPv6).
+ */
+static const struct dv_addr_block unusable_blocks[] = {
+	{{V4(0, 0, 0, 0), 32}, "unspecified address"},
+	{{V4(0, 0, 0, 0), 8}, "\"this network\" address"},
+	{{V4(127, 0, 0, 0), 8}, "loopback address"},
+	{{V4(169, 254, 0, 0), 16}, "link-local address"},
+	{{V4(224, 0, 0, 0), 4}, "multicast address"},
+	{{V4(255, 255, 255, 255), 32}, "limited broadcast address"},
+	{{V4(240, 0, 0, 0), 4}, "reserved address"},
+	{{{.family = AF_INET6}, 128}, "unspecified address"},
+	{{{.family = AF_INET6, .bytes = {[15] = 1}}, 128}, "loopback address"},
+	{{{.family = AF_INET6, .bytes = {[10] = 0xff, [11] = 0xff}}, 96}, "IPv4-mapped address"},
+	{{V6(0xfe, 0x80), 10}, "link-local address"},
+	{{V6(0xff, 0), 8}, "multicast address"},
+};
+
+const struct dv_addr_block *dv_prefix_unusable(const struct dv_prefix *p)
+{
+	const struct dv_addr_block *overlap = NULL;
+
+	for (size_t i = 0; i < sizeof(unusable_blocks) / sizeof(unusable_blocks[0]); i++) {
+		const struct dv_addr_block *b = &unusable_blocks[i];
+
+		if (!dv_prefix_overlaps(&b->prefix, p))
+			continue;
+		if (b->prefix.len <= p->len)
+			return b;
+		/* p is wider than b: name a block rather than a single
+		 * address where it covers one (0.0.0.0/0 overlaps 0.0.0.0/8). */
+		if (!overlap || (overlap->prefix.len == dv_addr_maxlen(&overlap->prefix.addr) &&
+				 b->prefix.len < dv_addr_maxlen(&b->prefix.addr)))
+			overlap = b;
+	}
+	return overlap;
+}
+
+const struct dv_addr_block *dv_addr_unusable(const struct dv_addr *a)
+{
+	struct dv_prefix p = {.addr = *a, .len = (uint8_t)dv_addr_maxlen(a)};
+
+	return dv_prefix_unusable(&p);
+}

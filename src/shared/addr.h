@@ -52,3 +52,21 @@ bool dv_prefix_overlaps(const struct dv_prefix *a, const struct dv_prefix *b);
 
 /* sockaddr conversions; v4-mapped IPv6 sockaddrs convert to IPv4. */
 int dv_addr_from_sockaddr(const struct sockaddr *sa, size_t salen, struct dv_addr *ret, uint16_t *ret_port);
+
+/* A block of addresses no VIPA may come from, and why. */
+struct dv_addr_block {
+	struct dv_prefix prefix;
+	const char *what; /* "loopback address", "multicast address", ... */
+};
+
+/*
+ * The block that keeps prefix p from holding VIPAs, or NULL when none does:
+ * p lies in it or overlaps it (0.0.0.0/0 overlaps them all). The blocks:
+ * unspecified, "this network" 0/8, loopback (127/8, ::1), link-local
+ * (169.254/16, fe80::/10), multicast (224/4, ff00::/8), limited broadcast,
+ * reserved 240/4, IPv4-mapped ::ffff:0:0/96. When p lies in several, the
+ * most specific is returned (255.255.255.255 is limited broadcast, not
+ * reserved). An address is checked as its /32 or /128.
+ */
+const struct dv_addr_block *dv_prefix_unusable(const struct dv_prefix *p);
+const struct dv_addr_block *dv_addr_unusable(const struct dv_addr *a);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
@@ -147,11 +148,92 @@ static void test_addrset(void **state)
 	assert_false(dv_addrset_has(&s, &a));
 }
 
+/* What the block of an address or range is, "" when it may hold VIPAs. */
+static const char *unusable(const char *text)
+{
+	static char buf[2 * DV_ADDR_STRLEN];
+	const struct dv_addr_block *b;
+	char pb[DV_ADDR_STRLEN];
+	struct dv_prefix p;
+	struct dv_addr a;
+
+	if (strchr(text, '/')) {
+		assert_int_equal(dv_prefix_parse(text, &p), 0);
+		b = dv_prefix_unusable(&p);
+	} else {
+		assert_int_equal(dv_addr_parse(text, &a), 0);
+		b = dv_addr_unusable(&a);
+	}
+	if (!b)
+		return "";
+	snprintf(buf, sizeof(buf), "%s %s", dv_prefix_fmt(&b->prefix, pb), b->what);
+	return buf;
+}
+
+static void test_unusable(void **state)
+{
+	struct dv_addr raw = {.family = AF_INET6};
+
+	/* Addresses: the most specific block they are in. */
+	assert_string_equal(unusable("0.0.0.0"), "0.0.0.0/32 unspecified address");
+	assert_string_equal(unusable("0.1.2.3"), "0.0.0.0/8 \"this network\" address");
+	assert_string_equal(unusable("127.0.0.5"), "127.0.0.0/8 loopback address");
+	assert_string_equal(unusable("169.254.1.1"), "169.254.0.0/16 link-local address");
+	assert_string_equal(unusable("224.1.2.3"), "224.0.0.0/4 multicast address");
+	assert_string_equal(unusable("239.255.255.255"), "224.0.0.0/4 multicast address");
+	assert_string_equal(unusable("240.0.0.1"), "240.0.0.0/4 reserved address");
+	assert_string_equal(unusable("255.255.255.255"), "255.255.255.255/32 limited broadcast address");
+	assert_string_equal(unusable("::"), "::/128 unspecified address");
+	assert_string_equal(unusable("::1"), "::1/128 loopback address");
+	assert_string_equal(unusable("fe80::1"), "fe80::/10 link-local address");
+	assert_string_equal(unusable("febf::1"), "fe80::/10 link-local address");
+	assert_string_equal(unusable("ff02::1"), "ff00::/8 multicast address");
+	/* Their neighbours may be VIPAs. */
+	assert_string_equal(unusable("1.0.0.0"), "");
+	assert_string_equal(unusable("126.255.255.255"), "");
+	assert_string_equal(unusable("128.0.0.0"), "");
+	assert_string_equal(unusable("169.253.255.255"), "");
+	assert_string_equal(unusable("169.255.0.0"), "");
+	assert_string_equal(unusable("223.255.255.255"), "");
+	assert_string_equal(unusable("10.1.1.5"), "");
+	assert_string_equal(unusable("::2"), "");
+	assert_string_equal(unusable("fec0::1"), "");
+	assert_string_equal(unusable("fe7f::1"), "");
+	assert_string_equal(unusable("fd00:1::5"), "");
+	/* dv_addr_parse turns ::ffff:a.b.c.d into IPv4; an IPv6 address in
+	 * the block that reaches dvipad otherwise is refused. */
+	assert_string_equal(unusable("::ffff:127.0.0.1"), "127.0.0.0/8 loopback address");
+	assert_string_equal(unusable("::ffff:10.1.1.5"), "");
+	raw.bytes[10] = raw.bytes[11] = 0xff;
+	raw.bytes[12] = 10;
+	assert_non_null(dv_addr_unusable(&raw));
+	assert_string_equal(dv_addr_unusable(&raw)->what, "IPv4-mapped address");
+
+	/* Ranges: in a block, or overlapping one. */
+	assert_string_equal(unusable("127.0.0.0/8"), "127.0.0.0/8 loopback address");
+	assert_string_equal(unusable("127.1.0.0/16"), "127.0.0.0/8 loopback address");
+	assert_string_equal(unusable("0.0.0.0/0"), "0.0.0.0/8 \"this network\" address");
+	assert_string_equal(unusable("224.0.0.0/3"), "224.0.0.0/4 multicast address");
+	assert_string_equal(unusable("240.0.0.0/4"), "240.0.0.0/4 reserved address");
+	assert_string_equal(unusable("255.255.255.0/24"), "240.0.0.0/4 reserved address");
+	assert_string_equal(unusable("96.0.0.0/3"), "127.0.0.0/8 loopback address");
+	assert_string_equal(unusable("169.0.0.0/8"), "169.254.0.0/16 link-local address");
+	assert_string_equal(unusable("::/0"), "::ffff:0.0.0.0/96 IPv4-mapped address");
+	assert_string_equal(unusable("::/64"), "::ffff:0.0.0.0/96 IPv4-mapped address");
+	assert_string_equal(unusable("fe00::/7"), "fe80::/10 link-local address");
+	assert_string_equal(unusable("ff00::/8"), "ff00::/8 multicast address");
+	assert_string_equal(unusable("8.0.0.0/8"), "");
+	assert_string_equal(unusable("128.0.0.0/3"), "");
+	assert_string_equal(unusable("128.0.0.0/2"), "169.254.0.0/16 link-local address");
+	assert_string_equal(unusable("2000::/3"), "");
+	assert_string_equal(unusable("fc00::/7"), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format), cmocka_unit_test(test_prefix),  cmocka_unit_test(test_mask),
-		cmocka_unit_test(test_cmp_sockaddr), cmocka_unit_test(test_addrset),
+		cmocka_unit_test(test_cmp_sockaddr), cmocka_unit_test(test_addrset), cmocka_unit_test(test_unusable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

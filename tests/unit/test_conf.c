@@ -335,9 +335,13 @@ static void test_abbreviations(void **state)
 		"VIPADIST DISTM ROUNDROBIN 10.0.0.1 PORT 1",
 	};
 	static const char *const bad[][2] = {
-		{"VIPA 10.0.0.0/8", "unknown keyword \"VIPA\""},
-		{"VIPADE 10.0.0.1", "unknown keyword \"VIPADE\""},
-		{"VIPADIS 10.0.0.1", "unknown keyword \"VIPADIS\""},
+		{"VIPA 10.0.0.0/8", "ambiguous keyword \"VIPA\": VIPADYNAMIC, VIPARANGE, VIPADEFINE, VIPABACKUP, "
+				    "VIPADELETE or VIPADISTRIBUTE?"},
+		{"VIPADE 10.0.0.1", "ambiguous keyword \"VIPADE\": VIPADEFINE or VIPADELETE?"},
+		{"vipade 10.0.0.1", "ambiguous keyword \"vipade\": VIPADEFINE or VIPADELETE?"},
+		{"VIPADIS 10.0.0.1",
+		 "keyword \"VIPADIS\" is abbreviated too far: VIPADISTRIBUTE takes at least VIPADIST"},
+		{"VI 10.0.0.1", "unknown keyword \"VI\""},
 		{"VIPARANGES 10.0.0.0/8", "unknown keyword \"VIPARANGES\""},
 		{"VIPADEFINEX 10.0.0.1", "unknown keyword \"VIPADEFINEX\""},
 		{"VIPAR MOV NONDISRUPTIVE 10.0.0.0/8", "invalid address \"MOV\""},
@@ -366,12 +370,16 @@ static void test_abbreviations(void **state)
 	c = parse_ok("INTERFACE e\nvipad\nvipar 10.0.0.0/8\nendvipad\nVIPADY\nENDVIPADY\n");
 	assert_int_equal(c->n_ranges, 1);
 	dv_conf_free(c);
-	parse_err("VIPADYNAMIC\nENDVIPA\nENDVIPADYNAMIC\n", "t.conf:2: unknown keyword \"ENDVIPA\"\n");
+	parse_err("VIPADYNAMIC\nENDVIPA\nENDVIPADYNAMIC\n",
+		  "t.conf:2: keyword \"ENDVIPA\" is abbreviated too far: ENDVIPADYNAMIC takes at least ENDVIPAD\n");
 	/* Keywords other than those abbreviate not at all. */
 	parse_err("NOD x\nINTERF e\nCLUST NONE\nANN\nPROB\nLEAS 30\n",
-		  "t.conf:1: unknown keyword \"NOD\"\nt.conf:2: unknown keyword \"INTERF\"\n"
-		  "t.conf:3: unknown keyword \"CLUST\"\nt.conf:4: unknown keyword \"ANN\"\n"
-		  "t.conf:5: unknown keyword \"PROB\"\nt.conf:6: unknown keyword \"LEAS\"\n");
+		  "t.conf:1: unknown keyword \"NOD\" (NODE cannot be abbreviated)\n"
+		  "t.conf:2: unknown keyword \"INTERF\" (INTERFACE cannot be abbreviated)\n"
+		  "t.conf:3: unknown keyword \"CLUST\" (CLUSTER cannot be abbreviated)\n"
+		  "t.conf:4: unknown keyword \"ANN\" (ANNOUNCE cannot be abbreviated)\n"
+		  "t.conf:5: unknown keyword \"PROB\" (PROBE cannot be abbreviated)\n"
+		  "t.conf:6: unknown keyword \"LEAS\" (LEASE cannot be abbreviated)\n");
 	parse_err("CLUSTER COROSYNC GRO x\nANNOUNCE COUN 1\n",
 		  "t.conf:1: unexpected \"GRO\"\nt.conf:2: unexpected \"COUN\"\n");
 }
@@ -383,13 +391,13 @@ static void test_range_forms(void **state)
 	struct dv_conf *c = block_ok("VIPARange DEFINE 255.255.255.0 10.1.1.0\n"
 				     "VIPARANGE 10.2.0.0/16\n"
 				     "VIPARANGE MOVEABLE DISRUPTIVE fd00:1::/64\n"
-				     "VIPARANGE UNIQUE 0.0.0.0 0.0.0.0\n"
+				     "VIPARANGE UNIQUE 255.0.0.0 10.0.0.0\n"
 				     "VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 255.255.255.255 10.3.3.3\n"
 				     "VIPARANGE ::ffff:10.4.0.0/112\n"
 				     "VIPARANGE fd00:2::/64\n"
 				     "VIPARANGE 10.5.0.0/24\n");
 	static const char *const order[] = {"fd00:1::/64", "fd00:2::/64", "10.3.3.3/32", "10.1.1.0/24",
-					    "10.5.0.0/24", "10.2.0.0/16", "10.4.0.0/16", "0.0.0.0/0"};
+					    "10.5.0.0/24", "10.2.0.0/16", "10.4.0.0/16", "10.0.0.0/8"};
 	char buf[DV_ADDR_STRLEN];
 
 	assert_int_equal(c->n_ranges, 8);
@@ -429,7 +437,13 @@ static void test_range_errors(void **state)
 	block_err("VIPARANGE /24", "invalid address \"/24\"");
 	block_err("VIPARANGE foo", "invalid address \"foo\"");
 	block_err("VIPARANGE 10.1.1.0/24 10.1.2.0/24", "unexpected \"10.1.2.0/24\"");
-	block_err("VIPARANGE 10.1.1.0/24 SAF x", "unexpected \"SAF\"");
+	block_err("VIPARANGE 10.1.1.0/24 SAF dvipa-no-such-group",
+		  "SAF \"dvipa-no-such-group\": no Unix group \"dvipa-no-such-group\"");
+	block_err("VIPARANGE 10.1.1.0/24 SAF DVIPA-NO-SUCH",
+		  "SAF \"DVIPA-NO-SUCH\": no Unix group \"DVIPA-NO-SUCH\" or \"dvipa-no-such\"");
+	block_err("VIPARANGE 10.1.1.0/24 SAF", "SAF needs a resource name (the Unix group it admits)");
+	block_err("VIPARANGE 10.1.1.0/24 SAF root SAF daemon", "duplicate SAF");
+	block_err("VIPARANGE 10.1.1.0/24 ALLOW USER root ALLOW GROUP daemon", "duplicate ALLOW");
 	block_err("VIPARANGE MOVEABLE 10.1.1.0/24",
 		  "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE, not \"10.1.1.0/24\"");
 	block_err("VIPARANGE MOVEABLE", "MOVEABLE must be followed by NONDISRUPTIVE or DISRUPTIVE");
@@ -438,8 +452,8 @@ static void test_range_errors(void **state)
 	block_err("VIPARANGE DELETE 10.1.1.0/24", "VIPARANGE DELETE of range 10.1.1.0/24, which is not defined");
 	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE DELETE UNIQUE 10.1.1.0/24\n"
 		  "VIPARANGE DELETE 10.1.1.0/24 ALLOW USER root\nENDVIPADYNAMIC\n",
-		  "t.conf:4: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW\n"
-		  "t.conf:5: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA or ALLOW\n");
+		  "t.conf:4: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW\n"
+		  "t.conf:5: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW\n");
 	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE DELETE 10.1.1.0/24\n"
 		  "VIPARANGE DELETE 10.1.1.0/24\nENDVIPADYNAMIC\n",
 		  "t.conf:5: VIPARANGE DELETE of range 10.1.1.0/24, which is not defined\n");
@@ -655,7 +669,7 @@ static void test_define_errors(void **state)
 	block_err("VIPADEFINE 0.0.0.1", "\"0.0.0.1\" cannot be a VIPA (\"this network\" address)");
 	block_err("VIPADEFINE 127.0.0.5", "\"127.0.0.5\" cannot be a VIPA (loopback address)");
 	block_err("VIPADEFINE 239.1.1.1", "\"239.1.1.1\" cannot be a VIPA (multicast address)");
-	block_err("VIPADEFINE 255.255.255.255", "\"255.255.255.255\" cannot be a VIPA (reserved address)");
+	block_err("VIPADEFINE 255.255.255.255", "\"255.255.255.255\" cannot be a VIPA (limited broadcast address)");
 	block_err("VIPADEFINE ff02::1", "\"ff02::1\" cannot be a VIPA (multicast address)");
 	block_err("VIPADEFINE ::", "\"::\" cannot be a VIPA (unspecified address)");
 	block_err("VIPADEFINE ::1/128", "\"::1/128\" cannot be a VIPA (loopback address)");
@@ -754,6 +768,164 @@ static void test_many_errors(void **state)
 				  "t.conf:5: VIPADYNAMIC without ENDVIPADYNAMIC\n"
 				  "t.conf:5: no INTERFACE statement\n");
 	free(errs);
+}
+
+/* ---- z/OS profile fidelity ------------------------------------------------------ */
+
+static void test_zos_profile(void **state)
+{
+	gid_t g_daemon[] = {1}, g_other[] = {7};
+	struct dv_conf *c;
+	char *out;
+
+	/* ';' comments; an indented line that starts with no statement
+	 * keyword continues the statement, also across comment lines. */
+	c = parse_ok("INTERFACE eth0 ; the VIPA interface\n"
+		     "VIPADYNAMIC ; z/OS comment\n"
+		     "  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE\n"
+		     "      255.255.255.0 10.1.1.0   ; continued\n"
+		     "; a comment line inside the statement\n"
+		     "\n"
+		     "      SAF daemon\n"
+		     "  VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.0\n"
+		     "\t10.1.2.1 10.1.2.2\n"
+		     "\tTRACKPORT 80\n"
+		     "  VIPADISTRIBUTE DEFINE 10.1.2.1\n"
+		     "     PORT 80 DESTIP ALL\n"
+		     "ENDVIPADYNAMIC\n");
+	assert_int_equal(c->n_ranges, 1);
+	assert_int_equal(c->ranges[0].line, 3);
+	assert_int_equal(c->n_defines, 2);
+	assert_int_equal(c->defines[1].trackport, 80);
+	assert_int_equal(c->defines[1].line, 8);
+	assert_int_equal(c->n_distribute, 1);
+	assert_string_equal(c->distribute[0], "VIPADISTRIBUTE DEFINE 10.1.2.1 PORT 80 DESTIP ALL");
+
+	/* SAF admits the group's members: it is an ALLOW GROUP entry. */
+	assert_int_equal(c->ranges[0].n_groups, 1);
+	assert_string_equal(c->ranges[0].groups[0], "daemon");
+	assert_true(dv_conf_range_allows(&c->ranges[0], 1000, g_daemon, 1));
+	assert_false(dv_conf_range_allows(&c->ranges[0], 1000, g_other, 1));
+	assert_true(dv_conf_range_allows(&c->ranges[0], 0, NULL, 0));
+	out = print(c);
+	assert_non_null(strstr(out, "VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW GROUP daemon\n"));
+	free(out);
+	dv_conf_free(c);
+
+	/* SAF in upper case finds the lower-case group; with ALLOW, in any
+	 * order, and a group named twice is listed once. */
+	c = block_ok("VIPARANGE 10.1.1.0/24 SAF DAEMON ALLOW USER root GROUP daemon,nogroup BINDWATCH\n");
+	assert_int_equal(c->ranges[0].n_groups, 2);
+	assert_string_equal(c->ranges[0].groups[0], "daemon");
+	assert_string_equal(c->ranges[0].groups[1], "nogroup");
+	assert_int_equal(c->ranges[0].n_users, 1);
+	assert_true(c->ranges[0].bindwatch);
+	dv_conf_free(c);
+
+	/* Errors name the line of the offending word. */
+	parse_err("INTERFACE e\nVIPADYNAMIC\n"
+		  "  VIPARANGE DEFINE\n"
+		  "     255.0.255.0 10.1.1.0\n"
+		  "  VIPADEFINE 10.1.1.1\n"
+		  "     10.1.1.2 TRACKPORT 80\n"
+		  "  VIPADEFINE 10.1.1.3\n"
+		  "     10.1.1.1\n"
+		  "  VIPARANGE 10.1.2.0/24 ALLOW USER root,\n"
+		  "     dvipa-no-such-user\n"
+		  "  VIPARANGE 10.1.3.0/24\n"
+		  "     VIPARANEG 10.1.4.0/24\n"
+		  "  VIPADE 10.1.1.9\n"
+		  "     10.1.1.10\n"
+		  "  VIPADISTRIBUTE 10.1.1.11 PORT\n"
+		  "     0\n"
+		  "ENDVIPADYNAMIC\n",
+		  "t.conf:4: non-contiguous mask \"255.0.255.0\"\n"
+		  "t.conf:8: duplicate address \"10.1.1.1\" (first at line 5)\n"
+		  "t.conf:10: unknown user \"dvipa-no-such-user\"\n"
+		  "t.conf:12: unexpected \"VIPARANEG\" (an indented line continues the statement of line 11)\n"
+		  "t.conf:13: ambiguous keyword \"VIPADE\": VIPADEFINE or VIPADELETE?\n"
+		  "t.conf:16: PORT \"0\" is out of range 1..65535\n");
+
+	/* A line with an error drops its statement, continuation lines
+	 * included; an unindented line starts a statement. */
+	parse_err("INTERFACE e\nVIPADYNAMIC\n"
+		  "  VIPARANGE 10.1.1.0/24\n"
+		  "     ALLOW\x01 USER root\n"
+		  "     BINDWATCH\n"
+		  "  VIPARANGE\n"
+		  "10.1.2.0/24\n"
+		  "ENDVIPADYNAMIC\n",
+		  "t.conf:4: invalid character 0x01\n"
+		  "t.conf:6: VIPARANGE needs a range\n"
+		  "t.conf:7: unknown keyword \"10.1.2.0/24\"\n");
+	/* An indented first line is a statement of its own. */
+	parse_err("   10.1.1.1\n", "t.conf:1: unknown keyword \"10.1.1.1\"\n");
+}
+
+static void test_statement_length(void **state)
+{
+	char *text = malloc(8 * 4096), *s = text;
+	struct dv_conf *c;
+
+	/* Continuation lines add up to at most 16384 characters. */
+	s = stpcpy(s, "INTERFACE e\nVIPADYNAMIC\nVIPADEFINE");
+	for (int i = 0; i < 4; i++) {
+		s += sprintf(s, "\n ");
+		for (int j = 0; j < 250; j++)
+			s += sprintf(s, " 10.%d.%d.1", i, j);
+	}
+	strcpy(s, "\nENDVIPADYNAMIC\n");
+	c = parse_ok(text);
+	assert_int_equal(c->n_defines, 1000);
+	dv_conf_free(c);
+	s = text + strlen(text) - strlen("\nENDVIPADYNAMIC\n");
+	for (int i = 4; i < 8; i++) {
+		s += sprintf(s, "\n ");
+		for (int j = 0; j < 250; j++)
+			s += sprintf(s, " 10.%d.%d.1", i, j);
+	}
+	strcpy(s, "\nENDVIPADYNAMIC\n");
+	parse_err(text, "t.conf:10: statement too long (more than 16384 characters with its continuation lines)\n");
+	free(text);
+}
+
+/* Addresses no range and no VIPA may be in. */
+static void test_unusable_addresses(void **state)
+{
+	static const char *const bad[][2] = {
+		{"VIPARANGE 127.0.0.0/8", "range 127.0.0.0/8 cannot hold VIPAs (loopback address)"},
+		{"VIPARANGE 255.255.0.0 127.1.0.0",
+		 "range 127.1.0.0/16 is in 127.0.0.0/8, which cannot hold VIPAs (loopback address)"},
+		{"VIPARANGE 0.0.0.0/0",
+		 "range 0.0.0.0/0 overlaps 0.0.0.0/8, which cannot hold VIPAs (\"this network\" address)"},
+		{"VIPARANGE 224.0.0.0/3",
+		 "range 224.0.0.0/3 overlaps 224.0.0.0/4, which cannot hold VIPAs (multicast address)"},
+		{"VIPARANGE 169.254.1.0/24",
+		 "range 169.254.1.0/24 is in 169.254.0.0/16, which cannot hold VIPAs (link-local address)"},
+		{"VIPARANGE 255.255.255.255/32",
+		 "range 255.255.255.255/32 cannot hold VIPAs (limited broadcast address)"},
+		{"VIPARANGE ::/0",
+		 "range ::/0 overlaps ::ffff:0.0.0.0/96, which cannot hold VIPAs (IPv4-mapped address)"},
+		{"VIPARANGE fe80::/64",
+		 "range fe80::/64 is in fe80::/10, which cannot hold VIPAs (link-local address)"},
+		{"VIPARANGE ff00::/8", "range ff00::/8 cannot hold VIPAs (multicast address)"},
+		{"VIPARANGE ::ffff:127.0.0.0/104", "range 127.0.0.0/8 cannot hold VIPAs (loopback address)"},
+		{"VIPADEFINE 169.254.0.5", "\"169.254.0.5\" cannot be a VIPA (link-local address)"},
+		{"VIPABACKUP 10 fe80::5", "\"fe80::5\" cannot be a VIPA (link-local address)"},
+		{"VIPADEFINE 0.0.0.0", "\"0.0.0.0\" cannot be a VIPA (unspecified address)"},
+		{"VIPADEFINE ::ffff:224.1.2.3", "\"::ffff:224.1.2.3\" cannot be a VIPA (multicast address)"},
+		{"VIPADISTRIBUTE DEFINE 127.0.0.1 PORT 80 DESTIP ALL",
+		 "\"127.0.0.1\" cannot be a VIPA (loopback address)"},
+		{"VIPADELETE ff02::1", "\"ff02::1\" cannot be a VIPA (multicast address)"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		block_err(bad[i][0], bad[i][1]);
+	/* Their neighbours are fine, and DELETE of such a range is only "not
+	 * defined". */
+	dv_conf_free(block_ok("VIPARANGE 126.0.0.0/8\nVIPARANGE 128.0.0.0/3\nVIPARANGE fec0::/10\n"
+			      "VIPADEFINE 169.253.0.1 223.255.255.255\n"));
+	block_err("VIPARANGE DELETE 127.0.0.0/8", "VIPARANGE DELETE of range 127.0.0.0/8, which is not defined");
 }
 
 /* ---- printing -------------------------------------------------------------------- */
@@ -929,6 +1101,9 @@ int main(void)
 		cmocka_unit_test(test_check_local),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_zos_profile),
+		cmocka_unit_test(test_statement_length),
+		cmocka_unit_test(test_unusable_addresses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

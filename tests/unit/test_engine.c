@@ -1608,6 +1608,22 @@ static void test_norange(void **state)
 	assert_int_equal(claim(w, 1, 7, "10.9.1.1", DV_KIND_API), DV_R_NORANGE);
 }
 
+/* A range a peer published that covers addresses no VIPA may have (its
+ * parser let it through) admits none of them. */
+static void test_unusable_address(void **state)
+{
+	struct world *w = *state;
+
+	conf(w, 1, "n1", "range 0.0.0.0/0 nondisruptive; range ::/0 nondisruptive");
+	assert_int_equal(claim(w, 1, 7, "127.0.0.5", DV_KIND_API), DV_R_BADREQ);
+	assert_non_null(strstr(last_reply_reason(w, 1), "127.0.0.5 cannot be a VIPA (loopback address)"));
+	assert_int_equal(claim(w, 1, 7, "224.1.2.3", DV_KIND_API), DV_R_BADREQ);
+	assert_int_equal(claim(w, 1, 7, "255.255.255.255", DV_KIND_API), DV_R_BADREQ);
+	assert_int_equal(standby(w, 1, 7, "fe80::1", 10), DV_R_BADREQ);
+	assert_int_equal(owner(w, "127.0.0.5"), 0);
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_API), DV_R_OK);
+}
+
 static void test_most_specific_range(void **state)
 {
 	struct world *w = *state;
@@ -3711,6 +3727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_race_release_claim_unique, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_race_release_claim_moves, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_race_claim_before_standby, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_unusable_address, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_norange, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_most_specific_range, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_range_deleted, setup3, teardown),
