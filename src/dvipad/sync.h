@@ -22,7 +22,8 @@
  * which every member of the view sees in the same order. A change of view
  * during an exchange starts it over from the states as they were before
  * (events delivered meanwhile are dropped on every member alike; this
- * node's own are sent again).
+ * node's own are sent again, after a REPLAY and together with copies of
+ * those still in flight, so that they stay in the order it sent them).
  *
  * Recency. When the stream says quorate (a QUORUM message), the state is
  * marked with the Corosync ring the sender was in (qring) and a count of
