@@ -1398,12 +1398,12 @@ static uint64_t le(const uint8_t *p, int n)
  * by type, QUORUM with its value. The sync module's notes say the rest. */
 static void msg_desc(const struct msg *m, char *buf, size_t size)
 {
-	static const char *const kinds[] = {"?",      "EVENT", "?",	 "SUMMARY", "STATE",
-					    "DIGEST", "CHECK", "RESYNC", "QUORUM"};
+	static const char *const kinds[] = {"?",     "EVENT",  "?",	 "SUMMARY",    "STATE", "DIGEST",
+					    "CHECK", "RESYNC", "QUORUM", "QUORUM_ASK", "BEAT",	"REPLAY"};
 	struct dv_event ev;
 	void *storage = NULL;
 
-	snprintf(buf, size, "%s", m->len && m->buf[0] < 9 ? kinds[m->buf[0]] : "?");
+	snprintf(buf, size, "%s", m->len && m->buf[0] < sizeof(kinds) / sizeof(*kinds) ? kinds[m->buf[0]] : "?");
 	if (m->len && m->buf[0] == 1 && dv_event_decode(m->buf + 1, m->len - 1, &ev, &storage) == 0) {
 		snprintf(buf, size, "%s", cause_name((int)ev.type));
 		free(storage);
