@@ -923,9 +923,12 @@ int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
 
 int dv_sync_ask_quorum(struct dv_sync *s)
 {
+	int r;
+
 	if (!s->synced || s->n_view == 0)
 		return 0;
-	return send_simple(s, MSG_QUORUM_ASK);
+	r = send_simple(s, MSG_QUORUM_ASK);
+	return r < 0 ? r : 1;
 }
 
 int dv_sync_beat(struct dv_sync *s)

@@ -138,7 +138,7 @@ int dv_sync_check(struct dv_sync *s);
 int dv_sync_beat(struct dv_sync *s);
 /* Ask the lowest member to put the quorum into the stream again; ops->asked
  * tells when the question is delivered (what the stream says next was sent
- * after it). */
+ * after it). 1: sent; 0: not in sync yet, nothing sent; or -errno. */
 int dv_sync_ask_quorum(struct dv_sync *s);
 
 void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret);

@@ -540,6 +540,20 @@ static void open_gate(struct dmn *d)
 		free(gr); /* GRANTED told to the program */
 }
 
+/* daemon.c's maybe_ask */
+static void ask_quorum(struct dmn *d)
+{
+	int r;
+
+	if (!dv_gate_should_ask(&d->gate) || !d->sync)
+		return;
+	r = dv_sync_ask_quorum(d->sync);
+	if (r > 0)
+		dv_gate_ask_sent(&d->gate);
+	if (r < 0)
+		d->broken = true;
+}
+
 static void cl_local_quorum(struct dmn *d, bool quorate)
 {
 	switch (dv_gate_quorum(&d->gate, quorate)) {
@@ -552,8 +566,7 @@ static void cl_local_quorum(struct dmn *d, bool quorate)
 	case DV_GATE_KEEP:
 		break;
 	}
-	if (dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
-		d->broken = true;
+	ask_quorum(d);
 }
 
 /* cluster_corosync.c's set_local_quorum */
@@ -777,8 +790,8 @@ static void op_exchanging(void *ud, bool on)
 
 	if (dv_gate_exchanging(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
-	if (!on && dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
-		d->broken = true;
+	if (!on)
+		ask_quorum(d);
 }
 
 static void op_asked(void *ud)
