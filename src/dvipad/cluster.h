@@ -47,7 +47,7 @@ struct dv_cluster_vtable {
 	int (*submit)(struct dv_cluster *c, const struct dv_event *ev);
 	void (*free)(struct dv_cluster *c);
 	/* Ask the group to put the quorum into the stream again (NULL for
-	 * solo). */
+	 * solo): 1 if the question was sent, 0 if not, or -errno. */
 	int (*ask_quorum)(struct dv_cluster *c);
 	/* The sync protocol's state (NULL for solo): 0, or -ENOTCONN. */
 	int (*sync_info)(const struct dv_cluster *c, struct dv_sync_info *ret);

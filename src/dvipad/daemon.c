@@ -836,8 +836,8 @@ static void cl_exchanging(void *ud, bool on)
 /* The gate waits for the stream to say quorate after a loss (gate.h). */
 static void maybe_ask(struct dv_daemon *d)
 {
-	if (dv_gate_should_ask(&d->gate))
-		(void)dv_cluster_ask_quorum(d->cluster);
+	if (dv_gate_should_ask(&d->gate) && dv_cluster_ask_quorum(d->cluster) > 0)
+		dv_gate_ask_sent(&d->gate);
 }
 
 static void cl_asked(void *ud)
@@ -861,8 +861,7 @@ static void cl_local_quorum(void *ud, bool quorate)
 	case DV_GATE_KEEP:
 		break;
 	}
-	if (dv_gate_should_ask(&d->gate))
-		(void)dv_cluster_ask_quorum(d->cluster);
+	maybe_ask(d);
 }
 
 static void cl_lease(void *ud, bool held)

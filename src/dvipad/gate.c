@@ -83,8 +83,10 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 	bool was = g->quorate;
 
 	g->quorate = quorate;
-	if (was && !quorate)
+	if (was && !quorate) {
 		g->reconfirm = RECONFIRM_WAIT;
+		g->stale_asks = g->asks;
+	}
 	if (was && !quorate && g->connected)
 		return DV_GATE_CLOSE;
 	if (!was && quorate && dv_gate_is_open(g))
@@ -98,6 +100,7 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 	if (!up) {
 		g->exchanging = g->lapsed = g->waiting = false;
 		g->reconfirm = RECONFIRM_WAIT;
+		g->asks = g->stale_asks = 0; /* none comes back now */
 	}
 	if (up)
 		return dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;
@@ -123,8 +126,21 @@ bool dv_gate_should_ask(const struct dv_gate *g)
 	return g->connected && g->quorate && g->reconfirm == RECONFIRM_WAIT;
 }
 
+void dv_gate_ask_sent(struct dv_gate *g)
+{
+	g->asks++;
+}
+
 void dv_gate_stream_asked(struct dv_gate *g)
 {
+	if (g->asks > 0)
+		g->asks--;
+	/* Sent before the latest loss: what follows it in the stream may
+	 * have been sent before the loss too. */
+	if (g->stale_asks > 0) {
+		g->stale_asks--;
+		return;
+	}
 	if (g->reconfirm == RECONFIRM_WAIT)
 		g->reconfirm = RECONFIRM_SEEN;
 }
@@ -142,6 +158,7 @@ enum dv_gate_move dv_gate_lease(struct dv_gate *g, bool held)
 	g->lapsed = !held;
 	if (was && !held) {
 		g->reconfirm = RECONFIRM_WAIT;
+		g->stale_asks = g->asks;
 		return g->connected && g->quorate ? DV_GATE_CLOSE : DV_GATE_KEEP;
 	}
 	return !was && held && dv_gate_is_open(g) ? DV_GATE_OPEN : DV_GATE_KEEP;

@@ -74,6 +74,11 @@ struct dv_gate {
 	 * applied at the end of an exchange stands for a change that may
 	 * precede the loss.) */
 	enum { RECONFIRM_NONE = 0, RECONFIRM_WAIT, RECONFIRM_SEEN } reconfirm;
+	/* This node's questions in flight (dv_gate_ask_sent), and how many of
+	 * them were sent before the latest loss: such a question, delivered
+	 * after the loss, does not make what follows it "sent after the loss"
+	 * (tests/sim seed 1530: an address on two nodes). */
+	uint32_t asks, stale_asks;
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	TAILQ_HEAD(, dv_gate_restandby) restandbys;
@@ -114,6 +119,8 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
  * came back (what follows was sent after the loss). */
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
 void dv_gate_stream_asked(struct dv_gate *g);
+/* The daemon sent this node's question (dv_cluster_ask_quorum said so). */
+void dv_gate_ask_sent(struct dv_gate *g);
 /* Corosync says quorate but the gate waits for the stream (after a loss the
  * stream may never show, a flap only this node saw; or on joining): the
  * daemon asks the group for the quorum again (dv_cluster_ask_quorum). */

@@ -14,6 +14,7 @@
  *   RESYNC   view
  *   QUORUM   view  u8 quorate  u64 ring  u64 time_ms (a DV_EV_QUORUM for the engine)
  *   QUORUM_ASK view
+ *   REPLAY   (nothing: the sender's own events follow again, see below)
  * where view = u32 round (exchanges since the change), u32 n, n x u32 node
  * id, sorted: which view and exchange the message was sent for. A message
  * for another view or round is dropped: it was sent before its sender saw
@@ -46,6 +47,9 @@ enum {
 	MSG_QUORUM_ASK = 9,
 	/* Nothing but a message in flight: the ring lease (fence.h). */
 	MSG_BEAT = 10,
+	/* The sender sends again, right after this, every event of its own
+	 * that no member has applied: drop what is buffered of its events. */
+	MSG_REPLAY = 11,
 };
 
 enum phase {
@@ -87,6 +91,11 @@ struct dv_sync {
 
 	struct item *items;
 	size_t n_items, cap_items, items_bytes;
+	/* This node's EVENT and REPLAY messages sent and not yet delivered
+	 * back to it (Totem delivers a sender's messages to itself in the
+	 * order it sent them). */
+	struct item *outbox;
+	size_t n_out, cap_out, out_bytes;
 
 	uint64_t qring, qcount, applied;
 	/* Memberships applied since the stream last said quorate (0: the
@@ -223,8 +232,11 @@ static int send_simple(struct dv_sync *s, uint8_t kind)
 	return send_w(s, &w);
 }
 
+static int send_tracked(struct dv_sync *s, const uint8_t *buf, size_t len);
+
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev)
 {
+	struct dv_wbuf w = {0};
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -234,14 +246,12 @@ int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev)
 	r = dv_event_encode(ev, &buf, &len);
 	if (r < 0)
 		return r;
-	{
-		struct dv_wbuf w = {0};
-
-		dv_w_u8(&w, MSG_EVENT);
-		dv_w_bytes(&w, buf, len);
-		free(buf);
-		return send_w(s, &w);
-	}
+	dv_w_u8(&w, MSG_EVENT);
+	dv_w_bytes(&w, buf, len);
+	free(buf);
+	r = w.err ? w.err : send_tracked(s, w.data, w.len);
+	free(w.data);
+	return r;
 }
 
 /* The lowest member puts this partition's quorum into the stream when it
@@ -367,24 +377,23 @@ static void items_clear(struct dv_sync *s)
 	s->n_items = s->items_bytes = 0;
 }
 
-static int items_add(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+static int list_add(struct item **v, size_t *n, size_t *cap, size_t *bytes, dv_nodeid_t sender, bool own,
+		    const uint8_t *buf, size_t len)
 {
 	struct item *it;
 
-	if (s->n_items >= DV_SYNC_BUFFER_MAX || s->items_bytes + len > DV_SYNC_BUFFER_MAX_BYTES) {
-		note(s, LOG_ERR, "too many events during the state exchange");
+	if (*n >= DV_SYNC_BUFFER_MAX || *bytes + len > DV_SYNC_BUFFER_MAX_BYTES)
 		return -ENOBUFS;
-	}
-	if (s->n_items == s->cap_items) {
-		size_t ncap = s->cap_items ? 2 * s->cap_items : 64;
-		struct item *n = realloc(s->items, ncap * sizeof(*n));
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct item *nv = realloc(*v, ncap * sizeof(*nv));
 
-		if (!n)
+		if (!nv)
 			return -ENOMEM;
-		s->items = n;
-		s->cap_items = ncap;
+		*v = nv;
+		*cap = ncap;
 	}
-	it = &s->items[s->n_items];
+	it = &(*v)[*n];
 	it->buf = malloc(len ? len : 1);
 	if (!it->buf)
 		return -ENOMEM;
@@ -392,9 +401,103 @@ static int items_add(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint
 	it->len = len;
 	it->sender = sender;
 	it->own = own;
-	s->n_items++;
-	s->items_bytes += len;
+	(*n)++;
+	*bytes += len;
 	return 0;
+}
+
+static int items_add(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+{
+	int r = list_add(&s->items, &s->n_items, &s->cap_items, &s->items_bytes, sender, own, buf, len);
+
+	if (r == -ENOBUFS)
+		note(s, LOG_ERR, "too many events during the state exchange");
+	return r;
+}
+
+/* Sends an EVENT or REPLAY and keeps it until it comes back. */
+static int send_tracked(struct dv_sync *s, const uint8_t *buf, size_t len)
+{
+	int r = list_add(&s->outbox, &s->n_out, &s->cap_out, &s->out_bytes, s->self, true, buf, len);
+
+	if (r == -ENOBUFS)
+		note(s, LOG_ERR, "too many messages of this node in flight");
+	if (r < 0)
+		return r;
+	return s->ops->send(s->ud, buf, len);
+}
+
+/* One of this node's tracked messages came back: the oldest one, unless
+ * the caller lost some. */
+static void outbox_delivered(struct dv_sync *s, const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < s->n_out; i++) {
+		struct item *it = &s->outbox[i];
+
+		if (it->len != len || memcmp(it->buf, buf, len) != 0)
+			continue;
+		for (size_t k = 0; k <= i; k++) {
+			s->out_bytes -= s->outbox[k].len;
+			free(s->outbox[k].buf);
+		}
+		memmove(s->outbox, s->outbox + i + 1, (s->n_out - i - 1) * sizeof(*s->outbox));
+		s->n_out -= i + 1;
+		return;
+	}
+}
+
+/* A REPLAY from sender: what was buffered of its events comes again. */
+static void items_drop_sender(struct dv_sync *s, dv_nodeid_t sender)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n_items; i++) {
+		if (s->items[i].sender == sender && s->items[i].buf[0] == MSG_EVENT) {
+			s->items_bytes -= s->items[i].len;
+			free(s->items[i].buf);
+			continue;
+		}
+		s->items[k++] = s->items[i];
+	}
+	s->n_items = k;
+}
+
+/* The view changed during an exchange: every member drops the events
+ * delivered during it, so this node sends its own again. They must stay
+ * in the order this node sent them, and its events still in flight (sent
+ * in the old view, not ordered there) come in the new view before anything
+ * sent now: a RELEASE sent again after the CLAIM that followed it would
+ * end the hold the program was just granted (tests/sim seeds 641 and 975).
+ * So this node sends REPLAY, then its dropped events and copies of those
+ * in flight, in order; every member drops what it buffered of this node's
+ * events when the REPLAY comes (the originals in flight among them). A
+ * REPLAY still in flight already covers everything before it. */
+static int resend_own(struct dv_sync *s)
+{
+	uint8_t kind = MSG_REPLAY;
+	size_t n_out = s->n_out;
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; i < n_out; i++)
+		if (s->outbox[i].buf[0] == MSG_REPLAY)
+			return 0;
+	for (size_t i = 0; i < s->n_items && !any; i++)
+		any = s->items[i].own && s->items[i].buf[0] == MSG_EVENT;
+	if (!any)
+		return 0;
+	r = send_tracked(s, &kind, 1);
+	for (size_t i = 0; i < s->n_items && r == 0; i++)
+		if (s->items[i].own && s->items[i].buf[0] == MSG_EVENT)
+			r = send_tracked(s, s->items[i].buf, s->items[i].len);
+	/* send_tracked may move the outbox array (not the buffers). */
+	for (size_t i = 0; i < n_out && r == 0; i++) {
+		struct item it = s->outbox[i];
+
+		if (it.buf[0] == MSG_EVENT)
+			r = send_tracked(s, it.buf, it.len);
+	}
+	return r;
 }
 
 /* ---- the exchange ---- */
@@ -686,10 +789,18 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		note(s, LOG_WARNING, "dropped an empty message from node %u", sender);
 		return 0;
 	}
+	if (own && (buf[0] == MSG_EVENT || buf[0] == MSG_REPLAY))
+		outbox_delivered(s, buf, len);
 	switch (buf[0]) {
 	case MSG_EVENT:
 	case MSG_QUORUM:
 		return on_event(s, sender, own, buf, len);
+	case MSG_REPLAY:
+		/* Sent at a view change during an exchange, so delivered
+		 * during one (this view's, or the next if it changes first). */
+		if (s->phase != IDLE || !s->synced)
+			items_drop_sender(s, sender);
+		return 0;
 	case MSG_SUMMARY:
 		return on_summary(s, sender, &r);
 	case MSG_STATE:
@@ -792,15 +903,11 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 		/* Interrupted: events delivered during it are dropped by every
 		 * member that goes on with this node; its own go again. */
 		note(s, LOG_INFO, "the view changed during the state exchange; starting over");
-		for (size_t i = 0; i < s->n_items; i++) {
-			/* A QUORUM is for its view only: the next one follows
-			 * this view's membership. */
-			if (!s->items[i].own || s->items[i].buf[0] != MSG_EVENT)
-				continue;
-			r = s->ops->send(s->ud, s->items[i].buf, s->items[i].len);
-			if (r < 0)
-				return r;
-		}
+		/* A QUORUM is for its view only: the next one follows this
+		 * view's membership. */
+		r = resend_own(s);
+		if (r < 0)
+			return r;
 		items_clear(s);
 	}
 	return start_exchange(s, true);
@@ -816,9 +923,12 @@ int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
 
 int dv_sync_ask_quorum(struct dv_sync *s)
 {
+	int r;
+
 	if (!s->synced || s->n_view == 0)
 		return 0;
-	return send_simple(s, MSG_QUORUM_ASK);
+	r = send_simple(s, MSG_QUORUM_ASK);
+	return r < 0 ? r : 1;
 }
 
 int dv_sync_beat(struct dv_sync *s)
@@ -877,6 +987,9 @@ struct dv_sync *dv_sync_free(struct dv_sync *s)
 		return NULL;
 	items_clear(s);
 	free(s->items);
+	for (size_t i = 0; i < s->n_out; i++)
+		free(s->outbox[i].buf);
+	free(s->outbox);
 	free(s->view);
 	free(s->contrib);
 	free(s->members);

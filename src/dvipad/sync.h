@@ -22,7 +22,8 @@
  * which every member of the view sees in the same order. A change of view
  * during an exchange starts it over from the states as they were before
  * (events delivered meanwhile are dropped on every member alike; this
- * node's own are sent again).
+ * node's own are sent again, after a REPLAY and together with copies of
+ * those still in flight, so that they stay in the order it sent them).
  *
  * Recency. When the stream says quorate (a QUORUM message), the state is
  * marked with the Corosync ring the sender was in (qring) and a count of
@@ -137,7 +138,7 @@ int dv_sync_check(struct dv_sync *s);
 int dv_sync_beat(struct dv_sync *s);
 /* Ask the lowest member to put the quorum into the stream again; ops->asked
  * tells when the question is delivered (what the stream says next was sent
- * after it). */
+ * after it). 1: sent; 0: not in sync yet, nothing sent; or -errno. */
 int dv_sync_ask_quorum(struct dv_sync *s);
 
 void dv_sync_info(const struct dv_sync *s, struct dv_sync_info *ret);

@@ -540,6 +540,20 @@ static void open_gate(struct dmn *d)
 		free(gr); /* GRANTED told to the program */
 }
 
+/* daemon.c's maybe_ask */
+static void ask_quorum(struct dmn *d)
+{
+	int r;
+
+	if (!dv_gate_should_ask(&d->gate) || !d->sync)
+		return;
+	r = dv_sync_ask_quorum(d->sync);
+	if (r > 0)
+		dv_gate_ask_sent(&d->gate);
+	if (r < 0)
+		d->broken = true;
+}
+
 static void cl_local_quorum(struct dmn *d, bool quorate)
 {
 	switch (dv_gate_quorum(&d->gate, quorate)) {
@@ -552,8 +566,7 @@ static void cl_local_quorum(struct dmn *d, bool quorate)
 	case DV_GATE_KEEP:
 		break;
 	}
-	if (dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
-		d->broken = true;
+	ask_quorum(d);
 }
 
 /* cluster_corosync.c's set_local_quorum */
@@ -777,8 +790,8 @@ static void op_exchanging(void *ud, bool on)
 
 	if (dv_gate_exchanging(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
-	if (!on && dv_gate_should_ask(&d->gate) && d->sync && dv_sync_ask_quorum(d->sync) < 0)
-		d->broken = true;
+	if (!on)
+		ask_quorum(d);
 }
 
 static void op_asked(void *ud)
@@ -1398,12 +1411,12 @@ static uint64_t le(const uint8_t *p, int n)
  * by type, QUORUM with its value. The sync module's notes say the rest. */
 static void msg_desc(const struct msg *m, char *buf, size_t size)
 {
-	static const char *const kinds[] = {"?",      "EVENT", "?",	 "SUMMARY", "STATE",
-					    "DIGEST", "CHECK", "RESYNC", "QUORUM"};
+	static const char *const kinds[] = {"?",     "EVENT",  "?",	 "SUMMARY",    "STATE", "DIGEST",
+					    "CHECK", "RESYNC", "QUORUM", "QUORUM_ASK", "BEAT",	"REPLAY"};
 	struct dv_event ev;
 	void *storage = NULL;
 
-	snprintf(buf, size, "%s", m->len && m->buf[0] < 9 ? kinds[m->buf[0]] : "?");
+	snprintf(buf, size, "%s", m->len && m->buf[0] < sizeof(kinds) / sizeof(*kinds) ? kinds[m->buf[0]] : "?");
 	if (m->len && m->buf[0] == 1 && dv_event_decode(m->buf + 1, m->len - 1, &ev, &storage) == 0) {
 		snprintf(buf, size, "%s", cause_name((int)ev.type));
 		free(storage);

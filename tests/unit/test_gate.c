@@ -81,6 +81,35 @@ static void test_quorum_and_connection(void **state)
 	dv_gate_clear(&g);
 }
 
+/* tests/sim seed 1530: a question sent while the gate waited, delivered
+ * after a new loss, does not make what follows it "sent after the loss" (a
+ * QUORUM(quorate) sent before the loss came right after it, then Corosync
+ * said quorate in a merge and the stale state installed an address the
+ * other side had). */
+static void test_question_sent_before_loss_is_stale(void **state)
+{
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	(void)dv_gate_connected(&g, true);
+	(void)dv_gate_quorum(&g, true);
+	assert_true(dv_gate_should_ask(&g));
+	dv_gate_ask_sent(&g);
+	/* cut off before the question comes back */
+	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	dv_gate_stream_asked(&g); /* sent before the loss */
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	/* a merge: Corosync says quorate, the stream has not confirmed it */
+	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+	assert_true(dv_gate_should_ask(&g));
+	dv_gate_ask_sent(&g);
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	dv_gate_stream_asked(&g); /* this one counts */
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	dv_gate_clear(&g);
+}
+
 static void test_grants_held_while_closed(void **state)
 {
 	struct fixture *f = fx_new();
@@ -427,6 +456,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_solo_is_open),
 		cmocka_unit_test(test_quorum_and_connection),
+		cmocka_unit_test(test_question_sent_before_loss_is_stale),
 		cmocka_unit_test(test_grants_held_while_closed),
 		cmocka_unit_test(test_handover_holds_answers),
 		cmocka_unit_test(test_refs_and_lost),

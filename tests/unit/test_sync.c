@@ -412,6 +412,55 @@ static void test_interrupted_exchange_resends_own_events(void **state)
 	}
 }
 
+/* tests/sim seeds 641 and 975: a node's events must stay in the order it
+ * sent them when an exchange is interrupted. G5 is delivered during the
+ * exchange (then dropped at the change and sent again); G6, sent after it,
+ * is still in flight at the change and comes in the next view first. A
+ * RELEASE sent again after the CLAIM that followed it ended the hold the
+ * program had just been granted. */
+static void interrupted_with_own_event_in_flight(void)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	view(1, 2, 3, 0);
+	gone(2, 5); /* queued behind the summaries */
+	run(3);	    /* the three summaries: n1 sends its state */
+	run(1);	    /* G5 delivered during the exchange: buffered */
+	gone(2, 6); /* not ordered before the change */
+	assert_true(exchanging(2));
+	view(1, 2, 0); /* n3 goes before the state is delivered */
+}
+
+static void test_interrupted_exchange_keeps_sender_order(void **state)
+{
+	interrupted_with_own_event_in_flight();
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 2; i++) {
+		assert_false(exchanging(i));
+		assert_string_equal(node_of(i)->state, "M1,2;Q1;M1,2;G5@2;G6@2;Q1;");
+	}
+}
+
+/* The same, and the view changes again while the copies are in flight:
+ * they are not sent a third time, and every event is applied once. */
+static void test_interrupted_twice_events_once_in_order(void **state)
+{
+	interrupted_with_own_event_in_flight();
+	view(3, 0);
+	run(2); /* the old state (dropped) and G6's original: buffered */
+	assert_true(exchanging(2));
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_false(exchanging(i));
+		assert_string_equal(node_of(i)->state, node_of(1)->state);
+	}
+	assert_non_null(strstr(node_of(1)->state, "G5@2;G6@2;"));
+	assert_null(strstr(strstr(node_of(1)->state, "G6@2;") + 1, "G6@2;"));
+	assert_null(strstr(strstr(node_of(1)->state, "G5@2;") + 1, "G5@2;"));
+}
+
 static void test_events_during_exchange_applied_after_in_order(void **state)
 {
 	all_quorate(true);
@@ -505,7 +554,7 @@ static void test_members_left_membership_and_quorum(void **state)
 static void test_ask_quorum(void **state)
 {
 	start_three();
-	assert_int_equal(dv_sync_ask_quorum(node_of(3)->s), 0);
+	assert_int_equal(dv_sync_ask_quorum(node_of(3)->s), 1); /* sent */
 	run(0);
 	assert_int_equal(node_of(3)->asked, 1);
 	assert_int_equal(node_of(1)->asked + node_of(2)->asked, 0);
@@ -543,6 +592,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_joiner_takes_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_heal_quorate_side_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_exchange_resends_own_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_exchange_keeps_sender_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_twice_events_once_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_during_exchange_applied_after_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest_mismatch_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
