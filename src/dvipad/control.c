@@ -39,6 +39,7 @@
 #define CLIENT_BUCKETS 1024
 #define MAX_BAD_MESSAGES 16 /* consecutive malformed messages before we hang up */
 #define MAX_PER_WAKEUP 64   /* requests handled per readable event: fairness */
+#define ACCEPT_PAUSE_MS 100 /* no descriptor left for a connection: try again after */
 
 struct outmsg {
 	struct outmsg *next;
@@ -69,6 +70,8 @@ struct dv_control {
 	char *path;
 	int fd;
 	sd_event_source *io;
+	sd_event_source *pause_src; /* accepts paused: out of descriptors */
+	struct dv_ratelimit rl_accept, rl_full;
 	uint64_t next_id;
 	size_t n_clients;
 	struct dv_client *clients; /* list, for teardown */
@@ -550,6 +553,54 @@ static int read_groups(int fd, gid_t **ret, size_t *ret_n)
 	return -ERANGE;
 }
 
+static size_t clients_of(const struct dv_control *c, uid_t uid)
+{
+	size_t n = 0;
+
+	for (const struct dv_client *cl = c->clients; cl; cl = cl->next)
+		n += cl->cred.uid == uid;
+	return n;
+}
+
+/* Why a new connection of uid is refused, or NULL: the global cap, the
+ * part of it kept for root, the cap per uid. */
+static const char *over_cap(const struct dv_control *c, uid_t uid)
+{
+	if (c->n_clients >= DV_CONTROL_MAX_CLIENTS)
+		return "the daemon has its maximum of connections";
+	if (uid == 0)
+		return NULL;
+	if (c->n_clients >= DV_CONTROL_MAX_CLIENTS - DV_CONTROL_ROOT_RESERVE)
+		return "the remaining connections are kept for root";
+	if (clients_of(c, uid) >= DV_CONTROL_MAX_PER_UID)
+		return "this uid has its maximum of connections";
+	return NULL;
+}
+
+static int resume_accepts(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dv_control *c = ud;
+
+	c->pause_src = sd_event_source_disable_unref(c->pause_src);
+	(void)sd_event_source_set_enabled(c->io, SD_EVENT_ON);
+	return 0;
+}
+
+/* Out of descriptors or memory: the listener stays readable, and retrying
+ * at once would spin. Pause accepting for a moment instead. */
+static void pause_accepts(struct dv_control *c, int err)
+{
+	dv_log_limited(&c->rl_accept, 10, LOG_WARNING,
+		       "cannot accept control connections: %s; pausing accepts for %d ms", strerror(err),
+		       ACCEPT_PAUSE_MS);
+	if (c->pause_src)
+		return;
+	if (sd_event_add_time_relative(c->ev, &c->pause_src, CLOCK_MONOTONIC, ACCEPT_PAUSE_MS * 1000ULL, 1000,
+				       resume_accepts, c) < 0)
+		return; /* keep accepting: a spin is better than a deaf daemon */
+	(void)sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+}
+
 static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct dv_control *c = ud;
@@ -557,18 +608,17 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	for (;;) {
 		socklen_t len = sizeof(struct ucred);
 		struct dv_client *cl;
+		const char *why;
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		int r;
 
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on the control socket: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepts(c, errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				dv_log_limited(&c->rl_accept, 10, LOG_WARNING, "accept on the control socket: %s",
+					       strerror(errno));
 			return 0;
-		}
-		if (c->n_clients >= DV_CONTROL_MAX_CLIENTS) {
-			log_warn("too many control connections (%d); refusing one", DV_CONTROL_MAX_CLIENTS);
-			close(cfd);
-			continue;
 		}
 		cl = calloc(1, sizeof(*cl));
 		if (!cl) {
@@ -580,6 +630,18 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
 		    read_groups(cfd, &cl->gids, &cl->n_gids) < 0) {
 			log_warn("cannot read the credentials of a control connection: %s", strerror(errno));
+			close(cfd);
+			free(cl);
+			continue;
+		}
+		why = over_cap(c, cl->cred.uid);
+		if (why) {
+			dv_log_limited(&c->rl_full, 10, LOG_WARNING,
+				       "refused a control connection of uid %u (pid %d): %s (%d in all, %d per uid, "
+				       "%d kept for root)",
+				       (unsigned)cl->cred.uid, (int)cl->cred.pid, why, DV_CONTROL_MAX_CLIENTS,
+				       DV_CONTROL_MAX_PER_UID, DV_CONTROL_ROOT_RESERVE);
+			free(cl->gids);
 			close(cfd);
 			free(cl);
 			continue;
@@ -702,6 +764,7 @@ struct dv_control *dv_control_free(struct dv_control *c)
 	while (c->clients)
 		client_free(c->clients, false);
 	sd_event_source_disable_unref(c->io);
+	sd_event_source_disable_unref(c->pause_src);
 	if (c->fd >= 0) {
 		close(c->fd);
 		(void)unlink(c->path);

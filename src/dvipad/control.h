@@ -22,6 +22,10 @@
 struct dv_control;
 
 #define DV_CONTROL_MAX_CLIENTS 4096
+/* Connections of one uid other than root, and connections kept for root
+ * alone: no local user can lock the others, or root, out. */
+#define DV_CONTROL_MAX_PER_UID 256
+#define DV_CONTROL_ROOT_RESERVE 64
 #define DV_CONTROL_MAX_QUEUED (32u << 20) /* bytes queued to one slow reader */
 
 /*

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "clock.h"
+
 static bool log_foreground = true;
 static bool log_verbose;
 static const char *log_ident = "dvipad";
@@ -19,14 +21,44 @@ void log_init(const char *ident, bool foreground, bool debug)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+static void vlog(int prio, const char *fmt, va_list ap);
+
 void dv_log(int prio, const char *fmt, ...)
 {
-	static const char *const names[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
 	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, fmt, ap);
+	va_end(ap);
+}
+
+void dv_log_limited(struct dv_ratelimit *rl, unsigned interval_s, int prio, const char *fmt, ...)
+{
+	uint64_t now = dv_mono_us();
+	char line[512];
+	va_list ap;
+
+	if (rl->last_us && now - rl->last_us < (uint64_t)interval_s * 1000000) {
+		rl->held++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (rl->held)
+		dv_log(prio, "%s (and %u more like it in the last %u s)", line, rl->held, interval_s);
+	else
+		dv_log(prio, "%s", line);
+	rl->last_us = now;
+	rl->held = 0;
+}
+
+static void vlog(int prio, const char *fmt, va_list ap)
+{
+	static const char *const names[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
 
 	if (prio == LOG_DEBUG && !log_verbose)
 		return;
-	va_start(ap, fmt);
 	if (log_foreground) {
 		struct timespec ts;
 		struct tm tm;
@@ -41,5 +73,4 @@ void dv_log(int prio, const char *fmt, ...)
 	} else {
 		vsyslog(prio, fmt, ap);
 	}
-	va_end(ap);
 }

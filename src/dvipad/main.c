@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -232,6 +233,20 @@ static int run(sd_event *ev, struct dv_daemon *d, const char *sock_path)
 	return r;
 }
 
+/* Every control connection takes a descriptor, and the default soft limit
+ * (1,024) is below the daemon's own cap on connections: take what the hard
+ * limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the descriptor limit: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {.conf_path = DEFAULT_CONF, .sock_path = DV_DEFAULT_SOCKET};
@@ -251,6 +266,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_init("dvipad", o.foreground, o.verbose);
+	raise_fd_limit();
 	block_signals();
 	if (start(&o, conf, &ev, &d) < 0)
 		return 1;

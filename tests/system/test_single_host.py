@@ -3,6 +3,7 @@
 dvipad on one host (CLUSTER NONE), end to end. Topology: see conftest.py.
 """
 import json
+import os
 import signal
 import socket
 import struct
@@ -447,3 +448,81 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
                 p.kill()
                 p.wait()
         d.cleanup()
+
+
+# Opens N connections to dvipad's socket as the user it runs as, prints how
+# many dvipad kept (the others it closed at once), and holds them.
+HOG = r"""
+import socket, sys, time
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        break
+    conns.append(s)
+time.sleep(1.0)
+kept = 0
+for s in conns:
+    try:
+        kept += s.recv(1, socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        kept += 1
+print("kept", kept, flush=True)
+time.sleep(60)
+"""
+
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_connection_hog_cannot_lock_out_root(lan, dvipad):
+    """A local user who opens hundreds of idle connections gets at most
+    DV_CONTROL_MAX_PER_UID of them; root still gets answers; the refusals
+    make a few log lines, not one per connection (issue 11)."""
+    dvipad.start()
+    host = lan.hosts["h"]
+    hog = host.popen("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                     "/usr/bin/python3", "-c", HOG, dvipad.sock, 600)
+    try:
+        line = hog.stdout.readline().split()
+        assert line[:1] == ["kept"], hog.stderr.read()
+        assert int(line[1]) == 256
+        t = time.monotonic()
+        dvipad.ctl("activate", VIPA)
+        figure("256 idle connections of one user: root's activate", f"{(time.monotonic() - t) * 1000:.0f} ms")
+        log = dvipad.log.read_text()
+        assert "this uid has its maximum of connections" in log
+        assert log.count("refused a control connection") <= 2
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_out_of_descriptors_does_not_spin(lan, dvipad):
+    """With its descriptors gone (a low limit here), dvipad pauses accepting
+    instead of spinning on a listener that stays readable, and logs the
+    cause a few times, not millions (issue 11)."""
+    dvipad.start()
+    host = lan.hosts["h"]
+    run("prlimit", f"--pid={dvipad.proc.pid}", "--nofile=64:64")
+    hog = host.popen("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                     "/usr/bin/python3", "-c", HOG, dvipad.sock, 120)
+    try:
+        assert hog.stdout.readline().split()[:1] == ["kept"], hog.stderr.read()
+        before = cpu_seconds(dvipad.proc.pid)
+        time.sleep(3)
+        spent = cpu_seconds(dvipad.proc.pid) - before
+        figure("out of descriptors, 3 s: dvipad CPU", f"{spent:.2f} s")
+        assert spent < 1.0, f"dvipad used {spent:.2f} s of CPU in 3 s"
+        log = dvipad.log.read_text()
+        assert "pausing accepts" in log
+        assert log.count("cannot accept control connections") <= 3
+    finally:
+        hog.kill()
+        hog.wait()
+    # Descriptors back: root is answered again.
+    wait_for(lambda: dvipad.ctl("status", check=False).returncode == 0, timeout=5, what="root answered")
