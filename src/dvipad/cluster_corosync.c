@@ -396,7 +396,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * change grants anything (a standby must not be told to bind to an
 	 * address a non-quorate node will not install). */
 	if (n_left > 0)
-		(void)sync_quorate(cs);
+		dv_sync_quorum_seen(cs->sync, cs->cpg_ring, sync_quorate(cs));
 	for (size_t i = 0; i < n_left; i++)
 		if (left[i].reason == CPG_REASON_NODEDOWN)
 			wait_for_lease(cs);

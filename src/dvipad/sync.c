@@ -913,11 +913,16 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 	return start_exchange(s, true);
 }
 
-int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
+void dv_sync_quorum_seen(struct dv_sync *s, uint64_t ring, bool quorate)
 {
 	s->qn_ring = ring;
 	s->qn_quorate = quorate;
 	judge_membership(s);
+}
+
+int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
+{
+	dv_sync_quorum_seen(s, ring, quorate);
 	return send_quorum(s);
 }
 

@@ -130,6 +130,13 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
 /* Corosync reported this partition's quorum in ring `ring`. */
 int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate);
+/* Corosync's quorum in ring `ring`, read afresh when members left (before
+ * the configuration change is passed on): its notification comes through
+ * another connection and may arrive only after a later ring's, and then be
+ * dropped as stale, and the state's last membership would never be judged
+ * (a 5-node fault campaign: a whole ring split into single nodes, none of
+ * them marked lost, and holds were lost at the merge). */
+void dv_sync_quorum_seen(struct dv_sync *s, uint64_t ring, bool quorate);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
 int dv_sync_check(struct dv_sync *s);

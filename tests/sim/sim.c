@@ -1081,7 +1081,7 @@ static void reconfigure(void)
 			memcpy(d->prev, nset[s], nn[s] * sizeof(int));
 			d->n_prev = nn[s];
 			if (left)
-				(void)op_quorate(d);
+				dv_sync_quorum_seen(d->sync, nodes[d->node].ring, op_quorate(d));
 			if (dv_sync_confchg(d->sync, ids, nn[s], joined, nodes[d->node].ring) < 0)
 				d->broken = true;
 		}
