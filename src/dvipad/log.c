@@ -21,7 +21,7 @@ void log_init(const char *ident, bool foreground, bool debug)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-static void vlog(int prio, const char *fmt, va_list ap);
+static void vlog(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 void dv_log(int prio, const char *fmt, ...)
 {
