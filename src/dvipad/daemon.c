@@ -847,38 +847,28 @@ static void cl_asked(void *ud)
 	dv_gate_stream_asked(&d->gate);
 }
 
+/* Carry out what the gate answered to a report from Corosync. */
+static void gate_move(struct dv_daemon *d, enum dv_gate_move move, const char *why)
+{
+	if (move == DV_GATE_CLOSE)
+		close_gate(d, why);
+	else if (move == DV_GATE_OPEN)
+		open_gate(d);
+	maybe_ask(d);
+}
+
 static void cl_local_quorum(void *ud, bool quorate)
 {
 	struct dv_daemon *d = ud;
 
-	switch (dv_gate_quorum(&d->gate, quorate)) {
-	case DV_GATE_CLOSE:
-		close_gate(d, "this node's partition lost quorum");
-		break;
-	case DV_GATE_OPEN:
-		open_gate(d);
-		break;
-	case DV_GATE_KEEP:
-		break;
-	}
-	maybe_ask(d);
+	gate_move(d, dv_gate_quorum(&d->gate, quorate), "this node's partition lost quorum");
 }
 
 static void cl_lease(void *ud, bool held)
 {
 	struct dv_daemon *d = ud;
 
-	switch (dv_gate_lease(&d->gate, held)) {
-	case DV_GATE_CLOSE:
-		close_gate(d, "this node's ring lease ran out");
-		break;
-	case DV_GATE_OPEN:
-		open_gate(d);
-		break;
-	case DV_GATE_KEEP:
-		break;
-	}
-	maybe_ask(d);
+	gate_move(d, dv_gate_lease(&d->gate, held), "this node's ring lease ran out");
 }
 
 static void cl_takeover_wait(void *ud, bool on)
