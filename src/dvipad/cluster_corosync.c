@@ -37,6 +37,7 @@
 #include "fence.h"
 #include "log.h"
 #include "prio.h"
+#include "quorum_probe.h"
 #include "sync.h"
 
 #define SYNC_TIMEOUT_S 30   /* an exchange that never ends: leave and join again */
@@ -61,8 +62,10 @@ struct corosync {
 
 	cpg_handle_t cpg;
 	quorum_handle_t quorum;
+	struct dv_qprobe *probe; /* the fresh quorum read, bounded */
 	bool has_cpg, has_quorum, up;
-	sd_event_source *cpg_src, *quorum_src, *retry_src, *recon_src, *sync_src, *check_src, *beat_src, *wait_src;
+	sd_event_source *cpg_src, *quorum_src, *retry_src, *recon_src, *sync_src, *check_src, *beat_src, *wait_src,
+		*probe_src;
 	uint64_t backoff_ms;
 	bool broken; /* noticed inside a callback; torn down after dispatch */
 
@@ -191,17 +194,51 @@ static void set_local_quorum(struct corosync *cs, bool quorate)
 	cs->c.ops->local_quorum(cs->c.ud, quorate);
 }
 
-/* Asked afresh: the quorum notification and the CPG change come through
- * different connections, and a stale "not quorate" would make every node
- * drop its addresses. */
+/* What the sync protocol puts into its messages: the partition's quorum as
+ * this node last learnt it (never a call that could block). */
 static bool sync_quorate(void *ud)
 {
-	struct corosync *cs = ud;
-	int q = 0;
+	return ((struct corosync *)ud)->local_quorate;
+}
 
-	if (quorum_getquorate(cs->quorum, &q) == CS_OK && !!q != cs->local_quorate)
+/* Asked afresh when members leave: the quorum notification and the CPG
+ * change come through different connections, and the daemon must close
+ * its gate before the membership change grants anything. Corosync gets
+ * half a lease to answer (quorum_probe.h); without an answer this node
+ * counts itself not quorate until the answer or a notification comes,
+ * and -ETIMEDOUT tells the caller not to judge the ring by it. */
+static int fresh_quorate(struct corosync *cs)
+{
+	int q = cs->probe ? dv_qprobe_ask(cs->probe, cs->fence.lease_us / 2) : -EIO;
+
+	if (q < 0) {
+		log_warn("corosync: the quorum service did not answer within %llu ms; this partition counts as "
+			 "not quorate until it does",
+			 (unsigned long long)cs->fence.lease_us / 2000);
+		set_local_quorum(cs, false);
+		return q;
+	}
+	if (!!q != cs->local_quorate)
 		set_local_quorum(cs, !!q);
-	return cs->local_quorate;
+	return q;
+}
+
+/* The answer that came after fresh_quorate() stopped waiting. */
+static int on_probe_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct corosync *cs = ud;
+	int q = dv_qprobe_late(cs->probe);
+
+	if (q == -EIO) {
+		/* The thread is gone: the next fresh read says so. */
+		(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+		return 0;
+	}
+	if (q >= 0 && !cs->broken && !!q != cs->local_quorate) {
+		log_info("corosync: the quorum service answered late: partition %squorate", q ? "" : "not ");
+		set_local_quorum(cs, !!q);
+	}
+	return 0;
 }
 
 static void sync_deliver(void *ud, const struct dv_event *ev)
@@ -395,8 +432,12 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * Ask now, so that the daemon closes its gate before the membership
 	 * change grants anything (a standby must not be told to bind to an
 	 * address a non-quorate node will not install). */
-	if (n_left > 0)
-		dv_sync_quorum_seen(cs->sync, cs->cpg_ring, sync_quorate(cs));
+	if (n_left > 0) {
+		int q = fresh_quorate(cs);
+
+		if (q >= 0)
+			dv_sync_quorum_seen(cs->sync, cs->cpg_ring, q);
+	}
 	for (size_t i = 0; i < n_left; i++)
 		if (left[i].reason == CPG_REASON_NODEDOWN)
 			wait_for_lease(cs);
@@ -536,6 +577,8 @@ static void teardown(struct corosync *cs)
 	cs->check_src = sd_event_source_disable_unref(cs->check_src);
 	cs->beat_src = sd_event_source_disable_unref(cs->beat_src);
 	cs->wait_src = sd_event_source_disable_unref(cs->wait_src);
+	cs->probe_src = sd_event_source_disable_unref(cs->probe_src);
+	cs->probe = dv_qprobe_free(cs->probe);
 	cs->waiting = false;
 	dv_fence_clear(&cs->fence);
 	if (cs->has_cpg)
@@ -655,6 +698,12 @@ static int try_connect(struct corosync *cs)
 		r = -ENOTCONN;
 		goto fail;
 	}
+	cs->probe = dv_qprobe_new();
+	if (!cs->probe ||
+	    sd_event_add_io(cs->ev, &cs->probe_src, dv_qprobe_fd(cs->probe), EPOLLIN, on_probe_io, cs) < 0) {
+		r = -EIO;
+		goto fail;
+	}
 	if (cpg_fd_get(cs->cpg, &fd) != CS_OK ||
 	    sd_event_add_io(cs->ev, &cs->cpg_src, fd, EPOLLIN, on_cpg_io, cs) < 0) {
 		r = -EIO;
@@ -675,6 +724,7 @@ static int try_connect(struct corosync *cs)
 	(void)sd_event_source_set_priority(cs->cpg_src, DV_PRIO_KERNEL);
 	(void)sd_event_source_set_priority(cs->quorum_src, DV_PRIO_KERNEL);
 	(void)sd_event_source_set_priority(cs->beat_src, DV_PRIO_KERNEL);
+	(void)sd_event_source_set_priority(cs->probe_src, DV_PRIO_KERNEL);
 	err = cpg_join(cs->cpg, &cs->group);
 	if (err != CS_OK) {
 		r = err == CS_ERR_TRY_AGAIN ? -EAGAIN : -EIO;

@@ -318,6 +318,21 @@ static enum dv_result authorize(struct dv_client *cl, const struct dv_request *r
 	/* A client can only ever release its own API hold or standby. */
 	if (req->type == DV_MSG_RELEASE && t->own)
 		return DV_R_OK;
+	/* A socket hold lasts as long as a socket is bound to the address
+	 * (sock_diag ends it), whoever asks. */
+	if (req->type == DV_MSG_RELEASE && req->kind == DV_KIND_SOCKET) {
+		snprintf(why, size, "a socket hold on %s ends only when its sockets close", s);
+		return DV_R_PERM;
+	}
+	/* An operator activation is its maker's (and root's) to end. */
+	if (req->type == DV_MSG_RELEASE && req->kind == DV_KIND_OPERATOR && t->operator_hold && cl->cred.uid != 0 &&
+	    t->operator_uid != cl->cred.uid) {
+		snprintf(why, size,
+			 "the activation of %s on node %s was made by uid %u: only that uid or root may "
+			 "deactivate it",
+			 s, t->node, (unsigned)t->operator_uid);
+		return DV_R_PERM;
+	}
 	if (cl->cred.uid == 0)
 		return r || t->defined || req->type == DV_MSG_RELEASE ? DV_R_OK : DV_R_NORANGE;
 	if (!r) {

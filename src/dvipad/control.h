@@ -66,6 +66,10 @@ struct dv_control_target {
 	 * (VARY ... DEACTIVATE: root's), not an operator hold: this node has
 	 * none. Control relays it as DV_MSG_DEACTIVATE. */
 	bool define_op;
+	/* This node's operator hold of the address, and who made it: only
+	 * that uid or root may end it. */
+	bool operator_hold;
+	uid_t operator_uid;
 };
 
 /* The owner of the state (the daemon). Called from the event loop, never

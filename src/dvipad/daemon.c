@@ -1328,15 +1328,18 @@ static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 
 /* ---- the control socket's callbacks ---- */
 
-static bool self_operator_hold(struct dv_daemon *d, const struct dv_addr *a)
+/* This node's operator hold of a, and the uid that made it. */
+static bool self_operator_hold(struct dv_daemon *d, const struct dv_addr *a, uid_t *ret_uid)
 {
 	struct dv_vipa_info v;
 
 	if (dv_engine_lookup(d->engine, a, &v) < 0)
 		return false;
 	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_KIND_OPERATOR && v.holds[i].node == dv_engine_self(d->engine))
+		if (v.holds[i].kind == DV_KIND_OPERATOR && v.holds[i].node == dv_engine_self(d->engine)) {
+			*ret_uid = v.holds[i].uid;
 			return true;
+		}
 	return false;
 }
 
@@ -1351,7 +1354,8 @@ static void ctl_resolve(void *ud, const struct dv_request *req, struct dv_contro
 		.defined = dv_conf_find_define(d->conf, &req->addr) != NULL,
 		.own = release && (req->kind == 0 || req->kind == DV_KIND_API),
 	};
-	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined && !self_operator_hold(d, &req->addr);
+	ret->operator_hold = self_operator_hold(d, &req->addr, &ret->operator_uid);
+	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined && !ret->operator_hold;
 }
 
 static void ctl_request(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req)

@@ -812,12 +812,14 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 			return check_point(s);
 		return 0;
 	case MSG_QUORUM_ASK:
-		if (!r_view(s, &r, &round))
-			return 0;
-		/* The asker's gate counts what follows as sent after its loss. */
+		/* The asker's gate counts what follows as sent after its loss,
+		 * and counts its questions: one delivered in a later view than
+		 * it was sent in is counted too, or the gate would take a
+		 * later question for one sent before the loss and wait for
+		 * ever (tests/sim invariant 6). */
 		if (own)
 			s->ops->asked(s->ud);
-		if (s->view[0] != s->self)
+		if (!r_view(s, &r, &round) || s->view[0] != s->self)
 			return 0;
 		s->quorum_due = true;
 		return send_quorum(s);

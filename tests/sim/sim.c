@@ -25,7 +25,10 @@
  *   4 once stable and quorate, every free VIPA with an eligible standby or
  *     a live define/backup node has an owner;
  *   5 (the model itself) a node whose gate is open has installed exactly
- *     what dv_gate_wants() says; a closed gate, nothing.
+ *     what dv_gate_wants() says; a closed gate, nothing;
+ *   6 once stable, a member of a quorate component has its gate open (a
+ *     node that lost quorum or its ring lease is not left waiting for a
+ *     confirmation nobody sends).
  *
  * The simulated CPG keeps Corosync's guarantees and nothing more: members
  * of a view deliver its messages in one order; at a view change the members
@@ -154,6 +157,7 @@ struct dmn {
 	bool local_quorate; /* what the glue last told the gate */
 	bool quorum_pending;
 	bool broken; /* sync returned an error: leave and join again */
+	bool lapsed; /* its ring lease ran out (own messages late) */
 	bool installed[NADDR];
 	struct client *clients;
 	size_t n_clients;
@@ -188,7 +192,7 @@ static unsigned opt_nodes;
 /* --loose: at a view change a group may skip its own members' ordered
  * messages too (they go to the sender's next view): weaker than Totem. */
 static bool opt_loose;
-static unsigned opt_checks = 0x3e; /* invariants checked: bit i for invariant i */
+static unsigned opt_checks = 0x7e; /* invariants checked: bit i for invariant i */
 static int mutation;
 
 /* What caused a LOST notice: the event being applied, or one of these. */
@@ -212,11 +216,14 @@ enum fault {
 	F_CLIENT_GONE,
 	F_CONCURRENT_JOIN,
 	F_SYNC_ERROR,
+	F_LEASE,
 	F__N
 };
 static const char *const fault_names[F__N] = {
-	"dvipad crash", "dvipad start",	 "corosync crash", "corosync start", "partition",	 "heal",
-	"isolate node", "move one node", "merge two",	   "program exit",   "concurrent joins", "sync error (rejoin)",
+	"dvipad crash",	    "dvipad start", "corosync crash",	"corosync start",
+	"partition",	    "heal",	    "isolate node",	"move one node",
+	"merge two",	    "program exit", "concurrent joins", "sync error (rejoin)",
+	"ring lease lapse",
 };
 static uint64_t faults[F__N], total_steps, total_exchanges, total_msgs, total_drains, total_views;
 static uint64_t seed_steps; /* steps of the current seed */
@@ -613,6 +620,7 @@ static void cl_connected(struct dmn *d, bool up)
 		return;
 	}
 	(void)dv_gate_connected(&d->gate, false);
+	d->lapsed = false;
 	close_gate(d);
 	while ((q = dv_gate_pop_unanswered(&d->gate))) {
 		client_reply(d, q->client, q->seq, NULL, DV_R_NOQUORUM);
@@ -1517,6 +1525,34 @@ static void act_check(void)
 		d->broken = true;
 }
 
+/* The ring lease (fence.h) runs out on a connected node and comes back
+ * later: in the real daemon when its own messages are late, here at any
+ * step, which covers more orders than the real trigger allows. */
+static void set_lease(struct dmn *d, bool held)
+{
+	enum dv_gate_move m;
+
+	tr("n%u: ring lease %s", d->node, held ? "held again" : "ran out");
+	d->lapsed = !held;
+	m = dv_gate_lease(&d->gate, held);
+	if (m == DV_GATE_CLOSE)
+		close_gate(d);
+	else if (m == DV_GATE_OPEN)
+		open_gate(d);
+	ask_quorum(d);
+}
+
+static void act_lease(void)
+{
+	struct dmn *d = pick_dmn(true);
+
+	if (!d)
+		return;
+	if (!d->lapsed)
+		faults[F_LEASE]++;
+	set_lease(d, d->lapsed);
+}
+
 static void act_dvipad_crash(void)
 {
 	struct dmn *d = pick_dmn(false);
@@ -1667,7 +1703,7 @@ static bool stable(void)
 
 		if (!d)
 			continue;
-		if (d->quorum_pending || d->broken)
+		if (d->quorum_pending || d->broken || d->lapsed)
 			return false;
 		if (d->sync) {
 			dv_sync_info(d->sync, &info);
@@ -1805,6 +1841,16 @@ static void check_stable(void)
 	for (unsigned i = 1; i <= N; i++)
 		if (nodes[i].d)
 			check_refs_present(nodes[i].d);
+	/* 6: a member of a stable quorate component installs what it owns:
+	 * its gate is open (nothing left waiting for a reconfirmation that
+	 * nobody will send). */
+	for (unsigned i = 1; i <= N && !fail.failed; i++) {
+		struct dmn *d = nodes[i].d;
+
+		if (d && d->sync && nodes[i].cs_up && truth_quorate(i) && !gate_open(d))
+			violation(6, "node %u: stable in a quorate component but its gate is closed (%s)", i,
+				  dv_gate_describe(&d->gate));
+	}
 }
 
 static void check_all(void)
@@ -1863,9 +1909,9 @@ static void print_failure(uint64_t seed, uint64_t steps, bool with_trace)
 	}
 	printf("replay: dvipa-sim --seed %" PRIu64 " --steps %" PRIu64 "%s", seed, steps,
 	       opt_mutant ? " --mutant" : "");
-	if (opt_checks != 0x3e) {
+	if (opt_checks != 0x7e) {
 		printf(" --check ");
-		for (int i = 1; i <= 5; i++)
+		for (int i = 1; i <= 6; i++)
 			if (opt_checks & (1u << i))
 				printf("%d", i);
 	}
@@ -1885,6 +1931,7 @@ static bool do_step(bool drain)
 		{4, act_dvipad_crash, true},   {8, act_dvipad_start, true},    {3, act_corosync_crash, true},
 		{8, act_corosync_start, true}, {5, act_partition, true},       {6, act_heal, true},
 		{5, act_isolate, true},	       {6, act_move_node, true},       {3, act_merge, true},
+		{6, act_lease, true},
 	};
 	unsigned total = 0, x;
 
@@ -1892,10 +1939,17 @@ static bool do_step(bool drain)
 	now_ms += 1 + rnd(20);
 	if (drain) {
 		bool m = any_msg(), q = false;
+		struct dmn *lapsed = NULL;
 
-		for (unsigned i = 1; i <= N; i++)
+		for (unsigned i = 1; i <= N; i++) {
 			q |= nodes[i].d && nodes[i].d->quorum_pending;
-		if (m && (!q || chance(80)))
+			if (nodes[i].d && nodes[i].d->lapsed)
+				lapsed = nodes[i].d;
+		}
+		/* Quiet: own messages come back, the lease holds again. */
+		if (lapsed && (!m || chance(20)))
+			set_lease(lapsed, true);
+		else if (m && (!q || chance(80)))
 			act_deliver();
 		else if (q)
 			act_quorum_notify();
@@ -2023,7 +2077,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(o, "--check") && v) {
 			opt_checks = 0;
 			for (const char *c = v; *c; c++)
-				if (*c >= '1' && *c <= '5')
+				if (*c >= '1' && *c <= '6')
 					opt_checks |= 1u << (*c - '0');
 			i++;
 		} else if (!strcmp(o, "--loose")) {

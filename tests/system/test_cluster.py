@@ -196,6 +196,46 @@ def test_stalled_corosync_owner_fences_itself(cluster):
     assert only_node_with(cluster, VIPA, n2)
 
 
+def test_corosync_stalled_mid_change_does_not_block_dvipad(cluster):
+    """Corosync stops while a membership change (members left) waits in
+    dvipad's queue: dvipad must still fence itself and answer its clients.
+    A fresh quorum read waits for Corosync without a timeout (the 5-node
+    fault campaign saw every dvipad stuck in it for 30 s, address kept and
+    timers silent); dvipad bounds it and counts the partition not quorate."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+    p.wait_line("listening")
+    assert n1.ns.has_addr(VIPA)
+
+    n1.proc.send_signal(signal.SIGSTOP)
+    try:
+        cluster.lan.switch.ip("link", "set", "p-n3", "down")
+        # n1's corosync forms the new ring and queues the change for n1's
+        # (stopped) dvipad; n2 shows the same change.
+        wait_for(lambda: len(n2.status()["members"]) == 2, timeout=10, what="n3 gone from n2's view")
+        time.sleep(0.3)
+        n1.corosync.proc.send_signal(signal.SIGSTOP)
+    finally:
+        n1.proc.send_signal(signal.SIGCONT)
+    try:
+        t0 = time.monotonic()
+        wait_for(lambda: not n1.ns.has_addr(VIPA), timeout=5, interval=0.01,
+                 what="n1 (Corosync stalled) to remove the VIPA")
+        figure("cluster: n1's dvipad resumed with its Corosync stalled -> VIPA removed",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        r = n1.ns.exec(DVIPACTL, "-S", n1.sock, "status", check=False, timeout=5)
+        assert r.returncode == 0, f"n1 did not answer status: {r.stderr}"
+        assert "did not answer within" in n1.log.read_text()
+    finally:
+        n1.corosync.proc.send_signal(signal.SIGCONT)
+        cluster.lan.switch.ip("link", "set", "p-n3", "up")
+    wait_for(lambda: all(len(n.status()["members"]) == 3 for n in cluster.nodes.values()), timeout=30,
+             what="the cluster whole again")
+    for _ in range(100):
+        assert sum(n.ns.has_addr(VIPA) for n in cluster.nodes.values()) <= 1, "two nodes have the VIPA"
+        time.sleep(0.01)
+
+
 def test_standby_survives_partition(cluster):
     """A standby on a node that is cut off and comes back is still a
     standby: the quorate side dropped it, the node registers it again."""

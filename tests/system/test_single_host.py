@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DVIPACTL, fetch, figure, run, wait_for
+from conftest import BUILD, DVIPACTL, fetch, figure, run, wait_for
 
 VIPA = "192.0.2.130"       # plain range, NONDISRUPTIVE
 VIPA_DAEMON = "192.0.2.200"  # ALLOW USER daemon
@@ -500,6 +500,66 @@ def test_connection_hog_cannot_lock_out_root(lan, dvipad):
     finally:
         hog.kill()
         hog.wait()
+
+
+def _release_request(addr, kind, seq=7):
+    """A RELEASE of addr naming a hold kind, as the wire has it."""
+    a = struct.pack("=HHB", 1, 9, socket.AF_INET) + socket.inet_aton(addr) + b"\x00" * 3
+    k = struct.pack("=HHI", 2, 8, kind)
+    return struct.pack("=IHHII", 0x50495644, 1, 2, 16 + len(a) + len(k), seq) + a + k
+
+
+def _result_reason(reply):
+    """The verdict and reason of a RESULT reply."""
+    off, verdict, reason = 16, None, ""
+    while off + 4 <= len(reply):
+        t, ln = struct.unpack("=HH", reply[off:off + 4])
+        if t == 4:
+            verdict = struct.unpack("=I", reply[off + 4:off + 8])[0]
+        if t == 5:
+            reason = reply[off + 4:off + ln].split(b"\0")[0].decode()
+        off += (ln + 3) & ~3
+    return verdict, reason
+
+
+def test_holds_are_their_makers(lan, dvipad):
+    """Another user may not end root's operator activation, even inside a
+    range that allows it; its maker may; and nobody ends a socket hold by a
+    request, only by closing the sockets (issue 11, item 3)."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA_DAEMON)
+    r = dvipad.ctl("deactivate", VIPA_DAEMON, user="daemon", check=False)
+    assert r.returncode != 0
+    assert "made by uid 0" in r.stderr + r.stdout
+    assert host.has_addr(VIPA_DAEMON) and dvipad.vipa(VIPA_DAEMON)["origin"] == "operator"
+    assert "made by uid 0" in dvipad.log.read_text()  # refusals are logged
+    # The user's own activation is the user's to end.
+    other = "192.0.2.201"
+    dvipad.ctl("activate", other, user="daemon")
+    dvipad.ctl("deactivate", other, user="daemon")
+    wait_for(lambda: not host.has_addr(other), what=f"{other} deactivated by its maker")
+    # Root may end anyone's.
+    dvipad.ctl("activate", other, user="daemon")
+    dvipad.ctl("deactivate", other)
+    wait_for(lambda: not host.has_addr(other), what=f"{other} deactivated by root")
+
+    # A socket hold (a server bound through the shim) outlives a RELEASE
+    # naming it, from root as from anyone.
+    srv = host.popen("env", f"LD_PRELOAD={BUILD / 'libdvipa-preload.so'}", f"DVIPA_SOCKET={dvipad.sock}",
+                     "/usr/bin/python3", "-c",
+                     "import socket,sys; s=socket.socket(); s.bind(('192.0.2.202', 7100)); s.listen(); "
+                     "print('up', flush=True); sys.stdin.read()", stdin=subprocess.PIPE)
+    try:
+        assert srv.stdout.readline().strip() == "up", srv.stderr.read()
+        verdict, reason = _result_reason(_raw(dvipad.sock, _release_request("192.0.2.202", 3)))
+        assert verdict is not None and verdict != 0 and "ends only when its sockets close" in reason, reason
+        time.sleep(0.3)
+        assert host.has_addr("192.0.2.202")
+        assert any(h["kind"] == "socket" for h in dvipad.vipa("192.0.2.202")["holds"])
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def test_out_of_descriptors_does_not_spin(lan, dvipad):

@@ -562,6 +562,21 @@ static void test_ask_quorum(void **state)
 		assert_string_equal(node_of(i)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;Q1;");
 }
 
+/* A question still on its way when the view changes is delivered in the
+ * asker's next view: nobody answers it there (its stamp names the old
+ * view), but its asker counts it as come back. Counted only in its own
+ * view, it stayed "in flight" for good, and the gate took the next real
+ * question for one sent before a loss and waited for ever (tests/sim,
+ * invariant 6, seed 193). */
+static void test_question_across_view_change_counted(void **state)
+{
+	start_three();
+	assert_int_equal(dv_sync_ask_quorum(node_of(3)->s), 1);
+	view(1, 3, 0); /* n2 goes; the question moves with its sender */
+	run(0);
+	assert_int_equal(node_of(3)->asked, 1);
+}
+
 /* A restarted node (new process, empty state) gets the group's state and
  * its old incarnation's queued events are not sent again as its own. */
 static void test_restarted_node(void **state)
@@ -601,6 +616,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ask_quorum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_question_across_view_change_counted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
