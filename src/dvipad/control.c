@@ -14,15 +14,17 @@
  *    built by the owner (status.c) and queued here as they come; news goes
  *    out through dv_control_event(); a closed connection is ops->client_gone.
  *
- * Each client has its own queue, capped at DV_CONTROL_MAX_QUEUED: a client
- * that does not read what it asked for is disconnected rather than let the
- * daemon grow.
+ * Each client has its own queue, capped at DV_CONTROL_MAX_QUEUED, and the
+ * queues of each uid other than root, and of all of them, have caps of their
+ * own: a client that does not read what it asked for is disconnected rather
+ * than let the daemon grow.
  */
 #include "control.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hashtab.h"
 #include "log.h"
 #include "prio.h"
 #include "proto.h"
@@ -47,10 +50,19 @@ struct outmsg {
 	uint8_t data[];
 };
 
+/* What the connections of one uid have: counted against the caps per uid
+ * (control.h) without walking every connection. */
+struct uid_acct {
+	uid_t uid;
+	size_t clients;
+	size_t queued; /* bytes */
+};
+
 struct dv_client {
 	struct dv_client *next_bucket;
 	struct dv_client *prev, *next;
 	struct dv_control *ctl;
+	struct uid_acct *acct;
 	uint64_t id;
 	int fd;
 	sd_event_source *io;
@@ -71,7 +83,9 @@ struct dv_control {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *pause_src; /* accepts paused: out of descriptors */
-	struct dv_ratelimit rl_accept, rl_full;
+	struct dv_ratelimit rl_accept, rl_full, rl_queued;
+	size_t users_queued;	/* bytes queued to readers other than root */
+	struct dv_hashtab uids; /* struct uid_acct, by uid */
 	uint64_t next_id;
 	size_t n_clients;
 	struct dv_client *clients; /* list, for teardown */
@@ -90,10 +104,68 @@ static struct dv_client *client_find(const struct dv_control *c, uint64_t id)
 	return NULL;
 }
 
+static uint32_t acct_hash(const void *item)
+{
+	return ((const struct uid_acct *)item)->uid * 2654435761u;
+}
+
+static bool acct_match(const void *item, const void *key)
+{
+	return ((const struct uid_acct *)item)->uid == *(const uid_t *)key;
+}
+
+static struct uid_acct *acct_find(const struct dv_control *c, uid_t uid)
+{
+	struct uid_acct k = {.uid = uid};
+
+	return dv_hashtab_get(&c->uids, acct_hash(&k), acct_match, &uid);
+}
+
+/* The account of uid, made on its first connection; NULL without memory. */
+static struct uid_acct *acct_get(struct dv_control *c, uid_t uid)
+{
+	struct uid_acct *a = acct_find(c, uid);
+
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->uid = uid;
+	if (dv_hashtab_put(&c->uids, a, acct_hash) < 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void acct_put(struct dv_control *c, struct uid_acct *a)
+{
+	struct uid_acct k = {.uid = a->uid};
+	void **slot;
+
+	if (--a->clients > 0)
+		return;
+	slot = dv_hashtab_find(&c->uids, acct_hash(&k), acct_match, &a->uid);
+	if (slot)
+		dv_hashtab_del(&c->uids, slot, acct_hash);
+	free(a);
+}
+
+/* Queued bytes leave the accounts of the reader, its uid and the users'. */
+static void queued_less(struct dv_client *cl, size_t n)
+{
+	cl->out_bytes -= n;
+	cl->acct->queued -= n;
+	if (cl->cred.uid != 0)
+		cl->ctl->users_queued -= n;
+}
+
 static void client_free(struct dv_client *cl, bool notify)
 {
 	struct dv_control *c = cl->ctl;
 	struct dv_client **pp;
+	bool trim;
 
 	for (pp = &c->buckets[cl->id % CLIENT_BUCKETS]; *pp != cl; pp = &(*pp)->next_bucket)
 		;
@@ -108,12 +180,19 @@ static void client_free(struct dv_client *cl, bool notify)
 
 	sd_event_source_disable_unref(cl->io);
 	close(cl->fd);
+	trim = cl->out_bytes >= (1u << 20);
 	while (cl->out_head) {
 		struct outmsg *m = cl->out_head;
 
 		cl->out_head = m->next;
+		queued_less(cl, m->len);
 		free(m);
 	}
+	/* Give a large queue's memory back to the system, not just to
+	 * malloc. */
+	if (trim)
+		(void)malloc_trim(0);
+	acct_put(c, cl->acct);
 	if (notify)
 		c->ops->client_gone(c->ud, cl->id);
 	free(cl->gids);
@@ -140,17 +219,34 @@ static bool client_flush(struct dv_client *cl)
 		cl->out_head = m->next;
 		if (!cl->out_head)
 			cl->out_tail = NULL;
-		cl->out_bytes -= m->len;
+		queued_less(cl, m->len);
 		free(m);
 	}
 	client_update_events(cl);
 	return true;
 }
 
+/* Why len more bytes may not wait for cl, or NULL. */
+static const char *over_queued(const struct dv_client *cl, size_t len)
+{
+	const struct dv_control *c = cl->ctl;
+
+	if (cl->out_bytes + len > DV_CONTROL_MAX_QUEUED)
+		return "its own queue is full";
+	if (cl->cred.uid == 0)
+		return NULL;
+	if (c->users_queued + len > DV_CONTROL_MAX_QUEUED_USERS)
+		return "the queues of all users are full";
+	if (cl->acct->queued + len > DV_CONTROL_MAX_QUEUED_PER_UID)
+		return "the queues of its uid are full";
+	return NULL;
+}
+
 /* Queue the finished message in c->msgb for cl. A client that does not read
  * what it asked for is disconnected rather than let grow the daemon. */
 static void client_send(struct dv_client *cl, struct dv_msgb *b)
 {
+	const char *why;
 	struct outmsg *m;
 
 	if (cl->dead)
@@ -169,9 +265,11 @@ static void client_send(struct dv_client *cl, struct dv_msgb *b)
 			return;
 		}
 	}
-	if (cl->out_bytes + b->len > DV_CONTROL_MAX_QUEUED) {
-		log_warn("client %" PRIu64 " (pid %d) does not read its replies; disconnecting it", cl->id,
-			 (int)cl->cred.pid);
+	why = over_queued(cl, b->len);
+	if (why) {
+		dv_log_limited(&cl->ctl->rl_queued, 10, LOG_WARNING,
+			       "client %" PRIu64 " (pid %d, uid %u) does not read its replies: %s; disconnecting it",
+			       cl->id, (int)cl->cred.pid, (unsigned)cl->cred.uid, why);
 		cl->dead = true;
 		return;
 	}
@@ -189,6 +287,9 @@ static void client_send(struct dv_client *cl, struct dv_msgb *b)
 		cl->out_head = m;
 	cl->out_tail = m;
 	cl->out_bytes += b->len;
+	cl->acct->queued += b->len;
+	if (cl->cred.uid != 0)
+		cl->ctl->users_queued += b->len;
 	client_update_events(cl);
 }
 
@@ -568,26 +669,20 @@ static int read_groups(int fd, gid_t **ret, size_t *ret_n)
 	return -ERANGE;
 }
 
-static size_t clients_of(const struct dv_control *c, uid_t uid)
-{
-	size_t n = 0;
-
-	for (const struct dv_client *cl = c->clients; cl; cl = cl->next)
-		n += cl->cred.uid == uid;
-	return n;
-}
-
 /* Why a new connection of uid is refused, or NULL: the global cap, the
  * part of it kept for root, the cap per uid. */
 static const char *over_cap(const struct dv_control *c, uid_t uid)
 {
+	const struct uid_acct *a;
+
 	if (c->n_clients >= DV_CONTROL_MAX_CLIENTS)
 		return "the daemon has its maximum of connections";
 	if (uid == 0)
 		return NULL;
 	if (c->n_clients >= DV_CONTROL_MAX_CLIENTS - DV_CONTROL_ROOT_RESERVE)
 		return "the remaining connections are kept for root";
-	if (clients_of(c, uid) >= DV_CONTROL_MAX_PER_UID)
+	a = acct_find(c, uid);
+	if (a && a->clients >= DV_CONTROL_MAX_PER_UID)
 		return "this uid has its maximum of connections";
 	return NULL;
 }
@@ -661,11 +756,20 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			free(cl);
 			continue;
 		}
+		cl->acct = acct_get(c, cl->cred.uid);
+		if (!cl->acct) {
+			free(cl->gids);
+			close(cfd);
+			free(cl);
+			continue;
+		}
+		cl->acct->clients++;
 		r = sd_event_add_io(c->ev, &cl->io, cfd, EPOLLIN, client_io, cl);
 		if (r >= 0)
 			(void)sd_event_source_set_priority(cl->io, DV_PRIO_CLIENTS);
 		if (r < 0) {
 			log_warn("cannot watch a control connection: %s", strerror(-r));
+			acct_put(c, cl->acct);
 			free(cl->gids);
 			close(cfd);
 			free(cl);
@@ -771,6 +875,16 @@ fail:
 	return r;
 }
 
+size_t dv_control_queued(const struct dv_control *c)
+{
+	const struct uid_acct *a;
+	size_t n = 0;
+
+	DV_HASHTAB_FOREACH(a, &c->uids)
+		n += a->queued;
+	return n;
+}
+
 struct dv_control *dv_control_free(struct dv_control *c)
 {
 	if (!c)
@@ -784,6 +898,7 @@ struct dv_control *dv_control_free(struct dv_control *c)
 		close(c->fd);
 		(void)unlink(c->path);
 	}
+	dv_hashtab_clear(&c->uids); /* the accounts went with their clients */
 	free(c->path);
 	free(c);
 	return NULL;

@@ -27,6 +27,12 @@ struct dv_control;
 #define DV_CONTROL_MAX_PER_UID 256
 #define DV_CONTROL_ROOT_RESERVE 64
 #define DV_CONTROL_MAX_QUEUED (32u << 20) /* bytes queued to one slow reader */
+/* Bytes queued to the slow readers of one uid other than root, and to all
+ * of them together: users who ask for status and never read the answer
+ * cannot grow the daemon past these (root's readers count only against
+ * DV_CONTROL_MAX_QUEUED each). */
+#define DV_CONTROL_MAX_QUEUED_PER_UID (64u << 20)
+#define DV_CONTROL_MAX_QUEUED_USERS (256u << 20)
 
 /*
  * Where the records of a STATUS or CONFIG answer go, one at a time: the
@@ -108,6 +114,9 @@ struct dv_control *dv_control_free(struct dv_control *c);
 
 /* The answer to request seq of client. seq 0 marks the daemon's own
  * requests: dropped. A client that is gone: dropped. */
+/* Bytes of replies waiting for slow readers, all of them. */
+size_t dv_control_queued(const struct dv_control *c);
+
 void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
 		      const char *reason);
 /* News for client about a: what is a DV_A_EVENT value (1 granted, 2 lost;

@@ -1396,6 +1396,7 @@ static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_cli
 		.started_ms = d->started_ms,
 		.pid = getpid(),
 		.n_clients = n_clients,
+		.queued = dv_control_queued(d->control),
 		.installed = status_installed,
 		.client_pid = status_client_pid,
 		.ud = d,

@@ -19,9 +19,9 @@
 #include "quorum_probe.h"
 
 struct dv_qprobe {
-	int fd;		/* the daemon's end */
-	uint32_t seq;	/* the latest question */
-	bool owed;	/* its answer has not come yet */
+	int fd;	      /* the daemon's end */
+	uint32_t seq; /* the latest question */
+	bool owed;    /* its answer has not come yet */
 };
 
 struct answer {

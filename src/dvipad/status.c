@@ -203,6 +203,7 @@ enum dv_result dv_status_records(const struct dv_status_input *in, const struct 
 	dv_msgb_field_u64(b, "started", in->started_ms);
 	dv_msgb_field_u64(b, "vipas", nvipas);
 	dv_msgb_field_u64(b, "clients", in->n_clients);
+	dv_msgb_field_u64(b, "queued_bytes", in->queued);
 	if (in->gate)
 		dv_msgb_field_str(b, "gate", in->gate);
 	if (in->sync) {

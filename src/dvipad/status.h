@@ -25,6 +25,7 @@ struct dv_status_input {
 	uint64_t started_ms; /* wall clock */
 	pid_t pid;	     /* the daemon's */
 	uint64_t n_clients;  /* control connections */
+	uint64_t queued;     /* bytes of replies waiting for slow readers */
 	/* The cluster sync's view of the members' state digests; NULL
 	 * without Corosync. */
 	const struct dv_sync_info *sync;

@@ -452,6 +452,88 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
 
 # Opens N connections to dvipad's socket as the user it runs as, prints how
 # many dvipad kept (the others it closed at once), and holds them.
+NONREADER = r"""
+import socket, struct, sys, time
+# Connections that ask for the whole status again and again and never read.
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.setblocking(False)
+    conns.append(s)
+sent = 0
+for seq in range(1, int(sys.argv[3]) + 1):
+    for s in conns:
+        try:
+            s.send(struct.pack("=IHHII", 0x50495644, 1, 4, 16, seq))
+            sent += 1
+        except OSError:
+            pass
+print("sent", sent, flush=True)
+time.sleep(60)
+"""
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_unread_replies_are_bounded(lan, tmp_path, monkeypatch):
+    """A user who asks for the status of 2,000 VIPAs on 60 connections, 50
+    times each, and never reads the answers cannot grow the daemon past
+    its caps on queued bytes (64 MiB per uid; issue 11 measured 1.98 GB
+    before them); root still gets its answers, and the memory goes back
+    when the user's connections close."""
+    from conftest import Dvipad
+    host = lan.hosts["h"]
+    count = 2000
+    d = Dvipad(host, tmp_path, extra="  VIPARANGE DEFINE 10.88.0.0/20\n")
+    # Freed memory goes back at once, as without AddressSanitizer.
+    if os.environ.get("ASAN_OPTIONS"):
+        monkeypatch.setenv("ASAN_OPTIONS", os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=0")
+    d.start()
+    procs = []
+    try:
+        hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
+        procs.append(hold)
+        assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+        wait_for(lambda: d.vipa("10.88.7.207") is not None, timeout=30, interval=0.2, what=f"{count} VIPAs")
+        base = rss_kib(d.proc.pid)
+        hog = host.popen("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                         "/usr/bin/python3", "-c", NONREADER, d.sock, 60, 50)
+        procs.append(hog)
+        assert hog.stdout.readline().split()[:1] == ["sent"], hog.stderr.read()
+        peak, queued, t0 = base, 0, time.monotonic()
+        while time.monotonic() - t0 < 15 and "the queues of its uid are full" not in d.log.read_text():
+            peak = max(peak, rss_kib(d.proc.pid))
+            time.sleep(0.1)
+        for _ in range(10):
+            peak = max(peak, rss_kib(d.proc.pid))
+            queued = max(queued, d.status()["daemon"]["queued_bytes"])
+        figure("60 connections x 50 unread status (2,000 VIPAs): replies queued, most", f"{queued / 2**20:.1f} MiB")
+        figure("60 connections x 50 unread status (2,000 VIPAs): dvipad RSS growth", f"{(peak - base) / 1024:.0f} MiB")
+        assert "the queues of its uid are full" in d.log.read_text()
+        assert queued <= 64 * 2**20
+        assert (peak - base) < 192 * 1024, f"dvipad grew {(peak - base) / 1024:.0f} MiB"
+        t = time.monotonic()
+        d.ctl("status")
+        figure("unread status flood: root's status", f"{time.monotonic() - t:.2f} s")
+        hog.kill()
+        hog.wait()
+        wait_for(lambda: d.status()["daemon"]["queued_bytes"] == 0, timeout=10, interval=0.2,
+                 what="the queues freed")
+        assert d.alive()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        d.cleanup()
+
+
 HOG = r"""
 import socket, sys, time
 conns = []
