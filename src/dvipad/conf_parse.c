@@ -30,6 +30,10 @@
 #define STMT_MAX_LEN (4 * LINE_MAX_LEN)
 #define MAX_TOKENS (STMT_MAX_LEN / 2 + 1)
 #define FILE_MAX_SIZE (16u << 20)
+/* A file that is not a configuration (a binary, a log pasted by mistake)
+ * would otherwise give an error per line: millions of lines to log at a
+ * reload, and the daemon busy with them. */
+#define MAX_ERRORS 100
 #define NAME_LIST_MAX 4096 /* bytes of one USER or GROUP list */
 
 /* One address of a VIPADEFINE, VIPABACKUP or VIPADELETE statement. */
@@ -1594,15 +1598,20 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 		if (read_line(p, ++line, s, n) < 0)
 			return -ENOMEM;
 		s += n + 1;
+		if (p->nerrors >= MAX_ERRORS && s < end) {
+			err_at(p, line, "%u errors: not reading further", p->nerrors);
+			break;
+		}
 	}
-	if (end_statement(p) < 0)
-		return -ENOMEM;
-
-	if (p->in_block)
-		err_at(p, p->block_line, "VIPADYNAMIC without ENDVIPADYNAMIC");
-	/* An INTERFACE statement with an error was reported already. */
-	if (p->vipa_seen && !p->interface_line)
-		err_at(p, p->first_block_line, "no INTERFACE statement");
+	if (p->nerrors < MAX_ERRORS) {
+		if (end_statement(p) < 0)
+			return -ENOMEM;
+		if (p->in_block)
+			err_at(p, p->block_line, "VIPADYNAMIC without ENDVIPADYNAMIC");
+		/* An INTERFACE statement with an error was reported already. */
+		if (p->vipa_seen && !p->interface_line)
+			err_at(p, p->first_block_line, "no INTERFACE statement");
+	}
 	if (ret_nerrors)
 		*ret_nerrors = p->nerrors;
 	if (p->nerrors)
@@ -1642,7 +1651,8 @@ int dv_conf_parse_file(const char *path, FILE *errf, struct dv_conf **ret, unsig
 
 			if (cap >= FILE_MAX_SIZE) {
 				if (errf)
-					fprintf(errf, "%s: %s\n", path, strerror(EFBIG));
+					fprintf(errf, "%s: larger than %u MiB: not a dvipa configuration\n", path,
+						FILE_MAX_SIZE >> 20);
 				return -EFBIG;
 			}
 			cap = cap ? cap * 2 : 16384;

@@ -644,6 +644,31 @@ def test_holds_are_their_makers(lan, dvipad):
         srv.wait()
 
 
+def test_reload_of_garbage_is_bounded(lan, dvipad):
+    """Reloading a 15 MiB file that is no configuration is refused after 100
+    errors: a hundred log lines, not a million, the daemon answers at once,
+    and nothing active changes (issue 11: 30-80 s blocked, every VIPA
+    lapsed)."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    dvipad.ctl("activate", VIPA)
+    good = dvipad.conf.read_text()
+    import base64
+    import random
+    rnd = random.Random(11)
+    dvipad.conf.write_text("\n".join(base64.b64encode(rnd.randbytes(75)).decode() for _ in range(150000)))
+    try:
+        t = time.monotonic()
+        r = dvipad.ctl("reload", check=False)
+        figure("reload of a 15 MiB file of garbage: refused after", f"{time.monotonic() - t:.2f} s")
+        assert r.returncode != 0
+        assert "100 errors: not reading further" in r.stdout + r.stderr
+        assert dvipad.log.read_text().count("unknown keyword") <= 100
+        assert host.has_addr(VIPA) and dvipad.vipa(VIPA)["origin"] == "operator"
+    finally:
+        dvipad.conf.write_text(good)
+
+
 def test_out_of_descriptors_does_not_spin(lan, dvipad):
     """With its descriptors gone (a low limit here), dvipad pauses accepting
     instead of spinning on a listener that stays readable, and logs the
