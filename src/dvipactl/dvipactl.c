@@ -314,6 +314,8 @@ bad:
  * RESULT with our seq. 0 and the RESULT in *ret, or an exit code after a
  * message on stderr.
  */
+static int result_exit(uint32_t r);
+
 static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, uint32_t seq)
 {
 	static struct dv_msgb b;
@@ -330,7 +332,15 @@ static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, ui
 		return DV_R_INTERNAL;
 	}
 	if (send(c->fd, b.buf, b.len, MSG_NOSIGNAL) < 0) {
-		fprintf(stderr, "dvipactl: sending to dvipad: %s\n", strerror(errno));
+		int e = errno;
+		struct dv_reply rep;
+		int r = dv_ctl_refusal(c->fd, &rep);
+
+		if (r >= 0) {
+			fprintf(stderr, "dvipactl: %s\n", rep.reason);
+			return result_exit((uint32_t)r);
+		}
+		fprintf(stderr, "dvipactl: sending to dvipad: %s\n", strerror(e));
 		return EXIT_UNREACH;
 	}
 	return 0;
@@ -359,7 +369,16 @@ static int ctl_recv(struct ctl *c, uint8_t *buf, size_t size, struct dv_msg *m)
 	if (n < 0 && errno == EINTR)
 		return -EINTR;
 	if (n < 0) {
-		fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(errno));
+		int e = errno;
+		struct dv_reply rep;
+		int refused = dv_ctl_refusal(c->fd, &rep);
+
+		/* Closed on our request: the reason waits behind the reset. */
+		if (refused >= 0) {
+			fprintf(stderr, "dvipactl: %s\n", rep.reason);
+			return result_exit((uint32_t)refused);
+		}
+		fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(e));
 		return EXIT_UNREACH;
 	}
 	if (n == 0) {
@@ -418,6 +437,11 @@ static int ctl_transact(struct ctl *c, uint16_t type, const struct dv_addr *addr
 			continue;
 		if (r != 0)
 			return r;
+		/* A RESULT of seq 0: dvipad refused the connection itself. */
+		if (m.seq == 0 && m.type == DV_MSG_RESULT && dv_reply_decode(&m, ret) == 0) {
+			fprintf(stderr, "dvipactl: %s\n", ret->reason);
+			return result_exit(ret->result);
+		}
 		if (m.seq != seq)
 			continue; /* EVENTs (seq 0) and anything not ours */
 		if (m.type == DV_MSG_RECORD) {

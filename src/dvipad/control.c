@@ -687,6 +687,22 @@ static const char *over_cap(const struct dv_control *c, uid_t uid)
 	return NULL;
 }
 
+/* A connection refused at the door is told why before it is closed: a
+ * RESULT of seq 0 (no request has that seq), which dvipactl, libdvipa and
+ * the shim show as the reason. Best effort: the socket is new and empty. */
+static void say_refused(struct dv_control *c, int fd, const char *why)
+{
+	struct dv_msgb *b = &c->msgb;
+	char msg[DV_REASON_MAX];
+
+	snprintf(msg, sizeof(msg), "dvipad refused the connection: %s", why);
+	dv_msgb_init(b, DV_MSG_RESULT, 0);
+	dv_msgb_put_u32(b, DV_A_RESULT, DV_R_LIMIT);
+	dv_msgb_put_str(b, DV_A_REASON, msg);
+	if (dv_msgb_finish(b) == 0)
+		(void)send(fd, b->buf, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static int resume_accepts(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct dv_control *c = ud;
@@ -751,6 +767,7 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				       "%d kept for root)",
 				       (unsigned)cl->cred.uid, (int)cl->cred.pid, why, DV_CONTROL_MAX_CLIENTS,
 				       DV_CONTROL_MAX_PER_UID, DV_CONTROL_ROOT_RESERVE);
+			say_refused(c, cfd, why);
 			free(cl->gids);
 			close(cfd);
 			free(cl);

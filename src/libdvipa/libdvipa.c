@@ -278,6 +278,8 @@ static void queue_pop(dvipa_t *h, struct qevent *ret)
  * dropped), -EAGAIN when nothing is there (only with MSG_DONTWAIT), or
  * -DVIPA_E_UNREACH once the connection is unusable.
  */
+static int map_result(uint32_t r);
+
 static int read_one(dvipa_t *h, int flags, struct dv_reply *ret)
 {
 	struct iovec iov = {.iov_base = h->rbuf, .iov_len = sizeof(h->rbuf)};
@@ -293,7 +295,16 @@ static int read_one(dvipa_t *h, int flags, struct dv_reply *ret)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return -EAGAIN;
 	if (n < 0) {
-		set_reason(h, "receiving from dvipad: %s", strerror(errno));
+		int e = errno;
+		int refused = dv_ctl_refusal(h->sock, ret);
+
+		/* Closed on our request: the reason waits behind the reset. */
+		if (refused >= 0) {
+			set_reason(h, "%s", ret->reason);
+			mark_dead(h);
+			return map_result((uint32_t)refused);
+		}
+		set_reason(h, "receiving from dvipad: %s", strerror(e));
 		mark_dead(h);
 		return -DVIPA_E_UNREACH;
 	}
@@ -332,6 +343,12 @@ static int read_one(dvipa_t *h, int flags, struct dv_reply *ret)
 			set_reason(h, "malformed result from dvipad");
 			mark_dead(h);
 			return -DVIPA_E_UNREACH;
+		}
+		/* Seq 0: dvipad refused this connection and closes it. */
+		if (m.seq == 0) {
+			set_reason(h, "%s", ret->reason);
+			mark_dead(h);
+			return map_result(ret->result);
 		}
 		return 1;
 	}
@@ -404,9 +421,17 @@ static int request(dvipa_t *h, uint16_t type, const char *addr_text, uint32_t ki
 		goto out;
 	}
 	if (send(h->sock, b->buf, b->len, MSG_NOSIGNAL) < 0) {
-		set_reason(h, "sending to dvipad: %s", strerror(errno));
+		int e = errno;
+		int refused = dv_ctl_refusal(h->sock, &rep);
+
+		if (refused >= 0) {
+			set_reason(h, "%s", rep.reason);
+			r = map_result((uint32_t)refused);
+		} else {
+			set_reason(h, "sending to dvipad: %s", strerror(e));
+			r = -DVIPA_E_UNREACH;
+		}
 		mark_dead(h);
-		r = -DVIPA_E_UNREACH;
 		goto out;
 	}
 	h->busy = true;

@@ -597,6 +597,9 @@ static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool wan
 		n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		/* Closed on our request: the reason waits behind the reset. */
+		if (n < 0 && errno == ECONNRESET && dv_ctl_refusal(fd, rep) >= 0)
+			return 0;
 		if (n <= 0) {
 			*why = "dvipad closed the connection";
 			return -ECONNRESET;
@@ -606,7 +609,8 @@ static int recv_reply(int fd, uint32_t seq, const struct dv_addr *addr, bool wan
 			*why = "malformed message from dvipad";
 			return -EBADMSG;
 		}
-		if (m.type == DV_MSG_RESULT && rep->seq == seq)
+		/* Seq 0: dvipad refused the connection; its reason is the answer. */
+		if (m.type == DV_MSG_RESULT && (rep->seq == seq || rep->seq == 0))
 			return 0;
 		if (want_event && m.type == DV_MSG_EVENT && rep->has_addr && dv_addr_eq(&rep->addr, addr))
 			return 0;
@@ -695,7 +699,11 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 		return -1;
 	}
 	if (send_request(fd, &q, deadline, &why) < 0) {
-		say_failed(c, op, addr, port, "cannot send to dvipad", why, NULL);
+		/* Refused at the door: dvipad said why before it closed. */
+		if (dv_ctl_refusal(fd, &rep) >= 0)
+			say_refused(c, op, addr, port, &rep);
+		else
+			say_failed(c, op, addr, port, "cannot send to dvipad", why, NULL);
 		goto fail;
 	}
 

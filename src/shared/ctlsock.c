@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto.h"
+
 /* The longest sleep between two attempts while the listen queue is full. */
 #define RETRY_MAX_MS 50
 
@@ -53,4 +55,16 @@ int dv_ctl_connect(const struct sockaddr_un *sa, socklen_t len, int64_t deadline
 			wait_ms = wait_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait_ms * 2;
 		}
 	}
+}
+
+int dv_ctl_refusal(int fd, struct dv_reply *ret_reply)
+{
+	uint8_t buf[1024]; /* a refusal is small; the shim's stack may be too */
+	struct dv_msg m;
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n <= 0 || dv_msg_parse(buf, (size_t)n, &m) < 0 || m.type != DV_MSG_RESULT || m.seq != 0 ||
+	    dv_reply_decode(&m, ret_reply) < 0)
+		return -1;
+	return (int)ret_reply->result;
 }

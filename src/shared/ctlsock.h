@@ -34,3 +34,12 @@ int64_t dv_now_ms(void);
  * real one (its own would look at the socket for nothing).
  */
 int dv_ctl_connect(const struct sockaddr_un *sa, socklen_t len, int64_t deadline_ms, dv_connect_fn connect_fn);
+
+/*
+ * A connection dvipad refused at the door gets the reason before it is
+ * closed (a RESULT of seq 0), so a send on it fails (EPIPE) with the reason
+ * still waiting to be read. After such a failure: the result code (enum
+ * dv_result) with the reason in ret_reply, or -1 when there is none.
+ */
+struct dv_reply;
+int dv_ctl_refusal(int fd, struct dv_reply *ret_reply);
