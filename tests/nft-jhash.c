@@ -28,8 +28,7 @@ int main(int argc, char **argv)
 	char line[256], addr[128], ps[16];
 	unsigned lineno = 0;
 
-	if (argc != 3 || number(argv[1], UINT32_MAX, &seed) < 0 || number(argv[2], UINT32_MAX, &mod) < 0 ||
-	    mod == 0) {
+	if (argc != 3 || number(argv[1], UINT32_MAX, &seed) < 0 || number(argv[2], UINT32_MAX, &mod) < 0 || mod == 0) {
 		fprintf(stderr, "usage: nft-jhash SEED MOD < 'ADDR PORT' lines\n");
 		return 2;
 	}

@@ -16,44 +16,44 @@ static inline uint32_t rol32(uint32_t w, unsigned s)
 	return (w << s) | (w >> (32 - s));
 }
 
-#define JHASH_MIX(a, b, c)                     \
-	do {                                   \
-		a -= c;                        \
-		a ^= rol32(c, 4);              \
-		c += b;                        \
-		b -= a;                        \
-		b ^= rol32(a, 6);              \
-		a += c;                        \
-		c -= b;                        \
-		c ^= rol32(b, 8);              \
-		b += a;                        \
-		a -= c;                        \
-		a ^= rol32(c, 16);             \
-		c += b;                        \
-		b -= a;                        \
-		b ^= rol32(a, 19);             \
-		a += c;                        \
-		c -= b;                        \
-		c ^= rol32(b, 4);              \
-		b += a;                        \
+#define JHASH_MIX(a, b, c)                                                                                             \
+	do {                                                                                                           \
+		a -= c;                                                                                                \
+		a ^= rol32(c, 4);                                                                                      \
+		c += b;                                                                                                \
+		b -= a;                                                                                                \
+		b ^= rol32(a, 6);                                                                                      \
+		a += c;                                                                                                \
+		c -= b;                                                                                                \
+		c ^= rol32(b, 8);                                                                                      \
+		b += a;                                                                                                \
+		a -= c;                                                                                                \
+		a ^= rol32(c, 16);                                                                                     \
+		c += b;                                                                                                \
+		b -= a;                                                                                                \
+		b ^= rol32(a, 19);                                                                                     \
+		a += c;                                                                                                \
+		c -= b;                                                                                                \
+		c ^= rol32(b, 4);                                                                                      \
+		b += a;                                                                                                \
 	} while (0)
 
-#define JHASH_FINAL(a, b, c)                   \
-	do {                                   \
-		c ^= b;                        \
-		c -= rol32(b, 14);             \
-		a ^= c;                        \
-		a -= rol32(c, 11);             \
-		b ^= a;                        \
-		b -= rol32(a, 25);             \
-		c ^= b;                        \
-		c -= rol32(b, 16);             \
-		a ^= c;                        \
-		a -= rol32(c, 4);              \
-		b ^= a;                        \
-		b -= rol32(a, 14);             \
-		c ^= b;                        \
-		c -= rol32(b, 24);             \
+#define JHASH_FINAL(a, b, c)                                                                                           \
+	do {                                                                                                           \
+		c ^= b;                                                                                                \
+		c -= rol32(b, 14);                                                                                     \
+		a ^= c;                                                                                                \
+		a -= rol32(c, 11);                                                                                     \
+		b ^= a;                                                                                                \
+		b -= rol32(a, 25);                                                                                     \
+		c ^= b;                                                                                                \
+		c -= rol32(b, 16);                                                                                     \
+		a ^= c;                                                                                                \
+		a -= rol32(c, 4);                                                                                      \
+		b ^= a;                                                                                                \
+		b -= rol32(a, 14);                                                                                     \
+		c ^= b;                                                                                                \
+		c -= rol32(b, 24);                                                                                     \
 	} while (0)
 
 /* The kernel reads whole words in CPU order (__get_unaligned_cpu32). */

@@ -31,8 +31,7 @@ struct walk {
 	uint32_t pos, skip, weight;
 };
 
-int dv_maglev_build(const struct dv_maglev_target *targets, size_t n, uint32_t m, uint32_t seed,
-		    uint32_t *table)
+int dv_maglev_build(const struct dv_maglev_target *targets, size_t n, uint32_t m, uint32_t seed, uint32_t *table)
 {
 	struct walk *w;
 	uint32_t wmax = 0, filled = 0;

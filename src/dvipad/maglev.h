@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DV_MAGLEV_M_DEFAULT 65537u   /* prime; > 100 * N keeps shares within 1 % */
-#define DV_MAGLEV_M_MAX 16777213u    /* the largest prime below 2^24 */
-#define DV_MAGLEV_MAX_TARGETS 1024u  /* far beyond z/OS's 32 per statement */
+#define DV_MAGLEV_M_DEFAULT 65537u  /* prime; > 100 * N keeps shares within 1 % */
+#define DV_MAGLEV_M_MAX 16777213u   /* the largest prime below 2^24 */
+#define DV_MAGLEV_MAX_TARGETS 1024u /* far beyond z/OS's 32 per statement */
 #define DV_MAGLEV_MAX_WEIGHT 65535u
-#define DV_MAGLEV_NONE UINT32_MAX    /* a slot of a table without any target */
+#define DV_MAGLEV_NONE UINT32_MAX /* a slot of a table without any target */
 
 struct dv_maglev_target {
 	const char *key; /* its name: where its permutation comes from */
@@ -33,5 +33,4 @@ bool dv_maglev_prime(uint32_t m);
  * DV_MAGLEV_NONE. Returns 0, -EINVAL (m not a prime in 2..DV_MAGLEV_M_MAX,
  * unsorted or too many targets, a weight too large) or -ENOMEM.
  */
-int dv_maglev_build(const struct dv_maglev_target *targets, size_t n, uint32_t m, uint32_t seed,
-		    uint32_t *table);
+int dv_maglev_build(const struct dv_maglev_target *targets, size_t n, uint32_t m, uint32_t seed, uint32_t *table);

@@ -211,9 +211,8 @@ static void test_nft_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_and_even), cmocka_unit_test(test_weighted),
-		cmocka_unit_test(test_removal),	      cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_edges),	      cmocka_unit_test(test_nft_key),
+		cmocka_unit_test(test_full_and_even), cmocka_unit_test(test_weighted), cmocka_unit_test(test_removal),
+		cmocka_unit_test(test_deterministic), cmocka_unit_test(test_edges),    cmocka_unit_test(test_nft_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
