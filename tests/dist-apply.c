@@ -22,8 +22,7 @@
 
 static int parse_mac(const char *s, uint8_t m[6])
 {
-	return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6 ? 0
-													    : -EINVAL;
+	return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6 ? 0 : -EINVAL;
 }
 
 /* NAME=local or NAME=ether:IFNAME:MAC:SRCMAC (MACs with colons). */
@@ -78,7 +77,8 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (argc - i < 6 || argc - i - 5 > MAX_TARGETS || dv_addr_parse(argv[i + 1], &svc.vipa) < 0) {
-		fprintf(stderr, "usage: dist-apply [--slots] [--only NAME] [--table] IFNAME VIPA PORT SEED M TARGET...\n");
+		fprintf(stderr,
+			"usage: dist-apply [--slots] [--only NAME] [--table] IFNAME VIPA PORT SEED M TARGET...\n");
 		return 2;
 	}
 	rs.ifname = argv[i];

@@ -90,8 +90,7 @@ int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **
 	int r;
 
 	/* "add" first so that "delete" never fails for a missing table. */
-	r = text_of(rs, 0, false, "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n",
-		    &text);
+	r = text_of(rs, 0, false, "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n", &text);
 	if (r < 0) {
 		if (ret_error)
 			*ret_error = NULL;
