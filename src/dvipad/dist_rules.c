@@ -180,18 +180,21 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 
 	snprintf(pin, sizeof(pin), "%s saddr . tcp sport . tcp dport", ip);
 
-	/* A connection's later packets: its pin. IPv6 pins are a set with the
-	 * mark in the key (see service()), tried target by target. */
+	/*
+	 * Every packet with a pin follows it, a SYN too: a retransmitted one,
+	 * or one that reuses the client's address and port while the pin
+	 * lives (nft cannot overwrite a map element's value or delete one of
+	 * a map from the packet path, so a SYN could not re-choose without its
+	 * later packets following the old pin). The daemon deletes the pins of
+	 * a target that is gone. IPv6 pins are a set with the mark in the key
+	 * (see service()), tried target by target.
+	 */
 	fprintf(f, "\tchain s%zu {\n", i);
 	if (s->vipa.family == AF_INET)
-		fprintf(f, "\t\ttcp flags & (syn | ack) != syn meta mark set %s map @s%zu_vcrt goto s%zu_go\n", pin, i,
-			i);
+		fprintf(f, "\t\tmeta mark set %s map @s%zu_vcrt goto s%zu_go\n", pin, i, i);
 	else
 		for (size_t k = 0; k < s->n_targets; k++)
-			fprintf(f,
-				"\t\ttcp flags & (syn | ack) != syn meta mark set %zu %s . meta mark @s%zu_vcrt goto "
-				"s%zu_go\n",
-				k + 1, pin, i, i);
+			fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_vcrt goto s%zu_go\n", k + 1, pin, i, i);
 	/* A new connection: the client's affinity, else the method's choice. */
 	if (s->affinity_s)
 		fprintf(f, "\t\ttcp flags & (syn | ack) == syn meta mark set %s saddr map @s%zu_aff goto s%zu_go\n", ip,

@@ -8,7 +8,10 @@
  *
  *   sN_vcrt   pins, client address . port . VIPA port -> target mark, written
  *             on the SYN and refreshed by every packet (z/OS VCRT); looked
- *             up first, so later table changes never move a connection
+ *             up first, so later table changes never move a connection.
+ *             A SYN with a pin follows it; the caller deletes the pins of a
+ *             target that is gone. IPv6: a set of key . mark (nft 1.0.6
+ *             cannot write longer map keys from the packet path)
  *   sN_slots  slot -> target mark: the Maglev table (jhash of client address
  *             . port with an explicit seed), or the choices numgen draws
  *             from (ROUNDROBIN: inc, WEIGHTEDACTIVE: random) on the SYN
