@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One BASEWLM distributed VIPA through maglev.c, dist_rules.c and
- * kernel_nft.c into the kernel of the caller's network namespace, for
+ * One distributed VIPA through maglev.c, dist_rules.c and kernel_nft.c
+ * into the kernel of the caller's network namespace, for
  * tests/system/test_dist_dataplane.py:
  *
- *   dist-apply [--slots] [--only NAME] [--table] IFNAME VIPA PORT SEED M TARGET...
+ *   dist-apply [--slots] [--only NAME] [--table] [--roundrobin] IFNAME VIPA PORT SEED M TARGET...
  *
+ * BASEWLM with equal weights, or with --roundrobin ROUNDROBIN over the
+ * targets in order (M is then their number).
  * TARGET is NAME=local or NAME=ether:IFNAME:MAC:SRCMAC, sorted by NAME.
  * --slots replaces only the slot map (the pins stay); --only NAME gives
  * every other target weight 0; --table prints "SLOT TARGET-NAME" lines.
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
 			slots_only = true;
 		else if (strcmp(argv[i], "--table") == 0)
 			table = true;
+		else if (strcmp(argv[i], "--roundrobin") == 0)
+			svc.method = DV_DIST_ROUNDROBIN;
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
 		else
@@ -100,7 +104,14 @@ int main(int argc, char **argv)
 	if (!slots)
 		return 1;
 	svc.slots = slots;
-	r = dv_maglev_build(mt, svc.n_targets, svc.m, svc.seed, slots);
+	if (svc.method == DV_DIST_ROUNDROBIN) {
+		svc.m = (uint32_t)svc.n_targets;
+		for (uint32_t s = 0; s < svc.m; s++)
+			slots[s] = s;
+		r = 0;
+	} else {
+		r = dv_maglev_build(mt, svc.n_targets, svc.m, svc.seed, slots);
+	}
 	if (r == 0)
 		r = dv_knft_new(&k);
 	if (r == 0)

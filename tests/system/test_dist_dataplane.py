@@ -128,6 +128,21 @@ def test_connections_follow_maglev(dsr):
     assert set(shares) == {"d", "t1", "t2", "t3"}
 
 
+def test_roundrobin_pins_the_drawn_target(dsr):
+    """ROUNDROBIN draws on the SYN only (numgen per packet would scatter a
+    connection): each connection completes its exchange on the target its
+    SYN drew, and the targets take turns."""
+    lan, hosts, family = dsr
+    vipa, caddr = ADDRS[family]
+    d, client = hosts["d"], lan.hosts["c"]
+    apply(d, hosts, vipa, "--roundrobin")
+    out = client.exec("/usr/bin/python3", "-c", CLIENT_PY, vipa, PORT, caddr, "once",
+                      *map(str, range(44000, 44040))).stdout
+    names = [line.split()[1] for line in out.splitlines()]
+    assert len(names) == 40
+    assert {n: names.count(n) for n in set(names)} == {"d": 10, "t1": 10, "t2": 10, "t3": 10}
+
+
 def test_pin_survives_slot_change(dsr):
     lan, hosts, family = dsr
     vipa, caddr = ADDRS[family]
