@@ -74,6 +74,48 @@ struct dv_conf_define {
 	unsigned line;
 };
 
+/* VIPADISTRIBUTE DISTMETHOD; the order is the normalized form's. */
+enum dv_dist_method {
+	DV_DIST_BASEWLM = 0, /* z/OS default: weights from each target's spare CPU */
+	DV_DIST_SERVERWLM,   /* weights from each listener's accept-queue headroom */
+	DV_DIST_ROUNDROBIN,
+	DV_DIST_WEIGHTEDACTIVE,
+	DV_DIST_HOTSTANDBY,
+};
+
+/* "BASEWLM", "SERVERWLM", "ROUNDROBIN", "WEIGHTEDACTIVE", "HOTSTANDBY". */
+const char *dv_dist_method_keyword(enum dv_dist_method m);
+
+#define DV_DIST_MAX_PORTS 4	   /* per statement, as on z/OS */
+#define DV_DIST_MAX_DESTS 32	   /* targets per statement, as on z/OS */
+#define DV_DIST_MAX_BACKUPS 31	   /* HOTSTANDBY: BACKUP targets besides the PREFERRED */
+#define DV_DIST_DEFAULT_WEIGHT 10  /* WEIGHTEDACTIVE without WEIGHT */
+#define DV_DIST_MAX_WEIGHT 99	   /* z/OS's range is 1..99 */
+#define DV_DIST_MAX_AFFINITY 99999 /* TIMEDAFFINITY seconds, z/OS's range */
+#define DV_DIST_PREFERRED_RANK 255 /* HOTSTANDBY's PREFERRED target, above every BACKUP rank */
+
+/* One DESTIP target: a node of the cluster, by its NODE name. */
+struct dv_conf_dest {
+	char node[DV_NODE_NAME_MAX];
+	unsigned weight; /* WEIGHTEDACTIVE: 1..99; otherwise 0 */
+	unsigned rank;	 /* HOTSTANDBY: DV_DIST_PREFERRED_RANK or BACKUP 1..254; otherwise 0 */
+	unsigned line;	 /* where its name is */
+};
+
+/* One VIPADISTRIBUTE DEFINE (DELETEs are applied while parsing). */
+struct dv_conf_distribute {
+	struct dv_addr addr; /* a VIPADEFINE or VIPABACKUP address of this configuration */
+	enum dv_dist_method method;
+	unsigned affinity_s; /* TIMEDAFFINITY; 0: none */
+	bool sysplexports;
+	size_t n_ports;
+	uint16_t ports[DV_DIST_MAX_PORTS]; /* as written, no duplicates */
+	bool dest_all;			   /* DESTIP ALL: every node of the cluster */
+	size_t n_dests;
+	struct dv_conf_dest dests[DV_DIST_MAX_DESTS]; /* as written */
+	unsigned line;
+};
+
 struct dv_conf {
 	char *file; /* name errors refer to */
 	char node[DV_NODE_NAME_MAX];
@@ -97,10 +139,8 @@ struct dv_conf {
 	struct dv_conf_range *ranges; /* sorted: most specific first */
 	size_t n_defines;
 	struct dv_conf_define *defines; /* defines and backups, by address */
-	/* VIPADISTRIBUTE statements are parsed and kept as text lines for
-	 * printing until distribution is implemented. */
 	size_t n_distribute;
-	char **distribute;
+	struct dv_conf_distribute *distribute; /* in the order of the file */
 };
 
 /*

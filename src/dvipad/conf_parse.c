@@ -1165,116 +1165,327 @@ static int st_vipadelete(struct parser *p)
 	return r;
 }
 
-/* Keywords of VIPADISTRIBUTE, spelled out in full in the stored text. */
+/* ---- VIPADISTRIBUTE ------------------------------------------------------------ */
+
 static const struct {
 	const char *name;
 	unsigned min;
-} distribute_keywords[] = {
-	{"DEFINE", 0},	     {"DELETE", 0},	   {"DISTMETHOD", 5},	  {"BASEWLM", 0},    {"ROUNDROBIN", 0},
-	{"SERVERWLM", 0},    {"WEIGHTED", 0},	   {"WEIGHTEDACTIVE", 9}, {"HOTSTANDBY", 0}, {"OPTLOCAL", 0},
-	{"SYSPLEXPORTS", 9}, {"TIMEDAFFINITY", 9}, {"PORT", 0},		  {"DESTIP", 0},     {"ALL", 0},
-	{"WEIGHT", 0},	     {"PREFERRED", 0},	   {"BACKUP", 0},
+} dist_methods[] = {
+	[DV_DIST_BASEWLM] = {"BASEWLM", 0},	  [DV_DIST_SERVERWLM] = {"SERVERWLM", 0},
+	[DV_DIST_ROUNDROBIN] = {"ROUNDROBIN", 0}, [DV_DIST_WEIGHTEDACTIVE] = {"WEIGHTEDACTIVE", 9},
+	[DV_DIST_HOTSTANDBY] = {"HOTSTANDBY", 0},
 };
 
-static const char *distribute_keyword(const char *t)
+#define METHOD_LIST "BASEWLM, SERVERWLM, ROUNDROBIN, WEIGHTEDACTIVE or HOTSTANDBY"
+
+const char *dv_dist_method_keyword(enum dv_dist_method m)
 {
-	for (size_t i = 0; i < sizeof(distribute_keywords) / sizeof(distribute_keywords[0]); i++)
-		if (kw_match(t, distribute_keywords[i].name, distribute_keywords[i].min))
-			return distribute_keywords[i].name;
+	if ((size_t)m >= sizeof(dist_methods) / sizeof(dist_methods[0]))
+		return "BASEWLM";
+	return dist_methods[m].name;
+}
+
+static int parse_dist_method(struct parser *p, enum dv_dist_method *ret)
+{
+	const char *t = peek(p);
+	struct dv_addr a;
+
+	if (!t || dv_addr_parse(t, &a) == 0)
+		return perr(p, "DISTMETHOD needs one of " METHOD_LIST);
+	p->pos++;
+	for (size_t i = 0; i < sizeof(dist_methods) / sizeof(dist_methods[0]); i++)
+		if (kw_match(t, dist_methods[i].name, dist_methods[i].min)) {
+			*ret = (enum dv_dist_method)i;
+			return 0;
+		}
+	return perr(p, "unknown DISTMETHOD \"%s\" (" METHOD_LIST ")", t);
+}
+
+/* The options before the address, in any order as on z/OS. */
+static int parse_dist_options(struct parser *p, struct dv_conf_distribute *d, bool *ret_any)
+{
+	bool method = false, affinity = false;
+
+	for (;;) {
+		if (take_kw(p, "DISTMETHOD", 5)) {
+			if (method)
+				return perr(p, "duplicate DISTMETHOD");
+			method = true;
+			if (parse_dist_method(p, &d->method) < 0)
+				return -EINVAL;
+		} else if (take_kw(p, "TIMEDAFFINITY", 8)) {
+			if (affinity)
+				return perr(p, "duplicate TIMEDAFFINITY");
+			affinity = true;
+			if (parse_num(p, "TIMEDAFFINITY", take(p), 0, DV_DIST_MAX_AFFINITY, &d->affinity_s) < 0)
+				return -EINVAL;
+		} else if (take_kw(p, "SYSPLEXPORTS", 8)) {
+			if (d->sysplexports)
+				return perr(p, "duplicate SYSPLEXPORTS");
+			d->sysplexports = true;
+		} else if (take_kw(p, "OPTLOCAL", 0)) {
+			return perr(p, "OPTLOCAL is not supported");
+		} else {
+			break;
+		}
+		*ret_any = true;
+	}
+	if (d->method == DV_DIST_HOTSTANDBY && d->affinity_s)
+		return err_at(p, p->line, "TIMEDAFFINITY does not apply to HOTSTANDBY (one active target)");
+	return 0;
+}
+
+static int parse_dist_addr(struct parser *p, struct dv_addr *ret)
+{
+	const char *t = peek(p);
+	const struct dv_addr_block *bad;
+
+	if (!t || kw_match(t, "PORT", 0))
+		return err_at(p, tok_line(p, p->pos), "VIPADISTRIBUTE needs an address");
+	p->pos++;
+	if (dv_addr_parse(t, ret) < 0)
+		return perr(p, "invalid address \"%s\"", t);
+	bad = dv_addr_unusable(ret);
+	if (bad)
+		return perr(p, "\"%s\" cannot be a VIPA (%s)", t, bad->what);
+	return 0;
+}
+
+static int parse_dist_ports(struct parser *p, struct dv_conf_distribute *d)
+{
+	const char *t;
+
+	if (!take_kw(p, "PORT", 0))
+		return perr(p, "VIPADISTRIBUTE needs PORT");
+	while ((t = peek(p)) && is_digits(t)) {
+		unsigned port;
+
+		p->pos++;
+		if (parse_num(p, "PORT", t, 1, 65535, &port) < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < d->n_ports; i++)
+			if (d->ports[i] == port)
+				return perr(p, "duplicate port %u", port);
+		if (d->n_ports == DV_DIST_MAX_PORTS)
+			return perr(p, "more than %d ports in one VIPADISTRIBUTE (as on z/OS)", DV_DIST_MAX_PORTS);
+		d->ports[d->n_ports++] = (uint16_t)port;
+	}
+	if (!d->n_ports)
+		return perr(p, "PORT needs a port number");
+	return 0;
+}
+
+/* The statement that distributes port of a, or NULL. */
+static struct dv_conf_distribute *dist_lookup(struct dv_conf *c, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; i < c->n_distribute; i++) {
+		struct dv_conf_distribute *d = &c->distribute[i];
+
+		if (!dv_addr_eq(&d->addr, a))
+			continue;
+		for (size_t j = 0; j < d->n_ports; j++)
+			if (d->ports[j] == port)
+				return d;
+	}
 	return NULL;
 }
 
-/*
- * VIPADISTRIBUTE is kept as normalized text until distribution exists; only
- * an address and PORT are checked now, so that a config written today does
- * not break when the statement gets its full meaning.
- */
-static int distribute_check(struct parser *p)
+/* WEIGHT w, PREFERRED or BACKUP rank after a DESTIP node; what the method
+ * allows. */
+static int parse_dest_modifier(struct parser *p, struct dv_conf_distribute *d, struct dv_conf_dest *dest)
 {
-	bool have_addr = false, have_port = false;
-	int r = 0;
+	bool hot = d->method == DV_DIST_HOTSTANDBY;
 
-	for (size_t i = 1; i < p->ntok; i++) {
-		const char *kw = distribute_keyword(p->tok[i]);
-		struct dv_addr a;
-
-		if (have_port || !kw || strcmp(kw, "PORT") != 0) {
-			const struct dv_addr_block *bad;
-
-			if (have_port || kw || dv_addr_parse(p->tok[i], &a) < 0)
-				continue;
-			have_addr = true;
-			/* The distributed VIPA; DESTIP's addresses (after PORT) are
-			 * the targets' own. */
-			bad = dv_addr_unusable(&a);
-			if (bad)
-				r = err_at(p, p->tok_line[i], "\"%s\" cannot be a VIPA (%s)", p->tok[i], bad->what);
-			continue;
-		}
-		have_port = true;
-		if (i + 1 >= p->ntok || !is_digits(p->tok[i + 1]))
-			r = err_at(p, p->tok_line[i], "PORT needs a port number");
-		for (size_t j = i + 1; j < p->ntok && is_digits(p->tok[j]); j++) {
-			unsigned port;
-
-			p->pos = j + 1; /* for parse_num's error line */
-			if (parse_num(p, "PORT", p->tok[j], 1, 65535, &port) < 0)
-				r = -EINVAL;
-		}
+	if (take_kw(p, "WEIGHT", 0)) {
+		if (d->method == DV_DIST_BASEWLM || d->method == DV_DIST_SERVERWLM)
+			return perr(p,
+				    "WEIGHT applies to DISTMETHOD WEIGHTEDACTIVE only (%s takes the weights from %s)",
+				    dv_dist_method_keyword(d->method),
+				    d->method == DV_DIST_BASEWLM ? "the targets' spare CPU"
+								 : "the listeners' accept-queue headroom");
+		if (d->method != DV_DIST_WEIGHTEDACTIVE)
+			return perr(p, "WEIGHT applies to DISTMETHOD WEIGHTEDACTIVE only");
+		return parse_num(p, "WEIGHT", take(p), 1, DV_DIST_MAX_WEIGHT, &dest->weight);
 	}
-	if (!have_addr)
-		r = err_at(p, p->line, "VIPADISTRIBUTE needs an address");
-	if (!have_port)
-		r = err_at(p, p->line, "VIPADISTRIBUTE needs PORT");
-	return r;
+	if (take_kw(p, "PREFERRED", 0)) {
+		if (!hot)
+			return perr(p, "PREFERRED applies to DISTMETHOD HOTSTANDBY only");
+		dest->rank = DV_DIST_PREFERRED_RANK;
+		return 0;
+	}
+	if (take_kw(p, "BACKUP", 0)) {
+		if (!hot)
+			return perr(p, "BACKUP applies to DISTMETHOD HOTSTANDBY only");
+		return parse_num(p, "BACKUP rank", take(p), 1, 254, &dest->rank);
+	}
+	if (hot)
+		return perr(p, "HOTSTANDBY target \"%s\" needs PREFERRED or BACKUP rank", dest->node);
+	if (d->method == DV_DIST_WEIGHTEDACTIVE)
+		dest->weight = DV_DIST_DEFAULT_WEIGHT;
+	return 0;
 }
 
-/* The statement with its keywords spelled out in full; NULL when out of memory. */
-static char *distribute_text(const struct parser *p)
+/* A HOTSTANDBY target's rank against those before it. */
+static int check_dest_rank(struct parser *p, const struct dv_conf_distribute *d, const struct dv_conf_dest *dest)
 {
-	size_t len = strlen("VIPADISTRIBUTE") + 1;
-	char *text, *s;
+	size_t backups = 0;
 
-	for (size_t i = 1; i < p->ntok; i++) {
-		const char *kw = distribute_keyword(p->tok[i]);
+	for (size_t i = 0; i < d->n_dests; i++) {
+		const struct dv_conf_dest *o = &d->dests[i];
 
-		len += strlen(kw ? kw : p->tok[i]) + 1;
+		if (o->rank == dest->rank && dest->rank == DV_DIST_PREFERRED_RANK)
+			return perr(p, "second PREFERRED target \"%s\" (\"%s\" is PREFERRED)", dest->node, o->node);
+		if (o->rank == dest->rank)
+			return perr(p, "BACKUP rank %u of \"%s\" is also the rank of \"%s\"", dest->rank, dest->node,
+				    o->node);
+		backups += o->rank != DV_DIST_PREFERRED_RANK;
 	}
-	text = malloc(len);
-	if (!text)
-		return NULL;
-	s = stpcpy(text, "VIPADISTRIBUTE");
-	for (size_t i = 1; i < p->ntok; i++) {
-		const char *kw = distribute_keyword(p->tok[i]);
+	if (dest->rank != DV_DIST_PREFERRED_RANK && backups == DV_DIST_MAX_BACKUPS)
+		return perr(p, "more than %d BACKUP targets (as on z/OS)", DV_DIST_MAX_BACKUPS);
+	return 0;
+}
 
-		*s++ = ' ';
-		s = stpcpy(s, kw ? kw : p->tok[i]);
+static int parse_dests(struct parser *p, struct dv_conf_distribute *d)
+{
+	const char *t;
+	bool preferred = false;
+
+	if (!take_kw(p, "DESTIP", 0))
+		return err_at(p, tok_line(p, p->pos), "VIPADISTRIBUTE needs DESTIP");
+	if (take_kw(p, "ALL", 0)) {
+		if (d->method == DV_DIST_HOTSTANDBY)
+			return perr(p, "HOTSTANDBY needs named PREFERRED and BACKUP targets, not DESTIP ALL");
+		d->dest_all = true;
+		if (peek(p))
+			return err_at(p, tok_line(p, p->pos), "DESTIP ALL cannot be combined with node names");
+		return 0;
 	}
-	return text;
+	while ((t = take(p))) {
+		struct dv_conf_dest dest = {.line = tok_line(p, p->pos - 1)};
+		struct dv_addr a;
+
+		if (kw_match(t, "ALL", 0))
+			return perr(p, "DESTIP ALL cannot be combined with node names");
+		if (dv_addr_parse(t, &a) == 0)
+			return perr(p, "DESTIP takes node names (their NODE), not addresses: \"%s\"", t);
+		if (check_name(p, "DESTIP node name", t, DV_NODE_NAME_MAX - 1) < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < d->n_dests; i++)
+			if (strcmp(d->dests[i].node, t) == 0)
+				return perr(p, "duplicate DESTIP node \"%s\" (first at line %u)", t, d->dests[i].line);
+		strcpy(dest.node, t);
+		if (parse_dest_modifier(p, d, &dest) < 0)
+			return -EINVAL;
+		if (d->method == DV_DIST_HOTSTANDBY && check_dest_rank(p, d, &dest) < 0)
+			return -EINVAL;
+		if (d->n_dests == DV_DIST_MAX_DESTS)
+			return perr(p, "more than %d DESTIP targets (as on z/OS)", DV_DIST_MAX_DESTS);
+		preferred |= dest.rank == DV_DIST_PREFERRED_RANK;
+		d->dests[d->n_dests++] = dest;
+	}
+	if (!d->n_dests)
+		return perr(p, "DESTIP needs ALL or node names");
+	if (d->method == DV_DIST_HOTSTANDBY && !preferred)
+		return err_at(p, p->line, "HOTSTANDBY needs one PREFERRED target");
+	return 0;
+}
+
+/* VIPADISTRIBUTE DELETE addr PORT p...: takes those ports out of the
+ * statements that distribute them, and a statement left without ports. */
+static int dist_delete(struct parser *p, const struct dv_conf_distribute *del, unsigned addr_line)
+{
+	struct dv_conf *c = p->c;
+	char buf[DV_ADDR_STRLEN];
+	int r = 0;
+
+	for (size_t i = 0; i < del->n_ports; i++) {
+		struct dv_conf_distribute *d = dist_lookup(c, &del->addr, del->ports[i]);
+		size_t j = 0;
+
+		if (!d) {
+			r = err_at(p, addr_line, "port %u of %s is not distributed", del->ports[i],
+				   dv_addr_fmt(&del->addr, buf));
+			continue;
+		}
+		while (d->ports[j] != del->ports[i])
+			j++;
+		memmove(&d->ports[j], &d->ports[j + 1], (d->n_ports - j - 1) * sizeof(d->ports[0]));
+		if (--d->n_ports == 0) {
+			memmove(d, d + 1, (size_t)(c->distribute + c->n_distribute - (d + 1)) * sizeof(*d));
+			c->n_distribute--;
+		}
+	}
+	return r;
 }
 
 static int st_vipadistribute(struct parser *p)
 {
 	struct dv_conf *c = p->c;
-	char **nd;
-	char *text;
+	struct dv_conf_distribute d = {.line = p->line}, *nd;
+	bool del = false, options = false;
+	char buf[DV_ADDR_STRLEN];
+	unsigned addr_line;
 	int r;
 
-	r = distribute_check(p);
-	if (r < 0)
-		return r;
+	if (take_kw(p, "DEFINE", 0))
+		del = false;
+	else if (take_kw(p, "DELETE", 0))
+		del = true;
+	if (parse_dist_options(p, &d, &options) < 0)
+		return -EINVAL;
+	addr_line = tok_line(p, p->pos);
+	if (parse_dist_addr(p, &d.addr) < 0 || parse_dist_ports(p, &d) < 0)
+		return -EINVAL;
+	if (del) {
+		if (options || p->pos < p->ntok)
+			return err_at(p, p->line, "VIPADISTRIBUTE DELETE takes only an address and PORT");
+		return dist_delete(p, &d, addr_line);
+	}
+	if (parse_dests(p, &d) < 0 || expect_end(p) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < d.n_ports; i++) {
+		const struct dv_conf_distribute *o = dist_lookup(c, &d.addr, d.ports[i]);
+
+		if (o)
+			return err_at(p, addr_line, "port %u of %s is already distributed (line %u)", d.ports[i],
+				      dv_addr_fmt(&d.addr, buf), o->line);
+	}
 	r = table_limit(p, c->n_distribute, &p->distribute_full, "VIPADISTRIBUTE statements");
 	if (r < 0)
 		return r;
-	nd = table_grow(c->distribute, c->n_distribute, &p->distribute_cap, 8, sizeof(*nd));
+	nd = table_grow(c->distribute, c->n_distribute, &p->distribute_cap, 4, sizeof(*nd));
 	if (!nd)
 		return -ENOMEM;
 	c->distribute = nd;
-	text = distribute_text(p);
-	if (!text)
-		return -ENOMEM;
-	c->distribute[c->n_distribute++] = text;
+	c->distribute[c->n_distribute++] = d;
 	return 0;
+}
+
+/*
+ * What only the whole file tells: the distributed address must be a
+ * VIPADEFINE or VIPABACKUP (whose owner, by rank, is the distributor), and
+ * without a cluster the only node DESTIP can name is this one. With a
+ * cluster the node names are the members' and are checked against them.
+ */
+static void check_distribute(struct parser *p)
+{
+	const struct dv_conf *c = p->c;
+	char buf[DV_ADDR_STRLEN];
+
+	for (size_t i = 0; i < c->n_distribute; i++) {
+		const struct dv_conf_distribute *d = &c->distribute[i];
+
+		if (!define_lookup(p->c, &d->addr))
+			err_at(p, d->line, "VIPADISTRIBUTE address %s is not a VIPADEFINE or VIPABACKUP address",
+			       dv_addr_fmt(&d->addr, buf));
+		if (c->cluster != DV_CLUSTER_NONE)
+			continue;
+		for (size_t j = 0; j < d->n_dests; j++)
+			if (strcmp(d->dests[j].node, c->node) != 0)
+				err_at(p, d->dests[j].line,
+				       "unknown DESTIP node \"%s\" (CLUSTER NONE: the only node is \"%s\")",
+				       d->dests[j].node, c->node);
+	}
 }
 
 /* ---- statement table and line loop ----------------------------------------- */
@@ -1549,8 +1760,6 @@ struct dv_conf *dv_conf_free(struct dv_conf *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_ranges; i++)
 		range_drop_allow(&c->ranges[i]);
-	for (size_t i = 0; i < c->n_distribute; i++)
-		free(c->distribute[i]);
 	free(c->ranges);
 	free(c->defines);
 	free(c->distribute);
@@ -1611,14 +1820,15 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 		/* An INTERFACE statement with an error was reported already. */
 		if (p->vipa_seen && !p->interface_line)
 			err_at(p, p->first_block_line, "no INTERFACE statement");
+		if (!p->node_line)
+			default_node(c->node);
+		check_distribute(p);
 	}
 	if (ret_nerrors)
 		*ret_nerrors = p->nerrors;
 	if (p->nerrors)
 		return -EINVAL;
 
-	if (!p->node_line)
-		default_node(c->node);
 	if (c->n_ranges)
 		qsort(c->ranges, c->n_ranges, sizeof(*c->ranges), range_cmp);
 	if (c->n_defines)

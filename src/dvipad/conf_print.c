@@ -110,6 +110,32 @@ static void print_define(const struct dv_conf_define *d, FILE *f)
 	fputc('\n', f);
 }
 
+static void print_distribute(const struct dv_conf_distribute *d, FILE *f)
+{
+	char buf[DV_ADDR_STRLEN];
+
+	fprintf(f, "  VIPADISTRIBUTE DEFINE DISTMETHOD %s%s TIMEDAFFINITY %u %s PORT",
+		dv_dist_method_keyword(d->method), d->sysplexports ? " SYSPLEXPORTS" : "", d->affinity_s,
+		dv_addr_fmt(&d->addr, buf));
+	for (size_t i = 0; i < d->n_ports; i++)
+		fprintf(f, " %u", d->ports[i]);
+	fputs(" DESTIP", f);
+	if (d->dest_all)
+		fputs(" ALL", f);
+	for (size_t i = 0; i < d->n_dests; i++) {
+		const struct dv_conf_dest *t = &d->dests[i];
+
+		fprintf(f, " %s", t->node);
+		if (t->weight)
+			fprintf(f, " WEIGHT %u", t->weight);
+		if (t->rank == DV_DIST_PREFERRED_RANK)
+			fputs(" PREFERRED", f);
+		else if (t->rank)
+			fprintf(f, " BACKUP %u", t->rank);
+	}
+	fputc('\n', f);
+}
+
 void dv_conf_print(const struct dv_conf *c, FILE *f)
 {
 	bool block = c->n_defines || c->n_distribute;
@@ -137,6 +163,6 @@ void dv_conf_print(const struct dv_conf *c, FILE *f)
 	for (size_t i = 0; i < c->n_defines; i++)
 		print_define(&c->defines[i], f);
 	for (size_t i = 0; i < c->n_distribute; i++)
-		fprintf(f, "  %s\n", c->distribute[i]);
+		print_distribute(&c->distribute[i], f);
 	fputs("ENDVIPADYNAMIC\n", f);
 }

@@ -931,6 +931,19 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
+/*
+ * VIPADISTRIBUTE parses, but this build has no dataplane behind it yet
+ * (issue 12): refuse it at start and on reload rather than run with the
+ * address undistributed. Returns the number of errors written to errf.
+ */
+static unsigned refuse_distribute(const struct dv_conf *conf, FILE *errf)
+{
+	for (size_t i = 0; i < conf->n_distribute; i++)
+		fprintf(errf, "%s:%u: VIPADISTRIBUTE: distribution is not yet honoured by this build\n", conf->file,
+			conf->distribute[i].line);
+	return (unsigned)conf->n_distribute;
+}
+
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -950,7 +963,9 @@ static int open_kernel(struct dv_daemon *d)
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
-	r = reconcile_interface(d, keep_at_start, conf, errf);
+	r = refuse_distribute(conf, errf) ? -EINVAL : 0;
+	if (r == 0)
+		r = reconcile_interface(d, keep_at_start, conf, errf);
 	fclose(errf);
 	if (r < 0)
 		log_lines(LOG_ERR, errbuf);
@@ -1098,7 +1113,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		return -ENOMEM;
 	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
 	if (r == 0)
-		nerr += restart_only_changes(d->conf, nc, errf);
+		nerr += restart_only_changes(d->conf, nc, errf) + refuse_distribute(nc, errf);
 	if (r == 0 && nerr == 0 && reconcile_interface(d, keep_installed, nc, errf) < 0)
 		nerr++;
 	fclose(errf);

@@ -322,8 +322,8 @@ static void test_abbreviations(void **state)
 		"VIPABACKUP 10.0.0.1",
 		"VIPAB 10.0.0.1",
 		"VIPABACK 10.0.0.1",
-		"VIPADISTRIBUTE 10.0.0.1 PORT 1",
-		"VIPADIST 10.0.0.1 PORT 1",
+		"VIPADEFINE 10.0.0.1\nVIPADISTRIBUTE 10.0.0.1 PORT 1 DESTIP n1",
+		"VIPADEFINE 10.0.0.1\nVIPADIST 10.0.0.1 PORT 1 DESTIP n1",
 		"VIPAR MOVE NONDISRUPT 10.0.0.0/8",
 		"VIPAR MOVEABLE NONDISRUPTIVE 10.0.0.0/8",
 		"VIPAR MOVEA DISRUPT 10.0.0.0/8",
@@ -332,7 +332,8 @@ static void test_abbreviations(void **state)
 		"VIPADEF MOVE IMMEDIATE 10.0.0.1",
 		"VIPADEF MOVE WHENIDLE 10.0.0.1",
 		"VIPAB MOVE IMMED 10.0.0.1",
-		"VIPADIST DISTM ROUNDROBIN 10.0.0.1 PORT 1",
+		"VIPADEFINE 10.0.0.1\nVIPADIST DISTM ROUNDROBIN 10.0.0.1 PORT 1 DESTIP ALL",
+		"VIPADEFINE 10.0.0.1\nVIPADIST DISTM WEIGHTEDA TIMEDAFF 5 SYSPLEXP 10.0.0.1 PORT 1 DESTIP ALL",
 	};
 	static const char *const bad[][2] = {
 		{"VIPA 10.0.0.0/8", "ambiguous keyword \"VIPA\": VIPADYNAMIC, VIPARANGE, VIPADEFINE, VIPABACKUP, "
@@ -691,22 +692,45 @@ static void test_define_errors(void **state)
 
 static void test_distribute(void **state)
 {
-	struct dv_conf *c = block_ok("VIPADIST define distm roundrobin 10.1.1.9 port 80 443 destip all\n"
-				     "VIPADISTRIBUTE fd00::9 PORT 22 DESTIP n1 WEIGHT 3 n2 preferred\n");
+	struct dv_conf *c =
+		parse_ok("NODE n1\nINTERFACE eth0\nCLUSTER COROSYNC\nVIPADYNAMIC\n"
+			 "VIPADEFINE 10.1.1.9\nVIPABACKUP 9 fd00::9\n"
+			 "VIPADIST define distm roundrobin timedaff 30 sysplexp 10.1.1.9 port 80 443 destip all\n"
+			 "VIPADISTRIBUTE DISTM WEIGHTEDA fd00::9 PORT 22 DESTIP n1 WEIGHT 3 n2\n"
+			 "VIPADISTRIBUTE DISTM HOTSTANDBY 10.1.1.9 PORT 25 DESTIP n2 BACKUP 7 n1 preferred\n"
+			 "VIPADISTRIBUTE DELETE 10.1.1.9 PORT 443\nENDVIPADYNAMIC\n");
+	const struct dv_conf_distribute *d = c->distribute;
 
-	assert_int_equal(c->n_distribute, 2);
-	assert_string_equal(c->distribute[0],
-			    "VIPADISTRIBUTE DEFINE DISTMETHOD ROUNDROBIN 10.1.1.9 PORT 80 443 DESTIP ALL");
-	assert_string_equal(c->distribute[1], "VIPADISTRIBUTE fd00::9 PORT 22 DESTIP n1 WEIGHT 3 n2 PREFERRED");
+	assert_int_equal(c->n_distribute, 3);
+	assert_int_equal(d[0].method, DV_DIST_ROUNDROBIN);
+	assert_int_equal(d[0].affinity_s, 30);
+	assert_true(d[0].sysplexports);
+	assert_int_equal(d[0].n_ports, 1);
+	assert_int_equal(d[0].ports[0], 80);
+	assert_true(d[0].dest_all);
+	assert_int_equal(d[0].n_dests, 0);
+	assert_int_equal(d[0].line, 7);
+	assert_int_equal(d[1].method, DV_DIST_WEIGHTEDACTIVE);
+	assert_int_equal(d[1].addr.family, AF_INET6);
+	assert_int_equal(d[1].n_dests, 2);
+	assert_string_equal(d[1].dests[0].node, "n1");
+	assert_int_equal(d[1].dests[0].weight, 3);
+	assert_int_equal(d[1].dests[1].weight, DV_DIST_DEFAULT_WEIGHT);
+	assert_int_equal(d[2].method, DV_DIST_HOTSTANDBY);
+	assert_int_equal(d[2].dests[0].rank, 7);
+	assert_int_equal(d[2].dests[1].rank, DV_DIST_PREFERRED_RANK);
 	dv_conf_free(c);
 
-	block_err("VIPADISTRIBUTE", "VIPADISTRIBUTE needs an address\nt.conf:4: VIPADISTRIBUTE needs PORT");
+	/* The rest of the errors are golden tests (tests/config/err-distribute*). */
+	block_err("VIPADISTRIBUTE", "VIPADISTRIBUTE needs an address");
 	block_err("VIPADISTRIBUTE 10.1.1.9", "VIPADISTRIBUTE needs PORT");
 	block_err("VIPADISTRIBUTE PORT 80", "VIPADISTRIBUTE needs an address");
 	block_err("VIPADISTRIBUTE 10.1.1.9 PORT", "PORT needs a port number");
 	block_err("VIPADISTRIBUTE 10.1.1.9 PORT DESTIP ALL", "PORT needs a port number");
-	block_err("VIPADISTRIBUTE 10.1.1.9 PORT 80 0 70000",
-		  "PORT \"0\" is out of range 1..65535\nt.conf:4: PORT \"70000\" is out of range 1..65535");
+	block_err("VIPADISTRIBUTE 10.1.1.9 PORT 80 70000", "PORT \"70000\" is out of range 1..65535");
+	block_err("VIPADISTRIBUTE 10.1.1.9 PORT 80", "VIPADISTRIBUTE needs DESTIP");
+	block_err("VIPADISTRIBUTE 10.1.1.9 PORT 80 DESTIP ALL",
+		  "VIPADISTRIBUTE address 10.1.1.9 is not a VIPADEFINE or VIPABACKUP address");
 }
 
 /* ---- limits and many errors ------------------------------------------------------- */
@@ -799,7 +823,7 @@ static void test_zos_profile(void **state)
 	assert_int_equal(c->defines[1].trackport, 80);
 	assert_int_equal(c->defines[1].line, 8);
 	assert_int_equal(c->n_distribute, 1);
-	assert_string_equal(c->distribute[0], "VIPADISTRIBUTE DEFINE 10.1.2.1 PORT 80 DESTIP ALL");
+	assert_true(c->distribute[0].dest_all);
 
 	/* SAF admits the group's members: it is an ALLOW GROUP entry. */
 	assert_int_equal(c->ranges[0].n_groups, 1);
@@ -945,7 +969,7 @@ static const char rich[] = "node n1\n"
 			   "  vipab 200 move immed 255.255.255.0 10.1.1.7\n"
 			   "  vipab 10.1.1.8\n"
 			   "  vipab 100 10.1.1.9/26\n"
-			   "  vipadist 10.1.1.10 port 80\n"
+			   "  vipadist 10.1.1.6 port 80 destip all\n"
 			   "endvipad\n";
 
 static const char rich_printed[] =
@@ -965,7 +989,7 @@ static const char rich_printed[] =
 	"  VIPABACKUP 1 10.1.1.8/32\n"
 	"  VIPABACKUP 100 10.1.1.9/26\n"
 	"  VIPADEFINE MOVEABLE WHENIDLE fd00:1::5/128\n"
-	"  VIPADISTRIBUTE 10.1.1.10 PORT 80\n"
+	"  VIPADISTRIBUTE DEFINE DISTMETHOD BASEWLM TIMEDAFFINITY 0 10.1.1.6 PORT 80 DESTIP ALL\n"
 	"ENDVIPADYNAMIC\n";
 
 static void test_print(void **state)

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The distributed VIPAs' nftables ruleset as text (dist_rules.h). Mechanisms
+ * and nft 1.0.6 quirks: ../shared/reference/distributed.md. The quirks this
+ * honours: a slot map is declared "type mark : mark" (a map declared "typeof
+ * jhash ..." loads but makes listing the ruleset crash); every "}" follows a
+ * newline; existing elements are flushed, never added again.
+ */
+#include "dist_rules.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "maglev.h"
+
+#define MAX_PINS 262144 /* per service; 100,000 pins load in about a second */
+#define SLOTS_PER_LINE 16
+
+static bool valid_word(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= max)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+		      *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool uses_hash(enum dv_dist_method m)
+{
+	return m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM || m == DV_DIST_HOTSTANDBY;
+}
+
+static int check_target(const struct dv_dist_service *s, const struct dv_dist_target *t)
+{
+	if (t->name && !valid_word(t->name, DV_NODE_NAME_MAX))
+		return -EINVAL;
+	switch (t->fwd) {
+	case DV_DIST_FWD_LOCAL:
+		return 0;
+	case DV_DIST_FWD_ETHER:
+		return valid_word(t->ifname, IF_NAMESIZE) ? 0 : -EINVAL;
+	case DV_DIST_FWD_NEXTHOP:
+		return valid_word(t->ifname, IF_NAMESIZE) && t->next.family == s->vipa.family ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int check_service(const struct dv_dist_service *s)
+{
+	if (s->vipa.family != AF_INET && s->vipa.family != AF_INET6)
+		return -EINVAL;
+	if (s->n_ports == 0 || s->n_ports > DV_DIST_MAX_PORTS || (unsigned)s->method > DV_DIST_HOTSTANDBY)
+		return -EINVAL;
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (s->ports[i] == 0)
+			return -EINVAL;
+	if (s->n_targets > DV_MAGLEV_MAX_TARGETS || s->m > DV_MAGLEV_M_MAX || s->m < (uses_hash(s->method) ? 2 : 1))
+		return -EINVAL;
+	for (size_t i = 0; i < s->n_targets; i++)
+		if (check_target(s, &s->targets[i]) < 0)
+			return -EINVAL;
+	for (uint32_t i = 0; i < s->m; i++)
+		if (s->slots[i] != DV_MAGLEV_NONE && s->slots[i] >= s->n_targets)
+			return -EINVAL;
+	return 0;
+}
+
+static int check_ruleset(const struct dv_dist_ruleset *rs)
+{
+	if (!valid_word(rs->ifname, IF_NAMESIZE) || rs->n_services > DV_DIST_MAX_SERVICES)
+		return -EINVAL;
+	for (size_t i = 0; i < rs->n_services; i++)
+		if (check_service(&rs->services[i]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* ---- pieces of text ---- */
+
+static const char *l3(const struct dv_dist_service *s)
+{
+	return s->vipa.family == AF_INET6 ? "ip6" : "ip";
+}
+
+static const char *addr_type(const struct dv_dist_service *s)
+{
+	return s->vipa.family == AF_INET6 ? "ipv6_addr" : "ipv4_addr";
+}
+
+static void mac(FILE *f, const uint8_t m[6])
+{
+	fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* The slot map's elements, without the braces; nothing when all are empty. */
+static void slot_elements(FILE *f, const struct dv_dist_service *s, const char *indent)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < s->m; i++) {
+		if (s->slots[i] == DV_MAGLEV_NONE)
+			continue;
+		if (n)
+			fputs(n % SLOTS_PER_LINE ? ", " : ",\n", f);
+		if (n % SLOTS_PER_LINE == 0)
+			fputs(indent, f);
+		fprintf(f, "%u : %u", i, s->slots[i] + 1);
+		n++;
+	}
+	if (n)
+		fputc('\n', f);
+}
+
+static bool any_slot(const struct dv_dist_service *s)
+{
+	for (uint32_t i = 0; i < s->m; i++)
+		if (s->slots[i] != DV_MAGLEV_NONE)
+			return true;
+	return false;
+}
+
+/* A map of key -> mark, or a set of key . mark, written from the packet path. */
+static void dynamic_map(FILE *f, size_t i, const char *name, const char *key, const char *kind, bool map,
+			uint32_t timeout_s)
+{
+	fprintf(f, "\t%s s%zu_%s {\n", kind, i, name);
+	fprintf(f, "\t\ttype %s %s mark\n", key, map ? ":" : ".");
+	fputs("\t\tflags dynamic,timeout\n", f);
+	fprintf(f, "\t\ttimeout %us\n", timeout_s);
+	fprintf(f, "\t\tsize %u\n", MAX_PINS);
+	fputs("\t}\n", f);
+}
+
+static void target_chain(FILE *f, size_t i, size_t k, const struct dv_dist_service *s)
+{
+	const struct dv_dist_target *t = &s->targets[k];
+	char buf[DV_ADDR_STRLEN];
+
+	fprintf(f, "\tchain s%zu_t%zu {\n", i, k + 1);
+	if (t->name)
+		fprintf(f, "\t\tcomment \"%s\"\n", t->name);
+	switch (t->fwd) {
+	case DV_DIST_FWD_ETHER:
+		fputs("\t\tether saddr set ", f);
+		mac(f, t->src_mac);
+		fputs(" ether daddr set ", f);
+		mac(f, t->mac);
+		fprintf(f, " fwd to \"%s\"\n", t->ifname);
+		break;
+	case DV_DIST_FWD_NEXTHOP:
+		fprintf(f, "\t\tfwd %s to %s device \"%s\"\n", l3(s), dv_addr_fmt(&t->next, buf), t->ifname);
+		break;
+	default:
+		fputs("\t\taccept\n", f);
+		break;
+	}
+	fputs("\t}\n", f);
+}
+
+/* The expression that picks a slot for a new connection. Its value goes
+ * through the mark into the slot map: a map declared "type mark : mark"
+ * takes only a mark as key, and "typeof jhash" is the quirk above. */
+static void slot_choice(FILE *f, const struct dv_dist_service *s)
+{
+	if (uses_hash(s->method))
+		fprintf(f, "jhash %s saddr . tcp sport mod %u seed 0x%08x", l3(s), s->m, s->seed);
+	else
+		fprintf(f, "numgen %s mod %u", s->method == DV_DIST_ROUNDROBIN ? "inc" : "random", s->m);
+}
+
+static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
+{
+	const char *ip = l3(s);
+	char pin[96];
+
+	snprintf(pin, sizeof(pin), "%s saddr . tcp sport . tcp dport", ip);
+
+	/*
+	 * Every packet with a pin follows it, a SYN too: a retransmitted one,
+	 * or one that reuses the client's address and port while the pin
+	 * lives (nft cannot overwrite a map element's value or delete one of
+	 * a map from the packet path, so a SYN could not re-choose without its
+	 * later packets following the old pin). The daemon deletes the pins of
+	 * a target that is gone. IPv6 pins are a set with the mark in the key
+	 * (see service()), tried target by target.
+	 */
+	fprintf(f, "\tchain s%zu {\n", i);
+	if (s->vipa.family == AF_INET)
+		fprintf(f, "\t\tmeta mark set %s map @s%zu_vcrt goto s%zu_go\n", pin, i, i);
+	else
+		for (size_t k = 0; k < s->n_targets; k++)
+			fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_vcrt goto s%zu_go\n", k + 1, pin, i, i);
+	/* A new connection: the client's affinity, else the method's choice. */
+	if (s->affinity_s)
+		fprintf(f, "\t\ttcp flags & (syn | ack) == syn meta mark set %s saddr map @s%zu_aff goto s%zu_go\n", ip,
+			i, i);
+	fputs("\t\ttcp flags & (syn | ack) == syn meta mark set ", f);
+	slot_choice(f, s);
+	fprintf(f, " meta mark set meta mark map @s%zu_slots goto s%zu_go\n", i, i);
+	/* No pin and not a SYN (a pin expired or lost): a hash still names a
+	 * target, the one the connection most likely started on; a draw does
+	 * not, and such a packet goes on here. */
+	if (uses_hash(s->method)) {
+		fputs("\t\tmeta mark set ", f);
+		slot_choice(f, s);
+		fprintf(f, " meta mark set meta mark map @s%zu_slots meta mark vmap @s%zu_to\n", i, i);
+	}
+	/* Not steered: leave no slot number behind for the stack here. */
+	fputs("\t\tmeta mark set 0\n", f);
+	fputs("\t}\n", f);
+
+	/* Pin (again: refreshed), keep the client's affinity, go. One
+	 * statement per rule: nft 1.0.6 fails an assertion on any statement
+	 * after an update with an IPv6 concatenation. */
+	fprintf(f, "\tchain s%zu_go {\n", i);
+	fprintf(f, "\t\tupdate @s%zu_vcrt { %s %s meta mark }\n", i, pin, s->vipa.family == AF_INET ? ":" : ".");
+	if (s->affinity_s)
+		fprintf(f, "\t\tupdate @s%zu_aff { %s saddr : meta mark }\n", i, ip);
+	fprintf(f, "\t\tmeta mark vmap @s%zu_to\n", i);
+	fputs("\t}\n", f);
+}
+
+static void service(FILE *f, size_t i, const struct dv_dist_service *s)
+{
+	char buf[DV_ADDR_STRLEN], key[64];
+
+	fprintf(f, "\t# s%zu: %s, DISTMETHOD %s\n", i, dv_addr_fmt(&s->vipa, buf), dv_dist_method_keyword(s->method));
+	for (size_t k = 0; k < s->n_targets; k++)
+		target_chain(f, i, k, s);
+	/* nft 1.0.6 cannot write a map element with a key longer than 16
+	 * bytes from the packet path (an assertion fails in its register
+	 * allocation), so IPv6 pins are a set keyed by the connection and its
+	 * target's mark. */
+	snprintf(key, sizeof(key), "%s . inet_service . inet_service", addr_type(s));
+	dynamic_map(f, i, "vcrt", key, s->vipa.family == AF_INET ? "map" : "set", s->vipa.family == AF_INET,
+		    s->pin_timeout_s ? s->pin_timeout_s : DV_DIST_PIN_TIMEOUT_S);
+	if (s->affinity_s)
+		dynamic_map(f, i, "aff", addr_type(s), "map", true, s->affinity_s);
+	fprintf(f, "\tmap s%zu_slots {\n\t\ttype mark : mark\n", i);
+	if (any_slot(s)) {
+		fputs("\t\telements = {\n", f);
+		slot_elements(f, s, "\t\t\t");
+		fputs("\t\t}\n", f);
+	}
+	fputs("\t}\n", f);
+	fprintf(f, "\tmap s%zu_to {\n\t\ttype mark : verdict\n", i);
+	if (s->n_targets) {
+		fputs("\t\telements = {", f);
+		for (size_t k = 0; k < s->n_targets; k++)
+			fprintf(f, "%s%zu : goto s%zu_t%zu", k ? ", " : " ", k + 1, i, k + 1);
+		fputs(" }\n", f);
+	}
+	fputs("\t}\n", f);
+	service_chains(f, i, s);
+}
+
+int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
+{
+	char buf[DV_ADDR_STRLEN];
+	int r = check_ruleset(rs);
+
+	if (r < 0)
+		return r;
+	fprintf(f, "table netdev %s {\n", DV_DIST_TABLE);
+	for (size_t i = 0; i < rs->n_services; i++)
+		service(f, i, &rs->services[i]);
+	fputs("\tchain ingress {\n", f);
+	fprintf(f, "\t\ttype filter hook ingress device \"%s\" priority 0; policy accept;\n", rs->ifname);
+	for (size_t i = 0; i < rs->n_services; i++) {
+		const struct dv_dist_service *s = &rs->services[i];
+
+		/* Only the owner of the address steers it: elsewhere a packet
+		 * for it came from the distributor and is served here. */
+		if (!s->distributing)
+			continue;
+		fprintf(f, "\t\t%s daddr %s tcp dport {", l3(s), dv_addr_fmt(&s->vipa, buf));
+		for (size_t p = 0; p < s->n_ports; p++)
+			fprintf(f, "%s%u", p ? ", " : " ", s->ports[p]);
+		fprintf(f, " } jump s%zu\n", i);
+	}
+	fputs("\t}\n}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int dv_dist_rules_write_slots(const struct dv_dist_ruleset *rs, size_t i, FILE *f)
+{
+	const struct dv_dist_service *s;
+	int r = check_ruleset(rs);
+
+	if (r < 0)
+		return r;
+	if (i >= rs->n_services)
+		return -EINVAL;
+	s = &rs->services[i];
+	fprintf(f, "flush map netdev %s s%zu_slots\n", DV_DIST_TABLE, i);
+	if (any_slot(s)) {
+		fprintf(f, "add element netdev %s s%zu_slots {\n", DV_DIST_TABLE, i);
+		slot_elements(f, s, "\t");
+		fputs("}\n", f);
+	}
+	return ferror(f) ? -EIO : 0;
+}
