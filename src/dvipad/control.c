@@ -63,6 +63,11 @@ struct dv_client {
 	struct dv_client *prev, *next;
 	struct dv_control *ctl;
 	struct uid_acct *acct;
+	/* Who sends the message being handled (SCM_CREDENTIALS): requests are
+	 * authorized with it, not with who connected. The same process
+	 * unless the connection was inherited or passed, or its process
+	 * changed its ids since. */
+	struct ucred mcred;
 	uint64_t id;
 	int fd;
 	sd_event_source *io;
@@ -386,11 +391,11 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 	char *errors = NULL, *save = NULL;
 	int r;
 
-	if (cl->cred.uid != 0) {
+	if (cl->mcred.uid != 0) {
 		send_result(cl, req->seq, NULL, DV_R_PERM, "only root may reload the configuration");
 		return;
 	}
-	log_notice("reload requested by pid %d", (int)cl->cred.pid);
+	log_notice("reload requested by pid %d", (int)cl->mcred.pid);
 	r = c->ops->reload(c->ud, &errors);
 	if (r == 0) {
 		log_notice("configuration reloaded");
@@ -408,7 +413,17 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 	send_result(cl, req->seq, NULL, DV_R_BADREQ, "the new configuration has errors; nothing changed");
 }
 
-/* SO_PEERCRED is the caller's identity; nothing in the message is trusted. */
+/* The groups of the sender: those of the connection (SO_PEERGROUPS) while
+ * it sends with the ids it connected with, else only its primary group. */
+static bool range_allows(const struct dv_client *cl, const struct dv_conf_range *r)
+{
+	if (cl->mcred.uid == cl->cred.uid && cl->mcred.gid == cl->cred.gid)
+		return dv_conf_range_allows(r, cl->mcred.uid, cl->gids, cl->n_gids);
+	return dv_conf_range_allows(r, cl->mcred.uid, &cl->mcred.gid, 1);
+}
+
+/* The sender's credentials (SCM_CREDENTIALS, filled in by the kernel) are
+ * the caller's identity; nothing in the message is trusted. */
 static enum dv_result authorize(struct dv_client *cl, const struct dv_request *req, const struct dv_control_target *t,
 				char *why, size_t size)
 {
@@ -426,27 +441,27 @@ static enum dv_result authorize(struct dv_client *cl, const struct dv_request *r
 		return DV_R_PERM;
 	}
 	/* An operator activation is its maker's (and root's) to end. */
-	if (req->type == DV_MSG_RELEASE && req->kind == DV_KIND_OPERATOR && t->operator_hold && cl->cred.uid != 0 &&
-	    t->operator_uid != cl->cred.uid) {
+	if (req->type == DV_MSG_RELEASE && req->kind == DV_KIND_OPERATOR && t->operator_hold && cl->mcred.uid != 0 &&
+	    t->operator_uid != cl->mcred.uid) {
 		snprintf(why, size,
 			 "the activation of %s on node %s was made by uid %u: only that uid or root may "
 			 "deactivate it",
 			 s, t->node, (unsigned)t->operator_uid);
 		return DV_R_PERM;
 	}
-	if (cl->cred.uid == 0)
+	if (cl->mcred.uid == 0)
 		return r || t->defined || req->type == DV_MSG_RELEASE ? DV_R_OK : DV_R_NORANGE;
 	if (!r) {
 		if (t->defined || req->type == DV_MSG_RELEASE) {
 			snprintf(why, size, "uid %u may not use address %s: only root may, it is in no VIPARANGE",
-				 (unsigned)cl->cred.uid, s);
+				 (unsigned)cl->mcred.uid, s);
 			return DV_R_PERM;
 		}
 		return DV_R_NORANGE;
 	}
-	if (!dv_conf_range_allows(r, cl->cred.uid, cl->gids, cl->n_gids)) {
+	if (!range_allows(cl, r)) {
 		snprintf(why, size, "uid %u is not allowed to use range %s (see its ALLOW list)",
-			 (unsigned)cl->cred.uid, dv_prefix_fmt(&r->prefix, rs));
+			 (unsigned)cl->mcred.uid, dv_prefix_fmt(&r->prefix, rs));
 		return DV_R_PERM;
 	}
 	return DV_R_OK;
@@ -470,7 +485,7 @@ static const char *cluster_op_name(uint16_t type)
 
 static void log_refused(const struct dv_client *cl, const char *msg)
 {
-	log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid, msg);
+	log_notice("refused request from pid %d uid %u: %s", (int)cl->mcred.pid, (unsigned)cl->mcred.uid, msg);
 }
 
 /* Frame and decode; on failure the reason is in msg and -EINVAL returned. */
@@ -532,7 +547,7 @@ static void handle_address_op(struct dv_client *cl, const struct dv_request *req
 		send_result(cl, req->seq, &req->addr, ar, msg);
 		return;
 	}
-	c->ops->request(c->ud, cl->id, &cl->cred, req);
+	c->ops->request(c->ud, cl->id, &cl->mcred, req);
 }
 
 static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req)
@@ -542,7 +557,7 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 
 	/* Cluster operations are the administrator's, whatever the
 	 * ranges' ALLOW lists say. */
-	if (cl->cred.uid != 0) {
+	if (cl->mcred.uid != 0) {
 		snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req->type));
 		log_refused(cl, msg);
 		send_result(cl, req->seq, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
@@ -550,8 +565,8 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	}
 	log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req->type), req->has_addr ? " " : "",
 		   req->has_addr ? dv_addr_fmt(&req->addr, s) : "", req->node[0] ? " on node " : "", req->node,
-		   (int)cl->cred.pid);
-	c->ops->request(c->ud, cl->id, &cl->cred, req);
+		   (int)cl->mcred.pid);
+	c->ops->request(c->ud, cl->id, &cl->mcred, req);
 }
 
 /* Returns true for a request whose answer walks the whole table (status,
@@ -606,6 +621,29 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	return false;
 }
 
+/* recv() of one message, MSG_TRUNC (an oversized message shows its real
+ * size), with its sender's credentials in cl->mcred: the kernel gives them
+ * with every message (SO_PASSCRED); without them, those of the connection. */
+static ssize_t recv_with_creds(struct dv_client *cl, int fd, uint8_t *buf, size_t size)
+{
+	union {
+		struct cmsghdr h;
+		uint8_t b[CMSG_SPACE(sizeof(struct ucred))];
+	} cm;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)};
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+
+	cl->mcred = cl->cred;
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
+		    h->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+			memcpy(&cl->mcred, CMSG_DATA(h), sizeof(struct ucred));
+	return n;
+}
+
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct dv_client *cl = ud;
@@ -617,7 +655,7 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	for (int i = 0; i < MAX_PER_WAKEUP && !cl->dead && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
 		/* MSG_TRUNC returns the real size: an oversized message is
 		 * detected, not silently cut. */
-		ssize_t n = recv(fd, c->rxbuf, sizeof(c->rxbuf), MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n = recv_with_creds(cl, fd, c->rxbuf, sizeof(c->rxbuf));
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -733,6 +771,7 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 
 	for (;;) {
 		socklen_t len = sizeof(struct ucred);
+		const int one = 1;
 		struct dv_client *cl;
 		const char *why;
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -754,6 +793,7 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		cl->fd = cfd;
 		cl->ctl = c;
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
+		    setsockopt(cfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
 		    read_groups(cfd, &cl->gids, &cl->n_gids) < 0) {
 			log_warn("cannot read the credentials of a control connection: %s", strerror(errno));
 			close(cfd);

@@ -674,6 +674,35 @@ def test_reload_of_garbage_is_bounded(lan, dvipad):
         dvipad.conf.write_text(good)
 
 
+DROPPER = r"""
+import os, socket, struct, sys
+# Connect as root, then become nobody and ask for an address only root may
+# have: the request is the sender's, not the connection's.
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+a = struct.pack("=HHB", 1, 9, socket.AF_INET) + socket.inet_aton(sys.argv[2]) + b"\0" * 3
+s.send(struct.pack("=IHHII", 0x50495644, 1, 1, 16 + len(a), 5) + a)
+sys.stdout.buffer.write(s.recv(4096))
+"""
+
+
+def test_request_authorized_as_its_sender(lan, dvipad):
+    """A process that connected as root and then dropped to nobody (or a
+    child it handed the connection to) asks with nobody's rights: the
+    request's own credentials (SCM_CREDENTIALS) count, not the connection's
+    (issue 11, item 4)."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    r = host.exec("/usr/bin/python3", "-c", DROPPER, dvipad.sock, VIPA, capture_output=True, text=False)
+    verdict, reason = _result_reason(r.stdout)
+    assert verdict == 5, (verdict, reason)  # DV_R_PERM
+    assert "uid 65534" in reason, reason
+    assert not host.has_addr(VIPA)
+
+
 def test_out_of_descriptors_does_not_spin(lan, dvipad):
     """With its descriptors gone (a low limit here), dvipad pauses accepting
     instead of spinning on a listener that stays readable, and logs the
