@@ -18,6 +18,7 @@
 #define DV_NODE_NAME_MAX 64	    /* including the terminating NUL */
 #define DV_GROUP_NAME_MAX 128	    /* CPG group names are at most 128 bytes */
 #define DV_CONF_MAX_STATEMENTS 4096 /* z/OS V2R3's limit per statement kind */
+#define DV_CONF_USER_VIPAS 1024	    /* MAXUSERVIPAS default */
 #define DV_CONF_MAX_ALLOW 64	    /* users + groups in one ALLOW list */
 
 enum dv_cluster_mode {
@@ -134,6 +135,9 @@ struct dv_conf {
 	/* Kernel lifetime of an installed address; dvipad refreshes it every
 	 * third of it. */
 	unsigned lease_s; /* default 30 */
+	/* Holds and standbys one uid other than root may have on this node
+	 * (MAXUSERVIPAS, default DV_CONF_USER_VIPAS). */
+	unsigned user_vipas;
 
 	size_t n_ranges;
 	struct dv_conf_range *ranges; /* sorted: most specific first */

@@ -76,7 +76,7 @@ struct parser {
 	bool vipa_seen; /* a VIPA statement inside a block */
 
 	/* Line of the first statement of each kind that may appear once. */
-	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line;
+	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line, user_vipas_line;
 
 	size_t ranges_cap, defines_cap, distribute_cap;
 	bool ranges_full, defines_full, distribute_full;
@@ -821,6 +821,15 @@ static int st_lease(struct parser *p)
 	return expect_end(p);
 }
 
+static int st_maxuservipas(struct parser *p)
+{
+	if (!once(p, &p->user_vipas_line, "MAXUSERVIPAS"))
+		return -EINVAL;
+	if (parse_num(p, "MAXUSERVIPAS", take(p), 1, 65536, &p->c->user_vipas) < 0)
+		return -EINVAL;
+	return expect_end(p);
+}
+
 static int st_vipadynamic(struct parser *p)
 {
 	if (p->in_block)
@@ -1508,6 +1517,7 @@ static const struct statement {
 	{"ANNOUNCE", 0, OUTSIDE, st_announce},
 	{"PROBE", 0, OUTSIDE, st_probe},
 	{"LEASE", 0, OUTSIDE, st_lease},
+	{"MAXUSERVIPAS", 0, OUTSIDE, st_maxuservipas},
 	{"VIPADYNAMIC", 5, ANY, st_vipadynamic},
 	{"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
 	{"VIPARANGE", 5, INSIDE, st_viparange},
@@ -1796,6 +1806,7 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 	c->probe_count = 2;
 	c->probe_interval_ms = 100;
 	c->lease_s = 30;
+	c->user_vipas = DV_CONF_USER_VIPAS;
 	p->c = c;
 	p->file = c->file;
 	p->errf = errf;

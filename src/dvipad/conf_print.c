@@ -150,6 +150,7 @@ void dv_conf_print(const struct dv_conf *c, FILE *f)
 	fprintf(f, "ANNOUNCE COUNT %u INTERVAL %u\n", c->announce_count, c->announce_interval_ms);
 	fprintf(f, "PROBE COUNT %u INTERVAL %u\n", c->probe_count, c->probe_interval_ms);
 	fprintf(f, "LEASE %u\n", c->lease_s);
+	fprintf(f, "MAXUSERVIPAS %u\n", c->user_vipas);
 
 	for (size_t i = 0; i < c->n_ranges; i++)
 		if (!c->ranges[i].deleted)

@@ -66,6 +66,7 @@ struct dv_daemon {
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
 	uint64_t started_ms;
+	struct dv_ratelimit rl_user_cap; /* refusals at MAXUSERVIPAS */
 
 	/* The daemon's policy, pure and tested on its own: whether addresses
 	 * may be installed and what clients hear meanwhile (gate.h); what
@@ -1291,6 +1292,18 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	if (req->kind == DV_KIND_SOCKET && !d->sockdiag && req->type != DV_MSG_RELEASE) {
 		dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_INTERNAL,
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
+		return;
+	}
+	/* One user cannot fill the node's table (root can: it is the
+	 * administrator's). */
+	if (uid != 0 && (req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) &&
+	    dv_engine_uid_vipas(d->engine, uid) >= d->conf->user_vipas) {
+		char msg[DV_REASON_MAX];
+
+		snprintf(msg, sizeof(msg), "uid %u has its maximum of %u VIPAs and standbys on node %s (MAXUSERVIPAS)",
+			 (unsigned)uid, d->conf->user_vipas, d->conf->node);
+		dv_log_limited(&d->rl_user_cap, 10, LOG_WARNING, "refused a request of uid %u: %s", (unsigned)uid, msg);
+		dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_LIMIT, msg);
 		return;
 	}
 	/* Not while the gate is closed: the request is refused "not quorate"

@@ -304,10 +304,11 @@ static int standby_rerank(struct dv_engine *e, const struct dv_event *ev, struct
 
 	memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - i - 1) * sizeof(s));
 	v->n_standbys--;
+	uidn_count(e, s.node, s.uid, -1); /* counted again at its new place */
 	s.rank = ev->standby.rank;
 	s.kind = ev->standby.kind;
 	s.uid = ev->standby.uid;
-	standby_place(v, &s);
+	standby_place(e, v, &s);
 	fx_reply(e, ev, ev->standby.client, ev->standby.seq, &ev->standby.addr, DV_R_PENDING,
 		 "standby for %s updated to rank %u; held on %s", dv_addr_fmt(&ev->standby.addr, ab), ev->standby.rank,
 		 node_label(e, v->owner, ml));
@@ -339,7 +340,7 @@ static int standby_register(struct dv_engine *e, const struct dv_event *ev, stru
 	if (engine_grow((void **)&v->standbys, &v->cap_standbys, v->n_standbys + 1, sizeof(*v->standbys)) < 0 ||
 	    cref_add(e, ev->node, client, a) < 0)
 		return request_nomem(e, ev, client, seq, a);
-	standby_place(v, &s);
+	standby_place(e, v, &s);
 	vipa_touch(e, v);
 	fx_reply(e, ev, client, seq, a, DV_R_PENDING, "registered as standby for %s with rank %u; held on %s", ab,
 		 s.rank, node_label(e, v->owner, ml));

@@ -78,6 +78,11 @@ struct node {
 	struct dv_conf_define *defines; /* sorted by address, unique */
 };
 
+struct uidn {
+	uid_t uid;
+	size_t n;
+};
+
 struct dv_engine {
 	dv_nodeid_t self;
 	bool quorate;
@@ -99,6 +104,10 @@ struct dv_engine {
 
 	struct dv_hashtab vipas;
 	struct dv_hashtab crefs;
+	/* This node's holds and standbys per uid (struct uidn): what a user
+	 * has here, for the daemon's per-user cap, without a walk. Derived,
+	 * not in snapshots (rebuilt at restore). */
+	struct dv_hashtab uidns;
 
 	/* Replies and notifications of the event being applied, until they
 	 * follow its local effects into the caller's list. */
@@ -156,7 +165,12 @@ int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t
 void hold_del(struct dv_engine *e, struct vipa *v, size_t i);
 void standby_del(struct dv_engine *e, struct vipa *v, size_t i);
 bool standby_before(const struct dv_standby *a, const struct dv_standby *b);
-void standby_place(struct vipa *v, const struct dv_standby *s);
+void standby_place(struct dv_engine *e, struct vipa *v, const struct dv_standby *s);
+/* This node's count of holds and standbys of uid changes by delta (a
+ * hold or standby of another node: nothing). */
+void uidn_count(struct dv_engine *e, dv_nodeid_t node, uid_t uid, int delta);
+/* The counts again from the table (after a restore). */
+void uidn_rebuild(struct dv_engine *e);
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node);
 const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t node, uint64_t client,
 		      char buf[static DESC_MAX]);

@@ -734,6 +734,7 @@ int dv_engine_restore(struct dv_engine *e, const uint8_t *buf, size_t len, struc
 		err = -ENOMEM;
 	if (err == 0) {
 		engine_swap_state(e, t);
+		uidn_rebuild(e);
 		if (fx && local.n) {
 			memcpy(&fx->v[fx->n], local.v, local.n * sizeof(*local.v));
 			fx->n += local.n;

@@ -314,16 +314,80 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 
 	if (v->installed)
 		fx_local(e, e->out, &v->addr, false);
-	while (v->n_holds)
-		if (v->holds[--v->n_holds].kind == DV_KIND_API)
-			cref_del(e, v->holds[v->n_holds].node, v->holds[v->n_holds].client, &v->addr);
+	while (v->n_holds) {
+		const struct dv_hold *h = &v->holds[--v->n_holds];
+
+		uidn_count(e, h->node, h->uid, -1);
+		if (h->kind == DV_KIND_API)
+			cref_del(e, h->node, h->client, &v->addr);
+	}
 	while (v->n_standbys) {
-		v->n_standbys--;
-		cref_del(e, v->standbys[v->n_standbys].node, v->standbys[v->n_standbys].client, &v->addr);
+		const struct dv_standby *sb = &v->standbys[--v->n_standbys];
+
+		uidn_count(e, sb->node, sb->uid, -1);
+		cref_del(e, sb->node, sb->client, &v->addr);
 	}
 	if (slot)
 		dv_hashtab_del(&e->vipas, slot, vipa_hash);
 	vipa_destroy(v);
+}
+
+static uint32_t uidn_hash(const void *item)
+{
+	return ((const struct uidn *)item)->uid * 2654435761u;
+}
+
+static bool uidn_match(const void *item, const void *key)
+{
+	return ((const struct uidn *)item)->uid == *(const uid_t *)key;
+}
+
+void uidn_count(struct dv_engine *e, dv_nodeid_t node, uid_t uid, int delta)
+{
+	struct uidn k = {.uid = uid}, *u;
+	void **slot;
+
+	if (node != e->self)
+		return;
+	slot = dv_hashtab_find(&e->uidns, uidn_hash(&k), uidn_match, &uid);
+	u = slot ? *slot : NULL;
+	if (!u) {
+		if (delta < 0)
+			return;
+		/* Out of memory: the count is low, never high; a user then
+		 * gets a little more than the cap, nobody is refused. */
+		u = calloc(1, sizeof(*u));
+		if (!u)
+			return;
+		u->uid = uid;
+		if (dv_hashtab_put(&e->uidns, u, uidn_hash) < 0) {
+			free(u);
+			return;
+		}
+	}
+	if (delta < 0 && u->n <= (size_t)-delta) {
+		slot = dv_hashtab_find(&e->uidns, uidn_hash(&k), uidn_match, &uid);
+		dv_hashtab_del(&e->uidns, slot, uidn_hash);
+		free(u);
+		return;
+	}
+	u->n += (size_t)(ssize_t)delta;
+}
+
+void uidn_rebuild(struct dv_engine *e)
+{
+	struct uidn *u;
+	struct vipa *v;
+
+	DV_HASHTAB_FOREACH(u, &e->uidns)
+		free(u);
+	dv_hashtab_clear(&e->uidns);
+	DV_HASHTAB_FOREACH(v, &e->vipas) {
+		for (size_t i = 0; i < v->n_holds; i++)
+			uidn_count(e, v->holds[i].node, v->holds[i].uid, 1);
+		for (size_t i = 0; i < v->n_standbys; i++)
+			uidn_count(e, v->standbys[i].node, v->standbys[i].uid, 1);
+	}
 }
 
 /* Holds are identified by (node, client) for api, by (node, kind) otherwise. */
@@ -359,6 +423,7 @@ int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t
 		.uid = uid,
 		.since_ms = e->now,
 	};
+	uidn_count(e, node, uid, 1);
 	vipa_touch(e, v);
 	return 0;
 }
@@ -369,6 +434,7 @@ void hold_del(struct dv_engine *e, struct vipa *v, size_t i)
 
 	memmove(&v->holds[i], &v->holds[i + 1], (v->n_holds - i - 1) * sizeof(*v->holds));
 	v->n_holds--;
+	uidn_count(e, h.node, h.uid, -1);
 	if (h.kind == DV_KIND_API)
 		cref_del(e, h.node, h.client, &v->addr);
 	vipa_touch(e, v);
@@ -380,6 +446,7 @@ void standby_del(struct dv_engine *e, struct vipa *v, size_t i)
 
 	memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - i - 1) * sizeof(*v->standbys));
 	v->n_standbys--;
+	uidn_count(e, s.node, s.uid, -1);
 	cref_del(e, s.node, s.client, &v->addr);
 	vipa_touch(e, v);
 }
@@ -390,10 +457,11 @@ bool standby_before(const struct dv_standby *a, const struct dv_standby *b)
 }
 
 /* Insert s (not in the array) at its place in grant order. */
-void standby_place(struct vipa *v, const struct dv_standby *s)
+void standby_place(struct dv_engine *e, struct vipa *v, const struct dv_standby *s)
 {
 	size_t i;
 
+	uidn_count(e, s->node, s->uid, 1);
 	for (i = 0; i < v->n_standbys && !standby_before(s, &v->standbys[i]); i++)
 		;
 	memmove(&v->standbys[i + 1], &v->standbys[i], (v->n_standbys - i) * sizeof(*v->standbys));

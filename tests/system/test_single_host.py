@@ -703,6 +703,28 @@ def test_request_authorized_as_its_sender(lan, dvipad):
     assert not host.has_addr(VIPA)
 
 
+def test_one_user_cannot_fill_the_node(lan, dvipad):
+    """A user the range allows gets MAXUSERVIPAS addresses and standbys on
+    this node, then a clear refusal (exit 9); root is not capped (issue 11:
+    one user took the whole 65,536-VIPA table and root was refused in its
+    own range)."""
+    from conftest import BASE_CONF
+    host = lan.hosts["h"]
+    dvipad.write_conf(text=BASE_CONF.format(lease=30, extra="").replace("LEASE 30\n", "LEASE 30\nMAXUSERVIPAS 3\n"))
+    dvipad.start()
+    for i in range(3):
+        dvipad.ctl("activate", f"192.0.2.{201 + i}", user="daemon")
+    r = dvipad.ctl("activate", "192.0.2.204", user="daemon", check=False)
+    assert r.returncode == 9, (r.returncode, r.stderr)
+    assert "has its maximum of 3 VIPAs and standbys on node host1 (MAXUSERVIPAS)" in r.stderr
+    assert not host.has_addr("192.0.2.204")
+    dvipad.ctl("activate", "192.0.2.204")  # root
+    # One released: room again.
+    dvipad.ctl("deactivate", "192.0.2.201", user="daemon")
+    dvipad.ctl("activate", "192.0.2.205", user="daemon")
+    assert host.has_addr("192.0.2.205")
+
+
 def test_out_of_descriptors_does_not_spin(lan, dvipad):
     """With its descriptors gone (a low limit here), dvipad pauses accepting
     instead of spinning on a listener that stays readable, and logs the

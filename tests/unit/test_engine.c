@@ -377,6 +377,44 @@ static void world_check(struct world *w)
 
 static int apply_ex(struct world *w, struct dv_event *ev, bool keep);
 
+struct uid_tally {
+	dv_nodeid_t self;
+	size_t n[17]; /* uids 0..15 (the random scripts), [16]: uid 1000 */
+};
+
+static size_t *tally_of(struct uid_tally *t, uid_t uid)
+{
+	assert_true(uid < 16 || uid == 1000);
+	return &t->n[uid < 16 ? uid : 16];
+}
+
+static int tally_cb(void *ud, const struct dv_vipa_info *v)
+{
+	struct uid_tally *t = ud;
+
+	for (size_t i = 0; i < v->n_holds; i++)
+		if (v->holds[i].node == t->self)
+			(*tally_of(t, v->holds[i].uid))++;
+	for (size_t i = 0; i < v->n_standbys; i++)
+		if (v->standbys[i].node == t->self)
+			(*tally_of(t, v->standbys[i].uid))++;
+	return 0;
+}
+
+/* The engine's count of each uid's holds and standbys on its node (for the
+ * per-user cap) is what a walk over the table finds, after every event. */
+static void check_uid_counts(struct world *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		struct uid_tally t = {.self = w->p[i].self};
+
+		(void)dv_engine_foreach(w->p[i].e, tally_cb, &t);
+		for (uid_t u = 0; u < 16; u++)
+			assert_int_equal(dv_engine_uid_vipas(w->p[i].e, u), t.n[u]);
+		assert_int_equal(dv_engine_uid_vipas(w->p[i].e, 1000), t.n[16]);
+	}
+}
+
 /* What the daemon does after the engine took an address off its node:
  * report it removed (the hand-over, DV_AS_REMOVED), so that the next owner
  * puts it on. The reports' records add to the event's. */
@@ -431,6 +469,7 @@ static int apply_ex(struct world *w, struct dv_event *ev, bool keep)
 				assert_int_equal(w->p[i].recs[k - 1].type, REC_LOCAL);
 	}
 	hand_over(w);
+	check_uid_counts(w);
 	if (w->check)
 		world_check(w);
 	return r0;
