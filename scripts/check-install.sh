@@ -33,7 +33,8 @@ done
 for f in "$libdir/libdvipa.so.0" "$libdir/libdvipa.so" "$libdir/libdvipa-preload.so" \
 	"$libdir/pkgconfig/libdvipa.pc" "$includedir/dvipa.h" "$conf" \
 	"$mandir/man8/dvipad.8" "$mandir/man8/dvipactl.8" "$mandir/man5/dvipa.conf.5" \
-	"$mandir/man3/libdvipa.3" "$mandir/man8/libdvipa-preload.8"; do
+	"$mandir/man3/libdvipa.3" "$mandir/man8/libdvipa-preload.8" \
+	"$(dirname "$mandir")/bash-completion/completions/dvipactl"; do
 	[ -f "$dest$f" ] || fail "$f not installed"
 done
 unit=$(find "$dest" -path '*/systemd/system/dvipad.service')
