@@ -6,7 +6,7 @@ _dvipactl()
 	local cur prev words cword
 	_init_completion || return
 
-	local help verbs verb= opts i
+	local help verbs verb='' opts i
 	help=$("${words[0]}" --help 2>/dev/null) || return
 	verbs=$(sed -n '/^verbs:/,/^$/s/^  \([a-z][a-z-]*\).*/\1/p' <<<"$help")
 

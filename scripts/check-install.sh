@@ -18,6 +18,7 @@ fail() {
 }
 
 # The build's directories, absolute (meson keeps most relative to prefix).
+sbindir="" bindir="" libdir="" includedir="" mandir="" sysconfdir="" sanitize=""
 eval "$(meson introspect --buildoptions "$BUILD" | python3 -c '
 import json, os, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}

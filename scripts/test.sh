@@ -30,6 +30,9 @@ meson test -C "$BUILD" --print-errorlogs
 echo "== install (DESTDIR) and the systemd unit"
 ./scripts/check-install.sh "$BUILD"
 
+echo "== Debian packages (dpkg-buildpackage, lintian, unpacked and run)"
+./scripts/check-package.sh
+
 echo "== fuzzers (${FUZZ_SECONDS}s each)"
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false
