@@ -9,7 +9,7 @@ libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev python3 python3-pytest iproute2 tcpdump iputils-ping
 netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
 libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev bash-completion
-debhelper lintian fakeroot"
+debhelper lintian fakeroot systemd-container"
 
 missing=""
 for p in $PKGS; do

@@ -31,7 +31,11 @@ echo "== install (DESTDIR) and the systemd unit"
 ./scripts/check-install.sh "$BUILD"
 
 echo "== Debian packages (dpkg-buildpackage, lintian, unpacked and run)"
-./scripts/check-package.sh
+debs=$(mktemp -d)
+./scripts/check-package.sh "$debs"
+echo "== the packaged unit under systemd (a container of this host's system)"
+./scripts/check-unit.sh "$debs"
+rm -rf "$debs"
 
 echo "== fuzzers (${FUZZ_SECONDS}s each)"
 if [ ! -d build-fuzz ]; then
