@@ -43,7 +43,7 @@ unit=$(find "$dest" -path '*/systemd/system/dvipad.service')
 
 # The installed daemon's default is the installed configuration, and that
 # configuration is valid.
-"$dest$sbindir/dvipad" --help | grep -qF "(default $conf)" || fail "dvipad --help does not name $conf as default"
+grep -qF "(default $conf)" <<<"$("$dest$sbindir/dvipad" --help)" || fail "dvipad --help does not name $conf as default"
 "$dest$sbindir/dvipad" -n -f "$dest$conf" || fail "the installed $conf does not parse"
 LD_LIBRARY_PATH="$dest$libdir" "$dest$bindir/dvipactl" --version >/dev/null
 

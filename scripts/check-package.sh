@@ -39,10 +39,10 @@ for f in /etc/dvipa/dvipa.conf /lib/systemd/system/dvipad.service /usr/share/man
 	/usr/share/man/man3/libdvipa.3.gz /usr/include/dvipa.h /usr/lib/"$multiarch"/libdvipa-preload.so; do
 	[ -e "$root$f" ] || fail "$f is in no package"
 done
-dpkg-deb -I "$work"/dvipa_*.deb conffiles | grep -qx /etc/dvipa/dvipa.conf || fail "/etc/dvipa/dvipa.conf is not a conffile"
+grep -qx /etc/dvipa/dvipa.conf <<<"$(dpkg-deb -I "$work"/dvipa_*.deb conffiles)" || fail "/etc/dvipa/dvipa.conf is not a conffile"
 grep -q '^ExecStart=/usr/sbin/dvipad -d -f /etc/dvipa/dvipa.conf$' "$root/lib/systemd/system/dvipad.service" ||
 	fail "the packaged unit does not start /usr/sbin/dvipad with /etc/dvipa/dvipa.conf"
-"$root/usr/sbin/dvipad" --help | grep -qF "(default /etc/dvipa/dvipa.conf)" || fail "dvipad's default is not /etc/dvipa/dvipa.conf"
+grep -qF "(default /etc/dvipa/dvipa.conf)" <<<"$("$root/usr/sbin/dvipad" --help)" || fail "dvipad's default is not /etc/dvipa/dvipa.conf"
 "$root/usr/sbin/dvipad" -n -f "$root/etc/dvipa/dvipa.conf" || fail "the installed example configuration does not parse"
 "$root/usr/bin/dvipactl" --version || fail "the installed dvipactl does not run"
 
