@@ -14,8 +14,11 @@
  * One thread, one poll loop over the listening socket and dvipa_fd(): the
  * library never calls us except from dvipa_dispatch().
  *
- * Build: cc -o dvipa-holder dvipa-holder.c -ldvipa
+ * Build: cc -o dvipa-holder dvipa-holder.c $(pkg-config --cflags --libs libdvipa)
  */
+#ifndef _GNU_SOURCE /* ppoll(), accept4(); dvipa's build defines it already */
+#define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install everything dvipa needs to build, test, demo and benchmark on
+# Install everything dvipa needs to build, test, package, demo and benchmark on
 # Debian 12. Idempotent: packages already present are left alone, and the
 # package index is refreshed only when something is missing.
 set -eu
@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config meson ninja-build clang clang-format libclang-r
 libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev python3 python3-pytest iproute2 tcpdump iputils-ping
 netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
-libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev"
+libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev bash-completion
+debhelper lintian fakeroot systemd-container"
 
 missing=""
 for p in $PKGS; do

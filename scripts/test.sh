@@ -27,6 +27,16 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== unit and config tests"
 meson test -C "$BUILD" --print-errorlogs
 
+echo "== install (DESTDIR) and the systemd unit"
+./scripts/check-install.sh "$BUILD"
+
+echo "== Debian packages (dpkg-buildpackage, lintian, unpacked and run)"
+debs=$(mktemp -d)
+./scripts/check-package.sh "$debs"
+echo "== the packaged unit under systemd (a container of this host's system)"
+./scripts/check-unit.sh "$debs"
+rm -rf "$debs"
+
 echo "== fuzzers (${FUZZ_SECONDS}s each)"
 if [ ! -d build-fuzz ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false

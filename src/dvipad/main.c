@@ -17,13 +17,14 @@
 #include "log.h"
 #include "proto.h"
 
-#define DEFAULT_CONF "/etc/dvipa/dvipa.conf"
+/* DVIPA_CONF, the default configuration file, comes from meson: the build's
+ * sysconfdir. */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dvipad [-dnv] [-f FILE] [-S PATH]\n"
 		   "       dvipad -h|--help | --version\n"
-		   "  -f FILE  configuration file (default " DEFAULT_CONF ")\n"
+		   "  -f FILE  configuration file (default " DVIPA_CONF ")\n"
 		   "  -n       check the configuration only; print every error; exit 1 on error\n"
 		   "  -v       with -n, print the normalized configuration; otherwise log debug messages\n"
 		   "  -d       stay in the foreground and log to stderr\n"
@@ -249,7 +250,7 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-	struct options o = {.conf_path = DEFAULT_CONF, .sock_path = DV_DEFAULT_SOCKET};
+	struct options o = {.conf_path = DVIPA_CONF, .sock_path = DV_DEFAULT_SOCKET};
 	struct dv_conf *conf = NULL;
 	struct dv_daemon *d = NULL;
 	sd_event *ev = NULL;
