@@ -979,6 +979,7 @@ static const char rich_printed[] =
 	"ANNOUNCE COUNT 3 INTERVAL 500\n"
 	"PROBE COUNT 0 INTERVAL 100\n"
 	"LEASE 30\n"
+	"MAXUSERVIPAS 1024\n"
 	"VIPADYNAMIC\n"
 	"  VIPARANGE DEFINE UNIQUE fd00:1::/64\n"
 	"  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW USER root,daemon GROUP nogroup\n"
@@ -1012,13 +1013,13 @@ static void test_print(void **state)
 		     "ENDVIPADYNAMIC\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nINTERFACE e\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\n");
 	free(out);
 	dv_conf_free(c);
 	c = parse_ok("NODE a\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\n");
 	free(out);
 	dv_conf_free(c);
 }
