@@ -316,6 +316,22 @@ bad:
  */
 static int result_exit(uint32_t r);
 
+/* A send or receive failed with e: the exit status, once said why. A
+ * connection dvipad refused at the door has the reason waiting (behind the
+ * reset of our request, when it came first). */
+static int io_failed(struct ctl *c, const char *doing, int e)
+{
+	struct dv_reply rep;
+	int refused = dv_ctl_refusal(c->fd, &rep);
+
+	if (refused >= 0) {
+		fprintf(stderr, "dvipactl: %s\n", rep.reason);
+		return result_exit((uint32_t)refused);
+	}
+	fprintf(stderr, "dvipactl: %s dvipad: %s\n", doing, strerror(e));
+	return EXIT_UNREACH;
+}
+
 static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, uint32_t kind, uint32_t seq)
 {
 	static struct dv_msgb b;
@@ -331,18 +347,8 @@ static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, ui
 		fprintf(stderr, "dvipactl: cannot build the request\n");
 		return DV_R_INTERNAL;
 	}
-	if (send(c->fd, b.buf, b.len, MSG_NOSIGNAL) < 0) {
-		int e = errno;
-		struct dv_reply rep;
-		int r = dv_ctl_refusal(c->fd, &rep);
-
-		if (r >= 0) {
-			fprintf(stderr, "dvipactl: %s\n", rep.reason);
-			return result_exit((uint32_t)r);
-		}
-		fprintf(stderr, "dvipactl: sending to dvipad: %s\n", strerror(e));
-		return EXIT_UNREACH;
-	}
+	if (send(c->fd, b.buf, b.len, MSG_NOSIGNAL) < 0)
+		return io_failed(c, "sending to", errno);
 	return 0;
 }
 
@@ -368,19 +374,8 @@ static int ctl_recv(struct ctl *c, uint8_t *buf, size_t size, struct dv_msg *m)
 	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0 && errno == EINTR)
 		return -EINTR;
-	if (n < 0) {
-		int e = errno;
-		struct dv_reply rep;
-		int refused = dv_ctl_refusal(c->fd, &rep);
-
-		/* Closed on our request: the reason waits behind the reset. */
-		if (refused >= 0) {
-			fprintf(stderr, "dvipactl: %s\n", rep.reason);
-			return result_exit((uint32_t)refused);
-		}
-		fprintf(stderr, "dvipactl: receiving from dvipad: %s\n", strerror(e));
-		return EXIT_UNREACH;
-	}
+	if (n < 0)
+		return io_failed(c, "receiving from", errno);
 	if (n == 0) {
 		fprintf(stderr, "dvipactl: dvipad closed the connection\n");
 		return EXIT_UNREACH;

@@ -403,6 +403,23 @@ def test_define_with_trackport_follows_its_listener(lan, dvipad):
     wait_for(lambda: not host.has_addr("192.0.2.11"), timeout=3, what="define to lose its listener")
 
 
+def hold_many(host, d, count, procs):
+    """A program holding count VIPAs from 10.88.0.0 on d (dvipa-bench hold)."""
+    from conftest import BUILD
+    hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
+    procs.append(hold)
+    assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+
+
+def stop_all(procs, d):
+    """Kill the programs a test started, then its dvipad."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    d.cleanup()
+
+
 def test_client_flood_leaves_every_address(lan, tmp_path):
     """Kernel work goes before clients (issue 11): 60 local clients that
     keep 50 whole-table status requests in flight each, for more than two
@@ -414,9 +431,7 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
     d.start()
     procs = []
     try:
-        hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
-        procs.append(hold)
-        assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+        hold_many(host, d, count, procs)
 
         def installed():
             return sum(1 for a in host.addrs() if a.startswith("10.88."))
@@ -443,11 +458,7 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
         assert lowest == count, f"{count - lowest} address(es) lapsed during the flood"
         assert d.alive()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        d.cleanup()
+        stop_all(procs, d)
 
 
 # Opens N connections to dvipad's socket as the user it runs as, prints how
@@ -497,9 +508,7 @@ def test_unread_replies_are_bounded(lan, tmp_path, monkeypatch):
     d.start()
     procs = []
     try:
-        hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
-        procs.append(hold)
-        assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+        hold_many(host, d, count, procs)
         wait_for(lambda: d.vipa("10.88.7.207") is not None, timeout=30, interval=0.2, what=f"{count} VIPAs")
         base = rss_kib(d.proc.pid)
         hog = host.popen("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
@@ -527,11 +536,7 @@ def test_unread_replies_are_bounded(lan, tmp_path, monkeypatch):
                  what="the queues freed")
         assert d.alive()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        d.cleanup()
+        stop_all(procs, d)
 
 
 HOG = r"""
