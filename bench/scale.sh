@@ -29,19 +29,8 @@ N6=${N6:-10000}
 CPU_SECONDS=${CPU_SECONDS:-30}
 MAX=$(printf '%s\n' $COUNTS | sort -n | tail -1)
 
-P=dvscale$$
-TMP=$(mktemp -d)
-NSS="br host peer"
 pid=
-cleanup() {
-	set +e
-	lan_down $P $NSS
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-lan_up $P host=192.0.2.1 peer=192.0.2.2 || setup_failed "namespaces $P-*"
+bench_lan dvscale
 # /15: the counts use new addresses each (their probes included).
 cat > "$TMP/dvipa.conf" <<CONF
 NODE bench
