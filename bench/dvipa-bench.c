@@ -8,6 +8,11 @@
  *   dvipa-bench SOCK fresh N BASE         same, each time a new address (with the duplicate probe)
  *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
+ *   dvipa-bench SOCK scale PID SECONDS BASE COUNT...
+ *                                         for each COUNT: that many addresses from BASE
+ *                                         (IPv4 or IPv6) activated, then released; time
+ *                                         per activation; with the largest held, daemon
+ *                                         PID's RSS and CPU over SECONDS (bench/scale.sh)
  *   dvipa-bench SOCK rps SECONDS ADDR     synchronous status requests per second
  *   dvipa-bench SOCK flood CONNS SECONDS  CONNS connections, each with 50 whole-status
  *                                         requests in flight at all times (a client flood)
@@ -22,6 +27,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,12 +167,19 @@ static void report(const char *name, double *v, int n)
 	       v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000, v[n - 1] / 1000);
 }
 
+/* base + i: IPv4, or the low 32 bits of an IPv6 address. */
 static void addr_nth(const struct dv_addr *base, unsigned i, struct dv_addr *ret)
 {
-	uint32_t v = ntohl(base->v4.s_addr) + i;
+	uint32_t v;
 
 	*ret = *base;
-	ret->v4.s_addr = htonl(v);
+	if (base->family == AF_INET) {
+		ret->v4.s_addr = htonl(ntohl(base->v4.s_addr) + i);
+		return;
+	}
+	memcpy(&v, &base->v6.s6_addr[12], 4);
+	v = htonl(ntohl(v) + i);
+	memcpy(&ret->v6.s6_addr[12], &v, 4);
 }
 
 static void bench_activate(int n, const char *addr, bool fresh)
@@ -270,20 +283,19 @@ static long rss_kib(pid_t pid, const char *key)
 	return v;
 }
 
-static void bench_many(int n, const char *basestr, pid_t daemon_pid)
+/* Activate base .. base+n-1 on fd, window requests in flight; seconds
+ * from the first request to the last answer, the last address checked
+ * usable. */
+static double activate_range(int fd, const struct dv_addr *base, int n, int window)
 {
-	const int window = 1024;
-	struct dv_addr base, a;
+	struct dv_addr a;
 	struct dv_reply r;
-	int fd = connect_daemon(), sent = 0, done = 0;
-	double t0, t1;
+	int sent = 0, done = 0;
+	double t0 = now_us(), t1;
 
-	if (dv_addr_parse(basestr, &base) < 0)
-		die("address");
-	t0 = now_us();
 	while (done < n) {
 		while (sent < n && sent - done < window) {
-			addr_nth(&base, (unsigned)sent, &a);
+			addr_nth(base, (unsigned)sent, &a);
 			send_req(fd, DV_MSG_ACTIVATE, &a, 0);
 			sent++;
 		}
@@ -294,23 +306,121 @@ static void bench_many(int n, const char *basestr, pid_t daemon_pid)
 		}
 	}
 	t1 = now_us();
-	addr_nth(&base, (unsigned)n - 1, &a);
+	addr_nth(base, (unsigned)n - 1, &a);
 	if (!usable(&a)) {
 		fprintf(stderr, "dvipa-bench: last address not usable\n");
 		exit(1);
 	}
-	printf("many n=%d total=%.3f s rate=%.0f/s daemon_rss=%ld KiB daemon_hwm=%ld KiB\n", n, (t1 - t0) / 1e6,
-	       n / ((t1 - t0) / 1e6), rss_kib(daemon_pid, "VmRSS"), rss_kib(daemon_pid, "VmHWM"));
-	t0 = now_us();
-	close(fd); /* one client gone: all n addresses released */
+	return (t1 - t0) / 1e6;
+}
+
+/* Close fd (one client gone: its n holds end); seconds until none of the n
+ * addresses is usable any more. A request on a new connection then makes
+ * sure the daemon has seen the close through. */
+static double release_range(int fd, const struct dv_addr *base, int n)
+{
+	struct dv_addr a;
+	double t0 = now_us(), t;
+
+	close(fd);
 	for (int i = 0; i < n; i++) {
-		addr_nth(&base, (unsigned)i, &a);
+		addr_nth(base, (unsigned)i, &a);
 		while (usable(&a))
 			;
 	}
-	printf("many_release n=%d total=%.3f s\n", n, (now_us() - t0) / 1e6);
-	fd = connect_daemon();
+	t = (now_us() - t0) / 1e6;
+	close(connect_daemon());
+	return t;
+}
+
+static void bench_many(int n, const char *basestr, pid_t daemon_pid)
+{
+	struct dv_addr base;
+	int fd = connect_daemon();
+	double t;
+
+	if (dv_addr_parse(basestr, &base) < 0)
+		die("address");
+	t = activate_range(fd, &base, n, 1024);
+	printf("many n=%d total=%.3f s rate=%.0f/s daemon_rss=%ld KiB daemon_hwm=%ld KiB\n", n, t, n / t,
+	       rss_kib(daemon_pid, "VmRSS"), rss_kib(daemon_pid, "VmHWM"));
+	printf("many_release n=%d total=%.3f s\n", n, release_range(fd, &base, n));
+}
+
+/* utime + stime of pid, in clock ticks (/proc/PID/stat fields 14 and 15). */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path);
+	len = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
+	if (len <= 0)
+		die(path);
+	buf[len] = 0;
+	/* The command name may hold spaces: count fields after its ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
+		fprintf(stderr, "dvipa-bench: cannot parse %s\n", path);
+		exit(1);
+	}
+	return (long long)(ut + st);
+}
+
+/*
+ * For each count: activate that many new addresses (one client, pipelined),
+ * then release them (the client closes); each count starts where the
+ * previous one ended, so that every activation includes its duplicate
+ * probe. The cost curve is the time per activation at each count. With the
+ * largest count held, also the daemon's RSS and its CPU over SECONDS (0:
+ * not measured). The window is wide because a first activation waits for
+ * its probe (PROBE 2 100: 200 ms): 1024 in flight would cap the rate at
+ * ~5,000/s whatever the daemon does.
+ */
+#define SCALE_WINDOW 16384
+static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, int ncounts, char **counts)
+{
+	struct dv_addr base;
+	int max = 0;
+
+	if (dv_addr_parse(basestr, &base) < 0)
+		die("address");
+	for (int i = 0; i < ncounts; i++)
+		if (atoi(counts[i]) > max)
+			max = atoi(counts[i]);
+	for (int i = 0; i < ncounts; i++) {
+		int n = atoi(counts[i]), fd = connect_daemon();
+		double act, rel;
+
+		if (n <= 0) {
+			fprintf(stderr, "dvipa-bench: bad count '%s'\n", counts[i]);
+			exit(2);
+		}
+		act = activate_range(fd, &base, n, 1024);
+		printf("scale %s n=%d activate=%.3f s (%.1f us each) rss=%ld KiB",
+		       base.family == AF_INET ? "ipv4" : "ipv6", n, act, act * 1e6 / n, rss_kib(daemon_pid, "VmRSS"));
+		if (n == max && seconds > 0) {
+			long long c0 = cpu_ticks(daemon_pid);
+			double t0 = now_us();
+
+			sleep((unsigned)seconds);
+			printf(" steady_cpu=%.2f%% of a core over %.0f s",
+			       (double)(cpu_ticks(daemon_pid) - c0) / (double)sysconf(_SC_CLK_TCK) * 100 /
+				       ((now_us() - t0) / 1e6),
+			       seconds);
+		}
+		fflush(stdout);
+		rel = release_range(fd, &base, n);
+		printf(" release=%.3f s (%.1f us each)\n", rel, rel * 1e6 / n);
+		fflush(stdout);
+		addr_nth(&base, (unsigned)n, &base);
+	}
 }
 
 static void bench_hold(int n, const char *basestr, unsigned step, unsigned from, unsigned rank)
@@ -534,7 +644,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 4) {
 		fprintf(stderr,
-			"usage: dvipa-bench SOCK activate|fresh|takeover|many|rps|flood|bindwatch|shimbind|hold "
+			"usage: dvipa-bench SOCK activate|fresh|takeover|many|scale|rps|flood|bindwatch|shimbind|hold "
 			"ARGS...\n");
 		return 2;
 	}
@@ -548,6 +658,8 @@ int main(int argc, char **argv)
 		bench_takeover(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
+	else if (!strcmp(argv[2], "scale") && argc >= 7)
+		bench_scale((pid_t)atoi(argv[3]), atof(argv[4]), argv[5], argc - 6, argv + 6);
 	else if (!strcmp(argv[2], "hold") && (argc == 7 || argc == 8))
 		bench_hold(atoi(argv[3]), argv[4], (unsigned)atoi(argv[5]), (unsigned)atoi(argv[6]),
 			   argc == 8 ? (unsigned)atoi(argv[7]) : 0);

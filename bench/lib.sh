@@ -53,6 +53,23 @@ lan_up() {
 	done
 }
 
+# bench_lan NAME: the set-up of a one-host benchmark: a scratch directory
+# in TMP, and in P the prefix NAME<pid> of namespaces P-br (the bridge),
+# P-host (192.0.2.1) and P-peer (192.0.2.2), all removed on exit.
+bench_lan() {
+	P=$1$$
+	TMP=$(mktemp -d)
+	NSS="br host peer"
+	trap bench_lan_down EXIT
+	trap 'exit 130' INT TERM
+	lan_up "$P" host=192.0.2.1 peer=192.0.2.2 || setup_failed "namespaces $P-*"
+}
+bench_lan_down() {
+	set +e
+	lan_down "$P" $NSS
+	rm -rf "$TMP"
+}
+
 # kill_in PREFIX NS...: kill what runs in PREFIX-NS (after SIGTERM and a
 # short grace if GRACEFUL is set), and remove the shared memory a killed
 # corosync leaves behind (/dev/shm/qb-PID-*: IPC rings; qb-corosync-PID-*:

@@ -31,19 +31,8 @@ N_TAKEOVER=${N_TAKEOVER:-50}
 N_MANY=${N_MANY:-10000}
 STEP_TIMEOUT=${STEP_TIMEOUT:-600}
 
-P=dvbench$$
-TMP=$(mktemp -d)
-NSS="br host peer"
 pid=
-cleanup() {
-	set +e
-	lan_down $P $NSS
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-lan_up $P host=192.0.2.1 peer=192.0.2.2 || setup_failed "namespaces $P-*"
+bench_lan dvbench
 
 # start_dvipad EXTRA_RANGE: (re)start dvipad with 198.18.0.0/16 and
 # EXTRA_RANGE; 1 if it does not answer within 5 s.

@@ -605,8 +605,18 @@ static void kaddr_readded(void *ud, const struct dv_addr *a, int err)
 			 d->conf->interface);
 }
 
+static void kaddr_lease_changed(void *ud, unsigned lease_s, size_t n, uint64_t cpu_us, uint64_t wall_us)
+{
+	struct dv_daemon *d = ud;
+
+	log_notice("addresses on '%s' now get a lifetime of %u s (LEASE %u): refreshing %zu took %.1f ms of CPU in "
+		   "%.1f ms",
+		   d->conf->interface, lease_s, d->conf->lease_s, n, cpu_us / 1000.0, wall_us / 1000.0);
+}
+
 static const struct dv_kaddr_ops kaddr_ops = {
 	.readded = kaddr_readded,
+	.lease_changed = kaddr_lease_changed,
 };
 
 static void submit_node_config(struct dv_daemon *d)

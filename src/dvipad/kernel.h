@@ -80,6 +80,10 @@ struct dv_kaddr_ops {
 	 * `ip addr del`); the module has already re-added it (result of that
 	 * attempt in err). For logging. */
 	void (*readded)(void *ud, const struct dv_addr *a, int err);
+	/* Optional. The lifetime given to addresses changed to lease_s: the
+	 * last refresh of n addresses took cpu_us of CPU in wall_us (see
+	 * lease_s below). For logging. */
+	void (*lease_changed)(void *ud, unsigned lease_s, size_t n, uint64_t cpu_us, uint64_t wall_us);
 };
 
 /*
@@ -87,7 +91,10 @@ struct dv_kaddr_ops {
  * change with NLM_F_ACK, NETLINK_EXT_ACK, checked seq and port id), one
  * subscribed to the IPv4/IPv6 address groups. lease_s is the finite
  * lifetime (valid and preferred) given to installed addresses; the module
- * refreshes them every lease_s/3 from an sd-event timer.
+ * refreshes them every third of it from an sd-event timer. When a refresh
+ * of every address takes more than 1% of a core, or more than a third of
+ * the lifetime, the lifetime grows to 300 times its CPU time or 3 times its
+ * duration (at most 86400 s), and back as the cost falls.
  */
 int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const struct dv_kaddr_ops *ops, void *ud,
 		  struct dv_kaddr **ret);

@@ -41,6 +41,10 @@
 #define DUMP_RETRIES 5
 #define MON_BURST 64	/* datagrams per wake-up, so the loop is not starved */
 #define SLICE_USEC 1000 /* refresh work per loop iteration */
+/* The refresh may take 1/REFRESH_SHARE of a core: a lifetime is at least
+ * 3 * REFRESH_SHARE times the CPU time of the last pass. */
+#define REFRESH_SHARE 100
+#define LEASE_MAX 86400 /* the longest LEASE the configuration accepts */
 
 struct slot {
 	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
@@ -56,7 +60,8 @@ struct dv_kaddr {
 	struct dv_nl req, mon;
 	int ifindex;
 	uint8_t mac[6];
-	unsigned lease_s;
+	unsigned lease_s;   /* configured: the shortest lifetime */
+	unsigned lease_cur; /* the lifetime addresses are given now */
 	const struct dv_kaddr_ops *ops;
 	void *ud;
 	sd_event_source *mon_src, *refresh_src;
@@ -70,6 +75,7 @@ struct dv_kaddr {
 	struct dv_addr *pass;
 	size_t pass_n, pass_pos;
 	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
+	uint64_t pass_cpu;   /* thread CPU usec the pass has taken so far */
 	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
 
 	char *tx;
@@ -197,7 +203,7 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 		mnl_attr_put(nlh, IFA_LOCAL, 4, &a->v4);
 	mnl_attr_put(nlh, IFA_ADDRESS, dv_addr_size(a), a->bytes);
 	if (type == RTM_NEWADDR) {
-		struct ifa_cacheinfo ci = {.ifa_prefered = k->lease_s, .ifa_valid = k->lease_s};
+		struct ifa_cacheinfo ci = {.ifa_prefered = k->lease_cur, .ifa_valid = k->lease_cur};
 		uint32_t flags = 0;
 
 		/*
@@ -534,16 +540,42 @@ static int on_monitor(sd_event_source *src, int fd, uint32_t revents, void *user
 
 /* ---------------- refresh ---------------- */
 
+/* Every third of the lifetime the addresses were given. */
 static uint64_t refresh_usec(const struct dv_kaddr *k)
 {
-	return (uint64_t)k->lease_s * 1000000 / 3;
+	return (uint64_t)k->lease_cur * 1000000 / 3;
+}
+
+/*
+ * The lifetime for the next pass, from what this one cost. Refreshing an
+ * IPv4 address costs the kernel a walk of the interface's address list
+ * (inet_rtm_newaddr -> find_matching_ifa), so a pass costs O(n^2): at
+ * 65,536 addresses, seconds of CPU. Rather than spend a core on it, the
+ * lifetime grows until the refresh takes 1/REFRESH_SHARE of one. And a
+ * pass must end within a third of the lifetime, or on a starved machine
+ * addresses would lapse while held (measured: hundreds of 7,800 with
+ * LEASE 30 at load 20). With few addresses it stays the configured LEASE
+ * (dvipad(8)).
+ */
+static void adapt_lease(struct dv_kaddr *k)
+{
+	uint64_t wall_us = dv_mono_us() - k->pass_start;
+	uint64_t cpu = k->pass_cpu * 3 * REFRESH_SHARE, wall = wall_us * 3;
+	uint64_t want = ((cpu > wall ? cpu : wall) + 999999) / 1000000;
+	unsigned lease = want < k->lease_s ? k->lease_s : want > LEASE_MAX ? LEASE_MAX : (unsigned)want;
+
+	if (lease == k->lease_cur)
+		return;
+	k->lease_cur = lease;
+	if (k->ops && k->ops->lease_changed)
+		k->ops->lease_changed(k->ud, lease, k->pass_n, k->pass_cpu, wall_us);
 }
 
 /* Re-send NEWADDR for the next addresses of the pass, for about
  * SLICE_USEC. Returns true when the pass is complete. */
 static bool refresh_slice(struct dv_kaddr *k)
 {
-	uint64_t t0 = dv_mono_us(), t;
+	uint64_t t0 = dv_mono_us(), cpu0 = dv_thread_cpu_us(), t;
 	int errs[BATCH_MAX];
 
 	do {
@@ -584,6 +616,7 @@ static bool refresh_slice(struct dv_kaddr *k)
 		else if ((t - tb) * 8 < SLICE_USEC && k->batch < BATCH_MAX)
 			k->batch *= 2;
 	} while (k->pass_pos < k->pass_n && t - t0 < SLICE_USEC);
+	k->pass_cpu += dv_thread_cpu_us() - cpu0;
 	return k->pass_pos >= k->pass_n;
 }
 
@@ -597,6 +630,7 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		/* A snapshot: the set may change between slices, and addresses
 		 * added meanwhile start with a full lease anyway. */
 		k->pass_start = dv_mono_us();
+		k->pass_cpu = 0;
 		k->pass_n = k->pass_pos = 0;
 		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
 		if (k->pass) {
@@ -613,10 +647,12 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		(void)sd_event_source_set_time_relative(src, 0);
 	} else {
 		k->pass = dv_mfree(k->pass);
-		/* Every lease/3 from the start of a pass, at once if it overran. */
+		/* A third of the lifetime this pass gave from its start, at once
+		 * if it overran; the next pass gives the adapted one. */
 		next = k->pass_start + refresh_usec(k);
 		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
 		(void)sd_event_source_set_time(src, next);
+		adapt_lease(k);
 	}
 	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
@@ -706,7 +742,7 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 		return -ENOMEM;
 	k->ev = sd_event_ref(ev);
 	k->ifindex = (int)idx;
-	k->lease_s = lease_s;
+	k->lease_s = k->lease_cur = lease_s;
 	k->ops = ops;
 	k->ud = ud;
 	k->batch = BATCH_MAX;
