@@ -22,13 +22,18 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "addrset.h"
+#include "cleanup.h"
 #include "clock.h"
 #include "cluster.h"
 #include "control.h"
@@ -38,6 +43,7 @@
 #include "log.h"
 #include "observe.h"
 #include "proto.h"
+#include "rangetab.h"
 #include "status.h"
 
 struct dv_probe_wait {
@@ -78,7 +84,23 @@ struct dv_daemon {
 	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
 	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
 	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
+
+	struct dv_rangetab *rangetab; /* mapped SOCKET.ranges, for the preload shim; NULL: none */
+	/* Per address, the program whose bind claimed it last while no socket
+	 * was bound to it: in a UNIQUE range, the one program allowed until
+	 * its socket appears (struct claimant). */
+	struct dv_hashtab claimants;
 };
+
+struct claimant {
+	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
+	pid_t pid;
+	uint64_t at_ms;
+};
+
+#define MAX_CLAIMANTS 4096
+/* Sockets of an address looked at for their programs; more are rare. */
+#define MAX_INODES 64
 
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
 static void log_lines(int prio, char *buf)
@@ -262,6 +284,116 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	submit(d, &ev);
 }
 
+static bool claimant_stale(void *item, void *ud)
+{
+	struct dv_daemon *d = ud;
+	struct claimant *c = item;
+
+	if (dv_observe_socket_hold(d->engine, &c->addr) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS)
+		return true;
+	free(c);
+	return false;
+}
+
+static void claimants_clear(struct dv_daemon *d)
+{
+	struct claimant *c;
+
+	DV_HASHTAB_FOREACH(c, &d->claimants)
+		free(c);
+	dv_hashtab_clear(&d->claimants);
+}
+
+static void claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
+{
+	struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+
+	if (!c) {
+		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS)
+			dv_hashtab_filter(&d->claimants, claimant_stale, d, dv_addr_item_hash);
+		c = calloc(1, sizeof(*c));
+		if (!c || dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS ||
+		    dv_hashtab_put(&d->claimants, c, dv_addr_item_hash) < 0) {
+			free(c);
+			return; /* the check falls back to the sockets alone */
+		}
+		c->addr = *a;
+	}
+	c->pid = pid;
+	c->at_ms = dv_wall_ms();
+}
+
+/*
+ * UNIQUE within this node: the engine knows one socket hold per node, not
+ * which program it is for, so a bind of a second program would find the
+ * node's hold and share it. Here, before the engine: a bind claim in a
+ * UNIQUE range by pid is refused while a socket bound to the address
+ * belongs to another program (not pid, nor an ancestor of pid), or while
+ * another live program claimed it and has not bound yet. A program that
+ * descends from an API holder (dvipactl run) is that holder's program: it
+ * is answered at once. true when the request was answered here.
+ */
+static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct dv_request *req)
+{
+	const struct dv_addr *a = &req->addr;
+	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
+	pid_t pid = dv_control_client_pid(d->control, client), other = 0;
+	char ab[DV_ADDR_STRLEN], pb[DV_ADDR_STRLEN], comm[32], msg[DV_REASON_MAX];
+	uint32_t inodes[MAX_INODES];
+	struct dv_vipa_info v;
+	struct claimant *c;
+	size_t n = 0;
+
+	if (req->type != DV_MSG_ACTIVATE || req->kind != DV_KIND_SOCKET || !r || r->policy != DV_POLICY_UNIQUE ||
+	    pid <= 0 || !d->sockdiag)
+		return false;
+	dv_addr_fmt(a, ab);
+	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner == dv_engine_self(d->engine))
+		for (size_t i = 0; i < v.n_holds; i++) {
+			pid_t q;
+
+			if (v.holds[i].kind != DV_KIND_API || v.holds[i].node != v.owner)
+				continue;
+			q = dv_control_client_pid(d->control, v.holds[i].client);
+			if (q > 0 && dv_proc_descends(pid, q)) {
+				snprintf(msg, sizeof(msg),
+					 "%s is held by pid %d (%s), whose descendant pid %d may bind it", ab, (int)q,
+					 dv_proc_comm(q, comm, sizeof(comm)), (int)pid);
+				dv_control_reply(d->control, client, req->seq, a, DV_R_OK, msg);
+				return true;
+			}
+		}
+	if (dv_sockdiag_bound_inodes(d->sockdiag, a, inodes, MAX_INODES, &n) < 0)
+		n = 0;
+	if (n > 0 && !dv_proc_owns_socket(pid, inodes, n)) {
+		other = dv_proc_socket_owner(inodes, n, pid);
+		if (other > 0 && dv_proc_descends(pid, other))
+			other = 0;
+		else if (other <= 0)
+			other = -1; /* bound, by a process we cannot see */
+	}
+	c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+	if (n == 0 && c && c->pid != pid &&
+	    (dv_observe_socket_hold(d->engine, a) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS) &&
+	    dv_proc_alive(c->pid) && !dv_proc_descends(pid, c->pid))
+		other = c->pid;
+	if (other == 0) {
+		if (n == 0)
+			claimant_set(d, a, pid);
+		return false;
+	}
+	if (other > 0)
+		snprintf(msg, sizeof(msg), "%s is %s by pid %d (%s) and its range %s is UNIQUE", ab,
+			 n ? "bound" : "claimed", (int)other, dv_proc_comm(other, comm, sizeof(comm)),
+			 dv_prefix_fmt(&r->prefix, pb));
+	else
+		snprintf(msg, sizeof(msg), "%s is bound by another program and its range %s is UNIQUE", ab,
+			 dv_prefix_fmt(&r->prefix, pb));
+	log_notice("bind of '%s' by pid %d (%s) refused: %s", ab, (int)pid, dv_proc_comm(pid, comm, sizeof(comm)), msg);
+	dv_control_reply(d->control, client, req->seq, a, DV_R_HELD, msg);
+	return true;
+}
+
 static const struct dv_conf_range *bindwatch_range(struct dv_daemon *d, const struct dv_addr *a)
 {
 	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
@@ -336,6 +468,58 @@ static void apply_bindwatch(struct dv_daemon *d)
 				fclose(f);
 		}
 	}
+}
+
+/* The ranges the preload shim treats a bind() in as a claim: every range
+ * not deleted (rangetab.h). */
+static void publish_ranges(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!d->rangetab)
+		return;
+	p = calloc(d->conf->n_ranges + 1, sizeof(*p));
+	if (!p) {
+		log_err("out of memory publishing the range table");
+		return;
+	}
+	for (size_t i = 0; i < d->conf->n_ranges; i++)
+		if (!d->conf->ranges[i].deleted)
+			p[n++] = d->conf->ranges[i].prefix;
+	r = dv_rangetab_write(d->rangetab, p, n);
+	if (r < 0)
+		log_err("cannot publish the range table: %s", strerror(-r));
+}
+
+/* Map SOCKET.ranges, created if missing. An existing file is rewritten in
+ * place, never replaced: programs that mapped it from an earlier dvipad
+ * keep following it. Without it the shim claims only addresses that are not
+ * local yet, as before the table existed; so a failure is logged, not
+ * fatal. */
+static void rangetab_open(struct dv_daemon *d, const char *sock)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	void *m;
+
+	if (dv_rangetab_path(sock, path, sizeof(path)) < 0) {
+		log_err("no range table for the preload shim: '%s' is too long a path", sock);
+		return;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(struct dv_rangetab)) < 0) {
+		log_err("no range table for the preload shim: '%s': %s", path, strerror(errno));
+		return;
+	}
+	m = mmap(NULL, sizeof(struct dv_rangetab), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		log_err("no range table for the preload shim: cannot map '%s': %s", path, strerror(errno));
+		return;
+	}
+	d->rangetab = m;
+	publish_ranges(d);
 }
 
 /* What this node observes about its define and backup addresses, polled
@@ -1034,6 +1218,9 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	/* Its addresses are gone: the shim need not ask for them. */
+	if (d && d->rangetab)
+		(void)dv_rangetab_write(d->rangetab, NULL, 0);
 }
 
 struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
@@ -1058,6 +1245,9 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
+	claimants_clear(d);
+	if (d->rangetab)
+		munmap(d->rangetab, sizeof(*d->rangetab));
 	free(d->conf_path);
 	sd_event_unref(d->ev);
 	free(d);
@@ -1115,6 +1305,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	/* The engine copies the node configuration while applying. */
 	submit_node_config(d);
 	dv_conf_free(old);
+	publish_ranges(d);
 	apply_bindwatch(d);
 	apply_define_poll(d);
 	return 0;
@@ -1278,6 +1469,8 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 				 "socket holds are unavailable: dvipad cannot read sock_diag");
 		return;
 	}
+	if (client && unique_answered(d, client, req))
+		return;
 	/* Not while the gate is closed: the request is refused "not quorate"
 	 * anyway, and this node may not have the cluster's state yet, so the
 	 * address's real owner would answer the probe. */
@@ -1423,7 +1616,11 @@ static const struct dv_control_ops control_ops = {
 
 int dv_daemon_listen(struct dv_daemon *d, const char *path)
 {
-	return dv_control_open(d->ev, path, &control_ops, d, &d->control);
+	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
+
+	if (r >= 0)
+		rangetab_open(d, path);
+	return r;
 }
 
 const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)

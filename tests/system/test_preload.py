@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, figure, wait_for
+from conftest import BUILD, DVIPACTL, fetch, figure, wait_for
 
 SHIM = BUILD / "libdvipa-preload.so"
 
@@ -602,3 +602,87 @@ def test_hold_follows_the_socket_across_exec_and_scm_rights(lan, dvipad, tmp_pat
     recv.stdin.flush()
     recv.wait(5)
     wait_for(lambda: not host.has_addr(VIPA_MISC), timeout=2, what="the address to go with the last socket")
+
+
+# ---- a bind to an address that is already active is a claim too ----
+
+VIPA_UNIQUE = "192.0.2.230"  # BASE_CONF's UNIQUE range 192.0.2.224/28
+VIPA_UNIQUE2 = "192.0.2.231"
+VIPA_SHARED = "192.0.2.145"  # an ordinary (MOVEABLE NONDISRUPTIVE) range
+
+
+def socat_server(host, dvipad, addr, port, procs, **env):
+    """socat under the shim serving "socat PORT" on addr:port."""
+    p = host.popen("socat", f"TCP-LISTEN:{port},bind={addr},reuseaddr,fork", f"SYSTEM:echo socat {port}",
+                   env=shim_env(dvipad, debug=False, **env))
+    procs.append(p)
+    return p
+
+
+def listening(host, addr, port):
+    return bool(host.exec("ss", "-Hltn", f"src = {addr} and sport = :{port}").stdout.strip())
+
+
+def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+
+    # A library holder has the address: socat's bind fails EADDRINUSE and
+    # says why, though the address is local.
+    holder = dvipad.holder(VIPA_UNIQUE, 7001)
+    holder.wait_line("granted")
+    dvipad.holders.append(holder)
+    p = socat_server(host, dvipad, VIPA_UNIQUE, 7002, procs)
+    assert p.wait(10) != 0
+    err = p.stderr.read()
+    assert "Address already in use" in err, err
+    lines = [l for l in err.splitlines() if l.startswith("dvipa:")]
+    assert len(lines) == 1 and lines[0].startswith(f"dvipa: bind {VIPA_UNIQUE}:7002 refused: {VIPA_UNIQUE} is bound by pid {holder.proc.pid} (dvipa-holder) ")
+    assert lines[0].endswith("and its range 192.0.2.224/28 is UNIQUE"), lines
+    assert not listening(host, VIPA_UNIQUE, 7002)
+
+    # A socket hold: the program that has it may bind more ports (and its
+    # forked children serve); a second program is refused, named.
+    first = socat_server(host, dvipad, VIPA_UNIQUE2, 7003, procs)
+    wait_for(lambda: listening(host, VIPA_UNIQUE2, 7003) or first.poll() is not None, what="socat to listen")
+    assert fetch(client, VIPA_UNIQUE2, 7003) == "socat 7003"
+    r = host.exec(PYTHON, "-c", BIND, VIPA_UNIQUE2, "7004", env=shim_env(dvipad, debug=False), check=False)
+    assert r.stdout.strip() == "EADDRINUSE", r
+    assert f"{VIPA_UNIQUE2} is bound by pid {first.pid} (socat) and its range 192.0.2.224/28 is UNIQUE" \
+        in r.stderr, r.stderr
+    assert "refused" in dvipad.log.read_text()
+    first.kill()
+    first.wait()
+    # Its socket gone, the address is free for the next program.
+    wait_for(lambda: not host.has_addr(VIPA_UNIQUE2), what="the address to go")
+    r = host.exec(PYTHON, "-c", BIND, VIPA_UNIQUE2, "7004", env=shim_env(dvipad, debug=False))
+    assert r.stdout.strip() == f"bound {VIPA_UNIQUE2}", r
+
+
+def test_bind_to_an_active_address_adds_a_socket_hold(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    holder = dvipad.holder(VIPA_SHARED, 7001)
+    holder.wait_line("granted")
+    dvipad.holders.append(holder)
+    assert [h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]] == ["api"]
+
+    socat_server(host, dvipad, VIPA_SHARED, 7005, procs)
+    wait_for(lambda: socket_hold(dvipad, VIPA_SHARED), what="socat's socket hold")
+    assert sorted(h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]) == ["api", "socket"]
+
+    # The first holder goes: the address stays for socat.
+    holder.kill()
+    wait_for(lambda: [h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]] == ["socket"],
+             what="the api hold to end")
+    stays(lambda: host.has_addr(VIPA_SHARED), 0.5, what="the VIPA socat listens on")
+    assert fetch(client, VIPA_SHARED, 7005) == "socat 7005"
+
+    # dvipactl run beside it: a hold more, and socat's outlives it.
+    host.exec(DVIPACTL, "-S", dvipad.sock, "run", "--vipa", VIPA_SHARED, "--", "true")
+    assert host.has_addr(VIPA_SHARED)
+    assert fetch(client, VIPA_SHARED, 7005) == "socat 7005"
+    for p in procs:
+        p.kill()
+        p.wait()
+    wait_for(lambda: not host.has_addr(VIPA_SHARED), what="the address to go with socat")
