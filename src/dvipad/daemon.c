@@ -1345,6 +1345,7 @@ static int request_event(struct dv_daemon *d, uint64_t client, uid_t uid, const 
 		ev->claim.addr = req->addr;
 		ev->claim.kind = kind;
 		ev->claim.uid = uid;
+		ev->claim.source_use = req->type == DV_MSG_ACTIVATE && req->source_use;
 		break;
 	case DV_MSG_STANDBY:
 		ev->type = DV_EV_STANDBY;

@@ -725,19 +725,20 @@ static int send_request(int fd, const struct request *q, int64_t deadline_ms, co
 
 /*
  * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
- * wait for the grant. 0, the open connection in *ret_conn (the caller
+ * wait for the grant; with source_use, activate it only if no other node
+ * has it (DV_A_SOURCE_USE). 0, the open connection in *ret_conn (the caller
  * closes it once its socket is bound) and in *ret_source whether the range
  * is SOURCEVIPA; or -1 once the reason is said, with dvipad's refusal in
  * *ret_result (DV_R_UNREACH when there was no answer). port is the one
  * bind() asked for, for the messages.
  */
 static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, uint16_t port,
-			int *ret_conn, bool *ret_source, uint32_t *ret_result)
+			bool source_use, int *ret_conn, bool *ret_source, uint32_t *ret_result)
 {
 	struct request q;
 	struct dv_reply rep;
 	const char *why = NULL;
-	bool standby = c->standby_rank > 0, got_result = false, granted = false;
+	bool standby = c->standby_rank > 0 && !source_use, got_result = false, granted = false;
 	/* One deadline for connect, send and the answer: whichever of them
 	 * a stopped dvipad blocks, bind() returns in time. */
 	int64_t deadline = dv_now_ms() + DV_CTL_TIMEOUT_MS;
@@ -760,6 +761,8 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 	req_u32(&q, DV_A_KIND, DV_KIND_SOCKET);
 	if (standby)
 		req_u32(&q, DV_A_RANK, (uint32_t)c->standby_rank);
+	if (source_use)
+		req_u32(&q, DV_A_SOURCE_USE, 1);
 	req_finish(&q);
 
 	/* The real connect(): ours would look at the socket for nothing. */
@@ -873,7 +876,7 @@ static int bind_slow(const struct config *c, const char *op, int fd, const struc
 		errno = err;
 		return -1;
 	}
-	if (vipa_acquire(c, op, &a, port, &conn, &source, &res) < 0) {
+	if (vipa_acquire(c, op, &a, port, false, &conn, &source, &res) < 0) {
 		errno = err;
 		return -1;
 	}
@@ -897,7 +900,7 @@ static int bind_claim(const struct config *c, int fd, const struct sockaddr *sa,
 	bool source;
 	int conn;
 
-	if (vipa_acquire(c, "bind", a, port, &conn, &source, &res) == 0)
+	if (vipa_acquire(c, "bind", a, port, false, &conn, &source, &res) == 0)
 		return bind_granted(c, "bind", fd, sa, len, a, port, conn, source);
 	switch (res) {
 	case DV_R_UNREACH:
@@ -934,10 +937,13 @@ static bool sockaddr_unbound(const struct sockaddr_storage *ss)
  * DVIPA_SOURCE: before fd, an unbound IPv4/IPv6 socket, talks to dst, bind
  * it to the source VIPA, port 0. Anything that does not fit (families,
  * loopback destination, no VIPA activated yet for "auto") leaves the socket
- * alone; a failure to bind is said with DVIPA_DEBUG and otherwise ignored:
- * the program goes on as without DVIPA_SOURCE. errno is kept.
+ * alone. The VIPA is used where it is local; else dvipad activates it if
+ * no node has it, and never takes it from another node (DV_A_SOURCE_USE).
+ * 0, or -1 with errno EADDRNOTAVAIL once the reason is said: the program
+ * asked to send from the VIPA, so it never silently sends from the host's
+ * address instead. errno is kept on success.
  */
-static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
+static int source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 {
 	static atomic_bool bad_said;
 	struct config tmp;
@@ -945,7 +951,9 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct dv_addr src, to;
-	int saved = errno, r;
+	uint32_t res;
+	bool source;
+	int saved = errno, conn;
 
 	if (!dst)
 		goto out;
@@ -986,16 +994,31 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 		sl = sizeof(s6);
 	}
 
-	r = real_bind()(fd, (struct sockaddr *)&ss, sl);
+	/* The real connect(): ours would look at the probe socket. */
+	if (dv_addr_is_local(&src, real_connect())) {
+		if (real_bind()(fd, (struct sockaddr *)&ss, sl) < 0) {
+			say_failed(c, "source", &src, 0, "cannot bind to the source VIPA", errtext(errno), NULL);
+			goto fail;
+		}
+		goto out;
+	}
 	/* A standby instance takes its source VIPA only once it is local:
 	 * activating it would take it from the active instance, and a
 	 * standby wait would block the program's connect(). */
-	if (r < 0 && errno == EADDRNOTAVAIL && c->standby_rank == 0)
-		r = bind_slow(c, "source", fd, (struct sockaddr *)&ss, sl, errno);
-	if (r < 0)
-		debug_line(c, "source", &src, "not bound to the source VIPA", errtext(errno));
+	if (c->standby_rank != 0) {
+		say_failed(c, "source", &src, 0, "not active on this host",
+			   "a standby sends from its VIPA once it is granted", NULL);
+		goto fail;
+	}
+	if (vipa_acquire(c, "source", &src, 0, true, &conn, &source, &res) < 0 ||
+	    bind_granted(c, "source", fd, (struct sockaddr *)&ss, sl, &src, 0, conn, source) < 0)
+		goto fail;
 out:
 	errno = saved;
+	return 0;
+fail:
+	errno = EADDRNOTAVAIL;
+	return -1;
 }
 
 /* ---- the interposed functions ---- */
@@ -1035,8 +1058,8 @@ DV_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = SA_PTR(addr);
 
-	if (source_wanted())
-		source_bind(fd, sa, len);
+	if (source_wanted() && source_bind(fd, sa, len) < 0)
+		return -1;
 	return real_connect()(fd, sa, len);
 }
 
@@ -1044,14 +1067,14 @@ DV_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_S
 {
 	const struct sockaddr *sa = SA_PTR(addr);
 
-	if (sa && source_wanted())
-		source_bind(fd, sa, len);
+	if (sa && source_wanted() && source_bind(fd, sa, len) < 0)
+		return -1;
 	return real_sendto()(fd, buf, n, flags, sa, len);
 }
 
 DV_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (msg && msg->msg_name && source_wanted())
-		source_bind(fd, msg->msg_name, msg->msg_namelen);
+	if (msg && msg->msg_name && source_wanted() && source_bind(fd, msg->msg_name, msg->msg_namelen) < 0)
+		return -1;
 	return real_sendmsg()(fd, msg, flags);
 }
