@@ -29,7 +29,9 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrset.h"
@@ -59,6 +61,7 @@ struct dv_sock_grace {
 	struct dv_daemon *d;
 	struct dv_addr addr;
 	sd_event_source *timer;
+	sd_event_source *exit; /* the claimant's pidfd: the grace ends with it */
 };
 
 struct dv_daemon {
@@ -86,9 +89,10 @@ struct dv_daemon {
 	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
 
 	struct dv_rangetab *rangetab; /* mapped SOCKET.ranges, for the preload shim; NULL: none */
-	/* Per address, the program whose bind claimed it last while no socket
-	 * was bound to it: in a UNIQUE range, the one program allowed until
-	 * its socket appears (struct claimant). */
+	/* Per address, the program whose bind through the shim claimed it
+	 * last (struct claimant): in a UNIQUE range, the one program allowed
+	 * until its socket appears; and the socket hold's grace lasts only
+	 * while it lives. */
 	struct dv_hashtab claimants;
 };
 
@@ -228,62 +232,6 @@ static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
 		log_err("cannot watch the sockets of '%s': %s", dv_addr_fmt(a, s), strerror(-r));
 }
 
-static void grace_free(struct dv_daemon *d, struct dv_sock_grace *g)
-{
-	LIST_REMOVE(g, link);
-	sd_event_source_disable_unref(g->timer);
-	free(g);
-}
-
-static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a);
-
-static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
-{
-	struct dv_sock_grace *g = ud;
-	struct dv_daemon *d = g->d;
-	struct dv_addr a = g->addr;
-
-	grace_free(d, g);
-	if (dv_sockdiag_bound(d->sockdiag, &a) == 0)
-		socket_unbound(d, &a);
-	return 0;
-}
-
-/* The last socket bound to a went away (or none came). End this node's
- * socket hold, unless it is so fresh that its program may not have called
- * bind() yet: then look again when the grace period is over. */
-static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
-{
-	uint64_t now = dv_wall_ms(), at = 0;
-	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
-	struct dv_sock_grace *g;
-
-	switch (dv_observe_unbound(&d->obs, d->engine, a, now, &at)) {
-	case DV_OBSERVE_NONE:
-		return;
-	case DV_OBSERVE_GRACE:
-		LIST_FOREACH(g, &d->graces, link)
-			if (dv_addr_eq(&g->addr, a))
-				return;
-		g = calloc(1, sizeof(*g));
-		if (!g)
-			return;
-		*g = (struct dv_sock_grace){.d = d, .addr = *a};
-		if (sd_event_add_time_relative(d->ev, &g->timer, CLOCK_MONOTONIC, (at - now) * 1000, 1000,
-					       grace_expired, g) < 0) {
-			free(g);
-			return;
-		}
-		LIST_INSERT_HEAD(&d->graces, g, link);
-		return;
-	case DV_OBSERVE_END:
-		break;
-	}
-	ev.addr_state.addr = *a;
-	ev.addr_state.flags = 0;
-	submit(d, &ev);
-}
-
 static bool claimant_stale(void *item, void *ud)
 {
 	struct dv_daemon *d = ud;
@@ -312,15 +260,109 @@ static void claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid
 		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS)
 			dv_hashtab_filter(&d->claimants, claimant_stale, d, dv_addr_item_hash);
 		c = calloc(1, sizeof(*c));
-		if (!c || dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS ||
+		if (!c)
+			return; /* the checks fall back to the sockets alone */
+		c->addr = *a;	/* the key, before the put hashes it */
+		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS ||
 		    dv_hashtab_put(&d->claimants, c, dv_addr_item_hash) < 0) {
 			free(c);
-			return; /* the check falls back to the sockets alone */
+			return;
 		}
-		c->addr = *a;
 	}
 	c->pid = pid;
 	c->at_ms = dv_wall_ms();
+}
+
+/* Whether the program that claimed a may still be about to bind it: it
+ * lives, or no claim of a is known (a restart, a pid-less client). */
+static bool claimant_binding(struct dv_daemon *d, const struct dv_addr *a)
+{
+	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+
+	return !c || c->pid <= 0 || dv_proc_alive(c->pid);
+}
+
+static void grace_free(struct dv_daemon *d, struct dv_sock_grace *g)
+{
+	LIST_REMOVE(g, link);
+	sd_event_source_disable_unref(g->timer);
+	sd_event_source_disable_unref(g->exit);
+	free(g);
+}
+
+static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a);
+
+static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct dv_sock_grace *g = ud;
+	struct dv_daemon *d = g->d;
+	struct dv_addr a = g->addr;
+
+	grace_free(d, g);
+	if (dv_sockdiag_bound(d->sockdiag, &a) == 0)
+		socket_unbound(d, &a);
+	return 0;
+}
+
+static int grace_claimant_exited(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	return grace_expired(s, 0, ud);
+}
+
+/* End g when the program that claimed its address exits: it will bind
+ * nothing more (kill -9 before bind(), a bind that failed, a socket closed
+ * before sock_diag saw it). Without a pidfd, the timer alone. */
+static void grace_watch_claimant(struct dv_daemon *d, struct dv_sock_grace *g)
+{
+	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(&g->addr), dv_addr_item_match, &g->addr);
+	int fd;
+
+	if (!c || c->pid <= 0)
+		return;
+	fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (fd < 0)
+		return;
+	if (sd_event_add_io(d->ev, &g->exit, fd, EPOLLIN, grace_claimant_exited, g) < 0 ||
+	    sd_event_source_set_io_fd_own(g->exit, 1) < 0) {
+		g->exit = sd_event_source_disable_unref(g->exit);
+		close(fd);
+	}
+}
+
+/* The last socket bound to a went away (or none came). End this node's
+ * socket hold, unless it is so fresh that its program may not have called
+ * bind() yet: then look again when the grace period is over. */
+static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
+{
+	uint64_t now = dv_wall_ms(), at = 0;
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
+	struct dv_sock_grace *g;
+
+	switch (dv_observe_unbound(&d->obs, d->engine, a, claimant_binding(d, a), now, &at)) {
+	case DV_OBSERVE_NONE:
+		return;
+	case DV_OBSERVE_GRACE:
+		LIST_FOREACH(g, &d->graces, link)
+			if (dv_addr_eq(&g->addr, a))
+				return;
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return;
+		*g = (struct dv_sock_grace){.d = d, .addr = *a};
+		if (sd_event_add_time_relative(d->ev, &g->timer, CLOCK_MONOTONIC, (at - now) * 1000, 1000,
+					       grace_expired, g) < 0) {
+			free(g);
+			return;
+		}
+		LIST_INSERT_HEAD(&d->graces, g, link);
+		grace_watch_claimant(d, g);
+		return;
+	case DV_OBSERVE_END:
+		break;
+	}
+	ev.addr_state.addr = *a;
+	ev.addr_state.flags = 0;
+	submit(d, &ev);
 }
 
 /*
@@ -377,11 +419,8 @@ static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct d
 	    (dv_observe_socket_hold(d->engine, a) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS) &&
 	    dv_proc_alive(c->pid) && !dv_proc_descends(pid, c->pid))
 		other = c->pid;
-	if (other == 0) {
-		if (n == 0)
-			claimant_set(d, a, pid);
+	if (other == 0)
 		return false;
-	}
 	if (other > 0)
 		snprintf(msg, sizeof(msg), "%s is %s by pid %d (%s) and its range %s is UNIQUE", ab,
 			 n ? "bound" : "claimed", (int)other, dv_proc_comm(other, comm, sizeof(comm)),
@@ -1472,6 +1511,8 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	}
 	if (client && unique_answered(d, client, req))
 		return;
+	if (client && req->kind == DV_KIND_SOCKET && (req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY))
+		claimant_set(d, &req->addr, dv_control_client_pid(d->control, client));
 	/* Not while the gate is closed: the request is refused "not quorate"
 	 * anyway, and this node may not have the cluster's state yet, so the
 	 * address's real owner would answer the probe. */

@@ -513,6 +513,16 @@ def test_stopped_dvipad_does_not_hang_bind(lan, dvipad, procs):
     assert out == f"bound {VIPA_MISC}" and lines == [], lines
 
 
+LISTENER = """
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen()
+print("bound", flush=True)
+time.sleep(60)
+"""
+
+
 def test_bind_v4_mapped_and_permissions(lan, dvipad):
     host = lan.hosts["h"]
     dvipad.start()
@@ -526,10 +536,16 @@ def test_bind_v4_mapped_and_permissions(lan, dvipad):
     out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=65534)
     assert out == "EADDRNOTAVAIL" and "permission denied" in lines[0], lines
     assert not host.has_addr(VIPA_DAEMON)
-    out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=1)
-    assert out == f"bound {VIPA_DAEMON}", lines
-    holds = dvipad.vipa(VIPA_DAEMON)["holds"]
-    assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
+    # (A listener that stays: a hold ends as soon as its program is gone.)
+    p = host.popen("setpriv", "--reuid=1", "--regid=1", "--clear-groups", PYTHON, "-c", LISTENER, VIPA_DAEMON,
+                   "8080", env=shim_env(dvipad, debug=False))
+    try:
+        assert p.stdout.readline().strip() == "bound"
+        holds = dvipad.vipa(VIPA_DAEMON)["holds"]
+        assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
+    finally:
+        p.kill()
+        p.wait()
 
 
 # A server under the shim that keeps its listening socket across re-exec and
@@ -686,3 +702,38 @@ def test_bind_to_an_active_address_adds_a_socket_hold(lan, dvipad, procs):
         p.kill()
         p.wait()
     wait_for(lambda: not host.has_addr(VIPA_SHARED), what="the address to go with socat")
+
+
+BIND_AND_GO = """
+import os, socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], 7006))
+print("bound", flush=True)
+if sys.argv[2] == "close":
+    s.close()  # before sock_diag could see it: no listener
+    time.sleep(30)
+os._exit(0)
+"""
+
+
+def test_socket_hold_grace_ends_with_its_program(lan, dvipad, procs):
+    """The grace a fresh socket hold gets (its program may not have bound
+    yet) never outlasts the program: gone, its address goes at once; alive
+    with the socket closed, the grace (2 s) runs out."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    for how in ("exit", "close"):
+        p = host.popen(PYTHON, "-c", BIND_AND_GO, VIPA_MISC, how, env=shim_env(dvipad, debug=False))
+        procs.append(p)
+        assert p.stdout.readline().strip() == "bound"
+        if how == "close":
+            # The program lives: the address stays for the grace.
+            assert host.has_addr(VIPA_MISC)
+            stays(lambda: host.has_addr(VIPA_MISC), 1.0, what="the address during the grace")
+            p.kill()
+        p.wait()
+        t0 = time.monotonic()
+        wait_for(lambda: not host.has_addr(VIPA_MISC), timeout=1.0, interval=0.002,
+                 what=f"the address to go once its program is gone ({how})")
+        figure(f"socket hold, program {'killed' if how == 'close' else 'exited'} to address removed",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
