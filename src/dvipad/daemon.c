@@ -471,6 +471,22 @@ static const struct dv_sockdiag_ops sockdiag_ops = {
 	.failed = sock_failed,
 };
 
+/* The prefixes of the ranges not deleted (only the BINDWATCH ones if
+ * bindwatch), in a new array of *ret_n; NULL when out of memory. */
+static struct dv_prefix *range_prefixes(const struct dv_conf *c, bool bindwatch, size_t *ret_n)
+{
+	struct dv_prefix *p = calloc(c->n_ranges + 1, sizeof(*p));
+	size_t n = 0;
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < c->n_ranges; i++)
+		if (!c->ranges[i].deleted && (c->ranges[i].bindwatch || !bindwatch))
+			p[n++] = c->ranges[i].prefix;
+	*ret_n = n;
+	return p;
+}
+
 /* BINDWATCH ranges: watch their prefixes, and let programs bind to their
  * addresses before they exist (net.ipv4/ipv6.ip_nonlocal_bind = 1 in the
  * node's network namespace; left set on exit). */
@@ -484,14 +500,11 @@ static void apply_bindwatch(struct dv_daemon *d)
 
 	if (!d->sockdiag)
 		return;
-	p = calloc(d->conf->n_ranges + 1, sizeof(*p));
+	p = range_prefixes(d->conf, true, &n);
 	if (!p) {
 		log_err("out of memory setting up BINDWATCH");
 		return;
 	}
-	for (size_t i = 0; i < d->conf->n_ranges; i++)
-		if (d->conf->ranges[i].bindwatch && !d->conf->ranges[i].deleted)
-			p[n++] = d->conf->ranges[i].prefix;
 	r = dv_sockdiag_set_prefixes(d->sockdiag, p, n);
 	free(p);
 	if (r < 0)
@@ -519,14 +532,11 @@ static void publish_ranges(struct dv_daemon *d)
 
 	if (!d->rangetab)
 		return;
-	p = calloc(d->conf->n_ranges + 1, sizeof(*p));
+	p = range_prefixes(d->conf, false, &n);
 	if (!p) {
 		log_err("out of memory publishing the range table");
 		return;
 	}
-	for (size_t i = 0; i < d->conf->n_ranges; i++)
-		if (!d->conf->ranges[i].deleted)
-			p[n++] = d->conf->ranges[i].prefix;
 	r = dv_rangetab_write(d->rangetab, p, n);
 	if (r < 0)
 		log_err("cannot publish the range table: %s", strerror(-r));

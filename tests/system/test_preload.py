@@ -635,6 +635,14 @@ def socat_server(host, dvipad, addr, port, procs, **env):
     return p
 
 
+def api_holder(dvipad, addr, port):
+    """A libdvipa program holding addr and listening on port."""
+    h = dvipad.holder(addr, port)
+    dvipad.holders.append(h)
+    h.wait_line("granted")
+    return h
+
+
 def listening(host, addr, port):
     return bool(host.exec("ss", "-Hltn", f"src = {addr} and sport = :{port}").stdout.strip())
 
@@ -645,9 +653,7 @@ def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
 
     # A library holder has the address: socat's bind fails EADDRINUSE and
     # says why, though the address is local.
-    holder = dvipad.holder(VIPA_UNIQUE, 7001)
-    holder.wait_line("granted")
-    dvipad.holders.append(holder)
+    holder = api_holder(dvipad, VIPA_UNIQUE, 7001)
     p = socat_server(host, dvipad, VIPA_UNIQUE, 7002, procs)
     assert p.wait(10) != 0
     err = p.stderr.read()
@@ -678,9 +684,7 @@ def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
 def test_bind_to_an_active_address_adds_a_socket_hold(lan, dvipad, procs):
     host, client = lan.hosts["h"], lan.hosts["c"]
     dvipad.start()
-    holder = dvipad.holder(VIPA_SHARED, 7001)
-    holder.wait_line("granted")
-    dvipad.holders.append(holder)
+    holder = api_holder(dvipad, VIPA_SHARED, 7001)
     assert [h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]] == ["api"]
 
     socat_server(host, dvipad, VIPA_SHARED, 7005, procs)
