@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "kernel.h"
 #include "log.h"
 #include "prio.h"
 #include "proto.h"
@@ -71,7 +72,7 @@ struct dv_control {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *pause_src; /* accepts paused: out of descriptors */
-	struct dv_ratelimit rl_accept, rl_full;
+	struct dv_ratelimit rl_accept, rl_full, rl_refused;
 	uint64_t next_id;
 	size_t n_clients;
 	struct dv_client *clients; /* list, for teardown */
@@ -215,6 +216,18 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 	client_send(cl, b);
 }
 
+/* Every refusal, whoever decided it, with who asked: the program cannot
+ * always say (the preload shim's line goes to the program's stderr), so
+ * the operator must be told. At most one line a second. */
+static void log_refused(struct dv_client *cl, const struct dv_addr *a, const char *msg)
+{
+	char s[DV_ADDR_STRLEN], comm[32];
+
+	dv_log_limited(&cl->ctl->rl_refused, 1, LOG_NOTICE, "refused %s%s%sto pid %d (%s) uid %u: %s", a ? "'" : "",
+		       a ? dv_addr_fmt(a, s) : "", a ? "' " : "", (int)cl->cred.pid,
+		       dv_proc_comm(cl->cred.pid, comm, sizeof(comm)), (unsigned)cl->cred.uid, msg);
+}
+
 void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
 		      const char *reason)
 {
@@ -223,8 +236,11 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
 	if (!c || seq == 0)
 		return;
 	cl = client_find(c, client);
-	if (cl)
-		send_result(cl, seq, a, r, reason);
+	if (!cl)
+		return;
+	if (r != DV_R_OK && r != DV_R_PENDING)
+		log_refused(cl, a, reason);
+	send_result(cl, seq, a, r, reason);
 }
 
 void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what, const char *reason)
@@ -352,11 +368,6 @@ static const char *cluster_op_name(uint16_t type)
 	}
 }
 
-static void log_refused(const struct dv_client *cl, const char *msg)
-{
-	log_notice("refused request from pid %d uid %u: %s", (int)cl->cred.pid, (unsigned)cl->cred.uid, msg);
-}
-
 /* Frame and decode; on failure the reason is in msg and -EINVAL returned. */
 static int parse_request(const uint8_t *buf, size_t n, struct dv_request *req, char *msg, size_t len)
 {
@@ -411,8 +422,7 @@ static void handle_address_op(struct dv_client *cl, const struct dv_request *req
 			 t->node);
 	}
 	if (ar != DV_R_OK) {
-		if (ar == DV_R_PERM)
-			log_refused(cl, msg);
+		log_refused(cl, &req->addr, msg);
 		send_result(cl, req->seq, &req->addr, ar, msg);
 		return;
 	}
@@ -428,7 +438,7 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	 * ranges' ALLOW lists say. */
 	if (cl->cred.uid != 0) {
 		snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req->type));
-		log_refused(cl, msg);
+		log_refused(cl, req->has_addr ? &req->addr : NULL, msg);
 		send_result(cl, req->seq, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
 		return;
 	}

@@ -428,7 +428,6 @@ static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct d
 	else
 		snprintf(msg, sizeof(msg), "%s is bound by another program and its range %s is UNIQUE", ab,
 			 dv_prefix_fmt(&r->prefix, pb));
-	log_notice("bind of '%s' by pid %d (%s) refused: %s", ab, (int)pid, dv_proc_comm(pid, comm, sizeof(comm)), msg);
 	dv_control_reply(d->control, client, req->seq, a, DV_R_HELD, msg);
 	return true;
 }

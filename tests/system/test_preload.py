@@ -662,6 +662,9 @@ def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
     assert len(lines) == 1 and lines[0].startswith(f"dvipa: bind {VIPA_UNIQUE}:7002 refused: {VIPA_UNIQUE} is bound by pid {holder.proc.pid} (dvipa-holder) ")
     assert lines[0].endswith("and its range 192.0.2.224/28 is UNIQUE"), lines
     assert not listening(host, VIPA_UNIQUE, 7002)
+    # The operator is told too: who asked, and why not.
+    assert f"refused '{VIPA_UNIQUE}' to pid {p.pid} (socat) uid 0: {VIPA_UNIQUE} is bound by pid " \
+        f"{holder.proc.pid} (dvipa-holder)" in dvipad.log.read_text()
 
     # A socket hold: the program that has it may bind more ports (and its
     # forked children serve); a second program is refused, named.
@@ -672,7 +675,6 @@ def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
     assert r.stdout.strip() == "EADDRINUSE", r
     assert f"{VIPA_UNIQUE2} is bound by pid {first.pid} (socat) and its range 192.0.2.224/28 is UNIQUE" \
         in r.stderr, r.stderr
-    assert "refused" in dvipad.log.read_text()
     first.kill()
     first.wait()
     # Its socket gone, the address is free for the next program.
