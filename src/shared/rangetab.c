@@ -47,10 +47,15 @@ int dv_rangetab_write(struct dv_rangetab *t, const struct dv_prefix *p, size_t n
 		e[i].family = p[i].addr.family;
 		e[i].len = p[i].len;
 		memcpy(e[i].bytes, p[i].addr.bytes, dv_addr_size(&p[i].addr));
+		uint64_t *first = e[i].family == AF_INET ? h.first4 : h.first6;
+		unsigned lo = e[i].bytes[0], hi = e[i].len >= 8 ? lo : lo | (0xffu >> e[i].len);
+
 		if (e[i].family == AF_INET)
 			h.lens4 |= 1ull << e[i].len;
 		else
 			h.lens6[e[i].len / 64] |= 1ull << (e[i].len % 64);
+		for (unsigned b = lo; b <= hi; b++)
+			first[b / 64] |= 1ull << (b % 64);
 	}
 	qsort(e, n, sizeof(*e), entry_qcmp);
 
@@ -64,6 +69,8 @@ int dv_rangetab_write(struct dv_rangetab *t, const struct dv_prefix *p, size_t n
 	t->hdr.n = h.n;
 	t->hdr.lens4 = h.lens4;
 	memcpy(t->hdr.lens6, h.lens6, sizeof(h.lens6));
+	memcpy(t->hdr.first4, h.first4, sizeof(h.first4));
+	memcpy(t->hdr.first6, h.first6, sizeof(h.first6));
 	memcpy(t->e, e, n * sizeof(*e));
 	__atomic_store_n(&t->hdr.seq, seq + 2, __ATOMIC_RELEASE);
 	free(e);
@@ -101,6 +108,7 @@ int dv_rangetab_lookup(const struct dv_rangetab *t, const struct dv_addr *a)
 	 * the caller does without the table. */
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t s1 = __atomic_load_n(&t->hdr.seq, __ATOMIC_ACQUIRE), s2, n;
+		const uint64_t *first;
 		bool hit = false;
 
 		if (s1 & 1)
@@ -110,8 +118,11 @@ int dv_rangetab_lookup(const struct dv_rangetab *t, const struct dv_addr *a)
 		n = t->hdr.n;
 		if (n > DV_RANGETAB_MAX)
 			n = DV_RANGETAB_MAX; /* torn: the seq check below retries */
+		first = a->family == AF_INET ? t->hdr.first4 : t->hdr.first6;
+		if (!(first[a->bytes[0] / 64] >> (a->bytes[0] % 64) & 1))
+			n = 0; /* no entry starts with its first byte */
 		/* One binary search per prefix length in use. */
-		for (unsigned w = 0; w < (a->family == AF_INET ? 1u : 3u) && !hit; w++) {
+		for (unsigned w = 0; w < (a->family == AF_INET ? 1u : 3u) && !hit && n; w++) {
 			uint64_t bits = a->family == AF_INET ? t->hdr.lens4 : t->hdr.lens6[w];
 
 			for (; bits && !hit; bits &= bits - 1)

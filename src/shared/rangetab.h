@@ -42,6 +42,10 @@ struct dv_rangetab_hdr {
 	/* Bit L set: some entry of the family has prefix length L. */
 	uint64_t lens4;
 	uint64_t lens6[3];
+	/* Bit B set: some entry of the family covers addresses whose first
+	 * byte is B. Most addresses outside every range stop here. */
+	uint64_t first4[4];
+	uint64_t first6[4];
 };
 
 struct dv_rangetab {

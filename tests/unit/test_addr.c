@@ -244,7 +244,8 @@ test_rangetab(void **state)
 {
 	static struct dv_rangetab t;
 	const struct dv_prefix p[] = {P("10.1.1.0/24"),	      P("10.1.1.128/25"), P("192.0.2.160/27"),
-				      P("2001:db8::1:0/112"), P("fd00::/8"),	  P("198.51.100.7/32")};
+				      P("2001:db8::1:0/112"), P("fd00::/8"),	  P("198.51.100.7/32"),
+				      P("32.0.0.0/7")};
 	const struct dv_addr a = A("10.1.1.5");
 	char path[32];
 
@@ -252,14 +253,15 @@ test_rangetab(void **state)
 	assert_int_equal(dv_rangetab_write(&t, p, sizeof(p) / sizeof(p[0])), 0);
 	assert_int_equal(dv_rangetab_lookup(&t, &a), 1);
 	for (const char *const *s = (const char *const[]){"10.1.1.255", "192.0.2.160", "192.0.2.191", "198.51.100.7",
-							  "2001:db8::1:ffff", "fd12::1", NULL};
+							  "2001:db8::1:ffff", "fd12::1", "33.1.2.3", NULL};
 	     *s; s++) {
 		struct dv_addr x = A(*s);
 
 		assert_int_equal(dv_rangetab_lookup(&t, &x), 1);
 	}
-	for (const char *const *s = (const char *const[]){"10.1.2.1", "192.0.2.159", "192.0.2.192", "198.51.100.8",
-							  "2001:db8::2:1", "fe00::1", "::ffff:10.1.1.5", NULL};
+	for (const char *const *s =
+		     (const char *const[]){"10.1.2.1", "192.0.2.159", "192.0.2.192", "198.51.100.8", "2001:db8::2:1",
+					   "fe00::1", "::ffff:10.1.1.5", "34.0.0.1", NULL};
 	     *s; s++) {
 		struct dv_addr x = A(*s);
 
