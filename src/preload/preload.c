@@ -330,11 +330,42 @@ static void rangetab_remap(const struct config *c)
 	atomic_store_explicit(&rangetab, m, memory_order_release);
 }
 
+/*
+ * The table's first-byte bitmaps (IPv4, then IPv6), copied into the
+ * process at each look at the file: a bind() to an address no range can
+ * hold then touches no page of the mapping, which costs a TLB miss per
+ * call where system calls flush the TLB. A range added by a reload is
+ * seen within a second.
+ */
+static _Atomic uint64_t first_copy[8];
+
+static void first_copy_refresh(void)
+{
+	const struct dv_rangetab *t = atomic_load_explicit(&rangetab, memory_order_acquire);
+	uint64_t v[8] = {0};
+
+	for (int tries = 0; t && tries < 64; tries++) {
+		uint32_t s1 = __atomic_load_n(&t->hdr.seq, __ATOMIC_ACQUIRE);
+
+		if (s1 & 1)
+			continue;
+		memcpy(v, t->hdr.first4, sizeof(t->hdr.first4));
+		memcpy(v + 4, t->hdr.first6, sizeof(t->hdr.first6));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&t->hdr.seq, __ATOMIC_RELAXED) == s1)
+			break;
+		memset(v, 0xff, sizeof(v)); /* unsettled: let every address through to the lookup */
+	}
+	for (size_t i = 0; i < 8; i++)
+		atomic_store_explicit(&first_copy[i], v[i], memory_order_relaxed);
+}
+
 /* Whether a lies in one of dvipad's ranges; false without a table. */
 static bool in_range(const struct config *c, const struct dv_addr *a)
 {
 	const struct dv_rangetab *t;
 	int64_t now = coarse_ms(), next = atomic_load_explicit(&rangetab_next_ms, memory_order_relaxed);
+	unsigned b = a->bytes[0], w = (a->family == AF_INET6 ? 4u : 0u) + b / 64;
 
 	/* One caller a second looks at the file; the others go on. */
 	if (now >= next && atomic_compare_exchange_strong_explicit(&rangetab_next_ms, &next, now + 1000,
@@ -342,8 +373,11 @@ static bool in_range(const struct config *c, const struct dv_addr *a)
 		int saved = errno;
 
 		rangetab_remap(c);
+		first_copy_refresh();
 		errno = saved;
 	}
+	if (!(atomic_load_explicit(&first_copy[w], memory_order_relaxed) >> (b % 64) & 1))
+		return false;
 	t = atomic_load_explicit(&rangetab, memory_order_acquire);
 	return t && dv_rangetab_lookup(t, a) == 1;
 }
