@@ -475,7 +475,8 @@ static int request(struct world *w, struct dv_event *ev, uint64_t client)
 	return r->code;
 }
 
-static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
+static int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind,
+		    bool source_use)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 
@@ -484,21 +485,19 @@ static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char 
 	ev.claim.addr = A(addr);
 	ev.claim.kind = kind;
 	ev.claim.uid = 1000;
+	ev.claim.source_use = source_use;
 	return request(w, &ev, client);
+}
+
+static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
+{
+	return claim_as(w, node, client, addr, kind, false);
 }
 
 /* A claim for a source address only (DV_A_SOURCE_USE). */
 static int claim_source(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr)
 {
-	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
-
-	ev.claim.client = client;
-	ev.claim.seq = ++w->seq;
-	ev.claim.addr = A(addr);
-	ev.claim.kind = DV_KIND_SOCKET;
-	ev.claim.uid = 1000;
-	ev.claim.source_use = true;
-	return request(w, &ev, client);
+	return claim_as(w, node, client, addr, DV_KIND_SOCKET, true);
 }
 
 static int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
