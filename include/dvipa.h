@@ -75,7 +75,8 @@ const char *dvipa_reason(dvipa_t *h);
  * (IP_BIND_ADDRESS_NO_PORT), so many connections can share the VIPA.
  * An IPv4 addr on an IPv6 socket is bound as v4-mapped. The address must
  * be active on this node (dvipa_activate() it first): -DVIPA_E_NOTHELD
- * otherwise. Needs no handle; async-signal-safe.
+ * otherwise, also where ip_nonlocal_bind would let the bind succeed. It
+ * never activates or moves the address. Needs no handle; async-signal-safe.
  */
 int dvipa_bind_source(int fd, const char *addr);
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "hashtab.h"
+#include "kernel.h"
 #include "log.h"
 #include "prio.h"
 #include "proto.h"
@@ -88,7 +89,7 @@ struct dv_control {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *pause_src; /* accepts paused: out of descriptors */
-	struct dv_ratelimit rl_accept, rl_full, rl_queued;
+	struct dv_ratelimit rl_accept, rl_full, rl_queued, rl_refused;
 	size_t users_queued;	/* bytes queued to readers other than root */
 	struct dv_hashtab uids; /* struct uid_acct, by uid */
 	uint64_t next_id;
@@ -321,6 +322,18 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 	client_send(cl, b);
 }
 
+/* Every refusal, whoever decided it, with who asked: the program cannot
+ * always say (the preload shim's line goes to the program's stderr), so
+ * the operator must be told. At most one line a second. */
+static void log_refused(struct dv_client *cl, const struct dv_addr *a, const char *msg)
+{
+	char s[DV_ADDR_STRLEN], comm[32];
+
+	dv_log_limited(&cl->ctl->rl_refused, 1, LOG_NOTICE, "refused %s%s%sto pid %d (%s) uid %u: %s", a ? "'" : "",
+		       a ? dv_addr_fmt(a, s) : "", a ? "' " : "", (int)cl->mcred.pid,
+		       dv_proc_comm(cl->mcred.pid, comm, sizeof(comm)), (unsigned)cl->mcred.uid, msg);
+}
+
 void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result r,
 		      const char *reason)
 {
@@ -329,8 +342,11 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
 	if (!c || seq == 0)
 		return;
 	cl = client_find(c, client);
-	if (cl)
-		send_result(cl, seq, a, r, reason);
+	if (!cl)
+		return;
+	if (r != DV_R_OK && r != DV_R_PENDING)
+		log_refused(cl, a, reason);
+	send_result(cl, seq, a, r, reason);
 }
 
 void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what, const char *reason)
@@ -483,11 +499,6 @@ static const char *cluster_op_name(uint16_t type)
 	}
 }
 
-static void log_refused(const struct dv_client *cl, const char *msg)
-{
-	log_notice("refused request from pid %d uid %u: %s", (int)cl->mcred.pid, (unsigned)cl->mcred.uid, msg);
-}
-
 /* Frame and decode; on failure the reason is in msg and -EINVAL returned. */
 static int parse_request(const uint8_t *buf, size_t n, struct dv_request *req, char *msg, size_t len)
 {
@@ -542,8 +553,7 @@ static void handle_address_op(struct dv_client *cl, const struct dv_request *req
 			 t->node);
 	}
 	if (ar != DV_R_OK) {
-		if (ar == DV_R_PERM)
-			log_refused(cl, msg);
+		log_refused(cl, &req->addr, msg);
 		send_result(cl, req->seq, &req->addr, ar, msg);
 		return;
 	}
@@ -559,7 +569,7 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	 * ranges' ALLOW lists say. */
 	if (cl->mcred.uid != 0) {
 		snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req->type));
-		log_refused(cl, msg);
+		log_refused(cl, req->has_addr ? &req->addr : NULL, msg);
 		send_result(cl, req->seq, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
 		return;
 	}
@@ -637,10 +647,18 @@ static ssize_t recv_with_creds(struct dv_client *cl, int fd, uint8_t *buf, size_
 	cl->mcred = cl->cred;
 	if (n < 0)
 		return n;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
-		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
-		    h->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
-			memcpy(&cl->mcred, CMSG_DATA(h), sizeof(struct ucred));
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		struct ucred u;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_CREDENTIALS ||
+		    h->cmsg_len != CMSG_LEN(sizeof(struct ucred)))
+			continue;
+		memcpy(&u, CMSG_DATA(h), sizeof(u));
+		/* pid 0: the kernel stamped nothing (the overflow uid would
+		 * come with it); the connection's credentials stand. */
+		if (u.pid != 0)
+			cl->mcred = u;
+	}
 	return n;
 }
 
@@ -771,7 +789,6 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 
 	for (;;) {
 		socklen_t len = sizeof(struct ucred);
-		const int one = 1;
 		struct dv_client *cl;
 		const char *why;
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -793,7 +810,6 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		cl->fd = cfd;
 		cl->ctl = c;
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
-		    setsockopt(cfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
 		    read_groups(cfd, &cl->gids, &cl->n_gids) < 0) {
 			log_warn("cannot read the credentials of a control connection: %s", strerror(errno));
 			close(cfd);
@@ -877,13 +893,19 @@ static bool socket_answers(const struct sockaddr_un *sa)
 
 static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
 {
+	const int one = 1;
 	int r;
 
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+	/* SO_PASSCRED on the listener: a connection inherits it as it is
+	 * accepted, so the kernel stamps every request with its sender's
+	 * credentials, also one sent before dvipad accepted it (set after
+	 * accept(), a request sent in between came without). */
+	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+	    bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
 		return -errno;
 	/* Anyone may connect: reading status needs no privilege, and every
-	 * change is authorized per request with SO_PEERCRED. */
+	 * change is authorized per request with its sender's credentials. */
 	if (chmod(sa->sun_path, 0666) < 0 || listen(c->fd, 128) < 0)
 		return -errno;
 	r = sd_event_add_io(c->ev, &c->io, c->fd, EPOLLIN, listen_io, c);

@@ -22,13 +22,20 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrset.h"
+#include "cleanup.h"
 #include "clock.h"
 #include "cluster.h"
 #include "control.h"
@@ -38,6 +45,7 @@
 #include "log.h"
 #include "observe.h"
 #include "proto.h"
+#include "rangetab.h"
 #include "status.h"
 
 struct dv_probe_wait {
@@ -53,6 +61,7 @@ struct dv_sock_grace {
 	struct dv_daemon *d;
 	struct dv_addr addr;
 	sd_event_source *timer;
+	sd_event_source *exit; /* the claimant's pidfd: the grace ends with it */
 };
 
 struct dv_daemon {
@@ -66,7 +75,6 @@ struct dv_daemon {
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
 	uint64_t started_ms;
-	struct dv_ratelimit rl_user_cap; /* refusals at MAXUSERVIPAS */
 
 	/* The daemon's policy, pure and tested on its own: whether addresses
 	 * may be installed and what clients hear meanwhile (gate.h); what
@@ -79,7 +87,24 @@ struct dv_daemon {
 	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
 	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
 	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
+
+	struct dv_rangetab *rangetab; /* mapped SOCKET.ranges, for the preload shim; NULL: none */
+	/* Per address, the program whose bind through the shim claimed it
+	 * last (struct claimant): in a UNIQUE range, the one program allowed
+	 * until its socket appears; and the socket hold's grace lasts only
+	 * while it lives. */
+	struct dv_hashtab claimants;
 };
+
+struct claimant {
+	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
+	pid_t pid;
+	uint64_t at_ms;
+};
+
+#define MAX_CLAIMANTS 4096
+/* Sockets of an address looked at for their programs; more are rare. */
+#define MAX_INODES 64
 
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
 static void log_lines(int prio, char *buf)
@@ -207,10 +232,61 @@ static void watch_socket_hold(struct dv_daemon *d, const struct dv_addr *a)
 		log_err("cannot watch the sockets of '%s': %s", dv_addr_fmt(a, s), strerror(-r));
 }
 
+static bool claimant_stale(void *item, void *ud)
+{
+	struct dv_daemon *d = ud;
+	struct claimant *c = item;
+
+	if (dv_observe_socket_hold(d->engine, &c->addr) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS)
+		return true;
+	free(c);
+	return false;
+}
+
+static void claimants_clear(struct dv_daemon *d)
+{
+	struct claimant *c;
+
+	DV_HASHTAB_FOREACH(c, &d->claimants)
+		free(c);
+	dv_hashtab_clear(&d->claimants);
+}
+
+static void claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
+{
+	struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+
+	if (!c) {
+		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS)
+			dv_hashtab_filter(&d->claimants, claimant_stale, d, dv_addr_item_hash);
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return; /* the checks fall back to the sockets alone */
+		c->addr = *a;	/* the key, before the put hashes it */
+		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS ||
+		    dv_hashtab_put(&d->claimants, c, dv_addr_item_hash) < 0) {
+			free(c);
+			return;
+		}
+	}
+	c->pid = pid;
+	c->at_ms = dv_wall_ms();
+}
+
+/* Whether the program that claimed a may still be about to bind it: it
+ * lives, or no claim of a is known (a restart, a pid-less client). */
+static bool claimant_binding(struct dv_daemon *d, const struct dv_addr *a)
+{
+	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+
+	return !c || c->pid <= 0 || dv_proc_alive(c->pid);
+}
+
 static void grace_free(struct dv_daemon *d, struct dv_sock_grace *g)
 {
 	LIST_REMOVE(g, link);
 	sd_event_source_disable_unref(g->timer);
+	sd_event_source_disable_unref(g->exit);
 	free(g);
 }
 
@@ -228,6 +304,31 @@ static int grace_expired(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+static int grace_claimant_exited(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	return grace_expired(s, 0, ud);
+}
+
+/* End g when the program that claimed its address exits: it will bind
+ * nothing more (kill -9 before bind(), a bind that failed, a socket closed
+ * before sock_diag saw it). Without a pidfd, the timer alone. */
+static void grace_watch_claimant(struct dv_daemon *d, struct dv_sock_grace *g)
+{
+	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(&g->addr), dv_addr_item_match, &g->addr);
+	int fd;
+
+	if (!c || c->pid <= 0)
+		return;
+	fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (fd < 0)
+		return;
+	if (sd_event_add_io(d->ev, &g->exit, fd, EPOLLIN, grace_claimant_exited, g) < 0 ||
+	    sd_event_source_set_io_fd_own(g->exit, 1) < 0) {
+		g->exit = sd_event_source_disable_unref(g->exit);
+		close(fd);
+	}
+}
+
 /* The last socket bound to a went away (or none came). End this node's
  * socket hold, unless it is so fresh that its program may not have called
  * bind() yet: then look again when the grace period is over. */
@@ -237,7 +338,7 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 	struct dv_sock_grace *g;
 
-	switch (dv_observe_unbound(&d->obs, d->engine, a, now, &at)) {
+	switch (dv_observe_unbound(&d->obs, d->engine, a, claimant_binding(d, a), now, &at)) {
 	case DV_OBSERVE_NONE:
 		return;
 	case DV_OBSERVE_GRACE:
@@ -254,6 +355,7 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 			return;
 		}
 		LIST_INSERT_HEAD(&d->graces, g, link);
+		grace_watch_claimant(d, g);
 		return;
 	case DV_OBSERVE_END:
 		break;
@@ -261,6 +363,73 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	ev.addr_state.addr = *a;
 	ev.addr_state.flags = 0;
 	submit(d, &ev);
+}
+
+/*
+ * UNIQUE within this node: the engine knows one socket hold per node, not
+ * which program it is for, so a bind of a second program would find the
+ * node's hold and share it. Here, before the engine: a bind claim in a
+ * UNIQUE range by pid is refused while a socket bound to the address
+ * belongs to another program (not pid, nor an ancestor of pid), or while
+ * another live program claimed it and has not bound yet. A program that
+ * descends from an API holder (dvipactl run) is that holder's program: it
+ * is answered at once. true when the request was answered here.
+ */
+static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct dv_request *req)
+{
+	const struct dv_addr *a = &req->addr;
+	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
+	pid_t pid = dv_control_client_pid(d->control, client), other = 0;
+	char ab[DV_ADDR_STRLEN], pb[DV_ADDR_STRLEN], comm[32], msg[DV_REASON_MAX];
+	uint32_t inodes[MAX_INODES];
+	struct dv_vipa_info v;
+	struct claimant *c;
+	size_t n = 0;
+
+	if (req->type != DV_MSG_ACTIVATE || req->kind != DV_KIND_SOCKET || !r || r->policy != DV_POLICY_UNIQUE ||
+	    pid <= 0 || !d->sockdiag)
+		return false;
+	dv_addr_fmt(a, ab);
+	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner == dv_engine_self(d->engine))
+		for (size_t i = 0; i < v.n_holds; i++) {
+			pid_t q;
+
+			if (v.holds[i].kind != DV_KIND_API || v.holds[i].node != v.owner)
+				continue;
+			q = dv_control_client_pid(d->control, v.holds[i].client);
+			if (q > 0 && dv_proc_descends(pid, q)) {
+				snprintf(msg, sizeof(msg),
+					 "%s is held by pid %d (%s), whose descendant pid %d may bind it", ab, (int)q,
+					 dv_proc_comm(q, comm, sizeof(comm)), (int)pid);
+				dv_control_reply(d->control, client, req->seq, a, DV_R_OK, msg);
+				return true;
+			}
+		}
+	if (dv_sockdiag_bound_inodes(d->sockdiag, a, inodes, MAX_INODES, &n) < 0)
+		n = 0;
+	if (n > 0 && !dv_proc_owns_socket(pid, inodes, n)) {
+		other = dv_proc_socket_owner(inodes, n, pid);
+		if (other > 0 && dv_proc_descends(pid, other))
+			other = 0;
+		else if (other <= 0)
+			other = -1; /* bound, by a process we cannot see */
+	}
+	c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+	if (n == 0 && c && c->pid != pid &&
+	    (dv_observe_socket_hold(d->engine, a) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS) &&
+	    dv_proc_alive(c->pid) && !dv_proc_descends(pid, c->pid))
+		other = c->pid;
+	if (other == 0)
+		return false;
+	if (other > 0)
+		snprintf(msg, sizeof(msg), "%s is %s by pid %d (%s) and its range %s is UNIQUE", ab,
+			 n ? "bound" : "claimed", (int)other, dv_proc_comm(other, comm, sizeof(comm)),
+			 dv_prefix_fmt(&r->prefix, pb));
+	else
+		snprintf(msg, sizeof(msg), "%s is bound by another program and its range %s is UNIQUE", ab,
+			 dv_prefix_fmt(&r->prefix, pb));
+	dv_control_reply(d->control, client, req->seq, a, DV_R_HELD, msg);
+	return true;
 }
 
 static const struct dv_conf_range *bindwatch_range(struct dv_daemon *d, const struct dv_addr *a)
@@ -301,6 +470,22 @@ static const struct dv_sockdiag_ops sockdiag_ops = {
 	.failed = sock_failed,
 };
 
+/* The prefixes of the ranges not deleted (only the BINDWATCH ones if
+ * bindwatch), in a new array of *ret_n; NULL when out of memory. */
+static struct dv_prefix *range_prefixes(const struct dv_conf *c, bool bindwatch, size_t *ret_n)
+{
+	struct dv_prefix *p = calloc(c->n_ranges + 1, sizeof(*p));
+	size_t n = 0;
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < c->n_ranges; i++)
+		if (!c->ranges[i].deleted && (c->ranges[i].bindwatch || !bindwatch))
+			p[n++] = c->ranges[i].prefix;
+	*ret_n = n;
+	return p;
+}
+
 /* BINDWATCH ranges: watch their prefixes, and let programs bind to their
  * addresses before they exist (net.ipv4/ipv6.ip_nonlocal_bind = 1 in the
  * node's network namespace; left set on exit). */
@@ -314,14 +499,11 @@ static void apply_bindwatch(struct dv_daemon *d)
 
 	if (!d->sockdiag)
 		return;
-	p = calloc(d->conf->n_ranges + 1, sizeof(*p));
+	p = range_prefixes(d->conf, true, &n);
 	if (!p) {
 		log_err("out of memory setting up BINDWATCH");
 		return;
 	}
-	for (size_t i = 0; i < d->conf->n_ranges; i++)
-		if (d->conf->ranges[i].bindwatch && !d->conf->ranges[i].deleted)
-			p[n++] = d->conf->ranges[i].prefix;
 	r = dv_sockdiag_set_prefixes(d->sockdiag, p, n);
 	free(p);
 	if (r < 0)
@@ -337,6 +519,55 @@ static void apply_bindwatch(struct dv_daemon *d)
 				fclose(f);
 		}
 	}
+}
+
+/* The ranges the preload shim treats a bind() in as a claim: every range
+ * not deleted (rangetab.h). */
+static void publish_ranges(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!d->rangetab)
+		return;
+	p = range_prefixes(d->conf, false, &n);
+	if (!p) {
+		log_err("out of memory publishing the range table");
+		return;
+	}
+	r = dv_rangetab_write(d->rangetab, p, n);
+	if (r < 0)
+		log_err("cannot publish the range table: %s", strerror(-r));
+}
+
+/* Map SOCKET.ranges, created if missing. An existing file is rewritten in
+ * place, never replaced: programs that mapped it from an earlier dvipad
+ * keep following it. Without it the shim claims only addresses that are not
+ * local yet, as before the table existed; so a failure is logged, not
+ * fatal. */
+static void rangetab_open(struct dv_daemon *d, const char *sock)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	void *m;
+
+	if (dv_rangetab_path(sock, path, sizeof(path)) < 0) {
+		log_err("no range table for the preload shim: '%s' is too long a path", sock);
+		return;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || ftruncate(fd, sizeof(struct dv_rangetab)) < 0) {
+		log_err("no range table for the preload shim: '%s': %s", path, strerror(errno));
+		return;
+	}
+	m = mmap(NULL, sizeof(struct dv_rangetab), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		log_err("no range table for the preload shim: cannot map '%s': %s", path, strerror(errno));
+		return;
+	}
+	d->rangetab = m;
+	publish_ranges(d);
 }
 
 /* What this node observes about its define and backup addresses, polled
@@ -1060,6 +1291,9 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	/* Its addresses are gone: the shim need not ask for them. */
+	if (d && d->rangetab)
+		(void)dv_rangetab_write(d->rangetab, NULL, 0);
 }
 
 struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
@@ -1084,6 +1318,9 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
+	claimants_clear(d);
+	if (d->rangetab)
+		munmap(d->rangetab, sizeof(*d->rangetab));
 	free(d->conf_path);
 	sd_event_unref(d->ev);
 	free(d);
@@ -1141,6 +1378,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	/* The engine copies the node configuration while applying. */
 	submit_node_config(d);
 	dv_conf_free(old);
+	publish_ranges(d);
 	apply_bindwatch(d);
 	apply_define_poll(d);
 	return 0;
@@ -1180,6 +1418,7 @@ static int request_event(struct dv_daemon *d, uint64_t client, uid_t uid, const 
 		ev->claim.addr = req->addr;
 		ev->claim.kind = kind;
 		ev->claim.uid = uid;
+		ev->claim.source_use = req->type == DV_MSG_ACTIVATE && req->source_use;
 		break;
 	case DV_MSG_STANDBY:
 		ev->type = DV_EV_STANDBY;
@@ -1305,17 +1544,20 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 		return;
 	}
 	/* One user cannot fill the node's table (root can: it is the
-	 * administrator's). */
+	 * administrator's). The refusal is logged with the others. */
 	if (uid != 0 && (req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) &&
 	    dv_engine_uid_vipas(d->engine, uid) >= d->conf->user_vipas) {
 		char msg[DV_REASON_MAX];
 
 		snprintf(msg, sizeof(msg), "uid %u has its maximum of %u VIPAs and standbys on node %s (MAXUSERVIPAS)",
 			 (unsigned)uid, d->conf->user_vipas, d->conf->node);
-		dv_log_limited(&d->rl_user_cap, 10, LOG_WARNING, "refused a request of uid %u: %s", (unsigned)uid, msg);
 		dv_control_reply(d->control, client, req->seq, &req->addr, DV_R_LIMIT, msg);
 		return;
 	}
+	if (client && unique_answered(d, client, req))
+		return;
+	if (client && req->kind == DV_KIND_SOCKET && (req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY))
+		claimant_set(d, &req->addr, dv_control_client_pid(d->control, client));
 	/* Not while the gate is closed: the request is refused "not quorate"
 	 * anyway, and this node may not have the cluster's state yet, so the
 	 * address's real owner would answer the probe. */
@@ -1466,7 +1708,11 @@ static const struct dv_control_ops control_ops = {
 
 int dv_daemon_listen(struct dv_daemon *d, const char *path)
 {
-	return dv_control_open(d->ev, path, &control_ops, d, &d->control);
+	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
+
+	if (r >= 0)
+		rangetab_open(d, path);
+	return r;
 }
 
 const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)

@@ -84,6 +84,10 @@ struct dv_event {
 			struct dv_addr addr;
 			enum dv_kind kind;
 			uid_t uid; /* who asked, for status */
+			/* claim: wanted as a source only (DV_A_SOURCE_USE):
+			 * granted if free or already this node's, never
+			 * moved from another node */
+			bool source_use;
 		} claim, release;
 		struct {
 			uint64_t client;

@@ -228,6 +228,27 @@ static int claim_move(struct dv_engine *e, const struct dv_event *ev, struct vip
 	return 0;
 }
 
+/* A source use of an active VIPA: it is this node's, and the program
+ * sends from it without a hold of its own; or another node's, and it stays
+ * there whatever the range's policy. */
+static int claim_source(struct dv_engine *e, const struct dv_event *ev, struct vipa *v)
+{
+	const struct dv_addr *a = &ev->claim.addr;
+	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], ml[LABEL_MAX];
+
+	dv_addr_fmt(a, ab);
+	node_label(e, ev->node, nl);
+	if (v->owner == ev->node) {
+		fx_reply(e, ev, ev->claim.client, ev->claim.seq, a, DV_R_OK, "%s is active on %s; used as a source", ab,
+			 nl);
+		return 0;
+	}
+	fx_reply(e, ev, ev->claim.client, ev->claim.seq, a, DV_R_HELD,
+		 "%s is active on %s; a program on %s may send from it only where it is active", ab,
+		 node_label(e, v->owner, ml), nl);
+	return 0;
+}
+
 int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 {
 	const struct dv_addr *a = &ev->claim.addr;
@@ -254,6 +275,8 @@ int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, node_label(e, ev->node, nl));
 		return 0;
 	}
+	if (ev->claim.source_use)
+		return claim_source(e, ev, v);
 	if (hold_find(v, kind, ev->node, client) >= 0) {
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);
 		return 0;

@@ -212,6 +212,9 @@ int dv_sockdiag_watch(struct dv_sockdiag *s, const struct dv_addr *a);
 void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a);
 /* Synchronous one-off check: 1 if some socket is bound to a, 0 if not, -errno. */
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);
+/* Synchronous: the inodes of the sockets bound to a (the first max of them)
+ * into ret[0..*ret_n), for finding their processes. 0 or -errno. */
+int dv_sockdiag_bound_inodes(struct dv_sockdiag *s, const struct dv_addr *a, uint32_t *ret, size_t max, size_t *ret_n);
 
 /* A bitmap of the 65,536 ports, bit set: a listener's port. */
 #define DV_PORT_BITMAP (65536 / 8)
@@ -234,3 +237,23 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
  * bound=true stays reported until no listening TCP or UDP socket is left
  * on it; a later socket reports it again. */
 int dv_sockdiag_set_prefixes(struct dv_sockdiag *s, const struct dv_prefix *p, size_t n);
+
+/* ---------------- kernel_proc.c ---------------- */
+
+/*
+ * Processes, from /proc (of dvipad's pid namespace): who owns the sockets
+ * bound to an address, for UNIQUE ranges and for status and the log.
+ */
+
+/* Whether pid is alive (and not a zombie). */
+bool dv_proc_alive(pid_t pid);
+/* Whether pid is ancestor or one of its descendants. */
+bool dv_proc_descends(pid_t pid, pid_t ancestor);
+/* Whether pid has a file descriptor for one of the sockets inodes[0..n). */
+bool dv_proc_owns_socket(pid_t pid, const uint32_t *inodes, size_t n);
+/* A process, other than except, that has a file descriptor for one of the
+ * sockets inodes[0..n), or 0. Reads every process's fd table: for refusals
+ * and status, not for every request. */
+pid_t dv_proc_socket_owner(const uint32_t *inodes, size_t n, pid_t except);
+/* The command name of pid (/proc/PID/comm) into buf, "?" if unknown. */
+const char *dv_proc_comm(pid_t pid, char *buf, size_t size);

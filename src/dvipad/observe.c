@@ -35,15 +35,16 @@ const struct dv_hold *dv_observe_socket_hold(const struct dv_engine *e, const st
 }
 
 enum dv_observe_unbound dv_observe_unbound(struct dv_observe *o, const struct dv_engine *e, const struct dv_addr *a,
-					   uint64_t now_ms, uint64_t *ret_at_ms)
+					   bool binding, uint64_t now_ms, uint64_t *ret_at_ms)
 {
 	const struct dv_hold *h = dv_observe_socket_hold(e, a);
 
 	if (!h)
 		return DV_OBSERVE_NONE;
 	/* The grace is for a socket that has not appeared yet, not for one
-	 * that came and went. */
-	if (dv_addrset_del(&o->seen_bound, a) == 0 && now_ms < h->since_ms + DV_SOCKET_GRACE_MS) {
+	 * that came and went, nor for one whose program is done binding
+	 * (a socket it bound and closed before the poll saw it). */
+	if (dv_addrset_del(&o->seen_bound, a) == 0 && binding && now_ms < h->since_ms + DV_SOCKET_GRACE_MS) {
 		*ret_at_ms = h->since_ms + DV_SOCKET_GRACE_MS;
 		return DV_OBSERVE_GRACE;
 	}
@@ -53,11 +54,14 @@ enum dv_observe_unbound dv_observe_unbound(struct dv_observe *o, const struct dv
 bool dv_observe_bound(struct dv_observe *o, const struct dv_engine *e, const struct dv_addr *a, bool installed,
 		      bool bindwatch)
 {
-	if (installed)
-		(void)dv_addrset_add(&o->seen_bound, a);
 	/* ip_nonlocal_bind lets a program bind an address of a BINDWATCH
-	 * range before it exists. */
-	return bindwatch && !dv_observe_socket_hold(e, a);
+	 * range before it exists. The hold that activation makes is for the
+	 * very socket seen here: it gets no grace when that socket goes. */
+	bool activate = bindwatch && !dv_observe_socket_hold(e, a);
+
+	if (installed || activate)
+		(void)dv_addrset_add(&o->seen_bound, a);
+	return activate;
 }
 
 void dv_observe_installed(struct dv_observe *o, const struct dv_addr *a)

@@ -58,9 +58,12 @@ enum dv_observe_unbound {
 	DV_OBSERVE_GRACE,    /* look again at *ret_at_ms */
 };
 
-/* No socket is bound to a now (the last one closed, or none came yet). */
+/* No socket is bound to a now (the last one closed, or none came yet).
+ * binding: the program that claimed a through the preload shim may not
+ * have called bind() yet (it lives, or it is not known); only then is
+ * there a grace. */
 enum dv_observe_unbound dv_observe_unbound(struct dv_observe *o, const struct dv_engine *e, const struct dv_addr *a,
-					   uint64_t now_ms, uint64_t *ret_at_ms);
+					   bool binding, uint64_t now_ms, uint64_t *ret_at_ms);
 /* A socket is bound to a. installed: the address is on the interface;
  * bindwatch: a lies in a BINDWATCH range. true: activate a as this node's
  * socket hold (bind watch). */

@@ -51,6 +51,8 @@
 #define RANGE_BINDWATCH 0x02
 #define RANGE_SOURCEVIPA 0x04
 #define RANGE_FLAGS (RANGE_DELETED | RANGE_BINDWATCH | RANGE_SOURCEVIPA)
+/* In the kind byte of a claim: source use only. */
+#define CLAIM_SOURCE_USE 0x80
 
 #define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED)
 
@@ -444,7 +446,11 @@ static void encode_claim(struct dv_wbuf *w, const struct dv_event *ev)
 		return;
 	}
 	w_request(w, ev->claim.client, ev->claim.seq, &ev->claim.addr);
-	dv_w_u8(w, (uint8_t)ev->claim.kind);
+	/* A source-use claim sets the kind byte's high bit: the layout and
+	 * DV_WIRE_VERSION stay; a node without it rejects the event as
+	 * malformed rather than moving the address. */
+	dv_w_u8(w,
+		(uint8_t)(ev->claim.kind | (ev->type == DV_EV_CLAIM && ev->claim.source_use ? CLAIM_SOURCE_USE : 0)));
 	dv_w_u32(w, ev->claim.uid);
 }
 
@@ -606,8 +612,17 @@ static int decode_node_config(struct dv_rbuf *r, struct dv_event *ev, void **ret
 
 static int decode_claim(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
 {
+	uint8_t k;
+
 	r_request(r, &ev->claim.client, &ev->claim.seq, &ev->claim.addr);
-	ev->claim.kind = r_kind(r);
+	k = dv_r_u8(r);
+	if (ev->type == DV_EV_CLAIM && (k & CLAIM_SOURCE_USE)) {
+		ev->claim.source_use = true;
+		k &= (uint8_t)~CLAIM_SOURCE_USE;
+	}
+	if (!kind_ok(k))
+		r->bad = true;
+	ev->claim.kind = (enum dv_kind)k;
 	ev->claim.uid = dv_r_u32(r);
 	return 0;
 }

@@ -582,6 +582,11 @@ int dvipa_bind_source(int fd, const char *addr)
 	} else {
 		return -DVIPA_E_INVAL;
 	}
+	/* Where ip_nonlocal_bind is set (a BINDWATCH range), the bind below
+	 * would succeed for an address another node has, and the traffic
+	 * would leave with a source this node does not own. */
+	if (!dv_addr_is_local(&a, NULL))
+		return -DVIPA_E_NOTHELD;
 	/* Best effort: without it the bind reserves an ephemeral port now. */
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)

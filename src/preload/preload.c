@@ -3,12 +3,18 @@
  * libdvipa-preload.so: dynamic VIPAs for unmodified programs, through
  * LD_PRELOAD. See libdvipa-preload(8).
  *
- * bind() to an address that is not local fails with EADDRNOTAVAIL; only
- * then does the shim ask dvipad to activate the address (a socket hold,
- * KIND 3, as the calling uid: dvipad checks SO_PEERCRED) and bind again.
- * Every other bind() costs one indirect call: no environment lookup, no
- * allocation, no lock. connect(), sendto() and sendmsg() look at their
- * socket only when DVIPA_SOURCE is set.
+ * bind() to an address inside one of dvipad's ranges is a claim, whether
+ * or not the address is local already: the shim asks dvipad for a socket
+ * hold (KIND 3, as the calling uid: dvipad checks SO_PEERCRED) first and
+ * binds only once it is granted; a refusal fails the bind. Which addresses
+ * are in a range the shim learns from the range table dvipad publishes
+ * next to its socket (rangetab.h), mapped read-only: a bind() to a specific
+ * address outside every range costs a lookup in that memory, a bind() to a
+ * wildcard or loopback address one indirect call and a few compares; no
+ * environment lookup, no allocation, no lock. Without a table (no dvipad,
+ * an older one) a bind() that fails with EADDRNOTAVAIL is still a claim.
+ * connect(), sendto() and sendmsg() look at their socket only when
+ * DVIPA_SOURCE is set.
  *
  * Constraints, and how they are met:
  *
@@ -45,7 +51,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -55,6 +64,7 @@
 #include "addr.h"
 #include "ctlsock.h"
 #include "proto.h"
+#include "rangetab.h"
 #include "result.h"
 
 #define DV_EXPORT __attribute__((visibility("default")))
@@ -163,6 +173,7 @@ struct config {
 	bool socket_bad; /* DVIPA_SOCKET too long for a UNIX socket path */
 	struct sockaddr_un sock;
 	socklen_t sock_len;
+	char rangetab_path[sizeof(((struct sockaddr_un *)0)->sun_path) + sizeof(DV_RANGETAB_SUFFIX)];
 };
 
 static struct config config;
@@ -235,6 +246,7 @@ static void config_load(struct config *c)
 	} else {
 		memcpy(c->sock.sun_path, v, n + 1);
 		c->sock_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		(void)dv_rangetab_path(v, c->rangetab_path, sizeof(c->rangetab_path));
 	}
 }
 
@@ -269,6 +281,105 @@ __attribute__((constructor)) static void preload_init(void)
 	real_sendto();
 	real_sendmsg();
 	(void)get_config(&tmp);
+}
+
+/* ---- dvipad's range table ---- */
+
+/*
+ * The mapped table, or NULL. It is looked up again at most once a second
+ * (a coarse clock read on the way): dvipad rewrites the file in place, but
+ * the file may have been removed and created anew (a restart that cleared
+ * /run/dvipa). An old mapping is never unmapped, as another thread may be
+ * reading it; that costs one mapping per replaced file.
+ */
+static _Atomic(const struct dv_rangetab *) rangetab;
+static atomic_ulong rangetab_dev, rangetab_ino;
+static _Atomic int64_t rangetab_next_ms;
+
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rangetab_remap(const struct config *c)
+{
+	const struct dv_rangetab *t = atomic_load_explicit(&rangetab, memory_order_acquire);
+	struct stat st;
+	void *m;
+	int fd;
+
+	if (!c->rangetab_path[0])
+		return;
+	fd = open(c->rangetab_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return; /* no dvipad, or not yet: keep what we have */
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(struct dv_rangetab) ||
+	    (t && st.st_dev == atomic_load(&rangetab_dev) && st.st_ino == atomic_load(&rangetab_ino))) {
+		close(fd);
+		return;
+	}
+	m = mmap(NULL, sizeof(struct dv_rangetab), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	atomic_store(&rangetab_dev, st.st_dev);
+	atomic_store(&rangetab_ino, st.st_ino);
+	atomic_store_explicit(&rangetab, m, memory_order_release);
+}
+
+/*
+ * The table's first-byte bitmaps (IPv4, then IPv6), copied into the
+ * process at each look at the file: a bind() to an address no range can
+ * hold then touches no page of the mapping, which costs a TLB miss per
+ * call where system calls flush the TLB. A range added by a reload is
+ * seen within a second.
+ */
+static _Atomic uint64_t first_copy[8];
+
+static void first_copy_refresh(void)
+{
+	const struct dv_rangetab *t = atomic_load_explicit(&rangetab, memory_order_acquire);
+	uint64_t v[8] = {0};
+
+	for (int tries = 0; t && tries < 64; tries++) {
+		uint32_t s1 = __atomic_load_n(&t->hdr.seq, __ATOMIC_ACQUIRE);
+
+		if (s1 & 1)
+			continue;
+		memcpy(v, t->hdr.first4, sizeof(t->hdr.first4));
+		memcpy(v + 4, t->hdr.first6, sizeof(t->hdr.first6));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&t->hdr.seq, __ATOMIC_RELAXED) == s1)
+			break;
+		memset(v, 0xff, sizeof(v)); /* unsettled: let every address through to the lookup */
+	}
+	for (size_t i = 0; i < 8; i++)
+		atomic_store_explicit(&first_copy[i], v[i], memory_order_relaxed);
+}
+
+/* Whether a lies in one of dvipad's ranges; false without a table. */
+static bool in_range(const struct config *c, const struct dv_addr *a)
+{
+	const struct dv_rangetab *t;
+	int64_t now = coarse_ms(), next = atomic_load_explicit(&rangetab_next_ms, memory_order_relaxed);
+	unsigned b = a->bytes[0], w = (a->family == AF_INET6 ? 4u : 0u) + b / 64;
+
+	/* One caller a second looks at the file; the others go on. */
+	if (now >= next && atomic_compare_exchange_strong_explicit(&rangetab_next_ms, &next, now + 1000,
+								   memory_order_relaxed, memory_order_relaxed)) {
+		int saved = errno;
+
+		rangetab_remap(c);
+		first_copy_refresh();
+		errno = saved;
+	}
+	if (!(atomic_load_explicit(&first_copy[w], memory_order_relaxed) >> (b % 64) & 1))
+		return false;
+	t = atomic_load_explicit(&rangetab, memory_order_acquire);
+	return t && dv_rangetab_lookup(t, a) == 1;
 }
 
 /* ---- the VIPAs this process activated ---- */
@@ -652,18 +763,20 @@ static int send_request(int fd, const struct request *q, int64_t deadline_ms, co
 
 /*
  * Make addr usable on this host for a socket hold: ACTIVATE, or STANDBY and
- * wait for the grant. 0, the open connection in *ret_conn (the caller
+ * wait for the grant; with source_use, activate it only if no other node
+ * has it (DV_A_SOURCE_USE). 0, the open connection in *ret_conn (the caller
  * closes it once its socket is bound) and in *ret_source whether the range
- * is SOURCEVIPA; or -1 once the reason is said. port is the one bind()
- * asked for, for the messages.
+ * is SOURCEVIPA; or -1 once the reason is said, with dvipad's refusal in
+ * *ret_result (DV_R_UNREACH when there was no answer). port is the one
+ * bind() asked for, for the messages.
  */
 static int vipa_acquire(const struct config *c, const char *op, const struct dv_addr *addr, uint16_t port,
-			int *ret_conn, bool *ret_source)
+			bool source_use, int *ret_conn, bool *ret_source, uint32_t *ret_result)
 {
 	struct request q;
 	struct dv_reply rep;
 	const char *why = NULL;
-	bool standby = c->standby_rank > 0, got_result = false, granted = false;
+	bool standby = c->standby_rank > 0 && !source_use, got_result = false, granted = false;
 	/* One deadline for connect, send and the answer: whichever of them
 	 * a stopped dvipad blocks, bind() returns in time. */
 	int64_t deadline = dv_now_ms() + DV_CTL_TIMEOUT_MS;
@@ -671,6 +784,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 
 	*ret_conn = -1;
 	*ret_source = false;
+	*ret_result = DV_R_UNREACH;
 	if (c->socket_bad) {
 		say_failed(c, op, addr, port, "DVIPA_SOCKET is too long for a socket path", NULL, NULL);
 		return -1;
@@ -685,6 +799,8 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 	req_u32(&q, DV_A_KIND, DV_KIND_SOCKET);
 	if (standby)
 		req_u32(&q, DV_A_RANK, (uint32_t)c->standby_rank);
+	if (source_use)
+		req_u32(&q, DV_A_SOURCE_USE, 1);
 	req_finish(&q);
 
 	/* The real connect(): ours would look at the socket for nothing. */
@@ -732,6 +848,7 @@ static int vipa_acquire(const struct config *c, const char *op, const struct dv_
 			got_result = true;
 		} else {
 			say_refused(c, op, addr, port, &rep);
+			*ret_result = rep.result;
 			goto fail;
 		}
 		if (got_result && granted) {
@@ -761,6 +878,29 @@ static bool vipa_candidate(const struct config *c, int err, const struct sockadd
 }
 
 /*
+ * The bind() of a granted claim on a (conn is still open): 0 with the
+ * address noted for DVIPA_SOURCE, or -1 with errno once the reason is said.
+ */
+static int bind_granted(const struct config *c, const char *op, int fd, const struct sockaddr *sa, socklen_t len,
+			const struct dv_addr *a, uint16_t port, int conn, bool source)
+{
+	int r = real_bind()(fd, sa, len), e = errno;
+
+	/* Closed only now: the socket hold is kept by sock_diag once the
+	 * socket is bound, and the connection must not end before that. */
+	close(conn);
+	if (r < 0) {
+		say_failed(c, op, a, port, "bind after activation failed", errtext(e), NULL);
+		errno = e;
+		return -1;
+	}
+	slot_store(&last_vipa, a);
+	if (source)
+		slot_store(&range_source_vipa, a);
+	return 0;
+}
+
+/*
  * bind() after a failure with err: ask dvipad, then bind once more. The
  * result of that bind, or the original failure. After a success errno is
  * left as the first attempt set it (POSIX leaves it unspecified; the fast
@@ -770,32 +910,52 @@ static int bind_slow(const struct config *c, const char *op, int fd, const struc
 {
 	struct dv_addr a;
 	uint16_t port = 0;
+	uint32_t res;
 	bool source;
-	int conn, r, e;
+	int conn;
 
 	if (!vipa_candidate(c, err, sa, len, &a, &port)) {
 		errno = err;
 		return -1;
 	}
-	if (vipa_acquire(c, op, &a, port, &conn, &source) < 0) {
+	if (vipa_acquire(c, op, &a, port, false, &conn, &source, &res) < 0) {
 		errno = err;
 		return -1;
 	}
-	r = real_bind()(fd, sa, len);
-	e = errno;
-	/* Closed only now: the socket hold is kept by sock_diag once the
-	 * socket is bound, and the connection must not end before that. */
-	close(conn);
-	if (r < 0) {
-		say_failed(c, op, &a, port, "bind after activation failed", errtext(e), NULL);
-		errno = e;
+	if (bind_granted(c, op, fd, sa, len, &a, port, conn, source) < 0)
 		return -1;
-	}
-	slot_store(&last_vipa, &a);
-	if (source)
-		slot_store(&range_source_vipa, &a);
 	errno = err;
 	return 0;
+}
+
+/*
+ * bind() to a, an address inside a range: claim it, then bind. A refusal
+ * fails the bind without touching the socket: EADDRINUSE when another
+ * program or node holds a (UNIQUE, or another host answers for it),
+ * EADDRNOTAVAIL for the rest, as for an address that is not local. Without an answer from dvipad (not running) or when
+ * the address is in no range after all (the table was old), the bind goes on as without the shim.
+ */
+static int bind_claim(const struct config *c, int fd, const struct sockaddr *sa, socklen_t len, const struct dv_addr *a,
+		      uint16_t port)
+{
+	uint32_t res;
+	bool source;
+	int conn;
+
+	if (vipa_acquire(c, "bind", a, port, false, &conn, &source, &res) == 0)
+		return bind_granted(c, "bind", fd, sa, len, a, port, conn, source);
+	switch (res) {
+	case DV_R_UNREACH:
+	case DV_R_NORANGE:
+		return real_bind()(fd, sa, len);
+	case DV_R_HELD:
+	case DV_R_INUSE:
+		errno = EADDRINUSE;
+		return -1;
+	default:
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
 }
 
 /* ---- source VIPA ---- */
@@ -819,10 +979,13 @@ static bool sockaddr_unbound(const struct sockaddr_storage *ss)
  * DVIPA_SOURCE: before fd, an unbound IPv4/IPv6 socket, talks to dst, bind
  * it to the source VIPA, port 0. Anything that does not fit (families,
  * loopback destination, no VIPA activated yet for "auto") leaves the socket
- * alone; a failure to bind is said with DVIPA_DEBUG and otherwise ignored:
- * the program goes on as without DVIPA_SOURCE. errno is kept.
+ * alone. The VIPA is used where it is local; else dvipad activates it if
+ * no node has it, and never takes it from another node (DV_A_SOURCE_USE).
+ * 0, or -1 with errno EADDRNOTAVAIL once the reason is said: the program
+ * asked to send from the VIPA, so it never silently sends from the host's
+ * address instead. errno is kept on success.
  */
-static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
+static int source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 {
 	static atomic_bool bad_said;
 	struct config tmp;
@@ -830,7 +993,9 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct dv_addr src, to;
-	int saved = errno, r;
+	uint32_t res;
+	bool source;
+	int saved = errno, conn;
 
 	if (!dst)
 		goto out;
@@ -871,45 +1036,72 @@ static void source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 		sl = sizeof(s6);
 	}
 
-	r = real_bind()(fd, (struct sockaddr *)&ss, sl);
+	/* The real connect(): ours would look at the probe socket. */
+	if (dv_addr_is_local(&src, real_connect())) {
+		if (real_bind()(fd, (struct sockaddr *)&ss, sl) < 0) {
+			say_failed(c, "source", &src, 0, "cannot bind to the source VIPA", errtext(errno), NULL);
+			goto fail;
+		}
+		goto out;
+	}
 	/* A standby instance takes its source VIPA only once it is local:
 	 * activating it would take it from the active instance, and a
 	 * standby wait would block the program's connect(). */
-	if (r < 0 && errno == EADDRNOTAVAIL && c->standby_rank == 0)
-		r = bind_slow(c, "source", fd, (struct sockaddr *)&ss, sl, errno);
-	if (r < 0)
-		debug_line(c, "source", &src, "not bound to the source VIPA", errtext(errno));
+	if (c->standby_rank != 0) {
+		say_failed(c, "source", &src, 0, "not active on this host",
+			   "a standby sends from its VIPA once it is granted", NULL);
+		goto fail;
+	}
+	if (vipa_acquire(c, "source", &src, 0, true, &conn, &source, &res) < 0 ||
+	    bind_granted(c, "source", fd, (struct sockaddr *)&ss, sl, &src, 0, conn, source) < 0)
+		goto fail;
 out:
 	errno = saved;
+	return 0;
+fail:
+	errno = EADDRNOTAVAIL;
+	return -1;
 }
 
 /* ---- the interposed functions ---- */
 
-/* Out of line, so that the fast path of bind() needs no stack frame for
- * the configuration copy. */
-static __attribute__((noinline)) int bind_failed(int fd, const struct sockaddr *sa, socklen_t len, int err)
+/* A bind() to a specific address: a claim if a is in a range. Out of
+ * line, so that the fast path of bind() needs no stack frame for the
+ * configuration copy. */
+static __attribute__((noinline)) int bind_specific(int fd, const struct sockaddr *sa, socklen_t len,
+						   const struct dv_addr *a, uint16_t port)
 {
 	struct config tmp;
+	const struct config *c = get_config(&tmp);
+	int r;
 
-	return bind_slow(get_config(&tmp), "bind", fd, sa, len, err);
+	if (in_range(c, a))
+		return bind_claim(c, fd, sa, len, a, port);
+	r = real_bind()(fd, sa, len);
+	if (r == 0 || (errno != EADDRNOTAVAIL && errno != EADDRINUSE))
+		return r;
+	return bind_slow(c, "bind", fd, sa, len, errno);
 }
 
 DV_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = SA_PTR(addr);
-	int r = real_bind()(fd, sa, len);
+	struct dv_addr a;
+	uint16_t port;
 
-	if (r == 0 || (errno != EADDRNOTAVAIL && errno != EADDRINUSE))
-		return r;
-	return bind_failed(fd, sa, len, errno);
+	/* Wildcard, loopback, multicast, and anything but IPv4/IPv6: never
+	 * a VIPA, so not worth a look at the table or a question on failure. */
+	if (dv_addr_from_sockaddr(sa, len, &a, &port) == 0 && !addr_is_special(&a))
+		return bind_specific(fd, sa, len, &a, port);
+	return real_bind()(fd, sa, len);
 }
 
 DV_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = SA_PTR(addr);
 
-	if (source_wanted())
-		source_bind(fd, sa, len);
+	if (source_wanted() && source_bind(fd, sa, len) < 0)
+		return -1;
 	return real_connect()(fd, sa, len);
 }
 
@@ -917,14 +1109,14 @@ DV_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_S
 {
 	const struct sockaddr *sa = SA_PTR(addr);
 
-	if (sa && source_wanted())
-		source_bind(fd, sa, len);
+	if (sa && source_wanted() && source_bind(fd, sa, len) < 0)
+		return -1;
 	return real_sendto()(fd, buf, n, flags, sa, len);
 }
 
 DV_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (msg && msg->msg_name && source_wanted())
-		source_bind(fd, msg->msg_name, msg->msg_namelen);
+	if (msg && msg->msg_name && source_wanted() && source_bind(fd, msg->msg_name, msg->msg_namelen) < 0)
+		return -1;
 	return real_sendmsg()(fd, msg, flags);
 }

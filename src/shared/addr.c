@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -287,4 +288,40 @@ const struct dv_addr_block *dv_addr_unusable(const struct dv_addr *a)
 	struct dv_prefix p = {.addr = *a, .len = (uint8_t)dv_addr_maxlen(a)};
 
 	return dv_prefix_unusable(&p);
+}
+
+bool dv_addr_is_local(const struct dv_addr *a, int (*connect_fn)(int, const struct sockaddr *, socklen_t))
+{
+	struct sockaddr_storage to = {0}, me;
+	socklen_t tl, ml = sizeof(me);
+	struct dv_addr got;
+	bool local = false;
+	int fd;
+
+	if (a->family != AF_INET && a->family != AF_INET6)
+		return false;
+	fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&to;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(9);
+		s4->sin_addr = a->v4;
+		tl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&to;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(9);
+		s6->sin6_addr = a->v6;
+		tl = sizeof(*s6);
+	}
+	if ((connect_fn ? connect_fn : connect)(fd, (struct sockaddr *)&to, tl) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
+	    dv_addr_from_sockaddr((struct sockaddr *)&me, ml, &got, NULL) == 0)
+		local = dv_addr_eq(&got, a);
+	close(fd);
+	return local;
 }

@@ -53,6 +53,14 @@ bool dv_prefix_overlaps(const struct dv_prefix *a, const struct dv_prefix *b);
 /* sockaddr conversions; v4-mapped IPv6 sockaddrs convert to IPv4. */
 int dv_addr_from_sockaddr(const struct sockaddr *sa, size_t salen, struct dv_addr *ret, uint16_t *ret_port);
 
+/*
+ * Whether a is an address of this host (in the caller's network namespace),
+ * whatever ip_nonlocal_bind says: the kernel routes a datagram to a local
+ * address from that very address. Without netlink, async-signal-safe: a
+ * UDP socket, connect() (through connect_fn, NULL for libc's), getsockname().
+ */
+bool dv_addr_is_local(const struct dv_addr *a, int (*connect_fn)(int, const struct sockaddr *, socklen_t));
+
 /* A block of addresses no VIPA may come from, and why. */
 struct dv_addr_block {
 	struct dv_prefix prefix;

@@ -369,9 +369,17 @@ static const struct request_u32_rule rank_rule = {
 	.out_of_range = "rank out of range 1..254",
 };
 
+static const struct request_u32_rule source_use_rule = {
+	.min = 1,
+	.max = 1,
+	.duplicate = "duplicate source-use attribute",
+	.malformed = "malformed source-use attribute",
+	.out_of_range = "source-use must be 1",
+};
+
 /* What a request has seen that its struct cannot tell from a zero. */
 struct request_seen {
-	bool kind, rank;
+	bool kind, rank, source_use;
 };
 
 /* Each request_*() returns NULL, or why the request is refused. */
@@ -432,6 +440,13 @@ static const char *request_attrs(const struct dv_msg *m, struct dv_request *r, s
 		case DV_A_NODE:
 			why = request_node(r, v, n);
 			break;
+		case DV_A_SOURCE_USE: {
+			uint32_t one;
+
+			why = request_u32(&source_use_rule, v, n, &seen->source_use, &one);
+			r->source_use = !why;
+			break;
+		}
 		default:
 			/* Forward compatibility: a newer client may add
 			 * attributes an older daemon does not know. */
@@ -463,6 +478,8 @@ static const char *request_missing(const struct dv_request *r, const struct requ
 		return "standby kind must be api or socket";
 	if (r->type == DV_MSG_MOVE && !r->node[0])
 		return "node missing";
+	if (r->source_use && r->type != DV_MSG_ACTIVATE)
+		return "source-use is for an activation only";
 	return NULL;
 }
 

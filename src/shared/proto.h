@@ -83,17 +83,20 @@ enum dv_kind {
 const char *dv_kind_name(uint32_t kind);
 
 enum dv_attr_type {
-	DV_A_ADDR = 1,	  /* u8 family (AF_INET/AF_INET6), then 4 or 16 bytes */
-	DV_A_KIND = 2,	  /* u32 enum dv_kind */
-	DV_A_RANK = 3,	  /* u32 1..254 */
-	DV_A_RESULT = 4,  /* u32 enum dv_result */
-	DV_A_REASON = 5,  /* NUL-terminated string, < DV_REASON_MAX */
-	DV_A_EVENT = 6,	  /* u32: 1 granted, 2 lost */
-	DV_A_RECTYPE = 7, /* u32 enum dv_rec_type */
-	DV_A_FIELD = 8,	  /* u8 field type, key (NUL-terminated), value; see below */
-	DV_A_SOURCE = 9,  /* u32, in a RESULT granting an address: 1 when its range
-			   * is SOURCEVIPA (send from it by default) */
-	DV_A_NODE = 10,	  /* NUL-terminated node name, 1..DV_PROTO_NODE_MAX-1 bytes */
+	DV_A_ADDR = 1,	      /* u8 family (AF_INET/AF_INET6), then 4 or 16 bytes */
+	DV_A_KIND = 2,	      /* u32 enum dv_kind */
+	DV_A_RANK = 3,	      /* u32 1..254 */
+	DV_A_RESULT = 4,      /* u32 enum dv_result */
+	DV_A_REASON = 5,      /* NUL-terminated string, < DV_REASON_MAX */
+	DV_A_EVENT = 6,	      /* u32: 1 granted, 2 lost */
+	DV_A_RECTYPE = 7,     /* u32 enum dv_rec_type */
+	DV_A_FIELD = 8,	      /* u8 field type, key (NUL-terminated), value; see below */
+	DV_A_SOURCE = 9,      /* u32, in a RESULT granting an address: 1 when its range
+			       * is SOURCEVIPA (send from it by default) */
+	DV_A_NODE = 10,	      /* NUL-terminated node name, 1..DV_PROTO_NODE_MAX-1 bytes */
+	DV_A_SOURCE_USE = 11, /* u32 1, in an ACTIVATE: the address is wanted as a source
+			       * only: activate it if no node has it, never take it
+			       * from another node */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -181,6 +184,7 @@ struct dv_request {
 	uint32_t kind;		      /* 0 when absent */
 	uint32_t rank;		      /* 0 when absent */
 	char node[DV_PROTO_NODE_MAX]; /* "" when absent */
+	bool source_use;	      /* DV_A_SOURCE_USE (ACTIVATE only) */
 };
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why);
 

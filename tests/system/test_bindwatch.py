@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import fetch, figure, run, wait_for
+from test_preload import curl, nginx_conf, pid_alive, shim_env, socket_hold
 
 EXTRA = "  VIPARANGE DEFINE 192.0.2.160/27 BINDWATCH\n"
 VIPA = "192.0.2.170"
@@ -107,3 +108,43 @@ def test_bind_outside_bindwatch_range_does_nothing(lan, dvipad, static_server):
     finally:
         srv.kill()
         srv.wait()
+
+
+def test_bindwatch_beside_an_ordinary_range(lan, dvipad, static_server, tmp_path):
+    """
+    One BINDWATCH range sets ip_nonlocal_bind for the whole namespace, so
+    every bind() succeeds: the shim must still claim addresses of the other
+    ranges. nginx under the shim on the ordinary range, the static server
+    on the BINDWATCH one, side by side.
+    """
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.write_conf(extra=EXTRA)
+    dvipad.start()
+    assert host.exec("sysctl", "-n", "net.ipv4.ip_nonlocal_bind").stdout.strip() == "1"
+    nginx_vipa = "192.0.2.140"  # 192.0.2.128/26: no BINDWATCH
+    conf = nginx_conf(tmp_path, nginx_vipa, 8080)
+    nginx = ["nginx", "-e", tmp_path / "nginx-startup.log", "-c", conf]
+    env = shim_env(dvipad)
+
+    srv = host.popen(static_server, VIPA, 8081)
+    try:
+        assert srv.stdout.readline().strip() == "listening"
+        r = host.exec(*nginx, env=env)
+        assert f"dvipa-preload: bind {nginx_vipa}: activated" in r.stderr, r.stderr
+        assert host.has_addr(nginx_vipa)
+        assert socket_hold(dvipad, nginx_vipa)
+        wait_for(lambda: host.has_addr(VIPA), what="bind watch to activate")
+        rc, out, err = curl(client, f"http://{nginx_vipa}:8080/")
+        assert rc == 0 and out == "nginx on a dynamic VIPA\n", err
+        assert fetch(client, VIPA, 8081) == "static"
+
+        # Each goes with its program.
+        master = int((tmp_path / "nginx.pid").read_text())
+        host.exec(*nginx, "-s", "quit", env=env)
+        wait_for(lambda: not pid_alive(master), timeout=10, what="nginx to quit")
+        wait_for(lambda: not host.has_addr(nginx_vipa), what="nginx's address to go")
+        assert host.has_addr(VIPA) and fetch(client, VIPA, 8081) == "static"
+    finally:
+        srv.kill()
+        srv.wait()
+    wait_for(lambda: not host.has_addr(VIPA), what="the static server's address to go")

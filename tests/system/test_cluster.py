@@ -915,3 +915,81 @@ def test_burst_of_activations_agrees_everywhere(cluster):
         wait_for(lambda: on_n1(n) == count, timeout=10, what=f"{n.name}: {count} on n1")
     assert sum(1 for a in n1.ns.addrs() if a.startswith("10.77.")) == count
     assert not any(a.startswith("10.77.") for a in n3.ns.addrs())
+
+
+# ---- a VIPA used as a source stays where it is active ----
+
+LIBDVIPA = BUILD / "libdvipa.so"
+BIND_SOURCE = """
+import ctypes, socket, sys
+lib = ctypes.CDLL(sys.argv[1])
+s = socket.socket()
+print(lib.dvipa_bind_source(s.fileno(), sys.argv[2].encode()))
+"""
+
+
+def libdvipa_env():
+    """The environment of a program that loads libdvipa.so with ctypes: an
+    ASan build of it needs the runtime loaded first."""
+    env = dict(os.environ)
+    ldd = subprocess.run(["ldd", str(LIBDVIPA)], capture_output=True, text=True).stdout
+    asan = [l.split("=>")[1].split()[0] for l in ldd.splitlines() if "libasan" in l and "=>" in l]
+    if asan:
+        env.update(LD_PRELOAD=asan[0], ASAN_OPTIONS="detect_leaks=0")
+    return env
+
+
+def test_source_use_never_takes_a_vipa_from_another_node(cluster, tmp_path):
+    from test_preload import PYTHON, peer_server, shim_env
+
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    procs = []
+    try:
+        peer_server(client, 7000, procs)
+        # A server on n1 holds the VIPA (MOVEABLE NONDISRUPTIVE range).
+        srv = n1.ns.popen("socat", f"TCP-LISTEN:8080,bind={VIPA},reuseaddr,fork", "SYSTEM:echo on-n1",
+                          env=shim_env(n1, debug=False))
+        procs.append(srv)
+        wait_for(lambda: n1.ns.has_addr(VIPA) and fetch(client, VIPA, 8080) == "on-n1", what="the server on n1")
+        wait_for(lambda: n2.owner(VIPA) == "n1", what="n2 to know the owner")
+
+        # A client on n2 asking to send from it: refused, nothing sent from
+        # n2's own address, and the VIPA stays with the server.
+        r = n2.ns.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT",
+                       env=shim_env(n2, debug=False, DVIPA_SOURCE=VIPA), check=False)
+        assert r.returncode != 0 and r.stdout == "", r
+        assert f"dvipa: source {VIPA} refused: {VIPA} is active on n1; a program on n2 may send from it only " \
+            "where it is active" in r.stderr, r.stderr
+        assert n1.owner(VIPA) == "n1" and n1.ns.has_addr(VIPA) and not n2.ns.has_addr(VIPA)
+        assert fetch(client, VIPA, 8080) == "on-n1"
+
+        # UNIQUE: the same, never the host's address instead.
+        h = cluster.holder("n1", VIPA_UNIQUE, 8081)
+        h.wait_line("listening")
+        r = n2.ns.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT",
+                       env=shim_env(n2, debug=False, DVIPA_SOURCE=VIPA_UNIQUE), check=False)
+        assert r.returncode != 0 and r.stdout == "", r
+        assert f"dvipa: source {VIPA_UNIQUE} refused: {VIPA_UNIQUE} is active on n1" in r.stderr, r.stderr
+
+        # Where it is active, it is the source; a free one is activated.
+        r = n1.ns.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT",
+                       env=shim_env(n1, debug=False, DVIPA_SOURCE=VIPA))
+        assert r.stdout.strip() == VIPA, r
+        r = n2.ns.exec("socat", "-u", "TCP:192.0.2.100:7000", "STDOUT",
+                       env=shim_env(n2, debug=False, DVIPA_SOURCE="192.0.2.131"))
+        assert r.stdout.strip() == "192.0.2.131", r
+
+        # dvipa_bind_source() checks the address is local, even where
+        # ip_nonlocal_bind would let the bind succeed.
+        n2.ns.sysctl("net.ipv4.ip_nonlocal_bind", "1")
+        r = n2.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env())
+        assert r.stdout.strip() == "-8", r  # -DVIPA_E_NOTHELD
+        r = n1.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env())
+        assert r.stdout.strip() == "0", r
+        assert n1.owner(VIPA) == "n1"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()

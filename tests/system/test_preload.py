@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, figure, wait_for
+from conftest import BUILD, DVIPACTL, fetch, figure, wait_for
 
 SHIM = BUILD / "libdvipa-preload.so"
 
@@ -513,6 +513,16 @@ def test_stopped_dvipad_does_not_hang_bind(lan, dvipad, procs):
     assert out == f"bound {VIPA_MISC}" and lines == [], lines
 
 
+LISTENER = """
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen()
+print("bound", flush=True)
+time.sleep(60)
+"""
+
+
 def test_bind_v4_mapped_and_permissions(lan, dvipad):
     host = lan.hosts["h"]
     dvipad.start()
@@ -526,10 +536,16 @@ def test_bind_v4_mapped_and_permissions(lan, dvipad):
     out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=65534)
     assert out == "EADDRNOTAVAIL" and "permission denied" in lines[0], lines
     assert not host.has_addr(VIPA_DAEMON)
-    out, lines = shim_bind(host, VIPA_DAEMON, shim_env(dvipad), port=8080, user=1)
-    assert out == f"bound {VIPA_DAEMON}", lines
-    holds = dvipad.vipa(VIPA_DAEMON)["holds"]
-    assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
+    # (A listener that stays: a hold ends as soon as its program is gone.)
+    p = host.popen("setpriv", "--reuid=1", "--regid=1", "--clear-groups", PYTHON, "-c", LISTENER, VIPA_DAEMON,
+                   "8080", env=shim_env(dvipad, debug=False))
+    try:
+        assert p.stdout.readline().strip() == "bound"
+        holds = dvipad.vipa(VIPA_DAEMON)["holds"]
+        assert holds[0]["kind"] == "socket" and holds[0]["uid"] == 1
+    finally:
+        p.kill()
+        p.wait()
 
 
 # A server under the shim that keeps its listening socket across re-exec and
@@ -602,3 +618,128 @@ def test_hold_follows_the_socket_across_exec_and_scm_rights(lan, dvipad, tmp_pat
     recv.stdin.flush()
     recv.wait(5)
     wait_for(lambda: not host.has_addr(VIPA_MISC), timeout=2, what="the address to go with the last socket")
+
+
+# ---- a bind to an address that is already active is a claim too ----
+
+VIPA_UNIQUE = "192.0.2.230"  # BASE_CONF's UNIQUE range 192.0.2.224/28
+VIPA_UNIQUE2 = "192.0.2.231"
+VIPA_SHARED = "192.0.2.145"  # an ordinary (MOVEABLE NONDISRUPTIVE) range
+
+
+def socat_server(host, dvipad, addr, port, procs, **env):
+    """socat under the shim serving "socat PORT" on addr:port."""
+    p = host.popen("socat", f"TCP-LISTEN:{port},bind={addr},reuseaddr,fork", f"SYSTEM:echo socat {port}",
+                   env=shim_env(dvipad, debug=False, **env))
+    procs.append(p)
+    return p
+
+
+def api_holder(dvipad, addr, port):
+    """A libdvipa program holding addr and listening on port."""
+    h = dvipad.holder(addr, port)
+    dvipad.holders.append(h)
+    h.wait_line("granted")
+    return h
+
+
+def listening(host, addr, port):
+    return bool(host.exec("ss", "-Hltn", f"src = {addr} and sport = :{port}").stdout.strip())
+
+
+def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+
+    # A library holder has the address: socat's bind fails EADDRINUSE and
+    # says why, though the address is local.
+    holder = api_holder(dvipad, VIPA_UNIQUE, 7001)
+    p = socat_server(host, dvipad, VIPA_UNIQUE, 7002, procs)
+    assert p.wait(10) != 0
+    err = p.stderr.read()
+    assert "Address already in use" in err, err
+    lines = [l for l in err.splitlines() if l.startswith("dvipa:")]
+    assert len(lines) == 1 and lines[0].startswith(f"dvipa: bind {VIPA_UNIQUE}:7002 refused: {VIPA_UNIQUE} is bound by pid {holder.proc.pid} (dvipa-holder) ")
+    assert lines[0].endswith("and its range 192.0.2.224/28 is UNIQUE"), lines
+    assert not listening(host, VIPA_UNIQUE, 7002)
+    # The operator is told too: who asked, and why not.
+    assert f"refused '{VIPA_UNIQUE}' to pid {p.pid} (socat) uid 0: {VIPA_UNIQUE} is bound by pid " \
+        f"{holder.proc.pid} (dvipa-holder)" in dvipad.log.read_text()
+
+    # A socket hold: the program that has it may bind more ports (and its
+    # forked children serve); a second program is refused, named.
+    first = socat_server(host, dvipad, VIPA_UNIQUE2, 7003, procs)
+    wait_for(lambda: listening(host, VIPA_UNIQUE2, 7003) or first.poll() is not None, what="socat to listen")
+    assert fetch(client, VIPA_UNIQUE2, 7003) == "socat 7003"
+    r = host.exec(PYTHON, "-c", BIND, VIPA_UNIQUE2, "7004", env=shim_env(dvipad, debug=False), check=False)
+    assert r.stdout.strip() == "EADDRINUSE", r
+    assert f"{VIPA_UNIQUE2} is bound by pid {first.pid} (socat) and its range 192.0.2.224/28 is UNIQUE" \
+        in r.stderr, r.stderr
+    first.kill()
+    first.wait()
+    # Its socket gone, the address is free for the next program.
+    wait_for(lambda: not host.has_addr(VIPA_UNIQUE2), what="the address to go")
+    r = host.exec(PYTHON, "-c", BIND, VIPA_UNIQUE2, "7004", env=shim_env(dvipad, debug=False))
+    assert r.stdout.strip() == f"bound {VIPA_UNIQUE2}", r
+
+
+def test_bind_to_an_active_address_adds_a_socket_hold(lan, dvipad, procs):
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    holder = api_holder(dvipad, VIPA_SHARED, 7001)
+    assert [h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]] == ["api"]
+
+    socat_server(host, dvipad, VIPA_SHARED, 7005, procs)
+    wait_for(lambda: socket_hold(dvipad, VIPA_SHARED), what="socat's socket hold")
+    assert sorted(h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]) == ["api", "socket"]
+
+    # The first holder goes: the address stays for socat.
+    holder.kill()
+    wait_for(lambda: [h["kind"] for h in dvipad.vipa(VIPA_SHARED)["holds"]] == ["socket"],
+             what="the api hold to end")
+    stays(lambda: host.has_addr(VIPA_SHARED), 0.5, what="the VIPA socat listens on")
+    assert fetch(client, VIPA_SHARED, 7005) == "socat 7005"
+
+    # dvipactl run beside it: a hold more, and socat's outlives it.
+    host.exec(DVIPACTL, "-S", dvipad.sock, "run", "--vipa", VIPA_SHARED, "--", "true")
+    assert host.has_addr(VIPA_SHARED)
+    assert fetch(client, VIPA_SHARED, 7005) == "socat 7005"
+    for p in procs:
+        p.kill()
+        p.wait()
+    wait_for(lambda: not host.has_addr(VIPA_SHARED), what="the address to go with socat")
+
+
+BIND_AND_GO = """
+import os, socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], 7006))
+print("bound", flush=True)
+if sys.argv[2] == "close":
+    s.close()  # before sock_diag could see it: no listener
+    time.sleep(30)
+os._exit(0)
+"""
+
+
+def test_socket_hold_grace_ends_with_its_program(lan, dvipad, procs):
+    """The grace a fresh socket hold gets (its program may not have bound
+    yet) never outlasts the program: gone, its address goes at once; alive
+    with the socket closed, the grace (2 s) runs out."""
+    host = lan.hosts["h"]
+    dvipad.start()
+    for how in ("exit", "close"):
+        p = host.popen(PYTHON, "-c", BIND_AND_GO, VIPA_MISC, how, env=shim_env(dvipad, debug=False))
+        procs.append(p)
+        assert p.stdout.readline().strip() == "bound"
+        if how == "close":
+            # The program lives: the address stays for the grace.
+            assert host.has_addr(VIPA_MISC)
+            stays(lambda: host.has_addr(VIPA_MISC), 1.0, what="the address during the grace")
+            p.kill()
+        p.wait()
+        t0 = time.monotonic()
+        wait_for(lambda: not host.has_addr(VIPA_MISC), timeout=1.0, interval=0.002,
+                 what=f"the address to go once its program is gone ({how})")
+        figure(f"socket hold, program {'killed' if how == 'close' else 'exited'} to address removed",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "addrset.h"
+#include "rangetab.h"
 
 static struct dv_addr A(const char *s) {
 	struct dv_addr a;
@@ -229,11 +230,72 @@ static void test_unusable(void **state)
 	assert_string_equal(unusable("fc00::/7"), "");
 }
 
+static struct dv_prefix P(const char *s) {
+	struct dv_prefix p;
+
+	assert_int_equal(dv_prefix_parse(s, &p), 0);
+	return p;
+}
+
+/* The range table the preload shim reads: containment over every length in
+ * use, both families, rewrites in place, and a half-written table. */
+static void
+test_rangetab(void **state)
+{
+	static struct dv_rangetab t;
+	const struct dv_prefix p[] = {P("10.1.1.0/24"),	      P("10.1.1.128/25"), P("192.0.2.160/27"),
+				      P("2001:db8::1:0/112"), P("fd00::/8"),	  P("198.51.100.7/32"),
+				      P("32.0.0.0/7")};
+	const struct dv_addr a = A("10.1.1.5");
+	char path[32];
+
+	assert_int_equal(dv_rangetab_lookup(&t, &a), -EBADMSG); /* never written */
+	assert_int_equal(dv_rangetab_write(&t, p, sizeof(p) / sizeof(p[0])), 0);
+	assert_int_equal(dv_rangetab_lookup(&t, &a), 1);
+	for (const char *const *s = (const char *const[]){"10.1.1.255", "192.0.2.160", "192.0.2.191", "198.51.100.7",
+							  "2001:db8::1:ffff", "fd12::1", "33.1.2.3", NULL};
+	     *s; s++) {
+		struct dv_addr x = A(*s);
+
+		assert_int_equal(dv_rangetab_lookup(&t, &x), 1);
+	}
+	for (const char *const *s =
+		     (const char *const[]){"10.1.2.1", "192.0.2.159", "192.0.2.192", "198.51.100.8", "2001:db8::2:1",
+					   "fe00::1", "::ffff:10.1.1.5", "34.0.0.1", NULL};
+	     *s; s++) {
+		struct dv_addr x = A(*s);
+
+		/* ::ffff:10.1.1.5 parses as IPv4: in the table */
+		assert_int_equal(dv_rangetab_lookup(&t, &x), strcmp(*s, "::ffff:10.1.1.5") == 0);
+	}
+
+	/* Rewritten in place: the old ranges are gone. */
+	assert_int_equal(dv_rangetab_write(&t, &p[2], 1), 0);
+	assert_int_equal(dv_rangetab_lookup(&t, &a), 0);
+	assert_int_equal(dv_rangetab_write(&t, NULL, 0), 0);
+	assert_int_equal(dv_rangetab_lookup(&t, &a), 0);
+
+	/* A writer that died half way: readers give up, the next write heals. */
+	t.hdr.seq |= 1;
+	assert_int_equal(dv_rangetab_lookup(&t, &a), -EAGAIN);
+	assert_int_equal(dv_rangetab_write(&t, p, 1), 0);
+	assert_int_equal(t.hdr.seq & 1, 0);
+	assert_int_equal(dv_rangetab_lookup(&t, &a), 1);
+
+	/* Refused before p is read. */
+	assert_int_equal(dv_rangetab_write(&t, p, DV_RANGETAB_MAX + 1), -ENOSPC);
+
+	assert_int_equal(dv_rangetab_path("/run/dvipa/dvipad.sock", path, sizeof(path)), 0);
+	assert_string_equal(path, "/run/dvipa/dvipad.sock.ranges");
+	assert_int_equal(dv_rangetab_path("/run/dvipa/dvipad.sock", path, 29), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format), cmocka_unit_test(test_prefix),  cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_cmp_sockaddr), cmocka_unit_test(test_addrset), cmocka_unit_test(test_unusable),
+		cmocka_unit_test(test_rangetab),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

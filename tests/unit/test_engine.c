@@ -514,7 +514,8 @@ static int request(struct world *w, struct dv_event *ev, uint64_t client)
 	return r->code;
 }
 
-static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
+static int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind,
+		    bool source_use)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 
@@ -523,7 +524,19 @@ static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char 
 	ev.claim.addr = A(addr);
 	ev.claim.kind = kind;
 	ev.claim.uid = 1000;
+	ev.claim.source_use = source_use;
 	return request(w, &ev, client);
+}
+
+static int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
+{
+	return claim_as(w, node, client, addr, kind, false);
+}
+
+/* A claim for a source address only (DV_A_SOURCE_USE). */
+static int claim_source(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr)
+{
+	return claim_as(w, node, client, addr, DV_KIND_SOCKET, true);
 }
 
 static int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind)
@@ -1100,6 +1113,32 @@ static void test_bind_cannot_move_operator(void **state)
 	assert_int_equal(claim(w, 3, 4, "10.1.1.5", DV_KIND_SOCKET), DV_R_OK);
 	assert_int_equal(owner(w, "10.1.1.5"), 3);
 	assert_non_null(notified(w, 2, 3, "10.1.1.5", DV_NOTIFY_LOST));
+}
+
+/* A source use never moves an address, whatever the range's policy; it
+ * activates a free one, and uses this node's own without a hold more. */
+static void test_source_use_never_moves(void **state)
+{
+	struct world *w = *state;
+	struct dv_vipa_info v;
+
+	assert_int_equal(claim(w, 1, 7, "10.1.1.5", DV_KIND_SOCKET), DV_R_OK);
+	assert_int_equal(claim_source(w, 2, 9, "10.1.1.5"), DV_R_HELD);
+	assert_non_null(strstr(last_reply_reason(w, 2), "active on n1"));
+	assert_int_equal(owner(w, "10.1.1.5"), 1);
+	assert_int_equal(all_notifies(w), 0);
+	assert_int_equal(claim_source(w, 1, 9, "10.1.1.5"), DV_R_OK);
+	assert_true(info(w, "10.1.1.5", &v));
+	assert_int_equal(v.n_holds, 1);
+	/* UNIQUE: the same on the owner, refused elsewhere */
+	assert_int_equal(claim(w, 1, 7, "10.3.3.5", DV_KIND_API), DV_R_OK);
+	assert_int_equal(claim_source(w, 1, 8, "10.3.3.5"), DV_R_OK);
+	assert_int_equal(claim_source(w, 3, 8, "10.3.3.5"), DV_R_HELD);
+	/* free: activated as a socket hold */
+	assert_int_equal(claim_source(w, 2, 9, "10.1.1.6"), DV_R_OK);
+	assert_int_equal(owner(w, "10.1.1.6"), 2);
+	assert_true(info(w, "10.1.1.6", &v));
+	assert_int_equal(v.holds[0].kind, DV_KIND_SOCKET);
 }
 
 static void test_move_keeps_standbys(void **state)
@@ -3746,6 +3785,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_move_nondisruptive, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_move_disruptive_ends_operator, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_cannot_move_operator, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_source_use_never_moves, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_move_keeps_standbys, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_move, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_move_refusals, setup3, teardown),

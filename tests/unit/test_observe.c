@@ -23,14 +23,14 @@ static void test_unbound_without_hold(void **state)
 	uint64_t at = 0;
 
 	dv_observe_init(&o);
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_NONE);
 	/* an API hold is not a socket hold */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_NONE);
 	/* nor is another node's socket hold */
 	fx_claim(f, 2, 0, "10.1.1.6", DV_KIND_SOCKET);
 	a = fx_addr("10.1.1.6");
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_NONE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_NONE);
 	assert_null(dv_observe_socket_hold(f->e, &a));
 	dv_observe_clear(&o);
 	fx_free(f);
@@ -50,11 +50,13 @@ static void test_grace_for_a_socket_not_seen_yet(void **state)
 	assert_non_null(h);
 	since = h->since_ms;
 	/* no socket seen yet: its program may not have bound; look again */
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + 10, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, since + 10, &at), DV_OBSERVE_GRACE);
 	assert_int_equal(at, since + DV_SOCKET_GRACE_MS);
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + DV_SOCKET_GRACE_MS - 1, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, since + DV_SOCKET_GRACE_MS - 1, &at), DV_OBSERVE_GRACE);
 	/* the grace is over and still no socket */
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, since + DV_SOCKET_GRACE_MS, &at), DV_OBSERVE_END);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, since + DV_SOCKET_GRACE_MS, &at), DV_OBSERVE_END);
+	/* its program is done binding: no grace, however fresh the hold */
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, false, since + 10, &at), DV_OBSERVE_END);
 	dv_observe_clear(&o);
 	fx_free(f);
 }
@@ -70,17 +72,17 @@ static void test_no_grace_for_a_socket_that_came_and_went(void **state)
 	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	/* seen bound while installed, then closed: ends at once */
 	assert_false(dv_observe_bound(&o, f->e, &a, true, false));
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_END);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_END);
 	/* seen while not installed does not count */
 	assert_false(dv_observe_bound(&o, f->e, &a, false, false));
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_GRACE);
 	/* removal forgets what was seen, one address or all */
 	(void)dv_observe_bound(&o, f->e, &a, true, false);
 	dv_observe_removed(&o, &a);
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_GRACE);
 	(void)dv_observe_bound(&o, f->e, &a, true, false);
 	dv_observe_removed(&o, NULL);
-	assert_int_equal(dv_observe_unbound(&o, f->e, &a, f->now, &at), DV_OBSERVE_GRACE);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &at), DV_OBSERVE_GRACE);
 	dv_observe_clear(&o);
 	fx_free(f);
 }
@@ -98,6 +100,14 @@ static void test_bind_watch(void **state)
 	assert_true(dv_observe_bound(&o, f->e, &a, false, true));
 	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	assert_false(dv_observe_bound(&o, f->e, &a, true, true));
+	/* that hold is for the socket seen: no grace when it goes, even
+	 * before the address was installed (bench: p99 was the 2 s grace) */
+	dv_observe_removed(&o, NULL);
+	fx_free(f);
+	f = fx_new();
+	assert_true(dv_observe_bound(&o, f->e, &a, false, true));
+	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
+	assert_int_equal(dv_observe_unbound(&o, f->e, &a, true, f->now, &(uint64_t){0}), DV_OBSERVE_END);
 	dv_observe_clear(&o);
 	fx_free(f);
 }

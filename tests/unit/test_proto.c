@@ -978,6 +978,26 @@ static void test_request_move(void **state)
 	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
 	assert_string_equal(why, "address missing");
 
+	/* source use: 1, once, on an activation only */
+	raw_init(&r, DV_MSG_ACTIVATE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_u32(&r, DV_A_SOURCE_USE, 1);
+	assert_int_equal(raw_request(&r, &req, &why), 0);
+	assert_true(req.source_use);
+	raw_u32(&r, DV_A_SOURCE_USE, 1);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "duplicate source-use attribute");
+	raw_init(&r, DV_MSG_ACTIVATE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_u32(&r, DV_A_SOURCE_USE, 2);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "source-use must be 1");
+	raw_init(&r, DV_MSG_RELEASE, 1);
+	raw_addr4(&r, 10, 1, 1, 5);
+	raw_u32(&r, DV_A_SOURCE_USE, 1);
+	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
+	assert_string_equal(why, "source-use is for an activation only");
+
 	raw_init(&r, DV_MSG_MOVE, 1);
 	raw_addr4(&r, 10, 1, 1, 5);
 	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);

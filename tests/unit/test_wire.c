@@ -132,6 +132,7 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 		assert_true(dv_addr_eq(&a->claim.addr, &b->claim.addr));
 		assert_int_equal(a->claim.kind, b->claim.kind);
 		assert_int_equal(a->claim.uid, b->claim.uid);
+		assert_int_equal(a->claim.source_use, b->claim.source_use);
 		break;
 	case DV_EV_STANDBY:
 		assert_int_equal(a->standby.client, b->standby.client);
@@ -345,7 +346,11 @@ static void test_roundtrip_requests(void **state)
 			ev.claim.kind = kinds[k];
 			ev.claim.uid = i == 2 ? (uid_t)-1 : 1000;
 			roundtrip(&ev, true);
+			ev.claim.source_use = true;
+			roundtrip(&ev, true);
+			/* a release has no source use: not sent */
 			ev.type = DV_EV_RELEASE;
+			ev.claim.source_use = false;
 			roundtrip(&ev, true);
 
 			ev = (struct dv_event){.type = DV_EV_STANDBY, .node = 7, .time_ms = UINT64_MAX};
