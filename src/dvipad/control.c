@@ -839,7 +839,7 @@ static int listen_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		cl->acct->clients++;
 		r = sd_event_add_io(c->ev, &cl->io, cfd, EPOLLIN, client_io, cl);
 		if (r >= 0)
-			(void)sd_event_source_set_priority(cl->io, DV_PRIO_CLIENTS);
+			(void)sd_event_source_set_priority(cl->io, cl->cred.uid == 0 ? DV_PRIO_ROOT : DV_PRIO_CLIENTS);
 		if (r < 0) {
 			log_warn("cannot watch a control connection: %s", strerror(-r));
 			acct_put(c, cl->acct);
@@ -910,7 +910,7 @@ static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
 		return -errno;
 	r = sd_event_add_io(c->ev, &c->io, c->fd, EPOLLIN, listen_io, c);
 	if (r >= 0)
-		(void)sd_event_source_set_priority(c->io, DV_PRIO_CLIENTS);
+		(void)sd_event_source_set_priority(c->io, DV_PRIO_ROOT);
 	return r;
 }
 
