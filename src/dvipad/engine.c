@@ -472,23 +472,6 @@ const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node)
 	return n && n->has_conf && n->name[0] ? n->name : NULL;
 }
 
-static uint32_t uidn_key_hash(uid_t uid)
-{
-	return uid * 2654435761u; /* as engine_state.c's uidn_hash */
-}
-
-static bool uidn_key_match(const void *item, const void *key)
-{
-	return ((const struct uidn *)item)->uid == *(const uid_t *)key;
-}
-
-size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid)
-{
-	const struct uidn *u = dv_hashtab_get(&e->uidns, uidn_key_hash(uid), uidn_key_match, &uid);
-
-	return u ? u->n : 0;
-}
-
 size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret)
 {
 	if (!e) {

@@ -366,12 +366,19 @@ void uidn_count(struct dv_engine *e, dv_nodeid_t node, uid_t uid, int delta)
 		}
 	}
 	if (delta < 0 && u->n <= (size_t)-delta) {
-		slot = dv_hashtab_find(&e->uidns, uidn_hash(&k), uidn_match, &uid);
-		dv_hashtab_del(&e->uidns, slot, uidn_hash);
+		dv_hashtab_del(&e->uidns, slot, uidn_hash); /* found above: nothing was put since */
 		free(u);
 		return;
 	}
 	u->n += (size_t)(ssize_t)delta;
+}
+
+size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid)
+{
+	struct uidn k = {.uid = uid};
+	const struct uidn *u = dv_hashtab_get(&e->uidns, uidn_hash(&k), uidn_match, &uid);
+
+	return u ? u->n : 0;
 }
 
 void uidn_rebuild(struct dv_engine *e)
