@@ -28,8 +28,8 @@ struct dv_cluster_ops {
 	 * every address at once and start over from an empty state. */
 	void (*connected)(void *ud, bool up);
 	/* This node's question about quorum came back through the stream
-	 * (dv_cluster_ask_quorum). */
-	void (*asked)(void *ud);
+	 * (dv_cluster_ask_quorum); answered: as sync.h says. */
+	void (*asked)(void *ud, bool answered);
 	/* A state exchange with the group started (on) or ended (sync.h). */
 	void (*exchanging)(void *ud, bool on);
 	/* This node's partition gained or lost quorum. Immediate, not ordered

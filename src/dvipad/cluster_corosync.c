@@ -275,11 +275,11 @@ static void sync_synced(void *ud, bool restored)
 		cs->c.ops->connected(cs->c.ud, true);
 }
 
-static void sync_asked(void *ud)
+static void sync_asked(void *ud, bool answered)
 {
 	struct corosync *cs = ud;
 
-	cs->c.ops->asked(cs->c.ud);
+	cs->c.ops->asked(cs->c.ud, answered);
 }
 
 static int sync_timeout(sd_event_source *s, uint64_t usec, void *ud);
@@ -427,12 +427,16 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 		ids[i] = members[i].nodeid;
 	log_info("corosync: group '%s': %zu member(s), %zu joined, %zu left", cs->group_str, n_members, n_joined,
 		 n_left);
-	/* Members left: this partition may have lost quorum, and the quorum
-	 * notification comes through another connection, possibly later.
-	 * Ask now, so that the daemon closes its gate before the membership
+	/* The quorum notification comes through another connection, possibly
+	 * later, so ask now. Members left: this partition may have lost
+	 * quorum, and the daemon must close its gate before the membership
 	 * change grants anything (a standby must not be told to bind to an
-	 * address a non-quorate node will not install). */
-	if (n_left > 0) {
+	 * address a non-quorate node will not install). Members joined: it
+	 * may have gained quorum, and the lowest member puts what it knows
+	 * into the stream after the exchange; an old "not quorate" there
+	 * marks the quorate side's state lost, and a merge can then prefer a
+	 * minority's (tests/sim invariant 3, seed 3159). */
+	{
 		int q = fresh_quorate(cs);
 
 		if (q >= 0)

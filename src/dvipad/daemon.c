@@ -1082,11 +1082,12 @@ static void maybe_ask(struct dv_daemon *d)
 		dv_gate_ask_sent(&d->gate);
 }
 
-static void cl_asked(void *ud)
+static void cl_asked(void *ud, bool answered)
 {
 	struct dv_daemon *d = ud;
 
-	dv_gate_stream_asked(&d->gate);
+	dv_gate_stream_asked(&d->gate, answered);
+	maybe_ask(d); /* not answered: ask again */
 }
 
 /* Carry out what the gate answered to a report from Corosync. */

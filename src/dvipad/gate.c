@@ -131,7 +131,7 @@ void dv_gate_ask_sent(struct dv_gate *g)
 	g->asks++;
 }
 
-void dv_gate_stream_asked(struct dv_gate *g)
+void dv_gate_stream_asked(struct dv_gate *g, bool answered)
 {
 	if (g->asks > 0)
 		g->asks--;
@@ -141,7 +141,9 @@ void dv_gate_stream_asked(struct dv_gate *g)
 		g->stale_asks--;
 		return;
 	}
-	if (g->reconfirm == RECONFIRM_WAIT)
+	/* Unanswered, a QUORUM (quorate) may never follow it: waiting in SEEN
+	 * would wait for ever (tests/sim invariant 6, seed 3275). */
+	if (answered && g->reconfirm == RECONFIRM_WAIT)
 		g->reconfirm = RECONFIRM_SEEN;
 }
 

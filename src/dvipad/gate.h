@@ -118,7 +118,10 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
 /* The stream applied a QUORUM event; or this node's question about quorum
  * came back (what follows was sent after the loss). */
 enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
-void dv_gate_stream_asked(struct dv_gate *g);
+/* answered: the question came back in the view it was sent in (sync.h);
+ * otherwise nobody answers it and the gate keeps waiting (the daemon asks
+ * again). */
+void dv_gate_stream_asked(struct dv_gate *g, bool answered);
 /* The daemon sent this node's question (dv_cluster_ask_quorum said so). */
 void dv_gate_ask_sent(struct dv_gate *g);
 /* Corosync says quorate but the gate waits for the stream (after a loss the

@@ -781,7 +781,7 @@ static int on_event(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
 {
 	struct dv_rbuf r = {.data = buf, .len = len, .off = 1};
-	bool round;
+	bool round, same_view;
 
 	if (!s->joined)
 		return 0;
@@ -817,9 +817,10 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		 * it was sent in is counted too, or the gate would take a
 		 * later question for one sent before the loss and wait for
 		 * ever (tests/sim invariant 6). */
+		same_view = r_view(s, &r, &round);
 		if (own)
-			s->ops->asked(s->ud);
-		if (!r_view(s, &r, &round) || s->view[0] != s->self)
+			s->ops->asked(s->ud, same_view);
+		if (!same_view || s->view[0] != s->self)
 			return 0;
 		s->quorum_due = true;
 		return send_quorum(s);

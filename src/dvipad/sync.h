@@ -86,8 +86,11 @@ struct dv_sync_ops {
 	uint64_t (*ring)(void *ud);
 	/* Wall clock in ms, only for the "since" of QUORUM events. */
 	uint64_t (*wall_ms)(void *ud);
-	/* This node's QUORUM_ASK was delivered (dv_sync_ask_quorum). */
-	void (*asked)(void *ud);
+	/* This node's QUORUM_ASK was delivered (dv_sync_ask_quorum). answered:
+	 * in the view it was sent in, so the lowest member answers it; one
+	 * delivered in a later view is answered by nobody (its stamp names
+	 * the old view): the asker must ask again. */
+	void (*asked)(void *ud, bool answered);
 	/* Something worth a log line (LOG_* priority). */
 	void (*note)(void *ud, int prio, const char *msg);
 };
@@ -130,7 +133,7 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
 /* Corosync reported this partition's quorum in ring `ring`. */
 int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate);
-/* Corosync's quorum in ring `ring`, read afresh when members left (before
+/* Corosync's quorum in ring `ring`, read afresh at every membership (before
  * the configuration change is passed on): its notification comes through
  * another connection and may arrive only after a later ring's, and then be
  * dropped as stale, and the state's last membership would never be judged

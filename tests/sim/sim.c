@@ -802,19 +802,30 @@ static void op_exchanging(void *ud, bool on)
 		ask_quorum(d);
 }
 
-static void op_asked(void *ud)
-{
-	dv_gate_stream_asked(&((struct dmn *)ud)->gate);
-}
-
-static bool op_quorate(void *ud)
+static void op_asked(void *ud, bool answered)
 {
 	struct dmn *d = ud;
+
+	dv_gate_stream_asked(&d->gate, answered);
+	ask_quorum(d);
+}
+
+/* cluster_corosync.c's sync_quorate: what this node last learnt, never a
+ * fresh read. */
+static bool op_quorate(void *ud)
+{
+	return ((struct dmn *)ud)->local_quorate;
+}
+
+/* cluster_corosync.c's fresh_quorate, at every membership (an answer
+ * within the wait: the stalled quorum service is not modelled). */
+static bool fresh_quorate(struct dmn *d)
+{
 	bool q = truth_quorate(d->node);
 
 	if (q != d->local_quorate)
 		set_local_quorum(d, q);
-	return d->local_quorate;
+	return q;
 }
 
 static uint64_t op_ring(void *ud)
@@ -1088,8 +1099,8 @@ static void reconfigure(void)
 				left |= !conn_in(nset[s], nn[s], d->prev[j]);
 			memcpy(d->prev, nset[s], nn[s] * sizeof(int));
 			d->n_prev = nn[s];
-			if (left)
-				dv_sync_quorum_seen(d->sync, nodes[d->node].ring, op_quorate(d));
+			if (left || joined)
+				dv_sync_quorum_seen(d->sync, nodes[d->node].ring, fresh_quorate(d));
 			if (dv_sync_confchg(d->sync, ids, nn[s], joined, nodes[d->node].ring) < 0)
 				d->broken = true;
 		}

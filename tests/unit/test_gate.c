@@ -62,7 +62,7 @@ static void test_quorum_and_connection(void **state)
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g)); /* the stream may never show it */
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_false(dv_gate_should_ask(&g));
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* an exchange: nothing new, what is installed stays */
@@ -76,7 +76,7 @@ static void test_quorum_and_connection(void **state)
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
@@ -97,7 +97,7 @@ static void test_question_sent_before_loss_is_stale(void **state)
 	dv_gate_ask_sent(&g);
 	/* cut off before the question comes back */
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
-	dv_gate_stream_asked(&g); /* sent before the loss */
+	dv_gate_stream_asked(&g, true); /* sent before the loss */
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
 	/* a merge: Corosync says quorate, the stream has not confirmed it */
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
@@ -105,7 +105,28 @@ static void test_question_sent_before_loss_is_stale(void **state)
 	assert_true(dv_gate_should_ask(&g));
 	dv_gate_ask_sent(&g);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g); /* this one counts */
+	dv_gate_stream_asked(&g, true); /* this one counts */
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	dv_gate_clear(&g);
+}
+
+/* tests/sim seed 3275: a question that comes back in a later view than it
+ * was sent in is answered by nobody; the gate keeps waiting and wants to
+ * ask again, or it waited in "seen" for a QUORUM that never came. */
+static void test_unanswered_question_asks_again(void **state)
+{
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	(void)dv_gate_connected(&g, true);
+	(void)dv_gate_quorum(&g, true);
+	dv_gate_ask_sent(&g);
+	dv_gate_stream_asked(&g, false); /* the view changed on its way */
+	assert_true(dv_gate_should_ask(&g));
+	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	dv_gate_ask_sent(&g);
+	dv_gate_stream_asked(&g, true);
+	assert_false(dv_gate_should_ask(&g));
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
@@ -120,7 +141,7 @@ static void test_grants_held_while_closed(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	(void)dv_gate_stream_quorum(&g, true);
 	/* open: passed on at once */
 	assert_false(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
@@ -138,7 +159,7 @@ static void test_grants_held_while_closed(void **state)
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
@@ -363,7 +384,7 @@ static void test_handover_holds_answers(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	(void)dv_gate_stream_quorum(&g, true);
 	fx_claim(f, 2, 3, "10.1.1.5", DV_KIND_API); /* n2 has it */
 	assert_false(dv_gate_handing_over(f->e, &a));
@@ -397,7 +418,7 @@ static void test_ring_lease(void **state)
 	dv_gate_init(&g, false);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* the lease runs out: every address goes, once */
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
@@ -409,14 +430,14 @@ static void test_ring_lease(void **state)
 	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g));
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* during an exchange, a lapse still removes what is installed */
 	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
 	assert_int_equal(dv_gate_exchanging(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* a lapse after quorum was lost: the addresses went already */
 	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
@@ -436,7 +457,7 @@ static void test_takeover_wait(void **state)
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
 	(void)dv_gate_quorum(&g, true);
-	dv_gate_stream_asked(&g);
+	dv_gate_stream_asked(&g, true);
 	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
 	/* a member vanished: nothing new goes up, a grant is held back */
 	assert_int_equal(dv_gate_takeover_wait(&g, true), DV_GATE_KEEP);
@@ -457,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_solo_is_open),
 		cmocka_unit_test(test_quorum_and_connection),
 		cmocka_unit_test(test_question_sent_before_loss_is_stale),
+		cmocka_unit_test(test_unanswered_question_asks_again),
 		cmocka_unit_test(test_grants_held_while_closed),
 		cmocka_unit_test(test_handover_holds_answers),
 		cmocka_unit_test(test_refs_and_lost),
