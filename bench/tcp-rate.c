@@ -83,8 +83,8 @@ static void die(const char *what)
 
 static _Noreturn void serve(int port, const char *name)
 {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-				  .sin6_addr = IN6ADDR_ANY_INIT};
+	struct sockaddr_in6 sa = {
+		.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
 	char line[256], drain[CHUNK];
 	struct epoll_event ev, evs[64];
 	int ls, ep, one = 1, zero = 0;
@@ -112,7 +112,8 @@ static _Noreturn void serve(int port, const char *name)
 				while ((c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 					ev = (struct epoll_event){.events = EPOLLIN, .data.fd = c};
 					/* The name fits the empty send buffer of a new socket. */
-					if (write(c, line, len) != (ssize_t)len || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0)
+					if (write(c, line, len) != (ssize_t)len ||
+					    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0)
 						close(c);
 				}
 				continue;

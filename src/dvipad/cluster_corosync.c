@@ -78,6 +78,11 @@ struct corosync {
 	size_t flow_episode; /* messages queued since the queue was last empty */
 
 	bool local_quorate;
+	bool quorum_unknown; /* a fresh read timed out; no answer or notification since */
+	/* Quorum notifications so far, and how many there were and which CPG
+	 * ring it was when the fresh read was asked: a late answer counts
+	 * only if neither moved since (fresh_quorate). */
+	uint64_t quorum_notes, probe_notes, probe_ring;
 	uint64_t ring;	   /* the totem ring this node is in (its sequence number) */
 	uint64_t cpg_ring; /* the ring of CPG's latest configuration change */
 
@@ -195,10 +200,13 @@ static void set_local_quorum(struct corosync *cs, bool quorate)
 }
 
 /* What the sync protocol puts into its messages: the partition's quorum as
- * this node last learnt it (never a call that could block). */
-static bool sync_quorate(void *ud)
+ * this node last learnt it (never a call that could block), or -1 while a
+ * fresh read owes its answer (sync.h). */
+static int sync_quorate(void *ud)
 {
-	return ((struct corosync *)ud)->local_quorate;
+	struct corosync *cs = ud;
+
+	return cs->quorum_unknown ? -1 : cs->local_quorate;
 }
 
 /* Asked afresh when members leave: the quorum notification and the CPG
@@ -211,6 +219,9 @@ static int fresh_quorate(struct corosync *cs)
 {
 	int q = cs->probe ? dv_qprobe_ask(cs->probe, cs->fence.lease_us / 2) : -EIO;
 
+	cs->probe_notes = cs->quorum_notes;
+	cs->probe_ring = cs->cpg_ring;
+	cs->quorum_unknown = q < 0;
 	if (q < 0) {
 		log_warn("corosync: the quorum service did not answer within %llu ms; this partition counts as "
 			 "not quorate until it does",
@@ -223,7 +234,12 @@ static int fresh_quorate(struct corosync *cs)
 	return q;
 }
 
-/* The answer that came after fresh_quorate() stopped waiting. */
+/* The answer that came after fresh_quorate() stopped waiting. It goes into
+ * the stream too: the timeout made the lowest member say "not quorate"
+ * there, and no notification may come to say otherwise (one came before
+ * the question): a 3-node campaign saw every address down for 29 s after
+ * a corosync restart. An answer older than a notification that came since,
+ * or than a later membership, is dropped: those tell newer news. */
 static int on_probe_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct corosync *cs = ud;
@@ -234,10 +250,19 @@ static int on_probe_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 		(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
 		return 0;
 	}
-	if (q >= 0 && !cs->broken && !!q != cs->local_quorate) {
-		log_info("corosync: the quorum service answered late: partition %squorate", q ? "" : "not ");
-		set_local_quorum(cs, !!q);
+	if (q < 0 || cs->broken)
+		return 0;
+	/* Unknown stays until the notification of the later ring. */
+	if (cs->quorum_notes != cs->probe_notes || cs->cpg_ring != cs->probe_ring) {
+		log_debug("corosync: dropped the quorum service's late answer: newer news came since");
+		return 0;
 	}
+	log_info("corosync: the quorum service answered late: partition %squorate", q ? "" : "not ");
+	cs->quorum_unknown = false;
+	if (!!q != cs->local_quorate)
+		set_local_quorum(cs, !!q);
+	if (cs->sync && dv_sync_quorum_changed(cs->sync, cs->cpg_ring, !!q) < 0)
+		schedule_lost(cs);
 	return 0;
 }
 
@@ -482,6 +507,8 @@ static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
 		return;
 	}
 	cs->ring = ring_seq;
+	cs->quorum_notes++;
+	cs->quorum_unknown = false;
 	set_local_quorum(cs, !!quorate);
 	if (cs->sync && dv_sync_quorum_changed(cs->sync, ring_seq, !!quorate) < 0)
 		schedule_lost(cs);

@@ -197,7 +197,7 @@ static int send_summary(struct dv_sync *s)
 	dv_w_u8(&w, s->lost);
 	dv_w_u64(&w, s->applied);
 	dv_w_u64(&w, s->own_digest);
-	dv_w_u64(&w, s->ops->quorate(s->ud) ? s->ops->ring(s->ud) : 0);
+	dv_w_u64(&w, s->ops->quorate(s->ud) > 0 ? s->ops->ring(s->ud) : 0);
 	return send_w(s, &w);
 }
 
@@ -260,17 +260,19 @@ int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev)
 static int send_quorum(struct dv_sync *s)
 {
 	struct dv_wbuf w = {0};
-	bool quorate;
+	int quorate;
 
 	if (!s->synced || s->phase != IDLE || s->n_view == 0 || s->view[0] != s->self)
 		return 0;
 	quorate = s->ops->quorate(s->ud);
+	if (quorate < 0)
+		return 0; /* said when known (sync.h) */
 	/* Quorate in a later ring than the stream says: say it again, so
 	 * that the state is marked with the latest quorate ring. */
-	if (s->stream_quorate == (int)quorate && !s->quorum_due && !(quorate && s->ops->ring(s->ud) > s->qring))
+	if (s->stream_quorate == quorate && !s->quorum_due && !(quorate && s->ops->ring(s->ud) > s->qring))
 		return 0;
 	w_view(s, &w, MSG_QUORUM);
-	dv_w_u8(&w, quorate);
+	dv_w_u8(&w, (uint8_t)quorate);
 	dv_w_u64(&w, s->ops->ring(s->ud));
 	/* Owners chosen at this event (after members left) get their
 	 * "since" from it. */

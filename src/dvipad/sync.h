@@ -77,10 +77,14 @@ struct dv_sync_ops {
 	/* An exchange started (on), or ended and what was buffered during it
 	 * is applied. */
 	void (*exchanging)(void *ud, bool on);
-	/* Whether this node's partition is quorate, as Corosync says now
-	 * (asked afresh before a QUORUM event is sent: its notification and
-	 * the view change come through different connections). */
-	bool (*quorate)(void *ud);
+	/* Whether this node's partition is quorate, as this node last learnt
+	 * from Corosync: 1, 0, or -1 when it does not know (the quorum
+	 * service did not answer a fresh read in time). Unknown is not "not
+	 * quorate": the lowest member then puts nothing into the stream, or a
+	 * majority's state would be marked lost and a merge could prefer a
+	 * minority's (tests/sim invariant 3, seed 154); it does once it
+	 * knows (dv_sync_quorum_changed). */
+	int (*quorate)(void *ud);
 	/* The Corosync ring (totem configuration) this node is in now: its
 	 * sequence number. */
 	uint64_t (*ring)(void *ud);

@@ -156,6 +156,10 @@ struct dmn {
 	size_t n_prev;
 	bool local_quorate; /* what the glue last told the gate */
 	bool quorum_pending;
+	/* The fresh quorum read timed out and its answer is still to come;
+	 * notifications and ring when it was asked (cluster_corosync.c). */
+	bool probe_late, quorum_unknown;
+	uint64_t quorum_notes, probe_notes, probe_ring;
 	bool broken; /* sync returned an error: leave and join again */
 	bool lapsed; /* its ring lease ran out (own messages late) */
 	bool installed[NADDR];
@@ -217,13 +221,15 @@ enum fault {
 	F_CONCURRENT_JOIN,
 	F_SYNC_ERROR,
 	F_LEASE,
+	F_PROBE,
 	F__N
 };
 static const char *const fault_names[F__N] = {
-	"dvipad crash",	    "dvipad start", "corosync crash",	"corosync start",
-	"partition",	    "heal",	    "isolate node",	"move one node",
-	"merge two",	    "program exit", "concurrent joins", "sync error (rejoin)",
-	"ring lease lapse",
+	"dvipad crash",	    "dvipad start",	   "corosync crash",
+	"corosync start",   "partition",	   "heal",
+	"isolate node",	    "move one node",	   "merge two",
+	"program exit",	    "concurrent joins",	   "sync error (rejoin)",
+	"ring lease lapse", "quorum read timeout",
 };
 static uint64_t faults[F__N], total_steps, total_exchanges, total_msgs, total_drains, total_views;
 static uint64_t seed_steps; /* steps of the current seed */
@@ -811,18 +817,32 @@ static void op_asked(void *ud, bool answered)
 }
 
 /* cluster_corosync.c's sync_quorate: what this node last learnt, never a
- * fresh read. */
-static bool op_quorate(void *ud)
+ * fresh read; -1 while a timed-out read owes its answer. */
+static int op_quorate(void *ud)
 {
-	return ((struct dmn *)ud)->local_quorate;
+	struct dmn *d = ud;
+
+	return d->quorum_unknown ? -1 : d->local_quorate;
 }
 
-/* cluster_corosync.c's fresh_quorate, at every membership (an answer
- * within the wait: the stalled quorum service is not modelled). */
-static bool fresh_quorate(struct dmn *d)
+/* cluster_corosync.c's fresh_quorate, at every membership: 1 or 0, or -1
+ * when the quorum service did not answer within the wait (a fault): not
+ * quorate until it answers (act_probe_answer) or notifies. */
+static int fresh_quorate(struct dmn *d)
 {
 	bool q = truth_quorate(d->node);
 
+	d->probe_notes = d->quorum_notes;
+	d->probe_ring = nodes[d->node].ring;
+	d->quorum_unknown = false;
+	if (chance(4)) {
+		d->quorum_unknown = true;
+		faults[F_PROBE]++;
+		d->probe_late = true;
+		tr("    n%u: the quorum service does not answer in time", d->node);
+		set_local_quorum(d, false);
+		return -1;
+	}
 	if (q != d->local_quorate)
 		set_local_quorum(d, q);
 	return q;
@@ -1099,8 +1119,12 @@ static void reconfigure(void)
 				left |= !conn_in(nset[s], nn[s], d->prev[j]);
 			memcpy(d->prev, nset[s], nn[s] * sizeof(int));
 			d->n_prev = nn[s];
-			if (left || joined)
-				dv_sync_quorum_seen(d->sync, nodes[d->node].ring, fresh_quorate(d));
+			if (left || joined) {
+				int q = fresh_quorate(d);
+
+				if (q >= 0)
+					dv_sync_quorum_seen(d->sync, nodes[d->node].ring, q);
+			}
 			if (dv_sync_confchg(d->sync, ids, nn[s], joined, nodes[d->node].ring) < 0)
 				d->broken = true;
 		}
@@ -1145,7 +1169,7 @@ static void connect_cpg(struct dmn *d)
 	d->conn = ++next_conn;
 	d->n_prev = 0;
 	d->view = -1;
-	d->quorum_pending = false;
+	d->quorum_pending = d->probe_late = d->quorum_unknown = false;
 	d->local_quorate = !q;
 	set_local_quorum(d, q);
 }
@@ -1156,7 +1180,7 @@ static void lose_cpg(struct dmn *d)
 	d->sync = dv_sync_free(d->sync);
 	d->view = -1;
 	d->broken = false;
-	d->quorum_pending = false;
+	d->quorum_pending = d->probe_late = d->quorum_unknown = false;
 	d->n_prev = 0;
 	cl_connected(d, false);
 }
@@ -1481,9 +1505,39 @@ static void act_quorum_notify(void)
 		return;
 	d = c[rnd(n)];
 	d->quorum_pending = false;
+	d->quorum_notes++;
+	d->quorum_unknown = false;
 	tr("n%u: votequorum says %squorate", d->node, truth_quorate(d->node) ? "" : "not ");
 	set_local_quorum(d, truth_quorate(d->node));
 	if (d->sync && dv_sync_quorum_changed(d->sync, nodes[d->node].ring, truth_quorate(d->node)) < 0)
+		d->broken = true;
+}
+
+/* cluster_corosync.c's on_probe_io: the late answer of a fresh read, taken
+ * only if no notification and no membership came since. */
+static void act_probe_answer(void)
+{
+	struct dmn *c[MAXN], *d;
+	unsigned n = 0;
+	bool q;
+
+	for (unsigned i = 1; i <= N; i++)
+		if (nodes[i].d && nodes[i].d->probe_late)
+			c[n++] = nodes[i].d;
+	if (!n)
+		return;
+	d = c[rnd(n)];
+	d->probe_late = false;
+	q = truth_quorate(d->node);
+	if (d->quorum_notes != d->probe_notes || nodes[d->node].ring != d->probe_ring) {
+		tr("n%u: the quorum service's late answer comes (dropped)", d->node);
+		return;
+	}
+	tr("n%u: the quorum service answers late: %squorate", d->node, q ? "" : "not ");
+	d->quorum_unknown = false;
+	if (q != d->local_quorate)
+		set_local_quorum(d, q);
+	if (d->sync && dv_sync_quorum_changed(d->sync, nodes[d->node].ring, q) < 0)
 		d->broken = true;
 }
 
@@ -1714,7 +1768,7 @@ static bool stable(void)
 
 		if (!d)
 			continue;
-		if (d->quorum_pending || d->broken || d->lapsed)
+		if (d->quorum_pending || d->probe_late || d->broken || d->lapsed)
 			return false;
 		if (d->sync) {
 			dv_sync_info(d->sync, &info);
@@ -1942,7 +1996,7 @@ static bool do_step(bool drain)
 		{4, act_dvipad_crash, true},   {8, act_dvipad_start, true},    {3, act_corosync_crash, true},
 		{8, act_corosync_start, true}, {5, act_partition, true},       {6, act_heal, true},
 		{5, act_isolate, true},	       {6, act_move_node, true},       {3, act_merge, true},
-		{6, act_lease, true},
+		{6, act_lease, true},	       {30, act_probe_answer, false},
 	};
 	unsigned total = 0, x;
 
@@ -1952,8 +2006,11 @@ static bool do_step(bool drain)
 		bool m = any_msg(), q = false;
 		struct dmn *lapsed = NULL;
 
+		bool late = false;
+
 		for (unsigned i = 1; i <= N; i++) {
 			q |= nodes[i].d && nodes[i].d->quorum_pending;
+			late |= nodes[i].d && nodes[i].d->probe_late;
 			if (nodes[i].d && nodes[i].d->lapsed)
 				lapsed = nodes[i].d;
 		}
@@ -1964,6 +2021,8 @@ static bool do_step(bool drain)
 			act_deliver();
 		else if (q)
 			act_quorum_notify();
+		else if (late)
+			act_probe_answer();
 	} else {
 		for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
 			total += acts[i].weight;

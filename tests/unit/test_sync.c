@@ -154,7 +154,7 @@ static void op_asked(void *ud, bool answered)
 	n->answered += answered;
 }
 
-static bool op_quorate(void *ud)
+static int op_quorate(void *ud)
 {
 	return ((struct node *)ud)->quorate;
 }
