@@ -36,6 +36,7 @@
 #include "cluster.h"
 #include "fence.h"
 #include "log.h"
+#include "metrics.h"
 #include "prio.h"
 #include "quorum_probe.h"
 #include "sync.h"
@@ -433,7 +434,10 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * change grants anything (a standby must not be told to bind to an
 	 * address a non-quorate node will not install). */
 	if (n_left > 0) {
-		int q = fresh_quorate(cs);
+		int q;
+
+		dv_metrics.members_left_us = dv_mono_us(); /* where the takeovers it causes start */
+		q = fresh_quorate(cs);
 
 		if (q >= 0)
 			dv_sync_quorum_seen(cs->sync, cs->cpg_ring, q);
