@@ -32,8 +32,8 @@ struct dv_metrics_http {
 	void *ud;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body,
-			     size_t len, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body, size_t len,
+			     enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result r;
@@ -107,8 +107,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	log_warn("metrics endpoint: %s", msg);
 }
 
-int dv_metrics_http_open(sd_event *ev, const struct dv_addr *addr, uint16_t port, dv_metrics_render_fn render,
-			 void *ud, struct dv_metrics_http **ret)
+int dv_metrics_http_open(sd_event *ev, const struct dv_addr *addr, uint16_t port, dv_metrics_render_fn render, void *ud,
+			 struct dv_metrics_http **ret)
 {
 	struct sockaddr_storage ss = {0};
 	struct dv_metrics_http *h;
@@ -139,9 +139,10 @@ int dv_metrics_http_open(sd_event *ev, const struct dv_addr *addr, uint16_t port
 	 * errno and its logger. */
 	errno = 0;
 	h->mhd = MHD_start_daemon(flags, port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				  (unsigned)MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_IP,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, NULL, MHD_OPTION_END);
 	if (!h->mhd) {
 		r = errno ? -errno : -EADDRNOTAVAIL;
 		free(h);

@@ -20,6 +20,6 @@ struct dv_metrics_http;
 typedef int (*dv_metrics_render_fn)(void *ud, char **ret, size_t *ret_len);
 
 /* Listen on addr:port. 0, or -errno (-EADDRINUSE, -EACCES, ...). */
-int dv_metrics_http_open(sd_event *ev, const struct dv_addr *addr, uint16_t port, dv_metrics_render_fn render,
-			 void *ud, struct dv_metrics_http **ret);
+int dv_metrics_http_open(sd_event *ev, const struct dv_addr *addr, uint16_t port, dv_metrics_render_fn render, void *ud,
+			 struct dv_metrics_http **ret);
 struct dv_metrics_http *dv_metrics_http_free(struct dv_metrics_http *h);
