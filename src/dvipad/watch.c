@@ -18,9 +18,12 @@
 
 #define MAX_STARTED DV_ENGINE_MAX_VIPAS
 
+/* An address taken over, not installed yet; or (orphans) one whose owner
+ * left the group, waiting for the quorum's confirmation to get a new one. */
 struct takeover_start {
 	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
 	uint64_t at_us;
+	dv_nodeid_t owner; /* orphans: the owner that left */
 };
 
 /*
@@ -43,6 +46,22 @@ static uint64_t cause_us(const struct dv_engine *e, const struct dv_event *ev)
 	return ago_us < now ? now - ago_us : now;
 }
 
+static void remember_names(struct dv_watch *w, const struct dv_engine *e)
+{
+	const dv_nodeid_t *m;
+	size_t n = dv_engine_members(e, &m);
+
+	w->n_names = 0;
+	for (size_t i = 0; i < n && w->n_names < DV_ENGINE_MAX_NODES; i++) {
+		const char *name = dv_engine_node_name(e, m[i]);
+
+		if (!name)
+			continue;
+		w->name_ids[w->n_names] = m[i];
+		snprintf(w->names[w->n_names++], DV_NODE_NAME_MAX, "%s", name);
+	}
+}
+
 void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct dv_control *ctl,
 		     const struct dv_event *ev)
 {
@@ -52,47 +71,64 @@ void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct
 	bool scan = ev->type != DV_EV_CLIENT_GONE || ev->node != dv_engine_self(e) || dv_control_monitored(ctl);
 
 	w->cause_us = cause_us(e, ev);
+	if (ev->type == DV_EV_MEMBERSHIP)
+		remember_names(w, e);
 	if (dv_changes_before(&w->changes, e, ev, scan) < 0)
 		log_warn("out of memory: the changes of an event are not reported");
 }
 
-static void started_forget(struct dv_watch *w, const struct dv_addr *a)
+/* Take a's entry out of t: the caller frees it; NULL if none. */
+static struct takeover_start *start_take(struct dv_hashtab *t, const struct dv_addr *a)
 {
-	void **slot = dv_hashtab_find(&w->started, dv_addr_hash(a), dv_addr_item_match, a);
+	void **slot = dv_hashtab_find(t, dv_addr_hash(a), dv_addr_item_match, a);
+	struct takeover_start *s;
 
 	if (!slot)
-		return;
-	free(*slot);
-	dv_hashtab_del(&w->started, slot, dv_addr_item_hash);
+		return NULL;
+	s = *slot;
+	dv_hashtab_del(t, slot, dv_addr_item_hash);
+	return s;
 }
 
-static void started_note(struct dv_watch *w, const struct dv_addr *a)
+static void start_note(struct dv_hashtab *t, const struct dv_addr *a, uint64_t at_us, dv_nodeid_t owner)
 {
-	struct takeover_start *t;
+	struct takeover_start *s = start_take(t, a);
 
-	started_forget(w, a);
-	if (dv_hashtab_size(&w->started) >= MAX_STARTED)
+	if (!s && dv_hashtab_size(t) >= MAX_STARTED)
 		return;
-	t = malloc(sizeof(*t));
-	if (!t)
+	if (!s && !(s = malloc(sizeof(*s))))
 		return;
-	t->addr = *a;
-	t->at_us = w->cause_us;
-	if (dv_hashtab_put(&w->started, t, dv_addr_item_hash) < 0)
-		free(t);
+	*s = (struct takeover_start){.addr = *a, .at_us = at_us, .owner = owner};
+	if (dv_hashtab_put(t, s, dv_addr_item_hash) < 0)
+		free(s);
 }
 
-static const char *node_name(const struct dv_engine *e, dv_nodeid_t id, char buf[static 32])
+static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
+{
+	const dv_nodeid_t *m;
+	size_t n = dv_engine_members(e, &m);
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i] == id)
+			return true;
+	return false;
+}
+
+static const char *node_name(const struct dv_watch *w, const struct dv_engine *e, dv_nodeid_t id, char buf[static 32])
 {
 	const char *n = id ? dv_engine_node_name(e, id) : "";
 
 	if (n)
 		return n;
+	for (size_t i = 0; i < w->n_names; i++)
+		if (w->name_ids[i] == id)
+			return w->names[i];
 	snprintf(buf, 32, "node %u", id);
 	return buf;
 }
 
-static void publish(struct dv_control *ctl, const struct dv_engine *e, const struct dv_change *c)
+static void publish(const struct dv_watch *w, struct dv_control *ctl, const struct dv_engine *e,
+		    const struct dv_change *c)
 {
 	struct dv_msgb *b = dv_control_change_begin(ctl);
 	char s[DV_ADDR_STRLEN], n1[32], n2[32];
@@ -109,15 +145,15 @@ static void publish(struct dv_control *ctl, const struct dv_engine *e, const str
 
 		for (size_t i = 0; i < n && len < sizeof(list); i++)
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
-						node_name(e, m[i], n1));
+						node_name(w, e, m[i], n1));
 		dv_msgb_field_str(b, "members", list);
 		dv_msgb_field_bool(b, "quorate", c->quorate);
 	} else {
 		dv_msgb_field_str(b, "addr", dv_addr_fmt(&c->addr, s));
 		if (c->from)
-			dv_msgb_field_str(b, "from", node_name(e, c->from, n1));
+			dv_msgb_field_str(b, "from", node_name(w, e, c->from, n1));
 		if (c->to)
-			dv_msgb_field_str(b, "to", node_name(e, c->to, n2));
+			dv_msgb_field_str(b, "to", node_name(w, e, c->to, n2));
 		if (c->origin)
 			dv_msgb_field_str(b, "origin", dv_origin_name(c->origin));
 		if (c->kind == DV_CHANGE_GRANT)
@@ -132,12 +168,31 @@ struct after {
 	struct dv_watch *w;
 	const struct dv_engine *e;
 	struct dv_control *ctl;
+	const struct dv_event *ev;
 };
 
-static void on_change(void *ud, const struct dv_change *c)
+static void on_change(void *ud, const struct dv_change *change)
 {
 	struct after *a = ud;
 	dv_nodeid_t self = dv_engine_self(a->e);
+	struct dv_change orphan_taken;
+	const struct dv_change *c = change;
+	struct takeover_start *o;
+	uint64_t cause = a->w->cause_us;
+
+	/* The owner left the group: while quorum is confirmed nobody gets its
+	 * addresses, then the confirmation gives them to new owners. That is
+	 * one takeover, from the departure on. */
+	if (c->kind == DV_CHANGE_RELEASE && a->ev->type == DV_EV_MEMBERSHIP && !is_member(a->e, c->from))
+		start_note(&a->w->orphans, &c->addr, cause, c->from);
+	if (c->kind == DV_CHANGE_ACTIVATION && (o = start_take(&a->w->orphans, &c->addr))) {
+		orphan_taken = *c;
+		orphan_taken.kind = DV_CHANGE_TAKEOVER;
+		orphan_taken.from = o->owner;
+		cause = o->at_us;
+		free(o);
+		c = &orphan_taken;
+	}
 
 	switch (c->kind) {
 	case DV_CHANGE_QUORUM:
@@ -148,7 +203,7 @@ static void on_change(void *ud, const struct dv_change *c)
 		break;
 	case DV_CHANGE_TAKEOVER:
 		if (c->to == self)
-			started_note(a->w, &c->addr);
+			start_note(&a->w->started, &c->addr, cause, c->from);
 		break;
 	case DV_CHANGE_MOVE:
 		if (c->to == self)
@@ -159,38 +214,43 @@ static void on_change(void *ud, const struct dv_change *c)
 	}
 	/* Taken from this node before it was installed: no takeover here. */
 	if (c->from == self && c->to != self)
-		started_forget(a->w, &c->addr);
+		free(start_take(&a->w->started, &c->addr));
 	if (dv_control_monitored(a->ctl))
-		publish(a->ctl, a->e, c);
+		publish(a->w, a->ctl, a->e, c);
 }
 
 void dv_watch_after(struct dv_watch *w, const struct dv_engine *e, struct dv_control *ctl, const struct dv_event *ev,
 		    const struct dv_effects *fx)
 {
-	struct after a = {.w = w, .e = e, .ctl = ctl};
+	struct after a = {.w = w, .e = e, .ctl = ctl, .ev = ev};
 
 	dv_changes_after(&w->changes, e, ev, fx, on_change, &a);
 }
 
 void dv_watch_installed(struct dv_watch *w, const struct dv_engine *e, const struct dv_addr *a)
 {
-	void **slot = dv_hashtab_find(&w->started, dv_addr_hash(a), dv_addr_item_match, a);
+	struct takeover_start *t = start_take(&w->started, a);
 	struct dv_vipa_info v;
 
 	dv_metrics_activated(dv_engine_lookup(e, a, &v) == 0 ? v.origin : DV_ORIGIN_NONE);
-	if (!slot)
+	if (!t)
 		return;
-	dv_metrics_takeover(dv_mono_us() - ((struct takeover_start *)*slot)->at_us);
-	free(*slot);
-	dv_hashtab_del(&w->started, slot, dv_addr_item_hash);
+	dv_metrics_takeover(dv_mono_us() - t->at_us);
+	free(t);
+}
+
+static void starts_clear(struct dv_hashtab *t)
+{
+	struct takeover_start *s;
+
+	DV_HASHTAB_FOREACH(s, t)
+		free(s);
+	dv_hashtab_clear(t);
 }
 
 void dv_watch_free(struct dv_watch *w)
 {
-	struct takeover_start *t;
-
-	DV_HASHTAB_FOREACH(t, &w->started)
-		free(t);
-	dv_hashtab_clear(&w->started);
+	starts_clear(&w->started);
+	starts_clear(&w->orphans);
 	dv_changes_free(&w->changes);
 }

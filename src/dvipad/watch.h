@@ -18,7 +18,15 @@ struct dv_watch {
 	/* Addresses this node took over and has not installed yet (struct
 	 * takeover_start): the gate may hold the install back. */
 	struct dv_hashtab started;
+	/* Addresses whose owner left the group and that have no owner yet:
+	 * the next activation is a takeover (see on_change()). */
+	struct dv_hashtab orphans;
 	uint64_t cause_us; /* CLOCK_MONOTONIC: the cause of the event being applied */
+	/* The names of the members before the event: a node that left is
+	 * named in the changes its departure causes. */
+	size_t n_names;
+	dv_nodeid_t name_ids[DV_ENGINE_MAX_NODES];
+	char names[DV_ENGINE_MAX_NODES][DV_NODE_NAME_MAX];
 };
 
 /* Around dv_engine_apply(ev) (ctl may be NULL). */

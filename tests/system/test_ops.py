@@ -9,6 +9,7 @@ and their values must move with real events: an activation, a refusal,
 announcements sent on the link.
 """
 import json
+import signal
 import threading
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -166,3 +167,53 @@ def test_monitor_prints_changes_in_order(lan, dvipad):
     finally:
         mon.stop()
         text.stop()
+
+
+def test_takeovers_counted_and_monitored_in_a_cluster(cluster):
+    """Two takeovers on three Corosync nodes, each counted with its duration
+    by the node that took over, and seen in order by a monitor on n3:
+
+      holder on n1 (kill -9)   -> standby on n2 granted  (cause: n1's client gone)
+      dvipad on n2 (kill -9)   -> standby on n3 granted  (cause: n2 left the group)
+    """
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    mon = Monitor(n3, "--json")
+    try:
+        p = cluster.holder("n1", VIPA, 8080, "--name", "primary")
+        p.wait_line("listening")
+        s2 = cluster.holder("n2", VIPA, 8080, "--standby", "100", "--name", "standby2")
+        s3 = cluster.holder("n3", VIPA, 8080, "--standby", "50", "--name", "standby3")
+        wait_for(lambda: len((n3.vipa(VIPA) or {}).get("standbys", [])) == 2, what="standbys registered")
+        assert value(ctl_metrics(n2), "dvipa_takeovers_total") == 0
+
+        p.kill()
+        s2.wait_line("listening")
+        m = ctl_metrics(n2)
+        assert value(m, "dvipa_takeovers_total") == 1
+        assert value(m, "dvipa_takeover_duration_seconds_count") == 1
+        assert 0 < value(m, "dvipa_takeover_duration_seconds_sum") < 5
+        assert value(m, "dvipa_takeover_duration_seconds_bucket", le="+Inf") == 1
+        assert value(m, "dvipa_activations_total", origin="api") == 1
+        assert value(ctl_metrics(n1), "dvipa_deactivations_total") == 1
+        assert value(ctl_metrics(n1), "dvipa_takeovers_total") == 0
+
+        n2.stop(sig=signal.SIGKILL)
+        s3.wait_line("listening")
+        m = ctl_metrics(n3)
+        assert value(m, "dvipa_takeovers_total") == 1
+        assert 0 < value(m, "dvipa_takeover_duration_seconds_sum") < 10
+        assert value(m, "dvipa_members") == 2
+        assert value(m, "dvipa_quorate") == 1
+
+        def changes():
+            return [json.loads(l) for l in mon.lines]
+
+        wait_for(lambda: any(e["event"] == "membership" and e["members"] == "n1,n3" for e in changes()),
+                 what="n2's departure in the monitor")
+        got = [(e["event"], e.get("from"), e.get("to")) for e in changes() if e.get("addr") == VIPA]
+        # n2's departure leaves the VIPA without owner until the group
+        # confirms its quorum; then n3's standby takes it over.
+        assert got == [("activation", None, "n1"), ("takeover", "n1", "n2"), ("release", "n2", None),
+                       ("takeover", "n2", "n3"), ("grant", None, "n3")], got
+    finally:
+        mon.stop()
