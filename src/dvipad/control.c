@@ -175,11 +175,29 @@ static void queued_less(struct dv_client *cl, size_t n)
 		cl->ctl->users_queued -= n;
 }
 
+/* Forget what waits for cl. */
+static void queue_drop(struct dv_client *cl)
+{
+	bool trim = cl->out_bytes >= (1u << 20);
+
+	while (cl->out_head) {
+		struct outmsg *m = cl->out_head;
+
+		cl->out_head = m->next;
+		queued_less(cl, m->len);
+		free(m);
+	}
+	cl->out_tail = NULL;
+	/* Give a large queue's memory back to the system, not just to
+	 * malloc. */
+	if (trim)
+		(void)malloc_trim(0);
+}
+
 static void client_free(struct dv_client *cl, bool notify)
 {
 	struct dv_control *c = cl->ctl;
 	struct dv_client **pp;
-	bool trim;
 
 	for (pp = &c->buckets[cl->id % CLIENT_BUCKETS]; *pp != cl; pp = &(*pp)->next_bucket)
 		;
@@ -194,18 +212,7 @@ static void client_free(struct dv_client *cl, bool notify)
 
 	sd_event_source_disable_unref(cl->io);
 	close(cl->fd);
-	trim = cl->out_bytes >= (1u << 20);
-	while (cl->out_head) {
-		struct outmsg *m = cl->out_head;
-
-		cl->out_head = m->next;
-		queued_less(cl, m->len);
-		free(m);
-	}
-	/* Give a large queue's memory back to the system, not just to
-	 * malloc. */
-	if (trim)
-		(void)malloc_trim(0);
+	queue_drop(cl);
 	acct_put(c, cl->acct);
 	if (cl->monitor_seq)
 		c->n_monitors--;
@@ -1074,6 +1081,9 @@ static void monitor_overrun(struct dv_client *cl)
 		       cl->id, (int)cl->cred.pid, (unsigned)cl->cred.uid);
 	snprintf(msg, sizeof(msg), "overrun: the monitor did not read %zu bytes of changes; it missed changes",
 		 cl->out_bytes);
+	/* What waits is dropped now, not when the reader gets to it: it may
+	 * never read again. */
+	queue_drop(cl);
 	dv_msgb_init(b, DV_MSG_RESULT, cl->monitor_seq);
 	dv_msgb_put_u32(b, DV_A_RESULT, DV_R_LIMIT);
 	dv_msgb_put_str(b, DV_A_REASON, msg);

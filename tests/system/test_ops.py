@@ -217,3 +217,32 @@ def test_takeovers_counted_and_monitored_in_a_cluster(cluster):
                        ("takeover", "n2", "n3"), ("grant", None, "n3")], got
     finally:
         mon.stop()
+
+
+def test_monitor_that_does_not_read_is_dropped(lan, dvipad):
+    """A stopped monitor is told it overran and is disconnected once 1 MiB
+    of changes waits for it; what waited for it is freed at once."""
+    dvipad.write_conf(text=BASE_CONF.format(lease=30, extra="").replace("PROBE COUNT 2", "PROBE COUNT 0"))
+    dvipad.start()
+    mon = Monitor(dvipad)
+    mon.proc.send_signal(signal.SIGSTOP)
+    vipas = [arg for i in range(256) for arg in ("--vipa", f"2001:db8::1:{i + 1:x}")]
+    try:
+        # 512 changes a run, about 90 KiB: the cap and the socket's
+        # buffers are passed within 20 runs.
+        for _ in range(40):
+            dvipad.ctl("run", *vipas, "--", "true")
+            if "does not keep up with the changes" in dvipad.log.read_text():
+                break
+        else:
+            raise AssertionError("the stopped monitor was never dropped")
+        # Its changes are dropped at once; only its last message waits.
+        queued = dvipad.status()["daemon"]["queued_bytes"]
+        assert 0 < queued < 512, queued
+    finally:
+        mon.proc.send_signal(signal.SIGCONT)
+    assert mon.proc.wait(10) == 9
+    mon.reader.join(5)
+    assert "overrun" in mon.proc.stderr.read()
+    # What the socket held before the overrun still arrives, in order.
+    assert mon.lines and " activation 2001:db8::1:1 on host1 (api)" in mon.lines[0], mon.lines[:1]
