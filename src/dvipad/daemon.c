@@ -1764,28 +1764,45 @@ static const struct dv_control_ops control_ops = {
 	.metrics = ctl_metrics,
 };
 
-int dv_daemon_listen(struct dv_daemon *d, const char *path)
-{
-	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
-	char s[DV_ADDR_STRLEN];
-
-	if (r < 0)
-		return r;
-	rangetab_open(d, path);
 #ifdef DVIPA_METRICS_HTTP
+/* METRICS LISTEN: a configured endpoint that cannot listen stops dvipad. */
+static int open_metrics_http(struct dv_daemon *d)
+{
+	const struct dv_addr *a = &d->conf->metrics_addr;
+	char s[DV_ADDR_STRLEN];
+	int r;
+
 	if (!d->conf->metrics_port)
 		return 0;
-	dv_addr_fmt(&d->conf->metrics_addr, s);
-	r = dv_metrics_http_open(d->ev, &d->conf->metrics_addr, d->conf->metrics_port, http_metrics, d,
-				 &d->metrics_http);
+	dv_addr_fmt(a, s);
+	r = dv_metrics_http_open(d->ev, a, d->conf->metrics_port, http_metrics, d, &d->metrics_http);
 	if (r < 0)
 		log_err("%s: METRICS LISTEN %s port %u: cannot listen: %s", d->conf->file, s, d->conf->metrics_port,
 			strerror(-r));
 	else
-		log_info("metrics at http://%s%s%s:%u/metrics", d->conf->metrics_addr.family == AF_INET6 ? "[" : "", s,
-			 d->conf->metrics_addr.family == AF_INET6 ? "]" : "", d->conf->metrics_port);
-#endif
+		log_info("metrics at http://%s%s%s:%u/metrics", a->family == AF_INET6 ? "[" : "", s,
+			 a->family == AF_INET6 ? "]" : "", d->conf->metrics_port);
 	return r;
+}
+#endif
+
+int dv_daemon_listen(struct dv_daemon *d, const char *path)
+{
+	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
+
+	if (r < 0)
+		return r;
+	rangetab_open(d, path);
+	return 0;
+}
+
+int dv_daemon_serve_metrics(struct dv_daemon *d)
+{
+#ifdef DVIPA_METRICS_HTTP
+	return open_metrics_http(d);
+#else
+	return 0; /* the parser refused METRICS in such a build */
+#endif
 }
 
 const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)

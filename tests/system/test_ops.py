@@ -100,7 +100,9 @@ def test_metrics_listen_refused_port_is_said(lan, dvipad):
         dvipad.write_conf(text=METRICS_CONF.format(lease=30, extra=""))
         dvipad.start(wait=False)
         assert dvipad.proc.wait(10) != 0
-        assert "METRICS LISTEN 127.0.0.1 port 9101: cannot listen" in dvipad.log.read_text()
+        log = dvipad.log.read_text()
+        assert "METRICS LISTEN 127.0.0.1 port 9101: cannot listen" in log, log
+        assert "another dvipad" not in log, log
     finally:
         blocker.kill()
         blocker.wait()
