@@ -156,8 +156,10 @@ static void publish(const struct dv_watch *w, struct dv_control *ctl, const stru
 			dv_msgb_field_str(b, "to", node_name(w, e, c->to, n2));
 		if (c->origin)
 			dv_msgb_field_str(b, "origin", dv_origin_name(c->origin));
-		if (c->kind == DV_CHANGE_GRANT)
+		if (c->kind == DV_CHANGE_GRANT) {
 			dv_msgb_field_u64(b, "client", c->client);
+			dv_msgb_field_u64(b, "pid", (uint64_t)dv_control_client_pid(ctl, c->client));
+		}
 		if (c->reason && *c->reason)
 			dv_msgb_field_str(b, "reason", c->reason);
 	}

@@ -158,6 +158,7 @@ def test_monitor_prints_changes_in_order(lan, dvipad):
             ("release", VIPA),                        # the standby died too
         ], got
         assert got[3]["to"] == "host1" and "standby rank 100" in got[3]["reason"]
+        assert got[3]["pid"] == s.proc.pid  # ip netns exec execs the holder
         assert got[0]["to"] == "host1" and got[0]["origin"] == "operator"
         assert got[1]["from"] == "host1" and "to" not in got[1]
         for e in got:

@@ -36,15 +36,15 @@ struct run {
 	uint64_t t;
 };
 
-static struct dv_addr A(const char *s)
-{
+static struct dv_addr A(const char *s) {
 	struct dv_addr a;
 
 	assert_int_equal(dv_addr_parse(s, &a), 0);
 	return a;
 }
 
-static void collect(void *ud, const struct dv_change *c)
+static void
+collect(void *ud, const struct dv_change *c)
 {
 	struct run *r = ud;
 
@@ -109,8 +109,7 @@ static int setup(void **ud)
 	assert_non_null(r->e);
 	assert_int_equal(dv_prefix_parse("10.1.1.0/24", &r->range.prefix), 0);
 	r->range.policy = DV_POLICY_NONDISRUPTIVE;
-	step(r, (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 1, .membership = {.n = 3, .nodes = all3}},
-	     true);
+	step(r, (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 1, .membership = {.n = 3, .nodes = all3}}, true);
 	expect(r, 0, DV_CHANGE_MEMBERSHIP, NULL, 0, 0);
 	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = true}, true);
 	assert_int_equal(r->n, 1);
@@ -155,9 +154,10 @@ static void test_activation_takeover_release(void **ud)
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_TAKEOVER, "10.1.1.20", 1, 2);
 
-	step(r, (struct dv_event){.type = DV_EV_RELEASE,
-				  .node = 2,
-				  .release = {.client = 9, .seq = 2, .addr = A("10.1.1.20"), .kind = DV_KIND_API}},
+	step(r,
+	     (struct dv_event){.type = DV_EV_RELEASE,
+			       .node = 2,
+			       .release = {.client = 9, .seq = 2, .addr = A("10.1.1.20"), .kind = DV_KIND_API}},
 	     false);
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_RELEASE, "10.1.1.20", 2, 0);
