@@ -433,11 +433,9 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * Ask now, so that the daemon closes its gate before the membership
 	 * change grants anything (a standby must not be told to bind to an
 	 * address a non-quorate node will not install). */
+	dv_metrics.view_changed_us = dv_mono_us(); /* where the takeovers it causes start */
 	if (n_left > 0) {
-		int q;
-
-		dv_metrics.members_left_us = dv_mono_us(); /* where the takeovers it causes start */
-		q = fresh_quorate(cs);
+		int q = fresh_quorate(cs);
 
 		if (q >= 0)
 			dv_sync_quorum_seen(cs->sync, cs->cpg_ring, q);

@@ -49,9 +49,9 @@ struct dv_metrics {
 	uint64_t probe_conflicts;
 	uint64_t requests[DV_METRICS_REQ_TYPES];
 	uint64_t transfers[DV_TRANSFER_N];
-	/* CLOCK_MONOTONIC of the last Corosync configuration change with
-	 * members leaving: where a takeover it caused starts. */
-	uint64_t members_left_us;
+	/* CLOCK_MONOTONIC of the last Corosync configuration change: where
+	 * a takeover caused by the membership it brings starts. */
+	uint64_t view_changed_us;
 };
 
 extern struct dv_metrics dv_metrics;

@@ -27,9 +27,10 @@ struct takeover_start {
 };
 
 /*
- * When the cause of ev happened, on this node's CLOCK_MONOTONIC. Members
- * leaving: when Corosync told this node (the token timeout is before it,
- * and is Corosync's; the state exchange after it is dvipa's). An event from
+ * When the cause of ev happened, on this node's CLOCK_MONOTONIC. A
+ * membership: when Corosync last told this node of a configuration change
+ * (the token timeout is before it, and is Corosync's; the state exchange
+ * after it is dvipa's). An event from
  * another node (a holder's release or exit, an address handed over): when
  * that node sent it, by its wall clock, so the cluster's round trip
  * counts. Otherwise now.
@@ -38,8 +39,8 @@ static uint64_t cause_us(const struct dv_engine *e, const struct dv_event *ev)
 {
 	uint64_t now = dv_mono_us(), wall = dv_wall_ms(), ago_us;
 
-	if (ev->type == DV_EV_MEMBERSHIP && dv_metrics.members_left_us)
-		return dv_metrics.members_left_us;
+	if (ev->type == DV_EV_MEMBERSHIP && dv_metrics.view_changed_us)
+		return dv_metrics.view_changed_us;
 	if (ev->node == dv_engine_self(e) || !ev->time_ms || ev->time_ms > wall)
 		return now;
 	ago_us = (wall - ev->time_ms) * 1000;
@@ -101,6 +102,15 @@ static void start_note(struct dv_hashtab *t, const struct dv_addr *a, uint64_t a
 	*s = (struct takeover_start){.addr = *a, .at_us = at_us, .owner = owner};
 	if (dv_hashtab_put(t, s, dv_addr_item_hash) < 0)
 		free(s);
+}
+
+static void starts_clear(struct dv_hashtab *t)
+{
+	struct takeover_start *s;
+
+	DV_HASHTAB_FOREACH(s, t)
+		free(s);
+	dv_hashtab_clear(t);
 }
 
 static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
@@ -227,6 +237,10 @@ void dv_watch_after(struct dv_watch *w, const struct dv_engine *e, struct dv_con
 	struct after a = {.w = w, .e = e, .ctl = ctl, .ev = ev};
 
 	dv_changes_after(&w->changes, e, ev, fx, on_change, &a);
+	/* The confirmation of quorum gave the departed owners' addresses to
+	 * whom it would: one that gets an owner later is a new activation. */
+	if (ev->type == DV_EV_QUORUM)
+		starts_clear(&w->orphans);
 }
 
 void dv_watch_installed(struct dv_watch *w, const struct dv_engine *e, const struct dv_addr *a)
@@ -239,15 +253,6 @@ void dv_watch_installed(struct dv_watch *w, const struct dv_engine *e, const str
 		return;
 	dv_metrics_takeover(dv_mono_us() - t->at_us);
 	free(t);
-}
-
-static void starts_clear(struct dv_hashtab *t)
-{
-	struct takeover_start *s;
-
-	DV_HASHTAB_FOREACH(s, t)
-		free(s);
-	dv_hashtab_clear(t);
 }
 
 void dv_watch_free(struct dv_watch *w)
