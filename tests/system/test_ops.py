@@ -14,7 +14,7 @@ import threading
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import BASE_CONF, DVIPACTL, wait_for
+from conftest import BASE_CONF, DVIPACTL, figure, wait_for
 
 VIPA = "192.0.2.130"
 METRICS_CONF = "METRICS LISTEN 127.0.0.1:9101\n" + BASE_CONF
@@ -195,6 +195,8 @@ def test_takeovers_counted_and_monitored_in_a_cluster(cluster):
         assert value(m, "dvipa_takeovers_total") == 1
         assert value(m, "dvipa_takeover_duration_seconds_count") == 1
         assert 0 < value(m, "dvipa_takeover_duration_seconds_sum") < 5
+        figure("takeover duration by dvipa_takeover_duration_seconds, holder on n1 kill -9 -> n2",
+               f"{value(m, 'dvipa_takeover_duration_seconds_sum') * 1000:.1f} ms")
         assert value(m, "dvipa_takeover_duration_seconds_bucket", le="+Inf") == 1
         assert value(m, "dvipa_activations_total", origin="api") == 1
         assert value(ctl_metrics(n1), "dvipa_deactivations_total") == 1
@@ -205,6 +207,8 @@ def test_takeovers_counted_and_monitored_in_a_cluster(cluster):
         m = ctl_metrics(n3)
         assert value(m, "dvipa_takeovers_total") == 1
         assert 0 < value(m, "dvipa_takeover_duration_seconds_sum") < 10
+        figure("takeover duration by dvipa_takeover_duration_seconds, dvipad on n2 kill -9 -> n3",
+               f"{value(m, 'dvipa_takeover_duration_seconds_sum') * 1000:.1f} ms")
         assert value(m, "dvipa_members") == 2
         assert value(m, "dvipa_quorate") == 1
 
