@@ -72,6 +72,9 @@ def test_metrics_move_with_events(lan, dvipad):
     assert r.returncode == 5, r.stderr
     m = ctl_metrics(dvipad)
     assert value(m, "dvipa_refusals_total", reason="permission-denied") == 1
+    # Anyone may read them, as anyone may read status.
+    assert parse(dvipad.ctl("metrics", user="daemon").stdout)[("dvipa_refusals_total", frozenset(
+        {("reason", "permission-denied")}))] == 1
     assert value(m, "dvipa_activations_total", origin="operator") == 1
 
     dvipad.ctl("deactivate", VIPA)
