@@ -4,7 +4,7 @@
 # with its own network namespace; nothing on the host changes), installs
 # the .deb files with dpkg, then checks that the service starts and keeps
 # its watchdog, activates and announces an address on a veth, answers an
-# unprivileged dvipactl, sets the BINDWATCH tunables on reload, and joins a
+# unprivileged dvipactl, serves its metrics over HTTP, sets the BINDWATCH tunables on reload, and joins a
 # one-node Corosync cluster, with nothing denied in its journal.
 # Usage: check-unit.sh DEBDIR (as left by check-package.sh DEBDIR). Root;
 # needs systemd-container.
@@ -83,6 +83,8 @@ state=$(ct systemctl is-enabled dvipad || true)
 ct ip link add eth0 type veth peer name eth0-peer
 ct ip link set eth0 up
 ct ip link set eth0-peer up
+# The metrics endpoint (AF_INET, IP traffic on this host only).
+ct sed -i '1i METRICS LISTEN 127.0.0.1:9101' /etc/dvipa/dvipa.conf
 ct systemctl start dvipad || fail "dvipad.service does not start"
 # The sandbox is in force: two capabilities (CAP_NET_ADMIN 12, CAP_NET_RAW
 # 13), no new privileges, a seccomp filter.
@@ -100,6 +102,9 @@ on_eth0 10.1.1.5 || fail "10.1.1.5 is not on eth0"
 wait "$arp" || true
 grep -q 'ARP.*10\.1\.1\.5' "$work/arp" || fail "no ARP for 10.1.1.5 on the link"
 grep -qF 10.1.1.5 <<<"$(ct runuser -u nobody -- dvipactl status)" || fail "an unprivileged dvipactl status does not show 10.1.1.5"
+metrics=$(ct curl -sf http://127.0.0.1:9101/metrics) || fail "no metrics at 127.0.0.1:9101 under the sandbox"
+grep -qx 'dvipa_activations_total{origin="operator"} 1' <<<"$metrics" ||
+	fail "the metrics endpoint does not count the activation"
 ct dvipactl deactivate 10.1.1.5
 until_ok 10 eval '! on_eth0 10.1.1.5' ||
 	fail "10.1.1.5 stayed on eth0 after deactivate"

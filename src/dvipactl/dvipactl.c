@@ -763,6 +763,107 @@ static int cmd_config(struct ctl *c, int argc, char **argv)
 	return display(c, DV_MSG_CONFIG, NULL, keys, render_config);
 }
 
+/* The OpenMetrics text, as dvipad renders it (dvipad(8) lists the
+ * metrics): for a node exporter's textfile collector, or a look by hand. */
+static int cmd_metrics(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"text", NULL};
+	int i;
+
+	i = parse_display_args(c, argc, argv, 0);
+	if (i < 0)
+		return -i;
+	if (c->json)
+		return usage_error("metrics prints OpenMetrics text; it has no --json");
+	return display(c, DV_MSG_METRICS, NULL, keys, render_config);
+}
+
+/* One change as a line: "TIME EVENT ADDR from -> to (origin): reason". */
+static void render_change(json_object *o)
+{
+	uint64_t ms = ju64(o, "time");
+	time_t sec = (time_t)(ms / 1000);
+	const char *ev = jstr(o, "event", "?");
+	struct tm tm;
+	char when[32];
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime_r(&sec, &tm));
+	printf("%s.%03uZ %s", when, (unsigned)(ms % 1000), ev);
+	if (strcmp(ev, "quorum") == 0) {
+		printf(" %s", jbool(o, "quorate") ? "quorate" : "lost");
+	} else if (strcmp(ev, "membership") == 0) {
+		printf(" %s (%s)", jstr(o, "members", ""), jbool(o, "quorate") ? "quorate" : "not quorate");
+	} else {
+		printf(" %s", jstr(o, "addr", "?"));
+		if (*jstr(o, "from", "") && *jstr(o, "to", ""))
+			printf(" %s -> %s", jstr(o, "from", ""), jstr(o, "to", ""));
+		else if (*jstr(o, "to", ""))
+			printf(" on %s", jstr(o, "to", ""));
+		else if (*jstr(o, "from", ""))
+			printf(" from %s", jstr(o, "from", ""));
+		if (*jstr(o, "origin", ""))
+			printf(" (%s)", jstr(o, "origin", ""));
+		if (*jstr(o, "reason", ""))
+			printf(": %s", jstr(o, "reason", ""));
+	}
+	printf("\n");
+}
+
+/* Every change as dvipad applies it, until interrupted or dvipad goes:
+ * like ip monitor. No timeout: a quiet cluster sends nothing. */
+static int cmd_monitor(struct ctl *c, int argc, char **argv)
+{
+	static uint8_t buf[DV_MSG_MAX];
+	struct dv_reply rep;
+	struct dv_msg m;
+	int i, r;
+
+	i = parse_display_args(c, argc, argv, 0);
+	if (i < 0)
+		return -i;
+	r = ctl_connect(c);
+	if (r == 0)
+		r = ctl_transact(c, DV_MSG_MONITOR, NULL, 0, NULL, &rep);
+	if (r == 0 && rep.result != DV_R_OK)
+		return request_refused(&rep, NULL);
+	if (r != 0)
+		return r;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a line as soon as it happens, also into a pipe */
+	for (;;) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		ssize_t n;
+		json_object *o;
+		uint32_t rt;
+
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return EXIT_FAILURE_OTHER;
+		n = recv(c->fd, buf, sizeof(buf), MSG_TRUNC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "dvipactl: monitor: dvipad closed the connection\n");
+			return EXIT_UNREACH;
+		}
+		if ((size_t)n > sizeof(buf) || dv_msg_parse(buf, (size_t)n, &m) < 0) {
+			fprintf(stderr, "dvipactl: monitor: malformed message from dvipad\n");
+			return EXIT_FAILURE_OTHER;
+		}
+		/* The last word of a monitor that fell behind. */
+		if (m.type == DV_MSG_RESULT && dv_reply_decode(&m, &rep) == 0)
+			return request_refused(&rep, NULL);
+		if (m.type != DV_MSG_RECORD || record_to_json(&m, &rt, &o) < 0)
+			continue;
+		if (rt != DV_REC_CHANGE)
+			;
+		else if (c->json)
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+										 JSON_C_TO_STRING_NOSLASHESCAPE));
+		else
+			render_change(o);
+		json_object_put(o);
+	}
+}
+
 /* activate, deactivate, reload: one request, silent on success. */
 static int operator_request(struct ctl *c, int argc, char **argv, uint16_t type, bool needs_addr)
 {
@@ -1262,6 +1363,9 @@ static const struct verb verbs[] = {
 	 false},
 	{"join", cmd_join, "[--node NODE]", "NODE (default: this one) takes VIPAs again after leave (root)", false},
 	{"reload", cmd_reload, "", "make dvipad re-read its configuration", false},
+	{"metrics", cmd_metrics, "", "print dvipad's metrics as OpenMetrics text", false},
+	{"monitor", cmd_monitor, "[--json]", "print each change (activation, release, takeover, ...) as it happens",
+	 true},
 	{"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
 	 "hold the VIPAs while CMD runs", false},
 	{"help", cmd_help, "", "show this help", false},

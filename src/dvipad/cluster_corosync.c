@@ -36,6 +36,7 @@
 #include "cluster.h"
 #include "fence.h"
 #include "log.h"
+#include "metrics.h"
 #include "prio.h"
 #include "quorum_probe.h"
 #include "sync.h"
@@ -461,6 +462,7 @@ static void on_confchg(cpg_handle_t handle, const struct cpg_name *group, const 
 	 * into the stream after the exchange; an old "not quorate" there
 	 * marks the quorate side's state lost, and a merge can then prefer a
 	 * minority's (tests/sim invariant 3, seed 3159). */
+	dv_metrics.view_changed_us = dv_mono_us(); /* where the takeovers it causes start */
 	{
 		int q = fresh_quorate(cs);
 

@@ -138,6 +138,10 @@ struct dv_conf {
 	/* Holds and standbys one uid other than root may have on this node
 	 * (MAXUSERVIPAS, default DV_CONF_USER_VIPAS). */
 	unsigned user_vipas;
+	/* METRICS LISTEN addr:port: dvipad serves OpenMetrics over HTTP
+	 * there (metrics_http.c). Off (port 0) by default. */
+	struct dv_addr metrics_addr;
+	uint16_t metrics_port;
 
 	size_t n_ranges;
 	struct dv_conf_range *ranges; /* sorted: most specific first */

@@ -76,7 +76,8 @@ struct parser {
 	bool vipa_seen; /* a VIPA statement inside a block */
 
 	/* Line of the first statement of each kind that may appear once. */
-	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line, user_vipas_line;
+	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line, user_vipas_line,
+		metrics_line;
 
 	size_t ranges_cap, defines_cap, distribute_cap;
 	bool ranges_full, defines_full, distribute_full;
@@ -821,6 +822,43 @@ static int st_lease(struct parser *p)
 	return expect_end(p);
 }
 
+/* METRICS LISTEN addr:port, an IPv6 address in brackets: [::1]:9101. */
+static int st_metrics(struct parser *p)
+{
+	const char *t, *colon;
+	char host[DV_ADDR_STRLEN];
+	unsigned port;
+	size_t n;
+
+	if (!once(p, &p->metrics_line, "METRICS"))
+		return -EINVAL;
+#ifndef DVIPA_METRICS_HTTP
+	return perr(p, "METRICS: this dvipad was built without the metrics endpoint (libmicrohttpd); "
+		       "use dvipactl metrics");
+#endif
+	if (!take_kw(p, "LISTEN", 0))
+		return perr(p, "METRICS needs LISTEN address:port");
+	t = take(p);
+	if (!t)
+		return perr(p, "METRICS LISTEN needs address:port");
+	colon = strrchr(t, ':');
+	if (!colon)
+		return perr(p, "METRICS LISTEN \"%s\" has no port (address:port, [IPv6]:port)", t);
+	n = (size_t)(colon - t);
+	if (n >= 2 && t[0] == '[' && t[n - 1] == ']') {
+		t++;
+		n -= 2;
+	} else if (memchr(t, ':', n)) {
+		return perr(p, "METRICS LISTEN \"%s\": write an IPv6 address in brackets, [addr]:port", t);
+	}
+	if (n >= sizeof(host) || (memcpy(host, t, n), host[n] = 0, dv_addr_parse(host, &p->c->metrics_addr) < 0))
+		return perr(p, "METRICS LISTEN \"%.*s\" is not an IPv4 or IPv6 address", (int)n, t);
+	if (parse_num(p, "METRICS LISTEN port", colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	p->c->metrics_port = (uint16_t)port;
+	return expect_end(p);
+}
+
 static int st_maxuservipas(struct parser *p)
 {
 	if (!once(p, &p->user_vipas_line, "MAXUSERVIPAS"))
@@ -1518,6 +1556,7 @@ static const struct statement {
 	{"PROBE", 0, OUTSIDE, st_probe},
 	{"LEASE", 0, OUTSIDE, st_lease},
 	{"MAXUSERVIPAS", 0, OUTSIDE, st_maxuservipas},
+	{"METRICS", 0, OUTSIDE, st_metrics},
 	{"VIPADYNAMIC", 5, ANY, st_vipadynamic},
 	{"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
 	{"VIPARANGE", 5, INSIDE, st_viparange},

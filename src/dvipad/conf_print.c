@@ -151,6 +151,13 @@ void dv_conf_print(const struct dv_conf *c, FILE *f)
 	fprintf(f, "PROBE COUNT %u INTERVAL %u\n", c->probe_count, c->probe_interval_ms);
 	fprintf(f, "LEASE %u\n", c->lease_s);
 	fprintf(f, "MAXUSERVIPAS %u\n", c->user_vipas);
+	if (c->metrics_port) {
+		char s[DV_ADDR_STRLEN];
+		bool v6 = c->metrics_addr.family == AF_INET6;
+
+		fprintf(f, "METRICS LISTEN %s%s%s:%u\n", v6 ? "[" : "", dv_addr_fmt(&c->metrics_addr, s), v6 ? "]" : "",
+			c->metrics_port);
+	}
 
 	for (size_t i = 0; i < c->n_ranges; i++)
 		if (!c->ranges[i].deleted)

@@ -37,6 +37,7 @@
 #include "hashtab.h"
 #include "kernel.h"
 #include "log.h"
+#include "metrics.h"
 #include "prio.h"
 #include "proto.h"
 
@@ -77,6 +78,10 @@ struct dv_client {
 	size_t n_gids;
 	unsigned bad;
 	bool dead;
+	/* Subscribed to changes (DV_MSG_MONITOR) with this request's seq;
+	 * 0: not. */
+	uint32_t monitor_seq;
+	bool closing; /* overrun: closed once its queue is sent */
 	struct outmsg *out_head, *out_tail;
 	size_t out_bytes;
 };
@@ -95,8 +100,11 @@ struct dv_control {
 	uint64_t next_id;
 	size_t n_clients;
 	struct dv_client *clients; /* list, for teardown */
+	size_t n_monitors;	   /* clients with monitor_seq */
+	sd_event_source *reap;	   /* frees clients that died outside their handler */
 	struct dv_client *buckets[CLIENT_BUCKETS];
-	struct dv_msgb msgb; /* one reusable message builder */
+	struct dv_msgb msgb;	/* one reusable message builder */
+	struct dv_msgb overrun; /* a monitor's last message, while msgb holds a change */
 	uint8_t rxbuf[DV_MSG_MAX];
 };
 
@@ -167,11 +175,29 @@ static void queued_less(struct dv_client *cl, size_t n)
 		cl->ctl->users_queued -= n;
 }
 
+/* Forget what waits for cl. */
+static void queue_drop(struct dv_client *cl)
+{
+	bool trim = cl->out_bytes >= (1u << 20);
+
+	while (cl->out_head) {
+		struct outmsg *m = cl->out_head;
+
+		cl->out_head = m->next;
+		queued_less(cl, m->len);
+		free(m);
+	}
+	cl->out_tail = NULL;
+	/* Give a large queue's memory back to the system, not just to
+	 * malloc. */
+	if (trim)
+		(void)malloc_trim(0);
+}
+
 static void client_free(struct dv_client *cl, bool notify)
 {
 	struct dv_control *c = cl->ctl;
 	struct dv_client **pp;
-	bool trim;
 
 	for (pp = &c->buckets[cl->id % CLIENT_BUCKETS]; *pp != cl; pp = &(*pp)->next_bucket)
 		;
@@ -186,19 +212,10 @@ static void client_free(struct dv_client *cl, bool notify)
 
 	sd_event_source_disable_unref(cl->io);
 	close(cl->fd);
-	trim = cl->out_bytes >= (1u << 20);
-	while (cl->out_head) {
-		struct outmsg *m = cl->out_head;
-
-		cl->out_head = m->next;
-		queued_less(cl, m->len);
-		free(m);
-	}
-	/* Give a large queue's memory back to the system, not just to
-	 * malloc. */
-	if (trim)
-		(void)malloc_trim(0);
+	queue_drop(cl);
 	acct_put(c, cl->acct);
+	if (cl->monitor_seq)
+		c->n_monitors--;
 	if (notify)
 		c->ops->client_gone(c->ud, cl->id);
 	free(cl->gids);
@@ -229,7 +246,7 @@ static bool client_flush(struct dv_client *cl)
 		free(m);
 	}
 	client_update_events(cl);
-	return true;
+	return !(cl->closing && !cl->out_head);
 }
 
 /* Why len more bytes may not wait for cl, or NULL. */
@@ -250,19 +267,29 @@ static const char *over_queued(const struct dv_client *cl, size_t len)
 
 /* Queue the finished message in c->msgb for cl. A client that does not read
  * what it asked for is disconnected rather than let grow the daemon. */
+static void client_queue(struct dv_client *cl, const uint8_t *data, size_t len, bool capped);
+
 static void client_send(struct dv_client *cl, struct dv_msgb *b)
 {
-	const char *why;
-	struct outmsg *m;
-
 	if (cl->dead)
 		return;
 	if (dv_msgb_finish(b) < 0) {
 		log_err("dropping an oversized reply to client %" PRIu64, cl->id);
 		return;
 	}
+	client_queue(cl, b->buf, b->len, true);
+}
+
+/* Send a finished message, or queue what the socket does not take. capped:
+ * a reader over its caps is disconnected; else the message is queued
+ * whatever the caps (the one last message to a reader that overran). */
+static void client_queue(struct dv_client *cl, const uint8_t *data, size_t len, bool capped)
+{
+	const char *why;
+	struct outmsg *m;
+
 	if (!cl->out_head) {
-		ssize_t n = send(cl->fd, b->buf, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(cl->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n >= 0)
 			return;
@@ -271,7 +298,7 @@ static void client_send(struct dv_client *cl, struct dv_msgb *b)
 			return;
 		}
 	}
-	why = over_queued(cl, b->len);
+	why = capped ? over_queued(cl, len) : NULL;
 	if (why) {
 		dv_log_limited(&cl->ctl->rl_queued, 10, LOG_WARNING,
 			       "client %" PRIu64 " (pid %d, uid %u) does not read its replies: %s; disconnecting it",
@@ -279,23 +306,23 @@ static void client_send(struct dv_client *cl, struct dv_msgb *b)
 		cl->dead = true;
 		return;
 	}
-	m = malloc(sizeof(*m) + b->len);
+	m = malloc(sizeof(*m) + len);
 	if (!m) {
 		cl->dead = true;
 		return;
 	}
 	m->next = NULL;
-	m->len = b->len;
-	memcpy(m->data, b->buf, b->len);
+	m->len = len;
+	memcpy(m->data, data, len);
 	if (cl->out_tail)
 		cl->out_tail->next = m;
 	else
 		cl->out_head = m;
 	cl->out_tail = m;
-	cl->out_bytes += b->len;
-	cl->acct->queued += b->len;
+	cl->out_bytes += len;
+	cl->acct->queued += len;
 	if (cl->cred.uid != 0)
-		cl->ctl->users_queued += b->len;
+		cl->ctl->users_queued += len;
 	client_update_events(cl);
 }
 
@@ -325,10 +352,11 @@ static void send_result(struct dv_client *cl, uint32_t seq, const struct dv_addr
 /* Every refusal, whoever decided it, with who asked: the program cannot
  * always say (the preload shim's line goes to the program's stderr), so
  * the operator must be told. At most one line a second. */
-static void log_refused(struct dv_client *cl, const struct dv_addr *a, const char *msg)
+static void log_refused(struct dv_client *cl, const struct dv_addr *a, enum dv_result r, const char *msg)
 {
 	char s[DV_ADDR_STRLEN], comm[32];
 
+	dv_metrics_refused(r);
 	dv_log_limited(&cl->ctl->rl_refused, 1, LOG_NOTICE, "refused %s%s%sto pid %d (%s) uid %u: %s", a ? "'" : "",
 		       a ? dv_addr_fmt(a, s) : "", a ? "' " : "", (int)cl->mcred.pid,
 		       dv_proc_comm(cl->mcred.pid, comm, sizeof(comm)), (unsigned)cl->mcred.uid, msg);
@@ -345,7 +373,7 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
 	if (!cl)
 		return;
 	if (r != DV_R_OK && r != DV_R_PENDING)
-		log_refused(cl, a, reason);
+		log_refused(cl, a, r, reason);
 	send_result(cl, seq, a, r, reason);
 }
 
@@ -408,6 +436,7 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 	int r;
 
 	if (cl->mcred.uid != 0) {
+		log_refused(cl, NULL, DV_R_PERM, "only root may reload the configuration");
 		send_result(cl, req->seq, NULL, DV_R_PERM, "only root may reload the configuration");
 		return;
 	}
@@ -427,6 +456,42 @@ static void do_reload(struct dv_client *cl, const struct dv_request *req)
 	}
 	free(errors);
 	send_result(cl, req->seq, NULL, DV_R_BADREQ, "the new configuration has errors; nothing changed");
+}
+
+/* METRICS: the owner's OpenMetrics text, a TEXT record a line. */
+static void relay_metrics(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_control *c = cl->ctl;
+	struct dv_records out = {.b = &c->msgb, .seq = req->seq, .emit = records_emit, .ud = cl};
+	char *text = NULL, *save = NULL;
+	size_t len;
+
+	if (c->ops->metrics(c->ud, c->n_clients, &text, &len) < 0) {
+		send_result(cl, req->seq, NULL, DV_R_INTERNAL, "out of memory for the metrics");
+		return;
+	}
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		dv_records_begin(&out, DV_REC_TEXT);
+		dv_msgb_field_str(out.b, "text", line);
+		if (dv_records_emit(&out) < 0)
+			break;
+	}
+	free(text);
+	send_result(cl, req->seq, NULL, DV_R_OK, "");
+}
+
+/* MONITOR: from the answer on, the client gets every change
+ * (dv_control_change_send()). Anyone may watch, as anyone may read
+ * status. */
+static void subscribe(struct dv_client *cl, const struct dv_request *req)
+{
+	if (cl->monitor_seq) {
+		send_result(cl, req->seq, NULL, DV_R_BADREQ, "this connection already monitors");
+		return;
+	}
+	send_result(cl, req->seq, NULL, DV_R_OK, "");
+	cl->monitor_seq = req->seq ? req->seq : 1;
+	cl->ctl->n_monitors++;
 }
 
 /* The groups of the sender: those of the connection (SO_PEERGROUPS) while
@@ -553,7 +618,7 @@ static void handle_address_op(struct dv_client *cl, const struct dv_request *req
 			 t->node);
 	}
 	if (ar != DV_R_OK) {
-		log_refused(cl, &req->addr, msg);
+		log_refused(cl, &req->addr, ar, msg);
 		send_result(cl, req->seq, &req->addr, ar, msg);
 		return;
 	}
@@ -569,7 +634,7 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	 * ranges' ALLOW lists say. */
 	if (cl->mcred.uid != 0) {
 		snprintf(msg, sizeof(msg), "only root may %s", cluster_op_name(req->type));
-		log_refused(cl, req->has_addr ? &req->addr : NULL, msg);
+		log_refused(cl, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
 		send_result(cl, req->seq, req->has_addr ? &req->addr : NULL, DV_R_PERM, msg);
 		return;
 	}
@@ -596,6 +661,7 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		return false;
 	}
 	cl->bad = 0;
+	dv_metrics_request(req.type);
 
 	if (req.has_addr)
 		c->ops->resolve(c->ud, &req, &t);
@@ -624,6 +690,12 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	case DV_MSG_RELOAD:
 		do_reload(cl, &req);
 		return true;
+	case DV_MSG_METRICS:
+		relay_metrics(cl, &req);
+		return true;
+	case DV_MSG_MONITOR:
+		subscribe(cl, &req);
+		return false;
 	default:
 		snprintf(msg, sizeof(msg), "message type %u is not a request", req.type);
 		bad_message(cl, seq, msg);
@@ -914,6 +986,8 @@ static int bind_listen(struct dv_control *c, const struct sockaddr_un *sa)
 	return r;
 }
 
+static int reap_dead(sd_event_source *s, void *ud);
+
 int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops *ops, void *ud, struct dv_control **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -942,16 +1016,110 @@ int dv_control_open(sd_event *ev, const char *path, const struct dv_control_ops 
 	}
 	(void)unlink(path);
 	r = bind_listen(c, &sa);
+	if (r >= 0)
+		r = sd_event_add_defer(ev, &c->reap, reap_dead, c);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(c->reap, SD_EVENT_OFF);
 	if (r < 0)
 		goto fail;
 	*ret = c;
 	return 0;
 fail:
+	sd_event_source_disable_unref(c->io);
+	sd_event_source_disable_unref(c->reap);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->path);
 	free(c);
 	return r;
+}
+
+/* ---- changes to the monitors ---- */
+
+static int reap_dead(sd_event_source *s, void *ud)
+{
+	struct dv_control *c = ud;
+	struct dv_client *cl, *next;
+
+	for (cl = c->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->dead)
+			client_free(cl, true);
+	}
+	(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	return 0;
+}
+
+size_t dv_control_clients(const struct dv_control *c)
+{
+	return c->n_clients;
+}
+
+bool dv_control_monitored(const struct dv_control *c)
+{
+	return c && c->n_monitors > 0;
+}
+
+struct dv_msgb *dv_control_change_begin(struct dv_control *c)
+{
+	dv_msgb_init(&c->msgb, DV_MSG_RECORD, 0);
+	dv_msgb_put_u32(&c->msgb, DV_A_RECTYPE, DV_REC_CHANGE);
+	return &c->msgb;
+}
+
+/* A monitor that does not keep up gets one last RESULT saying so and is
+ * closed once that is sent: its queue stays below DV_CONTROL_MONITOR_QUEUED,
+ * however fast changes come. */
+static void monitor_overrun(struct dv_client *cl)
+{
+	struct dv_msgb *b = &cl->ctl->overrun;
+	char msg[DV_REASON_MAX];
+
+	dv_log_limited(&cl->ctl->rl_queued, 10, LOG_WARNING,
+		       "monitor client %" PRIu64
+		       " (pid %d, uid %u) does not keep up with the changes; disconnecting it",
+		       cl->id, (int)cl->cred.pid, (unsigned)cl->cred.uid);
+	snprintf(msg, sizeof(msg), "overrun: the monitor did not read %zu bytes of changes; it missed changes",
+		 cl->out_bytes);
+	/* What waits is dropped now, not when the reader gets to it: it may
+	 * never read again. */
+	queue_drop(cl);
+	dv_msgb_init(b, DV_MSG_RESULT, cl->monitor_seq);
+	dv_msgb_put_u32(b, DV_A_RESULT, DV_R_LIMIT);
+	dv_msgb_put_str(b, DV_A_REASON, msg);
+	cl->monitor_seq = 0;
+	cl->ctl->n_monitors--;
+	cl->closing = true;
+	if (dv_msgb_finish(b) == 0)
+		client_queue(cl, b->buf, b->len, false);
+	if (!cl->out_head)
+		cl->dead = true;
+}
+
+void dv_control_change_send(struct dv_control *c)
+{
+	struct dv_msgb *b = &c->msgb;
+	bool reap = false;
+
+	if (dv_msgb_finish(b) < 0) {
+		log_err("dropping an oversized change record");
+		return;
+	}
+	for (struct dv_client *cl = c->clients; cl; cl = cl->next) {
+		if (!cl->monitor_seq || cl->dead)
+			continue;
+		if (cl->out_bytes + b->len > DV_CONTROL_MONITOR_QUEUED) {
+			monitor_overrun(cl);
+			reap |= cl->dead;
+			continue;
+		}
+		memcpy(b->buf + offsetof(struct dv_msg_hdr, seq), &cl->monitor_seq, sizeof(cl->monitor_seq));
+		client_queue(cl, b->buf, b->len, true);
+		reap |= cl->dead;
+	}
+	/* Not freed here: the caller is in the middle of applying an event. */
+	if (reap && c->reap)
+		(void)sd_event_source_set_enabled(c->reap, SD_EVENT_ONESHOT);
 }
 
 size_t dv_control_queued(const struct dv_control *c)
@@ -973,6 +1141,7 @@ struct dv_control *dv_control_free(struct dv_control *c)
 		client_free(c->clients, false);
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->pause_src);
+	sd_event_source_disable_unref(c->reap);
 	if (c->fd >= 0) {
 		close(c->fd);
 		(void)unlink(c->path);

@@ -33,6 +33,9 @@ struct dv_control;
  * DV_CONTROL_MAX_QUEUED each). */
 #define DV_CONTROL_MAX_QUEUED_PER_UID (64u << 20)
 #define DV_CONTROL_MAX_QUEUED_USERS (256u << 20)
+/* Bytes of changes queued to one monitor (DV_MSG_MONITOR) before it is
+ * told it overran and is closed: thousands of changes. */
+#define DV_CONTROL_MONITOR_QUEUED (1u << 20)
 
 /*
  * Where the records of a STATUS or CONFIG answer go, one at a time: the
@@ -103,6 +106,9 @@ struct dv_control_ops {
 	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one
 	 * "FILE:LINE: message" a line) saying why nothing changed. */
 	int (*reload)(void *ud, char **ret_errors);
+	/* METRICS: the OpenMetrics text (metrics.h), malloc'ed, or -ENOMEM.
+	 * n_clients as for status. */
+	int (*metrics)(void *ud, size_t n_clients, char **ret, size_t *ret_len);
 };
 
 /* Listen on path (its directory is created). Fails if another daemon
@@ -123,5 +129,16 @@ void dv_control_reply(struct dv_control *c, uint64_t client, uint32_t seq, const
  * the engine's enum dv_notify numbers them so). */
 void dv_control_event(struct dv_control *c, uint64_t client, const struct dv_addr *a, uint32_t what,
 		      const char *reason);
+/* Open control connections. */
+size_t dv_control_clients(const struct dv_control *c);
+
+/* Changes for the monitors (DV_MSG_MONITOR): whether any client
+ * subscribed; then build a CHANGE record in the builder begin returns
+ * (dv_msgb_field_*()) and send it to every monitor. A monitor that falls
+ * behind is told so and closed (DV_CONTROL_MONITOR_QUEUED). */
+bool dv_control_monitored(const struct dv_control *c);
+struct dv_msgb *dv_control_change_begin(struct dv_control *c);
+void dv_control_change_send(struct dv_control *c);
+
 /* The pid of a connected client, 0 if unknown. */
 pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client);

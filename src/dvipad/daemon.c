@@ -43,10 +43,15 @@
 #include "gate.h"
 #include "kernel.h"
 #include "log.h"
+#include "metrics.h"
+#ifdef DVIPA_METRICS_HTTP
+#include "metrics_http.h"
+#endif
 #include "observe.h"
 #include "proto.h"
 #include "rangetab.h"
 #include "status.h"
+#include "watch.h"
 
 struct dv_probe_wait {
 	LIST_ENTRY(dv_probe_wait) link;
@@ -74,6 +79,8 @@ struct dv_daemon {
 	struct dv_announce *announce;
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
+	struct dv_metrics_http *metrics_http; /* METRICS LISTEN, or NULL */
+	struct dv_watch watch;		      /* changes to the monitors and the metrics */
 	uint64_t started_ms;
 
 	/* The daemon's policy, pure and tested on its own: whether addresses
@@ -198,7 +205,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 		if (before && n_before)
 			memcpy(before, m, n_before * sizeof(*before));
 	}
+	dv_watch_before(&d->watch, d->engine, d->control, ev);
 	r = dv_engine_apply(d->engine, ev, &fx);
+	dv_watch_after(&d->watch, d->engine, d->control, ev, &fx);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
@@ -661,6 +670,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 				dv_kaddr_last_error(d->kaddr));
 		else
 			log_info("address '%s' removed from '%s'", s, d->conf->interface);
+		dv_metrics.deactivations += r >= 0;
 		return;
 	}
 	if (!dv_gate_is_open(&d->gate))
@@ -672,6 +682,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		return;
 	}
 	dv_observe_installed(&d->obs, a);
+	dv_watch_installed(&d->watch, d->engine, a);
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));
@@ -883,6 +894,7 @@ static void close_gate(struct dv_daemon *d, const char *why)
 		(void)dv_engine_foreach(d->engine, drop_cb, d);
 	dv_observe_removed(&d->obs, NULL);
 	dv_kaddr_del_all(d->kaddr);
+	dv_metrics.gate_closures++;
 	log_warn("%s: removed every address of this node from '%s'", why, d->conf->interface);
 }
 
@@ -910,6 +922,7 @@ static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
 {
 	struct dv_daemon *d = ud;
 
+	dv_metrics.transfers[DV_TRANSFER_SENT]++;
 	return dv_engine_snapshot(d->engine, ret, ret_len);
 }
 
@@ -964,6 +977,7 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 
 	(void)dv_gate_refs_collect(d->engine, &refs);
 	r = dv_engine_restore(d->engine, buf, len, &fx);
+	dv_metrics.transfers[r == 0 ? DV_TRANSFER_RESTORED : DV_TRANSFER_REJECTED]++;
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (r == 0) {
@@ -1307,7 +1321,11 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 		LIST_REMOVE(w, link);
 		free(w);
 	}
+#ifdef DVIPA_METRICS_HTTP
+	d->metrics_http = dv_metrics_http_free(d->metrics_http);
+#endif
 	d->control = dv_control_free(d->control);
+	dv_watch_free(&d->watch);
 	while (!LIST_EMPTY(&d->graces))
 		grace_free(d, LIST_FIRST(&d->graces));
 	dv_gate_clear(&d->gate);
@@ -1342,6 +1360,8 @@ static unsigned restart_only_changes(const struct dv_conf *old, const struct dv_
 	if (nc->lease_s != old->lease_s)
 		nerr += fprintf(errf, "%s: LEASE changed from %u to %u: restart dvipad to change it\n", nc->file,
 				old->lease_s, nc->lease_s) > 0;
+	if (nc->metrics_port != old->metrics_port || dv_addr_cmp(&nc->metrics_addr, &old->metrics_addr) != 0)
+		nerr += fprintf(errf, "%s: METRICS changed: restart dvipad to change it\n", nc->file) > 0;
 	if (strcmp(nc->node, old->node) != 0)
 		nerr += fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
 				old->node, nc->node) > 0;
@@ -1519,6 +1539,7 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 		char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
 
 		dv_addr_fmt(a, s);
+		dv_metrics.probe_conflicts += result == -EADDRINUSE;
 		if (result == -EADDRINUSE)
 			snprintf(msg, sizeof(msg),
 				 "address %s is already in use by another host on %s (MAC "
@@ -1570,6 +1591,7 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 			return;
 		}
 		*w = (struct dv_probe_wait){.d = d, .client = client, .uid = uid, .req = *req};
+		dv_metrics.probes++;
 		r = dv_probe_start(d->announce, &req->addr, d->conf->probe_count, d->conf->probe_interval_ms,
 				   probe_done, w);
 		if (r < 0) {
@@ -1698,6 +1720,41 @@ static int ctl_reload(void *ud, char **ret_errors)
 	return dv_daemon_reload(ud, ret_errors);
 }
 
+struct installed_count {
+	const struct dv_daemon *d;
+	size_t n;
+};
+
+static int count_installed(void *ud, const struct dv_vipa_info *v)
+{
+	struct installed_count *c = ud;
+
+	c->n += dv_kaddr_installed(c->d->kaddr, &v->addr);
+	return 0;
+}
+
+static int ctl_metrics(void *ud, size_t n_clients, char **ret, size_t *ret_len)
+{
+	struct dv_daemon *d = ud;
+	struct installed_count c = {.d = d};
+	struct dv_metrics_input in = {
+		.engine = d->engine, .node = d->conf->node, .clients = n_clients, .started_ms = d->started_ms};
+
+	(void)dv_engine_foreach(d->engine, count_installed, &c);
+	in.installed = c.n;
+	return dv_metrics_render(&in, ret, ret_len);
+}
+
+#ifdef DVIPA_METRICS_HTTP
+/* The HTTP endpoint's: the control connections now, as for status. */
+static int http_metrics(void *ud, char **ret, size_t *ret_len)
+{
+	struct dv_daemon *d = ud;
+
+	return ctl_metrics(d, d->control ? dv_control_clients(d->control) : 0, ret, ret_len);
+}
+#endif
+
 static const struct dv_control_ops control_ops = {
 	.resolve = ctl_resolve,
 	.request = ctl_request,
@@ -1705,15 +1762,48 @@ static const struct dv_control_ops control_ops = {
 	.status = ctl_status,
 	.config = ctl_config,
 	.reload = ctl_reload,
+	.metrics = ctl_metrics,
 };
+
+#ifdef DVIPA_METRICS_HTTP
+/* METRICS LISTEN: a configured endpoint that cannot listen stops dvipad. */
+static int open_metrics_http(struct dv_daemon *d)
+{
+	const struct dv_addr *a = &d->conf->metrics_addr;
+	char s[DV_ADDR_STRLEN];
+	int r;
+
+	if (!d->conf->metrics_port)
+		return 0;
+	dv_addr_fmt(a, s);
+	r = dv_metrics_http_open(d->ev, a, d->conf->metrics_port, http_metrics, d, &d->metrics_http);
+	if (r < 0)
+		log_err("%s: METRICS LISTEN %s port %u: cannot listen: %s", d->conf->file, s, d->conf->metrics_port,
+			strerror(-r));
+	else
+		log_info("metrics at http://%s%s%s:%u/metrics", a->family == AF_INET6 ? "[" : "", s,
+			 a->family == AF_INET6 ? "]" : "", d->conf->metrics_port);
+	return r;
+}
+#endif
 
 int dv_daemon_listen(struct dv_daemon *d, const char *path)
 {
 	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
 
-	if (r >= 0)
-		rangetab_open(d, path);
-	return r;
+	if (r < 0)
+		return r;
+	rangetab_open(d, path);
+	return 0;
+}
+
+int dv_daemon_serve_metrics(struct dv_daemon *d)
+{
+#ifdef DVIPA_METRICS_HTTP
+	return open_metrics_http(d);
+#else
+	return 0; /* the parser refused METRICS in such a build */
+#endif
 }
 
 const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)

@@ -18,6 +18,9 @@ struct dv_daemon;
 int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret);
 /* Answer clients on the control socket at path (dv_control_open()). */
 int dv_daemon_listen(struct dv_daemon *d, const char *path);
+/* Serve the metrics over HTTP if the configuration says so (METRICS
+ * LISTEN); errors are logged. */
+int dv_daemon_serve_metrics(struct dv_daemon *d);
 /* Remove every address this node holds; before exit. */
 void dv_daemon_shutdown(struct dv_daemon *d);
 struct dv_daemon *dv_daemon_free(struct dv_daemon *d);

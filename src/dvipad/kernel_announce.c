@@ -31,6 +31,7 @@
 
 #include "addrset.h"
 #include "hashtab.h"
+#include "metrics.h"
 #include "prio.h"
 
 #define SERIES_MAX 65536
@@ -225,12 +226,15 @@ static int send_announce(struct dv_announce *an, const struct dv_addr *a)
 {
 	uint8_t frame[NA_FRAME_LEN];
 	size_t len;
+	int r;
 
 	if (a->family == AF_INET)
 		len = build_arp(frame, an->mac, &a->v4, &a->v4);
 	else
 		len = build_na(frame, an->mac, &a->v6);
-	return send_frame(an, frame, len);
+	r = send_frame(an, frame, len);
+	dv_metrics.announcements += r == 0;
+	return r;
 }
 
 static int send_probe(struct dv_announce *an, const struct dv_addr *a)

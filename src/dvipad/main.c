@@ -200,9 +200,12 @@ static int start(const struct options *o, struct dv_conf *conf, sd_event **ret_e
 		return r;
 	}
 	r = dv_daemon_listen(d, o->sock_path);
-	if (r < 0) {
+	if (r < 0)
 		log_err("cannot listen on '%s': %s", o->sock_path,
 			r == -EADDRINUSE ? "another dvipad is running there" : strerror(-r));
+	else
+		r = dv_daemon_serve_metrics(d); /* says why itself */
+	if (r < 0) {
 		dv_daemon_shutdown(d);
 		dv_daemon_free(d);
 		sd_event_unref(ev);

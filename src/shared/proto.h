@@ -56,6 +56,13 @@ enum dv_msg_type {
 	DV_MSG_REACTIVATE = 9, /* ADDR, optional NODE: root only */
 	DV_MSG_LEAVE = 10,     /* optional NODE: root only */
 	DV_MSG_JOIN = 11,      /* optional NODE: root only */
+	/* (12..19 are left for requests of the distributed VIPAs.) */
+	DV_MSG_METRICS = 20, /* OpenMetrics text as TEXT records, one a line */
+	/* Subscribe: the RESULT, then a CHANGE record (same seq) for every
+	 * change of a VIPA's owner, quorum or membership, until the client
+	 * closes; a reader that falls behind gets a final RESULT DV_R_LIMIT
+	 * and is disconnected. */
+	DV_MSG_MONITOR = 21,
 	/* daemon -> client */
 	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR, optional SOURCE */
 	DV_MSG_EVENT = 65,  /* EVENT, ADDR, REASON */
@@ -111,6 +118,9 @@ enum dv_rec_type {
 	DV_REC_RANGE = 6,   /* range, policy, deleted, users, groups */
 	DV_REC_DEFINE = 7,  /* addr, rank, moveable, trackport */
 	DV_REC_TEXT = 8,    /* text: normalized configuration, one line */
+	/* time, event, then what the event has: addr, node, from, to,
+	 * origin, reason, quorate, members (see dvipactl(8) "monitor") */
+	DV_REC_CHANGE = 20,
 };
 
 /* DV_A_FIELD value: u8 type, key string with NUL, then the value: */

@@ -58,8 +58,11 @@ refuse() {
 	done
 }
 
-expect "" : status config activate deactivate reactivate move leave join reload run help -S --json --version
+expect "" : status config activate deactivate reactivate move leave join reload metrics monitor run help -S --json --version
 expect st : status
+expect mo : monitor move
+expect monitor -- : --json
+refuse metrics -- : --json
 expect -S /tmp/sock re : reactivate reload
 expect run -- : --standby --rank --signal --vipa --help
 expect move 10.1.1.5 -- : --to
