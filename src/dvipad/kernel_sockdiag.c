@@ -140,12 +140,16 @@ struct scan {
 	const struct dv_sockdiag *s;  /* for match_poll */
 	const struct dv_addrset *set; /* for match_set */
 	const struct dv_addr *one;    /* for match_one */
-	uint8_t *ports;		      /* if given: every local port seen, a bitmap; no match */
-	struct dv_addrset *found;     /* matching sources, if given, up to found_max */
-	struct dv_addrset *listen;    /* those with a TCP listener, if given */
+	const struct dv_prefix *pfx;  /* for match_prefixes */
+	size_t n_pfx;
+	uint8_t *ports;		   /* if given: every local port seen, a bitmap; no match */
+	struct dv_addrset *found;  /* matching sources, if given, up to found_max */
+	struct dv_addrset *listen; /* those with a TCP listener, if given */
 	size_t found_max;
 	uint32_t *inodes; /* if given: inodes of matching sockets, up to inodes_max */
 	size_t inodes_max, n_inodes;
+	struct dv_bound_socket *firsts; /* if given: one socket per address in found, up to firsts_max */
+	size_t firsts_max, n_firsts;
 	size_t hits;
 };
 
@@ -333,6 +337,7 @@ struct diag_info {
 	uint16_t sport;
 	uint16_t dport;
 	uint32_t inode;
+	uint32_t uid;
 };
 
 /* -EAFNOSUPPORT for families we do not handle, -EBADMSG for malformed. */
@@ -366,6 +371,7 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	info.dport = ntohs(m->id.idiag_dport);
 	info.proto = tb[0] ? mnl_attr_get_u8(tb[0]) : 0;
 	info.inode = m->idiag_inode;
+	info.uid = m->idiag_uid;
 	*ret = info;
 	return 0;
 }
@@ -400,6 +406,10 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	sc->hits++;
 	if (sc->inodes && info.inode && sc->n_inodes < sc->inodes_max)
 		sc->inodes[sc->n_inodes++] = info.inode;
+	if (sc->firsts && sc->n_firsts < sc->firsts_max && sc->found && sc->found->n < sc->found_max &&
+	    !dv_addrset_has(sc->found, &info.src))
+		sc->firsts[sc->n_firsts++] =
+			(struct dv_bound_socket){.addr = info.src, .inode = info.inode, .uid = (uid_t)info.uid};
 	if (sc->found && (sc->found->n < sc->found_max || dv_addrset_has(sc->found, &info.src)) &&
 	    dv_addrset_add(sc->found, &info.src) < 0)
 		return -ENOMEM;
@@ -495,6 +505,14 @@ static bool match_set(const struct scan *sc, const struct dv_addr *a)
 static bool match_one(const struct scan *sc, const struct dv_addr *a)
 {
 	return dv_addr_eq(sc->one, a);
+}
+
+static bool match_prefixes(const struct scan *sc, const struct dv_addr *a)
+{
+	for (size_t i = 0; i < sc->n_pfx; i++)
+		if (dv_prefix_contains(&sc->pfx[i], a))
+			return true;
+	return false;
 }
 
 static bool match_poll(const struct scan *sc, const struct dv_addr *a)
@@ -1097,6 +1115,36 @@ int dv_sockdiag_bound_inodes(struct dv_sockdiag *s, const struct dv_addr *a, uin
 	if (r < 0)
 		return r;
 	*ret_n = sc.n_inodes;
+	return 0;
+}
+
+int dv_sockdiag_bound_in(struct dv_sockdiag *s, const struct dv_prefix *p, size_t n, struct dv_bound_socket *ret,
+			 size_t max, size_t *ret_n)
+{
+	struct dv_addrset found = {0};
+	struct scan sc = {.match = match_prefixes,
+			  .pfx = p,
+			  .n_pfx = n,
+			  .found = &found,
+			  .found_max = max,
+			  .firsts = ret,
+			  .firsts_max = max};
+	int r;
+
+	if (!s || (n && !p) || !ret_n)
+		return -EINVAL;
+	*ret_n = 0;
+	if (!n)
+		return 0;
+	/* The prefixes as they are: the kernel's hostcond matches an IPv4
+	 * condition against v4-mapped sockets too, and any socket the filter
+	 * lets through is judged again by match_prefixes. */
+	filters_build(s->tmp_f, p, n);
+	r = scan_held(s, s->tmp_f, &sc, false);
+	dv_addrset_clear(&found);
+	if (r < 0)
+		return r;
+	*ret_n = sc.n_firsts;
 	return 0;
 }
 
