@@ -57,8 +57,12 @@
 #define MON_BUF (8 << 20)
 #define MON_BURST 256		/* datagrams per wake-up, so the loop is not starved */
 #define RETRY_USEC (100 * 1000) /* after a failed re-check */
-#define RECHECK_GAP_MIN_USEC 1000
-#define RECHECK_GAP_FACTOR 8 /* re-checks use at most ~1/8 of a CPU under destroy churn */
+/* Re-checks spend CPU time from a credit that grows at 1/8 of the wall
+ * time, up to a burst: under destroy churn they use at most ~1/8 of a CPU,
+ * but a socket closed after a quiet spell is re-checked at once. */
+#define RECHECK_SHARE 8
+#define RECHECK_BURST_USEC 20000
+#define RECHECK_COST_MIN_USEC 125 /* charged at least: ~1,000 re-checks a second under churn */
 
 /* TCP states as the kernel numbers them (include/net/tcp_states.h). */
 enum {
@@ -101,12 +105,14 @@ struct dv_sockdiag {
 	struct dv_nl req, mon;
 	sd_event_source *mon_src, *recheck_src, *poll_src;
 	uint64_t poll_usec;
-	uint64_t recheck_end, recheck_gap; /* usec, CLOCK_MONOTONIC */
+	int64_t recheck_credit; /* CPU usec re-checks may spend now; < 0: owed */
+	uint64_t credit_at;	/* usec, CLOCK_MONOTONIC, of its last update */
 
 	struct dv_addrset watched;
 	struct dv_addrset known;    /* watched, first state reported */
 	struct dv_addrset bound;    /* known and bound */
 	struct dv_addrset anchored; /* bound, with a TCP listener at the last check */
+	struct dv_addrset visible;  /* bound, with a listener or UDP socket (what the poll sees) at the last check */
 	struct dv_addrset dirty;    /* watched, to re-check */
 	struct dv_addrset seen;	    /* inside prefixes, with a socket at the last poll */
 
@@ -612,8 +618,21 @@ static uint64_t thread_cpu_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Re-check dirty addresses at once, but no sooner than recheck_gap after
- * the end of the previous re-check (bounded cost under churn). */
+/* The re-checks' credit now (RECHECK_SHARE). */
+static void credit_update(struct dv_sockdiag *s, uint64_t now)
+{
+	if (now > s->credit_at) {
+		uint64_t add = (now - s->credit_at) / RECHECK_SHARE;
+
+		s->recheck_credit = add >= RECHECK_BURST_USEC ? RECHECK_BURST_USEC : s->recheck_credit + (int64_t)add;
+		if (s->recheck_credit > RECHECK_BURST_USEC)
+			s->recheck_credit = RECHECK_BURST_USEC;
+	}
+	s->credit_at = now;
+}
+
+/* Re-check dirty addresses after delay, and once the re-checks' credit is
+ * no longer owed (bounded cost under churn). */
 static void recheck_arm(struct dv_sockdiag *s, uint64_t delay)
 {
 	uint64_t now, t, cur;
@@ -621,11 +640,11 @@ static void recheck_arm(struct dv_sockdiag *s, uint64_t delay)
 
 	if (!s->recheck_src)
 		return;
-	if (sd_event_now(s->ev, CLOCK_MONOTONIC, &now) < 0)
-		now = dv_mono_us();
+	now = dv_mono_us();
+	credit_update(s, now);
 	t = now + delay;
-	if (t < s->recheck_end + s->recheck_gap)
-		t = s->recheck_end + s->recheck_gap;
+	if (s->recheck_credit < 0 && t < now + (uint64_t)-s->recheck_credit * RECHECK_SHARE)
+		t = now + (uint64_t)-s->recheck_credit * RECHECK_SHARE;
 	(void)sd_event_source_get_enabled(s->recheck_src, &enabled);
 	if (enabled != SD_EVENT_OFF && sd_event_source_get_time(s->recheck_src, &cur) >= 0 && cur <= t)
 		return;
@@ -675,17 +694,52 @@ static int filters_for_set(struct filter f[2], const struct dv_addrset *d)
 	return 0;
 }
 
+/*
+ * Every socket holding an address of d, into sc (match_set over d, found),
+ * and those that a listener or UDP socket holds into ret_visible.
+ * Listeners and UDP first: their tables are small, and an address they
+ * hold needs nothing more. Only the addresses left are looked for in TCP's
+ * other states, whose dump walks the whole established hash table (shared
+ * by every namespace: a millisecond or more per family on a large host).
+ */
+static int scan_set(struct dv_sockdiag *s, const struct dv_addrset *d, struct scan *sc, struct dv_addrset *ret_visible)
+{
+	struct dv_addrset rest = {0};
+	const struct dv_addr *a;
+	int r;
+
+	r = filters_for_set(s->tmp_f, d);
+	if (r >= 0)
+		r = scan_proto(s, s->tmp_f, IPPROTO_TCP, SF(ST_LISTEN), sc, false);
+	if (r >= 0)
+		r = scan_proto(s, s->tmp_f, IPPROTO_UDP, UDP_ALL, sc, false);
+	if (r >= 0)
+		r = addrset_copy(ret_visible, sc->found);
+	for (size_t i = 0; r >= 0 && dv_addrset_next(d, &i, &a);)
+		if (!dv_addrset_has(sc->found, a) && dv_addrset_add(&rest, a) < 0)
+			r = -ENOMEM;
+	if (r >= 0 && rest.n) {
+		sc->set = &rest;
+		r = filters_for_set(s->tmp_f, &rest);
+		if (r >= 0)
+			r = scan_proto(s, s->tmp_f, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN), sc, false);
+		sc->set = d;
+	}
+	dv_addrset_clear(&rest);
+	return r;
+}
+
 static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *userdata)
 {
 	struct dv_sockdiag *s = userdata;
-	struct dv_addrset d = s->dirty, found = {0}, listen = {0};
+	struct dv_addrset d = s->dirty, found = {0}, listen = {0}, visible = {0};
 	struct scan sc = {.match = match_set, .set = &d, .found = &found, .listen = &listen, .found_max = SIZE_MAX};
 	struct events e = {0};
 	const struct dv_addr *a;
-	/* The gap is paid for in CPU time: on a loaded machine the wall time
-	 * of a re-check includes the time others ran, and a gap of 8 times
-	 * that delayed removals by hundreds of ms (bench p99). */
-	uint64_t t0 = thread_cpu_us();
+	/* Paid for in CPU time: on a loaded machine the wall time of a
+	 * re-check includes the time others ran, and charging that delayed
+	 * removals by hundreds of ms (bench p99). */
+	uint64_t t0 = thread_cpu_us(), cost;
 	int r;
 
 	s->dirty = (struct dv_addrset){0};
@@ -698,13 +752,10 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	 * unreported for want of memory. */
 	e.v = calloc(d.n, sizeof(*e.v));
 	e.cap = e.v ? d.n : 0;
-	r = e.v ? filters_for_set(s->tmp_f, &d) : -ENOMEM;
-	if (r >= 0)
-		r = scan_held(s, s->tmp_f, &sc, false);
-	s->recheck_end = dv_mono_us();
-	s->recheck_gap = (thread_cpu_us() - t0) * RECHECK_GAP_FACTOR;
-	if (s->recheck_gap < RECHECK_GAP_MIN_USEC)
-		s->recheck_gap = RECHECK_GAP_MIN_USEC;
+	r = e.v ? scan_set(s, &d, &sc, &visible) : -ENOMEM;
+	cost = thread_cpu_us() - t0;
+	credit_update(s, dv_mono_us());
+	s->recheck_credit -= (int64_t)(cost > RECHECK_COST_MIN_USEC ? cost : RECHECK_COST_MIN_USEC);
 
 	for (size_t i = 0; dv_addrset_next(&d, &i, &a);) {
 		bool b = dv_addrset_has(&found, a), was_known, was_bound;
@@ -731,6 +782,8 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 		/* An optimisation only: failing to anchor costs re-checks. */
 		if (set_member(&s->anchored, a, b && dv_addrset_has(&listen, a)) < 0)
 			(void)dv_addrset_del(&s->anchored, a);
+		if (set_member(&s->visible, a, b && dv_addrset_has(&visible, a)) < 0)
+			(void)dv_addrset_del(&s->visible, a);
 		if (!was_known || was_bound != b)
 			e.v[e.n++] = (struct event){.a = *a, .bound = b, .watch = true};
 	}
@@ -740,6 +793,7 @@ static int on_recheck(_unused_ sd_event_source *src, _unused_ uint64_t usec, voi
 	dv_addrset_clear(&d);
 	dv_addrset_clear(&found);
 	dv_addrset_clear(&listen);
+	dv_addrset_clear(&visible);
 	poll_changed(s, false);
 	(void)dispatch(s, &e);
 	return 0;
@@ -777,6 +831,25 @@ static int poll_filters(struct dv_sockdiag *s)
 	return 0;
 }
 
+/*
+ * The kernel sends its destroy notifications from a workqueue, which on a
+ * loaded host ran up to a second late (bench p99): a watched address inside
+ * the prefixes whose listener or UDP socket this poll no longer sees is
+ * re-checked now. The poll dumps those anyway; addresses outside the
+ * prefixes, and those held by connections only, wait for the notification.
+ */
+static void recheck_vanished(struct dv_sockdiag *s, const struct dv_addrset *found)
+{
+	const struct dv_addr *a;
+	bool arm = false;
+
+	for (size_t i = 0; dv_addrset_next(&s->visible, &i, &a);)
+		if (!dv_addrset_has(found, a) && prefix_match(s, a) && dv_addrset_add(&s->dirty, a) >= 0)
+			arm = true;
+	if (arm)
+		recheck_arm(s, 0);
+}
+
 static int on_poll(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *userdata)
 {
 	struct dv_sockdiag *s = userdata;
@@ -807,8 +880,12 @@ static int on_poll(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *
 			if (is_unbound(s, a) && dv_addrset_add(&s->bound, a) >= 0) {
 				if (dv_addrset_has(&listen, a))
 					(void)dv_addrset_add(&s->anchored, a);
+				(void)dv_addrset_add(&s->visible, a);
 				e.v[e.n++] = (struct event){.a = *a, .bound = true, .watch = true};
 				changed = true;
+			} else if (dv_addrset_has(&s->bound, a)) {
+				/* Failing to remember costs a late removal. */
+				(void)dv_addrset_add(&s->visible, a);
 			}
 		} else if (in && !dv_addrset_has(&s->seen, a)) {
 			e.v[e.n++] = (struct event){.a = *a, .bound = true, .watch = false};
@@ -820,6 +897,8 @@ static int on_poll(_unused_ sd_event_source *src, _unused_ uint64_t usec, void *
 	if (r >= 0) {
 		dv_addrset_clear(&s->seen);
 		s->seen = seen;
+		if (found.n < SEEN_MAX) /* else what is missing may only be uncounted */
+			recheck_vanished(s, &found);
 	} else {
 		dv_addrset_clear(&seen);
 	}
@@ -917,6 +996,8 @@ int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, 
 	s->ops = ops;
 	s->ud = ud;
 	s->poll_usec = (uint64_t)DV_SOCKDIAG_POLL_MS * 1000;
+	s->recheck_credit = RECHECK_BURST_USEC;
+	s->credit_at = dv_mono_us();
 	s->poll_stale = true;
 	s->tx = malloc(TX_SIZE);
 	if (!s->tx) {
@@ -946,8 +1027,11 @@ int dv_sockdiag_open(sd_event *ev, const struct dv_sockdiag_ops *ops, void *ud, 
 		goto fail;
 	(void)sd_event_source_set_enabled(s->recheck_src, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(s->poll_src, SD_EVENT_OFF);
-	/* Read every pending notification before re-checking: one dump per burst. */
-	(void)sd_event_source_set_priority(s->recheck_src, SD_EVENT_PRIORITY_NORMAL + 1);
+	/* The monitor's priority, not a lower one: a steady stream of
+	 * notifications (a busy UDP client on a watched address) kept the
+	 * re-check from running for 50+ ms (bench). on_monitor reads up to a
+	 * whole burst per dispatch, so a burst still costs one dump. */
+	(void)sd_event_source_set_priority(s->recheck_src, SD_EVENT_PRIORITY_NORMAL);
 	(void)sd_event_source_set_description(s->mon_src, "dvipa-sockdiag-monitor");
 	(void)sd_event_source_set_description(s->recheck_src, "dvipa-sockdiag-recheck");
 	(void)sd_event_source_set_description(s->poll_src, "dvipa-sockdiag-poll");
@@ -969,6 +1053,7 @@ static void destroy(struct dv_sockdiag *s)
 	dv_addrset_clear(&s->known);
 	dv_addrset_clear(&s->bound);
 	dv_addrset_clear(&s->anchored);
+	dv_addrset_clear(&s->visible);
 	dv_addrset_clear(&s->dirty);
 	dv_addrset_clear(&s->seen);
 	free(s->prefixes);
@@ -1028,6 +1113,7 @@ void dv_sockdiag_unwatch(struct dv_sockdiag *s, const struct dv_addr *a)
 	(void)dv_addrset_del(&s->known, &x);
 	(void)dv_addrset_del(&s->bound, &x);
 	(void)dv_addrset_del(&s->anchored, &x);
+	(void)dv_addrset_del(&s->visible, &x);
 	(void)dv_addrset_del(&s->dirty, &x);
 	/* No longer installed: a socket still (or again) bound to it inside a
 	 * watched prefix is a new appearance for bind watch. */
