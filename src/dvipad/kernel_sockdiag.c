@@ -393,7 +393,7 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	if (r < 0)
 		return r;
 	/* The kernel filtered already; believe only what we asked for. */
-	if (info.family != family || info.state >= 32 || !(states & SF(info.state)))
+	if ((family != AF_UNSPEC && info.family != family) || info.state >= 32 || !(states & SF(info.state)))
 		return 0;
 	/*
 	 * A timewait minisock reports its substate, and an orphan that
@@ -435,14 +435,14 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct dump_ctx *d = data;
 
-	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+	if (nlh->nlmsg_type != (d->family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY))
 		return 0;
 	return scan_msg(d->sc, d->family, d->proto, d->states, nlh);
 }
 
 /*
- * One dump: family x proto, sockets in states, with bytecode bc (NULL:
- * unfiltered). Every reply goes through scan_msg. A dump that fails midway
+ * One dump: family (AF_UNSPEC: both, TCP only) x proto, sockets in states,
+ * with bytecode bc (NULL: unfiltered). Every reply goes through scan_msg. A dump that fails midway
  * leaves the kernel in the middle of it (a new one would get EBUSY), so
  * the request socket is replaced.
  */
@@ -450,17 +450,30 @@ static int dump(struct dv_sockdiag *s, uint8_t family, uint8_t proto, uint32_t s
 		struct scan *sc)
 {
 	struct dump_ctx d = {.sc = sc, .family = family, .proto = proto, .states = states};
-	struct inet_diag_req_v2 *req;
 	struct nlmsghdr *nlh;
 	int r;
 
 	if (!s->req.sock && (r = req_open(s)) < 0)
 		return r;
-	nlh = dv_nl_msg(&s->req, s->tx, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP);
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = family;
-	req->sdiag_protocol = proto;
-	req->idiag_states = states;
+	if (family == AF_UNSPEC) {
+		/* TCP in both families, one walk of the established table:
+		 * only the older request (TCPDIAG_GETSOCK) asks for AF_UNSPEC. */
+		struct inet_diag_req *req;
+
+		if (proto != IPPROTO_TCP)
+			return -EINVAL;
+		nlh = dv_nl_msg(&s->req, s->tx, TCPDIAG_GETSOCK, NLM_F_DUMP);
+		req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+		req->idiag_states = states;
+	} else {
+		struct inet_diag_req_v2 *req;
+
+		nlh = dv_nl_msg(&s->req, s->tx, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP);
+		req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+		req->sdiag_family = family;
+		req->sdiag_protocol = proto;
+		req->idiag_states = states;
+	}
 	if (bc)
 		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bclen, bc);
 	/* Every reply goes through scan_msg, to the end even after an error
@@ -700,7 +713,8 @@ static int filters_for_set(struct filter f[2], const struct dv_addrset *d)
  * Listeners and UDP first: their tables are small, and an address they
  * hold needs nothing more. Only the addresses left are looked for in TCP's
  * other states, whose dump walks the whole established hash table (shared
- * by every namespace: a millisecond or more per family on a large host).
+ * by every namespace: a millisecond or more on a large host), once for
+ * both families.
  */
 static int scan_set(struct dv_sockdiag *s, const struct dv_addrset *d, struct scan *sc, struct dv_addrset *ret_visible)
 {
@@ -719,10 +733,15 @@ static int scan_set(struct dv_sockdiag *s, const struct dv_addrset *d, struct sc
 		if (!dv_addrset_has(sc->found, a) && dv_addrset_add(&rest, a) < 0)
 			r = -ENOMEM;
 	if (r >= 0 && rest.n) {
+		/* The AF_INET6 filter has every condition: IPv4 ones match
+		 * v4-mapped sockets too. */
+		const struct filter *f = &s->tmp_f[1];
+
 		sc->set = &rest;
 		r = filters_for_set(s->tmp_f, &rest);
 		if (r >= 0)
-			r = scan_proto(s, s->tmp_f, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN), sc, false);
+			r = dump(s, AF_UNSPEC, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN), f->len > 0 ? f->bc : NULL,
+				 f->len > 0 ? (size_t)f->len : 0, sc);
 		sc->set = d;
 	}
 	dv_addrset_clear(&rest);

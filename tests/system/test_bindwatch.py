@@ -153,8 +153,12 @@ def test_bindwatch_beside_an_ordinary_range(lan, dvipad, static_server, tmp_path
 
 ONE_CONNECTION = """
 import socket, sys
-l = socket.socket()
-l.bind((sys.argv[1], 8083))  # before the address exists: ip_nonlocal_bind
+if sys.argv[2] == "mapped":  # a dual-stack socket: only in the IPv6 tables
+    l = socket.socket(socket.AF_INET6)
+    l.bind(("::ffff:" + sys.argv[1], 8083))
+else:
+    l = socket.socket()
+    l.bind((sys.argv[1], 8083))  # before the address exists: ip_nonlocal_bind
 l.listen(1)
 print("listening", flush=True)
 c, _ = l.accept()
@@ -175,15 +179,16 @@ sys.stdin.readline()
 """
 
 
-def test_connection_outlives_its_listener(lan, dvipad):
+@pytest.mark.parametrize("family", ["inet", "mapped"])
+def test_connection_outlives_its_listener(lan, dvipad, family):
     """A server that closes its listener but still serves a connection
     keeps its address (the removal is decided on the listeners first, then
-    on the connections); the last socket closed, the address goes, while
-    the server still runs."""
+    on the connections, of both families); the last socket closed, the
+    address goes, while the server still runs."""
     host, client = lan.hosts["h"], lan.hosts["c"]
     dvipad.write_conf(extra=EXTRA)
     dvipad.start()
-    srv = host.popen("/usr/bin/python3", "-c", ONE_CONNECTION, VIPA, stdin=subprocess.PIPE)
+    srv = host.popen("/usr/bin/python3", "-c", ONE_CONNECTION, VIPA, family, stdin=subprocess.PIPE)
     cli = None
     try:
         assert srv.stdout.readline().strip() == "listening"
@@ -200,7 +205,7 @@ def test_connection_outlives_its_listener(lan, dvipad):
         assert srv.stdout.readline().strip() == "closed"
         t0 = time.monotonic()
         wait_for(lambda: not host.has_addr(VIPA), timeout=2, interval=0.002, what="address removal")
-        figure("bind watch: last connection closed to address removed (one sample)",
+        figure(f"bind watch: last connection ({family}) closed to address removed (one sample)",
                f"{(time.monotonic() - t0) * 1000:.1f} ms")
         assert srv.poll() is None
     finally:
