@@ -619,6 +619,13 @@ static void reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum 
 		socket_hold_lost(d, c, reason);
 }
 
+static bool active_here(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_engine_lookup(d->engine, a, &v) == 0 && v.owner == dv_engine_self(d->engine);
+}
+
 /* Take the socket hold on sk->addr again for its owner pid. */
 static void reclaim_one(struct dv_daemon *d, const struct dv_bound_socket *sk, pid_t pid)
 {
@@ -643,7 +650,7 @@ static void reclaim_one(struct dv_daemon *d, const struct dv_bound_socket *sk, p
 		return;
 	}
 	c = claimant_set(d, a, pid);
-	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner && v.owner != dv_engine_self(d->engine)) {
+	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner) {
 		const char *name = dv_engine_node_name(d->engine, v.owner);
 
 		snprintf(why, sizeof(why), "it is active on %s", name ? name : "another node");
@@ -663,13 +670,13 @@ static void reclaim_one(struct dv_daemon *d, const struct dv_bound_socket *sk, p
 }
 
 /*
- * Socket holds this node's engine lacks, for the sockets still bound in its
- * ranges: after a restart (a new dvipad starts with nothing), a heal or a
- * new connection to the cluster (the group dropped this node's holds when
- * it left). Each address is claimed for its sockets as a source use would
- * claim it: a free address is activated and one active here gets the
- * socket hold, but one that another node has by now stays there (a heal
- * must not pull an address back from the node that took it over).
+ * Socket holds this node lost, for the sockets still bound in its ranges:
+ * after a restart (a new dvipad starts with nothing), a heal or a new
+ * connection to the cluster (the group dropped this node's holds when it
+ * left). Each free address is claimed for its sockets as a source use
+ * would claim it: activated here if still free when the claim is decided,
+ * never taken from another node (a heal must not pull an address back from
+ * the node that took it over). An address active here is left as it is.
  */
 static void reclaim_socket_holds(struct dv_daemon *d)
 {
@@ -694,10 +701,10 @@ static void reclaim_socket_holds(struct dv_daemon *d)
 			strerror(-r));
 		return;
 	}
-	/* Only those without a hold here: finding owners reads every
-	 * process's fd table, once for all of them. */
+	/* Only those not active here: finding owners reads every process's
+	 * fd table, once for all of them. */
 	for (size_t i = 0; i < n; i++)
-		if (!dv_observe_socket_hold(d->engine, &socks[i].addr) && !dv_conf_find_define(d->conf, &socks[i].addr))
+		if (!active_here(d, &socks[i].addr) && !dv_conf_find_define(d->conf, &socks[i].addr))
 			socks[m++] = socks[i];
 	if (!m)
 		return;

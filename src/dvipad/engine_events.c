@@ -275,10 +275,7 @@ int ev_claim(struct dv_engine *e, const struct dv_event *ev)
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s activated on %s", ab, node_label(e, ev->node, nl));
 		return 0;
 	}
-	/* A socket on this node keeps the address it uses where it is active
-	 * here, as a bind does; elsewhere it stays where it is. */
-	if (ev->claim.source_use && (kind != DV_KIND_SOCKET || v->owner != ev->node || r->policy == DV_POLICY_UNIQUE ||
-				     hold_find(v, kind, ev->node, client) >= 0))
+	if (ev->claim.source_use)
 		return claim_source(e, ev, v);
 	if (hold_find(v, kind, ev->node, client) >= 0) {
 		fx_reply(e, ev, client, seq, a, DV_R_OK, "%s is already held by %s", ab, hd);

@@ -1116,9 +1116,7 @@ static void test_bind_cannot_move_operator(void **state)
 }
 
 /* A source use never moves an address, whatever the range's policy; it
- * activates a free one, and uses this node's own: a socket adds the node's
- * socket hold if it has none (the address stays while the socket does),
- * except in a UNIQUE range, held by one program. */
+ * activates a free one, and uses this node's own without a hold more. */
 static void test_source_use_never_moves(void **state)
 {
 	struct world *w = *state;
@@ -1141,20 +1139,6 @@ static void test_source_use_never_moves(void **state)
 	assert_int_equal(owner(w, "10.1.1.6"), 2);
 	assert_true(info(w, "10.1.1.6", &v));
 	assert_int_equal(v.holds[0].kind, DV_KIND_SOCKET);
-	/* held here by a program only: the socket's hold is added, once */
-	assert_int_equal(claim(w, 1, 7, "10.1.1.7", DV_KIND_API), DV_R_OK);
-	assert_int_equal(claim_source(w, 1, 0, "10.1.1.7"), DV_R_OK);
-	assert_true(info(w, "10.1.1.7", &v));
-	assert_int_equal(v.n_holds, 2);
-	assert_int_equal(v.holds[1].kind, DV_KIND_SOCKET);
-	assert_int_equal(claim_source(w, 1, 0, "10.1.1.7"), DV_R_OK);
-	assert_true(info(w, "10.1.1.7", &v));
-	assert_int_equal(v.n_holds, 2);
-	assert_int_equal(release(w, 1, 7, "10.1.1.7", DV_KIND_API), DV_R_OK);
-	assert_int_equal(owner(w, "10.1.1.7"), 1);
-	/* UNIQUE, held by a program here: no second hold */
-	assert_true(info(w, "10.3.3.5", &v));
-	assert_int_equal(v.n_holds, 1);
 }
 
 static void test_move_keeps_standbys(void **state)
