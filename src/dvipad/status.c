@@ -87,6 +87,7 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 		bool local = h->node == dv_engine_self(e);
 
 		pid = 0;
+		comm[0] = '\0';
 		if (local && in->hold_pid)
 			pid = in->hold_pid(in->ud, h, &v->addr, comm, sizeof(comm));
 		else if (local && h->client)
@@ -99,7 +100,7 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 		dv_msgb_field_u64(b, "client", h->client);
 		dv_msgb_field_u64(b, "uid", h->uid);
 		dv_msgb_field_u64(b, "pid", (uint64_t)pid);
-		dv_msgb_field_str(b, "command", pid && in->hold_pid ? comm : "");
+		dv_msgb_field_str(b, "command", pid ? comm : "");
 		dv_msgb_field_u64(b, "since", h->since_ms);
 		ret = dv_records_emit(out);
 	}
