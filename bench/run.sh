@@ -15,7 +15,8 @@
 # on the last line; dvipad is restarted and the next one runs.
 #
 # Environment: N_ACT, N_TAKEOVER, N_MANY, N_SHIMBIND, N_BINDWATCH (counts),
-# STEP_TIMEOUT (seconds one measurement may take, default 600).
+# STEP_TIMEOUT (seconds one measurement may take, default 600), ONLY (the
+# name of one measurement to make, the others skipped: ONLY=bindwatch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -69,7 +70,9 @@ step() {
 	[ "$1" != -i ] || { indent="  "; shift; }
 	name=$1
 	shift
-	steps=$((steps + 1)) STEP_OK=1
+	STEP_OK=1
+	[ -z "${ONLY:-}" ] || [ "$name" = "$ONLY" ] || return 0
+	steps=$((steps + 1))
 	out=$(timeout "$STEP_TIMEOUT" "$@" 2>"$TMP/step.err") || rc=$?
 	if [ $rc = 0 ] && [ -n "$out" ]; then
 		printf '%s\n' "$out" | sed "s/^/$indent/"

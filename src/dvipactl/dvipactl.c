@@ -551,9 +551,11 @@ static void vipa_cells(json_object *v, char cells[NCOLS][DV_REASON_MAX])
 
 static void print_holder(json_object *h, bool standby)
 {
-	char node[32], age[32], pid[40] = "";
+	char node[32], age[32], pid[64] = "";
 
-	if (ju64(h, "pid"))
+	if (ju64(h, "pid") && *jstr(h, "command", ""))
+		snprintf(pid, sizeof(pid), ", pid %" PRIu64 " (%s)", ju64(h, "pid"), jstr(h, "command", ""));
+	else if (ju64(h, "pid"))
 		snprintf(pid, sizeof(pid), ", pid %" PRIu64, ju64(h, "pid"));
 	if (standby)
 		printf("    standby rank %" PRIu64 " on %s (uid %" PRIu64 "%s) since %s\n", ju64(h, "rank"),
@@ -617,6 +619,9 @@ static void render_vipa_details(json_object *v)
 			print_holder(json_object_array_get_idx(a, k), true);
 	if (*jstr(v, "deactivated_on", ""))
 		printf("    deactivated on: %s\n", jstr(v, "deactivated_on", ""));
+	if (ju64(v, "lost_pid"))
+		printf("    lost here: pid %" PRIu64 " (%s) still has sockets bound to it on this node\n",
+		       ju64(v, "lost_pid"), jstr(v, "lost_command", "?"));
 	if (*reason)
 		printf("    reason: %s\n", reason);
 }

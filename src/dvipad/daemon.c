@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +102,19 @@ struct dv_daemon {
 	 * until its socket appears; and the socket hold's grace lasts only
 	 * while it lives. */
 	struct dv_hashtab claimants;
+	struct dv_ratelimit rl_lost; /* socket holds not taken again */
+	unsigned owner_walks;	     /* left for this status request (socket_holder) */
 };
 
 struct claimant {
 	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
 	pid_t pid;
 	uint64_t at_ms;
+	char comm[16]; /* pid's, when it claimed */
+	/* Taken again for sockets still bound (reclaim_socket_holds): the
+	 * claim is in flight; or it found the address another node's, which
+	 * status shows while pid lives (the program cannot be told). */
+	enum { AGAIN_NONE = 0, AGAIN_SENT, AGAIN_LOST } again;
 };
 
 #define MAX_CLAIMANTS 4096
@@ -261,32 +269,43 @@ static void claimants_clear(struct dv_daemon *d)
 	dv_hashtab_clear(&d->claimants);
 }
 
-static void claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
+static struct claimant *claimant_get(struct dv_daemon *d, const struct dv_addr *a)
 {
-	struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+	return dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+}
+
+static struct claimant *claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
+{
+	struct claimant *c = claimant_get(d, a);
 
 	if (!c) {
 		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS)
 			dv_hashtab_filter(&d->claimants, claimant_stale, d, dv_addr_item_hash);
 		c = calloc(1, sizeof(*c));
 		if (!c)
-			return; /* the checks fall back to the sockets alone */
-		c->addr = *a;	/* the key, before the put hashes it */
+			return NULL; /* the checks fall back to the sockets alone */
+		c->addr = *a;	     /* the key, before the put hashes it */
 		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS ||
 		    dv_hashtab_put(&d->claimants, c, dv_addr_item_hash) < 0) {
 			free(c);
-			return;
+			return NULL;
 		}
 	}
 	c->pid = pid;
 	c->at_ms = dv_wall_ms();
+	c->again = AGAIN_NONE;
+	if (pid > 0)
+		dv_proc_comm(pid, c->comm, sizeof(c->comm));
+	else
+		snprintf(c->comm, sizeof(c->comm), "?");
+	return c;
 }
 
 /* Whether the program that claimed a may still be about to bind it: it
  * lives, or no claim of a is known (a restart, a pid-less client). */
 static bool claimant_binding(struct dv_daemon *d, const struct dv_addr *a)
 {
-	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+	const struct claimant *c = claimant_get(d, a);
 
 	return !c || c->pid <= 0 || dv_proc_alive(c->pid);
 }
@@ -323,7 +342,7 @@ static int grace_claimant_exited(sd_event_source *s, int fd, uint32_t revents, v
  * before sock_diag saw it). Without a pidfd, the timer alone. */
 static void grace_watch_claimant(struct dv_daemon *d, struct dv_sock_grace *g)
 {
-	const struct claimant *c = dv_hashtab_get(&d->claimants, dv_addr_hash(&g->addr), dv_addr_item_match, &g->addr);
+	const struct claimant *c = claimant_get(d, &g->addr);
 	int fd;
 
 	if (!c || c->pid <= 0)
@@ -423,7 +442,7 @@ static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct d
 		else if (other <= 0)
 			other = -1; /* bound, by a process we cannot see */
 	}
-	c = dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
+	c = claimant_get(d, a);
 	if (n == 0 && c && c->pid != pid &&
 	    (dv_observe_socket_hold(d->engine, a) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS) &&
 	    dv_proc_alive(c->pid) && !dv_proc_descends(pid, c->pid))
@@ -579,6 +598,139 @@ static void rangetab_open(struct dv_daemon *d, const char *sock)
 	publish_ranges(d);
 }
 
+/* ---- socket holds taken again ---- */
+
+/* The address a, which sockets of c's program on this node are still bound
+ * to, is another node's (why): it is not taken back. The program cannot be
+ * told, so the operator is, here and in status while the program lives. */
+static void socket_hold_lost(struct dv_daemon *d, struct claimant *c, const char *why)
+{
+	char s[DV_ADDR_STRLEN];
+
+	if (c->again == AGAIN_LOST)
+		return;
+	c->again = AGAIN_LOST;
+	dv_log_limited(&d->rl_lost, 1, LOG_WARNING,
+		       "'%s' lost by pid %d (%s), whose sockets are still bound to it on this node: %s",
+		       dv_addr_fmt(&c->addr, s), (int)c->pid, c->comm, why);
+}
+
+/* The engine answered a claim this node sent without a client: a socket
+ * hold taken again, or bind watch's. */
+static void reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_result result, const char *reason)
+{
+	struct claimant *c = claimant_get(d, a);
+
+	if (!c || c->again != AGAIN_SENT)
+		return;
+	if (result == DV_R_OK)
+		c->again = AGAIN_NONE;
+	else
+		socket_hold_lost(d, c, reason);
+}
+
+static bool active_here(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_engine_lookup(d->engine, a, &v) == 0 && v.owner == dv_engine_self(d->engine);
+}
+
+/* Take the socket hold on sk->addr again for its owner pid. */
+static void reclaim_one(struct dv_daemon *d, const struct dv_bound_socket *sk, pid_t pid)
+{
+	const struct dv_addr *a = &sk->addr;
+	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
+	struct dv_event ev = {.type = DV_EV_CLAIM};
+	char s[DV_ADDR_STRLEN], why[DV_REASON_MAX], comm[16];
+	struct dv_vipa_info v;
+	struct claimant *c;
+
+	/* No process has it (an orphaned connection closing), or none that
+	 * dvipad can see: nothing to hold it for. */
+	if (!r || pid <= 0)
+		return;
+	dv_addr_fmt(a, s);
+	if (!dv_proc_allowed(pid, r)) {
+		dv_log_limited(&d->rl_lost, 1, LOG_NOTICE,
+			       "'%s' not taken again for pid %d (%s): its user may not use range %s (see its ALLOW "
+			       "list)",
+			       s, (int)pid, dv_proc_comm(pid, comm, sizeof(comm)),
+			       dv_prefix_fmt(&r->prefix, (char[DV_ADDR_STRLEN]){0}));
+		return;
+	}
+	c = claimant_set(d, a, pid);
+	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner) {
+		const char *name = dv_engine_node_name(d->engine, v.owner);
+
+		snprintf(why, sizeof(why), "it is active on %s", name ? name : "another node");
+		if (c)
+			socket_hold_lost(d, c, why);
+		return;
+	}
+	if (c)
+		c->again = AGAIN_SENT;
+	log_info("pid %d (%s) still has sockets bound to '%s': taking its socket hold again", (int)pid,
+		 c ? c->comm : "?", s);
+	ev.claim.addr = *a;
+	ev.claim.kind = DV_KIND_SOCKET;
+	ev.claim.uid = sk->uid;
+	ev.claim.source_use = true;
+	submit(d, &ev);
+}
+
+/*
+ * Socket holds this node lost, for the sockets still bound in its ranges:
+ * after a restart (a new dvipad starts with nothing), a heal or a new
+ * connection to the cluster (the group dropped this node's holds when it
+ * left). Each free address is claimed for its sockets as a source use
+ * would claim it: activated here if still free when the claim is decided,
+ * never taken from another node (a heal must not pull an address back from
+ * the node that took it over). An address active here is left as it is.
+ */
+static void reclaim_socket_holds(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	_cleanup_free_ struct dv_bound_socket *socks = NULL;
+	_cleanup_free_ uint32_t *inodes = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n_p = 0, n = 0, m = 0;
+	int r;
+
+	if (!d->sockdiag || !d->engine || !dv_gate_is_open(&d->gate))
+		return;
+	p = range_prefixes(d->conf, false, &n_p);
+	socks = calloc(MAX_CLAIMANTS, sizeof(*socks));
+	if (!p || !socks) {
+		log_err("out of memory looking for sockets bound in the ranges; their holds are not taken again");
+		return;
+	}
+	r = dv_sockdiag_bound_in(d->sockdiag, p, n_p, socks, MAX_CLAIMANTS, &n);
+	if (r < 0) {
+		log_err("cannot look for sockets bound in the ranges: %s; their holds are not taken again",
+			strerror(-r));
+		return;
+	}
+	/* Only those not active here: finding owners reads every process's
+	 * fd table, once for all of them. */
+	for (size_t i = 0; i < n; i++)
+		if (!active_here(d, &socks[i].addr) && !dv_conf_find_define(d->conf, &socks[i].addr))
+			socks[m++] = socks[i];
+	if (!m)
+		return;
+	inodes = calloc(m, sizeof(*inodes));
+	pids = calloc(m, sizeof(*pids));
+	if (!inodes || !pids) {
+		log_err("out of memory looking for the programs of sockets bound in the ranges");
+		return;
+	}
+	for (size_t i = 0; i < m; i++)
+		inodes[i] = socks[i].inode;
+	dv_proc_socket_owners(inodes, m, pids);
+	for (size_t i = 0; i < m; i++)
+		reclaim_one(d, &socks[i], pids[i]);
+}
+
 /* What this node observes about its define and backup addresses, polled
  * because sock_diag has no notification for a new listener or connection:
  * TRACKPORT (a listener on the port makes the node eligible) and, on the
@@ -720,6 +872,8 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 
 	if (a && !a->family) /* a node request (leave, join) */
 		a = NULL;
+	if (!client && !seq && a)
+		reclaim_answered(d, a, result, reason);
 	ans = dv_gate_reply(&d->gate, d->engine, client, seq, a, result, a && dv_kaddr_installed(d->kaddr, a));
 	if (ans.refused) {
 		char msg[DV_REASON_MAX];
@@ -916,6 +1070,7 @@ static void open_gate(struct dv_daemon *d)
 		return;
 	(void)dv_engine_foreach(d->engine, install_cb, d);
 	pass_ready(d);
+	reclaim_socket_holds(d);
 }
 
 static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
@@ -1298,6 +1453,8 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	}
 	apply_bindwatch(d);
 	apply_define_poll(d);
+	/* With Corosync, when the gate opens: this node has the group's state. */
+	reclaim_socket_holds(d);
 	*ret = d;
 	return 0;
 }
@@ -1685,6 +1842,64 @@ static pid_t status_client_pid(void *ud, uint64_t client)
 	return dv_control_client_pid(d->control, client);
 }
 
+/* Owners looked up in /proc per status request at most (each reads every
+ * process's fd table); beyond, a socket hold whose claimant is gone shows
+ * no pid. */
+#define STATUS_OWNER_WALKS 16
+
+/* The program that holds the sockets of this node's socket hold on a: the
+ * one that claimed it while it lives, else whoever has them now (and it
+ * becomes the claimant). */
+static pid_t socket_holder(struct dv_daemon *d, const struct dv_addr *a, char *comm, size_t size)
+{
+	struct claimant *c = claimant_get(d, a);
+	uint32_t inodes[MAX_INODES];
+	size_t n = 0;
+	pid_t pid;
+
+	/* kill(0) rather than /proc: status of thousands of holds asks this
+	 * for each; a zombie is still its program. */
+	if (c && c->pid > 0 && c->again != AGAIN_LOST && (kill(c->pid, 0) == 0 || errno == EPERM)) {
+		snprintf(comm, size, "%s", c->comm);
+		return c->pid;
+	}
+	if (!d->sockdiag || !d->owner_walks)
+		return 0;
+	d->owner_walks--;
+	if (dv_sockdiag_bound_inodes(d->sockdiag, a, inodes, MAX_INODES, &n) < 0 || !n)
+		return 0;
+	pid = dv_proc_socket_owner(inodes, n, 0);
+	if (pid <= 0)
+		return 0;
+	c = claimant_set(d, a, pid);
+	if (c)
+		c->at_ms = 0; /* it has bound: no grace for it */
+	dv_proc_comm(pid, comm, size);
+	return pid;
+}
+
+static pid_t status_hold_pid(void *ud, const struct dv_hold *h, const struct dv_addr *a, char *comm, size_t size)
+{
+	struct dv_daemon *d = ud;
+
+	if (h->kind == DV_KIND_SOCKET)
+		return socket_holder(d, a, comm, size);
+	/* No command: reading /proc for each hold would slow a status of
+	 * the whole table. */
+	return h->client ? dv_control_client_pid(d->control, h->client) : 0;
+}
+
+static pid_t status_lost_by(void *ud, const struct dv_addr *a, char *comm, size_t size)
+{
+	struct dv_daemon *d = ud;
+	const struct claimant *c = claimant_get(d, a);
+
+	if (!c || c->again != AGAIN_LOST || !dv_proc_alive(c->pid))
+		return 0;
+	snprintf(comm, size, "%s", c->comm);
+	return c->pid;
+}
+
 static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
 				 char *reason, size_t size)
 {
@@ -1702,9 +1917,12 @@ static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_cli
 		.queued = dv_control_queued(d->control),
 		.installed = status_installed,
 		.client_pid = status_client_pid,
+		.hold_pid = status_hold_pid,
+		.lost_by = status_lost_by,
 		.ud = d,
 	};
 
+	d->owner_walks = STATUS_OWNER_WALKS;
 	return dv_status_records(&in, a, out, reason, size);
 }
 

@@ -216,6 +216,19 @@ int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a);
  * into ret[0..*ret_n), for finding their processes. 0 or -errno. */
 int dv_sockdiag_bound_inodes(struct dv_sockdiag *s, const struct dv_addr *a, uint32_t *ret, size_t max, size_t *ret_n);
 
+/* A socket holding an address: one per address from dv_sockdiag_bound_in(). */
+struct dv_bound_socket {
+	struct dv_addr addr; /* a v4-mapped IPv6 address is its IPv4 address */
+	uint32_t inode;
+	uid_t uid;
+};
+/* Synchronous: the addresses inside p[0..n) that a socket holds (as for
+ * socket holds: TCP in any state but TIME_WAIT and SYN_RECV, UDP bound or
+ * connected), one socket of each, the first max of them into
+ * ret[0..*ret_n). One dump per family and protocol. 0 or -errno. */
+int dv_sockdiag_bound_in(struct dv_sockdiag *s, const struct dv_prefix *p, size_t n, struct dv_bound_socket *ret,
+			 size_t max, size_t *ret_n);
+
 /* A bitmap of the 65,536 ports, bit set: a listener's port. */
 #define DV_PORT_BITMAP (65536 / 8)
 static inline bool dv_port_in(const uint8_t *bitmap, uint16_t port)
@@ -255,5 +268,13 @@ bool dv_proc_owns_socket(pid_t pid, const uint32_t *inodes, size_t n);
  * sockets inodes[0..n), or 0. Reads every process's fd table: for refusals
  * and status, not for every request. */
 pid_t dv_proc_socket_owner(const uint32_t *inodes, size_t n, pid_t except);
+/* The owner of each socket inodes[i] (a process that has a file descriptor
+ * for it, not dvipad) into ret[i], 0 if none: one pass over every
+ * process's fd table. */
+void dv_proc_socket_owners(const uint32_t *inodes, size_t n, pid_t *ret);
+/* Whether pid's effective uid, group or supplementary groups are allowed
+ * to use range r (its ALLOW list), as for a request it would send. */
+struct dv_conf_range;
+bool dv_proc_allowed(pid_t pid, const struct dv_conf_range *r);
 /* The command name of pid (/proc/PID/comm) into buf, "?" if unknown. */
 const char *dv_proc_comm(pid_t pid, char *buf, size_t size);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "conf.h"
 #include "kernel.h"
 
 /* Deep enough for any real process tree; bounds a loop on a broken one. */
@@ -60,26 +61,20 @@ bool dv_proc_descends(pid_t pid, pid_t ancestor)
 	return pid == ancestor;
 }
 
-static bool in_set(uint32_t ino, const uint32_t *inodes, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (inodes[i] == ino)
-			return true;
-	return false;
-}
-
-bool dv_proc_owns_socket(pid_t pid, const uint32_t *inodes, size_t n)
+/* Calls found(ud, inode) for each socket pid has a file descriptor for,
+ * until it returns true. Whether it did. */
+static bool fd_sockets(pid_t pid, bool (*found)(void *ud, uint32_t ino), void *ud)
 {
 	char path[64];
 	DIR *d;
 	struct dirent *de;
-	bool found = false;
+	bool done = false;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	d = opendir(path);
 	if (!d)
 		return false;
-	while (!found && (de = readdir(d))) {
+	while (!done && (de = readdir(d))) {
 		char link[64];
 		unsigned long ino;
 		ssize_t k;
@@ -91,31 +86,149 @@ bool dv_proc_owns_socket(pid_t pid, const uint32_t *inodes, size_t n)
 			continue;
 		link[k] = 0;
 		if (sscanf(link, "socket:[%lu]", &ino) == 1 && ino <= UINT32_MAX)
-			found = in_set((uint32_t)ino, inodes, n);
+			done = found(ud, (uint32_t)ino);
 	}
 	closedir(d);
-	return found;
+	return done;
+}
+
+struct inode_set {
+	const uint32_t *inodes;
+	size_t n;
+	pid_t *owners; /* for dv_proc_socket_owners: per inode */
+	pid_t pid;     /* whose fds are read */
+	size_t left;   /* inodes without an owner yet */
+};
+
+static bool in_set(void *ud, uint32_t ino)
+{
+	const struct inode_set *set = ud;
+
+	for (size_t i = 0; i < set->n; i++)
+		if (set->inodes[i] == ino)
+			return true;
+	return false;
+}
+
+bool dv_proc_owns_socket(pid_t pid, const uint32_t *inodes, size_t n)
+{
+	struct inode_set set = {.inodes = inodes, .n = n};
+
+	return fd_sockets(pid, in_set, &set);
+}
+
+/* Calls each(ud, pid) for every process but dvipad, until it returns true. */
+static void each_process(bool (*each)(void *ud, pid_t pid), void *ud)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid > INT_MAX || pid == getpid())
+			continue;
+		if (each(ud, (pid_t)pid))
+			break;
+	}
+	closedir(d);
+}
+
+struct owner_search {
+	struct inode_set set;
+	pid_t except, owner;
+};
+
+static bool owner_of_any(void *ud, pid_t pid)
+{
+	struct owner_search *o = ud;
+
+	if (pid != o->except && fd_sockets(pid, in_set, &o->set))
+		o->owner = pid;
+	return o->owner != 0;
 }
 
 pid_t dv_proc_socket_owner(const uint32_t *inodes, size_t n, pid_t except)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	pid_t owner = 0;
+	struct owner_search o = {.set = {.inodes = inodes, .n = n}, .except = except};
 
-	if (!d)
-		return 0;
-	while (!owner && (de = readdir(d))) {
+	each_process(owner_of_any, &o);
+	return o.owner;
+}
+
+static bool note_owner(void *ud, uint32_t ino)
+{
+	struct inode_set *set = ud;
+
+	for (size_t i = 0; i < set->n; i++)
+		if (set->inodes[i] == ino && !set->owners[i]) {
+			set->owners[i] = set->pid;
+			set->left--;
+		}
+	return set->left == 0;
+}
+
+static bool owners_of_each(void *ud, pid_t pid)
+{
+	struct inode_set *set = ud;
+
+	set->pid = pid;
+	return fd_sockets(pid, note_owner, set);
+}
+
+void dv_proc_socket_owners(const uint32_t *inodes, size_t n, pid_t *ret)
+{
+	struct inode_set set = {.inodes = inodes, .n = n, .owners = ret, .left = n};
+
+	memset(ret, 0, n * sizeof(*ret));
+	if (n)
+		each_process(owners_of_each, &set);
+}
+
+static bool id_listed(const char *list, unsigned long id)
+{
+	for (const char *p = list; *p;) {
 		char *end;
-		long pid = strtol(de->d_name, &end, 10);
+		unsigned long x = strtoul(p, &end, 10);
 
-		if (*end || pid <= 0 || pid > INT_MAX || pid == except || pid == getpid())
-			continue;
-		if (dv_proc_owns_socket((pid_t)pid, inodes, n))
-			owner = (pid_t)pid;
+		if (end == p)
+			return false;
+		if (x == id)
+			return true;
+		p = end;
 	}
-	closedir(d);
-	return owner;
+	return false;
+}
+
+bool dv_proc_allowed(pid_t pid, const struct dv_conf_range *r)
+{
+	char path[64], line[4096];
+	_cleanup_fclose_ FILE *f = NULL;
+	uid_t uid = (uid_t)-1;
+	bool ok = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!ok && fgets(line, sizeof(line), f)) {
+		unsigned long id;
+
+		if (sscanf(line, "Uid: %*u %lu", &id) == 1) {
+			uid = (uid_t)id;
+			ok = dv_conf_range_allows(r, uid, NULL, 0);
+		} else if (uid != (uid_t)-1 && strncmp(line, "Gid:", 4) == 0) {
+			for (size_t j = 0; !ok && j < r->n_groups; j++)
+				ok = sscanf(line, "Gid: %*u %lu", &id) == 1 && id == r->gids[j];
+		} else if (uid != (uid_t)-1 && strncmp(line, "Groups:", 7) == 0) {
+			for (size_t j = 0; !ok && j < r->n_groups; j++)
+				ok = id_listed(line + 7, r->gids[j]);
+		}
+	}
+	return ok;
 }
 
 const char *dv_proc_comm(pid_t pid, char *buf, size_t size)

@@ -59,7 +59,8 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	const struct dv_conf_range *r = dv_conf_find_range(in->conf, &v->addr);
 	struct dv_records *out = sc->out;
 	struct dv_msgb *b = out->b;
-	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN], list[DV_REASON_MAX];
+	char s[DV_ADDR_STRLEN], rs[DV_ADDR_STRLEN], list[DV_REASON_MAX], comm[16];
+	pid_t pid;
 	int ret;
 
 	dv_addr_fmt(&v->addr, s);
@@ -76,12 +77,21 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 	dv_msgb_field_str(b, "policy", r ? dv_policy_name(r->policy) : "");
 	deactivated_on(e, v, list, sizeof(list));
 	dv_msgb_field_str(b, "deactivated_on", list);
+	pid = v->owner != dv_engine_self(e) && in->lost_by ? in->lost_by(in->ud, &v->addr, comm, sizeof(comm)) : 0;
+	dv_msgb_field_u64(b, "lost_pid", (uint64_t)pid);
+	dv_msgb_field_str(b, "lost_command", pid ? comm : "");
 	ret = dv_records_emit(out);
 
 	for (size_t i = 0; i < v->n_holds; i++) {
 		const struct dv_hold *h = &v->holds[i];
 		bool local = h->node == dv_engine_self(e);
 
+		pid = 0;
+		comm[0] = '\0';
+		if (local && in->hold_pid)
+			pid = in->hold_pid(in->ud, h, &v->addr, comm, sizeof(comm));
+		else if (local && h->client)
+			pid = in->client_pid(in->ud, h->client);
 		dv_records_begin(out, DV_REC_HOLD);
 		dv_msgb_field_str(b, "addr", s);
 		dv_msgb_field_str(b, "kind", dv_kind_name(h->kind));
@@ -89,7 +99,8 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 		dv_msgb_field_str(b, "node_name", node_name(e, h->node));
 		dv_msgb_field_u64(b, "client", h->client);
 		dv_msgb_field_u64(b, "uid", h->uid);
-		dv_msgb_field_u64(b, "pid", local && h->client ? (uint64_t)in->client_pid(in->ud, h->client) : 0);
+		dv_msgb_field_u64(b, "pid", (uint64_t)pid);
+		dv_msgb_field_str(b, "command", pid ? comm : "");
 		dv_msgb_field_u64(b, "since", h->since_ms);
 		ret = dv_records_emit(out);
 	}

@@ -35,6 +35,12 @@ struct dv_status_input {
 	bool (*installed)(void *ud, const struct dv_addr *a);
 	/* The pid of a client connected to this node, 0 if unknown. */
 	pid_t (*client_pid)(void *ud, uint64_t client);
+	/* Optional. The program of this node's hold h on a: its pid (0 if
+	 * unknown) and, if known, its command into comm (left empty if not). */
+	pid_t (*hold_pid)(void *ud, const struct dv_hold *h, const struct dv_addr *a, char *comm, size_t size);
+	/* Optional. A program of this node whose sockets are still bound to
+	 * a, which another node has: its pid (0: none) and command. */
+	pid_t (*lost_by)(void *ud, const struct dv_addr *a, char *comm, size_t size);
 	void *ud;
 };
 

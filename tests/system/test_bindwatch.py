@@ -148,3 +148,68 @@ def test_bindwatch_beside_an_ordinary_range(lan, dvipad, static_server, tmp_path
         srv.kill()
         srv.wait()
     wait_for(lambda: not host.has_addr(VIPA), what="the static server's address to go")
+
+
+
+ONE_CONNECTION = """
+import socket, sys
+if sys.argv[2] == "mapped":  # a dual-stack socket: only in the IPv6 tables
+    l = socket.socket(socket.AF_INET6)
+    l.bind(("::ffff:" + sys.argv[1], 8083))
+else:
+    l = socket.socket()
+    l.bind((sys.argv[1], 8083))  # before the address exists: ip_nonlocal_bind
+l.listen(1)
+print("listening", flush=True)
+c, _ = l.accept()
+l.close()
+print("accepted", flush=True)
+while c.recv(100):
+    pass
+c.close()
+print("closed", flush=True)
+sys.stdin.readline()
+"""
+
+HOLD_OPEN = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], 8083))
+print("connected", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.parametrize("family", ["inet", "mapped"])
+def test_connection_outlives_its_listener(lan, dvipad, family):
+    """A server that closes its listener but still serves a connection
+    keeps its address (the removal is decided on the listeners first, then
+    on the connections, of both families); the last socket closed, the
+    address goes, while the server still runs."""
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.write_conf(extra=EXTRA)
+    dvipad.start()
+    srv = host.popen("/usr/bin/python3", "-c", ONE_CONNECTION, VIPA, family, stdin=subprocess.PIPE)
+    cli = None
+    try:
+        assert srv.stdout.readline().strip() == "listening"
+        wait_for(lambda: host.has_addr(VIPA), what="bind watch to activate")
+        cli = client.popen("/usr/bin/python3", "-c", HOLD_OPEN, VIPA, stdin=subprocess.PIPE)
+        assert cli.stdout.readline().strip() == "connected"
+        assert srv.stdout.readline().strip() == "accepted"
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            assert host.has_addr(VIPA), "the address went with the listener, under a live connection"
+            time.sleep(0.02)
+        cli.stdin.close()
+        cli.wait(5)
+        assert srv.stdout.readline().strip() == "closed"
+        t0 = time.monotonic()
+        wait_for(lambda: not host.has_addr(VIPA), timeout=2, interval=0.002, what="address removal")
+        figure(f"bind watch: last connection ({family}) closed to address removed (one sample)",
+               f"{(time.monotonic() - t0) * 1000:.1f} ms")
+        assert srv.poll() is None
+    finally:
+        for p in (srv, cli):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()

@@ -993,3 +993,105 @@ def test_source_use_never_takes_a_vipa_from_another_node(cluster, tmp_path):
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+def socket_holder_on(node, addr):
+    """The (pid, command) of node's socket hold on addr, or None."""
+    v = node.vipa(addr)
+    hs = [(h["pid"], h["command"]) for h in (v or {}).get("holds", [])
+          if h["kind"] == "socket" and h["node_name"] == node.name]
+    return hs[0] if v and v["state"] == "active" and hs else None
+
+
+def test_socket_hold_taken_again_after_a_heal(cluster, tmp_path):
+    """nginx under the shim on n2 keeps listening while n2 is cut off
+    (longer than the token) and while its corosync restarts: the others
+    drop n2's socket hold, and n2 takes it again once back, the address
+    being free."""
+    from test_preload import curl, nginx_conf, shim_env
+
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    conf = nginx_conf(tmp_path, VIPA, 8080)
+    n2.ns.exec("nginx", "-e", tmp_path / "nginx-startup.log", "-c", conf, env=shim_env(n2, debug=False))
+    master = int((tmp_path / "nginx.pid").read_text())
+    wait_for(lambda: n1.owner(VIPA) == "n2" and n2.ns.has_addr(VIPA), what="nginx's socket hold on n2")
+    assert socket_holder_on(n2, VIPA) == (master, "nginx")
+
+    def served():
+        rc, out, _ = curl(client, f"http://{VIPA}:8080/", timeout=1)
+        return rc == 0 and out == "nginx on a dynamic VIPA\n"
+
+    assert served()
+    cluster.lan.switch.ip("link", "set", "p-n2", "down")
+    wait_for(lambda: not n2.ns.has_addr(VIPA), timeout=3, what="n2 (a minority) to drop the address")
+    wait_for(lambda: n1.vipa(VIPA) is None, timeout=5, what="the others to drop n2's hold")
+    t0 = time.monotonic()
+    cluster.lan.switch.ip("link", "set", "p-n2", "up")
+    wait_for(lambda: n2.ns.has_addr(VIPA), timeout=15, interval=0.02, what="the address back on n2")
+    figure("cluster: n2 link up -> nginx's VIPA back on n2", f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    wait_for(served, timeout=5, what="the client to reach nginx on n2")
+    for n in cluster.nodes.values():
+        wait_for(lambda: n.owner(VIPA) == "n2", timeout=3, what=f"owner n2 in {n.name}'s status")
+    assert socket_holder_on(n2, VIPA) == (master, "nginx")
+    assert f"pid {master} (nginx) still has sockets bound to '{VIPA}': taking its socket hold again" \
+        in n2.log.read_text()
+
+    # corosync on n2 killed and started again: the same.
+    n2.corosync.kill()
+    wait_for(lambda: not n2.ns.has_addr(VIPA), timeout=3, what="n2 to drop the address")
+    wait_for(lambda: n1.vipa(VIPA) is None, timeout=5, what="the others to drop n2's hold")
+    n2.corosync.start()
+    wait_for(lambda: n2.ns.has_addr(VIPA), timeout=20, interval=0.05, what="the address back on n2")
+    wait_for(served, timeout=5, what="the client to reach nginx on n2")
+    assert socket_holder_on(n2, VIPA) == (master, "nginx")
+
+    # Still the sockets' hold: nginx quits, the address goes.
+    n2.ns.exec("nginx", "-c", conf, "-s", "quit", env=shim_env(n2, debug=False))
+    wait_for(lambda: not n2.ns.has_addr(VIPA) and n1.vipa(VIPA) is None, timeout=10,
+             what="the address to go with nginx")
+
+
+def test_socket_hold_lost_to_a_standby_is_not_taken_back(cluster):
+    """socat under the shim on n2 holds the VIPA, a standby waits on n1;
+    n2 is cut off and the standby takes over. After the heal n2 does not
+    add the address again (the standby keeps serving), and status and the
+    log on n2 name the program that lost it."""
+    from test_preload import shim_env
+
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    srv = n2.ns.popen("socat", f"TCP-LISTEN:8080,bind={VIPA},reuseaddr,fork", "SYSTEM:echo on-n2",
+                      env=shim_env(n2, debug=False))
+    try:
+        wait_for(lambda: n2.ns.has_addr(VIPA) and fetch(client, VIPA, 8080) == "on-n2", what="socat on n2")
+        s = cluster.holder("n1", VIPA, 8080, "--standby", "100", "--name", "standby")
+        wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+
+        cluster.lan.switch.ip("link", "set", "p-n2", "down")
+        s.wait_line("listening", timeout=5)
+        wait_for(lambda: not n2.ns.has_addr(VIPA), timeout=3, what="n2 to drop the address")
+        cluster.lan.switch.ip("link", "set", "p-n2", "up")
+        wait_for(lambda: len(n2.status()["members"]) == 3 and n2.owner(VIPA) == "n1", timeout=15, interval=0.05,
+                 what="n2 back in the group, seeing n1 as the owner")
+
+        def lost():
+            v = n2.vipa(VIPA)
+            return v and v["lost_pid"] == srv.pid and v["lost_command"] == "socat"
+
+        wait_for(lost, timeout=3, what="n2's status to name the program that lost the address")
+        text = n2.ctl("status").stdout
+        assert f"lost here: pid {srv.pid} (socat) still has sockets bound to it on this node" in text, text
+        assert f"'{VIPA}' lost by pid {srv.pid} (socat), whose sockets are still bound to it on this node: " \
+            "it is active on n1" in n2.log.read_text()
+        # It stays so: the address is n1's only, and the client reaches the standby.
+        stays_until = time.monotonic() + 1.0
+        while time.monotonic() < stays_until:
+            assert not n2.ns.has_addr(VIPA) and n1.ns.has_addr(VIPA)
+            time.sleep(0.05)
+        assert fetch(client, VIPA, 8080) == "standby"
+        assert n1.owner(VIPA) == "n1" and cluster.nodes["n3"].owner(VIPA) == "n1"
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()

@@ -743,3 +743,54 @@ def test_socket_hold_grace_ends_with_its_program(lan, dvipad, procs):
                  what=f"the address to go once its program is gone ({how})")
         figure(f"socket hold, program {'killed' if how == 'close' else 'exited'} to address removed",
                f"{(time.monotonic() - t0) * 1000:.0f} ms")
+
+
+def test_restarted_dvipad_takes_socket_holds_again(lan, dvipad, tmp_path, procs):
+    """dvipad killed (-9) and started again rebuilds the socket holds of the
+    programs still bound in its ranges (socat, and python's http.server on
+    IPv6, which never asked the new dvipad for anything): their addresses
+    come back, status names each program, and an address goes when its
+    program exits."""
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.start()
+    socat = socat_server(host, dvipad, VIPA_SHARED, 7010, procs)
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("http.server on a VIPA\n")
+    http = host.popen(PYTHON, "-m", "http.server", "--bind", VIPA6, "8081", "--directory", www,
+                      env=shim_env(dvipad, debug=False))
+    procs.append(http)
+    for addr in (VIPA_SHARED, VIPA6):
+        wait_for(lambda: socket_hold(dvipad, addr), what=f"the socket hold of {addr}")
+
+    def holder_of(addr):
+        v = socket_hold(dvipad, addr)
+        return v and [(h["pid"], h["command"]) for h in v["holds"] if h["kind"] == "socket"]
+
+    assert holder_of(VIPA_SHARED) == [(socat.pid, "socat")]
+    assert holder_of(VIPA6) == [(http.pid, "python3")]
+    text = dvipad.ctl("status").stdout
+    assert f"hold socket on host1 (uid 0, pid {socat.pid} (socat))" in text, text
+
+    dvipad.stop(signal.SIGKILL)
+    dvipad.start()
+    for addr in (VIPA_SHARED, VIPA6):
+        wait_for(lambda: host.has_addr(addr), what=f"{addr} back after the restart")
+    assert holder_of(VIPA_SHARED) == [(socat.pid, "socat")]
+    assert holder_of(VIPA6) == [(http.pid, "python3")]
+    assert fetch(client, VIPA_SHARED, 7010) == "socat 7010"
+    rc, out, err = curl(client, f"http://[{VIPA6}]:8081/")
+    assert rc == 0 and out == "http.server on a VIPA\n", err
+    log = dvipad.log.read_text()
+    assert f"pid {socat.pid} (socat) still has sockets bound to '{VIPA_SHARED}': taking its socket hold again" \
+        in log, log
+
+    # The holds are the sockets', as before the restart: each address goes
+    # with its program.
+    socat.kill()
+    socat.wait()
+    wait_for(lambda: not host.has_addr(VIPA_SHARED), what="the address to go with socat")
+    assert host.has_addr(VIPA6)
+    http.kill()
+    http.wait()
+    wait_for(lambda: not host.has_addr(VIPA6), what="the address to go with http.server")
