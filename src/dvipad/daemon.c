@@ -39,6 +39,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "control.h"
+#include "dist.h"
 #include "engine.h"
 #include "gate.h"
 #include "kernel.h"
@@ -74,6 +75,7 @@ struct dv_daemon {
 	struct dv_announce *announce;
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
+	struct dv_dist *dist; /* NULL: no VIPADISTRIBUTE at start */
 	uint64_t started_ms;
 
 	/* The daemon's policy, pure and tested on its own: whether addresses
@@ -179,6 +181,35 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx);
 static void restandby_send(struct dv_daemon *d);
 static void open_gate(struct dv_daemon *d);
 
+static bool dist_owns(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_gate_wants(&d->gate, d->engine, a);
+}
+
+/* The distributed VIPAs as the engine's state has them now. */
+static void sync_dist(struct dv_daemon *d)
+{
+	struct dv_dist_env env = {
+		.conf = d->conf,
+		.engine = d->engine,
+		.cluster = d->cluster,
+		.active = d->engine && dv_gate_is_open(&d->gate),
+		.in_group = d->gate.connected && d->gate.quorate && !d->gate.lapsed,
+		.owns = dist_owns,
+		.ud = d,
+	};
+
+	if (d->dist && d->engine)
+		dv_dist_sync(d->dist, &env);
+}
+
+static void dist_resync(void *ud)
+{
+	sync_dist(ud);
+}
+
 static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
@@ -199,6 +230,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 			memcpy(before, m, n_before * sizeof(*before));
 	}
 	r = dv_engine_apply(d->engine, ev, &fx);
+	/* A new distributor loads its table before it announces the address
+	 * (dispatch_effects), and targets change at once with the members. */
+	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
@@ -600,13 +634,22 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 		bool mine_here = dv_addrset_has(&mine, &df->addr);
-		unsigned flags;
+		const struct dv_conf_distribute *dist = dv_dist_find(d->conf, &df->addr);
+		unsigned flags, ready = 0;
 
 		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
+		/* Readiness of this target for the distributed ports. */
+		if (dist) {
+			uint8_t on[DV_PORT_BITMAP];
+
+			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
+				continue;
+			ready = dv_dist_ready_bits(dist, on);
+		}
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
-				       mine_here && dv_addrset_has(&busy, &df->addr), &flags))
+				       mine_here && dv_addrset_has(&busy, &df->addr), ready, &flags))
 			continue;
 		ev.addr_state.addr = df->addr;
 		ev.addr_state.flags = flags;
@@ -628,6 +671,7 @@ static void apply_define_poll(struct dv_daemon *d)
 	 * nodes may want to take an address back. */
 	for (size_t i = 0; i < d->conf->n_defines; i++)
 		any |= d->conf->defines[i].trackport != 0 || d->conf->cluster != DV_CLUSTER_NONE;
+	any |= d->conf->n_distribute > 0; /* targets report their listeners */
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	if (!any)
 		return;
@@ -884,6 +928,7 @@ static void close_gate(struct dv_daemon *d, const char *why)
 	dv_observe_removed(&d->obs, NULL);
 	dv_kaddr_del_all(d->kaddr);
 	log_warn("%s: removed every address of this node from '%s'", why, d->conf->interface);
+	sync_dist(d);
 }
 
 static int install_cb(void *ud, const struct dv_vipa_info *v)
@@ -902,6 +947,7 @@ static void open_gate(struct dv_daemon *d)
 {
 	if (!d->engine || !dv_gate_is_open(&d->gate))
 		return;
+	sync_dist(d);
 	(void)dv_engine_foreach(d->engine, install_cb, d);
 	pass_ready(d);
 }
@@ -964,6 +1010,7 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 
 	(void)dv_gate_refs_collect(d->engine, &refs);
 	r = dv_engine_restore(d->engine, buf, len, &fx);
+	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (r == 0) {
@@ -1061,6 +1108,7 @@ static void cl_connected(void *ud, bool up)
 	d->engine = fresh;
 	tell_lost(d, &refs, "this node lost its connection to the cluster");
 	dv_gate_refs_clear(&refs);
+	sync_dist(d);
 }
 
 static void maybe_ask(struct dv_daemon *d);
@@ -1096,6 +1144,7 @@ static void gate_move(struct dv_daemon *d, enum dv_gate_move move, const char *w
 		close_gate(d, why);
 	else if (move == DV_GATE_OPEN)
 		open_gate(d);
+	sync_dist(d); /* targets follow Corosync's word on quorum and the lease */
 	maybe_ask(d);
 }
 
@@ -1119,6 +1168,7 @@ static void cl_takeover_wait(void *ud, bool on)
 
 	if (dv_gate_takeover_wait(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
+	sync_dist(d);
 }
 
 static const struct dv_cluster_ops cluster_ops = {
@@ -1173,19 +1223,6 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
-/*
- * VIPADISTRIBUTE parses, but this build has no dataplane behind it yet
- * (issue 12): refuse it at start and on reload rather than run with the
- * address undistributed. Returns the number of errors written to errf.
- */
-static unsigned refuse_distribute(const struct dv_conf *conf, FILE *errf)
-{
-	for (size_t i = 0; i < conf->n_distribute; i++)
-		fprintf(errf, "%s:%u: VIPADISTRIBUTE: distribution is not yet honoured by this build\n", conf->file,
-			conf->distribute[i].line);
-	return (unsigned)conf->n_distribute;
-}
-
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -1205,7 +1242,7 @@ static int open_kernel(struct dv_daemon *d)
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
-	r = refuse_distribute(conf, errf) ? -EINVAL : 0;
+	r = dv_dist_refuse(conf, errf) ? -EINVAL : 0;
 	if (r == 0)
 		r = reconcile_interface(d, keep_at_start, conf, errf);
 	fclose(errf);
@@ -1223,8 +1260,14 @@ static int open_kernel(struct dv_daemon *d)
 	if (r < 0) {
 		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
 		d->sockdiag = NULL;
+		if (conf->n_distribute) {
+			log_err("distributed VIPAs need sock_diag to tell which targets listen");
+			return r;
+		}
 	}
-	return 0;
+	/* Always: a table or lo addresses an earlier dvipad left go even
+	 * when this configuration distributes nothing. */
+	return dv_dist_open(d->ev, conf->interface, conf->lease_s, dist_resync, d, &d->dist);
 }
 
 /* The cluster backend and an engine seen from this node. In CLUSTER NONE
@@ -1291,6 +1334,8 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	if (d)
+		dv_dist_stop(d->dist);
 	/* Its addresses are gone: the shim need not ask for them. */
 	if (d && d->rangetab)
 		(void)dv_rangetab_write(d->rangetab, NULL, 0);
@@ -1312,6 +1357,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	dv_gate_clear(&d->gate);
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
+	d->dist = dv_dist_free(d->dist);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
@@ -1361,7 +1407,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		return -ENOMEM;
 	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
 	if (r == 0)
-		nerr += restart_only_changes(d->conf, nc, errf) + refuse_distribute(nc, errf);
+		nerr += restart_only_changes(d->conf, nc, errf) + dv_dist_refuse(nc, errf);
 	if (r == 0 && nerr == 0 && reconcile_interface(d, keep_installed, nc, errf) < 0)
 		nerr++;
 	fclose(errf);
@@ -1381,6 +1427,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	publish_ranges(d);
 	apply_bindwatch(d);
 	apply_define_poll(d);
+	sync_dist(d);
 	return 0;
 }
 
