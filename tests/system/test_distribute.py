@@ -30,10 +30,15 @@ DIST_APPLY = BUILD / "tests" / "dist-apply"
 # machine.
 TABLE_S = 40
 
-DIST = f"  VIPADISTRIBUTE DEFINE DISTMETHOD BASEWLM {VIPA} PORT {PORT} DESTIP ALL\n"
-CONFS = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA}\n" + DIST,
-         "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA}\n" + DIST,
-         "n3": f"  VIPABACKUP 100 {VIPA}\n" + DIST}
+DEFINES = {"n1": f"  VIPADEFINE MOVEABLE IMMEDIATE {VIPA}\n",
+           "n2": f"  VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {VIPA}\n",
+           "n3": f"  VIPABACKUP 100 {VIPA}\n"}
+
+
+def confs(method="BASEWLM", destip="ALL"):
+    """The same VIPADISTRIBUTE on every node."""
+    dist = f"  VIPADISTRIBUTE DEFINE DISTMETHOD {method} {VIPA} PORT {PORT} DESTIP {destip}\n"
+    return {n: d + dist for n, d in DEFINES.items()}
 
 # Connects from each given source port; prints "PORT NAME", or "PORT -" when
 # the connection failed.
@@ -126,10 +131,10 @@ def distributed_everywhere(cluster):
             all(n.ns.has_addr(VIPA, dev="lo") for n in cluster.nodes.values()))
 
 
-def start_distribution(cluster):
+def start_distribution(cluster, **kw):
     cluster.servers = []
     procs = serve(cluster)
-    reconfigure(cluster, CONFS)
+    reconfigure(cluster, confs(**kw))
     wait_for(lambda: distributed_everywhere(cluster), timeout=10, what="VIPA on n1 and on every lo")
     # Each node answered ARP for VIPA only while it owned it.
     for n in cluster.nodes.values():
@@ -241,6 +246,31 @@ def test_backup_takes_over_distribution(cluster):
         assert not resets, resets
         assert all(r[1] > 0 for r in survivors)  # echoes went through
         assert " jump s0" in n2.ns.exec(NFT_RUN, input="list chain netdev dvipa ingress\n").stdout
+    finally:
+        stop_servers(cluster)
+
+
+def test_roundrobin_and_hotstandby(cluster):
+    client = cluster.lan.hosts["c"]
+    fresh = iter(range(40000, 60000))
+    try:
+        procs = start_distribution(cluster, method="ROUNDROBIN")
+        wait_for(lambda: set(connect(client, [next(fresh) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+        # Each SYN draws the next slot: the targets take turns.
+        names = list(connect(client, [next(fresh) for _ in range(30)]).values())
+        assert {n: names.count(n) for n in set(names)} == {"n1": 10, "n2": 10, "n3": 10}, names
+        assert all(names[i] != names[i + 1] for i in range(29)), names
+
+        # HOTSTANDBY: every connection to the ready target of highest rank.
+        reconfigure(cluster, confs(method="HOTSTANDBY", destip="n2 PREFERRED n3 BACKUP 100 n1 BACKUP 50"))
+        wait_for(lambda: set(connect(client, [next(fresh) for _ in range(6)]).values()) == {"n2"},
+                 timeout=TABLE_S, interval=0.2, what="every connection to n2 (PREFERRED)")
+        procs["n2"].kill()
+        procs["n2"].wait()
+        wait_for(lambda: set(connect(client, [next(fresh) for _ in range(6)]).values()) == {"n3"},
+                 timeout=TABLE_S, interval=0.2, what="every connection to n3 (BACKUP 100)")
+        assert set(connect(client, [next(fresh) for _ in range(20)]).values()) == {"n3"}
     finally:
         stop_servers(cluster)
 
