@@ -261,6 +261,12 @@ def test_roundrobin_and_hotstandby(cluster):
         names = list(connect(client, [next(fresh) for _ in range(30)]).values())
         assert {n: names.count(n) for n in set(names)} == {"n1": 10, "n2": 10, "n3": 10}, names
         assert all(names[i] != names[i + 1] for i in range(29)), names
+        # TIMEDAFFINITY: this client keeps its first target.
+        reconfigure(cluster, confs(method="ROUNDROBIN TIMEDAFFINITY 60"))
+        wait_for(lambda: "TIMEDAFFINITY 60" in cluster.nodes["n1"].ctl("config").stdout, what="n1 reloaded")
+        wait_for(lambda: "-" not in connect(client, [next(fresh) for _ in range(3)]).values(), timeout=TABLE_S,
+                 interval=0.2, what="the new table")
+        assert len(set(connect(client, [next(fresh) for _ in range(12)]).values())) == 1
 
         # HOTSTANDBY: every connection to the ready target of highest rank.
         reconfigure(cluster, confs(method="HOTSTANDBY", destip="n2 PREFERRED n3 BACKUP 100 n1 BACKUP 50"))
