@@ -1427,6 +1427,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	publish_ranges(d);
 	apply_bindwatch(d);
 	apply_define_poll(d);
+	dv_dist_reconfigured(d->dist);
 	sync_dist(d);
 	return 0;
 }

@@ -114,8 +114,8 @@ unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
 				     "ROUNDROBIN and HOTSTANDBY are)\n",
 				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
 		if (s->sysplexports)
-			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n", c->file,
-				     s->line) > 0;
+			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n",
+				     c->file, s->line) > 0;
 	}
 	return n;
 }
@@ -126,6 +126,30 @@ static bool known_node(const struct dv_dist *d, dv_nodeid_t id)
 		if (d->nodes[i].id == id)
 			return true;
 	return false;
+}
+
+/* A target of another node needs an address of the VIPA's family in the
+ * node list; without one it gets no connections. Said once per node list
+ * and configuration. */
+static void warn_unreachable(const struct dv_dist *d, const struct dv_dist_env *env)
+{
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		for (size_t k = 0; k < d->n_nodes; k++) {
+			const struct dv_cluster_node *nd = &d->nodes[k];
+			bool named = s->dest_all;
+
+			for (size_t j = 0; j < s->n_dests && !named; j++)
+				named = strcmp(s->dests[j].node, nd->name) == 0;
+			if (named && nd->id != dv_engine_self(env->engine) &&
+			    !(s->addr.family == AF_INET6 ? nd->v6.family : nd->v4.family))
+				log_err("%s:%u: VIPADISTRIBUTE: node '%s' has no IPv%d address in Corosync's node "
+					"list: "
+					"it gets no connections",
+					env->conf->file, s->line, nd->name, s->addr.family == AF_INET6 ? 6 : 4);
+		}
+	}
 }
 
 /* The node list, read again when a member is not in it (Corosync reloaded
@@ -155,6 +179,7 @@ static void refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env)
 			snprintf(d->nodes[i].name, sizeof(d->nodes[i].name), "nodeid-%u", d->nodes[i].id);
 	d->n_nodes = n;
 	d->have_nodes = true;
+	warn_unreachable(d, env);
 }
 
 static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
@@ -304,7 +329,9 @@ static uint32_t maglev_size(size_t n_targets)
 
 static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
 {
-	return m == DV_DIST_BASEWLM ? maglev_size(n_targets) : m == DV_DIST_ROUNDROBIN ? DV_DIST_RR_SLOTS : DV_DIST_HS_SLOTS;
+	return m == DV_DIST_BASEWLM	 ? maglev_size(n_targets)
+	       : m == DV_DIST_ROUNDROBIN ? DV_DIST_RR_SLOTS
+					 : DV_DIST_HS_SLOTS;
 }
 
 static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
@@ -500,12 +527,13 @@ static void bg_done(void *ud, int r, const char *error)
 
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot %s table 'netdev %s' on '%s': %s",
-			d->replacing ? "load" : "update the slots of", DV_DIST_TABLE, d->ifname, error ? error : "nft failed");
+			d->replacing ? "load" : "update the slots of", DV_DIST_TABLE, d->ifname,
+			error ? error : "nft failed");
 		/* Unknown now: the next sync loads it whole. */
 		forget_table(d);
 	} else if (d->replacing) {
-		log_info("distributed VIPAs: table 'netdev %s' loaded on '%s' (%zu service(s)) in %.1f ms", DV_DIST_TABLE,
-			 d->ifname, d->bg_n, ms);
+		log_info("distributed VIPAs: table 'netdev %s' loaded on '%s' (%zu service(s)) in %.1f ms",
+			 DV_DIST_TABLE, d->ifname, d->bg_n, ms);
 	} else {
 		log_info("distributed VIPAs: new slots for %zu service(s) in %.1f ms (pins kept)", d->bg_n, ms);
 	}
@@ -812,6 +840,12 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	}
 	apply_table(d, p);
 	plan_free(p);
+}
+
+void dv_dist_reconfigured(struct dv_dist *d)
+{
+	if (d)
+		d->have_nodes = false;
 }
 
 void dv_dist_stop(struct dv_dist *d)

@@ -27,10 +27,9 @@
  *    list replaces the table (the pins go).
  *
  * Methods honoured: BASEWLM (Maglev, M the first prime above 1,000 per
- * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on the SYN and
- * pinned), HOTSTANDBY (every slot to the ready target of highest rank), and
- * TIMEDAFFINITY with any of them. dvipad refuses SERVERWLM, WEIGHTEDACTIVE
- * and SYSPLEXPORTS (dv_dist_refuse).
+ * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on
+ * the SYN and pinned), HOTSTANDBY (every slot to the ready target of highest rank), and TIMEDAFFINITY with any of them.
+ * dvipad refuses SERVERWLM, WEIGHTEDACTIVE and SYSPLEXPORTS (dv_dist_refuse).
  */
 #pragma once
 
@@ -44,7 +43,7 @@
 #include "engine.h"
 
 #define DV_DIST_RR_SLOTS 2520u /* lcm(1..10): numgen over it splits evenly among up to 10 ready targets */
-#define DV_DIST_HS_SLOTS 2u	/* HOTSTANDBY: one target, a hash needs two slots */
+#define DV_DIST_HS_SLOTS 2u    /* HOTSTANDBY: one target, a hash needs two slots */
 
 struct dv_dist;
 
@@ -76,6 +75,9 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 /* Make the kernel match env: the table, lo, the ARP settings. Logs what
  * it changes and what fails. */
 void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env);
+/* The configuration changed: read the node list again at the next sync
+ * (and say again which targets cannot be reached). */
+void dv_dist_reconfigured(struct dv_dist *d);
 /* Remove the table and the addresses on lo, restore the ARP settings. */
 void dv_dist_stop(struct dv_dist *d);
 struct dv_dist *dv_dist_free(struct dv_dist *d);
