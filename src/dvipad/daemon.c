@@ -188,10 +188,9 @@ static bool dist_owns(void *ud, const struct dv_addr *a)
 	return dv_gate_wants(&d->gate, d->engine, a);
 }
 
-/* The distributed VIPAs as the engine's state has them now. */
-static void sync_dist(struct dv_daemon *d)
+static struct dv_dist_env dist_env(struct dv_daemon *d)
 {
-	struct dv_dist_env env = {
+	return (struct dv_dist_env){
 		.conf = d->conf,
 		.engine = d->engine,
 		.cluster = d->cluster,
@@ -200,6 +199,12 @@ static void sync_dist(struct dv_daemon *d)
 		.owns = dist_owns,
 		.ud = d,
 	};
+}
+
+/* The distributed VIPAs as the engine's state has them now. */
+static void sync_dist(struct dv_daemon *d)
+{
+	struct dv_dist_env env = dist_env(d);
 
 	if (d->dist && d->engine)
 		dv_dist_sync(d->dist, &env);
@@ -1740,6 +1745,14 @@ static void ctl_config(void *ud, struct dv_records *out)
 	dv_status_config(d->conf, out);
 }
 
+static enum dv_result ctl_targets(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_records(d->dist, &env, a, out, reason, size);
+}
+
 static int ctl_reload(void *ud, char **ret_errors)
 {
 	return dv_daemon_reload(ud, ret_errors);
@@ -1751,6 +1764,7 @@ static const struct dv_control_ops control_ops = {
 	.client_gone = ctl_client_gone,
 	.status = ctl_status,
 	.config = ctl_config,
+	.targets = ctl_targets,
 	.reload = ctl_reload,
 };
 

@@ -641,6 +641,95 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	free(old);
 }
 
+/* ---- records for dvipactl targets ---- */
+
+static const char *target_state(const struct dv_dist_env *env, const struct target *t, size_t pi, bool reachable)
+{
+	if (!reachable)
+		return "no address";
+	if (!dv_engine_quorate(env->engine) || !is_member(env->engine, t->node->id))
+		return "not a member";
+	if (dv_engine_node_left(env->engine, t->node->id))
+		return "left";
+	return (t->ready & DV_AS_READY(pi)) ? "ready" : "not listening";
+}
+
+static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
+			     struct dv_records *out)
+{
+	struct target t[DV_ENGINE_MAX_NODES];
+	struct dv_vipa_info v;
+	struct plan *p = calloc(1, sizeof(*p));
+	size_t n = targets_of(d, env, s, t);
+	const char *distributor = NULL;
+	char ab[DV_ADDR_STRLEN];
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	if (dv_engine_lookup(env->engine, &s->addr, &v) == 0 && v.owner)
+		distributor = dv_engine_node_name(env->engine, v.owner);
+	dv_addr_fmt(&s->addr, ab);
+	p->rs.services = p->svc;
+	r = plan_statement(d, env, s, p);
+	for (size_t i = 0; r == 0 && i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+
+		for (size_t k = 0; r == 0 && k < n; k++) {
+			size_t kk = svc->n_targets, slots = 0;
+			bool ready;
+
+			/* Its index in the service, if this node can reach it. */
+			for (size_t j = 0; j < svc->n_targets && kk == svc->n_targets; j++)
+				if (strcmp(svc->targets[j].name, t[k].node->name) == 0)
+					kk = j;
+			for (uint32_t j = 0; kk < svc->n_targets && j < svc->m; j++)
+				slots += svc->slots[j] == kk;
+			ready = kk < svc->n_targets && (t[k].ready & DV_AS_READY(i));
+			dv_records_begin(out, DV_REC_TARGET);
+			dv_msgb_field_str(out->b, "addr", ab);
+			dv_msgb_field_u64(out->b, "port", svc->ports[0]);
+			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
+			dv_msgb_field_str(out->b, "node", t[k].node->name);
+			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
+			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], i, kk < svc->n_targets));
+			dv_msgb_field_bool(out->b, "ready", ready);
+			/* HOTSTANDBY: its rank; otherwise every ready target
+			 * weighs the same. */
+			dv_msgb_field_u64(out->b, "weight", s->method == DV_DIST_HOTSTANDBY ? t[k].rank : ready);
+			dv_msgb_field_u64(out->b, "slots", slots);
+			dv_msgb_field_u64(out->b, "m", svc->m);
+			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
+			r = dv_records_emit(out);
+		}
+	}
+	plan_free(p);
+	return r;
+}
+
+enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       struct dv_records *out, char *reason, size_t size)
+{
+	bool found = false;
+	char ab[DV_ADDR_STRLEN];
+
+	refresh_nodes(d, env);
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		if (a && !dv_addr_eq(a, &s->addr))
+			continue;
+		found = true;
+		if (statement_records(d, env, s, out) < 0)
+			break; /* out of memory, or the reader went */
+	}
+	if (a && !found) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	return DV_R_OK;
+}
+
 /* ---- lo and the interface's ARP settings ---- */
 
 static int sysctl_path(const struct dv_dist *d, const char *key, char *buf, size_t len)

@@ -40,6 +40,7 @@
 
 #include "cluster.h"
 #include "conf.h"
+#include "control.h"
 #include "engine.h"
 
 #define DV_DIST_RR_SLOTS 2520u /* lcm(1..10): numgen over it splits evenly among up to 10 ready targets */
@@ -82,6 +83,12 @@ void dv_dist_reconfigured(struct dv_dist *d);
 void dv_dist_stop(struct dv_dist *d);
 struct dv_dist *dv_dist_free(struct dv_dist *d);
 
+/* TARGETS: a TARGET record per target and port of each distributed VIPA
+ * (a only, if not NULL), in the table this node computes from the
+ * replicated state. DV_R_OK, or DV_R_NOTHELD and a reason when a is not
+ * distributed here. */
+enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       struct dv_records *out, char *reason, size_t size);
 /* The statement that distributes a, or NULL. */
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a);
 /* The DV_AS_READY bits of statement s given the ports that have a

@@ -56,6 +56,7 @@ enum dv_msg_type {
 	DV_MSG_REACTIVATE = 9, /* ADDR, optional NODE: root only */
 	DV_MSG_LEAVE = 10,     /* optional NODE: root only */
 	DV_MSG_JOIN = 11,      /* optional NODE: root only */
+	DV_MSG_TARGETS = 12,   /* optional ADDR: only that distributed VIPA */
 	/* daemon -> client */
 	DV_MSG_RESULT = 64, /* RESULT, REASON, optional ADDR, optional SOURCE */
 	DV_MSG_EVENT = 65,  /* EVENT, ADDR, REASON */
@@ -111,6 +112,8 @@ enum dv_rec_type {
 	DV_REC_RANGE = 6,   /* range, policy, deleted, users, groups */
 	DV_REC_DEFINE = 7,  /* addr, rank, moveable, trackport */
 	DV_REC_TEXT = 8,    /* text: normalized configuration, one line */
+	DV_REC_TARGET = 9,  /* addr, port, method, node, nodeid, state, ready, weight,
+			     * slots, distributor (node name) */
 };
 
 /* DV_A_FIELD value: u8 type, key string with NUL, then the value: */

@@ -88,6 +88,11 @@ def connect(client, sports):
     return {int(p): n for p, n in (line.split() for line in out.splitlines())}
 
 
+def targets(node):
+    """dvipactl targets --json on node."""
+    return json.loads(node.ctl("targets", "--json").stdout)["targets"]
+
+
 def serve(cluster):
     procs = {}
     for name, n in cluster.nodes.items():
@@ -171,6 +176,16 @@ def test_connections_spread_as_maglev_says_and_avoid_a_dead_server(cluster):
         # Maglev gives each a third of the slots; 300 hashed flows are a
         # sample of that: 3.7 sigma.
         assert all(70 <= c <= 130 for c in shares.values()), shares
+        # dvipactl targets, on any node: what the table has.
+        rows = targets(cluster.nodes["n3"])
+        assert {r["node"]: r["state"] for r in rows} == {"n1": "ready", "n2": "ready", "n3": "ready"}
+        assert sum(r["slots"] for r in rows) == m and all(abs(r["slots"] - m / 3) < m * 0.01 for r in rows)
+        assert {r["distributor"] for r in rows} == {"n1"} and {r["port"] for r in rows} == {PORT}
+        text = n1.ctl("targets").stdout
+        assert text.split("\n")[0].split() == ["ADDR", "PORT", "TARGET", "STATE", "WEIGHT", "SLOTS", "DISTRIBUTOR"]
+        assert f"{VIPA}  {PORT}  n3" in text, text
+        r = n1.ctl("targets", "192.0.2.99", check=False)
+        assert r.returncode == 8 and "192.0.2.99 is not distributed" in r.stderr, r.stderr
 
         # n3's server dies: its share goes to the others once n3's report
         # has reached n1's slots; no connection fails after that.
@@ -189,6 +204,8 @@ def test_connections_spread_as_maglev_says_and_avoid_a_dead_server(cluster):
         assert "-" not in after.values() and "n3" not in after.values(), after
         split = {n: list(after.values()).count(n) for n in ("n1", "n2")}
         assert all(45 <= c <= 105 for c in split.values()), split
+        rows = {r["node"]: r for r in targets(n1)}
+        assert rows["n3"]["state"] == "not listening" and rows["n3"]["slots"] == 0 and not rows["n3"]["ready"]
         figure("distributed VIPA: n3's server killed -> n1's slots without n3",
                f"{t_table:.2f} s; meanwhile {failed} of {tried} new connections failed; after: 0 of 150, {split}")
     finally:
