@@ -216,21 +216,28 @@ static int run_bg(struct dv_knft *k, sd_event *ev, char *text, dv_knft_done_fn d
 		return r;
 	}
 	if (pid == 0) {
-		/* Only nft and the pipe here; _exit: no handlers of the
-		 * daemon's run in this copy of it. */
-		const char *err;
+		/* Only nft and the pipe here: the daemon's descriptors are
+		 * closed (a client must see its connection end when the daemon
+		 * closes it, not when this copy exits), nft gets a context of
+		 * its own, and _exit runs none of the daemon's handlers. */
+		struct nft_ctx *nft;
+		const char *err = NULL;
 		size_t len;
 		ssize_t w;
 
-		close(p[0]);
-		r = nft_run_cmd_from_buffer(k->nft, text);
-		err = nft_ctx_get_error_buffer(k->nft);
+		if (dup2(p[1], 3) != 3 || close_range(4, ~0U, 0) < 0)
+			_exit(1);
+		nft = nft_ctx_new(NFT_CTX_DEFAULT);
+		if (!nft || nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0)
+			_exit(1);
+		r = nft_run_cmd_from_buffer(nft, text);
+		err = nft_ctx_get_error_buffer(nft);
 		len = err ? strlen(err) : 0;
 		while (len && err[len - 1] == '\n')
 			len--;
-		w = write(p[1], r == 0 ? "0" : "1", 1);
+		w = write(3, r == 0 ? "0" : "1", 1);
 		if (w == 1 && r != 0 && len)
-			w = write(p[1], err, len < BG_ERROR_MAX ? len : BG_ERROR_MAX);
+			w = write(3, err, len < BG_ERROR_MAX ? len : BG_ERROR_MAX);
 		_exit(w < 0);
 	}
 	close(p[1]);

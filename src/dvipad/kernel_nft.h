@@ -41,8 +41,8 @@ int dv_knft_set_ingress(struct dv_knft *k, const struct dv_dist_ruleset *rs, cha
  * In the background: a slot map of 65,537 elements takes 0.5 to 3 s to
  * commit on a loaded machine, longer than the ring lease the event loop
  * must keep answering (fence.h). The text is made now; the transaction
- * runs in a child process (its own copy of the context: libnftables is
- * not thread-safe), one at a time, and done() is called from the event
+ * runs in a child process with a libnftables context of its own and none
+ * of the daemon's descriptors, one at a time, and done() is called from the event
  * loop with 0 or -EIO and nft's message (NULL if none). -EBUSY while one
  * runs.
  */
