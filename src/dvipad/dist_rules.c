@@ -348,12 +348,23 @@ static size_t delta_elements(FILE *f, const struct dv_dist_service *s, const uin
 	return n;
 }
 
+/* delta_elements() into a buffer of its own. */
+static int delta_text(const struct dv_dist_service *s, const uint32_t *old, bool values, char **ret, size_t *ret_n)
+{
+	size_t len = 0;
+	FILE *g = open_memstream(ret, &len);
+
+	if (!g)
+		return -ENOMEM;
+	*ret_n = delta_elements(g, s, old, values);
+	return fclose(g) == 0 ? 0 : -ENOMEM;
+}
+
 int dv_dist_rules_write_slot_delta(const struct dv_dist_ruleset *rs, size_t i, const uint32_t *old, FILE *f)
 {
 	const struct dv_dist_service *s;
 	_cleanup_free_ char *del = NULL, *add = NULL;
-	size_t n_del, n_add, len;
-	FILE *g;
+	size_t n_del = 0, n_add = 0;
 	int r = check_ruleset(rs);
 
 	if (r < 0)
@@ -366,18 +377,11 @@ int dv_dist_rules_write_slot_delta(const struct dv_dist_ruleset *rs, size_t i, c
 			return -EINVAL;
 	/* Re-pointed slots are deleted and added again in the same
 	 * transaction: nft 1.0.6 cannot overwrite an element. */
-	g = open_memstream(&del, &len);
-	if (!g)
-		return -ENOMEM;
-	n_del = delta_elements(g, s, old, false);
-	if (fclose(g) != 0)
-		return -ENOMEM;
-	g = open_memstream(&add, &len);
-	if (!g)
-		return -ENOMEM;
-	n_add = delta_elements(g, s, old, true);
-	if (fclose(g) != 0)
-		return -ENOMEM;
+	r = delta_text(s, old, false, &del, &n_del);
+	if (r == 0)
+		r = delta_text(s, old, true, &add, &n_add);
+	if (r < 0)
+		return r;
 	if (n_del)
 		fprintf(f, "delete element netdev %s s%zu_slots {\n%s\n}\n", DV_DIST_TABLE, i, del);
 	if (n_add)
