@@ -128,13 +128,24 @@ static bool known_node(const struct dv_dist *d, dv_nodeid_t id)
 	return false;
 }
 
-/* A target of another node needs an address of the VIPA's family in the
- * node list; without one it gets no connections. Said once per node list
- * and configuration. */
+/* A DESTIP name must be in the node list, and a target of another node
+ * needs an address of the VIPA's family there; otherwise it gets no
+ * connections. Said once per node list and configuration. */
 static void warn_unreachable(const struct dv_dist *d, const struct dv_dist_env *env)
 {
 	for (size_t i = 0; i < env->conf->n_distribute; i++) {
 		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		for (size_t j = 0; j < s->n_dests; j++) {
+			bool known = false;
+
+			for (size_t k = 0; k < d->n_nodes && !known; k++)
+				known = strcmp(s->dests[j].node, d->nodes[k].name) == 0;
+			if (!known)
+				log_err("%s:%u: VIPADISTRIBUTE: DESTIP node '%s' is not in Corosync's node list (its "
+					"name:): it gets no connections",
+					env->conf->file, s->dests[j].line, s->dests[j].node);
+		}
 
 		for (size_t k = 0; k < d->n_nodes; k++) {
 			const struct dv_cluster_node *nd = &d->nodes[k];

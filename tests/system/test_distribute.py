@@ -286,9 +286,13 @@ def test_roundrobin_and_hotstandby(cluster):
         assert len(set(connect(client, [next(fresh) for _ in range(12)]).values())) == 1
 
         # HOTSTANDBY: every connection to the ready target of highest rank.
-        reconfigure(cluster, confs(method="HOTSTANDBY", destip="n2 PREFERRED n3 BACKUP 100 n1 BACKUP 50"))
+        # n9 is no node of the cluster: said, and never a target.
+        reconfigure(cluster, confs(method="HOTSTANDBY", destip="n2 PREFERRED n3 BACKUP 100 n1 BACKUP 50 n9 BACKUP 200"))
         wait_for(lambda: set(connect(client, [next(fresh) for _ in range(6)]).values()) == {"n2"},
                  timeout=TABLE_S, interval=0.2, what="every connection to n2 (PREFERRED)")
+        n1 = cluster.nodes["n1"]
+        assert f"{n1.conf}:11: VIPADISTRIBUTE: DESTIP node 'n9' is not in Corosync's node list" in n1.log.read_text()
+        assert "n9" not in {r["node"] for r in targets(n1)}
         procs["n2"].kill()
         procs["n2"].wait()
         wait_for(lambda: set(connect(client, [next(fresh) for _ in range(6)]).values()) == {"n3"},
