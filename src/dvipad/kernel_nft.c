@@ -146,6 +146,14 @@ int dv_knft_set_ingress(struct dv_knft *k, const struct dv_dist_ruleset *rs, cha
 
 int dv_knft_remove(struct dv_knft *k, char **ret_error)
 {
+	/* A listing costs a dump; a transaction a commit, which waits for
+	 * the kernel's grace periods: slow on a loaded machine, and at start
+	 * there is mostly nothing to remove. */
+	if (run(k, "list table netdev " DV_DIST_TABLE "\n", NULL) < 0) {
+		if (ret_error)
+			*ret_error = NULL;
+		return 0;
+	}
 	return run(k, REPLACE, ret_error);
 }
 
