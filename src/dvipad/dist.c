@@ -271,10 +271,11 @@ static uint32_t seed_of(const struct dv_addr *a, uint16_t port)
 
 struct plan {
 	struct dv_dist_ruleset rs;
-	struct dv_dist_service svc[MAX_SERVICES];
-	uint16_t ports[MAX_SERVICES];
-	struct dv_dist_target *targets[MAX_SERVICES];
-	uint32_t *slots[MAX_SERVICES];
+	size_t max; /* services room was made for */
+	struct dv_dist_service *svc;
+	uint16_t *ports;
+	struct dv_dist_target **targets;
+	uint32_t **slots;
 };
 
 static struct plan *plan_free(struct plan *p)
@@ -285,8 +286,33 @@ static struct plan *plan_free(struct plan *p)
 		free(p->targets[i]);
 		free(p->slots[i]);
 	}
+	free(p->svc);
+	free(p->ports);
+	free(p->targets);
+	free(p->slots);
 	free(p);
 	return NULL;
+}
+
+/* An empty plan with room for the services of s[0..n) (one a port). */
+static struct plan *plan_new(const struct dv_conf_distribute *s, size_t n)
+{
+	struct plan *p = calloc(1, sizeof(*p));
+	size_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		max += s[i].n_ports;
+	if (!p)
+		return NULL;
+	p->max = max;
+	p->svc = calloc(max + 1, sizeof(*p->svc));
+	p->ports = calloc(max + 1, sizeof(*p->ports));
+	p->targets = calloc(max + 1, sizeof(*p->targets));
+	p->slots = calloc(max + 1, sizeof(*p->slots));
+	if (!p->svc || !p->ports || !p->targets || !p->slots)
+		return plan_free(p);
+	p->rs.services = p->svc;
+	return p;
 }
 
 /* The slots of one service (port index pi) over targets t[0..n). */
@@ -367,7 +393,7 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 		struct dv_dist_target *dt;
 		int r;
 
-		if (i == MAX_SERVICES)
+		if (i == p->max || i == MAX_SERVICES)
 			return -E2BIG;
 		dt = calloc(n_kept ? n_kept : 1, sizeof(*dt));
 		p->slots[i] = calloc(m, sizeof(uint32_t));
@@ -410,13 +436,12 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 
 static int plan_build(struct dv_dist *d, const struct dv_dist_env *env, struct plan **ret)
 {
-	struct plan *p = calloc(1, sizeof(*p));
+	struct plan *p = plan_new(env->conf->distribute, env->conf->n_distribute);
 	int r = 0;
 
 	if (!p)
 		return -ENOMEM;
 	p->rs.ifname = d->ifname;
-	p->rs.services = p->svc;
 	for (size_t i = 0; i < env->conf->n_distribute && r == 0; i++)
 		r = plan_statement(d, env, &env->conf->distribute[i], p);
 	if (r < 0) {
@@ -670,7 +695,7 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 {
 	struct target t[DV_ENGINE_MAX_NODES];
 	struct dv_vipa_info v;
-	struct plan *p = calloc(1, sizeof(*p));
+	struct plan *p = plan_new(s, 1);
 	size_t n = targets_of(d, env, s, t);
 	const char *distributor = NULL;
 	char ab[DV_ADDR_STRLEN];
@@ -681,7 +706,6 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 	if (dv_engine_lookup(env->engine, &s->addr, &v) == 0 && v.owner)
 		distributor = dv_engine_node_name(env->engine, v.owner);
 	dv_addr_fmt(&s->addr, ab);
-	p->rs.services = p->svc;
 	r = plan_statement(d, env, s, p);
 	for (size_t i = 0; r == 0 && i < p->rs.n_services; i++) {
 		const struct dv_dist_service *svc = &p->svc[i];
@@ -927,7 +951,9 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	struct plan *p = NULL;
 	int r;
 
-	if (!d)
+	/* Nothing configured and nothing of ours in the kernel: the common
+	 * case costs nothing per event. */
+	if (!d || (env->conf->n_distribute == 0 && !d->shape && d->on_lo.n == 0 && !dv_knft_busy(d->nft)))
 		return;
 	/* Addresses on lo first: a connection forwarded by the new table
 	 * finds its target ready to take it. */
