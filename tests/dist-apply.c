@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = dv_knft_new(&k);
 	if (r == 0)
-		r = slots_only ? dv_knft_set_slots(k, &rs, 0, &err) : dv_knft_replace(k, &rs, &err);
+		r = slots_only ? dv_knft_set_slots(k, &rs, NULL, &err) : dv_knft_replace(k, &rs, &err);
 	if (r < 0)
 		fprintf(stderr, "dist-apply: %s\n", err ? err : strerror(-r));
 	else if (table)

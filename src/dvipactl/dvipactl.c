@@ -251,6 +251,9 @@ static void tree_add(struct tree *t, uint32_t rectype, json_object *rec)
 	case DV_REC_DEFINE:
 		json_object_array_add(tree_array(t, "defines"), rec);
 		break;
+	case DV_REC_TARGET:
+		json_object_array_add(tree_array(t, "targets"), rec);
+		break;
 	case DV_REC_TEXT:
 		if (json_object_object_get_ex(rec, "text", &v))
 			json_object_array_add(tree_array(t, "text"), json_object_get(v));
@@ -626,17 +629,19 @@ static void render_vipa_details(json_object *v)
 		printf("    reason: %s\n", reason);
 }
 
-static void render_vipas(json_object *vipas)
+/* A table of NCOLS columns, a row per element of rows (cells_of fills it),
+ * each followed by what details prints (if not NULL). */
+static void render_table(const char *const heads[NCOLS], json_object *rows,
+			 void (*cells_of)(json_object *, char[NCOLS][DV_REASON_MAX]), void (*details)(json_object *))
 {
-	static const char *const heads[NCOLS] = {"ADDR", "STATE", "OWNER", "ORIGIN", "SINCE", "HOLDS", "STANDBYS"};
 	static char cells[NCOLS][DV_REASON_MAX];
-	size_t nv = vipas ? json_object_array_length(vipas) : 0;
+	size_t n = rows ? json_object_array_length(rows) : 0;
 	int width[NCOLS];
 
 	for (int i = 0; i < NCOLS; i++)
 		width[i] = (int)strlen(heads[i]);
-	for (size_t i = 0; i < nv; i++) {
-		vipa_cells(json_object_array_get_idx(vipas, i), cells);
+	for (size_t i = 0; i < n; i++) {
+		cells_of(json_object_array_get_idx(rows, i), cells);
 		for (int j = 0; j < NCOLS; j++)
 			if ((int)strlen(cells[j]) > width[j])
 				width[j] = (int)strlen(cells[j]);
@@ -645,13 +650,21 @@ static void render_vipas(json_object *vipas)
 		snprintf(cells[j], DV_REASON_MAX, "%s", heads[j]);
 	print_row(cells, width);
 
-	for (size_t i = 0; i < nv; i++) {
-		json_object *v = json_object_array_get_idx(vipas, i);
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(rows, i);
 
-		vipa_cells(v, cells);
+		cells_of(v, cells);
 		print_row(cells, width);
-		render_vipa_details(v);
+		if (details)
+			details(v);
 	}
+}
+
+static void render_vipas(json_object *vipas)
+{
+	static const char *const heads[NCOLS] = {"ADDR", "STATE", "OWNER", "ORIGIN", "SINCE", "HOLDS", "STANDBYS"};
+
+	render_table(heads, vipas, vipa_cells, render_vipa_details);
 }
 
 static void render_status(json_object *root)
@@ -673,6 +686,27 @@ static void render_config(json_object *root)
 		return;
 	for (size_t i = 0; i < json_object_array_length(text); i++)
 		printf("%s\n", json_object_get_string(json_object_array_get_idx(text, i)));
+}
+
+/* dvipactl targets: a row per target and port (z/OS NETSTAT VDPT). */
+static void target_cells(json_object *t, char cells[NCOLS][DV_REASON_MAX])
+{
+	snprintf(cells[0], DV_REASON_MAX, "%s", jstr(t, "addr", "?"));
+	snprintf(cells[1], DV_REASON_MAX, "%" PRIu64, ju64(t, "port"));
+	snprintf(cells[2], DV_REASON_MAX, "%s", jstr(t, "node", "?"));
+	snprintf(cells[3], DV_REASON_MAX, "%s", jstr(t, "state", "?"));
+	snprintf(cells[4], DV_REASON_MAX, "%" PRIu64, ju64(t, "weight"));
+	snprintf(cells[5], DV_REASON_MAX, "%" PRIu64 "/%" PRIu64, ju64(t, "slots"), ju64(t, "m"));
+	snprintf(cells[6], DV_REASON_MAX, "%s", *jstr(t, "distributor", "") ? jstr(t, "distributor", "") : "-");
+}
+
+static void render_targets(json_object *root)
+{
+	static const char *const heads[NCOLS] = {"ADDR", "PORT", "TARGET", "STATE", "WEIGHT", "SLOTS", "DISTRIBUTOR"};
+	json_object *targets = NULL;
+
+	json_object_object_get_ex(root, "targets", &targets);
+	render_table(heads, targets, target_cells, NULL);
 }
 
 /* ---- verbs ---- */
@@ -743,9 +777,10 @@ static int parse_addr_arg(const char *s, struct dv_addr *ret)
 	return 0;
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+/* A display verb with an optional address. */
+static int display_of(struct ctl *c, int argc, char **argv, uint16_t type, const char *const keys[],
+		      void (*render)(json_object *))
 {
-	static const char *const keys[] = {"daemon", "members", "vipas", NULL};
 	struct dv_addr a;
 	int i, r;
 
@@ -754,7 +789,14 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		return -i;
 	if (i < argc && (r = parse_addr_arg(argv[i], &a)) != 0)
 		return r;
-	return display(c, DV_MSG_STATUS, i < argc ? &a : NULL, keys, render_status);
+	return display(c, type, i < argc ? &a : NULL, keys, render);
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"daemon", "members", "vipas", NULL};
+
+	return display_of(c, argc, argv, DV_MSG_STATUS, keys, render_status);
 }
 
 static int cmd_config(struct ctl *c, int argc, char **argv)
@@ -867,6 +909,13 @@ static int cmd_monitor(struct ctl *c, int argc, char **argv)
 			render_change(o);
 		json_object_put(o);
 	}
+}
+
+static int cmd_targets(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"targets", NULL};
+
+	return display_of(c, argc, argv, DV_MSG_TARGETS, keys, render_targets);
 }
 
 /* activate, deactivate, reload: one request, silent on success. */
@@ -1355,6 +1404,8 @@ static int cmd_help(struct ctl *c, int argc, char **argv);
 static const struct verb verbs[] = {
 	{"status", cmd_status, "[--json] [ADDR]", "show the node, its VIPAs, holds and standbys", true},
 	{"config", cmd_config, "[--json]", "show the configuration in effect", true},
+	{"targets", cmd_targets, "[--json] [ADDR]",
+	 "show the targets of the distributed VIPAs (ADDR only): state, weight, slots of the table", true},
 	{"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
 	{"deactivate", cmd_deactivate, "ADDR [--node NODE]",
 	 "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "

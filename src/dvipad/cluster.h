@@ -43,6 +43,13 @@ struct dv_cluster_ops {
 	void (*takeover_wait)(void *ud, bool on);
 };
 
+/* A node of the cluster's configured node list, member or not. */
+struct dv_cluster_node {
+	dv_nodeid_t id;
+	char name[DV_NODE_NAME_MAX]; /* "" if the list gives none */
+	struct dv_addr v4, v6;	     /* its first ringN_addr of each family; family 0: none */
+};
+
 struct dv_cluster_vtable {
 	int (*submit)(struct dv_cluster *c, const struct dv_event *ev);
 	void (*free)(struct dv_cluster *c);
@@ -51,6 +58,8 @@ struct dv_cluster_vtable {
 	int (*ask_quorum)(struct dv_cluster *c);
 	/* The sync protocol's state (NULL for solo): 0, or -ENOTCONN. */
 	int (*sync_info)(const struct dv_cluster *c, struct dv_sync_info *ret);
+	/* The cluster's node list (NULL for solo): see dv_cluster_nodelist. */
+	int (*nodelist)(const struct dv_cluster *c, struct dv_cluster_node *ret, size_t max, size_t *ret_n);
 };
 
 struct dv_cluster {
@@ -84,6 +93,14 @@ static inline int dv_cluster_submit(struct dv_cluster *c, struct dv_event *ev)
 static inline int dv_cluster_sync_info(const struct dv_cluster *c, struct dv_sync_info *ret)
 {
 	return c->vt->sync_info ? c->vt->sync_info(c, ret) : -ENOTCONN;
+}
+
+/* The configured nodes, up to max, in the list's order: 0, -ENOENT (no
+ * node list: solo), or -errno. Addresses as written (numeric only). */
+static inline int dv_cluster_nodelist(const struct dv_cluster *c, struct dv_cluster_node *ret, size_t max,
+				      size_t *ret_n)
+{
+	return c->vt->nodelist ? c->vt->nodelist(c, ret, max, ret_n) : -ENOENT;
 }
 
 static inline int dv_cluster_ask_quorum(struct dv_cluster *c)

@@ -833,7 +833,50 @@ static int corosync_ask_quorum(struct dv_cluster *c)
 	return cs->up && cs->sync ? dv_sync_ask_quorum(cs->sync) : -ENOTCONN;
 }
 
+/* Read-only: nodelist.node.K.{nodeid,name,ringN_addr} in cmap. A host name
+ * as ringN_addr is skipped (resolving it would block the event loop). */
+static int corosync_nodelist(const struct dv_cluster *c, struct dv_cluster_node *ret, size_t max, size_t *ret_n)
+{
+	cmap_handle_t h;
+	size_t n = 0;
+
+	(void)c;
+	if (cmap_initialize(&h) != CS_OK)
+		return -ENOTCONN;
+	for (unsigned k = 0; n < max; k++) {
+		struct dv_cluster_node *nd = &ret[n];
+		char key[64], *str = NULL;
+
+		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", k);
+		*nd = (struct dv_cluster_node){0};
+		if (cmap_get_uint32(h, key, &nd->id) != CS_OK)
+			break;
+		snprintf(key, sizeof(key), "nodelist.node.%u.name", k);
+		if (cmap_get_string(h, key, &str) == CS_OK)
+			snprintf(nd->name, sizeof(nd->name), "%s", str);
+		free(str);
+		for (unsigned ring = 0; ring < 8; ring++) {
+			struct dv_addr a;
+
+			str = NULL;
+			snprintf(key, sizeof(key), "nodelist.node.%u.ring%u_addr", k, ring);
+			if (cmap_get_string(h, key, &str) == CS_OK && dv_addr_parse(str, &a) == 0) {
+				if (a.family == AF_INET && !nd->v4.family)
+					nd->v4 = a;
+				if (a.family == AF_INET6 && !nd->v6.family)
+					nd->v6 = a;
+			}
+			free(str);
+		}
+		n++;
+	}
+	cmap_finalize(h);
+	*ret_n = n;
+	return 0;
+}
+
 static const struct dv_cluster_vtable corosync_vtable = {
+	.nodelist = corosync_nodelist,
 	.ask_quorum = corosync_ask_quorum,
 	.submit = corosync_submit,
 	.free = corosync_free,

@@ -422,6 +422,8 @@ static void relay_records(struct dv_client *cl, const struct dv_request *req)
 	if (req->type == DV_MSG_STATUS)
 		r = c->ops->status(c->ud, req->has_addr ? &req->addr : NULL, c->n_clients, &out, reason,
 				   sizeof(reason));
+	else if (req->type == DV_MSG_TARGETS)
+		r = c->ops->targets(c->ud, req->has_addr ? &req->addr : NULL, &out, reason, sizeof(reason));
 	else
 		c->ops->config(c->ud, &out);
 	/* A refusal names the address asked about. */
@@ -685,6 +687,7 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		return false;
 	case DV_MSG_STATUS:
 	case DV_MSG_CONFIG:
+	case DV_MSG_TARGETS:
 		relay_records(cl, &req);
 		return true;
 	case DV_MSG_RELOAD:

@@ -102,6 +102,9 @@ struct dv_control_ops {
 	enum dv_result (*status)(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
 				 char *reason, size_t size);
 	void (*config)(void *ud, struct dv_records *out);
+	/* TARGETS (of the distributed VIPA a only, or of all if a is NULL),
+	 * as status. */
+	enum dv_result (*targets)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
 	/* Parse the configuration again and apply it if valid (only root may
 	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one
 	 * "FILE:LINE: message" a line) saying why nothing changed. */

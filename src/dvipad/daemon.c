@@ -40,6 +40,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "control.h"
+#include "dist.h"
 #include "engine.h"
 #include "gate.h"
 #include "kernel.h"
@@ -82,6 +83,7 @@ struct dv_daemon {
 	struct dv_control *control;
 	struct dv_metrics_http *metrics_http; /* METRICS LISTEN, or NULL */
 	struct dv_watch watch;		      /* changes to the monitors and the metrics */
+	struct dv_dist *dist;		      /* NULL: no VIPADISTRIBUTE at start */
 	uint64_t started_ms;
 
 	/* The daemon's policy, pure and tested on its own: whether addresses
@@ -194,6 +196,40 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx);
 static void restandby_send(struct dv_daemon *d);
 static void open_gate(struct dv_daemon *d);
 
+static bool dist_owns(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_gate_wants(&d->gate, d->engine, a);
+}
+
+static struct dv_dist_env dist_env(struct dv_daemon *d)
+{
+	return (struct dv_dist_env){
+		.conf = d->conf,
+		.engine = d->engine,
+		.cluster = d->cluster,
+		.active = d->engine && dv_gate_is_open(&d->gate),
+		.in_group = d->gate.connected && d->gate.quorate && !d->gate.lapsed,
+		.owns = dist_owns,
+		.ud = d,
+	};
+}
+
+/* The distributed VIPAs as the engine's state has them now. */
+static void sync_dist(struct dv_daemon *d)
+{
+	struct dv_dist_env env = dist_env(d);
+
+	if (d->dist && d->engine)
+		dv_dist_sync(d->dist, &env);
+}
+
+static void dist_resync(void *ud)
+{
+	sync_dist(ud);
+}
+
 static void deliver(void *ud, const struct dv_event *ev)
 {
 	struct dv_daemon *d = ud;
@@ -216,6 +252,9 @@ static void deliver(void *ud, const struct dv_event *ev)
 	dv_watch_before(&d->watch, d->engine, d->control, ev);
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dv_watch_after(&d->watch, d->engine, d->control, ev, &fx);
+	/* A new distributor loads its table before it announces the address
+	 * (dispatch_effects), and targets change at once with the members. */
+	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
@@ -761,13 +800,22 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 		bool mine_here = dv_addrset_has(&mine, &df->addr);
-		unsigned flags;
+		const struct dv_conf_distribute *dist = dv_dist_find(d->conf, &df->addr);
+		unsigned flags, ready = 0;
 
 		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
+		/* Readiness of this target for the distributed ports. */
+		if (dist) {
+			uint8_t on[DV_PORT_BITMAP];
+
+			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
+				continue;
+			ready = dv_dist_ready_bits(dist, on);
+		}
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
-				       mine_here && dv_addrset_has(&busy, &df->addr), &flags))
+				       mine_here && dv_addrset_has(&busy, &df->addr), ready, &flags))
 			continue;
 		ev.addr_state.addr = df->addr;
 		ev.addr_state.flags = flags;
@@ -789,6 +837,7 @@ static void apply_define_poll(struct dv_daemon *d)
 	 * nodes may want to take an address back. */
 	for (size_t i = 0; i < d->conf->n_defines; i++)
 		any |= d->conf->defines[i].trackport != 0 || d->conf->cluster != DV_CLUSTER_NONE;
+	any |= d->conf->n_distribute > 0; /* targets report their listeners */
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	if (!any)
 		return;
@@ -1050,6 +1099,7 @@ static void close_gate(struct dv_daemon *d, const char *why)
 	dv_kaddr_del_all(d->kaddr);
 	dv_metrics.gate_closures++;
 	log_warn("%s: removed every address of this node from '%s'", why, d->conf->interface);
+	sync_dist(d);
 }
 
 static int install_cb(void *ud, const struct dv_vipa_info *v)
@@ -1068,6 +1118,7 @@ static void open_gate(struct dv_daemon *d)
 {
 	if (!d->engine || !dv_gate_is_open(&d->gate))
 		return;
+	sync_dist(d);
 	(void)dv_engine_foreach(d->engine, install_cb, d);
 	pass_ready(d);
 	reclaim_socket_holds(d);
@@ -1133,6 +1184,7 @@ static int cl_restore(void *ud, const uint8_t *buf, size_t len)
 	(void)dv_gate_refs_collect(d->engine, &refs);
 	r = dv_engine_restore(d->engine, buf, len, &fx);
 	dv_metrics.transfers[r == 0 ? DV_TRANSFER_RESTORED : DV_TRANSFER_REJECTED]++;
+	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (r == 0) {
@@ -1230,6 +1282,7 @@ static void cl_connected(void *ud, bool up)
 	d->engine = fresh;
 	tell_lost(d, &refs, "this node lost its connection to the cluster");
 	dv_gate_refs_clear(&refs);
+	sync_dist(d);
 }
 
 static void maybe_ask(struct dv_daemon *d);
@@ -1266,6 +1319,7 @@ static void gate_move(struct dv_daemon *d, enum dv_gate_move move, const char *w
 		close_gate(d, why);
 	else if (move == DV_GATE_OPEN)
 		open_gate(d);
+	sync_dist(d); /* targets follow Corosync's word on quorum and the lease */
 	maybe_ask(d);
 }
 
@@ -1289,6 +1343,7 @@ static void cl_takeover_wait(void *ud, bool on)
 
 	if (dv_gate_takeover_wait(&d->gate, on) == DV_GATE_OPEN)
 		open_gate(d);
+	sync_dist(d);
 }
 
 static const struct dv_cluster_ops cluster_ops = {
@@ -1343,19 +1398,6 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
-/*
- * VIPADISTRIBUTE parses, but this build has no dataplane behind it yet
- * (issue 12): refuse it at start and on reload rather than run with the
- * address undistributed. Returns the number of errors written to errf.
- */
-static unsigned refuse_distribute(const struct dv_conf *conf, FILE *errf)
-{
-	for (size_t i = 0; i < conf->n_distribute; i++)
-		fprintf(errf, "%s:%u: VIPADISTRIBUTE: distribution is not yet honoured by this build\n", conf->file,
-			conf->distribute[i].line);
-	return (unsigned)conf->n_distribute;
-}
-
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -1375,7 +1417,7 @@ static int open_kernel(struct dv_daemon *d)
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
-	r = refuse_distribute(conf, errf) ? -EINVAL : 0;
+	r = dv_dist_refuse(conf, errf) ? -EINVAL : 0;
 	if (r == 0)
 		r = reconcile_interface(d, keep_at_start, conf, errf);
 	fclose(errf);
@@ -1393,8 +1435,14 @@ static int open_kernel(struct dv_daemon *d)
 	if (r < 0) {
 		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));
 		d->sockdiag = NULL;
+		if (conf->n_distribute) {
+			log_err("distributed VIPAs need sock_diag to tell which targets listen");
+			return r;
+		}
 	}
-	return 0;
+	/* Always: a table or lo addresses an earlier dvipad left go even
+	 * when this configuration distributes nothing. */
+	return dv_dist_open(d->ev, conf->interface, conf->lease_s, dist_resync, d, &d->dist);
 }
 
 /* The cluster backend and an engine seen from this node. In CLUSTER NONE
@@ -1463,6 +1511,8 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	if (d)
+		dv_dist_stop(d->dist);
 	/* Its addresses are gone: the shim need not ask for them. */
 	if (d && d->rangetab)
 		(void)dv_rangetab_write(d->rangetab, NULL, 0);
@@ -1488,6 +1538,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	dv_gate_clear(&d->gate);
 	d->define_timer = sd_event_source_disable_unref(d->define_timer);
 	d->sockdiag = dv_sockdiag_free(d->sockdiag);
+	d->dist = dv_dist_free(d->dist);
 	d->engine = dv_engine_free(d->engine);
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
@@ -1539,7 +1590,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		return -ENOMEM;
 	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
 	if (r == 0)
-		nerr += restart_only_changes(d->conf, nc, errf) + refuse_distribute(nc, errf);
+		nerr += restart_only_changes(d->conf, nc, errf) + dv_dist_refuse(nc, errf);
 	if (r == 0 && nerr == 0 && reconcile_interface(d, keep_installed, nc, errf) < 0)
 		nerr++;
 	fclose(errf);
@@ -1559,6 +1610,8 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 	publish_ranges(d);
 	apply_bindwatch(d);
 	apply_define_poll(d);
+	dv_dist_reconfigured(d->dist);
+	sync_dist(d);
 	return 0;
 }
 
@@ -1933,6 +1986,14 @@ static void ctl_config(void *ud, struct dv_records *out)
 	dv_status_config(d->conf, out);
 }
 
+static enum dv_result ctl_targets(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_records(d->dist, &env, a, out, reason, size);
+}
+
 static int ctl_reload(void *ud, char **ret_errors)
 {
 	return dv_daemon_reload(ud, ret_errors);
@@ -1979,6 +2040,7 @@ static const struct dv_control_ops control_ops = {
 	.client_gone = ctl_client_gone,
 	.status = ctl_status,
 	.config = ctl_config,
+	.targets = ctl_targets,
 	.reload = ctl_reload,
 	.metrics = ctl_metrics,
 };

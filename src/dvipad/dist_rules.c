@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "maglev.h"
 
 #define MAX_PINS 262144 /* per service; 100,000 pins load in about a second */
@@ -259,9 +260,27 @@ static void service(FILE *f, size_t i, const struct dv_dist_service *s)
 	service_chains(f, i, s);
 }
 
-int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
+/* The base chain's rules, each line after prefix. */
+static void ingress_rules(FILE *f, const struct dv_dist_ruleset *rs, const char *prefix)
 {
 	char buf[DV_ADDR_STRLEN];
+
+	for (size_t i = 0; i < rs->n_services; i++) {
+		const struct dv_dist_service *s = &rs->services[i];
+
+		/* Only the owner of the address steers it: elsewhere a packet
+		 * for it came from the distributor and is served here. */
+		if (!s->distributing)
+			continue;
+		fprintf(f, "%s%s daddr %s tcp dport {", prefix, l3(s), dv_addr_fmt(&s->vipa, buf));
+		for (size_t p = 0; p < s->n_ports; p++)
+			fprintf(f, "%s%u", p ? ", " : " ", s->ports[p]);
+		fprintf(f, " } jump s%zu\n", i);
+	}
+}
+
+int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
+{
 	int r = check_ruleset(rs);
 
 	if (r < 0)
@@ -271,19 +290,21 @@ int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
 		service(f, i, &rs->services[i]);
 	fputs("\tchain ingress {\n", f);
 	fprintf(f, "\t\ttype filter hook ingress device \"%s\" priority 0; policy accept;\n", rs->ifname);
-	for (size_t i = 0; i < rs->n_services; i++) {
-		const struct dv_dist_service *s = &rs->services[i];
-
-		/* Only the owner of the address steers it: elsewhere a packet
-		 * for it came from the distributor and is served here. */
-		if (!s->distributing)
-			continue;
-		fprintf(f, "\t\t%s daddr %s tcp dport {", l3(s), dv_addr_fmt(&s->vipa, buf));
-		for (size_t p = 0; p < s->n_ports; p++)
-			fprintf(f, "%s%u", p ? ", " : " ", s->ports[p]);
-		fprintf(f, " } jump s%zu\n", i);
-	}
+	ingress_rules(f, rs, "\t\t");
 	fputs("\t}\n}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int dv_dist_rules_write_ingress(const struct dv_dist_ruleset *rs, FILE *f)
+{
+	char prefix[64];
+	int r = check_ruleset(rs);
+
+	if (r < 0)
+		return r;
+	fprintf(f, "flush chain netdev %s ingress\n", DV_DIST_TABLE);
+	snprintf(prefix, sizeof(prefix), "add rule netdev %s ingress ", DV_DIST_TABLE);
+	ingress_rules(f, rs, prefix);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -303,5 +324,67 @@ int dv_dist_rules_write_slots(const struct dv_dist_ruleset *rs, size_t i, FILE *
 		slot_elements(f, s, "\t");
 		fputs("}\n", f);
 	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* Slot numbers (with their marks: values) where pick(old, new) holds, as an
+ * element list; the number written. */
+static size_t delta_elements(FILE *f, const struct dv_dist_service *s, const uint32_t *old, bool values)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < s->m; i++) {
+		uint32_t was = old[i], now = s->slots[i];
+
+		if (was == now || (values ? now == DV_MAGLEV_NONE : was == DV_MAGLEV_NONE))
+			continue;
+		fputs(n % SLOTS_PER_LINE ? ", " : n ? ",\n\t" : "\t", f);
+		if (values)
+			fprintf(f, "%u : %u", i, now + 1);
+		else
+			fprintf(f, "%u", i);
+		n++;
+	}
+	return n;
+}
+
+/* delta_elements() into a buffer of its own. */
+static int delta_text(const struct dv_dist_service *s, const uint32_t *old, bool values, char **ret, size_t *ret_n)
+{
+	size_t len = 0;
+	FILE *g = open_memstream(ret, &len);
+
+	if (!g)
+		return -ENOMEM;
+	*ret_n = delta_elements(g, s, old, values);
+	return fclose(g) == 0 ? 0 : -ENOMEM;
+}
+
+int dv_dist_rules_write_slot_delta(const struct dv_dist_ruleset *rs, size_t i, const uint32_t *old, FILE *f)
+{
+	const struct dv_dist_service *s;
+	_cleanup_free_ char *del = NULL, *add = NULL;
+	size_t n_del = 0, n_add = 0;
+	int r = check_ruleset(rs);
+
+	if (r < 0)
+		return r;
+	if (i >= rs->n_services || !old)
+		return -EINVAL;
+	s = &rs->services[i];
+	for (uint32_t k = 0; k < s->m; k++)
+		if (old[k] != DV_MAGLEV_NONE && old[k] >= s->n_targets)
+			return -EINVAL;
+	/* Re-pointed slots are deleted and added again in the same
+	 * transaction: nft 1.0.6 cannot overwrite an element. */
+	r = delta_text(s, old, false, &del, &n_del);
+	if (r == 0)
+		r = delta_text(s, old, true, &add, &n_add);
+	if (r < 0)
+		return r;
+	if (n_del)
+		fprintf(f, "delete element netdev %s s%zu_slots {\n%s\n}\n", DV_DIST_TABLE, i, del);
+	if (n_add)
+		fprintf(f, "add element netdev %s s%zu_slots {\n%s\n}\n", DV_DIST_TABLE, i, add);
 	return ferror(f) ? -EIO : 0;
 }

@@ -89,3 +89,16 @@ int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f);
  * fails on an existing key). The pins stay.
  */
 int dv_dist_rules_write_slots(const struct dv_dist_ruleset *rs, size_t i, FILE *f);
+
+/* The commands that set the base chain's rules to the services with
+ * `distributing`, for a node that takes the distributor's role over (or
+ * gives it up) with the rest of the table already loaded. */
+int dv_dist_rules_write_ingress(const struct dv_dist_ruleset *rs, FILE *f);
+
+/*
+ * The commands that change service i's slot map from old (its previous
+ * slots, same m) to its slots now: only the slots that changed, deleted and
+ * added again (nft 1.0.6 cannot overwrite an element). Re-pointing a third
+ * of 65,537 slots this way costs a third of rewriting the map.
+ */
+int dv_dist_rules_write_slot_delta(const struct dv_dist_ruleset *rs, size_t i, const uint32_t *old, FILE *f);

@@ -484,6 +484,14 @@ size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret)
 	return e->n_members;
 }
 
+unsigned dv_engine_report(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node)
+{
+	const struct vipa *v = e ? vipa_find(e, a) : NULL;
+	const struct report *r = v ? report_find(v, node) : NULL;
+
+	return r ? r->flags : 0;
+}
+
 uint64_t dv_engine_seq(const struct dv_engine *e)
 {
 	return e ? e->seq : 0;

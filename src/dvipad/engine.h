@@ -41,6 +41,13 @@ enum {
 	 * told it to): the next owner may put it on (the hand-over). */
 	DV_AS_REMOVED = 1 << 3,
 };
+/* A distributed VIPA's port has a listener on the node (for the VIPA or the
+ * wildcard): bit i for the i-th of the VIPADISTRIBUTE's ports in ascending
+ * order (DV_DIST_MAX_PORTS of them). The distributor sends new connections
+ * for that port only to nodes that report it ready. */
+#define DV_AS_READY_SHIFT 4
+#define DV_AS_READY(i) (1u << (DV_AS_READY_SHIFT + (i)))
+#define DV_AS_READY_ALL (((1u << DV_DIST_MAX_PORTS) - 1) << DV_AS_READY_SHIFT)
 
 enum dv_event_type {
 	DV_EV_NODE_CONFIG = 1, /* a node's ranges and defines (start, reload) */
@@ -284,6 +291,8 @@ size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid);
 /* The node left the group by the operator (dvipactl leave) and takes
  * nothing until it joins again. */
 bool dv_engine_node_left(const struct dv_engine *e, dv_nodeid_t node);
+/* The DV_AS_* flags node last reported for a (0 if none, or a unknown). */
+unsigned dv_engine_report(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
 

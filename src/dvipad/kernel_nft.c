@@ -7,14 +7,28 @@
 #include "kernel_nft.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 
+#define BG_ERROR_MAX 4096
+
 struct dv_knft {
 	struct nft_ctx *nft;
+	/* The background transaction. */
+	pid_t pid; /* 0: none */
+	sd_event_source *src;
+	int fd; /* its result: "0", or "1" and nft's message */
+	char out[BG_ERROR_MAX + 2];
+	size_t n_out;
+	dv_knft_done_fn done;
+	void *ud;
 };
 
 int dv_knft_new(struct dv_knft **ret)
@@ -23,6 +37,7 @@ int dv_knft_new(struct dv_knft **ret)
 
 	if (!k)
 		return -ENOMEM;
+	k->fd = -1;
 	k->nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!k->nft || nft_ctx_buffer_output(k->nft) < 0 || nft_ctx_buffer_error(k->nft) < 0) {
 		dv_knft_free(k);
@@ -36,6 +51,7 @@ struct dv_knft *dv_knft_free(struct dv_knft *k)
 {
 	if (!k)
 		return NULL;
+	dv_knft_wait(k);
 	if (k->nft)
 		nft_ctx_free(k->nft);
 	free(k);
@@ -64,18 +80,30 @@ static int run(struct dv_knft *k, const char *text, char **ret_error)
 	return -EIO;
 }
 
-/* The text a writer produces, in a buffer of its own. */
-static int text_of(const struct dv_dist_ruleset *rs, size_t i, bool slots, const char *prefix, char **ret)
+enum text { TEXT_TABLE, TEXT_SLOTS, TEXT_INGRESS };
+
+/* The text a writer produces, in a buffer of its own: the whole table, the
+ * slot maps of the services marked changed, or the base chain's rules. */
+static int text_of(const struct dv_dist_ruleset *rs, enum text what, const uint32_t *const *old, const char *prefix,
+		   char **ret)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	int r;
+	int r = 0;
 
 	if (!f)
 		return -ENOMEM;
 	fputs(prefix, f);
-	r = slots ? dv_dist_rules_write_slots(rs, i, f) : dv_dist_rules_write(rs, f);
+	if (what == TEXT_TABLE)
+		r = dv_dist_rules_write(rs, f);
+	else if (what == TEXT_INGRESS)
+		r = dv_dist_rules_write_ingress(rs, f);
+	for (size_t i = 0; what == TEXT_SLOTS && i < rs->n_services && r == 0; i++)
+		if (!old)
+			r = dv_dist_rules_write_slots(rs, i, f);
+		else if (old[i])
+			r = dv_dist_rules_write_slot_delta(rs, i, old[i], f);
 	if (fclose(f) != 0 && r == 0)
 		r = -ENOMEM;
 	if (r < 0)
@@ -84,13 +112,15 @@ static int text_of(const struct dv_dist_ruleset *rs, size_t i, bool slots, const
 	return 0;
 }
 
-int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **ret_error)
+/* "add" first so that "delete" never fails for a missing table. */
+#define REPLACE "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n"
+
+static int run_text(struct dv_knft *k, const struct dv_dist_ruleset *rs, enum text what, const uint32_t *const *old,
+		    const char *prefix, char **ret_error)
 {
 	_cleanup_free_ char *text = NULL;
-	int r;
+	int r = text_of(rs, what, old, prefix, &text);
 
-	/* "add" first so that "delete" never fails for a missing table. */
-	r = text_of(rs, 0, false, "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n", &text);
 	if (r < 0) {
 		if (ret_error)
 			*ret_error = NULL;
@@ -99,20 +129,161 @@ int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **
 	return run(k, text, ret_error);
 }
 
-int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, size_t i, char **ret_error)
+int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **ret_error)
 {
-	_cleanup_free_ char *text = NULL;
-	int r = text_of(rs, i, true, "", &text);
+	return run_text(k, rs, TEXT_TABLE, NULL, REPLACE, ret_error);
+}
 
-	if (r < 0) {
-		if (ret_error)
-			*ret_error = NULL;
-		return r;
-	}
-	return run(k, text, ret_error);
+int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, const uint32_t *const *old, char **ret_error)
+{
+	return run_text(k, rs, TEXT_SLOTS, old, "", ret_error);
+}
+
+int dv_knft_set_ingress(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **ret_error)
+{
+	return run_text(k, rs, TEXT_INGRESS, NULL, "", ret_error);
 }
 
 int dv_knft_remove(struct dv_knft *k, char **ret_error)
 {
-	return run(k, "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n", ret_error);
+	/* A listing costs a dump; a transaction a commit, which waits for
+	 * the kernel's grace periods: slow on a loaded machine, and at start
+	 * there is mostly nothing to remove. */
+	if (run(k, "list table netdev " DV_DIST_TABLE "\n", NULL) < 0) {
+		if (ret_error)
+			*ret_error = NULL;
+		return 0;
+	}
+	return run(k, REPLACE, ret_error);
+}
+
+/* ---- in the background ---- */
+
+bool dv_knft_busy(const struct dv_knft *k)
+{
+	return k && k->pid > 0;
+}
+
+static void bg_end(struct dv_knft *k)
+{
+	int status;
+
+	k->src = sd_event_source_disable_unref(k->src);
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+	/* Its end of the pipe closes as it exits: not long to wait. */
+	while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	k->pid = 0;
+}
+
+static int bg_readable(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct dv_knft *k = ud;
+	dv_knft_done_fn done = k->done;
+	ssize_t n;
+	int r;
+
+	(void)s;
+	(void)revents;
+	n = read(fd, k->out + k->n_out, sizeof(k->out) - 1 - k->n_out);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n > 0 && k->n_out + (size_t)n < sizeof(k->out) - 1) {
+		k->n_out += (size_t)n;
+		return 0;
+	}
+	if (n > 0)
+		k->n_out += (size_t)n; /* full: the message is cut there */
+	k->out[k->n_out] = '\0';
+	bg_end(k);
+	/* A child that died without a word failed too. */
+	r = k->n_out > 0 && k->out[0] == '0' ? 0 : -EIO;
+	k->done = NULL;
+	if (done)
+		done(k->ud, r, r < 0 && k->n_out > 1 ? k->out + 1 : NULL);
+	return 0;
+}
+
+static int run_bg(struct dv_knft *k, sd_event *ev, char *text, dv_knft_done_fn done, void *ud)
+{
+	int p[2];
+	pid_t pid;
+	int r;
+
+	if (k->pid > 0)
+		return -EBUSY;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* Only nft and the pipe here: the daemon's descriptors are
+		 * closed (a client must see its connection end when the daemon
+		 * closes it, not when this copy exits), nft gets a context of
+		 * its own, and _exit runs none of the daemon's handlers. */
+		struct nft_ctx *nft;
+		const char *err = NULL;
+		size_t len;
+		ssize_t w;
+
+		if (dup2(p[1], 3) != 3 || close_range(4, ~0U, 0) < 0)
+			_exit(1);
+		nft = nft_ctx_new(NFT_CTX_DEFAULT);
+		if (!nft || nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0)
+			_exit(1);
+		r = nft_run_cmd_from_buffer(nft, text);
+		err = nft_ctx_get_error_buffer(nft);
+		len = err ? strlen(err) : 0;
+		while (len && err[len - 1] == '\n')
+			len--;
+		w = write(3, r == 0 ? "0" : "1", 1);
+		if (w == 1 && r != 0 && len)
+			w = write(3, err, len < BG_ERROR_MAX ? len : BG_ERROR_MAX);
+		_exit(w < 0);
+	}
+	close(p[1]);
+	k->pid = pid;
+	k->fd = p[0];
+	k->n_out = 0;
+	r = sd_event_add_io(ev, &k->src, k->fd, EPOLLIN, bg_readable, k);
+	if (r < 0) {
+		bg_end(k);
+		return r;
+	}
+	k->done = done;
+	k->ud = ud;
+	return 0;
+}
+
+int dv_knft_replace_bg(struct dv_knft *k, sd_event *ev, const struct dv_dist_ruleset *rs, dv_knft_done_fn done,
+		       void *ud)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = k->pid > 0 ? -EBUSY : text_of(rs, TEXT_TABLE, NULL, REPLACE, &text);
+
+	return r < 0 ? r : run_bg(k, ev, text, done, ud);
+}
+
+int dv_knft_set_slots_bg(struct dv_knft *k, sd_event *ev, const struct dv_dist_ruleset *rs, const uint32_t *const *old,
+			 dv_knft_done_fn done, void *ud)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = k->pid > 0 ? -EBUSY : text_of(rs, TEXT_SLOTS, old, "", &text);
+
+	return r < 0 ? r : run_bg(k, ev, text, done, ud);
+}
+
+void dv_knft_wait(struct dv_knft *k)
+{
+	if (k && k->pid > 0) {
+		k->done = NULL;
+		bg_end(k);
+	}
 }

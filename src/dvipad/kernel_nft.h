@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include <systemd/sd-event.h>
+
 #include "dist_rules.h"
 
 struct dv_knft;
@@ -22,8 +24,34 @@ struct dv_knft *dv_knft_free(struct dv_knft *k);
  */
 int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **ret_error);
 
-/* Replace service i's slot map, keeping the pins. */
-int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, size_t i, char **ret_error);
+/* Change slot maps, keeping the pins, in one transaction: old NULL,
+ * rewrite every service's; else old[i], if not NULL, are service i's
+ * slots in the kernel, and only the slots that differ are written. */
+int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, const uint32_t *const *old,
+		      char **ret_error);
 
 /* Remove the table, if there is one. */
 int dv_knft_remove(struct dv_knft *k, char **ret_error);
+
+/* Set the base chain's rules only (dv_dist_rules_write_ingress): small,
+ * for a distributor's role changing hands. */
+int dv_knft_set_ingress(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **ret_error);
+
+/*
+ * In the background: a slot map of 65,537 elements takes 0.5 to 3 s to
+ * commit on a loaded machine, longer than the ring lease the event loop
+ * must keep answering (fence.h). The text is made now; the transaction
+ * runs in a child process with a libnftables context of its own and none
+ * of the daemon's descriptors, one at a time, and done() is called from the event
+ * loop with 0 or -EIO and nft's message (NULL if none). -EBUSY while one
+ * runs.
+ */
+typedef void (*dv_knft_done_fn)(void *ud, int r, const char *error);
+int dv_knft_replace_bg(struct dv_knft *k, sd_event *ev, const struct dv_dist_ruleset *rs, dv_knft_done_fn done,
+		       void *ud);
+int dv_knft_set_slots_bg(struct dv_knft *k, sd_event *ev, const struct dv_dist_ruleset *rs, const uint32_t *const *old,
+			 dv_knft_done_fn done, void *ud);
+bool dv_knft_busy(const struct dv_knft *k);
+/* Wait for the background transaction, if any (shutdown); done() is not
+ * called. */
+void dv_knft_wait(struct dv_knft *k);

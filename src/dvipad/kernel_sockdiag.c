@@ -404,7 +404,8 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	if (proto == IPPROTO_TCP && info.timer == 3)
 		return 0;
 	if (sc->ports) {
-		sc->ports[info.sport / 8] |= (uint8_t)(1u << (info.sport % 8));
+		if (!sc->match || sc->match(sc, &info.src))
+			sc->ports[info.sport / 8] |= (uint8_t)(1u << (info.sport % 8));
 		return 0;
 	}
 	if (!sc->match(sc, &info.src))
@@ -532,6 +533,17 @@ static bool match_prefixes(const struct scan *sc, const struct dv_addr *a)
 		if (dv_prefix_contains(&sc->pfx[i], a))
 			return true;
 	return false;
+}
+
+/* The address or a wildcard: a listener on 0.0.0.0 or :: takes connections
+ * for every local address (:: for IPv4 ones too, unless IPV6_V6ONLY, which
+ * sock_diag does not show: counted as ready). */
+static bool match_one_or_any(const struct scan *sc, const struct dv_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return dv_addr_eq(sc->one, a) || (a->family == AF_INET && memcmp(a->bytes, zero, 4) == 0) ||
+	       (a->family == AF_INET6 && memcmp(a->bytes, zero, 16) == 0);
 }
 
 static bool match_poll(const struct scan *sc, const struct dv_addr *a)
@@ -1148,6 +1160,19 @@ int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_POR
 	struct scan sc = {.ports = ret};
 
 	if (!s)
+		return -EINVAL;
+	memset(ret, 0, DV_PORT_BITMAP);
+	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
+}
+
+int dv_sockdiag_listening_ports_on(struct dv_sockdiag *s, const struct dv_addr *a, uint8_t ret[static DV_PORT_BITMAP])
+{
+	static const struct filter all[2] = {{.len = -1}, {.len = -1}};
+	struct dv_addr x;
+	struct scan sc = {.match = match_one_or_any, .one = &x, .ports = ret};
+	int r = addr_norm(a, &x);
+
+	if (!s || r < 0)
 		return -EINVAL;
 	memset(ret, 0, DV_PORT_BITMAP);
 	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);

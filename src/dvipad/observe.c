@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPORTED 0x80
+#define REPORTED 0x8000
 
 void dv_observe_init(struct dv_observe *o)
 {
@@ -118,7 +118,7 @@ bool dv_observe_is_cluster_mac(const struct dv_observe *o, const uint8_t mac[6])
 
 int dv_observe_defines(struct dv_observe *o, size_t n)
 {
-	uint8_t *s = calloc(n + 1, 1);
+	uint16_t *s = calloc(n + 1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
@@ -131,13 +131,13 @@ int dv_observe_defines(struct dv_observe *o, size_t n)
 void dv_observe_defines_resend(struct dv_observe *o)
 {
 	if (o->define_state)
-		memset(o->define_state, 0, o->n_defines);
+		memset(o->define_state, 0, o->n_defines * sizeof(*o->define_state));
 }
 
 bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i, const struct dv_addr *a,
-		       bool listening, bool busy, unsigned *ret_flags)
+		       bool listening, bool busy, unsigned ready, unsigned *ret_flags)
 {
-	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0);
+	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0) | (ready & DV_AS_READY_ALL);
 
 	if (i >= o->n_defines)
 		return false;
@@ -145,7 +145,7 @@ bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i
 		flags |= DV_AS_BOUND;
 	if (o->define_state[i] == (REPORTED | flags))
 		return false;
-	o->define_state[i] = (uint8_t)(REPORTED | flags);
+	o->define_state[i] = (uint16_t)(REPORTED | flags);
 	*ret_flags = flags;
 	return true;
 }

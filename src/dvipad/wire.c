@@ -54,7 +54,7 @@
 /* In the kind byte of a claim: source use only. */
 #define CLAIM_SOURCE_USE 0x80
 
-#define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED)
+#define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED | DV_AS_READY_ALL)
 
 _Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
 	       "event types are wire numbers");

@@ -344,7 +344,7 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 static bool is_request(uint16_t type)
 {
-	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_JOIN) || type == DV_MSG_METRICS || type == DV_MSG_MONITOR;
+	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_TARGETS) || type == DV_MSG_METRICS || type == DV_MSG_MONITOR;
 }
 
 /* The rules of one 32-bit attribute of a request, and why each refusal. */

@@ -56,7 +56,8 @@ enum dv_msg_type {
 	DV_MSG_REACTIVATE = 9, /* ADDR, optional NODE: root only */
 	DV_MSG_LEAVE = 10,     /* optional NODE: root only */
 	DV_MSG_JOIN = 11,      /* optional NODE: root only */
-	/* (12..19 are left for requests of the distributed VIPAs.) */
+	DV_MSG_TARGETS = 12,   /* optional ADDR: only that distributed VIPA */
+	/* (13..19 are left for requests of the distributed VIPAs.) */
 	DV_MSG_METRICS = 20, /* OpenMetrics text as TEXT records, one a line */
 	/* Subscribe: the RESULT, then a CHANGE record (same seq) for every
 	 * change of a VIPA's owner, quorum or membership, until the client
@@ -118,6 +119,8 @@ enum dv_rec_type {
 	DV_REC_RANGE = 6,   /* range, policy, deleted, users, groups */
 	DV_REC_DEFINE = 7,  /* addr, rank, moveable, trackport */
 	DV_REC_TEXT = 8,    /* text: normalized configuration, one line */
+	DV_REC_TARGET = 9,  /* addr, port, method, node, nodeid, state, ready, weight,
+			     * slots, distributor (node name) */
 	/* time, event, then what the event has: addr, node, from, to,
 	 * origin, reason, quorate, members (see dvipactl(8) "monitor") */
 	DV_REC_CHANGE = 20,

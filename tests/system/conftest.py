@@ -304,6 +304,28 @@ def dvipad(lan, tmp_path):
     d.cleanup()
 
 
+# A TCP server that answers each connection with its name, then echoes:
+# SERVER ADDR NAME PORT (ADDR may be 0.0.0.0 or ::).
+SERVER = """
+import socket, sys, threading
+name = sys.argv[2].encode()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[3])))
+s.listen(128)
+def serve(c):
+    with c:
+        c.sendall(name + b"\\n")
+        while True:
+            d = c.recv(4096)
+            if not d:
+                return
+            c.sendall(d)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"""
+
+
 def fetch(ns, addr, port, timeout=2.0):
     """Connect from ns to addr:port and return what the server says, or None."""
     r = ns.exec("nc", "-w", str(int(max(1, timeout))), addr, str(port), check=False)
@@ -432,6 +454,15 @@ class ClusterNode(Dvipad):
     def owner(self, addr):
         v = self.vipa(addr)
         return v and v.get("state") == "active" and (v.get("owner_name") or v.get("owner"))
+
+
+def reconfigure(cluster, confs):
+    """Give each named node the cluster configuration plus its extra
+    statements, and make it reload (SIGHUP)."""
+    for name, extra in confs.items():
+        n = cluster.nodes[name]
+        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
+        n.proc.send_signal(signal.SIGHUP)
 
 
 class Cluster:

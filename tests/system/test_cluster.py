@@ -14,19 +14,10 @@ import signal
 import subprocess
 import time
 
-from conftest import BUILD, CLUSTER_DVIPA_CONF, DVIPACTL, Dvipad, Holder, fetch, figure, wait_for
+from conftest import BUILD, CLUSTER_DVIPA_CONF, DVIPACTL, Dvipad, Holder, fetch, figure, reconfigure, wait_for
 
 VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
-
-
-def reconfigure(cluster, confs):
-    """Give each named node the cluster configuration plus its extra
-    statements, and make it reload (SIGHUP)."""
-    for name, extra in confs.items():
-        n = cluster.nodes[name]
-        n.write_conf(text=CLUSTER_DVIPA_CONF.format(name=name, extra=extra))
-        n.proc.send_signal(signal.SIGHUP)
 
 
 def only_node_with(cluster, addr, node):

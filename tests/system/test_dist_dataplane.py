@@ -21,32 +21,13 @@ import time
 
 import pytest
 
-from conftest import BUILD, Lan, figure, wait_for
+from conftest import BUILD, SERVER, Lan, figure, wait_for
 
 DIST_APPLY = BUILD / "tests" / "dist-apply"
 NFT_JHASH = BUILD / "tests" / "nft-jhash"
 PORT, SEED, M = 8080, 0x5EED1234, 65537
 ADDRS = {4: ("192.0.2.200", "192.0.2.100"), 6: ("2001:db8::200", "2001:db8::100")}  # VIPA, client
 N_CONN = 120
-
-SERVER = """
-import socket, sys, threading
-name = sys.argv[2].encode()
-s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[3])))
-s.listen(128)
-def serve(c):
-    with c:
-        c.sendall(name + b"\\n")
-        while True:
-            d = c.recv(4096)
-            if not d:
-                return
-            c.sendall(d)
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-"""
 
 # Opens connections from the given source ports; prints "PORT NAME" for
 # each; with --hold, keeps the first open and echoes "ping" through it on

@@ -101,11 +101,81 @@ static void test_bad(void **state)
 	assert_int_equal(dv_dist_rules_write_slots(&rs, 1, stdout), -EINVAL);
 }
 
+/* The text a writer gives for service 0, or NULL when it refuses. */
+static char *text_of(int (*w)(const struct dv_dist_ruleset *rs, const uint32_t *old, FILE *f), const uint32_t *old)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int r;
+
+	assert_non_null(f);
+	r = w(&rs, old, f);
+	fclose(f);
+	if (r == 0)
+		return text;
+	free(text);
+	return NULL;
+}
+
+static int delta0(const struct dv_dist_ruleset *r, const uint32_t *old, FILE *f)
+{
+	return dv_dist_rules_write_slot_delta(r, 0, old, f);
+}
+
+static int ingress(const struct dv_dist_ruleset *r, const uint32_t *old, FILE *f)
+{
+	(void)old;
+	return dv_dist_rules_write_ingress(r, f);
+}
+
+/* Only the slots that changed: re-pointed ones deleted and added again,
+ * emptied ones deleted, filled ones added. */
+static void test_slot_delta(void **state)
+{
+	const uint32_t was[3] = {1, DV_MAGLEV_NONE, 0}, same[3] = {0, 1, 0}, bad[3] = {0, 2, 0};
+	char *t;
+
+	slots[1] = DV_MAGLEV_NONE; /* now {0, none, 0} */
+	t = text_of(delta0, was);
+	assert_non_null(t);
+	assert_string_equal(t, "delete element netdev dvipa s0_slots {\n\t0\n}\n"
+			       "add element netdev dvipa s0_slots {\n\t0 : 1\n}\n");
+	free(t);
+	slots[1] = 1;
+	t = text_of(delta0, same);
+	assert_non_null(t);
+	assert_string_equal(t, "");
+	free(t);
+	t = text_of(delta0, was);
+	assert_string_equal(t, "delete element netdev dvipa s0_slots {\n\t0\n}\n"
+			       "add element netdev dvipa s0_slots {\n\t0 : 1, 1 : 2\n}\n");
+	free(t);
+	/* an old slot naming a target that is not there */
+	assert_null(text_of(delta0, bad));
+	assert_null(text_of(delta0, NULL));
+}
+
+static void test_ingress(void **state)
+{
+	char *t = text_of(ingress, NULL);
+
+	assert_string_equal(t, "flush chain netdev dvipa ingress\n"
+			       "add rule netdev dvipa ingress ip daddr 10.1.1.10 tcp dport { 80 } jump s0\n");
+	free(t);
+	svc.distributing = false;
+	t = text_of(ingress, NULL);
+	assert_string_equal(t, "flush chain netdev dvipa ingress\n");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_good, setup),
 		cmocka_unit_test_setup(test_bad, setup),
+		cmocka_unit_test_setup(test_slot_delta, setup),
+		cmocka_unit_test_setup(test_ingress, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,28 +144,32 @@ static void test_define_reports_changes(void **state)
 	dv_observe_init(&o);
 	assert_int_equal(dv_observe_defines(&o, 2), 0);
 	/* the first look reports, even nothing */
-	assert_true(dv_observe_define(&o, f->e, 0, &a, false, false, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, false, false, 0, &flags));
 	assert_int_equal(flags, 0);
-	assert_false(dv_observe_define(&o, f->e, 0, &a, false, false, &flags));
-	assert_true(dv_observe_define(&o, f->e, 0, &a, true, false, &flags));
+	assert_false(dv_observe_define(&o, f->e, 0, &a, false, false, 0, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, false, 0, &flags));
 	assert_int_equal(flags, DV_AS_LISTENING);
-	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, 0, &flags));
 	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY);
+	/* a distributed port got a listener (bit 7: beyond what a byte held) */
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3), &flags));
+	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_READY(3));
+	assert_false(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3), &flags));
 	/* a socket hold of this node counts as bound */
 	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
-	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, 0, &flags));
 	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_BOUND);
 	/* the other define is independent */
-	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, &flags));
+	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, 0, &flags));
 	/* the group forgot: everything again */
 	dv_observe_defines_resend(&o);
-	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
-	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, 0, &flags));
+	assert_true(dv_observe_define(&o, f->e, 1, &a, false, false, 0, &flags));
 	/* out of range: nothing */
-	assert_false(dv_observe_define(&o, f->e, 2, &a, false, false, &flags));
+	assert_false(dv_observe_define(&o, f->e, 2, &a, false, false, 0, &flags));
 	/* a new configuration starts afresh */
 	assert_int_equal(dv_observe_defines(&o, 1), 0);
-	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, 0, &flags));
 	dv_observe_clear(&o);
 	fx_free(f);
 }

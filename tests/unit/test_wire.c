@@ -408,7 +408,12 @@ static void test_roundtrip_others(void **state)
 		ev.addr_state.addr = A(f % 2 ? "fd00::5" : "10.1.1.5");
 		ev.addr_state.flags = f;
 		roundtrip(&ev, true);
+		/* with distributed ports ready */
+		ev.addr_state.flags = f | DV_AS_READY(f % DV_DIST_MAX_PORTS);
+		roundtrip(&ev, true);
 	}
+	ev.addr_state.flags = DV_AS_READY_ALL;
+	roundtrip(&ev, true);
 
 	/* membership: none, one, the most; node 0 as sender is fine here */
 	ev = (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 0, .time_ms = 9};
@@ -593,7 +598,7 @@ static void test_bad_requests(void **state)
 	ev.addr_state.addr = A("10.1.1.5");
 	ev.addr_state.flags = DV_AS_BOUND;
 	len = enc(&ev, &buf);
-	bad_u32(buf, len, OFF_BODY + 5, 16);
+	bad_u32(buf, len, OFF_BODY + 5, DV_AS_READY(DV_DIST_MAX_PORTS)); /* no fifth port */
 	bad_u32(buf, len, OFF_BODY + 5, 0x80000000u);
 	bad_byte(buf, len, OFF_BODY, 0);
 	free(buf);
@@ -827,7 +832,7 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	ev.addr_state.addr = A("10.1.1.5");
-	ev.addr_state.flags = 16;
+	ev.addr_state.flags = DV_AS_READY(DV_DIST_MAX_PORTS);
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);

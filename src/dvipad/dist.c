@@ -1,0 +1,1005 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Distributed VIPAs on this node (dist.h). The table's text comes from
+ * dist_rules.c, the slots from maglev.c; this file decides which services
+ * and targets there are and carries the result into the kernel.
+ */
+#include "dist.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addrset.h"
+#include "cleanup.h"
+#include "dist_rules.h"
+#include "jhash.h"
+#include "kernel.h"
+#include "kernel_nft.h"
+#include "log.h"
+#include "maglev.h"
+
+#define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
+#define MAX_SERVICES DV_DIST_MAX_SERVICES
+
+struct dv_dist {
+	sd_event *ev;
+	char ifname[IF_NAMESIZE];
+	struct dv_knft *nft;
+	struct dv_kaddr *lo;
+	struct dv_addrset on_lo;
+	void (*resync)(void *ud);
+	void *ud;
+
+	/* The table as the kernel has it, or will once the transaction in
+	 * the background commits: its shape (all but slots and ingress
+	 * rules; NULL: no table of ours), each service's slots, and which
+	 * services this node steers. */
+	char *shape;
+	size_t n_services;
+	uint32_t **slots;
+	uint32_t *m;
+	char *ingress;
+	bool replacing; /* the background transaction loads the whole table */
+	bool dirty;	/* the state changed while it ran: sync when it ends */
+	uint64_t bg_t0_us;
+	size_t bg_n;
+
+	/* The interface's ARP settings before the first address on lo. */
+	bool arp_set;
+	char arp_ignore[16], arp_announce[16];
+
+	/* The cluster's configured nodes: every node that may ever be a
+	 * target, so that the table's shape stays put while members come
+	 * and go (those change slots only, which keeps the pins). */
+	struct dv_cluster_node nodes[DV_ENGINE_MAX_NODES];
+	size_t n_nodes;
+	bool have_nodes;
+};
+
+/* One target of one statement. */
+struct target {
+	const struct dv_cluster_node *node; /* name: the Maglev key, the same on every node */
+	unsigned rank;			    /* HOTSTANDBY */
+	unsigned ready;			    /* DV_AS_READY bits; 0 unless a member of a quorate partition */
+};
+
+/* ---- what the state says ---- */
+
+static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static DV_DIST_MAX_PORTS])
+{
+	memcpy(ret, s->ports, s->n_ports * sizeof(*ret));
+	for (size_t i = 1; i < s->n_ports; i++)
+		for (size_t j = i; j > 0 && ret[j - 1] > ret[j]; j--) {
+			uint16_t t = ret[j];
+
+			ret[j] = ret[j - 1];
+			ret[j - 1] = t;
+		}
+}
+
+unsigned dv_dist_ready_bits(const struct dv_conf_distribute *s, const uint8_t *listening)
+{
+	uint16_t ports[DV_DIST_MAX_PORTS];
+	unsigned bits = 0;
+
+	sorted_ports(s, ports);
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (dv_port_in(listening, ports[i]))
+			bits |= DV_AS_READY(i);
+	return bits;
+}
+
+const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a)
+{
+	for (size_t i = 0; i < c->n_distribute; i++)
+		if (dv_addr_eq(&c->distribute[i].addr, a))
+			return &c->distribute[i];
+	return NULL;
+}
+
+unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < c->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &c->distribute[i];
+
+		if (s->method == DV_DIST_SERVERWLM || s->method == DV_DIST_WEIGHTEDACTIVE)
+			n += fprintf(errf,
+				     "%s:%u: VIPADISTRIBUTE: DISTMETHOD %s is not honoured by this build (BASEWLM, "
+				     "ROUNDROBIN and HOTSTANDBY are)\n",
+				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
+		if (s->sysplexports)
+			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n",
+				     c->file, s->line) > 0;
+	}
+	return n;
+}
+
+static bool known_node(const struct dv_dist *d, dv_nodeid_t id)
+{
+	for (size_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].id == id)
+			return true;
+	return false;
+}
+
+/* A DESTIP name must be in the node list, and a target of another node
+ * needs an address of the VIPA's family there; otherwise it gets no
+ * connections. Said once per node list and configuration. */
+static void warn_unreachable(const struct dv_dist *d, const struct dv_dist_env *env)
+{
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		for (size_t j = 0; j < s->n_dests; j++) {
+			bool known = false;
+
+			for (size_t k = 0; k < d->n_nodes && !known; k++)
+				known = strcmp(s->dests[j].node, d->nodes[k].name) == 0;
+			if (!known)
+				log_err("%s:%u: VIPADISTRIBUTE: DESTIP node '%s' is not in Corosync's node list (its "
+					"name:): it gets no connections",
+					env->conf->file, s->dests[j].line, s->dests[j].node);
+		}
+
+		for (size_t k = 0; k < d->n_nodes; k++) {
+			const struct dv_cluster_node *nd = &d->nodes[k];
+			bool named = s->dest_all;
+
+			for (size_t j = 0; j < s->n_dests && !named; j++)
+				named = strcmp(s->dests[j].node, nd->name) == 0;
+			if (named && nd->id != dv_engine_self(env->engine) &&
+			    !(s->addr.family == AF_INET6 ? nd->v6.family : nd->v4.family))
+				log_err("%s:%u: VIPADISTRIBUTE: node '%s' has no IPv%d address in Corosync's node "
+					"list: "
+					"it gets no connections",
+					env->conf->file, s->line, nd->name, s->addr.family == AF_INET6 ? 6 : 4);
+		}
+	}
+}
+
+/* The node list, read again when a member is not in it (Corosync reloaded
+ * its configuration). Without one (CLUSTER NONE), this node alone. */
+static void refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env)
+{
+	const dv_nodeid_t *m;
+	size_t n_m = dv_engine_members(env->engine, &m), n = 0;
+	bool stale = !d->have_nodes;
+	int r;
+
+	for (size_t i = 0; i < n_m && !stale; i++)
+		stale = !known_node(d, m[i]);
+	if (!stale)
+		return;
+	r = dv_cluster_nodelist(env->cluster, d->nodes, DV_ENGINE_MAX_NODES, &n);
+	if (r == -ENOENT) {
+		d->nodes[0] = (struct dv_cluster_node){.id = dv_engine_self(env->engine)};
+		snprintf(d->nodes[0].name, sizeof(d->nodes[0].name), "%s", env->conf->node);
+		n = 1;
+	} else if (r < 0) {
+		log_err("distributed VIPAs: cannot read the cluster's node list: %s", strerror(-r));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!d->nodes[i].name[0]) /* a key all the same */
+			snprintf(d->nodes[i].name, sizeof(d->nodes[i].name), "nodeid-%u", d->nodes[i].id);
+	d->n_nodes = n;
+	d->have_nodes = true;
+	warn_unreachable(d, env);
+}
+
+static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
+{
+	const dv_nodeid_t *m;
+	size_t n = dv_engine_members(e, &m);
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i] == id)
+			return true;
+	return false;
+}
+
+static int target_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct target *)a)->node->name, ((const struct target *)b)->node->name);
+}
+
+/* The targets of s, sorted by name: the nodes DESTIP names (ALL: every
+ * configured one). Only members of a quorate partition that have not left
+ * the group are ready, for the ports they report listeners on. */
+static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
+			 struct target ret[static DV_ENGINE_MAX_NODES])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_nodes; i++) {
+		const struct dv_cluster_node *nd = &d->nodes[i];
+		bool named = s->dest_all;
+		unsigned rank = 0;
+
+		for (size_t j = 0; j < s->n_dests && !named; j++)
+			if (strcmp(s->dests[j].node, nd->name) == 0) {
+				named = true;
+				rank = s->dests[j].rank;
+			}
+		if (!named)
+			continue;
+		ret[n] = (struct target){.node = nd, .rank = rank};
+		if (dv_engine_quorate(env->engine) && is_member(env->engine, nd->id) &&
+		    !dv_engine_node_left(env->engine, nd->id))
+			ret[n].ready = dv_engine_report(env->engine, &s->addr, nd->id) & DV_AS_READY_ALL;
+		n++;
+	}
+	qsort(ret, n, sizeof(*ret), target_cmp);
+	return n;
+}
+
+/* This node holds s's address on lo: it is one of the targets, a member of
+ * a quorate partition, and in its group now. */
+static bool self_is_target(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s)
+{
+	struct target t[DV_ENGINE_MAX_NODES];
+	size_t n = targets_of(d, env, s, t);
+	dv_nodeid_t self = dv_engine_self(env->engine);
+
+	if (!env->in_group || !dv_engine_quorate(env->engine) || !is_member(env->engine, self) ||
+	    dv_engine_node_left(env->engine, self))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].node->id == self)
+			return true;
+	return false;
+}
+
+static uint32_t seed_of(const struct dv_addr *a, uint16_t port)
+{
+	uint8_t key[19];
+
+	memcpy(key, a->bytes, 16);
+	key[16] = (uint8_t)a->family;
+	key[17] = (uint8_t)(port >> 8);
+	key[18] = (uint8_t)port;
+	return dv_jhash(key, sizeof(key), SEED_SALT);
+}
+
+/* ---- the plan: the ruleset the state asks for ---- */
+
+struct plan {
+	struct dv_dist_ruleset rs;
+	size_t max; /* services room was made for */
+	struct dv_dist_service *svc;
+	uint16_t *ports;
+	struct dv_dist_target **targets;
+	uint32_t **slots;
+};
+
+static struct plan *plan_free(struct plan *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		free(p->targets[i]);
+		free(p->slots[i]);
+	}
+	free(p->svc);
+	free(p->ports);
+	free(p->targets);
+	free(p->slots);
+	free(p);
+	return NULL;
+}
+
+/* An empty plan with room for the services of s[0..n) (one a port). */
+static struct plan *plan_new(const struct dv_conf_distribute *s, size_t n)
+{
+	struct plan *p = calloc(1, sizeof(*p));
+	size_t max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		max += s[i].n_ports;
+	if (!p)
+		return NULL;
+	p->max = max;
+	p->svc = calloc(max + 1, sizeof(*p->svc));
+	p->ports = calloc(max + 1, sizeof(*p->ports));
+	p->targets = calloc(max + 1, sizeof(*p->targets));
+	p->slots = calloc(max + 1, sizeof(*p->slots));
+	if (!p->svc || !p->ports || !p->targets || !p->slots)
+		return plan_free(p);
+	p->rs.services = p->svc;
+	return p;
+}
+
+/* The slots of one service (port index pi) over targets t[0..n). */
+static int fill_slots(enum dv_dist_method method, size_t pi, const struct target *t, size_t n, uint32_t m,
+		      uint32_t seed, uint32_t *slots)
+{
+	struct dv_maglev_target mt[DV_ENGINE_MAX_NODES];
+	size_t ready[DV_ENGINE_MAX_NODES], n_ready = 0, best = SIZE_MAX;
+
+	for (size_t k = 0; k < n; k++)
+		if (t[k].ready & DV_AS_READY(pi)) {
+			ready[n_ready++] = k;
+			if (best == SIZE_MAX || t[k].rank > t[best].rank)
+				best = k;
+		}
+	switch (method) {
+	case DV_DIST_BASEWLM:
+		for (size_t k = 0; k < n; k++)
+			mt[k] = (struct dv_maglev_target){t[k].node->name, (t[k].ready & DV_AS_READY(pi)) ? 1 : 0};
+		return dv_maglev_build(mt, n, m, seed, slots);
+	case DV_DIST_ROUNDROBIN:
+		for (uint32_t i = 0; i < m; i++)
+			slots[i] = n_ready ? (uint32_t)ready[i % n_ready] : DV_MAGLEV_NONE;
+		return 0;
+	case DV_DIST_HOTSTANDBY:
+		for (uint32_t i = 0; i < m; i++)
+			slots[i] = best == SIZE_MAX ? DV_MAGLEV_NONE : (uint32_t)best;
+		return 0;
+	default:
+		return -EOPNOTSUPP; /* refused at start and reload */
+	}
+}
+
+/*
+ * Maglev's table size: a prime above 1,000 per configured target (Maglev
+ * keeps shares within 1 % from 100 per target on), at most 65,537. Not
+ * 65,537 whatever the count: every slot costs when a target's readiness
+ * changes, and 65,537 of them took 1 to 3 s to rewrite per node here
+ * (kernel time), more under load.
+ */
+static uint32_t maglev_size(size_t n_targets)
+{
+	uint32_t m = 1000 * (uint32_t)(n_targets ? n_targets : 1) + 1;
+
+	if (m >= DV_MAGLEV_M_DEFAULT)
+		return DV_MAGLEV_M_DEFAULT;
+	while (!dv_maglev_prime(m))
+		m++;
+	return m;
+}
+
+static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
+{
+	return m == DV_DIST_BASEWLM	 ? maglev_size(n_targets)
+	       : m == DV_DIST_ROUNDROBIN ? DV_DIST_RR_SLOTS
+					 : DV_DIST_HS_SLOTS;
+}
+
+static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
+			  struct plan *p)
+{
+	struct target t[DV_ENGINE_MAX_NODES], kept[DV_ENGINE_MAX_NODES];
+	size_t n = targets_of(d, env, s, t), n_kept = 0;
+	uint16_t ports[DV_DIST_MAX_PORTS];
+	uint32_t m = slots_for(s->method, n);
+
+	/* Targets this node can reach: itself, or a node with an address of
+	 * the VIPA's family in the node list. */
+	for (size_t k = 0; k < n; k++) {
+		const struct dv_addr *next = s->addr.family == AF_INET6 ? &t[k].node->v6 : &t[k].node->v4;
+
+		if (t[k].node->id == dv_engine_self(env->engine) || next->family)
+			kept[n_kept++] = t[k];
+	}
+	sorted_ports(s, ports);
+	for (size_t pi = 0; pi < s->n_ports; pi++) {
+		size_t i = p->rs.n_services;
+		struct dv_dist_target *dt;
+		int r;
+
+		if (i == p->max || i == MAX_SERVICES)
+			return -E2BIG;
+		dt = calloc(n_kept ? n_kept : 1, sizeof(*dt));
+		p->slots[i] = calloc(m, sizeof(uint32_t));
+		p->targets[i] = dt;
+		p->rs.n_services++;
+		if (!dt || !p->slots[i])
+			return -ENOMEM;
+		for (size_t k = 0; k < n_kept; k++) {
+			const struct dv_cluster_node *nd = kept[k].node;
+
+			dt[k].name = nd->name;
+			if (nd->id == dv_engine_self(env->engine)) {
+				dt[k].fwd = DV_DIST_FWD_LOCAL;
+			} else {
+				dt[k].fwd = DV_DIST_FWD_NEXTHOP;
+				dt[k].ifname = d->ifname;
+				dt[k].next = s->addr.family == AF_INET6 ? nd->v6 : nd->v4;
+			}
+		}
+		p->ports[i] = ports[pi];
+		p->svc[i] = (struct dv_dist_service){
+			.vipa = s->addr,
+			.n_ports = 1,
+			.ports = &p->ports[i],
+			.method = s->method,
+			.seed = seed_of(&s->addr, ports[pi]),
+			.affinity_s = s->affinity_s,
+			.distributing = env->active && env->owns(env->ud, &s->addr),
+			.n_targets = n_kept,
+			.targets = dt,
+			.m = m,
+			.slots = p->slots[i],
+		};
+		r = fill_slots(s->method, pi, kept, n_kept, m, p->svc[i].seed, p->slots[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int plan_build(struct dv_dist *d, const struct dv_dist_env *env, struct plan **ret)
+{
+	struct plan *p = plan_new(env->conf->distribute, env->conf->n_distribute);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	p->rs.ifname = d->ifname;
+	for (size_t i = 0; i < env->conf->n_distribute && r == 0; i++)
+		r = plan_statement(d, env, &env->conf->distribute[i], p);
+	if (r < 0) {
+		plan_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+/* What a slot update cannot change: everything but the slots and the
+ * ingress rules. */
+static char *shape_of(const struct plan *p)
+{
+	char *text = NULL, buf[DV_ADDR_STRLEN];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		const struct dv_dist_service *s = &p->svc[i];
+
+		fprintf(f, "%s %u %d %u %u %u %zu\n", dv_addr_fmt(&s->vipa, buf), s->ports[0], (int)s->method,
+			s->affinity_s, s->m, s->seed, s->n_targets);
+		for (size_t k = 0; k < s->n_targets; k++)
+			fprintf(f, " %s %d %s\n", s->targets[k].name, (int)s->targets[k].fwd,
+				s->targets[k].fwd == DV_DIST_FWD_NEXTHOP ? dv_addr_fmt(&s->targets[k].next, buf) : "-");
+	}
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Which services this node steers: "ADDR:PORT ...", "" for none. */
+static char *ingress_of(const struct plan *p)
+{
+	char *text = NULL, buf[DV_ADDR_STRLEN];
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		if (p->svc[i].distributing)
+			fprintf(f, "%s%s%s%s:%u", n++ ? " " : "", p->svc[i].vipa.family == AF_INET6 ? "[" : "",
+				dv_addr_fmt(&p->svc[i].vipa, buf), p->svc[i].vipa.family == AF_INET6 ? "]" : "",
+				p->svc[i].ports[0]);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* ---- the kernel ---- */
+
+static void forget_table(struct dv_dist *d)
+{
+	for (size_t i = 0; i < d->n_services; i++)
+		free(d->slots[i]);
+	free(d->slots);
+	free(d->m);
+	free(d->shape);
+	free(d->ingress);
+	d->slots = NULL;
+	d->m = NULL;
+	d->shape = NULL;
+	d->ingress = NULL;
+	d->n_services = 0;
+}
+
+/* Remember p as what the kernel has; its slot arrays move here. */
+static int keep_table(struct dv_dist *d, struct plan *p, char *shape, char *ingress)
+{
+	forget_table(d);
+	d->slots = calloc(p->rs.n_services, sizeof(*d->slots));
+	d->m = calloc(p->rs.n_services, sizeof(*d->m));
+	if (!d->slots || !d->m) {
+		free(shape);
+		free(ingress);
+		forget_table(d);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		d->slots[i] = TAKE_PTR(p->slots[i]);
+		d->m[i] = p->svc[i].m;
+	}
+	d->n_services = p->rs.n_services;
+	d->shape = shape;
+	d->ingress = ingress;
+	return 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void remove_table(struct dv_dist *d)
+{
+	_cleanup_free_ char *err = NULL;
+
+	dv_knft_wait(d->nft);
+	if (dv_knft_remove(d->nft, &err) < 0)
+		log_err("cannot remove table 'netdev %s': %s", DV_DIST_TABLE, err ? err : "nft failed");
+	forget_table(d);
+}
+
+static void bg_done(void *ud, int r, const char *error)
+{
+	struct dv_dist *d = ud;
+	double ms = (now_us() - d->bg_t0_us) / 1000.0;
+
+	if (r < 0) {
+		log_err("distributed VIPAs: cannot %s table 'netdev %s' on '%s': %s",
+			d->replacing ? "load" : "update the slots of", DV_DIST_TABLE, d->ifname,
+			error ? error : "nft failed");
+		/* Unknown now: the next sync loads it whole. */
+		forget_table(d);
+	} else if (d->replacing) {
+		log_info("distributed VIPAs: table 'netdev %s' loaded on '%s' (%zu service(s)) in %.1f ms",
+			 DV_DIST_TABLE, d->ifname, d->bg_n, ms);
+	} else {
+		log_info("distributed VIPAs: new slots for %zu service(s) in %.1f ms (pins kept)", d->bg_n, ms);
+	}
+	d->replacing = false;
+	if (d->dirty) {
+		d->dirty = false;
+		d->resync(d->ud);
+	}
+}
+
+static void set_ingress(struct dv_dist *d, const struct plan *p, char *ingress)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = dv_knft_set_ingress(d->nft, &p->rs, &err);
+
+	if (r < 0) {
+		log_err("distributed VIPAs: cannot set the rules of chain 'ingress' of table 'netdev %s': %s",
+			DV_DIST_TABLE, err ? err : strerror(-r));
+		free(ingress);
+		forget_table(d);
+		return;
+	}
+	if (*ingress)
+		log_info("distributed VIPAs: this node distributes %s now", ingress);
+	else
+		log_info("distributed VIPAs: this node distributes nothing now");
+	free(d->ingress);
+	d->ingress = ingress;
+}
+
+static void apply_table(struct dv_dist *d, struct plan *p)
+{
+	_cleanup_free_ char *shape = NULL, *ingress = NULL;
+	const uint32_t **old = NULL;
+	size_t n_changed = 0;
+	int r;
+
+	if (p->rs.n_services == 0) {
+		if (d->shape) {
+			remove_table(d);
+			log_info("distributed VIPAs: none configured: table 'netdev %s' removed", DV_DIST_TABLE);
+		}
+		return;
+	}
+	shape = shape_of(p);
+	ingress = ingress_of(p);
+	if (!shape || !ingress) {
+		log_err("distributed VIPAs: out of memory");
+		return;
+	}
+	if (dv_knft_busy(d->nft) && d->replacing) {
+		d->dirty = true;
+		return;
+	}
+	if (!d->shape || strcmp(shape, d->shape) != 0) {
+		if (dv_knft_busy(d->nft)) {
+			d->dirty = true;
+			return;
+		}
+		d->bg_t0_us = now_us();
+		d->bg_n = p->rs.n_services;
+		r = dv_knft_replace_bg(d->nft, d->ev, &p->rs, bg_done, d);
+		if (r < 0) {
+			log_err("distributed VIPAs: cannot load table 'netdev %s': %s", DV_DIST_TABLE, strerror(-r));
+			return;
+		}
+		d->replacing = true;
+		if (keep_table(d, p, TAKE_PTR(shape), TAKE_PTR(ingress)) < 0)
+			log_err("distributed VIPAs: out of memory");
+		return;
+	}
+	/* The role of distributor changed hands: a few rules, at once, even
+	 * while slots are being written (other objects of the table). */
+	if (strcmp(ingress, d->ingress) != 0)
+		set_ingress(d, p, TAKE_PTR(ingress));
+	if (!d->shape)
+		return;
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		n_changed += memcmp(d->slots[i], p->slots[i], p->svc[i].m * sizeof(uint32_t)) != 0;
+	if (!n_changed)
+		return;
+	if (dv_knft_busy(d->nft)) {
+		d->dirty = true;
+		return;
+	}
+	old = calloc(p->rs.n_services, sizeof(*old));
+	if (!old) {
+		log_err("distributed VIPAs: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		if (memcmp(d->slots[i], p->slots[i], p->svc[i].m * sizeof(uint32_t)) != 0)
+			old[i] = d->slots[i];
+	d->bg_t0_us = now_us();
+	d->bg_n = n_changed;
+	r = dv_knft_set_slots_bg(d->nft, d->ev, &p->rs, old, bg_done, d);
+	if (r < 0)
+		log_err("distributed VIPAs: cannot update the slots of table 'netdev %s': %s", DV_DIST_TABLE,
+			strerror(-r));
+	for (size_t i = 0; r >= 0 && i < p->rs.n_services; i++)
+		if (old[i]) {
+			free(d->slots[i]);
+			d->slots[i] = TAKE_PTR(p->slots[i]);
+		}
+	free(old);
+}
+
+/* ---- records for dvipactl targets ---- */
+
+static const char *target_state(const struct dv_dist_env *env, const struct target *t, size_t pi, bool reachable)
+{
+	if (!reachable)
+		return "no address";
+	if (!dv_engine_quorate(env->engine) || !is_member(env->engine, t->node->id))
+		return "not a member";
+	if (dv_engine_node_left(env->engine, t->node->id))
+		return "left";
+	return (t->ready & DV_AS_READY(pi)) ? "ready" : "not listening";
+}
+
+static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
+			     struct dv_records *out)
+{
+	struct target t[DV_ENGINE_MAX_NODES];
+	struct dv_vipa_info v;
+	struct plan *p = plan_new(s, 1);
+	size_t n = targets_of(d, env, s, t);
+	const char *distributor = NULL;
+	char ab[DV_ADDR_STRLEN];
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	if (dv_engine_lookup(env->engine, &s->addr, &v) == 0 && v.owner)
+		distributor = dv_engine_node_name(env->engine, v.owner);
+	dv_addr_fmt(&s->addr, ab);
+	r = plan_statement(d, env, s, p);
+	for (size_t i = 0; r == 0 && i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+
+		for (size_t k = 0; r == 0 && k < n; k++) {
+			size_t kk = svc->n_targets, slots = 0;
+			bool ready;
+
+			/* Its index in the service, if this node can reach it. */
+			for (size_t j = 0; j < svc->n_targets && kk == svc->n_targets; j++)
+				if (strcmp(svc->targets[j].name, t[k].node->name) == 0)
+					kk = j;
+			for (uint32_t j = 0; kk < svc->n_targets && j < svc->m; j++)
+				slots += svc->slots[j] == kk;
+			ready = kk < svc->n_targets && (t[k].ready & DV_AS_READY(i));
+			dv_records_begin(out, DV_REC_TARGET);
+			dv_msgb_field_str(out->b, "addr", ab);
+			dv_msgb_field_u64(out->b, "port", svc->ports[0]);
+			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
+			dv_msgb_field_str(out->b, "node", t[k].node->name);
+			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
+			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], i, kk < svc->n_targets));
+			dv_msgb_field_bool(out->b, "ready", ready);
+			/* HOTSTANDBY: its rank; otherwise every ready target
+			 * weighs the same. */
+			dv_msgb_field_u64(out->b, "weight", s->method == DV_DIST_HOTSTANDBY ? t[k].rank : ready);
+			dv_msgb_field_u64(out->b, "slots", slots);
+			dv_msgb_field_u64(out->b, "m", svc->m);
+			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
+			r = dv_records_emit(out);
+		}
+	}
+	plan_free(p);
+	return r;
+}
+
+enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       struct dv_records *out, char *reason, size_t size)
+{
+	bool found = false;
+	char ab[DV_ADDR_STRLEN];
+
+	refresh_nodes(d, env);
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		if (a && !dv_addr_eq(a, &s->addr))
+			continue;
+		found = true;
+		if (statement_records(d, env, s, out) < 0)
+			break; /* out of memory, or the reader went */
+	}
+	if (a && !found) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	return DV_R_OK;
+}
+
+/* ---- lo and the interface's ARP settings ---- */
+
+static int sysctl_path(const struct dv_dist *d, const char *key, char *buf, size_t len)
+{
+	return snprintf(buf, len, "/proc/sys/net/ipv4/conf/%s/%s", d->ifname, key) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static int sysctl_get(const struct dv_dist *d, const char *key, char *ret, size_t len)
+{
+	char path[128];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (sysctl_path(d, key, path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, ret, len - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	while (n > 0 && ret[n - 1] == '\n')
+		n--;
+	ret[n] = '\0';
+	return 0;
+}
+
+static int sysctl_set(const struct dv_dist *d, const char *key, const char *value)
+{
+	char path[128];
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(value);
+
+	if (sysctl_path(d, key, path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write(fd, value, len) == (ssize_t)len ? 0 : -errno;
+}
+
+/* A target's address on lo must not be answered for on the interface
+ * (arp_ignore=1: only addresses of the receiving interface), nor used as
+ * the source of its ARP requests (arp_announce=2). */
+static void arp_settings(struct dv_dist *d, bool on)
+{
+	int r = 0;
+
+	if (on == d->arp_set)
+		return;
+	if (on) {
+		r = sysctl_get(d, "arp_ignore", d->arp_ignore, sizeof(d->arp_ignore));
+		if (r == 0)
+			r = sysctl_get(d, "arp_announce", d->arp_announce, sizeof(d->arp_announce));
+		if (r == 0)
+			r = sysctl_set(d, "arp_ignore", "1");
+		if (r == 0)
+			r = sysctl_set(d, "arp_announce", "2");
+		if (r < 0) {
+			log_err("cannot set arp_ignore=1, arp_announce=2 on '%s': %s: this target may answer ARP "
+				"for its distributed VIPAs",
+				d->ifname, strerror(-r));
+			return;
+		}
+		log_info("'%s': arp_ignore=1, arp_announce=2 while this node holds distributed VIPAs on lo "
+			 "(were %s, %s)",
+			 d->ifname, d->arp_ignore, d->arp_announce);
+	} else {
+		r = sysctl_set(d, "arp_ignore", d->arp_ignore);
+		if (r == 0)
+			r = sysctl_set(d, "arp_announce", d->arp_announce);
+		if (r < 0)
+			log_err("cannot restore arp_ignore=%s, arp_announce=%s on '%s': %s", d->arp_ignore,
+				d->arp_announce, d->ifname, strerror(-r));
+		else
+			log_info("'%s': arp_ignore=%s, arp_announce=%s again", d->ifname, d->arp_ignore,
+				 d->arp_announce);
+	}
+	d->arp_set = on;
+}
+
+static void lo_del(struct dv_dist *d, const struct dv_addr *a)
+{
+	char s[DV_ADDR_STRLEN];
+
+	dv_addr_fmt(a, s);
+	if (dv_kaddr_del(d->lo, a) < 0)
+		log_err("cannot remove distributed VIPA '%s' from 'lo': %s", s, dv_kaddr_last_error(d->lo));
+	else
+		log_info("distributed VIPA '%s' removed from 'lo'", s);
+	(void)dv_addrset_del(&d->on_lo, a);
+}
+
+static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
+{
+	struct dv_addrset want = {0};
+	const struct dv_addr *a;
+	char s[DV_ADDR_STRLEN];
+
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *st = &env->conf->distribute[i];
+
+		if (self_is_target(d, env, st) && dv_addrset_add(&want, &st->addr) < 0)
+			log_err("distributed VIPAs: out of memory");
+	}
+	/* Restart the walk after each removal: the set changes under it. */
+	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);)
+		if (!dv_addrset_has(&want, a)) {
+			struct dv_addr x = *a;
+
+			lo_del(d, &x);
+			i = 0;
+		}
+	if (want.n)
+		arp_settings(d, true);
+	for (size_t i = 0; dv_addrset_next(&want, &i, &a);) {
+		if (dv_addrset_has(&d->on_lo, a))
+			continue;
+		dv_addr_fmt(a, s);
+		if (dv_kaddr_add(d->lo, a) < 0) {
+			log_err("cannot add distributed VIPA '%s' to 'lo': %s", s, dv_kaddr_last_error(d->lo));
+			continue;
+		}
+		if (dv_addrset_add(&d->on_lo, a) < 0)
+			log_err("distributed VIPAs: out of memory");
+		log_info("distributed VIPA '%s' added to 'lo' (target)", s);
+	}
+	if (!want.n)
+		arp_settings(d, false);
+	dv_addrset_clear(&want);
+}
+
+/* ---- the module ---- */
+
+static bool keep_none(void *ud, const struct dv_addr *a)
+{
+	(void)ud;
+	(void)a;
+	return false;
+}
+
+int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resync)(void *ud), void *ud,
+		 struct dv_dist **ret)
+{
+	struct dv_dist *d = calloc(1, sizeof(*d));
+	struct dv_addr *local = NULL;
+	size_t n_local = 0;
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->ifname, sizeof(d->ifname), "%s", ifname);
+	d->ev = sd_event_ref(ev);
+	d->resync = resync;
+	d->ud = ud;
+	r = dv_knft_new(&d->nft);
+	if (r < 0) {
+		log_err("distributed VIPAs: cannot use libnftables: %s", strerror(-r));
+		goto fail;
+	}
+	r = dv_kaddr_open(ev, "lo", lease_s, NULL, d, &d->lo);
+	if (r < 0) {
+		log_err("distributed VIPAs: cannot use interface 'lo': %s", strerror(-r));
+		goto fail;
+	}
+	/* A crash leaves the table (no lifetime) and lo's addresses (until
+	 * their lease ends): neither may outlive the dvipad that made them. */
+	remove_table(d);
+	r = dv_kaddr_reconcile(d->lo, keep_none, d, &local, &n_local);
+	free(local);
+	if (r > 0)
+		log_notice("removed %d address(es) an earlier dvipad left on 'lo'", r);
+	else if (r < 0)
+		log_err("cannot read the addresses of 'lo': %s", strerror(-r));
+	*ret = d;
+	return 0;
+fail:
+	dv_dist_free(d);
+	return r;
+}
+
+void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
+{
+	struct plan *p = NULL;
+	int r;
+
+	/* Nothing configured and nothing of ours in the kernel: the common
+	 * case costs nothing per event. */
+	if (!d || (env->conf->n_distribute == 0 && !d->shape && d->on_lo.n == 0 && !dv_knft_busy(d->nft)))
+		return;
+	/* Addresses on lo first: a connection forwarded by the new table
+	 * finds its target ready to take it. */
+	refresh_nodes(d, env);
+	sync_lo(d, env);
+	r = plan_build(d, env, &p);
+	if (r < 0) {
+		log_err("distributed VIPAs: cannot compute the table: %s", strerror(-r));
+		return;
+	}
+	apply_table(d, p);
+	plan_free(p);
+}
+
+void dv_dist_reconfigured(struct dv_dist *d)
+{
+	if (d)
+		d->have_nodes = false;
+}
+
+void dv_dist_stop(struct dv_dist *d)
+{
+	const struct dv_addr *a;
+
+	if (!d)
+		return;
+	if (d->shape || dv_knft_busy(d->nft))
+		remove_table(d);
+	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);) {
+		struct dv_addr x = *a;
+
+		lo_del(d, &x);
+		i = 0;
+	}
+	arp_settings(d, false);
+}
+
+struct dv_dist *dv_dist_free(struct dv_dist *d)
+{
+	if (!d)
+		return NULL;
+	forget_table(d);
+	dv_addrset_clear(&d->on_lo);
+	d->lo = dv_kaddr_free(d->lo);
+	d->nft = dv_knft_free(d->nft);
+	sd_event_unref(d->ev);
+	free(d);
+	return NULL;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Distributed VIPAs on this node (DESIGN §5): what the replicated state says
+ * this node must do for each VIPADISTRIBUTE, carried out.
+ *
+ *  - Targets: the nodes DESTIP names (ALL: every node of the cluster's
+ *    node list; CLUSTER NONE: this node). A target that is a member of a
+ *    quorate partition and has not left the group holds the VIPA on `lo`
+ *    (leased and tagged like every dvipa address), with arp_ignore=1 /
+ *    arp_announce=2 on the interface so that it never answers ARP for it
+ *    (ND never answers for an address on another interface); the previous
+ *    values come back when the last one goes.
+ *  - Readiness: such a target is ready for a port while it reports a
+ *    listener there (DV_AS_READY bits of its ADDR_STATE reports); any other
+ *    node is not ready, at once.
+ *  - Every node with the statement loads the `netdev dvipa` table: one
+ *    service per (VIPA, port), a chain per configured target, the slots a
+ *    pure function of the replicated state (targets sorted by name, their
+ *    readiness, a seed derived from the VIPA and port). Only the node that
+ *    owns the VIPA has the ingress rules that steer it, so a node that takes
+ *    the role over changes those few rules before it announces the address
+ *    and finds the slots already there. Other targets are reached with
+ *    "fwd ip to <host address>" (the node list's ring address); this node is
+ *    served locally.
+ *  - Readiness and membership change slot maps only (the pins stay), in the
+ *    background (kernel_nft.h); a change of the configuration or of the node
+ *    list replaces the table (the pins go).
+ *
+ * Methods honoured: BASEWLM (Maglev, M the first prime above 1,000 per
+ * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on
+ * the SYN and pinned), HOTSTANDBY (every slot to the ready target of highest rank), and TIMEDAFFINITY with any of them.
+ * dvipad refuses SERVERWLM, WEIGHTEDACTIVE and SYSPLEXPORTS (dv_dist_refuse).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <systemd/sd-event.h>
+
+#include "cluster.h"
+#include "conf.h"
+#include "control.h"
+#include "engine.h"
+
+#define DV_DIST_RR_SLOTS 2520u /* lcm(1..10): numgen over it splits evenly among up to 10 ready targets */
+#define DV_DIST_HS_SLOTS 2u    /* HOTSTANDBY: one target, a hash needs two slots */
+
+struct dv_dist;
+
+/* What one sync looks at. */
+struct dv_dist_env {
+	const struct dv_conf *conf;
+	const struct dv_engine *engine;
+	const struct dv_cluster *cluster; /* host addresses of members */
+	/* This node may have addresses now (its gate is open). */
+	bool active;
+	/* This node is in its group and quorate as Corosync says now: it may
+	 * be a target even while new owners wait (a vanished member's lease,
+	 * a state exchange): its address on lo conflicts with no one. */
+	bool in_group;
+	/* This node distributes a: it owns it and it is (about to be) on
+	 * the interface. */
+	bool (*owns)(void *ud, const struct dv_addr *a);
+	void *ud;
+};
+
+/*
+ * Start: remove what an earlier dvipad may have left (its table, its tagged
+ * addresses on lo). ifname: where clients' packets arrive. resync(ud) asks
+ * for a dv_dist_sync when a background transaction ended while the state
+ * changed. 0 or -errno (logged).
+ */
+int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resync)(void *ud), void *ud,
+		 struct dv_dist **ret);
+/* Make the kernel match env: the table, lo, the ARP settings. Logs what
+ * it changes and what fails. */
+void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env);
+/* The configuration changed: read the node list again at the next sync
+ * (and say again which targets cannot be reached). */
+void dv_dist_reconfigured(struct dv_dist *d);
+/* Remove the table and the addresses on lo, restore the ARP settings. */
+void dv_dist_stop(struct dv_dist *d);
+struct dv_dist *dv_dist_free(struct dv_dist *d);
+
+/* TARGETS: a TARGET record per target and port of each distributed VIPA
+ * (a only, if not NULL), in the table this node computes from the
+ * replicated state. DV_R_OK, or DV_R_NOTHELD and a reason when a is not
+ * distributed here. */
+enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       struct dv_records *out, char *reason, size_t size);
+/* The statement that distributes a, or NULL. */
+const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a);
+/* The DV_AS_READY bits of statement s given the ports that have a
+ * listener for its address (a DV_PORT_BITMAP). */
+unsigned dv_dist_ready_bits(const struct dv_conf_distribute *s, const uint8_t *listening);
+/* What this build cannot honour in c, one "file:line: message" each to
+ * errf. The number of errors. */
+unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf);
