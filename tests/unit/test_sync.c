@@ -39,7 +39,7 @@ struct node {
 	int incarnation;
 	struct dv_sync *s;
 	char state[4096];
-	bool quorate; /* what Corosync would say */
+	int quorate; /* 1, 0, or -1: unknown (sync.h) */ /* what Corosync would say */
 	int group;    /* -1: not in the group */
 	dv_nodeid_t view[MAXN];
 	size_t n_view;
@@ -552,6 +552,24 @@ static void test_members_left_membership_and_quorum(void **state)
 	assert_non_null(strstr(node_of(2)->state, "M1,2;Q1;Q0;"));
 }
 
+/* The lowest member does not know the quorum (a fresh read timed out): it
+ * puts nothing into the stream, neither quorate nor "not quorate" (which
+ * would mark a majority's state lost), until it knows. */
+static void test_unknown_quorum_says_nothing(void **state)
+{
+	start_three();
+	B.nodes[0].quorate = -1;
+	B.nodes[1].quorate = true;
+	view(1, 2, 0);
+	run(0);
+	assert_string_equal(node_of(2)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;M1,2;");
+	B.nodes[0].quorate = true;
+	assert_int_equal(dv_sync_quorum_changed(node_of(1)->s, op_ring(node_of(1)), true), 0);
+	run(0);
+	assert_string_equal(node_of(2)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;M1,2;Q1;");
+	assert_string_equal(node_of(1)->state, node_of(2)->state);
+}
+
 /* A member that saw a quorum flap the stream never showed asks: the lowest
  * member puts the quorum into the stream again, after the question. */
 static void test_ask_quorum(void **state)
@@ -621,6 +639,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_quorum_says_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ask_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_question_across_view_change_counted, setup, teardown),
 	};
