@@ -40,7 +40,7 @@ struct node {
 	struct dv_sync *s;
 	char state[4096];
 	int quorate; /* 1, 0, or -1: unknown (sync.h) */ /* what Corosync would say */
-	int group;    /* -1: not in the group */
+	int group;					 /* -1: not in the group */
 	dv_nodeid_t view[MAXN];
 	size_t n_view;
 	int synced, restored, exchanging_on, exchanging_off, errors, states_sent, asked, answered;
