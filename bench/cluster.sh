@@ -36,7 +36,8 @@
 # profile whose cluster never forms counts all its rounds as failed.
 #
 # Environment: N (repetitions), PROFILES (default "shipped fast"), REPS_MASS,
-# MASS (number of VIPAs, default 4096), KEEP (keep the scratch directory).
+# MASS (number of VIPAs, default 4096), KEEP (keep the scratch directory),
+# BUILD (a build directory to use as it is; default build-bench, made here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -61,10 +62,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
-[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
-	setup_failed "meson setup build-bench"
-ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
-B=$PWD/build-bench
+bench_build build-bench disabled
 require corosync "$B/dvipad" "$B/dvipactl" "$B/dvipa-holder" "$B/dvipa-bench"
 cc -O2 -Wall -Wextra -Werror -o "$TMP/tcp-probe" bench/tcp-probe.c || setup_failed "bench/tcp-probe.c does not build"
 PROBE=$TMP/tcp-probe

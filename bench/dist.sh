@@ -28,13 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-BUILD=${BUILD:-build-dist}
-if [ "$BUILD" = build-dist ]; then
-	[ -d build-dist ] || meson setup build-dist --buildtype=release -Dtests=enabled >/dev/null ||
-		setup_failed "meson setup build-dist"
-	ninja -C build-dist >/dev/null || setup_failed "build-dist does not build"
-fi
-B=$(realpath "$BUILD")
+bench_build build-dist enabled
 require "$B/tcp-rate" "$B/tests/dist-apply" "$B/tests/nft-run" haproxy
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}

@@ -18,6 +18,19 @@ setup_failed() {
 	exit 1
 }
 
+# bench_build DIR TESTS: B, the absolute path of the build directory: BUILD
+# if set (used as it is), else DIR, set up here as a release build with
+# -Dtests=TESTS (enabled or disabled) and brought up to date.
+bench_build() {
+	if [ -n "${BUILD:-}" ]; then
+		B=$(realpath "$BUILD")
+		return
+	fi
+	[ -d "$1" ] || meson setup "$1" --buildtype=release "-Dtests=$2" >/dev/null || setup_failed "meson setup $1"
+	ninja -C "$1" >/dev/null || setup_failed "$1 does not build"
+	B=$(realpath "$1")
+}
+
 # require PROGRAM...: setup_failed unless each PROGRAM is in PATH or an
 # executable path.
 require() {

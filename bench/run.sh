@@ -16,15 +16,13 @@
 #
 # Environment: N_ACT, N_TAKEOVER, N_MANY, N_SHIMBIND, N_BINDWATCH (counts),
 # STEP_TIMEOUT (seconds one measurement may take, default 600), ONLY (the
-# name of one measurement to make, the others skipped: ONLY=bindwatch).
+# name of one measurement to make, the others skipped: ONLY=bindwatch), BUILD
+# (a build directory to use as it is; default build-bench, made here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 ./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
-[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
-	setup_failed "meson setup build-bench"
-ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
-B=$PWD/build-bench
+bench_build build-bench disabled
 require "$B/dvipad" "$B/dvipactl" "$B/dvipa-bench" "$B/preload-bench" "$B/libdvipa-preload.so"
 
 N_ACT=${N_ACT:-1000}

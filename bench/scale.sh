@@ -15,13 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-BUILD=${BUILD:-build-bench}
-if [ "$BUILD" = build-bench ]; then
-	[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=disabled >/dev/null ||
-		setup_failed "meson setup build-bench"
-	ninja -C build-bench >/dev/null || setup_failed "build-bench does not build"
-fi
-B=$(realpath "$BUILD")
+bench_build build-bench disabled
 require "$B/dvipad" "$B/dvipactl" "$B/dvipa-bench"
 
 COUNTS=${COUNTS:-1000 4096 16384 65536}

@@ -193,17 +193,6 @@ static void refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env)
 	warn_unreachable(d, env);
 }
 
-static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
-{
-	const dv_nodeid_t *m;
-	size_t n = dv_engine_members(e, &m);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i] == id)
-			return true;
-	return false;
-}
-
 static int target_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct target *)a)->node->name, ((const struct target *)b)->node->name);
@@ -230,7 +219,7 @@ static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env,
 		if (!named)
 			continue;
 		ret[n] = (struct target){.node = nd, .rank = rank};
-		if (dv_engine_quorate(env->engine) && is_member(env->engine, nd->id) &&
+		if (dv_engine_quorate(env->engine) && dv_engine_is_member(env->engine, nd->id) &&
 		    !dv_engine_node_left(env->engine, nd->id))
 			ret[n].ready = dv_engine_report(env->engine, &s->addr, nd->id) & DV_AS_READY_ALL;
 		n++;
@@ -247,7 +236,7 @@ static bool self_is_target(const struct dv_dist *d, const struct dv_dist_env *en
 	size_t n = targets_of(d, env, s, t);
 	dv_nodeid_t self = dv_engine_self(env->engine);
 
-	if (!env->in_group || !dv_engine_quorate(env->engine) || !is_member(env->engine, self) ||
+	if (!env->in_group || !dv_engine_quorate(env->engine) || !dv_engine_is_member(env->engine, self) ||
 	    dv_engine_node_left(env->engine, self))
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -683,7 +672,7 @@ static const char *target_state(const struct dv_dist_env *env, const struct targ
 {
 	if (!reachable)
 		return "no address";
-	if (!dv_engine_quorate(env->engine) || !is_member(env->engine, t->node->id))
+	if (!dv_engine_quorate(env->engine) || !dv_engine_is_member(env->engine, t->node->id))
 		return "not a member";
 	if (dv_engine_node_left(env->engine, t->node->id))
 		return "left";

@@ -484,6 +484,14 @@ size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret)
 	return e->n_members;
 }
 
+bool dv_engine_is_member(const struct dv_engine *e, dv_nodeid_t node)
+{
+	for (size_t i = 0; e && i < e->n_members; i++)
+		if (e->members[i] == node)
+			return true;
+	return false;
+}
+
 unsigned dv_engine_report(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node)
 {
 	const struct vipa *v = e ? vipa_find(e, a) : NULL;

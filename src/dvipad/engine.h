@@ -286,6 +286,7 @@ int dv_engine_node_config(const struct dv_engine *e, dv_nodeid_t node, struct dv
 /* The name a node published in its NODE_CONFIG, or NULL. */
 const char *dv_engine_node_name(const struct dv_engine *e, dv_nodeid_t node);
 size_t dv_engine_members(const struct dv_engine *e, const dv_nodeid_t **ret);
+bool dv_engine_is_member(const struct dv_engine *e, dv_nodeid_t node);
 /* How many holds and standbys uid has on this node. */
 size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid);
 /* The node left the group by the operator (dvipactl leave) and takes

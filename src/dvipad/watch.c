@@ -113,17 +113,6 @@ static void starts_clear(struct dv_hashtab *t)
 	dv_hashtab_clear(t);
 }
 
-static bool is_member(const struct dv_engine *e, dv_nodeid_t id)
-{
-	const dv_nodeid_t *m;
-	size_t n = dv_engine_members(e, &m);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i] == id)
-			return true;
-	return false;
-}
-
 static const char *node_name(const struct dv_watch *w, const struct dv_engine *e, dv_nodeid_t id, char buf[static 32])
 {
 	const char *n = id ? dv_engine_node_name(e, id) : "";
@@ -195,7 +184,7 @@ static void on_change(void *ud, const struct dv_change *change)
 	/* The owner left the group: while quorum is confirmed nobody gets its
 	 * addresses, then the confirmation gives them to new owners. That is
 	 * one takeover, from the departure on. */
-	if (c->kind == DV_CHANGE_RELEASE && a->ev->type == DV_EV_MEMBERSHIP && !is_member(a->e, c->from))
+	if (c->kind == DV_CHANGE_RELEASE && a->ev->type == DV_EV_MEMBERSHIP && !dv_engine_is_member(a->e, c->from))
 		start_note(&a->w->orphans, &c->addr, cause, c->from);
 	if (c->kind == DV_CHANGE_ACTIVATION && (o = start_take(&a->w->orphans, &c->addr))) {
 		orphan_taken = *c;
