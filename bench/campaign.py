@@ -41,7 +41,9 @@ quorate with a majority of the votes. Counted:
                LEASE + 1 s
   lost         a program told LOST, exited, or whose address went away,
                while its node stayed in the quorate partition with dvipad
-               and corosync running since the program started
+               and corosync running since the program started (and its
+               dvipad logged no loss of quorum or ring from Corosync:
+               Corosync can merge a healed node later than its link)
   standby lost at heal   a standby told LOST or ended after a cut of its
                node healed (issue 9 item 5), dvipad and corosync alive
   unreachable  a VIPA the client cannot connect to once the round settled
@@ -237,6 +239,7 @@ class Instance:
         self.lines = []
         self.epoch0 = camp.epoch[node]
         self.hard0 = camp.hard_epoch[node]
+        self.t0 = time.time()
         self.counted = False
         n = camp.nodes[node]
         if svc["kind"] == "holder":
@@ -582,7 +585,7 @@ class Campaign:
             rec = {"program": inst.name, "vipa": inst.svc["addr"], "node": n,
                    "role": "standby" if inst.rank and not inst.granted else "active",
                    "why": why, "utc": utc(time.time())}
-            if self.epoch[n] == inst.epoch0:
+            if self.epoch[n] == inst.epoch0 and not self.left_quorum_since(n, inst.t0):
                 self.lost.append(rec)
                 self.log(f"  ! lost: {rec}")
             elif rec["role"] == "standby" and self.hard_epoch[n] == inst.hard0:
@@ -590,6 +593,38 @@ class Campaign:
                 # the standby must have been registered again silently.
                 self.standby_lost_at_heal.append(rec)
                 self.log(f"  ! standby lost at heal: {rec}")
+
+    def left_quorum_since(self, n, t0):
+        """Node n's dvipad logged, since wall time t0, that Corosync took
+        its partition's quorum or its ring away. The campaign's partitions
+        are what it did to the links, and Corosync can lag them: with n1's
+        link up again and n3's cut, Corosync left n2 alone for 2 s before
+        it merged n1, and the majority took n2's addresses, as it should
+        (seed 601). A loss that only dvipad's own timed-out quorum read
+        made does not count: that would hide a defect."""
+        try:
+            lines = self.nodes[n].log.read_text(errors="replace").splitlines()
+        except OSError:
+            return False
+        tm = time.localtime(t0)
+        t0_sod = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec + t0 % 1
+        recent = ["", ""]
+        for line in lines:
+            try:
+                h, m, s = line[:12].split(":")
+                sod = int(h) * 3600 + int(m) * 60 + float(s)
+            except ValueError:
+                continue
+            if sod < t0_sod - 43200:
+                sod += 86400  # after midnight
+            timed_out = any("did not answer" in r for r in recent)
+            recent = [recent[1], line]
+            if sod < t0_sod:
+                continue
+            if ("partition lost quorum" in line and not timed_out) or "ring lease ran out" in line or \
+                    "lost the connection to Corosync" in line:
+                return True
+        return False
 
     # ---- faults ----
 
