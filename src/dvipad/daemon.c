@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The daemon: wires the engine to the cluster stream, the kernel and the
- * control socket, and owns the state they share (struct dv_daemon, opaque
- * outside this file). Requests from clients become events submitted to the
+ * control socket, and owns the state they share (struct dv_daemon,
+ * daemon_int.h, opaque outside daemon*.c; socket holds taken again are in
+ * daemon_reclaim.c). Requests from clients become events submitted to the
  * cluster; delivered events go through the engine; the engine's effects
  * become kernel changes, announcements and replies. Policy is not here: the
  * gate (gate.c) says whether addresses may be installed and what clients
@@ -18,7 +19,7 @@
  * dv_control_reply() and tells clients news with dv_control_event();
  * control.c calls nothing here but its ops.
  */
-#include "daemon.h"
+#include "daemon_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -55,74 +56,6 @@
 #include "status.h"
 #include "watch.h"
 
-struct dv_probe_wait {
-	LIST_ENTRY(dv_probe_wait) link;
-	struct dv_daemon *d;
-	uint64_t client;
-	uid_t uid;
-	struct dv_request req;
-};
-
-struct dv_sock_grace {
-	LIST_ENTRY(dv_sock_grace) link;
-	struct dv_daemon *d;
-	struct dv_addr addr;
-	sd_event_source *timer;
-	sd_event_source *exit; /* the claimant's pidfd: the grace ends with it */
-};
-
-struct dv_daemon {
-	sd_event *ev;
-	char *conf_path;
-	struct dv_conf *conf;
-	struct dv_engine *engine;
-	struct dv_cluster *cluster;
-	struct dv_kaddr *kaddr;
-	struct dv_announce *announce;
-	struct dv_sockdiag *sockdiag;
-	struct dv_control *control;
-	struct dv_metrics_http *metrics_http; /* METRICS LISTEN, or NULL */
-	struct dv_watch watch;		      /* changes to the monitors and the metrics */
-	struct dv_dist *dist;		      /* NULL: no VIPADISTRIBUTE at start */
-	uint64_t started_ms;
-
-	/* The daemon's policy, pure and tested on its own: whether addresses
-	 * may be installed and what clients hear meanwhile (gate.h); what
-	 * the sockets on this node's addresses mean to the engine
-	 * (observe.h). This file feeds them and carries out their answers. */
-	struct dv_gate gate;
-	struct dv_observe obs;
-
-	/* I/O in progress. */
-	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
-	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
-	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
-
-	struct dv_rangetab *rangetab; /* mapped SOCKET.ranges, for the preload shim; NULL: none */
-	/* Per address, the program whose bind through the shim claimed it
-	 * last (struct claimant): in a UNIQUE range, the one program allowed
-	 * until its socket appears; and the socket hold's grace lasts only
-	 * while it lives. */
-	struct dv_hashtab claimants;
-	struct dv_ratelimit rl_lost; /* socket holds not taken again */
-	unsigned owner_walks;	     /* left for this status request (socket_holder) */
-};
-
-struct claimant {
-	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
-	pid_t pid;
-	uint64_t at_ms;
-	char comm[16]; /* pid's, when it claimed */
-	/* Taken again for sockets still bound (reclaim_socket_holds): the
-	 * claim is in flight; or it found the address another node's, which
-	 * status shows while pid lives (the program cannot be told). */
-	enum { AGAIN_NONE = 0, AGAIN_SENT, AGAIN_LOST } again;
-};
-
-#define MAX_CLAIMANTS 4096
-/* Sockets of an address looked at for their programs; more are rare. */
-#define MAX_INODES 64
-
 /* Log a buffer of "FILE:LINE: message" lines, one log record each. */
 static void log_lines(int prio, char *buf)
 {
@@ -135,7 +68,7 @@ static void log_lines(int prio, char *buf)
 /* Requests are noted as in flight until the engine has applied them: if
  * the connection to the cluster goes first, their programs are answered
  * (cl_connected) instead of waiting forever. */
-static void submit(struct dv_daemon *d, struct dv_event *ev)
+void dv_daemon_submit(struct dv_daemon *d, struct dv_event *ev)
 {
 	const struct dv_addr *a = NULL;
 	uint64_t client = 0;
@@ -308,14 +241,14 @@ static void claimants_clear(struct dv_daemon *d)
 	dv_hashtab_clear(&d->claimants);
 }
 
-static struct claimant *claimant_get(struct dv_daemon *d, const struct dv_addr *a)
+struct claimant *dv_claimant_get(struct dv_daemon *d, const struct dv_addr *a)
 {
 	return dv_hashtab_get(&d->claimants, dv_addr_hash(a), dv_addr_item_match, a);
 }
 
-static struct claimant *claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
+struct claimant *dv_claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid)
 {
-	struct claimant *c = claimant_get(d, a);
+	struct claimant *c = dv_claimant_get(d, a);
 
 	if (!c) {
 		if (dv_hashtab_size(&d->claimants) >= MAX_CLAIMANTS)
@@ -344,7 +277,7 @@ static struct claimant *claimant_set(struct dv_daemon *d, const struct dv_addr *
  * lives, or no claim of a is known (a restart, a pid-less client). */
 static bool claimant_binding(struct dv_daemon *d, const struct dv_addr *a)
 {
-	const struct claimant *c = claimant_get(d, a);
+	const struct claimant *c = dv_claimant_get(d, a);
 
 	return !c || c->pid <= 0 || dv_proc_alive(c->pid);
 }
@@ -381,7 +314,7 @@ static int grace_claimant_exited(sd_event_source *s, int fd, uint32_t revents, v
  * before sock_diag saw it). Without a pidfd, the timer alone. */
 static void grace_watch_claimant(struct dv_daemon *d, struct dv_sock_grace *g)
 {
-	const struct claimant *c = claimant_get(d, &g->addr);
+	const struct claimant *c = dv_claimant_get(d, &g->addr);
 	int fd;
 
 	if (!c || c->pid <= 0)
@@ -429,7 +362,7 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	}
 	ev.addr_state.addr = *a;
 	ev.addr_state.flags = 0;
-	submit(d, &ev);
+	dv_daemon_submit(d, &ev);
 }
 
 /*
@@ -481,7 +414,7 @@ static bool unique_answered(struct dv_daemon *d, uint64_t client, const struct d
 		else if (other <= 0)
 			other = -1; /* bound, by a process we cannot see */
 	}
-	c = claimant_get(d, a);
+	c = dv_claimant_get(d, a);
 	if (n == 0 && c && c->pid != pid &&
 	    (dv_observe_socket_hold(d->engine, a) || dv_wall_ms() - c->at_ms < DV_SOCKET_GRACE_MS) &&
 	    dv_proc_alive(c->pid) && !dv_proc_descends(pid, c->pid))
@@ -539,7 +472,7 @@ static const struct dv_sockdiag_ops sockdiag_ops = {
 
 /* The prefixes of the ranges not deleted (only the BINDWATCH ones if
  * bindwatch), in a new array of *ret_n; NULL when out of memory. */
-static struct dv_prefix *range_prefixes(const struct dv_conf *c, bool bindwatch, size_t *ret_n)
+struct dv_prefix *dv_range_prefixes(const struct dv_conf *c, bool bindwatch, size_t *ret_n)
 {
 	struct dv_prefix *p = calloc(c->n_ranges + 1, sizeof(*p));
 	size_t n = 0;
@@ -566,7 +499,7 @@ static void apply_bindwatch(struct dv_daemon *d)
 
 	if (!d->sockdiag)
 		return;
-	p = range_prefixes(d->conf, true, &n);
+	p = dv_range_prefixes(d->conf, true, &n);
 	if (!p) {
 		log_err("out of memory setting up BINDWATCH");
 		return;
@@ -598,7 +531,7 @@ static void publish_ranges(struct dv_daemon *d)
 
 	if (!d->rangetab)
 		return;
-	p = range_prefixes(d->conf, false, &n);
+	p = dv_range_prefixes(d->conf, false, &n);
 	if (!p) {
 		log_err("out of memory publishing the range table");
 		return;
@@ -635,139 +568,6 @@ static void rangetab_open(struct dv_daemon *d, const char *sock)
 	}
 	d->rangetab = m;
 	publish_ranges(d);
-}
-
-/* ---- socket holds taken again ---- */
-
-/* The address a, which sockets of c's program on this node are still bound
- * to, is another node's (why): it is not taken back. The program cannot be
- * told, so the operator is, here and in status while the program lives. */
-static void socket_hold_lost(struct dv_daemon *d, struct claimant *c, const char *why)
-{
-	char s[DV_ADDR_STRLEN];
-
-	if (c->again == AGAIN_LOST)
-		return;
-	c->again = AGAIN_LOST;
-	dv_log_limited(&d->rl_lost, 1, LOG_WARNING,
-		       "'%s' lost by pid %d (%s), whose sockets are still bound to it on this node: %s",
-		       dv_addr_fmt(&c->addr, s), (int)c->pid, c->comm, why);
-}
-
-/* The engine answered a claim this node sent without a client: a socket
- * hold taken again, or bind watch's. */
-static void reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_result result, const char *reason)
-{
-	struct claimant *c = claimant_get(d, a);
-
-	if (!c || c->again != AGAIN_SENT)
-		return;
-	if (result == DV_R_OK)
-		c->again = AGAIN_NONE;
-	else
-		socket_hold_lost(d, c, reason);
-}
-
-static bool active_here(struct dv_daemon *d, const struct dv_addr *a)
-{
-	struct dv_vipa_info v;
-
-	return dv_engine_lookup(d->engine, a, &v) == 0 && v.owner == dv_engine_self(d->engine);
-}
-
-/* Take the socket hold on sk->addr again for its owner pid. */
-static void reclaim_one(struct dv_daemon *d, const struct dv_bound_socket *sk, pid_t pid)
-{
-	const struct dv_addr *a = &sk->addr;
-	const struct dv_conf_range *r = dv_conf_find_range(d->conf, a);
-	struct dv_event ev = {.type = DV_EV_CLAIM};
-	char s[DV_ADDR_STRLEN], why[DV_REASON_MAX], comm[16];
-	struct dv_vipa_info v;
-	struct claimant *c;
-
-	/* No process has it (an orphaned connection closing), or none that
-	 * dvipad can see: nothing to hold it for. */
-	if (!r || pid <= 0)
-		return;
-	dv_addr_fmt(a, s);
-	if (!dv_proc_allowed(pid, r)) {
-		dv_log_limited(&d->rl_lost, 1, LOG_NOTICE,
-			       "'%s' not taken again for pid %d (%s): its user may not use range %s (see its ALLOW "
-			       "list)",
-			       s, (int)pid, dv_proc_comm(pid, comm, sizeof(comm)),
-			       dv_prefix_fmt(&r->prefix, (char[DV_ADDR_STRLEN]){0}));
-		return;
-	}
-	c = claimant_set(d, a, pid);
-	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner) {
-		const char *name = dv_engine_node_name(d->engine, v.owner);
-
-		snprintf(why, sizeof(why), "it is active on %s", name ? name : "another node");
-		if (c)
-			socket_hold_lost(d, c, why);
-		return;
-	}
-	if (c)
-		c->again = AGAIN_SENT;
-	log_info("pid %d (%s) still has sockets bound to '%s': taking its socket hold again", (int)pid,
-		 c ? c->comm : "?", s);
-	ev.claim.addr = *a;
-	ev.claim.kind = DV_KIND_SOCKET;
-	ev.claim.uid = sk->uid;
-	ev.claim.source_use = true;
-	submit(d, &ev);
-}
-
-/*
- * Socket holds this node lost, for the sockets still bound in its ranges:
- * after a restart (a new dvipad starts with nothing), a heal or a new
- * connection to the cluster (the group dropped this node's holds when it
- * left). Each free address is claimed for its sockets as a source use
- * would claim it: activated here if still free when the claim is decided,
- * never taken from another node (a heal must not pull an address back from
- * the node that took it over). An address active here is left as it is.
- */
-static void reclaim_socket_holds(struct dv_daemon *d)
-{
-	_cleanup_free_ struct dv_prefix *p = NULL;
-	_cleanup_free_ struct dv_bound_socket *socks = NULL;
-	_cleanup_free_ uint32_t *inodes = NULL;
-	_cleanup_free_ pid_t *pids = NULL;
-	size_t n_p = 0, n = 0, m = 0;
-	int r;
-
-	if (!d->sockdiag || !d->engine || !dv_gate_is_open(&d->gate))
-		return;
-	p = range_prefixes(d->conf, false, &n_p);
-	socks = calloc(MAX_CLAIMANTS, sizeof(*socks));
-	if (!p || !socks) {
-		log_err("out of memory looking for sockets bound in the ranges; their holds are not taken again");
-		return;
-	}
-	r = dv_sockdiag_bound_in(d->sockdiag, p, n_p, socks, MAX_CLAIMANTS, &n);
-	if (r < 0) {
-		log_err("cannot look for sockets bound in the ranges: %s; their holds are not taken again",
-			strerror(-r));
-		return;
-	}
-	/* Only those not active here: finding owners reads every process's
-	 * fd table, once for all of them. */
-	for (size_t i = 0; i < n; i++)
-		if (!active_here(d, &socks[i].addr) && !dv_conf_find_define(d->conf, &socks[i].addr))
-			socks[m++] = socks[i];
-	if (!m)
-		return;
-	inodes = calloc(m, sizeof(*inodes));
-	pids = calloc(m, sizeof(*pids));
-	if (!inodes || !pids) {
-		log_err("out of memory looking for the programs of sockets bound in the ranges");
-		return;
-	}
-	for (size_t i = 0; i < m; i++)
-		inodes[i] = socks[i].inode;
-	dv_proc_socket_owners(inodes, m, pids);
-	for (size_t i = 0; i < m; i++)
-		reclaim_one(d, &socks[i], pids[i]);
 }
 
 /* What this node observes about its define and backup addresses, polled
@@ -819,7 +619,7 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 			continue;
 		ev.addr_state.addr = df->addr;
 		ev.addr_state.flags = flags;
-		submit(d, &ev);
+		dv_daemon_submit(d, &ev);
 	}
 	dv_addrset_clear(&mine);
 	dv_addrset_clear(&busy);
@@ -907,7 +707,7 @@ static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
 		ev.release.seq = 0; /* the daemon's own request: no reply */
 		ev.release.addr = *a;
 		ev.release.kind = v.holds[i].kind;
-		submit(d, &ev);
+		dv_daemon_submit(d, &ev);
 	}
 }
 
@@ -922,7 +722,7 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 	if (a && !a->family) /* a node request (leave, join) */
 		a = NULL;
 	if (!client && !seq && a)
-		reclaim_answered(d, a, result, reason);
+		dv_reclaim_answered(d, a, result, reason);
 	ans = dv_gate_reply(&d->gate, d->engine, client, seq, a, result, a && dv_kaddr_installed(d->kaddr, a));
 	if (ans.refused) {
 		char msg[DV_REASON_MAX];
@@ -1006,7 +806,7 @@ static void report_removed(struct dv_daemon *d, const struct dv_addr *a)
 
 	if (d->conf->cluster == DV_CLUSTER_NONE || dv_kaddr_installed(d->kaddr, a))
 		return;
-	submit(d, &ev);
+	dv_daemon_submit(d, &ev);
 }
 
 /* The engine's decisions for this node, in its order: addresses first,
@@ -1075,7 +875,7 @@ static void submit_node_config(struct dv_daemon *d)
 	ev.node_config.ranges = d->conf->ranges;
 	ev.node_config.n_defines = d->conf->n_defines;
 	ev.node_config.defines = d->conf->defines;
-	submit(d, &ev);
+	dv_daemon_submit(d, &ev);
 }
 
 /* ---- the cluster's callbacks ---- */
@@ -1121,7 +921,7 @@ static void open_gate(struct dv_daemon *d)
 	sync_dist(d);
 	(void)dv_engine_foreach(d->engine, install_cb, d);
 	pass_ready(d);
-	reclaim_socket_holds(d);
+	dv_reclaim_socket_holds(d);
 }
 
 static int cl_snapshot(void *ud, uint8_t **ret, size_t *ret_len)
@@ -1170,7 +970,7 @@ static void restandby_send(struct dv_daemon *d)
 
 		log_info("standby of client %" PRIu64 " for '%s' (rank %u) registered again after the heal",
 			 ev.standby.client, dv_addr_fmt(&ev.standby.addr, s), ev.standby.rank);
-		submit(d, &ev);
+		dv_daemon_submit(d, &ev);
 	}
 }
 
@@ -1468,9 +1268,9 @@ static int open_cluster(struct dv_daemon *d)
 		dv_nodeid_t self = d->cluster->self;
 		struct dv_event e = {.type = DV_EV_MEMBERSHIP, .membership = {.n = 1, .nodes = &self}};
 
-		submit(d, &e);
+		dv_daemon_submit(d, &e);
 		e = (struct dv_event){.type = DV_EV_QUORUM, .quorum.quorate = true};
-		submit(d, &e);
+		dv_daemon_submit(d, &e);
 		submit_node_config(d);
 	}
 	return 0;
@@ -1502,7 +1302,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	apply_bindwatch(d);
 	apply_define_poll(d);
 	/* With Corosync, when the gate opens: this node has the group's state. */
-	reclaim_socket_holds(d);
+	dv_reclaim_socket_holds(d);
 	*ret = d;
 	return 0;
 }
@@ -1722,7 +1522,7 @@ static void submit_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 		dv_control_reply(d->control, client, req->seq, req->has_addr ? &req->addr : NULL, DV_R_BADREQ, msg);
 		return;
 	}
-	submit(d, &ev);
+	dv_daemon_submit(d, &ev);
 }
 
 static void probe_done(void *ud, const struct dv_addr *a, int result, const uint8_t mac[6])
@@ -1789,7 +1589,7 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	if (client && unique_answered(d, client, req))
 		return;
 	if (client && req->kind == DV_KIND_SOCKET && (req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY))
-		claimant_set(d, &req->addr, dv_control_client_pid(d->control, client));
+		dv_claimant_set(d, &req->addr, dv_control_client_pid(d->control, client));
 	/* Not while the gate is closed: the request is refused "not quorate"
 	 * anyway, and this node may not have the cluster's state yet, so the
 	 * address's real owner would answer the probe. */
@@ -1836,7 +1636,7 @@ static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 			free(w);
 		}
 	}
-	submit(d, &ev);
+	dv_daemon_submit(d, &ev);
 }
 
 /* ---- the control socket's callbacks ---- */
@@ -1905,7 +1705,7 @@ static pid_t status_client_pid(void *ud, uint64_t client)
  * becomes the claimant). */
 static pid_t socket_holder(struct dv_daemon *d, const struct dv_addr *a, char *comm, size_t size)
 {
-	struct claimant *c = claimant_get(d, a);
+	struct claimant *c = dv_claimant_get(d, a);
 	uint32_t inodes[MAX_INODES];
 	size_t n = 0;
 	pid_t pid;
@@ -1924,7 +1724,7 @@ static pid_t socket_holder(struct dv_daemon *d, const struct dv_addr *a, char *c
 	pid = dv_proc_socket_owner(inodes, n, 0);
 	if (pid <= 0)
 		return 0;
-	c = claimant_set(d, a, pid);
+	c = dv_claimant_set(d, a, pid);
 	if (c)
 		c->at_ms = 0; /* it has bound: no grace for it */
 	dv_proc_comm(pid, comm, size);
@@ -1945,7 +1745,7 @@ static pid_t status_hold_pid(void *ud, const struct dv_hold *h, const struct dv_
 static pid_t status_lost_by(void *ud, const struct dv_addr *a, char *comm, size_t size)
 {
 	struct dv_daemon *d = ud;
-	const struct claimant *c = claimant_get(d, a);
+	const struct claimant *c = dv_claimant_get(d, a);
 
 	if (!c || c->again != AGAIN_LOST || !dv_proc_alive(c->pid))
 		return 0;

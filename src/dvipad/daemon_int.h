@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The daemon's private state and what its files share: daemon.c (the
+ * wiring) and daemon_reclaim.c (socket holds taken again). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "daemon.h"
+#include "engine.h"
+#include "gate.h"
+#include "hashtab.h"
+#include "log.h"
+#include "observe.h"
+#include "watch.h"
+
+struct dv_probe_wait {
+	LIST_ENTRY(dv_probe_wait) link;
+	struct dv_daemon *d;
+	uint64_t client;
+	uid_t uid;
+	struct dv_request req;
+};
+
+struct dv_sock_grace {
+	LIST_ENTRY(dv_sock_grace) link;
+	struct dv_daemon *d;
+	struct dv_addr addr;
+	sd_event_source *timer;
+	sd_event_source *exit; /* the claimant's pidfd: the grace ends with it */
+};
+
+struct dv_daemon {
+	sd_event *ev;
+	char *conf_path;
+	struct dv_conf *conf;
+	struct dv_engine *engine;
+	struct dv_cluster *cluster;
+	struct dv_kaddr *kaddr;
+	struct dv_announce *announce;
+	struct dv_sockdiag *sockdiag;
+	struct dv_control *control;
+	struct dv_metrics_http *metrics_http; /* METRICS LISTEN, or NULL */
+	struct dv_watch watch;		      /* changes to the monitors and the metrics */
+	struct dv_dist *dist;		      /* NULL: no VIPADISTRIBUTE at start */
+	uint64_t started_ms;
+
+	/* The daemon's policy, pure and tested on its own: whether addresses
+	 * may be installed and what clients hear meanwhile (gate.h); what
+	 * the sockets on this node's addresses mean to the engine
+	 * (observe.h). This file feeds them and carries out their answers. */
+	struct dv_gate gate;
+	struct dv_observe obs;
+
+	/* I/O in progress. */
+	LIST_HEAD(, dv_probe_wait) probes; /* requests waiting for a duplicate-address probe */
+	LIST_HEAD(, dv_sock_grace) graces; /* socket holds looked at again when their grace ends */
+	sd_event_source *define_timer;	   /* TRACKPORT/WHENIDLE poll */
+
+	struct dv_rangetab *rangetab; /* mapped SOCKET.ranges, for the preload shim; NULL: none */
+	/* Per address, the program whose bind through the shim claimed it
+	 * last (struct claimant): in a UNIQUE range, the one program allowed
+	 * until its socket appears; and the socket hold's grace lasts only
+	 * while it lives. */
+	struct dv_hashtab claimants;
+	struct dv_ratelimit rl_lost; /* socket holds not taken again */
+	unsigned owner_walks;	     /* left for this status request (socket_holder) */
+};
+
+struct claimant {
+	struct dv_addr addr; /* key: first, for dv_addr_item_hash */
+	pid_t pid;
+	uint64_t at_ms;
+	char comm[16]; /* pid's, when it claimed */
+	/* Taken again for sockets still bound (reclaim_socket_holds): the
+	 * claim is in flight; or it found the address another node's, which
+	 * status shows while pid lives (the program cannot be told). */
+	enum { AGAIN_NONE = 0, AGAIN_SENT, AGAIN_LOST } again;
+};
+
+#define MAX_CLAIMANTS 4096
+/* Sockets of an address looked at for their programs; more are rare. */
+#define MAX_INODES 64
+
+/* Put an engine event into the cluster stream (or apply it, alone). */
+void dv_daemon_submit(struct dv_daemon *d, struct dv_event *ev);
+struct claimant *dv_claimant_get(struct dv_daemon *d, const struct dv_addr *a);
+/* The program pid claimed a; NULL when the table is full. */
+struct claimant *dv_claimant_set(struct dv_daemon *d, const struct dv_addr *a, pid_t pid);
+/* The prefixes of the configured ranges (only the BINDWATCH ones if
+ * bindwatch); NULL on allocation failure. */
+struct dv_prefix *dv_range_prefixes(const struct dv_conf *c, bool bindwatch, size_t *ret_n);
+
+/* daemon_reclaim.c */
+void dv_reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_result result, const char *reason);
+void dv_reclaim_socket_holds(struct dv_daemon *d);
