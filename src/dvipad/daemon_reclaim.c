@@ -141,4 +141,3 @@ void dv_reclaim_socket_holds(struct dv_daemon *d)
 	for (size_t i = 0; i < m; i++)
 		reclaim_one(d, &socks[i], pids[i]);
 }
-
