@@ -32,6 +32,7 @@ DVIPACTL = BUILD / "dvipactl"
 HOLDER = BUILD / "dvipa-holder"
 
 FIGURES = []  # (name, value) measured by the tests, printed at the end
+LOGS = []  # logs of the daemons the running test started, shown if it fails
 
 
 def figure(name, value):
@@ -43,6 +44,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured figures")
         for name, value in FIGURES:
             terminalreporter.write_line(f"{name}: {value}")
+
+
+def pytest_runtest_setup(item):
+    LOGS.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of every daemon log it made: a failure
+    on a CI machine is then read from its output, not guessed at."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "teardown" or not rep.failed:
+        return
+    for log in LOGS:
+        if log.exists():
+            lines = log.read_text(errors="replace").splitlines()
+            rep.sections.append((f"{log.parent.name}/{log.name} (last {min(len(lines), 80)} lines)", "\n".join(lines[-80:])))
 
 
 def run(*args, check=True, **kw):
@@ -196,6 +215,7 @@ class Dvipad:
         self.sockdir.chmod(0o755)
         self.sock = self.sockdir / "dvipad.sock"
         self.log = self.tmp / "dvipad.log"
+        LOGS.append(self.log)
         self.write_conf(lease=lease, extra=extra)
         self.proc = None
         self.logf = None
@@ -400,6 +420,7 @@ class Corosync:
         self.name = name
         self.conf = Path(tmp) / f"corosync-{name}.conf"
         self.log = Path(tmp) / f"corosync-{name}.log"
+        LOGS.append(self.log)
         nodes = "".join(f"  node {{\n    ring0_addr: {v4}\n    nodeid: {nid}\n    name: {n}\n  }}\n"
                         for n, (v4, _, nid) in (members or CLUSTER_NODES).items())
         self.conf.write_text(COROSYNC_CONF.format(nodes=nodes, log=self.log))
