@@ -337,8 +337,16 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	uint64_t now = dv_wall_ms(), at = 0;
 	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
 	struct dv_sock_grace *g;
+	char s[DV_ADDR_STRLEN];
+	bool binding = claimant_binding(d, a);
 
-	switch (dv_observe_unbound(&d->obs, d->engine, a, claimant_binding(d, a), now, &at)) {
+	/* The scan that reported a unbound ran before the claimant was found
+	 * dead: a program that bound, listened, forked and exited in between
+	 * (nginx daemonizing) left its socket to its child. Look again, now
+	 * that the claimant is known to be gone. */
+	if (!binding && dv_observe_socket_hold(d->engine, a) && dv_sockdiag_bound(d->sockdiag, a) > 0)
+		return;
+	switch (dv_observe_unbound(&d->obs, d->engine, a, binding, now, &at)) {
 	case DV_OBSERVE_NONE:
 		return;
 	case DV_OBSERVE_GRACE:
@@ -360,6 +368,7 @@ static void socket_unbound(struct dv_daemon *d, const struct dv_addr *a)
 	case DV_OBSERVE_END:
 		break;
 	}
+	log_info("socket hold on '%s' ends: no socket is bound to it any more", dv_addr_fmt(a, s));
 	ev.addr_state.addr = *a;
 	ev.addr_state.flags = 0;
 	dv_daemon_submit(d, &ev);
