@@ -190,6 +190,7 @@ static void deliver(void *ud, const struct dv_event *ev)
 	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
+	dv_reclaim_freed(d);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
 		dv_observe_cluster_mac(&d->obs, ev->node_config.mac);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
@@ -1355,6 +1356,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
 	claimants_clear(d);
+	dv_addrset_clear(&d->lost);
 	if (d->rangetab)
 		munmap(d->rangetab, sizeof(*d->rangetab));
 	free(d->conf_path);

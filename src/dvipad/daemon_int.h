@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "addrset.h"
 #include "daemon.h"
 #include "engine.h"
 #include "gate.h"
@@ -66,7 +67,10 @@ struct dv_daemon {
 	 * while it lives. */
 	struct dv_hashtab claimants;
 	struct dv_ratelimit rl_lost; /* socket holds not taken again */
-	unsigned owner_walks;	     /* left for this status request (socket_holder) */
+	/* Addresses of claimants AGAIN_LOST: taken back if they become
+	 * free (dv_reclaim_freed); an entry leaves once looked at. */
+	struct dv_addrset lost;
+	unsigned owner_walks; /* left for this status request (socket_holder) */
 };
 
 struct claimant {
@@ -96,3 +100,5 @@ struct dv_prefix *dv_range_prefixes(const struct dv_conf *c, bool bindwatch, siz
 /* daemon_reclaim.c */
 void dv_reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_result result, const char *reason);
 void dv_reclaim_socket_holds(struct dv_daemon *d);
+/* After an event that may have freed an address another node had. */
+void dv_reclaim_freed(struct dv_daemon *d);

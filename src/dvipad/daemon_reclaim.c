@@ -21,6 +21,7 @@ static void socket_hold_lost(struct dv_daemon *d, struct claimant *c, const char
 	if (c->again == AGAIN_LOST)
 		return;
 	c->again = AGAIN_LOST;
+	(void)dv_addrset_add(&d->lost, &c->addr); /* failing costs the later take-back only */
 	dv_log_limited(&d->rl_lost, 1, LOG_WARNING,
 		       "'%s' lost by pid %d (%s), whose sockets are still bound to it on this node: %s",
 		       dv_addr_fmt(&c->addr, s), (int)c->pid, c->comm, why);
@@ -140,4 +141,62 @@ void dv_reclaim_socket_holds(struct dv_daemon *d)
 	dv_proc_socket_owners(inodes, m, pids);
 	for (size_t i = 0; i < m; i++)
 		reclaim_one(d, &socks[i], pids[i]);
+}
+
+/* a is no node's: the sockets of this node still bound to it, if any, get
+ * their hold back (c lost it to another node before). */
+static void reclaim_address(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct claimant *c = dv_claimant_get(d, a);
+	struct dv_prefix p = {.addr = *a, .len = (uint8_t)dv_addr_maxlen(a)};
+	struct dv_bound_socket sk;
+	struct dv_vipa_info v;
+	size_t n = 0;
+	pid_t pid = 0;
+
+	if (!c || c->again != AGAIN_LOST || dv_conf_find_define(d->conf, a))
+		return;
+	if (dv_engine_lookup(d->engine, a, &v) == 0 && v.owner) {
+		if (v.owner == dv_engine_self(d->engine))
+			c->again = AGAIN_NONE; /* active here again, by another way */
+		return;
+	}
+	if (dv_sockdiag_bound_in(d->sockdiag, &p, 1, &sk, 1, &n) < 0 || n == 0)
+		return; /* its program closed them meanwhile: nothing to hold */
+	dv_proc_socket_owners(&sk.inode, 1, &pid);
+	reclaim_one(d, &sk, pid);
+}
+
+/*
+ * A program of this node that lost its address to another node while its
+ * sockets stayed bound (a heal found the address taken) takes it back once
+ * no node has it any more: the taker released it, or left. Called after
+ * every event; costs nothing while no address is lost.
+ */
+void dv_reclaim_freed(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_addr *todo = NULL;
+	const struct dv_addr *a;
+	size_t n = 0;
+
+	if (!d->lost.n || !d->sockdiag || !d->engine || !dv_gate_is_open(&d->gate))
+		return;
+	todo = calloc(d->lost.n, sizeof(*todo));
+	if (!todo)
+		return;
+	for (size_t i = 0; dv_addrset_next(&d->lost, &i, &a);) {
+		const struct claimant *c = dv_claimant_get(d, a);
+		struct dv_vipa_info v;
+
+		if (c && c->again == AGAIN_LOST && dv_engine_lookup(d->engine, a, &v) == 0 && v.owner &&
+		    v.owner != dv_engine_self(d->engine))
+			continue; /* still another node's */
+		todo[n++] = *a;
+	}
+	/* Off the list first: a claim submitted here may be applied (and
+	 * this called again) before the loop ends. */
+	for (size_t i = 0; i < n; i++)
+		(void)dv_addrset_del(&d->lost, &todo[i]);
+	for (size_t i = 0; i < n; i++)
+		reclaim_address(d, &todo[i]);
 }

@@ -1047,7 +1047,8 @@ def test_socket_hold_lost_to_a_standby_is_not_taken_back(cluster):
     """socat under the shim on n2 holds the VIPA, a standby waits on n1;
     n2 is cut off and the standby takes over. After the heal n2 does not
     add the address again (the standby keeps serving), and status and the
-    log on n2 name the program that lost it."""
+    log on n2 name the program that lost it. Once the standby's program
+    ends, n2 takes the address back for socat."""
     from test_preload import shim_env
 
     n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
@@ -1082,6 +1083,16 @@ def test_socket_hold_lost_to_a_standby_is_not_taken_back(cluster):
             time.sleep(0.05)
         assert fetch(client, VIPA, 8080) == "standby"
         assert n1.owner(VIPA) == "n1" and cluster.nodes["n3"].owner(VIPA) == "n1"
+
+        # The standby's program ends: the address is no node's, and n2's
+        # socat, still listening, gets it back.
+        s.kill()
+        wait_for(lambda: n2.ns.has_addr(VIPA) and fetch(client, VIPA, 8080) == "on-n2", timeout=5,
+                 what="n2 to take the address back for socat")
+        assert n1.owner(VIPA) == "n2" and not n1.ns.has_addr(VIPA)
+        assert n2.vipa(VIPA)["lost_pid"] == 0, n2.vipa(VIPA)
+        assert f"pid {srv.pid} (socat) still has sockets bound to '{VIPA}': taking its socket hold again" \
+            in n2.log.read_text()
     finally:
         if srv.poll() is None:
             srv.kill()
