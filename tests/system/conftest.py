@@ -228,8 +228,11 @@ class Dvipad:
         self.proc = self.ns.popen(DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
                                   stdout=self.logf, stderr=subprocess.STDOUT)
         if wait:
+            # Start-up is no guarantee of dvipad's: a generous deadline, for
+            # an ASan build on a loaded machine (5 s was once too short
+            # beside a starting corosync).
             wait_for(lambda: self.ctl("status", check=False).returncode == 0 or self.proc.poll() is not None,
-                     what="dvipad to answer")
+                     timeout=30, what="dvipad to answer")
             assert self.proc.poll() is None, f"dvipad exited: {self.log.read_text()}"
         return self
 
