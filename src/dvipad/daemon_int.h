@@ -84,7 +84,9 @@ struct claimant {
 	enum { AGAIN_NONE = 0, AGAIN_SENT, AGAIN_LOST } again;
 };
 
-#define MAX_CLAIMANTS 4096
+/* As many as the addresses a node is built to hold (issue 15's 65,536):
+ * about 4 MiB when full. */
+#define MAX_CLAIMANTS 65536
 /* Sockets of an address looked at for their programs; more are rare. */
 #define MAX_INODES 64
 

@@ -123,6 +123,10 @@ void dv_reclaim_socket_holds(struct dv_daemon *d)
 			strerror(-r));
 		return;
 	}
+	if (n == MAX_CLAIMANTS)
+		log_warn("sockets are bound to %d or more addresses of the ranges: holds taken again for the first %d "
+			 "only",
+			 MAX_CLAIMANTS, MAX_CLAIMANTS);
 	/* Only those not active here: finding owners reads every process's
 	 * fd table, once for all of them. */
 	for (size_t i = 0; i < n; i++)
