@@ -81,7 +81,8 @@ struct dv_client {
 	/* Subscribed to changes (DV_MSG_MONITOR) with this request's seq;
 	 * 0: not. */
 	uint32_t monitor_seq;
-	bool closing; /* overrun: closed once its queue is sent */
+	bool closing;  /* overrun: closed once its queue is sent */
+	char comm[16]; /* cred.pid's command, read at the first status that shows it; "" before */
 	struct outmsg *out_head, *out_tail;
 	size_t out_bytes;
 };
@@ -400,6 +401,17 @@ pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client)
 	const struct dv_client *cl = c ? client_find(c, client) : NULL;
 
 	return cl ? cl->cred.pid : 0;
+}
+
+const char *dv_control_client_comm(struct dv_control *c, uint64_t client)
+{
+	struct dv_client *cl = c ? client_find(c, client) : NULL;
+
+	if (!cl || cl->cred.pid <= 0)
+		return "";
+	if (!cl->comm[0])
+		dv_proc_comm(cl->cred.pid, cl->comm, sizeof(cl->comm));
+	return cl->comm;
 }
 
 /* ---- status and config: the owner builds the records, control relays them ---- */

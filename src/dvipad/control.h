@@ -145,3 +145,6 @@ void dv_control_change_send(struct dv_control *c);
 
 /* The pid of a connected client, 0 if unknown. */
 pid_t dv_control_client_pid(const struct dv_control *c, uint64_t client);
+/* The command of the client's process, read from /proc once per connection
+ * (a status of the whole table reads it once per client, not per hold). */
+const char *dv_control_client_comm(struct dv_control *c, uint64_t client);

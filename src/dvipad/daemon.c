@@ -1748,9 +1748,10 @@ static pid_t status_hold_pid(void *ud, const struct dv_hold *h, const struct dv_
 
 	if (h->kind == DV_KIND_SOCKET)
 		return socket_holder(d, a, comm, size);
-	/* No command: reading /proc for each hold would slow a status of
-	 * the whole table. */
-	return h->client ? dv_control_client_pid(d->control, h->client) : 0;
+	if (!h->client)
+		return 0;
+	snprintf(comm, size, "%s", dv_control_client_comm(d->control, h->client));
+	return dv_control_client_pid(d->control, h->client);
 }
 
 static pid_t status_lost_by(void *ud, const struct dv_addr *a, char *comm, size_t size)

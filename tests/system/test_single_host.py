@@ -37,7 +37,7 @@ def test_vipa_reachable_only_while_held(lan, dvipad):
     assert fetch(client, VIPA, 8080) == "primary"
     v = dvipad.vipa(VIPA)
     assert v["state"] == "active" and v["origin"] == "api" and v["installed"] is True
-    assert v["holds"][0]["pid"] == h.proc.pid
+    assert v["holds"][0]["pid"] == h.proc.pid and v["holds"][0]["command"] == "dvipa-holder", v["holds"]
 
     # kill -9 of the holder: the connection closes, the hold ends, the address goes.
     t0 = time.monotonic()
