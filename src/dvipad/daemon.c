@@ -1250,6 +1250,11 @@ static int open_kernel(struct dv_daemon *d)
 			return r;
 		}
 	}
+	if (d->sockdiag && !dv_proc_sees_sockets())
+		log_warn(
+			"no CAP_SYS_PTRACE: dvipad cannot find the program of another process's socket, so a program's "
+			"second port on a UNIQUE address may be refused as another program's, and socket holds are not "
+			"taken back after a restart");
 	/* Always: a table or lo addresses an earlier dvipad left go even
 	 * when this configuration distributes nothing. */
 	return dv_dist_open(d->ev, conf->interface, conf->lease_s, dist_resync, d, &d->dist);

@@ -275,6 +275,9 @@ pid_t dv_proc_socket_owner(const uint32_t *inodes, size_t n, pid_t except);
  * for it, not dvipad) into ret[i], 0 if none: one pass over every
  * process's fd table. */
 void dv_proc_socket_owners(const uint32_t *inodes, size_t n, pid_t *ret);
+/* Whether the process of any socket can be found: reading /proc/PID/fd of
+ * a program with more capabilities than dvipad takes CAP_SYS_PTRACE. */
+bool dv_proc_sees_sockets(void);
 /* Whether pid's effective uid, group or supplementary groups are allowed
  * to use range r (its ALLOW list), as for a request it would send. */
 struct dv_conf_range;

@@ -64,6 +64,15 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"{log.parent.name}/{log.name} (last {min(len(lines), 80)} lines)", "\n".join(lines[-80:])))
 
 
+def unit_capabilities():
+    """setpriv's arguments that give dvipad the capabilities of the packaged
+    unit (dist/dvipad.service.in), read from the unit itself."""
+    text = (ROOT / "dist" / "dvipad.service.in").read_text()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1).split()
+    bounding = ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
+    return ["setpriv", f"--bounding-set=-all,{bounding}", "--inh-caps=-all"]
+
+
 def run(*args, check=True, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
@@ -219,13 +228,14 @@ class Dvipad:
         self.write_conf(lease=lease, extra=extra)
         self.proc = None
         self.logf = None
+        self.wrap = []  # a command dvipad is started through (unit_capabilities())
 
     def write_conf(self, lease=30, extra="", text=None):
         self.conf.write_text(text if text is not None else BASE_CONF.format(lease=lease, extra=extra))
 
     def start(self, wait=True):
         self.logf = open(self.log, "a")
-        self.proc = self.ns.popen(DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
+        self.proc = self.ns.popen(*self.wrap, DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
                                   stdout=self.logf, stderr=subprocess.STDOUT)
         if wait:
             # Start-up is no guarantee of dvipad's: a generous deadline, for

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, DVIPACTL, fetch, figure, wait_for
+from conftest import BUILD, DVIPACTL, fetch, figure, unit_capabilities, wait_for
 
 SHIM = BUILD / "libdvipa-preload.so"
 
@@ -647,9 +647,28 @@ def listening(host, addr, port):
     return bool(host.exec("ss", "-Hltn", f"src = {addr} and sport = :{port}").stdout.strip())
 
 
+TWO_PORTS = """
+import socket, sys
+a, b = socket.socket(), socket.socket()
+a.bind((sys.argv[1], 7005))
+a.listen()
+try:
+    b.bind((sys.argv[1], 7006))
+    b.listen()
+except OSError as e:
+    print("second port:", e)
+else:
+    print("two ports")
+"""
+
+
 def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
     host, client = lan.hosts["h"], lan.hosts["c"]
+    # With the packaged unit's capabilities: telling a program's own
+    # sockets from another's reads /proc/PID/fd (CAP_SYS_PTRACE).
+    dvipad.wrap = unit_capabilities()
     dvipad.start()
+    assert "no CAP_SYS_PTRACE" not in dvipad.log.read_text()
 
     # A library holder has the address: socat's bind fails EADDRINUSE and
     # says why, though the address is local.
@@ -681,6 +700,11 @@ def test_unique_refuses_a_second_program_on_the_same_host(lan, dvipad, procs):
     wait_for(lambda: not host.has_addr(VIPA_UNIQUE2), what="the address to go")
     r = host.exec(PYTHON, "-c", BIND, VIPA_UNIQUE2, "7004", env=shim_env(dvipad, debug=False))
     assert r.stdout.strip() == f"bound {VIPA_UNIQUE2}", r
+
+    # One program, two ports: its second bind finds only its own socket.
+    wait_for(lambda: not host.has_addr(VIPA_UNIQUE2), what="the address to go")
+    r = host.exec(PYTHON, "-c", TWO_PORTS, VIPA_UNIQUE2, env=shim_env(dvipad, debug=False), check=False)
+    assert r.stdout.strip() == "two ports", r
 
 
 def test_bind_to_an_active_address_adds_a_socket_hold(lan, dvipad, procs):
@@ -750,8 +774,10 @@ def test_restarted_dvipad_takes_socket_holds_again(lan, dvipad, tmp_path, procs)
     programs still bound in its ranges (socat, and python's http.server on
     IPv6, which never asked the new dvipad for anything): their addresses
     come back, status names each program, and an address goes when its
-    program exits."""
+    program exits. With the packaged unit's capabilities (finding the
+    program of a socket takes CAP_SYS_PTRACE)."""
     host, client = lan.hosts["h"], lan.hosts["c"]
+    dvipad.wrap = unit_capabilities()
     dvipad.start()
     socat = socat_server(host, dvipad, VIPA_SHARED, 7010, procs)
     www = tmp_path / "www"
