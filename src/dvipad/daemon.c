@@ -611,7 +611,7 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 
 			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
 				continue;
-			ready = dv_dist_ready_bits(dist, on);
+			ready = dv_dist_ready_bits(d->dist, dist, on);
 		}
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
@@ -1794,6 +1794,23 @@ static enum dv_result ctl_targets(void *ud, const struct dv_addr *a, struct dv_r
 	return dv_dist_records(d->dist, &env, a, out, reason, size);
 }
 
+static enum dv_result ctl_conns(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_conns(d->dist, &env, a, out, reason, size);
+}
+
+static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_quiesce(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, req->type == DV_MSG_QUIESCE,
+			       reason, size);
+}
+
 static int ctl_reload(void *ud, char **ret_errors)
 {
 	return dv_daemon_reload(ud, ret_errors);
@@ -1841,6 +1858,8 @@ static const struct dv_control_ops control_ops = {
 	.status = ctl_status,
 	.config = ctl_config,
 	.targets = ctl_targets,
+	.conns = ctl_conns,
+	.quiesce = ctl_quiesce,
 	.reload = ctl_reload,
 	.metrics = ctl_metrics,
 };

@@ -24,6 +24,13 @@
 
 #define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
+#define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
+
+/* A quiesced address and port of this node (port 0: all its ports). */
+struct quiesced {
+	struct dv_addr addr;
+	uint16_t port;
+};
 
 struct dv_dist {
 	sd_event *ev;
@@ -58,6 +65,10 @@ struct dv_dist {
 	struct dv_cluster_node nodes[DV_ENGINE_MAX_NODES];
 	size_t n_nodes;
 	bool have_nodes;
+
+	/* dvipactl quiesce: this node reports no readiness there. */
+	struct quiesced quiesced[MAX_QUIESCED];
+	size_t n_quiesced;
 };
 
 /* One target of one statement. */
@@ -81,14 +92,24 @@ static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static
 		}
 }
 
-unsigned dv_dist_ready_bits(const struct dv_conf_distribute *s, const uint8_t *listening)
+static bool is_quiesced(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; d && i < d->n_quiesced; i++)
+		if (dv_addr_eq(&d->quiesced[i].addr, a) && (d->quiesced[i].port == 0 || d->quiesced[i].port == port))
+			return true;
+	return false;
+}
+
+unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening)
 {
 	uint16_t ports[DV_DIST_MAX_PORTS];
 	unsigned bits = 0;
 
 	sorted_ports(s, ports);
+	/* A quiesced port is reported not ready: every node re-points its
+	 * slots (weight 0), the pins stay. */
 	for (size_t i = 0; i < s->n_ports; i++)
-		if (dv_port_in(listening, ports[i]))
+		if (dv_port_in(listening, ports[i]) && !is_quiesced(d, &s->addr, ports[i]))
 			bits |= DV_AS_READY(i);
 	return bits;
 }
@@ -668,7 +689,8 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 
 /* ---- records for dvipactl targets ---- */
 
-static const char *target_state(const struct dv_dist_env *env, const struct target *t, size_t pi, bool reachable)
+static const char *target_state(const struct dv_dist *d, const struct dv_dist_env *env, const struct target *t,
+				const struct dv_dist_service *svc, size_t pi, bool reachable)
 {
 	if (!reachable)
 		return "no address";
@@ -676,7 +698,13 @@ static const char *target_state(const struct dv_dist_env *env, const struct targ
 		return "not a member";
 	if (dv_engine_node_left(env->engine, t->node->id))
 		return "left";
-	return (t->ready & DV_AS_READY(pi)) ? "ready" : "not listening";
+	if (t->ready & DV_AS_READY(pi))
+		return "ready";
+	/* Known here only: other nodes see a quiesced target as not
+	 * listening (its reports say not ready). */
+	if (t->node->id == dv_engine_self(env->engine) && is_quiesced(d, &svc->vipa, svc->ports[0]))
+		return "quiesced";
+	return "not listening";
 }
 
 static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
@@ -716,7 +744,7 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
 			dv_msgb_field_str(out->b, "node", t[k].node->name);
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
-			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], i, kk < svc->n_targets));
+			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
 			/* HOTSTANDBY: its rank; otherwise every ready target
 			 * weighs the same. */
@@ -749,6 +777,318 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 	}
 	if (a && !found) {
 		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	return DV_R_OK;
+}
+
+/* ---- dvipactl quiesce / resume ---- */
+
+static bool distributes_port(const struct dv_conf_distribute *s, uint16_t port)
+{
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (s->ports[i] == port)
+			return true;
+	return false;
+}
+
+static void unquiesce(struct dv_dist *d, size_t i)
+{
+	d->quiesced[i] = d->quiesced[--d->n_quiesced];
+}
+
+enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       const char *node, uint16_t port, bool on, char *reason, size_t size)
+{
+	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
+	struct target t[DV_ENGINE_MAX_NODES];
+	char ab[DV_ADDR_STRLEN];
+	bool target = false;
+	size_t n;
+
+	dv_addr_fmt(a, ab);
+	if (!s) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", ab);
+		return DV_R_NOTHELD;
+	}
+	if (!d) {
+		snprintf(reason, size, "distributed VIPAs are not available on this node (see its log)");
+		return DV_R_INTERNAL;
+	}
+	/* The readiness a node reports is its own: another node's quiesce
+	 * is asked of that node's dvipad. */
+	if (node && node[0] && strcmp(node, env->conf->node) != 0) {
+		snprintf(reason, size, "node '%s' is not this node ('%s'): run the command on '%s'", node,
+			 env->conf->node, node);
+		return DV_R_BADREQ;
+	}
+	if (port && !distributes_port(s, port)) {
+		snprintf(reason, size, "port %u of %s is not distributed", port, ab);
+		return DV_R_BADREQ;
+	}
+	refresh_nodes(d, env);
+	n = targets_of(d, env, s, t);
+	for (size_t k = 0; k < n; k++)
+		target |= t[k].node->id == dv_engine_self(env->engine);
+	if (!target) {
+		snprintf(reason, size, "this node ('%s') is not a target of %s", env->conf->node, ab);
+		return DV_R_NOTHELD;
+	}
+	if (on) {
+		if (port && is_quiesced(d, a, port))
+			return DV_R_OK; /* already, by itself or with the others */
+		if (!port)		/* every port: one entry for them all */
+			for (size_t i = d->n_quiesced; i-- > 0;)
+				if (dv_addr_eq(&d->quiesced[i].addr, a))
+					unquiesce(d, i);
+		if (d->n_quiesced == MAX_QUIESCED) {
+			snprintf(reason, size, "%d ports are quiesced already on this node", MAX_QUIESCED);
+			return DV_R_LIMIT;
+		}
+		d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = port};
+		if (port)
+			log_notice("distributed VIPA %s port %u quiesced on this node: no new connections come here",
+				   ab, port);
+		else
+			log_notice("distributed VIPA %s quiesced on this node: no new connections come here", ab);
+		return DV_R_OK;
+	}
+	/* Resume: a port of an address quiesced whole keeps the others. */
+	for (size_t i = d->n_quiesced; i-- > 0;) {
+		struct quiesced q = d->quiesced[i];
+
+		if (!dv_addr_eq(&q.addr, a) || (port && q.port && q.port != port))
+			continue;
+		unquiesce(d, i);
+		for (size_t p = 0; port && !q.port && p < s->n_ports && d->n_quiesced < MAX_QUIESCED; p++)
+			if (s->ports[p] != port)
+				d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = s->ports[p]};
+	}
+	if (port)
+		log_notice("distributed VIPA %s port %u resumed on this node", ab, port);
+	else
+		log_notice("distributed VIPA %s resumed on this node", ab);
+	return DV_R_OK;
+}
+
+/* ---- dvipactl conns: the pins of the distributor's maps ---- */
+
+#define MAX_CONNS_LISTED 262144 /* a pin map's size (dist_rules.c) */
+
+struct pin {
+	struct dv_addr client;
+	uint16_t client_port;
+	uint32_t mark;
+	uint64_t expires_ms;
+};
+
+static int pin_cmp(const void *x, const void *y)
+{
+	const struct pin *a = x, *b = y;
+	int c = memcmp(a->client.bytes, b->client.bytes, sizeof(a->client.bytes));
+
+	return c ? c : (int)a->client_port - (int)b->client_port;
+}
+
+/* nft's "1h59m59s888ms" in milliseconds. */
+static uint64_t duration_ms(const char *s)
+{
+	uint64_t total = 0;
+
+	while (*s >= '0' && *s <= '9') {
+		char *end;
+		uint64_t v = strtoull(s, &end, 10);
+
+		if (strncmp(end, "ms", 2) == 0) {
+			total += v;
+			end += 2;
+		} else if (*end == 'd' || *end == 'h' || *end == 'm' || *end == 's') {
+			total += v * (*end == 'd' ? 86400000 : *end == 'h' ? 3600000 : *end == 'm' ? 60000 : 1000);
+			end++;
+		} else {
+			break;
+		}
+		s = end;
+	}
+	return total;
+}
+
+/*
+ * The elements of a listed pin map or set: "ADDR . CPORT . PORT [. MARK]
+ * [timeout T] [expires E] [: MARK]", separated by commas. Those of port
+ * into *ret (malloc'ed). 0 or -errno.
+ */
+static int parse_pins(const char *text, int family, uint16_t port, struct pin **ret, size_t *ret_n)
+{
+	const char *p = strstr(text, "elements = {");
+	_cleanup_free_ char *copy = NULL;
+	struct pin *v = NULL;
+	size_t n = 0, cap = 0;
+	char *save = NULL;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!p)
+		return 0; /* empty */
+	copy = strdup(p + strlen("elements = {"));
+	if (!copy)
+		return -ENOMEM;
+	copy[strcspn(copy, "}")] = '\0';
+	for (char *el = strtok_r(copy, ",", &save); el; el = strtok_r(NULL, ",", &save)) {
+		char *tok[12], *ts = NULL;
+		size_t nt = 0;
+		struct pin x = {0};
+		unsigned long cport, sport;
+
+		for (char *t = strtok_r(el, " \t\n", &ts); t && nt < 12; t = strtok_r(NULL, " \t\n", &ts))
+			tok[nt++] = t;
+		if (nt < 5 || strcmp(tok[1], ".") != 0 || strcmp(tok[3], ".") != 0 ||
+		    dv_addr_parse(tok[0], &x.client) < 0 || x.client.family != family)
+			continue;
+		cport = strtoul(tok[2], NULL, 10);
+		sport = strtoul(tok[4], NULL, 10);
+		if (sport != port || cport == 0 || cport > 65535)
+			continue;
+		x.client_port = (uint16_t)cport;
+		for (size_t k = 5; k + 1 < nt; k++) {
+			if (strcmp(tok[k], "expires") == 0)
+				x.expires_ms = duration_ms(tok[k + 1]);
+			else if (strcmp(tok[k], ":") == 0 || (k == 5 && strcmp(tok[k], ".") == 0))
+				x.mark = (uint32_t)strtoul(tok[k + 1], NULL, 0);
+		}
+		if (n == MAX_CONNS_LISTED)
+			break;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 256;
+			struct pin *nv = realloc(v, nc * sizeof(*v));
+
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[n++] = x;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* The pins of service i (and the closing ones): -errno, reason set. */
+static int list_pins(struct dv_dist *d, size_t i, const struct dv_dist_service *svc, struct pin **ret, size_t *ret_n,
+		     struct pin **ret_fin, size_t *ret_n_fin, char *reason, size_t size)
+{
+	_cleanup_free_ char *text = NULL, *err = NULL;
+	char cmd[96];
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "list %s netdev %s s%zu_vcrt\n", svc->vipa.family == AF_INET ? "map" : "set",
+		 DV_DIST_TABLE, i);
+	r = dv_knft_list(d->nft, cmd, &text, &err);
+	if (r == 0)
+		r = parse_pins(text, svc->vipa.family, svc->ports[0], ret, ret_n);
+	if (r == 0) {
+		free(TAKE_PTR(text));
+		free(TAKE_PTR(err));
+		snprintf(cmd, sizeof(cmd), "list set netdev %s s%zu_fin\n", DV_DIST_TABLE, i);
+		r = dv_knft_list(d->nft, cmd, &text, &err);
+		if (r == 0)
+			r = parse_pins(text, svc->vipa.family, svc->ports[0], ret_fin, ret_n_fin);
+		if (r < 0) {
+			free(*ret);
+			*ret = NULL;
+		}
+	}
+	if (r < 0)
+		snprintf(reason, size, "cannot read the pins of table 'netdev %s': %s", DV_DIST_TABLE,
+			 err ? err : strerror(-r));
+	return r;
+}
+
+static int service_conns(struct dv_dist *d, size_t i, const struct dv_dist_service *svc, struct dv_records *out,
+			 char *reason, size_t size)
+{
+	_cleanup_free_ struct pin *pins = NULL, *fin = NULL;
+	size_t n = 0, n_fin = 0;
+	char ab[DV_ADDR_STRLEN], cb[DV_ADDR_STRLEN];
+	int r = list_pins(d, i, svc, &pins, &n, &fin, &n_fin, reason, size);
+
+	if (r < 0)
+		return r;
+	qsort(pins, n, sizeof(*pins), pin_cmp);
+	qsort(fin, n_fin, sizeof(*fin), pin_cmp);
+	dv_addr_fmt(&svc->vipa, ab);
+	for (size_t k = 0; k < n && r == 0; k++) {
+		const struct pin *p = &pins[k];
+		bool closing = bsearch(p, fin, n_fin, sizeof(*fin), pin_cmp) != NULL;
+
+		dv_records_begin(out, DV_REC_CONN);
+		dv_msgb_field_str(out->b, "addr", ab);
+		dv_msgb_field_u64(out->b, "port", svc->ports[0]);
+		dv_msgb_field_str(out->b, "client", dv_addr_fmt(&p->client, cb));
+		dv_msgb_field_u64(out->b, "client_port", p->client_port);
+		dv_msgb_field_str(out->b, "target",
+				  p->mark >= 1 && p->mark <= svc->n_targets ? svc->targets[p->mark - 1].name : "?");
+		dv_msgb_field_str(out->b, "state", closing ? "closing" : "open");
+		dv_msgb_field_u64(out->b, "expires_ms", p->expires_ms);
+		r = dv_records_emit(out);
+	}
+	return r;
+}
+
+enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			     struct dv_records *out, char *reason, size_t size)
+{
+	struct plan *p = NULL;
+	_cleanup_free_ char *shape = NULL;
+	bool found = false, steered = false;
+	char ab[DV_ADDR_STRLEN];
+	int r;
+
+	if (a && !dv_dist_find(env->conf, a)) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	if (!d)
+		return DV_R_OK; /* nothing distributed here: no pins */
+	refresh_nodes(d, env);
+	r = plan_build(d, env, &p);
+	if (r < 0) {
+		snprintf(reason, size, "cannot compute the table: %s", strerror(-r));
+		return DV_R_INTERNAL;
+	}
+	shape = shape_of(p);
+	/* The service numbers of the kernel's table are those of this plan
+	 * only while its shape is the one loaded. */
+	if (p->rs.n_services && (!shape || !d->shape || strcmp(shape, d->shape) != 0)) {
+		snprintf(reason, size, "table 'netdev %s' is being loaded: try again", DV_DIST_TABLE);
+		plan_free(p);
+		return DV_R_INTERNAL;
+	}
+	for (size_t i = 0; i < p->rs.n_services && r == 0; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+
+		if (a && !dv_addr_eq(a, &svc->vipa))
+			continue;
+		found = true;
+		if (!svc->distributing)
+			continue;
+		steered = true;
+		r = service_conns(d, i, svc, out, reason, size);
+	}
+	plan_free(p);
+	if (r < 0 && r != -EPIPE)
+		return DV_R_KERNEL;
+	if (a && found && !steered) {
+		struct dv_vipa_info v;
+		const char *who = dv_engine_lookup(env->engine, a, &v) == 0 && v.owner
+					  ? dv_engine_node_name(env->engine, v.owner)
+					  : NULL;
+
+		snprintf(reason, size, "this node does not distribute %s%s%s%s: its pins are on the distributor",
+			 dv_addr_fmt(a, ab), who ? " (" : "", who ? who : "", who ? " does)" : "");
 		return DV_R_NOTHELD;
 	}
 	return DV_R_OK;

@@ -80,6 +80,18 @@ static int run(struct dv_knft *k, const char *text, char **ret_error)
 	return -EIO;
 }
 
+int dv_knft_list(struct dv_knft *k, const char *cmd, char **ret, char **ret_error)
+{
+	const char *out;
+	int r = run(k, cmd, ret_error);
+
+	if (r < 0)
+		return r;
+	out = nft_ctx_get_output_buffer(k->nft);
+	*ret = strdup(out ? out : "");
+	return *ret ? 0 : -ENOMEM;
+}
+
 enum text { TEXT_TABLE, TEXT_SLOTS, TEXT_INGRESS };
 
 /* The text a writer produces, in a buffer of its own: the whole table, the

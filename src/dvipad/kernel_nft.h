@@ -30,6 +30,10 @@ int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **
 int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, const uint32_t *const *old,
 		      char **ret_error);
 
+/* Run a listing (one command, no change) and return its text in *ret
+ * (malloc'ed), or -EIO and nft's message in *ret_error. */
+int dv_knft_list(struct dv_knft *k, const char *cmd, char **ret, char **ret_error);
+
 /* Remove the table, if there is one. */
 int dv_knft_remove(struct dv_knft *k, char **ret_error);
 

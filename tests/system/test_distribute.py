@@ -267,6 +267,92 @@ def test_backup_takes_over_distribution(cluster):
         stop_servers(cluster)
 
 
+def conns(node, *args):
+    """dvipactl conns --json on node: {client port: row}."""
+    rows = json.loads(node.ctl("conns", "--json", *args).stdout)["conns"]
+    return {r["client_port"]: r for r in rows if r["client"] == CLIENT}
+
+
+def test_conns_and_quiesce(cluster):
+    """dvipactl conns lists the distributor's pins; quiesce on a target
+    (weight 0) sends new connections elsewhere while its established ones
+    go on; resume brings it back."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    try:
+        start_distribution(cluster)
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+        sports = range(52000, 52030)
+        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
+                              stdin=subprocess.PIPE, bufsize=1)
+        try:
+            line = stream.stdout.readline().split(maxsplit=1)
+            assert line and line[0] == "ready", stream.stderr.read()
+            names = dict(zip(sports, json.loads(line[1])))
+            assert "n3" in names.values(), names
+
+            # The distributor's pins: each stream, open, on its target;
+            # connections just closed, closing.
+            connect(client, range(31000, 31005))
+            rows = conns(n1, VIPA)
+            for p, name in names.items():
+                assert rows[p]["target"] == name and rows[p]["state"] == "open", rows.get(p)
+                assert rows[p]["port"] == PORT and rows[p]["addr"] == VIPA
+                assert 7000_000 < rows[p]["expires_ms"] <= 7500_000
+            closed = [rows.get(p) for p in range(31000, 31005)]
+            assert all(r and r["state"] == "closing" and r["expires_ms"] <= 10_000 for r in closed), closed
+            text = n1.ctl("conns").stdout.splitlines()
+            assert text[0].split() == ["ADDR", "PORT", "CLIENT", "CPORT", "TARGET", "STATE", "EXPIRES"]
+            assert any(line.split()[3:6] == ["52000", names[52000], "open"] for line in text[1:]), text
+            r = n2.ctl("conns", VIPA, check=False)
+            assert r.returncode == 8 and "does not distribute" in r.stderr and "n1" in r.stderr, r.stderr
+            r = n1.ctl("conns", "192.0.2.99", check=False)
+            assert r.returncode == 8 and "not distributed" in r.stderr, r.stderr
+
+            # Refusals, each naming what is wrong.
+            r = n3.ctl("quiesce", VIPA, "--node", "n1", check=False)
+            assert r.returncode == 2 and "run the command on 'n1'" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, "--port", "9999", check=False)
+            assert r.returncode == 2 and "port 9999" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, "--port", "0", check=False)
+            assert r.returncode == 2 and "not a port" in r.stderr, r.stderr
+
+            # Quiesce n3: its slots go to n1 and n2, its streams stay.
+            n3.ctl("quiesce", VIPA, "--node", "n3", "--port", str(PORT))
+            wait_for(lambda: {r["node"]: r["slots"] for r in targets(n1)}["n3"] == 0, timeout=TABLE_S,
+                     interval=0.2, what="n3 out of n1's slots")
+            rows3 = {r["node"]: r for r in targets(n3)}
+            assert rows3["n3"]["state"] == "quiesced" and rows3["n3"]["weight"] == 0
+            wait_for(lambda: "n3" not in connect(client, range(53000, 53010)).values(),
+                     timeout=TABLE_S, interval=0.5, what="no new connection to n3")
+            fresh = connect(client, range(53100, 53160))
+            assert "n3" not in fresh.values() and "-" not in fresh.values(), fresh
+            assert {r["target"] for p, r in conns(n1, VIPA).items() if p in names} == set(names.values())
+
+            # Resume: n3 takes new connections again.
+            n3.ctl("resume", VIPA)
+            wait_for(lambda: "n3" in connect(client, range(53200, 53230)).values(), timeout=TABLE_S,
+                     interval=0.5, what="new connections to n3 again")
+            time.sleep(0.5)  # traffic after the resume
+            stream.stdin.close()
+            result = json.loads(stream.stdout.readline())
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+            stream.wait()
+        resets = [r for r in result if r[2] is not None]
+        on_n3 = sum(1 for r in result if r[0] == "n3")
+        figure("distributed VIPA: streams across quiesce and resume of n3",
+               f"{len(result)} streams ({on_n3} on n3), {len(resets)} reset; 60 new connections while "
+               "quiesced, 0 to n3")
+        assert not resets, resets
+        assert all(r[1] > 0 for r in result)
+    finally:
+        stop_servers(cluster)
+
+
 def test_roundrobin_and_hotstandby(cluster):
     client = cluster.lan.hosts["c"]
     fresh = iter(range(40000, 60000))
