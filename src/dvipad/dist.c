@@ -873,7 +873,14 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
 
 /* ---- dvipactl conns: the pins of the distributor's maps ---- */
 
-#define MAX_CONNS_LISTED 262144 /* a pin map's size (dist_rules.c) */
+/*
+ * Pins one reply shows at most; the dump stops after one more. The
+ * kernel's dump of a set walks it from its start for every datagram, so
+ * its cost grows with the square of the pins dumped: all of 262,000 took
+ * 3.2 to 6.8 s here (load 11 to 12), far too long for dvipad's loop; the
+ * first 20,001 of them 18 to 52 ms.
+ */
+#define MAX_CONNS_SHOWN 20000u
 
 struct pin {
 	struct dv_addr client;
@@ -890,139 +897,88 @@ static int pin_cmp(const void *x, const void *y)
 	return c ? c : (int)a->client_port - (int)b->client_port;
 }
 
-/* nft's "1h59m59s888ms" in milliseconds. */
-static uint64_t duration_ms(const char *s)
+/* Pins of one service as the dump gives them (struct dv_knft_elem). */
+struct pin_walk {
+	int family;
+	uint16_t port;
+	bool with_mark; /* IPv6 pins: the mark is the key's last field */
+	bool more;	/* stopped at MAX_CONNS_SHOWN */
+	struct pin *v;
+	size_t n, cap;
+};
+
+static int pin_elem(void *ud, const struct dv_knft_elem *e)
 {
-	uint64_t total = 0;
+	struct pin_walk *w = ud;
+	size_t alen = w->family == AF_INET ? 4 : 16;
+	struct pin x = {.expires_ms = e->expires_ms};
+	uint16_t cport, sport;
 
-	while (*s >= '0' && *s <= '9') {
-		char *end;
-		uint64_t v = strtoull(s, &end, 10);
-
-		if (strncmp(end, "ms", 2) == 0) {
-			total += v;
-			end += 2;
-		} else if (*end == 'd' || *end == 'h' || *end == 'm' || *end == 's') {
-			total += v * (*end == 'd' ? 86400000 : *end == 'h' ? 3600000 : *end == 'm' ? 60000 : 1000);
-			end++;
-		} else {
-			break;
-		}
-		s = end;
+	/* address . client port . VIPA port [. mark], each field 4-aligned */
+	if (e->key_len != alen + 8 + (w->with_mark ? 4 : 0))
+		return 0;
+	memcpy(&cport, e->key + alen, 2);
+	memcpy(&sport, e->key + alen + 4, 2);
+	if (ntohs(sport) != w->port)
+		return 0;
+	x.client.family = w->family;
+	memcpy(x.client.bytes, e->key, alen);
+	x.client_port = ntohs(cport);
+	if (w->with_mark)
+		memcpy(&x.mark, e->key + alen + 8, 4);
+	else if (e->data && e->data_len == 4)
+		memcpy(&x.mark, e->data, 4);
+	if (w->n == MAX_CONNS_SHOWN) {
+		w->more = true;
+		return -E2BIG;
 	}
-	return total;
-}
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? 2 * w->cap : 256;
+		struct pin *nv = realloc(w->v, nc * sizeof(*nv));
 
-/*
- * The elements of a listed pin map or set: "ADDR . CPORT . PORT [. MARK]
- * [timeout T] [expires E] [: MARK]", separated by commas. Those of port
- * into *ret (malloc'ed). 0 or -errno.
- */
-static int parse_pins(const char *text, int family, uint16_t port, struct pin **ret, size_t *ret_n)
-{
-	const char *p = strstr(text, "elements = {");
-	_cleanup_free_ char *copy = NULL;
-	struct pin *v = NULL;
-	size_t n = 0, cap = 0;
-	char *save = NULL;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (!p)
-		return 0; /* empty */
-	copy = strdup(p + strlen("elements = {"));
-	if (!copy)
-		return -ENOMEM;
-	copy[strcspn(copy, "}")] = '\0';
-	for (char *el = strtok_r(copy, ",", &save); el; el = strtok_r(NULL, ",", &save)) {
-		char *tok[12], *ts = NULL;
-		size_t nt = 0;
-		struct pin x = {0};
-		unsigned long cport, sport;
-
-		for (char *t = strtok_r(el, " \t\n", &ts); t && nt < 12; t = strtok_r(NULL, " \t\n", &ts))
-			tok[nt++] = t;
-		if (nt < 5 || strcmp(tok[1], ".") != 0 || strcmp(tok[3], ".") != 0 ||
-		    dv_addr_parse(tok[0], &x.client) < 0 || x.client.family != family)
-			continue;
-		cport = strtoul(tok[2], NULL, 10);
-		sport = strtoul(tok[4], NULL, 10);
-		if (sport != port || cport == 0 || cport > 65535)
-			continue;
-		x.client_port = (uint16_t)cport;
-		for (size_t k = 5; k + 1 < nt; k++) {
-			if (strcmp(tok[k], "expires") == 0)
-				x.expires_ms = duration_ms(tok[k + 1]);
-			else if (strcmp(tok[k], ":") == 0 || (k == 5 && strcmp(tok[k], ".") == 0))
-				x.mark = (uint32_t)strtoul(tok[k + 1], NULL, 0);
-		}
-		if (n == MAX_CONNS_LISTED)
-			break;
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 256;
-			struct pin *nv = realloc(v, nc * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = nc;
-		}
-		v[n++] = x;
+		if (!nv)
+			return -ENOMEM;
+		w->v = nv;
+		w->cap = nc;
 	}
-	*ret = v;
-	*ret_n = n;
+	w->v[w->n++] = x;
 	return 0;
 }
 
-/* The pins of service i (and the closing ones): -errno, reason set. */
-static int list_pins(struct dv_dist *d, size_t i, const struct dv_dist_service *svc, struct pin **ret, size_t *ret_n,
-		     struct pin **ret_fin, size_t *ret_n_fin, char *reason, size_t size)
+/* The pins of service i, sorted, the first MAX_CONNS_SHOWN of them:
+ * -errno, reason set. */
+static int list_pins(size_t i, const struct dv_dist_service *svc, struct pin_walk *pins, char *reason, size_t size)
 {
-	_cleanup_free_ char *text = NULL, *err = NULL;
-	char cmd[96];
+	char set[32];
 	int r;
 
-	snprintf(cmd, sizeof(cmd), "list %s netdev %s s%zu_vcrt\n", svc->vipa.family == AF_INET ? "map" : "set",
-		 DV_DIST_TABLE, i);
-	r = dv_knft_list(d->nft, cmd, &text, &err);
-	if (r == 0)
-		r = parse_pins(text, svc->vipa.family, svc->ports[0], ret, ret_n);
-	if (r == 0) {
-		free(TAKE_PTR(text));
-		free(TAKE_PTR(err));
-		snprintf(cmd, sizeof(cmd), "list set netdev %s s%zu_fin\n", DV_DIST_TABLE, i);
-		r = dv_knft_list(d->nft, cmd, &text, &err);
-		if (r == 0)
-			r = parse_pins(text, svc->vipa.family, svc->ports[0], ret_fin, ret_n_fin);
-		if (r < 0) {
-			free(*ret);
-			*ret = NULL;
-		}
+	*pins = (struct pin_walk){.family = svc->vipa.family, .port = svc->ports[0]};
+	pins->with_mark = svc->vipa.family == AF_INET6;
+	snprintf(set, sizeof(set), "s%zu_vcrt", i);
+	r = dv_knft_elements(set, pin_elem, pins);
+	if (r == -E2BIG && pins->more)
+		r = 0;
+	if (r < 0) {
+		snprintf(reason, size, "cannot read %s of table 'netdev %s': %s", set, DV_DIST_TABLE, strerror(-r));
+		free(pins->v);
+		pins->v = NULL;
+		return r;
 	}
-	if (r < 0)
-		snprintf(reason, size, "cannot read the pins of table 'netdev %s': %s", DV_DIST_TABLE,
-			 err ? err : strerror(-r));
-	return r;
+	qsort(pins->v, pins->n, sizeof(*pins->v), pin_cmp);
+	return 0;
 }
 
-static int service_conns(struct dv_dist *d, size_t i, const struct dv_dist_service *svc, struct dv_records *out,
-			 char *reason, size_t size)
+static int service_conns(const struct dv_dist_service *svc, const struct pin_walk *pins, struct dv_records *out)
 {
-	_cleanup_free_ struct pin *pins = NULL, *fin = NULL;
-	size_t n = 0, n_fin = 0;
 	char ab[DV_ADDR_STRLEN], cb[DV_ADDR_STRLEN];
-	int r = list_pins(d, i, svc, &pins, &n, &fin, &n_fin, reason, size);
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	qsort(pins, n, sizeof(*pins), pin_cmp);
-	qsort(fin, n_fin, sizeof(*fin), pin_cmp);
 	dv_addr_fmt(&svc->vipa, ab);
-	for (size_t k = 0; k < n && r == 0; k++) {
-		const struct pin *p = &pins[k];
-		bool closing = bsearch(p, fin, n_fin, sizeof(*fin), pin_cmp) != NULL;
+	for (size_t k = 0; k < pins->n && r == 0; k++) {
+		const struct pin *p = &pins->v[k];
+		/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent
+		 * a FIN or RST (or it has been idle for two hours). */
+		bool closing = p->expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
 
 		dv_records_begin(out, DV_REC_CONN);
 		dv_msgb_field_str(out->b, "addr", ab);
@@ -1043,7 +999,10 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 {
 	struct plan *p = NULL;
 	_cleanup_free_ char *shape = NULL;
-	bool found = false, steered = false;
+	struct pin_walk *walks;
+	enum dv_result res = DV_R_OK;
+	size_t total = 0;
+	bool found = false, steered = false, more = false;
 	char ab[DV_ADDR_STRLEN];
 	int r;
 
@@ -1067,6 +1026,13 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 		plan_free(p);
 		return DV_R_INTERNAL;
 	}
+	/* All pins first: a reply cut short would look complete. */
+	walks = calloc(p->rs.n_services ? p->rs.n_services : 1, sizeof(*walks));
+	if (!walks) {
+		plan_free(p);
+		snprintf(reason, size, "out of memory");
+		return DV_R_INTERNAL;
+	}
 	for (size_t i = 0; i < p->rs.n_services && r == 0; i++) {
 		const struct dv_dist_service *svc = &p->svc[i];
 
@@ -1076,11 +1042,26 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 		if (!svc->distributing)
 			continue;
 		steered = true;
-		r = service_conns(d, i, svc, out, reason, size);
+		r = list_pins(i, svc, &walks[i], reason, size);
+		total += walks[i].n;
+		more |= walks[i].more;
 	}
+	if (r == 0 && (more || total > MAX_CONNS_SHOWN)) {
+		snprintf(reason, size, "more than %u pinned connections%s%s: dvipactl conns shows at most %u",
+			 MAX_CONNS_SHOWN, a ? " of " : "", a ? dv_addr_fmt(a, ab) : "", MAX_CONNS_SHOWN);
+		res = DV_R_LIMIT;
+	} else if (r < 0) {
+		res = DV_R_KERNEL;
+	}
+	for (size_t i = 0; res == DV_R_OK && r == 0 && i < p->rs.n_services; i++)
+		if (walks[i].v)
+			r = service_conns(&p->svc[i], &walks[i], out);
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		free(walks[i].v);
+	free(walks);
 	plan_free(p);
-	if (r < 0 && r != -EPIPE)
-		return DV_R_KERNEL;
+	if (res != DV_R_OK)
+		return res;
 	if (a && found && !steered) {
 		struct dv_vipa_info v;
 		const char *who = dv_engine_lookup(env->engine, a, &v) == 0 && v.owner

@@ -325,15 +325,19 @@ def test_conns_and_quiesce(cluster):
                      interval=0.2, what="n3 out of n1's slots")
             rows3 = {r["node"]: r for r in targets(n3)}
             assert rows3["n3"]["state"] == "quiesced" and rows3["n3"]["weight"] == 0
-            wait_for(lambda: "n3" not in connect(client, range(53000, 53010)).values(),
+            quiet = iter(range(53000, 53100))
+            wait_for(lambda: "n3" not in connect(client, [next(quiet) for _ in range(10)]).values(),
                      timeout=TABLE_S, interval=0.5, what="no new connection to n3")
             fresh = connect(client, range(53100, 53160))
             assert "n3" not in fresh.values() and "-" not in fresh.values(), fresh
             assert {r["target"] for p, r in conns(n1, VIPA).items() if p in names} == set(names.values())
 
             # Resume: n3 takes new connections again.
+            # Fresh ports each try: a SYN on a port still pinned follows
+            # its pin.
             n3.ctl("resume", VIPA)
-            wait_for(lambda: "n3" in connect(client, range(53200, 53230)).values(), timeout=TABLE_S,
+            again = iter(range(53200, 54000))
+            wait_for(lambda: "n3" in connect(client, [next(again) for _ in range(20)]).values(), timeout=TABLE_S,
                      interval=0.5, what="new connections to n3 again")
             time.sleep(0.5)  # traffic after the resume
             stream.stdin.close()
@@ -349,6 +353,12 @@ def test_conns_and_quiesce(cluster):
                "quiesced, 0 to n3")
         assert not resets, resets
         assert all(r[1] > 0 for r in result)
+
+        # More pins than one reply shows: refused, saying so.
+        els = ", ".join(f"10.9.{i // 250}.{i % 250 + 1} . {1024 + i} . {PORT} : 0x1" for i in range(20001))
+        n1.ns.exec(NFT_RUN, input=f"add element netdev dvipa s0_vcrt {{ {els} }}\n")
+        r = n1.ctl("conns", check=False)
+        assert r.returncode == 9 and "more than 20000 pinned connections" in r.stderr, r.stderr
     finally:
         stop_servers(cluster)
 
