@@ -453,3 +453,38 @@ def test_no_table_and_no_address_on_lo_left_behind(lan, dvipad):
     dvipad.write_conf()
     dvipad.start()
     assert not h.has_addr("192.0.2.10", dev="lo") and table() == ""
+
+
+def test_conns_ipv6(lan, dvipad):
+    """dvipactl conns reads IPv6 pins (a set keyed by the connection and
+    its target's mark): one node distributing to itself."""
+    h, c = lan.hosts["h"], lan.hosts["c"]
+    vipa, port = "2001:db8::2:10", 8080
+    dvipad.write_conf(extra=f"  VIPADEFINE MOVEABLE IMMEDIATE {vipa}\n"
+                            f"  VIPADISTRIBUTE DISTMETHOD BASEWLM {vipa} PORT {port} DESTIP host1\n")
+    server = h.popen("/usr/bin/python3", "-c", SERVER, "::", "host1", port)
+    try:
+        dvipad.start()
+        wait_for(lambda: h.has_addr(vipa) and h.has_addr(vipa, dev="lo"), timeout=TABLE_S,
+                 what="VIPA on eth0 and lo")
+        # Until the listener's readiness has reached the slots.
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: c.exec("/usr/bin/python3", "-c", CONNECT, vipa, port, "2001:db8::100",
+                                str(next(probe))).stdout.split()[1] == "host1",
+                 timeout=TABLE_S, interval=0.2, what="a connection through the table")
+        held = c.popen("/usr/bin/python3", "-c", STREAM, vipa, port, "2001:db8::100", "46000", "46001",
+                       stdin=subprocess.PIPE, bufsize=1)
+        try:
+            assert held.stdout.readline().split()[0] == "ready"
+            c.exec("/usr/bin/python3", "-c", CONNECT, vipa, port, "2001:db8::100", "46100")
+            rows = {r["client_port"]: r for r in json.loads(dvipad.ctl("conns", "--json", vipa).stdout)["conns"]}
+            for p in (46000, 46001):
+                assert rows[p]["client"] == "2001:db8::100" and rows[p]["target"] == "host1", rows[p]
+                assert rows[p]["state"] == "open" and rows[p]["port"] == port and rows[p]["addr"] == vipa
+            assert rows[46100]["state"] == "closing" and rows[46100]["expires_ms"] <= 10_000, rows[46100]
+        finally:
+            held.kill()
+            held.wait()
+    finally:
+        server.kill()
+        server.wait()
