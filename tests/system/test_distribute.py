@@ -318,6 +318,8 @@ def test_conns_and_quiesce(cluster):
             assert r.returncode == 2 and "port 9999" in r.stderr, r.stderr
             r = n3.ctl("quiesce", VIPA, "--port", "0", check=False)
             assert r.returncode == 2 and "not a port" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, user="daemon", check=False)
+            assert r.returncode == 5 and "only root may quiesce" in r.stderr, r.stderr
 
             # Quiesce n3: its slots go to n1 and n2, its streams stay.
             n3.ctl("quiesce", VIPA, "--node", "n3", "--port", str(PORT))
