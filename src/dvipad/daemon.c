@@ -136,12 +136,19 @@ static bool dist_owns(void *ud, const struct dv_addr *a)
 	return dv_gate_wants(&d->gate, d->engine, a);
 }
 
+static void dist_submit(void *ud, struct dv_event *ev)
+{
+	dv_daemon_submit(ud, ev);
+}
+
 static struct dv_dist_env dist_env(struct dv_daemon *d)
 {
 	return (struct dv_dist_env){
 		.conf = d->conf,
 		.engine = d->engine,
 		.cluster = d->cluster,
+		.sockdiag = d->sockdiag,
+		.submit = dist_submit,
 		.active = d->engine && dv_gate_is_open(&d->gate),
 		.in_group = d->gate.connected && d->gate.quorate && !d->gate.lapsed,
 		.owns = dist_owns,
@@ -187,6 +194,11 @@ static void deliver(void *ud, const struct dv_event *ev)
 	dv_watch_after(&d->watch, d->engine, d->control, ev, &fx);
 	/* A new distributor loads its table before it announces the address
 	 * (dispatch_effects), and targets change at once with the members. */
+	if (r == 0 && ev->type == DV_EV_DIST_PINS && d->dist) {
+		struct dv_dist_env env = dist_env(d);
+
+		dv_dist_pins(d->dist, &env, ev);
+	}
 	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);

@@ -26,6 +26,26 @@
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
 #define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
 
+#define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
+
+/* A target's connections that its table does not send to it, as it sent
+ * them (DV_EV_DIST_PINS); loaded: in this node's table. */
+struct pin_list {
+	dv_nodeid_t node;
+	struct dv_addr addr;
+	uint16_t port;
+	size_t n;
+	struct dv_peer_pin *pins; /* sorted */
+	bool loaded;
+};
+
+/* What this node sent last for a service: its slots then. */
+struct pins_sent {
+	struct dv_addr addr;
+	uint16_t port;
+	uint32_t digest;
+};
+
 /* A quiesced address and port of this node (port 0: all its ports). */
 struct quiesced {
 	struct dv_addr addr;
@@ -69,6 +89,13 @@ struct dv_dist {
 	/* dvipactl quiesce: this node reports no readiness there. */
 	struct quiesced quiesced[MAX_QUIESCED];
 	size_t n_quiesced;
+
+	/* Takeover keeps flows: the lists received, and what was sent. */
+	struct pin_list *lists;
+	size_t n_lists;
+	struct pins_sent *sent;
+	size_t n_sent;
+	bool send_due; /* the slots changed: tell the others what they miss */
 };
 
 /* One target of one statement. */
@@ -580,6 +607,7 @@ static void bg_done(void *ud, int r, const char *error)
 	} else if (d->replacing) {
 		log_info("distributed VIPAs: table 'netdev %s' loaded on '%s' (%zu service(s)) in %.1f ms",
 			 DV_DIST_TABLE, d->ifname, d->bg_n, ms);
+		d->dirty |= d->n_lists > 0; /* the lists go into it */
 	} else {
 		log_info("distributed VIPAs: new slots for %zu service(s) in %.1f ms (pins kept)", d->bg_n, ms);
 	}
@@ -647,6 +675,12 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 			return;
 		}
 		d->replacing = true;
+		/* A new table has no pins: the lists go in again once it is
+		 * there, and the targets' lists are made against it. */
+		for (size_t i = 0; i < d->n_lists; i++)
+			d->lists[i].loaded = false;
+		d->n_sent = 0;
+		d->send_due = true;
 		if (keep_table(d, p, TAKE_PTR(shape), TAKE_PTR(ingress)) < 0)
 			log_err("distributed VIPAs: out of memory");
 		return;
@@ -679,12 +713,284 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	if (r < 0)
 		log_err("distributed VIPAs: cannot update the slots of table 'netdev %s': %s", DV_DIST_TABLE,
 			strerror(-r));
+	else
+		d->send_due = true;
 	for (size_t i = 0; r >= 0 && i < p->rs.n_services; i++)
 		if (old[i]) {
 			free(d->slots[i]);
 			d->slots[i] = TAKE_PTR(p->slots[i]);
 		}
 	free(old);
+}
+
+/* ---- takeover keeps flows: the targets' connections as pins ---- */
+
+static int peer_pin_cmp(const void *x, const void *y)
+{
+	const struct dv_peer_pin *a = x, *b = y;
+	int c = memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes));
+
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+/* Service index of addr:port in p, or SIZE_MAX. */
+static size_t service_of(const struct plan *p, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		if (dv_addr_eq(&p->svc[i].vipa, a) && p->svc[i].ports[0] == port)
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t target_index(const struct dv_dist_service *svc, const char *name)
+{
+	for (size_t k = 0; k < svc->n_targets; k++)
+		if (strcmp(svc->targets[k].name, name) == 0)
+			return k;
+	return SIZE_MAX;
+}
+
+static const char *node_name(const struct dv_dist *d, dv_nodeid_t id)
+{
+	for (size_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].id == id)
+			return d->nodes[i].name;
+	return NULL;
+}
+
+/* The elements of pins[0..n) (those not in skip[0..n_skip), both sorted)
+ * for service i, target mark `mark`. The number written. */
+static size_t pin_elements(FILE *f, const struct dv_dist_service *svc, const struct dv_peer_pin *pins, size_t n,
+			   const struct dv_peer_pin *skip, size_t n_skip, uint32_t mark)
+{
+	char ab[DV_ADDR_STRLEN];
+	size_t w = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (n_skip && bsearch(&pins[k], skip, n_skip, sizeof(*skip), peer_pin_cmp))
+			continue;
+		fprintf(f, "%s%s . %u . %u", w++ ? ",\n" : "", dv_addr_fmt(&pins[k].addr, ab), pins[k].port,
+			svc->ports[0]);
+		if (svc->vipa.family == AF_INET)
+			fprintf(f, " : %u", mark);
+		else
+			fprintf(f, " . %u", mark);
+	}
+	return w;
+}
+
+/*
+ * Put list l into this node's pins of service i (new: only those not in
+ * old[0..n_old), already there). A key pinned to another target makes the
+ * transaction fail: then one element at a time, keeping what the kernel
+ * takes. Logs what fails.
+ */
+static void load_list(struct dv_dist *d, const struct plan *p, size_t i, const struct pin_list *l,
+		      const struct dv_peer_pin *old, size_t n_old)
+{
+	const struct dv_dist_service *svc = &p->svc[i];
+	const char *name = node_name(d, l->node);
+	size_t k = name ? target_index(svc, name) : SIZE_MAX, n, failed = 0;
+	_cleanup_free_ char *text = NULL, *err = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (k == SIZE_MAX || !l->n)
+		return;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	fprintf(f, "add element netdev %s s%zu_vcrt {\n", DV_DIST_TABLE, i);
+	n = pin_elements(f, svc, l->pins, l->n, old, n_old, (uint32_t)k + 1);
+	fputs("\n}\n", f);
+	if (fclose(f) != 0 || !n)
+		return;
+	if (dv_knft_run(d->nft, text, &err) == 0) {
+		log_info("distributed VIPAs: %zu connection(s) of '%s' pinned here for a takeover", n, name);
+		return;
+	}
+	for (size_t j = 0; j < l->n; j++) {
+		_cleanup_free_ char *one = NULL, *e1 = NULL;
+		size_t olen = 0;
+		FILE *g;
+
+		if (n_old && bsearch(&l->pins[j], old, n_old, sizeof(*old), peer_pin_cmp))
+			continue;
+		g = open_memstream(&one, &olen);
+		if (!g)
+			return;
+		fprintf(g, "add element netdev %s s%zu_vcrt {\n", DV_DIST_TABLE, i);
+		pin_elements(g, svc, &l->pins[j], 1, NULL, 0, (uint32_t)k + 1);
+		fputs("\n}\n", g);
+		if (fclose(g) != 0 || dv_knft_run(d->nft, one, &e1) < 0)
+			failed++;
+	}
+	log_err("distributed VIPAs: %zu of %zu connection(s) of '%s' could not be pinned here (%s)", failed, n, name,
+		err ? err : "nft failed");
+}
+
+/* The lists not in this node's table yet, where it does not distribute. */
+static void load_lists(struct dv_dist *d, const struct dv_dist_env *env, const struct plan *p)
+{
+	if (!d->shape || d->replacing)
+		return;
+	for (size_t j = 0; j < d->n_lists; j++) {
+		struct pin_list *l = &d->lists[j];
+		size_t i;
+
+		if (l->loaded)
+			continue;
+		i = service_of(p, &l->addr, l->port);
+		if (i == SIZE_MAX)
+			continue;
+		/* The distributor pins what it forwards itself. */
+		if (!p->svc[i].distributing)
+			load_list(d, p, i, l, NULL, 0);
+		l->loaded = true;
+	}
+}
+
+void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_event *ev)
+{
+	struct pin_list *l = NULL;
+	struct dv_peer_pin *pins = NULL, *old;
+	size_t n_old = 0;
+
+	if (!d || !dv_dist_find(env->conf, &ev->dist_pins.addr))
+		return;
+	for (size_t j = 0; j < d->n_lists && !l; j++)
+		if (d->lists[j].node == ev->node && d->lists[j].port == ev->dist_pins.port &&
+		    dv_addr_eq(&d->lists[j].addr, &ev->dist_pins.addr))
+			l = &d->lists[j];
+	if (!l) {
+		struct pin_list *nl;
+
+		if (d->n_lists == MAX_PIN_LISTS) {
+			log_err("distributed VIPAs: more than %d lists of connections to pin: those of node %u "
+				"are not kept",
+				MAX_PIN_LISTS, ev->node);
+			return;
+		}
+		nl = realloc(d->lists, (d->n_lists + 1) * sizeof(*nl));
+		if (!nl)
+			return;
+		d->lists = nl;
+		l = &d->lists[d->n_lists++];
+		*l = (struct pin_list){.node = ev->node, .addr = ev->dist_pins.addr, .port = ev->dist_pins.port};
+	}
+	if (ev->dist_pins.n) {
+		pins = malloc(ev->dist_pins.n * sizeof(*pins));
+		if (!pins)
+			return;
+		memcpy(pins, ev->dist_pins.pins, ev->dist_pins.n * sizeof(*pins));
+		qsort(pins, ev->dist_pins.n, sizeof(*pins), peer_pin_cmp);
+	}
+	old = l->pins;
+	n_old = l->loaded ? l->n : 0;
+	l->pins = pins;
+	l->n = ev->dist_pins.n;
+	/* Loaded now if the table is there: only what is new (a pin whose
+	 * connection ended goes by its timeout). */
+	if (l->loaded && d->shape && !d->replacing) {
+		struct plan *p = NULL;
+		size_t i;
+
+		refresh_nodes(d, env);
+		if (plan_build(d, env, &p) == 0) {
+			i = service_of(p, &l->addr, l->port);
+			if (i != SIZE_MAX && !p->svc[i].distributing)
+				load_list(d, p, i, l, old, n_old);
+			plan_free(p);
+		}
+	} else {
+		l->loaded = false;
+	}
+	free(old);
+}
+
+/* The digest of a slot table: what changed since the last list. */
+static uint32_t slots_digest(const struct dv_dist_service *svc)
+{
+	return dv_jhash(svc->slots, svc->m * sizeof(uint32_t), svc->m);
+}
+
+/*
+ * This node's established connections of each service it is a target of
+ * that the table does not send to it: a distributor that takes over
+ * without their pins would send their packets elsewhere (reset). Sent when
+ * the slots change (only connections that started before a change can be
+ * misplaced: newer ones go where the table says), for the hash methods
+ * (a ROUNDROBIN draw cannot be computed again).
+ */
+static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, const struct plan *p)
+{
+	struct dv_peer *peers = NULL;
+
+	if (!env->submit || !env->sockdiag || !env->in_group)
+		return;
+	d->send_due = false;
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+		const char *me = node_name(d, dv_engine_self(env->engine));
+		size_t self = me ? target_index(svc, me) : SIZE_MAX, n = 0, n_pins = 0;
+		uint32_t digest = slots_digest(svc);
+		struct pins_sent *ps = NULL;
+		struct dv_peer_pin *pins;
+		struct dv_event ev;
+		int r;
+
+		if (self == SIZE_MAX || (svc->method != DV_DIST_BASEWLM && svc->method != DV_DIST_HOTSTANDBY) ||
+		    !self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
+			continue;
+		for (size_t j = 0; j < d->n_sent && !ps; j++)
+			if (d->sent[j].port == svc->ports[0] && dv_addr_eq(&d->sent[j].addr, &svc->vipa))
+				ps = &d->sent[j];
+		if (ps && ps->digest == digest)
+			continue;
+		if (!peers && !(peers = calloc(DV_DIST_PINS_MAX, sizeof(*peers))))
+			return;
+		r = dv_sockdiag_peers(env->sockdiag, &svc->vipa, svc->ports[0], peers, DV_DIST_PINS_MAX, &n);
+		if (r == -E2BIG)
+			log_err("distributed VIPAs: more than %d connections on %s port %u here: only the first are "
+				"kept through a takeover",
+				DV_DIST_PINS_MAX, dv_addr_fmt(&svc->vipa, (char[DV_ADDR_STRLEN]){0}), svc->ports[0]);
+		else if (r < 0) {
+			log_err("distributed VIPAs: cannot list the connections of this target: %s", strerror(-r));
+			continue;
+		}
+		/* Those the table sends elsewhere, in place (dv_peer and
+		 * dv_peer_pin alike: address, port). */
+		pins = (struct dv_peer_pin *)peers;
+		for (size_t k = 0; k < n; k++) {
+			uint8_t key[DV_NFT_KEY_MAX];
+			size_t len = dv_nft_key_addr_port(&peers[k].addr, peers[k].port, key);
+			uint32_t slot = dv_nft_jhash_mod(key, len, svc->seed, svc->m);
+
+			if (svc->slots[slot] != self)
+				pins[n_pins++] = (struct dv_peer_pin){.addr = peers[k].addr, .port = peers[k].port};
+		}
+		ev = (struct dv_event){.type = DV_EV_DIST_PINS};
+		ev.dist_pins.addr = svc->vipa;
+		ev.dist_pins.port = svc->ports[0];
+		ev.dist_pins.n = n_pins;
+		ev.dist_pins.pins = n_pins ? pins : NULL;
+		env->submit(env->ud, &ev);
+		if (!ps) {
+			struct pins_sent *ns = realloc(d->sent, (d->n_sent + 1) * sizeof(*ns));
+
+			if (!ns)
+				continue;
+			d->sent = ns;
+			ps = &d->sent[d->n_sent++];
+			*ps = (struct pins_sent){.addr = svc->vipa, .port = svc->ports[0]};
+		}
+		ps->digest = digest;
+		if (n_pins)
+			log_info("distributed VIPAs: %zu of %zu connection(s) on %s port %u go elsewhere by the table: "
+				 "sent for a takeover",
+				 n_pins, n, dv_addr_fmt(&svc->vipa, (char[DV_ADDR_STRLEN]){0}), svc->ports[0]);
+	}
+	free(peers);
 }
 
 /* ---- records for dvipactl targets ---- */
@@ -1275,6 +1581,9 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		return;
 	}
 	apply_table(d, p);
+	load_lists(d, env, p);
+	if (d->send_due)
+		send_misplaced(d, env, p);
 	plan_free(p);
 }
 
@@ -1306,6 +1615,10 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	if (!d)
 		return NULL;
 	forget_table(d);
+	for (size_t i = 0; i < d->n_lists; i++)
+		free(d->lists[i].pins);
+	free(d->lists);
+	free(d->sent);
 	dv_addrset_clear(&d->on_lo);
 	d->lo = dv_kaddr_free(d->lo);
 	d->nft = dv_knft_free(d->nft);

@@ -39,6 +39,8 @@
 #include <systemd/sd-event.h>
 
 #include "cluster.h"
+
+struct dv_sockdiag;
 #include "conf.h"
 #include "control.h"
 #include "engine.h"
@@ -62,6 +64,10 @@ struct dv_dist_env {
 	/* This node distributes a: it owns it and it is (about to be) on
 	 * the interface. */
 	bool (*owns)(void *ud, const struct dv_addr *a);
+	/* This node's established connections (NULL: none known). */
+	struct dv_sockdiag *sockdiag;
+	/* Multicast an event to the cluster (DV_EV_DIST_PINS). */
+	void (*submit)(void *ud, struct dv_event *ev);
 	void *ud;
 };
 
@@ -76,6 +82,11 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 /* Make the kernel match env: the table, lo, the ARP settings. Logs what
  * it changes and what fails. */
 void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env);
+/* A DV_EV_DIST_PINS from the stream: a target's connections that the
+ * table does not send to it. Loaded as pins into this node's table while
+ * it does not distribute their address, so that it has them the moment it
+ * takes the role over. */
+void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_event *ev);
 /* The configuration changed: read the node list again at the next sync
  * (and say again which targets cannot be reached). */
 void dv_dist_reconfigured(struct dv_dist *d);

@@ -87,6 +87,11 @@ static int run(struct dv_knft *k, const char *text, char **ret_error)
 	return -EIO;
 }
 
+int dv_knft_run(struct dv_knft *k, const char *text, char **ret_error)
+{
+	return run(k, text, ret_error);
+}
+
 /* ---- a set's elements over netlink ---- */
 
 #define NL_RX_SIZE (64u << 10)

@@ -30,6 +30,10 @@ int dv_knft_replace(struct dv_knft *k, const struct dv_dist_ruleset *rs, char **
 int dv_knft_set_slots(struct dv_knft *k, const struct dv_dist_ruleset *rs, const uint32_t *const *old,
 		      char **ret_error);
 
+/* Run nft commands (text) as one transaction, in the foreground: for a
+ * few elements. 0, or -EIO and nft's message in *ret_error. */
+int dv_knft_run(struct dv_knft *k, const char *text, char **ret_error);
+
 /* One element of a set or map of the table, as the kernel has it: the
  * key's and the value's bytes (each field padded to 4 bytes, ports in
  * network order, marks in host order) and the ms until it expires. */

@@ -14,6 +14,7 @@ three hold VIPA on lo without answering ARP for it and answer the client
 directly.
 """
 import json
+import re
 import subprocess
 import time
 
@@ -361,6 +362,72 @@ def test_conns_and_quiesce(cluster):
         n1.ns.exec(NFT_RUN, input=f"add element netdev dvipa s0_vcrt {{ {els} }}\n")
         r = n1.ctl("conns", check=False)
         assert r.returncode == 9 and "more than 20000 pinned connections" in r.stderr, r.stderr
+    finally:
+        stop_servers(cluster)
+
+
+def pinned_ports(node):
+    """The client ports node's table has pins for (its map, distributor or not)."""
+    out = node.ns.exec(NFT_RUN, input="list map netdev dvipa s0_vcrt\n").stdout
+    return {int(p) for p in re.findall(r"%s \. (\d+) \. %d" % (re.escape(CLIENT), PORT), out)}
+
+
+def test_takeover_keeps_connections_the_table_moved(cluster):
+    """Streams open; then n3 is quiesced, so the table sends n3's streams
+    elsewhere; then the distributor n1 is cut off. n3 sent its connections
+    to the others when its table changed, the backup n2 pinned them before
+    it took over: none of the streams on n2 or n3 is reset."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    try:
+        start_distribution(cluster)
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+        sports = range(54000, 54030)
+        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
+                              stdin=subprocess.PIPE, bufsize=1)
+        try:
+            line = stream.stdout.readline().split(maxsplit=1)
+            assert line and line[0] == "ready", stream.stderr.read()
+            names = dict(zip(sports, json.loads(line[1])))
+            on_n3 = {p for p, n in names.items() if n == "n3"}
+            assert on_n3, names
+
+            # The table changes under n3's streams; n2 gets their pins.
+            t0 = time.monotonic()
+            n3.ctl("quiesce", VIPA)
+            wait_for(lambda: on_n3 <= pinned_ports(n2), timeout=TABLE_S, interval=0.1,
+                     what="n3's streams pinned on n2")
+            t_pins = time.monotonic() - t0
+            wait_for(lambda: {r["node"]: r["slots"] for r in targets(n1)}["n3"] == 0, timeout=TABLE_S,
+                     interval=0.2, what="n3 out of n1's slots")
+            time.sleep(0.5)  # traffic before the cut
+
+            t0 = time.monotonic()
+            cluster.lan.switch.ip("link", "set", "p-n1", "down")
+            wait_for(lambda: n2.ns.has_addr(VIPA), timeout=10, interval=0.005, what="VIPA on n2")
+            t_vipa = time.monotonic() - t0
+            fresh = iter(range(55000, 59000))
+            wait_for(lambda: "-" not in connect(client, [next(fresh)]).values(), timeout=TABLE_S, interval=0.01,
+                     what="a new connection through n2")
+            t_first = time.monotonic() - t0
+            time.sleep(1.5)  # traffic after the takeover
+            stream.stdin.close()
+            result = json.loads(stream.stdout.readline())
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+            stream.wait()
+        kept = [r for r in result if r[0] != "n1"]
+        resets = [r for r in kept if r[2] is not None]
+        figure("distributed VIPA: n3 quiesced -> its streams pinned on the backup n2", f"{t_pins * 1000:.0f} ms")
+        figure("distributed VIPA: table changed, then distributor n1 cut off: streams on n2/n3 kept",
+               f"{len(kept) - len(resets)} of {len(kept)} ({len(on_n3)} on n3, which the table no longer "
+               f"names), {len(result) - len(kept)} more were on n1; VIPA on n2 after {t_vipa * 1000:.0f} ms, "
+               f"first new connection after {t_first * 1000:.0f} ms")
+        assert not resets, resets
+        assert all(r[1] > 0 for r in kept)
     finally:
         stop_servers(cluster)
 
