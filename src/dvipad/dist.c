@@ -27,6 +27,7 @@
 #define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
 
 #define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
+#define MAX_ONE_BY_ONE 256 /* pins tried one at a time when their transaction failed */
 
 /* A target's connections that its table does not send to it, as it sent
  * them (DV_EV_DIST_PINS); loaded: in this node's table. */
@@ -807,6 +808,12 @@ static void load_list(struct dv_dist *d, const struct plan *p, size_t i, const s
 		return;
 	if (dv_knft_run(d->nft, text, &err) == 0) {
 		log_info("distributed VIPAs: %zu connection(s) of '%s' pinned here for a takeover", n, name);
+		return;
+	}
+	/* One transaction each costs milliseconds in the daemon's loop. */
+	if (n > MAX_ONE_BY_ONE) {
+		log_err("distributed VIPAs: %zu connection(s) of '%s' could not be pinned here: %s", n, name,
+			err ? err : "nft failed");
 		return;
 	}
 	for (size_t j = 0; j < l->n; j++) {
