@@ -106,14 +106,31 @@ failures() { awk '$1 ~ /^failed_/ { n += $2 } END { print n + 0 }' "$1"; }
 echo "distributed VIPA dataplane vs direct and HAProxy, $(nproc) cores, kernel $(uname -r)," \
 	"load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "rounds $ROUNDS, ${DURATION} s each, $CONC connections at a time, $STREAMS streams"
+# The pins in the map, every 5 s while dvipa's connections run: a closed
+# connection's pin goes 10 s after the client's FIN or RST, so the count
+# levels off at about the rate times 10 s instead of growing until full.
+pin_count() { echo "list map netdev dvipa s0_vcrt" | in_ns d "$B/tests/nft-run" | grep -o expires | wc -l; }
+sample_pins() {
+	local t0=$SECONDS
+	while :; do
+		echo "$((SECONDS - t0)) $(pin_count)"
+		sleep 5
+	done
+}
 fails=0
 for r in $(seq "$ROUNDS"); do
 	for p in $PATHS; do
 		a=${ADDR[$p]}
+		sampler=
+		if [ "$p" = dvipa ]; then
+			sample_pins >"$TMP/pincount.$r" &
+			sampler=$!
+		fi
 		if ! in_ns c "$B/tcp-rate" rate "${a%:*}" "${a##*:}" "$DURATION" "$CONC" >"$TMP/rate.$p.$r"; then
 			round_failed "rate $p round $r"
 			fails=$((fails + 1))
 		fi
+		[ -z "$sampler" ] || kill "$sampler"
 		if ! in_ns c "$B/tcp-rate" stream "${a%:*}" "${a##*:}" "$DURATION" "$STREAMS" >"$TMP/stream.$p.$r"; then
 			round_failed "stream $p round $r"
 			fails=$((fails + 1))
@@ -136,11 +153,12 @@ for p in $PATHS; do
 done
 echo "(medians over the rounds; p50/p99 are each round's, connect to the server's first line)"
 
-# Pins are kept for the map's timeout after a connection ends: at this
-# rate, how long until the map is full.
 echo "list map netdev dvipa s0_vcrt" | in_ns d "$B/tests/nft-run" >"$TMP/pins"
-echo "pins in the map after the run: $(grep -o expires "$TMP/pins" | wc -l) of" \
-	"$(awk '$1 == "size" { print $2 }' "$TMP/pins") (timeout $(awk '$1 == "timeout" { print $2 }' "$TMP/pins"))"
+echo "pins in the map (size $(awk '$1 == "size" { print $2 }' "$TMP/pins"), timeout" \
+	"$(awk '$1 == "timeout" { print $2 }' "$TMP/pins"), 10 s after a FIN or RST) during dvipa's" \
+	"connections, every 5 s, last round: $(awk '{ printf "%s%s", sep, $2; sep = " " }' "$TMP/pincount.$ROUNDS");" \
+	"highest of all rounds: $(cat "$TMP"/pincount.* | awk '$2 > m { m = $2 } END { print m + 0 }');" \
+	"after the run: $(grep -o expires "$TMP/pins" | wc -l)"
 
 # The table: shares of the slots, and what one target's loss moves.
 in_ns d "$B/tests/dist-apply" --table eth0 "$VIPA" "$PORT" "$SEED" "$M" "${targets[@]:0:3}" >"$TMP/table3" ||

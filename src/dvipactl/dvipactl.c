@@ -57,6 +57,7 @@ struct ctl {
 	int fd;
 	uint32_t seq;
 	const char *node; /* DV_A_NODE of the next request, or NULL */
+	uint32_t port;	  /* DV_A_PORT of the next request, or 0 */
 };
 
 struct verb {
@@ -254,6 +255,9 @@ static void tree_add(struct tree *t, uint32_t rectype, json_object *rec)
 	case DV_REC_TARGET:
 		json_object_array_add(tree_array(t, "targets"), rec);
 		break;
+	case DV_REC_CONN:
+		json_object_array_add(tree_array(t, "conns"), rec);
+		break;
 	case DV_REC_TEXT:
 		if (json_object_object_get_ex(rec, "text", &v))
 			json_object_array_add(tree_array(t, "text"), json_object_get(v));
@@ -346,6 +350,8 @@ static int ctl_send(struct ctl *c, uint16_t type, const struct dv_addr *addr, ui
 		dv_msgb_put_u32(&b, DV_A_KIND, kind);
 	if (c->node)
 		dv_msgb_put_str(&b, DV_A_NODE, c->node);
+	if (c->port)
+		dv_msgb_put_u32(&b, DV_A_PORT, c->port);
 	if (dv_msgb_finish(&b) < 0) {
 		fprintf(stderr, "dvipactl: cannot build the request\n");
 		return DV_R_INTERNAL;
@@ -709,6 +715,29 @@ static void render_targets(json_object *root)
 	render_table(heads, targets, target_cells, NULL);
 }
 
+/* dvipactl conns: a row per pinned connection (z/OS NETSTAT VCRT). */
+static void conn_cells(json_object *t, char cells[NCOLS][DV_REASON_MAX])
+{
+	uint64_t ms = ju64(t, "expires_ms");
+
+	snprintf(cells[0], DV_REASON_MAX, "%s", jstr(t, "addr", "?"));
+	snprintf(cells[1], DV_REASON_MAX, "%" PRIu64, ju64(t, "port"));
+	snprintf(cells[2], DV_REASON_MAX, "%s", jstr(t, "client", "?"));
+	snprintf(cells[3], DV_REASON_MAX, "%" PRIu64, ju64(t, "client_port"));
+	snprintf(cells[4], DV_REASON_MAX, "%s", jstr(t, "target", "?"));
+	snprintf(cells[5], DV_REASON_MAX, "%s", jstr(t, "state", "?"));
+	snprintf(cells[6], DV_REASON_MAX, "%" PRIu64 ".%01" PRIu64 "s", ms / 1000, ms % 1000 / 100);
+}
+
+static void render_conns(json_object *root)
+{
+	static const char *const heads[NCOLS] = {"ADDR", "PORT", "CLIENT", "CPORT", "TARGET", "STATE", "EXPIRES"};
+	json_object *conns = NULL;
+
+	json_object_object_get_ex(root, "conns", &conns);
+	render_table(heads, conns, conn_cells, NULL);
+}
+
 /* ---- verbs ---- */
 
 static int parse_display_args(struct ctl *c, int argc, char **argv, int max_args)
@@ -916,6 +945,81 @@ static int cmd_targets(struct ctl *c, int argc, char **argv)
 	static const char *const keys[] = {"targets", NULL};
 
 	return display_of(c, argc, argv, DV_MSG_TARGETS, keys, render_targets);
+}
+
+static int cmd_conns(struct ctl *c, int argc, char **argv)
+{
+	static const char *const keys[] = {"conns", NULL};
+
+	return display_of(c, argc, argv, DV_MSG_CONNS, keys, render_conns);
+}
+
+/* quiesce, resume: ADDR [--node NODE] [--port PORT], silent on success. */
+static int quiesce_request(struct ctl *c, int argc, char **argv, uint16_t type)
+{
+	static const struct option opts[] = {
+		{"node", required_argument, NULL, 'n'},
+		{"port", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct tree t = {0};
+	struct dv_reply rep;
+	struct dv_addr a;
+	char *end;
+	unsigned long port;
+	int o, r;
+
+	if (c->json)
+		return usage_error("--json applies to display verbs only");
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'n':
+			if (!*optarg)
+				return usage_error("a node name is required");
+			if (strlen(optarg) >= DV_PROTO_NODE_MAX)
+				return usage_error("node name '%s' is too long", optarg);
+			c->node = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			port = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || port < 1 || port > 65535 || *optarg == '-')
+				return usage_error("--port '%s' is not a port (1..65535)", optarg);
+			c->port = (uint32_t)port;
+			break;
+		case 'h':
+			usage_line(stdout, current_verb);
+			exit(0);
+		default:
+			return usage_error(NULL);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("an address is required");
+	if (argc - optind > 1)
+		return usage_error("too many arguments");
+	if ((r = parse_addr_arg(argv[optind], &a)) != 0)
+		return r;
+	t.root = json_object_new_object();
+	r = ctl_connect(c);
+	if (r == 0)
+		r = ctl_transact(c, type, &a, 0, &t, &rep);
+	if (r == 0 && rep.result != DV_R_OK)
+		r = request_refused(&rep, argv[optind]);
+	json_object_put(t.root);
+	return r;
+}
+
+static int cmd_quiesce(struct ctl *c, int argc, char **argv)
+{
+	return quiesce_request(c, argc, argv, DV_MSG_QUIESCE);
+}
+
+static int cmd_resume(struct ctl *c, int argc, char **argv)
+{
+	return quiesce_request(c, argc, argv, DV_MSG_RESUME);
 }
 
 /* activate, deactivate, reload: one request, silent on success. */
@@ -1406,6 +1510,12 @@ static const struct verb verbs[] = {
 	{"config", cmd_config, "[--json]", "show the configuration in effect", true},
 	{"targets", cmd_targets, "[--json] [ADDR]",
 	 "show the targets of the distributed VIPAs (ADDR only): state, weight, slots of the table", true},
+	{"conns", cmd_conns, "[--json] [ADDR]",
+	 "show the connections the distributor has pinned (ADDR only): client, port, target, state", true},
+	{"quiesce", cmd_quiesce, "ADDR [--node NODE] [--port PORT]",
+	 "no new connections of the distributed VIPA ADDR (PORT only) to this node; existing ones go on (root)", false},
+	{"resume", cmd_resume, "ADDR [--node NODE] [--port PORT]",
+	 "new connections of ADDR (PORT only) come to this node again after quiesce (root)", false},
 	{"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
 	{"deactivate", cmd_deactivate, "ADDR [--node NODE]",
 	 "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "

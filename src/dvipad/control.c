@@ -436,6 +436,8 @@ static void relay_records(struct dv_client *cl, const struct dv_request *req)
 				   sizeof(reason));
 	else if (req->type == DV_MSG_TARGETS)
 		r = c->ops->targets(c->ud, req->has_addr ? &req->addr : NULL, &out, reason, sizeof(reason));
+	else if (req->type == DV_MSG_CONNS)
+		r = c->ops->conns(c->ud, req->has_addr ? &req->addr : NULL, &out, reason, sizeof(reason));
 	else
 		c->ops->config(c->ud, &out);
 	/* A refusal names the address asked about. */
@@ -573,6 +575,10 @@ static const char *cluster_op_name(uint16_t type)
 		return "reactivate a define";
 	case DV_MSG_LEAVE:
 		return "make a node leave the group";
+	case DV_MSG_QUIESCE:
+		return "quiesce a distributed VIPA";
+	case DV_MSG_RESUME:
+		return "resume a distributed VIPA";
 	default:
 		return "make a node join the group";
 	}
@@ -655,6 +661,16 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req->type), req->has_addr ? " " : "",
 		   req->has_addr ? dv_addr_fmt(&req->addr, s) : "", req->node[0] ? " on node " : "", req->node,
 		   (int)cl->mcred.pid);
+	if (req->type == DV_MSG_QUIESCE || req->type == DV_MSG_RESUME) {
+		enum dv_result r;
+
+		msg[0] = '\0';
+		r = c->ops->quiesce(c->ud, req, msg, sizeof(msg));
+		if (r != DV_R_OK)
+			log_refused(cl, &req->addr, r, msg);
+		send_result(cl, req->seq, r == DV_R_OK ? NULL : &req->addr, r, msg);
+		return;
+	}
 	c->ops->request(c->ud, cl->id, &cl->mcred, req);
 }
 
@@ -695,11 +711,14 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 	case DV_MSG_REACTIVATE:
 	case DV_MSG_LEAVE:
 	case DV_MSG_JOIN:
+	case DV_MSG_QUIESCE:
+	case DV_MSG_RESUME:
 		handle_cluster_op(cl, &req);
 		return false;
 	case DV_MSG_STATUS:
 	case DV_MSG_CONFIG:
 	case DV_MSG_TARGETS:
+	case DV_MSG_CONNS:
 		relay_records(cl, &req);
 		return true;
 	case DV_MSG_RELOAD:

@@ -105,6 +105,11 @@ struct dv_control_ops {
 	/* TARGETS (of the distributed VIPA a only, or of all if a is NULL),
 	 * as status. */
 	enum dv_result (*targets)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
+	/* CONNS (the pins of the distributed VIPA a only, or of all), as
+	 * status. */
+	enum dv_result (*conns)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
+	/* QUIESCE and RESUME (root only: control checks), answered at once. */
+	enum dv_result (*quiesce)(void *ud, const struct dv_request *req, char *reason, size_t size);
 	/* Parse the configuration again and apply it if valid (only root may
 	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one
 	 * "FILE:LINE: message" a line) saying why nothing changed. */

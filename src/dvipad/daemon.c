@@ -136,12 +136,19 @@ static bool dist_owns(void *ud, const struct dv_addr *a)
 	return dv_gate_wants(&d->gate, d->engine, a);
 }
 
+static void dist_submit(void *ud, struct dv_event *ev)
+{
+	dv_daemon_submit(ud, ev);
+}
+
 static struct dv_dist_env dist_env(struct dv_daemon *d)
 {
 	return (struct dv_dist_env){
 		.conf = d->conf,
 		.engine = d->engine,
 		.cluster = d->cluster,
+		.sockdiag = d->sockdiag,
+		.submit = dist_submit,
 		.active = d->engine && dv_gate_is_open(&d->gate),
 		.in_group = d->gate.connected && d->gate.quorate && !d->gate.lapsed,
 		.owns = dist_owns,
@@ -187,6 +194,11 @@ static void deliver(void *ud, const struct dv_event *ev)
 	dv_watch_after(&d->watch, d->engine, d->control, ev, &fx);
 	/* A new distributor loads its table before it announces the address
 	 * (dispatch_effects), and targets change at once with the members. */
+	if (r == 0 && ev->type == DV_EV_DIST_PINS && d->dist) {
+		struct dv_dist_env env = dist_env(d);
+
+		dv_dist_pins(d->dist, &env, ev);
+	}
 	sync_dist(d);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
@@ -621,7 +633,7 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 
 			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
 				continue;
-			ready = dv_dist_ready_bits(dist, on);
+			ready = dv_dist_ready_bits(d->dist, dist, on);
 		}
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
@@ -1811,6 +1823,23 @@ static enum dv_result ctl_targets(void *ud, const struct dv_addr *a, struct dv_r
 	return dv_dist_records(d->dist, &env, a, out, reason, size);
 }
 
+static enum dv_result ctl_conns(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_conns(d->dist, &env, a, out, reason, size);
+}
+
+static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_quiesce(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, req->type == DV_MSG_QUIESCE,
+			       reason, size);
+}
+
 static int ctl_reload(void *ud, char **ret_errors)
 {
 	return dv_daemon_reload(ud, ret_errors);
@@ -1858,6 +1887,8 @@ static const struct dv_control_ops control_ops = {
 	.status = ctl_status,
 	.config = ctl_config,
 	.targets = ctl_targets,
+	.conns = ctl_conns,
+	.quiesce = ctl_quiesce,
 	.reload = ctl_reload,
 	.metrics = ctl_metrics,
 };

@@ -24,6 +24,34 @@
 
 #define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
+#define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
+
+#define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
+#define MAX_ONE_BY_ONE 256 /* pins tried one at a time when their transaction failed */
+
+/* A target's connections that its table does not send to it, as it sent
+ * them (DV_EV_DIST_PINS); loaded: in this node's table. */
+struct pin_list {
+	dv_nodeid_t node;
+	struct dv_addr addr;
+	uint16_t port;
+	size_t n;
+	struct dv_peer_pin *pins; /* sorted */
+	bool loaded;
+};
+
+/* What this node sent last for a service: its slots then. */
+struct pins_sent {
+	struct dv_addr addr;
+	uint16_t port;
+	uint32_t digest;
+};
+
+/* A quiesced address and port of this node (port 0: all its ports). */
+struct quiesced {
+	struct dv_addr addr;
+	uint16_t port;
+};
 
 struct dv_dist {
 	sd_event *ev;
@@ -58,6 +86,17 @@ struct dv_dist {
 	struct dv_cluster_node nodes[DV_ENGINE_MAX_NODES];
 	size_t n_nodes;
 	bool have_nodes;
+
+	/* dvipactl quiesce: this node reports no readiness there. */
+	struct quiesced quiesced[MAX_QUIESCED];
+	size_t n_quiesced;
+
+	/* Takeover keeps flows: the lists received, and what was sent. */
+	struct pin_list *lists;
+	size_t n_lists;
+	struct pins_sent *sent;
+	size_t n_sent;
+	bool send_due; /* the slots changed: tell the others what they miss */
 };
 
 /* One target of one statement. */
@@ -81,14 +120,24 @@ static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static
 		}
 }
 
-unsigned dv_dist_ready_bits(const struct dv_conf_distribute *s, const uint8_t *listening)
+static bool is_quiesced(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; d && i < d->n_quiesced; i++)
+		if (dv_addr_eq(&d->quiesced[i].addr, a) && (d->quiesced[i].port == 0 || d->quiesced[i].port == port))
+			return true;
+	return false;
+}
+
+unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening)
 {
 	uint16_t ports[DV_DIST_MAX_PORTS];
 	unsigned bits = 0;
 
 	sorted_ports(s, ports);
+	/* A quiesced port is reported not ready: every node re-points its
+	 * slots (weight 0), the pins stay. */
 	for (size_t i = 0; i < s->n_ports; i++)
-		if (dv_port_in(listening, ports[i]))
+		if (dv_port_in(listening, ports[i]) && !is_quiesced(d, &s->addr, ports[i]))
 			bits |= DV_AS_READY(i);
 	return bits;
 }
@@ -559,6 +608,7 @@ static void bg_done(void *ud, int r, const char *error)
 	} else if (d->replacing) {
 		log_info("distributed VIPAs: table 'netdev %s' loaded on '%s' (%zu service(s)) in %.1f ms",
 			 DV_DIST_TABLE, d->ifname, d->bg_n, ms);
+		d->dirty |= d->n_lists > 0; /* the lists go into it */
 	} else {
 		log_info("distributed VIPAs: new slots for %zu service(s) in %.1f ms (pins kept)", d->bg_n, ms);
 	}
@@ -626,6 +676,12 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 			return;
 		}
 		d->replacing = true;
+		/* A new table has no pins: the lists go in again once it is
+		 * there, and the targets' lists are made against it. */
+		for (size_t i = 0; i < d->n_lists; i++)
+			d->lists[i].loaded = false;
+		d->n_sent = 0;
+		d->send_due = true;
 		if (keep_table(d, p, TAKE_PTR(shape), TAKE_PTR(ingress)) < 0)
 			log_err("distributed VIPAs: out of memory");
 		return;
@@ -658,6 +714,8 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	if (r < 0)
 		log_err("distributed VIPAs: cannot update the slots of table 'netdev %s': %s", DV_DIST_TABLE,
 			strerror(-r));
+	else
+		d->send_due = true;
 	for (size_t i = 0; r >= 0 && i < p->rs.n_services; i++)
 		if (old[i]) {
 			free(d->slots[i]);
@@ -666,9 +724,286 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	free(old);
 }
 
+/* ---- takeover keeps flows: the targets' connections as pins ---- */
+
+static int peer_pin_cmp(const void *x, const void *y)
+{
+	const struct dv_peer_pin *a = x, *b = y;
+	int c = memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes));
+
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+/* Service index of addr:port in p, or SIZE_MAX. */
+static size_t service_of(const struct plan *p, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		if (dv_addr_eq(&p->svc[i].vipa, a) && p->svc[i].ports[0] == port)
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t target_index(const struct dv_dist_service *svc, const char *name)
+{
+	for (size_t k = 0; k < svc->n_targets; k++)
+		if (strcmp(svc->targets[k].name, name) == 0)
+			return k;
+	return SIZE_MAX;
+}
+
+static const char *node_name(const struct dv_dist *d, dv_nodeid_t id)
+{
+	for (size_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].id == id)
+			return d->nodes[i].name;
+	return NULL;
+}
+
+/* The elements of pins[0..n) (those not in skip[0..n_skip), both sorted)
+ * for service i, target mark `mark`. The number written. */
+static size_t pin_elements(FILE *f, const struct dv_dist_service *svc, const struct dv_peer_pin *pins, size_t n,
+			   const struct dv_peer_pin *skip, size_t n_skip, uint32_t mark)
+{
+	char ab[DV_ADDR_STRLEN];
+	size_t w = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (n_skip && bsearch(&pins[k], skip, n_skip, sizeof(*skip), peer_pin_cmp))
+			continue;
+		fprintf(f, "%s%s . %u . %u", w++ ? ",\n" : "", dv_addr_fmt(&pins[k].addr, ab), pins[k].port,
+			svc->ports[0]);
+		if (svc->vipa.family == AF_INET)
+			fprintf(f, " : %u", mark);
+		else
+			fprintf(f, " . %u", mark);
+	}
+	return w;
+}
+
+/*
+ * Put list l into this node's pins of service i (new: only those not in
+ * old[0..n_old), already there). A key pinned to another target makes the
+ * transaction fail: then one element at a time, keeping what the kernel
+ * takes. Logs what fails.
+ */
+static void load_list(struct dv_dist *d, const struct plan *p, size_t i, const struct pin_list *l,
+		      const struct dv_peer_pin *old, size_t n_old)
+{
+	const struct dv_dist_service *svc = &p->svc[i];
+	const char *name = node_name(d, l->node);
+	size_t k = name ? target_index(svc, name) : SIZE_MAX, n, failed = 0;
+	_cleanup_free_ char *text = NULL, *err = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (k == SIZE_MAX || !l->n)
+		return;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	fprintf(f, "add element netdev %s s%zu_vcrt {\n", DV_DIST_TABLE, i);
+	n = pin_elements(f, svc, l->pins, l->n, old, n_old, (uint32_t)k + 1);
+	fputs("\n}\n", f);
+	if (fclose(f) != 0 || !n)
+		return;
+	if (dv_knft_run(d->nft, text, &err) == 0) {
+		log_info("distributed VIPAs: %zu connection(s) of '%s' pinned here for a takeover", n, name);
+		return;
+	}
+	/* One transaction each costs milliseconds in the daemon's loop. */
+	if (n > MAX_ONE_BY_ONE) {
+		log_err("distributed VIPAs: %zu connection(s) of '%s' could not be pinned here: %s", n, name,
+			err ? err : "nft failed");
+		return;
+	}
+	for (size_t j = 0; j < l->n; j++) {
+		_cleanup_free_ char *one = NULL, *e1 = NULL;
+		size_t olen = 0;
+		FILE *g;
+
+		if (n_old && bsearch(&l->pins[j], old, n_old, sizeof(*old), peer_pin_cmp))
+			continue;
+		g = open_memstream(&one, &olen);
+		if (!g)
+			return;
+		fprintf(g, "add element netdev %s s%zu_vcrt {\n", DV_DIST_TABLE, i);
+		pin_elements(g, svc, &l->pins[j], 1, NULL, 0, (uint32_t)k + 1);
+		fputs("\n}\n", g);
+		if (fclose(g) != 0 || dv_knft_run(d->nft, one, &e1) < 0)
+			failed++;
+	}
+	log_err("distributed VIPAs: %zu of %zu connection(s) of '%s' could not be pinned here (%s)", failed, n, name,
+		err ? err : "nft failed");
+}
+
+/* The lists not in this node's table yet, where it does not distribute. */
+static void load_lists(struct dv_dist *d, const struct dv_dist_env *env, const struct plan *p)
+{
+	if (!d->shape || d->replacing)
+		return;
+	for (size_t j = 0; j < d->n_lists; j++) {
+		struct pin_list *l = &d->lists[j];
+		size_t i;
+
+		if (l->loaded)
+			continue;
+		i = service_of(p, &l->addr, l->port);
+		if (i == SIZE_MAX)
+			continue;
+		/* The distributor pins what it forwards itself. */
+		if (!p->svc[i].distributing)
+			load_list(d, p, i, l, NULL, 0);
+		l->loaded = true;
+	}
+}
+
+void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_event *ev)
+{
+	struct pin_list *l = NULL;
+	struct dv_peer_pin *pins = NULL, *old;
+	size_t n_old = 0;
+
+	if (!d || !dv_dist_find(env->conf, &ev->dist_pins.addr))
+		return;
+	for (size_t j = 0; j < d->n_lists && !l; j++)
+		if (d->lists[j].node == ev->node && d->lists[j].port == ev->dist_pins.port &&
+		    dv_addr_eq(&d->lists[j].addr, &ev->dist_pins.addr))
+			l = &d->lists[j];
+	if (!l) {
+		struct pin_list *nl;
+
+		if (d->n_lists == MAX_PIN_LISTS) {
+			log_err("distributed VIPAs: more than %d lists of connections to pin: those of node %u "
+				"are not kept",
+				MAX_PIN_LISTS, ev->node);
+			return;
+		}
+		nl = realloc(d->lists, (d->n_lists + 1) * sizeof(*nl));
+		if (!nl)
+			return;
+		d->lists = nl;
+		l = &d->lists[d->n_lists++];
+		*l = (struct pin_list){.node = ev->node, .addr = ev->dist_pins.addr, .port = ev->dist_pins.port};
+	}
+	if (ev->dist_pins.n) {
+		pins = malloc(ev->dist_pins.n * sizeof(*pins));
+		if (!pins)
+			return;
+		memcpy(pins, ev->dist_pins.pins, ev->dist_pins.n * sizeof(*pins));
+		qsort(pins, ev->dist_pins.n, sizeof(*pins), peer_pin_cmp);
+	}
+	old = l->pins;
+	n_old = l->loaded ? l->n : 0;
+	l->pins = pins;
+	l->n = ev->dist_pins.n;
+	/* Loaded now if the table is there: only what is new (a pin whose
+	 * connection ended goes by its timeout). */
+	if (l->loaded && d->shape && !d->replacing) {
+		struct plan *p = NULL;
+		size_t i;
+
+		refresh_nodes(d, env);
+		if (plan_build(d, env, &p) == 0) {
+			i = service_of(p, &l->addr, l->port);
+			if (i != SIZE_MAX && !p->svc[i].distributing)
+				load_list(d, p, i, l, old, n_old);
+			plan_free(p);
+		}
+	} else {
+		l->loaded = false;
+	}
+	free(old);
+}
+
+/* The digest of a slot table: what changed since the last list. */
+static uint32_t slots_digest(const struct dv_dist_service *svc)
+{
+	return dv_jhash(svc->slots, svc->m * sizeof(uint32_t), svc->m);
+}
+
+/*
+ * This node's established connections of each service it is a target of
+ * that the table does not send to it: a distributor that takes over
+ * without their pins would send their packets elsewhere (reset). Sent when
+ * the slots change (only connections that started before a change can be
+ * misplaced: newer ones go where the table says), for the hash methods
+ * (a ROUNDROBIN draw cannot be computed again).
+ */
+static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, const struct plan *p)
+{
+	struct dv_peer *peers = NULL;
+
+	if (!env->submit || !env->sockdiag || !env->in_group)
+		return;
+	d->send_due = false;
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+		const char *me = node_name(d, dv_engine_self(env->engine));
+		size_t self = me ? target_index(svc, me) : SIZE_MAX, n = 0, n_pins = 0;
+		uint32_t digest = slots_digest(svc);
+		struct pins_sent *ps = NULL;
+		struct dv_peer_pin *pins;
+		struct dv_event ev;
+		int r;
+
+		if (self == SIZE_MAX || (svc->method != DV_DIST_BASEWLM && svc->method != DV_DIST_HOTSTANDBY) ||
+		    !self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
+			continue;
+		for (size_t j = 0; j < d->n_sent && !ps; j++)
+			if (d->sent[j].port == svc->ports[0] && dv_addr_eq(&d->sent[j].addr, &svc->vipa))
+				ps = &d->sent[j];
+		if (ps && ps->digest == digest)
+			continue;
+		if (!peers && !(peers = calloc(DV_DIST_PINS_MAX, sizeof(*peers))))
+			return;
+		r = dv_sockdiag_peers(env->sockdiag, &svc->vipa, svc->ports[0], peers, DV_DIST_PINS_MAX, &n);
+		if (r == -E2BIG)
+			log_err("distributed VIPAs: more than %d connections on %s port %u here: only the first are "
+				"kept through a takeover",
+				DV_DIST_PINS_MAX, dv_addr_fmt(&svc->vipa, (char[DV_ADDR_STRLEN]){0}), svc->ports[0]);
+		else if (r < 0) {
+			log_err("distributed VIPAs: cannot list the connections of this target: %s", strerror(-r));
+			continue;
+		}
+		/* Those the table sends elsewhere, in place (dv_peer and
+		 * dv_peer_pin alike: address, port). */
+		pins = (struct dv_peer_pin *)peers;
+		for (size_t k = 0; k < n; k++) {
+			uint8_t key[DV_NFT_KEY_MAX];
+			size_t len = dv_nft_key_addr_port(&peers[k].addr, peers[k].port, key);
+			uint32_t slot = dv_nft_jhash_mod(key, len, svc->seed, svc->m);
+
+			if (svc->slots[slot] != self)
+				pins[n_pins++] = (struct dv_peer_pin){.addr = peers[k].addr, .port = peers[k].port};
+		}
+		ev = (struct dv_event){.type = DV_EV_DIST_PINS};
+		ev.dist_pins.addr = svc->vipa;
+		ev.dist_pins.port = svc->ports[0];
+		ev.dist_pins.n = n_pins;
+		ev.dist_pins.pins = n_pins ? pins : NULL;
+		env->submit(env->ud, &ev);
+		if (!ps) {
+			struct pins_sent *ns = realloc(d->sent, (d->n_sent + 1) * sizeof(*ns));
+
+			if (!ns)
+				continue;
+			d->sent = ns;
+			ps = &d->sent[d->n_sent++];
+			*ps = (struct pins_sent){.addr = svc->vipa, .port = svc->ports[0]};
+		}
+		ps->digest = digest;
+		if (n_pins)
+			log_info("distributed VIPAs: %zu of %zu connection(s) on %s port %u go elsewhere by the table: "
+				 "sent for a takeover",
+				 n_pins, n, dv_addr_fmt(&svc->vipa, (char[DV_ADDR_STRLEN]){0}), svc->ports[0]);
+	}
+	free(peers);
+}
+
 /* ---- records for dvipactl targets ---- */
 
-static const char *target_state(const struct dv_dist_env *env, const struct target *t, size_t pi, bool reachable)
+static const char *target_state(const struct dv_dist *d, const struct dv_dist_env *env, const struct target *t,
+				const struct dv_dist_service *svc, size_t pi, bool reachable)
 {
 	if (!reachable)
 		return "no address";
@@ -676,7 +1011,13 @@ static const char *target_state(const struct dv_dist_env *env, const struct targ
 		return "not a member";
 	if (dv_engine_node_left(env->engine, t->node->id))
 		return "left";
-	return (t->ready & DV_AS_READY(pi)) ? "ready" : "not listening";
+	if (t->ready & DV_AS_READY(pi))
+		return "ready";
+	/* Known here only: other nodes see a quiesced target as not
+	 * listening (its reports say not ready). */
+	if (t->node->id == dv_engine_self(env->engine) && is_quiesced(d, &svc->vipa, svc->ports[0]))
+		return "quiesced";
+	return "not listening";
 }
 
 static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
@@ -716,7 +1057,7 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
 			dv_msgb_field_str(out->b, "node", t[k].node->name);
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
-			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], i, kk < svc->n_targets));
+			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
 			/* HOTSTANDBY: its rank; otherwise every ready target
 			 * weighs the same. */
@@ -749,6 +1090,299 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 	}
 	if (a && !found) {
 		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	return DV_R_OK;
+}
+
+/* ---- dvipactl quiesce / resume ---- */
+
+static bool distributes_port(const struct dv_conf_distribute *s, uint16_t port)
+{
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (s->ports[i] == port)
+			return true;
+	return false;
+}
+
+static void unquiesce(struct dv_dist *d, size_t i)
+{
+	d->quiesced[i] = d->quiesced[--d->n_quiesced];
+}
+
+enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       const char *node, uint16_t port, bool on, char *reason, size_t size)
+{
+	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
+	struct target t[DV_ENGINE_MAX_NODES];
+	char ab[DV_ADDR_STRLEN];
+	bool target = false;
+	size_t n;
+
+	dv_addr_fmt(a, ab);
+	if (!s) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", ab);
+		return DV_R_NOTHELD;
+	}
+	if (!d) {
+		snprintf(reason, size, "distributed VIPAs are not available on this node (see its log)");
+		return DV_R_INTERNAL;
+	}
+	/* The readiness a node reports is its own: another node's quiesce
+	 * is asked of that node's dvipad. */
+	if (node && node[0] && strcmp(node, env->conf->node) != 0) {
+		snprintf(reason, size, "node '%s' is not this node ('%s'): run the command on '%s'", node,
+			 env->conf->node, node);
+		return DV_R_BADREQ;
+	}
+	if (port && !distributes_port(s, port)) {
+		snprintf(reason, size, "port %u of %s is not distributed", port, ab);
+		return DV_R_BADREQ;
+	}
+	refresh_nodes(d, env);
+	n = targets_of(d, env, s, t);
+	for (size_t k = 0; k < n; k++)
+		target |= t[k].node->id == dv_engine_self(env->engine);
+	if (!target) {
+		snprintf(reason, size, "this node ('%s') is not a target of %s", env->conf->node, ab);
+		return DV_R_NOTHELD;
+	}
+	if (on) {
+		if (port && is_quiesced(d, a, port))
+			return DV_R_OK; /* already, by itself or with the others */
+		if (!port)		/* every port: one entry for them all */
+			for (size_t i = d->n_quiesced; i-- > 0;)
+				if (dv_addr_eq(&d->quiesced[i].addr, a))
+					unquiesce(d, i);
+		if (d->n_quiesced == MAX_QUIESCED) {
+			snprintf(reason, size, "%d ports are quiesced already on this node", MAX_QUIESCED);
+			return DV_R_LIMIT;
+		}
+		d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = port};
+		if (port)
+			log_notice("distributed VIPA %s port %u quiesced on this node: no new connections come here",
+				   ab, port);
+		else
+			log_notice("distributed VIPA %s quiesced on this node: no new connections come here", ab);
+		return DV_R_OK;
+	}
+	/* Resume: a port of an address quiesced whole keeps the others. */
+	for (size_t i = d->n_quiesced; i-- > 0;) {
+		struct quiesced q = d->quiesced[i];
+
+		if (!dv_addr_eq(&q.addr, a) || (port && q.port && q.port != port))
+			continue;
+		unquiesce(d, i);
+		for (size_t p = 0; port && !q.port && p < s->n_ports && d->n_quiesced < MAX_QUIESCED; p++)
+			if (s->ports[p] != port)
+				d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = s->ports[p]};
+	}
+	if (port)
+		log_notice("distributed VIPA %s port %u resumed on this node", ab, port);
+	else
+		log_notice("distributed VIPA %s resumed on this node", ab);
+	return DV_R_OK;
+}
+
+/* ---- dvipactl conns: the pins of the distributor's maps ---- */
+
+/*
+ * Pins one reply shows at most; the dump stops after one more. The
+ * kernel's dump of a set walks it from its start for every datagram, so
+ * its cost grows with the square of the pins dumped: all of 262,000 took
+ * 3.2 to 6.8 s here (load 11 to 12), far too long for dvipad's loop; the
+ * first 20,001 of them 18 to 52 ms.
+ */
+#define MAX_CONNS_SHOWN 20000u
+
+struct pin {
+	struct dv_addr client;
+	uint16_t client_port;
+	uint32_t mark;
+	uint64_t expires_ms;
+};
+
+static int pin_cmp(const void *x, const void *y)
+{
+	const struct pin *a = x, *b = y;
+	int c = memcmp(a->client.bytes, b->client.bytes, sizeof(a->client.bytes));
+
+	return c ? c : (int)a->client_port - (int)b->client_port;
+}
+
+/* Pins of one service as the dump gives them (struct dv_knft_elem). */
+struct pin_walk {
+	int family;
+	uint16_t port;
+	bool with_mark; /* IPv6 pins: the mark is the key's last field */
+	bool more;	/* stopped at MAX_CONNS_SHOWN */
+	struct pin *v;
+	size_t n, cap;
+};
+
+static int pin_elem(void *ud, const struct dv_knft_elem *e)
+{
+	struct pin_walk *w = ud;
+	size_t alen = w->family == AF_INET ? 4 : 16;
+	struct pin x = {.expires_ms = e->expires_ms};
+	uint16_t cport, sport;
+
+	/* address . client port . VIPA port [. mark], each field 4-aligned */
+	if (e->key_len != alen + 8 + (w->with_mark ? 4 : 0))
+		return 0;
+	memcpy(&cport, e->key + alen, 2);
+	memcpy(&sport, e->key + alen + 4, 2);
+	if (ntohs(sport) != w->port)
+		return 0;
+	x.client.family = w->family;
+	memcpy(x.client.bytes, e->key, alen);
+	x.client_port = ntohs(cport);
+	if (w->with_mark)
+		memcpy(&x.mark, e->key + alen + 8, 4);
+	else if (e->data && e->data_len == 4)
+		memcpy(&x.mark, e->data, 4);
+	if (w->n == MAX_CONNS_SHOWN) {
+		w->more = true;
+		return -E2BIG;
+	}
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? 2 * w->cap : 256;
+		struct pin *nv = realloc(w->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		w->v = nv;
+		w->cap = nc;
+	}
+	w->v[w->n++] = x;
+	return 0;
+}
+
+/* The pins of service i, sorted, the first MAX_CONNS_SHOWN of them:
+ * -errno, reason set. */
+static int list_pins(size_t i, const struct dv_dist_service *svc, struct pin_walk *pins, char *reason, size_t size)
+{
+	char set[32];
+	int r;
+
+	*pins = (struct pin_walk){.family = svc->vipa.family, .port = svc->ports[0]};
+	pins->with_mark = svc->vipa.family == AF_INET6;
+	snprintf(set, sizeof(set), "s%zu_vcrt", i);
+	r = dv_knft_elements(set, pin_elem, pins);
+	if (r == -E2BIG && pins->more)
+		r = 0;
+	if (r < 0) {
+		snprintf(reason, size, "cannot read %s of table 'netdev %s': %s", set, DV_DIST_TABLE, strerror(-r));
+		free(pins->v);
+		pins->v = NULL;
+		return r;
+	}
+	qsort(pins->v, pins->n, sizeof(*pins->v), pin_cmp);
+	return 0;
+}
+
+static int service_conns(const struct dv_dist_service *svc, const struct pin_walk *pins, struct dv_records *out)
+{
+	char ab[DV_ADDR_STRLEN], cb[DV_ADDR_STRLEN];
+	int r = 0;
+
+	dv_addr_fmt(&svc->vipa, ab);
+	for (size_t k = 0; k < pins->n && r == 0; k++) {
+		const struct pin *p = &pins->v[k];
+		/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent
+		 * a FIN or RST (or it has been idle for two hours). */
+		bool closing = p->expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
+
+		dv_records_begin(out, DV_REC_CONN);
+		dv_msgb_field_str(out->b, "addr", ab);
+		dv_msgb_field_u64(out->b, "port", svc->ports[0]);
+		dv_msgb_field_str(out->b, "client", dv_addr_fmt(&p->client, cb));
+		dv_msgb_field_u64(out->b, "client_port", p->client_port);
+		dv_msgb_field_str(out->b, "target",
+				  p->mark >= 1 && p->mark <= svc->n_targets ? svc->targets[p->mark - 1].name : "?");
+		dv_msgb_field_str(out->b, "state", closing ? "closing" : "open");
+		dv_msgb_field_u64(out->b, "expires_ms", p->expires_ms);
+		r = dv_records_emit(out);
+	}
+	return r;
+}
+
+enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			     struct dv_records *out, char *reason, size_t size)
+{
+	struct plan *p = NULL;
+	_cleanup_free_ char *shape = NULL;
+	struct pin_walk *walks;
+	enum dv_result res = DV_R_OK;
+	size_t total = 0;
+	bool found = false, steered = false, more = false;
+	char ab[DV_ADDR_STRLEN];
+	int r;
+
+	if (a && !dv_dist_find(env->conf, a)) {
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		return DV_R_NOTHELD;
+	}
+	if (!d)
+		return DV_R_OK; /* nothing distributed here: no pins */
+	refresh_nodes(d, env);
+	r = plan_build(d, env, &p);
+	if (r < 0) {
+		snprintf(reason, size, "cannot compute the table: %s", strerror(-r));
+		return DV_R_INTERNAL;
+	}
+	shape = shape_of(p);
+	/* The service numbers of the kernel's table are those of this plan
+	 * only while its shape is the one loaded. */
+	if (p->rs.n_services && (!shape || !d->shape || strcmp(shape, d->shape) != 0)) {
+		snprintf(reason, size, "table 'netdev %s' is being loaded: try again", DV_DIST_TABLE);
+		plan_free(p);
+		return DV_R_INTERNAL;
+	}
+	/* All pins first: a reply cut short would look complete. */
+	walks = calloc(p->rs.n_services ? p->rs.n_services : 1, sizeof(*walks));
+	if (!walks) {
+		plan_free(p);
+		snprintf(reason, size, "out of memory");
+		return DV_R_INTERNAL;
+	}
+	for (size_t i = 0; i < p->rs.n_services && r == 0; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+
+		if (a && !dv_addr_eq(a, &svc->vipa))
+			continue;
+		found = true;
+		if (!svc->distributing)
+			continue;
+		steered = true;
+		r = list_pins(i, svc, &walks[i], reason, size);
+		total += walks[i].n;
+		more |= walks[i].more;
+	}
+	if (r == 0 && (more || total > MAX_CONNS_SHOWN)) {
+		snprintf(reason, size, "more than %u pinned connections%s%s: dvipactl conns shows at most %u",
+			 MAX_CONNS_SHOWN, a ? " of " : "", a ? dv_addr_fmt(a, ab) : "", MAX_CONNS_SHOWN);
+		res = DV_R_LIMIT;
+	} else if (r < 0) {
+		res = DV_R_KERNEL;
+	}
+	for (size_t i = 0; res == DV_R_OK && r == 0 && i < p->rs.n_services; i++)
+		if (walks[i].v)
+			r = service_conns(&p->svc[i], &walks[i], out);
+	for (size_t i = 0; i < p->rs.n_services; i++)
+		free(walks[i].v);
+	free(walks);
+	plan_free(p);
+	if (res != DV_R_OK)
+		return res;
+	if (a && found && !steered) {
+		struct dv_vipa_info v;
+		const char *who = dv_engine_lookup(env->engine, a, &v) == 0 && v.owner
+					  ? dv_engine_node_name(env->engine, v.owner)
+					  : NULL;
+
+		snprintf(reason, size, "this node does not distribute %s%s%s%s: its pins are on the distributor",
+			 dv_addr_fmt(a, ab), who ? " (" : "", who ? who : "", who ? " does)" : "");
 		return DV_R_NOTHELD;
 	}
 	return DV_R_OK;
@@ -954,6 +1588,9 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		return;
 	}
 	apply_table(d, p);
+	load_lists(d, env, p);
+	if (d->send_due)
+		send_misplaced(d, env, p);
 	plan_free(p);
 }
 
@@ -985,6 +1622,10 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	if (!d)
 		return NULL;
 	forget_table(d);
+	for (size_t i = 0; i < d->n_lists; i++)
+		free(d->lists[i].pins);
+	free(d->lists);
+	free(d->sent);
 	dv_addrset_clear(&d->on_lo);
 	d->lo = dv_kaddr_free(d->lo);
 	d->nft = dv_knft_free(d->nft);

@@ -39,6 +39,8 @@
 #include <systemd/sd-event.h>
 
 #include "cluster.h"
+
+struct dv_sockdiag;
 #include "conf.h"
 #include "control.h"
 #include "engine.h"
@@ -62,6 +64,10 @@ struct dv_dist_env {
 	/* This node distributes a: it owns it and it is (about to be) on
 	 * the interface. */
 	bool (*owns)(void *ud, const struct dv_addr *a);
+	/* This node's established connections (NULL: none known). */
+	struct dv_sockdiag *sockdiag;
+	/* Multicast an event to the cluster (DV_EV_DIST_PINS). */
+	void (*submit)(void *ud, struct dv_event *ev);
 	void *ud;
 };
 
@@ -76,6 +82,11 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 /* Make the kernel match env: the table, lo, the ARP settings. Logs what
  * it changes and what fails. */
 void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env);
+/* A DV_EV_DIST_PINS from the stream: a target's connections that the
+ * table does not send to it. Loaded as pins into this node's table while
+ * it does not distribute their address, so that it has them the moment it
+ * takes the role over. */
+void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_event *ev);
 /* The configuration changed: read the node list again at the next sync
  * (and say again which targets cannot be reached). */
 void dv_dist_reconfigured(struct dv_dist *d);
@@ -92,8 +103,20 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 /* The statement that distributes a, or NULL. */
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a);
 /* The DV_AS_READY bits of statement s given the ports that have a
- * listener for its address (a DV_PORT_BITMAP). */
-unsigned dv_dist_ready_bits(const struct dv_conf_distribute *s, const uint8_t *listening);
+ * listener for its address (a DV_PORT_BITMAP), but for those quiesced
+ * here (d may be NULL: none). */
+unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening);
+/* QUIESCE (on) or RESUME of a's port (0: every port) on this node: no
+ * new connections to it here (its readiness reports say not ready), the
+ * existing ones go on (their pins stay). node: "" or this node's name.
+ * DV_R_OK, or a result and a reason. */
+enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			       const char *node, uint16_t port, bool on, char *reason, size_t size);
+/* CONNS: a CONN record per pin of each distributed VIPA this node
+ * distributes (a only, if not NULL), read from the kernel's pin maps.
+ * DV_R_OK, or a result and a reason. */
+enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+			     struct dv_records *out, char *reason, size_t size);
 /* What this build cannot honour in c, one "file:line: message" each to
  * errf. The number of errors. */
 unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf);

@@ -7,7 +7,9 @@
  * interface. Per distributed VIPA (a "service", named sN in the table):
  *
  *   sN_vcrt   pins, client address . port . VIPA port -> target mark, written
- *             on the SYN and refreshed by every packet (z/OS VCRT); looked
+ *             on the SYN and refreshed by every packet (z/OS VCRT), for
+ *             DV_DIST_PIN_TIMEOUT_S, DV_DIST_PIN_CLOSE_S after the client's
+ *             FIN or RST (sN_fin: the connections closing); looked
  *             up first, so later table changes never move a connection.
  *             A SYN with a pin follows it; the caller deletes the pins of a
  *             target that is gone. IPv6: a set of key . mark (nft 1.0.6
@@ -32,9 +34,18 @@
 #include "addr.h"
 #include "conf.h"
 
-#define DV_DIST_TABLE "dvipa"	   /* netdev family */
-#define DV_DIST_PIN_TIMEOUT_S 7200 /* an idle pin lasts as long as TCP's default keepalive time */
-#define DV_DIST_MAX_SERVICES 4096  /* as VIPADISTRIBUTE statements */
+#define DV_DIST_TABLE "dvipa" /* netdev family */
+/*
+ * An open connection's pin lasts this long after its client's last packet:
+ * longer than TCP's default keepalive time (7,200 s) and a few of its
+ * probe intervals (75 s), so that a connection kept up by default
+ * keepalives never loses its pin (a probe's answer may come after 7,200 s).
+ */
+#define DV_DIST_PIN_TIMEOUT_S 7500
+/* Once the client sent a FIN or RST: enough for the last ACK and a few
+ * retransmissions of the server's FIN (RTO from 200 ms, doubling). */
+#define DV_DIST_PIN_CLOSE_S 10
+#define DV_DIST_MAX_SERVICES 4096 /* as VIPADISTRIBUTE statements */
 
 enum dv_dist_fwd {
 	DV_DIST_FWD_LOCAL = 0, /* the target is this node: accept */

@@ -215,6 +215,11 @@ static int event_check(const struct dv_event *ev)
 	case DV_EV_CLIENT_GONE:
 	case DV_EV_NODE_ADMIN:
 		return ev->node == 0 ? -EINVAL : 0;
+	case DV_EV_DIST_PINS:
+		return ev->node == 0 || !family_ok(&ev->dist_pins.addr) || ev->dist_pins.port == 0 ||
+				       ev->dist_pins.n > DV_DIST_PINS_MAX || (ev->dist_pins.n && !ev->dist_pins.pins)
+			       ? -EINVAL
+			       : 0;
 	case DV_EV_ADDR_STATE:
 		return ev->node == 0 || !family_ok(&ev->addr_state.addr) ? -EINVAL : 0;
 	case DV_EV_MEMBERSHIP:
@@ -259,6 +264,14 @@ static void flush(struct dv_engine *e)
 	e->out = NULL;
 }
 
+/* Carried for dist.c (the daemon reads it from the stream), not state. */
+static int ev_dist_pins(struct dv_engine *e, const struct dv_event *ev)
+{
+	(void)e;
+	(void)ev;
+	return 0;
+}
+
 /* event_check() admits only these types. */
 static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct dv_event *ev) = {
 	[DV_EV_NODE_CONFIG] = ev_node_config,
@@ -272,6 +285,7 @@ static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct d
 	[DV_EV_MOVE] = ev_move,
 	[DV_EV_DEFINE_STATE] = ev_define_state,
 	[DV_EV_NODE_ADMIN] = ev_node_admin,
+	[DV_EV_DIST_PINS] = ev_dist_pins,
 };
 
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)

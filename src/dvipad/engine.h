@@ -61,8 +61,11 @@ enum dv_event_type {
 	DV_EV_MOVE,	       /* operator: move an active range VIPA to a node */
 	DV_EV_DEFINE_STATE,    /* operator: (de)activate a node's define of an address */
 	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
+	DV_EV_DIST_PINS,       /* a target's connections a distributor must pin (dist.c) */
 };
-#define DV_EV_LAST DV_EV_NODE_ADMIN
+#define DV_EV_LAST DV_EV_DIST_PINS
+/* Connections in one DV_EV_DIST_PINS: within DV_WIRE_MAX (19 bytes each). */
+#define DV_DIST_PINS_MAX 40000
 
 /* The part of a node's configuration the engine needs: the same on every
  * node for a given node. Allow lists stay local (authorization happens at
@@ -77,6 +80,12 @@ struct dv_node_conf {
 	const struct dv_conf_range *ranges; /* users/groups ignored */
 	size_t n_defines;
 	const struct dv_conf_define *defines;
+};
+
+/* A client of a distributed VIPA: its address and port. */
+struct dv_peer_pin {
+	struct dv_addr addr;
+	uint16_t port;
 };
 
 struct dv_event {
@@ -138,6 +147,17 @@ struct dv_event {
 			dv_nodeid_t target;
 			bool joined; /* join (true) or leave */
 		} node_admin;
+		/* Not state: the engine only checks it. Every established
+		 * connection of `node` on addr:port that the slot table
+		 * does not send to `node`, so that any node that distributes
+		 * addr pins it there; replaces the node's previous list for
+		 * addr:port. */
+		struct {
+			struct dv_addr addr;
+			uint16_t port;
+			size_t n;
+			const struct dv_peer_pin *pins; /* not copied */
+		} dist_pins;
 	};
 };
 

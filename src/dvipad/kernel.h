@@ -248,6 +248,16 @@ int dv_sockdiag_listening_ports_on(struct dv_sockdiag *s, const struct dv_addr *
  * added to ret. 0 or -errno. For WHENIDLE. */
 int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
 
+/* The peer of a connection. */
+struct dv_peer {
+	struct dv_addr addr;
+	uint16_t port;
+};
+/* Synchronous, one dump per family: the peers of the established TCP
+ * connections whose local end is a:port, the first max of them into
+ * ret[0..*ret_n). 0, -E2BIG when there were more, or -errno. */
+int dv_sockdiag_peers(struct dv_sockdiag *s, const struct dv_addr *a, uint16_t port, struct dv_peer *ret, size_t max,
+		      size_t *ret_n);
 /* Bind watch: replace the set of watched prefixes (at most 4096, -ENOSPC
  * beyond; host bits set: -EINVAL). An address inside them reported
  * bound=true stays reported until no listening TCP or UDP socket is left

@@ -8,7 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <endian.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kernel.h"
 
 #define BG_ERROR_MAX 4096
 
@@ -78,6 +85,133 @@ static int run(struct dv_knft *k, const char *text, char **ret_error)
 		*ret_error = n ? strndup(err, n) : strdup("nft failed without a message");
 	}
 	return -EIO;
+}
+
+int dv_knft_run(struct dv_knft *k, const char *text, char **ret_error)
+{
+	return run(k, text, ret_error);
+}
+
+/* ---- a set's elements over netlink ---- */
+
+#define NL_RX_SIZE (64u << 10)
+#define DUMP_TIMEOUT_MS 1000 /* between two datagrams of a dump */
+
+struct elems {
+	dv_knft_elem_fn cb;
+	void *ud;
+	int r;
+};
+
+/* Attributes of one nest by type, those above max ignored. */
+struct attrs {
+	const struct nlattr **tb;
+	unsigned max;
+};
+
+static int collect_cb(const struct nlattr *a, void *data)
+{
+	struct attrs *x = data;
+	unsigned t = mnl_attr_get_type(a);
+
+	if (t <= x->max)
+		x->tb[t] = a;
+	return MNL_CB_OK;
+}
+
+/* The bytes of an NFTA_DATA_VALUE inside nest a. */
+static const uint8_t *data_value(const struct nlattr *a, size_t *ret_len)
+{
+	const struct nlattr *tb[NFTA_DATA_MAX + 1] = {0};
+	struct attrs x = {tb, NFTA_DATA_MAX};
+
+	if (!a || mnl_attr_parse_nested(a, collect_cb, &x) < 0 || !tb[NFTA_DATA_VALUE])
+		return NULL;
+	*ret_len = mnl_attr_get_payload_len(tb[NFTA_DATA_VALUE]);
+	return mnl_attr_get_payload(tb[NFTA_DATA_VALUE]);
+}
+
+static int elem_cb(const struct nlattr *a, void *data)
+{
+	struct elems *x = data;
+	const struct nlattr *tb[NFTA_SET_ELEM_MAX + 1] = {0};
+	struct attrs at = {tb, NFTA_SET_ELEM_MAX};
+	struct dv_knft_elem e = {0};
+
+	if (mnl_attr_get_type(a) != NFTA_LIST_ELEM || mnl_attr_parse_nested(a, collect_cb, &at) < 0)
+		return MNL_CB_OK;
+	e.key = data_value(tb[NFTA_SET_ELEM_KEY], &e.key_len);
+	if (!e.key)
+		return MNL_CB_OK;
+	e.data = data_value(tb[NFTA_SET_ELEM_DATA], &e.data_len);
+	if (tb[NFTA_SET_ELEM_EXPIRATION] && mnl_attr_get_payload_len(tb[NFTA_SET_ELEM_EXPIRATION]) == 8)
+		e.expires_ms = be64toh(mnl_attr_get_u64(tb[NFTA_SET_ELEM_EXPIRATION]));
+	x->r = x->cb(x->ud, &e);
+	return x->r < 0 ? MNL_CB_STOP : MNL_CB_OK;
+}
+
+static int setelem_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elems *x = data;
+	const struct nlattr *tb[NFTA_SET_ELEM_LIST_MAX + 1] = {0};
+	struct attrs at = {tb, NFTA_SET_ELEM_LIST_MAX};
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), collect_cb, &at) < 0) {
+		x->r = -EBADMSG;
+		return MNL_CB_STOP;
+	}
+	if (tb[NFTA_SET_ELEM_LIST_ELEMENTS])
+		(void)mnl_attr_parse_nested(tb[NFTA_SET_ELEM_LIST_ELEMENTS], elem_cb, x);
+	return x->r < 0 ? MNL_CB_STOP : MNL_CB_OK;
+}
+
+int dv_knft_elements(const char *set, dv_knft_elem_fn cb, void *ud)
+{
+	struct dv_nl nl = {0};
+	struct elems x = {.cb = cb, .ud = ud};
+	uint8_t buf[512] __attribute__((aligned(8))); /* the request: a header and two names */
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *g;
+	int r = dv_nl_open(&nl, NETLINK_NETFILTER, NL_RX_SIZE, 0);
+
+	if (r < 0)
+		return r;
+	nlh = dv_nl_msg(&nl, buf, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, NLM_F_DUMP);
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = NFPROTO_NETDEV;
+	g->version = NFNETLINK_V0;
+	g->res_id = 0;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, DV_DIST_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	r = dv_nl_send(&nl, nlh, nlh->nlmsg_len);
+	/*
+	 * Read the dump here rather than with dv_nl_wait(): a walk that cb
+	 * stops must stop the dump too, and only closing the socket does
+	 * (dv_nl_wait reads to the end). The kernel dumps a datagram per
+	 * read, each walking the set from its start.
+	 */
+	while (r == 0) {
+		ssize_t len = dv_nl_recv(&nl);
+		struct pollfd pfd = {.fd = dv_nl_fd(&nl), .events = POLLIN};
+
+		if (len == -EINTR)
+			continue;
+		if (len == -EAGAIN) {
+			r = poll(&pfd, 1, DUMP_TIMEOUT_MS);
+			r = r > 0 ? 0 : r == 0 ? -ETIMEDOUT : errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		if (len < 0) {
+			r = (int)len;
+			break;
+		}
+		r = mnl_cb_run(nl.rx, (size_t)len, nlh->nlmsg_seq, nl.portid, setelem_msg_cb, &x);
+		if (r == MNL_CB_STOP)
+			break; /* NLMSG_DONE, or cb stopped */
+		r = r == MNL_CB_ERROR ? (x.r < 0 ? x.r : -errno) : 0;
+	}
+	dv_nl_close(&nl);
+	return r < 0 ? r : x.r < 0 ? x.r : 0;
 }
 
 enum text { TEXT_TABLE, TEXT_SLOTS, TEXT_INGRESS };

@@ -156,6 +156,12 @@ struct scan {
 	size_t inodes_max, n_inodes;
 	struct dv_bound_socket *firsts; /* if given: one socket per address in found, up to firsts_max */
 	size_t firsts_max, n_firsts;
+	/* if given: the peers of established connections from local port
+	 * peer_port, up to peers_max (more: peers_more) */
+	struct dv_peer *peers;
+	size_t peers_max, n_peers;
+	uint16_t peer_port;
+	bool peers_more;
 	size_t hits;
 };
 
@@ -336,6 +342,7 @@ static int diag_attr_cb(const struct nlattr *attr, void *data)
 
 struct diag_info {
 	struct dv_addr src; /* v4-mapped turned into IPv4 */
+	struct dv_addr dst; /* the peer, likewise */
 	uint8_t family;	    /* of the socket */
 	uint8_t state;
 	uint8_t timer;
@@ -362,11 +369,14 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	if (info.family == AF_INET) {
 		info.src.family = AF_INET;
 		memcpy(&info.src.v4, m->id.idiag_src, 4);
+		info.dst.family = AF_INET;
+		memcpy(&info.dst.v4, m->id.idiag_dst, 4);
 	} else if (info.family == AF_INET6) {
-		struct dv_addr a = {.family = AF_INET6};
+		struct dv_addr a = {.family = AF_INET6}, b = {.family = AF_INET6};
 
 		memcpy(&a.v6, m->id.idiag_src, 16);
-		if (addr_norm(&a, &info.src) < 0)
+		memcpy(&b.v6, m->id.idiag_dst, 16);
+		if (addr_norm(&a, &info.src) < 0 || addr_norm(&b, &info.dst) < 0)
 			return -EBADMSG;
 	} else {
 		return -EAFNOSUPPORT;
@@ -410,6 +420,15 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	}
 	if (!sc->match(sc, &info.src))
 		return 0;
+	if (sc->peers) {
+		if (info.state != ST_ESTABLISHED || info.sport != sc->peer_port)
+			return 0;
+		if (sc->n_peers == sc->peers_max)
+			sc->peers_more = true;
+		else
+			sc->peers[sc->n_peers++] = (struct dv_peer){.addr = info.dst, .port = info.dport};
+		return 0;
+	}
 	sc->hits++;
 	if (sc->inodes && info.inode && sc->n_inodes < sc->inodes_max)
 		sc->inodes[sc->n_inodes++] = info.inode;
@@ -1216,6 +1235,25 @@ static int scan_one(struct dv_sockdiag *s, const struct dv_addr *a, struct dv_ad
 	p = (struct dv_prefix){.addr = *x, .len = (uint8_t)dv_addr_maxlen(x)};
 	filters_build(s->tmp_f, &p, 1);
 	return scan_held(s, s->tmp_f, sc, stop_at_hit);
+}
+
+int dv_sockdiag_peers(struct dv_sockdiag *s, const struct dv_addr *a, uint16_t port, struct dv_peer *ret, size_t max,
+		      size_t *ret_n)
+{
+	struct dv_addr x;
+	struct scan sc = {.match = match_one, .one = &x, .peers = ret, .peers_max = max, .peer_port = port};
+	struct dv_prefix p;
+	int r;
+
+	if (!s || addr_norm(a, &x) < 0)
+		return -EINVAL;
+	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
+	filters_build(s->tmp_f, &p, 1);
+	r = scan_proto(s, s->tmp_f, IPPROTO_TCP, SF(ST_ESTABLISHED), &sc, false);
+	if (r < 0)
+		return r;
+	*ret_n = sc.n_peers;
+	return sc.peers_more ? -E2BIG : 0;
 }
 
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)

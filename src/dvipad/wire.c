@@ -495,6 +495,23 @@ static void encode_membership(struct dv_wbuf *w, const struct dv_event *ev)
 	}
 }
 
+static void encode_dist_pins(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->dist_pins.port == 0 || ev->dist_pins.n > DV_DIST_PINS_MAX || (ev->dist_pins.n && !ev->dist_pins.pins)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_addr(w, &ev->dist_pins.addr);
+	dv_w_u16(w, ev->dist_pins.port);
+	dv_w_u32(w, (uint32_t)ev->dist_pins.n);
+	for (size_t i = 0; i < ev->dist_pins.n; i++) {
+		if (ev->dist_pins.pins[i].addr.family != ev->dist_pins.addr.family)
+			w_fail(w, -EINVAL);
+		dv_w_addr(w, &ev->dist_pins.pins[i].addr);
+		dv_w_u16(w, ev->dist_pins.pins[i].port);
+	}
+}
+
 static void encode_quorum(struct dv_wbuf *w, const struct dv_event *ev)
 {
 	w_bool(w, ev->quorum.quorate);
@@ -669,6 +686,33 @@ static int decode_membership(struct dv_rbuf *r, struct dv_event *ev, void **ret_
 	return 0;
 }
 
+static int decode_dist_pins(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	struct dv_peer_pin *pins;
+	size_t n;
+
+	dv_r_addr(r, &ev->dist_pins.addr);
+	ev->dist_pins.port = dv_r_u16(r);
+	n = dv_r_count(r, DV_DIST_PINS_MAX, DV_WIRE_ADDR_MIN + 2);
+	if (r->bad)
+		return -EBADMSG;
+	pins = calloc(n ? n : 1, sizeof(*pins));
+	if (!pins)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		dv_r_addr(r, &pins[i].addr);
+		pins[i].port = dv_r_u16(r);
+		if (pins[i].addr.family != ev->dist_pins.addr.family)
+			r->bad = true;
+	}
+	if (ev->dist_pins.port == 0)
+		r->bad = true;
+	ev->dist_pins.n = n;
+	ev->dist_pins.pins = n ? pins : NULL;
+	*ret_storage = pins;
+	return 0;
+}
+
 static int decode_quorum(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
 {
 	ev->quorum.quorate = dv_r_bool(r);
@@ -716,6 +760,7 @@ static const struct event_codec {
 	[DV_EV_MOVE] = {encode_move, decode_move},
 	[DV_EV_DEFINE_STATE] = {encode_define_state, decode_define_state},
 	[DV_EV_NODE_ADMIN] = {encode_node_admin, decode_node_admin},
+	[DV_EV_DIST_PINS] = {encode_dist_pins, decode_dist_pins},
 };
 
 int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)

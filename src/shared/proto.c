@@ -344,7 +344,7 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 static bool is_request(uint16_t type)
 {
-	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_TARGETS) || type == DV_MSG_METRICS || type == DV_MSG_MONITOR;
+	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_RESUME) || type == DV_MSG_METRICS || type == DV_MSG_MONITOR;
 }
 
 /* The rules of one 32-bit attribute of a request, and why each refusal. */
@@ -378,8 +378,16 @@ static const struct request_u32_rule source_use_rule = {
 };
 
 /* What a request has seen that its struct cannot tell from a zero. */
+static const struct request_u32_rule port_rule = {
+	.min = 1,
+	.max = 65535,
+	.duplicate = "duplicate port attribute",
+	.malformed = "malformed port attribute",
+	.out_of_range = "port out of range 1..65535",
+};
+
 struct request_seen {
-	bool kind, rank, source_use;
+	bool kind, rank, source_use, port;
 };
 
 /* Each request_*() returns NULL, or why the request is refused. */
@@ -440,6 +448,9 @@ static const char *request_attrs(const struct dv_msg *m, struct dv_request *r, s
 		case DV_A_NODE:
 			why = request_node(r, v, n);
 			break;
+		case DV_A_PORT:
+			why = request_u32(&port_rule, v, n, &seen->port, &r->port);
+			break;
 		case DV_A_SOURCE_USE: {
 			uint32_t one;
 
@@ -459,6 +470,8 @@ static const char *request_attrs(const struct dv_msg *m, struct dv_request *r, s
 /* What a request of its type cannot do without. */
 static const char *request_missing(const struct dv_request *r, const struct request_seen *seen)
 {
+	if (seen->port && r->type != DV_MSG_QUIESCE && r->type != DV_MSG_RESUME)
+		return "a port is for quiesce and resume only";
 	switch (r->type) {
 	case DV_MSG_ACTIVATE:
 	case DV_MSG_RELEASE:
@@ -466,6 +479,8 @@ static const char *request_missing(const struct dv_request *r, const struct requ
 	case DV_MSG_MOVE:
 	case DV_MSG_DEACTIVATE:
 	case DV_MSG_REACTIVATE:
+	case DV_MSG_QUIESCE:
+	case DV_MSG_RESUME:
 		if (!r->has_addr)
 			return "address missing";
 		break;

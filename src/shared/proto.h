@@ -57,7 +57,10 @@ enum dv_msg_type {
 	DV_MSG_LEAVE = 10,     /* optional NODE: root only */
 	DV_MSG_JOIN = 11,      /* optional NODE: root only */
 	DV_MSG_TARGETS = 12,   /* optional ADDR: only that distributed VIPA */
-	/* (13..19 are left for requests of the distributed VIPAs.) */
+	DV_MSG_CONNS = 13,     /* optional ADDR: the pins of that distributed VIPA */
+	DV_MSG_QUIESCE = 14,   /* ADDR, optional NODE (this node only), optional PORT: root only */
+	DV_MSG_RESUME = 15,    /* ADDR, optional NODE (this node only), optional PORT: root only */
+	/* (16..19 are left for requests of the distributed VIPAs.) */
 	DV_MSG_METRICS = 20, /* OpenMetrics text as TEXT records, one a line */
 	/* Subscribe: the RESULT, then a CHANGE record (same seq) for every
 	 * change of a VIPA's owner, quorum or membership, until the client
@@ -105,6 +108,7 @@ enum dv_attr_type {
 	DV_A_SOURCE_USE = 11, /* u32 1, in an ACTIVATE: the address is wanted as a source
 			       * only: activate it if no node has it, never take it
 			       * from another node */
+	DV_A_PORT = 12,	      /* u32 1..65535: a port of a distributed VIPA */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -120,7 +124,9 @@ enum dv_rec_type {
 	DV_REC_DEFINE = 7,  /* addr, rank, moveable, trackport */
 	DV_REC_TEXT = 8,    /* text: normalized configuration, one line */
 	DV_REC_TARGET = 9,  /* addr, port, method, node, nodeid, state, ready, weight,
-			     * slots, distributor (node name) */
+			     * slots, distributor (node name), quiesced */
+	DV_REC_CONN = 10,   /* addr, port, client, client_port, target (node name),
+			     * state (open, closing), expires_ms */
 	/* time, event, then what the event has: addr, node, from, to,
 	 * origin, reason, quorate, members (see dvipactl(8) "monitor") */
 	DV_REC_CHANGE = 20,
@@ -198,6 +204,7 @@ struct dv_request {
 	uint32_t rank;		      /* 0 when absent */
 	char node[DV_PROTO_NODE_MAX]; /* "" when absent */
 	bool source_use;	      /* DV_A_SOURCE_USE (ACTIVATE only) */
+	uint32_t port;		      /* DV_A_PORT, 0 when absent */
 };
 int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char **ret_why);
 

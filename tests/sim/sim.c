@@ -279,9 +279,9 @@ static void violation(int inv, const char *fmt, ...)
 
 static const char *cause_name(int c)
 {
-	static const char *const ev[] = {"?",	    "NODE_CONFIG", "CLAIM",	   "RELEASE",
-					 "STANDBY", "CLIENT_GONE", "ADDR_STATE",   "MEMBERSHIP",
-					 "QUORUM",  "MOVE",	   "DEFINE_STATE", "NODE_ADMIN"};
+	static const char *const ev[] = {
+		"?",	      "NODE_CONFIG", "CLAIM", "RELEASE",      "STANDBY",    "CLIENT_GONE", "ADDR_STATE",
+		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS"};
 
 	if (c >= 1 && c <= DV_EV_LAST)
 		return ev[c];

@@ -16,6 +16,7 @@ replica say; a slot-table change must not move an established connection
 (its pin) while new connections follow the new table.
 """
 import os
+import re
 import subprocess
 import time
 
@@ -24,6 +25,7 @@ import pytest
 from conftest import BUILD, SERVER, Lan, figure, wait_for
 
 DIST_APPLY = BUILD / "tests" / "dist-apply"
+NFT_RUN = BUILD / "tests" / "nft-run"
 NFT_JHASH = BUILD / "tests" / "nft-jhash"
 PORT, SEED, M = 8080, 0x5EED1234, 65537
 ADDRS = {4: ("192.0.2.200", "192.0.2.100"), 6: ("2001:db8::200", "2001:db8::100")}  # VIPA, client
@@ -31,15 +33,18 @@ N_CONN = 120
 
 # Opens connections from the given source ports; prints "PORT NAME" for
 # each; with --hold, keeps the first open and echoes "ping" through it on
-# every line of stdin, printing what comes back.
+# every line of stdin, printing what comes back; with reset, closes each
+# with a RST instead of a FIN.
 CLIENT_PY = """
-import socket, sys
+import socket, struct, sys
 vipa, port, client = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 hold = sys.argv[4] == "hold"
 for sport in map(int, sys.argv[5:]):
     c = socket.create_connection((vipa, port), timeout=5, source_address=(client, sport))
     f = c.makefile("rb")
     print(sport, f.readline().decode().strip(), flush=True)
+    if sys.argv[4] == "reset":  # close with a RST
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     if hold:
         for line in sys.stdin:
             c.sendall(b"ping\\n")
@@ -149,6 +154,70 @@ def test_pin_survives_slot_change(dsr):
             held.stdin.write("x\n")
             assert held.stdout.readline().strip() == "ping"
         figure(f"IPv{family} pinned connection across a slot-table change", "20/20 messages, 0 resets")
+    finally:
+        held.kill()
+        held.wait()
+
+
+def duration_s(text):
+    """nft's "2h4m59s980ms" in seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)(ms|d|h|m|s)", text))
+
+
+def pins(d, family):
+    """{client port: seconds until its pin expires} of service 0 (IPv6:
+    a set whose elements end with the target's mark)."""
+    out = d.exec(NFT_RUN, input=f"list {'map' if family == 4 else 'set'} netdev dvipa s0_vcrt\n").stdout
+    body = out[out.index("s0_vcrt"):]
+    return {int(p): duration_s(e) for p, e in re.findall(r"\. (\d+) \. %d (?:\. \S+ )?(?:timeout \S+ )?expires (\S+)" % PORT,
+                                                        body)}
+
+
+def test_pin_timeouts(dsr):
+    """An open connection's pin lasts DV_DIST_PIN_TIMEOUT_S (7,500 s) after
+    its last packet; once the client closed (FIN, its last ACK included) or
+    reset it, DV_DIST_PIN_CLOSE_S (10 s): the map holds the open
+    connections and the last seconds' closed ones, not two hours of them."""
+    lan, hosts, family = dsr
+    vipa, caddr = ADDRS[family]
+    d, client = hosts["d"], lan.hosts["c"]
+    apply(d, hosts, vipa)
+    held = client.popen("/usr/bin/python3", "-c", CLIENT_PY, vipa, PORT, caddr, "hold", "45000",
+                        stdin=subprocess.PIPE, bufsize=1)
+    try:
+        assert held.stdout.readline().split()[0] == "45000"
+        fins, rsts = range(45100, 45110), range(45200, 45205)
+        client.exec("/usr/bin/python3", "-c", CLIENT_PY, vipa, PORT, caddr, "once", *map(str, fins))
+        client.exec("/usr/bin/python3", "-c", CLIENT_PY, vipa, PORT, caddr, "reset", *map(str, rsts))
+        # The server's FIN and the client's last ACK take a moment.
+        wait_for(lambda: all(pins(d, family).get(p, 99) <= 10 for p in fins), what="closed connections' pins shortened")
+        now = pins(d, family)
+        assert now[45000] > 7000
+        assert all(p in now and now[p] <= 10 for p in (*fins, *rsts)), now
+        # A new connection on the port of one just reset is open: its SYN
+        # forgets the old one's closing (the client has no TIME_WAIT
+        # after a RST, so the port is free at once).
+        again = client.popen("/usr/bin/python3", "-c", CLIENT_PY, vipa, PORT, caddr, "hold", str(rsts[0]),
+                             stdin=subprocess.PIPE, bufsize=1)
+        try:
+            assert again.stdout.readline().split()[0] == str(rsts[0])
+            again.stdin.write("x\n")
+            assert again.stdout.readline().strip() == "ping"
+            assert pins(d, family)[rsts[0]] > 7000
+        finally:
+            again.kill()
+            again.wait()
+        rsts = rsts[1:]
+        # They go; the open one stays (its deadline: 10 s and the
+        # kernel's garbage collection, on a loaded machine).
+        wait_for(lambda: not set(pins(d, family)) & {*fins, *rsts}, timeout=40, interval=1,
+                 what="closed connections' pins gone")
+        assert 45000 in pins(d, family)
+        held.stdin.write("x\n")
+        assert held.stdout.readline().strip() == "ping"
+        figure(f"IPv{family} pin timeouts", f"open {now[45000]:.0f} s, after FIN {max(now[p] for p in fins):.1f} s, "
+               f"after RST {max(now[p] for p in rsts):.1f} s")
     finally:
         held.kill()
         held.wait()

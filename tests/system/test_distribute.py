@@ -14,6 +14,7 @@ three hold VIPA on lo without answering ARP for it and answer the client
 directly.
 """
 import json
+import re
 import subprocess
 import time
 
@@ -267,6 +268,170 @@ def test_backup_takes_over_distribution(cluster):
         stop_servers(cluster)
 
 
+def conns(node, *args):
+    """dvipactl conns --json on node: {client port: row}."""
+    rows = json.loads(node.ctl("conns", "--json", *args).stdout)["conns"]
+    return {r["client_port"]: r for r in rows if r["client"] == CLIENT}
+
+
+def test_conns_and_quiesce(cluster):
+    """dvipactl conns lists the distributor's pins; quiesce on a target
+    (weight 0) sends new connections elsewhere while its established ones
+    go on; resume brings it back."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    try:
+        start_distribution(cluster)
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+        sports = range(52000, 52030)
+        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
+                              stdin=subprocess.PIPE, bufsize=1)
+        try:
+            line = stream.stdout.readline().split(maxsplit=1)
+            assert line and line[0] == "ready", stream.stderr.read()
+            names = dict(zip(sports, json.loads(line[1])))
+            assert "n3" in names.values(), names
+
+            # The distributor's pins: each stream, open, on its target;
+            # connections just closed, closing.
+            connect(client, range(31000, 31005))
+            rows = conns(n1, VIPA)
+            for p, name in names.items():
+                assert rows[p]["target"] == name and rows[p]["state"] == "open", rows.get(p)
+                assert rows[p]["port"] == PORT and rows[p]["addr"] == VIPA
+                assert 7000_000 < rows[p]["expires_ms"] <= 7500_000
+            closed = [rows.get(p) for p in range(31000, 31005)]
+            assert all(r and r["state"] == "closing" and r["expires_ms"] <= 10_000 for r in closed), closed
+            text = n1.ctl("conns").stdout.splitlines()
+            assert text[0].split() == ["ADDR", "PORT", "CLIENT", "CPORT", "TARGET", "STATE", "EXPIRES"]
+            assert any(line.split()[3:6] == ["52000", names[52000], "open"] for line in text[1:]), text
+            r = n2.ctl("conns", VIPA, check=False)
+            assert r.returncode == 8 and "does not distribute" in r.stderr and "n1" in r.stderr, r.stderr
+            r = n1.ctl("conns", "192.0.2.99", check=False)
+            assert r.returncode == 8 and "not distributed" in r.stderr, r.stderr
+
+            # Refusals, each naming what is wrong.
+            r = n3.ctl("quiesce", VIPA, "--node", "n1", check=False)
+            assert r.returncode == 2 and "run the command on 'n1'" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, "--port", "9999", check=False)
+            assert r.returncode == 2 and "port 9999" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, "--port", "0", check=False)
+            assert r.returncode == 2 and "not a port" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, user="daemon", check=False)
+            assert r.returncode == 5 and "only root may quiesce" in r.stderr, r.stderr
+
+            # Quiesce n3: its slots go to n1 and n2, its streams stay.
+            n3.ctl("quiesce", VIPA, "--node", "n3", "--port", str(PORT))
+            wait_for(lambda: {r["node"]: r["slots"] for r in targets(n1)}["n3"] == 0, timeout=TABLE_S,
+                     interval=0.2, what="n3 out of n1's slots")
+            rows3 = {r["node"]: r for r in targets(n3)}
+            assert rows3["n3"]["state"] == "quiesced" and rows3["n3"]["weight"] == 0
+            quiet = iter(range(53000, 53100))
+            wait_for(lambda: "n3" not in connect(client, [next(quiet) for _ in range(10)]).values(),
+                     timeout=TABLE_S, interval=0.5, what="no new connection to n3")
+            fresh = connect(client, range(53100, 53160))
+            assert "n3" not in fresh.values() and "-" not in fresh.values(), fresh
+            assert {r["target"] for p, r in conns(n1, VIPA).items() if p in names} == set(names.values())
+
+            # Resume: n3 takes new connections again.
+            # Fresh ports each try: a SYN on a port still pinned follows
+            # its pin.
+            n3.ctl("resume", VIPA)
+            again = iter(range(53200, 54000))
+            wait_for(lambda: "n3" in connect(client, [next(again) for _ in range(20)]).values(), timeout=TABLE_S,
+                     interval=0.5, what="new connections to n3 again")
+            time.sleep(0.5)  # traffic after the resume
+            stream.stdin.close()
+            result = json.loads(stream.stdout.readline())
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+            stream.wait()
+        resets = [r for r in result if r[2] is not None]
+        on_n3 = sum(1 for r in result if r[0] == "n3")
+        figure("distributed VIPA: streams across quiesce and resume of n3",
+               f"{len(result)} streams ({on_n3} on n3), {len(resets)} reset; 60 new connections while "
+               "quiesced, 0 to n3")
+        assert not resets, resets
+        assert all(r[1] > 0 for r in result)
+
+        # More pins than one reply shows: refused, saying so.
+        els = ", ".join(f"10.9.{i // 250}.{i % 250 + 1} . {1024 + i} . {PORT} : 0x1" for i in range(20001))
+        n1.ns.exec(NFT_RUN, input=f"add element netdev dvipa s0_vcrt {{ {els} }}\n")
+        r = n1.ctl("conns", check=False)
+        assert r.returncode == 9 and "more than 20000 pinned connections" in r.stderr, r.stderr
+    finally:
+        stop_servers(cluster)
+
+
+def pinned_ports(node):
+    """The client ports node's table has pins for (its map, distributor or not)."""
+    out = node.ns.exec(NFT_RUN, input="list map netdev dvipa s0_vcrt\n").stdout
+    return {int(p) for p in re.findall(r"%s \. (\d+) \. %d" % (re.escape(CLIENT), PORT), out)}
+
+
+def test_takeover_keeps_connections_the_table_moved(cluster):
+    """Streams open; then n3 is quiesced, so the table sends n3's streams
+    elsewhere; then the distributor n1 is cut off. n3 sent its connections
+    to the others when its table changed, the backup n2 pinned them before
+    it took over: none of the streams on n2 or n3 is reset."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    try:
+        start_distribution(cluster)
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+        sports = range(54000, 54030)
+        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
+                              stdin=subprocess.PIPE, bufsize=1)
+        try:
+            line = stream.stdout.readline().split(maxsplit=1)
+            assert line and line[0] == "ready", stream.stderr.read()
+            names = dict(zip(sports, json.loads(line[1])))
+            on_n3 = {p for p, n in names.items() if n == "n3"}
+            assert on_n3, names
+
+            # The table changes under n3's streams; n2 gets their pins.
+            t0 = time.monotonic()
+            n3.ctl("quiesce", VIPA)
+            wait_for(lambda: on_n3 <= pinned_ports(n2), timeout=TABLE_S, interval=0.1,
+                     what="n3's streams pinned on n2")
+            t_pins = time.monotonic() - t0
+            wait_for(lambda: {r["node"]: r["slots"] for r in targets(n1)}["n3"] == 0, timeout=TABLE_S,
+                     interval=0.2, what="n3 out of n1's slots")
+            time.sleep(0.5)  # traffic before the cut
+
+            t0 = time.monotonic()
+            cluster.lan.switch.ip("link", "set", "p-n1", "down")
+            wait_for(lambda: n2.ns.has_addr(VIPA), timeout=10, interval=0.005, what="VIPA on n2")
+            t_vipa = time.monotonic() - t0
+            fresh = iter(range(55000, 59000))
+            wait_for(lambda: "-" not in connect(client, [next(fresh)]).values(), timeout=TABLE_S, interval=0.01,
+                     what="a new connection through n2")
+            t_first = time.monotonic() - t0
+            time.sleep(1.5)  # traffic after the takeover
+            stream.stdin.close()
+            result = json.loads(stream.stdout.readline())
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+            stream.wait()
+        kept = [r for r in result if r[0] != "n1"]
+        resets = [r for r in kept if r[2] is not None]
+        figure("distributed VIPA: n3 quiesced -> its streams pinned on the backup n2", f"{t_pins * 1000:.0f} ms")
+        figure("distributed VIPA: table changed, then distributor n1 cut off: streams on n2/n3 kept",
+               f"{len(kept) - len(resets)} of {len(kept)} ({len(on_n3)} on n3, which the table no longer "
+               f"names), {len(result) - len(kept)} more were on n1; VIPA on n2 after {t_vipa * 1000:.0f} ms, "
+               f"first new connection after {t_first * 1000:.0f} ms")
+        assert not resets, resets
+        assert all(r[1] > 0 for r in kept)
+    finally:
+        stop_servers(cluster)
+
+
 def test_roundrobin_and_hotstandby(cluster):
     client = cluster.lan.hosts["c"]
     fresh = iter(range(40000, 60000))
@@ -357,3 +522,38 @@ def test_no_table_and_no_address_on_lo_left_behind(lan, dvipad):
     dvipad.write_conf()
     dvipad.start()
     assert not h.has_addr("192.0.2.10", dev="lo") and table() == ""
+
+
+def test_conns_ipv6(lan, dvipad):
+    """dvipactl conns reads IPv6 pins (a set keyed by the connection and
+    its target's mark): one node distributing to itself."""
+    h, c = lan.hosts["h"], lan.hosts["c"]
+    vipa, port = "2001:db8::2:10", 8080
+    dvipad.write_conf(extra=f"  VIPADEFINE MOVEABLE IMMEDIATE {vipa}\n"
+                            f"  VIPADISTRIBUTE DISTMETHOD BASEWLM {vipa} PORT {port} DESTIP host1\n")
+    server = h.popen("/usr/bin/python3", "-c", SERVER, "::", "host1", port)
+    try:
+        dvipad.start()
+        wait_for(lambda: h.has_addr(vipa) and h.has_addr(vipa, dev="lo"), timeout=TABLE_S,
+                 what="VIPA on eth0 and lo")
+        # Until the listener's readiness has reached the slots.
+        probe = iter(range(30000, 31000))
+        wait_for(lambda: c.exec("/usr/bin/python3", "-c", CONNECT, vipa, port, "2001:db8::100",
+                                str(next(probe))).stdout.split()[1] == "host1",
+                 timeout=TABLE_S, interval=0.2, what="a connection through the table")
+        held = c.popen("/usr/bin/python3", "-c", STREAM, vipa, port, "2001:db8::100", "46000", "46001",
+                       stdin=subprocess.PIPE, bufsize=1)
+        try:
+            assert held.stdout.readline().split()[0] == "ready"
+            c.exec("/usr/bin/python3", "-c", CONNECT, vipa, port, "2001:db8::100", "46100")
+            rows = {r["client_port"]: r for r in json.loads(dvipad.ctl("conns", "--json", vipa).stdout)["conns"]}
+            for p in (46000, 46001):
+                assert rows[p]["client"] == "2001:db8::100" and rows[p]["target"] == "host1", rows[p]
+                assert rows[p]["state"] == "open" and rows[p]["port"] == port and rows[p]["addr"] == vipa
+            assert rows[46100]["state"] == "closing" and rows[46100]["expires_ms"] <= 10_000, rows[46100]
+        finally:
+            held.kill()
+            held.wait()
+    finally:
+        server.kill()
+        server.wait()

@@ -177,6 +177,15 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 		assert_int_equal(a->node_admin.target, b->node_admin.target);
 		assert_int_equal(a->node_admin.joined, b->node_admin.joined);
 		break;
+	case DV_EV_DIST_PINS:
+		assert_true(dv_addr_eq(&a->dist_pins.addr, &b->dist_pins.addr));
+		assert_int_equal(a->dist_pins.port, b->dist_pins.port);
+		assert_int_equal(a->dist_pins.n, b->dist_pins.n);
+		for (size_t i = 0; i < a->dist_pins.n; i++) {
+			assert_true(dv_addr_eq(&a->dist_pins.pins[i].addr, &b->dist_pins.pins[i].addr));
+			assert_int_equal(a->dist_pins.pins[i].port, b->dist_pins.pins[i].port);
+		}
+		break;
 	}
 }
 
@@ -387,6 +396,16 @@ static void test_roundtrip_requests(void **state)
 		ev.node_admin.seq = (uint32_t)i;
 		ev.node_admin.target = i == 4 ? UINT32_MAX : 1 + (dv_nodeid_t)i;
 		ev.node_admin.joined = i % 2;
+		roundtrip(&ev, true);
+
+		/* A target's connections to pin, none to several. */
+		struct dv_peer_pin pins[3] = {{A(addrs[i]), 1}, {A(addrs[i]), 40000}, {A(addrs[i]), 65535}};
+
+		ev = (struct dv_event){.type = DV_EV_DIST_PINS, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.dist_pins.addr = A(addrs[i]);
+		ev.dist_pins.port = i == 0 ? 1 : 8080;
+		ev.dist_pins.n = i % 4;
+		ev.dist_pins.pins = ev.dist_pins.n ? pins : NULL;
 		roundtrip(&ev, true);
 	}
 }
