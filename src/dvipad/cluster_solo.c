@@ -53,6 +53,11 @@ static int item_copy(struct solo_item *it, const struct dv_event *ev)
 		it->ev.membership.nodes = it->data;
 		return ev->membership.n && !it->data ? -ENOMEM : 0;
 	}
+	if (ev->type == DV_EV_DIST_PINS) {
+		it->data = memdup_n(ev->dist_pins.pins, ev->dist_pins.n, sizeof(*ev->dist_pins.pins));
+		it->ev.dist_pins.pins = it->data;
+		return ev->dist_pins.n && !it->data ? -ENOMEM : 0;
+	}
 	if (ev->type != DV_EV_NODE_CONFIG)
 		return 0;
 	rsize = nc->n_ranges * sizeof(*nc->ranges);
