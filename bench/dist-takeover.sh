@@ -12,6 +12,7 @@
 # default build-dev; the system tests' own variable). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
 ROUNDS=${ROUNDS:-5}
 export DVIPA_BUILD=${DVIPA_BUILD:-$PWD/build-dev}
 [ -x "$DVIPA_BUILD/dvipad" ] || { echo "dist-takeover.sh: no dvipad in $DVIPA_BUILD (build it first)" >&2; exit 2; }

@@ -28,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+./scripts/install-deps.sh || setup_failed "scripts/install-deps.sh failed"
 bench_build build-dist enabled
 require "$B/tcp-rate" "$B/tests/dist-apply" "$B/tests/nft-run" haproxy
 ROUNDS=${ROUNDS:-3}

@@ -9,7 +9,7 @@ libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev libmicrohttpd-dev python3 python3-pytest python3-prometheus-client iproute2 tcpdump iputils-ping
 netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
 libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev bash-completion
-debhelper lintian fakeroot systemd-container"
+debhelper lintian fakeroot systemd-container haproxy stress-ng"
 
 missing=""
 for p in $PKGS; do
@@ -24,7 +24,7 @@ if [ -n "$missing" ]; then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	# The test servers (nginx, vsftpd) must not start as system services
+	# The test and bench servers (nginx, vsftpd, haproxy) must not start as system services
 	# when installed: the tests run their own instances in namespaces.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
