@@ -51,6 +51,7 @@ struct slot {
 	uint16_t own_dels;
 	uint32_t seen;	  /* sync generation in which a dump showed it */
 	uint64_t expires; /* CLOCK_MONOTONIC usec: the end of the lifetime we gave it */
+	uint32_t life_s;  /* that lifetime */
 };
 
 /* One address of a refresh pass, with the end of its lifetime. */
@@ -82,6 +83,7 @@ struct dv_kaddr {
 	size_t pass_n, pass_pos;
 	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
 	uint64_t pass_cpu;   /* thread CPU usec the pass has taken so far */
+	uint64_t next_at;    /* CLOCK_MONOTONIC usec: the next pass, when none is under way */
 	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
 
 	char *tx;
@@ -239,6 +241,8 @@ static uint64_t lease_end(const struct dv_kaddr *k, uint64_t sent)
 	return sent + (uint64_t)k->lease_cur * 1000000;
 }
 
+static void slot_leased(struct dv_kaddr *k, struct slot *s, uint64_t sent);
+
 /* On success, *s (if any) learns when the lifetime it now has ends. */
 static int send_add(struct dv_kaddr *k, const struct dv_addr *a, struct slot *s)
 {
@@ -248,7 +252,7 @@ static int send_add(struct dv_kaddr *k, const struct dv_addr *a, struct slot *s)
 
 	r = dv_nl_request(&k->req, nlh, NULL, NULL);
 	if (r == 0 && s)
-		s->expires = lease_end(k, sent);
+		slot_leased(k, s, sent);
 	return r;
 }
 
@@ -451,7 +455,7 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 			s = slot_insert(k, &x->a);
 			set_desired(k, s, true);
 			s->seen = k->gen;
-			s->expires = lease_end(k, sent);
+			slot_leased(k, s, sent);
 			continue;
 		}
 		/* Not in the desired set: the monitor ignores its removal. */
@@ -568,6 +572,35 @@ static uint64_t refresh_usec(const struct dv_kaddr *k)
 	return (uint64_t)k->lease_cur * 1000000 / 3;
 }
 
+/* When an address wants its refresh: a third into its lifetime. */
+static uint64_t slot_due(const struct slot *s)
+{
+	return s->expires - (uint64_t)s->life_s * 2000000 / 3;
+}
+
+static void refresh_at(struct dv_kaddr *k, uint64_t at)
+{
+	k->next_at = at;
+	(void)sd_event_source_set_time_accuracy(k->refresh_src, refresh_usec(k) / 10);
+	(void)sd_event_source_set_time(k->refresh_src, at);
+	(void)sd_event_source_set_enabled(k->refresh_src, SD_EVENT_ONESHOT);
+}
+
+/*
+ * *s got a lifetime from a request sent at `sent`. The next pass must come
+ * by the time it is due: a lifetime shorter than the one the pass was
+ * planned for (the lease fell back to LEASE as the set shrank, measured:
+ * a pass 102 s away, 10,098 addresses given 30 s lapsed). During a pass
+ * the pass's end plans the next one from every address.
+ */
+static void slot_leased(struct dv_kaddr *k, struct slot *s, uint64_t sent)
+{
+	s->expires = lease_end(k, sent);
+	s->life_s = k->lease_cur;
+	if (!k->pass && k->refresh_src && slot_due(s) < k->next_at)
+		refresh_at(k, slot_due(s));
+}
+
 /*
  * The lifetime for the next pass, from what this one cost (lease.h): a pass
  * over n IPv4 addresses costs the kernel O(n^2) (inet_rtm_newaddr walks the
@@ -655,7 +688,7 @@ static bool refresh_slice(struct dv_kaddr *k)
 		 * slot (no callbacks). */
 		for (unsigned j = 0; r == 0 && j < n; j++)
 			if (errs[j] == 0)
-				batch[j]->expires = lease_end(k, tb);
+				slot_leased(k, batch[j], tb);
 		t = dv_mono_us();
 		/*
 		 * An IPv6 RTM_NEWADDR, even one that only changes the lifetime,
@@ -708,16 +741,21 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		/* More to do: go on after the loop has seen to other events. */
 		(void)sd_event_source_set_time_accuracy(src, 1);
 		(void)sd_event_source_set_time_relative(src, 0);
+		(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	} else {
+		struct slot *s;
+
 		k->pass = dv_mfree(k->pass);
-		/* A third of the lifetime this pass gave from its start, at once
-		 * if it overran; the next pass gives the adapted one. */
-		next = k->pass_start + refresh_usec(k);
-		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
-		(void)sd_event_source_set_time(src, next);
 		adapt_lease(k);
+		/* A third of the lifetime from this pass's start (at once if it
+		 * overran), or earlier if an address given a shorter lifetime
+		 * (before the lease grew, or added meanwhile) is due. */
+		next = k->pass_start + refresh_usec(k);
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			if (s->desired && slot_due(s) < next)
+				next = slot_due(s);
+		refresh_at(k, next);
 	}
-	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -830,8 +868,8 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 		set_error(k, r);
 		goto fail;
 	}
-	r = sd_event_add_time_relative(ev, &k->refresh_src, CLOCK_MONOTONIC, refresh_usec(k), refresh_usec(k) / 10,
-				       on_refresh, k);
+	k->next_at = dv_mono_us() + refresh_usec(k);
+	r = sd_event_add_time(ev, &k->refresh_src, CLOCK_MONOTONIC, k->next_at, refresh_usec(k) / 10, on_refresh, k);
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_priority(k->refresh_src, DV_PRIO_KERNEL);
@@ -920,7 +958,7 @@ int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a)
 		return r;
 	}
 	s = slot_insert(k, a);
-	s->expires = lease_end(k, t0);
+	slot_leased(k, s, t0);
 	set_desired(k, s, true);
 	return 0;
 }
