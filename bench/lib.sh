@@ -192,7 +192,9 @@ stats() {
 
 # measure_event NS ADDR BANNER COMMAND...: start the prober in namespace NS,
 # run COMMAND (the event) and print the ms from the event until a connect
-# to ADDR:8080 is answered with BANNER. The prober is running before the
+# to ADDR:8080 is answered with BANNER. With PROBE_KILL=PID, the prober
+# itself sends SIGKILL to PID as the event (tcp-probe -k), timed from the
+# signal; COMMAND runs after it (true, if nothing else). The prober is running before the
 # event; the event time is taken just before COMMAND. Returns 1 (printing
 # what it got, if anything) when the prober does not start, COMMAND fails
 # or no answer comes within 15 s.
@@ -201,7 +203,11 @@ measure_event() {
 	shift 3
 	rm -f "$TMP/pin" "$TMP/pout"
 	mkfifo "$TMP/pin" "$TMP/pout" || return 1
-	ip netns exec "$ns" "$PROBE" -T 15000 "$addr" 8080 "$banner" - <"$TMP/pin" >"$TMP/pout" &
+	# The prober stands for a client on another host: real-time (FIFO 1),
+	# so that CPU hogs on this machine (bench/cluster.sh HOGS) delay the
+	# failover it measures, not its own reading of the answer.
+	ip netns exec "$ns" chrt -f 1 "$PROBE" -T 15000 ${PROBE_KILL:+-k "$PROBE_KILL"} "$addr" 8080 "$banner" - \
+		<"$TMP/pin" >"$TMP/pout" &
 	pid=$!
 	# Both ends are opened by the shell for the prober before it runs, so
 	# these opens do not block even if the prober fails at once.

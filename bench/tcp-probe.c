@@ -3,7 +3,7 @@
  * tcp-probe: time from an event until a TCP server with the expected banner
  * answers on an address, for the failover benchmarks.
  *
- *   tcp-probe [-i INTERVAL_US] [-t ATTEMPT_MS] [-T TOTAL_MS] ADDR PORT BANNER START
+ *   tcp-probe [-i INTERVAL_US] [-t ATTEMPT_MS] [-T TOTAL_MS] [-k PID] ADDR PORT BANNER START
  *
  * START is the event time in nanoseconds of CLOCK_REALTIME (`date +%s%N`),
  * "now", or "-": print "ready", then read START from a line on stdin and
@@ -16,6 +16,12 @@
  * Prints the milliseconds from START to the moment the successful attempt's
  * connect completed, and exits 0; prints "timeout" and exits 2 after TOTAL_MS
  * (default 10000).
+ *
+ * With -k PID the event is the prober's own: once START is read, it sends
+ * SIGKILL to PID, and the time just before that replaces START. Run at a
+ * real-time priority beside CPU hogs, this times the failover from the
+ * signal itself, not from a shell that may wait tens of ms for a CPU
+ * between taking the time and sending it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* ppoll */
@@ -26,6 +32,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +61,7 @@ static int64_t now_ns(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: tcp-probe [-i INTERVAL_US] [-t ATTEMPT_MS] [-T TOTAL_MS] "
+	fprintf(stderr, "usage: tcp-probe [-i INTERVAL_US] [-t ATTEMPT_MS] [-T TOTAL_MS] [-k PID] "
 			"ADDR PORT BANNER START|now|-\n");
 	exit(64);
 }
@@ -110,9 +117,10 @@ int main(int argc, char **argv)
 	int64_t start, next, end;
 	const char *banner;
 	size_t blen;
+	long victim = 0;
 	int opt, i;
 
-	while ((opt = getopt(argc, argv, "i:t:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:t:T:k:")) != -1) {
 		switch (opt) {
 		case 'i':
 			interval = parse_num(optarg) * 1000;
@@ -122,6 +130,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			total = parse_num(optarg) * 1000000;
+			break;
+		case 'k':
+			victim = parse_num(optarg);
 			break;
 		default:
 			usage();
@@ -140,6 +151,13 @@ int main(int argc, char **argv)
 		slots[i].fd = -1;
 
 	start = parse_start(argv[optind + 3]);
+	if (victim) {
+		start = now_ns();
+		if (kill((pid_t)victim, SIGKILL) < 0) {
+			perror("kill");
+			return 1;
+		}
+	}
 	next = now_ns();
 	end = start + total;
 

@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "hashtab.h"
+#include "lease.h"
 #include "prio.h"
 
 #define KADDR_MAX 65536		  /* desired addresses */
@@ -41,10 +42,6 @@
 #define DUMP_RETRIES 5
 #define MON_BURST 64	/* datagrams per wake-up, so the loop is not starved */
 #define SLICE_USEC 1000 /* refresh work per loop iteration */
-/* The refresh may take 1/REFRESH_SHARE of a core: a lifetime is at least
- * 3 * REFRESH_SHARE times the CPU time of the last pass. */
-#define REFRESH_SHARE 100
-#define LEASE_MAX 86400 /* the longest LEASE the configuration accepts */
 
 struct slot {
 	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
@@ -52,7 +49,15 @@ struct slot {
 	/* RTM_DELADDRs we issued whose notification the monitor has not read
 	 * yet: those are ours, not someone else's removal. */
 	uint16_t own_dels;
-	uint32_t seen; /* sync generation in which a dump showed it */
+	uint32_t seen;	  /* sync generation in which a dump showed it */
+	uint64_t expires; /* CLOCK_MONOTONIC usec: the end of the lifetime we gave it */
+	uint32_t life_s;  /* that lifetime */
+};
+
+/* One address of a refresh pass, with the end of its lifetime. */
+struct pass_item {
+	uint64_t expires;
+	struct dv_addr a;
 };
 
 struct dv_kaddr {
@@ -60,8 +65,9 @@ struct dv_kaddr {
 	struct dv_nl req, mon;
 	int ifindex;
 	uint8_t mac[6];
-	unsigned lease_s;   /* configured: the shortest lifetime */
-	unsigned lease_cur; /* the lifetime addresses are given now */
+	unsigned lease_s;	    /* configured: the shortest lifetime */
+	unsigned lease_cur;	    /* the lifetime addresses are given now */
+	struct dv_lease_cost model; /* the last pass over DV_LEASE_MODEL_MIN or more */
 	const struct dv_kaddr_ops *ops;
 	void *ud;
 	sd_event_source *mon_src, *refresh_src;
@@ -71,11 +77,14 @@ struct dv_kaddr {
 	size_t n_desired;
 	uint32_t gen;
 
-	/* The refresh pass under way: a snapshot worked off in slices. */
-	struct dv_addr *pass;
+	/* The refresh pass under way: a snapshot worked off in slices, the
+	 * lifetimes that end first first. */
+	struct pass_item *pass;
 	size_t pass_n, pass_pos;
 	uint64_t pass_start; /* CLOCK_MONOTONIC usec */
 	uint64_t pass_cpu;   /* thread CPU usec the pass has taken so far */
+	uint64_t next_at;    /* CLOCK_MONOTONIC usec: the next pass, when none is under way */
+	size_t pass_set;     /* addresses held when the pass began (it refreshes those due) */
 	unsigned batch;	     /* requests per sendmsg, adapted to the kernel's speed */
 
 	char *tx;
@@ -226,11 +235,26 @@ static struct nlmsghdr *put_addr_msg(struct dv_kaddr *k, char *buf, uint16_t typ
 	return nlh;
 }
 
-static int send_add(struct dv_kaddr *k, const struct dv_addr *a)
+/* The end of the lifetime a request sent at `sent` gives: the kernel
+ * starts it when it handles the request, no earlier. */
+static uint64_t lease_end(const struct dv_kaddr *k, uint64_t sent)
+{
+	return sent + (uint64_t)k->lease_cur * 1000000;
+}
+
+static void slot_leased(struct dv_kaddr *k, struct slot *s, uint64_t sent);
+
+/* On success, *s (if any) learns when the lifetime it now has ends. */
+static int send_add(struct dv_kaddr *k, const struct dv_addr *a, struct slot *s)
 {
 	const struct nlmsghdr *nlh = put_addr_msg(k, k->tx, RTM_NEWADDR, a, dv_addr_maxlen(a));
+	uint64_t sent = dv_mono_us();
+	int r;
 
-	return dv_nl_request(&k->req, nlh, NULL, NULL);
+	r = dv_nl_request(&k->req, nlh, NULL, NULL);
+	if (r == 0 && s)
+		slot_leased(k, s, sent);
+	return r;
 }
 
 static bool del_ok(int r)
@@ -407,7 +431,7 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 			s->seen = k->gen;
 			if (reconcile) {
 				/* Restart the lease of what we already own. */
-				r = send_add(k, &x->a);
+				r = send_add(k, &x->a, s);
 				if (r < 0) {
 					set_error(k, r);
 					if (result == 0)
@@ -420,7 +444,9 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 			continue;
 		if (host && keep && keep(ud, &x->a) && k->n_desired < KADDR_MAX && slots_reserve(k) == 0) {
 			/* Adopt: a fresh lease now, refreshed from here on. */
-			r = send_add(k, &x->a);
+			uint64_t sent = dv_mono_us();
+
+			r = send_add(k, &x->a, NULL);
 			if (r < 0) {
 				set_error(k, r);
 				if (result == 0)
@@ -430,6 +456,7 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 			s = slot_insert(k, &x->a);
 			set_desired(k, s, true);
 			s->seen = k->gen;
+			slot_leased(k, s, sent);
 			continue;
 		}
 		/* Not in the desired set: the monitor ignores its removal. */
@@ -459,7 +486,7 @@ static int sync_addrs(struct dv_kaddr *k, bool reconcile, bool (*keep)(void *ud,
 
 		if (!s || !s->desired)
 			continue;
-		r = send_add(k, &missing[i]);
+		r = send_add(k, &missing[i], s);
 		if (r < 0)
 			set_error(k, r);
 		if (k->ops && k->ops->readded)
@@ -504,7 +531,7 @@ static void on_deladdr(struct dv_kaddr *k, const struct nlmsghdr *nlh)
 	}
 	if (!s->desired)
 		return;
-	r = send_add(k, &info.a);
+	r = send_add(k, &info.a, s);
 	if (r < 0)
 		set_error(k, r);
 	if (k->ops && k->ops->readded)
@@ -546,29 +573,89 @@ static uint64_t refresh_usec(const struct dv_kaddr *k)
 	return (uint64_t)k->lease_cur * 1000000 / 3;
 }
 
+/* When an address wants its refresh: a third into its lifetime. */
+static uint64_t slot_due(const struct slot *s)
+{
+	return s->expires - (uint64_t)s->life_s * 2000000 / 3;
+}
+
+static void refresh_at(struct dv_kaddr *k, uint64_t at)
+{
+	k->next_at = at;
+	(void)sd_event_source_set_time_accuracy(k->refresh_src, refresh_usec(k) / 10);
+	(void)sd_event_source_set_time(k->refresh_src, at);
+	(void)sd_event_source_set_enabled(k->refresh_src, SD_EVENT_ONESHOT);
+}
+
 /*
- * The lifetime for the next pass, from what this one cost. Refreshing an
- * IPv4 address costs the kernel a walk of the interface's address list
- * (inet_rtm_newaddr -> find_matching_ifa), so a pass costs O(n^2): at
- * 65,536 addresses, seconds of CPU. Rather than spend a core on it, the
- * lifetime grows until the refresh takes 1/REFRESH_SHARE of one. And a
- * pass must end within a third of the lifetime, or on a starved machine
- * addresses would lapse while held (measured: hundreds of 7,800 with
- * LEASE 30 at load 20). With few addresses it stays the configured LEASE
- * (dvipad(8)).
+ * *s got a lifetime from a request sent at `sent`. The next pass must come
+ * by the time it is due: a lifetime shorter than the one the pass was
+ * planned for (the lease fell back to LEASE as the set shrank, measured:
+ * a pass 102 s away, 10,098 addresses given 30 s lapsed). During a pass
+ * the pass's end plans the next one from every address.
+ */
+static void slot_leased(struct dv_kaddr *k, struct slot *s, uint64_t sent)
+{
+	s->expires = lease_end(k, sent);
+	s->life_s = k->lease_cur;
+	if (!k->pass && k->refresh_src && slot_due(s) < k->next_at)
+		refresh_at(k, slot_due(s));
+}
+
+/*
+ * The lifetime for the next pass, from what this one cost (lease.h): a pass
+ * over n IPv4 addresses costs the kernel O(n^2) (inet_rtm_newaddr walks the
+ * interface's address list), at 65,536 seconds of CPU. Rather than spend a
+ * core on it, the lifetime grows until the refresh takes 1/DV_LEASE_SHARE
+ * of one, and a pass ends within a third of the lifetime, or on a starved
+ * machine addresses would lapse while held (measured: hundreds of 7,800
+ * with LEASE 30 at load 20). With few addresses it stays the configured
+ * LEASE (dvipad(8)).
  */
 static void adapt_lease(struct dv_kaddr *k)
 {
-	uint64_t wall_us = dv_mono_us() - k->pass_start;
-	uint64_t cpu = k->pass_cpu * 3 * REFRESH_SHARE, wall = wall_us * 3;
-	uint64_t want = ((cpu > wall ? cpu : wall) + 999999) / 1000000;
-	unsigned lease = want < k->lease_s ? k->lease_s : want > LEASE_MAX ? LEASE_MAX : (unsigned)want;
+	struct dv_lease_cost pass = {.n = k->pass_n, .cpu_us = k->pass_cpu, .wall_us = dv_mono_us() - k->pass_start};
+	unsigned lease, last;
 
+	/* A pass refreshes the addresses that are due; each cost a walk of
+	 * all pass_set, so a pass over all would have cost pass_set / n
+	 * times as much. */
+	if (pass.n && k->pass_set > pass.n) {
+		pass.cpu_us = pass.cpu_us * k->pass_set / pass.n;
+		pass.wall_us = pass.wall_us * k->pass_set / pass.n;
+		pass.n = k->pass_set;
+	}
+	if (k->pass_n >= DV_LEASE_MODEL_MIN)
+		k->model = pass;
+	/* What this pass cost, and what the model says of the set as it is
+	 * now (it may have grown or shrunk meanwhile). */
+	last = dv_lease_for(k->lease_s, &pass, pass.n);
+	lease = dv_lease_for(k->lease_s, &k->model, k->n_desired);
+	if (last > lease)
+		lease = last;
 	if (lease == k->lease_cur)
 		return;
 	k->lease_cur = lease;
 	if (k->ops && k->ops->lease_changed)
-		k->ops->lease_changed(k->ud, lease, k->pass_n, k->pass_cpu, wall_us);
+		k->ops->lease_changed(k->ud, lease, pass.n, pass.cpu_us, pass.wall_us);
+}
+
+/*
+ * An address joins a set of n: it gets the lifetime a pass over n needs.
+ * Waiting for the next pass to find out is too late while the set grows
+ * fast (lease.h). A quarter more than needed, so that a growing set
+ * raises it (and logs it) a few times, not once per address.
+ */
+static void lease_for_growth(struct dv_kaddr *k, size_t n)
+{
+	unsigned want = dv_lease_for(k->lease_s, &k->model, n);
+
+	if (want <= k->lease_cur)
+		return;
+	want += want / 4;
+	k->lease_cur = want > DV_LEASE_MAX && k->lease_s <= DV_LEASE_MAX ? DV_LEASE_MAX : want;
+	if (k->ops && k->ops->lease_changed)
+		k->ops->lease_changed(k->ud, k->lease_cur, k->model.n, k->model.cpu_us, k->model.wall_us);
 }
 
 /* Re-send NEWADDR for the next addresses of the pass, for about
@@ -576,6 +663,7 @@ static void adapt_lease(struct dv_kaddr *k)
 static bool refresh_slice(struct dv_kaddr *k)
 {
 	uint64_t t0 = dv_mono_us(), cpu0 = dv_thread_cpu_us(), t;
+	struct slot *batch[BATCH_MAX];
 	int errs[BATCH_MAX];
 
 	do {
@@ -586,8 +674,8 @@ static bool refresh_slice(struct dv_kaddr *k)
 		int r;
 
 		for (; k->pass_pos < k->pass_n && n < k->batch; k->pass_pos++) {
-			const struct dv_addr *a = &k->pass[k->pass_pos];
-			const struct slot *sl = slot_find(k, a);
+			const struct dv_addr *a = &k->pass[k->pass_pos].a;
+			struct slot *sl = slot_find(k, a);
 			const struct nlmsghdr *nlh;
 
 			/* Removed since the snapshot. */
@@ -595,7 +683,8 @@ static bool refresh_slice(struct dv_kaddr *k)
 				continue;
 			nlh = put_addr_msg(k, k->tx + len, RTM_NEWADDR, a, dv_addr_maxlen(a));
 			len += nlh->nlmsg_len;
-			n++;
+			errs[n] = -ETIMEDOUT;
+			batch[n++] = sl;
 		}
 		if (!n)
 			break;
@@ -604,6 +693,11 @@ static bool refresh_slice(struct dv_kaddr *k)
 			r = dv_nl_wait(&k->req, first, n, NULL, NULL, errs);
 		if (r < 0)
 			set_error(k, r);
+		/* Nothing runs between the send and here that could free a
+		 * slot (no callbacks). */
+		for (unsigned j = 0; r == 0 && j < n; j++)
+			if (errs[j] == 0)
+				slot_leased(k, batch[j], tb);
 		t = dv_mono_us();
 		/*
 		 * An IPv6 RTM_NEWADDR, even one that only changes the lifetime,
@@ -620,6 +714,13 @@ static bool refresh_slice(struct dv_kaddr *k)
 	return k->pass_pos >= k->pass_n;
 }
 
+static int pass_item_cmp(const void *x, const void *y)
+{
+	const struct pass_item *a = x, *b = y;
+
+	return a->expires < b->expires ? -1 : a->expires > b->expires;
+}
+
 static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	struct dv_kaddr *k = userdata;
@@ -632,29 +733,45 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 		k->pass_start = dv_mono_us();
 		k->pass_cpu = 0;
 		k->pass_n = k->pass_pos = 0;
+		k->pass_set = k->n_desired;
 		k->pass = calloc(k->n_desired ? k->n_desired : 1, sizeof(*k->pass));
 		if (k->pass) {
+			/* Only what is due before a third of LEASE from now: an
+			 * address given a long lifetime a moment ago (a growing
+			 * set) waits for a later pass, planned from its own due
+			 * time. Refreshing all of them at every pass cost minutes
+			 * of CPU at 65,536, with clients waiting (measured). */
+			uint64_t horizon = k->pass_start + (uint64_t)k->lease_s * 1000000 / 3;
 			struct slot *s;
 
 			DV_HASHTAB_FOREACH(s, &k->slots)
-				if (s->desired)
-					k->pass[k->pass_n++] = s->a;
+				if (s->desired && slot_due(s) <= horizon)
+					k->pass[k->pass_n++] = (struct pass_item){.expires = s->expires, .a = s->a};
+			/* A pass that takes longer than the last one (a grown set,
+			 * a loaded machine) reaches the oldest lifetimes first,
+			 * not in the table's order. */
+			qsort(k->pass, k->pass_n, sizeof(*k->pass), pass_item_cmp);
 		}
 	}
 	if (k->pass && !refresh_slice(k)) {
 		/* More to do: go on after the loop has seen to other events. */
 		(void)sd_event_source_set_time_accuracy(src, 1);
 		(void)sd_event_source_set_time_relative(src, 0);
+		(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	} else {
+		struct slot *s;
+
 		k->pass = dv_mfree(k->pass);
-		/* A third of the lifetime this pass gave from its start, at once
-		 * if it overran; the next pass gives the adapted one. */
-		next = k->pass_start + refresh_usec(k);
-		(void)sd_event_source_set_time_accuracy(src, refresh_usec(k) / 10);
-		(void)sd_event_source_set_time(src, next);
 		adapt_lease(k);
+		/* A third of the lifetime from this pass's start (at once if it
+		 * overran), or earlier if an address given a shorter lifetime
+		 * (before the lease grew, or added meanwhile) is due. */
+		next = k->pass_start + refresh_usec(k);
+		DV_HASHTAB_FOREACH(s, &k->slots)
+			if (s->desired && slot_due(s) < next)
+				next = slot_due(s);
+		refresh_at(k, next);
 	}
-	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -767,8 +884,8 @@ int dv_kaddr_open(sd_event *ev, const char *ifname, unsigned lease_s, const stru
 		set_error(k, r);
 		goto fail;
 	}
-	r = sd_event_add_time_relative(ev, &k->refresh_src, CLOCK_MONOTONIC, refresh_usec(k), refresh_usec(k) / 10,
-				       on_refresh, k);
+	k->next_at = dv_mono_us() + refresh_usec(k);
+	r = sd_event_add_time(ev, &k->refresh_src, CLOCK_MONOTONIC, k->next_at, refresh_usec(k) / 10, on_refresh, k);
 	if (r < 0)
 		goto fail;
 	(void)sd_event_source_set_priority(k->refresh_src, DV_PRIO_KERNEL);
@@ -832,6 +949,7 @@ bool dv_kaddr_installed(const struct dv_kaddr *k, const struct dv_addr *a)
 
 int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a)
 {
+	uint64_t t0;
 	struct slot *s;
 	int r;
 
@@ -847,12 +965,17 @@ int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a)
 		set_error(k, r);
 		return r;
 	}
-	r = send_add(k, a);
+	if (!(s && s->desired))
+		lease_for_growth(k, k->n_desired + 1);
+	t0 = dv_mono_us();
+	r = send_add(k, a, NULL);
 	if (r < 0) {
 		set_error(k, r);
 		return r;
 	}
-	set_desired(k, slot_insert(k, a), true);
+	s = slot_insert(k, a);
+	slot_leased(k, s, t0);
+	set_desired(k, s, true);
 	return 0;
 }
 

@@ -510,6 +510,57 @@ def test_address_lifetime_is_what_dvipad_says(lan, tmp_path):
         d.cleanup()
 
 
+def test_no_lapse_after_the_lease_falls_back(lan, tmp_path):
+    """The refresh is planned from every address's own lifetime (issue 15):
+    thousands of addresses lengthen the lifetime; once they are released
+    the lifetime falls back to LEASE, and addresses added then, with that
+    short lifetime, must be refreshed in time. The pass after the release
+    used to be planned a third of the long lifetime away: they lapsed."""
+    from conftest import BUILD, Dvipad
+    host = lan.hosts["h"]
+    count, lease, few = 8000, 6, 100
+    d = Dvipad(host, tmp_path, lease=lease, extra="  VIPARANGE DEFINE 10.88.0.0/18\n")
+    d.start()
+    hold = few_hold = None
+
+    def lifetimes():
+        return [int(x) for x in re.findall(r"now get a lifetime of (\d+) s", d.log.read_text())]
+
+    def mine():
+        return [a for k, a in host.addrs().items() if k.startswith("10.88.")]
+
+    try:
+        hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", count, "10.88.0.0", 1, 0)
+        assert hold.stdout.readline().strip() == "ready", hold.stderr.read()
+        # A refresh over them measures its cost and lengthens the lifetime.
+        wait_for(lambda: any(x >= 3 * lease for x in lifetimes()), timeout=120, interval=0.5,
+                 what=f"a lifetime of {3 * lease} s or more for {count} addresses")
+        longest = max(lifetimes())
+        hold.kill()
+        hold.wait()
+        seen = len(lifetimes())
+        # The pass over the empty set says LEASE again.
+        wait_for(lambda: lease in lifetimes()[seen:], timeout=longest, interval=0.5,
+                 what=f"the lifetime back to {lease} s")
+        wait_for(lambda: not mine(), timeout=60, interval=0.5, what="the addresses released")
+        few_hold = host.popen(BUILD / "dvipa-bench", d.sock, "hold", few, "10.88.63.0", 1, 0)
+        assert few_hold.stdout.readline().strip() == "ready", few_hold.stderr.read()
+        t0, lowest = time.monotonic(), few
+        while time.monotonic() - t0 < 3 * lease:
+            lowest = min(lowest, len(mine()))
+            time.sleep(0.3)
+        figure(f"lifetime after {count} released (LEASE {lease})", f"logged {lifetimes()}")
+        assert lowest == few, f"{few - lowest} of {few} address(es) lapsed while held"
+        assert "re-added" not in d.log.read_text()
+        assert d.alive()
+    finally:
+        for p in (hold, few_hold):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        d.cleanup()
+
+
 # Opens N connections to dvipad's socket as the user it runs as, prints how
 # many dvipad kept (the others it closed at once), and holds them.
 NONREADER = r"""
