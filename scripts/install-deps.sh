@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev libmicrohttpd-dev python3 python3-pytest python3-prometheus-client iproute2 tcpdump iputils-ping
-netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev stress-ng
+netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
 libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev bash-completion
 debhelper lintian fakeroot systemd-container haproxy stress-ng"
 
