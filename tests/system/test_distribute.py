@@ -13,6 +13,7 @@ then echoes. The owner of VIPA (n1, then the best backup) distributes; all
 three hold VIPA on lo without answering ARP for it and answer the client
 directly.
 """
+import contextlib
 import json
 import re
 import subprocess
@@ -213,24 +214,36 @@ def test_connections_spread_as_maglev_says_and_avoid_a_dead_server(cluster):
         stop_servers(cluster)
 
 
+@contextlib.contextmanager
+def streams_on_every_target(cluster, sports):
+    """Distribution started, every target in the table, and one long-lived
+    stream from the client for each port of sports (STREAM): yields the
+    streams' process and {port: target}; the process ends with the block."""
+    client = cluster.lan.hosts["c"]
+    start_distribution(cluster)
+    probe = iter(range(30000, 31000))
+    wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
+             timeout=TABLE_S, interval=0.2, what="all three targets in the table")
+    stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
+                          stdin=subprocess.PIPE, bufsize=1)
+    try:
+        line = stream.stdout.readline().split(maxsplit=1)
+        assert line and line[0] == "ready", stream.stderr.read()
+        yield stream, dict(zip(sports, json.loads(line[1])))
+    finally:
+        if stream.poll() is None:
+            stream.kill()
+        stream.wait()
+
+
 def test_backup_takes_over_distribution(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
     try:
-        start_distribution(cluster)
-        probe = iter(range(30000, 31000))
-        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
-                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
-        # Every node has the table, only the owner steers.
-        for n in (n2, n3):
-            assert " jump s0" not in n.ns.exec(NFT_RUN, input="list chain netdev dvipa ingress\n").stdout
-
-        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, range(50000, 50024)),
-                              stdin=subprocess.PIPE, bufsize=1)
-        try:
-            line = stream.stdout.readline().split(maxsplit=1)
-            assert line and line[0] == "ready", stream.stderr.read()
-            names = json.loads(line[1])
+        with streams_on_every_target(cluster, range(50000, 50024)) as (stream, names):
+            # Every node has the table, only the owner steers.
+            for n in (n2, n3):
+                assert " jump s0" not in n.ns.exec(NFT_RUN, input="list chain netdev dvipa ingress\n").stdout
             time.sleep(0.5)  # traffic before the cut
 
             t0 = time.monotonic()
@@ -248,10 +261,6 @@ def test_backup_takes_over_distribution(cluster):
             time.sleep(1)  # traffic after the takeover
             stream.stdin.close()
             result = json.loads(stream.stdout.readline())
-        finally:
-            if stream.poll() is None:
-                stream.kill()
-            stream.wait()
         survivors = [r for r in result if r[0] != "n1"]
         resets = [r for r in survivors if r[2] is not None]
         lost_with_n1 = sum(1 for r in result if r[0] == "n1")
@@ -281,17 +290,7 @@ def test_conns_and_quiesce(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
     try:
-        start_distribution(cluster)
-        probe = iter(range(30000, 31000))
-        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
-                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
-        sports = range(52000, 52030)
-        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
-                              stdin=subprocess.PIPE, bufsize=1)
-        try:
-            line = stream.stdout.readline().split(maxsplit=1)
-            assert line and line[0] == "ready", stream.stderr.read()
-            names = dict(zip(sports, json.loads(line[1])))
+        with streams_on_every_target(cluster, range(52000, 52030)) as (stream, names):
             assert "n3" in names.values(), names
 
             # The distributor's pins: each stream, open, on its target;
@@ -345,10 +344,6 @@ def test_conns_and_quiesce(cluster):
             time.sleep(0.5)  # traffic after the resume
             stream.stdin.close()
             result = json.loads(stream.stdout.readline())
-        finally:
-            if stream.poll() is None:
-                stream.kill()
-            stream.wait()
         resets = [r for r in result if r[2] is not None]
         on_n3 = sum(1 for r in result if r[0] == "n3")
         figure("distributed VIPA: streams across quiesce and resume of n3",
@@ -380,17 +375,7 @@ def test_takeover_keeps_connections_the_table_moved(cluster):
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
     try:
-        start_distribution(cluster)
-        probe = iter(range(30000, 31000))
-        wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
-                 timeout=TABLE_S, interval=0.2, what="all three targets in the table")
-        sports = range(54000, 54030)
-        stream = client.popen("/usr/bin/python3", "-c", STREAM, VIPA, PORT, CLIENT, *map(str, sports),
-                              stdin=subprocess.PIPE, bufsize=1)
-        try:
-            line = stream.stdout.readline().split(maxsplit=1)
-            assert line and line[0] == "ready", stream.stderr.read()
-            names = dict(zip(sports, json.loads(line[1])))
+        with streams_on_every_target(cluster, range(54000, 54030)) as (stream, names):
             on_n3 = {p for p, n in names.items() if n == "n3"}
             assert on_n3, names
 
@@ -415,10 +400,6 @@ def test_takeover_keeps_connections_the_table_moved(cluster):
             time.sleep(1.5)  # traffic after the takeover
             stream.stdin.close()
             result = json.loads(stream.stdout.readline())
-        finally:
-            if stream.poll() is None:
-                stream.kill()
-            stream.wait()
         kept = [r for r in result if r[0] != "n1"]
         resets = [r for r in kept if r[2] is not None]
         figure("distributed VIPA: n3 quiesced -> its streams pinned on the backup n2", f"{t_pins * 1000:.0f} ms")
