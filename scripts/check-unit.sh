@@ -86,11 +86,11 @@ ct ip link set eth0-peer up
 # The metrics endpoint (AF_INET, IP traffic on this host only).
 ct sed -i '1i METRICS LISTEN 127.0.0.1:9101' /etc/dvipa/dvipa.conf
 ct systemctl start dvipad || fail "dvipad.service does not start"
-# The sandbox is in force: two capabilities (CAP_NET_ADMIN 12, CAP_NET_RAW
-# 13), no new privileges, a seccomp filter.
+# The sandbox is in force: three capabilities (CAP_NET_ADMIN 12, CAP_NET_RAW
+# 13, CAP_SYS_PTRACE 19), no new privileges, a seccomp filter.
 # shellcheck disable=SC2016 # expanded in the container, where the pid is
 ct sh -c 'cat /proc/$(systemctl show dvipad -p MainPID --value)/status' >"$work/status"
-grep -q '^CapBnd:.*0000000000003000$' "$work/status" || fail "dvipad's capabilities are not the unit's"
+grep -q '^CapBnd:.*0000000000083000$' "$work/status" || fail "dvipad's capabilities are not the unit's"
 grep -q '^NoNewPrivs:.*1$' "$work/status" || fail "dvipad may gain privileges"
 grep -q '^Seccomp:.*2$' "$work/status" || fail "dvipad runs without a system call filter"
 # The probe and gratuitous ARP (AF_PACKET, CAP_NET_RAW) reach the link.
@@ -145,7 +145,7 @@ on_eth0 10.1.1.6 || fail "10.1.1.6 is not on eth0"
 sleep 12
 [ "$(ct systemctl is-active dvipad)" = active ] || fail "dvipad.service did not stay active"
 [ "$(ct systemctl show dvipad -p NRestarts --value)" = 0 ] || fail "dvipad.service was restarted"
-if ct journalctl -u dvipad --no-pager | grep -Ei 'not permitted|permission denied|read-only file system|bad system call|cannot set'; then
+if ct journalctl -u dvipad --no-pager | grep -Ei 'not permitted|permission denied|read-only file system|bad system call|cannot set|no CAP_'; then
 	fail "the sandbox denied dvipad something"
 fi
 ct systemctl poweroff || true
