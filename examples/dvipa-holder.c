@@ -7,12 +7,7 @@
  *   dvipa-holder --help | --version
  *
  * It activates ADDR (or waits as a standby until it is granted), listens on
- * ADDR:PORT and answers every connection with its name. A standby listens
- * before it is granted (IP_FREEBIND: the address is not on the host yet),
- * so that the kernel completes connections as soon as dvipad installs the
- * address, without waiting for this process to be scheduled: on a loaded
- * host (two CPU hogs on two cores) that wait was 1 to 44 ms of the
- * failover. It accepts only once granted. It exits 3 when the
+ * ADDR:PORT and answers every connection with its name. It exits 3 when the
  * address is lost, 0 on SIGTERM or SIGINT, and with the DVIPA_E_* code when
  * the activation fails.
  *
@@ -77,8 +72,7 @@ static void on_event(dvipa_t *h, const struct dvipa_event *ev, void *userdata)
 	}
 }
 
-/* freebind: bind even though ADDR is not (yet) on the host. */
-static int listen_on(const char *addr, int port, bool freebind)
+static int listen_on(const char *addr, int port)
 {
 	struct sockaddr_storage ss = {0};
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -101,11 +95,6 @@ static int listen_on(const char *addr, int port, bool freebind)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (freebind && (ss.ss_family == AF_INET ? setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one))
-						 : setsockopt(fd, SOL_IPV6, IPV6_FREEBIND, &one, sizeof(one))) < 0) {
-		close(fd);
-		return -1;
-	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
 		int saved = errno;
@@ -140,7 +129,7 @@ int main(int argc, char **argv)
 	};
 	const char *sock = NULL, *name = NULL;
 	char namebuf[64];
-	int rank = 0, port, lfd = -1, o, r;
+	int rank = 0, port, lfd, o, r;
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigset_t block, empty;
 	dvipa_t *h;
@@ -208,10 +197,6 @@ int main(int argc, char **argv)
 		return -r;
 	}
 	granted = r == 0;
-	/* Best effort: if the port is taken on this host (another holder of
-	 * the address here), listen once granted, as an active one does. */
-	if (!granted)
-		lfd = listen_on(vipa, port, true);
 
 	/* A standby waits here until dvipad grants the address. */
 	while (!granted && !lost && !stop) {
@@ -224,15 +209,16 @@ int main(int argc, char **argv)
 		}
 	}
 	if (stop || lost) {
-		if (lfd >= 0)
-			close(lfd);
 		dvipa_close(h);
 		return stop ? 0 : 3;
 	}
 	printf("granted %s\n", vipa);
 
-	if (lfd < 0)
-		lfd = listen_on(vipa, port, false);
+	/* Only now: a socket bound to the address (IP_FREEBIND would allow it
+	 * before the grant) is, to dvipad, a program using it, whose hold it
+	 * takes back after a restart or a heal: a standby would pull the
+	 * address to its node before it serves. */
+	lfd = listen_on(vipa, port);
 	if (lfd < 0) {
 		fprintf(stderr, "dvipa-holder: listen on %s port %d: %s\n", vipa, port, strerror(errno));
 		dvipa_close(h);
