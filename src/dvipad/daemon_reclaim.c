@@ -179,14 +179,14 @@ static void reclaim_address(struct dv_daemon *d, const struct dv_addr *a)
  */
 void dv_reclaim_freed(struct dv_daemon *d)
 {
-	_cleanup_free_ struct dv_addr *todo = NULL;
+	_cleanup_free_ struct dv_addr *freed = NULL;
 	const struct dv_addr *a;
 	size_t n = 0;
 
 	if (!d->lost.n || !d->sockdiag || !d->engine || !dv_gate_is_open(&d->gate))
 		return;
-	todo = calloc(d->lost.n, sizeof(*todo));
-	if (!todo)
+	freed = calloc(d->lost.n, sizeof(*freed));
+	if (!freed)
 		return;
 	for (size_t i = 0; dv_addrset_next(&d->lost, &i, &a);) {
 		const struct claimant *c = dv_claimant_get(d, a);
@@ -195,12 +195,12 @@ void dv_reclaim_freed(struct dv_daemon *d)
 		if (c && c->again == AGAIN_LOST && dv_engine_lookup(d->engine, a, &v) == 0 && v.owner &&
 		    v.owner != dv_engine_self(d->engine))
 			continue; /* still another node's */
-		todo[n++] = *a;
+		freed[n++] = *a;
 	}
 	/* Off the list first: a claim submitted here may be applied (and
 	 * this called again) before the loop ends. */
 	for (size_t i = 0; i < n; i++)
-		(void)dv_addrset_del(&d->lost, &todo[i]);
+		(void)dv_addrset_del(&d->lost, &freed[i]);
 	for (size_t i = 0; i < n; i++)
-		reclaim_address(d, &todo[i]);
+		reclaim_address(d, &freed[i]);
 }
