@@ -222,6 +222,10 @@ static int event_check(const struct dv_event *ev)
 			       : 0;
 	case DV_EV_ADDR_STATE:
 		return ev->node == 0 || !family_ok(&ev->addr_state.addr) ? -EINVAL : 0;
+	case DV_EV_PORT_SLICE:
+		return ev->node == 0 || !family_ok(&ev->port_slice.addr) || ev->port_slice.blocks > DV_SLICE_POOL_BLOCKS
+			       ? -EINVAL
+			       : 0;
 	case DV_EV_MEMBERSHIP:
 		return check_membership(ev);
 	case DV_EV_QUORUM:
@@ -286,6 +290,7 @@ static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct d
 	[DV_EV_DEFINE_STATE] = ev_define_state,
 	[DV_EV_NODE_ADMIN] = ev_node_admin,
 	[DV_EV_DIST_PINS] = ev_dist_pins,
+	[DV_EV_PORT_SLICE] = ev_port_slice,
 };
 
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)
@@ -346,6 +351,7 @@ void engine_clear(struct dv_engine *e)
 		node_conf_free(&e->nodes[i]);
 	free(e->nodes);
 	free(e->members);
+	free(e->slices);
 	dv_effects_free(&e->fx);
 	free(e->dirty);
 }

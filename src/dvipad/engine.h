@@ -62,10 +62,31 @@ enum dv_event_type {
 	DV_EV_DEFINE_STATE,    /* operator: (de)activate a node's define of an address */
 	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
 	DV_EV_DIST_PINS,       /* a target's connections a distributor must pin (dist.c) */
+	DV_EV_PORT_SLICE,      /* SYSPLEXPORTS: a node asks for (or gives back) its ports of an address */
 };
-#define DV_EV_LAST DV_EV_DIST_PINS
+#define DV_EV_LAST DV_EV_PORT_SLICE
 /* Connections in one DV_EV_DIST_PINS: within DV_WIRE_MAX (19 bytes each). */
 #define DV_DIST_PINS_MAX 40000
+
+/*
+ * SYSPLEXPORTS (engine_slices.c): each node gets one contiguous slice of
+ * the ephemeral ports of a distributed VIPA, so that its outbound
+ * connections from the shared address have ports no other node uses and the
+ * distributor can send their replies to it. Slices are whole blocks of the
+ * pool (IANA's dynamic ports), granted first fit, else the largest free run;
+ * a node that leaves the membership gives its slices back.
+ */
+#define DV_SLICE_POOL_LO 49152
+#define DV_SLICE_POOL_HI 65535
+#define DV_SLICE_BLOCK 64
+#define DV_SLICE_POOL_BLOCKS ((DV_SLICE_POOL_HI - DV_SLICE_POOL_LO + 1) / DV_SLICE_BLOCK)
+#define DV_SLICE_MAX 16384 /* slices in the cluster; further requests get none */
+
+struct dv_port_slice {
+	struct dv_addr addr;
+	dv_nodeid_t node;
+	uint16_t lo, hi; /* inclusive */
+};
 
 /* The part of a node's configuration the engine needs: the same on every
  * node for a given node. Allow lists stay local (authorization happens at
@@ -158,6 +179,12 @@ struct dv_event {
 			size_t n;
 			const struct dv_peer_pin *pins; /* not copied */
 		} dist_pins;
+		/* `node` wants a slice of `blocks` blocks of addr's ports (it
+		 * keeps the one it has), or gives its slice back (0). */
+		struct {
+			struct dv_addr addr;
+			unsigned blocks; /* 0..DV_SLICE_POOL_BLOCKS */
+		} port_slice;
 	};
 };
 
@@ -314,6 +341,12 @@ size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid);
 bool dv_engine_node_left(const struct dv_engine *e, dv_nodeid_t node);
 /* The DV_AS_* flags node last reported for a (0 if none, or a unknown). */
 unsigned dv_engine_report(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node);
+/* node's slice of a's ports: true and *ret, or false if it has none. */
+bool dv_engine_port_slice(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node,
+			  struct dv_port_slice *ret);
+/* Every slice, sorted by address then port: the count, the array in *ret
+ * (lives until the next apply). */
+size_t dv_engine_port_slices(const struct dv_engine *e, const struct dv_port_slice **ret);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
 

@@ -892,6 +892,7 @@ int ev_membership(struct dv_engine *e, const struct dv_event *ev)
 		vipa_drop_nonmembers(e, all[k]);
 	free(all);
 	nodes_forget_nonmembers(e);
+	slices_drop_nonmembers(e);
 	return 0;
 }
 

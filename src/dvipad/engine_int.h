@@ -6,6 +6,7 @@
  *   engine_define.c    stack-managed VIPAs (VIPADEFINE / VIPABACKUP)
  *   engine_events.c    one handler per event type
  *   engine_snapshot.c  state transfer (snapshot, restore)
+ *   engine_slices.c    SYSPLEXPORTS port slices
  */
 #pragma once
 
@@ -104,6 +105,8 @@ struct dv_engine {
 
 	struct dv_hashtab vipas;
 	struct dv_hashtab crefs;
+	size_t n_slices, cap_slices;
+	struct dv_port_slice *slices; /* sorted by address, then lo */
 	/* This node's holds and standbys per uid (struct uidn): what a user
 	 * has here, for the daemon's per-user cap, without a walk. Derived,
 	 * not in snapshots (rebuilt at restore). */
@@ -201,3 +204,14 @@ int ev_node_admin(struct dv_engine *e, const struct dv_event *ev);
 int ev_membership(struct dv_engine *e, const struct dv_event *ev);
 int ev_quorum(struct dv_engine *e, const struct dv_event *ev);
 int ev_node_config(struct dv_engine *e, const struct dv_event *ev);
+
+/* ---- engine_slices.c ---- */
+
+int ev_port_slice(struct dv_engine *e, const struct dv_event *ev);
+/* Slices of nodes that are no longer members go back to the pool. */
+void slices_drop_nonmembers(struct dv_engine *e);
+struct dv_wbuf;
+struct dv_rbuf;
+void slices_snap(struct dv_wbuf *w, const struct dv_engine *e);
+/* Into t (empty); every slice checked. 0 or -EBADMSG. */
+int slices_restore(struct dv_engine *t, struct dv_rbuf *r);

@@ -41,6 +41,7 @@
  *                           are its define's)
  *     u32 n, n x report   (u32 node, u32 flags), by node
  *   u32 n, n x client, by (node, client): u32 node  u64 client  u32 n, n x addr
+ *   u32 n, n x port slice, by (address, lo): addr  u32 node  u16 lo  u16 hi
  *   u32 CRC-32 of everything before it
  *
  * Like the wire format it is canonical: restoring and taking a snapshot
@@ -49,8 +50,9 @@
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
- * confirmation after members left; 4: the hand-over (on), nodes' MACs */
-#define SNAP_VERSION 4
+ * confirmation after members left; 4: the hand-over (on), nodes' MACs;
+ * 5: port slices */
+#define SNAP_VERSION 5
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
@@ -200,6 +202,7 @@ int dv_engine_snapshot(const struct dv_engine *e, uint8_t **ret, size_t *ret_len
 		for (size_t k = 0; k < crefs[i]->n; k++)
 			dv_w_addr(&w, &crefs[i]->addrs[k]);
 	}
+	slices_snap(&w, e);
 	dv_w_patch_u64(&w, 8, (uint64_t)w.len + SNAP_TRAILER);
 	if (!w.err)
 		dv_w_u32(&w, dv_crc32(w.data, w.len));
@@ -636,6 +639,8 @@ static int restore_parse(struct dv_engine *t, const uint8_t *buf, size_t len)
 		err = restore_vipas(t, &r, &refs);
 	if (err == 0)
 		err = restore_crefs(t, &r, refs);
+	if (err == 0)
+		err = slices_restore(t, &r);
 	if (err < 0)
 		return err;
 	dv_r_end(&r);
@@ -670,6 +675,9 @@ static void engine_swap_state(struct dv_engine *a, struct dv_engine *b)
 	SWAP(members);
 	SWAP(vipas);
 	SWAP(crefs);
+	SWAP(n_slices);
+	SWAP(cap_slices);
+	SWAP(slices);
 #undef SWAP
 }
 

@@ -713,6 +713,25 @@ static int decode_dist_pins(struct dv_rbuf *r, struct dv_event *ev, void **ret_s
 	return 0;
 }
 
+static void encode_port_slice(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->port_slice.blocks > DV_SLICE_POOL_BLOCKS) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	dv_w_addr(w, &ev->port_slice.addr);
+	dv_w_u16(w, (uint16_t)ev->port_slice.blocks);
+}
+
+static int decode_port_slice(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	dv_r_addr(r, &ev->port_slice.addr);
+	ev->port_slice.blocks = dv_r_u16(r);
+	if (ev->port_slice.blocks > DV_SLICE_POOL_BLOCKS)
+		r->bad = true;
+	return 0;
+}
+
 static int decode_quorum(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
 {
 	ev->quorum.quorate = dv_r_bool(r);
@@ -761,6 +780,7 @@ static const struct event_codec {
 	[DV_EV_DEFINE_STATE] = {encode_define_state, decode_define_state},
 	[DV_EV_NODE_ADMIN] = {encode_node_admin, decode_node_admin},
 	[DV_EV_DIST_PINS] = {encode_dist_pins, decode_dist_pins},
+	[DV_EV_PORT_SLICE] = {encode_port_slice, decode_port_slice},
 };
 
 int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)

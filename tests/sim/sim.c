@@ -28,7 +28,10 @@
  *     what dv_gate_wants() says; a closed gate, nothing;
  *   6 once stable, a member of a quorate component has its gate open (a
  *     node that lost quorum or its ring lease is not left waiting for a
- *     confirmation nobody sends).
+ *     confirmation nobody sends);
+ *   7 the SYSPLEXPORTS port slices of one address never overlap, are
+ *     whole blocks of the pool, one a node; once stable, only members
+ *     have them.
  *
  * The simulated CPG keeps Corosync's guarantees and nothing more: members
  * of a view deliver its messages in one order; at a view change the members
@@ -196,7 +199,7 @@ static unsigned opt_nodes;
 /* --loose: at a view change a group may skip its own members' ordered
  * messages too (they go to the sender's next view): weaker than Totem. */
 static bool opt_loose;
-static unsigned opt_checks = 0x7e; /* invariants checked: bit i for invariant i */
+static unsigned opt_checks = 0xfe; /* invariants checked: bit i for invariant i */
 static int mutation;
 
 /* What caused a LOST notice: the event being applied, or one of these. */
@@ -281,7 +284,7 @@ static const char *cause_name(int c)
 {
 	static const char *const ev[] = {
 		"?",	      "NODE_CONFIG", "CLAIM", "RELEASE",      "STANDBY",    "CLIENT_GONE", "ADDR_STATE",
-		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS"};
+		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS",   "PORT_SLICE"};
 
 	if (c >= 1 && c <= DV_EV_LAST)
 		return ev[c];
@@ -1433,6 +1436,21 @@ static void act_operator(void)
 	submit(d, &ev);
 }
 
+/* A node asks for a slice of an address's ports, or gives its slice back;
+ * the sizes make the pool run out. */
+static void act_port_slice(void)
+{
+	struct dmn *d = pick_dmn(false);
+	struct dv_event ev = {.type = DV_EV_PORT_SLICE};
+
+	if (!d)
+		return;
+	ev.port_slice.addr = addrs[NRANGE * 3 + rnd(NDEF)];
+	ev.port_slice.blocks = chance(25) ? 0 : 1 + rnd(DV_SLICE_POOL_BLOCKS / 2);
+	tr("n%u: port slice of %s: %u block(s)", d->node, addr_s(&ev.port_slice.addr), ev.port_slice.blocks);
+	submit(d, &ev);
+}
+
 static bool any_msg(void)
 {
 	for (int v = 0; v < MAXVIEWS; v++)
@@ -1838,6 +1856,32 @@ static int owner_cb(void *ud, const struct dv_vipa_info *v)
 	return 0;
 }
 
+/* 7: d's slices (members: the stream's members, once stable). */
+static void check_slices(struct dmn *d, bool members)
+{
+	const struct dv_port_slice *s;
+	size_t n = dv_engine_port_slices(d->e, &s);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dv_port_slice *p = i ? &s[i - 1] : NULL;
+
+		if (s[i].lo < DV_SLICE_POOL_LO || s[i].hi < s[i].lo || (s[i].lo - DV_SLICE_POOL_LO) % DV_SLICE_BLOCK ||
+		    (s[i].hi + 1u - s[i].lo) % DV_SLICE_BLOCK)
+			violation(7, "node %u: n%u's slice %u-%u of %s is not whole blocks of the pool", d->node,
+				  s[i].node, s[i].lo, s[i].hi, addr_s(&s[i].addr));
+		else if (p && dv_addr_eq(&p->addr, &s[i].addr) && p->hi >= s[i].lo)
+			violation(7, "node %u: slices %u-%u (n%u) and %u-%u (n%u) of %s overlap", d->node, p->lo, p->hi,
+				  p->node, s[i].lo, s[i].hi, s[i].node, addr_s(&s[i].addr));
+		else if (members && !dv_engine_is_member(d->e, s[i].node))
+			violation(7, "node %u: n%u has a slice of %s but is not a member", d->node, s[i].node,
+				  addr_s(&s[i].addr));
+		for (size_t k = 0; k < i; k++)
+			if (dv_addr_eq(&s[k].addr, &s[i].addr) && s[k].node == s[i].node)
+				violation(7, "node %u: n%u has two slices of %s", d->node, s[i].node,
+					  addr_s(&s[i].addr));
+	}
+}
+
 static void check_refs_present(struct dmn *d)
 {
 	for (size_t i = 0; i < d->n_refs; i++) {
@@ -1904,8 +1948,10 @@ static void check_stable(void)
 		}
 	}
 	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].d)
+		if (nodes[i].d) {
 			check_refs_present(nodes[i].d);
+			check_slices(nodes[i].d, true);
+		}
 	/* 6: a member of a stable quorate component installs what it owns:
 	 * its gate is open (nothing left waiting for a reconfirmation that
 	 * nobody will send). */
@@ -1934,8 +1980,10 @@ static void check_all(void)
 		}
 	}
 	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].d)
+		if (nodes[i].d) {
 			check_model(nodes[i].d);
+			check_slices(nodes[i].d, false);
+		}
 	if (stable())
 		check_stable();
 }
@@ -1974,9 +2022,9 @@ static void print_failure(uint64_t seed, uint64_t steps, bool with_trace)
 	}
 	printf("replay: dvipa-sim --seed %" PRIu64 " --steps %" PRIu64 "%s", seed, steps,
 	       opt_mutant ? " --mutant" : "");
-	if (opt_checks != 0x7e) {
+	if (opt_checks != 0xfe) {
 		printf(" --check ");
-		for (int i = 1; i <= 6; i++)
+		for (int i = 1; i <= 7; i++)
 			if (opt_checks & (1u << i))
 				printf("%d", i);
 	}
@@ -1996,7 +2044,7 @@ static bool do_step(bool drain)
 		{4, act_dvipad_crash, true},   {8, act_dvipad_start, true},    {3, act_corosync_crash, true},
 		{8, act_corosync_start, true}, {5, act_partition, true},       {6, act_heal, true},
 		{5, act_isolate, true},	       {6, act_move_node, true},       {3, act_merge, true},
-		{6, act_lease, true},	       {30, act_probe_answer, false},
+		{6, act_lease, true},	       {30, act_probe_answer, false},  {10, act_port_slice, false},
 	};
 	unsigned total = 0, x;
 
@@ -2147,7 +2195,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(o, "--check") && v) {
 			opt_checks = 0;
 			for (const char *c = v; *c; c++)
-				if (*c >= '1' && *c <= '6')
+				if (*c >= '1' && *c <= '7')
 					opt_checks |= 1u << (*c - '0');
 			i++;
 		} else if (!strcmp(o, "--loose")) {

@@ -820,6 +820,81 @@ static int teardown(void **state)
 
 /* ---- activation and holds ---- */
 
+static void port_slice(struct world *w, dv_nodeid_t node, const char *addr, unsigned blocks)
+{
+	struct dv_event ev = {.type = DV_EV_PORT_SLICE, .node = node};
+
+	ev.port_slice.addr = A(addr);
+	ev.port_slice.blocks = blocks;
+	assert_int_equal(apply(w, &ev), 0);
+}
+
+static void assert_slice(struct world *w, dv_nodeid_t node, const char *addr, unsigned lo, unsigned hi)
+{
+	struct dv_port_slice s;
+	struct dv_addr a = A(addr);
+
+	for (size_t i = 0; i < 2; i++) {
+		bool has = dv_engine_port_slice(w->p[i].e, &a, node, &s);
+
+		assert_int_equal(has, lo != 0);
+		if (has) {
+			assert_int_equal(s.lo, lo);
+			assert_int_equal(s.hi, hi);
+		}
+	}
+}
+
+/* SYSPLEXPORTS: first fit, else the largest free run; kept when asked
+ * again; given back on request and when the node leaves the membership. */
+static void test_port_slices(void **state)
+{
+	struct world *w = *state;
+	struct dv_event bad = {.type = DV_EV_PORT_SLICE, .node = 1};
+
+	quorum(w, true);
+	members(w, 2, 1, 2);
+	port_slice(w, 1, "10.9.9.1", 16);
+	assert_slice(w, 1, "10.9.9.1", 49152, 50175);
+	port_slice(w, 1, "10.9.9.1", 4); /* it has one: kept */
+	assert_slice(w, 1, "10.9.9.1", 49152, 50175);
+	port_slice(w, 2, "10.9.9.1", 16);
+	assert_slice(w, 2, "10.9.9.1", 50176, 51199);
+	/* another address has a pool of its own */
+	port_slice(w, 2, "10.9.9.2", 1);
+	assert_slice(w, 2, "10.9.9.2", 49152, 49215);
+	/* a non-member gets nothing */
+	port_slice(w, 3, "10.9.9.1", 16);
+	assert_slice(w, 3, "10.9.9.1", 0, 0);
+	/* n1 gives back; n3 joins and takes the first run that fits */
+	port_slice(w, 1, "10.9.9.1", 0);
+	assert_slice(w, 1, "10.9.9.1", 0, 0);
+	members(w, 3, 1, 2, 3);
+	port_slice(w, 3, "10.9.9.1", 8);
+	assert_slice(w, 3, "10.9.9.1", 49152, 49663);
+	/* too big for any run: the largest one (after n2's slice) */
+	port_slice(w, 1, "10.9.9.1", DV_SLICE_POOL_BLOCKS);
+	assert_slice(w, 1, "10.9.9.1", 51200, 65535);
+	/* n2 leaves the membership: its slices go back to the pool */
+	members(w, 2, 1, 3);
+	assert_slice(w, 2, "10.9.9.1", 0, 0);
+	assert_slice(w, 2, "10.9.9.2", 0, 0);
+	/* the pool of 10.9.9.1 now has 49664-51199 free: n2 back, 32 wanted */
+	members(w, 3, 1, 2, 3);
+	port_slice(w, 2, "10.9.9.1", 32);
+	assert_slice(w, 2, "10.9.9.1", 49664, 51199);
+	/* nothing left */
+	port_slice(w, 1, "10.9.9.3", 1);
+	port_slice(w, 3, "10.9.9.3", DV_SLICE_POOL_BLOCKS);
+	assert_slice(w, 3, "10.9.9.3", 49216, 65535);
+	port_slice(w, 2, "10.9.9.3", 1);
+	assert_slice(w, 2, "10.9.9.3", 0, 0);
+	/* malformed */
+	bad.port_slice.addr = A("10.9.9.1");
+	bad.port_slice.blocks = DV_SLICE_POOL_BLOCKS + 1;
+	assert_int_equal(dv_engine_apply(w->p[0].e, &bad, NULL), -EINVAL);
+}
+
 static void test_initial_state(void **state)
 {
 	struct world *w = *state;
@@ -3432,7 +3507,8 @@ static void test_restore_corrupt(void **state)
  *   n1 (member, "n1", 10.1.1.0/24, VIPADEFINE 10.9.9.1)  n2 (member, "n2")
  *   10.1.1.5: n1's client 7 holds it; n2's clients 3 (rank 10) and 4
  *             (rank 5) wait; reports from n1 and n2
- *   10.9.9.1: the define, active on n1
+ *   10.9.9.1: the define, active on n1; port slices of n1 (49152-49215)
+ *             and n2 (49216-49343)
  */
 enum defect {
 	D_NONE,
@@ -3473,6 +3549,10 @@ enum defect {
 	D_CREF_UNKNOWN,
 	D_CREF_ORDER,
 	D_CREF_EMPTY,
+	D_SLICE_OVERLAP,
+	D_SLICE_NODE,
+	D_SLICE_BLOCKS,
+	D_SLICE_TWICE,
 	D_TRAILING,
 	N_DEFECTS,
 };
@@ -3521,6 +3601,14 @@ static void w_cref(struct dv_wbuf *w, dv_nodeid_t node, uint64_t client, size_t 
 		dv_w_addr(w, &a[i]);
 }
 
+static void w_slice(struct dv_wbuf *w, const struct dv_addr *a, dv_nodeid_t node, uint16_t lo, uint16_t hi)
+{
+	dv_w_addr(w, a);
+	dv_w_u32(w, node);
+	dv_w_u16(w, lo);
+	dv_w_u16(w, hi);
+}
+
 static uint8_t *craft(enum defect d, size_t *ret_len)
 {
 	struct dv_wbuf w = {0};
@@ -3542,7 +3630,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 3 : 4);
+	dv_w_u16(&w, d == D_VERSION ? 4 : 5);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
@@ -3685,6 +3773,14 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	if (d != D_CREF_ORDER)
 		w_cref(&w, 2, 3, 1, &a5);
 	w_cref(&w, 2, 4, 1, &a5);
+
+	/* the port slices of 10.9.9.1 */
+	dv_w_u32(&w, d == D_SLICE_TWICE ? 3 : 2);
+	w_slice(&w, &vd, 1, 49152, d == D_SLICE_OVERLAP ? 49216 : 49215);
+	if (d == D_SLICE_TWICE)
+		w_slice(&w, &vd, 1, 49216, 49279);
+	w_slice(&w, &vd, d == D_SLICE_NODE ? 3 : 2, d == D_SLICE_TWICE ? 49280 : 49216,
+		d == D_SLICE_BLOCKS ? 49300 : 49343);
 	if (d == D_TRAILING)
 		dv_w_u8(&w, 0);
 	dv_w_u32(&w, 0); /* checksum */
@@ -3849,6 +3945,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_local_effects, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_corrupt, setup3, teardown),
 		cmocka_unit_test(test_restore_crafted),
+		cmocka_unit_test_setup_teardown(test_port_slices, setup3, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,6 +186,10 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 			assert_int_equal(a->dist_pins.pins[i].port, b->dist_pins.pins[i].port);
 		}
 		break;
+	case DV_EV_PORT_SLICE:
+		assert_true(dv_addr_eq(&a->port_slice.addr, &b->port_slice.addr));
+		assert_int_equal(a->port_slice.blocks, b->port_slice.blocks);
+		break;
 	}
 }
 
@@ -406,6 +410,11 @@ static void test_roundtrip_requests(void **state)
 		ev.dist_pins.port = i == 0 ? 1 : 8080;
 		ev.dist_pins.n = i % 4;
 		ev.dist_pins.pins = ev.dist_pins.n ? pins : NULL;
+		roundtrip(&ev, true);
+
+		ev = (struct dv_event){.type = DV_EV_PORT_SLICE, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.port_slice.addr = A(addrs[i]);
+		ev.port_slice.blocks = i == 4 ? DV_SLICE_POOL_BLOCKS : (unsigned)i;
 		roundtrip(&ev, true);
 	}
 }
