@@ -1174,6 +1174,7 @@ struct run {
 	pid_t child;	  /* 0 before the command runs */
 	bool signalled;	  /* --signal was sent */
 	const char *lost; /* before the command runs: an address lost */
+	const char *source; /* --source: DVIPA_SOURCE of the command, through the shim */
 };
 
 static int parse_signal(const char *s)
@@ -1349,8 +1350,10 @@ static int run_options(int argc, char **argv, struct run *st, bool *standby)
 	static const struct option opts[] = {
 		{"standby", no_argument, NULL, 's'},	  {"rank", required_argument, NULL, 'r'},
 		{"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	  {0},
+		{"source", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+		{0},
 	};
+	struct dv_addr src;
 	bool has_rank = false;
 	int o, r;
 
@@ -1382,6 +1385,13 @@ static int run_options(int argc, char **argv, struct run *st, bool *standby)
 			if (r != 0)
 				return r;
 			break;
+		case 'o':
+			if (st->source)
+				return usage_error("--source is given twice");
+			if (dv_addr_parse(optarg, &src) < 0)
+				return usage_error("'%s' is not a numeric IPv4 or IPv6 address", optarg);
+			st->source = optarg;
+			break;
 		case 'h':
 			usage_line(stdout, current_verb);
 			exit(0);
@@ -1391,8 +1401,10 @@ static int run_options(int argc, char **argv, struct run *st, bool *standby)
 	}
 	if (has_rank && !*standby)
 		return usage_error("--rank needs --standby");
-	if (st->n == 0)
-		return usage_error("at least one --vipa is required");
+	if (st->n == 0 && !st->source)
+		return usage_error("at least one --vipa or a --source is required");
+	if (st->n == 0 && *standby)
+		return usage_error("--standby needs a --vipa");
 	if (optind >= argc)
 		return usage_error("no command given");
 	return 0;
@@ -1439,6 +1451,34 @@ static int run_request(dvipa_t *h, struct run *st, bool standby)
 	return 0;
 }
 
+/*
+ * --source: the command runs with the preload shim (ahead of any other
+ * LD_PRELOAD), which binds its outbound sockets to the address, with this
+ * node's ports of it where it is distributed with SYSPLEXPORTS. The shim's
+ * path: $DVIPA_PRELOAD_LIB, else where it was installed. 0, or -1 with the
+ * reason said.
+ */
+static int run_source_env(const struct ctl *c, const struct run *st)
+{
+	const char *lib = getenv("DVIPA_PRELOAD_LIB"), *pre = getenv("LD_PRELOAD");
+	char buf[4096];
+
+	if (!st->source)
+		return 0;
+	if (!lib || !*lib)
+		lib = DVIPA_PRELOAD_LIB;
+	if (snprintf(buf, sizeof(buf), "%s%s%s", lib, pre && *pre ? " " : "", pre ? pre : "") >= (int)sizeof(buf)) {
+		fprintf(stderr, "dvipactl: LD_PRELOAD is too long\n");
+		return -1;
+	}
+	if (setenv("LD_PRELOAD", buf, 1) < 0 || setenv("DVIPA_SOURCE", st->source, 1) < 0 ||
+	    (c->sock_path && setenv("DVIPA_SOCKET", c->sock_path, 1) < 0)) {
+		fprintf(stderr, "dvipactl: setenv: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Start the command and watch it; returns its exit status or ours. */
 static int run_command(dvipa_t *h, struct run *st, int sfd, char **cmd, const sigset_t *oldmask)
 {
@@ -1479,6 +1519,14 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 	r = run_options(argc, argv, &st, &standby);
 	if (r != 0)
 		return r;
+	if (run_source_env(c, &st) < 0)
+		return EXIT_FAILURE_OTHER;
+	/* Nothing to hold: the command is all there is. */
+	if (st.n == 0) {
+		execvp(argv[optind], argv + optind);
+		fprintf(stderr, "dvipactl: cannot run '%s': %s\n", argv[optind], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
 	sfd = run_signalfd(&oldmask);
 	if (sfd < 0)
 		return EXIT_FAILURE_OTHER;
@@ -1532,7 +1580,8 @@ static const struct verb verbs[] = {
 	{"metrics", cmd_metrics, "", "print dvipad's metrics as OpenMetrics text", false},
 	{"monitor", cmd_monitor, "[--json]", "print each change (activation, release, takeover, ...) as it happens",
 	 true},
-	{"run", cmd_run, "[--standby [--rank N]] [--signal SIG] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
+	{"run", cmd_run,
+	 "[--standby [--rank N]] [--signal SIG] [--source ADDR] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
 	 "hold the VIPAs while CMD runs", false},
 	{"help", cmd_help, "", "show this help", false},
 };

@@ -88,6 +88,12 @@ enum dv_dist_method {
 const char *dv_dist_method_keyword(enum dv_dist_method m);
 
 #define DV_DIST_MAX_PORTS 4	   /* per statement, as on z/OS */
+/* SYSPLEXPORTS hands out the ports from here to DV_DIST_SLICE_POOL_HI as
+ * the nodes' outbound ports of the address (engine.h): Linux's default
+ * ephemeral range (net.ipv4.ip_local_port_range), whole 64-port blocks,
+ * because the kernel only narrows that range for a socket. */
+#define DV_DIST_SLICE_POOL_LO 32768
+#define DV_DIST_SLICE_POOL_HI 60927
 #define DV_DIST_MAX_DESTS 32	   /* targets per statement, as on z/OS */
 #define DV_DIST_MAX_BACKUPS 31	   /* HOTSTANDBY: BACKUP targets besides the PREFERRED */
 #define DV_DIST_DEFAULT_WEIGHT 10  /* WEIGHTEDACTIVE without WEIGHT */

@@ -1315,6 +1315,10 @@ static int parse_dist_ports(struct parser *p, struct dv_conf_distribute *d)
 				return perr(p, "duplicate port %u", port);
 		if (d->n_ports == DV_DIST_MAX_PORTS)
 			return perr(p, "more than %d ports in one VIPADISTRIBUTE (as on z/OS)", DV_DIST_MAX_PORTS);
+		/* The slices' replies would go to the slice's node. */
+		if (d->sysplexports && port >= DV_DIST_SLICE_POOL_LO && port <= DV_DIST_SLICE_POOL_HI)
+			return perr(p, "port %u is in the SYSPLEXPORTS pool (%u-%u, the nodes' outbound ports)", port,
+				    DV_DIST_SLICE_POOL_LO, DV_DIST_SLICE_POOL_HI);
 		d->ports[d->n_ports++] = (uint16_t)port;
 	}
 	if (!d->n_ports)

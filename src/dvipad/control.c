@@ -618,6 +618,25 @@ static void bad_message(struct dv_client *cl, uint32_t seq, const char *msg)
 	}
 }
 
+/* SOURCE_PORTS: anyone may ask (the slice is no secret; binding to the
+ * address is what the kernel allows or not). */
+static void handle_source_ports(struct dv_client *cl, const struct dv_request *req)
+{
+	struct dv_control *c = cl->ctl;
+	struct dv_msgb *b = &c->msgb;
+	char msg[DV_REASON_MAX] = "";
+	uint16_t lo = 0, hi = 0;
+	enum dv_result r = c->ops->source_ports(c->ud, &req->addr, &lo, &hi, msg, sizeof(msg));
+
+	dv_msgb_init(b, DV_MSG_RESULT, req->seq);
+	dv_msgb_put_u32(b, DV_A_RESULT, r);
+	dv_msgb_put_str(b, DV_A_REASON, msg);
+	dv_msgb_put_addr(b, &req->addr);
+	if (r == DV_R_OK && lo)
+		dv_msgb_put_u32(b, DV_A_PORT_RANGE, (uint32_t)lo << 16 | hi);
+	client_send(cl, b);
+}
+
 /* ACTIVATE, RELEASE and STANDBY: allowed by the range's ALLOW list. */
 static void handle_address_op(struct dv_client *cl, const struct dv_request *req, const struct dv_control_target *t)
 {
@@ -729,6 +748,9 @@ static bool handle_message(struct dv_client *cl, const uint8_t *buf, size_t n)
 		return true;
 	case DV_MSG_MONITOR:
 		subscribe(cl, &req);
+		return false;
+	case DV_MSG_SOURCE_PORTS:
+		handle_source_ports(cl, &req);
 		return false;
 	default:
 		snprintf(msg, sizeof(msg), "message type %u is not a request", req.type);

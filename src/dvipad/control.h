@@ -110,6 +110,9 @@ struct dv_control_ops {
 	enum dv_result (*conns)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
 	/* QUIESCE and RESUME (root only: control checks), answered at once. */
 	enum dv_result (*quiesce)(void *ud, const struct dv_request *req, char *reason, size_t size);
+	/* SOURCE_PORTS of a: dv_dist_source_ports(). */
+	enum dv_result (*source_ports)(void *ud, const struct dv_addr *a, uint16_t *ret_lo, uint16_t *ret_hi,
+				       char *reason, size_t size);
 	/* Parse the configuration again and apply it if valid (only root may
 	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one
 	 * "FILE:LINE: message" a line) saying why nothing changed. */

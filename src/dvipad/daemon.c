@@ -1840,6 +1840,15 @@ static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *
 			       reason, size);
 }
 
+static enum dv_result ctl_source_ports(void *ud, const struct dv_addr *a, uint16_t *ret_lo, uint16_t *ret_hi,
+				       char *reason, size_t size)
+{
+	struct dv_daemon *d = ud;
+	struct dv_dist_env env = dist_env(d);
+
+	return dv_dist_source_ports(d->dist, &env, a, ret_lo, ret_hi, reason, size);
+}
+
 static int ctl_reload(void *ud, char **ret_errors)
 {
 	return dv_daemon_reload(ud, ret_errors);
@@ -1889,6 +1898,7 @@ static const struct dv_control_ops control_ops = {
 	.targets = ctl_targets,
 	.conns = ctl_conns,
 	.quiesce = ctl_quiesce,
+	.source_ports = ctl_source_ports,
 	.reload = ctl_reload,
 	.metrics = ctl_metrics,
 };

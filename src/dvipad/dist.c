@@ -28,6 +28,9 @@
 
 #define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
 #define MAX_ONE_BY_ONE 256 /* pins tried one at a time when their transaction failed */
+/* SYSPLEXPORTS: the blocks of ports a node asks for (1,024 ports: as many
+ * concurrent connections to each remote address and port). */
+#define SLICE_BLOCKS 16
 
 /* A target's connections that its table does not send to it, as it sent
  * them (DV_EV_DIST_PINS); loaded: in this node's table. */
@@ -45,6 +48,12 @@ struct pins_sent {
 	struct dv_addr addr;
 	uint16_t port;
 	uint32_t digest;
+};
+
+/* This node asked for a slice of addr's ports (want) or gave it back. */
+struct slice_ask {
+	struct dv_addr addr;
+	bool want;
 };
 
 /* A quiesced address and port of this node (port 0: all its ports). */
@@ -97,6 +106,13 @@ struct dv_dist {
 	struct pins_sent *sent;
 	size_t n_sent;
 	bool send_due; /* the slots changed: tell the others what they miss */
+
+	/* SYSPLEXPORTS: what this node asked last per address (a slice, or
+	 * none), so that it asks once per membership (dist_ports). */
+	struct slice_ask *asked;
+	size_t n_asked, cap_asked;
+	dv_nodeid_t asked_members[DV_ENGINE_MAX_NODES];
+	size_t n_asked_members;
 };
 
 /* One target of one statement. */
@@ -162,9 +178,6 @@ unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
 				     "%s:%u: VIPADISTRIBUTE: DISTMETHOD %s is not honoured by this build (BASEWLM, "
 				     "ROUNDROBIN and HOTSTANDBY are)\n",
 				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
-		if (s->sysplexports)
-			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n",
-				     c->file, s->line) > 0;
 	}
 	return n;
 }
@@ -314,6 +327,8 @@ struct plan {
 	uint16_t *ports;
 	struct dv_dist_target **targets;
 	uint32_t **slots;
+	struct dv_dist_slice *slices;
+	size_t cap_slices;
 };
 
 static struct plan *plan_free(struct plan *p)
@@ -328,6 +343,7 @@ static struct plan *plan_free(struct plan *p)
 	free(p->ports);
 	free(p->targets);
 	free(p->slots);
+	free(p->slices);
 	free(p);
 	return NULL;
 }
@@ -472,6 +488,52 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 	return 0;
 }
 
+/* The other nodes' slices of s's ports, for the distributor's rules. */
+static int plan_slices(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
+		       struct plan *p)
+{
+	const struct dv_port_slice *sl;
+	size_t n = dv_engine_port_slices(env->engine, &sl);
+
+	if (!s->sysplexports)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dv_cluster_node *nd = NULL;
+		struct dv_dist_slice *x;
+
+		if (!dv_addr_eq(&sl[i].addr, &s->addr) || sl[i].node == dv_engine_self(env->engine))
+			continue;
+		for (size_t k = 0; k < d->n_nodes && !nd; k++)
+			if (d->nodes[k].id == sl[i].node)
+				nd = &d->nodes[k];
+		/* Without its host address (warned) the node cannot be reached. */
+		if (!nd || !(s->addr.family == AF_INET6 ? nd->v6.family : nd->v4.family))
+			continue;
+		if (p->rs.n_slices == p->cap_slices) {
+			size_t cap = p->cap_slices ? 2 * p->cap_slices : 16;
+			struct dv_dist_slice *v = reallocarray(p->slices, cap, sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			p->slices = v;
+			p->cap_slices = cap;
+			p->rs.slices = v;
+		}
+		x = &p->slices[p->rs.n_slices++];
+		*x = (struct dv_dist_slice){
+			.vipa = s->addr,
+			.lo = sl[i].lo,
+			.hi = sl[i].hi,
+			.distributing = env->active && env->owns(env->ud, &s->addr),
+			.target = {.name = nd->name,
+				   .fwd = DV_DIST_FWD_NEXTHOP,
+				   .ifname = d->ifname,
+				   .next = s->addr.family == AF_INET6 ? nd->v6 : nd->v4},
+		};
+	}
+	return 0;
+}
+
 static int plan_build(struct dv_dist *d, const struct dv_dist_env *env, struct plan **ret)
 {
 	struct plan *p = plan_new(env->conf->distribute, env->conf->n_distribute);
@@ -480,8 +542,11 @@ static int plan_build(struct dv_dist *d, const struct dv_dist_env *env, struct p
 	if (!p)
 		return -ENOMEM;
 	p->rs.ifname = d->ifname;
-	for (size_t i = 0; i < env->conf->n_distribute && r == 0; i++)
+	for (size_t i = 0; i < env->conf->n_distribute && r == 0; i++) {
 		r = plan_statement(d, env, &env->conf->distribute[i], p);
+		if (r == 0)
+			r = plan_slices(d, env, &env->conf->distribute[i], p);
+	}
 	if (r < 0) {
 		plan_free(p);
 		return r;
@@ -530,6 +595,11 @@ static char *ingress_of(const struct plan *p)
 			fprintf(f, "%s%s%s%s:%u", n++ ? " " : "", p->svc[i].vipa.family == AF_INET6 ? "[" : "",
 				dv_addr_fmt(&p->svc[i].vipa, buf), p->svc[i].vipa.family == AF_INET6 ? "]" : "",
 				p->svc[i].ports[0]);
+	for (size_t i = 0; i < p->rs.n_slices; i++)
+		if (p->slices[i].distributing)
+			fprintf(f, "%s%s%s%s:%u-%u to %s", n++ ? " " : "", p->slices[i].vipa.family == AF_INET6 ? "[" : "",
+				dv_addr_fmt(&p->slices[i].vipa, buf), p->slices[i].vipa.family == AF_INET6 ? "]" : "",
+				p->slices[i].lo, p->slices[i].hi, p->slices[i].target.name);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -1520,6 +1590,139 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 	dv_addrset_clear(&want);
 }
 
+/* ---- SYSPLEXPORTS: this node's slices of the ports ---- */
+
+/* This node sends from s's address: it holds it on lo as a target, or
+ * distributes it. */
+static bool sends_from(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s)
+{
+	return s->sysplexports && (self_is_target(d, env, s) || (env->active && env->owns(env->ud, &s->addr)));
+}
+
+/* Ask for a slice of a's ports (want) or give it back, unless this was
+ * the last thing asked about a since the membership changed. */
+static void slice_ask(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a, bool want)
+{
+	struct dv_event ev = {.type = DV_EV_PORT_SLICE};
+	char s[DV_ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < d->n_asked && !dv_addr_eq(&d->asked[i].addr, a); i++)
+		;
+	if (i < d->n_asked && d->asked[i].want == want)
+		return;
+	if (i == d->n_asked) {
+		if (d->n_asked == d->cap_asked) {
+			size_t cap = d->cap_asked ? 2 * d->cap_asked : 8;
+			struct slice_ask *v = reallocarray(d->asked, cap, sizeof(*v));
+
+			if (!v) {
+				log_err("distributed VIPAs: out of memory");
+				return;
+			}
+			d->asked = v;
+			d->cap_asked = cap;
+		}
+		d->n_asked++;
+	}
+	d->asked[i] = (struct slice_ask){.addr = *a, .want = want};
+	ev.port_slice.addr = *a;
+	ev.port_slice.blocks = want ? SLICE_BLOCKS : 0;
+	log_info("distributed VIPA '%s': %s", dv_addr_fmt(a, s),
+		 want ? "asking for a slice of its ports (SYSPLEXPORTS)" : "giving its port slice back");
+	env->submit(env->ud, &ev);
+}
+
+/* Every node that sends from a SYSPLEXPORTS address has a slice of its
+ * ports, and no other node keeps one. */
+static void sync_slices(struct dv_dist *d, const struct dv_dist_env *env)
+{
+	const dv_nodeid_t *m;
+	size_t n_m = dv_engine_members(env->engine, &m), n_sl;
+	dv_nodeid_t self = dv_engine_self(env->engine);
+	const struct dv_port_slice *sl;
+
+	/* A new membership may have freed ports (or lost a request): ask
+	 * again. */
+	if (n_m != d->n_asked_members || memcmp(m, d->asked_members, n_m * sizeof(*m)) != 0) {
+		d->n_asked = 0;
+		d->n_asked_members = n_m < DV_ENGINE_MAX_NODES ? n_m : DV_ENGINE_MAX_NODES;
+		memcpy(d->asked_members, m, d->n_asked_members * sizeof(*m));
+	}
+	if (!env->submit || !env->in_group || !dv_engine_quorate(env->engine) || !dv_engine_is_member(env->engine, self))
+		return;
+	for (size_t i = 0; i < env->conf->n_distribute; i++) {
+		const struct dv_conf_distribute *s = &env->conf->distribute[i];
+
+		if (sends_from(d, env, s) && !dv_engine_port_slice(env->engine, &s->addr, self, NULL))
+			slice_ask(d, env, &s->addr, true);
+	}
+	n_sl = dv_engine_port_slices(env->engine, &sl);
+	for (size_t i = 0; i < n_sl; i++) {
+		const struct dv_conf_distribute *s;
+
+		if (sl[i].node != self)
+			continue;
+		s = dv_dist_find(env->conf, &sl[i].addr);
+		if (!s || !sends_from(d, env, s))
+			slice_ask(d, env, &sl[i].addr, false);
+	}
+}
+
+/* net.ipv4.ip_local_port_range (IPv6 too): the kernel narrows it for a
+ * socket with IP_LOCAL_PORT_RANGE, never widens it. */
+static bool port_range_covers(const struct dv_port_slice *sl, unsigned *ret_lo, unsigned *ret_hi)
+{
+	char buf[64] = "";
+	int fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	*ret_lo = *ret_hi = 0;
+	if (n <= 0 || sscanf(buf, "%u %u", ret_lo, ret_hi) != 2)
+		return true; /* unknown: the kernel decides */
+	return *ret_lo <= sl->lo && sl->hi <= *ret_hi;
+}
+
+enum dv_result dv_dist_source_ports(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				    uint16_t *ret_lo, uint16_t *ret_hi, char *reason, size_t size)
+{
+	unsigned sys_lo, sys_hi;
+	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
+	struct dv_port_slice sl;
+	char buf[DV_ADDR_STRLEN];
+
+	*ret_lo = *ret_hi = 0;
+	dv_addr_fmt(a, buf);
+	if (!d || !s || !s->sysplexports) {
+		snprintf(reason, size, "%s is not distributed with SYSPLEXPORTS here: any port", buf);
+		return DV_R_OK;
+	}
+	if (!sends_from(d, env, s)) {
+		snprintf(reason, size, "%s is not on this node now (neither a ready target nor its distributor)", buf);
+		return DV_R_NOTHELD;
+	}
+	if (!dv_engine_port_slice(env->engine, a, dv_engine_self(env->engine), &sl)) {
+		snprintf(reason, size,
+			 "this node has no slice of the ports of %s yet (asked for when it became a target; none is "
+			 "left when the pool %u-%u is taken)",
+			 buf, DV_SLICE_POOL_LO, DV_SLICE_POOL_HI);
+		return DV_R_LIMIT;
+	}
+	if (!port_range_covers(&sl, &sys_lo, &sys_hi)) {
+		snprintf(reason, size,
+			 "this node's ports of %s are %u-%u, outside net.ipv4.ip_local_port_range (%u-%u), which the "
+			 "kernel only narrows: set it to cover %u-%u",
+			 buf, sl.lo, sl.hi, sys_lo, sys_hi, DV_SLICE_POOL_LO, DV_SLICE_POOL_HI);
+		return DV_R_LIMIT;
+	}
+	*ret_lo = sl.lo;
+	*ret_hi = sl.hi;
+	snprintf(reason, size, "%s: this node's ports are %u-%u", buf, sl.lo, sl.hi);
+	return DV_R_OK;
+}
+
 /* ---- the module ---- */
 
 static bool keep_none(void *ud, const struct dv_addr *a)
@@ -1574,14 +1777,18 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	struct plan *p = NULL;
 	int r;
 
-	/* Nothing configured and nothing of ours in the kernel: the common
-	 * case costs nothing per event. */
-	if (!d || (env->conf->n_distribute == 0 && !d->shape && d->on_lo.n == 0 && !dv_knft_busy(d->nft)))
+	const struct dv_port_slice *sl;
+
+	/* Nothing configured and nothing of ours in the kernel or the
+	 * engine: the common case costs nothing per event. */
+	if (!d || (env->conf->n_distribute == 0 && !d->shape && d->on_lo.n == 0 && !dv_knft_busy(d->nft) &&
+		   dv_engine_port_slices(env->engine, &sl) == 0))
 		return;
 	/* Addresses on lo first: a connection forwarded by the new table
 	 * finds its target ready to take it. */
 	refresh_nodes(d, env);
 	sync_lo(d, env);
+	sync_slices(d, env);
 	r = plan_build(d, env, &p);
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot compute the table: %s", strerror(-r));
@@ -1626,6 +1833,7 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 		free(d->lists[i].pins);
 	free(d->lists);
 	free(d->sent);
+	free(d->asked);
 	dv_addrset_clear(&d->on_lo);
 	d->lo = dv_kaddr_free(d->lo);
 	d->nft = dv_knft_free(d->nft);

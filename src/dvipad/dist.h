@@ -29,7 +29,13 @@
  * Methods honoured: BASEWLM (Maglev, M the first prime above 1,000 per
  * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on
  * the SYN and pinned), HOTSTANDBY (every slot to the ready target of highest rank), and TIMEDAFFINITY with any of them.
- * dvipad refuses SERVERWLM, WEIGHTEDACTIVE and SYSPLEXPORTS (dv_dist_refuse).
+ * dvipad refuses SERVERWLM and WEIGHTEDACTIVE (dv_dist_refuse).
+ *
+ * SYSPLEXPORTS: every node that sends from the address (a target holding
+ * it on lo, or its distributor) asks the engine for a slice of its ports
+ * (DV_EV_PORT_SLICE) and gives it back when it no longer does; programs
+ * learn it with SOURCE_PORTS and bind with IP_LOCAL_PORT_RANGE; the
+ * distributor sends the replies to another node's slice to that node.
  */
 #pragma once
 
@@ -117,6 +123,13 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
  * DV_R_OK, or a result and a reason. */
 enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
 			     struct dv_records *out, char *reason, size_t size);
+/* SOURCE_PORTS: the ports of a this node's programs send from (its
+ * SYSPLEXPORTS slice) in *ret_lo..*ret_hi: DV_R_OK; DV_R_OK and 0..0 when a
+ * is not distributed with SYSPLEXPORTS here (any port will do); else a
+ * refusal (not a target or the distributor now: NOTHELD; no slice: LIMIT)
+ * and a reason. */
+enum dv_result dv_dist_source_ports(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				    uint16_t *ret_lo, uint16_t *ret_hi, char *reason, size_t size);
 /* What this build cannot honour in c, one "file:line: message" each to
  * errf. The number of errors. */
 unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf);

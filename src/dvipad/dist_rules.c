@@ -21,6 +21,7 @@
  * the slot table, unpinned (pin_rules).
  */
 #define MAX_PINS 262144
+#define DV_DIST_MAX_SLICES 65536
 #define SLOTS_PER_LINE 16
 
 static bool valid_word(const char *s, size_t max)
@@ -77,12 +78,26 @@ static int check_service(const struct dv_dist_service *s)
 	return 0;
 }
 
+static int check_slice(const struct dv_dist_slice *x)
+{
+	struct dv_dist_service s = {.vipa = x->vipa};
+
+	if ((x->vipa.family != AF_INET && x->vipa.family != AF_INET6) || x->lo == 0 || x->hi < x->lo ||
+	    x->target.fwd == DV_DIST_FWD_LOCAL)
+		return -EINVAL;
+	return check_target(&s, &x->target);
+}
+
 static int check_ruleset(const struct dv_dist_ruleset *rs)
 {
-	if (!valid_word(rs->ifname, IF_NAMESIZE) || rs->n_services > DV_DIST_MAX_SERVICES)
+	if (!valid_word(rs->ifname, IF_NAMESIZE) || rs->n_services > DV_DIST_MAX_SERVICES ||
+	    rs->n_slices > DV_DIST_MAX_SLICES || (rs->n_slices && !rs->slices))
 		return -EINVAL;
 	for (size_t i = 0; i < rs->n_services; i++)
 		if (check_service(&rs->services[i]) < 0)
+			return -EINVAL;
+	for (size_t i = 0; i < rs->n_slices; i++)
+		if (check_slice(&rs->slices[i]) < 0)
 			return -EINVAL;
 	return 0;
 }
@@ -143,29 +158,37 @@ static void dynamic_map(FILE *f, size_t i, const char *name, const char *key, co
 	fputs("\t}\n", f);
 }
 
-static void target_chain(FILE *f, size_t i, size_t k, const struct dv_dist_service *s)
+/* The statements that send a packet of l3 family ip to t, and a newline. */
+static void fwd_to(FILE *f, const char *ip, const struct dv_dist_target *t)
 {
-	const struct dv_dist_target *t = &s->targets[k];
 	char buf[DV_ADDR_STRLEN];
 
-	fprintf(f, "\tchain s%zu_t%zu {\n", i, k + 1);
-	if (t->name)
-		fprintf(f, "\t\tcomment \"%s\"\n", t->name);
 	switch (t->fwd) {
 	case DV_DIST_FWD_ETHER:
-		fputs("\t\tether saddr set ", f);
+		fputs("ether saddr set ", f);
 		mac(f, t->src_mac);
 		fputs(" ether daddr set ", f);
 		mac(f, t->mac);
 		fprintf(f, " fwd to \"%s\"\n", t->ifname);
 		break;
 	case DV_DIST_FWD_NEXTHOP:
-		fprintf(f, "\t\tfwd %s to %s device \"%s\"\n", l3(s), dv_addr_fmt(&t->next, buf), t->ifname);
+		fprintf(f, "fwd %s to %s device \"%s\"\n", ip, dv_addr_fmt(&t->next, buf), t->ifname);
 		break;
 	default:
-		fputs("\t\taccept\n", f);
+		fputs("accept\n", f);
 		break;
 	}
+}
+
+static void target_chain(FILE *f, size_t i, size_t k, const struct dv_dist_service *s)
+{
+	const struct dv_dist_target *t = &s->targets[k];
+
+	fprintf(f, "\tchain s%zu_t%zu {\n", i, k + 1);
+	if (t->name)
+		fprintf(f, "\t\tcomment \"%s\"\n", t->name);
+	fputs("\t\t", f);
+	fwd_to(f, l3(s), t);
 	fputs("\t}\n", f);
 }
 
@@ -306,6 +329,17 @@ static void ingress_rules(FILE *f, const struct dv_dist_ruleset *rs, const char 
 {
 	char buf[DV_ADDR_STRLEN];
 
+	/* Replies to another node's outbound connections from a VIPA. */
+	for (size_t i = 0; i < rs->n_slices; i++) {
+		const struct dv_dist_slice *x = &rs->slices[i];
+		const char *ip = x->vipa.family == AF_INET6 ? "ip6" : "ip";
+
+		if (!x->distributing)
+			continue;
+		fprintf(f, "%s%s daddr %s meta l4proto { tcp, udp } th dport %u-%u ", prefix, ip,
+			dv_addr_fmt(&x->vipa, buf), x->lo, x->hi);
+		fwd_to(f, ip, &x->target);
+	}
 	for (size_t i = 0; i < rs->n_services; i++) {
 		const struct dv_dist_service *s = &rs->services[i];
 

@@ -23,6 +23,10 @@
  *
  * Marks are target indexes + 1 (0: none). Slot changes rewrite sN_slots
  * only (dv_dist_rules_write_slots), which keeps the pins.
+ *
+ * The base chain "ingress" has, on the distributor only, a rule per other
+ * node's SYSPLEXPORTS slice (straight to the node), then a jump per
+ * service.
  */
 #pragma once
 
@@ -81,10 +85,22 @@ struct dv_dist_service {
 	const uint32_t *slots;
 };
 
+/* SYSPLEXPORTS: another node's slice of a VIPA's ports. Its distributor
+ * sends packets to those ports (the replies to that node's outbound
+ * connections, TCP or UDP) to that node. */
+struct dv_dist_slice {
+	struct dv_addr vipa;
+	uint16_t lo, hi;
+	bool distributing; /* this node owns the VIPA */
+	struct dv_dist_target target; /* ETHER or NEXTHOP */
+};
+
 struct dv_dist_ruleset {
 	const char *ifname; /* where clients' packets for the VIPAs arrive */
 	size_t n_services;
 	const struct dv_dist_service *services;
+	size_t n_slices;
+	const struct dv_dist_slice *slices;
 };
 
 /*

@@ -73,11 +73,11 @@ enum dv_event_type {
  * the ephemeral ports of a distributed VIPA, so that its outbound
  * connections from the shared address have ports no other node uses and the
  * distributor can send their replies to it. Slices are whole blocks of the
- * pool (IANA's dynamic ports), granted first fit, else the largest free run;
+ * pool (conf.h), granted first fit, else the largest free run;
  * a node that leaves the membership gives its slices back.
  */
-#define DV_SLICE_POOL_LO 49152
-#define DV_SLICE_POOL_HI 65535
+#define DV_SLICE_POOL_LO DV_DIST_SLICE_POOL_LO
+#define DV_SLICE_POOL_HI DV_DIST_SLICE_POOL_HI
 #define DV_SLICE_BLOCK 64
 #define DV_SLICE_POOL_BLOCKS ((DV_SLICE_POOL_HI - DV_SLICE_POOL_LO + 1) / DV_SLICE_BLOCK)
 #define DV_SLICE_MAX 16384 /* slices in the cluster; further requests get none */

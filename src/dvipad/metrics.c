@@ -67,6 +67,16 @@ static const char *request_name(unsigned type)
 		return "leave";
 	case DV_MSG_JOIN:
 		return "join";
+	case DV_MSG_TARGETS:
+		return "targets";
+	case DV_MSG_CONNS:
+		return "conns";
+	case DV_MSG_QUIESCE:
+		return "quiesce";
+	case DV_MSG_RESUME:
+		return "resume";
+	case DV_MSG_SOURCE_PORTS:
+		return "source_ports";
 	case DV_MSG_METRICS:
 		return "metrics";
 	case DV_MSG_MONITOR:

@@ -104,12 +104,28 @@ const char *dvipa_strerror(int code)
 
 /* ---- connection ---- */
 
+/* dvipad's socket: path, else $DVIPA_SOCKET, else the default. -1 when
+ * it is too long. */
+static int socket_addr(const char *path, struct sockaddr_un *sa)
+{
+	size_t n;
+
+	if (!path || !*path)
+		path = secure_getenv("DVIPA_SOCKET");
+	if (!path || !*path)
+		path = DV_DEFAULT_SOCKET;
+	n = strlen(path);
+	if (n >= sizeof(sa->sun_path))
+		return -1;
+	memcpy(sa->sun_path, path, n + 1);
+	return 0;
+}
+
 int dvipa_open(dvipa_t **ret, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct epoll_event ev = {.events = EPOLLIN};
 	dvipa_t *h;
-	size_t n;
 	int r;
 
 	if (!ret) {
@@ -117,16 +133,10 @@ int dvipa_open(dvipa_t **ret, const char *path)
 		return -DVIPA_E_INVAL;
 	}
 	*ret = NULL;
-	if (!path || !*path)
-		path = secure_getenv("DVIPA_SOCKET");
-	if (!path || !*path)
-		path = DV_DEFAULT_SOCKET;
-	n = strlen(path);
-	if (n >= sizeof(sa.sun_path)) {
+	if (socket_addr(path, &sa) < 0) {
 		errno = ENAMETOOLONG;
 		return -DVIPA_E_INVAL;
 	}
-	memcpy(sa.sun_path, path, n + 1);
 
 	h = calloc(1, sizeof(*h));
 	if (!h) {
@@ -548,12 +558,35 @@ const char *dvipa_reason(dvipa_t *h)
 	return tls_reason.reason;
 }
 
+/*
+ * SYSPLEXPORTS: the node's slice of a's ports for fd (IP_LOCAL_PORT_RANGE),
+ * so that the distributor sends the replies here. 0 (also where any port
+ * will do, or dvipad cannot be asked: a lapsed dvipad soon takes the
+ * address off lo), or dvipad's refusal.
+ */
+static int source_ports(int fd, const struct dv_addr *a)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct dv_reply rep;
+	uint32_t range;
+
+	if (socket_addr(NULL, &sa) < 0 ||
+	    dv_ctl_source_ports(&sa, sizeof(sa), a, dv_now_ms() + DV_CTL_TIMEOUT_MS, connect, &rep) < 0)
+		return 0;
+	if (rep.result != DV_R_OK)
+		return map_result(rep.result);
+	if (!rep.port_lo)
+		return 0;
+	range = (uint32_t)rep.port_hi << 16 | rep.port_lo;
+	return setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof(range)) < 0 ? -DVIPA_E_INTERNAL : 0;
+}
+
 int dvipa_bind_source(int fd, const char *addr)
 {
 	struct sockaddr_storage ss = {0};
 	struct dv_addr a;
 	socklen_t len = sizeof(ss);
-	int one = 1, family;
+	int one = 1, family, r;
 
 	if (fd < 0 || dv_addr_parse(addr, &a) < 0)
 		return -DVIPA_E_INVAL;
@@ -587,6 +620,9 @@ int dvipa_bind_source(int fd, const char *addr)
 	 * would leave with a source this node does not own. */
 	if (!dv_addr_is_local(&a, NULL))
 		return -DVIPA_E_NOTHELD;
+	r = source_ports(fd, &a);
+	if (r < 0)
+		return r;
 	/* Best effort: without it the bind reserves an ephemeral port now. */
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)

@@ -976,6 +976,38 @@ static bool sockaddr_unbound(const struct sockaddr_storage *ss)
 }
 
 /*
+ * SYSPLEXPORTS: a distributed VIPA's outbound connections use this node's
+ * slice of its ports, so that the distributor sends the replies here. 0
+ * (also where any port will do, or dvipad cannot be asked: a dvipad that
+ * is gone soon takes the address off lo), or -1 once dvipad's refusal is
+ * said.
+ */
+static int source_slice(const struct config *c, int fd, const struct dv_addr *src)
+{
+	struct dv_reply rep;
+	uint32_t range;
+	int one = 1;
+
+	if (c->socket_bad || dv_ctl_source_ports(&c->sock, c->sock_len, src, dv_now_ms() + DV_CTL_TIMEOUT_MS,
+						 real_connect(), &rep) < 0)
+		return 0;
+	if (rep.result != DV_R_OK) {
+		say_refused(c, "source", src, 0, &rep);
+		return -1;
+	}
+	if (!rep.port_lo)
+		return 0;
+	range = (uint32_t)rep.port_hi << 16 | rep.port_lo;
+	if (setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof(range)) < 0 ||
+	    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0) {
+		say_failed(c, "source", src, 0, "cannot use this node's ports of the VIPA", errtext(errno), NULL);
+		return -1;
+	}
+	debug_line(c, "source", src, "ports of this node (SYSPLEXPORTS)", rep.reason);
+	return 0;
+}
+
+/*
  * DVIPA_SOURCE: before fd, an unbound IPv4/IPv6 socket, talks to dst, bind
  * it to the source VIPA, port 0. Anything that does not fit (families,
  * loopback destination, no VIPA activated yet for "auto") leaves the socket
@@ -1038,6 +1070,8 @@ static int source_bind(int fd, const struct sockaddr *dst, socklen_t dstlen)
 
 	/* The real connect(): ours would look at the probe socket. */
 	if (dv_addr_is_local(&src, real_connect())) {
+		if (source_slice(c, fd, &src) < 0)
+			goto fail;
 		if (real_bind()(fd, (struct sockaddr *)&ss, sl) < 0) {
 			say_failed(c, "source", &src, 0, "cannot bind to the source VIPA", errtext(errno), NULL);
 			goto fail;

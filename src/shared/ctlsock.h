@@ -22,6 +22,11 @@
 #define DV_CTL_TIMEOUT_S 30
 #define DV_CTL_TIMEOUT_MS (DV_CTL_TIMEOUT_S * 1000)
 
+/* Linux 6.3; glibc 2.36 (Debian 12) does not name it yet. */
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51
+#endif
+
 typedef int (*dv_connect_fn)(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* CLOCK_MONOTONIC in milliseconds: what deadlines are expressed in. */
@@ -43,3 +48,14 @@ int dv_ctl_connect(const struct sockaddr_un *sa, socklen_t len, int64_t deadline
  */
 struct dv_reply;
 int dv_ctl_refusal(int fd, struct dv_reply *ret_reply);
+
+/*
+ * SOURCE_PORTS: ask dvipad at sa which ports this node's programs send
+ * from when a is their source (a SYSPLEXPORTS slice). 0 with dvipad's
+ * RESULT in *ret_reply (port_lo..port_hi, 0..0 when any port will do), or
+ * -errno when dvipad cannot be asked or broke the protocol (-ETIMEDOUT
+ * after deadline_ms). One short connection.
+ */
+struct dv_addr;
+int dv_ctl_source_ports(const struct sockaddr_un *sa, socklen_t len, const struct dv_addr *a, int64_t deadline_ms,
+			dv_connect_fn connect_fn, struct dv_reply *ret_reply);

@@ -344,7 +344,8 @@ int dv_val_field(const void *v, size_t n, uint8_t *ret_ftype, const char **ret_k
 
 static bool is_request(uint16_t type)
 {
-	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_RESUME) || type == DV_MSG_METRICS || type == DV_MSG_MONITOR;
+	return (type >= DV_MSG_ACTIVATE && type <= DV_MSG_SOURCE_PORTS) || type == DV_MSG_METRICS ||
+	       type == DV_MSG_MONITOR;
 }
 
 /* The rules of one 32-bit attribute of a request, and why each refusal. */
@@ -481,6 +482,7 @@ static const char *request_missing(const struct dv_request *r, const struct requ
 	case DV_MSG_REACTIVATE:
 	case DV_MSG_QUIESCE:
 	case DV_MSG_RESUME:
+	case DV_MSG_SOURCE_PORTS:
 		if (!r->has_addr)
 			return "address missing";
 		break;
@@ -520,7 +522,8 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 
 int dv_reply_decode(const struct dv_msg *m, struct dv_reply *ret)
 {
-	bool has_result = false, has_event = false, has_reason = false, has_source = false;
+	bool has_result = false, has_event = false, has_reason = false, has_source = false, has_range = false;
+	uint32_t range;
 	struct dv_attr_iter it;
 	const char *s;
 	const void *v;
@@ -562,6 +565,14 @@ int dv_reply_decode(const struct dv_msg *m, struct dv_reply *ret)
 			if (has_source || dv_val_u32(v, n, &ret->source) < 0)
 				return -EBADMSG;
 			has_source = true;
+			break;
+		case DV_A_PORT_RANGE:
+			if (has_range || dv_val_u32(v, n, &range) < 0 || (range >> 16) == 0 ||
+			    (range >> 16) > (range & 0xffff))
+				return -EBADMSG;
+			ret->port_lo = (uint16_t)(range >> 16);
+			ret->port_hi = (uint16_t)range;
+			has_range = true;
 			break;
 		default:
 			break;

@@ -60,7 +60,11 @@ enum dv_msg_type {
 	DV_MSG_CONNS = 13,     /* optional ADDR: the pins of that distributed VIPA */
 	DV_MSG_QUIESCE = 14,   /* ADDR, optional NODE (this node only), optional PORT: root only */
 	DV_MSG_RESUME = 15,    /* ADDR, optional NODE (this node only), optional PORT: root only */
-	/* (16..19 are left for requests of the distributed VIPAs.) */
+	/* ADDR: the ports this node's programs send from when they use the
+	 * address as their source (SYSPLEXPORTS): a RESULT with PORT_RANGE,
+	 * or without one where any port will do. Anyone may ask. */
+	DV_MSG_SOURCE_PORTS = 16,
+	/* (17..19 are left for requests of the distributed VIPAs.) */
 	DV_MSG_METRICS = 20, /* OpenMetrics text as TEXT records, one a line */
 	/* Subscribe: the RESULT, then a CHANGE record (same seq) for every
 	 * change of a VIPA's owner, quorum or membership, until the client
@@ -109,6 +113,8 @@ enum dv_attr_type {
 			       * only: activate it if no node has it, never take it
 			       * from another node */
 	DV_A_PORT = 12,	      /* u32 1..65535: a port of a distributed VIPA */
+	DV_A_PORT_RANGE = 13, /* u32 first << 16 | last (first <= last, first > 0), in the
+			       * RESULT of a SOURCE_PORTS */
 };
 
 /* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
@@ -215,6 +221,7 @@ struct dv_reply {
 	uint32_t result; /* RESULT */
 	uint32_t event;	 /* EVENT */
 	uint32_t source; /* RESULT: the range is SOURCEVIPA */
+	uint16_t port_lo, port_hi; /* RESULT of SOURCE_PORTS: 0 when any port will do */
 	bool has_addr;
 	struct dv_addr addr;
 	char reason[DV_REASON_MAX];
