@@ -76,7 +76,15 @@ const char *dvipa_reason(dvipa_t *h);
  * An IPv4 addr on an IPv6 socket is bound as v4-mapped. The address must
  * be active on this node (dvipa_activate() it first): -DVIPA_E_NOTHELD
  * otherwise, also where ip_nonlocal_bind would let the bind succeed. It
- * never activates or moves the address. Needs no handle; async-signal-safe.
+ * never activates or moves the address.
+ *
+ * dvipad ($DVIPA_SOCKET, else the default socket) is asked which ports
+ * to use: for a distributed VIPA with SYSPLEXPORTS, this node's slice of
+ * its ports (IP_LOCAL_PORT_RANGE), so that the distributor sends the
+ * replies here; dvipad's refusal is returned (-DVIPA_E_NOTHELD: not a
+ * target now; -DVIPA_E_LIMIT: no slice), and -DVIPA_E_UNREACH when it
+ * cannot be asked. Needs no handle; async-signal-safe (one short
+ * connection to dvipad, no allocation).
  */
 int dvipa_bind_source(int fd, const char *addr);
 

@@ -1171,9 +1171,9 @@ struct run {
 	bool granted[MAX_VIPAS];
 	unsigned rank;
 	int sig;
-	pid_t child;	  /* 0 before the command runs */
-	bool signalled;	  /* --signal was sent */
-	const char *lost; /* before the command runs: an address lost */
+	pid_t child;	    /* 0 before the command runs */
+	bool signalled;	    /* --signal was sent */
+	const char *lost;   /* before the command runs: an address lost */
 	const char *source; /* --source: DVIPA_SOURCE of the command, through the shim */
 };
 
@@ -1348,9 +1348,12 @@ static int run_add_vipa(struct run *st, const char *text)
 static int run_options(int argc, char **argv, struct run *st, bool *standby)
 {
 	static const struct option opts[] = {
-		{"standby", no_argument, NULL, 's'},	  {"rank", required_argument, NULL, 'r'},
-		{"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
-		{"source", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+		{"standby", no_argument, NULL, 's'},
+		{"rank", required_argument, NULL, 'r'},
+		{"signal", required_argument, NULL, 'g'},
+		{"vipa", required_argument, NULL, 'v'},
+		{"source", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct dv_addr src;

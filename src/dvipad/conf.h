@@ -87,7 +87,7 @@ enum dv_dist_method {
 /* "BASEWLM", "SERVERWLM", "ROUNDROBIN", "WEIGHTEDACTIVE", "HOTSTANDBY". */
 const char *dv_dist_method_keyword(enum dv_dist_method m);
 
-#define DV_DIST_MAX_PORTS 4	   /* per statement, as on z/OS */
+#define DV_DIST_MAX_PORTS 4 /* per statement, as on z/OS */
 /* SYSPLEXPORTS hands out the ports from here to DV_DIST_SLICE_POOL_HI as
  * the nodes' outbound ports of the address (engine.h): Linux's default
  * ephemeral range (net.ipv4.ip_local_port_range), whole 64-port blocks,

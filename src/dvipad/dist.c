@@ -597,9 +597,10 @@ static char *ingress_of(const struct plan *p)
 				p->svc[i].ports[0]);
 	for (size_t i = 0; i < p->rs.n_slices; i++)
 		if (p->slices[i].distributing)
-			fprintf(f, "%s%s%s%s:%u-%u to %s", n++ ? " " : "", p->slices[i].vipa.family == AF_INET6 ? "[" : "",
-				dv_addr_fmt(&p->slices[i].vipa, buf), p->slices[i].vipa.family == AF_INET6 ? "]" : "",
-				p->slices[i].lo, p->slices[i].hi, p->slices[i].target.name);
+			fprintf(f, "%s%s%s%s:%u-%u to %s", n++ ? " " : "",
+				p->slices[i].vipa.family == AF_INET6 ? "[" : "", dv_addr_fmt(&p->slices[i].vipa, buf),
+				p->slices[i].vipa.family == AF_INET6 ? "]" : "", p->slices[i].lo, p->slices[i].hi,
+				p->slices[i].target.name);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -1098,7 +1099,8 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 	struct plan *p = plan_new(s, 1);
 	size_t n = targets_of(d, env, s, t);
 	const char *distributor = NULL;
-	char ab[DV_ADDR_STRLEN];
+	char ab[DV_ADDR_STRLEN], range[16];
+	struct dv_port_slice sl;
 	int r;
 
 	if (!p)
@@ -1135,6 +1137,11 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_u64(out->b, "slots", slots);
 			dv_msgb_field_u64(out->b, "m", svc->m);
 			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
+			/* SYSPLEXPORTS: the target's slice of the ports. */
+			if (s->sysplexports && dv_engine_port_slice(env->engine, &s->addr, t[k].node->id, &sl)) {
+				snprintf(range, sizeof(range), "%u-%u", sl.lo, sl.hi);
+				dv_msgb_field_str(out->b, "source_ports", range);
+			}
 			r = dv_records_emit(out);
 		}
 	}
@@ -1649,7 +1656,8 @@ static void sync_slices(struct dv_dist *d, const struct dv_dist_env *env)
 		d->n_asked_members = n_m < DV_ENGINE_MAX_NODES ? n_m : DV_ENGINE_MAX_NODES;
 		memcpy(d->asked_members, m, d->n_asked_members * sizeof(*m));
 	}
-	if (!env->submit || !env->in_group || !dv_engine_quorate(env->engine) || !dv_engine_is_member(env->engine, self))
+	if (!env->submit || !env->in_group || !dv_engine_quorate(env->engine) ||
+	    !dv_engine_is_member(env->engine, self))
 		return;
 	for (size_t i = 0; i < env->conf->n_distribute; i++) {
 		const struct dv_conf_distribute *s = &env->conf->distribute[i];

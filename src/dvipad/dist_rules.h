@@ -91,7 +91,7 @@ struct dv_dist_service {
 struct dv_dist_slice {
 	struct dv_addr vipa;
 	uint16_t lo, hi;
-	bool distributing; /* this node owns the VIPA */
+	bool distributing;	      /* this node owns the VIPA */
 	struct dv_dist_target target; /* ETHER or NEXTHOP */
 };
 

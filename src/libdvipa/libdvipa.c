@@ -561,8 +561,8 @@ const char *dvipa_reason(dvipa_t *h)
 /*
  * SYSPLEXPORTS: the node's slice of a's ports for fd (IP_LOCAL_PORT_RANGE),
  * so that the distributor sends the replies here. 0 (also where any port
- * will do, or dvipad cannot be asked: a lapsed dvipad soon takes the
- * address off lo), or dvipad's refusal.
+ * will do), dvipad's refusal, or -DVIPA_E_UNREACH: without an answer the
+ * port could be one whose replies go to another node.
  */
 static int source_ports(int fd, const struct dv_addr *a)
 {
@@ -570,9 +570,10 @@ static int source_ports(int fd, const struct dv_addr *a)
 	struct dv_reply rep;
 	uint32_t range;
 
-	if (socket_addr(NULL, &sa) < 0 ||
-	    dv_ctl_source_ports(&sa, sizeof(sa), a, dv_now_ms() + DV_CTL_TIMEOUT_MS, connect, &rep) < 0)
-		return 0;
+	if (socket_addr(NULL, &sa) < 0)
+		return -DVIPA_E_INVAL;
+	if (dv_ctl_source_ports(&sa, sizeof(sa), a, dv_now_ms() + DV_CTL_TIMEOUT_MS, connect, &rep) < 0)
+		return -DVIPA_E_UNREACH;
 	if (rep.result != DV_R_OK)
 		return map_result(rep.result);
 	if (!rep.port_lo)

@@ -978,19 +978,26 @@ static bool sockaddr_unbound(const struct sockaddr_storage *ss)
 /*
  * SYSPLEXPORTS: a distributed VIPA's outbound connections use this node's
  * slice of its ports, so that the distributor sends the replies here. 0
- * (also where any port will do, or dvipad cannot be asked: a dvipad that
- * is gone soon takes the address off lo), or -1 once dvipad's refusal is
- * said.
+ * (also where any port will do), or -1 once the reason is said: dvipad
+ * refused, or gave no answer (the port could then be one whose replies go
+ * to another node).
  */
 static int source_slice(const struct config *c, int fd, const struct dv_addr *src)
 {
 	struct dv_reply rep;
 	uint32_t range;
-	int one = 1;
+	int one = 1, r;
 
-	if (c->socket_bad || dv_ctl_source_ports(&c->sock, c->sock_len, src, dv_now_ms() + DV_CTL_TIMEOUT_MS,
-						 real_connect(), &rep) < 0)
-		return 0;
+	if (c->socket_bad) {
+		say_failed(c, "source", src, 0, "DVIPA_SOCKET is too long for a socket path", NULL, NULL);
+		return -1;
+	}
+	r = dv_ctl_source_ports(&c->sock, c->sock_len, src, dv_now_ms() + DV_CTL_TIMEOUT_MS, real_connect(), &rep);
+	if (r < 0) {
+		say_failed(c, "source", src, 0, "cannot ask dvipad for this node's ports of it", c->sock.sun_path,
+			   errtext(-r));
+		return -1;
+	}
 	if (rep.result != DV_R_OK) {
 		say_refused(c, "source", src, 0, &rep);
 		return -1;

@@ -218,9 +218,9 @@ int dv_request_decode(const struct dv_msg *m, struct dv_request *ret, const char
 struct dv_reply {
 	uint16_t type;
 	uint32_t seq;
-	uint32_t result; /* RESULT */
-	uint32_t event;	 /* EVENT */
-	uint32_t source; /* RESULT: the range is SOURCEVIPA */
+	uint32_t result;	   /* RESULT */
+	uint32_t event;		   /* EVENT */
+	uint32_t source;	   /* RESULT: the range is SOURCEVIPA */
 	uint16_t port_lo, port_hi; /* RESULT of SOURCE_PORTS: 0 when any port will do */
 	bool has_addr;
 	struct dv_addr addr;

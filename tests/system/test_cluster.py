@@ -919,10 +919,10 @@ print(lib.dvipa_bind_source(s.fileno(), sys.argv[2].encode()))
 """
 
 
-def libdvipa_env():
-    """The environment of a program that loads libdvipa.so with ctypes: an
-    ASan build of it needs the runtime loaded first."""
-    env = dict(os.environ)
+def libdvipa_env(dvipad):
+    """The environment of a program that loads libdvipa.so with ctypes and
+    talks to dvipad: an ASan build of it needs the runtime loaded first."""
+    env = dict(os.environ, DVIPA_SOCKET=str(dvipad.sock))
     ldd = subprocess.run(["ldd", str(LIBDVIPA)], capture_output=True, text=True).stdout
     asan = [l.split("=>")[1].split()[0] for l in ldd.splitlines() if "libasan" in l and "=>" in l]
     if asan:
@@ -974,9 +974,9 @@ def test_source_use_never_takes_a_vipa_from_another_node(cluster, tmp_path):
         # dvipa_bind_source() checks the address is local, even where
         # ip_nonlocal_bind would let the bind succeed.
         n2.ns.sysctl("net.ipv4.ip_nonlocal_bind", "1")
-        r = n2.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env())
+        r = n2.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env(n2))
         assert r.stdout.strip() == "-8", r  # -DVIPA_E_NOTHELD
-        r = n1.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env())
+        r = n1.ns.exec(PYTHON, "-c", BIND_SOURCE, LIBDVIPA, VIPA, env=libdvipa_env(n1))
         assert r.stdout.strip() == "0", r
         assert n1.owner(VIPA) == "n1"
     finally:

@@ -456,8 +456,7 @@ SOLO = ("  VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.0 192.0.2.10\n"
 
 def test_what_is_not_honoured_is_refused(lan, dvipad):
     for method, what in (("SERVERWLM", "DISTMETHOD SERVERWLM is not honoured"),
-                         ("WEIGHTEDACTIVE", "DISTMETHOD WEIGHTEDACTIVE is not honoured"),
-                         ("ROUNDROBIN SYSPLEXPORTS", "SYSPLEXPORTS is not honoured")):
+                         ("WEIGHTEDACTIVE", "DISTMETHOD WEIGHTEDACTIVE is not honoured")):
         dvipad.write_conf(extra=SOLO.format(method=method))
         dvipad.start(wait=False)
         dvipad.proc.wait(timeout=30)

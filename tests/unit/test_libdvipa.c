@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dvipa.h"
+#include "ctlsock.h"
 #include "proto.h"
 
 struct fake;
@@ -569,12 +570,57 @@ static void test_concurrent_dispatch(void **state)
 	dvipa_close(d.h);
 }
 
+/* SOURCE_PORTS answers: any port, a slice of 40000-40063, a refusal. */
+static void script_source(struct fake *f, uint32_t result, uint32_t range)
+{
+	static _Thread_local struct dv_msgb b;
+	struct dv_request req;
+
+	if (fake_recv(f, &req) < 0)
+		return;
+	assert_int_equal(req.type, DV_MSG_SOURCE_PORTS);
+	dv_msgb_init(&b, DV_MSG_RESULT, req.seq);
+	dv_msgb_put_u32(&b, DV_A_RESULT, result);
+	dv_msgb_put_str(&b, DV_A_REASON, "the fake's answer");
+	if (range)
+		dv_msgb_put_u32(&b, DV_A_PORT_RANGE, range);
+	fake_send(f, &b);
+}
+
+static void script_source_any(struct fake *f)
+{
+	script_source(f, DV_R_OK, 0);
+}
+
+static void script_source_slice(struct fake *f)
+{
+	script_source(f, DV_R_OK, 40000u << 16 | 40063);
+}
+
+static void script_source_refused(struct fake *f)
+{
+	script_source(f, DV_R_NOTHELD, 0);
+}
+
+/* dvipa_bind_source on fd with a fake dvipad running script: its result. */
+static int bind_source_with(script_fn script, int fd, const char *addr)
+{
+	struct fake *f = fake_start(script);
+	int r;
+
+	assert_int_equal(setenv("DVIPA_SOCKET", f->path, 1), 0);
+	r = dvipa_bind_source(fd, addr);
+	assert_int_equal(fake_stop(f), 1);
+	return r;
+}
+
 /* dvipa_bind_source: the source of outbound traffic, before connect(). */
 static void test_bind_source(void **state)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = {.sin_family = AF_INET}, me;
 	struct sockaddr_in6 s6;
 	socklen_t len = sizeof(sa);
+	uint32_t range = 0;
 	int lfd, fd;
 
 	/* A listener on loopback to connect to. */
@@ -585,11 +631,31 @@ static void test_bind_source(void **state)
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(dvipa_bind_source(fd, "127.0.0.1"), 0);
+	assert_int_equal(bind_source_with(script_source_any, fd, "127.0.0.1"), 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 
-	/* An address this host does not have. */
+	/* SYSPLEXPORTS: the node's slice of the ports. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind_source_with(script_source_slice, fd, "127.0.0.1"), 0);
+	len = sizeof(range);
+	assert_int_equal(getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, &len), 0);
+	assert_int_equal(range, 40063u << 16 | 40000);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	len = sizeof(me);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+	assert_in_range(ntohs(me.sin_port), 40000, 40063);
+	close(fd);
+
+	/* dvipad refuses, or cannot be asked: no port that may be another
+	 * node's. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind_source_with(script_source_refused, fd, "127.0.0.1"), -DVIPA_E_NOTHELD);
+	assert_int_equal(setenv("DVIPA_SOCKET", "/nonexistent/dvipad.sock", 1), 0);
+	assert_int_equal(dvipa_bind_source(fd, "127.0.0.1"), -DVIPA_E_UNREACH);
+	close(fd);
+
+	/* An address this host does not have: dvipad is not asked. */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(dvipa_bind_source(fd, "192.0.2.77"), -DVIPA_E_NOTHELD);
 	assert_int_equal(dvipa_bind_source(fd, "not-an-address"), -DVIPA_E_INVAL);
@@ -599,12 +665,13 @@ static void test_bind_source(void **state)
 
 	/* IPv4 on a dual-stack IPv6 socket: v4-mapped. */
 	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(dvipa_bind_source(fd, "127.0.0.1"), 0);
+	assert_int_equal(bind_source_with(script_source_any, fd, "127.0.0.1"), 0);
 	len = sizeof(s6);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&s6, &len), 0);
 	assert_true(IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr));
 	close(fd);
 	close(lfd);
+	unsetenv("DVIPA_SOCKET");
 }
 
 int main(void)

@@ -1109,7 +1109,7 @@ static void test_request_define_and_node_ops(void **state)
 	}
 
 	/* the next type is no request yet */
-	raw_init(&r, DV_MSG_RESUME + 1, 1);
+	raw_init(&r, DV_MSG_SOURCE_PORTS + 1, 1);
 	assert_int_equal(raw_request(&r, &req, &why), -EBADMSG);
 	assert_string_equal(why, "unknown request type");
 }
@@ -1170,7 +1170,8 @@ static void test_kind_range(void **state)
 
 static void test_not_a_request(void **state)
 {
-	static const uint16_t types[] = {0, DV_MSG_RESUME + 1, DV_MSG_RESULT, DV_MSG_EVENT, DV_MSG_RECORD, 0xffff};
+	static const uint16_t types[] = {0,	DV_MSG_SOURCE_PORTS + 1, DV_MSG_RESULT, DV_MSG_EVENT, DV_MSG_RECORD,
+					 0xffff};
 	struct dv_request req;
 	struct dv_reply rep;
 	const char *why;
