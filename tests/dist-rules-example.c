@@ -59,6 +59,9 @@ static const struct example examples[] = {
 	{"hotstandby-v6", DV_DIST_HOTSTANDBY, AF_INET6, "fd00:1::13", one, 1, 0, true, 2, {0, 0, 0}, 1},
 	{"not-distributing", DV_DIST_BASEWLM, AF_INET, "10.1.1.14", one, 1, 0, false, 13, {1, 1, 1}, 0},
 	{"no-targets", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.15", one, 1, 0, true, 1, {0, 0, 0}, 0},
+	/* With n2's and n3's SYSPLEXPORTS slices (slices_of). */
+	{"sysplexports", DV_DIST_BASEWLM, AF_INET, "10.1.1.17", one, 1, 0, true, 13, {1, 1, 1}, 0},
+	{"sysplexports-v6", DV_DIST_ROUNDROBIN, AF_INET6, "fd00:1::17", one, 1, 0, true, 3, {1, 1, 1}, 0},
 	/* Not golden (2 x 65,537 slots): loaded to show a full-size table loads. */
 	{"maglev-full", DV_DIST_BASEWLM, AF_INET, "10.1.1.16", web, 2, 0, true, MAX_M, {1, 1, 1}, 0},
 };
@@ -101,10 +104,24 @@ static int build(size_t e, struct dv_dist_service *ret)
 	return 0;
 }
 
+/* The sysplexports examples: n1 distributes, n2 (same link) and n3 (next
+ * hop) have slices of the ports. */
+static size_t slices_of(const struct dv_dist_service *svc, struct dv_dist_slice ret[static 2])
+{
+	for (size_t i = 0; i < 2; i++)
+		ret[i] = (struct dv_dist_slice){.vipa = svc->vipa,
+						.lo = (uint16_t)(33792 + 1024 * i),
+						.hi = (uint16_t)(34815 + 1024 * i),
+						.distributing = true,
+						.target = svc->targets[1 + i]};
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct dv_dist_service svc;
 	struct dv_dist_ruleset rs = {.ifname = "eth0", .n_services = 1, .services = &svc};
+	struct dv_dist_slice slices[2];
 	size_t e;
 	int r;
 
@@ -124,6 +141,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = build(e, &svc);
+	if (strncmp(examples[e].name, "sysplexports", 12) == 0) {
+		rs.n_slices = slices_of(&svc, slices);
+		rs.slices = slices;
+	}
 	if (r == 0)
 		r = argc == 3 ? dv_dist_rules_write_slots(&rs, strtoul(argv[2], NULL, 10), stdout)
 			      : dv_dist_rules_write(&rs, stdout);

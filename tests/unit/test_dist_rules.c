@@ -169,13 +169,46 @@ static void test_ingress(void **state)
 	free(t);
 }
 
+/* SYSPLEXPORTS: another node's slice goes to it, first, on the distributor
+ * only; a slice nft could not honour is refused. */
+static void test_slices(void **state)
+{
+	struct dv_dist_slice x = {
+		.vipa = svc.vipa, .lo = 33792, .hi = 34815, .distributing = true, .target = targets[1]};
+	char *t;
+
+	rs.n_slices = 1;
+	rs.slices = &x;
+	t = text_of(ingress, NULL);
+	assert_string_equal(t, "flush chain netdev dvipa ingress\n"
+			       "add rule netdev dvipa ingress ip daddr 10.1.1.10 meta l4proto { tcp, udp } th dport "
+			       "33792-34815 fwd ip to 192.0.2.2 device \"eth0\"\n"
+			       "add rule netdev dvipa ingress ip daddr 10.1.1.10 tcp dport { 80 } jump s0\n");
+	free(t);
+	x.distributing = false;
+	t = text_of(ingress, NULL);
+	assert_null(strstr(t, "th dport"));
+	free(t);
+	x.target = targets[0]; /* this node's own: no rule, never written */
+	assert_int_equal(write_rules(), -EINVAL);
+	x.target = targets[1];
+	x.hi = 33791;
+	assert_int_equal(write_rules(), -EINVAL);
+	x.hi = 34815;
+	x.lo = 0;
+	assert_int_equal(write_rules(), -EINVAL);
+	x.lo = 33792;
+	assert_int_equal(write_rules(), 0);
+	rs.slices = NULL;
+	assert_int_equal(write_rules(), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_good, setup),
-		cmocka_unit_test_setup(test_bad, setup),
-		cmocka_unit_test_setup(test_slot_delta, setup),
-		cmocka_unit_test_setup(test_ingress, setup),
+		cmocka_unit_test_setup(test_good, setup),	cmocka_unit_test_setup(test_bad, setup),
+		cmocka_unit_test_setup(test_slot_delta, setup), cmocka_unit_test_setup(test_ingress, setup),
+		cmocka_unit_test_setup(test_slices, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
