@@ -425,6 +425,19 @@ static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
 					 : DV_DIST_HS_SLOTS;
 }
 
+/* How this node reaches node nd for an address of family: served here, or
+ * through its host address in the node list. */
+static struct dv_dist_target node_target(const struct dv_dist *d, const struct dv_dist_env *env,
+					 const struct dv_cluster_node *nd, int family)
+{
+	if (nd->id == dv_engine_self(env->engine))
+		return (struct dv_dist_target){.name = nd->name, .fwd = DV_DIST_FWD_LOCAL};
+	return (struct dv_dist_target){.name = nd->name,
+				       .fwd = DV_DIST_FWD_NEXTHOP,
+				       .ifname = d->ifname,
+				       .next = family == AF_INET6 ? nd->v6 : nd->v4};
+}
+
 static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
 			  struct plan *p)
 {
@@ -456,16 +469,7 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 		if (!dt || !p->slots[i])
 			return -ENOMEM;
 		for (size_t k = 0; k < n_kept; k++) {
-			const struct dv_cluster_node *nd = kept[k].node;
-
-			dt[k].name = nd->name;
-			if (nd->id == dv_engine_self(env->engine)) {
-				dt[k].fwd = DV_DIST_FWD_LOCAL;
-			} else {
-				dt[k].fwd = DV_DIST_FWD_NEXTHOP;
-				dt[k].ifname = d->ifname;
-				dt[k].next = s->addr.family == AF_INET6 ? nd->v6 : nd->v4;
-			}
+			dt[k] = node_target(d, env, kept[k].node, s->addr.family);
 		}
 		p->ports[i] = ports[pi];
 		p->svc[i] = (struct dv_dist_service){
@@ -525,10 +529,7 @@ static int plan_slices(struct dv_dist *d, const struct dv_dist_env *env, const s
 			.lo = sl[i].lo,
 			.hi = sl[i].hi,
 			.distributing = env->active && env->owns(env->ud, &s->addr),
-			.target = {.name = nd->name,
-				   .fwd = DV_DIST_FWD_NEXTHOP,
-				   .ifname = d->ifname,
-				   .next = s->addr.family == AF_INET6 ? nd->v6 : nd->v4},
+			.target = node_target(d, env, nd, s->addr.family),
 		};
 	}
 	return 0;
