@@ -628,13 +628,8 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
 		/* Readiness of this target for the distributed ports. */
-		if (dist) {
-			uint8_t on[DV_PORT_BITMAP];
-
-			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
-				continue;
-			ready = dv_dist_ready_bits(d->dist, dist, on);
-		}
+		if (dist && dv_dist_report_bits(d->dist, d->sockdiag, dist, &ready) < 0)
+			continue;
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
 				       mine_here && dv_addrset_has(&busy, &df->addr), ready, &flags))

@@ -15,12 +15,14 @@
 
 #include "addrset.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "dist_rules.h"
 #include "jhash.h"
 #include "kernel.h"
 #include "kernel_nft.h"
 #include "log.h"
 #include "maglev.h"
+#include "wlm.h"
 
 #define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
@@ -87,6 +89,10 @@ struct dv_dist {
 	size_t n_nodes;
 	bool have_nodes;
 
+	/* This node's spare CPU, for the weights it reports. */
+	struct dv_wlm cpu;
+	bool cpu_failed; /* said once */
+
 	/* dvipactl quiesce: this node reports no readiness there. */
 	struct quiesced quiesced[MAX_QUIESCED];
 	size_t n_quiesced;
@@ -103,7 +109,7 @@ struct dv_dist {
 struct target {
 	const struct dv_cluster_node *node; /* name: the Maglev key, the same on every node */
 	unsigned rank;			    /* HOTSTANDBY */
-	unsigned ready;			    /* DV_AS_READY bits; 0 unless a member of a quorate partition */
+	unsigned ready; /* DV_AS_READY and DV_AS_WEIGHT bits; 0 unless a member of a quorate partition */
 };
 
 /* ---- what the state says ---- */
@@ -128,18 +134,42 @@ static bool is_quiesced(const struct dv_dist *d, const struct dv_addr *a, uint16
 	return false;
 }
 
-unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening)
+int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s, unsigned *ret)
 {
+	struct dv_listen_queue q[DV_DIST_MAX_PORTS];
 	uint16_t ports[DV_DIST_MAX_PORTS];
-	unsigned bits = 0;
+	unsigned bits = 0, cpu;
+	int r;
 
 	sorted_ports(s, ports);
+	for (size_t i = 0; i < s->n_ports; i++)
+		q[i] = (struct dv_listen_queue){.port = ports[i]};
+	r = dv_sockdiag_listen_queues(sd, &s->addr, q, s->n_ports);
+	if (r < 0)
+		return r;
+	/* Only the weighted methods sample the CPU, and only they report a
+	 * weight: another change of it would re-point nothing. */
+	if (s->method == DV_DIST_BASEWLM || s->method == DV_DIST_SERVERWLM) {
+		r = dv_wlm_sample(&d->cpu, dv_mono_us() / 1000);
+		if (r < 0 && !d->cpu_failed)
+			log_err("distributed VIPAs: cannot read the spare CPU from '%s': %s (the weight stays %u)",
+				d->cpu.stat_path, strerror(-r), dv_wlm_weight(&d->cpu));
+		d->cpu_failed = r < 0;
+	}
+	cpu = dv_wlm_weight(&d->cpu);
 	/* A quiesced port is reported not ready: every node re-points its
 	 * slots (weight 0), the pins stay. */
-	for (size_t i = 0; i < s->n_ports; i++)
-		if (dv_port_in(listening, ports[i]) && !is_quiesced(d, &s->addr, ports[i]))
-			bits |= DV_AS_READY(i);
-	return bits;
+	for (size_t i = 0; i < s->n_ports; i++) {
+		if (!q[i].listeners || is_quiesced(d, &s->addr, ports[i]))
+			continue;
+		bits |= DV_AS_READY(i);
+		if (s->method == DV_DIST_BASEWLM)
+			bits |= DV_AS_WEIGHT(i, cpu);
+		else if (s->method == DV_DIST_SERVERWLM)
+			bits |= DV_AS_WEIGHT(i, dv_wlm_server_weight(cpu, q[i].queued, q[i].backlog));
+	}
+	*ret = bits;
+	return 0;
 }
 
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a)
@@ -157,10 +187,10 @@ unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
 	for (size_t i = 0; i < c->n_distribute; i++) {
 		const struct dv_conf_distribute *s = &c->distribute[i];
 
-		if (s->method == DV_DIST_SERVERWLM || s->method == DV_DIST_WEIGHTEDACTIVE)
+		if (s->method == DV_DIST_WEIGHTEDACTIVE)
 			n += fprintf(errf,
 				     "%s:%u: VIPADISTRIBUTE: DISTMETHOD %s is not honoured by this build (BASEWLM, "
-				     "ROUNDROBIN and HOTSTANDBY are)\n",
+				     "SERVERWLM, ROUNDROBIN and HOTSTANDBY are)\n",
 				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
 		if (s->sysplexports)
 			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n",
@@ -270,7 +300,8 @@ static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env,
 		ret[n] = (struct target){.node = nd, .rank = rank};
 		if (dv_engine_quorate(env->engine) && dv_engine_is_member(env->engine, nd->id) &&
 		    !dv_engine_node_left(env->engine, nd->id))
-			ret[n].ready = dv_engine_report(env->engine, &s->addr, nd->id) & DV_AS_READY_ALL;
+			ret[n].ready =
+				dv_engine_report(env->engine, &s->addr, nd->id) & (DV_AS_READY_ALL | DV_AS_WEIGHT_ALL);
 		n++;
 	}
 	qsort(ret, n, sizeof(*ret), target_cmp);
@@ -353,6 +384,12 @@ static struct plan *plan_new(const struct dv_conf_distribute *s, size_t n)
 	return p;
 }
 
+/* A target's weight for port index pi: what it reported, 0 if not ready. */
+static unsigned weight_of(const struct target *t, size_t pi)
+{
+	return (t->ready & DV_AS_READY(pi)) ? dv_as_weight(t->ready, pi) : 0;
+}
+
 /* The slots of one service (port index pi) over targets t[0..n). */
 static int fill_slots(enum dv_dist_method method, size_t pi, const struct target *t, size_t n, uint32_t m,
 		      uint32_t seed, uint32_t *slots)
@@ -368,8 +405,9 @@ static int fill_slots(enum dv_dist_method method, size_t pi, const struct target
 		}
 	switch (method) {
 	case DV_DIST_BASEWLM:
+	case DV_DIST_SERVERWLM:
 		for (size_t k = 0; k < n; k++)
-			mt[k] = (struct dv_maglev_target){t[k].node->name, (t[k].ready & DV_AS_READY(pi)) ? 1 : 0};
+			mt[k] = (struct dv_maglev_target){t[k].node->name, weight_of(&t[k], pi)};
 		return dv_maglev_build(mt, n, m, seed, slots);
 	case DV_DIST_ROUNDROBIN:
 		for (uint32_t i = 0; i < m; i++)
@@ -404,9 +442,9 @@ static uint32_t maglev_size(size_t n_targets)
 
 static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
 {
-	return m == DV_DIST_BASEWLM	 ? maglev_size(n_targets)
-	       : m == DV_DIST_ROUNDROBIN ? DV_DIST_RR_SLOTS
-					 : DV_DIST_HS_SLOTS;
+	return m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM ? maglev_size(n_targets)
+	       : m == DV_DIST_ROUNDROBIN		      ? DV_DIST_RR_SLOTS
+							      : DV_DIST_HS_SLOTS;
 }
 
 static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
@@ -576,14 +614,6 @@ static int keep_table(struct dv_dist *d, struct plan *p, char *shape, char *ingr
 	return 0;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void remove_table(struct dv_dist *d)
 {
 	_cleanup_free_ char *err = NULL;
@@ -597,7 +627,7 @@ static void remove_table(struct dv_dist *d)
 static void bg_done(void *ud, int r, const char *error)
 {
 	struct dv_dist *d = ud;
-	double ms = (now_us() - d->bg_t0_us) / 1000.0;
+	double ms = (dv_mono_us() - d->bg_t0_us) / 1000.0;
 
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot %s table 'netdev %s' on '%s': %s",
@@ -668,7 +698,7 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 			d->dirty = true;
 			return;
 		}
-		d->bg_t0_us = now_us();
+		d->bg_t0_us = dv_mono_us();
 		d->bg_n = p->rs.n_services;
 		r = dv_knft_replace_bg(d->nft, d->ev, &p->rs, bg_done, d);
 		if (r < 0) {
@@ -708,7 +738,7 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	for (size_t i = 0; i < p->rs.n_services; i++)
 		if (memcmp(d->slots[i], p->slots[i], p->svc[i].m * sizeof(uint32_t)) != 0)
 			old[i] = d->slots[i];
-	d->bg_t0_us = now_us();
+	d->bg_t0_us = dv_mono_us();
 	d->bg_n = n_changed;
 	r = dv_knft_set_slots_bg(d->nft, d->ev, &p->rs, old, bg_done, d);
 	if (r < 0)
@@ -946,7 +976,7 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 		struct dv_event ev;
 		int r;
 
-		if (self == SIZE_MAX || (svc->method != DV_DIST_BASEWLM && svc->method != DV_DIST_HOTSTANDBY) ||
+		if (self == SIZE_MAX || !dv_dist_rules_hashed(svc->method) ||
 		    !self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
 			continue;
 		for (size_t j = 0; j < d->n_sent && !ps; j++)
@@ -1059,9 +1089,12 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
 			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
-			/* HOTSTANDBY: its rank; otherwise every ready target
-			 * weighs the same. */
-			dv_msgb_field_u64(out->b, "weight", s->method == DV_DIST_HOTSTANDBY ? t[k].rank : ready);
+			/* HOTSTANDBY: its rank; otherwise what its slots
+			 * were computed from (ROUNDROBIN: 1 when ready). */
+			dv_msgb_field_u64(out->b, "weight",
+					  s->method == DV_DIST_HOTSTANDBY ? t[k].rank
+					  : ready			  ? weight_of(&t[k], i)
+									  : 0);
 			dv_msgb_field_u64(out->b, "slots", slots);
 			dv_msgb_field_u64(out->b, "m", svc->m);
 			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
@@ -1543,6 +1576,8 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 	d->ev = sd_event_ref(ev);
 	d->resync = resync;
 	d->ud = ud;
+	/* For tests: another file in /proc/stat's format (dvipad(8)). */
+	dv_wlm_init(&d->cpu, getenv("DVIPAD_PROC_STAT") ? getenv("DVIPAD_PROC_STAT") : "/proc/stat");
 	r = dv_knft_new(&d->nft);
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot use libnftables: %s", strerror(-r));

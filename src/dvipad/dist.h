@@ -102,14 +102,16 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 			       struct dv_records *out, char *reason, size_t size);
 /* The statement that distributes a, or NULL. */
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a);
-/* The DV_AS_READY bits of statement s given the ports that have a
- * listener for its address (a DV_PORT_BITMAP), but for those quiesced
- * here (d may be NULL: none). */
-unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening);
-/* QUIESCE (on) or RESUME of a's port (0: every port) on this node: no
- * new connections to it here (its readiness reports say not ready), the
- * existing ones go on (their pins stay). node: "" or this node's name.
- * DV_R_OK, or a result and a reason. */
+/* The DV_AS_READY and DV_AS_WEIGHT bits this node reports for statement
+ * s: the ports with a listener for its address or the wildcard, but for
+ * those quiesced here, each with its weight (BASEWLM: spare CPU;
+ * SERVERWLM: that by the accept-queue headroom; wlm.h). 0 or -errno
+ * (sock_diag). */
+int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s,
+			unsigned *ret); /* QUIESCE (on) or RESUME of a's port (0: every port) on this node: no
+					 * new connections to it here (its readiness reports say not ready), the
+					 * existing ones go on (their pins stay). node: "" or this node's name.
+					 * DV_R_OK, or a result and a reason. */
 enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
 			       const char *node, uint16_t port, bool on, char *reason, size_t size);
 /* CONNS: a CONN record per pin of each distributed VIPA this node

@@ -48,6 +48,22 @@ enum {
 #define DV_AS_READY_SHIFT 4
 #define DV_AS_READY(i) (1u << (DV_AS_READY_SHIFT + (i)))
 #define DV_AS_READY_ALL (((1u << DV_DIST_MAX_PORTS) - 1) << DV_AS_READY_SHIFT)
+/* The node's weight for the i-th port while ready (BASEWLM: its spare CPU;
+ * SERVERWLM: that times its listener's accept-queue headroom; dist.h),
+ * 1..DV_AS_WEIGHT_MAX, kept as weight - 1 in 4 bits: a report without
+ * them says 1 for every port, equal weights. Replicated with the report, so
+ * that every node computes the same weighted table. */
+#define DV_AS_WEIGHT_SHIFT (DV_AS_READY_SHIFT + DV_DIST_MAX_PORTS)
+#define DV_AS_WEIGHT_MAX 16u
+#define DV_AS_WEIGHT(i, w) ((((unsigned)(w)-1u) & 15u) << (DV_AS_WEIGHT_SHIFT + 4 * (i)))
+#define DV_AS_WEIGHT_ALL (((1u << (4 * DV_DIST_MAX_PORTS)) - 1) << DV_AS_WEIGHT_SHIFT)
+#define DV_AS_ALL (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED | DV_AS_READY_ALL | DV_AS_WEIGHT_ALL)
+_Static_assert(DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS <= 32, "the weights fit the flags");
+
+static inline unsigned dv_as_weight(unsigned flags, size_t i)
+{
+	return ((flags >> (DV_AS_WEIGHT_SHIFT + 4 * i)) & 15u) + 1;
+}
 
 enum dv_event_type {
 	DV_EV_NODE_CONFIG = 1, /* a node's ranges and defines (start, reload) */

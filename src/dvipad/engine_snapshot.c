@@ -39,7 +39,7 @@
  *                          u64 order, u64 since_ms), in grant order
  *     u32 n, n x candidate (u32 node, u8 flags (deactivated); rank etc.
  *                           are its define's)
- *     u32 n, n x report   (u32 node, u32 flags), by node
+ *     u32 n, n x report   (u32 node, u32 flags (DV_AS_*, not REMOVED)), by node
  *   u32 n, n x client, by (node, client): u32 node  u64 client  u32 n, n x addr
  *   u32 CRC-32 of everything before it
  *
@@ -49,8 +49,9 @@
 
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
- * confirmation after members left; 4: the hand-over (on), nodes' MACs */
-#define SNAP_VERSION 4
+ * confirmation after members left; 4: the hand-over (on), nodes' MACs;
+ * 5: the ports' weights in reports (DV_AS_WEIGHT), checked */
+#define SNAP_VERSION 5
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
@@ -430,7 +431,8 @@ static int restore_reports(struct vipa *v, struct dv_rbuf *r)
 
 		p->node = dv_r_u32(r);
 		p->flags = dv_r_u32(r);
-		if (r->bad || p->node == 0 || (i > 0 && p[-1].node >= p->node))
+		if (r->bad || p->node == 0 || (i > 0 && p[-1].node >= p->node) || (p->flags & ~(unsigned)DV_AS_ALL) ||
+		    (p->flags & DV_AS_REMOVED))
 			return -EBADMSG;
 		v->n_reports = i + 1;
 	}

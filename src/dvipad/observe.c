@@ -137,7 +137,8 @@ void dv_observe_defines_resend(struct dv_observe *o)
 bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i, const struct dv_addr *a,
 		       bool listening, bool busy, unsigned ready, unsigned *ret_flags)
 {
-	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0) | (ready & DV_AS_READY_ALL);
+	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0) |
+			 (ready & (DV_AS_READY_ALL | DV_AS_WEIGHT_ALL));
 
 	if (i >= o->n_defines)
 		return false;

@@ -12,7 +12,7 @@
  *     RELEASE      (as CLAIM)
  *     STANDBY      u64 client, u32 seq, addr, u32 rank, u8 kind, u32 uid
  *     CLIENT_GONE  u64 client
- *     ADDR_STATE   addr, u32 flags
+ *     ADDR_STATE   addr, u32 flags (DV_AS_*, the ports' weights in bits 8..23)
  *     MEMBERSHIP   u32 n, n x u32 node
  *     QUORUM       u8 quorate
  *     MOVE         u64 client, u32 seq, addr, u32 to (node, not 0), u32 uid
@@ -54,7 +54,7 @@
 /* In the kind byte of a claim: source use only. */
 #define CLAIM_SOURCE_USE 0x80
 
-#define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED | DV_AS_READY_ALL)
+#define AS_FLAGS DV_AS_ALL
 
 _Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
 	       "event types are wire numbers");

@@ -3468,6 +3468,8 @@ enum defect {
 	D_LEFT_HOLDER,
 	D_DEFINE_NO_CAND,
 	D_REPORT_ORDER,
+	D_REPORT_FLAGS,
+	D_REPORT_REMOVED,
 	D_NO_CREF,
 	D_CREF_TWICE,
 	D_CREF_UNKNOWN,
@@ -3542,7 +3544,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 3 : 4);
+	dv_w_u16(&w, d == D_VERSION ? 4 : 5);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
@@ -3638,7 +3640,11 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	dv_w_u32(&w, d == D_REPORT_ORDER ? 2 : 1);
 	dv_w_u32(&w, DV_AS_BOUND);
 	dv_w_u32(&w, d == D_REPORT_ORDER ? 1 : 2);
-	dv_w_u32(&w, 0);
+	/* n2 reports port 0 ready with weight 7; a bit past the last port's
+	 * weight, or REMOVED (never stored), is refused */
+	dv_w_u32(&w, d == D_REPORT_FLAGS     ? DV_AS_READY(0) | (1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS))
+		     : d == D_REPORT_REMOVED ? DV_AS_REMOVED
+					     : DV_AS_READY(0) | DV_AS_WEIGHT(0, 7));
 
 	if (d == D_VIPA_EMPTY) {
 		dv_w_addr(&w, &a6);

@@ -433,6 +433,15 @@ static void test_roundtrip_others(void **state)
 	}
 	ev.addr_state.flags = DV_AS_READY_ALL;
 	roundtrip(&ev, true);
+	/* with the ports' weights, 1..16 each */
+	for (unsigned w = 1; w <= DV_AS_WEIGHT_MAX; w++) {
+		ev.addr_state.flags = DV_AS_READY_ALL;
+		for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+			ev.addr_state.flags |= DV_AS_WEIGHT(i, (w + i * 5 - 1) % DV_AS_WEIGHT_MAX + 1);
+		roundtrip(&ev, true);
+		for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+			assert_int_equal(dv_as_weight(ev.addr_state.flags, i), (w + i * 5 - 1) % DV_AS_WEIGHT_MAX + 1);
+	}
 
 	/* membership: none, one, the most; node 0 as sender is fine here */
 	ev = (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 0, .time_ms = 9};
@@ -617,7 +626,8 @@ static void test_bad_requests(void **state)
 	ev.addr_state.addr = A("10.1.1.5");
 	ev.addr_state.flags = DV_AS_BOUND;
 	len = enc(&ev, &buf);
-	bad_u32(buf, len, OFF_BODY + 5, DV_AS_READY(DV_DIST_MAX_PORTS)); /* no fifth port */
+	/* no fifth port: neither its readiness nor its weight */
+	bad_u32(buf, len, OFF_BODY + 5, 1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS));
 	bad_u32(buf, len, OFF_BODY + 5, 0x80000000u);
 	bad_byte(buf, len, OFF_BODY, 0);
 	free(buf);
@@ -851,7 +861,7 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	ev.addr_state.addr = A("10.1.1.5");
-	ev.addr_state.flags = DV_AS_READY(DV_DIST_MAX_PORTS);
+	ev.addr_state.flags = 1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS);
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Linux has no WLM: the weights a distributed VIPA's target reports for
+ * BASEWLM and SERVERWLM (dvipa.conf(5)), from what this host measures.
+ *
+ *  - Spare CPU: the idle and iowait share of all CPUs in /proc/stat over a
+ *    window of DV_WLM_WINDOW_MS, smoothed (the mean of the new window and
+ *    the previous value), as a weight 1..DV_AS_WEIGHT_MAX: 1 + 15 x spare,
+ *    rounded. Every change re-points slots on every node and makes targets
+ *    send their connections to pin, so the weight moves only when the
+ *    smoothed value is a whole step away from it (about 7 % of the CPU),
+ *    and at most once per DV_WLM_HOLD_MS. Until a first window has passed
+ *    it is DV_AS_WEIGHT_MAX (no sign of load yet).
+ *  - Accept-queue headroom (SERVERWLM): the share of a port's listeners'
+ *    backlog that is free, (backlog - queued) / backlog, summed over the
+ *    listeners on the port; the port's weight is the CPU weight times that
+ *    share, rounded up, so at least 1 while a listener exists.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DV_WLM_WINDOW_MS 3000u
+#define DV_WLM_HOLD_MS 10000u
+
+/* The first line of /proc/stat: jiffies since boot. */
+struct dv_wlm_jiffies {
+	uint64_t total, spare; /* every state; idle + iowait */
+};
+
+struct dv_wlm {
+	const char *stat_path;
+	struct dv_wlm_jiffies last;
+	uint64_t last_ms, changed_ms;
+	bool have_last, have_spare;
+	double spare; /* smoothed, 0..1 */
+	unsigned weight;
+};
+
+/* stat_path: "/proc/stat", or another file of its format (tests). */
+void dv_wlm_init(struct dv_wlm *w, const char *stat_path);
+/* Parse the "cpu " line of a /proc/stat text. 0 or -EBADMSG. */
+int dv_wlm_parse(const char *text, struct dv_wlm_jiffies *ret);
+/* A reading at now_ms (monotonic): counts a window when one has passed.
+ * Whether the weight changed. */
+bool dv_wlm_update(struct dv_wlm *w, const struct dv_wlm_jiffies *j, uint64_t now_ms);
+/* Read stat_path and update. 0 or -errno (the weight stays). */
+int dv_wlm_sample(struct dv_wlm *w, uint64_t now_ms);
+/* The spare-CPU weight, 1..DV_AS_WEIGHT_MAX. */
+unsigned dv_wlm_weight(const struct dv_wlm *w);
+/* SERVERWLM: cpu_weight scaled by a port's free accept-queue share. */
+unsigned dv_wlm_server_weight(unsigned cpu_weight, uint64_t queued, uint64_t backlog);

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Spare CPU and accept-queue headroom as weights (wlm.c): /proc/stat's
+ * line parsed, the window, the smoothing, the whole-step hysteresis and the
+ * hold time, SERVERWLM's scaling.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "wlm.h"
+
+static void test_parse(void **state)
+{
+	struct dv_wlm_jiffies j;
+
+	assert_int_equal(dv_wlm_parse("cpu  10 1 2 300 4 5 6 7 8 9\ncpu0 1 2 3 4\n", &j), 0);
+	assert_int_equal(j.total, 10 + 1 + 2 + 300 + 4 + 5 + 6 + 7); /* guest is in user */
+	assert_int_equal(j.spare, 304);
+	/* Old kernels: four columns. */
+	assert_int_equal(dv_wlm_parse("cpu 1 2 3 4\n", &j), 0);
+	assert_int_equal(j.total, 10);
+	assert_int_equal(j.spare, 4);
+	assert_int_equal(dv_wlm_parse("cpu0 1 2 3 4\n", &j), -EBADMSG);
+	assert_int_equal(dv_wlm_parse("cpu 1 2 x\n", &j), -EBADMSG);
+	assert_int_equal(dv_wlm_parse("", &j), -EBADMSG);
+	assert_int_equal(dv_wlm_parse("cpu 18446744073709551615 1 0 0\n", &j), -EBADMSG);
+}
+
+/* This machine's own file reads. */
+static void test_proc_stat(void **state)
+{
+	struct dv_wlm w;
+
+	dv_wlm_init(&w, "/proc/stat");
+	assert_int_equal(dv_wlm_sample(&w, 1000), 0);
+	assert_int_equal(dv_wlm_weight(&w), DV_AS_WEIGHT_MAX);
+	dv_wlm_init(&w, "/nonexistent/stat");
+	assert_int_equal(dv_wlm_sample(&w, 1000), -ENOENT);
+}
+
+/* Feed a spare share for one window of 100 jiffies. */
+static bool feed(struct dv_wlm *w, struct dv_wlm_jiffies *j, uint64_t *now, unsigned spare_pct)
+{
+	j->total += 100;
+	j->spare += spare_pct;
+	*now += DV_WLM_WINDOW_MS;
+	return dv_wlm_update(w, j, *now);
+}
+
+static void test_weight(void **state)
+{
+	struct dv_wlm w;
+	struct dv_wlm_jiffies j = {1000, 500};
+	uint64_t now = 5000;
+
+	dv_wlm_init(&w, "unused");
+	assert_false(dv_wlm_update(&w, &j, now)); /* the first reading */
+	assert_int_equal(dv_wlm_weight(&w), 16);
+	/* A window not over yet counts nothing. */
+	j.total += 100;
+	assert_false(dv_wlm_update(&w, &j, now + DV_WLM_WINDOW_MS - 1));
+	j.total -= 100;
+	/* All busy: 1 + 15 x 0 = 1. */
+	assert_true(feed(&w, &j, &now, 0));
+	assert_int_equal(dv_wlm_weight(&w), 1);
+	/* Half idle: smoothed to 0.25 first, but held (DV_WLM_HOLD_MS). */
+	assert_false(feed(&w, &j, &now, 50));
+	assert_int_equal(dv_wlm_weight(&w), 1);
+	/* Held for 10 s from the last change, then 1 + 15 x 0.46875 = 8.03 -> 8. */
+	assert_false(feed(&w, &j, &now, 50));
+	assert_false(feed(&w, &j, &now, 50));
+	assert_true(feed(&w, &j, &now, 50));
+	assert_int_equal(dv_wlm_weight(&w), 8);
+	/* Less than a whole step away (1 + 15 x 0.5 = 8.5): stays. */
+	for (int i = 0; i < 8; i++)
+		assert_false(feed(&w, &j, &now, 50));
+	assert_int_equal(dv_wlm_weight(&w), 8);
+	/* Idle for long: 16 at last. */
+	for (int i = 0; i < 20; i++)
+		feed(&w, &j, &now, 100);
+	assert_int_equal(dv_wlm_weight(&w), 16);
+	/* Counters that went back (a different file): start over, no change. */
+	j = (struct dv_wlm_jiffies){10, 0};
+	assert_false(dv_wlm_update(&w, &j, now += DV_WLM_WINDOW_MS));
+	assert_int_equal(dv_wlm_weight(&w), 16);
+}
+
+static void test_server_weight(void **state)
+{
+	assert_int_equal(dv_wlm_server_weight(16, 0, 128), 16);
+	assert_int_equal(dv_wlm_server_weight(16, 64, 128), 8);
+	assert_int_equal(dv_wlm_server_weight(16, 127, 128), 1);
+	assert_int_equal(dv_wlm_server_weight(16, 128, 128), 1); /* full: still listening */
+	assert_int_equal(dv_wlm_server_weight(16, 500, 128), 1);
+	assert_int_equal(dv_wlm_server_weight(4, 96, 128), 1);
+	assert_int_equal(dv_wlm_server_weight(16, 0, 0), 1); /* listen(fd, 0) */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_proc_stat),
+		cmocka_unit_test(test_weight),
+		cmocka_unit_test(test_server_weight),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
