@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPORTED 0x8000
+#define REPORTED 0x80000000u
+_Static_assert(!(DV_AS_ALL & REPORTED), "REPORTED is above every DV_AS_*");
 
 void dv_observe_init(struct dv_observe *o)
 {
@@ -118,7 +119,7 @@ bool dv_observe_is_cluster_mac(const struct dv_observe *o, const uint8_t mac[6])
 
 int dv_observe_defines(struct dv_observe *o, size_t n)
 {
-	uint16_t *s = calloc(n + 1, sizeof(*s));
+	uint32_t *s = calloc(n + 1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
@@ -146,7 +147,7 @@ bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i
 		flags |= DV_AS_BOUND;
 	if (o->define_state[i] == (REPORTED | flags))
 		return false;
-	o->define_state[i] = (uint16_t)(REPORTED | flags);
+	o->define_state[i] = REPORTED | flags;
 	*ret_flags = flags;
 	return true;
 }

@@ -35,7 +35,7 @@
 struct dv_observe {
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen bound to */
 	struct dv_addrset probed;     /* probed clean or installed since start */
-	uint16_t *define_state;	      /* per configured define: 0x8000 | DV_AS_* last reported, 0 never */
+	uint32_t *define_state;	      /* per configured define: REPORTED | DV_AS_* last reported, 0 never */
 	size_t n_defines;
 	/* Interface MACs of the cluster's nodes, as their configurations
 	 * said, kept after they leave (a dead dvipad's addresses linger on

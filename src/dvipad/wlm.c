@@ -27,8 +27,8 @@ int dv_wlm_parse(const char *text, struct dv_wlm_jiffies *ret)
 
 	if (strncmp(text, "cpu ", 4) != 0)
 		return -EBADMSG;
-	if (sscanf(text + 4, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-			     " %" SCNu64 "%n",
+	if (sscanf(text + 4,
+		   "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 "%n",
 		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &n) < 4)
 		return -EBADMSG;
 	*ret = (struct dv_wlm_jiffies){0};

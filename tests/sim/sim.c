@@ -62,6 +62,7 @@
 
 #include "engine.h"
 #include "gate.h"
+#include "observe.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -1433,6 +1434,26 @@ static void act_operator(void)
 	submit(d, &ev);
 }
 
+/* A target's readiness and weights for a define's distributed ports, as
+ * dv_dist_report_bits() reports them (DV_AS_READY, DV_AS_WEIGHT): every
+ * node must store the same (invariant 2). BOUND as the daemon says it, so
+ * that the report ends no socket hold the model does not expect. */
+static void act_report(void)
+{
+	struct dmn *d = pick_dmn(true);
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
+
+	if (!d)
+		return;
+	ev.addr_state.addr = addrs[NRANGE * 3 + rnd(NDEF)];
+	ev.addr_state.flags = dv_observe_socket_hold(d->e, &ev.addr_state.addr) ? DV_AS_BOUND : 0;
+	for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+		if (chance(60))
+			ev.addr_state.flags |= DV_AS_READY(i) | DV_AS_WEIGHT(i, 1 + rnd(DV_AS_WEIGHT_MAX));
+	tr("n%u: reports %s ready/weights %#x", d->node, addr_s(&ev.addr_state.addr), ev.addr_state.flags);
+	submit(d, &ev);
+}
+
 static bool any_msg(void)
 {
 	for (int v = 0; v < MAXVIEWS; v++)
@@ -1996,7 +2017,7 @@ static bool do_step(bool drain)
 		{4, act_dvipad_crash, true},   {8, act_dvipad_start, true},    {3, act_corosync_crash, true},
 		{8, act_corosync_start, true}, {5, act_partition, true},       {6, act_heal, true},
 		{5, act_isolate, true},	       {6, act_move_node, true},       {3, act_merge, true},
-		{6, act_lease, true},	       {30, act_probe_answer, false},
+		{6, act_lease, true},	       {30, act_probe_answer, false},  {15, act_report, false},
 	};
 	unsigned total = 0, x;
 
