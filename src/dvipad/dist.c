@@ -49,6 +49,19 @@ struct pins_sent {
 	uint32_t digest;
 };
 
+/* A WEIGHTEDACTIVE service this node distributes: sN of its table, its
+ * targets by mark - 1, and their open pins at the last count. */
+struct wa_service {
+	size_t i;
+	struct dv_addr addr;
+	uint16_t port;
+	size_t n;
+	dv_nodeid_t node[DV_ENGINE_MAX_NODES];
+	uint64_t active[DV_ENGINE_MAX_NODES];
+};
+
+#define WA_TICK_US 1000000u /* the pins counted again every second */
+
 /* A quiesced address and port of this node (port 0: all its ports). */
 struct quiesced {
 	struct dv_addr addr;
@@ -96,6 +109,12 @@ struct dv_dist {
 	/* dvipactl quiesce: this node reports no readiness there. */
 	struct quiesced quiesced[MAX_QUIESCED];
 	size_t n_quiesced;
+
+	/* WEIGHTEDACTIVE: the connections per target, counted while this
+	 * node distributes such a service. */
+	struct wa_service *wa;
+	size_t n_wa;
+	sd_event_source *wa_timer;
 
 	/* Takeover keeps flows: the lists received, and what was sent. */
 	struct pin_list *lists;
@@ -187,11 +206,6 @@ unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
 	for (size_t i = 0; i < c->n_distribute; i++) {
 		const struct dv_conf_distribute *s = &c->distribute[i];
 
-		if (s->method == DV_DIST_WEIGHTEDACTIVE)
-			n += fprintf(errf,
-				     "%s:%u: VIPADISTRIBUTE: DISTMETHOD %s is not honoured by this build (BASEWLM, "
-				     "SERVERWLM, ROUNDROBIN and HOTSTANDBY are)\n",
-				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
 		if (s->sysplexports)
 			n += fprintf(errf, "%s:%u: VIPADISTRIBUTE: SYSPLEXPORTS is not honoured by this build\n",
 				     c->file, s->line) > 0;
@@ -422,6 +436,47 @@ static int fill_slots(enum dv_dist_method method, size_t pi, const struct target
 	}
 }
 
+/* WEIGHTEDACTIVE's configured weight of a target (DESTIP ALL: the default). */
+static unsigned dest_weight(const struct dv_conf_distribute *s, const char *name)
+{
+	for (size_t j = 0; j < s->n_dests; j++)
+		if (strcmp(s->dests[j].node, name) == 0)
+			return s->dests[j].weight;
+	return DV_DIST_DEFAULT_WEIGHT;
+}
+
+static const struct wa_service *wa_find(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; i < d->n_wa; i++)
+		if (d->wa[i].port == port && dv_addr_eq(&d->wa[i].addr, a))
+			return &d->wa[i];
+	return NULL;
+}
+
+/* WEIGHTEDACTIVE's slots (numgen draws one on the SYN): the ready targets
+ * shared by weight and, on the distributor, by the open connections it
+ * counted last (wlm.h). Another node has no count: the weights alone, the
+ * same for the distributor's successor until its first count. */
+static int wa_slots(const struct dv_dist *d, const struct dv_conf_distribute *s, uint16_t port, size_t pi,
+		    const struct target *t, size_t n, uint32_t m, uint32_t *slots)
+{
+	const struct wa_service *ws = wa_find(d, &s->addr, port);
+	unsigned w[DV_ENGINE_MAX_NODES];
+	uint64_t a[DV_ENGINE_MAX_NODES];
+	uint32_t count[DV_ENGINE_MAX_NODES];
+
+	for (size_t k = 0; k < n; k++) {
+		w[k] = (t[k].ready & DV_AS_READY(pi)) ? dest_weight(s, t[k].node->name) : 0;
+		a[k] = 0;
+		for (size_t j = 0; ws && j < ws->n; j++)
+			if (ws->node[j] == t[k].node->id)
+				a[k] = ws->active[j];
+	}
+	dv_wlm_active(w, a, n, m, count);
+	dv_wlm_active_slots(count, n, m, slots);
+	return 0;
+}
+
 /*
  * Maglev's table size: a prime above 1,000 per configured target (Maglev
  * keeps shares within 1 % from 100 per target on), at most 65,537. Not
@@ -442,9 +497,9 @@ static uint32_t maglev_size(size_t n_targets)
 
 static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
 {
-	return m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM ? maglev_size(n_targets)
-	       : m == DV_DIST_ROUNDROBIN		      ? DV_DIST_RR_SLOTS
-							      : DV_DIST_HS_SLOTS;
+	if (m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM)
+		return maglev_size(n_targets);
+	return m == DV_DIST_ROUNDROBIN || m == DV_DIST_WEIGHTEDACTIVE ? DV_DIST_RR_SLOTS : DV_DIST_HS_SLOTS;
 }
 
 static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
@@ -503,7 +558,10 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 			.m = m,
 			.slots = p->slots[i],
 		};
-		r = fill_slots(s->method, pi, kept, n_kept, m, p->svc[i].seed, p->slots[i]);
+		if (s->method == DV_DIST_WEIGHTEDACTIVE)
+			r = wa_slots(d, s, ports[pi], pi, kept, n_kept, m, p->slots[i]);
+		else
+			r = fill_slots(s->method, pi, kept, n_kept, m, p->svc[i].seed, p->slots[i]);
 		if (r < 0)
 			return r;
 	}
@@ -1089,12 +1147,13 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
 			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
-			/* HOTSTANDBY: its rank; otherwise what its slots
-			 * were computed from (ROUNDROBIN: 1 when ready). */
+			/* HOTSTANDBY: its rank; WEIGHTEDACTIVE: its WEIGHT;
+			 * otherwise what it reported (ROUNDROBIN: 1). */
 			dv_msgb_field_u64(out->b, "weight",
-					  s->method == DV_DIST_HOTSTANDBY ? t[k].rank
-					  : ready			  ? weight_of(&t[k], i)
-									  : 0);
+					  s->method == DV_DIST_HOTSTANDBY	? t[k].rank
+					  : !ready				? 0
+					  : s->method == DV_DIST_WEIGHTEDACTIVE ? dest_weight(s, t[k].node->name)
+										: weight_of(&t[k], i));
 			dv_msgb_field_u64(out->b, "slots", slots);
 			dv_msgb_field_u64(out->b, "m", svc->m);
 			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
@@ -1251,7 +1310,16 @@ struct pin_walk {
 	bool more;	/* stopped at MAX_CONNS_SHOWN */
 	struct pin *v;
 	size_t n, cap;
+	uint64_t *open; /* if given: open pins counted by mark - 1, none kept */
+	size_t n_open;
 };
+
+/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent a FIN or
+ * RST (or it has been idle for two hours). */
+static bool pin_closing(uint64_t expires_ms)
+{
+	return expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
+}
 
 static int pin_elem(void *ud, const struct dv_knft_elem *e)
 {
@@ -1274,6 +1342,11 @@ static int pin_elem(void *ud, const struct dv_knft_elem *e)
 		memcpy(&x.mark, e->key + alen + 8, 4);
 	else if (e->data && e->data_len == 4)
 		memcpy(&x.mark, e->data, 4);
+	if (w->open) {
+		if (!pin_closing(x.expires_ms) && x.mark >= 1 && x.mark <= w->n_open)
+			w->open[x.mark - 1]++;
+		return 0;
+	}
 	if (w->n == MAX_CONNS_SHOWN) {
 		w->more = true;
 		return -E2BIG;
@@ -1322,9 +1395,7 @@ static int service_conns(const struct dv_dist_service *svc, const struct pin_wal
 	dv_addr_fmt(&svc->vipa, ab);
 	for (size_t k = 0; k < pins->n && r == 0; k++) {
 		const struct pin *p = &pins->v[k];
-		/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent
-		 * a FIN or RST (or it has been idle for two hours). */
-		bool closing = p->expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
+		bool closing = pin_closing(p->expires_ms);
 
 		dv_records_begin(out, DV_REC_CONN);
 		dv_msgb_field_str(out->b, "addr", ab);
@@ -1419,6 +1490,87 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 		return DV_R_NOTHELD;
 	}
 	return DV_R_OK;
+}
+
+/* ---- WEIGHTEDACTIVE: the distributor counts its open connections ---- */
+
+/* Count the open pins of each WEIGHTEDACTIVE service; when a count changed,
+ * ask for a sync, which shares the slots again (wa_slots). */
+static int wa_tick(sd_event_source *src, uint64_t usec, void *ud)
+{
+	struct dv_dist *d = ud;
+	bool changed = false;
+
+	for (size_t j = 0; j < d->n_wa; j++) {
+		struct wa_service *ws = &d->wa[j];
+		uint64_t open[DV_ENGINE_MAX_NODES] = {0};
+		struct pin_walk w = {.family = ws->addr.family,
+				     .port = ws->port,
+				     .with_mark = ws->addr.family == AF_INET6,
+				     .open = open,
+				     .n_open = ws->n};
+		char set[32];
+		int r;
+
+		snprintf(set, sizeof(set), "s%zu_vcrt", ws->i);
+		r = dv_knft_elements(set, pin_elem, &w);
+		if (r < 0) {
+			/* -ENOENT: the table is being loaded; counted next time. */
+			if (r != -ENOENT)
+				log_err("distributed VIPAs: cannot count the connections of %s port %u: %s",
+					dv_addr_fmt(&ws->addr, (char[DV_ADDR_STRLEN]){0}), ws->port, strerror(-r));
+			continue;
+		}
+		if (memcmp(open, ws->active, ws->n * sizeof(*open)) != 0) {
+			memcpy(ws->active, open, ws->n * sizeof(*open));
+			changed = true;
+		}
+	}
+	if (changed && d->resync)
+		d->resync(d->ud);
+	(void)sd_event_source_set_time_relative(src, WA_TICK_US);
+	return 0;
+}
+
+/* The WEIGHTEDACTIVE services of plan p that this node distributes, their
+ * counts kept (by node), and the timer that counts them while any. */
+static void wa_track(struct dv_dist *d, const struct plan *p)
+{
+	struct wa_service *wa = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+		const struct wa_service *old = wa_find(d, &svc->vipa, svc->ports[0]);
+		struct wa_service *ws, *grown;
+
+		if (svc->method != DV_DIST_WEIGHTEDACTIVE || !svc->distributing)
+			continue;
+		grown = realloc(wa, (n + 1) * sizeof(*wa));
+		if (!grown)
+			break;
+		wa = grown;
+		ws = &wa[n++];
+		*ws = (struct wa_service){.i = i, .addr = svc->vipa, .port = svc->ports[0], .n = svc->n_targets};
+		for (size_t k = 0; k < svc->n_targets; k++) {
+			for (size_t j = 0; j < d->n_nodes; j++)
+				if (strcmp(d->nodes[j].name, svc->targets[k].name) == 0)
+					ws->node[k] = d->nodes[j].id;
+			for (size_t j = 0; old && j < old->n; j++)
+				if (old->node[j] == ws->node[k])
+					ws->active[k] = old->active[j];
+		}
+	}
+	free(d->wa);
+	d->wa = wa;
+	d->n_wa = n;
+	if (!n) {
+		d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+		return;
+	}
+	if (!d->wa_timer &&
+	    sd_event_add_time_relative(d->ev, &d->wa_timer, CLOCK_MONOTONIC, WA_TICK_US, 100000, wa_tick, d) >= 0)
+		(void)sd_event_source_set_enabled(d->wa_timer, SD_EVENT_ON);
 }
 
 /* ---- lo and the interface's ARP settings ---- */
@@ -1623,6 +1775,7 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		return;
 	}
 	apply_table(d, p);
+	wa_track(d, p);
 	load_lists(d, env, p);
 	if (d->send_due)
 		send_misplaced(d, env, p);
@@ -1643,6 +1796,8 @@ void dv_dist_stop(struct dv_dist *d)
 		return;
 	if (d->shape || dv_knft_busy(d->nft))
 		remove_table(d);
+	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+	d->n_wa = 0;
 	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);) {
 		struct dv_addr x = *a;
 
@@ -1657,6 +1812,8 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	if (!d)
 		return NULL;
 	forget_table(d);
+	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+	free(d->wa);
 	for (size_t i = 0; i < d->n_lists; i++)
 		free(d->lists[i].pins);
 	free(d->lists);

@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine.h"
+#include "maglev.h"
 
 void dv_wlm_init(struct dv_wlm *w, const char *stat_path)
 {
@@ -110,4 +112,84 @@ unsigned dv_wlm_server_weight(unsigned cpu_weight, uint64_t queued, uint64_t bac
 		return 1;
 	v = (cpu_weight * free_q + backlog - 1) / backlog;
 	return v < 1 ? 1 : v > DV_AS_WEIGHT_MAX ? DV_AS_WEIGHT_MAX : (unsigned)v;
+}
+
+_Static_assert(DV_WLM_MAX_TARGETS == DV_ENGINE_MAX_NODES, "a target per node");
+
+#define ACTIVE_GAIN 4.0 /* the most a share moves from the weight's, either way */
+
+void dv_wlm_active(const unsigned *weight, const uint64_t *active, size_t n, uint32_t m, uint32_t *ret_count)
+{
+	double raw[DV_WLM_MAX_TARGETS], sum = 0;
+	uint64_t total_a = 0, total_w = 0;
+	uint32_t given = 0, n_ready = 0;
+
+	for (size_t k = 0; k < n && k < DV_WLM_MAX_TARGETS; k++)
+		if (weight[k]) {
+			total_a += active[k];
+			total_w += weight[k];
+			n_ready++;
+		}
+	for (size_t k = 0; k < n; k++) {
+		double f = 1;
+
+		ret_count[k] = 0;
+		raw[k] = 0;
+		if (k >= DV_WLM_MAX_TARGETS || !weight[k])
+			continue;
+		if (total_a) {
+			double fair = (double)total_a * weight[k] / (double)total_w;
+
+			f = active[k] ? fair / (double)active[k] : ACTIVE_GAIN;
+			f = f > ACTIVE_GAIN ? ACTIVE_GAIN : f < 1 / ACTIVE_GAIN ? 1 / ACTIVE_GAIN : f;
+		}
+		raw[k] = weight[k] * f;
+		sum += raw[k];
+	}
+	if (!n_ready)
+		return;
+	/* By share, the remainders to the largest; then a slot for every ready
+	 * target that got none, from the largest count (if m allows). */
+	for (size_t k = 0; k < n && k < DV_WLM_MAX_TARGETS; k++) {
+		double want;
+
+		if (!weight[k])
+			continue;
+		want = raw[k] / sum * m;
+		ret_count[k] = (uint32_t)want;
+		raw[k] = want - (uint32_t)want;
+		given += ret_count[k];
+	}
+	while (given < m) {
+		size_t best = SIZE_MAX;
+
+		for (size_t k = 0; k < n && k < DV_WLM_MAX_TARGETS; k++)
+			if (weight[k] && (best == SIZE_MAX || raw[k] > raw[best]))
+				best = k;
+		ret_count[best]++;
+		raw[best] = -1;
+		given++;
+	}
+	for (size_t k = 0; k < n && k < DV_WLM_MAX_TARGETS && m >= n_ready; k++) {
+		size_t big = 0;
+
+		if (!weight[k] || ret_count[k])
+			continue;
+		for (size_t j = 1; j < n && j < DV_WLM_MAX_TARGETS; j++)
+			if (ret_count[j] > ret_count[big])
+				big = j;
+		ret_count[big]--;
+		ret_count[k]++;
+	}
+}
+
+void dv_wlm_active_slots(const uint32_t *count, size_t n, uint32_t m, uint32_t *slots)
+{
+	uint32_t j = 0;
+
+	for (size_t k = 0; k < n; k++)
+		for (uint32_t c = 0; c < count[k] && j < m; c++)
+			slots[j++] = (uint32_t)k;
+	while (j < m)
+		slots[j++] = DV_MAGLEV_NONE;
 }

@@ -15,14 +15,19 @@
  *    backlog that is free, (backlog - queued) / backlog, summed over the
  *    listeners on the port; the port's weight is the CPU weight times that
  *    share, rounded up, so at least 1 while a listener exists.
+ *  - Active connections (WEIGHTEDACTIVE, on the distributor): the slots
+ *    numgen draws from, shared so that a target below its weighted share
+ *    of the open connections gets more of the new ones (dv_wlm_active).
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define DV_WLM_WINDOW_MS 3000u
 #define DV_WLM_HOLD_MS 10000u
+#define DV_WLM_MAX_TARGETS 64 /* DV_ENGINE_MAX_NODES */
 
 /* The first line of /proc/stat: jiffies since boot. */
 struct dv_wlm_jiffies {
@@ -51,3 +56,15 @@ int dv_wlm_sample(struct dv_wlm *w, uint64_t now_ms);
 unsigned dv_wlm_weight(const struct dv_wlm *w);
 /* SERVERWLM: cpu_weight scaled by a port's free accept-queue share. */
 unsigned dv_wlm_server_weight(unsigned cpu_weight, uint64_t queued, uint64_t backlog);
+
+/* WEIGHTEDACTIVE: the number of slots of m each of n targets gets, from
+ * its configured weight (0: not ready, no slot) and its open connections.
+ * With A connections in all, target k's fair count is A x w_k / W; its
+ * share of the slots is w_k times fair / active, at most 4 (active below a
+ * quarter of fair, or none) and at least 1/4, then scaled to m (largest
+ * remainders, ties to the lower index; every ready target at least one slot
+ * when m allows). Without connections the shares are the weights'.
+ * ret_count[0..n) sums to m if any weight is nonzero, else to 0. */
+void dv_wlm_active(const unsigned *weight, const uint64_t *active, size_t n, uint32_t m, uint32_t *ret_count);
+/* Lay ret_count out as m slots (target indexes, in runs). */
+void dv_wlm_active_slots(const uint32_t *count, size_t n, uint32_t m, uint32_t *slots);

@@ -104,13 +104,64 @@ static void test_server_weight(void **state)
 	assert_int_equal(dv_wlm_server_weight(16, 0, 0), 1); /* listen(fd, 0) */
 }
 
+static uint32_t sum(const uint32_t *c, size_t n)
+{
+	uint32_t t = 0;
+
+	for (size_t k = 0; k < n; k++)
+		t += c[k];
+	return t;
+}
+
+/* WEIGHTEDACTIVE: the weights' shares without connections; more slots to
+ * a target below its weighted share of the open ones, fewer above; the
+ * gain capped at 4 either way; none for a target not ready. */
+static void test_active(void **state)
+{
+	const unsigned w13[2] = {1, 3}, w3[3] = {10, 0, 10};
+	uint32_t c[3], slots[2520];
+
+	dv_wlm_active(w13, (const uint64_t[]){0, 0}, 2, 2520, c);
+	assert_int_equal(c[0], 630);
+	assert_int_equal(c[1], 1890);
+	/* In proportion already (25:75): the weights' shares. */
+	dv_wlm_active(w13, (const uint64_t[]){25, 75}, 2, 2520, c);
+	assert_int_equal(c[0], 630);
+	/* Target 0 has none of 100 (fair: 25): 4 x 1 against 3 x 75/100. */
+	dv_wlm_active(w13, (const uint64_t[]){0, 100}, 2, 2520, c);
+	assert_int_equal(sum(c, 2), 2520);
+	assert_true(c[0] > 1600 && c[0] < 1650); /* 2520 x 4 / 6.25 = 1612.8 */
+	/* Target 0 above its share (50 of 100, fair 25): half its weight. */
+	dv_wlm_active(w13, (const uint64_t[]){50, 50}, 2, 2520, c);
+	assert_true(c[0] > 250 && c[0] < 290); /* 2520 x 0.5 / 4.5 = 280 */
+	/* Far above (100 of 100): capped at a quarter, never nothing. */
+	dv_wlm_active(w13, (const uint64_t[]){100, 0}, 2, 2520, c);
+	assert_true(c[0] >= 1 && c[0] < 60);
+	/* Not ready: no slot; the others share all. */
+	dv_wlm_active(w3, (const uint64_t[]){5, 9, 5}, 3, 2520, c);
+	assert_int_equal(c[1], 0);
+	assert_int_equal(c[0], 1260);
+	assert_int_equal(c[2], 1260);
+	/* Nobody ready: nothing. */
+	dv_wlm_active((const unsigned[]){0, 0}, (const uint64_t[]){1, 1}, 2, 2520, c);
+	assert_int_equal(sum(c, 2), 0);
+	/* Fewer slots than targets: still m in all. */
+	dv_wlm_active((const unsigned[]){1, 1, 1}, (const uint64_t[]){0, 0, 0}, 3, 2, c);
+	assert_int_equal(sum(c, 3), 2);
+	/* The slots: runs of target indexes; none left over unfilled. */
+	dv_wlm_active(w13, (const uint64_t[]){0, 0}, 2, 2520, c);
+	dv_wlm_active_slots(c, 2, 2520, slots);
+	assert_int_equal(slots[0], 0);
+	assert_int_equal(slots[629], 0);
+	assert_int_equal(slots[630], 1);
+	assert_int_equal(slots[2519], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_proc_stat),
-		cmocka_unit_test(test_weight),
-		cmocka_unit_test(test_server_weight),
+		cmocka_unit_test(test_parse),	      cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_weight),
+		cmocka_unit_test(test_server_weight), cmocka_unit_test(test_active),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
