@@ -65,7 +65,9 @@ bool dv_wlm_update(struct dv_wlm *w, const struct dv_wlm_jiffies *j, uint64_t no
 	w->last = *j;
 	w->last_ms = now_ms;
 	want = 1 + (DV_AS_WEIGHT_MAX - 1) * w->spare;
-	if ((want >= w->weight + 1.0 || want <= w->weight - 1.0) &&
+	/* Three quarters of a step away: round(want) differs, and the weight
+	 * does not flap on a value near a half step. */
+	if ((want > w->weight + 0.75 || want < w->weight - 0.75) &&
 	    (!w->changed_ms || now_ms - w->changed_ms >= DV_WLM_HOLD_MS)) {
 		w->weight = (unsigned)(want + 0.5);
 		w->changed_ms = now_ms ? now_ms : 1;

@@ -8,8 +8,8 @@
  *    the previous value), as a weight 1..DV_AS_WEIGHT_MAX: 1 + 15 x spare,
  *    rounded. Every change re-points slots on every node and makes targets
  *    send their connections to pin, so the weight moves only when the
- *    smoothed value is a whole step away from it (about 7 % of the CPU),
- *    and at most once per DV_WLM_HOLD_MS. Until a first window has passed
+ *    smoothed value is three quarters of a step away from it (5 % of the
+ *    CPU), and at most once per DV_WLM_HOLD_MS. Until a first window has passed
  *    it is DV_AS_WEIGHT_MAX (no sign of load yet).
  *  - Accept-queue headroom (SERVERWLM): the share of a port's listeners'
  *    backlog that is free, (backlog - queued) / backlog, summed over the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Spare CPU and accept-queue headroom as weights (wlm.c): /proc/stat's
- * line parsed, the window, the smoothing, the whole-step hysteresis and the
+ * line parsed, the window, the smoothing, the 3/4-step hysteresis and the
  * hold time, SERVERWLM's scaling.
  */
 #include <errno.h>
@@ -79,7 +79,7 @@ static void test_weight(void **state)
 	assert_false(feed(&w, &j, &now, 50));
 	assert_true(feed(&w, &j, &now, 50));
 	assert_int_equal(dv_wlm_weight(&w), 8);
-	/* Less than a whole step away (1 + 15 x 0.5 = 8.5): stays. */
+	/* Less than 3/4 of a step away (1 + 15 x 0.5 = 8.5): stays. */
 	for (int i = 0; i < 8; i++)
 		assert_false(feed(&w, &j, &now, 50));
 	assert_int_equal(dv_wlm_weight(&w), 8);
