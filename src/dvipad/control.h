@@ -108,7 +108,8 @@ struct dv_control_ops {
 	/* CONNS (the pins of the distributed VIPA a only, or of all), as
 	 * status. */
 	enum dv_result (*conns)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
-	/* QUIESCE and RESUME (root only: control checks), answered at once. */
+	/* QUIESCE and RESUME (root only: control checks): DV_R_OK if they may
+	 * go to the cluster (request), else a result and reason for the client. */
 	enum dv_result (*quiesce)(void *ud, const struct dv_request *req, char *reason, size_t size);
 	/* Parse the configuration again and apply it if valid (only root may
 	 * ask: control checks). 0, or -errno and *ret_errors (malloc'ed, one

@@ -1504,6 +1504,18 @@ static int request_event(struct dv_daemon *d, uint64_t client, uid_t uid, const 
 		if (!ev->node_admin.target)
 			return -ENOENT;
 		break;
+	case DV_MSG_QUIESCE:
+	case DV_MSG_RESUME:
+		ev->type = DV_EV_QUIESCE;
+		ev->quiesce.client = client;
+		ev->quiesce.seq = req->seq;
+		ev->quiesce.addr = req->addr;
+		ev->quiesce.port = (uint16_t)req->port;
+		ev->quiesce.on = req->type == DV_MSG_QUIESCE;
+		ev->quiesce.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev->quiesce.target)
+			return -ENOENT;
+		break;
 	case DV_MSG_MOVE:
 		ev->type = DV_EV_MOVE;
 		ev->move.client = client;
@@ -1831,8 +1843,7 @@ static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *
 	struct dv_daemon *d = ud;
 	struct dv_dist_env env = dist_env(d);
 
-	return dv_dist_quiesce(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, req->type == DV_MSG_QUIESCE,
-			       reason, size);
+	return dv_dist_quiesce_check(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, reason, size);
 }
 
 static int ctl_reload(void *ud, char **ret_errors)

@@ -26,7 +26,6 @@
 
 #define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
-#define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
 
 #define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
 #define MAX_ONE_BY_ONE 256 /* pins tried one at a time when their transaction failed */
@@ -61,12 +60,6 @@ struct wa_service {
 };
 
 #define WA_TICK_US 1000000u /* the pins counted again every second */
-
-/* A quiesced address and port of this node (port 0: all its ports). */
-struct quiesced {
-	struct dv_addr addr;
-	uint16_t port;
-};
 
 struct dv_dist {
 	sd_event *ev;
@@ -106,10 +99,6 @@ struct dv_dist {
 	struct dv_wlm cpu;
 	bool cpu_failed; /* said once */
 
-	/* dvipactl quiesce: this node reports no readiness there. */
-	struct quiesced quiesced[MAX_QUIESCED];
-	size_t n_quiesced;
-
 	/* WEIGHTEDACTIVE: the connections per target, counted while this
 	 * node distributes such a service. */
 	struct wa_service *wa;
@@ -145,14 +134,6 @@ static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static
 		}
 }
 
-static bool is_quiesced(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
-{
-	for (size_t i = 0; d && i < d->n_quiesced; i++)
-		if (dv_addr_eq(&d->quiesced[i].addr, a) && (d->quiesced[i].port == 0 || d->quiesced[i].port == port))
-			return true;
-	return false;
-}
-
 int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s, unsigned *ret)
 {
 	struct dv_listen_queue q[DV_DIST_MAX_PORTS];
@@ -176,10 +157,8 @@ int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct 
 		d->cpu_failed = r < 0;
 	}
 	cpu = dv_wlm_weight(&d->cpu);
-	/* A quiesced port is reported not ready: every node re-points its
-	 * slots (weight 0), the pins stay. */
 	for (size_t i = 0; i < s->n_ports; i++) {
-		if (!q[i].listeners || is_quiesced(d, &s->addr, ports[i]))
+		if (!q[i].listeners)
 			continue;
 		bits |= DV_AS_READY(i);
 		if (s->method == DV_DIST_BASEWLM)
@@ -297,8 +276,10 @@ static int target_cmp(const void *a, const void *b)
 static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
 			 struct target ret[static DV_ENGINE_MAX_NODES])
 {
+	uint16_t ports[DV_DIST_MAX_PORTS];
 	size_t n = 0;
 
+	sorted_ports(s, ports);
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		const struct dv_cluster_node *nd = &d->nodes[i];
 		bool named = s->dest_all;
@@ -316,6 +297,11 @@ static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env,
 		    !dv_engine_node_left(env->engine, nd->id))
 			ret[n].ready =
 				dv_engine_report(env->engine, &s->addr, nd->id) & (DV_AS_READY_ALL | DV_AS_WEIGHT_ALL);
+		/* A quiesced port is not ready, whatever the report: every
+		 * node re-points its slots (weight 0), the pins stay. */
+		for (size_t pi = 0; pi < s->n_ports; pi++)
+			if (dv_engine_quiesced(env->engine, &s->addr, ports[pi], nd->id))
+				ret[n].ready &= ~DV_AS_READY(pi);
 		n++;
 	}
 	qsort(ret, n, sizeof(*ret), target_cmp);
@@ -1090,7 +1076,7 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 
 /* ---- records for dvipactl targets ---- */
 
-static const char *target_state(const struct dv_dist *d, const struct dv_dist_env *env, const struct target *t,
+static const char *target_state(const struct dv_dist_env *env, const struct target *t,
 				const struct dv_dist_service *svc, size_t pi, bool reachable)
 {
 	if (!reachable)
@@ -1099,12 +1085,10 @@ static const char *target_state(const struct dv_dist *d, const struct dv_dist_en
 		return "not a member";
 	if (dv_engine_node_left(env->engine, t->node->id))
 		return "left";
+	if (dv_engine_quiesced(env->engine, &svc->vipa, svc->ports[0], t->node->id))
+		return "quiesced";
 	if (t->ready & DV_AS_READY(pi))
 		return "ready";
-	/* Known here only: other nodes see a quiesced target as not
-	 * listening (its reports say not ready). */
-	if (t->node->id == dv_engine_self(env->engine) && is_quiesced(d, &svc->vipa, svc->ports[0]))
-		return "quiesced";
 	return "not listening";
 }
 
@@ -1145,7 +1129,7 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
 			dv_msgb_field_str(out->b, "node", t[k].node->name);
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
-			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
+			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
 			/* HOTSTANDBY: its rank; WEIGHTEDACTIVE: its WEIGHT;
 			 * otherwise what it reported (ROUNDROBIN: 1). */
@@ -1197,16 +1181,12 @@ static bool distributes_port(const struct dv_conf_distribute *s, uint16_t port)
 	return false;
 }
 
-static void unquiesce(struct dv_dist *d, size_t i)
-{
-	d->quiesced[i] = d->quiesced[--d->n_quiesced];
-}
-
-enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
-			       const char *node, uint16_t port, bool on, char *reason, size_t size)
+enum dv_result dv_dist_quiesce_check(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				     const char *node, uint16_t port, char *reason, size_t size)
 {
 	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
 	struct target t[DV_ENGINE_MAX_NODES];
+	const char *name = node && node[0] ? node : env->conf->node;
 	char ab[DV_ADDR_STRLEN];
 	bool target = false;
 	size_t n;
@@ -1220,13 +1200,6 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
 		snprintf(reason, size, "distributed VIPAs are not available on this node (see its log)");
 		return DV_R_INTERNAL;
 	}
-	/* The readiness a node reports is its own: another node's quiesce
-	 * is asked of that node's dvipad. */
-	if (node && node[0] && strcmp(node, env->conf->node) != 0) {
-		snprintf(reason, size, "node '%s' is not this node ('%s'): run the command on '%s'", node,
-			 env->conf->node, node);
-		return DV_R_BADREQ;
-	}
 	if (port && !distributes_port(s, port)) {
 		snprintf(reason, size, "port %u of %s is not distributed", port, ab);
 		return DV_R_BADREQ;
@@ -1234,45 +1207,11 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
 	refresh_nodes(d, env);
 	n = targets_of(d, env, s, t);
 	for (size_t k = 0; k < n; k++)
-		target |= t[k].node->id == dv_engine_self(env->engine);
+		target |= strcmp(t[k].node->name, name) == 0;
 	if (!target) {
-		snprintf(reason, size, "this node ('%s') is not a target of %s", env->conf->node, ab);
+		snprintf(reason, size, "node '%s' is not a target of %s", name, ab);
 		return DV_R_NOTHELD;
 	}
-	if (on) {
-		if (port && is_quiesced(d, a, port))
-			return DV_R_OK; /* already, by itself or with the others */
-		if (!port)		/* every port: one entry for them all */
-			for (size_t i = d->n_quiesced; i-- > 0;)
-				if (dv_addr_eq(&d->quiesced[i].addr, a))
-					unquiesce(d, i);
-		if (d->n_quiesced == MAX_QUIESCED) {
-			snprintf(reason, size, "%d ports are quiesced already on this node", MAX_QUIESCED);
-			return DV_R_LIMIT;
-		}
-		d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = port};
-		if (port)
-			log_notice("distributed VIPA %s port %u quiesced on this node: no new connections come here",
-				   ab, port);
-		else
-			log_notice("distributed VIPA %s quiesced on this node: no new connections come here", ab);
-		return DV_R_OK;
-	}
-	/* Resume: a port of an address quiesced whole keeps the others. */
-	for (size_t i = d->n_quiesced; i-- > 0;) {
-		struct quiesced q = d->quiesced[i];
-
-		if (!dv_addr_eq(&q.addr, a) || (port && q.port && q.port != port))
-			continue;
-		unquiesce(d, i);
-		for (size_t p = 0; port && !q.port && p < s->n_ports && d->n_quiesced < MAX_QUIESCED; p++)
-			if (s->ports[p] != port)
-				d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = s->ports[p]};
-	}
-	if (port)
-		log_notice("distributed VIPA %s port %u resumed on this node", ab, port);
-	else
-		log_notice("distributed VIPA %s resumed on this node", ab);
 	return DV_R_OK;
 }
 

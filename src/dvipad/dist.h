@@ -108,15 +108,15 @@ const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const str
  * SERVERWLM: that by the accept-queue headroom; wlm.h). 0 or -errno
  * (sock_diag). */
 int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s,
-			unsigned *ret); /* QUIESCE (on) or RESUME of a's port (0: every port) on this node: no
-					 * new connections to it here (its readiness reports say not ready), the
-					 * existing ones go on (their pins stay). node: "" or this node's name.
-					 * DV_R_OK, or a result and a reason. */
-enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
-			       const char *node, uint16_t port, bool on, char *reason, size_t size);
-/* CONNS: a CONN record per pin of each distributed VIPA this node
- * distributes (a only, if not NULL), read from the kernel's pin maps.
- * DV_R_OK, or a result and a reason. */
+			unsigned *ret); /* Whether QUIESCE or RESUME of a's port (0: every port) on node (""
+					 * or NULL: this one) may go to the cluster (DV_EV_QUIESCE, which every
+					 * node applies): a is distributed here, port is one of its ports, node one
+					 * of its targets. DV_R_OK, or a result and a reason. */
+enum dv_result dv_dist_quiesce_check(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				     const char *node, uint16_t port, char *reason,
+				     size_t size); /* CONNS: a CONN record per pin of each distributed VIPA this node
+						    * distributes (a only, if not NULL), read from the kernel's pin
+						    * maps. DV_R_OK, or a result and a reason. */
 enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
 			     struct dv_records *out, char *reason, size_t size);
 /* What this build cannot honour in c, one "file:line: message" each to

@@ -78,8 +78,11 @@ enum dv_event_type {
 	DV_EV_DEFINE_STATE,    /* operator: (de)activate a node's define of an address */
 	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
 	DV_EV_DIST_PINS,       /* a target's connections a distributor must pin (dist.c) */
+	DV_EV_QUIESCE,	       /* operator: a target of a distributed VIPA takes no new connections */
 };
-#define DV_EV_LAST DV_EV_DIST_PINS
+#define DV_EV_LAST DV_EV_QUIESCE
+/* Quiesced (node, port) pairs of one distributed VIPA. */
+#define DV_ENGINE_MAX_QUIESCED (DV_ENGINE_MAX_NODES * DV_DIST_MAX_PORTS)
 /* Connections in one DV_EV_DIST_PINS: within DV_WIRE_MAX (19 bytes each). */
 #define DV_DIST_PINS_MAX 40000
 
@@ -174,6 +177,18 @@ struct dv_event {
 			size_t n;
 			const struct dv_peer_pin *pins; /* not copied */
 		} dist_pins;
+		/* dvipactl quiesce|resume: target takes no new connections
+		 * for addr:port (0: every port) from any distributor, or
+		 * takes them again. Kept until resumed or until target's
+		 * configuration no longer defines addr. */
+		struct {
+			uint64_t client; /* the requester, on `node` */
+			uint32_t seq;
+			struct dv_addr addr;
+			dv_nodeid_t target;
+			uint16_t port;
+			bool on; /* quiesce (true) or resume */
+		} quiesce;
 	};
 };
 
@@ -330,6 +345,8 @@ size_t dv_engine_uid_vipas(const struct dv_engine *e, uid_t uid);
 bool dv_engine_node_left(const struct dv_engine *e, dv_nodeid_t node);
 /* The DV_AS_* flags node last reported for a (0 if none, or a unknown). */
 unsigned dv_engine_report(const struct dv_engine *e, const struct dv_addr *a, dv_nodeid_t node);
+/* Whether node is quiesced for a's port (DV_EV_QUIESCE: that port, or all). */
+bool dv_engine_quiesced(const struct dv_engine *e, const struct dv_addr *a, uint16_t port, dv_nodeid_t node);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
 

@@ -40,6 +40,7 @@
  *     u32 n, n x candidate (u32 node, u8 flags (deactivated); rank etc.
  *                           are its define's)
  *     u32 n, n x report   (u32 node, u32 flags (DV_AS_*, not REMOVED)), by node
+ *     u32 n, n x quiesce  (u32 node, u16 port (0: all)), by node then port
  *   u32 n, n x client, by (node, client): u32 node  u64 client  u32 n, n x addr
  *   u32 CRC-32 of everything before it
  *
@@ -50,7 +51,7 @@
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
  * confirmation after members left; 4: the hand-over (on), nodes' MACs;
- * 5: the ports' weights in reports (DV_AS_WEIGHT), checked */
+ * 5: the ports' weights in reports (DV_AS_WEIGHT), checked; quiesced targets */
 #define SNAP_VERSION 5
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
@@ -67,6 +68,7 @@
 #define SHOLD_SIZE (1 + 4 + 8 + 4 + 8)
 #define SSTANDBY_SIZE (4 + 8 + 4 + 1 + 4 + 8 + 8)
 #define SREPORT_SIZE 8
+#define SQUIESCE_SIZE 6
 #define SCREF_MIN (4 + 8 + 4 + DV_WIRE_ADDR_MIN)
 
 static int cref_cmp_ptr(const void *a, const void *b)
@@ -155,6 +157,12 @@ static int snap_vipa(struct dv_wbuf *w, const struct vipa *v)
 		dv_w_u32(w, reports[i].flags);
 	}
 	free(reports);
+	/* Sorted already (engine_quiesce.c). */
+	dv_w_u32(w, (uint32_t)v->n_quiesced);
+	for (size_t i = 0; i < v->n_quiesced; i++) {
+		dv_w_u32(w, v->quiesced[i].node);
+		dv_w_u16(w, v->quiesced[i].port);
+	}
 	return 0;
 }
 
@@ -456,6 +464,32 @@ static bool left_involved(const struct dv_engine *t, const struct vipa *v)
 
 /* The VIPAs, into t (which has its nodes); *ret_refs counts the entries the
  * client index must have: api holds and standbys. */
+/* Their nodes need not be in the table: a target whose dvipad restarts
+ * stays quiesced. */
+static int restore_quiesced(struct vipa *v, struct dv_rbuf *r)
+{
+	size_t n = dv_r_count(r, DV_ENGINE_MAX_QUIESCED, SQUIESCE_SIZE);
+
+	if (r->bad)
+		return -EBADMSG;
+	v->quiesced = n ? calloc(n, sizeof(*v->quiesced)) : NULL;
+	if (n && !v->quiesced)
+		return -ENOMEM;
+	v->cap_quiesced = n;
+	for (size_t i = 0; i < n; i++) {
+		struct quiesce *q = &v->quiesced[i];
+
+		q->node = dv_r_u32(r);
+		q->port = dv_r_u16(r);
+		if (r->bad || q->node == 0 ||
+		    (i > 0 &&
+		     (q[-1].node > q->node || (q[-1].node == q->node && (q[-1].port >= q->port || !q[-1].port)))))
+			return -EBADMSG;
+		v->n_quiesced = i + 1;
+	}
+	return 0;
+}
+
 static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_refs)
 {
 	size_t n = dv_r_count(r, DV_ENGINE_MAX_VIPAS, SVIPA_MIN), n_cands = 0, n_defines = 0;
@@ -499,6 +533,8 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 			err = restore_cands(t, v, r);
 		if (err == 0)
 			err = restore_reports(v, r);
+		if (err == 0)
+			err = restore_quiesced(v, r);
 		if (err < 0)
 			return err;
 		/* Something keeps every VIPA the engine knows. */

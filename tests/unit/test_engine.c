@@ -3470,6 +3470,9 @@ enum defect {
 	D_REPORT_ORDER,
 	D_REPORT_FLAGS,
 	D_REPORT_REMOVED,
+	D_QUIESCE_ORDER,
+	D_QUIESCE_DUP,
+	D_QUIESCE_ALL_AND_PORT,
 	D_NO_CREF,
 	D_CREF_TWICE,
 	D_CREF_UNKNOWN,
@@ -3601,6 +3604,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u32(&w, 1);
 		dv_w_u8(&w, 0);
 		dv_w_u32(&w, 0);
+		dv_w_u32(&w, 0);
 	}
 	dv_w_addr(&w, &a5);
 	dv_w_u32(&w, d == D_OWNER_STATE ? 0 : 1);
@@ -3645,6 +3649,8 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	dv_w_u32(&w, d == D_REPORT_FLAGS     ? DV_AS_READY(0) | (1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS))
 		     : d == D_REPORT_REMOVED ? DV_AS_REMOVED
 					     : DV_AS_READY(0) | DV_AS_WEIGHT(0, 7));
+	/* quiesced: none */
+	dv_w_u32(&w, 0);
 
 	if (d == D_VIPA_EMPTY) {
 		dv_w_addr(&w, &a6);
@@ -3654,7 +3660,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u8(&w, 1);
 		dv_w_u64(&w, 0);
 		dv_w_str(&w, "", 256);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			dv_w_u32(&w, 0);
 	}
 	if (d != D_DEFINE_NO_CAND && d != D_VIPA_ORDER) {
@@ -3676,6 +3682,17 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 			dv_w_u8(&w, 0);
 		}
 		dv_w_u32(&w, 0);
+		/* quiesced: n1 port 80, node 9 (not in the table: away) on all
+		 * ports; out of order, twice, or a port beside "all", refused */
+		dv_w_u32(&w, d == D_QUIESCE_ALL_AND_PORT ? 3 : 2);
+		dv_w_u32(&w, d == D_QUIESCE_ORDER ? 9 : 1);
+		dv_w_u16(&w, d == D_QUIESCE_ORDER ? 0 : 80);
+		dv_w_u32(&w, d == D_QUIESCE_ORDER ? 1 : d == D_QUIESCE_DUP ? 1 : 9);
+		dv_w_u16(&w, d == D_QUIESCE_ORDER ? 80 : d == D_QUIESCE_DUP ? 80 : 0);
+		if (d == D_QUIESCE_ALL_AND_PORT) {
+			dv_w_u32(&w, 9);
+			dv_w_u16(&w, 443);
+		}
 	}
 
 	/* the client index */

@@ -186,6 +186,14 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 			assert_int_equal(a->dist_pins.pins[i].port, b->dist_pins.pins[i].port);
 		}
 		break;
+	case DV_EV_QUIESCE:
+		assert_int_equal(a->quiesce.client, b->quiesce.client);
+		assert_int_equal(a->quiesce.seq, b->quiesce.seq);
+		assert_true(dv_addr_eq(&a->quiesce.addr, &b->quiesce.addr));
+		assert_int_equal(a->quiesce.target, b->quiesce.target);
+		assert_int_equal(a->quiesce.port, b->quiesce.port);
+		assert_int_equal(a->quiesce.on, b->quiesce.on);
+		break;
 	}
 }
 
@@ -406,6 +414,16 @@ static void test_roundtrip_requests(void **state)
 		ev.dist_pins.port = i == 0 ? 1 : 8080;
 		ev.dist_pins.n = i % 4;
 		ev.dist_pins.pins = ev.dist_pins.n ? pins : NULL;
+		roundtrip(&ev, true);
+
+		/* quiesce and resume, one port or all */
+		ev = (struct dv_event){.type = DV_EV_QUIESCE, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.quiesce.client = i == 3 ? UINT64_MAX : i;
+		ev.quiesce.seq = (uint32_t)i;
+		ev.quiesce.addr = A(addrs[i]);
+		ev.quiesce.target = i == 4 ? UINT32_MAX : 2 + (dv_nodeid_t)i;
+		ev.quiesce.port = i == 0 ? 0 : i == 1 ? 65535 : 8080;
+		ev.quiesce.on = i % 2;
 		roundtrip(&ev, true);
 	}
 }
@@ -701,6 +719,23 @@ static void test_bad_move(void **state)
 	free(buf);
 	buf = NULL;
 	ev.node_admin.target = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+
+	/* quiesce: body client, seq, addr (5), target, port, on */
+	ev = (struct dv_event){.type = DV_EV_QUIESCE, .node = 2};
+	ev.quiesce.addr = A("10.1.1.5");
+	ev.quiesce.target = 3;
+	ev.quiesce.port = 80;
+	ev.quiesce.on = true;
+	len = enc(&ev, &buf);
+	assert_int_equal(len, OFF_BODY + 12 + 5 + 4 + 2 + 1);
+	bad_u32(buf, len, OFF_BODY + 17, 0);
+	bad_byte(buf, len, OFF_BODY + 23, 2);
+	bad_byte(buf, len, OFF_BODY + 12, 5);
+	free(buf);
+	buf = NULL;
+	ev.quiesce.target = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	assert_null(buf);
 }
