@@ -282,7 +282,7 @@ static const char *cause_name(int c)
 {
 	static const char *const ev[] = {
 		"?",	      "NODE_CONFIG", "CLAIM", "RELEASE",      "STANDBY",    "CLIENT_GONE", "ADDR_STATE",
-		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS"};
+		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS",   "QUIESCE"};
 
 	if (c >= 1 && c <= DV_EV_LAST)
 		return ev[c];
@@ -1397,7 +1397,7 @@ static void act_operator(void)
 	if (!d)
 		return;
 	client = 1000000 + d->next_client++; /* a dvipactl connection */
-	switch (rnd(3)) {
+	switch (rnd(4)) {
 	case 0:
 		ev.type = DV_EV_MOVE;
 		ev.move.client = client;
@@ -1418,6 +1418,20 @@ static void act_operator(void)
 		tr("n%u: operator %sactivates %s on n%u", d->node, ev.define_state.active ? "re" : "de",
 		   addr_s(&ev.define_state.addr), ev.define_state.target);
 		if (!ev.define_state.target)
+			return;
+		break;
+	case 2:
+		/* Quiesced targets are replicated state (invariant 2). */
+		ev.type = DV_EV_QUIESCE;
+		ev.quiesce.client = client;
+		ev.quiesce.seq = 1;
+		ev.quiesce.addr = addrs[NRANGE * 3 + rnd(NDEF)];
+		ev.quiesce.target = chance(50) ? d->node : pick_member(d);
+		ev.quiesce.port = (uint16_t)rnd(3); /* 0: every port */
+		ev.quiesce.on = chance(60);
+		tr("n%u: operator %s %s port %u on n%u", d->node, ev.quiesce.on ? "quiesces" : "resumes",
+		   addr_s(&ev.quiesce.addr), ev.quiesce.port, ev.quiesce.target);
+		if (!ev.quiesce.target)
 			return;
 		break;
 	default:

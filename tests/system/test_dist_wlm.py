@@ -14,7 +14,8 @@ SERVERWLM: n3's listener never accepts, so its accept queue fills. Both
 prove that a weight measured on a target reaches every node's table alike
 and the dataplane; the CPU reading of /proc/stat itself is tested in
 tests/unit/test_wlm.c. WEIGHTEDACTIVE: WEIGHT 1 (n2) and 3 (n3), and the
-distributor's count of open connections.
+distributor's count of open connections. Quiesce of another node, across
+that node's restart.
 """
 import json
 import subprocess
@@ -217,4 +218,56 @@ def test_weightedactive_shares_by_weight_and_by_open_connections(cluster):
         if stream and stream.poll() is None:
             stream.kill()
             stream.wait()
+        stop_servers(cluster)
+
+
+def states_everywhere(cluster):
+    """Every node's view of the targets' states."""
+    return [{t: r["state"] for t, r in rows_of(n).items()} for n in cluster.nodes.values()]
+
+
+def test_quiesce_another_node_survives_its_restart(cluster):
+    """quiesce --node n3 asked on n1: "quiesced" on every node and no new
+    connection to n3; n3's dvipad restarts: still quiesced; resume asked on
+    n2: n3 gets new connections again."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    cluster.servers = []
+    fresh = iter(range(45000, 60000))
+    try:
+        serve_on(cluster, ("n1", "n2", "n3"))
+        reconfigure(cluster, confs())
+        wait_for(lambda: distributed_everywhere(cluster), timeout=10, what="VIPA on n1 and on every lo")
+        wait_for(lambda: all(s == {"n1": "ready", "n2": "ready", "n3": "ready"} for s in states_everywhere(cluster)),
+                 timeout=TABLE_S, interval=0.2, what="every target ready everywhere")
+
+        r = n1.ctl("quiesce", VIPA, "--node", "n3", check=False, user="daemon")
+        assert r.returncode == 5 and "only root may quiesce" in r.stderr, r.stderr
+        n1.ctl("quiesce", VIPA, "--node", "n3")
+        wait_for(lambda: all(s["n3"] == "quiesced" for s in states_everywhere(cluster)), timeout=TABLE_S,
+                 interval=0.2, what="n3 quiesced on every node")
+        wait_for(lambda: rows_of(n1)["n3"]["slots"] == 0, timeout=TABLE_S, interval=0.2,
+                 what="n3 out of n1's slots")
+        got = connect(client, [next(fresh) for _ in range(60)])
+        assert "n3" not in got.values() and "-" not in got.values(), got
+
+        # n3's dvipad restarts: the quiesce is the cluster's, not n3's.
+        n3.stop()
+        n3.start()
+        wait_for(lambda: n3.ns.has_addr(VIPA, dev="lo"), timeout=TABLE_S, what="VIPA on n3's lo again")
+        assert all(s["n3"] == "quiesced" for s in states_everywhere(cluster)), states_everywhere(cluster)
+        # n3 listens and reports it: still no new connection goes there.
+        time.sleep(2)
+        assert rows_of(n1)["n3"]["slots"] == 0
+        got = connect(client, [next(fresh) for _ in range(60)])
+        assert "n3" not in got.values() and "-" not in got.values(), got
+
+        n2.ctl("resume", VIPA, "--node", "n3")
+        wait_for(lambda: all(s["n3"] == "ready" for s in states_everywhere(cluster)), timeout=TABLE_S,
+                 interval=0.2, what="n3 ready again on every node")
+        wait_for(lambda: "n3" in connect(client, [next(fresh) for _ in range(20)]).values(), timeout=TABLE_S,
+                 interval=0.5, what="new connections to n3 again")
+        figure("quiesce --node n3 (asked on n1) across n3's dvipad restart",
+               "quiesced on every node before and after; 120 new connections meanwhile, 0 to n3; resumed on n2")
+    finally:
         stop_servers(cluster)

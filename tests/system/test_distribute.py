@@ -312,8 +312,8 @@ def test_conns_and_quiesce(cluster):
             assert r.returncode == 8 and "not distributed" in r.stderr, r.stderr
 
             # Refusals, each naming what is wrong.
-            r = n3.ctl("quiesce", VIPA, "--node", "n1", check=False)
-            assert r.returncode == 2 and "run the command on 'n1'" in r.stderr, r.stderr
+            r = n3.ctl("quiesce", VIPA, "--node", "n9", check=False)
+            assert r.returncode == 8 and "node 'n9' is not a target of" in r.stderr, r.stderr
             r = n3.ctl("quiesce", VIPA, "--port", "9999", check=False)
             assert r.returncode == 2 and "port 9999" in r.stderr, r.stderr
             r = n3.ctl("quiesce", VIPA, "--port", "0", check=False)

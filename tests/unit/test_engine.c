@@ -1316,6 +1316,66 @@ static void test_define_deactivate_reactivate(void **state)
 		assert_false(v.cands[i].deactivated);
 }
 
+static int quiesce(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, dv_nodeid_t target,
+		   uint16_t port, bool on)
+{
+	struct dv_event ev = {.type = DV_EV_QUIESCE, .node = node};
+
+	ev.quiesce.client = client;
+	ev.quiesce.seq = ++w->seq;
+	ev.quiesce.addr = A(addr);
+	ev.quiesce.target = target;
+	ev.quiesce.port = port;
+	ev.quiesce.on = on;
+	return request(w, &ev, client);
+}
+
+/* A quiesced target of a distributed VIPA, asked on any node: every
+ * engine says so; kept while the target is away (its dvipad restarts);
+ * gone when its configuration no longer defines the address. */
+static void test_quiesce_replicated(void **state)
+{
+	struct world *w = *state;
+	struct dv_addr a = A("10.9.9.1");
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1");
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
+	assert_int_equal(quiesce(w, 1, 4, "10.9.9.1", 3, 80, true), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "10.9.9.1 port 80 quiesced on n3"));
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(dv_engine_quiesced(w->p[i].e, &a, 80, 3));
+		assert_false(dv_engine_quiesced(w->p[i].e, &a, 443, 3));
+		assert_false(dv_engine_quiesced(w->p[i].e, &a, 80, 2));
+	}
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 80, true), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 2), "already"));
+	/* every port: one entry for all; a port of it cannot be resumed alone */
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 0, true), DV_R_OK);
+	assert_true(dv_engine_quiesced(w->p[1].e, &a, 443, 3));
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 80, false), DV_R_BADREQ);
+	assert_non_null(strstr(last_reply_reason(w, 2), "resume it whole"));
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 2, 443, true), DV_R_OK);
+	/* n3 leaves the membership and comes back (a restart): still quiesced */
+	members(w, 2, 1, 2);
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	members(w, 3, 1, 2, 3);
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	/* n3 no longer defines it: its quiesce goes, n2's stays */
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24");
+	assert_false(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 443, 2));
+	/* refusals: a node without a define of it, an address nobody defines */
+	assert_int_equal(quiesce(w, 1, 4, "10.9.9.1", 3, 0, true), DV_R_NOTHELD);
+	assert_non_null(strstr(last_reply_reason(w, 1), "n3 does not define 10.9.9.1"));
+	assert_int_equal(quiesce(w, 1, 4, "10.1.1.77", 1, 0, true), DV_R_NOTHELD);
+	/* resume */
+	assert_int_equal(quiesce(w, 3, 4, "10.9.9.1", 2, 443, false), DV_R_OK);
+	assert_false(dv_engine_quiesced(w->p[0].e, &a, 443, 2));
+	assert_int_equal(quiesce(w, 3, 4, "10.9.9.1", 2, 0, false), DV_R_OK);
+}
+
 static void test_node_leave_join(void **state)
 {
 	struct world *w = *state;
@@ -3814,6 +3874,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_operator_move_refusals, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_define_deactivate_reactivate, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_node_leave_join, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_replicated, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_granted_on_release, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_rank_order, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_ties_earliest, setup3, teardown),
