@@ -11,8 +11,9 @@
  *    (ND never answers for an address on another interface); the previous
  *    values come back when the last one goes.
  *  - Readiness: such a target is ready for a port while it reports a
- *    listener there (DV_AS_READY bits of its ADDR_STATE reports); any other
- *    node is not ready, at once.
+ *    listener there (DV_AS_READY bits of its ADDR_STATE reports, with its
+ *    weight) and is not quiesced there (DV_EV_QUIESCE); any other node is
+ *    not ready, at once.
  *  - Every node with the statement loads the `netdev dvipa` table: one
  *    service per (VIPA, port), a chain per configured target, the slots a
  *    pure function of the replicated state (targets sorted by name, their
@@ -26,10 +27,16 @@
  *    background (kernel_nft.h); a change of the configuration or of the node
  *    list replaces the table (the pins go).
  *
- * Methods honoured: BASEWLM (Maglev, M the first prime above 1,000 per
- * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on
- * the SYN and pinned), HOTSTANDBY (every slot to the ready target of highest rank), and TIMEDAFFINITY with any of them.
- * dvipad refuses SERVERWLM, WEIGHTEDACTIVE and SYSPLEXPORTS (dv_dist_refuse).
+ * Methods honoured: BASEWLM (weighted Maglev, M the first prime above 1,000
+ * per configured target, at most 65,537; each ready target's weight the
+ * one it reports from its spare CPU, wlm.h), SERVERWLM (the same, that
+ * weight times the listener's accept-queue headroom), ROUNDROBIN (numgen
+ * over the ready targets, chosen on the SYN and pinned), WEIGHTEDACTIVE
+ * (numgen over slots shared by WEIGHT and, on the distributor, by the open
+ * pins it counts every second), HOTSTANDBY (every slot to the ready target
+ * of highest rank), and TIMEDAFFINITY with any of them. A target quiesced
+ * in the engine (DV_EV_QUIESCE) is not ready for that port on any node.
+ * dvipad refuses SYSPLEXPORTS (dv_dist_refuse).
  */
 #pragma once
 
