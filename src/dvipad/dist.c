@@ -48,6 +48,13 @@ struct pins_sent {
 	uint32_t digest;
 };
 
+/* A SERVERWLM port's weight as this node reports it (wlm.h). */
+struct server_port {
+	struct dv_addr addr;
+	uint16_t port;
+	struct dv_wlm_hold hold;
+};
+
 /* A WEIGHTEDACTIVE service this node distributes: sN of its table, its
  * targets by mark - 1, and their open pins at the last count. */
 struct wa_service {
@@ -97,7 +104,9 @@ struct dv_dist {
 
 	/* This node's spare CPU, for the weights it reports. */
 	struct dv_wlm cpu;
-	bool cpu_failed; /* said once */
+	bool cpu_failed;	    /* said once */
+	struct server_port *server; /* SERVERWLM ports seen */
+	size_t n_server;
 
 	/* WEIGHTEDACTIVE: the connections per target, counted while this
 	 * node distributes such a service. */
@@ -134,6 +143,25 @@ static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static
 		}
 }
 
+/* want, held for addr:port (as measured if no room is left to hold it). */
+static unsigned server_weight(struct dv_dist *d, const struct dv_addr *a, uint16_t port, unsigned want)
+{
+	struct server_port *sp = NULL, *grown;
+
+	for (size_t i = 0; i < d->n_server && !sp; i++)
+		if (d->server[i].port == port && dv_addr_eq(&d->server[i].addr, a))
+			sp = &d->server[i];
+	if (!sp) {
+		/* At most a port per service of the configuration. */
+		if (d->n_server == MAX_SERVICES || !(grown = realloc(d->server, (d->n_server + 1) * sizeof(*grown))))
+			return want;
+		d->server = grown;
+		sp = &d->server[d->n_server++];
+		*sp = (struct server_port){.addr = *a, .port = port};
+	}
+	return dv_wlm_held(&sp->hold, want, dv_mono_us() / 1000);
+}
+
 int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s, unsigned *ret)
 {
 	struct dv_listen_queue q[DV_DIST_MAX_PORTS];
@@ -164,7 +192,8 @@ int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct 
 		if (s->method == DV_DIST_BASEWLM)
 			bits |= DV_AS_WEIGHT(i, cpu);
 		else if (s->method == DV_DIST_SERVERWLM)
-			bits |= DV_AS_WEIGHT(i, dv_wlm_server_weight(cpu, q[i].queued, q[i].backlog));
+			bits |= DV_AS_WEIGHT(i, server_weight(d, &s->addr, ports[i],
+							      dv_wlm_server_weight(cpu, q[i].queued, q[i].backlog)));
 	}
 	*ret = bits;
 	return 0;
@@ -1753,6 +1782,7 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	forget_table(d);
 	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
 	free(d->wa);
+	free(d->server);
 	for (size_t i = 0; i < d->n_lists; i++)
 		free(d->lists[i].pins);
 	free(d->lists);

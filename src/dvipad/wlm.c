@@ -116,6 +116,15 @@ unsigned dv_wlm_server_weight(unsigned cpu_weight, uint64_t queued, uint64_t bac
 	return v < 1 ? 1 : v > DV_AS_WEIGHT_MAX ? DV_AS_WEIGHT_MAX : (unsigned)v;
 }
 
+unsigned dv_wlm_held(struct dv_wlm_hold *h, unsigned want, uint64_t now_ms)
+{
+	if (!h->weight || (want != h->weight && now_ms - h->changed_ms >= DV_WLM_HOLD_MS)) {
+		h->weight = want;
+		h->changed_ms = now_ms;
+	}
+	return h->weight;
+}
+
 _Static_assert(DV_WLM_MAX_TARGETS == DV_ENGINE_MAX_NODES, "a target per node");
 
 #define ACTIVE_GAIN 4.0 /* the most a share moves from the weight's, either way */

@@ -14,7 +14,8 @@
  *  - Accept-queue headroom (SERVERWLM): the share of a port's listeners'
  *    backlog that is free, (backlog - queued) / backlog, summed over the
  *    listeners on the port; the port's weight is the CPU weight times that
- *    share, rounded up, so at least 1 while a listener exists.
+ *    share, rounded up, so at least 1 while a listener exists, taken at
+ *    most once per DV_WLM_HOLD_MS.
  *  - Active connections (WEIGHTEDACTIVE, on the distributor): the slots
  *    numgen draws from, shared so that a target below its weighted share
  *    of the open connections gets more of the new ones (dv_wlm_active).
@@ -56,6 +57,16 @@ int dv_wlm_sample(struct dv_wlm *w, uint64_t now_ms);
 unsigned dv_wlm_weight(const struct dv_wlm *w);
 /* SERVERWLM: cpu_weight scaled by a port's free accept-queue share. */
 unsigned dv_wlm_server_weight(unsigned cpu_weight, uint64_t queued, uint64_t backlog);
+
+/* A port's SERVERWLM weight as reported: an accept queue changes from one
+ * look to the next, so a new value is taken at most once per
+ * DV_WLM_HOLD_MS (the first at once). */
+struct dv_wlm_hold {
+	unsigned weight; /* 0: none yet */
+	uint64_t changed_ms;
+};
+/* The weight to report now, want being the value measured. */
+unsigned dv_wlm_held(struct dv_wlm_hold *h, unsigned want, uint64_t now_ms);
 
 /* WEIGHTEDACTIVE: the number of slots of m each of n targets gets, from
  * its configured weight (0: not ready, no slot) and its open connections.

@@ -104,6 +104,19 @@ static void test_server_weight(void **state)
 	assert_int_equal(dv_wlm_server_weight(16, 0, 0), 1); /* listen(fd, 0) */
 }
 
+/* SERVERWLM's weight as reported: the first at once, then held 10 s. */
+static void test_held(void **state)
+{
+	struct dv_wlm_hold h = {0};
+
+	assert_int_equal(dv_wlm_held(&h, 16, 1000), 16);
+	assert_int_equal(dv_wlm_held(&h, 1, 1250), 16);
+	assert_int_equal(dv_wlm_held(&h, 1, 1000 + DV_WLM_HOLD_MS - 1), 16);
+	assert_int_equal(dv_wlm_held(&h, 1, 1000 + DV_WLM_HOLD_MS), 1);
+	assert_int_equal(dv_wlm_held(&h, 16, 1000 + DV_WLM_HOLD_MS + 250), 1);
+	assert_int_equal(dv_wlm_held(&h, 16, 1000 + 2 * DV_WLM_HOLD_MS), 16);
+}
+
 static uint32_t sum(const uint32_t *c, size_t n)
 {
 	uint32_t t = 0;
@@ -161,7 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),	      cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_weight),
-		cmocka_unit_test(test_server_weight), cmocka_unit_test(test_active),
+		cmocka_unit_test(test_server_weight), cmocka_unit_test(test_active),	cmocka_unit_test(test_held),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
