@@ -148,6 +148,8 @@ static unsigned server_weight(struct dv_dist *d, const struct dv_addr *a, uint16
 {
 	struct server_port *sp = NULL, *grown;
 
+	if (!d)
+		return want;
 	for (size_t i = 0; i < d->n_server && !sp; i++)
 		if (d->server[i].port == port && dv_addr_eq(&d->server[i].addr, a))
 			sp = &d->server[i];
@@ -177,14 +179,14 @@ int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct 
 		return r;
 	/* Only the weighted methods sample the CPU, and only they report a
 	 * weight: another change of it would re-point nothing. */
-	if (s->method == DV_DIST_BASEWLM || s->method == DV_DIST_SERVERWLM) {
+	if (d && (s->method == DV_DIST_BASEWLM || s->method == DV_DIST_SERVERWLM)) {
 		r = dv_wlm_sample(&d->cpu, dv_mono_us() / 1000);
 		if (r < 0 && !d->cpu_failed)
 			log_err("distributed VIPAs: cannot read the spare CPU from '%s': %s (the weight stays %u)",
 				d->cpu.stat_path, strerror(-r), dv_wlm_weight(&d->cpu));
 		d->cpu_failed = r < 0;
 	}
-	cpu = dv_wlm_weight(&d->cpu);
+	cpu = d ? dv_wlm_weight(&d->cpu) : DV_AS_WEIGHT_MAX;
 	for (size_t i = 0; i < s->n_ports; i++) {
 		if (!q[i].listeners)
 			continue;

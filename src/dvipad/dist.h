@@ -112,8 +112,8 @@ const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const str
 /* The DV_AS_READY and DV_AS_WEIGHT bits this node reports for statement
  * s: the ports with a listener for its address or the wildcard, but for
  * those quiesced here, each with its weight (BASEWLM: spare CPU;
- * SERVERWLM: that by the accept-queue headroom; wlm.h). 0 or -errno
- * (sock_diag). */
+ * SERVERWLM: that by the accept-queue headroom; wlm.h; d NULL: 16, the
+ * most). 0 or -errno (sock_diag). */
 int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s,
 			unsigned *ret); /* Whether QUIESCE or RESUME of a's port (0: every port) on node (""
 					 * or NULL: this one) may go to the cluster (DV_EV_QUIESCE, which every
