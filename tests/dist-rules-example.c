@@ -58,8 +58,8 @@ static const struct example examples[] = {
 	{"serverwlm-affinity-v6", DV_DIST_SERVERWLM, AF_INET6, "fd00:1::10", one, 1, 300, true, 13, {2, 1, 0}, 0, {0}},
 	{"roundrobin", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.11", one, 1, 0, true, 3, {1, 1, 1}, 0, {0}},
 	{"weightedactive", DV_DIST_WEIGHTEDACTIVE, AF_INET, "10.1.1.12", web, 2, 60, true, 6, {1, 2, 3}, 0, {0}},
-	/* n1 has none of 12 connections (fair: 2), n2 6 (fair: 4): n1 gets
-	 * 4 x its weight, n2 2/3 of it. */
+	/* n1 has none of 24 connections (fair: 4), n2 12 (fair: 8), n3 12
+	 * (fair 12): n1 gets (4 + 4) / 4 = 2 x its weight, n2 12/16, n3 1. */
 	{"weightedactive-busy",
 	 DV_DIST_WEIGHTEDACTIVE,
 	 AF_INET,
@@ -71,7 +71,7 @@ static const struct example examples[] = {
 	 12,
 	 {1, 2, 3},
 	 0,
-	 {0, 6, 6}},
+	 {0, 12, 12}},
 	{"hotstandby-v6", DV_DIST_HOTSTANDBY, AF_INET6, "fd00:1::13", one, 1, 0, true, 2, {0, 0, 0}, 1, {0}},
 	{"not-distributing", DV_DIST_BASEWLM, AF_INET, "10.1.1.14", one, 1, 0, false, 13, {1, 1, 1}, 0, {0}},
 	{"no-targets", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.15", one, 1, 0, true, 1, {0, 0, 0}, 0, {0}},

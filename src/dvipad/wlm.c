@@ -128,6 +128,9 @@ unsigned dv_wlm_held(struct dv_wlm_hold *h, unsigned want, uint64_t now_ms)
 _Static_assert(DV_WLM_MAX_TARGETS == DV_ENGINE_MAX_NODES, "a target per node");
 
 #define ACTIVE_GAIN 4.0 /* the most a share moves from the weight's, either way */
+/* Added to both counts: a connection or two in flight at a count (every
+ * short connection is open for a moment) must not swing the shares. */
+#define ACTIVE_DAMP 4.0
 
 void dv_wlm_active(const unsigned *weight, const uint64_t *active, size_t n, uint32_t m, uint32_t *ret_count)
 {
@@ -151,7 +154,7 @@ void dv_wlm_active(const unsigned *weight, const uint64_t *active, size_t n, uin
 		if (total_a) {
 			double fair = (double)total_a * weight[k] / (double)total_w;
 
-			f = active[k] ? fair / (double)active[k] : ACTIVE_GAIN;
+			f = (fair + ACTIVE_DAMP) / ((double)active[k] + ACTIVE_DAMP);
 			f = f > ACTIVE_GAIN ? ACTIVE_GAIN : f < 1 / ACTIVE_GAIN ? 1 / ACTIVE_GAIN : f;
 		}
 		raw[k] = weight[k] * f;

@@ -71,8 +71,9 @@ unsigned dv_wlm_held(struct dv_wlm_hold *h, unsigned want, uint64_t now_ms);
 /* WEIGHTEDACTIVE: the number of slots of m each of n targets gets, from
  * its configured weight (0: not ready, no slot) and its open connections.
  * With A connections in all, target k's fair count is A x w_k / W; its
- * share of the slots is w_k times fair / active, at most 4 (active below a
- * quarter of fair, or none) and at least 1/4, then scaled to m (largest
+ * share of the slots is w_k times (fair + 4) / (active + 4) (the 4: one
+ * connection in flight moves little), within 1/4 and 4, then scaled to m
+ * (largest
  * remainders, ties to the lower index; every ready target at least one slot
  * when m allows). Without connections the shares are the weights'.
  * ret_count[0..n) sums to m if any weight is nonzero, else to 0. */

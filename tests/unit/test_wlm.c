@@ -140,16 +140,22 @@ static void test_active(void **state)
 	/* In proportion already (25:75): the weights' shares. */
 	dv_wlm_active(w13, (const uint64_t[]){25, 75}, 2, 2520, c);
 	assert_int_equal(c[0], 630);
-	/* Target 0 has none of 100 (fair: 25): 4 x 1 against 3 x 75/100. */
+	/* Target 0 has none of 100 (fair: 25): (25 + 4) / 4, capped at 4, x 1
+	 * against 3 x 79/104: 2520 x 4 / 6.28 = 1605. */
 	dv_wlm_active(w13, (const uint64_t[]){0, 100}, 2, 2520, c);
 	assert_int_equal(sum(c, 2), 2520);
-	assert_true(c[0] > 1600 && c[0] < 1650); /* 2520 x 4 / 6.25 = 1612.8 */
-	/* Target 0 above its share (50 of 100, fair 25): half its weight. */
+	assert_int_equal(c[0], 1605);
+	/* Target 0 above its share (50 of 100, fair 25): 29/54 against
+	 * 3 x 79/54: 275. */
 	dv_wlm_active(w13, (const uint64_t[]){50, 50}, 2, 2520, c);
-	assert_true(c[0] > 250 && c[0] < 290); /* 2520 x 0.5 / 4.5 = 280 */
-	/* Far above (100 of 100): capped at a quarter, never nothing. */
+	assert_int_equal(c[0], 275);
+	/* Far above (100 of 100): 29/104 against 3 x 4 (capped): never
+	 * nothing. */
 	dv_wlm_active(w13, (const uint64_t[]){100, 0}, 2, 2520, c);
-	assert_true(c[0] >= 1 && c[0] < 60);
+	assert_int_equal(c[0], 57);
+	/* One connection in flight moves little: 684 against 630. */
+	dv_wlm_active(w13, (const uint64_t[]){0, 1}, 2, 2520, c);
+	assert_int_equal(c[0], 684);
 	/* Not ready: no slot; the others share all. */
 	dv_wlm_active(w3, (const uint64_t[]){5, 9, 5}, 3, 2520, c);
 	assert_int_equal(c[1], 0);
