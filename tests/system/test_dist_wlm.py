@@ -18,19 +18,29 @@ distributor's count of open connections. Quiesce of another node, across
 that node's restart.
 """
 import json
+import re
 import subprocess
 import threading
 import time
 
 from conftest import SERVER, figure, reconfigure, wait_for
-from test_distribute import (CLIENT, PORT, STREAM, TABLE_S, VIPA, confs, connect, distributed_everywhere,
-                             stop_servers, targets)
+from test_distribute import (CLIENT, NFT_RUN, PORT, STREAM, TABLE_S, VIPA, confs, connect,
+                             distributed_everywhere, stop_servers, targets)
 
 
 def serve_on(cluster, names):
     for name in names:
         n = cluster.nodes[name]
         cluster.servers.append(n.ns.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", name, PORT))
+
+
+def kernel_slots(node):
+    """How many slots of node's kernel map name each mark (target index
+    + 1): what the dataplane draws from, which a background transaction
+    may still be writing after dvipactl targets shows the new shares."""
+    out = node.ns.exec(NFT_RUN, input="list map netdev dvipa s0_slots\n").stdout
+    marks = [int(v, 0) for v in re.findall(r":\s*(0x[0-9a-f]+|\d+)", out.split("elements", 1)[-1])]
+    return {m: marks.count(m) for m in set(marks)}
 
 
 def rows_of(node):
@@ -92,6 +102,9 @@ def test_basewlm_weights_from_spare_cpu(cluster):
         # Weighted Maglev: shares within 1 % of m of 16:16:1.
         for t, w in (("n1", 16), ("n2", 16), ("n3", 1)):
             assert abs(rows[t]["slots"] - m * w / 33) < m * 0.01, rows
+        want = {k + 1: rows[t]["slots"] for k, t in enumerate(("n1", "n2", "n3"))}
+        wait_for(lambda: kernel_slots(n1) == want, timeout=TABLE_S, interval=0.2,
+                 what="those slots in n1's kernel map")
         # The dataplane follows: 330 connections, n3 expects 10 (sd 3.1).
         got = connect(client, range(42000, 42330))
         shares = {n: list(got.values()).count(n) for n in ("n1", "n2", "n3")}
@@ -192,6 +205,8 @@ def test_weightedactive_shares_by_weight_and_by_open_connections(cluster):
         serve_on(cluster, ("n2",))
         wait_for(lambda: rows_of(n1)["n2"]["slots"] == 1516, timeout=TABLE_S, interval=0.2,
                  what="n2's slots: 3.5 / 5.82 of 2,520")
+        wait_for(lambda: kernel_slots(n1).get(1) == 1516, timeout=TABLE_S, interval=0.2,
+                 what="n2's 1,516 slots in n1's kernel map")
         rows = rows_of(n2)  # another node: the weights alone
         assert rows["n2"]["slots"] == 630 and rows["n3"]["slots"] == 1890, rows
         assert rows["n2"]["weight"] == 1 and rows["n3"]["weight"] == 3, rows
@@ -210,6 +225,8 @@ def test_weightedactive_shares_by_weight_and_by_open_connections(cluster):
         # No open connection: the weights' shares, 630 : 1,890.
         wait_for(lambda: rows_of(n1)["n2"]["slots"] == 630, timeout=TABLE_S + 15, interval=0.5,
                  what="n2's slots back to 1/4 once the pins closed")
+        wait_for(lambda: kernel_slots(n1) == {1: 630, 2: 1890}, timeout=TABLE_S, interval=0.2,
+                 what="630 : 1,890 in n1's kernel map")
         got = connect(client, range(44000, 44400))
         split = {n: list(got.values()).count(n) for n in ("n2", "n3")}
         figure("WEIGHTEDACTIVE 1:3, no open connection: 400 new connections", str(split))
