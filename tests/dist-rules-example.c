@@ -19,6 +19,7 @@
 
 #include "dist_rules.h"
 #include "maglev.h"
+#include "wlm.h"
 
 #define SEED 0x5eed1234u
 #define MAX_M DV_MAGLEV_M_DEFAULT
@@ -49,21 +50,36 @@ struct example {
 	uint32_t m;
 	uint32_t weights[3]; /* hash methods: Maglev weights; others: slots per target */
 	int active;	     /* HOTSTANDBY: the index every slot names */
+	uint64_t open[3];    /* WEIGHTEDACTIVE: open connections per target (wlm.c) */
 };
 
 static const struct example examples[] = {
-	{"basewlm", DV_DIST_BASEWLM, AF_INET, "10.1.1.10", web, 2, 0, true, 13, {1, 1, 1}, 0},
-	{"serverwlm-affinity-v6", DV_DIST_SERVERWLM, AF_INET6, "fd00:1::10", one, 1, 300, true, 13, {2, 1, 0}, 0},
-	{"roundrobin", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.11", one, 1, 0, true, 3, {1, 1, 1}, 0},
-	{"weightedactive", DV_DIST_WEIGHTEDACTIVE, AF_INET, "10.1.1.12", web, 2, 60, true, 6, {1, 2, 3}, 0},
-	{"hotstandby-v6", DV_DIST_HOTSTANDBY, AF_INET6, "fd00:1::13", one, 1, 0, true, 2, {0, 0, 0}, 1},
-	{"not-distributing", DV_DIST_BASEWLM, AF_INET, "10.1.1.14", one, 1, 0, false, 13, {1, 1, 1}, 0},
-	{"no-targets", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.15", one, 1, 0, true, 1, {0, 0, 0}, 0},
+	{"basewlm", DV_DIST_BASEWLM, AF_INET, "10.1.1.10", web, 2, 0, true, 13, {1, 1, 1}, 0, {0}},
+	{"serverwlm-affinity-v6", DV_DIST_SERVERWLM, AF_INET6, "fd00:1::10", one, 1, 300, true, 13, {2, 1, 0}, 0, {0}},
+	{"roundrobin", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.11", one, 1, 0, true, 3, {1, 1, 1}, 0, {0}},
+	{"weightedactive", DV_DIST_WEIGHTEDACTIVE, AF_INET, "10.1.1.12", web, 2, 60, true, 6, {1, 2, 3}, 0, {0}},
+	/* n1 has none of 24 connections (fair: 4), n2 12 (fair: 8), n3 12
+	 * (fair 12): n1 gets (4 + 4) / 4 = 2 x its weight, n2 12/16, n3 1. */
+	{"weightedactive-busy",
+	 DV_DIST_WEIGHTEDACTIVE,
+	 AF_INET,
+	 "10.1.1.12",
+	 one,
+	 1,
+	 0,
+	 true,
+	 12,
+	 {1, 2, 3},
+	 0,
+	 {0, 12, 12}},
+	{"hotstandby-v6", DV_DIST_HOTSTANDBY, AF_INET6, "fd00:1::13", one, 1, 0, true, 2, {0, 0, 0}, 1, {0}},
+	{"not-distributing", DV_DIST_BASEWLM, AF_INET, "10.1.1.14", one, 1, 0, false, 13, {1, 1, 1}, 0, {0}},
+	{"no-targets", DV_DIST_ROUNDROBIN, AF_INET, "10.1.1.15", one, 1, 0, true, 1, {0, 0, 0}, 0, {0}},
 	/* With n2's and n3's SYSPLEXPORTS slices (slices_of). */
-	{"sysplexports", DV_DIST_BASEWLM, AF_INET, "10.1.1.17", one, 1, 0, true, 13, {1, 1, 1}, 0},
-	{"sysplexports-v6", DV_DIST_ROUNDROBIN, AF_INET6, "fd00:1::17", one, 1, 0, true, 3, {1, 1, 1}, 0},
+	{"sysplexports", DV_DIST_BASEWLM, AF_INET, "10.1.1.17", one, 1, 0, true, 13, {1, 1, 1}, 0, {0}},
+	{"sysplexports-v6", DV_DIST_ROUNDROBIN, AF_INET6, "fd00:1::17", one, 1, 0, true, 3, {1, 1, 1}, 0, {0}},
 	/* Not golden (2 x 65,537 slots): loaded to show a full-size table loads. */
-	{"maglev-full", DV_DIST_BASEWLM, AF_INET, "10.1.1.16", web, 2, 0, true, MAX_M, {1, 1, 1}, 0},
+	{"maglev-full", DV_DIST_BASEWLM, AF_INET, "10.1.1.16", web, 2, 0, true, MAX_M, {1, 1, 1}, 0, {0}},
 };
 
 #define N_EXAMPLES (sizeof(examples) / sizeof(examples[0]))
@@ -95,6 +111,14 @@ static int build(size_t e, struct dv_dist_service *ret)
 	}
 	if (x->method == DV_DIST_BASEWLM || x->method == DV_DIST_SERVERWLM)
 		return dv_maglev_build(mt, 3, x->m, SEED, s);
+	if (x->method == DV_DIST_WEIGHTEDACTIVE) {
+		uint32_t count[3];
+
+		/* As dist.c shares them, from the weights and the counts. */
+		dv_wlm_active((const unsigned[]){x->weights[0], x->weights[1], x->weights[2]}, x->open, 3, x->m, count);
+		dv_wlm_active_slots(count, 3, x->m, s);
+		return 0;
+	}
 	/* Draws: each target as many slots as its weight. */
 	for (uint32_t t = 0; t < ret->n_targets; t++)
 		for (uint32_t k = 0; k < x->weights[t]; k++)

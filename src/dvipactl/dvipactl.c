@@ -1564,9 +1564,11 @@ static const struct verb verbs[] = {
 	{"conns", cmd_conns, "[--json] [ADDR]",
 	 "show the connections the distributor has pinned (ADDR only): client, port, target, state", true},
 	{"quiesce", cmd_quiesce, "ADDR [--node NODE] [--port PORT]",
-	 "no new connections of the distributed VIPA ADDR (PORT only) to this node; existing ones go on (root)", false},
+	 "no new connections of the distributed VIPA ADDR (PORT only) to NODE (default: this node), on every "
+	 "distributor and across NODE's restart; existing ones go on (root)",
+	 false},
 	{"resume", cmd_resume, "ADDR [--node NODE] [--port PORT]",
-	 "new connections of ADDR (PORT only) come to this node again after quiesce (root)", false},
+	 "new connections of ADDR (PORT only) come to NODE (default: this node) again after quiesce (root)", false},
 	{"activate", cmd_activate, "ADDR", "activate ADDR as an operator hold", false},
 	{"deactivate", cmd_deactivate, "ADDR [--node NODE]",
 	 "end the operator hold on ADDR; for a VIPADEFINE/VIPABACKUP address, make NODE (default: this one) "

@@ -680,15 +680,18 @@ static void handle_cluster_op(struct dv_client *cl, const struct dv_request *req
 	log_notice("%s%s%s%s%s requested by pid %d", cluster_op_name(req->type), req->has_addr ? " " : "",
 		   req->has_addr ? dv_addr_fmt(&req->addr, s) : "", req->node[0] ? " on node " : "", req->node,
 		   (int)cl->mcred.pid);
+	/* Checked against this node's VIPADISTRIBUTE, then replicated (the
+	 * engine answers). */
 	if (req->type == DV_MSG_QUIESCE || req->type == DV_MSG_RESUME) {
 		enum dv_result r;
 
 		msg[0] = '\0';
 		r = c->ops->quiesce(c->ud, req, msg, sizeof(msg));
-		if (r != DV_R_OK)
+		if (r != DV_R_OK) {
 			log_refused(cl, &req->addr, r, msg);
-		send_result(cl, req->seq, r == DV_R_OK ? NULL : &req->addr, r, msg);
-		return;
+			send_result(cl, req->seq, &req->addr, r, msg);
+			return;
+		}
 	}
 	c->ops->request(c->ud, cl->id, &cl->mcred, req);
 }

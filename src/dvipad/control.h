@@ -108,7 +108,8 @@ struct dv_control_ops {
 	/* CONNS (the pins of the distributed VIPA a only, or of all), as
 	 * status. */
 	enum dv_result (*conns)(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size);
-	/* QUIESCE and RESUME (root only: control checks), answered at once. */
+	/* QUIESCE and RESUME (root only: control checks): DV_R_OK if they may
+	 * go to the cluster (request), else a result and reason for the client. */
 	enum dv_result (*quiesce)(void *ud, const struct dv_request *req, char *reason, size_t size);
 	/* SOURCE_PORTS of a: dv_dist_source_ports(). */
 	enum dv_result (*source_ports)(void *ud, const struct dv_addr *a, uint16_t *ret_lo, uint16_t *ret_hi,

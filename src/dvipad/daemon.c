@@ -628,13 +628,8 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 		if ((df->trackport && !ports_ok) || (mine_here && !busy_ok))
 			continue;
 		/* Readiness of this target for the distributed ports. */
-		if (dist) {
-			uint8_t on[DV_PORT_BITMAP];
-
-			if (dv_sockdiag_listening_ports_on(d->sockdiag, &df->addr, on) < 0)
-				continue;
-			ready = dv_dist_ready_bits(d->dist, dist, on);
-		}
+		if (dist && dv_dist_report_bits(d->dist, d->sockdiag, dist, &ready) < 0)
+			continue;
 		if (!dv_observe_define(&d->obs, d->engine, i, &df->addr,
 				       df->trackport && dv_port_in(ports, df->trackport),
 				       mine_here && dv_addrset_has(&busy, &df->addr), ready, &flags))
@@ -1239,9 +1234,7 @@ static int open_kernel(struct dv_daemon *d)
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
-	r = dv_dist_refuse(conf, errf) ? -EINVAL : 0;
-	if (r == 0)
-		r = reconcile_interface(d, keep_at_start, conf, errf);
+	r = reconcile_interface(d, keep_at_start, conf, errf);
 	fclose(errf);
 	if (r < 0)
 		log_lines(LOG_ERR, errbuf);
@@ -1418,7 +1411,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 		return -ENOMEM;
 	r = dv_conf_parse_file(d->conf_path, errf, &nc, &nerr);
 	if (r == 0)
-		nerr += restart_only_changes(d->conf, nc, errf) + dv_dist_refuse(nc, errf);
+		nerr += restart_only_changes(d->conf, nc, errf);
 	if (r == 0 && nerr == 0 && reconcile_interface(d, keep_installed, nc, errf) < 0)
 		nerr++;
 	fclose(errf);
@@ -1507,6 +1500,18 @@ static int request_event(struct dv_daemon *d, uint64_t client, uid_t uid, const 
 		ev->node_admin.joined = req->type == DV_MSG_JOIN;
 		ev->node_admin.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
 		if (!ev->node_admin.target)
+			return -ENOENT;
+		break;
+	case DV_MSG_QUIESCE:
+	case DV_MSG_RESUME:
+		ev->type = DV_EV_QUIESCE;
+		ev->quiesce.client = client;
+		ev->quiesce.seq = req->seq;
+		ev->quiesce.addr = req->addr;
+		ev->quiesce.port = (uint16_t)req->port;
+		ev->quiesce.on = req->type == DV_MSG_QUIESCE;
+		ev->quiesce.target = req->node[0] ? member_by_name(d, req->node) : dv_engine_self(d->engine);
+		if (!ev->quiesce.target)
 			return -ENOENT;
 		break;
 	case DV_MSG_MOVE:
@@ -1836,8 +1841,7 @@ static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *
 	struct dv_daemon *d = ud;
 	struct dv_dist_env env = dist_env(d);
 
-	return dv_dist_quiesce(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, req->type == DV_MSG_QUIESCE,
-			       reason, size);
+	return dv_dist_quiesce_check(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, reason, size);
 }
 
 static enum dv_result ctl_source_ports(void *ud, const struct dv_addr *a, uint16_t *ret_lo, uint16_t *ret_hi,

@@ -4,7 +4,7 @@
  * dist_rules.c, the slots from maglev.c; this file decides which services
  * and targets there are and carries the result into the kernel.
  */
-#include "dist.h"
+#include "dist_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "addrset.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "dist_rules.h"
 #include "jhash.h"
 #include "kernel.h"
@@ -24,102 +24,15 @@
 
 #define SEED_SALT 0x64766970u /* "dvip": any constant, the same on every node */
 #define MAX_SERVICES DV_DIST_MAX_SERVICES
-#define MAX_QUIESCED 1024 /* (address, port) pairs quiesced on this node */
 
 #define MAX_PIN_LISTS 4096 /* lists of other nodes' connections (DV_EV_DIST_PINS) kept */
 #define MAX_ONE_BY_ONE 256 /* pins tried one at a time when their transaction failed */
-/* SYSPLEXPORTS: the blocks of ports a node asks for (1,024 ports: as many
- * concurrent connections to each remote address and port). */
-#define SLICE_BLOCKS 16
-
-/* A target's connections that its table does not send to it, as it sent
- * them (DV_EV_DIST_PINS); loaded: in this node's table. */
-struct pin_list {
-	dv_nodeid_t node;
-	struct dv_addr addr;
-	uint16_t port;
-	size_t n;
-	struct dv_peer_pin *pins; /* sorted */
-	bool loaded;
-};
-
-/* What this node sent last for a service: its slots then. */
-struct pins_sent {
-	struct dv_addr addr;
-	uint16_t port;
-	uint32_t digest;
-};
-
-/* This node asked for a slice of addr's ports (want) or gave it back. */
-struct slice_ask {
-	struct dv_addr addr;
-	bool want;
-};
-
-/* A quiesced address and port of this node (port 0: all its ports). */
-struct quiesced {
-	struct dv_addr addr;
-	uint16_t port;
-};
-
-struct dv_dist {
-	sd_event *ev;
-	char ifname[IF_NAMESIZE];
-	struct dv_knft *nft;
-	struct dv_kaddr *lo;
-	struct dv_addrset on_lo;
-	void (*resync)(void *ud);
-	void *ud;
-
-	/* The table as the kernel has it, or will once the transaction in
-	 * the background commits: its shape (all but slots and ingress
-	 * rules; NULL: no table of ours), each service's slots, and which
-	 * services this node steers. */
-	char *shape;
-	size_t n_services;
-	uint32_t **slots;
-	uint32_t *m;
-	char *ingress;
-	bool replacing; /* the background transaction loads the whole table */
-	bool dirty;	/* the state changed while it ran: sync when it ends */
-	uint64_t bg_t0_us;
-	size_t bg_n;
-
-	/* The interface's ARP settings before the first address on lo. */
-	bool arp_set;
-	char arp_ignore[16], arp_announce[16];
-
-	/* The cluster's configured nodes: every node that may ever be a
-	 * target, so that the table's shape stays put while members come
-	 * and go (those change slots only, which keeps the pins). */
-	struct dv_cluster_node nodes[DV_ENGINE_MAX_NODES];
-	size_t n_nodes;
-	bool have_nodes;
-
-	/* dvipactl quiesce: this node reports no readiness there. */
-	struct quiesced quiesced[MAX_QUIESCED];
-	size_t n_quiesced;
-
-	/* Takeover keeps flows: the lists received, and what was sent. */
-	struct pin_list *lists;
-	size_t n_lists;
-	struct pins_sent *sent;
-	size_t n_sent;
-	bool send_due; /* the slots changed: tell the others what they miss */
-
-	/* SYSPLEXPORTS: what this node asked last per address (a slice, or
-	 * none), so that it asks once per membership (dist_ports). */
-	struct slice_ask *asked;
-	size_t n_asked, cap_asked;
-	dv_nodeid_t asked_members[DV_ENGINE_MAX_NODES];
-	size_t n_asked_members;
-};
 
 /* One target of one statement. */
 struct target {
 	const struct dv_cluster_node *node; /* name: the Maglev key, the same on every node */
 	unsigned rank;			    /* HOTSTANDBY */
-	unsigned ready;			    /* DV_AS_READY bits; 0 unless a member of a quorate partition */
+	unsigned ready; /* DV_AS_READY and DV_AS_WEIGHT bits; 0 unless a member of a quorate partition */
 };
 
 /* ---- what the state says ---- */
@@ -136,26 +49,62 @@ static void sorted_ports(const struct dv_conf_distribute *s, uint16_t ret[static
 		}
 }
 
-static bool is_quiesced(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
+/* want, held for addr:port (as measured if no room is left to hold it). */
+static unsigned server_weight(struct dv_dist *d, const struct dv_addr *a, uint16_t port, unsigned want)
 {
-	for (size_t i = 0; d && i < d->n_quiesced; i++)
-		if (dv_addr_eq(&d->quiesced[i].addr, a) && (d->quiesced[i].port == 0 || d->quiesced[i].port == port))
-			return true;
-	return false;
+	struct server_port *sp = NULL, *grown;
+
+	if (!d)
+		return want;
+	for (size_t i = 0; i < d->n_server && !sp; i++)
+		if (d->server[i].port == port && dv_addr_eq(&d->server[i].addr, a))
+			sp = &d->server[i];
+	if (!sp) {
+		/* At most a port per service of the configuration. */
+		if (d->n_server == MAX_SERVICES || !(grown = realloc(d->server, (d->n_server + 1) * sizeof(*grown))))
+			return want;
+		d->server = grown;
+		sp = &d->server[d->n_server++];
+		*sp = (struct server_port){.addr = *a, .port = port};
+	}
+	return dv_wlm_held(&sp->hold, want, dv_mono_us() / 1000);
 }
 
-unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening)
+int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s, unsigned *ret)
 {
+	struct dv_listen_queue q[DV_DIST_MAX_PORTS];
 	uint16_t ports[DV_DIST_MAX_PORTS];
-	unsigned bits = 0;
+	unsigned bits = 0, cpu;
+	int r;
 
 	sorted_ports(s, ports);
-	/* A quiesced port is reported not ready: every node re-points its
-	 * slots (weight 0), the pins stay. */
 	for (size_t i = 0; i < s->n_ports; i++)
-		if (dv_port_in(listening, ports[i]) && !is_quiesced(d, &s->addr, ports[i]))
-			bits |= DV_AS_READY(i);
-	return bits;
+		q[i] = (struct dv_listen_queue){.port = ports[i]};
+	r = dv_sockdiag_listen_queues(sd, &s->addr, q, s->n_ports);
+	if (r < 0)
+		return r;
+	/* Only the weighted methods sample the CPU, and only they report a
+	 * weight: another change of it would re-point nothing. */
+	if (d && (s->method == DV_DIST_BASEWLM || s->method == DV_DIST_SERVERWLM)) {
+		r = dv_wlm_sample(&d->cpu, dv_mono_us() / 1000);
+		if (r < 0 && !d->cpu_failed)
+			log_err("distributed VIPAs: cannot read the spare CPU from '%s': %s (the weight stays %u)",
+				d->cpu.stat_path, strerror(-r), dv_wlm_weight(&d->cpu));
+		d->cpu_failed = r < 0;
+	}
+	cpu = d ? dv_wlm_weight(&d->cpu) : DV_AS_WEIGHT_MAX;
+	for (size_t i = 0; i < s->n_ports; i++) {
+		if (!q[i].listeners)
+			continue;
+		bits |= DV_AS_READY(i);
+		if (s->method == DV_DIST_BASEWLM)
+			bits |= DV_AS_WEIGHT(i, cpu);
+		else if (s->method == DV_DIST_SERVERWLM)
+			bits |= DV_AS_WEIGHT(i, server_weight(d, &s->addr, ports[i],
+							      dv_wlm_server_weight(cpu, q[i].queued, q[i].backlog)));
+	}
+	*ret = bits;
+	return 0;
 }
 
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a)
@@ -164,22 +113,6 @@ const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const str
 		if (dv_addr_eq(&c->distribute[i].addr, a))
 			return &c->distribute[i];
 	return NULL;
-}
-
-unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < c->n_distribute; i++) {
-		const struct dv_conf_distribute *s = &c->distribute[i];
-
-		if (s->method == DV_DIST_SERVERWLM || s->method == DV_DIST_WEIGHTEDACTIVE)
-			n += fprintf(errf,
-				     "%s:%u: VIPADISTRIBUTE: DISTMETHOD %s is not honoured by this build (BASEWLM, "
-				     "ROUNDROBIN and HOTSTANDBY are)\n",
-				     c->file, s->line, dv_dist_method_keyword(s->method)) > 0;
-	}
-	return n;
 }
 
 static bool known_node(const struct dv_dist *d, dv_nodeid_t id)
@@ -266,8 +199,10 @@ static int target_cmp(const void *a, const void *b)
 static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s,
 			 struct target ret[static DV_ENGINE_MAX_NODES])
 {
+	uint16_t ports[DV_DIST_MAX_PORTS];
 	size_t n = 0;
 
+	sorted_ports(s, ports);
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		const struct dv_cluster_node *nd = &d->nodes[i];
 		bool named = s->dest_all;
@@ -283,7 +218,13 @@ static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env,
 		ret[n] = (struct target){.node = nd, .rank = rank};
 		if (dv_engine_quorate(env->engine) && dv_engine_is_member(env->engine, nd->id) &&
 		    !dv_engine_node_left(env->engine, nd->id))
-			ret[n].ready = dv_engine_report(env->engine, &s->addr, nd->id) & DV_AS_READY_ALL;
+			ret[n].ready =
+				dv_engine_report(env->engine, &s->addr, nd->id) & (DV_AS_READY_ALL | DV_AS_WEIGHT_ALL);
+		/* A quiesced port is not ready, whatever the report: every
+		 * node re-points its slots (weight 0), the pins stay. */
+		for (size_t pi = 0; pi < s->n_ports; pi++)
+			if (dv_engine_quiesced(env->engine, &s->addr, ports[pi], nd->id))
+				ret[n].ready &= ~DV_AS_READY(pi);
 		n++;
 	}
 	qsort(ret, n, sizeof(*ret), target_cmp);
@@ -292,7 +233,7 @@ static size_t targets_of(const struct dv_dist *d, const struct dv_dist_env *env,
 
 /* This node holds s's address on lo: it is one of the targets, a member of
  * a quorate partition, and in its group now. */
-static bool self_is_target(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s)
+bool dist_self_is_target(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s)
 {
 	struct target t[DV_ENGINE_MAX_NODES];
 	size_t n = targets_of(d, env, s, t);
@@ -369,6 +310,12 @@ static struct plan *plan_new(const struct dv_conf_distribute *s, size_t n)
 	return p;
 }
 
+/* A target's weight for port index pi: what it reported, 0 if not ready. */
+static unsigned weight_of(const struct target *t, size_t pi)
+{
+	return (t->ready & DV_AS_READY(pi)) ? dv_as_weight(t->ready, pi) : 0;
+}
+
 /* The slots of one service (port index pi) over targets t[0..n). */
 static int fill_slots(enum dv_dist_method method, size_t pi, const struct target *t, size_t n, uint32_t m,
 		      uint32_t seed, uint32_t *slots)
@@ -384,8 +331,9 @@ static int fill_slots(enum dv_dist_method method, size_t pi, const struct target
 		}
 	switch (method) {
 	case DV_DIST_BASEWLM:
+	case DV_DIST_SERVERWLM:
 		for (size_t k = 0; k < n; k++)
-			mt[k] = (struct dv_maglev_target){t[k].node->name, (t[k].ready & DV_AS_READY(pi)) ? 1 : 0};
+			mt[k] = (struct dv_maglev_target){t[k].node->name, weight_of(&t[k], pi)};
 		return dv_maglev_build(mt, n, m, seed, slots);
 	case DV_DIST_ROUNDROBIN:
 		for (uint32_t i = 0; i < m; i++)
@@ -398,6 +346,47 @@ static int fill_slots(enum dv_dist_method method, size_t pi, const struct target
 	default:
 		return -EOPNOTSUPP; /* refused at start and reload */
 	}
+}
+
+/* WEIGHTEDACTIVE's configured weight of a target (DESTIP ALL: the default). */
+static unsigned dest_weight(const struct dv_conf_distribute *s, const char *name)
+{
+	for (size_t j = 0; j < s->n_dests; j++)
+		if (strcmp(s->dests[j].node, name) == 0)
+			return s->dests[j].weight;
+	return DV_DIST_DEFAULT_WEIGHT;
+}
+
+static const struct wa_service *wa_find(const struct dv_dist *d, const struct dv_addr *a, uint16_t port)
+{
+	for (size_t i = 0; i < d->n_wa; i++)
+		if (d->wa[i].port == port && dv_addr_eq(&d->wa[i].addr, a))
+			return &d->wa[i];
+	return NULL;
+}
+
+/* WEIGHTEDACTIVE's slots (numgen draws one on the SYN): the ready targets
+ * shared by weight and, on the distributor, by the open connections it
+ * counted last (wlm.h). Another node has no count: the weights alone, the
+ * same for the distributor's successor until its first count. */
+static int wa_slots(const struct dv_dist *d, const struct dv_conf_distribute *s, uint16_t port, size_t pi,
+		    const struct target *t, size_t n, uint32_t m, uint32_t *slots)
+{
+	const struct wa_service *ws = wa_find(d, &s->addr, port);
+	unsigned w[DV_ENGINE_MAX_NODES];
+	uint64_t a[DV_ENGINE_MAX_NODES];
+	uint32_t count[DV_ENGINE_MAX_NODES];
+
+	for (size_t k = 0; k < n; k++) {
+		w[k] = (t[k].ready & DV_AS_READY(pi)) ? dest_weight(s, t[k].node->name) : 0;
+		a[k] = 0;
+		for (size_t j = 0; ws && j < ws->n; j++)
+			if (ws->node[j] == t[k].node->id)
+				a[k] = ws->active[j];
+	}
+	dv_wlm_active(w, a, n, m, count);
+	dv_wlm_active_slots(count, n, m, slots);
+	return 0;
 }
 
 /*
@@ -420,9 +409,9 @@ static uint32_t maglev_size(size_t n_targets)
 
 static uint32_t slots_for(enum dv_dist_method m, size_t n_targets)
 {
-	return m == DV_DIST_BASEWLM	 ? maglev_size(n_targets)
-	       : m == DV_DIST_ROUNDROBIN ? DV_DIST_RR_SLOTS
-					 : DV_DIST_HS_SLOTS;
+	if (m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM)
+		return maglev_size(n_targets);
+	return m == DV_DIST_ROUNDROBIN || m == DV_DIST_WEIGHTEDACTIVE ? DV_DIST_RR_SLOTS : DV_DIST_HS_SLOTS;
 }
 
 /* How this node reaches node nd for an address of family: served here, or
@@ -485,7 +474,10 @@ static int plan_statement(struct dv_dist *d, const struct dv_dist_env *env, cons
 			.m = m,
 			.slots = p->slots[i],
 		};
-		r = fill_slots(s->method, pi, kept, n_kept, m, p->svc[i].seed, p->slots[i]);
+		if (s->method == DV_DIST_WEIGHTEDACTIVE)
+			r = wa_slots(d, s, ports[pi], pi, kept, n_kept, m, p->slots[i]);
+		else
+			r = fill_slots(s->method, pi, kept, n_kept, m, p->svc[i].seed, p->slots[i]);
 		if (r < 0)
 			return r;
 	}
@@ -648,14 +640,6 @@ static int keep_table(struct dv_dist *d, struct plan *p, char *shape, char *ingr
 	return 0;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void remove_table(struct dv_dist *d)
 {
 	_cleanup_free_ char *err = NULL;
@@ -669,7 +653,7 @@ static void remove_table(struct dv_dist *d)
 static void bg_done(void *ud, int r, const char *error)
 {
 	struct dv_dist *d = ud;
-	double ms = (now_us() - d->bg_t0_us) / 1000.0;
+	double ms = (dv_mono_us() - d->bg_t0_us) / 1000.0;
 
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot %s table 'netdev %s' on '%s': %s",
@@ -740,7 +724,7 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 			d->dirty = true;
 			return;
 		}
-		d->bg_t0_us = now_us();
+		d->bg_t0_us = dv_mono_us();
 		d->bg_n = p->rs.n_services;
 		r = dv_knft_replace_bg(d->nft, d->ev, &p->rs, bg_done, d);
 		if (r < 0) {
@@ -780,7 +764,7 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 	for (size_t i = 0; i < p->rs.n_services; i++)
 		if (memcmp(d->slots[i], p->slots[i], p->svc[i].m * sizeof(uint32_t)) != 0)
 			old[i] = d->slots[i];
-	d->bg_t0_us = now_us();
+	d->bg_t0_us = dv_mono_us();
 	d->bg_n = n_changed;
 	r = dv_knft_set_slots_bg(d->nft, d->ev, &p->rs, old, bg_done, d);
 	if (r < 0)
@@ -1018,8 +1002,8 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 		struct dv_event ev;
 		int r;
 
-		if (self == SIZE_MAX || (svc->method != DV_DIST_BASEWLM && svc->method != DV_DIST_HOTSTANDBY) ||
-		    !self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
+		if (self == SIZE_MAX || !dv_dist_rules_hashed(svc->method) ||
+		    !dist_self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
 			continue;
 		for (size_t j = 0; j < d->n_sent && !ps; j++)
 			if (d->sent[j].port == svc->ports[0] && dv_addr_eq(&d->sent[j].addr, &svc->vipa))
@@ -1074,7 +1058,7 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 
 /* ---- records for dvipactl targets ---- */
 
-static const char *target_state(const struct dv_dist *d, const struct dv_dist_env *env, const struct target *t,
+static const char *target_state(const struct dv_dist_env *env, const struct target *t,
 				const struct dv_dist_service *svc, size_t pi, bool reachable)
 {
 	if (!reachable)
@@ -1083,12 +1067,10 @@ static const char *target_state(const struct dv_dist *d, const struct dv_dist_en
 		return "not a member";
 	if (dv_engine_node_left(env->engine, t->node->id))
 		return "left";
+	if (dv_engine_quiesced(env->engine, &svc->vipa, svc->ports[0], t->node->id))
+		return "quiesced";
 	if (t->ready & DV_AS_READY(pi))
 		return "ready";
-	/* Known here only: other nodes see a quiesced target as not
-	 * listening (its reports say not ready). */
-	if (t->node->id == dv_engine_self(env->engine) && is_quiesced(d, &svc->vipa, svc->ports[0]))
-		return "quiesced";
 	return "not listening";
 }
 
@@ -1130,11 +1112,15 @@ static int statement_records(struct dv_dist *d, const struct dv_dist_env *env, c
 			dv_msgb_field_str(out->b, "method", dv_dist_method_keyword(s->method));
 			dv_msgb_field_str(out->b, "node", t[k].node->name);
 			dv_msgb_field_u64(out->b, "nodeid", t[k].node->id);
-			dv_msgb_field_str(out->b, "state", target_state(d, env, &t[k], svc, i, kk < svc->n_targets));
+			dv_msgb_field_str(out->b, "state", target_state(env, &t[k], svc, i, kk < svc->n_targets));
 			dv_msgb_field_bool(out->b, "ready", ready);
-			/* HOTSTANDBY: its rank; otherwise every ready target
-			 * weighs the same. */
-			dv_msgb_field_u64(out->b, "weight", s->method == DV_DIST_HOTSTANDBY ? t[k].rank : ready);
+			/* HOTSTANDBY: its rank; WEIGHTEDACTIVE: its WEIGHT;
+			 * otherwise what it reported (ROUNDROBIN: 1). */
+			dv_msgb_field_u64(out->b, "weight",
+					  s->method == DV_DIST_HOTSTANDBY	? t[k].rank
+					  : !ready				? 0
+					  : s->method == DV_DIST_WEIGHTEDACTIVE ? dest_weight(s, t[k].node->name)
+										: weight_of(&t[k], i));
 			dv_msgb_field_u64(out->b, "slots", slots);
 			dv_msgb_field_u64(out->b, "m", svc->m);
 			dv_msgb_field_str(out->b, "distributor", distributor ? distributor : "");
@@ -1183,16 +1169,12 @@ static bool distributes_port(const struct dv_conf_distribute *s, uint16_t port)
 	return false;
 }
 
-static void unquiesce(struct dv_dist *d, size_t i)
-{
-	d->quiesced[i] = d->quiesced[--d->n_quiesced];
-}
-
-enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
-			       const char *node, uint16_t port, bool on, char *reason, size_t size)
+enum dv_result dv_dist_quiesce_check(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				     const char *node, uint16_t port, char *reason, size_t size)
 {
 	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
 	struct target t[DV_ENGINE_MAX_NODES];
+	const char *name = node && node[0] ? node : env->conf->node;
 	char ab[DV_ADDR_STRLEN];
 	bool target = false;
 	size_t n;
@@ -1206,13 +1188,6 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
 		snprintf(reason, size, "distributed VIPAs are not available on this node (see its log)");
 		return DV_R_INTERNAL;
 	}
-	/* The readiness a node reports is its own: another node's quiesce
-	 * is asked of that node's dvipad. */
-	if (node && node[0] && strcmp(node, env->conf->node) != 0) {
-		snprintf(reason, size, "node '%s' is not this node ('%s'): run the command on '%s'", node,
-			 env->conf->node, node);
-		return DV_R_BADREQ;
-	}
 	if (port && !distributes_port(s, port)) {
 		snprintf(reason, size, "port %u of %s is not distributed", port, ab);
 		return DV_R_BADREQ;
@@ -1220,45 +1195,11 @@ enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env,
 	refresh_nodes(d, env);
 	n = targets_of(d, env, s, t);
 	for (size_t k = 0; k < n; k++)
-		target |= t[k].node->id == dv_engine_self(env->engine);
+		target |= strcmp(t[k].node->name, name) == 0;
 	if (!target) {
-		snprintf(reason, size, "this node ('%s') is not a target of %s", env->conf->node, ab);
+		snprintf(reason, size, "node '%s' is not a target of %s", name, ab);
 		return DV_R_NOTHELD;
 	}
-	if (on) {
-		if (port && is_quiesced(d, a, port))
-			return DV_R_OK; /* already, by itself or with the others */
-		if (!port)		/* every port: one entry for them all */
-			for (size_t i = d->n_quiesced; i-- > 0;)
-				if (dv_addr_eq(&d->quiesced[i].addr, a))
-					unquiesce(d, i);
-		if (d->n_quiesced == MAX_QUIESCED) {
-			snprintf(reason, size, "%d ports are quiesced already on this node", MAX_QUIESCED);
-			return DV_R_LIMIT;
-		}
-		d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = port};
-		if (port)
-			log_notice("distributed VIPA %s port %u quiesced on this node: no new connections come here",
-				   ab, port);
-		else
-			log_notice("distributed VIPA %s quiesced on this node: no new connections come here", ab);
-		return DV_R_OK;
-	}
-	/* Resume: a port of an address quiesced whole keeps the others. */
-	for (size_t i = d->n_quiesced; i-- > 0;) {
-		struct quiesced q = d->quiesced[i];
-
-		if (!dv_addr_eq(&q.addr, a) || (port && q.port && q.port != port))
-			continue;
-		unquiesce(d, i);
-		for (size_t p = 0; port && !q.port && p < s->n_ports && d->n_quiesced < MAX_QUIESCED; p++)
-			if (s->ports[p] != port)
-				d->quiesced[d->n_quiesced++] = (struct quiesced){.addr = *a, .port = s->ports[p]};
-	}
-	if (port)
-		log_notice("distributed VIPA %s port %u resumed on this node", ab, port);
-	else
-		log_notice("distributed VIPA %s resumed on this node", ab);
 	return DV_R_OK;
 }
 
@@ -1296,7 +1237,16 @@ struct pin_walk {
 	bool more;	/* stopped at MAX_CONNS_SHOWN */
 	struct pin *v;
 	size_t n, cap;
+	uint64_t *open; /* if given: open pins counted by mark - 1, none kept */
+	size_t n_open;
 };
+
+/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent a FIN or
+ * RST (or it has been idle for two hours). */
+static bool pin_closing(uint64_t expires_ms)
+{
+	return expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
+}
 
 static int pin_elem(void *ud, const struct dv_knft_elem *e)
 {
@@ -1319,6 +1269,11 @@ static int pin_elem(void *ud, const struct dv_knft_elem *e)
 		memcpy(&x.mark, e->key + alen + 8, 4);
 	else if (e->data && e->data_len == 4)
 		memcpy(&x.mark, e->data, 4);
+	if (w->open) {
+		if (!pin_closing(x.expires_ms) && x.mark >= 1 && x.mark <= w->n_open)
+			w->open[x.mark - 1]++;
+		return 0;
+	}
 	if (w->n == MAX_CONNS_SHOWN) {
 		w->more = true;
 		return -E2BIG;
@@ -1367,9 +1322,7 @@ static int service_conns(const struct dv_dist_service *svc, const struct pin_wal
 	dv_addr_fmt(&svc->vipa, ab);
 	for (size_t k = 0; k < pins->n && r == 0; k++) {
 		const struct pin *p = &pins->v[k];
-		/* A pin with DV_DIST_PIN_CLOSE_S or less left: its client sent
-		 * a FIN or RST (or it has been idle for two hours). */
-		bool closing = p->expires_ms <= DV_DIST_PIN_CLOSE_S * 1000;
+		bool closing = pin_closing(p->expires_ms);
 
 		dv_records_begin(out, DV_REC_CONN);
 		dv_msgb_field_str(out->b, "addr", ab);
@@ -1464,6 +1417,87 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 		return DV_R_NOTHELD;
 	}
 	return DV_R_OK;
+}
+
+/* ---- WEIGHTEDACTIVE: the distributor counts its open connections ---- */
+
+/* Count the open pins of each WEIGHTEDACTIVE service; when a count changed,
+ * ask for a sync, which shares the slots again (wa_slots). */
+static int wa_tick(sd_event_source *src, uint64_t usec, void *ud)
+{
+	struct dv_dist *d = ud;
+	bool changed = false;
+
+	for (size_t j = 0; j < d->n_wa; j++) {
+		struct wa_service *ws = &d->wa[j];
+		uint64_t open[DV_ENGINE_MAX_NODES] = {0};
+		struct pin_walk w = {.family = ws->addr.family,
+				     .port = ws->port,
+				     .with_mark = ws->addr.family == AF_INET6,
+				     .open = open,
+				     .n_open = ws->n};
+		char set[32];
+		int r;
+
+		snprintf(set, sizeof(set), "s%zu_vcrt", ws->i);
+		r = dv_knft_elements(set, pin_elem, &w);
+		if (r < 0) {
+			/* -ENOENT: the table is being loaded; counted next time. */
+			if (r != -ENOENT)
+				log_err("distributed VIPAs: cannot count the connections of %s port %u: %s",
+					dv_addr_fmt(&ws->addr, (char[DV_ADDR_STRLEN]){0}), ws->port, strerror(-r));
+			continue;
+		}
+		if (memcmp(open, ws->active, ws->n * sizeof(*open)) != 0) {
+			memcpy(ws->active, open, ws->n * sizeof(*open));
+			changed = true;
+		}
+	}
+	if (changed && d->resync)
+		d->resync(d->ud);
+	(void)sd_event_source_set_time_relative(src, WA_TICK_US);
+	return 0;
+}
+
+/* The WEIGHTEDACTIVE services of plan p that this node distributes, their
+ * counts kept (by node), and the timer that counts them while any. */
+static void wa_track(struct dv_dist *d, const struct plan *p)
+{
+	struct wa_service *wa = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->rs.n_services; i++) {
+		const struct dv_dist_service *svc = &p->svc[i];
+		const struct wa_service *old = wa_find(d, &svc->vipa, svc->ports[0]);
+		struct wa_service *ws, *grown;
+
+		if (svc->method != DV_DIST_WEIGHTEDACTIVE || !svc->distributing)
+			continue;
+		grown = realloc(wa, (n + 1) * sizeof(*wa));
+		if (!grown)
+			break;
+		wa = grown;
+		ws = &wa[n++];
+		*ws = (struct wa_service){.i = i, .addr = svc->vipa, .port = svc->ports[0], .n = svc->n_targets};
+		for (size_t k = 0; k < svc->n_targets; k++) {
+			for (size_t j = 0; j < d->n_nodes; j++)
+				if (strcmp(d->nodes[j].name, svc->targets[k].name) == 0)
+					ws->node[k] = d->nodes[j].id;
+			for (size_t j = 0; old && j < old->n; j++)
+				if (old->node[j] == ws->node[k])
+					ws->active[k] = old->active[j];
+		}
+	}
+	free(d->wa);
+	d->wa = wa;
+	d->n_wa = n;
+	if (!n) {
+		d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+		return;
+	}
+	if (!d->wa_timer &&
+	    sd_event_add_time_relative(d->ev, &d->wa_timer, CLOCK_MONOTONIC, WA_TICK_US, 100000, wa_tick, d) >= 0)
+		(void)sd_event_source_set_enabled(d->wa_timer, SD_EVENT_ON);
 }
 
 /* ---- lo and the interface's ARP settings ---- */
@@ -1568,7 +1602,7 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 	for (size_t i = 0; i < env->conf->n_distribute; i++) {
 		const struct dv_conf_distribute *st = &env->conf->distribute[i];
 
-		if (self_is_target(d, env, st) && dv_addrset_add(&want, &st->addr) < 0)
+		if (dist_self_is_target(d, env, st) && dv_addrset_add(&want, &st->addr) < 0)
 			log_err("distributed VIPAs: out of memory");
 	}
 	/* Restart the walk after each removal: the set changes under it. */
@@ -1598,140 +1632,6 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 	dv_addrset_clear(&want);
 }
 
-/* ---- SYSPLEXPORTS: this node's slices of the ports ---- */
-
-/* This node sends from s's address: it holds it on lo as a target, or
- * distributes it. */
-static bool sends_from(const struct dv_dist *d, const struct dv_dist_env *env, const struct dv_conf_distribute *s)
-{
-	return s->sysplexports && (self_is_target(d, env, s) || (env->active && env->owns(env->ud, &s->addr)));
-}
-
-/* Ask for a slice of a's ports (want) or give it back, unless this was
- * the last thing asked about a since the membership changed. */
-static void slice_ask(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a, bool want)
-{
-	struct dv_event ev = {.type = DV_EV_PORT_SLICE};
-	char s[DV_ADDR_STRLEN];
-	size_t i;
-
-	for (i = 0; i < d->n_asked && !dv_addr_eq(&d->asked[i].addr, a); i++)
-		;
-	if (i < d->n_asked && d->asked[i].want == want)
-		return;
-	if (i == d->n_asked) {
-		if (d->n_asked == d->cap_asked) {
-			size_t cap = d->cap_asked ? 2 * d->cap_asked : 8;
-			struct slice_ask *v = reallocarray(d->asked, cap, sizeof(*v));
-
-			if (!v) {
-				log_err("distributed VIPAs: out of memory");
-				return;
-			}
-			d->asked = v;
-			d->cap_asked = cap;
-		}
-		d->n_asked++;
-	}
-	d->asked[i] = (struct slice_ask){.addr = *a, .want = want};
-	ev.port_slice.addr = *a;
-	ev.port_slice.blocks = want ? SLICE_BLOCKS : 0;
-	log_info("distributed VIPA '%s': %s", dv_addr_fmt(a, s),
-		 want ? "asking for a slice of its ports (SYSPLEXPORTS)" : "giving its port slice back");
-	env->submit(env->ud, &ev);
-}
-
-/* Every node that sends from a SYSPLEXPORTS address has a slice of its
- * ports, and no other node keeps one. */
-static void sync_slices(struct dv_dist *d, const struct dv_dist_env *env)
-{
-	const dv_nodeid_t *m;
-	size_t n_m = dv_engine_members(env->engine, &m), n_sl;
-	dv_nodeid_t self = dv_engine_self(env->engine);
-	const struct dv_port_slice *sl;
-
-	/* A new membership may have freed ports (or lost a request): ask
-	 * again. */
-	if (n_m != d->n_asked_members || memcmp(m, d->asked_members, n_m * sizeof(*m)) != 0) {
-		d->n_asked = 0;
-		d->n_asked_members = n_m < DV_ENGINE_MAX_NODES ? n_m : DV_ENGINE_MAX_NODES;
-		memcpy(d->asked_members, m, d->n_asked_members * sizeof(*m));
-	}
-	if (!env->submit || !env->in_group || !dv_engine_quorate(env->engine) ||
-	    !dv_engine_is_member(env->engine, self))
-		return;
-	for (size_t i = 0; i < env->conf->n_distribute; i++) {
-		const struct dv_conf_distribute *s = &env->conf->distribute[i];
-
-		if (sends_from(d, env, s) && !dv_engine_port_slice(env->engine, &s->addr, self, NULL))
-			slice_ask(d, env, &s->addr, true);
-	}
-	n_sl = dv_engine_port_slices(env->engine, &sl);
-	for (size_t i = 0; i < n_sl; i++) {
-		const struct dv_conf_distribute *s;
-
-		if (sl[i].node != self)
-			continue;
-		s = dv_dist_find(env->conf, &sl[i].addr);
-		if (!s || !sends_from(d, env, s))
-			slice_ask(d, env, &sl[i].addr, false);
-	}
-}
-
-/* net.ipv4.ip_local_port_range (IPv6 too): the kernel narrows it for a
- * socket with IP_LOCAL_PORT_RANGE, never widens it. */
-static bool port_range_covers(const struct dv_port_slice *sl, unsigned *ret_lo, unsigned *ret_hi)
-{
-	char buf[64] = "";
-	int fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	*ret_lo = *ret_hi = 0;
-	if (n <= 0 || sscanf(buf, "%u %u", ret_lo, ret_hi) != 2)
-		return true; /* unknown: the kernel decides */
-	return *ret_lo <= sl->lo && sl->hi <= *ret_hi;
-}
-
-enum dv_result dv_dist_source_ports(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
-				    uint16_t *ret_lo, uint16_t *ret_hi, char *reason, size_t size)
-{
-	unsigned sys_lo, sys_hi;
-	const struct dv_conf_distribute *s = dv_dist_find(env->conf, a);
-	struct dv_port_slice sl;
-	char buf[DV_ADDR_STRLEN];
-
-	*ret_lo = *ret_hi = 0;
-	dv_addr_fmt(a, buf);
-	if (!d || !s || !s->sysplexports) {
-		snprintf(reason, size, "%s is not distributed with SYSPLEXPORTS here: any port", buf);
-		return DV_R_OK;
-	}
-	if (!sends_from(d, env, s)) {
-		snprintf(reason, size, "%s is not on this node now (neither a ready target nor its distributor)", buf);
-		return DV_R_NOTHELD;
-	}
-	if (!dv_engine_port_slice(env->engine, a, dv_engine_self(env->engine), &sl)) {
-		snprintf(reason, size,
-			 "this node has no slice of the ports of %s yet (asked for when it became a target; none is "
-			 "left when the pool %u-%u is taken)",
-			 buf, DV_SLICE_POOL_LO, DV_SLICE_POOL_HI);
-		return DV_R_LIMIT;
-	}
-	if (!port_range_covers(&sl, &sys_lo, &sys_hi)) {
-		snprintf(reason, size,
-			 "this node's ports of %s are %u-%u, outside net.ipv4.ip_local_port_range (%u-%u), which the "
-			 "kernel only narrows: set it to cover %u-%u",
-			 buf, sl.lo, sl.hi, sys_lo, sys_hi, DV_SLICE_POOL_LO, DV_SLICE_POOL_HI);
-		return DV_R_LIMIT;
-	}
-	*ret_lo = sl.lo;
-	*ret_hi = sl.hi;
-	snprintf(reason, size, "%s: this node's ports are %u-%u", buf, sl.lo, sl.hi);
-	return DV_R_OK;
-}
-
 /* ---- the module ---- */
 
 static bool keep_none(void *ud, const struct dv_addr *a)
@@ -1755,6 +1655,8 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 	d->ev = sd_event_ref(ev);
 	d->resync = resync;
 	d->ud = ud;
+	/* For tests: another file in /proc/stat's format (dvipad(8)). */
+	dv_wlm_init(&d->cpu, getenv("DVIPAD_PROC_STAT") ? getenv("DVIPAD_PROC_STAT") : "/proc/stat");
 	r = dv_knft_new(&d->nft);
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot use libnftables: %s", strerror(-r));
@@ -1797,13 +1699,14 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	 * finds its target ready to take it. */
 	refresh_nodes(d, env);
 	sync_lo(d, env);
-	sync_slices(d, env);
+	dist_sync_slices(d, env);
 	r = plan_build(d, env, &p);
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot compute the table: %s", strerror(-r));
 		return;
 	}
 	apply_table(d, p);
+	wa_track(d, p);
 	load_lists(d, env, p);
 	if (d->send_due)
 		send_misplaced(d, env, p);
@@ -1824,6 +1727,8 @@ void dv_dist_stop(struct dv_dist *d)
 		return;
 	if (d->shape || dv_knft_busy(d->nft))
 		remove_table(d);
+	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+	d->n_wa = 0;
 	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);) {
 		struct dv_addr x = *a;
 
@@ -1838,6 +1743,9 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	if (!d)
 		return NULL;
 	forget_table(d);
+	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
+	free(d->wa);
+	free(d->server);
 	for (size_t i = 0; i < d->n_lists; i++)
 		free(d->lists[i].pins);
 	free(d->lists);

@@ -11,8 +11,9 @@
  *    (ND never answers for an address on another interface); the previous
  *    values come back when the last one goes.
  *  - Readiness: such a target is ready for a port while it reports a
- *    listener there (DV_AS_READY bits of its ADDR_STATE reports); any other
- *    node is not ready, at once.
+ *    listener there (DV_AS_READY bits of its ADDR_STATE reports, with its
+ *    weight) and is not quiesced there (DV_EV_QUIESCE); any other node is
+ *    not ready, at once.
  *  - Every node with the statement loads the `netdev dvipa` table: one
  *    service per (VIPA, port), a chain per configured target, the slots a
  *    pure function of the replicated state (targets sorted by name, their
@@ -26,10 +27,15 @@
  *    background (kernel_nft.h); a change of the configuration or of the node
  *    list replaces the table (the pins go).
  *
- * Methods honoured: BASEWLM (Maglev, M the first prime above 1,000 per
- * configured target, at most 65,537; each ready target weight 1), ROUNDROBIN (numgen over the ready targets, chosen on
- * the SYN and pinned), HOTSTANDBY (every slot to the ready target of highest rank), and TIMEDAFFINITY with any of them.
- * dvipad refuses SERVERWLM and WEIGHTEDACTIVE (dv_dist_refuse).
+ * Methods honoured: BASEWLM (weighted Maglev, M the first prime above 1,000
+ * per configured target, at most 65,537; each ready target's weight the
+ * one it reports from its spare CPU, wlm.h), SERVERWLM (the same, that
+ * weight times the listener's accept-queue headroom), ROUNDROBIN (numgen
+ * over the ready targets, chosen on the SYN and pinned), WEIGHTEDACTIVE
+ * (numgen over slots shared by WEIGHT and, on the distributor, by the open
+ * pins it counts every second), HOTSTANDBY (every slot to the ready target
+ * of highest rank), and TIMEDAFFINITY with any of them. A target quiesced
+ * in the engine (DV_EV_QUIESCE) is not ready for that port on any node.
  *
  * SYSPLEXPORTS: every node that sends from the address (a target holding
  * it on lo, or its distributor) asks the engine for a slice of its ports
@@ -108,16 +114,18 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 			       struct dv_records *out, char *reason, size_t size);
 /* The statement that distributes a, or NULL. */
 const struct dv_conf_distribute *dv_dist_find(const struct dv_conf *c, const struct dv_addr *a);
-/* The DV_AS_READY bits of statement s given the ports that have a
- * listener for its address (a DV_PORT_BITMAP), but for those quiesced
- * here (d may be NULL: none). */
-unsigned dv_dist_ready_bits(const struct dv_dist *d, const struct dv_conf_distribute *s, const uint8_t *listening);
-/* QUIESCE (on) or RESUME of a's port (0: every port) on this node: no
- * new connections to it here (its readiness reports say not ready), the
- * existing ones go on (their pins stay). node: "" or this node's name.
- * DV_R_OK, or a result and a reason. */
-enum dv_result dv_dist_quiesce(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
-			       const char *node, uint16_t port, bool on, char *reason, size_t size);
+/* The DV_AS_READY and DV_AS_WEIGHT bits this node reports for statement
+ * s: the ports with a listener for its address or the wildcard, but for
+ * those quiesced here, each with its weight (BASEWLM: spare CPU;
+ * SERVERWLM: that by the accept-queue headroom; wlm.h; d NULL: 16, the
+ * most). 0 or -errno (sock_diag). */
+int dv_dist_report_bits(struct dv_dist *d, struct dv_sockdiag *sd, const struct dv_conf_distribute *s, unsigned *ret);
+/* Whether QUIESCE or RESUME of a's port (0: every port) on node ("" or
+ * NULL: this one) may go to the cluster (DV_EV_QUIESCE, which every node
+ * applies): a is distributed here, port is one of its ports, node one of
+ * its targets. DV_R_OK, or a result and a reason. */
+enum dv_result dv_dist_quiesce_check(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
+				     const char *node, uint16_t port, char *reason, size_t size);
 /* CONNS: a CONN record per pin of each distributed VIPA this node
  * distributes (a only, if not NULL), read from the kernel's pin maps.
  * DV_R_OK, or a result and a reason. */
@@ -130,6 +138,3 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
  * and a reason. */
 enum dv_result dv_dist_source_ports(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a,
 				    uint16_t *ret_lo, uint16_t *ret_hi, char *reason, size_t size);
-/* What this build cannot honour in c, one "file:line: message" each to
- * errf. The number of errors. */
-unsigned dv_dist_refuse(const struct dv_conf *c, FILE *errf);

@@ -37,7 +37,7 @@ static bool valid_word(const char *s, size_t max)
 	return true;
 }
 
-static bool uses_hash(enum dv_dist_method m)
+bool dv_dist_rules_hashed(enum dv_dist_method m)
 {
 	return m == DV_DIST_BASEWLM || m == DV_DIST_SERVERWLM || m == DV_DIST_HOTSTANDBY;
 }
@@ -67,7 +67,8 @@ static int check_service(const struct dv_dist_service *s)
 	for (size_t i = 0; i < s->n_ports; i++)
 		if (s->ports[i] == 0)
 			return -EINVAL;
-	if (s->n_targets > DV_MAGLEV_MAX_TARGETS || s->m > DV_MAGLEV_M_MAX || s->m < (uses_hash(s->method) ? 2 : 1))
+	if (s->n_targets > DV_MAGLEV_MAX_TARGETS || s->m > DV_MAGLEV_M_MAX ||
+	    s->m < (dv_dist_rules_hashed(s->method) ? 2 : 1))
 		return -EINVAL;
 	for (size_t i = 0; i < s->n_targets; i++)
 		if (check_target(s, &s->targets[i]) < 0)
@@ -197,7 +198,7 @@ static void target_chain(FILE *f, size_t i, size_t k, const struct dv_dist_servi
  * takes only a mark as key, and "typeof jhash" is the quirk above. */
 static void slot_choice(FILE *f, const struct dv_dist_service *s)
 {
-	if (uses_hash(s->method))
+	if (dv_dist_rules_hashed(s->method))
 		fprintf(f, "jhash %s saddr . tcp sport mod %u seed 0x%08x", l3(s), s->m, s->seed);
 	else
 		fprintf(f, "numgen %s mod %u", s->method == DV_DIST_ROUNDROBIN ? "inc" : "random", s->m);
@@ -254,7 +255,7 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	/* No pin and not a SYN (a pin expired or lost): a hash still names a
 	 * target, the one the connection most likely started on; a draw does
 	 * not, and such a packet goes on here. */
-	if (uses_hash(s->method)) {
+	if (dv_dist_rules_hashed(s->method)) {
 		fputs("\t\tmeta mark set ", f);
 		slot_choice(f, s);
 		fprintf(f, " meta mark set meta mark map @s%zu_slots meta mark vmap @s%zu_to\n", i, i);

@@ -109,6 +109,9 @@ struct dv_dist_ruleset {
  * counts, families, slot indexes), or -EIO when f fails.
  */
 int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f);
+/* Whether method m picks a new connection's slot by a hash of the client
+ * (a computable choice), not by numgen on the SYN. */
+bool dv_dist_rules_hashed(enum dv_dist_method m);
 
 /*
  * The commands that replace service i's slot map, for one transaction with

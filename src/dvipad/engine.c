@@ -234,6 +234,8 @@ static int event_check(const struct dv_event *ev)
 		return ev->node == 0 || !family_ok(&ev->move.addr) ? -EINVAL : 0;
 	case DV_EV_DEFINE_STATE:
 		return ev->node == 0 || !family_ok(&ev->define_state.addr) ? -EINVAL : 0;
+	case DV_EV_QUIESCE:
+		return ev->node == 0 || ev->quiesce.target == 0 || !family_ok(&ev->quiesce.addr) ? -EINVAL : 0;
 	default:
 		return -EINVAL;
 	}
@@ -291,6 +293,7 @@ static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct d
 	[DV_EV_NODE_ADMIN] = ev_node_admin,
 	[DV_EV_DIST_PINS] = ev_dist_pins,
 	[DV_EV_PORT_SLICE] = ev_port_slice,
+	[DV_EV_QUIESCE] = ev_quiesce,
 };
 
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)
@@ -465,6 +468,9 @@ bool dv_event_request(const struct dv_event *ev, uint64_t *ret_client, uint32_t 
 		break;
 	case DV_EV_NODE_ADMIN:
 		*ret_client = ev->node_admin.client, *ret_seq = ev->node_admin.seq, *ret_addr = NULL;
+		break;
+	case DV_EV_QUIESCE:
+		*ret_client = ev->quiesce.client, *ret_seq = ev->quiesce.seq, *ret_addr = &ev->quiesce.addr;
 		break;
 	default:
 		return false;

@@ -48,6 +48,22 @@ enum {
 #define DV_AS_READY_SHIFT 4
 #define DV_AS_READY(i) (1u << (DV_AS_READY_SHIFT + (i)))
 #define DV_AS_READY_ALL (((1u << DV_DIST_MAX_PORTS) - 1) << DV_AS_READY_SHIFT)
+/* The node's weight for the i-th port while ready (BASEWLM: its spare CPU;
+ * SERVERWLM: that times its listener's accept-queue headroom; dist.h),
+ * 1..DV_AS_WEIGHT_MAX, kept as weight - 1 in 4 bits: a report without
+ * them says 1 for every port, equal weights. Replicated with the report, so
+ * that every node computes the same weighted table. */
+#define DV_AS_WEIGHT_SHIFT (DV_AS_READY_SHIFT + DV_DIST_MAX_PORTS)
+#define DV_AS_WEIGHT_MAX 16u
+#define DV_AS_WEIGHT(i, w) ((((unsigned)(w)-1u) & 15u) << (DV_AS_WEIGHT_SHIFT + 4 * (i)))
+#define DV_AS_WEIGHT_ALL (((1u << (4 * DV_DIST_MAX_PORTS)) - 1) << DV_AS_WEIGHT_SHIFT)
+#define DV_AS_ALL (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED | DV_AS_READY_ALL | DV_AS_WEIGHT_ALL)
+_Static_assert(DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS <= 32, "the weights fit the flags");
+
+static inline unsigned dv_as_weight(unsigned flags, size_t i)
+{
+	return ((flags >> (DV_AS_WEIGHT_SHIFT + 4 * i)) & 15u) + 1;
+}
 
 enum dv_event_type {
 	DV_EV_NODE_CONFIG = 1, /* a node's ranges and defines (start, reload) */
@@ -63,8 +79,11 @@ enum dv_event_type {
 	DV_EV_NODE_ADMIN,      /* operator: a node leaves or joins (drain) */
 	DV_EV_DIST_PINS,       /* a target's connections a distributor must pin (dist.c) */
 	DV_EV_PORT_SLICE,      /* SYSPLEXPORTS: a node asks for (or gives back) its ports of an address */
+	DV_EV_QUIESCE,	       /* operator: a target of a distributed VIPA takes no new connections */
 };
-#define DV_EV_LAST DV_EV_PORT_SLICE
+#define DV_EV_LAST DV_EV_QUIESCE
+/* Quiesced (node, port) pairs of one distributed VIPA. */
+#define DV_ENGINE_MAX_QUIESCED (DV_ENGINE_MAX_NODES * DV_DIST_MAX_PORTS)
 /* Connections in one DV_EV_DIST_PINS: within DV_WIRE_MAX (19 bytes each). */
 #define DV_DIST_PINS_MAX 40000
 
@@ -185,6 +204,18 @@ struct dv_event {
 			struct dv_addr addr;
 			unsigned blocks; /* 0..DV_SLICE_POOL_BLOCKS */
 		} port_slice;
+		/* dvipactl quiesce|resume: target takes no new connections
+		 * for addr:port (0: every port) from any distributor, or
+		 * takes them again. Kept until resumed or until target's
+		 * configuration no longer defines addr. */
+		struct {
+			uint64_t client; /* the requester, on `node` */
+			uint32_t seq;
+			struct dv_addr addr;
+			dv_nodeid_t target;
+			uint16_t port;
+			bool on; /* quiesce (true) or resume */
+		} quiesce;
 	};
 };
 
@@ -347,6 +378,8 @@ bool dv_engine_port_slice(const struct dv_engine *e, const struct dv_addr *a, dv
 /* Every slice, sorted by address then port: the count, the array in *ret
  * (lives until the next apply). */
 size_t dv_engine_port_slices(const struct dv_engine *e, const struct dv_port_slice **ret);
+/* Whether node is quiesced for a's port (DV_EV_QUIESCE: that port, or all). */
+bool dv_engine_quiesced(const struct dv_engine *e, const struct dv_addr *a, uint16_t port, dv_nodeid_t node);
 /* How many events have been applied. */
 uint64_t dv_engine_seq(const struct dv_engine *e);
 

@@ -1077,6 +1077,7 @@ int ev_node_config(struct dv_engine *e, const struct dv_event *ev)
 
 	snprintf(why, sizeof(why), "the configuration of %s changed", node_label(e, ev->node, nl));
 	node_conf_candidates(e, ev->node, defines, n_defines, deact);
+	quiesce_prune(e, n);
 	free(deact);
 	for (size_t i = 0; i < old.n_defines; i++)
 		settle_addr(e, &old.defines[i].addr, why);

@@ -7,6 +7,7 @@
  *   engine_events.c    one handler per event type
  *   engine_snapshot.c  state transfer (snapshot, restore)
  *   engine_slices.c    SYSPLEXPORTS port slices
+ *   engine_quiesce.c   quiesced targets of distributed VIPAs
  */
 #pragma once
 
@@ -32,6 +33,12 @@ struct report {
 	unsigned flags;
 };
 
+/* A target quiesced for a port of a distributed VIPA (0: all its ports). */
+struct quiesce {
+	dv_nodeid_t node;
+	uint16_t port;
+};
+
 struct vipa {
 	struct dv_addr addr;
 	dv_nodeid_t owner;
@@ -54,6 +61,9 @@ struct vipa {
 	struct dv_cand *cands;
 	size_t n_reports, cap_reports;
 	struct report *reports;
+	/* By node, then port; kept while the node is away (a restart). */
+	size_t n_quiesced, cap_quiesced;
+	struct quiesce *quiesced;
 };
 
 /* Index of a client's api holds and standbys, so that CLIENT_GONE costs what
@@ -201,6 +211,9 @@ int ev_addr_state(struct dv_engine *e, const struct dv_event *ev);
 int ev_move(struct dv_engine *e, const struct dv_event *ev);
 int ev_define_state(struct dv_engine *e, const struct dv_event *ev);
 int ev_node_admin(struct dv_engine *e, const struct dv_event *ev);
+int ev_quiesce(struct dv_engine *e, const struct dv_event *ev);
+/* Drop node's quiesces of addresses its configuration no longer defines. */
+void quiesce_prune(struct dv_engine *e, const struct node *n);
 int ev_membership(struct dv_engine *e, const struct dv_event *ev);
 int ev_quorum(struct dv_engine *e, const struct dv_event *ev);
 int ev_node_config(struct dv_engine *e, const struct dv_event *ev);

@@ -39,7 +39,8 @@
  *                          u64 order, u64 since_ms), in grant order
  *     u32 n, n x candidate (u32 node, u8 flags (deactivated); rank etc.
  *                           are its define's)
- *     u32 n, n x report   (u32 node, u32 flags), by node
+ *     u32 n, n x report   (u32 node, u32 flags (DV_AS_*, not REMOVED)), by node
+ *     u32 n, n x quiesce  (u32 node, u16 port (0: all)), by node then port
  *   u32 n, n x client, by (node, client): u32 node  u64 client  u32 n, n x addr
  *   u32 n, n x port slice, by (address, lo): addr  u32 node  u16 lo  u16 hi
  *   u32 CRC-32 of everything before it
@@ -51,8 +52,9 @@
 #define SNAP_MAGIC 0x4e535644u /* "DVSN" */
 /* 2: nodes that left the group, deactivated candidates; 3: quorum
  * confirmation after members left; 4: the hand-over (on), nodes' MACs;
- * 5: port slices */
-#define SNAP_VERSION 5
+ * 5: port slices; 6: the ports' weights in reports (DV_AS_WEIGHT),
+ * checked; quiesced targets */
+#define SNAP_VERSION 6
 #define SNAP_HEADER 16
 #define SNAP_TRAILER 4
 
@@ -68,6 +70,7 @@
 #define SHOLD_SIZE (1 + 4 + 8 + 4 + 8)
 #define SSTANDBY_SIZE (4 + 8 + 4 + 1 + 4 + 8 + 8)
 #define SREPORT_SIZE 8
+#define SQUIESCE_SIZE 6
 #define SCREF_MIN (4 + 8 + 4 + DV_WIRE_ADDR_MIN)
 
 static int cref_cmp_ptr(const void *a, const void *b)
@@ -156,6 +159,12 @@ static int snap_vipa(struct dv_wbuf *w, const struct vipa *v)
 		dv_w_u32(w, reports[i].flags);
 	}
 	free(reports);
+	/* Sorted already (engine_quiesce.c). */
+	dv_w_u32(w, (uint32_t)v->n_quiesced);
+	for (size_t i = 0; i < v->n_quiesced; i++) {
+		dv_w_u32(w, v->quiesced[i].node);
+		dv_w_u16(w, v->quiesced[i].port);
+	}
 	return 0;
 }
 
@@ -433,7 +442,8 @@ static int restore_reports(struct vipa *v, struct dv_rbuf *r)
 
 		p->node = dv_r_u32(r);
 		p->flags = dv_r_u32(r);
-		if (r->bad || p->node == 0 || (i > 0 && p[-1].node >= p->node))
+		if (r->bad || p->node == 0 || (i > 0 && p[-1].node >= p->node) || (p->flags & ~(unsigned)DV_AS_ALL) ||
+		    (p->flags & DV_AS_REMOVED))
 			return -EBADMSG;
 		v->n_reports = i + 1;
 	}
@@ -457,6 +467,32 @@ static bool left_involved(const struct dv_engine *t, const struct vipa *v)
 
 /* The VIPAs, into t (which has its nodes); *ret_refs counts the entries the
  * client index must have: api holds and standbys. */
+/* Their nodes need not be in the table: a target whose dvipad restarts
+ * stays quiesced. */
+static int restore_quiesced(struct vipa *v, struct dv_rbuf *r)
+{
+	size_t n = dv_r_count(r, DV_ENGINE_MAX_QUIESCED, SQUIESCE_SIZE);
+
+	if (r->bad)
+		return -EBADMSG;
+	v->quiesced = n ? calloc(n, sizeof(*v->quiesced)) : NULL;
+	if (n && !v->quiesced)
+		return -ENOMEM;
+	v->cap_quiesced = n;
+	for (size_t i = 0; i < n; i++) {
+		struct quiesce *q = &v->quiesced[i];
+
+		q->node = dv_r_u32(r);
+		q->port = dv_r_u16(r);
+		if (r->bad || q->node == 0 ||
+		    (i > 0 &&
+		     (q[-1].node > q->node || (q[-1].node == q->node && (q[-1].port >= q->port || !q[-1].port)))))
+			return -EBADMSG;
+		v->n_quiesced = i + 1;
+	}
+	return 0;
+}
+
 static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_refs)
 {
 	size_t n = dv_r_count(r, DV_ENGINE_MAX_VIPAS, SVIPA_MIN), n_cands = 0, n_defines = 0;
@@ -500,6 +536,8 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 			err = restore_cands(t, v, r);
 		if (err == 0)
 			err = restore_reports(v, r);
+		if (err == 0)
+			err = restore_quiesced(v, r);
 		if (err < 0)
 			return err;
 		/* Something keeps every VIPA the engine knows. */

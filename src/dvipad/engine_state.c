@@ -305,6 +305,7 @@ void vipa_destroy(struct vipa *v)
 	free(v->standbys);
 	free(v->cands);
 	free(v->reports);
+	free(v->quiesced);
 	free(v);
 }
 

@@ -239,9 +239,15 @@ static inline bool dv_port_in(const uint8_t *bitmap, uint16_t port)
 /* Synchronous, one dump: every port a TCP socket listens on (any address,
  * any family) in the namespace, into ret. 0 or -errno. For TRACKPORT. */
 int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_PORT_BITMAP]);
-/* The same, only listeners bound to a or to the wildcard (a distributed
- * VIPA's readiness). */
-int dv_sockdiag_listening_ports_on(struct dv_sockdiag *s, const struct dv_addr *a, uint8_t ret[static DV_PORT_BITMAP]);
+/* The TCP listeners bound to a or to the wildcard on each port of q[0..n)
+ * (a distributed VIPA's readiness and SERVERWLM's headroom), one dump: how
+ * many, their accept queues and backlogs summed. 0 or -errno. */
+struct dv_listen_queue {
+	uint16_t port;
+	unsigned listeners;
+	uint64_t queued, backlog;
+};
+int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, struct dv_listen_queue *q, size_t n);
 
 /* Synchronous, one dump: the addresses of `of` that a TCP connection
  * (established or closing, either side) has as its local address are

@@ -148,7 +148,9 @@ struct scan {
 	const struct dv_addr *one;    /* for match_one */
 	const struct dv_prefix *pfx;  /* for match_prefixes */
 	size_t n_pfx;
-	uint8_t *ports;		   /* if given: every local port seen, a bitmap; no match */
+	uint8_t *ports;			/* if given: every local port seen, a bitmap; no match */
+	struct dv_listen_queue *queues; /* if given: listeners of these ports summed; match */
+	size_t n_queues;
 	struct dv_addrset *found;  /* matching sources, if given, up to found_max */
 	struct dv_addrset *listen; /* those with a TCP listener, if given */
 	size_t found_max;
@@ -351,6 +353,7 @@ struct diag_info {
 	uint16_t dport;
 	uint32_t inode;
 	uint32_t uid;
+	uint32_t rqueue, wqueue; /* a listener: its accept queue, its backlog */
 };
 
 /* -EAFNOSUPPORT for families we do not handle, -EBADMSG for malformed. */
@@ -388,6 +391,8 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	info.proto = tb[0] ? mnl_attr_get_u8(tb[0]) : 0;
 	info.inode = m->idiag_inode;
 	info.uid = m->idiag_uid;
+	info.rqueue = m->idiag_rqueue;
+	info.wqueue = m->idiag_wqueue;
 	*ret = info;
 	return 0;
 }
@@ -416,6 +421,15 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	if (sc->ports) {
 		if (!sc->match || sc->match(sc, &info.src))
 			sc->ports[info.sport / 8] |= (uint8_t)(1u << (info.sport % 8));
+		return 0;
+	}
+	if (sc->queues) {
+		for (size_t i = 0; i < sc->n_queues && sc->match(sc, &info.src); i++)
+			if (sc->queues[i].port == info.sport) {
+				sc->queues[i].listeners++;
+				sc->queues[i].queued += info.rqueue;
+				sc->queues[i].backlog += info.wqueue;
+			}
 		return 0;
 	}
 	if (!sc->match(sc, &info.src))
@@ -1184,16 +1198,17 @@ int dv_sockdiag_listening_ports(struct dv_sockdiag *s, uint8_t ret[static DV_POR
 	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
 }
 
-int dv_sockdiag_listening_ports_on(struct dv_sockdiag *s, const struct dv_addr *a, uint8_t ret[static DV_PORT_BITMAP])
+int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, struct dv_listen_queue *q, size_t n)
 {
 	static const struct filter all[2] = {{.len = -1}, {.len = -1}};
 	struct dv_addr x;
-	struct scan sc = {.match = match_one_or_any, .one = &x, .ports = ret};
+	struct scan sc = {.match = match_one_or_any, .one = &x, .queues = q, .n_queues = n};
 	int r = addr_norm(a, &x);
 
 	if (!s || r < 0)
 		return -EINVAL;
-	memset(ret, 0, DV_PORT_BITMAP);
+	for (size_t i = 0; i < n; i++)
+		q[i].listeners = 0, q[i].queued = q[i].backlog = 0;
 	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
 }
 

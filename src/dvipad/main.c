@@ -154,10 +154,6 @@ static int load_conf(const struct options *o, struct dv_conf **ret_conf)
 	r = parse_conf(o->conf_path, &conf, &nerr);
 	if (r < 0 && nerr == 0)
 		return 1; /* said */
-	/* -n says what a start would say: what the daemon does not honour
-	 * yet is refused here too. */
-	if (o->check && r == 0 && dv_dist_refuse(conf, stderr) > 0)
-		r = -EINVAL;
 	if (o->check) {
 		if (r == 0 && o->verbose)
 			dv_conf_print(conf, stdout);

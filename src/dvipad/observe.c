@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPORTED 0x8000
+#define REPORTED 0x80000000u
+_Static_assert(!(DV_AS_ALL & REPORTED), "REPORTED is above every DV_AS_*");
 
 void dv_observe_init(struct dv_observe *o)
 {
@@ -118,7 +119,7 @@ bool dv_observe_is_cluster_mac(const struct dv_observe *o, const uint8_t mac[6])
 
 int dv_observe_defines(struct dv_observe *o, size_t n)
 {
-	uint16_t *s = calloc(n + 1, sizeof(*s));
+	uint32_t *s = calloc(n + 1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
@@ -137,7 +138,8 @@ void dv_observe_defines_resend(struct dv_observe *o)
 bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i, const struct dv_addr *a,
 		       bool listening, bool busy, unsigned ready, unsigned *ret_flags)
 {
-	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0) | (ready & DV_AS_READY_ALL);
+	unsigned flags = (listening ? DV_AS_LISTENING : 0) | (busy ? DV_AS_BUSY : 0) |
+			 (ready & (DV_AS_READY_ALL | DV_AS_WEIGHT_ALL));
 
 	if (i >= o->n_defines)
 		return false;
@@ -145,7 +147,7 @@ bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i
 		flags |= DV_AS_BOUND;
 	if (o->define_state[i] == (REPORTED | flags))
 		return false;
-	o->define_state[i] = (uint16_t)(REPORTED | flags);
+	o->define_state[i] = REPORTED | flags;
 	*ret_flags = flags;
 	return true;
 }

@@ -35,7 +35,7 @@
 struct dv_observe {
 	struct dv_addrset seen_bound; /* installed addresses a socket was seen bound to */
 	struct dv_addrset probed;     /* probed clean or installed since start */
-	uint16_t *define_state;	      /* per configured define: 0x8000 | DV_AS_* last reported, 0 never */
+	uint32_t *define_state;	      /* per configured define: REPORTED | DV_AS_* last reported, 0 never */
 	size_t n_defines;
 	/* Interface MACs of the cluster's nodes, as their configurations
 	 * said, kept after they leave (a dead dvipad's addresses linger on
@@ -95,7 +95,8 @@ int dv_observe_defines(struct dv_observe *o, size_t n);
 void dv_observe_defines_resend(struct dv_observe *o);
 /* What was seen of define i at address a: listening (its TRACKPORT has a
  * listener), busy (established connections on it here), ready (DV_AS_READY
- * bits: the ports of its VIPADISTRIBUTE with a listener here). true, with
+ * and DV_AS_WEIGHT bits: the ports of its VIPADISTRIBUTE with a listener
+ * here, their weights). true, with
  * the DV_AS_* flags in *ret_flags, if that must be reported. */
 bool dv_observe_define(struct dv_observe *o, const struct dv_engine *e, size_t i, const struct dv_addr *a,
 		       bool listening, bool busy, unsigned ready, unsigned *ret_flags);

@@ -12,12 +12,15 @@
  *     RELEASE      (as CLAIM)
  *     STANDBY      u64 client, u32 seq, addr, u32 rank, u8 kind, u32 uid
  *     CLIENT_GONE  u64 client
- *     ADDR_STATE   addr, u32 flags
+ *     ADDR_STATE   addr, u32 flags (DV_AS_*, the ports' weights in bits 8..23)
  *     MEMBERSHIP   u32 n, n x u32 node
  *     QUORUM       u8 quorate
  *     MOVE         u64 client, u32 seq, addr, u32 to (node, not 0), u32 uid
  *     DEFINE_STATE u64 client, u32 seq, addr, u32 target (not 0), u8 active
  *     NODE_ADMIN   u64 client, u32 seq, u32 target (not 0), u8 joined
+ *     DIST_PINS    addr, u16 port, u32 n, n x (addr, u16 port)
+ *     QUIESCE      u64 client, u32 seq, addr, u32 target (not 0), u16 port
+ *                  (0: all), u8 on
  *
  *   addr    u8 family (4 or 6), 4 or 16 bytes
  *   str     u16 size (including the NUL), the bytes, NUL
@@ -54,7 +57,7 @@
 /* In the kind byte of a claim: source use only. */
 #define CLAIM_SOURCE_USE 0x80
 
-#define AS_FLAGS (DV_AS_BOUND | DV_AS_BUSY | DV_AS_LISTENING | DV_AS_REMOVED | DV_AS_READY_ALL)
+#define AS_FLAGS DV_AS_ALL
 
 _Static_assert(DV_EV_NODE_CONFIG == 1 && DV_EV_QUORUM == 8 && DV_EV_MOVE == 9 && DV_EV_NODE_ADMIN == 11,
 	       "event types are wire numbers");
@@ -763,6 +766,27 @@ static int decode_node_admin(struct dv_rbuf *r, struct dv_event *ev, void **ret_
 	return 0;
 }
 
+static void encode_quiesce(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->quiesce.target == 0) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	w_request(w, ev->quiesce.client, ev->quiesce.seq, &ev->quiesce.addr);
+	dv_w_u32(w, ev->quiesce.target);
+	dv_w_u16(w, ev->quiesce.port);
+	w_bool(w, ev->quiesce.on);
+}
+
+static int decode_quiesce(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	r_request(r, &ev->quiesce.client, &ev->quiesce.seq, &ev->quiesce.addr);
+	ev->quiesce.target = r_nodeid(r);
+	ev->quiesce.port = dv_r_u16(r);
+	ev->quiesce.on = dv_r_bool(r);
+	return 0;
+}
+
 /* One body layout per event type, in both directions. */
 static const struct event_codec {
 	void (*encode)(struct dv_wbuf *w, const struct dv_event *ev);
@@ -781,6 +805,7 @@ static const struct event_codec {
 	[DV_EV_NODE_ADMIN] = {encode_node_admin, decode_node_admin},
 	[DV_EV_DIST_PINS] = {encode_dist_pins, decode_dist_pins},
 	[DV_EV_PORT_SLICE] = {encode_port_slice, decode_port_slice},
+	[DV_EV_QUIESCE] = {encode_quiesce, decode_quiesce},
 };
 
 int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)

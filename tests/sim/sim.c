@@ -65,6 +65,7 @@
 
 #include "engine.h"
 #include "gate.h"
+#include "observe.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -282,9 +283,10 @@ static void violation(int inv, const char *fmt, ...)
 
 static const char *cause_name(int c)
 {
-	static const char *const ev[] = {
-		"?",	      "NODE_CONFIG", "CLAIM", "RELEASE",      "STANDBY",    "CLIENT_GONE", "ADDR_STATE",
-		"MEMBERSHIP", "QUORUM",	     "MOVE",  "DEFINE_STATE", "NODE_ADMIN", "DIST_PINS",   "PORT_SLICE"};
+	static const char *const ev[] = {"?",	      "NODE_CONFIG", "CLAIM",	     "RELEASE",
+					 "STANDBY",   "CLIENT_GONE", "ADDR_STATE",   "MEMBERSHIP",
+					 "QUORUM",    "MOVE",	     "DEFINE_STATE", "NODE_ADMIN",
+					 "DIST_PINS", "PORT_SLICE",  "QUIESCE"};
 
 	if (c >= 1 && c <= DV_EV_LAST)
 		return ev[c];
@@ -1399,7 +1401,7 @@ static void act_operator(void)
 	if (!d)
 		return;
 	client = 1000000 + d->next_client++; /* a dvipactl connection */
-	switch (rnd(3)) {
+	switch (rnd(4)) {
 	case 0:
 		ev.type = DV_EV_MOVE;
 		ev.move.client = client;
@@ -1420,6 +1422,20 @@ static void act_operator(void)
 		tr("n%u: operator %sactivates %s on n%u", d->node, ev.define_state.active ? "re" : "de",
 		   addr_s(&ev.define_state.addr), ev.define_state.target);
 		if (!ev.define_state.target)
+			return;
+		break;
+	case 2:
+		/* Quiesced targets are replicated state (invariant 2). */
+		ev.type = DV_EV_QUIESCE;
+		ev.quiesce.client = client;
+		ev.quiesce.seq = 1;
+		ev.quiesce.addr = addrs[NRANGE * 3 + rnd(NDEF)];
+		ev.quiesce.target = chance(50) ? d->node : pick_member(d);
+		ev.quiesce.port = (uint16_t)rnd(3); /* 0: every port */
+		ev.quiesce.on = chance(60);
+		tr("n%u: operator %s %s port %u on n%u", d->node, ev.quiesce.on ? "quiesces" : "resumes",
+		   addr_s(&ev.quiesce.addr), ev.quiesce.port, ev.quiesce.target);
+		if (!ev.quiesce.target)
 			return;
 		break;
 	default:
@@ -1448,6 +1464,26 @@ static void act_port_slice(void)
 	ev.port_slice.addr = addrs[NRANGE * 3 + rnd(NDEF)];
 	ev.port_slice.blocks = chance(25) ? 0 : 1 + rnd(DV_SLICE_POOL_BLOCKS / 2);
 	tr("n%u: port slice of %s: %u block(s)", d->node, addr_s(&ev.port_slice.addr), ev.port_slice.blocks);
+	submit(d, &ev);
+}
+
+/* A target's readiness and weights for a define's distributed ports, as
+ * dv_dist_report_bits() reports them (DV_AS_READY, DV_AS_WEIGHT): every
+ * node must store the same (invariant 2). BOUND as the daemon says it, so
+ * that the report ends no socket hold the model does not expect. */
+static void act_report(void)
+{
+	struct dmn *d = pick_dmn(true);
+	struct dv_event ev = {.type = DV_EV_ADDR_STATE};
+
+	if (!d)
+		return;
+	ev.addr_state.addr = addrs[NRANGE * 3 + rnd(NDEF)];
+	ev.addr_state.flags = dv_observe_socket_hold(d->e, &ev.addr_state.addr) ? DV_AS_BOUND : 0;
+	for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+		if (chance(60))
+			ev.addr_state.flags |= DV_AS_READY(i) | DV_AS_WEIGHT(i, 1 + rnd(DV_AS_WEIGHT_MAX));
+	tr("n%u: reports %s ready/weights %#x", d->node, addr_s(&ev.addr_state.addr), ev.addr_state.flags);
 	submit(d, &ev);
 }
 
@@ -2045,6 +2081,7 @@ static bool do_step(bool drain)
 		{8, act_corosync_start, true}, {5, act_partition, true},       {6, act_heal, true},
 		{5, act_isolate, true},	       {6, act_move_node, true},       {3, act_merge, true},
 		{6, act_lease, true},	       {30, act_probe_answer, false},  {10, act_port_slice, false},
+		{15, act_report, false},
 	};
 	unsigned total = 0, x;
 

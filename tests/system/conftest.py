@@ -229,6 +229,13 @@ class Dvipad:
         self.proc = None
         self.logf = None
         self.wrap = []  # a command dvipad is started through (unit_capabilities())
+        # Its spare CPU (BASEWLM, SERVERWLM weights) comes from this file in
+        # /proc/stat's format (DVIPAD_PROC_STAT, dvipad(8)): the namespaces
+        # share the machine's CPUs, so the real one would give every node
+        # about the same weight at different moments. Frozen, it keeps the
+        # first weight (16) on every node; set_spare_cpu() makes it move.
+        self.proc_stat = self.tmp / "proc-stat"
+        self.proc_stat.write_text("cpu  100 0 0 100 0 0 0 0 0 0\n")
 
     def write_conf(self, lease=30, extra="", text=None):
         self.conf.write_text(text if text is not None else BASE_CONF.format(lease=lease, extra=extra))
@@ -236,7 +243,8 @@ class Dvipad:
     def start(self, wait=True):
         self.logf = open(self.log, "a")
         self.proc = self.ns.popen(*self.wrap, DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
-                                  stdout=self.logf, stderr=subprocess.STDOUT)
+                                  stdout=self.logf, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, DVIPAD_PROC_STAT=str(self.proc_stat)))
         if wait:
             # Start-up is no guarantee of dvipad's: a generous deadline, for
             # an ASan build on a loaded machine (5 s was once too short

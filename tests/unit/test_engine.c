@@ -1392,6 +1392,66 @@ static void test_define_deactivate_reactivate(void **state)
 		assert_false(v.cands[i].deactivated);
 }
 
+static int quiesce(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, dv_nodeid_t target,
+		   uint16_t port, bool on)
+{
+	struct dv_event ev = {.type = DV_EV_QUIESCE, .node = node};
+
+	ev.quiesce.client = client;
+	ev.quiesce.seq = ++w->seq;
+	ev.quiesce.addr = A(addr);
+	ev.quiesce.target = target;
+	ev.quiesce.port = port;
+	ev.quiesce.on = on;
+	return request(w, &ev, client);
+}
+
+/* A quiesced target of a distributed VIPA, asked on any node: every
+ * engine says so; kept while the target is away (its dvipad restarts);
+ * gone when its configuration no longer defines the address. */
+static void test_quiesce_replicated(void **state)
+{
+	struct world *w = *state;
+	struct dv_addr a = A("10.9.9.1");
+
+	conf(w, 1, "n1", STD_RANGES "; range 10.9.9.0/24; define 10.9.9.1");
+	conf(w, 2, "n2", STD_RANGES "; range 10.9.9.0/24; backup 200 10.9.9.1");
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
+	assert_int_equal(quiesce(w, 1, 4, "10.9.9.1", 3, 80, true), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 1), "10.9.9.1 port 80 quiesced on n3"));
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(dv_engine_quiesced(w->p[i].e, &a, 80, 3));
+		assert_false(dv_engine_quiesced(w->p[i].e, &a, 443, 3));
+		assert_false(dv_engine_quiesced(w->p[i].e, &a, 80, 2));
+	}
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 80, true), DV_R_OK);
+	assert_non_null(strstr(last_reply_reason(w, 2), "already"));
+	/* every port: one entry for all; a port of it cannot be resumed alone */
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 0, true), DV_R_OK);
+	assert_true(dv_engine_quiesced(w->p[1].e, &a, 443, 3));
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 3, 80, false), DV_R_BADREQ);
+	assert_non_null(strstr(last_reply_reason(w, 2), "resume it whole"));
+	assert_int_equal(quiesce(w, 2, 4, "10.9.9.1", 2, 443, true), DV_R_OK);
+	/* n3 leaves the membership and comes back (a restart): still quiesced */
+	members(w, 2, 1, 2);
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	members(w, 3, 1, 2, 3);
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24; backup 100 10.9.9.1");
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	/* n3 no longer defines it: its quiesce goes, n2's stays */
+	conf(w, 3, "n3", STD_RANGES "; range 10.9.9.0/24");
+	assert_false(dv_engine_quiesced(w->p[0].e, &a, 80, 3));
+	assert_true(dv_engine_quiesced(w->p[0].e, &a, 443, 2));
+	/* refusals: a node without a define of it, an address nobody defines */
+	assert_int_equal(quiesce(w, 1, 4, "10.9.9.1", 3, 0, true), DV_R_NOTHELD);
+	assert_non_null(strstr(last_reply_reason(w, 1), "n3 does not define 10.9.9.1"));
+	assert_int_equal(quiesce(w, 1, 4, "10.1.1.77", 1, 0, true), DV_R_NOTHELD);
+	/* resume */
+	assert_int_equal(quiesce(w, 3, 4, "10.9.9.1", 2, 443, false), DV_R_OK);
+	assert_false(dv_engine_quiesced(w->p[0].e, &a, 443, 2));
+	assert_int_equal(quiesce(w, 3, 4, "10.9.9.1", 2, 0, false), DV_R_OK);
+}
+
 static void test_node_leave_join(void **state)
 {
 	struct world *w = *state;
@@ -3545,6 +3605,11 @@ enum defect {
 	D_LEFT_HOLDER,
 	D_DEFINE_NO_CAND,
 	D_REPORT_ORDER,
+	D_REPORT_FLAGS,
+	D_REPORT_REMOVED,
+	D_QUIESCE_ORDER,
+	D_QUIESCE_DUP,
+	D_QUIESCE_ALL_AND_PORT,
 	D_NO_CREF,
 	D_CREF_TWICE,
 	D_CREF_UNKNOWN,
@@ -3631,7 +3696,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	twice[0] = twice[1] = a5;
 
 	dv_w_u32(&w, 0x4e535644u);
-	dv_w_u16(&w, d == D_VERSION ? 4 : 5);
+	dv_w_u16(&w, d == D_VERSION ? 5 : 6);
 	dv_w_u16(&w, d == D_RESERVED ? 1 : 0);
 	dv_w_u64(&w, 0);
 	dv_w_u64(&w, 10);
@@ -3688,6 +3753,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u32(&w, 1);
 		dv_w_u8(&w, 0);
 		dv_w_u32(&w, 0);
+		dv_w_u32(&w, 0);
 	}
 	dv_w_addr(&w, &a5);
 	dv_w_u32(&w, d == D_OWNER_STATE ? 0 : 1);
@@ -3727,6 +3793,12 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 	dv_w_u32(&w, d == D_REPORT_ORDER ? 2 : 1);
 	dv_w_u32(&w, DV_AS_BOUND);
 	dv_w_u32(&w, d == D_REPORT_ORDER ? 1 : 2);
+	/* n2 reports port 0 ready with weight 7; a bit past the last port's
+	 * weight, or REMOVED (never stored), is refused */
+	dv_w_u32(&w, d == D_REPORT_FLAGS     ? DV_AS_READY(0) | (1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS))
+		     : d == D_REPORT_REMOVED ? DV_AS_REMOVED
+					     : DV_AS_READY(0) | DV_AS_WEIGHT(0, 7));
+	/* quiesced: none */
 	dv_w_u32(&w, 0);
 
 	if (d == D_VIPA_EMPTY) {
@@ -3737,7 +3809,7 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 		dv_w_u8(&w, 1);
 		dv_w_u64(&w, 0);
 		dv_w_str(&w, "", 256);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			dv_w_u32(&w, 0);
 	}
 	if (d != D_DEFINE_NO_CAND && d != D_VIPA_ORDER) {
@@ -3759,6 +3831,17 @@ static uint8_t *craft(enum defect d, size_t *ret_len)
 			dv_w_u8(&w, 0);
 		}
 		dv_w_u32(&w, 0);
+		/* quiesced: n1 port 80, node 9 (not in the table: away) on all
+		 * ports; out of order, twice, or a port beside "all", refused */
+		dv_w_u32(&w, d == D_QUIESCE_ALL_AND_PORT ? 3 : 2);
+		dv_w_u32(&w, d == D_QUIESCE_ORDER ? 9 : 1);
+		dv_w_u16(&w, d == D_QUIESCE_ORDER ? 0 : 80);
+		dv_w_u32(&w, d == D_QUIESCE_ORDER ? 1 : d == D_QUIESCE_DUP ? 1 : 9);
+		dv_w_u16(&w, d == D_QUIESCE_ORDER ? 80 : d == D_QUIESCE_DUP ? 80 : 0);
+		if (d == D_QUIESCE_ALL_AND_PORT) {
+			dv_w_u32(&w, 9);
+			dv_w_u16(&w, 443);
+		}
 	}
 
 	/* the client index */
@@ -3888,6 +3971,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_operator_move_refusals, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_define_deactivate_reactivate, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_node_leave_join, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_replicated, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_granted_on_release, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_rank_order, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_standby_ties_earliest, setup3, teardown),

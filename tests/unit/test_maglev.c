@@ -93,6 +93,36 @@ static void test_weighted(void **state)
 	free(table);
 }
 
+/* The reported weights (1..16, dist.c) at the table size dvipad uses for
+ * three and for eight targets: each share within 1 % of M of w / sum(w). */
+static void test_reported_weights(void **state)
+{
+	static const uint32_t w3[][3] = {{16, 16, 1}, {1, 8, 16}, {16, 16, 16}, {7, 9, 16}};
+	static const uint32_t w8[] = {1, 2, 4, 8, 16, 3, 5, 16};
+	uint32_t *table = malloc(8009 * sizeof(*table)), c[8];
+	struct dv_maglev_target t[8];
+
+	for (size_t k = 0; k < sizeof(w3) / sizeof(w3[0]); k++) {
+		targets(t, 3, w3[k]);
+		assert_int_equal(dv_maglev_build(t, 3, 3001, SEED, table), 0);
+		count(table, 3001, 3, c);
+		for (size_t i = 0; i < 3; i++) {
+			double want = 3001.0 * w3[k][i] / (w3[k][0] + w3[k][1] + w3[k][2]);
+
+			assert_true(c[i] > want - 30.01 && c[i] < want + 30.01);
+		}
+	}
+	targets(t, 8, w8);
+	assert_int_equal(dv_maglev_build(t, 8, 8009, SEED, table), 0);
+	count(table, 8009, 8, c);
+	for (size_t i = 0; i < 8; i++) {
+		double want = 8009.0 * w8[i] / 55;
+
+		assert_true(c[i] > want - 80.09 && c[i] < want + 80.09);
+	}
+	free(table);
+}
+
 /* Removing target r of n: the slots it had move (to the survivors), and
  * few slots move from one survivor to another. */
 static void test_removal(void **state)
@@ -211,8 +241,10 @@ static void test_nft_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_and_even), cmocka_unit_test(test_weighted), cmocka_unit_test(test_removal),
-		cmocka_unit_test(test_deterministic), cmocka_unit_test(test_edges),    cmocka_unit_test(test_nft_key),
+		cmocka_unit_test(test_full_and_even),	 cmocka_unit_test(test_weighted),
+		cmocka_unit_test(test_reported_weights), cmocka_unit_test(test_removal),
+		cmocka_unit_test(test_deterministic),	 cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_nft_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,6 +155,11 @@ static void test_define_reports_changes(void **state)
 	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3), &flags));
 	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_READY(3));
 	assert_false(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3), &flags));
+	/* A port's weight that changes is reported (bits past 16 included). */
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3) | DV_AS_WEIGHT(3, 9), &flags));
+	assert_int_equal(flags, DV_AS_LISTENING | DV_AS_BUSY | DV_AS_READY(3) | DV_AS_WEIGHT(3, 9));
+	assert_false(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3) | DV_AS_WEIGHT(3, 9), &flags));
+	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, DV_AS_READY(3), &flags));
 	/* a socket hold of this node counts as bound */
 	fx_claim(f, 1, 0, "10.1.1.5", DV_KIND_SOCKET);
 	assert_true(dv_observe_define(&o, f->e, 0, &a, true, true, 0, &flags));

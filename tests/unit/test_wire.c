@@ -190,6 +190,14 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 		assert_true(dv_addr_eq(&a->port_slice.addr, &b->port_slice.addr));
 		assert_int_equal(a->port_slice.blocks, b->port_slice.blocks);
 		break;
+	case DV_EV_QUIESCE:
+		assert_int_equal(a->quiesce.client, b->quiesce.client);
+		assert_int_equal(a->quiesce.seq, b->quiesce.seq);
+		assert_true(dv_addr_eq(&a->quiesce.addr, &b->quiesce.addr));
+		assert_int_equal(a->quiesce.target, b->quiesce.target);
+		assert_int_equal(a->quiesce.port, b->quiesce.port);
+		assert_int_equal(a->quiesce.on, b->quiesce.on);
+		break;
 	}
 }
 
@@ -416,6 +424,16 @@ static void test_roundtrip_requests(void **state)
 		ev.port_slice.addr = A(addrs[i]);
 		ev.port_slice.blocks = i == 4 ? DV_SLICE_POOL_BLOCKS : (unsigned)i;
 		roundtrip(&ev, true);
+
+		/* quiesce and resume, one port or all */
+		ev = (struct dv_event){.type = DV_EV_QUIESCE, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.quiesce.client = i == 3 ? UINT64_MAX : i;
+		ev.quiesce.seq = (uint32_t)i;
+		ev.quiesce.addr = A(addrs[i]);
+		ev.quiesce.target = i == 4 ? UINT32_MAX : 2 + (dv_nodeid_t)i;
+		ev.quiesce.port = i == 0 ? 0 : i == 1 ? 65535 : 8080;
+		ev.quiesce.on = i % 2;
+		roundtrip(&ev, true);
 	}
 }
 
@@ -442,6 +460,15 @@ static void test_roundtrip_others(void **state)
 	}
 	ev.addr_state.flags = DV_AS_READY_ALL;
 	roundtrip(&ev, true);
+	/* with the ports' weights, 1..16 each */
+	for (unsigned w = 1; w <= DV_AS_WEIGHT_MAX; w++) {
+		ev.addr_state.flags = DV_AS_READY_ALL;
+		for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+			ev.addr_state.flags |= DV_AS_WEIGHT(i, (w + i * 5 - 1) % DV_AS_WEIGHT_MAX + 1);
+		roundtrip(&ev, true);
+		for (size_t i = 0; i < DV_DIST_MAX_PORTS; i++)
+			assert_int_equal(dv_as_weight(ev.addr_state.flags, i), (w + i * 5 - 1) % DV_AS_WEIGHT_MAX + 1);
+	}
 
 	/* membership: none, one, the most; node 0 as sender is fine here */
 	ev = (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 0, .time_ms = 9};
@@ -626,7 +653,8 @@ static void test_bad_requests(void **state)
 	ev.addr_state.addr = A("10.1.1.5");
 	ev.addr_state.flags = DV_AS_BOUND;
 	len = enc(&ev, &buf);
-	bad_u32(buf, len, OFF_BODY + 5, DV_AS_READY(DV_DIST_MAX_PORTS)); /* no fifth port */
+	/* no fifth port: neither its readiness nor its weight */
+	bad_u32(buf, len, OFF_BODY + 5, 1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS));
 	bad_u32(buf, len, OFF_BODY + 5, 0x80000000u);
 	bad_byte(buf, len, OFF_BODY, 0);
 	free(buf);
@@ -700,6 +728,23 @@ static void test_bad_move(void **state)
 	free(buf);
 	buf = NULL;
 	ev.node_admin.target = 0;
+	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	assert_null(buf);
+
+	/* quiesce: body client, seq, addr (5), target, port, on */
+	ev = (struct dv_event){.type = DV_EV_QUIESCE, .node = 2};
+	ev.quiesce.addr = A("10.1.1.5");
+	ev.quiesce.target = 3;
+	ev.quiesce.port = 80;
+	ev.quiesce.on = true;
+	len = enc(&ev, &buf);
+	assert_int_equal(len, OFF_BODY + 12 + 5 + 4 + 2 + 1);
+	bad_u32(buf, len, OFF_BODY + 17, 0);
+	bad_byte(buf, len, OFF_BODY + 23, 2);
+	bad_byte(buf, len, OFF_BODY + 12, 5);
+	free(buf);
+	buf = NULL;
+	ev.quiesce.target = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	assert_null(buf);
 }
@@ -860,7 +905,7 @@ static void test_encode_refusals(void **state)
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev = (struct dv_event){.type = DV_EV_ADDR_STATE, .node = 1};
 	ev.addr_state.addr = A("10.1.1.5");
-	ev.addr_state.flags = DV_AS_READY(DV_DIST_MAX_PORTS);
+	ev.addr_state.flags = 1u << (DV_AS_WEIGHT_SHIFT + 4 * DV_DIST_MAX_PORTS);
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
 	ev.type = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
