@@ -70,10 +70,11 @@ void dist_sync_slices(struct dv_dist *d, const struct dv_dist_env *env)
 
 	/* A new membership may have freed ports (or lost a request): ask
 	 * again. */
-	if (n_m != d->n_asked_members || memcmp(m, d->asked_members, n_m * sizeof(*m)) != 0) {
+	if (n_m != d->n_asked_members || (n_m && memcmp(m, d->asked_members, n_m * sizeof(*m)) != 0)) {
 		d->n_asked = 0;
 		d->n_asked_members = n_m < DV_ENGINE_MAX_NODES ? n_m : DV_ENGINE_MAX_NODES;
-		memcpy(d->asked_members, m, d->n_asked_members * sizeof(*m));
+		if (d->n_asked_members) /* m is NULL without members */
+			memcpy(d->asked_members, m, d->n_asked_members * sizeof(*m));
 	}
 	if (!env->submit || !env->in_group || !dv_engine_quorate(env->engine) ||
 	    !dv_engine_is_member(env->engine, self))

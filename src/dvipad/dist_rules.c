@@ -149,12 +149,15 @@ static bool any_slot(const struct dv_dist_service *s)
 
 /* A map of key -> mark (kind "map"), a set of key . mark ("set"), or a
  * set of key (NULL), written from the packet path. */
-static void dynamic_map(FILE *f, size_t i, const char *name, const char *key, const char *kind, uint32_t timeout_s)
+static void dynamic_map(FILE *f, size_t i, const char *name, const char *key, const char *kind, uint32_t timeout_ms)
 {
 	fprintf(f, "\t%s s%zu_%s {\n", kind ? kind : "set", i, name);
 	fprintf(f, "\t\ttype %s%s\n", key, !kind ? "" : strcmp(kind, "map") == 0 ? " : mark" : " . mark");
 	fputs("\t\tflags dynamic,timeout\n", f);
-	fprintf(f, "\t\ttimeout %us\n", timeout_s);
+	if (timeout_ms % 1000)
+		fprintf(f, "\t\ttimeout %ums\n", timeout_ms);
+	else
+		fprintf(f, "\t\ttimeout %us\n", timeout_ms / 1000);
 	fprintf(f, "\t\tsize %u\n", MAX_PINS);
 	fputs("\t}\n", f);
 }
@@ -231,20 +234,29 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	snprintf(pin, sizeof(pin), "%s saddr . tcp sport . tcp dport", ip);
 
 	/*
-	 * Every packet with a pin follows it, a SYN too: a retransmitted one,
-	 * or one that reuses the client's address and port while the pin
-	 * lives (nft cannot overwrite a map element's value or delete one of
-	 * a map from the packet path, so a SYN could not re-choose without its
-	 * later packets following the old pin). The daemon deletes the pins of
-	 * a target that is gone. IPv6 pins are a set with the mark in the key
-	 * (see service()), tried target by target.
+	 * Every packet with a pin follows it: an open connection's (sN_vcrt),
+	 * or a handshake's (sN_syn). A SYN pins only in sN_syn, for less than
+	 * TCP's first retransmission timeout (1 s): a retransmitted SYN chooses
+	 * again, so that a target that dropped it (its server died: the
+	 * targets' table) is left once the slots have moved (nft cannot
+	 * overwrite a map element's value from the packet path, so a long pin
+	 * made on the SYN would keep the retransmissions on the dead target).
+	 * The client's next packet (the handshake's ACK) pins the connection
+	 * in sN_vcrt. A SYN that reuses an open pin's client address and port
+	 * follows it. IPv6 pins are sets with the mark in the key (see
+	 * service()), tried target by target.
 	 */
 	fprintf(f, "\tchain s%zu {\n", i);
-	if (s->vipa.family == AF_INET)
-		fprintf(f, "\t\tmeta mark set %s map @s%zu_vcrt goto s%zu_go\n", pin, i, i);
-	else
-		for (size_t k = 0; k < s->n_targets; k++)
-			fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_vcrt goto s%zu_go\n", k + 1, pin, i, i);
+	for (int m = 0; m < 2; m++) {
+		const char *map = m ? "syn" : "vcrt";
+
+		if (s->vipa.family == AF_INET)
+			fprintf(f, "\t\tmeta mark set %s map @s%zu_%s goto s%zu_go\n", pin, i, map, i);
+		else
+			for (size_t k = 0; k < s->n_targets; k++)
+				fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_%s goto s%zu_go\n", k + 1, pin,
+					i, map, i);
+	}
 	/* A new connection: the client's affinity, else the method's choice. */
 	if (s->affinity_s)
 		fprintf(f, "\t\ttcp flags & (syn | ack) == syn meta mark set %s saddr map @s%zu_aff goto s%zu_go\n", ip,
@@ -280,6 +292,7 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	 */
 	fprintf(f, "\tchain s%zu_go {\n", i);
 	fprintf(f, "\t\ttcp flags & (syn | ack) == syn delete @s%zu_fin { %s }\n", i, pin);
+	fprintf(f, "\t\ttcp flags & (syn | ack) == syn goto s%zu_syn\n", i);
 	fprintf(f, "\t\ttcp flags & (fin | rst) != 0 goto s%zu_end\n", i);
 	fprintf(f, "\t\t%s @s%zu_fin goto s%zu_end\n", pin, i, i);
 	pin_rules(f, i, s, pin, 0);
@@ -287,6 +300,16 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	fprintf(f, "\tchain s%zu_end {\n", i);
 	fprintf(f, "\t\tupdate @s%zu_fin { %s }\n", i, pin);
 	pin_rules(f, i, s, pin, DV_DIST_PIN_CLOSE_S);
+	fputs("\t}\n", f);
+	/* A SYN: the handshake's pin only; the affinity waits for the
+	 * connection (a SYN to a target that dropped it must not keep its
+	 * client there). */
+	fprintf(f, "\tchain s%zu_syn {\n", i);
+	if (s->vipa.family == AF_INET)
+		fprintf(f, "\t\tupdate @s%zu_syn { %s : meta mark }\n", i, pin);
+	else
+		fprintf(f, "\t\tupdate @s%zu_syn { %s . meta mark }\n", i, pin);
+	fprintf(f, "\t\tmeta mark vmap @s%zu_to\n", i);
 	fputs("\t}\n", f);
 }
 
@@ -303,10 +326,11 @@ static void service(FILE *f, size_t i, const struct dv_dist_service *s)
 	 * target's mark. */
 	snprintf(key, sizeof(key), "%s . inet_service . inet_service", addr_type(s));
 	dynamic_map(f, i, "vcrt", key, s->vipa.family == AF_INET ? "map" : "set",
-		    s->pin_timeout_s ? s->pin_timeout_s : DV_DIST_PIN_TIMEOUT_S);
-	dynamic_map(f, i, "fin", key, NULL, DV_DIST_PIN_CLOSE_S);
+		    (s->pin_timeout_s ? s->pin_timeout_s : DV_DIST_PIN_TIMEOUT_S) * 1000);
+	dynamic_map(f, i, "syn", key, s->vipa.family == AF_INET ? "map" : "set", DV_DIST_SYN_PIN_MS);
+	dynamic_map(f, i, "fin", key, NULL, DV_DIST_PIN_CLOSE_S * 1000);
 	if (s->affinity_s)
-		dynamic_map(f, i, "aff", addr_type(s), "map", s->affinity_s);
+		dynamic_map(f, i, "aff", addr_type(s), "map", s->affinity_s * 1000);
 	fprintf(f, "\tmap s%zu_slots {\n\t\ttype mark : mark\n", i);
 	if (any_slot(s)) {
 		fputs("\t\telements = {\n", f);
@@ -355,6 +379,53 @@ static void ingress_rules(FILE *f, const struct dv_dist_ruleset *rs, const char 
 	}
 }
 
+/* The distributed addresses and ports of one family, as the elements of a
+ * set of "addr . port". */
+static void service_set(FILE *f, const struct dv_dist_ruleset *rs, int family, const char *name)
+{
+	char buf[DV_ADDR_STRLEN];
+	size_t n = 0;
+
+	fprintf(f, "\tset %s {\n\t\ttype %s . inet_service\n", name, family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+	for (size_t i = 0; i < rs->n_services; i++) {
+		const struct dv_dist_service *s = &rs->services[i];
+
+		if (s->vipa.family != family)
+			continue;
+		for (size_t p = 0; p < s->n_ports; p++)
+			fprintf(f, "%s%s . %u", n++ ? ", " : "\t\telements = { ", dv_addr_fmt(&s->vipa, buf),
+				s->ports[p]);
+	}
+	fputs(n ? " }\n\t}\n" : "\t}\n", f);
+}
+
+/*
+ * The targets' side, on every node (a target, or the distributor serving
+ * here): a SYN to a distributed address and port that no socket here
+ * takes is dropped, not refused. Its server died or is restarting, and the
+ * slots leave this node once its report has reached the distributor; the
+ * client retransmits the SYN (after 1 s, then 2 s more), which chooses
+ * again (sN_syn), instead of failing at once. The socket lookup needs the
+ * inet family: a second table, in the same transactions.
+ */
+static void targets_table(FILE *f, const struct dv_dist_ruleset *rs)
+{
+	fprintf(f, "table inet %s {\n", DV_DIST_TABLE);
+	service_set(f, rs, AF_INET, "svc4");
+	service_set(f, rs, AF_INET6, "svc6");
+	fputs("\tchain prerouting {\n", f);
+	fputs("\t\ttype filter hook prerouting priority -150; policy accept;\n", f);
+	fputs("\t\ttcp flags & (syn | ack) == syn ip daddr . tcp dport @svc4 goto no_socket\n", f);
+	fputs("\t\ttcp flags & (syn | ack) == syn ip6 daddr . tcp dport @svc6 goto no_socket\n", f);
+	fputs("\t}\n", f);
+	/* "socket transparent" matches (0 or 1) only when a socket, a
+	 * listener included, takes the packet. */
+	fputs("\tchain no_socket {\n", f);
+	fputs("\t\tsocket transparent { 0, 1 } accept\n", f);
+	fputs("\t\tdrop\n", f);
+	fputs("\t}\n}\n", f);
+}
+
 int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
 {
 	int r = check_ruleset(rs);
@@ -368,6 +439,7 @@ int dv_dist_rules_write(const struct dv_dist_ruleset *rs, FILE *f)
 	fprintf(f, "\t\ttype filter hook ingress device \"%s\" priority 0; policy accept;\n", rs->ifname);
 	ingress_rules(f, rs, "\t\t");
 	fputs("\t}\n}\n", f);
+	targets_table(f, rs);
 	return ferror(f) ? -EIO : 0;
 }
 

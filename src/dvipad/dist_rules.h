@@ -7,13 +7,14 @@
  * interface. Per distributed VIPA (a "service", named sN in the table):
  *
  *   sN_vcrt   pins, client address . port . VIPA port -> target mark, written
- *             on the SYN and refreshed by every packet (z/OS VCRT), for
- *             DV_DIST_PIN_TIMEOUT_S, DV_DIST_PIN_CLOSE_S after the client's
- *             FIN or RST (sN_fin: the connections closing); looked
- *             up first, so later table changes never move a connection.
- *             A SYN with a pin follows it; the caller deletes the pins of a
- *             target that is gone. IPv6: a set of key . mark (nft 1.0.6
- *             cannot write longer map keys from the packet path)
+ *             on the client's first packet after the SYN and refreshed by
+ *             every packet (z/OS VCRT), for DV_DIST_PIN_TIMEOUT_S,
+ *             DV_DIST_PIN_CLOSE_S after the client's FIN or RST (sN_fin:
+ *             the connections closing); looked up first, so later table
+ *             changes never move a connection. IPv6: a set of key . mark
+ *             (nft 1.0.6 cannot write longer map keys from the packet path)
+ *   sN_syn    the same for a SYN, for DV_DIST_SYN_PIN_MS: a retransmitted
+ *             SYN chooses again
  *   sN_slots  slot -> target mark: the Maglev table (jhash of client address
  *             . port with an explicit seed), or the choices numgen draws
  *             from (ROUNDROBIN: inc, WEIGHTEDACTIVE: random) on the SYN
@@ -27,6 +28,10 @@
  * The base chain "ingress" has, on the distributor only, a rule per other
  * node's SYSPLEXPORTS slice (straight to the node), then a jump per
  * service.
+ *
+ * A second table, "inet dvipa", on every node: a SYN to a distributed
+ * address and port that no socket takes here is dropped, not refused
+ * (targets_table()).
  */
 #pragma once
 
@@ -38,7 +43,7 @@
 #include "addr.h"
 #include "conf.h"
 
-#define DV_DIST_TABLE "dvipa" /* netdev family */
+#define DV_DIST_TABLE "dvipa" /* netdev family; inet too: the targets' side */
 /*
  * An open connection's pin lasts this long after its client's last packet:
  * longer than TCP's default keepalive time (7,200 s) and a few of its
@@ -49,6 +54,11 @@
 /* Once the client sent a FIN or RST: enough for the last ACK and a few
  * retransmissions of the server's FIN (RTO from 200 ms, doubling). */
 #define DV_DIST_PIN_CLOSE_S 10
+/* A SYN's pin (sN_syn): under TCP's first SYN retransmission timeout (1 s,
+ * RFC 6298), so that a retransmitted SYN chooses its target again, and
+ * above the round trip to the client, whose handshake ACK pins the
+ * connection for good. */
+#define DV_DIST_SYN_PIN_MS 900
 #define DV_DIST_MAX_SERVICES 4096 /* as VIPADISTRIBUTE statements */
 
 enum dv_dist_fwd {

@@ -247,7 +247,9 @@ static int text_of(const struct dv_dist_ruleset *rs, enum text what, const uint3
 }
 
 /* "add" first so that "delete" never fails for a missing table. */
-#define REPLACE "add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\n"
+#define REPLACE                                                                                                        \
+	"add table netdev " DV_DIST_TABLE "\ndelete table netdev " DV_DIST_TABLE "\nadd table inet " DV_DIST_TABLE     \
+	"\ndelete table inet " DV_DIST_TABLE "\n"
 
 static int run_text(struct dv_knft *k, const struct dv_dist_ruleset *rs, enum text what, const uint32_t *const *old,
 		    const char *prefix, char **ret_error)
@@ -283,7 +285,8 @@ int dv_knft_remove(struct dv_knft *k, char **ret_error)
 	/* A listing costs a dump; a transaction a commit, which waits for
 	 * the kernel's grace periods: slow on a loaded machine, and at start
 	 * there is mostly nothing to remove. */
-	if (run(k, "list table netdev " DV_DIST_TABLE "\n", NULL) < 0) {
+	if (run(k, "list table netdev " DV_DIST_TABLE "\n", NULL) < 0 &&
+	    run(k, "list table inet " DV_DIST_TABLE "\n", NULL) < 0) {
 		if (ret_error)
 			*ret_error = NULL;
 		return 0;

@@ -33,7 +33,7 @@ def test_ruleset_loads(lan, name):
     maps = {o[k]["name"]: o[k] for o in listed for k in ("map", "set") if k in o}
     slots = maps["s0_slots"].get("elem", [])
     # A pin written now must survive the slot update (one transaction).
-    pinned = "1.2.3.4 . 5000 . 80 : 2" if "ip6" not in table else "2001:db8::99 . 5000 . 80 . 2"
+    pinned = "1.2.3.4 . 5000 . 80 : 2" if "map s0_vcrt" in table else "2001:db8::99 . 5000 . 80 . 2"
     nft(host, f"add element netdev dvipa s0_vcrt {{ {pinned} }}\n")
     nft(host, run(EXAMPLE, name, "0").stdout)
     listed = json.loads(nft(host, "list table netdev dvipa\n", "-j").stdout)["nftables"]
