@@ -906,9 +906,9 @@ static void load_lists(struct dv_dist *d, const struct dv_dist_env *env, const s
 		i = service_of(p, &l->addr, l->port);
 		if (i == SIZE_MAX)
 			continue;
-		/* The distributor pins what it forwards itself. */
-		if (!p->svc[i].distributing)
-			load_list(d, p, i, l, NULL, 0);
+		/* On the distributor too: one that just took over has no pins
+		 * of the lists sent after the membership changed. */
+		load_list(d, p, i, l, NULL, 0);
 		l->loaded = true;
 	}
 }
@@ -961,7 +961,7 @@ void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct
 		refresh_nodes(d, env);
 		if (plan_build(d, env, &p) == 0) {
 			i = service_of(p, &l->addr, l->port);
-			if (i != SIZE_MAX && !p->svc[i].distributing)
+			if (i != SIZE_MAX)
 				load_list(d, p, i, l, old, n_old);
 			plan_free(p);
 		}
@@ -980,10 +980,14 @@ static uint32_t slots_digest(const struct dv_dist_service *svc)
 /*
  * This node's established connections of each service it is a target of
  * that the table does not send to it: a distributor that takes over
- * without their pins would send their packets elsewhere (reset). Sent when
- * the slots change (only connections that started before a change can be
- * misplaced: newer ones go where the table says), for the hash methods
- * (a ROUNDROBIN draw cannot be computed again).
+ * without their pins would send their packets elsewhere (reset). For the
+ * hash methods, sent when the slots change (only connections that started
+ * before a change can be misplaced: newer ones go where the table says).
+ * A draw (ROUNDROBIN, WEIGHTEDACTIVE) cannot be computed again: all of
+ * them, when the membership changes too (the distributor may have gone).
+ * Until a new distributor has them, their packets find no socket on it
+ * and are dropped (the targets' table), not refused: the client sends
+ * them again.
  */
 static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, const struct plan *p)
 {
@@ -996,14 +1000,14 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 		const struct dv_dist_service *svc = &p->svc[i];
 		const char *me = node_name(d, dv_engine_self(env->engine));
 		size_t self = me ? target_index(svc, me) : SIZE_MAX, n = 0, n_pins = 0;
-		uint32_t digest = slots_digest(svc);
+		bool hashed = dv_dist_rules_hashed(svc->method);
+		uint32_t digest = slots_digest(svc) ^ (hashed ? 0 : d->members_digest);
 		struct pins_sent *ps = NULL;
 		struct dv_peer_pin *pins;
 		struct dv_event ev;
 		int r;
 
-		if (self == SIZE_MAX || !dv_dist_rules_hashed(svc->method) ||
-		    !dist_self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
+		if (self == SIZE_MAX || !dist_self_is_target(d, env, dv_dist_find(env->conf, &svc->vipa)))
 			continue;
 		for (size_t j = 0; j < d->n_sent && !ps; j++)
 			if (d->sent[j].port == svc->ports[0] && dv_addr_eq(&d->sent[j].addr, &svc->vipa))
@@ -1027,9 +1031,8 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 		for (size_t k = 0; k < n; k++) {
 			uint8_t key[DV_NFT_KEY_MAX];
 			size_t len = dv_nft_key_addr_port(&peers[k].addr, peers[k].port, key);
-			uint32_t slot = dv_nft_jhash_mod(key, len, svc->seed, svc->m);
 
-			if (svc->slots[slot] != self)
+			if (!hashed || svc->slots[dv_nft_jhash_mod(key, len, svc->seed, svc->m)] != self)
 				pins[n_pins++] = (struct dv_peer_pin){.addr = peers[k].addr, .port = peers[k].port};
 		}
 		ev = (struct dv_event){.type = DV_EV_DIST_PINS};
@@ -1686,9 +1689,11 @@ fail:
 void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 {
 	struct plan *p = NULL;
-	int r;
-
 	const struct dv_port_slice *sl;
+	const dv_nodeid_t *m;
+	size_t members;
+	uint32_t digest;
+	int r;
 
 	/* Nothing configured and nothing of ours in the kernel or the
 	 * engine: the common case costs nothing per event. */
@@ -1708,6 +1713,12 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	apply_table(d, p);
 	wa_track(d, p);
 	load_lists(d, env, p);
+	members = dv_engine_members(env->engine, &m);
+	digest = members ? dv_jhash(m, members * sizeof(*m), (uint32_t)members) : 0;
+	if (digest != d->members_digest) {
+		d->members_digest = digest;
+		d->send_due = true;
+	}
 	if (d->send_due)
 		send_misplaced(d, env, p);
 	plan_free(p);

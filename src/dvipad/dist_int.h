@@ -108,7 +108,8 @@ struct dv_dist {
 	size_t n_lists;
 	struct pins_sent *sent;
 	size_t n_sent;
-	bool send_due; /* the slots changed: tell the others what they miss */
+	bool send_due;		 /* the slots changed: tell the others what they miss */
+	uint32_t members_digest; /* the membership the lists were sent in (a draw's) */
 
 	/* SYSPLEXPORTS: what this node asked last per address (a slice, or
 	 * none), so that it asks once per membership (dist_ports). */

@@ -401,12 +401,17 @@ static void service_set(FILE *f, const struct dv_dist_ruleset *rs, int family, c
 
 /*
  * The targets' side, on every node (a target, or the distributor serving
- * here): a SYN to a distributed address and port that no socket here
- * takes is dropped, not refused. Its server died or is restarting, and the
- * slots leave this node once its report has reached the distributor; the
- * client retransmits the SYN (after 1 s, then 2 s more), which chooses
- * again (sN_syn), instead of failing at once. The socket lookup needs the
- * inet family: a second table, in the same transactions.
+ * here): a packet to a distributed address and port that no socket here
+ * takes is dropped, not refused.
+ *  - A SYN: its server died or is restarting, and the slots leave this
+ *    node once its report has reached the distributor; the client sends
+ *    the SYN again (after 1 s, then 2 s more), which chooses again
+ *    (sN_syn), instead of failing at once.
+ *  - Any other: a distributor that just took over and has not loaded the
+ *    pins of a drawn connection (ROUNDROBIN, WEIGHTEDACTIVE) yet serves it
+ *    here; the client sends it again, and finds the pin.
+ * The socket lookup needs the inet family: a second table, in the same
+ * transactions.
  */
 static void targets_table(FILE *f, const struct dv_dist_ruleset *rs)
 {
@@ -415,8 +420,8 @@ static void targets_table(FILE *f, const struct dv_dist_ruleset *rs)
 	service_set(f, rs, AF_INET6, "svc6");
 	fputs("\tchain prerouting {\n", f);
 	fputs("\t\ttype filter hook prerouting priority -150; policy accept;\n", f);
-	fputs("\t\ttcp flags & (syn | ack) == syn ip daddr . tcp dport @svc4 goto no_socket\n", f);
-	fputs("\t\ttcp flags & (syn | ack) == syn ip6 daddr . tcp dport @svc6 goto no_socket\n", f);
+	fputs("\t\tip daddr . tcp dport @svc4 goto no_socket\n", f);
+	fputs("\t\tip6 daddr . tcp dport @svc6 goto no_socket\n", f);
 	fputs("\t}\n", f);
 	/* "socket transparent" matches (0 or 1) only when a socket, a
 	 * listener included, takes the packet. */

@@ -16,10 +16,11 @@ directly.
 import contextlib
 import json
 import re
+import signal
 import subprocess
 import time
 
-import signal
+import pytest
 
 from conftest import BUILD, SERVER, Netns, figure, reconfigure, wait_for
 
@@ -229,12 +230,13 @@ def test_connections_spread_as_maglev_says_and_avoid_a_dead_server(cluster):
 
 
 @contextlib.contextmanager
-def streams_on_every_target(cluster, sports):
-    """Distribution started, every target in the table, and one long-lived
-    stream from the client for each port of sports (STREAM): yields the
-    streams' process and {port: target}; the process ends with the block."""
+def streams_on_every_target(cluster, sports, **kw):
+    """Distribution started (kw: confs()), every target in the table, and
+    one long-lived stream from the client for each port of sports (STREAM):
+    yields the streams' process and {port: target}; the process ends with
+    the block."""
     client = cluster.lan.hosts["c"]
-    start_distribution(cluster)
+    start_distribution(cluster, **kw)
     probe = iter(range(30000, 31000))
     wait_for(lambda: set(connect(client, [next(probe) for _ in range(12)]).values()) == {"n1", "n2", "n3"},
              timeout=TABLE_S, interval=0.2, what="all three targets in the table")
@@ -250,11 +252,16 @@ def streams_on_every_target(cluster, sports):
         stream.wait()
 
 
-def test_backup_takes_over_distribution(cluster):
+@pytest.mark.parametrize("method", ["BASEWLM", "ROUNDROBIN"])
+def test_backup_takes_over_distribution(cluster, method):
+    """BASEWLM: the backup computes where each stream is. ROUNDROBIN: a
+    draw cannot be computed again; the targets send their connections when
+    the membership changes, and the backup drops (does not refuse) their
+    packets until it has the pins."""
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
     try:
-        with streams_on_every_target(cluster, range(50000, 50024)) as (stream, names):
+        with streams_on_every_target(cluster, range(50000, 50024), method=method) as (stream, names):
             # Every node has the table, only the owner steers.
             for n in (n2, n3):
                 assert " jump s0" not in n.ns.exec(NFT_RUN, input="list chain netdev dvipa ingress\n").stdout
@@ -278,15 +285,18 @@ def test_backup_takes_over_distribution(cluster):
         survivors = [r for r in result if r[0] != "n1"]
         resets = [r for r in survivors if r[2] is not None]
         lost_with_n1 = sum(1 for r in result if r[0] == "n1")
-        figure("distributed VIPA: distributor n1 cut off -> VIPA on n2", f"{t_vipa * 1000:.0f} ms")
-        figure("distributed VIPA: n1 cut off -> first new connection through n2 / all new connections succeed",
-               f"{t_first * 1000:.0f} ms / {t_all * 1000:.0f} ms")
-        figure("distributed VIPA: streams on n2/n3 across the takeover",
+        figure(f"distributed VIPA ({method}): distributor n1 cut off -> VIPA on n2", f"{t_vipa * 1000:.0f} ms")
+        figure(f"distributed VIPA ({method}): n1 cut off -> first new connection through n2 / all new connections"
+               " succeed", f"{t_first * 1000:.0f} ms / {t_all * 1000:.0f} ms")
+        figure(f"distributed VIPA ({method}): streams on n2/n3 across the takeover",
                f"{len(survivors)} streams, {len(resets)} reset ({lost_with_n1} more were on n1, which was cut off)")
         assert len(survivors) + lost_with_n1 == len(names) and survivors
         assert not resets, resets
         assert all(r[1] > 0 for r in survivors)  # echoes went through
         assert " jump s0" in n2.ns.exec(NFT_RUN, input="list chain netdev dvipa ingress\n").stdout
+        if method == "ROUNDROBIN":
+            # No hash finds them: n2 has their pins from n2's and n3's lists.
+            assert {p for p, n in names.items() if n != "n1"} <= pinned_ports(n2)
     finally:
         stop_servers(cluster)
 
@@ -441,8 +451,9 @@ def test_roundrobin_and_hotstandby(cluster):
         # TIMEDAFFINITY: this client keeps its first target.
         reconfigure(cluster, confs(method="ROUNDROBIN TIMEDAFFINITY 60"))
         wait_for(lambda: "TIMEDAFFINITY 60" in cluster.nodes["n1"].ctl("config").stdout, what="n1 reloaded")
-        wait_for(lambda: "-" not in connect(client, [next(fresh) for _ in range(3)]).values(), timeout=TABLE_S,
-                 interval=0.2, what="the new table")
+        # (Without affinity, three connections in a row go to three targets.)
+        wait_for(lambda: len(set(connect(client, [next(fresh) for _ in range(3)]).values()) - {"-"}) == 1,
+                 timeout=TABLE_S, interval=0.2, what="the new table, with the affinity")
         assert len(set(connect(client, [next(fresh) for _ in range(12)]).values())) == 1
 
         # HOTSTANDBY: every connection to the ready target of highest rank.
