@@ -139,6 +139,34 @@ static void slot_elements(FILE *f, const struct dv_dist_service *s, const char *
 		fputc('\n', f);
 }
 
+/* The marks of the targets with a slot, comma-separated: the targets a
+ * client's affinity may send it to (sN_up). The number written. */
+static size_t up_elements(FILE *f, const struct dv_dist_service *s)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < s->n_targets; k++)
+		for (uint32_t i = 0; i < s->m; i++)
+			if (s->slots[i] == k) {
+				fprintf(f, "%s%zu", n++ ? ", " : "", k + 1);
+				break;
+			}
+	return n;
+}
+
+/* sN_up's elements again, after the slots changed: in the same
+ * transaction. */
+static void up_update(FILE *f, size_t i, const struct dv_dist_service *s)
+{
+	if (!s->affinity_s)
+		return;
+	fprintf(f, "flush set netdev %s s%zu_up\n", DV_DIST_TABLE, i);
+	fprintf(f, "add element netdev %s s%zu_up { ", DV_DIST_TABLE, i);
+	if (!up_elements(f, s))
+		fputs("0", f); /* no target: a mark no pin has */
+	fputs(" }\n", f);
+}
+
 static bool any_slot(const struct dv_dist_service *s)
 {
 	for (uint32_t i = 0; i < s->m; i++)
@@ -257,10 +285,15 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 				fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_%s goto s%zu_go\n", k + 1, pin,
 					i, map, i);
 	}
-	/* A new connection: the client's affinity, else the method's choice. */
+	/* A new connection: the client's affinity while its target has slots
+	 * (one that went, or whose server died, is passed over), else the
+	 * method's choice. */
 	if (s->affinity_s)
-		fprintf(f, "\t\ttcp flags & (syn | ack) == syn meta mark set %s saddr map @s%zu_aff goto s%zu_go\n", ip,
-			i, i);
+		fprintf(f,
+			"\t\ttcp flags & (syn | ack) == syn meta mark set %s saddr map @s%zu_aff meta mark @s%zu_up "
+			"goto "
+			"s%zu_go\n",
+			ip, i, i, i);
 	fputs("\t\ttcp flags & (syn | ack) == syn meta mark set ", f);
 	slot_choice(f, s);
 	fprintf(f, " meta mark set meta mark map @s%zu_slots goto s%zu_go\n", i, i);
@@ -329,8 +362,13 @@ static void service(FILE *f, size_t i, const struct dv_dist_service *s)
 		    (s->pin_timeout_s ? s->pin_timeout_s : DV_DIST_PIN_TIMEOUT_S) * 1000);
 	dynamic_map(f, i, "syn", key, s->vipa.family == AF_INET ? "map" : "set", DV_DIST_SYN_PIN_MS);
 	dynamic_map(f, i, "fin", key, NULL, DV_DIST_PIN_CLOSE_S * 1000);
-	if (s->affinity_s)
+	if (s->affinity_s) {
 		dynamic_map(f, i, "aff", addr_type(s), "map", s->affinity_s * 1000);
+		fprintf(f, "\tset s%zu_up {\n\t\ttype mark\n\t\telements = { ", i);
+		if (!up_elements(f, s))
+			fputs("0", f);
+		fputs(" }\n\t}\n", f);
+	}
 	fprintf(f, "\tmap s%zu_slots {\n\t\ttype mark : mark\n", i);
 	if (any_slot(s)) {
 		fputs("\t\telements = {\n", f);
@@ -477,6 +515,7 @@ int dv_dist_rules_write_slots(const struct dv_dist_ruleset *rs, size_t i, FILE *
 		slot_elements(f, s, "\t");
 		fputs("}\n", f);
 	}
+	up_update(f, i, s);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -539,5 +578,7 @@ int dv_dist_rules_write_slot_delta(const struct dv_dist_ruleset *rs, size_t i, c
 		fprintf(f, "delete element netdev %s s%zu_slots {\n%s\n}\n", DV_DIST_TABLE, i, del);
 	if (n_add)
 		fprintf(f, "add element netdev %s s%zu_slots {\n%s\n}\n", DV_DIST_TABLE, i, add);
+	if (n_del || n_add)
+		up_update(f, i, s);
 	return ferror(f) ? -EIO : 0;
 }
