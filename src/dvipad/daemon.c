@@ -668,6 +668,35 @@ static void apply_define_poll(struct dv_daemon *d)
 		log_err("cannot start the define poll");
 }
 
+/* MOVEABLE DISRUPTIVE: a's owner is another node now, so its connections
+ * here end at once (the programs get ECONNABORTED, the clients a RST)
+ * instead of waiting for a timeout. */
+static void end_moved_connections(struct dv_daemon *d, const struct dv_addr *a, const char *s)
+{
+	const struct dv_conf_range *rg = dv_conf_find_range(d->conf, a);
+	struct dv_vipa_info v;
+	size_t total = 0;
+	int r;
+
+	if (!rg || rg->policy != DV_POLICY_DISRUPTIVE || !d->sockdiag || dv_engine_lookup(d->engine, a, &v) < 0 ||
+	    !v.owner || v.owner == dv_engine_self(d->engine))
+		return;
+	for (int round = 0; round < 16; round++) {
+		size_t n = 0;
+
+		r = dv_sockdiag_destroy_on(d->sockdiag, a, &n);
+		total += n;
+		if (r != -E2BIG)
+			break;
+	}
+	if (r < 0)
+		log_err("address '%s' moved to node %u (MOVEABLE DISRUPTIVE): cannot end its connections here: %s", s,
+			v.owner, strerror(-r));
+	if (total)
+		log_info("address '%s' moved to node %u (MOVEABLE DISRUPTIVE): %zu connection(s) here ended", s,
+			 v.owner, total);
+}
+
 static void eng_local(void *ud, const struct dv_addr *a, bool up)
 {
 	struct dv_daemon *d = ud;
@@ -676,6 +705,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 
 	dv_addr_fmt(a, s);
 	if (!up) {
+		end_moved_connections(d, a, s);
 		dv_announce_stop(d->announce, a);
 		if (d->sockdiag)
 			dv_sockdiag_unwatch(d->sockdiag, a);

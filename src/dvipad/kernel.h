@@ -262,6 +262,12 @@ struct dv_peer {
 /* Synchronous, one dump per family: the peers of the established TCP
  * connections whose local end is a:port, the first max of them into
  * ret[0..*ret_n). 0, -E2BIG when there were more, or -errno. */
+/* Synchronous: end every TCP connection whose local end is a (but
+ * listeners) with SOCK_DESTROY (the program gets ECONNABORTED, the peer a
+ * RST). *ret_n: how many ended. 0, -E2BIG when there were more than one
+ * call ends (call again), -EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY,
+ * -EPERM without CAP_NET_ADMIN, or -errno. */
+int dv_sockdiag_destroy_on(struct dv_sockdiag *s, const struct dv_addr *a, size_t *ret_n);
 int dv_sockdiag_peers(struct dv_sockdiag *s, const struct dv_addr *a, uint16_t port, struct dv_peer *ret, size_t max,
 		      size_t *ret_n);
 /* Bind watch: replace the set of watched prefixes (at most 4096, -ENOSPC

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "addrset.h"
+#include "cleanup.h"
 #include "clock.h"
 
 #define WATCH_MAX 65536 /* watched addresses */
@@ -164,6 +165,12 @@ struct scan {
 	size_t peers_max, n_peers;
 	uint16_t peer_port;
 	bool peers_more;
+	/* if given: the ids of matching sockets (family in ids_family), up
+	 * to ids_max (more: ids_more), for SOCK_DESTROY */
+	struct inet_diag_sockid *ids;
+	uint8_t *ids_family;
+	size_t ids_max, n_ids;
+	bool ids_more;
 	size_t hits;
 };
 
@@ -353,7 +360,8 @@ struct diag_info {
 	uint16_t dport;
 	uint32_t inode;
 	uint32_t uid;
-	uint32_t rqueue, wqueue; /* a listener: its accept queue, its backlog */
+	uint32_t rqueue, wqueue;    /* a listener: its accept queue, its backlog */
+	struct inet_diag_sockid id; /* as the kernel sent it (cookie included) */
 };
 
 /* -EAFNOSUPPORT for families we do not handle, -EBADMSG for malformed. */
@@ -393,6 +401,7 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	info.uid = m->idiag_uid;
 	info.rqueue = m->idiag_rqueue;
 	info.wqueue = m->idiag_wqueue;
+	info.id = m->id;
 	*ret = info;
 	return 0;
 }
@@ -444,6 +453,14 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 		return 0;
 	}
 	sc->hits++;
+	if (sc->ids) {
+		if (sc->n_ids == sc->ids_max) {
+			sc->ids_more = true;
+		} else {
+			sc->ids_family[sc->n_ids] = info.family;
+			sc->ids[sc->n_ids++] = info.id;
+		}
+	}
 	if (sc->inodes && info.inode && sc->n_inodes < sc->inodes_max)
 		sc->inodes[sc->n_inodes++] = info.inode;
 	if (sc->firsts && sc->n_firsts < sc->firsts_max && sc->found && sc->found->n < sc->found_max &&
@@ -1269,6 +1286,57 @@ int dv_sockdiag_peers(struct dv_sockdiag *s, const struct dv_addr *a, uint16_t p
 		return r;
 	*ret_n = sc.n_peers;
 	return sc.peers_more ? -E2BIG : 0;
+}
+
+/* Connections destroyed per call: a move ends them in one go, a second
+ * call ends the rest. */
+#define DESTROY_MAX 4096
+
+int dv_sockdiag_destroy_on(struct dv_sockdiag *s, const struct dv_addr *a, size_t *ret_n)
+{
+	_cleanup_free_ struct inet_diag_sockid *ids = calloc(DESTROY_MAX, sizeof(*ids));
+	_cleanup_free_ uint8_t *fam = calloc(DESTROY_MAX, 1);
+	struct dv_addr x;
+	struct scan sc = {.match = match_one, .one = &x, .ids = ids, .ids_family = fam, .ids_max = DESTROY_MAX};
+	struct dv_prefix p;
+	size_t n = 0;
+	int r, first = 0;
+
+	*ret_n = 0;
+	if (!s || addr_norm(a, &x) < 0)
+		return -EINVAL;
+	if (!ids || !fam)
+		return -ENOMEM;
+	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
+	filters_build(s->tmp_f, &p, 1);
+	/* Listeners stay: a program listening on the address serves it
+	 * again when it comes back. */
+	r = scan_proto(s, s->tmp_f, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN), &sc, false);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < sc.n_ids; i++) {
+		struct nlmsghdr *nlh = dv_nl_msg(&s->req, s->tx, SOCK_DESTROY, NLM_F_ACK);
+		struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+
+		req->sdiag_family = fam[i];
+		req->sdiag_protocol = IPPROTO_TCP;
+		req->idiag_states = ~0u;
+		req->id = ids[i];
+		r = dv_nl_request(&s->req, nlh, NULL, NULL);
+		if (!s->req.done)
+			dv_nl_close(&s->req);
+		/* Gone meanwhile: what was asked for. */
+		if (r == 0 || r == -ENOENT)
+			n++;
+		else if (!first)
+			first = r;
+		if (!s->req.sock && (r = req_open(s)) < 0)
+			return r;
+	}
+	*ret_n = n;
+	if (first)
+		return first;
+	return sc.ids_more ? -E2BIG : 0;
 }
 
 int dv_sockdiag_bound(struct dv_sockdiag *s, const struct dv_addr *a)

@@ -14,7 +14,8 @@ import signal
 import subprocess
 import time
 
-from conftest import BUILD, CLUSTER_DVIPA_CONF, DVIPACTL, Dvipad, Holder, fetch, figure, reconfigure, wait_for
+from conftest import (BUILD, CLUSTER_DVIPA_CONF, DVIPACTL, SERVER, Dvipad, Holder, fetch, figure, reconfigure,
+                      wait_for)
 
 VIPA = "192.0.2.130"         # NONDISRUPTIVE range
 VIPA_UNIQUE = "192.0.2.230"  # UNIQUE range
@@ -672,6 +673,62 @@ def test_moveable_claim_moves_ownership(cluster):
     for n in (n1, n2, n3):
         wait_for(lambda: n.owner(VIPA) == "n2", timeout=2, what=f"owner n2 in {n.name}'s status")
     assert [x["node_name"] for x in n3.vipa(VIPA)["holds"]] == ["n2"]
+
+
+# Connects, reads the server's first line, then waits for the connection
+# to end: prints "ended ERROR SECONDS" (or "open" after 20 s).
+WAIT_END = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.makefile("rb").readline()
+print("connected", flush=True)
+sys.stdin.readline()
+t0 = time.monotonic()
+c.settimeout(20)
+try:
+    err = "eof" if not c.recv(1) else "data"
+except socket.timeout:
+    print("open", flush=True)
+    sys.exit()
+except OSError as e:
+    err = type(e).__name__
+print("ended", err, round(time.monotonic() - t0, 3), flush=True)
+"""
+
+
+def test_disruptive_move_ends_connections(cluster):
+    """MOVEABLE DISRUPTIVE: a move ends the old owner's connections on the
+    address at once (SOCK_DESTROY): its client gets a RST instead of
+    waiting on a connection nobody serves, its server an error."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    client = cluster.lan.hosts["c"]
+    addr = "192.0.2.70"
+    reconfigure(cluster, {n: "  VIPARANGE DEFINE MOVEABLE DISRUPTIVE 192.0.2.64/28\n" for n in cluster.nodes})
+    for n in cluster.nodes.values():
+        wait_for(lambda: "192.0.2.64/28" in n.ctl("config", check=False).stdout, what=f"{n.name} reloaded")
+    n1.ctl("activate", addr)
+    server = n1.ns.popen("/usr/bin/python3", "-c", SERVER, addr, "on-n1", "8080")
+    waiter = None
+    try:
+        wait_for(lambda: fetch(client, addr, 8080) == "on-n1", what="the server on n1")
+        waiter = client.popen("/usr/bin/python3", "-c", WAIT_END, addr, "8080", stdin=subprocess.PIPE)
+        assert waiter.stdout.readline().strip() == "connected", waiter.stderr.read()
+        waiter.stdin.write("go\n")
+        waiter.stdin.flush()
+        t0 = time.monotonic()
+        n1.ctl("move", addr, "--to", "n2")
+        line = waiter.stdout.readline().split()
+        assert line[:2] == ["ended", "ConnectionResetError"], line
+        figure("cluster: MOVEABLE DISRUPTIVE move -> the old owner's client reset",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        wait_for(lambda: n2.ns.has_addr(addr) and not n1.ns.has_addr(addr), timeout=3, what="the address on n2")
+        assert f"address '{addr}' moved to node 2 (MOVEABLE DISRUPTIVE): 1 connection(s) here ended" in \
+            n1.log.read_text()
+    finally:
+        for p in (waiter, server):
+            if p:
+                p.kill()
+                p.wait()
 
 
 def test_many_defines_taken_over(cluster):
