@@ -1001,7 +1001,9 @@ static void send_misplaced(struct dv_dist *d, const struct dv_dist_env *env, con
 		const char *me = node_name(d, dv_engine_self(env->engine));
 		size_t self = me ? target_index(svc, me) : SIZE_MAX, n = 0, n_pins = 0;
 		bool hashed = dv_dist_rules_hashed(svc->method);
-		uint32_t digest = slots_digest(svc) ^ (hashed ? 0 : d->members_digest);
+		/* A draw's pins do not move with its slots (WEIGHTEDACTIVE's
+		 * change every second): its lists only follow the membership. */
+		uint32_t digest = hashed ? slots_digest(svc) : d->members_digest;
 		struct pins_sent *ps = NULL;
 		struct dv_peer_pin *pins;
 		struct dv_event ev;
@@ -1429,6 +1431,7 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 static int wa_tick(sd_event_source *src, uint64_t usec, void *ud)
 {
 	struct dv_dist *d = ud;
+	uint64_t t0 = dv_mono_us(), spent;
 	bool changed = false;
 
 	for (size_t j = 0; j < d->n_wa; j++) {
@@ -1458,7 +1461,10 @@ static int wa_tick(sd_event_source *src, uint64_t usec, void *ud)
 	}
 	if (changed && d->resync)
 		d->resync(d->ud);
-	(void)sd_event_source_set_time_relative(src, WA_TICK_US);
+	/* Listing a large pin map takes long in the loop: at most a twentieth
+	 * of its time. */
+	spent = dv_mono_us() - t0;
+	(void)sd_event_source_set_time_relative(src, spent * 20 > WA_TICK_US ? spent * 20 : WA_TICK_US);
 	return 0;
 }
 

@@ -140,7 +140,8 @@ static void slot_elements(FILE *f, const struct dv_dist_service *s, const char *
 }
 
 /* The marks of the targets with a slot, comma-separated: the targets a
- * client's affinity may send it to (sN_up). The number written. */
+ * client's affinity or a handshake's pin may send a SYN to (sN_up). The
+ * number written. */
 static size_t up_elements(FILE *f, const struct dv_dist_service *s)
 {
 	size_t n = 0;
@@ -158,8 +159,6 @@ static size_t up_elements(FILE *f, const struct dv_dist_service *s)
  * transaction. */
 static void up_update(FILE *f, size_t i, const struct dv_dist_service *s)
 {
-	if (!s->affinity_s)
-		return;
 	fprintf(f, "flush set netdev %s s%zu_up\n", DV_DIST_TABLE, i);
 	fprintf(f, "add element netdev %s s%zu_up { ", DV_DIST_TABLE, i);
 	if (!up_elements(f, s))
@@ -262,29 +261,33 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	snprintf(pin, sizeof(pin), "%s saddr . tcp sport . tcp dport", ip);
 
 	/*
-	 * Every packet with a pin follows it: an open connection's (sN_vcrt),
-	 * or a handshake's (sN_syn). A SYN pins only in sN_syn, for less than
-	 * TCP's first retransmission timeout (1 s): a retransmitted SYN chooses
-	 * again, so that a target that dropped it (its server died: the
-	 * targets' table) is left once the slots have moved (nft cannot
-	 * overwrite a map element's value from the packet path, so a long pin
-	 * made on the SYN would keep the retransmissions on the dead target).
-	 * The client's next packet (the handshake's ACK) pins the connection
-	 * in sN_vcrt. A SYN that reuses an open pin's client address and port
-	 * follows it. IPv6 pins are sets with the mark in the key (see
-	 * service()), tried target by target.
+	 * An open connection's pin (sN_vcrt) first. Then a handshake's
+	 * (sN_syn: a SYN pins there, the handshake's ACK pins the connection
+	 * in sN_vcrt): the client's other packets follow it; a retransmitted
+	 * SYN follows it while its target has slots (sN_up), else the pin goes
+	 * and the SYN chooses again: a target that dropped it (its server
+	 * died: the targets' table) is left once the slots have moved. nft
+	 * cannot overwrite a map element's value, nor delete one of a map
+	 * from the packet path: sN_syn is a set with the mark in the key, as
+	 * IPv6 pins are (see service()), tried target by target. A SYN that
+	 * reuses an open pin's client address and port follows it.
 	 */
 	fprintf(f, "\tchain s%zu {\n", i);
-	for (int m = 0; m < 2; m++) {
-		const char *map = m ? "syn" : "vcrt";
-
-		if (s->vipa.family == AF_INET)
-			fprintf(f, "\t\tmeta mark set %s map @s%zu_%s goto s%zu_go\n", pin, i, map, i);
-		else
-			for (size_t k = 0; k < s->n_targets; k++)
-				fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_%s goto s%zu_go\n", k + 1, pin,
-					i, map, i);
-	}
+	if (s->vipa.family == AF_INET)
+		fprintf(f, "\t\tmeta mark set %s map @s%zu_vcrt goto s%zu_go\n", pin, i, i);
+	else
+		for (size_t k = 0; k < s->n_targets; k++)
+			fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_vcrt goto s%zu_go\n", k + 1, pin, i, i);
+	for (size_t k = 0; k < s->n_targets; k++)
+		fprintf(f,
+			"\t\ttcp flags & (syn | ack) != syn meta mark set %zu %s . meta mark @s%zu_syn goto s%zu_go\n",
+			k + 1, pin, i, i);
+	for (size_t k = 0; k < s->n_targets; k++)
+		fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_syn meta mark @s%zu_up goto s%zu_go\n", k + 1,
+			pin, i, i, i);
+	for (size_t k = 0; k < s->n_targets; k++)
+		fprintf(f, "\t\tmeta mark set %zu %s . meta mark @s%zu_syn delete @s%zu_syn { %s . meta mark }\n",
+			k + 1, pin, i, i, pin);
 	/* A new connection: the client's affinity while its target has slots
 	 * (one that went, or whose server died, is passed over), else the
 	 * method's choice. */
@@ -297,13 +300,17 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	fputs("\t\ttcp flags & (syn | ack) == syn meta mark set ", f);
 	slot_choice(f, s);
 	fprintf(f, " meta mark set meta mark map @s%zu_slots goto s%zu_go\n", i, i);
-	/* No pin and not a SYN (a pin expired or lost): a hash still names a
-	 * target, the one the connection most likely started on; a draw does
-	 * not, and such a packet goes on here. */
+	/* No pin and not a SYN (a pin expired, or a new distributor has not
+	 * loaded it yet): a hash still names a target, the one the
+	 * connection most likely started on; a draw does not, and such a
+	 * packet is dropped (a target here would refuse it): the client sends
+	 * it again, by when the targets' lists may have come. */
 	if (dv_dist_rules_hashed(s->method)) {
 		fputs("\t\tmeta mark set ", f);
 		slot_choice(f, s);
 		fprintf(f, " meta mark set meta mark map @s%zu_slots meta mark vmap @s%zu_to\n", i, i);
+	} else {
+		fputs("\t\ttcp flags & (syn | ack) != syn drop\n", f);
 	}
 	/* Not steered: leave no slot number behind for the stack here. */
 	fputs("\t\tmeta mark set 0\n", f);
@@ -338,10 +345,7 @@ static void service_chains(FILE *f, size_t i, const struct dv_dist_service *s)
 	 * connection (a SYN to a target that dropped it must not keep its
 	 * client there). */
 	fprintf(f, "\tchain s%zu_syn {\n", i);
-	if (s->vipa.family == AF_INET)
-		fprintf(f, "\t\tupdate @s%zu_syn { %s : meta mark }\n", i, pin);
-	else
-		fprintf(f, "\t\tupdate @s%zu_syn { %s . meta mark }\n", i, pin);
+	fprintf(f, "\t\tupdate @s%zu_syn { %s . meta mark }\n", i, pin);
 	fprintf(f, "\t\tmeta mark vmap @s%zu_to\n", i);
 	fputs("\t}\n", f);
 }
@@ -360,15 +364,14 @@ static void service(FILE *f, size_t i, const struct dv_dist_service *s)
 	snprintf(key, sizeof(key), "%s . inet_service . inet_service", addr_type(s));
 	dynamic_map(f, i, "vcrt", key, s->vipa.family == AF_INET ? "map" : "set",
 		    (s->pin_timeout_s ? s->pin_timeout_s : DV_DIST_PIN_TIMEOUT_S) * 1000);
-	dynamic_map(f, i, "syn", key, s->vipa.family == AF_INET ? "map" : "set", DV_DIST_SYN_PIN_MS);
+	dynamic_map(f, i, "syn", key, "set", DV_DIST_SYN_PIN_S * 1000);
 	dynamic_map(f, i, "fin", key, NULL, DV_DIST_PIN_CLOSE_S * 1000);
-	if (s->affinity_s) {
+	if (s->affinity_s)
 		dynamic_map(f, i, "aff", addr_type(s), "map", s->affinity_s * 1000);
-		fprintf(f, "\tset s%zu_up {\n\t\ttype mark\n\t\telements = { ", i);
-		if (!up_elements(f, s))
-			fputs("0", f);
-		fputs(" }\n\t}\n", f);
-	}
+	fprintf(f, "\tset s%zu_up {\n\t\ttype mark\n\t\telements = { ", i);
+	if (!up_elements(f, s))
+		fputs("0", f);
+	fputs(" }\n\t}\n", f);
 	fprintf(f, "\tmap s%zu_slots {\n\t\ttype mark : mark\n", i);
 	if (any_slot(s)) {
 		fputs("\t\telements = {\n", f);
@@ -458,6 +461,8 @@ static void targets_table(FILE *f, const struct dv_dist_ruleset *rs)
 	service_set(f, rs, AF_INET6, "svc6");
 	fputs("\tchain prerouting {\n", f);
 	fputs("\t\ttype filter hook prerouting priority -150; policy accept;\n", f);
+	/* This node's own programs: refused at once, as ever. */
+	fputs("\t\tiif \"lo\" accept\n", f);
 	fputs("\t\tip daddr . tcp dport @svc4 goto no_socket\n", f);
 	fputs("\t\tip6 daddr . tcp dport @svc6 goto no_socket\n", f);
 	fputs("\t}\n", f);

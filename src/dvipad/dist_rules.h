@@ -13,8 +13,10 @@
  *             the connections closing); looked up first, so later table
  *             changes never move a connection. IPv6: a set of key . mark
  *             (nft 1.0.6 cannot write longer map keys from the packet path)
- *   sN_syn    the same for a SYN, for DV_DIST_SYN_PIN_MS: a retransmitted
- *             SYN chooses again
+ *   sN_syn    a handshake's pin (key . mark), for DV_DIST_SYN_PIN_S; a
+ *             retransmitted SYN whose target has lost its slots chooses
+ *             again
+ *   sN_up     the marks of the targets with a slot
  *   sN_slots  slot -> target mark: the Maglev table (jhash of client address
  *             . port with an explicit seed), or the choices numgen draws
  *             from (ROUNDROBIN: inc, WEIGHTEDACTIVE: random) on the SYN
@@ -54,11 +56,10 @@
 /* Once the client sent a FIN or RST: enough for the last ACK and a few
  * retransmissions of the server's FIN (RTO from 200 ms, doubling). */
 #define DV_DIST_PIN_CLOSE_S 10
-/* A SYN's pin (sN_syn): under TCP's first SYN retransmission timeout (1 s,
- * RFC 6298), so that a retransmitted SYN chooses its target again, and
- * above the round trip to the client, whose handshake ACK pins the
- * connection for good. */
-#define DV_DIST_SYN_PIN_MS 900
+/* A handshake's pin (sN_syn): SYN retransmissions within it keep the
+ * target while it has slots (1, 3, 7 s after the first with Linux's
+ * defaults); the handshake's ACK pins the connection for good. */
+#define DV_DIST_SYN_PIN_S 10
 #define DV_DIST_MAX_SERVICES 4096 /* as VIPADISTRIBUTE statements */
 
 enum dv_dist_fwd {

@@ -66,7 +66,7 @@
 
 /* Smallest encodings of the repeated parts. */
 #define SNODE_MIN (4 + 1 + 3 + 6 + 4 + 4)
-#define SVIPA_MIN (DV_WIRE_ADDR_MIN + 4 + 4 + 3 + 8 + 3 + 4 * 4)
+#define SVIPA_MIN (DV_WIRE_ADDR_MIN + 4 + 4 + 3 + 8 + 3 + 4 * 5)
 #define SHOLD_SIZE (1 + 4 + 8 + 4 + 8)
 #define SSTANDBY_SIZE (4 + 8 + 4 + 1 + 4 + 8 + 8)
 #define SREPORT_SIZE 8
@@ -465,8 +465,6 @@ static bool left_involved(const struct dv_engine *t, const struct vipa *v)
 	return false;
 }
 
-/* The VIPAs, into t (which has its nodes); *ret_refs counts the entries the
- * client index must have: api holds and standbys. */
 /* Their nodes need not be in the table: a target whose dvipad restarts
  * stays quiesced. */
 static int restore_quiesced(struct vipa *v, struct dv_rbuf *r)
@@ -493,6 +491,8 @@ static int restore_quiesced(struct vipa *v, struct dv_rbuf *r)
 	return 0;
 }
 
+/* The VIPAs, into t (which has its nodes); *ret_refs counts the entries the
+ * client index must have: api holds and standbys. */
 static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_refs)
 {
 	size_t n = dv_r_count(r, DV_ENGINE_MAX_VIPAS, SVIPA_MIN), n_cands = 0, n_defines = 0;

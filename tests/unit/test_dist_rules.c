@@ -140,7 +140,8 @@ static void test_slot_delta(void **state)
 	t = text_of(delta0, was);
 	assert_non_null(t);
 	assert_string_equal(t, "delete element netdev dvipa s0_slots {\n\t0\n}\n"
-			       "add element netdev dvipa s0_slots {\n\t0 : 1\n}\n");
+			       "add element netdev dvipa s0_slots {\n\t0 : 1\n}\n"
+			       "flush set netdev dvipa s0_up\nadd element netdev dvipa s0_up { 1 }\n");
 	free(t);
 	slots[1] = 1;
 	t = text_of(delta0, same);
@@ -149,7 +150,8 @@ static void test_slot_delta(void **state)
 	free(t);
 	t = text_of(delta0, was);
 	assert_string_equal(t, "delete element netdev dvipa s0_slots {\n\t0\n}\n"
-			       "add element netdev dvipa s0_slots {\n\t0 : 1, 1 : 2\n}\n");
+			       "add element netdev dvipa s0_slots {\n\t0 : 1, 1 : 2\n}\n"
+			       "flush set netdev dvipa s0_up\nadd element netdev dvipa s0_up { 1, 2 }\n");
 	free(t);
 	/* an old slot naming a target that is not there */
 	assert_null(text_of(delta0, bad));
