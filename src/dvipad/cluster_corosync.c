@@ -512,7 +512,7 @@ static void on_quorum(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
 	cs->quorum_notes++;
 	cs->quorum_unknown = false;
 	set_local_quorum(cs, !!quorate);
-	if (cs->sync && dv_sync_quorum_changed(cs->sync, ring_seq, !!quorate) < 0)
+	if (cs->sync && dv_sync_quorum_notified(cs->sync, ring_seq, !!quorate) < 0)
 		schedule_lost(cs);
 }
 

@@ -8,6 +8,8 @@
  *   EVENT    dv_event_encode()
  *   SUMMARY  view  u64 qring  u64 qcount  u32 unconfirmed  u8 lost  u64 applied  u64 digest
  *            u64 ring (the sender's ring if it is quorate now, else 0)
+ *            u64 vq (the latest earlier ring Corosync called quorate while
+ *            the sender was in it)
  *   STATE    view  u64 digest  the engine snapshot
  *   DIGEST   view  u32 check  u64 digest
  *   CHECK    view
@@ -61,7 +63,7 @@ enum phase {
 struct contrib {
 	bool got, lost;
 	uint32_t unconfirmed;
-	uint64_t qring, qcount, applied, digest, ring;
+	uint64_t qring, qcount, applied, digest, ring, vq;
 };
 
 /* An EVENT or QUORUM message (kind byte included) delivered during an
@@ -101,15 +103,32 @@ struct dv_sync {
 	/* Memberships applied since the stream last said quorate (0: the
 	 * state is confirmed quorate). */
 	uint32_t unconfirmed;
+	/* Members left in a view change whose membership is not applied yet
+	 * (its exchange was interrupted): the summary counts it as
+	 * unconfirmed too, or a minority that never finished an exchange
+	 * would look confirmed next to the partition that went on (tests/sim
+	 * seed 70919). */
+	bool left_pending;
 	/* The stream said "not quorate" since the state's last quorate mark,
 	 * or Corosync said that the ring of its last membership was not
 	 * quorate (the state went its own way there; its QUORUM may never
 	 * have been applied). */
 	bool lost;
 	uint64_t view_ring; /* the totem ring of the current view */
-	uint64_t mring;	    /* the ring of the state's last membership */
-	uint64_t qn_ring;   /* Corosync's latest quorum notification: its ring, */
-	bool qn_quorate;    /* and what it said */
+	/* Corosync's notification said quorate for the current view's ring
+	 * (vq_now), and the latest earlier ring it did while this node was in
+	 * it (vq_mark): a partition that went on quorate but whose QUORUM the
+	 * stream never applied (its exchanges kept being interrupted) still
+	 * shows it went on on the quorate side (tests/sim seed 70560). Only a
+	 * notification counts here, which names its ring: a fresh read answers
+	 * for whatever ring Corosync is in by then, maybe a later one than
+	 * CPG has shown, and a minority's ring must never look quorate. */
+	uint64_t vq_now, vq_mark;
+	uint64_t nt_ring; /* Corosync's latest quorum notification: its ring, */
+	bool nt_quorate;  /* and what it said */
+	uint64_t mring;	  /* the ring of the state's last membership */
+	uint64_t qn_ring; /* Corosync's latest quorum notification: its ring, */
+	bool qn_quorate;  /* and what it said */
 	uint32_t exchanges;
 
 	int stream_quorate; /* the last QUORUM applied; -1: unknown */
@@ -193,11 +212,12 @@ static int send_summary(struct dv_sync *s)
 	w_view(s, &w, MSG_SUMMARY);
 	dv_w_u64(&w, s->qring);
 	dv_w_u64(&w, s->qcount);
-	dv_w_u32(&w, s->unconfirmed);
+	dv_w_u32(&w, s->unconfirmed + (s->left_pending && s->unconfirmed < UINT32_MAX));
 	dv_w_u8(&w, s->lost);
 	dv_w_u64(&w, s->applied);
 	dv_w_u64(&w, s->own_digest);
 	dv_w_u64(&w, s->ops->quorate(s->ud) > 0 ? s->ops->ring(s->ud) : 0);
+	dv_w_u64(&w, s->vq_mark);
 	return send_w(s, &w);
 }
 
@@ -301,6 +321,7 @@ static void deliver_membership(struct dv_sync *s)
 	s->quorum_due = true;
 	if (s->unconfirmed < UINT32_MAX)
 		s->unconfirmed++;
+	s->left_pending = false;
 	s->applied++;
 	s->mring = s->view_ring;
 	s->ops->deliver(s->ud, &ev);
@@ -529,20 +550,26 @@ static int start_exchange(struct dv_sync *s, bool membership_due)
  *     that stayed on the quorate side, even one marked in an older ring: a
  *     quorate partition whose exchanges kept being interrupted marks
  *     nothing (tests/sim seeds 273, 292, 928);
- *  3. the later quorate ring;
+ *  3. the later quorate ring: the stream's mark, or a ring Corosync called
+ *     quorate while the node was in it (vq);
  *  4. fewer memberships applied since the stream last confirmed quorum (a
  *     membership never confirmed may be a minority's view: seeds 7, 12);
  *  5. more quorum events, then more events, then the lowest node id.
  * Only liveness rides on this order (which holds survive a merge): no
  * address is installed on the strength of a merge alone (gate.h). */
+static uint64_t quorate_ring(const struct contrib *c)
+{
+	return c->vq > c->qring ? c->vq : c->qring;
+}
+
 static bool fresher(const struct contrib *a, dv_nodeid_t an, const struct contrib *b, dv_nodeid_t bn)
 {
 	if ((a->qring != 0) != (b->qring != 0))
 		return a->qring != 0;
 	if (a->lost != b->lost)
 		return !a->lost;
-	if (a->qring != b->qring)
-		return a->qring > b->qring;
+	if (quorate_ring(a) != quorate_ring(b))
+		return quorate_ring(a) > quorate_ring(b);
 	if (a->unconfirmed != b->unconfirmed)
 		return a->unconfirmed < b->unconfirmed;
 	if (a->qcount != b->qcount)
@@ -637,10 +664,11 @@ static int decide(struct dv_sync *s)
 
 		note(s, LOG_DEBUG,
 		     "node %u's state: last quorate in ring %llu (%llu quorum events), %u membership(s) not confirmed "
-		     "since%s, %llu events, digest %016llx; quorate now in ring %llu",
+		     "since%s, %llu events, digest %016llx; quorate now in ring %llu, Corosync said quorate in ring "
+		     "%llu",
 		     s->view[i], (unsigned long long)c->qring, (unsigned long long)c->qcount, c->unconfirmed,
 		     c->lost ? ", not quorate since" : "", (unsigned long long)c->applied,
-		     (unsigned long long)c->digest, (unsigned long long)c->ring);
+		     (unsigned long long)c->digest, (unsigned long long)c->ring, (unsigned long long)c->vq);
 		if (i > 0 && fresher(c, s->view[i], &s->contrib[s->winner], s->view[s->winner]))
 			s->winner = i;
 	}
@@ -689,6 +717,7 @@ static int on_summary(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
 	c.applied = dv_r_u64(r);
 	c.digest = dv_r_u64(r);
 	c.ring = dv_r_u64(r);
+	c.vq = dv_r_u64(r);
 	i = view_index(s, sender);
 	if (r->bad || r->off != r->len || i < 0) {
 		note(s, LOG_WARNING, "dropped a malformed summary from node %u", sender);
@@ -888,9 +917,26 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 {
 	int r;
 
+	/* Only a ring this node has left counts as earlier: a view change in
+	 * the same ring (a dvipad came or went, Corosync stayed) leaves it
+	 * the current one, or a member told of it before the change would
+	 * count it and one told after would not (tests/sim seed 1145). */
+	if (ring != s->view_ring) {
+		if (s->vq_now > s->vq_mark)
+			s->vq_mark = s->vq_now;
+		/* Corosync may have said it before this view came. */
+		s->vq_now = s->nt_ring == ring && s->nt_quorate ? ring : 0;
+	}
 	s->view_ring = ring;
 	if (n > DV_ENGINE_MAX_NODES)
 		return -E2BIG;
+	for (size_t i = 0; s->synced && i < s->n_view; i++) {
+		bool stays = false;
+
+		for (size_t k = 0; k < n && !stays; k++)
+			stays = members[k] == s->view[i];
+		s->left_pending |= !stays;
+	}
 	r = set_view(s, members, n);
 	if (r < 0)
 		return r;
@@ -929,6 +975,15 @@ int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate)
 {
 	dv_sync_quorum_seen(s, ring, quorate);
 	return send_quorum(s);
+}
+
+int dv_sync_quorum_notified(struct dv_sync *s, uint64_t ring, bool quorate)
+{
+	s->nt_ring = ring;
+	s->nt_quorate = quorate;
+	if (ring == s->view_ring)
+		s->vq_now = quorate ? ring : 0;
+	return dv_sync_quorum_changed(s, ring, quorate);
 }
 
 int dv_sync_ask_quorum(struct dv_sync *s)

@@ -137,6 +137,10 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
 /* Corosync reported this partition's quorum in ring `ring`. */
 int dv_sync_quorum_changed(struct dv_sync *s, uint64_t ring, bool quorate);
+/* Corosync's quorum notification, which names the ring it is for (a fresh
+ * read does not): as dv_sync_quorum_changed(), and a quorate ring this
+ * node was in counts for it at a merge (the summary's vq). */
+int dv_sync_quorum_notified(struct dv_sync *s, uint64_t ring, bool quorate);
 /* Corosync's quorum in ring `ring`, read afresh at every membership (before
  * the configuration change is passed on): its notification comes through
  * another connection and may arrive only after a later ring's, and then be

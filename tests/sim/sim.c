@@ -75,7 +75,7 @@
 #define NADDR (NRANGE * 3 + NDEF)
 #define MAXVIEWS (2 * MAXN + 2)
 #define TRACE_LINES 2000
-#define TRACE_LEN 200
+#define TRACE_LEN 320
 #define DRAIN_LIMIT 20000
 
 /* ---- PRNG ---- */
@@ -1563,7 +1563,7 @@ static void act_quorum_notify(void)
 	d->quorum_unknown = false;
 	tr("n%u: votequorum says %squorate", d->node, truth_quorate(d->node) ? "" : "not ");
 	set_local_quorum(d, truth_quorate(d->node));
-	if (d->sync && dv_sync_quorum_changed(d->sync, nodes[d->node].ring, truth_quorate(d->node)) < 0)
+	if (d->sync && dv_sync_quorum_notified(d->sync, nodes[d->node].ring, truth_quorate(d->node)) < 0)
 		d->broken = true;
 }
 

@@ -393,6 +393,38 @@ static void test_partition_heal_quorate_side_wins(void **state)
 	assert_true(node_of(1)->restored >= 1);
 }
 
+/* tests/sim seed 70649: n1 cut off, and nothing in either stream says how
+ * it went: n1's quorum read went unanswered (it says nothing), and n2's
+ * QUORUM(quorate) is still on its way when the partition heals (dropped
+ * in the next view). Both states applied one membership since the last
+ * quorate mark, with as many events: only Corosync's notification that
+ * ring {2,3} was quorate tells them apart, and n2's state must win over
+ * the lower id's. */
+static void test_merge_prefers_ring_corosync_called_quorate(void **state)
+{
+	static const char want[] = "M1;Q1;M1,2;Q1;M1,2,3;Q1;M2,3;M1,2,3;Q1;";
+
+	start_three();
+	node_of(1)->quorate = -1;
+	view(1, 0);
+	view(2, 3, 0);
+	/* Members only left: both memberships applied at once, no exchange. */
+	assert_string_equal(node_of(1)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;M1;");
+	assert_string_equal(node_of(2)->state, "M1;Q1;M1,2;Q1;M1,2,3;Q1;M2,3;");
+	assert_int_equal(dv_sync_quorum_notified(node_of(2)->s, op_ring(node_of(2)), true), 0);
+	assert_int_equal(dv_sync_quorum_notified(node_of(3)->s, op_ring(node_of(3)), true), 0);
+	all_quorate(true);
+	view(1, 2, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_false(exchanging(i));
+		assert_string_equal(node_of(i)->state, node_of(3)->state);
+	}
+	/* n2's state, then the merged membership (QUORUMs may repeat). */
+	assert_memory_equal(node_of(1)->state, want, strlen(want));
+	assert_int_equal(node_of(1)->restored, 1);
+}
+
 /* A view change during an exchange starts it over: the events delivered
  * during the first are dropped everywhere, and their senders send them
  * again. */
@@ -630,6 +662,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_together_same_state_nothing_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_joiner_takes_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_heal_quorate_side_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_prefers_ring_corosync_called_quorate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_exchange_resends_own_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_exchange_keeps_sender_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_twice_events_once_in_order, setup, teardown),
