@@ -69,11 +69,8 @@
 #include "sync.h"
 #include "wire.h"
 
-#define MAXN 7
-#define NRANGE 3
-#define NDEF 3
-#define NADDR (NRANGE * 3 + NDEF)
-#define MAXVIEWS (2 * MAXN + 2)
+#include "sim.h"
+
 #define TRACE_LINES 2000
 #define TRACE_LEN 320
 #define DRAIN_LIMIT 20000
@@ -102,98 +99,14 @@ static bool chance(unsigned percent)
 	return rnd(100) < percent;
 }
 
-/* ---- the world ---- */
+/* ---- the world (sim.h) ---- */
 
-struct msg {
-	uint64_t serial; /* of the view it was sent in */
-	int conn;	 /* sender's CPG connection */
-	dv_nodeid_t node;
-	uint8_t *buf;
-	size_t len;
-};
-
-struct queue {
-	struct msg *v;
-	size_t head, n, cap;
-};
-
-struct view {
-	bool used;
-	uint64_t serial;
-	int conn[MAXN]; /* members, by node id */
-	size_t n;
-	struct queue q;
-};
-
-struct client {
-	uint64_t id;
-	bool alive;
-	uint32_t seq;
-};
-
-/* A request in flight from one of this node's clients. */
-struct req {
-	uint64_t client;
-	uint32_t seq;
-	enum dv_event_type type;
-	enum dv_kind kind;
-	int addr;
-	bool cancelled; /* a RELEASE of the address was sent after it */
-};
-
-/* A hold (API) or standby a client was told it has (invariant 3). */
-struct ref {
-	struct dv_gate_ref r;
-	bool protected; /* node stayed in the quorate component since */
-	uint64_t step;
-};
-
-struct dmn {
-	dv_nodeid_t node;
-	unsigned inc; /* dvipad incarnation on this node */
-	struct dv_engine *e;
-	struct dv_gate gate;
-	struct dv_sync *sync; /* connected to CPG */
-	int conn;	      /* CPG connection id (global) */
-	int view;	      /* index into views, -1 */
-	int prev[MAXN];	      /* members of the previous view (conn ids) */
-	size_t n_prev;
-	bool local_quorate; /* what the glue last told the gate */
-	bool quorum_pending;
-	/* The fresh quorum read timed out and its answer is still to come;
-	 * notifications and ring when it was asked (cluster_corosync.c). */
-	bool probe_late, quorum_unknown;
-	uint64_t quorum_notes, probe_notes, probe_ring;
-	bool broken; /* sync returned an error: leave and join again */
-	bool lapsed; /* its ring lease ran out (own messages late) */
-	bool installed[NADDR];
-	struct client *clients;
-	size_t n_clients;
-	struct req *reqs;
-	size_t n_reqs;
-	struct ref *refs;
-	size_t n_refs;
-	uint64_t next_client;
-};
-
-struct node {
-	bool cs_up;    /* corosync runs */
-	int label;     /* connectivity component */
-	uint64_t ring; /* its totem ring's sequence number (kept across restarts, as corosync does) */
-	unsigned sig;
-	struct dmn *d;
-	struct dv_conf_range ranges[NRANGE];
-	size_t n_ranges;
-	struct dv_conf_define defines[NDEF];
-	size_t n_defines;
-};
-
-static unsigned N;
-static struct node nodes[MAXN + 1]; /* 1..N */
-static struct view views[MAXVIEWS];
+unsigned N;
+struct node nodes[MAXN + 1]; /* 1..N */
+struct view views[MAXVIEWS];
 static int next_conn;
 static uint64_t now_ms, step_no, cur_seed;
-static struct dv_addr addrs[NADDR];
+struct dv_addr addrs[NADDR];
 static struct dv_prefix prefixes[NRANGE];
 static bool opt_quiet, opt_mutant, opt_keep_going;
 static unsigned opt_nodes;
@@ -259,16 +172,11 @@ static void tr(const char *fmt, ...)
 	va_end(ap);
 }
 
-struct failure {
-	bool failed;
-	int inv;
-	char what[512];
-};
-static struct failure fail;
+struct failure fail;
 
-static void violation(int inv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void violation(int inv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void violation(int inv, const char *fmt, ...)
+void violation(int inv, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -304,29 +212,12 @@ static int addr_index(const struct dv_addr *a)
 	return -1;
 }
 
-static const char *addr_s(const struct dv_addr *a)
+const char *addr_s(const struct dv_addr *a)
 {
 	static char buf[4][DV_ADDR_STRLEN];
 	static unsigned k;
 
 	return dv_addr_fmt(a, buf[k++ % 4]);
-}
-
-/* ---- quorum truth ---- */
-
-static bool comp_quorate(int label)
-{
-	unsigned votes = 0;
-
-	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].cs_up && nodes[i].label == label)
-			votes++;
-	return 2 * votes > N;
-}
-
-static bool truth_quorate(dv_nodeid_t n)
-{
-	return nodes[n].cs_up && comp_quorate(nodes[n].label);
 }
 
 /* ---- the daemon model (daemon.c) ---- */
@@ -342,7 +233,7 @@ static struct client *client_find(struct dmn *d, uint64_t id)
 	return NULL;
 }
 
-static bool client_alive(struct dmn *d, uint64_t id)
+bool client_alive(struct dmn *d, uint64_t id)
 {
 	struct client *c = client_find(d, id);
 
@@ -416,7 +307,7 @@ static void client_reply(struct dmn *d, uint64_t client, uint32_t seq, const str
 	}
 }
 
-static bool gate_open(struct dmn *d)
+bool gate_open(struct dmn *d)
 {
 	return dv_gate_is_open(&d->gate);
 }
@@ -888,7 +779,7 @@ static const struct dv_sync_ops sync_ops = {
 
 /* ---- simulated CPG ---- */
 
-static struct dmn *dmn_by_conn(int conn)
+struct dmn *dmn_by_conn(int conn)
 {
 	for (unsigned i = 1; i <= N; i++)
 		if (nodes[i].d && nodes[i].d->sync && nodes[i].d->conn == conn)
@@ -1487,7 +1378,7 @@ static void act_report(void)
 	submit(d, &ev);
 }
 
-static bool any_msg(void)
+bool any_msg(void)
 {
 	for (int v = 0; v < MAXVIEWS; v++)
 		if (views[v].used && queue_len(&views[v].q))
@@ -1808,220 +1699,6 @@ static void act_merge(void)
 			nodes[k].label = nodes[j].label;
 	labels_trace("merge");
 	reconfigure();
-}
-
-/* ---- invariants ---- */
-
-static bool stable(void)
-{
-	if (any_msg())
-		return false;
-	for (unsigned i = 1; i <= N; i++) {
-		struct dmn *d = nodes[i].d;
-		struct dv_sync_info info;
-
-		if (!d)
-			continue;
-		if (d->quorum_pending || d->probe_late || d->broken || d->lapsed)
-			return false;
-		if (d->sync) {
-			dv_sync_info(d->sync, &info);
-			if (info.exchanging || !info.synced)
-				return false;
-		}
-	}
-	return true;
-}
-
-static void check_model(struct dmn *d)
-{
-	bool open = gate_open(d);
-
-	for (int i = 0; i < NADDR; i++) {
-		bool want = open && dv_gate_wants(&d->gate, d->e, &addrs[i]);
-
-		if (d->gate.exchanging && d->gate.connected && d->gate.quorate)
-			continue; /* keeps what it has, adds nothing */
-		if (want != d->installed[i]) {
-			violation(5, "node %u: %s is %sinstalled but the gate %s it (gate %s)", d->node,
-				  addr_s(&addrs[i]), d->installed[i] ? "" : "not ", want ? "wants" : "does not want",
-				  open ? "open" : "closed");
-			return;
-		}
-	}
-}
-
-struct owner_check {
-	struct dmn *d;
-	const dv_nodeid_t *m;
-	size_t n_m;
-};
-
-static bool is_member(const struct owner_check *oc, dv_nodeid_t n)
-{
-	for (size_t i = 0; i < oc->n_m; i++)
-		if (oc->m[i] == n)
-			return true;
-	return false;
-}
-
-static int owner_cb(void *ud, const struct dv_vipa_info *v)
-{
-	struct owner_check *oc = ud;
-
-	if (v->owner)
-		return 0;
-	for (size_t i = 0; i < v->n_standbys; i++)
-		if (is_member(oc, v->standbys[i].node) && !dv_engine_node_left(oc->d->e, v->standbys[i].node)) {
-			violation(4, "%s has no owner though node %u's standby (rank %u) is eligible (view of n%u)",
-				  addr_s(&v->addr), v->standbys[i].node, v->standbys[i].rank, oc->d->node);
-			return 1;
-		}
-	for (size_t i = 0; i < v->n_cands; i++)
-		/* A backup that is not MOVEABLE IMMEDIATE only takes over an
-		 * address that was active once, which the engine does not show:
-		 * left out. */
-		if (is_member(oc, v->cands[i].node) && !v->cands[i].deactivated &&
-		    !dv_engine_node_left(oc->d->e, v->cands[i].node) &&
-		    !(v->cands[i].rank < DV_RANK_DEFINE && v->cands[i].moveable == DV_MOVE_NONE)) {
-			violation(4, "%s has no owner though node %u's %s is eligible (view of n%u)", addr_s(&v->addr),
-				  v->cands[i].node, v->cands[i].rank == DV_RANK_DEFINE ? "define" : "backup",
-				  oc->d->node);
-			return 1;
-		}
-	return 0;
-}
-
-/* 7: d's slices (members: the stream's members, once stable). */
-static void check_slices(struct dmn *d, bool members)
-{
-	const struct dv_port_slice *s;
-	size_t n = dv_engine_port_slices(d->e, &s);
-
-	for (size_t i = 0; i < n; i++) {
-		const struct dv_port_slice *p = i ? &s[i - 1] : NULL;
-
-		if (s[i].lo < DV_SLICE_POOL_LO || s[i].hi < s[i].lo || (s[i].lo - DV_SLICE_POOL_LO) % DV_SLICE_BLOCK ||
-		    (s[i].hi + 1u - s[i].lo) % DV_SLICE_BLOCK)
-			violation(7, "node %u: n%u's slice %u-%u of %s is not whole blocks of the pool", d->node,
-				  s[i].node, s[i].lo, s[i].hi, addr_s(&s[i].addr));
-		else if (p && dv_addr_eq(&p->addr, &s[i].addr) && p->hi >= s[i].lo)
-			violation(7, "node %u: slices %u-%u (n%u) and %u-%u (n%u) of %s overlap", d->node, p->lo, p->hi,
-				  p->node, s[i].lo, s[i].hi, s[i].node, addr_s(&s[i].addr));
-		else if (members && !dv_engine_is_member(d->e, s[i].node))
-			violation(7, "node %u: n%u has a slice of %s but is not a member", d->node, s[i].node,
-				  addr_s(&s[i].addr));
-		for (size_t k = 0; k < i; k++)
-			if (dv_addr_eq(&s[k].addr, &s[i].addr) && s[k].node == s[i].node)
-				violation(7, "node %u: n%u has two slices of %s", d->node, s[i].node,
-					  addr_s(&s[i].addr));
-	}
-}
-
-static void check_refs_present(struct dmn *d)
-{
-	for (size_t i = 0; i < d->n_refs; i++) {
-		struct ref *r = &d->refs[i];
-
-		if (r->protected && client_alive(d, r->r.client) && !dv_gate_ref_present(d->e, &r->r))
-			violation(3,
-				  "node %u: client %" PRIu64 "'s %s %s (since step %" PRIu64
-				  ") is missing from its engine though its node stayed in the quorate component",
-				  d->node, r->r.client, r->r.standby ? "standby for" : "hold on", addr_s(&r->r.addr),
-				  r->step);
-	}
-}
-
-static void check_stable(void)
-{
-	for (int v = 0; v < MAXVIEWS; v++) {
-		uint8_t *ref = NULL, *snap = NULL;
-		size_t ref_len = 0, len = 0;
-		struct dmn *first = NULL;
-
-		if (!views[v].used)
-			continue;
-		for (size_t k = 0; k < views[v].n; k++) {
-			struct dmn *d = dmn_by_conn(views[v].conn[k]);
-			struct dv_sync_info info;
-
-			if (!d)
-				continue;
-			dv_sync_info(d->sync, &info);
-			if (info.mismatch)
-				violation(2, "node %u: stable but its digest check flags a mismatch", d->node);
-			if (dv_engine_snapshot(d->e, &snap, &len) < 0) {
-				violation(2, "node %u: no snapshot", d->node);
-				continue;
-			}
-			if (!first) {
-				first = d;
-				ref = snap;
-				ref_len = len;
-				snap = NULL;
-				continue;
-			}
-			if (len != ref_len || memcmp(ref, snap, len) != 0)
-				violation(2,
-					  "view %d stable but node %u's state (%zu bytes, digest %016" PRIx64
-					  ") differs from node %u's (%zu bytes, digest %016" PRIx64 ")",
-					  v, d->node, len, dv_sync_digest(snap, len), first->node, ref_len,
-					  dv_sync_digest(ref, ref_len));
-			free(snap);
-			snap = NULL;
-		}
-		free(ref);
-		if (first && !fail.failed && truth_quorate(first->node)) {
-			struct owner_check oc = {.d = first};
-
-			if (!dv_engine_quorate(first->e) || dv_engine_confirming(first->e)) {
-				violation(4, "view %d stable in a quorate component but its stream says %s", v,
-					  dv_engine_quorate(first->e) ? "confirming" : "not quorate");
-				continue;
-			}
-			oc.n_m = dv_engine_members(first->e, &oc.m);
-			(void)dv_engine_foreach(first->e, owner_cb, &oc);
-		}
-	}
-	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].d) {
-			check_refs_present(nodes[i].d);
-			check_slices(nodes[i].d, true);
-		}
-	/* 6: a member of a stable quorate component installs what it owns:
-	 * its gate is open (nothing left waiting for a reconfirmation that
-	 * nobody will send). */
-	for (unsigned i = 1; i <= N && !fail.failed; i++) {
-		struct dmn *d = nodes[i].d;
-
-		if (d && d->sync && nodes[i].cs_up && truth_quorate(i) && !gate_open(d))
-			violation(6, "node %u: stable in a quorate component but its gate is closed (%s)", i,
-				  dv_gate_describe(&d->gate));
-	}
-}
-
-static void check_all(void)
-{
-	/* 1: one owner per quorate component. */
-	for (unsigned i = 1; i <= N; i++) {
-		if (!nodes[i].cs_up || !comp_quorate(nodes[i].label) || !nodes[i].d)
-			continue;
-		for (unsigned j = i + 1; j <= N; j++) {
-			if (!nodes[j].cs_up || nodes[j].label != nodes[i].label || !nodes[j].d)
-				continue;
-			for (int a = 0; a < NADDR; a++)
-				if (nodes[i].d->installed[a] && nodes[j].d->installed[a])
-					violation(1, "%s installed on nodes %u and %u of one quorate component",
-						  addr_s(&addrs[a]), i, j);
-		}
-	}
-	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].d) {
-			check_model(nodes[i].d);
-			check_slices(nodes[i].d, false);
-		}
-	if (stable())
-		check_stable();
 }
 
 /* ---- the run ---- */
