@@ -1220,6 +1220,37 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
+static void routed_failed(void *ud, const char *msg)
+{
+	struct dv_daemon *d = ud;
+
+	log_err("cannot refresh the ROUTED ranges (their addresses stop answering %u s after the last refresh): %s",
+		d->conf->lease_s, msg);
+}
+
+/* The ROUTED ranges' routes and tables (kernel_routed.c); without any,
+ * what an earlier dvipad left of them is removed. */
+static int open_routed(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	int n = dv_conf_routed(d->conf, &p), r;
+
+	if (n < 0)
+		return n;
+	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, routed_failed, d, &d->kroute);
+	if (r < 0)
+		return r;
+	r = dv_kroute_start(d->kroute);
+	if (r < 0) {
+		log_err("cannot set up the ROUTED ranges: %s", dv_kroute_last_error(d->kroute));
+		if (n > 0)
+			return r;
+		log_warn("leftovers of ROUTED ranges, if any, are still there");
+	}
+	dv_kaddr_set_routed(d->kaddr, d->kroute);
+	return 0;
+}
+
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -1236,6 +1267,9 @@ static int open_kernel(struct dv_daemon *d)
 			r == -ENODEV ? "no such interface" : strerror(-r));
 		return r;
 	}
+	r = open_routed(d);
+	if (r < 0)
+		return r;
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
@@ -1338,6 +1372,8 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	if (d && d->kroute && dv_kroute_remove(d->kroute) < 0)
+		log_err("cannot remove the ROUTED ranges' routes and tables: %s", dv_kroute_last_error(d->kroute));
 	if (d)
 		dv_dist_stop(d->dist);
 	/* Its addresses are gone: the shim need not ask for them. */
@@ -1370,6 +1406,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
 	d->kaddr = dv_kaddr_free(d->kaddr);
+	d->kroute = dv_kroute_free(d->kroute);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
 	claimants_clear(d);
@@ -1380,6 +1417,22 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	sd_event_unref(d->ev);
 	free(d);
 	return NULL;
+}
+
+/* The ROUTED ranges are routes and tables set up at start: 1 (and why,
+ * into errf) if nc's differ from old's. */
+static unsigned routed_changed(const struct dv_conf *old, const struct dv_conf *nc, FILE *errf)
+{
+	_cleanup_free_ struct dv_prefix *a = NULL, *b = NULL;
+	int na = dv_conf_routed(old, &a), nb = dv_conf_routed(nc, &b);
+
+	bool same = na >= 0 && na == nb;
+
+	for (int i = 0; same && i < na; i++)
+		same = a[i].len == b[i].len && dv_addr_eq(&a[i].addr, &b[i].addr);
+	if (same)
+		return 0;
+	return fprintf(errf, "%s: the ROUTED ranges changed: restart dvipad to change them\n", nc->file) > 0;
 }
 
 /* Settings bound to open sockets and timers: changing them under active
@@ -1401,6 +1454,7 @@ static unsigned restart_only_changes(const struct dv_conf *old, const struct dv_
 	if (strcmp(nc->node, old->node) != 0)
 		nerr += fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
 				old->node, nc->node) > 0;
+	nerr += routed_changed(old, nc, errf);
 	return nerr;
 }
 

@@ -40,6 +40,7 @@ struct dv_daemon {
 	struct dv_engine *engine;
 	struct dv_cluster *cluster;
 	struct dv_kaddr *kaddr;
+	struct dv_kroute *kroute; /* ROUTED ranges */
 	struct dv_announce *announce;
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
