@@ -180,7 +180,7 @@ void dv_conf_print(const struct dv_conf *c, FILE *f);
 
 /* The most specific live (not DELETEd) range containing a, or NULL. */
 const struct dv_conf_range *dv_conf_find_range(const struct dv_conf *c, const struct dv_addr *a);
-/* The prefixes of the ROUTED ranges (not deleted), in configuration order,
+/* The prefixes of the ROUTED ranges (not deleted), in the ranges' order,
  * malloc'ed into *ret (NULL when none): their number, or -ENOMEM. */
 int dv_conf_routed(const struct dv_conf *c, struct dv_prefix **ret);
 /* This node's define or backup entry for a, or NULL. */

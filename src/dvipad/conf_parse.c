@@ -1090,6 +1090,11 @@ static int st_viparange(struct parser *p)
 	 * built: refused rather than accepted and not honoured. */
 	if (o.routed && pfx.addr.family != AF_INET)
 		return err_at(p, range_line, "ROUTED is for IPv4 ranges only (range %s)", dv_prefix_fmt(&pfx, buf));
+	/* Every address of a ROUTED range is local, active or not: the
+	 * shim's and libdvipa's source checks would take an inactive one. */
+	if (o.routed && o.sourcevipa)
+		return err_at(p, range_line, "ROUTED and SOURCEVIPA cannot go together (range %s)",
+			      dv_prefix_fmt(&pfx, buf));
 	k = range_slot(p, &pfx, &r);
 	if (k < 0)
 		return k;

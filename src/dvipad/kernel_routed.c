@@ -296,8 +296,8 @@ static int start(struct dv_kroute *r)
 	for (size_t i = 0; i < n; i++) {
 		_Alignas(8) char rb[MSG_SIZE];
 
-		k = dv_nl_request(&r->nl, route_msg(r, rb, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &r->p[i]),
-				  NULL, NULL);
+		k = dv_nl_request(&r->nl, route_msg(r, rb, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &r->p[i]), NULL,
+				  NULL);
 		if (k < 0) {
 			snprintf(r->errmsg, sizeof(r->errmsg), "cannot add the local route: %s",
 				 r->nl.ackmsg[0] ? r->nl.ackmsg : strerror(-k));
