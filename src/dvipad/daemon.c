@@ -673,6 +673,13 @@ static void apply_define_poll(struct dv_daemon *d)
 		log_err("cannot start the define poll");
 }
 
+/* Where an address goes, for the log: a ROUTED range's set or the
+ * interface. */
+static const char *where(const struct dv_daemon *d, const struct dv_addr *a)
+{
+	return dv_kroute_covers(d->kroute, a) ? "ROUTED range" : d->conf->interface;
+}
+
 static void eng_local(void *ud, const struct dv_addr *a, bool up)
 {
 	struct dv_daemon *d = ud;
@@ -692,7 +699,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
 				dv_kaddr_last_error(d->kaddr));
 		else
-			log_info("address '%s' removed from '%s'", s, d->conf->interface);
+			log_info("address '%s' removed from '%s'", s, where(d, a));
 		dv_metrics.deactivations += r >= 0;
 		return;
 	}
@@ -709,7 +716,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));
-	log_info("address '%s' added to '%s'", s, d->conf->interface);
+	log_info("address '%s' added to '%s'", s, where(d, a));
 }
 
 /* An address this node owns could not be installed: end this node's holds
