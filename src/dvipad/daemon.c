@@ -1235,6 +1235,30 @@ static void routed_failed(void *ud, const char *msg)
 		d->conf->lease_s, msg);
 }
 
+/* The kernel answers ARP for a local route's addresses only with
+ * arp_ignore 0 (the larger of 'all' and the interface's applies). */
+static void check_arp_ignore(const struct dv_daemon *d)
+{
+	const char *const ifs[] = {"all", d->conf->interface};
+	char path[96];
+	int v, worst = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", ifs[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &v) == 1 && v > worst)
+			worst = v;
+		fclose(f);
+	}
+	if (worst)
+		log_err("arp_ignore is %d on '%s': the addresses of the ROUTED ranges get no ARP answer (they need 0)",
+			worst, d->conf->interface);
+}
+
 /* The ROUTED ranges' routes and tables (kernel_routed.c); without any,
  * what an earlier dvipad left of them is removed. */
 static int open_routed(struct dv_daemon *d)
@@ -1255,6 +1279,8 @@ static int open_routed(struct dv_daemon *d)
 		log_warn("leftovers of ROUTED ranges, if any, are still there");
 	}
 	dv_kaddr_set_routed(d->kaddr, d->kroute);
+	if (n > 0)
+		check_arp_ignore(d);
 	return 0;
 }
 

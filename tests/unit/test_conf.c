@@ -159,7 +159,7 @@ static void test_routed(void **state)
 		  "t.conf:3: ROUTED range 10.9.0.0/16 overlaps range 10.9.1.0/24 (line 4)\n");
 	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.9.0.0/16 ROUTED\nVIPADEFINE 10.9.0.1\n"
 		  "VIPADISTRIBUTE 10.9.0.1 PORT 80 DESTIP ALL\nENDVIPADYNAMIC\n",
-		  "t.conf:5: VIPADISTRIBUTE address 10.9.0.1 is in ROUTED range 10.9.0.0/16\n");
+		  "t.conf:3: ROUTED range 10.9.0.0/16 and VIPADISTRIBUTE (line 5) cannot go together\n");
 	/* A deleted range is no longer in the way, nor routed. */
 	c = block_ok("VIPARANGE 10.9.0.0/16 ROUTED\nVIPARANGE DELETE 10.9.0.0/16\nVIPARANGE 10.9.1.0/24\n");
 	assert_int_equal(dv_conf_routed(c, &p), 0);
