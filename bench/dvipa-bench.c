@@ -122,8 +122,30 @@ static void must_ok(uint32_t result, const struct dv_reply *r, const char *what)
 	}
 }
 
+/*
+ * An IPv4 address the kernel routes locally answers a TCP connection from
+ * 127.0.0.1: a reset (or a connection) when it is active; an address of a
+ * ROUTED range that is not active is refused with an ICMP error instead
+ * (EHOSTUNREACH), at once.
+ */
+static int answers_v4(const struct dv_addr *a)
+{
+	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = a->v4, .sin_port = htons(9)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		die("socket");
+	if (bind(fd, (struct sockaddr *)&lo, sizeof(lo)) < 0)
+		die("bind 127.0.0.1");
+	r = connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 || errno == ECONNREFUSED;
+	close(fd);
+	return r;
+}
+
 /* Usable: the kernel routes to it as a local address (a bind() test
- * would lie once BINDWATCH has set ip_nonlocal_bind). */
+ * would lie once BINDWATCH has set ip_nonlocal_bind), and for IPv4 it
+ * answers (every address of a ROUTED range is routed locally). */
 static int usable(const struct dv_addr *a)
 {
 	struct sockaddr_storage ss = {0}, got = {0};
@@ -150,7 +172,7 @@ static int usable(const struct dv_addr *a)
 	r = connect(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&got, &glen) == 0 &&
 	    dv_addr_from_sockaddr((struct sockaddr *)&got, glen, &src, NULL) == 0 && dv_addr_eq(&src, a);
 	close(fd);
-	return r;
+	return r && (a->family != AF_INET || answers_v4(a));
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -160,7 +160,11 @@ bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
 size_t dv_kroute_count(const struct dv_kroute *r);
 /* One nft transaction each; an address outside every ROUTED range:
- * -EINVAL. Adding an active one or removing an inactive one: 0. */
+ * -EINVAL. Adding an active one or removing an inactive one: 0. A removal
+ * that failed is forgotten all the same: the next refresh rewrites the
+ * active sets before it makes the ranges alive again, and refreshes
+ * nothing while it cannot, so the kernel never answers for an address
+ * dvipad let go for longer than the lease. */
 int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a);
 int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a);
 /* Empty the active sets (the gate closed, shutdown). */

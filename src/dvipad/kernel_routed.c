@@ -45,6 +45,10 @@ struct dv_kroute {
 	void (*failed)(void *ud, const char *msg);
 	void *ud;
 	bool refresh_failed;
+	/* A removal failed: the kernel may answer for an address the engine
+	 * no longer wants. The refresh rewrites the active sets first, and
+	 * refreshes nothing while it cannot (the ranges go quiet). */
+	bool dirty;
 	char errmsg[320];
 };
 
@@ -190,12 +194,22 @@ static uint64_t refresh_usec(const struct dv_kroute *r)
 static int refresh(struct dv_kroute *r)
 {
 	_cleanup_free_ char *buf = NULL;
+	const struct dv_addr *a;
 	size_t size;
 	FILE *f;
+	int k;
 
 	TEXT_BEGIN(f, buf, size);
+	if (r->dirty) {
+		dv_routed_flush_write(f);
+		for (size_t i = 0; dv_addrset_next(&r->active, &i, &a);)
+			dv_routed_elem_write(f, a, true);
+	}
 	dv_routed_alive_write(f, r->p, r->n, r->lease_s);
-	return run_text(r, f, &buf);
+	k = run_text(r, f, &buf);
+	if (k == 0)
+		r->dirty = false;
+	return k;
 }
 
 static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
@@ -370,8 +384,12 @@ static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
 	TEXT_BEGIN(f, buf, size);
 	dv_routed_elem_write(f, a, add);
 	k = run_text(r, f, &buf);
-	if (add ? k < 0 : k == 0)
+	/* A failed removal is forgotten all the same, and made good by the
+	 * next refresh (dirty). */
+	if (k < 0 || !add)
 		(void)dv_addrset_del(&r->active, a);
+	if (k < 0 && !add)
+		r->dirty = true;
 	return k;
 }
 
@@ -397,8 +415,10 @@ void dv_kroute_del_all(struct dv_kroute *r)
 	if (!f)
 		return;
 	dv_routed_flush_write(f);
-	/* Forgotten whatever the kernel said: the next add writes again. */
-	(void)run_text(r, f, &buf);
+	/* Forgotten whatever the kernel said; a failure is made good by the
+	 * next refresh. */
+	if (run_text(r, f, &buf) < 0)
+		r->dirty = true;
 	dv_addrset_clear(&r->active);
 }
 

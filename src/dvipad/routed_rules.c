@@ -35,12 +35,23 @@ void dv_routed_rules_write(FILE *f, const struct dv_prefix *p, size_t n, unsigne
 		fprintf(f, "table %s %s {\n", families[t], DV_ROUTED_TABLE);
 		fputs("\tset alive {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n", f);
 		fputs("\tset active {\n\t\ttype ipv4_addr\n\t}\n", f);
+		/* A program of this node gets an error at once rather than
+		 * silence: the ICMP error is for an address of the range too
+		 * (the source of a local connection to it is itself). */
+		if (t == 0)
+			fputs("\tchain refuse {\n"
+			      "\t\tiifname \"lo\" icmp type destination-unreachable accept\n"
+			      "\t\tiifname \"lo\" reject with icmp admin-prohibited\n"
+			      "\t\tdrop\n\t}\n",
+			      f);
 		fputs("\tchain input {\n\t\ttype filter hook input priority -300; policy accept;\n", f);
 		for (size_t i = 0; i < n; i++) {
+			const char *verdict = t == 0 ? "jump refuse" : "drop";
+
 			dv_prefix_fmt(&p[i], pb);
 			mask_fmt(p[i].len, mb);
-			fprintf(f, "\t\t%s%s %s %s & %s != @alive drop\n", match, key, pb, key, mb);
-			fprintf(f, "\t\t%s%s %s %s != @active drop\n", match, key, pb, key);
+			fprintf(f, "\t\t%s%s %s %s & %s != @alive %s\n", match, key, pb, key, mb, verdict);
+			fprintf(f, "\t\t%s%s %s %s != @active %s\n", match, key, pb, key, verdict);
 		}
 		fputs("\t}\n}\n", f);
 	}
