@@ -16,8 +16,12 @@
  */
 #include "kernel.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -36,6 +40,10 @@ struct dv_kroute {
 	sd_event *ev;
 	struct dv_knft *nft; /* NULL: no ROUTED range */
 	struct dv_nl nl;
+	/* nf_tables, for the activations: one batch of two set-element
+	 * messages straight over netlink costs a fraction of a libnftables
+	 * run, which parses text and reads the ruleset's cache each time. */
+	struct dv_nl nfnl;
 	int lo;
 	struct dv_prefix *p;
 	size_t n;
@@ -286,6 +294,11 @@ static int start(struct dv_kroute *r)
 	k = dv_knft_new(&r->nft);
 	if (k < 0)
 		return k;
+	k = dv_nl_open(&r->nfnl, NETLINK_NETFILTER, NL_RX_SIZE, 0);
+	if (k < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot open an nf_tables socket: %s", strerror(-k));
+		return k;
+	}
 	if (n == 0) {
 		/* Tables an earlier dvipad left: gone, if nftables works at
 		 * all (it need not without ROUTED ranges). */
@@ -340,6 +353,7 @@ struct dv_kroute *dv_kroute_free(struct dv_kroute *r)
 	r->timer = sd_event_source_disable_unref(r->timer);
 	r->nft = dv_knft_free(r->nft);
 	dv_nl_close(&r->nl);
+	dv_nl_close(&r->nfnl);
 	dv_addrset_clear(&r->active);
 	free(r->p);
 	free(r);
@@ -366,11 +380,63 @@ size_t dv_kroute_count(const struct dv_kroute *r)
 	return r ? r->active.n : 0;
 }
 
+static struct nlmsghdr *nft_msg(struct dv_kroute *r, char *buf, uint16_t type, uint16_t flags, uint8_t family,
+				uint16_t res_id)
+{
+	struct nlmsghdr *nlh = dv_nl_msg(&r->nfnl, buf, type, flags);
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+
+	g->nfgen_family = family;
+	g->version = NFNETLINK_V0;
+	g->res_id = htons(res_id);
+	return nlh;
+}
+
+/* Add a to (or delete it from) both active sets: one nf_tables
+ * transaction (the equivalent of dv_routed_elem_write()). */
+static int change_elem(struct dv_kroute *r, const struct dv_addr *a, bool add)
+{
+	static const uint8_t families[] = {NFPROTO_IPV4, NFPROTO_ARP};
+	_Alignas(8) char buf[1024];
+	size_t len = 0;
+	uint32_t first;
+	int errs[2], k;
+
+	len += nft_msg(r, buf, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
+	first = r->nfnl.seq + 1;
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh = nft_msg(
+			r, buf + len, (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+			NLM_F_ACK | (add ? NLM_F_CREATE : 0), families[i], 0);
+		struct nlattr *list, *elem, *key;
+
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, DV_ROUTED_TABLE);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "active");
+		list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, 4, &a->v4);
+		mnl_attr_nest_end(nlh, key);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		len += nlh->nlmsg_len;
+	}
+	len += nft_msg(r, buf + len, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
+	k = dv_nl_send(&r->nfnl, buf, len);
+	if (k == 0)
+		k = dv_nl_wait(&r->nfnl, first, 2, NULL, NULL, errs);
+	/* Removing an element that is not there is no failure (the first
+	 * error aborts the whole batch, so both were absent). */
+	if (k == -ENOENT && !add)
+		k = 0;
+	if (k < 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "nftables: %s",
+			 r->nfnl.ackmsg[0] ? r->nfnl.ackmsg : strerror(-k));
+	return k;
+}
+
 static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t size;
-	FILE *f;
 	int k;
 
 	if (!dv_kroute_covers(r, a))
@@ -381,9 +447,7 @@ static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 		return -ENOMEM;
 	}
-	TEXT_BEGIN(f, buf, size);
-	dv_routed_elem_write(f, a, add);
-	k = run_text(r, f, &buf);
+	k = change_elem(r, a, add);
 	/* A failed removal is forgotten all the same, and made good by the
 	 * next refresh (dirty). */
 	if (k < 0 || !add)
