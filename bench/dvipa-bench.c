@@ -122,8 +122,44 @@ static void must_ok(uint32_t result, const struct dv_reply *r, const char *what)
 	}
 }
 
+/*
+ * An IPv4 address the kernel routes locally answers a TCP connection from
+ * 127.0.0.1: a reset (or a connection) when it is active; an address of a
+ * ROUTED range that is not active is refused with an ICMP error instead
+ * (EHOSTUNREACH), or, once the kernel's ICMP rate limit held the error
+ * back, not at all. A reset over 'lo' comes in microseconds, so 100 ms
+ * without an answer is none.
+ */
+static int answers_v4(const struct dv_addr *a)
+{
+	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = a->v4, .sin_port = htons(9)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r, err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (fd < 0)
+		die("socket");
+	if (bind(fd, (struct sockaddr *)&lo, sizeof(lo)) < 0)
+		die("bind 127.0.0.1");
+	/* Non-blocking: an ICMP error that arrives while connect() still
+	 * holds the socket is only a soft error to a blocking connect, which
+	 * then waits for the SYN's retransmission. */
+	r = connect(fd, (struct sockaddr *)&to, sizeof(to));
+	if (r < 0 && errno == EINPROGRESS) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+		if (poll(&p, 1, 100) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0)
+			r = err ? -1 : 0;
+		errno = err;
+	}
+	r = r == 0 || errno == ECONNREFUSED;
+	close(fd);
+	return r;
+}
+
 /* Usable: the kernel routes to it as a local address (a bind() test
- * would lie once BINDWATCH has set ip_nonlocal_bind). */
+ * would lie once BINDWATCH has set ip_nonlocal_bind), and for IPv4 it
+ * answers (every address of a ROUTED range is routed locally). */
 static int usable(const struct dv_addr *a)
 {
 	struct sockaddr_storage ss = {0}, got = {0};
@@ -150,7 +186,7 @@ static int usable(const struct dv_addr *a)
 	r = connect(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&got, &glen) == 0 &&
 	    dv_addr_from_sockaddr((struct sockaddr *)&got, glen, &src, NULL) == 0 && dv_addr_eq(&src, a);
 	close(fd);
-	return r;
+	return r && (a->family != AF_INET || answers_v4(a));
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -56,6 +56,10 @@ struct dv_conf_range {
 	/* SOURCEVIPA: programs that activated an address of the range send
 	 * from it by default (the preload shim's DVIPA_SOURCE=auto). */
 	bool sourcevipa;
+	/* ROUTED (IPv4): the range is one local route, and an nftables set of
+	 * the active addresses decides which of them answer (dvipad(8),
+	 * "Routed ranges"); no address per VIPA. */
+	bool routed;
 	size_t n_users, n_groups;
 	char **users; /* names as written, for printing */
 	uid_t *uids;  /* resolved at parse time */
@@ -176,6 +180,9 @@ void dv_conf_print(const struct dv_conf *c, FILE *f);
 
 /* The most specific live (not DELETEd) range containing a, or NULL. */
 const struct dv_conf_range *dv_conf_find_range(const struct dv_conf *c, const struct dv_addr *a);
+/* The prefixes of the ROUTED ranges (not deleted), in the ranges' order,
+ * malloc'ed into *ret (NULL when none): their number, or -ENOMEM. */
+int dv_conf_routed(const struct dv_conf *c, struct dv_prefix **ret);
 /* This node's define or backup entry for a, or NULL. */
 const struct dv_conf_define *dv_conf_find_define(const struct dv_conf *c, const struct dv_addr *a);
 /* Whether uid/gids may use range r: root always, else a listed user or a

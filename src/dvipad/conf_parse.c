@@ -977,24 +977,25 @@ static int parse_range_policy(struct parser *p, enum dv_range_policy *policy, bo
 
 /* What may follow a range. */
 struct range_options {
-	bool bindwatch, sourcevipa, saf, allow;
+	bool bindwatch, sourcevipa, saf, allow, routed;
 	bool any; /* MOVEABLE or UNIQUE included */
 };
 
-/* BINDWATCH, SOURCEVIPA, SAF and ALLOW after the range, in any order, each
- * at most once; SAF and ALLOW both add to a. */
+/* BINDWATCH, SOURCEVIPA, SAF, ALLOW and ROUTED after the range, in any
+ * order, each at most once; SAF and ALLOW both add to a. */
 static int parse_range_options(struct parser *p, struct range_options *o, struct allow *a)
 {
-	static const char *const names[] = {"BINDWATCH", "SOURCEVIPA", "SAF", "ALLOW"};
-	bool *seen[] = {&o->bindwatch, &o->sourcevipa, &o->saf, &o->allow};
+	static const char *const names[] = {"BINDWATCH", "SOURCEVIPA", "SAF", "ALLOW", "ROUTED"};
+	bool *seen[] = {&o->bindwatch, &o->sourcevipa, &o->saf, &o->allow, &o->routed};
+	const size_t n = sizeof(names) / sizeof(names[0]);
 
 	for (;;) {
 		size_t i = 0;
 		int k = 0;
 
-		while (i < 4 && !take_kw(p, names[i], 0))
+		while (i < n && !take_kw(p, names[i], 0))
 			i++;
-		if (i == 4)
+		if (i == n)
 			return 0;
 		if (*seen[i])
 			return perr(p, "duplicate %s", names[i]);
@@ -1014,8 +1015,9 @@ static int range_delete(struct parser *p, struct dv_conf_range *r, const struct 
 	char buf[DV_ADDR_STRLEN];
 
 	if (options)
-		return err_at(p, p->line,
-			      "VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW");
+		return err_at(
+			p, p->line,
+			"VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF, ALLOW or ROUTED");
 	if (!r || r->deleted)
 		return err_at(p, line, "VIPARANGE DELETE of range %s, which is not defined", dv_prefix_fmt(pfx, buf));
 	r->deleted = true;
@@ -1084,6 +1086,15 @@ static int st_viparange(struct parser *p)
 	if (r && !r->deleted)
 		return err_at(p, range_line, "duplicate range %s (first at line %u)", dv_prefix_fmt(&pfx, buf),
 			      r->line);
+	/* The IPv6 side (a local route, ND answered only for the set) is not
+	 * built: refused rather than accepted and not honoured. */
+	if (o.routed && pfx.addr.family != AF_INET)
+		return err_at(p, range_line, "ROUTED is for IPv4 ranges only (range %s)", dv_prefix_fmt(&pfx, buf));
+	/* Every address of a ROUTED range is local, active or not: the
+	 * shim's and libdvipa's source checks would take an inactive one. */
+	if (o.routed && o.sourcevipa)
+		return err_at(p, range_line, "ROUTED and SOURCEVIPA cannot go together (range %s)",
+			      dv_prefix_fmt(&pfx, buf));
 	k = range_slot(p, &pfx, &r);
 	if (k < 0)
 		return k;
@@ -1091,6 +1102,7 @@ static int st_viparange(struct parser *p)
 	r->policy = policy;
 	r->bindwatch = o.bindwatch;
 	r->sourcevipa = o.sourcevipa;
+	r->routed = o.routed;
 	r->line = p->line;
 	range_take_allow(r, &allow);
 	return 0;
@@ -1539,6 +1551,35 @@ static void check_distribute(struct parser *p)
 	}
 }
 
+/*
+ * A ROUTED range answers only for the addresses in its nftables set: a
+ * range nested in it or around it would have its addresses installed as
+ * addresses yet dropped by that filter.
+ */
+static void check_routed(struct parser *p)
+{
+	const struct dv_conf *c = p->c;
+	char b1[DV_ADDR_STRLEN], b2[DV_ADDR_STRLEN];
+
+	for (size_t i = 0; i < c->n_ranges; i++) {
+		const struct dv_conf_range *r = &c->ranges[i];
+
+		if (!r->routed || r->deleted)
+			continue;
+		for (size_t j = 0; j < c->n_ranges; j++)
+			if (j != i && !c->ranges[j].deleted && dv_prefix_overlaps(&r->prefix, &c->ranges[j].prefix))
+				err_at(p, r->line, "ROUTED range %s overlaps range %s (line %u)",
+				       dv_prefix_fmt(&r->prefix, b1), dv_prefix_fmt(&c->ranges[j].prefix, b2),
+				       c->ranges[j].line);
+		/* A target sets arp_ignore=1 on the interface, and with it the
+		 * kernel answers ARP only for addresses on the interface:
+		 * never for a ROUTED range's (measured on Linux 6.18). */
+		if (c->n_distribute)
+			err_at(p, r->line, "ROUTED range %s and VIPADISTRIBUTE (line %u) cannot go together",
+			       dv_prefix_fmt(&r->prefix, b1), c->distribute[0].line);
+	}
+}
+
 /* ---- statement table and line loop ----------------------------------------- */
 
 enum placement {
@@ -1877,6 +1918,7 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 		if (!p->node_line)
 			default_node(c->node);
 		check_distribute(p);
+		check_routed(p);
 	}
 	if (ret_nerrors)
 		*ret_nerrors = p->nerrors;

@@ -81,8 +81,8 @@ static void print_range(const struct dv_conf_range *r, FILE *f)
 {
 	char buf[DV_ADDR_STRLEN];
 
-	fprintf(f, "  VIPARANGE DEFINE %s %s%s%s", dv_policy_keyword(r->policy), dv_prefix_fmt(&r->prefix, buf),
-		r->bindwatch ? " BINDWATCH" : "", r->sourcevipa ? " SOURCEVIPA" : "");
+	fprintf(f, "  VIPARANGE DEFINE %s %s%s%s%s", dv_policy_keyword(r->policy), dv_prefix_fmt(&r->prefix, buf),
+		r->bindwatch ? " BINDWATCH" : "", r->sourcevipa ? " SOURCEVIPA" : "", r->routed ? " ROUTED" : "");
 	if (r->n_users || r->n_groups) {
 		fputs(" ALLOW", f);
 		print_list(f, "USER", r->users, r->n_users);

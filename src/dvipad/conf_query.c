@@ -3,6 +3,7 @@
  * conf_parse.c has built it. */
 #include "conf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -80,5 +81,26 @@ unsigned dv_conf_check_local(const struct dv_conf *c, const struct dv_addr *loca
 					dv_addr_fmt(&d->addr, b1), c->interface);
 		}
 	}
+	return n;
+}
+
+int dv_conf_routed(const struct dv_conf *c, struct dv_prefix **ret)
+{
+	struct dv_prefix *p = NULL;
+	int n = 0;
+
+	*ret = NULL;
+	for (size_t i = 0; i < c->n_ranges; i++)
+		n += c->ranges[i].routed && !c->ranges[i].deleted;
+	if (n == 0)
+		return 0;
+	p = calloc((size_t)n, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < c->n_ranges; i++)
+		if (c->ranges[i].routed && !c->ranges[i].deleted)
+			p[n++] = c->ranges[i].prefix;
+	*ret = p;
 	return n;
 }

@@ -141,7 +141,7 @@ static void dist_submit(void *ud, struct dv_event *ev)
 	dv_daemon_submit(ud, ev);
 }
 
-static struct dv_dist_env dist_env(struct dv_daemon *d)
+struct dv_dist_env daemon_dist_env(struct dv_daemon *d)
 {
 	return (struct dv_dist_env){
 		.conf = d->conf,
@@ -159,7 +159,7 @@ static struct dv_dist_env dist_env(struct dv_daemon *d)
 /* The distributed VIPAs as the engine's state has them now. */
 static void sync_dist(struct dv_daemon *d)
 {
-	struct dv_dist_env env = dist_env(d);
+	struct dv_dist_env env = daemon_dist_env(d);
 
 	if (d->dist && d->engine)
 		dv_dist_sync(d->dist, &env);
@@ -195,7 +195,7 @@ static void deliver(void *ud, const struct dv_event *ev)
 	/* A new distributor loads its table before it announces the address
 	 * (dispatch_effects), and targets change at once with the members. */
 	if (r == 0 && ev->type == DV_EV_DIST_PINS && d->dist) {
-		struct dv_dist_env env = dist_env(d);
+		struct dv_dist_env env = daemon_dist_env(d);
 
 		dv_dist_pins(d->dist, &env, ev);
 	}
@@ -461,8 +461,6 @@ static const struct dv_conf_range *bindwatch_range(struct dv_daemon *d, const st
 	return r && r->bindwatch ? r : NULL;
 }
 
-static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req);
-
 static void sock_changed(void *ud, const struct dv_addr *a, bool bound)
 {
 	struct dv_daemon *d = ud;
@@ -568,7 +566,7 @@ static void publish_ranges(struct dv_daemon *d)
  * keep following it. Without it the shim claims only addresses that are not
  * local yet, as before the table existed; so a failure is logged, not
  * fatal. */
-static void rangetab_open(struct dv_daemon *d, const char *sock)
+void daemon_rangetab_open(struct dv_daemon *d, const char *sock)
 {
 	char path[PATH_MAX];
 	_cleanup_close_ int fd = -1;
@@ -697,6 +695,13 @@ static void end_moved_connections(struct dv_daemon *d, const struct dv_addr *a, 
 			 v.owner, total);
 }
 
+/* Where an address goes, for the log: a ROUTED range's set or the
+ * interface. */
+static const char *where(const struct dv_daemon *d, const struct dv_addr *a)
+{
+	return dv_kroute_covers(d->kroute, a) ? "ROUTED range" : d->conf->interface;
+}
+
 static void eng_local(void *ud, const struct dv_addr *a, bool up)
 {
 	struct dv_daemon *d = ud;
@@ -717,7 +722,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
 				dv_kaddr_last_error(d->kaddr));
 		else
-			log_info("address '%s' removed from '%s'", s, d->conf->interface);
+			log_info("address '%s' removed from '%s'", s, where(d, a));
 		dv_metrics.deactivations += r >= 0;
 		return;
 	}
@@ -734,7 +739,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));
-	log_info("address '%s' added to '%s'", s, d->conf->interface);
+	log_info("address '%s' added to '%s'", s, where(d, a));
 }
 
 /* An address this node owns could not be installed: end this node's holds
@@ -1245,6 +1250,63 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
+static void routed_failed(void *ud, const char *msg)
+{
+	struct dv_daemon *d = ud;
+
+	log_err("cannot refresh the ROUTED ranges (their addresses stop answering %u s after the last refresh): %s",
+		d->conf->lease_s, msg);
+}
+
+/* The kernel answers ARP for a local route's addresses only with
+ * arp_ignore 0 (the larger of 'all' and the interface's applies). */
+static void check_arp_ignore(const struct dv_daemon *d)
+{
+	const char *const ifs[] = {"all", d->conf->interface};
+	char path[96];
+	int v, worst = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", ifs[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &v) == 1 && v > worst)
+			worst = v;
+		fclose(f);
+	}
+	if (worst)
+		log_err("arp_ignore is %d on '%s': the addresses of the ROUTED ranges get no ARP answer (they need 0)",
+			worst, d->conf->interface);
+}
+
+/* The ROUTED ranges' routes and tables (kernel_routed.c); without any,
+ * what an earlier dvipad left of them is removed. */
+static int open_routed(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	int n = dv_conf_routed(d->conf, &p), r;
+
+	if (n < 0)
+		return n;
+	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, routed_failed, d, &d->kroute);
+	if (r < 0)
+		return r;
+	r = dv_kroute_start(d->kroute);
+	if (r < 0) {
+		log_err("cannot set up the ROUTED ranges: %s", dv_kroute_last_error(d->kroute));
+		if (n > 0)
+			return r;
+		log_warn("leftovers of ROUTED ranges, if any, are still there");
+	}
+	dv_kaddr_set_routed(d->kaddr, d->kroute);
+	if (n > 0)
+		check_arp_ignore(d);
+	return 0;
+}
+
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -1261,6 +1323,9 @@ static int open_kernel(struct dv_daemon *d)
 			r == -ENODEV ? "no such interface" : strerror(-r));
 		return r;
 	}
+	r = open_routed(d);
+	if (r < 0)
+		return r;
 	errf = open_memstream(&errbuf, &errlen);
 	if (!errf)
 		return -ENOMEM;
@@ -1361,6 +1426,8 @@ void dv_daemon_shutdown(struct dv_daemon *d)
 {
 	if (d && d->kaddr)
 		dv_kaddr_del_all(d->kaddr);
+	if (d && d->kroute && dv_kroute_remove(d->kroute) < 0)
+		log_err("cannot remove the ROUTED ranges' routes and tables: %s", dv_kroute_last_error(d->kroute));
 	if (d)
 		dv_dist_stop(d->dist);
 	/* Its addresses are gone: the shim need not ask for them. */
@@ -1393,6 +1460,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->cluster = dv_cluster_free(d->cluster);
 	d->announce = dv_announce_free(d->announce);
 	d->kaddr = dv_kaddr_free(d->kaddr);
+	d->kroute = dv_kroute_free(d->kroute);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
 	claimants_clear(d);
@@ -1403,6 +1471,22 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	sd_event_unref(d->ev);
 	free(d);
 	return NULL;
+}
+
+/* The ROUTED ranges are routes and tables set up at start: 1 (and why,
+ * into errf) if nc's differ from old's. */
+static unsigned routed_changed(const struct dv_conf *old, const struct dv_conf *nc, FILE *errf)
+{
+	_cleanup_free_ struct dv_prefix *a = NULL, *b = NULL;
+	int na = dv_conf_routed(old, &a), nb = dv_conf_routed(nc, &b);
+
+	bool same = na >= 0 && na == nb;
+
+	for (int i = 0; same && i < na; i++)
+		same = a[i].len == b[i].len && dv_addr_eq(&a[i].addr, &b[i].addr);
+	if (same)
+		return 0;
+	return fprintf(errf, "%s: the ROUTED ranges changed: restart dvipad to change them\n", nc->file) > 0;
 }
 
 /* Settings bound to open sockets and timers: changing them under active
@@ -1424,6 +1508,7 @@ static unsigned restart_only_changes(const struct dv_conf *old, const struct dv_
 	if (strcmp(nc->node, old->node) != 0)
 		nerr += fprintf(errf, "%s: NODE changed from '%s' to '%s': restart dvipad to change it\n", nc->file,
 				old->node, nc->node) > 0;
+	nerr += routed_changed(old, nc, errf);
 	return nerr;
 }
 
@@ -1628,7 +1713,7 @@ static void probe_done(void *ud, const struct dv_addr *a, int result, const uint
 	free(w);
 }
 
-static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
+void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req)
 {
 	struct dv_probe_wait *w;
 	int r;
@@ -1682,7 +1767,7 @@ static void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, cons
 	submit_request(d, client, uid, req);
 }
 
-static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
+void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 {
 	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .client_gone.client = client};
 
@@ -1700,290 +1785,4 @@ static void daemon_client_gone(struct dv_daemon *d, uint64_t client)
 		}
 	}
 	dv_daemon_submit(d, &ev);
-}
-
-/* ---- the control socket's callbacks ---- */
-
-/* This node's operator hold of a, and the uid that made it. */
-static bool self_operator_hold(struct dv_daemon *d, const struct dv_addr *a, uid_t *ret_uid)
-{
-	struct dv_vipa_info v;
-
-	if (dv_engine_lookup(d->engine, a, &v) < 0)
-		return false;
-	for (size_t i = 0; i < v.n_holds; i++)
-		if (v.holds[i].kind == DV_KIND_OPERATOR && v.holds[i].node == dv_engine_self(d->engine)) {
-			*ret_uid = v.holds[i].uid;
-			return true;
-		}
-	return false;
-}
-
-static void ctl_resolve(void *ud, const struct dv_request *req, struct dv_control_target *ret)
-{
-	struct dv_daemon *d = ud;
-	bool release = req->type == DV_MSG_RELEASE;
-
-	*ret = (struct dv_control_target){
-		.node = d->conf->node,
-		.range = dv_conf_find_range(d->conf, &req->addr),
-		.defined = dv_conf_find_define(d->conf, &req->addr) != NULL,
-		.own = release && (req->kind == 0 || req->kind == DV_KIND_API),
-	};
-	ret->operator_hold = self_operator_hold(d, &req->addr, &ret->operator_uid);
-	ret->define_op = release && req->kind == DV_KIND_OPERATOR && ret->defined && !ret->operator_hold;
-}
-
-static void ctl_request(void *ud, uint64_t client, const struct ucred *cred, const struct dv_request *req)
-{
-	daemon_request(ud, client, cred->uid, req);
-}
-
-static void ctl_client_gone(void *ud, uint64_t client)
-{
-	daemon_client_gone(ud, client);
-}
-
-static bool status_installed(void *ud, const struct dv_addr *a)
-{
-	struct dv_daemon *d = ud;
-
-	return dv_kaddr_installed(d->kaddr, a);
-}
-
-static pid_t status_client_pid(void *ud, uint64_t client)
-{
-	struct dv_daemon *d = ud;
-
-	return dv_control_client_pid(d->control, client);
-}
-
-/* Owners looked up in /proc per status request at most (each reads every
- * process's fd table); beyond, a socket hold whose claimant is gone shows
- * no pid. */
-#define STATUS_OWNER_WALKS 16
-
-/* The program that holds the sockets of this node's socket hold on a: the
- * one that claimed it while it lives, else whoever has them now (and it
- * becomes the claimant). */
-static pid_t socket_holder(struct dv_daemon *d, const struct dv_addr *a, char *comm, size_t size)
-{
-	struct claimant *c = dv_claimant_get(d, a);
-	uint32_t inodes[MAX_INODES];
-	size_t n = 0;
-	pid_t pid;
-
-	/* kill(0) rather than /proc: status of thousands of holds asks this
-	 * for each; a zombie is still its program. */
-	if (c && c->pid > 0 && c->again != AGAIN_LOST && (kill(c->pid, 0) == 0 || errno == EPERM)) {
-		snprintf(comm, size, "%s", c->comm);
-		return c->pid;
-	}
-	if (!d->sockdiag || !d->owner_walks)
-		return 0;
-	d->owner_walks--;
-	if (dv_sockdiag_bound_inodes(d->sockdiag, a, inodes, MAX_INODES, &n) < 0 || !n)
-		return 0;
-	pid = dv_proc_socket_owner(inodes, n, 0);
-	if (pid <= 0)
-		return 0;
-	c = dv_claimant_set(d, a, pid);
-	if (c)
-		c->at_ms = 0; /* it has bound: no grace for it */
-	dv_proc_comm(pid, comm, size);
-	return pid;
-}
-
-static pid_t status_hold_pid(void *ud, const struct dv_hold *h, const struct dv_addr *a, char *comm, size_t size)
-{
-	struct dv_daemon *d = ud;
-
-	if (h->kind == DV_KIND_SOCKET)
-		return socket_holder(d, a, comm, size);
-	if (!h->client)
-		return 0;
-	snprintf(comm, size, "%s", dv_control_client_comm(d->control, h->client));
-	return dv_control_client_pid(d->control, h->client);
-}
-
-static pid_t status_lost_by(void *ud, const struct dv_addr *a, char *comm, size_t size)
-{
-	struct dv_daemon *d = ud;
-	const struct claimant *c = dv_claimant_get(d, a);
-
-	if (!c || c->again != AGAIN_LOST || !dv_proc_alive(c->pid))
-		return 0;
-	snprintf(comm, size, "%s", c->comm);
-	return c->pid;
-}
-
-static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
-				 char *reason, size_t size)
-{
-	struct dv_daemon *d = ud;
-	struct dv_sync_info sync;
-	const struct dv_status_input in = {
-		.sync = dv_cluster_sync_info(d->cluster, &sync) == 0 ? &sync : NULL,
-		.gate = dv_gate_describe(&d->gate),
-		.engine = d->engine,
-		.conf = d->conf,
-		.conf_path = d->conf_path,
-		.started_ms = d->started_ms,
-		.pid = getpid(),
-		.n_clients = n_clients,
-		.queued = dv_control_queued(d->control),
-		.installed = status_installed,
-		.client_pid = status_client_pid,
-		.hold_pid = status_hold_pid,
-		.lost_by = status_lost_by,
-		.ud = d,
-	};
-
-	d->owner_walks = STATUS_OWNER_WALKS;
-	return dv_status_records(&in, a, out, reason, size);
-}
-
-static void ctl_config(void *ud, struct dv_records *out)
-{
-	struct dv_daemon *d = ud;
-
-	dv_status_config(d->conf, out);
-}
-
-static enum dv_result ctl_targets(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
-{
-	struct dv_daemon *d = ud;
-	struct dv_dist_env env = dist_env(d);
-
-	return dv_dist_records(d->dist, &env, a, out, reason, size);
-}
-
-static enum dv_result ctl_conns(void *ud, const struct dv_addr *a, struct dv_records *out, char *reason, size_t size)
-{
-	struct dv_daemon *d = ud;
-	struct dv_dist_env env = dist_env(d);
-
-	return dv_dist_conns(d->dist, &env, a, out, reason, size);
-}
-
-static enum dv_result ctl_quiesce(void *ud, const struct dv_request *req, char *reason, size_t size)
-{
-	struct dv_daemon *d = ud;
-	struct dv_dist_env env = dist_env(d);
-
-	return dv_dist_quiesce_check(d->dist, &env, &req->addr, req->node, (uint16_t)req->port, reason, size);
-}
-
-static enum dv_result ctl_source_ports(void *ud, const struct dv_addr *a, uint16_t *ret_lo, uint16_t *ret_hi,
-				       char *reason, size_t size)
-{
-	struct dv_daemon *d = ud;
-	struct dv_dist_env env = dist_env(d);
-
-	return dv_dist_source_ports(d->dist, &env, a, ret_lo, ret_hi, reason, size);
-}
-
-static int ctl_reload(void *ud, char **ret_errors)
-{
-	return dv_daemon_reload(ud, ret_errors);
-}
-
-struct installed_count {
-	const struct dv_daemon *d;
-	size_t n;
-};
-
-static int count_installed(void *ud, const struct dv_vipa_info *v)
-{
-	struct installed_count *c = ud;
-
-	c->n += dv_kaddr_installed(c->d->kaddr, &v->addr);
-	return 0;
-}
-
-static int ctl_metrics(void *ud, size_t n_clients, char **ret, size_t *ret_len)
-{
-	struct dv_daemon *d = ud;
-	struct installed_count c = {.d = d};
-	struct dv_metrics_input in = {
-		.engine = d->engine, .node = d->conf->node, .clients = n_clients, .started_ms = d->started_ms};
-
-	(void)dv_engine_foreach(d->engine, count_installed, &c);
-	in.installed = c.n;
-	return dv_metrics_render(&in, ret, ret_len);
-}
-
-#ifdef DVIPA_METRICS_HTTP
-/* The HTTP endpoint's: the control connections now, as for status. */
-static int http_metrics(void *ud, char **ret, size_t *ret_len)
-{
-	struct dv_daemon *d = ud;
-
-	return ctl_metrics(d, d->control ? dv_control_clients(d->control) : 0, ret, ret_len);
-}
-#endif
-
-static const struct dv_control_ops control_ops = {
-	.resolve = ctl_resolve,
-	.request = ctl_request,
-	.client_gone = ctl_client_gone,
-	.status = ctl_status,
-	.config = ctl_config,
-	.targets = ctl_targets,
-	.conns = ctl_conns,
-	.quiesce = ctl_quiesce,
-	.source_ports = ctl_source_ports,
-	.reload = ctl_reload,
-	.metrics = ctl_metrics,
-};
-
-#ifdef DVIPA_METRICS_HTTP
-/* METRICS LISTEN: a configured endpoint that cannot listen stops dvipad. */
-static int open_metrics_http(struct dv_daemon *d)
-{
-	const struct dv_addr *a = &d->conf->metrics_addr;
-	char s[DV_ADDR_STRLEN];
-	int r;
-
-	if (!d->conf->metrics_port)
-		return 0;
-	dv_addr_fmt(a, s);
-	r = dv_metrics_http_open(d->ev, a, d->conf->metrics_port, http_metrics, d, &d->metrics_http);
-	if (r < 0)
-		log_err("%s: METRICS LISTEN %s port %u: cannot listen: %s", d->conf->file, s, d->conf->metrics_port,
-			strerror(-r));
-	else
-		log_info("metrics at http://%s%s%s:%u/metrics", a->family == AF_INET6 ? "[" : "", s,
-			 a->family == AF_INET6 ? "]" : "", d->conf->metrics_port);
-	return r;
-}
-#endif
-
-int dv_daemon_listen(struct dv_daemon *d, const char *path)
-{
-	int r = dv_control_open(d->ev, path, &control_ops, d, &d->control);
-
-	if (r < 0)
-		return r;
-	rangetab_open(d, path);
-	return 0;
-}
-
-int dv_daemon_serve_metrics(struct dv_daemon *d)
-{
-#ifdef DVIPA_METRICS_HTTP
-	return open_metrics_http(d);
-#else
-	return 0; /* the parser refused METRICS in such a build */
-#endif
-}
-
-const struct dv_conf *dv_daemon_conf(const struct dv_daemon *d)
-{
-	return d->conf;
-}
-
-const char *dv_daemon_conf_path(const struct dv_daemon *d)
-{
-	return d->conf_path;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The daemon's private state and what its files share: daemon.c (the
- * wiring) and daemon_reclaim.c (socket holds taken again). */
+ * wiring), daemon_control.c (the control socket's and the metrics'
+ * callbacks) and daemon_reclaim.c (socket holds taken again). */
 #pragma once
 
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 
 #include "addrset.h"
 #include "daemon.h"
+#include "dist.h"
 #include "engine.h"
 #include "gate.h"
 #include "hashtab.h"
@@ -40,6 +42,7 @@ struct dv_daemon {
 	struct dv_engine *engine;
 	struct dv_cluster *cluster;
 	struct dv_kaddr *kaddr;
+	struct dv_kroute *kroute; /* ROUTED ranges */
 	struct dv_announce *announce;
 	struct dv_sockdiag *sockdiag;
 	struct dv_control *control;
@@ -104,3 +107,13 @@ void dv_reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_r
 void dv_reclaim_socket_holds(struct dv_daemon *d);
 /* After an event that may have freed an address another node had. */
 void dv_reclaim_freed(struct dv_daemon *d);
+
+/* daemon.c, for daemon_control.c */
+/* A client's request: answered, or submitted to the cluster. */
+void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struct dv_request *req);
+/* A client went: its holds and standbys end. */
+void daemon_client_gone(struct dv_daemon *d, uint64_t client);
+/* What the distributed VIPAs' module needs of the daemon now. */
+struct dv_dist_env daemon_dist_env(struct dv_daemon *d);
+/* Publish the ranges' table for the preload shim next to the socket. */
+void daemon_rangetab_open(struct dv_daemon *d, const char *sock);

@@ -129,6 +129,50 @@ bool dv_kaddr_installed(const struct dv_kaddr *k, const struct dv_addr *a);
 int dv_kaddr_reconcile(struct dv_kaddr *k, bool (*keep)(void *ud, const struct dv_addr *a), void *ud,
 		       struct dv_addr **ret_local, size_t *ret_n_local);
 
+/*
+ * Addresses of ROUTED ranges go to r instead (kernel_routed.c): add, del,
+ * installed and del_all take them there; the cap of 65,536 addresses
+ * counts both. r NULL: none. r must outlive k's use of it.
+ */
+struct dv_kroute;
+void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
+
+/* ---------------- kernel_routed.c ---------------- */
+
+/*
+ * ROUTED ranges (IPv4): a local route per range in table local (protocol
+ * DV_IFA_PROTO, on 'lo') and the nftables tables of routed_rules.h. An
+ * address is active while it is in the tables' "active" sets; the ranges
+ * answer only while their "alive" element, refreshed every third of
+ * lease_s, has not expired.
+ */
+/* No I/O. p[0..n) are copied; n may be 0 (then start only removes what an
+ * earlier dvipad left). failed(ud, msg): a refresh failed (told once until
+ * one succeeds). */
+int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s,
+		  void (*failed)(void *ud, const char *msg), void *ud, struct dv_kroute **ret);
+/* Remove the routes of ranges no longer ROUTED, replace the tables (empty
+ * active sets: an earlier dvipad's elements are dropped), add the routes,
+ * start the refresh. 0 or -errno, the reason in dv_kroute_last_error(). */
+int dv_kroute_start(struct dv_kroute *r);
+struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing */
+bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
+bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
+size_t dv_kroute_count(const struct dv_kroute *r);
+/* One nft transaction each; an address outside every ROUTED range:
+ * -EINVAL. Adding an active one or removing an inactive one: 0. A removal
+ * that failed is forgotten all the same: the next refresh rewrites the
+ * active sets before it makes the ranges alive again, and refreshes
+ * nothing while it cannot, so the kernel never answers for an address
+ * dvipad let go for longer than the lease. */
+int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a);
+int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a);
+/* Empty the active sets (the gate closed, shutdown). */
+void dv_kroute_del_all(struct dv_kroute *r);
+/* Clean shutdown: routes and tables removed. */
+int dv_kroute_remove(struct dv_kroute *r);
+const char *dv_kroute_last_error(const struct dv_kroute *r);
+
 /* ---------------- kernel_announce.c ---------------- */
 
 struct dv_announce;

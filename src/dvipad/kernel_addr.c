@@ -89,6 +89,7 @@ struct dv_kaddr {
 
 	char *tx;
 	char errmsg[320];
+	struct dv_kroute *routed; /* addresses of ROUTED ranges go there */
 };
 
 struct ifa_info {
@@ -937,12 +938,27 @@ const char *dv_kaddr_last_error(const struct dv_kaddr *k)
 	return k->errmsg;
 }
 
+void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r)
+{
+	k->routed = r;
+}
+
+/* Run a routed change, its error as ours. */
+static int routed_result(struct dv_kaddr *k, int r)
+{
+	if (r < 0)
+		snprintf(k->errmsg, sizeof(k->errmsg), "%s", dv_kroute_last_error(k->routed));
+	return r;
+}
+
 bool dv_kaddr_installed(const struct dv_kaddr *k, const struct dv_addr *a)
 {
 	const struct slot *s;
 
 	if (!family_ok(a))
 		return false;
+	if (dv_kroute_covers(k->routed, a))
+		return dv_kroute_installed(k->routed, a);
 	s = slot_find(k, a);
 	return s && s->desired;
 }
@@ -955,8 +971,15 @@ int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a)
 
 	if (!family_ok(a))
 		return -EINVAL;
+	if (dv_kroute_covers(k->routed, a)) {
+		if (!dv_kroute_installed(k->routed, a) && k->n_desired + dv_kroute_count(k->routed) >= KADDR_MAX) {
+			snprintf(k->errmsg, sizeof(k->errmsg), "more than %d addresses", KADDR_MAX);
+			return -ENOSPC;
+		}
+		return routed_result(k, dv_kroute_add(k->routed, a));
+	}
 	s = slot_find(k, a);
-	if (!(s && s->desired) && k->n_desired >= KADDR_MAX) {
+	if (!(s && s->desired) && k->n_desired + dv_kroute_count(k->routed) >= KADDR_MAX) {
 		snprintf(k->errmsg, sizeof(k->errmsg), "more than %d addresses", KADDR_MAX);
 		return -ENOSPC;
 	}
@@ -986,6 +1009,8 @@ int dv_kaddr_del(struct dv_kaddr *k, const struct dv_addr *a)
 
 	if (!family_ok(a))
 		return -EINVAL;
+	if (dv_kroute_covers(k->routed, a))
+		return routed_result(k, dv_kroute_del(k->routed, a));
 	/* Forget first: the monitor must not take our removal for someone
 	 * else's and put the address back. */
 	s = slot_find(k, a);
@@ -1016,6 +1041,7 @@ void dv_kaddr_del_all(struct dv_kaddr *k)
 
 	if (!k)
 		return;
+	dv_kroute_del_all(k->routed);
 	while (i < k->slots.cap) {
 		size_t len = 0;
 		unsigned n = 0;

@@ -125,6 +125,47 @@ fmt_range(const struct dv_conf_range *r)
 
 /* ---- defaults and simple statements ----------------------------------------- */
 
+/* ROUTED: IPv4 only, alone in its address space, no distributed VIPA in
+ * it, not with SOURCEVIPA; printed back; listed by dv_conf_routed(). */
+static void test_routed(void **state)
+{
+	struct dv_prefix *p;
+	struct dv_conf *c;
+	char *out;
+
+	(void)state;
+	c = block_ok("VIPARANGE 10.9.0.0/16 ROUTED BINDWATCH\nVIPARANGE 10.8.0.0/24\nVIPARANGE 10.7.0.0/16 ROUTED\n");
+	assert_int_equal(dv_conf_routed(c, &p), 2);
+	assert_int_equal(p[0].len, 16);
+	assert_int_equal(p[0].addr.bytes[1], 7); /* the ranges' order: most specific, then by address */
+	assert_int_equal(p[1].addr.bytes[1], 9);
+	free(p);
+	out = print(c);
+	assert_non_null(strstr(out, "VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.9.0.0/16 BINDWATCH ROUTED\n"));
+	assert_non_null(strstr(out, "VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.8.0.0/24\n"));
+	free(out);
+	dv_conf_free(c);
+
+	c = block_ok("VIPARANGE 10.8.0.0/24\n");
+	assert_int_equal(dv_conf_routed(c, &p), 0);
+	assert_null(p);
+	dv_conf_free(c);
+
+	block_err("VIPARANGE fd00:1::/64 ROUTED", "ROUTED is for IPv4 ranges only (range fd00:1::/64)");
+	block_err("VIPARANGE 10.9.0.0/16 ROUTED ROUTED", "duplicate ROUTED");
+	block_err("VIPARANGE 10.9.0.0/16 SOURCEVIPA ROUTED",
+		  "ROUTED and SOURCEVIPA cannot go together (range 10.9.0.0/16)");
+	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.9.0.0/16 ROUTED\nVIPARANGE 10.9.1.0/24\nENDVIPADYNAMIC\n",
+		  "t.conf:3: ROUTED range 10.9.0.0/16 overlaps range 10.9.1.0/24 (line 4)\n");
+	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.9.0.0/16 ROUTED\nVIPADEFINE 10.9.0.1\n"
+		  "VIPADISTRIBUTE 10.9.0.1 PORT 80 DESTIP ALL\nENDVIPADYNAMIC\n",
+		  "t.conf:3: ROUTED range 10.9.0.0/16 and VIPADISTRIBUTE (line 5) cannot go together\n");
+	/* A deleted range is no longer in the way, nor routed. */
+	c = block_ok("VIPARANGE 10.9.0.0/16 ROUTED\nVIPARANGE DELETE 10.9.0.0/16\nVIPARANGE 10.9.1.0/24\n");
+	assert_int_equal(dv_conf_routed(c, &p), 0);
+	dv_conf_free(c);
+}
+
 static void test_empty(void **state)
 {
 	struct dv_conf *c = parse_ok("");
@@ -451,10 +492,11 @@ static void test_range_errors(void **state)
 	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE 255.255.255.0 10.1.1.0\nENDVIPADYNAMIC\n",
 		  "t.conf:4: duplicate range 10.1.1.0/24 (first at line 3)\n");
 	block_err("VIPARANGE DELETE 10.1.1.0/24", "VIPARANGE DELETE of range 10.1.1.0/24, which is not defined");
-	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE DELETE UNIQUE 10.1.1.0/24\n"
-		  "VIPARANGE DELETE 10.1.1.0/24 ALLOW USER root\nENDVIPADYNAMIC\n",
-		  "t.conf:4: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW\n"
-		  "t.conf:5: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF or ALLOW\n");
+	parse_err(
+		"INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE DELETE UNIQUE 10.1.1.0/24\n"
+		"VIPARANGE DELETE 10.1.1.0/24 ALLOW USER root\nENDVIPADYNAMIC\n",
+		"t.conf:4: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF, ALLOW or ROUTED\n"
+		"t.conf:5: VIPARANGE DELETE takes no MOVEABLE, UNIQUE, BINDWATCH, SOURCEVIPA, SAF, ALLOW or ROUTED\n");
 	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE 10.1.1.0/24\nVIPARANGE DELETE 10.1.1.0/24\n"
 		  "VIPARANGE DELETE 10.1.1.0/24\nENDVIPADYNAMIC\n",
 		  "t.conf:5: VIPARANGE DELETE of range 10.1.1.0/24, which is not defined\n");
@@ -1107,6 +1149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_routed),
 		cmocka_unit_test(test_top_statements),
 		cmocka_unit_test(test_top_errors),
 		cmocka_unit_test(test_lines),

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ROUTED ranges (dvipa.conf(5), dvipad(8)): one local route per range in
+ * table local, and the nftables tables of routed_rules.h that answer only
+ * for the active addresses. An activation is one set element in one nft
+ * transaction, not an address: the kernel's per-address work (the local
+ * route of every /32 that fib_sync_up walks, the interface's address list,
+ * the lifetime checker) does not grow with the count.
+ *
+ * The routes carry protocol DV_IFA_PROTO, so a restarted dvipad finds and
+ * removes those of ranges no longer ROUTED. The crash guarantee comes from
+ * the "alive" sets: their one element per range has a timeout of the
+ * lease, refreshed every third of it from an sd-event timer; if dvipad
+ * dies, every address of its routed ranges stops answering (packets and
+ * ARP dropped) within the lease, route and tables left behind inert.
+ */
+#include "kernel.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addrset.h"
+#include "cleanup.h"
+#include "kernel_nft.h"
+#include "routed_rules.h"
+
+#define NL_RX_SIZE (32u << 10)
+#define MSG_SIZE 256 /* one route request */
+
+struct dv_kroute {
+	sd_event *ev;
+	struct dv_knft *nft; /* NULL: no ROUTED range */
+	struct dv_nl nl;
+	/* nf_tables, for the activations: one batch of two set-element
+	 * messages straight over netlink costs a fraction of a libnftables
+	 * run, which parses text and reads the ruleset's cache each time. */
+	struct dv_nl nfnl;
+	int lo;
+	struct dv_prefix *p;
+	size_t n;
+	unsigned lease_s;
+	struct dv_addrset active;
+	sd_event_source *timer;
+	void (*failed)(void *ud, const char *msg);
+	void *ud;
+	bool refresh_failed;
+	/* A removal failed: the kernel may answer for an address the engine
+	 * no longer wants. The refresh rewrites the active sets first, and
+	 * refreshes nothing while it cannot (the ranges go quiet). */
+	bool dirty;
+	char errmsg[320];
+};
+
+/* Run the text f holds (a memstream over *buf) as one nft transaction;
+ * nft's message in r->errmsg on failure. */
+static int run_text(struct dv_kroute *r, FILE *f, char **buf)
+{
+	_cleanup_free_ char *err = NULL;
+	int k;
+
+	if (fclose(f) != 0) {
+		free(*buf);
+		*buf = NULL;
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	k = dv_knft_run(r->nft, *buf, &err);
+	free(*buf);
+	*buf = NULL;
+	if (k < 0) {
+		size_t len;
+
+		snprintf(r->errmsg, sizeof(r->errmsg), "nftables: %s", err ? err : "failed");
+		len = strlen(r->errmsg);
+		while (len && r->errmsg[len - 1] == '\n')
+			r->errmsg[--len] = '\0';
+	}
+	return k;
+}
+
+#define TEXT_BEGIN(f, buf, size)                                                                                       \
+	do {                                                                                                           \
+		(f) = open_memstream(&(buf), &(size));                                                                 \
+		if (!(f))                                                                                              \
+			return -ENOMEM;                                                                                \
+	} while (0)
+
+/* ---- routes ---- */
+
+static struct nlmsghdr *route_msg(struct dv_kroute *r, char *buf, uint16_t type, uint16_t flags,
+				  const struct dv_prefix *p)
+{
+	struct nlmsghdr *nlh = dv_nl_msg(&r->nl, buf, type, NLM_F_ACK | flags);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = p->len;
+	rtm->rtm_table = RT_TABLE_LOCAL;
+	rtm->rtm_protocol = DV_IFA_PROTO;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put(nlh, RTA_DST, 4, &p->addr.v4);
+	mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_LOCAL);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)r->lo);
+	return nlh;
+}
+
+struct route_list {
+	struct dv_prefix p[64];
+	size_t n;
+	bool more;
+};
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_list *l = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *attr;
+	uint32_t table;
+	struct dv_prefix p = {.addr.family = AF_INET};
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
+		return MNL_CB_OK;
+	if (rtm->rtm_family != AF_INET || rtm->rtm_protocol != DV_IFA_PROTO || rtm->rtm_type != RTN_LOCAL)
+		return MNL_CB_OK;
+	table = rtm->rtm_table;
+	p.len = rtm->rtm_dst_len;
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
+	{
+		if (mnl_attr_get_type(attr) == RTA_TABLE && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			table = mnl_attr_get_u32(attr);
+		else if (mnl_attr_get_type(attr) == RTA_DST && mnl_attr_get_payload_len(attr) == 4)
+			memcpy(&p.addr.v4, mnl_attr_get_payload(attr), 4);
+	}
+	if (table != RT_TABLE_LOCAL || p.len > 32)
+		return MNL_CB_OK;
+	if (l->n == sizeof(l->p) / sizeof(l->p[0])) {
+		l->more = true;
+		return MNL_CB_OK;
+	}
+	l->p[l->n++] = p;
+	return MNL_CB_OK;
+}
+
+static bool configured(const struct dv_kroute *r, const struct dv_prefix *p)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->p[i].len == p->len && dv_addr_eq(&r->p[i].addr, &p->addr))
+			return true;
+	return false;
+}
+
+/* Remove the routes of ours (by protocol) in table local that are not of
+ * a configured range (all of them: everything = true). The number
+ * removed, or -errno. */
+static int prune_routes(struct dv_kroute *r, bool everything)
+{
+	_Alignas(8) char buf[MSG_SIZE];
+	int removed = 0;
+
+	for (;;) {
+		struct route_list l = {0};
+		struct nlmsghdr *nlh = dv_nl_msg(&r->nl, buf, RTM_GETROUTE, NLM_F_DUMP);
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		size_t gone = 0;
+		int k;
+
+		rtm->rtm_family = AF_INET;
+		k = dv_nl_request(&r->nl, nlh, route_cb, &l);
+		if (k < 0)
+			return k;
+		for (size_t i = 0; i < l.n; i++) {
+			if (!everything && configured(r, &l.p[i]))
+				continue;
+			k = dv_nl_request(&r->nl, route_msg(r, buf, RTM_DELROUTE, 0, &l.p[i]), NULL, NULL);
+			if (k < 0 && k != -ESRCH)
+				return k;
+			removed++;
+			gone++;
+		}
+		if (!l.more || gone == 0)
+			return removed;
+	}
+}
+
+/* ---- the refresh of the alive sets ---- */
+
+static uint64_t refresh_usec(const struct dv_kroute *r)
+{
+	return (uint64_t)r->lease_s * 1000000 / 3;
+}
+
+static int refresh(struct dv_kroute *r)
+{
+	_cleanup_free_ char *buf = NULL;
+	const struct dv_addr *a;
+	size_t size;
+	FILE *f;
+	int k;
+
+	TEXT_BEGIN(f, buf, size);
+	if (r->dirty) {
+		dv_routed_flush_write(f);
+		for (size_t i = 0; dv_addrset_next(&r->active, &i, &a);)
+			dv_routed_elem_write(f, a, true);
+	}
+	dv_routed_alive_write(f, r->p, r->n, r->lease_s);
+	k = run_text(r, f, &buf);
+	if (k == 0)
+		r->dirty = false;
+	return k;
+}
+
+static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct dv_kroute *r = userdata;
+	int k = refresh(r);
+
+	/* Told once per run of failures; the next tick tries again, and the
+	 * ranges stop answering at the end of the lease if none succeeds. */
+	if (k < 0 && !r->refresh_failed && r->failed)
+		r->failed(r->ud, r->errmsg);
+	r->refresh_failed = k < 0;
+	if (sd_event_source_set_time(src, usec + refresh_usec(r)) < 0 ||
+	    sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) < 0) {
+		if (r->failed)
+			r->failed(r->ud, "cannot plan the next refresh");
+	}
+	return 0;
+}
+
+/* ---- public ---- */
+
+int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s,
+		  void (*failed)(void *ud, const char *msg), void *ud, struct dv_kroute **ret)
+{
+	struct dv_kroute *r;
+
+	if (lease_s == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].addr.family != AF_INET)
+			return -EAFNOSUPPORT;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->ev = ev;
+	r->lease_s = lease_s;
+	r->failed = failed;
+	r->ud = ud;
+	if (n) {
+		r->p = calloc(n, sizeof(*r->p));
+		if (!r->p) {
+			dv_kroute_free(r);
+			return -ENOMEM;
+		}
+		memcpy(r->p, p, n * sizeof(*p));
+		r->n = n;
+	}
+	*ret = r;
+	return 0;
+}
+
+static int start(struct dv_kroute *r)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size, n = r->n;
+	FILE *f;
+	int k;
+
+	r->lo = (int)if_nametoindex("lo");
+	if (r->lo <= 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "no interface 'lo'");
+		return -ENODEV;
+	}
+	k = dv_nl_open(&r->nl, NETLINK_ROUTE, NL_RX_SIZE, 0);
+	if (k < 0)
+		return k;
+	k = prune_routes(r, false);
+	if (k < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot remove the local routes of earlier ROUTED ranges: %s",
+			 strerror(-k));
+		return k;
+	}
+	k = dv_knft_new(&r->nft);
+	if (k < 0)
+		return k;
+	k = dv_nl_open(&r->nfnl, NETLINK_NETFILTER, NL_RX_SIZE, 0);
+	if (k < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot open an nf_tables socket: %s", strerror(-k));
+		return k;
+	}
+	if (n == 0) {
+		/* Tables an earlier dvipad left: gone, if nftables works at
+		 * all (it need not without ROUTED ranges). */
+		f = open_memstream(&buf, &size);
+		if (f) {
+			fputs("add table ip " DV_ROUTED_TABLE "\nadd table arp " DV_ROUTED_TABLE "\n", f);
+			dv_routed_remove_write(f);
+			(void)run_text(r, f, &buf);
+		}
+		r->nft = dv_knft_free(r->nft);
+		r->errmsg[0] = '\0';
+		return 0;
+	}
+	/* The filter first: the route never answers for an address the
+	 * tables do not allow. The leftovers' active elements go with the
+	 * old tables; the engine's addresses come back through add. */
+	TEXT_BEGIN(f, buf, size);
+	dv_routed_rules_write(f, r->p, r->n, r->lease_s);
+	k = run_text(r, f, &buf);
+	if (k < 0)
+		return k;
+	for (size_t i = 0; i < n; i++) {
+		_Alignas(8) char rb[MSG_SIZE];
+
+		k = dv_nl_request(&r->nl, route_msg(r, rb, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &r->p[i]), NULL,
+				  NULL);
+		if (k < 0) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "cannot add the local route: %s",
+				 r->nl.ackmsg[0] ? r->nl.ackmsg : strerror(-k));
+			return k;
+		}
+	}
+	k = sd_event_add_time_relative(r->ev, &r->timer, CLOCK_MONOTONIC, refresh_usec(r), 100 * 1000, on_refresh, r);
+	if (k < 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot start the refresh timer: %s", strerror(-k));
+	return k;
+}
+
+int dv_kroute_start(struct dv_kroute *r)
+{
+	int k = start(r);
+
+	if (k < 0 && !r->errmsg[0])
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", strerror(-k));
+	return k;
+}
+
+struct dv_kroute *dv_kroute_free(struct dv_kroute *r)
+{
+	if (!r)
+		return NULL;
+	r->timer = sd_event_source_disable_unref(r->timer);
+	r->nft = dv_knft_free(r->nft);
+	dv_nl_close(&r->nl);
+	dv_nl_close(&r->nfnl);
+	dv_addrset_clear(&r->active);
+	free(r->p);
+	free(r);
+	return NULL;
+}
+
+bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a)
+{
+	if (!r || !a || a->family != AF_INET)
+		return false;
+	for (size_t i = 0; i < r->n; i++)
+		if (dv_prefix_contains(&r->p[i], a))
+			return true;
+	return false;
+}
+
+bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a)
+{
+	return r && dv_addrset_has(&r->active, a);
+}
+
+size_t dv_kroute_count(const struct dv_kroute *r)
+{
+	return r ? r->active.n : 0;
+}
+
+static struct nlmsghdr *nft_msg(struct dv_kroute *r, char *buf, uint16_t type, uint16_t flags, uint8_t family,
+				uint16_t res_id)
+{
+	struct nlmsghdr *nlh = dv_nl_msg(&r->nfnl, buf, type, flags);
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+
+	g->nfgen_family = family;
+	g->version = NFNETLINK_V0;
+	g->res_id = htons(res_id);
+	return nlh;
+}
+
+/* Add a to (or delete it from) both active sets: one nf_tables
+ * transaction (the equivalent of dv_routed_elem_write()). */
+static int change_elem(struct dv_kroute *r, const struct dv_addr *a, bool add)
+{
+	static const uint8_t families[] = {NFPROTO_IPV4, NFPROTO_ARP};
+	_Alignas(8) char buf[1024];
+	size_t len = 0;
+	uint32_t first;
+	int errs[2], k;
+
+	len += nft_msg(r, buf, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
+	first = r->nfnl.seq + 1;
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh = nft_msg(
+			r, buf + len, (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+			NLM_F_ACK | (add ? NLM_F_CREATE : 0), families[i], 0);
+		struct nlattr *list, *elem, *key;
+
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, DV_ROUTED_TABLE);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "active");
+		list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, 4, &a->v4);
+		mnl_attr_nest_end(nlh, key);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		len += nlh->nlmsg_len;
+	}
+	len += nft_msg(r, buf + len, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
+	k = dv_nl_send(&r->nfnl, buf, len);
+	if (k == 0)
+		k = dv_nl_wait(&r->nfnl, first, 2, NULL, NULL, errs);
+	/* Removing an element that is not there is no failure (the first
+	 * error aborts the whole batch, so both were absent). */
+	if (k == -ENOENT && !add)
+		k = 0;
+	if (k < 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "nftables: %s",
+			 r->nfnl.ackmsg[0] ? r->nfnl.ackmsg : strerror(-k));
+	return k;
+}
+
+static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
+{
+	int k;
+
+	if (!dv_kroute_covers(r, a))
+		return -EINVAL;
+	if (dv_addrset_has(&r->active, a) == add)
+		return 0;
+	if (add && dv_addrset_add(&r->active, a) < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	k = change_elem(r, a, add);
+	/* A failed removal is forgotten all the same, and made good by the
+	 * next refresh (dirty). */
+	if (k < 0 || !add)
+		(void)dv_addrset_del(&r->active, a);
+	if (k < 0 && !add)
+		r->dirty = true;
+	return k;
+}
+
+int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a)
+{
+	return change(r, a, true);
+}
+
+int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a)
+{
+	return change(r, a, false);
+}
+
+void dv_kroute_del_all(struct dv_kroute *r)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size;
+	FILE *f;
+
+	if (!r || !r->nft)
+		return;
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return;
+	dv_routed_flush_write(f);
+	/* Forgotten whatever the kernel said; a failure is made good by the
+	 * next refresh. */
+	if (run_text(r, f, &buf) < 0)
+		r->dirty = true;
+	dv_addrset_clear(&r->active);
+}
+
+int dv_kroute_remove(struct dv_kroute *r)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size;
+	FILE *f;
+	int k;
+
+	if (!r || !r->nft)
+		return 0;
+	r->timer = sd_event_source_disable_unref(r->timer);
+	k = prune_routes(r, true);
+	if (k < 0)
+		return k;
+	TEXT_BEGIN(f, buf, size);
+	dv_routed_remove_write(f);
+	k = run_text(r, f, &buf);
+	dv_addrset_clear(&r->active);
+	return k;
+}
+
+const char *dv_kroute_last_error(const struct dv_kroute *r)
+{
+	return r->errmsg;
+}
