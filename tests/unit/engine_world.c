@@ -52,7 +52,7 @@ struct rec *rec_add(struct peer *p, enum rec_type t)
 }
 
 void cb_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
-		     const char *reason)
+	      const char *reason)
 {
 	struct rec *r = rec_add(ud, REC_REPLY);
 
@@ -153,8 +153,7 @@ int peer_apply(struct peer *p, const struct dv_event *ev)
 
 /* ---- addresses and configuration ---- */
 
-struct dv_addr A(const char *s)
-{
+struct dv_addr A(const char *s) {
 	struct dv_addr a;
 
 	assert_int_equal(dv_addr_parse(s, &a), 0);
@@ -197,7 +196,6 @@ struct peer *peer(struct world *w, dv_nodeid_t node)
 	assert_true(node >= 1 && node <= w->n);
 	return &w->p[node - 1];
 }
-
 
 int snap_cb(void *ud, const struct dv_vipa_info *v)
 {
@@ -326,7 +324,6 @@ void world_check(struct world *w)
 }
 
 int apply_ex(struct world *w, struct dv_event *ev, bool keep);
-
 
 size_t *tally_of(struct uid_tally *t, uid_t uid)
 {
@@ -460,8 +457,7 @@ int request(struct world *w, struct dv_event *ev, uint64_t client)
 	return r->code;
 }
 
-int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind,
-		    bool source_use)
+int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind, bool source_use)
 {
 	struct dv_event ev = {.type = DV_EV_CLAIM, .node = node};
 
@@ -496,8 +492,7 @@ int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr
 	return request(w, &ev, client);
 }
 
-int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank,
-		     enum dv_kind kind)
+int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank, enum dv_kind kind)
 {
 	struct dv_event ev = {.type = DV_EV_STANDBY, .node = node};
 
@@ -643,7 +638,6 @@ void conf(struct world *w, dv_nodeid_t node, const char *name, const char *scrip
 	assert_int_equal(conf_rc(w, node, name, script), 0);
 }
 
-
 void std_conf(struct world *w, dv_nodeid_t node)
 {
 	char name[8];
@@ -694,8 +688,7 @@ bool installed(struct world *w, dv_nodeid_t node, const char *addr)
 }
 
 /* A notification of the last event to (node, client) about addr. */
-const struct rec *notified(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr,
-				  enum dv_notify what)
+const struct rec *notified(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_notify what)
 {
 	struct peer *p = peer(w, node);
 	struct dv_addr a = A(addr);
@@ -760,7 +753,6 @@ int teardown(void **state)
 	world_free(*state);
 	return 0;
 }
-
 
 uint32_t rnd(uint64_t *s)
 {

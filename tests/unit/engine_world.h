@@ -83,14 +83,13 @@ struct uid_tally {
 struct dv_addr A(const char *s);
 struct rec *rec_add(struct peer *p, enum rec_type t);
 void cb_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
-		     const char *reason);
+	      const char *reason);
 void cb_notify(void *ud, uint64_t client, const struct dv_addr *a, enum dv_notify what, const char *reason);
 ssize_t installed_find(const struct peer *p, const struct dv_addr *a);
 void cb_local(void *ud, const struct dv_addr *a, bool up);
 void record(struct peer *p, const struct dv_effects *fx);
 int peer_apply(struct peer *p, const struct dv_event *ev);
-struct world *
-world_new(size_t n);
+struct world *world_new(size_t n);
 void world_free(struct world *w);
 struct peer *peer(struct world *w, dv_nodeid_t node);
 int snap_cb(void *ud, const struct dv_vipa_info *v);
@@ -106,13 +105,11 @@ int apply_ex(struct world *w, struct dv_event *ev, bool keep);
 int apply(struct world *w, struct dv_event *ev);
 const struct rec *the_reply(struct world *w, dv_nodeid_t node);
 int request(struct world *w, struct dv_event *ev, uint64_t client);
-int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind,
-		    bool source_use);
+int claim_as(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind, bool source_use);
 int claim(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind);
 int claim_source(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr);
 int release(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_kind kind);
-int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank,
-		     enum dv_kind kind);
+int standby_k(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank, enum dv_kind kind);
 int standby(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, unsigned rank);
 void gone(struct world *w, dv_nodeid_t node, uint64_t client);
 void addr_state(struct world *w, dv_nodeid_t node, const char *addr, unsigned flags);
@@ -126,8 +123,7 @@ dv_nodeid_t owner(struct world *w, const char *addr);
 enum dv_vipa_state vstate(struct world *w, const char *addr);
 const char *reason(struct world *w, const char *addr);
 bool installed(struct world *w, dv_nodeid_t node, const char *addr);
-const struct rec *notified(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr,
-				  enum dv_notify what);
+const struct rec *notified(struct world *w, dv_nodeid_t node, uint64_t client, const char *addr, enum dv_notify what);
 size_t count(struct world *w, dv_nodeid_t node, enum rec_type t);
 size_t all_notifies(struct world *w);
 const char *last_reply_reason(struct world *w, dv_nodeid_t node);

@@ -237,7 +237,6 @@ static void test_malformed(void **state)
 
 /* ---- agreement under a long pseudo-random stream ---- */
 
-
 static int no_client_state(void *ud, const struct dv_vipa_info *v)
 {
 	(void)ud;
