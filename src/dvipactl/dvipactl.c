@@ -232,12 +232,14 @@ static void tree_add(struct tree *t, uint32_t rectype, json_object *rec)
 	case DV_REC_VIPA:
 		json_object_object_add(rec, "holds", json_object_new_array());
 		json_object_object_add(rec, "standbys", json_object_new_array());
+		json_object_object_add(rec, "moving", json_object_new_array());
 		json_object_array_add(tree_array(t, "vipas"), rec);
 		t->last_vipa = rec;
 		break;
 	case DV_REC_HOLD:
-	case DV_REC_STANDBY: {
-		const char *key = rectype == DV_REC_HOLD ? "holds" : "standbys";
+	case DV_REC_STANDBY:
+	case DV_REC_MOVING: {
+		const char *key = rectype == DV_REC_HOLD ? "holds" : rectype == DV_REC_STANDBY ? "standbys" : "moving";
 
 		v = find_vipa(t, rec);
 		if (v && json_object_object_get_ex(v, key, &v) && json_object_is_type(v, json_type_array))
@@ -614,7 +616,8 @@ static void render_daemon(json_object *d, json_object *members)
 	printf("\n");
 }
 
-/* The lines under a VIPA's row: its holders, standbys and why it is as it is. */
+/* The lines under a VIPA's row: its holders, standbys, the nodes it is
+ * MOVING on, and why it is as it is. */
 static void render_vipa_details(json_object *v)
 {
 	const char *reason = jstr(v, "reason", "");
@@ -626,6 +629,14 @@ static void render_vipa_details(json_object *v)
 	if (json_object_object_get_ex(v, "standbys", &a))
 		for (size_t k = 0; k < json_object_array_length(a); k++)
 			print_holder(json_object_array_get_idx(a, k), true);
+	if (json_object_object_get_ex(v, "moving", &a))
+		for (size_t k = 0; k < json_object_array_length(a); k++) {
+			json_object *m = json_object_array_get_idx(a, k);
+			char node[32];
+
+			printf("    MOVING on %s: %" PRIu64 " connection(s) left there, their packets routed to it\n",
+			       fmt_node(m, "node_name", "node", node), ju64(m, "connections"));
+		}
 	if (*jstr(v, "deactivated_on", ""))
 		printf("    deactivated on: %s\n", jstr(v, "deactivated_on", ""));
 	if (ju64(v, "lost_pid"))
@@ -715,18 +726,27 @@ static void render_targets(json_object *root)
 	render_table(heads, targets, target_cells, NULL);
 }
 
-/* dvipactl conns: a row per pinned connection (z/OS NETSTAT VCRT). */
+/* dvipactl conns: a row per pinned connection (z/OS NETSTAT VCRT); a
+ * moved address's old owner's (state moving) has port 0 (any) and no
+ * expiry: it lasts as long as MOVING. */
 static void conn_cells(json_object *t, char cells[NCOLS][DV_REASON_MAX])
 {
 	uint64_t ms = ju64(t, "expires_ms");
+	bool moving = strcmp(jstr(t, "state", ""), "moving") == 0;
 
 	snprintf(cells[0], DV_REASON_MAX, "%s", jstr(t, "addr", "?"));
-	snprintf(cells[1], DV_REASON_MAX, "%" PRIu64, ju64(t, "port"));
+	if (moving)
+		snprintf(cells[1], DV_REASON_MAX, "*");
+	else
+		snprintf(cells[1], DV_REASON_MAX, "%" PRIu64, ju64(t, "port"));
 	snprintf(cells[2], DV_REASON_MAX, "%s", jstr(t, "client", "?"));
 	snprintf(cells[3], DV_REASON_MAX, "%" PRIu64, ju64(t, "client_port"));
 	snprintf(cells[4], DV_REASON_MAX, "%s", jstr(t, "target", "?"));
 	snprintf(cells[5], DV_REASON_MAX, "%s", jstr(t, "state", "?"));
-	snprintf(cells[6], DV_REASON_MAX, "%" PRIu64 ".%01" PRIu64 "s", ms / 1000, ms % 1000 / 100);
+	if (moving)
+		snprintf(cells[6], DV_REASON_MAX, "-");
+	else
+		snprintf(cells[6], DV_REASON_MAX, "%" PRIu64 ".%01" PRIu64 "s", ms / 1000, ms % 1000 / 100);
 }
 
 static void render_conns(json_object *root)

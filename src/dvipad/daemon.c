@@ -136,6 +136,13 @@ static bool dist_owns(void *ud, const struct dv_addr *a)
 	return dv_gate_wants(&d->gate, d->engine, a);
 }
 
+static bool dist_installed(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_kaddr_installed(d->kaddr, a);
+}
+
 static void dist_submit(void *ud, struct dv_event *ev)
 {
 	dv_daemon_submit(ud, ev);
@@ -152,6 +159,7 @@ struct dv_dist_env daemon_dist_env(struct dv_daemon *d)
 		.active = d->engine && dv_gate_is_open(&d->gate),
 		.in_group = d->gate.connected && d->gate.quorate && !d->gate.lapsed,
 		.owns = dist_owns,
+		.installed = dist_installed,
 		.ud = d,
 	};
 }
@@ -198,6 +206,14 @@ static void deliver(void *ud, const struct dv_event *ev)
 		struct dv_dist_env env = daemon_dist_env(d);
 
 		dv_dist_pins(d->dist, &env, ev);
+	}
+	/* The owner's forwarding is in before it announces the address: the
+	 * old owner's list comes before its report that the address is off
+	 * its interface (the hand-over). */
+	if (r == 0 && ev->type == DV_EV_MOVING && d->dist) {
+		struct dv_dist_env env = daemon_dist_env(d);
+
+		dv_dist_moving(d->dist, &env, ev);
 	}
 	sync_dist(d);
 	dispatch_effects(d, &fx);
@@ -666,18 +682,44 @@ static void apply_define_poll(struct dv_daemon *d)
 		log_err("cannot start the define poll");
 }
 
-/* MOVEABLE DISRUPTIVE: a's owner is another node now, so its connections
- * here end at once (the programs get ECONNABORTED, the clients a RST)
- * instead of waiting for a timeout. */
+/* a's owner is another node now (a move, not a deactivation). */
+static bool moved_away(struct dv_daemon *d, const struct dv_addr *a, dv_nodeid_t *ret_owner)
+{
+	struct dv_vipa_info v;
+
+	if (dv_engine_lookup(d->engine, a, &v) < 0 || !v.owner || v.owner == dv_engine_self(d->engine))
+		return false;
+	*ret_owner = v.owner;
+	return true;
+}
+
+/* A move keeps the old owner's connections (MOVING, dist_move.c): an
+ * address of a MOVEABLE NONDISRUPTIVE range or of a MOVEABLE IMMEDIATE
+ * define (z/OS: a takeback keeps the backup's connections). Not a ROUTED
+ * range's: its old owner's local route still takes the address, but no
+ * ARP answer says so; dvipa.conf(5) says its moves are disruptive. */
+static bool move_keeps(const struct dv_daemon *d, const struct dv_addr *a)
+{
+	const struct dv_conf_range *rg = dv_conf_find_range(d->conf, a);
+	const struct dv_conf_define *df = dv_conf_find_define(d->conf, a);
+
+	if (df)
+		return df->moveable == DV_MOVE_IMMEDIATE;
+	return rg && rg->policy == DV_POLICY_NONDISRUPTIVE && !rg->routed;
+}
+
+/* MOVEABLE DISRUPTIVE (and ROUTED ranges): a's owner is another node now,
+ * so its connections here end at once (SOCK_DESTROY): clients learn at
+ * once instead of waiting out retransmissions to the new owner, which
+ * answers with a reset anyway. Listeners stay. */
 static void end_moved_connections(struct dv_daemon *d, const struct dv_addr *a, const char *s)
 {
 	const struct dv_conf_range *rg = dv_conf_find_range(d->conf, a);
-	struct dv_vipa_info v;
+	dv_nodeid_t owner;
 	size_t total = 0;
 	int r;
 
-	if (!rg || rg->policy != DV_POLICY_DISRUPTIVE || !d->sockdiag || dv_engine_lookup(d->engine, a, &v) < 0 ||
-	    !v.owner || v.owner == dv_engine_self(d->engine))
+	if (!rg || (rg->policy != DV_POLICY_DISRUPTIVE && !rg->routed) || !d->sockdiag || !moved_away(d, a, &owner))
 		return;
 	for (int round = 0; round < 16; round++) {
 		size_t n = 0;
@@ -688,11 +730,22 @@ static void end_moved_connections(struct dv_daemon *d, const struct dv_addr *a, 
 			break;
 	}
 	if (r < 0)
-		log_err("address '%s' moved to node %u (MOVEABLE DISRUPTIVE): cannot end its connections here: %s", s,
-			v.owner, strerror(-r));
+		log_err("address '%s' moved to node %u (%s): cannot end its connections here: %s", s, owner,
+			rg->routed ? "ROUTED" : "MOVEABLE DISRUPTIVE", strerror(-r));
 	if (total)
-		log_info("address '%s' moved to node %u (MOVEABLE DISRUPTIVE): %zu connection(s) here ended", s,
-			 v.owner, total);
+		log_info("address '%s' moved to node %u (%s): %zu connection(s) here ended", s, owner,
+			 rg->routed ? "ROUTED" : "MOVEABLE DISRUPTIVE", total);
+}
+
+/* MOVEABLE NONDISRUPTIVE: a's owner is another node now, and this node
+ * keeps serving its connections on it from lo until they end. */
+static bool keep_moved_connections(struct dv_daemon *d, const struct dv_addr *a)
+{
+	struct dv_dist_env env = daemon_dist_env(d);
+	dv_nodeid_t owner;
+
+	return d->conf->cluster != DV_CLUSTER_NONE && move_keeps(d, a) && moved_away(d, a, &owner) &&
+	       dv_dist_move_begin(d->dist, &env, a);
 }
 
 /* Where an address goes, for the log: a ROUTED range's set or the
@@ -711,6 +764,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 	dv_addr_fmt(a, s);
 	if (!up) {
 		end_moved_connections(d, a, s);
+		(void)keep_moved_connections(d, a);
 		dv_announce_stop(d->announce, a);
 		if (d->sockdiag)
 			dv_sockdiag_unwatch(d->sockdiag, a);
@@ -736,6 +790,11 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 	}
 	dv_observe_installed(&d->obs, a);
 	dv_watch_installed(&d->watch, d->engine, a);
+	{
+		struct dv_dist_env env = daemon_dist_env(d);
+
+		dv_dist_move_taken(d->dist, &env, a); /* on the interface again: no longer MOVING here */
+	}
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));

@@ -152,6 +152,18 @@ static pid_t status_lost_by(void *ud, const struct dv_addr *a, char *comm, size_
 	return c->pid;
 }
 
+static size_t status_moving(void *ud, const struct dv_addr *a, struct dv_moving *ret, size_t max)
+{
+	struct dv_daemon *d = ud;
+	size_t n = dv_dist_moving_nodes(d->dist, a, ret, max);
+
+	/* This node's own count is newer than the list it sent. */
+	for (size_t i = 0; i < n; i++)
+		if (ret[i].node == dv_engine_self(d->engine) && dv_dist_moving_here(d->dist, a))
+			ret[i].connections = dv_dist_moving_here(d->dist, a);
+	return n;
+}
+
 static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_clients, struct dv_records *out,
 				 char *reason, size_t size)
 {
@@ -171,6 +183,7 @@ static enum dv_result ctl_status(void *ud, const struct dv_addr *a, size_t n_cli
 		.client_pid = status_client_pid,
 		.hold_pid = status_hold_pid,
 		.lost_by = status_lost_by,
+		.moving = status_moving,
 		.ud = d,
 	};
 

@@ -1356,7 +1356,10 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 	int r;
 
 	if (a && !dv_dist_find(env->conf, a)) {
-		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here)", dv_addr_fmt(a, ab));
+		if (d && dist_move_routes(d, a))
+			return dist_move_conns(d, a, out) < 0 ? DV_R_INTERNAL : DV_R_OK;
+		snprintf(reason, size, "%s is neither distributed (no VIPADISTRIBUTE of it here) nor MOVING elsewhere",
+			 dv_addr_fmt(a, ab));
 		return DV_R_NOTHELD;
 	}
 	if (!d)
@@ -1421,6 +1424,8 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 			 dv_addr_fmt(a, ab), who ? " (" : "", who ? who : "", who ? " does)" : "");
 		return DV_R_NOTHELD;
 	}
+	if (!a && dist_move_conns(d, NULL, out) < 0)
+		return DV_R_INTERNAL;
 	return DV_R_OK;
 }
 
@@ -1553,7 +1558,7 @@ static int sysctl_set(const struct dv_dist *d, const char *key, const char *valu
 /* A target's address on lo must not be answered for on the interface
  * (arp_ignore=1: only addresses of the receiving interface), nor used as
  * the source of its ARP requests (arp_announce=2). */
-static void arp_settings(struct dv_dist *d, bool on)
+void dist_arp_settings(struct dv_dist *d, bool on)
 {
 	int r = 0;
 
@@ -1590,16 +1595,31 @@ static void arp_settings(struct dv_dist *d, bool on)
 	d->arp_set = on;
 }
 
-static void lo_del(struct dv_dist *d, const struct dv_addr *a)
+void dist_lo_del(struct dv_dist *d, const struct dv_addr *a)
 {
 	char s[DV_ADDR_STRLEN];
 
 	dv_addr_fmt(a, s);
 	if (dv_kaddr_del(d->lo, a) < 0)
-		log_err("cannot remove distributed VIPA '%s' from 'lo': %s", s, dv_kaddr_last_error(d->lo));
+		log_err("cannot remove '%s' from 'lo': %s", s, dv_kaddr_last_error(d->lo));
 	else
-		log_info("distributed VIPA '%s' removed from 'lo'", s);
+		log_info("'%s' removed from 'lo'", s);
 	(void)dv_addrset_del(&d->on_lo, a);
+}
+
+int dist_lo_add(struct dv_dist *d, const struct dv_addr *a)
+{
+	char s[DV_ADDR_STRLEN];
+	int r = dv_kaddr_add(d->lo, a);
+
+	if (r < 0) {
+		log_err("cannot add '%s' to 'lo': %s", dv_addr_fmt(a, s), dv_kaddr_last_error(d->lo));
+		return r;
+	}
+	r = dv_addrset_add(&d->on_lo, a);
+	if (r < 0)
+		log_err("distributed VIPAs: out of memory");
+	return r;
 }
 
 static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
@@ -1614,30 +1634,28 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 		if (dist_self_is_target(d, env, st) && dv_addrset_add(&want, &st->addr) < 0)
 			log_err("distributed VIPAs: out of memory");
 	}
+	/* Addresses MOVING here stay until dist_move.c ends them. */
+	for (size_t i = 0; i < d->n_here; i++)
+		if (dv_addrset_add(&want, &d->here[i].addr) < 0)
+			log_err("distributed VIPAs: out of memory");
 	/* Restart the walk after each removal: the set changes under it. */
 	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);)
 		if (!dv_addrset_has(&want, a)) {
 			struct dv_addr x = *a;
 
-			lo_del(d, &x);
+			dist_lo_del(d, &x);
 			i = 0;
 		}
 	if (want.n)
-		arp_settings(d, true);
+		dist_arp_settings(d, true);
 	for (size_t i = 0; dv_addrset_next(&want, &i, &a);) {
 		if (dv_addrset_has(&d->on_lo, a))
 			continue;
-		dv_addr_fmt(a, s);
-		if (dv_kaddr_add(d->lo, a) < 0) {
-			log_err("cannot add distributed VIPA '%s' to 'lo': %s", s, dv_kaddr_last_error(d->lo));
-			continue;
-		}
-		if (dv_addrset_add(&d->on_lo, a) < 0)
-			log_err("distributed VIPAs: out of memory");
-		log_info("distributed VIPA '%s' added to 'lo' (target)", s);
+		if (dist_lo_add(d, a) == 0)
+			log_info("distributed VIPA '%s' added to 'lo' (target)", dv_addr_fmt(a, s));
 	}
 	if (!want.n)
-		arp_settings(d, false);
+		dist_arp_settings(d, false);
 	dv_addrset_clear(&want);
 }
 
@@ -1671,6 +1689,11 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 		log_err("distributed VIPAs: cannot use libnftables: %s", strerror(-r));
 		goto fail;
 	}
+	r = dv_knft_new(&d->mv_nft);
+	if (r < 0) {
+		log_err("moves: cannot use libnftables: %s", strerror(-r));
+		goto fail;
+	}
 	r = dv_kaddr_open(ev, "lo", lease_s, NULL, d, &d->lo);
 	if (r < 0) {
 		log_err("distributed VIPAs: cannot use interface 'lo': %s", strerror(-r));
@@ -1679,6 +1702,14 @@ int dv_dist_open(sd_event *ev, const char *ifname, unsigned lease_s, void (*resy
 	/* A crash leaves the table (no lifetime) and lo's addresses (until
 	 * their lease ends): neither may outlive the dvipad that made them. */
 	remove_table(d);
+	{
+		_cleanup_free_ char *err = NULL;
+
+		if (dv_knft_run(d->mv_nft,
+				"add table netdev " DV_MOVE_TABLE "\ndelete table netdev " DV_MOVE_TABLE "\n",
+				&err) < 0)
+			log_err("cannot remove table 'netdev %s': %s", DV_MOVE_TABLE, err ? err : "nft failed");
+	}
 	r = dv_kaddr_reconcile(d->lo, keep_none, d, &local, &n_local);
 	free(local);
 	if (r > 0)
@@ -1699,17 +1730,24 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	const dv_nodeid_t *m;
 	size_t members;
 	uint32_t digest;
+	bool idle;
 	int r;
 
+	if (!d)
+		return;
 	/* Nothing configured and nothing of ours in the kernel or the
 	 * engine: the common case costs nothing per event. */
-	if (!d || (env->conf->n_distribute == 0 && !d->shape && d->on_lo.n == 0 && !dv_knft_busy(d->nft) &&
-		   dv_engine_port_slices(env->engine, &sl) == 0))
+	idle = env->conf->n_distribute == 0 && !d->shape && !dv_knft_busy(d->nft) &&
+	       dv_engine_port_slices(env->engine, &sl) == 0;
+	if (idle && d->on_lo.n == 0 && !d->n_moves && !d->n_here && !d->mv_shape)
 		return;
 	/* Addresses on lo first: a connection forwarded by the new table
 	 * finds its target ready to take it. */
 	refresh_nodes(d, env);
+	dist_move_sync(d, env);
 	sync_lo(d, env);
+	if (idle)
+		return;
 	dist_sync_slices(d, env);
 	r = plan_build(d, env, &p);
 	if (r < 0) {
@@ -1744,15 +1782,16 @@ void dv_dist_stop(struct dv_dist *d)
 		return;
 	if (d->shape || dv_knft_busy(d->nft))
 		remove_table(d);
+	dist_move_stop(d);
 	d->wa_timer = sd_event_source_disable_unref(d->wa_timer);
 	d->n_wa = 0;
 	for (size_t i = 0; dv_addrset_next(&d->on_lo, &i, &a);) {
 		struct dv_addr x = *a;
 
-		lo_del(d, &x);
+		dist_lo_del(d, &x);
 		i = 0;
 	}
-	arp_settings(d, false);
+	dist_arp_settings(d, false);
 }
 
 struct dv_dist *dv_dist_free(struct dv_dist *d)
@@ -1771,6 +1810,16 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 	dv_addrset_clear(&d->on_lo);
 	d->lo = dv_kaddr_free(d->lo);
 	d->nft = dv_knft_free(d->nft);
+	for (size_t i = 0; i < d->n_moves; i++)
+		free(d->moves[i].pins);
+	free(d->moves);
+	free(d->here);
+	for (size_t i = 0; i < d->n_fwd; i++)
+		free(d->fwd[i].pins);
+	free(d->fwd);
+	free(d->mv_shape);
+	d->mv_timer = sd_event_source_disable_unref(d->mv_timer);
+	d->mv_nft = dv_knft_free(d->mv_nft);
 	sd_event_unref(d->ev);
 	free(d);
 	return NULL;

@@ -76,6 +76,8 @@ struct dv_dist_env {
 	/* This node distributes a: it owns it and it is (about to be) on
 	 * the interface. */
 	bool (*owns)(void *ud, const struct dv_addr *a);
+	/* a is on this node's interface now (NULL: never). */
+	bool (*installed)(void *ud, const struct dv_addr *a);
 	/* This node's established connections (NULL: none known). */
 	struct dv_sockdiag *sockdiag;
 	/* Multicast an event to the cluster (DV_EV_DIST_PINS). */
@@ -102,6 +104,27 @@ void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct
 /* The configuration changed: read the node list again at the next sync
  * (and say again which targets cannot be reached). */
 void dv_dist_reconfigured(struct dv_dist *d);
+/*
+ * NONDISRUPTIVE moves (dist_move.c). The moves table: DV_MOVE_TABLE, for
+ * addresses this node owns that are MOVING on other nodes.
+ *
+ * move_begin: the engine took a from this node to another one and the
+ * range keeps connections: if some are established here, a goes to lo,
+ * their list to the cluster (DV_EV_MOVING), and true: the caller removes a
+ * from the interface as usual. False: nothing to keep.
+ * move_taken: this node owns a again (on the interface): MOVING here ends.
+ * moving: a DV_EV_MOVING from the stream.
+ */
+#define DV_MOVE_TABLE "dvipa_moves"
+#define DV_MOVE_MAX 256 /* old owners' lists kept; addresses MOVING here */
+bool dv_dist_move_begin(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a);
+void dv_dist_move_taken(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_addr *a);
+void dv_dist_moving(struct dv_dist *d, const struct dv_dist_env *env, const struct dv_event *ev);
+/* For status: the nodes where a is MOVING and their connections at their
+ * last list (up to max); this node's count now (0: not MOVING here). */
+size_t dv_dist_moving_nodes(const struct dv_dist *d, const struct dv_addr *a, struct dv_moving *ret, size_t max);
+size_t dv_dist_moving_here(const struct dv_dist *d, const struct dv_addr *a);
+
 /* Remove the table and the addresses on lo, restore the ARP settings. */
 void dv_dist_stop(struct dv_dist *d);
 struct dv_dist *dv_dist_free(struct dv_dist *d);

@@ -4,6 +4,7 @@
  *   dist.c        the plan, the table in the kernel, takeover's pins,
  *                 dvipactl targets/conns/quiesce, lo and ARP settings
  *   dist_ports.c  SYSPLEXPORTS: this node's slices of the ports
+ *   dist_move.c   NONDISRUPTIVE moves: MOVING, the owner's forwarding
  */
 #pragma once
 
@@ -56,6 +57,41 @@ struct wa_service {
 };
 
 #define WA_TICK_US 1000000u /* the pins counted again every second */
+
+/* An old owner's connections on a moved address, as it sent them
+ * (DV_EV_MOVING); order: when its first list came. */
+struct move_entry {
+	struct dv_addr addr;
+	dv_nodeid_t node;
+	uint64_t order;
+	size_t n;
+	struct dv_peer_pin *pins; /* sorted */
+};
+
+/* An address this node lost and still serves (MOVING here): n
+ * connections at the last count. */
+struct move_here {
+	struct dv_addr addr;
+	size_t n;
+	uint64_t sent_us; /* the list went last then */
+	bool changed;	  /* the count changed since */
+};
+
+/* A peer whose packets go to node. */
+struct move_fwd_pin {
+	struct dv_peer_pin pin;
+	dv_nodeid_t node;
+	uint64_t order; /* of its list */
+};
+
+/* An address this node owns whose old owners' connections its moves table
+ * forwards: the net (latest old owner) and the pins, as loaded. */
+struct move_fwd {
+	struct dv_addr addr;
+	dv_nodeid_t net;
+	size_t n;
+	struct move_fwd_pin *pins; /* sorted by peer */
+};
 
 struct dv_dist {
 	sd_event *ev;
@@ -117,7 +153,41 @@ struct dv_dist {
 	size_t n_asked, cap_asked;
 	dv_nodeid_t asked_members[DV_ENGINE_MAX_NODES];
 	size_t n_asked_members;
+
+	/* NONDISRUPTIVE moves (dist_move.c): the old owners' lists, what this
+	 * node serves as an old owner, its moves table (own nft context: the
+	 * distribution's may be busy in the background). */
+	struct move_entry *moves;
+	size_t n_moves;
+	uint64_t move_seq;
+	struct move_here *here;
+	size_t n_here;
+	sd_event_source *mv_timer;
+	uint64_t mv_poll_us;
+	uint32_t mv_members; /* the membership the lists were sent in */
+	struct dv_knft *mv_nft;
+	char *mv_shape; /* the table as loaded; NULL: none */
+	struct move_fwd *fwd;
+	size_t n_fwd;
+	uint8_t macs[DV_ENGINE_MAX_NODES][6]; /* in its peers set */
+	size_t n_macs;
 };
+
+/* a on lo (tagged, with the lease), or off it; the ARP settings a target
+ * needs on the interface (on: while anything of this node is on lo). */
+int dist_lo_add(struct dv_dist *d, const struct dv_addr *a);
+void dist_lo_del(struct dv_dist *d, const struct dv_addr *a);
+void dist_arp_settings(struct dv_dist *d, bool on);
+
+/* dist_move.c: the lists against the membership, the connections this
+ * node still serves, the forwarding (every sync); everything removed. */
+void dist_move_sync(struct dv_dist *d, const struct dv_dist_env *env);
+void dist_move_stop(struct dv_dist *d);
+/* Whether this node routes connections of a to an old owner; a CONN record
+ * for each (a NULL: of every address), port 0 (any), state "moving",
+ * target the old owner. 0, or -EPIPE (the reply's buffer). */
+bool dist_move_routes(const struct dv_dist *d, const struct dv_addr *a);
+int dist_move_conns(const struct dv_dist *d, const struct dv_addr *a, struct dv_records *out);
 
 /* This node holds s's address on lo: it is one of the targets, a member of
  * a quorate partition, and in its group now. */

@@ -220,6 +220,11 @@ static int event_check(const struct dv_event *ev)
 				       ev->dist_pins.n > DV_DIST_PINS_MAX || (ev->dist_pins.n && !ev->dist_pins.pins)
 			       ? -EINVAL
 			       : 0;
+	case DV_EV_MOVING:
+		return ev->node == 0 || !family_ok(&ev->moving.addr) || ev->moving.n > DV_DIST_PINS_MAX ||
+				       (ev->moving.n && !ev->moving.pins)
+			       ? -EINVAL
+			       : 0;
 	case DV_EV_ADDR_STATE:
 		return ev->node == 0 || !family_ok(&ev->addr_state.addr) ? -EINVAL : 0;
 	case DV_EV_PORT_SLICE:
@@ -270,7 +275,8 @@ static void flush(struct dv_engine *e)
 	e->out = NULL;
 }
 
-/* Carried for dist.c (the daemon reads it from the stream), not state. */
+/* Carried for dist.c and dist_move.c (the daemon reads them from the
+ * stream), not state. */
 static int ev_dist_pins(struct dv_engine *e, const struct dv_event *ev)
 {
 	(void)e;
@@ -294,6 +300,7 @@ static int (*const handlers[DV_EV_LAST + 1])(struct dv_engine *e, const struct d
 	[DV_EV_DIST_PINS] = ev_dist_pins,
 	[DV_EV_PORT_SLICE] = ev_port_slice,
 	[DV_EV_QUIESCE] = ev_quiesce,
+	[DV_EV_MOVING] = ev_dist_pins,
 };
 
 int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_effects *fx)

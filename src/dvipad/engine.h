@@ -80,8 +80,9 @@ enum dv_event_type {
 	DV_EV_DIST_PINS,       /* a target's connections a distributor must pin (dist.c) */
 	DV_EV_PORT_SLICE,      /* SYSPLEXPORTS: a node asks for (or gives back) its ports of an address */
 	DV_EV_QUIESCE,	       /* operator: a target of a distributed VIPA takes no new connections */
+	DV_EV_MOVING,	       /* a moved VIPA's old owner still serves these connections (dist_move.c) */
 };
-#define DV_EV_LAST DV_EV_QUIESCE
+#define DV_EV_LAST DV_EV_MOVING
 /* Quiesced (node, port) pairs of one distributed VIPA. */
 #define DV_ENGINE_MAX_QUIESCED (DV_ENGINE_MAX_NODES * DV_DIST_MAX_PORTS)
 /* Connections in one DV_EV_DIST_PINS: within DV_WIRE_MAX (19 bytes each). */
@@ -126,6 +127,13 @@ struct dv_node_conf {
 struct dv_peer_pin {
 	struct dv_addr addr;
 	uint16_t port;
+};
+
+/* An address MOVING on node (DV_EV_MOVING): connections there at its
+ * last list (status). */
+struct dv_moving {
+	dv_nodeid_t node;
+	size_t connections;
 };
 
 struct dv_event {
@@ -198,6 +206,16 @@ struct dv_event {
 			size_t n;
 			const struct dv_peer_pin *pins; /* not copied */
 		} dist_pins;
+		/* Not state either: `node` lost addr in a NONDISRUPTIVE move
+		 * and still serves these established connections on it (all
+		 * ports: the peers' address and port), so that its owner
+		 * sends their packets there; replaces the node's previous
+		 * list for addr; n = 0: none left, MOVING ends. */
+		struct {
+			struct dv_addr addr;
+			size_t n;
+			const struct dv_peer_pin *pins; /* not copied */
+		} moving;
 		/* `node` wants a slice of `blocks` blocks of addr's ports (it
 		 * keeps the one it has), or gives its slice back (0). */
 		struct {

@@ -304,7 +304,7 @@ struct dv_peer {
 	uint16_t port;
 };
 /* Synchronous, one dump per family: the peers of the established TCP
- * connections whose local end is a:port, the first max of them into
+ * connections whose local end is a:port (port 0: any), the first max of them into
  * ret[0..*ret_n). 0, -E2BIG when there were more, or -errno. */
 /* Synchronous: end every TCP connection whose local end is a (but
  * listeners) with SOCK_DESTROY (the program gets ECONNABORTED, the peer a

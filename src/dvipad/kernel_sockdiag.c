@@ -444,7 +444,7 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	if (!sc->match(sc, &info.src))
 		return 0;
 	if (sc->peers) {
-		if (info.state != ST_ESTABLISHED || info.sport != sc->peer_port)
+		if (info.state != ST_ESTABLISHED || (sc->peer_port && info.sport != sc->peer_port))
 			return 0;
 		if (sc->n_peers == sc->peers_max)
 			sc->peers_more = true;

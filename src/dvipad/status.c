@@ -119,6 +119,19 @@ static int status_vipa(void *ud, const struct dv_vipa_info *v)
 		dv_msgb_field_u64(b, "since", sb->since_ms);
 		ret = dv_records_emit(out);
 	}
+	if (in->moving) {
+		struct dv_moving mv[DV_ENGINE_MAX_NODES];
+		size_t n = in->moving(in->ud, &v->addr, mv, DV_ENGINE_MAX_NODES);
+
+		for (size_t i = 0; i < n; i++) {
+			dv_records_begin(out, DV_REC_MOVING);
+			dv_msgb_field_str(b, "addr", s);
+			dv_msgb_field_u64(b, "node", mv[i].node);
+			dv_msgb_field_str(b, "node_name", node_name(e, mv[i].node));
+			dv_msgb_field_u64(b, "connections", mv[i].connections);
+			ret = dv_records_emit(out);
+		}
+	}
 	return ret < 0 ? -EPIPE : 0;
 }
 

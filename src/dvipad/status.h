@@ -41,12 +41,15 @@ struct dv_status_input {
 	/* Optional. A program of this node whose sockets are still bound to
 	 * a, which another node has: its pid (0: none) and command. */
 	pid_t (*lost_by)(void *ud, const struct dv_addr *a, char *comm, size_t size);
+	/* Optional. The nodes where a is MOVING (it moved away from them and
+	 * they still serve connections on it) and how many, up to max. */
+	size_t (*moving)(void *ud, const struct dv_addr *a, struct dv_moving *ret, size_t max);
 	void *ud;
 };
 
 /* STATUS: the DAEMON record, one MEMBER record a member, then the VIPA
  * record of a (or of every VIPA, by address, if a is NULL), each followed
- * by its HOLD and STANDBY records. DV_R_OK, or DV_R_NOTHELD and a reason if
+ * by its HOLD, STANDBY and MOVING records. DV_R_OK, or DV_R_NOTHELD and a reason if
  * a is not a known VIPA. */
 enum dv_result dv_status_records(const struct dv_status_input *in, const struct dv_addr *a, struct dv_records *out,
 				 char *reason, size_t size);

@@ -21,6 +21,7 @@
  *     DIST_PINS    addr, u16 port, u32 n, n x (addr, u16 port)
  *     QUIESCE      u64 client, u32 seq, addr, u32 target (not 0), u16 port
  *                  (0: all), u8 on
+ *     MOVING       addr, u32 n, n x (addr, u16 port)
  *
  *   addr    u8 family (4 or 6), 4 or 16 bytes
  *   str     u16 size (including the NUL), the bytes, NUL
@@ -498,6 +499,18 @@ static void encode_membership(struct dv_wbuf *w, const struct dv_event *ev)
 	}
 }
 
+/* n x (addr, u16 port), each of a's family. */
+static void encode_pins(struct dv_wbuf *w, const struct dv_addr *a, size_t n, const struct dv_peer_pin *pins)
+{
+	dv_w_u32(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		if (pins[i].addr.family != a->family)
+			w_fail(w, -EINVAL);
+		dv_w_addr(w, &pins[i].addr);
+		dv_w_u16(w, pins[i].port);
+	}
+}
+
 static void encode_dist_pins(struct dv_wbuf *w, const struct dv_event *ev)
 {
 	if (ev->dist_pins.port == 0 || ev->dist_pins.n > DV_DIST_PINS_MAX || (ev->dist_pins.n && !ev->dist_pins.pins)) {
@@ -506,13 +519,17 @@ static void encode_dist_pins(struct dv_wbuf *w, const struct dv_event *ev)
 	}
 	dv_w_addr(w, &ev->dist_pins.addr);
 	dv_w_u16(w, ev->dist_pins.port);
-	dv_w_u32(w, (uint32_t)ev->dist_pins.n);
-	for (size_t i = 0; i < ev->dist_pins.n; i++) {
-		if (ev->dist_pins.pins[i].addr.family != ev->dist_pins.addr.family)
-			w_fail(w, -EINVAL);
-		dv_w_addr(w, &ev->dist_pins.pins[i].addr);
-		dv_w_u16(w, ev->dist_pins.pins[i].port);
+	encode_pins(w, &ev->dist_pins.addr, ev->dist_pins.n, ev->dist_pins.pins);
+}
+
+static void encode_moving(struct dv_wbuf *w, const struct dv_event *ev)
+{
+	if (ev->moving.n > DV_DIST_PINS_MAX || (ev->moving.n && !ev->moving.pins)) {
+		w_fail(w, -EINVAL);
+		return;
 	}
+	dv_w_addr(w, &ev->moving.addr);
+	encode_pins(w, &ev->moving.addr, ev->moving.n, ev->moving.pins);
 }
 
 static void encode_quorum(struct dv_wbuf *w, const struct dv_event *ev)
@@ -689,14 +706,15 @@ static int decode_membership(struct dv_rbuf *r, struct dv_event *ev, void **ret_
 	return 0;
 }
 
-static int decode_dist_pins(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+/* What encode_pins wrote: *ret_n pins of a's family in *ret (freed by
+ * the caller, also when r->bad). */
+static int decode_pins(struct dv_rbuf *r, const struct dv_addr *a, struct dv_peer_pin **ret, size_t *ret_n)
 {
+	size_t n = dv_r_count(r, DV_DIST_PINS_MAX, DV_WIRE_ADDR_MIN + 2);
 	struct dv_peer_pin *pins;
-	size_t n;
 
-	dv_r_addr(r, &ev->dist_pins.addr);
-	ev->dist_pins.port = dv_r_u16(r);
-	n = dv_r_count(r, DV_DIST_PINS_MAX, DV_WIRE_ADDR_MIN + 2);
+	*ret = NULL;
+	*ret_n = 0;
 	if (r->bad)
 		return -EBADMSG;
 	pins = calloc(n ? n : 1, sizeof(*pins));
@@ -705,13 +723,45 @@ static int decode_dist_pins(struct dv_rbuf *r, struct dv_event *ev, void **ret_s
 	for (size_t i = 0; i < n; i++) {
 		dv_r_addr(r, &pins[i].addr);
 		pins[i].port = dv_r_u16(r);
-		if (pins[i].addr.family != ev->dist_pins.addr.family)
+		if (pins[i].addr.family != a->family)
 			r->bad = true;
 	}
+	*ret = pins;
+	*ret_n = n;
+	return 0;
+}
+
+static int decode_dist_pins(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	struct dv_peer_pin *pins;
+	size_t n;
+	int e;
+
+	dv_r_addr(r, &ev->dist_pins.addr);
+	ev->dist_pins.port = dv_r_u16(r);
+	e = decode_pins(r, &ev->dist_pins.addr, &pins, &n);
+	if (e < 0)
+		return e;
 	if (ev->dist_pins.port == 0)
 		r->bad = true;
 	ev->dist_pins.n = n;
 	ev->dist_pins.pins = n ? pins : NULL;
+	*ret_storage = pins;
+	return 0;
+}
+
+static int decode_moving(struct dv_rbuf *r, struct dv_event *ev, void **ret_storage)
+{
+	struct dv_peer_pin *pins;
+	size_t n;
+	int e;
+
+	dv_r_addr(r, &ev->moving.addr);
+	e = decode_pins(r, &ev->moving.addr, &pins, &n);
+	if (e < 0)
+		return e;
+	ev->moving.n = n;
+	ev->moving.pins = n ? pins : NULL;
 	*ret_storage = pins;
 	return 0;
 }
@@ -806,6 +856,7 @@ static const struct event_codec {
 	[DV_EV_DIST_PINS] = {encode_dist_pins, decode_dist_pins},
 	[DV_EV_PORT_SLICE] = {encode_port_slice, decode_port_slice},
 	[DV_EV_QUIESCE] = {encode_quiesce, decode_quiesce},
+	[DV_EV_MOVING] = {encode_moving, decode_moving},
 };
 
 int dv_event_encode(const struct dv_event *ev, uint8_t **ret, size_t *ret_len)

@@ -117,8 +117,8 @@ enum dv_attr_type {
 			       * RESULT of a SOURCE_PORTS */
 };
 
-/* Record types of STATUS and CONFIG replies. HOLD and STANDBY records
- * follow the VIPA record they belong to. */
+/* Record types of STATUS and CONFIG replies. HOLD, STANDBY and MOVING
+ * records follow the VIPA record they belong to. */
 enum dv_rec_type {
 	DV_REC_DAEMON = 1,  /* node, nodeid, cluster, quorate, interface, ... */
 	DV_REC_MEMBER = 2,  /* nodeid, name, self, left */
@@ -133,6 +133,8 @@ enum dv_rec_type {
 			     * slots, distributor (node name), quiesced */
 	DV_REC_CONN = 10,   /* addr, port, client, client_port, target (node name),
 			     * state (open, closing), expires_ms */
+	DV_REC_MOVING = 11, /* addr, node, node_name, connections: a, moved away
+			     * from node, still has connections there (MOVING) */
 	/* time, event, then what the event has: addr, node, from, to,
 	 * origin, reason, quorate, members (see dvipactl(8) "monitor") */
 	DV_REC_CHANGE = 20,

@@ -194,7 +194,7 @@ static const char *cause_name(int c)
 	static const char *const ev[] = {"?",	      "NODE_CONFIG", "CLAIM",	     "RELEASE",
 					 "STANDBY",   "CLIENT_GONE", "ADDR_STATE",   "MEMBERSHIP",
 					 "QUORUM",    "MOVE",	     "DEFINE_STATE", "NODE_ADMIN",
-					 "DIST_PINS", "PORT_SLICE",  "QUIESCE"};
+					 "DIST_PINS", "PORT_SLICE",  "QUIESCE",	     "MOVING"};
 
 	if (c >= 1 && c <= DV_EV_LAST)
 		return ev[c];

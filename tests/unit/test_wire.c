@@ -186,6 +186,14 @@ static void event_equal(const struct dv_event *a, const struct dv_event *b)
 			assert_int_equal(a->dist_pins.pins[i].port, b->dist_pins.pins[i].port);
 		}
 		break;
+	case DV_EV_MOVING:
+		assert_true(dv_addr_eq(&a->moving.addr, &b->moving.addr));
+		assert_int_equal(a->moving.n, b->moving.n);
+		for (size_t i = 0; i < a->moving.n; i++) {
+			assert_true(dv_addr_eq(&a->moving.pins[i].addr, &b->moving.pins[i].addr));
+			assert_int_equal(a->moving.pins[i].port, b->moving.pins[i].port);
+		}
+		break;
 	case DV_EV_PORT_SLICE:
 		assert_true(dv_addr_eq(&a->port_slice.addr, &b->port_slice.addr));
 		assert_int_equal(a->port_slice.blocks, b->port_slice.blocks);
@@ -418,6 +426,14 @@ static void test_roundtrip_requests(void **state)
 		ev.dist_pins.port = i == 0 ? 1 : 8080;
 		ev.dist_pins.n = i % 4;
 		ev.dist_pins.pins = ev.dist_pins.n ? pins : NULL;
+		roundtrip(&ev, true);
+
+		/* A moved VIPA's old owner's connections, none (the end) to
+		 * several. */
+		ev = (struct dv_event){.type = DV_EV_MOVING, .node = 1 + (dv_nodeid_t)i, .time_ms = i};
+		ev.moving.addr = A(addrs[i]);
+		ev.moving.n = (i + 1) % 4;
+		ev.moving.pins = ev.moving.n ? pins : NULL;
 		roundtrip(&ev, true);
 
 		ev = (struct dv_event){.type = DV_EV_PORT_SLICE, .node = 1 + (dv_nodeid_t)i, .time_ms = i};

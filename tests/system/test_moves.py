@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+Moves that keep connections (MOVEABLE NONDISRUPTIVE, MOVING), end to end.
+
+    n1 (192.0.2.1)   n2 (192.0.2.2)   n3 (192.0.2.3)   client (192.0.2.100)
+          \\               |                |               /
+           +--------------- switch: br0 --------------------+
+
+The cluster fixture of conftest.py: real Corosync, a dvipad per node. A
+server on each node answers with its node's name, then echoes; the client
+keeps long-lived streams open across the moves and counts every reply.
+"""
+import json
+import subprocess
+import time
+
+from conftest import SERVER, fetch, figure, wait_for
+
+VIPA = "192.0.2.130"  # the cluster's NONDISRUPTIVE range
+
+# Opens one connection to addr:port per "open" line on stdin and then, for
+# all of them, a line every 50 ms, each answered before the next; prints
+# "opened K NODE" as each one starts, and at "stop" a JSON summary per
+# connection: node, replies, error (the first one: a reset, a timeout).
+STREAMS = """
+import json, socket, sys, threading, time
+addr, port = sys.argv[1], int(sys.argv[2])
+conns, stop = [], threading.Event()
+def run(rec):
+    c, f = rec["sock"], rec["file"]
+    n = 0
+    while not stop.is_set():
+        try:
+            c.sendall(b"ping %d\\n" % n)
+            if f.readline() != b"ping %d\\n" % n:
+                rec["error"] = "short"
+                return
+        except OSError as e:
+            rec["error"] = type(e).__name__
+            return
+        n += 1
+        rec["replies"] = n
+        time.sleep(0.05)
+for line in sys.stdin:
+    if line.strip() == "open":
+        c = socket.create_connection((addr, port), timeout=5)
+        f = c.makefile("rb")
+        rec = {"node": f.readline().decode().strip(), "replies": 0, "error": None, "sock": c, "file": f}
+        conns.append(rec)
+        rec["thread"] = threading.Thread(target=run, args=(rec,), daemon=True)
+        rec["thread"].start()
+        print("opened", len(conns), rec["node"], flush=True)
+    elif line.strip() == "stop":
+        break
+stop.set()
+for r in conns:
+    r["thread"].join(10)
+print(json.dumps([{k: r[k] for k in ("node", "replies", "error")} for r in conns]), flush=True)
+for r in conns:
+    r["sock"].close()
+"""
+
+
+class Streams:
+    def __init__(self, ns, addr, port):
+        self.p = ns.popen("/usr/bin/python3", "-c", STREAMS, addr, str(port), stdin=subprocess.PIPE)
+
+    def open(self, n):
+        nodes = []
+        for _ in range(n):
+            self.p.stdin.write("open\n")
+            self.p.stdin.flush()
+            line = self.p.stdout.readline().split()
+            assert line[:1] == ["opened"], (line, self.p.stderr.read() if self.p.poll() is not None else "")
+            nodes.append(line[2])
+        return nodes
+
+    def stop(self):
+        self.p.stdin.write("stop\n")
+        self.p.stdin.flush()
+        out = json.loads(self.p.stdout.readline())
+        self.p.wait(10)
+        return out
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def moving_on(node, addr):
+    """{node name: connections} where addr is MOVING, as node's status says."""
+    v = node.vipa(addr)
+    return {m["node_name"]: m["connections"] for m in (v or {}).get("moving", [])}
+
+
+def test_nondisruptive_move_keeps_connections(cluster):
+    """A move, a move back while both nodes have connections, and the end of
+    MOVING: no established connection is reset, each stays on its node."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    n1.ctl("activate", VIPA)
+    servers = [n.ns.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", n.name, "8080") for n in (n1, n2)]
+    streams = None
+    try:
+        wait_for(lambda: fetch(client, VIPA, 8080) == "n1", what="the server on n1")
+        streams = Streams(client, VIPA, 8080)
+        assert streams.open(4) == ["n1"] * 4
+
+        t0 = time.monotonic()
+        n3.ctl("move", VIPA, "--to", "n2")
+        wait_for(lambda: n2.ns.has_addr(VIPA), timeout=3, what="the address on n2")
+        wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "n2", timeout=5, interval=0.02,
+                 what="a new connection to reach n2")
+        figure("moves: NONDISRUPTIVE move -> a new connection served by the new owner",
+               f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        assert not n1.ns.has_addr(VIPA) and n1.ns.has_addr(VIPA, dev="lo")
+        for n in (n1, n2, n3):
+            wait_for(lambda: moving_on(n, VIPA) == {"n1": 4}, timeout=3, what=f"MOVING on n1 in {n.name}'s status")
+        conns = json.loads(n2.ctl("conns", "--json", VIPA).stdout)["conns"]
+        assert len(conns) == 4 and {c["target"] for c in conns} == {"n1"} and \
+            {c["state"] for c in conns} == {"moving"}, conns
+        assert "MOVING on n1: 4 connection(s)" in n3.ctl("status", VIPA).stdout
+
+        # New streams on n2, then the address goes back to n1 (whose four
+        # are local again) while n2 keeps serving its two.
+        assert streams.open(2) == ["n2"] * 2
+        time.sleep(0.5)
+        n3.ctl("move", VIPA, "--to", "n1")
+        wait_for(lambda: n1.ns.has_addr(VIPA) and not n1.ns.has_addr(VIPA, dev="lo"), timeout=3,
+                 what="the address back on n1's interface")
+        wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "n1", timeout=5, interval=0.02,
+                 what="a new connection to reach n1")
+        for n in (n1, n2, n3):
+            wait_for(lambda: moving_on(n, VIPA) == {"n2": 2}, timeout=3, what=f"MOVING on n2 in {n.name}'s status")
+        time.sleep(1.0)
+        res = streams.stop()
+        assert [r["node"] for r in res] == ["n1"] * 4 + ["n2"] * 2, res
+        assert [r["error"] for r in res] == [None] * 6, res
+        assert all(r["replies"] >= 20 for r in res), res
+        figure("moves: streams across a move and a move back", f"{len(res)} kept, 0 reset")
+
+        # Their end ends MOVING everywhere, and n2 drops the address.
+        for n in (n1, n2, n3):
+            wait_for(lambda: moving_on(n, VIPA) == {}, timeout=5, what=f"MOVING to end in {n.name}'s status")
+        wait_for(lambda: not n2.ns.has_addr(VIPA, dev="lo") and not n2.ns.has_addr(VIPA), timeout=3,
+                 what="n2 to drop the address")
+        assert "is no longer MOVING here: its last connection here ended" in n2.log.read_text()
+        assert fetch(client, VIPA, 8080) == "n1"
+    finally:
+        if streams:
+            streams.kill()
+        for p in servers:
+            p.kill()
+            p.wait()
+
+
+def test_move_without_connections_moves_at_once(cluster):
+    """Nothing established on the old owner: nothing is MOVING, the address
+    just moves (and the old owner keeps nothing on lo)."""
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    n1.ctl("activate", VIPA)
+    n1.ctl("move", VIPA, "--to", "n2")
+    wait_for(lambda: n2.ns.has_addr(VIPA) and not n1.ns.has_addr(VIPA), timeout=3, what="the address on n2")
+    assert not n1.ns.has_addr(VIPA, dev="lo")
+    assert moving_on(n2, VIPA) == {}
