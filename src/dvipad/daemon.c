@@ -694,17 +694,18 @@ static bool moved_away(struct dv_daemon *d, const struct dv_addr *a, dv_nodeid_t
 }
 
 /* A move keeps the old owner's connections (MOVING, dist_move.c): an
- * address of a MOVEABLE NONDISRUPTIVE range or of a MOVEABLE IMMEDIATE
- * define (z/OS: a takeback keeps the backup's connections). Not a ROUTED
- * range's: its old owner's local route still takes the address, but no
- * ARP answer says so; dvipa.conf(5) says its moves are disruptive. */
+ * address of a MOVEABLE NONDISRUPTIVE range, or of a define (z/OS: a
+ * takeback keeps the backup's connections; WHENIDLE's decides on the
+ * backup's last report, and a connection that opened since is kept here,
+ * not reset). Not a ROUTED range's: its old owner's local route still
+ * takes the address, but no ARP answer says so; dvipa.conf(5) says its
+ * moves are disruptive. */
 static bool move_keeps(const struct dv_daemon *d, const struct dv_addr *a)
 {
 	const struct dv_conf_range *rg = dv_conf_find_range(d->conf, a);
-	const struct dv_conf_define *df = dv_conf_find_define(d->conf, a);
 
-	if (df)
-		return df->moveable == DV_MOVE_IMMEDIATE;
+	if (dv_conf_find_define(d->conf, a))
+		return true;
 	return rg && rg->policy == DV_POLICY_NONDISRUPTIVE && !rg->routed;
 }
 

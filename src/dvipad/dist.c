@@ -1555,44 +1555,51 @@ static int sysctl_set(const struct dv_dist *d, const char *key, const char *valu
 	return write(fd, value, len) == (ssize_t)len ? 0 : -errno;
 }
 
-/* A target's address on lo must not be answered for on the interface
- * (arp_ignore=1: only addresses of the receiving interface), nor used as
- * the source of its ARP requests (arp_announce=2). */
-void dist_arp_settings(struct dv_dist *d, bool on)
+/*
+ * What lo's addresses need from the interface's ARP settings. A target's
+ * distributed VIPAs must not be answered for (arp_ignore=1: only addresses
+ * of the receiving interface). Neither they nor an address MOVING here
+ * (dist_move.c) may be the source of the node's ARP requests
+ * (arp_announce=2), or the neighbours would learn them at this node. A
+ * MOVING address is not answered for by the moves table instead: it drops
+ * those ARP requests, and arp_ignore stays 0 for the ROUTED ranges (which
+ * need it). The settings as they were are kept from the first change and
+ * restored after the last.
+ */
+void dist_arp_settings(struct dv_dist *d, bool targets)
 {
+	bool ignore = targets, announce = targets || d->n_here;
 	int r = 0;
 
-	if (on == d->arp_set)
+	if (ignore == d->arp_ignore_set && announce == d->arp_announce_set)
 		return;
-	if (on) {
+	if ((ignore || announce) && !d->arp_ignore_set && !d->arp_announce_set) {
 		r = sysctl_get(d, "arp_ignore", d->arp_ignore, sizeof(d->arp_ignore));
 		if (r == 0)
 			r = sysctl_get(d, "arp_announce", d->arp_announce, sizeof(d->arp_announce));
-		if (r == 0)
-			r = sysctl_set(d, "arp_ignore", "1");
-		if (r == 0)
-			r = sysctl_set(d, "arp_announce", "2");
 		if (r < 0) {
-			log_err("cannot set arp_ignore=1, arp_announce=2 on '%s': %s: this target may answer ARP "
-				"for its distributed VIPAs",
+			log_err("cannot read arp_ignore, arp_announce of '%s': %s: this node may answer ARP for the "
+				"addresses it has on lo",
 				d->ifname, strerror(-r));
 			return;
 		}
-		log_info("'%s': arp_ignore=1, arp_announce=2 while this node holds distributed VIPAs on lo "
-			 "(were %s, %s)",
-			 d->ifname, d->arp_ignore, d->arp_announce);
-	} else {
-		r = sysctl_set(d, "arp_ignore", d->arp_ignore);
-		if (r == 0)
-			r = sysctl_set(d, "arp_announce", d->arp_announce);
-		if (r < 0)
-			log_err("cannot restore arp_ignore=%s, arp_announce=%s on '%s': %s", d->arp_ignore,
-				d->arp_announce, d->ifname, strerror(-r));
-		else
-			log_info("'%s': arp_ignore=%s, arp_announce=%s again", d->ifname, d->arp_ignore,
-				 d->arp_announce);
 	}
-	d->arp_set = on;
+	r = sysctl_set(d, "arp_ignore", ignore ? "1" : d->arp_ignore);
+	if (r == 0)
+		r = sysctl_set(d, "arp_announce", announce ? "2" : d->arp_announce);
+	if (r < 0) {
+		log_err("cannot set arp_ignore=%s, arp_announce=%s on '%s': %s", ignore ? "1" : d->arp_ignore,
+			announce ? "2" : d->arp_announce, d->ifname, strerror(-r));
+		return;
+	}
+	log_info("'%s': arp_ignore=%s, arp_announce=%s (%s; were %s, %s)", d->ifname, ignore ? "1" : d->arp_ignore,
+		 announce ? "2" : d->arp_announce,
+		 ignore	    ? "distributed VIPAs on lo"
+		 : announce ? "addresses MOVING here on lo"
+			    : "nothing on lo",
+		 d->arp_ignore, d->arp_announce);
+	d->arp_ignore_set = ignore;
+	d->arp_announce_set = announce;
 }
 
 void dist_lo_del(struct dv_dist *d, const struct dv_addr *a)
@@ -1625,6 +1632,7 @@ int dist_lo_add(struct dv_dist *d, const struct dv_addr *a)
 static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 {
 	struct dv_addrset want = {0};
+	bool targets;
 	const struct dv_addr *a;
 	char s[DV_ADDR_STRLEN];
 
@@ -1634,6 +1642,7 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 		if (dist_self_is_target(d, env, st) && dv_addrset_add(&want, &st->addr) < 0)
 			log_err("distributed VIPAs: out of memory");
 	}
+	targets = want.n > 0;
 	/* Addresses MOVING here stay until dist_move.c ends them. */
 	for (size_t i = 0; i < d->n_here; i++)
 		if (dv_addrset_add(&want, &d->here[i].addr) < 0)
@@ -1646,7 +1655,7 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 			dist_lo_del(d, &x);
 			i = 0;
 		}
-	if (want.n)
+	if (targets)
 		dist_arp_settings(d, true);
 	for (size_t i = 0; dv_addrset_next(&want, &i, &a);) {
 		if (dv_addrset_has(&d->on_lo, a))
@@ -1654,7 +1663,7 @@ static void sync_lo(struct dv_dist *d, const struct dv_dist_env *env)
 		if (dist_lo_add(d, a) == 0)
 			log_info("distributed VIPA '%s' added to 'lo' (target)", dv_addr_fmt(a, s));
 	}
-	if (!want.n)
+	if (!targets)
 		dist_arp_settings(d, false);
 	dv_addrset_clear(&want);
 }
@@ -1818,6 +1827,7 @@ struct dv_dist *dv_dist_free(struct dv_dist *d)
 		free(d->fwd[i].pins);
 	free(d->fwd);
 	free(d->mv_shape);
+	dv_addrset_clear(&d->mv_here_set);
 	d->mv_timer = sd_event_source_disable_unref(d->mv_timer);
 	d->mv_nft = dv_knft_free(d->mv_nft);
 	sd_event_unref(d->ev);

@@ -117,7 +117,7 @@ struct dv_dist {
 	size_t bg_n;
 
 	/* The interface's ARP settings before the first address on lo. */
-	bool arp_set;
+	bool arp_ignore_set, arp_announce_set;
 	char arp_ignore[16], arp_announce[16];
 
 	/* The cluster's configured nodes: every node that may ever be a
@@ -171,13 +171,15 @@ struct dv_dist {
 	size_t n_fwd;
 	uint8_t macs[DV_ENGINE_MAX_NODES][6]; /* in its peers set */
 	size_t n_macs;
+	struct dv_addrset mv_here_set; /* in its here4 set */
 };
 
-/* a on lo (tagged, with the lease), or off it; the ARP settings a target
- * needs on the interface (on: while anything of this node is on lo). */
+/* a on lo (tagged, with the lease), or off it; the interface's ARP
+ * settings for what is on lo (targets: distributed VIPAs are; addresses
+ * MOVING here count by themselves). */
 int dist_lo_add(struct dv_dist *d, const struct dv_addr *a);
 void dist_lo_del(struct dv_dist *d, const struct dv_addr *a);
-void dist_arp_settings(struct dv_dist *d, bool on);
+void dist_arp_settings(struct dv_dist *d, bool targets);
 
 /* dist_move.c: the lists against the membership, the connections this
  * node still serves, the forwarding (every sync); everything removed. */

@@ -6,9 +6,10 @@
  *
  * The old owner: when the engine takes an address of a NONDISRUPTIVE range
  * (or a MOVEABLE IMMEDIATE define) to another node while connections are
- * established on it here, the address goes to lo instead of away (not
- * answered for in ARP: dist.c's arp_settings, like a distribution
- * target's), and this node multicasts the connections' peers
+ * established on it here, the address goes to lo instead of away (its ARP
+ * requests dropped by the table below, arp_announce=2 so that it is not
+ * the source of this node's: dist_arp_settings), and this node multicasts
+ * the connections' peers
  * (DV_EV_MOVING). It counts them every second, sends the list again when
  * it changed (at most every MOVE_RESEND_US), and when the last one ends it
  * removes the address from lo and sends an empty list: MOVING ends
@@ -108,6 +109,7 @@ static char *table_text(const struct dv_dist *d, dv_nodeid_t self)
 		fprintf(f, "\tmap net%d {\n\t\ttype %s : verdict\n\t}\n", v, t);
 	}
 	fputs("\tset peers {\n\t\ttype ether_addr\n\t}\n", f);
+	fputs("\tset here4 {\n\t\ttype ipv4_addr\n\t}\n", f);
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		const struct dv_cluster_node *nd = &d->nodes[i];
 
@@ -133,6 +135,7 @@ static char *table_text(const struct dv_dist *d, dv_nodeid_t self)
 	}
 	fputs("\tchain ingress {\n", f);
 	fprintf(f, "\t\ttype filter hook ingress device \"%s\" priority -300; policy accept;\n", d->ifname);
+	fputs("\t\tarp operation request arp daddr ip @here4 drop\n", f);
 	fputs("\t\tether saddr @peers accept\n", f);
 	fputs("\t\tip daddr @on4 ip protocol tcp jump in4\n", f);
 	fputs("\t\tip6 daddr @on6 ip6 nexthdr tcp jump in6\n\t}\n}\n", f);
@@ -173,7 +176,8 @@ static void table_remove(struct dv_dist *d)
 	d->fwd = NULL;
 	d->n_fwd = 0;
 	d->n_macs = 0;
-	log_info("moves: table 'netdev %s' removed: no address of this node is MOVING elsewhere", DV_MOVE_TABLE);
+	dv_addrset_clear(&d->mv_here_set);
+	log_info("moves: table 'netdev %s' removed: no address is MOVING here or from here", DV_MOVE_TABLE);
 }
 
 /* The table with this shape, empty (a new shape: the node list changed). */
@@ -194,6 +198,7 @@ static int table_load(struct dv_dist *d, char *shape)
 		fwd_free(&d->fwd[i]);
 	d->n_fwd = 0;
 	d->n_macs = 0;
+	dv_addrset_clear(&d->mv_here_set);
 	log_info("moves: table 'netdev %s' loaded on '%s'", DV_MOVE_TABLE, d->ifname);
 	return 0;
 }
@@ -353,8 +358,8 @@ static void peers_sync(struct dv_dist *d, const struct dv_dist_env *env)
 			known = !memcmp(d->macs[k], nc.mac, 6);
 		if (known || d->n_macs == DV_ENGINE_MAX_NODES)
 			continue;
-		fprintf(f, "add element netdev %s peers { %02x:%02x:%02x:%02x:%02x:%02x }\n", DV_MOVE_TABLE,
-			nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
+		fprintf(f, "add element netdev %s peers { %02x:%02x:%02x:%02x:%02x:%02x }\n", DV_MOVE_TABLE, nc.mac[0],
+			nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
 		memcpy(d->macs[d->n_macs++], nc.mac, 6);
 	}
 	if (fclose(f) == 0 && len && run(d, buf, "add the members' MACs") < 0)
@@ -466,10 +471,53 @@ static void fwd_stop(struct dv_dist *d, size_t i)
 	d->fwd[i] = d->fwd[--d->n_fwd];
 }
 
-static void forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
+/* The here4 set: the IPv4 addresses MOVING here, whose ARP requests the
+ * table drops (this node has them on lo, and arp_ignore stays 0). */
+static int here_set_sync(struct dv_dist *d)
+{
+	struct dv_addrset now = {0};
+	const struct dv_addr *a;
+	char *buf = NULL, s[DV_ADDR_STRLEN];
+	size_t len = 0;
+	FILE *f;
+	int r = 0;
+
+	for (size_t i = 0; i < d->n_here; i++)
+		if (d->here[i].addr.family == AF_INET)
+			(void)dv_addrset_add(&now, &d->here[i].addr);
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		dv_addrset_clear(&now);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; dv_addrset_next(&now, &i, &a);)
+		if (!dv_addrset_has(&d->mv_here_set, a))
+			fprintf(f, "add element netdev %s here4 { %s }\n", DV_MOVE_TABLE, dv_addr_fmt(a, s));
+	for (size_t i = 0; dv_addrset_next(&d->mv_here_set, &i, &a);)
+		if (!dv_addrset_has(&now, a))
+			fprintf(f, "delete element netdev %s here4 { %s }\n", DV_MOVE_TABLE, dv_addr_fmt(a, s));
+	if (fclose(f) == 0 && len)
+		r = run(d, buf, "drop the ARP requests for the addresses MOVING here");
+	free(buf);
+	if (r == 0) {
+		dv_addrset_clear(&d->mv_here_set);
+		d->mv_here_set = now;
+	} else {
+		dv_addrset_clear(&now);
+	}
+	return r;
+}
+
+/* The table while this node forwards for an address or serves one
+ * MOVING; what is in it. 0, or -errno when the addresses MOVING here
+ * could not be kept out of ARP. */
+static int forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 {
 	dv_nodeid_t self = dv_engine_self(env->engine);
 	struct dv_addrset want = {0};
+	const struct dv_addr *a;
+	char *shape;
+	int r = 0;
 
 	for (size_t i = 0; i < d->n_moves; i++)
 		if (d->moves[i].node != self && reaches_here(d, env, &d->moves[i].addr))
@@ -479,40 +527,32 @@ static void forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 			fwd_stop(d, i);
 		else
 			i++;
-	if (!want.n) {
+	if (!want.n && !d->n_here) {
 		table_remove(d);
-		return;
+		return 0;
 	}
-	{
-		char *shape = table_text(d, self);
-
-		if (!shape)
-			goto out;
-		if (!d->mv_shape || strcmp(shape, d->mv_shape) != 0) {
-			if (table_load(d, shape) < 0) {
-				free(shape);
-				goto out;
-			}
-		} else {
-			free(shape);
-		}
-	}
-	peers_sync(d, env);
-	for (size_t i = 0; i < want.n; i++) {
-		const struct dv_addr *a = NULL;
+	shape = table_text(d, self);
+	if (!shape)
+		r = -ENOMEM;
+	else if (d->mv_shape && strcmp(shape, d->mv_shape) == 0)
+		free(shape);
+	else if ((r = table_load(d, shape)) < 0)
+		free(shape);
+	if (r == 0)
+		r = here_set_sync(d);
+	if (r == 0 && want.n)
+		peers_sync(d, env);
+	for (size_t i = 0; r == 0 && dv_addrset_next(&want, &i, &a);) {
 		struct want w;
 
-		for (size_t k = 0, seen = 0; dv_addrset_next(&want, &k, &a);)
-			if (seen++ == i)
-				break;
-		if (!a || want_build(d, a, self, owner_of(env, a), &w) < 0)
+		if (want_build(d, a, self, owner_of(env, a), &w) < 0)
 			continue;
 		if (w.net)
 			fwd_apply(d, env, &w);
 		free(w.pins);
 	}
-out:
 	dv_addrset_clear(&want);
+	return r;
 }
 
 /* ---- the old owner ---- */
@@ -591,6 +631,8 @@ static void here_end(struct dv_dist *d, const struct dv_dist_env *env, size_t i,
 	d->here[i] = d->here[--d->n_here];
 	if (dv_addrset_has(&d->on_lo, &a))
 		dist_lo_del(d, &a);
+	dist_arp_settings(d, d->arp_ignore_set);
+	(void)forwarding_sync(d, env); /* answered for in ARP again at once */
 	submit(env, &a, NULL, 0);
 	log_info("moves: '%s' is no longer MOVING here: %s", dv_addr_fmt(&a, s), why);
 }
@@ -616,12 +658,17 @@ bool dv_dist_move_begin(struct dv_dist *d, const struct dv_dist_env *env, const 
 	if (!h)
 		return false;
 	d->here = h;
-	if (dist_lo_add(d, a) < 0)
-		return false;
-	dist_arp_settings(d, true);
 	d->here[d->n_here++] = (struct move_here){.addr = *a, .n = n, .sent_us = dv_mono_us()};
+	/* Not answered for, not a source of ARP requests, before it is on lo. */
+	dist_arp_settings(d, d->arp_ignore_set);
+	if (forwarding_sync(d, env) < 0 || dist_lo_add(d, a) < 0) {
+		d->n_here--;
+		dist_arp_settings(d, d->arp_ignore_set);
+		forwarding_sync(d, env);
+		return false;
+	}
 	submit(env, a, peers, n);
-	log_info("moves: '%s' moved (MOVEABLE NONDISRUPTIVE): its %zu connection(s) here stay, served from 'lo' "
+	log_info("moves: '%s' moved to another node: its %zu connection(s) here stay, served from 'lo' "
 		 "until they end (MOVING)",
 		 s, n);
 	d->mv_poll_us = dv_mono_us() + MOVE_POLL_US;
@@ -697,7 +744,7 @@ void dv_dist_moving(struct dv_dist *d, const struct dv_dist_env *env, const stru
 			free(m->pins);
 			*m = d->moves[--d->n_moves];
 		}
-		forwarding_sync(d, env);
+		(void)forwarding_sync(d, env);
 		return;
 	}
 	if (!m) {
@@ -723,7 +770,7 @@ void dv_dist_moving(struct dv_dist *d, const struct dv_dist_env *env, const stru
 	free(m->pins);
 	m->pins = pins;
 	m->n = ev->moving.n;
-	forwarding_sync(d, env);
+	(void)forwarding_sync(d, env);
 }
 
 /* A member that left took its connections with it. */
@@ -748,7 +795,7 @@ void dist_move_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	d->mv_members = digest;
 	drop_departed(d, env);
 	here_poll(d, env, resend);
-	forwarding_sync(d, env);
+	(void)forwarding_sync(d, env);
 }
 
 void dist_move_stop(struct dv_dist *d)

@@ -930,6 +930,23 @@ static void test_encode_refusals(void **state)
 	ev.type = DV_EV_CLIENT_GONE;
 	ev.node = 0;
 	assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	/* MOVING: a peer of another family than the address, too many
+	 * peers, a count without them */
+	{
+		struct dv_peer_pin pin = {A("2001:db8::1"), 40000};
+
+		ev = (struct dv_event){.type = DV_EV_MOVING, .node = 1};
+		ev.moving.addr = A("10.1.1.5");
+		ev.moving.n = 1;
+		ev.moving.pins = &pin;
+		assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+		pin.addr = A("192.0.2.9");
+		ev.moving.n = DV_DIST_PINS_MAX + 1;
+		assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+		ev.moving.n = 1;
+		ev.moving.pins = NULL;
+		assert_int_equal(dv_event_encode(&ev, &buf, &len), -EINVAL);
+	}
 	assert_null(buf);
 }
 
@@ -940,7 +957,9 @@ static void test_mutations(void **state)
 	struct dv_conf_range range = {.prefix = P("fd00::/64"), .policy = DV_POLICY_UNIQUE, .line = 1};
 	struct dv_conf_define def = {.addr = A("10.9.9.1"), .plen = 24, .rank = 200, .line = 2};
 	dv_nodeid_t ids[] = {1, 2, 3};
+	struct dv_peer_pin peers[] = {{A("192.0.2.100"), 40000}, {A("192.0.2.101"), 1}};
 	struct dv_event evs[] = {
+		{.type = DV_EV_MOVING, .node = 2, .moving = {.addr = A("192.0.2.130"), .n = 2, .pins = peers}},
 		{.type = DV_EV_NODE_CONFIG,
 		 .node = 1,
 		 .node_config = {.name = "n1", .n_ranges = 1, .ranges = &range, .n_defines = 1, .defines = &def}},
