@@ -440,9 +440,15 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
             return sum(1 for a in host.addrs() if a.startswith("10.88."))
 
         wait_for(lambda: installed() == count, timeout=30, interval=0.2, what=f"{count} addresses")
-        t = time.monotonic()
-        d.ctl("status")
-        figure("status of 2,000 VIPAs, no flood", f"{time.monotonic() - t:.2f} s")
+        # What one whole-table request costs on this machine now (other
+        # work on it included): root's wait during a flood is compared
+        # with it, not with an idle machine's.
+        alone = []
+        for _ in range(3):
+            t = time.monotonic()
+            d.ctl("status")
+            alone.append(time.monotonic() - t)
+        figure("status of 2,000 VIPAs, no flood", f"{max(alone):.2f} s")
         # Root's own flood is served in full: the leases must still go
         # first. A user's flood is also cut by the caps on queued replies,
         # and root's requests go before it.
@@ -466,8 +472,11 @@ def test_client_flood_leaves_every_address(lan, tmp_path):
             assert lowest == count, f"{count - lowest} address(es) lapsed during the flood by {who}"
             if who == "nobody":
                 # At most the whole-table request being handled is ahead
-                # of root's own (0.2 s each here, idle).
-                assert max(waits) < 5, f"root waited {max(waits):.2f} s for its status during a user's flood"
+                # of root's own (0.2 s each here, idle): a few of them
+                # with the machine loaded, never the user's queue.
+                bound = max(5.0, 4 * max(alone) + 1)
+                assert max(waits) < bound, \
+                    f"root waited {max(waits):.2f} s for its status during a user's flood (bound {bound:.1f} s)"
         assert d.alive()
     finally:
         stop_all(procs, d)
