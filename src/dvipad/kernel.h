@@ -304,8 +304,10 @@ struct dv_peer {
 	uint16_t port;
 };
 /* Synchronous, one dump per family: the peers of the established TCP
- * connections whose local end is a:port (port 0: any), the first max of them into
- * ret[0..*ret_n). 0, -E2BIG when there were more, or -errno. */
+ * connections whose local end is a:port, the first max of them into
+ * ret[0..*ret_n). Port 0: every connection on a, any port and any state
+ * but listening (a handshake under way and a closing one included: what a
+ * move must keep). 0, -E2BIG when there were more, or -errno. */
 /* Synchronous: end every TCP connection whose local end is a (but
  * listeners) with SOCK_DESTROY (the program gets ECONNABORTED, the peer a
  * RST). *ret_n: how many ended. 0, -E2BIG when there were more than one

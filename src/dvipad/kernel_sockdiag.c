@@ -444,7 +444,7 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 	if (!sc->match(sc, &info.src))
 		return 0;
 	if (sc->peers) {
-		if (info.state != ST_ESTABLISHED || (sc->peer_port && info.sport != sc->peer_port))
+		if (sc->peer_port && (info.state != ST_ESTABLISHED || info.sport != sc->peer_port))
 			return 0;
 		if (sc->n_peers == sc->peers_max)
 			sc->peers_more = true;
@@ -1281,7 +1281,9 @@ int dv_sockdiag_peers(struct dv_sockdiag *s, const struct dv_addr *a, uint16_t p
 		return -EINVAL;
 	p = (struct dv_prefix){.addr = x, .len = (uint8_t)dv_addr_maxlen(&x)};
 	filters_build(s->tmp_f, &p, 1);
-	r = scan_proto(s, s->tmp_f, IPPROTO_TCP, SF(ST_ESTABLISHED), &sc, false);
+	r = scan_proto(s, s->tmp_f, IPPROTO_TCP,
+		       port ? SF(ST_ESTABLISHED) : (TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT)) | SF(ST_SYN_RECV),
+		       &sc, false);
 	if (r < 0)
 		return r;
 	*ret_n = sc.n_peers;
