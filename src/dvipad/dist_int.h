@@ -169,8 +169,11 @@ struct dv_dist {
 	char *mv_shape; /* the table as loaded; NULL: none */
 	struct move_fwd *fwd;
 	size_t n_fwd;
-	uint8_t macs[DV_ENGINE_MAX_NODES][6]; /* in its peers set */
-	size_t n_macs;
+	struct {
+		dv_nodeid_t id;
+		uint8_t mac[6];
+	} mv_nodes[DV_ENGINE_MAX_NODES]; /* their chains forward to their MACs */
+	size_t n_mv_nodes;
 	struct dv_addrset mv_here_set; /* in its here4 set */
 };
 

@@ -87,11 +87,11 @@ static const char *fam(const struct dv_addr *a)
 
 /* ---- the table ---- */
 
-/* The table's shape: sets, one chain per node this node can forward to
- * (its host address in the node list), the rules. */
+/* The table's shape: sets, one chain per node of the node list, the
+ * rules. */
 static char *table_text(const struct dv_dist *d, dv_nodeid_t self)
 {
-	char *buf = NULL, a[DV_ADDR_STRLEN];
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
@@ -110,18 +110,12 @@ static char *table_text(const struct dv_dist *d, dv_nodeid_t self)
 	}
 	fputs("\tset peers {\n\t\ttype ether_addr\n\t}\n", f);
 	fputs("\tset here4 {\n\t\ttype ipv4_addr\n\t}\n", f);
-	for (size_t i = 0; i < d->n_nodes; i++) {
-		const struct dv_cluster_node *nd = &d->nodes[i];
-
-		if (nd->id == self)
-			continue;
-		if (nd->v4.family)
-			fprintf(f, "\tchain n%u_4 {\n\t\tfwd ip to %s device \"%s\"\n\t}\n", nd->id,
-				dv_addr_fmt(&nd->v4, a), d->ifname);
-		if (nd->v6.family)
-			fprintf(f, "\tchain n%u_6 {\n\t\tfwd ip6 to %s device \"%s\"\n\t}\n", nd->id,
-				dv_addr_fmt(&nd->v6, a), d->ifname);
-	}
+	/* One chain per node, its rule added once its MAC is known
+	 * (nodes_sync): a MAC reaches it in either family, whatever the
+	 * families of its ring addresses. */
+	for (size_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].id != self)
+			fprintf(f, "\tchain n%u {\n\t}\n", d->nodes[i].id);
 	for (int v = 4; v <= 6; v += 2) {
 		const char *ip = v == 4 ? "ip" : "ip6";
 		char key[64];
@@ -175,7 +169,7 @@ static void table_remove(struct dv_dist *d)
 	free(d->fwd);
 	d->fwd = NULL;
 	d->n_fwd = 0;
-	d->n_macs = 0;
+	d->n_mv_nodes = 0;
 	dv_addrset_clear(&d->mv_here_set);
 	log_info("moves: table 'netdev %s' removed: no address is MOVING here or from here", DV_MOVE_TABLE);
 }
@@ -197,17 +191,18 @@ static int table_load(struct dv_dist *d, char *shape)
 	for (size_t i = 0; i < d->n_fwd; i++)
 		fwd_free(&d->fwd[i]);
 	d->n_fwd = 0;
-	d->n_macs = 0;
+	d->n_mv_nodes = 0;
 	dv_addrset_clear(&d->mv_here_set);
 	log_info("moves: table 'netdev %s' loaded on '%s'", DV_MOVE_TABLE, d->ifname);
 	return 0;
 }
 
-static bool has_chain(const struct dv_dist *d, dv_nodeid_t node, int family)
+/* Packets can go to node: its chain forwards to its MAC. */
+static bool has_chain(const struct dv_dist *d, dv_nodeid_t node)
 {
-	for (size_t i = 0; i < d->n_nodes; i++)
-		if (d->nodes[i].id == node)
-			return family == AF_INET6 ? d->nodes[i].v6.family != 0 : d->nodes[i].v4.family != 0;
+	for (size_t i = 0; i < d->n_mv_nodes; i++)
+		if (d->mv_nodes[i].id == node)
+			return true;
 	return false;
 }
 
@@ -218,7 +213,7 @@ static void elem_pin(FILE *f, const char *verb, const struct dv_addr *vipa, cons
 	fprintf(f, "%s element netdev %s pin%s { %s . %s . %u", verb, DV_MOVE_TABLE, fam(vipa), dv_addr_fmt(vipa, a),
 		dv_addr_fmt(&p->pin.addr, b), p->pin.port);
 	if (strcmp(verb, "add") == 0)
-		fprintf(f, " : goto n%u_%s", p->node, fam(vipa));
+		fprintf(f, " : goto n%u", p->node);
 	fputs(" }\n", f);
 }
 
@@ -228,7 +223,7 @@ static void elem_net(FILE *f, const char *verb, const struct dv_addr *vipa, dv_n
 
 	fprintf(f, "%s element netdev %s net%s { %s", verb, DV_MOVE_TABLE, fam(vipa), dv_addr_fmt(vipa, a));
 	if (strcmp(verb, "add") == 0)
-		fprintf(f, " : goto n%u_%s", node, fam(vipa));
+		fprintf(f, " : goto n%u", node);
 	fputs(" }\n", f);
 }
 
@@ -251,7 +246,7 @@ static int want_build(const struct dv_dist *d, const struct dv_addr *a, dv_nodei
 	for (size_t i = 0; i < d->n_moves; i++) {
 		const struct move_entry *m = &d->moves[i];
 
-		if (m->node == self || !dv_addr_eq(&m->addr, a) || !has_chain(d, m->node, a->family))
+		if (m->node == self || !dv_addr_eq(&m->addr, a) || !has_chain(d, m->node))
 			continue;
 		n += m->n;
 		if (m->order > best) {
@@ -261,7 +256,7 @@ static int want_build(const struct dv_dist *d, const struct dv_addr *a, dv_nodei
 	}
 	/* Not the owner (it lost a, or is losing it): what is not pinned
 	 * goes to the owner. */
-	if (w->net && owner && owner != self && has_chain(d, owner, a->family))
+	if (w->net && owner && owner != self && has_chain(d, owner))
 		w->net = owner;
 	if (!w->net)
 		return 0;
@@ -271,7 +266,7 @@ static int want_build(const struct dv_dist *d, const struct dv_addr *a, dv_nodei
 	for (size_t i = 0; i < d->n_moves; i++) {
 		const struct move_entry *m = &d->moves[i];
 
-		if (m->node == self || !dv_addr_eq(&m->addr, a) || !has_chain(d, m->node, a->family))
+		if (m->node == self || !dv_addr_eq(&m->addr, a) || !has_chain(d, m->node))
 			continue;
 		for (size_t j = 0; j < m->n; j++)
 			w->pins[k++] = (struct move_fwd_pin){.pin = m->pins[j], .node = m->node, .order = m->order};
@@ -336,34 +331,57 @@ static bool reaches_here(const struct dv_dist *d, const struct dv_dist_env *env,
 	return false;
 }
 
-/* The other members' MACs: what they forward comes from them. */
-static void peers_sync(struct dv_dist *d, const struct dv_dist_env *env)
+static void mac_fmt(FILE *f, const uint8_t mac[6])
+{
+	fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+static bool in_node_list(const struct dv_dist *d, dv_nodeid_t id)
+{
+	for (size_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].id == id)
+			return true;
+	return false;
+}
+
+/* The other members' MACs (from their published configuration): their
+ * chains forward to them, and what comes from them was forwarded once
+ * (the peers set). */
+static void nodes_sync(struct dv_dist *d, const struct dv_dist_env *env)
 {
 	const dv_nodeid_t *m;
-	size_t n = dv_engine_members(env->engine, &m);
+	size_t n = dv_engine_members(env->engine, &m), before = d->n_mv_nodes;
+	struct dv_node_conf me;
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f;
 
+	if (dv_engine_node_config(env->engine, dv_engine_self(env->engine), &me) < 0 ||
+	    !memcmp(me.mac, (uint8_t[6]){0}, 6))
+		return;
+	f = open_memstream(&buf, &len);
 	if (!f)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct dv_node_conf nc;
-		bool known = false;
 
-		if (m[i] == dv_engine_self(env->engine) || dv_engine_node_config(env->engine, m[i], &nc) < 0 ||
-		    !memcmp(nc.mac, (uint8_t[6]){0}, 6))
+		if (m[i] == dv_engine_self(env->engine) || has_chain(d, m[i]) || !in_node_list(d, m[i]) ||
+		    dv_engine_node_config(env->engine, m[i], &nc) < 0 || !memcmp(nc.mac, (uint8_t[6]){0}, 6) ||
+		    d->n_mv_nodes == DV_ENGINE_MAX_NODES)
 			continue;
-		for (size_t k = 0; k < d->n_macs && !known; k++)
-			known = !memcmp(d->macs[k], nc.mac, 6);
-		if (known || d->n_macs == DV_ENGINE_MAX_NODES)
-			continue;
-		fprintf(f, "add element netdev %s peers { %02x:%02x:%02x:%02x:%02x:%02x }\n", DV_MOVE_TABLE, nc.mac[0],
-			nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
-		memcpy(d->macs[d->n_macs++], nc.mac, 6);
+		fprintf(f, "add element netdev %s peers { ", DV_MOVE_TABLE);
+		mac_fmt(f, nc.mac);
+		fprintf(f, " }\nflush chain netdev %s n%u\nadd rule netdev %s n%u ether saddr set ", DV_MOVE_TABLE, m[i],
+			DV_MOVE_TABLE, m[i]);
+		mac_fmt(f, me.mac);
+		fputs(" ether daddr set ", f);
+		mac_fmt(f, nc.mac);
+		fprintf(f, " fwd to \"%s\"\n", d->ifname);
+		d->mv_nodes[d->n_mv_nodes].id = m[i];
+		memcpy(d->mv_nodes[d->n_mv_nodes++].mac, nc.mac, 6);
 	}
-	if (fclose(f) == 0 && len && run(d, buf, "add the members' MACs") < 0)
-		d->n_macs = 0; /* all again next time */
+	if (fclose(f) == 0 && len && run(d, buf, "forward to the members' MACs") < 0)
+		d->n_mv_nodes = before; /* again next time */
 	free(buf);
 }
 
@@ -541,7 +559,7 @@ static int forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	if (r == 0)
 		r = here_set_sync(d);
 	if (r == 0 && want.n)
-		peers_sync(d, env);
+		nodes_sync(d, env);
 	for (size_t i = 0; r == 0 && dv_addrset_next(&want, &i, &a);) {
 		struct want w;
 

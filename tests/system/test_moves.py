@@ -14,9 +14,13 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from conftest import SERVER, fetch, figure, reconfigure, wait_for
 
 VIPA = "192.0.2.130"  # the cluster's NONDISRUPTIVE range
+RANGE6 = "2001:db8::1:0/112"  # added for the IPv6 case (NONDISRUPTIVE, the default)
+VIPA6 = "2001:db8::1:130"
 
 # Opens one connection to addr:port per "open" line on stdin and then, for
 # all of them, a line every 50 ms, each answered before the next; prints
@@ -94,13 +98,19 @@ def moving_on(node, addr):
     return {m["node_name"]: m["connections"] for m in (v or {}).get("moving", [])}
 
 
-def test_nondisruptive_move_keeps_connections(cluster):
+@pytest.mark.parametrize("VIPA", [VIPA, VIPA6])
+def test_nondisruptive_move_keeps_connections(cluster, VIPA):
     """A move, a move back while both nodes have connections, and the end of
     MOVING: no established connection is reset, each stays on its node."""
     n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
     client = cluster.lan.hosts["c"]
+    if ":" in VIPA:
+        reconfigure(cluster, {n: f"  VIPARANGE DEFINE {RANGE6}\n" for n in cluster.nodes})
+        for n in cluster.nodes.values():
+            wait_for(lambda: RANGE6 in n.ctl("config", check=False).stdout, what=f"{n.name} reloaded")
     n1.ctl("activate", VIPA)
-    servers = [n.ns.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", n.name, "8080") for n in (n1, n2)]
+    servers = [n.ns.popen("/usr/bin/python3", "-c", SERVER, "::" if ":" in VIPA else "0.0.0.0", n.name, "8080")
+               for n in (n1, n2)]
     streams = None
     try:
         wait_for(lambda: fetch(client, VIPA, 8080) == "n1", what="the server on n1")
@@ -115,8 +125,8 @@ def test_nondisruptive_move_keeps_connections(cluster):
         figure("moves: NONDISRUPTIVE move -> a new connection served by the new owner",
                f"{(time.monotonic() - t0) * 1000:.0f} ms")
         assert not n1.ns.has_addr(VIPA) and n1.ns.has_addr(VIPA, dev="lo")
-        # n1 does not answer ARP for the address it keeps on lo: a client
-        # that asks again learns n2.
+        # n1 does not answer ARP (or a neighbour solicitation) for the
+        # address it keeps on lo: a client that asks again learns n2.
         for _ in range(3):
             client.ip("neigh", "flush", "dev", "eth0")
             assert fetch(client, VIPA, 8080) == "n2"
