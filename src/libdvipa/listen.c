@@ -139,9 +139,8 @@ int dv_listen_set_add(struct dv_listen_set *set, const struct dv_listen_pair *p,
 			return -EINVAL;
 		}
 		if (p->addr.family != set->pair[0].addr.family) {
-			*ret_why = p->addr.family == AF_INET6
-					   ? "ANYADDR6 does not go with an IPv4 VIPA (ANYADDR does)"
-					   : "ANYADDR does not go with an IPv6 VIPA (ANYADDR6 does)";
+			*ret_why = p->addr.family == AF_INET6 ? "ANYADDR6 does not go with an IPv4 VIPA (ANYADDR does)"
+							      : "ANYADDR does not go with an IPv6 VIPA (ANYADDR6 does)";
 			return -EINVAL;
 		}
 		if (dv_listen_set_find(set, &p->addr, p->port) >= 0) {

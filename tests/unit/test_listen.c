@@ -120,7 +120,8 @@ static void test_set_rules(void **state)
 	set_bad("10.1.0.5:80,10.1.0.6:80", "pair 2 '10.1.0.6:80': only the first pair names an address (the VIPA); "
 					   "the pairs after it are ANYADDR or ANYADDR6");
 	set_bad("10.1.0.5:80,[::]:80", "pair 2 '[::]:80': ANYADDR6 does not go with an IPv4 VIPA (ANYADDR does)");
-	set_bad("[fd00::5]:80,ANYADDR:80", "pair 2 'ANYADDR:80': ANYADDR does not go with an IPv6 VIPA (ANYADDR6 does)");
+	set_bad("[fd00::5]:80,ANYADDR:80",
+		"pair 2 'ANYADDR:80': ANYADDR does not go with an IPv6 VIPA (ANYADDR6 does)");
 	set_bad("10.1.0.5:80,ANYADDR:80,0.0.0.0:80", "pair 3 '0.0.0.0:80': given twice");
 	set_bad("127.0.0.1:80", "pair 1 '127.0.0.1:80': the first pair's address cannot be a VIPA (loopback, "
 				"link-local, multicast or reserved)");
