@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -41,9 +40,18 @@ static int parse_port(const char *s, size_t len)
 	return v >= 1 && v <= 65535 ? (int)v : -1;
 }
 
+/* ASCII only, no locale: strncasecmp() may consult one. */
 static bool word_is(const char *s, size_t len, const char *word)
 {
-	return len == strlen(word) && strncasecmp(s, word, len) == 0;
+	if (len != strlen(word))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 'a' + 'A') : s[i];
+
+		if (c != word[i])
+			return false;
+	}
+	return true;
 }
 
 int dv_listen_pair_parse(const char *s, size_t len, struct dv_listen_pair *ret, const char **ret_why)

@@ -28,12 +28,15 @@
  *
  * - Signal handlers may call bind() and friends. Every path, slow ones
  *   included, uses only async-signal-safe calls: socket, connect, send,
- *   recvmsg, poll, close, getsockname, writev, clock_gettime, memcpy. No
+ *   sendto, recv, recvmsg, poll, close, getsockname, getsockopt,
+ *   setsockopt, writev, clock_gettime, memcpy. No
  *   malloc, no stdio, no locks. Requests are encoded by a small stack-only
  *   encoder (a request is under 64 bytes) instead of proto's dv_msgb, whose
  *   64 KiB buffer is too much for a signal stack and whose static use
  *   would need a lock. Replies are decoded by proto.c's parser, which only
- *   reads its input. The stack use of the slow path is about 1.5 KiB.
+ *   reads its input. The stack use of the slow path is about 1.5 KiB;
+ *   a bind of a DVIPA_LISTEN pair adds about 1.5 KiB (a configuration
+ *   copy with its set, the sock_diag answer).
  * - fork(): there is no lock to inherit half-taken, and each activation
  *   uses its own connection, closed before bind() returns (or inherited
  *   harmlessly by a child forked meanwhile).
