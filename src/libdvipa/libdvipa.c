@@ -784,6 +784,8 @@ int dvipa_listen(const char *const pairs[], size_t n, int backlog, int ret_fds[]
 		listen_reason("pair 1 %s: %s", dv_listen_pair_fmt(&set.pair[0], pb),
 			      *rep.reason ? rep.reason : dv_result_text((int)rep.result));
 		r = map_result((uint32_t)r);
+		if (r >= 0) /* PENDING: not an answer to an ACTIVATE */
+			r = -DVIPA_E_INTERNAL;
 		errno = EADDRNOTAVAIL;
 		goto fail;
 	}

@@ -316,24 +316,6 @@ out:
 
 /* ---- the claim ---- */
 
-/* Wait until fd polls for events or deadline_ms: 0, or -ETIMEDOUT. */
-static int wait_for(int fd, short events, int64_t deadline_ms)
-{
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = events};
-		int64_t left = deadline_ms - dv_now_ms();
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
 int dv_listen_claim(const struct sockaddr_un *sa, socklen_t len, const struct dv_addr *a, int64_t deadline_ms,
 		    int *ret_conn, struct dv_reply *ret_reply)
 {
@@ -348,11 +330,8 @@ int dv_listen_claim(const struct sockaddr_un *sa, socklen_t len, const struct dv
 			       .seq = 1};
 	struct dv_attr at = {.type = DV_A_ADDR, .len = (uint16_t)addr_len};
 	uint32_t kind = DV_KIND_SOCKET;
-	uint8_t buf[1024];
-	struct dv_msg m;
-	int fd, r;
+	int r;
 
-	*ret_conn = -1;
 	memcpy(q, &h, sizeof(h));
 	memcpy(q + sizeof(h), &at, sizeof(at));
 	q[sizeof(h) + sizeof(at)] = (uint8_t)a->family;
@@ -361,59 +340,14 @@ int dv_listen_claim(const struct sockaddr_un *sa, socklen_t len, const struct dv
 	memcpy(q + kind_at, &at, sizeof(at));
 	memcpy(q + kind_at + sizeof(at), &kind, sizeof(kind));
 
-	fd = dv_ctl_connect(sa, len, deadline_ms, connect);
-	if (fd < 0)
-		return fd;
-	for (;;) {
-		ssize_t n = send(fd, q, h.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n == (ssize_t)h.len)
-			break;
-		if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
-			r = n >= 0 ? -EIO : -errno;
-			/* Refused at the door: the reason is the answer. */
-			if (dv_ctl_refusal(fd, ret_reply) >= 0)
-				r = (int)ret_reply->result;
-			goto fail;
-		}
-		r = wait_for(fd, POLLOUT, deadline_ms);
-		if (r < 0)
-			goto fail;
+	r = dv_ctl_ask(sa, len, q, h.len, deadline_ms, connect, ret_conn, ret_reply);
+	if (r < 0)
+		return r;
+	if (ret_reply->result != DV_R_OK) {
+		if (*ret_conn >= 0)
+			close(*ret_conn);
+		*ret_conn = -1;
+		return (int)ret_reply->result;
 	}
-	for (;;) {
-		ssize_t n;
-
-		r = wait_for(fd, POLLIN, deadline_ms);
-		if (r < 0)
-			goto fail;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -ECONNRESET;
-			goto fail;
-		}
-		if ((size_t)n > sizeof(buf) || dv_msg_parse(buf, (size_t)n, &m) < 0) {
-			r = -EBADMSG;
-			goto fail;
-		}
-		/* Events and future messages are not the answer. */
-		if (m.type != DV_MSG_RESULT)
-			continue;
-		if (dv_reply_decode(&m, ret_reply) < 0) {
-			r = -EBADMSG;
-			goto fail;
-		}
-		if (ret_reply->seq != 1 && ret_reply->seq != 0)
-			continue;
-		if (ret_reply->result != DV_R_OK) {
-			r = (int)ret_reply->result;
-			goto fail;
-		}
-		*ret_conn = fd;
-		return 0;
-	}
-fail:
-	close(fd);
-	return r;
+	return 0;
 }

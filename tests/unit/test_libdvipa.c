@@ -181,16 +181,23 @@ static dvipa_t *open_fake(struct fake *f)
 	return h;
 }
 
+/* The next request is an ACTIVATE of addr, hold kind. */
+static void fake_expect_activate(struct fake *f, uint32_t kind, const char *addr, struct dv_request *req)
+{
+	char a[DV_ADDR_STRLEN];
+
+	assert_int_equal(fake_recv(f, req), 0);
+	assert_int_equal(req->type, DV_MSG_ACTIVATE);
+	assert_int_equal(req->kind, kind);
+	assert_string_equal(dv_addr_fmt(&req->addr, a), addr);
+}
+
 /* ACTIVATE: an unrelated EVENT and a stale RESULT arrive before ours. */
 static void script_activate(struct fake *f)
 {
 	struct dv_request req;
-	char a[DV_ADDR_STRLEN];
 
-	assert_int_equal(fake_recv(f, &req), 0);
-	assert_int_equal(req.type, DV_MSG_ACTIVATE);
-	assert_int_equal(req.kind, 1);
-	assert_string_equal(dv_addr_fmt(&req.addr, a), "10.1.1.5");
+	fake_expect_activate(f, 1, "10.1.1.5", &req);
 	usleep(50 * 1000); /* the client is in poll() now */
 	fake_event(f, DVIPA_EVENT_LOST, "10.1.1.77", "moved to n2");
 	fake_result(f, req.seq + 1000, DV_R_HELD, "not yours");
@@ -705,12 +712,8 @@ static bool port_free(uint16_t port)
 static void script_listen_refused(struct fake *f)
 {
 	struct dv_request req;
-	char a[DV_ADDR_STRLEN];
 
-	assert_int_equal(fake_recv(f, &req), 0);
-	assert_int_equal(req.type, DV_MSG_ACTIVATE);
-	assert_int_equal(req.kind, 3); /* a socket hold, as the shim's */
-	assert_string_equal(dv_addr_fmt(&req.addr, a), "10.1.1.5");
+	fake_expect_activate(f, 3, "10.1.1.5", &req); /* a socket hold, as the shim's */
 	fake_result(f, req.seq, DV_R_HELD, "10.1.1.5 is held by n2 (UNIQUE)");
 }
 
