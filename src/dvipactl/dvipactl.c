@@ -1382,12 +1382,19 @@ static int run_listen_vipa(struct run *st)
 /* Returns 0 with the command's first word at argv[optind], or the exit status. */
 static int run_options(int argc, char **argv, struct run *st, bool *standby)
 {
+	/* One option per line, not a grid. */
+	/* clang-format off */
 	static const struct option opts[] = {
-		{"standby", no_argument, NULL, 's'},	  {"rank", required_argument, NULL, 'r'},
-		{"signal", required_argument, NULL, 'g'}, {"vipa", required_argument, NULL, 'v'},
-		{"source", required_argument, NULL, 'o'}, {"listen", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},	  {0},
+		{"standby", no_argument, NULL, 's'},
+		{"rank", required_argument, NULL, 'r'},
+		{"signal", required_argument, NULL, 'g'},
+		{"vipa", required_argument, NULL, 'v'},
+		{"source", required_argument, NULL, 'o'},
+		{"listen", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
+	/* clang-format on */
 	struct dv_addr src;
 	bool has_rank = false;
 	int o, r;
