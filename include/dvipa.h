@@ -13,6 +13,8 @@
 #ifndef DVIPA_H
 #define DVIPA_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -66,7 +68,8 @@ int dvipa_fd(dvipa_t *h);
 int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata);
 
 /* The daemon's explanation of the last request's outcome on this handle,
- * in the calling thread's view; never NULL. */
+ * in the calling thread's view; with h NULL, of the thread's last
+ * dvipa_listen(). Never NULL. */
 const char *dvipa_reason(dvipa_t *h);
 /*
  * Make outbound traffic of socket fd leave from addr (z/OS SOURCEVIPA,
@@ -87,6 +90,30 @@ const char *dvipa_reason(dvipa_t *h);
  * connection to dvipad, no allocation).
  */
 int dvipa_bind_source(int fd, const char *addr);
+
+/* The most pairs of a listen set (Connect:Direct's TCP.API.LISTEN). */
+#define DVIPA_LISTEN_MAX 8
+
+/*
+ * Listen (TCP) on a listen set, as Connect:Direct's TCP.API.LISTEN does:
+ * pairs[0..n) are "ADDR:PORT", "[ADDR6]:PORT", "ANYADDR:PORT" (0.0.0.0) or
+ * "ANYADDR6:PORT" (::), the VIPA first, the wildcard of its family after
+ * it, at most DVIPA_LISTEN_MAX. A connection to the VIPA reaches
+ * ret_fds[0], one to any other address of the host on that port the
+ * wildcard's descriptor. The sockets have SO_REUSEPORT (the kernel lets a
+ * specific and a wildcard listener share a port only so), CLOEXEC, and
+ * the backlog given.
+ *
+ * The VIPA is claimed from dvipad ($DVIPA_SOCKET, else the default socket)
+ * as a socket hold, as the preload shim's bind() claims it: it stays
+ * active while a socket is bound to it (ret_fds[0], and its copies in
+ * children), whatever becomes of any handle. On failure no descriptor is
+ * left open and dvipa_reason(NULL) names the pair and the reason; dvipad's
+ * refusal is returned as it is, -DVIPA_E_HELD when a socket of another
+ * program listens on a pair already (SO_REUSEPORT would share its
+ * connections), -DVIPA_E_INVAL for a bad set. Needs no handle.
+ */
+int dvipa_listen(const char *const pairs[], size_t n, int backlog, int ret_fds[]);
 
 /* A fixed text for a result code (negated or not). */
 const char *dvipa_strerror(int code);

@@ -37,6 +37,7 @@
 #include "addr.h"
 #include "ctlsock.h"
 #include "dvipa.h"
+#include "listen.h"
 #include "proto.h"
 #include "result.h"
 
@@ -1191,10 +1192,12 @@ struct run {
 	bool granted[MAX_VIPAS];
 	unsigned rank;
 	int sig;
-	pid_t child;	    /* 0 before the command runs */
-	bool signalled;	    /* --signal was sent */
-	const char *lost;   /* before the command runs: an address lost */
-	const char *source; /* --source: DVIPA_SOURCE of the command, through the shim */
+	pid_t child;			  /* 0 before the command runs */
+	bool signalled;			  /* --signal was sent */
+	const char *lost;		  /* before the command runs: an address lost */
+	const char *source;		  /* --source: DVIPA_SOURCE of the command, through the shim */
+	struct dv_listen_set listen;	  /* --listen: DVIPA_LISTEN of the command */
+	char listen_vipa[DV_ADDR_STRLEN]; /* its VIPA, held like a --vipa */
 };
 
 static int parse_signal(const char *s)
@@ -1364,18 +1367,54 @@ static int run_add_vipa(struct run *st, const char *text)
 	return 0;
 }
 
+/* --listen PAIR: one more pair of the command's listen set. */
+static int run_add_listen(struct run *st, const char *text)
+{
+	struct dv_listen_pair p;
+	const char *why;
+
+	if (dv_listen_pair_parse(text, strlen(text), &p, &why) < 0 || dv_listen_set_add(&st->listen, &p, &why) < 0)
+		return usage_error("--listen '%s': %s", text, why);
+	return 0;
+}
+
+/*
+ * The listen set's VIPA is held for the life of the command, as a --vipa
+ * is (and as one already, if it is given as --vipa too).
+ */
+static int run_listen_vipa(struct run *st)
+{
+	const struct dv_addr *a = &st->listen.pair[0].addr;
+
+	if (st->listen.n == 0)
+		return 0;
+	for (size_t i = 0; i < st->n; i++)
+		if (dv_addr_eq(&st->addr[i], a))
+			return 0;
+	if (st->n == MAX_VIPAS)
+		return usage_error("more than %d --vipa", MAX_VIPAS);
+	dv_addr_fmt(a, st->listen_vipa);
+	st->addr[st->n] = *a;
+	st->text[st->n++] = st->listen_vipa;
+	return 0;
+}
+
 /* Returns 0 with the command's first word at argv[optind], or the exit status. */
 static int run_options(int argc, char **argv, struct run *st, bool *standby)
 {
+	/* One option per line, not a grid. */
+	/* clang-format off */
 	static const struct option opts[] = {
 		{"standby", no_argument, NULL, 's'},
 		{"rank", required_argument, NULL, 'r'},
 		{"signal", required_argument, NULL, 'g'},
 		{"vipa", required_argument, NULL, 'v'},
 		{"source", required_argument, NULL, 'o'},
+		{"listen", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	/* clang-format on */
 	struct dv_addr src;
 	bool has_rank = false;
 	int o, r;
@@ -1415,6 +1454,11 @@ static int run_options(int argc, char **argv, struct run *st, bool *standby)
 				return usage_error("'%s' is not a numeric IPv4 or IPv6 address", optarg);
 			st->source = optarg;
 			break;
+		case 'l':
+			r = run_add_listen(st, optarg);
+			if (r != 0)
+				return r;
+			break;
 		case 'h':
 			usage_line(stdout, current_verb);
 			exit(0);
@@ -1424,8 +1468,11 @@ static int run_options(int argc, char **argv, struct run *st, bool *standby)
 	}
 	if (has_rank && !*standby)
 		return usage_error("--rank needs --standby");
+	r = run_listen_vipa(st);
+	if (r != 0)
+		return r;
 	if (st->n == 0 && !st->source)
-		return usage_error("at least one --vipa or a --source is required");
+		return usage_error("at least one --vipa, a --listen or a --source is required");
 	if (st->n == 0 && *standby)
 		return usage_error("--standby needs a --vipa");
 	if (optind >= argc)
@@ -1475,18 +1522,20 @@ static int run_request(dvipa_t *h, struct run *st, bool standby)
 }
 
 /*
- * --source: the command runs with the preload shim (ahead of any other
- * LD_PRELOAD), which binds its outbound sockets to the address, with this
- * node's ports of it where it is distributed with SYSPLEXPORTS. The shim's
- * path: $DVIPA_PRELOAD_LIB, else where it was installed. 0, or -1 with the
+ * --source, --listen: the command runs with the preload shim (ahead of any
+ * other LD_PRELOAD), which binds its outbound sockets to the --source
+ * address, with this node's ports of it where it is distributed with
+ * SYSPLEXPORTS, and lets its sockets bind the pairs of the listen set
+ * (DVIPA_LISTEN, the pairs as the shim reads them). The shim's path:
+ * $DVIPA_PRELOAD_LIB, else where it was installed. 0, or -1 with the
  * reason said.
  */
-static int run_source_env(const struct ctl *c, const struct run *st)
+static int run_shim_env(const struct ctl *c, const struct run *st)
 {
 	const char *lib = getenv("DVIPA_PRELOAD_LIB"), *pre = getenv("LD_PRELOAD");
-	char buf[4096];
+	char buf[4096], set[DV_LISTEN_MAX * (DV_LISTEN_PAIR_STRLEN + 1)] = "";
 
-	if (!st->source)
+	if (!st->source && st->listen.n == 0)
 		return 0;
 	if (!lib || !*lib)
 		lib = DVIPA_PRELOAD_LIB;
@@ -1494,7 +1543,15 @@ static int run_source_env(const struct ctl *c, const struct run *st)
 		fprintf(stderr, "dvipactl: LD_PRELOAD is too long\n");
 		return -1;
 	}
-	if (setenv("LD_PRELOAD", buf, 1) < 0 || setenv("DVIPA_SOURCE", st->source, 1) < 0 ||
+	for (size_t i = 0; i < st->listen.n; i++) {
+		char pb[DV_LISTEN_PAIR_STRLEN];
+
+		if (i)
+			strcat(set, ",");
+		strcat(set, dv_listen_pair_fmt(&st->listen.pair[i], pb));
+	}
+	if (setenv("LD_PRELOAD", buf, 1) < 0 || (st->source && setenv("DVIPA_SOURCE", st->source, 1) < 0) ||
+	    (st->listen.n && setenv("DVIPA_LISTEN", set, 1) < 0) ||
 	    (c->sock_path && setenv("DVIPA_SOCKET", c->sock_path, 1) < 0)) {
 		fprintf(stderr, "dvipactl: setenv: %s\n", strerror(errno));
 		return -1;
@@ -1542,7 +1599,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 	r = run_options(argc, argv, &st, &standby);
 	if (r != 0)
 		return r;
-	if (run_source_env(c, &st) < 0)
+	if (run_shim_env(c, &st) < 0)
 		return EXIT_FAILURE_OTHER;
 	/* Nothing to hold: the command is all there is. */
 	if (st.n == 0) {
@@ -1606,8 +1663,11 @@ static const struct verb verbs[] = {
 	{"monitor", cmd_monitor, "[--json]", "print each change (activation, release, takeover, ...) as it happens",
 	 true},
 	{"run", cmd_run,
-	 "[--standby [--rank N]] [--signal SIG] [--source ADDR] --vipa ADDR [--vipa ADDR]... -- CMD [ARG]...",
-	 "hold the VIPAs while CMD runs", false},
+	 "[--standby [--rank N]] [--signal SIG] [--source ADDR] [--vipa ADDR]... [--listen ADDR:PORT]... -- CMD "
+	 "[ARG]...",
+	 "hold the VIPAs while CMD runs; --listen: CMD listens on the VIPA and ANYADDR of a port (at most 8 pairs, the "
+	 "VIPA first)",
+	 false},
 	{"help", cmd_help, "", "show this help", false},
 };
 

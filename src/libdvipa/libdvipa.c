@@ -34,6 +34,7 @@
 
 #include "addr.h"
 #include "ctlsock.h"
+#include "listen.h"
 #include "proto.h"
 
 /* Pending events a handle keeps for dvipa_dispatch(). A caller that lets
@@ -553,7 +554,8 @@ int dvipa_dispatch(dvipa_t *h, dvipa_event_fn fn, void *userdata)
 
 const char *dvipa_reason(dvipa_t *h)
 {
-	if (!h || tls_reason.id != h->id)
+	/* Handles' ids start at 1; 0 is dvipa_listen()'s. */
+	if (h ? tls_reason.id != h->id : tls_reason.id != 0)
 		return "";
 	return tls_reason.reason;
 }
@@ -629,4 +631,182 @@ int dvipa_bind_source(int fd, const char *addr)
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return errno == EADDRNOTAVAIL ? -DVIPA_E_NOTHELD : -DVIPA_E_INVAL;
 	return 0;
+}
+
+/* ---- listen sets ---- */
+
+static void listen_reason(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void listen_reason(const char *fmt, ...)
+{
+	va_list ap;
+
+	tls_reason.id = 0;
+	va_start(ap, fmt);
+	vsnprintf(tls_reason.reason, sizeof(tls_reason.reason), fmt, ap);
+	va_end(ap);
+}
+
+/* A failed socket call on pair i: the code, with errno kept. */
+static int listen_sock_error(const struct dv_listen_pair *p, size_t i, const char *call)
+{
+	char pb[DV_LISTEN_PAIR_STRLEN];
+	int e = errno;
+
+	listen_reason("pair %zu %s: %s: %s", i + 1, dv_listen_pair_fmt(p, pb), call, strerror(e));
+	errno = e;
+	if (e == EADDRINUSE)
+		return -DVIPA_E_HELD;
+	if (e == EACCES || e == EPERM)
+		return -DVIPA_E_PERM;
+	if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS)
+		return -DVIPA_E_INTERNAL;
+	return -DVIPA_E_KERNEL;
+}
+
+/* A socket for p with SO_REUSEPORT, bound unless it is the VIPA's (which
+ * is bound once claimed). -1 with the reason said. */
+static int listen_socket(const struct dv_listen_pair *p, size_t i, int *ret_err)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int one = 1, fd;
+
+	fd = socket(p->addr.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*ret_err = listen_sock_error(p, i, "socket");
+		return -1;
+	}
+	/* ANYADDR6 is IPv6's wildcard only: IPv4 has its own. */
+	if ((p->addr.family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		*ret_err = listen_sock_error(p, i, "setsockopt");
+		close_fd(&fd);
+		return -1;
+	}
+	if (i == 0)
+		return fd;
+	if (p->addr.family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		*s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(p->port), .sin_addr = p->addr.v4};
+		len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		*s6 = (struct sockaddr_in6){
+			.sin6_family = AF_INET6, .sin6_port = htons(p->port), .sin6_addr = p->addr.v6};
+		len = sizeof(*s6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		*ret_err = listen_sock_error(p, i, "bind");
+		close_fd(&fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_bind_vipa(int fd, const struct dv_listen_pair *p)
+{
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(p->port), .sin_addr = p->addr.v4};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(p->port), .sin6_addr = p->addr.v6};
+
+	if (p->addr.family == AF_INET)
+		return bind(fd, (struct sockaddr *)&s4, sizeof(s4));
+	return bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+}
+
+/*
+ * The order keeps dvipad out of a failure: the set is checked, the
+ * wildcards bound, and only then is the VIPA claimed; a refusal leaves
+ * nothing behind. A failure after the claim (the VIPA's bind or a listen)
+ * closes the claim's connection with no socket bound, and dvipad ends the
+ * hold after its short grace.
+ */
+int dvipa_listen(const char *const pairs[], size_t n, int backlog, int ret_fds[])
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct dv_listen_set set = {0};
+	int fds[DV_LISTEN_MAX], conn = -1, r = 0;
+	char pb[DV_LISTEN_PAIR_STRLEN];
+	struct dv_reply rep;
+	size_t i;
+
+	listen_reason("%s", "");
+	if (!pairs || !ret_fds || n == 0 || n > DVIPA_LISTEN_MAX) {
+		listen_reason("a listen set has 1 to %d pairs and a place for their descriptors", DVIPA_LISTEN_MAX);
+		errno = EINVAL;
+		return -DVIPA_E_INVAL;
+	}
+	for (i = 0; i < n; i++) {
+		struct dv_listen_pair p;
+		const char *why;
+
+		if (!pairs[i] || dv_listen_pair_parse(pairs[i], strlen(pairs[i]), &p, &why) < 0 ||
+		    dv_listen_set_add(&set, &p, &why) < 0) {
+			listen_reason("pair %zu '%s': %s", i + 1, pairs[i] ? pairs[i] : "(null)",
+				      pairs[i] ? why : "NULL");
+			errno = EINVAL;
+			return -DVIPA_E_INVAL;
+		}
+	}
+	if (socket_addr(NULL, &sa) < 0) {
+		listen_reason("$DVIPA_SOCKET is too long for a socket path");
+		errno = ENAMETOOLONG;
+		return -DVIPA_E_INVAL;
+	}
+	/* Where sock_diag cannot tell (-errno), the bind below decides as
+	 * it can. */
+	for (i = 0; i < n; i++)
+		if (dv_listen_taken(&set.pair[i]) > 0) {
+			listen_reason("pair %zu %s: a TCP socket listens there already; a listen set does not "
+				      "share its ports with other sockets",
+				      i + 1, dv_listen_pair_fmt(&set.pair[i], pb));
+			errno = EADDRINUSE;
+			return -DVIPA_E_HELD;
+		}
+
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	for (i = 0; i < n; i++) {
+		fds[i] = listen_socket(&set.pair[i], i, &r);
+		if (fds[i] < 0)
+			goto fail;
+	}
+	r = dv_listen_claim(&sa, sizeof(sa), &set.pair[0].addr, dv_now_ms() + DV_CTL_TIMEOUT_MS, &conn, &rep);
+	if (r < 0) {
+		listen_reason("pair 1 %s: cannot reach dvipad at %s: %s", dv_listen_pair_fmt(&set.pair[0], pb),
+			      sa.sun_path, strerror(-r));
+		errno = -r;
+		r = -DVIPA_E_UNREACH;
+		goto fail;
+	}
+	if (r > 0) {
+		listen_reason("pair 1 %s: %s", dv_listen_pair_fmt(&set.pair[0], pb),
+			      *rep.reason ? rep.reason : dv_result_text((int)rep.result));
+		r = map_result((uint32_t)r);
+		if (r >= 0) /* PENDING: not an answer to an ACTIVATE */
+			r = -DVIPA_E_INTERNAL;
+		errno = EADDRNOTAVAIL;
+		goto fail;
+	}
+	/* The connection ends only now: the hold is kept by sock_diag once
+	 * the socket is bound. */
+	r = listen_bind_vipa(fds[0], &set.pair[0]);
+	close_fd(&conn);
+	if (r < 0) {
+		r = listen_sock_error(&set.pair[0], 0, "bind");
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		if (listen(fds[i], backlog) < 0) {
+			r = listen_sock_error(&set.pair[i], i, "listen");
+			goto fail;
+		}
+	memcpy(ret_fds, fds, n * sizeof(int));
+	return 0;
+
+fail:
+	for (i = 0; i < n; i++)
+		close_fd(&fds[i]);
+	return r;
 }

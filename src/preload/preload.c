@@ -16,16 +16,27 @@
  * connect(), sendto() and sendmsg() look at their socket only when
  * DVIPA_SOURCE is set.
  *
+ * DVIPA_LISTEN names a listen set (listen.h): a TCP socket the program
+ * binds to one of its pairs gets SO_REUSEPORT first, so that the VIPA and
+ * the wildcard of one port can both be bound, which the kernel allows
+ * only when both sockets have it. Only where the program did not set it
+ * itself, and only where no socket listens on that very pair already:
+ * a socket with SO_REUSEPORT joins such a listener's group and shares
+ * its connections, where without it the bind fails with EADDRINUSE.
+ *
  * Constraints, and how they are met:
  *
  * - Signal handlers may call bind() and friends. Every path, slow ones
  *   included, uses only async-signal-safe calls: socket, connect, send,
- *   recvmsg, poll, close, getsockname, writev, clock_gettime, memcpy. No
+ *   sendto, recv, recvmsg, poll, close, getsockname, getsockopt,
+ *   setsockopt, writev, clock_gettime, memcpy. No
  *   malloc, no stdio, no locks. Requests are encoded by a small stack-only
  *   encoder (a request is under 64 bytes) instead of proto's dv_msgb, whose
  *   64 KiB buffer is too much for a signal stack and whose static use
  *   would need a lock. Replies are decoded by proto.c's parser, which only
- *   reads its input. The stack use of the slow path is about 1.5 KiB.
+ *   reads its input. The stack use of the slow path is about 1.5 KiB;
+ *   a bind of a DVIPA_LISTEN pair adds about 1.5 KiB (a configuration
+ *   copy with its set, the sock_diag answer).
  * - fork(): there is no lock to inherit half-taken, and each activation
  *   uses its own connection, closed before bind() returns (or inherited
  *   harmlessly by a child forked meanwhile).
@@ -63,6 +74,7 @@
 
 #include "addr.h"
 #include "ctlsock.h"
+#include "listen.h"
 #include "proto.h"
 #include "rangetab.h"
 #include "result.h"
@@ -170,7 +182,9 @@ struct config {
 	int standby_rank; /* 0 unset, -1 malformed, else 1..254 */
 	enum source_mode source;
 	struct dv_addr source_addr;
-	bool socket_bad; /* DVIPA_SOCKET too long for a UNIX socket path */
+	struct dv_listen_set listen;	    /* DVIPA_LISTEN; n 0 when unset or bad */
+	char listen_err[DV_LISTEN_ERR_MAX]; /* DVIPA_LISTEN malformed: why; said once */
+	bool socket_bad;		    /* DVIPA_SOCKET too long for a UNIX socket path */
 	struct sockaddr_un sock;
 	socklen_t sock_len;
 	char rangetab_path[sizeof(((struct sockaddr_un *)0)->sun_path) + sizeof(DV_RANGETAB_SUFFIX)];
@@ -235,6 +249,10 @@ static void config_load(struct config *c)
 		c->source = SOURCE_ADDR;
 	else
 		c->source = SOURCE_BAD;
+
+	v = env("DVIPA_LISTEN");
+	if (v && dv_listen_set_parse(v, &c->listen, c->listen_err, sizeof(c->listen_err)) < 0)
+		c->listen.n = 0;
 
 	v = env("DVIPA_SOCKET");
 	if (!v)
@@ -457,6 +475,15 @@ static bool source_wanted(void)
 	if (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
 		return true; /* not loaded yet: take the slow path, which loads it */
 	return config.source != SOURCE_NONE || slot_used(&range_source_vipa);
+}
+
+/* Whether bind() needs to look for a pair of DVIPA_LISTEN: not when it is
+ * unset, the fast path of a bind() to a wildcard address. */
+static bool listen_wanted(void)
+{
+	if (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
+		return true; /* not loaded yet: take the slow path, which loads it */
+	return config.listen.n != 0 || config.listen_err[0];
 }
 
 /* ---- async-signal-safe text ---- */
@@ -1124,6 +1151,53 @@ static __attribute__((noinline)) int bind_specific(int fd, const struct sockaddr
 	return bind_slow(c, "bind", fd, sa, len, errno);
 }
 
+/*
+ * A bind() while DVIPA_LISTEN is set: a TCP socket bound to a pair of the
+ * set gets SO_REUSEPORT for it (and loses it again if the bind fails);
+ * everything else goes on as without the set.
+ */
+static __attribute__((noinline)) int bind_listen(int fd, const struct sockaddr *sa, socklen_t len,
+						 const struct dv_addr *a, uint16_t port)
+{
+	static atomic_bool bad_said;
+	struct config tmp;
+	const struct config *c = get_config(&tmp);
+	bool specific = !addr_is_special(a);
+	int type = 0, rp = 0, one = 1, zero = 0, i, r, e;
+	socklen_t tl = sizeof(type), rl = sizeof(rp);
+
+	/* Malformed: the program runs as without it, its second bind of a
+	 * port fails with EADDRINUSE, and this line says why. */
+	if (c->listen_err[0] && !c->quiet && !atomic_exchange(&bad_said, true))
+		put_line("dvipa: ", "DVIPA_LISTEN", NULL, 0, " ignored: ", c->listen_err, NULL, NULL);
+	i = dv_listen_set_find(&c->listen, a, port);
+	/* Not a TCP socket of the set, or the program chose SO_REUSEPORT
+	 * itself and with it whom it shares the port with. */
+	if (i < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &rl) < 0 || rp)
+		return specific ? bind_specific(fd, sa, len, a, port) : real_bind()(fd, sa, len);
+	if (dv_listen_taken(&c->listen.pair[i]) > 0) {
+		say_failed(c, "bind", a, port, "a TCP socket listens there already",
+			   "DVIPA_LISTEN shares a port only among the pairs of its set", NULL);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		e = errno;
+		say_failed(c, "bind", a, port, "cannot set SO_REUSEPORT for DVIPA_LISTEN", errtext(e), NULL);
+		errno = e;
+		return -1;
+	}
+	debug_line(c, "listen", a, "SO_REUSEPORT set: a pair of DVIPA_LISTEN", NULL);
+	r = specific ? bind_specific(fd, sa, len, a, port) : real_bind()(fd, sa, len);
+	if (r < 0) {
+		e = errno;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
+		errno = e;
+	}
+	return r;
+}
+
 DV_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = SA_PTR(addr);
@@ -1131,9 +1205,14 @@ DV_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	uint16_t port;
 
 	/* Wildcard, loopback, multicast, and anything but IPv4/IPv6: never
-	 * a VIPA, so not worth a look at the table or a question on failure. */
-	if (dv_addr_from_sockaddr(sa, len, &a, &port) == 0 && !addr_is_special(&a))
-		return bind_specific(fd, sa, len, &a, port);
+	 * a VIPA, so not worth a look at the table or a question on failure;
+	 * a wildcard may be a pair of DVIPA_LISTEN, though. */
+	if (dv_addr_from_sockaddr(sa, len, &a, &port) == 0) {
+		if (listen_wanted())
+			return bind_listen(fd, sa, len, &a, port);
+		if (!addr_is_special(&a))
+			return bind_specific(fd, sa, len, &a, port);
+	}
 	return real_bind()(fd, sa, len);
 }
 

@@ -88,32 +88,22 @@ static int wait_for(int fd, short events, int64_t deadline_ms)
 	}
 }
 
-int dv_ctl_source_ports(const struct sockaddr_un *sa, socklen_t len, const struct dv_addr *a, int64_t deadline_ms,
-			dv_connect_fn connect_fn, struct dv_reply *ret_reply)
+int dv_ctl_ask(const struct sockaddr_un *sa, socklen_t len, const void *req, size_t req_len, int64_t deadline_ms,
+	       dv_connect_fn connect_fn, int *ret_conn, struct dv_reply *ret_reply)
 {
-	/* header, then ADDR: family and up to 16 bytes, padded to 4 */
-	uint8_t req[sizeof(struct dv_msg_hdr) + sizeof(struct dv_attr) + 20] = {0}, buf[1024];
-	size_t n_addr = dv_addr_size(a), attr_len = sizeof(struct dv_attr) + 1 + n_addr;
-	struct dv_msg_hdr h = {.magic = DV_PROTO_MAGIC,
-			       .version = DV_PROTO_VERSION,
-			       .type = DV_MSG_SOURCE_PORTS,
-			       .len = (uint32_t)(sizeof(h) + ((attr_len + 3) & ~(size_t)3)),
-			       .seq = 1};
-	struct dv_attr at = {.type = DV_A_ADDR, .len = (uint16_t)attr_len};
+	uint8_t buf[1024];
 	struct dv_msg m;
 	int fd, r;
 
-	memcpy(req, &h, sizeof(h));
-	memcpy(req + sizeof(h), &at, sizeof(at));
-	req[sizeof(h) + sizeof(at)] = (uint8_t)a->family;
-	memcpy(req + sizeof(h) + sizeof(at) + 1, a->bytes, n_addr);
+	if (ret_conn)
+		*ret_conn = -1;
 	fd = dv_ctl_connect(sa, len, deadline_ms, connect_fn);
 	if (fd < 0)
 		return fd;
 	for (;;) {
-		ssize_t n = send(fd, req, h.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send(fd, req, req_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (n == (ssize_t)h.len)
+		if (n == (ssize_t)req_len)
 			break;
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
 			r = n >= 0 ? -EIO : -errno;
@@ -148,9 +138,33 @@ int dv_ctl_source_ports(const struct sockaddr_un *sa, socklen_t len, const struc
 		r = dv_reply_decode(&m, ret_reply) < 0 ? -EBADMSG : 0;
 		if (r == 0 && ret_reply->seq != 1 && ret_reply->seq != 0)
 			continue;
+		if (r == 0 && ret_conn) {
+			*ret_conn = fd;
+			return 0;
+		}
 		goto out;
 	}
 out:
 	close(fd);
 	return r;
+}
+
+int dv_ctl_source_ports(const struct sockaddr_un *sa, socklen_t len, const struct dv_addr *a, int64_t deadline_ms,
+			dv_connect_fn connect_fn, struct dv_reply *ret_reply)
+{
+	/* header, then ADDR: family and up to 16 bytes, padded to 4 */
+	uint8_t req[sizeof(struct dv_msg_hdr) + sizeof(struct dv_attr) + 20] = {0};
+	size_t n_addr = dv_addr_size(a), attr_len = sizeof(struct dv_attr) + 1 + n_addr;
+	struct dv_msg_hdr h = {.magic = DV_PROTO_MAGIC,
+			       .version = DV_PROTO_VERSION,
+			       .type = DV_MSG_SOURCE_PORTS,
+			       .len = (uint32_t)(sizeof(h) + ((attr_len + 3) & ~(size_t)3)),
+			       .seq = 1};
+	struct dv_attr at = {.type = DV_A_ADDR, .len = (uint16_t)attr_len};
+
+	memcpy(req, &h, sizeof(h));
+	memcpy(req + sizeof(h), &at, sizeof(at));
+	req[sizeof(h) + sizeof(at)] = (uint8_t)a->family;
+	memcpy(req + sizeof(h) + sizeof(at) + 1, a->bytes, n_addr);
+	return dv_ctl_ask(sa, len, req, h.len, deadline_ms, connect_fn, NULL, ret_reply);
 }

@@ -50,6 +50,19 @@ struct dv_reply;
 int dv_ctl_refusal(int fd, struct dv_reply *ret_reply);
 
 /*
+ * One request (req, req_len bytes, seq 1) on a new connection to sa and
+ * its RESULT (seq 1, or 0 when dvipad refused the connection) in
+ * *ret_reply, waiting until deadline_ms. 0, or -errno when dvipad cannot
+ * be asked or broke the protocol (-ETIMEDOUT after deadline_ms). With
+ * ret_conn, a connection that got its answer stays open in *ret_conn for
+ * the caller to close (a claim lasts while it is open); -1 there
+ * otherwise. System calls only.
+ */
+struct dv_reply;
+int dv_ctl_ask(const struct sockaddr_un *sa, socklen_t len, const void *req, size_t req_len, int64_t deadline_ms,
+	       dv_connect_fn connect_fn, int *ret_conn, struct dv_reply *ret_reply);
+
+/*
  * SOURCE_PORTS: ask dvipad at sa which ports this node's programs send
  * from when a is their source (a SYSPLEXPORTS slice). 0 with dvipad's
  * RESULT in *ret_reply (port_lo..port_hi, 0..0 when any port will do), or

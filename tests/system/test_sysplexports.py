@@ -163,6 +163,6 @@ def test_run_source_arguments():
     for args, what in ((["--source", "not-an-address"], "'not-an-address' is not a numeric IPv4 or IPv6 address"),
                        (["--source", VIPA, "--standby"], "--standby needs a --vipa"),
                        (["--source", VIPA, "--source", VIPA], "--source is given twice"),
-                       ([], "at least one --vipa or a --source is required")):
+                       ([], "at least one --vipa, a --listen or a --source is required")):
         r = subprocess.run([str(BUILD / "dvipactl"), "run", *args, "--", "true"], capture_output=True, text=True)
         assert r.returncode == 2 and what in r.stderr, (args, r.stderr)

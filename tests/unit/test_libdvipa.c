@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -180,16 +181,23 @@ static dvipa_t *open_fake(struct fake *f)
 	return h;
 }
 
+/* The next request is an ACTIVATE of addr, hold kind. */
+static void fake_expect_activate(struct fake *f, uint32_t kind, const char *addr, struct dv_request *req)
+{
+	char a[DV_ADDR_STRLEN];
+
+	assert_int_equal(fake_recv(f, req), 0);
+	assert_int_equal(req->type, DV_MSG_ACTIVATE);
+	assert_int_equal(req->kind, kind);
+	assert_string_equal(dv_addr_fmt(&req->addr, a), addr);
+}
+
 /* ACTIVATE: an unrelated EVENT and a stale RESULT arrive before ours. */
 static void script_activate(struct fake *f)
 {
 	struct dv_request req;
-	char a[DV_ADDR_STRLEN];
 
-	assert_int_equal(fake_recv(f, &req), 0);
-	assert_int_equal(req.type, DV_MSG_ACTIVATE);
-	assert_int_equal(req.kind, 1);
-	assert_string_equal(dv_addr_fmt(&req.addr, a), "10.1.1.5");
+	fake_expect_activate(f, 1, "10.1.1.5", &req);
 	usleep(50 * 1000); /* the client is in poll() now */
 	fake_event(f, DVIPA_EVENT_LOST, "10.1.1.77", "moved to n2");
 	fake_result(f, req.seq + 1000, DV_R_HELD, "not yours");
@@ -674,6 +682,93 @@ static void test_bind_source(void **state)
 	unsetenv("DVIPA_SOCKET");
 }
 
+/* ---- dvipa_listen ---- */
+
+/* A TCP port of the host that nothing uses now. */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* Whether a socket without SO_REUSEPORT can listen on 0.0.0.0:port:
+ * not while a socket of a failed dvipa_listen() was left bound. */
+static bool port_free(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0;
+
+	close(fd);
+	return ok;
+}
+
+static void script_listen_refused(struct fake *f)
+{
+	struct dv_request req;
+
+	fake_expect_activate(f, 3, "10.1.1.5", &req); /* a socket hold, as the shim's */
+	fake_result(f, req.seq, DV_R_HELD, "10.1.1.5 is held by n2 (UNIQUE)");
+}
+
+/* Failures leave nothing open; the system test has the successes. */
+static void test_listen_failures(void **state)
+{
+	uint16_t port = free_port();
+	char vipa[32], any[32];
+	const char *set[] = {vipa, any}, *backwards[] = {any, vipa};
+	int fds[2] = {-1, -1}, one = 1, other;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct fake *f;
+
+	snprintf(vipa, sizeof(vipa), "10.1.1.5:%u", port);
+	snprintf(any, sizeof(any), "ANYADDR:%u", port);
+
+	/* Bad sets: dvipad is not asked (there is none to ask). */
+	assert_int_equal(setenv("DVIPA_SOCKET", "/nonexistent/dvipad.sock", 1), 0);
+	assert_int_equal(dvipa_listen(set, 0, 16, fds), -DVIPA_E_INVAL);
+	assert_int_equal(dvipa_listen(set, DVIPA_LISTEN_MAX + 1, 16, fds), -DVIPA_E_INVAL);
+	assert_non_null(strstr(dvipa_reason(NULL), "1 to 8 pairs"));
+	assert_int_equal(dvipa_listen(backwards, 2, 16, fds), -DVIPA_E_INVAL);
+	assert_non_null(strstr(dvipa_reason(NULL), "pair 1 'ANYADDR:"));
+	assert_non_null(strstr(dvipa_reason(NULL), "the first pair is the VIPA"));
+	assert_int_equal(fds[0], -1);
+
+	/* No dvipad: the wildcard bound before the claim is closed again. */
+	assert_int_equal(dvipa_listen(set, 2, 16, fds), -DVIPA_E_UNREACH);
+	assert_non_null(strstr(dvipa_reason(NULL), "cannot reach dvipad at /nonexistent/dvipad.sock"));
+	assert_true(port_free(port));
+
+	/* Another program's listener with SO_REUSEPORT on a pair: a socket
+	 * with it would share that listener's connections. Refused before
+	 * dvipad is asked (else this would be DVIPA_E_UNREACH). */
+	other = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(setsockopt(other, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+	assert_int_equal(bind(other, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(other, 1), 0);
+	assert_int_equal(dvipa_listen(set, 2, 16, fds), -DVIPA_E_HELD);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(dvipa_reason(NULL), "listens there already"));
+	close(other);
+
+	/* dvipad refuses the VIPA: its reason, nothing left bound. */
+	f = fake_start(script_listen_refused);
+	assert_int_equal(setenv("DVIPA_SOCKET", f->path, 1), 0);
+	assert_int_equal(dvipa_listen(set, 2, 16, fds), -DVIPA_E_HELD);
+	assert_int_equal(fake_stop(f), 1);
+	assert_non_null(strstr(dvipa_reason(NULL), "held by n2"));
+	assert_int_equal(fds[0], -1);
+	assert_int_equal(fds[1], -1);
+	assert_true(port_free(port));
+	unsetenv("DVIPA_SOCKET");
+}
+
 int main(void)
 {
 	/* clang-format off: one test per line */
@@ -692,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_reason_per_thread),
 		cmocka_unit_test(test_concurrent_dispatch),
 		cmocka_unit_test(test_bind_source),
+		cmocka_unit_test(test_listen_failures),
 	};
 	/* clang-format on */
 
