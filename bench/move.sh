@@ -4,9 +4,9 @@
 # tests/system/test_moves.py::test_nondisruptive_move_keeps_a_bulk_stream on
 # real Corosync in namespaces: three nodes, the VIPA on n1, an iperf3
 # stream from the client to n1 through it; after PHASE seconds of it,
-# `dvipactl move VIPA --to n2`, and PHASE seconds (at least; the stream runs
-# 2 s longer for the move) of the same stream forwarded by n2 to n1 (n1
-# serves it from lo, MOVING). Per round:
+# `dvipactl move VIPA --to n2`, and, once the client sends to n2, PHASE
+# seconds of the same stream forwarded by n2 to n1 (n1 serves it from lo,
+# MOVING); then the stream ends. Per round:
 #   new conn ms   from the move command until a new connection (a connect
 #                 every 5 ms, bench/tcp-probe) is answered by n2, while the
 #                 stream runs;
@@ -19,8 +19,8 @@
 #   stream        kept, or LOST (reset, stopped: the test then fails);
 #   end ms        from the stream's end until MOVING has ended on every node
 #                 and n1 dropped the address from lo.
-# Then n, median, p99 and max over the rounds of each column, and the
-# streams kept. Both ends of the stream and the forwarding share this
+# Then n, median, p99 and max over the rounds of each column (the ratio in
+# per cent), and the streams kept. Both ends of the stream and the forwarding share this
 # machine's CPUs: Gbit/s are this machine's, their ratio is the figure.
 #
 # Environment: ROUNDS (default 5), PHASE (seconds, default 4), DVIPA_BUILD (a
@@ -68,14 +68,15 @@ for r in $(seq "$ROUNDS"); do
 	[ "$stream" != kept ] || kept=$((kept + 1))
 	printf '%5s %11s %9s %9s %9s %6s %8s %7s %7s\n' "$r" "${m[1]}" "${m[2]}" "${m[3]}" "${m[4]}" "${m[5]}" \
 		"${m[6]}" "$stream" "${end:--}"
-	for i in 1 2 3 4 5 6; do echo "${m[$i]}" >>"$TMP/col.$i"; done
+	for i in 1 2 3 4 6; do echo "${m[$i]}" >>"$TMP/col.$i"; done
+	awk -v r="${m[5]}" 'BEGIN { print 100 * r }' >>"$TMP/col.5"
 	[ -z "$end" ] || echo "$end" >>"$TMP/col.end"
 	[ "$stream" = kept ] || echo "  round $r: stream ${m[7]}" >&2
 done
 echo
 printf '%-28s %4s %9s %9s %9s\n' "over the rounds" n median p99 max
 names=("" "new connection on n2 (ms)" "client switched (ms)" "before (Gbit/s)" "forwarded (Gbit/s)"
-	"forwarded/before" "slowest across (Gbit/s)")
+	"forwarded/before (%)" "slowest across (Gbit/s)")
 for i in 1 2 3 4 5 6; do
 	touch "$TMP/col.$i"
 	printf '%-28s %s\n' "${names[$i]}" "$(stats "$TMP/col.$i")"
