@@ -9,7 +9,7 @@ libfuzzer-14-dev libmnl-dev libnftables-dev libsystemd-dev libjson-c-dev
 libcmocka-dev libmicrohttpd-dev python3 python3-pytest python3-prometheus-client iproute2 tcpdump iputils-ping
 netcat-openbsd procps psmisc nginx vsftpd socat curl corosync libcpg-dev
 libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev bash-completion
-debhelper lintian fakeroot systemd-container haproxy stress-ng"
+debhelper lintian fakeroot systemd-container haproxy stress-ng iperf3"
 
 missing=""
 for p in $PKGS; do

@@ -160,7 +160,7 @@ static void warn_unreachable(const struct dv_dist *d, const struct dv_dist_env *
 
 /* The node list, read again when a member is not in it (Corosync reloaded
  * its configuration). Without one (CLUSTER NONE), this node alone. */
-static void refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env)
+void dist_refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env)
 {
 	const dv_nodeid_t *m;
 	size_t n_m = dv_engine_members(env->engine, &m), n = 0;
@@ -958,7 +958,7 @@ void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct
 		struct plan *p = NULL;
 		size_t i;
 
-		refresh_nodes(d, env);
+		dist_refresh_nodes(d, env);
 		if (plan_build(d, env, &p) == 0) {
 			i = service_of(p, &l->addr, l->port);
 			if (i != SIZE_MAX)
@@ -1147,7 +1147,7 @@ enum dv_result dv_dist_records(struct dv_dist *d, const struct dv_dist_env *env,
 	bool found = false;
 	char ab[DV_ADDR_STRLEN];
 
-	refresh_nodes(d, env);
+	dist_refresh_nodes(d, env);
 	for (size_t i = 0; i < env->conf->n_distribute; i++) {
 		const struct dv_conf_distribute *s = &env->conf->distribute[i];
 
@@ -1197,7 +1197,7 @@ enum dv_result dv_dist_quiesce_check(struct dv_dist *d, const struct dv_dist_env
 		snprintf(reason, size, "port %u of %s is not distributed", port, ab);
 		return DV_R_BADREQ;
 	}
-	refresh_nodes(d, env);
+	dist_refresh_nodes(d, env);
 	n = targets_of(d, env, s, t);
 	for (size_t k = 0; k < n; k++)
 		target |= strcmp(t[k].node->name, name) == 0;
@@ -1364,7 +1364,7 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 	}
 	if (!d)
 		return DV_R_OK; /* nothing distributed here: no pins */
-	refresh_nodes(d, env);
+	dist_refresh_nodes(d, env);
 	r = plan_build(d, env, &p);
 	if (r < 0) {
 		snprintf(reason, size, "cannot compute the table: %s", strerror(-r));
@@ -1752,7 +1752,7 @@ void dv_dist_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		return;
 	/* Addresses on lo first: a connection forwarded by the new table
 	 * finds its target ready to take it. */
-	refresh_nodes(d, env);
+	dist_refresh_nodes(d, env);
 	dist_move_sync(d, env);
 	sync_lo(d, env);
 	if (idle)

@@ -177,6 +177,9 @@ struct dv_dist {
 	struct dv_addrset mv_here_set; /* in its here4 set */
 };
 
+/* The node list, read again when a member is not in it. */
+void dist_refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env);
+
 /* a on lo (tagged, with the lease), or off it; the interface's ARP
  * settings for what is on lo (targets: distributed VIPAs are; addresses
  * MOVING here count by themselves). */

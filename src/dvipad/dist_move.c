@@ -371,8 +371,8 @@ static void nodes_sync(struct dv_dist *d, const struct dv_dist_env *env)
 			continue;
 		fprintf(f, "add element netdev %s peers { ", DV_MOVE_TABLE);
 		mac_fmt(f, nc.mac);
-		fprintf(f, " }\nflush chain netdev %s n%u\nadd rule netdev %s n%u ether saddr set ", DV_MOVE_TABLE, m[i],
-			DV_MOVE_TABLE, m[i]);
+		fprintf(f, " }\nflush chain netdev %s n%u\nadd rule netdev %s n%u ether saddr set ", DV_MOVE_TABLE,
+			m[i], DV_MOVE_TABLE, m[i]);
 		mac_fmt(f, me.mac);
 		fputs(" ether daddr set ", f);
 		mac_fmt(f, nc.mac);
@@ -537,6 +537,9 @@ static int forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 	char *shape;
 	int r = 0;
 
+	/* Its chains come from the node list: read before the table's shape
+	 * (a node that distributes nothing has not read it yet). */
+	dist_refresh_nodes(d, env);
 	for (size_t i = 0; i < d->n_moves; i++)
 		if (d->moves[i].node != self && reaches_here(d, env, &d->moves[i].addr))
 			(void)dv_addrset_add(&want, &d->moves[i].addr);
