@@ -1358,7 +1358,7 @@ enum dv_result dv_dist_conns(struct dv_dist *d, const struct dv_dist_env *env, c
 	if (a && !dv_dist_find(env->conf, a)) {
 		if (d && dist_move_routes(d, a))
 			return dist_move_conns(d, a, out) < 0 ? DV_R_INTERNAL : DV_R_OK;
-		snprintf(reason, size, "%s is neither distributed (no VIPADISTRIBUTE of it here) nor MOVING elsewhere",
+		snprintf(reason, size, "%s is not distributed (no VIPADISTRIBUTE of it here) and not MOVING elsewhere",
 			 dv_addr_fmt(a, ab));
 		return DV_R_NOTHELD;
 	}

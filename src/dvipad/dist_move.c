@@ -174,16 +174,18 @@ static void table_remove(struct dv_dist *d)
 	log_info("moves: table 'netdev %s' removed: no address is MOVING here or from here", DV_MOVE_TABLE);
 }
 
-/* The table with this shape, empty (a new shape: the node list changed). */
-static int table_load(struct dv_dist *d, char *shape)
+/* The table with this shape, empty but for more (commands in the same
+ * transaction): a new shape, the node list changed. */
+static int table_load(struct dv_dist *d, char *shape, const char *more)
 {
 	_cleanup_free_ char *text = NULL;
-	size_t len = strlen(shape) + 128;
+	size_t len = strlen(shape) + strlen(more) + 128;
 
 	text = malloc(len);
 	if (!text)
 		return -ENOMEM;
-	snprintf(text, len, "add table netdev %s\ndelete table netdev %s\n%s", DV_MOVE_TABLE, DV_MOVE_TABLE, shape);
+	snprintf(text, len, "add table netdev %s\ndelete table netdev %s\n%s%s", DV_MOVE_TABLE, DV_MOVE_TABLE, shape,
+		 more);
 	if (run(d, text, "load it") < 0)
 		return -EIO;
 	free(d->mv_shape);
@@ -191,7 +193,6 @@ static int table_load(struct dv_dist *d, char *shape)
 	for (size_t i = 0; i < d->n_fwd; i++)
 		fwd_free(&d->fwd[i]);
 	d->n_fwd = 0;
-	d->n_mv_nodes = 0;
 	dv_addrset_clear(&d->mv_here_set);
 	log_info("moves: table 'netdev %s' loaded on '%s'", DV_MOVE_TABLE, d->ifname);
 	return 0;
@@ -346,21 +347,16 @@ static bool in_node_list(const struct dv_dist *d, dv_nodeid_t id)
 
 /* The other members' MACs (from their published configuration): their
  * chains forward to them, and what comes from them was forwarded once
- * (the peers set). */
-static void nodes_sync(struct dv_dist *d, const struct dv_dist_env *env)
+ * (the peers set). The commands for those not loaded yet into f; they
+ * count as loaded (the caller undoes that if its transaction fails). */
+static void nodes_text(struct dv_dist *d, const struct dv_dist_env *env, FILE *f)
 {
 	const dv_nodeid_t *m;
-	size_t n = dv_engine_members(env->engine, &m), before = d->n_mv_nodes;
+	size_t n = dv_engine_members(env->engine, &m);
 	struct dv_node_conf me;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
 
 	if (dv_engine_node_config(env->engine, dv_engine_self(env->engine), &me) < 0 ||
 	    !memcmp(me.mac, (uint8_t[6]){0}, 6))
-		return;
-	f = open_memstream(&buf, &len);
-	if (!f)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct dv_node_conf nc;
@@ -380,9 +376,6 @@ static void nodes_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		d->mv_nodes[d->n_mv_nodes].id = m[i];
 		memcpy(d->mv_nodes[d->n_mv_nodes++].mac, nc.mac, 6);
 	}
-	if (fclose(f) == 0 && len && run(d, buf, "forward to the members' MACs") < 0)
-		d->n_mv_nodes = before; /* again next time */
-	free(buf);
 }
 
 static struct move_fwd *fwd_find(struct dv_dist *d, const struct dv_addr *a)
@@ -400,20 +393,25 @@ static struct move_fwd *fwd_find(struct dv_dist *d, const struct dv_addr *a)
 static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct want *w)
 {
 	struct move_fwd *fw = fwd_find(d, &w->addr);
-	char *text = NULL, s[DV_ADDR_STRLEN];
+	char *text = NULL, s[DV_ADDR_STRLEN], first[256] = "";
 	size_t len = 0, i = 0, j = 0;
+	bool installed = true;
 	FILE *f;
 
 	dv_addr_fmt(&w->addr, s);
 	if (!fw) {
 		struct move_fwd *nf = realloc(d->fwd, (d->n_fwd + 1) * sizeof(*nf));
-		char first[256];
 
 		if (!nf)
 			return;
 		d->fwd = nf;
 		snprintf(first, sizeof(first), "add element netdev %s on%s { %s }\n", DV_MOVE_TABLE, fam(&w->addr), s);
-		if (run(d, first, "start forwarding") < 0)
+		/* On the interface already, a owes new connections to their
+		 * SYN being seen first; else (the usual case: the list comes
+		 * before the hand-over) none arrives, and one transaction does
+		 * (each takes up to a second on a loaded machine). */
+		installed = env->installed && env->installed(env->ud, &w->addr);
+		if (installed && run(d, first, "start forwarding") < 0)
 			return;
 		fw = &d->fwd[d->n_fwd++];
 		*fw = (struct move_fwd){.addr = w->addr};
@@ -421,6 +419,8 @@ static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct w
 	f = open_memstream(&text, &len);
 	if (!f)
 		return;
+	if (!fw->net && !installed)
+		fputs(first, f);
 	if (!fw->net)
 		own_elements(f, env, &w->addr);
 	if (fw->net != w->net) {
@@ -451,6 +451,8 @@ static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct w
 	}
 	if (len && run(d, text, "route the old owner's connections") < 0) {
 		free(text);
+		if (!installed) /* nothing of it in the kernel */
+			d->n_fwd--;
 		return;
 	}
 	free(text);
@@ -553,16 +555,37 @@ static int forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 		return 0;
 	}
 	shape = table_text(d, self);
-	if (!shape)
+	if (!shape) {
 		r = -ENOMEM;
-	else if (d->mv_shape && strcmp(shape, d->mv_shape) == 0)
-		free(shape);
-	else if ((r = table_load(d, shape)) < 0)
-		free(shape);
+	} else {
+		/* A new table and the members' chains in one transaction. */
+		bool reload = !d->mv_shape || strcmp(shape, d->mv_shape) != 0;
+		size_t before = d->n_mv_nodes, len = 0;
+		char *nodes = NULL;
+		FILE *f = open_memstream(&nodes, &len);
+
+		if (reload)
+			d->n_mv_nodes = 0;
+		if (f) {
+			nodes_text(d, env, f);
+			if (fclose(f) != 0)
+				d->n_mv_nodes = reload ? 0 : before;
+		}
+		if (reload) {
+			r = table_load(d, shape, nodes ? nodes : "");
+			if (r < 0) {
+				free(shape);
+				d->n_mv_nodes = before; /* the old table stays */
+			}
+		} else {
+			free(shape);
+			if (nodes && len && run(d, nodes, "forward to the members' MACs") < 0)
+				d->n_mv_nodes = before;
+		}
+		free(nodes);
+	}
 	if (r == 0)
 		r = here_set_sync(d);
-	if (r == 0 && want.n)
-		nodes_sync(d, env);
 	for (size_t i = 0; r == 0 && dv_addrset_next(&want, &i, &a);) {
 		struct want w;
 
