@@ -75,6 +75,7 @@ struct move_here {
 	size_t n;
 	uint64_t sent_us; /* the list went last then */
 	bool changed;	  /* the count changed since */
+	unsigned zeros;	  /* polls in a row that found none */
 };
 
 /* A peer whose packets go to node. */

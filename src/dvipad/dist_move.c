@@ -601,6 +601,15 @@ static int forwarding_sync(struct dv_dist *d, const struct dv_dist_env *env)
 
 /* ---- the old owner ---- */
 
+/* The membership, to send the lists again when it changes. */
+static uint32_t members_digest(const struct dv_dist_env *env)
+{
+	const dv_nodeid_t *m;
+	size_t n = dv_engine_members(env->engine, &m);
+
+	return n ? dv_jhash(m, n * sizeof(*m), 0) : 0;
+}
+
 static int poll_tick(sd_event_source *src, uint64_t usec, void *ud)
 {
 	struct dv_dist *d = ud;
@@ -716,6 +725,7 @@ bool dv_dist_move_begin(struct dv_dist *d, const struct dv_dist_env *env, const 
 		 "until they end (MOVING)",
 		 s, n);
 	d->mv_poll_us = dv_mono_us() + MOVE_POLL_US;
+	d->mv_members = members_digest(env); /* they have the list now */
 	timer_arm(d);
 	return true;
 }
@@ -755,10 +765,17 @@ static void here_poll(struct dv_dist *d, const struct dv_dist_env *env, bool res
 			i++;
 			continue;
 		}
-		if (n == 0) {
+		/* Twice, a poll apart: a dump can miss a connection that
+		 * moves from the handshake's table to the established one. */
+		if (n == 0 && ++h->zeros >= 2) {
 			here_end(d, env, i, "its last connection here ended");
 			continue;
 		}
+		if (n == 0) {
+			i++;
+			continue;
+		}
+		h->zeros = 0;
 		if (n != h->n)
 			h->changed = true;
 		h->n = n;
@@ -831,9 +848,7 @@ static void drop_departed(struct dv_dist *d, const struct dv_dist_env *env)
 
 void dist_move_sync(struct dv_dist *d, const struct dv_dist_env *env)
 {
-	const dv_nodeid_t *m;
-	size_t n = dv_engine_members(env->engine, &m);
-	uint32_t digest = n ? dv_jhash(m, n * sizeof(*m), 0) : 0;
+	uint32_t digest = members_digest(env);
 	bool resend = digest != d->mv_members;
 
 	d->mv_members = digest;

@@ -199,7 +199,7 @@ stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
 served, errors = {}, []
 while not stop.is_set():
-    node = "?"
+    node, t0 = "?", time.time()
     try:
         with socket.create_connection((addr, port), timeout=3) as c:
             f = c.makefile("rb")
@@ -211,7 +211,9 @@ while not stop.is_set():
             f.close()  # else the socket stays open until f is collected
         served[node] = served.get(node, 0) + 1
     except OSError as e:
-        errors.append([node, type(e).__name__ + " " + str(e)])
+        errors.append([node, type(e).__name__ + " " + str(e),
+                       time.strftime("%H:%M:%S", time.localtime(t0)) + ".%03d" % (t0 * 1000 % 1000),
+                       round(time.time() - t0, 3)])
     time.sleep(gap)
 print(json.dumps({"served": served, "errors": errors}), flush=True)
 """
