@@ -28,6 +28,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -350,19 +352,140 @@ static double activate_range(int fd, const struct dv_addr *base, int n, int wind
 	return (t1 - t0) / 1e6;
 }
 
+/*
+ * IPv4, for many addresses at once: which of a[0..n) (indexes idx[0..n))
+ * the kernel still takes packets for. One UDP datagram from 127.0.0.1 to
+ * each, port 9, on one socket with IP_RECVERR, WINDOW in flight: an active
+ * address answers ICMP port unreachable (nothing listens there); an
+ * inactive one of a ROUTED range is refused by its nftables rule
+ * (admin-prohibited), and one that is no address of the host any more
+ * cannot be sent to from 127.0.0.1 (EINVAL at once). No answer within
+ * 100 ms is none, as in answers_v4(). The kernel's ICMP rate limits must be
+ * lifted (bench/scale.sh does, in its namespace). The n still active are
+ * moved to the front of idx; their count is returned.
+ */
+#define SWEEP_WINDOW 1024
+static int sweep_v4(int fd, const struct dv_addr *base, int *idx, int n)
+{
+	static char active[1 << 20];
+	int left = 0;
+
+	for (int from = 0; from < n; from += SWEEP_WINDOW) {
+		int to = from + SWEEP_WINDOW < n ? from + SWEEP_WINDOW : n, sent = 0, answered = 0;
+
+		for (int i = from; i < to; i++) {
+			struct dv_addr a;
+			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+
+			int r;
+
+			addr_nth(base, (unsigned)idx[i], &a);
+			sin.sin_addr = a.v4;
+			active[idx[i]] = 0;
+			/* An earlier datagram's ICMP error is also the socket's
+			 * pending error, which one send reports (and clears)
+			 * instead of sending. */
+			for (int tries = 0; tries < 3; tries++) {
+				r = (int)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
+				if (r == 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH))
+					break;
+			}
+			if (r == 0)
+				sent++;
+			else if (errno != EINVAL && errno != ENETUNREACH && errno != EHOSTUNREACH && errno != EACCES &&
+				 errno != EPERM)
+				die("sendto");
+		}
+		while (answered < sent) {
+			struct pollfd p = {.fd = fd, .events = 0};
+			char cbuf[512];
+			struct sockaddr_in from4;
+			struct iovec iov = {.iov_base = cbuf, .iov_len = 0};
+			struct msghdr m = {.msg_name = &from4,
+					   .msg_namelen = sizeof(from4),
+					   .msg_iov = &iov,
+					   .msg_iovlen = 1,
+					   .msg_control = cbuf,
+					   .msg_controllen = sizeof(cbuf)};
+			struct cmsghdr *c;
+
+			/* Errors queued make the socket POLLERR. */
+			if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+				if (errno != EAGAIN)
+					die("recvmsg MSG_ERRQUEUE");
+				if (poll(&p, 1, 100) == 0)
+					break; /* the rest: no answer */
+				continue;
+			}
+			answered++;
+			for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+				const struct sock_extended_err *e = (const void *)CMSG_DATA(c);
+				uint32_t k;
+
+				if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR ||
+				    e->ee_origin != SO_EE_ORIGIN_ICMP || m.msg_namelen < sizeof(from4))
+					continue;
+				k = ntohl(from4.sin_addr.s_addr) - ntohl(base->v4.s_addr);
+				if (k < sizeof(active) && e->ee_type == 3 /* unreachable */ &&
+				    e->ee_code == 3 /* port */)
+					active[k] = 1;
+			}
+		}
+		for (int i = from; i < to; i++)
+			if (active[idx[i]])
+				idx[left++] = idx[i];
+	}
+	return left;
+}
+
 /* Close fd (one client gone: its n holds end); seconds until none of the n
- * addresses is usable any more. A request on a new connection then makes
- * sure the daemon has seen the close through. */
+ * addresses is usable any more. IPv4: sweeps of all the addresses still
+ * answering, until none does (a check per address in turn costs a TCP
+ * connection each, ~50-250 us of this client's CPU: longer than dvipad
+ * takes for the release). A request on a new connection then makes sure
+ * the daemon has seen the close through. */
 static double release_range(int fd, const struct dv_addr *base, int n)
 {
 	struct dv_addr a;
-	double t0 = now_us(), t;
+	double t0, t;
 
-	close(fd);
-	for (int i = 0; i < n; i++) {
-		addr_nth(base, (unsigned)i, &a);
-		while (usable(&a))
-			;
+	if (base->family == AF_INET) {
+		struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int one = 1, size = 8 << 20, left = n, *idx = calloc((size_t)n, sizeof(*idx));
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		if (!idx || u < 0 || setsockopt(u, IPPROTO_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
+		    bind(u, (struct sockaddr *)&lo, sizeof(lo)) < 0)
+			die("sweep socket");
+		if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+			(void)setsockopt(u, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		if (n > (int)(1 << 20)) {
+			fprintf(stderr, "dvipa-bench: at most %d addresses\n", 1 << 20);
+			exit(2);
+		}
+		for (int i = 0; i < n; i++)
+			idx[i] = i;
+		/* Before the close: a sweep that does not see the n active
+		 * would make any release look instant. */
+		if (sweep_v4(u, base, idx, n) != n) {
+			fprintf(stderr,
+				"dvipa-bench: the sweep does not see all %d addresses answer before the release\n", n);
+			exit(1);
+		}
+		t0 = now_us();
+		close(fd);
+		while (left > 0)
+			left = sweep_v4(u, base, idx, left);
+		close(u);
+		free(idx);
+	} else {
+		t0 = now_us();
+		close(fd);
+		for (int i = 0; i < n; i++) {
+			addr_nth(base, (unsigned)i, &a);
+			while (usable(&a))
+				;
+		}
 	}
 	t = (now_us() - t0) / 1e6;
 	close(connect_daemon());
@@ -438,7 +561,7 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			fprintf(stderr, "dvipa-bench: bad count '%s'\n", counts[i]);
 			exit(2);
 		}
-		act = activate_range(fd, &base, n, 1024);
+		act = activate_range(fd, &base, n, SCALE_WINDOW);
 		printf("scale %s n=%d activate=%.3f s (%.1f us each) rss=%ld KiB",
 		       base.family == AF_INET ? "ipv4" : "ipv6", n, act, act * 1e6 / n, rss_kib(daemon_pid, "VmRSS"));
 		if (n == max && seconds > 0) {

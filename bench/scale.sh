@@ -41,13 +41,12 @@ VIPADYNAMIC
 ENDVIPADYNAMIC
 CONF
 IN_HOST=(ip netns exec "$P-host")
-# A ROUTED range refuses connections from this host to its inactive
-# addresses with ICMP errors, which dvipa-bench reads as released: the
-# kernel's rate limits (per namespace) would hold most of them back.
-if [ "$ROUTED" = 1 ]; then
-	"${IN_HOST[@]}" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 \
-		net.ipv4.icmp_msgs_burst=1000000
-fi
+# dvipa-bench tells an active IPv4 address from a released one by the ICMP
+# error a datagram to it gets (port unreachable; a ROUTED range refuses
+# its inactive addresses with admin-prohibited): the kernel's rate limits
+# (per namespace) would hold most of them back.
+"${IN_HOST[@]}" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 \
+	net.ipv4.icmp_msgs_burst=1000000
 started() { "${IN_HOST[@]}" "$B/dvipactl" -S "$TMP/sock" status; }
 start_dvipad() {
 	rm -f "$TMP/sock"
