@@ -8,6 +8,11 @@
  *   dvipa-bench SOCK fresh N BASE         same, each time a new address (with the duplicate probe)
  *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
+ *   dvipa-bench SOCK granted N BASE       N addresses from one client, all requests sent at
+ *                                         once; each must be usable the moment its OK
+ *                                         reply is read (exit 1 if not); then the client
+ *                                         closes, and the time until none is usable
+ *                                         (tests/system/test_routed.py)
  *   dvipa-bench SOCK scale PID SECONDS BASE COUNT...
  *                                         for each COUNT: that many addresses from BASE
  *                                         (IPv4 or IPv6) activated, then released; time
@@ -492,6 +497,39 @@ static double release_range(int fd, const struct dv_addr *base, int n)
 	return t;
 }
 
+/* The guarantee of a batch of activations: an address is usable when its
+ * OK reply says so, not some time later. */
+static void bench_granted(int n, const char *basestr)
+{
+	struct dv_addr base, a;
+	struct dv_reply r;
+	int fd = connect_daemon(), done = 0, late = 0;
+
+	if (dv_addr_parse(basestr, &base) < 0 || n < 1)
+		die("arguments");
+	for (int i = 0; i < n; i++) {
+		addr_nth(&base, (unsigned)i, &a);
+		send_req(fd, DV_MSG_ACTIVATE, &a, 0);
+	}
+	while (done < n) {
+		recv_reply(fd, &r);
+		if (r.type != DV_MSG_RESULT)
+			continue;
+		must_ok(r.result, &r, "activate");
+		done++;
+		addr_nth(&base, r.seq - 1, &a); /* seq i + 1 asked for base + i */
+		if (!usable(&a)) {
+			char s[DV_ADDR_STRLEN];
+
+			if (late++ < 5)
+				fprintf(stderr, "dvipa-bench: %s granted but not usable\n", dv_addr_fmt(&a, s));
+		}
+	}
+	printf("granted n=%d not_usable=%d\n", n, late);
+	printf("released n=%d total=%.3f s\n", n, release_range(fd, &base, n));
+	exit(late ? 1 : 0);
+}
+
 static void bench_many(int n, const char *basestr, pid_t daemon_pid)
 {
 	struct dv_addr base;
@@ -532,6 +570,32 @@ static long long cpu_ticks(pid_t pid)
 	return (long long)(ut + st);
 }
 
+/* pid's time on a CPU and waiting for one, in seconds (/proc/PID/schedstat):
+ * on a loaded machine the second tells how much of a phase's time was
+ * not dvipad's doing. */
+struct sched {
+	double run, wait;
+};
+
+static struct sched sched_of(pid_t pid)
+{
+	char path[64];
+	unsigned long long run = 0, wait = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "re");
+	if (!f || fscanf(f, "%llu %llu", &run, &wait) != 2)
+		die(path);
+	fclose(f);
+	return (struct sched){run / 1e9, wait / 1e9};
+}
+
+static void print_sched(struct sched before, struct sched after)
+{
+	printf(" [dvipad ran %.2f s, waited %.2f s for a CPU]", after.run - before.run, after.wait - before.wait);
+}
+
 /*
  * For each count: activate that many new addresses (one client, pipelined),
  * then release them (the client closes); each count starts where the
@@ -555,15 +619,20 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			max = atoi(counts[i]);
 	for (int i = 0; i < ncounts; i++) {
 		int n = atoi(counts[i]), fd = connect_daemon();
+		struct sched s0, s1;
 		double act, rel;
 
 		if (n <= 0) {
 			fprintf(stderr, "dvipa-bench: bad count '%s'\n", counts[i]);
 			exit(2);
 		}
+		s0 = sched_of(daemon_pid);
 		act = activate_range(fd, &base, n, SCALE_WINDOW);
-		printf("scale %s n=%d activate=%.3f s (%.1f us each) rss=%ld KiB",
-		       base.family == AF_INET ? "ipv4" : "ipv6", n, act, act * 1e6 / n, rss_kib(daemon_pid, "VmRSS"));
+		s1 = sched_of(daemon_pid);
+		printf("scale %s n=%d activate=%.3f s (%.1f us each)", base.family == AF_INET ? "ipv4" : "ipv6", n, act,
+		       act * 1e6 / n);
+		print_sched(s0, s1);
+		printf(" rss=%ld KiB", rss_kib(daemon_pid, "VmRSS"));
 		if (n == max && seconds > 0) {
 			long long c0 = cpu_ticks(daemon_pid);
 			double t0 = now_us();
@@ -575,8 +644,12 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			       seconds);
 		}
 		fflush(stdout);
+		s0 = sched_of(daemon_pid);
 		rel = release_range(fd, &base, n);
-		printf(" release=%.3f s (%.1f us each)\n", rel, rel * 1e6 / n);
+		s1 = sched_of(daemon_pid);
+		printf(" release=%.3f s (%.1f us each)", rel, rel * 1e6 / n);
+		print_sched(s0, s1);
+		printf("\n");
 		fflush(stdout);
 		addr_nth(&base, (unsigned)n, &base);
 	}
@@ -802,9 +875,9 @@ static void bench_flood(int conns, double seconds)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr,
-			"usage: dvipa-bench SOCK activate|fresh|takeover|many|scale|rps|flood|bindwatch|shimbind|hold "
-			"ARGS...\n");
+		fprintf(stderr, "usage: dvipa-bench SOCK "
+				"activate|fresh|takeover|many|granted|scale|rps|flood|bindwatch|shimbind|hold "
+				"ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -815,6 +888,8 @@ int main(int argc, char **argv)
 		bench_activate(atoi(argv[3]), argv[4], true);
 	else if (!strcmp(argv[2], "takeover") && argc == 5)
 		bench_takeover(atoi(argv[3]), argv[4]);
+	else if (!strcmp(argv[2], "granted") && argc == 5)
+		bench_granted(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
 	else if (!strcmp(argv[2], "scale") && argc >= 7)

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The ROUTED ranges' queue (kernel_routed.c) seen from the daemon. An
- * activation there is queued and goes to the kernel with the others of the
- * event loop's iteration, in one nf_tables transaction. What tells a
- * program that the address is usable - an OK reply, a GRANTED notice - is
- * parked meanwhile, by address, and goes out when the transaction about
- * that address went through (dv_kroute_ops.done); if it failed, the
- * program hears the kernel's refusal instead and this node's holds on the
- * address end, as for an address the interface refused. What follows an
- * address being in the kernel (announcements, the monitors' news, the log)
- * waits the same way, and a removal is reported to the group only once it
- * is done (the hand-over to the next owner).
+ * activation or release there is queued and goes to the kernel with the
+ * others of the event loop's iteration, in one nf_tables transaction. What
+ * tells a program about the address - an OK reply (activated, released), a
+ * GRANTED or LOST notice - is parked meanwhile, by address, and goes out
+ * when the transaction about that address went through
+ * (dv_kroute_ops.done); if an addition failed, the program hears the
+ * kernel's refusal instead and this node's holds on the address end, as
+ * for an address the interface refused. What follows an address being in
+ * the kernel (announcements, the monitors' news, the log) waits the same
+ * way, and a removal is reported to the group only once it is done (the
+ * hand-over to the next owner).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -59,8 +60,8 @@ static void parked_addr_free(struct parked_addr *pa)
 	free(pa);
 }
 
-/* Park it if a's addition is queued: true; false to send it now (also
- * when there is no memory to park it: the transaction is about to go). */
+/* Park it if a change of a is queued: true; false to send it now (also
+ * when there is no memory to park it: the queue goes first). */
 static bool park(struct dv_daemon *d, const struct dv_addr *a, const struct parked *what, const char *reason)
 {
 	size_t len = reason ? strlen(reason) : 0;
@@ -108,7 +109,7 @@ void daemon_event(struct dv_daemon *d, uint64_t client, const struct dv_addr *a,
 {
 	struct parked p = {.client = client, .event = true, .what = what};
 
-	if (what == DV_NOTIFY_GRANTED && park(d, a, &p, reason))
+	if ((what == DV_NOTIFY_GRANTED || what == DV_NOTIFY_LOST) && park(d, a, &p, reason))
 		return;
 	dv_control_event(d->control, client, a, what, reason);
 }
@@ -121,34 +122,44 @@ static void routed_failed(void *ud, const char *msg)
 		d->conf->lease_s, msg);
 }
 
+static void send_parked(struct dv_daemon *d, const struct dv_addr *a, struct parked_addr *pa)
+{
+	struct parked *p;
+
+	for (p = pa ? TAILQ_FIRST(&pa->list) : NULL; p; p = TAILQ_NEXT(p, link)) {
+		if (p->event)
+			dv_control_event(d->control, p->client, a, p->what, p->reason);
+		else
+			dv_control_reply(d->control, p->client, p->seq, a, p->result, p->reason);
+	}
+	if (pa)
+		parked_addr_free(pa);
+}
+
 static void routed_done(void *ud, const struct dv_addr *a, bool add, int err)
 {
 	struct dv_daemon *d = ud;
-	struct parked_addr *pa = add ? parked_take(d, a) : NULL;
+	struct parked_addr *pa = parked_take(d, a);
 	char s[DV_ADDR_STRLEN], msg[DV_REASON_MAX];
 	struct parked *p;
 
 	dv_addr_fmt(a, s);
 	if (!add) {
-		if (err < 0) {
+		/* A failed removal is forgotten all the same (kernel.h): the
+		 * program was told, the refresh makes it good. */
+		if (err < 0)
 			log_err("cannot remove address '%s' from its ROUTED range: %s", s,
 				dv_kroute_last_error(d->kroute));
-			return;
-		}
-		log_info("address '%s' removed from 'ROUTED range'", s);
-		daemon_report_removed(d, a);
+		else
+			log_info("address '%s' removed from 'ROUTED range'", s);
+		send_parked(d, a, pa);
+		if (err == 0)
+			daemon_report_removed(d, a);
 		return;
 	}
 	if (err == 0) {
 		daemon_address_up(d, a);
-		for (p = pa ? TAILQ_FIRST(&pa->list) : NULL; p; p = TAILQ_NEXT(p, link)) {
-			if (p->event)
-				dv_control_event(d->control, p->client, a, p->what, p->reason);
-			else
-				dv_control_reply(d->control, p->client, p->seq, a, p->result, p->reason);
-		}
-		if (pa)
-			parked_addr_free(pa);
+		send_parked(d, a, pa);
 		return;
 	}
 	log_err("cannot add address '%s' to its ROUTED range: %s", s, dv_kroute_last_error(d->kroute));
@@ -174,6 +185,6 @@ void daemon_parked_clear(struct dv_daemon *d)
 	struct parked_addr *pa;
 
 	DV_HASHTAB_FOREACH(pa, &d->parked)
-	parked_addr_free(pa);
+		parked_addr_free(pa);
 	dv_hashtab_clear(&d->parked);
 }

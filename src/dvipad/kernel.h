@@ -150,9 +150,11 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
  *
  * Additions and removals are queued and sent as one nf_tables transaction
  * per iteration of the event loop (at most 2,048 changes each); done()
- * says how each ended. An address whose addition is queued is not yet
- * usable: dv_kroute_pending() tells, and whoever would say it is usable
- * waits for done().
+ * says how each ended. An address with a change queued is not yet what
+ * the change makes it (usable, or gone): dv_kroute_pending() tells, and
+ * whoever would say so waits for done(). Every queued change gets its
+ * done(): a change of an address whose other change is queued sends the
+ * queue first.
  */
 struct dv_kroute_ops {
 	/* A refresh failed (told once until one succeeds). Optional. */
@@ -176,13 +178,12 @@ struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing, tells
 bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
 /* Active, or its removal still queued (the kernel has it until then). */
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
-/* Its addition is queued: active, but not in the kernel yet. */
+/* A change of a is queued (the kernel does not have it yet). */
 bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a);
 size_t dv_kroute_count(const struct dv_kroute *r);
 /* Queue a's addition or removal: 1 (done() follows), or 0 if there is
- * nothing to do (adding an active one, removing an inactive one, adding
- * one whose removal was still queued), or -EINVAL (outside every ROUTED
- * range), -ENOMEM. A removal sends a queued addition of a first. A removal
+ * nothing to do (adding an active one, removing an inactive one), or
+ * -EINVAL (outside every ROUTED range), -ENOMEM. A removal
  * that failed is forgotten all the same: the next refresh rewrites the
  * active sets before it makes the ranges alive again, and refreshes
  * nothing while it cannot, so the kernel never answers for an address

@@ -606,15 +606,16 @@ int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a)
 
 	if (!dv_kroute_covers(r, a))
 		return -EINVAL;
+	/* Its removal goes first, and its program hears of it, before the
+	 * addition that followed: the order they were asked in. */
+	if (dv_addrset_has(&r->to_del, a))
+		dv_kroute_flush(r);
 	if (dv_addrset_has(&r->active, a))
 		return 0;
 	if (dv_addrset_add(&r->active, a) < 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 		return -ENOMEM;
 	}
-	/* Its removal is still queued: the kernel has it yet. */
-	if (dv_addrset_del(&r->to_del, a) > 0)
-		return 0;
 	k = queue(r, a, true);
 	if (k < 0) {
 		(void)dv_addrset_del(&r->active, a);
@@ -646,7 +647,7 @@ int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a)
 
 bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a)
 {
-	return r && dv_addrset_has(&r->to_add, a);
+	return r && (dv_addrset_has(&r->to_add, a) || dv_addrset_has(&r->to_del, a));
 }
 
 void dv_kroute_del_all(struct dv_kroute *r)
