@@ -3,8 +3,11 @@
 # One dvipad (optimized build, default PROBE and LEASE) in a network
 # namespace whose eth0 is a veth on a bridge, one client, pipelined:
 #   IPv4: for each of COUNTS (default 1000 4096 16384 65536) that many new
-#     addresses activated, then released; time per activation (the cost
-#     curve); with the largest held, daemon RSS and CPU over CPU_SECONDS
+#     addresses activated, then released (the client closes; timed until
+#     sweeps of UDP datagrams find none of them answering); time per
+#     activation (the cost curve); with the largest held, daemon RSS and CPU
+#     over CPU_SECONDS. Each phase also says how long dvipad ran and how long
+#     it waited for a CPU: on a shared machine the difference is the load's.
 #   IPv6: N6 (default 10000) new addresses activated, then released
 #   restart: 65,536 (the largest count) held, dvipad killed with -9 and
 #     started again: time until it answers, with the leftovers removed

@@ -600,49 +600,41 @@ static int queue(struct dv_kroute *r, const struct dv_addr *a, bool add)
 	return 1;
 }
 
-int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a)
+static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
 {
 	int k;
 
 	if (!dv_kroute_covers(r, a))
 		return -EINVAL;
-	/* Its removal goes first, and its program hears of it, before the
-	 * addition that followed: the order they were asked in. */
-	if (dv_addrset_has(&r->to_del, a))
+	/* The other change of a, queued, goes first, and its program hears
+	 * of it before this one's: the order they were asked in. */
+	if (dv_addrset_has(add ? &r->to_del : &r->to_add, a))
 		dv_kroute_flush(r);
-	if (dv_addrset_has(&r->active, a))
+	if (dv_addrset_has(&r->active, a) == add)
 		return 0;
-	if (dv_addrset_add(&r->active, a) < 0) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
-		return -ENOMEM;
-	}
-	k = queue(r, a, true);
+	k = add ? dv_addrset_add(&r->active, a) : dv_addrset_del(&r->active, a);
+	if (k >= 0)
+		k = queue(r, a, add);
 	if (k < 0) {
-		(void)dv_addrset_del(&r->active, a);
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		/* A removal is forgotten all the same, made good by the next
+		 * refresh. */
+		if (add)
+			(void)dv_addrset_del(&r->active, a);
+		else
+			r->dirty = true;
 	}
 	return k;
 }
 
+int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a)
+{
+	return change(r, a, true);
+}
+
 int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a)
 {
-	int k;
-
-	if (!dv_kroute_covers(r, a))
-		return -EINVAL;
-	/* Its addition goes first, and its program hears of it, before the
-	 * removal that followed: the order the program asked in. */
-	if (dv_addrset_has(&r->to_add, a))
-		dv_kroute_flush(r);
-	if (dv_addrset_del(&r->active, a) == 0)
-		return 0;
-	k = queue(r, a, false);
-	if (k < 0) {
-		/* Forgotten all the same, made good by the next refresh. */
-		r->dirty = true;
-		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
-	}
-	return k;
+	return change(r, a, false);
 }
 
 bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a)
