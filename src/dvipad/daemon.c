@@ -955,6 +955,9 @@ static int drop_cb(void *ud, const struct dv_vipa_info *v)
 /* Every address goes at once: quorum or the cluster is lost. */
 static void close_gate(struct dv_daemon *d, const char *why)
 {
+	/* Queued additions first, as if made one by one before this: their
+	 * announcements then stop with the others'. */
+	dv_kroute_flush(d->kroute);
 	if (d->engine)
 		(void)dv_engine_foreach(d->engine, drop_cb, d);
 	dv_observe_removed(&d->obs, NULL);
