@@ -8,6 +8,11 @@
  *   dvipa-bench SOCK fresh N BASE         same, each time a new address (with the duplicate probe)
  *   dvipa-bench SOCK takeover N ADDR      kill -9 of the holder -> standby granted and usable
  *   dvipa-bench SOCK many N BASE          N addresses from one client, pipelined; total time
+ *   dvipa-bench SOCK granted N BASE       N addresses from one client, all requests sent at
+ *                                         once; each must be usable the moment its OK
+ *                                         reply is read (exit 1 if not); then the client
+ *                                         closes, and the time until none is usable
+ *                                         (tests/system/test_routed.py)
  *   dvipa-bench SOCK scale PID SECONDS BASE COUNT...
  *                                         for each COUNT: that many addresses from BASE
  *                                         (IPv4 or IPv6) activated, then released; time
@@ -28,6 +33,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -350,23 +357,185 @@ static double activate_range(int fd, const struct dv_addr *base, int n, int wind
 	return (t1 - t0) / 1e6;
 }
 
+/*
+ * IPv4, for many addresses at once: which of a[0..n) (indexes idx[0..n))
+ * the kernel still takes packets for. One UDP datagram from 127.0.0.1 to
+ * each, port 9, on one socket with IP_RECVERR, WINDOW in flight: an active
+ * address answers ICMP port unreachable (nothing listens there); an
+ * inactive one of a ROUTED range is refused by its nftables rule
+ * (admin-prohibited), and one that is no address of the host any more
+ * cannot be sent to from 127.0.0.1 (EINVAL at once). No answer within
+ * 100 ms is none, as in answers_v4(). The kernel's ICMP rate limits must be
+ * lifted (bench/scale.sh does, in its namespace). The n still active are
+ * moved to the front of idx; their count is returned.
+ */
+#define SWEEP_WINDOW 1024
+static int sweep_v4(int fd, const struct dv_addr *base, int *idx, int n)
+{
+	static char active[1 << 20];
+	int left = 0;
+
+	for (int from = 0; from < n; from += SWEEP_WINDOW) {
+		int to = from + SWEEP_WINDOW < n ? from + SWEEP_WINDOW : n, sent = 0, answered = 0;
+
+		for (int i = from; i < to; i++) {
+			struct dv_addr a;
+			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+
+			int r;
+
+			addr_nth(base, (unsigned)idx[i], &a);
+			sin.sin_addr = a.v4;
+			active[idx[i]] = 0;
+			/* An earlier datagram's ICMP error is also the socket's
+			 * pending error, which one send reports (and clears)
+			 * instead of sending. */
+			for (int tries = 0; tries < 3; tries++) {
+				r = (int)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
+				if (r == 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH))
+					break;
+			}
+			if (r == 0)
+				sent++;
+			else if (errno != EINVAL && errno != ENETUNREACH && errno != EHOSTUNREACH && errno != EACCES &&
+				 errno != EPERM)
+				die("sendto");
+		}
+		while (answered < sent) {
+			struct pollfd p = {.fd = fd, .events = 0};
+			char cbuf[512];
+			struct sockaddr_in from4;
+			struct iovec iov = {.iov_base = cbuf, .iov_len = 0};
+			struct msghdr m = {.msg_name = &from4,
+					   .msg_namelen = sizeof(from4),
+					   .msg_iov = &iov,
+					   .msg_iovlen = 1,
+					   .msg_control = cbuf,
+					   .msg_controllen = sizeof(cbuf)};
+			struct cmsghdr *c;
+
+			/* Errors queued make the socket POLLERR. */
+			if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+				if (errno != EAGAIN)
+					die("recvmsg MSG_ERRQUEUE");
+				if (poll(&p, 1, 100) == 0)
+					break; /* the rest: no answer */
+				continue;
+			}
+			answered++;
+			for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+				const struct sock_extended_err *e = (const void *)CMSG_DATA(c);
+				uint32_t k;
+
+				if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR ||
+				    e->ee_origin != SO_EE_ORIGIN_ICMP || m.msg_namelen < sizeof(from4))
+					continue;
+				k = ntohl(from4.sin_addr.s_addr) - ntohl(base->v4.s_addr);
+				if (k < sizeof(active) && e->ee_type == 3 /* unreachable */ &&
+				    e->ee_code == 3 /* port */)
+					active[k] = 1;
+			}
+		}
+		for (int i = from; i < to; i++)
+			if (active[idx[i]])
+				idx[left++] = idx[i];
+	}
+	return left;
+}
+
 /* Close fd (one client gone: its n holds end); seconds until none of the n
- * addresses is usable any more. A request on a new connection then makes
- * sure the daemon has seen the close through. */
+ * addresses is usable any more. IPv4: sweeps of all the addresses still
+ * answering, until none does (a check per address in turn costs a TCP
+ * connection each, ~50-250 us of this client's CPU: longer than dvipad
+ * takes for the release). A request on a new connection then makes sure
+ * the daemon has seen the close through. */
 static double release_range(int fd, const struct dv_addr *base, int n)
 {
 	struct dv_addr a;
-	double t0 = now_us(), t;
+	double t0, t;
 
-	close(fd);
-	for (int i = 0; i < n; i++) {
-		addr_nth(base, (unsigned)i, &a);
-		while (usable(&a))
-			;
+	if (base->family == AF_INET) {
+		struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int one = 1, size = 8 << 20, left = n, seen, *idx = calloc((size_t)n, sizeof(*idx));
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		if (!idx || u < 0 || setsockopt(u, IPPROTO_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
+		    bind(u, (struct sockaddr *)&lo, sizeof(lo)) < 0)
+			die("sweep socket");
+		if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+			(void)setsockopt(u, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		if (n > (int)(1 << 20)) {
+			fprintf(stderr, "dvipa-bench: at most %d addresses\n", 1 << 20);
+			exit(2);
+		}
+		for (int i = 0; i < n; i++)
+			idx[i] = i;
+		/* Before the close: a sweep that does not see the n active
+		 * would make any release look instant. Then the checks go one
+		 * by one, as before sweeps. */
+		seen = sweep_v4(u, base, idx, n);
+		if (seen != n)
+			fprintf(stderr,
+				"dvipa-bench: a sweep sees %d of the %d active addresses answer (the kernel's ICMP "
+				"rate "
+				"limits?): checking them one by one\n",
+				seen, n);
+		t0 = now_us();
+		close(fd);
+		while (seen == n && left > 0)
+			left = sweep_v4(u, base, idx, left);
+		for (int i = 0; seen != n && i < n; i++) {
+			addr_nth(base, (unsigned)i, &a);
+			while (usable(&a))
+				;
+		}
+		close(u);
+		free(idx);
+	} else {
+		t0 = now_us();
+		close(fd);
+		for (int i = 0; i < n; i++) {
+			addr_nth(base, (unsigned)i, &a);
+			while (usable(&a))
+				;
+		}
 	}
 	t = (now_us() - t0) / 1e6;
 	close(connect_daemon());
 	return t;
+}
+
+/* The guarantee of a batch of activations: an address is usable when its
+ * OK reply says so, not some time later. */
+static void bench_granted(int n, const char *basestr)
+{
+	struct dv_addr base, a;
+	struct dv_reply r;
+	int fd = connect_daemon(), done = 0, late = 0;
+
+	if (dv_addr_parse(basestr, &base) < 0 || n < 1)
+		die("arguments");
+	for (int i = 0; i < n; i++) {
+		addr_nth(&base, (unsigned)i, &a);
+		send_req(fd, DV_MSG_ACTIVATE, &a, 0);
+	}
+	while (done < n) {
+		recv_reply(fd, &r);
+		if (r.type != DV_MSG_RESULT)
+			continue;
+		must_ok(r.result, &r, "activate");
+		done++;
+		addr_nth(&base, r.seq - 1, &a); /* seq i + 1 asked for base + i */
+		if (!usable(&a)) {
+			char s[DV_ADDR_STRLEN];
+
+			if (late++ < 5)
+				fprintf(stderr, "dvipa-bench: %s granted but not usable\n", dv_addr_fmt(&a, s));
+		}
+	}
+	printf("granted n=%d not_usable=%d\n", n, late);
+	printf("released n=%d total=%.3f s\n", n, release_range(fd, &base, n));
+	exit(late ? 1 : 0);
 }
 
 static void bench_many(int n, const char *basestr, pid_t daemon_pid)
@@ -409,6 +578,32 @@ static long long cpu_ticks(pid_t pid)
 	return (long long)(ut + st);
 }
 
+/* pid's time on a CPU and waiting for one, in seconds (/proc/PID/schedstat):
+ * on a loaded machine the second tells how much of a phase's time was
+ * not dvipad's doing. */
+struct sched {
+	double run, wait;
+};
+
+static struct sched sched_of(pid_t pid)
+{
+	char path[64];
+	unsigned long long run = 0, wait = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "re");
+	if (!f || fscanf(f, "%llu %llu", &run, &wait) != 2)
+		die(path);
+	fclose(f);
+	return (struct sched){run / 1e9, wait / 1e9};
+}
+
+static void print_sched(struct sched before, struct sched after)
+{
+	printf(" [dvipad ran %.2f s, waited %.2f s for a CPU]", after.run - before.run, after.wait - before.wait);
+}
+
 /*
  * For each count: activate that many new addresses (one client, pipelined),
  * then release them (the client closes); each count starts where the
@@ -432,15 +627,20 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			max = atoi(counts[i]);
 	for (int i = 0; i < ncounts; i++) {
 		int n = atoi(counts[i]), fd = connect_daemon();
+		struct sched s0, s1;
 		double act, rel;
 
 		if (n <= 0) {
 			fprintf(stderr, "dvipa-bench: bad count '%s'\n", counts[i]);
 			exit(2);
 		}
-		act = activate_range(fd, &base, n, 1024);
-		printf("scale %s n=%d activate=%.3f s (%.1f us each) rss=%ld KiB",
-		       base.family == AF_INET ? "ipv4" : "ipv6", n, act, act * 1e6 / n, rss_kib(daemon_pid, "VmRSS"));
+		s0 = sched_of(daemon_pid);
+		act = activate_range(fd, &base, n, SCALE_WINDOW);
+		s1 = sched_of(daemon_pid);
+		printf("scale %s n=%d activate=%.3f s (%.1f us each)", base.family == AF_INET ? "ipv4" : "ipv6", n, act,
+		       act * 1e6 / n);
+		print_sched(s0, s1);
+		printf(" rss=%ld KiB", rss_kib(daemon_pid, "VmRSS"));
 		if (n == max && seconds > 0) {
 			long long c0 = cpu_ticks(daemon_pid);
 			double t0 = now_us();
@@ -452,8 +652,12 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			       seconds);
 		}
 		fflush(stdout);
+		s0 = sched_of(daemon_pid);
 		rel = release_range(fd, &base, n);
-		printf(" release=%.3f s (%.1f us each)\n", rel, rel * 1e6 / n);
+		s1 = sched_of(daemon_pid);
+		printf(" release=%.3f s (%.1f us each)", rel, rel * 1e6 / n);
+		print_sched(s0, s1);
+		printf("\n");
 		fflush(stdout);
 		addr_nth(&base, (unsigned)n, &base);
 	}
@@ -679,9 +883,9 @@ static void bench_flood(int conns, double seconds)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr,
-			"usage: dvipa-bench SOCK activate|fresh|takeover|many|scale|rps|flood|bindwatch|shimbind|hold "
-			"ARGS...\n");
+		fprintf(stderr, "usage: dvipa-bench SOCK "
+				"activate|fresh|takeover|many|granted|scale|rps|flood|bindwatch|shimbind|hold "
+				"ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[1];
@@ -692,6 +896,8 @@ int main(int argc, char **argv)
 		bench_activate(atoi(argv[3]), argv[4], true);
 	else if (!strcmp(argv[2], "takeover") && argc == 5)
 		bench_takeover(atoi(argv[3]), argv[4]);
+	else if (!strcmp(argv[2], "granted") && argc == 5)
+		bench_granted(atoi(argv[3]), argv[4]);
 	else if (!strcmp(argv[2], "many") && argc == 6)
 		bench_many(atoi(argv[3]), argv[4], (pid_t)atoi(argv[5]));
 	else if (!strcmp(argv[2], "scale") && argc >= 7)

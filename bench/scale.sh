@@ -3,8 +3,11 @@
 # One dvipad (optimized build, default PROBE and LEASE) in a network
 # namespace whose eth0 is a veth on a bridge, one client, pipelined:
 #   IPv4: for each of COUNTS (default 1000 4096 16384 65536) that many new
-#     addresses activated, then released; time per activation (the cost
-#     curve); with the largest held, daemon RSS and CPU over CPU_SECONDS
+#     addresses activated, then released (the client closes; timed until
+#     sweeps of UDP datagrams find none of them answering); time per
+#     activation (the cost curve); with the largest held, daemon RSS and CPU
+#     over CPU_SECONDS. Each phase also says how long dvipad ran and how long
+#     it waited for a CPU: on a shared machine the difference is the load's.
 #   IPv6: N6 (default 10000) new addresses activated, then released
 #   restart: 65,536 (the largest count) held, dvipad killed with -9 and
 #     started again: time until it answers, with the leftovers removed
@@ -41,13 +44,12 @@ VIPADYNAMIC
 ENDVIPADYNAMIC
 CONF
 IN_HOST=(ip netns exec "$P-host")
-# A ROUTED range refuses connections from this host to its inactive
-# addresses with ICMP errors, which dvipa-bench reads as released: the
-# kernel's rate limits (per namespace) would hold most of them back.
-if [ "$ROUTED" = 1 ]; then
-	"${IN_HOST[@]}" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 \
-		net.ipv4.icmp_msgs_burst=1000000
-fi
+# dvipa-bench tells an active IPv4 address from a released one by the ICMP
+# error a datagram to it gets (port unreachable; a ROUTED range refuses
+# its inactive addresses with admin-prohibited): the kernel's rate limits
+# (per namespace) would hold most of them back.
+"${IN_HOST[@]}" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 \
+	net.ipv4.icmp_msgs_burst=1000000
 started() { "${IN_HOST[@]}" "$B/dvipactl" -S "$TMP/sock" status; }
 start_dvipad() {
 	rm -f "$TMP/sock"

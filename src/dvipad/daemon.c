@@ -776,7 +776,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		if (r < 0)
 			log_err("cannot remove address '%s' from '%s': %s", s, d->conf->interface,
 				dv_kaddr_last_error(d->kaddr));
-		else
+		else if (r == 0) /* 1: queued, logged when done (daemon_routed.c) */
 			log_info("address '%s' removed from '%s'", s, where(d, a));
 		dv_metrics.deactivations += r >= 0;
 		return;
@@ -789,6 +789,16 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		log_err("cannot add address '%s' to '%s': %s", s, d->conf->interface, dv_kaddr_last_error(d->kaddr));
 		return;
 	}
+	if (r == 0) /* 1: queued, up when done (daemon_routed.c) */
+		daemon_address_up(d, a);
+}
+
+void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a)
+{
+	char s[DV_ADDR_STRLEN];
+	int r;
+
+	dv_addr_fmt(a, s);
 	dv_observe_installed(&d->obs, a);
 	dv_watch_installed(&d->watch, d->engine, a);
 	{
@@ -804,7 +814,7 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 
 /* An address this node owns could not be installed: end this node's holds
  * on it so that the ownership table matches the kernel again. */
-static void release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
+void daemon_release_local_holds(struct dv_daemon *d, const struct dv_addr *a)
 {
 	struct dv_vipa_info v;
 
@@ -844,7 +854,7 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 			eng_notify(d, client, a, DV_NOTIFY_LOST, msg);
 		else
 			dv_control_reply(d->control, client, seq, a, DV_R_KERNEL, msg);
-		release_local_holds(d, a);
+		daemon_release_local_holds(d, a);
 		return;
 	}
 	switch (ans.say) {
@@ -863,18 +873,18 @@ static void eng_reply(void *ud, uint64_t client, uint32_t seq, const struct dv_a
 		return; /* passed on when a is on this node's interface */
 	if (result == DV_R_OK && a)
 		watch_socket_hold(d, a);
-	dv_control_reply(d->control, client, seq, a, result, reason);
+	daemon_reply(d, client, seq, a, result, reason);
 }
 
 /* A grant or OK reply held back (gate.h) goes now. */
 static void pass_held(struct dv_daemon *d, struct dv_gate_grant *gr)
 {
 	if (!gr->reply) {
-		dv_control_event(d->control, gr->client, &gr->addr, DV_NOTIFY_GRANTED, gr->reason);
+		daemon_event(d, gr->client, &gr->addr, DV_NOTIFY_GRANTED, gr->reason);
 		return;
 	}
 	watch_socket_hold(d, &gr->addr);
-	dv_control_reply(d->control, gr->client, gr->seq, &gr->addr, DV_R_OK, gr->reason);
+	daemon_reply(d, gr->client, gr->seq, &gr->addr, DV_R_OK, gr->reason);
 }
 
 static void pass_ready(struct dv_daemon *d)
@@ -905,14 +915,14 @@ static void eng_notify(void *ud, uint64_t client, const struct dv_addr *a, enum 
 			pass_held(d, gr);
 		free(gr);
 	}
-	dv_control_event(d->control, client, a, what, reason);
+	daemon_event(d, client, a, what, reason);
 }
 
 /* The engine took a off this node: once it is off the interface, the next
  * owner may put it on (the hand-over, engine_state.c). Not if the kernel
  * still has it: then the lease ends it, and the group waits until this
  * node leaves. */
-static void report_removed(struct dv_daemon *d, const struct dv_addr *a)
+void daemon_report_removed(struct dv_daemon *d, const struct dv_addr *a)
 {
 	struct dv_event ev = {.type = DV_EV_ADDR_STATE, .addr_state = {.addr = *a, .flags = DV_AS_REMOVED}};
 
@@ -934,7 +944,7 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 		case DV_FX_LOCAL:
 			eng_local(d, &f->addr, f->up);
 			if (!f->up)
-				report_removed(d, &f->addr);
+				daemon_report_removed(d, &f->addr);
 			up |= f->up;
 			break;
 		case DV_FX_REPLY:
@@ -1005,6 +1015,9 @@ static int drop_cb(void *ud, const struct dv_vipa_info *v)
 /* Every address goes at once: quorum or the cluster is lost. */
 static void close_gate(struct dv_daemon *d, const char *why)
 {
+	/* Queued additions first, as if made one by one before this: their
+	 * announcements then stop with the others'. */
+	dv_kroute_flush(d->kroute);
 	if (d->engine)
 		(void)dv_engine_foreach(d->engine, drop_cb, d);
 	dv_observe_removed(&d->obs, NULL);
@@ -1310,14 +1323,6 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
-static void routed_failed(void *ud, const char *msg)
-{
-	struct dv_daemon *d = ud;
-
-	log_err("cannot refresh the ROUTED ranges (their addresses stop answering %u s after the last refresh): %s",
-		d->conf->lease_s, msg);
-}
-
 /* The kernel answers ARP for a local route's addresses only with
  * arp_ignore 0 (the larger of 'all' and the interface's applies). */
 static void check_arp_ignore(const struct dv_daemon *d)
@@ -1351,7 +1356,7 @@ static int open_routed(struct dv_daemon *d)
 
 	if (n < 0)
 		return n;
-	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, routed_failed, d, &d->kroute);
+	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, &daemon_routed_ops, d, &d->kroute);
 	if (r < 0)
 		return r;
 	r = dv_kroute_start(d->kroute);
@@ -1521,6 +1526,7 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->announce = dv_announce_free(d->announce);
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	d->kroute = dv_kroute_free(d->kroute);
+	daemon_parked_clear(d);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
 	claimants_clear(d);
@@ -1800,8 +1806,10 @@ void daemon_request(struct dv_daemon *d, uint64_t client, uid_t uid, const struc
 		dv_claimant_set(d, &req->addr, dv_control_client_pid(d->control, client));
 	/* Not while the gate is closed: the request is refused "not quorate"
 	 * anyway, and this node may not have the cluster's state yet, so the
-	 * address's real owner would answer the probe. */
+	 * address's real owner would answer the probe. Not in a ROUTED range:
+	 * the configuration says it is the cluster's (dvipa.conf(5)). */
 	if ((req->type == DV_MSG_ACTIVATE || req->type == DV_MSG_STANDBY) && dv_gate_is_open(&d->gate) &&
+	    !dv_kroute_covers(d->kroute, &req->addr) &&
 	    dv_observe_needs_probe(&d->obs, d->engine, &req->addr, d->conf->probe_count)) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {

@@ -74,6 +74,9 @@ struct dv_daemon {
 	 * free (dv_reclaim_freed); an entry leaves once looked at. */
 	struct dv_addrset lost;
 	unsigned owner_walks; /* left for this status request (socket_holder) */
+	/* What waits for a ROUTED address's queued addition (daemon_routed.c),
+	 * by address. */
+	struct dv_hashtab parked;
 };
 
 struct claimant {
@@ -107,6 +110,25 @@ void dv_reclaim_answered(struct dv_daemon *d, const struct dv_addr *a, enum dv_r
 void dv_reclaim_socket_holds(struct dv_daemon *d);
 /* After an event that may have freed an address another node had. */
 void dv_reclaim_freed(struct dv_daemon *d);
+
+/* daemon_routed.c */
+struct dv_kroute_ops;
+extern const struct dv_kroute_ops daemon_routed_ops;
+/* An answer to a client's request, or a notice: sent, or parked until the
+ * address it says is usable is (a ROUTED address's addition queued). */
+void daemon_reply(struct dv_daemon *d, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,
+		  const char *reason);
+void daemon_event(struct dv_daemon *d, uint64_t client, const struct dv_addr *a, enum dv_notify what,
+		  const char *reason);
+void daemon_parked_clear(struct dv_daemon *d);
+
+/* daemon.c, for daemon_routed.c */
+/* a is in the kernel now: announced, shown, logged. */
+void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a);
+/* The kernel refused a: this node's holds on it end. */
+void daemon_release_local_holds(struct dv_daemon *d, const struct dv_addr *a);
+/* a is off this node (in a cluster: the next owner may put it on). */
+void daemon_report_removed(struct dv_daemon *d, const struct dv_addr *a);
 
 /* daemon.c, for daemon_control.c */
 /* A client's request: answered, or submitted to the cluster. */

@@ -441,9 +441,11 @@ int ev_client_gone(struct dv_engine *e, const struct dv_event *ev)
 	struct cref *c;
 
 	snprintf(why, sizeof(why), "client %" PRIu64 " on %s went away", client, node_label(e, node, nl));
-	/* Each round removes at least the entry it looks at. */
+	/* Each round removes at least the entry it looks at. The first: its
+	 * removal (cref_del) finds it at once, where the last would cost a
+	 * walk of all the client's addresses each time (issue 15). */
 	while ((c = cref_find(e, node, client))) {
-		struct dv_addr a = c->addrs[c->n - 1];
+		struct dv_addr a = c->addrs[0];
 		struct vipa *v = vipa_find(e, &a);
 		ssize_t h = v ? hold_find(v, DV_KIND_API, node, client) : -1;
 		ssize_t s = v ? standby_find(v, node, client) : -1;

@@ -109,10 +109,12 @@ const uint8_t *dv_kaddr_mac(const struct dv_kaddr *k);
  * DV_IFA_PROTO, IPv6 with IFA_F_NODAD, with the lease lifetime; remember it
  * as desired. Synchronous: returns 0 once the kernel acknowledged, or
  * -errno; the kernel's extended-ack message, if any, is in
- * dv_kaddr_last_error().
+ * dv_kaddr_last_error(). An address of a ROUTED range (below) is queued
+ * instead: 1, and its dv_kroute_ops.done() follows.
  */
 int dv_kaddr_add(struct dv_kaddr *k, const struct dv_addr *a);
-/* Remove a (and forget it). Removing an absent address is success. */
+/* Remove a (and forget it). Removing an absent address is success. An
+ * address of a ROUTED range: 1 if queued, as for dv_kaddr_add(). */
 int dv_kaddr_del(struct dv_kaddr *k, const struct dv_addr *a);
 /* Remove every desired address (clean shutdown). */
 void dv_kaddr_del_all(struct dv_kaddr *k);
@@ -145,31 +147,54 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
  * address is active while it is in the tables' "active" sets; the ranges
  * answer only while their "alive" element, refreshed every third of
  * lease_s, has not expired.
+ *
+ * Additions and removals are queued and sent as one nf_tables transaction
+ * per iteration of the event loop (at most 2,048 changes each); done()
+ * says how each ended. An address with a change queued is not yet what
+ * the change makes it (usable, or gone): dv_kroute_pending() tells, and
+ * whoever would say so waits for done(). Every queued change gets its
+ * done(): a change of an address whose other change is queued sends the
+ * queue first.
  */
+struct dv_kroute_ops {
+	/* A refresh failed (told once until one succeeds). Optional. */
+	void (*failed)(void *ud, const char *msg);
+	/* The queued addition (add) or removal of a went through (err 0) or
+	 * not (-errno, the reason in dv_kroute_last_error()): a failed
+	 * addition is no longer active; a failed removal is forgotten all
+	 * the same (see dv_kroute_del()). May queue new changes. Optional. */
+	void (*done)(void *ud, const struct dv_addr *a, bool add, int err);
+};
+
 /* No I/O. p[0..n) are copied; n may be 0 (then start only removes what an
- * earlier dvipad left). failed(ud, msg): a refresh failed (told once until
- * one succeeds). */
-int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s,
-		  void (*failed)(void *ud, const char *msg), void *ud, struct dv_kroute **ret);
+ * earlier dvipad left). ops (and ud) must outlive r. */
+int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s, const struct dv_kroute_ops *ops,
+		  void *ud, struct dv_kroute **ret);
 /* Remove the routes of ranges no longer ROUTED, replace the tables (empty
  * active sets: an earlier dvipad's elements are dropped), add the routes,
  * start the refresh. 0 or -errno, the reason in dv_kroute_last_error(). */
 int dv_kroute_start(struct dv_kroute *r);
-struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing */
+struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing, tells nothing */
 bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
+/* Active, or its removal still queued (the kernel has it until then). */
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
+/* A change of a is queued (the kernel does not have it yet). */
+bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a);
 size_t dv_kroute_count(const struct dv_kroute *r);
-/* One nft transaction each; an address outside every ROUTED range:
- * -EINVAL. Adding an active one or removing an inactive one: 0. A removal
+/* Queue a's addition or removal: 1 (done() follows), or 0 if there is
+ * nothing to do (adding an active one, removing an inactive one), or
+ * -EINVAL (outside every ROUTED range), -ENOMEM. A removal
  * that failed is forgotten all the same: the next refresh rewrites the
  * active sets before it makes the ranges alive again, and refreshes
  * nothing while it cannot, so the kernel never answers for an address
  * dvipad let go for longer than the lease. */
 int dv_kroute_add(struct dv_kroute *r, const struct dv_addr *a);
 int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a);
-/* Empty the active sets (the gate closed, shutdown). */
+/* Send the queue now (done() calls included). */
+void dv_kroute_flush(struct dv_kroute *r);
+/* Send the queue, then empty the active sets (the gate closed, shutdown). */
 void dv_kroute_del_all(struct dv_kroute *r);
-/* Clean shutdown: routes and tables removed. */
+/* Clean shutdown: the queue dropped, routes and tables removed. */
 int dv_kroute_remove(struct dv_kroute *r);
 const char *dv_kroute_last_error(const struct dv_kroute *r);
 

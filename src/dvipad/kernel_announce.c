@@ -59,10 +59,14 @@ struct probe {
 struct an_entry {
 	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	struct dv_announce *an;
-	sd_event_source *series; /* NULL: no announcement series */
+	bool series; /* in the series queue */
 	unsigned series_left, series_interval_ms;
+	uint64_t series_due; /* CLOCK_MONOTONIC, us: its next frame */
+	TAILQ_ENTRY(an_entry) series_link;
 	LIST_HEAD(, probe) probes;
 };
+
+TAILQ_HEAD(series_head, an_entry);
 
 struct dv_announce {
 	sd_event *ev;
@@ -74,6 +78,11 @@ struct dv_announce {
 	uint16_t rx_proto; /* network order */
 
 	struct dv_hashtab entries; /* of struct an_entry, by address */
+	/* The series, by their next frame's time, on one timer: a timer per
+	 * address made the event loop turn once per frame (65,536 addresses
+	 * announced: 131,072 turns). */
+	struct series_head series_q;
+	sd_event_source *series_timer;
 	size_t n_series, n_probes;
 	size_t n_listen_v4, n_listen_v6;
 	uint64_t next_probe_id;
@@ -305,30 +314,67 @@ static void series_end(struct an_entry *e)
 {
 	if (!e->series)
 		return;
-	e->series = sd_event_source_disable_unref(e->series);
+	TAILQ_REMOVE(&e->an->series_q, e, series_link);
+	e->series = false;
 	e->an->n_series--;
+}
+
+/* Into the queue by series_due: from the tail, where nearly all go (the
+ * interval is the configuration's, the same for all). */
+static void series_insert(struct dv_announce *an, struct an_entry *e)
+{
+	struct an_entry *after = TAILQ_LAST(&an->series_q, series_head);
+
+	while (after && after->series_due > e->series_due)
+		after = TAILQ_PREV(after, series_head, series_link);
+	if (after)
+		TAILQ_INSERT_AFTER(&an->series_q, after, e, series_link);
+	else
+		TAILQ_INSERT_HEAD(&an->series_q, e, series_link);
+	e->series = true;
+}
+
+/* The timer for the queue's head, or off. */
+static int series_arm(struct dv_announce *an)
+{
+	struct an_entry *head = TAILQ_FIRST(&an->series_q);
+	int r;
+
+	if (!head)
+		return sd_event_source_set_enabled(an->series_timer, SD_EVENT_OFF);
+	r = sd_event_source_set_time(an->series_timer, head->series_due);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(an->series_timer, SD_EVENT_ONESHOT);
+	return r;
 }
 
 static int on_series(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	struct an_entry *e = userdata;
+	struct dv_announce *an = userdata;
+	struct an_entry *e;
 
-	(void)usec;
-	/* Errors here have no one to go to; the next frame may pass. */
-	(void)send_announce(e->an, &e->a);
-	if (--e->series_left > 0) {
-		(void)sd_event_source_set_time_relative(s, (uint64_t)e->series_interval_ms * 1000);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-		return 0;
+	(void)s;
+	/* Every frame due within the timer's accuracy goes now. */
+	while ((e = TAILQ_FIRST(&an->series_q)) && e->series_due <= usec + TIMER_ACCURACY_USEC) {
+		/* Errors here have no one to go to; the next frame may pass. */
+		(void)send_announce(an, &e->a);
+		series_end(e);
+		if (--e->series_left > 0) {
+			e->series_due += (uint64_t)e->series_interval_ms * 1000;
+			series_insert(an, e);
+			an->n_series++;
+		} else {
+			entry_put(e);
+		}
 	}
-	series_end(e);
-	entry_put(e);
+	(void)series_arm(an);
 	return 0;
 }
 
 int dv_announce_start(struct dv_announce *an, const struct dv_addr *a, unsigned count, unsigned interval_ms)
 {
 	struct an_entry *e;
+	uint64_t now;
 	int r, sent;
 
 	if (!an || !a || (a->family != AF_INET && a->family != AF_INET6))
@@ -340,31 +386,26 @@ int dv_announce_start(struct dv_announce *an, const struct dv_addr *a, unsigned 
 	e = entry_find(an, a);
 	if (!(e && e->series) && an->n_series >= SERIES_MAX)
 		return -ENOSPC;
+	r = sd_event_now(an->ev, CLOCK_MONOTONIC, &now);
+	if (r < 0)
+		return r;
 	r = entry_get(an, a, &e);
 	if (r < 0)
 		return r;
 
 	sent = send_announce(an, a);
+	/* A restart: the series counts again from now. */
+	series_end(e);
 	if (count == 1) {
-		series_end(e);
 		entry_put(e);
 		return sent;
 	}
 	e->series_left = count - 1;
 	e->series_interval_ms = interval_ms;
-	if (e->series) {
-		/* A restart: the series counts again from now. */
-		r = sd_event_source_set_time_relative(e->series, (uint64_t)interval_ms * 1000);
-		if (r >= 0)
-			r = sd_event_source_set_enabled(e->series, SD_EVENT_ONESHOT);
-	} else {
-		r = sd_event_add_time_relative(an->ev, &e->series, CLOCK_MONOTONIC, (uint64_t)interval_ms * 1000,
-					       TIMER_ACCURACY_USEC, on_series, e);
-		if (r >= 0) {
-			(void)sd_event_source_set_priority(e->series, DV_PRIO_KERNEL);
-			an->n_series++;
-		}
-	}
+	e->series_due = now + (uint64_t)interval_ms * 1000;
+	series_insert(an, e);
+	an->n_series++;
+	r = series_arm(an);
 	if (r < 0) {
 		series_end(e);
 		entry_put(e);
@@ -742,7 +783,7 @@ void dv_probe_cancel(struct dv_announce *an, void *ud)
 			i++;
 			continue;
 		}
-		stays = e->series != NULL;
+		stays = e->series;
 		LIST_FOREACH(p, &e->probes, link)
 			if (p->ud != ud)
 				stays = true;
@@ -797,8 +838,17 @@ int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_
 		return -ENOMEM;
 	an->ev = sd_event_ref(ev);
 	an->ifindex = ifindex;
+	an->fd = -1;
 	an->rx_fd = -1;
 	memcpy(an->mac, mac, 6);
+	TAILQ_INIT(&an->series_q);
+	r = sd_event_add_time(ev, &an->series_timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC, on_series, an);
+	if (r >= 0)
+		r = sd_event_source_set_priority(an->series_timer, DV_PRIO_KERNEL);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(an->series_timer, SD_EVENT_OFF);
+	if (r < 0)
+		goto fail;
 	/* Protocol 0: it sends, and never receives. */
 	an->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (an->fd < 0) {
@@ -831,11 +881,11 @@ struct dv_announce *dv_announce_free(struct dv_announce *an)
 				sd_event_source_disable_unref(p->timer);
 				free(p);
 			}
-			sd_event_source_disable_unref(e->series);
 			free(e);
 		}
 	}
 	dv_hashtab_clear(&an->entries);
+	an->series_timer = sd_event_source_disable_unref(an->series_timer);
 	/* Memberships go with the socket. */
 	rx_close(an);
 	if (an->fd >= 0)

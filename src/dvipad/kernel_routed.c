@@ -2,17 +2,27 @@
 /*
  * ROUTED ranges (dvipa.conf(5), dvipad(8)): one local route per range in
  * table local, and the nftables tables of routed_rules.h that answer only
- * for the active addresses. An activation is one set element in one nft
- * transaction, not an address: the kernel's per-address work (the local
- * route of every /32 that fib_sync_up walks, the interface's address list,
- * the lifetime checker) does not grow with the count.
+ * for the active addresses. An activation is one set element, not an
+ * address: the kernel's per-address work (the local route of every /32
+ * that fib_sync_up walks, the interface's address list, the lifetime
+ * checker) does not grow with the count.
+ *
+ * Set-element changes are queued and sent together, one nf_tables
+ * transaction for all that the event loop's iteration asked for (a
+ * client's burst of requests, a client gone with all its holds): per
+ * address, a netlink round trip and a transaction cost far more than the
+ * element. The queue goes from an sd-event defer source of the kernel's
+ * priority, so after the handler that filled it and before anything else;
+ * dv_kroute_ops.done() then says how each change ended, and only then may
+ * the daemon tell a program that its address is usable.
  *
  * The routes carry protocol DV_IFA_PROTO, so a restarted dvipad finds and
  * removes those of ranges no longer ROUTED. The crash guarantee comes from
  * the "alive" sets: their one element per range has a timeout of the
  * lease, refreshed every third of it from an sd-event timer; if dvipad
  * dies, every address of its routed ranges stops answering (packets and
- * ARP dropped) within the lease, route and tables left behind inert.
+ * ARP dropped) within the lease, route and tables left behind inert. A
+ * change still queued when it dies never reached the kernel.
  */
 #include "kernel.h"
 
@@ -31,10 +41,16 @@
 #include "addrset.h"
 #include "cleanup.h"
 #include "kernel_nft.h"
+#include "prio.h"
 #include "routed_rules.h"
 
 #define NL_RX_SIZE (32u << 10)
 #define MSG_SIZE 256 /* one route request */
+/* Changes per transaction at most: 2,048 addresses are two messages of
+ * ~33 KB each, well within a netlink socket's default send buffer
+ * (wmem_default, 208 KiB); a fuller queue is sent at once. */
+#define BATCH_MAX 2048
+#define ELEM_SIZE 16 /* one element's attributes: list entry, key, value */
 
 struct dv_kroute {
 	sd_event *ev;
@@ -48,9 +64,14 @@ struct dv_kroute {
 	struct dv_prefix *p;
 	size_t n;
 	unsigned lease_s;
+	/* What the kernel has once the queue is through: the active sets. */
 	struct dv_addrset active;
+	/* The queue: addresses to add (in active already) and to remove (no
+	 * longer in active), each in one of them at most. */
+	struct dv_addrset to_add, to_del;
 	sd_event_source *timer;
-	void (*failed)(void *ud, const char *msg);
+	sd_event_source *flush_src; /* defer: sends the queue */
+	const struct dv_kroute_ops *ops;
 	void *ud;
 	bool refresh_failed;
 	/* A removal failed: the kernel may answer for an address the engine
@@ -207,6 +228,9 @@ static int refresh(struct dv_kroute *r)
 	FILE *f;
 	int k;
 
+	/* The rewrite below is of the sets as they are once the queue is
+	 * through. */
+	dv_kroute_flush(r);
 	TEXT_BEGIN(f, buf, size);
 	if (r->dirty) {
 		dv_routed_flush_write(f);
@@ -227,21 +251,21 @@ static int on_refresh(sd_event_source *src, uint64_t usec, void *userdata)
 
 	/* Told once per run of failures; the next tick tries again, and the
 	 * ranges stop answering at the end of the lease if none succeeds. */
-	if (k < 0 && !r->refresh_failed && r->failed)
-		r->failed(r->ud, r->errmsg);
+	if (k < 0 && !r->refresh_failed && r->ops && r->ops->failed)
+		r->ops->failed(r->ud, r->errmsg);
 	r->refresh_failed = k < 0;
 	if (sd_event_source_set_time(src, usec + refresh_usec(r)) < 0 ||
 	    sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) < 0) {
-		if (r->failed)
-			r->failed(r->ud, "cannot plan the next refresh");
+		if (r->ops && r->ops->failed)
+			r->ops->failed(r->ud, "cannot plan the next refresh");
 	}
 	return 0;
 }
 
 /* ---- public ---- */
 
-int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s,
-		  void (*failed)(void *ud, const char *msg), void *ud, struct dv_kroute **ret)
+int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned lease_s, const struct dv_kroute_ops *ops,
+		  void *ud, struct dv_kroute **ret)
 {
 	struct dv_kroute *r;
 
@@ -255,7 +279,7 @@ int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned le
 		return -ENOMEM;
 	r->ev = ev;
 	r->lease_s = lease_s;
-	r->failed = failed;
+	r->ops = ops;
 	r->ud = ud;
 	if (n) {
 		r->p = calloc(n, sizeof(*r->p));
@@ -269,6 +293,8 @@ int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned le
 	*ret = r;
 	return 0;
 }
+
+static int on_flush(sd_event_source *src, void *userdata);
 
 static int start(struct dv_kroute *r)
 {
@@ -332,8 +358,19 @@ static int start(struct dv_kroute *r)
 		}
 	}
 	k = sd_event_add_time_relative(r->ev, &r->timer, CLOCK_MONOTONIC, refresh_usec(r), 100 * 1000, on_refresh, r);
-	if (k < 0)
+	if (k < 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "cannot start the refresh timer: %s", strerror(-k));
+		return k;
+	}
+	/* The kernel's priority: the queue goes right after the handler that
+	 * filled it, before the next client's requests. */
+	k = sd_event_add_defer(r->ev, &r->flush_src, on_flush, r);
+	if (k >= 0)
+		k = sd_event_source_set_priority(r->flush_src, DV_PRIO_KERNEL);
+	if (k >= 0)
+		k = sd_event_source_set_enabled(r->flush_src, SD_EVENT_OFF);
+	if (k < 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot set up the activations' queue: %s", strerror(-k));
 	return k;
 }
 
@@ -351,10 +388,13 @@ struct dv_kroute *dv_kroute_free(struct dv_kroute *r)
 	if (!r)
 		return NULL;
 	r->timer = sd_event_source_disable_unref(r->timer);
+	r->flush_src = sd_event_source_disable_unref(r->flush_src);
 	r->nft = dv_knft_free(r->nft);
 	dv_nl_close(&r->nl);
 	dv_nl_close(&r->nfnl);
 	dv_addrset_clear(&r->active);
+	dv_addrset_clear(&r->to_add);
+	dv_addrset_clear(&r->to_del);
 	free(r->p);
 	free(r);
 	return NULL;
@@ -372,7 +412,8 @@ bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a)
 
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a)
 {
-	return r && dv_addrset_has(&r->active, a);
+	/* A queued removal: the kernel has it until the queue is through. */
+	return r && (dv_addrset_has(&r->active, a) || dv_addrset_has(&r->to_del, a));
 }
 
 size_t dv_kroute_count(const struct dv_kroute *r)
@@ -392,47 +433,171 @@ static struct nlmsghdr *nft_msg(struct dv_kroute *r, char *buf, uint16_t type, u
 	return nlh;
 }
 
-/* Add a to (or delete it from) both active sets: one nf_tables
- * transaction (the equivalent of dv_routed_elem_write()). */
-static int change_elem(struct dv_kroute *r, const struct dv_addr *a, bool add)
+/* One set-element message at buf: a[0..n) added to (or deleted from) the
+ * active set of family; its length. */
+static size_t elem_msg(struct dv_kroute *r, char *buf, uint8_t family, const struct dv_addr *const *a, size_t n,
+		       bool add)
+{
+	struct nlmsghdr *nlh =
+		nft_msg(r, buf, (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+			NLM_F_ACK | (add ? NLM_F_CREATE : 0), family, 0);
+	struct nlattr *list;
+
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, DV_ROUTED_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "active");
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	for (size_t i = 0; i < n; i++) {
+		struct nlattr *elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		struct nlattr *key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, 4, &a[i]->v4);
+		mnl_attr_nest_end(nlh, key);
+		mnl_attr_nest_end(nlh, elem);
+	}
+	mnl_attr_nest_end(nlh, list);
+	return nlh->nlmsg_len;
+}
+
+/* One nf_tables transaction: add[0..n_add) to both active sets and
+ * del[0..n_del) from them (the equivalent of dv_routed_elem_write() for
+ * each). All or nothing: the first error aborts it. */
+static int send_elems(struct dv_kroute *r, const struct dv_addr *const *add, size_t n_add,
+		      const struct dv_addr *const *del, size_t n_del)
 {
 	static const uint8_t families[] = {NFPROTO_IPV4, NFPROTO_ARP};
-	_Alignas(8) char buf[1024];
+	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	uint32_t first;
-	int errs[2], k;
+	unsigned msgs = 0;
+	int k;
 
+	buf = malloc(2 * NLMSG_HDRLEN + 4 * (MSG_SIZE + (n_add > n_del ? n_add : n_del) * ELEM_SIZE));
+	if (!buf)
+		return -ENOMEM;
 	len += nft_msg(r, buf, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
 	first = r->nfnl.seq + 1;
 	for (size_t i = 0; i < 2; i++) {
-		struct nlmsghdr *nlh = nft_msg(
-			r, buf + len, (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
-			NLM_F_ACK | (add ? NLM_F_CREATE : 0), families[i], 0);
-		struct nlattr *list, *elem, *key;
-
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, DV_ROUTED_TABLE);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "active");
-		list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
-		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-		key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, 4, &a->v4);
-		mnl_attr_nest_end(nlh, key);
-		mnl_attr_nest_end(nlh, elem);
-		mnl_attr_nest_end(nlh, list);
-		len += nlh->nlmsg_len;
+		if (n_add) {
+			len += elem_msg(r, buf + len, families[i], add, n_add, true);
+			msgs++;
+		}
+		if (n_del) {
+			len += elem_msg(r, buf + len, families[i], del, n_del, false);
+			msgs++;
+		}
 	}
 	len += nft_msg(r, buf + len, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
 	k = dv_nl_send(&r->nfnl, buf, len);
 	if (k == 0)
-		k = dv_nl_wait(&r->nfnl, first, 2, NULL, NULL, errs);
-	/* Removing an element that is not there is no failure (the first
-	 * error aborts the whole batch, so both were absent). */
-	if (k == -ENOENT && !add)
+		k = dv_nl_wait(&r->nfnl, first, msgs, NULL, NULL, NULL);
+	/* Removing an element that is not there is no failure: said only by
+	 * a transaction of that one removal (the caller's fallback). */
+	if (k == -ENOENT && n_add == 0 && n_del == 1)
 		k = 0;
 	if (k < 0)
 		snprintf(r->errmsg, sizeof(r->errmsg), "nftables: %s",
 			 r->nfnl.ackmsg[0] ? r->nfnl.ackmsg : strerror(-k));
 	return k;
+}
+
+static int elem_ptrs(const struct dv_addrset *s, const struct dv_addr ***ret)
+{
+	const struct dv_addr **v = malloc((s->n ? s->n : 1) * sizeof(*v));
+	const struct dv_addr *a;
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; dv_addrset_next(s, &i, &a);)
+		v[n++] = a;
+	*ret = v;
+	return 0;
+}
+
+/* How a's change ended: the state kept, and the daemon told. */
+static void change_done(struct dv_kroute *r, const struct dv_addr *a, bool add, int err)
+{
+	/* A failed addition is not active; a failed removal is forgotten
+	 * all the same and made good by the next refresh. */
+	if (err < 0 && add)
+		(void)dv_addrset_del(&r->active, a);
+	if (err < 0 && !add)
+		r->dirty = true;
+	if (r->ops && r->ops->done)
+		r->ops->done(r->ud, a, add, err);
+}
+
+/* Send the queue and say how each change ended. The queue is taken out
+ * first: done() may queue new changes (a refused address released). */
+static void queue_send(struct dv_kroute *r)
+{
+	struct dv_addrset add = r->to_add, del = r->to_del;
+	_cleanup_free_ const struct dv_addr **va = NULL, **vd = NULL;
+	_cleanup_free_ int *errs = NULL;
+	const struct dv_addr *a;
+	int k;
+
+	if (add.n == 0 && del.n == 0)
+		return;
+	r->to_add = (struct dv_addrset){0};
+	r->to_del = (struct dv_addrset){0};
+	k = elem_ptrs(&add, &va);
+	if (k == 0)
+		k = elem_ptrs(&del, &vd);
+	if (k < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		for (size_t i = 0; dv_addrset_next(&add, &i, &a);)
+			change_done(r, a, true, k);
+		for (size_t i = 0; dv_addrset_next(&del, &i, &a);)
+			change_done(r, a, false, k);
+	} else {
+		k = send_elems(r, va, add.n, vd, del.n);
+		/* The transaction failed: each change alone, so that one bad
+		 * element (one someone else removed, say) fails no other. */
+		if (k < 0 && add.n + del.n > 1)
+			errs = calloc(add.n + del.n, sizeof(*errs));
+		for (size_t i = 0; errs && i < add.n + del.n; i++)
+			errs[i] = i < add.n ? send_elems(r, &va[i], 1, NULL, 0)
+					    : send_elems(r, NULL, 0, &vd[i - add.n], 1);
+		for (size_t i = 0; i < add.n + del.n; i++)
+			change_done(r, i < add.n ? va[i] : vd[i - add.n], i < add.n, errs ? errs[i] : k);
+	}
+	dv_addrset_clear(&add);
+	dv_addrset_clear(&del);
+}
+
+static int on_flush(sd_event_source *src, void *userdata)
+{
+	struct dv_kroute *r = userdata;
+
+	(void)sd_event_source_set_enabled(src, SD_EVENT_OFF);
+	queue_send(r);
+	return 0;
+}
+
+void dv_kroute_flush(struct dv_kroute *r)
+{
+	if (!r)
+		return;
+	if (r->flush_src)
+		(void)sd_event_source_set_enabled(r->flush_src, SD_EVENT_OFF);
+	queue_send(r);
+}
+
+/* Queue a's change; the queue goes at the end of the loop's iteration, or
+ * now if full (before a joins it, so that done() about a comes after its
+ * caller has seen it queued; unless the defer source fails). */
+static int queue(struct dv_kroute *r, const struct dv_addr *a, bool add)
+{
+	if (r->to_add.n + r->to_del.n >= BATCH_MAX)
+		dv_kroute_flush(r);
+	if (dv_addrset_add(add ? &r->to_add : &r->to_del, a) < 0)
+		return -ENOMEM;
+	if (!r->flush_src || sd_event_source_set_enabled(r->flush_src, SD_EVENT_ONESHOT) < 0) {
+		/* Not planned: sent now, as one transaction of its own. */
+		dv_kroute_flush(r);
+	}
+	return 1;
 }
 
 static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
@@ -441,19 +606,24 @@ static int change(struct dv_kroute *r, const struct dv_addr *a, bool add)
 
 	if (!dv_kroute_covers(r, a))
 		return -EINVAL;
+	/* The other change of a, queued, goes first, and its program hears
+	 * of it before this one's: the order they were asked in. */
+	if (dv_addrset_has(add ? &r->to_del : &r->to_add, a))
+		dv_kroute_flush(r);
 	if (dv_addrset_has(&r->active, a) == add)
 		return 0;
-	if (add && dv_addrset_add(&r->active, a) < 0) {
+	k = add ? dv_addrset_add(&r->active, a) : dv_addrset_del(&r->active, a);
+	if (k >= 0)
+		k = queue(r, a, add);
+	if (k < 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
-		return -ENOMEM;
+		/* A removal is forgotten all the same, made good by the next
+		 * refresh. */
+		if (add)
+			(void)dv_addrset_del(&r->active, a);
+		else
+			r->dirty = true;
 	}
-	k = change_elem(r, a, add);
-	/* A failed removal is forgotten all the same, and made good by the
-	 * next refresh (dirty). */
-	if (k < 0 || !add)
-		(void)dv_addrset_del(&r->active, a);
-	if (k < 0 && !add)
-		r->dirty = true;
 	return k;
 }
 
@@ -467,6 +637,11 @@ int dv_kroute_del(struct dv_kroute *r, const struct dv_addr *a)
 	return change(r, a, false);
 }
 
+bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a)
+{
+	return r && (dv_addrset_has(&r->to_add, a) || dv_addrset_has(&r->to_del, a));
+}
+
 void dv_kroute_del_all(struct dv_kroute *r)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -475,6 +650,9 @@ void dv_kroute_del_all(struct dv_kroute *r)
 
 	if (!r || !r->nft)
 		return;
+	/* What was asked for before happens first, as it would have one by
+	 * one: additions and their programs told, then all go. */
+	dv_kroute_flush(r);
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return;
@@ -496,6 +674,9 @@ int dv_kroute_remove(struct dv_kroute *r)
 	if (!r || !r->nft)
 		return 0;
 	r->timer = sd_event_source_disable_unref(r->timer);
+	r->flush_src = sd_event_source_disable_unref(r->flush_src);
+	dv_addrset_clear(&r->to_add);
+	dv_addrset_clear(&r->to_del);
 	k = prune_routes(r, true);
 	if (k < 0)
 		return k;

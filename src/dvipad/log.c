@@ -62,12 +62,27 @@ static void vlog(int prio, const char *fmt, va_list ap)
 	if (log_foreground) {
 		struct timespec ts;
 		struct tm tm;
-		char when[32];
+		char when[32], line[1024];
+		va_list aq;
+		int n, m;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s: %s: ", when, ts.tv_nsec / 1000000, log_ident, names[prio & 7]);
+		/* One write per line (stderr is unbuffered: a write per call),
+		 * whole even if others write there too; three for a long one. */
+		n = snprintf(line, sizeof(line), "%s.%03ld %s: %s: ", when, ts.tv_nsec / 1000000, log_ident,
+			     names[prio & 7]);
+		va_copy(aq, ap);
+		m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, aq);
+		va_end(aq);
+		if (m >= 0 && (size_t)n + (size_t)m + 1 < sizeof(line)) {
+			line[n + m] = '\n';
+			fwrite(line, 1, (size_t)n + (size_t)m + 1, stderr);
+			return;
+		}
+		line[n] = '\0';
+		fputs(line, stderr);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	} else {
