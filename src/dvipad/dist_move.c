@@ -386,10 +386,11 @@ static struct move_fwd *fwd_find(struct dv_dist *d, const struct dv_addr *a)
 	return NULL;
 }
 
-/* Make the kernel's forwarding for one address what w says: a new one in
- * two transactions (tracking this node's new connections first, then its
- * existing ones, the pins and the net: none of its own slips through), a
- * known one by difference. */
+/* Make the kernel's forwarding for one address what w says: a new one with
+ * this node's existing connections, the pins and the net (when the address
+ * is on the interface already, tracking its new connections goes in a
+ * transaction first: none of its own slips through), a known one by
+ * difference. */
 static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct want *w)
 {
 	struct move_fwd *fw = fwd_find(d, &w->addr);
@@ -418,7 +419,7 @@ static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct w
 	}
 	f = open_memstream(&text, &len);
 	if (!f)
-		return;
+		goto fail;
 	if (!fw->net && !installed)
 		fputs(first, f);
 	if (!fw->net)
@@ -445,15 +446,9 @@ static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct w
 			j++;
 		}
 	}
-	if (fclose(f) != 0) {
+	if (fclose(f) != 0 || (len && run(d, text, "route the old owner's connections") < 0)) {
 		free(text);
-		return;
-	}
-	if (len && run(d, text, "route the old owner's connections") < 0) {
-		free(text);
-		if (!installed) /* nothing of it in the kernel */
-			d->n_fwd--;
-		return;
+		goto fail;
 	}
 	free(text);
 	if (!fw->net)
@@ -464,6 +459,10 @@ static void fwd_apply(struct dv_dist *d, const struct dv_dist_env *env, struct w
 	fw->n = w->n;
 	fw->net = w->net;
 	w->pins = NULL;
+	return;
+fail:
+	if (!installed && !fw->net) /* nothing of it in the kernel: new next time */
+		d->n_fwd--;
 }
 
 static void fwd_stop(struct dv_dist *d, size_t i)
