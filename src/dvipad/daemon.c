@@ -746,7 +746,33 @@ static bool keep_moved_connections(struct dv_daemon *d, const struct dv_addr *a)
 	dv_nodeid_t owner;
 
 	return d->conf->cluster != DV_CLUSTER_NONE && move_keeps(d, a) && moved_away(d, a, &owner) &&
-	       dv_dist_move_begin(d->dist, &env, a);
+	       (!d->move_busy || dv_addrset_has(d->move_busy, a)) && dv_dist_move_begin(d->dist, &env, a);
+}
+
+/* Of the addresses fx takes away from this node to another one that would
+ * keep connections, those with connections here, into ret, in one dump: a
+ * define's takeback of thousands of addresses asked sock_diag once per
+ * address before (120 removals a second). On failure every one of them,
+ * so that each is asked for itself. */
+static void moves_busy(struct dv_daemon *d, const struct dv_effects *fx, struct dv_addrset *ret)
+{
+	struct dv_addrset cand = {0};
+	dv_nodeid_t owner;
+
+	if (d->conf->cluster == DV_CLUSTER_NONE || !d->sockdiag)
+		return;
+	for (size_t i = 0; i < fx->n; i++) {
+		const struct dv_effect *f = &fx->v[i];
+
+		if (f->type == DV_FX_LOCAL && !f->up && move_keeps(d, &f->addr) && moved_away(d, &f->addr, &owner))
+			(void)dv_addrset_add(&cand, &f->addr);
+	}
+	if (cand.n && dv_sockdiag_busy_set(d->sockdiag, &cand, ret) < 0) {
+		dv_addrset_clear(ret);
+		*ret = cand;
+		return;
+	}
+	dv_addrset_clear(&cand);
 }
 
 /* Where an address goes, for the log: a ROUTED range's set or the
@@ -935,7 +961,11 @@ void daemon_report_removed(struct dv_daemon *d, const struct dv_addr *a)
  * then replies and news; then what waited for an address handed over. */
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 {
+	struct dv_addrset busy = {0};
 	bool up = false;
+
+	moves_busy(d, fx, &busy);
+	d->move_busy = &busy;
 
 	for (size_t i = 0; i < fx->n; i++) {
 		const struct dv_effect *f = &fx->v[i];
@@ -955,6 +985,8 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 			break;
 		}
 	}
+	d->move_busy = NULL;
+	dv_addrset_clear(&busy);
 	if (up && d->gate.n_grants)
 		pass_ready(d);
 }

@@ -73,6 +73,10 @@ struct dv_daemon {
 	/* Addresses of claimants AGAIN_LOST: taken back if they become
 	 * free (dv_reclaim_freed); an entry leaves once looked at. */
 	struct dv_addrset lost;
+	/* While effects are dispatched: the addresses they take away from
+	 * this node that have connections here (one sock_diag dump for all
+	 * of them, not one each); NULL: not known, ask. */
+	const struct dv_addrset *move_busy;
 	unsigned owner_walks; /* left for this status request (socket_holder) */
 	/* What waits for a ROUTED address's queued addition (daemon_routed.c),
 	 * by address. */

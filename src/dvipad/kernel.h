@@ -319,8 +319,8 @@ struct dv_listen_queue {
 int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, struct dv_listen_queue *q, size_t n);
 
 /* Synchronous, one dump: the addresses of `of` that a TCP connection
- * (established or closing, either side) has as its local address are
- * added to ret. 0 or -errno. For WHENIDLE. */
+ * (in its handshake, established or closing, either side) has as its local
+ * address are added to ret. 0 or -errno. For WHENIDLE and moves. */
 int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
 
 /* The peer of a connection. */

@@ -1249,9 +1249,11 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
 		if (r >= 0)
 			r = dv_addrset_add(&norm, &x);
 	}
-	/* Connections, not listeners: TCP with a peer, on either side. */
+	/* Connections, not listeners: TCP with a peer, on either side, a
+	 * handshake under way included (what a move keeps). */
 	if (r >= 0 && norm.n > 0)
-		r = scan_proto(s, all, IPPROTO_TCP, TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT), &sc, false);
+		r = scan_proto(s, all, IPPROTO_TCP, (TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT)) | SF(ST_SYN_RECV),
+			       &sc, false);
 	dv_addrset_clear(&norm);
 	return r < 0 ? r : 0;
 }
