@@ -782,7 +782,7 @@ static void apply_table(struct dv_dist *d, struct plan *p)
 
 /* ---- takeover keeps flows: the targets' connections as pins ---- */
 
-static int peer_pin_cmp(const void *x, const void *y)
+int dist_peer_pin_cmp(const void *x, const void *y)
 {
 	const struct dv_peer_pin *a = x, *b = y;
 	int c = memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes));
@@ -824,7 +824,7 @@ static size_t pin_elements(FILE *f, const struct dv_dist_service *svc, const str
 	size_t w = 0;
 
 	for (size_t k = 0; k < n; k++) {
-		if (n_skip && bsearch(&pins[k], skip, n_skip, sizeof(*skip), peer_pin_cmp))
+		if (n_skip && bsearch(&pins[k], skip, n_skip, sizeof(*skip), dist_peer_pin_cmp))
 			continue;
 		fprintf(f, "%s%s . %u . %u", w++ ? ",\n" : "", dv_addr_fmt(&pins[k].addr, ab), pins[k].port,
 			svc->ports[0]);
@@ -877,7 +877,7 @@ static void load_list(struct dv_dist *d, const struct plan *p, size_t i, const s
 		size_t olen = 0;
 		FILE *g;
 
-		if (n_old && bsearch(&l->pins[j], old, n_old, sizeof(*old), peer_pin_cmp))
+		if (n_old && bsearch(&l->pins[j], old, n_old, sizeof(*old), dist_peer_pin_cmp))
 			continue;
 		g = open_memstream(&one, &olen);
 		if (!g)
@@ -946,7 +946,7 @@ void dv_dist_pins(struct dv_dist *d, const struct dv_dist_env *env, const struct
 		if (!pins)
 			return;
 		memcpy(pins, ev->dist_pins.pins, ev->dist_pins.n * sizeof(*pins));
-		qsort(pins, ev->dist_pins.n, sizeof(*pins), peer_pin_cmp);
+		qsort(pins, ev->dist_pins.n, sizeof(*pins), dist_peer_pin_cmp);
 	}
 	old = l->pins;
 	n_old = l->loaded ? l->n : 0;

@@ -178,6 +178,9 @@ struct dv_dist {
 	struct dv_addrset mv_here_set; /* in its here4 set */
 };
 
+/* dv_peer_pins by address, then port (qsort, bsearch). */
+int dist_peer_pin_cmp(const void *x, const void *y);
+
 /* The node list, read again when a member is not in it. */
 void dist_refresh_nodes(struct dv_dist *d, const struct dv_dist_env *env);
 

@@ -58,17 +58,9 @@
 #define MOVE_OWN_TIMEOUT_S 7500 /* an idle connection of the owner's: TCP keepalive's 2 h and more */
 #define MOVE_SET_SIZE 262144
 
-static int pin_cmp(const void *x, const void *y)
-{
-	const struct dv_peer_pin *a = x, *b = y;
-	int c = memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes));
-
-	return c ? c : (int)a->port - (int)b->port;
-}
-
 static int fwd_pin_cmp(const void *x, const void *y)
 {
-	return pin_cmp(&((const struct move_fwd_pin *)x)->pin, &((const struct move_fwd_pin *)y)->pin);
+	return dist_peer_pin_cmp(&((const struct move_fwd_pin *)x)->pin, &((const struct move_fwd_pin *)y)->pin);
 }
 
 /* By peer, then by the list's age: the last of a run is the newest. */
@@ -826,7 +818,7 @@ void dv_dist_moving(struct dv_dist *d, const struct dv_dist_env *env, const stru
 	if (!pins)
 		return;
 	memcpy(pins, ev->moving.pins, ev->moving.n * sizeof(*pins));
-	qsort(pins, ev->moving.n, sizeof(*pins), pin_cmp);
+	qsort(pins, ev->moving.n, sizeof(*pins), dist_peer_pin_cmp);
 	free(m->pins);
 	m->pins = pins;
 	m->n = ev->moving.n;
