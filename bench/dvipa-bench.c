@@ -129,29 +129,62 @@ static void must_ok(uint32_t result, const struct dv_reply *r, const char *what)
 	}
 }
 
-/*
- * An IPv4 address the kernel routes locally answers a TCP connection from
- * 127.0.0.1: a reset (or a connection) when it is active; an address of a
- * ROUTED range that is not active is refused with an ICMP error instead
- * (EHOSTUNREACH), or, once the kernel's ICMP rate limit held the error
- * back, not at all. A reset over 'lo' comes in microseconds, so 100 ms
- * without an answer is none.
- */
-static int answers_v4(const struct dv_addr *a)
+/* a:port as a sockaddr; its length. */
+static socklen_t sockaddr_of(const struct dv_addr *a, uint16_t port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = a->v4, .sin_port = htons(9)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r, err = 0;
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = a->v4;
+		s4->sin_port = htons(port);
+		return sizeof(*s4);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	s6->sin6_family = AF_INET6;
+	s6->sin6_addr = a->v6;
+	s6->sin6_port = htons(port);
+	return sizeof(*s6);
+}
+
+/* The loopback address of a's family. */
+static struct dv_addr loopback_of(const struct dv_addr *a)
+{
+	struct dv_addr lo = {.family = a->family};
+
+	if (a->family == AF_INET)
+		lo.v4.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		lo.v6 = in6addr_loopback;
+	return lo;
+}
+
+/*
+ * An address the kernel routes locally answers a TCP connection from the
+ * loopback address: a reset (or a connection) when it is active; an
+ * address of a ROUTED range that is not active is refused with an ICMP
+ * error instead (EHOSTUNREACH, EACCES), or, once the kernel's ICMP rate
+ * limit held the error back, not at all. A reset over 'lo' comes in
+ * microseconds, so 100 ms without an answer is none.
+ */
+static int answers(const struct dv_addr *a)
+{
+	struct dv_addr lo = loopback_of(a);
+	struct sockaddr_storage from, to;
+	socklen_t flen = sockaddr_of(&lo, 0, &from), tlen = sockaddr_of(a, 9, &to);
+	int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r, err = 0;
 	socklen_t elen = sizeof(err);
 
 	if (fd < 0)
 		die("socket");
-	if (bind(fd, (struct sockaddr *)&lo, sizeof(lo)) < 0)
-		die("bind 127.0.0.1");
+	if (bind(fd, (struct sockaddr *)&from, flen) < 0)
+		die("bind to the loopback address");
 	/* Non-blocking: an ICMP error that arrives while connect() still
 	 * holds the socket is only a soft error to a blocking connect, which
 	 * then waits for the SYN's retransmission. */
-	r = connect(fd, (struct sockaddr *)&to, sizeof(to));
+	r = connect(fd, (struct sockaddr *)&to, tlen);
 	if (r < 0 && errno == EINPROGRESS) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
 
@@ -165,35 +198,27 @@ static int answers_v4(const struct dv_addr *a)
 }
 
 /* Usable: the kernel routes to it as a local address (a bind() test
- * would lie once BINDWATCH has set ip_nonlocal_bind), and for IPv4 it
- * answers (every address of a ROUTED range is routed locally). */
+ * would lie once BINDWATCH or an IPv6 ROUTED range has set
+ * ip_nonlocal_bind), and it answers if it is routed locally whether
+ * active or not: every address of a ROUTED range is. An IPv4 one is its
+ * own source then, an IPv6 one is reached from ::1 (it is no address of
+ * an interface for source selection). */
 static int usable(const struct dv_addr *a)
 {
-	struct sockaddr_storage ss = {0}, got = {0};
-	socklen_t len, glen = sizeof(got);
+	struct sockaddr_storage ss, got = {0};
+	socklen_t len = sockaddr_of(a, 9, &ss), glen = sizeof(got);
 	struct dv_addr src;
 	int fd, r;
 
-	if (a->family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_addr = a->v4;
-		s4->sin_port = htons(9);
-		len = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = a->v6;
-		s6->sin6_port = htons(9);
-		len = sizeof(*s6);
-	}
 	fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	r = connect(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&got, &glen) == 0 &&
-	    dv_addr_from_sockaddr((struct sockaddr *)&got, glen, &src, NULL) == 0 && dv_addr_eq(&src, a);
+	    dv_addr_from_sockaddr((struct sockaddr *)&got, glen, &src, NULL) == 0;
 	close(fd);
-	return r && (a->family != AF_INET || answers_v4(a));
+	if (!r)
+		return 0;
+	if (a->family == AF_INET6)
+		return dv_addr_eq(&src, a) || (IN6_IS_ADDR_LOOPBACK(&src.v6) && answers(a));
+	return dv_addr_eq(&src, a) && answers(a);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -358,56 +383,59 @@ static double activate_range(int fd, const struct dv_addr *base, int n, int wind
 }
 
 /*
- * IPv4, for many addresses at once: which of a[0..n) (indexes idx[0..n))
- * the kernel still takes packets for. One UDP datagram from 127.0.0.1 to
- * each, port 9, on one socket with IP_RECVERR, WINDOW in flight: an active
- * address answers ICMP port unreachable (nothing listens there); an
- * inactive one of a ROUTED range is refused by its nftables rule
- * (admin-prohibited), and one that is no address of the host any more
- * cannot be sent to from 127.0.0.1 (EINVAL at once). No answer within
- * 100 ms is none, as in answers_v4(). The kernel's ICMP rate limits must be
- * lifted (bench/scale.sh does, in its namespace). The n still active are
- * moved to the front of idx; their count is returned.
+ * For many addresses at once: which of a[0..n) (indexes idx[0..n)) the
+ * kernel still takes packets for. One UDP datagram from the loopback
+ * address to each, port 9, on one socket with IP_RECVERR (IPV6_RECVERR),
+ * WINDOW in flight: an active address answers port unreachable (nothing
+ * listens there); an inactive one of a ROUTED range is refused by its
+ * nftables rule (admin-prohibited), and one that is no address of the host
+ * any more cannot be sent to from the loopback address (an error at once).
+ * No answer within 100 ms is none, as in answers(). The kernel's ICMP rate
+ * limits must be lifted (bench/scale.sh does, in its namespace). The n
+ * still active are moved to the front of idx; their count is returned.
  */
 #define SWEEP_WINDOW 1024
-static int sweep_v4(int fd, const struct dv_addr *base, int *idx, int n)
+static int sweep(int fd, const struct dv_addr *base, int *idx, int n)
 {
 	static char active[1 << 20];
+	bool v4 = base->family == AF_INET;
+	uint32_t low0;
 	int left = 0;
 
+	memcpy(&low0, v4 ? (const uint8_t *)&base->v4 : &base->v6.s6_addr[12], 4);
 	for (int from = 0; from < n; from += SWEEP_WINDOW) {
 		int to = from + SWEEP_WINDOW < n ? from + SWEEP_WINDOW : n, sent = 0, answered = 0;
 
 		for (int i = from; i < to; i++) {
 			struct dv_addr a;
-			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
-
+			struct sockaddr_storage ss;
+			socklen_t sl;
 			int r;
 
 			addr_nth(base, (unsigned)idx[i], &a);
-			sin.sin_addr = a.v4;
+			sl = sockaddr_of(&a, 9, &ss);
 			active[idx[i]] = 0;
 			/* An earlier datagram's ICMP error is also the socket's
 			 * pending error, which one send reports (and clears)
 			 * instead of sending. */
 			for (int tries = 0; tries < 3; tries++) {
-				r = (int)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
-				if (r == 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH))
+				r = (int)sendto(fd, "", 0, 0, (struct sockaddr *)&ss, sl);
+				if (r == 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != EACCES))
 					break;
 			}
 			if (r == 0)
 				sent++;
 			else if (errno != EINVAL && errno != ENETUNREACH && errno != EHOSTUNREACH && errno != EACCES &&
-				 errno != EPERM)
+				 errno != EPERM && errno != EADDRNOTAVAIL)
 				die("sendto");
 		}
 		while (answered < sent) {
 			struct pollfd p = {.fd = fd, .events = 0};
 			char cbuf[512];
-			struct sockaddr_in from4;
+			struct sockaddr_storage origin;
 			struct iovec iov = {.iov_base = cbuf, .iov_len = 0};
-			struct msghdr m = {.msg_name = &from4,
-					   .msg_namelen = sizeof(from4),
+			struct msghdr m = {.msg_name = &origin,
+					   .msg_namelen = sizeof(origin),
 					   .msg_iov = &iov,
 					   .msg_iovlen = 1,
 					   .msg_control = cbuf,
@@ -425,14 +453,22 @@ static int sweep_v4(int fd, const struct dv_addr *base, int *idx, int n)
 			answered++;
 			for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 				const struct sock_extended_err *e = (const void *)CMSG_DATA(c);
-				uint32_t k;
+				struct dv_addr got;
+				uint32_t low, k;
+				/* Port unreachable: ICMP 3/3, ICMPv6 1/4. */
+				bool port =
+					v4 ? e->ee_origin == SO_EE_ORIGIN_ICMP && e->ee_type == 3 && e->ee_code == 3
+					   : e->ee_origin == SO_EE_ORIGIN_ICMP6 && e->ee_type == 1 && e->ee_code == 4;
 
-				if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR ||
-				    e->ee_origin != SO_EE_ORIGIN_ICMP || m.msg_namelen < sizeof(from4))
+				if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+				      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) ||
+				    !port ||
+				    dv_addr_from_sockaddr((struct sockaddr *)&origin, m.msg_namelen, &got, NULL) < 0 ||
+				    got.family != base->family)
 					continue;
-				k = ntohl(from4.sin_addr.s_addr) - ntohl(base->v4.s_addr);
-				if (k < sizeof(active) && e->ee_type == 3 /* unreachable */ &&
-				    e->ee_code == 3 /* port */)
+				memcpy(&low, v4 ? (const uint8_t *)&got.v4 : &got.v6.s6_addr[12], 4);
+				k = ntohl(low) - ntohl(low0);
+				if (k < sizeof(active))
 					active[k] = 1;
 			}
 		}
@@ -444,62 +480,55 @@ static int sweep_v4(int fd, const struct dv_addr *base, int *idx, int n)
 }
 
 /* Close fd (one client gone: its n holds end); seconds until none of the n
- * addresses is usable any more. IPv4: sweeps of all the addresses still
+ * addresses is usable any more: sweeps of all the addresses still
  * answering, until none does (a check per address in turn costs a TCP
  * connection each, ~50-250 us of this client's CPU: longer than dvipad
  * takes for the release). A request on a new connection then makes sure
  * the daemon has seen the close through. */
 static double release_range(int fd, const struct dv_addr *base, int n)
 {
-	struct dv_addr a;
+	struct dv_addr a, lo = loopback_of(base);
+	struct sockaddr_storage los;
+	socklen_t lol = sockaddr_of(&lo, 0, &los);
+	int one = 1, size = 8 << 20, left = n, seen, *idx = calloc((size_t)n, sizeof(*idx));
+	int u = socket(base->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	double t0, t;
 
-	if (base->family == AF_INET) {
-		struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int one = 1, size = 8 << 20, left = n, seen, *idx = calloc((size_t)n, sizeof(*idx));
-		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-		if (!idx || u < 0 || setsockopt(u, IPPROTO_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
-		    bind(u, (struct sockaddr *)&lo, sizeof(lo)) < 0)
-			die("sweep socket");
-		if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-			(void)setsockopt(u, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-		if (n > (int)(1 << 20)) {
-			fprintf(stderr, "dvipa-bench: at most %d addresses\n", 1 << 20);
-			exit(2);
-		}
-		for (int i = 0; i < n; i++)
-			idx[i] = i;
-		/* Before the close: a sweep that does not see the n active
-		 * would make any release look instant. Then the checks go one
-		 * by one, as before sweeps. */
-		seen = sweep_v4(u, base, idx, n);
-		if (seen != n)
-			fprintf(stderr,
-				"dvipa-bench: a sweep sees %d of the %d active addresses answer (the kernel's ICMP "
-				"rate "
-				"limits?): checking them one by one\n",
-				seen, n);
-		t0 = now_us();
-		close(fd);
-		while (seen == n && left > 0)
-			left = sweep_v4(u, base, idx, left);
-		for (int i = 0; seen != n && i < n; i++) {
-			addr_nth(base, (unsigned)i, &a);
-			while (usable(&a))
-				;
-		}
-		close(u);
-		free(idx);
-	} else {
-		t0 = now_us();
-		close(fd);
-		for (int i = 0; i < n; i++) {
-			addr_nth(base, (unsigned)i, &a);
-			while (usable(&a))
-				;
-		}
+	if (!idx || u < 0 ||
+	    (base->family == AF_INET ? setsockopt(u, IPPROTO_IP, IP_RECVERR, &one, sizeof(one))
+				     : setsockopt(u, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one))) < 0 ||
+	    bind(u, (struct sockaddr *)&los, lol) < 0)
+		die("sweep socket");
+	if (setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(u, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (n > (int)(1 << 20)) {
+		fprintf(stderr, "dvipa-bench: at most %d addresses\n", 1 << 20);
+		exit(2);
 	}
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	/* Before the close: a sweep that does not see the n active would make
+	 * any release look instant (an IPv6 address on the interface is not
+	 * reached from ::1, say). Then the checks go one by one, as before
+	 * sweeps. */
+	seen = sweep(u, base, idx, n);
+	if (seen != n)
+		fprintf(stderr,
+			"dvipa-bench: a sweep sees %d of the %d active addresses answer (the kernel's ICMP rate "
+			"limits?): "
+			"checking them one by one\n",
+			seen, n);
+	t0 = now_us();
+	close(fd);
+	while (seen == n && left > 0)
+		left = sweep(u, base, idx, left);
+	for (int i = 0; seen != n && i < n; i++) {
+		addr_nth(base, (unsigned)i, &a);
+		while (usable(&a))
+			;
+	}
+	close(u);
+	free(idx);
 	t = (now_us() - t0) / 1e6;
 	close(connect_daemon());
 	return t;

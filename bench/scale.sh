@@ -12,9 +12,9 @@
 #   restart: 65,536 (the largest count) held, dvipad killed with -9 and
 #     started again: time until it answers, with the leftovers removed
 #
-# Environment: COUNTS, N6, CPU_SECONDS (default 30), ROUTED (1: the IPv4
-# range is a ROUTED one, a local route and an nftables set, not an address
-# per VIPA), RESTART (0: skip the restart), BUILD (build directory,
+# Environment: COUNTS, N6, CPU_SECONDS (default 30), ROUTED (1: both ranges
+# are ROUTED ones, a local route and an nftables set, not an address per
+# VIPA), RESTART (0: skip the restart), BUILD (build directory,
 # default build-bench, made here as bench/run.sh makes it), PERF (a file:
 # `perf record -g` of dvipad during the IPv4 and IPv6 runs goes there).
 set -euo pipefail
@@ -40,16 +40,16 @@ NODE bench
 INTERFACE eth0
 VIPADYNAMIC
   VIPARANGE DEFINE 198.18.0.0/15$routed
-  VIPARANGE DEFINE fd00:5ca1::/64
+  VIPARANGE DEFINE fd00:5ca1::/64$routed
 ENDVIPADYNAMIC
 CONF
 IN_HOST=(ip netns exec "$P-host")
-# dvipa-bench tells an active IPv4 address from a released one by the ICMP
+# dvipa-bench tells an active address from a released one by the ICMP
 # error a datagram to it gets (port unreachable; a ROUTED range refuses
 # its inactive addresses with admin-prohibited): the kernel's rate limits
 # (per namespace) would hold most of them back.
 "${IN_HOST[@]}" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 \
-	net.ipv4.icmp_msgs_burst=1000000
+	net.ipv4.icmp_msgs_burst=1000000 net.ipv6.icmp.ratelimit=0
 started() { "${IN_HOST[@]}" "$B/dvipactl" -S "$TMP/sock" status; }
 start_dvipad() {
 	rm -f "$TMP/sock"
@@ -59,7 +59,7 @@ start_dvipad() {
 }
 n_addrs() { ip -n "$P-host" -o addr show dev eth0 | wc -l; }
 
-echo "dvipa scale benchmark${routed:+ (IPv4 range$routed)}, $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)," \
+echo "dvipa scale benchmark${routed:+ (ranges$routed)}, $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)," \
 	"$(date -u +%Y-%m-%dT%H:%MZ)"
 start_dvipad
 if [ -n "${PERF:-}" ]; then

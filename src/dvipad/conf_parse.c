@@ -1088,8 +1088,6 @@ static int st_viparange(struct parser *p)
 			      r->line);
 	/* The IPv6 side (a local route, ND answered only for the set) is not
 	 * built: refused rather than accepted and not honoured. */
-	if (o.routed && pfx.addr.family != AF_INET)
-		return err_at(p, range_line, "ROUTED is for IPv4 ranges only (range %s)", dv_prefix_fmt(&pfx, buf));
 	/* Every address of a ROUTED range is local, active or not: the
 	 * shim's and libdvipa's source checks would take an inactive one. */
 	if (o.routed && o.sourcevipa)

@@ -1355,55 +1355,6 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
-/* The kernel answers ARP for a local route's addresses only with
- * arp_ignore 0 (the larger of 'all' and the interface's applies). */
-static void check_arp_ignore(const struct dv_daemon *d)
-{
-	const char *const ifs[] = {"all", d->conf->interface};
-	char path[96];
-	int v, worst = 0;
-
-	for (size_t i = 0; i < 2; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", ifs[i]);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fscanf(f, "%d", &v) == 1 && v > worst)
-			worst = v;
-		fclose(f);
-	}
-	if (worst)
-		log_err("arp_ignore is %d on '%s': the addresses of the ROUTED ranges get no ARP answer (they need 0)",
-			worst, d->conf->interface);
-}
-
-/* The ROUTED ranges' routes and tables (kernel_routed.c); without any,
- * what an earlier dvipad left of them is removed. */
-static int open_routed(struct dv_daemon *d)
-{
-	_cleanup_free_ struct dv_prefix *p = NULL;
-	int n = dv_conf_routed(d->conf, &p), r;
-
-	if (n < 0)
-		return n;
-	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, &daemon_routed_ops, d, &d->kroute);
-	if (r < 0)
-		return r;
-	r = dv_kroute_start(d->kroute);
-	if (r < 0) {
-		log_err("cannot set up the ROUTED ranges: %s", dv_kroute_last_error(d->kroute));
-		if (n > 0)
-			return r;
-		log_warn("leftovers of ROUTED ranges, if any, are still there");
-	}
-	dv_kaddr_set_routed(d->kaddr, d->kroute);
-	if (n > 0)
-		check_arp_ignore(d);
-	return 0;
-}
-
 /* The kernel side: the interface and its addresses, announcements, and
  * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
@@ -1420,7 +1371,7 @@ static int open_kernel(struct dv_daemon *d)
 			r == -ENODEV ? "no such interface" : strerror(-r));
 		return r;
 	}
-	r = open_routed(d);
+	r = daemon_open_routed(d);
 	if (r < 0)
 		return r;
 	errf = open_memstream(&errbuf, &errlen);
@@ -1438,6 +1389,9 @@ static int open_kernel(struct dv_daemon *d)
 		log_err("cannot open a packet socket on '%s': %s", conf->interface, strerror(-r));
 		return r;
 	}
+	r = daemon_routed_answer_ns(d);
+	if (r < 0)
+		return r;
 	r = dv_sockdiag_open(d->ev, &sockdiag_ops, d, &d->sockdiag);
 	if (r < 0) {
 		log_warn("sock_diag unavailable (%s): socket holds and BINDWATCH are disabled", strerror(-r));

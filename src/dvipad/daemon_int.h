@@ -118,6 +118,12 @@ void dv_reclaim_freed(struct dv_daemon *d);
 /* daemon_routed.c */
 struct dv_kroute_ops;
 extern const struct dv_kroute_ops daemon_routed_ops;
+/* The ROUTED ranges' routes and tables (kernel_routed.c); without any,
+ * what an earlier dvipad left of them is removed. */
+int daemon_open_routed(struct dv_daemon *d);
+/* With IPv6 ROUTED ranges, their neighbour solicitations answered for the
+ * active addresses (d->announce open). */
+int daemon_routed_answer_ns(struct dv_daemon *d);
 /* An answer to a client's request, or a notice: sent, or parked until the
  * address it says is usable is (a ROUTED address's addition queued). */
 void daemon_reply(struct dv_daemon *d, uint64_t client, uint32_t seq, const struct dv_addr *a, enum dv_result result,

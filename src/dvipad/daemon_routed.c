@@ -14,12 +14,15 @@
  * hand-over to the next owner).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "control.h"
 #include "daemon_int.h"
 #include "kernel.h"
+#include "log.h"
 
 struct parked {
 	TAILQ_ENTRY(parked) link;
@@ -187,4 +190,110 @@ void daemon_parked_clear(struct dv_daemon *d)
 	DV_HASHTAB_FOREACH(pa, &d->parked)
 		parked_addr_free(pa);
 	dv_hashtab_clear(&d->parked);
+}
+
+/* The kernel answers ARP for a local route's addresses only with
+ * arp_ignore 0 (the larger of 'all' and the interface's applies). */
+static void check_arp_ignore(const struct dv_daemon *d)
+{
+	const char *const ifs[] = {"all", d->conf->interface};
+	char path[96];
+	int v, worst = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", ifs[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &v) == 1 && v > worst)
+			worst = v;
+		fclose(f);
+	}
+	if (worst)
+		log_err("arp_ignore is %d on '%s': the addresses of the ROUTED ranges get no ARP answer (they need 0)",
+			worst, d->conf->interface);
+}
+
+/* An IPv6 bind() to an address on no interface fails (EADDRNOTAVAIL),
+ * local route or not, unless ip_nonlocal_bind (IPv4 takes the route's
+ * word): set, so that the programs of an IPv6 ROUTED range bind as they
+ * would to an address on the interface. Left set: a program may still be
+ * bound when dvipad stops. */
+static void allow_nonlocal_bind6(void)
+{
+	static const char path[] = "/proc/sys/net/ipv6/ip_nonlocal_bind";
+	FILE *f = fopen(path, "re");
+	int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	if (v == 1)
+		return;
+	f = fopen(path, "we");
+	if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) {
+		log_err("cannot set net.ipv6.ip_nonlocal_bind to 1 (%s): programs cannot bind to the addresses of the "
+			"IPv6 ROUTED ranges without IP_FREEBIND",
+			strerror(errno));
+		return;
+	}
+	log_notice("net.ipv6.ip_nonlocal_bind set to 1: programs bind to the addresses of the IPv6 ROUTED ranges");
+}
+
+static bool routed_family(const struct dv_prefix *p, size_t n, int af)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i].addr.family == af)
+			return true;
+	return false;
+}
+
+int daemon_open_routed(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	int n = dv_conf_routed(d->conf, &p), r;
+
+	if (n < 0)
+		return n;
+	r = dv_kroute_new(d->ev, p, (size_t)n, d->conf->lease_s, &daemon_routed_ops, d, &d->kroute);
+	if (r < 0)
+		return r;
+	r = dv_kroute_start(d->kroute);
+	if (r < 0) {
+		log_err("cannot set up the ROUTED ranges: %s", dv_kroute_last_error(d->kroute));
+		if (n > 0)
+			return r;
+		log_warn("leftovers of ROUTED ranges, if any, are still there");
+	}
+	dv_kaddr_set_routed(d->kaddr, d->kroute);
+	if (routed_family(p, (size_t)n, AF_INET))
+		check_arp_ignore(d);
+	if (routed_family(p, (size_t)n, AF_INET6))
+		allow_nonlocal_bind6();
+	return 0;
+}
+
+static bool answers(void *ud, const struct dv_addr *a)
+{
+	struct dv_daemon *d = ud;
+
+	return dv_kroute_answers(d->kroute, a);
+}
+
+int daemon_routed_answer_ns(struct dv_daemon *d)
+{
+	_cleanup_free_ struct dv_prefix *p = NULL;
+	int n = dv_conf_routed(d->conf, &p), r;
+
+	if (n < 0 || !routed_family(p, (size_t)n, AF_INET6))
+		return n < 0 ? n : 0;
+	r = dv_announce_answer_ns(d->announce, answers, d);
+	if (r < 0)
+		log_err("cannot answer neighbour solicitations on '%s' for the IPv6 ROUTED ranges: %s",
+			d->conf->interface, strerror(-r));
+	return r;
 }

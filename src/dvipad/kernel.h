@@ -142,8 +142,9 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
 /* ---------------- kernel_routed.c ---------------- */
 
 /*
- * ROUTED ranges (IPv4): a local route per range in table local (protocol
- * DV_IFA_PROTO, on 'lo') and the nftables tables of routed_rules.h. An
+ * ROUTED ranges (IPv4 and IPv6): a local route per range in table local
+ * (protocol DV_IFA_PROTO, on 'lo') and the nftables tables of
+ * routed_rules.h. An
  * address is active while it is in the tables' "active" sets; the ranges
  * answer only while their "alive" element, refreshed every third of
  * lease_s, has not expired.
@@ -178,6 +179,9 @@ struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing, tells
 bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
 /* Active, or its removal still queued (the kernel has it until then). */
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
+/* Active, and its element in the kernel: a is to be answered for (IPv6
+ * neighbour solicitations, which the kernel leaves to dvipad). */
+bool dv_kroute_answers(const struct dv_kroute *r, const struct dv_addr *a);
 /* A change of a is queued (the kernel does not have it yet). */
 bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a);
 size_t dv_kroute_count(const struct dv_kroute *r);
@@ -231,6 +235,19 @@ int dv_probe_start(struct dv_announce *an, const struct dv_addr *a, unsigned cou
 		   dv_probe_done_fn done, void *ud);
 /* Forget every probe whose callback data is ud (the requester went away). */
 void dv_probe_cancel(struct dv_announce *an, void *ud);
+
+/*
+ * Answer IPv6 neighbour solicitations for the addresses owns() says are
+ * this node's (those of IPv6 ROUTED ranges, which the kernel does not
+ * answer for: they are not on the interface), from now until an is freed:
+ * a solicited advertisement to the solicitor, or one to all nodes if it
+ * was another host's duplicate-address probe (RFC 4861 7.2.4, RFC 4862
+ * 5.4.3: the address is defended). The interface receives all multicast
+ * meanwhile (the solicited-node groups are not joined one by one). owns()
+ * is called from the event loop, ud must outlive an.
+ */
+typedef bool (*dv_ns_owner_fn)(void *ud, const struct dv_addr *a);
+int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud);
 
 /* ---------------- kernel_sockdiag.c ---------------- */
 

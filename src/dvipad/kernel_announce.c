@@ -11,6 +11,10 @@
  * ends: a permanent ETH_P_ALL tap would make the kernel clone every frame
  * the host sends on the interface. (It cannot be parked instead: bind()
  * with protocol 0 keeps the current protocol.)
+ *
+ * A third socket, while there are IPv6 ROUTED ranges, answers neighbour
+ * solicitations for their active addresses (dv_announce_answer_ns()): its
+ * filter lets through nothing but solicitations.
  */
 #include "kernel.h"
 
@@ -76,6 +80,10 @@ struct dv_announce {
 	uint8_t mac[6];
 	sd_event_source *io;
 	uint16_t rx_proto; /* network order */
+	int ns_fd;	   /* neighbour solicitations to answer; -1: none */
+	sd_event_source *ns_io;
+	dv_ns_owner_fn owns;
+	void *owns_ud;
 
 	struct dv_hashtab entries; /* of struct an_entry, by address */
 	/* The series, by their next frame's time, on one timer: a timer per
@@ -165,11 +173,14 @@ static uint8_t *put_ip6(uint8_t *p, const struct in6_addr *src, const struct in6
 	return p + sizeof(ip6);
 }
 
-/* Unsolicited NA: override, neither solicited nor router, to all nodes. */
-static size_t build_na(uint8_t *buf, const uint8_t mac[6], const struct in6_addr *target)
+static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+static const struct in6_addr all_nodes = {{{0xff, 0x02, [15] = 1}}};
+
+/* NA for target (never a router's), to dst at dst_mac; flags are
+ * ND_NA_FLAG_*. */
+static size_t build_na(uint8_t *buf, const uint8_t mac[6], const struct in6_addr *target, const struct in6_addr *dst,
+		       const uint8_t dst_mac[6], uint32_t flags)
 {
-	static const uint8_t dst_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
-	const struct in6_addr all_nodes = {{{0xff, 0x02, [15] = 1}}};
 	struct {
 		struct nd_neighbor_advert na;
 		struct nd_opt_hdr opt;
@@ -178,15 +189,15 @@ static size_t build_na(uint8_t *buf, const uint8_t mac[6], const struct in6_addr
 	uint8_t *p;
 
 	m.na.nd_na_type = ND_NEIGHBOR_ADVERT;
-	m.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+	m.na.nd_na_flags_reserved = flags;
 	m.na.nd_na_target = *target;
 	m.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
 	m.opt.nd_opt_len = 1; /* units of 8 bytes */
 	memcpy(m.lladdr, mac, 6);
-	m.na.nd_na_cksum = icmp6_csum(target, &all_nodes, &m, sizeof(m));
+	m.na.nd_na_cksum = icmp6_csum(target, dst, &m, sizeof(m));
 
 	p = put_eth(buf, dst_mac, mac, ETHERTYPE_IPV6);
-	p = put_ip6(p, target, &all_nodes, sizeof(m));
+	p = put_ip6(p, target, dst, sizeof(m));
 	memcpy(p, &m, sizeof(m));
 	return NA_FRAME_LEN;
 }
@@ -240,7 +251,8 @@ static int send_announce(struct dv_announce *an, const struct dv_addr *a)
 	if (a->family == AF_INET)
 		len = build_arp(frame, an->mac, &a->v4, &a->v4);
 	else
-		len = build_na(frame, an->mac, &a->v6);
+		/* Unsolicited: override, to all nodes. */
+		len = build_na(frame, an->mac, &a->v6, &all_nodes, all_nodes_mac, ND_NA_FLAG_OVERRIDE);
 	r = send_frame(an, frame, len);
 	dv_metrics.announcements += r == 0;
 	return r;
@@ -840,6 +852,7 @@ int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_
 	an->ifindex = ifindex;
 	an->fd = -1;
 	an->rx_fd = -1;
+	an->ns_fd = -1;
 	memcpy(an->mac, mac, 6);
 	TAILQ_INIT(&an->series_q);
 	r = sd_event_add_time(ev, &an->series_timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC, on_series, an);
@@ -888,9 +901,141 @@ struct dv_announce *dv_announce_free(struct dv_announce *an)
 	an->series_timer = sd_event_source_disable_unref(an->series_timer);
 	/* Memberships go with the socket. */
 	rx_close(an);
+	an->ns_io = sd_event_source_disable_unref(an->ns_io);
+	if (an->ns_fd >= 0)
+		close(an->ns_fd);
 	if (an->fd >= 0)
 		close(an->fd);
 	sd_event_unref(an->ev);
 	free(an);
 	return NULL;
+}
+
+/* ---------------- answering neighbour solicitations ---------------- */
+
+/* The NS in frame f (len bytes, a solicitation by the filter): answered if
+ * it is valid (RFC 4861 7.1.1) and owns() says its target is ours. */
+static void on_ns(struct dv_announce *an, const uint8_t *f, size_t len)
+{
+	const uint8_t *icmp = f + ETH_HLEN + sizeof(struct ip6_hdr);
+	const uint8_t *dst_mac = f + 6, *sllao = NULL;
+	struct dv_addr a = {.family = AF_INET6};
+	uint8_t frame[NA_FRAME_LEN];
+	struct ip6_hdr ip6;
+	size_t icmp_len;
+
+	if (len < ETH_HLEN + sizeof(ip6) + sizeof(struct nd_neighbor_solicit) || memcmp(f + 6, an->mac, 6) == 0)
+		return;
+	memcpy(&ip6, f + ETH_HLEN, sizeof(ip6));
+	icmp_len = ntohs(ip6.ip6_plen);
+	/* A solicitation cut by the snap length cannot be checked: left. */
+	if ((ip6.ip6_vfc >> 4) != 6 || ip6.ip6_nxt != IPPROTO_ICMPV6 || ip6.ip6_hlim != 255 ||
+	    icmp_len < sizeof(struct nd_neighbor_solicit) || icmp_len > len - ETH_HLEN - sizeof(ip6) ||
+	    icmp[0] != ND_NEIGHBOR_SOLICIT || icmp[1] != 0 || icmp6_csum(&ip6.ip6_src, &ip6.ip6_dst, icmp, icmp_len))
+		return;
+	memcpy(&a.v6, icmp + 8, 16);
+	if (IN6_IS_ADDR_MULTICAST(&a.v6))
+		return;
+	for (size_t off = sizeof(struct nd_neighbor_solicit); off + 2 <= icmp_len;) {
+		size_t olen = (size_t)icmp[off + 1] * 8;
+
+		if (olen == 0 || off + olen > icmp_len)
+			return; /* malformed: RFC 4861 7.1.1 says drop it */
+		if (icmp[off] == ND_OPT_SOURCE_LINKADDR && olen >= 8)
+			sllao = icmp + off + 2;
+		off += olen;
+	}
+	if (!an->owns(an->owns_ud, &a))
+		return;
+	if (IN6_IS_ADDR_UNSPECIFIED(&ip6.ip6_src)) {
+		/* Another host's duplicate-address probe: the address is in
+		 * use, said to all nodes (RFC 4861 7.2.4). Such a probe has no
+		 * source link-layer option. */
+		if (sllao)
+			return;
+		len = build_na(frame, an->mac, &a.v6, &all_nodes, all_nodes_mac, ND_NA_FLAG_OVERRIDE);
+	} else {
+		len = build_na(frame, an->mac, &a.v6, &ip6.ip6_src, sllao ? sllao : dst_mac,
+			       ND_NA_FLAG_SOLICITED | ND_NA_FLAG_OVERRIDE);
+	}
+	/* A lost answer is asked again: the solicitor retransmits. */
+	(void)send_frame(an, frame, len);
+}
+
+static int on_ns_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct dv_announce *an = userdata;
+
+	(void)s;
+	(void)revents;
+	for (unsigned i = 0; i < RX_BURST; i++) {
+		uint8_t f[SNAP_LEN];
+		ssize_t n = recv(fd, f, sizeof(f), 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		on_ns(an, f, (size_t)n);
+	}
+	return 0;
+}
+
+static int attach_ns_filter(int fd)
+{
+	/* ICMPv6 neighbour solicitations without extension headers, received
+	 * not sent (the socket is bound to ETH_P_IPV6). */
+	struct sock_filter code[] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 5, 0),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 3),
+		/* 4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 0, 1),
+		/* 6 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
+		/* 7 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	return 0;
+}
+
+int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud)
+{
+	struct packet_mreq mr = {.mr_type = PACKET_MR_ALLMULTI};
+	int r;
+
+	if (!an || !owns)
+		return -EINVAL;
+	/* A solicitation goes to the target's solicited-node group, which a
+	 * NIC filters out unless someone joined it. */
+	mr.mr_ifindex = an->ifindex;
+	if (an->ns_fd >= 0)
+		return -EALREADY;
+	/* Protocol 0 until the filter is in, as rx_open(). */
+	an->ns_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (an->ns_fd < 0)
+		return -errno;
+	r = attach_ns_filter(an->ns_fd);
+	if (r >= 0)
+		r = bind_proto(an->ns_fd, an->ifindex, htons(ETH_P_IPV6));
+	if (r >= 0 && setsockopt(an->ns_fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = sd_event_add_io(an->ev, &an->ns_io, an->ns_fd, EPOLLIN, on_ns_io, an);
+	if (r >= 0)
+		r = sd_event_source_set_priority(an->ns_io, DV_PRIO_KERNEL);
+	if (r < 0) {
+		an->ns_io = sd_event_source_disable_unref(an->ns_io);
+		close(an->ns_fd);
+		an->ns_fd = -1;
+		return r;
+	}
+	(void)sd_event_source_set_description(an->ns_io, "dvipa-nd");
+	an->owns = owns;
+	an->owns_ud = ud;
+	return 0;
 }

@@ -50,7 +50,7 @@
  * ~33 KB each, well within a netlink socket's default send buffer
  * (wmem_default, 208 KiB); a fuller queue is sent at once. */
 #define BATCH_MAX 2048
-#define ELEM_SIZE 16 /* one element's attributes: list entry, key, value */
+#define ELEM_SIZE 32 /* one element's attributes: list entry, key, value */
 
 struct dv_kroute {
 	sd_event *ev;
@@ -123,13 +123,13 @@ static struct nlmsghdr *route_msg(struct dv_kroute *r, char *buf, uint16_t type,
 	struct nlmsghdr *nlh = dv_nl_msg(&r->nl, buf, type, NLM_F_ACK | flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
-	rtm->rtm_family = AF_INET;
+	rtm->rtm_family = (uint8_t)p->addr.family;
 	rtm->rtm_dst_len = p->len;
 	rtm->rtm_table = RT_TABLE_LOCAL;
 	rtm->rtm_protocol = DV_IFA_PROTO;
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
-	mnl_attr_put(nlh, RTA_DST, 4, &p->addr.v4);
+	mnl_attr_put(nlh, RTA_DST, dv_addr_size(&p->addr), p->addr.bytes);
 	mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_LOCAL);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)r->lo);
 	return nlh;
@@ -147,22 +147,24 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *attr;
 	uint32_t table;
-	struct dv_prefix p = {.addr.family = AF_INET};
+	struct dv_prefix p = {0};
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
 		return MNL_CB_OK;
-	if (rtm->rtm_family != AF_INET || rtm->rtm_protocol != DV_IFA_PROTO || rtm->rtm_type != RTN_LOCAL)
+	if ((rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) || rtm->rtm_protocol != DV_IFA_PROTO ||
+	    rtm->rtm_type != RTN_LOCAL)
 		return MNL_CB_OK;
+	p.addr.family = rtm->rtm_family;
 	table = rtm->rtm_table;
 	p.len = rtm->rtm_dst_len;
 	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
 	{
 		if (mnl_attr_get_type(attr) == RTA_TABLE && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
 			table = mnl_attr_get_u32(attr);
-		else if (mnl_attr_get_type(attr) == RTA_DST && mnl_attr_get_payload_len(attr) == 4)
-			memcpy(&p.addr.v4, mnl_attr_get_payload(attr), 4);
+		else if (mnl_attr_get_type(attr) == RTA_DST && mnl_attr_get_payload_len(attr) == dv_addr_size(&p.addr))
+			memcpy(p.addr.bytes, mnl_attr_get_payload(attr), dv_addr_size(&p.addr));
 	}
-	if (table != RT_TABLE_LOCAL || p.len > 32)
+	if (table != RT_TABLE_LOCAL || p.len > 8 * dv_addr_size(&p.addr))
 		return MNL_CB_OK;
 	if (l->n == sizeof(l->p) / sizeof(l->p[0])) {
 		l->more = true;
@@ -185,17 +187,18 @@ static bool configured(const struct dv_kroute *r, const struct dv_prefix *p)
  * removed, or -errno. */
 static int prune_routes(struct dv_kroute *r, bool everything)
 {
+	static const uint8_t families[] = {AF_INET, AF_INET6};
 	_Alignas(8) char buf[MSG_SIZE];
 	int removed = 0;
 
-	for (;;) {
+	for (size_t fam = 0; fam < 2;) {
 		struct route_list l = {0};
 		struct nlmsghdr *nlh = dv_nl_msg(&r->nl, buf, RTM_GETROUTE, NLM_F_DUMP);
 		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 		size_t gone = 0;
 		int k;
 
-		rtm->rtm_family = AF_INET;
+		rtm->rtm_family = families[fam];
 		k = dv_nl_request(&r->nl, nlh, route_cb, &l);
 		if (k < 0)
 			return k;
@@ -209,8 +212,9 @@ static int prune_routes(struct dv_kroute *r, bool everything)
 			gone++;
 		}
 		if (!l.more || gone == 0)
-			return removed;
+			fam++;
 	}
+	return removed;
 }
 
 /* ---- the refresh of the alive sets ---- */
@@ -272,7 +276,7 @@ int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned le
 	if (lease_s == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (p[i].addr.family != AF_INET)
+		if (p[i].addr.family != AF_INET && p[i].addr.family != AF_INET6)
 			return -EAFNOSUPPORT;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -330,7 +334,7 @@ static int start(struct dv_kroute *r)
 		 * all (it need not without ROUTED ranges). */
 		f = open_memstream(&buf, &size);
 		if (f) {
-			fputs("add table ip " DV_ROUTED_TABLE "\nadd table arp " DV_ROUTED_TABLE "\n", f);
+			dv_routed_rules_write(f, NULL, 0, r->lease_s);
 			dv_routed_remove_write(f);
 			(void)run_text(r, f, &buf);
 		}
@@ -402,7 +406,7 @@ struct dv_kroute *dv_kroute_free(struct dv_kroute *r)
 
 bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a)
 {
-	if (!r || !a || a->family != AF_INET)
+	if (!r || !a)
 		return false;
 	for (size_t i = 0; i < r->n; i++)
 		if (dv_prefix_contains(&r->p[i], a))
@@ -414,6 +418,12 @@ bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a)
 {
 	/* A queued removal: the kernel has it until the queue is through. */
 	return r && (dv_addrset_has(&r->active, a) || dv_addrset_has(&r->to_del, a));
+}
+
+bool dv_kroute_answers(const struct dv_kroute *r, const struct dv_addr *a)
+{
+	/* Not before its element is in: a packet would be dropped. */
+	return r && dv_addrset_has(&r->active, a) && !dv_addrset_has(&r->to_add, a);
 }
 
 size_t dv_kroute_count(const struct dv_kroute *r)
@@ -434,7 +444,8 @@ static struct nlmsghdr *nft_msg(struct dv_kroute *r, char *buf, uint16_t type, u
 }
 
 /* One set-element message at buf: a[0..n) added to (or deleted from) the
- * active set of family; its length. */
+ * active set of family (the table's; the addresses are of its family);
+ * its length. */
 static size_t elem_msg(struct dv_kroute *r, char *buf, uint8_t family, const struct dv_addr *const *a, size_t n,
 		       bool add)
 {
@@ -450,7 +461,7 @@ static size_t elem_msg(struct dv_kroute *r, char *buf, uint8_t family, const str
 		struct nlattr *elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
 		struct nlattr *key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
 
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, 4, &a[i]->v4);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, dv_addr_size(a[i]), a[i]->bytes);
 		mnl_attr_nest_end(nlh, key);
 		mnl_attr_nest_end(nlh, elem);
 	}
@@ -458,31 +469,56 @@ static size_t elem_msg(struct dv_kroute *r, char *buf, uint8_t family, const str
 	return nlh->nlmsg_len;
 }
 
-/* One nf_tables transaction: add[0..n_add) to both active sets and
- * del[0..n_del) from them (the equivalent of dv_routed_elem_write() for
- * each). All or nothing: the first error aborts it. */
-static int send_elems(struct dv_kroute *r, const struct dv_addr *const *add, size_t n_add,
-		      const struct dv_addr *const *del, size_t n_del)
+/* Of v[0..n), those of family af (in place, the others after them); how many. */
+static size_t partition(const struct dv_addr **v, size_t n, int af)
 {
-	static const uint8_t families[] = {NFPROTO_IPV4, NFPROTO_ARP};
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->family == af) {
+			const struct dv_addr *t = v[m];
+
+			v[m++] = v[i];
+			v[i] = t;
+		}
+	return m;
+}
+
+/* One nf_tables transaction: add[0..n_add) to the active sets of their
+ * family and del[0..n_del) from them (the equivalent of
+ * dv_routed_elem_write() for each; the arrays are reordered). All or
+ * nothing: the first error aborts it. */
+static int send_elems(struct dv_kroute *r, const struct dv_addr **add, size_t n_add, const struct dv_addr **del,
+		      size_t n_del)
+{
+	/* The tables of routed_rules.c, by the family of their addresses. */
+	static const struct {
+		uint8_t table, af;
+	} tables[] = {{NFPROTO_IPV4, AF_INET}, {NFPROTO_ARP, AF_INET}, {NFPROTO_IPV6, AF_INET6}};
+	size_t add4 = partition(add, n_add, AF_INET), del4 = partition(del, n_del, AF_INET);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	uint32_t first;
 	unsigned msgs = 0;
 	int k;
 
-	buf = malloc(2 * NLMSG_HDRLEN + 4 * (MSG_SIZE + (n_add > n_del ? n_add : n_del) * ELEM_SIZE));
+	/* An IPv4 address goes to two tables, an IPv6 one to one. */
+	buf = malloc(2 * NLMSG_HDRLEN + 6 * MSG_SIZE + 2 * (n_add + n_del) * ELEM_SIZE);
 	if (!buf)
 		return -ENOMEM;
 	len += nft_msg(r, buf, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES)->nlmsg_len;
 	first = r->nfnl.seq + 1;
-	for (size_t i = 0; i < 2; i++) {
-		if (n_add) {
-			len += elem_msg(r, buf + len, families[i], add, n_add, true);
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		bool v4 = tables[i].af == AF_INET;
+		const struct dv_addr **a = v4 ? add : add + add4, **d = v4 ? del : del + del4;
+		size_t na = v4 ? add4 : n_add - add4, nd = v4 ? del4 : n_del - del4;
+
+		if (na) {
+			len += elem_msg(r, buf + len, tables[i].table, a, na, true);
 			msgs++;
 		}
-		if (n_del) {
-			len += elem_msg(r, buf + len, families[i], del, n_del, false);
+		if (nd) {
+			len += elem_msg(r, buf + len, tables[i].table, d, nd, false);
 			msgs++;
 		}
 	}

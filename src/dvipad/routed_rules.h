@@ -4,11 +4,13 @@
  * kernel_routed.c and the golden test.
  *
  * A ROUTED range is one local route in table local, so the kernel takes
- * every address of it as its own (packets, ARP, bind() without
- * IP_FREEBIND). Two tables of the same name, "ip dvipa_routed" (packets,
- * on the input hook, from every interface and from 'lo') and "arp
- * dvipa_routed" (ARP requests), each with two sets, decide which of those
- * addresses answer:
+ * every address of it as its own (packets, ARP, an IPv4 bind() without
+ * IP_FREEBIND). Three tables of the same name decide which of those
+ * addresses answer: "ip dvipa_routed" and "ip6 dvipa_routed" (packets, on
+ * the input hook, from every interface and from 'lo') and "arp
+ * dvipa_routed" (ARP requests; IPv6 neighbour solicitations are answered
+ * by dvipad, for the active addresses only). Each has two sets, of its
+ * family's addresses:
  *   active - the VIPAs this node holds, one element per activation;
  *   alive  - one element per range, its network address, with a timeout of
  *            the lease: refreshed by dvipad, gone LEASE seconds after
@@ -24,19 +26,19 @@
 
 #define DV_ROUTED_TABLE "dvipa_routed"
 
-/* Replace both tables (delete any earlier ones in the same transaction)
- * by ones for the IPv4 prefixes p[0..n), with empty sets; the ranges are
- * alive for lease_s seconds. */
+/* Replace the tables (delete any earlier ones in the same transaction)
+ * by ones for the prefixes p[0..n), with empty sets; the ranges are alive
+ * for lease_s seconds. */
 void dv_routed_rules_write(FILE *f, const struct dv_prefix *p, size_t n, unsigned lease_s);
 
 /* Make every range alive for lease_s seconds from now: the refresh. */
 void dv_routed_alive_write(FILE *f, const struct dv_prefix *p, size_t n, unsigned lease_s);
 
-/* Add (add true) or delete a from both active sets. */
+/* Add (add true) or delete a from the active sets of its family. */
 void dv_routed_elem_write(FILE *f, const struct dv_addr *a, bool add);
 
-/* Empty both active sets. */
+/* Empty every active set. */
 void dv_routed_flush_write(FILE *f);
 
-/* Delete both tables, which must exist (create them first to be sure). */
+/* Delete the tables, which must exist (create them first to be sure). */
 void dv_routed_remove_write(FILE *f);

@@ -29,7 +29,7 @@ DEFINED = "198.18.2.1"  # VIPADEFINE: up from the start, and again after a resta
 # connect() from this host: the errno's name, or "connected".
 REFUSED = """
 import errno, socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.settimeout(3)
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -315,3 +315,74 @@ def test_routed_kill9_during_batches_leaves_nothing(lan, dvipad, routed):
         if hold.poll() is None:
             hold.kill()
             hold.wait()
+
+
+RANGE6 = "fd00:5ca1::/64"
+VIPA6 = "fd00:5ca1::10"
+IDLE6 = "fd00:5ca1::11"  # in the range, never activated
+
+CONF6 = """\
+NODE host1
+INTERFACE eth0
+ANNOUNCE COUNT 3 INTERVAL 200
+LEASE {lease}
+VIPADYNAMIC
+  VIPARANGE DEFINE {range} ROUTED
+ENDVIPADYNAMIC
+"""
+
+
+def test_routed_ipv6_serve_nd_dad_deactivate(lan, dvipad, routed):
+    """An IPv6 ROUTED range: the kernel answers no neighbour solicitation
+    for an address of a local route, dvipad answers them for the active
+    ones (and defends them against another host's DAD); a program binds
+    without IPV6_FREEBIND (dvipad sets ip_nonlocal_bind)."""
+    host, client = lan.hosts["h"], lan.hosts["c"]
+    client.ip("-6", "route", "add", RANGE6, "dev", "eth0")
+    dvipad.write_conf(text=CONF6.format(lease=30, range=RANGE6))
+    dvipad.start()
+    assert "proto 218" in host.ip("-6", "route", "show", "table", "local", RANGE6).stdout
+    dvipad.ctl("activate", VIPA6)
+    assert not host.has_addr(VIPA6)
+    assert dvipad.vipa(VIPA6)["installed"] is True
+    routed(VIPA6, "routed6")
+    wait_for(lambda: fetch(client, VIPA6, 8080, timeout=1) == "routed6", timeout=10, what="the server on the VIPA")
+    # The client resolved it by a solicitation dvipad answered.
+    assert client.neigh(VIPA6)["lladdr"] == host.mac()
+    client.ip("neigh", "flush", "dev", "eth0")
+    assert fetch(client, VIPA6, 8080, timeout=2) == "routed6"
+    assert client.neigh(VIPA6)["lladdr"] == host.mac()
+
+    # An inactive address: no answer to its solicitation, and nothing
+    # through a wildcard listener when the client is given the MAC.
+    routed("::", "wildcard", 8081)
+    wait_for(lambda: fetch(client, VIPA6, 8081, timeout=1) == "wildcard", timeout=10, what="the wildcard server")
+    client.exec("ping", "-6", "-c", "1", "-W", "1", IDLE6, check=False)
+    n = client.neigh(IDLE6)
+    assert not (n and n.get("lladdr")), n
+    client.ip("neigh", "replace", IDLE6, "lladdr", host.mac(), "dev", "eth0")
+    assert fetch(client, IDLE6, 8081, timeout=1) is None
+    r = host.exec("python3", "-c", REFUSED, IDLE6, "8081", check=False)
+    assert r.stdout.strip() in ("EACCES", "EHOSTUNREACH"), r
+
+    # Another host's duplicate-address detection finds the active address
+    # in use; an inactive one it gets.
+    client.sysctl("net.ipv6.conf.eth0.accept_dad", 1)
+    client.ip("addr", "add", f"{VIPA6}/128", "dev", "eth0")
+    client.ip("addr", "add", f"{IDLE6}/128", "dev", "eth0")
+    wait_for(lambda: client.addrs()[VIPA6].get("dadfailed"), timeout=10, what="the client's DAD of the VIPA to fail")
+    wait_for(lambda: not client.addrs()[IDLE6].get("tentative"), timeout=10, what="the client's DAD of an idle one")
+    assert not client.addrs()[IDLE6].get("dadfailed")
+    client.ip("addr", "del", f"{VIPA6}/128", "dev", "eth0")
+    client.ip("addr", "del", f"{IDLE6}/128", "dev", "eth0")
+    client.ip("neigh", "flush", "dev", "eth0")
+
+    # Deactivated: no answer, no packets.
+    dvipad.ctl("deactivate", VIPA6)
+    wait_for(lambda: dvipad.vipa(VIPA6) is None, what="deactivation")
+    assert fetch(client, VIPA6, 8080, timeout=1) is None
+    n = client.neigh(VIPA6)
+    assert not (n and n.get("lladdr")), n
+
+    dvipad.stop()
+    assert "proto 218" not in host.ip("-6", "route", "show", "table", "local", RANGE6).stdout

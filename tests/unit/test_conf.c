@@ -125,7 +125,7 @@ fmt_range(const struct dv_conf_range *r)
 
 /* ---- defaults and simple statements ----------------------------------------- */
 
-/* ROUTED: IPv4 only, alone in its address space, no distributed VIPA in
+/* ROUTED: IPv4 or IPv6, alone in its address space, no distributed VIPA in
  * it, not with SOURCEVIPA; printed back; listed by dv_conf_routed(). */
 static void test_routed(void **state)
 {
@@ -151,7 +151,14 @@ static void test_routed(void **state)
 	assert_null(p);
 	dv_conf_free(c);
 
-	block_err("VIPARANGE fd00:1::/64 ROUTED", "ROUTED is for IPv4 ranges only (range fd00:1::/64)");
+	c = block_ok("VIPARANGE fd00:1::/64 ROUTED\n");
+	assert_int_equal(dv_conf_routed(c, &p), 1);
+	assert_int_equal(p[0].addr.family, AF_INET6);
+	assert_int_equal(p[0].len, 64);
+	free(p);
+	dv_conf_free(c);
+	parse_err("INTERFACE e\nVIPADYNAMIC\nVIPARANGE fd00:1::/64 ROUTED\nVIPARANGE fd00:1::/120\nENDVIPADYNAMIC\n",
+		  "t.conf:3: ROUTED range fd00:1::/64 overlaps range fd00:1::/120 (line 4)\n");
 	block_err("VIPARANGE 10.9.0.0/16 ROUTED ROUTED", "duplicate ROUTED");
 	block_err("VIPARANGE 10.9.0.0/16 SOURCEVIPA ROUTED",
 		  "ROUTED and SOURCEVIPA cannot go together (range 10.9.0.0/16)");
