@@ -37,7 +37,9 @@ int engine_grow(void **p, size_t *cap, size_t need, size_t size)
 
 	if (need <= *cap)
 		return 0;
-	n = *cap ? *cap * 2 : 4;
+	/* Most arrays of a VIPA (its holds, the reports) stay at one: at
+	 * 65,536 VIPAs a first size of 4 cost several MiB. */
+	n = *cap ? *cap * 2 : 1;
 	while (n < need)
 		n *= 2;
 	q = reallocarray(*p, n, size);
@@ -386,7 +388,7 @@ static void vipa_info(const struct vipa *v, struct dv_vipa_info *ret)
 		.origin = v->origin,
 		.state = v->state,
 		.since_ms = v->since_ms,
-		.reason = v->reason,
+		.reason = v->reason ? v->reason : "",
 		.n_holds = v->n_holds,
 		.holds = v->holds,
 		.n_standbys = v->n_standbys,

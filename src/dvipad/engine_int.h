@@ -52,7 +52,9 @@ struct vipa {
 	bool ever_active; /* had an owner once: lets a MOVE_NONE backup take over */
 	bool installed;	  /* local(up) was reported and not yet undone */
 	bool dirty;	  /* queued for the local-effect pass of this event */
-	char reason[REASON_MAX];
+	/* NULL: none. On the heap, at its length: one per VIPA, 65,536 of
+	 * them, and most reasons are a few dozen bytes of REASON_MAX. */
+	char *reason;
 	size_t n_holds, cap_holds;
 	struct dv_hold *holds;
 	size_t n_standbys, cap_standbys;

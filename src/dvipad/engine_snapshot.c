@@ -116,7 +116,7 @@ static int snap_vipa(struct dv_wbuf *w, const struct vipa *v)
 	dv_w_u8(w, (uint8_t)v->state);
 	dv_w_u8(w, v->ever_active ? SVIPA_EVER_ACTIVE : 0);
 	dv_w_u64(w, v->since_ms);
-	dv_w_str(w, v->reason, sizeof(v->reason));
+	dv_w_str(w, v->reason ? v->reason : "", REASON_MAX);
 	dv_w_u32(w, (uint32_t)v->n_holds);
 	for (size_t i = 0; i < v->n_holds; i++) {
 		const struct dv_hold *h = &v->holds[i];
@@ -505,6 +505,7 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 		struct dv_addr a;
 		struct vipa *v;
 		uint8_t origin, state, flags;
+		char reason[REASON_MAX];
 
 		dv_r_addr(r, &a);
 		if (r->bad || (i > 0 && dv_addr_cmp(&prev, &a) >= 0))
@@ -519,7 +520,9 @@ static int restore_vipas(struct dv_engine *t, struct dv_rbuf *r, size_t *ret_ref
 		state = dv_r_u8(r);
 		flags = dv_r_u8(r);
 		v->since_ms = dv_r_u64(r);
-		dv_r_str(r, v->reason, sizeof(v->reason));
+		dv_r_str(r, reason, sizeof(reason));
+		if (!r->bad && reason[0] && !(v->reason = strdup(reason)))
+			return -ENOMEM;
 		if (r->bad || origin > DV_ORIGIN_BACKUP || state < DV_VS_ACTIVE || state > DV_VS_INACTIVE ||
 		    (flags & ~SVIPA_EVER_ACTIVE))
 			return -EBADMSG;

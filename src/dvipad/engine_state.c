@@ -134,11 +134,17 @@ const struct dv_conf_range *node_range(const struct node *n, const struct dv_add
 
 __attribute__((format(printf, 2, 3))) void vipa_set_reason(struct vipa *v, const char *fmt, ...)
 {
+	char buf[REASON_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (v->reason && strcmp(v->reason, buf) == 0)
+		return;
+	free(v->reason);
+	/* Without memory, no reason: it informs, it decides nothing. */
+	v->reason = buf[0] ? strdup(buf) : NULL;
 }
 
 /* Whether new owners may be chosen now (see `confirm`). */
@@ -301,6 +307,7 @@ struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a)
 
 void vipa_destroy(struct vipa *v)
 {
+	free(v->reason);
 	free(v->holds);
 	free(v->standbys);
 	free(v->cands);
