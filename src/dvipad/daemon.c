@@ -1513,6 +1513,9 @@ struct dv_daemon *dv_daemon_free(struct dv_daemon *d)
 	d->kaddr = dv_kaddr_free(d->kaddr);
 	d->kroute = dv_kroute_free(d->kroute);
 	daemon_parked_clear(d);
+	d->mld_timer = sd_event_source_disable_unref(d->mld_timer);
+	d->mld_now = sd_event_source_disable_unref(d->mld_now);
+	dv_addrset_clear(&d->mld_new);
 	dv_conf_free(d->conf);
 	dv_observe_clear(&d->obs);
 	claimants_clear(d);

@@ -81,6 +81,12 @@ struct dv_daemon {
 	/* What waits for a ROUTED address's queued addition (daemon_routed.c),
 	 * by address. */
 	struct dv_hashtab parked;
+	/* IPv6 ROUTED ranges: the MLD reports of their active addresses'
+	 * groups, for those just added (mld_new, sent from mld_now) and all
+	 * of them again from mld_timer. NULL sources: no such range. */
+	sd_event_source *mld_timer, *mld_now;
+	struct dv_addrset mld_new;
+	bool mld_failed; /* the last report failed (logged once) */
 };
 
 struct claimant {
@@ -122,7 +128,7 @@ extern const struct dv_kroute_ops daemon_routed_ops;
  * what an earlier dvipad left of them is removed. */
 int daemon_open_routed(struct dv_daemon *d);
 /* With IPv6 ROUTED ranges, their neighbour solicitations answered for the
- * active addresses (d->announce open). */
+ * active addresses, and MLD reports of their groups (d->announce open). */
 int daemon_routed_answer_ns(struct dv_daemon *d);
 /* An answer to a client's request, or a notice: sent, or parked until the
  * address it says is usable is (a ROUTED address's addition queued). */

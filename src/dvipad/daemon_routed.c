@@ -163,6 +163,10 @@ static void routed_done(void *ud, const struct dv_addr *a, bool add, int err)
 	if (err == 0) {
 		daemon_address_up(d, a);
 		send_parked(d, a, pa);
+		/* Its group reported with the others of this turn. Without
+		 * memory, the next full report has it. */
+		if (a->family == AF_INET6 && d->mld_now && dv_addrset_add(&d->mld_new, a) >= 0)
+			(void)sd_event_source_set_enabled(d->mld_now, SD_EVENT_ONESHOT);
 		return;
 	}
 	log_err("cannot add address '%s' to its ROUTED range: %s", s, dv_kroute_last_error(d->kroute));
@@ -284,6 +288,69 @@ static bool answers(void *ud, const struct dv_addr *a)
 	return dv_kroute_answers(d->kroute, a);
 }
 
+/* Well within the 260 s a snooping switch keeps a group it hears nothing
+ * more of (RFC 3810 9.4), and than the 70 s of a query interval of 30 s. */
+#define MLD_REPEAT_USEC (20 * 1000000ULL)
+
+static void mld_send(struct dv_daemon *d, const struct dv_addrset *s, bool all)
+{
+	_cleanup_free_ const struct dv_addr **v = NULL;
+	const struct dv_addr *a;
+	size_t n = 0, cap = all ? dv_kroute_count(d->kroute) : s->n;
+	int r;
+
+	v = malloc((cap ? cap : 1) * sizeof(*v));
+	if (!v) {
+		log_err("cannot send the MLD reports of the IPv6 ROUTED ranges: %s", strerror(ENOMEM));
+		return;
+	}
+	for (size_t i = 0; all ? dv_kroute_next(d->kroute, &i, &a) : dv_addrset_next(s, &i, &a);)
+		if (n < cap && a->family == AF_INET6 && (!all || dv_kroute_answers(d->kroute, a)))
+			v[n++] = a;
+	r = dv_announce_mld_report(d->announce, v, n);
+	/* Told once per run of failures, as the refresh is. */
+	if (r < 0 && !d->mld_failed)
+		log_err("cannot send the MLD reports of the IPv6 ROUTED ranges on '%s': %s", d->conf->interface,
+			strerror(-r));
+	d->mld_failed = r < 0;
+}
+
+static int on_mld_now(sd_event_source *s, void *userdata)
+{
+	struct dv_daemon *d = userdata;
+
+	(void)s;
+	mld_send(d, &d->mld_new, false);
+	dv_addrset_clear(&d->mld_new);
+	return 0;
+}
+
+static int on_mld_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct dv_daemon *d = userdata;
+
+	mld_send(d, NULL, true);
+	(void)sd_event_source_set_time(s, usec + MLD_REPEAT_USEC);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static int mld_open(struct dv_daemon *d)
+{
+	int r = sd_event_add_defer(d->ev, &d->mld_now, on_mld_now, d);
+
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->mld_now, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time_relative(d->ev, &d->mld_timer, CLOCK_MONOTONIC, MLD_REPEAT_USEC, 1000000,
+					       on_mld_timer, d);
+	if (r < 0) {
+		d->mld_timer = sd_event_source_disable_unref(d->mld_timer);
+		d->mld_now = sd_event_source_disable_unref(d->mld_now);
+	}
+	return r;
+}
+
 int daemon_routed_answer_ns(struct dv_daemon *d)
 {
 	_cleanup_free_ struct dv_prefix *p = NULL;
@@ -292,8 +359,13 @@ int daemon_routed_answer_ns(struct dv_daemon *d)
 	if (n < 0 || !routed_family(p, (size_t)n, AF_INET6))
 		return n < 0 ? n : 0;
 	r = dv_announce_answer_ns(d->announce, answers, d);
-	if (r < 0)
+	if (r < 0) {
 		log_err("cannot answer neighbour solicitations on '%s' for the IPv6 ROUTED ranges: %s",
 			d->conf->interface, strerror(-r));
+		return r;
+	}
+	r = mld_open(d);
+	if (r < 0)
+		log_err("cannot plan the MLD reports of the IPv6 ROUTED ranges: %s", strerror(-r));
 	return r;
 }

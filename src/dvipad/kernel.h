@@ -182,6 +182,8 @@ bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
 /* Active, and its element in the kernel: a is to be answered for (IPv6
  * neighbour solicitations, which the kernel leaves to dvipad). */
 bool dv_kroute_answers(const struct dv_kroute *r, const struct dv_addr *a);
+/* Iterate over the active addresses: for (size_t i = 0; dv_kroute_next(r, &i, &a);) */
+bool dv_kroute_next(const struct dv_kroute *r, size_t *i, const struct dv_addr **ret);
 /* A change of a is queued (the kernel does not have it yet). */
 bool dv_kroute_pending(const struct dv_kroute *r, const struct dv_addr *a);
 size_t dv_kroute_count(const struct dv_kroute *r);
@@ -243,11 +245,23 @@ void dv_probe_cancel(struct dv_announce *an, void *ud);
  * a solicited advertisement to the solicitor, or one to all nodes if it
  * was another host's duplicate-address probe (RFC 4861 7.2.4, RFC 4862
  * 5.4.3: the address is defended). The interface receives all multicast
- * meanwhile (the solicited-node groups are not joined one by one). owns()
+ * meanwhile (the solicited-node groups are not joined in the kernel, see
+ * dv_announce_mld_report()). owns()
  * is called from the event loop, ud must outlive an.
  */
 typedef bool (*dv_ns_owner_fn)(void *ud, const struct dv_addr *a);
 int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud);
+/*
+ * Send MLDv2 reports (RFC 3810) saying that this node listens to the
+ * solicited-node groups of the IPv6 addresses among a[0..n) (the others
+ * are skipped), so that a switch that prunes multicast by MLD snooping
+ * sends it their solicitations; the interface's allmulti does the rest.
+ * The kernel's own joins are not used: each walks the interface's list of
+ * groups. Nothing answers queries: the caller repeats the reports more
+ * often than a snooping switch forgets them (RFC 3810's Multicast Listener
+ * Interval, 260 s by default). 0 or -errno of the first report not sent.
+ */
+int dv_announce_mld_report(struct dv_announce *an, const struct dv_addr *const *a, size_t n);
 
 /* ---------------- kernel_sockdiag.c ---------------- */
 

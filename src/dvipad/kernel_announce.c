@@ -14,17 +14,20 @@
  *
  * A third socket, while there are IPv6 ROUTED ranges, answers neighbour
  * solicitations for their active addresses (dv_announce_answer_ns()): its
- * filter lets through nothing but solicitations.
+ * filter lets through nothing but solicitations. MLD reports for their
+ * solicited-node groups (dv_announce_mld_report()) leave through the first.
  */
 #include "kernel.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <arpa/inet.h>
 #include <net/ethernet.h>
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
+#include <net/if.h>
 #include <netinet/ip6.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "addrset.h"
+#include "cleanup.h"
 #include "hashtab.h"
 #include "metrics.h"
 #include "prio.h"
@@ -1038,4 +1042,110 @@ int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud)
 	an->owns = owns;
 	an->owns_ud = ud;
 	return 0;
+}
+
+/* ---------------- MLD reports ---------------- */
+
+#define MLD_REPORT 143		/* MLDv2 (RFC 3810 5.2) */
+#define MLD_CHANGE_TO_EXCLUDE 4 /* with no source: listening to the group */
+#define MLD_RECORD_LEN 20
+#define MLD_HDR_LEN (ETH_HLEN + 40 + 8 + 8) /* Ethernet, IPv6, hop-by-hop, report */
+/* Records per report: what a 1,500-byte MTU holds. */
+#define MLD_RECORDS ((1500 - 40 - 8 - 8) / MLD_RECORD_LEN)
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The interface's link-local address, the source MLD wants (RFC 3810 5);
+ * :: if it has none yet, as the RFC allows. */
+static struct in6_addr link_local(const struct dv_announce *an)
+{
+	struct in6_addr ll = IN6ADDR_ANY_INIT;
+	struct ifaddrs *ifa, *i;
+	char name[IF_NAMESIZE];
+
+	if (!if_indextoname((unsigned)an->ifindex, name) || getifaddrs(&ifa) < 0)
+		return ll;
+	for (i = ifa; i; i = i->ifa_next) {
+		const struct sockaddr_in6 *s6 = (const void *)i->ifa_addr;
+
+		if (s6 && s6->sin6_family == AF_INET6 && strcmp(i->ifa_name, name) == 0 &&
+		    IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr)) {
+			ll = s6->sin6_addr;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	return ll;
+}
+
+/* One report of the groups g[0..n) (their low 24 bits), n <= MLD_RECORDS. */
+static int send_mld(struct dv_announce *an, const struct in6_addr *src, const uint32_t *g, size_t n)
+{
+	static const uint8_t dst_mac[6] = {0x33, 0x33, 0, 0, 0, 0x16};
+	/* All MLDv2-capable routers: where reports go, and what snooping
+	 * switches listen to. */
+	static const struct in6_addr dst = {{{0xff, 0x02, [15] = 0x16}}};
+	/* Next header ICMPv6, router alert (MLD), padding. */
+	static const uint8_t hop_by_hop[8] = {IPPROTO_ICMPV6, 0, 5, 2, 0, 0, 1, 0};
+	uint8_t frame[MLD_HDR_LEN + MLD_RECORDS * MLD_RECORD_LEN] = {0};
+	size_t mlen = 8 + n * MLD_RECORD_LEN;
+	uint8_t *p = put_eth(frame, dst_mac, an->mac, ETHERTYPE_IPV6), *m;
+	uint16_t sum;
+
+	p = put_ip6(p, src, &dst, sizeof(hop_by_hop) + mlen);
+	p[-40 + 6] = 0; /* next header: hop-by-hop options */
+	p[-40 + 7] = 1; /* hop limit 1 (RFC 3810 5) */
+	memcpy(p, hop_by_hop, sizeof(hop_by_hop));
+	m = p + sizeof(hop_by_hop);
+	m[0] = MLD_REPORT;
+	m[6] = (uint8_t)(n >> 8);
+	m[7] = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *r = m + 8 + i * MLD_RECORD_LEN;
+
+		r[0] = MLD_CHANGE_TO_EXCLUDE;
+		/* ff02::1:ffXX:XXXX (RFC 4291 2.7.1) */
+		r[4] = 0xff;
+		r[5] = 0x02;
+		r[15] = 1;
+		r[16] = 0xff;
+		r[17] = (uint8_t)(g[i] >> 16);
+		r[18] = (uint8_t)(g[i] >> 8);
+		r[19] = (uint8_t)g[i];
+	}
+	sum = icmp6_csum(src, &dst, m, mlen);
+	memcpy(m + 2, &sum, 2);
+	return send_frame(an, frame, MLD_HDR_LEN + n * MLD_RECORD_LEN);
+}
+
+int dv_announce_mld_report(struct dv_announce *an, const struct dv_addr *const *a, size_t n)
+{
+	_cleanup_free_ uint32_t *g = malloc((n ? n : 1) * sizeof(*g));
+	struct in6_addr src;
+	size_t k = 0, u = 0;
+	int r = 0;
+
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (a[i]->family == AF_INET6)
+			g[k++] = (uint32_t)a[i]->v6.s6_addr[13] << 16 | (uint32_t)a[i]->v6.s6_addr[14] << 8 |
+				 a[i]->v6.s6_addr[15];
+	if (k == 0)
+		return 0;
+	/* One record per group: addresses that differ only above their low
+	 * 24 bits share it. */
+	qsort(g, k, sizeof(*g), cmp_u32);
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || g[u - 1] != g[i])
+			g[u++] = g[i];
+	src = link_local(an);
+	for (size_t i = 0; i < u && r == 0; i += MLD_RECORDS)
+		r = send_mld(an, &src, g + i, u - i < MLD_RECORDS ? u - i : MLD_RECORDS);
+	return r;
 }

@@ -426,6 +426,11 @@ bool dv_kroute_answers(const struct dv_kroute *r, const struct dv_addr *a)
 	return r && dv_addrset_has(&r->active, a) && !dv_addrset_has(&r->to_add, a);
 }
 
+bool dv_kroute_next(const struct dv_kroute *r, size_t *i, const struct dv_addr **ret)
+{
+	return r && dv_addrset_next(&r->active, i, ret);
+}
+
 size_t dv_kroute_count(const struct dv_kroute *r)
 {
 	return r ? r->active.n : 0;

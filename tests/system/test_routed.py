@@ -332,6 +332,12 @@ ENDVIPADYNAMIC
 """
 
 
+def mdb_groups(lan, port):
+    """The multicast groups the switch's snooping has for port."""
+    out = json.loads(lan.switch.exec("bridge", "-j", "mdb", "show").stdout or "[]")
+    return {e["grp"] for d in out for e in d.get("mdb", []) if e.get("port") == port}
+
+
 def test_routed_ipv6_serve_nd_dad_deactivate(lan, dvipad, routed):
     """An IPv6 ROUTED range: the kernel answers no neighbour solicitation
     for an address of a local route, dvipad answers them for the active
@@ -349,6 +355,17 @@ def test_routed_ipv6_serve_nd_dad_deactivate(lan, dvipad, routed):
     wait_for(lambda: fetch(client, VIPA6, 8080, timeout=1) == "routed6", timeout=10, what="the server on the VIPA")
     # The client resolved it by a solicitation dvipad answered.
     assert client.neigh(VIPA6)["lladdr"] == host.mac()
+    # The switch (snooping on, the Linux bridge's default) learned from
+    # dvipad's MLD report that the host listens to the VIPA's
+    # solicited-node group: a switch that prunes multicast sends it there.
+    wait_for(lambda: "ff02::1:ff00:10" in mdb_groups(lan, "p-h"), timeout=5, what="the VIPA's group at the switch")
+    assert "ff02::1:ff00:11" not in mdb_groups(lan, "p-h")
+    # The reports are repeated (every 20 s): a switch that forgot the group
+    # learns it again, before its own timeout (260 s) could forget it.
+    lan.switch.exec("bridge", "mdb", "del", "dev", "br0", "port", "p-h", "grp", "ff02::1:ff00:10")
+    assert "ff02::1:ff00:10" not in mdb_groups(lan, "p-h")
+    wait_for(lambda: "ff02::1:ff00:10" in mdb_groups(lan, "p-h"), timeout=30, interval=0.5,
+             what="the VIPA's group at the switch again")
     client.ip("neigh", "flush", "dev", "eth0")
     assert fetch(client, VIPA6, 8080, timeout=2) == "routed6"
     assert client.neigh(VIPA6)["lladdr"] == host.mac()
