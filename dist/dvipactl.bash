@@ -12,7 +12,7 @@ _dvipactl()
 
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		-S | --socket | --vipa | --rank | --signal | --to | --node | --port)
+		-S | --socket | --vipa | --rank | --signal | --to | --node | --port | --source | --listen)
 			((i++))
 			;;
 		--)
@@ -37,7 +37,7 @@ _dvipactl()
 		mapfile -t COMPREPLY < <(compgen -A signal -- "$cur")
 		return
 		;;
-	--vipa | --rank | --to | --node | --port)
+	--vipa | --rank | --to | --node | --port | --source | --listen)
 		return
 		;;
 	esac

@@ -64,11 +64,14 @@ expect mo : monitor move
 expect monitor -- : --json
 refuse metrics -- : --json
 expect -S /tmp/sock re : reactivate reload
-expect run -- : --standby --rank --signal --vipa --help
+expect run -- : --standby --rank --signal --vipa --source --listen --help
 expect move 10.1.1.5 -- : --to
 refuse move 10.1.1.5 -- : --vipa --standby
 expect deactivate 10.1.1.5 --n : --node
 expect run --signal SIGTE : SIGTERM
 expect run --vipa 10.1.1.5 -- ech : echo
+# An option's argument is not the verb, nor completed as an option.
+expect run --listen 10.1.1.5:80 --source 10.1.1.5 -- ech : echo
+refuse run --listen "" : --vipa status
 refuse status "" : status
 exit $failed
