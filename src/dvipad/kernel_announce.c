@@ -471,7 +471,67 @@ static int bind_proto(int fd, int ifindex, uint16_t proto)
 	return 0;
 }
 
-static int attach_filter(int fd);
+/* ARP, and ICMPv6 neighbour solicitations and advertisements without
+ * extension headers (ND never has them), received not sent. */
+static const struct sock_filter probe_filter[] = {
+	/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
+	/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 6, 0),
+	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 6),
+	/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
+	/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 4),
+	/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
+	/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 1, 0),
+	/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_ADVERT, 0, 1),
+	/* 10 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
+	/* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/* ICMPv6 neighbour solicitations without extension headers, received not
+ * sent (on a socket bound to ETH_P_IPV6). */
+static const struct sock_filter ns_filter[] = {
+	/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 5, 0),
+	/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 3),
+	/* 4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
+	/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 0, 1),
+	/* 6 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
+	/* 7 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/* A packet socket on the interface that receives what filter (n
+ * instructions) lets through of protocol proto, cb its handler; fd and io
+ * set, or -errno and nothing left open. */
+static int rx_socket(struct dv_announce *an, const struct sock_filter *filter, size_t n, uint16_t proto,
+		     sd_event_io_handler_t cb, const char *name, int *fd, sd_event_source **io)
+{
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = (struct sock_filter *)filter};
+	int r = 0;
+
+	/* Protocol 0 until the filter is in: no unfiltered frame is queued. */
+	*fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*fd < 0)
+		return -errno;
+	if (setsockopt(*fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = bind_proto(*fd, an->ifindex, proto);
+	if (r >= 0)
+		r = sd_event_add_io(an->ev, io, *fd, EPOLLIN, cb, an);
+	if (r >= 0)
+		r = sd_event_source_set_priority(*io, DV_PRIO_KERNEL);
+	if (r < 0) {
+		*io = sd_event_source_disable_unref(*io);
+		close(*fd);
+		*fd = -1;
+		return r;
+	}
+	(void)sd_event_source_set_description(*io, name);
+	return 0;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 static void rx_close(struct dv_announce *an)
@@ -485,26 +545,12 @@ static void rx_close(struct dv_announce *an)
 
 static int rx_open(struct dv_announce *an, uint16_t proto)
 {
-	int r;
+	int r = rx_socket(an, probe_filter, sizeof(probe_filter) / sizeof(probe_filter[0]), proto, on_io, "dvipa-probe",
+			  &an->rx_fd, &an->io);
 
-	/* Protocol 0 until the filter is in: no unfiltered frame is queued. */
-	an->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (an->rx_fd < 0)
-		return -errno;
-	r = attach_filter(an->rx_fd);
-	if (r >= 0)
-		r = bind_proto(an->rx_fd, an->ifindex, proto);
-	if (r >= 0)
-		r = sd_event_add_io(an->ev, &an->io, an->rx_fd, EPOLLIN, on_io, an);
-	if (r >= 0)
-		(void)sd_event_source_set_priority(an->io, DV_PRIO_KERNEL);
-	if (r < 0) {
-		rx_close(an);
-		return r;
-	}
-	(void)sd_event_source_set_description(an->io, "dvipa-probe");
-	an->rx_proto = proto;
-	return 0;
+	if (r == 0)
+		an->rx_proto = proto;
+	return r;
 }
 
 /* Open, re-bind or close the receiving socket as the probes need. */
@@ -817,31 +863,6 @@ void dv_probe_cancel(struct dv_announce *an, void *ud)
 
 /* ---------------- setup ---------------- */
 
-static int attach_filter(int fd)
-{
-	/* ARP, and ICMPv6 neighbour solicitations and advertisements without
-	 * extension headers (ND never has them), received not sent. */
-	struct sock_filter code[] = {
-		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 9, 0),
-		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 6, 0),
-		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 6),
-		/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
-		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 4),
-		/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 1, 0),
-		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_ADVERT, 0, 1),
-		/* 10 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
-		/* 11 */ BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
-
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
-		return -errno;
-	return 0;
-}
-
 int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_announce **ret)
 {
 	struct dv_announce *an;
@@ -986,27 +1007,6 @@ static int on_ns_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
 	return 0;
 }
 
-static int attach_ns_filter(int fd)
-{
-	/* ICMPv6 neighbour solicitations without extension headers, received
-	 * not sent (the socket is bound to ETH_P_IPV6). */
-	struct sock_filter code[] = {
-		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 5, 0),
-		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt)),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 3),
-		/* 4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, ETH_HLEN + sizeof(struct ip6_hdr)),
-		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 0, 1),
-		/* 6 */ BPF_STMT(BPF_RET | BPF_K, SNAP_LEN),
-		/* 7 */ BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
-
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
-		return -errno;
-	return 0;
-}
-
 int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud)
 {
 	struct packet_mreq mr = {.mr_type = PACKET_MR_ALLMULTI};
@@ -1019,26 +1019,17 @@ int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud)
 	mr.mr_ifindex = an->ifindex;
 	if (an->ns_fd >= 0)
 		return -EALREADY;
-	/* Protocol 0 until the filter is in, as rx_open(). */
-	an->ns_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (an->ns_fd < 0)
-		return -errno;
-	r = attach_ns_filter(an->ns_fd);
-	if (r >= 0)
-		r = bind_proto(an->ns_fd, an->ifindex, htons(ETH_P_IPV6));
-	if (r >= 0 && setsockopt(an->ns_fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+	r = rx_socket(an, ns_filter, sizeof(ns_filter) / sizeof(ns_filter[0]), htons(ETH_P_IPV6), on_ns_io, "dvipa-nd",
+		      &an->ns_fd, &an->ns_io);
+	if (r < 0)
+		return r;
+	if (setsockopt(an->ns_fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
 		r = -errno;
-	if (r >= 0)
-		r = sd_event_add_io(an->ev, &an->ns_io, an->ns_fd, EPOLLIN, on_ns_io, an);
-	if (r >= 0)
-		r = sd_event_source_set_priority(an->ns_io, DV_PRIO_KERNEL);
-	if (r < 0) {
 		an->ns_io = sd_event_source_disable_unref(an->ns_io);
 		close(an->ns_fd);
 		an->ns_fd = -1;
 		return r;
 	}
-	(void)sd_event_source_set_description(an->ns_io, "dvipa-nd");
 	an->owns = owns;
 	an->owns_ud = ud;
 	return 0;
