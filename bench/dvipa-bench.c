@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -197,12 +198,47 @@ static int answers(const struct dv_addr *a)
 	return r;
 }
 
+/* Whether the kernel's route to a is a local one (RTM_GETROUTE). */
+static bool routed_locally(const struct dv_addr *a)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		struct rtattr rta;
+		uint8_t dst[16];
+	} req = {0};
+	union {
+		struct nlmsghdr nh;
+		char buf[4096];
+	} ans;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	size_t alen = dv_addr_size(a);
+	ssize_t n;
+
+	if (fd < 0)
+		die("netlink socket");
+	req.nh.nlmsg_len = (uint32_t)(NLMSG_LENGTH(sizeof(req.rt)) + RTA_LENGTH(alen));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.rt.rtm_family = a->family;
+	req.rt.rtm_dst_len = (uint8_t)(8 * alen);
+	req.rta.rta_type = RTA_DST;
+	req.rta.rta_len = (unsigned short)RTA_LENGTH(alen);
+	memcpy(req.dst, a->bytes, alen);
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
+		die("RTM_GETROUTE");
+	n = recv(fd, &ans, sizeof(ans), 0);
+	close(fd);
+	return n >= (ssize_t)NLMSG_LENGTH(sizeof(struct rtmsg)) && ans.nh.nlmsg_type == RTM_NEWROUTE &&
+	       ((struct rtmsg *)NLMSG_DATA(&ans.nh))->rtm_type == RTN_LOCAL;
+}
+
 /* Usable: the kernel routes to it as a local address (a bind() test
  * would lie once BINDWATCH or an IPv6 ROUTED range has set
  * ip_nonlocal_bind), and it answers if it is routed locally whether
  * active or not: every address of a ROUTED range is. An IPv4 one is its
- * own source then, an IPv6 one is reached from ::1 (it is no address of
- * an interface for source selection). */
+ * own source then; an IPv6 one is not (it is no address of an interface,
+ * which source selection picks from), its route says. */
 static int usable(const struct dv_addr *a)
 {
 	struct sockaddr_storage ss, got = {0};
@@ -217,7 +253,7 @@ static int usable(const struct dv_addr *a)
 	if (!r)
 		return 0;
 	if (a->family == AF_INET6)
-		return dv_addr_eq(&src, a) || (IN6_IS_ADDR_LOOPBACK(&src.v6) && answers(a));
+		return dv_addr_eq(&src, a) || (routed_locally(a) && answers(a));
 	return dv_addr_eq(&src, a) && answers(a);
 }
 

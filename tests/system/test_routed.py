@@ -401,5 +401,11 @@ def test_routed_ipv6_serve_nd_dad_deactivate(lan, dvipad, routed):
     n = client.neigh(VIPA6)
     assert not (n and n.get("lladdr")), n
 
+    # A batch: each address usable (reached from ::1 through its local
+    # route and the set) when its reply says so.
+    host.sysctl("net.ipv6.icmp.ratelimit", 0)
+    r = host.exec(BENCH, dvipad.sock, "granted", 500, "fd00:5ca1::1:0", check=False)
+    assert r.returncode == 0 and "granted n=500 not_usable=0" in r.stdout, (r.stdout, r.stderr)
+
     dvipad.stop()
     assert "proto 218" not in host.ip("-6", "route", "show", "table", "local", RANGE6).stdout
