@@ -418,6 +418,31 @@ static double activate_range(int fd, const struct dv_addr *base, int n, int wind
 	return (t1 - t0) / 1e6;
 }
 
+/* Release base + [0, n), active through fd, by one request each,
+ * pipelined (WINDOW in flight); seconds until the last OK, which comes
+ * once its address is gone. */
+static double release_each(int fd, const struct dv_addr *base, int n, int window)
+{
+	struct dv_addr a;
+	struct dv_reply r;
+	int sent = 0, done = 0;
+	double t0 = now_us();
+
+	while (done < n) {
+		while (sent < n && sent - done < window) {
+			addr_nth(base, (unsigned)sent, &a);
+			send_req(fd, DV_MSG_RELEASE, &a, 0);
+			sent++;
+		}
+		recv_reply(fd, &r);
+		if (r.type == DV_MSG_RESULT) {
+			must_ok(r.result, &r, "release");
+			done++;
+		}
+	}
+	return (now_us() - t0) / 1e6;
+}
+
 /*
  * For many addresses at once: which of a[0..n) (indexes idx[0..n)) the
  * kernel still takes packets for. One UDP datagram from the loopback
@@ -675,9 +700,10 @@ static void print_sched(struct sched before, struct sched after)
  * previous one ended, so that every activation includes its duplicate
  * probe. The cost curve is the time per activation at each count. With the
  * largest count held, also the daemon's RSS and its CPU over SECONDS (0:
- * not measured). The window is wide because a first activation waits for
- * its probe (PROBE 2 100: 200 ms): 1024 in flight would cap the rate at
- * ~5,000/s whatever the daemon does.
+ * not measured). Then the largest count again, released by one request
+ * per address instead of the close. The window is wide because a first
+ * activation waits for its probe (PROBE 2 100: 200 ms): 1024 in flight
+ * would cap the rate at ~5,000/s whatever the daemon does.
  */
 #define SCALE_WINDOW 16384
 static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, int ncounts, char **counts)
@@ -725,6 +751,28 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 		printf("\n");
 		fflush(stdout);
 		addr_nth(&base, (unsigned)n, &base);
+	}
+	/* The largest count once more, from the first address on, each
+	 * released by a request of its own: what one release costs must not
+	 * grow with what the client holds. */
+	if (max > 0) {
+		int fd = connect_daemon();
+		struct dv_addr first;
+		struct sched s0, s1;
+		double rel;
+
+		if (dv_addr_parse(basestr, &first) < 0)
+			die("address");
+		(void)activate_range(fd, &first, max, SCALE_WINDOW);
+		s0 = sched_of(daemon_pid);
+		rel = release_each(fd, &first, max, SCALE_WINDOW);
+		s1 = sched_of(daemon_pid);
+		printf("scale %s n=%d released a request each=%.3f s (%.1f us each)",
+		       first.family == AF_INET ? "ipv4" : "ipv6", max, rel, rel * 1e6 / max);
+		print_sched(s0, s1);
+		printf("\n");
+		fflush(stdout);
+		close(fd);
 	}
 }
 

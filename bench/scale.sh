@@ -2,13 +2,17 @@
 # dvipa at scale (issue 15): prints a table of figures (not a test).
 # One dvipad (optimized build, default PROBE and LEASE) in a network
 # namespace whose eth0 is a veth on a bridge, one client, pipelined:
-#   IPv4: for each of COUNTS (default 1000 4096 16384 65536) that many new
-#     addresses activated, then released (the client closes; timed until
-#     sweeps of UDP datagrams find none of them answering); time per
+#   IPv4: for each of COUNTS (default 1000 4096 10000 16384 65536) that many
+#     new addresses activated, then released (the client closes; timed
+#     until sweeps of UDP datagrams find none of them answering); time per
 #     activation (the cost curve); with the largest held, daemon RSS and CPU
-#     over CPU_SECONDS. Each phase also says how long dvipad ran and how long
-#     it waited for a CPU: on a shared machine the difference is the load's.
-#   IPv6: N6 (default 10000) new addresses activated, then released
+#     over CPU_SECONDS; then the largest count again, each address released
+#     by a request of its own (the cost of one release must not grow with
+#     what the client holds). Each phase also says how long dvipad ran and
+#     how long it waited for a CPU: on a shared machine the difference is
+#     the load's.
+#   IPv6: N6 (default 10000) new addresses activated, then released, and
+#     again released a request each
 #   restart: 65,536 (the largest count) held, dvipad killed with -9 and
 #     started again: time until it answers, with the leftovers removed
 #
@@ -23,7 +27,7 @@ cd "$(dirname "$0")/.."
 bench_build build-bench disabled
 require "$B/dvipad" "$B/dvipactl" "$B/dvipa-bench"
 
-COUNTS=${COUNTS:-1000 4096 16384 65536}
+COUNTS=${COUNTS:-1000 4096 10000 16384 65536}
 N6=${N6:-10000}
 CPU_SECONDS=${CPU_SECONDS:-30}
 MAX=$(printf '%s\n' $COUNTS | sort -n | tail -1)

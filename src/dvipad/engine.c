@@ -347,14 +347,8 @@ void engine_clear(struct dv_engine *e)
 		if (e->vipas.slots[i])
 			vipa_destroy(e->vipas.slots[i]);
 	free(e->vipas.slots);
-	for (size_t i = 0; i < e->crefs.cap; i++) {
-		struct cref *c = e->crefs.slots[i];
-
-		if (!c)
-			continue;
-		free(c->addrs);
-		free(c);
-	}
+	for (size_t i = 0; i < e->crefs.cap; i++)
+		cref_free(e->crefs.slots[i]);
 	free(e->crefs.slots);
 	for (size_t i = 0; i < e->uidns.cap; i++)
 		free(e->uidns.slots[i]);

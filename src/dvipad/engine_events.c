@@ -441,15 +441,25 @@ int ev_client_gone(struct dv_engine *e, const struct dv_event *ev)
 	struct cref *c;
 
 	snprintf(why, sizeof(why), "client %" PRIu64 " on %s went away", client, node_label(e, node, nl));
-	/* Each round removes at least the entry it looks at. The first: its
-	 * removal (cref_del) finds it at once, where the last would cost a
-	 * walk of all the client's addresses each time (issue 15). */
-	while ((c = cref_find(e, node, client))) {
-		struct dv_addr a = c->addrs[0];
-		struct vipa *v = vipa_find(e, &a);
-		ssize_t h = v ? hold_find(v, DV_KIND_API, node, client) : -1;
-		ssize_t s = v ? standby_find(v, node, client) : -1;
+	/* A walk of the client's index: each round removes at least one hold
+	 * or standby of the entry it looks at (or, stale, the entry itself),
+	 * and a removal only moves later entries back into the slot it freed,
+	 * so the slots before i stay empty. It costs what the client had,
+	 * not the table's size (issue 15). */
+	for (size_t i = 0; (c = cref_find(e, node, client)) && i < c->addrs.cap;) {
+		const struct cref_addr *ca = c->addrs.slots[i];
+		struct dv_addr a;
+		struct vipa *v;
+		ssize_t h, s;
 
+		if (!ca) {
+			i++;
+			continue;
+		}
+		a = ca->a;
+		v = vipa_find(e, &a);
+		h = v ? hold_find(v, DV_KIND_API, node, client) : -1;
+		s = v ? standby_find(v, node, client) : -1;
 		if (h < 0 && s < 0) {
 			/* A stale index entry: drop it, or this would not end. */
 			cref_del(e, node, client, &a);

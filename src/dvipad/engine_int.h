@@ -69,13 +69,19 @@ struct vipa {
 };
 
 /* Index of a client's api holds and standbys, so that CLIENT_GONE costs what
- * the client had, not the size of the table. A multiset of addresses: one
- * entry per hold or standby. */
+ * the client had, not the size of the table, and one release what one
+ * address has, not what the client has (65,536 of them). A multiset of
+ * addresses: each with how many holds and standbys of the client it has. */
 struct cref {
 	dv_nodeid_t node;
 	uint64_t client;
-	size_t n, cap;
-	struct dv_addr *addrs;
+	size_t n;		 /* holds and standbys: the counts' sum */
+	struct dv_hashtab addrs; /* of struct cref_addr */
+};
+
+struct cref_addr {
+	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
+	size_t count;
 };
 
 struct node {
@@ -171,6 +177,10 @@ void vipa_removed_on(struct dv_engine *e, struct vipa *v, dv_nodeid_t node);
 struct cref *cref_find(const struct dv_engine *e, dv_nodeid_t node, uint64_t client);
 int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a);
 void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a);
+/* c's entries, sorted by address (each once, with its count); *ret_n of
+ * them. NULL: no memory. */
+const struct cref_addr **cref_sorted(const struct cref *c, size_t *ret_n);
+void cref_free(struct cref *c);
 struct vipa *vipa_find(const struct dv_engine *e, const struct dv_addr *a);
 struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a);
 void vipa_destroy(struct vipa *v);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "engine_int.h"
 #include "wire.h"
 
@@ -204,12 +205,22 @@ int dv_engine_snapshot(const struct dv_engine *e, uint8_t **ret, size_t *ret_len
 	for (size_t i = 0; i < n_all && r == 0; i++)
 		r = snap_vipa(&w, all[i]);
 	dv_w_u32(&w, (uint32_t)n_crefs);
-	for (size_t i = 0; i < n_crefs; i++) {
+	for (size_t i = 0; i < n_crefs && r == 0; i++) {
+		/* Each address as often as the client holds or waits for it,
+		 * in order: the same state, the same bytes. */
+		size_t n = 0;
+		_cleanup_free_ const struct cref_addr **v = cref_sorted(crefs[i], &n);
+
+		if (!v) {
+			r = -ENOMEM;
+			break;
+		}
 		dv_w_u32(&w, crefs[i]->node);
 		dv_w_u64(&w, crefs[i]->client);
 		dv_w_u32(&w, (uint32_t)crefs[i]->n);
-		for (size_t k = 0; k < crefs[i]->n; k++)
-			dv_w_addr(&w, &crefs[i]->addrs[k]);
+		for (size_t k = 0; k < n; k++)
+			for (size_t m = 0; m < v[k]->count; m++)
+				dv_w_addr(&w, &v[k]->a);
 	}
 	slices_snap(&w, e);
 	dv_w_patch_u64(&w, 8, (uint64_t)w.len + SNAP_TRAILER);
@@ -566,41 +577,24 @@ static size_t cref_need(const struct vipa *v, dv_nodeid_t node, uint64_t client)
 	return (hold_find(v, DV_KIND_API, node, client) >= 0) + (standby_find(v, node, client) >= 0);
 }
 
-static int addr_cmp_void(const void *a, const void *b)
-{
-	return dv_addr_cmp(a, b);
-}
-
 /* Each address of c as often as the client holds or waits for it. */
 static int cref_check(const struct dv_engine *t, const struct cref *c)
 {
-	struct dv_addr *sorted = calloc(c->n ? c->n : 1, sizeof(*sorted));
-	int err = 0;
+	const struct cref_addr *ca;
 
-	if (!sorted)
-		return -ENOMEM;
-	memcpy(sorted, c->addrs, c->n * sizeof(*sorted));
-	qsort(sorted, c->n, sizeof(*sorted), addr_cmp_void);
-	for (size_t k = 0; k < c->n;) {
-		const struct vipa *v = vipa_find(t, &sorted[k]);
-		size_t run = 1;
+	DV_HASHTAB_FOREACH(ca, &c->addrs) {
+		const struct vipa *v = vipa_find(t, &ca->a);
 
-		while (k + run < c->n && dv_addr_eq(&sorted[k], &sorted[k + run]))
-			run++;
-		if (!v || cref_need(v, c->node, c->client) != run) {
-			err = -EBADMSG;
-			break;
-		}
-		k += run;
+		if (!v || cref_need(v, c->node, c->client) != ca->count)
+			return -EBADMSG;
 	}
-	free(sorted);
-	return err;
+	return 0;
 }
 
 /* One client's entry of the index, after *prev; *ret_m: its addresses. */
 static int restore_cref(struct dv_engine *t, struct dv_rbuf *r, const struct cref **prev, size_t *ret_m)
 {
-	struct cref key = {0}, *c;
+	struct cref key = {0};
 	const struct cref *kp = &key;
 	size_t m;
 
@@ -609,27 +603,18 @@ static int restore_cref(struct dv_engine *t, struct dv_rbuf *r, const struct cre
 	m = dv_r_count(r, UINT32_MAX, DV_WIRE_ADDR_MIN);
 	if (r->bad || key.node == 0 || m == 0 || (*prev && cref_cmp_ptr(prev, &kp) >= 0))
 		return -EBADMSG;
-	/* Into the table once the key is known: it is hashed by it. */
-	c = calloc(1, sizeof(*c));
-	if (c)
-		*c = key;
-	if (!c || dv_hashtab_put(&t->crefs, c, cref_hash) < 0) {
-		free(c);
-		return -ENOMEM;
+	for (size_t k = 0; k < m; k++) {
+		struct dv_addr a;
+
+		dv_r_addr(r, &a);
+		if (r->bad)
+			return -EBADMSG;
+		if (cref_add(t, key.node, key.client, &a) < 0)
+			return -ENOMEM;
 	}
-	*prev = c;
-	c->addrs = calloc(m, sizeof(*c->addrs));
-	if (!c->addrs)
-		return -ENOMEM;
-	c->cap = m;
-	for (size_t k = 0; k < m && !r->bad; k++) {
-		dv_r_addr(r, &c->addrs[k]);
-		c->n = k + 1;
-	}
-	if (r->bad)
-		return -EBADMSG;
+	*prev = cref_find(t, key.node, key.client);
 	*ret_m = m;
-	return cref_check(t, c);
+	return cref_check(t, *prev);
 }
 
 /* The client index, which must list exactly the api holds and standbys. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrset.h"
 #include "engine_int.h"
 
 static uint32_t vipa_hash(const void *item)
@@ -231,9 +232,44 @@ struct cref *cref_find(const struct dv_engine *e, dv_nodeid_t node, uint64_t cli
 	return slot ? *slot : NULL;
 }
 
+void cref_free(struct cref *c)
+{
+	struct cref_addr *ca;
+
+	if (!c)
+		return;
+	DV_HASHTAB_FOREACH(ca, &c->addrs)
+		free(ca);
+	dv_hashtab_clear(&c->addrs);
+	free(c);
+}
+
+static int cmp_cref_addr(const void *a, const void *b)
+{
+	const struct cref_addr *x = *(const struct cref_addr *const *)a, *y = *(const struct cref_addr *const *)b;
+
+	return dv_addr_cmp(&x->a, &y->a);
+}
+
+const struct cref_addr **cref_sorted(const struct cref *c, size_t *ret_n)
+{
+	size_t n = 0, cap = dv_hashtab_size(&c->addrs);
+	const struct cref_addr **v = malloc((cap ? cap : 1) * sizeof(*v));
+	struct cref_addr *ca;
+
+	if (!v)
+		return NULL;
+	DV_HASHTAB_FOREACH(ca, &c->addrs)
+		v[n++] = ca;
+	qsort(v, n, sizeof(*v), cmp_cref_addr);
+	*ret_n = n;
+	return v;
+}
+
 int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struct dv_addr *a)
 {
 	struct cref *c = cref_find(e, node, client);
+	struct cref_addr *ca;
 
 	if (!c) {
 		c = calloc(1, sizeof(*c));
@@ -246,16 +282,25 @@ int cref_add(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const struc
 			return -ENOMEM;
 		}
 	}
-	if (engine_grow((void **)&c->addrs, &c->cap, c->n + 1, sizeof(*c->addrs)) < 0) {
-		if (c->n == 0) {
-			struct cref_key k = {node, client};
+	ca = dv_hashtab_get(&c->addrs, dv_addr_hash(a), dv_addr_item_match, a);
+	if (!ca) {
+		ca = calloc(1, sizeof(*ca));
+		if (ca)
+			ca->a = *a;
+		if (!ca || dv_hashtab_put(&c->addrs, ca, dv_addr_item_hash) < 0) {
+			free(ca);
+			if (c->n == 0) {
+				struct cref_key k = {node, client};
 
-			dv_hashtab_del(&e->crefs, dv_hashtab_find(&e->crefs, cref_hash(c), cref_match, &k), cref_hash);
-			free(c);
+				dv_hashtab_del(&e->crefs, dv_hashtab_find(&e->crefs, cref_hash(c), cref_match, &k),
+					       cref_hash);
+				cref_free(c);
+			}
+			return -ENOMEM;
 		}
-		return -ENOMEM;
 	}
-	c->addrs[c->n++] = *a;
+	ca->count++;
+	c->n++;
 	return 0;
 }
 
@@ -264,20 +309,24 @@ void cref_del(struct dv_engine *e, dv_nodeid_t node, uint64_t client, const stru
 	struct cref_key k = {node, client};
 	void **slot = dv_hashtab_find(&e->crefs, cref_hash2(node, client), cref_match, &k);
 	struct cref *c;
+	void **as;
 
 	if (!slot)
 		return;
 	c = *slot;
-	for (size_t i = 0; i < c->n; i++) {
-		if (!dv_addr_eq(&c->addrs[i], a))
-			continue;
-		c->addrs[i] = c->addrs[--c->n];
-		break;
+	as = dv_hashtab_find(&c->addrs, dv_addr_hash(a), dv_addr_item_match, a);
+	if (as) {
+		struct cref_addr *ca = *as;
+
+		c->n--;
+		if (--ca->count == 0) {
+			dv_hashtab_del(&c->addrs, as, dv_addr_item_hash);
+			free(ca);
+		}
 	}
 	if (c->n == 0) {
 		dv_hashtab_del(&e->crefs, slot, cref_hash);
-		free(c->addrs);
-		free(c);
+		cref_free(c);
 	}
 }
 
