@@ -515,15 +515,15 @@ static int send_elems(struct dv_kroute *r, const struct dv_addr **add, size_t n_
 	first = r->nfnl.seq + 1;
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		bool v4 = tables[i].af == AF_INET;
-		const struct dv_addr **a = v4 ? add : add + add4, **d = v4 ? del : del + del4;
 		size_t na = v4 ? add4 : n_add - add4, nd = v4 ? del4 : n_del - del4;
 
+		/* The IPv4 ones first in each array (partition()). */
 		if (na) {
-			len += elem_msg(r, buf + len, tables[i].table, a, na, true);
+			len += elem_msg(r, buf + len, tables[i].table, v4 ? add : add + add4, na, true);
 			msgs++;
 		}
 		if (nd) {
-			len += elem_msg(r, buf + len, tables[i].table, d, nd, false);
+			len += elem_msg(r, buf + len, tables[i].table, v4 ? del : del + del4, nd, false);
 			msgs++;
 		}
 	}
