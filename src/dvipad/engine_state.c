@@ -418,11 +418,14 @@ ssize_t standby_find(const struct vipa *v, dv_nodeid_t node, uint64_t client)
 	return -1;
 }
 
-int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid)
+/* with_cref: index an API hold under its client (false: the caller keeps
+ * an index entry that stands for it already). */
+static int hold_insert(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client,
+		       uid_t uid, bool with_cref)
 {
 	if (engine_grow((void **)&v->holds, &v->cap_holds, v->n_holds + 1, sizeof(*v->holds)) < 0)
 		return -ENOMEM;
-	if (kind == DV_KIND_API && cref_add(e, node, client, &v->addr) < 0)
+	if (with_cref && kind == DV_KIND_API && cref_add(e, node, client, &v->addr) < 0)
 		return -ENOMEM;
 	v->holds[v->n_holds++] = (struct dv_hold){
 		.kind = kind,
@@ -434,6 +437,11 @@ int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t
 	uidn_count(e, node, uid, 1);
 	vipa_touch(e, v);
 	return 0;
+}
+
+int hold_add(struct dv_engine *e, struct vipa *v, enum dv_kind kind, dv_nodeid_t node, uint64_t client, uid_t uid)
+{
+	return hold_insert(e, v, kind, node, client, uid, true);
 }
 
 void hold_del(struct dv_engine *e, struct vipa *v, size_t i)
@@ -448,15 +456,21 @@ void hold_del(struct dv_engine *e, struct vipa *v, size_t i)
 	vipa_touch(e, v);
 }
 
-void standby_del(struct dv_engine *e, struct vipa *v, size_t i)
+static void standby_remove(struct dv_engine *e, struct vipa *v, size_t i, bool with_cref)
 {
 	struct dv_standby s = v->standbys[i];
 
 	memmove(&v->standbys[i], &v->standbys[i + 1], (v->n_standbys - i - 1) * sizeof(*v->standbys));
 	v->n_standbys--;
 	uidn_count(e, s.node, s.uid, -1);
-	cref_del(e, s.node, s.client, &v->addr);
+	if (with_cref)
+		cref_del(e, s.node, s.client, &v->addr);
 	vipa_touch(e, v);
+}
+
+void standby_del(struct dv_engine *e, struct vipa *v, size_t i)
+{
+	standby_remove(e, v, i, true);
 }
 
 bool standby_before(const struct dv_standby *a, const struct dv_standby *b)
@@ -534,11 +548,18 @@ static void grant_standby(struct dv_engine *e, struct vipa *v, const char *why)
 	struct dv_standby s = v->standbys[0];
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX];
 
-	if (hold_add(e, v, s.kind, s.node, s.client, s.uid) < 0) {
+	/* An API standby's index entry stands for its hold from now on. Adding
+	 * the address to the client's entry and removing its first
+	 * occurrence would leave the entry as it was, after a walk of it that
+	 * made the grants of a client standing by for 10,000 addresses cost
+	 * O(n^2), seconds (issue 15). */
+	bool api = s.kind == DV_KIND_API;
+
+	if (hold_insert(e, v, s.kind, s.node, s.client, s.uid, !api) < 0) {
 		e->err = -ENOMEM;
 		return;
 	}
-	standby_del(e, v, 0);
+	standby_remove(e, v, 0, !api);
 	vipa_set_owner(e, v, s.node);
 	vipa_set_reason(v, "standby client %" PRIu64 " (rank %u) on %s granted after %s", s.client, s.rank,
 			node_label(e, s.node, nl), why);
