@@ -311,8 +311,11 @@ rt() {
 	[ -n "${DVIPAD_RT:-}" ] || return 0
 	shift
 	for n in "$@"; do
-		if [ "$how" = on ]; then chrt -f -p 1 "$(cat "$TMP/$n.dvipad")"; else chrt -o -p 0 "$(cat "$TMP/$n.dvipad")"; fi
+		rt_pid "$how" "$(cat "$TMP/$n.dvipad")"
 	done
+}
+rt_pid() {
+	if [ "$1" = on ]; then chrt -f -p 1 "$2"; else chrt -o -p 0 "$2"; fi
 }
 # cpu_ms NODE: CPU time (user + system) NODE's dvipad has used so far
 cpu_ms() {
@@ -327,6 +330,7 @@ big_client() {
 	ip netns exec $P-$2 "$B/dvipa-bench" "$TMP/$2.sock" hold "$3" 10.80.0.0 "$4" "$5" ${6:-} \
 		>"$TMP/big-$1.out" 2>&1 &
 	echo $! >> "$TMP/big.pids"
+	echo $! > "$TMP/big-$1.pid"
 }
 
 # big_round: one round on a fresh cluster; prints "join rejoin
@@ -337,7 +341,7 @@ big_client() {
 #   even i are on the next node, for the odd i on the one after it.
 big_round() {
 	local k nx ny c ce co skip1 skip2 skip3 t0 m2 m3 m g span took sent
-	local join rejoin aftm aftc bytes xfer c2 c3 c1 cpu_cut cpu_rejoin cpu_join
+	local join rejoin aftm aftc bytes xfer c2 c3 c1 cpu_cut cpu_rejoin cpu_join inst instm m
 	rm -f "$TMP"/big-*.out "$TMP/big.pids"
 	for k in 1 2 3; do
 		c=$(((BIG - k) / 3 + 1)) ce=$(((c + 1) / 2)) co=$((c / 2))
@@ -364,11 +368,14 @@ big_round() {
 	perf_on n2 cut
 	c2=$(cpu_ms n2) c3=$(cpu_ms n3)
 	rt on n2 n3
+	# The standby programs too: each reads its 10,923 grants.
+	[ -z "${DVIPAD_RT:-}" ] || for k in s1-e s1-o; do rt_pid on "$(cat "$TMP/big-$k.pid")"; done
 	t0=${EPOCHREALTIME/./}
 	cut_node n1
 	wait_for 60 grep -q granted_all "$TMP/big-s1-e.out" && wait_for 60 grep -q granted_all "$TMP/big-s1-o.out" ||
 		return 1
 	rt off n2 n3
+	[ -z "${DVIPAD_RT:-}" ] || for k in s1-e s1-o; do rt_pid off "$(cat "$TMP/big-$k.pid")"; done
 	perf_off
 	cpu_cut=$(($(cpu_ms n2) - c2 + $(cpu_ms n3) - c3))
 	g=$(awk '/granted_all/ { v = $2 > v ? $2 : v } END { printf "%.0f", v / 1e6 }' "$TMP"/big-s1-[eo].out)
@@ -376,7 +383,15 @@ big_round() {
 	[ -n "$m2" ] && [ -n "$m3" ] || return 1
 	m=$((m2 < m3 ? m2 : m3))
 	aftm=$((g - m)) aftc=$((g - t0 / 1000))
-	echo "  cut: membership on n2/n3 +$((m2 - t0 / 1000))/+$((m3 - t0 / 1000)) ms, all granted +$aftc ms," \
+	# dvipad's own part: the last of n1's third put in the set on n2, n3
+	inst=$( (tail -n +$((skip2 + 1)) "$TMP/dvipad-n2.log"
+		tail -n +$((skip3 + 1)) "$TMP/dvipad-n3.log") |
+		awk -v mid="$(date -d 00:00 +%s)" '/added to .ROUTED range/ { split($1, f, /[:.]/)
+			v = mid * 1000 + ((f[1] * 60 + f[2]) * 60 + f[3]) * 1000 + f[4]; if (v > x) x = v }
+			END { printf "%.0f", x }')
+	instm=$((inst - m))
+	echo "  cut: membership on n2/n3 +$((m2 - t0 / 1000))/+$((m3 - t0 / 1000)) ms, all installed" \
+		"+$((inst - t0 / 1000)) ms, all granted +$aftc ms," \
 		"dvipad CPU on n2+n3 $cpu_cut ms (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 	# rejoin: n1's port up again; it takes the group's state.
 	skip1=$(log_lines n1) skip2=$(log_lines n2) skip3=$(log_lines n3)
@@ -414,7 +429,7 @@ big_round() {
 	cpu_join=$(cpu_ms n1)
 	echo "  join: state $join ms after n1's membership: $(sed 's/.*corosync: //' <<<"$span");" \
 		"dvipad CPU on n1 $cpu_join ms from its start (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-	echo "$join $rejoin $aftm $aftc $bytes $xfer $cpu_cut $cpu_rejoin $cpu_join"
+	echo "$join $rejoin $aftm $aftc $bytes $xfer $cpu_cut $cpu_rejoin $cpu_join $instm"
 }
 # perf_on NODE WHAT: with PERF set, `perf record -g` of NODE's dvipad into
 # PERF-WHAT.data until perf_off.
@@ -528,7 +543,8 @@ for prof in $PROFILES; do
 			kill -9 $(cat "$TMP/big.pids" 2>/dev/null) 2>/dev/null || true
 			perf_off
 		done
-		for col in 1:join 2:rejoin 3:takeover_after_membership 4:takeover_after_cut 6:transfer \
+		for col in 1:join 2:rejoin 3:takeover_after_membership 10:installed_after_membership \
+			4:takeover_after_cut 6:transfer \
 			7:cpu_takeover_n2+n3 8:cpu_rejoin_n1 9:cpu_join_n1; do
 			cut -d' ' -f"${col%%:*}" "$TMP/big-$prof" > "$TMP/col"
 			BIG_ROWS+=("$(printf '%-26s %-8s %s %6d' "${col#*:}" "$prof" "$(stats "$TMP/col")" $fails)")
@@ -557,7 +573,9 @@ if [ ${#BIG_ROWS[@]} -gt 0 ]; then
 	echo "(ms; state_bytes in bytes) join: a fresh dvipad on n1, its Corosync membership -> the group's"
 	echo "state taken; rejoin: the same after n1's cut is healed; transfer: the winner's send -> taken;"
 	echo "takeover: n1 cut off -> n2's and n3's standbys granted all of n1's third, from the first"
-	echo "survivor's new membership and from the cut; cpu_*: dvipad's CPU time (user + system) in"
+	echo "survivor's new membership and from the cut; installed: the last of them in n2's or n3's set"
+	echo "(dvipad's own part, from its log); cpu_*: dvipad's CPU time (user + system) in"
 	echo "them (rejoin: until the cluster settled; join: from dvipad's start), which the machine's load"
-	echo "does not stretch${DVIPAD_RT:+; the dvipads ran SCHED_FIFO 1 in the measured steps (DVIPAD_RT)}"
+	echo "does not stretch${DVIPAD_RT:+; the dvipads (and the standby programs in the cut) ran SCHED_FIFO 1}"
+	[ -z "${DVIPAD_RT:-}" ] || echo "in the measured steps (DVIPAD_RT)"
 fi
