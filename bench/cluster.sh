@@ -47,7 +47,8 @@
 #                    65,536 VIPAs, held on n2 and n3 by then)
 #          and the CPU time (user + system) of the dvipads doing the work
 #          in each, which the machine's load does not stretch. With
-#          DVIPAD_RT=1 the dvipads run SCHED_FIFO 1 for the measured steps
+#          DVIPAD_RT=1 the dvipads (and in the cut the standby programs) run
+#          SCHED_FIFO 1 for the measured steps
 #          only: a host of their own, on a shared machine. PERF=PREFIX:
 #          `perf record -g` of n2's dvipad during the cut (PREFIX-cut.data)
 #          and of n1's during the rejoin (PREFIX-rejoin.data).
