@@ -22,6 +22,7 @@ static void restandbys_clear(struct dv_gate *g)
 		TAILQ_REMOVE(&g->restandbys, r, link);
 		free(r);
 	}
+	g->restandby_next = NULL;
 }
 
 static void requests_clear(struct dv_gate *g)
@@ -363,6 +364,8 @@ void dv_gate_note_restandbys(struct dv_gate *g, const struct dv_engine *e, struc
 		*n = (struct dv_gate_restandby){
 			.client = r->client, .addr = r->addr, .rank = r->sb.rank, .kind = r->sb.kind, .uid = r->sb.uid};
 		TAILQ_INSERT_TAIL(&g->restandbys, n, link);
+		if (!g->restandby_next)
+			g->restandby_next = n;
 		r->again = true;
 	}
 }
@@ -371,45 +374,46 @@ bool dv_gate_next_restandby(struct dv_gate *g, const struct dv_engine *e, struct
 {
 	struct dv_gate_restandby *r;
 
-	if (!dv_engine_quorate(e))
+	if (!dv_engine_quorate(e) || !(r = g->restandby_next))
 		return false;
-	TAILQ_FOREACH(r, &g->restandbys, link) {
-		if (r->sent)
-			continue;
-		*ret = (struct dv_event){.type = DV_EV_STANDBY};
-		ret->standby.client = r->client;
-		ret->standby.seq = 0;
-		ret->standby.addr = r->addr;
-		ret->standby.rank = r->rank;
-		ret->standby.kind = r->kind;
-		ret->standby.uid = r->uid;
-		r->sent = true;
-		return true;
-	}
-	return false;
+	*ret = (struct dv_event){.type = DV_EV_STANDBY};
+	ret->standby.client = r->client;
+	ret->standby.seq = 0;
+	ret->standby.addr = r->addr;
+	ret->standby.rank = r->rank;
+	ret->standby.kind = r->kind;
+	ret->standby.uid = r->uid;
+	r->sent = true;
+	g->restandby_next = TAILQ_NEXT(r, link);
+	return true;
 }
 
-/* Drop client's noted standbys (about a, or all if a is NULL; only sent
- * ones if sent); whether any was dropped. */
-static bool restandby_drop(struct dv_gate *g, uint64_t client, const struct dv_addr *a, bool sent)
+/* Drop client's noted standbys: all if a is NULL; else the first sent one
+ * about a (the one whose answer came: answers come in the order sent, so it
+ * is at the head). Whether any was dropped. */
+static bool restandby_drop(struct dv_gate *g, uint64_t client, const struct dv_addr *a)
 {
 	struct dv_gate_restandby *r, *next;
 	bool found = false;
 
-	for (r = TAILQ_FIRST(&g->restandbys); r; r = next) {
+	for (r = TAILQ_FIRST(&g->restandbys); r && (!a || r->sent); r = next) {
 		next = TAILQ_NEXT(r, link);
-		if (r->client == client && (!a || dv_addr_eq(&r->addr, a)) && (!sent || r->sent)) {
-			TAILQ_REMOVE(&g->restandbys, r, link);
-			free(r);
-			found = true;
-		}
+		if (r->client != client || (a && !dv_addr_eq(&r->addr, a)))
+			continue;
+		if (g->restandby_next == r)
+			g->restandby_next = next;
+		TAILQ_REMOVE(&g->restandbys, r, link);
+		free(r);
+		found = true;
+		if (a)
+			break;
 	}
 	return found;
 }
 
 void dv_gate_drop_restandbys(struct dv_gate *g, uint64_t client)
 {
-	(void)restandby_drop(g, client, NULL, false);
+	(void)restandby_drop(g, client, NULL);
 }
 
 /* ---- requests in flight ---- */
@@ -502,7 +506,7 @@ struct dv_gate_answer dv_gate_reply(struct dv_gate *g, const struct dv_engine *e
 {
 	/* A standby registered again after a heal: its program hears only
 	 * news (granted, or lost if refused), not a reply it never asked. */
-	bool again = seq == 0 && client && a && restandby_drop(g, client, a, true);
+	bool again = seq == 0 && client && a && restandby_drop(g, client, a);
 	struct dv_gate_answer ans = {.say = DV_GATE_SAY_REPLY};
 
 	if (result == DV_R_OK && a && dv_gate_wants(g, e, a) && !installed) {

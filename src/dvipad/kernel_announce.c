@@ -67,7 +67,8 @@ struct probe {
 struct an_entry {
 	struct dv_addr a; /* first: the key of dv_addr_item_hash() */
 	struct dv_announce *an;
-	bool series; /* in the series queue */
+	bool series;	   /* in a series queue */
+	uint8_t series_qi; /* which (struct dv_announce) */
 	unsigned series_left, series_interval_ms;
 	uint64_t series_due; /* CLOCK_MONOTONIC, us: its next frame */
 	TAILQ_ENTRY(an_entry) series_link;
@@ -92,8 +93,16 @@ struct dv_announce {
 	struct dv_hashtab entries; /* of struct an_entry, by address */
 	/* The series, by their next frame's time, on one timer: a timer per
 	 * address made the event loop turn once per frame (65,536 addresses
-	 * announced: 131,072 turns). */
-	struct series_head series_q;
+	 * announced: 131,072 turns). Two queues, each sorted: [0] the series
+	 * that have sent their first frame only, [1] the others. A frame
+	 * that goes queues the series' next at its time + the interval,
+	 * which is never earlier than those queued before it in [1], but
+	 * earlier than the first frames of all the series started within an
+	 * interval after it: in one queue its insertion walked past those,
+	 * O(n^2) when 21,845 addresses were taken over in a second (issue 15).
+	 * Each insertion is now at its queue's tail (a walk only after a
+	 * reload changed the interval). */
+	struct series_head series_q[2];
 	sd_event_source *series_timer;
 	size_t n_series, n_probes;
 	size_t n_listen_v4, n_listen_v6;
@@ -330,30 +339,42 @@ static void series_end(struct an_entry *e)
 {
 	if (!e->series)
 		return;
-	TAILQ_REMOVE(&e->an->series_q, e, series_link);
+	TAILQ_REMOVE(&e->an->series_q[e->series_qi], e, series_link);
 	e->series = false;
 	e->an->n_series--;
 }
 
-/* Into the queue by series_due: from the tail, where nearly all go (the
- * interval is the configuration's, the same for all). */
-static void series_insert(struct dv_announce *an, struct an_entry *e)
+/* Into queue qi by series_due: from the tail, where all go while the
+ * interval stays the same. */
+static void series_insert(struct dv_announce *an, struct an_entry *e, uint8_t qi)
 {
-	struct an_entry *after = TAILQ_LAST(&an->series_q, series_head);
+	struct series_head *q = &an->series_q[qi];
+	struct an_entry *after = TAILQ_LAST(q, series_head);
 
 	while (after && after->series_due > e->series_due)
 		after = TAILQ_PREV(after, series_head, series_link);
 	if (after)
-		TAILQ_INSERT_AFTER(&an->series_q, after, e, series_link);
+		TAILQ_INSERT_AFTER(q, after, e, series_link);
 	else
-		TAILQ_INSERT_HEAD(&an->series_q, e, series_link);
+		TAILQ_INSERT_HEAD(q, e, series_link);
 	e->series = true;
+	e->series_qi = qi;
 }
 
-/* The timer for the queue's head, or off. */
+/* The series whose frame is due first, if any. */
+static struct an_entry *series_first(struct dv_announce *an)
+{
+	struct an_entry *a = TAILQ_FIRST(&an->series_q[0]), *b = TAILQ_FIRST(&an->series_q[1]);
+
+	if (!a || (b && b->series_due < a->series_due))
+		return b;
+	return a;
+}
+
+/* The timer for the first due, or off. */
 static int series_arm(struct dv_announce *an)
 {
-	struct an_entry *head = TAILQ_FIRST(&an->series_q);
+	struct an_entry *head = series_first(an);
 	int r;
 
 	if (!head)
@@ -371,13 +392,13 @@ static int on_series(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	/* Every frame due within the timer's accuracy goes now. */
-	while ((e = TAILQ_FIRST(&an->series_q)) && e->series_due <= usec + TIMER_ACCURACY_USEC) {
+	while ((e = series_first(an)) && e->series_due <= usec + TIMER_ACCURACY_USEC) {
 		/* Errors here have no one to go to; the next frame may pass. */
 		(void)send_announce(an, &e->a);
 		series_end(e);
 		if (--e->series_left > 0) {
 			e->series_due += (uint64_t)e->series_interval_ms * 1000;
-			series_insert(an, e);
+			series_insert(an, e, 1);
 			an->n_series++;
 		} else {
 			entry_put(e);
@@ -419,7 +440,7 @@ int dv_announce_start(struct dv_announce *an, const struct dv_addr *a, unsigned 
 	e->series_left = count - 1;
 	e->series_interval_ms = interval_ms;
 	e->series_due = now + (uint64_t)interval_ms * 1000;
-	series_insert(an, e);
+	series_insert(an, e, 0);
 	an->n_series++;
 	r = series_arm(an);
 	if (r < 0) {
@@ -879,7 +900,8 @@ int dv_announce_open(sd_event *ev, int ifindex, const uint8_t mac[6], struct dv_
 	an->rx_fd = -1;
 	an->ns_fd = -1;
 	memcpy(an->mac, mac, 6);
-	TAILQ_INIT(&an->series_q);
+	TAILQ_INIT(&an->series_q[0]);
+	TAILQ_INIT(&an->series_q[1]);
 	r = sd_event_add_time(ev, &an->series_timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC, on_series, an);
 	if (r >= 0)
 		r = sd_event_source_set_priority(an->series_timer, DV_PRIO_KERNEL);
