@@ -670,7 +670,15 @@ static void schedule_lost(struct corosync *cs)
 
 static int on_cpg_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
-	(void)dispatch(ud, revents);
+	struct corosync *cs = ud;
+
+	/* Messages queued under flow control go as soon as Corosync has
+	 * delivered something (its queue moved, and the flow control state
+	 * comes with deliveries), not only when the retry timer says: a
+	 * client's end or a hand-over queued behind it waited up to RETRY_US
+	 * more (issue 15 item 5). */
+	if (dispatch(cs, revents) == 0 && cs->up && !STAILQ_EMPTY(&cs->queue))
+		(void)flush_queue(cs);
 	return 0;
 }
 
