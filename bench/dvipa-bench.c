@@ -387,41 +387,10 @@ static long rss_kib(pid_t pid, const char *key)
 	return v;
 }
 
-/* Activate base .. base+n-1 on fd, window requests in flight; seconds
- * from the first request to the last answer, the last address checked
- * usable. */
-static double activate_range(int fd, const struct dv_addr *base, int n, int window)
-{
-	struct dv_addr a;
-	struct dv_reply r;
-	int sent = 0, done = 0;
-	double t0 = now_us(), t1;
-
-	while (done < n) {
-		while (sent < n && sent - done < window) {
-			addr_nth(base, (unsigned)sent, &a);
-			send_req(fd, DV_MSG_ACTIVATE, &a, 0);
-			sent++;
-		}
-		recv_reply(fd, &r);
-		if (r.type == DV_MSG_RESULT) {
-			must_ok(r.result, &r, "activate");
-			done++;
-		}
-	}
-	t1 = now_us();
-	addr_nth(base, (unsigned)n - 1, &a);
-	if (!usable(&a)) {
-		fprintf(stderr, "dvipa-bench: last address not usable\n");
-		exit(1);
-	}
-	return (t1 - t0) / 1e6;
-}
-
-/* Release base + [0, n), active through fd, by one request each,
- * pipelined (WINDOW in flight); seconds until the last OK, which comes
- * once its address is gone. */
-static double release_each(int fd, const struct dv_addr *base, int n, int window)
+/* Request type (DV_MSG_ACTIVATE, DV_MSG_RELEASE) for base .. base+n-1 on
+ * fd, window requests in flight; seconds from the first request to the
+ * last answer (a release's OK comes once its address is gone). */
+static double pipelined(int fd, uint16_t type, const struct dv_addr *base, int n, int window)
 {
 	struct dv_addr a;
 	struct dv_reply r;
@@ -431,16 +400,31 @@ static double release_each(int fd, const struct dv_addr *base, int n, int window
 	while (done < n) {
 		while (sent < n && sent - done < window) {
 			addr_nth(base, (unsigned)sent, &a);
-			send_req(fd, DV_MSG_RELEASE, &a, 0);
+			send_req(fd, type, &a, 0);
 			sent++;
 		}
 		recv_reply(fd, &r);
 		if (r.type == DV_MSG_RESULT) {
-			must_ok(r.result, &r, "release");
+			must_ok(r.result, &r, type == DV_MSG_ACTIVATE ? "activate" : "release");
 			done++;
 		}
 	}
 	return (now_us() - t0) / 1e6;
+}
+
+/* Activate base .. base+n-1 as pipelined() does, the last address checked
+ * usable. */
+static double activate_range(int fd, const struct dv_addr *base, int n, int window)
+{
+	double t = pipelined(fd, DV_MSG_ACTIVATE, base, n, window);
+	struct dv_addr a;
+
+	addr_nth(base, (unsigned)n - 1, &a);
+	if (!usable(&a)) {
+		fprintf(stderr, "dvipa-bench: last address not usable\n");
+		exit(1);
+	}
+	return t;
 }
 
 /*
@@ -765,7 +749,7 @@ static void bench_scale(pid_t daemon_pid, double seconds, const char *basestr, i
 			die("address");
 		(void)activate_range(fd, &first, max, SCALE_WINDOW);
 		s0 = sched_of(daemon_pid);
-		rel = release_each(fd, &first, max, SCALE_WINDOW);
+		rel = pipelined(fd, DV_MSG_RELEASE, &first, max, SCALE_WINDOW);
 		s1 = sched_of(daemon_pid);
 		printf("scale %s n=%d released a request each=%.3f s (%.1f us each)",
 		       first.family == AF_INET ? "ipv4" : "ipv6", max, rel, rel * 1e6 / max);
