@@ -215,17 +215,26 @@ static size_t build_na(uint8_t *buf, const uint8_t mac[6], const struct in6_addr
 	return NA_FRAME_LEN;
 }
 
+/* The solicited-node multicast group of the address whose low 24 bits are
+ * low (RFC 4291 2.7.1): ff02::1:ff00:0/104 with those bits. */
+static struct in6_addr solicited_node(const uint8_t low[3])
+{
+	struct in6_addr g = {{{0xff, 0x02, [11] = 1, [12] = 0xff}}};
+
+	memcpy(&g.s6_addr[13], low, 3);
+	return g;
+}
+
 /* DAD solicitation: from ::, to the target's solicited-node group, with no
  * source link-layer option (RFC 4862 5.4.2). */
 static size_t build_dad_ns(uint8_t *buf, const uint8_t mac[6], const struct in6_addr *target)
 {
 	const struct in6_addr any = IN6ADDR_ANY_INIT;
-	struct in6_addr snm = {{{0xff, 0x02, [11] = 1, [12] = 0xff}}};
+	struct in6_addr snm = solicited_node(&target->s6_addr[13]);
 	uint8_t dst_mac[6] = {0x33, 0x33, 0xff};
 	struct nd_neighbor_solicit ns = {0};
 	uint8_t *p;
 
-	memcpy(&snm.s6_addr[13], &target->s6_addr[13], 3);
 	memcpy(&dst_mac[3], &target->s6_addr[13], 3);
 	ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
 	ns.nd_ns_target = *target;
@@ -1120,16 +1129,11 @@ static int send_mld(struct dv_announce *an, const struct in6_addr *src, const ui
 	m[7] = (uint8_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *r = m + 8 + i * MLD_RECORD_LEN;
+		const uint8_t low[3] = {(uint8_t)(g[i] >> 16), (uint8_t)(g[i] >> 8), (uint8_t)g[i]};
+		struct in6_addr group = solicited_node(low);
 
 		r[0] = MLD_CHANGE_TO_EXCLUDE;
-		/* ff02::1:ffXX:XXXX (RFC 4291 2.7.1) */
-		r[4] = 0xff;
-		r[5] = 0x02;
-		r[15] = 1;
-		r[16] = 0xff;
-		r[17] = (uint8_t)(g[i] >> 16);
-		r[18] = (uint8_t)(g[i] >> 8);
-		r[19] = (uint8_t)g[i];
+		memcpy(r + 4, &group, 16);
 	}
 	sum = icmp6_csum(src, &dst, m, mlen);
 	memcpy(m + 2, &sum, 2);
