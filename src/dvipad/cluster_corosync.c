@@ -570,6 +570,7 @@ static int beat_tick(sd_event_source *s, uint64_t usec, void *ud)
 			(unsigned long long)cs->fence.lease_us / 1000);
 	else
 		log_notice("corosync: the ring is whole again (ring lease held)");
+	dv_sync_lease(cs->sync, !lapsed);
 	cs->c.ops->lease(cs->c.ud, !lapsed);
 	return 0;
 }

@@ -114,6 +114,17 @@ struct dv_sync {
 	 * quorate (the state went its own way there; its QUORUM may never
 	 * have been applied). */
 	bool lost;
+	/* This node's ring lease ran out (lease_out: it is out now) since the
+	 * stream last said quorate with the lease held: nothing it sent came
+	 * back, so it was cut off from the ring, and the others may have gone
+	 * on without it (they wait for its lease before they take its
+	 * addresses over). Members that leave its view then left it, not the
+	 * other way round: that membership marks the state lost, even when
+	 * Corosync never says the ring was not quorate (its quorum service
+	 * may not answer at all after a stall: CI, test_stalled_corosync_
+	 * owner_fences_itself, where the stale state won the merge and put
+	 * back the address a standby had taken over). */
+	bool cut_off, lease_out;
 	uint64_t view_ring; /* the totem ring of the current view */
 	/* Corosync's notification said quorate for the current view's ring
 	 * (vq_now), and the latest earlier ring it did while this node was in
@@ -321,6 +332,11 @@ static void deliver_membership(struct dv_sync *s)
 	s->quorum_due = true;
 	if (s->unconfirmed < UINT32_MAX)
 		s->unconfirmed++;
+	if (s->cut_off && s->left_pending && !s->lost) {
+		s->lost = true;
+		note(s, LOG_DEBUG,
+		     "members left while this node was cut off from the ring: the state went its own way");
+	}
 	s->left_pending = false;
 	s->applied++;
 	s->mring = s->view_ring;
@@ -376,6 +392,8 @@ static int apply_quorum(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *bu
 	if (ev.quorum.quorate)
 		s->unconfirmed = 0;
 	s->lost = !ev.quorum.quorate;
+	if (ev.quorum.quorate && !s->lease_out)
+		s->cut_off = false;
 	if (ev.quorum.quorate) {
 		s->qring = ring;
 		s->qcount++;
@@ -545,7 +563,8 @@ static int start_exchange(struct dv_sync *s, bool membership_due)
  *     started has nothing to offer);
  *  2. one that did not go its own way since its last quorate mark, over one
  *     that did ("lost": the stream said "not quorate", or Corosync said the
- *     ring of its last membership was not quorate). What a minority applies
+ *     ring of its last membership was not quorate, or members left while
+ *     this node was cut off, see cut_off). What a minority applies
  *     (the holds of the nodes it lost, dropped) must not win over a state
  *     that stayed on the quorate side, even one marked in an older ring: a
  *     quorate partition whose exchanges kept being interrupted marks
@@ -984,6 +1003,12 @@ int dv_sync_quorum_notified(struct dv_sync *s, uint64_t ring, bool quorate)
 	if (ring == s->view_ring)
 		s->vq_now = quorate ? ring : 0;
 	return dv_sync_quorum_changed(s, ring, quorate);
+}
+
+void dv_sync_lease(struct dv_sync *s, bool held)
+{
+	s->lease_out = !held;
+	s->cut_off |= !held;
 }
 
 int dv_sync_ask_quorum(struct dv_sync *s)

@@ -148,6 +148,11 @@ int dv_sync_quorum_notified(struct dv_sync *s, uint64_t ring, bool quorate);
  * (a 5-node fault campaign: a whole ring split into single nodes, none of
  * them marked lost, and holds were lost at the merge). */
 void dv_sync_quorum_seen(struct dv_sync *s, uint64_t ring, bool quorate);
+/* The ring lease (fence.h) ran out (held false) or holds again: a
+ * membership in which members left, applied after the lease ran out and
+ * before the stream says quorate again, marks the state lost (this node
+ * was the one cut off). */
+void dv_sync_lease(struct dv_sync *s, bool held);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
 int dv_sync_check(struct dv_sync *s);

@@ -1544,6 +1544,8 @@ static void set_lease(struct dmn *d, bool held)
 
 	tr("n%u: ring lease %s", d->node, held ? "held again" : "ran out");
 	d->lapsed = !held;
+	if (d->sync)
+		dv_sync_lease(d->sync, held);
 	m = dv_gate_lease(&d->gate, held);
 	if (m == DV_GATE_CLOSE)
 		close_gate(d);

@@ -289,6 +289,16 @@ class Dvipad:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def logged_at(self, text, start=0):
+        """When this dvipad first logged a line containing text, past byte
+        start of its log: seconds since midnight, to the millisecond, on the
+        machine's clock (every namespace's). None if it did not."""
+        for line in self.log.read_bytes()[start:].decode(errors="replace").splitlines():
+            if text in line:
+                h, m, s = line.split(" ", 1)[0].split(":")
+                return int(h) * 3600 + int(m) * 60 + float(s)
+        return None
+
 
 class Holder:
     """A dvipa-holder process: prints 'granted ADDR', 'listening ADDR PORT'."""

@@ -425,6 +425,42 @@ static void test_merge_prefers_ring_corosync_called_quorate(void **state)
 	assert_int_equal(node_of(1)->restored, 1);
 }
 
+/* CI, test_stalled_corosync_owner_fences_itself: n1's Corosync stalls, its
+ * ring lease runs out, and n2+n3 go on quorate without it (a standby takes
+ * its address over: G42 here). When its Corosync runs again, n1 finds
+ * itself alone, and the quorum service does not answer, so nothing says
+ * that ring was not quorate. n3 then goes through a minority of its own
+ * (lost). At the merge of n1 and n3, n1's stale state must not win for
+ * never having been marked: members that left while its lease was out left
+ * it, so its state went its own way too, and the later quorate ring (n3's)
+ * decides. */
+static void test_cut_off_node_state_does_not_win(void **state)
+{
+	start_three();
+	dv_sync_lease(node_of(1)->s, false);
+	node_of(1)->quorate = -1;
+	view(1, 0);
+	view(2, 3, 0);
+	run(0);
+	gone(3, 42);
+	run(0);
+	assert_non_null(strstr(node_of(2)->state, "M2,3;Q1;G42@3;"));
+	B.nodes[1].quorate = B.nodes[2].quorate = false;
+	view(2, 0);
+	view(3, 0);
+	run(0);
+	assert_non_null(strstr(node_of(3)->state, "G42@3;M3;Q0;"));
+	B.nodes[0].quorate = B.nodes[2].quorate = true;
+	view(1, 3, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i += 2) {
+		assert_false(exchanging(i));
+		assert_non_null(strstr(node_of(i)->state, "G42@3;"));
+	}
+	assert_string_equal(node_of(1)->state, node_of(3)->state);
+	assert_int_equal(node_of(1)->restored, 1);
+}
+
 /* A view change during an exchange starts it over: the events delivered
  * during the first are dropped everywhere, and their senders send them
  * again. */
@@ -663,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_joiner_takes_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_heal_quorate_side_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_prefers_ring_corosync_called_quorate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_off_node_state_does_not_win, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_exchange_resends_own_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_exchange_keeps_sender_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_twice_events_once_in_order, setup, teardown),
