@@ -336,6 +336,11 @@ struct dv_engine *dv_engine_new(dv_nodeid_t self)
 
 	if (!e)
 		return NULL;
+	e->order = calloc(1, sizeof(*e->order));
+	if (!e->order) {
+		free(e);
+		return NULL;
+	}
 	e->self = self;
 	return e;
 }
@@ -347,6 +352,10 @@ void engine_clear(struct dv_engine *e)
 		if (e->vipas.slots[i])
 			vipa_destroy(e->vipas.slots[i]);
 	free(e->vipas.slots);
+	if (e->order) {
+		free(e->order->v);
+		*e->order = (struct vipa_order){0};
+	}
 	for (size_t i = 0; i < e->crefs.cap; i++)
 		cref_free(e->crefs.slots[i]);
 	free(e->crefs.slots);
@@ -367,6 +376,7 @@ struct dv_engine *dv_engine_free(struct dv_engine *e)
 	if (!e)
 		return NULL;
 	engine_clear(e);
+	free(e->order);
 	free(e);
 	return NULL;
 }

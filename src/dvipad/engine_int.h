@@ -122,6 +122,12 @@ struct dv_engine {
 	dv_nodeid_t *members; /* sorted */
 
 	struct dv_hashtab vipas;
+	/* Every VIPA in address order (vipa_sorted), kept until one comes or
+	 * goes: a membership or quorum event walks them all several times,
+	 * and sorting 65,536 each time was a fifth of a takeover's CPU.
+	 * Behind a pointer, as read-only walks (dv_engine_foreach) fill it
+	 * too; NULL (a restore's scratch engine): sorted each time. */
+	struct vipa_order *order;
 	struct dv_hashtab crefs;
 	size_t n_slices, cap_slices;
 	struct dv_port_slice *slices; /* sorted by address, then lo */
@@ -137,6 +143,12 @@ struct dv_engine {
 	size_t n_dirty, cap_dirty;
 	struct dv_addr *dirty;
 	bool sync_all; /* the dirty list could not grow: check every VIPA */
+};
+
+struct vipa_order {
+	struct vipa **v;
+	size_t n, cap;
+	bool valid;
 };
 
 struct cref_key {
@@ -202,6 +214,8 @@ const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t 
 void hold_end_except(struct dv_engine *e, struct vipa *v, dv_nodeid_t keep, const char *why);
 void vipa_settle(struct dv_engine *e, struct vipa *v, const char *why);
 struct vipa **vipa_sorted(const struct dv_engine *e, size_t *ret_n);
+/* A VIPA came or went, or the set was swapped: vipa_sorted sorts again. */
+void vipa_order_stale(const struct dv_engine *e);
 
 /* ---- engine_define.c ---- */
 

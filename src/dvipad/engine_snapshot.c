@@ -700,6 +700,8 @@ static void engine_swap_state(struct dv_engine *a, struct dv_engine *b)
 	SWAP(cap_members);
 	SWAP(members);
 	SWAP(vipas);
+	vipa_order_stale(a);
+	vipa_order_stale(b);
 	SWAP(crefs);
 	SWAP(n_slices);
 	SWAP(cap_slices);

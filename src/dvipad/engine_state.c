@@ -351,6 +351,7 @@ struct vipa *vipa_new(struct dv_engine *e, const struct dv_addr *a)
 		free(v);
 		return NULL;
 	}
+	vipa_order_stale(e);
 	return v;
 }
 
@@ -386,6 +387,7 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 	}
 	if (slot)
 		dv_hashtab_del(&e->vipas, slot, vipa_hash);
+	vipa_order_stale(e);
 	vipa_destroy(v);
 }
 
@@ -652,18 +654,37 @@ static int vipa_cmp_ptr(const void *a, const void *b)
 	return dv_addr_cmp(&(*(struct vipa *const *)a)->addr, &(*(struct vipa *const *)b)->addr);
 }
 
-/* Every VIPA, in address order so that effects come in a stable order. */
+void vipa_order_stale(const struct dv_engine *e)
+{
+	if (e->order)
+		e->order->valid = false;
+}
+
+/* Every VIPA, in address order so that effects come in a stable order: a
+ * copy the caller frees (and may remove VIPAs while it walks it). */
 struct vipa **vipa_sorted(const struct dv_engine *e, size_t *ret_n)
 {
+	struct vipa_order *o = e->order;
 	struct vipa **all = malloc((e->vipas.n ? e->vipas.n : 1) * sizeof(*all));
 	size_t n = 0;
 
 	if (!all)
 		return NULL;
+	if (o && o->valid && o->n == e->vipas.n) {
+		memcpy(all, o->v, o->n * sizeof(*all));
+		*ret_n = o->n;
+		return all;
+	}
 	for (size_t i = 0; i < e->vipas.cap; i++)
 		if (e->vipas.slots[i])
 			all[n++] = e->vipas.slots[i];
 	qsort(all, n, sizeof(*all), vipa_cmp_ptr);
 	*ret_n = n;
+	/* Kept if there is room; else sorted again next time. */
+	if (o && (n <= o->cap || engine_grow((void **)&o->v, &o->cap, n, sizeof(*o->v)) == 0)) {
+		memcpy(o->v, all, n * sizeof(*all));
+		o->n = n;
+		o->valid = true;
+	}
 	return all;
 }
