@@ -671,7 +671,8 @@ struct vipa **vipa_sorted(const struct dv_engine *e, size_t *ret_n)
 	if (!all)
 		return NULL;
 	if (o && o->valid && o->n == e->vipas.n) {
-		memcpy(all, o->v, o->n * sizeof(*all));
+		if (o->n) /* o->v may be NULL */
+			memcpy(all, o->v, o->n * sizeof(*all));
 		*ret_n = o->n;
 		return all;
 	}
@@ -682,7 +683,8 @@ struct vipa **vipa_sorted(const struct dv_engine *e, size_t *ret_n)
 	*ret_n = n;
 	/* Kept if there is room; else sorted again next time. */
 	if (o && (n <= o->cap || engine_grow((void **)&o->v, &o->cap, n, sizeof(*o->v)) == 0)) {
-		memcpy(o->v, all, n * sizeof(*all));
+		if (n)
+			memcpy(o->v, all, n * sizeof(*all));
 		o->n = n;
 		o->valid = true;
 	}
