@@ -116,14 +116,18 @@ struct dv_sync {
 	bool lost;
 	/* This node's ring lease ran out (lease_out: it is out now) since the
 	 * stream last said quorate with the lease held: nothing it sent came
-	 * back, so it was cut off from the ring, and the others may have gone
-	 * on without it (they wait for its lease before they take its
-	 * addresses over). Members that leave its view then left it, not the
-	 * other way round: that membership marks the state lost, even when
-	 * Corosync never says the ring was not quorate (its quorum service
-	 * may not answer at all after a stall: CI, test_stalled_corosync_
-	 * owner_fences_itself, where the stale state won the merge and put
-	 * back the address a standby had taken over). */
+	 * back, so it may have been cut off from the ring while the others
+	 * went on without it (they wait for its lease before they take its
+	 * addresses over). Members that leave its view then may have left it,
+	 * not the other way round: unless Corosync says that ring is quorate,
+	 * the membership marks the state lost, even when Corosync never says
+	 * the ring was not quorate (its quorum service may not answer at all
+	 * after a stall: CI, test_stalled_corosync_owner_fences_itself, where
+	 * the stale state won the merge and put back the address a standby
+	 * had taken over). A majority's lease may run out too while its ring
+	 * re-forms; its fresh read says quorate (tests/sim seed 1405: marked
+	 * all the same, a majority's state lost a merge and a standby with
+	 * it). */
 	bool cut_off, lease_out;
 	uint64_t view_ring; /* the totem ring of the current view */
 	/* Corosync's notification said quorate for the current view's ring
@@ -325,6 +329,13 @@ static void judge_membership(struct dv_sync *s)
 	}
 }
 
+/* Corosync said that ring is quorate: its notification, or the fresh read
+ * at the membership (for the ring the configuration change names). */
+static bool said_quorate(const struct dv_sync *s, uint64_t ring)
+{
+	return (s->qn_ring == ring && s->qn_quorate) || (s->vq_now && s->vq_now == ring);
+}
+
 static void deliver_membership(struct dv_sync *s)
 {
 	struct dv_event ev = {.type = DV_EV_MEMBERSHIP, .node = s->self, .membership = {s->n_view, s->view}};
@@ -332,10 +343,10 @@ static void deliver_membership(struct dv_sync *s)
 	s->quorum_due = true;
 	if (s->unconfirmed < UINT32_MAX)
 		s->unconfirmed++;
-	if (s->cut_off && s->left_pending && !s->lost) {
+	if (s->cut_off && s->left_pending && !s->lost && !said_quorate(s, s->view_ring)) {
 		s->lost = true;
-		note(s, LOG_DEBUG,
-		     "members left while this node was cut off from the ring: the state went its own way");
+		note(s, LOG_DEBUG, "members left while this node was cut off from the ring, and Corosync did not say "
+				   "this ring is quorate: the state went its own way");
 	}
 	s->left_pending = false;
 	s->applied++;
