@@ -957,11 +957,55 @@ void daemon_report_removed(struct dv_daemon *d, const struct dv_addr *a)
 	dv_daemon_submit(d, &ev);
 }
 
+/* a went off the interface to another node that would have kept its
+ * connections here, but none was kept: none was seen before the removal. */
+static bool moved_unkept(struct dv_daemon *d, const struct dv_addr *a)
+{
+	dv_nodeid_t owner;
+
+	return d->conf->cluster != DV_CLUSTER_NONE && d->sockdiag && move_keeps(d, a) && moved_away(d, a, &owner) &&
+	       !dv_dist_moving_here(d->dist, a) && !dv_kaddr_installed(d->kaddr, a);
+}
+
+/*
+ * The addresses of gone left the interface with no connection seen on
+ * them, but the look that saw none came before the removal: a connection
+ * whose SYN came between the two (a WHENIDLE takeback while clients come
+ * and go) lives here, and with the address gone nothing answers for it,
+ * its client hangs. Off the interface, the address takes no new
+ * connection, so one more look now is the last word: what it finds is
+ * kept MOVING (on lo, the list out before the report that lets the new
+ * owner put the address on, so its forwarding is in first). Their packets
+ * in between are lost and sent again. Then the reports.
+ */
+static void keep_slipped_in(struct dv_daemon *d, const struct dv_addrset *gone)
+{
+	struct dv_addrset busy = {0};
+	const struct dv_addr *a;
+	bool all = false;
+
+	if (!gone->n)
+		return;
+	/* One dump for them all; on failure each is listed by itself. */
+	if (dv_sockdiag_busy_set(d->sockdiag, gone, &busy) < 0)
+		all = true;
+	for (size_t i = 0; dv_addrset_next(gone, &i, &a);) {
+		struct dv_dist_env env = daemon_dist_env(d);
+		char s[DV_ADDR_STRLEN];
+
+		if ((all || dv_addrset_has(&busy, a)) && dv_dist_move_begin(d->dist, &env, a))
+			log_info("moves: '%s': a connection opened here while it was given away: kept",
+				 dv_addr_fmt(a, s));
+		daemon_report_removed(d, a);
+	}
+	dv_addrset_clear(&busy);
+}
+
 /* The engine's decisions for this node, in its order: addresses first,
  * then replies and news; then what waited for an address handed over. */
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 {
-	struct dv_addrset busy = {0};
+	struct dv_addrset busy = {0}, unkept = {0};
 	bool up = false;
 
 	moves_busy(d, fx, &busy);
@@ -973,7 +1017,9 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 		switch (f->type) {
 		case DV_FX_LOCAL:
 			eng_local(d, &f->addr, f->up);
-			if (!f->up)
+			/* Reported after one more look (keep_slipped_in), or
+			 * at once if that cannot be (out of memory). */
+			if (!f->up && (!moved_unkept(d, &f->addr) || dv_addrset_add(&unkept, &f->addr) < 0))
 				daemon_report_removed(d, &f->addr);
 			up |= f->up;
 			break;
@@ -987,6 +1033,8 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 	}
 	d->move_busy = NULL;
 	dv_addrset_clear(&busy);
+	keep_slipped_in(d, &unkept);
+	dv_addrset_clear(&unkept);
 	if (up && d->gate.n_grants)
 		pass_ready(d);
 }
