@@ -345,8 +345,9 @@ static void deliver_membership(struct dv_sync *s)
 		s->unconfirmed++;
 	if (s->cut_off && s->left_pending && !s->lost && !said_quorate(s, s->view_ring)) {
 		s->lost = true;
-		note(s, LOG_DEBUG, "members left while this node was cut off from the ring, and Corosync did not say "
-				   "this ring is quorate: the state went its own way");
+		note(s, LOG_DEBUG,
+		     "members left while this node was cut off from the ring, and Corosync did not say "
+		     "this ring is quorate: the state went its own way");
 	}
 	s->left_pending = false;
 	s->applied++;
