@@ -151,7 +151,7 @@ void dv_sync_quorum_seen(struct dv_sync *s, uint64_t ring, bool quorate);
 /* The ring lease (fence.h) ran out (held false) or holds again: a
  * membership in which members left, applied after the lease ran out and
  * before the stream says quorate again, marks the state lost (this node
- * was the one cut off). */
+ * may be the one cut off), unless Corosync said that ring is quorate. */
 void dv_sync_lease(struct dv_sync *s, bool held);
 /* The lowest member asks every member for its digest (periodic check);
  * does nothing on the others or during an exchange. */
