@@ -19,6 +19,7 @@
 #define DV_GROUP_NAME_MAX 128	    /* CPG group names are at most 128 bytes */
 #define DV_CONF_MAX_STATEMENTS 4096 /* z/OS V2R3's limit per statement kind */
 #define DV_CONF_USER_VIPAS 1024	    /* MAXUSERVIPAS default */
+#define DV_CONF_NICE (-10)	    /* NICE default */
 #define DV_CONF_MAX_ALLOW 64	    /* users + groups in one ALLOW list */
 
 enum dv_cluster_mode {
@@ -148,6 +149,9 @@ struct dv_conf {
 	/* Holds and standbys one uid other than root may have on this node
 	 * (MAXUSERVIPAS, default DV_CONF_USER_VIPAS). */
 	unsigned user_vipas;
+	/* NICE: the scheduling priority dvipad raises itself to (never
+	 * lowers), -20..19, default DV_CONF_NICE. */
+	int nice;
 	/* METRICS LISTEN addr:port: dvipad serves OpenMetrics over HTTP
 	 * there (metrics_http.c). Off (port 0) by default. */
 	struct dv_addr metrics_addr;

@@ -77,7 +77,7 @@ struct parser {
 
 	/* Line of the first statement of each kind that may appear once. */
 	unsigned node_line, interface_line, cluster_line, announce_line, probe_line, lease_line, user_vipas_line,
-		metrics_line;
+		metrics_line, nice_line;
 
 	size_t ranges_cap, defines_cap, distribute_cap;
 	bool ranges_full, defines_full, distribute_full;
@@ -446,41 +446,22 @@ static long lookup_bufsize(int name)
 	return sz > 0 && sz < (1 << 20) ? sz : 1024;
 }
 
-/* 0 found, -ENOENT no such user, other -errno. */
-static int lookup_user(const char *name, uid_t *ret)
+/* 0 found, -ENOENT no such user (group), other -errno. */
+static int lookup_id(bool group, const char *name, uint32_t *ret)
 {
-	for (long sz = lookup_bufsize(_SC_GETPW_R_SIZE_MAX);; sz *= 2) {
+	for (long sz = lookup_bufsize(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);; sz *= 2) {
 		_cleanup_free_ char *buf = malloc((size_t)sz);
-		struct passwd pw, *res = NULL;
+		struct passwd pw, *pwr = NULL;
+		struct group gr, *grr = NULL;
 		int r;
 
 		if (!buf)
 			return -ENOMEM;
-		r = getpwnam_r(name, &pw, buf, (size_t)sz, &res);
+		r = group ? getgrnam_r(name, &gr, buf, (size_t)sz, &grr) : getpwnam_r(name, &pw, buf, (size_t)sz, &pwr);
 		if (r == ERANGE && sz < (1 << 24))
 			continue;
-		if (res) {
-			*ret = pw.pw_uid;
-			return 0;
-		}
-		return is_not_found(r) ? -ENOENT : -r;
-	}
-}
-
-static int lookup_group(const char *name, gid_t *ret)
-{
-	for (long sz = lookup_bufsize(_SC_GETGR_R_SIZE_MAX);; sz *= 2) {
-		_cleanup_free_ char *buf = malloc((size_t)sz);
-		struct group gr, *res = NULL;
-		int r;
-
-		if (!buf)
-			return -ENOMEM;
-		r = getgrnam_r(name, &gr, buf, (size_t)sz, &res);
-		if (r == ERANGE && sz < (1 << 24))
-			continue;
-		if (res) {
-			*ret = gr.gr_gid;
+		if (pwr || grr) {
+			*ret = grr ? grr->gr_gid : pwr->pw_uid;
 			return 0;
 		}
 		return is_not_found(r) ? -ENOENT : -r;
@@ -505,17 +486,7 @@ static int resolve(struct parser *p, unsigned line, bool group, const char *name
 		*ret = (uint32_t)v;
 		return 0;
 	}
-	if (group) {
-		gid_t g = 0;
-
-		r = lookup_group(name, &g);
-		*ret = g;
-	} else {
-		uid_t u = 0;
-
-		r = lookup_user(name, &u);
-		*ret = u;
-	}
+	r = lookup_id(group, name, ret);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT)
@@ -674,7 +645,7 @@ static int parse_saf(struct parser *p, struct allow *a)
 	_cleanup_free_ char *lower = NULL;
 	const char *t = take(p), *name;
 	unsigned line = tok_line(p, p->pos - 1);
-	gid_t gid = 0;
+	uint32_t gid = 0;
 	int r;
 
 	if (!t)
@@ -689,7 +660,7 @@ static int parse_saf(struct parser *p, struct allow *a)
 		return allow_add(a, true, t, id);
 	}
 	name = t;
-	r = lookup_group(name, &gid);
+	r = lookup_id(true, name, &gid);
 	if (r == -ENOENT) {
 		lower = strdup(t);
 		if (!lower)
@@ -699,7 +670,7 @@ static int parse_saf(struct parser *p, struct allow *a)
 				*c = (char)(*c - 'A' + 'a');
 		if (strcmp(lower, t) != 0) {
 			name = lower;
-			r = lookup_group(name, &gid);
+			r = lookup_id(true, name, &gid);
 		}
 	}
 	if (r == -ENOMEM)
@@ -865,6 +836,25 @@ static int st_maxuservipas(struct parser *p)
 		return -EINVAL;
 	if (parse_num(p, "MAXUSERVIPAS", take(p), 1, 65536, &p->c->user_vipas) < 0)
 		return -EINVAL;
+	return expect_end(p);
+}
+
+static int st_nice(struct parser *p)
+{
+	const char *t = take(p);
+	long v;
+
+	if (!once(p, &p->nice_line, "NICE"))
+		return -EINVAL;
+	if (!t)
+		return perr(p, "NICE needs a value");
+	if (!is_digits(t[0] == '-' ? t + 1 : t))
+		return perr(p, "NICE \"%s\" is not a number", t);
+	errno = 0;
+	v = strtol(t, NULL, 10);
+	if (errno || v < -20 || v > 19)
+		return perr(p, "NICE \"%s\" is out of range -20..19", t);
+	p->c->nice = (int)v;
 	return expect_end(p);
 }
 
@@ -1600,6 +1590,7 @@ static const struct statement {
 	{"LEASE", 0, OUTSIDE, st_lease},
 	{"MAXUSERVIPAS", 0, OUTSIDE, st_maxuservipas},
 	{"METRICS", 0, OUTSIDE, st_metrics},
+	{"NICE", 0, OUTSIDE, st_nice},
 	{"VIPADYNAMIC", 5, ANY, st_vipadynamic},
 	{"ENDVIPADYNAMIC", 8, ANY, st_endvipadynamic},
 	{"VIPARANGE", 5, INSIDE, st_viparange},
@@ -1889,6 +1880,7 @@ int dv_conf_parse_string(const char *name, const char *text, size_t len, FILE *e
 	c->probe_interval_ms = 100;
 	c->lease_s = 30;
 	c->user_vipas = DV_CONF_USER_VIPAS;
+	c->nice = DV_CONF_NICE;
 	p->c = c;
 	p->file = c->file;
 	p->errf = errf;

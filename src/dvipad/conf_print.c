@@ -151,6 +151,7 @@ void dv_conf_print(const struct dv_conf *c, FILE *f)
 	fprintf(f, "PROBE COUNT %u INTERVAL %u\n", c->probe_count, c->probe_interval_ms);
 	fprintf(f, "LEASE %u\n", c->lease_s);
 	fprintf(f, "MAXUSERVIPAS %u\n", c->user_vipas);
+	fprintf(f, "NICE %d\n", c->nice);
 	if (c->metrics_port) {
 		char s[DV_ADDR_STRLEN];
 		bool v6 = c->metrics_addr.family == AF_INET6;

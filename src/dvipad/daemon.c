@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -631,7 +632,7 @@ static int define_tick(sd_event_source *s, uint64_t usec, void *ud)
 	if (want_ports)
 		ports_ok = dv_sockdiag_listening_ports(d->sockdiag, ports) >= 0;
 	if (busy_ok && mine.n > 0)
-		busy_ok = dv_sockdiag_busy_set(d->sockdiag, &mine, &busy) >= 0;
+		busy_ok = dv_sockdiag_busy_set(d->sockdiag, &mine, &busy, NULL) >= 0;
 	for (size_t i = 0; i < d->conf->n_defines; i++) {
 		const struct dv_conf_define *df = &d->conf->defines[i];
 		struct dv_event ev = {.type = DV_EV_ADDR_STATE};
@@ -750,13 +751,16 @@ static bool keep_moved_connections(struct dv_daemon *d, const struct dv_addr *a)
 }
 
 /* Of the addresses fx takes away from this node to another one that would
- * keep connections, those with connections here, into ret, in one dump: a
- * define's takeback of thousands of addresses asked sock_diag once per
- * address before (120 removals a second). On failure every one of them,
- * so that each is asked for itself. */
-static void moves_busy(struct dv_daemon *d, const struct dv_effects *fx, struct dv_addrset *ret)
+ * keep connections, those with connections here into ret, and those a new
+ * one could open on (keep_slipped_in) into open, in one dump: a define's
+ * takeback of thousands of addresses asked sock_diag once per address
+ * before (120 removals a second). On failure every one of them, so that
+ * each is asked for itself. */
+static void moves_busy(struct dv_daemon *d, const struct dv_effects *fx, struct dv_addrset *ret,
+		       struct dv_addrset *open)
 {
 	struct dv_addrset cand = {0};
+	const struct dv_addr *a;
 	dv_nodeid_t owner;
 
 	if (d->conf->cluster == DV_CLUSTER_NONE || !d->sockdiag)
@@ -767,9 +771,12 @@ static void moves_busy(struct dv_daemon *d, const struct dv_effects *fx, struct 
 		if (f->type == DV_FX_LOCAL && !f->up && move_keeps(d, &f->addr) && moved_away(d, &f->addr, &owner))
 			(void)dv_addrset_add(&cand, &f->addr);
 	}
-	if (cand.n && dv_sockdiag_busy_set(d->sockdiag, &cand, ret) < 0) {
+	if (cand.n && dv_sockdiag_busy_set(d->sockdiag, &cand, ret, open) < 0) {
 		dv_addrset_clear(ret);
+		dv_addrset_clear(open);
 		*ret = cand;
+		for (size_t i = 0; dv_addrset_next(&cand, &i, &a);)
+			(void)dv_addrset_add(open, a); /* short of memory: not looked at again */
 		return;
 	}
 	dv_addrset_clear(&cand);
@@ -977,38 +984,60 @@ static bool moved_unkept(struct dv_daemon *d, const struct dv_addr *a)
  * kept MOVING (on lo, the list out before the report that lets the new
  * owner put the address on, so its forwarding is in first). Their packets
  * in between are lost and sent again. Then the reports.
+ *
+ * That look walks the whole established table, milliseconds of the
+ * takeover (issue 15 item 5). A connection opens only through a listener
+ * bound to the address or to the wildcard (or a connect from it): of the
+ * addresses none could open on at the first look (closed: a holder that
+ * was killed took its listener with it), only those a listener covers
+ * now, seen in the small listening table, are looked at again.
  */
-static void keep_slipped_in(struct dv_daemon *d, const struct dv_addrset *gone)
+static void keep_slipped_in(struct dv_daemon *d, const struct dv_addrset *gone, const struct dv_addrset *open)
 {
-	struct dv_addrset busy = {0};
+	struct dv_addrset closed = {0}, look = {0}, busy = {0};
 	const struct dv_addr *a;
-	bool all = false;
+	bool look_all = false, keep_all = false;
 
 	if (!gone->n)
 		return;
-	/* One dump for them all; on failure each is listed by itself. */
-	if (dv_sockdiag_busy_set(d->sockdiag, gone, &busy) < 0)
-		all = true;
+	for (size_t i = 0; !look_all && dv_addrset_next(gone, &i, &a);)
+		if (!dv_addrset_has(open, a) && dv_addrset_add(&closed, a) < 0)
+			look_all = true;
+	/* Of the closed ones, those a listener covers now; every address if
+	 * that cannot be told (short of memory, a failed dump). */
+	if (!look_all && closed.n && dv_sockdiag_open_set(d->sockdiag, &closed, &look) < 0)
+		look_all = true;
+	for (size_t i = 0; !look_all && dv_addrset_next(gone, &i, &a);)
+		if (dv_addrset_has(open, a) && dv_addrset_add(&look, a) < 0)
+			look_all = true;
+	/* One dump for them all; on failure each is kept (and listed by itself). */
+	if (look_all || look.n)
+		keep_all = dv_sockdiag_busy_set(d->sockdiag, look_all ? gone : &look, &busy, NULL) < 0;
 	for (size_t i = 0; dv_addrset_next(gone, &i, &a);) {
-		struct dv_dist_env env = daemon_dist_env(d);
+		struct dv_dist_env env;
 		char s[DV_ADDR_STRLEN];
 
-		if ((all || dv_addrset_has(&busy, a)) && dv_dist_move_begin(d->dist, &env, a))
-			log_info("moves: '%s': a connection opened here while it was given away: kept",
-				 dv_addr_fmt(a, s));
+		if ((look_all || dv_addrset_has(&look, a)) && (keep_all || dv_addrset_has(&busy, a))) {
+			env = daemon_dist_env(d);
+			if (dv_dist_move_begin(d->dist, &env, a))
+				log_info("moves: '%s': a connection opened here while it was given away: kept",
+					 dv_addr_fmt(a, s));
+		}
 		daemon_report_removed(d, a);
 	}
 	dv_addrset_clear(&busy);
+	dv_addrset_clear(&look);
+	dv_addrset_clear(&closed);
 }
 
 /* The engine's decisions for this node, in its order: addresses first,
  * then replies and news; then what waited for an address handed over. */
 static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 {
-	struct dv_addrset busy = {0}, unkept = {0};
+	struct dv_addrset busy = {0}, open = {0}, unkept = {0};
 	bool up = false;
 
-	moves_busy(d, fx, &busy);
+	moves_busy(d, fx, &busy, &open);
 	d->move_busy = &busy;
 
 	for (size_t i = 0; i < fx->n; i++) {
@@ -1033,8 +1062,9 @@ static void dispatch_effects(struct dv_daemon *d, const struct dv_effects *fx)
 	}
 	d->move_busy = NULL;
 	dv_addrset_clear(&busy);
-	keep_slipped_in(d, &unkept);
+	keep_slipped_in(d, &unkept, &open);
 	dv_addrset_clear(&unkept);
+	dv_addrset_clear(&open);
 	if (up && d->gate.n_grants)
 		pass_ready(d);
 }
@@ -1490,6 +1520,28 @@ static int open_cluster(struct dv_daemon *d)
 	return 0;
 }
 
+/*
+ * NICE: raise this thread's scheduling priority to the configured nice
+ * value (threads started later inherit it). A takeover is a few
+ * milliseconds of dvipad's work, and behind two CPU-bound processes at the
+ * same priority each of its steps waited for a time slice (issue 15 item
+ * 5); Corosync runs real-time for the same reason. Never lowered: an
+ * operator's Nice= or nice(1) asking for more stays.
+ */
+static void apply_nice(const struct dv_conf *c)
+{
+	int cur;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, 0);
+	if ((cur == -1 && errno) || cur <= c->nice)
+		return;
+	if (setpriority(PRIO_PROCESS, 0, c->nice) < 0)
+		log_warn("scheduling priority stays at nice %d, not NICE %d: %s", cur, c->nice, strerror(errno));
+	else
+		log_info("scheduling priority raised from nice %d to %d (NICE)", cur, c->nice);
+}
+
 int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, struct dv_daemon **ret)
 {
 	struct dv_daemon *d;
@@ -1498,6 +1550,7 @@ int dv_daemon_new(sd_event *ev, const char *conf_path, struct dv_conf *conf, str
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
+	apply_nice(conf);
 	dv_gate_init(&d->gate, conf->cluster == DV_CLUSTER_NONE);
 	dv_observe_init(&d->obs);
 	LIST_INIT(&d->probes);
@@ -1643,6 +1696,7 @@ int dv_daemon_reload(struct dv_daemon *d, char **ret_errors)
 
 	old = d->conf;
 	d->conf = nc;
+	apply_nice(nc);
 	/* The engine copies the node configuration while applying. */
 	submit_node_config(d);
 	dv_conf_free(old);

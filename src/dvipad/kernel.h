@@ -351,8 +351,17 @@ int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, st
 
 /* Synchronous, one dump: the addresses of `of` that a TCP connection
  * (in its handshake, established or closing, either side) has as its local
- * address are added to ret. 0 or -errno. For WHENIDLE and moves. */
-int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
+ * address are added to ret; if ret_open is given, those a new connection
+ * could open on too (a TCP listener bound to it or to the wildcard, or a
+ * connect from it under way) to ret_open. 0 or -errno. For WHENIDLE and
+ * moves. The dump walks the whole established table (milliseconds on a
+ * large host). */
+int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret,
+			 struct dv_addrset *ret_open);
+/* Synchronous, one dump of the listening table alone (cheap): the
+ * addresses of `of` a TCP listener bound to them or to the wildcard could
+ * take a connection on, into ret. 0 or -errno. */
+int dv_sockdiag_open_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
 
 /* The peer of a connection. */
 struct dv_peer {

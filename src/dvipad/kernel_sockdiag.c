@@ -152,6 +152,11 @@ struct scan {
 	uint8_t *ports;			/* if given: every local port seen, a bitmap; no match */
 	struct dv_listen_queue *queues; /* if given: listeners of these ports summed; match */
 	size_t n_queues;
+	/* if given: the addresses of `set` a new connection could open on
+	 * (a listener bound to one, or a wildcard: open_any4, open_any6,
+	 * added at the end; a connect from one under way), apart from found */
+	struct dv_addrset *open;
+	bool open_any4, open_any6;
 	struct dv_addrset *found;  /* matching sources, if given, up to found_max */
 	struct dv_addrset *listen; /* those with a TCP listener, if given */
 	size_t found_max;
@@ -406,6 +411,30 @@ static int parse_diag(const struct nlmsghdr *nlh, struct diag_info *ret)
 	return 0;
 }
 
+static bool is_wildcard(const struct dv_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->bytes, zero, a->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+/* A listener or a connect under way, for sc->open: a listener on 0.0.0.0
+ * takes connections for every local IPv4 address, one on :: for every
+ * address (IPv4 too, unless IPV6_V6ONLY, which sock_diag does not show). */
+static int note_open(struct scan *sc, const struct diag_info *info)
+{
+	if (info->state == ST_LISTEN && is_wildcard(&info->src)) {
+		if (info->family == AF_INET6)
+			sc->open_any6 = true;
+		else
+			sc->open_any4 = true;
+		return 0;
+	}
+	if (sc->match(sc, &info->src) && dv_addrset_add(sc->open, &info->src) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t states, const struct nlmsghdr *nlh)
 {
 	struct diag_info info;
@@ -441,6 +470,8 @@ static int scan_msg(struct scan *sc, uint8_t family, uint8_t proto, uint32_t sta
 			}
 		return 0;
 	}
+	if (sc->open && (info.state == ST_LISTEN || info.state == ST_SYN_SENT))
+		return note_open(sc, &info);
 	if (!sc->match(sc, &info.src))
 		return 0;
 	if (sc->peers) {
@@ -590,10 +621,7 @@ static bool match_prefixes(const struct scan *sc, const struct dv_addr *a)
  * sock_diag does not show: counted as ready). */
 static bool match_one_or_any(const struct scan *sc, const struct dv_addr *a)
 {
-	static const uint8_t zero[16];
-
-	return dv_addr_eq(sc->one, a) || (a->family == AF_INET && memcmp(a->bytes, zero, 4) == 0) ||
-	       (a->family == AF_INET6 && memcmp(a->bytes, zero, 16) == 0);
+	return dv_addr_eq(sc->one, a) || is_wildcard(a);
 }
 
 static bool match_poll(const struct scan *sc, const struct dv_addr *a)
@@ -1229,17 +1257,18 @@ int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, st
 	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
 }
 
-int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret)
+/* One dump over the TCP sockets in states of both families, for the
+ * addresses of `of`: those with a connection into busy, those a new one
+ * could open on into open (either may be NULL). */
+static int census(struct dv_sockdiag *s, const struct dv_addrset *of, uint32_t states, struct dv_addrset *busy,
+		  struct dv_addrset *open)
 {
-	/* One dump of every connection, not one per address: a dump walks the
-	 * whole TCP hash table however narrow its filter, and thousands of
-	 * defines polled one by one kept the loop busy for seconds. */
 	struct dv_addrset norm = {0};
-	struct scan sc = {.match = match_set, .set = &norm, .found = ret, .found_max = SIZE_MAX};
+	struct scan sc = {.match = match_set, .set = &norm, .found = busy, .found_max = SIZE_MAX, .open = open};
 	const struct dv_addr *a;
 	int r = 0;
 
-	if (!s || !of || !ret)
+	if (!s || !of)
 		return -EINVAL;
 	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
 		struct dv_addr x;
@@ -1248,16 +1277,42 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
 		if (r >= 0)
 			r = dv_addrset_add(&norm, &x);
 	}
-	/* Connections, not listeners: TCP with a peer, on either side, a
+	if (r >= 0 && norm.n > 0)
+		r = dump(s, AF_UNSPEC, IPPROTO_TCP, states, NULL, 0, &sc);
+	/* A wildcard listener: every address of its family could take one. */
+	for (size_t i = 0; r >= 0 && open && (sc.open_any4 || sc.open_any6) && dv_addrset_next(&norm, &i, &a);)
+		if ((sc.open_any6 || a->family == AF_INET) && dv_addrset_add(open, a) < 0)
+			r = -ENOMEM;
+	dv_addrset_clear(&norm);
+	return r < 0 ? r : 0;
+}
+
+int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret,
+			 struct dv_addrset *ret_open)
+{
+	/* One dump of every connection, not one per address: a dump walks the
+	 * whole TCP hash table however narrow its filter, and thousands of
+	 * defines polled one by one kept the loop busy for seconds.
+	 * Connections, not listeners: TCP with a peer, on either side, a
 	 * handshake under way included (what a move keeps). Both families in
 	 * one walk of the established table (AF_UNSPEC): the old owner runs
 	 * this before it gives an address up, and a walk per family was a
-	 * millisecond more of every takeover (issue 15 item 5). */
-	if (r >= 0 && norm.n > 0)
-		r = dump(s, AF_UNSPEC, IPPROTO_TCP, (TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT)) | SF(ST_SYN_RECV),
-			 NULL, 0, &sc);
-	dv_addrset_clear(&norm);
-	return r < 0 ? r : 0;
+	 * millisecond more of every takeover (issue 15 item 5). Listeners
+	 * and connects under way, for ret_open, cost the small listening
+	 * table more. */
+	uint32_t states = (TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT)) | SF(ST_SYN_RECV);
+
+	if (!ret)
+		return -EINVAL;
+	return census(s, of, ret_open ? states | SF(ST_LISTEN) | SF(ST_SYN_SENT) : states, ret, ret_open);
+}
+
+int dv_sockdiag_open_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret)
+{
+	/* Listeners only: the kernel walks the listening table alone. */
+	if (!ret)
+		return -EINVAL;
+	return census(s, of, SF(ST_LISTEN), NULL, ret);
 }
 
 /* A scan of the sockets holding a alone; sc matches *x, a normalized. */

@@ -228,6 +228,17 @@ static void test_top_statements(void **state)
 	assert_int_equal(c->probe_count, 10);
 	assert_int_equal(c->probe_interval_ms, 100);
 	assert_int_equal(c->lease_s, 6);
+	assert_int_equal(c->nice, -10);
+	dv_conf_free(c);
+
+	c = parse_ok("nice -20\n");
+	assert_int_equal(c->nice, -20);
+	dv_conf_free(c);
+	c = parse_ok("NICE 19\n");
+	assert_int_equal(c->nice, 19);
+	dv_conf_free(c);
+	c = parse_ok("NICE 0\n");
+	assert_int_equal(c->nice, 0);
 	dv_conf_free(c);
 
 	/* Names of maximal length. */
@@ -279,6 +290,16 @@ static void test_top_errors(void **state)
 	parse_err("LEASE\n", "t.conf:1: LEASE needs a value\n");
 	parse_err("LEASE 1x\n", "t.conf:1: LEASE \"1x\" is not a number\n");
 	parse_err("LEASE 10 20\n", "t.conf:1: unexpected \"20\"\n");
+	parse_err("NICE -21\n", "t.conf:1: NICE \"-21\" is out of range -20..19\n");
+	parse_err("NICE 20\n", "t.conf:1: NICE \"20\" is out of range -20..19\n");
+	parse_err("NICE 99999999999999999999999\n",
+		  "t.conf:1: NICE \"99999999999999999999999\" is out of range -20..19\n");
+	parse_err("NICE\n", "t.conf:1: NICE needs a value\n");
+	parse_err("NICE -\n", "t.conf:1: NICE \"-\" is not a number\n");
+	parse_err("NICE +5\n", "t.conf:1: NICE \"+5\" is not a number\n");
+	parse_err("NICE -1 2\n", "t.conf:1: unexpected \"2\"\n");
+	parse_err("NICE 1\nNICE 2\n", "t.conf:2: duplicate NICE statement (first at line 1)\n");
+	parse_err("VIPADYNAMIC\nNICE 1\nENDVIPADYNAMIC\n", "t.conf:2: NICE is not allowed inside VIPADYNAMIC\n");
 }
 
 static void test_lines(void **state)
@@ -1029,6 +1050,7 @@ static const char rich_printed[] =
 	"PROBE COUNT 0 INTERVAL 100\n"
 	"LEASE 30\n"
 	"MAXUSERVIPAS 1024\n"
+	"NICE -10\n"
 	"VIPADYNAMIC\n"
 	"  VIPARANGE DEFINE UNIQUE fd00:1::/64\n"
 	"  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW USER root,daemon GROUP nogroup\n"
@@ -1062,13 +1084,13 @@ static void test_print(void **state)
 		     "ENDVIPADYNAMIC\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nINTERFACE e\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE -10\n");
 	free(out);
 	dv_conf_free(c);
 	c = parse_ok("NODE a\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE -10\n");
 	free(out);
 	dv_conf_free(c);
 }
