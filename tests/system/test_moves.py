@@ -177,6 +177,46 @@ def test_nondisruptive_move_keeps_connections(cluster, VIPA):
             p.wait()
 
 
+def test_killed_holders_takeover_keeps_other_programs_connections(cluster):
+    """The holder of an address on n1 is killed and its standby on n2 takes
+    the address over: the connections another program on n1 serves on that
+    address (a wildcard server here; an inetd-style server's exec'd
+    handlers are the same to the kernel) stay on n1, MOVING, and new ones go
+    to n2. The old owner's look before the address leaves finds them, which
+    is why that look stays on the takeover's path (issue 15 item 5)."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    servers = [n.ns.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", n.name, "8080") for n in (n1, n2)]
+    streams = None
+    try:
+        p = cluster.holder("n1", VIPA, 8081, "--name", "primary")
+        p.wait_line("listening")
+        s = cluster.holder("n2", VIPA, 8081, "--standby", "100", "--name", "standby")
+        wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+        wait_for(lambda: fetch(client, VIPA, 8080) == "n1", what="the server on n1")
+        streams = Streams(client, VIPA, 8080)
+        assert streams.open(3) == ["n1"] * 3
+
+        p.kill()
+        s.wait_line("listening")
+        wait_for(lambda: fetch(client, VIPA, 8080, timeout=1) == "n2", timeout=5, interval=0.02,
+                 what="a new connection to reach n2")
+        assert fetch(client, VIPA, 8081) == "standby"
+        for n in (n1, n2, n3):
+            wait_for(lambda: moving_on(n, VIPA) == {"n1": 3}, timeout=3, what=f"MOVING on n1 in {n.name}'s status")
+        time.sleep(1.0)
+        res = streams.stop()
+        assert [r["node"] for r in res] == ["n1"] * 3, res
+        assert [r["error"] for r in res] == [None] * 3, res
+        assert all(r["replies"] >= 10 for r in res), res
+    finally:
+        if streams:
+            streams.kill()
+        for p in servers:
+            p.kill()
+            p.wait()
+
+
 def test_move_without_connections_moves_at_once(cluster):
     """Nothing established on the old owner: nothing is MOVING, the address
     just moves (and the old owner keeps nothing on lo)."""
