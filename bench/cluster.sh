@@ -71,8 +71,10 @@
 # (default "kill cut mass"; also big), REPS_MASS, MASS (number of VIPAs,
 # default 4096), REPS_BIG, BIG, DVIPAD_RT, PERF (see big),
 # HOGS (that many CPU hogs, stress-ng --cpu, run for the whole benchmark: the
-# failover under load), KEEP (keep the scratch directory), BUILD (a build
-# directory to use as it is; default build-bench, made here).
+# failover under load), DVIPAD_NICE (NICE in the nodes' dvipa.conf: their
+# scheduling priority, default dvipad's own, -10), KEEP (keep the scratch
+# directory), BUILD (a build directory to use as it is; default
+# build-bench, made here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -93,6 +95,14 @@ BIG_RANGE=
 	exit 1
 }
 HOGS=${HOGS:-0}
+NICE_LINE=
+if [ -n "${DVIPAD_NICE:-}" ]; then
+	[[ $DVIPAD_NICE =~ ^-?[0-9]+$ ]] || {
+		echo "$(basename "$0"): DVIPAD_NICE must be a number, not '$DVIPAD_NICE'" >&2
+		exit 1
+	}
+	NICE_LINE="NICE $DVIPAD_NICE\\n"
+fi
 VIPA=192.0.2.130
 P=dvcb$$
 TMP=$(mktemp -d)
@@ -151,7 +161,7 @@ start_cluster() {
 	local n
 	for n in n1 n2 n3; do
 		profile_conf $n "$1"
-		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\nVIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\n  VIPARANGE DEFINE 10.77.0.0/20\n%sENDVIPADYNAMIC\n' \
+		printf 'NODE %s\nINTERFACE eth0\nCLUSTER COROSYNC GROUP dvipa\n'"$NICE_LINE"'VIPADYNAMIC\n  VIPARANGE DEFINE 192.0.2.128/26\n  VIPARANGE DEFINE 10.77.0.0/20\n%sENDVIPADYNAMIC\n' \
 			$n "$BIG_RANGE" > "$TMP/$n.conf"
 		corosync_in $P $n "$TMP/corosync-$n.conf"
 		start_dvipad $n

@@ -776,7 +776,7 @@ static void moves_busy(struct dv_daemon *d, const struct dv_effects *fx, struct 
 		dv_addrset_clear(open);
 		*ret = cand;
 		for (size_t i = 0; dv_addrset_next(&cand, &i, &a);)
-			(void)dv_addrset_add(open, a); /* short of memory: not looked at again */
+			(void)dv_addrset_add(open, a); /* short of memory: left to the listener check */
 		return;
 	}
 	dv_addrset_clear(&cand);
