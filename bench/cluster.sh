@@ -50,8 +50,9 @@
 #          DVIPAD_RT=1 the dvipads (and in the cut the standby programs) run
 #          SCHED_FIFO 1 for the measured steps
 #          only: a host of their own, on a shared machine. PERF=PREFIX:
-#          `perf record -g` of n2's dvipad during the cut (PREFIX-cut.data)
-#          and of n1's during the rejoin (PREFIX-rejoin.data).
+#          `perf record` (DWARF call graphs) of n2's dvipad during the cut
+#          (PREFIX-cut.data) and of n1's during the rejoin
+#          (PREFIX-rejoin.data).
 #          Holding 65,536 and registering their standbys takes about a
 #          minute a round here.
 # Profiles (totem): shipped = token 400, consensus 480 (dist/corosync-dvipa.conf);
@@ -442,11 +443,12 @@ big_round() {
 		"dvipad CPU on n1 $cpu_join ms from its start (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 	echo "$join $rejoin $aftm $aftc $bytes $xfer $cpu_cut $cpu_rejoin $cpu_join $instm"
 }
-# perf_on NODE WHAT: with PERF set, `perf record -g` of NODE's dvipad into
-# PERF-WHAT.data until perf_off.
+# perf_on NODE WHAT: with PERF set, `perf record` of NODE's dvipad into
+# PERF-WHAT.data until perf_off, call graphs from DWARF: the release build
+# has no frame pointers (2,000 samples a second, tens of MB a step).
 perf_on() {
 	[ -n "${PERF:-}" ] || return 0
-	perf record -q -g -o "$PERF-$2.data" -p "$(cat "$TMP/$1.dvipad")" >/dev/null 2>>"$TMP/perf.err" &
+	perf record -q --call-graph dwarf,16384 -F 2000 -o "$PERF-$2.data" -p "$(cat "$TMP/$1.dvipad")" >/dev/null 2>>"$TMP/perf.err" &
 	echo $! > "$TMP/perf.pid"
 	sleep 0.5 # perf attaches
 }
