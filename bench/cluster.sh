@@ -73,7 +73,7 @@
 # default 4096), REPS_BIG, BIG, DVIPAD_RT, PERF (see big),
 # HOGS (that many CPU hogs, stress-ng --cpu, run for the whole benchmark: the
 # failover under load), DVIPAD_NICE (NICE in the nodes' dvipa.conf: their
-# scheduling priority, default dvipad's own, -10), KEEP (keep the scratch
+# scheduling priority; dvipad's default is 0), KEEP (keep the scratch
 # directory), BUILD (a build directory to use as it is; default
 # build-bench, made here).
 set -euo pipefail

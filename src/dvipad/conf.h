@@ -19,7 +19,7 @@
 #define DV_GROUP_NAME_MAX 128	    /* CPG group names are at most 128 bytes */
 #define DV_CONF_MAX_STATEMENTS 4096 /* z/OS V2R3's limit per statement kind */
 #define DV_CONF_USER_VIPAS 1024	    /* MAXUSERVIPAS default */
-#define DV_CONF_NICE (-10)	    /* NICE default */
+#define DV_CONF_NICE 0		    /* NICE default: the normal priority */
 #define DV_CONF_MAX_ALLOW 64	    /* users + groups in one ALLOW list */
 
 enum dv_cluster_mode {

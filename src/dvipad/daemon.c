@@ -1525,8 +1525,7 @@ static int open_cluster(struct dv_daemon *d)
  * value (threads started later inherit it). A takeover is a few
  * milliseconds of dvipad's work, and behind two CPU-bound processes at the
  * same priority each of its steps waited for a time slice (issue 15 item
- * 5); Corosync runs real-time for the same reason. Never lowered: an
- * operator's Nice= or nice(1) asking for more stays.
+ * 5). Never lowered: an operator's Nice= or nice(1) asking for more stays.
  */
 static void apply_nice(const struct dv_conf *c)
 {

@@ -98,6 +98,15 @@ class Streams:
             self.p.wait()
 
 
+def stop_all(streams, servers):
+    """The client's streams and the servers stopped, whatever happened."""
+    if streams:
+        streams.kill()
+    for p in servers:
+        p.kill()
+        p.wait()
+
+
 def moving_on(node, addr):
     """{node name: connections} where addr is MOVING, as node's status says."""
     v = node.vipa(addr)
@@ -170,11 +179,7 @@ def test_nondisruptive_move_keeps_connections(cluster, VIPA):
         assert "is no longer MOVING here: its last connection here ended" in n2.log.read_text()
         assert fetch(client, VIPA, 8080) == "n1"
     finally:
-        if streams:
-            streams.kill()
-        for p in servers:
-            p.kill()
-            p.wait()
+        stop_all(streams, servers)
 
 
 def test_killed_holders_takeover_keeps_other_programs_connections(cluster):
@@ -210,11 +215,7 @@ def test_killed_holders_takeover_keeps_other_programs_connections(cluster):
         assert [r["error"] for r in res] == [None] * 3, res
         assert all(r["replies"] >= 10 for r in res), res
     finally:
-        if streams:
-            streams.kill()
-        for p in servers:
-            p.kill()
-            p.wait()
+        stop_all(streams, servers)
 
 
 def test_move_without_connections_moves_at_once(cluster):

@@ -228,7 +228,7 @@ static void test_top_statements(void **state)
 	assert_int_equal(c->probe_count, 10);
 	assert_int_equal(c->probe_interval_ms, 100);
 	assert_int_equal(c->lease_s, 6);
-	assert_int_equal(c->nice, -10);
+	assert_int_equal(c->nice, 0);
 	dv_conf_free(c);
 
 	c = parse_ok("nice -20\n");
@@ -1050,7 +1050,7 @@ static const char rich_printed[] =
 	"PROBE COUNT 0 INTERVAL 100\n"
 	"LEASE 30\n"
 	"MAXUSERVIPAS 1024\n"
-	"NICE -10\n"
+	"NICE 0\n"
 	"VIPADYNAMIC\n"
 	"  VIPARANGE DEFINE UNIQUE fd00:1::/64\n"
 	"  VIPARANGE DEFINE MOVEABLE NONDISRUPTIVE 10.1.1.0/24 ALLOW USER root,daemon GROUP nogroup\n"
@@ -1084,13 +1084,13 @@ static void test_print(void **state)
 		     "ENDVIPADYNAMIC\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nINTERFACE e\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE -10\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE 0\n");
 	free(out);
 	dv_conf_free(c);
 	c = parse_ok("NODE a\n");
 	out = print(c);
 	assert_string_equal(out, "NODE a\nCLUSTER NONE\nANNOUNCE COUNT 3 INTERVAL 500\n"
-				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE -10\n");
+				 "PROBE COUNT 2 INTERVAL 100\nLEASE 30\nMAXUSERVIPAS 1024\nNICE 0\n");
 	free(out);
 	dv_conf_free(c);
 }
