@@ -46,7 +46,10 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$work/rw/upper,workdir=$work/rw
 mkdir -p "$root/var/lib/dvipa-debs"
 cp "$debs"/*.deb "$root/var/lib/dvipa-debs/"
 
-systemd-nspawn --register=no --keep-unit --link-journal=no --private-network -D "$root" -M "dvipa-unit-$$" \
+# CAP_BPF: nspawn keeps it from its containers by default; the unit gives
+# it to dvipad (its connection index, checked below).
+systemd-nspawn --register=no --keep-unit --link-journal=no --private-network --capability=CAP_BPF \
+	-D "$root" -M "dvipa-unit-$$" \
 	-b -- systemd.unit=basic.target >"$work/boot.log" 2>&1 &
 nspid=$!
 leader=""
@@ -86,11 +89,11 @@ ct ip link set eth0-peer up
 # The metrics endpoint (AF_INET, IP traffic on this host only).
 ct sed -i '1i METRICS LISTEN 127.0.0.1:9101' /etc/dvipa/dvipa.conf
 ct systemctl start dvipad || fail "dvipad.service does not start"
-# The sandbox is in force: three capabilities (CAP_NET_ADMIN 12, CAP_NET_RAW
-# 13, CAP_SYS_PTRACE 19), no new privileges, a seccomp filter.
+# The sandbox is in force: four capabilities (CAP_NET_ADMIN 12, CAP_NET_RAW
+# 13, CAP_SYS_PTRACE 19, CAP_BPF 39), no new privileges, a seccomp filter.
 # shellcheck disable=SC2016 # expanded in the container, where the pid is
 ct sh -c 'cat /proc/$(systemctl show dvipad -p MainPID --value)/status' >"$work/status"
-grep -q '^CapBnd:.*0000000000083000$' "$work/status" || fail "dvipad's capabilities are not the unit's"
+grep -q '^CapBnd:.*0000008000083000$' "$work/status" || fail "dvipad's capabilities are not the unit's"
 grep -q '^NoNewPrivs:.*1$' "$work/status" || fail "dvipad may gain privileges"
 grep -q '^Seccomp:.*2$' "$work/status" || fail "dvipad runs without a system call filter"
 # The probe and gratuitous ARP (AF_PACKET, CAP_NET_RAW) reach the link.
@@ -140,6 +143,9 @@ ct sed -i 's|^CLUSTER NONE$|CLUSTER COROSYNC|; s|^#NODE node1$|NODE n1|' /etc/dv
 ct systemctl restart dvipad || fail "dvipad.service does not start with CLUSTER COROSYNC"
 until_ok 30 ct dvipactl activate 10.1.1.6 || fail "no activation through Corosync"
 on_eth0 10.1.1.6 || fail "10.1.1.6 is not on eth0"
+# In a cluster, the connection index (CAP_BPF, bpf(), the cgroup root).
+ct journalctl -u dvipad --no-pager | grep -q 'connection index: a BPF sock_ops program' ||
+	fail "no connection index under the sandbox"
 
 # The watchdog (WatchdogSec=10) is kept: still running after 12 s.
 sleep 12

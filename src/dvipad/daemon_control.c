@@ -258,6 +258,7 @@ static int ctl_metrics(void *ud, size_t n_clients, char **ret, size_t *ret_len)
 
 	(void)dv_engine_foreach(d->engine, count_installed, &c);
 	in.installed = c.n;
+	dv_sockdiag_looks(d->sockdiag, &in.looks_index, &in.looks_walk);
 	return dv_metrics_render(&in, ret, ret_len);
 }
 

@@ -263,6 +263,26 @@ int dv_announce_answer_ns(struct dv_announce *an, dv_ns_owner_fn owns, void *ud)
  */
 int dv_announce_mld_report(struct dv_announce *an, const struct dv_addr *const *a, size_t n);
 
+/* ---------------- kernel_connidx.c ---------------- */
+
+/*
+ * The connection index: a BPF sock_ops program that counts this network
+ * namespace's TCP connections (and connects under way) per local address
+ * as they open and close, so that a move need not walk the whole
+ * established table to learn that an address has none. Handshakes a
+ * listener has under way are not counted, nor sockets of before the open.
+ */
+struct dv_connidx;
+
+/* Load and attach (CAP_BPF and CAP_NET_ADMIN, a cgroup v2 hierarchy).
+ * 0, or -errno and why (what failed, for the log). */
+int dv_connidx_open(struct dv_connidx **ret, char *why, size_t why_size);
+struct dv_connidx *dv_connidx_free(struct dv_connidx *x);
+/* The connections counted on a (an IPv4 one through AF_INET6 sockets
+ * too) into *ret: 0, or -errno when the index cannot tell (-ENOSPC: a map
+ * was full, a connection went uncounted; from then on, always). */
+int dv_connidx_count(struct dv_connidx *x, const struct dv_addr *a, uint64_t *ret);
+
 /* ---------------- kernel_sockdiag.c ---------------- */
 
 /*
@@ -362,6 +382,15 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
  * addresses of `of` a TCP listener bound to them or to the wildcard could
  * take a connection on, into ret. 0 or -errno. */
 int dv_sockdiag_open_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret);
+/* Answer dv_sockdiag_busy_set() from idx (taken: freed with s, or here on
+ * failure) where it can: walk only for the addresses it counts connections
+ * on, or that have a TCP listener bound to them (its handshakes under way
+ * are not counted), or that had connections when the index started (one
+ * dump here finds them). 0, or -errno if that dump failed. */
+int dv_sockdiag_use_index(struct dv_sockdiag *s, struct dv_connidx *idx);
+/* Addresses dv_sockdiag_busy_set() answered for from the index alone, and
+ * walked for, since the open. */
+void dv_sockdiag_looks(const struct dv_sockdiag *s, uint64_t *ret_index, uint64_t *ret_walk);
 
 /* The peer of a connection. */
 struct dv_peer {

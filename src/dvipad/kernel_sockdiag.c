@@ -122,6 +122,13 @@ struct dv_sockdiag {
 	bool poll_stale; /* poll_f no longer matches prefixes + unbound */
 	struct filter poll_f[2], tmp_f[2];
 
+	/* The connection index (kernel_connidx.c), if in use; the addresses
+	 * that had connections when it started (it never counted them), until
+	 * a walk finds none there; how many looks it answered, and walked. */
+	struct dv_connidx *idx;
+	struct dv_addrset unsure;
+	uint64_t looks_index, looks_walk;
+
 	char *tx;
 	bool failing; /* background checks fail; told once through ops->failed */
 	unsigned dispatching;
@@ -1073,6 +1080,11 @@ static bool match_none(_unused_ const struct scan *sc, _unused_ const struct dv_
 	return false;
 }
 
+static bool match_any(_unused_ const struct scan *sc, _unused_ const struct dv_addr *a)
+{
+	return true;
+}
+
 /* Fail at start, not on every re-check, when the kernel cannot dump TCP or
  * UDP sockets (tcp_diag / udp_diag missing): four dumps that match nothing
  * a program can bind to. */
@@ -1165,6 +1177,8 @@ static void destroy(struct dv_sockdiag *s)
 	dv_addrset_clear(&s->visible);
 	dv_addrset_clear(&s->dirty);
 	dv_addrset_clear(&s->seen);
+	dv_addrset_clear(&s->unsure);
+	dv_connidx_free(s->idx);
 	free(s->prefixes);
 	free(s->tx);
 	sd_event_unref(s->ev);
@@ -1287,6 +1301,31 @@ static int census(struct dv_sockdiag *s, const struct dv_addrset *of, uint32_t s
 	return r < 0 ? r : 0;
 }
 
+/* With the index: of the addresses of norm (normalized), into ret those a
+ * walk must look at: a listener bound to the address itself (its
+ * handshakes under way are not counted), connections counted, or no
+ * answer (connections from before the index, a failure). A wildcard
+ * listener does not count: its handshakes to the address are the one
+ * thing a look by the index misses (dvipad(8)). */
+static int need_walk(struct dv_sockdiag *s, const struct dv_addrset *norm, struct dv_addrset *ret)
+{
+	struct scan sc = {.match = match_set, .set = norm, .open = ret};
+	const struct dv_addr *a;
+	int r = dump(s, AF_UNSPEC, IPPROTO_TCP, SF(ST_LISTEN), NULL, 0, &sc);
+
+	for (size_t i = 0; r >= 0 && dv_addrset_next(norm, &i, &a);) {
+		uint64_t n = 0;
+
+		if (dv_addrset_has(ret, a))
+			continue;
+		if (dv_addrset_has(&s->unsure, a) || dv_connidx_count(s->idx, a, &n) < 0 || n > 0)
+			r = dv_addrset_add(ret, a);
+		else
+			s->looks_index++;
+	}
+	return r < 0 ? r : 0;
+}
+
 int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret,
 			 struct dv_addrset *ret_open)
 {
@@ -1299,12 +1338,68 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
 	 * this before it gives an address up, and a walk per family was a
 	 * millisecond more of every takeover (issue 15 item 5). Listeners
 	 * and connects under way, for ret_open, cost the small listening
-	 * table more. */
+	 * table more. With the index, the walk only for the addresses it
+	 * cannot answer for. */
 	uint32_t states = (TCP_HELD & ~SF(ST_LISTEN) & ~SF(ST_SYN_SENT)) | SF(ST_SYN_RECV);
+	struct dv_addrset norm = {0}, walk = {0};
+	const struct dv_addr *a;
+	int r = 0;
 
-	if (!ret)
+	if (!s || !of || !ret)
 		return -EINVAL;
-	return census(s, of, ret_open ? states | SF(ST_LISTEN) | SF(ST_SYN_SENT) : states, ret, ret_open);
+	if (ret_open)
+		states |= SF(ST_LISTEN) | SF(ST_SYN_SENT);
+	if (!s->idx) {
+		s->looks_walk += of->n;
+		return census(s, of, states, ret, ret_open);
+	}
+	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
+		struct dv_addr x;
+
+		r = addr_norm(a, &x);
+		if (r >= 0)
+			r = dv_addrset_add(&norm, &x);
+	}
+	if (r >= 0)
+		r = need_walk(s, &norm, &walk);
+	if (r >= 0 && walk.n) {
+		s->looks_walk += walk.n;
+		r = census(s, &walk, states, ret, ret_open);
+	}
+	/* What a walk found idle is counted from now on. */
+	for (size_t i = 0; r >= 0 && s->unsure.n && dv_addrset_next(&walk, &i, &a);)
+		if (!dv_addrset_has(ret, a))
+			dv_addrset_del(&s->unsure, a);
+	dv_addrset_clear(&walk);
+	dv_addrset_clear(&norm);
+	return r;
+}
+
+int dv_sockdiag_use_index(struct dv_sockdiag *s, struct dv_connidx *idx)
+{
+	/* The sockets opened before the index it will never count: their
+	 * addresses are walked for until a walk finds them idle. */
+	struct scan sc = {.match = match_any, .found = &s->unsure, .found_max = SIZE_MAX};
+	uint32_t states = (TCP_HELD & ~SF(ST_LISTEN)) | SF(ST_SYN_RECV);
+	int r;
+
+	dv_connidx_free(s->idx);
+	dv_addrset_clear(&s->unsure);
+	s->idx = NULL;
+	r = dump(s, AF_UNSPEC, IPPROTO_TCP, states, NULL, 0, &sc);
+	if (r < 0) {
+		dv_addrset_clear(&s->unsure);
+		dv_connidx_free(idx);
+		return r;
+	}
+	s->idx = idx;
+	return 0;
+}
+
+void dv_sockdiag_looks(const struct dv_sockdiag *s, uint64_t *ret_index, uint64_t *ret_walk)
+{
+	*ret_index = s ? s->looks_index : 0;
+	*ret_walk = s ? s->looks_walk : 0;
 }
 
 int dv_sockdiag_open_set(struct dv_sockdiag *s, const struct dv_addrset *of, struct dv_addrset *ret)

@@ -139,7 +139,7 @@ static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 	fprintf(f, "%s_total %" PRIu64 "\n", name, v);
 }
 
-static void render_counters(FILE *f)
+static void render_counters(FILE *f, const struct dv_metrics_input *in)
 {
 	const struct dv_metrics *m = &dv_metrics;
 	uint64_t other = 0, cum = 0;
@@ -188,6 +188,11 @@ static void render_counters(FILE *f)
 			other += m->requests[t];
 	}
 	fprintf(f, "dvipa_control_requests_total{type=\"other\"} %" PRIu64 "\n", other + m->requests[0]);
+	family(f, "dvipa_connection_looks", "counter",
+	       "Addresses looked at for connections before they moved away: answered by the connection index "
+	       "alone, or by a walk of the kernel's TCP table");
+	fprintf(f, "dvipa_connection_looks_total{answer=\"index\"} %" PRIu64 "\n", in->looks_index);
+	fprintf(f, "dvipa_connection_looks_total{answer=\"walk\"} %" PRIu64 "\n", in->looks_walk);
 	family(f, "dvipa_state_transfers", "counter", "Cluster state transfers, by event");
 	fprintf(f, "dvipa_state_transfers_total{event=\"sent\"} %" PRIu64 "\n", m->transfers[DV_TRANSFER_SENT]);
 	fprintf(f, "dvipa_state_transfers_total{event=\"restored\"} %" PRIu64 "\n", m->transfers[DV_TRANSFER_RESTORED]);
@@ -203,7 +208,7 @@ int dv_metrics_render(const struct dv_metrics_input *in, char **ret, size_t *ret
 	if (!f)
 		return -ENOMEM;
 	render_gauges(f, in);
-	render_counters(f);
+	render_counters(f, in);
 	fputs("# EOF\n", f);
 	if (ferror(f)) {
 		fclose(f);

@@ -78,9 +78,10 @@ void dv_metrics_takeover(uint64_t us);
 struct dv_metrics_input {
 	const struct dv_engine *engine;
 	const char *node;
-	size_t installed;    /* addresses on this node's interface */
-	size_t clients;	     /* control connections */
-	uint64_t started_ms; /* wall clock */
+	size_t installed;		  /* addresses on this node's interface */
+	size_t clients;			  /* control connections */
+	uint64_t started_ms;		  /* wall clock */
+	uint64_t looks_index, looks_walk; /* dv_sockdiag_looks() */
 };
 
 /* The OpenMetrics text exposition, "# EOF" included: 0 and *ret

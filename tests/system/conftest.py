@@ -64,6 +64,13 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"{log.parent.name}/{log.name} (last {min(len(lines), 80)} lines)", "\n".join(lines[-80:])))
 
 
+# `ip netns exec` mounts a sysfs of its own over /sys, without the cgroup
+# mounts under it; dvipad's connection index (a BPF program on the cgroup
+# root, dvipad(8)) needs the cgroup v2 hierarchy, as a host's dvipad has it.
+# sh execs the command: the pid stays the command's.
+WITH_CGROUP2 = ["sh", "-c", 'mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; exec "$@"', "sh"]
+
+
 def unit_capabilities():
     """setpriv's arguments that give dvipad the capabilities of the packaged
     unit (dist/dvipad.service.in), read from the unit itself."""
@@ -242,7 +249,7 @@ class Dvipad:
 
     def start(self, wait=True):
         self.logf = open(self.log, "a")
-        self.proc = self.ns.popen(*self.wrap, DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
+        self.proc = self.ns.popen(*WITH_CGROUP2, *self.wrap, DVIPAD, "-d", "-v", "-f", self.conf, "-S", self.sock,
                                   stdout=self.logf, stderr=subprocess.STDOUT,
                                   env=dict(os.environ, DVIPAD_PROC_STAT=str(self.proc_stat)))
         if wait:

@@ -218,6 +218,91 @@ def test_killed_holders_takeover_keeps_other_programs_connections(cluster):
         stop_all(streams, servers)
 
 
+def looks(node):
+    """dvipa_connection_looks_total of node: {"index": n, "walk": n}."""
+    text = node.ctl("metrics").stdout
+    return {m[0]: int(m[1]) for m in re.findall(r'^dvipa_connection_looks_total\{answer="(\w+)"\} (\d+)$', text, re.M)}
+
+
+# Connects from the address argv[1] to argv[2]:argv[3] and echoes a line
+# every 50 ms until stdin closes; prints "connected", then the replies.
+OUTGOING = """
+import socket, sys, threading, time
+c = socket.socket()
+c.bind((sys.argv[1], 0))
+c.connect((sys.argv[2], int(sys.argv[3])))
+f = c.makefile("rb")
+f.readline()
+print("connected", flush=True)
+threading.Thread(target=lambda: (sys.stdin.read(), c.shutdown(socket.SHUT_RDWR)), daemon=True).start()
+n = 0
+try:
+    while True:
+        c.sendall(b"x\\n")
+        if f.readline() != b"x\\n":
+            break
+        n += 1
+        time.sleep(0.05)
+except OSError:
+    pass
+print(n, flush=True)
+"""
+
+
+def test_takeover_asks_the_connection_index(cluster):
+    """In a cluster, dvipad counts the TCP connections on each address as they
+    open and close (a BPF sock_ops program, the connection index): a killed
+    holder's takeover with no connection left on the address is answered by
+    the index, without the walk of the kernel's whole TCP table that cost
+    milliseconds of every takeover (issue 15 item 5). A connection the index
+    counts (one a program opened from the address, here) is looked up by the
+    walk, and kept MOVING."""
+    n1, n2, n3 = (cluster.nodes[n] for n in ("n1", "n2", "n3"))
+    client = cluster.lan.hosts["c"]
+    for n in (n1, n2, n3):
+        assert "connection index: a BPF sock_ops program" in n.log.read_text(), n.name
+    server = client.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", "c", "9090")
+    out = None
+    try:
+        p = cluster.holder("n1", VIPA, 8081, "--name", "primary")
+        p.wait_line("listening")
+        s = cluster.holder("n2", VIPA, 8081, "--standby", "100", "--name", "standby")
+        wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+        before = looks(n1)
+        p.kill()
+        s.wait_line("listening")
+        wait_for(lambda: fetch(client, VIPA, 8081, timeout=1) == "standby", timeout=5, what="the standby serving")
+        after = looks(n1)
+        assert after["index"] > before["index"] and after["walk"] == before["walk"], (before, after)
+        assert moving_on(n2, VIPA) == {}
+
+        # n2 owns it now, with a connection from it to the client; a standby
+        # on n1 takes it when n2's holder is killed.
+        out = n2.ns.popen("/usr/bin/python3", "-c", OUTGOING, VIPA, "192.0.2.100", "9090",
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert out.stdout.readline().strip() == "connected"
+        s1 = cluster.holder("n1", VIPA, 8081, "--standby", "100", "--name", "standby1")
+        wait_for(lambda: len((n2.vipa(VIPA) or {}).get("standbys", [])) == 1, what="n1's standby registered")
+        before = looks(n2)
+        s.kill()
+        s1.wait_line("listening")
+        wait_for(lambda: fetch(client, VIPA, 8081, timeout=1) == "standby1", timeout=5, what="n1's standby serving")
+        for n in (n1, n2, n3):
+            wait_for(lambda: moving_on(n, VIPA) == {"n2": 1}, timeout=3, what=f"MOVING on n2 in {n.name}'s status")
+        after = looks(n2)
+        assert after["walk"] > before["walk"], (before, after)
+        time.sleep(0.5)
+        out.stdin.close()
+        replies = int(out.stdout.readline())
+        assert replies >= 10, replies
+    finally:
+        if out:
+            out.kill()
+            out.wait()
+        server.kill()
+        server.wait()
+
+
 def test_move_without_connections_moves_at_once(cluster):
     """Nothing established on the old owner: nothing is MOVING, the address
     just moves (and the old owner keeps nothing on lo)."""
