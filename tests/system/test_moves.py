@@ -107,6 +107,16 @@ def stop_all(streams, servers):
         p.wait()
 
 
+def holder_and_standby(cluster):
+    """dvipa-holder of VIPA port 8081 on n1 ("primary"), and its standby on
+    n2 ("standby"), registered."""
+    p = cluster.holder("n1", VIPA, 8081, "--name", "primary")
+    p.wait_line("listening")
+    s = cluster.holder("n2", VIPA, 8081, "--standby", "100", "--name", "standby")
+    wait_for(lambda: len((cluster.nodes["n1"].vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+    return p, s
+
+
 def moving_on(node, addr):
     """{node name: connections} where addr is MOVING, as node's status says."""
     v = node.vipa(addr)
@@ -194,10 +204,7 @@ def test_killed_holders_takeover_keeps_other_programs_connections(cluster):
     servers = [n.ns.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", n.name, "8080") for n in (n1, n2)]
     streams = None
     try:
-        p = cluster.holder("n1", VIPA, 8081, "--name", "primary")
-        p.wait_line("listening")
-        s = cluster.holder("n2", VIPA, 8081, "--standby", "100", "--name", "standby")
-        wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+        p, s = holder_and_standby(cluster)
         wait_for(lambda: fetch(client, VIPA, 8080) == "n1", what="the server on n1")
         streams = Streams(client, VIPA, 8080)
         assert streams.open(3) == ["n1"] * 3
@@ -264,10 +271,7 @@ def test_takeover_asks_the_connection_index(cluster):
     server = client.popen("/usr/bin/python3", "-c", SERVER, "0.0.0.0", "c", "9090")
     out = None
     try:
-        p = cluster.holder("n1", VIPA, 8081, "--name", "primary")
-        p.wait_line("listening")
-        s = cluster.holder("n2", VIPA, 8081, "--standby", "100", "--name", "standby")
-        wait_for(lambda: len((n1.vipa(VIPA) or {}).get("standbys", [])) == 1, what="standby registered")
+        p, s = holder_and_standby(cluster)
         before = looks(n1)
         p.kill()
         s.wait_line("listening")
