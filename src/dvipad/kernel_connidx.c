@@ -91,7 +91,7 @@ struct dv_connidx {
 /* Two instructions: a 64-bit immediate, or (src BPF_PSEUDO_MAP_FD) a map. */
 #define LD_IMM64_(d, s, v)                                                                                             \
 	INSN(BPF_LD | BPF_DW | BPF_IMM, d, s, 0, (int32_t)(uint32_t)(v)),                                              \
-	    INSN(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32))
+		INSN(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32))
 #define LD_IMM64(d, v) LD_IMM64_(d, 0, v)
 #define LD_MAP(d, fd) LD_IMM64_(d, BPF_PSEUDO_MAP_FD, fd)
 
@@ -250,8 +250,8 @@ static int sys_bpf(int cmd, union bpf_attr *attr)
 
 static int map_create(uint32_t type, uint32_t key, uint32_t value, uint32_t max, uint32_t flags, const char *name)
 {
-	union bpf_attr a = {.map_type = type, .key_size = key, .value_size = value, .max_entries = max,
-			    .map_flags = flags};
+	union bpf_attr a = {
+		.map_type = type, .key_size = key, .value_size = value, .max_entries = max, .map_flags = flags};
 
 	snprintf(a.map_name, sizeof(a.map_name), "%s", name);
 	return sys_bpf(BPF_MAP_CREATE, &a);
@@ -291,8 +291,7 @@ static int cgroup2_root(char *ret, size_t size)
 		char mnt[1024], *sep = strstr(line, " - ");
 
 		/* id parent major:minor root mount-point ... - fstype ... */
-		if (sep && strncmp(sep, " - cgroup2 ", 11) == 0 &&
-		    sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1) {
+		if (sep && strncmp(sep, " - cgroup2 ", 11) == 0 && sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1) {
 			snprintf(ret, size, "%s", mnt);
 			return 0;
 		}
@@ -345,13 +344,14 @@ int dv_connidx_open(struct dv_connidx **ret, char *why, size_t why_size)
 		goto fail;
 	}
 	close(fd);
-	x->socks = map_create(BPF_MAP_TYPE_HASH, sizeof(uint64_t), sizeof(struct idx_key), SOCKS_MAX,
-			      BPF_F_NO_PREALLOC, "dvipa_socks");
+	x->socks = map_create(BPF_MAP_TYPE_HASH, sizeof(uint64_t), sizeof(struct idx_key), SOCKS_MAX, BPF_F_NO_PREALLOC,
+			      "dvipa_socks");
 	x->counts = x->socks < 0 ? x->socks
 				 : map_create(BPF_MAP_TYPE_HASH, sizeof(struct idx_key), sizeof(uint64_t), COUNTS_MAX,
 					      BPF_F_NO_PREALLOC, "dvipa_counts");
-	x->lost = x->counts < 0 ? x->counts
-				: map_create(BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(uint64_t), 1, 0, "dvipa_lost");
+	x->lost = x->counts < 0
+			  ? x->counts
+			  : map_create(BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(uint64_t), 1, 0, "dvipa_lost");
 	if (x->lost < 0) {
 		r = x->lost;
 		snprintf(why, why_size, "cannot create its BPF maps: %s", strerror(-r));
