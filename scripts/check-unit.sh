@@ -46,9 +46,10 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$work/rw/upper,workdir=$work/rw
 mkdir -p "$root/var/lib/dvipa-debs"
 cp "$debs"/*.deb "$root/var/lib/dvipa-debs/"
 
-# CAP_BPF: nspawn keeps it from its containers by default; the unit gives
-# it to dvipad (its connection index, checked below).
-systemd-nspawn --register=no --keep-unit --link-journal=no --private-network --capability=CAP_BPF \
+# CAP_BPF and bpf(): nspawn keeps them from its containers by default; the
+# unit gives them to dvipad (its connection index, checked below).
+systemd-nspawn --register=no --keep-unit --link-journal=no --private-network \
+	--capability=CAP_BPF --system-call-filter=bpf \
 	-D "$root" -M "dvipa-unit-$$" \
 	-b -- systemd.unit=basic.target >"$work/boot.log" 2>&1 &
 nspid=$!
