@@ -502,9 +502,16 @@ static void sock_failed(void *ud, int err)
 	log_err("sock_diag: cannot read the socket table: %s; socket holds may end late", strerror(-err));
 }
 
+static void sock_index_lost(void *ud)
+{
+	log_warn("connection index: a map was full and a connection went uncounted: dropped; moves walk the "
+		 "kernel's whole TCP table from now on");
+}
+
 static const struct dv_sockdiag_ops sockdiag_ops = {
 	.changed = sock_changed,
 	.failed = sock_failed,
+	.index_lost = sock_index_lost,
 };
 
 /* The prefixes of the ranges not deleted (only the BINDWATCH ones if

@@ -304,6 +304,9 @@ struct dv_sockdiag_ops {
 	/* Optional. A re-check or poll in the event loop failed with err
 	 * (-errno); it is retried, and told again only after one succeeded. */
 	void (*failed)(void *ud, int err);
+	/* Optional. The connection index (dv_sockdiag_use_index) lost count
+	 * of a connection (a map was full) and was dropped: looks walk. */
+	void (*index_lost)(void *ud);
 };
 
 /* Default period of the bind poll: the kernel sends no notification for a

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@
 #define SOCKS_MAX (1u << 20)  /* counted sockets of this namespace */
 #define COUNTS_MAX (1u << 18) /* local addresses with a counted socket, ever */
 #define TCP_CLOSE_STATE 7     /* include/net/tcp_states.h */
+#define PROG_MAX 192	      /* instructions (the program has about 140) */
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -101,29 +103,33 @@ enum { R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP };
  * the lost map's index at -44. */
 enum { KEY = -24, COOKIE = -32, ONE = -40, ZERO = -44 };
 
-/* Jump offsets are counted by the labels below: each block's length is
- * fixed, and prog_build checks the labels land where they should. */
+/* Jump offsets are patched from the labels at the end; 0 if the program
+ * outgrew its buffer (PROG_MAX) or a jump list (a bug: the load fails). */
 static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_t netns)
 {
-	size_t n = 0, j_add[3], j_out[12], n_out = 0, j_lost[3], n_lost = 0, j_state, j_v6, j_keyed, j_newc, j_counted;
+	size_t n = 0, j_add[3], j_out[12], n_out = 0, j_lost[8], n_lost = 0, j_state, j_v6, j_keyed, j_newc, j_counted;
 	size_t l_add, l_counted, l_state, l_v6, l_keyed, l_newc, l_lost, l_out;
+	bool bad = false;
 
 #define EMIT(...)                                                                                                      \
 	do {                                                                                                           \
 		const struct bpf_insn e_[] = {__VA_ARGS__};                                                            \
-		memcpy(p + n, e_, sizeof(e_));                                                                         \
+		if (n + sizeof(e_) / sizeof(e_[0]) <= PROG_MAX)                                                        \
+			memcpy(p + n, e_, sizeof(e_));                                                                 \
+		else                                                                                                   \
+			bad = true;                                                                                    \
 		n += sizeof(e_) / sizeof(e_[0]);                                                                       \
 	} while (0)
-#define TO_OUT(insn)                                                                                                   \
+#define JUMP(list, count, insn)                                                                                        \
 	do {                                                                                                           \
-		j_out[n_out++] = n;                                                                                    \
+		if ((count) < sizeof(list) / sizeof(list[0]))                                                          \
+			list[(count)++] = n;                                                                           \
+		else                                                                                                   \
+			bad = true;                                                                                    \
 		EMIT(insn);                                                                                            \
 	} while (0)
-#define TO_LOST(insn)                                                                                                  \
-	do {                                                                                                           \
-		j_lost[n_lost++] = n;                                                                                  \
-		EMIT(insn);                                                                                            \
-	} while (0)
+#define TO_OUT(insn) JUMP(j_out, n_out, insn)
+#define TO_LOST(insn) JUMP(j_lost, n_lost, insn)
 #define PATCH(at, label) (p[at].off = (int16_t)((label) - (at)-1))
 
 	/* r6 = ctx; switch (ctx->op) */
@@ -142,11 +148,6 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 	l_add = n;
 	EMIT(MOV64_REG(R1, R6), CALL(BPF_FUNC_get_netns_cookie), LD_IMM64(R1, netns));
 	TO_OUT(JNE_REG(R0, R1, 0));
-	/* cookie = socket_cookie(ctx); if (lookup(socks, &cookie)) return 1; */
-	EMIT(MOV64_REG(R1, R6), CALL(BPF_FUNC_get_socket_cookie), STX_DW(FP, R0, COOKIE));
-	EMIT(LD_MAP(R1, x->socks), MOV64_REG(R2, FP), ADD64_IMM(R2, COOKIE), CALL(BPF_FUNC_map_lookup_elem));
-	j_counted = n;
-	EMIT(JNE_IMM(R0, 0, 0));
 	/* key = { family, local address } */
 	EMIT(LDX_W(R1, R6, CTX(family)), STX_W(FP, R1, KEY));
 	j_v6 = n;
@@ -159,8 +160,13 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 	EMIT(LDX_W(R1, R6, CTX(local_ip6[0])), STX_W(FP, R1, KEY + 4), LDX_W(R1, R6, CTX(local_ip6[1])),
 	     STX_W(FP, R1, KEY + 8), LDX_W(R1, R6, CTX(local_ip6[2])), STX_W(FP, R1, KEY + 12),
 	     LDX_W(R1, R6, CTX(local_ip6[3])), STX_W(FP, R1, KEY + 16));
-	/* if (update(socks, &cookie, &key, NOEXIST)) lost; */
+	/* cookie = socket_cookie(ctx); if ((k = lookup(socks, &cookie))) counted; */
 	l_keyed = n;
+	EMIT(MOV64_REG(R1, R6), CALL(BPF_FUNC_get_socket_cookie), STX_DW(FP, R0, COOKIE));
+	EMIT(LD_MAP(R1, x->socks), MOV64_REG(R2, FP), ADD64_IMM(R2, COOKIE), CALL(BPF_FUNC_map_lookup_elem));
+	j_counted = n;
+	EMIT(JNE_IMM(R0, 0, 0));
+	/* if (update(socks, &cookie, &key, NOEXIST)) lost; */
 	EMIT(LD_MAP(R1, x->socks), MOV64_REG(R2, FP), ADD64_IMM(R2, COOKIE), MOV64_REG(R3, FP), ADD64_IMM(R3, KEY),
 	     MOV64_IMM(R4, BPF_NOEXIST), CALL(BPF_FUNC_map_update_elem));
 	TO_LOST(JNE_IMM(R0, 0, 0));
@@ -183,12 +189,15 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 	EMIT(MOV64_IMM(R1, 1), XADD_DW(R0, R1, 0));
 	TO_OUT(JA(0));
 
-	/* counted (at its connect): the state callbacks asked for again, as
-	 * those asked for at the connect are gone by the time it is
-	 * established (seen: such connections were never counted down) */
+	/* counted (at its connect, now established): if (*k != key) lost;
+	 * return 1. Its source address changed in between (ip_dynaddr
+	 * re-selects it when a SYN cannot be routed): counted under the
+	 * wrong address, the index cannot be believed. */
 	l_counted = n;
-	EMIT(LDX_W(R2, R6, CTX(bpf_sock_ops_cb_flags)), OR32_IMM(R2, BPF_SOCK_OPS_STATE_CB_FLAG), MOV64_REG(R1, R6),
-	     CALL(BPF_FUNC_sock_ops_cb_flags_set));
+	for (int16_t i = 0; i < (int16_t)sizeof(struct idx_key); i += 4) {
+		EMIT(LDX_W(R1, R0, i), LDX_W(R2, FP, KEY + i));
+		TO_LOST(JNE_REG(R1, R2, 0));
+	}
 	TO_OUT(JA(0));
 
 	/* state: if (ctx->args[1] != TCP_CLOSE) return 1; */
@@ -199,10 +208,13 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 	EMIT(MOV64_REG(R1, R6), CALL(BPF_FUNC_get_socket_cookie), STX_DW(FP, R0, COOKIE));
 	EMIT(LD_MAP(R1, x->socks), MOV64_REG(R2, FP), ADD64_IMM(R2, COOKIE), CALL(BPF_FUNC_map_lookup_elem));
 	TO_OUT(JEQ_IMM(R0, 0, 0));
-	/* key = *k; delete(socks, &cookie); */
+	/* key = *k; if (delete(socks, &cookie)) return 1; (counted down once:
+	 * a socket can pass to CLOSE twice, a destroy after its close; a
+	 * delete that failed leaves it to the next, the count high) */
 	for (int16_t i = 0; i < (int16_t)sizeof(struct idx_key); i += 4)
 		EMIT(LDX_W(R1, R0, i), STX_W(FP, R1, KEY + i));
 	EMIT(LD_MAP(R1, x->socks), MOV64_REG(R2, FP), ADD64_IMM(R2, COOKIE), CALL(BPF_FUNC_map_delete_elem));
+	TO_OUT(JNE_IMM(R0, 0, 0));
 	/* v = lookup(counts, &key); if (!v) lost; *v -= 1; */
 	EMIT(LD_MAP(R1, x->counts), MOV64_REG(R2, FP), ADD64_IMM(R2, KEY), CALL(BPF_FUNC_map_lookup_elem));
 	TO_LOST(JEQ_IMM(R0, 0, 0));
@@ -219,6 +231,8 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 	 * for the callbacks that read it) */
 	l_out = n;
 	EMIT(MOV64_IMM(R0, 1), EXIT());
+	if (bad)
+		return 0;
 
 	PATCH(j_state, l_state);
 	for (size_t i = 0; i < 3; i++)
@@ -233,12 +247,12 @@ static size_t prog_build(struct bpf_insn *p, const struct dv_connidx *x, uint64_
 		PATCH(j_lost[i], l_lost);
 	return n;
 #undef EMIT
+#undef JUMP
 #undef TO_OUT
 #undef TO_LOST
 #undef PATCH
 }
 
-#define PROG_MAX 160
 #define LOG_SIZE (1u << 20)
 
 static int sys_bpf(int cmd, union bpf_attr *attr)
@@ -279,7 +293,7 @@ static int prog_load(const struct bpf_insn *prog, size_t n, char *log, size_t lo
 }
 
 /* The cgroup v2 hierarchy's mount point (/sys/fs/cgroup, or .../unified
- * beside the v1 hierarchies). */
+ * beside the v1 hierarchies), if it mounts the hierarchy's root. */
 static int cgroup2_root(char *ret, size_t size)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -288,10 +302,11 @@ static int cgroup2_root(char *ret, size_t size)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char mnt[1024], *sep = strstr(line, " - ");
+		char root[1024], mnt[1024], *sep = strstr(line, " - ");
 
 		/* id parent major:minor root mount-point ... - fstype ... */
-		if (sep && strncmp(sep, " - cgroup2 ", 11) == 0 && sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1) {
+		if (sep && strncmp(sep, " - cgroup2 ", 11) == 0 &&
+		    sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) == 2 && strcmp(root, "/") == 0) {
 			snprintf(ret, size, "%s", mnt);
 			return 0;
 		}
@@ -327,10 +342,12 @@ int dv_connidx_open(struct dv_connidx **ret, char *why, size_t why_size)
 	uint64_t netns = 0;
 	socklen_t len = sizeof(netns);
 	struct dv_connidx *x;
+	struct stat st;
 	size_t n;
 	int fd, cg, r;
 
 	*ret = NULL;
+	snprintf(why, why_size, "out of memory");
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
@@ -358,17 +375,21 @@ int dv_connidx_open(struct dv_connidx **ret, char *why, size_t why_size)
 		goto fail;
 	}
 	n = prog_build(prog, x, netns);
-	x->prog = prog_load(prog, n, NULL, 0);
+	x->prog = n ? prog_load(prog, n, NULL, 0) : -E2BIG;
 	if (x->prog < 0) {
 		/* Again with the verifier's log: its last line says why. */
-		_cleanup_free_ char *log = calloc(1, LOG_SIZE);
+		_cleanup_free_ char *log = n ? calloc(1, LOG_SIZE) : NULL;
 		char *last = log;
+		int again;
 
 		r = x->prog;
-		if (log && prog_load(prog, n, log, LOG_SIZE) < 0) {
+		if (log && (again = prog_load(prog, n, log, LOG_SIZE)) < 0) {
 			for (char *nl; (nl = strchr(last, '\n')) && nl[1];)
 				last = nl + 1;
 			last[strcspn(last, "\n")] = '\0';
+		} else if (log) {
+			close(again); /* the first failure passed (short of memory) */
+			*log = '\0';
 		}
 		snprintf(why, why_size, "the kernel refused its BPF program: %s%s%s", strerror(-r),
 			 last && *last ? ": " : "", last ? last : "");
@@ -385,6 +406,15 @@ int dv_connidx_open(struct dv_connidx **ret, char *why, size_t why_size)
 	if (cg < 0) {
 		r = -errno;
 		snprintf(why, why_size, "cannot open '%s': %s", root, strerror(-r));
+		goto fail;
+	}
+	/* The hierarchy's root (inode 1), not the root of a cgroup
+	 * namespace (a container's): a program there would not see the
+	 * sockets of processes outside it, in the same network namespace. */
+	if (fstat(cg, &st) < 0 || st.st_ino != 1) {
+		r = -EPERM;
+		snprintf(why, why_size, "'%s' is not the root of the cgroup hierarchy (a cgroup namespace)", root);
+		close(cg);
 		goto fail;
 	}
 	a = (union bpf_attr){.link_create = {.prog_fd = (uint32_t)x->prog,
@@ -404,36 +434,42 @@ fail:
 	return r;
 }
 
+static int count_key(const struct dv_connidx *x, const struct idx_key *k, uint64_t *sum)
+{
+	uint64_t v = 0;
+	int r = map_lookup(x->counts, k, &v);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*sum += r < 0 ? 0 : v;
+	return 0;
+}
+
 int dv_connidx_count(struct dv_connidx *x, const struct dv_addr *a, uint64_t *ret)
 {
-	struct idx_key k = {0};
+	struct idx_key k = {.family = a ? a->family : 0};
 	uint32_t zero = 0;
-	uint64_t lost = 0, v = 0;
+	uint64_t lost = 0, sum = 0;
 	int r;
 
 	if (!x || !a || (a->family != AF_INET && a->family != AF_INET6))
 		return -EINVAL;
-	r = map_lookup(x->lost, &zero, &lost);
+	memcpy(k.addr, a->bytes, a->family == AF_INET6 ? 16 : 4);
+	r = count_key(x, &k, &sum);
+	if (r >= 0 && a->family == AF_INET) {
+		/* Through AF_INET6 sockets: ::ffff:a.b.c.d */
+		k = (struct idx_key){.family = AF_INET6, .addr = {0, 0, htonl(0xffff)}};
+		memcpy(&k.addr[3], a->bytes, 4);
+		r = count_key(x, &k, &sum);
+	}
+	/* After the counts: a connection that went uncounted before them
+	 * shows here. */
+	if (r >= 0)
+		r = map_lookup(x->lost, &zero, &lost);
 	if (r < 0)
 		return r;
 	if (lost)
 		return -ENOSPC;
-	*ret = 0;
-	k.family = a->family;
-	memcpy(k.addr, a->bytes, a->family == AF_INET6 ? 16 : 4);
-	r = map_lookup(x->counts, &k, &v);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	*ret += r < 0 ? 0 : v;
-	if (a->family == AF_INET6)
-		return 0;
-	/* Through AF_INET6 sockets: ::ffff:a.b.c.d */
-	k = (struct idx_key){.family = AF_INET6, .addr = {0, 0, htonl(0xffff)}};
-	memcpy(&k.addr[3], a->bytes, 4);
-	v = 0;
-	r = map_lookup(x->counts, &k, &v);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	*ret += r < 0 ? 0 : v;
+	*ret = sum;
 	return 0;
 }

@@ -1311,17 +1311,30 @@ static int need_walk(struct dv_sockdiag *s, const struct dv_addrset *norm, struc
 {
 	struct scan sc = {.match = match_set, .set = norm, .open = ret};
 	const struct dv_addr *a;
+	bool lost = false;
 	int r = dump(s, AF_UNSPEC, IPPROTO_TCP, SF(ST_LISTEN), NULL, 0, &sc);
 
-	for (size_t i = 0; r >= 0 && dv_addrset_next(norm, &i, &a);) {
+	for (size_t i = 0; r >= 0 && !lost && dv_addrset_next(norm, &i, &a);) {
 		uint64_t n = 0;
+		int c = 0;
 
 		if (dv_addrset_has(ret, a))
 			continue;
-		if (dv_addrset_has(&s->unsure, a) || dv_connidx_count(s->idx, a, &n) < 0 || n > 0)
+		if (dv_addrset_has(&s->unsure, a) || (c = dv_connidx_count(s->idx, a, &n)) < 0 || n > 0)
 			r = dv_addrset_add(ret, a);
 		else
 			s->looks_index++;
+		lost = c == -ENOSPC;
+	}
+	if (lost) {
+		/* A connection went uncounted: never to be believed again;
+		 * this look walks for every address. */
+		s->idx = dv_connidx_free(s->idx);
+		dv_addrset_clear(&s->unsure);
+		if (s->ops && s->ops->index_lost)
+			s->ops->index_lost(s->ud);
+		for (size_t i = 0; r >= 0 && dv_addrset_next(norm, &i, &a);)
+			r = dv_addrset_add(ret, a);
 	}
 	return r < 0 ? r : 0;
 }
