@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Changes of the ownership table across one event (changes.h): the owners
- * before, noted in address order, merged with the engine's walk after,
- * which is in address order too.
+ * Changes of the ownership table across one event (changes.h): the owner
+ * before of the one address an event names, or of the VIPAs the engine
+ * touched (dv_engine_touched), against the engine's view after.
  */
 #include "changes.h"
 
@@ -66,30 +66,15 @@ static int note(struct dv_changes *ch, const struct dv_addr *a, dv_nodeid_t owne
 	return 0;
 }
 
-static int note_cb(void *ud, const struct dv_vipa_info *v)
-{
-	return note(ud, &v->addr, v->owner);
-}
-
-int dv_changes_before(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev, bool scan_all)
+int dv_changes_before(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev)
 {
 	const struct dv_addr *a = event_addr(ev);
 	struct dv_vipa_info v;
-	int r;
 
 	ch->n = 0;
-	ch->all = false;
 	ch->quorate = dv_engine_quorate(e);
 	if (a)
 		return note(ch, a, dv_engine_lookup(e, a, &v) == 0 ? v.owner : 0);
-	if (!scan_all)
-		return 0;
-	r = dv_engine_foreach(e, note_cb, ch);
-	if (r < 0) {
-		ch->n = 0;
-		return r;
-	}
-	ch->all = true;
 	return 0;
 }
 
@@ -120,43 +105,47 @@ static void compare(const struct dv_event *ev, const struct dv_addr *a, dv_nodei
 	cb(ud, &c);
 }
 
-struct merge {
-	const struct dv_changes *ch;
-	size_t i;
-	const struct dv_event *ev;
-	void (*cb)(void *ud, const struct dv_change *c);
-	void *ud;
-};
-
-/* Noted VIPAs the engine no longer has before a (gone: owner none). */
-static void merge_gone_before(struct merge *m, const struct dv_addr *a)
+static int was_cmp(const void *x, const void *y)
 {
-	while (m->i < m->ch->n && (!a || dv_addr_cmp(&m->ch->v[m->i].addr, a) < 0)) {
-		compare(m->ev, &m->ch->v[m->i].addr, m->ch->v[m->i].owner, NULL, m->cb, m->ud);
-		m->i++;
-	}
+	const struct dv_owner_was *a = x, *b = y;
+	int c = dv_addr_cmp(&a->addr, &b->addr);
+
+	return c ? c : (a->order > b->order) - (a->order < b->order);
 }
 
-static int merge_cb(void *ud, const struct dv_vipa_info *v)
+/* An event that names no address (membership, quorum, a client gone): the
+ * VIPAs the engine touched, with their owners before, in address order;
+ * an address touched twice (removed, made again) had the first entry's. */
+static void touched_changes(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev,
+			    void (*cb)(void *ud, const struct dv_change *c), void *ud)
 {
-	struct merge *m = ud;
-	dv_nodeid_t from = 0;
+	const struct dv_engine_touch *t;
+	bool complete;
+	size_t n = dv_engine_touched(e, &t, &complete);
 
-	merge_gone_before(m, &v->addr);
-	if (m->i < m->ch->n && dv_addr_cmp(&m->ch->v[m->i].addr, &v->addr) == 0)
-		from = m->ch->v[m->i++].owner;
-	compare(m->ev, &v->addr, from, v, m->cb, m->ud);
-	return 0;
+	ch->n = 0;
+	for (size_t i = 0; i < n && complete; i++)
+		if (note(ch, &t[i].addr, t[i].owner_was) < 0)
+			return; /* out of memory: not reported */
+		else
+			ch->v[ch->n - 1].order = (uint32_t)i;
+	if (ch->n > 1)
+		qsort(ch->v, ch->n, sizeof(*ch->v), was_cmp);
+	for (size_t i = 0; i < ch->n; i++) {
+		struct dv_vipa_info v;
+
+		if (i > 0 && dv_addr_eq(&ch->v[i].addr, &ch->v[i - 1].addr))
+			continue;
+		compare(ev, &ch->v[i].addr, ch->v[i].owner, dv_engine_lookup(e, &ch->v[i].addr, &v) == 0 ? &v : NULL,
+			cb, ud);
+	}
 }
 
 void dv_changes_after(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev,
 		      const struct dv_effects *fx, void (*cb)(void *ud, const struct dv_change *c), void *ud)
 {
-	if (ch->all) {
-		struct merge m = {.ch = ch, .ev = ev, .cb = cb, .ud = ud};
-
-		(void)dv_engine_foreach(e, merge_cb, &m);
-		merge_gone_before(&m, NULL);
+	if (!event_addr(ev)) {
+		touched_changes(ch, e, ev, cb, ud);
 	} else if (ch->n == 1) {
 		struct dv_vipa_info v;
 		bool known = dv_engine_lookup(e, &ch->v[0].addr, &v) == 0;
@@ -178,7 +167,6 @@ void dv_changes_after(struct dv_changes *ch, const struct dv_engine *e, const st
 	if (ev->type == DV_EV_MEMBERSHIP)
 		cb(ud, &(struct dv_change){.kind = DV_CHANGE_MEMBERSHIP, .quorate = dv_engine_quorate(e)});
 	ch->n = 0;
-	ch->all = false;
 }
 
 void dv_changes_free(struct dv_changes *ch)

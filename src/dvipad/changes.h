@@ -41,23 +41,24 @@ struct dv_change {
 struct dv_owner_was {
 	struct dv_addr addr;
 	dv_nodeid_t owner;
+	uint32_t order; /* the engine's touch order */
 };
 
 struct dv_changes {
-	struct dv_owner_was *v; /* sorted by address */
+	struct dv_owner_was *v;
 	size_t n, cap;
-	bool all;     /* v has every VIPA, not only the event's */
 	bool quorate; /* before */
 };
 
 /*
- * Before ev is applied: note the owners ev may change. An event that names
- * an address changes that one; one that does not (membership, quorum, a
- * client gone, a node's configuration or admin state) may change any, and
- * all of them are noted when scan_all (O(VIPAs)). 0 or -ENOMEM (then
- * after reports only quorum and membership).
+ * Before ev is applied: note the owner of the address ev names. One that
+ * names none (membership, quorum, a client gone, a node's configuration or
+ * admin state) may change any: after reads the VIPAs the engine touched
+ * and their owners before (dv_engine_touched), what the event cost, not a
+ * walk of every VIPA. 0 or -ENOMEM (then after reports no change of that
+ * address).
  */
-int dv_changes_before(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev, bool scan_all);
+int dv_changes_before(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev);
 /* After it was applied with effects fx: every change, in address order,
  * through cb; then the grants among fx. */
 void dv_changes_after(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev,

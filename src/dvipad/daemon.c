@@ -198,7 +198,7 @@ static void deliver(void *ud, const struct dv_event *ev)
 		if (before && n_before)
 			memcpy(before, m, n_before * sizeof(*before));
 	}
-	dv_watch_before(&d->watch, d->engine, d->control, ev);
+	dv_watch_before(&d->watch, d->engine, ev);
 	r = dv_engine_apply(d->engine, ev, &fx);
 	dv_watch_after(&d->watch, d->engine, d->control, ev, &fx);
 	/* A new distributor loads its table before it announces the address

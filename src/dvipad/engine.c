@@ -250,6 +250,8 @@ static int event_check(const struct dv_event *ev)
 
 static void flush(struct dv_engine *e)
 {
+	bool all = e->sync_all;
+
 	if (e->sync_all) {
 		for (size_t i = 0; i < e->vipas.cap; i++)
 			if (e->vipas.slots[i])
@@ -257,12 +259,24 @@ static void flush(struct dv_engine *e)
 		e->sync_all = false;
 	}
 	for (size_t i = 0; i < e->n_dirty; i++) {
-		struct vipa *v = vipa_find(e, &e->dirty[i]);
+		struct vipa *v = vipa_find(e, &e->dirty[i].addr);
 
 		if (v)
 			vipa_sync_local(e, v);
 	}
-	e->n_dirty = 0;
+	/* What this event touched becomes the last event's (swapped, no copy). */
+	{
+		struct dv_engine_touch *t = e->last;
+		size_t cap = e->cap_last;
+
+		e->last = e->dirty;
+		e->cap_last = e->cap_dirty;
+		e->n_last = e->n_dirty;
+		e->last_complete = !all;
+		e->dirty = t;
+		e->cap_dirty = cap;
+		e->n_dirty = 0;
+	}
 
 	/* Local effects first: the address is in place before anyone is told. */
 	if (e->out && e->fx.n) {
@@ -369,6 +383,7 @@ void engine_clear(struct dv_engine *e)
 	free(e->slices);
 	dv_effects_free(&e->fx);
 	free(e->dirty);
+	free(e->last);
 }
 
 struct dv_engine *dv_engine_free(struct dv_engine *e)
@@ -421,6 +436,13 @@ int dv_engine_foreach(const struct dv_engine *e, int (*cb)(void *ud, const struc
 	}
 	free(all);
 	return r;
+}
+
+size_t dv_engine_touched(const struct dv_engine *e, const struct dv_engine_touch **ret, bool *ret_complete)
+{
+	*ret = e ? e->last : NULL;
+	*ret_complete = e ? e->last_complete : false;
+	return e ? e->n_last : 0;
 }
 
 int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct dv_vipa_info *ret)

@@ -140,9 +140,15 @@ struct dv_engine {
 	 * follow its local effects into the caller's list. */
 	struct dv_effects fx;
 	struct dv_effects *out; /* the caller's list, or NULL */
+	/* Touched by the event being applied (vipa_touch), with the owner at
+	 * the first touch; then, swapped, what the last event touched
+	 * (dv_engine_touched). */
 	size_t n_dirty, cap_dirty;
-	struct dv_addr *dirty;
+	struct dv_engine_touch *dirty;
 	bool sync_all; /* the dirty list could not grow: check every VIPA */
+	size_t n_last, cap_last;
+	struct dv_engine_touch *last;
+	bool last_complete;
 };
 
 struct vipa_order {

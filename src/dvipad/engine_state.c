@@ -167,7 +167,7 @@ void vipa_touch(struct dv_engine *e, struct vipa *v)
 		e->sync_all = true;
 		return;
 	}
-	e->dirty[e->n_dirty++] = v->addr;
+	e->dirty[e->n_dirty++] = (struct dv_engine_touch){.addr = v->addr, .owner_was = v->owner};
 	v->dirty = true;
 }
 
@@ -370,6 +370,7 @@ static void vipa_remove(struct dv_engine *e, struct vipa *v)
 {
 	void **slot = dv_hashtab_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
 
+	vipa_touch(e, v); /* its owner before, for dv_engine_touched() */
 	if (v->installed)
 		fx_local(e, e->out, &v->addr, false);
 	while (v->n_holds) {
@@ -537,13 +538,13 @@ void standby_place(struct dv_engine *e, struct vipa *v, const struct dv_standby 
 
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
 {
+	vipa_touch(e, v); /* first: the owner before, for dv_engine_touched() */
 	if (v->owner != node) {
 		v->owner = node;
 		v->since_ms = e->now;
 	}
 	if (node)
 		v->ever_active = true;
-	vipa_touch(e, v);
 }
 
 const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t node, uint64_t client,

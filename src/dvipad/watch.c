@@ -63,18 +63,12 @@ static void remember_names(struct dv_watch *w, const struct dv_engine *e)
 	}
 }
 
-void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct dv_control *ctl,
-		     const struct dv_event *ev)
+void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct dv_event *ev)
 {
-	/* A program's exit on another node may hand its VIPAs to standbys
-	 * here: worth a walk. A client of this node going (every dvipactl
-	 * run) is not, unless someone watches. */
-	bool scan = ev->type != DV_EV_CLIENT_GONE || ev->node != dv_engine_self(e) || dv_control_monitored(ctl);
-
 	w->cause_us = cause_us(e, ev);
 	if (ev->type == DV_EV_MEMBERSHIP)
 		remember_names(w, e);
-	if (dv_changes_before(&w->changes, e, ev, scan) < 0)
+	if (dv_changes_before(&w->changes, e, ev) < 0)
 		log_warn("out of memory: the changes of an event are not reported");
 }
 

@@ -30,8 +30,7 @@ struct dv_watch {
 };
 
 /* Around dv_engine_apply(ev) (ctl may be NULL). */
-void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct dv_control *ctl,
-		     const struct dv_event *ev);
+void dv_watch_before(struct dv_watch *w, const struct dv_engine *e, const struct dv_event *ev);
 void dv_watch_after(struct dv_watch *w, const struct dv_engine *e, struct dv_control *ctl, const struct dv_event *ev,
 		    const struct dv_effects *fx);
 /* a is now on this node's interface. */

@@ -32,6 +32,10 @@
  *   7 the SYSPLEXPORTS port slices of one address never overlap, are
  *     whole blocks of the pool, one a node; once stable, only members
  *     have them.
+ *   8 every owner an event changes is among the VIPAs the engine says
+ *     that event touched (dv_engine_touched), with its owner before: the
+ *     changes, the takeover metrics and `dvipactl monitor` read them
+ *     instead of a walk of every VIPA.
  *
  * The simulated CPG keeps Corosync's guarantees and nothing more: members
  * of a view deliver its messages in one order; at a view change the members
@@ -113,7 +117,7 @@ static unsigned opt_nodes;
 /* --loose: at a view change a group may skip its own members' ordered
  * messages too (they go to the sender's next view): weaker than Totem. */
 static bool opt_loose;
-static unsigned opt_checks = 0xfe; /* invariants checked: bit i for invariant i */
+static unsigned opt_checks = 0x1fe; /* invariants checked: bit i for invariant i */
 static int mutation;
 
 /* What caused a LOST notice: the event being applied, or one of these. */
@@ -626,6 +630,7 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	struct dmn *d = ud;
 	struct dv_effects fx = {0};
 	const struct dv_addr *a;
+	dv_nodeid_t owners[NADDR];
 	uint64_t client;
 	uint32_t seq;
 	int saved = cause;
@@ -640,7 +645,9 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 		tr("    n%u: applies QUORUM(quorate) sent by n%u in an earlier view, in one that is not quorate",
 		   d->node, ev->node);
 	}
+	owners_note(d, owners);
 	(void)dv_engine_apply(d->e, ev, &fx);
+	check_touched(d, owners);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
@@ -1737,9 +1744,9 @@ static void print_failure(uint64_t seed, uint64_t steps, bool with_trace)
 	}
 	printf("replay: dvipa-sim --seed %" PRIu64 " --steps %" PRIu64 "%s", seed, steps,
 	       opt_mutant ? " --mutant" : "");
-	if (opt_checks != 0xfe) {
+	if (opt_checks != 0x1fe) {
 		printf(" --check ");
-		for (int i = 1; i <= 7; i++)
+		for (int i = 1; i <= 8; i++)
 			if (opt_checks & (1u << i))
 				printf("%d", i);
 	}
@@ -1872,7 +1879,7 @@ static double mono_s(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: dvipa-sim [--seeds A..B | --seed S] [--steps K] [--nodes N] [--seconds T]\n"
-			"                 [--keep-going] [--mutant] [--check 12345] [--loose] [--quiet]\n");
+			"                 [--keep-going] [--mutant] [--check 12345678] [--loose] [--quiet]\n");
 	exit(2);
 }
 
@@ -1911,7 +1918,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(o, "--check") && v) {
 			opt_checks = 0;
 			for (const char *c = v; *c; c++)
-				if (*c >= '1' && *c <= '7')
+				if (*c >= '1' && *c <= '8')
 					opt_checks |= 1u << (*c - '0');
 			i++;
 		} else if (!strcmp(o, "--loose")) {

@@ -217,6 +217,46 @@ static void check_stable(void)
 	}
 }
 
+static dv_nodeid_t owner_of(const struct dmn *d, const struct dv_addr *a)
+{
+	struct dv_vipa_info v;
+
+	return dv_engine_lookup(d->e, a, &v) == 0 ? v.owner : 0;
+}
+
+void owners_note(const struct dmn *d, dv_nodeid_t was[NADDR])
+{
+	for (int a = 0; a < NADDR; a++)
+		was[a] = owner_of(d, &addrs[a]);
+}
+
+/* 8: what changed is among what the engine touched (first entry: the
+ * owner before). */
+void check_touched(const struct dmn *d, const dv_nodeid_t was[NADDR])
+{
+	const struct dv_engine_touch *t;
+	bool complete;
+	size_t n = dv_engine_touched(d->e, &t, &complete);
+
+	if (!complete) {
+		violation(8, "node %u: the engine's list of touched VIPAs is incomplete", d->node);
+		return;
+	}
+	for (int a = 0; a < NADDR; a++) {
+		dv_nodeid_t now = owner_of(d, &addrs[a]);
+		size_t i;
+
+		for (i = 0; i < n && !dv_addr_eq(&t[i].addr, &addrs[a]); i++)
+			;
+		if (i < n && t[i].owner_was != was[a])
+			violation(8, "node %u: %s touched with owner %u before, but it was %u", d->node,
+				  addr_s(&addrs[a]), t[i].owner_was, was[a]);
+		else if (i == n && now != was[a])
+			violation(8, "node %u: %s changed owner %u -> %u, and the engine did not say it touched it",
+				  d->node, addr_s(&addrs[a]), was[a], now);
+	}
+}
+
 void check_all(void)
 {
 	/* 1: one owner per quorate component. */

@@ -54,13 +54,13 @@ collect(void *ud, const struct dv_change *c)
 }
 
 /* Apply ev as the daemon does; the changes it made are in r->seen. */
-static void step(struct run *r, struct dv_event ev, bool scan_all)
+static void step(struct run *r, struct dv_event ev)
 {
 	struct dv_effects fx = {0};
 
 	r->n = 0;
 	ev.time_ms = ++r->t;
-	assert_int_equal(dv_changes_before(&r->ch, r->e, &ev, scan_all), 0);
+	assert_int_equal(dv_changes_before(&r->ch, r->e, &ev), 0);
 	assert_int_equal(dv_engine_apply(r->e, &ev, &fx), 0);
 	dv_changes_after(&r->ch, r->e, &ev, &fx, collect, r);
 	dv_effects_free(&fx);
@@ -109,9 +109,9 @@ static int setup(void **ud)
 	assert_non_null(r->e);
 	assert_int_equal(dv_prefix_parse("10.1.1.0/24", &r->range.prefix), 0);
 	r->range.policy = DV_POLICY_NONDISRUPTIVE;
-	step(r, (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 1, .membership = {.n = 3, .nodes = all3}}, true);
+	step(r, (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 1, .membership = {.n = 3, .nodes = all3}});
 	expect(r, 0, DV_CHANGE_MEMBERSHIP, NULL, 0, 0);
-	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = true}, true);
+	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = true});
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_QUORUM, NULL, 0, 0);
 	assert_true(r->seen[0].quorate);
@@ -120,7 +120,7 @@ static int setup(void **ud)
 
 		ev.node_config.ranges = &r->range;
 		snprintf(ev.node_config.name, sizeof(ev.node_config.name), "n%u", n);
-		step(r, ev, true);
+		step(r, ev);
 		assert_int_equal(r->n, 0);
 	}
 	*ud = r;
@@ -141,24 +141,22 @@ static void test_activation_takeover_release(void **ud)
 {
 	struct run *r = *ud;
 
-	step(r, claim(1, 7, "10.1.1.20"), false);
+	step(r, claim(1, 7, "10.1.1.20"));
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_ACTIVATION, "10.1.1.20", 0, 1);
 	assert_int_equal(r->seen[0].origin, DV_ORIGIN_API);
 
-	step(r, standby(2, 9, "10.1.1.20"), false);
+	step(r, standby(2, 9, "10.1.1.20"));
 	assert_int_equal(r->n, 0); /* the owner stays */
 
 	/* n1's holder ends: n2's standby gets it; not a grant of n1's. */
-	step(r, gone(1, 7), true);
+	step(r, gone(1, 7));
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_TAKEOVER, "10.1.1.20", 1, 2);
 
-	step(r,
-	     (struct dv_event){.type = DV_EV_RELEASE,
-			       .node = 2,
-			       .release = {.client = 9, .seq = 2, .addr = A("10.1.1.20"), .kind = DV_KIND_API}},
-	     false);
+	step(r, (struct dv_event){.type = DV_EV_RELEASE,
+				  .node = 2,
+				  .release = {.client = 9, .seq = 2, .addr = A("10.1.1.20"), .kind = DV_KIND_API}});
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_RELEASE, "10.1.1.20", 2, 0);
 }
@@ -167,40 +165,53 @@ static void test_grant_and_move(void **ud)
 {
 	struct run *r = *ud;
 
-	step(r, claim(2, 12, "10.1.1.21"), false);
+	step(r, claim(2, 12, "10.1.1.21"));
 	expect(r, 0, DV_CHANGE_ACTIVATION, "10.1.1.21", 0, 2);
-	step(r, standby(1, 11, "10.1.1.21"), false);
+	step(r, standby(1, 11, "10.1.1.21"));
 	assert_int_equal(r->n, 0);
 
 	/* n2's client goes: n1 takes over, and tells its client. */
-	step(r, gone(2, 12), true);
+	step(r, gone(2, 12));
 	assert_int_equal(r->n, 2);
 	expect(r, 0, DV_CHANGE_TAKEOVER, "10.1.1.21", 2, 1);
 	expect(r, 1, DV_CHANGE_GRANT, "10.1.1.21", 0, 1);
 	assert_int_equal(r->seen[1].client, 11);
 
 	/* n3 asks for it in a MOVEABLE range: a move, not a takeover. */
-	step(r, claim(3, 5, "10.1.1.21"), false);
+	step(r, claim(3, 5, "10.1.1.21"));
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_MOVE, "10.1.1.21", 1, 3);
 }
 
-/* Without the scan, an event that names no address reports no VIPA
- * change (the daemon scans when it needs them), but still quorum. */
-static void test_without_scan_only_quorum(void **ud)
+/* A membership change, a node's departure, names no address: its
+ * changes are the VIPAs the engine touched (no walk of them all); one
+ * removed and made again in the event is reported from its first owner. */
+static void test_departure_and_quorum(void **ud)
 {
 	struct run *r = *ud;
+	static const dv_nodeid_t n13[] = {1, 3};
 
-	step(r, claim(2, 20, "10.1.1.22"), false);
-	step(r, standby(3, 21, "10.1.1.22"), false);
-	step(r, gone(2, 20), false);
-	assert_int_equal(r->n, 0);
-	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = false}, false);
+	step(r, claim(2, 20, "10.1.1.22"));
+	step(r, standby(3, 21, "10.1.1.22"));
+	step(r, claim(2, 22, "10.1.1.23"));
+	step(r, claim(1, 23, "10.1.1.24"));
+	/* n2 leaves: its two addresses lose their owner until the quorum
+	 * is confirmed; n1's stays. */
+	step(r, (struct dv_event){.type = DV_EV_MEMBERSHIP, .node = 1, .membership = {.n = 2, .nodes = n13}});
+	assert_int_equal(r->n, 3);
+	expect(r, 0, DV_CHANGE_RELEASE, "10.1.1.22", 2, 0);
+	expect(r, 1, DV_CHANGE_RELEASE, "10.1.1.23", 2, 0);
+	expect(r, 2, DV_CHANGE_MEMBERSHIP, NULL, 0, 0);
+	/* Confirmed: n3's standby takes .22; .23 had nobody else. */
+	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = true});
+	assert_int_equal(r->n, 1);
+	expect(r, 0, DV_CHANGE_ACTIVATION, "10.1.1.22", 0, 3);
+	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = false});
 	assert_int_equal(r->n, 1);
 	expect(r, 0, DV_CHANGE_QUORUM, NULL, 0, 0);
 	assert_false(r->seen[0].quorate);
 	/* The same value again is no change. */
-	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = false}, false);
+	step(r, (struct dv_event){.type = DV_EV_QUORUM, .node = 1, .quorum.quorate = false});
 	assert_int_equal(r->n, 0);
 }
 
@@ -209,7 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_activation_takeover_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grant_and_move, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_without_scan_only_quorum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_departure_and_quorum, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
