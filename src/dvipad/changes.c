@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Changes of the ownership table across one event (changes.h): the owner
- * before of the one address an event names, or of the VIPAs the engine
- * touched (dv_engine_touched), against the engine's view after.
+ * before of the one address an event names, or of the VIPAs whose owner the engine
+ * changed (dv_engine_owner_changes), against the engine's view after.
  */
 #include "changes.h"
 
@@ -114,14 +114,15 @@ static int was_cmp(const void *x, const void *y)
 }
 
 /* An event that names no address (membership, quorum, a client gone): the
- * VIPAs the engine touched, with their owners before, in address order;
- * an address touched twice (removed, made again) had the first entry's. */
-static void touched_changes(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev,
-			    void (*cb)(void *ud, const struct dv_change *c), void *ud)
+ * VIPAs whose owner the engine changed, with their owners before, in
+ * address order; an address listed twice (removed, made again) had the
+ * first entry's. */
+static void owner_changes(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev,
+			  void (*cb)(void *ud, const struct dv_change *c), void *ud)
 {
-	const struct dv_engine_touch *t;
+	const struct dv_owner_change *t;
 	bool complete;
-	size_t n = dv_engine_touched(e, &t, &complete);
+	size_t n = dv_engine_owner_changes(e, &t, &complete);
 
 	ch->n = 0;
 	for (size_t i = 0; i < n && complete; i++)
@@ -145,7 +146,7 @@ void dv_changes_after(struct dv_changes *ch, const struct dv_engine *e, const st
 		      const struct dv_effects *fx, void (*cb)(void *ud, const struct dv_change *c), void *ud)
 {
 	if (!event_addr(ev)) {
-		touched_changes(ch, e, ev, cb, ud);
+		owner_changes(ch, e, ev, cb, ud);
 	} else if (ch->n == 1) {
 		struct dv_vipa_info v;
 		bool known = dv_engine_lookup(e, &ch->v[0].addr, &v) == 0;

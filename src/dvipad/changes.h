@@ -53,8 +53,9 @@ struct dv_changes {
 /*
  * Before ev is applied: note the owner of the address ev names. One that
  * names none (membership, quorum, a client gone, a node's configuration or
- * admin state) may change any: after reads the VIPAs the engine touched
- * and their owners before (dv_engine_touched), what the event cost, not a
+ * admin state) may change any: after reads the VIPAs whose owner the
+ * engine changed, with their owners before (dv_engine_owner_changes): what
+ * the event changed, not a
  * walk of every VIPA. 0 or -ENOMEM (then after reports no change of that
  * address).
  */

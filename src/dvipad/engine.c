@@ -250,8 +250,6 @@ static int event_check(const struct dv_event *ev)
 
 static void flush(struct dv_engine *e)
 {
-	bool all = e->sync_all;
-
 	if (e->sync_all) {
 		for (size_t i = 0; i < e->vipas.cap; i++)
 			if (e->vipas.slots[i])
@@ -259,23 +257,25 @@ static void flush(struct dv_engine *e)
 		e->sync_all = false;
 	}
 	for (size_t i = 0; i < e->n_dirty; i++) {
-		struct vipa *v = vipa_find(e, &e->dirty[i].addr);
+		struct vipa *v = vipa_find(e, &e->dirty[i]);
 
 		if (v)
 			vipa_sync_local(e, v);
 	}
-	/* What this event touched becomes the last event's (swapped, no copy). */
+	e->n_dirty = 0;
+	/* This event's owner changes become the last event's (swapped). */
 	{
-		struct dv_engine_touch *t = e->last;
+		struct dv_owner_change *t = e->last;
 		size_t cap = e->cap_last;
 
-		e->last = e->dirty;
-		e->cap_last = e->cap_dirty;
-		e->n_last = e->n_dirty;
-		e->last_complete = !all;
-		e->dirty = t;
-		e->cap_dirty = cap;
-		e->n_dirty = 0;
+		e->last = e->changed;
+		e->cap_last = e->cap_changed;
+		e->n_last = e->n_changed;
+		e->last_complete = !e->changed_lost;
+		e->changed = t;
+		e->cap_changed = cap;
+		e->n_changed = 0;
+		e->changed_lost = false;
 	}
 
 	/* Local effects first: the address is in place before anyone is told. */
@@ -331,6 +331,7 @@ int dv_engine_apply(struct dv_engine *e, const struct dv_event *ev, struct dv_ef
 	e->now = ev->time_ms;
 	e->err = 0;
 	e->out = fx;
+	e->applying++;
 	r = handlers[ev->type](e, ev);
 	/* Handlers fail only before changing anything; a resource failure
 	 * half way is recorded in e->err and the event still counts. */
@@ -383,6 +384,7 @@ void engine_clear(struct dv_engine *e)
 	free(e->slices);
 	dv_effects_free(&e->fx);
 	free(e->dirty);
+	free(e->changed);
 	free(e->last);
 }
 
@@ -438,7 +440,7 @@ int dv_engine_foreach(const struct dv_engine *e, int (*cb)(void *ud, const struc
 	return r;
 }
 
-size_t dv_engine_touched(const struct dv_engine *e, const struct dv_engine_touch **ret, bool *ret_complete)
+size_t dv_engine_owner_changes(const struct dv_engine *e, const struct dv_owner_change **ret, bool *ret_complete)
 {
 	*ret = e ? e->last : NULL;
 	*ret_complete = e ? e->last_complete : false;

@@ -371,18 +371,20 @@ int dv_engine_foreach(const struct dv_engine *e, int (*cb)(void *ud, const struc
 /* 0 and *ret, or -ENOENT. The pointers in *ret live until the next apply. */
 int dv_engine_lookup(const struct dv_engine *e, const struct dv_addr *a, struct dv_vipa_info *ret);
 
-/* A VIPA the last dv_engine_apply() touched, and its owner before. */
-struct dv_engine_touch {
+/* A VIPA whose owner the last dv_engine_apply() changed, and its owner
+ * before. */
+struct dv_owner_change {
 	struct dv_addr addr;
 	dv_nodeid_t owner_was; /* 0: none, or it did not exist */
 };
-/* The VIPAs the last dv_engine_apply() touched, in the order it touched
- * them (an address twice if it was removed and made again; its first
- * entry has the owner before): every owner that event changed is among
- * them, so what an event changed costs what it touched, not a walk of
- * every VIPA. *ret_complete false: the list could not grow (out of
- * memory), any owner may have changed. Lives until the next apply. */
-size_t dv_engine_touched(const struct dv_engine *e, const struct dv_engine_touch **ret, bool *ret_complete);
+/* The VIPAs whose owner the last dv_engine_apply() changed (at some point
+ * in it: it may have changed back), or that it removed while they had
+ * one, in that order: an address twice if it was removed and made again,
+ * its first entry with the owner before the event. What an event changed
+ * then costs what it changed, not a walk of every VIPA. *ret_complete
+ * false: the list could not grow (out of memory), any owner may have
+ * changed. Lives until the next apply. */
+size_t dv_engine_owner_changes(const struct dv_engine *e, const struct dv_owner_change **ret, bool *ret_complete);
 
 dv_nodeid_t dv_engine_self(const struct dv_engine *e);
 bool dv_engine_quorate(const struct dv_engine *e);

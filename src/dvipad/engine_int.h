@@ -52,6 +52,7 @@ struct vipa {
 	bool ever_active; /* had an owner once: lets a MOVE_NONE backup take over */
 	bool installed;	  /* local(up) was reported and not yet undone */
 	bool dirty;	  /* queued for the local-effect pass of this event */
+	uint64_t noted;	  /* the apply whose owner changes list it (e->applying) */
 	/* NULL: none. On the heap, at its length: one per VIPA, 65,536 of
 	 * them, and most reasons are a few dozen bytes of REASON_MAX. */
 	char *reason;
@@ -140,15 +141,15 @@ struct dv_engine {
 	 * follow its local effects into the caller's list. */
 	struct dv_effects fx;
 	struct dv_effects *out; /* the caller's list, or NULL */
-	/* Touched by the event being applied (vipa_touch), with the owner at
-	 * the first touch; then, swapped, what the last event touched
-	 * (dv_engine_touched). */
 	size_t n_dirty, cap_dirty;
-	struct dv_engine_touch *dirty;
+	struct dv_addr *dirty;
 	bool sync_all; /* the dirty list could not grow: check every VIPA */
-	size_t n_last, cap_last;
-	struct dv_engine_touch *last;
-	bool last_complete;
+	/* Owners the event being applied changed (vipa_owner_note), then,
+	 * swapped, the last event's (dv_engine_owner_changes). */
+	uint64_t applying; /* counts applies: a VIPA's `noted` in this one */
+	size_t n_changed, cap_changed, n_last, cap_last;
+	struct dv_owner_change *changed, *last;
+	bool changed_lost, last_complete;
 };
 
 struct vipa_order {

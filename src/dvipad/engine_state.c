@@ -167,7 +167,7 @@ void vipa_touch(struct dv_engine *e, struct vipa *v)
 		e->sync_all = true;
 		return;
 	}
-	e->dirty[e->n_dirty++] = (struct dv_engine_touch){.addr = v->addr, .owner_was = v->owner};
+	e->dirty[e->n_dirty++] = v->addr;
 	v->dirty = true;
 }
 
@@ -366,11 +366,26 @@ void vipa_destroy(struct vipa *v)
 	free(v);
 }
 
+/* v's owner is about to change: the first time in this apply, it goes in
+ * the list of changes with its owner before (dv_engine_owner_changes). */
+static void vipa_owner_note(struct dv_engine *e, struct vipa *v)
+{
+	if (v->noted == e->applying)
+		return;
+	v->noted = e->applying;
+	if (engine_grow((void **)&e->changed, &e->cap_changed, e->n_changed + 1, sizeof(*e->changed)) < 0) {
+		e->changed_lost = true;
+		return;
+	}
+	e->changed[e->n_changed++] = (struct dv_owner_change){.addr = v->addr, .owner_was = v->owner};
+}
+
 static void vipa_remove(struct dv_engine *e, struct vipa *v)
 {
 	void **slot = dv_hashtab_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
 
-	vipa_touch(e, v); /* its owner before, for dv_engine_touched() */
+	if (v->owner)
+		vipa_owner_note(e, v);
 	if (v->installed)
 		fx_local(e, e->out, &v->addr, false);
 	while (v->n_holds) {
@@ -538,13 +553,14 @@ void standby_place(struct dv_engine *e, struct vipa *v, const struct dv_standby 
 
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)
 {
-	vipa_touch(e, v); /* first: the owner before, for dv_engine_touched() */
 	if (v->owner != node) {
+		vipa_owner_note(e, v);
 		v->owner = node;
 		v->since_ms = e->now;
 	}
 	if (node)
 		v->ever_active = true;
+	vipa_touch(e, v);
 }
 
 const char *hold_desc(const struct dv_engine *e, enum dv_kind kind, dv_nodeid_t node, uint64_t client,

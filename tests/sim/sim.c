@@ -32,8 +32,9 @@
  *   7 the SYSPLEXPORTS port slices of one address never overlap, are
  *     whole blocks of the pool, one a node; once stable, only members
  *     have them.
- *   8 every owner an event changes is among the VIPAs the engine says
- *     that event touched (dv_engine_touched), with its owner before: the
+ *   8 every owner an event changes is in the engine's list of that
+ *     event's owner changes (dv_engine_owner_changes), with its owner
+ *     before, and every entry's owner before is right: the
  *     changes, the takeover metrics and `dvipactl monitor` read them
  *     instead of a walk of every VIPA.
  *
@@ -647,7 +648,7 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	}
 	owners_note(d, owners);
 	(void)dv_engine_apply(d->e, ev, &fx);
-	check_touched(d, owners);
+	check_owner_changes(d, owners);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
 	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)

@@ -137,6 +137,6 @@ bool stable(void);
 /* Every invariant opt_checks asks for; a violation sets fail. */
 void check_all(void);
 /* Invariant 8, around one dv_engine_apply() on d: the owners before,
- * then every change among what the engine says it touched. */
+ * then every change in the engine's list of them. */
 void owners_note(const struct dmn *d, dv_nodeid_t was[NADDR]);
-void check_touched(const struct dmn *d, const dv_nodeid_t was[NADDR]);
+void check_owner_changes(const struct dmn *d, const dv_nodeid_t was[NADDR]);

@@ -230,16 +230,16 @@ void owners_note(const struct dmn *d, dv_nodeid_t was[NADDR])
 		was[a] = owner_of(d, &addrs[a]);
 }
 
-/* 8: what changed is among what the engine touched (first entry: the
- * owner before). */
-void check_touched(const struct dmn *d, const dv_nodeid_t was[NADDR])
+/* 8: every owner change is in the engine's list (first entry: the owner
+ * before). */
+void check_owner_changes(const struct dmn *d, const dv_nodeid_t was[NADDR])
 {
-	const struct dv_engine_touch *t;
+	const struct dv_owner_change *t;
 	bool complete;
-	size_t n = dv_engine_touched(d->e, &t, &complete);
+	size_t n = dv_engine_owner_changes(d->e, &t, &complete);
 
 	if (!complete) {
-		violation(8, "node %u: the engine's list of touched VIPAs is incomplete", d->node);
+		violation(8, "node %u: the engine's list of owner changes is incomplete", d->node);
 		return;
 	}
 	for (int a = 0; a < NADDR; a++) {
@@ -249,11 +249,11 @@ void check_touched(const struct dmn *d, const dv_nodeid_t was[NADDR])
 		for (i = 0; i < n && !dv_addr_eq(&t[i].addr, &addrs[a]); i++)
 			;
 		if (i < n && t[i].owner_was != was[a])
-			violation(8, "node %u: %s touched with owner %u before, but it was %u", d->node,
+			violation(8, "node %u: %s listed with owner %u before, but it was %u", d->node,
 				  addr_s(&addrs[a]), t[i].owner_was, was[a]);
 		else if (i == n && now != was[a])
-			violation(8, "node %u: %s changed owner %u -> %u, and the engine did not say it touched it",
-				  d->node, addr_s(&addrs[a]), was[a], now);
+			violation(8, "node %u: %s changed owner %u -> %u, and the engine did not list it", d->node,
+				  addr_s(&addrs[a]), was[a], now);
 	}
 }
 
