@@ -817,7 +817,10 @@ static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
 	dv_nodeid_t prev = v->owner;
 	char ab[DV_ADDR_STRLEN], nl[LABEL_MAX], why[REASON_MAX];
 
-	dv_addr_fmt(&v->addr, ab);
+	/* Formatted only for what a departure ends: this runs for every VIPA
+	 * at each membership change (65,536 of them, issue 15). */
+	if (v->n_holds || v->n_standbys)
+		dv_addr_fmt(&v->addr, ab);
 	for (size_t i = 0; i < v->n_holds;) {
 		struct dv_hold h = v->holds[i];
 
@@ -849,11 +852,12 @@ static void vipa_drop_nonmembers(struct dv_engine *e, struct vipa *v)
 	}
 	if (v->on && !node_is_member(e, v->on))
 		vipa_touch(e, v); /* no hand-over to wait for */
-	if (prev && !node_is_member(e, prev))
+	if (prev && !node_is_member(e, prev)) {
 		snprintf(why, sizeof(why), "%s left the cluster", node_label(e, prev, nl));
-	else
-		snprintf(why, sizeof(why), "a membership change");
-	vipa_settle(e, v, why);
+		vipa_settle(e, v, why);
+	} else {
+		vipa_settle(e, v, "a membership change");
+	}
 }
 
 /* Nodes that are not members lose their entry and their configuration. */
