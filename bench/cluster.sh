@@ -151,10 +151,7 @@ profile_conf() { # profile_conf NODE PROFILE
 
 # start_dvipad NODE: dvipad on NODE, its pid in $TMP/NODE.dvipad
 start_dvipad() {
-	# The cgroup v2 mount that ip netns exec's own /sys lacks: dvipad's
-	# connection index needs it, as on a host.
-	ip netns exec $P-$1 sh -c 'mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; exec "$@"' sh \
-		${START_RT:+chrt -f 1} "$B/dvipad" -d -f "$TMP/$1.conf" -S "$TMP/$1.sock" >/dev/null 2>>"$TMP/dvipad-$1.log" &
+	in_ns_cgroup2 $P-$1 ${START_RT:+chrt -f 1} "$B/dvipad" -d -f "$TMP/$1.conf" -S "$TMP/$1.sock" >/dev/null 2>>"$TMP/dvipad-$1.log" &
 	echo $! > "$TMP/$1.dvipad"
 	disown $! # killed by kill_in: no job report
 }

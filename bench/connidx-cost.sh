@@ -32,8 +32,7 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$NS" || setup_failed "ip netns add"
 ip -n "$NS" link set lo up
-# ip netns exec's own /sys has no cgroup mount: the index needs one.
-inns() { ip netns exec "$NS" sh -c 'mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; exec "$@"' sh "$@"; }
+inns() { in_ns_cgroup2 "$NS" "$@"; }
 inns "$B/tcp-rate" serve 7000 s >/dev/null 2>&1 &
 SERVER=$!
 sleep 0.3

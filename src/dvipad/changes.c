@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Changes of the ownership table across one event (changes.h): the owner
- * before of the one address an event names, or of the VIPAs whose owner the engine
- * changed (dv_engine_owner_changes), against the engine's view after.
+ * before of the one address an event names, or of the VIPAs whose owner
+ * the engine changed (dv_engine_owner_changes), against its view after.
  */
 #include "changes.h"
 
@@ -125,11 +125,13 @@ static void owner_changes(struct dv_changes *ch, const struct dv_engine *e, cons
 	size_t n = dv_engine_owner_changes(e, &t, &complete);
 
 	ch->n = 0;
-	for (size_t i = 0; i < n && complete; i++)
+	if (!complete)
+		return; /* out of memory: not reported */
+	for (size_t i = 0; i < n; i++) {
 		if (note(ch, &t[i].addr, t[i].owner_was) < 0)
-			return; /* out of memory: not reported */
-		else
-			ch->v[ch->n - 1].order = (uint32_t)i;
+			return;
+		ch->v[ch->n - 1].order = (uint32_t)i;
+	}
 	if (ch->n > 1)
 		qsort(ch->v, ch->n, sizeof(*ch->v), was_cmp);
 	for (size_t i = 0; i < ch->n; i++) {

@@ -1440,9 +1440,6 @@ static int reconcile_interface(struct dv_daemon *d, bool (*keep)(void *ud, const
 	return nerr ? -EINVAL : 0;
 }
 
-/* The kernel side: the interface and its addresses, announcements, and
- * sock_diag (optional: API and operator holds work without it). */
-
 /* A move asks whether connections live on an address before it gives it
  * away: with the index, a map lookup instead of a walk of the whole
  * established table (milliseconds of every takeover). Only in a cluster:
@@ -1469,6 +1466,9 @@ static void use_connection_index(struct dv_daemon *d)
 	}
 	log_info("connection index: a BPF sock_ops program counts this namespace's TCP connections per address");
 }
+
+/* The kernel side: the interface and its addresses, announcements, and
+ * sock_diag (optional: API and operator holds work without it). */
 static int open_kernel(struct dv_daemon *d)
 {
 	const struct dv_conf *conf = d->conf;

@@ -366,26 +366,10 @@ void vipa_destroy(struct vipa *v)
 	free(v);
 }
 
-/* v's owner is about to change: the first time in this apply, it goes in
- * the list of changes with its owner before (dv_engine_owner_changes). */
-static void vipa_owner_note(struct dv_engine *e, struct vipa *v)
-{
-	if (v->noted == e->applying)
-		return;
-	v->noted = e->applying;
-	if (engine_grow((void **)&e->changed, &e->cap_changed, e->n_changed + 1, sizeof(*e->changed)) < 0) {
-		e->changed_lost = true;
-		return;
-	}
-	e->changed[e->n_changed++] = (struct dv_owner_change){.addr = v->addr, .owner_was = v->owner};
-}
-
 static void vipa_remove(struct dv_engine *e, struct vipa *v)
 {
 	void **slot = dv_hashtab_find(&e->vipas, vipa_hash(v), vipa_match, &v->addr);
 
-	if (v->owner)
-		vipa_owner_note(e, v);
 	if (v->installed)
 		fx_local(e, e->out, &v->addr, false);
 	while (v->n_holds) {
@@ -549,6 +533,20 @@ void standby_place(struct dv_engine *e, struct vipa *v, const struct dv_standby 
 	memmove(&v->standbys[i + 1], &v->standbys[i], (v->n_standbys - i) * sizeof(*v->standbys));
 	v->standbys[i] = *s;
 	v->n_standbys++;
+}
+
+/* v's owner is about to change: the first time in this apply, it goes in
+ * the list of changes with its owner before (dv_engine_owner_changes). */
+static void vipa_owner_note(struct dv_engine *e, struct vipa *v)
+{
+	if (v->noted == e->applying)
+		return;
+	v->noted = e->applying;
+	if (engine_grow((void **)&e->changed, &e->cap_changed, e->n_changed + 1, sizeof(*e->changed)) < 0) {
+		e->changed_lost = true;
+		return;
+	}
+	e->changed[e->n_changed++] = (struct dv_owner_change){.addr = v->addr, .owner_was = v->owner};
 }
 
 void vipa_set_owner(struct dv_engine *e, struct vipa *v, dv_nodeid_t node)

@@ -1274,23 +1274,33 @@ int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, st
 /* One dump over the TCP sockets in states of both families, for the
  * addresses of `of`: those with a connection into busy, those a new one
  * could open on into open (either may be NULL). */
+/* of's addresses normalized (addr_norm) into ret: 0 or -errno. */
+static int norm_set(const struct dv_addrset *of, struct dv_addrset *ret)
+{
+	const struct dv_addr *a;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
+		struct dv_addr x;
+
+		r = addr_norm(a, &x);
+		if (r >= 0)
+			r = dv_addrset_add(ret, &x);
+	}
+	return r;
+}
+
 static int census(struct dv_sockdiag *s, const struct dv_addrset *of, uint32_t states, struct dv_addrset *busy,
 		  struct dv_addrset *open)
 {
 	struct dv_addrset norm = {0};
 	struct scan sc = {.match = match_set, .set = &norm, .found = busy, .found_max = SIZE_MAX, .open = open};
 	const struct dv_addr *a;
-	int r = 0;
+	int r;
 
 	if (!s || !of)
 		return -EINVAL;
-	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
-		struct dv_addr x;
-
-		r = addr_norm(a, &x);
-		if (r >= 0)
-			r = dv_addrset_add(&norm, &x);
-	}
+	r = norm_set(of, &norm);
 	if (r >= 0 && norm.n > 0)
 		r = dump(s, AF_UNSPEC, IPPROTO_TCP, states, NULL, 0, &sc);
 	/* A wildcard listener: every address of its family could take one. */
@@ -1366,13 +1376,9 @@ int dv_sockdiag_busy_set(struct dv_sockdiag *s, const struct dv_addrset *of, str
 		s->looks_walk += of->n;
 		return census(s, of, states, ret, ret_open);
 	}
-	for (size_t i = 0; r >= 0 && dv_addrset_next(of, &i, &a);) {
-		struct dv_addr x;
-
-		r = addr_norm(a, &x);
-		if (r >= 0)
-			r = dv_addrset_add(&norm, &x);
-	}
+	if (!of->n)
+		return 0;
+	r = norm_set(of, &norm);
 	if (r >= 0)
 		r = need_walk(s, &norm, &walk);
 	if (r >= 0 && walk.n) {
