@@ -34,12 +34,13 @@ bench_build() {
 # in_ns_cgroup2 NS COMMAND...: COMMAND in network namespace NS, with the
 # cgroup v2 hierarchy mounted again: ip netns exec mounts a sysfs of its
 # own over /sys, without the cgroup mounts under it, and dvipad's
-# connection index (dvipad(8)) needs the hierarchy, as on a host. sh execs
-# COMMAND: the pid stays COMMAND's.
+# connection index (dvipad(8)) needs the hierarchy, as on a host. It execs,
+# and sh execs COMMAND, so that a background job's $! is COMMAND's pid (to
+# kill, perf or chrt it): call it only in a subshell (a job, a pipeline).
 in_ns_cgroup2() {
 	local ns=$1
 	shift
-	ip netns exec "$ns" sh -c 'mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; exec "$@"' sh "$@"
+	exec ip netns exec "$ns" sh -c 'mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; exec "$@"' sh "$@"
 }
 
 # require PROGRAM...: setup_failed unless each PROGRAM is in PATH or an
