@@ -74,6 +74,8 @@ struct corosync {
 	bool in_sync;	      /* connected(true) reported on this connection */
 	size_t n_view;
 
+	struct dv_sync_batch batch; /* sent at the end of this turn of the loop */
+	sd_event_source *batch_src;
 	STAILQ_HEAD(, pending) queue;
 	size_t q_n, q_bytes;
 	size_t flow_episode; /* messages queued since the queue was last empty */
@@ -160,16 +162,12 @@ static void arm_retry(struct corosync *cs)
 	(void)sd_event_source_set_enabled(cs->retry_src, SD_EVENT_ONESHOT);
 }
 
-/* sync.h's send: multicast, queued behind earlier messages under flow
- * control. */
-static int sync_send(void *ud, const uint8_t *buf, size_t len)
+/* Multicast, queued behind earlier messages under flow control. */
+static int send_now(struct corosync *cs, const uint8_t *buf, size_t len)
 {
-	struct corosync *cs = ud;
 	struct pending *p;
 	int r;
 
-	if (!cs->up)
-		return -ENOTCONN;
 	if (STAILQ_EMPTY(&cs->queue)) {
 		r = mcast(cs, buf, len);
 		if (r == 0)
@@ -189,6 +187,50 @@ static int sync_send(void *ud, const uint8_t *buf, size_t len)
 	STAILQ_INSERT_TAIL(&cs->queue, p, link);
 	cs->q_n++;
 	cs->q_bytes += len;
+	return 0;
+}
+
+/* What this turn of the loop sent goes (sync.h's batches). */
+static void send_batch(struct corosync *cs)
+{
+	const uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (!dv_sync_batch_take(&cs->batch, &buf, &len))
+		return;
+	r = send_now(cs, buf, len);
+	if (r < 0) {
+		log_err("corosync: cannot send to group '%s': %s", cs->group_str, strerror(-r));
+		schedule_lost(cs);
+	}
+}
+
+static int batch_due(sd_event_source *s, void *ud)
+{
+	send_batch(ud);
+	return 0;
+}
+
+/* sync.h's send: into this turn's batch, which goes when the turn ends
+ * (before any other work: DV_PRIO_SEND); a message larger than a batch
+ * goes alone, after it. */
+static int sync_send(void *ud, const uint8_t *buf, size_t len)
+{
+	struct corosync *cs = ud;
+	int r;
+
+	if (!cs->up)
+		return -ENOTCONN;
+	if (!dv_sync_batch_fits(&cs->batch, len))
+		send_batch(cs);
+	if (len > DV_SYNC_BATCH_BYTES / 2)
+		return send_now(cs, buf, len);
+	r = dv_sync_batch_add(&cs->batch, buf, len);
+	if (r < 0)
+		return r;
+	if (sd_event_source_set_enabled(cs->batch_src, SD_EVENT_ONESHOT) < 0)
+		send_batch(cs);
 	return 0;
 }
 
@@ -610,6 +652,8 @@ static void teardown(struct corosync *cs)
 	cs->sync_src = sd_event_source_disable_unref(cs->sync_src);
 	cs->check_src = sd_event_source_disable_unref(cs->check_src);
 	cs->beat_src = sd_event_source_disable_unref(cs->beat_src);
+	cs->batch_src = sd_event_source_disable_unref(cs->batch_src);
+	dv_sync_batch_free(&cs->batch);
 	cs->wait_src = sd_event_source_disable_unref(cs->wait_src);
 	cs->probe_src = sd_event_source_disable_unref(cs->probe_src);
 	cs->probe = dv_qprobe_free(cs->probe);
@@ -758,7 +802,10 @@ static int try_connect(struct corosync *cs)
 	    sd_event_source_set_enabled(cs->check_src, SD_EVENT_ON) < 0 ||
 	    sd_event_add_time_relative(cs->ev, &cs->beat_src, CLOCK_MONOTONIC, cs->fence.period_us, 1000, beat_tick,
 				       cs) < 0 ||
-	    sd_event_source_set_enabled(cs->beat_src, SD_EVENT_ON) < 0) {
+	    sd_event_source_set_enabled(cs->beat_src, SD_EVENT_ON) < 0 ||
+	    sd_event_add_defer(cs->ev, &cs->batch_src, batch_due, cs) < 0 ||
+	    sd_event_source_set_enabled(cs->batch_src, SD_EVENT_OFF) < 0 ||
+	    sd_event_source_set_priority(cs->batch_src, DV_PRIO_SEND) < 0) {
 		r = -EIO;
 		goto fail;
 	}

@@ -11,6 +11,9 @@
 #include <systemd/sd-event.h>
 
 #define DV_PRIO_KERNEL SD_EVENT_PRIORITY_IMPORTANT
+/* What one turn of the loop sends to the group goes before the next turn's
+ * work, as one multicast (sync.h's batches). */
+#define DV_PRIO_SEND (DV_PRIO_KERNEL - 1)
 /* Root's connections, and accepting connections (cheap, and capped per
  * uid), before the requests of other users: sixty connections of one user,
  * each with a whole-table request pending, kept root waiting 12.85 s for

@@ -17,6 +17,8 @@
  *   QUORUM   view  u8 quorate  u64 ring  u64 time_ms (a DV_EV_QUORUM for the engine)
  *   QUORUM_ASK view
  *   REPLAY   (nothing: the sender's own events follow again, see below)
+ *   BATCHED  (u32 len, message) x n, n >= 1: consecutive messages of one
+ *            sender in one multicast (sync.h), none of them BATCHED
  * where view = u32 round (exchanges since the change), u32 n, n x u32 node
  * id, sorted: which view and exchange the message was sent for. A message
  * for another view or round is dropped: it was sent before its sender saw
@@ -52,6 +54,7 @@ enum {
 	/* The sender sends again, right after this, every event of its own
 	 * that no member has applied: drop what is buffered of its events. */
 	MSG_REPLAY = 11,
+	MSG_BATCHED = 12,
 };
 
 enum phase {
@@ -840,6 +843,93 @@ static int on_event(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 	return apply_item(s, sender, buf, len);
 }
 
+/* ---- batches ---- */
+
+#define BATCH_HEAD 1 /* the kind byte */
+#define PART_HEAD 4  /* a message's length */
+
+bool dv_sync_batch_fits(const struct dv_sync_batch *b, size_t len)
+{
+	size_t used = b->n ? b->len : BATCH_HEAD;
+
+	return len <= DV_SYNC_BATCH_BYTES - BATCH_HEAD - PART_HEAD && used + PART_HEAD + len <= DV_SYNC_BATCH_BYTES;
+}
+
+int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len)
+{
+	if (len == 0 || !dv_sync_batch_fits(b, len))
+		return -EINVAL;
+	if (!b->data) {
+		b->data = malloc(DV_SYNC_BATCH_BYTES);
+		if (!b->data)
+			return -ENOMEM;
+	}
+	if (b->n == 0) {
+		b->data[0] = MSG_BATCHED;
+		b->len = BATCH_HEAD;
+	}
+	for (int i = 0; i < PART_HEAD; i++)
+		b->data[b->len + i] = (uint8_t)(len >> (8 * i));
+	memcpy(b->data + b->len + PART_HEAD, buf, len);
+	b->len += PART_HEAD + len;
+	b->n++;
+	return 0;
+}
+
+bool dv_sync_batch_take(struct dv_sync_batch *b, const uint8_t **buf, size_t *len)
+{
+	if (b->n == 0)
+		return false;
+	if (b->n == 1) {
+		*buf = b->data + BATCH_HEAD + PART_HEAD;
+		*len = b->len - BATCH_HEAD - PART_HEAD;
+	} else {
+		*buf = b->data;
+		*len = b->len;
+	}
+	b->n = 0;
+	b->len = 0;
+	return true;
+}
+
+void dv_sync_batch_free(struct dv_sync_batch *b)
+{
+	free(b->data);
+	*b = (struct dv_sync_batch){0};
+}
+
+/* A BATCH: checked whole first (a malformed one is dropped whole), then
+ * its messages delivered in their order. */
+static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
+{
+	size_t off = BATCH_HEAD, n = 0;
+	int r = 0;
+
+	while (off < len) {
+		struct dv_rbuf rb = {.data = buf, .len = len, .off = off};
+		uint32_t part = dv_r_u32(&rb);
+
+		if (rb.bad || part == 0 || part > len - rb.off || buf[rb.off] == MSG_BATCHED) {
+			note(s, LOG_WARNING, "dropped a malformed batch from node %u", sender);
+			return 0;
+		}
+		off = rb.off + part;
+		n++;
+	}
+	if (n == 0) {
+		note(s, LOG_WARNING, "dropped an empty batch from node %u", sender);
+		return 0;
+	}
+	for (off = BATCH_HEAD; off < len && r == 0;) {
+		struct dv_rbuf rb = {.data = buf, .len = len, .off = off};
+		uint32_t part = dv_r_u32(&rb);
+
+		r = dv_sync_message(s, sender, own, buf + rb.off, part);
+		off = rb.off + part;
+	}
+	return r;
+}
+
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
 {
 	struct dv_rbuf r = {.data = buf, .len = len, .off = 1};
@@ -888,6 +978,8 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		return send_quorum(s);
 	case MSG_BEAT:
 		return 0;
+	case MSG_BATCHED:
+		return on_batch(s, sender, own, buf, len);
 	case MSG_RESYNC:
 		if (r_view(s, &r, &round) && round && s->phase == IDLE && s->synced && sender == s->view[0]) {
 			s->round++;

@@ -131,8 +131,36 @@ struct dv_sync *dv_sync_free(struct dv_sync *s);
  * joins again). */
 int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined, uint64_t ring);
 /* A message delivered by CPG from node `sender` (own: sent by this
- * process). Malformed messages are reported and dropped. 0 or -errno. */
+ * process), a batch's messages each in turn. Malformed messages are
+ * reported and dropped. 0 or -errno. */
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len);
+/*
+ * Batches: the messages one turn of the caller's loop sends, packed into
+ * one multicast. A partition that loses quorum reports every address it
+ * took off (one EVENT each): 21,845 multicasts kept its Corosync busy for a
+ * whole second on a shared machine (issue 15). Delivering a batch is
+ * delivering its messages one after another, in their order, which
+ * Corosync's agreed order could have done anyway (nothing of another
+ * member between them, all in the same view).
+ */
+#define DV_SYNC_BATCH_BYTES (64u << 10) /* a batch at most; a larger message goes alone */
+
+struct dv_sync_batch {
+	uint8_t *data; /* DV_SYNC_BATCH_BYTES, from the first message on */
+	size_t len;
+	size_t n; /* messages in it */
+};
+
+/* Whether a message of len bytes still fits into b. */
+bool dv_sync_batch_fits(const struct dv_sync_batch *b, size_t len);
+/* Add a message (1 to DV_SYNC_BATCH_BYTES bytes, b with room for it): 0,
+ * -EINVAL, or -ENOMEM. */
+int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len);
+/* What to multicast for b's messages (its only one as it is): false if b
+ * is empty. Valid until the next call on b, which is empty after this. */
+bool dv_sync_batch_take(struct dv_sync_batch *b, const uint8_t **buf, size_t *len);
+void dv_sync_batch_free(struct dv_sync_batch *b);
+
 /* Multicast an engine event. -ENOTCONN before the first view. */
 int dv_sync_submit(struct dv_sync *s, const struct dv_event *ev);
 /* Corosync reported this partition's quorum in ring `ring`. */

@@ -56,7 +56,8 @@
  * sock_diag ends).
  *
  * Usage: dvipa-sim [--seeds A..B | --seed S] [--steps K] [--nodes N]
- *        [--seconds T] [--keep-going] [--mutant] [--quiet]
+ *        [--seconds T] [--keep-going] [--mutant] [--batching none|even|all]
+ *        [--quiet]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -118,6 +119,9 @@ static unsigned opt_nodes;
 /* --loose: at a view change a group may skip its own members' ordered
  * messages too (they go to the sender's next view): weaker than Totem. */
 static bool opt_loose;
+/* Which seeds send as dvipad does, each step's messages of a node in one
+ * batch (sync.h): 0 none, 2 the even ones, 1 all. */
+static unsigned opt_batching = 2;
 static unsigned opt_checks = 0x1fe; /* invariants checked: bit i for invariant i */
 static int mutation;
 
@@ -569,37 +573,6 @@ static void submit(struct dmn *d, struct dv_event *ev)
 /* ---- sync ops (cluster_corosync.c's glue) ---- */
 
 static void msg_desc(const struct msg *m, char *buf, size_t size);
-static uint64_t le(const uint8_t *p, int n);
-
-static void queue_push(struct queue *q, const struct msg *m)
-{
-	if (q->n == q->cap) {
-		size_t live = q->n - q->head;
-
-		if (q->head > 0 && live < q->cap / 2) {
-			memmove(q->v, q->v + q->head, live * sizeof(*q->v));
-			q->n = live;
-			q->head = 0;
-		} else {
-			q->cap = q->cap ? 2 * q->cap : 16;
-			q->v = realloc(q->v, q->cap * sizeof(*q->v));
-		}
-	}
-	q->v[q->n++] = *m;
-}
-
-static size_t queue_len(const struct queue *q)
-{
-	return q->n - q->head;
-}
-
-static void queue_free(struct queue *q)
-{
-	for (size_t i = q->head; i < q->n; i++)
-		free(q->v[i].buf);
-	free(q->v);
-	*q = (struct queue){0};
-}
 
 static int op_send(void *ud, const uint8_t *buf, size_t len)
 {
@@ -620,6 +593,12 @@ static int op_send(void *ud, const uint8_t *buf, size_t len)
 		tr("    n%u: sends %s stamped {%s} round %u, in view %d%s", d->node, what, n ? st : "",
 		   (unsigned)le(buf + 1, 4), d->view, transitional ? " (while the view changes)" : "");
 	}
+	if (opt_batching && cur_seed % opt_batching == 0 && len <= DV_SYNC_BATCH_BYTES / 2) {
+		if (!dv_sync_batch_fits(&d->batch, len))
+			batch_flush(d);
+		return dv_sync_batch_add(&d->batch, buf, len);
+	}
+	batch_flush(d);
 	m.buf = malloc(len ? len : 1);
 	memcpy(m.buf, buf, len);
 	queue_push(&views[d->view].q, &m);
@@ -1053,6 +1032,7 @@ static void dmn_free(struct dmn *d)
 {
 	if (!d)
 		return;
+	dv_sync_batch_free(&d->batch);
 	dv_sync_free(d->sync);
 	dv_engine_free(d->e);
 	dv_gate_clear(&d->gate);
@@ -1081,6 +1061,7 @@ static void connect_cpg(struct dmn *d)
 /* cluster_corosync.c's lost(): teardown, connected(false). */
 static void lose_cpg(struct dmn *d)
 {
+	dv_sync_batch_free(&d->batch);
 	d->sync = dv_sync_free(d->sync);
 	d->view = -1;
 	d->broken = false;
@@ -1394,21 +1375,12 @@ bool any_msg(void)
 	return false;
 }
 
-static uint64_t le(const uint8_t *p, int n)
-{
-	uint64_t x = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		x = x << 8 | p[i];
-	return x;
-}
-
 /* A message as the trace shows it: its kind (sync.c's wire format), events
  * by type, QUORUM with its value. The sync module's notes say the rest. */
 static void msg_desc(const struct msg *m, char *buf, size_t size)
 {
-	static const char *const kinds[] = {"?",     "EVENT",  "?",	 "SUMMARY",    "STATE", "DIGEST",
-					    "CHECK", "RESYNC", "QUORUM", "QUORUM_ASK", "BEAT",	"REPLAY"};
+	static const char *const kinds[] = {"?",      "EVENT",	"?",	      "SUMMARY", "STATE",  "DIGEST", "CHECK",
+					    "RESYNC", "QUORUM", "QUORUM_ASK", "BEAT",	 "REPLAY", "BATCHED"};
 	struct dv_event ev;
 	void *storage = NULL;
 
@@ -1807,6 +1779,9 @@ static bool do_step(bool drain)
 			x -= acts[i].weight;
 		}
 	}
+	for (unsigned i = 1; i <= N; i++)
+		if (nodes[i].d)
+			batch_flush(nodes[i].d);
 	settle_broken();
 	unprotect_pass();
 	check_all();
@@ -1880,7 +1855,8 @@ static double mono_s(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: dvipa-sim [--seeds A..B | --seed S] [--steps K] [--nodes N] [--seconds T]\n"
-			"                 [--keep-going] [--mutant] [--check 12345678] [--loose] [--quiet]\n");
+			"                 [--keep-going] [--mutant] [--check 12345678] [--loose]\n"
+			"                 [--batching none|even|all] [--quiet]\n");
 	exit(2);
 }
 
@@ -1921,6 +1897,16 @@ int main(int argc, char **argv)
 			for (const char *c = v; *c; c++)
 				if (*c >= '1' && *c <= '8')
 					opt_checks |= 1u << (*c - '0');
+			i++;
+		} else if (!strcmp(o, "--batching") && v) {
+			if (!strcmp(v, "none"))
+				opt_batching = 0;
+			else if (!strcmp(v, "even"))
+				opt_batching = 2;
+			else if (!strcmp(v, "all"))
+				opt_batching = 1;
+			else
+				usage();
 			i++;
 		} else if (!strcmp(o, "--loose")) {
 			opt_loose = true;

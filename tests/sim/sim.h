@@ -5,6 +5,7 @@
  *                votequorum, the actions and the run
  *   sim_check.c  the quorum's truth and the invariants, checked after
  *                every step
+ *   sim_cpg.c    the simulated CPG's queues, and the daemons' batches
  */
 #pragma once
 
@@ -83,8 +84,9 @@ struct dmn {
 	 * notifications and ring when it was asked (cluster_corosync.c). */
 	bool probe_late, quorum_unknown;
 	uint64_t quorum_notes, probe_notes, probe_ring;
-	bool broken; /* sync returned an error: leave and join again */
-	bool lapsed; /* its ring lease ran out (own messages late) */
+	struct dv_sync_batch batch; /* sent at the end of the step (sim_cpg.c) */
+	bool broken;		    /* sync returned an error: leave and join again */
+	bool lapsed;		    /* its ring lease ran out (own messages late) */
 	bool installed[NADDR];
 	struct client *clients;
 	size_t n_clients;
@@ -126,6 +128,15 @@ bool any_msg(void);
 bool client_alive(struct dmn *d, uint64_t id);
 struct dmn *dmn_by_conn(int conn);
 bool gate_open(struct dmn *d);
+
+/* sim_cpg.c */
+void queue_push(struct queue *q, const struct msg *m);
+size_t queue_len(const struct queue *q);
+void queue_free(struct queue *q);
+/* A little-endian number of n bytes. */
+uint64_t le(const uint8_t *p, int n);
+/* d's batch, if any, into its view's queue as one message. */
+void batch_flush(struct dmn *d);
 
 /* sim_check.c */
 /* Whether the component with this label has a majority of the votes; node

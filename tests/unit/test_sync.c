@@ -10,6 +10,7 @@
  * ("M1,2,3;" a membership, "Q1;" a quorum event, "G<client>@<node>;" a
  * CLIENT_GONE), so that a test can say exactly what every node holds.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include "sync.h"
+#include "wire.h"
 
 #define MAXN 5
 #define MAXQ 4096
@@ -589,6 +591,131 @@ static void test_malformed_dropped(void **state)
 	assert_false(exchanging(1));
 }
 
+/* The last k messages queued (one sender's) become one, as
+ * cluster_corosync.c sends them. */
+static void pack_last(size_t k)
+{
+	struct dv_sync_batch b = {0};
+	struct msg *first = &B.q[B.nq - k];
+	const uint8_t *buf;
+	size_t len;
+
+	for (size_t i = B.nq - k; i < B.nq; i++) {
+		assert_int_equal(B.q[i].sender, first->sender);
+		assert_int_equal(dv_sync_batch_add(&b, B.q[i].buf, B.q[i].len), 0);
+		if (i > B.nq - k)
+			free(B.q[i].buf);
+	}
+	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_false(dv_sync_batch_take(&b, &buf, &len)); /* empty now */
+	free(first->buf);
+	first->buf = malloc(len);
+	memcpy(first->buf, buf, len);
+	first->len = len;
+	B.nq -= k - 1;
+	dv_sync_batch_free(&b);
+}
+
+/* A batch is its messages one after another, on every member; during an
+ * exchange, each is buffered as the sender's own, and sent again when the
+ * exchange is interrupted (test_interrupted_exchange_resends_own_events). */
+static void test_batch_delivers_in_order(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	gone(2, 21);
+	gone(2, 22);
+	gone(2, 23);
+	pack_last(3);
+	assert_int_equal(B.nq, 1);
+	assert_int_equal(B.q[0].buf[0], 12);
+	run(0);
+	assert_string_equal(node_of(1)->state, "M1,2;Q1;G21@2;G22@2;G23@2;");
+	assert_string_equal(node_of(2)->state, node_of(1)->state);
+	view(1, 2, 3, 0);
+	gone(2, 5); /* queued behind the summaries */
+	gone(2, 6);
+	pack_last(2);
+	run(3);
+	run(1); /* delivered during the exchange: buffered */
+	view(1, 2, 0);
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 2; i++)
+		assert_string_equal(node_of(i)->state, "M1,2;Q1;G21@2;G22@2;G23@2;M1,2;G5@2;G6@2;Q1;");
+}
+
+static void test_batch_packing(void **state)
+{
+	static const uint8_t one[] = {1, 2, 3}, two[] = {4, 5};
+	static uint8_t big[DV_SYNC_BATCH_BYTES];
+	struct dv_sync_batch b = {0};
+	const uint8_t *buf;
+	size_t len;
+
+	assert_false(dv_sync_batch_take(&b, &buf, &len));
+	assert_int_equal(dv_sync_batch_add(&b, one, 0), -EINVAL);
+	assert_int_equal(dv_sync_batch_add(&b, big, sizeof(big)), -EINVAL);
+	/* One message goes as it is. */
+	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
+	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_int_equal(len, sizeof(one));
+	assert_memory_equal(buf, one, sizeof(one));
+	/* Two: kind 12, then each with its length. */
+	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
+	assert_int_equal(dv_sync_batch_add(&b, two, sizeof(two)), 0);
+	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_int_equal(len, 1 + 4 + 3 + 4 + 2);
+	assert_memory_equal(buf, ((const uint8_t[]){12, 3, 0, 0, 0, 1, 2, 3, 2, 0, 0, 0, 4, 5}), len);
+	/* Full: what does not fit is refused, the batch kept. */
+	assert_true(dv_sync_batch_fits(&b, DV_SYNC_BATCH_BYTES - 5));
+	assert_int_equal(dv_sync_batch_add(&b, big, DV_SYNC_BATCH_BYTES - 5), 0);
+	assert_false(dv_sync_batch_fits(&b, 1));
+	assert_int_equal(dv_sync_batch_add(&b, one, 1), -EINVAL);
+	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_int_equal(len, DV_SYNC_BATCH_BYTES - 5);
+	dv_sync_batch_free(&b);
+}
+
+/* A malformed batch is dropped whole, even its well-formed messages. */
+static void test_malformed_batch_dropped(void **state)
+{
+	static const uint8_t empty[] = {12}, beyond[] = {12, 5, 0, 0, 0, 1}, nested[] = {12, 1, 0, 0, 0, 12},
+			     zero[] = {12, 0, 0, 0, 0}, cut[] = {12, 1, 0};
+	struct dv_event ev = {.type = DV_EV_CLIENT_GONE, .node = 2, .client_gone = {31}};
+	uint8_t *enc = NULL, half[256];
+	size_t n = 0, len;
+	char before[4096];
+
+	start_three();
+	strcpy(before, node_of(1)->state);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, empty, sizeof(empty)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, beyond, sizeof(beyond)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, nested, sizeof(nested)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, zero, sizeof(zero)), 0);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, cut, sizeof(cut)), 0);
+	/* A good EVENT, then a length past the end. */
+	assert_int_equal(dv_event_encode(&ev, &enc, &n), 0);
+	assert_true(n + 12 < sizeof(half));
+	len = 0;
+	half[len++] = 12;
+	half[len++] = (uint8_t)(n + 1);
+	half[len++] = 0;
+	half[len++] = 0;
+	half[len++] = 0;
+	half[len++] = 1; /* MSG_EVENT */
+	memcpy(half + len, enc, n);
+	len += n;
+	memcpy(half + len, (const uint8_t[]){9, 0, 0, 0, 1}, 5);
+	len += 5;
+	free(enc);
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, half, len), 0);
+	assert_string_equal(node_of(1)->state, before);
+	/* The same without the bad tail is applied. */
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, half, len - 5), 0);
+	assert_non_null(strstr(node_of(1)->state, "G31@2;"));
+}
+
 /* An event claiming another sender is dropped on every node alike. */
 static void test_forged_sender_dropped(void **state)
 {
@@ -706,6 +833,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_during_exchange_applied_after_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest_mismatch_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_delivers_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_packing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_batch_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
