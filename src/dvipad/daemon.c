@@ -830,10 +830,10 @@ static void eng_local(void *ud, const struct dv_addr *a, bool up)
 		return;
 	}
 	if (r == 0) /* 1: queued, up when done (daemon_routed.c) */
-		daemon_address_up(d, a);
+		daemon_address_up(d, a, LOG_INFO);
 }
 
-void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a)
+void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a, int log_prio)
 {
 	char s[DV_ADDR_STRLEN];
 	int r;
@@ -849,7 +849,7 @@ void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a)
 	r = dv_announce_start(d->announce, a, d->conf->announce_count, d->conf->announce_interval_ms);
 	if (r < 0)
 		log_warn("cannot announce address '%s': %s", s, strerror(-r));
-	log_info("address '%s' added to '%s'", s, where(d, a));
+	dv_log(log_prio, "address '%s' added to '%s'", s, where(d, a));
 }
 
 /* An address this node owns could not be installed: end this node's holds

@@ -140,7 +140,8 @@ void daemon_parked_clear(struct dv_daemon *d);
 
 /* daemon.c, for daemon_routed.c */
 /* a is in the kernel now: announced, shown, logged. */
-void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a);
+/* log_prio: its log line's (LOG_DEBUG when a summary says it, daemon_routed.c). */
+void daemon_address_up(struct dv_daemon *d, const struct dv_addr *a, int log_prio);
 /* The kernel refused a: this node's holds on it end. */
 void daemon_release_local_holds(struct dv_daemon *d, const struct dv_addr *a);
 /* a is off this node (in a cluster: the next owner may put it on). */

@@ -157,6 +157,12 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
  * done(): a change of an address whose other change is queued sends the
  * queue first.
  */
+struct dv_kroute_told {
+	size_t n; /* changes in the transaction, failed ones included */
+	size_t added, removed;
+	struct dv_addr add_lo, add_hi, del_lo, del_hi;
+};
+
 struct dv_kroute_ops {
 	/* A refresh failed (told once until one succeeds). Optional. */
 	void (*failed)(void *ud, const char *msg);
@@ -165,6 +171,9 @@ struct dv_kroute_ops {
 	 * addition is no longer active; a failed removal is forgotten all
 	 * the same (see dv_kroute_del()). May queue new changes. Optional. */
 	void (*done)(void *ud, const struct dv_addr *a, bool add, int err);
+	/* After the done()s of one transaction: what went through, the lowest
+	 * and highest address of each kind (unset when none). Optional. */
+	void (*told)(void *ud, const struct dv_kroute_told *t);
 };
 
 /* No I/O. p[0..n) are copied; n may be 0 (then start only removes what an
@@ -177,6 +186,8 @@ int dv_kroute_new(sd_event *ev, const struct dv_prefix *p, size_t n, unsigned le
 int dv_kroute_start(struct dv_kroute *r);
 struct dv_kroute *dv_kroute_free(struct dv_kroute *r); /* removes nothing, tells nothing */
 bool dv_kroute_covers(const struct dv_kroute *r, const struct dv_addr *a);
+/* While done() is told: how many changes its transaction had (0 outside). */
+size_t dv_kroute_telling(const struct dv_kroute *r);
 /* Active, or its removal still queued (the kernel has it until then). */
 bool dv_kroute_installed(const struct dv_kroute *r, const struct dv_addr *a);
 /* Active, and its element in the kernel: a is to be answered for (IPv6

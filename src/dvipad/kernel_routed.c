@@ -73,6 +73,7 @@ struct dv_kroute {
 	sd_event_source *flush_src; /* defer: sends the queue */
 	const struct dv_kroute_ops *ops;
 	void *ud;
+	size_t telling; /* dv_kroute_telling() */
 	bool refresh_failed;
 	/* A removal failed: the kernel may answer for an address the engine
 	 * no longer wants. The refresh rewrites the active sets first, and
@@ -568,13 +569,33 @@ static void change_done(struct dv_kroute *r, const struct dv_addr *a, bool add, 
 		r->ops->done(r->ud, a, add, err);
 }
 
-/* Send the queue and say how each change ended. The queue is taken out
- * first: done() may queue new changes (a refused address released). */
+size_t dv_kroute_telling(const struct dv_kroute *r)
+{
+	return r ? r->telling : 0;
+}
+
+static void told_note(struct dv_kroute_told *t, const struct dv_addr *a, bool add)
+{
+	size_t *n = add ? &t->added : &t->removed;
+	struct dv_addr *lo = add ? &t->add_lo : &t->del_lo, *hi = add ? &t->add_hi : &t->del_hi;
+
+	if (*n == 0 || dv_addr_cmp(a, lo) < 0)
+		*lo = *a;
+	if (*n == 0 || dv_addr_cmp(a, hi) > 0)
+		*hi = *a;
+	(*n)++;
+}
+
+/* Send the queue and say how each change ended, then how they all did.
+ * The queue is taken out first: done() may queue new changes (a refused
+ * address released), and even send them (a full queue). */
 static void queue_send(struct dv_kroute *r)
 {
 	struct dv_addrset add = r->to_add, del = r->to_del;
 	_cleanup_free_ const struct dv_addr **va = NULL, **vd = NULL;
 	_cleanup_free_ int *errs = NULL;
+	struct dv_kroute_told told = {.n = add.n + del.n};
+	size_t was = r->telling;
 	const struct dv_addr *a;
 	int k;
 
@@ -600,8 +621,18 @@ static void queue_send(struct dv_kroute *r)
 		for (size_t i = 0; errs && i < add.n + del.n; i++)
 			errs[i] = i < add.n ? send_elems(r, &va[i], 1, NULL, 0)
 					    : send_elems(r, NULL, 0, &vd[i - add.n], 1);
-		for (size_t i = 0; i < add.n + del.n; i++)
-			change_done(r, i < add.n ? va[i] : vd[i - add.n], i < add.n, errs ? errs[i] : k);
+		r->telling = told.n;
+		for (size_t i = 0; i < add.n + del.n; i++) {
+			const struct dv_addr *c = i < add.n ? va[i] : vd[i - add.n];
+			int err = errs ? errs[i] : k;
+
+			change_done(r, c, i < add.n, err);
+			if (err == 0)
+				told_note(&told, c, i < add.n);
+		}
+		r->telling = was;
+		if (r->ops && r->ops->told)
+			r->ops->told(r->ud, &told);
 	}
 	dv_addrset_clear(&add);
 	dv_addrset_clear(&del);

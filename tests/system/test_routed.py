@@ -13,6 +13,7 @@ The client reaches range addresses on-link, so it ARPs for each one: an
 answer is the host's own, never a router's.
 """
 import json
+import re
 import signal
 import subprocess
 import time
@@ -284,6 +285,14 @@ def test_routed_batch_usable_when_granted(lan, dvipad, routed):
     assert "released" in r.stdout
     transactions = nft_generation(host) - gen0
     figure(f"ROUTED: nf_tables transactions for {n} activations and their release", str(transactions))
+    # Logged by transaction beyond 16 changes, each address at debug level
+    # (dvipad(8)): every addition said once at info level (the n, and
+    # DEFINED at the start).
+    log = dvipad.log.read_text()
+    each = len(re.findall(r"info: address '198\.18\.[0-9.]+' added to 'ROUTED range'", log))
+    summed = sum(int(k) for k in re.findall(r"info: ([0-9]+) addresses added to 'ROUTED range', '198\.18\.", log))
+    assert summed > 0 and each + summed == n + 1, (each, summed)
+    assert len(re.findall(r"debug: address '198\.18\.[0-9.]+' added to 'ROUTED range'", log)) == summed
     # One per activation and release (4,000) without the queue; the
     # activations come 64 per read of the control socket, the release at
     # once. A refresh may add one.
