@@ -52,7 +52,8 @@
 #          only: a host of their own, on a shared machine. PERF=PREFIX:
 #          `perf record` (DWARF call graphs) of n2's dvipad during the cut
 #          (PREFIX-cut.data) and of n1's during the rejoin
-#          (PREFIX-rejoin.data).
+#          (PREFIX-rejoin.data); with PERF_ALL=1 too, of the whole machine
+#          (no call graphs).
 #          Holding 65,536 and registering their standbys takes about a
 #          minute a round here.
 # Profiles (totem): shipped = token 400, consensus 480 (dist/corosync-dvipa.conf);
@@ -70,7 +71,7 @@
 #
 # Environment: N (repetitions), PROFILES (default "shipped fast"), SCENARIOS
 # (default "kill cut mass"; also big), REPS_MASS, MASS (number of VIPAs,
-# default 4096), REPS_BIG, BIG, DVIPAD_RT, PERF (see big),
+# default 4096), REPS_BIG, BIG, DVIPAD_RT, PERF and PERF_ALL (see big),
 # HOGS (that many CPU hogs, stress-ng --cpu, run for the whole benchmark: the
 # failover under load), DVIPAD_NICE (NICE in the nodes' dvipa.conf: their
 # scheduling priority; dvipad's default is 0), KEEP (keep the scratch
@@ -446,9 +447,16 @@ big_round() {
 # perf_on NODE WHAT: with PERF set, `perf record` of NODE's dvipad into
 # PERF-WHAT.data until perf_off, call graphs from DWARF: the release build
 # has no frame pointers (2,000 samples a second, tens of MB a step).
+# With PERF_ALL=1, the whole machine instead, without call graphs: which
+# process had the CPUs (perf report --sort comm,pid).
 perf_on() {
 	[ -n "${PERF:-}" ] || return 0
-	perf record -q --call-graph dwarf,16384 -F 2000 -o "$PERF-$2.data" -p "$(cat "$TMP/$1.dvipad")" >/dev/null 2>>"$TMP/perf.err" &
+	if [ -n "${PERF_ALL:-}" ]; then
+		perf record -q -a -F 1999 -o "$PERF-$2.data" >/dev/null 2>>"$TMP/perf.err" &
+	else
+		perf record -q --call-graph dwarf,16384 -F 2000 -o "$PERF-$2.data" -p "$(cat "$TMP/$1.dvipad")" \
+			>/dev/null 2>>"$TMP/perf.err" &
+	fi
 	echo $! > "$TMP/perf.pid"
 	sleep 0.5 # perf attaches
 }
