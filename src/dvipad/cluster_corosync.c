@@ -213,18 +213,19 @@ static int batch_due(sd_event_source *s, void *ud)
 }
 
 /* sync.h's send: into this turn's batch, which goes when the turn ends
- * (before any other work: DV_PRIO_SEND); a message larger than a batch
- * goes alone, after it. */
+ * (before any other work: DV_PRIO_SEND); a large message goes alone,
+ * after it. */
 static int sync_send(void *ud, const uint8_t *buf, size_t len)
 {
 	struct corosync *cs = ud;
+	bool alone;
 	int r;
 
 	if (!cs->up)
 		return -ENOTCONN;
-	if (!dv_sync_batch_fits(&cs->batch, len))
+	if (dv_sync_batch_first(&cs->batch, len, &alone))
 		send_batch(cs);
-	if (len > DV_SYNC_BATCH_BYTES / 2)
+	if (alone)
 		return send_now(cs, buf, len);
 	r = dv_sync_batch_add(&cs->batch, buf, len);
 	if (r < 0)

@@ -189,18 +189,25 @@ static void routed_done(void *ud, const struct dv_addr *a, bool add, int err)
 	daemon_release_local_holds(d, a);
 }
 
+/* "N addresses added to 'ROUTED range', 'LO' to 'HI'" (IPv4 ones sort
+ * first: "IPv4 'LO' to IPv6 'HI'" when both are). */
+static void log_told(const char *what, size_t n, const struct dv_addr *lo, const struct dv_addr *hi)
+{
+	char l[DV_ADDR_STRLEN], h[DV_ADDR_STRLEN];
+	bool mixed = lo->family != hi->family;
+
+	log_info("%zu addresses %s 'ROUTED range', %s'%s' to %s'%s' (each at debug level)", n, what,
+		 mixed ? "IPv4 " : "", dv_addr_fmt(lo, l), mixed ? "IPv6 " : "", dv_addr_fmt(hi, h));
+}
+
 static void routed_told(void *ud, const struct dv_kroute_told *t)
 {
-	char lo[DV_ADDR_STRLEN], hi[DV_ADDR_STRLEN];
-
 	if (t->n <= LOG_EACH_MAX)
 		return; /* each said */
 	if (t->added)
-		log_info("%zu addresses added to 'ROUTED range', '%s' to '%s' (each at debug level)", t->added,
-			 dv_addr_fmt(&t->add_lo, lo), dv_addr_fmt(&t->add_hi, hi));
+		log_told("added to", t->added, &t->add_lo, &t->add_hi);
 	if (t->removed)
-		log_info("%zu addresses removed from 'ROUTED range', '%s' to '%s' (each at debug level)", t->removed,
-			 dv_addr_fmt(&t->del_lo, lo), dv_addr_fmt(&t->del_hi, hi));
+		log_told("removed from", t->removed, &t->del_lo, &t->del_hi);
 }
 
 const struct dv_kroute_ops daemon_routed_ops = {

@@ -855,6 +855,12 @@ bool dv_sync_batch_fits(const struct dv_sync_batch *b, size_t len)
 	return len <= DV_SYNC_BATCH_BYTES - BATCH_HEAD - PART_HEAD && used + PART_HEAD + len <= DV_SYNC_BATCH_BYTES;
 }
 
+bool dv_sync_batch_first(const struct dv_sync_batch *b, size_t len, bool *alone)
+{
+	*alone = len > DV_SYNC_BATCH_BYTES / 2;
+	return b->n > 0 && (*alone || !dv_sync_batch_fits(b, len));
+}
+
 int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len)
 {
 	if (len == 0 || !dv_sync_batch_fits(b, len))

@@ -153,6 +153,11 @@ struct dv_sync_batch {
 
 /* Whether a message of len bytes still fits into b. */
 bool dv_sync_batch_fits(const struct dv_sync_batch *b, size_t len);
+/* Before a message of len bytes is sent: whether b must go first (the
+ * message does not fit, or goes alone), and whether the message then goes
+ * alone (*alone: more than half a batch, a state), not into b. Earlier
+ * messages never go after a later one. */
+bool dv_sync_batch_first(const struct dv_sync_batch *b, size_t len, bool *alone);
 /* Add a message (1 to DV_SYNC_BATCH_BYTES bytes, b with room for it): 0,
  * -EINVAL, or -ENOMEM. */
 int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len);

@@ -593,12 +593,14 @@ static int op_send(void *ud, const uint8_t *buf, size_t len)
 		tr("    n%u: sends %s stamped {%s} round %u, in view %d%s", d->node, what, n ? st : "",
 		   (unsigned)le(buf + 1, 4), d->view, transitional ? " (while the view changes)" : "");
 	}
-	if (opt_batching && cur_seed % opt_batching == 0 && len <= DV_SYNC_BATCH_BYTES / 2) {
-		if (!dv_sync_batch_fits(&d->batch, len))
+	if (opt_batching && cur_seed % opt_batching == 0) {
+		bool alone;
+
+		if (dv_sync_batch_first(&d->batch, len, &alone))
 			batch_flush(d);
-		return dv_sync_batch_add(&d->batch, buf, len);
+		if (!alone)
+			return dv_sync_batch_add(&d->batch, buf, len);
 	}
-	batch_flush(d);
 	m.buf = malloc(len ? len : 1);
 	memcpy(m.buf, buf, len);
 	queue_push(&views[d->view].q, &m);
@@ -1372,6 +1374,9 @@ bool any_msg(void)
 	for (int v = 0; v < MAXVIEWS; v++)
 		if (views[v].used && queue_len(&views[v].q))
 			return true;
+	for (unsigned i = 1; i <= N; i++)
+		if (nodes[i].d && nodes[i].d->batch.n)
+			return true;
 	return false;
 }
 
@@ -1779,10 +1784,12 @@ static bool do_step(bool drain)
 			x -= acts[i].weight;
 		}
 	}
-	for (unsigned i = 1; i <= N; i++)
-		if (nodes[i].d)
-			batch_flush(nodes[i].d);
+	/* The step's batches go, before a broken node leaves (their source
+	 * goes first in dvipad's loop) and after: its leaving makes others
+	 * send (SUMMARY, QUORUM). */
+	batch_flush_all();
 	settle_broken();
+	batch_flush_all();
 	unprotect_pass();
 	check_all();
 	return !fail.failed;

@@ -135,8 +135,10 @@ size_t queue_len(const struct queue *q);
 void queue_free(struct queue *q);
 /* A little-endian number of n bytes. */
 uint64_t le(const uint8_t *p, int n);
-/* d's batch, if any, into its view's queue as one message. */
+/* d's batch, if any, into its view's queue as one message (stamped with
+ * the view it goes in, as Corosync sees it), and every node's. */
 void batch_flush(struct dmn *d);
+void batch_flush_all(void);
 
 /* sim_check.c */
 /* Whether the component with this label has a majority of the votes; node

@@ -49,6 +49,13 @@ uint64_t le(const uint8_t *p, int n)
 	return x;
 }
 
+void batch_flush_all(void)
+{
+	for (unsigned i = 1; i <= N; i++)
+		if (nodes[i].d)
+			batch_flush(nodes[i].d);
+}
+
 void batch_flush(struct dmn *d)
 {
 	const uint8_t *buf;

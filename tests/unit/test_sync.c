@@ -652,9 +652,20 @@ static void test_batch_packing(void **state)
 	struct dv_sync_batch b = {0};
 	const uint8_t *buf;
 	size_t len;
+	bool alone;
 
 	assert_false(dv_sync_batch_take(&b, &buf, &len));
 	assert_int_equal(dv_sync_batch_add(&b, one, 0), -EINVAL);
+	/* A large message goes alone; after the batch if there is one: a
+	 * message never overtakes an earlier one (a REPLAY, say). */
+	assert_false(dv_sync_batch_first(&b, DV_SYNC_BATCH_BYTES / 2 + 1, &alone));
+	assert_true(alone);
+	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
+	assert_true(dv_sync_batch_first(&b, DV_SYNC_BATCH_BYTES / 2 + 1, &alone));
+	assert_true(alone);
+	assert_false(dv_sync_batch_first(&b, DV_SYNC_BATCH_BYTES / 2, &alone));
+	assert_false(alone);
+	assert_true(dv_sync_batch_take(&b, &buf, &len));
 	assert_int_equal(dv_sync_batch_add(&b, big, sizeof(big)), -EINVAL);
 	/* One message goes as it is. */
 	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
@@ -671,6 +682,8 @@ static void test_batch_packing(void **state)
 	assert_true(dv_sync_batch_fits(&b, DV_SYNC_BATCH_BYTES - 5));
 	assert_int_equal(dv_sync_batch_add(&b, big, DV_SYNC_BATCH_BYTES - 5), 0);
 	assert_false(dv_sync_batch_fits(&b, 1));
+	assert_true(dv_sync_batch_first(&b, 1, &alone)); /* full: it goes first */
+	assert_false(alone);
 	assert_int_equal(dv_sync_batch_add(&b, one, 1), -EINVAL);
 	assert_true(dv_sync_batch_take(&b, &buf, &len));
 	assert_int_equal(len, DV_SYNC_BATCH_BYTES - 5);
