@@ -55,9 +55,8 @@ struct dv_changes {
  * names none (membership, quorum, a client gone, a node's configuration or
  * admin state) may change any: after reads the VIPAs whose owner the
  * engine changed, with their owners before (dv_engine_owner_changes): what
- * the event changed, not a
- * walk of every VIPA. 0 or -ENOMEM (then after reports no change of that
- * address).
+ * the event changed, not a walk of every VIPA. 0 or -ENOMEM (then after
+ * reports no change of that address).
  */
 int dv_changes_before(struct dv_changes *ch, const struct dv_engine *e, const struct dv_event *ev);
 /* After it was applied with effects fx: every change, in address order,

@@ -141,6 +141,8 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
 
 /* ---------------- kernel_routed.c ---------------- */
 
+struct dv_kroute_told;
+
 /*
  * ROUTED ranges (IPv4 and IPv6): a local route per range in table local
  * (protocol DV_IFA_PROTO, on 'lo') and the nftables tables of
@@ -157,12 +159,6 @@ void dv_kaddr_set_routed(struct dv_kaddr *k, struct dv_kroute *r);
  * done(): a change of an address whose other change is queued sends the
  * queue first.
  */
-struct dv_kroute_told {
-	size_t n; /* changes in the transaction, failed ones included */
-	size_t added, removed;
-	struct dv_addr add_lo, add_hi, del_lo, del_hi;
-};
-
 struct dv_kroute_ops {
 	/* A refresh failed (told once until one succeeds). Optional. */
 	void (*failed)(void *ud, const char *msg);
@@ -174,6 +170,13 @@ struct dv_kroute_ops {
 	/* After the done()s of one transaction: what went through, the lowest
 	 * and highest address of each kind (unset when none). Optional. */
 	void (*told)(void *ud, const struct dv_kroute_told *t);
+};
+
+/* One transaction, after its done()s (dv_kroute_ops.told). */
+struct dv_kroute_told {
+	size_t n; /* changes in the transaction, failed ones included */
+	size_t added, removed;
+	struct dv_addr add_lo, add_hi, del_lo, del_hi;
 };
 
 /* No I/O. p[0..n) are copied; n may be 0 (then start only removes what an

@@ -1271,9 +1271,6 @@ int dv_sockdiag_listen_queues(struct dv_sockdiag *s, const struct dv_addr *a, st
 	return scan_proto(s, all, IPPROTO_TCP, TCP_BOUND, &sc, false);
 }
 
-/* One dump over the TCP sockets in states of both families, for the
- * addresses of `of`: those with a connection into busy, those a new one
- * could open on into open (either may be NULL). */
 /* of's addresses normalized (addr_norm) into ret: 0 or -errno. */
 static int norm_set(const struct dv_addrset *of, struct dv_addrset *ret)
 {
@@ -1290,6 +1287,9 @@ static int norm_set(const struct dv_addrset *of, struct dv_addrset *ret)
 	return r;
 }
 
+/* One dump over the TCP sockets in states of both families, for the
+ * addresses of `of`: those with a connection into busy, those a new one
+ * could open on into open (either may be NULL). */
 static int census(struct dv_sockdiag *s, const struct dv_addrset *of, uint32_t states, struct dv_addrset *busy,
 		  struct dv_addrset *open)
 {

@@ -850,9 +850,9 @@ static int on_event(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 
 bool dv_sync_batch_fits(const struct dv_sync_batch *b, size_t len)
 {
-	size_t used = b->n ? b->len : BATCH_HEAD;
+	size_t used = b->n ? b->w.len : BATCH_HEAD;
 
-	return len <= DV_SYNC_BATCH_BYTES - BATCH_HEAD - PART_HEAD && used + PART_HEAD + len <= DV_SYNC_BATCH_BYTES;
+	return len <= DV_SYNC_BATCH_BYTES && used + PART_HEAD + len <= DV_SYNC_BATCH_BYTES;
 }
 
 bool dv_sync_batch_first(const struct dv_sync_batch *b, size_t len, bool *alone)
@@ -863,21 +863,25 @@ bool dv_sync_batch_first(const struct dv_sync_batch *b, size_t len, bool *alone)
 
 int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len)
 {
+	size_t was;
+
 	if (len == 0 || !dv_sync_batch_fits(b, len))
 		return -EINVAL;
-	if (!b->data) {
-		b->data = malloc(DV_SYNC_BATCH_BYTES);
-		if (!b->data)
-			return -ENOMEM;
-	}
 	if (b->n == 0) {
-		b->data[0] = MSG_BATCHED;
-		b->len = BATCH_HEAD;
+		b->w.len = 0;
+		dv_w_u8(&b->w, MSG_BATCHED);
 	}
-	for (int i = 0; i < PART_HEAD; i++)
-		b->data[b->len + i] = (uint8_t)(len >> (8 * i));
-	memcpy(b->data + b->len + PART_HEAD, buf, len);
-	b->len += PART_HEAD + len;
+	was = b->w.len;
+	dv_w_u32(&b->w, (uint32_t)len);
+	dv_w_bytes(&b->w, buf, len);
+	if (b->w.err) {
+		int r = b->w.err;
+
+		/* Out of memory: the batch as it was. */
+		b->w.err = 0;
+		b->w.len = b->n ? was : 0;
+		return r;
+	}
 	b->n++;
 	return 0;
 }
@@ -886,53 +890,56 @@ bool dv_sync_batch_take(struct dv_sync_batch *b, const uint8_t **buf, size_t *le
 {
 	if (b->n == 0)
 		return false;
-	if (b->n == 1) {
-		*buf = b->data + BATCH_HEAD + PART_HEAD;
-		*len = b->len - BATCH_HEAD - PART_HEAD;
-	} else {
-		*buf = b->data;
-		*len = b->len;
-	}
+	*buf = b->n == 1 ? b->w.data + BATCH_HEAD + PART_HEAD : b->w.data;
+	*len = b->n == 1 ? b->w.len - BATCH_HEAD - PART_HEAD : b->w.len;
 	b->n = 0;
-	b->len = 0;
 	return true;
 }
 
 void dv_sync_batch_free(struct dv_sync_batch *b)
 {
-	free(b->data);
+	free(b->w.data);
 	*b = (struct dv_sync_batch){0};
 }
 
-/* A BATCH: checked whole first (a malformed one is dropped whole), then
+/* The batch's message at *off, if any: *part and *part_len, *off past it.
+ * False at the end, and when malformed (*bad). */
+static bool batch_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **part, size_t *part_len, bool *bad)
+{
+	struct dv_rbuf r = {.data = buf, .len = len, .off = *off};
+	uint32_t n;
+
+	if (*off >= len)
+		return false;
+	n = dv_r_u32(&r);
+	if (r.bad || n == 0 || n > len - r.off || buf[r.off] == MSG_BATCHED) {
+		*bad = true;
+		return false;
+	}
+	*part = buf + r.off;
+	*part_len = n;
+	*off = r.off + n;
+	return true;
+}
+
+/* A BATCHED: checked whole first (a malformed one is dropped whole), then
  * its messages delivered in their order. */
 static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
 {
-	size_t off = BATCH_HEAD, n = 0;
+	const uint8_t *part;
+	size_t off = BATCH_HEAD, n = 0, part_len;
+	bool bad = false;
 	int r = 0;
 
-	while (off < len) {
-		struct dv_rbuf rb = {.data = buf, .len = len, .off = off};
-		uint32_t part = dv_r_u32(&rb);
-
-		if (rb.bad || part == 0 || part > len - rb.off || buf[rb.off] == MSG_BATCHED) {
-			note(s, LOG_WARNING, "dropped a malformed batch from node %u", sender);
-			return 0;
-		}
-		off = rb.off + part;
+	while (batch_next(buf, len, &off, &part, &part_len, &bad))
 		n++;
-	}
-	if (n == 0) {
-		note(s, LOG_WARNING, "dropped an empty batch from node %u", sender);
+	if (bad || n == 0) {
+		note(s, LOG_WARNING, "dropped a malformed batch from node %u", sender);
 		return 0;
 	}
-	for (off = BATCH_HEAD; off < len && r == 0;) {
-		struct dv_rbuf rb = {.data = buf, .len = len, .off = off};
-		uint32_t part = dv_r_u32(&rb);
-
-		r = dv_sync_message(s, sender, own, buf + rb.off, part);
-		off = rb.off + part;
-	}
+	off = BATCH_HEAD;
+	while (r == 0 && batch_next(buf, len, &off, &part, &part_len, &bad))
+		r = dv_sync_message(s, sender, own, part, part_len);
 	return r;
 }
 

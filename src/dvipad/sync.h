@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "wire.h"
 
 /* Events buffered during an exchange at most; beyond, the caller leaves the
  * group and joins again. */
@@ -137,8 +138,8 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 /*
  * Batches: the messages one turn of the caller's loop sends, packed into
  * one multicast. A partition that loses quorum reports every address it
- * took off (one EVENT each): 21,845 multicasts kept its Corosync busy for a
- * whole second on a shared machine (issue 15). Delivering a batch is
+ * took off (one EVENT each): 21,845 multicasts kept its Corosync on a whole
+ * core for 0.8 s on a shared machine (issue 15). Delivering a batch is
  * delivering its messages one after another, in their order, which
  * Corosync's agreed order could have done anyway (nothing of another
  * member between them, all in the same view).
@@ -146,9 +147,8 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 #define DV_SYNC_BATCH_BYTES (64u << 10) /* a batch at most; a larger message goes alone */
 
 struct dv_sync_batch {
-	uint8_t *data; /* DV_SYNC_BATCH_BYTES, from the first message on */
-	size_t len;
-	size_t n; /* messages in it */
+	struct dv_wbuf w; /* kept between batches */
+	size_t n;	  /* messages in it */
 };
 
 /* Whether a message of len bytes still fits into b. */
