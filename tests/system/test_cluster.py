@@ -229,8 +229,7 @@ def test_corosync_stalled_mid_change_does_not_block_dvipad(cluster):
     finally:
         n1.corosync.proc.send_signal(signal.SIGCONT)
         cluster.lan.switch.ip("link", "set", "p-n3", "up")
-    wait_for(lambda: all(len(n.status()["members"]) == 3 for n in cluster.nodes.values()), timeout=30,
-             what="the cluster whole again")
+    cluster.wait_whole(quorate=False)
     for _ in range(100):
         assert sum(n.ns.has_addr(VIPA) for n in cluster.nodes.values()) <= 1, "two nodes have the VIPA"
         time.sleep(0.01)
@@ -251,7 +250,7 @@ def test_standby_survives_partition(cluster):
              what="n1 out of n2's membership")
     assert (n2.vipa(VIPA) or {}).get("standbys") == []
     cluster.lan.switch.ip("link", "set", "p-n1", "up")
-    wait_for(lambda: len(n1.status()["members"]) == 3, timeout=10, what="n1 to rejoin")
+    cluster.wait_whole(["n1"], quorate=False)
 
     def standby_back():
         sbs = (n2.vipa(VIPA) or {}).get("standbys", [])
@@ -319,7 +318,7 @@ def test_partition_heals_with_one_owner(cluster):
     t0 = time.monotonic()
     cluster.lan.switch.ip("link", "set", "p-n1", "up")
     try:
-        wait_for(lambda: len(n1.status()["members"]) == 3, timeout=10, what="n1 to rejoin")
+        cluster.wait_whole(["n1"], quorate=False)
         figure("cluster: n1 link up -> n1 back in the group", f"{(time.monotonic() - t0) * 1000:.0f} ms")
         seen = False
         deadline = time.monotonic() + 3
@@ -632,9 +631,7 @@ def test_cut_off_takeover_repeated(cluster):
                  what="client to reach the standby")
         connected.append(time.monotonic() - t0)
         cluster.lan.switch.ip("link", "set", "p-n1", "up")
-        for n in cluster.nodes.values():
-            wait_for(lambda: len(n.status()["members"]) == 3 and n.status()["daemon"]["quorate"], timeout=10,
-                     interval=0.05, what=f"{n.name} to see the group healed")
+        cluster.wait_whole()
         p.wait_line("lost", timeout=3)
         s.kill()
         wait_for(lambda: all(n.vipa(VIPA) is None for n in cluster.nodes.values()), timeout=2,
