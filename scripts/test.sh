@@ -50,6 +50,19 @@ for f in conf proto wire; do
 	rm -rf "$work"
 done
 
+# The dvipad of the release before batches (wire protocol 1), for the
+# rolling upgrade test (tests/system/test_upgrade.py). A clone without that
+# history skips it.
+OLD_REV=971f445
+if [ -z "${DVIPA_OLD_DVIPAD:-}" ] && git rev-parse -q --verify "$OLD_REV^{commit}" >/dev/null 2>&1; then
+	echo "== the dvipad of $OLD_REV (protocol 1)"
+	rm -rf build-old && mkdir -p build-old/src
+	git archive "$OLD_REV" | tar -x -C build-old/src
+	meson setup build-old/build build-old/src --buildtype=release -Dtests=disabled >/dev/null
+	ninja -C build-old/build dvipad >/dev/null
+	export DVIPA_OLD_DVIPAD="$PWD/build-old/build/dvipad"
+fi
+
 echo "== system tests"
 export DVIPA_BUILD="$PWD/$BUILD"
 pytest-3 -v tests/system "$@"

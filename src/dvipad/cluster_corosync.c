@@ -190,19 +190,22 @@ static int send_now(struct corosync *cs, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* What this turn of the loop sent goes (sync.h's batches). */
+/* What this turn of the loop sent goes (sync.h's batches): one by one if
+ * a member runs a dvipad from before batches. */
 static void send_batch(struct corosync *cs)
 {
+	bool whole = cs->sync && dv_sync_may_batch(cs->sync);
 	const uint8_t *buf;
 	size_t len;
 	int r;
 
-	if (!dv_sync_batch_take(&cs->batch, &buf, &len))
-		return;
-	r = send_now(cs, buf, len);
-	if (r < 0) {
-		log_err("corosync: cannot send to group '%s': %s", cs->group_str, strerror(-r));
-		schedule_lost(cs);
+	while (dv_sync_batch_take(&cs->batch, whole, &buf, &len)) {
+		r = send_now(cs, buf, len);
+		if (r < 0) {
+			log_err("corosync: cannot send to group '%s': %s", cs->group_str, strerror(-r));
+			schedule_lost(cs);
+			return;
+		}
 	}
 }
 

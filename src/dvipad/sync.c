@@ -17,6 +17,8 @@
  *   QUORUM   view  u8 quorate  u64 ring  u64 time_ms (a DV_EV_QUORUM for the engine)
  *   QUORUM_ASK view
  *   REPLAY   (nothing: the sender's own events follow again, see below)
+ *   BEAT     u16 proto (DV_SYNC_PROTO; absent from a dvipad before batches,
+ *            and trailing bytes are a later protocol's)
  *   BATCHED  (u32 len, message) x n, n >= 1: consecutive messages of one
  *            sender in one multicast (sync.h), none of them BATCHED
  * where view = u32 round (exchanges since the change), u32 n, n x u32 node
@@ -657,6 +659,12 @@ static int complete(struct dv_sync *s, bool restored)
 	     restored ? "taken"
 	     : first  ? "the same here"
 		      : "kept");
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->members[i].proto == 0)
+			note(s, LOG_WARNING,
+			     "node %u announced no protocol: it runs a dvipad from before batches; this node sends "
+			     "unbatched while it is a member, and every node should run the same version",
+			     s->view[i]);
 	/* A node that took the group's state publishes its own part of it
 	 * (configuration, standbys) first, before anything it applies next
 	 * can make it send more. */
@@ -886,13 +894,26 @@ int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-bool dv_sync_batch_take(struct dv_sync_batch *b, const uint8_t **buf, size_t *len)
+static bool batch_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **part, size_t *part_len, bool *bad);
+
+bool dv_sync_batch_take(struct dv_sync_batch *b, bool whole, const uint8_t **buf, size_t *len)
 {
+	bool bad = false;
+
 	if (b->n == 0)
 		return false;
-	*buf = b->n == 1 ? b->w.data + BATCH_HEAD + PART_HEAD : b->w.data;
-	*len = b->n == 1 ? b->w.len - BATCH_HEAD - PART_HEAD : b->w.len;
-	b->n = 0;
+	if (b->off == 0 && (whole || b->n == 1)) {
+		*buf = b->n == 1 ? b->w.data + BATCH_HEAD + PART_HEAD : b->w.data;
+		*len = b->n == 1 ? b->w.len - BATCH_HEAD - PART_HEAD : b->w.len;
+		b->n = 0;
+		return true;
+	}
+	if (b->off == 0)
+		b->off = BATCH_HEAD;
+	/* Well-formed: dv_sync_batch_add() wrote it. */
+	(void)batch_next(b->w.data, b->w.len, &b->off, buf, len, &bad);
+	if (b->off >= b->w.len)
+		b->n = b->off = 0;
 	return true;
 }
 
@@ -943,6 +964,33 @@ static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 	return r;
 }
 
+/* A member's protocol, from its BEAT. */
+static int on_beat(struct dv_sync *s, dv_nodeid_t sender, struct dv_rbuf *r)
+{
+	ssize_t i = view_index(s, sender);
+	uint16_t proto;
+
+	if (r->len == 1 || i < 0)
+		return 0;
+	proto = dv_r_u16(r);
+	if (r->bad || proto == 0) {
+		note(s, LOG_WARNING, "dropped a malformed beat from node %u", sender);
+		return 0;
+	}
+	s->members[i].proto = proto;
+	return 0;
+}
+
+bool dv_sync_may_batch(const struct dv_sync *s)
+{
+	if (!s->joined)
+		return false;
+	for (size_t i = 0; i < s->n_view; i++)
+		if (s->members[i].proto < DV_SYNC_PROTO)
+			return false;
+	return true;
+}
+
 int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8_t *buf, size_t len)
 {
 	struct dv_rbuf r = {.data = buf, .len = len, .off = 1};
@@ -990,7 +1038,7 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		s->quorum_due = true;
 		return send_quorum(s);
 	case MSG_BEAT:
-		return 0;
+		return on_beat(s, sender, &r);
 	case MSG_BATCHED:
 		return on_batch(s, sender, own, buf, len);
 	case MSG_RESYNC:
@@ -1034,8 +1082,13 @@ static int set_view(struct dv_sync *s, const dv_nodeid_t *members, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || view[k - 1] != view[i])
 			view[k++] = view[i];
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++) {
+		ssize_t was = view_index(s, view[i]);
+
 		mem[i].node = view[i];
+		/* A protocol is its process's: one that left is forgotten. */
+		mem[i].proto = view[i] == s->self ? DV_SYNC_PROTO : was >= 0 ? s->members[was].proto : 0;
+	}
 	free(s->view);
 	free(s->contrib);
 	free(s->members);
@@ -1080,6 +1133,12 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 	if (view_index(s, s->self) < 0) {
 		note(s, LOG_ERR, "a view without this node");
 		return -EPROTO;
+	}
+	/* The newcomers learn this node's protocol before its summary. */
+	if (joined) {
+		r = dv_sync_beat(s);
+		if (r < 0)
+			return r;
 	}
 	if (!joined && s->phase == IDLE && s->synced) {
 		/* Members only left: everyone here had the same state. */
@@ -1140,9 +1199,13 @@ int dv_sync_ask_quorum(struct dv_sync *s)
 
 int dv_sync_beat(struct dv_sync *s)
 {
-	uint8_t kind = MSG_BEAT;
+	struct dv_wbuf w = {0};
 
-	return s->joined ? s->ops->send(s->ud, &kind, 1) : 0;
+	if (!s->joined)
+		return 0;
+	dv_w_u8(&w, MSG_BEAT);
+	dv_w_u16(&w, DV_SYNC_PROTO);
+	return send_w(s, &w);
 }
 
 int dv_sync_check(struct dv_sync *s)

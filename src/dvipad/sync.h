@@ -102,9 +102,11 @@ struct dv_sync_ops {
 
 struct dv_sync;
 
-/* What this node knows of a member's state digest. */
+/* What this node knows of a member: the protocol it speaks, its state
+ * digest. */
 struct dv_sync_member {
 	dv_nodeid_t node;
+	uint16_t proto;	 /* the protocol it announced (DV_SYNC_PROTO), 0: none */
 	bool known;	 /* a digest was delivered for the current view */
 	uint32_t check;	 /* which check point of the view (see dv_sync_info) */
 	uint64_t digest; /* its digest there */
@@ -146,9 +148,26 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
  */
 #define DV_SYNC_BATCH_BYTES (64u << 10) /* a batch at most; a larger message goes alone */
 
+/*
+ * The protocol this dvipad speaks. Every member announces it in its BEATs,
+ * and in one right after each view change that brought a member in, before
+ * its summary: when an exchange ends, every member's announcement was
+ * delivered. A member that announced none runs a dvipad from before
+ * batches (protocol 1), which drops a batch as a message of unknown kind
+ * (its events lost, its engine wrong until the next digest check): while
+ * one is in the view, nothing goes batched. A rolling upgrade from it is
+ * then safe, but for a batch already multicast when a member of the old
+ * version joins (docs/cluster.md).
+ */
+#define DV_SYNC_PROTO 2
+
+/* Whether every member of the view announced a protocol with batches. */
+bool dv_sync_may_batch(const struct dv_sync *s);
+
 struct dv_sync_batch {
 	struct dv_wbuf w; /* kept between batches */
 	size_t n;	  /* messages in it */
+	size_t off;	  /* taken one by one: the next one's offset, or 0 */
 };
 
 /* Whether a message of len bytes still fits into b. */
@@ -161,9 +180,11 @@ bool dv_sync_batch_first(const struct dv_sync_batch *b, size_t len, bool *alone)
 /* Add a message (1 to DV_SYNC_BATCH_BYTES bytes, b with room for it): 0,
  * -EINVAL, or -ENOMEM. */
 int dv_sync_batch_add(struct dv_sync_batch *b, const uint8_t *buf, size_t len);
-/* What to multicast for b's messages (its only one as it is): false if b
- * is empty. Valid until the next call on b, which is empty after this. */
-bool dv_sync_batch_take(struct dv_sync_batch *b, const uint8_t **buf, size_t *len);
+/* The next multicast for b's messages: false when b is empty. With whole
+ * (dv_sync_may_batch), all of them (the only one as it is), else one
+ * message after another. Valid until the next call on b; b is empty once
+ * all were taken. */
+bool dv_sync_batch_take(struct dv_sync_batch *b, bool whole, const uint8_t **buf, size_t *len);
 void dv_sync_batch_free(struct dv_sync_batch *b);
 
 /* Multicast an engine event. -ENOTCONN before the first view. */

@@ -58,14 +58,17 @@ void batch_flush_all(void)
 
 void batch_flush(struct dmn *d)
 {
+	bool whole = d->sync && dv_sync_may_batch(d->sync);
 	const uint8_t *buf;
 	size_t len;
 	struct msg m;
 
-	if (!dv_sync_batch_take(&d->batch, &buf, &len) || d->view < 0)
-		return;
-	m = (struct msg){.serial = views[d->view].serial, .conn = d->conn, .node = d->node, .len = len};
-	m.buf = malloc(len);
-	memcpy(m.buf, buf, len);
-	queue_push(&views[d->view].q, &m);
+	while (dv_sync_batch_take(&d->batch, whole, &buf, &len)) {
+		if (d->view < 0)
+			continue;
+		m = (struct msg){.serial = views[d->view].serial, .conn = d->conn, .node = d->node, .len = len};
+		m.buf = malloc(len);
+		memcpy(m.buf, buf, len);
+		queue_push(&views[d->view].q, &m);
+	}
 }

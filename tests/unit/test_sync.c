@@ -46,6 +46,8 @@ struct node {
 	dv_nodeid_t view[MAXN];
 	size_t n_view;
 	int synced, restored, exchanging_on, exchanging_off, errors, states_sent, asked, answered;
+	bool old;     /* sends its beats as a dvipad before batches did */
+	int old_seen; /* warnings that a member runs such a dvipad */
 };
 
 struct bus {
@@ -78,7 +80,7 @@ static int op_send(void *ud, const uint8_t *buf, size_t len)
 	m->group = n->group;
 	m->sender = n->id;
 	m->incarnation = n->incarnation;
-	m->len = len;
+	m->len = n->old && buf[0] == 10 ? 1 : len;
 	m->buf = malloc(len);
 	memcpy(m->buf, buf, len);
 	if (buf[0] == 4)
@@ -176,6 +178,8 @@ static void op_note(void *ud, int prio, const char *msg)
 {
 	if (prio <= LOG_ERR)
 		((struct node *)ud)->errors++;
+	if (strstr(msg, "announced no protocol"))
+		((struct node *)ud)->old_seen++;
 }
 
 static const struct dv_sync_ops ops = {
@@ -383,7 +387,7 @@ static void test_partition_heal_quorate_side_wins(void **state)
 	/* Heal n1 first (n1 + n3: quorate again), then n2. */
 	all_quorate(true);
 	view(1, 3, 0);
-	run(2); /* the view's summaries only: n1's is first */
+	run(4); /* the view's beats and summaries only: n1's are first */
 	view(1, 2, 3, 0);
 	run(0);
 	for (dv_nodeid_t i = 1; i <= 3; i++) {
@@ -473,7 +477,7 @@ static void test_interrupted_exchange_resends_own_events(void **state)
 	run(0);
 	view(1, 2, 3, 0);
 	gone(2, 5); /* queued behind the summaries */
-	run(3);	    /* the three summaries: n1 sends its state */
+	run(6);	    /* the three beats and summaries: n1 sends its state */
 	run(1);	    /* G5 delivered during the exchange: buffered */
 	assert_true(exchanging(1));
 	view(1, 2, 0); /* n3 goes before the state is delivered */
@@ -498,7 +502,7 @@ static void interrupted_with_own_event_in_flight(void)
 	run(0);
 	view(1, 2, 3, 0);
 	gone(2, 5); /* queued behind the summaries */
-	run(3);	    /* the three summaries: n1 sends its state */
+	run(6);	    /* the three beats and summaries: n1 sends its state */
 	run(1);	    /* G5 delivered during the exchange: buffered */
 	gone(2, 6); /* not ordered before the change */
 	assert_true(exchanging(2));
@@ -606,8 +610,8 @@ static void pack_last(size_t k)
 		if (i > B.nq - k)
 			free(B.q[i].buf);
 	}
-	assert_true(dv_sync_batch_take(&b, &buf, &len));
-	assert_false(dv_sync_batch_take(&b, &buf, &len)); /* empty now */
+	assert_true(dv_sync_batch_take(&b, true, &buf, &len));
+	assert_false(dv_sync_batch_take(&b, true, &buf, &len)); /* empty now */
 	free(first->buf);
 	first->buf = malloc(len);
 	memcpy(first->buf, buf, len);
@@ -637,7 +641,7 @@ static void test_batch_delivers_in_order(void **state)
 	gone(2, 5); /* queued behind the summaries */
 	gone(2, 6);
 	pack_last(2);
-	run(3);
+	run(6);
 	run(1); /* delivered during the exchange: buffered */
 	view(1, 2, 0);
 	run(0);
@@ -654,7 +658,7 @@ static void test_batch_packing(void **state)
 	size_t len;
 	bool alone;
 
-	assert_false(dv_sync_batch_take(&b, &buf, &len));
+	assert_false(dv_sync_batch_take(&b, true, &buf, &len));
 	assert_int_equal(dv_sync_batch_add(&b, one, 0), -EINVAL);
 	/* A large message goes alone; after the batch if there is one: a
 	 * message never overtakes an earlier one (a REPLAY, say). */
@@ -665,19 +669,32 @@ static void test_batch_packing(void **state)
 	assert_true(alone);
 	assert_false(dv_sync_batch_first(&b, DV_SYNC_BATCH_BYTES / 2, &alone));
 	assert_false(alone);
-	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_true(dv_sync_batch_take(&b, true, &buf, &len));
 	assert_int_equal(dv_sync_batch_add(&b, big, sizeof(big)), -EINVAL);
 	/* One message goes as it is. */
 	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
-	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_true(dv_sync_batch_take(&b, true, &buf, &len));
 	assert_int_equal(len, sizeof(one));
 	assert_memory_equal(buf, one, sizeof(one));
 	/* Two: kind 12, then each with its length. */
 	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
 	assert_int_equal(dv_sync_batch_add(&b, two, sizeof(two)), 0);
-	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_true(dv_sync_batch_take(&b, true, &buf, &len));
 	assert_int_equal(len, 1 + 4 + 3 + 4 + 2);
 	assert_memory_equal(buf, ((const uint8_t[]){12, 3, 0, 0, 0, 1, 2, 3, 2, 0, 0, 0, 4, 5}), len);
+	/* One by one (dv_sync_may_batch false), in their order. */
+	assert_int_equal(dv_sync_batch_add(&b, one, sizeof(one)), 0);
+	assert_int_equal(dv_sync_batch_add(&b, two, sizeof(two)), 0);
+	assert_true(dv_sync_batch_take(&b, false, &buf, &len));
+	assert_int_equal(len, sizeof(one));
+	assert_memory_equal(buf, one, sizeof(one));
+	assert_true(dv_sync_batch_take(&b, false, &buf, &len));
+	assert_int_equal(len, sizeof(two));
+	assert_memory_equal(buf, two, sizeof(two));
+	assert_false(dv_sync_batch_take(&b, false, &buf, &len));
+	assert_int_equal(dv_sync_batch_add(&b, two, sizeof(two)), 0); /* a new batch */
+	assert_true(dv_sync_batch_take(&b, false, &buf, &len));
+	assert_memory_equal(buf, two, sizeof(two));
 	/* Full: what does not fit is refused, the batch kept. */
 	assert_true(dv_sync_batch_fits(&b, DV_SYNC_BATCH_BYTES - 5));
 	assert_int_equal(dv_sync_batch_add(&b, big, DV_SYNC_BATCH_BYTES - 5), 0);
@@ -685,9 +702,53 @@ static void test_batch_packing(void **state)
 	assert_true(dv_sync_batch_first(&b, 1, &alone)); /* full: it goes first */
 	assert_false(alone);
 	assert_int_equal(dv_sync_batch_add(&b, one, 1), -EINVAL);
-	assert_true(dv_sync_batch_take(&b, &buf, &len));
+	assert_true(dv_sync_batch_take(&b, true, &buf, &len));
 	assert_int_equal(len, DV_SYNC_BATCH_BYTES - 5);
 	dv_sync_batch_free(&b);
+}
+
+static bool may_batch(dv_nodeid_t id)
+{
+	return dv_sync_may_batch(node_of(id)->s);
+}
+
+/* Nothing goes batched while a member runs a dvipad from before batches
+ * (its beats say no protocol): it would drop the batch, and its engine go
+ * wrong. A newcomer's protocol comes before its summary. */
+static void test_batches_wait_for_every_members_protocol(void **state)
+{
+	node_of(3)->old = true;
+	start_three();
+	for (dv_nodeid_t i = 1; i <= 2; i++) {
+		assert_false(may_batch(i));
+		assert_false(exchanging(i));
+	}
+	assert_int_equal(node_of(1)->old_seen, 1);
+	assert_int_equal(node_of(2)->old_seen, 1);
+	/* Without n3, the two batch again. */
+	view(1, 2, 0);
+	run(0);
+	assert_true(may_batch(1) && may_batch(2));
+	/* n3 comes back upgraded: not before its beat is delivered. */
+	dv_sync_free(node_of(3)->s);
+	node_of(3)->s = dv_sync_new(3, &ops, node_of(3));
+	node_of(3)->old = false;
+	node_of(3)->incarnation++;
+	node_of(3)->state[0] = 0;
+	node_of(3)->group = -1;
+	node_of(3)->n_view = 0;
+	view(1, 2, 3, 0);
+	assert_false(may_batch(1) || may_batch(2) || may_batch(3));
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_true(may_batch(i));
+		assert_false(exchanging(i));
+		assert_string_equal(node_of(i)->state, node_of(1)->state);
+	}
+	assert_int_equal(node_of(1)->old_seen, 1);
+	/* A beat with a protocol of 0 is malformed: dropped, nothing learnt. */
+	assert_int_equal(dv_sync_message(node_of(1)->s, 2, false, (const uint8_t[]){10, 0, 0}, 3), 0);
+	assert_true(may_batch(1));
 }
 
 /* A malformed batch is dropped whole, even its well-formed messages. */
@@ -849,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_delivers_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_packing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_batch_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches_wait_for_every_members_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
