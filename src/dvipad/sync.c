@@ -529,27 +529,41 @@ static void items_drop_sender(struct dv_sync *s, dv_nodeid_t sender)
  * So this node sends REPLAY, then its dropped events and copies of those
  * in flight, in order; every member drops what it buffered of this node's
  * events when the REPLAY comes (the originals in flight among them). A
- * REPLAY still in flight already covers everything before it. */
-static int resend_own(struct dv_sync *s)
+ * REPLAY still in flight already covers everything before it.
+ *
+ * flight: the view brought members in while this node's messages went
+ * batched, and those in flight are delivered to the newcomers too: one
+ * that runs a dvipad from before batches drops them (sync.h's
+ * DV_SYNC_PROTO), a REPLAY in one among them. The events in flight, or
+ * the REPLAY's copies, go again one by one after a new REPLAY: every member
+ * then buffers the same events of this node. */
+static int resend_own(struct dv_sync *s, bool flight)
 {
 	uint8_t kind = MSG_REPLAY;
-	size_t n_out = s->n_out;
-	bool any = false;
+	size_t n_out = s->n_out, from = 0;
+	bool replay = false, any = false;
 	int r;
 
+	/* A REPLAY in flight: what it covers comes after it in the outbox. */
 	for (size_t i = 0; i < n_out; i++)
-		if (s->outbox[i].buf[0] == MSG_REPLAY)
-			return 0;
-	for (size_t i = 0; i < s->n_items && !any; i++)
+		if (s->outbox[i].buf[0] == MSG_REPLAY) {
+			replay = true;
+			from = i + 1;
+		}
+	if (replay && !flight)
+		return 0;
+	for (size_t i = 0; i < s->n_items && !replay && !any; i++)
 		any = s->items[i].own && s->items[i].buf[0] == MSG_EVENT;
+	for (size_t i = from; i < n_out && flight && !any; i++)
+		any = s->outbox[i].buf[0] == MSG_EVENT;
 	if (!any)
 		return 0;
 	r = send_tracked(s, &kind, 1);
-	for (size_t i = 0; i < s->n_items && r == 0; i++)
+	for (size_t i = 0; i < s->n_items && !replay && r == 0; i++)
 		if (s->items[i].own && s->items[i].buf[0] == MSG_EVENT)
 			r = send_tracked(s, s->items[i].buf, s->items[i].len);
 	/* send_tracked may move the outbox array (not the buffers). */
-	for (size_t i = 0; i < n_out && r == 0; i++) {
+	for (size_t i = from; i < n_out && r == 0; i++) {
 		struct item it = s->outbox[i];
 
 		if (it.buf[0] == MSG_EVENT)
@@ -958,6 +972,13 @@ static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		note(s, LOG_WARNING, "dropped a malformed batch from node %u", sender);
 		return 0;
 	}
+	/* Sent before its sender saw a member of protocol 1 join, which drops
+	 * it: every member does, and the sender sends its events again
+	 * (resend_own's flight). */
+	if (!dv_sync_may_batch(s)) {
+		note(s, LOG_INFO, "dropped a batch from node %u sent before an older member joined", sender);
+		return 0;
+	}
 	off = BATCH_HEAD;
 	while (r == 0 && batch_next(buf, len, &off, &part, &part_len, &bad))
 		r = dv_sync_message(s, sender, own, part, part_len);
@@ -1104,6 +1125,8 @@ static int set_view(struct dv_sync *s, const dv_nodeid_t *members, size_t n)
 
 int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, bool joined, uint64_t ring)
 {
+	/* What this node sent in the last view may have gone batched. */
+	bool flight = joined && dv_sync_may_batch(s);
 	int r;
 
 	/* Only a ring this node has left counts as earlier: a view change in
@@ -1151,10 +1174,14 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 		note(s, LOG_INFO, "the view changed during the state exchange; starting over");
 		/* A QUORUM is for its view only: the next one follows this
 		 * view's membership. */
-		r = resend_own(s);
+		r = resend_own(s, flight);
 		if (r < 0)
 			return r;
 		items_clear(s);
+	} else if (flight) {
+		r = resend_own(s, true);
+		if (r < 0)
+			return r;
 	}
 	return start_exchange(s, true);
 }

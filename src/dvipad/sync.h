@@ -155,9 +155,11 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
  * delivered. A member that announced none runs a dvipad from before
  * batches (protocol 1), which drops a batch as a message of unknown kind
  * (its events lost, its engine wrong until the next digest check): while
- * one is in the view, nothing goes batched. A rolling upgrade from it is
- * then safe, but for a batch already multicast when a member of the old
- * version joins (docs/cluster.md).
+ * one is in the view, nothing goes batched. A batch already multicast
+ * when such a member joins reaches it all the same: every member drops a
+ * batch delivered while one is in the view, and its sender sends the
+ * events in flight again, one by one, behind a REPLAY (sync.c's
+ * resend_own; docs/cluster.md's rolling upgrade).
  */
 #define DV_SYNC_PROTO 2
 

@@ -57,7 +57,7 @@
  *
  * Usage: dvipa-sim [--seeds A..B | --seed S] [--steps K] [--nodes N]
  *        [--seconds T] [--keep-going] [--mutant] [--batching none|even|all]
- *        [--quiet]
+ *        [--old P] [--quiet]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -122,6 +122,9 @@ static bool opt_loose;
 /* Which seeds send as dvipad does, each step's messages of a node in one
  * batch (sync.h): 0 none, 2 the even ones, 1 all. */
 static unsigned opt_batching = 2;
+/* --old P: each dvipad started runs wire protocol 1 (no batches) with P %. */
+static unsigned opt_old;
+static uint64_t old_dropped;	    /* batches a protocol-1 dvipad dropped */
 static unsigned opt_checks = 0x1fe; /* invariants checked: bit i for invariant i */
 static int mutation;
 
@@ -593,18 +596,7 @@ static int op_send(void *ud, const uint8_t *buf, size_t len)
 		tr("    n%u: sends %s stamped {%s} round %u, in view %d%s", d->node, what, n ? st : "",
 		   (unsigned)le(buf + 1, 4), d->view, transitional ? " (while the view changes)" : "");
 	}
-	if (opt_batching && cur_seed % opt_batching == 0) {
-		bool alone;
-
-		if (dv_sync_batch_first(&d->batch, len, &alone))
-			batch_flush(d);
-		if (!alone)
-			return dv_sync_batch_add(&d->batch, buf, len);
-	}
-	m.buf = malloc(len ? len : 1);
-	memcpy(m.buf, buf, len);
-	queue_push(&views[d->view].q, &m);
-	return 0;
+	return cpg_send(d, &m, buf, len, opt_batching && cur_seed % opt_batching == 0);
 }
 
 static void op_deliver(void *ud, const struct dv_event *ev)
@@ -795,6 +787,9 @@ static void deliver_to(struct dmn *d, const struct msg *m)
 	if (!d || d->broken || !d->sync)
 		return;
 	delivering_serial = m->serial;
+	/* As an unknown kind (docs/cluster.md's rolling upgrade). */
+	if (d->old && m->len && m->buf[0] == 12 && ++old_dropped)
+		return;
 	if (dv_sync_message(d->sync, m->node, m->conn == d->conn, m->buf, m->len) < 0)
 		d->broken = true;
 }
@@ -1028,6 +1023,7 @@ static struct dmn *dmn_new(dv_nodeid_t node)
 
 	d->node = node;
 	d->inc = ++incs[node];
+	d->old = opt_old && rnd(100) < opt_old;
 	d->e = dv_engine_new(node);
 	d->view = -1;
 	d->next_client = 1;
@@ -1868,7 +1864,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: dvipa-sim [--seeds A..B | --seed S] [--steps K] [--nodes N] [--seconds T]\n"
 			"                 [--keep-going] [--mutant] [--check 12345678] [--loose]\n"
-			"                 [--batching none|even|all] [--quiet]\n");
+			"                 [--batching none|even|all] [--old P] [--quiet]\n");
 	exit(2);
 }
 
@@ -1919,6 +1915,9 @@ int main(int argc, char **argv)
 				opt_batching = 1;
 			else
 				usage();
+			i++;
+		} else if (!strcmp(o, "--old") && v) {
+			opt_old = (unsigned)atoi(v);
 			i++;
 		} else if (!strcmp(o, "--loose")) {
 			opt_loose = true;
@@ -1986,6 +1985,7 @@ int main(int argc, char **argv)
 		printf("\nQUORUM(quorate) sent in an earlier view and applied in one that is not quorate: %" PRIu64
 		       " time(s)",
 		       stale_quorum);
+		printf("\nbatches dropped by a dvipad of protocol 1 (--old): %" PRIu64, old_dropped);
 		printf("\nsteps/s %.0f (%.1f s)\n", dt > 0 ? (double)total_steps / dt : 0.0, dt);
 		if (opt_mutant)
 			printf("mutant: %s", failures ? "found" : "NOT found");

@@ -85,6 +85,7 @@ struct dmn {
 	bool probe_late, quorum_unknown;
 	uint64_t quorum_notes, probe_notes, probe_ring;
 	struct dv_sync_batch batch; /* sent at the end of the step (sim_cpg.c) */
+	bool old;		    /* runs wire protocol 1: no batches, bare beats (--old) */
 	bool broken;		    /* sync returned an error: leave and join again */
 	bool lapsed;		    /* its ring lease ran out (own messages late) */
 	bool installed[NADDR];
@@ -138,6 +139,10 @@ uint64_t le(const uint8_t *p, int n);
 /* d's batch, if any, into its view's queue as one message (stamped with
  * the view it goes in, as Corosync sees it), and every node's. */
 void batch_flush(struct dmn *d);
+/* m (its view and sender set) with buf's copy into d's view's queue, or
+ * into d's batch when batching; a protocol-1 dvipad neither batches nor
+ * says its protocol in a beat. */
+int cpg_send(struct dmn *d, struct msg *m, const uint8_t *buf, size_t len, bool batching);
 void batch_flush_all(void);
 
 /* sim_check.c */

@@ -72,3 +72,22 @@ void batch_flush(struct dmn *d)
 		queue_push(&views[d->view].q, &m);
 	}
 }
+
+int cpg_send(struct dmn *d, struct msg *m, const uint8_t *buf, size_t len, bool batching)
+{
+	if (d->old && len > 1 && buf[0] == 10)
+		len = 1;
+	if (batching && !d->old) {
+		bool alone;
+
+		if (dv_sync_batch_first(&d->batch, len, &alone))
+			batch_flush(d);
+		if (!alone)
+			return dv_sync_batch_add(&d->batch, buf, len);
+	}
+	m->len = len;
+	m->buf = malloc(len ? len : 1);
+	memcpy(m->buf, buf, len);
+	queue_push(&views[d->view].q, m);
+	return 0;
+}

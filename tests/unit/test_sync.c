@@ -273,7 +273,8 @@ static void run(size_t max)
 		for (size_t i = 0; i < B.n; i++) {
 			struct node *n = &B.nodes[i];
 
-			if (n->group == m.group)
+			/* A dvipad before batches drops one (an unknown kind). */
+			if (n->group == m.group && !(n->old && m.buf[0] == 12))
 				assert_int_equal(dv_sync_message(n->s, m.sender,
 								 m.sender == n->id && m.incarnation == n->incarnation,
 								 m.buf, m.len),
@@ -751,6 +752,30 @@ static void test_batches_wait_for_every_members_protocol(void **state)
 	assert_true(may_batch(1));
 }
 
+/* A batch multicast just before an older node joined is delivered to it,
+ * which drops it: its sender, which batched in the last view, sends a
+ * REPLAY and its events in flight again, one by one, before its summary.
+ * Every member applies them once. */
+static void test_batch_in_flight_sent_again_for_older_joiner(void **state)
+{
+	all_quorate(true);
+	view(1, 2, 0);
+	run(0);
+	gone(2, 21);
+	gone(2, 22);
+	pack_last(2);
+	node_of(3)->old = true;
+	view(1, 2, 3, 0); /* the batch comes in this view, first */
+	run(0);
+	for (dv_nodeid_t i = 1; i <= 3; i++) {
+		assert_false(exchanging(i));
+		assert_non_null(strstr(node_of(i)->state, "G21@2;G22@2;"));
+		assert_null(strstr(strstr(node_of(i)->state, "G22@2;") + 1, "G22@2;"));
+		assert_string_equal(node_of(i)->state, node_of(1)->state);
+	}
+	assert_int_equal(node_of(1)->errors, 0); /* no check point found a difference */
+}
+
 /* A malformed batch is dropped whole, even its well-formed messages. */
 static void test_malformed_batch_dropped(void **state)
 {
@@ -911,6 +936,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_packing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_batch_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_wait_for_every_members_protocol, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_in_flight_sent_again_for_older_joiner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_sender_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_left_membership_and_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_node, setup, teardown),
