@@ -1107,8 +1107,8 @@ static int set_view(struct dv_sync *s, const dv_nodeid_t *members, size_t n)
 		ssize_t was = view_index(s, view[i]);
 
 		mem[i].node = view[i];
-		/* A protocol is its process's: one that left is forgotten. */
-		mem[i].proto = view[i] == s->self ? DV_SYNC_PROTO : was >= 0 ? s->members[was].proto : 0;
+		/* Known in the last view, known in this one (dv_sync_confchg). */
+		mem[i].proto = was >= 0 ? s->members[was].proto : 0;
 	}
 	free(s->view);
 	free(s->contrib);
@@ -1157,8 +1157,16 @@ int dv_sync_confchg(struct dv_sync *s, const dv_nodeid_t *members, size_t n, boo
 		note(s, LOG_ERR, "a view without this node");
 		return -EPROTO;
 	}
-	/* The newcomers learn this node's protocol before its summary. */
+	/* Members came: every member announces its protocol again, before
+	 * its summary, and each one counts as announced once its BEAT was
+	 * delivered in this view, this node too. So every member knows the
+	 * same at each point of the stream, and a batch sent once its sender
+	 * knew them all is delivered where every member does; one still in
+	 * flight from the last view comes before its sender's BEAT, and every
+	 * member drops it (on_batch; resend_own's flight sends it again). */
 	if (joined) {
+		for (size_t i = 0; i < s->n_view; i++)
+			s->members[i].proto = 0;
 		r = dv_sync_beat(s);
 		if (r < 0)
 			return r;
