@@ -972,11 +972,11 @@ static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 		note(s, LOG_WARNING, "dropped a malformed batch from node %u", sender);
 		return 0;
 	}
-	/* Sent before its sender saw a member of protocol 1 join, which drops
-	 * it: every member does, and the sender sends its events again
-	 * (resend_own's flight). */
+	/* Sent in the last view, before its sender's BEAT of this one: a
+	 * protocol-1 member drops it, so every member does, and the sender
+	 * sends its events again (resend_own's flight). */
 	if (!dv_sync_may_batch(s)) {
-		note(s, LOG_INFO, "dropped a batch from node %u sent before an older member joined", sender);
+		note(s, LOG_DEBUG, "dropped a batch from node %u sent before the view changed", sender);
 		return 0;
 	}
 	off = BATCH_HEAD;

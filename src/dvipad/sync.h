@@ -151,19 +151,20 @@ int dv_sync_message(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 /*
  * The protocol this dvipad speaks. Every member announces it in its BEATs,
  * and in one right after each view change that brought a member in, before
- * its summary: when an exchange ends, every member's announcement was
- * delivered. A member that announced none runs a dvipad from before
- * batches (protocol 1), which drops a batch as a message of unknown kind
- * (its events lost, its engine wrong until the next digest check): while
- * one is in the view, nothing goes batched. A batch already multicast
- * when such a member joins reaches it all the same: every member drops a
- * batch delivered while one is in the view, and its sender sends the
+ * its summary; at such a change every member's protocol counts as unknown
+ * (this node's too) until its BEAT of the view is delivered, so every
+ * member knows the same at each point of the stream. A member that
+ * announced none runs a dvipad from before batches (protocol 1), which
+ * drops a batch as a message of unknown kind (its events lost, its engine
+ * wrong until the next digest check): while one is in the view, nothing
+ * goes batched. Every member drops a batch delivered while a protocol is
+ * unknown (one in flight from the last view), and its sender sends its
  * events in flight again, one by one, behind a REPLAY (sync.c's
  * resend_own; docs/cluster.md's rolling upgrade).
  */
 #define DV_SYNC_PROTO 2
 
-/* Whether every member of the view announced a protocol with batches. */
+/* Whether every member announced, in this view, a protocol with batches. */
 bool dv_sync_may_batch(const struct dv_sync *s);
 
 struct dv_sync_batch {

@@ -740,6 +740,12 @@ static void test_batches_wait_for_every_members_protocol(void **state)
 	node_of(3)->n_view = 0;
 	view(1, 2, 3, 0);
 	assert_false(may_batch(1) || may_batch(2) || may_batch(3));
+	/* n1's and n2's beats and summaries: n3 knows them, not yet itself
+	 * as the others know it (its batch would reach members that drop it). */
+	run(4);
+	assert_false(may_batch(1) || may_batch(2) || may_batch(3));
+	run(1); /* n3's beat */
+	assert_true(may_batch(1) && may_batch(2) && may_batch(3));
 	run(0);
 	for (dv_nodeid_t i = 1; i <= 3; i++) {
 		assert_true(may_batch(i));
