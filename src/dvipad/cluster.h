@@ -34,7 +34,7 @@ struct dv_cluster_ops {
 	void (*exchanging)(void *ud, bool on);
 	/* This node's partition gained or lost quorum. Immediate, not ordered
 	 * with the stream: on loss every address goes at once. */
-	void (*local_quorum)(void *ud, bool quorate);
+	void (*local_quorum)(void *ud, bool quorate, uint64_t ring);
 	/* The ring lease (fence.h) ran out (!held): drop every address at
 	 * once; or it holds again. */
 	void (*lease)(void *ud, bool held);

@@ -243,7 +243,7 @@ static void set_local_quorum(struct corosync *cs, bool quorate)
 	if (cs->local_quorate != quorate)
 		log_notice("corosync: this node's partition %s quorum", quorate ? "has" : "lost");
 	cs->local_quorate = quorate;
-	cs->c.ops->local_quorum(cs->c.ud, quorate);
+	cs->c.ops->local_quorum(cs->c.ud, quorate, cs->ring);
 }
 
 /* What the sync protocol puts into its messages: the partition's quorum as

@@ -222,7 +222,8 @@ static void deliver(void *ud, const struct dv_event *ev)
 	dv_reclaim_freed(d);
 	if (ev->type == DV_EV_NODE_CONFIG && ev->node != dv_engine_self(d->engine))
 		dv_observe_cluster_mac(&d->obs, ev->node_config.mac);
-	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
+	if (ev->type == DV_EV_QUORUM &&
+	    dv_gate_stream_quorum(&d->gate, ev->quorum.quorate, ev->quorum.ring) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == dv_engine_self(d->engine) && dv_event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq); /* decided, with or without a reply */
@@ -1365,11 +1366,11 @@ static void gate_move(struct dv_daemon *d, enum dv_gate_move move, const char *w
 	maybe_ask(d);
 }
 
-static void cl_local_quorum(void *ud, bool quorate)
+static void cl_local_quorum(void *ud, bool quorate, uint64_t ring)
 {
 	struct dv_daemon *d = ud;
 
-	gate_move(d, dv_gate_quorum(&d->gate, quorate), "this node's partition lost quorum");
+	gate_move(d, dv_gate_quorum(&d->gate, quorate, ring), "this node's partition lost quorum");
 }
 
 static void cl_lease(void *ud, bool held)

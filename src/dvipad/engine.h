@@ -174,6 +174,7 @@ struct dv_event {
 		} membership;
 		struct {
 			bool quorate;
+			uint64_t ring; /* the sender's Corosync ring when it sent it */
 		} quorum;
 		struct {
 			uint64_t client; /* the requester, on `node` */

@@ -79,7 +79,7 @@ bool dv_gate_wants(const struct dv_gate *g, const struct dv_engine *e, const str
 	       v.owner == dv_engine_self(e) && v.on == v.owner;
 }
 
-enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
+enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate, uint64_t ring)
 {
 	bool was = g->quorate;
 
@@ -87,6 +87,8 @@ enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate)
 	if (was && !quorate) {
 		g->reconfirm = RECONFIRM_WAIT;
 		g->stale_asks = g->asks;
+		if (ring > g->loss_ring)
+			g->loss_ring = ring;
 	}
 	if (was && !quorate && g->connected)
 		return DV_GATE_CLOSE;
@@ -109,8 +111,10 @@ enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up)
 	return DV_GATE_CLOSE;
 }
 
-enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate)
+enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate, uint64_t ring)
 {
+	if (ring < g->loss_ring)
+		return DV_GATE_KEEP;
 	if (!quorate) {
 		if (g->reconfirm == RECONFIRM_WAIT)
 			g->reconfirm = RECONFIRM_SEEN;

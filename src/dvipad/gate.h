@@ -79,6 +79,12 @@ struct dv_gate {
 	 * after the loss, does not make what follows it "sent after the loss"
 	 * (tests/sim seed 1530: an address on two nodes). */
 	uint32_t asks, stale_asks;
+	/* The Corosync ring of the latest loss of quorum: a QUORUM of an
+	 * earlier ring was sent before it, and counts neither way (tests/sim
+	 * seed 801: a "not quorate" and a "quorate" both sent before the loss
+	 * reopened the gate at the heal, on a state from before it, and an
+	 * address was on two nodes). */
+	uint64_t loss_ring;
 	TAILQ_HEAD(, dv_gate_grant) grants;
 	size_t n_grants;
 	/* Sent ones first, in the order sent: the replies come in that order,
@@ -114,14 +120,14 @@ enum dv_gate_move {
 };
 
 /* This node's partition gained or lost quorum (immediate, not ordered with
- * the stream). */
-enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate);
+ * the stream), in Corosync ring `ring` (its sequence number, as far as the
+ * caller knows it). */
+enum dv_gate_move dv_gate_quorum(struct dv_gate *g, bool quorate, uint64_t ring);
 /* up: this node is in the group and in sync (again). !up: the connection to
  * the cluster is lost; no re-registration can be answered any more. */
 enum dv_gate_move dv_gate_connected(struct dv_gate *g, bool up);
-/* The stream applied a QUORUM event; or this node's question about quorum
- * came back (what follows was sent after the loss). */
-enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate);
+/* The stream applied a QUORUM event, sent in Corosync ring `ring`. */
+enum dv_gate_move dv_gate_stream_quorum(struct dv_gate *g, bool quorate, uint64_t ring);
 /* answered: the question came back in the view it was sent in (sync.h);
  * otherwise nobody answers it and the gate keeps waiting (the daemon asks
  * again). */

@@ -398,7 +398,7 @@ static int apply_quorum(struct dv_sync *s, dv_nodeid_t sender, const uint8_t *bu
 	if (!r_view(s, &r, &round) || sender != s->view[0])
 		return send_quorum(s);
 	ev.quorum.quorate = dv_r_bool(&r);
-	ring = dv_r_u64(&r);
+	ev.quorum.ring = ring = dv_r_u64(&r);
 	ev.time_ms = dv_r_u64(&r);
 	if (r.bad || r.off != r.len) {
 		note(s, LOG_WARNING, "dropped a malformed quorum message from node %u", sender);

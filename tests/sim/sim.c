@@ -477,7 +477,7 @@ static void ask_quorum(struct dmn *d)
 
 static void cl_local_quorum(struct dmn *d, bool quorate)
 {
-	switch (dv_gate_quorum(&d->gate, quorate)) {
+	switch (dv_gate_quorum(&d->gate, quorate, nodes[d->node].ring)) {
 	case DV_GATE_CLOSE:
 		close_gate(d);
 		break;
@@ -624,7 +624,8 @@ static void op_deliver(void *ud, const struct dv_event *ev)
 	check_owner_changes(d, owners);
 	dispatch_effects(d, &fx);
 	dv_effects_free(&fx);
-	if (ev->type == DV_EV_QUORUM && dv_gate_stream_quorum(&d->gate, ev->quorum.quorate) == DV_GATE_OPEN)
+	if (ev->type == DV_EV_QUORUM &&
+	    dv_gate_stream_quorum(&d->gate, ev->quorum.quorate, ev->quorum.ring) == DV_GATE_OPEN)
 		open_gate(d);
 	if (ev->node == d->node && dv_event_request(ev, &client, &seq, &a))
 		dv_gate_answered(&d->gate, client, seq);

@@ -35,6 +35,37 @@ static void test_solo_is_open(void **state)
 	fx_free(f);
 }
 
+/* tests/sim seed 801: a "not quorate" and a "quorate" the stream applies
+ * after a loss were both sent before it (in earlier rings): neither says
+ * anything of the partition since, and the heal opens nothing. */
+static void test_quorum_sent_before_loss_is_stale(void **state)
+{
+	struct dv_gate g;
+
+	dv_gate_init(&g, false);
+	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 20), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, false, 20), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 20), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_quorum(&g, false, 24), DV_GATE_CLOSE); /* cut off in ring 24 */
+	assert_int_equal(dv_gate_stream_quorum(&g, false, 21), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 22), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 28), DV_GATE_KEEP); /* the heal */
+	assert_false(dv_gate_is_open(&g));
+	assert_true(dv_gate_should_ask(&g));
+	/* the lowest member's word of the ring of the loss, or a later one */
+	assert_int_equal(dv_gate_stream_quorum(&g, false, 24), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 28), DV_GATE_OPEN);
+	/* a loss said without its ring (an older one) keeps the later mark */
+	assert_int_equal(dv_gate_quorum(&g, false, 30), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, true, 32), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, false, 20), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, true, 32), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, false, 29), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 29), DV_GATE_KEEP);
+	assert_false(dv_gate_is_open(&g));
+}
+
 static void test_quorum_and_connection(void **state)
 {
 	struct dv_gate g;
@@ -43,28 +74,28 @@ static void test_quorum_and_connection(void **state)
 	assert_false(dv_gate_is_open(&g));
 	/* in sync, but Corosync has not said quorate yet */
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	/* ... nor the stream, on this connection */
 	assert_false(dv_gate_is_open(&g));
 	/* a QUORUM sent before the loss: not the stream's answer to it */
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_stream_quorum(&g, false), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, false, 0), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	assert_true(dv_gate_is_open(&g));
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	/* quorum lost: every address goes at once, and only once */
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_KEEP);
 	/* Corosync says quorate again (a heal) before the stream has the
 	 * new view: the state from before the cut installs nothing */
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g)); /* the stream may never show it */
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true);
 	assert_false(dv_gate_should_ask(&g));
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	/* an exchange: nothing new, what is installed stays */
 	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
@@ -73,11 +104,11 @@ static void test_quorum_and_connection(void **state)
 	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
 	assert_false(dv_gate_is_open(&g));
 	/* quorum while disconnected opens nothing */
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
 
@@ -92,21 +123,21 @@ static void test_question_sent_before_loss_is_stale(void **state)
 
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
-	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_quorum(&g, true, 0);
 	assert_true(dv_gate_should_ask(&g));
 	dv_gate_ask_sent(&g);
 	/* cut off before the question comes back */
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_CLOSE);
 	dv_gate_stream_asked(&g, true); /* sent before the loss */
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	/* a merge: Corosync says quorate, the stream has not confirmed it */
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g));
 	dv_gate_ask_sent(&g);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true); /* this one counts */
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
 
@@ -119,15 +150,15 @@ static void test_unanswered_question_asks_again(void **state)
 
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
-	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_quorum(&g, true, 0);
 	dv_gate_ask_sent(&g);
 	dv_gate_stream_asked(&g, false); /* the view changed on its way */
 	assert_true(dv_gate_should_ask(&g));
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	dv_gate_ask_sent(&g);
 	dv_gate_stream_asked(&g, true);
 	assert_false(dv_gate_should_ask(&g));
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	dv_gate_clear(&g);
 }
 
@@ -140,12 +171,12 @@ static void test_grants_held_while_closed(void **state)
 
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
-	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_quorum(&g, true, 0);
 	dv_gate_stream_asked(&g, true);
-	(void)dv_gate_stream_quorum(&g, true);
+	(void)dv_gate_stream_quorum(&g, true, 0);
 	/* open: passed on at once */
 	assert_false(dv_gate_hold_grant(&g, f->e, 7, &a, "granted"));
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_CLOSE);
 	assert_true(dv_gate_hold_grant(&g, f->e, 7, &a, "first"));
 	assert_true(dv_gate_hold_grant(&g, f->e, 7, &b, "second"));
 	assert_true(dv_gate_hold_grant(&g, f->e, 8, &c, "gone"));
@@ -158,9 +189,9 @@ static void test_grants_held_while_closed(void **state)
 	assert_null(dv_gate_pop_grant(&g, f->e));
 	/* client 7 holds a and b on self; b's hold ends before the gate opens */
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	gr = dv_gate_pop_grant(&g, f->e);
 	assert_non_null(gr);
 	assert_int_equal(gr->client, 7);
@@ -383,9 +414,9 @@ static void test_handover_holds_answers(void **state)
 
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
-	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_quorum(&g, true, 0);
 	dv_gate_stream_asked(&g, true);
-	(void)dv_gate_stream_quorum(&g, true);
+	(void)dv_gate_stream_quorum(&g, true, 0);
 	fx_claim(f, 2, 3, "10.1.1.5", DV_KIND_API); /* n2 has it */
 	assert_false(dv_gate_handing_over(f->e, &a));
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API); /* moves to n1 (nondisruptive) */
@@ -417,30 +448,30 @@ static void test_ring_lease(void **state)
 
 	dv_gate_init(&g, false);
 	assert_int_equal(dv_gate_connected(&g, true), DV_GATE_KEEP);
-	assert_int_equal(dv_gate_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_quorum(&g, true, 0), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	/* the lease runs out: every address goes, once */
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
 	/* the stream's quorum while lapsed opens nothing */
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_KEEP);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_KEEP);
 	/* held again: the stream must confirm the quorum first */
 	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
 	assert_false(dv_gate_is_open(&g));
 	assert_true(dv_gate_should_ask(&g));
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	/* during an exchange, a lapse still removes what is installed */
 	assert_int_equal(dv_gate_exchanging(&g, true), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_CLOSE);
 	assert_int_equal(dv_gate_exchanging(&g, false), DV_GATE_KEEP);
 	assert_int_equal(dv_gate_lease(&g, true), DV_GATE_KEEP);
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	/* a lapse after quorum was lost: the addresses went already */
-	assert_int_equal(dv_gate_quorum(&g, false), DV_GATE_CLOSE);
+	assert_int_equal(dv_gate_quorum(&g, false, 0), DV_GATE_CLOSE);
 	assert_int_equal(dv_gate_lease(&g, false), DV_GATE_KEEP);
 	/* a lost connection forgets the lapse (a new one starts afresh) */
 	assert_int_equal(dv_gate_connected(&g, false), DV_GATE_CLOSE);
@@ -456,9 +487,9 @@ static void test_takeover_wait(void **state)
 
 	dv_gate_init(&g, false);
 	(void)dv_gate_connected(&g, true);
-	(void)dv_gate_quorum(&g, true);
+	(void)dv_gate_quorum(&g, true, 0);
 	dv_gate_stream_asked(&g, true);
-	assert_int_equal(dv_gate_stream_quorum(&g, true), DV_GATE_OPEN);
+	assert_int_equal(dv_gate_stream_quorum(&g, true, 0), DV_GATE_OPEN);
 	/* a member vanished: nothing new goes up, a grant is held back */
 	assert_int_equal(dv_gate_takeover_wait(&g, true), DV_GATE_KEEP);
 	fx_claim(f, 1, 7, "10.1.1.5", DV_KIND_API);
@@ -477,6 +508,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_solo_is_open),
 		cmocka_unit_test(test_quorum_and_connection),
+		cmocka_unit_test(test_quorum_sent_before_loss_is_stale),
 		cmocka_unit_test(test_question_sent_before_loss_is_stale),
 		cmocka_unit_test(test_unanswered_question_asks_again),
 		cmocka_unit_test(test_grants_held_while_closed),
