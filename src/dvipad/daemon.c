@@ -351,6 +351,10 @@ static void grace_watch_claimant(struct dv_daemon *d, struct dv_sock_grace *g)
 	if (!c || c->pid <= 0)
 		return;
 	fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	/* Gone (and reaped) since claimant_binding() saw it: now, not when
+	 * the timer says. */
+	if (fd < 0 && errno == ESRCH)
+		(void)sd_event_source_set_time_relative(g->timer, 0);
 	if (fd < 0)
 		return;
 	if (sd_event_add_io(d->ev, &g->exit, fd, EPOLLIN, grace_claimant_exited, g) < 0 ||
