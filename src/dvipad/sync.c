@@ -974,9 +974,19 @@ static int on_batch(struct dv_sync *s, dv_nodeid_t sender, bool own, const uint8
 	}
 	/* Sent in the last view, before its sender's BEAT of this one: a
 	 * protocol-1 member drops it, so every member does, and the sender
-	 * sends its events again (resend_own's flight). */
+	 * sends its events again (resend_own's flight). The sender counts its
+	 * own as come back all the same: its outbox would keep a REPLAY in it
+	 * as in flight (the copies after the next one sent again at a later
+	 * join, or none at an interrupted exchange), and its gate a question. */
 	if (!dv_sync_may_batch(s)) {
 		note(s, LOG_DEBUG, "dropped a batch from node %u sent before the view changed", sender);
+		off = BATCH_HEAD;
+		while (own && batch_next(buf, len, &off, &part, &part_len, &bad)) {
+			if (part[0] == MSG_EVENT || part[0] == MSG_REPLAY)
+				outbox_delivered(s, part, part_len);
+			if (part[0] == MSG_QUORUM_ASK)
+				s->ops->asked(s->ud, false);
+		}
 		return 0;
 	}
 	off = BATCH_HEAD;
