@@ -58,7 +58,8 @@ def test_older_member_gets_nothing_batched(cluster):
         log = n.log.read_text()
         assert log.count("node 3 announced no protocol") == 1, log
         assert "asked for a new state exchange" not in log
-    # Upgraded, n3 is told nothing: the three batch again.
+    # Upgraded, n3 announces its protocol: no new warning about it.
+    # (That the three batch again is test_sync.c's to check.)
     restart_with(n3, conftest.DVIPAD)
     cluster.wait_whole()
     assert n1.log.read_text().count("announced no protocol") == 1
